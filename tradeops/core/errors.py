@@ -1,0 +1,33 @@
+"""Domain errors. Every refusal a user or integration can see subclasses ApplicationError."""
+
+
+class ApplicationError(Exception):
+    """A domain rule refused the request. ``code`` is stable: clients and tests match on it."""
+
+    code = "application_error"
+    http_status = 400
+
+    def __init__(self, message: str, *, code: str | None = None, extra: dict | None = None):
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.extra = extra or {}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFound(ApplicationError):
+    code = "not_found"
+    http_status = 404
+
+
+class PermissionDenied(ApplicationError):
+    code = "permission_denied"
+    http_status = 403
+
+
+class Conflict(ApplicationError):
+    code = "conflict"
+    http_status = 409

@@ -1,0 +1,47 @@
+"""Settings for what lives outside the process: Redis, Celery, Channels, Kafka, brokers, search."""
+
+from tradeops.settings.env import env
+
+REDIS_URL = env("REDIS_URL", default="")
+
+# Event bus: "memory" (one process, the embedded default) or "kafka".
+EVENT_BUS = env("EVENT_BUS", default="memory")
+KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
+# Prefix for every topic name, so test runs and environments can share one cluster.
+KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX", default="")
+
+# Broker: "paper" (the default; Linux and tests) or "mt5" (MetaTrader 5 terminal on Windows/Wine).
+BROKER = env("BROKER", default="paper")
+MT5_LOGIN = env.int("MT5_LOGIN", default=0)
+MT5_PASSWORD = env("MT5_PASSWORD", default="")
+MT5_SERVER = env("MT5_SERVER", default="")
+MT5_PATH = env("MT5_PATH", default="")
+
+# Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (embedded shape).
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = env("CELERY_RESULT_BACKEND", default=REDIS_URL or "cache+memory://")
+CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ROUTES = {
+    "trading.tasks.*": {"queue": "trading"},
+    "compliance.tasks.*": {"queue": "compliance"},
+    "mlmodels.tasks.*": {"queue": "ml"},
+    "compliance.reports.*": {"queue": "reports"},
+}
+CELERY_TIMEZONE = "UTC"
+
+# Channels: Redis in tests and production, in-memory for the embedded run.
+if REDIS_URL and env.bool("CHANNELS_REDIS", default=True):
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Audit search: "postgres" (default; falls back to plain filters on SQLite) or "elasticsearch".
+AUDIT_SEARCH_BACKEND = env("AUDIT_SEARCH_BACKEND", default="postgres")
+ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")

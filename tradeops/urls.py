@@ -1,0 +1,16 @@
+"""Root URLs. Apps are wired by dotted string so that core never imports a domain app."""
+
+from django.contrib import admin
+from django.urls import include, path
+
+from tradeops.core import views as core_views
+
+admin.site.site_header = "tradeops administration"
+admin.site.site_title = "tradeops"
+
+urlpatterns = [
+    path("", core_views.home, name="home"),
+    path("healthz", core_views.healthz, name="healthz"),
+    path("admin/", admin.site.urls),
+    path("", include("django_prometheus.urls")),
+]

@@ -1,0 +1,236 @@
+"""The system of record for trading: instruments, accounts, orders, fills, positions.
+
+Money, prices and quantities are Decimal; every timestamp is aware UTC with microseconds
+(RTS 25). Services in ``trading.services`` are the only writers.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from trading.order_states import TERMINAL, OrderStatus
+
+PRICE = {"max_digits": 24, "decimal_places": 10}
+QTY = {"max_digits": 20, "decimal_places": 6}
+MONEY = {"max_digits": 24, "decimal_places": 6}
+
+
+class AssetClass(models.TextChoices):
+    FX = "FX", "FX"
+    CFD_INDEX = "CFD_INDEX", "CFD on an index"
+    CFD_EQUITY = "CFD_EQUITY", "CFD on an equity"
+    COMMODITY = "COMMODITY", "Commodity"
+
+
+class Instrument(models.Model):
+    """A tradable symbol as the broker specifies it (MT5 ``symbol_info``)."""
+
+    symbol = models.CharField(max_length=32, unique=True)
+    description = models.CharField(max_length=200, blank=True)
+    asset_class = models.CharField(max_length=16, choices=AssetClass.choices)
+    isin = models.CharField("ISIN", max_length=12, blank=True, help_text="ISO 6166, where one exists")
+    cfi_code = models.CharField("CFI code", max_length=6, blank=True, help_text="ISO 10962")
+    currency = models.CharField(max_length=3, help_text="Base currency (FX) or the instrument's currency")
+    quote_currency = models.CharField(max_length=3, help_text="Currency prices and P&L are quoted in")
+    tick_size = models.DecimalField(**PRICE)
+    digits = models.PositiveSmallIntegerField(default=5)
+    contract_size = models.DecimalField(**QTY, help_text="Units per lot")
+    min_volume = models.DecimalField(**QTY, default=Decimal("0.01"))
+    max_volume = models.DecimalField(**QTY, default=Decimal("100"))
+    volume_step = models.DecimalField(**QTY, default=Decimal("0.01"))
+    margin_rate = models.DecimalField(
+        max_digits=8,
+        decimal_places=6,
+        default=Decimal("0.033333"),
+        help_text="Initial margin as a fraction of notional",
+    )
+    venue_mic = models.CharField(
+        "venue MIC", max_length=4, default="XXXX", help_text="ISO 10383 MIC, or XOFF / XXXX when traded off venue"
+    )
+    trading_hours = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='UTC sessions per weekday, e.g. {"mon": [["00:05", "23:55"]], ...}; empty means always open',
+    )
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["symbol"]
+        constraints = [
+            models.CheckConstraint(condition=Q(tick_size__gt=0), name="instrument_tick_size_positive"),
+            models.CheckConstraint(condition=Q(contract_size__gt=0), name="instrument_contract_size_positive"),
+            models.CheckConstraint(condition=Q(min_volume__gt=0), name="instrument_min_volume_positive"),
+            models.CheckConstraint(condition=Q(max_volume__gte=models.F("min_volume")), name="instrument_volume_range"),
+        ]
+
+    def __str__(self) -> str:
+        return self.symbol
+
+
+class MarginMode(models.TextChoices):
+    NETTING = "NETTING", "Netting"
+    HEDGING = "HEDGING", "Hedging"
+
+
+class TradingAccount(models.Model):
+    """An MT5 trading account and whose it is (firm LEI, client) for reporting and surveillance."""
+
+    name = models.CharField(max_length=100)
+    mt5_login = models.BigIntegerField("MT5 login")
+    mt5_server = models.CharField("MT5 server", max_length=100)
+    firm_lei = models.CharField("firm LEI", max_length=20, help_text="ISO 17442 legal entity identifier")
+    client_id = models.CharField("client identifier", max_length=64)
+    beneficial_owner = models.CharField(
+        max_length=64, blank=True, help_text="Owner key shared by linked accounts (wash-trade surveillance)"
+    )
+    margin_mode = models.CharField(max_length=8, choices=MarginMode.choices, default=MarginMode.NETTING)
+    base_currency = models.CharField(max_length=3, default="USD")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["mt5_server", "mt5_login"], name="account_unique_login")]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mt5_login}@{self.mt5_server})"
+
+
+class Side(models.TextChoices):
+    BUY = "BUY", "Buy"
+    SELL = "SELL", "Sell"
+
+
+class OrderType(models.TextChoices):
+    MARKET = "MARKET", "Market"
+    LIMIT = "LIMIT", "Limit"
+    STOP = "STOP", "Stop"
+
+
+class TimeInForce(models.TextChoices):
+    GTC = "GTC", "Good till cancelled"
+    DAY = "DAY", "Day"
+    IOC = "IOC", "Immediate or cancel"
+    FOK = "FOK", "Fill or kill"
+
+
+class Order(models.Model):
+    """An order and its lifecycle. ``client_order_id`` is the idempotency key end to end.
+
+    ``algo_id``, ``trader`` and ``desk`` record who decided it (RTS 6 Art. 12 attribution).
+    ``status`` moves only through ``trading.order_states``; use ``order_transition``.
+    """
+
+    client_order_id = models.CharField(max_length=64, unique=True)
+    broker_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    broker_deal_id = models.CharField(max_length=64, blank=True)
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="orders")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
+    quantity = models.DecimalField(**QTY, help_text="Lots")
+    filled_quantity = models.DecimalField(**QTY, default=Decimal(0))
+    average_fill_price = models.DecimalField(**PRICE, null=True, blank=True)
+    limit_price = models.DecimalField(**PRICE, null=True, blank=True)
+    stop_price = models.DecimalField(**PRICE, null=True, blank=True)
+    stop_loss = models.DecimalField(**PRICE, null=True, blank=True)
+    take_profit = models.DecimalField(**PRICE, null=True, blank=True)
+    time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
+    algo_id = models.CharField("algorithm id", max_length=64, blank=True, db_index=True)
+    trader = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    )
+    desk = models.CharField(max_length=64, blank=True)
+    signal_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="Prediction that led to it")
+    status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in OrderStatus], default=OrderStatus.NEW)
+    reject_reason = models.TextField(blank=True)
+    # Stage timestamps (UTC, microseconds).
+    created_at = models.DateTimeField(db_index=True)
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="Risk/compliance decision")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    first_fill_at = models.DateTimeField(null=True, blank=True)
+    last_fill_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Reached a terminal state")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["account", "status"]),
+            models.Index(fields=["instrument", "created_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
+            models.CheckConstraint(condition=Q(filled_quantity__lte=models.F("quantity")), name="order_not_overfilled"),
+            models.CheckConstraint(
+                condition=~Q(order_type=OrderType.LIMIT) | Q(limit_price__isnull=False), name="order_limit_has_price"
+            ),
+            models.CheckConstraint(
+                condition=~Q(order_type=OrderType.STOP) | Q(stop_price__isnull=False), name="order_stop_has_price"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.client_order_id} {self.side} {self.quantity} {self.instrument_id} [{self.status}]"
+
+    @property
+    def is_terminal(self) -> bool:
+        return OrderStatus(self.status) in TERMINAL
+
+    @property
+    def remaining_quantity(self) -> Decimal:
+        return self.quantity - self.filled_quantity
+
+
+class Execution(models.Model):
+    """A fill. ``broker_deal_id`` is unique per account: recording the same deal twice is a no-op."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="executions")
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="executions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="executions")
+    side = models.CharField(max_length=4, choices=Side.choices)
+    quantity = models.DecimalField(**QTY)
+    price = models.DecimalField(**PRICE)
+    fee = models.DecimalField(**MONEY, default=Decimal(0))
+    fee_currency = models.CharField(max_length=3, blank=True)
+    venue = models.CharField(max_length=4, default="XXXX", help_text="MIC, XOFF or XXXX")
+    liquidity_provider = models.CharField(max_length=64, blank=True)
+    broker_deal_id = models.CharField(max_length=64)
+    arrival_mid = models.DecimalField(**PRICE, null=True, blank=True, help_text="Mid when the order arrived")
+    executed_at = models.DateTimeField(db_index=True)
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-executed_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "broker_deal_id"], name="execution_unique_deal"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="execution_quantity_positive"),
+            models.CheckConstraint(condition=Q(price__gt=0), name="execution_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.broker_deal_id}: {self.side} {self.quantity} @ {self.price}"
+
+
+class Position(models.Model):
+    """Net position per account and instrument, maintained by ``execution_record`` under a row lock."""
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="positions")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
+    net_quantity = models.DecimalField(**QTY, default=Decimal(0), help_text="Signed lots")
+    average_price = models.DecimalField(**PRICE, default=Decimal(0))
+    realised_pnl = models.DecimalField(**MONEY, default=Decimal(0))
+    unrealised_pnl = models.DecimalField(**MONEY, default=Decimal(0))
+    mark_price = models.DecimalField(**PRICE, null=True, blank=True)
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["account", "instrument"]
+        constraints = [models.UniqueConstraint(fields=["account", "instrument"], name="position_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.instrument_id}: {self.net_quantity} @ {self.average_price}"

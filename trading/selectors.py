@@ -1,0 +1,79 @@
+"""Readers of the trading system of record."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from tradeops.core.errors import NotFound
+from trading.models import Execution, Instrument, Order, Position, TradingAccount
+from trading.order_states import UNEXECUTED
+
+
+def instrument_get(*, symbol: str) -> Instrument:
+    try:
+        return Instrument.objects.get(symbol=symbol)
+    except Instrument.DoesNotExist:
+        raise NotFound(f"no instrument with symbol {symbol!r}", code="instrument_not_found") from None
+
+
+def instrument_list(*, active_only: bool = True) -> QuerySet[Instrument]:
+    qs = Instrument.objects.all()
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def account_list(*, active_only: bool = True) -> QuerySet[TradingAccount]:
+    qs = TradingAccount.objects.all()
+    return qs.filter(is_active=True) if active_only else qs
+
+
+def order_get(*, client_order_id: str) -> Order:
+    try:
+        return Order.objects.select_related("account", "instrument").get(client_order_id=client_order_id)
+    except Order.DoesNotExist:
+        raise NotFound(f"no order with client_order_id {client_order_id!r}", code="order_not_found") from None
+
+
+def order_list(
+    *,
+    account: TradingAccount | None = None,
+    instrument: Instrument | None = None,
+    status: str | None = None,
+    algo_id: str | None = None,
+) -> QuerySet[Order]:
+    qs = Order.objects.select_related("account", "instrument")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if instrument is not None:
+        qs = qs.filter(instrument=instrument)
+    if status:
+        qs = qs.filter(status=status)
+    if algo_id:
+        qs = qs.filter(algo_id=algo_id)
+    return qs
+
+
+def order_list_unexecuted(**filters) -> QuerySet[Order]:
+    """Orders the kill switch must cancel (RTS 6 Art. 12): not final and not fully executed."""
+    return order_list(**filters).filter(status__in=[s.value for s in UNEXECUTED])
+
+
+def execution_list(*, order: Order | None = None, account: TradingAccount | None = None) -> QuerySet[Execution]:
+    qs = Execution.objects.select_related("order", "instrument")
+    if order is not None:
+        qs = qs.filter(order=order)
+    if account is not None:
+        qs = qs.filter(account=account)
+    return qs
+
+
+def position_get(*, account: TradingAccount, instrument: Instrument) -> Position | None:
+    return Position.objects.filter(account=account, instrument=instrument).first()
+
+
+def position_list(*, account: TradingAccount | None = None, open_only: bool = False) -> QuerySet[Position]:
+    qs = Position.objects.select_related("account", "instrument")
+    if account is not None:
+        qs = qs.filter(account=account)
+    if open_only:
+        qs = qs.exclude(net_quantity=0)
+    return qs
