@@ -1,0 +1,365 @@
+"""The event envelope and every typed payload that travels between stages. One module.
+
+Wire format: JSON (msgspec). Decoding is strict: an unknown ``type``/``version`` pair, a
+missing field or a wrong type raises ``EventDecodeError`` whose message names the field
+(``$.payload.bid``), so a consumer can dead-letter the message with the reason and go on.
+
+Decimals travel as strings (exact); datetimes as RFC 3339 UTC with microseconds (RTS 25).
+Add a payload: define a ``msgspec.Struct`` subclass of ``Payload`` with ``TYPE``, ``VERSION``
+and ``TOPIC``, then list it in ``PAYLOADS``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any, ClassVar
+
+import msgspec
+
+# Every timestamp on the wire must carry its UTC offset; a naive one is refused, never guessed.
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+
+MAX_EVENT_BYTES = 1_000_000  # Kafka's default message.max.bytes is 1 MiB; leave room for headers
+
+
+class Topic:
+    MARKET_DATA = "market-data-events"
+    FEATURES = "feature-events"
+    PREDICTIONS = "prediction-events"
+    TRADING = "trading-events"
+    COMPLIANCE = "compliance-events"
+
+
+class EventDecodeError(ValueError):
+    """A message that cannot be decoded. ``reason`` is a stable code for the dead-letter topic."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Payload(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    TYPE: ClassVar[str]
+    VERSION: ClassVar[int] = 1
+    TOPIC: ClassVar[str]
+
+
+# ---------------------------------------------------------------- market data
+
+
+class Tick(Payload, frozen=True, kw_only=True):
+    TYPE = "market.tick"
+    TOPIC = Topic.MARKET_DATA
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    ts: UtcDatetime  # source (broker/venue) time
+    received_at: UtcDatetime | None = None  # stamped by the collector
+    last: Decimal | None = None
+    volume: Decimal = Decimal(0)
+    flags: tuple[str, ...] = ()  # market monitor findings: stale, gap, spike, crossed, locked, out_of_order
+
+
+class Bar(Payload, frozen=True, kw_only=True):
+    TYPE = "market.bar"
+    TOPIC = Topic.MARKET_DATA
+    symbol: str
+    timeframe: str  # M1, H1, D1, ...
+    ts: UtcDatetime  # bar open time
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal = Decimal(0)
+    spread: Decimal | None = None  # in price units, where the source has it
+    received_at: UtcDatetime | None = None
+    flags: tuple[str, ...] = ()
+
+
+# ---------------------------------------------------------------- ML
+
+
+class Features(Payload, frozen=True, kw_only=True):
+    TYPE = "feature.vector"
+    TOPIC = Topic.FEATURES
+    symbol: str
+    ts: UtcDatetime  # time of the bar/tick the features were computed from (no later data used)
+    values: dict[str, float]
+    price: Decimal  # reference price at ts (close or mid)
+    feature_set: str = "default"
+
+
+class Prediction(Payload, frozen=True, kw_only=True):
+    TYPE = "prediction.made"
+    TOPIC = Topic.PREDICTIONS
+    symbol: str
+    ts: UtcDatetime
+    model: str  # model name
+    model_version: str
+    direction: int  # +1 up, -1 down
+    probability: float  # probability of the predicted direction
+    horizon: str = "1"
+
+
+class Signal(Payload, frozen=True, kw_only=True):
+    """A validated trade signal (pattern validator): both models agree above the threshold."""
+
+    TYPE = "signal.validated"
+    TOPIC = Topic.PREDICTIONS
+    signal_id: str
+    symbol: str
+    ts: UtcDatetime
+    side: str  # BUY | SELL
+    confidence: float
+    price: Decimal  # reference price when the signal was formed
+    model_versions: dict[str, str]  # model name -> version (RTS 6 algorithm attribution)
+    algo_id: str
+    atr: float | None = None
+    volatility: float | None = None
+
+
+# ---------------------------------------------------------------- trading
+
+
+class OrderEvent(Payload, frozen=True, kw_only=True):
+    """An order lifecycle change (created, approved, rejected, submitted, filled, cancelled...)."""
+
+    TYPE = "order.lifecycle"
+    TOPIC = Topic.TRADING
+    client_order_id: str
+    account_id: int
+    symbol: str
+    side: str
+    order_type: str
+    quantity: Decimal
+    status: str
+    previous_status: str | None = None
+    filled_quantity: Decimal = Decimal(0)
+    limit_price: Decimal | None = None
+    stop_price: Decimal | None = None
+    average_fill_price: Decimal | None = None
+    broker_order_id: str = ""
+    algo_id: str = ""
+    trader_id: int | None = None
+    desk: str = ""
+    signal_id: str = ""
+    reason: str = ""
+    ts: UtcDatetime
+
+
+class Fill(Payload, frozen=True, kw_only=True):
+    TYPE = "execution.fill"
+    TOPIC = Topic.TRADING
+    client_order_id: str
+    broker_deal_id: str
+    account_id: int
+    symbol: str
+    side: str
+    quantity: Decimal
+    price: Decimal
+    fee: Decimal = Decimal(0)
+    venue: str = "XXXX"
+    arrival_mid: Decimal | None = None
+    ts: UtcDatetime
+
+
+class PositionChanged(Payload, frozen=True, kw_only=True):
+    TYPE = "position.changed"
+    TOPIC = Topic.TRADING
+    account_id: int
+    symbol: str
+    net_quantity: Decimal
+    average_price: Decimal
+    realised_pnl: Decimal
+    unrealised_pnl: Decimal = Decimal(0)
+    ts: UtcDatetime
+
+
+class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
+    name: str  # e.g. "max_order_value"
+    passed: bool
+    code: str = ""  # stable reason code when failed
+    detail: str = ""
+    rule_version: str = ""  # for compliance rules (versioned)
+
+
+class RiskDecision(Payload, frozen=True, kw_only=True):
+    TYPE = "risk.decision"
+    TOPIC = Topic.TRADING
+    client_order_id: str
+    account_id: int
+    symbol: str
+    approved: bool
+    checks: tuple[CheckResult, ...]
+    trading_state: str = "ACTIVE"
+    ts: UtcDatetime
+
+
+# ---------------------------------------------------------------- compliance
+
+
+class ComplianceDecision(Payload, frozen=True, kw_only=True):
+    TYPE = "compliance.decision"
+    TOPIC = Topic.COMPLIANCE
+    client_order_id: str
+    account_id: int
+    symbol: str
+    approved: bool
+    checks: tuple[CheckResult, ...]
+    ts: UtcDatetime
+
+
+class Alert(Payload, frozen=True, kw_only=True):
+    """A finding for a person to look at: surveillance, market monitor, drift, breaker."""
+
+    TYPE = "alert.raised"
+    TOPIC = Topic.COMPLIANCE
+    alert_type: str
+    severity: str = "medium"  # low | medium | high | critical
+    symbol: str = ""
+    account: str = ""
+    owner: str = ""
+    order_ids: tuple[str, ...] = ()
+    score: float = 0.0
+    start: UtcDatetime | None = None
+    end: UtcDatetime | None = None
+    evidence: dict[str, Any] = {}
+    ts: UtcDatetime
+
+
+class KillSwitchChanged(Payload, frozen=True, kw_only=True):
+    """Kill switch engaged or released (RTS 6 Art. 12). scope: all | account | instrument | algo | trader."""
+
+    TYPE = "killswitch.changed"
+    TOPIC = Topic.COMPLIANCE
+    scope: str
+    scope_value: str = ""
+    engaged: bool
+    actor: str
+    reason: str
+    cancelled_orders: tuple[str, ...] = ()
+    ts: UtcDatetime
+
+
+PAYLOADS: tuple[type[Payload], ...] = (
+    Tick,
+    Bar,
+    Features,
+    Prediction,
+    Signal,
+    OrderEvent,
+    Fill,
+    PositionChanged,
+    RiskDecision,
+    ComplianceDecision,
+    Alert,
+    KillSwitchChanged,
+)
+SCHEMAS: dict[tuple[str, int], type[Payload]] = {(p.TYPE, p.VERSION): p for p in PAYLOADS}
+TOPICS_BY_TYPE: dict[str, str] = {p.TYPE: p.TOPIC for p in PAYLOADS}
+
+
+# ---------------------------------------------------------------- envelope
+
+
+class Envelope(msgspec.Struct, frozen=True, kw_only=True):
+    event_id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: UtcDatetime
+    source: str
+    key: str  # symbol or account: picks the Kafka partition, keeps per-key order
+    payload: Any
+    traceparent: str = ""
+
+    @property
+    def topic(self) -> str:
+        return TOPICS_BY_TYPE[self.type]
+
+
+class _WireEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    event_id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: UtcDatetime
+    source: str
+    key: str
+    payload: msgspec.Raw
+    traceparent: str = ""
+
+
+def make_event(
+    payload: Payload,
+    *,
+    source: str,
+    key: str,
+    occurred_at: UtcDatetime | None = None,
+    traceparent: str = "",
+    event_id: uuid.UUID | None = None,
+) -> Envelope:
+    """Wrap a payload. ``occurred_at`` defaults to the payload's ``ts`` (handlers never read the
+    clock); it must be timezone-aware."""
+    when = occurred_at or getattr(payload, "ts", None)
+    if when is None:
+        raise ValueError(f"{payload.TYPE}: occurred_at is required when the payload has no ts")
+    if when.tzinfo is None:
+        raise ValueError(f"{payload.TYPE}: occurred_at must be timezone-aware UTC, got naive {when.isoformat()}")
+    return Envelope(
+        event_id=event_id or uuid.uuid4(),
+        type=payload.TYPE,
+        version=payload.VERSION,
+        occurred_at=when.astimezone(UTC),
+        source=source,
+        key=key,
+        payload=payload,
+        traceparent=traceparent,
+    )
+
+
+_encoder = msgspec.json.Encoder(decimal_format="string")
+_wire_decoder = msgspec.json.Decoder(_WireEnvelope)
+_payload_decoders = {key: msgspec.json.Decoder(cls) for key, cls in SCHEMAS.items()}
+
+
+def encode(event: Envelope) -> bytes:
+    return _encoder.encode(event)
+
+
+def decode(data: bytes) -> Envelope:
+    """Decode and validate one message. Raises EventDecodeError(reason, detail) naming the field."""
+    if len(data) > MAX_EVENT_BYTES:
+        raise EventDecodeError("oversized", f"{len(data)} bytes exceeds the limit of {MAX_EVENT_BYTES}")
+    try:
+        wire = _wire_decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError("invalid_envelope", str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise EventDecodeError("malformed", str(exc)) from None
+    decoder = _payload_decoders.get((wire.type, wire.version))
+    if decoder is None:
+        known = sorted(v for (t, v) in SCHEMAS if t == wire.type)
+        detail = (
+            f"unknown version {wire.version} of {wire.type!r} (known: {known})"
+            if known
+            else f"unknown event type {wire.type!r}"
+        )
+        raise EventDecodeError("unknown_schema", detail)
+    if wire.occurred_at.tzinfo is None:
+        raise EventDecodeError("invalid_envelope", "occurred_at must carry a UTC offset - at `$.occurred_at`")
+    try:
+        payload = decoder.decode(wire.payload)
+    except msgspec.ValidationError as exc:
+        raise EventDecodeError("invalid_payload", str(exc).replace("`$", "`$.payload")) from None
+    return Envelope(
+        event_id=wire.event_id,
+        type=wire.type,
+        version=wire.version,
+        occurred_at=wire.occurred_at,
+        source=wire.source,
+        key=wire.key,
+        payload=payload,
+        traceparent=wire.traceparent,
+    )

@@ -1,0 +1,44 @@
+"""The pipeline's stage registry: adding a stage is one line in ``STAGES``.
+
+A stage is a handler (``handle(event) -> list[Envelope]``) that a runner attaches to a bus as
+a member of a consumer group. Core never imports a domain app, so factories are dotted paths,
+resolved when a runner starts the stage. ``manage.py run_stage NAME`` runs one stage on the
+configured bus; ``manage.py run_pipeline`` runs them all in one process on the memory bus.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from tradeops.events import Envelope, Topic
+
+
+class Handler(Protocol):
+    def handle(self, event: Envelope) -> Sequence[Envelope]:
+        """Consume one event, return the events it produces (published by the runner)."""
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    consumes: tuple[str, ...]  # topics
+    group: str  # Kafka consumer group (the design brief's names)
+    factory: str  # dotted path to a zero-argument callable that returns a Handler
+    description: str = ""
+
+
+STAGES: list[Stage] = [
+    # One line per stage, in pipeline order. Later issues add theirs here.
+]
+
+_ = Topic  # topics are named through tradeops.events.Topic in the lines above
+
+
+def stage_get(name: str) -> Stage:
+    for stage in STAGES:
+        if stage.name == name:
+            return stage
+    known = ", ".join(s.name for s in STAGES) or "none registered"
+    raise KeyError(f"no stage named {name!r}; known stages: {known}")
