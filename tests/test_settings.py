@@ -1,0 +1,38 @@
+"""Production settings refuse to start without their secrets; the default is the embedded shape."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+BASE = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "tradeops.settings.production"}
+FULL = {**BASE, "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "ops.example.com", "DATABASE_URL": "postgres://u:p@h/db"}
+
+
+def _check(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
+def test_production_refuses_to_start_without(missing):
+    env = {k: v for k, v in FULL.items() if k != missing}
+    result = _check(env)
+    assert result.returncode != 0
+    assert f"{missing} is not set" in result.stderr
+
+
+def test_production_refuses_sqlite():
+    result = _check({**FULL, "DATABASE_URL": "sqlite:////tmp/x.sqlite3"})
+    assert result.returncode != 0 and "PostgreSQL" in result.stderr
+
+
+def test_production_starts_with_everything_set():
+    assert _check(FULL).returncode == 0
+
+
+def test_defaults_are_the_embedded_shape(settings):
+    assert settings.EVENT_BUS in {"memory", "kafka"}
+    assert settings.BROKER in {"paper", "mt5"}
