@@ -12,5 +12,6 @@ urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
+    path("dashboard/", include("trading.urls")),
     path("", include("django_prometheus.urls")),
 ]

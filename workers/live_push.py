@@ -1,0 +1,44 @@
+"""Runner: forwards trading-events and compliance-events to the Channels groups of the live
+screens. No business rule here: it picks the group by topic and sends the decoded event."""
+
+from __future__ import annotations
+
+import msgspec
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+from tradeops.core import groups
+from tradeops.events import Envelope, KillSwitchChanged, Topic
+
+GROUP_BY_TOPIC = {Topic.TRADING: groups.LIVE_TRADING, Topic.COMPLIANCE: groups.LIVE_COMPLIANCE}
+# Operators must see the kill switch although it travels on compliance-events; surveillance
+# alerts stay on the compliance screens only (no tipping off).
+ALSO_TO_TRADING = {KillSwitchChanged.TYPE}
+
+
+def event_for_screen(event: Envelope) -> dict:
+    """The JSON a screen gets: envelope fields plus the payload, Decimals as strings."""
+    return {
+        "event_id": str(event.event_id),
+        "type": event.type,
+        "occurred_at": event.occurred_at.isoformat(),
+        "key": event.key,
+        "payload": msgspec.to_builtins(event.payload),
+    }
+
+
+class LivePush:
+    def __init__(self, channel_layer=None):
+        self.channel_layer = channel_layer or get_channel_layer()
+        self._send = async_to_sync(self.channel_layer.group_send)
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        targets = {GROUP_BY_TOPIC.get(event.topic)}
+        if event.type in ALSO_TO_TRADING:
+            targets.add(groups.LIVE_TRADING)
+        targets.discard(None)
+        if targets:
+            message = {"type": "live.event", "event": event_for_screen(event)}
+            for group in sorted(targets):
+                self._send(group, message)
+        return []
