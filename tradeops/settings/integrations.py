@@ -9,6 +9,9 @@ EVENT_BUS = env("EVENT_BUS", default="memory")
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")
 # Prefix for every topic name, so test runs and environments can share one cluster.
 KAFKA_TOPIC_PREFIX = env("KAFKA_TOPIC_PREFIX", default="")
+# Outbox relay: rows per publish batch, and how long sent rows are kept before pruning.
+OUTBOX_RELAY_BATCH_SIZE = env.int("OUTBOX_RELAY_BATCH_SIZE", default=1000)
+OUTBOX_RETENTION_HOURS = env.float("OUTBOX_RETENTION_HOURS", default=168.0)
 
 # Broker: "paper" (the default; Linux and tests) or "mt5" (MetaTrader 5 terminal on Windows/Wine).
 BROKER = env("BROKER", default="paper")

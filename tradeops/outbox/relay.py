@@ -1,0 +1,229 @@
+"""The outbox relay: publishes unsent rows in ``id`` order and marks them sent.
+
+Guarantees:
+- nothing is lost: a row is marked sent only after the bus acknowledged it (``acks=all``);
+- per-key order: rows go out in id order, and only the acknowledged prefix of a batch is marked,
+  so a failure in the middle re-publishes from that row on (never skips ahead);
+- a broker outage just makes rows wait: the batch stays in flight (librdkafka retries) and no
+  new rows are read until it is acknowledged or times out, then it is retried with back-off;
+- a crash of the relay between publish and mark re-publishes the unmarked rows: at-least-once,
+  and consumers dedupe by ``event_id``;
+- one active relay per database (a PostgreSQL advisory lock); others wait as hot standbys.
+
+Batch size: 1,000 rows is one ~300 KB SELECT and one UPDATE; measured at >20k rows/s to the
+local broker (bench/outbox_relay.py), larger batches gained little.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.db import DatabaseError, connection
+
+from tradeops.bus.base import Bus
+from tradeops.core.clock import utcnow
+from tradeops.outbox.models import Outbox
+from tradeops.outbox.services import outbox_mark_sent, outbox_note_failure, outbox_prune
+
+logger = logging.getLogger(__name__)
+
+ADVISORY_LOCK_KEY = 0x7472_6164_6F70_73  # "tradops": one relay per database
+
+
+@dataclass
+class _InFlight:
+    ids: list[int]
+    results: list  # None = not yet acknowledged, True = delivered, Exception = failed
+    started: float
+
+    @property
+    def done(self) -> bool:
+        return all(r is not None for r in self.results)
+
+
+@dataclass
+class RelayStats:
+    published: int = 0
+    marked: int = 0
+    failures: int = 0
+    pruned: int = 0
+    batches: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        *,
+        bus: Bus,
+        batch_size: int = 1000,
+        retention: timedelta = timedelta(days=7),
+        prune_every: float = 300.0,
+        retry_backoff: float = 1.0,
+        use_lock: bool = True,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.bus = bus
+        self.batch_size = batch_size
+        self.retention = retention
+        self.prune_every = prune_every
+        self.retry_backoff = retry_backoff
+        self.use_lock = use_lock
+        self.clock = clock
+        self.stats = RelayStats()
+        self._inflight: _InFlight | None = None
+        self._retry_at = 0.0
+        self._last_prune = 0.0
+        self._leader = False
+        self._waiting_logged = 0.0
+
+    # ------------------------------------------------------------ leadership
+
+    def acquire_leadership(self) -> bool:
+        if self._leader or not self.use_lock or connection.vendor != "postgresql":
+            self._leader = True
+            return True
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_lock(%s)", [ADVISORY_LOCK_KEY])
+            self._leader = bool(cursor.fetchone()[0])
+        if self._leader:
+            logger.info("outbox relay: leader (advisory lock held)")
+        return self._leader
+
+    def release_leadership(self) -> None:
+        if self._leader and self.use_lock and connection.vendor == "postgresql":
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute("SELECT pg_advisory_unlock(%s)", [ADVISORY_LOCK_KEY])
+            except DatabaseError:
+                pass
+        self._leader = False
+
+    # ------------------------------------------------------------ one step
+
+    def step(self, *, flush_timeout: float = 1.0) -> int:
+        """Do one unit of work; return the number of rows marked sent (0 when idle or waiting)."""
+        now = self.clock()
+        if self._inflight is None:
+            if now < self._retry_at:
+                return 0
+            if not self.acquire_leadership():
+                return 0
+            self._start_batch()
+            if self._inflight is None:
+                self._maybe_prune(now)
+                return 0
+        inflight = self._inflight
+        if not inflight.done:
+            self.bus.flush(flush_timeout)
+        if not inflight.done:
+            if now - self._waiting_logged > 10:
+                self._waiting_logged = now
+                pending = sum(1 for r in inflight.results if r is None)
+                logger.warning("outbox relay: %d rows waiting for the bus to acknowledge", pending)
+            return 0
+        return self._finish_batch(inflight)
+
+    def _start_batch(self) -> None:
+        rows = list(
+            Outbox.objects.filter(sent_at__isnull=True)
+            .order_by("id")
+            .values_list("id", "topic", "key", "message", "traceparent")[: self.batch_size]
+        )
+        if not rows:
+            return
+        results: list = [None] * len(rows)
+        inflight = _InFlight([r[0] for r in rows], results, self.clock())
+        self._inflight = inflight
+
+        def make_callback(i: int):
+            def callback(err) -> None:
+                results[i] = True if err is None else err
+
+            return callback
+
+        publish_raw = self.bus.publish_raw
+        for i, (_, topic, key, message, traceparent) in enumerate(rows):
+            publish_raw(
+                topic,
+                bytes(message),
+                key=key or None,
+                headers={"traceparent": traceparent} if traceparent else None,
+                on_delivery=make_callback(i),
+            )
+        self.stats.published += len(rows)
+        self.stats.batches += 1
+
+    def _finish_batch(self, inflight: _InFlight) -> int:
+        self._inflight = None
+        delivered = 0
+        for result in inflight.results:
+            if result is not True:
+                break
+            delivered += 1
+        if delivered:
+            outbox_mark_sent(ids=inflight.ids[:delivered], at=utcnow())
+            self.stats.marked += delivered
+        if delivered < len(inflight.ids):
+            error = str(inflight.results[delivered])
+            self.stats.failures += 1
+            self.stats.errors.append(error)
+            del self.stats.errors[:-20]
+            outbox_note_failure(row_id=inflight.ids[delivered], error=error)
+            self._retry_at = self.clock() + self.retry_backoff
+            logger.warning(
+                "outbox relay: row %s not published (%s); %d rows wait for a retry",
+                inflight.ids[delivered],
+                error,
+                len(inflight.ids) - delivered,
+            )
+        return delivered
+
+    def _maybe_prune(self, now: float) -> None:
+        if now - self._last_prune < self.prune_every:
+            return
+        self._last_prune = now
+        pruned = outbox_prune(sent_before=utcnow() - self.retention)
+        if pruned:
+            self.stats.pruned += pruned
+            logger.info("outbox relay: pruned %d rows sent more than %s ago", pruned, self.retention)
+
+    # ------------------------------------------------------------ loops
+
+    def drain(self, *, timeout: float = 60.0) -> int:
+        """Publish until nothing is pending (embedded run, tests); return rows marked."""
+        marked = 0
+        deadline = self.clock() + timeout
+        while self.clock() < deadline:
+            n = self.step(flush_timeout=0.5)
+            marked += n
+            if self._inflight is None and n == 0 and self.clock() >= self._retry_at:
+                if not Outbox.objects.filter(sent_at__isnull=True).exists():
+                    return marked
+        return marked
+
+    def run(self, *, should_stop: Callable[[], bool], idle_sleep: float = 0.2) -> None:
+        """The relay process's loop: until ``should_stop()``; survives database and bus errors."""
+        try:
+            while not should_stop():
+                try:
+                    n = self.step()
+                except DatabaseError as exc:
+                    logger.error("outbox relay: database error, reconnecting: %s", exc)
+                    self._leader = False
+                    connection.close()
+                    time.sleep(self.retry_backoff)
+                    continue
+                if n == 0 and self._inflight is None:
+                    time.sleep(idle_sleep)
+        finally:
+            if self._inflight is not None:
+                # Give acknowledged rows a chance to be marked; the rest are re-published next time.
+                self.bus.flush(5)
+                if self._inflight.done:
+                    self._finish_batch(self._inflight)
+            self.release_leadership()

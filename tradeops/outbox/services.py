@@ -1,0 +1,122 @@
+"""Writers of the outbox. ``outbox_append`` is called by every service that changes state and
+has an event to tell, inside that service's transaction (the architecture's "no dual write")."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.db import IntegrityError, connection, transaction
+
+from tradeops.bus.base import check_size
+from tradeops.bus.tracing import traceparent_new
+from tradeops.core.clock import utcnow
+from tradeops.core.errors import ApplicationError
+from tradeops.events import Envelope, encode
+from tradeops.outbox.models import Outbox, ProcessedEvent
+
+
+class OutboxError(ApplicationError):
+    code = "outbox_error"
+
+
+def _row(event: Envelope, *, now: datetime) -> Outbox:
+    if not event.traceparent:
+        # Every event born of a write starts (or continues) a trace, so it can be followed
+        # through the stages and in the Kafka headers.
+        import msgspec
+
+        event = msgspec.structs.replace(event, traceparent=traceparent_new())
+    message = encode(event)
+    check_size(message, event=event)
+    return Outbox(
+        event_id=event.event_id,
+        topic=event.topic,
+        key=event.key or "",
+        event_type=event.type,
+        version=event.version,
+        occurred_at=event.occurred_at,
+        traceparent=event.traceparent,
+        message=message,
+        created_at=now,
+    )
+
+
+def _require_atomic() -> None:
+    if not connection.in_atomic_block:
+        raise OutboxError(
+            "outbox_append must run inside the writer's transaction.atomic (no dual write)",
+            code="outbox_outside_transaction",
+        )
+
+
+def outbox_append(*, event: Envelope) -> Outbox:
+    """Append one event to the outbox.
+
+    Preconditions: called inside the caller's ``transaction.atomic``, so the event exists exactly
+    when the write it describes commits. Raises EventTooLarge past the bus message limit (the
+    write is refused with it rather than leaving an unpublishable row). Side effects: one row;
+    the relay publishes it to ``event.topic`` keyed by ``event.key``."""
+    _require_atomic()
+    row = _row(event, now=utcnow())
+    row.save(force_insert=True)
+    return row
+
+
+def outbox_append_many(*, events: Iterable[Envelope]) -> int:
+    """Append several events in their order (one INSERT). Same preconditions as outbox_append."""
+    _require_atomic()
+    now = utcnow()
+    rows = [_row(e, now=now) for e in events]
+    Outbox.objects.bulk_create(rows)
+    return len(rows)
+
+
+def outbox_mark_sent(*, ids: list[int], at: datetime) -> int:
+    """Mark published rows (called by the relay after the bus acknowledged them)."""
+    return Outbox.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=at)
+
+
+def outbox_note_failure(*, row_id: int, error: str) -> None:
+    """Count a failed publish attempt on the first row the relay could not publish."""
+    from django.db.models import F
+
+    Outbox.objects.filter(id=row_id).update(attempts=F("attempts") + 1, last_error=error[:2000])
+
+
+def outbox_prune(*, sent_before: datetime, chunk: int = 5_000) -> int:
+    """Delete rows sent before ``sent_before`` in chunks (short transactions, no long locks).
+
+    Never deletes an unsent row. Also forgets idempotent-consumer claims older than the cutoff:
+    redelivery after the retention window is outside the at-least-once contract."""
+    deleted = 0
+    while True:
+        ids = list(Outbox.objects.filter(sent_at__lt=sent_before).order_by("id").values_list("id", flat=True)[:chunk])
+        if not ids:
+            break
+        deleted += Outbox.objects.filter(id__in=ids).delete()[0]
+    while True:
+        ids = list(
+            ProcessedEvent.objects.filter(processed_at__lt=sent_before).order_by("id").values_list("id", flat=True)[
+                :chunk
+            ]
+        )
+        if not ids:
+            break
+        ProcessedEvent.objects.filter(id__in=ids).delete()
+    return deleted
+
+
+def processed_event_claim(*, consumer: str, event_id: uuid.UUID, at: datetime | None = None) -> bool:
+    """Claim ``event_id`` for ``consumer``; False when it was already processed (skip it).
+
+    Preconditions: inside the transaction that applies the event's effects, so the claim and the
+    effects commit or roll back together: an idempotent consumer under at-least-once delivery."""
+    _require_atomic()
+    try:
+        with transaction.atomic():
+            ProcessedEvent.objects.create(consumer=consumer, event_id=event_id, processed_at=at or utcnow())
+    except IntegrityError:
+        return False
+    return True
