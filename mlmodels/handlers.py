@@ -1,0 +1,320 @@
+"""Pure pipeline handlers: features, models, pattern validator. No Django, no I/O, no clock.
+
+- ``FeatureHandler`` (market-data-events -> feature-events): per symbol, O(1) per bar or tick.
+  Bars of its timeframe are used as they come; for a symbol that sends only ticks it builds the
+  bars itself (mid price, tick count, mean spread). Once a symbol has sent a bar its ticks are
+  not aggregated as well (no double counting).
+- ``PredictionHandler`` (feature-events -> prediction-events): runs both models on each feature
+  vector, publishes each model's ``Prediction`` (with its version) and hands both to the
+  ``PatternValidator``. Running the two models and the validator in one stage is what lets the
+  validator see both predictions of the same vector on a partitioned bus without a join.
+  The models are injected (``install``) by the runner, which loads and verifies artifacts.
+- ``PatternValidator``: a ``Signal`` only when both models agree and the weaker confidence
+  passes the threshold; withheld while the live feature window has drifted from the training
+  distribution (population stability index), with a drift ``Alert`` raised when the drift
+  starts and a low-severity one when it clears. The signal carries the model versions and the
+  algorithm id (RTS 6 Art. 12: which algorithm each order comes from).
+"""
+
+from __future__ import annotations
+
+import uuid
+from bisect import bisect_right
+from collections import deque
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import numpy as np
+
+from mlmodels.features import (
+    ATR_PERIOD,
+    FEATURE_NAMES,
+    FEATURE_SET,
+    VOL_WINDOW,
+    BarInput,
+    SymbolFeatureState,
+    TickBarAggregator,
+    timeframe_delta,
+)
+from mlmodels.serving import ServingModel
+from tradeops.events import Alert, Bar, Envelope, Features, Prediction, Signal, Tick, make_event
+
+# Ticks the market monitor marked as unusable for prices; they never enter a bar.
+REJECTED_TICK_FLAGS = frozenset({"crossed", "spike", "out_of_order", "stale"})
+SIGNAL_NAMESPACE = uuid.UUID("5b0f3c55-6a4e-4d8e-9f0e-6d1f3f7a2c11")
+
+
+class FeatureHandler:
+    """market-data-events -> feature-events. State: one feature state (+ tick aggregator) per symbol."""
+
+    def __init__(self, *, timeframe: str = "H1", source: str = "mlmodels.features"):
+        self.timeframe = timeframe
+        self.period = timeframe_delta(timeframe)
+        self.minutes = self.period.total_seconds() / 60.0
+        self.source = source
+        self._states: dict[str, SymbolFeatureState] = {}
+        self._aggregators: dict[str, TickBarAggregator] = {}
+        self._last_mid: dict[str, Decimal] = {}
+        self._bar_fed: set[str] = set()
+
+    def _state(self, symbol: str) -> SymbolFeatureState:
+        state = self._states.get(symbol)
+        if state is None:
+            state = self._states[symbol] = SymbolFeatureState(timeframe_minutes=self.minutes)
+        return state
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        payload = event.payload
+        if type(payload) is Bar:
+            if payload.timeframe != self.timeframe:
+                return []
+            symbol = payload.symbol
+            self._bar_fed.add(symbol)
+            bar = BarInput(
+                open_time=payload.ts,
+                open=float(payload.open),
+                high=float(payload.high),
+                low=float(payload.low),
+                close=float(payload.close),
+                volume=float(payload.volume),
+                spread=float(payload.spread) if payload.spread is not None else 0.0,
+            )
+            price = payload.close
+        elif type(payload) is Tick:
+            symbol = payload.symbol
+            if symbol in self._bar_fed or (payload.flags and REJECTED_TICK_FLAGS.intersection(payload.flags)):
+                return []
+            aggregator = self._aggregators.get(symbol)
+            if aggregator is None:
+                aggregator = self._aggregators[symbol] = TickBarAggregator(period=self.period)
+            mid = (payload.bid + payload.ask) / 2
+            price = self._last_mid.get(symbol, mid)  # the closed bar's close: the previous tick's mid
+            self._last_mid[symbol] = mid
+            bar = aggregator.push(payload.ts, float(mid), float(payload.ask - payload.bid))
+            if bar is None:
+                return []
+        else:
+            return []
+        values = self._state(symbol).update(bar)
+        if values is None:
+            return []
+        features = Features(
+            symbol=symbol, ts=bar.open_time + self.period, values=values, price=price, feature_set=FEATURE_SET
+        )
+        return [make_event(features, source=self.source, key=symbol, traceparent=event.traceparent)]
+
+
+# ---------------------------------------------------------------- drift
+
+
+class DriftWindow:
+    """Population stability index of the last ``window`` feature vectors of one symbol against
+    the training distribution. O(features) per update: bin counts move in and out of the window.
+
+    PSI per feature = sum over bins (live - expected) * ln(live / expected), shares floored at
+    1e-4 so an empty bin is a large but finite term. The window's PSI is the worst feature's."""
+
+    FLOOR = 1e-4
+
+    def __init__(self, reference: dict, *, window: int):
+        self.window = window
+        self.names = [n for n in FEATURE_NAMES if n in reference.get("features", {})]
+        specs = [reference["features"][n] for n in self.names]
+        self.edges = [spec["edges"] for spec in specs]
+        self.expected = [np.maximum(np.asarray(spec["expected"], dtype=float), self.FLOOR) for spec in specs]
+        self.counts = [np.zeros(len(e), dtype=np.int64) for e in self.expected]
+        self.history: deque[tuple[int, ...]] = deque()
+
+    @property
+    def full(self) -> bool:
+        return len(self.history) >= self.window
+
+    def push(self, values: dict[str, float]) -> None:
+        bins = tuple(bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True))
+        for counts, b in zip(self.counts, bins, strict=True):
+            counts[b] += 1
+        self.history.append(bins)
+        if len(self.history) > self.window:
+            for counts, b in zip(self.counts, self.history.popleft(), strict=True):
+                counts[b] -= 1
+
+    def psi(self) -> dict[str, float]:
+        n = len(self.history)
+        out = {}
+        for name, counts, expected in zip(self.names, self.counts, self.expected, strict=True):
+            live = np.maximum(counts / n, self.FLOOR)
+            out[name] = float(np.sum((live - expected) * np.log(live / expected)))
+        return out
+
+
+# ---------------------------------------------------------------- validator
+
+
+@dataclass(frozen=True)
+class ValidatorSettings:
+    """The validator's thresholds (from the ``ValidatorConfig`` row, editable in the admin)."""
+
+    min_confidence: float = 0.55
+    psi_limit: float = 0.25
+    drift_window: int = 200
+    algo_id: str = "tradeops-ml"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ModelVote:
+    model: str
+    version: str
+    direction: int  # +1 up, -1 down
+    probability: float  # probability of ``direction``
+
+
+class PatternValidator:
+    """Agreement + confidence + drift gate. State: one drift window (and drift flag) per symbol."""
+
+    def __init__(self, settings: ValidatorSettings, *, drift_reference: dict):
+        self.settings = settings
+        self.drift_reference = drift_reference
+        self._windows: dict[str, DriftWindow] = {}
+        self._drifted: dict[str, bool] = {}
+        self.withheld = {"disagree": 0, "low_confidence": 0, "drift": 0, "disabled": 0}
+
+    def evaluate(self, features: Features, votes: list[ModelVote]) -> list[Signal | Alert]:
+        """Return the Signal, or the drift Alert, or nothing, for one feature vector."""
+        symbol = features.symbol
+        window = self._windows.get(symbol)
+        if window is None:
+            window = self._windows[symbol] = DriftWindow(self.drift_reference, window=self.settings.drift_window)
+        window.push(features.values)
+        versions = {v.model: v.version for v in votes}
+        out: list[Signal | Alert] = []
+        if window.full:
+            psi = window.psi()
+            worst = max(psi.values(), default=0.0)
+            drifted = worst > self.settings.psi_limit
+            if drifted != self._drifted.get(symbol, False):
+                self._drifted[symbol] = drifted
+                out.append(self._drift_alert(features, psi, worst, versions, drifted))
+            if drifted:
+                self.withheld["drift"] += 1
+                return out
+        if not self.settings.enabled:
+            self.withheld["disabled"] += 1
+            return out
+        if len(votes) < 2 or len({v.direction for v in votes}) != 1:
+            self.withheld["disagree"] += 1
+            return out
+        confidence = min(v.probability for v in votes)
+        if confidence < self.settings.min_confidence:
+            self.withheld["low_confidence"] += 1
+            return out
+        direction = votes[0].direction
+        values = features.values
+        price = float(features.price)
+        atr = values.get(f"atr_{ATR_PERIOD}_rel")
+        out.append(
+            Signal(
+                signal_id=str(uuid.uuid5(SIGNAL_NAMESPACE, _signal_key(symbol, features.ts, versions))),
+                symbol=symbol,
+                ts=features.ts,
+                side="BUY" if direction > 0 else "SELL",
+                confidence=confidence,
+                price=features.price,
+                model_versions=versions,
+                algo_id=self.settings.algo_id,
+                atr=atr * price if atr is not None else None,
+                volatility=values.get(f"vol_{VOL_WINDOW}"),
+            )
+        )
+        return out
+
+    def _drift_alert(self, features, psi, worst, versions, drifted: bool) -> Alert:
+        top = dict(sorted(psi.items(), key=lambda kv: -kv[1])[:5])
+        return Alert(
+            alert_type="model_drift" if drifted else "model_drift_cleared",
+            severity="high" if drifted else "low",
+            symbol=features.symbol,
+            owner="ml",
+            score=worst,
+            end=features.ts,
+            evidence={
+                "psi_worst": worst,
+                "psi_top": top,
+                "psi_limit": self.settings.psi_limit,
+                "window": self.settings.drift_window,
+                "model_versions": versions,
+                "action": "signals withheld until the drift clears" if drifted else "signals resumed",
+            },
+            ts=features.ts,
+        )
+
+
+def _signal_key(symbol: str, ts: datetime, versions: dict[str, str]) -> str:
+    # Deterministic: a replay of the same vector through the same models yields the same id.
+    return f"{symbol}|{ts.isoformat()}|" + ",".join(f"{k}={versions[k]}" for k in sorted(versions))
+
+
+# ---------------------------------------------------------------- models stage
+
+
+class PredictionHandler:
+    """feature-events -> prediction-events (Prediction per model, then Signal or drift Alert).
+
+    Emits nothing until the runner has installed both models. A vector whose symbol or feature
+    set the models were not trained for is skipped (counted in ``skipped``)."""
+
+    def __init__(self, *, source: str = "mlmodels.predict"):
+        self.source = source
+        self.models: dict[str, ServingModel] = {}
+        self.validator: PatternValidator | None = None
+        self.skipped = 0
+
+    def install(self, *, models: dict[str, ServingModel], settings: ValidatorSettings) -> None:
+        """Swap in verified models and validator settings (the runner's reload). The drift
+        windows restart when the training distribution they compare against changes."""
+        reference = next(iter(models.values())).drift_reference if models else {}
+        current = self.validator
+        if (
+            current is not None
+            and current.drift_reference == reference
+            and current.settings.drift_window == settings.drift_window
+        ):
+            current.settings = settings  # thresholds only: keep the live windows
+        else:
+            self.validator = PatternValidator(settings, drift_reference=reference)
+        self.models = dict(models)
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        payload = event.payload
+        if type(payload) is not Features or not self.models or self.validator is None:
+            return []
+        if payload.feature_set != FEATURE_SET or any(
+            m.symbols and payload.symbol not in m.symbols for m in self.models.values()
+        ):
+            self.skipped += 1
+            return []
+        x = np.array([[payload.values[name] for name in FEATURE_NAMES]])
+        if not np.isfinite(x).all():
+            self.skipped += 1
+            return []
+        votes = []
+        out = []
+        for model in self.models.values():
+            p_up = float(model.predict_up(x)[0])
+            direction = 1 if p_up >= 0.5 else -1
+            probability = p_up if direction > 0 else 1.0 - p_up
+            votes.append(ModelVote(model.name, model.version, direction, probability))
+            prediction = Prediction(
+                symbol=payload.symbol,
+                ts=payload.ts,
+                model=model.name,
+                model_version=model.version,
+                direction=direction,
+                probability=probability,
+                horizon=str(model.horizon),
+            )
+            out.append(make_event(prediction, source=self.source, key=payload.symbol, traceparent=event.traceparent))
+        for result in self.validator.evaluate(payload, votes):
+            out.append(make_event(result, source=self.source, key=payload.symbol, traceparent=event.traceparent))
+        return out
