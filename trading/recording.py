@@ -22,4 +22,67 @@ def audit(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
 
 
 def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
-    """Append the trading-events event to the outbox (tradeops.outbox). Wired by the event-backbone issue."""
+    """Append the trading-events event to the outbox (tradeops.outbox), keyed by account so an
+    account's orders, fills and positions keep their order on the bus.
+
+    ``order.*`` -> OrderEvent, ``execution.recorded`` -> Fill, ``position.updated`` ->
+    PositionChanged; other actions have no event. Preconditions: inside the writer's
+    transaction (``outbox_append`` refuses otherwise)."""
+    from decimal import Decimal
+
+    from tradeops.events import Fill, OrderEvent, PositionChanged, make_event
+    from tradeops.outbox.services import outbox_append
+
+    def dec(name: str) -> Decimal | None:
+        value = payload.get(name)
+        return None if value is None else Decimal(value)
+
+    if action.startswith("order."):
+        event_payload = OrderEvent(
+            client_order_id=payload["client_order_id"],
+            account_id=payload["account_id"],
+            symbol=payload["instrument"],
+            side=payload["side"],
+            order_type=payload["order_type"],
+            quantity=dec("quantity"),
+            status=payload["status"],
+            previous_status=payload.get("from_status"),
+            filled_quantity=dec("filled_quantity") or Decimal(0),
+            limit_price=dec("limit_price"),
+            stop_price=dec("stop_price"),
+            average_fill_price=dec("average_fill_price"),
+            broker_order_id=payload.get("broker_order_id") or "",
+            algo_id=payload.get("algo_id") or "",
+            trader_id=payload.get("trader_id"),
+            desk=payload.get("desk") or "",
+            signal_id=payload.get("signal_id") or "",
+            reason=payload.get("reason") or payload.get("reject_reason") or "",
+            ts=at,
+        )
+    elif action == "execution.recorded":
+        event_payload = Fill(
+            client_order_id=payload["client_order_id"],
+            broker_deal_id=payload["broker_deal_id"],
+            account_id=payload["account_id"],
+            symbol=payload["instrument"],
+            side=payload["side"],
+            quantity=dec("quantity"),
+            price=dec("price"),
+            fee=dec("fee") or Decimal(0),
+            venue=payload.get("venue") or "XXXX",
+            arrival_mid=dec("arrival_mid"),
+            ts=datetime.fromisoformat(payload["executed_at"]) if payload.get("executed_at") else at,
+        )
+    elif action == "position.updated":
+        event_payload = PositionChanged(
+            account_id=payload["account_id"],
+            symbol=payload["instrument"],
+            net_quantity=dec("net_quantity"),
+            average_price=dec("average_price"),
+            realised_pnl=dec("realised_pnl"),
+            unrealised_pnl=dec("unrealised_pnl") or Decimal(0),
+            ts=at,
+        )
+    else:
+        return
+    outbox_append(event=make_event(event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at))

@@ -201,9 +201,9 @@ class OutboxRelay:
         while self.clock() < deadline:
             n = self.step(flush_timeout=0.5)
             marked += n
-            if self._inflight is None and n == 0 and self.clock() >= self._retry_at:
-                if not Outbox.objects.filter(sent_at__isnull=True).exists():
-                    return marked
+            idle = self._inflight is None and n == 0 and self.clock() >= self._retry_at
+            if idle and not Outbox.objects.filter(sent_at__isnull=True).exists():
+                return marked
         return marked
 
     def run(self, *, should_stop: Callable[[], bool], idle_sleep: float = 0.2) -> None:

@@ -98,9 +98,9 @@ def outbox_prune(*, sent_before: datetime, chunk: int = 5_000) -> int:
         deleted += Outbox.objects.filter(id__in=ids).delete()[0]
     while True:
         ids = list(
-            ProcessedEvent.objects.filter(processed_at__lt=sent_before).order_by("id").values_list("id", flat=True)[
-                :chunk
-            ]
+            ProcessedEvent.objects.filter(processed_at__lt=sent_before)
+            .order_by("id")
+            .values_list("id", flat=True)[:chunk]
         )
         if not ids:
             break
