@@ -1,0 +1,22 @@
+"""Pre-trade risk: limits, the per-account hot state, the trading breaker, the kill switch mirror
+and the risk checks the pre-trade gate runs (``risk_checks``). Pure: no Django, no clock."""
+
+from trading.risk.breaker import TradingBreaker
+from trading.risk.killswitch import KillScope, KillSwitchBook
+from trading.risk.limits import LimitBook, RiskLimits
+from trading.risk.manager import CODES, RiskManager, TradingState, risk_checks
+from trading.risk.state import AccountBook, OpenOrder
+
+__all__ = [
+    "CODES",
+    "AccountBook",
+    "KillScope",
+    "KillSwitchBook",
+    "LimitBook",
+    "OpenOrder",
+    "RiskLimits",
+    "RiskManager",
+    "TradingBreaker",
+    "TradingState",
+    "risk_checks",
+]

@@ -1,0 +1,475 @@
+"""The risk manager: hot state for every account, the trading state, and the pre-trade risk checks.
+
+Pure (no Django, no clock, no I/O). The execution worker owns one ``RiskManager``: it loads the
+limits (``trading.models.RiskLimit`` → ``LimitBook``), the engaged kill switches and the open
+positions and orders at start, feeds it every fill, order update and quote, and puts
+``risk_checks(manager)`` at the front of the pre-trade gate.
+
+Every check has a stable reason code (``CODES``). Trading states (NautilusTrader's model):
+
+- ACTIVE: everything the limits allow;
+- REDUCING: only orders that shrink a position (set by an operator, or automatically while the
+  daily loss limit or the maximum drawdown is breached);
+- HALTED: no new orders (set by an operator, the kill switch on all/the account, or an open
+  circuit breaker); cancels are always allowed (RTS 6 Art. 12).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from tradeops.breaker import BreakerState
+from tradeops.events import CheckResult, Envelope, Fill, OrderEvent, PositionChanged, Tick
+from trading.gate import GateContext, PreTradeCheck, failed
+from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
+from trading.position_math import PositionState
+from trading.risk.breaker import TradingBreaker
+from trading.risk.killswitch import KillSwitchBook
+from trading.risk.limits import LimitBook
+from trading.risk.state import AccountBook, OpenOrder, is_reducing, signature
+
+TERMINAL_STATUSES = frozenset({"FILLED", "CANCELLED", "EXPIRED", "REJECTED"})
+
+
+class TradingState(StrEnum):
+    ACTIVE = "ACTIVE"
+    REDUCING = "REDUCING"
+    HALTED = "HALTED"
+
+
+_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
+
+CODES = {
+    "trading_state": ("risk.trading_halted", "risk.reduce_only"),
+    "kill_switch": ("risk.kill_switch_engaged",),
+    "circuit_breaker": ("risk.breaker_open",),
+    "max_position": ("risk.max_position",),
+    "max_gross_exposure": ("risk.max_gross_exposure",),
+    "max_net_exposure": ("risk.max_net_exposure",),
+    "margin": ("risk.insufficient_margin",),
+    "daily_loss": ("risk.daily_loss_limit",),
+    "max_drawdown": ("risk.max_drawdown",),
+    "submit_rate": ("risk.submit_rate",),
+    "modify_rate": ("risk.modify_rate",),
+    "max_open_orders": ("risk.max_open_orders",),
+    "duplicate_order": ("risk.duplicate_order",),
+}
+
+
+class RiskManager:
+    def __init__(
+        self,
+        *,
+        limits: LimitBook | None = None,
+        breaker: TradingBreaker | None = None,
+        kill_switch: KillSwitchBook | None = None,
+    ):
+        self.limits = limits or LimitBook()
+        self.breaker = breaker or TradingBreaker(stale_after=None)
+        self.kill_switch = kill_switch or KillSwitchBook()
+        self.accounts: dict[int, AccountBook] = {}
+        self.specs: dict[str, InstrumentSpec] = {}
+        self.quotes: dict[str, Quote] = {}
+        self.manual_state: dict[int | None, TradingState] = {}  # None = every account
+
+    # ------------------------------------------------------------ set-up
+
+    def add_instrument(self, spec: InstrumentSpec) -> None:
+        self.specs[spec.symbol] = spec
+        for book in self.accounts.values():
+            book.add_instrument(spec)
+
+    def add_account(self, account_id: int, *, balance: Decimal, currency: str = "USD", now=None) -> AccountBook:
+        book = AccountBook(account_id=account_id, balance=balance, currency=currency, now=now)
+        for spec in self.specs.values():
+            book.add_instrument(spec)
+        self.accounts[account_id] = book
+        return book
+
+    def account(self, account_id: int) -> AccountBook:
+        try:
+            return self.accounts[account_id]
+        except KeyError:
+            raise KeyError(f"account {account_id} is not loaded in the risk manager") from None
+
+    def set_trading_state(self, state: TradingState | str, account_id: int | None = None) -> None:
+        self.manual_state[account_id] = TradingState(state)
+
+    # ------------------------------------------------------------ state
+
+    def trading_state(self, account_id: int, now: datetime | None = None) -> TradingState:
+        """The most severe of: the operator's setting (global and account), the kill switch on
+        all/this account and an open breaker (HALTED), a breached loss or drawdown (REDUCING)."""
+        state = max(
+            self.manual_state.get(None, TradingState.ACTIVE),
+            self.manual_state.get(account_id, TradingState.ACTIVE),
+            key=_SEVERITY.__getitem__,
+        )
+        if state is TradingState.HALTED:
+            return state
+        if self.kill_switch.account_halted(account_id):
+            return TradingState.HALTED
+        if now is not None and not self.breaker.allow(now) and self.breaker.state(now) is BreakerState.OPEN:
+            return TradingState.HALTED
+        book = self.accounts.get(account_id)
+        if book is not None and self._loss_breached(book):
+            return TradingState.REDUCING
+        return state
+
+    def _loss_breached(self, book: AccountBook) -> bool:
+        limits = self.limits.for_account(book.account_id)
+        if limits.daily_loss_limit is not None and book.daily_loss() >= limits.daily_loss_limit:
+            return True
+        return limits.max_drawdown is not None and book.drawdown() >= limits.max_drawdown
+
+    def context(self, intent: OrderIntent, *, now: datetime | None = None, **extra) -> GateContext:
+        """Everything a check may read for this intent (the gate's context)."""
+        now = now or intent.ts
+        book = self.account(intent.account_id)
+        book.roll_day(now)
+        return GateContext(
+            now=now,
+            instrument=self.specs[intent.symbol],
+            quote=self.quotes.get(intent.symbol),
+            trading_state=self.trading_state(intent.account_id, now),
+            account=book,
+            extra=extra,
+        )
+
+    # ------------------------------------------------------------ updates
+
+    def on_quote(self, quote: Quote) -> None:
+        self.quotes[quote.symbol] = quote
+        for book in self.accounts.values():
+            book.mark(quote.symbol, quote.mid, quote.ts)
+
+    def on_order_sent(self, intent: OrderIntent) -> None:
+        """The order is on its way to the broker: it counts as open (pending exposure)."""
+        book = self.account(intent.account_id)
+        if intent.action == IntentAction.SUBMIT:
+            book.order_opened(
+                OpenOrder(
+                    client_order_id=intent.client_order_id,
+                    symbol=intent.symbol,
+                    side=intent.side,
+                    remaining=intent.quantity,
+                    algo_id=intent.algo_id,
+                    trader_id=intent.trader_id,
+                )
+            )
+
+    def on_fill(
+        self,
+        *,
+        account_id: int,
+        client_order_id: str,
+        symbol: str,
+        side: str,
+        quantity: Decimal,
+        price: Decimal,
+        fee: Decimal = Decimal(0),
+        now: datetime | None = None,
+    ) -> PositionState:
+        book = self.account(account_id)
+        before = book.realised_since_load
+        signed = quantity if side == "BUY" else -quantity
+        state = book.apply_fill(symbol, signed, price, fee)
+        book.order_filled(client_order_id, quantity)
+        if now is not None:
+            self.breaker.record_pnl(book.realised_since_load - before, now=now)
+        return state
+
+    def on_order_closed(self, account_id: int, client_order_id: str) -> None:
+        self.account(account_id).order_closed(client_order_id)
+
+    def on_event(self, event: Envelope) -> None:
+        """Refresh hot state from trading-events and market data (the worker's own and others')."""
+        payload = event.payload
+        if isinstance(payload, Tick):
+            self.on_quote(Quote(payload.symbol, payload.bid, payload.ask, payload.ts))
+        elif isinstance(payload, Fill) and payload.account_id in self.accounts:
+            book = self.accounts[payload.account_id]
+            if payload.client_order_id in book.open_orders or payload.symbol in self.specs:
+                self.on_fill(
+                    account_id=payload.account_id,
+                    client_order_id=payload.client_order_id,
+                    symbol=payload.symbol,
+                    side=payload.side,
+                    quantity=payload.quantity,
+                    price=payload.price,
+                    fee=payload.fee,
+                    now=payload.ts,
+                )
+        elif isinstance(payload, OrderEvent) and payload.status in TERMINAL_STATUSES:
+            if payload.account_id in self.accounts:
+                self.on_order_closed(payload.account_id, payload.client_order_id)
+        elif isinstance(payload, PositionChanged) and payload.account_id in self.accounts:
+            book = self.accounts[payload.account_id]
+            if payload.symbol in book.specs:
+                book.load_position(payload.symbol, PositionState(payload.net_quantity, payload.average_price))
+
+
+# ---------------------------------------------------------------- checks
+
+
+class _Check:
+    name = ""
+    applies_to_cancels = False
+
+    def __init__(self, manager: RiskManager):
+        self.m = manager
+        self._pass = CheckResult(name=self.name, passed=True)
+
+    def ok(self) -> CheckResult:
+        return self._pass
+
+
+def _increases(book: AccountBook, intent: OrderIntent) -> bool:
+    current = book.position(intent.symbol) + book.pending(intent.symbol)
+    return not is_reducing(current, intent.signed_quantity)
+
+
+class TradingStateCheck(_Check):
+    name = "trading_state"
+
+    def __call__(self, intent: OrderIntent, ctx: GateContext) -> CheckResult:
+        state = ctx.trading_state
+        if state == TradingState.HALTED:
+            return failed(self.name, "risk.trading_halted", f"account {intent.account_id} is HALTED")
+        if state == TradingState.REDUCING and _increases(ctx.account, intent):
+            return failed(
+                self.name,
+                "risk.reduce_only",
+                f"account {intent.account_id} is REDUCING: only orders that shrink a position are allowed",
+            )
+        return self.ok()
+
+
+class KillSwitchCheck(_Check):
+    name = "kill_switch"
+
+    def __call__(self, intent, ctx):
+        hit = self.m.kill_switch.blocking(intent)
+        if hit is None:
+            return self.ok()
+        scope, value = hit
+        return failed(
+            self.name, "risk.kill_switch_engaged", f"kill switch engaged on {scope}{'=' + value if value else ''}"
+        )
+
+
+class BreakerCheck(_Check):
+    name = "circuit_breaker"
+
+    def __call__(self, intent, ctx):
+        if self.m.breaker.allow(ctx.now):
+            return self.ok()
+        state = self.m.breaker.state(ctx.now)
+        detail = f"trading breaker {state}" + (f" ({self.m.breaker.reason})" if self.m.breaker.reason else "")
+        if state is BreakerState.HALF_OPEN:
+            detail += "; the trial order is still out"
+        return failed(self.name, "risk.breaker_open", detail)
+
+    def on_sent(self, intent, ctx):
+        self.m.breaker.on_trial(ctx.now)
+
+
+class MaxPositionCheck(_Check):
+    name = "max_position"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.limits.for_instrument(intent.account_id, intent.symbol).max_position_lots
+        if limit is None:
+            return self.ok()
+        book = ctx.account
+        current = book.position(intent.symbol) + book.pending(intent.symbol)
+        projected = current + intent.signed_quantity
+        if abs(projected) > limit and abs(projected) > abs(current):
+            return failed(
+                self.name,
+                "risk.max_position",
+                f"{intent.symbol}: position would be {projected} lots (incl. pending); limit {limit}",
+            )
+        return self.ok()
+
+
+class ExposureCheck(_Check):
+    name = "max_gross_exposure"
+
+    def __call__(self, intent, ctx):
+        limits = self.m.limits.for_account(intent.account_id)
+        if limits.max_gross_exposure is None and limits.max_net_exposure is None:
+            return self.ok()
+        book = ctx.account
+        gross_before, _ = book.exposures()
+        gross, _ = book.exposures(extra=(intent.symbol, intent.signed_quantity, intent.reference_price))
+        if limits.max_gross_exposure is not None and gross > limits.max_gross_exposure and gross > gross_before:
+            return failed(
+                self.name,
+                "risk.max_gross_exposure",
+                f"gross exposure would be {gross:.2f}; limit {limits.max_gross_exposure}",
+            )
+        return self.ok()
+
+
+class NetExposureCheck(_Check):
+    name = "max_net_exposure"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.limits.for_account(intent.account_id).max_net_exposure
+        if limit is None:
+            return self.ok()
+        book = ctx.account
+        _, net_before = book.exposures()
+        _, net = book.exposures(extra=(intent.symbol, intent.signed_quantity, intent.reference_price))
+        if net > limit and net > net_before:
+            return failed(self.name, "risk.max_net_exposure", f"net exposure would be {net:.2f}; limit {limit}")
+        return self.ok()
+
+
+class MarginCheck(_Check):
+    name = "margin"
+
+    def __call__(self, intent, ctx):
+        if not self.m.limits.for_account(intent.account_id).check_margin:
+            return self.ok()
+        book = ctx.account
+        if not _increases(book, intent):
+            return self.ok()
+        required = (
+            abs(book.notional(intent.symbol, intent.quantity, intent.reference_price)) * ctx.instrument.margin_rate
+        )
+        free = book.free_margin()
+        if required > free:
+            return failed(
+                self.name, "risk.insufficient_margin", f"order needs margin {required:.2f}; free margin {free:.2f}"
+            )
+        return self.ok()
+
+
+class DailyLossCheck(_Check):
+    name = "daily_loss"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.limits.for_account(intent.account_id).daily_loss_limit
+        if limit is None:
+            return self.ok()
+        book = ctx.account
+        loss = book.daily_loss()
+        if loss >= limit and _increases(book, intent):
+            return failed(self.name, "risk.daily_loss_limit", f"daily loss {loss:.2f} has reached the limit {limit}")
+        return self.ok()
+
+
+class DrawdownCheck(_Check):
+    name = "max_drawdown"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.limits.for_account(intent.account_id).max_drawdown
+        if limit is None:
+            return self.ok()
+        book = ctx.account
+        dd = book.drawdown()
+        if dd >= limit and _increases(book, intent):
+            return failed(
+                self.name,
+                "risk.max_drawdown",
+                f"drawdown {dd:.4f} from peak equity {book.peak_equity:.2f} has reached the limit {limit}",
+            )
+        return self.ok()
+
+
+class SubmitRateCheck(_Check):
+    name = "submit_rate"
+
+    def __call__(self, intent, ctx):
+        if intent.action != IntentAction.SUBMIT:
+            return self.ok()
+        limit = self.m.limits.for_account(intent.account_id).max_submits_per_second
+        if limit is None:
+            return self.ok()
+        sent = ctx.account.rate(ctx.now)
+        if sent + 1 > limit:
+            return failed(self.name, "risk.submit_rate", f"{sent} orders sent in the last second; limit {limit}/s")
+        return self.ok()
+
+    def on_sent(self, intent, ctx):
+        if intent.action in (IntentAction.SUBMIT, IntentAction.MODIFY):
+            ctx.account.record_sent(intent, ctx.now, modify=intent.action == IntentAction.MODIFY)
+
+
+class ModifyRateCheck(_Check):
+    name = "modify_rate"
+
+    def __call__(self, intent, ctx):
+        if intent.action != IntentAction.MODIFY:
+            return self.ok()
+        limit = self.m.limits.for_account(intent.account_id).max_modifies_per_second
+        if limit is None:
+            return self.ok()
+        sent = ctx.account.rate(ctx.now, modify=True)
+        if sent + 1 > limit:
+            return failed(self.name, "risk.modify_rate", f"{sent} modifications in the last second; limit {limit}/s")
+        return self.ok()
+
+
+class MaxOpenOrdersCheck(_Check):
+    name = "max_open_orders"
+
+    def __call__(self, intent, ctx):
+        if intent.action != IntentAction.SUBMIT:
+            return self.ok()
+        limit = self.m.limits.for_account(intent.account_id).max_open_orders
+        if limit is None:
+            return self.ok()
+        open_count = len(ctx.account.open_orders)
+        if open_count + 1 > limit:
+            return failed(self.name, "risk.max_open_orders", f"{open_count} orders open; limit {limit}")
+        return self.ok()
+
+
+class DuplicateOrderCheck(_Check):
+    name = "duplicate_order"
+
+    def __call__(self, intent, ctx):
+        if intent.action != IntentAction.SUBMIT:
+            return self.ok()
+        book = ctx.account
+        if intent.client_order_id in book.open_orders:
+            return failed(self.name, "risk.duplicate_order", f"order {intent.client_order_id} is already open")
+        window = self.m.limits.for_account(intent.account_id).duplicate_window_ms
+        if window:
+            last = book.recent_signatures.get(signature(intent))
+            if last is not None and ctx.now - last < timedelta(milliseconds=window):
+                return failed(
+                    self.name,
+                    "risk.duplicate_order",
+                    f"same {intent.side} {intent.quantity} {intent.symbol} sent "
+                    f"{(ctx.now - last).total_seconds() * 1000:.0f} ms ago",
+                )
+        return self.ok()
+
+
+CHECK_CLASSES: tuple[type[_Check], ...] = (
+    TradingStateCheck,
+    KillSwitchCheck,
+    BreakerCheck,
+    MaxPositionCheck,
+    ExposureCheck,
+    NetExposureCheck,
+    MarginCheck,
+    DailyLossCheck,
+    DrawdownCheck,
+    SubmitRateCheck,
+    ModifyRateCheck,
+    MaxOpenOrdersCheck,
+    DuplicateOrderCheck,
+)
+
+
+def risk_checks(manager: RiskManager) -> Iterable[PreTradeCheck]:
+    """The risk checks bound to ``manager``, in the order the gate runs them."""
+    return [cls(manager) for cls in CHECK_CLASSES]

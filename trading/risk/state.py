@@ -1,0 +1,227 @@
+"""The risk manager's in-memory view of one account: positions, marks, open orders, equity.
+
+Pure: no Django, no clock (every method that needs time takes ``now``). The execution worker
+loads it from the system of record at start, then keeps it current from the fills, order
+updates and ticks it handles, so a pre-trade decision never waits on the database.
+
+Equity = cash balance at load + realised P&L since load + unrealised P&L marked to the latest
+quote. Peak equity (for drawdown) and the equity at the start of the UTC day (for the daily
+loss limit) are tracked from it.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+from trading.intents import BUY, InstrumentSpec, OrderIntent
+from trading.position_math import PositionState, apply_fill, unrealised_pnl
+
+ZERO = Decimal(0)
+ONE_SECOND = timedelta(seconds=1)
+
+
+@dataclass(slots=True)
+class OpenOrder:
+    client_order_id: str
+    symbol: str
+    side: str
+    remaining: Decimal
+    algo_id: str = ""
+    trader_id: int | None = None
+
+    @property
+    def signed_remaining(self) -> Decimal:
+        return self.remaining if self.side == BUY else -self.remaining
+
+
+def is_reducing(current: Decimal, signed_quantity: Decimal) -> bool:
+    """True if the trade only shrinks an existing position (never opens, grows or flips it)."""
+    if current == 0 or signed_quantity == 0:
+        return False
+    return (current > 0) != (signed_quantity > 0) and abs(signed_quantity) <= abs(current)
+
+
+class AccountBook:
+    def __init__(self, *, account_id: int, balance: Decimal, currency: str = "USD", now: datetime | None = None):
+        self.account_id = account_id
+        self.currency = currency
+        self.balance = Decimal(balance)
+        self.realised_since_load = ZERO
+        self.specs: dict[str, InstrumentSpec] = {}
+        self.positions: dict[str, PositionState] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.open_orders: dict[str, OpenOrder] = {}
+        self.submit_times: deque[datetime] = deque()
+        self.modify_times: deque[datetime] = deque()
+        self.recent_signatures: dict[tuple, datetime] = {}
+        equity = self.equity()
+        self.peak_equity = equity
+        self.day: date | None = now.date() if now else None
+        self.day_start_equity = equity
+
+    # ------------------------------------------------------------ state updates
+
+    def add_instrument(self, spec: InstrumentSpec) -> None:
+        self.specs[spec.symbol] = spec
+
+    def load_position(self, symbol: str, state: PositionState, mark: Decimal | None = None) -> None:
+        """Set a position from the system of record (start-up, reconciliation)."""
+        self.positions[symbol] = PositionState(state.net_quantity, state.average_price, ZERO)
+        if mark is not None:
+            self.marks[symbol] = mark
+        self._track_equity()
+
+    def apply_fill(self, symbol: str, signed_quantity: Decimal, price: Decimal, fee: Decimal = ZERO) -> PositionState:
+        """Apply one fill to the position (the same arithmetic as ``trading.services.execution_record``)."""
+        spec = self.specs[symbol]
+        before = self.positions.get(symbol, PositionState())
+        after = apply_fill(
+            before, signed_quantity=signed_quantity, price=price, contract_size=spec.contract_size, fee=fee
+        )
+        self.realised_since_load += self.to_account_currency(
+            after.realised_pnl - before.realised_pnl, spec.quote_currency
+        )
+        self.positions[symbol] = after
+        self.marks.setdefault(symbol, price)
+        self._track_equity()
+        return after
+
+    def mark(self, symbol: str, price: Decimal, now: datetime | None = None) -> None:
+        self.marks[symbol] = price
+        if now is not None:
+            self.roll_day(now)
+        self._track_equity()
+
+    def roll_day(self, now: datetime) -> None:
+        today = now.date()
+        if self.day != today:
+            self.day = today
+            self.day_start_equity = self.equity()
+
+    def order_opened(self, order: OpenOrder) -> None:
+        self.open_orders[order.client_order_id] = order
+
+    def order_filled(self, client_order_id: str, quantity: Decimal) -> None:
+        order = self.open_orders.get(client_order_id)
+        if order is None:
+            return
+        order.remaining -= quantity
+        if order.remaining <= 0:
+            del self.open_orders[client_order_id]
+
+    def order_closed(self, client_order_id: str) -> None:
+        self.open_orders.pop(client_order_id, None)
+
+    def record_sent(self, intent: OrderIntent, now: datetime, *, modify: bool = False) -> None:
+        """RTS 6 Art. 15(2): the order counts toward the limits the moment it is sent."""
+        (self.modify_times if modify else self.submit_times).append(now)
+        self.recent_signatures[signature(intent)] = now
+        if len(self.recent_signatures) > 4096:  # bound memory: drop entries older than a minute
+            cutoff = now - timedelta(minutes=1)
+            self.recent_signatures = {k: t for k, t in self.recent_signatures.items() if t >= cutoff}
+
+    # ------------------------------------------------------------ derived figures
+
+    def to_account_currency(self, amount: Decimal, currency: str) -> Decimal:
+        """Convert through a quoted pair (``CCYACC`` or ``ACCCCY``) if one is marked; else 1:1."""
+        if currency == self.currency or amount == 0:
+            return amount
+        direct = self.marks.get(currency + self.currency)
+        if direct:
+            return amount * direct
+        inverse = self.marks.get(self.currency + currency)
+        if inverse:
+            return amount / inverse
+        return amount
+
+    def position(self, symbol: str) -> Decimal:
+        state = self.positions.get(symbol)
+        return state.net_quantity if state else ZERO
+
+    def pending(self, symbol: str) -> Decimal:
+        """Signed lots of open orders on ``symbol`` not yet filled."""
+        return sum((o.signed_remaining for o in self.open_orders.values() if o.symbol == symbol), ZERO)
+
+    def unrealised(self) -> Decimal:
+        total = ZERO
+        for symbol, state in self.positions.items():
+            if state.net_quantity == 0:
+                continue
+            spec = self.specs[symbol]
+            mark = self.marks.get(symbol, state.average_price)
+            pnl = unrealised_pnl(state, mark_price=mark, contract_size=spec.contract_size)
+            total += self.to_account_currency(pnl, spec.quote_currency)
+        return total
+
+    def equity(self) -> Decimal:
+        return self.balance + self.realised_since_load + self.unrealised()
+
+    def notional(self, symbol: str, signed_lots: Decimal, price: Decimal | None = None) -> Decimal:
+        spec = self.specs[symbol]
+        px = price if price is not None else self.marks.get(symbol, ZERO)
+        return self.to_account_currency(signed_lots * spec.contract_size * px, spec.quote_currency)
+
+    def exposures(self, *, extra: tuple[str, Decimal, Decimal] | None = None) -> tuple[Decimal, Decimal]:
+        """(gross, net) exposure in the account currency over positions plus pending orders,
+        optionally with one more (symbol, signed lots, price) as if it were pending."""
+        lots: dict[str, Decimal] = {}
+        for symbol, state in self.positions.items():
+            lots[symbol] = state.net_quantity
+        for order in self.open_orders.values():
+            lots[order.symbol] = lots.get(order.symbol, ZERO) + order.signed_remaining
+        prices: dict[str, Decimal] = {}
+        if extra is not None:
+            symbol, signed, price = extra
+            lots[symbol] = lots.get(symbol, ZERO) + signed
+            prices[symbol] = price
+        gross = net = ZERO
+        for symbol, qty in lots.items():
+            if qty == 0:
+                continue
+            value = self.notional(symbol, qty, prices.get(symbol) or self.marks.get(symbol))
+            gross += abs(value)
+            net += value
+        return gross, abs(net)
+
+    def used_margin(self) -> Decimal:
+        total = ZERO
+        for symbol, state in self.positions.items():
+            if state.net_quantity:
+                total += abs(self.notional(symbol, state.net_quantity)) * self.specs[symbol].margin_rate
+        for order in self.open_orders.values():
+            total += abs(self.notional(order.symbol, order.remaining)) * self.specs[order.symbol].margin_rate
+        return total
+
+    def free_margin(self) -> Decimal:
+        return self.equity() - self.used_margin()
+
+    def drawdown(self) -> Decimal:
+        """Fraction below peak equity (0 at a new high)."""
+        if self.peak_equity <= 0:
+            return ZERO
+        return max(ZERO, (self.peak_equity - self.equity()) / self.peak_equity)
+
+    def daily_loss(self) -> Decimal:
+        """Loss since the start of the UTC day, as a positive number (0 when up on the day)."""
+        return max(ZERO, self.day_start_equity - self.equity())
+
+    def rate(self, now: datetime, *, modify: bool = False) -> int:
+        """Messages of that kind sent in the last second (sliding window)."""
+        window = self.modify_times if modify else self.submit_times
+        cutoff = now - ONE_SECOND
+        while window and window[0] <= cutoff:
+            window.popleft()
+        return len(window)
+
+    def _track_equity(self) -> None:
+        equity = self.equity()
+        if equity > self.peak_equity:
+            self.peak_equity = equity
+
+
+def signature(intent: OrderIntent) -> tuple:
+    """What makes two orders duplicates of each other (vnpy's duplicate-order guard)."""
+    return (intent.symbol, intent.side, intent.quantity, intent.order_type, intent.limit_price)

@@ -1,0 +1,163 @@
+"""The strategy: validated signals in, order intents out. Pure (no Django, no clock, no I/O).
+
+Sizing, per account that trades the signal's algorithm:
+
+- ``volatility`` (default): risk a fixed fraction of equity between entry and stop. The stop
+  sits ``sl_atr`` x ATR from the entry, so lots = equity x ``risk_fraction`` / (stop distance x
+  contract size): wide markets trade smaller. Without an ATR on the signal, ``price x
+  volatility`` stands in for it; without either the signal is skipped (``skipped`` says why).
+- ``fixed_fraction``: notional = equity x ``notional_fraction``; lots = notional / (price x
+  contract size).
+
+Lots are rounded DOWN onto the instrument's volume grid and capped at its maximum (and at
+``max_lots``); a size below the minimum volume is skipped, never rounded up. Stop loss and take
+profit are ``sl_atr`` / ``tp_atr`` ATRs from the signal price, on the tick grid.
+
+Idempotent: one intent per (signal id, account), with a deterministic ``client_order_id``
+(``trading.intents.client_order_id_for``), so a redelivered signal produces nothing new here and
+the database refuses a second order with the same key anyway. Money is not converted between
+currencies here: equity is taken as being in the instrument's quote currency (true for the USD
+accounts trading xxxUSD pairs the firm runs today).
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from tradeops.events import Envelope, Signal
+from trading.intents import BUY, SELL, InstrumentSpec, OrderIntent, client_order_id_for
+
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyConfig:
+    sizing: str = "volatility"  # volatility | fixed_fraction
+    risk_fraction: Decimal = Decimal("0.005")  # volatility sizing: equity at risk to the stop
+    notional_fraction: Decimal = Decimal("0.10")  # fixed_fraction sizing: notional / equity
+    sl_atr: Decimal = Decimal(2)
+    tp_atr: Decimal = Decimal(3)
+    min_confidence: float = 0.0
+    max_lots: Decimal | None = None
+    algo_ids: frozenset[str] | None = None  # None: every algorithm's signals
+    remember: int = 100_000  # signal ids kept for the idempotency check
+
+    def __post_init__(self):
+        if self.sizing not in ("volatility", "fixed_fraction"):
+            raise ValueError(f"sizing must be 'volatility' or 'fixed_fraction', got {self.sizing!r}")
+
+
+class Strategy:
+    """``handle(event)`` → order intents for a ``signal.validated`` event; anything else → []."""
+
+    def __init__(
+        self,
+        *,
+        instruments: dict[str, InstrumentSpec],
+        accounts: Sequence[int],
+        equity_of: Callable[[int], Decimal],
+        config: StrategyConfig | None = None,
+    ):
+        self.instruments = instruments
+        self.accounts = tuple(accounts)
+        self.equity_of = equity_of
+        self.config = config or StrategyConfig()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self.skipped: list[tuple[str, str]] = []  # (signal_id, reason), the latest few, for logs
+
+    def handle(self, event: Envelope) -> list[OrderIntent]:
+        payload = event.payload
+        if not isinstance(payload, Signal):
+            return []
+        return self.on_signal(payload)
+
+    def on_signal(self, signal: Signal) -> list[OrderIntent]:
+        if signal.signal_id in self._seen:
+            return []
+        self._remember(signal.signal_id)
+        reason = self._refusal(signal)
+        if reason:
+            self._skip(signal.signal_id, reason)
+            return []
+        spec = self.instruments[signal.symbol]
+        atr = self._atr(signal)
+        intents = []
+        for account_id in self.accounts:
+            lots = self.size(spec=spec, signal=signal, atr=atr, equity=self.equity_of(account_id))
+            if lots <= 0:
+                self._skip(signal.signal_id, f"account {account_id}: size below the minimum volume {spec.min_volume}")
+                continue
+            stop_loss = take_profit = None
+            if atr:
+                direction = 1 if signal.side == BUY else -1
+                stop_loss = spec.round_price(signal.price - direction * self.config.sl_atr * atr)
+                take_profit = spec.round_price(signal.price + direction * self.config.tp_atr * atr)
+            intents.append(
+                OrderIntent(
+                    client_order_id=client_order_id_for(signal_id=signal.signal_id, account_id=account_id),
+                    account_id=account_id,
+                    symbol=signal.symbol,
+                    side=signal.side,
+                    quantity=lots,
+                    reference_price=signal.price,
+                    ts=signal.ts,
+                    stop_loss=stop_loss if stop_loss and stop_loss > 0 else None,
+                    take_profit=take_profit if take_profit and take_profit > 0 else None,
+                    algo_id=signal.algo_id,
+                    signal_id=signal.signal_id,
+                )
+            )
+        return intents
+
+    def size(self, *, spec: InstrumentSpec, signal: Signal, atr: Decimal | None, equity: Decimal) -> Decimal:
+        """Lots for one account, on the volume grid; 0 when the size is below the minimum."""
+        cfg = self.config
+        if equity <= 0:
+            return ZERO
+        if cfg.sizing == "volatility":
+            if not atr:
+                return ZERO
+            risk_money = equity * cfg.risk_fraction
+            raw = risk_money / (cfg.sl_atr * atr * spec.contract_size)
+        else:
+            raw = equity * cfg.notional_fraction / (signal.price * spec.contract_size)
+        if cfg.max_lots is not None:
+            raw = min(raw, cfg.max_lots)
+        return spec.round_volume_down(raw)
+
+    # ------------------------------------------------------------ helpers
+
+    def _refusal(self, signal: Signal) -> str:
+        if signal.side not in (BUY, SELL):
+            return f"side {signal.side!r} is neither BUY nor SELL"
+        if signal.symbol not in self.instruments:
+            return f"no instrument {signal.symbol!r} is loaded"
+        if signal.price <= 0:
+            return f"reference price {signal.price} is not positive"
+        if signal.confidence < self.config.min_confidence:
+            return f"confidence {signal.confidence} below {self.config.min_confidence}"
+        if self.config.algo_ids is not None and signal.algo_id not in self.config.algo_ids:
+            return f"algorithm {signal.algo_id!r} is not traded here"
+        if self.config.sizing == "volatility" and self._atr(signal) is None:
+            return "volatility sizing needs an ATR or a volatility on the signal"
+        return ""
+
+    @staticmethod
+    def _atr(signal: Signal) -> Decimal | None:
+        if signal.atr is not None and signal.atr > 0:
+            return Decimal(repr(signal.atr))
+        if signal.volatility is not None and signal.volatility > 0:
+            return signal.price * Decimal(repr(signal.volatility))
+        return None
+
+    def _remember(self, signal_id: str) -> None:
+        self._seen[signal_id] = None
+        if len(self._seen) > self.config.remember:
+            self._seen.popitem(last=False)
+
+    def _skip(self, signal_id: str, reason: str) -> None:
+        self.skipped.append((signal_id, reason))
+        del self.skipped[:-100]
