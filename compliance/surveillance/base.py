@@ -1,0 +1,196 @@
+"""Building blocks shared by the detectors: live order state, the alert record, scoring.
+
+Pure: no Django, no I/O, no clock. Time is the event's own ``ts``; ``t`` is the same instant as
+float seconds since the epoch (cheap arithmetic for windows), the datetime is kept for evidence.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+SEVERITY = {
+    "wash_trade": "high",
+    "spoofing": "high",
+    "layering": "high",
+    "excessive_order_to_trade": "medium",
+    "quote_stuffing": "high",
+    "ping_orders": "medium",
+    "momentum_ignition": "high",
+    "marking_the_close": "high",
+    "painting_the_tape": "high",
+    "best_execution_slippage": "low",
+    "asymmetric_slippage": "medium",
+}
+
+MAX_EVIDENCE_ORDERS = 200  # cap on order ids carried by one alert (the evidence says how many there were)
+
+
+class OrderState:
+    """What the engine knows about a live order: who, what, and the market when it arrived.
+
+    ``side`` is +1 buy / -1 sell. ``away_bps`` is how far a limit order rests behind the touch
+    (positive = passive, behind the best price on its side). ``aggressive`` is true for market
+    orders and limits that crossed the touch on arrival.
+    """
+
+    __slots__ = (
+        "account",
+        "aggressive",
+        "algo",
+        "arr_ask",
+        "arr_bid",
+        "arr_mid",
+        "away_bps",
+        "filled",
+        "market",
+        "order_id",
+        "owner",
+        "price",
+        "qty",
+        "side",
+        "symbol",
+        "t_new",
+        "ts_new",
+    )
+
+    def __init__(self, order_id, account, owner, symbol, side, qty, price, market, t_new, ts_new, algo=""):
+        self.order_id = order_id
+        self.account = account
+        self.owner = owner
+        self.symbol = symbol
+        self.side = side
+        self.qty = qty
+        self.price = price
+        self.market = market
+        self.t_new = t_new
+        self.ts_new = ts_new
+        self.algo = algo
+        self.arr_bid = self.arr_ask = self.arr_mid = None
+        self.aggressive = market
+        self.away_bps = None
+        self.filled = 0.0
+
+    def mark_arrival(self, quote) -> None:
+        """Record the touch at arrival and classify the order against it (``quote`` may be None)."""
+        if quote is None:
+            return
+        bid, ask, mid = quote
+        self.arr_bid, self.arr_ask, self.arr_mid = bid, ask, mid
+        self.reprice(quote)
+
+    def reprice(self, quote) -> None:
+        price = self.price
+        if self.market or price is None or quote is None:
+            self.away_bps = None
+            return
+        bid, ask, mid = quote
+        if self.side > 0:
+            self.aggressive = price >= ask
+            self.away_bps = (bid - price) / mid * 1e4
+        else:
+            self.aggressive = price <= bid
+            self.away_bps = (price - ask) / mid * 1e4
+
+
+class SurveillanceAlert:
+    """One finding with its evidence. ``as_dict`` is the ``surveil`` output line."""
+
+    __slots__ = (
+        "account",
+        "alert_type",
+        "end",
+        "evidence",
+        "order_ids",
+        "owner",
+        "score",
+        "severity",
+        "start",
+        "symbol",
+    )
+
+    def __init__(self, alert_type, *, account, owner, symbol, order_ids, score, start, end, evidence):
+        self.alert_type = alert_type
+        self.account = account
+        self.owner = owner
+        self.symbol = symbol
+        ids = list(dict.fromkeys(order_ids))
+        if len(ids) > MAX_EVIDENCE_ORDERS:
+            evidence["order_ids_total"] = len(ids)
+            ids = ids[:MAX_EVIDENCE_ORDERS]
+        self.order_ids = ids
+        self.score = round(min(1.0, max(0.0, score)), 4)
+        self.start = start
+        self.end = end
+        self.evidence = evidence
+        self.severity = SEVERITY.get(alert_type, "medium")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "alert_type": self.alert_type,
+            "account": self.account,
+            "owner": self.owner,
+            "symbol": self.symbol,
+            "order_ids": self.order_ids,
+            "score": self.score,
+            "start": iso(self.start),
+            "end": iso(self.end),
+            "evidence": self.evidence,
+        }
+
+    def __repr__(self) -> str:
+        return f"<{self.alert_type} {self.account}/{self.symbol} {self.start}..{self.end} score={self.score}>"
+
+
+def iso(when: datetime | None) -> str | None:
+    """RFC 3339 UTC with microseconds and a ``Z`` (RTS 25)."""
+    if when is None:
+        return None
+    return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def excess_score(measured: float, threshold: float) -> float:
+    """0.5 at the threshold, rising to 1.0 at twice the threshold (or beyond)."""
+    if threshold <= 0:
+        return 1.0
+    return min(1.0, 0.5 + 0.5 * (measured - threshold) / threshold)
+
+
+def bps(x: float) -> float:
+    return round(x, 3)
+
+
+class Detector:
+    """Base: subclasses override the hooks they need; the engine only calls overridden ones.
+
+    Hooks: ``on_quote(t, quote)``, ``on_order(t, msg, state, side)``, ``on_fill(t, fill, state, side)``,
+    ``on_close(t, close)``, ``expire(t)`` (called at least once per second of event time, for
+    windows that close without a further event on their key) and ``finish()`` (end of input).
+    Detectors append to ``self.out`` (the engine's alert list).
+    """
+
+    alert_type: str = ""
+
+    def __init__(self, params, engine):
+        self.p = params
+        self.engine = engine
+        self.out = engine.alerts
+
+    def on_quote(self, t, quote):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def on_order(self, t, msg, state, side):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def on_fill(self, t, fill, state, side):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def on_close(self, t, close):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def expire(self, t):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def finish(self):
+        if type(self).expire is not Detector.expire:
+            self.expire(float("inf"))

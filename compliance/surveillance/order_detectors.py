@@ -1,0 +1,416 @@
+"""Detectors that read the order flow: spoofing and layering, order-to-trade ratio (RTS 9),
+quote stuffing and ping orders. Pure streaming handlers (see ``base.Detector``)."""
+
+from __future__ import annotations
+
+from collections import deque
+from math import inf
+
+from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, Detector, SurveillanceAlert, bps, excess_score, iso
+
+
+class SpoofingDetector(Detector):
+    """Spoofing / layering (MAR Art. 12(2)(c), 2016/522 Annex II 1(e)-(g)).
+
+    Episode: an account rests limit orders behind the touch on one side, gets a fill on the
+    other side, then cancels the resting orders within ``cancel_within_s`` of that fill. The
+    episode is assessed when its cancel window has passed: cancelled quantity at least
+    ``min_size_ratio`` x the fill's quantity; orders on at least ``layering_min_levels`` price
+    levels make it ``layering``, otherwise ``spoofing``.
+    """
+
+    alert_type = "spoofing"
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        self.recent_fills: dict[tuple[str, str], deque] = {}
+        self.episodes: dict[int, list] = {}  # id(fill) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts)]]
+        self._horizon = params.max_lead_s + params.cancel_within_s
+
+    def on_fill(self, t, fill, state, side):
+        key = (fill.account, fill.symbol)
+        dq = self.recent_fills.get(key)
+        if dq is None:
+            dq = self.recent_fills[key] = deque()
+        dq.append((t, fill, side))
+        horizon = t - self._horizon
+        while dq[0][0] < horizon:
+            dq.popleft()
+
+    def on_order(self, t, msg, state, side):
+        if msg.action != "cancel" or state is None or state.market:
+            return
+        p = self.p
+        away = state.away_bps
+        if away is None or away < p.min_away_bps or away > p.max_away_bps or state.filled >= state.qty:
+            return
+        dq = self.recent_fills.get((msg.account, msg.symbol))
+        if not dq:
+            return
+        t_new = state.t_new
+        for fill_t, fill, fill_side in reversed(dq):
+            if fill_side == side or fill_t > t:
+                continue
+            if t - fill_t > p.cancel_within_s or fill_t < t_new:
+                break
+            if fill_t - t_new > p.max_lead_s:
+                continue
+            episode = self.episodes.get(id(fill))
+            if episode is None:
+                episode = self.episodes[id(fill)] = [fill_t + p.cancel_within_s, fill, fill_t, fill_side, []]
+            episode[4].append((state, msg.ts, t))
+            return
+
+    def expire(self, t):
+        if not self.episodes:
+            return
+        for key in [k for k, e in self.episodes.items() if e[0] < t]:
+            self._assess(self.episodes.pop(key))
+
+    def _assess(self, episode):
+        p = self.p
+        _deadline, fill, fill_t, _fill_side, cancelled = episode
+        total = sum(s.qty - s.filled for s, _ts, _t in cancelled)
+        ratio = total / fill.qty
+        if ratio < p.min_size_ratio:
+            return
+        levels = sorted({s.price for s, _ts, _t in cancelled})
+        kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
+        first_placed = min(s.t_new for s, _ts, _t in cancelled)
+        placed_ts = min((s.ts_new for s, _ts, _t in cancelled))
+        last_cancel = max(cancelled, key=lambda c: c[2])
+        evidence = {
+            "fill": {
+                "order_id": fill.order_id,
+                "side": fill.side,
+                "qty": fill.qty,
+                "price": fill.price,
+                "ts": iso(fill.ts),
+            },
+            "cancelled_orders": [
+                {
+                    "order_id": s.order_id,
+                    "side": "buy" if s.side > 0 else "sell",
+                    "qty": s.qty,
+                    "price": s.price,
+                    "away_from_touch_bps": bps(s.away_bps),
+                    "placed": iso(s.ts_new),
+                    "cancelled": iso(cts),
+                    "cancel_after_fill_s": round(ct - fill_t, 6),
+                }
+                for s, cts, ct in cancelled[:MAX_EVIDENCE_ORDERS]
+            ],
+            "cancelled_qty": total,
+            "size_ratio": round(ratio, 3),
+            "min_size_ratio": p.min_size_ratio,
+            "price_levels": len(levels),
+            "layering_min_levels": p.layering_min_levels,
+            "lead_before_fill_s": round(fill_t - first_placed, 6),
+            "max_lead_s": p.max_lead_s,
+            "cancel_within_s": p.cancel_within_s,
+        }
+        self.out.append(
+            SurveillanceAlert(
+                kind,
+                account=fill.account,
+                owner=fill.owner,
+                symbol=fill.symbol,
+                order_ids=[s.order_id for s, _ts, _t in cancelled] + [fill.order_id],
+                score=excess_score(ratio, p.min_size_ratio),
+                start=placed_ts,
+                end=last_cancel[1],
+                evidence=evidence,
+            )
+        )
+
+
+class _OtrBucket:
+    __slots__ = ("end", "executed", "exec_volume", "first_ts", "last_ts", "messages", "order_ids", "owner", "volume")
+
+    def __init__(self, end, owner, ts):
+        self.end = end
+        self.owner = owner
+        self.messages = 0
+        self.volume = 0.0
+        self.executed: set[str] = set()
+        self.exec_volume = 0.0
+        self.order_ids: list[str] = []
+        self.first_ts = ts
+        self.last_ts = ts
+
+
+class OrderToTradeDetector(Detector):
+    """Excessive order-to-trade ratio (RTS 9, Delegated Regulation 2017/566 Art. 3 and Annex).
+
+    Per account and instrument and period: count ratio = orders / transactions - 1, volume ratio
+    = order volume / executed volume - 1. Orders are submissions, modifications and
+    cancellations (cancellations with a reason in ``excluded_cancel_reasons`` do not count);
+    transactions are orders fully or partly executed. With no transaction the count ratio is
+    the number of orders. Assessed when the period closes.
+    """
+
+    alert_type = "excessive_order_to_trade"
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        self.buckets: dict[tuple[str, str], _OtrBucket] = {}
+        self._next_end = inf
+        self._excluded = frozenset(params.excluded_cancel_reasons)
+
+    def _bucket(self, t, key, owner, ts):
+        bucket = self.buckets.get(key)
+        if bucket is None or t >= bucket.end:
+            if bucket is not None:
+                self._assess(key, bucket)
+            period = self.p.period_s
+            end = (t // period + 1) * period
+            bucket = self.buckets[key] = _OtrBucket(end, owner, ts)
+            if end < self._next_end:
+                self._next_end = end
+        bucket.last_ts = ts
+        return bucket
+
+    def on_order(self, t, msg, state, side):
+        if msg.action == "cancel" and msg.reason in self._excluded:
+            return
+        bucket = self._bucket(t, (msg.account, msg.symbol), msg.owner, msg.ts)
+        bucket.messages += 1
+        if msg.action != "cancel":
+            bucket.volume += msg.qty
+            if msg.action == "new" and len(bucket.order_ids) < MAX_EVIDENCE_ORDERS:
+                bucket.order_ids.append(msg.order_id)
+
+    def on_fill(self, t, fill, state, side):
+        bucket = self._bucket(t, (fill.account, fill.symbol), fill.owner, fill.ts)
+        bucket.executed.add(fill.order_id)
+        bucket.exec_volume += fill.qty
+
+    def expire(self, t):
+        if t < self._next_end:
+            return
+        self._next_end = inf
+        for key in list(self.buckets):
+            bucket = self.buckets[key]
+            if bucket.end <= t:
+                del self.buckets[key]
+                self._assess(key, bucket)
+            elif bucket.end < self._next_end:
+                self._next_end = bucket.end
+
+    def _assess(self, key, b):
+        p = self.p
+        if b.messages < p.min_messages:
+            return
+        n_tx = len(b.executed)
+        count_ratio = b.messages / n_tx - 1 if n_tx else float(b.messages)
+        volume_ratio = b.volume / b.exec_volume - 1 if b.exec_volume else None
+        count_breach = count_ratio > p.max_count_ratio
+        volume_breach = volume_ratio is not None and volume_ratio > p.max_volume_ratio
+        if not (count_breach or volume_breach):
+            return
+        score = max(
+            excess_score(count_ratio, p.max_count_ratio),
+            excess_score(volume_ratio, p.max_volume_ratio) if volume_ratio is not None else 0.0,
+        )
+        account, symbol = key
+        self.out.append(
+            SurveillanceAlert(
+                self.alert_type,
+                account=account,
+                owner=b.owner,
+                symbol=symbol,
+                order_ids=b.order_ids,
+                score=score,
+                start=b.first_ts,
+                end=b.last_ts,
+                evidence={
+                    "orders": b.messages,
+                    "transactions": n_tx,
+                    "order_volume": b.volume,
+                    "executed_volume": b.exec_volume,
+                    "count_ratio": round(count_ratio, 3),
+                    "max_count_ratio": p.max_count_ratio,
+                    "volume_ratio": None if volume_ratio is None else round(volume_ratio, 3),
+                    "max_volume_ratio": p.max_volume_ratio,
+                    "period_s": p.period_s,
+                    "breached": [n for n, b_ in (("count", count_breach), ("volume", volume_breach)) if b_],
+                    "definition": "RTS 9: orders / transactions - 1 (orders when no transaction)",
+                },
+            )
+        )
+
+
+class _Burst:
+    __slots__ = (
+        "baseline_rate",
+        "fills",
+        "last_t",
+        "last_ts",
+        "messages",
+        "order_ids",
+        "owner",
+        "peak",
+        "start_ts",
+        "symbols",
+    )
+
+
+class QuoteStuffingDetector(Detector):
+    """Quote stuffing (2016/522 Annex II 1(d)): an account's message rate bursts to at least
+    ``min_messages`` per ``window_s`` and ``baseline_multiple`` x its own long-run rate, with at
+    most ``max_fill_ratio`` executions per message. Assessed when the burst ends."""
+
+    alert_type = "quote_stuffing"
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        self.windows: dict[str, deque] = {}
+        self.history: dict[str, list] = {}  # account -> [first_t, messages]
+        self.bursts: dict[str, _Burst] = {}
+
+    def on_order(self, t, msg, state, side):
+        account = msg.account
+        dq = self.windows.get(account)
+        if dq is None:
+            dq = self.windows[account] = deque()
+            self.history[account] = [t, 0]
+        history = self.history[account]
+        history[1] += 1
+        burst = self.bursts.get(account)
+        if burst is not None and t - burst.last_t > self.p.window_s:
+            del self.bursts[account]
+            self._assess(account, burst)
+            burst = None
+        dq.append((t, msg))
+        edge = t - self.p.window_s
+        while dq[0][0] <= edge:
+            dq.popleft()
+        n = len(dq)
+        if burst is not None:
+            burst.messages += 1
+            burst.last_t = t
+            burst.last_ts = msg.ts
+            if n > burst.peak:
+                burst.peak = n
+            if len(burst.order_ids) < MAX_EVIDENCE_ORDERS:
+                burst.order_ids.append(msg.order_id)
+            burst.symbols.add(msg.symbol)
+        elif n >= self.p.min_messages:
+            burst = self.bursts[account] = _Burst()
+            first_t = dq[0][0]
+            span = first_t - history[0]
+            before = history[1] - n
+            burst.baseline_rate = before / span if span >= self.p.baseline_min_s else None
+            burst.messages = n
+            burst.peak = n
+            burst.fills = 0
+            burst.last_t = t
+            burst.last_ts = msg.ts
+            burst.start_ts = dq[0][1].ts
+            burst.owner = msg.owner
+            burst.order_ids = [m.order_id for _t, m in dq]
+            burst.symbols = {m.symbol for _t, m in dq}
+
+    def on_fill(self, t, fill, state, side):
+        burst = self.bursts.get(fill.account)
+        if burst is not None:
+            burst.fills += 1
+
+    def expire(self, t):
+        if not self.bursts:
+            return
+        window = self.p.window_s
+        for account in [a for a, b in self.bursts.items() if t - b.last_t > window]:
+            self._assess(account, self.bursts.pop(account))
+
+    def _assess(self, account, b):
+        p = self.p
+        fill_ratio = b.fills / b.messages
+        if fill_ratio > p.max_fill_ratio:
+            return
+        peak_rate = b.peak / p.window_s
+        if b.baseline_rate is not None and peak_rate < p.baseline_multiple * b.baseline_rate:
+            return
+        symbols = sorted(b.symbols)
+        self.out.append(
+            SurveillanceAlert(
+                self.alert_type,
+                account=account,
+                owner=b.owner,
+                symbol=symbols[0] if len(symbols) == 1 else ",".join(symbols),
+                order_ids=b.order_ids,
+                score=excess_score(b.peak, p.min_messages),
+                start=b.start_ts,
+                end=b.last_ts,
+                evidence={
+                    "messages": b.messages,
+                    "executions": b.fills,
+                    "fill_ratio": round(fill_ratio, 4),
+                    "max_fill_ratio": p.max_fill_ratio,
+                    "peak_messages_per_window": b.peak,
+                    "min_messages": p.min_messages,
+                    "window_s": p.window_s,
+                    "baseline_messages_per_s": None if b.baseline_rate is None else round(b.baseline_rate, 4),
+                    "baseline_multiple": p.baseline_multiple,
+                    "symbols": symbols,
+                },
+            )
+        )
+
+
+class PingOrdersDetector(Detector):
+    """Ping orders: at least ``min_count`` small orders (qty <= ``max_qty``) cancelled unfilled
+    within ``max_life_s`` of entry, inside ``window_s``, per account and symbol."""
+
+    alert_type = "ping_orders"
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        self.pings: dict[tuple[str, str], deque] = {}
+        self.quiet_until: dict[tuple[str, str], float] = {}
+
+    def on_order(self, t, msg, state, side):
+        if msg.action != "cancel" or state is None:
+            return
+        p = self.p
+        life = t - state.t_new
+        if state.qty > p.max_qty or life > p.max_life_s or state.filled > 0:
+            return
+        key = (msg.account, msg.symbol)
+        dq = self.pings.get(key)
+        if dq is None:
+            dq = self.pings[key] = deque()
+        dq.append((t, state, msg.ts, life))
+        edge = t - p.window_s
+        while dq[0][0] < edge:
+            dq.popleft()
+        if len(dq) >= p.min_count and t >= self.quiet_until.get(key, -inf):
+            entries = list(dq)
+            dq.clear()
+            self.quiet_until[key] = t + p.window_s
+            lives = [e[3] for e in entries]
+            self.out.append(
+                SurveillanceAlert(
+                    self.alert_type,
+                    account=msg.account,
+                    owner=msg.owner,
+                    symbol=msg.symbol,
+                    order_ids=[e[1].order_id for e in entries],
+                    score=excess_score(len(entries), p.min_count) * 0.5
+                    + 0.5 * (1 - sum(lives) / len(lives) / p.max_life_s),
+                    start=entries[0][1].ts_new,
+                    end=entries[-1][2],
+                    evidence={
+                        "small_orders_cancelled": len(entries),
+                        "min_count": p.min_count,
+                        "window_s": p.window_s,
+                        "max_qty": p.max_qty,
+                        "max_life_s": p.max_life_s,
+                        "mean_life_s": round(sum(lives) / len(lives), 6),
+                        "orders": [
+                            {"order_id": e[1].order_id, "qty": e[1].qty, "price": e[1].price, "life_s": round(e[3], 6)}
+                            for e in entries[:50]
+                        ],
+                    },
+                )
+            )

@@ -1,0 +1,167 @@
+"""Every surveillance threshold, as a typed, validated parameter set per alert type.
+
+These are the ``parameters`` of surveillance ``ComplianceRule`` rows: ``compliance.models``
+validates a rule by converting its JSON through the struct of its ``rule_type`` (so a bad value
+is refused on save with the field named), and the engine is built from the same structs. The
+defaults are calibrated on the scenario library (see README "Compliance monitor"); they are
+round numbers a compliance officer can defend, not fitted to the generator's exact figures.
+
+Units: seconds (``*_s``), basis points of the mid (``*_bps``), quantities in units of the base
+currency or contract (as on the input), ratios as plain numbers.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+
+Pos = Annotated[float, msgspec.Meta(gt=0)]
+NonNeg = Annotated[float, msgspec.Meta(ge=0)]
+Fraction = Annotated[float, msgspec.Meta(ge=0, le=1)]
+Count = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True
+
+
+class WashTradeParams(Params, frozen=True, kw_only=True):
+    """MAR Annex I 1(a), 2016/522 Annex II: same beneficial owner on both sides, no change in position."""
+
+    window_s: Pos = 10.0  # buy and sell fills at most this far apart
+    qty_tolerance: Fraction = 0.05  # |q1 - q2| / max(q1, q2)
+    price_tolerance_bps: NonNeg = 3.0  # |p1 - p2| / mid
+    include_same_account: bool = True  # a hedging account trading against itself counts too
+
+
+class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
+    """Repeated small matched trades between accounts of one owner that inflate printed volume."""
+
+    window_s: Pos = 600.0
+    min_pairs: Count = 4
+    max_qty: Pos = 50_000.0  # a pair is 'small' at or under this size
+    pair_window_s: Pos = 10.0
+    qty_tolerance: Fraction = 0.05
+    price_tolerance_bps: NonNeg = 3.0
+
+
+class SpoofingParams(Params, frozen=True, kw_only=True):
+    """Spoofing and layering (2016/522 Annex II 1(e)-(g)): orders away from the touch on one side,
+    a fill on the other side, then the resting orders cancelled within seconds of that fill."""
+
+    max_lead_s: Pos = 30.0  # the resting orders went in at most this long before the fill
+    cancel_within_s: Pos = 5.0  # and were cancelled at most this long after it
+    min_away_bps: NonNeg = 0.1  # 'away from the touch': strictly behind the best price
+    max_away_bps: Pos = 25.0  # further away than this does not weigh on the book
+    min_size_ratio: Pos = 3.0  # cancelled quantity / opposite fill quantity
+    layering_min_levels: Count = 3  # distinct price levels for 'layering' rather than 'spoofing'
+
+
+class OrderToTradeParams(Params, frozen=True, kw_only=True):
+    """RTS 9 (2017/566): (orders / transactions) - 1, by number and by volume, per account and
+    instrument and period. With no transaction the ratio is the number of orders."""
+
+    period_s: Pos = 3600.0
+    max_count_ratio: Pos = 20.0
+    max_volume_ratio: Pos = 40.0
+    min_messages: Count = 20  # below this the period is not assessed (too small a sample)
+    excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect")
+
+
+class QuoteStuffingParams(Params, frozen=True, kw_only=True):
+    """Message bursts far above the account's baseline with few executions (2016/522 Annex II 1(d))."""
+
+    window_s: Pos = 1.0
+    min_messages: Count = 50  # messages in one window that open a burst
+    max_fill_ratio: Fraction = 0.05  # executions / messages in the burst
+    baseline_multiple: Pos = 10.0  # burst rate vs the account's long-run rate
+    baseline_min_s: Pos = 60.0  # history needed before the baseline is used
+
+
+class PingOrdersParams(Params, frozen=True, kw_only=True):
+    """Many small orders cancelled almost at once, probing for liquidity."""
+
+    max_qty: Pos = 10_000.0
+    max_life_s: Pos = 1.0
+    window_s: Pos = 60.0
+    min_count: Count = 10
+
+
+class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
+    """A burst of aggressive orders moves the price, then the same account reverses."""
+
+    burst_window_s: Pos = 10.0
+    min_aggressive_orders: Count = 4
+    min_move_bps: Pos = 3.0
+    reversal_window_s: Pos = 120.0
+    min_reversal_fraction: Fraction = 0.5
+
+
+class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
+    """Aggressive one-sided trading just before a close or fixing that moves the print in favour
+    of a position the account already held."""
+
+    window_s: Pos = 300.0
+    min_orders: Count = 3
+    min_move_bps: Pos = 2.0
+    min_share: Fraction = 0.5  # the account's share of the firm's volume in the symbol in the window
+
+
+class BestExecutionParams(Params, frozen=True, kw_only=True):
+    """MiFID II Art. 27: adverse slippage of an aggressive fill against the arrival mid."""
+
+    max_adverse_bps: Pos = 5.0
+    pip_sizes: dict[str, Pos] = {}  # symbol -> pip; default 0.01 for *JPY, else 0.0001
+
+
+class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
+    """ESMA CFD Q&A: adverse slippage passed on while price improvement is kept. Sign test on the
+    slippage of aggressive fills against the arrival touch, per symbol and account."""
+
+    min_fills: Count = 30  # non-zero slippages per assessment
+    z_threshold: Pos = 3.0  # one-sided sign test (normal approximation)
+    zero_band_bps: NonNeg = 0.05  # |slippage| under this counts as 'at the quote'
+
+
+DETECTOR_PARAMS: dict[str, type[Params]] = {
+    "wash_trade": WashTradeParams,
+    "painting_the_tape": PaintingTheTapeParams,
+    "spoofing": SpoofingParams,  # also raises "layering"
+    "excessive_order_to_trade": OrderToTradeParams,
+    "quote_stuffing": QuoteStuffingParams,
+    "ping_orders": PingOrdersParams,
+    "momentum_ignition": MomentumIgnitionParams,
+    "marking_the_close": MarkingTheCloseParams,
+    "best_execution_slippage": BestExecutionParams,
+    "asymmetric_slippage": AsymmetricSlippageParams,
+}
+
+ALERT_TYPES: tuple[str, ...] = (
+    "wash_trade",
+    "spoofing",
+    "layering",
+    "excessive_order_to_trade",
+    "quote_stuffing",
+    "ping_orders",
+    "momentum_ignition",
+    "marking_the_close",
+    "painting_the_tape",
+    "best_execution_slippage",
+    "asymmetric_slippage",
+)
+
+
+class ParameterError(ValueError):
+    """Parameters that do not validate; the message names the field."""
+
+
+def params_convert(detector: str, raw: dict[str, Any] | None) -> Params:
+    """Validate ``raw`` for ``detector`` (unknown detector or bad field -> ParameterError)."""
+    cls = DETECTOR_PARAMS.get(detector)
+    if cls is None:
+        raise ParameterError(f"unknown detector {detector!r}; known: {', '.join(DETECTOR_PARAMS)}")
+    try:
+        return msgspec.convert(raw or {}, cls)
+    except msgspec.ValidationError as exc:
+        raise ParameterError(f"{detector}: {exc}") from None
