@@ -31,6 +31,9 @@ class Stage:
 
 STAGES: list[Stage] = [
     # One line per stage, in pipeline order. Later issues add theirs here.
+    Stage("ml-features", (Topic.MARKET_DATA,), "feature-engineering", "mlmodels.runtime.features_stage"),
+    # ml-predict runs both models and the validator on each vector, so the validator sees both predictions
+    Stage("ml-predict", (Topic.FEATURES,), "pattern-validator", "mlmodels.runtime.predict_stage"),
 ]
 
 _ = Topic  # topics are named through tradeops.events.Topic in the lines above

@@ -117,3 +117,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# ML pipeline (mlmodels): where model artifacts live, the bar timeframe the features use, and
+# how often serving checks the registry for a newly activated model (events or seconds).
+ML_MODEL_DIR = env("ML_MODEL_DIR", default=str(VAR_DIR / "models"))
+ML_TIMEFRAME = env("ML_TIMEFRAME", default="H1")
+ML_RELOAD_CHECK_EVENTS = env.int("ML_RELOAD_CHECK_EVENTS", default=1000)
+ML_RELOAD_CHECK_SECONDS = env.float("ML_RELOAD_CHECK_SECONDS", default=5.0)

@@ -1,0 +1,117 @@
+"""The runner side of serving: the stage factories and the hot reload. Django lives here, not in
+the handlers.
+
+``ServingRuntime`` wraps the pure ``PredictionHandler``. Every ``check_events`` events or
+``check_seconds`` seconds (whichever comes first) it reads a cheap fingerprint of the registry
+(active versions' sha256 and the validator configuration's stamp); when it changed it loads and
+verifies the newly active artifacts and installs them into the handler, so an activation or a
+rollback in the admin takes effect without a restart. A load that fails (missing or corrupt
+file, feature-list mismatch) is logged with its reason and the models already installed keep
+serving; ``last_error`` keeps the reason for the operator.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from django.conf import settings
+
+from mlmodels.handlers import FeatureHandler, PredictionHandler
+from mlmodels.serving import ModelArtifactError, ServingModel
+from mlmodels.training import MODEL_NAMES
+from tradeops.events import Envelope
+
+logger = logging.getLogger(__name__)
+
+
+class ServingRuntime:
+    """A Handler for the runner: checks the registry now and then, delegates every event."""
+
+    def __init__(
+        self,
+        *,
+        handler: PredictionHandler | None = None,
+        check_events: int | None = None,
+        check_seconds: float | None = None,
+        monotonic=time.monotonic,
+    ):
+        self.handler = handler or PredictionHandler()
+        self.check_events = check_events or settings.ML_RELOAD_CHECK_EVENTS
+        self.check_seconds = check_seconds if check_seconds is not None else settings.ML_RELOAD_CHECK_SECONDS
+        self._monotonic = monotonic
+        self._stamp = None
+        self._events = 0
+        self._checked_at = float("-inf")
+        self.last_error: str = ""
+        self.loaded: dict[str, str] = {}  # model name -> version serving now
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        self._events += 1
+        if self._events >= self.check_events or self._monotonic() - self._checked_at >= self.check_seconds:
+            self.refresh()
+        return self.handler.handle(event)
+
+    def refresh(self, *, force: bool = False) -> bool:
+        """Reload when the registry changed. Returns True when new models/settings were installed."""
+        from mlmodels.selectors import serving_stamp
+
+        self._events = 0
+        self._checked_at = self._monotonic()
+        stamp = serving_stamp()
+        if stamp == self._stamp and not force:
+            return False
+        try:
+            installed = self._load()
+        except ModelArtifactError as exc:
+            self.last_error = f"{exc.code}: {exc}"
+            logger.error(
+                "model reload refused, still serving %s: %s",
+                self.loaded or "nothing",
+                self.last_error,
+            )
+            return False  # stamp not kept: the next check retries (a restored file is picked up)
+        self._stamp = stamp
+        return installed
+
+    def _load(self) -> bool:
+        from mlmodels.selectors import model_artifact_path, model_versions_active, validator_settings_get
+        from mlmodels.serving import artifact_load
+
+        active = model_versions_active()
+        if set(active) != set(MODEL_NAMES):
+            missing = sorted(set(MODEL_NAMES) - set(active))
+            self.last_error = f"no active version of {missing}: predictions paused"
+            logger.warning(self.last_error)
+            return False
+        current = {name: m for name, m in self.handler.models.items()}
+        models: dict[str, ServingModel] = {}
+        for name in MODEL_NAMES:
+            row = active[name]
+            existing = current.get(name)
+            if existing is not None and existing.version == row.version:
+                models[name] = existing  # unchanged: no need to read the file again
+                continue
+            models[name] = artifact_load(
+                path=model_artifact_path(row), sha256=row.artifact_sha256, name=name, version=row.version
+            )
+        self.handler.install(models=models, settings=validator_settings_get())
+        self.loaded = {name: m.version for name, m in models.items()}
+        self.last_error = ""
+        logger.info("serving models %s", self.loaded)
+        return True
+
+
+# ---------------------------------------------------------------- stage factories (tradeops.stages)
+
+
+def features_stage() -> FeatureHandler:
+    """Stage ``ml-features``: market-data-events -> feature-events."""
+    return FeatureHandler(timeframe=settings.ML_TIMEFRAME)
+
+
+def predict_stage() -> ServingRuntime:
+    """Stage ``ml-predict``: feature-events -> prediction-events (both models + validator)."""
+    runtime = ServingRuntime()
+    runtime.refresh(force=True)
+    return runtime

@@ -1,0 +1,53 @@
+"""Readers of the model registry and the validator configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+
+from mlmodels.handlers import ValidatorSettings
+from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
+
+
+def model_dir() -> Path:
+    return Path(settings.ML_MODEL_DIR)
+
+
+def model_artifact_path(version: ModelVersion) -> Path:
+    """The artifact's absolute path (relative paths are under ``ML_MODEL_DIR``)."""
+    path = Path(version.artifact_path)
+    return path if path.is_absolute() else model_dir() / path
+
+
+def model_versions_active() -> dict[str, ModelVersion]:
+    """Active version per model name."""
+    return {v.name: v for v in ModelVersion.objects.filter(is_active=True)}
+
+
+def validator_config_get() -> ValidatorConfig:
+    """The configuration row, or an unsaved one with the defaults when none was saved yet."""
+    return ValidatorConfig.objects.filter(pk=1).first() or ValidatorConfig(pk=1)
+
+
+def validator_settings_get() -> ValidatorSettings:
+    config = validator_config_get()
+    return ValidatorSettings(
+        min_confidence=config.min_confidence,
+        psi_limit=config.psi_limit,
+        drift_window=config.drift_window,
+        algo_id=config.algo_id,
+        enabled=config.enabled,
+    )
+
+
+def serving_stamp() -> tuple:
+    """Cheap fingerprint of what serving should run: the active versions and the validator
+    configuration. Serving reloads when it changes."""
+    active = tuple(ModelVersion.objects.filter(is_active=True).order_by("name").values_list("name", "artifact_sha256"))
+    config = ValidatorConfig.objects.filter(pk=1).values_list("updated_at", "pk").first()
+    return active, config
+
+
+def model_activation_history(*, name: str, limit: int = 20) -> list[ModelActivation]:
+    return list(ModelActivation.objects.filter(name=name).select_related("version", "previous")[:limit])

@@ -1,0 +1,245 @@
+"""Writers of the model registry: training runs, activation, rollback, validator thresholds.
+
+Activation is refused (``ModelArtifactError``) unless the artifact loads and verifies: file
+present, sha256 equal to the registry's, bundle unpickles, feature list equal to what serving
+computes. So a corrupt or mismatched model never becomes active and the previous one keeps
+serving. Every activation, rollback and threshold change writes an audit record in the same
+transaction (RTS 6 Art. 9: the firm can show which model version was live when, and who
+decided; Art. 12: signals carry the versions).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.db import transaction
+
+from mlmodels.features import FEATURE_SET
+from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
+from mlmodels.selectors import model_artifact_path, model_dir
+from mlmodels.serving import artifact_load
+from mlmodels.training import (
+    MODEL_NAMES,
+    Progress,
+    TrainingConfig,
+    TrainingResult,
+    artifact_bytes,
+    artifact_write,
+    load_shipped_bars,
+    models_train,
+)
+from tradeops.core.clock import utcnow
+from tradeops.core.errors import ApplicationError, NotFound
+
+logger = logging.getLogger(__name__)
+
+
+class ModelRegistryError(ApplicationError):
+    code = "model_registry_error"
+
+
+def _audit(*, action: str, actor: str, user=None, obj, payload: dict, at: datetime) -> None:
+    """Append the audit record for a registry change. Called inside the writer's transaction."""
+    from mlmodels import audit_hook  # late: wires the core audit trail when it is present
+
+    audit_hook.record(action=action, actor=actor, user=user, obj=obj, payload=payload, at=at)
+
+
+def _actor_label(*, actor: str, user) -> str:
+    if user is not None and getattr(user, "is_authenticated", False):
+        return f"user:{user.get_username()}"
+    return actor
+
+
+# ---------------------------------------------------------------- training
+
+
+def model_training_run(
+    *,
+    actor: str,
+    config: TrainingConfig | None = None,
+    symbol: str = "EURUSD",
+    bars=None,
+    activate: bool = False,
+    progress: Progress | None = None,
+) -> list[ModelVersion]:
+    """Train both models on ``bars`` (default: the shipped real EURUSD H1 bars), write their
+    artifacts under ``ML_MODEL_DIR`` and register them as candidates; activate them too when
+    ``activate``. Training runs outside any transaction (it takes seconds); the registration is
+    atomic. Side effects: two artifact files, two ModelVersion rows, audit records."""
+    config = config or TrainingConfig()
+    bars = load_shipped_bars() if bars is None else bars
+    result = models_train(bars, symbol=symbol, config=config, progress=progress or (lambda m, f: None))
+    stamp = utcnow()
+    written = []
+    for name in MODEL_NAMES:
+        version = f"{name}-{stamp:%Y%m%dT%H%M%S%fZ}"
+        data = artifact_bytes(name=name, version=version, result=result)
+        path, sha256 = artifact_write(directory=model_dir(), name=name, version=version, data=data)
+        written.append((name, version, path, sha256))
+    versions = model_versions_register(actor=actor, result=result, artifacts=written, at=stamp)
+    if activate:
+        for version in versions:
+            model_version_activate(version=version, actor=actor, reason="activated by the training run")
+    return versions
+
+
+@transaction.atomic
+def model_versions_register(
+    *, actor: str, result: TrainingResult, artifacts: list[tuple[str, str, object, str]], at: datetime
+) -> list[ModelVersion]:
+    """Register trained artifacts as candidate versions (inactive)."""
+    rows = []
+    base = model_dir()
+    for name, version, path, sha256 in artifacts:
+        try:
+            stored_path = str(path.relative_to(base))
+        except ValueError:
+            stored_path = str(path)
+        estimator = result.estimators[name]
+        row = ModelVersion.objects.create(
+            name=name,
+            version=version,
+            algorithm=" > ".join(type(step).__name__ for _, step in estimator.steps),
+            artifact_path=stored_path,
+            artifact_sha256=sha256,
+            feature_names=list(result.feature_names),
+            feature_set=FEATURE_SET,
+            symbol=result.symbol,
+            timeframe=result.config.timeframe,
+            horizon=result.config.horizon,
+            train_start=result.train_start,
+            train_end=result.train_end,
+            n_samples=result.n_samples,
+            params=result.config.as_dict(),
+            metrics=result.metrics,
+            drift_reference=result.drift_reference,
+            created_at=at,
+            created_by=actor,
+        )
+        _audit(
+            action="model.registered",
+            actor=actor,
+            obj=row,
+            payload={"version": version, "sha256": sha256, "accuracy": result.metrics["walk_forward"]["accuracy"]},
+            at=at,
+        )
+        rows.append(row)
+    return rows
+
+
+# ---------------------------------------------------------------- activation
+
+
+def model_version_verify(*, version: ModelVersion):
+    """Load and verify the artifact exactly as serving will. Raises ModelArtifactError."""
+    return artifact_load(
+        path=model_artifact_path(version),
+        sha256=version.artifact_sha256,
+        name=version.name,
+        version=version.version,
+    )
+
+
+def _switch(*, version: ModelVersion, action: str, actor: str, user, reason: str) -> ModelVersion:
+    model_version_verify(version=version)  # refuses before anything changes
+    at = utcnow()
+    # Lock every version of this name in pk order, so two concurrent activations serialise.
+    rows = list(ModelVersion.objects.filter(name=version.name).order_by("pk").select_for_update())
+    previous = next((r for r in rows if r.is_active), None)
+    label = _actor_label(actor=actor, user=user)
+    if previous is not None and previous.pk == version.pk:
+        raise ModelRegistryError(f"{version.version} is already the active {version.name} model", code="already_active")
+    if previous is not None:
+        ModelVersion.objects.filter(pk=previous.pk).update(is_active=False)
+    ModelVersion.objects.filter(pk=version.pk).update(
+        is_active=True,
+        activated_at=at,
+        activated_by=user if user is not None and getattr(user, "pk", None) else None,
+        activated_by_label=label,
+    )
+    version.refresh_from_db()
+    ModelActivation.objects.create(
+        name=version.name, version=version, previous=previous, action=action, actor=label, reason=reason, at=at
+    )
+    _audit(
+        action=f"model.{'activated' if action == ModelActivation.Action.ACTIVATE else 'rolled_back'}",
+        actor=label,
+        user=user,
+        obj=version,
+        payload={
+            "model": version.name,
+            "version": version.version,
+            "sha256": version.artifact_sha256,
+            "previous_version": previous.version if previous else None,
+            "reason": reason,
+        },
+        at=at,
+    )
+    logger.info("%s %s model %s (was %s)", label, action, version.version, previous.version if previous else "none")
+    return version
+
+
+@transaction.atomic
+def model_version_activate(*, version: ModelVersion, actor: str, user=None, reason: str = "") -> ModelVersion:
+    """Make ``version`` the active model of its name; the previously active one is retired.
+
+    Raises ModelArtifactError (nothing changes) when the artifact is missing, corrupt or has a
+    different feature list; ModelRegistryError when it is already active."""
+    return _switch(version=version, action=ModelActivation.Action.ACTIVATE, actor=actor, user=user, reason=reason)
+
+
+@transaction.atomic
+def model_version_rollback(*, name: str, actor: str, user=None, reason: str = "") -> ModelVersion:
+    """Re-activate the version that was active before the current one of model ``name``.
+
+    Raises NotFound when there is no earlier activation to return to; ModelArtifactError when its
+    artifact no longer verifies (the current version stays active)."""
+    current = ModelVersion.objects.filter(name=name, is_active=True).first()
+    history = ModelActivation.objects.filter(name=name).select_related("version", "previous")
+    latest = history.filter(version=current).first() if current else None
+    target = latest.previous if latest is not None else None
+    if target is None:
+        raise NotFound(f"no earlier {name} model version to roll back to", code="no_previous_version")
+    return _switch(version=target, action=ModelActivation.Action.ROLLBACK, actor=actor, user=user, reason=reason)
+
+
+# ---------------------------------------------------------------- validator thresholds
+
+
+VALIDATOR_FIELDS = ("min_confidence", "psi_limit", "drift_window", "algo_id", "enabled")
+
+
+@transaction.atomic
+def validator_config_update(*, actor: str, user=None, **changes) -> ValidatorConfig:
+    """Change the validator's thresholds (only the named fields). Serving picks them up on its
+    next registry check. Refuses out-of-range values with code ``invalid_validator_config``."""
+    unknown = set(changes) - set(VALIDATOR_FIELDS)
+    if unknown:
+        raise ModelRegistryError(f"unknown validator settings: {sorted(unknown)}", code="invalid_validator_config")
+    config, _ = ValidatorConfig.objects.select_for_update().get_or_create(pk=1)
+    before = {f: getattr(config, f) for f in VALIDATOR_FIELDS}
+    for field, value in changes.items():
+        setattr(config, field, value)
+    if not 0.5 <= config.min_confidence <= 1.0:
+        raise ModelRegistryError("min_confidence must be within [0.5, 1]", code="invalid_validator_config")
+    if config.psi_limit <= 0:
+        raise ModelRegistryError("psi_limit must be positive", code="invalid_validator_config")
+    if config.drift_window < 20:
+        raise ModelRegistryError("drift_window must be at least 20 vectors", code="invalid_validator_config")
+    at = utcnow()
+    label = _actor_label(actor=actor, user=user)
+    config.updated_at = at
+    config.updated_by = label
+    config.save()
+    after = {f: getattr(config, f) for f in VALIDATOR_FIELDS}
+    _audit(
+        action="model.validator_config_changed",
+        actor=label,
+        user=user,
+        obj=config,
+        payload={"before": before, "after": after},
+        at=at,
+    )
+    return config
