@@ -1,0 +1,306 @@
+"""Stage runners: the shells that attach a pure handler to a bus. No business rule lives here.
+
+- ``StageRunner`` drives one stage: poll a batch, hand each event to the handler, publish what
+  it returns, flush (outputs durable), then commit the input offsets. A crash anywhere before the
+  commit re-delivers the batch (at-least-once), so the runner makes re-delivery harmless:
+  * inputs are deduplicated by ``event_id`` (in-process, bounded), so a handler's state is not
+    advanced twice by a redelivered event;
+  * outputs get deterministic ids (UUIDv5 of the input id, the stage name and the output's
+    index), so a batch handled twice by two processes publishes the same event ids and the
+    next stage's dedupe drops the second copy;
+  * outputs without a traceparent become children of the input's trace (W3C).
+  A handler that raises on an event dead-letters that event (reason ``handler_error``) and the
+  loop goes on; it never takes the consumer down.
+- ``stage_run`` is ``manage.py run_stage NAME``: one stage as a consumer-group member on the
+  configured bus.
+- ``pipeline_run`` is ``manage.py run_pipeline`` and the core of the embedded run: every stage
+  in one process on the memory bus, fed by any iterable of envelopes (replay file, synthetic
+  source, MT5 collector), optionally relaying the outbox into the same bus.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+
+import msgspec
+
+from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
+from tradeops.bus.tracing import traceparent_child
+from tradeops.events import Envelope, Topic, encode
+from tradeops.stages import STAGES, Handler, Stage
+from tradeops.topics import dlq_name
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_ID_NAMESPACE = uuid.UUID("5d0f3f7e-8a43-4c1e-9a8e-2f6b1c9f0b11")
+ALL_TOPICS = (Topic.MARKET_DATA, Topic.FEATURES, Topic.PREDICTIONS, Topic.TRADING, Topic.COMPLIANCE)
+
+
+class RecentIds:
+    """A bounded set of recently seen event ids (oldest forgotten first).
+
+    The window only has to cover redelivery: an uncommitted batch plus what a rebalance replays."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[uuid.UUID, None] = OrderedDict()
+
+    def __contains__(self, event_id: uuid.UUID) -> bool:
+        return event_id in self._ids
+
+    def add(self, event_id: uuid.UUID) -> None:
+        self._ids[event_id] = None
+        if len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+def handler_load(stage: Stage) -> Handler:
+    """Build the stage's handler from its dotted factory path."""
+    from django.utils.module_loading import import_string
+
+    return import_string(stage.factory)()
+
+
+@dataclass
+class StageStats:
+    consumed: int = 0
+    produced: int = 0
+    duplicates: int = 0
+    dead_lettered: int = 0
+    batches: int = 0
+
+
+def output_event_id(*, stage: str, input_id: uuid.UUID, index: int) -> uuid.UUID:
+    return uuid.uuid5(OUTPUT_ID_NAMESPACE, f"{stage}:{input_id}:{index}")
+
+
+class StageRunner:
+    def __init__(
+        self,
+        *,
+        stage: Stage,
+        handler: Handler,
+        bus: Bus,
+        subscription: Subscription,
+        dedupe: RecentIds | None = None,
+        deterministic_ids: bool = True,
+    ) -> None:
+        self.stage = stage
+        self.handler = handler
+        self.bus = bus
+        self.subscription = subscription
+        self.dedupe = dedupe if dedupe is not None else RecentIds()
+        self.deterministic_ids = deterministic_ids
+        self.stats = StageStats()
+
+    def process(self, records: Sequence[Record]) -> int:
+        """Handle a batch and publish the outputs (not flushed, not committed). Returns outputs."""
+        handle = self.handler.handle
+        publish = self.bus.publish
+        seen = self.dedupe
+        name = self.stage.name
+        produced = 0
+        for record in records:
+            event = record.event
+            if event.event_id in seen:
+                self.stats.duplicates += 1
+                continue
+            try:
+                outputs = handle(event)
+            except Exception as exc:  # a handler bug or a poison event must not stop the stage
+                logger.exception("stage %s: handler failed on %s %s", name, event.type, event.event_id)
+                self._dead_letter(record, exc)
+                seen.add(event.event_id)
+                continue
+            for index, out in enumerate(outputs or ()):
+                changes = {}
+                if self.deterministic_ids:
+                    changes["event_id"] = output_event_id(stage=name, input_id=event.event_id, index=index)
+                if not out.traceparent:
+                    changes["traceparent"] = traceparent_child(event.traceparent)
+                publish(msgspec.structs.replace(out, **changes) if changes else out)
+                produced += 1
+            seen.add(event.event_id)
+        self.stats.consumed += len(records)
+        self.stats.produced += produced
+        self.stats.batches += 1
+        return produced
+
+    def _dead_letter(self, record: Record, exc: Exception) -> None:
+        self.stats.dead_lettered += 1
+        value = encode(record.event)
+        headers = dead_letter_headers(
+            reason="handler_error",
+            detail=f"{type(exc).__name__}: {exc}",
+            source_topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            group=self.subscription.group,
+            original_size=len(value),
+            traceparent=record.event.traceparent,
+        )
+        headers["dlq.stage"] = self.stage.name
+        self.bus.publish_raw(dlq_name(record.topic), value, key=record.key, headers=headers)
+
+    def run_once(self, *, max_records: int = 1000, timeout: float = 1.0) -> int:
+        """One poll-handle-publish-flush-commit cycle. Returns the number of records consumed."""
+        records = self.subscription.poll(max_records=max_records, timeout=timeout)
+        if not records:
+            return 0
+        self.process(records)
+        remaining = self.bus.flush(60)
+        if remaining:
+            # Outputs are not durable: do not commit; the batch comes again (dedupe covers it).
+            raise RuntimeError(f"stage {self.stage.name}: {remaining} outputs unacknowledged; not committing")
+        self.subscription.commit()
+        return len(records)
+
+
+def stage_run(
+    stage: Stage,
+    *,
+    bus: Bus,
+    handler: Handler | None = None,
+    group: str | None = None,
+    batch_size: int = 1000,
+    poll_timeout: float = 1.0,
+    should_stop: Callable[[], bool] = lambda: False,
+    max_events: int | None = None,
+    idle_exit: float | None = None,
+    subscribe_options: dict | None = None,
+) -> StageStats:
+    """Run one stage as a member of its consumer group until stopped (``manage.py run_stage``).
+
+    ``max_events`` and ``idle_exit`` (seconds without records) end the loop for tests and batch
+    jobs. The subscription is closed on exit; an uncommitted batch is redelivered to the group."""
+    handler = handler or handler_load(stage)
+    subscription = bus.subscribe(stage.consumes, group or stage.group, **(subscribe_options or {}))
+    runner = StageRunner(stage=stage, handler=handler, bus=bus, subscription=subscription)
+    last_activity = time.monotonic()
+    try:
+        while not should_stop():
+            n = runner.run_once(max_records=batch_size, timeout=poll_timeout)
+            now = time.monotonic()
+            if n:
+                last_activity = now
+            elif idle_exit is not None and now - last_activity >= idle_exit:
+                break
+            if max_events is not None and runner.stats.consumed >= max_events:
+                break
+    finally:
+        subscription.close()
+        bus.flush(10)
+    return runner.stats
+
+
+# ---------------------------------------------------------------- the one-process pipeline
+
+
+@dataclass
+class PipelineResult:
+    source_events: int = 0
+    outbox_events: int = 0
+    stages: dict[str, StageStats] = field(default_factory=dict)
+    dead_letters: int = 0
+    seconds: float = 0.0
+
+
+def _chunks(events: Iterable[Envelope], size: int) -> Iterator[list[Envelope]]:
+    iterator = iter(events)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+def pipeline_run(
+    source: Iterable[Envelope] = (),
+    *,
+    stages: Sequence[Stage] | None = None,
+    handlers: dict[str, Handler] | None = None,
+    bus=None,
+    batch_size: int = 1000,
+    relay=None,
+    on_event: Callable[[Envelope], None] | None = None,
+    follow: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    idle_sleep: float = 0.05,
+) -> PipelineResult:
+    """Run every stage in one process on a memory bus, fed by ``source``.
+
+    Each chunk of ``batch_size`` source events is published, then the stages are pumped in
+    registry (pipeline) order until no stage has anything left, so each event's consequences
+    settle before the next chunk (``batch_size=1`` gives strict lock-step replay).
+
+    ``handlers`` overrides factories by stage name (tests, pre-built models). ``relay`` (an
+    ``OutboxRelay`` on the same bus) is stepped in every pump, so events born of DB writes by a
+    stage (orders, fills) reach the stages that consume trading-events. ``on_event`` sees every
+    event published on any topic (dashboards, sinks, tests). With ``follow`` the loop keeps
+    pumping after the source ends until ``should_stop()``; otherwise it returns once idle.
+    """
+    from tradeops.bus import memory_bus
+
+    bus = bus if bus is not None else memory_bus()
+    stages = list(STAGES if stages is None else stages)
+    handlers = handlers or {}
+    runners = [
+        StageRunner(
+            stage=s,
+            handler=handlers.get(s.name) or handler_load(s),
+            bus=bus,
+            subscription=bus.subscribe(s.consumes, s.group),
+        )
+        for s in stages
+    ]
+    tap = bus.subscribe(ALL_TOPICS, "pipeline-tap") if on_event is not None else None
+    result = PipelineResult(stages={r.stage.name: r.stats for r in runners})
+    started = time.monotonic()
+    dead_before = len(bus.dead_letters()) if hasattr(bus, "dead_letters") else 0
+
+    def pump() -> None:
+        while True:
+            moved = 0
+            if relay is not None:
+                n = relay.step(flush_timeout=0)
+                result.outbox_events += n
+                moved += n
+            for runner in runners:
+                moved += runner.run_once(max_records=batch_size, timeout=0)
+            if tap is not None:
+                for record in tap.poll(max_records=100_000, timeout=0):
+                    on_event(record.event)
+                tap.commit()
+            if not moved:
+                return
+
+    try:
+        for chunk in _chunks(source, batch_size):
+            if should_stop():
+                break
+            if hasattr(bus, "publish_many"):
+                bus.publish_many(chunk)
+            else:
+                for event in chunk:
+                    bus.publish(event)
+            result.source_events += len(chunk)
+            pump()
+        pump()
+        while follow and not should_stop():
+            pump()
+            time.sleep(idle_sleep)
+    finally:
+        for runner in runners:
+            runner.subscription.close()
+        if tap is not None:
+            tap.close()
+        result.seconds = time.monotonic() - started
+        if hasattr(bus, "dead_letters"):
+            result.dead_letters = len(bus.dead_letters()) - dead_before
+    return result
