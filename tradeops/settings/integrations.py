@@ -19,6 +19,9 @@ MT5_LOGIN = env.int("MT5_LOGIN", default=0)
 MT5_PASSWORD = env("MT5_PASSWORD", default="")
 MT5_SERVER = env("MT5_SERVER", default="")
 MT5_PATH = env("MT5_PATH", default="")
+# The module that speaks the MetaTrader5 API: MetaQuotes' package on Windows, or a drop-in bridge
+# to a terminal under Wine (see README, "Market data and brokers").
+MT5_MODULE = env("MT5_MODULE", default="MetaTrader5")
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (embedded shape).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
