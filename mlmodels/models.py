@@ -91,9 +91,9 @@ class ValidatorConfig(models.Model):
         default=0.55, help_text="Both models must predict the same direction with at least this probability"
     )
     psi_limit = models.FloatField(
-        default=0.25, help_text="Signals are withheld while the worst feature's PSI exceeds this"
+        default=0.25, help_text="Signals are withheld while the mean PSI over the features exceeds this"
     )
-    drift_window = models.PositiveIntegerField(default=200, help_text="Live feature vectors in the PSI window")
+    drift_window = models.PositiveIntegerField(default=500, help_text="Live feature vectors in the PSI window")
     algo_id = models.CharField(
         max_length=64, default="tradeops-ml", help_text="Algorithm id stamped on signals (RTS 6 Art. 12)"
     )

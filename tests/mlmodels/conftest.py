@@ -1,0 +1,29 @@
+"""Fixtures for the ML pipeline: the shipped real EURUSD bars and one small, fast training run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mlmodels.training import TrainingConfig, load_shipped_bars, models_train
+
+# Small on purpose: the whole ML test module trains in a couple of seconds.
+FAST = TrainingConfig(n_folds=3, gbm_estimators=40, mlp_hidden=(16,), mlp_max_iter=60)
+
+
+@pytest.fixture(scope="session")
+def real_bars():
+    return load_shipped_bars()
+
+
+@pytest.fixture(scope="session")
+def real_bars_with_spread(real_bars):
+    """The real bars plus a spread column (the CSV has none) so the spread features vary."""
+    bars = real_bars.copy()
+    bars["Spread"] = np.random.default_rng(3).uniform(0.00004, 0.00025, len(bars))
+    return bars
+
+
+@pytest.fixture(scope="session")
+def trained(real_bars):
+    return models_train(real_bars, config=FAST)
