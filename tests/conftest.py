@@ -17,6 +17,16 @@ def requires_postgres():
         pytest.skip("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The test database is disposable: let Django flush the append-only audit tables between
+    TransactionTestCase tests (tradeops/audit/migrations/0002_immutability.py explains the permit)."""
+    from tradeops.audit.testing import flush_permit_grant
+
+    with django_db_blocker.unblock():
+        flush_permit_grant()
+
+
 @pytest.fixture
 def postgres(db):
     requires_postgres()

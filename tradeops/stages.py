@@ -34,6 +34,7 @@ STAGES: list[Stage] = [
     Stage("ml-features", (Topic.MARKET_DATA,), "feature-engineering", "mlmodels.runtime.features_stage"),
     # ml-predict runs both models and the validator on each vector, so the validator sees both predictions
     Stage("ml-predict", (Topic.FEATURES,), "pattern-validator", "mlmodels.runtime.predict_stage"),
+    Stage("audit-trail", (Topic.TRADING, Topic.COMPLIANCE), "audit-trail", "tradeops.audit.consumers.audit_stage"),
 ]
 
 _ = Topic  # topics are named through tradeops.events.Topic in the lines above

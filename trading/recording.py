@@ -18,7 +18,23 @@ def record(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None
 
 
 def audit(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
-    """Append the audit record (tradeops.audit). Wired by the audit-trail issue."""
+    """Append the audit record (tradeops.audit), with the event id derived from the action
+    (``recorded_event_id``), so the outbox event of the same action can carry the same id and
+    the audit consumer then skips it instead of recording the action twice."""
+    from tradeops.audit.identity import object_label, recorded_event_id
+    from tradeops.audit.services import audit_append
+
+    object_type, object_id = object_label(obj)
+    audit_append(
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        occurred_at=at,
+        payload=payload,
+        actor=actor,
+        event_id=recorded_event_id(action=action, obj=obj, payload=payload, at=at),
+        category="trading",
+    )
 
 
 def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:

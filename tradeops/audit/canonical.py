@@ -1,0 +1,102 @@
+"""Canonical JSON and the chain hash. Pure: no Django, no I/O, no clock.
+
+The hash of record ``n`` is ``SHA-256(prev_hash || "\\n" || header || "\\n" || payload)`` where
+``header`` is the canonical JSON array of the record's fields (sequence first, so a record's
+position is part of what is signed) and ``payload`` is the canonical JSON text exactly as stored.
+The payload is stored as text, never re-serialised, so verification recomputes the hash from the
+bytes in the table (a jsonb column would reorder keys and normalise numbers).
+
+Canonical JSON: keys sorted, no whitespace, UTF-8, Decimals as strings (exact), datetimes as
+RFC 3339 UTC with microseconds (RTS 25), UUIDs in their hyphenated form, sets sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+
+import orjson
+
+GENESIS_HASH = "0" * 64  # prev_hash of the first record ever written
+
+_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def ts(value: datetime) -> str:
+    """A timestamp as hashed and exported: UTC, always six fractional digits."""
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value.isoformat()} refused: audit timestamps are aware UTC")
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return ts(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, set | frozenset):
+        return sorted(value, key=repr)
+    if isinstance(value, bytes):
+        return value.hex()
+    if hasattr(value, "__struct_fields__"):  # a msgspec Struct (event payload)
+        return {name: getattr(value, name) for name in value.__struct_fields__}
+    raise TypeError(f"cannot put {type(value).__name__} into an audit payload: {value!r}")
+
+
+def canonical_json(value: Any) -> str:
+    """Deterministic JSON text for ``value`` (the same input always gives the same bytes)."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+
+
+def record_header(
+    *,
+    sequence: int,
+    event_id: uuid.UUID | str,
+    occurred_at: datetime,
+    recorded_at: datetime,
+    retain_until: datetime,
+    category: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    corrects: uuid.UUID | str | None,
+) -> bytes:
+    """The canonical bytes of every field of a record except the payload and the hashes."""
+    return orjson.dumps(
+        [
+            sequence,
+            str(event_id),
+            ts(occurred_at),
+            ts(recorded_at),
+            ts(retain_until),
+            category,
+            actor_type,
+            actor_id,
+            action,
+            object_type,
+            object_id,
+            str(corrects) if corrects else None,
+        ]
+    )
+
+
+def chain_hash(prev_hash: str, header: bytes, payload: str) -> str:
+    """SHA-256 over the previous record's hash and this record's canonical form (hex)."""
+    digest = hashlib.sha256(prev_hash.encode())
+    digest.update(b"\n")
+    digest.update(header)
+    digest.update(b"\n")
+    digest.update(payload.encode())
+    return digest.hexdigest()

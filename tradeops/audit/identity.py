@@ -1,0 +1,37 @@
+"""Event ids that the audit trail and the outbox agree on, so one action is recorded once.
+
+A service records an action in the audit trail and appends its event to the outbox in the same
+transaction; the audit consumer later reads that event from trading-events. If both carry the
+same ``event_id`` the consumer's append is a no-op (``event_id`` is unique in the trail). The id
+is derived from what both hooks receive (``trading.recording``: action, object, payload, time),
+so neither hook needs to hand the other anything: call ``recorded_event_id`` with the same
+arguments on both sides. Pure: no Django, no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+
+from tradeops.audit.canonical import canonical_json, ts
+
+# Fixed namespace for tradeops' derived event ids (uuid5 of it and the action's identity).
+NAMESPACE = uuid.UUID("6f1c2d4e-8a0b-5c3d-9e7f-a1b2c3d4e5f6")
+
+
+def object_label(obj) -> tuple[str, str]:
+    """(object_type, object_id) of a model instance: ``("order", "42")``."""
+    meta = getattr(obj, "_meta", None)
+    object_type = meta.model_name if meta is not None else type(obj).__name__.lower()
+    return object_type, str(getattr(obj, "pk", obj))
+
+
+def recorded_event_id(*, action: str, obj, payload: dict, at: datetime) -> uuid.UUID:
+    """The event id of one recorded action: a UUIDv5 over action, object, time and payload.
+
+    Deterministic: the same arguments always give the same id, on the audit side and the outbox
+    side. Two different actions on one object at the same microsecond differ in action or payload."""
+    object_type, object_id = object_label(obj)
+    body = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    return uuid.uuid5(NAMESPACE, f"{action}|{object_type}|{object_id}|{ts(at)}|{body}")

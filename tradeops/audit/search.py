@@ -1,0 +1,166 @@
+"""Audit search: full text and facets (actor, action, object, time range, free text).
+
+Backends, chosen by ``AUDIT_SEARCH_BACKEND``:
+
+- ``postgres`` (default): the ORM with a full-text match on the GIN-indexed expression of
+  migration 0002 (``to_tsvector('simple', ...)``, queried with ``websearch_to_tsquery``). On SQLite
+  (the embedded run) free text falls back to case-insensitive substring filters.
+- ``elasticsearch``: elasticsearch-dsl (``tradeops.audit.search_es``), behind the
+  ``audit-elasticsearch`` circuit breaker; when Elasticsearch fails or the breaker is open the
+  same query runs on PostgreSQL and the result says so (``backend`` / ``fallback_reason``).
+
+Either way the records returned are rows of ``audit_record`` (the index only finds them), so a
+search result is always the system of record, never a stale copy.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from django.conf import settings
+from django.db import connection
+from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models.expressions import RawSQL
+
+from tradeops.audit.models import AuditRecord
+from tradeops.breaker import CircuitBreaker, CircuitOpenError
+
+log = logging.getLogger(__name__)
+
+FTS_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, action || ' ' || actor_type || ' ' || actor_id || ' ' || object_type"
+    " || ' ' || object_id || ' ' || payload)"
+)
+FACETS = ("actor", "action", "object_type", "category")
+FACET_SIZE = 10
+MAX_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    text: str = ""
+    actor: str = ""  # "user:alice", or just "alice" (any actor type)
+    action: str = ""  # exact, or a prefix ending in "." ("order.")
+    object_type: str = ""
+    object_id: str = ""
+    category: str = ""
+    since: datetime | None = None  # occurred_at >= since
+    until: datetime | None = None  # occurred_at < until
+    limit: int = 50
+    offset: int = 0
+
+
+@dataclass
+class AuditSearchResult:
+    records: list[AuditRecord]
+    total: int
+    facets: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    backend: str = "postgres"
+    fallback_reason: str = ""
+
+
+def _filtered(query: AuditQuery) -> QuerySet[AuditRecord]:
+    qs = AuditRecord.objects.all()
+    if query.actor:
+        kind, sep, ident = query.actor.partition(":")
+        qs = qs.filter(actor_type=kind, actor_id=ident) if sep else qs.filter(actor_id=query.actor)
+    if query.action:
+        qs = (
+            qs.filter(action__startswith=query.action) if query.action.endswith(".") else qs.filter(action=query.action)
+        )
+    if query.object_type:
+        qs = qs.filter(object_type=query.object_type)
+    if query.object_id:
+        qs = qs.filter(object_id=query.object_id)
+    if query.category:
+        qs = qs.filter(category=query.category)
+    if query.since:
+        qs = qs.filter(occurred_at__gte=query.since)
+    if query.until:
+        qs = qs.filter(occurred_at__lt=query.until)
+    return qs
+
+
+def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
+    text = text.strip()
+    if not text:
+        return qs
+    if connection.vendor == "postgresql":
+        match = RawSQL(f"{FTS_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %s)", [text])
+        return qs.filter(RawSQL(match.sql, match.params, output_field=BooleanField()))
+    for term in text.split():  # SQLite fallback: every term somewhere in the record
+        qs = qs.filter(
+            Q(payload__icontains=term)
+            | Q(action__icontains=term)
+            | Q(actor_id__icontains=term)
+            | Q(object_type__icontains=term)
+            | Q(object_id__icontains=term)
+        )
+    return qs
+
+
+def _facets(qs: QuerySet[AuditRecord]) -> dict[str, list[tuple[str, int]]]:
+    facets: dict[str, list[tuple[str, int]]] = {}
+    for name in FACETS:
+        if name == "actor":
+            rows = qs.values_list("actor_type", "actor_id").annotate(n=Count("sequence")).order_by("-n")[:FACET_SIZE]
+            facets[name] = [(f"{kind}:{ident}", n) for kind, ident, n in rows]
+        else:
+            rows = qs.values_list(name).annotate(n=Count("sequence")).order_by("-n", name)[:FACET_SIZE]
+            facets[name] = [(value, n) for value, n in rows]
+    return facets
+
+
+def search_postgres(query: AuditQuery) -> AuditSearchResult:
+    """Search the table itself (full text on PostgreSQL, substring filters on SQLite)."""
+    qs = _text_filter(_filtered(query), query.text)
+    limit = max(1, min(query.limit, MAX_LIMIT))
+    records = list(qs.order_by("-sequence")[query.offset : query.offset + limit])
+    return AuditSearchResult(records=records, total=qs.count(), facets=_facets(qs), backend=connection.vendor)
+
+
+_breaker: CircuitBreaker | None = None
+
+
+def es_breaker() -> CircuitBreaker:
+    """The process's breaker in front of Elasticsearch (5 failures open it for 30 s)."""
+    global _breaker
+    if _breaker is None:
+        _breaker = CircuitBreaker(
+            "audit-elasticsearch",
+            fail_max=getattr(settings, "AUDIT_ES_FAIL_MAX", 5),
+            reset_timeout=getattr(settings, "AUDIT_ES_RESET_TIMEOUT", 30.0),
+            listeners=[lambda b, old, new: log.warning("breaker %s: %s -> %s", b.name, old, new)],
+        )
+    return _breaker
+
+
+def audit_search(query: AuditQuery) -> AuditSearchResult:
+    """Search with the configured backend; Elasticsearch falls back to PostgreSQL on failure."""
+    if getattr(settings, "AUDIT_SEARCH_BACKEND", "postgres") != "elasticsearch":
+        return search_postgres(query)
+    from tradeops.audit import search_es
+
+    try:
+        return es_breaker().call(search_es.search, query)
+    except CircuitOpenError as exc:
+        reason = str(exc)
+    except Exception as exc:
+        log.warning("audit search on Elasticsearch failed, falling back to PostgreSQL: %s", exc)
+        reason = f"{type(exc).__name__}: {exc}"
+    result = search_postgres(query)
+    result.fallback_reason = reason
+    return result
+
+
+def index_sequences(sequences: list[int]) -> None:
+    """Index new records in Elasticsearch (called on commit). Failures are logged, not raised:
+    the table is the record, and ``audit_reindex`` catches the index up."""
+    from tradeops.audit import search_es
+
+    try:
+        es_breaker().call(search_es.index_records, AuditRecord.objects.filter(sequence__in=sequences))
+    except Exception as exc:
+        log.warning("audit indexing of %d records deferred (run audit_reindex): %s", len(sequences), exc)

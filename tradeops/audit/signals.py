@@ -1,0 +1,64 @@
+"""Logins, logouts and failed logins into the audit trail (Django auth signals).
+
+The auth signals are the only place these facts exist, so this is the one exception to "services
+write explicitly": the receivers call the audit service and nothing else. Passwords never reach
+the trail (Django masks them in ``credentials``; only the username is kept).
+"""
+
+from __future__ import annotations
+
+from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.dispatch import receiver
+
+from tradeops.audit.models import Category
+from tradeops.audit.services import audit_append
+from tradeops.core.clock import utcnow
+
+
+def _client(request) -> dict:
+    if request is None:
+        return {}
+    meta = getattr(request, "META", {})
+    return {"ip": meta.get("REMOTE_ADDR", ""), "user_agent": meta.get("HTTP_USER_AGENT", "")[:200]}
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def audit_login(sender, request, user, **kwargs):
+    audit_append(
+        action="auth.login",
+        object_type="user",
+        object_id=str(user.pk),
+        occurred_at=utcnow(),
+        payload={"username": user.get_username(), **_client(request)},
+        actor=f"user:{user.get_username()}",
+        category=Category.SECURITY,
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="audit_logout")
+def audit_logout(sender, request, user, **kwargs):
+    if user is None:
+        return
+    audit_append(
+        action="auth.logout",
+        object_type="user",
+        object_id=str(user.pk),
+        occurred_at=utcnow(),
+        payload={"username": user.get_username(), **_client(request)},
+        actor=f"user:{user.get_username()}",
+        category=Category.SECURITY,
+    )
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def audit_login_failed(sender, credentials, request=None, **kwargs):
+    username = str(credentials.get("username", ""))[:128]
+    audit_append(
+        action="auth.login_failed",
+        object_type="user",
+        object_id=username or "unknown",
+        occurred_at=utcnow(),
+        payload={"username": username, **_client(request)},
+        actor=f"user:{username or 'unknown'}",
+        category=Category.SECURITY,
+    )
