@@ -135,7 +135,12 @@ class SurveillanceEngine:
             if state is not None:
                 state.qty = msg.qty
                 state.price = msg.price
-                state.reprice(self.quotes.get(msg.symbol))
+                was_aggressive = state.aggressive
+                quote = self.quotes.get(msg.symbol)
+                state.reprice(quote)
+                if state.aggressive and not was_aggressive:  # re-priced through the touch: it arrives now
+                    state.mark_arrival(quote)
+                    state.t_new = t
         for hook in self._on_order:
             hook(t, msg, state, side)
 

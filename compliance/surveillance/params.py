@@ -32,7 +32,7 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     window_s: Pos = 10.0  # buy and sell fills at most this far apart
     qty_tolerance: Fraction = 0.05  # |q1 - q2| / max(q1, q2)
     price_tolerance_bps: NonNeg = 3.0  # |p1 - p2| / mid
-    include_same_account: bool = True  # a hedging account trading against itself counts too
+    include_same_account: bool = False  # True: a hedging account's own round trips count too
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
@@ -63,8 +63,8 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
     instrument and period. With no transaction the ratio is the number of orders."""
 
     period_s: Pos = 3600.0
-    max_count_ratio: Pos = 20.0
-    max_volume_ratio: Pos = 40.0
+    max_count_ratio: Pos = 100.0
+    max_volume_ratio: Pos = 100.0
     min_messages: Count = 20  # below this the period is not assessed (too small a sample)
     excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect")
 
@@ -105,7 +105,7 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     window_s: Pos = 300.0
     min_orders: Count = 3
     min_move_bps: Pos = 2.0
-    min_share: Fraction = 0.5  # the account's share of the firm's volume in the symbol in the window
+    min_share: Fraction = 0.4  # the account's share of the firm's aggressive volume in the symbol in the window
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

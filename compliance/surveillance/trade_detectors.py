@@ -346,23 +346,26 @@ class MarkingTheCloseDetector(Detector):
         while len(mids) > 1 and mids[1][0] <= edge:
             mids.popleft()
         start_mid = mids[0][1]
-        total = sum(f[1].qty for f in window)
+        # Shares are of the aggressive volume: that is the flow that moves a print (passive
+        # market-maker fills in the window are counted out).
+        total = sum(f[1].qty for f in window if f[3])
         by_account: dict[str, list] = {}
         for _ft, fill, side, aggressive in window:
-            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, fill.ts])
-            acc[0] += side * fill.qty
-            acc[1] += fill.qty
+            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, fill.ts, 0.0])
+            acc[7] += side * fill.qty
             if aggressive:
+                acc[0] += side * fill.qty
+                acc[1] += fill.qty
                 acc[2].add(fill.order_id)
             acc[4].append(fill.order_id)
             acc[6] = fill.ts
-        for account, (net, qty, aggressive_ids, owner, ids, first_ts, _last_ts) in by_account.items():
-            if net == 0 or len(aggressive_ids) < p.min_orders:
+        for account, (net, qty, aggressive_ids, owner, ids, first_ts, _last_ts, net_all) in by_account.items():
+            if net == 0 or len(aggressive_ids) < p.min_orders or total <= 0:
                 continue
             direction = 1 if net > 0 else -1
             share = qty / total
             move = direction * (close.price - start_mid) / start_mid * 1e4
-            held_before = self.positions.get((account, close.symbol), 0.0) - net
+            held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             if share < p.min_share or move < p.min_move_bps or held_before * direction <= 0:
                 continue
             self.out.append(
@@ -384,11 +387,11 @@ class MarkingTheCloseDetector(Detector):
                         "window_s": p.window_s,
                         "aggressive_orders": len(aggressive_ids),
                         "min_orders": p.min_orders,
-                        "net_traded": net,
-                        "share_of_volume": round(share, 4),
+                        "net_aggressive_qty": net,
+                        "share_of_aggressive_volume": round(share, 4),
                         "min_share": p.min_share,
                         "position_before_window": held_before,
-                        "position_at_close": held_before + net,
+                        "position_at_close": held_before + net_all,
                     },
                 )
             )
