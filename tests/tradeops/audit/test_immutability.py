@@ -1,0 +1,105 @@
+"""The database itself refuses to rewrite history: UPDATE, DELETE, TRUNCATE; retention gates purges."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import DatabaseError, connection, transaction
+
+from tests.tradeops.audit.conftest import entries
+from tradeops.audit.models import AuditRecord, PurgedRecord
+from tradeops.audit.services import audit_append_many, audit_purge, retention_hold_place
+from tradeops.audit.verify import audit_verify
+from tradeops.core.clock import utcnow
+
+
+def _refused(sql: str, params=()):
+    with pytest.raises(DatabaseError) as info, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return str(info.value)
+
+
+def test_update_is_refused_through_the_orm_and_raw_sql(chain, armed):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditRecord.objects.filter(sequence=3).update(payload='{"forged":true}')
+    assert "append-only" in _refused("UPDATE audit_record SET action = 'x' WHERE sequence = 4")
+    record = AuditRecord.objects.get(sequence=5)
+    record.actor_id = "someone-else"
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        record.save()
+    assert AuditRecord.objects.get(sequence=3).payload == chain[2].payload
+    assert audit_verify().ok
+
+
+def test_delete_is_refused_through_the_orm_and_raw_sql(chain, armed):
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        AuditRecord.objects.filter(sequence=2).delete()
+    assert "append-only" in _refused("DELETE FROM audit_record")
+    assert AuditRecord.objects.count() == 10
+
+
+def test_truncate_is_refused(postgres, chain, armed):
+    assert "append-only" in _refused("TRUNCATE audit_record")
+    assert "append-only" in _refused("TRUNCATE audit_record CASCADE")
+    assert AuditRecord.objects.count() == 10
+
+
+def test_a_superuser_session_is_refused_too(postgres, chain, armed):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+        is_superuser = cursor.fetchone()[0]
+    if not is_superuser:
+        pytest.skip("the test role is not a superuser; the owner case is covered by the tests above")
+    assert "append-only" in _refused("UPDATE audit_record SET action = 'x'")
+
+
+def test_even_with_the_purge_gate_open_young_records_cannot_be_deleted(chain, armed):
+    from tradeops.audit.services import _purge_grant
+
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
+        _purge_grant()
+        AuditRecord.objects.filter(sequence=1).delete()
+    assert AuditRecord.objects.count() == 10
+
+
+def test_purge_removes_only_expired_records_archives_them_and_keeps_the_chain_verifiable(db, armed, tmp_path):
+    old = audit_append_many(entries=entries(4), recorded_at=utcnow() - timedelta(days=6 * 366))
+    young = audit_append_many(entries=entries(3))
+    summary = audit_purge(actor="user:records-officer", archive_dir=tmp_path)
+    assert summary["purged"] == 4
+    assert sorted(AuditRecord.objects.values_list("sequence", flat=True)) == [5, 6, 7, 8]  # 8: the purge record
+    assert list(PurgedRecord.objects.values_list("sequence", "hash")) == [(r.sequence, r.hash) for r in old]
+    assert (tmp_path / summary["archive"]["file"]).exists() and summary["archive"]["count"] == 4
+    report = audit_verify()
+    assert report.ok, report.problem
+    assert report.bridged_purged == 4
+    assert all(AuditRecord.objects.filter(pk=r.pk).exists() for r in young)
+    assert AuditRecord.objects.get(sequence=8).action == "audit.purged"
+
+
+def test_compliance_records_outlive_trading_records(db, armed, tmp_path):
+    when = utcnow() - timedelta(days=6 * 366)  # past 5 years, within 7
+    audit_append_many(entries=entries(2, category="compliance"), recorded_at=when)
+    audit_append_many(entries=entries(2, category="trading"), recorded_at=when)
+    assert audit_purge(actor="system", archive_dir=tmp_path)["purged"] == 2
+    assert set(AuditRecord.objects.values_list("category", flat=True)) == {"compliance"}
+
+
+def test_a_retention_hold_stops_the_purge_in_the_database(db, armed, tmp_path):
+    from tradeops.audit.services import _purge_grant
+
+    audit_append_many(entries=entries(2), recorded_at=utcnow() - timedelta(days=6 * 366))
+    retention_hold_place(category="trading", reason="regulator asked for 7 years", placed_by="user:mlro")
+    assert audit_purge(actor="system", archive_dir=tmp_path)["purged"] == 0
+    with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():  # even bypassing the service
+        _purge_grant()
+        AuditRecord.objects.filter(sequence=1).delete()
+    assert AuditRecord.objects.filter(sequence__in=[1, 2]).count() == 2
+
+
+def test_tombstones_are_insert_only(db, armed, tmp_path):
+    audit_append_many(entries=entries(1), recorded_at=utcnow() - timedelta(days=6 * 366))
+    audit_purge(actor="system", archive_dir=tmp_path)
+    assert "append-only" in _refused("UPDATE audit_purged SET hash = 'x'")
+    assert "append-only" in _refused("DELETE FROM audit_purged")
