@@ -1,0 +1,332 @@
+"""The market monitor: a pure handler that checks every tick and bar before anyone trades on it.
+
+Findings (the ``flags`` on ``Tick``/``Bar``). Gaps count session time only (a weekend is not a
+gap when the symbol's trading hours are configured); sigma is the EWMA of squared log returns.
+
+| flag | meaning | default action |
+| --- | --- | --- |
+| ``crossed`` | bid above ask (or a bar's high below its low) | quarantined |
+| ``locked`` | bid equals ask | published with the flag |
+| ``out_of_order`` | earlier than the symbol's previous event | quarantined |
+| ``duplicate`` | a bar with the same open time as the previous one | quarantined |
+| ``gap`` | more session time than ``max_gap`` (ticks) or ``bar_gap_factor`` bars since the last | published, flagged |
+| ``spike`` | mid (ticks) or close (bars) moved more than ``spike_sigma`` sigma of recent moves | published, flagged |
+| ``stale`` | received more than ``max_latency`` after the source stamped it | published with the flag |
+
+A flagged event is either published with its flags or quarantined by rule
+(``quarantine_flags``); it is never silently dropped: a quarantined event is returned in the
+verdict for the runner to keep (quarantine file, dead-letter topic) and named in an alert.
+Feeds that fall silent (``feed_timeout`` of event time behind the newest event of any symbol)
+raise a ``stale_feed`` alert once until they tick again.
+
+Alerts (``tradeops.events.Alert``, topic compliance-events) are throttled per symbol and flag:
+one per ``alert_cooldown`` of event time, carrying how many findings it stands for, so a bad feed
+cannot bury the compliance desk (RTS 6 Art. 16 monitoring; best execution price checks,
+MiFID II Art. 27).
+
+Pure: no Django, no I/O, no clock. Time comes on the events (``ts`` and ``received_at``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import msgspec
+
+from tradeops.events import Alert, Bar, Envelope, Tick, make_event
+from trading.marketdata.sessions import compile_hours, open_seconds_between
+
+CROSSED = "crossed"
+LOCKED = "locked"
+OUT_OF_ORDER = "out_of_order"
+DUPLICATE = "duplicate"
+GAP = "gap"
+SPIKE = "spike"
+STALE = "stale"
+STALE_FEED = "stale_feed"
+
+SEVERITY = {
+    CROSSED: "high",
+    OUT_OF_ORDER: "medium",
+    DUPLICATE: "low",
+    SPIKE: "medium",
+    GAP: "low",
+    STALE: "medium",
+    LOCKED: "low",
+    STALE_FEED: "high",
+}
+TIMEFRAME_SECONDS = {"M1": 60, "M5": 300, "M15": 900, "M30": 1800, "H1": 3600, "H4": 14400, "D1": 86400}
+
+
+@dataclass(frozen=True)
+class MonitorConfig:
+    spike_sigma: float = 8.0
+    spike_halflife: int = 50  # events: how fast the volatility estimate forgets
+    spike_warmup: int = 30  # events before spikes are judged
+    max_gap: timedelta = timedelta(minutes=2)  # ticks: session time without a tick
+    bar_gap_factor: float = 1.5  # bars: more than this many bar lengths of session time
+    max_latency: timedelta | None = None  # stale: received_at - ts; None in replays (old data)
+    feed_timeout: timedelta | None = timedelta(minutes=5)
+    quarantine_flags: frozenset[str] = frozenset({CROSSED, OUT_OF_ORDER, DUPLICATE})
+    alert_cooldown: timedelta = timedelta(hours=1)
+    session_shift: timedelta = timedelta(hours=1)  # daylight-saving shift of configured sessions
+    trading_hours: dict[str, dict] = field(default_factory=dict)  # symbol -> Instrument.trading_hours
+    source: str = "market-monitor"
+
+
+@dataclass
+class _SymbolState:
+    last_ts: datetime | None = None
+    last_price: float = 0.0  # mid (ticks) or close (bars)
+    variance: float = 0.0  # EWMA of squared log returns
+    observations: int = 0
+    stale_alerted: bool = False
+
+
+@dataclass
+class _AlertState:
+    last_raised: datetime
+    suppressed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the monitor decided about one event."""
+
+    event: Envelope  # the input with its flags set (published unless quarantined)
+    flags: tuple[str, ...]
+    quarantined: bool
+    reasons: tuple[str, ...]  # one human sentence per flag
+    alerts: tuple[Envelope, ...]
+
+
+class MarketMonitor:
+    """``handle(event) -> [event with flags?, *alerts]``; ``inspect`` gives the full verdict."""
+
+    def __init__(self, config: MonitorConfig | None = None):
+        self.config = config or MonitorConfig()
+        self._alpha = 1 - 0.5 ** (1 / max(1, self.config.spike_halflife))
+        self._hours = {symbol: compile_hours(h) for symbol, h in self.config.trading_hours.items()}
+        self._symbols: dict[tuple[str, str], _SymbolState] = {}
+        self._alerts: dict[tuple[str, str], _AlertState] = {}
+        self._newest: datetime | None = None
+        self._feed_checked: datetime | None = None
+
+    # ------------------------------------------------------------ the handler interface
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        verdict = self.inspect(event)
+        if verdict is None:
+            return []
+        published = [] if verdict.quarantined else [verdict.event]
+        return [*published, *verdict.alerts]
+
+    def inspect(self, event: Envelope) -> Verdict | None:
+        """Check one market-data event. None for events that are not ticks or bars."""
+        payload = event.payload
+        if isinstance(payload, Tick):
+            flags, reasons = self._check_tick(payload)
+        elif isinstance(payload, Bar):
+            flags, reasons = self._check_bar(payload)
+        else:
+            return None
+        ts = payload.ts
+        alerts = []
+        quarantined = any(flag in self.config.quarantine_flags for flag in flags)
+        if flags:
+            event = msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, flags=tuple(flags)))
+            for flag, reason in zip(flags, reasons, strict=True):
+                alert = self._alert(flag, payload, reason, quarantined)
+                if alert is not None:
+                    alerts.append(alert)
+        if self._newest is None or ts > self._newest:
+            self._newest = ts
+        alerts.extend(self._stale_feeds())
+        return Verdict(event, tuple(flags), quarantined, tuple(reasons), tuple(alerts))
+
+    # ------------------------------------------------------------ checks
+
+    def _state(self, symbol: str, kind: str) -> _SymbolState:
+        key = (symbol, kind)
+        state = self._symbols.get(key)
+        if state is None:
+            state = self._symbols[key] = _SymbolState()
+        return state
+
+    def _gap(self, symbol: str, start: datetime, end: datetime, limit: float) -> float:
+        """Session seconds between two events when they exceed ``limit``, else 0."""
+        elapsed = (end - start).total_seconds()
+        if elapsed <= limit:
+            return 0.0
+        open_time = self._session_seconds(symbol, start, end)
+        return open_time if open_time > limit else 0.0
+
+    def _session_seconds(self, symbol: str, start: datetime, end: datetime) -> float:
+        elapsed = (end - start).total_seconds()
+        hours = self._hours.get(symbol)
+        if not hours:
+            return elapsed
+        open_time = open_seconds_between(hours, start, end)
+        if open_time < elapsed:
+            # The interval spans a closed session. Sessions are configured in winter time and
+            # brokers shift them with daylight saving, so forgive that much around a close.
+            open_time -= self.config.session_shift.total_seconds()
+        return open_time
+
+    def _spike(self, state: _SymbolState, price: float, flags: list, reasons: list, label: str) -> None:
+        if state.last_price > 0 and price > 0:
+            ret = math.log(price / state.last_price)
+            sigma = math.sqrt(state.variance)
+            limit = self.config.spike_sigma * sigma
+            if state.observations >= self.config.spike_warmup and sigma > 0 and abs(ret) > limit:
+                flags.append(SPIKE)
+                reasons.append(
+                    f"{label} moved {ret * 1e4:+.1f} bp, {abs(ret) / sigma:.1f} sigma (limit {self.config.spike_sigma})"
+                )
+                ret = math.copysign(limit, ret)  # a spike must not blow up the estimate it is judged by
+            state.variance += self._alpha * (ret * ret - state.variance)
+            state.observations += 1
+        state.last_price = price
+
+    def _common(self, payload, state: _SymbolState, flags: list, reasons: list, gap_limit: float) -> bool:
+        """Order, gap and staleness checks; returns False when the event is out of order."""
+        ts = payload.ts
+        if state.last_ts is not None:
+            if ts < state.last_ts:
+                flags.append(OUT_OF_ORDER)
+                reasons.append(f"{ts.isoformat()} is before the previous {state.last_ts.isoformat()}")
+                return False
+            gap = self._gap(payload.symbol, state.last_ts, ts, gap_limit)
+            if gap:
+                flags.append(GAP)
+                reasons.append(f"{gap:.0f}s of session time without data since {state.last_ts.isoformat()}")
+        limit = self.config.max_latency
+        if limit is not None and payload.received_at is not None and payload.received_at - ts > limit:
+            flags.append(STALE)
+            reasons.append(f"received {(payload.received_at - ts).total_seconds():.3f}s after its source time")
+        return True
+
+    def _check_tick(self, tick: Tick) -> tuple[list[str], list[str]]:
+        flags: list[str] = []
+        reasons: list[str] = []
+        state = self._state(tick.symbol, "tick")
+        crossed = tick.bid > tick.ask
+        if crossed:
+            flags.append(CROSSED)
+            reasons.append(f"bid {tick.bid} above ask {tick.ask}")
+        elif tick.bid == tick.ask:
+            flags.append(LOCKED)
+            reasons.append(f"bid equals ask at {tick.bid}")
+        in_order = self._common(tick, state, flags, reasons, self.config.max_gap.total_seconds())
+        if in_order:
+            state.last_ts = tick.ts
+            state.stale_alerted = False
+            if not crossed:
+                self._spike(state, (float(tick.bid) + float(tick.ask)) / 2, flags, reasons, "mid")
+        return flags, reasons
+
+    def _check_bar(self, bar: Bar) -> tuple[list[str], list[str]]:
+        flags: list[str] = []
+        reasons: list[str] = []
+        state = self._state(bar.symbol, bar.timeframe)
+        if bar.high < bar.low:
+            flags.append(CROSSED)
+            reasons.append(f"high {bar.high} below low {bar.low}")
+        if state.last_ts is not None and bar.ts == state.last_ts:
+            flags.append(DUPLICATE)
+            reasons.append(f"a second {bar.timeframe} bar opening at {bar.ts.isoformat()}")
+            return flags, reasons
+        length = TIMEFRAME_SECONDS.get(bar.timeframe, 60) * self.config.bar_gap_factor
+        in_order = self._common(bar, state, flags, reasons, length)
+        if in_order:
+            state.last_ts = bar.ts
+            state.stale_alerted = False
+            if CROSSED not in flags:
+                self._spike(state, float(bar.close), flags, reasons, "close")
+        return flags, reasons
+
+    # ------------------------------------------------------------ alerts
+
+    def _alert(self, flag: str, payload, reason: str, quarantined: bool) -> Envelope | None:
+        key = (payload.symbol, flag)
+        ts = payload.ts
+        state = self._alerts.get(key)
+        if state is not None and ts - state.last_raised < self.config.alert_cooldown and ts >= state.last_raised:
+            state.suppressed += 1
+            return None
+        suppressed = state.suppressed if state is not None else 0
+        self._alerts[key] = _AlertState(last_raised=ts)
+        evidence = {
+            "flag": flag,
+            "reason": reason,
+            "action": "quarantined" if quarantined else "published_with_flag",
+            "event_type": payload.TYPE,
+            "source_ts": ts.isoformat(),
+            "similar_since_last_alert": suppressed,
+            "cooldown_seconds": self.config.alert_cooldown.total_seconds(),
+        }
+        if isinstance(payload, Tick):
+            evidence.update(bid=str(payload.bid), ask=str(payload.ask))
+        else:
+            evidence.update(
+                timeframe=payload.timeframe,
+                open=str(payload.open),
+                high=str(payload.high),
+                low=str(payload.low),
+                close=str(payload.close),
+            )
+        alert = Alert(
+            alert_type=f"market_data.{flag}",
+            severity=SEVERITY.get(flag, "medium"),
+            symbol=payload.symbol,
+            owner="market-monitor",
+            start=ts,
+            end=ts,
+            evidence=evidence,
+            ts=ts,
+        )
+        return make_event(alert, source=self.config.source, key=payload.symbol)
+
+    def _stale_feeds(self) -> list[Envelope]:
+        timeout = self.config.feed_timeout
+        newest = self._newest
+        if timeout is None or newest is None:
+            return []
+        # Checking every symbol on every event costs O(symbols); once per second of event time is enough.
+        if self._feed_checked is not None and newest - self._feed_checked < timedelta(seconds=1):
+            return []
+        self._feed_checked = newest
+        alerts = []
+        for (symbol, kind), state in self._symbols.items():
+            # A bar feed is silent for a whole bar by nature: allow two bar lengths.
+            limit = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
+            if state.stale_alerted or state.last_ts is None or (newest - state.last_ts).total_seconds() <= limit:
+                continue
+            if self._session_seconds(symbol, state.last_ts, newest) <= limit:
+                continue  # the market was closed, not the feed
+            state.stale_alerted = True
+            silent = (newest - state.last_ts).total_seconds()
+            alert = Alert(
+                alert_type=f"market_data.{STALE_FEED}",
+                severity=SEVERITY[STALE_FEED],
+                symbol=symbol,
+                owner="market-monitor",
+                start=state.last_ts,
+                end=newest,
+                evidence={
+                    "flag": STALE_FEED,
+                    "feed": kind,
+                    "reason": f"no {kind} data for {silent:.0f}s while other feeds reached {newest.isoformat()}",
+                    "last_seen": state.last_ts.isoformat(),
+                },
+                ts=newest,
+            )
+            alerts.append(make_event(alert, source=self.config.source, key=symbol))
+        return alerts
+
+
+def monitor_factory() -> MarketMonitor:
+    """Zero-argument factory for the stage registry and the collector."""
+    return MarketMonitor()

@@ -1,0 +1,214 @@
+"""The data collector: the runner at the left edge of the pipeline (MT5 | replay | synthetic
+→ collector + market monitor → market-data-events).
+
+For each tick or bar it normalises the input to the event schema (``Tick``/``Bar``; a broker
+``Quote`` becomes a ``Tick``), stamps ``received_at`` (RTS 25: UTC, microseconds), wraps it in
+an envelope keyed by symbol (one partition per symbol keeps per-symbol order), runs the pure
+``MarketMonitor`` and publishes what it returns: the event with its flags, and any alerts (to
+compliance-events). An event the monitor quarantines by rule is not published to
+market-data-events; it goes to the ``Quarantine`` (file and/or memory) with the reasons and,
+when the bus can, to the market-data dead-letter topic with ``dlq.reason`` headers. Nothing is
+silently dropped.
+
+It publishes through whatever it is given: a bus object (``tradeops.bus.get_bus()``: anything
+with ``publish(event)``) or a plain callable. ``Collector.events(items)`` instead yields the
+envelopes, which is how ``manage.py run_pipeline --source workers.collector.embedded_source``
+feeds the embedded run. No business rule lives here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+
+from tradeops.core.clock import utcnow
+from tradeops.events import Bar, Envelope, Tick, Topic, encode, make_event
+from trading.brokers.base import Broker, Quote
+from trading.marketdata.monitor import MarketMonitor, MonitorConfig
+from trading.marketdata.quarantine import Quarantine, QuarantinedRow
+from trading.marketdata.sources import backtesting_bars, bars_as_ticks, paced
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "collector"
+
+
+@dataclass
+class CollectorStats:
+    received: int = 0
+    published: int = 0
+    flagged: int = 0
+    quarantined: int = 0
+    alerts: int = 0
+    flags: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        flags = ", ".join(f"{k} {v}" for k, v in self.flags.most_common()) or "none"
+        rate = self.received / self.seconds if self.seconds else 0.0
+        return (
+            f"{self.received} received, {self.published} published ({self.flagged} flagged: {flags}), "
+            f"{self.quarantined} quarantined, {self.alerts} alerts in {self.seconds:.2f}s ({rate:,.0f}/s)"
+        )
+
+
+def normalise(item: Tick | Bar | Quote) -> Tick | Bar:
+    """The event schema for a source item; anything else is refused with a clear error."""
+    if isinstance(item, Tick | Bar):
+        return item
+    if isinstance(item, Quote):
+        return Tick(symbol=item.symbol, bid=item.bid, ask=item.ask, ts=item.ts, last=item.last, volume=item.volume)
+    raise TypeError(f"the collector takes Tick, Bar or broker Quote items, not {type(item).__name__}")
+
+
+class Collector:
+    """Normalise, stamp, monitor, publish. One instance per feed process (not thread-safe)."""
+
+    def __init__(
+        self,
+        *,
+        publish: Callable[[Envelope], Any] | Any | None = None,
+        monitor: MarketMonitor | None = None,
+        quarantine: Quarantine | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        source: str = SOURCE,
+        dead_letter: bool = True,
+    ):
+        self._bus = publish if publish is not None and hasattr(publish, "publish") else None
+        self._publish = publish.publish if self._bus is not None else publish
+        self.monitor = monitor if monitor is not None else MarketMonitor()
+        self.quarantine = quarantine if quarantine is not None else Quarantine()
+        self._clock = clock
+        self.source = source
+        self._dead_letter = dead_letter and self._bus is not None and hasattr(self._bus, "publish_raw")
+        self.stats = CollectorStats()
+
+    def process(self, item: Tick | Bar | Quote) -> list[Envelope]:
+        """One item in, the envelopes to publish out (flagged event unless quarantined, alerts)."""
+        payload = msgspec.structs.replace(normalise(item), received_at=self._clock())
+        event = make_event(payload, source=self.source, key=payload.symbol)
+        stats = self.stats
+        stats.received += 1
+        verdict = self.monitor.inspect(event)
+        if verdict is None:  # not market data: pass through untouched
+            return [event]
+        if verdict.flags:
+            stats.flags.update(verdict.flags)
+        stats.alerts += len(verdict.alerts)
+        if verdict.quarantined:
+            stats.quarantined += 1
+            self._quarantine(verdict.event, verdict.reasons, verdict.flags)
+            return list(verdict.alerts)
+        stats.published += 1
+        if verdict.flags:
+            stats.flagged += 1
+        return [verdict.event, *verdict.alerts]
+
+    def _quarantine(self, event: Envelope, reasons: tuple[str, ...], flags: tuple[str, ...]) -> None:
+        data = encode(event)
+        reason = "; ".join(f"{f}: {r}" for f, r in zip(flags, reasons, strict=True))
+        row = QuarantinedRow(source=f"{self.source}:{event.key}", line=0, reason=reason, raw=data.decode())
+        self.quarantine.add(row)
+        if self._dead_letter:
+            from tradeops.topics import dlq_name  # the bus's catalogue, present whenever a bus is
+
+            self._bus.publish_raw(
+                dlq_name(Topic.MARKET_DATA),
+                data,
+                key=event.key,
+                headers={"dlq.reason": "market_monitor." + flags[0], "dlq.detail": reason[:2000]},
+            )
+
+    def events(self, items: Iterable[Tick | Bar | Quote]) -> Iterator[Envelope]:
+        """Yield the envelopes for ``items`` (a pipeline source)."""
+        started = time.perf_counter()
+        try:
+            for item in items:
+                yield from self.process(item)
+        finally:
+            self.stats.seconds += time.perf_counter() - started
+
+    def run(self, items: Iterable[Tick | Bar | Quote], *, speed: float | None = None) -> CollectorStats:
+        """Publish everything ``items`` yields, paced at ``speed`` x real time (None: flat out)."""
+        if self._publish is None:
+            raise ValueError("Collector.run needs publish= (a bus or a callable); use events() otherwise")
+        publish = self._publish
+        for event in self.events(paced(items, speed=speed)):
+            publish(event)
+        return self.stats
+
+
+def live_quotes(
+    broker: Broker,
+    symbols: Iterable[str],
+    *,
+    interval: float = 0.1,
+    sleep: Callable[[float], None] = time.sleep,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> Iterator[Quote]:
+    """Poll a broker's latest tick for each symbol (MT5 has no push API), yielding changes."""
+    symbols = list(symbols)
+    last: dict[str, Quote] = {}
+    while not should_stop():
+        for symbol in symbols:
+            quote = broker.quote(symbol)
+            previous = last.get(symbol)
+            if previous is None or (quote.ts, quote.bid, quote.ask) != (previous.ts, previous.bid, previous.ask):
+                last[symbol] = quote
+                yield quote
+        sleep(interval)
+
+
+def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:
+    """A monitor that knows the symbols' trading hours (from the seed specifications), so closed
+    sessions are not reported as gaps."""
+    from trading.seed_data import INSTRUMENTS
+
+    hours = {spec["symbol"]: spec.get("trading_hours") or {} for spec in INSTRUMENTS}
+    wanted = {s: hours[s] for s in symbols if s in hours}
+    return MarketMonitor(MonitorConfig(trading_hours=wanted, **overrides))
+
+
+def embedded_source() -> Iterator[Envelope]:
+    """The embedded run's market data: the real EURUSD hourly bars the pinned ``backtesting``
+    package ships, replayed through the collector and monitor as bars and as derived ticks.
+
+    Environment: ``REPLAY_LIMIT`` (bars, default all 5,000), ``REPLAY_SPEED`` (x real time,
+    default 0 = as fast as possible), ``REPLAY_QUARANTINE`` (JSON-lines file for quarantined
+    events, default ``var/quarantine/collector.jsonl``)."""
+    limit = int(os.environ.get("REPLAY_LIMIT", "0")) or None
+    speed = float(os.environ.get("REPLAY_SPEED", "0")) or None
+    quarantine = Quarantine(os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
+    # Derived ticks come every 15 minutes: a gap is a missing hour or more of session time.
+    collector = Collector(monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine)
+    bars = list(backtesting_bars("EURUSD", quarantine=quarantine))[:limit]
+    spread = Decimal("0.00008")
+    items = _interleave(bars, bars_as_ticks(bars, spread=spread))
+    try:
+        yield from collector.events(paced(items, speed=speed))
+    finally:
+        quarantine.close()
+        logger.info("collector: %s; %s", collector.stats.summary(), quarantine.summary())
+
+
+def _interleave(bars: list[Bar], ticks: Iterable[Tick]) -> Iterator[Tick | Bar]:
+    """Ticks in time order, each bar right after the last tick inside it (when it has closed)."""
+    pending = iter(bars)
+    bar = next(pending, None)
+    for tick in ticks:
+        while bar is not None and tick.ts >= bar.ts + timedelta(hours=1):
+            yield bar
+            bar = next(pending, None)
+        yield tick
+    if bar is not None:
+        yield bar
+        yield from pending
