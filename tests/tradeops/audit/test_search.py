@@ -1,0 +1,151 @@
+"""Audit search by each facet (actor, action, object, time range, free text) and the
+Elasticsearch backend behind its breaker (real server only when ELASTICSEARCH_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import timedelta
+
+import pytest
+
+from tests.tradeops.audit.conftest import T0
+from tradeops.audit.search import AuditQuery, audit_search, search_postgres
+from tradeops.audit.services import AuditEntry, audit_append_many
+
+
+@pytest.fixture
+def trail(db):
+    rows = [
+        ("order.created", "order", "CO-1", "service:execution-worker", {"symbol": "EURUSD", "side": "BUY"}, 0),
+        ("order.filled", "order", "CO-1", "service:execution-worker", {"symbol": "EURUSD", "venue": "XOFF"}, 1),
+        ("order.created", "order", "CO-2", "algorithm:momentum-v2", {"symbol": "GBPUSD", "side": "SELL"}, 2),
+        ("risk_limit.changed", "risk_limit", "7", "user:rita", {"after": {"max_order_value": "50000"}}, 3),
+        ("killswitch.changed", "killswitch", "all", "user:alice", {"reason": "runaway spoofing algo"}, 4),
+        ("auth.login_failed", "user", "mallory", "user:mallory", {"ip": "10.0.0.9"}, 5),
+    ]
+    return audit_append_many(
+        entries=[
+            AuditEntry(
+                action=a,
+                object_type=ot,
+                object_id=oid,
+                actor=actor,
+                payload=payload,
+                occurred_at=T0 + timedelta(hours=h),
+                event_id=uuid.uuid4(),
+                category="compliance" if a.startswith(("risk", "kill")) else "trading",
+            )
+            for a, ot, oid, actor, payload, h in rows
+        ]
+    )
+
+
+def _actions(result) -> list[str]:
+    return [r.action for r in reversed(result.records)]
+
+
+def test_by_actor(trail):
+    assert _actions(audit_search(AuditQuery(actor="user:alice"))) == ["killswitch.changed"]
+    assert _actions(audit_search(AuditQuery(actor="momentum-v2"))) == ["order.created"]
+
+
+def test_by_action_exact_and_prefix(trail):
+    assert audit_search(AuditQuery(action="order.created")).total == 2
+    assert _actions(audit_search(AuditQuery(action="order."))) == ["order.created", "order.filled", "order.created"]
+
+
+def test_by_object(trail):
+    result = audit_search(AuditQuery(object_type="order", object_id="CO-1"))
+    assert _actions(result) == ["order.created", "order.filled"]
+
+
+def test_by_time_range(trail):
+    result = audit_search(AuditQuery(since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4)))
+    assert _actions(result) == ["order.created", "risk_limit.changed"]
+
+
+def test_by_free_text(trail):
+    assert _actions(audit_search(AuditQuery(text="spoofing"))) == ["killswitch.changed"]
+    assert _actions(audit_search(AuditQuery(text="GBPUSD SELL"))) == ["order.created"]
+    assert audit_search(AuditQuery(text="EURUSD")).total == 2
+    assert audit_search(AuditQuery(text="nothing-like-this")).total == 0
+
+
+def test_facets_count_the_filtered_set(trail):
+    result = audit_search(AuditQuery(action="order."))
+    assert dict(result.facets["actor"]) == {"service:execution-worker": 2, "algorithm:momentum-v2": 1}
+    assert dict(result.facets["action"]) == {"order.created": 2, "order.filled": 1}
+    assert dict(result.facets["object_type"]) == {"order": 3}
+
+
+def test_postgres_full_text_uses_the_gin_index(postgres, trail):
+    from django.db import connection
+
+    from tradeops.audit.search import FTS_DOCUMENT
+
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(
+            f"EXPLAIN SELECT sequence FROM audit_record WHERE {FTS_DOCUMENT} @@ websearch_to_tsquery('simple', %s)",
+            ["spoofing"],
+        )
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "audit_record_fts_idx" in plan
+
+
+def test_elasticsearch_down_falls_back_to_postgres_and_opens_the_breaker(trail, settings):
+    from tradeops.audit import search as search_module
+    from tradeops.audit import search_es
+    from tradeops.breaker import BreakerState, CircuitBreaker
+
+    settings.AUDIT_SEARCH_BACKEND = "elasticsearch"
+    settings.ELASTICSEARCH_URL = "http://127.0.0.1:9"  # nothing listens on the discard port
+    search_es._client = None
+    clock = [0.0]
+    search_module._breaker = CircuitBreaker("audit-elasticsearch", fail_max=2, reset_timeout=30, clock=lambda: clock[0])
+    try:
+        first = audit_search(AuditQuery(actor="user:alice"))
+        assert first.backend != "elasticsearch" and "Connection" in first.fallback_reason
+        assert _actions(first) == ["killswitch.changed"]
+        audit_search(AuditQuery(actor="user:alice"))
+        assert search_module._breaker.state is BreakerState.OPEN
+        third = audit_search(AuditQuery(text="spoofing"))  # refused at once, served by PostgreSQL
+        assert "open" in third.fallback_reason and _actions(third) == ["killswitch.changed"]
+    finally:
+        search_module._breaker = None
+        search_es._client = None
+
+
+ES_URL = os.environ.get("ELASTICSEARCH_URL", "")
+needs_es = pytest.mark.skipif(not ES_URL, reason="needs a real Elasticsearch: set ELASTICSEARCH_URL")
+
+
+@needs_es
+def test_elasticsearch_backend_finds_by_each_facet(trail, settings):
+    from tradeops.audit import search_es
+
+    settings.AUDIT_SEARCH_BACKEND = "elasticsearch"
+    settings.ELASTICSEARCH_URL = ES_URL
+    settings.AUDIT_ES_INDEX = f"tradeops-audit-test-{uuid.uuid4().hex[:8]}"
+    search_es._client = None
+    try:
+        assert search_es.reindex(recreate=True) == len(trail)
+        result = audit_search(AuditQuery(action="order."))
+        assert result.backend == "elasticsearch" and result.total == 3
+        assert dict(result.facets["action"]) == {"order.created": 2, "order.filled": 1}
+        assert _actions(audit_search(AuditQuery(actor="user:alice"))) == ["killswitch.changed"]
+        assert _actions(audit_search(AuditQuery(object_type="order", object_id="CO-1"))) == [
+            "order.created",
+            "order.filled",
+        ]
+        window = AuditQuery(since=T0 + timedelta(hours=2), until=T0 + timedelta(hours=4))
+        assert _actions(audit_search(window)) == ["order.created", "risk_limit.changed"]
+        assert _actions(audit_search(AuditQuery(text="spoofing"))) == ["killswitch.changed"]
+    finally:
+        search_es.client().indices.delete(index=settings.AUDIT_ES_INDEX, ignore_unavailable=True)
+        search_es._client = None
+
+
+def test_postgres_search_is_the_default(trail):
+    assert audit_search(AuditQuery()).backend == search_postgres(AuditQuery()).backend
