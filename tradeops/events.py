@@ -198,6 +198,19 @@ class RiskDecision(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+class RiskLimitChanged(Payload, frozen=True, kw_only=True):
+    """A risk limit was created, changed or removed (audited with before/after by the service);
+    the execution worker reloads its limits. ``account_id``/``symbol`` empty = firm-wide."""
+
+    TYPE = "risk.limit_changed"
+    TOPIC = Topic.TRADING
+    limit_id: int
+    account_id: int | None = None
+    symbol: str = ""
+    actor: str
+    ts: UtcDatetime
+
+
 # ---------------------------------------------------------------- compliance
 
 
@@ -244,6 +257,37 @@ class KillSwitchChanged(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+class ComplianceRuleChanged(Payload, frozen=True, kw_only=True):
+    """A compliance rule version took effect (approved by a second officer) or was retired.
+    Carries the whole rule so pure pre-trade checks can apply it without a database read.
+    ``scope``: firm | account | instrument | algorithm; ``scope_value`` the account id, symbol or
+    algo id (empty for firm)."""
+
+    TYPE = "compliance.rule_changed"
+    TOPIC = Topic.COMPLIANCE
+    rule_id: int
+    code: str
+    rule_type: str
+    scope: str
+    scope_value: str = ""
+    version: int
+    active: bool
+    parameters: dict[str, Any] = {}
+    actor: str
+    ts: UtcDatetime
+
+
+class ExecutionThrottleReset(Payload, frozen=True, kw_only=True):
+    """A designated person re-enabled an algorithm the execution throttle disabled (RTS 6 Art. 15(3))."""
+
+    TYPE = "compliance.throttle_reset"
+    TOPIC = Topic.COMPLIANCE
+    algo_id: str
+    actor: str
+    reason: str = ""
+    ts: UtcDatetime
+
+
 PAYLOADS: tuple[type[Payload], ...] = (
     Tick,
     Bar,
@@ -254,9 +298,12 @@ PAYLOADS: tuple[type[Payload], ...] = (
     Fill,
     PositionChanged,
     RiskDecision,
+    RiskLimitChanged,
     ComplianceDecision,
     Alert,
     KillSwitchChanged,
+    ComplianceRuleChanged,
+    ExecutionThrottleReset,
 )
 SCHEMAS: dict[tuple[str, int], type[Payload]] = {(p.TYPE, p.VERSION): p for p in PAYLOADS}
 TOPICS_BY_TYPE: dict[str, str] = {p.TYPE: p.TOPIC for p in PAYLOADS}
