@@ -13,5 +13,6 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dashboard/", include("trading.urls")),
+    path("api/trading/", include("trading.api.urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -234,3 +234,148 @@ class Position(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}/{self.instrument_id}: {self.net_quantity} @ {self.average_price}"
+
+
+# ---------------------------------------------------------------- risk controls (RTS 6 Art. 12, 15, 17)
+
+
+class RiskLimit(models.Model):
+    """Pre-trade risk limits for an account and/or an instrument; empty fields mean "no limit".
+
+    Scope: ``account`` and ``instrument`` both set = that instrument on that account; only
+    ``account`` = account-wide; only ``instrument`` = that instrument on every account; neither =
+    the firm-wide default. For one control the most specific row with a value wins. The execution
+    worker holds them in memory and reloads on change. Change through
+    ``trading.controls.services`` (the admin does), which audits before and after.
+    """
+
+    account = models.ForeignKey(
+        TradingAccount, on_delete=models.CASCADE, null=True, blank=True, related_name="risk_limits"
+    )
+    instrument = models.ForeignKey(
+        Instrument, on_delete=models.CASCADE, null=True, blank=True, related_name="risk_limits"
+    )
+    max_position_lots = models.DecimalField(
+        **QTY, null=True, blank=True, help_text="Largest |net position + pending orders| in lots"
+    )
+    max_gross_exposure = models.DecimalField(**MONEY, null=True, blank=True, help_text="Account currency")
+    max_net_exposure = models.DecimalField(**MONEY, null=True, blank=True, help_text="Account currency")
+    check_margin = models.BooleanField(default=True, help_text="Refuse orders whose margin exceeds free margin")
+    daily_loss_limit = models.DecimalField(
+        **MONEY, null=True, blank=True, help_text="Loss since 00:00 UTC (positive) that makes the account reduce-only"
+    )
+    max_drawdown = models.DecimalField(
+        max_digits=6,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="Fraction below peak equity (0.10 = 10%) that makes the account reduce-only",
+    )
+    max_submits_per_second = models.PositiveIntegerField(null=True, blank=True)
+    max_modifies_per_second = models.PositiveIntegerField(null=True, blank=True)
+    max_open_orders = models.PositiveIntegerField(null=True, blank=True)
+    duplicate_window_ms = models.PositiveIntegerField(
+        null=True, blank=True, default=1000, help_text="Same symbol/side/size/price within this window is a duplicate"
+    )
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField()
+    updated_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["account", "instrument"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "instrument"],
+                condition=Q(account__isnull=False, instrument__isnull=False),
+                name="risklimit_unique_account_instrument",
+            ),
+            models.UniqueConstraint(
+                fields=["account"],
+                condition=Q(account__isnull=False, instrument__isnull=True),
+                name="risklimit_unique_account",
+            ),
+            models.UniqueConstraint(
+                fields=["instrument"],
+                condition=Q(account__isnull=True, instrument__isnull=False),
+                name="risklimit_unique_instrument",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_drawdown__isnull=True) | Q(max_drawdown__gt=0, max_drawdown__lte=1),
+                name="risklimit_drawdown_fraction",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        account = self.account.name if self.account_id else "all accounts"
+        instrument = self.instrument.symbol if self.instrument_id else "all instruments"
+        return f"limits: {account} / {instrument}"
+
+
+class KillScope(models.TextChoices):
+    ALL = "all", "Everything"
+    ACCOUNT = "account", "An account (id)"
+    INSTRUMENT = "instrument", "An instrument (symbol)"
+    ALGO = "algo", "An algorithm (algo id)"
+    TRADER = "trader", "A trader (user id)"
+
+
+class KillSwitch(models.Model):
+    """One engagement of the kill switch (RTS 6 Art. 12), from engaging to release.
+
+    While a row is engaged, no new order in its scope passes the pre-trade gate; engaging cancels
+    at once every unexecuted order in scope. At most one engaged row per (scope, value). Change
+    only through ``trading.controls.services`` (audited, published as ``killswitch.changed``).
+    """
+
+    scope = models.CharField(max_length=16, choices=KillScope.choices)
+    scope_value = models.CharField(max_length=64, blank=True, help_text="Account id, symbol, algo id or user id")
+    engaged = models.BooleanField(default=True)
+    engaged_at = models.DateTimeField()
+    engaged_by = models.CharField(max_length=150, help_text="user:<name>, or service:<name> when automatic")
+    engage_reason = models.TextField()
+    source = models.CharField(max_length=16, help_text="admin, api, command or automatic")
+    cancelled_orders = models.JSONField(default=list, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    release_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-engaged_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope", "scope_value"], condition=Q(engaged=True), name="killswitch_one_engaged_per_scope"
+            ),
+            models.CheckConstraint(
+                condition=Q(scope="all", scope_value="") | (~Q(scope="all") & ~Q(scope_value="")),
+                name="killswitch_scope_value",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        target = self.scope if self.scope == KillScope.ALL else f"{self.scope}={self.scope_value}"
+        return f"kill switch {target} ({'engaged' if self.engaged else 'released'})"
+
+
+class AccountRiskSnapshot(models.Model):
+    """The execution worker's latest view of an account's equity, drawdown and trading state.
+
+    Derived data (recomputable from fills and quotes), upserted by ``trading.controls.services.
+    account_risk_snapshot_save`` at most once per mark interval, for the dashboard and risk managers.
+    """
+
+    account = models.OneToOneField(TradingAccount, on_delete=models.CASCADE, related_name="risk_snapshot")
+    balance = models.DecimalField(**MONEY)
+    equity = models.DecimalField(**MONEY)
+    unrealised_pnl = models.DecimalField(**MONEY)
+    peak_equity = models.DecimalField(**MONEY)
+    drawdown = models.DecimalField(max_digits=8, decimal_places=6, help_text="Fraction below peak equity")
+    daily_pnl = models.DecimalField(**MONEY, help_text="Equity change since 00:00 UTC")
+    used_margin = models.DecimalField(**MONEY, default=Decimal(0))
+    trading_state = models.CharField(max_length=8, default="ACTIVE")
+    breaker_state = models.CharField(max_length=9, default="closed")
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.account_id}: equity {self.equity} dd {self.drawdown} {self.trading_state}"

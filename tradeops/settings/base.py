@@ -27,6 +27,8 @@ INSTALLED_APPS = [
     "trading",
     "compliance",
     "mlmodels",
+    # runners (management commands only; no models)
+    "workers",
 ]
 
 MIDDLEWARE = [

@@ -51,3 +51,11 @@ else:
 # Audit search: "postgres" (default; falls back to plain filters on SQLite) or "elasticsearch".
 AUDIT_SEARCH_BACKEND = env("AUDIT_SEARCH_BACKEND", default="postgres")
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")
+
+# Execution worker (workers/execution.py). Accounts it trades (ids; empty = every active account).
+EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])
+# Paper accounts survive restarts through a journal per account in this folder ("" = in memory only).
+EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
+# Pre-trade compliance checks appended to the gate: dotted paths to zero-argument factories
+# returning a check (or a list of checks) that follows the protocol in trading/gate.py.
+PRETRADE_COMPLIANCE_CHECKS = env.list("PRETRADE_COMPLIANCE_CHECKS", default=[])

@@ -22,7 +22,7 @@ from decimal import Decimal
 from enum import StrEnum
 
 from tradeops.breaker import BreakerState
-from tradeops.events import CheckResult, Envelope, Fill, OrderEvent, PositionChanged, Tick
+from tradeops.events import CheckResult, Envelope, Tick
 from trading.gate import GateContext, PreTradeCheck, failed
 from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
 from trading.position_math import PositionState
@@ -30,8 +30,6 @@ from trading.risk.breaker import TradingBreaker
 from trading.risk.killswitch import KillSwitchBook
 from trading.risk.limits import LimitBook
 from trading.risk.state import AccountBook, OpenOrder, is_reducing, signature
-
-TERMINAL_STATUSES = frozenset({"FILLED", "CANCELLED", "EXPIRED", "REJECTED"})
 
 
 class TradingState(StrEnum):
@@ -186,30 +184,12 @@ class RiskManager:
         self.account(account_id).order_closed(client_order_id)
 
     def on_event(self, event: Envelope) -> None:
-        """Refresh hot state from trading-events and market data (the worker's own and others')."""
+        """Market data only. Fills and order updates come from the worker's own writes through
+        ``on_fill``/``on_order_sent``/``on_order_closed``, never from trading-events, so a fill
+        the worker recorded cannot be applied twice when its event comes back on the bus."""
         payload = event.payload
         if isinstance(payload, Tick):
             self.on_quote(Quote(payload.symbol, payload.bid, payload.ask, payload.ts))
-        elif isinstance(payload, Fill) and payload.account_id in self.accounts:
-            book = self.accounts[payload.account_id]
-            if payload.client_order_id in book.open_orders or payload.symbol in self.specs:
-                self.on_fill(
-                    account_id=payload.account_id,
-                    client_order_id=payload.client_order_id,
-                    symbol=payload.symbol,
-                    side=payload.side,
-                    quantity=payload.quantity,
-                    price=payload.price,
-                    fee=payload.fee,
-                    now=payload.ts,
-                )
-        elif isinstance(payload, OrderEvent) and payload.status in TERMINAL_STATUSES:
-            if payload.account_id in self.accounts:
-                self.on_order_closed(payload.account_id, payload.client_order_id)
-        elif isinstance(payload, PositionChanged) and payload.account_id in self.accounts:
-            book = self.accounts[payload.account_id]
-            if payload.symbol in book.specs:
-                book.load_position(payload.symbol, PositionState(payload.net_quantity, payload.average_price))
 
 
 # ---------------------------------------------------------------- checks

@@ -1,0 +1,453 @@
+"""Writers of risk limits and the kill switch. Every change is audited with its before and after
+(2017/565 Art. 72) and published on the outbox in the same transaction.
+
+Kill switch (RTS 6 Art. 12): ``kill_switch_engage`` blocks new orders in its scope (the row is
+committed first, so the block is durable before anything else happens) and then cancels at once
+every unexecuted order in scope: at the broker when the order is there (through the broker the
+caller hands in), then in the system of record through ``order_transition``. The execution worker
+mirrors engaged switches in memory (``killswitch.changed`` events) and, on an engage, cancels at
+its own broker anything in scope that is still open there. Release needs a user with the
+``risk_manager`` role and a reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db import IntegrityError, transaction
+
+from tradeops.core.clock import ensure_utc, utcnow
+from tradeops.core.errors import ApplicationError, PermissionDenied
+from tradeops.core.roles import Role, user_has_role
+from tradeops.events import KillSwitchChanged, RiskLimitChanged, make_event
+from trading.models import (
+    AccountRiskSnapshot,
+    Instrument,
+    KillScope,
+    KillSwitch,
+    Order,
+    RiskLimit,
+    TradingAccount,
+)
+from trading.order_states import OrderStatus
+from trading.selectors import order_list_unexecuted
+from trading.services import order_transition
+
+if TYPE_CHECKING:
+    from trading.brokers.base import Broker
+
+LIMIT_FIELDS = (
+    "max_position_lots",
+    "max_gross_exposure",
+    "max_net_exposure",
+    "check_margin",
+    "daily_loss_limit",
+    "max_drawdown",
+    "max_submits_per_second",
+    "max_modifies_per_second",
+    "max_open_orders",
+    "duplicate_window_ms",
+    "is_active",
+)
+KILL_SOURCES = ("admin", "api", "command", "automatic")
+
+
+class RiskControlError(ApplicationError):
+    code = "risk_control_invalid"
+
+
+def _audit_change(*, action, actor, object_type, object_id, before, after, reason, at, event_id=None) -> None:
+    from tradeops.audit.services import audit_record_change
+
+    audit_record_change(
+        action=action,
+        actor=actor,
+        object_type=object_type,
+        object_id=object_id,
+        before=before,
+        after=after,
+        occurred_at=at,
+        reason=reason,
+        event_id=event_id,
+    )
+
+
+def _publish(event) -> None:
+    from tradeops.outbox.services import outbox_append
+
+    outbox_append(event=event)
+
+
+def _plain(value):
+    return str(value) if isinstance(value, Decimal) else value
+
+
+# ---------------------------------------------------------------- risk limits
+
+
+def risk_limit_snapshot(limit: RiskLimit) -> dict:
+    return {
+        "id": limit.pk,
+        "account_id": limit.account_id,
+        "instrument": limit.instrument.symbol if limit.instrument_id else None,
+        **{name: _plain(getattr(limit, name)) for name in LIMIT_FIELDS},
+    }
+
+
+@transaction.atomic
+def risk_limit_save(
+    *,
+    actor: str,
+    limit: RiskLimit | None = None,
+    account: TradingAccount | None = None,
+    instrument: Instrument | None = None,
+    reason: str = "",
+    at: datetime | None = None,
+    **values,
+) -> RiskLimit:
+    """Create a limit row (``limit`` None) or change one. ``values``: any of ``LIMIT_FIELDS``.
+
+    Side effects: audit record ``risk_limit.created``/``risk_limit.changed`` with before and
+    after; ``risk.limit_changed`` on the outbox (the execution worker reloads its limits).
+    A second row for the same scope is refused (``risk_limit_duplicate``)."""
+    unknown = set(values) - set(LIMIT_FIELDS)
+    if unknown:
+        raise RiskControlError(f"unknown risk limit fields: {sorted(unknown)}")
+    now = ensure_utc(at) if at else utcnow()
+    if limit is None:
+        before = None
+        limit = RiskLimit(account=account, instrument=instrument)
+    else:
+        limit = RiskLimit.objects.select_for_update().get(pk=limit.pk)
+        before = risk_limit_snapshot(limit)
+    for name, value in values.items():
+        setattr(limit, name, value)
+    if limit.max_drawdown is not None and not (0 < limit.max_drawdown <= 1):
+        raise RiskControlError(f"max_drawdown is a fraction in (0, 1], got {limit.max_drawdown}")
+    same_scope = RiskLimit.objects.filter(account_id=limit.account_id, instrument_id=limit.instrument_id)
+    if limit.pk:
+        same_scope = same_scope.exclude(pk=limit.pk)
+    if same_scope.exists():  # also covers the firm-wide row, which no unique index can express portably
+        raise RiskControlError(
+            "a risk limit row for this account and instrument exists already", code="risk_limit_duplicate"
+        )
+    limit.updated_at = now
+    limit.updated_by = actor
+    limit.save()
+    after = risk_limit_snapshot(limit)
+    event = make_event(
+        RiskLimitChanged(
+            limit_id=limit.pk,
+            account_id=limit.account_id,
+            symbol=limit.instrument.symbol if limit.instrument_id else "",
+            actor=actor,
+            ts=now,
+        ),
+        source="trading",
+        key=str(limit.account_id or "firm"),
+    )
+    _audit_change(
+        action="risk_limit.created" if before is None else "risk_limit.changed",
+        actor=actor,
+        object_type="risk_limit",
+        object_id=str(limit.pk),
+        before=before,
+        after=after,
+        reason=reason,
+        at=now,
+        event_id=event.event_id,
+    )
+    _publish(event)
+    return limit
+
+
+# ---------------------------------------------------------------- kill switch
+
+
+def kill_switch_snapshot(switch: KillSwitch) -> dict:
+    return {
+        "id": switch.pk,
+        "scope": switch.scope,
+        "scope_value": switch.scope_value,
+        "engaged": switch.engaged,
+        "engaged_at": switch.engaged_at.isoformat() if switch.engaged_at else None,
+        "engaged_by": switch.engaged_by,
+        "engage_reason": switch.engage_reason,
+        "source": switch.source,
+        "cancelled_orders": list(switch.cancelled_orders),
+        "released_at": switch.released_at.isoformat() if switch.released_at else None,
+        "released_by": switch.released_by.get_username() if switch.released_by_id else None,
+        "release_reason": switch.release_reason,
+    }
+
+
+def orders_in_scope(*, scope: str, scope_value: str = ""):
+    """Unexecuted orders a switch on (scope, value) covers (``order_list_unexecuted``), oldest first."""
+    qs = order_list_unexecuted()
+    if scope == KillScope.ACCOUNT:
+        qs = qs.filter(account_id=int(scope_value))
+    elif scope == KillScope.INSTRUMENT:
+        qs = qs.filter(instrument__symbol=scope_value)
+    elif scope == KillScope.ALGO:
+        qs = qs.filter(algo_id=scope_value)
+    elif scope == KillScope.TRADER:
+        qs = qs.filter(trader_id=int(scope_value))
+    return qs.order_by("pk")
+
+
+@dataclass
+class KillResult:
+    switch: KillSwitch
+    created: bool
+    cancelled: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)  # client_order_id -> why it is still open
+
+
+def _check_scope(scope: str, scope_value: str) -> str:
+    if scope not in KillScope.values:
+        raise RiskControlError(f"scope must be one of {KillScope.values}, got {scope!r}", code="kill_switch_scope")
+    if scope == KillScope.ALL:
+        return ""
+    value = str(scope_value).strip()
+    if not value:
+        raise RiskControlError(f"a kill switch on {scope} needs a value", code="kill_switch_scope")
+    if scope in (KillScope.ACCOUNT, KillScope.TRADER) and not value.isdigit():
+        raise RiskControlError(f"a kill switch on {scope} takes a numeric id, got {value!r}", code="kill_switch_scope")
+    return value
+
+
+def kill_switch_engage(
+    *,
+    scope: str,
+    scope_value: str = "",
+    actor: str,
+    reason: str,
+    source: str,
+    broker_for: Callable[[TradingAccount], Broker | None] | None = None,
+    at: datetime | None = None,
+) -> KillResult:
+    """Engage the kill switch on a scope and cancel every unexecuted order in it at once.
+
+    Idempotent: engaging an engaged scope re-runs the cancellation and returns the same row.
+    ``broker_for(account)`` gives the broker session to cancel resting orders through; without
+    one, orders already at the broker are left to the execution worker (which cancels them when
+    the ``killswitch.changed`` event reaches it) and are listed in ``failed``. Orders not yet at
+    the broker are cancelled (or, from NEW, rejected) in the system of record directly.
+    Side effects: the KillSwitch row; audit ``killswitch.engaged`` and ``killswitch.changed``
+    (with the cancelled orders); one ``killswitch.changed`` event; order transitions."""
+    if not reason.strip():
+        raise RiskControlError("engaging the kill switch needs a reason", code="reason_required")
+    if source not in KILL_SOURCES:
+        raise RiskControlError(f"source must be one of {KILL_SOURCES}, got {source!r}")
+    value = _check_scope(scope, scope_value)
+    now = ensure_utc(at) if at else utcnow()
+    # 1. The block first, durable on its own: no new order in scope from here on.
+    switch, created = _engage_row(scope=scope, value=value, actor=actor, reason=reason, source=source, at=now)
+    # 2. Cancel at once, one order per transaction (a failure leaves the others cancelled).
+    result = KillResult(switch=switch, created=created)
+    result.cancelled, result.failed = kill_switch_cancel_in_scope(switch=switch, broker_for=broker_for, actor=actor)
+    # 3. Record what was cancelled and tell everyone.
+    with transaction.atomic():
+        switch = KillSwitch.objects.select_for_update().get(pk=switch.pk)
+        before = kill_switch_snapshot(switch)
+        switch.cancelled_orders = sorted(set(switch.cancelled_orders) | set(result.cancelled))
+        switch.save(update_fields=["cancelled_orders"])
+        event = make_event(
+            KillSwitchChanged(
+                scope=scope,
+                scope_value=value,
+                engaged=True,
+                actor=actor,
+                reason=reason,
+                cancelled_orders=tuple(result.cancelled),
+                ts=now,
+            ),
+            source="trading",
+            key=f"{scope}:{value}",
+        )
+        _audit_change(
+            action="killswitch.changed",
+            actor=actor,
+            object_type="killswitch",
+            object_id=f"{scope}:{value}",
+            before=before,
+            after={**kill_switch_snapshot(switch), "cancel_failures": result.failed},
+            reason=reason,
+            at=now,
+            event_id=event.event_id,
+        )
+        _publish(event)
+    result.switch = switch
+    return result
+
+
+def kill_switch_cancel_in_scope(
+    *,
+    switch: KillSwitch,
+    broker_for: Callable[[TradingAccount], Broker | None] | None,
+    actor: str,
+    account_ids: set[int] | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """Cancel every unexecuted order the engaged ``switch`` covers (optionally only on
+    ``account_ids``: the accounts whose broker the caller holds). Returns (cancelled ids,
+    {id: why still open}). Each order moves in its own transaction (``order_transition``,
+    audited and published). Used by ``kill_switch_engage`` and by the execution worker when a
+    ``killswitch.changed`` event reaches it."""
+    cancelled: list[str] = []
+    failed: dict[str, str] = {}
+    orders = orders_in_scope(scope=switch.scope, scope_value=switch.scope_value).select_related("account", "instrument")
+    if account_ids is not None:
+        orders = orders.filter(account_id__in=account_ids)
+    for order in orders:
+        why = _kill_one(order=order, broker_for=broker_for, actor=actor, switch=switch)
+        if why:
+            failed[order.client_order_id] = why
+        else:
+            cancelled.append(order.client_order_id)
+    return cancelled, failed
+
+
+@transaction.atomic
+def _engage_row(*, scope, value, actor, reason, source, at) -> tuple[KillSwitch, bool]:
+    existing = KillSwitch.objects.select_for_update().filter(scope=scope, scope_value=value, engaged=True).first()
+    if existing is not None:
+        return existing, False
+    try:
+        with transaction.atomic():
+            switch = KillSwitch.objects.create(
+                scope=scope,
+                scope_value=value,
+                engaged=True,
+                engaged_at=at,
+                engaged_by=actor,
+                engage_reason=reason,
+                source=source,
+            )
+    except IntegrityError:  # engaged concurrently by someone else
+        return KillSwitch.objects.get(scope=scope, scope_value=value, engaged=True), False
+    _audit_change(
+        action="killswitch.engaged",
+        actor=actor,
+        object_type="killswitch",
+        object_id=f"{scope}:{value}",
+        before=None,
+        after=kill_switch_snapshot(switch),
+        reason=reason,
+        at=at,
+    )
+    return switch, True
+
+
+def _kill_one(*, order: Order, broker_for, actor: str, switch: KillSwitch) -> str:
+    """Cancel one order for the kill switch; returns "" when cancelled, else why not."""
+    from trading.brokers.base import BrokerError
+
+    target = switch.scope if switch.scope == KillScope.ALL else f"{switch.scope}={switch.scope_value}"
+    reason = f"kill switch engaged on {target}"
+    status = OrderStatus(order.status)
+    if status == OrderStatus.NEW:
+        order_transition(order=order, to=OrderStatus.REJECTED, reason=reason, actor=actor)
+        return ""
+    if status == OrderStatus.RISK_APPROVED and not order.broker_order_id:
+        order_transition(order=order, to=OrderStatus.CANCELLED, reason=reason, actor=actor)
+        return ""
+    broker = broker_for(order.account) if broker_for else None
+    if broker is None:
+        return "at the broker; no broker session here (the execution worker cancels it on the event)"
+    try:
+        answer = broker.cancel_order(order.broker_order_id)
+    except BrokerError as exc:
+        return f"broker cancel failed: {exc.code}: {exc}"
+    if answer.outcome not in ("DONE", "CANCELLED"):
+        return f"broker refused the cancel: {answer.outcome} {answer.message}".strip()
+    order.refresh_from_db()
+    if order.is_terminal:  # filled or cancelled meanwhile (reconciliation records the fill)
+        return "" if order.status == OrderStatus.CANCELLED else f"already {order.status}"
+    order_transition(order=order, to=OrderStatus.CANCELLED, reason=reason, actor=actor)
+    return ""
+
+
+@transaction.atomic
+def kill_switch_release(*, switch: KillSwitch, user, reason: str, at: datetime | None = None) -> KillSwitch:
+    """Release an engaged kill switch. Only a user with the ``risk_manager`` role, with a reason.
+
+    Side effects: audit ``killswitch.released`` (before/after); ``killswitch.changed`` event."""
+    if not user_has_role(user, Role.RISK_MANAGER):
+        raise PermissionDenied(
+            "only a user with the risk_manager role may release the kill switch", code="kill_switch_release_forbidden"
+        )
+    if not reason.strip():
+        raise RiskControlError("releasing the kill switch needs a reason", code="reason_required")
+    now = ensure_utc(at) if at else utcnow()
+    locked = KillSwitch.objects.select_for_update().get(pk=switch.pk)
+    if not locked.engaged:
+        raise RiskControlError(f"{locked} is not engaged", code="kill_switch_not_engaged")
+    before = kill_switch_snapshot(locked)
+    locked.engaged = False
+    locked.released_at = now
+    locked.released_by = user
+    locked.release_reason = reason
+    locked.save()
+    actor = f"user:{user.get_username()}"
+    event = make_event(
+        KillSwitchChanged(
+            scope=locked.scope, scope_value=locked.scope_value, engaged=False, actor=actor, reason=reason, ts=now
+        ),
+        source="trading",
+        key=f"{locked.scope}:{locked.scope_value}",
+    )
+    _audit_change(
+        action="killswitch.released",
+        actor=actor,
+        object_type="killswitch",
+        object_id=f"{locked.scope}:{locked.scope_value}",
+        before=before,
+        after=kill_switch_snapshot(locked),
+        reason=reason,
+        at=now,
+        event_id=event.event_id,
+    )
+    _publish(event)
+    switch.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    return locked
+
+
+# ---------------------------------------------------------------- equity and drawdown
+
+
+def account_risk_snapshot_save(
+    *,
+    account_id: int,
+    balance: Decimal,
+    equity: Decimal,
+    unrealised_pnl: Decimal,
+    peak_equity: Decimal,
+    drawdown: Decimal,
+    daily_pnl: Decimal,
+    used_margin: Decimal,
+    trading_state: str,
+    breaker_state: str,
+    at: datetime | None = None,
+) -> AccountRiskSnapshot:
+    """Upsert the account's equity/drawdown snapshot (derived data: not audited, no event)."""
+    q6 = Decimal("1E-6")
+    snapshot, _ = AccountRiskSnapshot.objects.update_or_create(
+        account_id=account_id,
+        defaults={
+            "balance": balance.quantize(q6),
+            "equity": equity.quantize(q6),
+            "unrealised_pnl": unrealised_pnl.quantize(q6),
+            "peak_equity": peak_equity.quantize(q6),
+            "drawdown": drawdown.quantize(q6),
+            "daily_pnl": daily_pnl.quantize(q6),
+            "used_margin": used_margin.quantize(q6),
+            "trading_state": trading_state,
+            "breaker_state": breaker_state,
+            "updated_at": ensure_utc(at) if at else utcnow(),
+        },
+    )
+    return snapshot
