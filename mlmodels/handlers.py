@@ -302,14 +302,14 @@ class PredictionHandler:
         ):
             self.skipped += 1
             return []
-        x = np.array([[payload.values[name] for name in FEATURE_NAMES]])
+        x = np.array([payload.values[name] for name in FEATURE_NAMES])
         if not np.isfinite(x).all():
             self.skipped += 1
             return []
         votes = []
         out = []
         for model in self.models.values():
-            p_up = float(model.predict_up(x)[0])
+            p_up = model.predict_up_one(x)
             direction = 1 if p_up >= 0.5 else -1
             probability = p_up if direction > 0 else 1.0 - p_up
             votes.append(ModelVote(model.name, model.version, direction, probability))

@@ -17,6 +17,7 @@ from typing import Any
 import joblib
 import numpy as np
 
+from mlmodels.fastpath import RowPredictor, compile_row_predictor
 from mlmodels.features import FEATURE_NAMES
 from mlmodels.training import ARTIFACT_FORMAT
 from tradeops.core.errors import ApplicationError
@@ -44,9 +45,17 @@ class ServingModel:
     timeframe: str
     horizon: int
     drift_reference: dict
+    row_predictor: RowPredictor | None = None  # verified numpy fast path for one row
 
     def predict_up(self, X: np.ndarray) -> np.ndarray:
+        """P(up) for each row of a 2-d batch (scikit-learn)."""
         return self.estimator.predict_proba(X)[:, 1]
+
+    def predict_up_one(self, x: np.ndarray) -> float:
+        """P(up) for one 1-d feature row: the compiled fast path when there is one."""
+        if self.row_predictor is not None:
+            return self.row_predictor(x)
+        return float(self.estimator.predict_proba(x.reshape(1, -1))[0, 1])
 
 
 def artifact_load(
@@ -94,6 +103,10 @@ def artifact_load(
             f"{label}: trained on a feature list serving does not compute ({detail})",
             extra={"model_features": list(features), "serving_features": list(expected_features)},
         )
+    probe = bundle.get("probe")
+    row_predictor = None
+    if isinstance(probe, np.ndarray) and probe.ndim == 2 and probe.shape[1] == len(features) and len(probe):
+        row_predictor = compile_row_predictor(bundle["estimator"], probe)
     return ServingModel(
         name=name,
         version=version,
@@ -103,4 +116,5 @@ def artifact_load(
         timeframe=str(bundle.get("timeframe", "H1")),
         horizon=int(bundle.get("horizon", 1)),
         drift_reference=bundle.get("drift_reference") or {},
+        row_predictor=row_predictor,
     )

@@ -199,6 +199,7 @@ class TrainingResult:
     estimators: dict[str, Pipeline]
     drift_reference: dict[str, Any]
     metrics: dict[str, Any] = field(default_factory=dict)
+    probe: np.ndarray | None = None  # a few training rows: serving checks its fast path on them
 
 
 def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
@@ -274,6 +275,7 @@ def models_train(
         estimators=estimators,
         drift_reference=drift_reference_build(data.X),
         metrics=metrics,
+        probe=data.X[:: max(1, n // 64)][:64].copy(),
     )
 
 
@@ -293,6 +295,7 @@ def artifact_bytes(*, name: str, version: str, result: TrainingResult) -> bytes:
         "timeframe": result.config.timeframe,
         "horizon": result.config.horizon,
         "drift_reference": result.drift_reference,
+        "probe": result.probe,
     }
     buffer = io.BytesIO()
     joblib.dump(bundle, buffer, compress=3)

@@ -11,6 +11,7 @@ import joblib
 import numpy as np
 import pytest
 
+from mlmodels.fastpath import compile_row_predictor
 from mlmodels.features import FEATURE_NAMES, FEATURE_SET, batch_features
 from mlmodels.handlers import PredictionHandler, ValidatorSettings
 from mlmodels.serving import ModelArtifactError, ModelFeatureMismatch, artifact_load
@@ -19,6 +20,7 @@ from mlmodels.training import (
     artifact_bytes,
     artifact_write,
     estimator_build,
+    models_train,
     training_set_build,
     walk_forward_splits,
 )
@@ -85,6 +87,7 @@ def test_served_models_predict_with_their_versions(artifacts, real_bars):
     assert len(predictions) == 2 * len(feats)
     assert {(p.model, p.model_version) for p in predictions} == {("supervised", "supervised-t1"), ("deep", "deep-t1")}
     assert all(0.5 <= p.probability <= 1 and p.direction in (1, -1) for p in predictions)
+    assert all(m.row_predictor is not None for m in models.values())  # served through the fast path
     # Served probabilities equal the estimator's batch output on the same rows (one at a time == batched).
     batch = models["deep"].predict_up(feats.to_numpy())
     served = [p.probability if p.direction > 0 else 1 - p.probability for p in predictions if p.model == "deep"]
@@ -127,3 +130,23 @@ def test_feature_list_mismatch_is_refused(artifacts, tmp_path):
     with pytest.raises(ModelFeatureMismatch, match=r"missing \['rsi_14'\], unexpected \['rsi_21'\]") as info:
         artifact_load(path=other, sha256=hashlib.sha256(buffer.getvalue()).hexdigest(), name="supervised", version="s")
     assert info.value.code == "model_feature_mismatch"
+
+
+@pytest.mark.parametrize("supervised", ["gbm", "logreg"])
+def test_single_row_fast_path_reproduces_scikit_learn_on_every_real_row(real_bars, supervised):
+    from dataclasses import replace
+
+    result = models_train(real_bars.iloc[:1500], config=replace(FAST, n_folds=1, supervised=supervised))
+    X = batch_features(real_bars).to_numpy()
+    for name in MODEL_NAMES:
+        row_predictor = compile_row_predictor(result.estimators[name], result.probe)
+        assert row_predictor is not None, f"{name}: no fast path compiled"
+        fast = np.array([row_predictor(x) for x in X])
+        np.testing.assert_allclose(fast, result.estimators[name].predict_proba(X)[:, 1], rtol=0, atol=1e-12)
+
+
+def test_unknown_estimators_fall_back_to_scikit_learn(trained):
+    from sklearn.ensemble import RandomForestClassifier
+
+    forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(trained.probe, np.arange(64) % 2)
+    assert compile_row_predictor(forest, trained.probe) is None

@@ -1,0 +1,138 @@
+"""Single-row prediction without scikit-learn's per-call overhead. Pure numpy, no I/O.
+
+scikit-learn validates its input on every ``predict_proba`` call, which dominates the cost of a
+one-row prediction (hundreds of µs). Serving predicts one feature vector at a time, so at load
+the fitted estimator is "compiled" into plain numpy arrays for the shapes we train:
+
+- ``[StandardScaler] > MLPClassifier`` (binary): the forward pass;
+- ``[StandardScaler] > LogisticRegression`` (binary): a dot product;
+- ``GradientBoostingClassifier`` (binary log-loss): every tree walked at once, level by level.
+
+A compiled function is only used after it reproduced ``predict_proba`` on probe rows to 1e-9;
+anything else (another estimator, a mismatch) returns None and serving calls scikit-learn.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+RowPredictor = Callable[[np.ndarray], float]  # 1-d feature row -> P(up)
+
+
+def _expit(z: float) -> float:
+    return float(1.0 / (1.0 + np.exp(-z)))
+
+
+def _scaler(step) -> Callable[[np.ndarray], np.ndarray] | None:
+    if type(step).__name__ != "StandardScaler":
+        return None
+    mean = step.mean_ if step.with_mean else 0.0
+    scale = step.scale_ if step.with_std and step.scale_ is not None else 1.0
+    return lambda x: (x - mean) / scale
+
+
+_ACTIVATIONS = {
+    "relu": lambda a: np.maximum(a, 0.0),
+    "tanh": np.tanh,
+    "logistic": lambda a: 1.0 / (1.0 + np.exp(-a)),
+    "identity": lambda a: a,
+}
+
+
+def _mlp(model) -> RowPredictor | None:
+    if model.n_outputs_ != 1 or model.out_activation_ != "logistic" or model.activation not in _ACTIVATIONS:
+        return None
+    act = _ACTIVATIONS[model.activation]
+    layers = list(zip(model.coefs_, model.intercepts_, strict=True))
+    hidden, (w_out, b_out) = layers[:-1], layers[-1]
+
+    def predict(x: np.ndarray) -> float:
+        a = x
+        for w, b in hidden:
+            a = act(a @ w + b)
+        return _expit((a @ w_out + b_out)[0])
+
+    return predict
+
+
+def _logreg(model) -> RowPredictor | None:
+    if model.coef_.shape[0] != 1:
+        return None
+    w, b = model.coef_[0], float(model.intercept_[0])
+    return lambda x: _expit(float(x @ w) + b)
+
+
+def _gbm(model, probe: np.ndarray) -> RowPredictor | None:
+    if model.estimators_.shape[1] != 1:  # binary classification has one tree per stage
+        return None
+    trees = [t.tree_ for t in model.estimators_[:, 0]]
+    width = max(t.node_count for t in trees)
+    n = len(trees)
+    feature = np.zeros((n, width), dtype=np.intp)
+    threshold = np.zeros((n, width))
+    left = np.full((n, width), -1, dtype=np.intp)
+    right = np.full((n, width), -1, dtype=np.intp)
+    value = np.zeros((n, width))
+    for i, t in enumerate(trees):
+        k = t.node_count
+        feature[i, :k] = np.maximum(t.feature, 0)
+        threshold[i, :k] = t.threshold
+        left[i, :k] = t.children_left
+        right[i, :k] = t.children_right
+        value[i, :k] = t.value[:, 0, 0]
+    depth = max(t.max_depth for t in trees)
+    rows = np.arange(n)
+    rate = model.learning_rate
+
+    def raw_sum(x: np.ndarray) -> float:
+        x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
+        node = np.zeros(n, dtype=np.intp)
+        for _ in range(depth):
+            lchild = left[rows, node]
+            go_left = x32[feature[rows, node]] <= threshold[rows, node]
+            step = np.where(go_left, lchild, right[rows, node])
+            node = np.where(lchild == -1, node, step)
+        return rate * float(value[rows, node].sum())
+
+    # The initial raw prediction (the class prior's log-odds) is constant: read it off one row.
+    init = float(model.decision_function(probe[:1])[0]) - raw_sum(probe[0])
+    return lambda x: _expit(init + raw_sum(x))
+
+
+def compile_row_predictor(estimator, probe: np.ndarray) -> RowPredictor | None:
+    """A numpy single-row P(up) for ``estimator``, verified on ``probe`` rows, or None."""
+    steps = [s for _, s in estimator.steps] if hasattr(estimator, "steps") else [estimator]
+    transforms = []
+    for step in steps[:-1]:
+        t = _scaler(step)
+        if t is None:
+            return None
+        transforms.append(t)
+    final = steps[-1]
+    kind = type(final).__name__
+    if kind == "MLPClassifier":
+        core = _mlp(final)
+    elif kind == "LogisticRegression":
+        core = _logreg(final)
+    elif kind == "GradientBoostingClassifier":
+        inner = probe
+        for t in transforms:
+            inner = t(inner)
+        core = _gbm(final, inner)
+    else:
+        return None
+    if core is None or list(getattr(final, "classes_", [0, 1])) != [0, 1]:
+        return None
+
+    def predict(x: np.ndarray) -> float:
+        for t in transforms:
+            x = t(x)
+        return core(x)
+
+    expected = estimator.predict_proba(probe)[:, 1]
+    got = np.array([predict(row) for row in probe])
+    if not np.allclose(got, expected, rtol=0, atol=1e-9):
+        return None
+    return predict
