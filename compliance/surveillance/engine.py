@@ -59,15 +59,24 @@ class SurveillanceEngine:
     """Runs every enabled detector over one time-ordered stream.
 
     ``params``: detector name -> ``Params`` struct or a plain dict (validated); missing detectors
-    get their defaults. ``only``: restrict to these detector names.
+    get their defaults. ``only``: restrict to these detector names. ``clamp_time``: treat a record
+    older than the last one as happening at the last one's time instead of refusing it (streaming
+    from several partitions, where small reorderings are normal).
     """
 
-    def __init__(self, params: Mapping[str, Params | dict] | None = None, *, only: set[str] | None = None):
+    def __init__(
+        self,
+        params: Mapping[str, Params | dict] | None = None,
+        *,
+        only: set[str] | None = None,
+        clamp_time: bool = False,
+    ):
         self.quotes: dict[str, tuple[float, float, float]] = {}  # symbol -> (bid, ask, mid)
         self.orders: dict[str, OrderState] = {}
         self.positions: dict[tuple[str, str], float] = {}  # (account, symbol) -> signed qty
         self.alerts: list = []
         self.last_t = -inf
+        self.clamp_time = clamp_time
         self._next_expiry = -inf
         params = dict(params or {})
         self.detectors: list[Detector] = []
@@ -88,7 +97,9 @@ class SurveillanceEngine:
     def process(self, rec) -> None:
         t = rec.ts.timestamp()
         if t < self.last_t:
-            raise OutOfOrder(f"ts {rec.ts.isoformat()} is earlier than the previous record")
+            if not self.clamp_time:
+                raise OutOfOrder(f"ts {rec.ts.isoformat()} is earlier than the previous record")
+            t = self.last_t
         self.last_t = t
         if t >= self._next_expiry:
             self._next_expiry = t + 1.0

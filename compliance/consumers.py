@@ -1,0 +1,67 @@
+"""The ``surveillance`` stage (``tradeops.stages``): post-trade surveillance on the live stream.
+
+Consumes trading-events and market-data-events. Orders, fills and ticks go through the pure
+surveillance engine; its alerts are recorded (deduplicated, grouped into cases) and returned as
+``alert.raised`` events for the runner to publish on compliance-events (deterministic ids, so a
+redelivered batch does not raise twice). ``risk.decision`` events yield the pre-trade compliance
+record and ``compliance.decision`` (RTS 6 Art. 15). Stateful: windows live in memory; a restart
+starts them afresh (the batch command can re-surveil any period from the system of record).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.stream import alert_payload, record_of
+from tradeops.events import Envelope, RiskDecision, make_event
+
+SOURCE = "surveillance"
+
+
+class SurveillanceConsumer:
+    def __init__(
+        self,
+        *,
+        owners: Mapping[int, str] | None = None,
+        contract_sizes: Mapping[str, float] | None = None,
+        params: Mapping | None = None,
+        record: bool = True,
+    ):
+        self.owners = dict(owners or {})
+        self.contract_sizes = dict(contract_sizes or {})
+        self.engine = SurveillanceEngine(params, clamp_time=True)
+        self.record = record
+
+    def handle(self, event: Envelope) -> list[Envelope]:
+        payload = event.payload
+        if isinstance(payload, RiskDecision):
+            if self.record:
+                from compliance.services import pretrade_decision_record
+
+                pretrade_decision_record(event=event)
+            return []
+        rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
+        if rec is None:
+            return []
+        self.engine.process(rec)
+        if not self.engine.alerts:
+            return []
+        return self._raise(self.engine.take_alerts())
+
+    def _raise(self, alerts) -> list[Envelope]:
+        if self.record:
+            from compliance.services import alerts_record
+
+            alerts_record(alerts=[a.as_dict() | {"severity": a.severity} for a in alerts], source="surveillance-stream")
+        return [make_event(alert_payload(a), source=SOURCE, key=a.account or a.symbol) for a in alerts]
+
+
+def surveil_stage() -> SurveillanceConsumer:
+    """Stage factory: owners, contract sizes and the firm's surveillance rules from the database."""
+    from compliance.selectors import surveillance_params_effective
+    from trading.models import Instrument, TradingAccount
+
+    owners = {a.pk: (a.beneficial_owner or a.client_id) for a in TradingAccount.objects.all()}
+    sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
+    return SurveillanceConsumer(owners=owners, contract_sizes=sizes, params=surveillance_params_effective())

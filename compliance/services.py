@@ -1,0 +1,526 @@
+"""Writers of the compliance system of record. Keyword-only, atomic, audited, the only path.
+
+- Rules: ``compliance_rule_propose`` makes a new pending version (never edits one);
+  ``compliance_rule_approve`` lets it take effect, only by a *different* compliance officer
+  (four eyes: the check is on the person, so one user holding two roles cannot approve their
+  own change), supersedes the version before it, and publishes ``compliance.rule_changed`` so the
+  execution worker's checks apply it. Every step is audited with before/after (2017/565 Art. 72).
+- Pre-trade decisions: ``pretrade_decision_record`` keeps the compliance part of each gate
+  decision and publishes ``compliance.decision`` (RTS 6 Art. 15).
+- Alerts and cases: ``alerts_record`` deduplicates and groups alerts into cases; the case
+  workflow (new -> in review -> escalated -> closed or reported) with four-eyes dispositions
+  (MAR Art. 16; 2016/957).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+
+from compliance.models import (
+    Alert,
+    Case,
+    CaseAction,
+    CaseStatus,
+    ComplianceRule,
+    PreTradeDecision,
+    RuleScope,
+    RuleStatus,
+    parameters_check,
+)
+from compliance.pretrade.decisions import compliance_decision_of
+from compliance.pretrade.params import PRETRADE_PARAMS
+from tradeops.core.clock import ensure_utc, utcnow
+from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
+from tradeops.core.roles import Role, user_has_role
+from tradeops.events import ComplianceRuleChanged, Envelope, ExecutionThrottleReset, make_event
+
+SOURCE = "compliance"
+CASE_GROUPING_WINDOW = timedelta(hours=24)  # an alert joins an open case about the same subject seen this recently
+_DECISION_NS = uuid.UUID("5b0b1c1e-8f0d-4b7e-9a52-6c1f0b1d2e01")
+
+
+class ComplianceError(ApplicationError):
+    code = "compliance_error"
+
+
+class FourEyesViolation(PermissionDenied):
+    """The same person tried to both make and approve a change or a disposition."""
+
+    code = "four_eyes"
+
+
+class InvalidCaseTransition(ComplianceError):
+    code = "invalid_case_transition"
+
+
+def _actor(user) -> str:
+    return f"user:{user.get_username()}"
+
+
+def _require_officer(user) -> None:
+    if not user_has_role(user, Role.COMPLIANCE_OFFICER):
+        raise PermissionDenied(f"{user.get_username()} is not a compliance officer", code="not_compliance_officer")
+
+
+def _audit(*, action: str, actor: str, object_type: str, object_id, before, after, at: datetime, reason: str = ""):
+    """The audit trail (tradeops.audit), inside the caller's transaction."""
+    from tradeops.audit.services import audit_record_change
+
+    audit_record_change(
+        action=action,
+        actor=actor,
+        object_type=object_type,
+        object_id=str(object_id),
+        before=before,
+        after=after,
+        occurred_at=at,
+        reason=reason,
+    )
+
+
+def _publish(payload, *, key: str, event_id: uuid.UUID | None = None) -> None:
+    from tradeops.outbox.services import outbox_append
+
+    outbox_append(event=make_event(payload, source=SOURCE, key=key, event_id=event_id))
+
+
+# ---------------------------------------------------------------- rules
+
+
+@transaction.atomic
+def compliance_rule_propose(
+    *,
+    proposed_by,
+    rule_type: str,
+    parameters: dict[str, Any],
+    code: str = "",
+    scope: str = RuleScope.FIRM,
+    account=None,
+    instrument=None,
+    algo_id: str = "",
+    reason: str = "",
+    at: datetime | None = None,
+) -> ComplianceRule:
+    """Propose a rule or a change to one (a new pending version of ``code``). Takes no effect
+    until another officer approves it. Refuses a second pending change to the same rule and
+    parameters that do not validate (ValidationError naming the field)."""
+    _require_officer(proposed_by)
+    at = ensure_utc(at or utcnow())
+    code = code or f"{rule_type}-{scope}" + (f"-{account.pk}" if account else "") + (
+        f"-{instrument.symbol}" if instrument else ""
+    ) + (f"-{algo_id}" if algo_id else "")
+    code = code.lower().replace("_", "-")
+    versions = ComplianceRule.objects.select_for_update().filter(code=code).order_by("pk")
+    latest = versions.order_by("-version").first()
+    if versions.filter(status=RuleStatus.PENDING).exists():
+        raise Conflict(f"rule {code} already has a change pending approval", code="rule_change_pending")
+    if latest is not None and latest.rule_type != rule_type:
+        raise ComplianceError(f"rule {code} is a {latest.rule_type} rule, not {rule_type}", code="rule_type_mismatch")
+    previous = versions.filter(status=RuleStatus.ACTIVE).first()
+    parameters_check(rule_type, parameters)
+    rule = ComplianceRule(
+        code=code,
+        version=(versions.aggregate(v=Max("version"))["v"] or 0) + 1,
+        rule_type=rule_type,
+        scope=scope,
+        account=account,
+        instrument=instrument,
+        algo_id=algo_id,
+        parameters=parameters,
+        status=RuleStatus.PENDING,
+        change_reason=reason,
+        previous=previous,
+        proposed_by=proposed_by,
+        proposed_at=at,
+    )
+    rule.full_clean(validate_unique=False, validate_constraints=False)
+    rule.save()
+    _audit(
+        action="compliance_rule.proposed",
+        actor=_actor(proposed_by),
+        object_type="compliance_rule",
+        object_id=f"{code}@v{rule.version}",
+        before=previous.snapshot() if previous else None,
+        after=rule.snapshot(),
+        at=at,
+        reason=reason,
+    )
+    return rule
+
+
+def _rule_event(rule: ComplianceRule, *, active: bool, actor: str, at: datetime) -> ComplianceRuleChanged:
+    return ComplianceRuleChanged(
+        rule_id=rule.pk,
+        code=rule.code,
+        rule_type=rule.rule_type,
+        scope=rule.scope,
+        scope_value=rule.scope_value,
+        version=rule.version,
+        active=active,
+        parameters=rule.parameters,
+        actor=actor,
+        ts=at,
+    )
+
+
+@transaction.atomic
+def compliance_rule_approve(*, rule: ComplianceRule, approver, note: str = "", at: datetime | None = None):
+    """Second officer's approval: the pending version takes effect now and the version it
+    replaces is superseded (kept). Four eyes: the approver must be a different person from the
+    proposer, whatever roles either holds. Publishes ``compliance.rule_changed``."""
+    _require_officer(approver)
+    at = ensure_utc(at or utcnow())
+    rule = ComplianceRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.status != RuleStatus.PENDING:
+        raise Conflict(f"{rule.code} v{rule.version} is {rule.status}, not pending", code="rule_not_pending")
+    if rule.proposed_by_id == approver.pk:
+        raise FourEyesViolation(
+            f"{approver.get_username()} proposed {rule.code} v{rule.version} and cannot also approve it; "
+            "a second compliance officer must"
+        )
+    actor = _actor(approver)
+    before = rule.snapshot()
+    previous = (
+        ComplianceRule.objects.select_for_update()
+        .filter(code=rule.code, status=RuleStatus.ACTIVE)
+        .order_by("pk")
+        .first()
+    )
+    if previous is not None:
+        prev_before = previous.snapshot()
+        previous.status = RuleStatus.SUPERSEDED
+        previous.effective_to = at
+        previous.save(update_fields=["status", "effective_to"])
+        _audit(
+            action="compliance_rule.superseded",
+            actor=actor,
+            object_type="compliance_rule",
+            object_id=f"{previous.code}@v{previous.version}",
+            before=prev_before,
+            after=previous.snapshot(),
+            at=at,
+        )
+        if rule.rule_type in PRETRADE_PARAMS and (previous.scope, previous.scope_value) != (
+            rule.scope,
+            rule.scope_value,
+        ):
+            _publish(_rule_event(previous, active=False, actor=actor, at=at), key=previous.code)
+    rule.status = RuleStatus.ACTIVE
+    rule.decided_by = approver
+    rule.decided_at = at
+    rule.decision_note = note
+    rule.effective_from = at
+    rule.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "effective_from"])
+    _audit(
+        action="compliance_rule.approved",
+        actor=actor,
+        object_type="compliance_rule",
+        object_id=f"{rule.code}@v{rule.version}",
+        before=before,
+        after=rule.snapshot(),
+        at=at,
+        reason=note,
+    )
+    _publish(_rule_event(rule, active=True, actor=actor, at=at), key=rule.code)
+    return rule
+
+
+@transaction.atomic
+def compliance_rule_reject(*, rule: ComplianceRule, officer, note: str, at: datetime | None = None):
+    """Refuse (or, by its proposer, withdraw) a pending version; the version in force stays."""
+    _require_officer(officer)
+    at = ensure_utc(at or utcnow())
+    rule = ComplianceRule.objects.select_for_update().get(pk=rule.pk)
+    if rule.status != RuleStatus.PENDING:
+        raise Conflict(f"{rule.code} v{rule.version} is {rule.status}, not pending", code="rule_not_pending")
+    before = rule.snapshot()
+    rule.status = RuleStatus.REJECTED
+    rule.decision_note = note
+    if officer.pk != rule.proposed_by_id:
+        rule.decided_by = officer
+    rule.decided_at = at
+    rule.save(update_fields=["status", "decision_note", "decided_by", "decided_at"])
+    _audit(
+        action="compliance_rule.rejected",
+        actor=_actor(officer),
+        object_type="compliance_rule",
+        object_id=f"{rule.code}@v{rule.version}",
+        before=before,
+        after=rule.snapshot(),
+        at=at,
+        reason=note,
+    )
+    return rule
+
+
+@transaction.atomic
+def execution_throttle_reset(*, algo_id: str, officer, reason: str, at: datetime | None = None) -> None:
+    """RTS 6 Art. 15(3): a designated person re-enables an algorithm the execution throttle
+    disabled. Audited; publishes ``compliance.throttle_reset`` (the worker's check re-enables)."""
+    if not (user_has_role(officer, Role.COMPLIANCE_OFFICER) or user_has_role(officer, Role.RISK_MANAGER)):
+        raise PermissionDenied("only a compliance officer or a risk manager may re-enable an algorithm")
+    if not reason.strip():
+        raise ComplianceError("a reason is required to re-enable an algorithm", code="reason_required")
+    at = ensure_utc(at or utcnow())
+    actor = _actor(officer)
+    _audit(
+        action="execution_throttle.reset",
+        actor=actor,
+        object_type="algorithm",
+        object_id=algo_id,
+        before={"disabled": True},
+        after={"disabled": False},
+        at=at,
+        reason=reason,
+    )
+    _publish(ExecutionThrottleReset(algo_id=algo_id, actor=actor, reason=reason, ts=at), key=algo_id)
+
+
+# ---------------------------------------------------------------- pre-trade decisions
+
+
+@transaction.atomic
+def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> PreTradeDecision | None:
+    """Keep the compliance part of one ``risk.decision`` and publish it as ``compliance.decision``
+    (deterministic event id). Idempotent: a redelivered event is a no-op. None when no
+    compliance check took part (e.g. a cancel)."""
+    decision = compliance_decision_of(event.payload)
+    if decision is None:
+        return None
+    if PreTradeDecision.objects.filter(source_event_id=event.event_id).exists():
+        return None
+    failures = [c for c in decision.checks if not c.passed]
+    row = PreTradeDecision.objects.create(
+        source_event_id=event.event_id,
+        client_order_id=decision.client_order_id,
+        account_id=decision.account_id,
+        symbol=decision.symbol,
+        approved=decision.approved,
+        checks=[
+            {"name": c.name, "passed": c.passed, "code": c.code, "detail": c.detail, "rule_version": c.rule_version}
+            for c in decision.checks
+        ],
+        rule_versions=sorted({c.rule_version for c in decision.checks if c.rule_version}),
+        reason="; ".join(f"{c.code}: {c.detail}" for c in failures),
+        decided_at=decision.ts,
+        recorded_at=ensure_utc(at or utcnow()),
+    )
+    _publish(decision, key=str(decision.account_id), event_id=uuid.uuid5(_DECISION_NS, str(event.event_id)))
+    return row
+
+
+# ---------------------------------------------------------------- alerts and cases
+
+
+def alert_dedupe_key(alert: dict[str, Any]) -> str:
+    """Same type, subject, symbol and orders (or, without orders, same start) = same alert."""
+    orders = sorted(alert.get("order_ids") or ())
+    parts = [alert["alert_type"], alert.get("account") or "", alert.get("owner") or "", alert.get("symbol") or ""]
+    parts += orders if orders else [str(alert.get("start") or "")]
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _parse_ts(value) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return ensure_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
+
+
+def _case_for(alert: dict[str, Any], *, when: datetime, at: datetime) -> Case:
+    subject_owner = alert.get("owner") or ""
+    subject_account = alert.get("account") or ""
+    symbol = alert.get("symbol") or ""
+    open_cases = Case.objects.select_for_update().filter(
+        status__in=[CaseStatus.NEW, CaseStatus.IN_REVIEW, CaseStatus.ESCALATED],
+        symbol=symbol,
+        last_alert_at__gte=when - CASE_GROUPING_WINDOW,
+    )
+    case = (
+        (
+            open_cases.filter(subject_owner=subject_owner)
+            if subject_owner
+            else open_cases.filter(subject_account=subject_account)
+        )
+        .order_by("pk")
+        .first()
+    )
+    if case is None:
+        case = Case.objects.create(
+            reference=uuid.uuid4().hex[:24],
+            subject_owner=subject_owner,
+            subject_account=subject_account,
+            symbol=symbol,
+            opened_at=at,
+            last_alert_at=when,
+        )
+        case.reference = f"CASE-{at:%Y%m%d}-{case.pk:06d}"
+        case.save(update_fields=["reference"])
+        CaseAction.objects.create(case=case, action="opened", actor=None, to_status=case.status, at=at)
+    return case
+
+
+@transaction.atomic
+def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillance", at: datetime | None = None):
+    """Record surveillance alerts (``surveil`` output dicts): a duplicate increments the
+    existing alert's ``occurrences``; a new alert joins the open case about the same subject
+    (owner, else account) and symbol seen within 24 h, or opens a case. Returns the new alerts."""
+    at = ensure_utc(at or utcnow())
+    created = []
+    for data in alerts:
+        key = alert_dedupe_key(data)
+        existing = Alert.objects.select_for_update().filter(dedupe_key=key).first()
+        if existing is not None:
+            existing.occurrences += 1
+            existing.last_seen = at
+            existing.save(update_fields=["occurrences", "last_seen"])
+            continue
+        start, end = _parse_ts(data.get("start")), _parse_ts(data.get("end"))
+        when = end or start or at
+        case = _case_for(data, when=when, at=at)
+        alert = Alert.objects.create(
+            dedupe_key=key,
+            alert_type=data["alert_type"],
+            severity=data.get("severity") or _severity(data["alert_type"]),
+            account=data.get("account") or "",
+            owner=data.get("owner") or "",
+            symbol=data.get("symbol") or "",
+            order_ids=list(data.get("order_ids") or ()),
+            score=float(data.get("score") or 0),
+            start=start,
+            end=end,
+            evidence=data.get("evidence") or {},
+            source=source,
+            first_seen=at,
+            last_seen=at,
+            case=case,
+        )
+        types = set(case.alert_types) | {alert.alert_type}
+        case.alert_types = sorted(types)
+        case.max_score = max(case.max_score, alert.score)
+        case.last_alert_at = max(case.last_alert_at, when)
+        case.save(update_fields=["alert_types", "max_score", "last_alert_at"])
+        CaseAction.objects.create(case=case, action="alert_added", actor=None, note=alert.alert_type, at=at)
+        created.append(alert)
+    return created
+
+
+def _severity(alert_type: str) -> str:
+    from compliance.surveillance.base import SEVERITY
+
+    return SEVERITY.get(alert_type, "medium")
+
+
+_TRANSITIONS = {
+    CaseStatus.NEW: {CaseStatus.IN_REVIEW},
+    CaseStatus.IN_REVIEW: {CaseStatus.ESCALATED, CaseStatus.CLOSED, CaseStatus.REPORTED},
+    CaseStatus.ESCALATED: {CaseStatus.CLOSED, CaseStatus.REPORTED},
+    CaseStatus.CLOSED: set(),
+    CaseStatus.REPORTED: set(),
+}
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+def _case_step(case: Case, *, action: str, officer, to: str | None, note: str, at: datetime) -> None:
+    before = {"status": case.status, "pending_action": case.pending_action}
+    if to is not None:
+        if to not in _TRANSITIONS[CaseStatus(case.status)]:
+            raise InvalidCaseTransition(f"{case.reference}: cannot go from {case.status} to {to}")
+        case.status = to
+    case.save()
+    CaseAction.objects.create(
+        case=case, action=action, actor=officer, note=note, from_status=before["status"], to_status=case.status, at=at
+    )
+    _audit(
+        action=f"case.{action}",
+        actor=_actor(officer),
+        object_type="case",
+        object_id=case.reference,
+        before=before,
+        after={"status": case.status, "pending_action": case.pending_action},
+        at=at,
+        reason=note,
+    )
+
+
+@transaction.atomic
+def case_review_start(*, case: Case, officer, at: datetime | None = None) -> Case:
+    """new -> in review, assigned to ``officer``."""
+    _require_officer(officer)
+    case = _locked(case)
+    case.assigned_to = officer
+    _case_step(case, action="review_started", officer=officer, to=CaseStatus.IN_REVIEW, note="", at=at or utcnow())
+    return case
+
+
+@transaction.atomic
+def case_escalate(*, case: Case, officer, note: str, at: datetime | None = None) -> Case:
+    """in review -> escalated (e.g. to the head of compliance)."""
+    _require_officer(officer)
+    case = _locked(case)
+    _case_step(case, action="escalated", officer=officer, to=CaseStatus.ESCALATED, note=note, at=at or utcnow())
+    return case
+
+
+@transaction.atomic
+def case_disposition_request(*, case: Case, officer, action: str, reason: str, at: datetime | None = None) -> Case:
+    """Ask to close (with the reason: the analysis behind not reporting is kept) or to report
+    (STOR). Takes effect only when a second officer approves (``case_disposition_approve``)."""
+    _require_officer(officer)
+    if action not in ("close", "report"):
+        raise ComplianceError("action must be 'close' or 'report'", code="invalid_disposition")
+    if not reason.strip():
+        raise ComplianceError("a reason is required", code="reason_required")
+    case = _locked(case)
+    target = CaseStatus.CLOSED if action == "close" else CaseStatus.REPORTED
+    if target not in _TRANSITIONS[CaseStatus(case.status)]:
+        raise InvalidCaseTransition(f"{case.reference}: a {case.status} case cannot be {target} (review it first)")
+    if case.pending_action:
+        raise Conflict(f"{case.reference}: a {case.pending_action} is already awaiting approval", code="pending")
+    at = at or utcnow()
+    case.pending_action, case.pending_reason, case.pending_by, case.pending_at = action, reason, officer, at
+    _case_step(case, action=f"{action}_requested", officer=officer, to=None, note=reason, at=at)
+    return case
+
+
+@transaction.atomic
+def case_disposition_approve(*, case: Case, officer, note: str = "", at: datetime | None = None) -> Case:
+    """Second officer approves the pending close/report. Four eyes on the person: the officer
+    who asked cannot approve, whatever roles they hold."""
+    _require_officer(officer)
+    case = _locked(case)
+    if not case.pending_action:
+        raise Conflict(f"{case.reference}: nothing awaits approval", code="nothing_pending")
+    if case.pending_by_id == officer.pk:
+        raise FourEyesViolation(
+            f"{officer.get_username()} asked to {case.pending_action} {case.reference} and cannot also approve it"
+        )
+    at = at or utcnow()
+    action = case.pending_action
+    to = CaseStatus.CLOSED if action == "close" else CaseStatus.REPORTED
+    case.outcome_reason = case.pending_reason
+    case.decided_by, case.decided_at = officer, at
+    _case_step(case, action=f"{action}_approved", officer=officer, to=to, note=note, at=at)
+    return case
+
+
+@transaction.atomic
+def case_disposition_reject(*, case: Case, officer, note: str, at: datetime | None = None) -> Case:
+    """Send a pending close/report back (the case stays open, the request is kept in its history)."""
+    _require_officer(officer)
+    case = _locked(case)
+    if not case.pending_action:
+        raise Conflict(f"{case.reference}: nothing awaits approval", code="nothing_pending")
+    action = case.pending_action
+    case.pending_action, case.pending_reason, case.pending_by, case.pending_at = "", "", None, None
+    _case_step(case, action=f"{action}_rejected", officer=officer, to=None, note=note, at=at or utcnow())
+    return case

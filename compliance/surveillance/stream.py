@@ -1,0 +1,80 @@
+"""From pipeline events to surveillance records (pure).
+
+trading-events carry order lifecycle changes and fills of the firm's own orders; market-data
+events carry ticks. An order counts as entered (``new``) when it is SUBMITTED to the broker and
+as cancelled when it reaches CANCELLED; the other statuses are not market messages. Quantities
+are converted from lots to units (contract size) so the same thresholds serve batch and stream.
+The owner is the account's beneficial owner (linked accounts share it), else the account id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from compliance.surveillance.base import SurveillanceAlert
+from compliance.surveillance.records import FillRecord, OrderMessage, Quote
+from tradeops.events import Alert, Fill, OrderEvent, Tick
+
+KILL_WORDS = ("kill", "disconnect", "connection")
+
+
+def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str, float]):
+    """The surveillance record for one payload, or None if it is not one surveillance reads."""
+    if isinstance(payload, Tick):
+        return Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
+    if isinstance(payload, OrderEvent):
+        status = payload.status
+        if status == "SUBMITTED" and payload.previous_status in (None, "RISK_APPROVED", "NEW"):
+            action = "new"
+        elif status == "CANCELLED":
+            action = "cancel"
+        else:
+            return None
+        reason = ""
+        low = payload.reason.lower()
+        if action == "cancel" and any(w in low for w in KILL_WORDS):
+            reason = "kill_switch"
+        size = contract_sizes.get(payload.symbol, 1.0)
+        return OrderMessage(
+            ts=payload.ts,
+            action=action,
+            order_id=payload.client_order_id,
+            account=str(payload.account_id),
+            owner=owners.get(payload.account_id) or str(payload.account_id),
+            symbol=payload.symbol,
+            side=payload.side.lower(),
+            qty=float(payload.quantity) * size,
+            price=float(payload.limit_price) if payload.limit_price is not None else None,
+            order_type="limit" if payload.order_type == "LIMIT" else "market",
+            algo=payload.algo_id,
+            reason=reason,
+        )
+    if isinstance(payload, Fill):
+        size = contract_sizes.get(payload.symbol, 1.0)
+        return FillRecord(
+            ts=payload.ts,
+            order_id=payload.client_order_id,
+            account=str(payload.account_id),
+            owner=owners.get(payload.account_id) or str(payload.account_id),
+            symbol=payload.symbol,
+            side=payload.side.lower(),
+            qty=float(payload.quantity) * size,
+            price=float(payload.price),
+        )
+    return None
+
+
+def alert_payload(alert: SurveillanceAlert) -> Alert:
+    return Alert(
+        alert_type=alert.alert_type,
+        severity=alert.severity,
+        symbol=alert.symbol,
+        account=alert.account,
+        owner=alert.owner,
+        order_ids=tuple(alert.order_ids),
+        score=alert.score,
+        start=alert.start,
+        end=alert.end,
+        evidence=alert.evidence,
+        ts=alert.end or alert.start,
+    )
