@@ -309,8 +309,8 @@ class ExecutionWorker:
         self.stats.approved += 1
         self.gate.on_sent(intent, ctx)
         self.risk.on_order_sent(intent)
+        sent_at = utcnow()  # RTS 25: the moment the order left for the broker
         result, error = self._send(intent)
-        sent_at = utcnow()
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
         try:
