@@ -130,30 +130,35 @@ class DriftWindow:
         self.names = [n for n in FEATURE_NAMES if n in reference.get("features", {})]
         specs = [reference["features"][n] for n in self.names]
         self.edges = [spec["edges"] for spec in specs]
-        self.expected = [np.maximum(np.asarray(spec["expected"], dtype=float), self.FLOOR) for spec in specs]
-        self.counts = [np.zeros(len(e), dtype=np.int64) for e in self.expected]
-        self.history: deque[tuple[int, ...]] = deque()
+        # One row per feature, padded to the widest; padded bins are masked out of the sums.
+        width = max((len(spec["expected"]) for spec in specs), default=1)
+        self.bins = np.array([len(spec["expected"]) for spec in specs], dtype=float)
+        self.mask = np.zeros((len(specs), width), dtype=bool)
+        self.expected = np.ones((len(specs), width))
+        for i, spec in enumerate(specs):
+            k = len(spec["expected"])
+            self.mask[i, :k] = True
+            self.expected[i, :k] = np.maximum(np.asarray(spec["expected"], dtype=float), self.FLOOR)
+        self.counts = np.zeros((len(specs), width))
+        self._rows = np.arange(len(specs))
+        self.history: deque[list[int]] = deque()
 
     @property
     def full(self) -> bool:
         return len(self.history) >= self.window
 
     def push(self, values: dict[str, float]) -> None:
-        bins = tuple(bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True))
-        for counts, b in zip(self.counts, bins, strict=True):
-            counts[b] += 1
+        bins = [bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True)]
+        self.counts[self._rows, bins] += 1
         self.history.append(bins)
         if len(self.history) > self.window:
-            for counts, b in zip(self.counts, self.history.popleft(), strict=True):
-                counts[b] -= 1
+            self.counts[self._rows, self.history.popleft()] -= 1
 
     def psi(self) -> dict[str, float]:
         n = len(self.history)
-        out = {}
-        for name, counts, expected in zip(self.names, self.counts, self.expected, strict=True):
-            live = (counts + self.PSEUDO_COUNT) / (n + self.PSEUDO_COUNT * len(counts))
-            out[name] = float(np.sum((live - expected) * np.log(live / expected)))
-        return out
+        live = (self.counts + self.PSEUDO_COUNT) / (n + self.PSEUDO_COUNT * self.bins)[:, None]
+        terms = np.where(self.mask, (live - self.expected) * np.log(live / self.expected), 0.0)
+        return dict(zip(self.names, terms.sum(axis=1).tolist(), strict=True))
 
 
 # ---------------------------------------------------------------- validator
