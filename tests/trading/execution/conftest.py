@@ -65,14 +65,14 @@ def paper_broker(*instruments, balance=Decimal(100000)) -> PaperBroker:
     return broker
 
 
-def make_worker(broker, account, *, limits: RiskLimits | None = None, **config) -> ExecutionWorker:
+def make_worker(broker, account, *, limits: RiskLimits | None = None, crash_hook=None, **config) -> ExecutionWorker:
     cfg = ExecutionConfig(
         strategy=config.pop("strategy", StrategyConfig(risk_fraction=Decimal("0.005"))),
         default_limits=limits or RiskLimits(duplicate_window_ms=None),
         stale_after=config.pop("stale_after", timedelta(seconds=30)),
         **config,
     )
-    return ExecutionWorker(brokers={account.pk: broker}, config=cfg, **({} if "crash_hook" not in config else {}))
+    return ExecutionWorker(brokers={account.pk: broker}, config=cfg, crash_hook=crash_hook)
 
 
 @pytest.fixture
