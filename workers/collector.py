@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from itertools import islice
 from typing import Any
 
 import msgspec
@@ -137,13 +138,24 @@ class Collector:
         finally:
             self.stats.seconds += time.perf_counter() - started
 
-    def run(self, items: Iterable[Tick | Bar | Quote], *, speed: float | None = None) -> CollectorStats:
-        """Publish everything ``items`` yields, paced at ``speed`` x real time (None: flat out)."""
+    def run(
+        self, items: Iterable[Tick | Bar | Quote], *, speed: float | None = None, batch_size: int = 500
+    ) -> CollectorStats:
+        """Publish everything ``items`` yields, paced at ``speed`` x real time (None: flat out).
+
+        Flat out, a bus with ``publish_many`` gets batches of ``batch_size`` (per-call overhead
+        shows at 100k events/s); paced, every event is published as it comes."""
         if self._publish is None:
             raise ValueError("Collector.run needs publish= (a bus or a callable); use events() otherwise")
-        publish = self._publish
-        for event in self.events(paced(items, speed=speed)):
-            publish(event)
+        events = self.events(paced(items, speed=speed))
+        publish_many = getattr(self._bus, "publish_many", None)
+        if speed or publish_many is None:
+            publish = self._publish
+            for event in events:
+                publish(event)
+        else:
+            while chunk := list(islice(events, batch_size)):
+                publish_many(chunk)
         return self.stats
 
 

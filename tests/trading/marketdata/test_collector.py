@@ -1,0 +1,124 @@
+"""The collector runner (workers/collector.py): stamping, keys, flags, quarantine, the bus, replay."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+
+from tests.tradeops.conftest import kafka, kafka_bootstrap_session, kafka_bus, kafka_prefix  # noqa: F401
+from tradeops.bus.memory import MemoryBus
+from tradeops.events import Tick, Topic, decode
+from trading.brokers import Quote
+from trading.marketdata.quarantine import Quarantine
+from trading.marketdata.sources import backtesting_bars
+from workers.collector import Collector, embedded_source, live_quotes
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+RECEIVED = datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=UTC)
+
+
+def ticks():
+    return [
+        Tick(symbol="EURUSD", bid=Decimal("1.08500"), ask=Decimal("1.08510"), ts=T0),
+        Tick(symbol="GBPUSD", bid=Decimal("1.26000"), ask=Decimal("1.26000"), ts=T0),  # locked
+        Tick(symbol="EURUSD", bid=Decimal("1.08530"), ask=Decimal("1.08510"), ts=T0 + timedelta(seconds=1)),  # crossed
+        Quote("EURUSD", Decimal("1.08501"), Decimal("1.08511"), T0 + timedelta(seconds=2)),  # a broker quote
+    ]
+
+
+def test_collector_stamps_keys_flags_and_quarantines_without_dropping():
+    published = []
+    quarantine = Quarantine()
+    collector = Collector(publish=published.append, quarantine=quarantine, clock=lambda: RECEIVED)
+    stats = collector.run(ticks())
+    data = [e for e in published if e.topic == Topic.MARKET_DATA]
+    alerts = [e for e in published if e.topic == Topic.COMPLIANCE]
+    assert [(e.key, e.payload.flags) for e in data] == [("EURUSD", ()), ("GBPUSD", ("locked",)), ("EURUSD", ())]
+    assert all(e.payload.received_at == RECEIVED and e.occurred_at == e.payload.ts for e in data)
+    assert sorted(a.payload.alert_type for a in alerts) == ["market_data.crossed", "market_data.locked"]
+    [row] = quarantine
+    assert row.code == "crossed" and decode(row.raw.encode()).payload.bid == Decimal("1.08530")
+    assert (stats.received, stats.published, stats.quarantined, stats.flagged) == (4, 3, 1, 1)
+
+
+def test_quarantined_ticks_reach_the_dead_letter_topic_of_a_bus():
+    bus = MemoryBus()
+    sub = bus.subscribe([Topic.MARKET_DATA, Topic.COMPLIANCE], "test-collector")
+    Collector(publish=bus, clock=lambda: RECEIVED).run(ticks())
+    records = sub.poll(max_records=100, timeout=0)
+    assert sorted(r.event.type for r in records) == ["alert.raised"] * 2 + ["market.tick"] * 3
+    [letter] = bus.dead_letters(Topic.MARKET_DATA)
+    assert letter.reason == "market_monitor.crossed" and letter.key == "EURUSD"
+
+
+def test_live_quotes_yield_only_changes():
+    class Feed:
+        def __init__(self):
+            self.quotes = iter(
+                [
+                    Quote("EURUSD", Decimal("1.1"), Decimal("1.2"), T0),
+                    Quote("EURUSD", Decimal("1.1"), Decimal("1.2"), T0),
+                    Quote("EURUSD", Decimal("1.1"), Decimal("1.3"), T0 + timedelta(seconds=1)),
+                ]
+            )
+
+        def quote(self, symbol):
+            return next(self.quotes)
+
+    calls = []
+    source = live_quotes(Feed(), ["EURUSD"], sleep=calls.append, should_stop=lambda: len(calls) >= 3)
+    assert [q.ask for q in source] == [Decimal("1.2"), Decimal("1.3")]
+
+
+def test_embedded_source_replays_the_real_data(monkeypatch, tmp_path):
+    monkeypatch.setenv("REPLAY_LIMIT", "120")
+    monkeypatch.setenv("REPLAY_QUARANTINE", str(tmp_path / "q.jsonl"))
+    events = list(embedded_source())
+    bars = [e for e in events if e.type == "market.bar"]
+    ticks_ = [e for e in events if e.type == "market.tick"]
+    assert len(bars) == 120 and len(ticks_) == 480
+    real = list(backtesting_bars("EURUSD"))[:120]
+    assert [b.payload.close for b in bars] == [b.close for b in real]
+
+
+def test_replay_command_on_the_memory_bus(tmp_path, capsys):
+    call_command("replay", "--limit", "300", "--bus", "memory", "--quarantine-file", str(tmp_path / "q.jsonl"))
+    out = capsys.readouterr().out
+    assert "300 received, 300 published" in out and "nothing quarantined" in out
+
+
+def test_replay_command_reports_bad_rows_of_an_mt5_file(tmp_path, capsys):
+    path = tmp_path / "ticks.csv"
+    path.write_text(
+        "<DATE>\t<TIME>\t<BID>\t<ASK>\t<LAST>\t<VOLUME>\t<FLAGS>\n"
+        "2026.03.02\t10:00:00.000\t1.08500\t1.08510\t\t\t6\n"
+        "2026.03.02\t10:00:00.100\t-1\t1.08510\t\t\t6\n"
+        "2026.03.02\t10:00:00.200\t1.08520\t1.08510\t\t\t6\n"
+    )
+    qfile = tmp_path / "q.jsonl"
+    call_command("replay", "--source", "mt5-ticks", "--file", str(path), "--quarantine-file", str(qfile))
+    out = capsys.readouterr().out
+    assert "3 received" not in out and "2 received, 1 published" in out
+    assert "line 3: non_positive_price" in out and "crossed" in out
+    assert len(qfile.read_text().splitlines()) == 2
+
+
+@pytest.mark.kafka
+def test_replay_real_bars_into_kafka_and_read_them_back(kafka_bus):  # noqa: F811
+    group = f"collector-test-{uuid.uuid4().hex[:6]}"
+    stats = Collector(publish=kafka_bus).run(list(backtesting_bars("EURUSD"))[:400])
+    assert kafka_bus.flush(30) == 0
+    seen = []
+    with kafka_bus.subscribe([Topic.MARKET_DATA], group) as sub:
+        for _ in range(60):
+            seen += sub.poll(max_records=1000, timeout=1.0)
+            if len(seen) >= stats.published:
+                break
+    assert len(seen) == stats.published == 400
+    assert {r.key for r in seen} == {"EURUSD"} and len({r.partition for r in seen}) == 1
+    in_order = [r.event.payload.ts for r in sorted(seen, key=lambda r: r.offset)]
+    assert in_order == sorted(in_order)

@@ -1,0 +1,156 @@
+"""The market monitor (pure): crossed/locked quotes, order, gaps, spikes, staleness, throttled alerts."""
+
+from __future__ import annotations
+
+import ast
+import random
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+from tradeops.events import Alert, Bar, Tick, Topic, make_event
+from trading.marketdata.monitor import MarketMonitor, MonitorConfig
+from trading.seed_data import FX_HOURS
+
+T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
+
+
+def tick(bid: str, ask: str, at: datetime | float, symbol: str = "EURUSD", received: datetime | None = None):
+    ts = at if isinstance(at, datetime) else T0 + timedelta(seconds=at)
+    payload = Tick(symbol=symbol, bid=Decimal(bid), ask=Decimal(ask), ts=ts, received_at=received)
+    return make_event(payload, source="test", key=symbol)
+
+
+def bar(close: str, at: datetime, symbol: str = "EURUSD", high: str = "1.2", low: str = "1.0"):
+    payload = Bar(
+        symbol=symbol,
+        timeframe="H1",
+        ts=at,
+        open=Decimal(close),
+        high=Decimal(high),
+        low=Decimal(low),
+        close=Decimal(close),
+    )
+    return make_event(payload, source="test", key=symbol)
+
+
+def split(events):
+    data = [e for e in events if e.topic == Topic.MARKET_DATA]
+    alerts = [e for e in events if e.topic == Topic.COMPLIANCE]
+    return data, alerts
+
+
+def test_clean_tick_passes_through_unflagged():
+    monitor = MarketMonitor()
+    [out] = monitor.handle(tick("1.08500", "1.08510", 0))
+    assert out.payload.flags == () and out.key == "EURUSD"
+
+
+def test_crossed_quote_is_quarantined_and_alerted_not_published():
+    monitor = MarketMonitor()
+    verdict = monitor.inspect(tick("1.08520", "1.08510", 0))
+    assert verdict.quarantined and verdict.flags == ("crossed",)
+    data, [alert] = split(monitor.handle(tick("1.08530", "1.08510", 1)) + list(verdict.alerts))
+    assert data == []
+    assert isinstance(alert.payload, Alert) and alert.payload.alert_type == "market_data.crossed"
+    assert alert.payload.severity == "high" and alert.payload.evidence["action"] == "quarantined"
+    assert alert.payload.evidence["bid"] == "1.08520"
+
+
+def test_locked_quote_is_published_with_its_flag():
+    data, alerts = split(MarketMonitor().handle(tick("1.08500", "1.08500", 0)))
+    assert [e.payload.flags for e in data] == [("locked",)]
+    assert [a.payload.alert_type for a in alerts] == ["market_data.locked"]
+
+
+def test_out_of_order_tick_is_quarantined_and_does_not_move_the_clock():
+    monitor = MarketMonitor()
+    monitor.handle(tick("1.08500", "1.08510", 10))
+    late = monitor.inspect(tick("1.08500", "1.08510", 5))
+    assert late.quarantined and late.flags == ("out_of_order",)
+    [ok] = monitor.handle(tick("1.08501", "1.08511", 11))
+    assert ok.payload.flags == ()
+
+
+def test_gap_in_session_is_flagged_but_a_weekend_is_not():
+    monitor = MarketMonitor(MonitorConfig(trading_hours={"EURUSD": FX_HOURS}))
+    monitor.handle(tick("1.08500", "1.08510", 0))
+    data, _ = split(monitor.handle(tick("1.08500", "1.08510", 600)))
+    assert data[0].payload.flags == ("gap",)
+    friday = datetime(2026, 3, 6, 21, 50, tzinfo=UTC)
+    monitor.handle(tick("1.08500", "1.08510", friday))
+    [monday] = monitor.handle(tick("1.08500", "1.08510", friday + timedelta(days=2, hours=0, minutes=15)))
+    assert monday.payload.flags == ()  # Sunday 22:05: only five minutes of session passed
+
+
+def test_spike_beyond_n_sigma_is_flagged_once_and_the_estimate_survives_it():
+    rng = random.Random(1)
+    monitor = MarketMonitor(MonitorConfig(spike_sigma=6))
+    bid = 108500
+    for i in range(200):
+        bid += rng.choice((-2, -1, 0, 1, 2))
+        assert monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", i))[0].payload.flags == ()
+    bid += 300  # 30 pips in one tick
+    data, alerts = split(monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", 200)))
+    assert data[0].payload.flags == ("spike",) and "sigma" in alerts[0].payload.evidence["reason"]
+    bid += 1
+    [after] = monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", 201))
+    assert after.payload.flags == ()
+
+
+def test_stale_quote_by_latency_when_configured():
+    monitor = MarketMonitor(MonitorConfig(max_latency=timedelta(milliseconds=500)))
+    late = T0 + timedelta(seconds=2)
+    [out, alert] = monitor.handle(tick("1.08500", "1.08510", 0, received=late))
+    assert out.payload.flags == ("stale",) and alert.payload.alert_type == "market_data.stale"
+    [fresh] = monitor.handle(tick("1.08500", "1.08510", 3, received=T0 + timedelta(seconds=3.1)))
+    assert fresh.payload.flags == ()
+
+
+def test_silent_feed_raises_one_stale_feed_alert_until_it_ticks_again():
+    monitor = MarketMonitor(MonitorConfig(feed_timeout=timedelta(seconds=60), max_gap=timedelta(hours=1)))
+    monitor.handle(tick("1.26000", "1.26010", 0, symbol="GBPUSD"))
+    alerts = []
+    for second in range(0, 200, 5):
+        alerts += split(monitor.handle(tick("1.08500", "1.08510", second)))[1]
+    assert [(a.payload.alert_type, a.key) for a in alerts] == [("market_data.stale_feed", "GBPUSD")]
+    monitor.handle(tick("1.26000", "1.26010", 200, symbol="GBPUSD"))
+    later = []
+    for second in range(205, 400, 5):
+        later += split(monitor.handle(tick("1.08500", "1.08510", second)))[1]
+    assert len(later) == 1
+
+
+def test_alerts_are_throttled_per_symbol_and_flag_and_count_what_they_stand_for():
+    monitor = MarketMonitor(MonitorConfig(alert_cooldown=timedelta(minutes=10)))
+    alerts = []
+    for minute in range(25):
+        alerts += split(monitor.handle(tick("1.08500", "1.08500", minute * 60)))[1]
+    assert len(alerts) == 3  # minutes 0, 10, 20
+    assert [a.payload.evidence["similar_since_last_alert"] for a in alerts] == [0, 9, 9]
+    other = split(monitor.handle(tick("1.26000", "1.26000", 25 * 60, symbol="GBPUSD")))[1]
+    assert len(other) == 1
+
+
+def test_bars_duplicates_quarantined_and_missing_bars_are_gaps():
+    monitor = MarketMonitor(MonitorConfig(trading_hours={"EURUSD": FX_HOURS}))
+    monitor.handle(bar("1.1", T0))
+    assert monitor.inspect(bar("1.1", T0)).flags == ("duplicate",)
+    assert monitor.inspect(bar("1.1", T0)).quarantined
+    data, _ = split(monitor.handle(bar("1.1", T0 + timedelta(hours=3))))
+    assert data[0].payload.flags == ("gap",)
+    broken = monitor.inspect(bar("1.1", T0 + timedelta(hours=4), high="1.0", low="1.2"))
+    assert broken.quarantined and "crossed" in broken.flags
+
+
+def test_the_monitor_module_imports_neither_django_nor_a_transport():
+    """(``tradeops/__init__`` loads the Celery app, so check the handler's own imports.)"""
+    import trading.marketdata.monitor as module
+    import trading.marketdata.sessions as sessions
+
+    for source in (module, sessions):
+        tree = ast.parse(Path(source.__file__).read_text())
+        names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+        roots = {name.split(".")[0] for name in names}
+        assert not roots & {"django", "confluent_kafka", "redis", "time"}, roots
