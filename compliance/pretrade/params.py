@@ -11,13 +11,17 @@ from typing import Annotated, Any
 
 import msgspec
 
-PosDecimal = Annotated[Decimal, msgspec.Meta(gt=0)]
+PosDecimal = Decimal  # positivity checked in Params.__post_init__ (msgspec has no bounds on Decimal)
 Count = Annotated[int, msgspec.Meta(ge=1)]
 PosFloat = Annotated[float, msgspec.Meta(gt=0)]
 
 
 class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    pass
+    def __post_init__(self):
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Decimal) and not (value.is_finite() and value > 0):
+                raise ValueError(f"Expected a positive finite number, got {value} - at `$.{name}`")
 
 
 class PriceCollarParams(Params, frozen=True, kw_only=True):

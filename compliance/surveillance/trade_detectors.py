@@ -226,7 +226,7 @@ class MomentumIgnitionDetector(Detector):
             ign.rev_ids.append(fill.order_id)
             if ign.rev_qty >= p.min_reversal_fraction * ign.qty:
                 del self.ignitions[key]
-                if side * (ign.peak_mid - mid) < 0:  # the mid kept going: use where it is now
+                if ign.side * (ign.peak_mid - mid) < 0:  # the mid kept going: use where it is now
                     ign.peak_mid = mid
                 self._assess(fill, ign, t)
             return

@@ -1,0 +1,76 @@
+"""Builders for surveillance records: rows as the ``surveil`` JSONL lines, decoded by the real decoder."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import orjson
+
+from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.records import record_decoder
+
+T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def ts(seconds: float) -> str:
+    return (T0 + timedelta(microseconds=round(seconds * 1e6))).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def q(t, bid, ask, sym="EURUSD"):
+    return {"type": "quote", "ts": ts(t), "symbol": sym, "bid": str(bid), "ask": str(ask)}
+
+
+def o(t, action, oid, acct, side, qty, price=None, *, owner=None, sym="EURUSD", otype=None, reason=""):
+    row = {
+        "type": "order",
+        "ts": ts(t),
+        "action": action,
+        "order_id": oid,
+        "account": acct,
+        "owner": owner or f"own-{acct}",
+        "symbol": sym,
+        "side": side,
+        "qty": str(qty),
+        "price": None if price is None else str(price),
+        "order_type": otype or ("market" if price is None else "limit"),
+    }
+    if reason:
+        row["reason"] = reason
+    return row
+
+
+def f(t, oid, acct, side, qty, price, *, owner=None, sym="EURUSD"):
+    return {
+        "type": "fill",
+        "ts": ts(t),
+        "order_id": oid,
+        "account": acct,
+        "owner": owner or f"own-{acct}",
+        "symbol": sym,
+        "side": side,
+        "qty": str(qty),
+        "price": str(price),
+    }
+
+
+def close(t, price, sym="EURUSD"):
+    return {"type": "close", "ts": ts(t), "symbol": sym, "price": str(price)}
+
+
+def market(t, oid, acct, side, qty, fill_price, *, owner=None, sym="EURUSD", latency=0.05):
+    return [
+        o(t, "new", oid, acct, side, qty, owner=owner, sym=sym),
+        f(t + latency, oid, acct, side, qty, fill_price, owner=owner, sym=sym),
+    ]
+
+
+def run(rows, *, only=None, params=None):
+    """Surveil rows (sorted by time, stable) and return the alerts as output dicts."""
+    engine = SurveillanceEngine(params, only=only)
+    for row in sorted(rows, key=lambda r: r["ts"]):
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    return [a.as_dict() for a in engine.finish()]
+
+
+def of_type(alerts, alert_type):
+    return [a for a in alerts if a["alert_type"] == alert_type]

@@ -1,0 +1,295 @@
+"""Each detector on a crafted positive and a near-miss negative (pure: no database)."""
+
+from __future__ import annotations
+
+import pytest
+
+from compliance.surveillance.engine import OutOfOrder, SurveillanceEngine
+from compliance.surveillance.records import record_decoder
+from tests.compliance.helpers import close, market, o, of_type, q, run
+
+BOOK = [q(0, "1.10000", "1.10010")]
+
+
+# ---------------------------------------------------------------- wash trades
+
+
+def wash_rows(owner_b: str, gap: float = 3.0):
+    return [
+        *BOOK,
+        *market(1, "a1", "A", "buy", 100_000, "1.10010", owner="X"),
+        *market(1 + gap, "b1", "B", "sell", 100_000, "1.10000", owner=owner_b),
+    ]
+
+
+def test_wash_trade_same_owner_both_sides():
+    alerts = of_type(run(wash_rows("X"), only={"wash_trade"}), "wash_trade")
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a["order_ids"] == ["a1", "b1"] and a["owner"] == "X"
+    assert a["evidence"]["accounts"] == ["A", "B"]
+    assert a["evidence"]["seconds_apart"] == pytest.approx(3.0)
+    assert a["evidence"]["price_gap_bps"] < a["evidence"]["price_tolerance_bps"]
+
+
+def test_wash_trade_near_misses_different_owner_or_too_far_apart():
+    assert run(wash_rows("Y"), only={"wash_trade"}) == []
+    assert run(wash_rows("X", gap=10.5), only={"wash_trade"}) == []
+
+
+# ---------------------------------------------------------------- painting the tape
+
+
+def painting_rows(pairs: int):
+    rows = [*BOOK]
+    for i in range(pairs):
+        t = 20 * i
+        rows += market(t, f"pa{i}", "A", "buy", 10_000, "1.10010", owner="X")
+        rows += market(t + 1, f"pb{i}", "B", "sell", 10_000, "1.10000", owner="X")
+    return rows
+
+
+def test_painting_the_tape_repeated_small_matched_trades():
+    alerts = of_type(run(painting_rows(4), only={"painting_the_tape"}), "painting_the_tape")
+    assert len(alerts) == 1
+    assert alerts[0]["evidence"]["matched_pairs"] == 4
+    assert alerts[0]["evidence"]["net_position_change"] == 0
+    assert len(alerts[0]["order_ids"]) == 8
+
+
+def test_painting_the_tape_near_miss_three_pairs():
+    assert run(painting_rows(3), only={"painting_the_tape"}) == []
+
+
+# ---------------------------------------------------------------- spoofing and layering
+
+
+def spoof_rows(sizes_prices, cancel_after=1.0):
+    rows = [*BOOK]
+    for i, (qty, price) in enumerate(sizes_prices):
+        rows.append(o(0.1 * i, "new", f"s{i}", "S", "buy", qty, price))
+    rows += market(2, "real", "S", "sell", 100_000, "1.10000")
+    for i, (qty, price) in enumerate(sizes_prices):
+        rows.append(o(2.05 + cancel_after + 0.01 * i, "cancel", f"s{i}", "S", "buy", qty, price))
+    rows.append(q(30, "1.10000", "1.10010"))
+    return rows
+
+
+def test_spoofing_large_order_behind_touch_cancelled_after_opposite_fill():
+    alerts = run(spoof_rows([(1_000_000, "1.09990")]), only={"spoofing"})
+    assert [a["alert_type"] for a in alerts] == ["spoofing"]
+    ev = alerts[0]["evidence"]
+    assert ev["size_ratio"] == 10 and ev["fill"]["order_id"] == "real"
+    assert ev["cancelled_orders"][0]["away_from_touch_bps"] > 0
+    assert set(alerts[0]["order_ids"]) == {"s0", "real"}
+
+
+def test_layering_three_levels():
+    levels = [(500_000, "1.09990"), (500_000, "1.09985"), (500_000, "1.09980")]
+    alerts = run(spoof_rows(levels), only={"spoofing"})
+    assert [a["alert_type"] for a in alerts] == ["layering"]
+    assert alerts[0]["evidence"]["price_levels"] == 3
+
+
+def test_spoofing_near_misses():
+    # too small against the fill (2x < 3x), at the touch (not away), or cancelled too late
+    assert run(spoof_rows([(200_000, "1.09990")]), only={"spoofing"}) == []
+    assert run(spoof_rows([(1_000_000, "1.10000")]), only={"spoofing"}) == []
+    assert run(spoof_rows([(1_000_000, "1.09990")], cancel_after=6), only={"spoofing"}) == []
+
+
+# ---------------------------------------------------------------- order-to-trade ratio (RTS 9)
+
+
+def otr_rows(extra_modifies: int):
+    rows = [*BOOK, *market(1, "x0", "O", "buy", 100_000, "1.10010")]  # 1 message, 1 transaction
+    for i in range(50):  # 100 messages
+        rows.append(o(10 + i, "new", f"x{i + 1}", "O", "buy", 10_000, "1.09950"))
+        rows.append(o(10.5 + i, "cancel", f"x{i + 1}", "O", "buy", 10_000, "1.09950"))
+    for i in range(extra_modifies):
+        rows.append(o(100 + i, "new", f"m{i}", "O", "buy", 10_000, "1.09950", otype="limit"))
+    return rows
+
+
+def test_order_to_trade_ratio_just_over_the_limit():
+    # 102 orders for 1 transaction: ratio 101 > 100
+    alerts = run(otr_rows(1), only={"excessive_order_to_trade"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["orders"] == 102 and ev["transactions"] == 1 and ev["count_ratio"] == 101
+    assert ev["breached"] == ["count"]
+
+
+def test_order_to_trade_ratio_at_the_limit_is_not_a_breach():
+    alerts = run(otr_rows(0), only={"excessive_order_to_trade"})
+    assert alerts == []
+
+
+def test_order_to_trade_kill_switch_cancellations_do_not_count():
+    rows = otr_rows(1)
+    rows.append(o(200, "cancel", "m0", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
+    rows.append(o(201, "cancel", "x50", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
+    alerts = run(rows, only={"excessive_order_to_trade"})
+    assert alerts[0]["evidence"]["orders"] == 102
+
+
+# ---------------------------------------------------------------- quote stuffing
+
+
+def stuffing_rows(messages: int):
+    rows = [*BOOK]
+    for i in range(messages // 2):
+        rows.append(o(100 + i * 0.01, "new", f"q{i}", "Q", "buy", 100_000, "1.09990"))
+        rows.append(o(100.005 + i * 0.01, "cancel", f"q{i}", "Q", "buy", 100_000, "1.09990"))
+    rows.append(q(110, "1.10000", "1.10010"))
+    return rows
+
+
+def test_quote_stuffing_burst_without_executions():
+    alerts = run(stuffing_rows(60), only={"quote_stuffing"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["messages"] == 60 and ev["executions"] == 0 and ev["peak_messages_per_window"] >= 50
+
+
+def test_quote_stuffing_near_miss_below_burst_size():
+    assert run(stuffing_rows(48), only={"quote_stuffing"}) == []
+
+
+# ---------------------------------------------------------------- ping orders
+
+
+def ping_rows(count: int, life: float, qty: int = 5_000):
+    rows = [*BOOK]
+    for i in range(count):
+        rows.append(o(3 * i, "new", f"p{i}", "P", "buy", qty, "1.10010"))
+        rows.append(o(3 * i + life, "cancel", f"p{i}", "P", "buy", qty, "1.10010"))
+    return rows
+
+
+def test_ping_orders_many_small_orders_cancelled_at_once():
+    alerts = run(ping_rows(10, 0.2), only={"ping_orders"})
+    assert len(alerts) == 1
+    assert alerts[0]["evidence"]["small_orders_cancelled"] == 10
+    assert alerts[0]["evidence"]["mean_life_s"] == pytest.approx(0.2)
+
+
+def test_ping_orders_near_misses():
+    assert run(ping_rows(9, 0.2), only={"ping_orders"}) == []  # one too few
+    assert run(ping_rows(10, 1.5), only={"ping_orders"}) == []  # lived too long
+    assert run(ping_rows(10, 0.2, qty=20_000), only={"ping_orders"}) == []  # not small
+
+
+# ---------------------------------------------------------------- momentum ignition
+
+
+def ignition_rows(move: bool):
+    rows = [*BOOK]
+    for i in range(4):
+        rows += market(i, f"m{i}", "M", "buy", 1_000_000, "1.10010" if not move else f"1.100{10 + 10 * i}")
+        if move:
+            rows.append(q(i + 0.5, f"1.100{10 + 10 * i}", f"1.100{20 + 10 * i}"))
+    rows += market(40, "rev", "M", "sell", 4_000_000, "1.10040" if move else "1.10000")
+    return rows
+
+
+def test_momentum_ignition_burst_move_and_reversal():
+    alerts = run(ignition_rows(move=True), only={"momentum_ignition"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["burst_orders"] == 4 and ev["move_bps"] >= ev["min_move_bps"]
+    assert ev["reversal_order_ids"] == ["rev"]
+
+
+def test_momentum_ignition_near_miss_no_price_move():
+    assert run(ignition_rows(move=False), only={"momentum_ignition"}) == []
+
+
+# ---------------------------------------------------------------- marking the close
+
+
+def close_rows(held_before: bool):
+    rows = [*BOOK]
+    if held_before:
+        rows += market(10, "h", "C", "buy", 1_000_000, "1.10010")
+    rows.append(q(3400, "1.10000", "1.10010"))
+    for i, t in enumerate((3420, 3500, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(3600, "1.10040"))
+    return rows
+
+
+def test_marking_the_close_pushes_the_print_in_favour_of_a_held_position():
+    alerts = run(close_rows(held_before=True), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_window"] == 1_000_000 and ev["aggressive_orders"] == 3
+    assert ev["move_bps"] >= 2
+
+
+def test_marking_the_close_near_miss_without_a_held_position():
+    assert run(close_rows(held_before=False), only={"marking_the_close"}) == []
+
+
+# ---------------------------------------------------------------- best execution
+
+
+def test_best_execution_slippage_against_arrival_mid():
+    alerts = run(
+        [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10070")], only={"best_execution_slippage"}
+    )
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["arrival_mid"] == pytest.approx(1.10005)
+    assert ev["slippage_bps"] == pytest.approx(5.907, abs=0.01)
+    assert ev["slippage_pips"] == pytest.approx(6.5, abs=0.01)
+    assert ev["slippage_money"] == pytest.approx(65.0, abs=0.01)
+
+
+def test_best_execution_near_miss_under_threshold():
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
+    assert run(rows, only={"best_execution_slippage"}) == []
+
+
+# ---------------------------------------------------------------- asymmetric slippage
+
+
+def asym_rows(symmetric: bool):
+    rows = [*BOOK]
+    for i in range(30):
+        worse = not symmetric or i % 2 == 0
+        price = "1.10015" if worse else "1.10005"  # 0.45 bps past the ask, or inside it
+        rows += market(10 * i + 1, f"a{i}", "K", "buy", 100_000, price)
+    return rows
+
+
+def test_asymmetric_slippage_only_adverse_passed_on():
+    alerts = run(asym_rows(symmetric=False), only={"asymmetric_slippage"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["adverse_fills"] == 30 and ev["improved_fills"] == 0 and ev["z"] > ev["z_threshold"]
+
+
+def test_asymmetric_slippage_near_miss_symmetric():
+    assert run(asym_rows(symmetric=True), only={"asymmetric_slippage"}) == []
+
+
+# ---------------------------------------------------------------- engine
+
+
+def test_engine_refuses_a_record_that_goes_back_in_time():
+    engine = SurveillanceEngine()
+    engine.process(
+        record_decoder.decode(b'{"type":"quote","ts":"2026-01-05T10:00:01Z","symbol":"E","bid":"1","ask":"2"}')
+    )
+    with pytest.raises(OutOfOrder):
+        engine.process(
+            record_decoder.decode(b'{"type":"quote","ts":"2026-01-05T10:00:00Z","symbol":"E","bid":"1","ask":"2"}')
+        )
+
+
+def test_thresholds_are_parameters():
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
+    alerts = run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_bps": 3}})
+    assert alerts[0]["evidence"]["max_adverse_bps"] == 3
