@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Lint and test tradeops. Needs the services from scripts/services.sh up.
+# Usage: bash scripts/test.sh [PYTEST_ARGS...]
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+if [[ -f .venv/bin/activate ]]; then
+	# shellcheck disable=SC1091
+	source .venv/bin/activate
+fi
+
+export DATABASE_URL="${DATABASE_URL:-postgres://tradeops:tradeops@127.0.0.1:5432/tradeops}"
+export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
+export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
+
+echo "== ruff check"
+ruff check .
+echo "== ruff format --check"
+ruff format --check .
+
+echo "== pytest $*"
+rc=0
+python -m pytest "$@" || rc=$?
+if [[ $rc -eq 5 ]]; then
+	echo "scripts/test.sh: pytest collected no tests (exit code 5); treating that as a failure" >&2
+	exit 1
+fi
+if [[ $rc -ne 0 ]]; then
+	echo "scripts/test.sh: pytest failed (exit code $rc)" >&2
+fi
+exit "$rc"
