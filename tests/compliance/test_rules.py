@@ -1,0 +1,107 @@
+"""Rules as data: versioning keeps history, parameters validated on save, four eyes, audited."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from compliance import services
+from compliance.models import ComplianceRule, RuleStatus
+from compliance.selectors import compliance_rule_history, pretrade_rule_specs, surveillance_params_effective
+from tradeops.audit.models import AuditRecord
+from tradeops.core.errors import PermissionDenied
+from tradeops.outbox.models import Outbox
+
+
+def _propose(user, **params):
+    return services.compliance_rule_propose(
+        proposed_by=user, rule_type="max_order_volume", parameters=params or {"max_lots": "5"}, reason="initial"
+    )
+
+
+def test_rule_versioning_keeps_every_version(alice, bob):
+    v1 = _propose(alice)
+    services.compliance_rule_approve(rule=v1, approver=bob)
+    v2 = services.compliance_rule_propose(
+        proposed_by=bob, code=v1.code, rule_type="max_order_volume", parameters={"max_lots": "2"}, reason="tighter"
+    )
+    # the change has not taken effect yet: v1 is still the one in force
+    assert [s.params.max_lots for s in pretrade_rule_specs()] == [5]
+    services.compliance_rule_approve(rule=v2, approver=alice)
+
+    history = compliance_rule_history(code=v1.code)
+    assert [(r.version, r.status) for r in history] == [(2, RuleStatus.ACTIVE), (1, RuleStatus.SUPERSEDED)]
+    assert history[1].parameters == {"max_lots": "5"}  # the old content is kept, unchanged
+    assert history[1].effective_to == history[0].effective_from
+    assert [s.label for s in pretrade_rule_specs()] == [f"{v1.code}#{v2.pk}@v2"]
+
+
+def test_four_eyes_cannot_be_bypassed_by_one_user_with_two_roles(alice):
+    rule = _propose(alice)
+    with pytest.raises(PermissionDenied) as exc:
+        services.compliance_rule_approve(rule=rule, approver=alice)
+    assert exc.value.code == "four_eyes"
+    rule.refresh_from_db()
+    assert rule.status == RuleStatus.PENDING and pretrade_rule_specs() == []
+
+
+def test_four_eyes_is_enforced_by_the_database_too(alice):
+    rule = _propose(alice)
+    rule.decided_by = alice
+    rule.status = RuleStatus.ACTIVE
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rule.save()
+
+
+def test_only_compliance_officers_propose_and_approve(alice, trader, make_user):
+    from tradeops.core.roles import Role
+
+    with pytest.raises(PermissionDenied):
+        _propose(trader)
+    risk = make_user("rick", Role.RISK_MANAGER)
+    rule = _propose(alice)
+    with pytest.raises(PermissionDenied):
+        services.compliance_rule_approve(rule=rule, approver=risk)
+
+
+def test_parameters_are_validated_on_save(alice):
+    with pytest.raises(ValidationError) as exc:
+        _propose(alice, max_lots="-3")
+    assert "max_lots" in str(exc.value)
+    with pytest.raises(ValidationError):
+        ComplianceRule(
+            code="x", rule_type="spoofing", parameters={"min_size_ratio": "lots"}, proposed_by=alice, proposed_at=None
+        ).save()
+
+
+def test_one_change_pending_at_a_time(alice, bob):
+    rule = _propose(alice)
+    with pytest.raises(Exception, match="already has a change pending"):
+        services.compliance_rule_propose(
+            proposed_by=bob, code=rule.code, rule_type="max_order_volume", parameters={"max_lots": 1}
+        )
+
+
+def test_rule_changes_are_audited_and_published(alice, bob):
+    rule = _propose(alice)
+    services.compliance_rule_approve(rule=rule, approver=bob, note="ok")
+    records = AuditRecord.objects.filter(object_type="compliance_rule").order_by("sequence")
+    assert [r.action for r in records] == ["compliance_rule.proposed", "compliance_rule.approved"]
+    approved = records.last()
+    payload = json.loads(approved.payload)
+    assert payload["before"]["status"] == "pending" and payload["after"]["status"] == "active"
+    assert approved.actor_id == "bob"
+    events = Outbox.objects.filter(event_type="compliance.rule_changed")
+    assert events.count() == 1
+
+
+def test_surveillance_rules_feed_the_engine(alice, bob):
+    rule = services.compliance_rule_propose(
+        proposed_by=alice, rule_type="best_execution_slippage", parameters={"max_adverse_bps": 2.5}
+    )
+    assert surveillance_params_effective() == {}
+    services.compliance_rule_approve(rule=rule, approver=bob)
+    assert surveillance_params_effective() == {"best_execution_slippage": {"max_adverse_bps": 2.5}}

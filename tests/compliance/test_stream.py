@@ -1,0 +1,92 @@
+"""The surveillance stage on pipeline events, and pre-trade decisions recorded and published."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from compliance.consumers import SurveillanceConsumer
+from compliance.models import Alert, PreTradeDecision
+from compliance.services import pretrade_decision_record
+from tradeops.events import CheckResult, Fill, OrderEvent, RiskDecision, Tick, make_event
+from tradeops.outbox.models import Outbox
+from tradeops.stages import stage_get
+
+T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def _market_order(consumer, t, cid, account_id, side, lots, price):
+    ts = T0 + timedelta(seconds=t)
+    order = OrderEvent(
+        client_order_id=cid,
+        account_id=account_id,
+        symbol="EURUSD",
+        side=side,
+        order_type="MARKET",
+        quantity=Decimal(lots),
+        status="SUBMITTED",
+        previous_status="RISK_APPROVED",
+        ts=ts,
+    )
+    fill = Fill(
+        client_order_id=cid,
+        broker_deal_id=f"d-{cid}",
+        account_id=account_id,
+        symbol="EURUSD",
+        side=side,
+        quantity=Decimal(lots),
+        price=Decimal(price),
+        ts=ts + timedelta(milliseconds=40),
+    )
+    out = consumer.handle(make_event(order, source="execution", key=str(account_id)))
+    return out + consumer.handle(make_event(fill, source="execution", key=str(account_id)))
+
+
+def test_stage_is_registered():
+    stage = stage_get("surveillance")
+    assert stage.factory == "compliance.consumers.surveil_stage"
+
+
+def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
+    consumer = SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0})
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0)
+    assert consumer.handle(make_event(tick, source="md", key="EURUSD")) == []
+    assert _market_order(consumer, 1, "c1", 1, "BUY", "1", "1.10010") == []
+    out = _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000")
+    assert [e.type for e in out] == ["alert.raised"]
+    assert out[0].topic == "compliance-events"
+    alert = out[0].payload
+    assert alert.alert_type == "wash_trade" and alert.owner == "OWNER-1" and alert.order_ids == ("c1", "c2")
+    assert alert.evidence["legs"][0]["qty"] == 100000.0  # lots converted to units
+    row = Alert.objects.get()
+    assert row.case.subject_owner == "OWNER-1"
+
+
+def test_pretrade_decision_recorded_once_and_published(db):
+    decision = RiskDecision(
+        client_order_id="c9",
+        account_id=1,
+        symbol="EURUSD",
+        approved=False,
+        ts=T0,
+        checks=(
+            CheckResult(name="max_position", passed=True),
+            CheckResult(
+                name="price_collar",
+                passed=False,
+                code="compliance.price_collar",
+                detail="far",
+                rule_version="price-collar-firm#3@v2",
+            ),
+            CheckResult(name="max_order_volume", passed=True, rule_version="max-order-volume-firm#4@v1"),
+        ),
+    )
+    event = make_event(decision, source="execution", key="1")
+    row = pretrade_decision_record(event=event)
+    assert pretrade_decision_record(event=event) is None  # redelivery: no second row, no second event
+    assert PreTradeDecision.objects.count() == 1
+    assert row.approved is False and row.reason == "compliance.price_collar: far"
+    assert row.rule_versions == ["max-order-volume-firm#4@v1", "price-collar-firm#3@v2"]
+    assert [c["name"] for c in row.checks] == ["price_collar", "max_order_volume"]  # risk checks left out
+    published = Outbox.objects.get(event_type="compliance.decision")
+    assert published.topic == "compliance-events"

@@ -1,0 +1,47 @@
+"""``manage.py surveil`` end to end: formats, a bad line named by line number and field."""
+
+from __future__ import annotations
+
+import io
+
+import orjson
+from django.core.management import call_command
+
+from tests.compliance.helpers import market, q
+
+
+def test_surveil_end_to_end_with_a_bad_line(tmp_path):
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "a1", "A", "buy", 100_000, "1.10010", owner="X")]
+    lines = [orjson.dumps(r).decode() for r in rows]
+    lines.append('{"type":"quote","ts":"2026-01-05T10:00:02Z","symbol":"EURUSD","bid":"abc","ask":"1.1"}')
+    lines.append("not json")
+    lines.append("")
+    lines += [orjson.dumps(r).decode() for r in market(4, "b1", "B", "sell", 100_000, "1.10000", owner="X")]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(lines) + "\n")
+    out = tmp_path / "alerts.jsonl"
+    err = io.StringIO()
+
+    call_command("surveil", str(src), "--output", str(out), stderr=err)
+
+    messages = err.getvalue()
+    assert "line 4: field 'bid'" in messages
+    assert "line 5: field 'line'" in messages
+    alerts = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]  # the lines after the bad ones were processed
+    a = alerts[0]
+    assert set(a) == {"alert_type", "account", "owner", "symbol", "order_ids", "score", "start", "end", "evidence"}
+    assert a["order_ids"] == ["a1", "b1"] and 0 <= a["score"] <= 1
+    assert a["start"] == "2026-01-05T10:00:01.050000Z" and a["end"].endswith("Z")
+    assert "2 bad lines" in messages
+
+
+def test_surveil_params_file_overrides_thresholds(tmp_path):
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    params = tmp_path / "p.json"
+    params.write_text('{"best_execution_slippage": {"max_adverse_bps": 3}}')
+    out = tmp_path / "a.jsonl"
+    call_command("surveil", str(src), "--output", str(out), "--params", str(params), stderr=io.StringIO())
+    assert b"best_execution_slippage" in out.read_bytes()
