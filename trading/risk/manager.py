@@ -258,6 +258,9 @@ class BreakerCheck(_Check):
 
 
 class MaxPositionCheck(_Check):
+    """Worst case per side: the position if every open order on the order's side filled, plus
+    this one, must stay within the limit (opposite orders may never fill, so they do not count)."""
+
     name = "max_position"
 
     def __call__(self, intent, ctx):
@@ -265,13 +268,12 @@ class MaxPositionCheck(_Check):
         if limit is None:
             return self.ok()
         book = ctx.account
-        current = book.position(intent.symbol) + book.pending(intent.symbol)
-        projected = current + intent.signed_quantity
-        if abs(projected) > limit and abs(projected) > abs(current):
+        worst = book.position(intent.symbol) + book.pending(intent.symbol, side=intent.side) + intent.signed_quantity
+        if abs(worst) > limit and (worst > 0) == (intent.signed_quantity > 0):
             return failed(
                 self.name,
                 "risk.max_position",
-                f"{intent.symbol}: position would be {projected} lots (incl. pending); limit {limit}",
+                f"{intent.symbol}: position could reach {worst} lots with open orders on that side; limit {limit}",
             )
         return self.ok()
 

@@ -141,9 +141,12 @@ class AccountBook:
         state = self.positions.get(symbol)
         return state.net_quantity if state else ZERO
 
-    def pending(self, symbol: str) -> Decimal:
-        """Signed lots of open orders on ``symbol`` not yet filled."""
-        return sum((o.signed_remaining for o in self.open_orders.values() if o.symbol == symbol), ZERO)
+    def pending(self, symbol: str, side: str | None = None) -> Decimal:
+        """Signed lots of open orders on ``symbol`` not yet filled (only ``side``'s when given)."""
+        return sum(
+            (o.signed_remaining for o in self.open_orders.values() if o.symbol == symbol and side in (None, o.side)),
+            ZERO,
+        )
 
     def unrealised(self) -> Decimal:
         total = ZERO
