@@ -50,11 +50,9 @@ def dlq_name(topic: str) -> str:
 class Group:
     """Consumer group names (one per stage; a stage scales by adding members)."""
 
-    FEATURES = "features"
+    FEATURES = "feature-engineering"
     MARKET_MONITOR = "market-monitor"
-    MODEL_SUPERVISED = "model-supervised"
-    MODEL_DEEP = "model-deep"
-    PATTERN_VALIDATOR = "pattern-validator"
+    PATTERN_VALIDATOR = "pattern-validator"  # runs both models and the validator on each vector
     EXECUTION = "execution-worker"
     SURVEILLANCE = "surveillance"
     AUDIT = "audit-trail"
@@ -73,14 +71,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         Topic.FEATURES,
         partitions=8,
         retention_ms=DAY_MS,
-        groups=(Group.MODEL_SUPERVISED, Group.MODEL_DEEP),
+        groups=(Group.PATTERN_VALIDATOR,),
         description="feature vectors, keyed by symbol",
     ),
     TopicSpec(
         Topic.PREDICTIONS,
         partitions=6,
         retention_ms=12 * HOUR_MS,
-        groups=(Group.PATTERN_VALIDATOR, Group.EXECUTION),
+        groups=(Group.EXECUTION,),
         description="model predictions and validated signals, keyed by symbol",
     ),
     TopicSpec(

@@ -87,6 +87,13 @@ def _headers_in(raw) -> dict[str, str] | None:
     return {k: (v.decode(errors="replace") if v is not None else "") for k, v in raw}
 
 
+def _describe(partitions) -> str:
+    by_topic: dict[str, list[int]] = {}
+    for p in partitions:
+        by_topic.setdefault(p.topic, []).append(p.partition)
+    return "; ".join(f"{t} {sorted(ps)}" for t, ps in by_topic.items()) or "nothing"
+
+
 class KafkaBus(Bus):
     name = "kafka"
 
@@ -250,7 +257,7 @@ class KafkaSubscription(Subscription):
         logger.warning("kafka consumer %s: %s", self.group, err)
 
     def _on_assign(self, consumer, partitions) -> None:
-        logger.info("%s assigned %s", self.group, [(p.topic, p.partition) for p in partitions])
+        logger.info("%s: assigned %s", self.group, _describe(partitions))
 
     def _forget(self, partitions) -> None:
         for p in partitions:
@@ -260,11 +267,11 @@ class KafkaSubscription(Subscription):
     def _on_revoke(self, consumer, partitions) -> None:
         # Uncommitted progress on these partitions is dropped: the new owner re-reads from the
         # last commit. Committing here would claim effects that may not be durable yet.
-        logger.info("%s revoked %s", self.group, [(p.topic, p.partition) for p in partitions])
+        logger.info("%s: revoked %s", self.group, _describe(partitions))
         self._forget(partitions)
 
     def _on_lost(self, consumer, partitions) -> None:
-        logger.warning("%s lost %s", self.group, [(p.topic, p.partition) for p in partitions])
+        logger.warning("%s: lost %s", self.group, _describe(partitions))
         self._forget(partitions)
 
     @property

@@ -123,10 +123,12 @@ class StageRunner:
                 continue
             for index, out in enumerate(outputs or ()):
                 changes = {}
+                span_id = None
                 if self.deterministic_ids:
-                    changes["event_id"] = output_event_id(stage=name, input_id=event.event_id, index=index)
+                    changes["event_id"] = output_id = output_event_id(stage=name, input_id=event.event_id, index=index)
+                    span_id = output_id.hex[:16]
                 if not out.traceparent:
-                    changes["traceparent"] = traceparent_child(event.traceparent)
+                    changes["traceparent"] = traceparent_child(event.traceparent, span_id=span_id)
                 publish(msgspec.structs.replace(out, **changes) if changes else out)
                 produced += 1
             seen.add(event.event_id)

@@ -31,10 +31,13 @@ def traceparent_new(*, sampled: bool = True) -> str:
     return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-{'01' if sampled else '00'}"
 
 
-def traceparent_child(parent: str) -> str:
-    """A new span in the parent's trace; a new root when the parent is missing or invalid."""
+def traceparent_child(parent: str, *, span_id: str | None = None) -> str:
+    """A new span in the parent's trace; a new root when the parent is missing or invalid.
+
+    ``span_id`` (16 hex) makes the child reproducible: a stage handling a redelivered event
+    then publishes a byte-identical output."""
     parsed = traceparent_parse(parent)
     if parsed is None:
         return traceparent_new()
     trace_id, _, flags = parsed
-    return f"00-{trace_id}-{os.urandom(8).hex()}-{flags}"
+    return f"00-{trace_id}-{span_id or os.urandom(8).hex()}-{flags}"

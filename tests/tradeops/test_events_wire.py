@@ -1,0 +1,154 @@
+"""Every schema survives the wire (encode, both buses, decode) unchanged; bad messages are
+dead-lettered with a reason that names the field, and the consumer loop keeps going."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.tradeops.conftest import T0, tick
+from tests.tradeops.samples import sample_event, sample_payload
+from tradeops.bus.memory import MemoryBus
+from tradeops.bus.tracing import traceparent_new
+from tradeops.events import MAX_EVENT_BYTES, PAYLOADS, Tick, Topic, decode, encode, make_event
+from tradeops.topics import dlq_name
+
+
+def test_every_payload_has_a_sample_with_every_field_set():
+    for payload_type in PAYLOADS:
+        payload = sample_payload(payload_type)
+        unset = [f for f in payload_type.__struct_fields__ if getattr(payload, f) in (None, "", (), {})]
+        assert not unset, f"{payload_type.TYPE}: sample leaves {unset} empty"
+
+
+@pytest.mark.parametrize("payload_type", PAYLOADS, ids=lambda p: p.TYPE)
+def test_round_trip_through_the_wire_format(payload_type):
+    event = sample_event(payload_type, traceparent=traceparent_new())
+    again = decode(encode(event))
+    assert again == event
+    assert again.occurred_at.microsecond == 654321  # RTS 25: microseconds survive
+
+
+@given(
+    bid=st.decimals(min_value=Decimal("0.00001"), max_value=Decimal(100000), places=5),
+    spread=st.decimals(min_value=Decimal(0), max_value=Decimal(1), places=5),
+    micros=st.integers(min_value=0, max_value=999_999),
+    symbol=st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZ.#_", min_size=1, max_size=12),
+)
+@settings(max_examples=200, deadline=None)
+def test_tick_round_trip_is_exact_for_any_price(bid, spread, micros, symbol):
+    event = make_event(
+        Tick(symbol=symbol, bid=bid, ask=bid + spread, ts=T0.replace(microsecond=micros)), source="p", key=symbol
+    )
+    decoded = decode(encode(event))
+    assert decoded.payload.bid == bid and decoded.payload.ask == bid + spread
+    assert decoded.occurred_at == event.occurred_at
+
+
+def _bad_messages() -> dict[str, tuple[bytes, str, str]]:
+    """name -> (bytes, expected reason, text the detail must contain)."""
+    good = json.loads(encode(tick()))
+    unknown_version = {**good, "version": 99}
+    missing = {**good, "payload": {k: v for k, v in good["payload"].items() if k != "bid"}}
+    wrong_type = {**good, "payload": {**good["payload"], "bid": [1, 2]}}
+    oversized = {**good, "payload": {**good["payload"], "symbol": "X" * (MAX_EVENT_BYTES + 10)}}
+    return {
+        "malformed": (b"\x00\xffnot json at all", "malformed", ""),
+        "unknown_version": (json.dumps(unknown_version).encode(), "unknown_schema", "version 99"),
+        "unknown_type": (json.dumps({**good, "type": "market.quote"}).encode(), "unknown_schema", "market.quote"),
+        "missing_field": (json.dumps(missing).encode(), "invalid_payload", "bid"),
+        "wrong_type": (json.dumps(wrong_type).encode(), "invalid_payload", "$.payload.bid"),
+        "oversized": (json.dumps(oversized).encode(), "oversized", str(MAX_EVENT_BYTES)),
+    }
+
+
+BAD = _bad_messages()
+
+
+def test_memory_bus_dead_letters_bad_messages_and_keeps_consuming():
+    bus = MemoryBus()
+    sub = bus.subscribe([Topic.MARKET_DATA], "g")
+    bus.publish(tick(seq=1))
+    for value, _, _ in BAD.values():
+        bus.publish_raw(Topic.MARKET_DATA, value, key="EURUSD")
+    bus.publish(tick(seq=2))
+    records = sub.poll(max_records=100)
+    assert [r.event.payload.volume for r in records] == [1, 2]  # the good ones, in order
+    letters = bus.dead_letters(Topic.MARKET_DATA)
+    assert [d.reason for d in letters] == [reason for _, reason, _ in BAD.values()]
+    for (name, (value, _, needle)), letter in zip(BAD.items(), letters, strict=True):
+        assert needle in letter.detail, name
+        assert letter.headers["dlq.source.topic"] == Topic.MARKET_DATA
+        assert int(letter.headers["dlq.original_size"]) == len(value)
+    assert letters[-1].headers["dlq.truncated"] == "true"  # an oversized message is kept as a prefix
+
+
+@pytest.mark.kafka
+def test_kafka_dead_letters_bad_messages_with_reason_headers(kafka_bus):
+    from confluent_kafka import Consumer, Producer
+
+    trace = traceparent_new()
+    # A foreign producer that allows messages up to the broker's limit (1 MiB), past ours.
+    foreign = Producer({"bootstrap.servers": kafka_bus.bootstrap_servers, "message.max.bytes": 1_048_576})
+    with kafka_bus.subscribe([Topic.MARKET_DATA], "wire-test") as sub:
+        kafka_bus.publish(tick("EURUSD", 1, traceparent=trace))
+        assert kafka_bus.flush(30) == 0
+        for value, _, _ in BAD.values():
+            foreign.produce(
+                kafka_bus.physical(Topic.MARKET_DATA), value, "EURUSD", headers=[("traceparent", trace.encode())]
+            )
+        assert foreign.flush(30) == 0
+        kafka_bus.publish(tick("EURUSD", 2))
+        assert kafka_bus.flush(30) == 0
+        got = []
+        for _ in range(60):
+            got += sub.poll(max_records=100, timeout=0.5)
+            if len(got) >= 2:
+                break
+        assert [r.event.payload.volume for r in got] == [1, 2]  # the loop went on past the bad ones
+        assert got[0].event.traceparent == trace and got[0].headers["traceparent"] == trace
+        sub.commit()
+
+    reader = Consumer(
+        {
+            "bootstrap.servers": kafka_bus.bootstrap_servers,
+            "group.id": f"dlq-{uuid.uuid4()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    try:
+        reader.subscribe([kafka_bus.physical(dlq_name(Topic.MARKET_DATA))])
+        letters = []
+        for _ in range(60):
+            msg = reader.poll(0.5)
+            if msg is not None and msg.error() is None:
+                letters.append(msg)
+            if len(letters) == len(BAD):
+                break
+    finally:
+        reader.close()
+    headers = [{k: v.decode() for k, v in m.headers()} for m in letters]
+    assert [h["dlq.reason"] for h in headers] == [reason for _, reason, _ in BAD.values()]
+    for (name, (value, _, needle)), h, m in zip(BAD.items(), headers, letters, strict=True):
+        assert needle in h["dlq.detail"], name
+        assert h["dlq.group"] == "wire-test" and h["traceparent"] == trace
+        assert int(h["dlq.original_size"]) == len(value)
+        if name != "oversized":
+            assert m.value() == value  # the dead letter is the message as it arrived
+    assert headers[-1]["dlq.truncated"] == "true"
+
+
+@pytest.mark.kafka
+def test_kafka_publish_refuses_an_oversized_event(kafka_bus):
+    from tradeops.bus import EventTooLarge
+
+    huge = make_event(
+        Tick(symbol="X" * (MAX_EVENT_BYTES + 1), bid=Decimal(1), ask=Decimal(1), ts=T0), source="t", key="X"
+    )
+    with pytest.raises(EventTooLarge):
+        kafka_bus.publish(huge)
