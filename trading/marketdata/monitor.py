@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import NamedTuple
 
 import msgspec
 
@@ -91,15 +92,17 @@ class _AlertState:
     suppressed: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Verdict:
-    """What the monitor decided about one event."""
+class Verdict(NamedTuple):
+    """What the monitor decided about one event (a named tuple: built once per tick, cheaply)."""
 
     event: Envelope  # the input with its flags set (published unless quarantined)
     flags: tuple[str, ...]
     quarantined: bool
     reasons: tuple[str, ...]  # one human sentence per flag
     alerts: tuple[Envelope, ...]
+
+
+NOTHING: tuple = ()
 
 
 class MarketMonitor:
@@ -112,7 +115,14 @@ class MarketMonitor:
         self._symbols: dict[tuple[str, str], _SymbolState] = {}
         self._alerts: dict[tuple[str, str], _AlertState] = {}
         self._newest: datetime | None = None
-        self._feed_checked: datetime | None = None
+        self._next_feed_check: datetime | None = None
+        # Hot-path copies of the configuration (attribute chains cost at 100k events/s).
+        self._quarantine_flags = self.config.quarantine_flags
+        self._max_gap = self.config.max_gap
+        self._max_gap_seconds = self.config.max_gap.total_seconds()
+        self._max_latency = self.config.max_latency
+        self._spike_limit2 = self.config.spike_sigma**2
+        self._warmup = self.config.spike_warmup
 
     # ------------------------------------------------------------ the handler interface
 
@@ -126,25 +136,39 @@ class MarketMonitor:
     def inspect(self, event: Envelope) -> Verdict | None:
         """Check one market-data event. None for events that are not ticks or bars."""
         payload = event.payload
-        if isinstance(payload, Tick):
+        kind = type(payload)
+        if kind is Tick:
             flags, reasons = self._check_tick(payload)
-        elif isinstance(payload, Bar):
+        elif kind is Bar:
             flags, reasons = self._check_bar(payload)
         else:
             return None
         ts = payload.ts
-        alerts = []
-        quarantined = any(flag in self.config.quarantine_flags for flag in flags)
+        alerts = NOTHING
+        quarantined = False
         if flags:
-            event = msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, flags=tuple(flags)))
+            quarantined = any(flag in self._quarantine_flags for flag in flags)
+            flags = tuple(flags)
+            event = msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, flags=flags))
+            alerts = []
             for flag, reason in zip(flags, reasons, strict=True):
                 alert = self._alert(flag, payload, reason, quarantined)
                 if alert is not None:
                     alerts.append(alert)
+            alerts = tuple(alerts)
+            reasons = tuple(reasons)
+        else:
+            flags = reasons = NOTHING
         if self._newest is None or ts > self._newest:
             self._newest = ts
-        alerts.extend(self._stale_feeds())
-        return Verdict(event, tuple(flags), quarantined, tuple(reasons), tuple(alerts))
+        check = self._next_feed_check
+        if check is None or ts >= check:
+            # Checking every feed on every event costs O(feeds); once per second of event time will do.
+            self._next_feed_check = ts + timedelta(seconds=1)
+            stale = self._stale_feeds()
+            if stale:
+                alerts = (*alerts, *stale)
+        return Verdict(event, flags, quarantined, reasons, alerts)
 
     # ------------------------------------------------------------ checks
 
@@ -175,23 +199,30 @@ class MarketMonitor:
             open_time -= self.config.session_shift.total_seconds()
         return open_time
 
-    def _spike(self, state: _SymbolState, price: float, flags: list, reasons: list, label: str) -> None:
-        if state.last_price > 0 and price > 0:
-            ret = math.log(price / state.last_price)
-            sigma = math.sqrt(state.variance)
-            limit = self.config.spike_sigma * sigma
-            if state.observations >= self.config.spike_warmup and sigma > 0 and abs(ret) > limit:
-                flags.append(SPIKE)
-                reasons.append(
-                    f"{label} moved {ret * 1e4:+.1f} bp, {abs(ret) / sigma:.1f} sigma (limit {self.config.spike_sigma})"
-                )
-                ret = math.copysign(limit, ret)  # a spike must not blow up the estimate it is judged by
-            state.variance += self._alpha * (ret * ret - state.variance)
-            state.observations += 1
+    def _spike(self, state: _SymbolState, price: float, flags: list | None, reasons: list | None, label: str):
+        """Update the volatility estimate; returns (flags, reasons), extended when it is a spike."""
+        last = state.last_price
         state.last_price = price
+        if last <= 0 or price <= 0:
+            return flags, reasons
+        ret = math.log(price / last)
+        ret2 = ret * ret
+        variance = state.variance
+        limit2 = self._spike_limit2 * variance
+        if state.observations >= self._warmup and variance > 0 and ret2 > limit2:
+            sigma = math.sqrt(variance)
+            flags = [*(flags or ()), SPIKE]
+            reasons = [
+                *(reasons or ()),
+                f"{label} moved {ret * 1e4:+.1f} bp, {abs(ret) / sigma:.1f} sigma (limit {self.config.spike_sigma})",
+            ]
+            ret2 = limit2  # a spike must not blow up the estimate it is judged by
+        state.variance = variance + self._alpha * (ret2 - variance)
+        state.observations += 1
+        return flags, reasons
 
     def _common(self, payload, state: _SymbolState, flags: list, reasons: list, gap_limit: float) -> bool:
-        """Order, gap and staleness checks; returns False when the event is out of order."""
+        """Order, gap and staleness checks (appending to ``flags``); False when out of order."""
         ts = payload.ts
         if state.last_ts is not None:
             if ts < state.last_ts:
@@ -202,32 +233,48 @@ class MarketMonitor:
             if gap:
                 flags.append(GAP)
                 reasons.append(f"{gap:.0f}s of session time without data since {state.last_ts.isoformat()}")
-        limit = self.config.max_latency
+        limit = self._max_latency
         if limit is not None and payload.received_at is not None and payload.received_at - ts > limit:
             flags.append(STALE)
             reasons.append(f"received {(payload.received_at - ts).total_seconds():.3f}s after its source time")
         return True
 
-    def _check_tick(self, tick: Tick) -> tuple[list[str], list[str]]:
+    def _check_tick(self, tick: Tick):
+        """(flags, reasons) for a tick; both empty (and no lists built) for a clean one."""
+        key = (tick.symbol, "tick")
+        state = self._symbols.get(key)
+        if state is None:
+            state = self._symbols[key] = _SymbolState()
+        bid, ask, ts = tick.bid, tick.ask, tick.ts
+        last_ts = state.last_ts
+        clean = (
+            bid < ask
+            and last_ts is not None
+            and last_ts <= ts
+            and ts - last_ts <= self._max_gap
+            and (self._max_latency is None or tick.received_at is None or tick.received_at - ts <= self._max_latency)
+        )
+        if clean:  # the common case, without building any list
+            state.last_ts = ts
+            state.stale_alerted = False
+            return self._spike(state, (float(bid) + float(ask)) * 0.5, None, None, "mid")
         flags: list[str] = []
         reasons: list[str] = []
-        state = self._state(tick.symbol, "tick")
-        crossed = tick.bid > tick.ask
+        crossed = bid > ask
         if crossed:
             flags.append(CROSSED)
-            reasons.append(f"bid {tick.bid} above ask {tick.ask}")
-        elif tick.bid == tick.ask:
+            reasons.append(f"bid {bid} above ask {ask}")
+        elif bid == ask:
             flags.append(LOCKED)
-            reasons.append(f"bid equals ask at {tick.bid}")
-        in_order = self._common(tick, state, flags, reasons, self.config.max_gap.total_seconds())
-        if in_order:
-            state.last_ts = tick.ts
+            reasons.append(f"bid equals ask at {bid}")
+        if self._common(tick, state, flags, reasons, self._max_gap_seconds):
+            state.last_ts = ts
             state.stale_alerted = False
             if not crossed:
-                self._spike(state, (float(tick.bid) + float(tick.ask)) / 2, flags, reasons, "mid")
+                flags, reasons = self._spike(state, (float(bid) + float(ask)) * 0.5, flags, reasons, "mid")
         return flags, reasons
 
-    def _check_bar(self, bar: Bar) -> tuple[list[str], list[str]]:
+    def _check_bar(self, bar: Bar):
         flags: list[str] = []
         reasons: list[str] = []
         state = self._state(bar.symbol, bar.timeframe)
@@ -244,7 +291,7 @@ class MarketMonitor:
             state.last_ts = bar.ts
             state.stale_alerted = False
             if CROSSED not in flags:
-                self._spike(state, float(bar.close), flags, reasons, "close")
+                flags, reasons = self._spike(state, float(bar.close), flags, reasons, "close")
         return flags, reasons
 
     # ------------------------------------------------------------ alerts
@@ -294,10 +341,6 @@ class MarketMonitor:
         newest = self._newest
         if timeout is None or newest is None:
             return []
-        # Checking every symbol on every event costs O(symbols); once per second of event time is enough.
-        if self._feed_checked is not None and newest - self._feed_checked < timedelta(seconds=1):
-            return []
-        self._feed_checked = newest
         alerts = []
         for (symbol, kind), state in self._symbols.items():
             # A bar feed is silent for a whole bar by nature: allow two bar lengths.
