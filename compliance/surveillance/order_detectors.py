@@ -173,7 +173,12 @@ class OrderToTradeDetector(Detector):
     def on_order(self, t, msg, state, side):
         if msg.action == "cancel" and msg.reason in self._excluded:
             return
-        bucket = self._bucket(t, (msg.account, msg.symbol), msg.owner, msg.ts)
+        key = (msg.account, msg.symbol)
+        bucket = self.buckets.get(key)
+        if bucket is None or t >= bucket.end:
+            bucket = self._bucket(t, key, msg.owner, msg.ts)
+        else:
+            bucket.last_ts = msg.ts
         bucket.messages += 1
         if msg.action != "cancel":
             bucket.volume += msg.qty
@@ -255,6 +260,16 @@ class _Burst:
     )
 
 
+class _Account:
+    __slots__ = ("burst", "first_t", "total", "window")
+
+    def __init__(self, t):
+        self.window: deque = deque()
+        self.first_t = t
+        self.total = 0
+        self.burst: _Burst | None = None
+
+
 class QuoteStuffingDetector(Detector):
     """Quote stuffing (2016/522 Annex II 1(d)): an account's message rate bursts to at least
     ``min_messages`` per ``window_s`` and ``baseline_multiple`` x its own long-run rate, with at
@@ -264,29 +279,28 @@ class QuoteStuffingDetector(Detector):
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
-        self.windows: dict[str, deque] = {}
-        self.history: dict[str, list] = {}  # account -> [first_t, messages]
-        self.bursts: dict[str, _Burst] = {}
+        self.accounts: dict[str, _Account] = {}
+        self.open_bursts: set[str] = set()
+        self._window = params.window_s
+        self._min = params.min_messages
 
     def on_order(self, t, msg, state, side):
-        account = msg.account
-        dq = self.windows.get(account)
-        if dq is None:
-            dq = self.windows[account] = deque()
-            self.history[account] = [t, 0]
-        history = self.history[account]
-        history[1] += 1
-        burst = self.bursts.get(account)
-        if burst is not None and t - burst.last_t > self.p.window_s:
-            del self.bursts[account]
-            self._assess(account, burst)
+        acc = self.accounts.get(msg.account)
+        if acc is None:
+            acc = self.accounts[msg.account] = _Account(t)
+        acc.total += 1
+        burst = acc.burst
+        if burst is not None and t - burst.last_t > self._window:
+            acc.burst = None
+            self._assess(msg.account, burst)
             burst = None
+        dq = acc.window
         dq.append((t, msg))
-        edge = t - self.p.window_s
+        edge = t - self._window
         while dq[0][0] <= edge:
             dq.popleft()
-        n = len(dq)
         if burst is not None:
+            n = len(dq)
             burst.messages += 1
             burst.last_t = t
             burst.last_ts = msg.ts
@@ -295,11 +309,12 @@ class QuoteStuffingDetector(Detector):
             if len(burst.order_ids) < MAX_EVIDENCE_ORDERS:
                 burst.order_ids.append(msg.order_id)
             burst.symbols.add(msg.symbol)
-        elif n >= self.p.min_messages:
-            burst = self.bursts[account] = _Burst()
+        elif len(dq) >= self._min:
+            n = len(dq)
+            burst = acc.burst = _Burst()
             first_t = dq[0][0]
-            span = first_t - history[0]
-            before = history[1] - n
+            span = first_t - acc.first_t
+            before = acc.total - n
             burst.baseline_rate = before / span if span >= self.p.baseline_min_s else None
             burst.messages = n
             burst.peak = n
@@ -310,18 +325,32 @@ class QuoteStuffingDetector(Detector):
             burst.owner = msg.owner
             burst.order_ids = [m.order_id for _t, m in dq]
             burst.symbols = {m.symbol for _t, m in dq}
+            self.open_bursts.add(msg.account)
 
     def on_fill(self, t, fill, state, side):
-        burst = self.bursts.get(fill.account)
-        if burst is not None:
-            burst.fills += 1
+        acc = self.accounts.get(fill.account)
+        if acc is not None and acc.burst is not None:
+            acc.burst.fills += 1
 
     def expire(self, t):
-        if not self.bursts:
+        open_bursts = self.open_bursts
+        if not open_bursts:
             return
-        window = self.p.window_s
-        for account in [a for a, b in self.bursts.items() if t - b.last_t > window]:
-            self._assess(account, self.bursts.pop(account))
+        for account in list(open_bursts):
+            acc = self.accounts[account]
+            burst = acc.burst
+            if burst is None:
+                open_bursts.discard(account)
+            elif t - burst.last_t > self._window:
+                acc.burst = None
+                open_bursts.discard(account)
+                self._assess(account, burst)
+
+    def finish(self):
+        for account, acc in self.accounts.items():
+            if acc.burst is not None:
+                burst, acc.burst = acc.burst, None
+                self._assess(account, burst)
 
     def _assess(self, account, b):
         p = self.p

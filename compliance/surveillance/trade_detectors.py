@@ -300,6 +300,9 @@ class MomentumIgnitionDetector(Detector):
         )
 
 
+MID_SAMPLE_S = 1.0
+
+
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
     an account whose aggressive trading in the last ``window_s`` was one-sided (at least
@@ -319,6 +322,8 @@ class MarkingTheCloseDetector(Detector):
         dq = self.mids.get(quote.symbol)
         if dq is None:
             dq = self.mids[quote.symbol] = deque()
+        elif t - dq[-1][0] < MID_SAMPLE_S:  # a mid per second is plenty for a minutes-long window
+            return
         dq.append((t, (quote.bid + quote.ask) * 0.5))
         edge = t - self.p.window_s
         # keep one mid from before the window: the mid in force when the window opened
