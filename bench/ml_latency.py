@@ -21,6 +21,7 @@ import argparse
 import gc
 import os
 import platform
+import resource
 import sys
 import tempfile
 import time
@@ -176,20 +177,24 @@ class Chain:
         ]
         self.sink = self.bus.subscribe([Topic.PREDICTIONS, Topic.COMPLIANCE], "bench-sink")
         self.decision_ns, self.signal_ns, self.all_ns = [], [], []
+        self.preempted: list[bool] = []  # the OS took the CPU away during this decision
         self.signals = self.alerts = 0
 
     def feed(self, tick) -> None:
         clock = time.perf_counter_ns
+        switches = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
         t0 = clock()
         self.bus.publish(tick)
         for runner in self.runners:
             runner.run_once(timeout=0)
         out = self.sink.poll(timeout=0)
         elapsed = clock() - t0
+        preempted = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw > switches
         self.sink.commit()
         self.all_ns.append(elapsed)
         if out:
             self.decision_ns.append(elapsed)
+            self.preempted.append(preempted)
             if any(type(r.event.payload) is Signal for r in out):
                 self.signal_ns.append(elapsed)
                 self.signals += 1
@@ -199,7 +204,12 @@ class Chain:
         def q(values, p):
             return pct(values, p) / 1e3 if values else float("nan")
 
+        slow = [p for ns, p in zip(self.decision_ns, self.preempted, strict=True) if ns > 1_000_000]
+        fast = [ns for ns, p in zip(self.decision_ns, self.preempted, strict=True) if not p]
         return {
+            "slow": len(slow),
+            "slow_preempted": sum(slow),
+            "unpreempted_p95": q(fast, 95),
             "ticks": len(self.all_ns),
             "decisions": len(self.decision_ns),
             "signals": self.signals,
@@ -297,6 +307,11 @@ def main() -> None:
         f"gate open (conf 0.5, no drift limit): {g['signals']} signals, tick -> Signal p50 / p95",
         f"{g['signal_p50']:.0f} / {g['signal_p95']:.0f} µs",
     )
+    line(
+        "decisions over 1 ms / of which the OS preempted the process meanwhile",
+        f"{b['slow']} / {b['slow_preempted']}",
+    )
+    line("decision p95 over the decisions that were not preempted", f"{b['unpreempted_p95']:.0f} µs")
     line(
         "baseline: same path, constant predictor, p50 / p95",
         f"{base['decision_p50']:.0f} / {base['decision_p95']:.0f} µs",

@@ -3,11 +3,13 @@
 Registry rows are written by services only; the admin's actions call them, so an activation
 from the admin verifies the artifact and writes the audit record like any other."""
 
+from django import forms
 from django.contrib import admin, messages
 
 from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
 from mlmodels.services import (
     VALIDATOR_FIELDS,
+    check_validator_config,
     model_version_activate,
     model_version_rollback,
     validator_config_update,
@@ -94,8 +96,27 @@ class ModelActivationAdmin(admin.ModelAdmin):
         return False
 
 
+class ValidatorConfigForm(forms.ModelForm):
+    class Meta:
+        model = ValidatorConfig
+        fields = VALIDATOR_FIELDS
+
+    def clean(self):
+        data = super().clean()
+        try:
+            check_validator_config(
+                min_confidence=data.get("min_confidence", 0.0),
+                psi_limit=data.get("psi_limit", 0.0),
+                drift_window=data.get("drift_window", 0),
+            )
+        except ApplicationError as exc:
+            raise forms.ValidationError(str(exc), code=exc.code) from None
+        return data
+
+
 @admin.register(ValidatorConfig)
 class ValidatorConfigAdmin(admin.ModelAdmin):
+    form = ValidatorConfigForm
     list_display = ("__str__", "drift_window", "algo_id", "enabled", "updated_at", "updated_by")
     fields = (*VALIDATOR_FIELDS, "updated_at", "updated_by")
     readonly_fields = ("updated_at", "updated_by")

@@ -211,6 +211,16 @@ def model_version_rollback(*, name: str, actor: str, user=None, reason: str = ""
 VALIDATOR_FIELDS = ("min_confidence", "psi_limit", "drift_window", "algo_id", "enabled")
 
 
+def check_validator_config(*, min_confidence: float, psi_limit: float, drift_window: int) -> None:
+    """Refuse thresholds that would make the validator meaningless (code ``invalid_validator_config``)."""
+    if not 0.5 <= min_confidence <= 1.0:
+        raise ModelRegistryError("min_confidence must be within [0.5, 1]", code="invalid_validator_config")
+    if psi_limit <= 0:
+        raise ModelRegistryError("psi_limit must be positive", code="invalid_validator_config")
+    if drift_window < 20:
+        raise ModelRegistryError("drift_window must be at least 20 vectors", code="invalid_validator_config")
+
+
 @transaction.atomic
 def validator_config_update(*, actor: str, user=None, **changes) -> ValidatorConfig:
     """Change the validator's thresholds (only the named fields). Serving picks them up on its
@@ -222,12 +232,9 @@ def validator_config_update(*, actor: str, user=None, **changes) -> ValidatorCon
     before = {f: getattr(config, f) for f in VALIDATOR_FIELDS}
     for field, value in changes.items():
         setattr(config, field, value)
-    if not 0.5 <= config.min_confidence <= 1.0:
-        raise ModelRegistryError("min_confidence must be within [0.5, 1]", code="invalid_validator_config")
-    if config.psi_limit <= 0:
-        raise ModelRegistryError("psi_limit must be positive", code="invalid_validator_config")
-    if config.drift_window < 20:
-        raise ModelRegistryError("drift_window must be at least 20 vectors", code="invalid_validator_config")
+    check_validator_config(
+        min_confidence=config.min_confidence, psi_limit=config.psi_limit, drift_window=config.drift_window
+    )
     at = utcnow()
     label = _actor_label(actor=actor, user=user)
     config.updated_at = at

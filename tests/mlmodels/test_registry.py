@@ -225,3 +225,18 @@ def test_admin_activates_through_the_audited_service(register, admin_client):
     assert record.actor_type == "user" and record.actor_id == "admin"
     listing = admin_client.get("/admin/mlmodels/modelversion/").content.decode()
     assert "baseline: always up" in listing.lower() and "deep-v1" in listing
+
+
+def test_admin_edits_validator_thresholds_through_the_audited_service(admin_client, db):
+    url = "/admin/mlmodels/validatorconfig/add/"
+    form = {"min_confidence": "0.6", "psi_limit": "0.3", "drift_window": "300", "algo_id": "ml-x", "enabled": "on"}
+    response = admin_client.post(url, {**form, "min_confidence": "0.2"})
+    assert response.status_code == 200 and "min_confidence must be within [0.5, 1]" in response.content.decode()
+    response = admin_client.post(url, form)
+    assert response.status_code == 302
+    from mlmodels.selectors import validator_settings_get
+
+    settings = validator_settings_get()
+    assert (settings.min_confidence, settings.psi_limit, settings.drift_window) == (0.6, 0.3, 300)
+    record = AuditRecord.objects.get(action="model.validator_config_changed")
+    assert record.actor_id == "admin" and record.payload_data["after"]["algo_id"] == "ml-x"
