@@ -11,8 +11,11 @@ median of ``--repeat`` runs.
 2. collector -> null sink: normalise, stamp received_at, make the envelope, run the monitor.
 3. collector -> memory bus (``MemoryBus.publish_many``): the embedded run's path.
 4. raw Kafka baseline: confluent-kafka ``produce()`` of pre-encoded bytes, same producer
-   settings as the bus (idempotent, acks=all, lz4, linger 5 ms), flush included.
-5. collector -> ``KafkaBus`` (encode + produce, batched ``publish_many``), flush included.
+   settings as the bus (idempotent, acks=all, lz4, linger 5 ms), flush included; 4b with the
+   replay producer settings (``workers.collector.REPLAY_PRODUCER_CONFIG``: linger 20 ms, 1 MB
+   batches), which ``manage.py replay --bus kafka`` uses.
+5. collector -> ``KafkaBus`` (encode + produce, batched ``publish_many``), flush included, with
+   the bus defaults (5) and the replay settings (5b).
 6. the same in ``--procs`` processes, each replaying its own symbols (what a deployment does:
    one collector per feed), aggregate ticks/s from the first start to the last flush.
 
@@ -43,7 +46,7 @@ django.setup()
 from tradeops.events import encode, make_event  # noqa: E402
 from trading.marketdata.monitor import MarketMonitor, MonitorConfig  # noqa: E402
 from trading.marketdata.sources import read_mt5_ticks, synthetic_ticks  # noqa: E402
-from workers.collector import Collector  # noqa: E402
+from workers.collector import REPLAY_PRODUCER_CONFIG, Collector  # noqa: E402
 
 SYMBOLS = ["EURUSD", "GBPUSD", "USDJPY", "USDCHF", "AUDUSD", "USDCAD", "NZDUSD", "EURGBP", "EURJPY", "GBPJPY"]
 SYMBOLS += ["XAUUSD", "EURCHF"]
@@ -91,17 +94,18 @@ def drop(names: list[str]) -> None:
     topics_delete(AdminClient({"bootstrap.servers": BOOTSTRAP}), names)
 
 
-def kafka_bus(prefix: str):
+def kafka_bus(prefix: str, replay: bool = False):
     from tradeops.bus.kafka import KafkaBus
 
-    return KafkaBus(bootstrap_servers=BOOTSTRAP, topic_prefix=prefix)
+    config = REPLAY_PRODUCER_CONFIG if replay else None
+    return KafkaBus(bootstrap_servers=BOOTSTRAP, topic_prefix=prefix, producer_config=config)
 
 
 def _worker(args) -> tuple[float, float, int]:
     """One collector process: replay its symbols into Kafka. Returns (start, end, ticks)."""
     prefix, symbols, total = args
     ticks = make_ticks(total, symbols, seed=len(symbols[0]) + ord(symbols[0][0]))
-    bus = kafka_bus(prefix)
+    bus = kafka_bus(prefix, replay=True)
     bus.producer  # noqa: B018 - connect before timing
     started = time.time()
     Collector(publish=bus, monitor=monitor()).run(ticks)
@@ -181,7 +185,10 @@ def main() -> None:
             producer = Producer({"bootstrap.servers": BOOTSTRAP, **PRODUCER_DEFAULTS})
             producer.list_topics(timeout=10)
 
-            def raw():
+            producer_replay = Producer({"bootstrap.servers": BOOTSTRAP, **PRODUCER_DEFAULTS, **REPLAY_PRODUCER_CONFIG})
+            producer_replay.list_topics(timeout=10)
+
+            def raw(producer=producer):
                 produce = producer.produce
                 for key, value in values:
                     try:
@@ -193,16 +200,20 @@ def main() -> None:
 
             print(f"   (events are {size:.0f} bytes of JSON each)")
             report("4. raw Kafka baseline: produce(pre-encoded) + flush", timed(raw, args.repeat))
+            report("4b. the same, replay producer settings", timed(lambda: raw(producer_replay), args.repeat))
             del values
 
-            def via_bus():
-                bus = kafka_bus(prefix)
+            def via_bus(replay: bool):
+                bus = kafka_bus(prefix, replay)
                 bus.producer  # noqa: B018
                 Collector(publish=bus, monitor=monitor()).run(ticks)
                 assert bus.flush(60) == 0
                 bus.close()
 
-            kafka_rate = report("5. collector -> KafkaBus (+ flush)", timed(via_bus, args.repeat))
+            report("5. collector -> KafkaBus, bus defaults (+ flush)", timed(lambda: via_bus(False), args.repeat))
+            kafka_rate = report(
+                "5b. collector -> KafkaBus, replay producer (+ flush)", timed(lambda: via_bus(True), args.repeat)
+            )
 
             if args.procs > 1:
                 groups = [SYMBOLS[i :: args.procs] for i in range(args.procs)]

@@ -46,6 +46,10 @@ SOURCE = "collector"
 _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version and variant bits
 _UUID_V4 = (4 << 76) | (0x8000 << 48)
 _replace = msgspec.structs.replace
+# Producer settings for replays (throughput over latency): bigger, later batches. Measured on the
+# 2-core dev box: raw produce of 330-byte events 210k/s with the bus defaults (linger 5 ms),
+# 330k/s with these. Live collection keeps the bus defaults, where 5 ms of linger is the bound.
+REPLAY_PRODUCER_CONFIG = {"linger.ms": 20, "batch.size": 1_000_000}
 
 
 @dataclass

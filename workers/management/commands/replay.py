@@ -32,7 +32,7 @@ from trading.marketdata.sources import (
     synthetic_ticks,
 )
 from trading.seed_data import INSTRUMENTS
-from workers.collector import Collector, monitor_for
+from workers.collector import REPLAY_PRODUCER_CONFIG, Collector, monitor_for
 
 SOURCES = ("backtesting", "mt5-bars", "mt5-ticks", "synthetic")
 
@@ -67,11 +67,11 @@ class Command(BaseCommand):
         if opts["limit"]:
             items = islice(items, opts["limit"])
         gap = opts["max_gap_minutes"] or (50 if derived else 2)
-        bus = get_bus(opts["bus"])
+        backend = opts["bus"] or settings.EVENT_BUS
+        bus = get_bus(backend, **({"producer_config": REPLAY_PRODUCER_CONFIG} if backend == "kafka" else {}))
         collector = Collector(
             publish=bus, monitor=monitor_for([symbol], max_gap=timedelta(minutes=gap)), quarantine=quarantine
         )
-        backend = opts["bus"] or settings.EVENT_BUS
         self.stdout.write(f"replaying {opts['source']} {symbol} onto the {backend} bus")
         try:
             stats = collector.run(items, speed=opts["speed"] or None)
