@@ -58,4 +58,7 @@ EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])
 EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
 # Pre-trade compliance checks appended to the gate: dotted paths to zero-argument factories
 # returning a check (or a list of checks) that follows the protocol in trading/gate.py.
-PRETRADE_COMPLIANCE_CHECKS = env.list("PRETRADE_COMPLIANCE_CHECKS", default=[])
+# compliance.pretrade.loading.pretrade_checks: the RTS 6 Art. 15 controls, from the active ComplianceRule rows.
+PRETRADE_COMPLIANCE_CHECKS = env.list(
+    "PRETRADE_COMPLIANCE_CHECKS", default=["compliance.pretrade.loading.pretrade_checks"]
+)
