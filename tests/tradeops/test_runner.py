@@ -52,8 +52,8 @@ def test_a_redelivered_event_is_not_applied_twice_and_outputs_keep_their_ids():
     handler = MidPrice()
     source = _ticks(5)
     first = []
-    pipeline_run(source + source[:3], stages=[FEATURES], handlers={"toy-features": handler}, bus=MemoryBus(),
-                 on_event=first.append)  # fmt: skip
+    stages, handlers = [FEATURES], {"toy-features": handler}
+    pipeline_run(source + source[:3], stages=stages, handlers=handlers, bus=MemoryBus(), on_event=first.append)
     assert sum(handler.applied.values()) == 10  # the three repeats were dropped by event_id
     # another process handling the same inputs publishes the same output ids: downstream dedupe works
     second = []
