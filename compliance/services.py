@@ -509,6 +509,7 @@ def case_disposition_approve(*, case: Case, officer, note: str = "", at: datetim
     to = CaseStatus.CLOSED if action == "close" else CaseStatus.REPORTED
     case.outcome_reason = case.pending_reason
     case.decided_by, case.decided_at = officer, at
+    case.pending_action = ""  # decided; pending_by/pending_reason stay as the record of who asked
     _case_step(case, action=f"{action}_approved", officer=officer, to=to, note=note, at=at)
     return case
 
