@@ -27,3 +27,7 @@ def real_bars_with_spread(real_bars):
 @pytest.fixture(scope="session")
 def trained(real_bars):
     return models_train(real_bars, config=FAST)
+
+
+# The event backbone's Kafka fixtures (unique topic prefix per test, provisioned and deleted).
+from tests.tradeops.conftest import kafka, kafka_bootstrap_session, kafka_bus, kafka_prefix  # noqa: E402, F401

@@ -10,7 +10,7 @@ from mlmodels.services import model_version_activate, model_versions_register, v
 from mlmodels.training import MODEL_NAMES, artifact_bytes, artifact_write
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run
-from tradeops.events import Alert, Features, Prediction, Signal, make_event
+from tradeops.events import Alert, Features, Prediction, Signal, decode, encode, make_event
 from tradeops.stages import stage_get
 from trading.marketdata.sources import backtesting_bars
 
@@ -51,3 +51,6 @@ def test_embedded_run_turns_real_bars_into_attributed_predictions_and_signals(tr
         assert event.payload.algo_id == "ml-eurusd-h1"
         assert event.traceparent  # the runner keeps the trace from the bar to the signal
     assert not [e for e in seen if isinstance(e.payload, Alert)]  # 400 bars < the 500-vector drift window
+    # Everything the stages publish survives the JSON wire format exactly (the Kafka deployment).
+    for event in features[:20] + signals[:20] + [e for e in seen if isinstance(e.payload, Prediction)][:20]:
+        assert decode(encode(event)) == event

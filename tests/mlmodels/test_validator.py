@@ -11,7 +11,7 @@ import pytest
 from mlmodels.features import FEATURE_NAMES, FEATURE_SET
 from mlmodels.handlers import DriftWindow, ModelVote, PatternValidator, ValidatorSettings
 from mlmodels.training import drift_reference_build
-from tradeops.events import Alert, Features, Signal
+from tradeops.events import Alert, Features, Signal, decode, encode, make_event
 
 T0 = datetime(2024, 5, 6, 9, tzinfo=UTC)
 
@@ -93,6 +93,8 @@ def test_drift_withholds_signals_raises_one_alert_and_clears(reference):
         withheld_signals += sum(isinstance(e, Signal) for e in out)
     assert [a.alert_type for a in alerts] == ["model_drift"]  # one alert when it starts, not one per vector
     alert = alerts[0]
+    event = make_event(alert, source="test", key="EURUSD")
+    assert event.topic == "compliance-events" and decode(encode(event)) == event  # evidence is wire-safe
     assert alert.severity == "high" and alert.symbol == "EURUSD" and alert.score > 0.25
     assert alert.evidence["psi_limit"] == 0.25 and alert.evidence["model_versions"]["deep"] == "deep-v3"
     assert validator.withheld["drift"] > 0
