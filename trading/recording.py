@@ -6,7 +6,52 @@ when the write it describes committed (no dual write).
 
 from __future__ import annotations
 
+import threading
+from contextlib import contextmanager
 from datetime import datetime
+
+_pending = threading.local()
+
+
+@contextmanager
+def batched():
+    """Collect the audit entries and outbox events of the writes inside the block and append
+    them in one go when it ends (one chain-head lock and one INSERT for the audit trail, one
+    INSERT for the outbox), still inside the caller's transaction and in the same order.
+
+    Used by the execution worker around its one-transaction-per-order write (issue 7): the
+    order path's ~6 records then cost 3 statements instead of ~25. Preconditions: inside
+    ``transaction.atomic``; the block must not swallow the rollback of a savepoint that wrote
+    records (they would still be appended). Nested blocks join the outermost one."""
+    if getattr(_pending, "batch", None) is not None:
+        yield
+        return
+    _pending.batch = ([], [])
+    try:
+        yield
+        entries, events = _pending.batch
+    finally:
+        _pending.batch = None
+    if entries:
+        from tradeops.audit.services import audit_append_many
+
+        audit_append_many(entries=entries)
+    if events:
+        from tradeops.outbox.services import outbox_append_many
+
+        outbox_append_many(events=events)
+
+
+def outbox_event(event) -> None:
+    """Append an already-built event (e.g. ``risk.decision``) to the outbox, in order with the
+    batch when one is open. Preconditions: inside the writer's transaction."""
+    batch = getattr(_pending, "batch", None)
+    if batch is not None:
+        batch[1].append(event)
+        return
+    from tradeops.outbox.services import outbox_append
+
+    outbox_append(event=event)
 
 
 def record(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
@@ -25,6 +70,23 @@ def audit(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
     from tradeops.audit.services import audit_append
 
     object_type, object_id = object_label(obj)
+    batch = getattr(_pending, "batch", None)
+    if batch is not None:
+        from tradeops.audit.services import AuditEntry
+
+        batch[0].append(
+            AuditEntry(
+                action=action,
+                object_type=object_type,
+                object_id=object_id,
+                occurred_at=at,
+                payload=payload,
+                actor=actor,
+                event_id=recorded_event_id(action=action, obj=obj, payload=payload, at=at),
+                category="trading",
+            )
+        )
+        return
     audit_append(
         action=action,
         object_type=object_type,
@@ -101,4 +163,9 @@ def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
         )
     else:
         return
-    outbox_append(event=make_event(event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at))
+    event = make_event(event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at)
+    batch = getattr(_pending, "batch", None)
+    if batch is not None:
+        batch[1].append(event)
+        return
+    outbox_append(event=event)

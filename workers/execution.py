@@ -49,6 +49,7 @@ from tradeops.events import (
     Tick,
     make_event,
 )
+from trading import recording
 from trading.brokers import (
     Broker,
     BrokerConnectionError,
@@ -218,8 +219,7 @@ class ExecutionWorker:
     def _load_account_state(self, account_id: int) -> None:
         """(Re)load one account's positions and open orders from the system of record."""
         book = self.risk.account(account_id)
-        book.positions.clear()
-        book.open_orders.clear()
+        book.clear_state()
         for position in Position.objects.filter(account_id=account_id).select_related("instrument"):
             symbol = position.instrument.symbol
             if symbol in book.specs:
@@ -304,7 +304,7 @@ class ExecutionWorker:
         self.known_ids.add(intent.client_order_id)
         if not decision.approved:
             self.stats.rejected += 1
-            with transaction.atomic():
+            with transaction.atomic(), recording.batched():
                 return self._record_rejection(intent, decision, ctx, received_at, decided_at)
         self.stats.approved += 1
         self.gate.on_sent(intent, ctx)
@@ -314,7 +314,7 @@ class ExecutionWorker:
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
         try:
-            with transaction.atomic():
+            with transaction.atomic(), recording.batched():
                 order, deals = self._record_order(
                     intent, decision, ctx, result, error, received_at, decided_at, sent_at
                 )
@@ -379,10 +379,10 @@ class ExecutionWorker:
         )
 
     def _publish_decision(self, intent: OrderIntent, decision: GateDecision, ctx: GateContext) -> None:
-        from tradeops.outbox.services import outbox_append
+        from trading.recording import outbox_event
 
         payload = decision.to_payload(intent, trading_state=str(ctx.trading_state))
-        outbox_append(event=make_event(payload, source=self.config.source, key=str(intent.account_id)))
+        outbox_event(make_event(payload, source=self.config.source, key=str(intent.account_id)))
 
     def _record_order(self, intent, decision, ctx, result, error, received_at, decided_at, sent_at):
         """The one transaction per order: order, decision, submission, fills, position, events."""

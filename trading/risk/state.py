@@ -57,6 +57,9 @@ class AccountBook:
         self.submit_times: deque[datetime] = deque()
         self.modify_times: deque[datetime] = deque()
         self.recent_signatures: dict[tuple, datetime] = {}
+        # Derived figures (unrealised P&L, margin, lots per symbol) cached until the next change:
+        # the gate reads them several times per decision.
+        self._cache: dict = {}
         equity = self.equity()
         self.peak_equity = equity
         self.day: date | None = now.date() if now else None
@@ -66,9 +69,17 @@ class AccountBook:
 
     def add_instrument(self, spec: InstrumentSpec) -> None:
         self.specs[spec.symbol] = spec
+        self._cache.clear()
+
+    def clear_state(self) -> None:
+        """Forget positions and open orders (before reloading them from the system of record)."""
+        self.positions.clear()
+        self.open_orders.clear()
+        self._cache.clear()
 
     def load_position(self, symbol: str, state: PositionState, mark: Decimal | None = None) -> None:
         """Set a position from the system of record (start-up, reconciliation)."""
+        self._cache.clear()
         self.positions[symbol] = PositionState(state.net_quantity, state.average_price, ZERO)
         if mark is not None:
             self.marks[symbol] = mark
@@ -76,6 +87,7 @@ class AccountBook:
 
     def apply_fill(self, symbol: str, signed_quantity: Decimal, price: Decimal, fee: Decimal = ZERO) -> PositionState:
         """Apply one fill to the position (the same arithmetic as ``trading.services.execution_record``)."""
+        self._cache.clear()
         spec = self.specs[symbol]
         before = self.positions.get(symbol, PositionState())
         after = apply_fill(
@@ -90,6 +102,7 @@ class AccountBook:
         return after
 
     def mark(self, symbol: str, price: Decimal, now: datetime | None = None) -> None:
+        self._cache.clear()
         self.marks[symbol] = price
         if now is not None:
             self.roll_day(now)
@@ -102,18 +115,21 @@ class AccountBook:
             self.day_start_equity = self.equity()
 
     def order_opened(self, order: OpenOrder) -> None:
+        self._cache.clear()
         self.open_orders[order.client_order_id] = order
 
     def order_filled(self, client_order_id: str, quantity: Decimal) -> None:
         order = self.open_orders.get(client_order_id)
         if order is None:
             return
+        self._cache.clear()
         order.remaining -= quantity
         if order.remaining <= 0:
             del self.open_orders[client_order_id]
 
     def order_closed(self, client_order_id: str) -> None:
-        self.open_orders.pop(client_order_id, None)
+        if self.open_orders.pop(client_order_id, None) is not None:
+            self._cache.clear()
 
     def record_sent(self, intent: OrderIntent, now: datetime, *, modify: bool = False) -> None:
         """RTS 6 Art. 15(2): the order counts toward the limits the moment it is sent."""
@@ -149,6 +165,9 @@ class AccountBook:
         )
 
     def unrealised(self) -> Decimal:
+        hit = self._cache.get("unrealised")
+        if hit is not None:
+            return hit
         total = ZERO
         for symbol, state in self.positions.items():
             if state.net_quantity == 0:
@@ -157,6 +176,7 @@ class AccountBook:
             mark = self.marks.get(symbol, state.average_price)
             pnl = unrealised_pnl(state, mark_price=mark, contract_size=spec.contract_size)
             total += self.to_account_currency(pnl, spec.quote_currency)
+        self._cache["unrealised"] = total
         return total
 
     def equity(self) -> Decimal:
@@ -170,15 +190,13 @@ class AccountBook:
     def exposures(self, *, extra: tuple[str, Decimal, Decimal] | None = None) -> tuple[Decimal, Decimal]:
         """(gross, net) exposure in the account currency over positions plus pending orders,
         optionally with one more (symbol, signed lots, price) as if it were pending."""
-        lots: dict[str, Decimal] = {}
-        for symbol, state in self.positions.items():
-            lots[symbol] = state.net_quantity
-        for order in self.open_orders.values():
-            lots[order.symbol] = lots.get(order.symbol, ZERO) + order.signed_remaining
+        lots = self._lots()
+        if extra is None and "exposures" in self._cache:
+            return self._cache["exposures"]
         prices: dict[str, Decimal] = {}
         if extra is not None:
             symbol, signed, price = extra
-            lots[symbol] = lots.get(symbol, ZERO) + signed
+            lots = {**lots, symbol: lots.get(symbol, ZERO) + signed}
             prices[symbol] = price
         gross = net = ZERO
         for symbol, qty in lots.items():
@@ -187,15 +205,31 @@ class AccountBook:
             value = self.notional(symbol, qty, prices.get(symbol) or self.marks.get(symbol))
             gross += abs(value)
             net += value
+        if extra is None:
+            self._cache["exposures"] = (gross, abs(net))
         return gross, abs(net)
 
+    def _lots(self) -> dict[str, Decimal]:
+        """Signed lots per symbol: positions plus open orders (cached until the next change)."""
+        lots = self._cache.get("lots")
+        if lots is None:
+            lots = {symbol: state.net_quantity for symbol, state in self.positions.items()}
+            for order in self.open_orders.values():
+                lots[order.symbol] = lots.get(order.symbol, ZERO) + order.signed_remaining
+            self._cache["lots"] = lots
+        return lots
+
     def used_margin(self) -> Decimal:
+        hit = self._cache.get("used_margin")
+        if hit is not None:
+            return hit
         total = ZERO
         for symbol, state in self.positions.items():
             if state.net_quantity:
                 total += abs(self.notional(symbol, state.net_quantity)) * self.specs[symbol].margin_rate
         for order in self.open_orders.values():
             total += abs(self.notional(order.symbol, order.remaining)) * self.specs[order.symbol].margin_rate
+        self._cache["used_margin"] = total
         return total
 
     def free_margin(self) -> Decimal:
