@@ -27,8 +27,10 @@ class SurveillanceConsumer:
         contract_sizes: Mapping[str, float] | None = None,
         params: Mapping | None = None,
         record: bool = True,
+        owner_lookup=None,
     ):
         self.owners = dict(owners or {})
+        self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
         self.engine = SurveillanceEngine(params, clamp_time=True)
         self.record = record
@@ -41,6 +43,9 @@ class SurveillanceConsumer:
 
                 pretrade_decision_record(event=event)
             return []
+        account_id = getattr(payload, "account_id", None)
+        if account_id is not None and account_id not in self.owners and self.owner_lookup is not None:
+            self.owners[account_id] = self.owner_lookup(account_id)
         rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
         if rec is None:
             return []
@@ -62,6 +67,15 @@ def surveil_stage() -> SurveillanceConsumer:
     from compliance.selectors import surveillance_params_effective
     from trading.models import Instrument, TradingAccount
 
-    owners = {a.pk: (a.beneficial_owner or a.client_id) for a in TradingAccount.objects.all()}
+    def owner_of(account) -> str:
+        return account.beneficial_owner or account.client_id
+
+    def owner_lookup(account_id: int) -> str:
+        account = TradingAccount.objects.filter(pk=account_id).first()
+        return owner_of(account) if account is not None else str(account_id)
+
+    owners = {a.pk: owner_of(a) for a in TradingAccount.objects.all()}
     sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
-    return SurveillanceConsumer(owners=owners, contract_sizes=sizes, params=surveillance_params_effective())
+    return SurveillanceConsumer(
+        owners=owners, contract_sizes=sizes, params=surveillance_params_effective(), owner_lookup=owner_lookup
+    )

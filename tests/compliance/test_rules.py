@@ -105,3 +105,12 @@ def test_surveillance_rules_feed_the_engine(alice, bob):
     assert surveillance_params_effective() == {}
     services.compliance_rule_approve(rule=rule, approver=bob)
     assert surveillance_params_effective() == {"best_execution_slippage": {"max_adverse_bps": 2.5}}
+
+
+def test_throttle_reset_command_is_audited_and_published(alice):
+    from django.core.management import call_command
+
+    call_command("compliance_throttle_reset", "algo-7", "--user", "alice", "--reason", "checked the fills")
+    assert Outbox.objects.filter(event_type="compliance.throttle_reset").count() == 1
+    record = AuditRecord.objects.get(action="execution_throttle.reset")
+    assert record.object_id == "algo-7" and record.actor_id == "alice"

@@ -113,3 +113,21 @@ def test_every_alert_kind_travels_on_the_wire():
         event = make_event(alert_payload(alert), source="surveillance", key=alert.account)
         back = decode(encode(event))
         assert back.payload.alert_type == alert.alert_type and back.payload.order_ids == tuple(alert.order_ids)
+
+
+def test_stage_factory_knows_owners_including_accounts_opened_later(db, account):
+    from compliance.consumers import surveil_stage
+    from trading.models import TradingAccount
+
+    consumer = surveil_stage()
+    assert consumer.owners == {account.pk: "OWNER-1"}
+    later = TradingAccount.objects.create(
+        name="Linked",
+        mt5_login=7000002,
+        mt5_server="test-server",
+        firm_lei=account.firm_lei,
+        client_id="C-2",
+        beneficial_owner="OWNER-1",
+    )
+    _market_order(consumer, 1, "k1", later.pk, "BUY", "1", "1.1")
+    assert consumer.owners[later.pk] == "OWNER-1"

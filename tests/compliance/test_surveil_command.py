@@ -45,3 +45,19 @@ def test_surveil_params_file_overrides_thresholds(tmp_path):
     out = tmp_path / "a.jsonl"
     call_command("surveil", str(src), "--output", str(out), "--params", str(params), stderr=io.StringIO())
     assert b"best_execution_slippage" in out.read_bytes()
+
+
+def test_surveil_record_puts_alerts_into_cases_once(tmp_path, db):
+    from compliance.models import Alert, Case
+
+    rows = [
+        q(0, "1.10000", "1.10010"),
+        *market(1, "a1", "A", "buy", 100_000, "1.10010", owner="X"),
+        *market(4, "b1", "B", "sell", 100_000, "1.10000", owner="X"),
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(orjson.dumps(r) for r in rows))
+    for _ in range(2):  # a re-run does not duplicate
+        call_command("surveil", str(src), "--output", str(tmp_path / "a.jsonl"), "--record", stderr=io.StringIO())
+    alert = Alert.objects.get()
+    assert alert.occurrences == 2 and Case.objects.get().subject_owner == "X"

@@ -1,6 +1,7 @@
 """``manage.py surveil INPUT.jsonl --output ALERTS.jsonl``: market-abuse and best-execution
 surveillance of any order history (formats: README, "Compliance monitor").
 
+``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk.
 Thresholds: the detectors' defaults, overridden by ``--params FILE.json`` (detector name ->
 parameters) or, with ``--rules``, by the effective surveillance ``ComplianceRule`` rows
 (firm scope). Bad lines are reported on stderr (line number and field) and skipped.
@@ -30,6 +31,11 @@ class Command(BaseCommand):
             "--rules", action="store_true", help="use the effective firm-wide surveillance rules from the database"
         )
         parser.add_argument("--fail-on-error", action="store_true", help="exit with status 1 if any line was bad")
+        parser.add_argument(
+            "--record",
+            action="store_true",
+            help="also record the alerts in the database (deduplicated, grouped into cases)",
+        )
 
     def handle(self, *args, **opts):
         params: dict = {}
@@ -54,8 +60,15 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {opts['input']}: {exc}") from None
         sink = sys.stdout.buffer if opts["output"] == "-" else open(opts["output"], "wb")  # noqa: SIM115
+        recorded: list[bytes] = []
+
+        def emit(line: bytes) -> None:
+            sink.write(line)
+            if opts["record"]:
+                recorded.append(line)
+
         try:
-            stats = surveil_lines(source, engine=engine, emit=sink.write)
+            stats = surveil_lines(source, engine=engine, emit=emit)
         finally:
             if source is not sys.stdin.buffer:
                 source.close()
@@ -63,6 +76,11 @@ class Command(BaseCommand):
                 sink.close()
         elapsed = time.perf_counter() - started
 
+        if recorded:
+            from compliance.services import alerts_record
+
+            new = alerts_record(alerts=[orjson.loads(line) for line in recorded], source="surveil-batch")
+            self.stderr.write(f"surveil: recorded {len(new)} new alerts ({len(recorded) - len(new)} duplicates)")
         for error in stats.errors:
             self.stderr.write(str(error))
         by_type = ", ".join(f"{k}={v}" for k, v in sorted(stats.alerts_by_type.items())) or "none"
