@@ -192,14 +192,20 @@ def model_version_activate(*, version: ModelVersion, actor: str, user=None, reas
 
 @transaction.atomic
 def model_version_rollback(*, name: str, actor: str, user=None, reason: str = "") -> ModelVersion:
-    """Re-activate the version that was active before the current one of model ``name``.
+    """Re-activate the version that was active when the current one of model ``name`` was
+    activated. Repeated rollbacks step further back (v3 -> v2 -> v1), never forward again.
 
-    Raises NotFound when there is no earlier activation to return to; ModelArtifactError when its
+    Raises NotFound when there is no earlier version to return to; ModelArtifactError when its
     artifact no longer verifies (the current version stays active)."""
     current = ModelVersion.objects.filter(name=name, is_active=True).first()
-    history = ModelActivation.objects.filter(name=name).select_related("version", "previous")
-    latest = history.filter(version=current).first() if current else None
-    target = latest.previous if latest is not None else None
+    activated = (
+        ModelActivation.objects.filter(name=name, version=current, action=ModelActivation.Action.ACTIVATE)
+        .select_related("previous")
+        .first()
+        if current
+        else None
+    )
+    target = activated.previous if activated is not None else None
     if target is None:
         raise NotFound(f"no earlier {name} model version to roll back to", code="no_previous_version")
     return _switch(version=target, action=ModelActivation.Action.ROLLBACK, actor=actor, user=user, reason=reason)

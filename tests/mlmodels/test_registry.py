@@ -101,6 +101,8 @@ def test_activate_then_rollback_is_audited_and_logged(register):
     assert (last.action, last.version.version, last.previous.version) == ("rollback", "deep-v1", "deep-v2")
     with pytest.raises(NotFound):
         model_version_rollback(name="supervised", actor="user:risk")  # nothing before v1
+    with pytest.raises(NotFound):
+        model_version_rollback(name="deep", actor="user:risk")  # rolling back steps back, never forward to v2
     actions = audit_actions()
     assert actions.count("model.registered") == 4
     assert actions.count("model.activated") == 3 and actions.count("model.rolled_back") == 1
@@ -240,3 +242,14 @@ def test_admin_edits_validator_thresholds_through_the_audited_service(admin_clie
     assert (settings.min_confidence, settings.psi_limit, settings.drift_window) == (0.6, 0.3, 300)
     record = AuditRecord.objects.get(action="model.validator_config_changed")
     assert record.actor_id == "admin" and record.payload_data["after"]["algo_id"] == "ml-x"
+
+
+def test_repeated_rollbacks_step_back_through_the_history(register):
+    versions = [register(tag)["supervised"] for tag in ("v1", "v2", "v3")]
+    for row in versions:
+        model_version_activate(version=row, actor="user:risk")
+    assert model_version_rollback(name="supervised", actor="user:risk").version == "supervised-v2"
+    assert model_version_rollback(name="supervised", actor="user:risk").version == "supervised-v1"
+    with pytest.raises(NotFound):
+        model_version_rollback(name="supervised", actor="user:risk")
+    assert active_versions() == {"supervised": "supervised-v1"}
