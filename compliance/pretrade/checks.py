@@ -30,6 +30,7 @@ from tradeops.events import (
     Fill,
     OrderEvent,
     PositionChanged,
+    Tick,
 )
 
 BPS = Decimal(10_000)
@@ -144,9 +145,17 @@ def _order_price(intent, context) -> Decimal | None:
 
 class PriceCollar(ComplianceCheck):
     """RTS 6 Art. 15(1)(a): refuse an order priced more than ``max_deviation_bps`` from the
-    latest mid. No quote: refused (fail closed: nothing to measure against)."""
+    latest mid (order by order) or, when the rule sets a period, more than
+    ``max_period_deviation_bps`` from the mid ``period_s`` ago (over a period: no chasing a
+    runaway market). Mids come from ticks (``on_event``), sampled once a second per symbol.
+    No quote: refused (fail closed: nothing to measure against)."""
 
     name = rule_type = "price_collar"
+    HISTORY_S = 3600.0  # longest period kept
+
+    def __init__(self, rules: Iterable[RuleSpec] = ()):
+        super().__init__(rules)
+        self.mids: dict[str, deque] = {}
 
     def decide(self, intent, context, spec):
         quote = context.quote
@@ -155,10 +164,49 @@ class PriceCollar(ComplianceCheck):
         mid = (quote.bid + quote.ask) / 2
         price = _order_price(intent, context)
         deviation = abs(price - mid) / mid * BPS
-        limit = spec.params.max_deviation_bps
-        if deviation > limit:
-            return self.refuse(spec, f"price {price} is {deviation:.2f} bps from mid {mid}; collar {limit} bps")
+        p = spec.params
+        if deviation > p.max_deviation_bps:
+            return self.refuse(
+                spec, f"price {price} is {deviation:.2f} bps from mid {mid}; collar {p.max_deviation_bps} bps"
+            )
+        if p.period_s is not None:
+            reference = self._mid_at(intent.symbol, context.now.timestamp() - p.period_s)
+            if reference is not None:
+                drift = abs(price - reference) / reference * BPS
+                if drift > p.max_period_deviation_bps:
+                    return self.refuse(
+                        spec,
+                        f"price {price} is {drift:.2f} bps from the mid {reference} of {p.period_s:g}s ago; "
+                        f"collar over the period {p.max_period_deviation_bps} bps",
+                    )
         return self.ok(spec)
+
+    def _mid_at(self, symbol: str, when: float):
+        """The last sampled mid at or before ``when`` (None without history that old)."""
+        dq = self.mids.get(symbol)
+        if not dq or dq[0][0] > when:
+            return None
+        found = dq[0][1]
+        for t, mid in dq:
+            if t > when:
+                break
+            found = mid
+        return found
+
+    def on_event(self, event) -> None:
+        payload = event.payload
+        if isinstance(payload, Tick):
+            t = payload.ts.timestamp()
+            dq = self.mids.get(payload.symbol)
+            if dq is None:
+                dq = self.mids[payload.symbol] = deque()
+            elif t - dq[-1][0] < 1.0:
+                return
+            dq.append((t, (payload.bid + payload.ask) / 2))
+            while dq[0][0] < t - self.HISTORY_S:
+                dq.popleft()
+        else:
+            super().on_event(event)
 
 
 class MaxOrderValue(ComplianceCheck):

@@ -25,9 +25,18 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class PriceCollarParams(Params, frozen=True, kw_only=True):
-    """RTS 6 Art. 15(1)(a): the order price may differ from the latest mid by at most this."""
+    """RTS 6 Art. 15(1)(a), order by order: the order price may differ from the latest mid by at
+    most ``max_deviation_bps``; and over a period: from the mid ``period_s`` ago by at most
+    ``max_period_deviation_bps`` (both or neither)."""
 
     max_deviation_bps: PosDecimal
+    period_s: PosFloat | None = None
+    max_period_deviation_bps: PosDecimal | None = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        if (self.period_s is None) != (self.max_period_deviation_bps is None):
+            raise ValueError("period_s and max_period_deviation_bps go together - at `$.period_s`")
 
 
 class MaxOrderValueParams(Params, frozen=True, kw_only=True):

@@ -296,3 +296,33 @@ def test_checks_compose_in_the_trading_gate_and_cancels_bypass_them():
     assert gate.evaluate(cancel, ctx()).approved
     payload = compliance_decision_of(decision.to_payload(intent(qty="2", limit="1.2"), trading_state="ACTIVE"))
     assert payload.approved is False and len(payload.checks) == 8
+
+
+def _tick(check, seconds_ago, mid):
+    from tradeops.events import Tick
+
+    half = Decimal("0.00005")
+    tick = Tick(
+        symbol="EURUSD", bid=Decimal(mid) - half, ask=Decimal(mid) + half, ts=NOW - timedelta(seconds=seconds_ago)
+    )
+    check.on_event(make_event(tick, source="md", key="EURUSD"))
+
+
+@pytest.mark.parametrize(("limit", "passed"), [("1.10549", True), ("1.10550", True), ("1.10551", False)])
+def test_price_collar_over_a_period(limit, passed):
+    # the mid ran from 1.10000 (61 s ago) to 1.10500 (now): within 50 bps of the mid 60 s ago means <= 1.10550
+    rule = spec("price_collar", max_deviation_bps="50", period_s=60, max_period_deviation_bps="50")
+    check = PriceCollar([rule])
+    _tick(check, 61, "1.10000")
+    _tick(check, 30, "1.10200")
+    _tick(check, 0, "1.10500")
+    now_quote = Quote("EURUSD", Decimal("1.10495"), Decimal("1.10505"), NOW)
+    result = check(intent(limit=limit), ctx(quote=now_quote))
+    assert result.passed is passed
+    if not passed:
+        assert "of 60s ago" in result.detail
+
+
+def test_price_collar_period_parameters_go_together():
+    with pytest.raises(PretradeParameterError, match="go together"):
+        pretrade_params_convert("price_collar", {"max_deviation_bps": 10, "period_s": 60})
