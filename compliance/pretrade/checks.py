@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 
 from compliance.pretrade.params import Params, pretrade_params_convert
@@ -34,12 +34,14 @@ from tradeops.events import (
 )
 
 BPS = Decimal(10_000)
+ZERO = Decimal(0)
 SCOPE_ORDER = ("algorithm", "instrument", "account", "firm")
 
 
 @dataclass(frozen=True, slots=True)
 class RuleSpec:
-    """One effective rule version as a plain value. ``label`` goes into ``CheckResult.rule_version``."""
+    """One effective rule version as a plain value. ``label`` goes into ``CheckResult.rule_version``;
+    ``passed`` is the (immutable, shared) result of a check that let an order through under it."""
 
     rule_type: str
     scope: str  # firm | account | instrument | algorithm
@@ -48,10 +50,13 @@ class RuleSpec:
     version: int = 1
     rule_id: int = 0
     code: str = ""
+    label: str = field(init=False, compare=False, repr=False)
+    passed: CheckResult = field(init=False, compare=False, repr=False)
 
-    @property
-    def label(self) -> str:
-        return f"{self.code or self.rule_type}#{self.rule_id}@v{self.version}"
+    def __post_init__(self):
+        label = f"{self.code or self.rule_type}#{self.rule_id}@v{self.version}"
+        object.__setattr__(self, "label", label)
+        object.__setattr__(self, "passed", CheckResult(name=self.rule_type, passed=True, rule_version=label))
 
     @classmethod
     def from_event(cls, p: ComplianceRuleChanged) -> RuleSpec:
@@ -75,6 +80,11 @@ class ComplianceCheck:
 
     def __init__(self, rules: Iterable[RuleSpec] = ()):
         self.rules: dict[tuple[str, str], RuleSpec] = {}
+        # The same rules indexed for the hot path: no key tuples, no str(account_id) per decision.
+        self._by_algo: dict[str, RuleSpec] = {}
+        self._by_symbol: dict[str, RuleSpec] = {}
+        self._by_account: dict[int, RuleSpec] = {}
+        self._firm: RuleSpec | None = None
         for spec in rules:
             self.rule_set(spec)
         self._no_rule = CheckResult(name=self.name, passed=True, detail="no rule in force")
@@ -85,25 +95,34 @@ class ComplianceCheck:
         if spec.scope not in SCOPE_ORDER:
             raise ValueError(f"{self.name}: unknown scope {spec.scope!r}")
         self.rules[(spec.scope, spec.scope_value)] = spec
+        self._reindex()
 
     def rule_remove(self, scope: str, scope_value: str) -> None:
         self.rules.pop((scope, scope_value), None)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        rules = self.rules.values()
+        self._by_algo = {s.scope_value: s for s in rules if s.scope == "algorithm"}
+        self._by_symbol = {s.scope_value: s for s in rules if s.scope == "instrument"}
+        self._by_account = {int(s.scope_value): s for s in rules if s.scope == "account"}
+        self._firm = self.rules.get(("firm", ""))
 
     def resolve(self, intent) -> RuleSpec | None:
-        rules = self.rules
-        if not rules:
-            return None
-        if intent.algo_id:
-            spec = rules.get(("algorithm", intent.algo_id))
+        """Most specific first: algorithm, instrument, account, firm."""
+        if self._by_algo and intent.algo_id:
+            spec = self._by_algo.get(intent.algo_id)
             if spec is not None:
                 return spec
-        spec = rules.get(("instrument", intent.symbol))
-        if spec is not None:
-            return spec
-        spec = rules.get(("account", str(intent.account_id)))
-        if spec is not None:
-            return spec
-        return rules.get(("firm", ""))
+        if self._by_symbol:
+            spec = self._by_symbol.get(intent.symbol)
+            if spec is not None:
+                return spec
+        if self._by_account:
+            spec = self._by_account.get(intent.account_id)
+            if spec is not None:
+                return spec
+        return self._firm
 
     def __call__(self, intent, context) -> CheckResult:
         spec = self.resolve(intent)
@@ -115,6 +134,8 @@ class ComplianceCheck:
         raise NotImplementedError
 
     def ok(self, spec: RuleSpec, detail: str = "", code: str = "") -> CheckResult:
+        if not detail and not code:
+            return spec.passed
         return CheckResult(name=self.name, passed=True, code=code, detail=detail, rule_version=spec.label)
 
     def refuse(self, spec: RuleSpec, detail: str) -> CheckResult:
@@ -391,7 +412,7 @@ class PositionLimit(ComplianceCheck):
         self.positions[(account_id, symbol)] = net_quantity
 
     def decide(self, intent, context, spec):
-        current = self.positions.get((intent.account_id, intent.symbol), Decimal(0))
+        current = self.positions.get((intent.account_id, intent.symbol), ZERO)
         after = current + intent.signed_quantity
         limit = spec.params.max_net_lots
         if abs(after) > limit and abs(after) >= abs(current):
