@@ -31,7 +31,7 @@ def test_every_pair_is_allowed_exactly_when_listed(current, target):
 
 
 def test_terminal_states_have_no_way_out():
-    assert TERMINAL == {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED}
+    assert {OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED, OrderStatus.REJECTED} == TERMINAL
 
 
 def test_the_happy_path_and_the_partial_path():

@@ -145,7 +145,7 @@ def test_concurrent_fills_on_one_position_serialise(postgres, account, instrumen
                     broker_deal_id=f"{side}-deal-{i}",
                     executed_at=T0,
                 )
-        except BaseException as exc:  # noqa: BLE001 - surfaced below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             close_old_connections()
