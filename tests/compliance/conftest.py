@@ -32,3 +32,7 @@ def bob(make_user):
 @pytest.fixture
 def trader(make_user):
     return make_user("tina", Role.TRADER)
+
+
+# Kafka fixtures of the event-backbone tests (unique topic prefix per test, tidied up after).
+from tests.tradeops.conftest import kafka, kafka_bootstrap_session, kafka_bus, kafka_prefix  # noqa: E402, F401

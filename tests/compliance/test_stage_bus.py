@@ -1,0 +1,94 @@
+"""The surveillance stage behind the real stage runner: memory bus (one process) and Kafka."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from compliance.consumers import SurveillanceConsumer
+from compliance.models import Alert, Case
+from tradeops.bus.runner import pipeline_run, stage_run
+from tradeops.events import Fill, OrderEvent, Tick, Topic, make_event
+from tradeops.stages import stage_get
+
+T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+
+
+def _events():
+    out = [
+        make_event(Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0), source="md", key="EURUSD")
+    ]
+    for i, (account_id, side, price) in enumerate(((1, "BUY", "1.1001"), (2, "SELL", "1.1000"))):
+        ts = T0 + timedelta(seconds=1 + 2 * i)
+        cid = f"w{i}"
+        out.append(
+            make_event(
+                OrderEvent(
+                    client_order_id=cid,
+                    account_id=account_id,
+                    symbol="EURUSD",
+                    side=side,
+                    order_type="MARKET",
+                    quantity=Decimal(1),
+                    status="SUBMITTED",
+                    previous_status="RISK_APPROVED",
+                    ts=ts,
+                ),
+                source="execution",
+                key=str(account_id),
+            )
+        )
+        out.append(
+            make_event(
+                Fill(
+                    client_order_id=cid,
+                    broker_deal_id=f"d{i}",
+                    account_id=account_id,
+                    symbol="EURUSD",
+                    side=side,
+                    quantity=Decimal(1),
+                    price=Decimal(price),
+                    ts=ts + timedelta(milliseconds=30),
+                ),
+                source="execution",
+                key=str(account_id),
+            )
+        )
+    return out
+
+
+def _consumer():
+    return SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0})
+
+
+def test_surveillance_stage_in_the_one_process_pipeline(db):
+    seen = []
+    pipeline_run(
+        _events(),
+        stages=[stage_get("surveillance")],
+        handlers={"surveillance": _consumer()},
+        on_event=seen.append,
+    )
+    alerts = [e for e in seen if e.type == "alert.raised"]
+    assert len(alerts) == 1 and alerts[0].topic == Topic.COMPLIANCE
+    assert alerts[0].payload.alert_type == "wash_trade"
+    assert Case.objects.get().alerts.count() == 1
+
+
+@pytest.mark.kafka
+def test_surveillance_stage_on_kafka(kafka_bus, transactional_db):
+    for event in _events():
+        kafka_bus.publish(event)
+    kafka_bus.flush(10)
+    stats = stage_run(stage_get("surveillance"), bus=kafka_bus, handler=_consumer(), idle_exit=3.0, poll_timeout=0.5)
+    assert stats.consumed == 5
+    assert Alert.objects.get().alert_type == "wash_trade"
+    with kafka_bus.subscribe([Topic.COMPLIANCE], "compliance-test-reader") as sub:
+        received = []
+        for _ in range(40):
+            received += [r.event for r in sub.poll(max_records=10, timeout=0.5)]
+            if received:
+                break
+    assert [e.payload.alert_type for e in received] == ["wash_trade"]
