@@ -408,6 +408,29 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
         case.save(update_fields=["alert_types", "max_score", "last_alert_at"])
         CaseAction.objects.create(case=case, action="alert_added", actor=None, note=alert.alert_type, at=at)
         created.append(alert)
+    if created:
+        from tradeops.audit.services import AuditEntry, audit_append_many
+
+        audit_append_many(
+            entries=[
+                AuditEntry(
+                    action="alert.recorded",
+                    object_type="alert",
+                    object_id=str(a.pk),
+                    occurred_at=at,
+                    payload={
+                        "alert_type": a.alert_type,
+                        "case": a.case.reference,
+                        "dedupe_key": a.dedupe_key,
+                        "order_ids": a.order_ids,
+                        "score": a.score,
+                    },
+                    actor=f"service:{source}",
+                    category="compliance",
+                )
+                for a in created
+            ]
+        )
     return created
 
 

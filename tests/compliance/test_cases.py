@@ -121,3 +121,12 @@ def test_stor_draft_has_the_2016_957_sections(alice, account, instrument):
     assert draft["section_3_nature_of_suspicion"]["types"] == ["spoofing"]
     assert draft["section_4_person_concerned"]["accounts"][0]["client_id"] == "CLIENT-1"
     assert draft["section_3_nature_of_suspicion"]["reasons_for_suspicion"][0]["evidence"] == {"size_ratio": 10}
+
+
+def test_recorded_alerts_and_case_actions_are_audited(alice):
+    from tradeops.audit.models import AuditRecord
+
+    services.alerts_record(alerts=[_alert()])
+    services.case_review_start(case=Case.objects.get(), officer=alice)
+    actions = list(AuditRecord.objects.order_by("sequence").values_list("action", "actor_id"))
+    assert actions == [("alert.recorded", "surveillance"), ("case.review_started", "alice")]
