@@ -204,10 +204,19 @@ class PaperBroker(Broker):
         return self._next_ticket
 
     def update_quote(self, quote: Quote) -> list[Deal]:
-        """Take a new quote; fill resting orders it reaches. Returns the deals it caused."""
+        """Take a new quote; fill resting orders it reaches. Returns the deals it caused.
+
+        A quote older than the one held is ignored (out-of-order market data must not move the
+        price back), as is one for a symbol the broker does not offer."""
         if quote.bid <= 0 or quote.ask <= 0 or quote.bid > quote.ask:
             raise BrokerRequestError(f"paper broker: refusing an invalid quote {quote}")
-        self._quotes[quote.symbol] = replace(quote, ts=ensure_utc(quote.ts))
+        if quote.symbol not in self._specs:
+            return []
+        ts = ensure_utc(quote.ts)
+        current = self._quotes.get(quote.symbol)
+        if current is not None and ts < current.ts:
+            return []
+        self._quotes[quote.symbol] = replace(quote, ts=ts)
         return self._match_resting(quote)
 
     def inject(
@@ -413,17 +422,19 @@ class PaperBroker(Broker):
         return False
 
     def _check_stops(self, request: OrderRequest, price: Decimal) -> str:
+        """Empty when the stops sit on the right side of ``price`` (the closing price for market
+        orders: bid for a buy, ask for a sell; the order price for pending orders)."""
         sl, tp = request.stop_loss, request.take_profit
         if request.side == BUY:
             if sl is not None and sl >= price:
-                return f"stop loss {sl} must be below the buy price {price}"
+                return f"stop loss {sl} must be below {price} for a buy"
             if tp is not None and tp <= price:
-                return f"take profit {tp} must be above the buy price {price}"
+                return f"take profit {tp} must be above {price} for a buy"
         else:
             if sl is not None and sl <= price:
-                return f"stop loss {sl} must be above the sell price {price}"
+                return f"stop loss {sl} must be above {price} for a sell"
             if tp is not None and tp >= price:
-                return f"take profit {tp} must be below the sell price {price}"
+                return f"take profit {tp} must be below {price} for a sell"
         return ""
 
     def send_order(self, request: OrderRequest) -> OrderResult:
@@ -475,7 +486,8 @@ class PaperBroker(Broker):
         if request.order_type != OrderType.MARKET:
             return self._place(request, spec, quote, now, quotes)
         touch = quote.price_for(request.side)
-        problem = self._check_stops(request, touch)
+        # As MT5 does: stops are judged against the price the position would close at.
+        problem = self._check_stops(request, quote.price_for(SELL if request.side == BUY else BUY))
         if problem:
             return self._result(request, Out.INVALID_STOPS, problem, now, **quotes)
         slip_points = self.config.slippage_points

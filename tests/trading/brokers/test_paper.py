@@ -257,3 +257,17 @@ def test_positions_rebuilt_from_fills_reconcile_with_the_account(steps, commissi
             unrealised += unrealised_pnl(state, mark_price=mark, contract_size=SPECS[symbol].contract_size)
     assert abs(account.equity - (account.balance + unrealised)) <= Decimal("0.005")
     assert account.margin_free == account.equity - account.margin
+
+
+def test_an_older_quote_does_not_move_the_price_back():
+    broker, clock = make()
+    broker.update_quote(Quote("EURUSD", Decimal("1.09000"), Decimal("1.09010"), clock.now + timedelta(seconds=5)))
+    assert broker.update_quote(Quote("EURUSD", Decimal("1.08000"), Decimal("1.08010"), clock.now)) == []
+    assert broker.quote("EURUSD").bid == Decimal("1.09000")
+
+
+def test_market_order_stops_are_judged_against_the_closing_side_as_mt5_does():
+    broker, _ = make()  # EURUSD 1.08500 / 1.08510
+    # a buy closes at the bid: a stop loss between bid and ask is already hit
+    assert broker.send_order(order(stop_loss=Decimal("1.08505"))).outcome is OrderOutcome.INVALID_STOPS
+    assert broker.send_order(order(cid="C2", take_profit=Decimal("1.08505"))).outcome is OrderOutcome.DONE
