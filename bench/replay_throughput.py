@@ -125,6 +125,7 @@ def main() -> None:
     args = parser.parse_args()
 
     print(f"python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} cores (shared)")
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     ticks = make_ticks(args.ticks, SYMBOLS)
     n = len(ticks)
     # A replay streams its input; this one is pre-generated so parsing is not timed. Keep the
@@ -237,6 +238,7 @@ def main() -> None:
             drop(names)
         print(f"\nKafka target 100,000 ticks/s: single process {kafka_rate:,.0f}/s")
 
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("\nratios against the encode-only baseline (1):")
     for name, rate in rows[1:]:
         print(f"  {name:<58} {rate / base:5.2f}x")
