@@ -22,13 +22,14 @@ def batched():
     Used by the execution worker around its one-transaction-per-order write (issue 7): the
     order path's ~6 records then cost 3 statements instead of ~25. Preconditions: inside
     ``transaction.atomic``; the block must not swallow the rollback of a savepoint that wrote
-    records (they would still be appended). Nested blocks join the outermost one."""
+    records (they would still be appended). Nested blocks join the outermost one. Yields
+    ``(audit_entries, events)``, so the caller can hand the events to in-process consumers."""
     if getattr(_pending, "batch", None) is not None:
-        yield
+        yield _pending.batch
         return
     _pending.batch = ([], [])
     try:
-        yield
+        yield _pending.batch  # (audit entries, outbox events): readable after the block
         entries, events = _pending.batch
     finally:
         _pending.batch = None

@@ -38,6 +38,7 @@ from django.db import transaction
 from django.utils.module_loading import import_string
 
 from tradeops.breaker import BreakerState
+from tradeops.bus.runner import RecentIds
 from tradeops.core.clock import utcnow
 from tradeops.events import (
     Alert,
@@ -148,6 +149,7 @@ class ExecutionWorker:
         self._last_switch_refresh: datetime | None = None
         self.known_ids: set[str] = set()
         self.algo_by_magic: dict[int, str] = {}
+        self._fed = RecentIds(capacity=200_000)
 
     # ================================================================ start-up
 
@@ -273,8 +275,18 @@ class ExecutionWorker:
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
             self.reload_limits()
+        if event.event_id in self._fed:
+            return []  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
         return []
+
+    def _feed_gate(self, events) -> None:
+        """Hand the events of a committed order to the gate's checks at once (compliance checks
+        count fills and track positions from them), remembering their ids so the copies the
+        relay brings back over the bus are not counted twice."""
+        for event in events:
+            self._fed.add(event.event_id)
+            self.gate.on_event(event)
 
     # ================================================================ the order path
 
@@ -304,8 +316,10 @@ class ExecutionWorker:
         self.known_ids.add(intent.client_order_id)
         if not decision.approved:
             self.stats.rejected += 1
-            with transaction.atomic(), recording.batched():
-                return self._record_rejection(intent, decision, ctx, received_at, decided_at)
+            with transaction.atomic(), recording.batched() as (_, events):
+                order = self._record_rejection(intent, decision, ctx, received_at, decided_at)
+            self._feed_gate(events)
+            return order
         self.stats.approved += 1
         self.gate.on_sent(intent, ctx)
         self.risk.on_order_sent(intent)
@@ -314,7 +328,7 @@ class ExecutionWorker:
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
         try:
-            with transaction.atomic(), recording.batched():
+            with transaction.atomic(), recording.batched() as (_, events):
                 order, deals = self._record_order(
                     intent, decision, ctx, result, error, received_at, decided_at, sent_at
                 )
@@ -326,6 +340,7 @@ class ExecutionWorker:
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
             raise
+        self._feed_gate(events)
         self._after_commit(intent, order, result, error, deals)
         return order
 
