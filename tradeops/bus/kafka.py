@@ -4,11 +4,12 @@ Producer: idempotent (``enable.idempotence``: no duplicates or reordering from r
 ``acks=all``, keyed with the murmur2 partitioner that Java clients use, so a key (symbol or
 account) maps to the same partition from any client and per-key order holds.
 
-Consumer: a consumer-group member with auto-commit off. Offsets are stored only when the
-application calls ``commit()``, after the batch's effects are durable. Rebalances use the
-cooperative-sticky assignor; when partitions are revoked or lost, their uncommitted progress is
-dropped rather than committed, so the new owner re-reads from the last commit (at-least-once,
-consumers dedupe by ``event_id``) and an old member can never overwrite a newer commit.
+Consumer: a consumer-group member with auto-commit off. Offsets are committed only when the
+application calls ``commit()``, after the batch's effects are durable (the commit itself is
+asynchronous: see ``KafkaSubscription.commit``). Rebalances use the cooperative-sticky assignor;
+when partitions are revoked or lost, their uncommitted progress is dropped rather than committed,
+so the new owner re-reads from the last commit (at-least-once, consumers dedupe by ``event_id``);
+a late commit from the old owner carries a stale generation and is refused by the coordinator.
 A record that fails to decode is published to the dead-letter topic (flushed) before the
 offset that skips it can be committed.
 """
@@ -245,7 +246,8 @@ class KafkaSubscription(Subscription):
         self._dead_lettered = False
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
-        self._consumer = Consumer({**config, "error_cb": self._on_error})
+        self.commit_failures = 0
+        self._consumer = Consumer({**config, "error_cb": self._on_error, "on_commit": self._on_commit})
         self._consumer.subscribe(
             [bus.physical(t) for t in topics],
             on_assign=self._on_assign,
@@ -330,18 +332,24 @@ class KafkaSubscription(Subscription):
         if not self._pending:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        self._pending.clear()
+        # Asynchronous on purpose: a synchronous commit issued while a rebalance waits for this
+        # member's callbacks (served only by poll) blocks until it times out. The effects are
+        # already durable, so a commit that fails (reported in _on_commit) only means the batch
+        # is delivered again, which the idempotent consumer tolerates; close() waits for
+        # outstanding commits.
         try:
-            self._consumer.commit(offsets=offsets, asynchronous=False)
+            self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             err = exc.args[0]
-            if err.code() in _REBALANCE_COMMIT_ERRORS:
-                logger.warning("commit by %s refused (%s): the batch will be delivered again", self.group, err)
-                self._pending.clear()
-                return
-            raise
-        for tp in offsets:
-            if self._pending.get((tp.topic, tp.partition)) == tp.offset:
-                del self._pending[(tp.topic, tp.partition)]
+            if err.code() not in _REBALANCE_COMMIT_ERRORS:
+                raise
+            logger.warning("commit by %s refused (%s): the batch will be delivered again", self.group, err)
+
+    def _on_commit(self, err, partitions) -> None:
+        if err is not None:
+            self.commit_failures += 1
+            logger.warning("commit by %s failed (%s): those records will be delivered again", self.group, err)
 
     def close(self) -> None:
         if not self.closed:
