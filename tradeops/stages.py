@@ -42,6 +42,7 @@ STAGES: list[Stage] = [
         "execution-worker",
         "workers.execution.execution_stage",
     ),
+    Stage("live-push", (Topic.TRADING, Topic.COMPLIANCE), "live-screens", "workers.live_push.LivePush"),
 ]
 
 _ = Topic  # topics are named through tradeops.events.Topic in the lines above

@@ -28,9 +28,19 @@ def event_for_screen(event: Envelope) -> dict:
 
 
 class LivePush:
-    def __init__(self, channel_layer=None):
+    """With ``loop`` (the ASGI server's event loop, embedded run) sends are scheduled on that
+    loop, so an in-memory channel layer is only ever touched from the loop its consumers await
+    on; without it (a stage process beside a Redis layer) it sends from this thread."""
+
+    def __init__(self, channel_layer=None, *, loop=None):
         self.channel_layer = channel_layer or get_channel_layer()
-        self._send = async_to_sync(self.channel_layer.group_send)
+        self.loop = loop
+        self._send = self._send_on_loop if loop is not None else async_to_sync(self.channel_layer.group_send)
+
+    def _send_on_loop(self, group: str, message: dict) -> None:
+        import asyncio
+
+        asyncio.run_coroutine_threadsafe(self.channel_layer.group_send(group, message), self.loop).result(timeout=5)
 
     def handle(self, event: Envelope) -> list[Envelope]:
         targets = {GROUP_BY_TOPIC.get(event.topic)}

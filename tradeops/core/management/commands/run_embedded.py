@@ -1,0 +1,94 @@
+"""manage.py run_embedded: the whole pipeline and the web app in one process.
+
+The embedded shape (ARCHITECTURE.md): SQLite, the memory bus, the in-memory channel layer and
+the paper broker. The pipeline (every registered stage, fed by the real-data replay, with the
+outbox relayed into the same bus) runs in a background thread; Daphne serves HTTP and the live
+WebSockets on the main thread, and the live-push stage hands events to the server's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
+
+from tradeops.bus import memory_bus
+from tradeops.bus.runner import pipeline_run
+
+
+class Command(BaseCommand):
+    help = "Replay real market data through every stage and serve the dashboard (embedded shape)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--source",
+            default="workers.collector.embedded_source",
+            help="dotted path to a callable returning the market-data events to replay",
+        )
+        parser.add_argument("--batch-size", type=int, default=50, help="source events per pump (smaller = smoother)")
+        parser.add_argument("--no-serve", action="store_true", help="run the pipeline to the end and exit")
+
+    def handle(self, *args, **opts):
+        stop = threading.Event()
+        done = threading.Event()
+        self.result = None
+
+        def run_pipeline(loop=None) -> None:
+            from tradeops.outbox.relay import OutboxRelay
+            from workers.live_push import LivePush
+
+            bus = memory_bus()
+            handlers = {"live-push": LivePush(loop=loop)} if loop is not None else {}
+            try:
+                self.result = pipeline_run(
+                    import_string(opts["source"])(),
+                    bus=bus,
+                    handlers=handlers,
+                    batch_size=opts["batch_size"],
+                    relay=OutboxRelay(bus=bus, prune_every=3600),
+                    follow=loop is not None,
+                    should_stop=stop.is_set,
+                )
+                self.stdout.write(self.style.SUCCESS(f"pipeline: {self._summary()}"))
+            except Exception as exc:  # the server keeps serving what was recorded
+                self.stderr.write(f"pipeline stopped: {exc!r}")
+                raise
+            finally:
+                done.set()
+
+        if opts["no_serve"]:
+            run_pipeline()
+            return
+
+        from daphne.server import Server
+
+        from tradeops.asgi import application
+
+        def on_ready() -> None:
+            loop = asyncio.get_event_loop()
+            threading.Thread(target=run_pipeline, kwargs={"loop": loop}, name="pipeline", daemon=True).start()
+            self.stdout.write(
+                f"serving http://{opts['host']}:{opts['port']}/  (dashboard: /dashboard/, admin: /admin/); "
+                "replaying real EURUSD bars through the pipeline"
+            )
+
+        server = Server(
+            application=application,
+            endpoints=[f"tcp:port={opts['port']}:interface={opts['host']}"],
+            ready_callable=on_ready,
+            signal_handlers=True,
+        )
+        try:
+            server.run()
+        finally:
+            stop.set()
+            done.wait(timeout=10)
+
+    def _summary(self) -> str:
+        if self.result is None:
+            return "no result"
+        return str(self.result)
