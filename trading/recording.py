@@ -164,7 +164,13 @@ def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
         )
     else:
         return
-    event = make_event(event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at)
+    from tradeops.audit.identity import recorded_event_id
+
+    # The audit record of the same action carries this id, so the audit consumer skips the event.
+    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
+    event = make_event(
+        event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at, event_id=event_id
+    )
     batch = getattr(_pending, "batch", None)
     if batch is not None:
         batch[1].append(event)
