@@ -66,7 +66,7 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
     max_count_ratio: Pos = 100.0
     max_volume_ratio: Pos = 100.0
     min_messages: Count = 20  # below this the period is not assessed (too small a sample)
-    excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect")
+    excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect", "expired")
 
 
 class QuoteStuffingParams(Params, frozen=True, kw_only=True):

@@ -2,7 +2,8 @@
 
 trading-events carry order lifecycle changes and fills of the firm's own orders; market-data
 events carry ticks. An order counts as entered (``new``) when it is SUBMITTED to the broker and
-as cancelled when it reaches CANCELLED; the other statuses are not market messages. Quantities
+as cancelled when it reaches CANCELLED (an expiry leaves the book too, flagged ``expired`` so
+RTS 9 does not count it); the other statuses are not market messages. Quantities
 are converted from lots to units (contract size) so the same thresholds serve batch and stream.
 The owner is the account's beneficial owner (linked accounts share it), else the account id.
 """
@@ -28,11 +29,15 @@ def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str
             action = "new"
         elif status == "CANCELLED":
             action = "cancel"
+        elif status == "EXPIRED" and payload.previous_status in ("SUBMITTED", "PARTIALLY_FILLED"):
+            action = "cancel"  # leaves the book; not the trader's message (excluded from RTS 9 counts)
         else:
             return None
         reason = ""
         low = payload.reason.lower()
-        if action == "cancel" and any(w in low for w in KILL_WORDS):
+        if status == "EXPIRED":
+            reason = "expired"
+        elif action == "cancel" and any(w in low for w in KILL_WORDS):
             reason = "kill_switch"
         size = contract_sizes.get(payload.symbol, 1.0)
         return OrderMessage(
