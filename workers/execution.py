@@ -96,6 +96,7 @@ class ExecutionConfig:
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
     mark_interval: timedelta = timedelta(seconds=1)  # event time between DB marks per symbol
     reconcile_lookback: timedelta = timedelta(hours=24)  # > prediction-events retention (12 h)
+    unknown_grace: timedelta = timedelta(seconds=30)  # how long an unanswered order may stay invisible
     deviation_points: int = 20
     source: str = "execution-worker"
 
@@ -124,6 +125,7 @@ class ReconcileReport:
     recovered_orders: list[str] = field(default_factory=list)
     recovered_fills: list[str] = field(default_factory=list)
     closed_orders: list[str] = field(default_factory=list)
+    awaiting: list[str] = field(default_factory=list)  # sent moments ago, not yet visible at the broker
     position_mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (ours, broker's)
 
 
@@ -599,6 +601,12 @@ class ExecutionWorker:
                 OrderStatus.PARTIALLY_FILLED,
             ],
         ).exclude(client_order_id__in=ids):
+            sent = order.submitted_at or order.created_at
+            if order.status == OrderStatus.SUBMITTED and now - sent < self.config.unknown_grace:
+                # Sent moments ago with no answer: the broker's history may not show it yet (MT5
+                # polls deals). Keep it, and the account blocked, until it shows or the grace ends.
+                report.awaiting.append(order.client_order_id)
+                continue
             with transaction.atomic():
                 target = OrderStatus.REJECTED if order.status == OrderStatus.NEW else OrderStatus.CANCELLED
                 order_transition(
@@ -607,7 +615,10 @@ class ExecutionWorker:
             report.closed_orders.append(order.client_order_id)
         self._compare_positions(account_id, report)
         self._load_account_state(account_id)
-        self._needs_reconcile.discard(account_id)
+        if report.awaiting:
+            self._needs_reconcile.add(account_id)
+        else:
+            self._needs_reconcile.discard(account_id)
         self.known_ids |= ids
         self.stats.reconciled_orders += len(report.recovered_orders)
         self.stats.reconciled_fills += len(report.recovered_fills)

@@ -161,3 +161,20 @@ def test_order_event_payloads_decode(worker):
     assert OrderEvent in kinds and RiskDecision in kinds
     assert all(e.key for e in events)
     assert make_event  # imported for readers: events are built with make_event
+
+
+def test_unanswered_order_blocks_the_account_until_the_broker_settles_it(worker, broker, account):
+    from dataclasses import replace
+
+    broker.inject(OrderOutcome.TIMEOUT)  # no answer, and the order never reached the book
+    worker.handle(signal(signal_id="unanswered"))
+    order = Order.objects.get(signal_id="unanswered")
+    assert order.status == "SUBMITTED"  # unknown: neither filled nor refused
+    worker.handle(signal(signal_id="meanwhile", at=T0 + timedelta(seconds=1)))
+    assert "execution.reconciliation_pending" in Order.objects.get(signal_id="meanwhile").reject_reason
+    worker.config = replace(worker.config, unknown_grace=timedelta(0))  # the grace period is over
+    report = worker.reconcile(account.pk)
+    order.refresh_from_db()
+    assert order.status == "CANCELLED" and report.closed_orders == [order.client_order_id]
+    worker.handle(signal(signal_id="after", at=T0 + timedelta(seconds=2)))
+    assert Order.objects.get(signal_id="after").status == "FILLED"
