@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from compliance.surveillance.base import SurveillanceAlert
 from compliance.surveillance.records import FillRecord, OrderMessage, Quote
-from tradeops.events import Alert, Fill, OrderEvent, Tick
+from tradeops.events import Alert, Bar, Fill, OrderEvent, Tick
 
 KILL_WORDS = ("kill", "disconnect", "connection")
 
@@ -23,6 +23,10 @@ def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str
     """The surveillance record for one payload, or None if it is not one surveillance reads."""
     if isinstance(payload, Tick):
         return Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
+    if isinstance(payload, Bar):  # bar feeds: the close as bid, plus the spread where the source has it
+        close = float(payload.close)
+        spread = float(payload.spread) if payload.spread is not None else 0.0
+        return Quote(ts=payload.ts, symbol=payload.symbol, bid=close, ask=close + spread)
     if isinstance(payload, OrderEvent):
         status = payload.status
         if status == "SUBMITTED" and payload.previous_status in (None, "RISK_APPROVED", "NEW"):
