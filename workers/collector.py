@@ -230,7 +230,7 @@ def embedded_source() -> Iterator[Envelope]:
     limit = int(os.environ.get("REPLAY_LIMIT", "0")) or None
     speed = float(os.environ.get("REPLAY_SPEED", "0")) or None
     quarantine = Quarantine(os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
-    # Derived ticks come every 15 minutes: a gap is a missing hour or more of session time.
+    # Derived ticks come every 20 minutes: a gap is a missing hour or more of session time.
     collector = Collector(monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine)
     bars = list(backtesting_bars("EURUSD", quarantine=quarantine))[:limit]
     spread = Decimal("0.00008")
@@ -247,7 +247,7 @@ def _interleave(bars: list[Bar], ticks: Iterable[Tick]) -> Iterator[Tick | Bar]:
     pending = iter(bars)
     bar = next(pending, None)
     for tick in ticks:
-        while bar is not None and tick.ts >= bar.ts + timedelta(hours=1):
+        while bar is not None and tick.ts >= bar.ts + timedelta(hours=1):  # the bar has closed
             yield bar
             bar = next(pending, None)
         yield tick

@@ -320,20 +320,24 @@ def read_mt5_ticks(
 
 
 def bars_as_ticks(bars: Iterable[Bar], *, spread: Decimal) -> Iterator[Tick]:
-    """Four ticks per bar (open, the extreme the bar reached first, the other extreme, close),
-    spaced a quarter of the bar apart, bid = price and ask = price + ``spread``. A stand-in for a
-    tick stream when only bars exist; say so wherever the result is shown."""
-    quarter_cache: dict[str, timedelta] = {}
+    """Four ticks per bar: the open at the bar's start, the extreme the bar more likely reached
+    first at one third, the other extreme at two thirds, and the close one second before the
+    bar ends (it is the last price of the bar); bid = price, ask = price + ``spread``. A
+    stand-in for a tick stream when only bars exist; say so wherever the result is shown."""
+    offsets_cache: dict[str, tuple[timedelta, ...]] = {}
     for bar in bars:
-        quarter = quarter_cache.get(bar.timeframe)
-        if quarter is None:
-            quarter = quarter_cache.setdefault(bar.timeframe, timedelta(seconds=TIMEFRAME_SECONDS[bar.timeframe] / 4))
+        offsets = offsets_cache.get(bar.timeframe)
+        if offsets is None:
+            length = TIMEFRAME_SECONDS[bar.timeframe]
+            offsets = (timedelta(0), timedelta(seconds=length / 3), timedelta(seconds=2 * length / 3))
+            offsets = offsets_cache.setdefault(bar.timeframe, (*offsets, timedelta(seconds=length - 1)))
         if bar.close >= bar.open:  # an up bar more likely dipped first
             path = (bar.open, bar.low, bar.high, bar.close)
         else:
             path = (bar.open, bar.high, bar.low, bar.close)
-        for i, price in enumerate(path):
-            yield Tick(symbol=bar.symbol, bid=price, ask=price + spread, ts=bar.ts + quarter * i, volume=bar.volume / 4)
+        volume = bar.volume / 4
+        for offset, price in zip(offsets, path, strict=True):
+            yield Tick(symbol=bar.symbol, bid=price, ask=price + spread, ts=bar.ts + offset, volume=volume)
 
 
 # ---------------------------------------------------------------- synthetic

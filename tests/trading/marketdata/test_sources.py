@@ -209,7 +209,7 @@ def test_bars_as_ticks_walk_the_bar():
     )
     ticks = list(bars_as_ticks([bar], spread=Decimal("0.0001")))
     assert [t.bid for t in ticks] == [Decimal("1.1"), Decimal("1.0"), Decimal("1.3"), Decimal("1.2")]
-    assert [t.ts.minute for t in ticks] == [0, 15, 30, 45]
+    assert [(t.ts.minute, t.ts.second) for t in ticks] == [(0, 0), (20, 0), (40, 0), (59, 59)]
 
 
 def test_pacing_sleeps_in_proportion_to_source_time():
