@@ -204,9 +204,12 @@ def main() -> None:
             print(f"PostgreSQL {cursor.fetchone()[0]} on {connection.settings_dict['HOST']}; paper broker in process")
         instrument, account, broker, worker = setup_world()
 
+        worker.execute(intent(account.pk, 1, T0))  # the first order also creates the position row
         with CaptureQueriesContext(connection) as queries:
-            worker.execute(intent(account.pk, 1, T0))
-        print(f"statements per filled order: {len(queries.captured_queries)}")
+            worker.execute(intent(account.pk, 2, T0))
+        sql = [q["sql"] for q in queries.captured_queries]
+        savepoints = sum(1 for s in sql if "SAVEPOINT" in s)
+        print(f"statements per filled order: {len(sql)} (of which {savepoints} SAVEPOINT/RELEASE, BEGIN and COMMIT)")
 
         results = [
             summary("baseline: INSERT one row + COMMIT", bench_insert_commit(args.orders)),

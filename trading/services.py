@@ -169,7 +169,8 @@ def order_transition(
 ) -> Order:
     """Move an order to ``to`` under a row lock. An invalid move raises OrderTransitionError
     naming both states, and nothing changes. Stamps the stage timestamp (µs, UTC)."""
-    locked = Order.objects.select_for_update().get(pk=order.pk)
+    # The snapshot below reads the instrument's symbol: join it (lock only the order row).
+    locked = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order.pk)
     before = locked.status
     try:
         target = check_transition(locked.status, to, locked.client_order_id)
@@ -247,7 +248,7 @@ def execution_record(
     ``created=False`` and changes nothing. Locks the order row, then the position row.
     """
     executed_at = ensure_utc(executed_at)
-    locked = Order.objects.select_for_update().select_related("instrument").get(pk=order.pk)
+    locked = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order.pk)
     existing = Execution.objects.filter(account_id=locked.account_id, broker_deal_id=broker_deal_id).first()
     if existing is not None:
         position = Position.objects.get(account_id=locked.account_id, instrument_id=locked.instrument_id)
@@ -270,7 +271,7 @@ def execution_record(
     execution = Execution.objects.create(
         order=locked,
         account_id=locked.account_id,
-        instrument_id=locked.instrument_id,
+        instrument=locked.instrument,  # the object, not the id: the snapshot reads its symbol
         side=locked.side,
         quantity=quantity,
         price=price,
@@ -299,6 +300,7 @@ def execution_record(
     locked.save()
 
     position = _position_for_update(account_id=locked.account_id, instrument_id=locked.instrument_id, at=now)
+    position.instrument = locked.instrument  # same row; saves a query when the snapshot reads the symbol
     signed = quantity if locked.side == Side.BUY else -quantity
     state = apply_fill(
         PositionState(position.net_quantity, position.average_price, position.realised_pnl),
