@@ -209,7 +209,9 @@ def main() -> None:
             worker.execute(intent(account.pk, 2, T0))
         sql = [q["sql"] for q in queries.captured_queries]
         savepoints = sum(1 for s in sql if "SAVEPOINT" in s)
-        print(f"statements per filled order: {len(sql)} (of which {savepoints} SAVEPOINT/RELEASE, BEGIN and COMMIT)")
+        print(
+            f"statements per filled order: {len(sql)} (of which {savepoints} SAVEPOINT/RELEASE; BEGIN and COMMIT included)"
+        )
 
         results = [
             summary("baseline: INSERT one row + COMMIT", bench_insert_commit(args.orders)),
