@@ -210,7 +210,8 @@ def main() -> None:
         sql = [q["sql"] for q in queries.captured_queries]
         savepoints = sum(1 for s in sql if "SAVEPOINT" in s)
         print(
-            f"statements per filled order: {len(sql)} (of which {savepoints} SAVEPOINT/RELEASE; BEGIN and COMMIT included)"
+            f"statements per filled order: {len(sql)} "
+            f"(of which {savepoints} SAVEPOINT/RELEASE; BEGIN and COMMIT included)"
         )
 
         results = [
