@@ -22,6 +22,8 @@ MT5_PATH = env("MT5_PATH", default="")
 # The module that speaks the MetaTrader5 API: MetaQuotes' package on Windows, or a drop-in bridge
 # to a terminal under Wine (see README, "Market data and brokers").
 MT5_MODULE = env("MT5_MODULE", default="MetaTrader5")
+# The trade server's clock (MT5 stamps ticks, bars and deals with it), e.g. "Europe/Athens".
+MT5_SERVER_TZ = env("MT5_SERVER_TZ", default="UTC")
 
 # Celery: Redis when REDIS_URL is set; otherwise tasks run in-process (embedded shape).
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default=REDIS_URL or "memory://")

@@ -71,8 +71,9 @@ def get_broker(name: str | None = None, **overrides: Any) -> Broker:
 
     ``paper``: instruments from the database when it has any, else ``trading.seed_data``;
     ``PaperConfig`` fields may be passed as ``config=``. ``mt5``: credentials from
-    ``MT5_LOGIN``/``MT5_PASSWORD``/``MT5_SERVER``/``MT5_PATH`` and the module from
-    ``MT5_MODULE`` (default ``MetaTrader5``). Raises BrokerNotConfigured for anything else."""
+    ``MT5_LOGIN``/``MT5_PASSWORD``/``MT5_SERVER``/``MT5_PATH``, the module from
+    ``MT5_MODULE`` (default ``MetaTrader5``) and the trade server's clock from
+    ``MT5_SERVER_TZ``. Raises BrokerNotConfigured for anything else."""
     from django.conf import settings
 
     name = (name or getattr(settings, "BROKER", "paper")).lower()
@@ -89,10 +90,23 @@ def get_broker(name: str | None = None, **overrides: Any) -> Broker:
             "server": getattr(settings, "MT5_SERVER", ""),
             "path": getattr(settings, "MT5_PATH", ""),
             "module_name": getattr(settings, "MT5_MODULE", "MetaTrader5"),
+            "server_tz": _zone(getattr(settings, "MT5_SERVER_TZ", "UTC")),
         }
         kwargs.update(overrides)
         return MT5Broker(**kwargs)
     raise BrokerNotConfigured(f"BROKER={name!r} is not a broker; use 'paper' or 'mt5'")
+
+
+def _zone(name: str):
+    from datetime import UTC
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if name in ("", "UTC"):
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise BrokerNotConfigured(f"MT5_SERVER_TZ={name!r} is not a known time zone") from None
 
 
 def _instrument_rows() -> list:

@@ -23,7 +23,9 @@ What it does, and why:
   ``SYMBOL_FILLING_*`` names are missing from some builds, so we never read them.
 - The order comment carries the client order id and must fit 27 characters.
 - Datetimes passed to the package are aware UTC (a naive one is taken as local time). MT5 stamps
-  ticks and deals in trade-server time; ``server_utc_offset`` converts (0 for UTC servers).
+  ticks, bars and deals as seconds since the epoch *on the trade server's clock* (most servers
+  run on EET with daylight saving, so a "UTC" stamp is two or three hours ahead); ``server_tz``
+  (``settings.MT5_SERVER_TZ``, e.g. ``Europe/Athens``) converts both ways, DST included.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import importlib
 import logging
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, tzinfo
 from decimal import Decimal
 from types import ModuleType
 from typing import Any
@@ -190,7 +192,7 @@ class MT5Broker(Broker):
         max_requotes: int = 3,
         poll_interval: float = 0.05,
         poll_timeout: float = 2.0,
-        server_utc_offset: timedelta = timedelta(0),
+        server_tz: tzinfo = UTC,
     ):
         self._module = module
         self._module_name = module_name
@@ -204,7 +206,7 @@ class MT5Broker(Broker):
         self.max_requotes = max_requotes
         self.poll_interval = poll_interval
         self.poll_timeout = poll_timeout
-        self.server_utc_offset = server_utc_offset
+        self.server_tz = server_tz
         self._connected = False
         self._specs: dict[str, SymbolSpec] = {}
 
@@ -306,16 +308,24 @@ class MT5Broker(Broker):
     # ------------------------------------------------------------ conversions
 
     def _ts(self, seconds: Any, msc: Any = None) -> datetime:
+        """A terminal time value (server clock, as epoch seconds or milliseconds) in aware UTC."""
         if msc:
             stamp = datetime.fromtimestamp(int(msc) / 1000, UTC)
         elif seconds is not None:
             stamp = datetime.fromtimestamp(int(seconds), UTC)
         else:
             raise BrokerProtocolError("MT5 reply has no time")
-        return stamp - self.server_utc_offset
+        if self.server_tz is UTC:
+            return stamp
+        return stamp.replace(tzinfo=None).replace(tzinfo=self.server_tz).astimezone(UTC)
 
     def _to_server(self, when: datetime) -> datetime:
-        return ensure_utc(when) + self.server_utc_offset
+        """An instant as the terminal expects it: the server's wall clock, labelled UTC (aware, so
+        the package cannot take it for local time)."""
+        when = ensure_utc(when)
+        if self.server_tz is UTC:
+            return when
+        return when.astimezone(self.server_tz).replace(tzinfo=UTC)
 
     def _side(self, mt5_type: int, what: str) -> str:
         if mt5_type in (self.mt5.ORDER_TYPE_BUY, self.mt5.ORDER_TYPE_BUY_LIMIT, self.mt5.ORDER_TYPE_BUY_STOP):

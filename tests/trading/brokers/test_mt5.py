@@ -272,3 +272,20 @@ def test_unknown_margin_mode_is_a_protocol_error(broker, terminal):
     broker.mt5.account_info = lambda: original()._replace(margin_mode=9)
     with pytest.raises(BrokerProtocolError, match="margin_mode"):
         broker.account_info()
+
+
+def test_server_clock_times_are_converted_to_utc_both_ways(terminal, clock):
+    from zoneinfo import ZoneInfo
+
+    athens = MT5Broker(
+        module=fake_mt5.make_module(terminal),
+        server_tz=ZoneInfo("Europe/Athens"),  # EET, UTC+2 in early March
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+    )
+    athens.connect()
+    # the terminal's clock reads 10:00 (server time): that is 08:00 UTC
+    assert athens.quote("EURUSD").ts == datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    since = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
+    ticks = athens.ticks("EURUSD", since=since, count=1)
+    assert ticks[0].ts == since + timedelta(milliseconds=250)  # asked for 10:00 server time, got it back as 08:00 UTC
