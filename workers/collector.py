@@ -34,8 +34,8 @@ from typing import Any
 import msgspec
 
 from tradeops.core.clock import utcnow
-from tradeops.events import Bar, Envelope, Tick, Topic, encode, make_event
-from trading.brokers.base import Broker, Quote
+from tradeops.events import Alert, Bar, Envelope, Tick, Topic, encode, make_event
+from trading.brokers.base import Broker, BrokerConnectionError, Quote
 from trading.marketdata.monitor import MarketMonitor, MonitorConfig
 from trading.marketdata.quarantine import Quarantine, QuarantinedRow
 from trading.marketdata.sources import backtesting_bars, bars_as_ticks, paced
@@ -174,12 +174,13 @@ class Collector:
         """Publish everything ``items`` yields, paced at ``speed`` x real time (None: flat out).
 
         Flat out, a bus with ``publish_many`` gets batches of ``batch_size`` (per-call overhead
-        shows at 100k events/s); paced, every event is published as it comes."""
+        shows at 100k events/s); paced or with ``batch_size=1`` (live feeds), every event is
+        published as it comes."""
         if self._publish is None:
             raise ValueError("Collector.run needs publish= (a bus or a callable); use events() otherwise")
         events = self.events(paced(items, speed=speed))
         publish_many = getattr(self._bus, "publish_many", None)
-        if speed or publish_many is None:
+        if speed or publish_many is None or batch_size <= 1:
             publish = self._publish
             for event in events:
                 publish(event)
@@ -194,20 +195,59 @@ def live_quotes(
     symbols: Iterable[str],
     *,
     interval: float = 0.1,
+    retry_interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
     should_stop: Callable[[], bool] = lambda: False,
+    on_outage: Callable[[BrokerConnectionError | None], None] | None = None,
 ) -> Iterator[Quote]:
-    """Poll a broker's latest tick for each symbol (MT5 has no push API), yielding changes."""
+    """Poll a broker's latest tick for each symbol (MT5 has no push API), yielding changes.
+
+    A lost terminal (``BrokerConnectionError``, including an open breaker) does not end the
+    feed: ``on_outage(error)`` is called once when the outage starts and ``on_outage(None)``
+    when quotes come back, and polling retries every ``retry_interval`` seconds (the broker's
+    breaker decides when a reconnect is actually attempted)."""
     symbols = list(symbols)
     last: dict[str, Quote] = {}
+    down = False
     while not should_stop():
-        for symbol in symbols:
-            quote = broker.quote(symbol)
-            previous = last.get(symbol)
+        try:
+            quotes = [broker.quote(symbol) for symbol in symbols]
+        except BrokerConnectionError as exc:
+            if not down and on_outage is not None:
+                on_outage(exc)
+            down = True
+            logger.warning("collector: broker unavailable (%s); retrying in %ss", exc, retry_interval)
+            sleep(retry_interval)
+            continue
+        if down and on_outage is not None:
+            on_outage(None)
+        down = False
+        for quote in quotes:
+            previous = last.get(quote.symbol)
             if previous is None or (quote.ts, quote.bid, quote.ask) != (previous.ts, previous.bid, previous.ask):
-                last[symbol] = quote
+                last[quote.symbol] = quote
                 yield quote
         sleep(interval)
+
+
+def outage_alert(error: BrokerConnectionError | None, *, broker: str, symbols: Iterable[str], at: datetime) -> Envelope:
+    """The compliance-events alert for a feed outage starting (``error``) or ending (None)."""
+    symbols = list(symbols)
+    alert = Alert(
+        alert_type="market_data.feed_down" if error is not None else "market_data.feed_restored",
+        severity="high" if error is not None else "low",
+        symbol=symbols[0] if len(symbols) == 1 else "",
+        owner="collector",
+        start=at,
+        evidence={
+            "broker": broker,
+            "symbols": symbols,
+            "error": str(error) if error else "",
+            "code": getattr(error, "code", ""),
+        },
+        ts=at,
+    )
+    return make_event(alert, source=SOURCE, key=broker)
 
 
 def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -10,12 +11,13 @@ import pytest
 from django.core.management import call_command
 
 from tests.tradeops.conftest import kafka, kafka_bootstrap_session, kafka_bus, kafka_prefix  # noqa: F401
+from tests.trading.brokers import fake_mt5
 from tradeops.bus.memory import MemoryBus
 from tradeops.events import Tick, Topic, decode
-from trading.brokers import Quote
+from trading.brokers import BrokerUnavailable, Quote
 from trading.marketdata.quarantine import Quarantine
 from trading.marketdata.sources import backtesting_bars
-from workers.collector import Collector, embedded_source, live_quotes
+from workers.collector import Collector, embedded_source, live_quotes, outage_alert
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 RECEIVED = datetime(2026, 3, 2, 10, 0, 0, 250000, tzinfo=UTC)
@@ -72,6 +74,44 @@ def test_live_quotes_yield_only_changes():
     calls = []
     source = live_quotes(Feed(), ["EURUSD"], sleep=calls.append, should_stop=lambda: len(calls) >= 3)
     assert [q.ask for q in source] == [Decimal("1.2"), Decimal("1.3")]
+
+
+def test_live_quotes_survive_an_outage_and_report_it():
+    class Flaky:
+        def __init__(self):
+            self.calls = 0
+
+        def quote(self, symbol):
+            self.calls += 1
+            if self.calls in (2, 3):
+                raise BrokerUnavailable("circuit 'mt5' is open")
+            return Quote("EURUSD", Decimal("1.1"), Decimal("1.2") + Decimal(self.calls) / 100, T0)
+
+    outages = []
+    sleeps = []
+    source = live_quotes(
+        Flaky(), ["EURUSD"], sleep=sleeps.append, should_stop=lambda: len(sleeps) >= 5, on_outage=outages.append
+    )
+    assert len(list(source)) == 3  # calls 1, 4, 5
+    assert [type(o).__name__ for o in outages] == ["BrokerUnavailable", "NoneType"]
+    alert = outage_alert(outages[0], broker="mt5", symbols=["EURUSD"], at=T0)
+    assert alert.topic == Topic.COMPLIANCE and alert.payload.alert_type == "market_data.feed_down"
+
+
+def test_collect_command_against_the_mt5_stand_in(settings, capsys, tmp_path):
+    name = f"fake_MetaTrader5_{uuid.uuid4().hex[:8]}"
+    fake_mt5.install(name)
+    settings.MT5_MODULE = name
+    try:
+        call_command(
+            "collect", "--broker", "mt5", "--symbols", "EURUSD", "--duration", "0.3", "--bus", "memory",
+            "--quarantine-file", str(tmp_path / "q.jsonl"),
+        )  # fmt: skip
+    finally:
+        sys.modules.pop(name, None)
+    out = capsys.readouterr().out
+    # the stand-in's clock is in March 2026: received long after its source time, so flagged stale
+    assert "1 received, 1 published (1 flagged: stale 1)" in out
 
 
 def test_embedded_source_replays_the_real_data(monkeypatch, tmp_path):
