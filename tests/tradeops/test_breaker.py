@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tradeops.breaker import BreakerState, CircuitBreaker, CircuitOpenError
 
@@ -76,3 +78,38 @@ def test_force_open_and_reset():
     assert breaker.state is BreakerState.CLOSED and breaker.call(lambda: 1) == 1
     with pytest.raises(ValueError):
         CircuitBreaker("bad", fail_max=0)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.just("ok"), st.just("fail"), st.floats(min_value=0, max_value=20)), max_size=40))
+def test_breaker_matches_a_reference_model(steps):
+    """Against a model written from the definition: the breaker calls the peer exactly when the
+    model says it may, and is open exactly when the model says so."""
+    clock = Clock()
+    breaker = CircuitBreaker("peer", fail_max=3, reset_timeout=10, clock=clock)
+    state, failures, opened_at = "closed", 0, 0.0
+    for step in steps:
+        if isinstance(step, float):
+            clock.now += step
+            continue
+        allowed = state == "closed" or clock.now - opened_at >= 10
+        calls = []
+
+        def peer(step=step, calls=calls):
+            calls.append(1)
+            if step == "fail":
+                raise ConnectionError
+
+        try:
+            breaker.call(peer)
+        except (ConnectionError, CircuitOpenError):
+            pass
+        assert bool(calls) == allowed
+        if allowed:
+            if step == "ok":
+                state, failures = "closed", 0
+            else:
+                failures += 1
+                if state != "closed" or failures >= 3:
+                    state, opened_at = "open", clock.now
+        assert (breaker.state is BreakerState.OPEN) == (state == "open" and clock.now - opened_at < 10)

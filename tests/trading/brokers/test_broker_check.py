@@ -30,6 +30,7 @@ def test_broker_check_mt5_prints_account_spec_tick_and_each_retcode(stand_in, ca
     assert "account: 7000001 @ Demo-Server (NETTING)" in out
     assert "symbol: EURUSD digits 5" in out and "filling FOK,IOC" in out
     assert "tick: bid 1.08501 ask 1.08512 spread 11 points" in out
+    assert "check: BUY 0.01 EURUSD -> DONE" in out
     assert "open: BUY 0.01 EURUSD -> retcode 10009 DONE" in out
     assert "close: SELL 0.01 EURUSD -> retcode 10009 DONE" in out
     assert stand_in.terminal.positions == {}  # opened and closed

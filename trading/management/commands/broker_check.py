@@ -116,6 +116,10 @@ class Command(BaseCommand):
             volume=spec.volume_min,
             deviation_points=deviation,
         )
+        check = getattr(client, "check_order", None)  # MT5's order_check: margin, volume, stops, no order sent
+        if check is not None:
+            outcome, comment = check(opening)
+            self.stdout.write(f"check: BUY {spec.volume_min} {symbol} -> {outcome} ({comment})")
         opened = client.send_order(opening)
         self.stdout.write(f"open: BUY {spec.volume_min} {symbol} -> {_describe(opened)}")
         if opened.filled_volume <= 0:
