@@ -92,6 +92,7 @@ class PaperConfig:
     max_quote_age: timedelta | None = None
     max_orders_per_second: int | None = None
     seed: int = 0
+    tick_history: int = 10_000  # quotes kept per symbol for ticks(); 0 keeps only the latest
 
 
 @dataclass
@@ -167,6 +168,7 @@ class PaperBroker(Broker):
         self._quote_at = quote_at
         self._random = random.Random(self.config.seed)
         self._quotes: dict[str, Quote] = {}
+        self._history: dict[str, deque[Quote]] = {}
         self._books: dict[str, _Book] = {}
         self._resting: dict[int, _Resting] = {}
         self._deals: list[Deal] = []
@@ -216,7 +218,13 @@ class PaperBroker(Broker):
         current = self._quotes.get(quote.symbol)
         if current is not None and ts < current.ts:
             return []
-        self._quotes[quote.symbol] = replace(quote, ts=ts)
+        quote = replace(quote, ts=ts)
+        self._quotes[quote.symbol] = quote
+        if self.config.tick_history:
+            history = self._history.get(quote.symbol)
+            if history is None:
+                history = self._history[quote.symbol] = deque(maxlen=self.config.tick_history)
+            history.append(quote)
         return self._match_resting(quote)
 
     def inject(
@@ -323,10 +331,11 @@ class PaperBroker(Broker):
         return quote
 
     def ticks(self, symbol: str, *, since: datetime, count: int) -> list[Quote]:
-        """The paper broker keeps only the latest quote: that one, if it is recent enough."""
+        """Up to ``count`` quotes from ``since`` among the last ``tick_history`` the broker took."""
         self._require_connection()
-        quote = self._quotes.get(symbol)
-        return [quote] if quote is not None and quote.ts >= ensure_utc(since) and count > 0 else []
+        since = ensure_utc(since)
+        history = self._history.get(symbol) or ([self._quotes[symbol]] if symbol in self._quotes else [])
+        return [q for q in history if q.ts >= since][: max(0, count)]
 
     def bars(self, symbol: str, *, timeframe: str, count: int, start_pos: int = 0) -> list[Bar]:
         """No bar history on paper: use ``trading.marketdata`` sources for history."""

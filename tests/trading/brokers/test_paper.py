@@ -271,3 +271,19 @@ def test_market_order_stops_are_judged_against_the_closing_side_as_mt5_does():
     # a buy closes at the bid: a stop loss between bid and ask is already hit
     assert broker.send_order(order(stop_loss=Decimal("1.08505"))).outcome is OrderOutcome.INVALID_STOPS
     assert broker.send_order(order(cid="C2", take_profit=Decimal("1.08505"))).outcome is OrderOutcome.DONE
+
+
+def test_tick_history_serves_ticks_since_a_time():
+    broker, clock = make(PaperConfig(tick_history=3))
+    for i in range(1, 5):
+        broker.update_quote(
+            Quote(
+                "EURUSD",
+                Decimal("1.08500") + i * Decimal("0.00001"),
+                Decimal("1.08600"),
+                clock.now + timedelta(seconds=i),
+            )
+        )
+    ticks = broker.ticks("EURUSD", since=clock.now + timedelta(seconds=2), count=10)
+    assert [t.bid for t in ticks] == [Decimal("1.08502"), Decimal("1.08503"), Decimal("1.08504")]
+    assert len(broker.ticks("EURUSD", since=clock.now, count=2)) == 2
