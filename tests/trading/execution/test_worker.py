@@ -178,3 +178,30 @@ def test_unanswered_order_blocks_the_account_until_the_broker_settles_it(worker,
     assert order.status == "CANCELLED" and report.closed_orders == [order.client_order_id]
     worker.handle(signal(signal_id="after", at=T0 + timedelta(seconds=2)))
     assert Order.objects.get(signal_id="after").status == "FILLED"
+
+
+def test_lost_connection_blocks_the_account_then_reconnect_reconciles(broker, account):
+    from datetime import timedelta as td
+
+    w = make_worker(broker, account, unknown_grace=td(0)).start()
+    w.handle(tick())
+    broker.disconnect()  # the terminal went away
+    w.handle(signal(signal_id="while-down"))
+    down = Order.objects.get(signal_id="while-down")
+    assert down.status == "SUBMITTED"
+    from tradeops.events import decode
+
+    submitted = [
+        e.payload
+        for e in (decode(bytes(r.message)) for r in Outbox.objects.filter(event_type="order.lifecycle"))
+        if e.payload.client_order_id == down.client_order_id and e.payload.status == "SUBMITTED"
+    ]
+    assert "broker state unknown (broker_connection" in submitted[0].reason
+    assert account.pk in w._needs_reconcile
+    broker.connect()  # it comes back; the next event reconnects and reconciles before trading
+    w.handle(tick(at=T0 + td(seconds=1)))
+    w.handle(signal(signal_id="after-reconnect", at=T0 + td(seconds=1)))
+    down.refresh_from_db()
+    assert down.status == "CANCELLED"  # the broker never saw it
+    assert Order.objects.get(signal_id="after-reconnect").status == "FILLED"
+    assert len(broker.deals_since(T0)) == 1
