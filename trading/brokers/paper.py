@@ -75,6 +75,12 @@ ZERO = Decimal(0)
 CENT = Decimal("0.01")
 
 
+class NoConversionRate(BrokerError):
+    """No quote converts the symbol's profit currency into the account currency."""
+
+    code = "paper_no_conversion_rate"
+
+
 @dataclass(frozen=True)
 class PaperConfig:
     """How the simulated market behaves. Every knob has a default that fills plainly."""
@@ -266,7 +272,7 @@ class PaperBroker(Broker):
             return amount * direct.mid
         if inverse is not None:
             return amount / inverse.mid
-        raise BrokerError(f"paper broker: no {ccy}{acct} or {acct}{ccy} quote to convert {spec.symbol} money")
+        raise NoConversionRate(f"paper broker: no {ccy}{acct} or {acct}{ccy} quote to convert {spec.symbol} money")
 
     def _mark(self, symbol: str, net: Decimal) -> Decimal | None:
         quote = self._quotes.get(symbol)
@@ -461,7 +467,10 @@ class PaperBroker(Broker):
         spec = self._specs.get(request.symbol)
         if spec is None:
             return self._result(request, Out.INVALID, f"unknown symbol {request.symbol!r}", now)
-        result = self._execute(request, spec, now)
+        try:
+            result = self._execute(request, spec, now)
+        except NoConversionRate as exc:  # the account currency value of the trade is unknown
+            return self._result(request, Out.PRICE_OFF, str(exc), now)
         if injected is not None:
             # The server executed it, but the answer we "received" is the injected one.
             return replace(

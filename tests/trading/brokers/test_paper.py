@@ -287,3 +287,10 @@ def test_tick_history_serves_ticks_since_a_time():
     ticks = broker.ticks("EURUSD", since=clock.now + timedelta(seconds=2), count=10)
     assert [t.bid for t in ticks] == [Decimal("1.08502"), Decimal("1.08503"), Decimal("1.08504")]
     assert len(broker.ticks("EURUSD", since=clock.now, count=2)) == 2
+
+
+def test_without_a_rate_into_the_account_currency_an_order_is_price_off_not_an_exception():
+    broker, clock = make(symbols=("GER40",))
+    broker.update_quote(Quote("GER40", Decimal("18000.0"), Decimal("18001.0"), clock.now))
+    result = broker.send_order(order(symbol="GER40", volume="1"))
+    assert result.outcome is OrderOutcome.PRICE_OFF and "EURUSD" in result.message
