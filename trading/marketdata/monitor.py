@@ -112,6 +112,11 @@ class MarketMonitor:
         self.config = config or MonitorConfig()
         self._alpha = 1 - 0.5 ** (1 / max(1, self.config.spike_halflife))
         self._hours = {symbol: compile_hours(h) for symbol, h in self.config.trading_hours.items()}
+        # Longest trading day per symbol, in session seconds (24 h for always-open symbols).
+        self._session_day = {
+            symbol: max((sum(e - s for s, e in day) for day in hours), default=86400) or 86400
+            for symbol, hours in self._hours.items()
+        }
         self._symbols: dict[tuple[str, str], _SymbolState] = {}
         self._alerts: dict[tuple[str, str], _AlertState] = {}
         self._newest: datetime | None = None
@@ -285,7 +290,10 @@ class MarketMonitor:
             flags.append(DUPLICATE)
             reasons.append(f"a second {bar.timeframe} bar opening at {bar.ts.isoformat()}")
             return flags, reasons
-        length = TIMEFRAME_SECONDS.get(bar.timeframe, 60) * self.config.bar_gap_factor
+        # A bar covers at most one trading day of session time: a missing daily bar of a stock
+        # is 6.5 hours of session, not 24.
+        length = min(TIMEFRAME_SECONDS.get(bar.timeframe, 60), self._session_day.get(bar.symbol, 86400))
+        length *= self.config.bar_gap_factor
         in_order = self._common(bar, state, flags, reasons, length)
         if in_order:
             state.last_ts = bar.ts

@@ -154,3 +154,26 @@ def test_the_monitor_module_imports_neither_django_nor_a_transport():
         names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
         roots = {name.split(".")[0] for name in names}
         assert not roots & {"django", "confluent_kafka", "redis", "time"}, roots
+
+
+def test_a_missing_trading_day_of_daily_stock_bars_is_a_gap_but_a_weekend_is_not():
+    from trading.seed_data import NASDAQ_REGULAR
+
+    monitor = MarketMonitor(MonitorConfig(trading_hours={"GOOG": NASDAQ_REGULAR}))
+
+    def daily(day: int):
+        payload = Bar(
+            symbol="GOOG",
+            timeframe="D1",
+            ts=datetime(2026, 3, day, tzinfo=UTC),
+            open=Decimal(100),
+            high=Decimal(101),
+            low=Decimal(99),
+            close=Decimal(100),
+        )
+        return make_event(payload, source="test", key="GOOG")
+
+    monitor.handle(daily(5))  # Thursday
+    assert monitor.handle(daily(6))[0].payload.flags == ()  # Friday
+    assert monitor.handle(daily(9))[0].payload.flags == ()  # Monday: the weekend is closed
+    assert monitor.handle(daily(11))[0].payload.flags == ("gap",)  # Wednesday: Tuesday is missing
