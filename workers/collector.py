@@ -47,9 +47,10 @@ _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version a
 _UUID_V4 = (4 << 76) | (0x8000 << 48)
 _replace = msgspec.structs.replace
 _END = object()
-# Producer settings for replays (throughput over latency): bigger, later batches. Measured on the
-# 2-core dev box: raw produce of 330-byte events 210k/s with the bus defaults (linger 5 ms),
-# 330k/s with these. Live collection keeps the bus defaults, where 5 ms of linger is the bound.
+# Producer settings for replays (throughput over latency): bigger, later batches. One raw-produce
+# check on the 2-core dev box: 330k/s against 210k/s with the bus defaults (linger 5 ms); under
+# load the benchmark does not show it winning every time (bench/README.md). Live collection keeps
+# the bus defaults, where 5 ms of linger bounds the added latency.
 REPLAY_PRODUCER_CONFIG = {"linger.ms": 20, "batch.size": 1_000_000}
 
 
@@ -107,7 +108,9 @@ class Collector:
 
     def _event_id(self) -> uuid.UUID:
         """A random (version 4) UUID from a per-collector generator seeded by the OS: uuid4()
-        makes a system call per id, which cost more than the monitor at 100k ticks/s."""
+        makes a system call per id, which cost more than the monitor at 100k ticks/s. Build the
+        collector in the process that uses it (a forked copy would repeat the sequence), or pass
+        ``secure_ids=True``."""
         return uuid.UUID(int=(self._getrandbits(128) & _UUID_CLEAR) | _UUID_V4)
 
     def process(self, item: Tick | Bar | Quote) -> list[Envelope]:
