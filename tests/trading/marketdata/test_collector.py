@@ -10,7 +10,6 @@ from decimal import Decimal
 import pytest
 from django.core.management import call_command
 
-from tests.tradeops.conftest import kafka, kafka_bootstrap_session, kafka_bus, kafka_prefix  # noqa: F401
 from tests.trading.brokers import fake_mt5
 from tradeops.bus.memory import MemoryBus
 from tradeops.events import Tick, Topic, decode
@@ -148,7 +147,8 @@ def test_replay_command_reports_bad_rows_of_an_mt5_file(tmp_path, capsys):
 
 
 @pytest.mark.kafka
-def test_replay_real_bars_into_kafka_and_read_them_back(kafka_bus):  # noqa: F811
+def test_replay_real_bars_into_kafka_and_read_them_back(collector_kafka_bus):
+    kafka_bus = collector_kafka_bus
     group = f"collector-test-{uuid.uuid4().hex[:6]}"
     stats = Collector(publish=kafka_bus).run(list(backtesting_bars("EURUSD"))[:400])
     assert kafka_bus.flush(30) == 0
