@@ -176,5 +176,5 @@ class Bus(ABC):
         """Join consumer group ``group`` for ``topics``; start from the committed position, or the
         beginning when the group has none."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections (flushes first)."""
+    def close(self, timeout: float = 10.0) -> None:  # noqa: B027 - optional hook
+        """Release connections (flushes first, up to ``timeout`` seconds)."""

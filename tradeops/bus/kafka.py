@@ -17,6 +17,7 @@ offset that skips it can be committed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -35,6 +36,33 @@ from tradeops.events import EventDecodeError, decode, encode
 from tradeops.topics import dlq_name
 
 logger = logging.getLogger(__name__)
+
+
+class _Throttle(logging.Filter):
+    """Pass one record per message prefix per ``every`` seconds: a broker outage makes librdkafka
+    report the same connection failure many times a second, which would bury everything else."""
+
+    def __init__(self, every: float = 30.0) -> None:
+        super().__init__()
+        self.every = every
+        self._last: dict[tuple[int, str], float] = {}
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.levelno, record.getMessage()[:100])
+        now = time.monotonic()
+        if now - self._last.get(key, -self.every) < self.every:
+            return False
+        if len(self._last) > 1000:
+            self._last.clear()
+        self._last[key] = now
+        return True
+
+
+# librdkafka's own log lines go through Python logging (LOG_LEVEL applies), throttled.
+rdkafka_logger = logging.getLogger("tradeops.bus.librdkafka")
+rdkafka_logger.addFilter(_Throttle())
+_error_logger = logging.getLogger("tradeops.bus.kafka.errors")
+_error_logger.addFilter(_Throttle())
 
 PRODUCER_DEFAULTS = {
     "enable.idempotence": True,
@@ -133,13 +161,13 @@ class KafkaBus(Bus):
     @property
     def producer(self) -> Producer:
         if self._producer is None:
-            self._producer = Producer({**self._producer_config, "error_cb": self._on_error})
+            self._producer = Producer({**self._producer_config, "error_cb": self._on_error, "logger": rdkafka_logger})
         return self._producer
 
     def _on_error(self, err: KafkaError) -> None:
         # Transport errors (broker down) are retried by librdkafka; a fatal one (idempotence
         # broken) means this producer must be replaced.
-        logger.warning("kafka producer: %s", err)
+        _error_logger.warning("kafka producer: %s", err)
         if err.fatal():
             self._errors.append(str(err))
 
@@ -196,9 +224,9 @@ class KafkaBus(Bus):
             return 0
         return self._producer.flush(-1 if timeout is None else timeout)
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
         if self._producer is not None:
-            self._producer.flush(10)
+            self._producer.flush(timeout)
             self._producer = None
 
     # ------------------------------------------------------------ consumer side
@@ -247,7 +275,9 @@ class KafkaSubscription(Subscription):
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
         self.commit_failures = 0
-        self._consumer = Consumer({**config, "error_cb": self._on_error, "on_commit": self._on_commit})
+        self._consumer = Consumer(
+            {**config, "error_cb": self._on_error, "on_commit": self._on_commit, "logger": rdkafka_logger}
+        )
         self._consumer.subscribe(
             [bus.physical(t) for t in topics],
             on_assign=self._on_assign,
@@ -256,7 +286,7 @@ class KafkaSubscription(Subscription):
         )
 
     def _on_error(self, err: KafkaError) -> None:
-        logger.warning("kafka consumer %s: %s", self.group, err)
+        _error_logger.warning("kafka consumer %s: %s", self.group, err)
 
     def _on_assign(self, consumer, partitions) -> None:
         logger.info("%s: assigned %s", self.group, _describe(partitions))

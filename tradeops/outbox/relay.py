@@ -223,7 +223,7 @@ class OutboxRelay:
         finally:
             if self._inflight is not None:
                 # Give acknowledged rows a chance to be marked; the rest are re-published next time.
-                self.bus.flush(5)
+                self.bus.flush(2)
                 if self._inflight.done:
                     self._finish_batch(self._inflight)
             self.release_leadership()

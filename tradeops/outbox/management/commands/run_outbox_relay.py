@@ -56,6 +56,6 @@ class Command(BaseCommand):
         self.stdout.write(f"outbox relay: publishing to the {bus.name} bus (batch {opts['batch_size']})")
         self.stdout.flush()
         relay.run(should_stop=lambda: stop["requested"])
-        bus.close()
+        bus.close(timeout=2)  # unacknowledged rows stay unsent and go out on the next run
         s = relay.stats
         self.stdout.write(f"outbox relay stopped: {s.marked} marked sent, {s.failures} failed batches")
