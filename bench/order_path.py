@@ -3,12 +3,14 @@
     python bench/order_path.py [--orders 10000] [--gate 100000]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
-   (13 risk checks) → paper broker fill → ONE committed transaction holding the order
+   (13 risk checks + the compliance checks) → paper broker fill → ONE committed transaction holding the order
    (created, risk-approved, submitted, filled), the risk decision, the execution, the position
    and their outbox rows and audit records. Market orders of 0.10 lots, BUY and SELL
    alternating (the position stays small). p50 / p99 / max over ``--orders``.
 2. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
-   to pass, so each check does its full work), p50 / p99 / max over ``--gate`` evaluations.
+   to pass, so each check does its full work) plus the compliance checks of
+   ``PRETRADE_COMPLIANCE_CHECKS`` (no compliance rules in force in the bench database, so they
+   pass at once), p50 / p99 / max over ``--gate`` evaluations.
 3. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same Django
    connection (the floor for anything durable), and the paper broker's ``send_order`` alone.
 4. Statements per order (Django's query log for one order) and where the time goes.
@@ -227,7 +229,8 @@ def main() -> None:
             f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}"
         )
         gate_samples = bench_gate(worker, account, args.gate)
-        results.append(summary("gate alone: context + 13 risk checks", gate_samples, unit="us"))
+        results.append(summary(f"gate alone: context + {len(worker.gate.checks)} checks", gate_samples, unit="us"))
+        print("  gate checks: " + ", ".join(c.name for c in worker.gate.checks))
         assert Order.objects.filter(status="FILLED").count() >= args.orders
         assert Execution.objects.count() >= args.orders
         base, path = results[0], results[2]
