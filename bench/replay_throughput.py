@@ -14,11 +14,12 @@ garbage collector (a streaming source keeps no such list alive). Every figure is
 4. raw Kafka baseline: confluent-kafka ``produce()`` of pre-encoded bytes, same producer
    settings as the bus (idempotent, acks=all, lz4, linger 5 ms), flush included; 4b with the
    replay producer settings (``workers.collector.REPLAY_PRODUCER_CONFIG``: linger 20 ms, 1 MB
-   batches), which ``manage.py replay --bus kafka`` uses.
+   batches), a candidate for replays.
 5. collector -> ``KafkaBus`` (encode + produce, batched ``publish_many``), flush included, with
    the bus defaults (5) and the replay settings (5b).
-6. the same in ``--procs`` processes, each replaying its own symbols (what a deployment does:
-   one collector per feed), aggregate ticks/s from the first start to the last flush.
+6. the same (bus defaults) in ``--procs`` processes, each replaying its own symbols (what a
+   deployment does: one collector per feed), started together behind a barrier; aggregate
+   ticks/s from the first start to the last flush.
 
 Kafka topics are provisioned under a unique prefix and deleted afterwards.
 """
@@ -103,13 +104,26 @@ def kafka_bus(prefix: str, replay: bool = False):
     return KafkaBus(bootstrap_servers=BOOTSTRAP, topic_prefix=prefix, producer_config=config)
 
 
+_barrier = None
+
+
+def _init_worker(barrier) -> None:
+    global _barrier
+    _barrier = barrier
+
+
 def _worker(args) -> tuple[float, float, int]:
-    """One collector process: replay its symbols into Kafka. Returns (start, end, ticks)."""
-    prefix, symbols, total = args
+    """One collector process: replay its symbols into Kafka. Returns (start, end, ticks).
+
+    Every worker prepares its ticks and its producer, then all start together (a barrier), so
+    the aggregate window is the replay, not the set-up."""
+    prefix, symbols, total, replay = args
     ticks = make_ticks(total, symbols, seed=len(symbols[0]) + ord(symbols[0][0]))
     gc.freeze()
-    bus = kafka_bus(prefix, replay=True)
+    bus = kafka_bus(prefix, replay=replay)
     bus.producer  # noqa: B018 - connect before timing
+    bus.producer.list_topics(timeout=10)
+    _barrier.wait()
     started = time.time()
     Collector(publish=bus, monitor=monitor()).run(ticks)
     bus.flush(60)
@@ -218,9 +232,10 @@ def main() -> None:
                 bus.close()
 
             report("5. collector -> KafkaBus, bus defaults (+ flush)", timed(lambda: via_bus(False), args.repeat))
-            kafka_rate = report(
-                "5b. collector -> KafkaBus, replay producer (+ flush)", timed(lambda: via_bus(True), args.repeat)
-            )
+            defaults_rate = rows[-1][1]
+            replay_seconds = timed(lambda: via_bus(True), args.repeat)
+            replay_rate = report("5b. collector -> KafkaBus, replay producer (+ flush)", replay_seconds)
+            kafka_rate = max(defaults_rate, replay_rate)
 
             if args.procs > 1:
                 groups = [SYMBOLS[i :: args.procs] for i in range(args.procs)]
@@ -228,15 +243,16 @@ def main() -> None:
                 ctx = multiprocessing.get_context("spawn")
                 results = []
                 for _ in range(args.repeat):
-                    with ctx.Pool(args.procs) as pool:
-                        parts = pool.map(_worker, [(prefix, g, per) for g in groups])
+                    barrier = ctx.Barrier(args.procs)
+                    with ctx.Pool(args.procs, initializer=_init_worker, initargs=(barrier,)) as pool:
+                        parts = pool.map(_worker, [(prefix, g, per, False) for g in groups])
                     start, end = min(p[0] for p in parts), max(p[1] for p in parts)
                     results.append((end - start, sum(p[2] for p in parts)))
                 seconds, count = statistics.median(results)
-                report(f"6. {args.procs} collector processes -> KafkaBus (aggregate)", seconds, count)
+                report(f"6. {args.procs} collector processes -> KafkaBus, bus defaults (aggregate)", seconds, count)
         finally:
             drop(names)
-        print(f"\nKafka target 100,000 ticks/s: single process {kafka_rate:,.0f}/s")
+        print(f"\nKafka target 100,000 ticks/s: best single process {kafka_rate:,.0f}/s; multi-process on line 6")
 
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print("\nratios against the encode-only baseline (1):")

@@ -47,10 +47,10 @@ _UUID_CLEAR = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)  # version a
 _UUID_V4 = (4 << 76) | (0x8000 << 48)
 _replace = msgspec.structs.replace
 _END = object()
-# Producer settings for replays (throughput over latency): bigger, later batches. One raw-produce
-# check on the 2-core dev box: 330k/s against 210k/s with the bus defaults (linger 5 ms); under
-# load the benchmark does not show it winning every time (bench/README.md). Live collection keeps
-# the bus defaults, where 5 ms of linger bounds the added latency.
+# Candidate producer settings for replays (throughput over latency): bigger, later batches. One
+# raw-produce check on the 2-core dev box gave 330k/s against 210k/s for the bus defaults, but
+# through the collector they did not win consistently (bench/README.md), so ``manage.py replay``
+# keeps the bus defaults; bench/replay_throughput.py measures both.
 REPLAY_PRODUCER_CONFIG = {"linger.ms": 20, "batch.size": 1_000_000}
 
 

@@ -32,7 +32,7 @@ from trading.marketdata.sources import (
     synthetic_ticks,
 )
 from trading.seed_data import INSTRUMENTS
-from workers.collector import REPLAY_PRODUCER_CONFIG, Collector, monitor_for
+from workers.collector import Collector, monitor_for
 
 SOURCES = ("backtesting", "mt5-bars", "mt5-ticks", "synthetic")
 
@@ -68,7 +68,7 @@ class Command(BaseCommand):
             items = islice(items, opts["limit"])
         gap = opts["max_gap_minutes"] or (50 if derived else 2)
         backend = opts["bus"] or settings.EVENT_BUS
-        bus = get_bus(backend, **({"producer_config": REPLAY_PRODUCER_CONFIG} if backend == "kafka" else {}))
+        bus = get_bus(backend)
         collector = Collector(
             publish=bus, monitor=monitor_for([symbol], max_gap=timedelta(minutes=gap)), quarantine=quarantine
         )
