@@ -275,6 +275,7 @@ class KafkaSubscription(Subscription):
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
         self.commit_failures = 0
+        self._logical_names: dict[str, str] = {}
         self._consumer = Consumer(
             {**config, "error_cb": self._on_error, "on_commit": self._on_commit, "logger": rdkafka_logger}
         )
@@ -317,16 +318,12 @@ class KafkaSubscription(Subscription):
         if not messages:
             return []
         out: list[Record] = []
+        append = out.append
         pending = self._pending
-        logical = self._bus.logical
+        names = self._logical_names
         for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._PARTITION_EOF:
-                    continue
-                if err.fatal():
-                    raise BusError(f"kafka consumer {self.group}: {err}", code="bus_fatal")
-                logger.warning("kafka consumer %s: %s", self.group, err)
+            if msg.error() is not None:
+                self._poll_error(msg.error())
                 continue
             topic = msg.topic()
             partition = msg.partition()
@@ -339,18 +336,29 @@ class KafkaSubscription(Subscription):
                 self._bus.dead_letter(msg, reason=exc.reason, detail=exc.detail, group=self.group)
                 self._dead_lettered = True
                 continue
+            name = names.get(topic)
+            if name is None:
+                name = names[topic] = self._bus.logical(topic)
             key = msg.key()
-            out.append(
+            headers = msg.headers()
+            append(
                 Record(
-                    logical(topic),
+                    name,
                     partition,
                     offset,
                     key.decode(errors="replace") if key is not None else None,
                     event,
-                    _headers_in(msg.headers()),
+                    _headers_in(headers) if headers else None,
                 )
             )
         return out
+
+    def _poll_error(self, err: KafkaError) -> None:
+        if err.code() == KafkaError._PARTITION_EOF:
+            return
+        if err.fatal():
+            raise BusError(f"kafka consumer {self.group}: {err}", code="bus_fatal")
+        _error_logger.warning("kafka consumer %s: %s", self.group, err)
 
     def commit(self) -> None:
         if self._dead_lettered:
