@@ -27,6 +27,7 @@ recent orders are held in memory so a redelivered signal is never sent twice.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -93,6 +94,7 @@ class ExecutionConfig:
     breaker_cool_down: timedelta = timedelta(seconds=30)
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
     stale_after: timedelta | None = timedelta(seconds=30)  # quote age that opens the breaker
+    max_signal_age: timedelta | None = timedelta(minutes=15)  # signal older than the latest quote: refused
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
     mark_interval: timedelta = timedelta(seconds=1)  # event time between DB marks per symbol
     reconcile_lookback: timedelta = timedelta(hours=24)  # > prediction-events retention (12 h)
@@ -187,7 +189,12 @@ class ExecutionWorker:
             stale_after=cfg.stale_after,
             listeners=[self._on_breaker_change],
         )
-        self.risk = RiskManager(limits=LimitBook(cfg.default_limits), breaker=breaker, kill_switch=KillSwitchBook())
+        self.risk = RiskManager(
+            limits=LimitBook(cfg.default_limits),
+            breaker=breaker,
+            kill_switch=KillSwitchBook(),
+            max_signal_age=cfg.max_signal_age,
+        )
         self.reload_limits()
         self.refresh_kill_switches()
         for spec in self.specs.values():
@@ -304,6 +311,7 @@ class ExecutionWorker:
         received_at = utcnow()
         quote = self.risk.quotes.get(intent.symbol)
         self.risk.breaker.observe_quote_age(quote.ts if quote else None, intent.ts)
+        intent = self._anchor_stops(intent, quote)
         ctx = self.risk.context(intent)
         decision = self.gate.evaluate(intent, ctx)
         if account_id in self._needs_reconcile:
@@ -345,6 +353,22 @@ class ExecutionWorker:
         self._feed_gate(events)
         self._after_commit(intent, order, result, error, deals)
         return order
+
+    def _anchor_stops(self, intent: OrderIntent, quote) -> OrderIntent:
+        """Keep the strategy's stop and target *distances* but measure them from the price the
+        order will take now (ask to buy, bid to sell) rather than from the signal's price: a
+        quote that moved since the signal would otherwise put a stop on the wrong side."""
+        if quote is None or (intent.stop_loss is None and intent.take_profit is None):
+            return intent
+        shift = quote.price_for(intent.side) - intent.reference_price
+        if shift == 0:
+            return intent
+        spec = self.specs[intent.symbol]
+
+        def moved(level):
+            return None if level is None else spec.round_price(level + shift)
+
+        return dataclasses.replace(intent, stop_loss=moved(intent.stop_loss), take_profit=moved(intent.take_profit))
 
     def _send(self, intent: OrderIntent) -> tuple[OrderResult | None, BrokerError | None]:
         request = OrderRequest(

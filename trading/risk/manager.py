@@ -54,6 +54,7 @@ CODES = {
     "modify_rate": ("risk.modify_rate",),
     "max_open_orders": ("risk.max_open_orders",),
     "duplicate_order": ("risk.duplicate_order",),
+    "signal_age": ("risk.stale_signal",),
 }
 
 
@@ -64,8 +65,10 @@ class RiskManager:
         limits: LimitBook | None = None,
         breaker: TradingBreaker | None = None,
         kill_switch: KillSwitchBook | None = None,
+        max_signal_age: timedelta | None = None,
     ):
         self.limits = limits or LimitBook()
+        self.max_signal_age = max_signal_age  # refuse intents decided this long before the latest quote
         self.breaker = breaker or TradingBreaker(stale_after=None)
         self.kill_switch = kill_switch or KillSwitchBook()
         self.accounts: dict[int, AccountBook] = {}
@@ -435,6 +438,27 @@ class DuplicateOrderCheck(_Check):
         return self.ok()
 
 
+class SignalAgeCheck(_Check):
+    """The market has moved on since the decision: the latest quote is newer than the intent by
+    more than ``max_signal_age`` (a lagging pipeline, a replay, a redelivered backlog)."""
+
+    name = "signal_age"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.max_signal_age
+        if limit is None or ctx.quote is None or intent.action != IntentAction.SUBMIT:
+            return self.ok()
+        age = ctx.quote.ts - intent.ts
+        if age > limit:
+            return failed(
+                self.name,
+                "risk.stale_signal",
+                f"decided at {intent.ts.isoformat()}, {age.total_seconds():.0f} s before the latest quote; "
+                f"limit {limit.total_seconds():.0f} s",
+            )
+        return self.ok()
+
+
 CHECK_CLASSES: tuple[type[_Check], ...] = (
     TradingStateCheck,
     KillSwitchCheck,
@@ -449,6 +473,7 @@ CHECK_CLASSES: tuple[type[_Check], ...] = (
     ModifyRateCheck,
     MaxOpenOrdersCheck,
     DuplicateOrderCheck,
+    SignalAgeCheck,
 )
 
 

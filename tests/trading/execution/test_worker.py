@@ -27,7 +27,8 @@ def test_signal_becomes_one_filled_order_with_fill_position_and_events(worker, b
     assert order.status == "FILLED"
     assert order.quantity == Decimal("2.50")  # 500 at risk / (2 ATR x 100k) per lot
     assert order.algo_id == "algo-1" and order.signal_id == event.payload.signal_id
-    assert order.stop_loss == Decimal("1.09801") and order.take_profit == Decimal("1.10301")
+    # 2 and 3 ATRs from the ask it buys at (1.10002), not from the signal price (1.10001)
+    assert order.stop_loss == Decimal("1.09802") and order.take_profit == Decimal("1.10302")
     assert order.decided_at <= order.submitted_at <= order.closed_at
     (fill,) = Execution.objects.filter(order=order)
     assert fill.price == Decimal("1.10002") and fill.broker_deal_id == broker.deals_since(T0)[0].deal_id

@@ -189,3 +189,13 @@ def test_rejection_names_every_failing_check():
     assert codes(d) == {"risk.max_position", "risk.insufficient_margin", "risk.max_open_orders"}
     for code in codes(d):
         assert code in d.reason
+
+
+def test_signal_older_than_the_market_is_refused():
+    m = manager()
+    m.max_signal_age = timedelta(minutes=15)
+    g = gate_for(m)
+    m.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0 + timedelta(minutes=20)))
+    d = decide(m, g, intent(at=T0))
+    assert codes(d) == {"risk.stale_signal"} and "1200 s before the latest quote" in d.reason
+    assert decide(m, g, intent(at=T0 + timedelta(minutes=6))).approved
