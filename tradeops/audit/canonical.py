@@ -28,9 +28,12 @@ _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROU
 
 def ts(value: datetime) -> str:
     """A timestamp as hashed and exported: UTC, always six fractional digits."""
-    if value.tzinfo is None:
-        raise ValueError(f"naive datetime {value.isoformat()} refused: audit timestamps are aware UTC")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} refused: audit timestamps are aware UTC")
+        value = value.astimezone(UTC)
+    # isoformat is C and ~10x faster than strftime; same text: 2026-11-26T08:00:00.000000Z
+    return value.replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def _default(value: Any) -> Any:

@@ -158,3 +158,23 @@ class Digest(models.Model):
 
     def __str__(self) -> str:
         return f"digest {self.day} {self.merkle_root[:12]} ({self.record_count} records)"
+
+
+class SearchDocument(models.Model):
+    """The full-text document of one record (PostgreSQL search backend), kept beside the chain,
+    not in it: a derived index like Elasticsearch's, rebuilt from the chain at will.
+
+    On PostgreSQL ``document`` is a ``tsvector`` with a GIN index (migration 0003); rows are
+    added in bulk by ``search_documents_catch_up`` (before each full-text search and from
+    ``audit_reindex``), so appends (which run inside every trading transaction, under the
+    chain-head lock) never pay for GIN maintenance. Unused on SQLite."""
+
+    sequence = models.BigIntegerField(primary_key=True)
+    document = models.TextField()
+
+    class Meta:
+        db_table = "audit_search_document"
+        default_permissions = ()
+
+    def __str__(self) -> str:
+        return f"search document #{self.sequence}"

@@ -2,9 +2,12 @@
 
 Backends, chosen by ``AUDIT_SEARCH_BACKEND``:
 
-- ``postgres`` (default): the ORM with a full-text match on the GIN-indexed expression of
-  migration 0002 (``to_tsvector('simple', ...)``, queried with ``websearch_to_tsquery``). On SQLite
-  (the embedded run) free text falls back to case-insensitive substring filters.
+- ``postgres`` (default): the ORM for the facets, and for free text a match on the GIN-indexed
+  ``tsvector`` column of ``audit_search_document`` (``to_tsvector('simple', ...)`` of each record,
+  queried with ``websearch_to_tsquery``). Documents are built in bulk, in the database, for every
+  record not yet indexed, right before each free-text search (``search_documents_catch_up``), so
+  a search always sees every record and appends never maintain a GIN index. On SQLite (the
+  embedded run) free text falls back to case-insensitive substring filters.
 - ``elasticsearch``: elasticsearch-dsl (``tradeops.audit.search_es``), behind the
   ``audit-elasticsearch`` circuit breaker; when Elasticsearch fails or the breaker is open the
   same query runs on PostgreSQL and the result says so (``backend`` / ``fallback_reason``).
@@ -21,7 +24,7 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Count, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from tradeops.audit.models import AuditRecord
@@ -33,6 +36,14 @@ FTS_DOCUMENT = (
     "to_tsvector('simple'::regconfig, action || ' ' || actor_type || ' ' || actor_id || ' ' || object_type"
     " || ' ' || object_id || ' ' || payload)"
 )
+CATCH_UP_SQL = f"""
+    INSERT INTO audit_search_document (sequence, document)
+    SELECT sequence, {FTS_DOCUMENT} FROM audit_record
+    WHERE sequence > (SELECT coalesce(max(sequence), 0) FROM audit_search_document)
+    ORDER BY sequence LIMIT %s
+    ON CONFLICT (sequence) DO NOTHING
+"""
+CATCH_UP_BATCH = 50_000
 FACETS = ("actor", "action", "object_type", "category")
 FACET_SIZE = 10
 MAX_LIMIT = 500
@@ -88,8 +99,13 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
     if not text:
         return qs
     if connection.vendor == "postgresql":
-        match = RawSQL(f"{FTS_DOCUMENT} @@ websearch_to_tsquery('simple'::regconfig, %s)", [text])
-        return qs.filter(RawSQL(match.sql, match.params, output_field=BooleanField()))
+        search_documents_catch_up()
+        matching = RawSQL(
+            "SELECT sequence FROM audit_search_document"
+            " WHERE document @@ websearch_to_tsquery('simple'::regconfig, %s)",
+            [text],
+        )
+        return qs.filter(sequence__in=matching)
     for term in text.split():  # SQLite fallback: every term somewhere in the record
         qs = qs.filter(
             Q(payload__icontains=term)
@@ -99,6 +115,24 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
             | Q(object_id__icontains=term)
         )
     return qs
+
+
+def search_documents_catch_up(*, max_rows: int | None = None) -> int:
+    """Build the full-text documents of records not indexed yet (PostgreSQL; no-op elsewhere).
+
+    One ``INSERT ... SELECT`` per batch, computed in the database; idempotent and safe to run
+    concurrently (``ON CONFLICT DO NOTHING``). Returns the number of documents added."""
+    if connection.vendor != "postgresql":
+        return 0
+    added = 0
+    with connection.cursor() as cursor:
+        while max_rows is None or added < max_rows:
+            batch = CATCH_UP_BATCH if max_rows is None else min(CATCH_UP_BATCH, max_rows - added)
+            cursor.execute(CATCH_UP_SQL, [batch])
+            added += cursor.rowcount
+            if cursor.rowcount < batch:
+                break
+    return added
 
 
 def _facets(qs: QuerySet[AuditRecord]) -> dict[str, list[tuple[str, int]]]:

@@ -199,3 +199,15 @@ def test_naive_timestamps_are_refused(db):
         )
     assert not AuditRecord.objects.exists()
     _ = UTC
+
+
+def test_a_large_batch_takes_the_bulk_path_and_verifies(db):
+    created = audit_append_many(entries=entries(150))  # COPY on PostgreSQL
+    assert [r.sequence for r in created] == list(range(1, 151))
+    stored = AuditRecord.objects.get(sequence=77)
+    assert (stored.hash, stored.occurred_at, stored.payload) == (
+        created[76].hash,
+        created[76].occurred_at,
+        created[76].payload,
+    )
+    assert audit_verify().ok

@@ -79,19 +79,24 @@ def test_facets_count_the_filtered_set(trail):
     assert dict(result.facets["object_type"]) == {"order": 3}
 
 
-def test_postgres_full_text_uses_the_gin_index(postgres, trail):
+def test_postgres_full_text_uses_the_gin_index_and_sees_new_records(postgres, trail):
     from django.db import connection
 
-    from tradeops.audit.search import FTS_DOCUMENT
+    from tradeops.audit.services import audit_append
 
+    assert audit_search(AuditQuery(text="spoofing")).total == 1  # builds the documents
+    audit_append(
+        action="alert.raised", object_type="alert", object_id="A-1", occurred_at=T0, payload={"why": "spoofing"}
+    )
+    assert audit_search(AuditQuery(text="spoofing")).total == 2  # appended after: found too
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute(
-            f"EXPLAIN SELECT sequence FROM audit_record WHERE {FTS_DOCUMENT} @@ websearch_to_tsquery('simple', %s)",
+            "EXPLAIN SELECT sequence FROM audit_search_document WHERE document @@ websearch_to_tsquery('simple', %s)",
             ["spoofing"],
         )
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "audit_record_fts_idx" in plan
+    assert "audit_search_document_gin" in plan
 
 
 def test_elasticsearch_down_falls_back_to_postgres_and_opens_the_breaker(trail, settings):

@@ -1,0 +1,224 @@
+"""Audit trail throughput on PostgreSQL, with same-run baselines.
+
+    python bench/audit_append.py [--records 50000] [--batch 1000] [--single 2000]
+
+1. Batched append (``audit_append_many``: chain-head lock, duplicate check, canonical JSON,
+   SHA-256 chain, COPY on PostgreSQL) in records/s, beside a plain INSERT of the very same rows
+   (Django ``bulk_create``: same columns, same indexes, same batch size, no lock, no hashing, no
+   duplicate check) into a copy of the table without triggers, and a plain COPY of them too (so
+   the gain of COPY and the cost of the chain can be told apart). Ratio = chained / plain.
+2. One record per transaction (``audit_append`` as a trading service calls it), beside a plain
+   one-row INSERT per transaction.
+3. ``audit_verify`` over the whole chain in records/s.
+4. Building the full-text documents (GIN-indexed tsvector) for the whole chain, in records/s:
+   the work a functional GIN index on the audit table would add to every append.
+
+Runs in a throwaway database (``test_tradeops_bench_audit``, created and dropped here) because
+audit rows cannot be deleted. Needs DATABASE_URL (default: the local PostgreSQL of
+scripts/services.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_audit"
+
+import django
+
+django.setup()
+
+from django.db import connection, models, transaction  # noqa: E402
+
+from tradeops.audit.models import AuditRecord  # noqa: E402
+from tradeops.audit.search import search_documents_catch_up  # noqa: E402
+from tradeops.audit.services import AuditEntry, audit_append, audit_append_many  # noqa: E402
+from tradeops.audit.verify import audit_verify  # noqa: E402
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+
+
+class PlainRecord(models.Model):
+    """The same columns as AuditRecord, in a copy of its table with no triggers."""
+
+    sequence = models.BigIntegerField(primary_key=True)
+    event_id = models.UUIDField()
+    occurred_at = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+    retain_until = models.DateTimeField()
+    category = models.CharField(max_length=16)
+    actor_type = models.CharField(max_length=16)
+    actor_id = models.CharField(max_length=128)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=128)
+    payload = models.TextField()
+    corrects = models.UUIDField(null=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64)
+
+    class Meta:
+        app_label = "audit"
+        managed = False
+        db_table = "bench_plain_audit"
+
+    def __str__(self) -> str:
+        return str(self.sequence)
+
+
+def order_payload(i: int) -> dict:
+    """An order snapshot as trading.services records it (about 600 bytes of canonical JSON)."""
+    return {
+        "client_order_id": f"CO-{i:08d}",
+        "broker_order_id": f"{9000000 + i}",
+        "account_id": 1 + i % 5,
+        "instrument": ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")[i % 4],
+        "side": "BUY" if i % 2 else "SELL",
+        "order_type": "MARKET",
+        "quantity": "0.10",
+        "filled_quantity": "0.10",
+        "average_fill_price": "1.08345",
+        "limit_price": None,
+        "stop_price": None,
+        "time_in_force": "GTC",
+        "algo_id": "momentum-v2",
+        "trader_id": None,
+        "desk": "fx-algo",
+        "signal_id": f"SIG-{i}",
+        "status": "FILLED",
+        "from_status": "SUBMITTED",
+        "created_at": (T0 + timedelta(milliseconds=i)).isoformat(),
+        "last_fill_at": (T0 + timedelta(milliseconds=i + 3)).isoformat(),
+    }
+
+
+def make_entries(start: int, n: int) -> list[AuditEntry]:
+    return [
+        AuditEntry(
+            action="order.filled",
+            object_type="order",
+            object_id=str(i),
+            occurred_at=T0 + timedelta(milliseconds=i),
+            payload=order_payload(i),
+            actor="service:execution-worker",
+            event_id=uuid.uuid4(),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def plain_rows(records: list[AuditRecord]) -> list[PlainRecord]:
+    names = [f.attname for f in PlainRecord._meta.fields]
+    return [PlainRecord(**{name: getattr(r, name) for name in names}) for r in records]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=50_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--single", type=int, default=2000)
+    args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        sys.exit("needs PostgreSQL: set DATABASE_URL")
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("CREATE TABLE bench_plain_audit (LIKE audit_record INCLUDING ALL)")
+            cursor.execute("CREATE TABLE bench_plain_copy (LIKE audit_record INCLUDING ALL)")
+            cursor.execute("SELECT version()")
+            pg_version = cursor.fetchone()[0].split(",")[0]
+        print(f"PostgreSQL: {pg_version}; Python {platform.python_version()}; {os.cpu_count()} cores (shared)")
+        n, batch = args.records, args.batch
+        batches = [make_entries(i, min(batch, n - i)) for i in range(0, n, batch)]
+
+        # 1. batched: chained append vs plain INSERT of the same rows
+        created: list[AuditRecord] = []
+        started = time.perf_counter()
+        for entries in batches:
+            created.extend(audit_append_many(entries=entries))
+        chain_s = time.perf_counter() - started
+        rows = plain_rows(created)
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            with transaction.atomic():
+                PlainRecord.objects.bulk_create(rows[i : i + batch], batch_size=batch)
+        plain_s = time.perf_counter() - started
+        columns = [f.attname for f in PlainRecord._meta.fields]
+        tuples = [tuple(getattr(r, c) for c in columns) for r in created]
+        started = time.perf_counter()
+        for i in range(0, len(tuples), batch):
+            sql = f"COPY bench_plain_copy ({', '.join(columns)}) FROM STDIN"
+            with transaction.atomic(), connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                for row in tuples[i : i + batch]:
+                    copy.write_row(row)
+        copy_s = time.perf_counter() - started
+        chain_rate, plain_rate, copy_rate = n / chain_s, n / plain_s, n / copy_s
+        print(f"\n1. batched append, {n:,} records in batches of {batch:,}")
+        print(f"   chained (audit_append_many): {chain_rate:>10,.0f} records/s  ({chain_s:.2f} s)")
+        print(f"   plain INSERT, same rows:     {plain_rate:>10,.0f} records/s  ({plain_s:.2f} s)")
+        print(f"   plain COPY, same rows:       {copy_rate:>10,.0f} records/s  ({copy_s:.2f} s)")
+        print(f"   ratio chained / plain INSERT:{chain_rate / plain_rate:>10.2f}")
+        print(f"   ratio chained / plain COPY:  {chain_rate / copy_rate:>10.2f}")
+
+        # 2. one record per transaction
+        k = args.single
+        singles = make_entries(n, k)
+        started = time.perf_counter()
+        one_by_one = []
+        for entry in singles:
+            with transaction.atomic():
+                one_by_one.append(
+                    audit_append(
+                        action=entry.action,
+                        object_type=entry.object_type,
+                        object_id=entry.object_id,
+                        occurred_at=entry.occurred_at,
+                        payload=entry.payload,
+                        actor=entry.actor,
+                        event_id=entry.event_id,
+                    )
+                )
+        single_chain_s = time.perf_counter() - started
+        single_rows = plain_rows(one_by_one)
+        started = time.perf_counter()
+        for row in single_rows:
+            with transaction.atomic():
+                PlainRecord.objects.bulk_create([row])
+        single_plain_s = time.perf_counter() - started
+        print(f"\n2. one record per transaction, {k:,} records")
+        print(f"   chained (audit_append):      {k / single_chain_s:>10,.0f} records/s")
+        print(f"   plain one-row INSERT:        {k / single_plain_s:>10,.0f} records/s")
+        print(f"   ratio chained / plain:       {single_plain_s / single_chain_s:>10.2f}")
+
+        # 3. verification
+        report = audit_verify()
+        assert report.ok, report.problem
+        print(
+            f"\n3. audit_verify over {report.checked:,} records: {report.rate:,.0f} records/s ({report.seconds:.2f} s)"
+        )
+
+        started = time.perf_counter()
+        with transaction.atomic():
+            documents = search_documents_catch_up()
+        docs_s = time.perf_counter() - started
+        print(
+            f"\n4. full-text documents (GIN) for {documents:,} records: "
+            f"{documents / docs_s:,.0f} records/s ({docs_s:.2f} s)"
+        )
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+
+
+if __name__ == "__main__":
+    main()
