@@ -29,7 +29,7 @@ from tradeops.bus.base import (
     dead_letter_headers,
     logger,
 )
-from tradeops.events import EventDecodeError, decode
+from tradeops.events import TOPICS_BY_TYPE, EventDecodeError, decode
 from tradeops.topics import dlq_name, partitions_for
 
 _TRIM_EVERY = 4096  # records; trimming is a list slice, cheap when amortised like this
@@ -125,26 +125,36 @@ class MemoryBus(Bus):
         return topic
 
     def publish(self, event, *, on_delivery: DeliveryCallback | None = None) -> None:
-        name = event.topic
+        name = TOPICS_BY_TYPE[event.type]
+        key = event.key
         with self._lock:
             topic = self._topics.get(name) or self._topic(name)
-            p = topic.partition_of(event.key)
+            p = topic._key_partition.get(key)
+            if p is None:
+                p = topic.partition_of(key)
             part = topic.partitions[p]
-            part.records.append(Record(name, p, part.base + len(part.records), event.key, event))
+            records = part.records
+            records.append(Record(name, p, part.base + len(records), key, event))
             self.published += 1
         if on_delivery is not None:
             on_delivery(None)
 
     def publish_many(self, events) -> None:
-        """Publish a sequence of events under one lock (the pipeline's source path)."""
+        """Publish a sequence of events under one lock (the pipeline's source path). The loop is
+        inlined: at half a million events a second every attribute lookup shows."""
+        topics = self._topics
         with self._lock:
             for event in events:
-                name = event.topic
-                topic = self._topics.get(name) or self._topic(name)
-                p = topic.partition_of(event.key)
+                name = TOPICS_BY_TYPE[event.type]
+                topic = topics.get(name) or self._topic(name)
+                key = event.key
+                p = topic._key_partition.get(key)
+                if p is None:
+                    p = topic.partition_of(key)
                 part = topic.partitions[p]
-                part.records.append(Record(name, p, part.base + len(part.records), event.key, event))
-                self.published += 1
+                records = part.records
+                records.append(Record(name, p, part.base + len(records), key, event))
+            self.published += len(events)
 
     def publish_raw(self, topic, value, *, key=None, headers=None, on_delivery=None) -> None:
         if topic.endswith("-dlq"):

@@ -59,6 +59,12 @@ class RecentIds:
         if len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 
+    def trim(self) -> None:
+        """Forget the oldest ids beyond capacity (runners add a batch, then trim once)."""
+        ids = self._ids
+        while len(ids) > self.capacity:
+            ids.popitem(last=False)
+
     def __len__(self) -> int:
         return len(self._ids)
 
@@ -106,32 +112,35 @@ class StageRunner:
         """Handle a batch and publish the outputs (not flushed, not committed). Returns outputs."""
         handle = self.handler.handle
         publish = self.bus.publish
-        seen = self.dedupe
+        seen = self.dedupe._ids  # an OrderedDict used as a set: C-level lookups in the hot loop
         name = self.stage.name
         produced = 0
         for record in records:
             event = record.event
-            if event.event_id in seen:
+            event_id = event.event_id
+            if event_id in seen:
                 self.stats.duplicates += 1
                 continue
             try:
                 outputs = handle(event)
             except Exception as exc:  # a handler bug or a poison event must not stop the stage
-                logger.exception("stage %s: handler failed on %s %s", name, event.type, event.event_id)
+                logger.exception("stage %s: handler failed on %s %s", name, event.type, event_id)
                 self._dead_letter(record, exc)
-                seen.add(event.event_id)
+                seen[event_id] = None
                 continue
-            for index, out in enumerate(outputs or ()):
-                changes = {}
-                span_id = None
-                if self.deterministic_ids:
-                    changes["event_id"] = output_id = output_event_id(stage=name, input_id=event.event_id, index=index)
-                    span_id = output_id.hex[:16]
-                if not out.traceparent:
-                    changes["traceparent"] = traceparent_child(event.traceparent, span_id=span_id)
-                publish(msgspec.structs.replace(out, **changes) if changes else out)
-                produced += 1
-            seen.add(event.event_id)
+            if outputs:
+                for index, out in enumerate(outputs):
+                    changes = {}
+                    span_id = None
+                    if self.deterministic_ids:
+                        changes["event_id"] = output_id = output_event_id(stage=name, input_id=event_id, index=index)
+                        span_id = output_id.hex[:16]
+                    if not out.traceparent:
+                        changes["traceparent"] = traceparent_child(event.traceparent, span_id=span_id)
+                    publish(msgspec.structs.replace(out, **changes) if changes else out)
+                    produced += 1
+            seen[event_id] = None
+        self.dedupe.trim()
         self.stats.consumed += len(records)
         self.stats.produced += produced
         self.stats.batches += 1
