@@ -20,7 +20,9 @@ What it does, and why:
   ``history_deals_get(ticket=order)`` until the deals add up to the confirmed volume or the poll
   times out (then ``deals_confirmed=False``: reconcile later with ``deals_since``).
 - Filling modes come from ``symbol_info().filling_mode`` bit flags (FOK = 1, IOC = 2); the
-  ``SYMBOL_FILLING_*`` names are missing from some builds, so we never read them.
+  ``SYMBOL_FILLING_*`` names are missing from some builds, so we never read them. Return is
+  offered for market orders only in Exchange execution, FOK always in Request/Instant execution,
+  and pending orders rest with Return (MetaQuotes' fill policy notes).
 - The order comment carries the client order id and must fit 27 characters.
 - Datetimes passed to the package are aware UTC (a naive one is taken as local time). MT5 stamps
   ticks, bars and deals as seconds since the epoch *on the trade server's clock* (most servers
@@ -130,7 +132,10 @@ CONNECTION_ERRORS = frozenset({-10000, -10001, -10002, -10003, -10004, -10005})
 TIMEFRAMES = ("M1", "M2", "M3", "M4", "M5", "M6", "M10", "M12", "M15", "M20", "M30")
 TIMEFRAMES += ("H1", "H2", "H3", "H4", "H6", "H8", "H12", "D1", "W1", "MN1")
 SYMBOL_TRADE_MODE_DISABLED = 0
+SYMBOL_TRADE_EXECUTION_REQUEST = 0
+SYMBOL_TRADE_EXECUTION_INSTANT = 1
 SYMBOL_TRADE_EXECUTION_MARKET = 2
+SYMBOL_TRADE_EXECUTION_EXCHANGE = 3
 MARGIN_MODES = {0: "NETTING", 1: "EXCHANGE", 2: "HEDGING"}
 DEAL_ENTRIES = {0: DealEntry.IN, 1: DealEntry.OUT, 2: DealEntry.INOUT, 3: DealEntry.OUT_BY}
 
@@ -412,9 +417,13 @@ class MT5Broker(Broker):
             modes.add(FillingMode.FOK)
         if FillingFlags.IOC in flags:
             modes.add(FillingMode.IOC)
-        if int(_field(raw, "trade_exemode")) != SYMBOL_TRADE_EXECUTION_MARKET:
-            # Return is not available for market orders in Market execution mode (MQL5 filling policies).
+        exemode = int(_field(raw, "trade_exemode"))
+        # MetaQuotes' fill policy notes: for market orders Return exists only in Exchange execution,
+        # and Request/Instant execution always fill market orders Fill or Kill.
+        if exemode == SYMBOL_TRADE_EXECUTION_EXCHANGE:
             modes.add(FillingMode.RETURN)
+        elif exemode in (SYMBOL_TRADE_EXECUTION_REQUEST, SYMBOL_TRADE_EXECUTION_INSTANT):
+            modes.add(FillingMode.FOK)
         digits = int(_field(raw, "digits"))
         spec = SymbolSpec(
             symbol=symbol,
@@ -613,8 +622,13 @@ class MT5Broker(Broker):
             "side": request.side,
             "requested_volume": request.volume,
         }
-        filling = request.filling or spec.preferred_filling()
-        if filling not in spec.filling_modes:
+        if request.order_type != OrderType.MARKET:
+            # Pending limit/stop orders rest with Return in Market and Exchange execution alike;
+            # the symbol's filling flags are about market orders.
+            filling = request.filling or FillingMode.RETURN
+        else:
+            filling = request.filling or spec.preferred_filling()
+        if request.order_type == OrderType.MARKET and filling not in spec.filling_modes:
             allowed = ", ".join(sorted(spec.filling_modes))
             return OrderResult(
                 outcome=Out.INVALID_FILL,
@@ -747,9 +761,11 @@ class MT5Broker(Broker):
         spec = self.symbol_spec(request.symbol)
         if request.order_type == OrderType.MARKET:
             price = self.quote(request.symbol).price_for(request.side)
+            filling = request.filling or spec.preferred_filling()
         else:
             price = request.price
-        trade = self._trade_request(request, spec, request.filling or spec.preferred_filling(), price)
+            filling = request.filling or FillingMode.RETURN
+        trade = self._trade_request(request, spec, filling, price)
         raw = self._read("order_check", trade)
         retcode = int(_field(raw, "retcode"))
         if retcode == 0:

@@ -289,3 +289,26 @@ def test_server_clock_times_are_converted_to_utc_both_ways(terminal, clock):
     since = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
     ticks = athens.ticks("EURUSD", since=since, count=1)
     assert ticks[0].ts == since + timedelta(milliseconds=250)  # asked for 10:00 server time, got it back as 08:00 UTC
+
+
+@pytest.mark.parametrize(
+    ("exemode", "flags", "modes"),
+    [
+        (2, 1 | 2, {FillingMode.FOK, FillingMode.IOC}),  # market execution: the flags only
+        (2, 2, {FillingMode.IOC}),
+        (3, 2, {FillingMode.IOC, FillingMode.RETURN}),  # exchange execution adds Return
+        (1, 0, {FillingMode.FOK}),  # instant execution fills market orders FOK
+        (0, 0, {FillingMode.FOK}),  # request execution too
+    ],
+)
+def test_filling_modes_follow_the_flags_and_the_execution_mode(broker, terminal, exemode, flags, modes):
+    terminal.trade_exemode, terminal.filling_mode = exemode, flags
+    broker._specs.clear()
+    assert broker.symbol_spec("EURUSD").filling_modes == modes
+
+
+def test_pending_orders_rest_with_return_even_where_market_orders_cannot(broker, terminal):
+    terminal.script(fake_mt5.C.TRADE_RETCODE_PLACED)
+    result = broker.send_order(buy(order_type=OrderType.LIMIT, price=Decimal("1.08000")))
+    assert result.outcome is OrderOutcome.PLACED
+    assert terminal.requests[-1]["type_filling"] == fake_mt5.C.ORDER_FILLING_RETURN
