@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("dashboard/", include("trading.urls")),
     path("api/trading/", include("trading.api.urls")),
+    path("compliance/audit/", include("compliance.audit_urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -1,0 +1,13 @@
+"""Audit trail screens (compliance officers, auditors). Wired in tradeops/urls.py by dotted path."""
+
+from django.urls import path
+
+from compliance import audit_views
+
+app_name = "audit"
+
+urlpatterns = [
+    path("", audit_views.audit_search_view, name="search"),
+    path("records/<int:sequence>/", audit_views.audit_record_view, name="record"),
+    path("verify/", audit_views.audit_verify_view, name="verify"),
+]

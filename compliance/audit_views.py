@@ -1,0 +1,117 @@
+"""Audit trail screens for compliance officers and auditors: search with facets, record detail
+(with its corrections and an inclusion proof), chain verification. Read-only: the views parse,
+authorise, call one selector or read service, render (MiFID II record keeping, 2017/565 Art. 72)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from tradeops.audit.digest import audit_proof
+from tradeops.audit.models import AuditRecord
+from tradeops.audit.search import AuditQuery, audit_search
+from tradeops.audit.verify import audit_verify
+from tradeops.core.roles import Role, user_has_role
+
+PAGE = 50
+
+
+def _check_access(user) -> None:
+    """Compliance officers, auditors and admins read the trail; nobody else."""
+    if not (user.is_superuser or user_has_role(user, Role.COMPLIANCE_OFFICER) or user_has_role(user, Role.AUDITOR)):
+        raise PermissionDenied("the audit trail is for compliance officers and auditors")
+
+
+def _when(value: str) -> datetime | None:
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@login_required
+@require_GET
+def audit_search_view(request: HttpRequest) -> HttpResponse:
+    _check_access(request.user)
+    params = request.GET
+    errors = []
+    try:
+        since, until = _when(params.get("since", "")), _when(params.get("until", ""))
+    except ValueError:
+        since = until = None
+        errors.append("times must be ISO 8601, e.g. 2026-11-26T09:00")
+    try:
+        page = max(1, int(params.get("page", "1")))
+    except ValueError:
+        page = 1
+    query = AuditQuery(
+        text=params.get("q", "").strip(),
+        actor=params.get("actor", "").strip(),
+        action=params.get("action", "").strip(),
+        object_type=params.get("object_type", "").strip(),
+        object_id=params.get("object_id", "").strip(),
+        category=params.get("category", "").strip(),
+        since=since,
+        until=until,
+        limit=PAGE,
+        offset=(page - 1) * PAGE,
+    )
+    result = audit_search(query)
+    kept = {k: v for k, v in params.items() if k != "page" and v}
+
+    def facet_link(name: str, value: str) -> str:
+        return "?" + urlencode({**kept, name: value})
+
+    facets = {
+        name: [(value, count, facet_link(name, value)) for value, count in values]
+        for name, values in result.facets.items()
+    }
+    return render(
+        request,
+        "compliance/audit/search.html",
+        {
+            "params": params,
+            "result": result,
+            "facets": facets,
+            "errors": errors,
+            "page": page,
+            "prev_link": "?" + urlencode({**kept, "page": page - 1}) if page > 1 else "",
+            "next_link": "?" + urlencode({**kept, "page": page + 1}) if page * PAGE < result.total else "",
+        },
+    )
+
+
+@login_required
+@require_GET
+def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
+    _check_access(request.user)
+    record = AuditRecord.objects.filter(sequence=sequence).first()
+    if record is None:
+        raise Http404("no such audit record (or purged after its retention)")
+    corrections = AuditRecord.objects.filter(corrects=record.event_id).order_by("sequence")
+    corrected = AuditRecord.objects.filter(event_id=record.corrects).first() if record.corrects else None
+    return render(
+        request,
+        "compliance/audit/record.html",
+        {
+            "record": record,
+            "payload": record.payload_data,
+            "corrections": corrections,
+            "corrected": corrected,
+            "proof": audit_proof(event_id=record.event_id),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def audit_verify_view(request: HttpRequest) -> HttpResponse:
+    _check_access(request.user)
+    report = audit_verify() if request.method == "POST" else None
+    return render(request, "compliance/audit/verify.html", {"report": report})

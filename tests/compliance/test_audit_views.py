@@ -1,0 +1,79 @@
+"""Audit trail screens: officers and auditors search, read a record, verify the chain; others are refused."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def records(db):
+    from tradeops.audit.services import AuditEntry, audit_append_many
+
+    return audit_append_many(
+        entries=[
+            AuditEntry(
+                action=action,
+                object_type="order",
+                object_id=oid,
+                actor=actor,
+                payload=payload,
+                occurred_at=T0 + timedelta(minutes=i),
+                event_id=uuid.uuid4(),
+            )
+            for i, (action, oid, actor, payload) in enumerate(
+                [
+                    ("order.created", "CO-1", "service:execution-worker", {"symbol": "EURUSD"}),
+                    ("order.cancelled", "CO-1", "user:trader1", {"reason": "fat finger"}),
+                    ("order.created", "CO-2", "algorithm:momentum-v2", {"symbol": "GBPUSD"}),
+                ]
+            )
+        ]
+    )
+
+
+def _login(client, role):
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username=f"u-{role}", password="a-long-enough-password")
+    user.groups.add(Group.objects.get_or_create(name=role)[0])
+    client.force_login(user)
+    return user
+
+
+@pytest.mark.parametrize("role", ["compliance_officer", "auditor"])
+def test_officers_and_auditors_search_with_facets(client, records, role):
+    _login(client, role)
+    response = client.get("/compliance/audit/", {"actor": "user:trader1"})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "order.cancelled" in body and "momentum-v2" not in body.split("<table>")[1]
+    assert "1 record " in body
+    response = client.get("/compliance/audit/", {"q": "GBPUSD"})
+    assert "CO-2" in response.content.decode() and "CO-1</td>" not in response.content.decode()
+
+
+def test_traders_are_refused(client, records):
+    _login(client, "trader")
+    assert client.get("/compliance/audit/").status_code == 403
+
+
+def test_record_page_shows_corrections_and_proof(client, records):
+    from tradeops.audit.services import audit_correct
+
+    _login(client, "auditor")
+    fix = audit_correct(corrects=records[1].event_id, actor="user:officer", reason="wrong reason", corrected={"x": 1})
+    body = client.get(f"/compliance/audit/records/{records[1].sequence}/").content.decode()
+    assert records[1].hash in body and f"#{fix.sequence}" in body and "Inclusion proof" in body
+
+
+def test_verify_page_reports_an_intact_chain(client, records):
+    _login(client, "compliance_officer")
+    response = client.post("/compliance/audit/verify/")
+    assert response.status_code == 200
+    assert "Intact." in response.content.decode()
