@@ -72,6 +72,16 @@ from trading.strategy import Strategy, StrategyConfig
 logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
+BAR_LENGTH = {
+    "M1": timedelta(minutes=1),
+    "M5": timedelta(minutes=5),
+    "M15": timedelta(minutes=15),
+    "M30": timedelta(minutes=30),
+    "H1": timedelta(hours=1),
+    "H4": timedelta(hours=4),
+    "D1": timedelta(days=1),
+    "W1": timedelta(weeks=1),
+}
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -89,7 +99,16 @@ LIMIT_VALUE_FIELDS = (
 @dataclass(frozen=True)
 class ExecutionConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
-    default_limits: RiskLimits = field(default_factory=RiskLimits)
+    # Firm-wide limits where no RiskLimit row says otherwise (rows override field by field).
+    default_limits: RiskLimits = field(
+        default_factory=lambda: RiskLimits(
+            max_position_lots=Decimal(20),
+            max_drawdown=Decimal("0.25"),
+            max_submits_per_second=50,
+            max_modifies_per_second=50,
+            max_open_orders=100,
+        )
+    )
     breaker_failures: int = 5
     breaker_cool_down: timedelta = timedelta(seconds=30)
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
@@ -278,8 +297,12 @@ class ExecutionWorker:
         elif isinstance(payload, Tick):
             self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts), tick=True)
         elif isinstance(payload, Bar):
+            # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
             spread = payload.spread or Decimal(0)
-            self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, payload.ts), tick=False)
+            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
+            current = self.risk.quotes.get(payload.symbol)
+            if current is None or current.ts < closed_at:
+                self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, closed_at), tick=False)
         elif isinstance(payload, KillSwitchChanged):
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
@@ -685,6 +708,9 @@ class ExecutionWorker:
     def on_quote(self, quote: BrokerQuote, *, tick: bool) -> None:
         if quote.symbol not in self.specs:
             return
+        current = self.risk.quotes.get(quote.symbol)
+        if current is not None and quote.ts < current.ts:
+            return  # out of order: the newer quote stands
         self.risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
         for account_id, broker in self.brokers.items():
             feed = getattr(broker, "update_quote", None)  # the paper broker fills resting orders on quotes

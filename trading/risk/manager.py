@@ -143,6 +143,10 @@ class RiskManager:
     # ------------------------------------------------------------ updates
 
     def on_quote(self, quote: Quote) -> None:
+        """Take the latest quote; an older one arriving late (out of order) is ignored."""
+        current = self.quotes.get(quote.symbol)
+        if current is not None and quote.ts < current.ts:
+            return
         self.quotes[quote.symbol] = quote
         for book in self.accounts.values():
             book.mark(quote.symbol, quote.mid, quote.ts)
