@@ -198,3 +198,17 @@ def index_sequences(sequences: list[int]) -> None:
         es_breaker().call(search_es.index_records, AuditRecord.objects.filter(sequence__in=sequences))
     except Exception as exc:
         log.warning("audit indexing of %d records deferred (run audit_reindex): %s", len(sequences), exc)
+
+
+def unindex_sequences(sequences: list[int]) -> None:
+    """Remove purged records from Elasticsearch (on commit of the purge). Logged, not raised."""
+    from tradeops.audit import search_es
+
+    try:
+        es_breaker().call(search_es.delete_records, sequences)
+    except Exception as exc:
+        log.warning(
+            "removing %d purged records from the audit index failed (run audit_reindex --recreate): %s",
+            len(sequences),
+            exc,
+        )

@@ -106,6 +106,13 @@ def index_records(records: Iterable[AuditRecord], *, refresh: bool = False) -> i
     return count
 
 
+def delete_records(sequences: list[int]) -> int:
+    """Delete documents of purged records (retention: the index must not outlive the record)."""
+    actions = ({"_op_type": "delete", "_index": index_name(), "_id": seq} for seq in sequences)
+    count, _ = bulk(client(), actions, chunk_size=BULK_CHUNK, raise_on_error=False)
+    return count
+
+
 def reindex(*, since_sequence: int = 0, recreate: bool = False) -> int:
     """Rebuild the index from the chain (the table is the source of truth)."""
     index_create(recreate=recreate)

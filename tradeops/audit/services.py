@@ -24,7 +24,7 @@ from django.conf import settings
 from django.db import connection, transaction
 
 from tradeops.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, record_header
-from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold
+from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
 
@@ -457,8 +457,11 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
     _purge_grant()
     deleted = 0
     for start in range(0, len(sequences), LOOKUP_BATCH):
-        deleted += AuditRecord.objects.filter(sequence__in=sequences[start : start + LOOKUP_BATCH]).delete()[0]
+        chunk = sequences[start : start + LOOKUP_BATCH]
+        deleted += AuditRecord.objects.filter(sequence__in=chunk).delete()[0]
+        SearchDocument.objects.filter(sequence__in=chunk).delete()  # the index must not outlive the record
     _purge_revoke()
+    _unindex_on_commit(sequences)
     audit_append(
         action="audit.purged",
         object_type="audit_archive",
@@ -482,3 +485,15 @@ def _index_on_commit(records: list[AuditRecord]) -> None:
         index_sequences(sequences)
 
     transaction.on_commit(index)
+
+
+def _unindex_on_commit(sequences: list[int]) -> None:
+    if getattr(settings, "AUDIT_SEARCH_BACKEND", "postgres") != "elasticsearch":
+        return
+
+    def unindex() -> None:
+        from tradeops.audit.search import unindex_sequences
+
+        unindex_sequences(sequences)
+
+    transaction.on_commit(unindex)

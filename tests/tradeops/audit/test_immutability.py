@@ -8,7 +8,8 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 
 from tests.tradeops.audit.conftest import entries
-from tradeops.audit.models import AuditRecord, PurgedRecord
+from tradeops.audit.models import AuditRecord, PurgedRecord, SearchDocument
+from tradeops.audit.search import search_documents_catch_up
 from tradeops.audit.services import audit_append_many, audit_purge, retention_hold_place
 from tradeops.audit.verify import audit_verify
 from tradeops.core.clock import utcnow
@@ -66,7 +67,9 @@ def test_even_with_the_purge_gate_open_young_records_cannot_be_deleted(chain, ar
 def test_purge_removes_only_expired_records_archives_them_and_keeps_the_chain_verifiable(db, armed, tmp_path):
     old = audit_append_many(entries=entries(4), recorded_at=utcnow() - timedelta(days=6 * 366))
     young = audit_append_many(entries=entries(3))
+    search_documents_catch_up()  # full-text documents exist for the old records (PostgreSQL)
     summary = audit_purge(actor="user:records-officer", archive_dir=tmp_path)
+    assert not SearchDocument.objects.filter(sequence__in=[r.sequence for r in old]).exists()
     assert summary["purged"] == 4
     assert sorted(AuditRecord.objects.values_list("sequence", flat=True)) == [5, 6, 7, 8]  # 8: the purge record
     assert list(PurgedRecord.objects.values_list("sequence", "hash")) == [(r.sequence, r.hash) for r in old]

@@ -154,3 +154,13 @@ def test_elasticsearch_backend_finds_by_each_facet(trail, settings):
 
 def test_postgres_search_is_the_default(trail):
     assert audit_search(AuditQuery()).backend == search_postgres(AuditQuery()).backend
+
+
+def test_reindex_command_builds_the_postgres_documents(postgres, trail, capsys):
+    from django.core.management import call_command
+
+    from tradeops.audit.models import SearchDocument
+
+    call_command("audit_reindex", "--backend", "postgres")
+    assert f"built {len(trail)} full-text documents" in capsys.readouterr().out
+    assert SearchDocument.objects.count() == len(trail)
