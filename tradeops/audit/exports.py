@@ -8,7 +8,8 @@ from django.conf import settings
 
 
 def export_dir(sub: str, directory: str | Path | None = None) -> Path:
-    base = Path(directory) if directory else Path(getattr(settings, "AUDIT_EXPORT_DIR", settings.VAR_DIR / "audit"))
+    configured = getattr(settings, "AUDIT_EXPORT_DIR", None) or settings.VAR_DIR / "audit"
+    base = Path(directory) if directory else Path(configured)
     path = base if directory else base / sub
     path.mkdir(parents=True, exist_ok=True)
     return path

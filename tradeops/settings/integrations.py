@@ -53,6 +53,28 @@ else:
 # Audit search: "postgres" (default; falls back to plain filters on SQLite) or "elasticsearch".
 AUDIT_SEARCH_BACKEND = env("AUDIT_SEARCH_BACKEND", default="postgres")
 ELASTICSEARCH_URL = env("ELASTICSEARCH_URL", default="")
+AUDIT_ES_INDEX = env("AUDIT_ES_INDEX", default="tradeops-audit")
+# Digests and archives of the audit trail (default: var/audit). Point it at storage that leaves
+# the database's reach (WORM bucket mount, another host): that copy is what catches a rewrite.
+AUDIT_EXPORT_DIR = env("AUDIT_EXPORT_DIR", default="") or None
+# Retention per audit category in years (MiFIR Art. 25: 5; compliance records 7, MiFID II Art. 16).
+AUDIT_RETENTION_YEARS = {"default": 5, "compliance": 7}
+
+from celery.schedules import crontab  # noqa: E402
+
+CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
+CELERY_BEAT_SCHEDULE.update(
+    {
+        "audit-digest-daily": {
+            "task": "tradeops.audit.tasks.audit_digest_daily",
+            "schedule": crontab(hour=0, minute=10),
+        },
+        "audit-verify-nightly": {
+            "task": "tradeops.audit.tasks.audit_verify_nightly",
+            "schedule": crontab(hour=1, minute=0),
+        },
+    }
+)
 
 # Execution worker (workers/execution.py). Accounts it trades (ids; empty = every active account).
 EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])

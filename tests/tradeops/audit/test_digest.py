@@ -136,3 +136,14 @@ def test_commands_write_check_and_prove(yesterday_chain, tmp_path, capsys):
     with pytest.raises(SystemExit):
         call_command("audit_digest_verify", str(bad))
     assert "MISMATCH" in capsys.readouterr().err
+
+
+def test_daily_task_digests_yesterday_into_the_export_dir(yesterday_chain, tmp_path, settings):
+    from tradeops.audit.tasks import audit_digest_daily, audit_verify_nightly
+
+    settings.AUDIT_EXPORT_DIR = str(tmp_path)
+    day, _ = yesterday_chain
+    result = audit_digest_daily()
+    assert result["day"] == day.isoformat() and result["records"] == 7
+    assert (tmp_path / "digests" / f"{day.isoformat()}.json").exists()
+    assert audit_verify_nightly()["ok"]
