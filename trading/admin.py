@@ -114,6 +114,10 @@ class RiskLimitAdmin(admin.ModelAdmin):
     list_filter = ("account", "instrument", "is_active")
     readonly_fields = ("updated_at", "updated_by")
 
+    def get_readonly_fields(self, request, obj=None):
+        # The scope of an existing row is fixed: a different scope is a different row.
+        return (*self.readonly_fields, "account", "instrument") if obj else self.readonly_fields
+
     def has_delete_permission(self, request, obj=None):
         return False  # deactivate instead (is_active): the change is then audited
 
