@@ -662,6 +662,9 @@ class ExecutionWorker:
             report.closed_orders.append(order.client_order_id)
         self._compare_positions(account_id, report)
         self._load_account_state(account_id)
+        # The broker's balance already holds every realised P&L it booked: start counting afresh.
+        book = self.risk.account(account_id)
+        book.balance, book.realised_since_load = broker.account_info().balance, Decimal(0)
         if report.awaiting:
             self._needs_reconcile.add(account_id)
         else:
