@@ -211,3 +211,21 @@ def test_a_large_batch_takes_the_bulk_path_and_verifies(db):
         created[76].payload,
     )
     assert audit_verify().ok
+
+
+def test_the_outbox_event_of_an_audited_action_is_not_recorded_twice(db, account, instrument):
+    from tradeops.audit.consumers import AuditTrailConsumer
+    from tradeops.events import decode
+    from tradeops.outbox.models import Outbox
+    from trading.services import order_create
+
+    order_create(
+        client_order_id="CO-DEDUP-1", account=account, instrument=instrument, side="BUY", quantity=Decimal("0.10")
+    )
+    before = AuditRecord.objects.count()
+    messages = [decode(bytes(row.message)) for row in Outbox.objects.order_by("id")]
+    assert messages, "the trading write appended its event to the outbox"
+    for event in messages:  # what the audit-trail stage receives from trading-events
+        AuditTrailConsumer().handle(event)
+    assert AuditRecord.objects.count() == before
+    assert AuditRecord.objects.filter(event_id=messages[0].event_id, action="order.created").exists()
