@@ -50,7 +50,9 @@ def main(argv: list[str]) -> None:
 
     worker = ExecutionWorker(
         brokers={args.account: broker},
-        config=ExecutionConfig(stale_after=None, default_limits=RiskLimits(duplicate_window_ms=None)),
+        config=ExecutionConfig(
+            stale_after=None, max_signal_age=None, default_limits=RiskLimits(duplicate_window_ms=None)
+        ),
         crash_hook=crash if args.crash else None,
     ).start()
     started = worker.stats.__dict__.copy()
