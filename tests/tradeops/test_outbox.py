@@ -113,6 +113,21 @@ def test_a_failed_publish_marks_only_the_acknowledged_prefix_and_retries_the_res
     assert [r.event.event_id for r in sub.poll(100)] == [e.event_id for e in events]  # in order, none lost
 
 
+def test_a_row_that_commits_late_with_a_smaller_id_is_still_published(db):
+    events = _append(30)
+    bus = MemoryBus()
+    sub = bus.subscribe([Topic.MARKET_DATA], "g")
+    relay = OutboxRelay(bus=bus, batch_size=10, rescan_every=3600)
+    assert relay.step() == 10
+    # a writer whose transaction took an id before the relay's read commits only now
+    late = Outbox.objects.order_by("id")[3]
+    Outbox.objects.filter(id=late.id).update(sent_at=None)
+    assert relay.drain(timeout=10) == 21  # rows 11-30 after the floor, then the late one
+    delivered = [r.event.event_id for r in sub.poll(100)]
+    assert set(delivered) == {e.event_id for e in events} and delivered[-1] == late.event_id
+    assert not Outbox.objects.filter(sent_at__isnull=True).exists()
+
+
 def test_prune_deletes_only_sent_rows_past_retention(db):
     _append(6)
     ids = list(Outbox.objects.order_by("id").values_list("id", flat=True))

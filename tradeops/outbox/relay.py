@@ -65,6 +65,7 @@ class OutboxRelay:
         prune_every: float = 300.0,
         retry_backoff: float = 1.0,
         use_lock: bool = True,
+        rescan_every: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.bus = bus
@@ -74,7 +75,10 @@ class OutboxRelay:
         self.retry_backoff = retry_backoff
         self.use_lock = use_lock
         self.clock = clock
+        self.rescan_every = rescan_every
         self.stats = RelayStats()
+        self._floor: int | None = None  # highest id of the last fully published batch
+        self._last_full_scan = float("-inf")
         self._inflight: _InFlight | None = None
         self._retry_at = 0.0
         self._last_prune = 0.0
@@ -129,12 +133,21 @@ class OutboxRelay:
         return self._finish_batch(inflight)
 
     def _start_batch(self) -> None:
+        pending = Outbox.objects.filter(sent_at__isnull=True)
+        now = self.clock()
+        full_scan = self._floor is None or now - self._last_full_scan >= self.rescan_every
+        if full_scan:
+            self._last_full_scan = now
+        else:
+            # Skip the rows just marked: their dead index entries slow a scan from the start
+            # while a backlog drains. A row with a smaller id that commits late is picked up by
+            # the next full scan (every ``rescan_every`` seconds, and whenever caught up).
+            pending = pending.filter(id__gt=self._floor)
         rows = list(
-            Outbox.objects.filter(sent_at__isnull=True)
-            .order_by("id")
-            .values_list("id", "topic", "key", "message", "traceparent")[: self.batch_size]
+            pending.order_by("id").values_list("id", "topic", "key", "message", "traceparent")[: self.batch_size]
         )
         if not rows:
+            self._floor = None  # nothing after the floor: look from the start next time
             return
         results: list = [None] * len(rows)
         inflight = _InFlight([r[0] for r in rows], results, self.clock())
@@ -168,7 +181,12 @@ class OutboxRelay:
         if delivered:
             outbox_mark_sent(ids=inflight.ids[:delivered], at=utcnow())
             self.stats.marked += delivered
+            # a full batch means more may follow: continue after it; a short one means caught up,
+            # so the next read is a full scan
+            full = delivered == len(inflight.ids) == self.batch_size
+            self._floor = inflight.ids[-1] if full else None
         if delivered < len(inflight.ids):
+            self._floor = None  # retry from the first unsent row
             error = str(inflight.results[delivered])
             self.stats.failures += 1
             self.stats.errors.append(error)
