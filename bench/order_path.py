@@ -3,7 +3,7 @@
     python bench/order_path.py [--orders 10000] [--gate 100000]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
-   (13 risk checks + the compliance checks) → paper broker fill → ONE committed transaction holding the order
+   (14 risk checks + the compliance checks) → paper broker fill → ONE committed transaction holding the order
    (created, risk-approved, submitted, filled), the risk decision, the execution, the position
    and their outbox rows and audit records. Market orders of 0.10 lots, BUY and SELL
    alternating (the position stays small). p50 / p99 / max over ``--orders``.
