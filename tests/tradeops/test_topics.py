@@ -4,6 +4,7 @@ and reconciles it on the local broker (dry run changes nothing)."""
 from __future__ import annotations
 
 import io
+import time
 import uuid
 
 import pytest
@@ -37,6 +38,18 @@ def _admin(bootstrap):
     return AdminClient({"bootstrap.servers": bootstrap})
 
 
+def _wait_for_config(admin, topic: str, name: str, value: str, timeout: float = 15.0) -> None:
+    from confluent_kafka.admin import ConfigResource, ResourceType
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        [future] = admin.describe_configs([ConfigResource(ResourceType.TOPIC, topic)]).values()
+        if future.result()[name].value == value:
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{topic} {name} did not become {value}")
+
+
 @pytest.mark.kafka
 def test_provision_topics_dry_run_then_apply_then_reconcile(kafka):
     from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource, ResourceType
@@ -67,6 +80,7 @@ def test_provision_topics_dry_run_then_apply_then_reconcile(kafka):
         )
         for future in admin.incremental_alter_configs([resource]).values():
             future.result()
+        _wait_for_config(admin, prefix + T.TRADING, "retention.ms", "1000")  # configs propagate asynchronously
         out = io.StringIO()
         call_command("provision_topics", prefix=prefix, bootstrap_servers=kafka, stdout=out)
         assert f"retention.ms: 1000 -> {30 * DAY_MS}" in out.getvalue()
