@@ -122,8 +122,9 @@ def reindex(*, since_sequence: int = 0, recreate: bool = False) -> int:
     return count
 
 
-def search(query: AuditQuery) -> AuditSearchResult:
-    s = Search(using=client(), index=index_name())
+def build_search(query: AuditQuery, *, using=None) -> Search:
+    """The Elasticsearch request for a query: filters (exact facets), full text, aggregations."""
+    s = Search(using=using, index=index_name())
     if query.actor:
         s = s.filter("term", actor=query.actor) if ":" in query.actor else s.filter("term", actor_id=query.actor)
     if query.action:
@@ -148,6 +149,11 @@ def search(query: AuditQuery) -> AuditSearchResult:
         s.aggs.bucket(name, "terms", field=name, size=FACET_SIZE)
     limit = max(1, min(query.limit, MAX_LIMIT))
     s = s.sort("-sequence").extra(track_total_hits=True, _source=["sequence"])[query.offset : query.offset + limit]
+    return s
+
+
+def search(query: AuditQuery) -> AuditSearchResult:
+    s = build_search(query, using=client())
     response = s.execute()
     sequences = [hit.sequence for hit in response]
     by_seq = AuditRecord.objects.in_bulk(sequences)

@@ -164,3 +164,36 @@ def test_reindex_command_builds_the_postgres_documents(postgres, trail, capsys):
     call_command("audit_reindex", "--backend", "postgres")
     assert f"built {len(trail)} full-text documents" in capsys.readouterr().out
     assert SearchDocument.objects.count() == len(trail)
+
+
+def test_elasticsearch_request_filters_each_facet_on_mapped_keyword_fields():
+    """Without a server: the request the backend sends names only fields the mapping declares,
+    as exact keyword filters, with full text on the analysed field and facet aggregations."""
+    from tradeops.audit.search_es import AuditDoc, build_search
+
+    mapping = AuditDoc._doc_type.mapping.to_dict()["properties"]
+    query = AuditQuery(
+        text="spoofing",
+        actor="user:alice",
+        action="order.",
+        object_type="order",
+        object_id="CO-1",
+        since=T0,
+        until=T0 + timedelta(hours=1),
+        limit=20,
+        offset=40,
+    )
+    body = build_search(query).to_dict()
+    filters = body["query"]["bool"]["filter"]
+    assert {"term": {"actor": "user:alice"}} in filters
+    assert {"prefix": {"action": "order."}} in filters
+    assert {"term": {"object_type": "order"}} in filters and {"term": {"object_id": "CO-1"}} in filters
+    assert {"range": {"occurred_at": {"gte": T0.isoformat(), "lt": (T0 + timedelta(hours=1)).isoformat()}}} in filters
+    assert body["query"]["bool"]["must"][0]["simple_query_string"]["fields"] == ["text"]
+    for clause in filters:
+        (field,) = next(iter(clause.values())).keys()
+        assert mapping[field]["type"] in ("keyword", "date")
+    assert set(body["aggs"]) == {"actor", "action", "object_type", "category"}
+    assert all(mapping[name]["type"] == "keyword" for name in body["aggs"])
+    assert mapping["text"]["type"] == "text"
+    assert (body["from"], body["size"]) == (40, 20)
