@@ -229,3 +229,37 @@ def test_the_outbox_event_of_an_audited_action_is_not_recorded_twice(db, account
         AuditTrailConsumer().handle(event)
     assert AuditRecord.objects.count() == before
     assert AuditRecord.objects.filter(event_id=messages[0].event_id, action="order.created").exists()
+
+
+def test_audit_stage_runs_on_the_memory_bus_through_the_stage_runner(db):
+    """The registered stage, built from its factory, consumes both topics; a replayed batch is a no-op."""
+    from tradeops.bus.memory import MemoryBus
+    from tradeops.bus.runner import stage_run
+    from tradeops.events import Alert, OrderEvent, make_event
+    from tradeops.stages import stage_get
+
+    bus = MemoryBus()
+    events = [
+        make_event(
+            OrderEvent(
+                client_order_id=f"CO-{i}",
+                account_id=1,
+                symbol="EURUSD",
+                side="BUY",
+                order_type="MARKET",
+                quantity=Decimal("0.10"),
+                status="NEW",
+                ts=T0,
+            ),
+            source="execution-worker",
+            key="1",
+        )
+        for i in range(5)
+    ] + [make_event(Alert(alert_type="spoofing", symbol="EURUSD", ts=T0), source="surveillance", key="EURUSD")]
+    for event in events + events[:2]:  # two redelivered
+        bus.publish(event)
+    stats = stage_run(stage_get("audit-trail"), bus=bus, max_events=len(events) + 2, idle_exit=0.5, poll_timeout=0.1)
+    assert stats.consumed == len(events) + 2
+    assert AuditRecord.objects.count() == 6
+    assert AuditRecord.objects.get(action="alert.raised").category == "compliance"
+    assert audit_verify().ok
