@@ -13,7 +13,8 @@ from django.db import connections
 def flush_permit_grant(alias: str = "default") -> None:
     connection = connections[alias]
     name = str(connection.settings_dict.get("NAME", ""))
-    if not (name.startswith("test_") or "memory" in name or name == ""):
+    test_name = (connection.settings_dict.get("TEST") or {}).get("NAME") or ""
+    if not (name.startswith("test_") or name == test_name or "memory" in name or name == ""):
         raise RuntimeError(f"refusing to mark {name!r} flushable: only test databases may carry the flush permit")
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM audit_flush_permit")
