@@ -64,9 +64,12 @@ def _consumer():
 
 
 def test_surveillance_stage_in_the_one_process_pipeline(db):
+    from tradeops.bus.memory import MemoryBus
+
     seen = []
     pipeline_run(
         _events(),
+        bus=MemoryBus(),  # a private bus: the process-wide one is shared with other tests
         stages=[stage_get("surveillance")],
         handlers={"surveillance": _consumer()},
         on_event=seen.append,
