@@ -106,3 +106,23 @@ def test_tombstones_are_insert_only(db, armed, tmp_path):
     audit_purge(actor="system", archive_dir=tmp_path)
     assert "append-only" in _refused("UPDATE audit_purged SET hash = 'x'")
     assert "append-only" in _refused("DELETE FROM audit_purged")
+
+
+def test_the_chain_head_cannot_be_rewound_or_deleted(chain, armed):
+    from tradeops.audit.models import ChainHead
+
+    with pytest.raises(DatabaseError, match="forward"), transaction.atomic():
+        ChainHead.objects.filter(pk=1).update(last_sequence=5)
+    with pytest.raises(DatabaseError, match="refused"), transaction.atomic():
+        ChainHead.objects.filter(pk=1).delete()
+    assert ChainHead.objects.get().last_sequence == 10
+
+
+def test_a_deleted_tail_is_reported_even_by_the_table_owner(chain, armed):
+    """Deleting the newest records behind the triggers leaves the head ahead of the table."""
+    from tests.tradeops.audit.conftest import owner_bypass
+
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
+    problem = audit_verify().problem
+    assert (problem.kind, problem.sequence) == ("deleted", 8)
