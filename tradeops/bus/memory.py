@@ -30,7 +30,7 @@ from tradeops.bus.base import (
     logger,
 )
 from tradeops.events import TOPICS_BY_TYPE, EventDecodeError, decode
-from tradeops.topics import dlq_name, partitions_for
+from tradeops.topics import DLQ_SUFFIX, dlq_name, partitions_for
 
 _TRIM_EVERY = 4096  # records; trimming is a list slice, cheap when amortised like this
 
@@ -157,7 +157,7 @@ class MemoryBus(Bus):
             self.published += len(events)
 
     def publish_raw(self, topic, value, *, key=None, headers=None, on_delivery=None) -> None:
-        if topic.endswith("-dlq"):
+        if topic.endswith(DLQ_SUFFIX):
             with self._lock:
                 self._dead[topic].append(DeadLetter(topic, key, bytes(value), dict(headers or {})))
         else:

@@ -162,16 +162,24 @@ class StageRunner:
         headers["dlq.stage"] = self.stage.name
         self.bus.publish_raw(dlq_name(record.topic), value, key=record.key, headers=headers)
 
-    def run_once(self, *, max_records: int = 1000, timeout: float = 1.0) -> int:
-        """One poll-handle-publish-flush-commit cycle. Returns the number of records consumed."""
+    def run_once(
+        self, *, max_records: int = 1000, timeout: float = 1.0, should_stop: Callable[[], bool] = lambda: False
+    ) -> int:
+        """One poll-handle-publish-flush-commit cycle. Returns the number of records consumed.
+
+        While the bus cannot acknowledge the outputs (broker down) it keeps waiting and does not
+        commit; stopping meanwhile leaves the batch uncommitted, to be delivered again."""
         records = self.subscription.poll(max_records=max_records, timeout=timeout)
         if not records:
             return 0
         self.process(records)
-        remaining = self.bus.flush(60)
-        if remaining:
-            # Outputs are not durable: do not commit; the batch comes again (dedupe covers it).
-            raise RuntimeError(f"stage {self.stage.name}: {remaining} outputs unacknowledged; not committing")
+        waited = 0.0
+        while remaining := self.bus.flush(5):
+            waited += 5
+            name = self.stage.name
+            logger.warning("stage %s: %d outputs unacknowledged after %.0f s; waiting", name, remaining, waited)
+            if should_stop():
+                return len(records)
         self.subscription.commit()
         return len(records)
 
@@ -199,7 +207,7 @@ def stage_run(
     last_activity = time.monotonic()
     try:
         while not should_stop():
-            n = runner.run_once(max_records=batch_size, timeout=poll_timeout)
+            n = runner.run_once(max_records=batch_size, timeout=poll_timeout, should_stop=should_stop)
             now = time.monotonic()
             if n:
                 last_activity = now
