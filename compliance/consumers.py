@@ -26,13 +26,14 @@ class SurveillanceConsumer:
         owners: Mapping[int, str] | None = None,
         contract_sizes: Mapping[str, float] | None = None,
         params: Mapping | None = None,
+        instrument_params: Mapping | None = None,
         record: bool = True,
         owner_lookup=None,
     ):
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
-        self.engine = SurveillanceEngine(params, clamp_time=True)
+        self.engine = SurveillanceEngine(params, instrument_params=instrument_params, clamp_time=True)
         self.record = record
 
     def handle(self, event: Envelope) -> list[Envelope]:
@@ -64,7 +65,7 @@ class SurveillanceConsumer:
 
 def surveil_stage() -> SurveillanceConsumer:
     """Stage factory: owners, contract sizes and the firm's surveillance rules from the database."""
-    from compliance.selectors import surveillance_params_effective
+    from compliance.selectors import surveillance_instrument_params_effective, surveillance_params_effective
     from trading.models import Instrument, TradingAccount
 
     def owner_of(account) -> str:
@@ -77,5 +78,9 @@ def surveil_stage() -> SurveillanceConsumer:
     owners = {a.pk: owner_of(a) for a in TradingAccount.objects.all()}
     sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
     return SurveillanceConsumer(
-        owners=owners, contract_sizes=sizes, params=surveillance_params_effective(), owner_lookup=owner_lookup
+        owners=owners,
+        contract_sizes=sizes,
+        params=surveillance_params_effective(),
+        instrument_params=surveillance_instrument_params_effective(),
+        owner_lookup=owner_lookup,
     )

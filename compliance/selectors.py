@@ -85,6 +85,16 @@ def surveillance_params_effective() -> dict[str, dict[str, Any]]:
     }
 
 
+def surveillance_instrument_params_effective() -> dict[str, dict[str, dict[str, Any]]]:
+    """Instrument-scoped surveillance rules in force: detector -> {symbol -> params}. (Account- and
+    algorithm-scoped surveillance rules are stored but not applied: detectors that pair accounts
+    or watch an account across symbols have no single account to route by.)"""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).filter(scope="instrument").order_by("pk"):
+        out.setdefault(r.rule_type, {})[r.instrument.symbol] = r.parameters
+    return out
+
+
 _TODO = "TO COMPLETE"
 
 

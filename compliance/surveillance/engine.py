@@ -55,19 +55,65 @@ def _overrides(detector: Detector, hook: str) -> bool:
     return getattr(type(detector), hook) is not getattr(Detector, hook)
 
 
+class _SymbolRouter:
+    """One detector kind with instrument-scoped parameters: a detector instance per symbol that
+    has its own rule, the firm-wide instance for the rest (None where the rule disables it).
+    Only built when such rules exist, so the common path pays nothing for it."""
+
+    def __init__(self, default: Detector | None, by_symbol: dict[str, Detector | None]):
+        self.default = default
+        self.by_symbol = by_symbol
+        self.instances = [d for d in (default, *by_symbol.values()) if d is not None]
+
+    def _pick(self, symbol):
+        return self.by_symbol.get(symbol, self.default)
+
+    def on_quote(self, t, quote):
+        d = self._pick(quote.symbol)
+        if d is not None:
+            d.on_quote(t, quote)
+
+    def on_order(self, t, msg, state, side):
+        d = self._pick(msg.symbol)
+        if d is not None:
+            d.on_order(t, msg, state, side)
+
+    def on_fill(self, t, fill, state, side):
+        d = self._pick(fill.symbol)
+        if d is not None:
+            d.on_fill(t, fill, state, side)
+
+    def on_close(self, t, close):
+        d = self._pick(close.symbol)
+        if d is not None:
+            d.on_close(t, close)
+
+    def expire(self, t):
+        for d in self.instances:
+            d.expire(t)
+
+    def finish(self):
+        for d in self.instances:
+            d.finish()
+
+
 class SurveillanceEngine:
     """Runs every enabled detector over one time-ordered stream.
 
     ``params``: detector name -> ``Params`` struct or a plain dict (validated); missing detectors
-    get their defaults. ``only``: restrict to these detector names. ``clamp_time``: treat a record
-    older than the last one as happening at the last one's time instead of refusing it (streaming
-    from several partitions, where small reorderings are normal).
+    get their defaults. ``instrument_params``: detector name -> {symbol -> params} for
+    instrument-scoped rules (that symbol's events go to a detector with those parameters; for
+    quote stuffing, which watches an account across symbols, that symbol's messages are then
+    assessed on their own). ``only``: restrict to these detector names. ``clamp_time``: treat a
+    record older than the last one as happening at the last one's time instead of refusing it
+    (streaming from several partitions, where small reorderings are normal).
     """
 
     def __init__(
         self,
         params: Mapping[str, Params | dict] | None = None,
         *,
+        instrument_params: Mapping[str, Mapping[str, Params | dict]] | None = None,
         only: set[str] | None = None,
         clamp_time: bool = False,
     ):
@@ -79,20 +125,33 @@ class SurveillanceEngine:
         self.clamp_time = clamp_time
         self._next_expiry = -inf
         params = dict(params or {})
-        self.detectors: list[Detector] = []
+        instrument_params = dict(instrument_params or {})
+        self.detectors: list = []  # Detector, or _SymbolRouter where instrument rules exist
+        hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
         for name, cls in DETECTORS.items():
             if only is not None and name not in only:
                 continue
-            raw = params.get(name)
-            p = raw if isinstance(raw, Params) else params_convert(name, raw)
-            if p.enabled:
-                self.detectors.append(cls(p, self))
-        ds = self.detectors
-        self._on_quote = [d.on_quote for d in ds if _overrides(d, "on_quote")]
-        self._on_order = [d.on_order for d in ds if _overrides(d, "on_order")]
-        self._on_fill = [d.on_fill for d in ds if _overrides(d, "on_fill")]
-        self._on_close = [d.on_close for d in ds if _overrides(d, "on_close")]
-        self._expire = [d.expire for d in ds if _overrides(d, "expire")]
+
+            def build(raw, name=name, cls=cls):
+                p = raw if isinstance(raw, Params) else params_convert(name, raw)
+                return cls(p, self) if p.enabled else None
+
+            default = build(params.get(name))
+            per_symbol = {sym: build(raw) for sym, raw in (instrument_params.get(name) or {}).items()}
+            live = [d for d in (default, *per_symbol.values()) if d is not None]
+            if not live:
+                continue
+            unit = default if not per_symbol else _SymbolRouter(default, per_symbol)
+            self.detectors.append(unit)
+            sample = live[0]
+            for hook, bound in hooks.items():
+                if _overrides(sample, hook):
+                    bound.append(getattr(unit, hook))
+        self._on_quote = hooks["on_quote"]
+        self._on_order = hooks["on_order"]
+        self._on_fill = hooks["on_fill"]
+        self._on_close = hooks["on_close"]
+        self._expire = hooks["expire"]
 
     def process(self, rec) -> None:
         t = rec.ts.timestamp()

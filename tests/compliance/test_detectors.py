@@ -293,3 +293,24 @@ def test_thresholds_are_parameters():
     rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
     alerts = run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_bps": 3}})
     assert alerts[0]["evidence"]["max_adverse_bps"] == 3
+
+
+def test_instrument_scoped_thresholds_apply_to_their_symbol_only():
+    rows = [
+        q(0, "1.10000", "1.10010"),
+        q(0, "150.000", "150.010", sym="USDJPY"),
+        *market(1, "e", "E", "buy", 100_000, "1.10090"),  # ~7.7 bps adverse
+        *market(2, "j", "E", "buy", 100_000, "150.120", sym="USDJPY"),  # ~7.7 bps adverse
+    ]
+    engine = SurveillanceEngine(
+        {"best_execution_slippage": {"max_adverse_bps": 5}},
+        instrument_params={"best_execution_slippage": {"USDJPY": {"max_adverse_bps": 10}}},
+        only={"best_execution_slippage"},
+    )
+    import orjson
+
+    for row in rows:
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert [a.symbol for a in engine.finish()] == ["EURUSD"]
+    off = SurveillanceEngine(instrument_params={"ping_orders": {"EURUSD": {"enabled": False}}}, only={"ping_orders"})
+    assert len(off.detectors) == 1  # still on for every other symbol

@@ -114,3 +114,17 @@ def test_throttle_reset_command_is_audited_and_published(alice):
     assert Outbox.objects.filter(event_type="compliance.throttle_reset").count() == 1
     record = AuditRecord.objects.get(action="execution_throttle.reset")
     assert record.object_id == "algo-7" and record.actor_id == "alice"
+
+
+def test_instrument_scoped_surveillance_rules_reach_the_engine(alice, bob, instrument):
+    from compliance.selectors import surveillance_instrument_params_effective
+
+    rule = services.compliance_rule_propose(
+        proposed_by=alice,
+        rule_type="spoofing",
+        scope="instrument",
+        instrument=instrument,
+        parameters={"min_size_ratio": 5},
+    )
+    services.compliance_rule_approve(rule=rule, approver=bob)
+    assert surveillance_instrument_params_effective() == {"spoofing": {"EURUSD": {"min_size_ratio": 5}}}

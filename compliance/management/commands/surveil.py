@@ -28,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", required=True, help="where to write alerts (JSONL; '-' for stdout)")
         parser.add_argument("--params", help="JSON file: {detector: {parameter: value}} overriding the defaults")
         parser.add_argument(
-            "--rules", action="store_true", help="use the effective firm-wide surveillance rules from the database"
+            "--rules", action="store_true", help="use the surveillance rules in force (firm and instrument scope)"
         )
         parser.add_argument("--fail-on-error", action="store_true", help="exit with status 1 if any line was bad")
         parser.add_argument(
@@ -39,10 +39,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         params: dict = {}
+        instrument_params: dict = {}
         if opts["rules"]:
-            from compliance.selectors import surveillance_params_effective
+            from compliance.selectors import surveillance_instrument_params_effective, surveillance_params_effective
 
             params.update(surveillance_params_effective())
+            instrument_params = surveillance_instrument_params_effective()
         if opts["params"]:
             try:
                 with open(opts["params"], "rb") as fh:
@@ -50,7 +52,7 @@ class Command(BaseCommand):
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise CommandError(f"--params: {exc}") from None
         try:
-            engine = SurveillanceEngine(params)
+            engine = SurveillanceEngine(params, instrument_params=instrument_params)
         except ParameterError as exc:
             raise CommandError(str(exc)) from None
 
