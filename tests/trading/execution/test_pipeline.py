@@ -36,3 +36,18 @@ def test_execution_stage_trades_signals_and_its_events_reach_the_bus(instrument,
     assert types.count("execution.fill") == 2 and types.count("risk.decision") == 2
     assert result.stages["execution"].dead_lettered == 0
     assert result.outbox_events >= 12  # 2 x (decision, 4 order states, fill, position)
+
+
+def test_run_execution_worker_reconcile_only_reports_state(instrument, account, settings, capsys):
+    import json
+
+    from django.core.management import call_command
+
+    settings.EXECUTION_PAPER_JOURNAL_DIR = ""
+    call_command("run_execution_worker", "--reconcile-only", "--accounts", str(account.pk))
+    out = capsys.readouterr().out
+    assert "gate: trading_state, kill_switch" in out
+    status = json.loads(out[out.index("{") :])
+    assert status["breaker"] == "closed"
+    assert status["accounts"][str(account.pk)]["trading_state"] == "ACTIVE"
+    assert status["accounts"][str(account.pk)]["equity"] == "100000"
