@@ -112,3 +112,16 @@ def test_the_same_stage_runs_on_kafka_and_on_memory_with_the_same_outputs(kafka_
             if len(kafka_out) >= 40:
                 break
     assert kafka_out == memory_out  # same handler, same events, same ids, either backend
+
+
+def test_a_live_source_is_pumped_at_each_heartbeat_not_held_for_a_full_chunk():
+    seen = []
+
+    def live_feed():
+        yield tick("EURUSD", 1)
+        yield None  # nothing new yet: what came so far must be processed now
+        assert any(e.topic == Topic.FEATURES for e in seen)
+        yield tick("EURUSD", 2)
+
+    result = pipeline_run(live_feed(), stages=[FEATURES], bus=MemoryBus(), batch_size=1000, on_event=seen.append)
+    assert result.source_events == 2 and result.stages["toy-features"].produced == 2

@@ -66,6 +66,9 @@ def test_provision_topics_dry_run_then_apply_then_reconcile(kafka):
         assert not set(names) & set(admin.list_topics(timeout=10).topics)
 
         call_command("provision_topics", prefix=prefix, bootstrap_servers=kafka, stdout=io.StringIO())
+        deadline = time.monotonic() + 15  # metadata of new topics propagates asynchronously
+        while not set(names) <= set(admin.list_topics(timeout=10).topics) and time.monotonic() < deadline:
+            time.sleep(0.2)
         topics = admin.list_topics(timeout=10).topics
         assert len(topics[prefix + T.MARKET_DATA].partitions) == 12
         assert len(topics[prefix + T.COMPLIANCE].partitions) == 2

@@ -21,12 +21,13 @@
 from __future__ import annotations
 
 import logging
+import signal
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from itertools import islice
 
 import msgspec
 
@@ -67,6 +68,25 @@ class RecentIds:
 
     def __len__(self) -> int:
         return len(self._ids)
+
+
+@contextmanager
+def stop_on_signals():
+    """Yield a ``should_stop()`` that turns true on SIGTERM or SIGINT (finish the batch, commit,
+    leave the group); the previous handlers come back on exit (commands run in-process in tests).
+    Outside the main thread signals cannot be caught and ``should_stop`` stays false."""
+    requested = []
+    previous = {}
+    try:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, lambda signum, frame: requested.append(signum))
+    except ValueError:
+        pass
+    try:
+        yield lambda: bool(requested)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def handler_load(stage: Stage) -> Handler:
@@ -233,14 +253,28 @@ class PipelineResult:
     seconds: float = 0.0
 
 
-def _chunks(events: Iterable[Envelope], size: int) -> Iterator[list[Envelope]]:
-    iterator = iter(events)
-    while chunk := list(islice(iterator, size)):
+def _chunks(events: Iterable[Envelope | None], size: int) -> Iterator[list[Envelope]]:
+    """Chunks of up to ``size`` events; a ``None`` from the source (a live feed with nothing new,
+    a heartbeat) ends the current chunk at once, so a slow feed is not held back by batching."""
+    chunk: list[Envelope] = []
+    for event in events:
+        if event is None:
+            if chunk:
+                yield chunk
+                chunk = []
+            else:
+                yield []
+            continue
+        chunk.append(event)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
         yield chunk
 
 
 def pipeline_run(
-    source: Iterable[Envelope] = (),
+    source: Iterable[Envelope | None] = (),
     *,
     stages: Sequence[Stage] | None = None,
     handlers: dict[str, Handler] | None = None,
@@ -256,7 +290,9 @@ def pipeline_run(
 
     Each chunk of ``batch_size`` source events is published, then the stages are pumped in
     registry (pipeline) order until no stage has anything left, so each event's consequences
-    settle before the next chunk (``batch_size=1`` gives strict lock-step replay).
+    settle before the next chunk (``batch_size=1`` gives strict lock-step replay). A live source
+    yields ``None`` when it has nothing new: the events so far are pumped at once (and the
+    outbox relay gets a turn) instead of waiting for a full chunk.
 
     ``handlers`` overrides factories by stage name (tests, pre-built models). ``relay`` (an
     ``OutboxRelay`` on the same bus) is stepped in every pump, so events born of DB writes by a
@@ -303,12 +339,13 @@ def pipeline_run(
         for chunk in _chunks(source, batch_size):
             if should_stop():
                 break
-            if hasattr(bus, "publish_many"):
-                bus.publish_many(chunk)
-            else:
-                for event in chunk:
-                    bus.publish(event)
-            result.source_events += len(chunk)
+            if chunk:
+                if hasattr(bus, "publish_many"):
+                    bus.publish_many(chunk)
+                else:
+                    for event in chunk:
+                        bus.publish(event)
+                result.source_events += len(chunk)
             pump()
         pump()
         while follow and not should_stop():

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from tradeops.bus import memory_bus
-from tradeops.bus.runner import pipeline_run
+from tradeops.bus.runner import pipeline_run, stop_on_signals
 from tradeops.events import EventDecodeError, decode
 from tradeops.stages import STAGES, stage_get
 
@@ -57,24 +56,18 @@ class Command(BaseCommand):
             from tradeops.outbox.relay import OutboxRelay
 
             relay = OutboxRelay(bus=bus, prune_every=3600)
-        stop = {"requested": False}
-
-        def request_stop(signum, frame):
-            stop["requested"] = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
         names = ", ".join(s.name for s in stages) or "no stages registered"
         self.stdout.write(f"pipeline: {names} on the memory bus")
-        result = pipeline_run(
-            source,
-            stages=stages,
-            bus=bus,
-            batch_size=opts["batch_size"],
-            relay=relay,
-            follow=opts["follow"],
-            should_stop=lambda: stop["requested"],
-        )
+        with stop_on_signals() as should_stop:
+            result = pipeline_run(
+                source,
+                stages=stages,
+                bus=bus,
+                batch_size=opts["batch_size"],
+                relay=relay,
+                follow=opts["follow"],
+                should_stop=should_stop,
+            )
         for line in errors[:20]:
             self.stderr.write(f"skipped {line}")
         self.stdout.write(

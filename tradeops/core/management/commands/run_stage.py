@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import signal
-
 from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.bus import get_bus
-from tradeops.bus.runner import stage_run
+from tradeops.bus.runner import stage_run, stop_on_signals
 from tradeops.stages import STAGES, stage_get
 
 
@@ -35,24 +33,18 @@ class Command(BaseCommand):
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
         bus = get_bus(opts["bus"])
-        stop = {"requested": False}
-
-        def request_stop(signum, frame):
-            stop["requested"] = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
         self.stdout.write(f"stage {stage.name}: consuming {', '.join(stage.consumes)} on the {bus.name} bus")
         self.stdout.flush()
-        stats = stage_run(
-            stage,
-            bus=bus,
-            group=opts["group"],
-            batch_size=opts["batch_size"],
-            should_stop=lambda: stop["requested"],
-            max_events=opts["max_events"],
-            idle_exit=opts["idle_exit"],
-        )
+        with stop_on_signals() as should_stop:
+            stats = stage_run(
+                stage,
+                bus=bus,
+                group=opts["group"],
+                batch_size=opts["batch_size"],
+                should_stop=should_stop,
+                max_events=opts["max_events"],
+                idle_exit=opts["idle_exit"],
+            )
         bus.close()
         self.stdout.write(
             f"stage {stage.name} stopped: consumed {stats.consumed}, produced {stats.produced}, "

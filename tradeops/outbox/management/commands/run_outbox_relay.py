@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
 from tradeops.bus import get_bus
+from tradeops.bus.runner import stop_on_signals
 from tradeops.outbox.relay import OutboxRelay
 
 
@@ -46,16 +46,10 @@ class Command(BaseCommand):
             relay.release_leadership()
             self.stdout.write(f"published {marked} events")
             return
-        stop = {"requested": False}
-
-        def request_stop(signum, frame):
-            stop["requested"] = True
-
-        signal.signal(signal.SIGTERM, request_stop)
-        signal.signal(signal.SIGINT, request_stop)
         self.stdout.write(f"outbox relay: publishing to the {bus.name} bus (batch {opts['batch_size']})")
         self.stdout.flush()
-        relay.run(should_stop=lambda: stop["requested"])
+        with stop_on_signals() as should_stop:
+            relay.run(should_stop=should_stop)
         bus.close(timeout=2)  # unacknowledged rows stay unsent and go out on the next run
         s = relay.stats
         self.stdout.write(f"outbox relay stopped: {s.marked} marked sent, {s.failures} failed batches")
