@@ -1,11 +1,13 @@
 """The ``surveillance`` stage (``tradeops.stages``): post-trade surveillance on the live stream.
 
-Consumes trading-events and market-data-events. Orders, fills and ticks go through the pure
+Consumes trading-events, market-data-events and compliance-events (rule changes and throttle
+re-enables; its own alerts come back and are ignored). Orders, fills and ticks go through the pure
 surveillance engine; its alerts are recorded (deduplicated, grouped into cases) and returned as
 ``alert.raised`` events for the runner to publish on compliance-events (deterministic ids, so a
 redelivered batch does not raise twice). ``risk.decision`` events yield the pre-trade compliance
-record and ``compliance.decision`` (RTS 6 Art. 15). Stateful: windows live in memory; a restart
-starts them afresh (the batch command can re-surveil any period from the system of record).
+record and ``compliance.decision`` (RTS 6 Art. 15); execution-throttle trips are persisted
+(``ThrottleTrip``) so a disabled algorithm stays disabled across restarts. Stateful: windows
+live in memory; a restart starts them afresh (the batch command can re-surveil any period).
 """
 
 from __future__ import annotations
@@ -29,15 +31,23 @@ class SurveillanceConsumer:
         instrument_params: Mapping | None = None,
         record: bool = True,
         owner_lookup=None,
+        throttle=None,
     ):
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
         self.engine = SurveillanceEngine(params, instrument_params=instrument_params, clamp_time=True)
         self.record = record
+        # The same execution-throttle check as the worker's gate, on the same events: its trips
+        # are persisted here so the disabled state survives a worker restart (RTS 6 Art. 15(3)).
+        self.throttle = throttle
 
     def handle(self, event: Envelope) -> list[Envelope]:
         payload = event.payload
+        if self.throttle is not None:
+            self.throttle.on_event(event)
+            if self.throttle.trips:
+                self._record_trips()
         if isinstance(payload, RiskDecision):
             if self.record:
                 from compliance.services import pretrade_decision_record
@@ -55,6 +65,15 @@ class SurveillanceConsumer:
             return []
         return self._raise(self.engine.take_alerts())
 
+    def _record_trips(self) -> None:
+        trips, self.throttle.trips = self.throttle.trips, []
+        if not self.record:
+            return
+        from compliance.services import execution_throttle_trip_record
+
+        for algo_id, when, why, version in trips:
+            execution_throttle_trip_record(algo_id=algo_id, at=when, detail=why, rule_version=version)
+
     def _raise(self, alerts) -> list[Envelope]:
         if self.record:
             from compliance.services import alerts_record
@@ -65,7 +84,13 @@ class SurveillanceConsumer:
 
 def surveil_stage() -> SurveillanceConsumer:
     """Stage factory: owners, contract sizes and the firm's surveillance rules from the database."""
-    from compliance.selectors import surveillance_instrument_params_effective, surveillance_params_effective
+    from compliance.models import ThrottleTrip
+    from compliance.pretrade.checks import ExecutionThrottle
+    from compliance.selectors import (
+        pretrade_rule_specs,
+        surveillance_instrument_params_effective,
+        surveillance_params_effective,
+    )
     from trading.models import Instrument, TradingAccount
 
     def owner_of(account) -> str:
@@ -75,6 +100,9 @@ def surveil_stage() -> SurveillanceConsumer:
         account = TradingAccount.objects.filter(pk=account_id).first()
         return owner_of(account) if account is not None else str(account_id)
 
+    throttle = ExecutionThrottle([s for s in pretrade_rule_specs() if s.rule_type == "execution_throttle"])
+    for trip in ThrottleTrip.objects.filter(reset_at__isnull=True):
+        throttle.disable(trip.algo_id, trip.detail)
     owners = {a.pk: owner_of(a) for a in TradingAccount.objects.all()}
     sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
     return SurveillanceConsumer(
@@ -83,4 +111,5 @@ def surveil_stage() -> SurveillanceConsumer:
         params=surveillance_params_effective(),
         instrument_params=surveillance_instrument_params_effective(),
         owner_lookup=owner_lookup,
+        throttle=throttle,
     )

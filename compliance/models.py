@@ -280,3 +280,32 @@ class CaseAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case_id} {self.action} by {self.actor_id}"
+
+
+class ThrottleTrip(models.Model):
+    """RTS 6 Art. 15(3): the execution throttle disabled an algorithm. Open (``reset_at`` empty)
+    until a designated person re-enables it; the worker's gate reloads open trips at start, so a
+    restart does not re-enable anything."""
+
+    algo_id = models.CharField("algorithm id", max_length=64, db_index=True)
+    tripped_at = models.DateTimeField()
+    detail = models.TextField()
+    rule_version = models.CharField(max_length=120, blank=True)
+    reset_at = models.DateTimeField(null=True, blank=True)
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reset_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-tripped_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["algo_id"], condition=Q(reset_at__isnull=True), name="throttletrip_one_open"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.algo_id} tripped {self.tripped_at:%Y-%m-%d %H:%M:%S}{'' if self.reset_at is None else ' (reset)'}"
+        )

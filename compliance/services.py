@@ -32,6 +32,7 @@ from compliance.models import (
     PreTradeDecision,
     RuleScope,
     RuleStatus,
+    ThrottleTrip,
     parameters_check,
 )
 from compliance.pretrade.decisions import compliance_decision_of
@@ -261,15 +262,39 @@ def compliance_rule_reject(*, rule: ComplianceRule, officer, note: str, at: date
 
 
 @transaction.atomic
+def execution_throttle_trip_record(*, algo_id: str, at: datetime, detail: str, rule_version: str = "") -> ThrottleTrip:
+    """Persist a throttle trip (idempotent: an open trip for the algorithm is returned as is).
+    Audited. Called by the surveillance stage, which runs the same check on the same events."""
+    trip = ThrottleTrip.objects.select_for_update().filter(algo_id=algo_id, reset_at__isnull=True).first()
+    if trip is not None:
+        return trip
+    trip = ThrottleTrip.objects.create(algo_id=algo_id, tripped_at=at, detail=detail, rule_version=rule_version)
+    _audit(
+        action="execution_throttle.tripped",
+        actor="service:surveillance",
+        object_type="algorithm",
+        object_id=algo_id,
+        before={"disabled": False},
+        after={"disabled": True, "detail": detail, "rule_version": rule_version},
+        at=at,
+    )
+    return trip
+
+
+@transaction.atomic
 def execution_throttle_reset(*, algo_id: str, officer, reason: str, at: datetime | None = None) -> None:
     """RTS 6 Art. 15(3): a designated person re-enables an algorithm the execution throttle
-    disabled. Audited; publishes ``compliance.throttle_reset`` (the worker's check re-enables)."""
+    disabled. Closes its open trip, audited; publishes ``compliance.throttle_reset`` (the
+    worker's check re-enables)."""
     if not (user_has_role(officer, Role.COMPLIANCE_OFFICER) or user_has_role(officer, Role.RISK_MANAGER)):
         raise PermissionDenied("only a compliance officer or a risk manager may re-enable an algorithm")
     if not reason.strip():
         raise ComplianceError("a reason is required to re-enable an algorithm", code="reason_required")
     at = ensure_utc(at or utcnow())
     actor = _actor(officer)
+    ThrottleTrip.objects.filter(algo_id=algo_id, reset_at__isnull=True).update(
+        reset_at=at, reset_by=officer, reset_reason=reason
+    )
     _audit(
         action="execution_throttle.reset",
         actor=actor,

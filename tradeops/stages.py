@@ -35,7 +35,12 @@ STAGES: list[Stage] = [
     # ml-predict runs both models and the validator on each vector, so the validator sees both predictions
     Stage("ml-predict", (Topic.FEATURES,), "pattern-validator", "mlmodels.runtime.predict_stage"),
     Stage("audit-trail", (Topic.TRADING, Topic.COMPLIANCE), "audit-trail", "tradeops.audit.consumers.audit_stage"),
-    Stage("surveillance", (Topic.TRADING, Topic.MARKET_DATA), "surveillance", "compliance.consumers.surveil_stage"),
+    Stage(
+        "surveillance",
+        (Topic.TRADING, Topic.MARKET_DATA, Topic.COMPLIANCE),
+        "surveillance",
+        "compliance.consumers.surveil_stage",
+    ),
     Stage(
         "execution",
         (Topic.PREDICTIONS, Topic.MARKET_DATA, Topic.COMPLIANCE, Topic.TRADING),

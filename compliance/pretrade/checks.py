@@ -314,6 +314,10 @@ class ExecutionThrottle(ComplianceCheck):
         self.algo_of: dict[str, str] = {}  # client_order_id -> algo_id
         self.executions: dict[str, deque] = {}
         self.disabled: dict[str, str] = {}  # algo_id -> why
+        # Trips not yet taken by a recorder: (algo_id, when, why, rule version). The surveillance
+        # stage runs this same check on the same events and persists them (ThrottleTrip), so a
+        # disabled algorithm stays disabled across a worker restart (``disable`` at load).
+        self.trips: list[tuple] = []
 
     def resolve_algo(self, algo_id: str) -> RuleSpec | None:
         return self.rules.get(("algorithm", algo_id)) or self.rules.get(("firm", ""))
@@ -336,10 +340,16 @@ class ExecutionThrottle(ComplianceCheck):
         while dq and dq[0] <= edge:
             dq.popleft()
         if len(dq) > p.max_executions:
-            self.disabled[algo_id] = (
+            why = (
                 f"{len(dq)} executions within {p.window_s:g}s at {when.isoformat()} (limit {p.max_executions}, "
                 f"{spec.label}); a designated person must re-enable it"
             )
+            self.disabled[algo_id] = why
+            self.trips.append((algo_id, when, why, spec.label))
+
+    def disable(self, algo_id: str, why: str) -> None:
+        """Restore a trip recorded before a restart (it stays until a person re-enables it)."""
+        self.disabled[algo_id] = why
 
     def reenable(self, algo_id: str) -> None:
         self.disabled.pop(algo_id, None)

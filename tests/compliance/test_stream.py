@@ -131,3 +131,70 @@ def test_stage_factory_knows_owners_including_accounts_opened_later(db, account)
     )
     _market_order(consumer, 1, "k1", later.pk, "BUY", "1", "1.1")
     assert consumer.owners[later.pk] == "OWNER-1"
+
+
+def test_throttle_trip_survives_a_worker_restart_until_a_person_reenables(db, alice, bob):
+    from compliance import services
+    from compliance.models import ThrottleTrip
+    from compliance.pretrade.checks import ExecutionThrottle
+    from compliance.pretrade.loading import pretrade_checks
+    from trading.gate import GateContext
+    from trading.intents import InstrumentSpec, OrderIntent
+
+    rule = services.compliance_rule_propose(
+        proposed_by=alice, rule_type="execution_throttle", parameters={"max_executions": 1, "window_s": 60}
+    )
+    services.compliance_rule_approve(rule=rule, approver=bob)
+    from compliance.consumers import surveil_stage
+
+    stage = surveil_stage()
+    for i in range(2):
+        ts = T0 + timedelta(seconds=i)
+        order = OrderEvent(
+            client_order_id=f"t{i}",
+            account_id=1,
+            symbol="EURUSD",
+            side="BUY",
+            order_type="MARKET",
+            quantity=Decimal(1),
+            status="SUBMITTED",
+            algo_id="momo",
+            ts=ts,
+        )
+        fill = Fill(
+            client_order_id=f"t{i}",
+            broker_deal_id=f"dt{i}",
+            account_id=1,
+            symbol="EURUSD",
+            side="BUY",
+            quantity=Decimal(1),
+            price=Decimal("1.1"),
+            ts=ts,
+        )
+        stage.handle(make_event(order, source="execution", key="1"))
+        stage.handle(make_event(fill, source="execution", key="1"))
+    trip = ThrottleTrip.objects.get()
+    assert trip.algo_id == "momo" and trip.reset_at is None and "2 executions within 60s" in trip.detail
+
+    def gate_refuses_momo() -> bool:  # a worker (re)starting now
+        (throttle,) = [c for c in pretrade_checks() if isinstance(c, ExecutionThrottle)]
+        spec = InstrumentSpec(
+            "EURUSD", Decimal(100000), Decimal("0.00001"), Decimal("0.01"), Decimal("0.01"), Decimal(100)
+        )
+        intent = OrderIntent(
+            client_order_id="n",
+            account_id=1,
+            symbol="EURUSD",
+            side="BUY",
+            quantity=Decimal(1),
+            reference_price=Decimal("1.1"),
+            ts=T0,
+            algo_id="momo",
+        )
+        return not throttle(intent, GateContext(now=T0, instrument=spec)).passed
+
+    assert gate_refuses_momo()
+    services.execution_throttle_reset(algo_id="momo", officer=bob, reason="fills reconciled")
+    trip.refresh_from_db()
+    assert trip.reset_by == bob and trip.reset_reason == "fills reconciled"
+    assert not gate_refuses_momo()
