@@ -177,3 +177,45 @@ def test_every_schema_survives_a_trip_through_kafka_and_the_memory_bus(kafka_bus
     assert {i: r.event for i, r in got.items()} == sent
     assert all(r.headers["traceparent"] == sent[i].traceparent for i, r in got.items())  # W3C header too
     assert {r.topic for r in got.values()} == {p.TOPIC for p in PAYLOADS}
+
+
+@pytest.mark.kafka
+def test_when_the_dead_letter_cannot_be_written_the_offset_is_not_committed(kafka, kafka_bus):
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from tradeops.bus import BusError
+
+    # a dead-letter topic that refuses every message (max.message.bytes=64)
+    admin = AdminClient({"bootstrap.servers": kafka})
+    topic = "refusing"
+    for future in admin.create_topics(
+        [
+            NewTopic(kafka_bus.physical(topic), 1, 1),
+            NewTopic(kafka_bus.physical(dlq_name(topic)), 1, 1, config={"max.message.bytes": "64"}),
+        ]
+    ).values():
+        future.result()
+    try:
+        kafka_bus.publish_raw(topic, b"{broken", key="K")
+        assert kafka_bus.flush(30) == 0
+        with kafka_bus.subscribe([topic], "refused") as sub:
+            for _ in range(60):
+                if sub.poll(10, timeout=0.5) == [] and sub._dead_lettered:
+                    break
+            with pytest.raises(BusError) as info:
+                sub.commit()
+            assert info.value.code == "dlq_unavailable"
+            with pytest.raises(BusError):
+                sub.poll(10, timeout=0.1)  # the member is broken: it must be replaced
+        letters = []
+        with kafka_bus.subscribe([topic], "refused") as again:  # the group has not moved past it
+            for _ in range(60):
+                again.poll(10, timeout=0.5)
+                if again._dead_lettered:
+                    letters.append(True)
+                    break
+        assert letters
+    finally:
+        from tradeops.bus.provision import topics_delete
+
+        topics_delete(admin, [kafka_bus.physical(topic), kafka_bus.physical(dlq_name(topic))])

@@ -242,7 +242,7 @@ class KafkaBus(Bus):
         }
         return KafkaSubscription(self, config, tuple(topics), group)
 
-    def dead_letter(self, msg, *, reason: str, detail: str, group: str) -> None:
+    def dead_letter(self, msg, *, reason: str, detail: str, group: str, on_delivery=None) -> None:
         value = msg.value() or b""
         headers = _headers_in(msg.headers()) or {}
         source = self.logical(msg.topic())
@@ -262,6 +262,7 @@ class KafkaBus(Bus):
             value[:DLQ_MAX_VALUE_BYTES] if len(value) > DLQ_MAX_VALUE_BYTES else value,
             key=key,
             headers=dlq_headers,
+            on_delivery=on_delivery,
         )
 
 
@@ -272,6 +273,8 @@ class KafkaSubscription(Subscription):
         self.topics = topics
         self._pending: dict[tuple[str, int], int] = {}  # (physical topic, partition) -> next offset
         self._dead_lettered = False
+        self._dead_letter_errors: list[Exception] = []
+        self._broken: BusError | None = None
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
         self.commit_failures = 0
@@ -314,6 +317,8 @@ class KafkaSubscription(Subscription):
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         if self.closed:
             return []
+        if self._broken is not None:
+            raise self._broken
         messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
         if not messages:
             return []
@@ -333,7 +338,9 @@ class KafkaSubscription(Subscription):
                 event = decode(msg.value() or b"")
             except EventDecodeError as exc:
                 logger.warning("dead-lettering %s[%s]@%s: %s", topic, partition, offset, exc)
-                self._bus.dead_letter(msg, reason=exc.reason, detail=exc.detail, group=self.group)
+                self._bus.dead_letter(
+                    msg, reason=exc.reason, detail=exc.detail, group=self.group, on_delivery=self._on_dead_letter
+                )
                 self._dead_lettered = True
                 continue
             name = names.get(topic)
@@ -362,11 +369,18 @@ class KafkaSubscription(Subscription):
 
     def commit(self) -> None:
         if self._dead_lettered:
-            # The dead letters must be durable before the offsets that skip them are committed.
+            # The dead letters must be durable before the offsets that skip them are committed. If
+            # one failed (no dead-letter topic, broker refused it) nothing more is committed by
+            # this member: it is broken and must be closed, and the group redelivers from the
+            # last commit, so the bad message is dead-lettered again rather than skipped.
             remaining = self._bus.flush(30)
-            if remaining:
-                raise BusError(f"{remaining} dead letters not acknowledged; not committing", code="dlq_unavailable")
+            failed = self._dead_letter_errors
+            if remaining or failed:
+                problem = f"{remaining} unacknowledged" if remaining else f"failed: {failed[0]}"
+                self._broken = BusError(f"dead letter {problem}; not committing", code="dlq_unavailable")
             self._dead_lettered = False
+        if self._broken is not None:
+            raise self._broken
         if not self._pending:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
@@ -383,6 +397,10 @@ class KafkaSubscription(Subscription):
             if err.code() not in _REBALANCE_COMMIT_ERRORS:
                 raise
             logger.warning("commit by %s refused (%s): the batch will be delivered again", self.group, err)
+
+    def _on_dead_letter(self, err) -> None:
+        if err is not None:
+            self._dead_letter_errors.append(err)
 
     def _on_commit(self, err, partitions) -> None:
         if err is not None:
