@@ -140,8 +140,8 @@ def test_prune_deletes_only_sent_rows_past_retention(db):
 
 # ---------------------------------------------------------------- faults, against PostgreSQL and Kafka
 
-# The issue asks for 10,000 orders: that run takes ~50 s here (34 s of it writing the orders with
-# their audit records on a shared 2-core machine), so the suite uses 2,000 by default;
+# The issue asks for 10,000 orders: that run takes ~46-50 s here (26-34 s of it writing the orders
+# with their audit records on a shared 2-core machine), so the suite uses 2,000 by default;
 # OUTBOX_FAULT_TEST_ORDERS=10000 runs the full size (see the README's "Event backbone" section).
 ORDERS = int(os.environ.get("OUTBOX_FAULT_TEST_ORDERS", "2000"))
 ORDERS_PER_TRANSACTION = 50
