@@ -128,6 +128,20 @@ def test_a_row_that_commits_late_with_a_smaller_id_is_still_published(db):
     assert not Outbox.objects.filter(sent_at__isnull=True).exists()
 
 
+def test_a_relay_that_dies_between_publish_and_mark_causes_duplicates_only_by_event_id(db):
+    events = _append(12)
+    bus = MemoryBus()
+    sub = bus.subscribe([Topic.MARKET_DATA], "g")
+    dying = OutboxRelay(bus=bus, batch_size=5)
+    assert dying.step() == 5  # rows 1-5 published and marked
+    dying._start_batch()  # rows 6-10 published (and acknowledged) ... then the process dies
+    assert Outbox.objects.filter(sent_at__isnull=True).count() == 7
+    assert OutboxRelay(bus=bus, batch_size=5).drain(timeout=10) == 7
+    delivered = [r.event.event_id for r in sub.poll(100)]
+    assert len(delivered) == 17  # rows 6-10 twice: at-least-once
+    assert list(dict.fromkeys(delivered)) == [e.event_id for e in events]  # by event_id: once each, in order
+
+
 def test_prune_deletes_only_sent_rows_past_retention(db):
     _append(6)
     ids = list(Outbox.objects.order_by("id").values_list("id", flat=True))
