@@ -3,7 +3,10 @@
 Guarantees:
 - nothing is lost: a row is marked sent only after the bus acknowledged it (``acks=all``);
 - per-key order: rows go out in id order, and only the acknowledged prefix of a batch is marked,
-  so a failure in the middle re-publishes from that row on (never skips ahead);
+  so a failure in the middle re-publishes from that row on (never skips ahead). Ids are taken at
+  insert and rows become visible at commit, so this holds per key when the writers of one key
+  serialise (trading's services lock the order and position rows they change); a row that
+  commits after a later id was published still goes out, at the next full scan;
 - a broker outage just makes rows wait: the batch stays in flight (librdkafka retries) and no
   new rows are read until it is acknowledged or times out, then it is retried with back-off;
 - a crash of the relay between publish and mark re-publishes the unmarked rows: at-least-once,
