@@ -125,3 +125,38 @@ def test_a_live_source_is_pumped_at_each_heartbeat_not_held_for_a_full_chunk():
 
     result = pipeline_run(live_feed(), stages=[FEATURES], bus=MemoryBus(), batch_size=1000, on_event=seen.append)
     assert result.source_events == 2 and result.stages["toy-features"].produced == 2
+
+
+class _DatabaseDown:
+    """A handler whose database goes away on the second event."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def handle(self, event):
+        from django.db import OperationalError
+
+        self.calls += 1
+        if self.calls == 2:
+            raise OperationalError("connection to server at 127.0.0.1:5432 failed")
+        return []
+
+
+def test_an_infrastructure_failure_stops_the_stage_uncommitted_instead_of_dead_lettering():
+    from django.db import OperationalError
+
+    from tradeops.bus.runner import StageRunner
+
+    bus = MemoryBus()
+    for event in [tick("EURUSD", 1), tick("EURUSD", 2), tick("EURUSD", 3)]:
+        bus.publish(event)
+    runner = StageRunner(
+        stage=FEATURES, handler=_DatabaseDown(), bus=bus, subscription=bus.subscribe(FEATURES.consumes, "g")
+    )
+    with pytest.raises(OperationalError):
+        runner.run_once()
+    assert bus.dead_letters(Topic.MARKET_DATA) == []
+    # Restarted, the group gets the uncommitted batch again: the event is not lost.
+    runner.subscription.close()
+    again = bus.subscribe(FEATURES.consumes, "g").poll(max_records=10, timeout=0.1)
+    assert [r.event.payload.ts for r in again] == [tick("EURUSD", i).payload.ts for i in (1, 2, 3)]

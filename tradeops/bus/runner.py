@@ -10,7 +10,10 @@
     next stage's dedupe drops the second copy;
   * outputs without a traceparent become children of the input's trace (W3C).
   A handler that raises on an event dead-letters that event (reason ``handler_error``) and the
-  loop goes on; it never takes the consumer down.
+  loop goes on; it never takes the consumer down. The exception is an infrastructure failure
+  (``INFRASTRUCTURE_ERRORS``: the database unreachable, a connection lost): the event is good,
+  so it is not dead-lettered; the error propagates before the commit, the stage stops, and the
+  batch is delivered again when it restarts (an audit record is never lost to a DB outage).
 - ``stage_run`` is ``manage.py run_stage NAME``: one stage as a consumer-group member on the
   configured bus.
 - ``pipeline_run`` is ``manage.py run_pipeline`` and the core of the embedded run: every stage
@@ -38,6 +41,16 @@ from tradeops.stages import STAGES, Handler, Stage
 from tradeops.topics import dlq_name
 
 logger = logging.getLogger(__name__)
+
+
+def _infrastructure_errors() -> tuple[type[BaseException], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError, ConnectionError, TimeoutError)
+
+
+# Failures of what a handler stands on, not of the event: never dead-lettered (see module doc).
+INFRASTRUCTURE_ERRORS = _infrastructure_errors()
 
 OUTPUT_ID_NAMESPACE = uuid.UUID("5d0f3f7e-8a43-4c1e-9a8e-2f6b1c9f0b11")
 ALL_TOPICS = (Topic.MARKET_DATA, Topic.FEATURES, Topic.PREDICTIONS, Topic.TRADING, Topic.COMPLIANCE)
@@ -143,6 +156,9 @@ class StageRunner:
                 continue
             try:
                 outputs = handle(event)
+            except INFRASTRUCTURE_ERRORS:
+                logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event_id)
+                raise
             except Exception as exc:  # a handler bug or a poison event must not stop the stage
                 logger.exception("stage %s: handler failed on %s %s", name, event.type, event_id)
                 self._dead_letter(record, exc)
