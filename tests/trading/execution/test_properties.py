@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.db import transaction
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from tests.trading.execution.conftest import T0, make_worker, paper_broker, signal, tick
@@ -30,6 +30,14 @@ steps = st.one_of(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(script=st.lists(steps, min_size=1, max_size=12))
+@example(
+    script=[("signal", "BUY", 0.01), ("tick", Decimal("1.11")), ("signal", "BUY", 0.02), ("signal", "SELL", 0.005)]
+)
+# explicit scripts that trade at least twice each (a position limit is hit in each of them)
+@example(
+    script=[("signal", "SELL", 0.01), ("signal", "SELL", 0.01), ("tick", Decimal("1.09")), ("signal", "BUY", 0.02)]
+)
+@example(script=[("signal", "BUY", 0.04), ("signal", "BUY", 0.04), ("tick", Decimal("1.12")), ("signal", "SELL", 0.03)])
 def test_recorded_positions_stay_within_limits_and_pnl_recomputes_from_fills(instrument, gbpusd, account, script):
     with transaction.atomic():
         broker = paper_broker(instrument, gbpusd, balance=Decimal(1_000_000))
