@@ -17,6 +17,8 @@ fi
 
 unset DATABASE_URL EVENT_BUS BROKER
 export DJANGO_SETTINGS_MODULE=tradeops.settings.local
+# The paper broker's own book survives restarts, so the worker reconciles against it.
+export EXECUTION_PAPER_JOURNAL_DIR="${EXECUTION_PAPER_JOURNAL_DIR:-var/paper-journal}"
 python manage.py migrate --noinput -v 0
 python manage.py seed
 # The first run trains both models on the real EURUSD bars (about half a minute) and activates them.

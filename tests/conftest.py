@@ -10,11 +10,20 @@ import pytest
 from tradeops.core.identifiers import lei_with_check_digits
 
 
+def service_unavailable(reason: str):
+    """Skip a test whose real service is missing, on a developer's machine. In CI
+    (``TRADEOPS_REQUIRE_SERVICES=1``, set by .ci/run) a missing service fails the test instead,
+    so a broker that died cannot turn the integration tests into silent skips."""
+    if os.environ.get("TRADEOPS_REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def requires_postgres():
     from django.db import connection
 
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
+        service_unavailable("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
 
 
 @pytest.fixture(scope="session")

@@ -178,3 +178,14 @@ DEMO_ACCOUNT = {
     "margin_mode": "NETTING",
     "base_currency": "USD",
 }
+
+# Account-wide limits for the demo account (risk manager's defaults; editable in the admin).
+# A demo balance of 100,000 USD: 5 lots of EURUSD is about 550,000 USD notional (5.5x).
+DEMO_RISK_LIMITS = {
+    "max_position_lots": D("5"),
+    "max_gross_exposure": D("1500000"),
+    "daily_loss_limit": D("5000"),
+    "max_drawdown": D("0.10"),
+    "max_submits_per_second": 20,
+    "max_open_orders": 20,
+}

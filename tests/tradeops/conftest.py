@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.conftest import service_unavailable
 from tradeops.events import Tick, make_event
 
 
@@ -25,7 +26,7 @@ def kafka_available(bootstrap: str) -> bool:
 @pytest.fixture(scope="session")
 def kafka(kafka_bootstrap_session) -> str:
     if not kafka_available(kafka_bootstrap_session):
-        pytest.skip(f"needs Kafka at {kafka_bootstrap_session}: bash scripts/services.sh up")
+        service_unavailable(f"needs Kafka at {kafka_bootstrap_session}: bash scripts/services.sh up")
     return kafka_bootstrap_session
 
 

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 from django.db import connection
 
+from tests.conftest import service_unavailable
 from tests.tradeops.audit.conftest import entries
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.verify import audit_verify
@@ -41,7 +42,7 @@ def _run_in_threads(work, n: int) -> list[BaseException]:
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_appenders_keep_one_gap_free_chain():
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL (row locks; SQLite serialises writers anyway)")
+        service_unavailable("needs PostgreSQL: set DATABASE_URL (row locks; SQLite serialises writers anyway)")
     from tradeops.audit.services import audit_append, audit_append_many
 
     def work(i: int) -> None:
@@ -66,7 +67,7 @@ def test_concurrent_appenders_keep_one_gap_free_chain():
 @pytest.mark.django_db(transaction=True)
 def test_the_same_event_from_two_consumers_at_once_is_recorded_once():
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL")
+        service_unavailable("needs PostgreSQL: set DATABASE_URL")
     from tradeops.audit.services import audit_append_many
 
     batch = entries(50)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import service_unavailable
 from tests.trading.execution.conftest import T0, make_worker, signal, tick
 from trading.intents import client_order_id_for
 from trading.models import Execution, Order, Position
@@ -67,7 +68,7 @@ def kafka_prefix():
     try:
         admin.list_topics(timeout=5)
     except Exception:
-        pytest.skip(f"needs Kafka at {bootstrap}: bash scripts/services.sh up")
+        service_unavailable(f"needs Kafka at {bootstrap}: bash scripts/services.sh up")
     prefix = f"test-exec-{uuid.uuid4().hex[:8]}-"
     actions, _ = topics_plan(admin, prefix=prefix)
     topics_apply(admin, actions)
@@ -96,7 +97,7 @@ def test_sigkill_between_send_and_commit_with_postgres_and_kafka(instrument, acc
     from tradeops.bus.kafka import KafkaBus
 
     if connection.vendor != "postgresql":
-        pytest.skip("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
+        service_unavailable("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
     bootstrap, prefix = kafka_prefix
     db = connection.settings_dict
     env = {

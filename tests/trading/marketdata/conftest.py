@@ -8,6 +8,8 @@ import uuid
 
 import pytest
 
+from tests.conftest import service_unavailable
+
 
 @pytest.fixture
 def collector_kafka_bus():
@@ -21,7 +23,7 @@ def collector_kafka_bus():
     try:
         admin.list_topics(timeout=5)
     except Exception:
-        pytest.skip(f"needs Kafka at {bootstrap}: bash scripts/services.sh up")
+        service_unavailable(f"needs Kafka at {bootstrap}: bash scripts/services.sh up")
     prefix = f"test-md-{uuid.uuid4().hex[:8]}-"
     actions, _ = topics_plan(admin, prefix=prefix)
     topics_apply(admin, actions)

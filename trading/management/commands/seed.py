@@ -5,7 +5,9 @@ from django.core.management.base import BaseCommand
 from tradeops.core.identifiers import lei_with_check_digits
 from tradeops.core.roles import Role
 from tradeops.core.services import roles_sync, user_ensure_with_role
-from trading.seed_data import DEMO_ACCOUNT, INSTRUMENTS
+from trading.controls.services import risk_limit_save
+from trading.models import RiskLimit
+from trading.seed_data import DEMO_ACCOUNT, DEMO_RISK_LIMITS, INSTRUMENTS
 from trading.services import account_upsert, instrument_upsert
 
 USERS = {
@@ -32,6 +34,9 @@ class Command(BaseCommand):
         spec["firm_lei"] = lei_with_check_digits(spec.pop("firm_lei_prefix"))
         account, new = account_upsert(**spec)
         self.stdout.write(f"account: {account} ({'new' if new else 'existing'})")
+        if not RiskLimit.objects.filter(account=account, instrument__isnull=True).exists():
+            risk_limit_save(actor="service:seed", account=account, reason="demo defaults", **DEMO_RISK_LIMITS)
+            self.stdout.write(f"risk limits for {account.name}: {DEMO_RISK_LIMITS}")
         roles_sync()
         printed = False
         for role, username in USERS.items():

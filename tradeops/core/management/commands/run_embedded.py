@@ -29,7 +29,12 @@ class Command(BaseCommand):
             default="workers.collector.embedded_source",
             help="dotted path to a callable returning the market-data events to replay",
         )
-        parser.add_argument("--batch-size", type=int, default=50, help="source events per pump (smaller = smoother)")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=1,
+            help="source events per pump; 1 = lock-step, so each signal is acted on before the next quote",
+        )
         parser.add_argument("--no-serve", action="store_true", help="run the pipeline to the end and exit")
 
     def handle(self, *args, **opts):
