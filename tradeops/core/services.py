@@ -11,7 +11,16 @@ from tradeops.core.roles import Role
 ROLE_PERMISSIONS: dict[Role, list[str]] = {
     Role.AUDITOR: ["view_*"],
     Role.COMPLIANCE_OFFICER: ["view_*", "add_compliancerule", "change_compliancerule", "change_case", "change_alert"],
-    Role.RISK_MANAGER: ["view_*", "add_risklimit", "change_risklimit", "change_killswitch", "add_killswitch"],
+    Role.RISK_MANAGER: [
+        "view_*",
+        "add_risklimit",
+        "change_risklimit",
+        "change_killswitch",
+        "add_killswitch",
+        # model activation and validator thresholds (RTS 6: algorithm changes owned by risk)
+        "change_modelversion",
+        "change_validatorconfig",
+    ],
     Role.TRADER: ["view_order", "view_execution", "view_position", "view_instrument", "view_tradingaccount"],
     Role.ADMIN: [],
 }
