@@ -79,9 +79,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-# Parallel developers and CI jobs can keep their test databases apart.
-if env("TEST_DATABASE_NAME", default=""):
-    DATABASES["default"]["TEST"] = {"NAME": env("TEST_DATABASE_NAME")}
+# Parallel developers and CI jobs can keep their test databases apart. The name is always explicit
+# on PostgreSQL: a spawned live-server process (browser tests) must derive the same one.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {
+        "NAME": env("TEST_DATABASE_NAME", default="") or f"test_{DATABASES['default']['NAME']}"
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
