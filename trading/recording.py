@@ -28,11 +28,13 @@ def batched():
         yield _pending.batch
         return
     _pending.batch = ([], [])
+    _pending.locked = {}
     try:
         yield _pending.batch  # (audit entries, outbox events): readable after the block
         entries, events = _pending.batch
     finally:
         _pending.batch = None
+        _pending.locked = None
     if entries:
         from tradeops.audit.services import audit_append_many
 
@@ -41,6 +43,31 @@ def batched():
         from tradeops.outbox.services import outbox_append_many
 
         outbox_append_many(events=events)
+
+
+def in_batch() -> bool:
+    """True inside a ``batched()`` block. The trading services then open no savepoint of their
+    own (``transaction.atomic(savepoint=False)``): the block is all-or-nothing by its contract
+    (a failure inside it must roll back the caller's whole transaction), so a savepoint per
+    service call would only cost two round trips (SAVEPOINT, RELEASE) and never be used."""
+    return getattr(_pending, "batch", None) is not None
+
+
+def remember_locked(obj) -> None:
+    """Inside a ``batched()`` block, note a row this transaction holds locked (inserted it, or
+    read it ``FOR UPDATE``), with its current state, so a later writer in the same block can
+    reuse it instead of locking it again. No-op outside a block."""
+    locked = getattr(_pending, "locked", None)
+    if locked is not None:
+        locked[(type(obj), obj.pk)] = obj
+
+
+def locked_row(model, pk):
+    """The instance ``remember_locked`` noted for ``(model, pk)`` in the open block, or None.
+    Its state is the row's: the row stays locked until the transaction ends, and only the
+    services (which keep the instance current) write it."""
+    locked = getattr(_pending, "locked", None)
+    return None if locked is None else locked.get((model, pk))
 
 
 def outbox_event(event) -> None:

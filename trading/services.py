@@ -7,9 +7,10 @@ one position serialise instead of losing updates.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import IntegrityError, transaction
 
@@ -28,6 +29,49 @@ def _emit(*, action: str, actor: str, obj: Order | Execution | Position, payload
     from trading import recording  # late import: recording wires core services (audit, outbox)
 
     recording.record(action=action, actor=actor, obj=obj, payload=payload, at=at)
+
+
+def _atomic_writer(func):
+    """``transaction.atomic`` for the writers below, without the savepoint inside a
+    ``recording.batched()`` block (the execution worker's one transaction per order): that block
+    is all-or-nothing, so a failure in a writer dooms the caller's whole transaction (Django
+    marks it for rollback) instead of rolling back to a savepoint nobody would use. Outside a
+    block, exactly ``transaction.atomic`` (a savepoint when nested)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from trading import recording
+
+        with transaction.atomic(savepoint=not recording.in_batch()):
+            return func(*args, **kwargs)
+
+    return wrapper
+
+
+def _as_stored(obj) -> None:
+    """Give ``obj``'s Decimal fields the scale their column returns them with (``numeric(p, s)``
+    reads back with ``s`` places; PostgreSQL rounds half away from zero), so an instance kept
+    after an INSERT snapshots exactly as the row read back would."""
+    for field in obj._meta.concrete_fields:
+        if field.get_internal_type() == "DecimalField":
+            value = getattr(obj, field.attname)
+            if value is not None:
+                setattr(
+                    obj, field.attname, Decimal(value).quantize(Decimal(1).scaleb(-field.decimal_places), ROUND_HALF_UP)
+                )
+
+
+def _lock_order(pk: int) -> Order:
+    """The order row locked ``FOR UPDATE`` (instrument joined, only the order row locked). Inside
+    a ``recording.batched()`` block a row this transaction already inserted or locked is reused
+    from the block's note (``recording.locked_row``) instead of being read and locked again."""
+    from trading import recording
+
+    locked = recording.locked_row(Order, pk)
+    if locked is None:
+        locked = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=pk)
+        recording.remember_locked(locked)
+    return locked
 
 
 def check_volume(*, instrument: Instrument, quantity: Decimal) -> None:
@@ -56,7 +100,7 @@ def check_price(*, instrument: Instrument, price: Decimal, field: str) -> None:
         )
 
 
-@transaction.atomic
+@_atomic_writer
 def order_create(
     *,
     client_order_id: str,
@@ -134,6 +178,12 @@ def order_create(
         _check_same_terms(order, account=account, instrument=instrument, side=side, quantity=quantity)
         return order, False
     _emit(action="order.created", actor=actor, obj=order, payload=order_snapshot(order), at=now)
+    from trading import recording
+
+    if recording.in_batch():
+        # Inserted by this transaction: no other can see or change it before the commit.
+        _as_stored(order)
+        recording.remember_locked(order)
     return order, True
 
 
@@ -157,7 +207,7 @@ _STAGE_FIELD = {
 }
 
 
-@transaction.atomic
+@_atomic_writer
 def order_transition(
     *,
     order: Order,
@@ -170,7 +220,7 @@ def order_transition(
     """Move an order to ``to`` under a row lock. An invalid move raises OrderTransitionError
     naming both states, and nothing changes. Stamps the stage timestamp (µs, UTC)."""
     # The snapshot below reads the instrument's symbol: join it (lock only the order row).
-    locked = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order.pk)
+    locked = _lock_order(order.pk)
     before = locked.status
     try:
         target = check_transition(locked.status, to, locked.client_order_id)
@@ -226,7 +276,7 @@ class FillResult:
     created: bool
 
 
-@transaction.atomic
+@_atomic_writer
 def execution_record(
     *,
     order: Order,
@@ -248,7 +298,7 @@ def execution_record(
     ``created=False`` and changes nothing. Locks the order row, then the position row.
     """
     executed_at = ensure_utc(executed_at)
-    locked = Order.objects.select_for_update(of=("self",)).select_related("instrument").get(pk=order.pk)
+    locked = _lock_order(order.pk)
     existing = Execution.objects.filter(account_id=locked.account_id, broker_deal_id=broker_deal_id).first()
     if existing is not None:
         position = Position.objects.get(account_id=locked.account_id, instrument_id=locked.instrument_id)
@@ -330,6 +380,7 @@ def execution_record(
         at=now,
     )
     _emit(action="position.updated", actor=actor, obj=position, payload=position_snapshot(position), at=now)
+    _as_stored(locked)  # the quantity and average price as the row now holds them (it may be reused)
     _copy_state(src=locked, dst=order)
     return FillResult(execution, locked, position, True)
 
