@@ -14,7 +14,7 @@ import threading
 from django.core.management.base import BaseCommand
 from django.utils.module_loading import import_string
 
-from tradeops.bus import memory_bus
+from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run
 
 
@@ -46,7 +46,7 @@ class Command(BaseCommand):
             from tradeops.outbox.relay import OutboxRelay
             from workers.live_push import LivePush
 
-            bus = memory_bus()
+            bus = MemoryBus()  # one pipeline run, one bus: nothing left over from earlier in the process
             handlers = {"live-push": LivePush(loop=loop)} if loop is not None else {}
             try:
                 self.result = pipeline_run(

@@ -7,7 +7,7 @@ import sys
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
-from tradeops.bus import memory_bus
+from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run, stop_on_signals
 from tradeops.events import EventDecodeError, decode
 from tradeops.stages import STAGES, stage_get
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             source = events_from_lines(open(opts["events_file"], encoding="utf-8"), errors=errors)  # noqa: SIM115
         else:
             source = ()
-        bus = memory_bus()
+        bus = MemoryBus()  # one pipeline run, one bus: nothing left over from earlier in the process
         relay = None
         if opts["with_outbox"]:
             from tradeops.outbox.relay import OutboxRelay
