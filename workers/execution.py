@@ -72,6 +72,25 @@ from trading.strategy import Strategy, StrategyConfig
 logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
+
+
+def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None):
+    """Record a broker deal as a fill of ``order`` (idempotent by deal id). Broker fees are
+    negative money (MT5 convention); ours are positive costs, hence the sign flip here only."""
+    from trading.services import execution_record
+
+    return execution_record(
+        order=order,
+        quantity=deal.volume,
+        price=deal.price,
+        broker_deal_id=deal.deal_id,
+        executed_at=deal.ts,
+        fee=-deal.fee,
+        arrival_mid=arrival_mid,
+        actor=ACTOR,
+    )
+
+
 BAR_LENGTH = {
     "M1": timedelta(minutes=1),
     "M5": timedelta(minutes=5),
@@ -450,7 +469,7 @@ class ExecutionWorker:
 
     def _record_order(self, intent, decision, ctx, result, error, received_at, decided_at, sent_at):
         """The one transaction per order: order, decision, submission, fills, position, events."""
-        from trading.services import execution_record, order_create, order_transition
+        from trading.services import order_create, order_transition
 
         order, created = self._order_create(order_create, intent, received_at)
         if not created:
@@ -486,16 +505,7 @@ class ExecutionWorker:
         arrival_mid = quote.mid if quote is not None else None
         recorded = []
         for deal in result.deals:
-            fill = execution_record(
-                order=order,
-                quantity=deal.volume,
-                price=deal.price,
-                broker_deal_id=deal.deal_id,
-                executed_at=deal.ts,
-                fee=-deal.fee,
-                arrival_mid=arrival_mid,
-                actor=ACTOR,
-            )
+            fill = deal_record(order=order, deal=deal, arrival_mid=arrival_mid)
             if fill.created:
                 recorded.append(deal)
         if result.remaining_volume > 0 and result.filled_volume > 0 and not self._rests_at_broker(intent):
@@ -510,16 +520,7 @@ class ExecutionWorker:
         now = result.ts if result is not None else intent.ts
         for deal in deals:
             self.stats.fills += 1
-            self.risk.on_fill(
-                account_id=intent.account_id,
-                client_order_id=intent.client_order_id,
-                symbol=deal.symbol,
-                side=deal.side,
-                quantity=deal.volume,
-                price=deal.price,
-                fee=-deal.fee,
-                now=deal.ts,
-            )
+            self._risk_fill(intent.account_id, intent.client_order_id, deal)
         if order.is_terminal:
             self.risk.on_order_closed(intent.account_id, intent.client_order_id)
         if error is not None or (result is not None and result.state_unknown):
@@ -551,7 +552,7 @@ class ExecutionWorker:
         """Make our records agree with the broker (RTS 6 Art. 17): record every deal of ours the
         broker booked and we did not (creating the order if the crash came before its commit),
         close orders the broker no longer holds, compare positions. Idempotent."""
-        from trading.services import execution_record, order_create, order_transition
+        from trading.services import order_create, order_transition
 
         broker = self.brokers[account_id]
         account = self.accounts[account_id]
@@ -618,15 +619,7 @@ class ExecutionWorker:
                     if order.is_terminal or deal.volume > order.remaining_quantity:
                         logger.error("execution: deal %s does not fit order %s (%s)", deal.deal_id, coid, order.status)
                         continue
-                    fill = execution_record(
-                        order=order,
-                        quantity=deal.volume,
-                        price=deal.price,
-                        broker_deal_id=deal.deal_id,
-                        executed_at=deal.ts,
-                        fee=-deal.fee,
-                        actor=ACTOR,
-                    )
+                    fill = deal_record(order=order, deal=deal)
                     if fill.created:
                         report.recovered_fills.append(deal.deal_id)
                 if open_order is None and not order.is_terminal:
@@ -727,35 +720,29 @@ class ExecutionWorker:
             self._mark(quote.symbol, quote)
 
     def _record_resting_fills(self, account_id: int, deals: list[Deal]) -> None:
-        from trading.services import execution_record
-
         for deal in deals:
             order = Order.objects.filter(account_id=account_id, client_order_id=deal.comment).first()
             if order is None:
                 self._needs_reconcile.add(account_id)
                 continue
             with transaction.atomic():
-                fill = execution_record(
-                    order=order,
-                    quantity=deal.volume,
-                    price=deal.price,
-                    broker_deal_id=deal.deal_id,
-                    executed_at=deal.ts,
-                    fee=-deal.fee,
-                    actor=ACTOR,
-                )
+                fill = deal_record(order=order, deal=deal)
             if fill.created:
                 self.stats.fills += 1
-                self.risk.on_fill(
-                    account_id=account_id,
-                    client_order_id=deal.comment,
-                    symbol=deal.symbol,
-                    side=deal.side,
-                    quantity=deal.volume,
-                    price=deal.price,
-                    fee=-deal.fee,
-                    now=deal.ts,
-                )
+                self._risk_fill(account_id, deal.comment, deal)
+
+    def _risk_fill(self, account_id: int, client_order_id: str, deal: Deal) -> None:
+        """Feed a recorded deal to the in-memory risk book (same fee sign as ``deal_record``)."""
+        self.risk.on_fill(
+            account_id=account_id,
+            client_order_id=client_order_id,
+            symbol=deal.symbol,
+            side=deal.side,
+            quantity=deal.volume,
+            price=deal.price,
+            fee=-deal.fee,
+            now=deal.ts,
+        )
 
     def _mark(self, symbol: str, quote: BrokerQuote) -> None:
         """Mark positions in the system of record to the mid, and save equity and drawdown."""
