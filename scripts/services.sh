@@ -68,6 +68,20 @@ die() {
 }
 
 # Print the last lines of a log file to stderr (for failure reports).
+# stop_pid NAME PID SECONDS: SIGTERM, wait up to SECONDS for it to exit, then SIGKILL.
+stop_pid() {
+	local name=$1 pid=$2 grace=$3 i
+	log "$name: stopping (pid $pid)"
+	kill -TERM "$pid"
+	for ((i = 0; i < grace; i++)); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 1
+	done
+	log "$name: still running after ${grace}s; sending SIGKILL"
+	kill -KILL "$pid" 2>/dev/null || true
+	sleep 1
+}
+
 tail_log() {
 	local file=$1 lines=${2:-40}
 	if [[ -f $file ]]; then
@@ -425,17 +439,7 @@ redis_down() {
 	local pid
 	pid=$(redis_ours_pid || true)
 	if [[ -n $pid ]]; then
-		log "redis: stopping (pid $pid)"
-		kill -TERM "$pid"
-		local i
-		for ((i = 0; i < 30; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "redis: still running after 30s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
+		stop_pid redis "$pid" 30
 		rm -f "$REDIS_PID"
 		log "redis: stopped"
 	elif redis_ping; then
@@ -768,18 +772,7 @@ kafka_down() {
 	local pid
 	pid=$(kafka_ours_pid || true)
 	if [[ -n $pid ]]; then
-		log "kafka: stopping (pid $pid)"
-		kill -TERM "$pid"
-		local i
-		for ((i = 0; i < 60; i++)); do
-			kill -0 "$pid" 2>/dev/null || break
-			sleep 1
-		done
-		if kill -0 "$pid" 2>/dev/null; then
-			log "kafka: still running after 60s; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-			sleep 1
-		fi
+		stop_pid kafka "$pid" 60
 		rm -f "$KAFKA_PID"
 		log "kafka: stopped"
 	elif kafka_probe >/dev/null 2>&1; then
