@@ -94,50 +94,54 @@ def audit(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
     """Append the audit record (tradeops.audit), with the event id derived from the action
     (``recorded_event_id``), so the outbox event of the same action can carry the same id and
     the audit consumer then skips it instead of recording the action twice."""
-    from tradeops.audit.identity import object_label, recorded_event_id
-    from tradeops.audit.services import audit_append
-
-    object_type, object_id = object_label(obj)
+    entry = audit_entry(action=action, actor=actor, obj=obj, payload=payload, at=at)
     batch = getattr(_pending, "batch", None)
     if batch is not None:
-        from tradeops.audit.services import AuditEntry
-
-        batch[0].append(
-            AuditEntry(
-                action=action,
-                object_type=object_type,
-                object_id=object_id,
-                occurred_at=at,
-                payload=payload,
-                actor=actor,
-                event_id=recorded_event_id(action=action, obj=obj, payload=payload, at=at),
-                category="trading",
-            )
-        )
+        batch[0].append(entry)
         return
-    audit_append(
+    from tradeops.audit.services import audit_append_many
+
+    audit_append_many(entries=[entry])
+
+
+def audit_entry(*, action: str, actor: str, obj, payload: dict, at: datetime, event_id=None):
+    """The audit entry of one trading action (``event_id``: ``recorded_event_id`` of the same
+    arguments, computed here unless the caller already has it). Pure."""
+    from tradeops.audit.identity import object_label, recorded_event_id
+    from tradeops.audit.services import AuditEntry
+
+    object_type, object_id = object_label(obj)
+    return AuditEntry(
         action=action,
         object_type=object_type,
         object_id=object_id,
         occurred_at=at,
         payload=payload,
         actor=actor,
-        event_id=recorded_event_id(action=action, obj=obj, payload=payload, at=at),
+        event_id=event_id or recorded_event_id(action=action, obj=obj, payload=payload, at=at),
         category="trading",
     )
 
 
 def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
-    """Append the trading-events event to the outbox (tradeops.outbox), keyed by account so an
-    account's orders, fills and positions keep their order on the bus.
+    """Append the trading-events event of one action to the outbox (tradeops.outbox), in order
+    with the batch when one is open. Preconditions: inside the writer's transaction
+    (``outbox_append`` refuses otherwise)."""
+    event = outbox_event_for(action=action, obj=obj, payload=payload, at=at)
+    if event is not None:
+        outbox_event(event)
+
+
+def outbox_event_for(*, action: str, obj, payload: dict, at: datetime, event_id=None):
+    """The trading-events event of one action, keyed by account so an account's orders, fills
+    and positions keep their order on the bus; None for actions that have no event.
 
     ``order.*`` -> OrderEvent, ``execution.recorded`` -> Fill, ``position.updated`` ->
-    PositionChanged; other actions have no event. Preconditions: inside the writer's
-    transaction (``outbox_append`` refuses otherwise)."""
+    PositionChanged. Its id is the audit record's (``recorded_event_id``), so the audit
+    consumer skips it instead of recording the action twice. Pure."""
     from decimal import Decimal
 
     from tradeops.events import Fill, OrderEvent, PositionChanged, make_event
-    from tradeops.outbox.services import outbox_append
 
     def dec(name: str) -> Decimal | None:
         value = payload.get(name)
@@ -190,16 +194,11 @@ def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
             ts=at,
         )
     else:
-        return
-    from tradeops.audit.identity import recorded_event_id
+        return None
+    if event_id is None:
+        from tradeops.audit.identity import recorded_event_id
 
-    # The audit record of the same action carries this id, so the audit consumer skips the event.
-    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
-    event = make_event(
+        event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
+    return make_event(
         event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at, event_id=event_id
     )
-    batch = getattr(_pending, "batch", None)
-    if batch is not None:
-        batch[1].append(event)
-        return
-    outbox_append(event=event)

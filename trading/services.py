@@ -100,6 +100,36 @@ def check_price(*, instrument: Instrument, price: Decimal, field: str) -> None:
         )
 
 
+def check_order_terms(
+    *,
+    account: TradingAccount,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    order_type: str,
+    limit_price: Decimal | None,
+    stop_price: Decimal | None,
+) -> None:
+    """Refuse a new order's terms that can never be valid (OrderValidationError with a code)."""
+    if side not in Side.values:
+        raise OrderValidationError(f"side must be one of {Side.values}, got {side!r}", code="invalid_side")
+    if order_type not in OrderType.values:
+        raise OrderValidationError(f"order_type must be one of {OrderType.values}, got {order_type!r}")
+    if not account.is_active:
+        raise OrderValidationError(f"account {account} is not active", code="account_inactive")
+    if not instrument.is_active:
+        raise OrderValidationError(f"instrument {instrument.symbol} is not active", code="instrument_inactive")
+    check_volume(instrument=instrument, quantity=quantity)
+    if order_type == OrderType.LIMIT:
+        if limit_price is None:
+            raise OrderValidationError("a limit order needs limit_price", code="invalid_price")
+        check_price(instrument=instrument, price=limit_price, field="limit_price")
+    if order_type == OrderType.STOP:
+        if stop_price is None:
+            raise OrderValidationError("a stop order needs stop_price", code="invalid_price")
+        check_price(instrument=instrument, price=stop_price, field="stop_price")
+
+
 @_atomic_writer
 def order_create(
     *,
@@ -132,23 +162,15 @@ def order_create(
     if existing is not None:
         _check_same_terms(existing, account=account, instrument=instrument, side=side, quantity=quantity)
         return existing, False
-    if side not in Side.values:
-        raise OrderValidationError(f"side must be one of {Side.values}, got {side!r}", code="invalid_side")
-    if order_type not in OrderType.values:
-        raise OrderValidationError(f"order_type must be one of {OrderType.values}, got {order_type!r}")
-    if not account.is_active:
-        raise OrderValidationError(f"account {account} is not active", code="account_inactive")
-    if not instrument.is_active:
-        raise OrderValidationError(f"instrument {instrument.symbol} is not active", code="instrument_inactive")
-    check_volume(instrument=instrument, quantity=quantity)
-    if order_type == OrderType.LIMIT:
-        if limit_price is None:
-            raise OrderValidationError("a limit order needs limit_price", code="invalid_price")
-        check_price(instrument=instrument, price=limit_price, field="limit_price")
-    if order_type == OrderType.STOP:
-        if stop_price is None:
-            raise OrderValidationError("a stop order needs stop_price", code="invalid_price")
-        check_price(instrument=instrument, price=stop_price, field="stop_price")
+    check_order_terms(
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price,
+        stop_price=stop_price,
+    )
     now = ensure_utc(at) if at else utcnow()
     try:
         with transaction.atomic():
@@ -222,22 +244,8 @@ def order_transition(
     # The snapshot below reads the instrument's symbol: join it (lock only the order row).
     locked = _lock_order(order.pk)
     before = locked.status
-    try:
-        target = check_transition(locked.status, to, locked.client_order_id)
-    except InvalidOrderTransition as exc:
-        raise OrderTransitionError(str(exc), extra={"from": before, "to": str(to)}) from exc
     now = ensure_utc(at) if at else utcnow()
-    locked.status = target
-    locked.updated_at = now
-    if target in _STAGE_FIELD:
-        setattr(locked, _STAGE_FIELD[target], now)
-    if target == OrderStatus.REJECTED:
-        locked.decided_at = locked.decided_at or now
-        locked.reject_reason = reason
-    if locked.is_terminal:
-        locked.closed_at = now
-    if broker_order_id:
-        locked.broker_order_id = broker_order_id
+    target = order_apply_transition(locked, to=to, at=now, reason=reason, broker_order_id=broker_order_id)
     locked.save()
     _emit(
         action=f"order.{target.lower()}",
@@ -248,6 +256,31 @@ def order_transition(
     )
     _copy_state(src=locked, dst=order)
     return locked
+
+
+def order_apply_transition(
+    order: Order, *, to: str, at: datetime, reason: str = "", broker_order_id: str | None = None
+) -> OrderStatus:
+    """Move the in-memory ``order`` to ``to`` and stamp the stage's timestamp; the caller saves
+    it. Refuses an invalid move (OrderTransitionError naming both states) before changing
+    anything. Returns the target status. Shared by ``order_transition`` and ``trading.order_commit``."""
+    before = order.status
+    try:
+        target = check_transition(order.status, to, order.client_order_id)
+    except InvalidOrderTransition as exc:
+        raise OrderTransitionError(str(exc), extra={"from": before, "to": str(to)}) from exc
+    order.status = target
+    order.updated_at = at
+    if target in _STAGE_FIELD:
+        setattr(order, _STAGE_FIELD[target], at)
+    if target == OrderStatus.REJECTED:
+        order.decided_at = order.decided_at or at
+        order.reject_reason = reason
+    if order.is_terminal:
+        order.closed_at = at
+    if broker_order_id:
+        order.broker_order_id = broker_order_id
+    return target
 
 
 def _copy_state(*, src: Order, dst: Order) -> None:
@@ -303,72 +336,28 @@ def execution_record(
     if existing is not None:
         position = Position.objects.get(account_id=locked.account_id, instrument_id=locked.instrument_id)
         return FillResult(existing, locked, position, False)
-    if quantity <= 0 or price <= 0:
-        raise ExecutionError(f"fill {broker_deal_id}: quantity and price must be positive ({quantity} @ {price})")
-    if quantity > locked.remaining_quantity:
-        raise ExecutionError(
-            f"fill {broker_deal_id} of {quantity} exceeds the remaining {locked.remaining_quantity} "
-            f"of order {locked.client_order_id}",
-            code="overfill",
-        )
-    target = OrderStatus.FILLED if quantity == locked.remaining_quantity else OrderStatus.PARTIALLY_FILLED
-    try:
-        check_transition(locked.status, target, locked.client_order_id)
-    except InvalidOrderTransition as exc:
-        raise OrderTransitionError(str(exc)) from exc
-
     now = utcnow()
-    execution = Execution.objects.create(
+    execution = execution_new(
         order=locked,
-        account_id=locked.account_id,
-        instrument=locked.instrument,  # the object, not the id: the snapshot reads its symbol
-        side=locked.side,
         quantity=quantity,
         price=price,
-        fee=fee,
-        fee_currency=fee_currency or locked.instrument.quote_currency,
-        venue=venue or locked.instrument.venue_mic,
-        liquidity_provider=liquidity_provider,
         broker_deal_id=broker_deal_id,
-        arrival_mid=arrival_mid,
         executed_at=executed_at,
+        fee=fee,
+        fee_currency=fee_currency,
+        venue=venue,
+        liquidity_provider=liquidity_provider,
+        arrival_mid=arrival_mid,
         recorded_at=now,
     )
-    filled_before = locked.filled_quantity
-    locked.filled_quantity = filled_before + quantity
-    previous_avg = locked.average_fill_price or Decimal(0)
-    locked.average_fill_price = ((previous_avg * filled_before + price * quantity) / locked.filled_quantity).quantize(
-        PRICE_PLACES
-    )
-    locked.first_fill_at = locked.first_fill_at or executed_at
-    locked.last_fill_at = executed_at
     previous_status = locked.status
-    locked.status = target
-    locked.updated_at = now
-    if target == OrderStatus.FILLED:
-        locked.closed_at = executed_at
+    target = order_apply_fill(locked, execution=execution, at=now)
+    execution.save(force_insert=True)
     locked.save()
 
     position = _position_for_update(account_id=locked.account_id, instrument_id=locked.instrument_id, at=now)
     position.instrument = locked.instrument  # same row; saves a query when the snapshot reads the symbol
-    signed = quantity if locked.side == Side.BUY else -quantity
-    state = apply_fill(
-        PositionState(position.net_quantity, position.average_price, position.realised_pnl),
-        signed_quantity=signed,
-        price=price,
-        contract_size=locked.instrument.contract_size,
-        fee=fee,
-    )
-    position.net_quantity = state.net_quantity
-    position.average_price = state.average_price.quantize(PRICE_PLACES)
-    position.realised_pnl = state.realised_pnl.quantize(MONEY_PLACES)
-    mark = position.mark_price or price
-    position.unrealised_pnl = unrealised_pnl(
-        PositionState(position.net_quantity, position.average_price),
-        mark_price=mark,
-        contract_size=locked.instrument.contract_size,
-    ).quantize(MONEY_PLACES)
-    position.updated_at = now
+    position_apply_fill(position, execution=execution, at=now)
     position.save()
 
     _emit(action="execution.recorded", actor=actor, obj=execution, payload=execution_snapshot(execution), at=now)
@@ -383,6 +372,100 @@ def execution_record(
     _as_stored(locked)  # the quantity and average price as the row now holds them (it may be reused)
     _copy_state(src=locked, dst=order)
     return FillResult(execution, locked, position, True)
+
+
+def execution_new(
+    *,
+    order: Order,
+    quantity: Decimal,
+    price: Decimal,
+    broker_deal_id: str,
+    executed_at: datetime,
+    recorded_at: datetime,
+    fee: Decimal = Decimal(0),
+    fee_currency: str = "",
+    venue: str = "",
+    liquidity_provider: str = "",
+    arrival_mid: Decimal | None = None,
+) -> Execution:
+    """A fill of ``order`` as an unsaved Execution, after refusing a fill that cannot be: a
+    non-positive quantity or price (ExecutionError), more than the order has left
+    (``overfill``), or an order whose status takes no fill (OrderTransitionError)."""
+    if quantity <= 0 or price <= 0:
+        raise ExecutionError(f"fill {broker_deal_id}: quantity and price must be positive ({quantity} @ {price})")
+    if quantity > order.remaining_quantity:
+        raise ExecutionError(
+            f"fill {broker_deal_id} of {quantity} exceeds the remaining {order.remaining_quantity} "
+            f"of order {order.client_order_id}",
+            code="overfill",
+        )
+    try:
+        check_transition(order.status, _fill_target(order, quantity), order.client_order_id)
+    except InvalidOrderTransition as exc:
+        raise OrderTransitionError(str(exc)) from exc
+    return Execution(
+        order=order,
+        account_id=order.account_id,
+        instrument=order.instrument,  # the object, not the id: the snapshot reads its symbol
+        side=order.side,
+        quantity=quantity,
+        price=price,
+        fee=fee,
+        fee_currency=fee_currency or order.instrument.quote_currency,
+        venue=venue or order.instrument.venue_mic,
+        liquidity_provider=liquidity_provider,
+        broker_deal_id=broker_deal_id,
+        arrival_mid=arrival_mid,
+        executed_at=ensure_utc(executed_at),
+        recorded_at=recorded_at,
+    )
+
+
+def _fill_target(order: Order, quantity: Decimal) -> OrderStatus:
+    return OrderStatus.FILLED if quantity == order.remaining_quantity else OrderStatus.PARTIALLY_FILLED
+
+
+def order_apply_fill(order: Order, *, execution: Execution, at: datetime) -> OrderStatus:
+    """Apply a fill built by ``execution_new`` to the in-memory ``order`` (filled quantity,
+    volume-weighted average price, fill times, status); the caller saves it. Returns the new status."""
+    target = _fill_target(order, execution.quantity)
+    filled_before = order.filled_quantity
+    order.filled_quantity = filled_before + execution.quantity
+    previous_avg = order.average_fill_price or Decimal(0)
+    order.average_fill_price = (
+        (previous_avg * filled_before + execution.price * execution.quantity) / order.filled_quantity
+    ).quantize(PRICE_PLACES)
+    order.first_fill_at = order.first_fill_at or execution.executed_at
+    order.last_fill_at = execution.executed_at
+    order.status = target
+    order.updated_at = at
+    if target == OrderStatus.FILLED:
+        order.closed_at = execution.executed_at
+    return target
+
+
+def position_apply_fill(position: Position, *, execution: Execution, at: datetime) -> None:
+    """Net a fill into the in-memory ``position`` (``trading.position_math``: quantity, average
+    price, realised P&L after fees; unrealised at the last mark, or the fill price before any
+    mark). Precondition: the caller holds the row's lock and saves it."""
+    contract_size = execution.instrument.contract_size
+    signed = execution.quantity if execution.side == Side.BUY else -execution.quantity
+    state = apply_fill(
+        PositionState(position.net_quantity, position.average_price, position.realised_pnl),
+        signed_quantity=signed,
+        price=execution.price,
+        contract_size=contract_size,
+        fee=execution.fee,
+    )
+    position.net_quantity = state.net_quantity
+    position.average_price = state.average_price.quantize(PRICE_PLACES)
+    position.realised_pnl = state.realised_pnl.quantize(MONEY_PLACES)
+    position.unrealised_pnl = unrealised_pnl(
+        PositionState(position.net_quantity, position.average_price),
+        mark_price=position.mark_price or execution.price,
+        contract_size=contract_size,
+    ).quantize(MONEY_PLACES)
+    position.updated_at = at
 
 
 @transaction.atomic

@@ -51,7 +51,6 @@ from tradeops.events import (
     Tick,
     make_event,
 )
-from trading import recording
 from trading.brokers import (
     Broker,
     BrokerConnectionError,
@@ -61,9 +60,10 @@ from trading.brokers import (
     OrderResult,
 )
 from trading.brokers import Quote as BrokerQuote
-from trading.gate import GateContext, GateDecision, PreTradeGate, failed
+from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, magic_for
 from trading.models import Execution, Instrument, KillSwitch, Order, Position, RiskLimit, TradingAccount
+from trading.order_commit import FillDraft, OrderCommit, OrderDraft, OrderStep, order_commit
 from trading.order_states import OrderStatus
 from trading.position_math import PositionState
 from trading.risk import KillSwitchBook, LimitBook, OpenOrder, RiskLimits, RiskManager, TradingBreaker, risk_checks
@@ -74,19 +74,32 @@ logger = logging.getLogger(__name__)
 ACTOR = "service:execution-worker"
 
 
-def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None):
-    """Record a broker deal as a fill of ``order`` (idempotent by deal id). Broker fees are
-    negative money (MT5 convention); ours are positive costs, hence the sign flip here only."""
-    from trading.services import execution_record
-
-    return execution_record(
-        order=order,
+def fill_of(deal: Deal, *, arrival_mid: Decimal | None = None) -> FillDraft:
+    """A broker deal as a fill of ours. Broker fees are negative money (MT5 convention); ours
+    are positive costs, hence the sign flip here only."""
+    return FillDraft(
+        broker_deal_id=deal.deal_id,
         quantity=deal.volume,
         price=deal.price,
-        broker_deal_id=deal.deal_id,
         executed_at=deal.ts,
         fee=-deal.fee,
         arrival_mid=arrival_mid,
+    )
+
+
+def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None):
+    """Record a broker deal as a fill of an existing ``order`` (idempotent by deal id)."""
+    from trading.services import execution_record
+
+    fill = fill_of(deal, arrival_mid=arrival_mid)
+    return execution_record(
+        order=order,
+        quantity=fill.quantity,
+        price=fill.price,
+        broker_deal_id=fill.broker_deal_id,
+        executed_at=fill.executed_at,
+        fee=fill.fee,
+        arrival_mid=fill.arrival_mid,
         actor=ACTOR,
     )
 
@@ -157,6 +170,7 @@ class WorkerStats:
     reconciled_fills: int = 0
     position_mismatches: int = 0
     kill_cancels: int = 0
+    pipelined_commits: int = 0  # orders written by order_commit's two-round-trip path (PostgreSQL)
 
 
 @dataclass
@@ -368,10 +382,11 @@ class ExecutionWorker:
         self.known_ids.add(intent.client_order_id)
         if not decision.approved:
             self.stats.rejected += 1
-            with transaction.atomic(), recording.batched() as (_, events):
-                order = self._record_rejection(intent, decision, ctx, received_at, decided_at)
-            self._feed_gate(events)
-            return order
+            written = self._commit(
+                intent, received_at, decision, ctx, steps=[OrderStep(OrderStatus.REJECTED, decided_at, decision.reason)]
+            )
+            self._feed_gate(written.events)
+            return written.order
         self.stats.approved += 1
         self.gate.on_sent(intent, ctx)
         self.risk.on_order_sent(intent)
@@ -380,10 +395,7 @@ class ExecutionWorker:
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
         try:
-            with transaction.atomic(), recording.batched() as (_, events):
-                order, deals = self._record_order(
-                    intent, decision, ctx, result, error, received_at, decided_at, sent_at
-                )
+            written = self._record_order(intent, decision, ctx, result, error, received_at, decided_at, sent_at)
         except Exception:
             # The broker may hold an order we could not record: settle it from the broker's side.
             self.stats.commit_failures += 1
@@ -392,8 +404,10 @@ class ExecutionWorker:
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
             raise
-        self._feed_gate(events)
-        self._after_commit(intent, order, result, error, deals)
+        order = written.order
+        deals = {d.deal_id: d for d in result.deals} if result is not None else {}
+        self._feed_gate(written.events)
+        self._after_commit(intent, order, result, error, [deals[f.broker_deal_id] for f in written.fills])
         return order
 
     def _anchor_stops(self, intent: OrderIntent, quote) -> OrderIntent:
@@ -434,22 +448,16 @@ class ExecutionWorker:
             logger.warning("execution: send %s failed: %s: %s", intent.client_order_id, exc.code, exc)
             return None, exc
 
-    def _record_rejection(self, intent, decision: GateDecision, ctx: GateContext, received_at, decided_at) -> Order:
-        from trading.services import order_create, order_transition
-
-        order, created = self._order_create(order_create, intent, received_at)
-        if created:
-            self._publish_decision(intent, decision, ctx)
-            order_transition(order=order, to=OrderStatus.REJECTED, at=decided_at, reason=decision.reason, actor=ACTOR)
-        return order
-
-    def _order_create(self, order_create, intent: OrderIntent, at: datetime):
-        return order_create(
+    def _commit(self, intent: OrderIntent, received_at, decision, ctx, **outcome) -> OrderCommit:
+        """Write the order and what happened to it (``outcome``: ``order_commit``'s steps, fills,
+        after_fills) in one transaction, with the gate's decision event after its creation."""
+        draft = OrderDraft(
             client_order_id=intent.client_order_id,
             account=self.accounts[intent.account_id],
             instrument=self.instruments[intent.symbol],
             side=intent.side,
             quantity=intent.quantity,
+            at=received_at,
             order_type=intent.order_type,
             limit_price=intent.limit_price,
             stop_loss=intent.stop_loss,
@@ -457,60 +465,36 @@ class ExecutionWorker:
             algo_id=intent.algo_id,
             desk=intent.desk,
             signal_id=intent.signal_id,
-            at=at,
-            actor=ACTOR,
         )
-
-    def _publish_decision(self, intent: OrderIntent, decision: GateDecision, ctx: GateContext) -> None:
-        from trading.recording import outbox_event
-
         payload = decision.to_payload(intent, trading_state=str(ctx.trading_state))
-        outbox_event(make_event(payload, source=self.config.source, key=str(intent.account_id)))
+        decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
+        written = order_commit(draft=draft, events=[decision_event], actor=ACTOR, **outcome)
+        if written.pipelined:
+            self.stats.pipelined_commits += 1
+        return written
 
-    def _record_order(self, intent, decision, ctx, result, error, received_at, decided_at, sent_at):
+    def _record_order(self, intent, decision, ctx, result, error, received_at, decided_at, sent_at) -> OrderCommit:
         """The one transaction per order: order, decision, submission, fills, position, events."""
-        from trading.services import order_create, order_transition
-
-        order, created = self._order_create(order_create, intent, received_at)
-        if not created:
-            return order, []  # reconciliation recorded it already
-        self._publish_decision(intent, decision, ctx)
-        order_transition(order=order, to=OrderStatus.RISK_APPROVED, at=decided_at, actor=ACTOR)
+        approved = OrderStep(OrderStatus.RISK_APPROVED, decided_at)
         if result is None or result.state_unknown:
             why = f"{error.code}: {error}" if error is not None else f"{result.outcome}: {result.message}"
-            order_transition(
-                order=order,
-                to=OrderStatus.SUBMITTED,
-                at=sent_at,
-                reason=f"broker state unknown ({why}); reconciliation settles it",
-                actor=ACTOR,
+            submitted = OrderStep(
+                OrderStatus.SUBMITTED, sent_at, reason=f"broker state unknown ({why}); reconciliation settles it"
             )
-            return order, []
+            return self._commit(intent, received_at, decision, ctx, steps=[approved, submitted])
+        submitted = OrderStep(OrderStatus.SUBMITTED, sent_at, broker_order_id=result.broker_order_id)
         if not (result.accepted or result.deals):
-            order_transition(
-                order=order, to=OrderStatus.SUBMITTED, at=sent_at, broker_order_id=result.broker_order_id, actor=ACTOR
-            )
-            order_transition(
-                order=order,
-                to=OrderStatus.REJECTED,
-                at=result.ts,
-                reason=f"broker {result.outcome}: {result.message}",
-                actor=ACTOR,
-            )
-            return order, []
-        order_transition(
-            order=order, to=OrderStatus.SUBMITTED, at=sent_at, broker_order_id=result.broker_order_id, actor=ACTOR
-        )
+            refused = OrderStep(OrderStatus.REJECTED, result.ts, reason=f"broker {result.outcome}: {result.message}")
+            return self._commit(intent, received_at, decision, ctx, steps=[approved, submitted, refused])
         quote = ctx.quote
         arrival_mid = quote.mid if quote is not None else None
-        recorded = []
-        for deal in result.deals:
-            fill = deal_record(order=order, deal=deal, arrival_mid=arrival_mid)
-            if fill.created:
-                recorded.append(deal)
+        fills = [fill_of(deal, arrival_mid=arrival_mid) for deal in result.deals]
+        after = []
         if result.remaining_volume > 0 and result.filled_volume > 0 and not self._rests_at_broker(intent):
-            order_transition(order=order, to=OrderStatus.CANCELLED, at=result.ts, reason=result.message, actor=ACTOR)
-        return order, recorded
+            after.append(OrderStep(OrderStatus.CANCELLED, result.ts, reason=result.message))
+        return self._commit(
+            intent, received_at, decision, ctx, steps=[approved, submitted], fills=fills, after_fills=after
+        )
 
     def _rests_at_broker(self, intent: OrderIntent) -> bool:
         broker = self.brokers[intent.account_id]

@@ -14,6 +14,7 @@ race) and duplicates within itself.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from tradeops.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, r
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
+from tradeops.core.sql import json_insert_sql, json_rows
 
 # Rows per INSERT statement where COPY is not used (SQLite, small batches): 1,000 keeps a statement
 # under SQLite's 32,766-parameter limit (15 columns x 1,000 = 15,000).
@@ -130,9 +132,35 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
     head; on commit, indexes the new rows in Elasticsearch when that backend is on."""
     # Everything that can refuse the input runs first, outside the transaction, so a refusal
     # leaves the caller's transaction usable; the lock is held only for numbering and hashing.
+    prepared, supplied = _prepare(entries)
+    if not prepared:
+        return []
+    fixed_now = ensure_utc(recorded_at) if recorded_at else None
+    # savepoint=False: no SAVEPOINT/RELEASE round trips inside the caller's transaction; a
+    # database error here aborts the caller's transaction, which is what an audit failure must do.
+    with transaction.atomic(savepoint=False):
+        head = _lock_head()
+        known = _known_event_ids(supplied) if supplied else set()
+        now = fixed_now or utcnow()
+        rows, sequence, last_hash = _chain(prepared, head.last_sequence, head.last_hash, now, known)
+        if not rows:
+            return []
+        records = [AuditRecord(*row) for row in rows]
+        _insert(rows, records)
+        ChainHead.objects.filter(pk=1).update(last_sequence=sequence, last_hash=last_hash, updated_at=now)
+        for record in records:
+            record._state.adding = False
+        audit_index_on_commit([r.sequence for r in records])
+        return records
+
+
+def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID]]:
+    """Validate and serialise entries (canonical payload text, parsed actor, aware UTC times),
+    dropping ids repeated in the batch. Returns the prepared tuples and the caller-supplied ids
+    (those may be redeliveries; fresh uuid4s cannot be). Raises on bad input; touches no table."""
     prepared: list[tuple] = []
     seen: set[uuid.UUID] = set()
-    supplied: list[uuid.UUID] = []  # ids from callers may be redeliveries; fresh uuid4s cannot be
+    supplied: list[uuid.UUID] = []
     for entry in entries:
         event_id = entry.event_id or uuid.uuid4()
         if event_id in seen:
@@ -155,20 +183,15 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
                 entry.corrects,
             )
         )
-    if not prepared:
-        return []
-    fixed_now = ensure_utc(recorded_at) if recorded_at else None
-    # savepoint=False: no SAVEPOINT/RELEASE round trips inside the caller's transaction; a
-    # database error here aborts the caller's transaction, which is what an audit failure must do.
-    with transaction.atomic(savepoint=False):
-        return _append_locked(prepared, supplied, fixed_now)
+    return prepared, supplied
 
 
-def _append_locked(prepared: list[tuple], supplied: list[uuid.UUID], fixed_now: datetime | None) -> list[AuditRecord]:
-    head = _lock_head()
-    known = _known_event_ids(supplied) if supplied else set()
-    now = fixed_now or utcnow()
-    sequence, prev = head.last_sequence, head.last_hash
+def _chain(
+    prepared: list[tuple], sequence: int, prev: str, now: datetime, known: set[uuid.UUID]
+) -> tuple[list[tuple], int, str]:
+    """Number and hash prepared entries after the head ``(sequence, prev)``, skipping ``known``
+    ids. Returns the rows (tuples in ``COLUMNS`` order) and the new head. Pure; the caller holds
+    the chain-head lock."""
     rows: list[tuple] = []
     retain_by_category: dict[str, datetime] = {}
     for (
@@ -225,15 +248,45 @@ def _append_locked(prepared: list[tuple], supplied: list[uuid.UUID], fixed_now: 
             )
         )
         prev = digest
-    if not rows:
+    return rows, sequence, prev
+
+
+# ---------------------------------------------------------------- pipelined append
+# For a writer that runs its own pipelined transaction on the raw psycopg connection
+# (trading.order_commit: the order path's two round trips). Same chain, same rows, same lock as
+# audit_append_many; the statements are queued on the caller's cursor, and everything that does
+# not need the chain head (validation, canonical payloads) is done before the lock is taken.
+
+HEAD_LOCK_SQL = f"SELECT last_sequence, last_hash FROM {ChainHead._meta.db_table} WHERE id = 1 FOR UPDATE"
+
+
+def audit_prepare(entries: Iterable[AuditEntry]) -> list[tuple]:
+    """Validate and serialise entries for ``audit_append_queue`` (no database access). Raises
+    on bad input (a naive datetime, a value JSON cannot hold)."""
+    return _prepare(entries)[0]
+
+
+@functools.cache
+def _append_sql() -> str:
+    return (
+        f"WITH appended AS ({json_insert_sql(AuditRecord, COLUMNS)}) "
+        f"UPDATE {ChainHead._meta.db_table} SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = 1"
+    )
+
+
+def audit_append_queue(*, cursor, head: tuple[int, str], prepared: list[tuple]) -> list[int]:
+    """Queue, on a pipelined psycopg ``cursor``, ONE statement appending ``prepared`` entries
+    (``audit_prepare``) chained after ``head`` (what ``HEAD_LOCK_SQL``, queued earlier in the
+    same transaction, returned) and moving the head. Returns the new sequences.
+
+    Preconditions: the caller's transaction holds the head lock and commits or rolls back
+    everything; the entries carry fresh event ids (no redelivery check is made here)."""
+    if not prepared:
         return []
-    records = [AuditRecord(*row) for row in rows]
-    _insert(rows, records)
-    ChainHead.objects.filter(pk=1).update(last_sequence=sequence, last_hash=prev, updated_at=now)
-    for record in records:
-        record._state.adding = False
-    _index_on_commit(records)
-    return records
+    now = utcnow()
+    rows, sequence, last_hash = _chain(prepared, head[0], head[1], now, set())
+    cursor.execute(_append_sql(), [json_rows(rows, COLUMNS), sequence, last_hash, now])
+    return [row[0] for row in rows]
 
 
 def audit_append(
@@ -474,10 +527,10 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
     return {"purged": deleted, "archive": archive}
 
 
-def _index_on_commit(records: list[AuditRecord]) -> None:
+def audit_index_on_commit(sequences: list[int]) -> None:
+    """Index new records in Elasticsearch once they commit (at once outside a transaction)."""
     if getattr(settings, "AUDIT_SEARCH_BACKEND", "postgres") != "elasticsearch":
         return
-    sequences = [r.sequence for r in records]
 
     def index() -> None:
         from tradeops.audit.search import index_sequences
