@@ -147,6 +147,10 @@ class ExecutionConfig:
     stale_after: timedelta | None = timedelta(seconds=30)  # quote age that opens the breaker
     max_signal_age: timedelta | None = timedelta(minutes=15)  # signal older than the latest quote: refused
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
+    # Engage the account's kill switch when reconciliation finds its positions differ from the
+    # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager
+    # releases it once the difference is explained.
+    auto_kill_on_position_mismatch: bool = True
     mark_interval: timedelta = timedelta(seconds=1)  # event time between DB marks per symbol
     reconcile_lookback: timedelta = timedelta(hours=24)  # > prediction-events retention (12 h)
     unknown_grace: timedelta = timedelta(seconds=30)  # how long an unanswered order may stay invisible
@@ -676,12 +680,20 @@ class ExecutionWorker:
             logger.error(
                 "execution: account %s positions differ from the broker: %s", account_id, report.position_mismatches
             )
+            evidence = {s: {"ours": o, "broker": b} for s, (o, b) in report.position_mismatches.items()}
             self._alert(
                 alert_type="reconciliation_position_mismatch",
                 severity="high",
                 account=str(account_id),
-                evidence={s: {"ours": o, "broker": b} for s, (o, b) in report.position_mismatches.items()},
+                evidence=evidence,
             )
+            if self.config.auto_kill_on_position_mismatch:
+                differences = ", ".join(f"{s} ours {o} broker {b}" for s, (o, b) in report.position_mismatches.items())
+                self._auto_kill(
+                    f"automatic: positions differ from the broker's after reconciliation ({differences})",
+                    scope="account",
+                    scope_value=str(account_id),
+                )
 
     # ================================================================ market data and marks
 
@@ -803,19 +815,22 @@ class ExecutionWorker:
         except Exception:
             logger.exception("execution: could not record the breaker change")
         if new is BreakerState.OPEN and reason.startswith("loss_threshold") and self.config.auto_kill_on_loss:
-            self._auto_kill(reason)
+            self._auto_kill(f"automatic: trading breaker opened on {reason}")
 
-    def _auto_kill(self, reason: str) -> None:
+    def _auto_kill(self, reason: str, *, scope: str = "all", scope_value: str = "") -> None:
+        """Engage the kill switch on ``scope`` (audited and published by the service) and block
+        the scope here at once, before the event comes back."""
         from trading.controls.services import kill_switch_engage
 
         result = kill_switch_engage(
-            scope="all",
+            scope=scope,
+            scope_value=scope_value,
             actor=ACTOR,
-            reason=f"automatic: trading breaker opened on {reason}",
+            reason=reason,
             source="automatic",
             broker_for=self.broker_for,
         )
-        self.risk.kill_switch.engage("all")
+        self.risk.kill_switch.engage(scope, scope_value)
         self.stats.kill_cancels += len(result.cancelled)
 
     def _alert(self, *, alert_type: str, severity: str, account: str = "", evidence: dict | None = None) -> None:

@@ -206,3 +206,24 @@ def test_lost_connection_blocks_the_account_then_reconnect_reconciles(broker, ac
     assert down.status == "CANCELLED"  # the broker never saw it
     assert Order.objects.get(signal_id="after-reconnect").status == "FILLED"
     assert len(broker.deals_since(T0)) == 1
+
+
+def test_position_mismatch_at_reconciliation_engages_the_account_kill_switch(worker, broker, account):
+    from trading.models import KillSwitch
+
+    worker.handle(signal(signal_id="before"))
+    assert Order.objects.get(signal_id="before").status == "FILLED"
+    # our record drifts from the broker's (a fill booked elsewhere, a manual edit): 2.50 vs 3.00
+    Position.objects.filter(account=account, instrument__symbol="EURUSD").update(net_quantity=Decimal("3.00"))
+    report = worker.reconcile(account.pk)
+    assert {s: tuple(map(Decimal, v)) for s, v in report.position_mismatches.items()} == {
+        "EURUSD": (Decimal(3), Decimal("2.5"))
+    }
+    switch = KillSwitch.objects.get(scope="account", scope_value=str(account.pk), engaged=True)
+    assert switch.source == "automatic" and "positions differ from the broker's" in switch.engage_reason
+    assert "EURUSD ours 3" in switch.engage_reason and "broker 2.5" in switch.engage_reason
+    assert Outbox.objects.filter(event_type="alert.raised").exists()
+    worker.handle(signal(signal_id="after", at=T0 + timedelta(seconds=1)))
+    refused = Order.objects.get(signal_id="after")
+    assert refused.status == "REJECTED" and "kill_switch" in refused.reject_reason
+    assert len(broker.deals_since(T0)) == 1  # nothing more reached the broker
