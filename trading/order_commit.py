@@ -2,33 +2,35 @@
 and back (its risk decision, submission, fills, the position, the trading-events and the audit
 records) in ONE transaction. The execution worker's only writer on the order path (issue 7).
 
-Two ways to write it, with the same rows, events and audit records:
+Two ways to write it, with the same rows, events and audit records (tests/trading/
+test_order_commit.py commits every outcome both ways and compares them):
 
 * **pipelined** (PostgreSQL, outside any transaction): psycopg's pipeline mode on the raw
-  connection. The order row is built in memory through the same state machine and mutators the
-  services use (``order_apply_transition``, ``execution_new``, ``order_apply_fill``,
-  ``position_apply_fill``) and written in its final state; the audit trail still gets one record
-  per step, each with the snapshot of that step. Two round trips:
+  connection, two round trips. The order is built in memory through the same state machine and
+  mutators the services use (``order_apply_transition``, ``execution_new``, ``order_apply_fill``,
+  ``position_apply_fill``) and its row written once, in its final state; the audit trail still
+  gets one record per step, each with the snapshot of that step.
 
-      1. BEGIN; INSERT order; reserve execution ids; look for the deals; lock the position row;
-         lock the audit chain head                                  -> sync (results)
-      2. INSERT executions; UPDATE position; INSERT outbox rows; INSERT audit records (chained
-         after the head just read); move the head; COMMIT          -> sync
+      1. BEGIN; INSERT the order; lock the position row; lock the audit chain head
+         (sent at once; the audit records and events of every step are built while the server
+         runs it: the ids they derive from are reserved beforehand, ``_Ids``)       -> sync
+      2. INSERT the fills and UPDATE the position; INSERT the outbox rows; INSERT the audit
+         records chained after the head just read and move the head; COMMIT          -> sync
 
-  The ORM path costs ~17 statements, each a round trip and ~0.5 ms of Python in the ORM; this
-  one ~0.5 ms in all (``bench/order_path.py``). Locks are taken in the ORM path's order (order,
-  position, chain head), so the two paths never deadlock each other.
+  Statements are server-side prepared. The ORM path costs ~17 statements, each a round trip
+  and several hundred microseconds of Python; ``bench/order_path.py`` has the figures. Locks are
+  taken in the ORM path's order (order, position, chain head), so the two never deadlock.
 
 * **ORM** (SQLite; inside a caller's transaction, e.g. tests or reconciliation; or when the
   pipelined write declines): ``order_create`` / ``order_transition`` / ``execution_record`` in
   ``transaction.atomic`` with ``recording.batched()``.
 
 The pipelined write declines, rolls back and leaves the order to the ORM path when the
-``client_order_id`` already exists (the ORM path then returns that order: idempotency), when a
-deal is already recorded, or before the first audit record ever (the chain head row is created
-by ``audit_append_many``). Any database error rolls the whole transaction back and is raised as
-Django's error (``connection.wrap_database_errors``), so the worker's recovery sees the same
-exceptions on both paths.
+``client_order_id`` already exists (the ORM path then returns that order: idempotency) and
+before the first audit record ever (``audit_append_many`` creates the chain head). Any database
+error rolls the whole transaction back and is raised as Django's error
+(``connection.wrap_database_errors``), so the worker's recovery sees the same exceptions on
+both paths; a deal id already recorded is refused by its unique constraint that way.
 """
 
 from __future__ import annotations
@@ -40,13 +42,33 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+import psycopg
 from django.db import connection, transaction
 
+from tradeops.audit.identity import recorded_event_id
+from tradeops.audit.services import HEAD_LOCK_SQL, audit_append_queue, audit_index_on_commit, audit_prepare
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.sql import json_insert_sql, json_rows
 from tradeops.events import Envelope
+from tradeops.outbox.services import outbox_append_queue, outbox_prepare
+from trading import recording
 from trading.models import Execution, Instrument, Order, OrderType, Position, TradingAccount
 from trading.order_states import OrderStatus
+from trading.recording import audit_entry, outbox_event_for
+from trading.services import (
+    _as_stored,
+    check_order_terms,
+    execution_new,
+    execution_record,
+    execution_snapshot,
+    order_apply_fill,
+    order_apply_transition,
+    order_create,
+    order_snapshot,
+    order_transition,
+    position_apply_fill,
+    position_snapshot,
+)
 
 
 @dataclass(frozen=True)
@@ -143,9 +165,6 @@ def _can_pipeline() -> bool:
 
 
 def _commit_orm(draft, steps, fills, after_fills, events, actor) -> OrderCommit:
-    from trading import recording
-    from trading.services import execution_record, order_create, order_transition
-
     recorded: list[FillDraft] = []
     with transaction.atomic(), recording.batched() as (_, written):
         order, created = order_create(**draft.create_kwargs(), actor=actor)
@@ -253,46 +272,29 @@ def _ids(model) -> _Ids:
     return ids
 
 
-def _cursor(conn):
-    """A cursor whose statements are all server-side prepared (once per connection). Django
-    opens connections with psycopg's preparation off (``prepare_threshold`` None); re-parsing
-    and re-planning these fixed statements measured 0.04-0.09 ms of server time each, per
-    order. A huge threshold turns preparation on for explicit ``prepare=True`` only: Django's
-    own cursors bind on the client and never prepare, so nothing else changes."""
-    import psycopg
+class _PreparedCursor(psycopg.Cursor):
+    """A cursor whose statements are all server-side prepared (once per connection):
+    re-parsing and re-planning these fixed statements measured 0.04-0.09 ms of server time each,
+    per order."""
 
+    def execute(self, query, params=None, *, prepare=True, binary=None):
+        return super().execute(query, params, prepare=prepare, binary=binary)
+
+
+def _cursor(conn) -> _PreparedCursor:
+    # Django opens connections with psycopg's preparation off (``prepare_threshold`` None). A
+    # huge threshold turns it on for explicit ``prepare=True`` only: Django's own cursors bind
+    # on the client and never prepare, so nothing else changes.
     if conn.prepare_threshold is None:
         conn.prepare_threshold = 2**31 - 1
-    global _PreparedCursor
-    if _PreparedCursor is None:
-
-        class _PreparedCursor(psycopg.Cursor):
-            def execute(self, query, params=None, *, prepare=True, binary=None):
-                return super().execute(query, params, prepare=prepare, binary=binary)
-
     return _PreparedCursor(conn)
 
 
-_PreparedCursor = None
-
-
-def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderCommit | None:
-    from tradeops.audit.services import HEAD_LOCK_SQL, audit_append_queue, audit_index_on_commit
-    from tradeops.outbox.services import outbox_append_queue, outbox_prepare
-    from trading.services import (
-        _as_stored,
-        check_order_terms,
-        execution_new,
-        execution_snapshot,
-        order_apply_fill,
-        order_apply_transition,
-        order_snapshot,
-        position_apply_fill,
-        position_snapshot,
-    )
-
-    if not draft.client_order_id:
-        return None  # the ORM path refuses it with its message
+def _plan(draft: OrderDraft, steps, fills, after_fills) -> tuple[Order, list[Execution], list[tuple], datetime]:
+    """The order's life in memory, through the services' own mutators and state machine (every
+    refusal raises here, before any write): the order in its final state, its fills, and one
+    ``(action, object, payload, time)`` per step to record; a fill's ``position.updated`` has
+    no payload yet (it needs the locked row). Also returns the clock read for the fills."""
     check_order_terms(
         account=draft.account,
         instrument=draft.instrument,
@@ -303,7 +305,6 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
         stop_price=draft.stop_price,
     )
 
-    # --- the order's life, in memory, through the services' own mutators (refusals raise here)
     created_at = ensure_utc(draft.at)
     order = Order(
         client_order_id=draft.client_order_id,
@@ -362,7 +363,13 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
         _as_stored(order)
     for step in after_fills:
         transition(step)
+    return order, executions, actions, now
 
+
+def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderCommit | None:
+    if not draft.client_order_id:
+        return None  # the ORM path refuses it with its message
+    order, executions, actions, now = _plan(draft, steps, fills, after_fills)
     connection.ensure_connection()
     conn = connection.connection
     with connection.wrap_database_errors:
@@ -458,11 +465,6 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
 def _records(action: str, obj, payload: dict, at: datetime, actor: str) -> tuple[list, list, list]:
     """One action's audit record and trading-event, sharing one derived event id (so the audit
     consumer skips the event), prepared for the pipelined write: (audit rows, events, outbox rows)."""
-    from tradeops.audit.identity import recorded_event_id
-    from tradeops.audit.services import audit_prepare
-    from tradeops.outbox.services import outbox_prepare
-    from trading.recording import audit_entry, outbox_event_for
-
     event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
     entry = audit_entry(action=action, actor=actor, obj=obj, payload=payload, at=at, event_id=event_id)
     event = outbox_event_for(action=action, obj=obj, payload=payload, at=at, event_id=event_id)
@@ -473,8 +475,6 @@ def _records(action: str, obj, payload: dict, at: datetime, actor: str) -> tuple
 def _rollback(conn) -> None:
     """End the pipelined transaction after a failure (the connection may be gone: then there is
     nothing to roll back, and Django replaces the connection on its next use)."""
-    import psycopg
-
     if conn.closed or conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
         return
     try:
