@@ -1,22 +1,26 @@
 """Order path latency: intent → persisted fill, on the paper broker and PostgreSQL, with baselines.
 
-    python bench/order_path.py [--orders 10000] [--gate 100000]
+    python bench/order_path.py [--orders 10000] [--orm-orders 2000] [--gate 100000]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
-   (14 risk checks + the compliance checks) → paper broker fill → ONE committed transaction holding the order
-   (created, risk-approved, submitted, filled), the risk decision, the execution, the position
-   and their outbox rows and audit records. Market orders of 0.10 lots, BUY and SELL
-   alternating (the position stays small). p50 / p99 / max over ``--orders``.
-2. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
+   (14 risk checks + the compliance checks) → paper broker fill → ONE committed transaction
+   holding the order (created, risk-approved, submitted, filled), the risk decision, the
+   execution, the position, their outbox rows and audit records (``trading.order_commit``,
+   pipelined: two round trips). Market orders of 0.10 lots, BUY and SELL alternating (the
+   position stays small). p50 / p99 / max over ``--orders``.
+2. The same through the ORM services (``ORDER_COMMIT_PIPELINE=False``; ~17 round trips): the
+   path before issue 7's rewrite, measured in the same run over ``--orm-orders``.
+3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
    to pass, so each check does its full work) plus the compliance checks of
    ``PRETRADE_COMPLIANCE_CHECKS`` (no compliance rules in force in the bench database, so they
    pass at once), p50 / p99 / max over ``--gate`` evaluations.
-3. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same Django
+4. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same Django
    connection (the floor for anything durable), and the paper broker's ``send_order`` alone.
-4. Statements per order (Django's query log for one order) and where the time goes.
+5. Statements and round trips per order, and this process's CPU time per order.
 
 Runs in a throwaway database (``test_tradeops_bench_orders``, created and dropped here). Needs
-DATABASE_URL (default: the local PostgreSQL of scripts/services.sh).
+DATABASE_URL (default: the local PostgreSQL of scripts/services.sh). DEBUG is off, as in
+production (Django's debug query log would otherwise be timed too).
 """
 
 from __future__ import annotations
@@ -35,19 +39,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_orders"
+os.environ.setdefault("DEBUG", "False")
 
 import django
 
 django.setup()
 
+import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
 from tradeops.core.identifiers import lei_with_check_digits  # noqa: E402
 from trading.brokers import OrderRequest, Quote  # noqa: E402
 from trading.brokers.paper import PaperBroker, PaperConfig  # noqa: E402
 from trading.intents import OrderIntent  # noqa: E402
 from trading.models import Execution, Instrument, Order, TradingAccount  # noqa: E402
+from trading.order_commit import ID_BLOCK  # noqa: E402
 from trading.risk import RiskLimits  # noqa: E402
 from workers.execution import ExecutionConfig, ExecutionWorker  # noqa: E402
 
@@ -130,11 +137,11 @@ def intent(account_id: int, n: int, at: datetime) -> OrderIntent:
     )
 
 
-def bench_order_path(worker, account, orders: int) -> tuple[list[float], list[float]]:
+def bench_order_path(worker, account, orders: int, first: int = 200_000) -> tuple[list[float], list[float]]:
     """Wall-clock samples, and this process's CPU time per order (the rest is waiting on PostgreSQL)."""
     samples, cpu = [], []
     for n in range(-200, orders):  # 200 warm-up orders (connection, caches, cold pages)
-        i = intent(account.pk, n + 200_000, T0 + timedelta(microseconds=n + 200))
+        i = intent(account.pk, n + first, T0 + timedelta(microseconds=n + 200))
         cpu_start = time.process_time()
         start = time.perf_counter()
         order = worker.execute(i)
@@ -145,6 +152,37 @@ def bench_order_path(worker, account, orders: int) -> tuple[list[float], list[fl
             samples.append(elapsed)
             cpu.append(cpu_elapsed)
     return samples, cpu
+
+
+def count_pipelined(worker, account) -> dict:
+    """Statements and round trips of one pipelined order, counted on the psycopg objects it uses
+    (Django's query log does not see them): every execute, and every pipeline sync (the block's
+    exit is one more)."""
+    from trading import order_commit
+
+    counts = {"statements": 0, "round_trips": 0}
+    execute, sync, pipeline = order_commit._PreparedCursor.execute, psycopg.Pipeline.sync, psycopg.Connection.pipeline
+
+    def counted_execute(self, *args, **kwargs):
+        counts["statements"] += 1
+        return execute(self, *args, **kwargs)
+
+    def counted_sync(self):
+        counts["round_trips"] += 1
+        return sync(self)
+
+    def counted_pipeline(self):
+        counts["round_trips"] += 1  # the exit's sync
+        return pipeline(self)
+
+    order_commit._PreparedCursor.execute = counted_execute
+    psycopg.Pipeline.sync, psycopg.Connection.pipeline = counted_sync, counted_pipeline
+    try:
+        worker.execute(intent(account.pk, 3, T0))
+    finally:
+        order_commit._PreparedCursor.execute = execute
+        psycopg.Pipeline.sync, psycopg.Connection.pipeline = sync, pipeline
+    return counts
 
 
 def bench_gate(worker, account, evaluations: int) -> list[float]:
@@ -190,6 +228,7 @@ def bench_broker(broker, count: int) -> list[float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--orm-orders", type=int, default=2_000)
     parser.add_argument("--gate", type=int, default=100_000)
     args = parser.parse_args()
     if connection.vendor != "postgresql":
@@ -207,13 +246,13 @@ def main() -> None:
         instrument, account, broker, worker = setup_world()
 
         worker.execute(intent(account.pk, 1, T0))  # the first order also creates the position row
-        with CaptureQueriesContext(connection) as queries:
+        with CaptureQueriesContext(connection) as queries, override_settings(ORDER_COMMIT_PIPELINE=False):
             worker.execute(intent(account.pk, 2, T0))
-        sql = [q["sql"] for q in queries.captured_queries]
-        savepoints = sum(1 for s in sql if "SAVEPOINT" in s)
+        print(f"ORM path: statements per filled order: {len(queries.captured_queries)} (BEGIN and COMMIT included)")
+        pipelined = count_pipelined(worker, account)
         print(
-            f"statements per filled order: {len(sql)} "
-            f"(of which {savepoints} SAVEPOINT/RELEASE; BEGIN and COMMIT included)"
+            f"pipelined path: statements per filled order: {pipelined['statements']} in {pipelined['round_trips']} "
+            f"round trips (BEGIN and COMMIT included; plus one id reservation per {ID_BLOCK} orders)"
         )
 
         results = [
@@ -221,13 +260,19 @@ def main() -> None:
             summary("baseline: paper broker send_order alone", bench_broker(broker, 2000)),
         ]
         load_before = os.getloadavg()
+        commits_before = worker.stats.pipelined_commits
         order_samples, cpu_samples = bench_order_path(worker, account, args.orders)
+        assert worker.stats.pipelined_commits - commits_before == args.orders + 200, "an order left the pipelined path"
         results.append(summary("order path: intent -> persisted fill", order_samples))
         print(
             f"  of which CPU time in this process: mean {statistics.fmean(cpu_samples) * 1e3:.3f} ms "
             f"(the rest waits on PostgreSQL and on the other processes sharing the 2 cores); "
             f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}"
         )
+        with override_settings(ORDER_COMMIT_PIPELINE=False):
+            orm_samples, orm_cpu = bench_order_path(worker, account, args.orm_orders, first=900_000)
+        orm = summary("same through the ORM services (before)", orm_samples)
+        print(f"  of which CPU time in this process: mean {statistics.fmean(orm_cpu) * 1e3:.3f} ms")
         gate_samples = bench_gate(worker, account, args.gate)
         results.append(summary(f"gate alone: context + {len(worker.gate.checks)} checks", gate_samples, unit="us"))
         print("  gate checks: " + ", ".join(c.name for c in worker.gate.checks))
@@ -236,7 +281,8 @@ def main() -> None:
         base, path = results[0], results[2]
         print(
             f"ratio order path / INSERT+COMMIT: p50 {path['p50'] / base['p50']:.1f}x, "
-            f"p99 {path['p99'] / base['p99']:.1f}x"
+            f"p99 {path['p99'] / base['p99']:.1f}x; ORM path / pipelined: p50 {orm['p50'] / path['p50']:.1f}x, "
+            f"p99 {orm['p99'] / path['p99']:.1f}x"
         )
         print(
             f"targets: order path p99 < 5 ms -> {'met' if path['p99'] < 5 else 'NOT met'}; "

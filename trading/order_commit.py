@@ -43,6 +43,7 @@ from datetime import datetime
 from decimal import Decimal
 
 import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 
 from tradeops.audit.identity import recorded_event_id
@@ -158,7 +159,12 @@ def order_commit(
 
 
 def _can_pipeline() -> bool:
-    return connection.vendor == "postgresql" and not connection.in_atomic_block and connection.get_autocommit()
+    return (
+        settings.ORDER_COMMIT_PIPELINE
+        and connection.vendor == "postgresql"
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    )
 
 
 # ================================================================ ORM
