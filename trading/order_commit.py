@@ -246,7 +246,9 @@ class _Ids:
     its fills' ids are known before the write, so their audit records and events (whose ids
     derive from the object's id) are built while the server runs the first round trip. One
     extra round trip per ``ID_BLOCK`` rows; a block is tied to the server connection that
-    reserved it, so a forked or reconnected process never reuses another's ids."""
+    reserved it, so a forked or reconnected process never reuses another's ids. Ids are
+    therefore unique but not in creation order (a block reserved earlier hands out lower ids
+    than an ORM insert made meanwhile): order by ``created_at``, as the models do."""
 
     def __init__(self, model):
         table = model._meta.db_table

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
+import pytest
+
 from tests.trading.execution.conftest import T0, make_worker, signal, tick
 from tradeops.events import OrderEvent, RiskDecision, make_event
 from tradeops.outbox.models import Outbox
@@ -227,3 +229,25 @@ def test_position_mismatch_at_reconciliation_engages_the_account_kill_switch(wor
     refused = Order.objects.get(signal_id="after")
     assert refused.status == "REJECTED" and "kill_switch" in refused.reject_reason
     assert len(broker.deals_since(T0)) == 1  # nothing more reached the broker
+
+
+@pytest.mark.django_db(transaction=True)
+def test_on_postgresql_the_worker_writes_each_order_in_one_pipelined_transaction(postgres, broker, account):
+    """Outside a test transaction (as in production) the worker's order path is order_commit's
+    pipelined write; what it leaves is what the ORM path leaves (tests/trading/test_order_commit.py)."""
+    from tradeops.audit.verify import audit_verify
+
+    w = make_worker(broker, account).start()
+    w.handle(tick())
+    w.handle(signal(signal_id="pipelined"))
+    w.handle(signal(side="SELL", signal_id="pipelined-2", at=T0 + timedelta(seconds=1)))
+    # the very first audit record of a database creates the chain head (audit_append_many): that
+    # one order takes the ORM path, every later one the pipelined write
+    assert w.stats.pipelined_commits == 1
+    orders = Order.objects.filter(signal_id__startswith="pipelined").order_by("created_at")
+    assert [o.status for o in orders] == ["FILLED", "FILLED"]
+    bought, sold = orders[0].filled_quantity, orders[1].filled_quantity
+    net = Position.objects.get(account=account, instrument__symbol="EURUSD").net_quantity
+    assert net == bought - sold == w.risk.account(account.pk).position("EURUSD")
+    assert outbox_types().count("execution.fill") == 2
+    assert audit_verify().ok
