@@ -72,6 +72,10 @@ from trading.services import (
 )
 
 
+def _fields(obj) -> dict:
+    return {name: getattr(obj, name) for name in obj.__dataclass_fields__}
+
+
 @dataclass(frozen=True)
 class OrderDraft:
     """The terms of a new order (``order_create``'s arguments); ``at`` is when it was received."""
@@ -93,8 +97,9 @@ class OrderDraft:
     desk: str = ""
     signal_id: str = ""
 
-    def create_kwargs(self) -> dict:
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+    def kwargs(self) -> dict:
+        """``order_create``'s keyword arguments."""
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -105,6 +110,10 @@ class OrderStep:
     at: datetime
     reason: str = ""
     broker_order_id: str | None = None
+
+    def kwargs(self) -> dict:
+        """``order_transition``'s (and ``order_apply_transition``'s) keyword arguments."""
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -118,6 +127,10 @@ class FillDraft:
     executed_at: datetime
     fee: Decimal = Decimal(0)
     arrival_mid: Decimal | None = None
+
+    def kwargs(self) -> dict:
+        """``execution_record``'s (and ``execution_new``'s) keyword arguments."""
+        return _fields(self)
 
 
 @dataclass(frozen=True)
@@ -173,42 +186,19 @@ def _can_pipeline() -> bool:
 def _commit_orm(draft, steps, fills, after_fills, events, actor) -> OrderCommit:
     recorded: list[FillDraft] = []
     with transaction.atomic(), recording.batched() as (_, written):
-        order, created = order_create(**draft.create_kwargs(), actor=actor)
+        order, created = order_create(**draft.kwargs(), actor=actor)
         if not created:
             return OrderCommit(order=order, created=False)
         for event in events:
             recording.outbox_event(event)
         for step in steps:
-            order_transition(
-                order=order,
-                to=step.to,
-                at=step.at,
-                reason=step.reason,
-                broker_order_id=step.broker_order_id,
-                actor=actor,
-            )
+            order_transition(order=order, **step.kwargs(), actor=actor)
         for fill in fills:
-            result = execution_record(
-                order=order,
-                quantity=fill.quantity,
-                price=fill.price,
-                broker_deal_id=fill.broker_deal_id,
-                executed_at=fill.executed_at,
-                fee=fill.fee,
-                arrival_mid=fill.arrival_mid,
-                actor=actor,
-            )
+            result = execution_record(order=order, **fill.kwargs(), actor=actor)
             if result.created:
                 recorded.append(fill)
         for step in after_fills:
-            order_transition(
-                order=order,
-                to=step.to,
-                at=step.at,
-                reason=step.reason,
-                broker_order_id=step.broker_order_id,
-                actor=actor,
-            )
+            order_transition(order=order, **step.kwargs(), actor=actor)
     return OrderCommit(order=order, created=True, fills=tuple(recorded), events=tuple(written))
 
 
@@ -352,16 +342,7 @@ def _plan(draft: OrderDraft, steps, fills, after_fills) -> tuple[Order, list[Exe
     now = utcnow()
     executions: list[Execution] = []
     for fill in fills:
-        execution = execution_new(
-            order=order,
-            quantity=fill.quantity,
-            price=fill.price,
-            broker_deal_id=fill.broker_deal_id,
-            executed_at=fill.executed_at,
-            fee=fill.fee,
-            arrival_mid=fill.arrival_mid,
-            recorded_at=now,
-        )
+        execution = execution_new(order=order, **fill.kwargs(), recorded_at=now)
         before = order.status
         target = order_apply_fill(order, execution=execution, at=now)
         executions.append(execution)

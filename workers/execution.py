@@ -91,17 +91,7 @@ def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None)
     """Record a broker deal as a fill of an existing ``order`` (idempotent by deal id)."""
     from trading.services import execution_record
 
-    fill = fill_of(deal, arrival_mid=arrival_mid)
-    return execution_record(
-        order=order,
-        quantity=fill.quantity,
-        price=fill.price,
-        broker_deal_id=fill.broker_deal_id,
-        executed_at=fill.executed_at,
-        fee=fill.fee,
-        arrival_mid=fill.arrival_mid,
-        actor=ACTOR,
-    )
+    return execution_record(order=order, **fill_of(deal, arrival_mid=arrival_mid).kwargs(), actor=ACTOR)
 
 
 BAR_LENGTH = {
