@@ -359,6 +359,8 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
     if not draft.client_order_id:
         return None  # the ORM path refuses it with its message
     order, executions, actions, now = _plan(draft, steps, fills, after_fills)
+    if connection.connection is not None and connection.connection.closed:
+        connection.close()  # lost (server restart, network): Django opens a new one below
     connection.ensure_connection()
     conn = connection.connection
     with connection.wrap_database_errors:

@@ -230,6 +230,13 @@ def test_database_error_rolls_back_everything_and_the_connection_stays_usable(po
     assert audit_verify().ok
 
 
+def test_a_lost_connection_is_replaced(postgres, account, instrument):
+    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    connection.connection.close()  # e.g. PostgreSQL restarted between two orders
+    written = _commit(account, instrument, "after", OUTCOMES["filled at once"], orm=False)
+    assert written.pipelined and Order.objects.get(client_order_id="after").status == "FILLED"
+
+
 def test_refused_terms_write_nothing(postgres, account, instrument):
     from trading.errors import OrderValidationError
 
