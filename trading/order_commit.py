@@ -11,11 +11,11 @@ test_order_commit.py commits every outcome both ways and compares them):
   ``position_apply_fill``) and its row written once, in its final state; the audit trail still
   gets one record per step, each with the snapshot of that step.
 
-      1. BEGIN; INSERT the order; lock the position row; lock the audit chain head
-         (sent at once; the audit records and events of every step are built while the server
-         runs it: the ids they derive from are reserved beforehand, ``_Ids``)       -> sync
-      2. INSERT the fills and UPDATE the position; INSERT the outbox rows; INSERT the audit
-         records chained after the head just read and move the head; COMMIT          -> sync
+      1. BEGIN; INSERT the order; INSERT the fills; lock the position row; lock the audit chain
+         head (sent at once; the audit records and events of every step are built while the
+         server runs it: the ids they derive from are reserved beforehand, ``_Ids``)  -> sync
+      2. UPDATE the position; INSERT the outbox rows; INSERT the audit records chained after
+         the head just read and move the head; COMMIT                                -> sync
 
   Statements are server-side prepared. The ORM path costs ~17 statements, each a round trip
   and several hundred microseconds of Python; ``bench/order_path.py`` has the figures. Locks are
@@ -26,11 +26,12 @@ test_order_commit.py commits every outcome both ways and compares them):
   ``transaction.atomic`` with ``recording.batched()``.
 
 The pipelined write declines, rolls back and leaves the order to the ORM path when the
-``client_order_id`` already exists (the ORM path then returns that order: idempotency) and
-before the first audit record ever (``audit_append_many`` creates the chain head). Any database
-error rolls the whole transaction back and is raised as Django's error
+``client_order_id`` already exists (the ORM path then returns that order: idempotency), when a
+fill's deal id is already recorded (``execution_record`` is idempotent by deal id), and before
+the first audit record ever (``audit_append_many`` creates the chain head). Any database error
+rolls the whole transaction back and is raised as Django's error
 (``connection.wrap_database_errors``), so the worker's recovery sees the same exceptions on
-both paths; a deal id already recorded is refused by its unique constraint that way.
+both paths.
 """
 
 from __future__ import annotations
@@ -210,6 +211,11 @@ _ORDER_INSERT = (
     f"VALUES ({', '.join(['%s'] * len(_ORDER_COLUMNS))}) ON CONFLICT (client_order_id) DO NOTHING RETURNING id"
 )
 _EXECUTION_COLUMNS = tuple(f.attname for f in Execution._meta.concrete_fields)
+# Fills go in with the order (their ids are reserved); a deal id already recorded inserts nothing
+# and the write declines to the ORM path, whose execution_record is idempotent by deal id.
+_FILLS_INSERT = (
+    f"{json_insert_sql(Execution, _EXECUTION_COLUMNS)} ON CONFLICT (account_id, broker_deal_id) DO NOTHING RETURNING id"
+)
 _POSITION_FIELDS = ("id", "net_quantity", "average_price", "realised_pnl", "unrealised_pnl", "mark_price", "updated_at")
 _POSITION_LOCK = (
     f"SELECT {', '.join(_POSITION_FIELDS)} FROM {Position._meta.db_table} "
@@ -371,14 +377,16 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
             obj._state.adding, obj._state.db = False, connection.alias
         try:
             with conn.pipeline() as pipeline:
-                # ---- round trip 1: the order row and the locks (position, then chain head),
-                # sent now; the records are built while the server runs them.
+                # ---- round trip 1: the order and fill rows and the locks (position, then chain
+                # head), sent now; the records are built while the server runs them.
                 main = _cursor(conn)
                 main.execute("BEGIN")
                 inserting = _cursor(conn)
                 inserting.execute(_ORDER_INSERT, [getattr(order, column) for column in _ORDER_COLUMNS])
-                locking = _cursor(conn)
+                filling, locking = _cursor(conn), _cursor(conn)
                 if executions:
+                    rows = [[getattr(e, column) for column in _EXECUTION_COLUMNS] for e in executions]
+                    filling.execute(_FILLS_INSERT, [json_rows(rows, _EXECUTION_COLUMNS)])
                     locking.execute(_POSITION_LOCK, [order.account_id, order.instrument_id])
                 head_locking = _cursor(conn)
                 head_locking.execute(HEAD_LOCK_SQL)
@@ -397,6 +405,8 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
                 if head is None:
                     raise _Decline  # no audit record yet: audit_append_many creates the chain head
                 if executions:
+                    if len(filling.fetchall()) != len(executions):
+                        raise _Decline  # a deal already recorded: the ORM path's execution_record settles it
                     row = locking.fetchone()
                     if row is None:  # the account's first fill on this instrument: one more round trip
                         main.execute(_POSITION_CREATE, [order.account_id, order.instrument_id, now])
@@ -415,14 +425,11 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
                             )
                             _as_stored(position)
 
-                # ---- round trip 2: fills and position, events, audit records, commit
+                # ---- round trip 2: position, events, audit records, commit
                 if executions:
                     main.execute(
-                        f"WITH fills AS ({json_insert_sql(Execution, _EXECUTION_COLUMNS)}) {_POSITION_UPDATE}",
+                        _POSITION_UPDATE,
                         [
-                            json_rows(
-                                [[getattr(e, c) for c in _EXECUTION_COLUMNS] for e in executions], _EXECUTION_COLUMNS
-                            ),
                             position.net_quantity,
                             position.average_price,
                             position.realised_pnl,

@@ -215,18 +215,38 @@ def test_same_client_order_id_twice_writes_once(postgres, account, instrument):
 
 def test_database_error_rolls_back_everything_and_the_connection_stays_usable(postgres, account, instrument):
     _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
-    _commit(account, instrument, "taken", {"steps": [APPROVED, SUBMITTED], "fills": [("X", "0.30", "1.1")]}, orm=False)
+    decision = _decision(account)
+    order_commit(draft=_draft(account, instrument, "first"), steps=[APPROVED], events=[decision])
     counts = (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count(), Execution.objects.count())
-    clash = {"steps": [APPROVED, SUBMITTED], "fills": []}
-    fills = [_fill("taken-X", "0.30", "1.10002")]  # a deal id this account already recorded
-    with pytest.raises(IntegrityError):
-        order_commit(draft=_draft(account, instrument, "clash"), steps=clash["steps"], fills=fills)
+    with pytest.raises(IntegrityError):  # the same event again: the outbox refuses it in the second round trip
+        order_commit(
+            draft=_draft(account, instrument, "second"),
+            steps=[APPROVED, SUBMITTED],
+            fills=[_fill("second-1", "0.30", "1.10002")],
+            events=[decision],
+        )
     assert (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count(), Execution.objects.count()) == (
         counts
     )
-    assert not Order.objects.filter(client_order_id="clash").exists()
+    assert not Order.objects.filter(client_order_id="second").exists()
     later = _commit(account, instrument, "later", OUTCOMES["filled at once"], orm=False)
     assert later.pipelined and Order.objects.get(client_order_id="later").status == "FILLED"
+    assert audit_verify().ok
+
+
+def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, instrument):
+    """A new order whose broker deal id is already recorded (it cannot be this order's fill):
+    the pipelined write declines and the ORM path's idempotent execution_record decides."""
+    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _commit(account, instrument, "taken", {"steps": [APPROVED, SUBMITTED], "fills": [("X", "0.30", "1.1")]}, orm=False)
+    written = order_commit(
+        draft=_draft(account, instrument, "clash"),
+        steps=[APPROVED, SUBMITTED],
+        fills=[_fill("taken-X", "0.30", "1.10002")],
+    )
+    assert not written.pipelined and written.created and written.fills == ()
+    assert Order.objects.get(client_order_id="clash").status == "SUBMITTED"
+    assert Execution.objects.filter(broker_deal_id="taken-X").count() == 1
     assert audit_verify().ok
 
 
