@@ -234,6 +234,29 @@ def test_database_error_rolls_back_everything_and_the_connection_stays_usable(po
     assert audit_verify().ok
 
 
+def test_an_event_refused_mid_transaction_leaves_nothing_and_releases_the_locks(postgres, account, instrument):
+    """The refusal comes while the first round trip holds the position and chain-head locks."""
+    import msgspec
+
+    from tradeops.bus.base import EventTooLarge
+
+    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    huge = _decision(account)
+    huge = msgspec.structs.replace(huge, payload=msgspec.structs.replace(huge.payload, reason="x" * 2_000_000))
+    counts = (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count())
+    with pytest.raises(EventTooLarge):
+        order_commit(
+            draft=_draft(account, instrument, "huge"),
+            steps=[APPROVED, SUBMITTED],
+            fills=[_fill("huge-1", "0.30", "1.10002")],
+            events=[huge],
+        )
+    assert (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count()) == counts
+    assert not Execution.objects.filter(broker_deal_id="huge-1").exists()
+    later = _commit(account, instrument, "later", OUTCOMES["filled at once"], orm=False)  # no lock left behind
+    assert later.pipelined and audit_verify().ok
+
+
 def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, instrument):
     """A new order whose broker deal id is already recorded (it cannot be this order's fill):
     the pipelined write declines and the ORM path's idempotent execution_record decides."""
