@@ -55,18 +55,18 @@ from tradeops.events import Envelope
 from tradeops.outbox.services import outbox_append_queue, outbox_prepare
 from trading import recording
 from trading.models import Execution, Instrument, Order, OrderType, Position, TradingAccount
-from trading.order_states import OrderStatus
 from trading.recording import audit_entry, outbox_event_for
 from trading.services import (
     _as_stored,
-    check_order_terms,
     execution_new,
     execution_record,
     execution_snapshot,
     order_apply_fill,
     order_apply_transition,
     order_create,
+    order_new,
     order_snapshot,
+    order_step_record,
     order_transition,
     position_apply_fill,
     position_snapshot,
@@ -206,10 +206,7 @@ def _commit_orm(draft, steps, fills, after_fills, events, actor) -> OrderCommit:
 # ================================================================ pipelined
 
 _ORDER_COLUMNS = tuple(f.attname for f in Order._meta.concrete_fields)
-_ORDER_INSERT = (
-    f"INSERT INTO {Order._meta.db_table} ({', '.join(_ORDER_COLUMNS)}) "
-    f"VALUES ({', '.join(['%s'] * len(_ORDER_COLUMNS))}) ON CONFLICT (client_order_id) DO NOTHING RETURNING id"
-)
+_ORDER_INSERT = f"{json_insert_sql(Order, _ORDER_COLUMNS)} ON CONFLICT (client_order_id) DO NOTHING RETURNING id"
 _EXECUTION_COLUMNS = tuple(f.attname for f in Execution._meta.concrete_fields)
 # Fills go in with the order (their ids are reserved); a deal id already recorded inserts nothing
 # and the write declines to the ORM path, whose execution_record is idempotent by deal id.
@@ -299,39 +296,9 @@ def _plan(draft: OrderDraft, steps, fills, after_fills) -> tuple[Order, list[Exe
     refusal raises here, before any write): the order in its final state, its fills, and one
     ``(action, object, payload, time)`` per step to record; a fill's ``position.updated`` has
     no payload yet (it needs the locked row). Also returns the clock read for the fills."""
-    check_order_terms(
-        account=draft.account,
-        instrument=draft.instrument,
-        side=draft.side,
-        quantity=draft.quantity,
-        order_type=draft.order_type,
-        limit_price=draft.limit_price,
-        stop_price=draft.stop_price,
-    )
-
-    created_at = ensure_utc(draft.at)
-    order = Order(
-        client_order_id=draft.client_order_id,
-        account=draft.account,
-        instrument=draft.instrument,
-        side=draft.side,
-        order_type=draft.order_type,
-        quantity=draft.quantity,
-        limit_price=draft.limit_price,
-        stop_price=draft.stop_price,
-        stop_loss=draft.stop_loss,
-        take_profit=draft.take_profit,
-        time_in_force=draft.time_in_force,
-        algo_id=draft.algo_id,
-        trader=draft.trader,
-        desk=draft.desk,
-        signal_id=draft.signal_id,
-        status=OrderStatus.NEW,
-        created_at=created_at,
-        updated_at=created_at,
-    )
+    order = order_new(**draft.kwargs())
     # (action, object, payload, time); a fill's position record waits for the locked row (None)
-    actions: list[tuple] = [("order.created", order, order_snapshot(order), created_at)]
+    actions: list[tuple] = [("order.created", order, order_snapshot(order), order.created_at)]
     _as_stored(order)
 
     def transition(step: OrderStep) -> None:
@@ -340,8 +307,8 @@ def _plan(draft: OrderDraft, steps, fills, after_fills) -> tuple[Order, list[Exe
         target = order_apply_transition(
             order, to=step.to, at=at, reason=step.reason, broker_order_id=step.broker_order_id
         )
-        payload = {**order_snapshot(order), "from_status": before, "reason": step.reason}
-        actions.append((f"order.{target.lower()}", order, payload, at))
+        action, payload = order_step_record(order, target=target, before=before, reason=step.reason)
+        actions.append((action, order, payload, at))
 
     for step in steps:
         transition(step)
@@ -353,7 +320,8 @@ def _plan(draft: OrderDraft, steps, fills, after_fills) -> tuple[Order, list[Exe
         target = order_apply_fill(order, execution=execution, at=now)
         executions.append(execution)
         actions.append(("execution.recorded", execution, execution_snapshot(execution), now))
-        actions.append((f"order.{target.lower()}", order, {**order_snapshot(order), "from_status": before}, now))
+        action, payload = order_step_record(order, target=target, before=before)
+        actions.append((action, order, payload, now))
         actions.append(("position.updated", execution, None, now))
         _as_stored(order)
     for step in after_fills:
@@ -382,10 +350,10 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
                 main = _cursor(conn)
                 main.execute("BEGIN")
                 inserting = _cursor(conn)
-                inserting.execute(_ORDER_INSERT, [getattr(order, column) for column in _ORDER_COLUMNS])
+                inserting.execute(_ORDER_INSERT, [json_rows([_values(order, _ORDER_COLUMNS)], _ORDER_COLUMNS)])
                 filling, locking = _cursor(conn), _cursor(conn)
                 if executions:
-                    rows = [[getattr(e, column) for column in _EXECUTION_COLUMNS] for e in executions]
+                    rows = [_values(e, _EXECUTION_COLUMNS) for e in executions]
                     filling.execute(_FILLS_INSERT, [json_rows(rows, _EXECUTION_COLUMNS)])
                     locking.execute(_POSITION_LOCK, [order.account_id, order.instrument_id])
                 head_locking = _cursor(conn)
@@ -458,6 +426,10 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
         pipelined=True,
         audit_sequences=tuple(sequences),
     )
+
+
+def _values(obj, columns: tuple[str, ...]) -> list:
+    return [getattr(obj, column) for column in columns]
 
 
 def _records(action: str, obj, payload: dict, at: datetime, actor: str) -> tuple[list, list, list]:

@@ -130,6 +130,69 @@ def check_order_terms(
         check_price(instrument=instrument, price=stop_price, field="stop_price")
 
 
+def order_new(
+    *,
+    client_order_id: str,
+    account: TradingAccount,
+    instrument: Instrument,
+    side: str,
+    quantity: Decimal,
+    at: datetime,
+    order_type: str = OrderType.MARKET,
+    limit_price: Decimal | None = None,
+    stop_price: Decimal | None = None,
+    stop_loss: Decimal | None = None,
+    take_profit: Decimal | None = None,
+    time_in_force: str = "GTC",
+    algo_id: str = "",
+    trader=None,
+    desk: str = "",
+    signal_id: str = "",
+) -> Order:
+    """A new order in NEW received at ``at``, unsaved, after ``check_order_terms`` refused
+    terms that can never be valid. Shared by ``order_create`` and ``trading.order_commit``."""
+    check_order_terms(
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=quantity,
+        order_type=order_type,
+        limit_price=limit_price,
+        stop_price=stop_price,
+    )
+    at = ensure_utc(at)
+    return Order(
+        client_order_id=client_order_id,
+        account=account,
+        instrument=instrument,
+        side=side,
+        order_type=order_type,
+        quantity=quantity,
+        limit_price=limit_price,
+        stop_price=stop_price,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        time_in_force=time_in_force,
+        algo_id=algo_id,
+        trader=trader,
+        desk=desk,
+        signal_id=signal_id,
+        status=OrderStatus.NEW,
+        created_at=at,
+        updated_at=at,
+    )
+
+
+def order_step_record(order: Order, *, target: str, before: str, reason: str | None = None) -> tuple[str, dict]:
+    """The audit action and payload of ``order`` having moved from ``before`` to ``target``:
+    ``order.<status>`` with the order's snapshot, the previous status and, for a transition
+    (not a fill), its reason. Shared by the services and ``trading.order_commit``."""
+    payload = {**order_snapshot(order), "from_status": before}
+    if reason is not None:
+        payload["reason"] = reason
+    return f"order.{str(target).lower()}", payload
+
+
 @_atomic_writer
 def order_create(
     *,
@@ -162,7 +225,8 @@ def order_create(
     if existing is not None:
         _check_same_terms(existing, account=account, instrument=instrument, side=side, quantity=quantity)
         return existing, False
-    check_order_terms(
+    order = order_new(
+        client_order_id=client_order_id,
         account=account,
         instrument=instrument,
         side=side,
@@ -170,30 +234,19 @@ def order_create(
         order_type=order_type,
         limit_price=limit_price,
         stop_price=stop_price,
+        stop_loss=stop_loss,
+        take_profit=take_profit,
+        time_in_force=time_in_force,
+        algo_id=algo_id,
+        trader=trader,
+        desk=desk,
+        signal_id=signal_id,
+        at=ensure_utc(at) if at else utcnow(),
     )
-    now = ensure_utc(at) if at else utcnow()
+    now = order.created_at
     try:
         with transaction.atomic():
-            order = Order.objects.create(
-                client_order_id=client_order_id,
-                account=account,
-                instrument=instrument,
-                side=side,
-                order_type=order_type,
-                quantity=quantity,
-                limit_price=limit_price,
-                stop_price=stop_price,
-                stop_loss=stop_loss,
-                take_profit=take_profit,
-                time_in_force=time_in_force,
-                algo_id=algo_id,
-                trader=trader,
-                desk=desk,
-                signal_id=signal_id,
-                status=OrderStatus.NEW,
-                created_at=now,
-                updated_at=now,
-            )
+            order.save(force_insert=True)
     except IntegrityError:
         # A concurrent writer created the same key between our read and insert.
         order = Order.objects.get(client_order_id=client_order_id)
@@ -247,13 +300,8 @@ def order_transition(
     now = ensure_utc(at) if at else utcnow()
     target = order_apply_transition(locked, to=to, at=now, reason=reason, broker_order_id=broker_order_id)
     locked.save()
-    _emit(
-        action=f"order.{target.lower()}",
-        actor=actor,
-        obj=locked,
-        payload={**order_snapshot(locked), "from_status": before, "reason": reason},
-        at=now,
-    )
+    action, payload = order_step_record(locked, target=target, before=before, reason=reason)
+    _emit(action=action, actor=actor, obj=locked, payload=payload, at=now)
     _copy_state(src=locked, dst=order)
     return locked
 
@@ -361,13 +409,8 @@ def execution_record(
     position.save()
 
     _emit(action="execution.recorded", actor=actor, obj=execution, payload=execution_snapshot(execution), at=now)
-    _emit(
-        action=f"order.{target.lower()}",
-        actor=actor,
-        obj=locked,
-        payload={**order_snapshot(locked), "from_status": previous_status},
-        at=now,
-    )
+    action, payload = order_step_record(locked, target=target, before=previous_status)
+    _emit(action=action, actor=actor, obj=locked, payload=payload, at=now)
     _emit(action="position.updated", actor=actor, obj=position, payload=position_snapshot(position), at=now)
     _as_stored(locked)  # the quantity and average price as the row now holds them (it may be reused)
     _copy_state(src=locked, dst=order)
