@@ -86,15 +86,19 @@ def record(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None
     """Record one trading action in the audit trail and the outbox.
 
     Preconditions: inside ``transaction.atomic`` (the caller's)."""
-    audit(action=action, actor=actor, obj=obj, payload=payload, at=at)
-    outbox(action=action, obj=obj, payload=payload, at=at)
+    from tradeops.audit.identity import recorded_event_id
+
+    # One id for both: the audit consumer then skips the event instead of recording it twice.
+    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
+    audit(action=action, actor=actor, obj=obj, payload=payload, at=at, event_id=event_id)
+    outbox(action=action, obj=obj, payload=payload, at=at, event_id=event_id)
 
 
-def audit(*, action: str, actor: str, obj, payload: dict, at: datetime) -> None:
+def audit(*, action: str, actor: str, obj, payload: dict, at: datetime, event_id=None) -> None:
     """Append the audit record (tradeops.audit), with the event id derived from the action
     (``recorded_event_id``), so the outbox event of the same action can carry the same id and
     the audit consumer then skips it instead of recording the action twice."""
-    entry = audit_entry(action=action, actor=actor, obj=obj, payload=payload, at=at)
+    entry = audit_entry(action=action, actor=actor, obj=obj, payload=payload, at=at, event_id=event_id)
     batch = getattr(_pending, "batch", None)
     if batch is not None:
         batch[0].append(entry)
@@ -123,11 +127,11 @@ def audit_entry(*, action: str, actor: str, obj, payload: dict, at: datetime, ev
     )
 
 
-def outbox(*, action: str, obj, payload: dict, at: datetime) -> None:
+def outbox(*, action: str, obj, payload: dict, at: datetime, event_id=None) -> None:
     """Append the trading-events event of one action to the outbox (tradeops.outbox), in order
     with the batch when one is open. Preconditions: inside the writer's transaction
     (``outbox_append`` refuses otherwise)."""
-    event = outbox_event_for(action=action, obj=obj, payload=payload, at=at)
+    event = outbox_event_for(action=action, obj=obj, payload=payload, at=at, event_id=event_id)
     if event is not None:
         outbox_event(event)
 
