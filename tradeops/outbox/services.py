@@ -22,8 +22,9 @@ class OutboxError(ApplicationError):
     code = "outbox_error"
 
 
-def _row(event: Envelope, *, now: datetime) -> Outbox:
-    return Outbox(**dict(zip(_COPY_COLUMNS, _row_values(event, now=now), strict=True)))
+def _row(values: tuple) -> Outbox:
+    """An unsaved Outbox row from ``_row_values``."""
+    return Outbox(**dict(zip(_COPY_COLUMNS, values, strict=True)))
 
 
 def _row_values(event: Envelope, *, now: datetime) -> tuple:
@@ -98,7 +99,7 @@ def outbox_append(*, event: Envelope) -> Outbox:
     write is refused with it rather than leaving an unpublishable row). Side effects: one row;
     the relay publishes it to ``event.topic`` keyed by ``event.key``."""
     _require_atomic()
-    row = _row(event, now=utcnow())
+    row = _row(_row_values(event, now=utcnow()))
     row.save(force_insert=True)
     return row
 
@@ -115,7 +116,7 @@ def outbox_append_many(*, events: Iterable[Envelope]) -> int:
             for row in rows:
                 copy.write_row(row)
     else:
-        Outbox.objects.bulk_create([Outbox(**dict(zip(_COPY_COLUMNS, row, strict=True))) for row in rows])
+        Outbox.objects.bulk_create([_row(values) for values in rows])
     return len(rows)
 
 
