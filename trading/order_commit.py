@@ -27,8 +27,11 @@ test_order_commit.py commits every outcome both ways and compares them):
 
 The pipelined write declines, rolls back and leaves the order to the ORM path when the
 ``client_order_id`` already exists (the ORM path then returns that order: idempotency), when a
-fill's deal id is already recorded (``execution_record`` is idempotent by deal id), and before
-the first audit record ever (``audit_append_many`` creates the chain head). Any database error
+fill's deal id is already recorded (``execution_record`` is idempotent by deal id), on an
+account's first fill of an instrument (the ORM path creates the position row: creating it here,
+after the chain-head lock, would take the locks in the other order and deadlock against an ORM
+writer creating the same row), and before the first audit record ever (``audit_append_many``
+creates the chain head). Any database error
 rolls the whole transaction back and is raised as Django's error
 (``connection.wrap_database_errors``), so the worker's recovery sees the same exceptions on
 both paths.
@@ -218,11 +221,6 @@ _POSITION_LOCK = (
     f"SELECT {', '.join(_POSITION_FIELDS)} FROM {Position._meta.db_table} "
     "WHERE account_id = %s AND instrument_id = %s FOR UPDATE"
 )
-_POSITION_CREATE = (
-    f"INSERT INTO {Position._meta.db_table} "
-    "(account_id, instrument_id, net_quantity, average_price, realised_pnl, unrealised_pnl, updated_at) "
-    "VALUES (%s, %s, 0, 0, 0, 0, %s) ON CONFLICT (account_id, instrument_id) DO NOTHING"
-)
 _POSITION_UPDATE = (
     f"UPDATE {Position._meta.db_table} SET net_quantity = %s, average_price = %s, realised_pnl = %s, "
     "unrealised_pnl = %s, updated_at = %s WHERE id = %s"
@@ -376,11 +374,10 @@ def _commit_pipelined(draft, steps, fills, after_fills, events, actor) -> OrderC
                     if len(filling.fetchall()) != len(executions):
                         raise _Decline  # a deal already recorded: the ORM path's execution_record settles it
                     row = locking.fetchone()
-                    if row is None:  # the account's first fill on this instrument: one more round trip
-                        main.execute(_POSITION_CREATE, [order.account_id, order.instrument_id, now])
-                        locking.execute(_POSITION_LOCK, [order.account_id, order.instrument_id])
-                        pipeline.sync()
-                        row = locking.fetchone()
+                    if row is None:
+                        # The account's first fill on this instrument: the ORM path creates the row
+                        # before it locks the chain head; creating it now would invert that order.
+                        raise _Decline
                     position = Position(**dict(zip(_POSITION_FIELDS, row, strict=True)))
                     position.account_id, position.instrument = order.account_id, order.instrument
                     position._state.adding, position._state.db = False, connection.alias

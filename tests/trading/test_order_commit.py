@@ -124,6 +124,11 @@ def _commit(account, instrument, coid: str, outcome: dict, *, orm: bool):
     return order_commit(**kwargs)
 
 
+def _warm(account, instrument) -> None:
+    """The chain head and the position exist (the pipelined write's preconditions)."""
+    _commit(account, instrument, "warm", OUTCOMES["filled at once"], orm=True)
+
+
 def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items() if k not in VOLATILE}
@@ -194,17 +199,24 @@ def test_pipelined_write_leaves_what_the_orm_path_leaves(postgres, instrument, o
     assert audit_verify().ok
 
 
-def test_first_fill_creates_the_position(postgres, account, instrument):
+def test_first_fill_creates_the_position_then_fills_go_pipelined(postgres, account, instrument):
+    """No position row yet: the pipelined write declines (creating the row after the chain-head
+    lock would invert the ORM path's lock order) and the ORM path creates it; later fills go
+    pipelined."""
     _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)  # creates the chain head
-    written = _commit(account, instrument, "first", OUTCOMES["filled at once"], orm=False)
-    assert written.pipelined
+    first = _commit(account, instrument, "first", OUTCOMES["filled at once"], orm=False)
+    assert not first.pipelined and first.created
     position = Position.objects.get(account=account, instrument=instrument)
     assert position.net_quantity == D("0.30") and position.average_price == D("1.10002")
     assert position.realised_pnl == D("-0.60")  # the fee
+    second = _commit(account, instrument, "second", OUTCOMES["filled at once"], orm=False)
+    assert second.pipelined
+    position.refresh_from_db()
+    assert position.net_quantity == D("0.60") and position.realised_pnl == D("-1.20")
 
 
 def test_same_client_order_id_twice_writes_once(postgres, account, instrument):
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     first = _commit(account, instrument, "once", OUTCOMES["filled at once"], orm=False)
     counts = (AuditRecord.objects.count(), Outbox.objects.count(), Execution.objects.count())
     again = _commit(account, instrument, "once", OUTCOMES["filled at once"], orm=False)
@@ -214,7 +226,7 @@ def test_same_client_order_id_twice_writes_once(postgres, account, instrument):
 
 
 def test_database_error_rolls_back_everything_and_the_connection_stays_usable(postgres, account, instrument):
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     decision = _decision(account)
     order_commit(draft=_draft(account, instrument, "first"), steps=[APPROVED], events=[decision])
     counts = (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count(), Execution.objects.count())
@@ -240,7 +252,7 @@ def test_an_event_refused_mid_transaction_leaves_nothing_and_releases_the_locks(
 
     from tradeops.bus.base import EventTooLarge
 
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     huge = _decision(account)
     huge = msgspec.structs.replace(huge, payload=msgspec.structs.replace(huge.payload, reason="x" * 2_000_000))
     counts = (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count())
@@ -260,7 +272,7 @@ def test_an_event_refused_mid_transaction_leaves_nothing_and_releases_the_locks(
 def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, instrument):
     """A new order whose broker deal id is already recorded (it cannot be this order's fill):
     the pipelined write declines and the ORM path's idempotent execution_record decides."""
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     _commit(account, instrument, "taken", {"steps": [APPROVED, SUBMITTED], "fills": [("X", "0.30", "1.1")]}, orm=False)
     written = order_commit(
         draft=_draft(account, instrument, "clash"),
@@ -274,7 +286,7 @@ def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, inst
 
 
 def test_a_lost_connection_is_replaced(postgres, account, instrument):
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     connection.connection.close()  # e.g. PostgreSQL restarted between two orders
     written = _commit(account, instrument, "after", OUTCOMES["filled at once"], orm=False)
     assert written.pipelined and Order.objects.get(client_order_id="after").status == "FILLED"
@@ -283,7 +295,7 @@ def test_a_lost_connection_is_replaced(postgres, account, instrument):
 def test_refused_terms_write_nothing(postgres, account, instrument):
     from trading.errors import OrderValidationError
 
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _warm(account, instrument)
     before = (Order.objects.count(), AuditRecord.objects.count())
     with pytest.raises(OrderValidationError) as refused:
         order_commit(draft=_draft(account, instrument, "odd", qty="0.305"))
@@ -293,12 +305,14 @@ def test_refused_terms_write_nothing(postgres, account, instrument):
 
 def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrument):
     """Fills through both paths at once on one position, plus plain audit appends: no update is
-    lost, no deadlock, and the audit chain verifies."""
+    lost, no deadlock, and the audit chain verifies. The position row does not exist yet, so the
+    two writers also race to create it (the pipelined one declines that order to the ORM path)."""
     from tradeops.audit.services import audit_append
 
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)
+    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)  # the chain head, no position
     per_thread = 12
     errors: list[BaseException] = []
+    pipelined: list[bool] = []
     barrier = threading.Barrier(3)
 
     def fills(orm: bool, side: str) -> None:
@@ -312,7 +326,7 @@ def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrum
                     with transaction.atomic():
                         order_commit(**kwargs)
                 else:
-                    assert order_commit(**kwargs).pipelined
+                    pipelined.append(order_commit(**kwargs).pipelined)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -339,6 +353,7 @@ def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrum
     for t in threads:
         t.join(timeout=60)
     assert not errors, errors
+    assert all(pipelined[1:]) and len(pipelined) == per_thread  # only the first may find no position
     position = Position.objects.get(account=account, instrument=instrument)
     assert position.net_quantity == D(0)  # 12 x 0.10 bought, 12 x 0.10 sold
     assert Execution.objects.filter(account=account).count() == 2 * per_thread
