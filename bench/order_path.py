@@ -1,6 +1,6 @@
 """Order path latency: intent → persisted fill, on the paper broker and PostgreSQL, with baselines.
 
-    python bench/order_path.py [--orders 10000] [--orm-orders 2000] [--gate 100000]
+    python bench/order_path.py [--orders 10000] [--orm-orders 2000] [--gate 100000] [--no-settle]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (14 risk checks + the compliance checks) → paper broker fill → ONE committed transaction
@@ -17,6 +17,10 @@
 4. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same Django
    connection (the floor for anything durable), and the paper broker's ``send_order`` alone.
 5. Statements and round trips per order, and this process's CPU time per order.
+6. Garbage collections during the order path run (``gc.callbacks``): count and longest pause per
+   generation. As ``manage.py run_execution_worker`` does, the startup heap is frozen out of
+   collection once the worker has started (``settle_heap``); ``--no-settle`` leaves it in, to see
+   what that buys.
 
 Runs in a throwaway database (``test_tradeops_bench_orders``, created and dropped here). Needs
 DATABASE_URL (default: the local PostgreSQL of scripts/services.sh). DEBUG is off, as in
@@ -26,6 +30,7 @@ production (Django's debug query log would otherwise be timed too).
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import platform
 import statistics
@@ -56,7 +61,7 @@ from trading.intents import OrderIntent  # noqa: E402
 from trading.models import Execution, Instrument, Order, TradingAccount  # noqa: E402
 from trading.order_commit import ID_BLOCK  # noqa: E402
 from trading.risk import RiskLimits  # noqa: E402
-from workers.execution import ExecutionConfig, ExecutionWorker  # noqa: E402
+from workers.execution import ExecutionConfig, ExecutionWorker, settle_heap  # noqa: E402
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 
@@ -154,6 +159,32 @@ def bench_order_path(worker, account, orders: int, first: int = 200_000) -> tupl
     return samples, cpu
 
 
+class GcPauses:
+    """Garbage collection pauses while active: generation -> list of milliseconds."""
+
+    def __init__(self) -> None:
+        self.pauses: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.pauses[info["generation"]].append((time.perf_counter() - self._started) * 1e3)
+
+    def __enter__(self) -> GcPauses:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        gc.callbacks.remove(self)
+
+    def report(self) -> str:
+        return "; ".join(
+            f"gen {g}: {len(p)}" + (f" (longest {max(p):.1f} ms)" if p else "") for g, p in self.pauses.items()
+        )
+
+
 def count_pipelined(worker, account) -> dict:
     """Statements and round trips of one pipelined order, counted on the psycopg objects it uses
     (Django's query log does not see them): every execute, and every pipeline sync (the block's
@@ -230,6 +261,7 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=10_000)
     parser.add_argument("--orm-orders", type=int, default=2_000)
     parser.add_argument("--gate", type=int, default=100_000)
+    parser.add_argument("--no-settle", action="store_true", help="leave the startup heap in garbage collection")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("order_path needs PostgreSQL: set DATABASE_URL")
@@ -259,15 +291,21 @@ def main() -> None:
             summary("baseline: INSERT one row + COMMIT", bench_insert_commit(args.orders)),
             summary("baseline: paper broker send_order alone", bench_broker(broker, 2000)),
         ]
+        frozen = 0 if args.no_settle else settle_heap()  # as run_execution_worker does after start
         load_before = os.getloadavg()
         commits_before = worker.stats.pipelined_commits
-        order_samples, cpu_samples = bench_order_path(worker, account, args.orders)
+        with GcPauses() as collections:
+            order_samples, cpu_samples = bench_order_path(worker, account, args.orders)
         assert worker.stats.pipelined_commits - commits_before == args.orders + 200, "an order left the pipelined path"
         results.append(summary("order path: intent -> persisted fill", order_samples))
         print(
             f"  of which CPU time in this process: mean {statistics.fmean(cpu_samples) * 1e3:.3f} ms "
             f"(the rest waits on PostgreSQL and on the other processes sharing the 2 cores); "
             f"load average before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f}"
+        )
+        print(
+            f"  garbage collections meanwhile: {collections.report()}; startup heap "
+            + (f"frozen ({frozen} objects)" if frozen else "not frozen (--no-settle)")
         )
         with override_settings(ORDER_COMMIT_PIPELINE=False):
             orm_samples, orm_cpu = bench_order_path(worker, account, args.orm_orders, first=900_000)

@@ -28,6 +28,7 @@ recent orders are held in memory so a redelivered signal is never sent twice.
 from __future__ import annotations
 
 import dataclasses
+import gc
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -918,6 +919,17 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None) -> dict[int,
                 Instrument.objects.filter(is_active=True), path=f"{journal_dir}/account-{account.pk}.jsonl"
             )
     return brokers
+
+
+def settle_heap() -> int:
+    """Collect once, then move every object alive now (Django, the models, the worker's hot state:
+    what lives as long as the process) out of the garbage collector's generations, so that a full
+    collection later walks only what was allocated since, not the ~250k startup objects (a
+    ~150 ms pause in the middle of an order, measured by ``bench/order_path.py``). Call it once
+    the worker has started. Returns the number of objects frozen."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def execution_stage() -> ExecutionWorker:

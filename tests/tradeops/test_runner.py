@@ -62,6 +62,23 @@ def test_a_redelivered_event_is_not_applied_twice_and_outputs_keep_their_ids():
     assert ids(first) == ids(second)
 
 
+def test_recent_ids_keep_ids_out_of_garbage_collection():
+    """A dedupe window holds up to a million ids; as ints (untracked) a full collection does not
+    walk them, as UUID objects it would."""
+    import gc
+    import uuid
+
+    from tradeops.bus.runner import RecentIds
+
+    recent = RecentIds(capacity=3)
+    ids = [uuid.uuid4() for _ in range(5)]
+    for event_id in ids:
+        recent.add(event_id)
+    assert len(recent) == 3 and ids[4] in recent and uuid.UUID(int=ids[3].int) in recent
+    assert ids[0] not in recent and ids[1] not in recent  # oldest forgotten first
+    assert not any(gc.is_tracked(key) for key in recent._ids)
+
+
 def test_a_failing_handler_dead_letters_the_event_and_the_stage_goes_on():
     bus = MemoryBus()
     source = [tick("EURUSD", 1), tick("POISON", 2), tick("EURUSD", 3)]

@@ -251,3 +251,21 @@ def test_on_postgresql_the_worker_writes_each_order_in_one_pipelined_transaction
     assert net == bought - sold == w.risk.account(account.pk).position("EURUSD")
     assert outbox_types().count("execution.fill") == 2
     assert audit_verify().ok
+
+
+def test_settle_heap_takes_the_started_worker_out_of_garbage_collection(worker):
+    """What run_execution_worker does after start: the worker's hot state (and everything else
+    alive then) is frozen, so full collections do not walk it again."""
+    import gc
+
+    from workers.execution import settle_heap
+
+    try:
+        frozen = settle_heap()
+        assert frozen == gc.get_freeze_count() > 0
+        collected = {id(o) for o in gc.get_objects()}  # the generations a collection walks
+        assert id(worker) not in collected and id(worker.gate) not in collected
+        since = {"allocated": ["after", "the", "freeze"]}
+        assert any(o is since for o in gc.get_objects())  # what comes later is collected as usual
+    finally:
+        gc.unfreeze()

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand
 from tradeops.bus import get_bus
 from tradeops.bus.runner import stage_run
 from tradeops.stages import stage_get
-from workers.execution import ExecutionWorker, brokers_from_settings
+from workers.execution import ExecutionWorker, brokers_from_settings, settle_heap
 
 
 class Command(BaseCommand):
@@ -40,6 +40,8 @@ class Command(BaseCommand):
         if opts["reconcile_only"]:
             self.stdout.write(json.dumps(worker.status(), default=str, indent=2))
             return
+        frozen = settle_heap()
+        self.stdout.write(f"execution worker: {frozen} startup objects frozen out of garbage collection")
         stop = {"requested": False}
 
         def request_stop(signum, frame):
