@@ -50,7 +50,6 @@ import django
 
 django.setup()
 
-import psycopg  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
 
@@ -186,13 +185,12 @@ class GcPauses:
 
 
 def count_pipelined(worker, account) -> dict:
-    """Statements and round trips of one pipelined order, counted on the psycopg objects it uses
-    (Django's query log does not see them): every execute, and every pipeline sync (the block's
-    exit is one more)."""
-    from trading import order_commit
+    """Statements and round trips of one pipelined order, counted on the ``Batch`` it writes
+    with (Django's query log does not see them): every statement queued, and every sync."""
+    from tradeops.core.pgpipeline import Batch
 
     counts = {"statements": 0, "round_trips": 0}
-    execute, sync, pipeline = order_commit._PreparedCursor.execute, psycopg.Pipeline.sync, psycopg.Connection.pipeline
+    execute, sync = Batch.execute, Batch.sync
 
     def counted_execute(self, *args, **kwargs):
         counts["statements"] += 1
@@ -202,17 +200,11 @@ def count_pipelined(worker, account) -> dict:
         counts["round_trips"] += 1
         return sync(self)
 
-    def counted_pipeline(self):
-        counts["round_trips"] += 1  # the exit's sync
-        return pipeline(self)
-
-    order_commit._PreparedCursor.execute = counted_execute
-    psycopg.Pipeline.sync, psycopg.Connection.pipeline = counted_sync, counted_pipeline
+    Batch.execute, Batch.sync = counted_execute, counted_sync
     try:
         worker.execute(intent(account.pk, 3, T0))
     finally:
-        order_commit._PreparedCursor.execute = execute
-        psycopg.Pipeline.sync, psycopg.Connection.pipeline = sync, pipeline
+        Batch.execute, Batch.sync = execute, sync
     return counts
 
 

@@ -1,0 +1,115 @@
+"""tradeops.core.pgpipeline.Batch on a real PostgreSQL: results loaded as a cursor loads them,
+statements prepared once per server connection, errors raised and the connection left usable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import psycopg
+import pytest
+from django.db import connection
+
+from tradeops.core.pgpipeline import Batch, _numbered
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+T = datetime(2026, 11, 27, 3, 0, 0, 123456, tzinfo=UTC)
+
+
+@pytest.fixture
+def conn(postgres):
+    connection.ensure_connection()
+    raw = connection.connection
+    with raw.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS batch_probe")
+        cursor.execute(
+            "CREATE TABLE batch_probe (id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, "
+            "amount numeric(12, 5), at timestamptz, doc json)"
+        )
+    yield raw
+    with raw.cursor() as cursor:
+        cursor.execute("DROP TABLE IF EXISTS batch_probe")
+
+
+def _count(raw) -> int:
+    with raw.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM batch_probe")
+        return cursor.fetchone()[0]
+
+
+def test_two_round_trips_in_one_transaction_load_values_as_a_cursor_does(conn):
+    insert = "INSERT INTO batch_probe (name, amount, at, doc) VALUES (%s, %s, %s, %s::json) RETURNING id, amount, at"
+    with Batch(conn) as batch:
+        batch.execute("BEGIN")
+        first = batch.execute(insert, ["a", Decimal("1.10002"), T, '{"k": [1, 2]}'])
+        second = batch.execute(insert, ["b", None, T, "null"])
+        batch.send()
+        batch.sync()
+        row = first.fetchone()
+        assert isinstance(row[0], int) and row[1:] == (Decimal("1.10002"), T)
+        assert second.fetchone()[1] is None
+        names = batch.execute("SELECT name FROM batch_probe WHERE id >= %s ORDER BY id", [row[0]])
+        nothing = batch.execute("SELECT name FROM batch_probe WHERE name = %s", ["zz"])
+        batch.execute("COMMIT")
+        batch.sync()
+    assert names.fetchall() == [("a",), ("b",)] and nothing.fetchone() is None
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert conn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    assert _count(conn) == 2
+
+
+def test_statements_are_prepared_once_per_server_connection(conn):
+    sql = "SELECT count(*) FROM batch_probe WHERE name <> %s"
+    for _ in range(3):
+        with Batch(conn) as batch:
+            batch.execute(sql, ["x"])
+            batch.sync()
+    with conn.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE %s", ["%name <> $1%"])
+        assert cursor.fetchone()[0] == 1
+
+
+def test_an_error_is_raised_the_rest_skipped_and_the_connection_stays_usable(conn):
+    insert = "INSERT INTO batch_probe (name) VALUES (%s) RETURNING id"
+    with Batch(conn) as batch:
+        batch.execute("BEGIN")
+        batch.execute(insert, ["same"])
+        batch.execute(insert, ["same"])  # unique violation
+        after = batch.execute(insert, ["after"])
+        with pytest.raises(psycopg.errors.UniqueViolation):
+            batch.sync()
+    assert after.rows is None and after._result is None  # skipped by the server
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INERROR
+    conn.execute("ROLLBACK")
+    assert _count(conn) == 0
+    with Batch(conn) as batch:  # the statement that failed was prepared and is reused
+        batch.execute(insert, ["later"])
+        batch.sync()
+    assert _count(conn) == 1
+
+
+def test_leaving_with_an_exception_before_the_sync_settles_what_was_sent(conn):
+    with pytest.raises(RuntimeError), Batch(conn) as batch:
+        batch.execute("BEGIN")
+        batch.execute("INSERT INTO batch_probe (name) VALUES (%s)", ["half"])
+        batch.send()
+        raise RuntimeError("failed while building the second round trip")
+    assert conn.pgconn.pipeline_status == psycopg.pq.PipelineStatus.OFF
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS  # the caller rolls back
+    conn.execute("ROLLBACK")
+    assert _count(conn) == 0
+
+
+def test_reading_a_result_before_its_sync_is_refused(conn):
+    with Batch(conn) as batch:
+        pending = batch.execute("SELECT 1")
+        with pytest.raises(psycopg.ProgrammingError):
+            pending.fetchone()
+        batch.sync()
+    assert pending.fetchone() == (1,)
+
+
+def test_placeholders_are_numbered():
+    assert _numbered("SELECT %s, %s::json FROM t WHERE a = %s") == "SELECT $1, $2::json FROM t WHERE a = $3"
+    assert _numbered("SELECT 1") == "SELECT 1"
