@@ -123,7 +123,7 @@ class Batch:
         self._queued = []
         pgconn.pipeline_sync()
         while pgconn.flush():
-            select.select([pgconn.socket], [pgconn.socket], [])  # the socket's buffer is full
+            _wait(pgconn.socket, select.POLLIN | select.POLLOUT)  # the socket's buffer is full
             pgconn.consume_input()
 
     def sync(self) -> None:
@@ -156,12 +156,19 @@ class Batch:
         pgconn = self._pgconn
         while True:
             while pgconn.is_busy():
-                select.select([fileno], [], [])
+                _wait(fileno, select.POLLIN)
                 pgconn.consume_input()
             result = pgconn.get_result()
             if result is not None:
                 return result
             # None separates one statement's results from the next one's
+
+
+def _wait(fileno: int, events: int) -> None:
+    """Block until the socket is ready (poll, not select: no limit on the descriptor's number)."""
+    poller = select.poll()
+    poller.register(fileno, events)
+    poller.poll()
 
 
 def _numbered(sql: str) -> str:
