@@ -275,8 +275,8 @@ def _append_sql() -> str:
 
 
 def audit_append_queue(*, cursor, head: tuple[int, str], prepared: list[tuple]) -> list[int]:
-    """Queue, on a pipelined psycopg ``cursor``, ONE statement appending ``prepared`` entries
-    (``audit_prepare``) chained after ``head`` (what ``HEAD_LOCK_SQL``, queued earlier in the
+    """Queue, on a pipelined ``cursor`` (``tradeops.core.pgpipeline.Batch``), ONE statement
+    appending ``prepared`` entries (``audit_prepare``) chained after ``head`` (what ``HEAD_LOCK_SQL``, queued earlier in the
     same transaction, returned) and moving the head. Returns the new sequences.
 
     Preconditions: the caller's transaction holds the head lock and commits or rolls back

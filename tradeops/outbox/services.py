@@ -76,8 +76,8 @@ def outbox_prepare(events: Iterable[Envelope]) -> list[tuple]:
 
 
 def outbox_append_queue(*, cursor, rows: list[tuple]) -> None:
-    """Queue, on a pipelined psycopg ``cursor`` whose transaction the caller owns
-    (``trading.order_commit``), ONE statement appending ``rows`` (``outbox_prepare``) in order.
+    """Queue, on a pipelined ``cursor`` (``tradeops.core.pgpipeline.Batch``) whose transaction
+    the caller owns (``trading.order_commit``), ONE statement appending ``rows`` (``outbox_prepare``) in order.
     Same rows as ``outbox_append_many``."""
     if rows:
         cursor.execute(json_insert_sql(Outbox, _COPY_COLUMNS), [json_rows(rows, _COPY_COLUMNS)])
