@@ -276,8 +276,9 @@ def _append_sql() -> str:
 
 def audit_append_queue(*, cursor, head: tuple[int, str], prepared: list[tuple]) -> list[int]:
     """Queue, on a pipelined ``cursor`` (``tradeops.core.pgpipeline.Batch``), ONE statement
-    appending ``prepared`` entries (``audit_prepare``) chained after ``head`` (what ``HEAD_LOCK_SQL``, queued earlier in the
-    same transaction, returned) and moving the head. Returns the new sequences.
+    appending ``prepared`` entries (``audit_prepare``) chained after ``head`` (what
+    ``HEAD_LOCK_SQL``, queued earlier in the same transaction, returned) and moving the head.
+    Returns the new sequences.
 
     Preconditions: the caller's transaction holds the head lock and commits or rolls back
     everything; the entries carry fresh event ids (no redelivery check is made here)."""
