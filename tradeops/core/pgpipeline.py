@@ -43,10 +43,10 @@ _NAMES = itertools.count(1)  # prepared statement names, unique in the process
 class Pending:
     """The result of one queued statement, readable after the ``sync`` that sent it."""
 
-    __slots__ = ("_batch", "_result", "rows")
+    __slots__ = ("_tx", "_result", "rows")
 
-    def __init__(self, batch: Batch) -> None:
-        self._batch = batch
+    def __init__(self, tx: Transformer) -> None:
+        self._tx = tx
         self._result: pq.abc.PGresult | None = None
         self.rows: list[tuple] | None = None
 
@@ -54,7 +54,7 @@ class Pending:
         if self.rows is None:
             if self._result is None:
                 raise psycopg.ProgrammingError("the statement's round trip has not been synced yet")
-            tx = self._batch._tx
+            tx = self._tx
             tx.set_pgresult(self._result)
             self.rows = tx.load_rows(0, self._result.ntuples, tuple) if self._result.ntuples else []
         return self.rows
@@ -68,7 +68,6 @@ class Batch:
     """Queue statements; ``sync`` sends them with one write and reads their results."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
-        self._conn = conn
         self._pgconn = conn.pgconn
         self._tx = Transformer(conn)
         self._encoding = conn.info.encoding
@@ -98,7 +97,7 @@ class Batch:
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Pending:
         pgconn = self._pgconn
-        pending = Pending(self)
+        pending = Pending(self._tx)
         if sql in ("BEGIN", "COMMIT", "ROLLBACK"):
             pgconn.send_query_params(sql.encode(), None)
             self._queued.append(("result", pending))
