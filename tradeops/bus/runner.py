@@ -154,7 +154,8 @@ class StageRunner:
         for record in records:
             event = record.event
             event_id = event.event_id
-            if event_id.int in seen:
+            key = event_id.int
+            if key in seen:
                 self.stats.duplicates += 1
                 continue
             try:
@@ -165,7 +166,7 @@ class StageRunner:
             except Exception as exc:  # a handler bug or a poison event must not stop the stage
                 logger.exception("stage %s: handler failed on %s %s", name, event.type, event_id)
                 self._dead_letter(record, exc)
-                seen[event_id.int] = None
+                seen[key] = None
                 continue
             if outputs:
                 for index, out in enumerate(outputs):
@@ -178,7 +179,7 @@ class StageRunner:
                         changes["traceparent"] = traceparent_child(event.traceparent, span_id=span_id)
                     publish(msgspec.structs.replace(out, **changes) if changes else out)
                     produced += 1
-            seen[event_id.int] = None
+            seen[key] = None
         self.dedupe.trim()
         self.stats.consumed += len(records)
         self.stats.produced += produced
