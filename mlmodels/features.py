@@ -26,6 +26,8 @@ from datetime import datetime, timedelta
 import numpy as np
 import pandas as pd
 
+from tradeops.events import BAR_SECONDS
+
 RETURN_HORIZONS = (1, 4, 12, 24)
 VOL_WINDOW = 24
 RSI_PERIOD = 14
@@ -53,14 +55,9 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 FEATURE_SET = "bars-v1"
 
+# The timeframes the feature set is defined on (no weekly bars).
 TIMEFRAMES: dict[str, timedelta] = {
-    "M1": timedelta(minutes=1),
-    "M5": timedelta(minutes=5),
-    "M15": timedelta(minutes=15),
-    "M30": timedelta(minutes=30),
-    "H1": timedelta(hours=1),
-    "H4": timedelta(hours=4),
-    "D1": timedelta(days=1),
+    name: timedelta(seconds=BAR_SECONDS[name]) for name in ("M1", "M5", "M15", "M30", "H1", "H4", "D1")
 }
 
 

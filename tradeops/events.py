@@ -63,6 +63,20 @@ class Tick(Payload, frozen=True, kw_only=True):
     flags: tuple[str, ...] = ()  # market monitor findings: stale, gap, spike, crossed, locked, out_of_order
 
 
+# Seconds in one bar of each timeframe (MetaTrader's names): the one table of bar lengths, for
+# the sources, the market monitor, the features and the execution worker.
+BAR_SECONDS: dict[str, int] = {
+    "M1": 60,
+    "M5": 300,
+    "M15": 900,
+    "M30": 1800,
+    "H1": 3600,
+    "H4": 14400,
+    "D1": 86400,
+    "W1": 7 * 86400,
+}
+
+
 class Bar(Payload, frozen=True, kw_only=True):
     TYPE = "market.bar"
     TOPIC = Topic.MARKET_DATA

@@ -43,6 +43,7 @@ from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
 from tradeops.core.clock import utcnow
 from tradeops.events import (
+    BAR_SECONDS,
     Alert,
     Bar,
     Envelope,
@@ -95,16 +96,7 @@ def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None)
     return execution_record(order=order, **fill_of(deal, arrival_mid=arrival_mid).kwargs(), actor=ACTOR)
 
 
-BAR_LENGTH = {
-    "M1": timedelta(minutes=1),
-    "M5": timedelta(minutes=5),
-    "M15": timedelta(minutes=15),
-    "M30": timedelta(minutes=30),
-    "H1": timedelta(hours=1),
-    "H4": timedelta(hours=4),
-    "D1": timedelta(days=1),
-    "W1": timedelta(weeks=1),
-}
+BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",

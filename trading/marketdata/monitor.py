@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from tradeops.events import Alert, Bar, Envelope, Tick, make_event
+from tradeops.events import BAR_SECONDS, Alert, Bar, Envelope, Tick, make_event
 from trading.marketdata.sessions import compile_hours, open_seconds_between
 
 CROSSED = "crossed"
@@ -58,7 +58,8 @@ SEVERITY = {
     LOCKED: "low",
     STALE_FEED: "high",
 }
-TIMEFRAME_SECONDS = {"M1": 60, "M5": 300, "M15": 900, "M30": 1800, "H1": 3600, "H4": 14400, "D1": 86400}
+# Intraday to daily bars; a weekly bar gets the defaults where the lengths are used, as before.
+TIMEFRAME_SECONDS = {name: seconds for name, seconds in BAR_SECONDS.items() if name != "W1"}
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, TypeVar
 
-from tradeops.events import Bar, Tick
+from tradeops.events import BAR_SECONDS, Bar, Tick
 from trading.marketdata.quarantine import FileFormatError, Quarantine, QuarantinedRow
 from trading.marketdata.sessions import compile_hours, is_open
 
@@ -49,8 +49,6 @@ BACKTESTING_DATASETS = {
 }
 MT5_BAR_HEADER = ("<DATE>", "<TIME>", "<OPEN>", "<HIGH>", "<LOW>", "<CLOSE>", "<TICKVOL>", "<VOL>", "<SPREAD>")
 MT5_TICK_HEADER = ("<DATE>", "<TIME>", "<BID>", "<ASK>", "<LAST>", "<VOLUME>", "<FLAGS>")
-TIMEFRAME_SECONDS = {"M1": 60, "M5": 300, "M15": 900, "M30": 1800, "H1": 3600, "H4": 14400, "D1": 86400}
-TIMEFRAME_SECONDS["W1"] = 7 * 86400
 
 
 class RowError(ValueError):
@@ -328,7 +326,7 @@ def bars_as_ticks(bars: Iterable[Bar], *, spread: Decimal) -> Iterator[Tick]:
     for bar in bars:
         offsets = offsets_cache.get(bar.timeframe)
         if offsets is None:
-            length = TIMEFRAME_SECONDS[bar.timeframe]
+            length = BAR_SECONDS[bar.timeframe]
             offsets = (timedelta(0), timedelta(seconds=length / 3), timedelta(seconds=2 * length / 3))
             offsets = offsets_cache.setdefault(bar.timeframe, (*offsets, timedelta(seconds=length - 1)))
         if bar.close >= bar.open:  # an up bar more likely dipped first
@@ -415,7 +413,7 @@ def synthetic_ticks(
 
 def synthetic_bars(ticks: Iterable[Tick], *, timeframe: str = "M1") -> Iterator[Bar]:
     """Aggregate ticks (mid prices) into bars of ``timeframe``; empty periods produce no bar."""
-    seconds = TIMEFRAME_SECONDS[timeframe]
+    seconds = BAR_SECONDS[timeframe]
     current: list | None = None
     for tick in ticks:
         epoch = int(tick.ts.timestamp())
