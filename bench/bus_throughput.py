@@ -30,8 +30,6 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,28 +41,14 @@ import django  # noqa: E402
 django.setup()
 
 from confluent_kafka.admin import AdminClient  # noqa: E402
+from memory_bus import make_ticks  # noqa: E402  (bench/, first on sys.path when run as a script)
 
 from tradeops.bus.kafka import PRODUCER_DEFAULTS, KafkaBus  # noqa: E402
 from tradeops.bus.provision import topics_apply, topics_delete, topics_plan  # noqa: E402
-from tradeops.events import Tick, Topic, encode, make_event  # noqa: E402
+from tradeops.events import Topic, encode  # noqa: E402
 from tradeops.topics import CATALOGUE  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-
-
-def make_ticks(n: int, keys: int) -> list:
-    symbols = [f"SYM{i:02d}" for i in range(keys)]
-    bid = Decimal("1.08512")
-    step = timedelta(microseconds=250)
-    return [
-        make_event(
-            Tick(symbol=symbols[i % keys], bid=bid, ask=bid + Decimal("0.00003"), ts=T0 + step * i),
-            source="bench",
-            key=symbols[i % keys],
-        )
-        for i in range(n)
-    ]
 
 
 def publish(bus: KafkaBus, events: list) -> float:
