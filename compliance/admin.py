@@ -16,6 +16,7 @@ from django.utils.html import format_html_join
 from compliance import services
 from compliance.models import Alert, Case, CaseAction, ComplianceRule, PreTradeDecision, RuleStatus
 from compliance.selectors import can_see_surveillance, case_stor_draft, compliance_rule_history
+from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role, user_has_role
 
@@ -24,21 +25,12 @@ def _officer(request) -> bool:
     return user_has_role(request.user, Role.COMPLIANCE_OFFICER)
 
 
-class ComplianceOnlyAdmin(admin.ModelAdmin):
+class ComplianceOnlyAdmin(ReadOnlyAdmin):
     def has_module_permission(self, request):
         return can_see_surveillance(request.user)
 
     def has_view_permission(self, request, obj=None):
         return can_see_surveillance(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 def _run(request, label, fn) -> bool:

@@ -14,6 +14,7 @@ from mlmodels.services import (
     model_version_rollback,
     validator_config_update,
 )
+from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 
 
@@ -81,19 +82,10 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(ModelActivation)
-class ModelActivationAdmin(admin.ModelAdmin):
+class ModelActivationAdmin(ReadOnlyAdmin):
     list_display = ("at", "name", "action", "version", "previous", "actor", "reason")
     list_filter = ("name", "action")
     readonly_fields = ("name", "version", "previous", "action", "actor", "reason", "at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class ValidatorConfigForm(forms.ModelForm):

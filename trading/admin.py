@@ -4,6 +4,7 @@ written by services only, so their admin is read-only."""
 from django import forms
 from django.contrib import admin, messages
 
+from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 from trading.models import (
     AccountRiskSnapshot,
@@ -15,19 +16,6 @@ from trading.models import (
     RiskLimit,
     TradingAccount,
 )
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Rows written by services only: no add, change or delete through the admin."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Instrument)

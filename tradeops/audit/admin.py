@@ -10,21 +10,11 @@ from django.utils.html import format_html
 
 from tradeops.audit.models import AuditRecord, Digest, PurgedRecord, RetentionHold
 from tradeops.audit.services import retention_hold_place, retention_hold_release
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from tradeops.core.admin import ReadOnlyAdmin
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnly):
+class AuditRecordAdmin(ReadOnlyAdmin):
     list_display = (
         "sequence",
         "occurred_at",
@@ -65,13 +55,13 @@ class AuditRecordAdmin(ReadOnly):
 
 
 @admin.register(PurgedRecord)
-class PurgedRecordAdmin(ReadOnly):
+class PurgedRecordAdmin(ReadOnlyAdmin):
     list_display = ("sequence", "category", "recorded_at", "retain_until", "purged_at")
     list_filter = ("category",)
 
 
 @admin.register(Digest)
-class DigestAdmin(ReadOnly):
+class DigestAdmin(ReadOnlyAdmin):
     list_display = ("day", "record_count", "first_sequence", "last_sequence", "merkle_root", "file_name")
 
 
