@@ -676,6 +676,42 @@ print(f"cluster {cluster_id}, brokers {', '.join(brokers)}, controller {controll
 PY
 }
 
+# A freshly formatted broker creates __consumer_offsets on the first FindCoordinator request and
+# then loads its partitions for a few seconds; a consumer group that joins meanwhile is told
+# "coordinator load in progress" and a test with a short idle timeout can give up before it has
+# joined. Ask for a group coordinator (FindCoordinator v0) until one answers without an error.
+kafka_warm_coordinator() {
+	command -v python3 >/dev/null || return 0
+	python3 - "$HOST" "$KAFKA_PORT" "$WAIT_TIMEOUT" <<'PY'
+import socket, struct, sys, time
+
+host, port, timeout = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+client_id, group = b"tradeops-services", b"tradeops-services-warmup"
+payload = struct.pack(">hhih", 10, 0, 4243, len(client_id)) + client_id + struct.pack(">h", len(group)) + group
+deadline = time.monotonic() + timeout
+error = None
+while time.monotonic() < deadline:
+    try:
+        with socket.create_connection((host, port), timeout=3) as s:
+            s.settimeout(5)
+            s.sendall(struct.pack(">i", len(payload)) + payload)
+            data = b""
+            while len(data) < 4 or len(data) < 4 + struct.unpack(">i", data[:4])[0]:
+                chunk = s.recv(4096)
+                if not chunk:
+                    raise EOFError("connection closed")
+                data += chunk
+        _corr, error = struct.unpack_from(">ih", data, 4)
+        if error == 0:
+            sys.exit(0)
+    except Exception as exc:  # noqa: BLE001
+        error = str(exc)
+    time.sleep(0.5)
+print(f"kafka: no group coordinator within {timeout:.0f}s (last error {error})")
+sys.exit(1)
+PY
+}
+
 kafka_ours_pid() {
 	local pid
 	pid=$(read_pid "$KAFKA_PID")
@@ -765,6 +801,7 @@ kafka_up() {
 		fi
 		sleep 1
 	done
+	kafka_warm_coordinator || die "kafka: the broker answers metadata but serves no consumer group"
 	log "kafka: up after $((SECONDS - start))s ($(kafka_probe))"
 }
 
