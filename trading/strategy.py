@@ -13,6 +13,16 @@ Lots are rounded DOWN onto the instrument's volume grid and capped at its maximu
 ``max_lots``); a size below the minimum volume is skipped, never rounded up. Stop loss and take
 profit are ``sl_atr`` / ``tp_atr`` ATRs from the signal price, on the tick grid.
 
+Within the headroom (``headroom_of``, in the worker ``trading.risk.order_headroom`` over the risk
+manager the gate reads): the size is shrunk to what the position, exposure, margin and open-order
+limits leave (on the volume grid), and when not even the minimum volume fits the account is
+skipped with the binding limit's code instead of sending an order bound to be refused. The risk
+checks still run on every order (defence in depth).
+
+Every skip is a ``SignalSkip`` with a stable code (``SKIP_CODES``), the signal's time and the
+figures; ``last_skips`` holds those of the latest signal, for the runner to record in the audit
+trail, and ``skipped`` the latest hundred, for logs.
+
 Idempotent: one intent per (signal id, account), with a deterministic ``client_order_id``
 (``trading.intents.client_order_id_for``), so a redelivered signal produces nothing new here and
 the database refuses a second order with the same key anyway. Money is not converted between
@@ -25,12 +35,49 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from tradeops.events import Envelope, Signal
 from trading.intents import BUY, SELL, InstrumentSpec, OrderIntent, client_order_id_for
+from trading.risk.headroom import Headroom
 
 ZERO = Decimal(0)
+
+SKIP_CODES = {
+    "strategy.invalid_side": "the signal's side is neither BUY nor SELL",
+    "strategy.unknown_instrument": "no instrument of that symbol is loaded",
+    "strategy.invalid_price": "the signal's reference price is not positive",
+    "strategy.low_confidence": "confidence below the strategy's minimum",
+    "strategy.algo_not_traded": "the signal's algorithm is not traded by this strategy",
+    "strategy.no_volatility": "volatility sizing needs an ATR or a volatility on the signal",
+    "strategy.below_min_volume": "the size the sizing rule gives is below the instrument's minimum volume",
+    "strategy.no_headroom": "a risk limit leaves less than the minimum volume (``limit_code`` names it)",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class SignalSkip:
+    """A validated signal that produced no order (for one account, or for all when
+    ``account_id`` is None), and why. ``ts`` is the signal's time (event time). For
+    ``strategy.no_headroom``, ``wanted`` is the size the sizing rule asked for and ``limit_code``
+    the risk check whose limit binds (``risk.max_position``...)."""
+
+    signal_id: str
+    symbol: str
+    side: str
+    ts: datetime
+    code: str
+    reason: str
+    account_id: int | None = None
+    algo_id: str = ""
+    wanted: Decimal | None = None
+    limit_code: str = ""
+
+
+class HeadroomOf(Protocol):
+    def __call__(self, *, account_id: int, symbol: str, side: str, price: Decimal, at: datetime) -> Headroom: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,14 +106,18 @@ class Strategy:
         instruments: dict[str, InstrumentSpec],
         accounts: Sequence[int],
         equity_of: Callable[[int], Decimal],
+        headroom_of: HeadroomOf | None = None,
         config: StrategyConfig | None = None,
     ):
         self.instruments = instruments
         self.accounts = tuple(accounts)
         self.equity_of = equity_of
+        self.headroom_of = headroom_of  # None: size without regard to the risk limits
         self.config = config or StrategyConfig()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self.skipped: list[tuple[str, str]] = []  # (signal_id, reason), the latest few, for logs
+        self.skipped: list[SignalSkip] = []  # the latest hundred, for logs
+        self.last_skips: list[SignalSkip] = []  # those of the latest signal, for the runner to record
+        self.shrunk = 0  # intents sized down to the headroom
 
     def handle(self, event: Envelope) -> list[OrderIntent]:
         payload = event.payload
@@ -75,12 +126,13 @@ class Strategy:
         return self.on_signal(payload)
 
     def on_signal(self, signal: Signal) -> list[OrderIntent]:
+        self.last_skips = []
         if signal.signal_id in self._seen:
             return []
         self._remember(signal.signal_id)
-        reason = self._refusal(signal)
-        if reason:
-            self._skip(signal.signal_id, reason)
+        code, reason = self._refusal(signal)
+        if code:
+            self._skip(signal, code, reason)
             return []
         spec = self.instruments[signal.symbol]
         atr = self._atr(signal)
@@ -88,8 +140,27 @@ class Strategy:
         for account_id in self.accounts:
             lots = self.size(spec=spec, signal=signal, atr=atr, equity=self.equity_of(account_id))
             if lots <= 0:
-                self._skip(signal.signal_id, f"account {account_id}: size below the minimum volume {spec.min_volume}")
+                reason = f"account {account_id}: size below the minimum volume {spec.min_volume}"
+                self._skip(signal, "strategy.below_min_volume", reason, account_id=account_id)
                 continue
+            if self.headroom_of is not None:
+                room = self.headroom_of(
+                    account_id=account_id, symbol=signal.symbol, side=signal.side, price=signal.price, at=signal.ts
+                )
+                if not room.fits:
+                    reason = f"account {account_id}: {lots} lots wanted; {room.code or 'no limit'}: {room.detail}"
+                    self._skip(
+                        signal,
+                        "strategy.no_headroom",
+                        reason,
+                        account_id=account_id,
+                        wanted=lots,
+                        limit_code=room.code,
+                    )
+                    continue
+                if room.lots < lots:
+                    lots = room.lots
+                    self.shrunk += 1
             stop_loss = take_profit = None
             if atr:
                 direction = 1 if signal.side == BUY else -1
@@ -130,20 +201,20 @@ class Strategy:
 
     # ------------------------------------------------------------ helpers
 
-    def _refusal(self, signal: Signal) -> str:
+    def _refusal(self, signal: Signal) -> tuple[str, str]:
         if signal.side not in (BUY, SELL):
-            return f"side {signal.side!r} is neither BUY nor SELL"
+            return "strategy.invalid_side", f"side {signal.side!r} is neither BUY nor SELL"
         if signal.symbol not in self.instruments:
-            return f"no instrument {signal.symbol!r} is loaded"
+            return "strategy.unknown_instrument", f"no instrument {signal.symbol!r} is loaded"
         if signal.price <= 0:
-            return f"reference price {signal.price} is not positive"
+            return "strategy.invalid_price", f"reference price {signal.price} is not positive"
         if signal.confidence < self.config.min_confidence:
-            return f"confidence {signal.confidence} below {self.config.min_confidence}"
+            return "strategy.low_confidence", f"confidence {signal.confidence} below {self.config.min_confidence}"
         if self.config.algo_ids is not None and signal.algo_id not in self.config.algo_ids:
-            return f"algorithm {signal.algo_id!r} is not traded here"
+            return "strategy.algo_not_traded", f"algorithm {signal.algo_id!r} is not traded here"
         if self.config.sizing == "volatility" and self._atr(signal) is None:
-            return "volatility sizing needs an ATR or a volatility on the signal"
-        return ""
+            return "strategy.no_volatility", "volatility sizing needs an ATR or a volatility on the signal"
+        return "", ""
 
     @staticmethod
     def _atr(signal: Signal) -> Decimal | None:
@@ -158,6 +229,17 @@ class Strategy:
         if len(self._seen) > self.config.remember:
             self._seen.popitem(last=False)
 
-    def _skip(self, signal_id: str, reason: str) -> None:
-        self.skipped.append((signal_id, reason))
+    def _skip(self, signal: Signal, code: str, reason: str, **account_figures) -> None:
+        skip = SignalSkip(
+            signal_id=signal.signal_id,
+            symbol=signal.symbol,
+            side=signal.side,
+            ts=signal.ts,
+            code=code,
+            reason=reason,
+            algo_id=signal.algo_id,
+            **account_figures,
+        )
+        self.last_skips.append(skip)
+        self.skipped.append(skip)
         del self.skipped[:-100]

@@ -28,6 +28,7 @@ recent orders are held in memory so a redelivered signal is never sent twice.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -62,6 +63,7 @@ from trading.brokers import (
     OrderResult,
 )
 from trading.brokers import Quote as BrokerQuote
+from trading.controls.services import signal_skips_record
 from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, magic_for
 from trading.models import Execution, Instrument, KillSwitch, Order, Position, RiskLimit, TradingAccount
@@ -69,6 +71,7 @@ from trading.order_commit import FillDraft, OrderCommit, OrderDraft, OrderStep, 
 from trading.order_states import OrderStatus
 from trading.position_math import PositionState
 from trading.risk import KillSwitchBook, LimitBook, OpenOrder, RiskLimits, RiskManager, TradingBreaker, risk_checks
+from trading.risk.headroom import order_headroom
 from trading.strategy import Strategy, StrategyConfig
 
 logger = logging.getLogger(__name__)
@@ -260,6 +263,7 @@ class ExecutionWorker:
             instruments=self.specs,
             accounts=list(self.accounts),
             equity_of=lambda account_id: self.risk.account(account_id).equity(),
+            headroom_of=functools.partial(order_headroom, self.risk),
             config=cfg.strategy,
         )
         self.gate = PreTradeGate(risk_checks(self.risk))
@@ -314,6 +318,8 @@ class ExecutionWorker:
             self._retry_reconcile()
             for intent in self.strategy.on_signal(payload):
                 self.execute(intent)
+            if self.strategy.last_skips:
+                signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
         elif isinstance(payload, Tick):
             self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts), tick=True)
         elif isinstance(payload, Bar):

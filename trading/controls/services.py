@@ -1,5 +1,6 @@
-"""Writers of risk limits and the kill switch. Every change is audited with its before and after
-(2017/565 Art. 72) and published on the outbox in the same transaction.
+"""Writers of risk limits and the kill switch, and the record of signals the strategy did not
+trade. Every change is audited with its before and after (2017/565 Art. 72) and published on the
+outbox in the same transaction.
 
 Kill switch (RTS 6 Art. 12): ``kill_switch_engage`` blocks new orders in its scope (the row is
 committed first, so the block is durable before anything else happens) and then cancels at once
@@ -12,7 +13,8 @@ its own broker anything in scope that is still open there. Release needs a user 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -36,6 +38,7 @@ from trading.models import (
 from trading.order_states import OrderStatus
 from trading.selectors import order_list_unexecuted
 from trading.services import order_transition
+from trading.strategy import SignalSkip
 
 if TYPE_CHECKING:
     from trading.brokers.base import Broker
@@ -451,3 +454,48 @@ def account_risk_snapshot_save(
         },
     )
     return snapshot
+
+
+# ---------------------------------------------------------------- signals the strategy did not trade
+
+
+def _skip_event_id(skip) -> uuid.UUID:
+    """One record per (signal, account): a redelivered signal after a restart records nothing new."""
+    from tradeops.audit.identity import NAMESPACE
+
+    return uuid.uuid5(NAMESPACE, f"signal.skipped|{skip.signal_id}|{skip.account_id or ''}")
+
+
+@transaction.atomic
+def signal_skips_record(*, skips: Sequence[SignalSkip], actor: str) -> int:
+    """Record in the audit trail each validated signal the strategy did not turn into an order,
+    with its stable code and figures (``trading.strategy.SKIP_CODES``; for
+    ``strategy.no_headroom`` the size wanted and the risk limit that left no room), so "why did
+    this signal not trade?" has an answer next to the orders that did (2017/565 Art. 72 record
+    keeping; RTS 6 Art. 15: the limits shaped the order flow). Event time is the signal's time.
+    Idempotent per (signal, account). Returns the number of records written."""
+    from tradeops.audit.services import AuditEntry, audit_append_many
+
+    entries = [
+        AuditEntry(
+            action="signal.skipped",
+            object_type="signal",
+            object_id=skip.signal_id if skip.account_id is None else f"{skip.signal_id}:{skip.account_id}",
+            occurred_at=ensure_utc(skip.ts),
+            payload={
+                "code": skip.code,
+                "reason": skip.reason,
+                "signal_id": skip.signal_id,
+                "account_id": skip.account_id,
+                "symbol": skip.symbol,
+                "side": skip.side,
+                "algo_id": skip.algo_id,
+                "wanted": None if skip.wanted is None else str(skip.wanted),
+                "limit_code": skip.limit_code,
+            },
+            actor=actor,
+            event_id=_skip_event_id(skip),
+        )
+        for skip in skips
+    ]
+    return len(audit_append_many(entries=entries)) if entries else 0

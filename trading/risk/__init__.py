@@ -1,7 +1,9 @@
-"""Pre-trade risk: limits, the per-account hot state, the trading breaker, the kill switch mirror
-and the risk checks the pre-trade gate runs (``risk_checks``). Pure: no Django, no clock."""
+"""Pre-trade risk: limits, the per-account hot state, the trading breaker, the kill switch mirror,
+the risk checks the pre-trade gate runs (``risk_checks``) and the headroom those limits leave,
+which the strategy sizes within (``order_headroom``). Pure: no Django, no clock."""
 
 from trading.risk.breaker import TradingBreaker
+from trading.risk.headroom import Headroom, order_headroom
 from trading.risk.killswitch import KillScope, KillSwitchBook
 from trading.risk.limits import LimitBook, RiskLimits
 from trading.risk.manager import CODES, RiskManager, TradingState, risk_checks
@@ -10,6 +12,7 @@ from trading.risk.state import AccountBook, OpenOrder
 __all__ = [
     "CODES",
     "AccountBook",
+    "Headroom",
     "KillScope",
     "KillSwitchBook",
     "LimitBook",
@@ -18,5 +21,6 @@ __all__ = [
     "RiskManager",
     "TradingBreaker",
     "TradingState",
+    "order_headroom",
     "risk_checks",
 ]

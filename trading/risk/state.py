@@ -209,6 +209,10 @@ class AccountBook:
             self._cache["exposures"] = (gross, abs(net))
         return gross, abs(net)
 
+    def lots_by_symbol(self) -> dict[str, Decimal]:
+        """Signed lots per symbol, positions plus open orders (a copy: the caller may change it)."""
+        return dict(self._lots())
+
     def _lots(self) -> dict[str, Decimal]:
         """Signed lots per symbol: positions plus open orders (cached until the next change)."""
         lots = self._cache.get("lots")

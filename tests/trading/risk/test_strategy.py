@@ -60,7 +60,7 @@ def test_volatility_stands_in_for_atr_and_no_volatility_means_no_order():
     s = strategy()
     assert s.on_signal(signal("a", atr=None, volatility=0.001))[0].quantity == Decimal("2.27")
     assert s.on_signal(signal("b", atr=None, volatility=None)) == []
-    assert "ATR" in s.skipped[-1][1]
+    assert "ATR" in s.skipped[-1].reason
 
 
 def test_fixed_fraction_of_equity():
@@ -75,7 +75,7 @@ def test_sizes_stay_within_instrument_limits():
     assert all(i.quantity == EURUSD.max_volume for i in s.on_signal(signal()))
     tiny = strategy(equity="10")
     assert tiny.on_signal(signal("t")) == []
-    assert "below the minimum" in tiny.skipped[-1][1]
+    assert "below the minimum" in tiny.skipped[-1].reason
     capped = strategy(max_lots=Decimal("0.333"))
     assert capped.on_signal(signal("c"))[0].quantity == Decimal("0.33")
 
@@ -97,7 +97,7 @@ def test_same_signal_twice_gives_one_intent_per_account():
 def test_refused_signals_say_why(kwargs, why):
     s = strategy(min_confidence=0.5, algo_ids=frozenset({"algo-1"}))
     assert s.on_signal(signal(**kwargs)) == []
-    assert why in s.skipped[-1][1]
+    assert why in s.skipped[-1].reason
 
 
 def test_unknown_sizing_mode_is_refused():

@@ -1,0 +1,213 @@
+"""Headroom: the largest order an account may still send on one instrument and side before a
+risk limit refuses it. Pure (no Django, no clock, no I/O).
+
+The strategy consults it when it sizes an order (``trading.strategy``), so it asks for what the
+limits leave instead of sending orders bound to be refused; the risk checks of the gate still
+run on every order (defence in depth: a sized order must pass them too). It reads the same
+limits (``LimitBook``) and the same account state (``AccountBook``) as the checks in
+``trading.risk.manager`` and follows their arithmetic:
+
+- ``risk.max_position`` (per instrument): worst case on the order's side = position + open
+  orders on that side + this order; ``|worst| <= max_position_lots``. Opposite orders may never
+  fill, so they do not count (as in ``MaxPositionCheck``).
+- ``risk.max_gross_exposure`` / ``risk.max_net_exposure`` (account currency): positions + open
+  orders + this order, this instrument at the order's price, the others at their marks; an
+  order that leaves the exposure no higher than it was passes too (it is reducing).
+- ``risk.insufficient_margin``: the order's margin must fit in free margin, unless the order
+  only shrinks the position.
+- ``risk.max_open_orders``: one more open order must fit.
+
+The limits the sizing cannot change (trading state, kill switch, breaker, loss and drawdown,
+message rates, duplicates, stale signals) are left to the checks: their refusals explain
+something about the state of the firm, not about the size.
+
+How: each limit gives an upper bound in lots, solved in closed form; the smallest bound (and the
+instrument's maximum volume) is rounded DOWN onto the volume grid, then that size is run
+through the very check objects the gate runs. Rounding at a boundary (a limit landing exactly
+on the grid, a currency conversion that does not divide exactly) can only make the verified
+size smaller by a grid step or two, never let a breaching size through.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from trading.gate import GateContext
+from trading.intents import BUY, SELL, OrderIntent
+from trading.risk.manager import ExposureCheck, MarginCheck, MaxPositionCheck, NetExposureCheck, RiskManager
+from trading.risk.state import AccountBook
+
+ZERO = Decimal(0)
+VERIFY_STEPS = 3  # grid steps tried below the closed-form size before giving up (rounding only)
+PROBE_ID = "headroom-probe"
+
+
+@dataclass(frozen=True, slots=True)
+class Headroom:
+    """``lots``: the largest size on the instrument's volume grid the sizing limits let through
+    now (0: nothing fits, not even the minimum volume). ``code``: the reason code of the limit
+    that binds ("" when only the instrument's maximum volume does). ``detail``: its figures."""
+
+    lots: Decimal
+    code: str = ""
+    detail: str = ""
+
+    @property
+    def fits(self) -> bool:
+        return self.lots > 0
+
+
+def order_headroom(
+    manager: RiskManager, *, account_id: int, symbol: str, side: str, price: Decimal, at: datetime
+) -> Headroom:
+    """Headroom of ``account_id`` for a ``side`` order on ``symbol`` priced at ``price`` (the
+    reference price the order will carry), decided at ``at`` (event time).
+
+    Preconditions: the instrument and the account are loaded in ``manager``. Reads only; the
+    same state given to the gate a moment later gives the same answer (RTS 6 Art. 15 limits)."""
+    if side not in (BUY, SELL):
+        raise ValueError(f"side must be BUY or SELL, got {side!r}")
+    spec = manager.specs[symbol]
+    book = manager.account(account_id)
+    account_limits = manager.limits.for_account(account_id)
+
+    limit = account_limits.max_open_orders
+    if limit is not None and len(book.open_orders) + 1 > limit:
+        return Headroom(ZERO, "risk.max_open_orders", f"{len(book.open_orders)} orders open; limit {limit}")
+
+    bounds = [(spec.max_volume, "", f"{symbol}: instrument maximum volume {spec.max_volume}")]
+    bounds += _position_bound(manager, book, account_id=account_id, symbol=symbol, side=side)
+    bounds += _exposure_bounds(manager, book, account_id=account_id, symbol=symbol, side=side, price=price)
+    bounds += _margin_bound(manager, book, account_id=account_id, symbol=symbol, side=side, price=price)
+    lots, code, detail = min(bounds, key=lambda b: (b[0], b[1] == ""))  # a tie names the risk limit
+
+    size = spec.round_volume_down(max(lots, ZERO))
+    probe = _Probe(manager, account_id=account_id, symbol=symbol, side=side, price=price, at=at)
+    for attempt in range(VERIFY_STEPS + 1):
+        if size <= 0:
+            return Headroom(ZERO, code, f"{detail}; below the minimum volume {spec.min_volume}")
+        failure = probe.failure(size)
+        if failure is None:
+            up = size + spec.volume_step
+            if attempt == 0 and up <= spec.max_volume and probe.failure(up) is None:
+                size = up  # a bound landing exactly on the grid came out of a division a hair low
+            return Headroom(size, code, detail)
+        code, detail = failure  # the bound came out a hair high (rounding): step down the grid
+        size = spec.round_volume_down(size - spec.volume_step)
+    return Headroom(ZERO, code, f"{detail} (no size within {VERIFY_STEPS} volume steps of the bound passes)")
+
+
+# ---------------------------------------------------------------- bounds, in lots, per limit
+
+
+def _position_bound(manager, book: AccountBook, *, account_id, symbol, side):
+    limit = manager.limits.for_instrument(account_id, symbol).max_position_lots
+    if limit is None:
+        return []
+    position = book.position(symbol)
+    pending = book.pending(symbol, side=side)
+    sign = 1 if side == BUY else -1
+    # BUY: position + pending buys + q <= limit; SELL: position + pending sells - q >= -limit.
+    room = limit - sign * (position + pending)
+    return [
+        (
+            room,
+            "risk.max_position",
+            f"{symbol}: position {position}, open {side} orders {abs(pending)}: room for {max(room, ZERO)} "
+            f"lots to {side} within the {limit}-lot limit",
+        )
+    ]
+
+
+def _exposure_bounds(manager, book: AccountBook, *, account_id, symbol, side, price):
+    limits = manager.limits.for_account(account_id)
+    if limits.max_gross_exposure is None and limits.max_net_exposure is None:
+        return []
+    unit = book.notional(symbol, Decimal(1), price)  # one lot at the order's price, account currency
+    if unit <= 0:
+        return []  # no price: the order adds no exposure the checks could count
+    sign = 1 if side == BUY else -1
+    lots = book.lots_by_symbol()
+    own = lots.pop(symbol, ZERO)
+    other_gross = other_net = ZERO
+    for other, qty in lots.items():
+        if qty:
+            value = book.notional(other, qty)
+            other_gross += abs(value)
+            other_net += value
+    gross_before, net_before = book.exposures()
+    bounds = []
+    if limits.max_gross_exposure is not None:
+        # other + |unit x (own + sign q)| <= max(limit, before)
+        ceiling = max(limits.max_gross_exposure, gross_before)
+        reach = (ceiling - other_gross) / unit  # |own + sign q| may reach this many lots
+        room = reach - sign * own if reach >= 0 else ZERO
+        bounds.append(
+            (
+                room,
+                "risk.max_gross_exposure",
+                f"gross exposure {gross_before:.2f} leaves {max(room, ZERO):.2f} lots of {symbol} "
+                f"within the limit {limits.max_gross_exposure}",
+            )
+        )
+    if limits.max_net_exposure is not None:
+        # |other + unit x (own + sign q)| <= max(limit, before)
+        ceiling = max(limits.max_net_exposure, net_before)
+        room = (ceiling - sign * (other_net + unit * own)) / unit
+        bounds.append(
+            (
+                room,
+                "risk.max_net_exposure",
+                f"net exposure {net_before:.2f} leaves {max(room, ZERO):.2f} lots of {symbol} "
+                f"within the limit {limits.max_net_exposure}",
+            )
+        )
+    return bounds
+
+
+def _margin_bound(manager, book: AccountBook, *, account_id, symbol, side, price):
+    if not manager.limits.for_account(account_id).check_margin:
+        return []
+    margin_rate = manager.specs[symbol].margin_rate
+    per_lot = abs(book.notional(symbol, Decimal(1), price)) * margin_rate
+    if per_lot <= 0:
+        return []
+    sign = 1 if side == BUY else -1
+    current = book.position(symbol) + book.pending(symbol)
+    reducing = abs(current) if current * sign < 0 else ZERO  # shrinking the position needs no margin
+    free = book.free_margin()
+    room = max(reducing, free / per_lot if free > 0 else ZERO)
+    return [
+        (
+            room,
+            "risk.insufficient_margin",
+            f"free margin {free:.2f} covers {max(free, ZERO) / per_lot:.2f} lots of {symbol} at {per_lot:.2f} per lot",
+        )
+    ]
+
+
+# ---------------------------------------------------------------- verification
+
+
+class _Probe:
+    """Runs a candidate size through the gate's own sizing checks (same objects, same state)."""
+
+    def __init__(self, manager: RiskManager, *, account_id, symbol, side, price, at):
+        self.checks = [cls(manager) for cls in (MaxPositionCheck, ExposureCheck, NetExposureCheck, MarginCheck)]
+        self.context = GateContext(
+            now=at,
+            instrument=manager.specs[symbol],
+            quote=manager.quotes.get(symbol),
+            account=manager.account(account_id),
+        )
+        self.fields = {"account_id": account_id, "symbol": symbol, "side": side, "reference_price": price, "ts": at}
+
+    def failure(self, lots: Decimal) -> tuple[str, str] | None:
+        intent = OrderIntent(client_order_id=PROBE_ID, quantity=lots, **self.fields)
+        for check in self.checks:
+            result = check(intent, self.context)
+            if not result.passed:
+                return result.code, result.detail
+        return None
