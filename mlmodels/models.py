@@ -1,11 +1,12 @@
 """The model registry and the pattern validator's thresholds.
 
 ``ModelVersion``: one trained model artifact (joblib) with its sha256, the feature list it was
-trained on, the training data range and its walk-forward metrics beside naive baselines. At
-most one version per model name is active (a partial unique constraint); activations and
-rollbacks go through ``mlmodels.services`` only, which verify the artifact first, log a
-``ModelActivation`` row and write the audit record (RTS 6 Art. 9 validation evidence and
-algorithm attribution).
+trained on, the training data range, its walk-forward metrics beside naive baselines and its
+out-of-sample edge over the best of them (``edge``, ``edge_p_value``, ``has_edge``). At most one
+version per model name is active (a partial unique constraint); activations and rollbacks go
+through ``mlmodels.services`` only, which verify the artifact first, refuse a model without an
+edge unless told otherwise with a reason, log a ``ModelActivation`` row and write the audit
+record (RTS 6 Art. 9 validation evidence and algorithm attribution).
 """
 
 from __future__ import annotations
@@ -39,6 +40,19 @@ class ModelVersion(models.Model):
         default=dict, blank=True, help_text="Walk-forward out-of-sample accuracy, beside always-up and previous-sign"
     )
     drift_reference = models.JSONField(default=dict, blank=True, help_text="Training distribution for PSI")
+    edge = models.FloatField(
+        null=True, blank=True, help_text="Out-of-sample accuracy minus the best baseline's (a fraction; < 0: worse)"
+    )
+    edge_baseline = models.CharField(max_length=32, blank=True, help_text="The best baseline on the same rows")
+    edge_rows = models.PositiveIntegerField(null=True, blank=True, help_text="Out-of-sample rows the edge is over")
+    edge_p_value = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="One-sided exact sign test against the best baseline (empty: not measured when trained)",
+    )
+    has_edge = models.BooleanField(
+        default=False, help_text="Beats the best baseline out of sample: edge > 0 at p < 0.05"
+    )
     created_at = models.DateTimeField()
     created_by = models.CharField(max_length=150)
     is_active = models.BooleanField(default=False)
@@ -60,6 +74,15 @@ class ModelVersion(models.Model):
     def accuracy(self, key: str) -> float | None:
         return (self.metrics.get("walk_forward") or {}).get("accuracy", {}).get(key)
 
+    @property
+    def edge_summary(self) -> str:
+        """One line for screens: ``-0.41 pts vs always_up over 2946 bars (p=0.64): no edge``."""
+        if self.edge is None:
+            return "edge not measured"
+        p_value = "p not measured" if self.edge_p_value is None else f"p={self.edge_p_value:.2f}"
+        verdict = "edge" if self.has_edge else "no edge"
+        return f"{self.edge * 100:+.2f} pts vs {self.edge_baseline} over {self.edge_rows} bars ({p_value}): {verdict}"
+
 
 class ModelActivation(models.Model):
     """History of activations and rollbacks (append-only; written by the services)."""
@@ -74,6 +97,9 @@ class ModelActivation(models.Model):
     action = models.CharField(max_length=16, choices=Action.choices)
     actor = models.CharField(max_length=150)
     reason = models.CharField(max_length=500, blank=True)
+    no_edge_override = models.BooleanField(
+        default=False, help_text="Activated although the model does not beat the baselines (reason required)"
+    )
     at = models.DateTimeField()
 
     class Meta:

@@ -51,3 +51,13 @@ def serving_stamp() -> tuple:
 
 def model_activation_history(*, name: str, limit: int = 20) -> list[ModelActivation]:
     return list(ModelActivation.objects.filter(name=name).select_related("version", "previous")[:limit])
+
+
+def model_edges_active() -> list[tuple[ModelVersion, ModelActivation | None]]:
+    """Each active version (by name) with the activation that made it active: what the
+    dashboard shows about the models trading now, their edge and any no-edge override."""
+    rows = []
+    for version in ModelVersion.objects.filter(is_active=True).order_by("name"):
+        activation = ModelActivation.objects.filter(version=version).first()  # newest first
+        rows.append((version, activation))
+    return rows

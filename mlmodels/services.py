@@ -3,9 +3,12 @@
 Activation is refused (``ModelArtifactError``) unless the artifact loads and verifies: file
 present, sha256 equal to the registry's, bundle unpickles, feature list equal to what serving
 computes. So a corrupt or mismatched model never becomes active and the previous one keeps
-serving. Every activation, rollback and threshold change writes an audit record in the same
-transaction (RTS 6 Art. 9: the firm can show which model version was live when, and who
-decided; Art. 12: signals carry the versions).
+serving. Activation of a model that does not beat the naive baselines out of sample
+(``ModelVersion.has_edge`` False) is refused too (``model_no_edge``) unless the caller says
+``allow_no_edge`` and gives a reason; the override is kept on the ``ModelActivation`` row and in
+the audit record, with who and why. Every activation, rollback and threshold change writes an
+audit record in the same transaction (RTS 6 Art. 9: the firm can show which model version was
+live when, how it had tested, and who decided; Art. 12: signals carry the versions).
 """
 
 from __future__ import annotations
@@ -62,12 +65,16 @@ def model_training_run(
     symbol: str = "EURUSD",
     bars=None,
     activate: bool = False,
+    allow_no_edge: bool = False,
+    reason: str = "",
     progress: Progress | None = None,
 ) -> list[ModelVersion]:
     """Train both models on ``bars`` (default: the shipped real EURUSD H1 bars), write their
-    artifacts under ``ML_MODEL_DIR`` and register them as candidates; activate them too when
-    ``activate``. Training runs outside any transaction (it takes seconds); the registration is
-    atomic. Side effects: two artifact files, two ModelVersion rows, audit records."""
+    artifacts under ``ML_MODEL_DIR`` and register them as candidates with their out-of-sample
+    edge; activate them too when ``activate`` (``model_versions_activate``: both or neither, and
+    a model without an edge only with ``allow_no_edge`` and a ``reason``). Training runs outside
+    any transaction (it takes seconds); the registration is atomic and stays when the activation
+    is refused. Side effects: two artifact files, two ModelVersion rows, audit records."""
     config = config or TrainingConfig()
     bars = load_shipped_bars() if bars is None else bars
     result = models_train(bars, symbol=symbol, config=config, progress=progress or (lambda m, f: None))
@@ -80,8 +87,12 @@ def model_training_run(
         written.append((name, version, path, sha256))
     versions = model_versions_register(actor=actor, result=result, artifacts=written, at=stamp)
     if activate:
-        for version in versions:
-            model_version_activate(version=version, actor=actor, reason="activated by the training run")
+        model_versions_activate(
+            versions=versions,
+            actor=actor,
+            reason=reason,
+            allow_no_edge=allow_no_edge,
+        )
     return versions
 
 
@@ -98,6 +109,7 @@ def model_versions_register(
         except ValueError:
             stored_path = str(path)
         estimator = result.estimators[name]
+        edge = result.metrics.get("edge", {}).get(name, {})
         row = ModelVersion.objects.create(
             name=name,
             version=version,
@@ -115,6 +127,11 @@ def model_versions_register(
             params=result.config.as_dict(),
             metrics=result.metrics,
             drift_reference=result.drift_reference,
+            edge=edge.get("edge"),
+            edge_baseline=edge.get("baseline", ""),
+            edge_rows=edge.get("rows"),
+            edge_p_value=edge.get("p_value"),
+            has_edge=bool(edge.get("beats_baselines")),
             created_at=at,
             created_by=actor,
         )
@@ -122,7 +139,12 @@ def model_versions_register(
             action="model.registered",
             actor=actor,
             obj=row,
-            payload={"version": version, "sha256": sha256, "accuracy": result.metrics["walk_forward"]["accuracy"]},
+            payload={
+                "version": version,
+                "sha256": sha256,
+                "accuracy": result.metrics["walk_forward"]["accuracy"],
+                "edge": edge,
+            },
             at=at,
         )
         rows.append(row)
@@ -142,7 +164,42 @@ def model_version_verify(*, version: ModelVersion):
     )
 
 
-def _switch(*, version: ModelVersion, action: str, actor: str, user, reason: str) -> ModelVersion:
+def edge_figures(version: ModelVersion) -> dict:
+    """The version's out-of-sample edge as recorded in the audit trail."""
+    return {
+        "edge": version.edge,
+        "baseline": version.edge_baseline,
+        "rows": version.edge_rows,
+        "p_value": version.edge_p_value,
+        "has_edge": version.has_edge,
+    }
+
+
+def check_model_edge(*, version: ModelVersion, allow_no_edge: bool, reason: str) -> bool:
+    """Refuse to activate a model that does not beat the baselines out of sample (code
+    ``model_no_edge``), unless ``allow_no_edge``; an override needs a reason (code
+    ``model_no_edge_reason_required``). Returns True when the activation is such an override."""
+    if version.has_edge:
+        return False
+    if not allow_no_edge:
+        raise ModelRegistryError(
+            f"{version.version} does not beat the baselines out of sample ({version.edge_summary}); "
+            "activating it needs the explicit no-edge override with a reason",
+            code="model_no_edge",
+        )
+    if not reason.strip():
+        raise ModelRegistryError(
+            f"{version.version} has no edge: say why it is activated anyway", code="model_no_edge_reason_required"
+        )
+    return True
+
+
+def _switch(
+    *, version: ModelVersion, action: str, actor: str, user, reason: str, allow_no_edge: bool = False
+) -> ModelVersion:
+    override = False
+    if action == ModelActivation.Action.ACTIVATE:
+        override = check_model_edge(version=version, allow_no_edge=allow_no_edge, reason=reason)
     model_version_verify(version=version)  # refuses before anything changes
     at = utcnow()
     # Lock every version of this name in pk order, so two concurrent activations serialise.
@@ -161,7 +218,14 @@ def _switch(*, version: ModelVersion, action: str, actor: str, user, reason: str
     )
     version.refresh_from_db()
     ModelActivation.objects.create(
-        name=version.name, version=version, previous=previous, action=action, actor=label, reason=reason, at=at
+        name=version.name,
+        version=version,
+        previous=previous,
+        action=action,
+        actor=label,
+        reason=reason,
+        no_edge_override=override,
+        at=at,
     )
     _audit(
         action=f"model.{'activated' if action == ModelActivation.Action.ACTIVATE else 'rolled_back'}",
@@ -174,20 +238,53 @@ def _switch(*, version: ModelVersion, action: str, actor: str, user, reason: str
             "sha256": version.artifact_sha256,
             "previous_version": previous.version if previous else None,
             "reason": reason,
+            "edge": edge_figures(version),
+            "no_edge_override": override,
         },
         at=at,
     )
     logger.info("%s %s model %s (was %s)", label, action, version.version, previous.version if previous else "none")
+    if override:
+        logger.warning("%s activated %s WITHOUT an edge (%s): %s", label, version.version, version.edge_summary, reason)
     return version
 
 
 @transaction.atomic
-def model_version_activate(*, version: ModelVersion, actor: str, user=None, reason: str = "") -> ModelVersion:
+def model_version_activate(
+    *, version: ModelVersion, actor: str, user=None, reason: str = "", allow_no_edge: bool = False
+) -> ModelVersion:
     """Make ``version`` the active model of its name; the previously active one is retired.
 
-    Raises ModelArtifactError (nothing changes) when the artifact is missing, corrupt or has a
-    different feature list; ModelRegistryError when it is already active."""
-    return _switch(version=version, action=ModelActivation.Action.ACTIVATE, actor=actor, user=user, reason=reason)
+    Raises (nothing changes) ModelRegistryError ``model_no_edge`` when the model does not beat
+    the baselines out of sample and ``allow_no_edge`` is not given, ``model_no_edge_reason_required``
+    when it is given without a reason, ``already_active``; ModelArtifactError when the artifact is
+    missing, corrupt or has a different feature list. An override is recorded on the activation
+    row and in the audit record (who, why, the edge figures)."""
+    return _switch(
+        version=version,
+        action=ModelActivation.Action.ACTIVATE,
+        actor=actor,
+        user=user,
+        reason=reason,
+        allow_no_edge=allow_no_edge,
+    )
+
+
+def model_versions_activate(
+    *, versions: list[ModelVersion], actor: str, user=None, reason: str = "", allow_no_edge: bool = False
+) -> list[ModelVersion]:
+    """Activate several versions (a training run's pair): every one is checked for its edge
+    first, so either all are activated or, when one lacks an edge and no override is given,
+    none is (the validator needs both models; a half-switched pair would mix training runs).
+    Without a ``reason`` the activation is recorded as that of the training run; an override
+    must carry the caller's own reason, no default stands in for it."""
+    reason = reason.strip() or ("" if allow_no_edge else "activated with its training run")
+    for version in versions:
+        check_model_edge(version=version, allow_no_edge=allow_no_edge, reason=reason)
+    return [
+        model_version_activate(version=v, actor=actor, user=user, reason=reason, allow_no_edge=allow_no_edge)
+        for v in versions
+    ]
 
 
 @transaction.atomic

@@ -9,6 +9,12 @@ Walk-forward: expanding training window, test blocks in time order, and ``horizo
 between them, so no training label overlaps a test period. Every fold reports the two models'
 accuracy beside two naive baselines computed on the same test rows: always-up and
 previous-sign (predict the sign of the last bar's return).
+
+Edge (``edge_measure``): over every out-of-sample row of every fold, a model's accuracy minus
+the best baseline's, with the number of rows and a one-sided exact sign test (McNemar's test)
+on the rows where the model and that baseline disagree: the p-value is the chance of the model
+winning at least that many of those rows if it were no better than the baseline. A model
+``beats_baselines`` when its edge is positive and that p-value is below ``EDGE_ALPHA``.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
+from scipy.stats import binomtest
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -35,6 +42,8 @@ from mlmodels.features import FEATURE_NAMES, FEATURE_SET, batch_features
 
 ARTIFACT_FORMAT = 1
 MODEL_NAMES = ("supervised", "deep")
+BASELINE_NAMES = ("always_up", "previous_sign")
+EDGE_ALPHA = 0.05  # significance a model's lead over the best baseline must reach to count as an edge
 PSI_BINS = 10
 
 Progress = Callable[[str, float], None]  # (message, fraction done 0..1)
@@ -206,6 +215,43 @@ def _accuracy(pred: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean(pred == y)) if len(y) else float("nan")
 
 
+def edge_measure(*, model: str, correct: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The out-of-sample edge of ``model`` over the best baseline, on the same rows.
+
+    ``correct`` maps the model and every baseline of ``BASELINE_NAMES`` to a boolean array, one
+    entry per out-of-sample row (True where that predictor got the direction right). Returns
+    accuracy, the best baseline and its accuracy, ``edge`` (the difference, a fraction), ``rows``,
+    ``wins``/``losses`` (rows only the model / only the baseline got right), ``p_value`` (exact
+    one-sided sign test on those rows) and ``beats_baselines`` (edge > 0 and p < ``EDGE_ALPHA``).
+    The best baseline is picked on the same rows, so the comparison is a little in the
+    baseline's favour: a model that still beats it has earned it."""
+    ours = np.asarray(correct[model], dtype=bool)
+    rows = len(ours)
+    if rows == 0:
+        raise ValueError("no out-of-sample rows to measure an edge on")
+    accuracy = {name: float(np.mean(correct[name])) for name in (model, *BASELINE_NAMES)}
+    best = max(BASELINE_NAMES, key=lambda name: accuracy[name])
+    theirs = np.asarray(correct[best], dtype=bool)
+    wins = int(np.sum(ours & ~theirs))
+    losses = int(np.sum(~ours & theirs))
+    p_value = float(binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else 1.0
+    edge = accuracy[model] - accuracy[best]
+    return {
+        "model": model,
+        "accuracy": accuracy[model],
+        "baseline": best,
+        "baseline_accuracy": accuracy[best],
+        "edge": edge,
+        "rows": rows,
+        "wins": wins,
+        "losses": losses,
+        "p_value": p_value,
+        "alpha": EDGE_ALPHA,
+        "test": "one-sided exact sign test (McNemar) on the rows where model and baseline disagree",
+        "beats_baselines": bool(edge > 0 and p_value < EDGE_ALPHA),
+    }
+
+
 def models_train(
     bars: pd.DataFrame,
     *,
@@ -225,17 +271,22 @@ def models_train(
     steps = len(splits) * len(MODEL_NAMES) + len(MODEL_NAMES)
     done = 0
     folds: list[FoldResult] = []
+    hits: dict[str, list[np.ndarray]] = {name: [] for name in (*MODEL_NAMES, *BASELINE_NAMES)}
     for k, (train_idx, test_idx) in enumerate(splits, start=1):
         y_test = data.y[test_idx]
-        accuracy = {
-            "always_up": _accuracy(np.ones_like(y_test), y_test),
-            "previous_sign": _accuracy((data.prev_sign[test_idx] > 0).astype(int), y_test),
+        predictions = {
+            "always_up": np.ones_like(y_test),
+            "previous_sign": (data.prev_sign[test_idx] > 0).astype(int),
         }
         for name in MODEL_NAMES:
             progress(f"fold {k}/{len(splits)}: fitting {name} on {len(train_idx)} rows", done / steps)
             model = estimator_build(name, config).fit(data.X[train_idx], data.y[train_idx])
-            accuracy[name] = _accuracy(model.predict(data.X[test_idx]), y_test)
+            predictions[name] = model.predict(data.X[test_idx])
             done += 1
+        accuracy = {}
+        for name, predicted in predictions.items():
+            accuracy[name] = _accuracy(predicted, y_test)
+            hits[name].append(predicted == y_test)
         folds.append(
             FoldResult(
                 fold=k,
@@ -256,12 +307,14 @@ def models_train(
     names = [*MODEL_NAMES, "always_up", "previous_sign"]
     test_rows = sum(f.test_rows for f in folds)
     pooled = {m: sum(f.accuracy[m] * f.test_rows for f in folds) / test_rows for m in names} if test_rows else {}
+    correct = {name: np.concatenate(parts) for name, parts in hits.items()} if folds else {}
     metrics = {
         "walk_forward": {
             "folds": [f.__dict__ for f in folds],
             "out_of_sample_rows": test_rows,
             "accuracy": pooled,  # pooled over every test row of every fold
         },
+        "edge": {name: edge_measure(model=name, correct=correct) for name in MODEL_NAMES} if folds else {},
         "label": f"direction of the {config.horizon}-bar log return (1 up, 0 down); flat bars dropped",
     }
     return TrainingResult(

@@ -22,8 +22,13 @@ export EXECUTION_PAPER_JOURNAL_DIR="${EXECUTION_PAPER_JOURNAL_DIR:-var/paper-jou
 python manage.py migrate --noinput -v 0
 python manage.py seed
 # The first run trains both models on the real EURUSD bars (about half a minute) and activates them.
+# They have NO edge: out of sample they do not beat the naive baselines (supervised 50.34 %, neural
+# 49.90 %, always-up 50.75 % of 2,946 hours; train_models prints it). They are activated anyway, with
+# --allow-no-edge and the reason below (audited), so the demo pipeline has signals to trade; the
+# dashboard's Models panel shows "NO EDGE" beside them. Never do this with money at stake.
 if ! python manage.py shell -c "from mlmodels.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)" 2>/dev/null; then
-  python manage.py train_models --activate
+  python manage.py train_models --activate --allow-no-edge \
+    --reason "embedded demo: the shipped models have no edge over the baselines; activated only to show the pipeline on paper"
 fi
 # Replay the real bars through collector -> features -> models -> validator -> execution worker
 # -> audit trail, surveillance and live screens, and serve the dashboard meanwhile.

@@ -8,6 +8,7 @@ from itertools import islice
 
 from mlmodels.services import model_version_activate, model_versions_register, validator_config_update
 from mlmodels.training import MODEL_NAMES, artifact_bytes, artifact_write
+from tests.mlmodels.conftest import NO_EDGE
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run
 from tradeops.events import Alert, Features, Prediction, Signal, decode, encode, make_event
@@ -25,7 +26,7 @@ def test_embedded_run_turns_real_bars_into_attributed_predictions_and_signals(tr
     for row in model_versions_register(
         actor="service:test", result=trained, artifacts=artifacts, at=datetime(2026, 1, 1, tzinfo=UTC)
     ):
-        model_version_activate(version=row, actor="user:risk")
+        model_version_activate(version=row, actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     validator_config_update(actor="user:risk", min_confidence=0.5, algo_id="ml-eurusd-h1")
 
     source = [make_event(bar, source="replay", key=bar.symbol) for bar in islice(backtesting_bars("EURUSD"), 400)]

@@ -22,6 +22,7 @@ from mlmodels.services import (
 )
 from mlmodels.serving import ModelArtifactError
 from mlmodels.training import MODEL_NAMES, artifact_bytes, artifact_write
+from tests.mlmodels.conftest import NO_EDGE
 from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import NotFound
 from tradeops.events import Features, Prediction, Signal, make_event
@@ -86,12 +87,12 @@ def served_versions(runtime: ServingRuntime, event) -> set[str]:
 def test_activate_then_rollback_is_audited_and_logged(register):
     v1, v2 = register("v1"), register("v2")
     for row in v1.values():
-        model_version_activate(version=row, actor="user:risk", reason="validated")
+        model_version_activate(version=row, actor="user:risk", reason="validated", allow_no_edge=True)
     assert active_versions() == {"supervised": "supervised-v1", "deep": "deep-v1"}
-    model_version_activate(version=v2["deep"], actor="user:risk", reason="better fold 3")
+    model_version_activate(version=v2["deep"], actor="user:risk", reason="better fold 3", allow_no_edge=True)
     assert active_versions()["deep"] == "deep-v2"
     with pytest.raises(ModelRegistryError) as info:
-        model_version_activate(version=v2["deep"], actor="user:risk")
+        model_version_activate(version=v2["deep"], actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     assert info.value.code == "already_active"
 
     back = model_version_rollback(name="deep", actor="user:compliance", reason="drift seen in production")
@@ -114,7 +115,7 @@ def test_activate_then_rollback_is_audited_and_logged(register):
 @pytest.mark.parametrize("damage", ["missing", "corrupt", "feature_mismatch"])
 def test_broken_artifact_is_refused_and_the_active_model_stays(register, model_dir, damage):
     v1, v2 = register("v1"), register("v2")
-    model_version_activate(version=v1["supervised"], actor="user:risk")
+    model_version_activate(version=v1["supervised"], actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     path = model_dir / v2["supervised"].artifact_path
     if damage == "missing":
         path.unlink()
@@ -125,7 +126,7 @@ def test_broken_artifact_is_refused_and_the_active_model_stays(register, model_d
         v2["supervised"].refresh_from_db()
         _rewrite_with_features(path, v2["supervised"])
     with pytest.raises(ModelArtifactError) as info:
-        model_version_activate(version=v2["supervised"], actor="user:risk")
+        model_version_activate(version=v2["supervised"], actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     expected = {"missing": "model_artifact_missing", "corrupt": "model_artifact_corrupt"}
     assert info.value.code == expected.get(damage, "model_feature_mismatch")
     assert active_versions()["supervised"] == "supervised-v1"
@@ -152,13 +153,13 @@ def test_serving_reloads_on_activation_and_keeps_serving_through_a_broken_artifa
     runtime = ServingRuntime(check_events=1, check_seconds=3600)
     assert served_versions(runtime, feature_events[0]) == set()  # nothing active yet: silent
     for row in v1.values():
-        model_version_activate(version=row, actor="user:risk")
+        model_version_activate(version=row, actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     assert served_versions(runtime, feature_events[1]) == {"supervised-v1", "deep-v1"}
 
-    model_version_activate(version=v2["deep"], actor="user:risk")  # no restart
+    model_version_activate(version=v2["deep"], actor="user:risk", reason=NO_EDGE, allow_no_edge=True)  # no restart
     assert served_versions(runtime, feature_events[2]) == {"supervised-v1", "deep-v2"}
 
-    model_version_activate(version=v3["deep"], actor="user:risk")
+    model_version_activate(version=v3["deep"], actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     path = model_dir / v3["deep"].artifact_path
     good = path.read_bytes()
     path.write_bytes(b"\x00" * 64)  # the file is damaged after activation (disk, another host...)
@@ -171,7 +172,7 @@ def test_serving_reloads_on_activation_and_keeps_serving_through_a_broken_artifa
 
 def test_validator_thresholds_come_from_the_database(register, feature_events):
     for row in register("v1").values():
-        model_version_activate(version=row, actor="user:risk")
+        model_version_activate(version=row, actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     runtime = ServingRuntime(check_events=1, check_seconds=3600)
     validator_config_update(actor="user:risk", min_confidence=0.5, drift_window=10_000)
     signals = sum(isinstance(e.payload, Signal) for ev in feature_events[:60] for e in runtime.handle(ev))
@@ -190,16 +191,30 @@ def test_validator_thresholds_come_from_the_database(register, feature_events):
 @pytest.mark.slow
 def test_train_models_command_shows_progress_registers_and_activates(model_dir, db):
     out = StringIO()
-    call_command("train_models", "--activate", "--folds", "2", "--estimators", "20", stdout=out)
+    call_command(
+        "train_models",
+        "--activate",
+        "--allow-no-edge",
+        "--reason",
+        NO_EDGE,
+        "--folds",
+        "2",
+        "--estimators",
+        "20",
+        stdout=out,
+    )
     text = out.getvalue()
     assert "[" in text and "fold 1/2" in text and "100% done" in text
-    assert "always-up" in text and "previous-sign" in text
+    assert "always-up" in text and "previous-sign" in text and "edge out of sample" in text
     assert set(active_versions()) == {"supervised", "deep"}
     for row in ModelVersion.objects.all():
         assert (model_dir / row.artifact_path).exists() and len(row.artifact_sha256) == 64
         assert row.train_start.year == 2017 and row.train_end.year == 2018
         assert row.metrics["walk_forward"]["accuracy"]["always_up"] > 0
+        assert row.edge == row.metrics["edge"][row.name]["edge"] and row.edge_rows > 0
     assert audit_actions().count("model.activated") == 2
+    for record in AuditRecord.objects.filter(action="model.activated"):
+        assert record.payload_data["reason"] == NO_EDGE and record.actor_id == "train_models"
 
 
 @pytest.mark.slow
@@ -215,9 +230,14 @@ def test_training_task_runs_on_the_ml_queue(model_dir, db, settings):
 
 def test_admin_activates_through_the_audited_service(register, admin_client):
     v1 = register("v1")
-    response = admin_client.post(
+    response = admin_client.post(  # the test models have no edge: the override, with its reason (test_edge.py)
         "/admin/mlmodels/modelversion/",
-        {"action": "activate_selected", "_selected_action": [v1["deep"].pk]},
+        {
+            "action": "activate_selected_without_edge",
+            "_selected_action": [v1["deep"].pk],
+            "apply": 1,
+            "reason": NO_EDGE,
+        },
         follow=True,
     )
     assert response.status_code == 200
@@ -247,7 +267,7 @@ def test_admin_edits_validator_thresholds_through_the_audited_service(admin_clie
 def test_repeated_rollbacks_step_back_through_the_history(register):
     versions = [register(tag)["supervised"] for tag in ("v1", "v2", "v3")]
     for row in versions:
-        model_version_activate(version=row, actor="user:risk")
+        model_version_activate(version=row, actor="user:risk", reason=NO_EDGE, allow_no_edge=True)
     assert model_version_rollback(name="supervised", actor="user:risk").version == "supervised-v2"
     assert model_version_rollback(name="supervised", actor="user:risk").version == "supervised-v1"
     with pytest.raises(NotFound):

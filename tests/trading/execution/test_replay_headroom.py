@@ -12,7 +12,7 @@ import io
 import pytest
 from django.core.management import call_command
 
-from tests.mlmodels.conftest import FAST
+from tests.mlmodels.conftest import FAST, NO_EDGE
 from tradeops.audit.models import AuditRecord
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run
@@ -35,7 +35,7 @@ def test_a_replay_of_real_bars_sizes_within_the_position_limit_instead_of_being_
     monkeypatch.setenv("REPLAY_LIMIT", str(BARS))
     monkeypatch.setenv("REPLAY_QUARANTINE", str(tmp_path / "quarantine.jsonl"))
     call_command("seed", stdout=io.StringIO())  # the demo account and its limits: 5 lots per instrument
-    model_training_run(actor="service:test", config=FAST, activate=True)
+    model_training_run(actor="service:test", config=FAST, activate=True, allow_no_edge=True, reason=NO_EDGE)
     validator_config_update(actor="service:test", min_confidence=0.5)  # every agreeing pair is a signal
 
     bus = MemoryBus()
