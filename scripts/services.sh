@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Local backing services for tradeops development and CI:
-#   PostgreSQL  127.0.0.1:5432  (Debian's packages; user/password/database tradeops)
+#   PostgreSQL  127.0.0.1:5432  (Debian's packages; database tradeops, two roles:
+#               tradeops_owner/tradeops_owner owns the tables and runs migrations,
+#               tradeops/tradeops is the application's runtime role: no superuser, no ownership)
 #   Redis       127.0.0.1:6379  (Debian's redis-server)
 #   Kafka       127.0.0.1:9092  (Apache Kafka 4.1.1, KRaft single node, jars via Maven)
 #
@@ -18,7 +20,8 @@
 #
 # Everything lives in ${TRADEOPS_SERVICES_DIR:-/var/tmp/tradeops-services} (outside the git
 # checkout, so the postgres OS user can reach it whatever the checkout's permissions are).
-# Environment knobs: TRADEOPS_SERVICES_DIR, TRADEOPS_SERVICES_TIMEOUT (seconds per service wait,
+# Environment knobs: TRADEOPS_SERVICES_DIR, TRADEOPS_PG_PORT (default 5432; a second PostgreSQL for
+# experiments that must not touch the shared one), TRADEOPS_SERVICES_TIMEOUT (seconds per service wait,
 # default 120), KAFKA_HEAP_OPTS (broker JVM heap, default "-Xms256m -Xmx1g"), KAFKA_TOOLS_JAVA_OPTS
 # (JVM flags for kafka-run, default "-Xmx512m").
 set -euo pipefail
@@ -27,9 +30,11 @@ SERVICES_DIR="${TRADEOPS_SERVICES_DIR:-/var/tmp/tradeops-services}"
 WAIT_TIMEOUT="${TRADEOPS_SERVICES_TIMEOUT:-120}"
 
 HOST=127.0.0.1
-PG_PORT=5432
-PG_USER=tradeops
+PG_PORT="${TRADEOPS_PG_PORT:-5432}"
+PG_USER=tradeops # the runtime role (DATABASE_URL): rights granted per table by `manage.py migrate`
 PG_PASSWORD=tradeops
+PG_OWNER=tradeops_owner # owns the database and its tables; runs migrations (MIGRATE_DATABASE_URL)
+PG_OWNER_PASSWORD=tradeops_owner
 PG_DB=tradeops
 REDIS_PORT=6379
 KAFKA_PORT=9092
@@ -176,6 +181,11 @@ pg_creds_ok() {
 		-tAc 'select 1' 2>/dev/null | grep -qx 1
 }
 
+pg_owner_creds_ok() {
+	PGPASSWORD=$PG_OWNER_PASSWORD PGCONNECT_TIMEOUT=3 psql -X -q -h "$HOST" -p "$PG_PORT" -U "$PG_OWNER" -d "$PG_DB" \
+		-tAc 'select 1' 2>/dev/null | grep -qx 1
+}
+
 pg_ours_running() {
 	[[ -n $PG_BIN && -f $PG_DATA/PG_VERSION ]] || return 1
 	as_pg "$PG_BIN/pg_ctl" status -D "$PG_DATA" >/dev/null 2>&1
@@ -185,21 +195,46 @@ pg_admin_sql() {
 	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
 }
 
+# Two roles (README, "Security"): the owner runs migrations and owns every table; the runtime role
+# the application connects as gets only the rights each table needs (granted after every
+# `manage.py migrate`, tradeops/core/db_roles.py). Idempotent. On a machine set up by an older
+# version of this script the runtime role is a superuser that owns the database and its tables:
+# it is ALTERed down and everything it owns is handed to the owner, in every database (test
+# databases included, so the owner can drop them).
 pg_ensure_role_and_db() {
-	log "postgres: ensuring role '$PG_USER' (SUPERUSER CREATEDB) and database '$PG_DB'"
+	log "postgres: ensuring owner role '$PG_OWNER', runtime role '$PG_USER' (no superuser, no ownership) and database '$PG_DB'"
 	pg_admin_sql <<SQL
 DO \$\$
 BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_OWNER') THEN
+    CREATE ROLE $PG_OWNER LOGIN;
+  END IF;
   IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_USER') THEN
     CREATE ROLE $PG_USER LOGIN;
   END IF;
 END
 \$\$;
-ALTER ROLE $PG_USER WITH LOGIN SUPERUSER CREATEDB PASSWORD '$PG_PASSWORD';
+ALTER ROLE $PG_OWNER WITH LOGIN NOSUPERUSER CREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$PG_OWNER_PASSWORD';
+ALTER ROLE $PG_USER WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS PASSWORD '$PG_PASSWORD';
 SQL
 	if ! pg_admin_sql -tAc "SELECT 1 FROM pg_database WHERE datname = '$PG_DB'" | grep -qx 1; then
-		pg_admin_sql -c "CREATE DATABASE $PG_DB OWNER $PG_USER"
+		pg_admin_sql -c "CREATE DATABASE $PG_DB OWNER $PG_OWNER"
 	fi
+	local db
+	while read -r db; do
+		[[ -n $db ]] || continue
+		if pg_admin_sql -d "$db" -tAc "SELECT 1 FROM pg_shdepend d JOIN pg_database b ON b.oid = d.dbid
+				WHERE b.datname = current_database() AND d.deptype = 'o'
+				AND d.refobjid = (SELECT oid FROM pg_roles WHERE rolname = '$PG_USER') LIMIT 1" | grep -qx 1; then
+			log "postgres: database $db: handing what $PG_USER owns to $PG_OWNER"
+			pg_admin_sql -d "$db" -c "REASSIGN OWNED BY $PG_USER TO $PG_OWNER"
+		fi
+	done < <(pg_admin_sql -tAc "SELECT datname FROM pg_database WHERE datallowconn AND NOT datistemplate")
+	while read -r db; do
+		[[ -n $db ]] || continue
+		log "postgres: database $db now owned by $PG_OWNER"
+		pg_admin_sql -c "ALTER DATABASE \"$db\" OWNER TO $PG_OWNER"
+	done < <(pg_admin_sql -tAc "SELECT datname FROM pg_database WHERE datdba = (SELECT oid FROM pg_roles WHERE rolname = '$PG_USER')")
 }
 
 pg_write_config() {
@@ -243,8 +278,11 @@ pg_up() {
 		find_pg_bin
 		if pg_ours_running; then
 			log "postgres: already up on $HOST:$PG_PORT (ours, data in $PG_DATA)"
+			pg_ensure_role_and_db || die "postgres: could not set up the roles"
+		elif pg_owner_creds_ok; then
+			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER and $PG_OWNER credentials work)"
 		else
-			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER credentials work)"
+			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER works but $PG_OWNER/$PG_OWNER_PASSWORD does not: create that role as README 'Security' says)"
 		fi
 		return 0
 	fi
@@ -351,7 +389,7 @@ pg_status() {
 	find_pg_bin
 	if pg_creds_ok; then
 		if pg_ours_running; then
-			echo "postgres  up    $HOST:$PG_PORT  db=$PG_DB user=$PG_USER  data=$PG_DATA"
+			echo "postgres  up    $HOST:$PG_PORT  db=$PG_DB user=$PG_USER owner=$PG_OWNER  data=$PG_DATA"
 		else
 			echo "postgres  up    $HOST:$PG_PORT  db=$PG_DB user=$PG_USER  (external, not managed here)"
 		fi

@@ -10,7 +10,10 @@ if [[ -f .venv/bin/activate ]]; then
 	source .venv/bin/activate
 fi
 
+# The runtime role (what the application connects as) and the owner (creates and migrates the
+# test database, empties it after transactional tests): README, "Security".
 export DATABASE_URL="${DATABASE_URL:-postgres://tradeops:tradeops@127.0.0.1:5432/tradeops}"
+export MIGRATE_DATABASE_URL="${MIGRATE_DATABASE_URL:-postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
 export KAFKA_BOOTSTRAP_SERVERS="${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}"
 

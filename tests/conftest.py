@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from decimal import Decimal
 
@@ -26,14 +27,64 @@ def requires_postgres():
         service_unavailable("needs PostgreSQL: set DATABASE_URL (scripts/test.sh does)")
 
 
+_OWNER_SESSION = contextlib.ExitStack()
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Create and migrate the test database as the database owner (``MIGRATE_DATABASE_URL``):
+    the runtime role may neither create a database nor own a table. Without an owner configured
+    (SQLite, a single-role setup) nothing changes."""
+    from tradeops.core.db_roles import database_owner
+
+    _OWNER_SESSION.enter_context(database_owner())
+
+
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
-    """The test database is disposable: let Django flush the append-only audit tables between
-    TransactionTestCase tests (tradeops/audit/migrations/0002_immutability.py explains the permit)."""
-    from tradeops.audit.testing import flush_permit_grant
+    """The tests run as the runtime role, as the application does; Django's flush after a
+    transactional test switches to the owner by itself (tradeops/core/management/commands/flush.py),
+    and the test database is dropped by the owner at the end."""
+    from tradeops.core.db_roles import database_owner
 
     with django_db_blocker.unblock():
-        flush_permit_grant()
+        _OWNER_SESSION.close()
+    yield
+    with django_db_blocker.unblock():
+        _OWNER_SESSION.enter_context(database_owner())
+
+
+def requires_roles():
+    """The runtime role and the owner are distinct roles (PostgreSQL with MIGRATE_DATABASE_URL)."""
+    from django.conf import settings
+
+    requires_postgres()
+    if not getattr(settings, "DATABASE_OWNER", None):
+        service_unavailable("needs the owner role: set MIGRATE_DATABASE_URL (scripts/test.sh does)")
+
+
+@contextlib.contextmanager
+def owner_cursor():
+    """A cursor on the test database as the database owner, on its own connection and in its own
+    transaction (committed when the block ends): what someone holding the owner's password can
+    do. It sees only committed rows, so tests using it are transactional."""
+    import psycopg
+    from django.conf import settings
+    from django.db import connection
+
+    owner = settings.DATABASE_OWNER
+    db = connection.settings_dict
+    with (
+        psycopg.connect(
+            host=owner["HOST"] or db["HOST"],
+            port=owner["PORT"] or db["PORT"],
+            user=owner["USER"],
+            password=owner["PASSWORD"],
+            dbname=db["NAME"],
+        ) as conn,
+        conn.cursor() as cursor,
+    ):
+        yield cursor
 
 
 @pytest.fixture

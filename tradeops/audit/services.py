@@ -489,6 +489,26 @@ def _purge_revoke() -> None:
             cursor.execute("DELETE FROM audit_purge_grant")
 
 
+def _purge_delete(sequences: list[int]) -> int:
+    """Delete the records (and their search documents). PostgreSQL: through the owner's
+    ``audit_purge_delete`` function (migration 0005; the runtime role cannot DELETE); SQLite:
+    directly, inside the purge gate. The trigger refuses any record still within retention."""
+    deleted = 0
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            for start in range(0, len(sequences), LOOKUP_BATCH):
+                cursor.execute("SELECT audit_purge_delete(%s)", [sequences[start : start + LOOKUP_BATCH]])
+                deleted += cursor.fetchone()[0]
+        return deleted
+    _purge_grant()
+    for start in range(0, len(sequences), LOOKUP_BATCH):
+        chunk = sequences[start : start + LOOKUP_BATCH]
+        deleted += AuditRecord.objects.filter(sequence__in=chunk).delete()[0]
+        SearchDocument.objects.filter(sequence__in=chunk).delete()  # the index must not outlive the record
+    _purge_revoke()
+    return deleted
+
+
 @transaction.atomic
 def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: int = 100_000) -> dict:
     """Archive, then remove, records past their retention (oldest first, at most ``limit``).
@@ -508,13 +528,7 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
     if not sequences:
         return {"purged": 0, "archive": None}
     archive = audit_archive_export(sequences=sequences, directory=archive_dir, reason="purge")
-    _purge_grant()
-    deleted = 0
-    for start in range(0, len(sequences), LOOKUP_BATCH):
-        chunk = sequences[start : start + LOOKUP_BATCH]
-        deleted += AuditRecord.objects.filter(sequence__in=chunk).delete()[0]
-        SearchDocument.objects.filter(sequence__in=chunk).delete()  # the index must not outlive the record
-    _purge_revoke()
+    deleted = _purge_delete(sequences)
     _unindex_on_commit(sequences)
     audit_append(
         action="audit.purged",

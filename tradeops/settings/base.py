@@ -79,6 +79,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+# Two database roles on PostgreSQL (README, "Security"): DATABASE_URL is the runtime role (no
+# ownership; per-table rights granted by every `migrate`, tradeops/core/db_roles.py), and
+# MIGRATE_DATABASE_URL the owner's credentials for the same database, used only by `migrate` and
+# `flush` (tests). Unset: one role does everything (SQLite, or an old single-role setup).
+DATABASE_RUNTIME_ROLE = env("DATABASE_RUNTIME_ROLE", default="") or DATABASES["default"].get("USER", "")
+DATABASE_OWNER = None
+if env("MIGRATE_DATABASE_URL", default=""):
+    _owner = env.db("MIGRATE_DATABASE_URL")
+    if _owner["ENGINE"] != DATABASES["default"]["ENGINE"] or _owner.get("NAME") != DATABASES["default"].get("NAME"):
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(
+            "MIGRATE_DATABASE_URL must name the same database as DATABASE_URL, with the owner's credentials "
+            f"(got {_owner.get('NAME')!r}, DATABASE_URL has {DATABASES['default'].get('NAME')!r})"
+        )
+    DATABASE_OWNER = {key: _owner.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")}
 # Parallel developers and CI jobs can keep their test databases apart. The name is always explicit
 # on PostgreSQL: a spawned live-server process (browser tests) must derive the same one.
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":

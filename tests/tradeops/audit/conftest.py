@@ -16,31 +16,44 @@ SQLITE_TRIGGERS = ("audit_record_no_update", "audit_record_no_delete", "audit_re
 
 @pytest.fixture
 def armed(db):
-    """Remove the test database's flush permit inside this test's transaction (rolled back
-    after), so the triggers behave exactly as in production."""
-    with connection.cursor() as cursor:
-        cursor.execute("DELETE FROM audit_flush_permit")
+    """The triggers armed exactly as in production: the test database carries a flush permit only
+    while Django flushes it (tradeops/audit/testing.py), so this is ``db`` under a name that says so."""
+
+
+TAMPERED_TABLES = ("audit_record", "audit_chain_head", "audit_purged")
 
 
 @contextlib.contextmanager
 def owner_bypass():
-    """What only the database owner can do: switch the audit triggers off. On PostgreSQL
-    ``ALTER TABLE ... DISABLE TRIGGER USER`` (transactional: the test's rollback restores it);
-    on SQLite, which cannot disable a trigger, drop them (also rolled back with the test)."""
+    """What only the database owner can do: switch the audit triggers off.
+
+    PostgreSQL: as the owner (``tests.conftest.owner_cursor``: its own connection, committed at
+    the end, so the test must be transactional), ``ALTER TABLE ... DISABLE TRIGGER USER`` on the
+    trail, the chain head and the tombstones, re-enabled before the commit. The runtime role the
+    application runs as cannot do this (tests/tradeops/audit/test_roles.py). SQLite, which has
+    no roles and cannot disable a trigger: drop them on the test's connection (rolled back with
+    the test)."""
+    if connection.vendor == "postgresql":
+        from tests.conftest import owner_cursor, requires_roles
+
+        requires_roles()
+        with owner_cursor() as cursor:
+            cursor.execute("SET lock_timeout = '10s'")  # a test holding a lock on the trail fails, not hangs
+            for table in TAMPERED_TABLES:
+                cursor.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+            yield cursor
+            for table in TAMPERED_TABLES:
+                cursor.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+        return
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("ALTER TABLE audit_record DISABLE TRIGGER USER")
-            yield cursor
-            cursor.execute("ALTER TABLE audit_record ENABLE TRIGGER USER")
-        else:
-            saved = {}
-            for name in SQLITE_TRIGGERS:
-                cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name])
-                saved[name] = cursor.fetchone()[0]
-                cursor.execute(f"DROP TRIGGER {name}")
-            yield cursor
-            for sql in saved.values():
-                cursor.execute(sql)
+        saved = {}
+        for name in SQLITE_TRIGGERS:
+            cursor.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = %s", [name])
+            saved[name] = cursor.fetchone()[0]
+            cursor.execute(f"DROP TRIGGER {name}")
+        yield cursor
+        for sql in saved.values():
+            cursor.execute(sql)
 
 
 def entries(n: int, *, start: datetime = T0, **overrides):

@@ -83,10 +83,11 @@ def test_a_day_not_over_cannot_be_digested(db, tmp_path):
         audit_digest_create(day=utcnow().date(), directory=tmp_path)
 
 
+@pytest.mark.django_db(transaction=True)  # the owner rewrites committed rows on its own connection
 def test_rewrite_of_the_whole_table_passes_verify_but_fails_the_digest(yesterday_chain, tmp_path, armed):
     """The attack audit_verify cannot see on its own: every row rewritten with fresh hashes."""
     from tradeops.audit.canonical import GENESIS_HASH, chain_hash
-    from tradeops.audit.models import AuditRecord, ChainHead
+    from tradeops.audit.models import AuditRecord
     from tradeops.audit.verify import FIELDS, _header, audit_verify
 
     day, _ = yesterday_chain
@@ -102,7 +103,7 @@ def test_rewrite_of_the_whole_table_passes_verify_but_fails_the_digest(yesterday
                 [payload, prev, digest, row[0]],
             )
             prev = digest
-    ChainHead.objects.filter(pk=1).update(last_hash=prev)
+        cursor.execute("UPDATE audit_chain_head SET last_hash = %s WHERE id = 1", [prev])
     assert audit_verify().ok  # the forged chain is internally consistent
     check = audit_digest_check(document=json.loads(path.read_text()))
     assert not check.ok and "root" in check.detail

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from django.core.management import call_command
 
 from tests.tradeops.audit.conftest import owner_bypass
 from tradeops.audit.canonical import chain_hash, record_header
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.verify import FIELDS, audit_verify
+
+# The owner tampers on its own connection, so the chain must be committed first.
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def _forge(sequence: int, prev_hash: str) -> tuple:
@@ -120,8 +124,6 @@ def test_reordered_records_are_named(chain, armed):
 
 
 def test_command_exits_non_zero_and_names_the_record(chain, armed, capsys):
-    import pytest
-
     with owner_bypass() as cursor:
         cursor.execute("UPDATE audit_record SET actor_id = 'mallory' WHERE sequence = 7")
     with pytest.raises(SystemExit) as exit_info:
