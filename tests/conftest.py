@@ -87,6 +87,27 @@ def owner_cursor():
         yield cursor
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _audit_checkpoints_outside_the_worktree(tmp_path_factory):
+    """Processes the tests spawn write their audit checkpoints to a scratch directory."""
+    os.environ["AUDIT_CHECKPOINT_DIR"] = str(tmp_path_factory.mktemp("audit-checkpoints"))
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoint_dir(settings, tmp_path_factory):
+    """Each test has its own checkpoint storage: a checkpoint anchors one test's chain, and a
+    later test's freshly flushed chain must not be checked against it."""
+    location = tmp_path_factory.mktemp("checkpoints")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "audit_checkpoints": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(location)},
+        },
+    }
+    return location
+
+
 @pytest.fixture
 def postgres(db):
     requires_postgres()

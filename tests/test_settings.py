@@ -7,7 +7,13 @@ import sys
 import pytest
 
 BASE = {"PATH": os.environ["PATH"], "DJANGO_SETTINGS_MODULE": "tradeops.settings.production"}
-FULL = {**BASE, "SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "ops.example.com", "DATABASE_URL": "postgres://u:p@h/db"}
+FULL = {
+    **BASE,
+    "SECRET_KEY": "x" * 50,
+    "ALLOWED_HOSTS": "ops.example.com",
+    "DATABASE_URL": "postgres://u:p@h/db",
+    "AUDIT_CHECKPOINT_KEY": "k" * 40,
+}
 
 
 def _check(env: dict) -> subprocess.CompletedProcess:
@@ -16,7 +22,7 @@ def _check(env: dict) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "AUDIT_CHECKPOINT_KEY"])
 def test_production_refuses_to_start_without(missing):
     env = {k: v for k, v in FULL.items() if k != missing}
     result = _check(env)

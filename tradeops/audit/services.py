@@ -515,7 +515,9 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
 
     Side effects: writes an archive file (``audit_archive_export``), deletes the rows (the
     trigger writes a tombstone per row into ``audit_purged`` and refuses any row still within
-    retention or under a hold), appends an ``audit.purged`` record. Returns a summary. Nothing
+    retention or under a hold), appends an ``audit.purged`` record (count, first and last
+    sequence, the archive's SHA-256 and, on PostgreSQL, the tombstones' ``purged_at``): the
+    authorisation ``audit_verify`` looks for behind every tombstone. Returns a summary. Nothing
     is deleted unless its archive file was written first."""
     from tradeops.audit.archive import audit_archive_export
 
@@ -529,13 +531,24 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
         return {"purged": 0, "archive": None}
     archive = audit_archive_export(sequences=sequences, directory=archive_dir, reason="purge")
     deleted = _purge_delete(sequences)
+    purged_at = None  # the tombstones' purged_at: the transaction's now() on PostgreSQL
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT now()")
+            purged_at = cursor.fetchone()[0].isoformat()
     _unindex_on_commit(sequences)
     audit_append(
         action="audit.purged",
         object_type="audit_archive",
         object_id=archive["file"],
         occurred_at=now,
-        payload={"count": deleted, "first": sequences[0], "last": sequences[-1], "sha256": archive["sha256"]},
+        payload={
+            "count": deleted,
+            "first": sequences[0],
+            "last": sequences[-1],
+            "sha256": archive["sha256"],
+            **({"purged_at": purged_at} if purged_at else {}),
+        },
         actor=actor,
         category=Category.COMPLIANCE,
     )

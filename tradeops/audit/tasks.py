@@ -1,5 +1,6 @@
 """Scheduled audit work (Celery beat, see ``CELERY_BEAT_SCHEDULE`` in settings): the daily
-Merkle digest of yesterday and a nightly chain verification. Tasks take no ids and call one
+Merkle digest of yesterday, a nightly chain verification and, every 30 s, a signed checkpoint of
+the chain head when one is due. Tasks take no ids and call one
 service each; both are idempotent (a digest is written once per day, verification only reads)."""
 
 from __future__ import annotations
@@ -36,3 +37,12 @@ def audit_verify_nightly() -> dict:
     if not report.ok:
         log.error("audit chain broken: %s", report.problem)
     return {"ok": report.ok, "checked": report.checked, "problem": str(report.problem or "")}
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def audit_checkpoint_tick() -> dict:
+    """Write a signed checkpoint of the chain head if one is due (every N records or M minutes)."""
+    from tradeops.audit.checkpoint import audit_checkpoint_if_due
+
+    checkpoint = audit_checkpoint_if_due(force_check=True)
+    return {"written": checkpoint.name if checkpoint else None}

@@ -12,8 +12,21 @@ classified:
 - ``inserted``: rows that are not part of the original chain (renumbered in, or after the head);
 - ``reordered``: a row sits at a position other than the one it was signed at.
 
-A rewrite of the whole table with fresh hashes passes this check by construction; the daily
-Merkle digests kept outside the database catch that (``tradeops.audit.digest``).
+A rewrite with fresh hashes is consistent by construction, so the table is also checked against
+what was anchored outside the database, where the database's own owner cannot reach:
+
+- the signed **checkpoints** of the chain head (``tradeops.audit.checkpoint``): a record a
+  checkpoint signed must still carry that hash (``rehashed``: the range between the last
+  checkpoint that still matches and the first that does not), and the table and the head must
+  reach the newest checkpoint (``missing_tail``, ``rewound_head``); a checkpoint file whose
+  signature does not verify is itself a finding (``checkpoint``);
+- the **tombstones** of purged records (``tombstone``): purged at or after ``retain_until``,
+  ``retain_until`` not before the statutory minimum after ``recorded_at``, and the purge
+  authorised and recorded in the chain (an ``audit.purged`` record after it covers it, and its
+  count matches the tombstones it covers);
+- the daily Merkle digests (``tradeops.audit.digest``, ``audit_digest_verify``).
+
+Every finding is kept (``VerifyReport.findings``); ``problem`` is the first.
 """
 
 from __future__ import annotations
@@ -21,6 +34,7 @@ from __future__ import annotations
 import heapq
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import orjson
 from django.db import connection
@@ -50,7 +64,9 @@ MOVE_WINDOW = 64  # how far from its position a moved row is searched for (class
 
 @dataclass(frozen=True)
 class ChainProblem:
-    kind: str  # tampered | deleted | inserted | reordered
+    # tampered | deleted | inserted | reordered (the chain against itself);
+    # missing_tail | rewound_head | rehashed | checkpoint (against the checkpoints); tombstone
+    kind: str
     sequence: int
     detail: str
 
@@ -66,11 +82,19 @@ class VerifyReport:
     head_sequence: int | None = None
     seconds: float = 0.0
     problem: ChainProblem | None = None
+    findings: list[ChainProblem] = field(default_factory=list)
+    checkpoints: int = 0
+    newest_checkpoint: str = ""
     notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.problem is None
+        return self.problem is None and not self.findings
+
+    def add(self, problem: ChainProblem) -> None:
+        self.findings.append(problem)
+        if self.problem is None:
+            self.problem = problem
 
     @property
     def rate(self) -> float:
@@ -183,18 +207,27 @@ def _rows(chunk_size: int):
             yield (int(row[0]), *row[1:])
 
 
-def audit_verify(*, chunk_size: int = 10_000) -> VerifyReport:
-    """Recompute the whole chain. Read-only; streams rows in constant memory.
+def audit_verify(*, chunk_size: int = 10_000, checkpoints: bool = True) -> VerifyReport:
+    """Recompute the whole chain, then check it against the signed checkpoints (``checkpoints``)
+    and the tombstones. Read-only; streams rows in constant memory.
 
-    Returns a report whose ``problem`` names the first broken record, or ``None`` when intact."""
+    Returns a report whose ``findings`` name every problem (``problem``: the first), empty when
+    intact. Raises ``CheckpointError`` when checkpoints are wanted but no key is configured."""
+    from tradeops.audit.checkpoint import checkpoints_load
+
     report = VerifyReport()
     started = time.perf_counter()
+    anchors, bad_checkpoints = checkpoints_load() if checkpoints else ([], [])
+    anchored = {c.sequence for c in anchors}
+    seen: dict[int, str] = {}  # sequence -> hash in the table, for the anchored sequences
     expected_prev, expected_seq, prev_seq = GENESIS_HASH, 1, 0
     failed: tuple[str, tuple] | None = None
     rows = _rows(chunk_size)
     try:
         for row in rows:
             seq = row[0]
+            if seq in anchored:
+                seen[seq] = row[14]
             if seq != expected_seq:
                 failed = ("sequence", row)
                 break
@@ -220,33 +253,152 @@ def audit_verify(*, chunk_size: int = 10_000) -> VerifyReport:
     else:
         kind, row = failed
         if kind == "sequence":
-            report.problem = ChainProblem(
-                "deleted", expected_seq, f"records {expected_seq}..{row[0] - 1} are missing (no tombstone)"
-            )
+            missing = f"records {expected_seq}..{row[0] - 1} are missing (no tombstone)"
+            report.add(ChainProblem("deleted", expected_seq, missing))
         elif kind == "tombstone":
-            report.problem = ChainProblem("tampered", row[0], "the tombstone of a purged record does not link")
+            report.add(ChainProblem("tampered", row[0], "the tombstone of a purged record does not link"))
         elif kind == "content":
-            report.problem = _classify_content(row, prev_seq)
+            report.add(_classify_content(row, prev_seq))
         else:
-            report.problem = _classify_link(row, prev_seq)
+            report.add(_classify_link(row, prev_seq))
+    if report.head_sequence is None and failed is not None:
+        head = ChainHead.objects.filter(pk=1).values_list("last_sequence", flat=True).first()
+        report.head_sequence = head
+    if checkpoints:
+        _check_checkpoints(report, anchors, bad_checkpoints, seen, walked_all=failed is None)
+    _check_tombstones(report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str], *, walked_all: bool) -> None:
+    """The table against the signed checkpoints (see the module doc)."""
+    report.checkpoints = len(anchors)
+    for problem in bad:
+        report.add(ChainProblem("checkpoint", 0, f"checkpoint {problem.name}: {problem.detail}"))
+    if not anchors:
+        report.notes.append("no signed checkpoint yet: the chain was checked against itself only")
+        return
+    newest = max(anchors, key=lambda c: (c.sequence, c.created_at))
+    report.newest_checkpoint = str(newest)
+    last_good = None
+    for anchor in anchors:  # oldest first
+        found = seen.get(anchor.sequence)
+        if found is None:
+            continue
+        if found == anchor.hash:
+            last_good = anchor
+            continue
+        start = last_good.sequence + 1 if last_good else 1
+        since = f"records up to {last_good.sequence} still match the {last_good}" if last_good else "no earlier match"
+        report.add(
+            ChainProblem(
+                "rehashed",
+                start,
+                f"records {start}..{anchor.sequence} were re-hashed: the {anchor} signed record {anchor.sequence} "
+                f"as {anchor.hash[:16]}…, the table has {found[:16]}… ({since})",
+            )
+        )
+        break
+    if walked_all and report.last_sequence < newest.sequence:
+        report.add(
+            ChainProblem(
+                "missing_tail",
+                report.last_sequence + 1,
+                f"records {report.last_sequence + 1}..{newest.sequence} are missing: the {newest} had them",
+            )
+        )
+    head = report.head_sequence
+    if head is None or head < newest.sequence:
+        where = "is missing" if head is None else f"is at record {head}"
+        report.add(
+            ChainProblem(
+                "rewound_head",
+                head or 0,
+                f"the chain head {where}, but the {newest} saw it at record {newest.sequence}",
+            )
+        )
+
+
+def _check_tombstones(report: VerifyReport) -> None:
+    """Every purge was due and authorised, and is itself recorded in the chain (see module doc)."""
+    from tradeops.audit.services import DEFAULT_RETENTION_YEARS, YEAR
+
+    tombstones = list(
+        PurgedRecord.objects.order_by("sequence").values_list(
+            "sequence", "category", "recorded_at", "retain_until", "purged_at"
+        )
+    )
+    if not tombstones:
+        return
+    purges = []  # (sequence, first, last, count, purged_at or None, actor)
+    for seq, payload, actor in AuditRecord.objects.filter(action="audit.purged").values_list(
+        "sequence", "payload", "actor_id"
+    ):
+        data = orjson.loads(payload)
+        when = data.get("purged_at")
+        when = datetime.fromisoformat(when) if when else None
+        first, last, count = int(data.get("first", 0)), int(data.get("last", -1)), int(data.get("count", 0))
+        purges.append((seq, first, last, count, when, actor))
+    covered: dict[int, int] = {}
+    for seq, category, recorded_at, retain_until, purged_at in tombstones:
+        if purged_at < retain_until:
+            report.add(
+                ChainProblem(
+                    "tombstone",
+                    seq,
+                    f"purged at {purged_at.isoformat()}, before its retention ended ({retain_until.isoformat()})",
+                )
+            )
+        years = DEFAULT_RETENTION_YEARS.get(category, DEFAULT_RETENTION_YEARS["default"])
+        if retain_until < recorded_at + years * YEAR:
+            report.add(
+                ChainProblem(
+                    "tombstone",
+                    seq,
+                    f"retain_until {retain_until.isoformat()} is less than the {years} years the law requires "
+                    f"for {category} records after {recorded_at.isoformat()}",
+                )
+            )
+        cover = next(
+            (p for p in purges if p[0] > seq and p[1] <= seq <= p[2] and (p[4] is None or p[4] == purged_at) and p[5]),
+            None,
+        )
+        if cover is None:
+            report.add(
+                ChainProblem(
+                    "tombstone",
+                    seq,
+                    "no audit.purged record in the chain authorises this purge (a record deleted behind the triggers?)",
+                )
+            )
+        else:
+            covered[cover[0]] = covered.get(cover[0], 0) + 1
+    for seq, first, last, count, _, _ in purges:
+        if covered.get(seq, 0) != count:
+            report.add(
+                ChainProblem(
+                    "tombstone",
+                    seq,
+                    f"the purge recorded at {seq} removed {count} records of {first}..{last}, "
+                    f"but {covered.get(seq, 0)} tombstones belong to it",
+                )
+            )
 
 
 def _check_head(report: VerifyReport, last_hash: str, next_seq: int) -> None:
     head = ChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash").first()
     if head is None:
         if report.checked:
-            report.problem = ChainProblem("tampered", 0, "the chain head row is missing")
+            report.add(ChainProblem("tampered", 0, "the chain head row is missing"))
         return
     head_seq, head_hash = head
     report.head_sequence = head_seq
     last = next_seq - 1
     if last < head_seq:
-        report.problem = ChainProblem("deleted", last + 1, f"records {last + 1}..{head_seq} (the tail) are missing")
+        report.add(ChainProblem("deleted", last + 1, f"records {last + 1}..{head_seq} (the tail) are missing"))
     elif last > head_seq:
-        report.problem = ChainProblem(
-            "inserted", head_seq + 1, f"records {head_seq + 1}..{last} were added after the chain head"
-        )
+        added = f"records {head_seq + 1}..{last} were added after the chain head"
+        report.add(ChainProblem("inserted", head_seq + 1, added))
     elif head_hash != last_hash:
-        report.problem = ChainProblem("tampered", last, "the last record's hash differs from the chain head")
+        report.add(ChainProblem("tampered", last, "the last record's hash differs from the chain head"))

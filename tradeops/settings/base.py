@@ -81,19 +81,14 @@ else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 # Two database roles on PostgreSQL (README, "Security"): DATABASE_URL is the runtime role (no
 # ownership; per-table rights granted by every `migrate`, tradeops/core/db_roles.py), and
-# MIGRATE_DATABASE_URL the owner's credentials for the same database, used only by `migrate` and
-# `flush` (tests). Unset: one role does everything (SQLite, or an old single-role setup).
+# MIGRATE_DATABASE_URL the owner's credentials, used only by `migrate` and `flush` (tests) on the
+# database DATABASE_URL names (the owner URL's own database name is not used, so a test database
+# or a spawned process keeps its database). Unset: one role does everything (SQLite, or an old
+# single-role setup).
 DATABASE_RUNTIME_ROLE = env("DATABASE_RUNTIME_ROLE", default="") or DATABASES["default"].get("USER", "")
 DATABASE_OWNER = None
-if env("MIGRATE_DATABASE_URL", default=""):
+if env("MIGRATE_DATABASE_URL", default="") and DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
     _owner = env.db("MIGRATE_DATABASE_URL")
-    if _owner["ENGINE"] != DATABASES["default"]["ENGINE"] or _owner.get("NAME") != DATABASES["default"].get("NAME"):
-        from django.core.exceptions import ImproperlyConfigured
-
-        raise ImproperlyConfigured(
-            "MIGRATE_DATABASE_URL must name the same database as DATABASE_URL, with the owner's credentials "
-            f"(got {_owner.get('NAME')!r}, DATABASE_URL has {DATABASES['default'].get('NAME')!r})"
-        )
     DATABASE_OWNER = {key: _owner.get(key, "") for key in ("USER", "PASSWORD", "HOST", "PORT")}
 # Parallel developers and CI jobs can keep their test databases apart. The name is always explicit
 # on PostgreSQL: a spawned live-server process (browser tests) must derive the same one.
@@ -115,6 +110,18 @@ LANGUAGE_CODE = "en-gb"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Storages: Django's two, plus where signed audit checkpoints go (AUDIT_CHECKPOINT_DIR; a path
+# outside the database's host in production).
+AUDIT_CHECKPOINT_DIR = env("AUDIT_CHECKPOINT_DIR", default="") or str(VAR_DIR / "audit" / "checkpoints")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "audit_checkpoints": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": AUDIT_CHECKPOINT_DIR},
+    },
+}
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

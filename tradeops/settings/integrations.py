@@ -57,6 +57,16 @@ AUDIT_ES_INDEX = env("AUDIT_ES_INDEX", default="tradeops-audit")
 # Digests and archives of the audit trail (default: var/audit). Point it at storage that leaves
 # the database's reach (WORM bucket mount, another host): that copy is what catches a rewrite.
 AUDIT_EXPORT_DIR = env("AUDIT_EXPORT_DIR", default="") or None
+# Signed checkpoints of the chain head (tradeops/audit/checkpoint.py): the HMAC-SHA256 key (a
+# secret the database never sees; required in production), retired keys still accepted when
+# verifying, the storages written (aliases in STORAGES; the first must succeed; add an external
+# WORM target as a second one), and how often: every N records or M minutes, looked at every S s.
+AUDIT_CHECKPOINT_KEY = env("AUDIT_CHECKPOINT_KEY", default="insecure-local-checkpoint-key-do-not-use-in-production")
+AUDIT_CHECKPOINT_OLD_KEYS = env.list("AUDIT_CHECKPOINT_OLD_KEYS", default=[])
+AUDIT_CHECKPOINT_STORAGES = env.list("AUDIT_CHECKPOINT_STORAGES", default=["audit_checkpoints"])
+AUDIT_CHECKPOINT_EVERY_RECORDS = env.int("AUDIT_CHECKPOINT_EVERY_RECORDS", default=10_000)
+AUDIT_CHECKPOINT_EVERY_MINUTES = env.float("AUDIT_CHECKPOINT_EVERY_MINUTES", default=5.0)
+AUDIT_CHECKPOINT_CHECK_SECONDS = env.float("AUDIT_CHECKPOINT_CHECK_SECONDS", default=5.0)
 # Retention per audit category in years (MiFIR Art. 25: 5; compliance records 7, MiFID II Art. 16).
 AUDIT_RETENTION_YEARS = {"default": 5, "compliance": 7}
 
@@ -68,6 +78,10 @@ CELERY_BEAT_SCHEDULE.update(
         "audit-digest-daily": {
             "task": "tradeops.audit.tasks.audit_digest_daily",
             "schedule": crontab(hour=0, minute=10),
+        },
+        "audit-checkpoint": {
+            "task": "tradeops.audit.tasks.audit_checkpoint_tick",
+            "schedule": 30.0,
         },
         "audit-verify-nightly": {
             "task": "tradeops.audit.tasks.audit_verify_nightly",

@@ -18,6 +18,7 @@ def _required(name: str) -> str:
 _required("SECRET_KEY")
 _required("ALLOWED_HOSTS")
 _required("DATABASE_URL")
+_required("AUDIT_CHECKPOINT_KEY")
 
 from tradeops.settings.base import *  # noqa: E402, F403
 

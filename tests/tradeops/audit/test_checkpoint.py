@@ -1,0 +1,209 @@
+"""Verification that does not trust the database (issue 19): signed checkpoints of the chain head
+name what the database's own owner can make consistent again behind the triggers: a deleted tail
+with a rewound head, a re-hashed range, an emptied trail, a forged tombstone.
+
+Each attack is done as the owner on committed rows (tests.conftest.owner_cursor), and each test
+shows that the chain checked against itself alone (``checkpoints=False``, what ``audit_verify``
+did before) still passes it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.test import override_settings
+
+from tests.tradeops.audit.conftest import entries, owner_bypass
+from tradeops.audit.canonical import chain_hash
+from tradeops.audit.checkpoint import audit_checkpoint_create, audit_checkpoint_if_due, checkpoints_load
+from tradeops.audit.models import AuditRecord
+from tradeops.audit.services import audit_append_many, audit_purge
+from tradeops.audit.verify import FIELDS, _header, audit_verify
+from tradeops.core.clock import utcnow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _findings(report) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for finding in report.findings:
+        found.setdefault(finding.kind, []).append(finding)
+    return found
+
+
+def _verify_exits_non_zero(capsys) -> str:
+    with pytest.raises(SystemExit) as info:
+        call_command("audit_verify")
+    assert info.value.code == 1
+    return capsys.readouterr().err
+
+
+def test_a_checkpoint_is_signed_and_written_through_the_storage(chain, audit_checkpoint_dir, capsys):
+    call_command("audit_checkpoint")
+    (path,) = audit_checkpoint_dir.iterdir()
+    document = json.loads(path.read_text())
+    assert (document["sequence"], document["hash"]) == (10, chain[-1].hash)
+    assert document["algorithm"] == "hmac-sha256" and len(document["signature"]) == 64
+    anchors, problems = checkpoints_load()
+    assert [a.sequence for a in anchors] == [10] and problems == []
+    report = audit_verify()
+    assert report.ok and report.checkpoints == 1
+    call_command("audit_verify")
+    assert "1 signed checkpoints" in capsys.readouterr().out
+
+
+def test_a_forged_or_edited_checkpoint_is_a_finding(chain, audit_checkpoint_dir):
+    audit_checkpoint_create()
+    (path,) = audit_checkpoint_dir.iterdir()
+    document = json.loads(path.read_text())
+    document["sequence"] = 3  # pretend the trail was shorter
+    path.write_text(json.dumps(document))
+    with override_settings(AUDIT_CHECKPOINT_KEY="another key"):
+        audit_checkpoint_create()  # signed, but not with the configured key
+    report = audit_verify()
+    assert [f.kind for f in report.findings] == ["checkpoint", "checkpoint"]
+    assert "content changed after signing" in report.findings[0].detail
+    assert "signed with another key" in str(report.findings)
+
+
+def test_tail_deletion_and_head_rewind_by_the_owner_are_named(chain, capsys):
+    audit_checkpoint_create()
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    assert audit_verify(checkpoints=False).ok  # consistent with itself: what audit_verify said before
+    found = _findings(audit_verify())
+    assert found["missing_tail"][0].sequence == 8 and "records 8..10 are missing" in found["missing_tail"][0].detail
+    assert "is at record 7" in found["rewound_head"][0].detail and "at record 10" in found["rewound_head"][0].detail
+    err = _verify_exits_non_zero(capsys)
+    assert "missing_tail: record 8" in err and "rewound_head" in err
+
+
+def test_a_range_re_hashed_by_the_owner_with_the_apps_own_hash_function_is_named(db, capsys):
+    records = audit_append_many(entries=entries(4))
+    audit_checkpoint_create()  # anchors record 4
+    records += audit_append_many(entries=entries(6))
+    audit_checkpoint_create()  # anchors record 10
+    rows = list(AuditRecord.objects.order_by("sequence").values_list(*FIELDS))
+    with owner_bypass() as cursor:
+        prev = records[5].prev_hash
+        for row in rows[5:]:  # from record 6 on: one payload changed, every later hash recomputed
+            payload = '{"quantity":"100"}' if row[0] == 6 else row[12]
+            digest = chain_hash(prev, _header(row), payload)
+            cursor.execute(
+                "UPDATE audit_record SET payload = %s, prev_hash = %s, hash = %s WHERE sequence = %s",
+                [payload, prev, digest, row[0]],
+            )
+            prev = digest
+        cursor.execute("UPDATE audit_chain_head SET last_hash = %s", [prev])
+    assert audit_verify(checkpoints=False).ok
+    found = _findings(audit_verify())
+    (rehashed,) = found["rehashed"]
+    assert rehashed.sequence == 5 and "records 5..10 were re-hashed" in rehashed.detail
+    assert "records up to 4 still match" in rehashed.detail
+    assert "rehashed: record 5" in _verify_exits_non_zero(capsys)
+
+
+def test_the_erase_sequence_by_the_owner_is_named(chain, capsys):
+    audit_checkpoint_create()
+    from tests.conftest import owner_cursor
+
+    with owner_cursor() as cursor:  # the issue's sequence, triggers on, as the tables' owner
+        cursor.execute("INSERT INTO audit_flush_permit (reason) VALUES ('x')")
+        cursor.execute("TRUNCATE audit_record CASCADE")
+        cursor.execute("DELETE FROM audit_chain_head")
+        cursor.execute("DELETE FROM audit_flush_permit")
+    assert AuditRecord.objects.count() == 0
+    assert audit_verify(checkpoints=False).ok  # "OK: chain intact. 0 records checked"
+    found = _findings(audit_verify())
+    assert "records 1..10 are missing" in found["missing_tail"][0].detail
+    assert "the chain head is missing" in found["rewound_head"][0].detail
+    assert "missing_tail" in _verify_exits_non_zero(capsys)
+
+
+def test_a_forged_tombstone_is_named(chain, capsys):
+    target = chain[4]  # record 5: young, within retention
+    with owner_bypass() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_purged (sequence, event_id, category, recorded_at, retain_until, prev_hash, hash,"
+            " purged_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
+            [
+                target.sequence,
+                target.event_id,
+                target.category,
+                target.recorded_at,
+                target.retain_until,
+                target.prev_hash,
+                target.hash,
+            ],
+        )
+        cursor.execute("DELETE FROM audit_record WHERE sequence = %s", [target.sequence])
+    assert audit_verify(checkpoints=False).findings  # the tombstone checks are new too
+    report = audit_verify()
+    details = [f.detail for f in report.findings if f.kind == "tombstone" and f.sequence == 5]
+    assert any("before its retention ended" in d for d in details)
+    assert any("no audit.purged record in the chain authorises this purge" in d for d in details)
+    assert report.bridged_purged == 1  # the links alone still verify
+    assert "tombstone: record 5" in _verify_exits_non_zero(capsys)
+
+
+def test_a_forged_tombstone_with_a_forged_retention_is_still_named(chain):
+    target = chain[4]
+    long_ago = utcnow() - timedelta(days=10)
+    with owner_bypass() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_purged (sequence, event_id, category, recorded_at, retain_until, prev_hash, hash,"
+            " purged_at) VALUES (%s, %s, %s, %s, %s, %s, %s, now())",
+            [target.sequence, target.event_id, "trading", long_ago, long_ago, target.prev_hash, target.hash],
+        )
+        cursor.execute("DELETE FROM audit_record WHERE sequence = %s", [target.sequence])
+    details = [f.detail for f in audit_verify().findings if f.kind == "tombstone"]
+    assert any("less than the 5 years the law requires" in d for d in details)
+    assert any("authorises" in d for d in details)
+
+
+def test_a_real_purge_passes_and_an_extra_tombstone_in_its_range_does_not(db, tmp_path):
+    old = audit_append_many(entries=entries(4), recorded_at=utcnow() - timedelta(days=6 * 366))
+    audit_append_many(entries=entries(3))
+    audit_purge(actor="user:records-officer", archive_dir=tmp_path, limit=3)  # records 1..3
+    audit_checkpoint_create()
+    report = audit_verify()
+    assert report.ok, report.findings
+    assert report.bridged_purged == 3
+    fourth = old[3]
+    with owner_bypass() as cursor:  # slip record 4 in as if the same purge had taken it
+        cursor.execute(
+            "INSERT INTO audit_purged (sequence, event_id, category, recorded_at, retain_until, prev_hash, hash,"
+            " purged_at) SELECT %s, event_id, category, recorded_at, retain_until, prev_hash, hash, %s"
+            " FROM audit_record WHERE sequence = %s",
+            [fourth.sequence, utcnow(), fourth.sequence],
+        )
+        cursor.execute("DELETE FROM audit_record WHERE sequence = %s", [fourth.sequence])
+    details = [f.detail for f in audit_verify().findings if f.kind == "tombstone"]
+    assert any("authorises" in d for d in details), details
+
+
+@override_settings(AUDIT_CHECKPOINT_EVERY_RECORDS=5, AUDIT_CHECKPOINT_EVERY_MINUTES=60)
+def test_checkpoints_are_written_every_n_records(db):
+    assert audit_checkpoint_if_due(force_check=True) is None  # empty chain: nothing to anchor
+    audit_append_many(entries=entries(3))
+    assert audit_checkpoint_if_due(force_check=True).sequence == 3  # the first one at once
+    audit_append_many(entries=entries(3))
+    assert audit_checkpoint_if_due(force_check=True) is None  # 3 records since: not due
+    audit_append_many(entries=entries(3))
+    assert audit_checkpoint_if_due(force_check=True).sequence == 9
+    assert [a.sequence for a in checkpoints_load()[0]] == [3, 9]
+
+
+def test_the_audit_trail_stage_writes_checkpoints(db):
+    from tests.tradeops.samples import sample_event
+    from tradeops.audit.consumers import AuditTrailConsumer
+    from tradeops.events import Fill, OrderEvent
+
+    events = [sample_event(OrderEvent), sample_event(Fill)]
+    AuditTrailConsumer().handle_batch(events)
+    (anchor,) = checkpoints_load()[0]
+    assert anchor.sequence == AuditRecord.objects.count() > 0

@@ -1,0 +1,238 @@
+"""Signed checkpoints of the chain head: the anchor that does not live in the database.
+
+Whoever holds the database owner's password can rewrite the trail behind the triggers and make it
+consistent again (re-hash from one record on, delete the tail and rewind the head, empty it all):
+the chain then verifies against itself. A checkpoint is a small JSON document (the head's
+``sequence`` and ``hash``, when the head last moved, when the checkpoint was taken) signed with
+HMAC-SHA256 under ``AUDIT_CHECKPOINT_KEY`` (a secret the database never sees) and written through
+Django's storage API to every storage in ``AUDIT_CHECKPOINT_STORAGES`` (``audit_checkpoints``, a
+local directory, by default; add e.g. an S3 bucket with Object Lock through django-storages as
+the WORM copy). ``audit_verify`` (``tradeops.audit.verify``) then checks the table against them:
+a record a checkpoint signed must still carry that hash (else a re-hashed range), the table and
+the head must reach the newest checkpoint (else a missing tail, a rewound head).
+
+When: every ``AUDIT_CHECKPOINT_EVERY_RECORDS`` records or ``AUDIT_CHECKPOINT_EVERY_MINUTES``
+minutes, whichever comes first (``audit_checkpoint_if_due``: Celery beat every 30 s, and the
+audit-trail stage after its batches, at most every ``AUDIT_CHECKPOINT_CHECK_SECONDS``), and at
+once with ``manage.py audit_checkpoint``. Regulation: 2017/565 Art. 72(1)(c), records not open
+to manipulation; the checkpoints make a manipulation by the database's own owner visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import orjson
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from tradeops.audit.canonical import GENESIS_HASH
+from tradeops.audit.models import ChainHead
+from tradeops.core.clock import utcnow
+from tradeops.core.errors import ApplicationError
+
+log = logging.getLogger(__name__)
+
+KIND = "tradeops.audit.checkpoint"
+ALGORITHM = "hmac-sha256"
+NAME_RE = re.compile(r"^checkpoint-(\d{15})-(\d{8}T\d{12})Z\.json$")
+
+
+class CheckpointError(ApplicationError):
+    code = "audit_checkpoint_error"
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    sequence: int
+    hash: str
+    head_updated_at: str | None
+    created_at: datetime
+    key_id: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"checkpoint of {self.created_at.isoformat()} (record {self.sequence}, {self.hash[:12]}…)"
+
+
+@dataclass(frozen=True)
+class CheckpointProblem:
+    name: str
+    detail: str
+
+
+def _keys() -> list[bytes]:
+    """The signing key first, then retired keys still accepted when verifying."""
+    key = getattr(settings, "AUDIT_CHECKPOINT_KEY", "")
+    if not key:
+        raise CheckpointError("AUDIT_CHECKPOINT_KEY is not set: checkpoints cannot be signed or checked")
+    return [key.encode(), *(k.encode() for k in getattr(settings, "AUDIT_CHECKPOINT_OLD_KEYS", []) if k)]
+
+
+def key_id(key: bytes) -> str:
+    """A public name for a key (never the key): which key signed a checkpoint."""
+    return hashlib.sha256(b"tradeops.audit.checkpoint key id\x00" + key).hexdigest()[:16]
+
+
+def _signed_body(document: dict) -> bytes:
+    return orjson.dumps({k: v for k, v in document.items() if k != "signature"}, option=orjson.OPT_SORT_KEYS)
+
+
+def _sign(document: dict, key: bytes) -> str:
+    return hmac.new(key, _signed_body(document), hashlib.sha256).hexdigest()
+
+
+def checkpoint_storages() -> list:
+    aliases = getattr(settings, "AUDIT_CHECKPOINT_STORAGES", ["audit_checkpoints"])
+    if not aliases:
+        raise CheckpointError("AUDIT_CHECKPOINT_STORAGES names no storage")
+    return [storages[alias] for alias in aliases]
+
+
+def _head() -> tuple[int, str, datetime | None]:
+    head = ChainHead.objects.filter(pk=1).values_list("last_sequence", "last_hash", "updated_at").first()
+    return head if head is not None else (0, GENESIS_HASH, None)
+
+
+def audit_checkpoint_create() -> Checkpoint:
+    """Sign the chain head as it is now and write it to every checkpoint storage.
+
+    Side effects: one file per storage (``checkpoint-<sequence>-<time>Z.json``). The first
+    storage must take it (else ``CheckpointError``); a failure of another one (the external
+    copy) is logged at ERROR and the others are still written."""
+    key = _keys()[0]
+    sequence, head_hash, updated_at = _head()
+    created_at = utcnow()
+    document = {
+        "kind": KIND,
+        "version": 1,
+        "sequence": sequence,
+        "hash": head_hash,
+        "head_updated_at": updated_at.isoformat() if updated_at else None,
+        "created_at": created_at.isoformat(),
+        "algorithm": ALGORITHM,
+        "key_id": key_id(key),
+    }
+    document["signature"] = _sign(document, key)
+    name = f"checkpoint-{sequence:015d}-{created_at:%Y%m%dT%H%M%S%f}Z.json"
+    content = orjson.dumps(document, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS) + b"\n"
+    for index, storage in enumerate(checkpoint_storages()):
+        try:
+            storage.save(name, ContentFile(content))
+        except Exception as exc:
+            if index == 0:
+                raise CheckpointError(f"cannot write checkpoint {name}: {exc}") from exc
+            log.error("audit checkpoint %s not written to %s: %s", name, storage, exc)
+    checkpoint = Checkpoint(sequence, head_hash, document["head_updated_at"], created_at, document["key_id"], name)
+    _STATE["last"] = checkpoint
+    return checkpoint
+
+
+def _parse(name: str, raw: bytes, keys: list[bytes]) -> Checkpoint | CheckpointProblem:
+    try:
+        document = orjson.loads(raw)
+        if document.get("kind") != KIND or document.get("algorithm") != ALGORITHM:
+            return CheckpointProblem(name, "not a tradeops checkpoint (kind or algorithm)")
+        signature = str(document.get("signature", ""))
+        if not any(hmac.compare_digest(_sign(document, key), signature) for key in keys):
+            known = {key_id(key) for key in keys}
+            signed_by = document.get("key_id")
+            why = "signed with another key" if signed_by not in known else "content changed after signing"
+            return CheckpointProblem(name, f"signature does not verify ({why}; key id {signed_by})")
+        return Checkpoint(
+            sequence=int(document["sequence"]),
+            hash=str(document["hash"]),
+            head_updated_at=document.get("head_updated_at"),
+            created_at=datetime.fromisoformat(document["created_at"]),
+            key_id=str(document.get("key_id", "")),
+            name=name,
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        return CheckpointProblem(name, f"unreadable: {exc}")
+
+
+def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
+    """Every checkpoint in every checkpoint storage (the same file in two storages counts once),
+    oldest first; and the files that are not valid signed checkpoints."""
+    keys = _keys()
+    found: dict[str, Checkpoint] = {}
+    problems: dict[str, CheckpointProblem] = {}
+    for storage in checkpoint_storages():
+        try:
+            _, files = storage.listdir("")
+        except FileNotFoundError:
+            continue
+        for name in files:
+            if not name.startswith("checkpoint-") or name in found:
+                continue
+            with storage.open(name, "rb") as handle:
+                parsed = _parse(name, handle.read(), keys)
+            if isinstance(parsed, CheckpointProblem):
+                problems.setdefault(name, parsed)
+            else:
+                found[name] = parsed
+                problems.pop(name, None)  # a good copy elsewhere outweighs a damaged one
+    ordered = sorted(found.values(), key=lambda c: (c.sequence, c.created_at))
+    return ordered, sorted(problems.values(), key=lambda p: p.name)
+
+
+# ---------------------------------------------------------------- scheduling
+
+_STATE: dict = {"last": None, "loaded": False, "checked": float("-inf")}
+
+
+@receiver(setting_changed)
+def _forget(setting, **kwargs) -> None:
+    if setting == "STORAGES" or setting.startswith("AUDIT_CHECKPOINT"):
+        _STATE.update(last=None, loaded=False, checked=float("-inf"))
+
+
+def _last() -> Checkpoint | None:
+    if not _STATE["loaded"]:
+        storage = checkpoint_storages()[0]
+        try:
+            _, files = storage.listdir("")
+        except FileNotFoundError:
+            files = []
+        names = sorted(name for name in files if NAME_RE.match(name))
+        last = None
+        for name in reversed(names):  # newest valid one; names sort by sequence, then time
+            with storage.open(name, "rb") as handle:
+                parsed = _parse(name, handle.read(), _keys())
+            if isinstance(parsed, Checkpoint):
+                last = parsed
+                break
+        _STATE.update(last=last, loaded=True)
+    return _STATE["last"]
+
+
+def audit_checkpoint_if_due(*, force_check: bool = False) -> Checkpoint | None:
+    """Write a checkpoint when the head has moved ``AUDIT_CHECKPOINT_EVERY_RECORDS`` records past
+    the last one, or has moved at all and ``AUDIT_CHECKPOINT_EVERY_MINUTES`` have passed (or there
+    is none yet). Cheap when not due: without ``force_check`` it looks at most every
+    ``AUDIT_CHECKPOINT_CHECK_SECONDS`` (one read of the head row). Returns the new checkpoint."""
+    now_mono = time.monotonic()
+    if not force_check and now_mono - _STATE["checked"] < settings.AUDIT_CHECKPOINT_CHECK_SECONDS:
+        return None
+    _STATE["checked"] = now_mono
+    sequence = _head()[0]
+    last = _last()
+    if sequence == 0 or (last is not None and sequence <= last.sequence):
+        return None
+    every = timedelta(minutes=settings.AUDIT_CHECKPOINT_EVERY_MINUTES)
+    if (
+        last is None
+        or sequence - last.sequence >= settings.AUDIT_CHECKPOINT_EVERY_RECORDS
+        or utcnow() - last.created_at >= every
+    ):
+        return audit_checkpoint_create()
+    return None
