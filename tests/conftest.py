@@ -87,6 +87,31 @@ def owner_cursor():
         yield cursor
 
 
+def scratch_table_ddl(*statements: str, tables: tuple[str, ...]) -> None:
+    """DDL for a test's own scratch tables: as the owner when there is one (the runtime role may
+    not create tables), then the runtime role gets the default rights on ``tables``."""
+    from django.conf import settings
+    from django.db import connection
+
+    if not getattr(settings, "DATABASE_OWNER", None):
+        with connection.cursor() as cursor:
+            for statement in statements:
+                cursor.execute(statement)
+        return
+    from tradeops.core.db_roles import runtime_grants_sql
+
+    with owner_cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+        existing = [t for t in tables if cursor.execute("SELECT to_regclass(%s)", [t]).fetchone()[0]]
+        if existing:
+            cursor.execute(
+                runtime_grants_sql(
+                    role=settings.DATABASE_RUNTIME_ROLE, tables=existing, functions=[], quote=connection.ops.quote_name
+                )
+            )
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _audit_checkpoints_outside_the_worktree(tmp_path_factory):
     """Processes the tests spawn write their audit checkpoints to a scratch directory."""

@@ -5,6 +5,10 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+# The web tier uses a bounded connection pool on PostgreSQL (README, "Configuration"; measured in
+# bench/web_load.py): at most DB_POOL_MAX_SIZE connections per web process, whatever the load.
+# Set DB_POOL_MAX_SIZE=0 to go back to per-thread persistent connections.
+os.environ.setdefault("DB_POOL_MAX_SIZE", "8")
 django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402

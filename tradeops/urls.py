@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.urls import include, path
 
 from tradeops.core import views as core_views
+from tradeops.core.metrics import metrics
 
 admin.site.site_header = "tradeops administration"
 admin.site.site_title = "tradeops"
@@ -15,5 +16,5 @@ urlpatterns = [
     path("dashboard/", include("trading.urls")),
     path("api/trading/", include("trading.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", metrics, name="prometheus-django-metrics"),
 ]

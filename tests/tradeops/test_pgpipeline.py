@@ -19,17 +19,18 @@ T = datetime(2026, 11, 27, 3, 0, 0, 123456, tzinfo=UTC)
 
 @pytest.fixture
 def conn(postgres):
+    from tests.conftest import scratch_table_ddl
+
+    scratch_table_ddl(  # as the owner: the application's role may not create tables
+        "DROP TABLE IF EXISTS batch_probe",
+        "CREATE TABLE batch_probe (id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, "
+        "amount numeric(12, 5), at timestamptz, doc json)",
+        tables=("batch_probe",),
+    )
     connection.ensure_connection()
-    raw = connection.connection
-    with raw.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS batch_probe")
-        cursor.execute(
-            "CREATE TABLE batch_probe (id bigserial PRIMARY KEY, name text UNIQUE NOT NULL, "
-            "amount numeric(12, 5), at timestamptz, doc json)"
-        )
-    yield raw
-    with raw.cursor() as cursor:
-        cursor.execute("DROP TABLE IF EXISTS batch_probe")
+    yield connection.connection
+    connection.close()  # the owner cannot drop a table this session still holds a lock on
+    scratch_table_ddl("DROP TABLE IF EXISTS batch_probe", tables=())
 
 
 def _count(raw) -> int:

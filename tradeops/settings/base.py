@@ -1,5 +1,7 @@
 """Settings shared by every deployment shape (embedded, tests, production)."""
 
+from datetime import timedelta
+
 from tradeops.settings.env import BASE_DIR, env
 from tradeops.settings.integrations import *  # noqa: F403
 
@@ -19,6 +21,7 @@ INSTALLED_APPS = [
     "django_filters",
     "channels",
     "django_prometheus",
+    "axes",
     # core (never imports a domain app)
     "tradeops.core",
     "tradeops.audit",
@@ -40,8 +43,11 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Locked-out logins get a clear 429 (django-axes; last, as its documentation asks).
+    "axes.middleware.AxesMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "tradeops.core.middleware.refuse_nul")
 
 ROOT_URLCONF = "tradeops.urls"
 WSGI_APPLICATION = "tradeops.wsgi.application"
@@ -77,7 +83,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }
+elif env.int("DB_POOL_MAX_SIZE", default=0):
+    # A bounded pool (psycopg_pool through Django): the web tier under Daphne, where persistent
+    # per-thread connections piled up until PostgreSQL refused everyone (bench/web_load.py).
+    # tradeops/asgi.py turns it on for the ASGI application; connections are checked on checkout.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+        "max_size": env.int("DB_POOL_MAX_SIZE"),
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),  # then the request fails, clearly
+    }
 else:
+    # Long-running workers (execution worker, stages, relay) keep one connection each.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
 # Two database roles on PostgreSQL (README, "Security"): DATABASE_URL is the runtime role (no
 # ownership; per-table rights granted by every `migrate`, tradeops/core/db_roles.py), and
@@ -122,6 +140,29 @@ STORAGES = {
         "OPTIONS": {"location": AUDIT_CHECKPOINT_DIR},
     },
 }
+
+# Sign-in (README, "Security"): failed logins throttled per account and per address by
+# django-axes (its backend first), each failure and each lock-out audited
+# (tradeops/audit/signals.py); sessions end after SESSION_IDLE_MINUTES without a request.
+AUTHENTICATION_BACKENDS = [
+    "tradeops.core.auth.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # either one reaching the limit locks
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_VERBOSE = False
+SESSION_COOKIE_AGE = int(env.float("SESSION_IDLE_MINUTES", default=30) * 60)
+SESSION_SAVE_EVERY_REQUEST = True  # the age counts from the last request: an idle timeout
+SESSION_COOKIE_HTTPONLY = True
+
+# /metrics (tradeops/core/metrics.py): answered only to a bearer token (METRICS_TOKEN) or to
+# clients in METRICS_ALLOWED_NETWORKS (the monitoring network; loopback by default here, nothing
+# in production); 403 to anyone else.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"

@@ -35,3 +35,6 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Prometheus scrapes from the monitoring network (METRICS_ALLOWED_NETWORKS) or with METRICS_TOKEN;
+# nothing is open by default in production.
+METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
