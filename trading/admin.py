@@ -171,6 +171,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
                     actor=f"user:{request.user.get_username()}",
                     reason=reason,
                     source="admin",
+                    user=request.user,
                 )
                 obj.pk = result.switch.pk
                 messages.info(

@@ -30,12 +30,13 @@ class KillSwitchOutput(serializers.Serializer):
 
 
 class KillSwitchListEngage(APIView):
-    """GET: engaged switches. POST {scope, scope_value, reason}: engage (traders, risk, compliance, admins)."""
+    """GET: engaged switches. POST {scope, scope_value, reason}: engage (traders, risk, compliance,
+    admins; the whole firm: risk managers only, as the service rules)."""
 
     class InputSerializer(serializers.Serializer):
         scope = serializers.ChoiceField(choices=KillScope.values)
-        scope_value = serializers.CharField(required=False, allow_blank=True, default="")
-        reason = serializers.CharField()
+        scope_value = serializers.CharField(required=False, allow_blank=True, default="", max_length=64)
+        reason = serializers.CharField(max_length=2000)
 
     def get(self, request):
         return Response(KillSwitchOutput(kill_switch_list(), many=True).data)
@@ -51,6 +52,7 @@ class KillSwitchListEngage(APIView):
             reason=data.validated_data["reason"],
             actor=f"user:{request.user.get_username()}",
             source="api",
+            user=request.user,
         )
         body = {
             "switch": KillSwitchOutput(result.switch).data,

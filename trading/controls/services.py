@@ -13,6 +13,7 @@ its own broker anything in scope that is still open there. Release needs a user 
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -210,7 +211,15 @@ class KillResult:
     failed: dict[str, str] = field(default_factory=dict)  # client_order_id -> why it is still open
 
 
+ALGO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+# Who engages a switch by hand (the API, the admin, manage.py): a person, whose role is checked.
+HUMAN_SOURCES = ("admin", "api", "command")
+
+
 def _check_scope(scope: str, scope_value: str) -> str:
+    """The normalised value of a switch's scope, checked against the system of record: an account,
+    instrument or trader that exists (a switch on a misspelt symbol would block nothing), an algo
+    id of the form orders carry. Raises ``RiskControlError`` (400) naming what is wrong."""
     if scope not in KillScope.values:
         raise RiskControlError(f"scope must be one of {KillScope.values}, got {scope!r}", code="kill_switch_scope")
     if scope == KillScope.ALL:
@@ -218,9 +227,41 @@ def _check_scope(scope: str, scope_value: str) -> str:
     value = str(scope_value).strip()
     if not value:
         raise RiskControlError(f"a kill switch on {scope} needs a value", code="kill_switch_scope")
+    limit = KillSwitch._meta.get_field("scope_value").max_length
+    if len(value) > limit:
+        raise RiskControlError(
+            f"a kill switch's {scope} is at most {limit} characters, got {len(value)}", code="kill_switch_scope"
+        )
     if scope in (KillScope.ACCOUNT, KillScope.TRADER) and not value.isdigit():
         raise RiskControlError(f"a kill switch on {scope} takes a numeric id, got {value!r}", code="kill_switch_scope")
+    if scope == KillScope.INSTRUMENT and not Instrument.objects.filter(symbol=value).exists():
+        raise RiskControlError(
+            f"no instrument {value!r} in the system of record: a switch on it would block nothing",
+            code="kill_switch_unknown_instrument",
+        )
+    if scope == KillScope.ACCOUNT and not TradingAccount.objects.filter(pk=int(value)).exists():
+        raise RiskControlError(f"no trading account with id {value}", code="kill_switch_unknown_account")
+    if scope == KillScope.TRADER:
+        from django.contrib.auth import get_user_model
+
+        if not get_user_model().objects.filter(pk=int(value)).exists():
+            raise RiskControlError(f"no user with id {value}", code="kill_switch_unknown_trader")
+    if scope == KillScope.ALGO and not ALGO_ID_RE.match(value):
+        raise RiskControlError(
+            f"an algo id is letters, digits and . _ : - (as orders carry it), got {value!r}",
+            code="kill_switch_scope",
+        )
     return value
+
+
+def kill_switch_check_engage_rights(*, user, scope: str) -> None:
+    """RTS 6 Art. 12 with the firm's role split: anyone with a trading, risk or compliance role
+    may stop an account, instrument, algo or trader at once; stopping the whole firm needs the
+    risk manager role. Raises ``PermissionDenied`` (403)."""
+    if scope == KillScope.ALL and not user_has_role(user, Role.RISK_MANAGER):
+        raise PermissionDenied(
+            "engaging the firm-wide kill switch needs the risk_manager role", code="kill_switch_scope_forbidden"
+        )
 
 
 def kill_switch_engage(
@@ -232,8 +273,13 @@ def kill_switch_engage(
     source: str,
     broker_for: Callable[[TradingAccount], Broker | None] | None = None,
     at: datetime | None = None,
+    user=None,
 ) -> KillResult:
     """Engage the kill switch on a scope and cancel every unexecuted order in it at once.
+
+    Engaged by hand (``source`` api, admin or command) on the whole firm, it needs ``user`` with
+    the risk manager role (``kill_switch_check_engage_rights``); the scope's value must exist in
+    the system of record (``_check_scope``).
 
     Idempotent: engaging an engaged scope re-runs the cancellation and returns the same row.
     ``broker_for(account)`` gives the broker session to cancel resting orders through; without
@@ -246,6 +292,8 @@ def kill_switch_engage(
         raise RiskControlError("engaging the kill switch needs a reason", code="reason_required")
     if source not in KILL_SOURCES:
         raise RiskControlError(f"source must be one of {KILL_SOURCES}, got {source!r}")
+    if source in HUMAN_SOURCES:
+        kill_switch_check_engage_rights(user=user, scope=scope)
     value = _check_scope(scope, scope_value)
     now = ensure_utc(at) if at else utcnow()
     # 1. The block first, durable on its own: no new order in scope from here on.

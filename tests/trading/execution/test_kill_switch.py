@@ -96,7 +96,13 @@ def test_each_scope_cancels_exactly_what_it_covers(worker, account, scope, value
     resting(worker, account, 3, symbol="GBPUSD", price="1.29000")
     value = str(account.pk) if value is None else value
     result = kill_switch_engage(
-        scope=scope, scope_value=value, actor="user:x", reason="test", source="api", broker_for=worker.broker_for
+        scope=scope,
+        scope_value=value,
+        actor="user:x",
+        reason="test",
+        source="api",
+        broker_for=worker.broker_for,
+        user=user_with(Role.RISK_MANAGER, "rm"),  # the whole firm needs the risk role
     )
     assert len(result.cancelled) == expect_cancelled
     assert Order.objects.filter(status="SUBMITTED").count() == 3 - expect_cancelled
@@ -120,7 +126,8 @@ def test_trader_scope(worker, account):
 
 def test_without_a_broker_session_the_worker_cancels_on_the_event(worker, broker, account):
     order = resting(worker, account, 1)
-    result = kill_switch_engage(scope="all", actor="user:x", reason="fire", source="command")
+    rm = user_with(Role.RISK_MANAGER, "rm")
+    result = kill_switch_engage(scope="all", actor="user:rm", reason="fire", source="command", user=rm)
     assert order.client_order_id in result.failed and result.cancelled == []
     assert len(broker.open_orders()) == 1
     (event,) = [decode(bytes(r.message)) for r in Outbox.objects.filter(event_type="killswitch.changed")]
@@ -133,8 +140,9 @@ def test_without_a_broker_session_the_worker_cancels_on_the_event(worker, broker
 
 
 def test_engaging_twice_is_one_engagement_and_engage_needs_a_reason(worker, account):
-    a = kill_switch_engage(scope="all", actor="user:x", reason="one", source="api")
-    b = kill_switch_engage(scope="all", actor="user:y", reason="two", source="api")
+    x, y = user_with(Role.RISK_MANAGER, "x"), user_with(Role.RISK_MANAGER, "y")
+    a = kill_switch_engage(scope="all", actor="user:x", reason="one", source="api", user=x)
+    b = kill_switch_engage(scope="all", actor="user:y", reason="two", source="api", user=y)
     assert a.switch.pk == b.switch.pk and a.created and not b.created
     assert KillSwitch.objects.filter(engaged=True).count() == 1
     with pytest.raises(Exception, match="reason"):
@@ -165,12 +173,17 @@ def test_api_engage_and_release(worker, account):
     trader = user_with(Role.TRADER, "tess")
     client.force_authenticate(trader)
     response = client.post("/api/trading/kill-switch/", {"scope": "all", "reason": "panic"}, format="json")
+    assert response.status_code == 403 and response.json()["error"]["code"] == "kill_switch_scope_forbidden"
+    risk = user_with(Role.RISK_MANAGER, "ron")
+    client.force_authenticate(risk)
+    response = client.post("/api/trading/kill-switch/", {"scope": "all", "reason": "panic"}, format="json")
     assert response.status_code == 201, response.content
     pk = response.json()["switch"]["id"]
     assert [s["id"] for s in client.get("/api/trading/kill-switch/").json()] == [pk]
+    client.force_authenticate(trader)
     response = client.post(f"/api/trading/kill-switch/{pk}/release/", {"reason": "ok"}, format="json")
     assert response.status_code == 403 and response.json()["error"]["code"] == "kill_switch_release_forbidden"
-    client.force_authenticate(user_with(Role.RISK_MANAGER, "ron"))
+    client.force_authenticate(risk)
     response = client.post(f"/api/trading/kill-switch/{pk}/release/", {"reason": "reviewed"}, format="json")
     assert response.status_code == 200 and response.json()["engaged"] is False
     client.force_authenticate(user_with(None, "nobody"))

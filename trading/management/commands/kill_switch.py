@@ -22,7 +22,11 @@ class Command(BaseCommand):
         parser.add_argument("--value", default="", help="account id, symbol, algo id or user id")
         parser.add_argument("--id", type=int, default=None, help="release: the switch id (instead of scope/value)")
         parser.add_argument("--reason", default="")
-        parser.add_argument("--user", default="", help="who: engage records it; release requires a risk manager")
+        parser.add_argument(
+            "--user",
+            default="",
+            help="who: engage records it (the whole firm needs a risk manager); release requires a risk manager",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -36,8 +40,16 @@ class Command(BaseCommand):
                 return
             if opts["action"] == "engage":
                 actor = f"user:{opts['user']}" if opts["user"] else "service:manage.py"
+                user = get_user_model().objects.filter(username=opts["user"]).first() if opts["user"] else None
+                if opts["user"] and user is None:
+                    raise CommandError(f"no user {opts['user']!r}")
                 result = kill_switch_engage(
-                    scope=opts["scope"], scope_value=opts["value"], actor=actor, reason=opts["reason"], source="command"
+                    scope=opts["scope"],
+                    scope_value=opts["value"],
+                    actor=actor,
+                    reason=opts["reason"],
+                    source="command",
+                    user=user,
                 )
                 self.stdout.write(
                     f"engaged #{result.switch.pk} on {opts['scope']} {opts['value']}: "

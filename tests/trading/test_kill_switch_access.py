@@ -1,0 +1,93 @@
+"""Who may engage which kill switch, and on what (issue 19): the whole firm needs the risk manager
+role on every way in (API, admin, command); a scope value must exist in the system of record, and
+a bad one is a clear 400, never a 201 for a switch that blocks nothing nor a 500."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from rest_framework.test import APIClient
+
+from tradeops.core.roles import Role
+from trading.models import KillSwitch
+
+URL = "/api/trading/kill-switch/"
+
+
+def user_with(role: Role | None, name: str, **extra) -> User:
+    user = User.objects.create_user(name, password="x" * 16, **extra)
+    if role is not None:
+        user.groups.add(Group.objects.get_or_create(name=str(role))[0])
+    return user
+
+
+def api_as(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.mark.parametrize(
+    "role,expected",
+    [
+        (Role.TRADER, 403),
+        (Role.COMPLIANCE_OFFICER, 403),
+        (Role.RISK_MANAGER, 201),
+    ],
+)
+def test_the_firm_wide_switch_needs_the_risk_manager_role_on_the_api(db, role, expected):
+    response = api_as(user_with(role, "u")).post(URL, {"scope": "all", "reason": "panic"}, format="json")
+    assert response.status_code == expected, response.content
+    if expected == 403:
+        assert response.json()["error"]["code"] == "kill_switch_scope_forbidden"
+        assert not KillSwitch.objects.exists()
+
+
+def test_a_superuser_without_the_role_cannot_stop_the_firm_from_the_admin(client, db):
+    root = user_with(None, "root", is_staff=True, is_superuser=True)
+    client.force_login(root)
+    response = client.post("/admin/trading/killswitch/add/", {"scope": "all", "scope_value": "", "reason": "x"})
+    assert response.status_code == 302
+    assert not KillSwitch.objects.exists()
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any("kill_switch_scope_forbidden" in m for m in messages), messages
+
+
+def test_the_command_needs_a_risk_manager_for_the_whole_firm(db, capsys):
+    with pytest.raises(CommandError, match="kill_switch_scope_forbidden"):
+        call_command("kill_switch", "engage", "--scope", "all", "--reason", "fire")
+    user_with(Role.TRADER, "tess")
+    with pytest.raises(CommandError, match="kill_switch_scope_forbidden"):
+        call_command("kill_switch", "engage", "--scope", "all", "--reason", "fire", "--user", "tess")
+    user_with(Role.RISK_MANAGER, "rhea")
+    call_command("kill_switch", "engage", "--scope", "all", "--reason", "fire", "--user", "rhea")
+    assert KillSwitch.objects.get().engaged_by == "user:rhea"
+
+
+def test_a_trader_may_still_stop_one_instrument(instrument, db):
+    response = api_as(user_with(Role.TRADER, "tess")).post(
+        URL, {"scope": "instrument", "scope_value": "EURUSD", "reason": "runaway quotes"}, format="json"
+    )
+    assert response.status_code == 201, response.content
+
+
+@pytest.mark.parametrize(
+    "scope,value,code,words",
+    [
+        ("instrument", "NOSUCHSYMBOL", "kill_switch_unknown_instrument", "no instrument 'NOSUCHSYMBOL'"),
+        ("account", "999999", "kill_switch_unknown_account", "no trading account"),
+        ("trader", "999999", "kill_switch_unknown_trader", "no user"),
+        ("algo", "momentum v2; drop", "kill_switch_scope", "algo id"),
+        ("instrument", "E" * 10_000, "", "64 characters"),
+    ],
+)
+def test_scope_values_are_checked_against_the_system_of_record(instrument, account, db, scope, value, code, words):
+    client = api_as(user_with(Role.RISK_MANAGER, "rhea"))
+    response = client.post(URL, {"scope": scope, "scope_value": value, "reason": "x"}, format="json")
+    assert response.status_code == 400, response.content
+    body = response.json()["error"]
+    assert not code or body["code"] == code
+    assert words in str(body)
+    assert not KillSwitch.objects.exists()
