@@ -17,14 +17,15 @@ from tradeops.audit.digest import audit_proof
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.verify import audit_verify
-from tradeops.core.roles import Role, user_has_role
+from tradeops.core.roles import can_read_audit_trail
 
 PAGE = 50
 
 
 def _check_access(user) -> None:
-    """Compliance officers, auditors and admins read the trail; nobody else."""
-    if not (user.is_superuser or user_has_role(user, Role.COMPLIANCE_OFFICER) or user_has_role(user, Role.AUDITOR)):
+    """Compliance officers, auditors and admins read the trail; nobody else (the same rule as
+    the admin's audit pages: ``tradeops.core.roles.can_read_audit_trail``)."""
+    if not can_read_audit_trail(user):
         raise PermissionDenied("the audit trail is for compliance officers and auditors")
 
 

@@ -1,5 +1,10 @@
 """Admin: the audit trail, read-only (the database would refuse an edit anyway), with filters
-and search; retention holds can be placed and released through the service (audited)."""
+and search; retention holds can be placed and released through the service (audited).
+
+Who sees these pages is the audit screens' rule, not the Django permissions a role's group
+carries (risk managers hold every ``view_*`` permission): compliance officers, auditors and
+admins only (``tradeops.core.roles.can_read_audit_trail``), since the trail carries alert
+evidence (no tipping off). Holds are placed by compliance officers and admins."""
 
 from __future__ import annotations
 
@@ -11,10 +16,23 @@ from django.utils.html import format_html
 from tradeops.audit.models import AuditRecord, Digest, PurgedRecord, RetentionHold
 from tradeops.audit.services import retention_hold_place, retention_hold_release
 from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.roles import Role, can_read_audit_trail, user_has_role
+
+
+class AuditTrailReaderMixin:
+    def has_module_permission(self, request):
+        return can_read_audit_trail(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return can_read_audit_trail(request.user)
+
+
+class AuditTrailAdmin(AuditTrailReaderMixin, ReadOnlyAdmin):
+    """Read-only, for the audit trail's readers only."""
 
 
 @admin.register(AuditRecord)
-class AuditRecordAdmin(ReadOnlyAdmin):
+class AuditRecordAdmin(AuditTrailAdmin):
     list_display = (
         "sequence",
         "occurred_at",
@@ -55,22 +73,25 @@ class AuditRecordAdmin(ReadOnlyAdmin):
 
 
 @admin.register(PurgedRecord)
-class PurgedRecordAdmin(ReadOnlyAdmin):
+class PurgedRecordAdmin(AuditTrailAdmin):
     list_display = ("sequence", "category", "recorded_at", "retain_until", "purged_at")
     list_filter = ("category",)
 
 
 @admin.register(Digest)
-class DigestAdmin(ReadOnlyAdmin):
+class DigestAdmin(AuditTrailAdmin):
     list_display = ("day", "record_count", "first_sequence", "last_sequence", "merkle_root", "file_name")
 
 
 @admin.register(RetentionHold)
-class RetentionHoldAdmin(admin.ModelAdmin):
+class RetentionHoldAdmin(AuditTrailReaderMixin, admin.ModelAdmin):
     list_display = ("category", "reason", "placed_by", "placed_at", "released_at")
     list_filter = ("category", "released_at")
     fields = ("category", "reason")
     actions = ["release"]
+
+    def has_add_permission(self, request):
+        return request.user.is_superuser or user_has_role(request.user, Role.COMPLIANCE_OFFICER)
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -84,7 +105,7 @@ class RetentionHoldAdmin(admin.ModelAdmin):
         )
         obj.pk = hold.pk
 
-    @admin.action(description="Release the selected holds")
+    @admin.action(description="Release the selected holds", permissions=["add"])
     def release(self, request, queryset):
         for hold in queryset.filter(released_at__isnull=True):
             retention_hold_release(hold=hold, released_by=f"user:{request.user.get_username()}")
