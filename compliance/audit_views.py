@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -20,6 +20,8 @@ from tradeops.audit.verify import audit_verify
 from tradeops.core.roles import can_read_audit_trail
 
 PAGE = 50
+MAX_PAGE = 100_000  # 5 million records deep; past that, narrow the search
+MAX_PARAM_LENGTH = 500
 
 
 def _check_access(user) -> None:
@@ -36,11 +38,25 @@ def _when(value: str) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
+def _refusal(params) -> str:
+    """Why these search parameters cannot be run (a clear 400), or "" when they can."""
+    for name, value in params.items():
+        if len(value) > MAX_PARAM_LENGTH:
+            return f"{name} is {len(value):,} characters long; at most {MAX_PARAM_LENGTH} are accepted"
+    raw_page = params.get("page", "1").strip() or "1"
+    if not raw_page.isdigit() or not 1 <= int(raw_page) <= MAX_PAGE:
+        return f"page must be a whole number from 1 to {MAX_PAGE:,}, got {raw_page[:40]!r}"
+    return ""
+
+
 @login_required
 @require_GET
 def audit_search_view(request: HttpRequest) -> HttpResponse:
     _check_access(request.user)
     params = request.GET
+    refusal = _refusal(params)
+    if refusal:
+        return HttpResponseBadRequest(f"Bad request: {refusal}.", content_type="text/plain; charset=utf-8")
     errors = []
     try:
         since, until = _when(params.get("since", "")), _when(params.get("until", ""))

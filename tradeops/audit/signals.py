@@ -1,4 +1,5 @@
-"""Logins, logouts and failed logins into the audit trail (Django auth signals).
+"""Logins, logouts, failed logins and lock-outs into the audit trail (Django auth signals, and
+django-axes' ``user_locked_out`` when an account or an address reaches the failure limit).
 
 The auth signals are the only place these facts exist, so this is the one exception to "services
 write explicitly": the receivers call the audit service and nothing else. Passwords never reach
@@ -7,6 +8,7 @@ the trail (Django masks them in ``credentials``; only the username is kept).
 
 from __future__ import annotations
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -60,5 +62,19 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
         occurred_at=utcnow(),
         payload={"username": username, **_client(request)},
         actor=f"user:{username or 'unknown'}",
+        category=Category.SECURITY,
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_locked_out")
+def audit_locked_out(sender, request, username, ip_address, **kwargs):
+    name = str(username or "")[:128]
+    audit_append(
+        action="auth.locked_out",
+        object_type="user",
+        object_id=name or "unknown",
+        occurred_at=utcnow(),
+        payload={"username": name, "ip": ip_address or "", **_client(request)},
+        actor=f"user:{name or 'unknown'}",
         category=Category.SECURITY,
     )
