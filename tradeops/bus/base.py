@@ -111,6 +111,7 @@ class Subscription(ABC):
 
     group: str
     topics: tuple[str, ...]
+    decode_dead_lettered: int = 0  # records this member dead-lettered because they did not decode
 
     @abstractmethod
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:

@@ -342,6 +342,7 @@ class KafkaSubscription(Subscription):
                     msg, reason=exc.reason, detail=exc.detail, group=self.group, on_delivery=self._on_dead_letter
                 )
                 self._dead_lettered = True
+                self.decode_dead_lettered += 1
                 continue
             name = names.get(topic)
             if name is None:

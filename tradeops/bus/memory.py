@@ -309,6 +309,7 @@ class MemorySubscription(Subscription):
                 except EventDecodeError as exc:
                     logger.warning("dead-lettering %s[%s]@%s: %s", r.topic, r.partition, r.offset, exc)
                     bus.dead_letter(r, reason=exc.reason, detail=exc.detail, group=self.group)
+                    self.decode_dead_lettered += 1
                     raws.append(r)
                     continue
                 decoded.append(Record(r.topic, r.partition, r.offset, r.key, event, r.headers))

@@ -117,7 +117,8 @@ class StageStats:
     consumed: int = 0
     produced: int = 0
     duplicates: int = 0
-    dead_lettered: int = 0
+    dead_lettered: int = 0  # by the handler (it raised); plus those that did not decode:
+    dead_lettered_on_decode: int = 0
     batches: int = 0
 
 
@@ -256,6 +257,7 @@ def stage_run(
             if max_events is not None and runner.stats.consumed >= max_events:
                 break
     finally:
+        runner.stats.dead_lettered_on_decode = subscription.decode_dead_lettered
         subscription.close()
         bus.flush(10)
     return runner.stats

@@ -3,7 +3,8 @@
 Every source yields ``tradeops.events.Tick`` or ``Bar`` payloads (Decimal prices, aware UTC
 timestamps) in time order. Parsers never stop at a bad row: the row goes to the ``Quarantine``
 with its line number and the reason (``nan_price``, ``non_positive_price``, ``high_below_low``,
-``duplicate_timestamp``, ``out_of_order``, ``bad_number``, ``bad_timestamp``, ``column_count``...)
+``duplicate_timestamp``, ``out_of_order``, ``bad_number``, ``bad_timestamp``, ``column_count``,
+``bad_encoding`` for a byte that is not UTF-8 text...)
 and the good rows around it are kept. A file that is unusable as a whole (missing or wrong
 header) raises ``FileFormatError`` naming the line.
 
@@ -27,6 +28,7 @@ import importlib.resources
 import importlib.util
 import io
 import random
+import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -74,12 +76,30 @@ def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[str, Iterator[
     if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
         text = data.decode("utf-16")
     else:
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise FileFormatError(name, line, f"not UTF-8 or UTF-16 text ({exc.reason})") from None
+        # A byte that is not UTF-8 costs its row, not the file: it is kept as a lone surrogate
+        # (surrogateescape) and ``_check_text`` quarantines the row that carries it.
+        text = data.decode("utf-8-sig", errors="surrogateescape")
     return name, iter(text.splitlines())
+
+
+_NOT_UTF8 = re.compile("[\udc80-\udcff]")
+
+
+def _check_text(raw: str) -> None:
+    """A row with a byte that is not UTF-8 text is bad input: refuse it, naming the byte."""
+    bad = _NOT_UTF8.search(raw)
+    if bad is not None:
+        byte = ord(bad.group()) - 0xDC00
+        raise RowError(f"bad_encoding: byte 0x{byte:02x} at column {bad.start() + 1} is not UTF-8 text")
+
+
+def _printable(raw: str) -> str:
+    """The row as text a person (and a JSON file) can hold: undecodable bytes as ``\\xNN``."""
+    try:
+        raw.encode("utf-8")
+        return raw
+    except UnicodeEncodeError:
+        return raw.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _price(text: str, column: str) -> Decimal:
@@ -155,7 +175,7 @@ def _check_ohlc(o: Decimal, h: Decimal, low: Decimal, c: Decimal) -> None:
 
 def _quarantine(quarantine: Quarantine | None, name: str, line: int, error: Exception, raw: str) -> None:
     if quarantine is not None:
-        quarantine.add(QuarantinedRow(source=name, line=line, reason=str(error), raw=raw))
+        quarantine.add(QuarantinedRow(source=name, line=line, reason=str(error), raw=_printable(raw)))
 
 
 # ---------------------------------------------------------------- OHLC CSV (backtesting's format)
@@ -181,6 +201,7 @@ def read_ohlc_csv(
         if not raw.strip():
             continue
         try:
+            _check_text(raw)
             cells = raw.split(",")
             if len(cells) != 6:
                 raise RowError(f"column_count: expected 6 columns, got {len(cells)}")
@@ -222,6 +243,7 @@ def backtesting_bars(dataset: str = "EURUSD", *, quarantine: Quarantine | None =
 
 
 def _split_header(name: str, header: str | None, expected: tuple[str, ...], kind: str) -> list[str]:
+    header = _printable(header) if header is not None else None
     columns = (header or "").strip().split("\t")
     if columns == list(expected) or (kind == "bars" and columns == [c for c in expected if c != "<TIME>"]):
         return columns
@@ -247,6 +269,7 @@ def read_mt5_bars(
         if not raw.strip():
             continue
         try:
+            _check_text(raw)
             cells = raw.rstrip("\r\n").split("\t")
             if len(cells) != width:
                 raise RowError(f"column_count: expected {width} tab-separated columns, got {len(cells)}")
@@ -293,6 +316,7 @@ def read_mt5_ticks(
         if not raw.strip():
             continue
         try:
+            _check_text(raw)
             cells = raw.rstrip("\r\n").split("\t")
             if len(cells) != 7:
                 raise RowError(f"column_count: expected 7 tab-separated columns, got {len(cells)}")

@@ -48,5 +48,6 @@ class Command(BaseCommand):
         bus.close()
         self.stdout.write(
             f"stage {stage.name} stopped: consumed {stats.consumed}, produced {stats.produced}, "
-            f"duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}"
+            f"duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered + stats.dead_lettered_on_decode} "
+            f"({stats.dead_lettered_on_decode} on decode, {stats.dead_lettered} by the handler)"
         )
