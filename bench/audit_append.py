@@ -21,6 +21,7 @@ scripts/services.sh).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -32,6 +33,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+# It creates a database (and scratch tables): the owner's rights (README, "Security").
+os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_audit"
 
 import django
@@ -44,6 +47,7 @@ from tradeops.audit.models import AuditRecord  # noqa: E402
 from tradeops.audit.search import search_documents_catch_up  # noqa: E402
 from tradeops.audit.services import AuditEntry, audit_append, audit_append_many  # noqa: E402
 from tradeops.audit.verify import PG_SELECT, audit_verify  # noqa: E402
+from tradeops.core.db_roles import database_owner  # noqa: E402
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 
@@ -132,6 +136,7 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL")
     old_name = connection.settings_dict["NAME"]
+    contextlib.ExitStack().enter_context(database_owner())  # for the whole run
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         with connection.cursor() as cursor:

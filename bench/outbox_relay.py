@@ -17,6 +17,7 @@ throwaway topics. Needs DATABASE_URL (default: the local PostgreSQL of scripts/s
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import sys
@@ -29,6 +30,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+# It creates a database (and scratch tables): the owner's rights (README, "Security").
+os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_outbox"
 
 import django
@@ -40,6 +43,7 @@ from django.db import connection, transaction  # noqa: E402
 
 from tradeops.bus.kafka import KafkaBus  # noqa: E402
 from tradeops.bus.provision import topics_apply, topics_delete, topics_plan  # noqa: E402
+from tradeops.core.db_roles import database_owner  # noqa: E402
 from tradeops.events import OrderEvent, Topic, encode, make_event  # noqa: E402
 from tradeops.outbox.models import Outbox  # noqa: E402
 from tradeops.outbox.relay import OutboxRelay  # noqa: E402
@@ -90,6 +94,7 @@ def main() -> None:
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     created: list[str] = []
     old_name = connection.settings_dict["NAME"]
+    contextlib.ExitStack().enter_context(database_owner())  # for the whole run
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         load = os.getloadavg()
