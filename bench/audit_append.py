@@ -136,7 +136,8 @@ def main() -> None:
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL")
     old_name = connection.settings_dict["NAME"]
-    contextlib.ExitStack().enter_context(database_owner())  # for the whole run
+    owner = contextlib.ExitStack()  # kept: the owner for the whole run
+    owner.enter_context(database_owner())
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         with connection.cursor() as cursor:

@@ -94,7 +94,8 @@ def main() -> None:
     admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
     created: list[str] = []
     old_name = connection.settings_dict["NAME"]
-    contextlib.ExitStack().enter_context(database_owner())  # for the whole run
+    owner = contextlib.ExitStack()  # kept: the owner for the whole run
+    owner.enter_context(database_owner())
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
         load = os.getloadavg()
