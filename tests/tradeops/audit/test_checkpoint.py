@@ -207,3 +207,16 @@ def test_the_audit_trail_stage_writes_checkpoints(db):
     AuditTrailConsumer().handle_batch(events)
     (anchor,) = checkpoints_load()[0]
     assert anchor.sequence == AuditRecord.objects.count() > 0
+
+
+def test_the_verify_screen_lists_every_finding(chain, client):
+    from django.contrib.auth import get_user_model
+
+    audit_checkpoint_create()
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 8")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 8, last_hash = %s", [chain[7].hash])
+    root = get_user_model().objects.create_superuser(username="root", password="a-long-enough-password", email="")
+    client.force_login(root)
+    body = client.post("/compliance/audit/verify/").content.decode()
+    assert "missing_tail" in body and "records 9..10 are missing" in body and "rewound_head" in body
