@@ -212,11 +212,11 @@ def test_the_audit_trail_stage_writes_checkpoints(db):
 def test_the_verify_screen_lists_every_finding(chain, client):
     from django.contrib.auth import get_user_model
 
+    root = get_user_model().objects.create_superuser(username="root", password="a-long-enough-password", email="")
+    client.force_login(root)  # audited: record 11
     audit_checkpoint_create()
     with owner_bypass() as cursor:
         cursor.execute("DELETE FROM audit_record WHERE sequence > 8")
         cursor.execute("UPDATE audit_chain_head SET last_sequence = 8, last_hash = %s", [chain[7].hash])
-    root = get_user_model().objects.create_superuser(username="root", password="a-long-enough-password", email="")
-    client.force_login(root)
     body = client.post("/compliance/audit/verify/").content.decode()
-    assert "missing_tail" in body and "records 9..10 are missing" in body and "rewound_head" in body
+    assert "missing_tail" in body and "records 9..11 are missing" in body and "rewound_head" in body

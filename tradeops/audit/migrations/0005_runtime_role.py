@@ -30,29 +30,12 @@ END
 $$;
 REVOKE ALL ON FUNCTION audit_purge_delete(bigint[]) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION audit_chain_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF NEW.last_sequence < OLD.last_sequence THEN
-            RAISE EXCEPTION 'audit chain head only moves forward: % -> % refused', OLD.last_sequence,
-                NEW.last_sequence USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        IF NEW.last_sequence = OLD.last_sequence AND NEW.last_hash IS DISTINCT FROM OLD.last_hash THEN
-            RAISE EXCEPTION 'audit chain head only moves forward: a new hash at the same sequence % refused',
-                OLD.last_sequence USING ERRCODE = 'insufficient_privilege';
-        END IF;
-        RETURN NEW;
-    END IF;
-    IF EXISTS (SELECT 1 FROM audit_flush_permit) THEN
-        RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NULL END;
-    END IF;
-    RAISE EXCEPTION 'audit chain head: % refused', TG_OP USING ERRCODE = 'insufficient_privilege';
-END
-$$;
 """
 
-PG_REVERSE = r"""
-DROP FUNCTION IF EXISTS audit_purge_delete(bigint[]);
+
+# The chain head's guard; ``same_sequence`` adds this migration's rule (a new hash at the same
+# sequence is refused), without it the function is migration 0004's.
+GUARD_SQL = r"""
 CREATE OR REPLACE FUNCTION audit_chain_head_guard() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     IF TG_OP = 'UPDATE' THEN
@@ -60,6 +43,7 @@ BEGIN
             RAISE EXCEPTION 'audit chain head only moves forward: % -> % refused', OLD.last_sequence,
                 NEW.last_sequence USING ERRCODE = 'insufficient_privilege';
         END IF;
+        {same_sequence}
         RETURN NEW;
     END IF;
     IF EXISTS (SELECT 1 FROM audit_flush_permit) THEN
@@ -69,6 +53,12 @@ BEGIN
 END
 $$;
 """
+SAME_SEQUENCE = r"""IF NEW.last_sequence = OLD.last_sequence AND NEW.last_hash IS DISTINCT FROM OLD.last_hash THEN
+            RAISE EXCEPTION 'audit chain head only moves forward: a new hash at the same sequence % refused',
+                OLD.last_sequence USING ERRCODE = 'insufficient_privilege';
+        END IF;"""
+PG_SQL += GUARD_SQL.replace("{same_sequence}", SAME_SEQUENCE)
+PG_REVERSE = "DROP FUNCTION IF EXISTS audit_purge_delete(bigint[]);" + GUARD_SQL.replace("{same_sequence}", "")
 
 SQLITE_STATEMENTS = [
     """CREATE TRIGGER audit_chain_head_same_sequence BEFORE UPDATE ON audit_chain_head
