@@ -166,7 +166,8 @@ class Detector:
     Hooks: ``on_quote(t, quote)``, ``on_order(t, msg, state, side)``, ``on_fill(t, fill, state, side)``,
     ``on_close(t, close)``, ``expire(t)`` (called at least once per second of event time, for
     windows that close without a further event on their key) and ``finish()`` (end of input).
-    Detectors append to ``self.out`` (the engine's alert list).
+    Detectors append each detection to ``self.out``; the engine merges detections of one
+    episode into one alert (``compliance.surveillance.episodes``).
     """
 
     alert_type: str = ""
@@ -174,7 +175,7 @@ class Detector:
     def __init__(self, params, engine):
         self.p = params
         self.engine = engine
-        self.out = engine.alerts
+        self.out = engine.detections  # merged into one alert per episode by the engine
 
     def on_quote(self, t, quote):  # pragma: no cover - overridden
         raise NotImplementedError

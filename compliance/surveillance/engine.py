@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from math import inf
 
 from compliance.surveillance.base import Detector, OrderState
+from compliance.surveillance.episodes import EpisodeMerger
 from compliance.surveillance.execution_quality import AsymmetricSlippageDetector, BestExecutionDetector
 from compliance.surveillance.order_detectors import (
     OrderToTradeDetector,
@@ -55,37 +56,64 @@ def _overrides(detector: Detector, hook: str) -> bool:
     return getattr(type(detector), hook) is not getattr(Detector, hook)
 
 
-class _SymbolRouter:
-    """One detector kind with instrument-scoped parameters: a detector instance per symbol that
-    has its own rule, the firm-wide instance for the rest (None where the rule disables it).
-    Only built when such rules exist, so the common path pays nothing for it."""
+PAIRING = frozenset({"wash_trade", "painting_the_tape"})  # pair fills across an owner's accounts
 
-    def __init__(self, default: Detector | None, by_symbol: dict[str, Detector | None]):
+
+class _ScopeRouter:
+    """One detector kind with scoped parameters: the most specific rule applies (account, then
+    algorithm, then instrument, then firm-wide). Each scoped rule gets its own detector
+    instance (None where the rule disables the detector). Only built when such rules exist, so
+    the common path pays nothing for it.
+
+    The pairing detectors (wash trades, painting the tape) pair fills of one beneficial owner
+    across accounts, so an account rule there governs every account of that account's owner
+    (learnt from the first event of the account). Quotes and close prints go to every instance.
+    """
+
+    def __init__(self, default, *, by_symbol=None, by_account=None, by_algo=None, pairing=False):
         self.default = default
-        self.by_symbol = by_symbol
-        self.instances = [d for d in (default, *by_symbol.values()) if d is not None]
+        self.by_symbol = by_symbol or {}
+        self.by_account = by_account or {}
+        self.by_algo = by_algo or {}
+        self.pairing = pairing
+        self.by_owner: dict[str, Detector | None] = {}
+        self.instances = [
+            d
+            for d in (default, *self.by_symbol.values(), *self.by_account.values(), *self.by_algo.values())
+            if d is not None
+        ]
 
-    def _pick(self, symbol):
+    def _pick(self, account, owner, algo, symbol):
+        by_account = self.by_account
+        if by_account:
+            if account in by_account:
+                d = by_account[account]
+                if self.pairing:
+                    self.by_owner[owner] = d
+                return d
+            if self.pairing and owner in self.by_owner:
+                return self.by_owner[owner]
+        if algo and algo in self.by_algo:
+            return self.by_algo[algo]
         return self.by_symbol.get(symbol, self.default)
 
     def on_quote(self, t, quote):
-        d = self._pick(quote.symbol)
-        if d is not None:
+        for d in self.instances:
             d.on_quote(t, quote)
 
     def on_order(self, t, msg, state, side):
-        d = self._pick(msg.symbol)
+        algo = msg.algo or (state.algo if state is not None else "")
+        d = self._pick(msg.account, msg.owner, algo, msg.symbol)
         if d is not None:
             d.on_order(t, msg, state, side)
 
     def on_fill(self, t, fill, state, side):
-        d = self._pick(fill.symbol)
+        d = self._pick(fill.account, fill.owner, state.algo if state is not None else "", fill.symbol)
         if d is not None:
             d.on_fill(t, fill, state, side)
 
     def on_close(self, t, close):
-        d = self._pick(close.symbol)
-        if d is not None:
+        for d in self.instances:
             d.on_close(t, close)
 
     def expire(self, t):
@@ -101,12 +129,16 @@ class SurveillanceEngine:
     """Runs every enabled detector over one time-ordered stream.
 
     ``params``: detector name -> ``Params`` struct or a plain dict (validated); missing detectors
-    get their defaults. ``instrument_params``: detector name -> {symbol -> params} for
-    instrument-scoped rules (that symbol's events go to a detector with those parameters; for
-    quote stuffing, which watches an account across symbols, that symbol's messages are then
-    assessed on their own). ``only``: restrict to these detector names. ``clamp_time``: treat a
-    record older than the last one as happening at the last one's time instead of refusing it
-    (streaming from several partitions, where small reorderings are normal).
+    get their defaults. Scoped rules, detector name -> {key -> params}: ``instrument_params``
+    (key: symbol), ``account_params`` (key: the account as on the records) and ``algo_params``
+    (key: algorithm id); the most specific applies (account, algorithm, instrument, firm). For
+    quote stuffing, which watches an account across symbols, an instrument rule makes that
+    symbol's messages be assessed on their own. ``only``: restrict to these detector names.
+    ``clamp_time``: treat a record older than the last one as happening at the last one's time
+    instead of refusing it (streaming from several partitions, where small reorderings are
+    normal). ``episodes``: ``"close"`` (one alert per episode, emitted when it closes: batch) or
+    ``"updates"`` (emitted when it opens and each time it grows: streaming); see
+    ``compliance.surveillance.episodes``.
     """
 
     def __init__(
@@ -114,19 +146,28 @@ class SurveillanceEngine:
         params: Mapping[str, Params | dict] | None = None,
         *,
         instrument_params: Mapping[str, Mapping[str, Params | dict]] | None = None,
+        account_params: Mapping[str, Mapping[str, Params | dict]] | None = None,
+        algo_params: Mapping[str, Mapping[str, Params | dict]] | None = None,
         only: set[str] | None = None,
         clamp_time: bool = False,
+        episodes: str = "close",
     ):
         self.quotes: dict[str, tuple[float, float, float]] = {}  # symbol -> (bid, ask, mid)
         self.orders: dict[str, OrderState] = {}
         self.positions: dict[tuple[str, str], float] = {}  # (account, symbol) -> signed qty
-        self.alerts: list = []
+        self.alerts: list = []  # one per episode (see ``episodes``)
+        self.detections: list = []  # what the detectors found since the last record
         self.last_t = -inf
         self.clamp_time = clamp_time
         self._next_expiry = -inf
         params = dict(params or {})
-        instrument_params = dict(instrument_params or {})
-        self.detectors: list = []  # Detector, or _SymbolRouter where instrument rules exist
+        scoped = {
+            "symbol": dict(instrument_params or {}),
+            "account": dict(account_params or {}),
+            "algo": dict(algo_params or {}),
+        }
+        quiet: dict[str, float] = {}
+        self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
         hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
         for name, cls in DETECTORS.items():
             if only is not None and name not in only:
@@ -137,11 +178,23 @@ class SurveillanceEngine:
                 return cls(p, self) if p.enabled else None
 
             default = build(params.get(name))
-            per_symbol = {sym: build(raw) for sym, raw in (instrument_params.get(name) or {}).items()}
-            live = [d for d in (default, *per_symbol.values()) if d is not None]
+            by = {scope: {k: build(raw) for k, raw in (rules.get(name) or {}).items()} for scope, rules in scoped.items()}
+            live = [d for d in (default, *(x for m in by.values() for x in m.values())) if d is not None]
             if not live:
                 continue
-            unit = default if not per_symbol else _SymbolRouter(default, per_symbol)
+            if default is not None and default.p.episode_quiet_s is not None:
+                for alert_type in (name, "layering") if name == "spoofing" else (name,):
+                    quiet[alert_type] = default.p.episode_quiet_s
+            if any(by.values()):
+                unit = _ScopeRouter(
+                    default,
+                    by_symbol=by["symbol"],
+                    by_account=by["account"],
+                    by_algo=by["algo"],
+                    pairing=name in PAIRING,
+                )
+            else:
+                unit = default
             self.detectors.append(unit)
             sample = live[0]
             for hook, bound in hooks.items():
@@ -152,6 +205,7 @@ class SurveillanceEngine:
         self._on_fill = hooks["on_fill"]
         self._on_close = hooks["on_close"]
         self._expire = hooks["expire"]
+        self.merger = EpisodeMerger(self.alerts, quiet=quiet, emit=episodes)
 
     def process(self, rec) -> None:
         t = rec.ts.timestamp()
@@ -164,6 +218,9 @@ class SurveillanceEngine:
             self._next_expiry = t + 1.0
             for expire in self._expire:
                 expire(t)
+            if self.detections:
+                self._merge(t)
+            self.merger.expire(t)
         cls = rec.__class__
         if cls is Quote:
             self.quotes[rec.symbol] = (rec.bid, rec.ask, (rec.bid + rec.ask) * 0.5)
@@ -178,6 +235,14 @@ class SurveillanceEngine:
                 hook(t, rec)
         else:
             raise TypeError(f"not a surveillance record: {cls.__name__}")
+        if self.detections:
+            self._merge(t)
+
+    def _merge(self, t: float) -> None:
+        add = self.merger.add
+        for detection in self.detections:
+            add(detection, t)
+        self.detections.clear()
 
     def _order(self, t, msg) -> None:
         side = 1 if msg.side == "buy" else -1
@@ -235,4 +300,6 @@ class SurveillanceEngine:
         """End of input: close every open window; returns all alerts not yet taken."""
         for d in self.detectors:
             d.finish()
+        self._merge(self.last_t)
+        self.merger.finish()
         return self.take_alerts()

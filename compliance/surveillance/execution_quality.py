@@ -9,53 +9,84 @@ from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, Detector, Surveill
 
 
 def pip_size(symbol: str, overrides: dict[str, float]) -> float:
+    """The pip of a symbol: an override, else 0.01 for yen crosses, 0.1 for gold, 0.0001."""
     size = overrides.get(symbol)
     if size is not None:
         return size
-    return 0.01 if symbol.endswith("JPY") else 0.0001
+    if symbol.endswith("JPY"):
+        return 0.01
+    if symbol.startswith("XAU"):
+        return 0.1
+    return 0.0001
 
 
 class BestExecutionDetector(Detector):
-    """Per fill of an aggressive order: slippage = side x (fill - arrival mid), in bps, pips and
-    money (quote currency, qty x price difference). Alert when adverse slippage exceeds
-    ``max_adverse_bps``. The arrival mid is the mid when the order arrived (the order's
-    ``new``); fills of orders never seen arriving are not assessed."""
+    """Per fill of an aggressive order: slippage beyond the touch quoted on arrival (ask to buy,
+    bid to sell, the quote in force at the order's ``new`` in the quote stream), in pips. A
+    detection when it exceeds ``max_adverse_pips`` and ``spread_multiple`` x the arrival spread
+    (and ``max_adverse_bps`` when a rule sets it). Evidence in pips, bps, spreads and money
+    (quote currency: qty x price difference), with the latency. Fills of orders never seen
+    arriving, or arriving before any quote, are not assessed. The engine merges a client's
+    adverse fills in one symbol into one alert per run (episode)."""
 
     alert_type = "best_execution_slippage"
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        self._pips: dict[str, float] = {}
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
             return
-        mid = state.arr_mid
-        diff = side * (fill.price - mid)
-        slip = diff / mid * 1e4
-        limit = self.p.max_adverse_bps
-        if slip <= limit:
+        touch = state.arr_ask if side > 0 else state.arr_bid
+        diff = side * (fill.price - touch)
+        if diff <= 0:
             return
-        pip = pip_size(fill.symbol, self.p.pip_sizes)
+        symbol = fill.symbol
+        pip = self._pips.get(symbol)
+        if pip is None:
+            pip = self._pips[symbol] = pip_size(symbol, self.p.pip_sizes)
+        p = self.p
+        slip_pips = diff / pip
+        spread_pips = (state.arr_ask - state.arr_bid) / pip
+        threshold = max(p.max_adverse_pips, p.spread_multiple * spread_pips)
+        if slip_pips <= threshold:
+            return
+        mid = state.arr_mid
+        slip_bps = diff / mid * 1e4
+        if p.max_adverse_bps is not None and slip_bps <= p.max_adverse_bps:
+            return
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=fill.account,
                 owner=fill.owner,
-                symbol=fill.symbol,
+                symbol=symbol,
                 order_ids=[fill.order_id],
-                score=excess_score(slip, limit),
+                score=excess_score(slip_pips, threshold),
                 start=state.ts_new,
                 end=fill.ts,
                 evidence={
                     "side": fill.side,
                     "qty": fill.qty,
                     "fill_price": fill.price,
-                    "arrival_mid": mid,
                     "arrival_bid": state.arr_bid,
                     "arrival_ask": state.arr_ask,
-                    "slippage_bps": bps(slip),
-                    "max_adverse_bps": limit,
-                    "slippage_pips": round(diff / pip, 3),
+                    "arrival_touch": touch,
+                    "arrival_mid": mid,
+                    "arrival_spread_pips": round(spread_pips, 3),
+                    "slippage_pips": round(slip_pips, 3),
+                    "max_adverse_pips": p.max_adverse_pips,
+                    "spread_multiple": p.spread_multiple,
+                    "threshold_pips": round(threshold, 3),
+                    "slippage_bps": bps(slip_bps),
+                    "slippage_vs_mid_bps": bps(side * (fill.price - mid) / mid * 1e4),
+                    "max_adverse_bps": p.max_adverse_bps,
                     "slippage_money": round(diff * fill.qty, 2),
+                    "pip": pip,
                     "latency_ms": round((t - state.t_new) * 1e3, 3),
                     "order_type": "market" if state.market else "limit",
+                    "reference": "touch quoted on arrival (ask to buy, bid to sell), from the quote stream",
                 },
             )
         )

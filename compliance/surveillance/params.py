@@ -24,6 +24,9 @@ Count = Annotated[int, msgspec.Meta(ge=1)]
 
 class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     enabled: bool = True
+    # Seconds of event time without a new detection after which an episode (one alert) closes;
+    # None = the alert type's default (``compliance.surveillance.episodes.QUIET_S``).
+    episode_quiet_s: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
 
 class WashTradeParams(Params, frozen=True, kw_only=True):
@@ -109,10 +112,16 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):
-    """MiFID II Art. 27: adverse slippage of an aggressive fill against the arrival mid."""
+    """MiFID II Art. 27: adverse slippage of an aggressive fill beyond the touch quoted when the
+    order arrived (ask to buy, bid to sell; from the quote stream, never from the input's own
+    figures), in pips. Adverse when beyond ``max_adverse_pips`` and beyond ``spread_multiple``
+    x the spread prevailing on arrival (a fill a fraction of a wide news spread away is the
+    market, not the broker). Per client and symbol, a run of adverse fills is one alert."""
 
-    max_adverse_bps: Pos = 5.0
-    pip_sizes: dict[str, Pos] = {}  # symbol -> pip; default 0.01 for *JPY, else 0.0001
+    max_adverse_pips: Pos = 2.0
+    spread_multiple: NonNeg = 1.0
+    max_adverse_bps: Pos | None = None  # optional extra bar in bps beyond the touch (older rules)
+    pip_sizes: dict[str, Pos] = {}  # symbol -> pip; default 0.01 for *JPY, 0.1 for XAU*, else 0.0001
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
