@@ -1,13 +1,23 @@
-"""Precision and recall of the surveillance engine on a generated scenario (pure, no Django).
+"""Precision and recall of the surveillance engine on generated books (pure, no Django).
 
-An alert is a true positive when its type is one the episode accepts (``generator.ACCEPTED``)
-and it names at least one of the episode's orders. Precision per alert type = true-positive
-alerts / alerts of that type; recall per kind = episodes of that kind found by at least one
-alert of that kind / episodes of that kind.
+Truth is by order: an alert is about an episode when it names at least one of the episode's
+orders. Per alert type:
+- strict: an alert is true when it names an abuse episode of its own type; recall counts the
+  episodes of the type found by an alert of that type. An alert of a related type (wash trade
+  on a painting episode, spoofing on layering...) is false.
+- lenient: an alert is also true on an abuse episode of a related type
+  (``generator.ACCEPTED``), and an episode is also found by an alert of a related type.
+An alert on a near-miss's orders (and on nothing else) is false either way; ``near_miss_alerts``
+counts them. Macro figures are the plain means over the alert types (a type with no alert has
+no precision and is left out of the precision mean; its recall, 0, stays in the recall mean).
+
+``reliability`` bins the alerts by score: the fraction of true alerts per bin shows whether a
+higher score is more likely a true episode.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import orjson
@@ -17,78 +27,183 @@ from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
 
 
-@dataclass(frozen=True)
+@dataclass
 class TypeScore:
     alert_type: str
-    episodes: int
-    found: int
-    alerts: int
-    true_alerts: int
+    episodes: int = 0
+    found_strict: int = 0
+    found_lenient: int = 0
+    alerts: int = 0
+    true_strict: int = 0
+    true_lenient: int = 0
+    near_miss_alerts: int = 0
+    near_misses: int = 0
 
-    @property
-    def recall(self) -> float | None:
-        return self.found / self.episodes if self.episodes else None
+    def add(self, other: TypeScore) -> None:
+        for name in (
+            "episodes",
+            "found_strict",
+            "found_lenient",
+            "alerts",
+            "true_strict",
+            "true_lenient",
+            "near_miss_alerts",
+            "near_misses",
+        ):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
 
-    @property
-    def precision(self) -> float | None:
-        return self.true_alerts / self.alerts if self.alerts else None
+    def recall(self, strict: bool = True) -> float | None:
+        if not self.episodes:
+            return None
+        return (self.found_strict if strict else self.found_lenient) / self.episodes
+
+    def precision(self, strict: bool = True) -> float | None:
+        if not self.alerts:
+            return None
+        return (self.true_strict if strict else self.true_lenient) / self.alerts
 
 
-def score(alerts: list[dict], episodes: list[Episode]) -> list[TypeScore]:
+def _truth(alert: dict, by_order: dict[str, list[Episode]]):
+    """(strictly true, leniently true, on a near-miss, episodes found strictly, leniently)."""
+    kind = alert["alert_type"]
+    strict = lenient = near = False
+    found_s: list[Episode] = []
+    found_l: list[Episode] = []
+    for oid in alert["order_ids"]:
+        for ep in by_order.get(oid, ()):
+            if ep.near_miss:
+                near = True
+            elif kind == ep.kind:
+                strict = lenient = True
+                found_s.append(ep)
+                found_l.append(ep)
+            elif kind in ep.accepted:
+                lenient = True
+                found_l.append(ep)
+    return strict, lenient, near and not lenient, found_s, found_l
+
+
+def score(alerts: list[dict], episodes: list[Episode]) -> tuple[list[TypeScore], list[tuple[float, bool, bool]]]:
+    """Per-type scores and, per alert, (score, strictly true, leniently true)."""
     by_order: dict[str, list[Episode]] = {}
     for ep in episodes:
         for oid in ep.order_ids:
             by_order.setdefault(oid, []).append(ep)
-    found: set[int] = set()
-    true_alerts: dict[str, int] = {}
-    counts: dict[str, int] = {}
+    table = {k: TypeScore(k) for k in KINDS}
+    found_s: set[int] = set()
+    found_l: set[int] = set()
+    scored = []
     for alert in alerts:
-        kind = alert["alert_type"]
-        counts[kind] = counts.get(kind, 0) + 1
-        hit = False
-        for oid in alert["order_ids"]:
-            for ep in by_order.get(oid, ()):
-                if kind in ep.accepted:
-                    hit = True
-                    if kind == ep.kind:
-                        found.add(id(ep))
-        if hit:
-            true_alerts[kind] = true_alerts.get(kind, 0) + 1
+        row = table.setdefault(alert["alert_type"], TypeScore(alert["alert_type"]))
+        strict, lenient, near, eps_s, eps_l = _truth(alert, by_order)
+        row.alerts += 1
+        row.true_strict += strict
+        row.true_lenient += lenient
+        row.near_miss_alerts += near
+        found_s.update(id(e) for e in eps_s)
+        found_l.update(id(e) for e in eps_l)
+        scored.append((float(alert["score"]), strict, lenient))
+    for ep in episodes:
+        row = table[ep.kind]
+        if ep.near_miss:
+            row.near_misses += 1
+            continue
+        row.episodes += 1
+        row.found_strict += id(ep) in found_s
+        row.found_lenient += id(ep) in found_l
+    return list(table.values()), scored
+
+
+def evaluate(cfg: ScenarioConfig, params: dict | None = None):
+    """Generate one book, surveil it through the same line decoder as ``manage.py surveil``,
+    and score it. Returns (per-type scores, per-alert (score, strict, lenient), stats)."""
+    rows, episodes = generate(cfg)
+    lines = [orjson.dumps(r) for r in rows]
+    del rows
+    alerts: list[dict] = []
+    stats = surveil_lines(lines, engine=SurveillanceEngine(params), emit=lambda b: alerts.append(orjson.loads(b)))
+    scores, scored = score(alerts, episodes)
+    info = {
+        "lines": stats.lines,
+        "order_events": stats.order_events,
+        "alerts": stats.alerts,
+        "episodes": sum(not e.near_miss for e in episodes),
+        "near_misses": sum(e.near_miss for e in episodes),
+    }
+    return scores, scored, info
+
+
+def evaluate_sets(seeds: Iterable[int], ranges: str, params: dict | None = None, *, hours: float = 4.0, log=None):
+    """Pool several books: (per-type scores, per-alert scores, per-book stats)."""
+    pooled = {k: TypeScore(k) for k in KINDS}
+    scored_all: list[tuple[float, bool, bool]] = []
+    books = []
+    for seed in seeds:
+        scores, scored, info = evaluate(ScenarioConfig(seed=seed, ranges=ranges, hours=hours), params)
+        for s in scores:
+            pooled.setdefault(s.alert_type, TypeScore(s.alert_type)).add(s)
+        scored_all += scored
+        books.append({"seed": seed, "ranges": ranges, **info})
+        if log is not None:
+            log(books[-1])
+    return list(pooled.values()), scored_all, books
+
+
+def macro(scores: list[TypeScore], strict: bool) -> tuple[float, float]:
+    precisions = [p for s in scores if (p := s.precision(strict)) is not None]
+    recalls = [r for s in scores if (r := s.recall(strict)) is not None]
+    return (
+        sum(precisions) / len(precisions) if precisions else 0.0,
+        sum(recalls) / len(recalls) if recalls else 0.0,
+    )
+
+
+def reliability(scored: list[tuple[float, bool, bool]], edges=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)):
+    """Per score bin: (low, high, alerts, strictly true fraction, leniently true fraction)."""
     out = []
-    for kind in KINDS:
-        eps = [e for e in episodes if e.kind == kind]
+    for lo, hi in zip(edges, edges[1:], strict=False):
+        inside = [x for x in scored if lo <= x[0] < hi]
+        n = len(inside)
         out.append(
-            TypeScore(
-                alert_type=kind,
-                episodes=len(eps),
-                found=sum(1 for e in eps if id(e) in found),
-                alerts=counts.get(kind, 0),
-                true_alerts=true_alerts.get(kind, 0),
+            (
+                lo,
+                min(hi, 1.0),
+                n,
+                sum(x[1] for x in inside) / n if n else None,
+                sum(x[2] for x in inside) / n if n else None,
             )
         )
+    below = [x for x in scored if x[0] < edges[0]]
+    if below:
+        n = len(below)
+        out.insert(0, (0.0, edges[0], n, sum(x[1] for x in below) / n, sum(x[2] for x in below) / n))
     return out
 
 
-def evaluate(cfg: ScenarioConfig, params: dict | None = None) -> tuple[list[TypeScore], dict]:
-    """Generate, surveil through the same line decoder as ``manage.py surveil``, and score."""
-    rows, episodes = generate(cfg)
-    lines = [orjson.dumps(r) for r in rows]
-    alerts: list[dict] = []
-    stats = surveil_lines(lines, engine=SurveillanceEngine(params), emit=lambda b: alerts.append(orjson.loads(b)))
-    return score(alerts, episodes), {"lines": stats.lines, "order_events": stats.order_events, "alerts": stats.alerts}
+def _pct(x):
+    return "-" if x is None else f"{x:.2f}"
 
 
 def format_table(scores: list[TypeScore]) -> str:
-    def pct(x):
-        return "-" if x is None else f"{x:.2f}"
-
     lines = [
-        "| alert type | episodes | found | recall | alerts | true | precision |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| alert type | episodes | near-misses | alerts | recall strict | recall lenient "
+        "| precision strict | precision lenient | alerts on near-misses |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for s in scores:
-        recall, precision = pct(s.recall), pct(s.precision)
         lines.append(
-            f"| {s.alert_type} | {s.episodes} | {s.found} | {recall} | {s.alerts} | {s.true_alerts} | {precision} |"
+            f"| {s.alert_type} | {s.episodes} | {s.near_misses} | {s.alerts} | {_pct(s.recall(True))} "
+            f"| {_pct(s.recall(False))} | {_pct(s.precision(True))} | {_pct(s.precision(False))} "
+            f"| {s.near_miss_alerts} |"
         )
+    ps, rs = macro(scores, True)
+    pl, rl = macro(scores, False)
+    lines.append(f"| **macro** | | | | **{rs:.2f}** | **{rl:.2f}** | **{ps:.2f}** | **{pl:.2f}** | |")
+    return "\n".join(lines)
+
+
+def format_reliability(scored) -> str:
+    lines = ["| score | alerts | true (strict) | true (lenient) |", "| --- | ---: | ---: | ---: |"]
+    for lo, hi, n, fs, fl in reliability(scored):
+        lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {_pct(fs)} | {_pct(fl)} |")
     return "\n".join(lines)

@@ -1,21 +1,34 @@
-"""Seeded synthetic order histories with labelled market abuse mixed into normal trading.
+"""Seeded synthetic FX books with labelled market abuse and labelled near-misses.
 
-Pure (no Django, no clock): ``generate(ScenarioConfig(seed=...))`` returns the ``surveil`` input
-records (dicts, in time order) and the labelled episodes. The same seed gives the same history.
+Pure (no Django, no clock): ``generate(ScenarioConfig(seed=..., ranges="dev"))`` returns the
+``surveil`` input records (dicts, in time order) and the labelled episodes. The same seed and
+ranges give the same book.
 
-Normal trading, which is where false positives come from:
-- retail/institutional traders (some owners hold two linked accounts) sending market orders
-  (filled at the touch with symmetric slippage) and limit orders behind the touch that rest,
-  get modified, cancelled (a few within a second or two) or filled;
-- market makers quoting both sides at the touch, re-quoting every second or so and pulling the
-  other side when one side fills (high but legitimate order-to-trade ratios);
-- an hourly close/fixing print per symbol.
+Development and held-out sets (honour this: thresholds are chosen on development books only)
+- ``DEV_SEEDS`` with ``ranges="dev"``: the books every threshold and rule of the detectors was
+  chosen on.
+- ``HELD_OUT_SEEDS`` with ``ranges="heldout"``: evaluation only, run once at the end of a
+  change. The held-out ranges differ from the development ones: every size, timing, distance
+  and impact range is widened by ``HELD_OUT_WIDEN`` on both sides (geometrically), every count
+  range by one on both sides, the book has more accounts, another trading session, and other
+  symbol weights; so a detector fitted to the development draws meets values it has not seen.
 
-Abuse, each kind placed at random times with randomised sizes, counts, speeds and price
-impact drawn from ranges (never a single magic value): wash trades, spoofing, layering,
-excessive order-to-trade ratio, quote stuffing, ping orders, momentum ignition (with price
-impact), marking the close (with impact on the print), painting the tape, best-execution
-slippage outliers, and a client whose fills only ever slip against it (asymmetric slippage).
+What a book holds (every figure drawn from a range; ``Ranges`` widens them for held-out):
+- symbols EURUSD, GBPUSD, USDJPY, XAUUSD: quotes every 0.2-1.5 s with a random-walk mid, a
+  spread that varies, news bursts that widen it several-fold and jump the mid, and price
+  impact where an episode (or an institutional order) moves the market;
+- background accounts of several profiles: retail (few orders, market and resting limits,
+  small sizes), active (many orders, scalps that reverse within minutes), algorithmic (market
+  makers re-quoting both sides: high but legitimate order-to-trade ratios; execution algos
+  sending small orders that fill or rest), institutional (large parents sliced one way over
+  tens of minutes, with impact), owners holding two accounts (independent trading, and
+  legitimate hedges: opposite side, different size or much later), and a colluding pair of
+  accounts with distinct owners;
+- a close or fixing print per symbol every 30 minutes;
+- labelled abuse episodes of the eleven alert types, and labelled near-misses of every type
+  (legitimate look-alikes: a burst that moves the price but is held, one-way accumulation,
+  hedges, busy algorithms at a normal ratio, small orders that rest or fill, slippage inside
+  the spread of a news burst, ...). An alert on a near-miss's orders is a false positive.
 """
 
 from __future__ import annotations
@@ -26,13 +39,14 @@ import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-SYMBOLS = {  # symbol: (start mid, spread, digits, pip)
-    "EURUSD": (1.0850, 0.00008, 5, 0.0001),
-    "GBPUSD": (1.2700, 0.00012, 5, 0.0001),
-    "USDJPY": (150.00, 0.012, 3, 0.01),
-    "AUDUSD": (0.6600, 0.00010, 5, 0.0001),
+# symbol: start mid, pip, price digits, spread in pips (range), volatility bps/sqrt(s) (range),
+# units per standard lot (sizes below are drawn for a 100,000-unit FX lot and scaled).
+SYMBOLS = {
+    "EURUSD": (1.0850, 0.0001, 5, (0.5, 1.1), (0.20, 0.40), 100_000),
+    "GBPUSD": (1.2700, 0.0001, 5, (0.8, 1.7), (0.25, 0.45), 100_000),
+    "USDJPY": (150.00, 0.01, 3, (0.7, 1.5), (0.20, 0.40), 100_000),
+    "XAUUSD": (2000.0, 0.1, 2, (2.0, 4.0), (0.40, 0.80), 100),
 }
-NORMAL_SIZES = (10_000, 20_000, 50_000, 100_000, 100_000, 200_000, 300_000, 500_000, 1_000_000)
 
 KINDS = (
     "wash_trade",
@@ -47,29 +61,68 @@ KINDS = (
     "best_execution_slippage",
     "asymmetric_slippage",
 )
-# A painting-the-tape episode is a run of wash pairs by construction: a wash alert on it is right.
-# A stuffing or ping burst really does blow out the account's RTS 9 ratio for that period.
-ACCEPTED = {k: (k,) for k in KINDS} | {
-    "painting_the_tape": ("painting_the_tape", "wash_trade"),
-    "quote_stuffing": ("quote_stuffing", "excessive_order_to_trade"),
-    "ping_orders": ("ping_orders", "excessive_order_to_trade"),
+# Related types: an alert of one of these on an episode is right when scoring leniently, wrong
+# when scoring strictly (the strict score counts only the episode's own type).
+RELATED = {
+    "wash_trade": ("painting_the_tape",),
+    "painting_the_tape": ("wash_trade",),
+    "spoofing": ("layering",),
+    "layering": ("spoofing",),
+    "quote_stuffing": ("excessive_order_to_trade",),
+    "ping_orders": ("excessive_order_to_trade", "quote_stuffing"),
+    "excessive_order_to_trade": ("quote_stuffing",),
+    "momentum_ignition": ("marking_the_close",),
+    "marking_the_close": ("momentum_ignition",),
+    "best_execution_slippage": ("asymmetric_slippage",),
+    "asymmetric_slippage": ("best_execution_slippage",),
+}
+ACCEPTED = {k: (k, *RELATED.get(k, ())) for k in KINDS}
+
+# Development books: thresholds are chosen on these. Held-out books: evaluation only.
+DEV_SEEDS = (101, 102, 103, 104, 105, 106)
+HELD_OUT_SEEDS = (9001, 9002, 9003)
+HELD_OUT_WIDEN = 1.3
+
+
+@dataclass(frozen=True)
+class Ranges:
+    """How a book draws its figures: ``widen`` stretches every scale range (sizes, timings,
+    distances, impacts) to [lo / widen, hi * widen] and ``count_pad`` every count range."""
+
+    name: str
+    widen: float = 1.0
+    count_pad: int = 0
+    accounts: tuple[int, int] = (16, 22)  # background accounts (all profiles)
+    session_hour: int = 8  # London open
+    symbol_weights: tuple[float, ...] = (0.4, 0.25, 0.2, 0.15)
+    episodes: tuple[int, int] = (4, 4)  # abuse episodes per kind
+    near_misses: tuple[int, int] = (3, 3)  # near-misses per kind
+
+
+RANGES = {
+    "dev": Ranges("dev"),
+    "heldout": Ranges(
+        "heldout",
+        widen=HELD_OUT_WIDEN,
+        count_pad=1,
+        accounts=(18, 24),
+        session_hour=13,  # New York overlap
+        symbol_weights=(0.3, 0.3, 0.2, 0.2),
+        episodes=(4, 5),
+        near_misses=(3, 4),
+    ),
 }
 
 
 @dataclass(frozen=True)
 class ScenarioConfig:
-    seed: int = 7
+    seed: int = DEV_SEEDS[0]
+    ranges: str = "dev"
     hours: float = 4.0
-    traders: int = 40
-    linked_owners: int = 6  # owners holding two accounts (wash-trade noise)
-    market_makers: int = 4
-    orders_per_trader_per_hour: float = 30.0
-    mm_requote_s: float = 2.0  # mean seconds between a market maker's re-quotes
-    quote_interval_s: float = 0.5  # mean seconds between quotes per symbol
-    volatility_bps_per_sqrt_s: float = 0.3
-    episodes_per_kind: int = 10
     close_every_s: float = 1800.0  # a close or fixing print per symbol this often
-    start: datetime = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
+    date: datetime = datetime(2026, 1, 5, tzinfo=UTC)
+    episodes_per_kind: int | None = None  # None: drawn from the ranges
+    near_misses_per_kind: int | None = None
 
 
 @dataclass
@@ -79,35 +132,70 @@ class Episode:
     owner: str
     symbol: str
     start_s: float
+    near_miss: bool = False
+    variant: str = ""
     order_ids: set[str] = field(default_factory=set)
 
     @property
     def accepted(self) -> tuple[str, ...]:
-        return ACCEPTED[self.kind]
+        return () if self.near_miss else ACCEPTED[self.kind]
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "near_miss": self.near_miss,
+            "variant": self.variant,
+            "accepted": list(self.accepted),
+            "account": self.account,
+            "owner": self.owner,
+            "symbol": self.symbol,
+            "order_ids": sorted(self.order_ids),
+        }
+
+
+@dataclass
+class Account:
+    acct: str
+    owner: str
+    profile: str
+    symbols: list[str]
+    rate_per_h: float
+    size_lo: float
+    size_hi: float
+    market_frac: float
 
 
 class _Market:
-    """Per-symbol mid path (random walk) plus price-impact bumps that abuse episodes add."""
+    """Per-symbol quote path: a random-walk mid, a varying spread, news bursts and impact bumps."""
 
-    def __init__(self, rng: random.Random, cfg: ScenarioConfig):
+    def __init__(self, rng: random.Random, horizon: float):
+        self.rng = rng
         self.times: dict[str, list[float]] = {}
         self.mids: dict[str, list[float]] = {}
+        self.spread0: dict[str, float] = {}
         self.bumps: dict[str, list[tuple[float, float, float, float, float]]] = {s: [] for s in SYMBOLS}
-        horizon = cfg.hours * 3600
-        for sym, (mid, _spread, _digits, _pip) in SYMBOLS.items():
-            t, m = 0.0, mid
+        self.news: dict[str, list[tuple[float, float, float]]] = {s: [] for s in SYMBOLS}
+        for sym, (mid, pip, _digits, spread, vol, _lot) in SYMBOLS.items():
+            interval = rng.uniform(0.2, 1.5)
+            sigma = rng.uniform(*vol)
+            self.spread0[sym] = rng.uniform(*spread) * pip
+            t, m = 0.0, mid * rng.uniform(0.97, 1.03)
             ts, ms = [], []
-            while t < horizon + 600:
+            while t < horizon + 900:
                 ts.append(t)
                 ms.append(m)
-                dt = rng.expovariate(1 / cfg.quote_interval_s)
+                dt = rng.expovariate(1 / interval)
                 t += dt
-                m *= 1 + rng.gauss(0, cfg.volatility_bps_per_sqrt_s * math.sqrt(dt)) * 1e-4
+                m *= 1 + rng.gauss(0, sigma * math.sqrt(dt)) * 1e-4
             self.times[sym], self.mids[sym] = ts, ms
 
     def bump(self, sym, t0, t1, t2, t3, amp_bps):
         """Ramp 0 -> amp over [t0, t1], hold to t2, decay to 0 by t3 (signed bps)."""
         self.bumps[sym].append((t0, t1, t2, t3, amp_bps))
+
+    def news_burst(self, sym, t0, duration, widen, jump_bps):
+        self.news[sym].append((t0, t0 + duration, widen))
+        self.bump(sym, t0, t0 + 2.0, t0 + duration, t0 + duration + 600, jump_bps)
 
     def _impact(self, sym, t):
         total = 0.0
@@ -121,35 +209,77 @@ class _Market:
                     total += amp * (t3 - t) / max(t3 - t2, 1e-9)
         return total
 
+    def spread_at(self, sym, t, i=0):
+        widen = 1.0
+        for t0, t1, w in self.news[sym]:
+            if t0 <= t <= t1:
+                widen = max(widen, w)
+        return self.spread0[sym] * widen * (1.0 + 0.25 * ((i * 2654435761) % 97) / 97)
+
     def quote_at(self, sym, t):
         """(bid, ask, mid) of the last quote at or before ``t`` (what the engine will have seen)."""
-        i = bisect.bisect_right(self.times[sym], t) - 1
-        qt = self.times[sym][max(i, 0)]
-        return self._quote(sym, qt, self.mids[sym][max(i, 0)])
+        i = max(bisect.bisect_right(self.times[sym], t) - 1, 0)
+        return self._quote(sym, self.times[sym][i], self.mids[sym][i], i)
 
-    def _quote(self, sym, qt, base_mid):
-        _mid0, spread, digits, _pip = SYMBOLS[sym]
+    def _quote(self, sym, qt, base_mid, i):
+        digits = SYMBOLS[sym][2]
         mid = base_mid * (1 + self._impact(sym, qt) * 1e-4)
-        bid = round(mid - spread / 2, digits)
-        ask = round(mid + spread / 2, digits)
+        half = self.spread_at(sym, qt, i) / 2
+        bid = round(mid - half, digits)
+        ask = round(mid + half, digits)
         return bid, ask, (bid + ask) / 2
 
     def all_quotes(self, sym):
-        for qt, m in zip(self.times[sym], self.mids[sym], strict=True):
-            yield qt, self._quote(sym, qt, m)
+        for i, (qt, m) in enumerate(zip(self.times[sym], self.mids[sym], strict=True)):
+            yield qt, self._quote(sym, qt, m, i)
 
 
 class _Builder:
     def __init__(self, cfg: ScenarioConfig):
         self.cfg = cfg
-        self.rng = random.Random(cfg.seed)
-        self.market = _Market(self.rng, cfg)
+        self.r = RANGES[cfg.ranges]
+        self.rng = random.Random(f"{cfg.ranges}:{cfg.seed}")
+        self.horizon = cfg.hours * 3600
+        self.market = _Market(self.rng, self.horizon)
         self.rows: list[tuple[float, int, dict]] = []
         self.seq = 0
         self.next_id = 0
         self.episodes: list[Episode] = []
-        self.horizon = cfg.hours * 3600
-        self.used_slots: set = set()
+        self.used_closes: set = set()
+        self.deferred: list = []
+
+    # ---------------------------------------------------------------- draws
+
+    def u(self, lo, hi):
+        """A scale figure (size, time, distance, impact) from [lo, hi], widened for held-out."""
+        w = self.r.widen
+        lo, hi = lo / w, hi * w
+        return math.exp(self.rng.uniform(math.log(lo), math.log(hi))) if lo > 0 else self.rng.uniform(lo, hi)
+
+    def n(self, lo, hi):
+        """A count from [lo, hi], padded for held-out."""
+        pad = self.r.count_pad
+        return self.rng.randint(max(1, lo - pad), hi + pad)
+
+    def frac(self, lo, hi):
+        """A fraction (not widened past 0..1)."""
+        return self.rng.uniform(lo, hi)
+
+    def size(self, sym, lo, hi):
+        """Units, drawn for a 100,000-unit FX lot and scaled to the symbol's lot (XAUUSD: ounces)."""
+        lot = SYMBOLS[sym][5]
+        units = self.u(lo, hi) * lot / 100_000
+        step = 1_000 if lot >= 100_000 else 1
+        return max(step, int(round(units / step)) * step)
+
+    def sym(self):
+        return self.rng.choices(list(SYMBOLS), weights=self.r.symbol_weights)[0]
+
+    def pip(self, sym):
+        return SYMBOLS[sym][1]
+
+    def when(self, margin_start=300.0, margin_end=900.0):
+        return self.rng.uniform(margin_start, self.horizon - margin_end)
 
     # ---------------------------------------------------------------- primitives
 
@@ -164,387 +294,590 @@ class _Builder:
     def px(self, sym, price):
         return f"{price:.{SYMBOLS[sym][2]}f}"
 
-    def order(self, t, action, oid, acct, owner, sym, side, qty, price, otype="limit", reason=""):
+    def order(self, t, action, oid, a: Account, sym, side, qty, price, otype="limit", reason="", algo=""):
         row = {
             "type": "order",
             "ts": t,
             "action": action,
             "order_id": oid,
-            "account": acct,
-            "owner": owner,
+            "account": a.acct,
+            "owner": a.owner,
             "symbol": sym,
             "side": side,
             "qty": str(qty),
             "price": None if price is None else self.px(sym, price),
             "order_type": otype,
         }
+        if algo:
+            row["algo"] = algo
         if reason:
             row["reason"] = reason
         self._add(t, row)
 
-    def fill(self, t, oid, acct, owner, sym, side, qty, price):
-        self._add(
-            t,
-            {
-                "type": "fill",
-                "ts": t,
-                "order_id": oid,
-                "account": acct,
-                "owner": owner,
-                "symbol": sym,
-                "side": side,
-                "qty": str(qty),
-                "price": self.px(sym, price),
-            },
-        )
+    def fill(self, t, oid, a: Account, sym, side, qty, price):
+        row = {
+            "type": "fill",
+            "ts": t,
+            "order_id": oid,
+            "account": a.acct,
+            "owner": a.owner,
+            "symbol": sym,
+            "side": side,
+            "qty": str(qty),
+            "price": self.px(sym, price),
+        }
+        self._add(t, row)
 
-    def market_order(self, t, acct, owner, sym, side, qty, slip_bps=None, episode=None):
-        """A market order filled 20-120 ms later at the touch plus slippage (bps of mid, + = adverse)."""
+    def aggressive(self, t, a, sym, side, qty, slip_pips=None, ep=None, kind=None, algo=""):
+        """A market order (or a marketable limit) filled 20-250 ms later at the touch then plus
+        slippage in pips (+ = adverse). Returns (order id, fill time, fill price)."""
         oid = self.new_id()
-        self.order(t, "new", oid, acct, owner, sym, side, qty, None, "market")
-        tf = t + self.rng.uniform(0.02, 0.12)
-        bid, ask, mid = self.market.quote_at(sym, tf)
-        if slip_bps is None:
-            u = self.rng.random()
-            slip_bps = 0.0 if u < 0.6 else self.rng.uniform(0.1, 0.8) * (1 if u < 0.8 else -1)
+        if kind is None:
+            kind = "market" if self.rng.random() < 0.75 else "limit"
         sign = 1 if side == "buy" else -1
-        price = (ask if side == "buy" else bid) + sign * slip_bps * 1e-4 * mid
-        self.fill(tf, oid, acct, owner, sym, side, qty, price)
-        if episode is not None:
-            episode.order_ids.add(oid)
+        bid, ask, _mid = self.market.quote_at(sym, t)
+        pip = self.pip(sym)
+        limit = None
+        if kind == "limit":  # marketable limit a few pips through the touch
+            limit = (ask if side == "buy" else bid) + sign * self.rng.uniform(1, 5) * pip
+            limit = max(limit, pip)
+        self.order(t, "new", oid, a, sym, side, qty, limit, kind, algo=algo)
+        tf = t + self.u(0.02, 0.25)
+        fbid, fask, _ = self.market.quote_at(sym, tf)
+        if slip_pips is None:
+            x = self.rng.random()
+            slip_pips = 0.0 if x < 0.65 else self.rng.uniform(0.05, 0.6) * (1 if x < 0.83 else -1)
+        price = (fask if side == "buy" else fbid) + sign * slip_pips * pip
+        if limit is not None and sign * (price - limit) > 0:
+            price = limit
+        self.fill(tf, oid, a, sym, side, qty, price)
+        if ep is not None:
+            ep.order_ids.add(oid)
         return oid, tf, price
 
-    def pip(self, sym):
-        return SYMBOLS[sym][3]
+    def resting(self, t, a, sym, side, qty, behind_pips, life, outcome="cancel", ep=None, algo=""):
+        """A limit order ``behind_pips`` behind the touch, cancelled (or filled) after ``life`` s."""
+        bid, ask, _mid = self.market.quote_at(sym, t)
+        pip = self.pip(sym)
+        price = bid - behind_pips * pip if side == "buy" else ask + behind_pips * pip
+        oid = self.new_id()
+        self.order(t, "new", oid, a, sym, side, qty, price, algo=algo)
+        if outcome == "fill":
+            self.fill(t + life, oid, a, sym, side, qty, price)
+        elif outcome == "cancel":
+            self.order(t + life, "cancel", oid, a, sym, side, qty, price, algo=algo)
+        if ep is not None:
+            ep.order_ids.add(oid)
+        return oid, price
 
-    def episode(self, kind, acct, owner, sym, t):
-        ep = Episode(kind, acct, owner, sym, t)
+    def episode(self, kind, a: Account, sym, t, near_miss=False, variant=""):
+        ep = Episode(kind, a.acct, a.owner, sym, t, near_miss=near_miss, variant=variant)
         self.episodes.append(ep)
         return ep
 
-    def when(self, margin_end=600.0):
-        return self.rng.uniform(300.0, self.horizon - margin_end)
+    # ---------------------------------------------------------------- accounts
 
-    # ---------------------------------------------------------------- normal trading
-
-    def _accounts(self):
-        accounts = []
-        for i in range(self.cfg.traders):
-            owner = f"OWN{i:03d}"
-            accounts.append((f"ACC{i:03d}", owner))
-            if i < self.cfg.linked_owners:
-                accounts.append((f"ACC{i:03d}B", owner))
-        return accounts
-
-    def normal(self):
-        cfg, rng = self.cfg, self.rng
-        for acct, owner in self.normal_accounts:
-            t = rng.uniform(0, 120)
-            rate = cfg.orders_per_trader_per_hour / 3600
-            while t < self.horizon:
-                sym = rng.choice(list(SYMBOLS))
-                side = rng.choice(("buy", "sell"))
-                qty = rng.choice(NORMAL_SIZES)
-                if rng.random() < 0.5:
-                    self.market_order(t, acct, owner, sym, side, qty)
-                else:
-                    self._normal_limit(t, acct, owner, sym, side, qty)
-                t += rng.expovariate(rate)
-        for k in range(cfg.market_makers):
-            acct, owner = f"MM{k}", f"MMOWN{k}"
-            for sym in list(SYMBOLS)[k % 2 :: 2]:
-                self._market_maker(acct, owner, sym)
-
-    def _normal_limit(self, t, acct, owner, sym, side, qty):
+    def accounts(self):
         rng = self.rng
-        bid, ask, mid = self.market.quote_at(sym, t)
-        pip = self.pip(sym)
-        behind = rng.uniform(0, 6) * pip
-        price = bid - behind if side == "buy" else ask + behind
-        oid = self.new_id()
-        self.order(t, "new", oid, acct, owner, sym, side, qty, price)
-        life = rng.uniform(0.2, 2.0) if rng.random() < 0.05 else rng.uniform(5, 600)
-        if rng.random() < 0.2:  # one modification: move the price
-            tm = t + life * rng.uniform(0.2, 0.8)
-            price = price + (1 if side == "buy" else -1) * rng.uniform(0, 2) * pip
-            self.order(tm, "modify", oid, acct, owner, sym, side, qty, price)
-            bid, ask, _mid = self.market.quote_at(sym, tm)
-            if (side == "buy" and price >= ask) or (side == "sell" and price <= bid):  # marketable now: trades
-                self.fill(tm + rng.uniform(0.02, 0.12), oid, acct, owner, sym, side, qty, ask if side == "buy" else bid)
-                return
-        if rng.random() < 0.25:
-            self.fill(t + life, oid, acct, owner, sym, side, qty, price)
-        else:
-            self.order(t + life, "cancel", oid, acct, owner, sym, side, qty, price)
+        total = rng.randint(*self.r.accounts)
+        mix = {"retail": 0.45, "active": 0.2, "algorithmic": 0.15, "institutional": 0.2}
+        self.by_profile: dict[str, list[Account]] = {p: [] for p in mix}
+        k = 0
+        for profile, share in mix.items():
+            for _ in range(max(2, round(total * share))):
+                k += 1
+                acct = f"{profile[:3].upper()}{k:03d}"
+                syms = rng.sample(list(SYMBOLS), rng.randint(1, 3))
+                if profile == "retail":
+                    a = Account(acct, f"C{k:03d}", profile, syms, self.u(4, 25), 1_000, 120_000, 0.7)
+                elif profile == "active":
+                    a = Account(acct, f"C{k:03d}", profile, syms, self.u(40, 140), 20_000, 800_000, 0.6)
+                elif profile == "algorithmic":
+                    a = Account(acct, f"C{k:03d}", profile, syms[:2], 0, 100_000, 1_000_000, 0.0)
+                else:
+                    a = Account(acct, f"C{k:03d}", profile, syms, self.u(1, 4), 1_000_000, 10_000_000, 1.0)
+                self.by_profile[profile].append(a)
+        # owners with two accounts: independent trading, and legitimate hedges
+        self.linked: list[tuple[Account, Account]] = []
+        for i in range(rng.randint(3, 4)):
+            owner = f"LINK{i:02d}"
+            syms = rng.sample(list(SYMBOLS), 2)
+            a = Account(f"LNK{i:02d}A", owner, "linked", syms, self.u(6, 30), 5_000, 500_000, 0.7)
+            b = Account(f"LNK{i:02d}B", owner, "linked", syms, self.u(6, 30), 5_000, 500_000, 0.7)
+            self.linked.append((a, b))
+        # a colluding pair: distinct owners, trading against each other
+        syms = rng.sample(list(SYMBOLS), 2)
+        self.colluders = (
+            Account("CLDA", "CLDOWNA", "colluding", syms, self.u(6, 20), 5_000, 300_000, 0.7),
+            Account("CLDB", "CLDOWNB", "colluding", syms, self.u(6, 20), 5_000, 300_000, 0.7),
+        )
+        self.traders = self.by_profile["retail"] + self.by_profile["active"] + [x for p in self.linked for x in p]
+        self.traders += list(self.colluders)
 
-    def _market_maker(self, acct, owner, sym):
-        rng, cfg = self.rng, self.cfg
-        t = rng.uniform(0, 5)
-        size = 1_000_000
+    # ---------------------------------------------------------------- background
+
+    def background(self):
+        rng = self.rng
+        for a in self.traders + self.by_profile["institutional"]:
+            if a.profile == "institutional":
+                self._institutional(a)
+                continue
+            t = rng.uniform(0, 300)
+            while t < self.horizon:
+                self._normal_order(t, a)
+                t += rng.expovariate(a.rate_per_h / 3600)
+        for a in self.by_profile["algorithmic"]:
+            if rng.random() < 0.6:
+                for sym in a.symbols:
+                    self._market_maker(a, sym, 0.0, self.horizon)
+            else:
+                self._exec_algo(a)
+        for pair in self.linked:
+            self._hedges(*pair)
+        for sym in SYMBOLS:
+            for _ in range(rng.randint(1, 2)):
+                self.market.news_burst(
+                    sym, self.when(), self.u(30, 150), self.u(3, 8), rng.choice((-1, 1)) * self.u(5, 25)
+                )
+
+    def _normal_order(self, t, a: Account):
+        rng = self.rng
+        sym = rng.choice(a.symbols)
+        side = rng.choice(("buy", "sell"))
+        qty = self.size(sym, a.size_lo, a.size_hi)
+        x = rng.random()
+        if x < a.market_frac:
+            self.aggressive(t, a, sym, side, qty)
+            if a.profile == "active" and rng.random() < 0.4:  # a scalp: out again within minutes
+                self.aggressive(t + self.u(20, 400), a, sym, "sell" if side == "buy" else "buy", qty)
+        else:
+            life = rng.uniform(0.4, 4.0) if rng.random() < 0.04 else self.u(10, 900)
+            outcome = "fill" if rng.random() < 0.3 else "cancel"
+            oid, price = self.resting(t, a, sym, side, qty, rng.uniform(0, 8), life, outcome="none")
+            if rng.random() < 0.2:  # moved once
+                tm = t + life * rng.uniform(0.2, 0.8)
+                price += (1 if side == "buy" else -1) * rng.uniform(0.2, 2) * self.pip(sym)
+                self.order(tm, "modify", oid, a, sym, side, qty, price)
+            if outcome == "fill":
+                self.fill(t + life, oid, a, sym, side, qty, price)
+            else:
+                self.order(t + life, "cancel", oid, a, sym, side, qty, price)
+
+    def _institutional(self, a: Account):
+        rng = self.rng
+        t = rng.uniform(0, 900)
         while t < self.horizon:
+            sym = rng.choice(a.symbols)
+            side = rng.choice(("buy", "sell"))
+            children = rng.randint(5, 25)
+            gap = self.u(10, 120)
+            qty = self.size(sym, 200_000, 2_000_000)
+            sign = 1 if side == "buy" else -1
+            self.market.bump(sym, t, t + children * gap, t + children * gap + 60, t + children * gap + 900,
+                             sign * self.u(0.5, 3))
+            for i in range(children):
+                self.aggressive(t + i * gap * rng.uniform(0.7, 1.3), a, sym, side, qty, algo="twap")
+            t += children * gap + rng.expovariate(a.rate_per_h / 3600)
+
+    def _market_maker(self, a: Account, sym, t0, t1, *, requote=None, fill_p=None, ep=None):
+        rng = self.rng
+        requote = requote or self.u(0.8, 5)
+        fill_p = self.frac(0.04, 0.15) if fill_p is None else fill_p
+        t = t0 + rng.uniform(0, 2)
+        size = self.size(sym, 500_000, 2_000_000)
+        while t < t1:
             bid, ask, _mid = self.market.quote_at(sym, t)
-            b, a = self.new_id(), self.new_id()
-            self.order(t, "new", b, acct, owner, sym, "buy", size, bid)
-            self.order(t, "new", a, acct, owner, sym, "sell", size, ask)
-            nxt = t + rng.expovariate(1 / cfg.mm_requote_s)
-            if rng.random() < 0.08:  # one side trades; the other is pulled at once (legitimate)
+            b, s = self.new_id(), self.new_id()
+            self.order(t, "new", b, a, sym, "buy", size, bid, algo="mm")
+            self.order(t, "new", s, a, sym, "sell", size, ask, algo="mm")
+            if ep is not None:
+                ep.order_ids.update((b, s))
+            nxt = t + rng.expovariate(1 / requote)
+            if rng.random() < fill_p:  # one side trades; the other is pulled at once
                 tf = rng.uniform(t, nxt)
                 if rng.random() < 0.5:
-                    self.fill(tf, b, acct, owner, sym, "buy", size, bid)
-                    self.order(tf + 0.01, "cancel", a, acct, owner, sym, "sell", size, ask)
+                    self.fill(tf, b, a, sym, "buy", size, bid)
+                    self.order(tf + 0.01, "cancel", s, a, sym, "sell", size, ask, algo="mm")
                 else:
-                    self.fill(tf, a, acct, owner, sym, "sell", size, ask)
-                    self.order(tf + 0.01, "cancel", b, acct, owner, sym, "buy", size, bid)
+                    self.fill(tf, s, a, sym, "sell", size, ask)
+                    self.order(tf + 0.01, "cancel", b, a, sym, "buy", size, bid, algo="mm")
                 nxt = tf + 0.02
             else:
-                self.order(nxt - 0.001, "cancel", b, acct, owner, sym, "buy", size, bid)
-                self.order(nxt - 0.001, "cancel", a, acct, owner, sym, "sell", size, ask)
+                self.order(nxt - 0.001, "cancel", b, a, sym, "buy", size, bid, algo="mm")
+                self.order(nxt - 0.001, "cancel", s, a, sym, "sell", size, ask, algo="mm")
             t = nxt
 
+    def _exec_algo(self, a: Account, *, t0=None, t1=None, ep=None):
+        """Small child orders that fill (marketable) or rest and then fill or are cancelled."""
+        rng = self.rng
+        t = rng.uniform(0, 600) if t0 is None else t0
+        end = self.horizon if t1 is None else t1
+        while t < end:
+            sym = rng.choice(a.symbols)
+            side = rng.choice(("buy", "sell"))
+            stop = min(end, t + self.u(300, 1800))
+            while t < stop:
+                qty = self.size(sym, 2_000, 20_000)
+                if rng.random() < 0.5:
+                    oid, _tf, _p = self.aggressive(t, a, sym, side, qty, algo="exec")
+                    if ep is not None:
+                        ep.order_ids.add(oid)
+                else:
+                    outcome = "fill" if rng.random() < 0.5 else "cancel"
+                    self.resting(t, a, sym, side, qty, rng.uniform(0, 1.5), self.u(3, 60), outcome, ep=ep, algo="exec")
+                t += self.u(2, 20)
+            t += self.u(300, 1800) if t1 is None else 0
+
+    def _hedges(self, a: Account, b: Account):
+        """Legitimate hedges between an owner's accounts: opposite side, a different size or
+        minutes later (no wash: the hedge changes the owner's exposure profile)."""
+        rng = self.rng
+        for _ in range(rng.randint(3, 8)):
+            sym = rng.choice(a.symbols)
+            t = self.when()
+            side = rng.choice(("buy", "sell"))
+            qty = self.size(sym, 50_000, 1_000_000)
+            self.aggressive(t, a, sym, side, qty)
+            if rng.random() < 0.5:
+                self.aggressive(t + rng.uniform(1, 10), b, sym, _opp(side), int(qty * self.frac(0.3, 0.75)))
+            else:
+                self.aggressive(t + self.u(120, 1800), b, sym, _opp(side), qty)
+
     def _close_slots(self):
-        """(symbol, time) of every close/fixing print: one per symbol every ``close_every_s``."""
         step = self.cfg.close_every_s
-        return [(sym, k * step) for k in range(1, int(self.horizon // step)) for sym in SYMBOLS]
+        return [(sym, k * step) for k in range(1, int(self.horizon // step) + 1) for sym in SYMBOLS]
 
     def closes(self):
         for sym, t in self._close_slots():
             _bid, _ask, mid = self.market.quote_at(sym, t)
             self._add(t + 1e-6, {"type": "close", "ts": t + 1e-6, "symbol": sym, "price": self.px(sym, mid)})
 
-    # ---------------------------------------------------------------- abuse
+    # ---------------------------------------------------------------- who
 
-    def _someone(self):
-        return self.rng.choice(self.normal_accounts)
+    def trader(self, profiles=("retail", "active")):
+        pool = [a for p in profiles for a in self.by_profile[p]]
+        return self.rng.choice(pool)
 
-    def _linked_owner(self):
-        i = self.rng.randrange(self.cfg.linked_owners)
-        return f"ACC{i:03d}", f"ACC{i:03d}B", f"OWN{i:03d}"
+    def owner_pair(self, collusive_share=0.3):
+        if self.rng.random() < collusive_share:
+            return self.colluders
+        return self.rng.choice(self.linked)
 
-    def wash_trade(self):
-        a, b, owner = self._linked_owner()
-        sym, t = self.rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode("wash_trade", a, owner, sym, t)
-        qty = self.rng.choice(NORMAL_SIZES[3:])
-        side = self.rng.choice(("buy", "sell"))
-        other = "sell" if side == "buy" else "buy"
-        self.market_order(t, a, owner, sym, side, qty, slip_bps=0.0, episode=ep)
-        self.market_order(t + self.rng.uniform(0.5, 8), b, owner, sym, other, qty, slip_bps=0.0, episode=ep)
+    # ---------------------------------------------------------------- wash trades, painting
 
-    def _spoof(self, kind, levels):
+    def wash_trade(self, near=False):
         rng = self.rng
-        acct, owner = self._someone()
-        sym, t = rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode(kind, acct, owner, sym, t)
-        spoof_side = rng.choice(("buy", "sell"))
-        real_side = "sell" if spoof_side == "buy" else "buy"
-        real_qty = rng.choice((50_000, 100_000, 200_000))
-        bid, ask, _mid = self.market.quote_at(sym, t)
-        pip = self.pip(sym)
-        spoof_ids = []
-        tt = t
-        for lvl in range(levels):
-            behind = (rng.uniform(0.2, 1.5) + lvl * rng.uniform(0.5, 1.5)) * pip
-            price = bid - behind if spoof_side == "buy" else ask + behind
-            qty = real_qty * rng.choice((3, 4, 5, 8, 10)) // max(1, levels // 2)
-            oid = self.new_id()
-            self.order(tt, "new", oid, acct, owner, sym, spoof_side, qty, price)
-            spoof_ids.append((oid, qty, price))
-            ep.order_ids.add(oid)
-            tt += rng.uniform(0.05, 1.0)
-        _oid, tf, _price = self.market_order(tt + rng.uniform(1, 10), acct, owner, sym, real_side, real_qty, episode=ep)
-        tc = tf + rng.uniform(0.3, 3.0)
-        for oid, qty, price in spoof_ids:
-            self.order(tc, "cancel", oid, acct, owner, sym, spoof_side, qty, price)
-            tc += rng.uniform(0.01, 0.3)
+        a, b = self.owner_pair(0.35)
+        sym, t = rng.choice(a.symbols), self.when()
+        if near:  # a hedge: opposite side on the other account, other size or much later
+            ep = self.episode("wash_trade", a, sym, t, near_miss=True, variant="hedge")
+            for _ in range(self.n(1, 3)):
+                qty = self.size(sym, 100_000, 2_000_000)
+                side = rng.choice(("buy", "sell"))
+                self.aggressive(t, a, sym, side, qty, ep=ep)
+                if rng.random() < 0.5:
+                    self.aggressive(t + self.u(0.5, 6), b, sym, _opp(side), int(qty * self.frac(0.3, 0.8)), ep=ep)
+                else:
+                    self.aggressive(t + self.u(90, 900), b, sym, _opp(side), qty, ep=ep)
+                t += self.u(60, 600)
+            return
+        ep = self.episode("wash_trade", a, sym, t, variant="collusive" if a.owner != b.owner else "linked")
+        pairs = self.n(3, 4) if a.owner != b.owner else self.n(1, 3)
+        for _ in range(pairs):
+            qty = self.size(sym, 150_000, 3_000_000)
+            side = rng.choice(("buy", "sell"))
+            first, second = (a, b) if rng.random() < 0.5 else (b, a)
+            self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep)
+            qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
+            self.aggressive(t + self.u(0.3, 6), second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep)
+            t += self.u(20, 300)
 
-    def spoofing(self):
-        self._spoof("spoofing", 1)
+    def painting_the_tape(self, near=False):
+        rng = self.rng
+        a, b = self.owner_pair(0.25)
+        sym, t = rng.choice(a.symbols), self.when(margin_end=2400)
+        if near:  # both accounts of the owner trading small, the same way (accumulation)
+            ep = self.episode("painting_the_tape", a, sym, t, near_miss=True, variant="same_direction")
+            side = rng.choice(("buy", "sell"))
+            for _ in range(self.n(4, 10)):
+                acc = a if rng.random() < 0.5 else b
+                self.aggressive(t, acc, sym, side, self.size(sym, 5_000, 60_000), ep=ep)
+                t += self.u(8, 120)
+            return
+        ep = self.episode("painting_the_tape", a, sym, t, variant="collusive" if a.owner != b.owner else "linked")
+        for _ in range(self.n(4, 12)):
+            qty = self.size(sym, 5_000, 60_000)
+            side = rng.choice(("buy", "sell"))
+            first, second = (a, b) if rng.random() < 0.5 else (b, a)
+            self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep)
+            self.aggressive(t + self.u(0.3, 5), second, sym, _opp(side), qty, slip_pips=0.0, ep=ep)
+            t += self.u(8, 120)
 
-    def layering(self):
-        self._spoof("layering", self.rng.randint(3, 5))
+    # ---------------------------------------------------------------- spoofing, layering
 
-    def excessive_order_to_trade(self):
+    def _spoof(self, kind, near=False):
+        rng = self.rng
+        a = self.trader()
+        sym, t = rng.choice(a.symbols), self.when()
+        levels = 1 if kind == "spoofing" else self.n(3, 5)
+        variant = "late_cancel" if near and rng.random() < 0.6 else ("filled" if near else "")
+        ep = self.episode(kind, a, sym, t, near_miss=near, variant=variant)
+        for _rep in range(1 if near else self.n(1, 2)):
+            spoof_side = rng.choice(("buy", "sell"))
+            real_qty = self.size(sym, 50_000, 500_000)
+            ratio = self.u(3.5, 12)
+            spoof = []
+            tt = t
+            base = self.u(0.3, 3)
+            step = self.u(0.3, 2)
+            for lvl in range(levels):
+                qty = max(1, int(real_qty * ratio / levels))
+                oid, price = self.resting(tt, a, sym, spoof_side, qty, base + lvl * step, 0, outcome="none", ep=ep)
+                spoof.append((oid, qty, price))
+                tt += self.u(0.05, 1.5)
+            _oid, tf, _p = self.aggressive(tt + self.u(1, 20), a, sym, _opp(spoof_side), real_qty, ep=ep)
+            if variant == "filled":  # the resting order trades: it was real interest
+                self.fill(tf + self.u(5, 60), spoof[0][0], a, sym, spoof_side, spoof[0][1], spoof[0][2])
+                spoof = spoof[1:]
+            tc = tf + (self.u(30, 600) if near else self.u(0.2, 4))
+            for oid, qty, price in spoof:
+                self.order(tc, "cancel", oid, a, sym, spoof_side, qty, price)
+                tc += self.u(0.01, 0.4) if not near else self.u(5, 120)
+            t = tc + self.u(30, 300)
+
+    def spoofing(self, near=False):
+        self._spoof("spoofing", near)
+
+    def layering(self, near=False):
+        self._spoof("layering", near)
+
+    # ---------------------------------------------------------------- order-to-trade, stuffing, pings
+
+    def excessive_order_to_trade(self, near=False):
         rng = self.rng
         k = len([e for e in self.episodes if e.kind == "excessive_order_to_trade"])
-        acct, owner = f"ALGO{k:02d}", f"ALGOOWN{k:02d}"
-        sym, t0 = rng.choice(list(SYMBOLS)), rng.uniform(0, self.horizon - 3600)
-        ep = self.episode("excessive_order_to_trade", acct, owner, sym, t0)
-        duration = rng.uniform(1800, 3600)
-        rate = rng.uniform(0.5, 1.5)  # messages per second
-        fills = rng.randint(1, 6)
-        fill_at = sorted(rng.uniform(t0, t0 + duration) for _ in range(fills))
+        a = Account(f"ALG{k:02d}{'N' if near else ''}", f"ALGOWN{k:02d}", "algorithmic", [self.sym()], 0, 0, 0, 0)
+        sym = a.symbols[0]
+        t0 = rng.uniform(0, self.horizon - 3600)
+        duration = self.u(1200, 3000)
+        ep = self.episode("excessive_order_to_trade", a, sym, t0, near_miss=near, variant="busy_normal" if near else "")
+        if near:  # a busy quoting algorithm that still trades at a normal ratio
+            self._market_maker(a, sym, t0, t0 + duration, requote=self.u(0.5, 2), fill_p=self.frac(0.04, 0.12), ep=ep)
+            return
+        rate = self.u(0.4, 2.5)  # messages per second
+        target = self.u(150, 1200)  # orders per transaction
         t = t0
         while t < t0 + duration:
-            bid, ask, _mid = self.market.quote_at(sym, t)
             side = rng.choice(("buy", "sell"))
-            price = (
-                bid - rng.uniform(0, 3) * self.pip(sym) if side == "buy" else ask + rng.uniform(0, 3) * self.pip(sym)
-            )
-            oid = self.new_id()
-            ep.order_ids.add(oid)
-            qty = 100_000
-            self.order(t, "new", oid, acct, owner, sym, side, qty, price)
+            qty = self.size(sym, 50_000, 500_000)
+            oid, price = self.resting(t, a, sym, side, qty, rng.uniform(0, 4), 0, outcome="none", ep=ep, algo="q")
             t += rng.expovariate(rate)
             if rng.random() < 0.4:
                 price += (1 if side == "buy" else -1) * 0.5 * self.pip(sym)
-                self.order(t, "modify", oid, acct, owner, sym, side, qty, price)
+                self.order(t, "modify", oid, a, sym, side, qty, price, algo="q")
                 t += rng.expovariate(rate)
-            if fill_at and t >= fill_at[0]:
-                fill_at.pop(0)
-                self.fill(t, oid, acct, owner, sym, side, qty, price)
+            if rng.random() < 2.5 / target:
+                self.fill(t, oid, a, sym, side, qty, price)
             else:
-                self.order(t, "cancel", oid, acct, owner, sym, side, qty, price)
+                self.order(t, "cancel", oid, a, sym, side, qty, price, algo="q")
             t += rng.expovariate(rate)
 
-    def quote_stuffing(self):
+    def quote_stuffing(self, near=False):
         rng = self.rng
-        acct, owner = self._someone()
-        sym, t = rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode("quote_stuffing", acct, owner, sym, t)
-        rate = rng.uniform(80, 300)
-        end = t + rng.uniform(0.5, 2.0)
-        bid, ask, _mid = self.market.quote_at(sym, t)
-        while t < end:
-            oid = self.new_id()
-            ep.order_ids.add(oid)
-            side = rng.choice(("buy", "sell"))
-            price = bid - self.pip(sym) if side == "buy" else ask + self.pip(sym)
-            qty = rng.choice(NORMAL_SIZES[2:])
-            self.order(t, "new", oid, acct, owner, sym, side, qty, price)
-            t += rng.expovariate(rate)
-            self.order(t, "cancel", oid, acct, owner, sym, side, qty, price)
-            t += rng.expovariate(rate)
+        a = self.trader(("retail", "active", "algorithmic"))
+        sym, t = rng.choice(a.symbols), self.when()
+        ep = self.episode("quote_stuffing", a, sym, t, near_miss=near, variant="basket" if near else "")
+        if near:  # a basket of orders sent at once that trade
+            for _ in range(self.n(20, 45)):
+                self.aggressive(t, a, sym, rng.choice(("buy", "sell")), self.size(sym, 10_000, 200_000), ep=ep)
+                t += self.u(0.005, 0.05)
+            return
+        for _burst in range(self.n(1, 3)):
+            rate = self.u(60, 400)
+            end = t + self.u(0.4, 3)
+            bid, ask, _mid = self.market.quote_at(sym, t)
+            while t < end:
+                side = rng.choice(("buy", "sell"))
+                qty = self.size(sym, 10_000, 500_000)
+                oid, price = self.resting(t, a, sym, side, qty, rng.uniform(0.5, 3), 0, outcome="none", ep=ep)
+                t += rng.expovariate(rate)
+                if rng.random() < 0.3:
+                    self.order(t, "modify", oid, a, sym, side, qty, price + (0.2 if side == "sell" else -0.2) * self.pip(sym))
+                    t += rng.expovariate(rate)
+                self.order(t, "cancel", oid, a, sym, side, qty, price)
+                t += rng.expovariate(rate)
+            t += self.u(3, 40)
 
-    def ping_orders(self):
+    def ping_orders(self, near=False):
         rng = self.rng
-        acct, owner = self._someone()
-        sym, t = rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode("ping_orders", acct, owner, sym, t)
-        for _ in range(rng.randint(12, 30)):
+        a = self.trader(("retail", "active", "algorithmic"))
+        sym, t = rng.choice(a.symbols), self.when()
+        ep = self.episode("ping_orders", a, sym, t, near_miss=near, variant="rest_or_fill" if near else "")
+        if near:  # small orders that rest, then fill or are cancelled in their own time
+            self._exec_algo(Account(a.acct, a.owner, a.profile, [sym], 0, 0, 0, 0), t0=t, t1=t + self.u(120, 600), ep=ep)
+            return
+        for _ in range(self.n(10, 25)):
             bid, ask, _mid = self.market.quote_at(sym, t)
             side = rng.choice(("buy", "sell"))
-            price = ask if side == "buy" else bid  # at the far touch: probing for hidden size
-            qty = rng.choice((1_000, 2_000, 5_000, 8_000))
+            qty = self.size(sym, 1_000, 10_000)
             oid = self.new_id()
             ep.order_ids.add(oid)
-            self.order(t, "new", oid, acct, owner, sym, side, qty, price)
-            self.order(t + rng.uniform(0.02, 0.6), "cancel", oid, acct, owner, sym, side, qty, price)
-            t += rng.uniform(0.5, 4.0)
+            if rng.random() < 0.5:  # at or inside the far touch, pulled at once
+                price = ask if side == "buy" else bid
+            else:  # inside the spread
+                price = (bid + ask) / 2
+            self.order(t, "new", oid, a, sym, side, qty, price)
+            life = self.u(0.02, 0.8)
+            if rng.random() < 0.15:  # found liquidity: a partial fill before the cancel
+                part = max(1, qty // 2)
+                self.fill(t + life / 2, oid, a, sym, side, part, price)
+            self.order(t + life, "cancel", oid, a, sym, side, qty, price)
+            t += self.u(0.5, 6)
 
-    def momentum_ignition(self):
+    # ---------------------------------------------------------------- momentum, close
+
+    def momentum_ignition(self, near=False):
         rng = self.rng
-        acct, owner = self._someone()
-        sym, t = rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode("momentum_ignition", acct, owner, sym, t)
+        a = self.trader(("retail", "active", "institutional"))
+        sym, t = rng.choice(a.symbols), self.when()
+        variant = rng.choice(("held", "no_move", "accumulation")) if near else ""
+        ep = self.episode("momentum_ignition", a, sym, t, near_miss=near, variant=variant)
         side = rng.choice(("buy", "sell"))
         sign = 1 if side == "buy" else -1
-        n = rng.randint(5, 9)
-        gaps = [rng.uniform(0.4, 1.8) for _ in range(n)]
+        orders = self.n(4, 8)
+        gaps = [self.u(0.3, 6) for _ in range(orders)]
+        if variant == "accumulation":
+            gaps = [self.u(30, 180) for _ in range(orders)]
         burst_end = t + sum(gaps)
-        reversal = burst_end + rng.uniform(15, 90)
-        self.market.bump(sym, t, burst_end, reversal, reversal + 60, sign * rng.uniform(4, 12))
-        sizes = [rng.choice((500_000, 1_000_000, 2_000_000)) for _ in gaps]
+        spread_bps = self.market.spread0[sym] / SYMBOLS[sym][0] * 1e4
+        amp = sign * max(self.u(4, 14), 3 * spread_bps)
+        reversal = burst_end + self.u(5, 200)
+        if variant != "no_move":
+            self.market.bump(sym, t, burst_end, reversal, reversal + self.u(30, 300), amp)
+        sizes = [self.size(sym, 300_000, 3_000_000) for _ in gaps]
 
         def emit():
             tt = t
             for gap, qty in zip(gaps, sizes, strict=True):
-                self.market_order(tt, acct, owner, sym, side, qty, episode=ep)
+                self.aggressive(tt, a, sym, side, qty, ep=ep)
                 tt += gap
-            self.market_order(reversal, acct, owner, sym, "sell" if side == "buy" else "buy", sum(sizes), episode=ep)
+            if variant in ("held", "accumulation"):
+                return
+            total = int(sum(sizes) * self.frac(0.6, 1.0))
+            parts = self.n(1, 3)
+            tr = reversal
+            for _ in range(parts):
+                qty = max(1, total // parts)
+                if rng.random() < 0.7:
+                    self.aggressive(tr, a, sym, _opp(side), qty, ep=ep)
+                else:  # a passive exit that the move fills
+                    self.resting(tr - self.u(2, 10), a, sym, _opp(side), qty, 0, self.u(1, 10), "fill", ep=ep)
+                tr += self.u(1, 15)
 
-        return emit
+        self.deferred.append(emit)
 
-    def marking_the_close(self):
+    def marking_the_close(self, near=False):
         rng = self.rng
-        acct, owner = self._someone()
-        free = [slot for slot in self._close_slots() if slot not in self.used_slots]
+        a = self.trader(("retail", "active", "institutional"))
+        free = [s for s in self._close_slots() if s not in self.used_closes and s[1] < self.horizon - 60]
         if not free:
-            return None
+            return
         slot = rng.choice(free)
-        self.used_slots.add(slot)
+        self.used_closes.add(slot)
         sym, close_t = slot
-        ep = self.episode("marking_the_close", acct, owner, sym, close_t - 300)
+        window = self.u(60, 280)
+        variant = rng.choice(("no_position", "unwinding")) if near else ""
+        ep = self.episode("marking_the_close", a, sym, close_t - window, near_miss=near, variant=variant)
         side = rng.choice(("buy", "sell"))
         sign = 1 if side == "buy" else -1
-        held_at = close_t - rng.uniform(600, 3000)
-        held = rng.choice((1_000_000, 2_000_000))
-        n = rng.randint(3, 6)
-        starts = sorted(close_t - rng.uniform(10, 240) for _ in range(n))
-        sizes = [rng.choice((500_000, 1_000_000, 2_000_000)) for _ in starts]
-        self.market.bump(sym, starts[0], close_t, close_t + 30, close_t + 150, sign * rng.uniform(3, 8))
+        orders = self.n(3, 6)
+        starts = sorted(close_t - rng.uniform(5, window) for _ in range(orders))
+        sizes = [self.size(sym, 500_000, 3_000_000) for _ in starts]
+        spread_bps = self.market.spread0[sym] / SYMBOLS[sym][0] * 1e4
+        self.market.bump(sym, starts[0], close_t, close_t + 30, close_t + 180, sign * max(self.u(3, 10), 2.5 * spread_bps))
+        held_at = close_t - self.u(900, 3000)
+        held = self.size(sym, 1_000_000, 5_000_000)
 
         def emit():
-            self.market_order(held_at, acct, owner, sym, side, held)
+            if variant == "unwinding":  # held the other way: the trades cut the position
+                self.aggressive(held_at, a, sym, _opp(side), held)
+            elif variant != "no_position":
+                self.aggressive(held_at, a, sym, side, held)
             for ts, qty in zip(starts, sizes, strict=True):
-                self.market_order(ts, acct, owner, sym, side, qty, episode=ep)
+                self.aggressive(ts, a, sym, side, qty, ep=ep)
 
-        return emit
+        self.deferred.append(emit)
 
-    def painting_the_tape(self):
+    # ---------------------------------------------------------------- execution quality
+
+    def best_execution_slippage(self, near=False):
         rng = self.rng
-        a, b, owner = self._linked_owner()
-        sym, t = rng.choice(list(SYMBOLS)), self.when(margin_end=1200)
-        ep = self.episode("painting_the_tape", a, owner, sym, t)
-        for _ in range(rng.randint(5, 10)):
-            qty = rng.choice((5_000, 10_000, 20_000, 30_000, 40_000))
-            side = rng.choice(("buy", "sell"))
-            other = "sell" if side == "buy" else "buy"
-            self.market_order(t, a, owner, sym, side, qty, slip_bps=0.0, episode=ep)
-            self.market_order(t + rng.uniform(0.3, 4), b, owner, sym, other, qty, slip_bps=0.0, episode=ep)
-            t += rng.uniform(15, 60)
+        a = self.trader(("retail", "active"))
+        sym, t = rng.choice(a.symbols), self.when()
+        variant = rng.choice(("small", "news")) if near else ""
+        ep = self.episode("best_execution_slippage", a, sym, t, near_miss=near, variant=variant)
+        if variant == "news":  # a fast market: fills slip, but within the news spread
+            self.market.news_burst(sym, t - 1, self.u(40, 120), self.u(5, 8), rng.choice((-1, 1)) * self.u(5, 20))
+        spread_pips = self.market.spread0[sym] / self.pip(sym)
+        for _ in range(self.n(2, 6)):
+            if variant == "small":
+                slip = self.u(0.2, 1.2)
+            elif variant == "news":
+                slip = spread_pips * self.frac(0.2, 0.8)
+            else:
+                slip = max(self.u(2.5, 12), 1.5 * spread_pips)
+            self.aggressive(t, a, sym, rng.choice(("buy", "sell")), self.size(sym, 10_000, 500_000), slip, ep=ep)
+            t += self.u(3, 600) if variant != "news" else self.u(2, 10)
 
-    def best_execution_slippage(self):
-        acct, owner = self._someone()
-        sym, t = self.rng.choice(list(SYMBOLS)), self.when()
-        ep = self.episode("best_execution_slippage", acct, owner, sym, t)
-        side = self.rng.choice(("buy", "sell"))
-        self.market_order(t, acct, owner, sym, side, self.rng.choice(NORMAL_SIZES), self.rng.uniform(7, 25), ep)
-
-    def asymmetric_slippage(self):
+    def asymmetric_slippage(self, near=False):
         rng = self.rng
         k = len([e for e in self.episodes if e.kind == "asymmetric_slippage"])
-        acct, owner = f"CLIENT{k:02d}", f"CLIENTOWN{k:02d}"
-        sym = rng.choice(list(SYMBOLS))
+        a = Account(f"CLI{k:02d}{'N' if near else ''}", f"CLIOWN{k:02d}{'N' if near else ''}", "retail", [], 0, 0, 0, 0)
+        sym = self.sym()
         t = rng.uniform(0, self.horizon * 0.3)
-        ep = self.episode("asymmetric_slippage", acct, owner, sym, t)
+        ep = self.episode("asymmetric_slippage", a, sym, t, near_miss=near, variant="symmetric" if near else "")
         end = rng.uniform(t + self.horizon * 0.4, self.horizon)
-        n = rng.randint(90, 140)
-        for _ in range(n):
-            u = rng.random()
-            slip = 0.0 if u < 0.55 else rng.uniform(0.1, 1.0)  # adverse passed on, improvement kept
-            self.market_order(
-                rng.uniform(t, end), acct, owner, sym, rng.choice(("buy", "sell")), rng.choice(NORMAL_SIZES), slip, ep
-            )
+        for _ in range(self.n(60, 140)):
+            x = rng.random()
+            if near:
+                slip = 0.0 if x < 0.5 else rng.uniform(0.1, 1.0) * (1 if x < 0.75 else -1)
+            else:
+                slip = 0.0 if x < 0.55 else rng.uniform(0.1, 1.0) * (1 if x < 0.97 else -1)
+            side = rng.choice(("buy", "sell"))
+            self.aggressive(rng.uniform(t, end), a, sym, side, self.size(sym, 5_000, 300_000), slip, ep=ep)
 
     # ---------------------------------------------------------------- output
 
     def build(self):
-        # Price-impact episodes shape the quote path first, so that every order priced later
-        # (normal trading included) sees the same market the engine will see.
-        self.normal_accounts = self._accounts()
-        deferred = []
-        for kind in ("momentum_ignition", "marking_the_close"):
-            for _ in range(self.cfg.episodes_per_kind):
-                deferred.append(getattr(self, kind)())
-        self.normal()
+        cfg, rng = self.cfg, self.rng
+        self.accounts()
+        plan = []
         for kind in KINDS:
-            if kind in ("momentum_ignition", "marking_the_close"):
-                continue
-            for _ in range(self.cfg.episodes_per_kind):
-                getattr(self, kind)()
-        for emit in deferred:
-            if emit is not None:
-                emit()
+            n_abuse = cfg.episodes_per_kind if cfg.episodes_per_kind is not None else rng.randint(*self.r.episodes)
+            n_near = (
+                cfg.near_misses_per_kind if cfg.near_misses_per_kind is not None else rng.randint(*self.r.near_misses)
+            )
+            plan += [(kind, False)] * n_abuse + [(kind, True)] * n_near
+        # Price-impact episodes shape the quote path first, so that every order priced later
+        # (background included) sees the same market the engine will see.
+        impact = ("momentum_ignition", "marking_the_close")
+        for kind, near in plan:
+            if kind in impact:
+                getattr(self, kind)(near=near)
+        self.background()
+        for kind, near in plan:
+            if kind not in impact:
+                getattr(self, kind)(near=near)
+        for emit in self.deferred:
+            emit()
         self.closes()
         for sym in SYMBOLS:
             for qt, (bid, ask, _mid) in self.market.all_quotes(sym):
                 if qt <= self.horizon:
-                    self._add(
-                        qt,
-                        {"type": "quote", "ts": qt, "symbol": sym, "bid": self.px(sym, bid), "ask": self.px(sym, ask)},
-                    )
+                    quote = {"type": "quote", "ts": qt, "symbol": sym, "bid": self.px(sym, bid), "ask": self.px(sym, ask)}
+                    self._add(qt, quote)
         self.rows.sort(key=lambda r: (r[0], r[1]))
-        start = self.cfg.start
+        start = cfg.date + timedelta(hours=self.r.session_hour)
         out = []
         for _t, _seq, row in self.rows:
             row["ts"] = _iso(start + timedelta(microseconds=round(row["ts"] * 1e6)))
@@ -552,10 +885,15 @@ class _Builder:
         return out, self.episodes
 
 
+def _opp(side: str) -> str:
+    return "sell" if side == "buy" else "buy"
+
+
 def _iso(when: datetime) -> str:
     return when.isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 def generate(cfg: ScenarioConfig | None = None) -> tuple[list[dict], list[Episode]]:
-    """Records (``surveil`` input dicts in time order) and the labelled abuse episodes."""
+    """Records (``surveil`` input dicts in time order) and the labelled episodes (abuse and
+    near-misses)."""
     return _Builder(cfg or ScenarioConfig()).build()
