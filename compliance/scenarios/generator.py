@@ -416,12 +416,20 @@ class _Builder:
 
     # ---------------------------------------------------------------- background
 
+    def shape_market(self):
+        """Everything that moves the quote path, before any order is priced against it."""
+        rng = self.rng
+        for sym in SYMBOLS:
+            for _ in range(rng.randint(1, 2)):
+                self.market.news_burst(
+                    sym, self.when(), self.u(30, 150), self.u(3, 8), rng.choice((-1, 1)) * self.u(5, 25)
+                )
+        for a in self.by_profile["institutional"]:
+            self._institutional(a)
+
     def background(self):
         rng = self.rng
-        for a in self.traders + self.by_profile["institutional"]:
-            if a.profile == "institutional":
-                self._institutional(a)
-                continue
+        for a in self.traders:
             t = rng.uniform(0, 300)
             while t < self.horizon:
                 self._normal_order(t, a)
@@ -434,11 +442,6 @@ class _Builder:
                 self._exec_algo(a)
         for pair in self.linked:
             self._hedges(*pair)
-        for sym in SYMBOLS:
-            for _ in range(rng.randint(1, 2)):
-                self.market.news_burst(
-                    sym, self.when(), self.u(30, 150), self.u(3, 8), rng.choice((-1, 1)) * self.u(5, 25)
-                )
 
     def _normal_order(self, t, a: Account):
         rng = self.rng
@@ -458,6 +461,10 @@ class _Builder:
                 tm = t + life * rng.uniform(0.2, 0.8)
                 price += (1 if side == "buy" else -1) * rng.uniform(0.2, 2) * self.pip(sym)
                 self.order(tm, "modify", oid, a, sym, side, qty, price)
+                bid, ask, _mid = self.market.quote_at(sym, tm)
+                if (side == "buy" and price >= ask) or (side == "sell" and price <= bid):  # marketable: trades now
+                    self.fill(tm + rng.uniform(0.02, 0.12), oid, a, sym, side, qty, ask if side == "buy" else bid)
+                    return
             if outcome == "fill":
                 self.fill(t + life, oid, a, sym, side, qty, price)
             else:
@@ -475,8 +482,13 @@ class _Builder:
             sign = 1 if side == "buy" else -1
             self.market.bump(sym, t, t + children * gap, t + children * gap + 60, t + children * gap + 900,
                              sign * self.u(0.5, 3))
-            for i in range(children):
-                self.aggressive(t + i * gap * rng.uniform(0.7, 1.3), a, sym, side, qty, algo="twap")
+            times = [t + i * gap * rng.uniform(0.7, 1.3) for i in range(children)]
+
+            def emit(times=times, sym=sym, side=side, qty=qty):
+                for tc in times:
+                    self.aggressive(tc, a, sym, side, qty, algo="twap")
+
+            self.deferred.append(emit)
             t += children * gap + rng.expovariate(a.rate_per_h / 3600)
 
     def _market_maker(self, a: Account, sym, t0, t1, *, requote=None, fill_p=None, ep=None):
@@ -656,7 +668,7 @@ class _Builder:
     def excessive_order_to_trade(self, near=False):
         rng = self.rng
         k = len([e for e in self.episodes if e.kind == "excessive_order_to_trade"])
-        a = Account(f"ALG{k:02d}{'N' if near else ''}", f"ALGOWN{k:02d}", "algorithmic", [self.sym()], 0, 0, 0, 0)
+        a = Account(f"OTR{k:02d}{'N' if near else ''}", f"OTROWN{k:02d}", "algorithmic", [self.sym()], 0, 0, 0, 0)
         sym = a.symbols[0]
         t0 = rng.uniform(0, self.horizon - 3600)
         duration = self.u(1200, 3000)
@@ -816,18 +828,26 @@ class _Builder:
         sym, t = rng.choice(a.symbols), self.when()
         variant = rng.choice(("small", "news")) if near else ""
         ep = self.episode("best_execution_slippage", a, sym, t, near_miss=near, variant=variant)
+        widen = self.u(5, 8)
         if variant == "news":  # a fast market: fills slip, but within the news spread
-            self.market.news_burst(sym, t - 1, self.u(40, 120), self.u(5, 8), rng.choice((-1, 1)) * self.u(5, 20))
+            self.market.news_burst(sym, t - 1, self.u(40, 120), widen, rng.choice((-1, 1)) * self.u(5, 20))
         spread_pips = self.market.spread0[sym] / self.pip(sym)
+        fills = []
         for _ in range(self.n(2, 6)):
             if variant == "small":
                 slip = self.u(0.2, 1.2)
             elif variant == "news":
-                slip = spread_pips * self.frac(0.2, 0.8)
+                slip = spread_pips * widen * self.frac(0.2, 0.8)
             else:
                 slip = max(self.u(2.5, 12), 1.5 * spread_pips)
-            self.aggressive(t, a, sym, rng.choice(("buy", "sell")), self.size(sym, 10_000, 500_000), slip, ep=ep)
+            fills.append((t, rng.choice(("buy", "sell")), self.size(sym, 10_000, 500_000), slip))
             t += self.u(3, 600) if variant != "news" else self.u(2, 10)
+
+        def emit():
+            for tf, side, qty, slip in fills:
+                self.aggressive(tf, a, sym, side, qty, slip, ep=ep)
+
+        self.deferred.append(emit)
 
     def asymmetric_slippage(self, near=False):
         rng = self.rng
@@ -860,7 +880,8 @@ class _Builder:
             plan += [(kind, False)] * n_abuse + [(kind, True)] * n_near
         # Price-impact episodes shape the quote path first, so that every order priced later
         # (background included) sees the same market the engine will see.
-        impact = ("momentum_ignition", "marking_the_close")
+        impact = ("momentum_ignition", "marking_the_close", "best_execution_slippage")
+        self.shape_market()
         for kind, near in plan:
             if kind in impact:
                 getattr(self, kind)(near=near)

@@ -23,8 +23,11 @@ def pip_size(symbol: str, overrides: dict[str, float]) -> float:
 class BestExecutionDetector(Detector):
     """Per fill of an aggressive order: slippage beyond the touch quoted on arrival (ask to buy,
     bid to sell, the quote in force at the order's ``new`` in the quote stream), in pips. A
-    detection when it exceeds ``max_adverse_pips`` and ``spread_multiple`` x the arrival spread
-    (and ``max_adverse_bps`` when a rule sets it). Evidence in pips, bps, spreads and money
+    detection when it exceeds ``max_adverse_pips`` and ``spread_multiple`` x the prevailing
+    spread (the wider of the spreads on arrival and at the fill), and the fill is also beyond the
+    touch quoted when it filled by ``fill_touch_fraction`` of that threshold (a fill at the touch
+    of a market that ran away during the order's latency is the market, not the execution);
+    and ``max_adverse_bps`` when a rule sets it. Evidence in pips, bps, spreads and money
     (quote currency: qty x price difference), with the latency. Fills of orders never seen
     arriving, or arriving before any quote, are not assessed. The engine merges a client's
     adverse fills in one symbol into one alert per run (episode)."""
@@ -34,6 +37,7 @@ class BestExecutionDetector(Detector):
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self._pips: dict[str, float] = {}
+        self.quotes = engine.quotes
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -49,8 +53,15 @@ class BestExecutionDetector(Detector):
         p = self.p
         slip_pips = diff / pip
         spread_pips = (state.arr_ask - state.arr_bid) / pip
-        threshold = max(p.max_adverse_pips, p.spread_multiple * spread_pips)
-        if slip_pips <= threshold:
+        now = self.quotes.get(symbol)
+        if now is not None:  # the spread prevailing when it filled, and the touch then
+            now_spread = (now[1] - now[0]) / pip
+            now_slip = side * (fill.price - (now[1] if side > 0 else now[0])) / pip
+        else:
+            now_spread, now_slip = spread_pips, slip_pips
+        prevailing = max(spread_pips, now_spread)
+        threshold = max(p.max_adverse_pips, p.spread_multiple * prevailing)
+        if slip_pips <= threshold or now_slip <= p.fill_touch_fraction * threshold:
             return
         mid = state.arr_mid
         slip_bps = diff / mid * 1e4
@@ -75,6 +86,9 @@ class BestExecutionDetector(Detector):
                     "arrival_touch": touch,
                     "arrival_mid": mid,
                     "arrival_spread_pips": round(spread_pips, 3),
+                    "spread_at_fill_pips": round(now_spread, 3),
+                    "slippage_vs_touch_at_fill_pips": round(now_slip, 3),
+                    "fill_touch_fraction": p.fill_touch_fraction,
                     "slippage_pips": round(slip_pips, 3),
                     "max_adverse_pips": p.max_adverse_pips,
                     "spread_multiple": p.spread_multiple,

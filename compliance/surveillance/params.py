@@ -119,7 +119,8 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     market, not the broker). Per client and symbol, a run of adverse fills is one alert."""
 
     max_adverse_pips: Pos = 2.0
-    spread_multiple: NonNeg = 1.0
+    spread_multiple: NonNeg = 1.0  # x the prevailing spread (wider of arrival and fill)
+    fill_touch_fraction: NonNeg = 0.5  # also beyond the touch at the fill by this part of the threshold
     max_adverse_bps: Pos | None = None  # optional extra bar in bps beyond the touch (older rules)
     pip_sizes: dict[str, Pos] = {}  # symbol -> pip; default 0.01 for *JPY, 0.1 for XAU*, else 0.0001
 
