@@ -167,6 +167,13 @@ class SurveillanceEngine:
             "algo": dict(algo_params or {}),
         }
         quiet: dict[str, float] = {}
+        # Every detector's firm-wide parameters (enabled or not): some read another's (the pair
+        # detectors share the wash-trade matching; wash leaves painting runs to painting).
+        self.default_params: dict[str, Params] = {
+            name: raw if isinstance(raw, Params) else params_convert(name, raw)
+            for name in DETECTORS
+            for raw in (params.get(name),)
+        }
         self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
         hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
         for name, cls in DETECTORS.items():
@@ -177,7 +184,7 @@ class SurveillanceEngine:
                 p = raw if isinstance(raw, Params) else params_convert(name, raw)
                 return cls(p, self) if p.enabled else None
 
-            default = build(params.get(name))
+            default = build(self.default_params[name])
             by = {scope: {k: build(raw) for k, raw in (rules.get(name) or {}).items()} for scope, rules in scoped.items()}
             live = [d for d in (default, *(x for m in by.values() for x in m.values())) if d is not None]
             if not live:

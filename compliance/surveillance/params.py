@@ -30,23 +30,30 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 
 
 class WashTradeParams(Params, frozen=True, kw_only=True):
-    """MAR Annex I 1(a), 2016/522 Annex II: same beneficial owner on both sides, no change in position."""
+    """MAR Annex I 1(a), 2016/522 Annex II 1(a): no change in beneficial ownership. A pair is a
+    buy and a sell in one symbol on two accounts of one beneficial owner (or, collusion, two
+    accounts of distinct owners that keep trading against each other, both legs aggressive),
+    close in time, size and price. Pairs of one subject and symbol no more than ``run_gap_s``
+    apart form one run; a run that is not painting the tape is a wash-trade episode."""
 
     window_s: Pos = 10.0  # buy and sell fills at most this far apart
     qty_tolerance: Fraction = 0.05  # |q1 - q2| / max(q1, q2)
     price_tolerance_bps: NonNeg = 3.0  # |p1 - p2| / mid
     include_same_account: bool = False  # True: a hedging account's own round trips count too
+    run_gap_s: Pos = 600.0  # pairs of one subject this close belong to one run (episode)
+    collusion: bool = True  # also pair accounts of distinct owners that trade against each other
+    collusion_min_pairs: Count = 2  # pairs between the same two accounts of distinct owners in a run
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
-    """Repeated small matched trades between accounts of one owner that inflate printed volume."""
+    """Repeated small matched trades between accounts of one owner (or a colluding pair) that
+    print volume with no change of ownership: a run of at least ``min_pairs`` wash pairs whose
+    median size is at most ``max_lots`` standard lots. Such a run is painting, not wash."""
 
-    window_s: Pos = 600.0
     min_pairs: Count = 4
-    max_qty: Pos = 50_000.0  # a pair is 'small' at or under this size
-    pair_window_s: Pos = 10.0
-    qty_tolerance: Fraction = 0.05
-    price_tolerance_bps: NonNeg = 3.0
+    max_lots: Pos = 1.0  # 'small': a median pair of at most this many standard lots
+    lot_sizes: dict[str, Pos] = {}  # symbol -> units per lot; default 100 for XAU*, 5,000 XAG*, else 100,000
+    max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):

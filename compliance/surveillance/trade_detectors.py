@@ -6,56 +6,26 @@ from __future__ import annotations
 from collections import deque
 
 from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso
+from compliance.surveillance.params import PaintingTheTapeParams, WashTradeParams
 
 
-class _PairMatcher:
-    """Pairs a fill with an earlier opposite fill of the same owner and symbol: close in time,
-    similar size and price, different orders. Each fill is used in at most one pair."""
-
-    __slots__ = ("include_same_account", "max_qty", "price_tol", "qty_tol", "recent", "window")
-
-    def __init__(self, *, window_s, qty_tolerance, price_tolerance_bps, include_same_account=True, max_qty=None):
-        self.window = window_s
-        self.qty_tol = qty_tolerance
-        self.price_tol = price_tolerance_bps
-        self.include_same_account = include_same_account
-        self.max_qty = max_qty
-        self.recent: dict[tuple[str, str], deque] = {}
-
-    def match(self, t, fill, side):
-        """The earlier fill this one pairs with (and the pair's figures), or None."""
-        if self.max_qty is not None and fill.qty > self.max_qty:
-            return None
-        key = (fill.owner, fill.symbol)
-        dq = self.recent.get(key)
-        if dq is None:
-            dq = self.recent[key] = deque()
-        edge = t - self.window
-        while dq and dq[0][0] < edge:
-            dq.popleft()
-        qty, price = fill.qty, fill.price
-        for entry in dq:
-            other_t, other, other_side, used = entry
-            if used or other_side == side or other.order_id == fill.order_id:
-                continue
-            if not self.include_same_account and other.account == fill.account:
-                continue
-            qty_gap = abs(other.qty - qty) / max(other.qty, qty)
-            if qty_gap > self.qty_tol:
-                continue
-            price_gap = abs(other.price - price) / price * 1e4
-            if price_gap > self.price_tol:
-                continue
-            entry[3] = True
-            return other, t - other_t, qty_gap, price_gap
-        dq.append([t, fill, side, False])
-        return None
+def lot_size(symbol: str, overrides: dict[str, float]) -> float:
+    """Units per standard lot: an override, else 100 oz for gold, 5,000 oz for silver, 100,000."""
+    size = overrides.get(symbol)
+    if size is not None:
+        return size
+    if symbol.startswith("XAU"):
+        return 100.0
+    if symbol.startswith("XAG"):
+        return 5_000.0
+    return 100_000.0
 
 
 def _fill_evidence(fill):
     return {
         "order_id": fill.order_id,
         "account": fill.account,
+        "owner": fill.owner,
         "side": fill.side,
         "qty": fill.qty,
         "price": fill.price,
@@ -63,123 +33,225 @@ def _fill_evidence(fill):
     }
 
 
-class WashTradeDetector(Detector):
-    """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): a buy and a sell of the same
-    beneficial owner (one account, or linked accounts sharing the owner key) in the same symbol
-    within ``window_s``, sizes within ``qty_tolerance`` and prices within ``price_tolerance_bps``:
-    no change in beneficial ownership. One alert per matched pair."""
+class _Run:
+    __slots__ = ("accounts", "collusive", "last_t", "owner", "pairs", "symbol")
+
+    def __init__(self, owner, symbol, collusive):
+        self.owner = owner
+        self.symbol = symbol
+        self.collusive = collusive
+        self.pairs: list = []  # (earlier fill, later fill, seconds apart, qty gap, price gap bps)
+        self.accounts: dict[str, None] = {}
+        self.last_t = 0.0
+
+
+class _PairRuns:
+    """Matched pairs and their runs, per subject (owner, or the two owners of a colluding pair)
+    and symbol. A pair: a fill and an earlier opposite fill in the same symbol, on another
+    account of the same owner (or the same account with ``include_same_account``), or, with
+    ``collusion``, on an account of another owner when both legs were aggressive; close in time
+    (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``). Each fill is
+    used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
+    hands closed runs to ``on_run``."""
+
+    def __init__(self, p, on_run):
+        self.window = p.window_s
+        self.qty_tol = p.qty_tolerance
+        self.price_tol = p.price_tolerance_bps
+        self.same_account = p.include_same_account
+        self.collusion = p.collusion
+        self.run_gap = p.run_gap_s
+        self.on_run = on_run
+        self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used]
+        self.runs: dict[tuple[str, str], _Run] = {}
+
+    def add(self, t, fill, side, aggressive):
+        dq = self.recent.get(fill.symbol)
+        if dq is None:
+            dq = self.recent[fill.symbol] = deque()
+        edge = t - self.window
+        while dq and dq[0][0] < edge:
+            dq.popleft()
+        qty, price, owner, account = fill.qty, fill.price, fill.owner, fill.account
+        for entry in dq:
+            other_t, other, other_side, other_aggressive, used = entry
+            if used or other_side == side or other.order_id == fill.order_id:
+                continue
+            if other.owner == owner:
+                if other.account == account and not self.same_account:
+                    continue
+                collusive = False
+            elif self.collusion and aggressive and other_aggressive and other.account != account:
+                collusive = True
+            else:
+                continue
+            qty_gap = abs(other.qty - qty) / max(other.qty, qty)
+            if qty_gap > self.qty_tol:
+                continue
+            price_gap = abs(other.price - price) / price * 1e4
+            if price_gap > self.price_tol:
+                continue
+            entry[4] = True
+            self._pair(t, other, fill, t - other_t, qty_gap, price_gap, collusive)
+            return
+        dq.append([t, fill, side, aggressive, False])
+
+    def _pair(self, t, a, b, gap, qty_gap, price_gap, collusive):
+        if collusive:
+            subject = "+".join(sorted((a.owner, b.owner)))
+            key = ("+".join(sorted((a.account, b.account))), a.symbol)
+        else:
+            subject = a.owner
+            key = (subject, a.symbol)
+        run = self.runs.get(key)
+        if run is not None and t - run.last_t > self.run_gap:
+            del self.runs[key]
+            self.on_run(run)
+            run = None
+        if run is None:
+            run = self.runs[key] = _Run(subject, a.symbol, collusive)
+        run.pairs.append((a, b, gap, qty_gap, price_gap))
+        run.accounts[a.account] = None
+        run.accounts[b.account] = None
+        run.last_t = t
+
+    def expire(self, t):
+        if not self.runs:
+            return
+        for key in [k for k, r in self.runs.items() if t - r.last_t > self.run_gap]:
+            self.on_run(self.runs.pop(key))
+
+    def finish(self):
+        for key in list(self.runs):
+            self.on_run(self.runs.pop(key))
+
+
+def _median(values):
+    ordered = sorted(values)
+    n = len(ordered)
+    return ordered[n // 2] if n % 2 else (ordered[n // 2 - 1] + ordered[n // 2]) / 2
+
+
+class _PairDetector(Detector):
+    """Common part of wash trades and painting the tape: both read the same runs of matched
+    pairs (matching by the wash-trade parameters) and split them by the painting test."""
+
+    def __init__(self, params, engine):
+        super().__init__(params, engine)
+        wash = params if isinstance(params, WashTradeParams) else engine.default_params["wash_trade"]
+        self.wash = wash
+        self.paint = params if isinstance(params, PaintingTheTapeParams) else engine.default_params["painting_the_tape"]
+        self.runs = _PairRuns(wash, self._on_run)
+
+    def on_fill(self, t, fill, state, side):
+        self.runs.add(t, fill, side, state is not None and state.aggressive)
+
+    def expire(self, t):
+        self.runs.expire(t)
+
+    def finish(self):
+        self.runs.finish()
+
+    def _lots(self, fill):
+        paint = self.paint
+        if paint.max_qty is not None:
+            return fill.qty / paint.max_qty
+        return fill.qty / lot_size(fill.symbol, paint.lot_sizes)
+
+    def is_painting(self, run) -> bool:
+        paint = self.paint
+        if not paint.enabled or len(run.pairs) < paint.min_pairs:
+            return False
+        limit = 1.0 if paint.max_qty is not None else paint.max_lots
+        return _median([self._lots(a) for a, _b, *_ in run.pairs]) <= limit
+
+    def _on_run(self, run):
+        raise NotImplementedError
+
+    def _evidence(self, run):
+        pairs = run.pairs
+        lots = [self._lots(a) for a, _b, *_ in pairs]
+        return {
+            "matched_pairs": len(pairs),
+            "collusive": run.collusive,
+            "accounts": sorted(run.accounts),
+            "median_pair_lots": round(_median(lots), 4),
+            "printed_volume": sum(a.qty + b.qty for a, b, *_ in pairs),
+            "net_position_change": round(
+                sum((x.qty if x.side == "buy" else -x.qty) for a, b, *_ in pairs for x in (a, b)), 6
+            ),
+            "max_seconds_apart": round(max(g for *_, g, _q, _p in pairs), 6),
+            "window_s": self.wash.window_s,
+            "max_qty_gap": round(max(q for *_, q, _p in pairs), 4),
+            "qty_tolerance": self.wash.qty_tolerance,
+            "max_price_gap_bps": bps(max(pg for *_, pg in pairs)),
+            "price_tolerance_bps": self.wash.price_tolerance_bps,
+            "run_gap_s": self.wash.run_gap_s,
+            "pairs": [[_fill_evidence(a), _fill_evidence(b)] for a, b, *_ in pairs[:50]],
+        }
+
+    def _emit(self, run, score, evidence):
+        first = run.pairs[0][0]
+        self.out.append(
+            SurveillanceAlert(
+                self.alert_type,
+                account=",".join(sorted(run.accounts)),
+                owner=run.owner,
+                symbol=run.symbol,
+                order_ids=[x.order_id for a, b, *_ in run.pairs for x in (a, b)],
+                score=score,
+                start=first.ts,
+                end=run.pairs[-1][1].ts,
+                evidence=evidence,
+            )
+        )
+
+
+class WashTradeDetector(_PairDetector):
+    """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): a run of matched pairs (see
+    ``_PairRuns``) with no change in beneficial ownership, that is not painting the tape: one
+    alert per run, however many pairs. A colluding pair of distinct owners needs
+    ``collusion_min_pairs`` pairs in the run. Reported when the run ends (``run_gap_s`` without
+    a further pair)."""
 
     alert_type = "wash_trade"
 
-    def __init__(self, params, engine):
-        super().__init__(params, engine)
-        self.matcher = _PairMatcher(
-            window_s=params.window_s,
-            qty_tolerance=params.qty_tolerance,
-            price_tolerance_bps=params.price_tolerance_bps,
-            include_same_account=params.include_same_account,
-        )
-
-    def on_fill(self, t, fill, state, side):
-        found = self.matcher.match(t, fill, side)
-        if found is None:
-            return
-        other, gap_s, qty_gap, price_gap = found
+    def _on_run(self, run):
         p = self.p
-        closeness = (
-            (1 - gap_s / p.window_s)
-            + (1 - qty_gap / p.qty_tolerance if p.qty_tolerance else 1.0)
-            + (1 - price_gap / p.price_tolerance_bps if p.price_tolerance_bps else 1.0)
-        ) / 3
-        accounts = sorted({other.account, fill.account})
-        self.out.append(
-            SurveillanceAlert(
-                self.alert_type,
-                account=",".join(accounts),
-                owner=fill.owner,
-                symbol=fill.symbol,
-                order_ids=[other.order_id, fill.order_id],
-                score=0.5 + 0.5 * closeness,
-                start=other.ts,
-                end=fill.ts,
-                evidence={
-                    "legs": [_fill_evidence(other), _fill_evidence(fill)],
-                    "accounts": accounts,
-                    "seconds_apart": round(gap_s, 6),
-                    "window_s": p.window_s,
-                    "qty_gap": round(qty_gap, 4),
-                    "qty_tolerance": p.qty_tolerance,
-                    "price_gap_bps": bps(price_gap),
-                    "price_tolerance_bps": p.price_tolerance_bps,
-                },
-            )
-        )
+        if self.is_painting(run):
+            return
+        if run.collusive and len(run.pairs) < p.collusion_min_pairs:
+            return
+        closeness = 0.0
+        for _a, _b, gap, qty_gap, price_gap in run.pairs:
+            closeness += (
+                (1 - gap / p.window_s)
+                + (1 - qty_gap / p.qty_tolerance if p.qty_tolerance else 1.0)
+                + (1 - price_gap / p.price_tolerance_bps if p.price_tolerance_bps else 1.0)
+            ) / 3
+        closeness /= len(run.pairs)
+        evidence = self._evidence(run)
+        evidence["collusion_min_pairs"] = p.collusion_min_pairs
+        self._emit(run, 0.5 + 0.5 * closeness, evidence)
 
 
-class PaintingTheTapeDetector(Detector):
-    """Painting the tape (MAR Annex I 1(a), 2016/522 Annex II 1(a)(iii)): at least ``min_pairs``
-    small matched buy/sell pairs (each a wash pair of size <= ``max_qty``) by one owner in one
-    symbol within ``window_s``: volume printed with no change of ownership."""
+class PaintingTheTapeDetector(_PairDetector):
+    """Painting the tape (MAR Annex I 1(a), 2016/522 Annex II 1(a)(iii)): a run of at least
+    ``min_pairs`` matched pairs whose median size is at most ``max_lots`` lots: volume printed
+    with no change of ownership. One alert per run (the wash-trade detector leaves such runs
+    to this one)."""
 
     alert_type = "painting_the_tape"
 
-    def __init__(self, params, engine):
-        super().__init__(params, engine)
-        self.matcher = _PairMatcher(
-            window_s=params.pair_window_s,
-            qty_tolerance=params.qty_tolerance,
-            price_tolerance_bps=params.price_tolerance_bps,
-            max_qty=params.max_qty,
-        )
-        self.pairs: dict[tuple[str, str], deque] = {}
-
-    def on_fill(self, t, fill, state, side):
-        found = self.matcher.match(t, fill, side)
-        if found is None:
+    def _on_run(self, run):
+        if not self.is_painting(run):
             return
-        key = (fill.owner, fill.symbol)
-        dq = self.pairs.get(key)
-        if dq is None:
-            dq = self.pairs[key] = deque()
-        dq.append((t, found[0], fill))
-        edge = t - self.p.window_s
-        while dq[0][0] < edge:
-            dq.popleft()
-        if len(dq) < self.p.min_pairs:
-            return
-        pairs = list(dq)
-        dq.clear()
         p = self.p
-        volume = sum(a.qty + b.qty for _t, a, b in pairs)
-        accounts = sorted({x.account for _t, a, b in pairs for x in (a, b)})
-        self.out.append(
-            SurveillanceAlert(
-                self.alert_type,
-                account=",".join(accounts),
-                owner=fill.owner,
-                symbol=fill.symbol,
-                order_ids=[x.order_id for _t, a, b in pairs for x in (a, b)],
-                score=excess_score(len(pairs), p.min_pairs),
-                start=pairs[0][1].ts,
-                end=fill.ts,
-                evidence={
-                    "matched_pairs": len(pairs),
-                    "min_pairs": p.min_pairs,
-                    "window_s": p.window_s,
-                    "max_qty": p.max_qty,
-                    "printed_volume": volume,
-                    "net_position_change": round(
-                        sum(
-                            (a.qty if a.side == "buy" else -a.qty) + (b.qty if b.side == "buy" else -b.qty)
-                            for _t, a, b in pairs
-                        ),
-                        6,
-                    ),
-                    "accounts": accounts,
-                    "pairs": [[_fill_evidence(a), _fill_evidence(b)] for _t, a, b in pairs[:50]],
-                },
-            )
-        )
+        evidence = self._evidence(run)
+        evidence.update({"min_pairs": p.min_pairs, "max_lots": p.max_lots if p.max_qty is None else None})
+        if p.max_qty is not None:
+            evidence["max_qty"] = p.max_qty
+        self._emit(run, excess_score(len(run.pairs), p.min_pairs), evidence)
 
 
 class _Ignition:
