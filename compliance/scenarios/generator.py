@@ -494,7 +494,7 @@ class _Builder:
     def _market_maker(self, a: Account, sym, t0, t1, *, requote=None, fill_p=None, ep=None):
         rng = self.rng
         requote = requote or self.u(0.8, 5)
-        fill_p = self.frac(0.04, 0.15) if fill_p is None else fill_p
+        fill_p = self.frac(0.06, 0.2) if fill_p is None else fill_p
         t = t0 + rng.uniform(0, 2)
         size = self.size(sym, 500_000, 2_000_000)
         while t < t1:
@@ -674,7 +674,7 @@ class _Builder:
         duration = self.u(1200, 3000)
         ep = self.episode("excessive_order_to_trade", a, sym, t0, near_miss=near, variant="busy_normal" if near else "")
         if near:  # a busy quoting algorithm that still trades at a normal ratio
-            self._market_maker(a, sym, t0, t0 + duration, requote=self.u(0.5, 2), fill_p=self.frac(0.04, 0.12), ep=ep)
+            self._market_maker(a, sym, t0, t0 + duration, requote=self.u(0.5, 2), fill_p=self.frac(0.06, 0.15), ep=ep)
             return
         rate = self.u(0.4, 2.5)  # messages per second
         target = self.u(150, 1200)  # orders per transaction

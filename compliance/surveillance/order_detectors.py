@@ -124,122 +124,178 @@ class SpoofingDetector(Detector):
         )
 
 
-class _OtrBucket:
-    __slots__ = ("end", "executed", "exec_volume", "first_ts", "last_ts", "messages", "order_ids", "owner", "volume")
+class _OtrKey:
+    """Rolling RTS 9 tallies of one account and instrument: one entry per slot in the period."""
 
-    def __init__(self, end, owner, ts):
-        self.end = end
+    __slots__ = ("breach", "first_ts", "last_ts", "order_ids", "owner", "slots")
+
+    def __init__(self, owner):
         self.owner = owner
-        self.messages = 0
-        self.volume = 0.0
-        self.executed: set[str] = set()
-        self.exec_volume = 0.0
-        self.order_ids: list[str] = []
-        self.first_ts = ts
-        self.last_ts = ts
+        self.slots: deque = deque()  # [slot, messages, volume, executed order ids, executed volume, first ts]
+        self.breach: dict | None = None  # the breach under way: start, figures at its peak
+        self.order_ids: deque = deque(maxlen=MAX_EVIDENCE_ORDERS)
+        self.first_ts = None
+        self.last_ts = None
 
 
 class OrderToTradeDetector(Detector):
     """Excessive order-to-trade ratio (RTS 9, Delegated Regulation 2017/566 Art. 3 and Annex).
 
-    Per account and instrument and period: count ratio = orders / transactions - 1, volume ratio
-    = order volume / executed volume - 1. Orders are submissions, modifications and
-    cancellations (cancellations with a reason in ``excluded_cancel_reasons`` do not count);
-    transactions are orders fully or partly executed. With no transaction the count ratio is
-    the number of orders. Assessed when the period closes.
-    """
+    Per account and instrument over a rolling ``period_s``: count ratio = orders / transactions
+    - 1, volume ratio = order volume / executed volume - 1. Orders are submissions,
+    modifications and cancellations (cancellations with a reason in ``excluded_cancel_reasons``
+    do not count); transactions are orders fully or partly executed. With no transaction the
+    count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
+    ``min_messages`` orders in the window; a breach must also hold without the busiest slot.
+    A breach is reported when it starts and again, with its peak figures, when it ends (the
+    engine merges both into one alert)."""
 
     alert_type = "excessive_order_to_trade"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
-        self.buckets: dict[tuple[str, str], _OtrBucket] = {}
-        self._next_end = inf
+        self.keys: dict[tuple[str, str], _OtrKey] = {}
         self._excluded = frozenset(params.excluded_cancel_reasons)
+        self._slot_s = params.slot_s
+        self._n_slots = max(1, int(round(params.period_s / params.slot_s)))
+        self._last_sweep = -inf
 
-    def _bucket(self, t, key, owner, ts):
-        bucket = self.buckets.get(key)
-        if bucket is None or t >= bucket.end:
-            if bucket is not None:
-                self._assess(key, bucket)
-            period = self.p.period_s
-            end = (t // period + 1) * period
-            bucket = self.buckets[key] = _OtrBucket(end, owner, ts)
-            if end < self._next_end:
-                self._next_end = end
-        bucket.last_ts = ts
-        return bucket
+    def _slot(self, t, key, owner, ts):
+        k = self.keys.get(key)
+        if k is None:
+            k = self.keys[key] = _OtrKey(owner)
+        slot = int(t // self._slot_s)
+        slots = k.slots
+        if not slots or slots[-1][0] != slot:
+            if slots:
+                self._assess(key, k, slot)
+            slots.append([slot, 0, 0.0, set(), 0.0, ts])
+            edge = slot - self._n_slots
+            while slots[0][0] <= edge:
+                slots.popleft()
+        if k.first_ts is None:
+            k.first_ts = ts
+        k.last_ts = ts
+        return k, slots[-1]
 
     def on_order(self, t, msg, state, side):
         if msg.action == "cancel" and msg.reason in self._excluded:
             return
-        key = (msg.account, msg.symbol)
-        bucket = self.buckets.get(key)
-        if bucket is None or t >= bucket.end:
-            bucket = self._bucket(t, key, msg.owner, msg.ts)
-        else:
-            bucket.last_ts = msg.ts
-        bucket.messages += 1
+        k, cur = self._slot(t, (msg.account, msg.symbol), msg.owner, msg.ts)
+        cur[1] += 1
         if msg.action != "cancel":
-            bucket.volume += msg.qty
-            if msg.action == "new" and len(bucket.order_ids) < MAX_EVIDENCE_ORDERS:
-                bucket.order_ids.append(msg.order_id)
+            cur[2] += msg.qty
+            if msg.action == "new":
+                k.order_ids.append(msg.order_id)
 
     def on_fill(self, t, fill, state, side):
-        bucket = self._bucket(t, (fill.account, fill.symbol), fill.owner, fill.ts)
-        bucket.executed.add(fill.order_id)
-        bucket.exec_volume += fill.qty
+        _k, cur = self._slot(t, (fill.account, fill.symbol), fill.owner, fill.ts)
+        cur[3].add(fill.order_id)
+        cur[4] += fill.qty
 
     def expire(self, t):
-        if t < self._next_end:
+        # Windows drain when an account goes quiet: re-assess the keys in breach once a slot.
+        slot = int(t // self._slot_s)
+        if slot == self._last_sweep:
             return
-        self._next_end = inf
-        for key in list(self.buckets):
-            bucket = self.buckets[key]
-            if bucket.end <= t:
-                del self.buckets[key]
-                self._assess(key, bucket)
-            elif bucket.end < self._next_end:
-                self._next_end = bucket.end
+        self._last_sweep = slot
+        for key, k in list(self.keys.items()):
+            if k.breach is not None:
+                edge = slot - self._n_slots
+                while k.slots and k.slots[0][0] <= edge:
+                    k.slots.popleft()
+                self._assess(key, k, slot)
+            elif not k.slots or k.slots[-1][0] <= slot - self._n_slots:
+                del self.keys[key]
 
-    def _assess(self, key, b):
+    def finish(self):
+        for key, k in self.keys.items():
+            if k.breach is not None:
+                self._report(key, k, k.breach, ended=True)
+                k.breach = None
+
+    def _ratios(self, slots, skip=None):
+        messages = volume = exec_volume = 0.0
+        executed: set = set()
+        for s in slots:
+            if s is skip:
+                continue
+            messages += s[1]
+            volume += s[2]
+            executed |= s[3]
+            exec_volume += s[4]
+        n_tx = len(executed)
+        count_ratio = messages / n_tx - 1 if n_tx else messages
+        volume_ratio = volume / exec_volume - 1 if exec_volume else None
+        return int(messages), volume, n_tx, exec_volume, count_ratio, volume_ratio
+
+    def _breached(self, count_ratio, volume_ratio):
         p = self.p
-        if b.messages < p.min_messages:
-            return
-        n_tx = len(b.executed)
-        count_ratio = b.messages / n_tx - 1 if n_tx else float(b.messages)
-        volume_ratio = b.volume / b.exec_volume - 1 if b.exec_volume else None
-        count_breach = count_ratio > p.max_count_ratio
-        volume_breach = volume_ratio is not None and volume_ratio > p.max_volume_ratio
-        if not (count_breach or volume_breach):
-            return
+        count = count_ratio > p.max_count_ratio
+        volume = volume_ratio is not None and volume_ratio > p.max_volume_ratio
+        return count, volume
+
+    def _assess(self, key, k, now_slot):
+        p = self.p
+        slots = k.slots
+        messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(slots)
+        breach = False
+        if messages >= p.min_messages:
+            count, vol = self._breached(count_ratio, volume_ratio)
+            if count or vol:
+                busiest = max(slots, key=lambda s: s[1])
+                _m, _v, _n, _e, c2, v2 = self._ratios(slots, skip=busiest)
+                count2, vol2 = self._breached(c2, v2)
+                breach = (count and count2) or (vol and vol2)
+        if breach:
+            figures = {
+                "orders": messages,
+                "transactions": n_tx,
+                "order_volume": volume,
+                "executed_volume": exec_volume,
+                "count_ratio": round(count_ratio, 3),
+                "volume_ratio": None if volume_ratio is None else round(volume_ratio, 3),
+                "breached": [n for n, b in (("count", count), ("volume", vol)) if b],
+            }
+            if k.breach is None:
+                k.breach = {"start_ts": slots[0][5], "peak": figures, "end_ts": k.last_ts}
+                self._report(key, k, k.breach, ended=False)
+            else:
+                if count_ratio > k.breach["peak"]["count_ratio"]:
+                    k.breach["peak"] = figures
+                k.breach["end_ts"] = k.last_ts
+        elif k.breach is not None:
+            self._report(key, k, k.breach, ended=True)
+            k.breach = None
+
+    def _report(self, key, k, breach, *, ended):
+        p = self.p
+        f = breach["peak"]
+        vr = f["volume_ratio"]
         score = max(
-            excess_score(count_ratio, p.max_count_ratio),
-            excess_score(volume_ratio, p.max_volume_ratio) if volume_ratio is not None else 0.0,
+            excess_score(f["count_ratio"], p.max_count_ratio),
+            excess_score(vr, p.max_volume_ratio) if vr is not None else 0.0,
         )
         account, symbol = key
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=account,
-                owner=b.owner,
+                owner=k.owner,
                 symbol=symbol,
-                order_ids=b.order_ids,
+                order_ids=list(k.order_ids),
                 score=score,
-                start=b.first_ts,
-                end=b.last_ts,
+                start=breach["start_ts"],
+                end=breach["end_ts"],
                 evidence={
-                    "orders": b.messages,
-                    "transactions": n_tx,
-                    "order_volume": b.volume,
-                    "executed_volume": b.exec_volume,
-                    "count_ratio": round(count_ratio, 3),
+                    **f,
                     "max_count_ratio": p.max_count_ratio,
-                    "volume_ratio": None if volume_ratio is None else round(volume_ratio, 3),
                     "max_volume_ratio": p.max_volume_ratio,
+                    "min_messages": p.min_messages,
                     "period_s": p.period_s,
-                    "breached": [n for n, b_ in (("count", count_breach), ("volume", volume_breach)) if b_],
-                    "definition": "RTS 9: orders / transactions - 1 (orders when no transaction)",
+                    "rolling_slot_s": p.slot_s,
+                    "breach": "ended" if ended else "started",
+                    "definition": "RTS 9: orders / transactions - 1 (orders when no transaction), rolling period",
                 },
             )
         )
@@ -388,22 +444,36 @@ class QuoteStuffingDetector(Detector):
 
 
 class PingOrdersDetector(Detector):
-    """Ping orders: at least ``min_count`` small orders (qty <= ``max_qty``) cancelled unfilled
-    within ``max_life_s`` of entry, inside ``window_s``, per account and symbol."""
+    """Ping orders: at least ``min_count`` small orders (at most ``max_lots`` lots) cancelled
+    within ``max_life_s`` of entry (a partial fill first still counts), inside ``window_s``,
+    per account and symbol, sent at no more than ``max_rate_per_s`` on average (a faster run is
+    a message burst, quote stuffing's to judge). Orders of such a run keep extending it; the
+    engine merges the run into one alert."""
 
     alert_type = "ping_orders"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.pings: dict[tuple[str, str], deque] = {}
-        self.quiet_until: dict[tuple[str, str], float] = {}
+        self._lots: dict[str, float] = {}
+
+    def _small(self, state) -> bool:
+        p = self.p
+        if p.max_qty is not None:
+            return state.qty <= p.max_qty
+        lot = self._lots.get(state.symbol)
+        if lot is None:
+            from compliance.surveillance.trade_detectors import lot_size
+
+            lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
+        return state.qty <= p.max_lots * lot
 
     def on_order(self, t, msg, state, side):
         if msg.action != "cancel" or state is None:
             return
         p = self.p
         life = t - state.t_new
-        if state.qty > p.max_qty or life > p.max_life_s or state.filled > 0:
+        if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
             return
         key = (msg.account, msg.symbol)
         dq = self.pings.get(key)
@@ -413,33 +483,41 @@ class PingOrdersDetector(Detector):
         edge = t - p.window_s
         while dq[0][0] < edge:
             dq.popleft()
-        if len(dq) >= p.min_count and t >= self.quiet_until.get(key, -inf):
-            entries = list(dq)
-            dq.clear()
-            self.quiet_until[key] = t + p.window_s
-            lives = [e[3] for e in entries]
-            self.out.append(
-                SurveillanceAlert(
-                    self.alert_type,
-                    account=msg.account,
-                    owner=msg.owner,
-                    symbol=msg.symbol,
-                    order_ids=[e[1].order_id for e in entries],
-                    score=excess_score(len(entries), p.min_count) * 0.5
-                    + 0.5 * (1 - sum(lives) / len(lives) / p.max_life_s),
-                    start=entries[0][1].ts_new,
-                    end=entries[-1][2],
-                    evidence={
-                        "small_orders_cancelled": len(entries),
-                        "min_count": p.min_count,
-                        "window_s": p.window_s,
-                        "max_qty": p.max_qty,
-                        "max_life_s": p.max_life_s,
-                        "mean_life_s": round(sum(lives) / len(lives), 6),
-                        "orders": [
-                            {"order_id": e[1].order_id, "qty": e[1].qty, "price": e[1].price, "life_s": round(e[3], 6)}
-                            for e in entries[:50]
-                        ],
-                    },
-                )
+        if len(dq) < p.min_count:
+            return
+        span = dq[-1][1].t_new - dq[0][1].t_new
+        rate = len(dq) / span if span > 0 else inf
+        if rate > p.max_rate_per_s:
+            return
+        entries = list(dq)
+        dq.clear()
+        lives = [e[3] for e in entries]
+        mean_life = sum(lives) / len(lives)
+        self.out.append(
+            SurveillanceAlert(
+                self.alert_type,
+                account=msg.account,
+                owner=msg.owner,
+                symbol=msg.symbol,
+                order_ids=[e[1].order_id for e in entries],
+                score=excess_score(len(entries), p.min_count) * 0.5 + 0.5 * (1 - mean_life / p.max_life_s),
+                start=entries[0][1].ts_new,
+                end=entries[-1][2],
+                evidence={
+                    "small_orders_cancelled": len(entries),
+                    "min_count": p.min_count,
+                    "window_s": p.window_s,
+                    "max_lots": p.max_lots if p.max_qty is None else None,
+                    "max_qty": p.max_qty,
+                    "max_life_s": p.max_life_s,
+                    "mean_life_s": round(mean_life, 6),
+                    "orders_per_s": round(rate, 4),
+                    "max_rate_per_s": p.max_rate_per_s,
+                    "partly_filled": sum(1 for e in entries if e[1].filled > 0),
+                    "orders": [
+                        {"order_id": e[1].order_id, "qty": e[1].qty, "price": e[1].price, "life_s": round(e[3], 6)}
+                        for e in entries[:50]
+                    ],
+                },
             )
+        )

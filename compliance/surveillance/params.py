@@ -70,12 +70,16 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
     """RTS 9 (2017/566): (orders / transactions) - 1, by number and by volume, per account and
-    instrument and period. With no transaction the ratio is the number of orders."""
+    instrument, over a rolling ``period_s`` (in ``slot_s`` steps, so an episode that straddles
+    a clock hour is seen whole). With no transaction the ratio is the number of orders. A
+    breach must be sustained: it must still hold without the busiest slot (a one-minute burst is
+    quote stuffing's, not an excessive ratio over the period)."""
 
     period_s: Pos = 3600.0
+    slot_s: Pos = 60.0
     max_count_ratio: Pos = 100.0
     max_volume_ratio: Pos = 100.0
-    min_messages: Count = 20  # below this the period is not assessed (too small a sample)
+    min_messages: Count = 100  # below this the window is not assessed (too small a sample)
     excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect", "expired")
 
 
@@ -90,12 +94,18 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
 
 
 class PingOrdersParams(Params, frozen=True, kw_only=True):
-    """Many small orders cancelled almost at once, probing for liquidity."""
+    """Small orders pulled almost at once, probing for liquidity: at least ``min_count`` orders
+    of at most ``max_lots`` lots, cancelled within ``max_life_s`` of entry (a partial fill first
+    still counts: the ping found liquidity), within ``window_s``, per account and symbol, sent
+    at most ``max_rate_per_s`` on average (faster is a message burst: quote stuffing)."""
 
-    max_qty: Pos = 10_000.0
-    max_life_s: Pos = 1.0
-    window_s: Pos = 60.0
-    min_count: Count = 10
+    max_lots: Pos = 0.2
+    lot_sizes: dict[str, Pos] = {}  # symbol -> units per lot (see painting_the_tape)
+    max_life_s: Pos = 2.0
+    window_s: Pos = 120.0
+    min_count: Count = 8
+    max_rate_per_s: Pos = 5.0
+    max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
