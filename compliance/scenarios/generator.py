@@ -792,6 +792,9 @@ class _Builder:
         rng = self.rng
         a = self.trader(("retail", "active", "institutional"))
         free = [s for s in self._close_slots() if s not in self.used_closes and s[1] < self.horizon - 60]
+        if near:  # a client's fixing order: an account that held nothing in the symbol before
+            k = len([e for e in self.episodes if e.kind == "marking_the_close"])
+            a = Account(f"FIX{k:02d}", f"FIXOWN{k:02d}", "institutional", [], 0, 0, 0, 0)
         if not free:
             return
         slot = rng.choice(free)
@@ -830,7 +833,7 @@ class _Builder:
         ep = self.episode("best_execution_slippage", a, sym, t, near_miss=near, variant=variant)
         widen = self.u(5, 8)
         if variant == "news":  # a fast market: fills slip, but within the news spread
-            self.market.news_burst(sym, t - 1, self.u(40, 120), widen, rng.choice((-1, 1)) * self.u(5, 20))
+            self.market.news_burst(sym, t - 5, self.u(40, 120), widen, rng.choice((-1, 1)) * self.u(5, 20))
         spread_pips = self.market.spread0[sym] / self.pip(sym)
         fills = []
         for _ in range(self.n(2, 6)):

@@ -43,7 +43,7 @@ QUIET_S: dict[str, float] = {
     "momentum_ignition": 900.0,
     "marking_the_close": 900.0,
     "best_execution_slippage": 1800.0,
-    "asymmetric_slippage": 3600.0,
+    "asymmetric_slippage": 14400.0,
 }
 MAX_DETAIL = 50  # detections listed one by one in an episode's evidence
 

@@ -124,6 +124,9 @@ class SpoofingDetector(Detector):
         )
 
 
+REPORT_EVERY_S = 600.0  # a breach that goes on is reported again this often (it extends one alert)
+
+
 class _OtrKey:
     """Rolling RTS 9 tallies of one account and instrument: one entry per slot in the period."""
 
@@ -147,8 +150,8 @@ class OrderToTradeDetector(Detector):
     do not count); transactions are orders fully or partly executed. With no transaction the
     count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
     ``min_messages`` orders in the window; a breach must also hold without the busiest slot.
-    A breach is reported when it starts and again, with its peak figures, when it ends (the
-    engine merges both into one alert)."""
+    A breach is reported when it starts, every ``REPORT_EVERY_S`` while it lasts and, with its
+    peak figures, when it ends: the engine merges them into one alert."""
 
     alert_type = "excessive_order_to_trade"
 
@@ -258,12 +261,15 @@ class OrderToTradeDetector(Detector):
                 "breached": [n for n, b in (("count", count), ("volume", vol)) if b],
             }
             if k.breach is None:
-                k.breach = {"start_ts": slots[0][5], "peak": figures, "end_ts": k.last_ts}
+                k.breach = {"start_ts": slots[0][5], "peak": figures, "end_ts": k.last_ts, "reported": now_slot}
                 self._report(key, k, k.breach, ended=False)
             else:
                 if count_ratio > k.breach["peak"]["count_ratio"]:
                     k.breach["peak"] = figures
                 k.breach["end_ts"] = k.last_ts
+                if (now_slot - k.breach["reported"]) * self._slot_s >= REPORT_EVERY_S:  # still going on
+                    k.breach["reported"] = now_slot
+                    self._report(key, k, k.breach, ended=False)
         elif k.breach is not None:
             self._report(key, k, k.breach, ended=True)
             k.breach = None
@@ -446,8 +452,8 @@ class QuoteStuffingDetector(Detector):
 class PingOrdersDetector(Detector):
     """Ping orders: at least ``min_count`` small orders (at most ``max_lots`` lots) cancelled
     within ``max_life_s`` of entry (a partial fill first still counts), inside ``window_s``,
-    per account and symbol, sent at no more than ``max_rate_per_s`` on average (a faster run is
-    a message burst, quote stuffing's to judge). Orders of such a run keep extending it; the
+    per account and symbol, sent at least ``min_median_gap_s`` apart (median; a faster run is a
+    message burst, quote stuffing's to judge). Orders of such a run keep extending it; the
     engine merges the run into one alert."""
 
     alert_type = "ping_orders"
@@ -485,10 +491,12 @@ class PingOrdersDetector(Detector):
             dq.popleft()
         if len(dq) < p.min_count:
             return
+        news = sorted(b[1].t_new - a[1].t_new for a, b in zip(dq, list(dq)[1:], strict=False))
+        median_gap = news[len(news) // 2]
+        if median_gap < p.min_median_gap_s:
+            return
         span = dq[-1][1].t_new - dq[0][1].t_new
         rate = len(dq) / span if span > 0 else inf
-        if rate > p.max_rate_per_s:
-            return
         entries = list(dq)
         dq.clear()
         lives = [e[3] for e in entries]
@@ -512,7 +520,8 @@ class PingOrdersDetector(Detector):
                     "max_life_s": p.max_life_s,
                     "mean_life_s": round(mean_life, 6),
                     "orders_per_s": round(rate, 4),
-                    "max_rate_per_s": p.max_rate_per_s,
+                    "median_gap_s": round(median_gap, 6),
+                    "min_median_gap_s": p.min_median_gap_s,
                     "partly_filled": sum(1 for e in entries if e[1].filled > 0),
                     "orders": [
                         {"order_id": e[1].order_id, "qty": e[1].qty, "price": e[1].price, "life_s": round(e[3], 6)}

@@ -104,7 +104,7 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     max_life_s: Pos = 2.0
     window_s: Pos = 120.0
     min_count: Count = 8
-    max_rate_per_s: Pos = 5.0
+    min_median_gap_s: NonNeg = 0.2  # median time between the run's orders (milliseconds apart is a burst)
     max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
 
 
@@ -126,6 +126,7 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     min_orders: Count = 3
     min_move_bps: Pos = 2.0
     min_share: Fraction = 0.4  # the account's share of the firm's aggressive volume in the symbol in the window
+    min_concentration: NonNeg = 2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

@@ -380,7 +380,9 @@ class MarkingTheCloseDetector(Detector):
     an account whose aggressive trading in the last ``window_s`` was one-sided (at least
     ``min_orders`` orders and ``min_share`` of the firm's volume in the symbol), while the mid
     moved at least ``min_move_bps`` its way up to the print, in favour of a position the
-    account already held before the window."""
+    account already held before the window; and concentrated into the close (its aggressive
+    volume in the window at least ``min_concentration`` x that of the window before: a steady
+    one-way flow, such as an institutional order sliced over an hour, is not marking)."""
 
     alert_type = "marking_the_close"
 
@@ -407,7 +409,7 @@ class MarkingTheCloseDetector(Detector):
         if dq is None:
             dq = self.fills[fill.symbol] = deque()
         dq.append((t, fill, side, state is not None and state.aggressive))
-        edge = t - self.p.window_s
+        edge = t - 2 * self.p.window_s  # the window and the one before it (concentration)
         while dq[0][0] < edge:
             dq.popleft()
 
@@ -419,6 +421,10 @@ class MarkingTheCloseDetector(Detector):
             return
         edge = t - p.window_s
         window = [f for f in fills if f[0] >= edge]
+        before: dict[str, float] = {}
+        for ft, fill, _side, aggressive in fills:
+            if ft < edge and aggressive:
+                before[fill.account] = before.get(fill.account, 0.0) + fill.qty
         fills.clear()
         while len(mids) > 1 and mids[1][0] <= edge:
             mids.popleft()
@@ -445,6 +451,10 @@ class MarkingTheCloseDetector(Detector):
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             if share < p.min_share or move < p.min_move_bps or held_before * direction <= 0:
                 continue
+            prior = before.get(account, 0.0)
+            concentration = qty / prior if prior > 0 else None
+            if concentration is not None and concentration < p.min_concentration:
+                continue
             self.out.append(
                 SurveillanceAlert(
                     self.alert_type,
@@ -467,6 +477,9 @@ class MarkingTheCloseDetector(Detector):
                         "net_aggressive_qty": net,
                         "share_of_aggressive_volume": round(share, 4),
                         "min_share": p.min_share,
+                        "aggressive_volume_window_before": prior,
+                        "concentration": None if concentration is None else round(concentration, 3),
+                        "min_concentration": p.min_concentration,
                         "position_before_window": held_before,
                         "position_at_close": held_before + net_all,
                     },
