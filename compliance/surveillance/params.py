@@ -125,7 +125,8 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     window_s: Pos = 300.0
     min_orders: Count = 3
     min_move_bps: Pos = 2.0
-    min_share: Fraction = 0.4  # the account's share of the firm's aggressive volume in the symbol in the window
+    min_share: Fraction = 0.25  # the account's share of the firm's aggressive volume in the symbol in the window
+    min_one_sided: Fraction = 0.8  # |net| / gross of its aggressive volume in the window
     min_concentration: NonNeg = 2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
 
 

@@ -408,7 +408,8 @@ class MarkingTheCloseDetector(Detector):
         dq = self.fills.get(fill.symbol)
         if dq is None:
             dq = self.fills[fill.symbol] = deque()
-        dq.append((t, fill, side, state is not None and state.aggressive))
+        aggressive = state is not None and state.aggressive
+        dq.append((t, fill, side, aggressive, state.arr_mid if aggressive else None))
         edge = t - 2 * self.p.window_s  # the window and the one before it (concentration)
         while dq[0][0] < edge:
             dq.popleft()
@@ -422,7 +423,7 @@ class MarkingTheCloseDetector(Detector):
         edge = t - p.window_s
         window = [f for f in fills if f[0] >= edge]
         before: dict[str, float] = {}
-        for ft, fill, _side, aggressive in fills:
+        for ft, fill, _side, aggressive, _mid in fills:
             if ft < edge and aggressive:
                 before[fill.account] = before.get(fill.account, 0.0) + fill.qty
         fills.clear()
@@ -433,21 +434,27 @@ class MarkingTheCloseDetector(Detector):
         # market-maker fills in the window are counted out).
         total = sum(f[1].qty for f in window if f[3])
         by_account: dict[str, list] = {}
-        for _ft, fill, side, aggressive in window:
-            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, fill.ts, 0.0])
+        for _ft, fill, side, aggressive, arr_mid in window:
+            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, None, 0.0])
             acc[7] += side * fill.qty
             if aggressive:
+                if acc[6] is None and arr_mid is not None:
+                    acc[6] = arr_mid  # the mid when its first aggressive order of the window arrived
                 acc[0] += side * fill.qty
                 acc[1] += fill.qty
                 acc[2].add(fill.order_id)
             acc[4].append(fill.order_id)
-            acc[6] = fill.ts
-        for account, (net, qty, aggressive_ids, owner, ids, first_ts, _last_ts, net_all) in by_account.items():
+        for account, (net, qty, aggressive_ids, owner, ids, first_ts, first_mid, net_all) in by_account.items():
             if net == 0 or len(aggressive_ids) < p.min_orders or total <= 0:
                 continue
             direction = 1 if net > 0 else -1
             share = qty / total
-            move = direction * (close.price - start_mid) / start_mid * 1e4
+            one_sided = abs(net) / qty
+            if one_sided < p.min_one_sided:
+                continue
+            # The print against the quote path: from the mid when the account's own trading began.
+            base = first_mid if first_mid is not None else start_mid
+            move = direction * (close.price - base) / base * 1e4
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             if share < p.min_share or move < p.min_move_bps or held_before * direction <= 0:
                 continue
@@ -469,12 +476,16 @@ class MarkingTheCloseDetector(Detector):
                         "close_price": close.price,
                         "close_ts": iso(close.ts),
                         "mid_at_window_start": start_mid,
+                        "mid_at_first_order": first_mid,
                         "move_bps": bps(move),
+                        "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
                         "min_move_bps": p.min_move_bps,
                         "window_s": p.window_s,
                         "aggressive_orders": len(aggressive_ids),
                         "min_orders": p.min_orders,
                         "net_aggressive_qty": net,
+                        "one_sided": round(one_sided, 4),
+                        "min_one_sided": p.min_one_sided,
                         "share_of_aggressive_volume": round(share, 4),
                         "min_share": p.min_share,
                         "aggressive_volume_window_before": prior,
