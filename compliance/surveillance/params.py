@@ -109,13 +109,21 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
-    """A burst of aggressive orders moves the price, then the same account reverses."""
+    """A burst of aggressive orders moves the price, then the same account reverses: a chain of
+    at least ``min_aggressive_orders`` aggressive orders on one side, each at most
+    ``max_gap_s`` after the one before; the mid (from the quote stream) moves at least
+    ``min_move_bps`` and ``min_move_spreads`` spreads their way from the mid when the first
+    arrived; within ``reversal_window_s`` of the burst the account trades the other way for at
+    least ``min_reversal_fraction`` of the burst. A burst that is held, or one-way accumulation,
+    is not ignition."""
 
-    burst_window_s: Pos = 10.0
+    max_gap_s: Pos = 10.0
     min_aggressive_orders: Count = 4
     min_move_bps: Pos = 3.0
-    reversal_window_s: Pos = 120.0
+    min_move_spreads: NonNeg = 2.0
+    reversal_window_s: Pos = 300.0
     min_reversal_fraction: Fraction = 0.5
+    burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -254,118 +254,132 @@ class PaintingTheTapeDetector(_PairDetector):
         self._emit(run, excess_score(len(run.pairs), p.min_pairs), evidence)
 
 
-class _Ignition:
-    __slots__ = (
-        "end_t",
-        "end_ts",
-        "fills",
-        "order_ids",
-        "peak_mid",
-        "qty",
-        "rev_ids",
-        "rev_qty",
-        "side",
-        "start_mid",
-        "start_ts",
-    )
+class _Chain:
+    __slots__ = ("fills", "ignited", "last_t", "peak_mid", "rev_ids", "rev_qty", "side", "spread", "start_mid", "symbol")
+
+    def __init__(self, side, symbol):
+        self.side = side
+        self.symbol = symbol
+        self.fills: list = []  # (t, fill, order id)
+        self.ignited = False
+        self.start_mid = None
+        self.peak_mid = None
+        self.spread = None
+        self.rev_qty = 0.0
+        self.rev_ids: list[str] = []
+        self.last_t = 0.0
 
 
 class MomentumIgnitionDetector(Detector):
-    """Momentum ignition (2016/522 Annex II 1(b)): at least ``min_aggressive_orders`` aggressive
-    orders on one side within ``burst_window_s``, the mid moves at least ``min_move_bps`` their
-    way from the arrival mid of the first, and within ``reversal_window_s`` of the burst the same
-    account trades the other way for at least ``min_reversal_fraction`` of the burst quantity."""
+    """Momentum ignition (2016/522 Annex II 1(b)): a chain of at least ``min_aggressive_orders``
+    aggressive orders on one side, each at most ``max_gap_s`` after the one before; the mid
+    moves their way, measured on the quote stream (the peak mid from the first order's arrival
+    until the reversal), by at least ``min_move_bps`` and ``min_move_spreads`` arrival spreads;
+    and within ``reversal_window_s`` of the burst's last order the same account trades the
+    other way for at least ``min_reversal_fraction`` of the burst quantity (passive fills
+    included: an exit resting at the moved price). Held bursts and one-way accumulation (no
+    reversal) and bursts in a flat market (no move) are not alerted."""
 
     alert_type = "momentum_ignition"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
-        self.recent: dict[tuple[str, str], deque] = {}
-        self.ignitions: dict[tuple[str, str], _Ignition] = {}
+        self.chains: dict[tuple[str, str], _Chain] = {}
+        self.watching: dict[str, list] = {}  # symbol -> chains whose peak the quotes update
         self.quotes = engine.quotes
+
+    def on_quote(self, t, quote):
+        chains = self.watching.get(quote.symbol)
+        if not chains:
+            return
+        mid = (quote.bid + quote.ask) * 0.5
+        for ch in chains:
+            if ch.side * (mid - ch.peak_mid) > 0:
+                ch.peak_mid = mid
+
+    def _drop(self, key, ch):
+        del self.chains[key]
+        if ch.ignited:
+            watching = self.watching.get(ch.symbol)
+            if watching and ch in watching:
+                watching.remove(ch)
 
     def on_fill(self, t, fill, state, side):
         p = self.p
         key = (fill.account, fill.symbol)
-        ign = self.ignitions.get(key)
-        if ign is not None and t - ign.end_t > p.reversal_window_s:
-            del self.ignitions[key]
-            ign = None
-        quote = self.quotes.get(fill.symbol)
-        mid = quote[2] if quote is not None else fill.price
-        if ign is not None and side != ign.side:
-            ign.rev_qty += fill.qty
-            ign.rev_ids.append(fill.order_id)
-            if ign.rev_qty >= p.min_reversal_fraction * ign.qty:
-                del self.ignitions[key]
-                if ign.side * (ign.peak_mid - mid) < 0:  # the mid kept going: use where it is now
-                    ign.peak_mid = mid
-                self._assess(fill, ign, t)
+        ch = self.chains.get(key)
+        if ch is not None:
+            horizon = p.reversal_window_s if ch.ignited else p.max_gap_s
+            if t - ch.last_t > horizon:
+                self._drop(key, ch)
+                ch = None
+        if ch is not None and ch.ignited and side != ch.side:
+            ch.rev_qty += fill.qty
+            ch.rev_ids.append(fill.order_id)
+            if ch.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills):
+                self._drop(key, ch)
+                self._assess(fill, ch, t)
             return
         if state is None or not state.aggressive:
             return
-        dq = self.recent.get(key)
-        if dq is None:
-            dq = self.recent[key] = deque()
-        dq.append((t, fill, side, state))
-        edge = t - p.burst_window_s
-        while dq[0][0] < edge:
-            dq.popleft()
-        if ign is not None:  # same side as the running burst: extend it
-            ign.qty += fill.qty
-            ign.fills.append(fill)
-            ign.order_ids.append(fill.order_id)
-            ign.end_t = t
-            ign.end_ts = fill.ts
-            if side * (mid - ign.peak_mid) > 0:
-                ign.peak_mid = mid
-            return
-        same = [e for e in dq if e[2] == side]
-        if len({e[1].order_id for e in same}) < p.min_aggressive_orders:
-            return
-        first_state = same[0][3]
-        ign = self.ignitions[key] = _Ignition()
-        ign.side = side
-        ign.start_mid = first_state.arr_mid if first_state.arr_mid is not None else same[0][1].price
-        ign.start_ts = same[0][1].ts
-        ign.end_t = t
-        ign.end_ts = fill.ts
-        ign.fills = [e[1] for e in same]
-        ign.order_ids = [e[1].order_id for e in same]
-        ign.qty = sum(e[1].qty for e in same)
-        ign.peak_mid = mid if side * (mid - ign.start_mid) > 0 else ign.start_mid
-        ign.rev_qty = 0.0
-        ign.rev_ids = []
-        dq.clear()
+        if ch is None or side != ch.side or (ch.ignited and ch.rev_qty > 0):
+            if ch is not None:
+                self._drop(key, ch)
+            ch = self.chains[key] = _Chain(side, fill.symbol)
+        if not ch.fills or ch.fills[-1][2] != fill.order_id:
+            if ch.start_mid is None and state.arr_mid is not None:
+                ch.start_mid = state.arr_mid
+                ch.peak_mid = state.arr_mid
+                ch.spread = state.arr_ask - state.arr_bid
+        ch.fills.append((t, fill, fill.order_id))
+        ch.last_t = t
+        if not ch.ignited and ch.start_mid is not None:
+            if len({o for _t, _f, o in ch.fills}) >= p.min_aggressive_orders:
+                ch.ignited = True
+                self.watching.setdefault(fill.symbol, []).append(ch)
+                quote = self.quotes.get(fill.symbol)
+                if quote is not None and side * (quote[2] - ch.peak_mid) > 0:
+                    ch.peak_mid = quote[2]
 
-    def _assess(self, fill, ign, t):
+    def _assess(self, fill, ch, t):
         p = self.p
-        move = ign.side * (ign.peak_mid - ign.start_mid) / ign.start_mid * 1e4
-        if move < p.min_move_bps:
+        move = ch.side * (ch.peak_mid - ch.start_mid) / ch.start_mid * 1e4
+        spreads = ch.side * (ch.peak_mid - ch.start_mid) / ch.spread if ch.spread else None
+        if move < p.min_move_bps or (spreads is not None and spreads < p.min_move_spreads):
             return
+        burst_qty = sum(f.qty for _t, f, _o in ch.fills)
+        order_ids = list(dict.fromkeys(o for _t, _f, o in ch.fills))
+        first = ch.fills[0][1]
+        last_t = ch.fills[-1][0]
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=fill.account,
                 owner=fill.owner,
                 symbol=fill.symbol,
-                order_ids=ign.order_ids + ign.rev_ids,
+                order_ids=order_ids + ch.rev_ids,
                 score=excess_score(move, p.min_move_bps),
-                start=ign.start_ts,
+                start=first.ts,
                 end=fill.ts,
                 evidence={
-                    "burst_side": "buy" if ign.side > 0 else "sell",
-                    "burst_orders": len(set(ign.order_ids)),
+                    "burst_side": "buy" if ch.side > 0 else "sell",
+                    "burst_orders": len(order_ids),
                     "min_aggressive_orders": p.min_aggressive_orders,
-                    "burst_qty": ign.qty,
-                    "start_mid": ign.start_mid,
-                    "peak_mid": ign.peak_mid,
+                    "max_gap_s": p.max_gap_s,
+                    "burst_seconds": round(last_t - ch.fills[0][0], 6),
+                    "burst_qty": burst_qty,
+                    "start_mid": ch.start_mid,
+                    "peak_mid": ch.peak_mid,
                     "move_bps": bps(move),
                     "min_move_bps": p.min_move_bps,
-                    "reversal_qty": ign.rev_qty,
-                    "reversal_order_ids": ign.rev_ids,
+                    "move_spreads": None if spreads is None else round(spreads, 3),
+                    "min_move_spreads": p.min_move_spreads,
+                    "reversal_qty": ch.rev_qty,
+                    "reversal_fraction": round(ch.rev_qty / burst_qty, 4),
+                    "min_reversal_fraction": p.min_reversal_fraction,
+                    "reversal_order_ids": ch.rev_ids,
                     "reversal_price": fill.price,
-                    "reversal_after_burst_s": round(t - ign.end_t, 6),
+                    "reversal_after_burst_s": round(t - last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
                 },
             )
