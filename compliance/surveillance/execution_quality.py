@@ -121,8 +121,9 @@ class AsymmetricSlippageDetector(Detector):
     """Asymmetric slippage per symbol and client (owner key): of the aggressive fills whose
     price differs from the touch quoted on arrival (ask to buy, bid to sell) by more than
     ``zero_band_bps``, are adverse ones significantly more frequent than improvements? One-sided
-    sign test: z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``, assessed on every
-    ``min_fills`` non-zero slippages (tumbling)."""
+    sign test: z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``, on all the client's
+    non-zero slippages so far, assessed at every ``min_fills``-th one (30, 60, 90...): the
+    evidence grows with the client's history; the engine merges the detections into one alert."""
 
     alert_type = "asymmetric_slippage"
 
@@ -153,9 +154,8 @@ class AsymmetricSlippageDetector(Detector):
         if len(tally.order_ids) < MAX_EVIDENCE_ORDERS:
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
-        if n < self.p.min_fills:
+        if n < self.p.min_fills or n % self.p.min_fills:
             return
-        del self.tallies[key]
         z = (tally.adverse - n / 2) / sqrt(n / 4)
         if z < self.p.z_threshold:
             return

@@ -39,10 +39,12 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     window_s: Pos = 10.0  # buy and sell fills at most this far apart
     qty_tolerance: Fraction = 0.05  # |q1 - q2| / max(q1, q2)
     price_tolerance_bps: NonNeg = 3.0  # |p1 - p2| / mid
+    price_tolerance_spreads: NonNeg = 2.0  # or within this many current spreads (buy at the ask, sell at the bid)
     include_same_account: bool = False  # True: a hedging account's own round trips count too
     run_gap_s: Pos = 600.0  # pairs of one subject this close belong to one run (episode)
     collusion: bool = True  # also pair accounts of distinct owners that trade against each other
     collusion_min_pairs: Count = 2  # pairs between the same two accounts of distinct owners in a run
+    collusion_min_exclusive: Fraction = 0.5  # paired fills / all their aggressive fills in the symbol during the run
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
@@ -156,7 +158,7 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     """ESMA CFD Q&A: adverse slippage passed on while price improvement is kept. Sign test on the
     slippage of aggressive fills against the arrival touch, per symbol and account."""
 
-    min_fills: Count = 30  # non-zero slippages per assessment
+    min_fills: Count = 30  # non-zero slippages per assessment (cumulative: assessed at every multiple)
     z_threshold: Pos = 3.0  # one-sided sign test (normal approximation)
     zero_band_bps: NonNeg = 0.05  # |slippage| under this counts as 'at the quote'
 

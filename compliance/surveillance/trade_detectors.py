@@ -54,7 +54,10 @@ class _PairRuns:
     used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
     hands closed runs to ``on_run``."""
 
-    def __init__(self, p, on_run):
+    def __init__(self, p, on_run, quotes):
+        self.quotes = quotes
+        self.spreads = p.price_tolerance_spreads
+        self.collusion_tally: dict[tuple[str, str], deque] = {}  # (account, symbol) -> aggressive fill times
         self.window = p.window_s
         self.qty_tol = p.qty_tolerance
         self.price_tol = p.price_tolerance_bps
@@ -73,6 +76,19 @@ class _PairRuns:
         while dq and dq[0][0] < edge:
             dq.popleft()
         qty, price, owner, account = fill.qty, fill.price, fill.owner, fill.account
+        if aggressive and self.collusion:
+            tally = self.collusion_tally.get((account, fill.symbol))
+            if tally is None:
+                tally = self.collusion_tally[(account, fill.symbol)] = deque()
+            tally.append(t)
+            edge_c = t - 4 * self.run_gap
+            while tally[0] < edge_c:
+                tally.popleft()
+        tolerance = self.price_tol
+        if self.spreads:
+            quote = self.quotes.get(fill.symbol)
+            if quote is not None and quote[2] > 0:
+                tolerance = max(tolerance, self.spreads * (quote[1] - quote[0]) / quote[2] * 1e4)
         for entry in dq:
             other_t, other, other_side, other_aggressive, used = entry
             if used or other_side == side or other.order_id == fill.order_id:
@@ -89,7 +105,7 @@ class _PairRuns:
             if qty_gap > self.qty_tol:
                 continue
             price_gap = abs(other.price - price) / price * 1e4
-            if price_gap > self.price_tol:
+            if price_gap > tolerance:
                 continue
             entry[4] = True
             self._pair(t, other, fill, t - other_t, qty_gap, price_gap, collusive)
@@ -141,7 +157,7 @@ class _PairDetector(Detector):
         wash = params if isinstance(params, WashTradeParams) else engine.default_params["wash_trade"]
         self.wash = wash
         self.paint = params if isinstance(params, PaintingTheTapeParams) else engine.default_params["painting_the_tape"]
-        self.runs = _PairRuns(wash, self._on_run)
+        self.runs = _PairRuns(wash, self._on_run, engine.quotes)
 
     def on_fill(self, t, fill, state, side):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
@@ -168,6 +184,9 @@ class _PairDetector(Detector):
     def _on_run(self, run):
         raise NotImplementedError
 
+    def _exclusive(self, run) -> float:
+        return _exclusive_share(self.runs, run)
+
     def _evidence(self, run):
         pairs = run.pairs
         lots = [self._lots(a) for a, _b, *_ in pairs]
@@ -186,6 +205,7 @@ class _PairDetector(Detector):
             "qty_tolerance": self.wash.qty_tolerance,
             "max_price_gap_bps": bps(max(pg for *_, pg in pairs)),
             "price_tolerance_bps": self.wash.price_tolerance_bps,
+            "price_tolerance_spreads": self.wash.price_tolerance_spreads,
             "run_gap_s": self.wash.run_gap_s,
             "pairs": [[_fill_evidence(a), _fill_evidence(b)] for a, b, *_ in pairs[:50]],
         }
@@ -207,6 +227,20 @@ class _PairDetector(Detector):
         )
 
 
+def _exclusive_share(runs: _PairRuns, run) -> float:
+    """Of the aggressive fills the run's accounts made in the symbol while it lasted, the share
+    that are legs of its pairs (colluders trade with each other; two busy algorithms that cross
+    by chance also trade a lot else)."""
+    start = run.pairs[0][0].ts.timestamp() - 1e-6
+    end = run.last_t + 1e-6
+    total = 0
+    for account in run.accounts:
+        tally = runs.collusion_tally.get((account, run.symbol))
+        if tally:
+            total += sum(1 for x in tally if start <= x <= end)
+    return min(1.0, 2 * len(run.pairs) / total) if total else 1.0
+
+
 class WashTradeDetector(_PairDetector):
     """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): a run of matched pairs (see
     ``_PairRuns``) with no change in beneficial ownership, that is not painting the tape: one
@@ -220,8 +254,12 @@ class WashTradeDetector(_PairDetector):
         p = self.p
         if self.is_painting(run):
             return
-        if run.collusive and len(run.pairs) < p.collusion_min_pairs:
-            return
+        if run.collusive:
+            if len(run.pairs) < p.collusion_min_pairs:
+                return
+            exclusive = self._exclusive(run)
+            if exclusive < p.collusion_min_exclusive:
+                return
         closeness = 0.0
         for _a, _b, gap, qty_gap, price_gap in run.pairs:
             closeness += (
@@ -232,6 +270,9 @@ class WashTradeDetector(_PairDetector):
         closeness /= len(run.pairs)
         evidence = self._evidence(run)
         evidence["collusion_min_pairs"] = p.collusion_min_pairs
+        if run.collusive:
+            evidence["collusion_exclusive_share"] = round(exclusive, 4)
+            evidence["collusion_min_exclusive"] = p.collusion_min_exclusive
         self._emit(run, 0.5 + 0.5 * closeness, evidence)
 
 
@@ -245,6 +286,8 @@ class PaintingTheTapeDetector(_PairDetector):
 
     def _on_run(self, run):
         if not self.is_painting(run):
+            return
+        if run.collusive and self._exclusive(run) < self.wash.collusion_min_exclusive:
             return
         p = self.p
         evidence = self._evidence(run)
