@@ -158,7 +158,7 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     """ESMA CFD Q&A: adverse slippage passed on while price improvement is kept. Sign test on the
     slippage of aggressive fills against the arrival touch, per symbol and account."""
 
-    min_fills: Count = 30  # non-zero slippages per assessment (cumulative: assessed at every multiple)
+    min_fills: Count = 20  # non-zero slippages per assessment (cumulative: assessed at every multiple)
     z_threshold: Pos = 3.0  # one-sided sign test (normal approximation)
     zero_band_bps: NonNeg = 0.05  # |slippage| under this counts as 'at the quote'
 
