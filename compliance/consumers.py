@@ -4,15 +4,25 @@ Consumes trading-events, market-data-events and compliance-events (rule changes 
 re-enables; its own alerts come back and are ignored). Orders, fills and ticks go through the pure
 surveillance engine; its alerts are recorded (deduplicated, grouped into cases) and returned as
 ``alert.raised`` events for the runner to publish on compliance-events (deterministic ids, so a
-redelivered batch does not raise twice). ``risk.decision`` events yield the pre-trade compliance
-record and ``compliance.decision`` (RTS 6 Art. 15); execution-throttle trips are persisted
-(``ThrottleTrip``) so a disabled algorithm stays disabled across restarts. Stateful: windows
-live in memory; a restart starts them afresh (the batch command can re-surveil any period).
+redelivered batch does not raise twice). The engine runs in ``episodes="updates"`` mode: an
+episode's alert is raised when it opens and raised again, with the same
+``evidence.episode.id``, each time it grows, and ``alerts_record`` keeps one row per episode.
+``risk.decision`` events yield the pre-trade compliance record and ``compliance.decision``
+(RTS 6 Art. 15); execution-throttle trips are persisted (``ThrottleTrip``) so a disabled
+algorithm stays disabled across restarts.
+
+State across restarts: the engine (every detector's windows, live orders, open episodes) is
+snapshotted into ``SurveillanceState`` every ``snapshot_every_s`` seconds of event time (and
+by ``state_save()``), and the stage factory restores it, so a restart in the middle of an
+episode still catches it. What a restart can lose is at most the events of the last
+``snapshot_every_s`` seconds that the bus had already committed (the runner commits after
+each batch); ``manage.py surveil`` can re-surveil any period in full.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import pickle
+from collections.abc import Callable, Mapping
 
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.stream import alert_payload, record_of
@@ -29,15 +39,34 @@ class SurveillanceConsumer:
         contract_sizes: Mapping[str, float] | None = None,
         params: Mapping | None = None,
         instrument_params: Mapping | None = None,
+        account_params: Mapping | None = None,
+        algo_params: Mapping | None = None,
         record: bool = True,
         owner_lookup=None,
         throttle=None,
+        state: bytes | None = None,
+        save_state: Callable[[bytes, object, int], None] | None = None,
+        snapshot_every_s: float = 10.0,
     ):
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
-        self.engine = SurveillanceEngine(params, instrument_params=instrument_params, clamp_time=True)
+        self.engine = SurveillanceEngine(
+            params,
+            instrument_params=instrument_params,
+            account_params=account_params,
+            algo_params=algo_params,
+            clamp_time=True,
+            episodes="updates",
+        )
+        if state is not None:
+            self.engine = self.state_restore(state, fresh=self.engine)
         self.record = record
+        self.save_state = save_state  # (snapshot, event ts, events) -> None
+        self.snapshot_every_s = snapshot_every_s
+        self.events = 0
+        self._last_snapshot_t = self.engine.last_t
+        self._last_ts = None
         # The same execution-throttle check as the worker's gate, on the same events: its trips
         # are persisted here so the disabled state survives a worker restart (RTS 6 Art. 15(3)).
         self.throttle = throttle
@@ -60,10 +89,42 @@ class SurveillanceConsumer:
         rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
         if rec is None:
             return []
-        self.engine.process(rec)
-        if not self.engine.alerts:
-            return []
-        return self._raise(self.engine.take_alerts())
+        engine = self.engine
+        engine.process(rec)
+        self.events += 1
+        self._last_ts = rec.ts
+        out = self._raise(engine.take_alerts()) if engine.alerts else []
+        if self.save_state is not None and engine.last_t - self._last_snapshot_t >= self.snapshot_every_s:
+            self.state_save()
+        return out
+
+    # ------------------------------------------------------------ state across restarts
+
+    def state_snapshot(self) -> bytes:
+        """The engine with every window, live order and open episode, as bytes."""
+        return pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
+
+    def state_save(self) -> None:
+        if self.save_state is None:
+            return
+        self.save_state(self.state_snapshot(), self._last_ts, self.events)
+        self._last_snapshot_t = self.engine.last_t
+
+    @staticmethod
+    def state_restore(state: bytes, *, fresh: SurveillanceEngine) -> SurveillanceEngine:
+        """The saved engine, if it was built with the rules now in force; else ``fresh`` (a rule
+        change rebuilds the detectors: their windows start afresh and the batch command can
+        re-surveil the gap). The snapshot is our own (``SurveillanceState``, written only by
+        this stage), never outside input."""
+        try:
+            engine = pickle.loads(state)  # noqa: S301 - our own snapshot, see the docstring
+        except Exception:  # an unreadable snapshot (older code): start afresh rather than not at all
+            return fresh
+        if not isinstance(engine, SurveillanceEngine) or engine.config != fresh.config:
+            return fresh
+        engine.clamp_time = True
+        engine.merger.updates = True
+        return engine
 
     def _record_trips(self) -> None:
         trips, self.throttle.trips = self.throttle.trips, []
@@ -88,9 +149,13 @@ def surveil_stage() -> SurveillanceConsumer:
     from compliance.pretrade.checks import ExecutionThrottle
     from compliance.selectors import (
         pretrade_rule_specs,
+        surveillance_account_params_effective,
+        surveillance_algo_params_effective,
         surveillance_instrument_params_effective,
         surveillance_params_effective,
+        surveillance_state_load,
     )
+    from compliance.services import surveillance_state_save
     from trading.models import Instrument, TradingAccount
 
     def owner_of(account) -> str:
@@ -105,11 +170,20 @@ def surveil_stage() -> SurveillanceConsumer:
         throttle.disable(trip.algo_id, trip.detail)
     owners = {a.pk: owner_of(a) for a in TradingAccount.objects.all()}
     sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
+    saved = surveillance_state_load(stage=SOURCE)
+
+    def save(state: bytes, event_ts, events: int) -> None:
+        surveillance_state_save(stage=SOURCE, state=state, event_ts=event_ts, events=events)
+
     return SurveillanceConsumer(
         owners=owners,
         contract_sizes=sizes,
         params=surveillance_params_effective(),
         instrument_params=surveillance_instrument_params_effective(),
+        account_params=surveillance_account_params_effective(),
+        algo_params=surveillance_algo_params_effective(),
         owner_lookup=owner_lookup,
         throttle=throttle,
+        state=bytes(saved.state) if saved is not None else None,
+        save_state=save,
     )

@@ -309,3 +309,20 @@ class ThrottleTrip(models.Model):
         return (
             f"{self.algo_id} tripped {self.tripped_at:%Y-%m-%d %H:%M:%S}{'' if self.reset_at is None else ' (reset)'}"
         )
+
+
+class SurveillanceState(models.Model):
+    """The streaming surveillance stage's detector windows, saved as it runs so that a restart
+    resumes them instead of starting blind (RTS 6 Art. 13: surveillance without gaps). One row
+    per stage: ``state`` is the engine's snapshot (written and read only by
+    ``compliance.consumers``; never user input), ``event_ts`` the event time it covers up to,
+    ``saved_at`` the wall clock of the save."""
+
+    stage = models.CharField(max_length=64, unique=True)
+    state = models.BinaryField()
+    event_ts = models.DateTimeField(null=True, blank=True)
+    events = models.PositiveBigIntegerField(default=0)
+    saved_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.stage} state at {self.event_ts} ({len(self.state or b'')} bytes)"

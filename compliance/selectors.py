@@ -86,13 +86,42 @@ def surveillance_params_effective() -> dict[str, dict[str, Any]]:
 
 
 def surveillance_instrument_params_effective() -> dict[str, dict[str, dict[str, Any]]]:
-    """Instrument-scoped surveillance rules in force: detector -> {symbol -> params}. (Account- and
-    algorithm-scoped surveillance rules are stored but not applied: detectors that pair accounts
-    or watch an account across symbols have no single account to route by.)"""
+    """Instrument-scoped surveillance rules in force: detector -> {symbol -> params}."""
     out: dict[str, dict[str, dict[str, Any]]] = {}
     for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).filter(scope="instrument").order_by("pk"):
         out.setdefault(r.rule_type, {})[r.instrument.symbol] = r.parameters
     return out
+
+
+def surveillance_account_params_effective(*, keys: str = "pk") -> dict[str, dict[str, dict[str, Any]]]:
+    """Account-scoped surveillance rules in force: detector -> {account key -> params}. The key
+    is how the account appears on the surveillance records: its primary key on the live stream
+    (``keys="pk"``); for a ``surveil`` file, both its primary key and its MT5 login
+    (``keys="pk+login"``). The pairing detectors apply an account's rule to every account of
+    its beneficial owner (see ``compliance.surveillance.engine``)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).filter(scope="account").order_by("pk"):
+        by = out.setdefault(r.rule_type, {})
+        by[str(r.account_id)] = r.parameters
+        if keys == "pk+login" and r.account.mt5_login:
+            by[str(r.account.mt5_login)] = r.parameters
+    return out
+
+
+def surveillance_algo_params_effective() -> dict[str, dict[str, dict[str, Any]]]:
+    """Algorithm-scoped surveillance rules in force: detector -> {algo id -> params} (orders carry
+    their algorithm id; fills take their order's)."""
+    out: dict[str, dict[str, dict[str, Any]]] = {}
+    for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).filter(scope="algorithm").order_by("pk"):
+        out.setdefault(r.rule_type, {})[r.algo_id] = r.parameters
+    return out
+
+
+def surveillance_state_load(*, stage: str):
+    """The streaming stage's saved detector windows (``SurveillanceState``), or None."""
+    from compliance.models import SurveillanceState
+
+    return SurveillanceState.objects.filter(stage=stage).first()
 
 
 _TODO = "TO COMPLETE"

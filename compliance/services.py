@@ -345,7 +345,11 @@ def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> 
 
 
 def alert_dedupe_key(alert: dict[str, Any]) -> str:
-    """Same type, subject, symbol and orders (or, without orders, same start) = same alert."""
+    """One key per episode: the episode id the engine gives (``evidence.episode.id``), else the
+    same type, subject, symbol and orders (or, without orders, same start)."""
+    episode = (alert.get("evidence") or {}).get("episode") or {}
+    if episode.get("id"):
+        return hashlib.sha256(f"episode\x1f{alert['alert_type']}\x1f{episode['id']}".encode()).hexdigest()
     orders = sorted(alert.get("order_ids") or ())
     parts = [alert["alert_type"], alert.get("account") or "", alert.get("owner") or "", alert.get("symbol") or ""]
     parts += orders if orders else [str(alert.get("start") or "")]
@@ -391,32 +395,102 @@ def _case_for(alert: dict[str, Any], *, when: datetime, at: datetime) -> Case:
     return case
 
 
+def _episode_of(data: dict[str, Any], start: datetime | None, end: datetime | None) -> Alert | None:
+    """An alert row of the same episode recorded under another key: same type, subject (the
+    client for client-level types, else the account) and symbol, its case still open, its
+    event-time window within the type's quiet period of this one (e.g. two ``surveil
+    --record`` runs over adjacent periods)."""
+    from compliance.surveillance.episodes import CLIENT_LEVEL, QUIET_S
+
+    if start is None and end is None:
+        return None
+    quiet = timedelta(seconds=QUIET_S.get(data["alert_type"], 600.0))
+    rows = Alert.objects.select_for_update().filter(
+        alert_type=data["alert_type"],
+        symbol=data.get("symbol") or "",
+        case__status__in=[CaseStatus.NEW, CaseStatus.IN_REVIEW, CaseStatus.ESCALATED],
+        end__gte=(start or end) - quiet,
+        start__lte=(end or start) + quiet,
+    )
+    if data["alert_type"] in CLIENT_LEVEL and data.get("owner"):
+        rows = rows.filter(owner=data["owner"])
+    else:
+        rows = rows.filter(account=data.get("account") or "")
+    return rows.order_by("pk").first()
+
+
+def _alert_extend(row: Alert, data: dict[str, Any], start, end, *, at: datetime, same_episode: bool) -> bool:
+    """Grow an alert row with a later view of its episode: window, order ids, score, evidence.
+    Returns whether anything changed (a plain re-run of the same input changes nothing)."""
+    before = (row.start, row.end, list(row.order_ids), row.score)
+    ids = list(dict.fromkeys([*row.order_ids, *(data.get("order_ids") or ())]))
+    row.order_ids = ids[:MAX_ALERT_ORDERS]
+    if start is not None and (row.start is None or start < row.start):
+        row.start = start
+    if end is not None and (row.end is None or end > row.end):
+        row.end = end
+    score = float(data.get("score") or 0)
+    evidence = dict(data.get("evidence") or {})
+    if same_episode:
+        row.evidence = evidence  # the engine's latest view of the episode is the whole of it
+        row.score = max(row.score, score)
+    else:
+        merged = list((row.evidence or {}).get("merged_alerts") or [])
+        merged.append({"start": data.get("start"), "end": data.get("end"), "score": score, "evidence": evidence})
+        if score > row.score:
+            row.evidence = {**evidence, "merged_alerts": merged}
+            row.score = score
+        else:
+            row.evidence = {**(row.evidence or {}), "merged_alerts": merged}
+    accounts = sorted({a for a in (row.account or "").split(",") + (data.get("account") or "").split(",") if a})
+    row.account = ",".join(accounts)[:200]
+    row.occurrences += 1
+    row.last_seen = at
+    row.save(update_fields=["order_ids", "start", "end", "score", "evidence", "account", "occurrences", "last_seen"])
+    case = row.case
+    case.max_score = max(case.max_score, row.score)
+    if row.end is not None:
+        case.last_alert_at = max(case.last_alert_at, row.end)
+    case.save(update_fields=["max_score", "last_alert_at"])
+    return (row.start, row.end, list(row.order_ids), row.score) != before
+
+
+MAX_ALERT_ORDERS = 200
+
+
 @transaction.atomic
 def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillance", at: datetime | None = None):
-    """Record surveillance alerts (``surveil`` output dicts): a duplicate increments the
-    existing alert's ``occurrences``; a new alert joins the open case about the same subject
-    (owner, else account) and symbol seen within 24 h, or opens a case. Returns the new alerts."""
+    """Record surveillance alerts (``surveil`` output dicts), one row per episode: an alert of
+    an episode already recorded (same ``evidence.episode.id``, or same type, subject and symbol
+    within the type's quiet period while its case is open) extends that row (window, order
+    ids, score, evidence; ``occurrences`` counts the sightings); a new episode joins the open
+    case about the same subject (owner, else account) and symbol seen within 24 h, or opens a
+    case. ``start``/``end`` are event time, ``first_seen``/``last_seen`` wall clock. Returns
+    the new alerts; extensions are audited as ``alert.extended``."""
     at = ensure_utc(at or utcnow())
     created = []
+    extended = []
     for data in alerts:
         key = alert_dedupe_key(data)
-        existing = Alert.objects.select_for_update().filter(dedupe_key=key).first()
-        if existing is not None:
-            existing.occurrences += 1
-            existing.last_seen = at
-            existing.save(update_fields=["occurrences", "last_seen"])
-            continue
         start, end = _parse_ts(data.get("start")), _parse_ts(data.get("end"))
+        existing = Alert.objects.select_for_update().select_related("case").filter(dedupe_key=key).first()
+        same_episode = existing is not None
+        if existing is None:
+            existing = _episode_of(data, start, end)
+        if existing is not None:
+            if _alert_extend(existing, data, start, end, at=at, same_episode=same_episode):
+                extended.append(existing)
+            continue
         when = end or start or at
         case = _case_for(data, when=when, at=at)
         alert = Alert.objects.create(
             dedupe_key=key,
             alert_type=data["alert_type"],
             severity=data.get("severity") or _severity(data["alert_type"]),
-            account=data.get("account") or "",
+            account=(data.get("account") or "")[:200],
             owner=data.get("owner") or "",
             symbol=data.get("symbol") or "",
-            order_ids=list(data.get("order_ids") or ()),
+            order_ids=list(data.get("order_ids") or ())[:MAX_ALERT_ORDERS],
             score=float(data.get("score") or 0),
             start=start,
             end=end,
@@ -433,13 +507,14 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
         case.save(update_fields=["alert_types", "max_score", "last_alert_at"])
         CaseAction.objects.create(case=case, action="alert_added", actor=None, note=alert.alert_type, at=at)
         created.append(alert)
-    if created:
+    entries = [(a, "alert.recorded") for a in created] + [(a, "alert.extended") for a in extended]
+    if entries:
         from tradeops.audit.services import AuditEntry, audit_append_many
 
         audit_append_many(
             entries=[
                 AuditEntry(
-                    action="alert.recorded",
+                    action=action,
                     object_type="alert",
                     object_id=str(a.pk),
                     occurred_at=at,
@@ -449,14 +524,28 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
                         "dedupe_key": a.dedupe_key,
                         "order_ids": a.order_ids,
                         "score": a.score,
+                        "start": a.start.isoformat() if a.start else None,
+                        "end": a.end.isoformat() if a.end else None,
                     },
                     actor=f"service:{source}",
                     category="compliance",
                 )
-                for a in created
+                for a, action in entries
             ]
         )
     return created
+
+
+@transaction.atomic
+def surveillance_state_save(*, stage: str, state: bytes, event_ts: datetime | None, events: int, at=None) -> None:
+    """Save the streaming surveillance stage's detector windows (one row per stage, replaced).
+    Not audited: operational state, not a record of something that happened."""
+    from compliance.models import SurveillanceState
+
+    SurveillanceState.objects.update_or_create(
+        stage=stage,
+        defaults={"state": state, "event_ts": event_ts, "events": events, "saved_at": ensure_utc(at or utcnow())},
+    )
 
 
 def _severity(alert_type: str) -> str:

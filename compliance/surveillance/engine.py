@@ -174,6 +174,8 @@ class SurveillanceEngine:
             for name in DETECTORS
             for raw in (params.get(name),)
         }
+        # What the engine was built with (a saved engine is reused only under the same rules).
+        self.config = repr((sorted(self.default_params.items()), sorted((k, repr(v)) for k, v in scoped.items())))
         self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
         hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
         for name, cls in DETECTORS.items():

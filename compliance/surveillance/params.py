@@ -49,11 +49,11 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     """Repeated small matched trades between accounts of one owner (or a colluding pair) that
-    print volume with no change of ownership: a run of at least ``min_pairs`` wash pairs whose
-    median size is at most ``max_lots`` standard lots. Such a run is painting, not wash."""
+    print volume with no change of ownership: a run of at least ``min_pairs`` wash pairs that
+    are each under ``max_lots`` standard lots. Such pairs are painting, not wash."""
 
     min_pairs: Count = 4
-    max_lots: Pos = 1.0  # 'small': a median pair of at most this many standard lots
+    max_lots: Pos = 1.0  # 'small': a pair under this many standard lots
     lot_sizes: dict[str, Pos] = {}  # symbol -> units per lot; default 100 for XAU*, 5,000 XAG*, else 100,000
     max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
 

@@ -34,7 +34,7 @@ def _fill_evidence(fill):
 
 
 class _Run:
-    __slots__ = ("accounts", "collusive", "last_t", "owner", "pairs", "symbol")
+    __slots__ = ("accounts", "collusive", "emitted", "last_t", "owner", "pairs", "symbol")
 
     def __init__(self, owner, symbol, collusive):
         self.owner = owner
@@ -43,6 +43,7 @@ class _Run:
         self.pairs: list = []  # (earlier fill, later fill, seconds apart, qty gap, price gap bps)
         self.accounts: dict[str, None] = {}
         self.last_t = 0.0
+        self.emitted: set[int] = set()  # indexes of the pairs already reported
 
 
 class _PairRuns:
@@ -54,7 +55,8 @@ class _PairRuns:
     used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
     hands closed runs to ``on_run``."""
 
-    def __init__(self, p, on_run, quotes):
+    def __init__(self, p, on_run, quotes, on_pair=None):
+        self.on_pair = on_pair
         self.quotes = quotes
         self.spreads = p.price_tolerance_spreads
         self.collusion_tally: dict[tuple[str, str], deque] = {}  # (account, symbol) -> aggressive fill times
@@ -130,6 +132,8 @@ class _PairRuns:
         run.accounts[a.account] = None
         run.accounts[b.account] = None
         run.last_t = t
+        if self.on_pair is not None:
+            self.on_pair(run)
 
     def expire(self, t):
         if not self.runs:
@@ -150,14 +154,18 @@ def _median(values):
 
 class _PairDetector(Detector):
     """Common part of wash trades and painting the tape: both read the same runs of matched
-    pairs (matching by the wash-trade parameters) and split them by the painting test."""
+    pairs (matching by the wash-trade parameters). A pair under ``max_lots`` lots is small;
+    a run with at least ``min_pairs`` small pairs is painting the tape; every other pair is a
+    wash trade. Large pairs are reported at once (they can only be wash), painting as soon as
+    the run has enough small pairs, the small pairs of a run that never became painting when
+    the run ends (``run_gap_s`` without a further pair)."""
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         wash = params if isinstance(params, WashTradeParams) else engine.default_params["wash_trade"]
         self.wash = wash
         self.paint = params if isinstance(params, PaintingTheTapeParams) else engine.default_params["painting_the_tape"]
-        self.runs = _PairRuns(wash, self._on_run, engine.quotes)
+        self.runs = _PairRuns(wash, self._on_run, engine.quotes, self._on_pair)
 
     def on_fill(self, t, fill, state, side):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
@@ -174,24 +182,36 @@ class _PairDetector(Detector):
             return fill.qty / paint.max_qty
         return fill.qty / lot_size(fill.symbol, paint.lot_sizes)
 
-    def is_painting(self, run) -> bool:
-        paint = self.paint
-        if not paint.enabled or len(run.pairs) < paint.min_pairs:
+    def _small(self, pair) -> bool:
+        if not self.paint.enabled:
             return False
-        limit = 1.0 if paint.max_qty is not None else paint.max_lots
-        return _median([self._lots(a) for a, _b, *_ in run.pairs]) <= limit
+        limit = 1.0 if self.paint.max_qty is not None else self.paint.max_lots
+        lots = self._lots(pair[0])
+        return lots <= limit if self.paint.max_qty is not None else lots < limit
 
-    def _on_run(self, run):
-        raise NotImplementedError
+    def _small_count(self, run) -> int:
+        return sum(1 for pair in run.pairs if self._small(pair))
+
+    def _collusion_ok(self, run) -> bool:
+        if not run.collusive:
+            return True
+        wash = self.wash
+        return len(run.pairs) >= wash.collusion_min_pairs and self._exclusive(run) >= wash.collusion_min_exclusive
 
     def _exclusive(self, run) -> float:
         return _exclusive_share(self.runs, run)
 
-    def _evidence(self, run):
-        pairs = run.pairs
+    def _on_pair(self, run):
+        raise NotImplementedError
+
+    def _on_run(self, run):
+        raise NotImplementedError
+
+    def _evidence(self, run, pairs):
         lots = [self._lots(a) for a, _b, *_ in pairs]
-        return {
+        evidence = {
             "matched_pairs": len(pairs),
+            "run_pairs": len(run.pairs),
             "collusive": run.collusive,
             "accounts": sorted(run.accounts),
             "median_pair_lots": round(_median(lots), 4),
@@ -209,20 +229,27 @@ class _PairDetector(Detector):
             "run_gap_s": self.wash.run_gap_s,
             "pairs": [[_fill_evidence(a), _fill_evidence(b)] for a, b, *_ in pairs[:50]],
         }
+        if run.collusive:
+            evidence["collusion_min_pairs"] = self.wash.collusion_min_pairs
+            evidence["collusion_exclusive_share"] = round(self._exclusive(run), 4)
+            evidence["collusion_min_exclusive"] = self.wash.collusion_min_exclusive
+        return evidence
 
-    def _emit(self, run, score, evidence):
-        first = run.pairs[0][0]
+    def _emit(self, run, indexes, score_of):
+        pairs = [run.pairs[i] for i in indexes]
+        run.emitted.update(indexes)
+        accounts = sorted({x.account for a, b, *_ in pairs for x in (a, b)})
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
-                account=",".join(sorted(run.accounts)),
+                account=",".join(accounts),
                 owner=run.owner,
                 symbol=run.symbol,
-                order_ids=[x.order_id for a, b, *_ in run.pairs for x in (a, b)],
-                score=score,
-                start=first.ts,
-                end=run.pairs[-1][1].ts,
-                evidence=evidence,
+                order_ids=[x.order_id for a, b, *_ in pairs for x in (a, b)],
+                score=score_of(pairs),
+                start=pairs[0][0].ts,
+                end=pairs[-1][1].ts,
+                evidence=self._evidence(run, pairs),
             )
         )
 
@@ -242,59 +269,71 @@ def _exclusive_share(runs: _PairRuns, run) -> float:
 
 
 class WashTradeDetector(_PairDetector):
-    """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): a run of matched pairs (see
-    ``_PairRuns``) with no change in beneficial ownership, that is not painting the tape: one
-    alert per run, however many pairs. A colluding pair of distinct owners needs
-    ``collusion_min_pairs`` pairs in the run. Reported when the run ends (``run_gap_s`` without
-    a further pair)."""
+    """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): matched pairs (see
+    ``_PairRuns``) with no change in beneficial ownership that are not painting the tape. A
+    colluding pair of distinct owners needs ``collusion_min_pairs`` pairs in its run, and the
+    pairs must be at least ``collusion_min_exclusive`` of the two accounts' aggressive trading in
+    the symbol meanwhile. The engine merges a run's reports into one alert."""
 
     alert_type = "wash_trade"
 
-    def _on_run(self, run):
+    def _score(self, pairs):
         p = self.p
-        if self.is_painting(run):
-            return
-        if run.collusive:
-            if len(run.pairs) < p.collusion_min_pairs:
-                return
-            exclusive = self._exclusive(run)
-            if exclusive < p.collusion_min_exclusive:
-                return
         closeness = 0.0
-        for _a, _b, gap, qty_gap, price_gap in run.pairs:
+        for _a, _b, gap, qty_gap, price_gap in pairs:
             closeness += (
                 (1 - gap / p.window_s)
                 + (1 - qty_gap / p.qty_tolerance if p.qty_tolerance else 1.0)
-                + (1 - price_gap / p.price_tolerance_bps if p.price_tolerance_bps else 1.0)
+                + (1 - min(1.0, price_gap / p.price_tolerance_bps) if p.price_tolerance_bps else 1.0)
             ) / 3
-        closeness /= len(run.pairs)
-        evidence = self._evidence(run)
-        evidence["collusion_min_pairs"] = p.collusion_min_pairs
-        if run.collusive:
-            evidence["collusion_exclusive_share"] = round(exclusive, 4)
-            evidence["collusion_min_exclusive"] = p.collusion_min_exclusive
-        self._emit(run, 0.5 + 0.5 * closeness, evidence)
+        return 0.5 + 0.5 * closeness / len(pairs)
+
+    def _on_pair(self, run):
+        if not self._collusion_ok(run):
+            return
+        pending = [i for i, pair in enumerate(run.pairs) if i not in run.emitted and not self._small(pair)]
+        if pending:
+            self._emit(run, pending, self._score)
+
+    def _on_run(self, run):
+        if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs:
+            return  # painting the tape's
+        if not self._collusion_ok(run):
+            return
+        pending = [i for i in range(len(run.pairs)) if i not in run.emitted]
+        if pending:
+            self._emit(run, pending, self._score)
 
 
 class PaintingTheTapeDetector(_PairDetector):
     """Painting the tape (MAR Annex I 1(a), 2016/522 Annex II 1(a)(iii)): a run of at least
-    ``min_pairs`` matched pairs whose median size is at most ``max_lots`` lots: volume printed
-    with no change of ownership. One alert per run (the wash-trade detector leaves such runs
-    to this one)."""
+    ``min_pairs`` matched pairs under ``max_lots`` lots each: volume printed with no change of
+    ownership. Reported as soon as the run has them, then each further small pair extends the
+    same alert (the engine merges them; the wash-trade detector leaves these pairs alone)."""
 
     alert_type = "painting_the_tape"
 
-    def _on_run(self, run):
-        if not self.is_painting(run):
-            return
-        if run.collusive and self._exclusive(run) < self.wash.collusion_min_exclusive:
-            return
+    def _on_pair(self, run):
         p = self.p
-        evidence = self._evidence(run)
-        evidence.update({"min_pairs": p.min_pairs, "max_lots": p.max_lots if p.max_qty is None else None})
-        if p.max_qty is not None:
+        small = [i for i, pair in enumerate(run.pairs) if self._small(pair)]
+        if len(small) < p.min_pairs or not self._collusion_ok(run):
+            return
+        pending = [i for i in small if i not in run.emitted]
+        if pending:
+            self._emit(run, pending, lambda _pairs: excess_score(len(small), p.min_pairs))
+
+    def _on_run(self, run):
+        return
+
+    def _evidence(self, run, pairs):
+        evidence = super()._evidence(run, pairs)
+        p = self.p
+        evidence.update({"small_pairs_in_run": self._small_count(run), "min_pairs": p.min_pairs})
+        if p.max_qty is None:
+            evidence["max_lots"] = p.max_lots
+        else:
             evidence["max_qty"] = p.max_qty
-        self._emit(run, excess_score(len(run.pairs), p.min_pairs), evidence)
+        return evidence
 
 
 class _Chain:

@@ -4,7 +4,10 @@ surveillance of any order history (formats: README, "Compliance monitor").
 ``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk.
 Thresholds: the detectors' defaults, overridden by ``--params FILE.json`` (detector name ->
 parameters) or, with ``--rules``, by the effective surveillance ``ComplianceRule`` rows
-(firm scope). Bad lines are reported on stderr (line number and field) and skipped.
+(firm, instrument, account and algorithm scope; an account rule matches the file's ``account``
+by the account's primary key or MT5 login). One alert per episode (a wash-trade run, a breach
+of the RTS 9 ratio, a client's run of adverse fills...). Bad lines are reported on stderr (line
+number and field) and skipped.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ class Command(BaseCommand):
         parser.add_argument("--output", "-o", required=True, help="where to write alerts (JSONL; '-' for stdout)")
         parser.add_argument("--params", help="JSON file: {detector: {parameter: value}} overriding the defaults")
         parser.add_argument(
-            "--rules", action="store_true", help="use the surveillance rules in force (firm and instrument scope)"
+            "--rules",
+            action="store_true",
+            help="use the surveillance rules in force (firm, instrument, account and algorithm scope)",
         )
         parser.add_argument("--fail-on-error", action="store_true", help="exit with status 1 if any line was bad")
         parser.add_argument(
@@ -40,11 +45,20 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         params: dict = {}
         instrument_params: dict = {}
+        account_params: dict = {}
+        algo_params: dict = {}
         if opts["rules"]:
-            from compliance.selectors import surveillance_instrument_params_effective, surveillance_params_effective
+            from compliance.selectors import (
+                surveillance_account_params_effective,
+                surveillance_algo_params_effective,
+                surveillance_instrument_params_effective,
+                surveillance_params_effective,
+            )
 
             params.update(surveillance_params_effective())
             instrument_params = surveillance_instrument_params_effective()
+            account_params = surveillance_account_params_effective(keys="pk+login")
+            algo_params = surveillance_algo_params_effective()
         if opts["params"]:
             try:
                 with open(opts["params"], "rb") as fh:
@@ -52,7 +66,9 @@ class Command(BaseCommand):
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise CommandError(f"--params: {exc}") from None
         try:
-            engine = SurveillanceEngine(params, instrument_params=instrument_params)
+            engine = SurveillanceEngine(
+                params, instrument_params=instrument_params, account_params=account_params, algo_params=algo_params
+            )
         except ParameterError as exc:
             raise CommandError(str(exc)) from None
 
