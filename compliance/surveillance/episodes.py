@@ -93,7 +93,7 @@ class Episode:
             self.start = alert.start
         if alert.end is not None and (self.end is None or alert.end > self.end):
             self.end = alert.end
-        if alert.score > self.best.score:
+        if alert.score >= self.best.score:  # on a tie the later, fuller view
             self.best = alert
         if len(self.details) < MAX_DETAIL:
             self.details.append(_summary(alert))

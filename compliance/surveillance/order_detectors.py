@@ -213,6 +213,8 @@ class OrderToTradeDetector(Detector):
 
     def finish(self):
         for key, k in self.keys.items():
+            if k.slots:  # the last slot has not been assessed yet
+                self._assess(key, k, k.slots[-1][0])
             if k.breach is not None:
                 self._report(key, k, k.breach, ended=True)
                 k.breach = None

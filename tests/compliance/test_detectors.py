@@ -7,6 +7,7 @@ import pytest
 from compliance.surveillance.engine import OutOfOrder, SurveillanceEngine
 from compliance.surveillance.records import record_decoder
 from tests.compliance.helpers import close, market, o, of_type, q, run
+from tests.compliance.helpers import f as f_
 
 BOOK = [q(0, "1.10000", "1.10010")]
 
@@ -28,13 +29,59 @@ def test_wash_trade_same_owner_both_sides():
     a = alerts[0]
     assert a["order_ids"] == ["a1", "b1"] and a["owner"] == "X"
     assert a["evidence"]["accounts"] == ["A", "B"]
-    assert a["evidence"]["seconds_apart"] == pytest.approx(3.0)
-    assert a["evidence"]["price_gap_bps"] < a["evidence"]["price_tolerance_bps"]
+    assert a["evidence"]["max_seconds_apart"] == pytest.approx(3.0)
+    assert a["evidence"]["max_price_gap_bps"] <= 2 * 0.91  # the spread: bought at the ask, sold at the bid
+    assert a["evidence"]["episode"]["detections"] == 1 and a["evidence"]["episode"]["status"] == "closed"
 
 
 def test_wash_trade_near_misses_different_owner_or_too_far_apart():
     assert run(wash_rows("Y"), only={"wash_trade"}) == []
     assert run(wash_rows("X", gap=10.5), only={"wash_trade"}) == []
+
+
+def test_wash_trade_episode_of_many_pairs_is_one_alert():
+    """Before: one alert per matched pair. Now the run of pairs is one episode (one alert)."""
+    rows = [*BOOK]
+    for i in range(12):
+        t = 60 * i
+        rows += market(t, f"a{i}", "A", "buy", 300_000, "1.10010", owner="X")
+        rows += market(t + 2, f"b{i}", "B", "sell", 300_000, "1.10000", owner="X")
+    alerts = run(rows, only={"wash_trade"})
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]
+    assert len(alerts[0]["order_ids"]) == 24 and alerts[0]["evidence"]["episode"]["detections"] == 12
+
+
+def test_wash_trade_hedge_of_another_size_is_not_a_wash():
+    rows = [
+        *BOOK,
+        *market(1, "a1", "A", "buy", 1_000_000, "1.10010", owner="X"),
+        *market(3, "b1", "B", "sell", 600_000, "1.10000", owner="X"),  # a hedge: 60% of the position
+    ]
+    assert run(rows, only={"wash_trade"}) == []
+
+
+def collusion_rows(pairs: int, other_trades: int = 0):
+    rows = [*BOOK]
+    for i in range(pairs):
+        t = 100 * i
+        rows += market(t, f"c{i}", "C1", "buy", 500_000, "1.10010", owner="P")
+        rows += market(t + 1.5, f"d{i}", "C2", "sell", 500_000, "1.10000", owner="Q")
+    for i in range(other_trades):  # both accounts busy with other trades meanwhile
+        rows += market(5 + 20 * i, f"x{i}", "C1", "buy", 70_000 + 1000 * i, "1.10010", owner="P")
+        rows += market(7 + 20 * i, f"y{i}", "C2", "buy", 90_000 + 1000 * i, "1.10010", owner="Q")
+    return rows
+
+
+def test_collusive_wash_between_accounts_of_distinct_owners():
+    alerts = run(collusion_rows(3), only={"wash_trade"})
+    assert len(alerts) == 1
+    a = alerts[0]
+    assert a["owner"] == "P+Q" and a["account"] == "C1,C2" and a["evidence"]["collusive"] is True
+
+
+def test_collusion_near_misses_one_cross_or_busy_accounts():
+    assert run(collusion_rows(1), only={"wash_trade"}) == []  # one cross of two strangers is chance
+    assert run(collusion_rows(3, other_trades=10), only={"wash_trade"}) == []  # a small part of their trading
 
 
 # ---------------------------------------------------------------- painting the tape
@@ -59,6 +106,14 @@ def test_painting_the_tape_repeated_small_matched_trades():
 
 def test_painting_the_tape_near_miss_three_pairs():
     assert run(painting_rows(3), only={"painting_the_tape"}) == []
+
+
+def test_painting_is_not_also_a_wash_and_stays_one_alert():
+    alerts = run(painting_rows(20), only={"painting_the_tape", "wash_trade"})
+    assert [a["alert_type"] for a in alerts] == ["painting_the_tape"]
+    assert len(alerts[0]["order_ids"]) == 40
+    # three small pairs are no painting, but they are wash trades
+    assert [a["alert_type"] for a in run(painting_rows(3), only={"painting_the_tape", "wash_trade"})] == ["wash_trade"]
 
 
 # ---------------------------------------------------------------- spoofing and layering
@@ -101,36 +156,54 @@ def test_spoofing_near_misses():
 # ---------------------------------------------------------------- order-to-trade ratio (RTS 9)
 
 
-def otr_rows(extra_modifies: int):
-    rows = [*BOOK, *market(1, "x0", "O", "buy", 100_000, "1.10010")]  # 1 message, 1 transaction
-    for i in range(50):  # 100 messages
-        rows.append(o(10 + i, "new", f"x{i + 1}", "O", "buy", 10_000, "1.09950"))
-        rows.append(o(10.5 + i, "cancel", f"x{i + 1}", "O", "buy", 10_000, "1.09950"))
-    for i in range(extra_modifies):
-        rows.append(o(100 + i, "new", f"m{i}", "O", "buy", 10_000, "1.09950", otype="limit"))
+def otr_rows(messages: int, transactions: int, minutes: float = 20.0):
+    """``messages`` orders spread evenly over ``minutes``; the first ``transactions`` of them fill."""
+    rows = [*BOOK]
+    step = minutes * 60 / messages
+    for i in range(0, messages, 2):
+        t = 10 + i * step
+        rows.append(o(t, "new", f"x{i}", "O", "buy", 10_000, "1.09950"))
+        if i // 2 < transactions:
+            rows.append(f_(t + step, f"x{i}", "O", "buy", 10_000, "1.09950"))
+        else:
+            rows.append(o(t + step, "cancel", f"x{i}", "O", "buy", 10_000, "1.09950"))
     return rows
 
 
-def test_order_to_trade_ratio_just_over_the_limit():
-    # 102 orders for 1 transaction: ratio 101 > 100
-    alerts = run(otr_rows(1), only={"excessive_order_to_trade"})
+def test_order_to_trade_ratio_over_the_limit():
+    alerts = run(otr_rows(240, 1), only={"excessive_order_to_trade"})
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
-    assert ev["orders"] == 102 and ev["transactions"] == 1 and ev["count_ratio"] == 101
-    assert ev["breached"] == ["count"]
+    assert ev["transactions"] == 1 and ev["count_ratio"] > ev["max_count_ratio"] == 100
+    assert ev["breached"][0] == "count" and ev["episode"]["detections"] >= 2  # started, ..., ended: one alert
 
 
-def test_order_to_trade_ratio_at_the_limit_is_not_a_breach():
-    alerts = run(otr_rows(0), only={"excessive_order_to_trade"})
-    assert alerts == []
+def test_order_to_trade_busy_but_normal_ratio_is_not_a_breach():
+    assert run(otr_rows(240, 4), only={"excessive_order_to_trade"}) == []  # ratio ~ 59
+
+
+def test_order_to_trade_one_minute_burst_is_not_a_sustained_breach():
+    assert run(otr_rows(240, 1, minutes=0.9), only={"excessive_order_to_trade"}) == []
+
+
+def test_order_to_trade_straddling_the_clock_hour_is_seen_whole():
+    rows = [*BOOK]
+    for i in range(0, 300, 2):  # 10:50 to 11:10
+        t = 3000 + i * 4
+        rows.append(o(t, "new", f"x{i}", "O", "buy", 10_000, "1.09950"))
+        rows.append(o(t + 4, "cancel", f"x{i}", "O", "buy", 10_000, "1.09950"))
+    alerts = run(rows, only={"excessive_order_to_trade"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["transactions"] == 0
 
 
 def test_order_to_trade_kill_switch_cancellations_do_not_count():
-    rows = otr_rows(1)
-    rows.append(o(200, "cancel", "m0", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
-    rows.append(o(201, "cancel", "x50", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
+    rows = [*BOOK]
+    for i in range(0, 240, 2):
+        rows.append(o(10 + i * 5, "new", f"x{i}", "O", "buy", 10_000, "1.09950"))
+        rows.append(o(15 + i * 5, "cancel", f"x{i}", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
+    rows += market(20, "t0", "O", "buy", 10_000, "1.10010")
     alerts = run(rows, only={"excessive_order_to_trade"})
-    assert alerts[0]["evidence"]["orders"] == 102
+    assert alerts[0]["evidence"]["orders"] == 121  # the 120 entries and the filled one; no cancel
 
 
 # ---------------------------------------------------------------- quote stuffing
@@ -159,25 +232,31 @@ def test_quote_stuffing_near_miss_below_burst_size():
 # ---------------------------------------------------------------- ping orders
 
 
-def ping_rows(count: int, life: float, qty: int = 5_000):
+def ping_rows(count: int, life: float, qty: int = 5_000, spacing: float = 3.0):
     rows = [*BOOK]
     for i in range(count):
-        rows.append(o(3 * i, "new", f"p{i}", "P", "buy", qty, "1.10010"))
-        rows.append(o(3 * i + life, "cancel", f"p{i}", "P", "buy", qty, "1.10010"))
+        rows.append(o(spacing * i, "new", f"p{i}", "P", "buy", qty, "1.10010"))
+        rows.append(o(spacing * i + life, "cancel", f"p{i}", "P", "buy", qty, "1.10010"))
     return rows
 
 
 def test_ping_orders_many_small_orders_cancelled_at_once():
-    alerts = run(ping_rows(10, 0.2), only={"ping_orders"})
+    alerts = run(ping_rows(8, 0.2), only={"ping_orders"})
     assert len(alerts) == 1
-    assert alerts[0]["evidence"]["small_orders_cancelled"] == 10
+    assert alerts[0]["evidence"]["small_orders_cancelled"] == 8
     assert alerts[0]["evidence"]["mean_life_s"] == pytest.approx(0.2)
 
 
 def test_ping_orders_near_misses():
-    assert run(ping_rows(9, 0.2), only={"ping_orders"}) == []  # one too few
-    assert run(ping_rows(10, 1.5), only={"ping_orders"}) == []  # lived too long
-    assert run(ping_rows(10, 0.2, qty=20_000), only={"ping_orders"}) == []  # not small
+    assert run(ping_rows(7, 0.2), only={"ping_orders"}) == []  # one too few
+    assert run(ping_rows(8, 2.5), only={"ping_orders"}) == []  # rested: lived too long
+    assert run(ping_rows(8, 0.2, qty=25_000), only={"ping_orders"}) == []  # a quarter lot: not small
+    assert run(ping_rows(40, 0.001, spacing=0.004), only={"ping_orders"}) == []  # a burst: quote stuffing's
+
+
+def test_ping_orders_long_run_is_one_alert():
+    alerts = run(ping_rows(80, 0.2), only={"ping_orders"})
+    assert len(alerts) == 1 and len(alerts[0]["order_ids"]) == 80
 
 
 # ---------------------------------------------------------------- momentum ignition
@@ -235,21 +314,43 @@ def test_marking_the_close_near_miss_without_a_held_position():
 # ---------------------------------------------------------------- best execution
 
 
-def test_best_execution_slippage_against_arrival_mid():
+def test_best_execution_slippage_beyond_the_arrival_touch_in_pips():
     alerts = run(
         [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10070")], only={"best_execution_slippage"}
     )
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
-    assert ev["arrival_mid"] == pytest.approx(1.10005)
-    assert ev["slippage_bps"] == pytest.approx(5.907, abs=0.01)
-    assert ev["slippage_pips"] == pytest.approx(6.5, abs=0.01)
-    assert ev["slippage_money"] == pytest.approx(65.0, abs=0.01)
+    assert ev["arrival_touch"] == pytest.approx(1.10010) and ev["arrival_spread_pips"] == pytest.approx(1.0)
+    assert ev["slippage_pips"] == pytest.approx(6.0) and ev["threshold_pips"] == pytest.approx(2.0)
+    assert ev["slippage_money"] == pytest.approx(60.0, abs=0.01)
 
 
-def test_best_execution_near_miss_under_threshold():
-    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
+def test_best_execution_near_misses_inside_the_threshold_or_the_news_spread():
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10025")]  # 1.5 pips
     assert run(rows, only={"best_execution_slippage"}) == []
+    news = [q(0, "1.09960", "1.10050"), *market(1, "b", "E", "buy", 100_000, "1.10080")]  # 3 pips, spread 9
+    assert run(news, only={"best_execution_slippage"}) == []
+
+
+def test_best_execution_arrival_quote_from_the_stream_not_from_the_input():
+    rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10070")]
+    rows[1] = {**rows[1], "arrival_bid": "1.10060", "arrival_ask": "1.10070"}  # the input's own claim
+    alerts = run(rows, only={"best_execution_slippage"})
+    assert alerts[0]["evidence"]["arrival_ask"] == pytest.approx(1.10010)
+
+
+def test_best_execution_run_of_adverse_fills_is_one_alert_per_client_and_symbol():
+    rows = [q(0, "1.10000", "1.10010")]
+    for i in range(6):
+        rows += market(60 * i + 1, f"b{i}", "E", "buy", 100_000, "1.10050")
+    alerts = run(rows, only={"best_execution_slippage"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["episode"]["detections"] == 6
+
+
+def test_best_execution_xauusd_pips():
+    rows = [q(0, "2000.10", "2000.40", sym="XAUUSD"), *market(1, "g", "E", "buy", 10, "2001.20", sym="XAUUSD")]
+    ev = run(rows, only={"best_execution_slippage"})[0]["evidence"]
+    assert ev["pip"] == 0.1 and ev["slippage_pips"] == pytest.approx(8.0)
 
 
 # ---------------------------------------------------------------- asymmetric slippage
@@ -257,7 +358,7 @@ def test_best_execution_near_miss_under_threshold():
 
 def asym_rows(symmetric: bool):
     rows = [*BOOK]
-    for i in range(30):
+    for i in range(40):
         worse = not symmetric or i % 2 == 0
         price = "1.10015" if worse else "1.10005"  # 0.45 bps past the ask, or inside it
         rows += market(10 * i + 1, f"a{i}", "K", "buy", 100_000, price)
@@ -268,7 +369,8 @@ def test_asymmetric_slippage_only_adverse_passed_on():
     alerts = run(asym_rows(symmetric=False), only={"asymmetric_slippage"})
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
-    assert ev["adverse_fills"] == 30 and ev["improved_fills"] == 0 and ev["z"] > ev["z_threshold"]
+    assert ev["adverse_fills"] == 40 and ev["improved_fills"] == 0 and ev["z"] > ev["z_threshold"]
+    assert alerts[0]["evidence"]["episode"]["detections"] == 2  # at 20 and at 40: one alert
 
 
 def test_asymmetric_slippage_near_miss_symmetric():
@@ -293,6 +395,7 @@ def test_thresholds_are_parameters():
     rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
     alerts = run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_bps": 3}})
     assert alerts[0]["evidence"]["max_adverse_bps"] == 3
+    assert run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_pips": 5}}) == []
 
 
 def test_instrument_scoped_thresholds_apply_to_their_symbol_only():

@@ -57,7 +57,8 @@ def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
     assert out[0].topic == "compliance-events"
     alert = out[0].payload
     assert alert.alert_type == "wash_trade" and alert.owner == "OWNER-1" and alert.order_ids == ("c1", "c2")
-    assert alert.evidence["legs"][0]["qty"] == 100000.0  # lots converted to units
+    assert alert.evidence["pairs"][0][0]["qty"] == 100000.0  # lots converted to units
+    assert alert.evidence["episode"]["status"] == "open"  # raised at once; later pairs extend it
     row = Alert.objects.get()
     assert row.case.subject_owner == "OWNER-1"
 
@@ -102,7 +103,7 @@ def test_every_alert_kind_travels_on_the_wire():
     from compliance.surveillance.stream import alert_payload
     from tradeops.events import decode, encode
 
-    rows, _ = generate(ScenarioConfig(seed=3, hours=2.0, traders=10, market_makers=1, episodes_per_kind=2))
+    rows, _ = generate(ScenarioConfig(seed=3, hours=2.0, episodes_per_kind=2, near_misses_per_kind=0))
     engine = SurveillanceEngine()
     for row in rows:
         engine.process(record_decoder.decode(orjson.dumps(row)))

@@ -1,9 +1,13 @@
-"""``manage.py surveil_scenarios``: generate labelled abuse scenarios, surveil them, and report
-precision and recall per alert type (markdown table). Several seeds are pooled, so that the
-figures do not describe one lucky draw.
+"""``manage.py surveil_scenarios``: generate labelled FX books, surveil them, and report precision
+and recall per alert type, strict (a related type counts as false) and lenient, with a
+reliability table of the scores (markdown). Several books are pooled.
 
-``--write-input FILE`` also writes the first seed's history as ``surveil`` JSONL (and
-``--write-labels FILE`` its episodes), e.g. to try ``manage.py surveil`` on it.
+Development and held-out books (``compliance.scenarios.generator``): by default the development
+seeds and ranges, the only ones thresholds may be chosen on; ``--held-out`` runs the held-out
+seeds and ranges instead, kept for evaluation only (run them once a change is final).
+
+``--write-input FILE`` also writes the first book as ``surveil`` JSONL (and ``--write-labels
+FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it.
 """
 
 from __future__ import annotations
@@ -11,53 +15,65 @@ from __future__ import annotations
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.scenarios.evaluation import TypeScore, evaluate, format_table
-from compliance.scenarios.generator import ScenarioConfig, generate
+from compliance.scenarios.evaluation import evaluate_sets, format_reliability, format_table, macro
+from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, ScenarioConfig, generate
 
 
 class Command(BaseCommand):
-    help = "Precision and recall of surveillance on seeded synthetic abuse scenarios."
+    help = "Precision and recall of surveillance on seeded synthetic FX books (development or held-out)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--seeds", default="7,11,23", help="comma-separated seeds (pooled)")
+        parser.add_argument(
+            "--held-out",
+            action="store_true",
+            help="the held-out seeds and ranges (evaluation only: never choose thresholds on them)",
+        )
+        parser.add_argument("--seeds", help="comma-separated seeds (default: the development or held-out set)")
+        parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
-        parser.add_argument("--episodes", type=int, default=10, help="episodes per abuse kind per seed")
         parser.add_argument("--params", help="JSON file of detector parameters overriding the defaults")
-        parser.add_argument("--write-input", help="write the first seed's history here (JSONL)")
-        parser.add_argument("--write-labels", help="write the first seed's labelled episodes here (JSONL)")
+        parser.add_argument("--write-input", help="write the first book here (JSONL)")
+        parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
     def handle(self, *args, **opts):
-        try:
-            seeds = [int(s) for s in opts["seeds"].split(",") if s.strip()]
-        except ValueError:
-            raise CommandError("--seeds: comma-separated integers") from None
+        held_out = opts["held_out"]
+        ranges = opts["ranges"] or ("heldout" if held_out else "dev")
+        if opts["seeds"]:
+            try:
+                seeds = [int(s) for s in opts["seeds"].split(",") if s.strip()]
+            except ValueError:
+                raise CommandError("--seeds: comma-separated integers") from None
+        else:
+            seeds = list(HELD_OUT_SEEDS if held_out else DEV_SEEDS)
+        if ranges == "dev" and set(seeds) & set(HELD_OUT_SEEDS):
+            raise CommandError("held-out seeds go with the held-out ranges (--held-out)")
         params = None
         if opts["params"]:
-            with open(opts["params"], "rb") as fh:
-                params = orjson.loads(fh.read())
-        pooled: dict[str, list[int]] = {}
-        for seed in seeds:
-            cfg = ScenarioConfig(seed=seed, hours=opts["hours"], episodes_per_kind=opts["episodes"])
-            scores, stats = evaluate(cfg, params)
+            try:
+                with open(opts["params"], "rb") as fh:
+                    params = orjson.loads(fh.read())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise CommandError(f"--params: {exc}") from None
+
+        def log(book):
             self.stderr.write(
-                f"seed {seed}: {stats['lines']} lines, {stats['order_events']} order events, {stats['alerts']} alerts"
+                f"seed {book['seed']} ({book['ranges']}): {book['lines']} lines, {book['order_events']} order events, "
+                f"{book['episodes']} episodes, {book['near_misses']} near-misses, {book['alerts']} alerts"
             )
-            for s in scores:
-                acc = pooled.setdefault(s.alert_type, [0, 0, 0, 0])
-                acc[0] += s.episodes
-                acc[1] += s.found
-                acc[2] += s.alerts
-                acc[3] += s.true_alerts
-        table = [TypeScore(k, *v) for k, v in pooled.items()]
+
+        scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log)
+        kind = "HELD-OUT" if ranges == "heldout" else "development"
+        self.stdout.write(f"{kind} books: seeds {','.join(map(str, seeds))}, ranges {ranges}, {opts['hours']} h each\n")
+        self.stdout.write(format_table(scores) + "\n")
+        ps, rs = macro(scores, True)
+        pl, rl = macro(scores, False)
         self.stdout.write(
-            f"seeds {','.join(map(str, seeds))}, {opts['hours']} h each, "
-            f"{opts['episodes']} episodes per kind per seed\n"
+            f"\nmacro precision {ps:.2f} / recall {rs:.2f} (strict); {pl:.2f} / {rl:.2f} (lenient)\n\n"
+            "Reliability of the scores (fraction of true alerts per score bin):\n\n"
         )
-        self.stdout.write(format_table(table))
+        self.stdout.write(format_reliability(scored) + "\n")
         if opts["write_input"] or opts["write_labels"]:
-            rows, episodes = generate(
-                ScenarioConfig(seed=seeds[0], hours=opts["hours"], episodes_per_kind=opts["episodes"])
-            )
+            rows, episodes = generate(ScenarioConfig(seed=seeds[0], ranges=ranges, hours=opts["hours"]))
             if opts["write_input"]:
                 with open(opts["write_input"], "wb") as fh:
                     for row in rows:
@@ -65,16 +81,4 @@ class Command(BaseCommand):
             if opts["write_labels"]:
                 with open(opts["write_labels"], "wb") as fh:
                     for ep in episodes:
-                        fh.write(
-                            orjson.dumps(
-                                {
-                                    "kind": ep.kind,
-                                    "accepted": ep.accepted,
-                                    "account": ep.account,
-                                    "owner": ep.owner,
-                                    "symbol": ep.symbol,
-                                    "order_ids": sorted(ep.order_ids),
-                                },
-                                option=orjson.OPT_APPEND_NEWLINE,
-                            )
-                        )
+                        fh.write(orjson.dumps(ep.as_dict(), option=orjson.OPT_APPEND_NEWLINE))
