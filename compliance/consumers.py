@@ -117,7 +117,7 @@ class SurveillanceConsumer:
         re-surveil the gap). The snapshot is our own (``SurveillanceState``, written only by
         this stage), never outside input."""
         try:
-            engine = pickle.loads(state)  # noqa: S301 - our own snapshot, see the docstring
+            engine = pickle.loads(state)
         except Exception:  # an unreadable snapshot (older code): start afresh rather than not at all
             return fresh
         if not isinstance(engine, SurveillanceEngine) or engine.config != fresh.config:

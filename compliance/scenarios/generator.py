@@ -480,8 +480,9 @@ class _Builder:
             gap = self.u(10, 120)
             qty = self.size(sym, 200_000, 2_000_000)
             sign = 1 if side == "buy" else -1
-            self.market.bump(sym, t, t + children * gap, t + children * gap + 60, t + children * gap + 900,
-                             sign * self.u(0.5, 3))
+            self.market.bump(
+                sym, t, t + children * gap, t + children * gap + 60, t + children * gap + 900, sign * self.u(0.5, 3)
+            )
             times = [t + i * gap * rng.uniform(0.7, 1.3) for i in range(children)]
 
             def emit(times=times, sym=sym, side=side, qty=qty):
@@ -714,7 +715,9 @@ class _Builder:
                 oid, price = self.resting(t, a, sym, side, qty, rng.uniform(0.5, 3), 0, outcome="none", ep=ep)
                 t += rng.expovariate(rate)
                 if rng.random() < 0.3:
-                    self.order(t, "modify", oid, a, sym, side, qty, price + (0.2 if side == "sell" else -0.2) * self.pip(sym))
+                    self.order(
+                        t, "modify", oid, a, sym, side, qty, price + (0.2 if side == "sell" else -0.2) * self.pip(sym)
+                    )
                     t += rng.expovariate(rate)
                 self.order(t, "cancel", oid, a, sym, side, qty, price)
                 t += rng.expovariate(rate)
@@ -726,7 +729,9 @@ class _Builder:
         sym, t = rng.choice(a.symbols), self.when()
         ep = self.episode("ping_orders", a, sym, t, near_miss=near, variant="rest_or_fill" if near else "")
         if near:  # small orders that rest, then fill or are cancelled in their own time
-            self._exec_algo(Account(a.acct, a.owner, a.profile, [sym], 0, 0, 0, 0), t0=t, t1=t + self.u(120, 600), ep=ep)
+            self._exec_algo(
+                Account(a.acct, a.owner, a.profile, [sym], 0, 0, 0, 0), t0=t, t1=t + self.u(120, 600), ep=ep
+            )
             return
         for _ in range(self.n(10, 25)):
             bid, ask, _mid = self.market.quote_at(sym, t)
@@ -734,10 +739,8 @@ class _Builder:
             qty = self.size(sym, 1_000, 10_000)
             oid = self.new_id()
             ep.order_ids.add(oid)
-            if rng.random() < 0.5:  # at or inside the far touch, pulled at once
-                price = ask if side == "buy" else bid
-            else:  # inside the spread
-                price = (bid + ask) / 2
+            # at the far touch, or inside the spread; pulled at once
+            price = (ask if side == "buy" else bid) if rng.random() < 0.5 else (bid + ask) / 2
             self.order(t, "new", oid, a, sym, side, qty, price)
             life = self.u(0.02, 0.8)
             if rng.random() < 0.15:  # found liquidity: a partial fill before the cancel
@@ -809,7 +812,9 @@ class _Builder:
         starts = sorted(close_t - rng.uniform(5, window) for _ in range(orders))
         sizes = [self.size(sym, 500_000, 3_000_000) for _ in starts]
         spread_bps = self.market.spread0[sym] / SYMBOLS[sym][0] * 1e4
-        self.market.bump(sym, starts[0], close_t, close_t + 30, close_t + 180, sign * max(self.u(3, 10), 2.5 * spread_bps))
+        self.market.bump(
+            sym, starts[0], close_t, close_t + 30, close_t + 180, sign * max(self.u(3, 10), 2.5 * spread_bps)
+        )
         held_at = close_t - self.u(900, 3000)
         held = self.size(sym, 1_000_000, 5_000_000)
 
@@ -898,7 +903,13 @@ class _Builder:
         for sym in SYMBOLS:
             for qt, (bid, ask, _mid) in self.market.all_quotes(sym):
                 if qt <= self.horizon:
-                    quote = {"type": "quote", "ts": qt, "symbol": sym, "bid": self.px(sym, bid), "ask": self.px(sym, ask)}
+                    quote = {
+                        "type": "quote",
+                        "ts": qt,
+                        "symbol": sym,
+                        "bid": self.px(sym, bid),
+                        "ask": self.px(sym, ask),
+                    }
                     self._add(qt, quote)
         self.rows.sort(key=lambda r: (r[0], r[1]))
         start = cfg.date + timedelta(hours=self.r.session_hour)

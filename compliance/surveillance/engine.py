@@ -187,7 +187,9 @@ class SurveillanceEngine:
                 return cls(p, self) if p.enabled else None
 
             default = build(self.default_params[name])
-            by = {scope: {k: build(raw) for k, raw in (rules.get(name) or {}).items()} for scope, rules in scoped.items()}
+            by = {
+                scope: {k: build(raw) for k, raw in (rules.get(name) or {}).items()} for scope, rules in scoped.items()
+            }
             live = [d for d in (default, *(x for m in by.values() for x in m.values())) if d is not None]
             if not live:
                 continue

@@ -137,7 +137,9 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     min_move_bps: Pos = 2.0
     min_share: Fraction = 0.25  # the account's share of the firm's aggressive volume in the symbol in the window
     min_one_sided: Fraction = 0.8  # |net| / gross of its aggressive volume in the window
-    min_concentration: NonNeg = 2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
+    min_concentration: NonNeg = (
+        2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
+    )
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

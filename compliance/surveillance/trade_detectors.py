@@ -337,7 +337,18 @@ class PaintingTheTapeDetector(_PairDetector):
 
 
 class _Chain:
-    __slots__ = ("fills", "ignited", "last_t", "peak_mid", "rev_ids", "rev_qty", "side", "spread", "start_mid", "symbol")
+    __slots__ = (
+        "fills",
+        "ignited",
+        "last_t",
+        "peak_mid",
+        "rev_ids",
+        "rev_qty",
+        "side",
+        "spread",
+        "start_mid",
+        "symbol",
+    )
 
     def __init__(self, side, symbol):
         self.side = side
@@ -408,20 +419,22 @@ class MomentumIgnitionDetector(Detector):
             if ch is not None:
                 self._drop(key, ch)
             ch = self.chains[key] = _Chain(side, fill.symbol)
-        if not ch.fills or ch.fills[-1][2] != fill.order_id:
-            if ch.start_mid is None and state.arr_mid is not None:
-                ch.start_mid = state.arr_mid
-                ch.peak_mid = state.arr_mid
-                ch.spread = state.arr_ask - state.arr_bid
+        if ch.start_mid is None and state.arr_mid is not None:
+            ch.start_mid = state.arr_mid
+            ch.peak_mid = state.arr_mid
+            ch.spread = state.arr_ask - state.arr_bid
         ch.fills.append((t, fill, fill.order_id))
         ch.last_t = t
-        if not ch.ignited and ch.start_mid is not None:
-            if len({o for _t, _f, o in ch.fills}) >= p.min_aggressive_orders:
-                ch.ignited = True
-                self.watching.setdefault(fill.symbol, []).append(ch)
-                quote = self.quotes.get(fill.symbol)
-                if quote is not None and side * (quote[2] - ch.peak_mid) > 0:
-                    ch.peak_mid = quote[2]
+        if (
+            not ch.ignited
+            and ch.start_mid is not None
+            and len({o for _t, _f, o in ch.fills}) >= p.min_aggressive_orders
+        ):
+            ch.ignited = True
+            self.watching.setdefault(fill.symbol, []).append(ch)
+            quote = self.quotes.get(fill.symbol)
+            if quote is not None and side * (quote[2] - ch.peak_mid) > 0:
+                ch.peak_mid = quote[2]
 
     def _assess(self, fill, ch, t):
         p = self.p

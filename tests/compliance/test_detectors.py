@@ -395,7 +395,9 @@ def test_thresholds_are_parameters():
     rows = [q(0, "1.10000", "1.10010"), *market(1, "b", "E", "buy", 100_000, "1.10050")]
     alerts = run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_bps": 3}})
     assert alerts[0]["evidence"]["max_adverse_bps"] == 3
-    assert run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_pips": 5}}) == []
+    assert (
+        run(rows, only={"best_execution_slippage"}, params={"best_execution_slippage": {"max_adverse_pips": 5}}) == []
+    )
 
 
 def test_instrument_scoped_thresholds_apply_to_their_symbol_only():

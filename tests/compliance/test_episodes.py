@@ -1,0 +1,280 @@
+"""One alert per episode, scoped rules, restarts in the middle of an episode, the evaluation."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import orjson
+import pytest
+from django.core.management import call_command
+
+from compliance.consumers import SurveillanceConsumer
+from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.records import record_decoder
+from tests.compliance.helpers import close, market, o, q, run
+
+BOOK = [q(0, "1.10000", "1.10010")]
+
+
+# ---------------------------------------------------------------- momentum ignition, marking the close
+
+
+def ignition_rows(*, move: bool, reverse: bool = True, gap: float = 4.0):
+    rows = [*BOOK]
+    for i in range(5):  # five buys, several seconds apart (no fixed 10 s window)
+        rows += market(gap * i, f"m{i}", "M", "buy", 1_000_000, "1.10010" if not move else f"1.100{10 + 8 * i}")
+        if move:
+            rows.append(q(gap * i + 0.5, f"1.100{10 + 8 * i}", f"1.100{20 + 8 * i}"))
+    if reverse:
+        rows += market(gap * 5 + 150, "rev", "M", "sell", 4_000_000, "1.10040" if move else "1.10000")
+    return rows
+
+
+def test_momentum_ignition_chain_with_spaced_orders_and_a_late_reversal():
+    alerts = run(ignition_rows(move=True, gap=6.0), only={"momentum_ignition"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["burst_orders"] == 5 and ev["move_bps"] >= ev["min_move_bps"] and ev["move_spreads"] >= 2
+    assert ev["reversal_order_ids"] == ["rev"] and ev["reversal_after_burst_s"] > 120
+
+
+def test_momentum_ignition_near_misses_held_or_flat():
+    assert run(ignition_rows(move=True, reverse=False), only={"momentum_ignition"}) == []  # held: no reversal
+    assert run(ignition_rows(move=False), only={"momentum_ignition"}) == []  # the price never moved
+    assert run(ignition_rows(move=True, gap=30.0), only={"momentum_ignition"}) == []  # slow accumulation
+
+
+def marking_rows(*, held: bool, steady: bool = False):
+    rows = [*BOOK]
+    if held:
+        rows += market(10, "h", "C", "buy", 1_000_000, "1.10010")
+    if steady:  # the same flow in the five minutes before: a sliced order, not a push into the close
+        for i, t in enumerate((3110, 3200, 3290)):
+            rows += market(t, f"s{i}", "C", "buy", 1_000_000, "1.10010")
+    rows.append(q(3400, "1.10000", "1.10010"))
+    for i, t in enumerate((3420, 3500, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(3600, "1.10040"))
+    return rows
+
+
+def test_marking_the_close_and_its_near_misses():
+    alerts = run(marking_rows(held=True), only={"marking_the_close"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["one_sided"] == 1.0
+    assert run(marking_rows(held=False), only={"marking_the_close"}) == []  # a fixing order: nothing held
+    assert run(marking_rows(held=True, steady=True), only={"marking_the_close"}) == []  # not concentrated
+
+
+# ---------------------------------------------------------------- episodes
+
+
+def test_an_episode_that_goes_on_for_hours_is_one_alert_and_a_later_one_is_another():
+    rows = [*BOOK]
+    for i in range(40):  # a wash pair every 5 minutes for over three hours: one episode
+        rows += market(300 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
+        rows += market(300 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
+    rows += market(40 * 300 + 3600, "a99", "A", "buy", 200_000, "1.10010", owner="X")  # an hour later
+    rows += market(40 * 300 + 3602, "b99", "B", "sell", 200_000, "1.10000", owner="X")
+    alerts = run(rows, only={"wash_trade"})
+    assert [len(a["order_ids"]) for a in alerts] == [80, 2]
+    first = alerts[0]
+    assert first["start"].endswith("10:00:00.050000Z") and first["evidence"]["episode"]["detections"] == 40
+    assert alerts[0]["evidence"]["episode"]["id"] != alerts[1]["evidence"]["episode"]["id"]
+
+
+def test_streaming_mode_raises_on_open_and_on_growth_with_one_episode_id():
+    engine = SurveillanceEngine(only={"wash_trade"}, episodes="updates")
+    raised = []
+    rows = [*BOOK]
+    for i in range(3):
+        rows += market(60 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
+        rows += market(60 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
+    for row in sorted(rows, key=lambda r: r["ts"]):
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+        raised += engine.take_alerts()
+    raised += engine.finish()
+    assert len({a.evidence["episode"]["id"] for a in raised}) == 1
+    assert [a.evidence["episode"]["detections"] for a in raised] == [1, 2, 3, 3]
+    assert raised[-1].evidence["episode"]["status"] == "closed"
+
+
+# ---------------------------------------------------------------- scoped rules
+
+
+def test_account_and_algorithm_scoped_rules_apply_to_their_subject_only():
+    rows = [q(0, "1.10000", "1.10010")]
+    rows += market(1, "e1", "E1", "buy", 100_000, "1.10050")  # 4 pips
+    rows += market(2, "e2", "E2", "buy", 100_000, "1.10050")
+    order = o(3, "new", "e3", "E3", "buy", 100_000)
+    order["algo"] = "twap"
+    rows += [order, {**market(3, "e3", "E3", "buy", 100_000, "1.10050")[1]}]
+    engine = SurveillanceEngine(
+        account_params={"best_execution_slippage": {"E1": {"max_adverse_pips": 5}}},
+        algo_params={"best_execution_slippage": {"twap": {"enabled": False}}},
+        only={"best_execution_slippage"},
+    )
+    for row in rows:
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert [a.account for a in engine.finish()] == ["E2"]
+
+
+def test_account_rule_of_a_pairing_detector_governs_the_owners_accounts():
+    rows = [*BOOK, *market(1, "a1", "A", "buy", 200_000, "1.10010", owner="X")]
+    rows += market(3, "b1", "B", "sell", 200_000, "1.10000", owner="X")
+    engine = SurveillanceEngine(account_params={"wash_trade": {"A": {"enabled": False}}}, only={"wash_trade"})
+    for row in rows:
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert engine.finish() == []
+
+
+# ---------------------------------------------------------------- restarts
+
+
+def _pipeline_events():
+    """A wash run of linked accounts 1 and 2 over ten minutes, as pipeline events."""
+    from tradeops.events import Fill, OrderEvent, Tick, make_event
+
+    t0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
+    events = [make_event(Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=t0), source="md", key="E")]
+    for i in range(6):
+        for k, (account, side, price) in enumerate(((1, "BUY", "1.1001"), (2, "SELL", "1.1000"))):
+            ts = t0 + timedelta(seconds=100 * i + 2 * k + 1)
+            cid = f"r{i}{k}"
+            common = {"client_order_id": cid, "account_id": account, "symbol": "EURUSD", "side": side}
+            events.append(
+                make_event(
+                    OrderEvent(
+                        **common,
+                        order_type="MARKET",
+                        quantity=Decimal("0.5"),
+                        status="SUBMITTED",
+                        previous_status="RISK_APPROVED",
+                        ts=ts,
+                    ),
+                    source="execution",
+                    key=str(account),
+                )
+            )
+            fill = Fill(**common, broker_deal_id=f"d{cid}", quantity=Decimal("0.5"), price=Decimal(price), ts=ts)
+            events.append(make_event(fill, source="execution", key=str(account)))
+    return events
+
+
+def test_restart_in_the_middle_of_an_episode_still_catches_it(db):
+    """Small pairs (half a lot) are only reported when the run ends as a wash (or reaches four as
+    painting): a stage that restarted blind after three pairs would never see the run whole."""
+    from compliance.models import Alert, SurveillanceState
+    from compliance.selectors import surveillance_state_load
+    from compliance.services import surveillance_state_save
+
+    def consumer():
+        saved = surveillance_state_load(stage="surveillance")
+
+        def save(state, event_ts, events):
+            surveillance_state_save(stage="surveillance", state=state, event_ts=event_ts, events=events)
+
+        return SurveillanceConsumer(
+            owners={1: "OWNER-1", 2: "OWNER-1"},
+            contract_sizes={"EURUSD": 100000.0},
+            params={"painting_the_tape": {"min_pairs": 8}},
+            state=bytes(saved.state) if saved is not None else None,
+            save_state=save,
+            snapshot_every_s=1.0,
+        )
+
+    events = _pipeline_events()
+    first = consumer()
+    for event in events[:12]:  # two pairs and a half, then the process dies just after a snapshot
+        first.handle(event)
+    assert SurveillanceState.objects.get().events == 12
+    second = consumer()  # a new process: restores the windows from the snapshot
+    for event in events[12:]:
+        second.handle(event)
+    second._raise(second.engine.finish())  # end of the stream: the run is over
+    alert = Alert.objects.get()
+    assert alert.alert_type == "wash_trade" and len(alert.order_ids) == 12  # all six pairs, across the restart
+
+    blind = SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0})
+    for event in events[12:]:
+        blind.handle(event)
+    assert len(blind.engine.finish()[0].order_ids) == 6  # without the snapshot: only what came after
+
+
+def test_a_snapshot_taken_under_other_rules_is_not_reused():
+    consumer = SurveillanceConsumer(owners={}, contract_sizes={})
+    state = consumer.state_snapshot()
+    other = SurveillanceEngine({"ping_orders": {"min_count": 20}}, episodes="updates")
+    assert SurveillanceConsumer.state_restore(state, fresh=other) is other
+    same = SurveillanceEngine(episodes="updates")
+    assert SurveillanceConsumer.state_restore(state, fresh=same) is not same
+
+
+# ---------------------------------------------------------------- alert rows
+
+
+def _alert(**over):
+    alert = {
+        "alert_type": "wash_trade",
+        "account": "A,B",
+        "owner": "X",
+        "symbol": "EURUSD",
+        "order_ids": ["a1", "b1"],
+        "score": 0.8,
+        "start": "2026-01-05T10:00:00.000000Z",
+        "end": "2026-01-05T10:00:05.000000Z",
+        "evidence": {"episode": {"id": "ep1", "detections": 1}},
+    }
+    alert.update(over)
+    return alert
+
+
+def test_alert_rows_one_per_episode_growing_and_audited(db):
+    from compliance import services
+    from compliance.models import Alert
+    from tradeops.audit.models import AuditRecord
+
+    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(
+        alerts=[
+            _alert(
+                order_ids=["a1", "b1", "a2", "b2"],
+                score=0.9,
+                end="2026-01-05T10:05:00.000000Z",
+                evidence={"episode": {"id": "ep1", "detections": 2}},
+            )
+        ]
+    )
+    # another run over the next period: another id, same subject within the quiet period
+    services.alerts_record(
+        alerts=[
+            _alert(
+                order_ids=["a3", "b3"],
+                start="2026-01-05T10:09:00.000000Z",
+                end="2026-01-05T10:09:03.000000Z",
+                evidence={"episode": {"id": "ep2", "detections": 1}},
+            )
+        ]
+    )
+    row = Alert.objects.get()
+    assert row.order_ids == ["a1", "b1", "a2", "b2", "a3", "b3"] and row.score == 0.9
+    assert row.start.isoformat() == "2026-01-05T10:00:00+00:00" and row.end.isoformat() == "2026-01-05T10:09:03+00:00"
+    assert row.first_seen <= row.last_seen and row.occurrences == 3
+    assert AuditRecord.objects.filter(action="alert.extended").count() == 2
+
+
+# ---------------------------------------------------------------- evaluation
+
+
+@pytest.mark.slow
+def test_evaluation_command_reports_per_type_figures_on_the_held_out_books():
+    out, err = io.StringIO(), io.StringIO()
+    call_command("surveil_scenarios", "--held-out", "--seeds", "9001", "--hours", "0.5", stdout=out, stderr=err)
+    text = out.getvalue()
+    assert text.startswith("HELD-OUT books: seeds 9001, ranges heldout")
+    for alert_type in ("wash_trade", "painting_the_tape", "best_execution_slippage", "momentum_ignition"):
+        assert f"| {alert_type} |" in text
+    assert "recall strict" in text and "precision lenient" in text and "| score | alerts |" in text
+    assert "near-misses" in err.getvalue()
