@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import orjson
 
-from compliance.scenarios.generator import ScenarioConfig, generate
+from compliance.scenarios.generator import DEV_SEEDS, ScenarioConfig, generate
 from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
@@ -48,7 +48,7 @@ def best_of(repeat, fn):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--seed", type=int, default=DEV_SEEDS[0])
     parser.add_argument("--hours", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=0)

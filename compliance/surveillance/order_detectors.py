@@ -130,15 +130,27 @@ REPORT_EVERY_S = 600.0  # a breach that goes on is reported again this often (it
 class _OtrKey:
     """Rolling RTS 9 tallies of one account and instrument: one entry per slot in the period."""
 
-    __slots__ = ("breach", "first_ts", "last_ts", "order_ids", "owner", "slots")
+    __slots__ = ("breach", "cur", "cur_slot", "first_ts", "last_ts", "order_ids", "owner", "slots", "sums")
 
     def __init__(self, owner):
         self.owner = owner
         self.slots: deque = deque()  # [slot, messages, volume, executed order ids, executed volume, first ts]
+        self.cur = None  # the last slot
+        self.cur_slot = None
+        self.sums = [0, 0.0, 0, 0.0]  # messages, volume, executed orders, executed volume over the slots
         self.breach: dict | None = None  # the breach under way: start, figures at its peak
         self.order_ids: deque = deque(maxlen=MAX_EVIDENCE_ORDERS)
         self.first_ts = None
         self.last_ts = None
+
+    def drop_before(self, edge) -> None:
+        slots, sums = self.slots, self.sums
+        while slots and slots[0][0] <= edge:
+            old = slots.popleft()
+            sums[0] -= old[1]
+            sums[1] -= old[2]
+            sums[2] -= len(old[3])
+            sums[3] -= old[4]
 
 
 class OrderToTradeDetector(Detector):
@@ -163,38 +175,50 @@ class OrderToTradeDetector(Detector):
         self._n_slots = max(1, int(round(params.period_s / params.slot_s)))
         self._last_sweep = -inf
 
-    def _slot(self, t, key, owner, ts):
+    def _roll(self, slot, key, owner, ts):
+        """The key's slot for this instant, opening it (and assessing the window) if new."""
         k = self.keys.get(key)
         if k is None:
             k = self.keys[key] = _OtrKey(owner)
-        slot = int(t // self._slot_s)
-        slots = k.slots
-        if not slots or slots[-1][0] != slot:
-            if slots:
-                self._assess(key, k, slot)
-            slots.append([slot, 0, 0.0, set(), 0.0, ts])
-            edge = slot - self._n_slots
-            while slots[0][0] <= edge:
-                slots.popleft()
-        if k.first_ts is None:
             k.first_ts = ts
-        k.last_ts = ts
-        return k, slots[-1]
+        if k.cur_slot != slot:
+            if k.slots:
+                self._assess(key, k, slot)
+            k.cur = [slot, 0, 0.0, set(), 0.0, ts]
+            k.cur_slot = slot
+            k.slots.append(k.cur)
+            k.drop_before(slot - self._n_slots)
+        return k
 
     def on_order(self, t, msg, state, side):
-        if msg.action == "cancel" and msg.reason in self._excluded:
+        action = msg.action
+        if action == "cancel" and msg.reason in self._excluded:
             return
-        k, cur = self._slot(t, (msg.account, msg.symbol), msg.owner, msg.ts)
+        slot = int(t // self._slot_s)
+        key = (msg.account, msg.symbol)
+        k = self.keys.get(key)
+        if k is None or k.cur_slot != slot:
+            k = self._roll(slot, key, msg.owner, msg.ts)
+        k.last_ts = msg.ts
+        cur, sums = k.cur, k.sums
         cur[1] += 1
-        if msg.action != "cancel":
+        sums[0] += 1
+        if action != "cancel":
             cur[2] += msg.qty
-            if msg.action == "new":
+            sums[1] += msg.qty
+            if action == "new":
                 k.order_ids.append(msg.order_id)
 
     def on_fill(self, t, fill, state, side):
-        _k, cur = self._slot(t, (fill.account, fill.symbol), fill.owner, fill.ts)
-        cur[3].add(fill.order_id)
+        key = (fill.account, fill.symbol)
+        k = self._roll(int(t // self._slot_s), key, fill.owner, fill.ts)
+        k.last_ts = fill.ts
+        cur, sums = k.cur, k.sums
+        if fill.order_id not in cur[3]:
+            cur[3].add(fill.order_id)
+            sums[2] += 1
         cur[4] += fill.qty
+        sums[3] += fill.qty
 
     def expire(self, t):
         # Windows drain when an account goes quiet: re-assess the keys in breach once a slot.
@@ -204,9 +228,7 @@ class OrderToTradeDetector(Detector):
         self._last_sweep = slot
         for key, k in list(self.keys.items()):
             if k.breach is not None:
-                edge = slot - self._n_slots
-                while k.slots and k.slots[0][0] <= edge:
-                    k.slots.popleft()
+                k.drop_before(slot - self._n_slots)
                 self._assess(key, k, slot)
             elif not k.slots or k.slots[-1][0] <= slot - self._n_slots:
                 del self.keys[key]
@@ -219,17 +241,18 @@ class OrderToTradeDetector(Detector):
                 self._report(key, k, k.breach, ended=True)
                 k.breach = None
 
-    def _ratios(self, slots, skip=None):
-        messages = volume = exec_volume = 0.0
-        executed: set = set()
-        for s in slots:
-            if s is skip:
-                continue
-            messages += s[1]
-            volume += s[2]
-            executed |= s[3]
-            exec_volume += s[4]
-        n_tx = len(executed)
+    @staticmethod
+    def _ratios(sums, skip=None):
+        """Ratios over the window (``sums``), optionally without one slot. Transactions are
+        counted per slot (an order executed in two slots counts in both: rare, and in the
+        account's favour)."""
+        messages, volume, n_tx, exec_volume = sums
+        if skip is not None:
+            messages -= skip[1]
+            volume -= skip[2]
+            n_tx -= len(skip[3])
+            exec_volume -= skip[4]
+        exec_volume = exec_volume if exec_volume > 1e-6 else 0.0  # running sums: no float dust
         count_ratio = messages / n_tx - 1 if n_tx else messages
         volume_ratio = volume / exec_volume - 1 if exec_volume else None
         return int(messages), volume, n_tx, exec_volume, count_ratio, volume_ratio
@@ -243,13 +266,16 @@ class OrderToTradeDetector(Detector):
     def _assess(self, key, k, now_slot):
         p = self.p
         slots = k.slots
-        messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(slots)
+        if not slots:
+            messages = 0
+        else:
+            messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(k.sums)
         breach = False
         if messages >= p.min_messages:
             count, vol = self._breached(count_ratio, volume_ratio)
             if count or vol:
                 busiest = max(slots, key=lambda s: s[1])
-                _m, _v, _n, _e, c2, v2 = self._ratios(slots, skip=busiest)
+                _m, _v, _n, _e, c2, v2 = self._ratios(k.sums, skip=busiest)
                 count2, vol2 = self._breached(c2, v2)
                 breach = (count and count2) or (vol and vol2)
         if breach:
