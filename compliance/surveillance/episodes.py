@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from math import exp
 
 from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, SurveillanceAlert, iso
 
@@ -55,6 +56,38 @@ def episode_key(alert: SurveillanceAlert) -> tuple[str, str, str]:
 
 def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
     return hashlib.sha256("\x1f".join((*key, iso(start) or "")).encode()).hexdigest()[:32]
+
+
+# Score calibration: a logistic map from the episode's raw strength (the strongest detection's
+# score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
+# one intercept per alert type. Fitted on the DEVELOPMENT books
+# only (``python manage.py surveil_scenarios --fit-calibration``); the held-out reliability
+# table in docs/surveillance-evaluation.md shows how it holds on books it was not fitted to.
+CALIBRATION: dict = {
+    "raw": 2.826,
+    "intercepts": {
+        "wash_trade": 2.0159,
+        "spoofing": 0.4349,
+        "layering": 2.4155,
+        "excessive_order_to_trade": 1.7934,
+        "quote_stuffing": 2.4789,
+        "ping_orders": 2.7895,
+        "momentum_ignition": 1.4407,
+        "marking_the_close": 0.7642,
+        "painting_the_tape": 2.4854,
+        "best_execution_slippage": 1.5633,
+        "asymmetric_slippage": 2.1278,
+    },
+}
+
+
+def calibrated_score(alert_type: str, raw: float) -> float:
+    """The calibrated score (see ``CALIBRATION``); the raw strength where no intercept is fitted."""
+    a = CALIBRATION["intercepts"].get(alert_type)
+    if a is None:
+        return raw
+    z = a + CALIBRATION["raw"] * (raw - 0.75)
+    return 1.0 / (1.0 + exp(-z))
 
 
 def repeat_score(best: float, n: int) -> float:
@@ -108,11 +141,13 @@ class Episode:
         best = self.best
         ids = list(self.order_ids)
         evidence = dict(best.evidence)
+        raw = repeat_score(best.score, self.detections)
         evidence["episode"] = {
             "id": self.id,
             "detections": self.detections,
             "status": "closed" if closed else "open",
             "quiet_s": quiet_s,
+            "raw_score": round(raw, 4),
             "strongest_detection_score": best.score,
             "order_ids_total": len(ids),
             "detections_detail": self.details,
@@ -124,7 +159,7 @@ class Episode:
             owner=best.owner,
             symbol=best.symbol,
             order_ids=ids[:MAX_EVIDENCE_ORDERS],
-            score=repeat_score(best.score, self.detections),
+            score=calibrated_score(best.alert_type, raw),
             start=self.start,
             end=self.end,
             evidence=evidence,

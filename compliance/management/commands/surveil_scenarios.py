@@ -32,6 +32,11 @@ class Command(BaseCommand):
         parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
         parser.add_argument("--params", help="JSON file of detector parameters overriding the defaults")
+        parser.add_argument(
+            "--fit-calibration",
+            action="store_true",
+            help="fit the score calibration on the development books and print it (refused with --held-out)",
+        )
         parser.add_argument("--write-input", help="write the first book here (JSONL)")
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
@@ -54,6 +59,15 @@ class Command(BaseCommand):
                     params = orjson.loads(fh.read())
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise CommandError(f"--params: {exc}") from None
+
+        if opts["fit_calibration"]:
+            if ranges != "dev" or set(seeds) - set(DEV_SEEDS):
+                raise CommandError("the calibration is fitted on the development books only")
+            from compliance.scenarios.calibration import calibration_fit, calibration_samples
+
+            fitted = calibration_fit(calibration_samples(seeds, hours=opts["hours"], params=params))
+            self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return
 
         def log(book):
             self.stderr.write(
