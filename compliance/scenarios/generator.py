@@ -333,12 +333,13 @@ class _Builder:
         slippage in pips (+ = adverse). Returns (order id, fill time, fill price)."""
         oid = self.new_id()
         if kind is None:
-            kind = "market" if self.rng.random() < 0.75 else "limit"
+            x = self.rng.random()
+            kind = "market" if x < 0.65 else ("limit" if x < 0.85 else "ioc")
         sign = 1 if side == "buy" else -1
         bid, ask, _mid = self.market.quote_at(sym, t)
         pip = self.pip(sym)
         limit = None
-        if kind == "limit":  # marketable limit a few pips through the touch
+        if kind in ("limit", "ioc"):  # marketable limit a few pips through the touch
             limit = (ask if side == "buy" else bid) + sign * self.rng.uniform(1, 5) * pip
             limit = max(limit, pip)
         self.order(t, "new", oid, a, sym, side, qty, limit, kind, algo=algo)
@@ -449,7 +450,9 @@ class _Builder:
         side = rng.choice(("buy", "sell"))
         qty = self.size(sym, a.size_lo, a.size_hi)
         x = rng.random()
-        if x < a.market_frac:
+        if rng.random() < 0.05:  # a stop beyond the market: triggers later (at the touch then) or is cancelled
+            self._stop(t, a, sym, side, qty)
+        elif x < a.market_frac:
             self.aggressive(t, a, sym, side, qty)
             if a.profile == "active" and rng.random() < 0.4:  # a scalp: out again within minutes
                 self.aggressive(t + self.u(20, 400), a, sym, "sell" if side == "buy" else "buy", qty)
@@ -469,6 +472,22 @@ class _Builder:
                 self.fill(t + life, oid, a, sym, side, qty, price)
             else:
                 self.order(t + life, "cancel", oid, a, sym, side, qty, price)
+
+    def _stop(self, t, a, sym, side, qty):
+        bid, ask, _mid = self.market.quote_at(sym, t)
+        pip = self.pip(sym)
+        away = self.rng.uniform(5, 40) * pip
+        price = ask + away if side == "buy" else bid - away
+        oid = self.new_id()
+        self.order(t, "new", oid, a, sym, side, qty, price, "stop")
+        life = self.u(10, 900)
+        if self.rng.random() < 0.3:
+            fbid, fask, _ = self.market.quote_at(sym, t + life)
+            slip = 0.0 if self.rng.random() < 0.7 else self.rng.uniform(0.1, 0.8)
+            fill = (fask + slip * pip) if side == "buy" else (fbid - slip * pip)
+            self.fill(t + life, oid, a, sym, side, qty, fill)
+        else:
+            self.order(t + life, "cancel", oid, a, sym, side, qty, price, "stop")
 
     def _institutional(self, a: Account):
         rng = self.rng
@@ -900,9 +919,10 @@ class _Builder:
         for emit in self.deferred:
             emit()
         self.closes()
+        last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:
             for qt, (bid, ask, _mid) in self.market.all_quotes(sym):
-                if qt <= self.horizon:
+                if qt <= last:
                     quote = {
                         "type": "quote",
                         "ts": qt,

@@ -31,7 +31,8 @@ class OrderState:
 
     ``side`` is +1 buy / -1 sell. ``away_bps`` is how far a limit order rests behind the touch
     (positive = passive, behind the best price on its side). ``aggressive`` is true for market
-    orders and limits that crossed the touch on arrival.
+    orders and limits that crossed the touch on arrival; a stop order is neither until it
+    triggers, when it trades at market and the quote then is its arrival benchmark.
     """
 
     __slots__ = (
@@ -49,6 +50,7 @@ class OrderState:
         "price",
         "qty",
         "side",
+        "stop",
         "symbol",
         "t_new",
         "ts_new",
@@ -70,6 +72,7 @@ class OrderState:
         self.aggressive = market
         self.away_bps = None
         self.filled = 0.0
+        self.stop = False  # a stop order: off the book until it triggers (then it trades at market)
 
     def mark_arrival(self, quote) -> None:
         """Record the touch at arrival and classify the order against it (``quote`` may be None)."""

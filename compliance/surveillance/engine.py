@@ -56,6 +56,7 @@ def _overrides(detector: Detector, hook: str) -> bool:
     return getattr(type(detector), hook) is not getattr(Detector, hook)
 
 
+STOP_TYPES = frozenset({"stop", "stop_limit"})
 PAIRING = frozenset({"wash_trade", "painting_the_tape"})  # pair fills across an owner's accounts
 
 
@@ -272,13 +273,19 @@ class SurveillanceEngine:
                 msg.ts,
                 msg.algo,
             )
-            state.mark_arrival(self.quotes.get(msg.symbol))
+            if msg.order_type in STOP_TYPES:
+                state.stop = True
+            else:
+                state.mark_arrival(self.quotes.get(msg.symbol))
             self.orders[msg.order_id] = state
         elif action == "cancel":
             state = self.orders.pop(msg.order_id, None)
         else:  # modify: a new price and/or size; the arrival benchmark stays the original one
             state = self.orders.get(msg.order_id)
-            if state is not None:
+            if state is not None and state.stop:
+                state.qty = msg.qty
+                state.price = msg.price
+            elif state is not None:
                 state.qty = msg.qty
                 state.price = msg.price
                 was_aggressive = state.aggressive
@@ -296,6 +303,11 @@ class SurveillanceEngine:
         key = (fill.account, fill.symbol)
         self.positions[key] = self.positions.get(key, 0.0) + side * fill.qty
         if state is not None:
+            if state.stop:  # triggered: a market order from now, benchmarked on the quote now
+                state.stop = False
+                state.market = state.aggressive = True
+                state.t_new = t
+                state.mark_arrival(self.quotes.get(fill.symbol))
             state.filled += fill.qty
         for hook in self._on_fill:
             hook(t, fill, state, side)

@@ -161,7 +161,8 @@ class OrderToTradeDetector(Detector):
     modifications and cancellations (cancellations with a reason in ``excluded_cancel_reasons``
     do not count); transactions are orders fully or partly executed. With no transaction the
     count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
-    ``min_messages`` orders in the window; a breach must also hold without the busiest slot.
+    ``min_messages`` orders and ``min_history_s`` of activity in the window; a breach must also
+    hold without the ``sustained_excluding_slots`` busiest slots.
     A breach is reported when it starts, every ``REPORT_EVERY_S`` while it lasts and, with its
     peak figures, when it ends: the engine merges them into one alert."""
 
@@ -242,16 +243,16 @@ class OrderToTradeDetector(Detector):
                 k.breach = None
 
     @staticmethod
-    def _ratios(sums, skip=None):
-        """Ratios over the window (``sums``), optionally without one slot. Transactions are
+    def _ratios(sums, skip=()):
+        """Ratios over the window (``sums``), optionally without some slots. Transactions are
         counted per slot (an order executed in two slots counts in both: rare, and in the
         account's favour)."""
         messages, volume, n_tx, exec_volume = sums
-        if skip is not None:
-            messages -= skip[1]
-            volume -= skip[2]
-            n_tx -= len(skip[3])
-            exec_volume -= skip[4]
+        for slot in skip:
+            messages -= slot[1]
+            volume -= slot[2]
+            n_tx -= len(slot[3])
+            exec_volume -= slot[4]
         exec_volume = exec_volume if exec_volume > 1e-6 else 0.0  # running sums: no float dust
         count_ratio = messages / n_tx - 1 if n_tx else messages
         volume_ratio = volume / exec_volume - 1 if exec_volume else None
@@ -271,11 +272,11 @@ class OrderToTradeDetector(Detector):
         else:
             messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(k.sums)
         breach = False
-        if messages >= p.min_messages:
+        if messages >= p.min_messages and (now_slot - slots[0][0]) * self._slot_s >= p.min_history_s:
             count, vol = self._breached(count_ratio, volume_ratio)
             if count or vol:
-                busiest = max(slots, key=lambda s: s[1])
-                _m, _v, _n, _e, c2, v2 = self._ratios(k.sums, skip=busiest)
+                busiest = sorted(slots, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :]
+                _m, _v, _n, _e, c2, v2 = self._ratios(k.sums, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
                 breach = (count and count2) or (vol and vol2)
         if breach:
@@ -326,6 +327,8 @@ class OrderToTradeDetector(Detector):
                     "max_count_ratio": p.max_count_ratio,
                     "max_volume_ratio": p.max_volume_ratio,
                     "min_messages": p.min_messages,
+                    "min_history_s": p.min_history_s,
+                    "sustained_excluding_slots": p.sustained_excluding_slots,
                     "period_s": p.period_s,
                     "rolling_slot_s": p.slot_s,
                     "breach": "ended" if ended else "started",

@@ -74,14 +74,20 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
     """RTS 9 (2017/566): (orders / transactions) - 1, by number and by volume, per account and
     instrument, over a rolling ``period_s`` (in ``slot_s`` steps, so an episode that straddles
     a clock hour is seen whole). With no transaction the ratio is the number of orders. A
-    breach must be sustained: it must still hold without the busiest slot (a one-minute burst is
-    quote stuffing's, not an excessive ratio over the period)."""
+    breach must be sustained: it must still hold without the busiest few slots (bursts are
+    quote stuffing's, not an excessive ratio over the period), and the window must hold at
+    least ``min_history_s`` of the account's activity (the first minutes of a quoting session
+    are too small a sample)."""
 
     period_s: Pos = 3600.0
     slot_s: Pos = 60.0
     max_count_ratio: Pos = 100.0
     max_volume_ratio: Pos = 100.0
     min_messages: Count = 100  # below this the window is not assessed (too small a sample)
+    min_history_s: NonNeg = 600.0  # nor before the account has this long a history in the window
+    sustained_excluding_slots: Annotated[int, msgspec.Meta(ge=0)] = (
+        5  # the breach must hold without this many busiest slots
+    )
     excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect", "expired")
 
 

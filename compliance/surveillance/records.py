@@ -41,7 +41,8 @@ class OrderMessage(msgspec.Struct, tag="order", tag_field="type", frozen=True):
     side: Literal["buy", "sell"]
     qty: PositiveFloat
     price: PositiveFloat | None = None
-    order_type: Literal["limit", "market"] = "limit"
+    # ioc/fok are limits that trade at once or never; a stop rests off the book until triggered.
+    order_type: Literal["limit", "market", "ioc", "fok", "stop", "stop_limit"] = "limit"
     algo: str = ""
     # Why a cancel happened; RTS 9 excludes kill-switch and lost-connectivity cancellations.
     reason: str = ""

@@ -198,12 +198,12 @@ def test_order_to_trade_straddling_the_clock_hour_is_seen_whole():
 
 def test_order_to_trade_kill_switch_cancellations_do_not_count():
     rows = [*BOOK]
-    for i in range(0, 240, 2):
-        rows.append(o(10 + i * 5, "new", f"x{i}", "O", "buy", 10_000, "1.09950"))
-        rows.append(o(15 + i * 5, "cancel", f"x{i}", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
+    for i in range(0, 480, 2):
+        rows.append(o(10 + i * 2.5, "new", f"x{i}", "O", "buy", 10_000, "1.09950"))
+        rows.append(o(12 + i * 2.5, "cancel", f"x{i}", "O", "buy", 10_000, "1.09950", reason="kill_switch"))
     rows += market(20, "t0", "O", "buy", 10_000, "1.10010")
     alerts = run(rows, only={"excessive_order_to_trade"})
-    assert alerts[0]["evidence"]["orders"] == 121  # the 120 entries and the filled one; no cancel
+    assert alerts[0]["evidence"]["orders"] == 241  # the 240 entries and the filled one; no cancel
 
 
 # ---------------------------------------------------------------- quote stuffing

@@ -278,3 +278,17 @@ def test_evaluation_command_reports_per_type_figures_on_the_held_out_books():
         assert f"| {alert_type} |" in text
     assert "recall strict" in text and "precision lenient" in text and "| score | alerts |" in text
     assert "near-misses" in err.getvalue()
+
+
+def test_order_types_beyond_market_and_limit():
+    """IOC/FOK limits trade as limits; a stop rests off the book and is benchmarked when it trades."""
+    rows = [q(0, "1.10000", "1.10010")]
+    stop = o(1, "new", "s1", "E", "buy", 100_000, "1.10100")
+    stop["order_type"] = "stop"
+    rows += [stop, q(50, "1.10100", "1.10110")]
+    rows.append({**market(60, "s1", "E", "buy", 100_000, "1.10115")[1]})  # 0.5 pip past the touch then
+    ioc = o(70, "new", "i1", "E", "sell", 100_000, "1.10000")
+    ioc["order_type"] = "ioc"
+    rows += [ioc, {**market(70, "i1", "E", "sell", 100_000, "1.10060")[1]}]  # 4 pips under the bid
+    alerts = run(rows, only={"best_execution_slippage", "spoofing"})
+    assert [(a["alert_type"], a["order_ids"]) for a in alerts] == [("best_execution_slippage", ["i1"])]
