@@ -1,10 +1,12 @@
 """Surveillance throughput (``manage.py surveil``'s engine) in order events per second, one core.
 
-    python bench/surveil_throughput.py [--seed 7] [--hours 4] [--repeat 3] [--cpu 0]
+    python bench/surveil_throughput.py [--seed 101] [--hours 4] [--repeat 3] [--cpu 0]
 
-Input: a seeded scenario history (``compliance.scenarios``: normal trading, market makers and
-every abuse kind; about 400,000 lines per 4 hours, ~70% order messages and fills, the rest
-quotes and close prints), written to a temporary JSONL file. The process is pinned to one CPU.
+Input: a development book (``compliance.scenarios.generator``, a ``DEV_SEEDS`` seed: background
+accounts of every profile, market makers, news bursts, every abuse kind and its near-misses;
+120,000-320,000 lines per 4 hours depending on the seed, 40-80% order messages and fills, the
+rest quotes and close prints), written to a temporary JSONL file. The process is pinned to one
+CPU.
 
 Measured on the same file, best of ``--repeat`` runs:
 - baseline A: read the lines and ``orjson.loads`` each one (plain JSON parsing, nothing else);
