@@ -152,6 +152,27 @@ def iso(when: datetime | None) -> str | None:
     return when.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+def pip_size(symbol: str, overrides: dict[str, float]) -> float:
+    """The pip of a symbol: an override, else 0.01 for yen crosses, 0.1 for gold, 0.0001."""
+    return _convention(symbol, overrides, jpy=0.01, gold=0.1, silver=0.0001, other=0.0001)
+
+
+def lot_size(symbol: str, overrides: dict[str, float]) -> float:
+    """Units per standard lot: an override, else 100 oz for gold, 5,000 oz for silver, 100,000."""
+    return _convention(symbol, overrides, jpy=100_000.0, gold=100.0, silver=5_000.0, other=100_000.0)
+
+
+def _convention(symbol, overrides, *, jpy, gold, silver, other) -> float:
+    value = overrides.get(symbol)
+    if value is not None:
+        return value
+    if symbol.startswith("XAU"):
+        return gold
+    if symbol.startswith("XAG"):
+        return silver
+    return jpy if symbol.endswith("JPY") else other
+
+
 def excess_score(measured: float, threshold: float) -> float:
     """0.5 at the threshold, rising to 1.0 at twice the threshold (or beyond)."""
     if threshold <= 0:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 from math import sqrt
 
-from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, Detector, SurveillanceAlert, bps, excess_score, iso
-
-
-def pip_size(symbol: str, overrides: dict[str, float]) -> float:
-    """The pip of a symbol: an override, else 0.01 for yen crosses, 0.1 for gold, 0.0001."""
-    size = overrides.get(symbol)
-    if size is not None:
-        return size
-    if symbol.endswith("JPY"):
-        return 0.01
-    if symbol.startswith("XAU"):
-        return 0.1
-    return 0.0001
+from compliance.surveillance.base import (
+    MAX_EVIDENCE_ORDERS,
+    Detector,
+    SurveillanceAlert,
+    bps,
+    excess_score,
+    iso,
+    pip_size,
+)
 
 
 class BestExecutionDetector(Detector):

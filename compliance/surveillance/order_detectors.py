@@ -6,7 +6,15 @@ from __future__ import annotations
 from collections import deque
 from math import inf
 
-from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, Detector, SurveillanceAlert, bps, excess_score, iso
+from compliance.surveillance.base import (
+    MAX_EVIDENCE_ORDERS,
+    Detector,
+    SurveillanceAlert,
+    bps,
+    excess_score,
+    iso,
+    lot_size,
+)
 
 
 class SpoofingDetector(Detector):
@@ -500,8 +508,6 @@ class PingOrdersDetector(Detector):
             return state.qty <= p.max_qty
         lot = self._lots.get(state.symbol)
         if lot is None:
-            from compliance.surveillance.trade_detectors import lot_size
-
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 

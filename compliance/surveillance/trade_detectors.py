@@ -5,20 +5,8 @@ from __future__ import annotations
 
 from collections import deque
 
-from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso
+from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso, lot_size
 from compliance.surveillance.params import PaintingTheTapeParams, WashTradeParams
-
-
-def lot_size(symbol: str, overrides: dict[str, float]) -> float:
-    """Units per standard lot: an override, else 100 oz for gold, 5,000 oz for silver, 100,000."""
-    size = overrides.get(symbol)
-    if size is not None:
-        return size
-    if symbol.startswith("XAU"):
-        return 100.0
-    if symbol.startswith("XAG"):
-        return 5_000.0
-    return 100_000.0
 
 
 def _fill_evidence(fill):
