@@ -2,9 +2,12 @@
 
 Pure: no Django, no I/O, no clock. ``process(record)`` takes one decoded record
 (``compliance.surveillance.records``), updates the live order book, latest quotes and net
-positions, and hands the record to the detectors that subscribe to its kind; alerts collect in
-``alerts`` (drain with ``take_alerts``). ``finish()`` closes every open window at the end of a
-batch. Records must arrive in time order (``process`` refuses one that goes back in time).
+positions, and hands the record to the detectors that subscribe to its kind. The detectors'
+detections go through the ``EpisodeMerger`` (``compliance.surveillance.episodes``): one alert
+per episode collects in ``alerts`` (drain with ``take_alerts``). ``finish()`` closes every open
+window and episode at the end of a batch. Records must arrive in time order (``process``
+refuses one that goes back in time). The engine pickles whole (the streaming stage's restart
+snapshot).
 
 Hot path: a few attribute reads and one call per subscribed detector; no allocation beyond the
 order's state and deque entries (see ``bench/surveil_throughput.py``).
