@@ -22,6 +22,7 @@ INSTALLED_APPS = [
     "channels",
     "django_prometheus",
     "axes",
+    "django_celery_beat",
     # core (never imports a domain app)
     "tradeops.core",
     "tradeops.audit",
@@ -29,6 +30,7 @@ INSTALLED_APPS = [
     # domain apps
     "trading",
     "compliance",
+    "compliance.reports",
     "mlmodels",
     # runners (management commands only; no models)
     "workers",
@@ -193,3 +195,15 @@ ML_MODEL_DIR = env("ML_MODEL_DIR", default=str(VAR_DIR / "models"))
 ML_TIMEFRAME = env("ML_TIMEFRAME", default="H1")
 ML_RELOAD_CHECK_EVENTS = env.int("ML_RELOAD_CHECK_EVENTS", default=1000)
 ML_RELOAD_CHECK_SECONDS = env.float("ML_RELOAD_CHECK_SECONDS", default=5.0)
+
+# Regulatory reporting (compliance.reports): storage, schedules, ARM. Celery beat reads its
+# schedule from the database (django-celery-beat), so the admin can edit it.
+from tradeops.settings.reporting import *  # noqa: E402, F403
+
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    **globals().get("STORAGES", {}),
+    "reports": REPORTS_STORAGE,  # noqa: F405
+}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"

@@ -38,3 +38,9 @@ X_FRAME_OPTIONS = "DENY"
 # Prometheus scrapes from the monitoring network (METRICS_ALLOWED_NETWORKS) or with METRICS_TOKEN;
 # nothing is open by default in production.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
+
+# ARM submission: with an endpoint configured, its credentials and client certificate are
+# required (no defaults for secrets).
+if env("ARM_URL", default=""):
+    for _name in ("ARM_CLIENT_CERT", "ARM_CLIENT_KEY"):
+        _required(_name)

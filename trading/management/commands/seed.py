@@ -1,6 +1,12 @@
-"""Seed reference data: instruments, the demo account, roles and one user per role."""
+"""Seed reference data: instruments, the demo account, roles and one user per role.
 
+Other apps add their own reference data through ``settings.SEED_EXTENSIONS`` (dotted paths to
+callables taking ``stdout=``), run after these steps: trading never imports them.
+"""
+
+from django.conf import settings
 from django.core.management.base import BaseCommand
+from django.utils.module_loading import import_string
 
 from tradeops.core.identifiers import lei_with_check_digits
 from tradeops.core.roles import Role
@@ -48,3 +54,5 @@ class Command(BaseCommand):
                 self.stdout.write(f"  {username:<12} role={role:<20} password={password}")
             else:
                 self.stdout.write(f"  {username:<12} role={role:<20} (exists; --reset-passwords for a new one)")
+        for path in getattr(settings, "SEED_EXTENSIONS", ()):
+            import_string(path)(stdout=self.stdout)
