@@ -1,0 +1,619 @@
+"""Build RTS 22 transaction report records from executions. Pure: no Django, no I/O, no clock.
+
+The configuration (firm, instruments, accounts, persons) comes in as plain values; executions
+come in one at a time (``ExecutionRow``). What depends only on the configuration (an
+instrument's description, an account's parties, an algorithm's code) is built and validated
+once and reused for every execution, so a record costs little more than formatting its
+quantity, price and time: that is what keeps a million-execution report streaming.
+
+A record is ``BuiltRecord(values, reasons, xml)``: ``values`` in ``fields.COLUMNS`` order (the
+CSV row), ``reasons`` the failed rules (empty when valid) and ``xml`` the ``<Tx>`` element of
+the auth.016 report (only for a valid record).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from xml.sax.saxutils import escape, quoteattr
+
+from compliance.reports.transaction import rules
+from compliance.reports.transaction.rules import Reason
+
+OFF_VENUE = rules.venue_is_off_venue
+
+
+@dataclass(frozen=True)
+class FirmConfig:
+    executing_entity_lei: str
+    submitting_entity_lei: str
+    investment_firm: bool = True
+    trn_prefix: str = "TOPS"
+    granularity: str = "microsecond"  # or "millisecond" (RTS 25)
+
+
+@dataclass(frozen=True)
+class InstrumentConfig:
+    """An instrument as reported. ``reportability`` None = no profile configured."""
+
+    instrument_id: int
+    symbol: str
+    reportability: str | None
+    contract_size: Decimal = Decimal(1)
+    isin: str = ""
+    full_name: str = ""
+    cfi_code: str = ""
+    notional_currency_1: str = ""
+    notional_currency_2: str = ""
+    price_multiplier: Decimal = Decimal(1)
+    underlying_isin: str = ""
+    underlying_index_name: str = ""
+    delivery_type: str = "CASH"
+    quantity_type: str = "UNIT"
+    price_currency: str = ""
+    venue: str = ""  # override of the execution's venue
+    commodity_derivative: bool = False
+    short_selling_applicable: bool = False
+    otc_post_trade_indicators: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """Who stands behind an account. ``configured`` False = no profile."""
+
+    account_id: int
+    configured: bool
+    trading_capacity: str = "DEAL"
+    owner_type: str = "firm"  # firm | lei | person
+    owner_lei: str = ""
+    owner_first_name: str = ""
+    owner_surname: str = ""
+    owner_birth_date: date | None = None
+    owner_national_id: str = ""
+    owner_id_scheme: str = ""
+    owner_country_of_branch: str = ""
+    decision_maker_lei: str = ""
+    counterparty_lei: str = ""
+
+
+@dataclass(frozen=True)
+class PersonConfig:
+    user_id: int
+    country_of_branch: str
+    national_id: str
+    id_scheme: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionRow:
+    execution_id: int
+    account_id: int
+    instrument_id: int
+    side: str  # BUY | SELL
+    quantity: Decimal  # lots
+    price: Decimal
+    venue: str
+    broker_deal_id: str
+    executed_at: datetime
+    algo_id: str = ""
+    trader_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltRecord:
+    values: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    xml: str | None
+
+
+# ---------------------------------------------------------------- static parts
+
+
+@dataclass(frozen=True)
+class _Party:
+    """One side's columns (7-12 or 16-21) and XML (``Buyr``/``Sellr`` content)."""
+
+    columns: tuple[str, ...]
+    xml: str
+
+
+@dataclass(frozen=True)
+class _AccountPart:
+    capacity: str
+    buy: tuple[_Party, _Party]  # (buyer, seller) when the account buys
+    sell: tuple[_Party, _Party]
+    firm_decides: bool
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class _InstrumentPart:
+    scope: str  # mifir | out_of_scope | unknown
+    columns: tuple[str, ...]  # 41-48, 56
+    xml: str  # <FinInstrm>...</FinInstrm>
+    quantity_type: str
+    quantity_currency: str
+    price_currency: str
+    contract_size: Decimal
+    venue: str
+    indicator_columns: tuple[str, str, str, str]  # 61, (62 dynamic), 63, 64, 65 -> waiver, otc, commodity, sft
+    indicator_xml_tail: str  # after ShrtSellgInd: OTC indicators, RskRdcgTx, SFT
+    short_selling: bool
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class _DecisionPart:
+    columns: tuple[str, ...]  # 57 type, id, 58, 59 type, id, 60
+    xml: str
+    has_decision: bool
+    reasons: tuple[Reason, ...]
+
+
+def _lei_party(lei: str, country: str = "", decision_maker: str = "") -> _Party:
+    owner = f"<AcctOwnr><Id><LEI>{escape(lei)}</LEI></Id>"
+    if country:
+        owner += f"<CtryOfBrnch>{escape(country)}</CtryOfBrnch>"
+    owner += "</AcctOwnr>"
+    if decision_maker:
+        owner += f"<DcsnMakr><LEI>{escape(decision_maker)}</LEI></DcsnMakr>"
+    return _Party(("LEI", lei, country, "", "", "", decision_maker), owner)
+
+
+def _scheme_xml(scheme: str) -> str:
+    return "<Prtry>CONCAT</Prtry>" if scheme == "CONCAT" else f"<Cd>{escape(scheme)}</Cd>"
+
+
+def _person_party(account: AccountConfig) -> _Party:
+    birth = account.owner_birth_date.isoformat() if account.owner_birth_date else ""
+    xml = (
+        f"<AcctOwnr><Id><Prsn><FrstNm>{escape(account.owner_first_name)}</FrstNm>"
+        f"<Nm>{escape(account.owner_surname)}</Nm><BirthDt>{birth}</BirthDt>"
+        f"<Othr><Id>{escape(account.owner_national_id)}</Id><SchmeNm>{_scheme_xml(account.owner_id_scheme)}"
+        "</SchmeNm></Othr></Prsn></Id>"
+    )
+    if account.owner_country_of_branch:
+        xml += f"<CtryOfBrnch>{escape(account.owner_country_of_branch)}</CtryOfBrnch>"
+    xml += "</AcctOwnr>"
+    if account.decision_maker_lei:
+        xml += f"<DcsnMakr><LEI>{escape(account.decision_maker_lei)}</LEI></DcsnMakr>"
+    columns = (
+        account.owner_id_scheme,
+        account.owner_national_id,
+        account.owner_country_of_branch,
+        account.owner_first_name,
+        account.owner_surname,
+        birth,
+        account.decision_maker_lei,
+    )
+    return _Party(columns, xml)
+
+
+class TransactionRecordBuilder:
+    """Turns executions into RTS 22 records under one configuration. Not thread-safe (caches).
+
+    ``scope(row)`` says whether an execution is reported (``mifir``), out of MiFIR scope
+    (``out_of_scope``: EMIR only or not reportable, configured so) or of an instrument with no
+    profile (``unknown``: held back, never silently dropped). ``build(row)`` makes the record.
+    """
+
+    def __init__(
+        self,
+        *,
+        firm: FirmConfig,
+        instruments: dict[int, InstrumentConfig],
+        accounts: dict[int, AccountConfig],
+        persons: dict[int, PersonConfig] | None = None,
+    ):
+        self.firm = firm
+        self.instruments = instruments
+        self.accounts = accounts
+        self.persons = persons or {}
+        self._firm_reasons = tuple(
+            r
+            for r in (
+                rules.check_lei(firm.executing_entity_lei, "executing_entity_lei", "executing_entity_lei_invalid"),
+                rules.check_lei(firm.submitting_entity_lei, "submitting_entity_lei", "submitting_entity_lei_invalid"),
+            )
+            if r
+        )
+        self._firm_columns = (
+            firm.executing_entity_lei,
+            "true" if firm.investment_firm else "false",
+            firm.submitting_entity_lei,
+        )
+        self._firm_xml = (
+            f"<ExctgPty>{escape(firm.executing_entity_lei)}</ExctgPty>"
+            f"<InvstmtPtyInd>{self._firm_columns[1]}</InvstmtPtyInd>"
+            f"<SubmitgPty>{escape(firm.submitting_entity_lei)}</SubmitgPty>"
+        )
+        self._instrument_parts: dict[int, _InstrumentPart] = {}
+        self._account_parts: dict[int, _AccountPart] = {}
+        self._decision_parts: dict[tuple[str, int | None, str], _DecisionPart] = {}
+        self._algo_codes: dict[str, str] = {}  # reported code -> algorithm id (collisions)
+        self._previous_trn: str | None = None
+
+    # ------------------------------------------------------------ scope
+
+    def scope(self, row: ExecutionRow) -> str:
+        return self._instrument(row.instrument_id).scope
+
+    # ------------------------------------------------------------ static parts
+
+    def _instrument(self, instrument_id: int) -> _InstrumentPart:
+        part = self._instrument_parts.get(instrument_id)
+        if part is None:
+            part = self._instrument_parts[instrument_id] = self._instrument_part(self.instruments.get(instrument_id))
+        return part
+
+    def _instrument_part(self, cfg: InstrumentConfig | None) -> _InstrumentPart:
+        reasons: list[Reason] = []
+        if cfg is None or cfg.reportability is None:
+            symbol = cfg.symbol if cfg else "?"
+            reason = Reason(
+                "reportability_unknown",
+                "instrument_isin",
+                f"{symbol} has no reporting profile: configure whether MiFIR Art. 26 applies",
+            )
+            return _InstrumentPart(
+                "unknown", ("",) * 9, "", "UNIT", "", "", Decimal(1), "", ("", "", "", "false"), "", False, (reason,)
+            )
+        scope = "mifir" if cfg.reportability == "mifir" else "out_of_scope"
+        if cfg.isin:
+            if r := rules.check_isin(cfg.isin, "instrument_isin", "instrument_isin_invalid"):
+                reasons.append(r)
+            columns = (cfg.isin, "", "", "", "", "", "", "", "")
+            xml = f"<FinInstrm><Id>{escape(cfg.isin)}</Id></FinInstrm>"
+        else:
+            if not cfg.full_name:
+                reasons.append(
+                    Reason("instrument_full_name_missing", "instrument_full_name", f"{cfg.symbol}: full name required")
+                )
+            if r := rules.check_cfi(cfg.cfi_code):
+                reasons.append(r)
+            if cfg.notional_currency_1 and (r := rules.check_currency(cfg.notional_currency_1, "notional_currency_1")):
+                reasons.append(r)
+            if cfg.notional_currency_2 and (r := rules.check_currency(cfg.notional_currency_2, "notional_currency_2")):
+                reasons.append(r)
+            if cfg.price_multiplier <= 0:
+                reasons.append(Reason("price_multiplier_invalid", "price_multiplier", "must be positive"))
+            if cfg.delivery_type not in ("CASH", "PHYS", "OPTL"):
+                reasons.append(Reason("delivery_type_invalid", "delivery_type", f"{cfg.delivery_type!r}"))
+            if cfg.underlying_isin:
+                if r := rules.check_isin(cfg.underlying_isin, "underlying_isin", "underlying_isin_invalid"):
+                    reasons.append(r)
+                underlying = f"<Othr><Sngl><ISIN>{escape(cfg.underlying_isin)}</ISIN></Sngl></Othr>"
+            elif cfg.underlying_index_name:
+                underlying = (
+                    "<Othr><Sngl><Indx><Nm><RefRate><Nm>"
+                    f"{escape(cfg.underlying_index_name)}</Nm></RefRate></Nm></Indx></Sngl></Othr>"
+                )
+            elif cfg.notional_currency_2 or cfg.commodity_derivative:
+                # An FX derivative has no underlying instrument code (fields 47-48 empty; the pair
+                # is notional currencies 1 and 2), nor has a CFD on a spot commodity; usage
+                # guideline 1.0.3 makes the element mandatory all the same: an empty basket is
+                # its only way of saying "none".
+                underlying = "<Othr><Bskt/></Othr>"
+            else:
+                underlying = ""
+                reasons.append(
+                    Reason(
+                        "underlying_missing", "underlying_isin", f"{cfg.symbol}: underlying ISIN or index name needed"
+                    )
+                )
+            multiplier = rules.decimal_text(cfg.price_multiplier) if cfg.price_multiplier > 0 else ""
+            general = f"<FullNm>{escape(cfg.full_name)}</FullNm><ClssfctnTp>{escape(cfg.cfi_code)}</ClssfctnTp>"
+            if cfg.notional_currency_1:
+                general += f"<NtnlCcy>{escape(cfg.notional_currency_1)}</NtnlCcy>"
+            deriv = f"<PricMltplr>{multiplier}</PricMltplr><UndrlygInstrm>{underlying}</UndrlygInstrm>"
+            deriv += f"<DlvryTp>{escape(cfg.delivery_type)}</DlvryTp>"
+            if cfg.notional_currency_2:
+                deriv += f"<AsstClssSpcfcAttrbts><FX><OthrNtnlCcy>{escape(cfg.notional_currency_2)}</OthrNtnlCcy>"
+                deriv += "</FX></AsstClssSpcfcAttrbts>"
+            xml = (
+                f"<FinInstrm><Othr><FinInstrmGnlAttrbts>{general}</FinInstrmGnlAttrbts>"
+                f"<DerivInstrmAttrbts>{deriv}</DerivInstrmAttrbts></Othr></FinInstrm>"
+            )
+            columns = (
+                "",
+                cfg.full_name,
+                cfg.cfi_code,
+                cfg.notional_currency_1,
+                cfg.notional_currency_2,
+                multiplier,
+                cfg.underlying_isin,
+                cfg.underlying_index_name,
+                cfg.delivery_type,
+            )
+        price_currency = cfg.price_currency
+        if r := rules.check_currency(price_currency, "price_currency"):
+            reasons.append(r)
+        quantity_currency = ""
+        if cfg.quantity_type == "NOML":
+            quantity_currency = cfg.notional_currency_1
+            if r := rules.check_currency(quantity_currency, "quantity_currency"):
+                reasons.append(r)
+        elif cfg.quantity_type != "UNIT":
+            reasons.append(Reason("quantity_type_invalid", "quantity_type", f"{cfg.quantity_type!r}"))
+        if cfg.venue and (r := rules.check_mic(cfg.venue)):
+            reasons.append(r)
+        if r := rules.check_otc_indicators(cfg.otc_post_trade_indicators):
+            reasons.append(r)
+        otc = " ".join(cfg.otc_post_trade_indicators)
+        tail = "".join(f"<OTCPstTradInd>{escape(c)}</OTCPstTradInd>" for c in cfg.otc_post_trade_indicators)
+        commodity = "false" if cfg.commodity_derivative else ""
+        if cfg.commodity_derivative:
+            tail += "<RskRdcgTx>false</RskRdcgTx>"
+        tail += "<SctiesFincgTxInd>false</SctiesFincgTxInd>"
+        return _InstrumentPart(
+            scope,
+            columns,
+            xml,
+            cfg.quantity_type,
+            quantity_currency,
+            price_currency,
+            cfg.contract_size,
+            cfg.venue,
+            ("", otc, commodity, "false"),
+            tail,
+            cfg.short_selling_applicable,
+            tuple(reasons),
+        )
+
+    def _account(self, account_id: int) -> _AccountPart:
+        part = self._account_parts.get(account_id)
+        if part is None:
+            part = self._account_parts[account_id] = self._account_part(account_id, self.accounts.get(account_id))
+        return part
+
+    def _account_part(self, account_id: int, cfg: AccountConfig | None) -> _AccountPart:
+        empty = _Party(("",) * 7, "")
+        if cfg is None or not cfg.configured:
+            reason = Reason(
+                "account_not_configured", "buyer_id", f"account {account_id} has no reporting profile (owner, capacity)"
+            )
+            return _AccountPart("", (empty, empty), (empty, empty), False, (reason,))
+        reasons: list[Reason] = []
+        owner_is_firm = cfg.owner_type == "firm"
+        if r := rules.check_capacity_parties(capacity=cfg.trading_capacity, owner_is_firm=owner_is_firm):
+            reasons.append(r)
+        if r := rules.check_lei(cfg.counterparty_lei, "seller_id", "counterparty_lei_invalid"):
+            reasons.append(r)
+        if cfg.owner_country_of_branch and (
+            r := rules.check_country(cfg.owner_country_of_branch, "buyer_country_of_branch")
+        ):
+            reasons.append(r)
+        if cfg.decision_maker_lei and (
+            r := rules.check_lei(cfg.decision_maker_lei, "buyer_decision_maker_lei", "decision_maker_lei_invalid")
+        ):
+            reasons.append(r)
+        if owner_is_firm:
+            owner = _lei_party(self.firm.executing_entity_lei)
+        elif cfg.owner_type == "lei":
+            if r := rules.check_lei(cfg.owner_lei, "buyer_id", "owner_lei_invalid"):
+                reasons.append(r)
+            owner = _lei_party(cfg.owner_lei, cfg.owner_country_of_branch, cfg.decision_maker_lei)
+        elif cfg.owner_type == "person":
+            for value, field in ((cfg.owner_first_name, "buyer_first_name"), (cfg.owner_surname, "buyer_surname")):
+                if r := rules.check_person_name(value, field):
+                    reasons.append(r)
+            if cfg.owner_birth_date is None:
+                reasons.append(Reason("person_birth_date_missing", "buyer_birth_date", "birth date required"))
+            if r := rules.check_person_id(cfg.owner_national_id, cfg.owner_id_scheme, "buyer_id"):
+                reasons.append(r)
+            owner = _person_party(cfg)
+        else:
+            reasons.append(Reason("owner_type_invalid", "buyer_id_type", f"{cfg.owner_type!r}"))
+            owner = empty
+        counterparty = _lei_party(cfg.counterparty_lei)
+        return _AccountPart(
+            cfg.trading_capacity,
+            (owner, counterparty),
+            (counterparty, owner),
+            bool(cfg.decision_maker_lei),
+            tuple(reasons),
+        )
+
+    def _decision(self, algo_id: str, trader_id: int | None, capacity: str) -> _DecisionPart:
+        key = (algo_id, trader_id, capacity)
+        part = self._decision_parts.get(key)
+        if part is None:
+            part = self._decision_parts[key] = self._decision_part(algo_id, trader_id, capacity)
+        return part
+
+    def _decision_part(self, algo_id: str, trader_id: int | None, capacity: str) -> _DecisionPart:
+        reasons: list[Reason] = []
+        if algo_id:
+            code = rules.algo_code(algo_id)
+            if r := rules.check_algo_code(code, algo_id, "investment_decision_id"):
+                reasons.append(r)
+            other = self._algo_codes.setdefault(code, algo_id)
+            if other != algo_id:
+                reasons.append(
+                    Reason(
+                        "algo_id_collision",
+                        "investment_decision_id",
+                        f"algorithms {other!r} and {algo_id!r} both report as {code}",
+                    )
+                )
+            inner = f"<Algo>{escape(code)}</Algo>"
+            columns = ("ALGO", code, "", "ALGO", code, "")
+            return _DecisionPart(
+                columns,
+                f"<InvstmtDcsnPrsn>{inner}</InvstmtDcsnPrsn><ExctgPrsn>{inner}</ExctgPrsn>",
+                True,
+                tuple(reasons),
+            )
+        if trader_id is not None:
+            person = self.persons.get(trader_id)
+            if person is None:
+                reasons.append(
+                    Reason(
+                        "person_unidentified",
+                        "investment_decision_id",
+                        f"trader (user {trader_id}) has no national identifier configured",
+                    )
+                )
+                return _DecisionPart(("PERSON", "", "", "PERSON", "", ""), "", True, tuple(reasons))
+            if r := rules.check_person_id(person.national_id, person.id_scheme, "investment_decision_id"):
+                reasons.append(r)
+            if r := rules.check_country(person.country_of_branch, "investment_decision_country"):
+                reasons.append(r)
+            inner = (
+                f"<Prsn><CtryOfBrnch>{escape(person.country_of_branch)}</CtryOfBrnch><Othr><Id>"
+                f"{escape(person.national_id)}</Id><SchmeNm>{_scheme_xml(person.id_scheme)}</SchmeNm></Othr></Prsn>"
+            )
+            columns = (
+                "PERSON",
+                person.national_id,
+                person.country_of_branch,
+                "PERSON",
+                person.national_id,
+                person.country_of_branch,
+            )
+            return _DecisionPart(
+                columns,
+                f"<InvstmtDcsnPrsn>{inner}</InvstmtDcsnPrsn><ExctgPrsn>{inner}</ExctgPrsn>",
+                True,
+                tuple(reasons),
+            )
+        # Neither an algorithm nor a trader of the firm: the client decided and executed (NORE).
+        if capacity in ("DEAL", "MTCH"):
+            reasons.append(
+                Reason(
+                    "execution_decision_missing",
+                    "execution_id",
+                    f"{capacity}: the person or algorithm that executed is required (field 59)",
+                )
+            )
+        return _DecisionPart(
+            ("", "", "", "CLIENT", "NORE", ""), "<ExctgPrsn><Clnt>NORE</Clnt></ExctgPrsn>", False, tuple(reasons)
+        )
+
+    # ------------------------------------------------------------ one record
+
+    def trn(self, execution_id: int) -> str:
+        """Transaction reference number: stable (derived from the execution) and unique."""
+        return f"{self.firm.trn_prefix}{execution_id:012d}"
+
+    def _timestamp(self, value: datetime) -> str:
+        if self.firm.granularity == "millisecond":
+            return (
+                f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+                f"{value.second:02d}.{value.microsecond // 1000:03d}Z"
+            )
+        return (
+            f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond:06d}Z"
+        )
+
+    def build(self, row: ExecutionRow, *, position_before: Decimal | None = None) -> BuiltRecord:
+        """The NEWT record of one execution. ``position_before``: the account's net position
+        in the instrument before this fill (short-selling indicator, where it applies)."""
+        instrument = self._instrument(row.instrument_id)
+        account = self._account(row.account_id)
+        decision = self._decision(row.algo_id, row.trader_id, account.capacity)
+        reasons = list(self._firm_reasons)
+        reasons += instrument.reasons
+        reasons += account.reasons
+        reasons += decision.reasons
+        if (
+            instrument.scope == "mifir"
+            and account.capacity
+            and (
+                r := rules.check_investment_decision(
+                    capacity=account.capacity, has_decision=decision.has_decision, firm_decides=account.firm_decides
+                )
+            )
+        ):
+            reasons.append(r)
+
+        trn = self.trn(row.execution_id)
+        if r := rules.check_trn(trn, self._previous_trn):
+            reasons.append(r)
+        self._previous_trn = trn
+        executed_at = row.executed_at
+        if r := rules.check_utc_timestamp(executed_at):
+            reasons.append(r)
+        timestamp = self._timestamp(executed_at)
+        quantity = row.quantity * instrument.contract_size
+        if instrument.quantity_type == "NOML":
+            r = rules.check_decimal(quantity, "quantity", "quantity_invalid", fraction_digits=5)
+        else:
+            r = rules.check_decimal(quantity, "quantity", "quantity_invalid", fraction_digits=17)
+        if r:
+            reasons.append(r)
+        if r := rules.check_decimal(row.price, "price", "price_invalid", fraction_digits=13):
+            reasons.append(r)
+        quantity_text = rules.decimal_text(quantity) if quantity.is_finite() else str(quantity)
+        price_text = rules.decimal_text(row.price) if row.price.is_finite() else str(row.price)
+        venue = instrument.venue or row.venue
+        if not instrument.venue and (r := rules.check_mic(venue)):
+            reasons.append(r)
+        venue_tx_id = ""
+        if venue and not OFF_VENUE(venue):
+            venue_tx_id = rules.algo_code(row.broker_deal_id)[:52]  # capitals and digits only
+            if not venue_tx_id:
+                reasons.append(
+                    Reason("venue_transaction_id_missing", "venue_transaction_id", "a venue trade needs the venue's id")
+                )
+        short = ""
+        if instrument.short_selling and row.side == "SELL":
+            short = "UNDI" if position_before is None else "SESH" if position_before - row.quantity < 0 else "SELL"
+        buyer, seller = account.buy if row.side == "BUY" else account.sell
+        if row.side not in ("BUY", "SELL"):
+            reasons.append(Reason("side_invalid", "buyer_id", f"side {row.side!r}"))
+
+        waiver, otc, commodity, sft = instrument.indicator_columns
+        values = (
+            ("NEWT", trn, venue_tx_id)
+            + self._firm_columns
+            + buyer.columns
+            + seller.columns
+            + ("false", "", "", timestamp, account.capacity, instrument.quantity_type, quantity_text)
+            + (instrument.quantity_currency, "", price_text, instrument.price_currency, "", venue, "", "", "")
+            + instrument.columns
+            + decision.columns
+            + (waiver, short, otc, commodity, sft)
+        )
+        if reasons:
+            return BuiltRecord(values, tuple(reasons), None)
+        if instrument.quantity_type == "NOML":
+            qty_xml = f"<NmnlVal Ccy={quoteattr(instrument.quantity_currency)}>{quantity_text}</NmnlVal>"
+        else:
+            qty_xml = f"<Unit>{quantity_text}</Unit>"
+        venue_xml = f"<TradVn>{venue}</TradVn>"
+        if venue_tx_id:
+            venue_xml += f"<TradPlcMtchgId>{venue_tx_id}</TradPlcMtchgId>"
+        short_xml = f"<ShrtSellgInd>{short}</ShrtSellgInd>" if short else ""
+        xml = (
+            f"<Tx><New><TxId>{trn}</TxId>{self._firm_xml}<Buyr>{buyer.xml}</Buyr><Sellr>{seller.xml}</Sellr>"
+            "<OrdrTrnsmssn><TrnsmssnInd>false</TrnsmssnInd></OrdrTrnsmssn>"
+            f"<Tx><TradDt>{timestamp}</TradDt><TradgCpcty>{account.capacity}</TradgCpcty><Qty>{qty_xml}</Qty>"
+            f"<Pric><Pric><MntryVal><Amt Ccy={quoteattr(instrument.price_currency)}>{price_text}</Amt></MntryVal>"
+            f"</Pric></Pric>{venue_xml}</Tx>{instrument.xml}{decision.xml}"
+            f"<AddtlAttrbts>{short_xml}{instrument.indicator_xml_tail}</AddtlAttrbts></New></Tx>"
+        )
+        return BuiltRecord(values, (), xml)
+
+    def cancellation(self, trn: str) -> BuiltRecord:
+        """The CANC record that cancels the report ``trn`` (a correction sends CANC, then a new
+        NEWT; ESMA's guidelines on transaction reporting, cancellations and amendments)."""
+        reasons = list(self._firm_reasons)
+        if r := rules.check_trn(trn):
+            reasons.append(r)
+        values = ["" for _ in range(56)]
+        values[0], values[1] = "CANC", trn
+        values[3], values[4], values[5] = self._firm_columns
+        xml = None
+        if not reasons:
+            xml = (
+                f"<Tx><Cxl><TxId>{trn}</TxId><ExctgPty>{escape(self.firm.executing_entity_lei)}</ExctgPty>"
+                f"<SubmitgPty>{escape(self.firm.submitting_entity_lei)}</SubmitgPty></Cxl></Tx>"
+            )
+        return BuiltRecord(tuple(values), tuple(reasons), xml)
+
+    def reset_sequence(self) -> None:
+        """Forget the previous reference (a new file starts)."""
+        self._previous_trn = None
