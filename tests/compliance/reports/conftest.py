@@ -14,9 +14,11 @@ from compliance.reports.services import (
     instrument_reporting_profile_save,
     reporting_firm_save,
 )
+from tests.trading.execution import conftest as execution_fixtures
 from tests.trading.execution.conftest import T0, make_worker, paper_broker, signal, tick
 from tradeops.core.identifiers import lei_with_check_digits
 
+gbpusd = execution_fixtures.gbpusd  # the second instrument's fixture
 COUNTERPARTY_LEI = lei_with_check_digits("PAPERBROKERTEST000")
 
 
@@ -106,6 +108,3 @@ def trade_date(traded):
     dates = {e.executed_at.date() for e in Execution.objects.all()}
     assert len(dates) == 1, f"fills on several dates: {dates}"
     return dates.pop()
-
-
-from tests.trading.execution.conftest import gbpusd  # noqa: E402, F401  (the second instrument)
