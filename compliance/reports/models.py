@@ -355,8 +355,11 @@ class TransactionRecord(models.Model):
     record's fields for held-back, rejected and corrected records (what an officer reviews);
     the report file holds them for the rest."""
 
-    run = models.ForeignKey(ReportRun, on_delete=models.PROTECT, related_name="records")
-    execution = models.ForeignKey("trading.Execution", on_delete=models.PROTECT, related_name="+")
+    # Indexes kept to what the queries use (a run writes up to a million rows at once): the
+    # (run, trn) and (run, state) indexes serve the run's lookups, the partial unique index the
+    # "already reported" anti-join; no separate index per foreign key.
+    run = models.ForeignKey(ReportRun, on_delete=models.PROTECT, related_name="records", db_index=False)
+    execution = models.ForeignKey("trading.Execution", on_delete=models.PROTECT, related_name="+", db_index=False)
     trn = models.CharField("transaction reference number", max_length=52)
     report_status = models.CharField(max_length=4, choices=[("NEWT", "New"), ("CANC", "Cancellation")])
     state = models.CharField(max_length=10, choices=RecordState.choices)
@@ -364,7 +367,9 @@ class TransactionRecord(models.Model):
     late = models.BooleanField(default=False, help_text="Executed before the period, recorded after its day's run")
     reasons = models.JSONField(default=list, blank=True, help_text="[{code, field, message}]")
     values = models.JSONField(null=True, blank=True)
-    corrects = models.ForeignKey("self", on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    corrects = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
     feedback_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

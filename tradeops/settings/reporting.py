@@ -48,6 +48,10 @@ REPORTING_CLOSE_GRACE_MINUTES = env.int("REPORTING_CLOSE_GRACE_MINUTES", default
 # A fill recorded after its day's run was generated goes into the next run, if it was executed
 # within this many days before that run's period (older ones need a person: see README).
 REPORTING_LATE_LOOKBACK_DAYS = env.int("REPORTING_LATE_LOOKBACK_DAYS", default=30)
+# Transaction report XML is validated against ESMA's XSD chunk by chunk while it is written;
+# the validate step re-validates the whole stored file (streamed) up to this size, and checks
+# the SHA-256 of bigger ones (the bytes generation validated). 64 MB is ~55,000 transactions.
+REPORTING_DEEP_VALIDATION_MAX_BYTES = env.int("REPORTING_DEEP_VALIDATION_MAX_BYTES", default=64 * 1024 * 1024)
 # Transaction report XML: "envelope" (head.003 BizData with a head.001 AppHdr) or "document".
 REPORTING_XML_LAYOUT = env("REPORTING_XML_LAYOUT", default="envelope")
 

@@ -25,7 +25,7 @@ from typing import IO
 
 from django.conf import settings
 from django.db import connection
-from django.db.models import Case, DecimalField, Exists, F, OuterRef, Q, Subquery, Sum, When
+from django.db.models import Case, CharField, DecimalField, Exists, F, Func, OuterRef, Subquery, Sum, When
 from django.db.models.functions import TruncDate
 
 from compliance.reports.models import (
@@ -173,6 +173,35 @@ _COVERING = [RunStatus.GENERATED, RunStatus.VALIDATED, RunStatus.APPROVED, RunSt
 _COVERING += [RunStatus.ACCEPTED, RunStatus.REJECTED, RunStatus.SUPERSEDED]
 
 
+class UtcTimestampText(Func):
+    """A timestamptz as RTS 22 text in UTC (``2026-03-02T09:30:00.123456Z``), formatted by
+    PostgreSQL: parsing a million timestamps into datetimes only to format them again costs
+    more than the rest of a record (PostgreSQL only; elsewhere the datetime is formatted)."""
+
+    output_field = CharField()
+
+    def __init__(self, expression, *, millisecond: bool = False):
+        super().__init__(expression)
+        self.millisecond = millisecond
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        fraction = "MS" if self.millisecond else "US"
+        return f"""to_char(({sql}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.{fraction}"Z"')""", params
+
+
+class DecimalText(Func):
+    """A numeric as plain text without trailing zeros (``1.1000200000`` -> ``1.10002``),
+    formatted by PostgreSQL (saves making and formatting a Decimal per field in Python)."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        sql, params = compiler.compile(self.source_expressions[0])
+        text = f"(({sql})::text)"
+        return f"(CASE WHEN {text} LIKE '%%.%%' THEN rtrim(rtrim({text}, '0'), '.') ELSE {text} END)", params * 3
+
+
 def executions_selected(
     *,
     start: date,
@@ -181,33 +210,45 @@ def executions_selected(
     mode: str = "run",
     execution_ids: Iterable[int] | None = None,
     short_selling_instruments: Iterable[int] = (),
-):
-    """The executions a report covers, ordered by id (so references come out in order).
+    millisecond: bool = False,
+) -> list:
+    """The querysets of the executions a report covers, each ordered by id (so references come
+    out in order); their rows are disjoint. ``mode``: ``run`` (late arrivals first, then the
+    period, minus what is already reported), ``export`` (the period as it is), ``correction``
+    (exactly ``execution_ids``).
 
-    ``mode``: ``run`` (period + late arrivals, minus already reported), ``export`` (the
-    period as it is), ``correction`` (exactly ``execution_ids``)."""
+    Late arrivals are looked for only when a run covered one of the days of the look-back
+    window: then among the executions of those days recorded after the earliest such run."""
     lo, hi = period_bounds(start, end)
-    qs = Execution.objects.filter(recorded_at__lte=as_of)
+    base = Execution.objects.filter(recorded_at__lte=as_of)
     if mode == "correction":
-        qs = qs.filter(pk__in=list(execution_ids or ()))
+        selections = [base.filter(pk__in=list(execution_ids or ()))]
     elif mode == "export":
-        qs = qs.filter(executed_at__gte=lo, executed_at__lt=hi)
+        selections = [base.filter(executed_at__gte=lo, executed_at__lt=hi)]
     else:
+        reported = TransactionRecord.objects.filter(execution=OuterRef("pk"), active=True, report_status="NEWT")
+        selections = [base.filter(executed_at__gte=lo, executed_at__lt=hi).filter(~Exists(reported))]
         lookback = lo - timedelta(days=settings.REPORTING_LATE_LOOKBACK_DAYS)
-        day_run_before_recording = ReportRun.objects.filter(
+        covering = ReportRun.objects.filter(
             kind=ReportKind.TRANSACTION,
             status__in=_COVERING,
-            period_start__lte=OuterRef("trade_date"),
-            period_end__gte=OuterRef("trade_date"),
-            as_of__lt=OuterRef("recorded_at"),
+            period_end__gte=lookback.date(),
+            period_start__lt=start,
         )
-        reported = TransactionRecord.objects.filter(execution=OuterRef("pk"), active=True, report_status="NEWT")
-        qs = (
-            qs.filter(executed_at__lt=hi, executed_at__gte=lookback)
-            .annotate(trade_date=TruncDate("executed_at", tzinfo=UTC))
-            .filter(Q(executed_at__gte=lo) | Exists(day_run_before_recording))
-            .filter(~Exists(reported))
-        )
+        earliest = covering.order_by("as_of").values_list("as_of", flat=True).first()
+        if earliest is not None:
+            day_run_before_recording = covering.filter(
+                period_start__lte=OuterRef("trade_date"),
+                period_end__gte=OuterRef("trade_date"),
+                as_of__lt=OuterRef("recorded_at"),
+            )
+            late = (
+                base.filter(executed_at__gte=lookback, executed_at__lt=lo, recorded_at__gt=earliest)
+                .annotate(trade_date=TruncDate("executed_at", tzinfo=UTC))
+                .filter(Exists(day_run_before_recording))
+                .filter(~Exists(reported))
+            )
+            selections.insert(0, late)
     short = list(short_selling_instruments)
     fields = [
         "id",
@@ -222,6 +263,15 @@ def executions_selected(
         "order__algo_id",
         "order__trader_id",
     ]
+    if connection.vendor == "postgresql":
+        # formatted by the database, which works beside this process: time, price, units
+        stamp = UtcTimestampText("executed_at", millisecond=millisecond)
+        units = DecimalText(F("quantity") * F("instrument__contract_size"))
+        selections = [
+            qs.annotate(executed_at_text=stamp, price_text=DecimalText("price"), units_text=units) for qs in selections
+        ]
+        fields[5], fields[8] = "price_text", "executed_at_text"
+        fields.insert(11, "units_text")
     if short:
         signed = Case(When(side="BUY", then=F("quantity")), default=-F("quantity"), output_field=DecimalField())
         before = (
@@ -235,35 +285,33 @@ def executions_selected(
             .annotate(total=Sum(signed))
             .values("total")
         )
-        qs = qs.annotate(
-            position_before=Case(
-                When(instrument_id__in=short, then=Subquery(before)), default=None, output_field=DecimalField()
-            )
-        )
+        position = Case(When(instrument_id__in=short, then=Subquery(before)), default=None, output_field=DecimalField())
+        selections = [qs.annotate(position_before=position) for qs in selections]
         fields.append("position_before")
-    return qs.order_by("id").values_list(*fields)
+    return [qs.order_by("id").values_list(*fields) for qs in selections]
 
 
-def execution_rows(queryset, *, period_start: datetime) -> Iterator[tuple[ExecutionRow, bool, Decimal | None]]:
+def execution_rows(querysets, *, period_start: datetime) -> Iterator[tuple[ExecutionRow, bool, Decimal | None]]:
     """(row, late, position_before) per selected execution, streamed with a server-side cursor."""
-    for values in queryset.iterator(chunk_size=READ_CHUNK):
-        row = ExecutionRow(
-            values[0],
-            values[1],
-            values[2],
-            values[3],
-            values[4],
-            values[5],
-            values[6],
-            values[7],
-            values[8],
-            values[9] or "",
-            values[10],
-        )
-        position = values[11] if len(values) > 11 else None
-        if position is None and len(values) > 11:
-            position = Decimal(0)
-        yield row, row.executed_at < period_start, position
+    make = ExecutionRow._make
+    start = period_start.strftime("%Y-%m-%dT%H:%M:%S.000000Z")  # text rows compare as text (same format)
+    for queryset in querysets:
+        for values in queryset.iterator(chunk_size=READ_CHUNK):
+            width = len(values)
+            position = None
+            if width == 11:  # not PostgreSQL, no short-selling column
+                row = make(values)
+            elif width == 12 and not isinstance(values[11], str):  # not PostgreSQL, position
+                row = make(values[:11])
+                position = values[11] if values[11] is not None else Decimal(0)
+            else:  # PostgreSQL: units text at 11, position (when asked) at 12
+                row = make(values[:12])
+                if width == 13:
+                    position = values[12] if values[12] is not None else Decimal(0)
+            if row.algo_id is None:
+                row = row._replace(algo_id="")
+            late = (row.executed_at < start) if isinstance(row.executed_at, str) else (row.executed_at < period_start)
+            yield row, late, position
 
 
 # ---------------------------------------------------------------- writing
@@ -382,30 +430,43 @@ class RecordWriter:
     """Collects the run's TransactionRecord rows and writes them in batches (COPY on
     PostgreSQL, bulk_create elsewhere). Held-back records keep their values and reasons."""
 
-    COLUMNS = ("run_id", "execution_id", "trn", "report_status", "state", "active", "late", "reasons", "values")
+    COLUMNS = (
+        "run_id",
+        "execution_id",
+        "trn",
+        "report_status",
+        "state",
+        "active",
+        "late",
+        "reasons",
+        "values",
+        "corrects_id",
+    )
 
     def __init__(self, run: ReportRun, builder: TransactionRecordBuilder, *, corrects: dict[int, int] | None = None):
         self.run = run
+        self.run_id = run.pk
         self.builder = builder
         self.corrects = corrects or {}
+        self._copy = connection.vendor == "postgresql"
+        self._lines: list[str] = []  # COPY text lines of plain reported records (the bulk)
         self._rows: list[tuple] = []
         self.written = 0
 
     def __call__(self, row: ExecutionRow, built: BuiltRecord, state: str, late: bool, reasons) -> None:
-        values = json.dumps(as_dict(built.values)) if state == RecordState.HELD_BACK else None
-        self._rows.append(
-            (
-                self.run.pk,
-                row.execution_id,
-                built.values[1],
-                "NEWT",
-                state,
-                True,
-                late,
-                json.dumps([r.as_dict() for r in reasons]),
-                values,
-                self.corrects.get(row.execution_id),
+        corrects = self.corrects.get(row.execution_id)
+        if self._copy and state == RecordState.REPORTED and corrects is None:
+            self._lines.append(
+                f"{self.run_id}\t{row.execution_id}\t{built.values[1]}\tNEWT\treported\tt\t{'t' if late else 'f'}"
+                "\t[]\t\\N\t\\N\n"
             )
+            if len(self._lines) >= RECORD_BATCH:
+                self.flush()
+            return
+        values = json.dumps(as_dict(built.values)) if state == RecordState.HELD_BACK else None
+        reasons_json = json.dumps([r.as_dict() for r in reasons])
+        self._rows.append(
+            (self.run.pk, row.execution_id, built.values[1], "NEWT", state, True, late, reasons_json, values, corrects)
         )
         if len(self._rows) >= RECORD_BATCH:
             self.flush()
@@ -416,16 +477,16 @@ class RecordWriter:
         )
 
     def flush(self) -> None:
-        if not self._rows:
-            return
+        lines, self._lines = self._lines, []
         rows, self._rows = self._rows, []
-        columns = (*self.COLUMNS, "corrects_id")
-        if connection.vendor == "postgresql":
+        if not lines and not rows:
+            return
+        if self._copy:
             table = TransactionRecord._meta.db_table
-            with (
-                connection.cursor() as cursor,
-                cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy,
-            ):
+            sql = f"COPY {table} ({', '.join(self.COLUMNS)}) FROM STDIN"
+            with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+                if lines:
+                    copy.write("".join(lines))
                 for r in rows:
                     copy.write_row(r)
         else:
@@ -447,7 +508,7 @@ class RecordWriter:
                 ],
                 batch_size=1000,
             )
-        self.written += len(rows)
+        self.written += len(lines) + len(rows)
 
 
 # ---------------------------------------------------------------- entry points
@@ -474,10 +535,15 @@ def transaction_run_generate(*, run: ReportRun, out: IO[bytes]):
             mode="correction",
             execution_ids=corrects,
             short_selling_instruments=short,
+            millisecond=builder.firm.granularity == "millisecond",
         )
     else:
         queryset = executions_selected(
-            start=run.period_start, end=run.period_end, as_of=run.as_of, short_selling_instruments=short
+            start=run.period_start,
+            end=run.period_end,
+            as_of=run.as_of,
+            short_selling_instruments=short,
+            millisecond=builder.firm.granularity == "millisecond",
         )
     header = None
     if run.file_format == "xml" and run.options.get("layout", "envelope") == "envelope":
@@ -522,7 +588,14 @@ def transaction_report_export(*, day: date, file_format: str, out: IO[bytes], la
     builder = record_builder()
     now = utcnow()
     short = [iid for iid, cfg in builder.instruments.items() if cfg.short_selling_applicable]
-    queryset = executions_selected(start=day, end=day, as_of=now, mode="export", short_selling_instruments=short)
+    queryset = executions_selected(
+        start=day,
+        end=day,
+        as_of=now,
+        mode="export",
+        short_selling_instruments=short,
+        millisecond=builder.firm.granularity == "millisecond",
+    )
     header = None
     if file_format == "xml" and layout == "envelope":
         header = app_header(reference=f"TXE-{day:%Y%m%d}-{now:%H%M%S}", created_at=now)

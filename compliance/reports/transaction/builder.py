@@ -14,8 +14,9 @@ the auth.016 report (only for a valid record).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from compliance.reports.transaction import rules
@@ -85,8 +86,9 @@ class PersonConfig:
     id_scheme: str
 
 
-@dataclass(frozen=True, slots=True)
-class ExecutionRow:
+class ExecutionRow(NamedTuple):
+    """One execution as the report reads it (a tuple: a million of them are made per report)."""
+
     execution_id: int
     account_id: int
     instrument_id: int
@@ -95,9 +97,10 @@ class ExecutionRow:
     price: Decimal
     venue: str
     broker_deal_id: str
-    executed_at: datetime
+    executed_at: datetime | str  # or its RTS 22 text in UTC, as the database formats it
     algo_id: str = ""
     trader_id: int | None = None
+    units: str | None = None  # quantity x contract size as text, when the database formatted it
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +152,62 @@ class _DecisionPart:
     xml: str
     has_decision: bool
     reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True)
+class _Combo:
+    """The static part of the records of one (instrument, account, algorithm, trader)."""
+
+    scope: str
+    reasons: tuple[Reason, ...]
+    capacity: str
+    sides: dict[str, tuple[tuple[str, ...], str]]  # side -> (columns 4-27, XML from ExctgPty to OrdrTrnsmssn)
+    quantity_type: str
+    quantity_currency: str
+    quantity_fraction: int
+    contract_size: Decimal
+    price_currency: str
+    venue: str
+    short_selling: bool
+    trade_open: str
+    price_open: str
+    price_close: str
+    instrument_xml: str
+    tail_xml: str
+    tail_values: tuple[str, ...]
+    indicators: tuple[str, str, str, str]
+
+
+_ZERO = timedelta(0)
+
+
+def _decimal_text(value: Decimal, fraction_digits: int, total_digits: int = 18) -> str | None:
+    """Plain text of a positive decimal that fits the schema's digits, else None (ISO 20022
+    quantity and amount facets: more than 0, at most ``total_digits`` significant digits and
+    ``fraction_digits`` decimals)."""
+    if not value.is_finite() or value <= 0:
+        return None
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    whole, _, fraction = text.partition(".")
+    if len(fraction) > fraction_digits or len(whole.lstrip("0")) + len(fraction) > total_digits:
+        return None
+    return text
+
+
+def _plain_text(text: str, fraction_digits: int, total_digits: int = 18) -> str | None:
+    """``_decimal_text`` for a number the database already wrote as plain text."""
+    whole, _, fraction = text.partition(".")
+    digits = whole + fraction
+    if (
+        not digits.isdigit()
+        or len(fraction) > fraction_digits
+        or len(whole.lstrip("0")) + len(fraction) > total_digits
+        or not digits.strip("0")
+    ):
+        return None
+    return text
 
 
 def _lei_party(lei: str, country: str = "", decision_maker: str = "") -> _Party:
@@ -233,11 +292,20 @@ class TransactionRecordBuilder:
         self._decision_parts: dict[tuple[str, int | None, str], _DecisionPart] = {}
         self._algo_codes: dict[str, str] = {}  # reported code -> algorithm id (collisions)
         self._previous_trn: str | None = None
+        self._combos: dict[tuple[int, int, str, int | None], _Combo] = {}
+        self._venues: dict[str, Reason | bool] = {}
+        self._trn_prefix = firm.trn_prefix
+        # the prefix decides whether every reference fits [A-Z0-9]{1,52} (12 digits follow it)
+        self._trn_ok = rules.check_trn(f"{firm.trn_prefix}{0:012d}") is None
+        self._timespec = "milliseconds" if firm.granularity == "millisecond" else "microseconds"
 
     # ------------------------------------------------------------ scope
 
     def scope(self, row: ExecutionRow) -> str:
-        return self._instrument(row.instrument_id).scope
+        combo = self._combos.get((row.instrument_id, row.account_id, row.algo_id, row.trader_id))
+        if combo is None:
+            combo = self._combo((row.instrument_id, row.account_id, row.algo_id, row.trader_id))
+        return combo.scope
 
     # ------------------------------------------------------------ static parts
 
@@ -497,27 +565,14 @@ class TransactionRecordBuilder:
         """Transaction reference number: stable (derived from the execution) and unique."""
         return f"{self.firm.trn_prefix}{execution_id:012d}"
 
-    def _timestamp(self, value: datetime) -> str:
-        if self.firm.granularity == "millisecond":
-            return (
-                f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-                f"{value.second:02d}.{value.microsecond // 1000:03d}Z"
-            )
-        return (
-            f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
-            f"{value.second:02d}.{value.microsecond:06d}Z"
-        )
-
-    def build(self, row: ExecutionRow, *, position_before: Decimal | None = None) -> BuiltRecord:
-        """The NEWT record of one execution. ``position_before``: the account's net position
-        in the instrument before this fill (short-selling indicator, where it applies)."""
-        instrument = self._instrument(row.instrument_id)
-        account = self._account(row.account_id)
-        decision = self._decision(row.algo_id, row.trader_id, account.capacity)
-        reasons = list(self._firm_reasons)
-        reasons += instrument.reasons
-        reasons += account.reasons
-        reasons += decision.reasons
+    def _combo(self, key: tuple[int, int, str, int | None]) -> _Combo:
+        """Everything of a record that depends only on its instrument, account and decision
+        maker: built and checked once, reused for every execution that shares them."""
+        instrument_id, account_id, algo_id, trader_id = key
+        instrument = self._instrument(instrument_id)
+        account = self._account(account_id)
+        decision = self._decision(algo_id, trader_id, account.capacity)
+        reasons = [*self._firm_reasons, *instrument.reasons, *account.reasons, *decision.reasons]
         if (
             instrument.scope == "mifir"
             and account.capacity
@@ -528,29 +583,84 @@ class TransactionRecordBuilder:
             )
         ):
             reasons.append(r)
+        head_values = ("false", "", "")
+        sides = {}
+        for side, (buyer, seller) in (("BUY", account.buy), ("SELL", account.sell)):
+            sides[side] = (
+                self._firm_columns + buyer.columns + seller.columns + head_values,
+                f"{self._firm_xml}<Buyr>{buyer.xml}</Buyr><Sellr>{seller.xml}</Sellr>"
+                "<OrdrTrnsmssn><TrnsmssnInd>false</TrnsmssnInd></OrdrTrnsmssn>",
+            )
+        if instrument.quantity_type == "NOML":
+            qty_open = f"<Qty><NmnlVal Ccy={quoteattr(instrument.quantity_currency)}>"
+            qty_close, qty_fraction = "</NmnlVal></Qty>", 5
+        else:
+            qty_open, qty_close, qty_fraction = "<Qty><Unit>", "</Unit></Qty>", 17
+        combo = _Combo(
+            scope=instrument.scope,
+            reasons=tuple(reasons),
+            capacity=account.capacity,
+            sides=sides,
+            quantity_type=instrument.quantity_type,
+            quantity_currency=instrument.quantity_currency,
+            quantity_fraction=qty_fraction,
+            contract_size=instrument.contract_size,
+            price_currency=instrument.price_currency,
+            venue=instrument.venue,
+            short_selling=instrument.short_selling,
+            trade_open=f"</TradDt><TradgCpcty>{account.capacity}</TradgCpcty>{qty_open}",
+            price_open=f"{qty_close}<Pric><Pric><MntryVal><Amt Ccy={quoteattr(instrument.price_currency)}>",
+            price_close="</Amt></MntryVal></Pric></Pric><TradVn>",
+            instrument_xml=f"</Tx>{instrument.xml}{decision.xml}<AddtlAttrbts>",
+            tail_xml=f"{instrument.indicator_xml_tail}</AddtlAttrbts></New></Tx>",
+            tail_values=instrument.columns + decision.columns,
+            indicators=instrument.indicator_columns,
+        )
+        self._combos[key] = combo
+        return combo
 
-        trn = self.trn(row.execution_id)
-        if r := rules.check_trn(trn, self._previous_trn):
+    def build(self, row: ExecutionRow, *, position_before: Decimal | None = None) -> BuiltRecord:
+        """The NEWT record of one execution. ``position_before``: the account's net position
+        in the instrument before this fill (short-selling indicator, where it applies)."""
+        combo = self._combos.get((row.instrument_id, row.account_id, row.algo_id, row.trader_id))
+        if combo is None:
+            combo = self._combo((row.instrument_id, row.account_id, row.algo_id, row.trader_id))
+        reasons: list[Reason] = []
+        trn = f"{self._trn_prefix}{row.execution_id:012d}"
+        if (not self._trn_ok or trn == self._previous_trn) and (r := rules.check_trn(trn, self._previous_trn)):
             reasons.append(r)
         self._previous_trn = trn
         executed_at = row.executed_at
-        if r := rules.check_utc_timestamp(executed_at):
-            reasons.append(r)
-        timestamp = self._timestamp(executed_at)
-        quantity = row.quantity * instrument.contract_size
-        if instrument.quantity_type == "NOML":
-            r = rules.check_decimal(quantity, "quantity", "quantity_invalid", fraction_digits=5)
+        if executed_at.__class__ is str:
+            # already RTS 22 text, formatted in UTC by the database (generators.transaction)
+            timestamp = executed_at
+            if not timestamp.endswith("Z"):
+                reasons.append(Reason("timestamp_not_utc", "trading_date_time", f"{timestamp} is not in UTC"))
+        elif executed_at.utcoffset() == _ZERO:
+            timestamp = executed_at.isoformat(timespec=self._timespec)[:-6] + "Z"
         else:
-            r = rules.check_decimal(quantity, "quantity", "quantity_invalid", fraction_digits=17)
-        if r:
-            reasons.append(r)
-        if r := rules.check_decimal(row.price, "price", "price_invalid", fraction_digits=13):
-            reasons.append(r)
-        quantity_text = rules.decimal_text(quantity) if quantity.is_finite() else str(quantity)
-        price_text = rules.decimal_text(row.price) if row.price.is_finite() else str(row.price)
-        venue = instrument.venue or row.venue
-        if not instrument.venue and (r := rules.check_mic(venue)):
-            reasons.append(r)
+            reasons.append(rules.check_utc_timestamp(executed_at))
+            timestamp = executed_at.isoformat()
+        if row.units is not None:
+            quantity_text = _plain_text(row.units, combo.quantity_fraction)
+        else:
+            quantity_text = _decimal_text(row.quantity * combo.contract_size, combo.quantity_fraction)
+        if quantity_text is None:
+            quantity = row.units or row.quantity * combo.contract_size
+            reasons.append(Reason("quantity_invalid", "quantity", f"{quantity} is not a positive quantity that fits"))
+            quantity_text = str(quantity)
+        price = row.price
+        price_text = _plain_text(price, 13) if price.__class__ is str else _decimal_text(price, 13)
+        if price_text is None:
+            reasons.append(Reason("price_invalid", "price", f"{row.price} is not a positive price that fits"))
+            price_text = str(row.price)
+        venue = combo.venue or row.venue
+        if not combo.venue:
+            known = self._venues.get(venue)
+            if known is None:
+                known = self._venues[venue] = rules.check_mic(venue) or False
+            if known:
+                reasons.append(known)
         venue_tx_id = ""
         if venue and not OFF_VENUE(venue):
             venue_tx_id = rules.algo_code(row.broker_deal_id)[:52]  # capitals and digits only
@@ -558,42 +668,31 @@ class TransactionRecordBuilder:
                 reasons.append(
                     Reason("venue_transaction_id_missing", "venue_transaction_id", "a venue trade needs the venue's id")
                 )
-        short = ""
-        if instrument.short_selling and row.side == "SELL":
-            short = "UNDI" if position_before is None else "SESH" if position_before - row.quantity < 0 else "SELL"
-        buyer, seller = account.buy if row.side == "BUY" else account.sell
-        if row.side not in ("BUY", "SELL"):
+        side = combo.sides.get(row.side)
+        if side is None:
             reasons.append(Reason("side_invalid", "buyer_id", f"side {row.side!r}"))
-
-        waiver, otc, commodity, sft = instrument.indicator_columns
+            side = combo.sides["BUY"]
+        short = ""
+        if combo.short_selling and row.side == "SELL":
+            short = "UNDI" if position_before is None else "SESH" if position_before - row.quantity < 0 else "SELL"
+        waiver, otc, commodity, sft = combo.indicators
         values = (
             ("NEWT", trn, venue_tx_id)
-            + self._firm_columns
-            + buyer.columns
-            + seller.columns
-            + ("false", "", "", timestamp, account.capacity, instrument.quantity_type, quantity_text)
-            + (instrument.quantity_currency, "", price_text, instrument.price_currency, "", venue, "", "", "")
-            + instrument.columns
-            + decision.columns
+            + side[0]
+            + (timestamp, combo.capacity, combo.quantity_type, quantity_text, combo.quantity_currency, "")
+            + (price_text, combo.price_currency, "", venue, "", "", "")
+            + combo.tail_values
             + (waiver, short, otc, commodity, sft)
         )
-        if reasons:
-            return BuiltRecord(values, tuple(reasons), None)
-        if instrument.quantity_type == "NOML":
-            qty_xml = f"<NmnlVal Ccy={quoteattr(instrument.quantity_currency)}>{quantity_text}</NmnlVal>"
-        else:
-            qty_xml = f"<Unit>{quantity_text}</Unit>"
-        venue_xml = f"<TradVn>{venue}</TradVn>"
-        if venue_tx_id:
-            venue_xml += f"<TradPlcMtchgId>{venue_tx_id}</TradPlcMtchgId>"
-        short_xml = f"<ShrtSellgInd>{short}</ShrtSellgInd>" if short else ""
+        if combo.reasons or reasons:
+            return BuiltRecord(values, combo.reasons + tuple(reasons), None)
+        venue_xml = (
+            f"{venue}</TradVn><TradPlcMtchgId>{venue_tx_id}</TradPlcMtchgId>" if venue_tx_id else venue + "</TradVn>"
+        )
         xml = (
-            f"<Tx><New><TxId>{trn}</TxId>{self._firm_xml}<Buyr>{buyer.xml}</Buyr><Sellr>{seller.xml}</Sellr>"
-            "<OrdrTrnsmssn><TrnsmssnInd>false</TrnsmssnInd></OrdrTrnsmssn>"
-            f"<Tx><TradDt>{timestamp}</TradDt><TradgCpcty>{account.capacity}</TradgCpcty><Qty>{qty_xml}</Qty>"
-            f"<Pric><Pric><MntryVal><Amt Ccy={quoteattr(instrument.price_currency)}>{price_text}</Amt></MntryVal>"
-            f"</Pric></Pric>{venue_xml}</Tx>{instrument.xml}{decision.xml}"
-            f"<AddtlAttrbts>{short_xml}{instrument.indicator_xml_tail}</AddtlAttrbts></New></Tx>"
+            f"<Tx><New><TxId>{trn}</TxId>{side[1]}<Tx><TradDt>{timestamp}{combo.trade_open}{quantity_text}"
+            f"{combo.price_open}{price_text}{combo.price_close}{venue_xml}{combo.instrument_xml}"
+            f"{f'<ShrtSellgInd>{short}</ShrtSellgInd>' if short else ''}{combo.tail_xml}"
         )
         return BuiltRecord(values, (), xml)
 

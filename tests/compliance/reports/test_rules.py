@@ -49,7 +49,7 @@ def build(*, firm=FIRM, instrument=EURUSD, account=ACCOUNT, persons=None, row=RO
     builder = TransactionRecordBuilder(
         firm=firm, instruments={1: instrument}, accounts={account.account_id: account}, persons=persons or {}
     )
-    return builder.build(replace(row, **row_changes) if row_changes else row)
+    return builder.build(row._replace(**row_changes) if row_changes else row)
 
 
 def codes(record) -> set[str]:
@@ -232,8 +232,8 @@ def test_algorithm_codes():
     assert "algo_id_invalid" in codes(build(algo_id="---"))
     assert "algo_id_invalid" in codes(build(algo_id="a" * 51))
     builder = TransactionRecordBuilder(firm=FIRM, instruments={1: EURUSD}, accounts={1: ACCOUNT})
-    assert builder.build(replace(ROW, algo_id="algo-1")).reasons == ()
-    assert "algo_id_collision" in codes(builder.build(replace(ROW, execution_id=8, algo_id="ALGO_1")))
+    assert builder.build(ROW._replace(algo_id="algo-1")).reasons == ()
+    assert "algo_id_collision" in codes(builder.build(ROW._replace(execution_id=8, algo_id="ALGO_1")))
 
 
 def test_short_selling_indicator_where_it_applies():
@@ -246,14 +246,14 @@ def test_short_selling_indicator_where_it_applies():
         short_selling_applicable=True,
     )
     builder = TransactionRecordBuilder(firm=FIRM, instruments={1: share}, accounts={1: ACCOUNT})
-    sell = replace(ROW, side="SELL", quantity=Decimal(3))
+    sell = ROW._replace(side="SELL", quantity=Decimal(3))
     assert builder.build(sell, position_before=Decimal(1)).values[52] == "SESH"  # goes short
     builder.reset_sequence()
     assert builder.build(sell, position_before=Decimal(5)).values[52] == "SELL"
     builder.reset_sequence()
     record = builder.build(sell, position_before=Decimal(1))
     assert_valid(record)
-    assert builder.build(replace(ROW, execution_id=9)).values[52] == ""  # a buy: not applicable
+    assert builder.build(ROW._replace(execution_id=9)).values[52] == ""  # a buy: not applicable
 
 
 def test_cancellation_record():

@@ -27,6 +27,6 @@ def test_the_three_schema_sets_load_and_refuse_a_wrong_document():
     assert xsd.document_schema() and xsd.header_schema() and xsd.envelope_schema()
     bad = b'<Document xmlns="urn:iso:std:iso:20022:tech:xsd:auth.016.001.01"><FinInstrmRptgTxRpt/></Document>'
     result = xsd.xml_validate_bytes(bad)
-    assert not result.valid and "Missing child element" in result.errors[0]
+    assert not result.valid and "Missing child element" in " ".join(result.errors)
     with pytest.raises(ValueError, match="not a transaction report"):
         xsd.xml_validate_bytes(b"<html/>")

@@ -1,0 +1,318 @@
+"""RTS 22 transaction report for a million executions in PostgreSQL: seconds and peak memory,
+beside a plain ``COPY ... TO`` of the same rows measured in the same run.
+
+    python bench/report_generation.py [--executions 1000000] [--small 100000] [--keep]
+
+Data: its own database (``tradeops_bench_reports``; created here, dropped at the end unless
+``--keep``, reused when kept), seeded like the demo (``manage.py seed``: the firm, the
+instruments and their reporting profiles), then ``--executions`` fills on one trading date and
+``--small`` on the next (10 fills per order; EURUSD, GBPUSD, USDJPY, US500 and XAUUSD; two
+algorithms), written with ``INSERT ... SELECT generate_series`` (not timed).
+
+Each measurement runs in its own process so its peak memory (``VmHWM``) is its own; "RSS
+growth" is the peak minus the process's resident memory after Django started, i.e. what the
+step itself added. Per trading date:
+
+1. baseline: ``COPY (SELECT <the report's columns> FROM execution JOIN order WHERE <the
+   day> ORDER BY id) TO STDOUT`` streamed to a file (psycopg), i.e. reading the same rows in
+   the same order with no work on them;
+2. XML run: ``report_run_generate`` (stream with a server-side cursor, build and check each
+   record, XSD-validate each chunk of 500 ``Tx``, write the head.003 envelope, COPY the
+   ``TransactionRecord`` rows, SHA-256) then ``report_run_validate`` (SHA-256 of the stored file
+   and a second, whole-file streaming XSD validation: ``iterparse(schema=...)``);
+3. CSV run: the same with the CSV writer.
+
+Memory is flat in the number of executions when the RSS growth of the 1M day is about that of
+the small day. Needs DATABASE_URL (default: the local PostgreSQL of scripts/services.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+os.environ.setdefault("DEBUG", "False")
+BENCH_DB = "tradeops_bench_reports"
+DAY = date(2026, 3, 2)
+ALGOS = ("ml-ensemble-v1", "momentum-v2")
+SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "US500", "XAUUSD")
+PRICES = {"EURUSD": "1.1", "GBPUSD": "1.3", "USDJPY": "150", "US500": "5000", "XAUUSD": "2300"}
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited across exec)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# ---------------------------------------------------------------- data (parent process)
+
+
+def _insert_select(model, n: int, exprs: dict[str, str]) -> str:
+    """INSERT ... SELECT over generate_series(1, n) AS g(i): the given SQL expressions, and a
+    neutral value for every other column (so new columns added to the model do not break it)."""
+    from django.db import models
+
+    columns, values = [], []
+    for f in model._meta.concrete_fields:
+        if f.primary_key and f.attname not in exprs:
+            continue
+        columns.append(f.column)
+        if f.attname in exprs:
+            values.append(exprs[f.attname])
+        elif f.null:
+            values.append("NULL")
+        elif isinstance(f, models.DateTimeField):
+            values.append("now()")
+        elif isinstance(f, (models.DecimalField, models.IntegerField, models.FloatField)):
+            values.append("0")
+        elif isinstance(f, models.BooleanField):
+            values.append("false")
+        elif isinstance(f, models.JSONField):
+            values.append("'{}'::jsonb")
+        else:
+            values.append("''")
+    return (
+        f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+        f"SELECT {', '.join(values)} FROM generate_series(1, {n}) AS g(i)"
+    )
+
+
+def populate(day: date, n: int) -> None:
+    """``n`` fills on ``day`` (UTC), 10 per order, spread over the day."""
+    from django.db import connection
+
+    from trading.models import Execution, Instrument, Order, TradingAccount
+
+    if Execution.objects.filter(executed_at__date=day).exists():
+        return
+    account = TradingAccount.objects.order_by("pk").first()
+    instruments = {i.symbol: i.pk for i in Instrument.objects.filter(symbol__in=SYMBOLS)}
+    ids = "ARRAY[" + ",".join(str(instruments[s]) for s in SYMBOLS) + "]"
+    prices = "ARRAY[" + ",".join(PRICES[s] for s in SYMBOLS) + "]::numeric[]"
+    orders = n // 10
+    start = f"timestamptz '{day.isoformat()} 00:00:00+00'"
+    step = 86400.0 / n
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT coalesce(max(id), 0) FROM trading_order")
+        base = cursor.fetchone()[0]
+        order_sql = _insert_select(
+            Order,
+            orders,
+            {
+                "id": f"{base} + i",
+                "client_order_id": f"'bench-{day:%Y%m%d}-' || i",
+                "account_id": str(account.pk),
+                "instrument_id": f"({ids})[1 + (i % 5)]",
+                "side": "CASE WHEN i % 2 = 0 THEN 'BUY' ELSE 'SELL' END",
+                "order_type": "'MARKET'",
+                "quantity": "10",
+                "time_in_force": "'GTC'",
+                "algo_id": f"CASE WHEN i % 3 = 0 THEN '{ALGOS[0]}' ELSE '{ALGOS[1]}' END",
+                "status": "'FILLED'",
+                "created_at": f"{start} + make_interval(secs => (i - 1) * 10 * {step})",
+                "updated_at": f"{start} + make_interval(secs => (i - 1) * 10 * {step})",
+            },
+        )
+        cursor.execute(order_sql)
+        cursor.execute(f"SELECT setval(pg_get_serial_sequence('trading_order', 'id'), {base + orders})")
+        k = f"({base} + 1 + (i - 1) / 10)"  # the fill's order
+        execution_sql = _insert_select(
+            Execution,
+            n,
+            {
+                "order_id": k,
+                "account_id": str(account.pk),
+                "instrument_id": f"({ids})[1 + ({k} - {base}) % 5]",
+                "side": f"CASE WHEN ({k} - {base}) % 2 = 0 THEN 'BUY' ELSE 'SELL' END",
+                "quantity": "round((1 + i % 100) / 100.0, 2)",
+                "price": f"round(({prices})[1 + ({k} - {base}) % 5] * (1 + (i % 997) / 100000.0), 5)",
+                "fee_currency": "'USD'",
+                "venue": "'XOFF'",
+                "broker_deal_id": f"'D{day:%Y%m%d}-' || i",
+                "arrival_mid": f"round(({prices})[1 + ({k} - {base}) % 5], 5)",
+                "executed_at": f"{start} + make_interval(secs => (i - 1) * {step})",
+                "recorded_at": f"{start} + make_interval(secs => (i - 1) * {step} + 0.02)",
+            },
+        )
+        cursor.execute(execution_sql)
+        cursor.execute("ANALYZE trading_execution; ANALYZE trading_order")
+
+
+# ---------------------------------------------------------------- steps (child processes)
+
+COPY_SQL = """
+COPY (SELECT e.id, e.account_id, e.instrument_id, e.side, e.quantity, e.price, e.venue, e.broker_deal_id,
+             e.executed_at, o.algo_id, o.trader_id
+      FROM trading_execution e JOIN trading_order o ON o.id = e.order_id
+      WHERE e.executed_at >= %s AND e.executed_at < %s ORDER BY e.id) TO STDOUT
+"""
+
+
+def step_copy(day: date) -> dict:
+    from django.db import connection
+
+    from compliance.reports.generators.transaction import period_bounds
+
+    lo, hi = period_bounds(day, day)
+    size = 0
+    with tempfile.NamedTemporaryFile(dir=os.environ.get("BENCH_TMP")) as out:
+        started, cpu = time.perf_counter(), time.process_time()
+        with connection.cursor() as cursor, cursor.cursor.copy(COPY_SQL, (lo, hi)) as copy:
+            for block in copy:
+                out.write(block)
+                size += len(block)
+        out.flush()
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "cpu_seconds": time.process_time() - cpu, "bytes": size}
+
+
+def _clear_reports() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("TRUNCATE reports_transactionrecord, reports_reportrun CASCADE")
+
+
+def step_run(day: date, file_format: str) -> dict:
+    from compliance.reports.services import report_run_create, report_run_generate, report_run_validate
+
+    _clear_reports()
+    run = report_run_create(
+        kind="transaction", period_start=day, period_end=day, actor="service:bench", file_format=file_format
+    )
+    started, cpu = time.perf_counter(), time.process_time()
+    run = report_run_generate(run=run)
+    generate, generate_cpu = time.perf_counter() - started, time.process_time() - cpu
+    peak_generate = peak_mb()
+    started = time.perf_counter()
+    run = report_run_validate(run=run, deep=True)  # the whole-file XSD pass too, whatever the size
+    validate = time.perf_counter() - started
+    return {
+        "seconds": generate,
+        "cpu_seconds": generate_cpu,
+        "validate_seconds": validate,
+        "peak_generate_mb": peak_generate,
+        "records": run.record_count,
+        "held_back": run.held_back_count,
+        "status": run.status,
+        "bytes": run.size_bytes,
+        "errors": run.errors[-1:] if run.errors else [],
+    }
+
+
+def child(step: str, day: date) -> None:
+    import django
+
+    django.setup()
+    start_rss = rss_mb()
+    result = step_copy(day) if step == "copy" else step_run(day, step)
+    result.update({"peak_mb": peak_mb(), "start_rss_mb": start_rss})
+    print("RESULT " + json.dumps(result))
+
+
+# ---------------------------------------------------------------- parent
+
+
+def measure(step: str, day: date, db_url: str) -> dict:
+    env = {**os.environ, "DATABASE_URL": db_url}
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", step, "--day", day.isoformat()],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    raise RuntimeError(f"step {step} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--executions", type=int, default=1_000_000)
+    parser.add_argument("--small", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="keep (and reuse) the bench database")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--day", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child, date.fromisoformat(args.day))
+        return
+
+    os.environ["TEST_DATABASE_NAME"] = BENCH_DB
+    import django
+
+    django.setup()
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    settings_db = connection.settings_dict
+    old_name = settings_db["NAME"]
+    started = time.perf_counter()
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keep)
+    try:
+        call_command("seed", stdout=StringIO())
+        big_day, small_day = DAY, DAY + timedelta(days=1)
+        populate(big_day, args.executions)
+        populate(small_day, args.small)
+        connection.close()
+        user, password = settings_db["USER"], settings_db["PASSWORD"]
+        db_url = f"postgres://{user}:{password}@{settings_db['HOST']}:{settings_db['PORT']}/{BENCH_DB}"
+        print(
+            f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared with other work), "
+            f"Python {platform.python_version()}; data ready in {time.perf_counter() - started:.0f} s; "
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
+        rows = []
+        for day, n in ((small_day, args.small), (big_day, args.executions)):
+            for step in ("copy", "xml", "csv"):
+                result = measure(step, day, db_url)
+                growth = result["peak_mb"] - result["start_rss_mb"]
+                label = {"copy": "baseline COPY ... TO", "xml": "XML run", "csv": "CSV run"}[step]
+                line = (
+                    f"{n:>9,} executions  {label:<22} {result['seconds']:7.1f} s  "
+                    f"{n / result['seconds']:>9,.0f}/s  (CPU {result['cpu_seconds']:6.1f} s)  "
+                    f"peak RSS {result['peak_mb']:6.0f} MB "
+                    f"(+{growth:5.0f} MB)  file {result['bytes'] / 1e6:7.1f} MB"
+                )
+                if step != "copy":
+                    line += (
+                        f"  | validate {result['validate_seconds']:6.1f} s  records {result['records']:,} "
+                        f"held back {result['held_back']} -> {result['status']}"
+                    )
+                print(line, flush=True)
+                rows.append({"executions": n, "step": step, **result})
+        print(json.dumps(rows))
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=args.keep)
+
+
+if __name__ == "__main__":
+    main()
