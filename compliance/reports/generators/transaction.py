@@ -358,8 +358,7 @@ def transaction_report_write(
     result = GenerationResult()
     builder.reset_sequence()
     xml = file_format == "xml"
-    writer = XmlReportWriter(out, header=header) if xml else CsvReportWriter(out)
-    pending: dict[int, tuple[ExecutionRow, BuiltRecord, bool]] = {}
+    pending: dict[object, tuple[ExecutionRow, BuiltRecord, bool]] = {}
 
     def hold(row: ExecutionRow, built: BuiltRecord, late: bool, reasons: tuple[Reason, ...]) -> None:
         result.held_back += 1
@@ -368,16 +367,22 @@ def transaction_report_write(
         if on_record:
             on_record(row, built, RecordState.HELD_BACK, late, reasons)
 
-    def settle(failed: list[tuple[object, str]]) -> None:
-        bad = {key: error for key, error in failed}
-        for key, (row, built, late) in pending.items():
-            if key in bad:
-                hold(row, built, late, (Reason("xsd_invalid", "", bad[key][:500]),))
-            else:
-                result.reported += 1
-                if on_record:
-                    on_record(row, built, RecordState.REPORTED, late, ())
-        pending.clear()
+    def done(written: list, failed: list[tuple[object, str]]) -> None:
+        """The XML writer wrote ``written`` and the XSD refused ``failed``."""
+        for key in written:
+            entry = pending.pop(key, None)
+            if entry is None:  # a cancellation
+                continue
+            result.reported += 1
+            if on_record:
+                on_record(entry[0], entry[1], RecordState.REPORTED, entry[2], ())
+        for key, error in failed:
+            entry = pending.pop(key, None)
+            if entry is None:
+                raise ValueError(f"cancellation {key} refused by the XSD: {error}")
+            hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", "", error[:500]),))
+
+    writer = XmlReportWriter(out, header=header, on_done=done) if xml else CsvReportWriter(out)
 
     for trn in cancellations:
         built = builder.cancellation(trn)
@@ -400,23 +405,15 @@ def transaction_report_write(
             continue
         if xml:
             pending[row.execution_id] = (row, built, late)
-            failed = writer.add(row.execution_id, built.xml)
-            if len(pending) >= writer.chunk or failed:
-                settle(failed)
+            writer.add(row.execution_id, built.xml)
         else:
             writer.add(built.values)
             result.reported += 1
             if on_record:
                 on_record(row, built, RecordState.REPORTED, late, ())
     try:
-        if xml:
-            failed = writer.close()
-            settle(failed)
-        else:
-            writer.close()
+        writer.close()
     except EmptyReport:
-        if xml:
-            settle([])
         result.empty = True
     result.sha256 = writer.out.sha256
     result.size = writer.out.size

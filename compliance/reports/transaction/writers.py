@@ -7,7 +7,9 @@ elements, exactly the bytes that go into the file, wrapped in the constant ``Doc
 and close tags); a record the schema refuses is reported back to the caller, who holds it back,
 and the rest of the chunk is written. The header is validated once at ``open``. So no byte
 reaches the file that the XSD has not passed, without ever holding the whole tree: the
-validation costs one libxml2 parse of each chunk.
+validation costs one libxml2 parse of each chunk. It is as expensive as building the records,
+so past a few chunks it runs in a child process (``compliance.reports.xsd_worker``) on another
+core, two chunks behind the builder.
 """
 
 from __future__ import annotations
@@ -15,8 +17,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
+import os
+import struct
+import subprocess
+import sys
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape
 
@@ -24,6 +34,7 @@ from lxml import etree
 
 from compliance.reports import xsd
 from compliance.reports.transaction.fields import COLUMNS
+from compliance.reports.xsd_worker import chunk_check as xsd_chunk_check
 
 XML_CHUNK = 500  # records per validated chunk: ~0.5 MB; bigger chunks were no faster here
 
@@ -74,21 +85,83 @@ class AppHeader:
 
 _DOC_OPEN = f'<Document xmlns="{xsd.NS_AUTH016}"><FinInstrmRptgTxRpt>'
 _DOC_CLOSE = "</FinInstrmRptgTxRpt></Document>"
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+MAX_IN_FLIGHT = 2  # chunks sent to the validator and not yet answered
+PARALLEL_AFTER_CHUNKS = 2  # small reports are validated in-process (starting a process costs ~0.3 s)
+
+Done = Callable[[list, list], None]  # (keys written, [(key, error)] held back)
+
+
+class XsdValidator:
+    """The XSD check of chunks in a child process (``compliance.reports.xsd_worker``), so it
+    runs on another core while this one builds the next chunk. Answers come back in order."""
+
+    def __init__(self):
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")])),
+        }
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "compliance.reports.xsd_worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=str(PROJECT_ROOT),
+            env=env,
+        )
+
+    def send(self, body: bytes) -> None:
+        self.process.stdin.write(struct.pack(">I", len(body)) + body)
+        self.process.stdin.flush()
+
+    def receive(self) -> list:
+        header = self.process.stdout.read(4)
+        if len(header) < 4:
+            raise OSError("XSD validator process ended")
+        (length,) = struct.unpack(">I", header)
+        return json.loads(self.process.stdout.read(length))
+
+    def close(self) -> None:
+        try:
+            self.process.stdin.write(struct.pack(">I", 0))
+            self.process.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
 
 
 class XmlReportWriter:
-    """Streams ``<Tx>`` elements into an auth.016 file, validating each chunk first.
+    """Streams ``<Tx>`` elements into an auth.016 file, each chunk validated before it is written.
 
-    ``add(key, tx_xml)`` queues a record; ``flush()`` (called every ``chunk`` records and by
-    ``close``) validates the queue, writes what passed and returns ``[(key, error)]`` for what
-    did not. ``close()`` raises ``EmptyReport`` when nothing was written."""
+    ``add(key, tx_xml)`` queues a record; every ``chunk`` records the chunk is validated (in a
+    child process once the report is big enough, ``parallel``; else here) and written, and
+    ``on_done(keys_written, [(key, error)])`` is told what went into the file and what the XSD
+    refused (held back by the caller). ``close()`` finishes; it raises ``EmptyReport`` when
+    nothing was written."""
 
-    def __init__(self, fh: IO[bytes], *, header: AppHeader | None, chunk: int = XML_CHUNK):
+    def __init__(
+        self,
+        fh: IO[bytes],
+        *,
+        header: AppHeader | None,
+        on_done: Done,
+        chunk: int = XML_CHUNK,
+        parallel: bool = True,
+    ):
         self.out = HashingWriter(fh)
         self.header = header
+        self.on_done = on_done
         self.chunk = chunk
+        self.parallel = parallel
         self.count = 0
-        self._queue: list[tuple[object, str]] = []
+        self._keys: list = []
+        self._xml: list[str] = []
+        self._in_flight: deque = deque()
+        self._validator: XsdValidator | None = None
+        self._dispatched = 0
         self._parser = etree.XMLParser(schema=xsd.document_schema(), collect_ids=False, resolve_entities=False)
         self._opened = False
 
@@ -104,52 +177,85 @@ class XmlReportWriter:
         self.out.write((_DOC_OPEN + "\n").encode())
         self._opened = True
 
-    def add(self, key: object, tx_xml: str) -> list[tuple[object, str]]:
-        self._queue.append((key, tx_xml))
-        if len(self._queue) >= self.chunk:
-            return self.flush()
-        return []
+    def add(self, key: object, tx_xml: str) -> None:
+        self._keys.append(key)
+        self._xml.append(tx_xml)
+        if len(self._keys) >= self.chunk:
+            self._dispatch()
 
-    def _valid(self, body: str) -> str | None:
-        try:
-            etree.fromstring(f"{_DOC_OPEN}{body}{_DOC_CLOSE}", self._parser)
-        except etree.XMLSyntaxError as exc:
-            return str(exc)
-        return None
-
-    def flush(self) -> list[tuple[object, str]]:
-        if not self._queue:
-            return []
-        queue, self._queue = self._queue, []
-        body = "\n".join(xml for _key, xml in queue)
-        failed: list[tuple[object, str]] = []
-        if self._valid(body) is not None:
-            # Find the culprits one by one; the rest of the chunk still goes.
-            good = []
-            for key, xml in queue:
-                error = self._valid(xml)
-                if error is None:
-                    good.append(xml)
-                else:
-                    failed.append((key, error))
-            body = "\n".join(good)
-            written = len(good)
+    def _dispatch(self) -> None:
+        if not self._keys:
+            return
+        keys, xml, self._keys, self._xml = self._keys, self._xml, [], []
+        body = "\n".join(xml).encode()
+        self._dispatched += 1
+        if self.parallel and self._validator is None and self._dispatched > PARALLEL_AFTER_CHUNKS:
+            try:
+                self._validator = XsdValidator()
+            except OSError:
+                self.parallel = False
+        if self._validator is not None:
+            try:
+                self._validator.send(body)
+                self._in_flight.append((keys, body))
+            except OSError:
+                self._fall_back()
+                self._write(keys, body, xsd_chunk_check(self._parser, body))
+            while len(self._in_flight) > MAX_IN_FLIGHT:
+                self._complete()
         else:
-            written = len(queue)
-        if written:
+            self._write(keys, body, xsd_chunk_check(self._parser, body))
+
+    def _complete(self) -> None:
+        keys, body = self._in_flight.popleft()
+        try:
+            failed = self._validator.receive()
+        except OSError:
+            self._in_flight.appendleft((keys, body))
+            self._fall_back()
+            return
+        self._write(keys, body, failed)
+
+    def _fall_back(self) -> None:
+        """The validator process died: check what it had in hand here, and go on here."""
+        if self._validator is not None:
+            self._validator.close()
+        self._validator, self.parallel = None, False
+        while self._in_flight:
+            keys, body = self._in_flight.popleft()
+            self._write(keys, body, xsd_chunk_check(self._parser, body))
+
+    def _write(self, keys: list, body: bytes, failed: list) -> None:
+        held: list[tuple[object, str]] = []
+        if failed:
+            bad = {index: error for index, error in failed}
+            if -1 in bad:  # invalid as a whole, no element alone: hold the chunk back
+                self.on_done([], [(key, bad[-1]) for key in keys])
+                return
+            parts = body.split(b"\n")
+            held = [(keys[i], bad[i]) for i in sorted(bad)]
+            keys = [k for i, k in enumerate(keys) if i not in bad]
+            body = b"\n".join(p for i, p in enumerate(parts) if i not in bad)
+        if keys:
             if not self._opened:
                 self._open()
-            self.out.write((body + "\n").encode())
-            self.count += written
-        return failed
+            self.out.write(body + b"\n")
+            self.count += len(keys)
+        self.on_done(keys, held)
 
-    def close(self) -> list[tuple[object, str]]:
-        failed = self.flush()
+    def close(self) -> None:
+        try:
+            self._dispatch()
+            while self._in_flight:
+                self._complete()
+        finally:
+            if self._validator is not None:
+                self._validator.close()
+                self._validator = None
         if not self.count:
             raise EmptyReport("no valid record: nothing to write")
         tail = _DOC_CLOSE + ("</Pyld></BizData>" if self.header is not None else "") + "\n"
         self.out.write(tail.encode())
-        return failed
 
 
 class CsvReportWriter:

@@ -75,7 +75,11 @@ class Command(BaseCommand):
             f"{run.record_count} records, {run.held_back_count} held back, {run.out_of_scope_count} out of scope"
         )
         if run.file:
-            self.stdout.write(f"file: {run.file.path if hasattr(run.file, 'path') else run.file.name}")
+            try:
+                location = run.file.path
+            except NotImplementedError:  # a storage without local paths
+                location = run.file.name
+            self.stdout.write(f"file: {location}")
             self.stdout.write(f"sha256: {run.sha256}")
         if run.status != RunStatus.VALIDATED:
             raise CommandError(f"{run.reference} is {run.status}: {run.errors[-1]['error'] if run.errors else ''}")
