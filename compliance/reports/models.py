@@ -355,11 +355,18 @@ class TransactionRecord(models.Model):
     record's fields for held-back, rejected and corrected records (what an officer reviews);
     the report file holds them for the rest."""
 
-    # Indexes kept to what the queries use (a run writes up to a million rows at once): the
-    # (run, trn) and (run, state) indexes serve the run's lookups, the partial unique index the
-    # "already reported" anti-join; no separate index per foreign key.
-    run = models.ForeignKey(ReportRun, on_delete=models.PROTECT, related_name="records", db_index=False)
-    execution = models.ForeignKey("trading.Execution", on_delete=models.PROTECT, related_name="+", db_index=False)
+    # A run writes up to a million rows at once, so the table carries what its queries use and
+    # no more: the (run, trn) and (run, state) indexes, the partial unique index behind "already
+    # reported", and no database-level foreign keys. A foreign-key check per row takes a row
+    # lock on the referenced execution (a write to a million trading rows) and on the run; the
+    # rows are written only by the generator, from executions it has just read in the same
+    # transaction, and executions and runs are never deleted (PROTECT, append-only records).
+    run = models.ForeignKey(
+        ReportRun, on_delete=models.PROTECT, related_name="records", db_index=False, db_constraint=False
+    )
+    execution = models.ForeignKey(
+        "trading.Execution", on_delete=models.PROTECT, related_name="+", db_index=False, db_constraint=False
+    )
     trn = models.CharField("transaction reference number", max_length=52)
     report_status = models.CharField(max_length=4, choices=[("NEWT", "New"), ("CANC", "Cancellation")])
     state = models.CharField(max_length=10, choices=RecordState.choices)
@@ -368,7 +375,7 @@ class TransactionRecord(models.Model):
     reasons = models.JSONField(default=list, blank=True, help_text="[{code, field, message}]")
     values = models.JSONField(null=True, blank=True)
     corrects = models.ForeignKey(
-        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     feedback_at = models.DateTimeField(null=True, blank=True)
 
