@@ -23,7 +23,8 @@ step itself added. Per trading date:
 3. CSV run: the same with the CSV writer.
 
 Memory is flat in the number of executions when the RSS growth of the 1M day is about that of
-the small day. Needs DATABASE_URL (default: the local PostgreSQL of scripts/services.sh).
+the small day. Needs MIGRATE_DATABASE_URL (default: the owner role of the local PostgreSQL
+of scripts/services.sh).
 """
 
 from __future__ import annotations
@@ -42,7 +43,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
-os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+# It creates, fills and empties its own database: the owner's rights (README, "Security"); the
+# steps run as that role too (the runtime role has the same rights on these tables, minus
+# TRUNCATE, which only the bench's between-step cleanup uses).
+os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
+os.environ["DATABASE_URL"] = os.environ["MIGRATE_DATABASE_URL"]
 os.environ.setdefault("DEBUG", "False")
 BENCH_DB = "tradeops_bench_reports"
 DAY = date(2026, 3, 2)
