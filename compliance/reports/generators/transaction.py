@@ -300,9 +300,9 @@ def execution_rows(querysets, *, period_start: datetime) -> Iterator[tuple[Execu
             width = len(values)
             position = None
             if width == 11:  # not PostgreSQL, no short-selling column
-                row = make(values)
+                row = ExecutionRow(*values)
             elif width == 12 and not isinstance(values[11], str):  # not PostgreSQL, position
-                row = make(values[:11])
+                row = ExecutionRow(*values[:11])
                 position = values[11] if values[11] is not None else Decimal(0)
             else:  # PostgreSQL: units text at 11, position (when asked) at 12
                 row = make(values[:12])

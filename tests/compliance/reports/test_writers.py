@@ -51,3 +51,32 @@ def test_nothing_valid_means_no_file():
     writer = XmlReportWriter(io.BytesIO(), header=None, on_done=lambda keys, failed: None)
     with pytest.raises(EmptyReport):
         writer.close()
+
+
+class _Rows:
+    """Stands for a queryset's ``iterator()`` (the row shapes the generator reads)."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def iterator(self, chunk_size):
+        return iter(self.rows)
+
+
+def test_execution_rows_read_every_database_shape():
+    from compliance.reports.generators.transaction import execution_rows
+
+    start = datetime(2026, 3, 2, tzinfo=UTC)
+    base = (1, 1, 1, "BUY", Decimal("1"), Decimal("1.1"), "XOFF", "D1")
+    sqlite = base + (AT, None, None)  # datetimes and Decimals, no short-selling column
+    sqlite_short = sqlite + (None,)  # with the position before the fill
+    pg = base[:5] + ("1.1",) + base[6:] + ("2026-03-01T23:59:59.000001Z", "algo", None, "100000")
+    pg_short = pg + (Decimal("-2"),)
+    rows = list(execution_rows([_Rows([sqlite, sqlite_short, pg, pg_short])], period_start=start))
+    assert [(r.algo_id, late, position) for r, late, position in rows] == [
+        ("", False, None),
+        ("", False, Decimal(0)),
+        ("algo", True, None),
+        ("algo", True, Decimal("-2")),
+    ]
+    assert rows[2][0].units == "100000" and rows[0][0].units is None
