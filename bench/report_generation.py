@@ -243,7 +243,7 @@ def child(step: str, day: date) -> None:
 
 
 def measure(step: str, day: date, db_url: str) -> dict:
-    env = {**os.environ, "DATABASE_URL": db_url}
+    env = {**os.environ, "DATABASE_URL": db_url, "MIGRATE_DATABASE_URL": db_url}  # the bench database
     proc = subprocess.run(
         [sys.executable, __file__, "--child", step, "--day", day.isoformat()],
         env=env,
