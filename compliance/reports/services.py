@@ -636,27 +636,35 @@ def transaction_report_correct(
 # ---------------------------------------------------------------- configuration
 
 
+def _config_save(*, model, lookup: dict, actor: str, reason: str, action: str, object_id: str, fields: dict):
+    """Create or change one configuration row under a row lock, validated, audited with before
+    and after. Precondition: inside the caller's transaction."""
+    row = model.objects.select_for_update().filter(**lookup).first()
+    before = row.snapshot() if row else None
+    row = row or model(**lookup)
+    for name, value in fields.items():
+        setattr(row, name, value)
+    row.updated_at, row.updated_by = utcnow(), actor
+    row.full_clean()
+    row.save()
+    _audit(
+        action=action, actor=actor, run=None, before=before, after=row.snapshot(), reason=reason, object_id=object_id
+    )
+    return row
+
+
 @transaction.atomic
 def reporting_firm_save(*, actor: str, reason: str = "", **fields) -> ReportingFirm:
     """Create or change the firm's reporting identity (audited with before/after)."""
-    firm = ReportingFirm.objects.select_for_update().filter(pk=1).first()
-    before = firm.snapshot() if firm else None
-    firm = firm or ReportingFirm(pk=1)
-    for name, value in fields.items():
-        setattr(firm, name, value)
-    firm.updated_at, firm.updated_by = utcnow(), actor
-    firm.full_clean()
-    firm.save()
-    _audit(
-        action="reporting_firm.changed",
+    return _config_save(
+        model=ReportingFirm,
+        lookup={"pk": 1},
         actor=actor,
-        run=None,
-        before=before,
-        after=firm.snapshot(),
         reason=reason,
+        action="reporting_firm.changed",
         object_id="firm",
+        fields=fields,
     )
-    return firm
 
 
 @transaction.atomic
@@ -664,47 +672,29 @@ def instrument_reporting_profile_save(
     *, instrument, actor: str, reason: str = "", **fields
 ) -> InstrumentReportingProfile:
     """Create or change how an instrument is reported (reportability and description)."""
-    profile = InstrumentReportingProfile.objects.select_for_update().filter(instrument=instrument).first()
-    before = profile.snapshot() if profile else None
-    profile = profile or InstrumentReportingProfile(instrument=instrument)
-    for name, value in fields.items():
-        setattr(profile, name, value)
-    profile.updated_at, profile.updated_by = utcnow(), actor
-    profile.full_clean()
-    profile.save()
-    _audit(
-        action="reporting_profile.instrument_changed",
+    return _config_save(
+        model=InstrumentReportingProfile,
+        lookup={"instrument": instrument},
         actor=actor,
-        run=None,
-        before=before,
-        after=profile.snapshot(),
         reason=reason,
+        action="reporting_profile.instrument_changed",
         object_id=f"instrument:{instrument.symbol}",
+        fields=fields,
     )
-    return profile
 
 
 @transaction.atomic
 def account_reporting_profile_save(*, account, actor: str, reason: str = "", **fields) -> AccountReportingProfile:
     """Create or change who stands behind an account in reports (owner, capacity, counterparty)."""
-    profile = AccountReportingProfile.objects.select_for_update().filter(account=account).first()
-    before = profile.snapshot() if profile else None
-    profile = profile or AccountReportingProfile(account=account)
-    for name, value in fields.items():
-        setattr(profile, name, value)
-    profile.updated_at, profile.updated_by = utcnow(), actor
-    profile.full_clean()
-    profile.save()
-    _audit(
-        action="reporting_profile.account_changed",
+    return _config_save(
+        model=AccountReportingProfile,
+        lookup={"account": account},
         actor=actor,
-        run=None,
-        before=before,
-        after=profile.snapshot(),
         reason=reason,
+        action="reporting_profile.account_changed",
         object_id=f"account:{account.pk}",
+        fields=fields,
     )
-    return profile
 
 
 def trading_date_closed(*, now: datetime | None = None) -> date:

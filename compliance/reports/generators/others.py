@@ -302,6 +302,10 @@ ORDER_RECORD_COLUMNS = [
 ]
 
 
+# the columns taken from the audit record's payload (the order's snapshot)
+_ORDER_PAYLOAD_KEYS = ORDER_RECORD_COLUMNS[ORDER_RECORD_COLUMNS.index("client_order_id") : -1]
+
+
 def _order_record_rows(lo, hi, as_of):
     records = (
         AuditRecord.objects.filter(
@@ -324,31 +328,7 @@ def _order_record_rows(lo, hi, as_of):
             action,
             f"{actor_type}:{actor_id}",
             object_id,
-            *(
-                data.get(k, "")
-                for k in (
-                    "client_order_id",
-                    "broker_order_id",
-                    "account_id",
-                    "instrument",
-                    "side",
-                    "order_type",
-                    "quantity",
-                    "filled_quantity",
-                    "average_fill_price",
-                    "limit_price",
-                    "stop_price",
-                    "time_in_force",
-                    "status",
-                    "from_status",
-                    "reason",
-                    "reject_reason",
-                    "algo_id",
-                    "trader_id",
-                    "desk",
-                    "signal_id",
-                )
-            ),
+            *(data.get(k, "") for k in _ORDER_PAYLOAD_KEYS),
             digest,
         ]
 

@@ -36,6 +36,33 @@ def run_for(day, *, file_format="xml", layout="envelope", actor="service:test", 
     return report_run_execute(run=run)
 
 
+def record_late_fill(*, account, instrument, first, trade_date, name: str, side: str, hour: int):
+    """A fill of the trade date recorded after the day's run (e.g. found by reconciliation),
+    through the trading services."""
+    from trading.models import Order
+    from trading.services import execution_record, order_create, order_transition
+
+    order, _ = order_create(
+        client_order_id=name,
+        account=account,
+        instrument=instrument,
+        side=side,
+        quantity=Decimal("0.10"),
+        at=first.as_of,
+        algo_id="algo-1",
+    )
+    order_transition(order=order, to="RISK_APPROVED", at=first.as_of)
+    order_transition(order=order, to="SUBMITTED", at=first.as_of)
+    executed_at = first.as_of.replace(year=trade_date.year, month=trade_date.month, day=trade_date.day, hour=hour)
+    return execution_record(
+        order=Order.objects.get(pk=order.pk),
+        quantity=Decimal("0.10"),
+        price=Decimal("1.10100"),
+        broker_deal_id=f"{name}-deal",
+        executed_at=executed_at,
+    ).execution
+
+
 def read_file(run) -> bytes:
     with run.file.open("rb") as fh:
         return fh.read()
@@ -155,32 +182,12 @@ def test_instruments_out_of_mifir_scope_are_left_out_and_counted(trade_date, tra
 def test_every_fill_is_reported_once_across_runs_and_a_late_fill_goes_in_the_next_run(
     trade_date, traded, account, instrument
 ):
-    from trading.models import Order
-    from trading.services import execution_record, order_create, order_transition
-
     first = run_for(trade_date)
     reported = first.record_count
     assert reported
-    # a fill of the trade date recorded after the day's run (e.g. found by reconciliation)
-    order, _ = order_create(
-        client_order_id="late-1",
-        account=account,
-        instrument=instrument,
-        side="BUY",
-        quantity=Decimal("0.10"),
-        at=first.as_of,
-        algo_id="algo-1",
+    late = record_late_fill(
+        account=account, instrument=instrument, first=first, trade_date=trade_date, name="late-1", side="BUY", hour=15
     )
-    order_transition(order=order, to="RISK_APPROVED", at=first.as_of)
-    order_transition(order=order, to="SUBMITTED", at=first.as_of)
-    executed_at = first.as_of.replace(year=trade_date.year, month=trade_date.month, day=trade_date.day, hour=15)
-    late = execution_record(
-        order=Order.objects.get(pk=order.pk),
-        quantity=Decimal("0.10"),
-        price=Decimal("1.10100"),
-        broker_deal_id="late-deal-1",
-        executed_at=executed_at,
-    ).execution
     # a second run of the same day, once the first was submitted, must name it
     from compliance.reports.models import ReportRun
 
@@ -201,29 +208,10 @@ def test_every_fill_is_reported_once_across_runs_and_a_late_fill_goes_in_the_nex
 
 
 def test_a_late_fill_goes_into_the_next_days_run_flagged_late(trade_date, traded, account, instrument):
-    from trading.models import Order
-    from trading.services import execution_record, order_create, order_transition
-
     first = run_for(trade_date)
-    order, _ = order_create(
-        client_order_id="late-2",
-        account=account,
-        instrument=instrument,
-        side="SELL",
-        quantity=Decimal("0.20"),
-        at=first.as_of,
-        algo_id="algo-1",
+    late = record_late_fill(
+        account=account, instrument=instrument, first=first, trade_date=trade_date, name="late-2", side="SELL", hour=16
     )
-    order_transition(order=order, to="RISK_APPROVED", at=first.as_of)
-    order_transition(order=order, to="SUBMITTED", at=first.as_of)
-    executed_at = first.as_of.replace(year=trade_date.year, month=trade_date.month, day=trade_date.day, hour=16)
-    late = execution_record(
-        order=Order.objects.get(pk=order.pk),
-        quantity=Decimal("0.20"),
-        price=Decimal("1.1"),
-        broker_deal_id="late-deal-2",
-        executed_at=executed_at,
-    ).execution
     next_day = run_for(trade_date + timedelta(days=1))
     record = TransactionRecord.objects.get(run=next_day)
     assert record.execution_id == late.pk and record.late
