@@ -13,8 +13,8 @@ REPORTS_STORAGE = {
 }
 
 # Schedules (django-celery-beat, kept in the database and editable in the admin). These are the
-# defaults written by `manage.py report_schedules --install` (and `seed`); an edit in the admin
-# is never overwritten. Cron fields in REPORTING_TIMEZONE, so "after the close" follows the
+# defaults written by `manage.py seed` (compliance.reports.schedules.report_schedules_install);
+# an edit in the admin is never overwritten. Cron fields in REPORTING_TIMEZONE, so "after the close" follows the
 # firm's clock through daylight-saving changes.
 REPORTING_TIMEZONE = env("REPORTING_TIMEZONE", default="UTC")
 REPORTING_SCHEDULES = {
