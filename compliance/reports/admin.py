@@ -8,7 +8,7 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.http import FileResponse
 
-from compliance.reports import selectors, services
+from compliance.reports import configuration, selectors, services
 from compliance.reports.models import (
     AccountReportingProfile,
     InstrumentReportingProfile,
@@ -66,7 +66,7 @@ class ReportingFirmAdmin(ConfigAdmin):
         return _officer(request) and not ReportingFirm.objects.exists()
 
     def save_through_service(self, *, obj, fields, actor):
-        return services.reporting_firm_save(actor=actor, reason="admin", **fields)
+        return configuration.reporting_firm_save(actor=actor, reason="admin", **fields)
 
 
 @admin.register(InstrumentReportingProfile)
@@ -75,7 +75,7 @@ class InstrumentReportingProfileAdmin(ConfigAdmin):
     list_filter = ("reportability",)
 
     def save_through_service(self, *, obj, fields, actor):
-        return services.instrument_reporting_profile_save(
+        return configuration.instrument_reporting_profile_save(
             instrument=obj.instrument, actor=actor, reason="admin", **fields
         )
 
@@ -85,7 +85,7 @@ class AccountReportingProfileAdmin(ConfigAdmin):
     list_display = ("account", "trading_capacity", "owner_type", "counterparty_lei", "updated_at")
 
     def save_through_service(self, *, obj, fields, actor):
-        return services.account_reporting_profile_save(account=obj.account, actor=actor, reason="admin", **fields)
+        return configuration.account_reporting_profile_save(account=obj.account, actor=actor, reason="admin", **fields)
 
 
 @admin.register(ReportablePerson)

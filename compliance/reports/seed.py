@@ -65,12 +65,12 @@ def instrument_profile_defaults(instrument) -> dict:
 
 def reporting_seed(*, stdout=None) -> None:
     """Idempotent: the firm's identity, a profile per instrument and per account, schedules."""
-    from compliance.reports.schedules import report_schedules_install
-    from compliance.reports.services import (
+    from compliance.reports.configuration import (
         account_reporting_profile_save,
         instrument_reporting_profile_save,
         reporting_firm_save,
     )
+    from compliance.reports.schedules import report_schedules_install
     from trading.models import Instrument, TradingAccount
 
     def say(text: str) -> None:

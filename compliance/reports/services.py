@@ -1,5 +1,6 @@
 """Writers of the regulatory reports: runs, their status machine, four eyes, submission,
-feedback, corrections, and the reporting configuration. Keyword-only, audited, the only path.
+feedback and corrections (the reporting configuration's writers are in ``configuration.py``).
+Keyword-only, audited, the only path.
 
 Status of a run: pending -> generated -> validated -> approved -> submitted -> accepted |
 rejected (``failed`` and ``superseded`` as side exits). Every step is one audit record
@@ -27,10 +28,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from compliance.reports.models import (
-    AccountReportingProfile,
-    InstrumentReportingProfile,
     RecordState,
-    ReportingFirm,
     ReportKind,
     ReportRun,
     RunStatus,
@@ -83,14 +81,14 @@ def _require_officer(user) -> None:
         raise PermissionDenied(f"{name} is not a compliance officer", code="not_compliance_officer")
 
 
-def _audit(*, action: str, actor: str, run: ReportRun | None, before, after, reason: str = "", object_id=None):
+def _audit(*, action: str, actor: str, run: ReportRun, before, after, reason: str = ""):
     from tradeops.audit.services import audit_record_change
 
     audit_record_change(
         action=action,
         actor=actor,
-        object_type="report_run" if run is not None else "reporting_config",
-        object_id=str(object_id or (run.reference if run is not None else "")),
+        object_type="report_run",
+        object_id=run.reference,
         before=before,
         after=after,
         occurred_at=utcnow(),
@@ -631,70 +629,6 @@ def transaction_report_correct(
             reason=reason,
         )
     return report_run_execute(run=correction)
-
-
-# ---------------------------------------------------------------- configuration
-
-
-def _config_save(*, model, lookup: dict, actor: str, reason: str, action: str, object_id: str, fields: dict):
-    """Create or change one configuration row under a row lock, validated, audited with before
-    and after. Precondition: inside the caller's transaction."""
-    row = model.objects.select_for_update().filter(**lookup).first()
-    before = row.snapshot() if row else None
-    row = row or model(**lookup)
-    for name, value in fields.items():
-        setattr(row, name, value)
-    row.updated_at, row.updated_by = utcnow(), actor
-    row.full_clean()
-    row.save()
-    _audit(
-        action=action, actor=actor, run=None, before=before, after=row.snapshot(), reason=reason, object_id=object_id
-    )
-    return row
-
-
-@transaction.atomic
-def reporting_firm_save(*, actor: str, reason: str = "", **fields) -> ReportingFirm:
-    """Create or change the firm's reporting identity (audited with before/after)."""
-    return _config_save(
-        model=ReportingFirm,
-        lookup={"pk": 1},
-        actor=actor,
-        reason=reason,
-        action="reporting_firm.changed",
-        object_id="firm",
-        fields=fields,
-    )
-
-
-@transaction.atomic
-def instrument_reporting_profile_save(
-    *, instrument, actor: str, reason: str = "", **fields
-) -> InstrumentReportingProfile:
-    """Create or change how an instrument is reported (reportability and description)."""
-    return _config_save(
-        model=InstrumentReportingProfile,
-        lookup={"instrument": instrument},
-        actor=actor,
-        reason=reason,
-        action="reporting_profile.instrument_changed",
-        object_id=f"instrument:{instrument.symbol}",
-        fields=fields,
-    )
-
-
-@transaction.atomic
-def account_reporting_profile_save(*, account, actor: str, reason: str = "", **fields) -> AccountReportingProfile:
-    """Create or change who stands behind an account in reports (owner, capacity, counterparty)."""
-    return _config_save(
-        model=AccountReportingProfile,
-        lookup={"account": account},
-        actor=actor,
-        reason=reason,
-        action="reporting_profile.account_changed",
-        object_id=f"account:{account.pk}",
-        fields=fields,
-    )
 
 
 def trading_date_closed(*, now: datetime | None = None) -> date:

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from compliance.reports.services import (
+from compliance.reports.configuration import (
     account_reporting_profile_save,
     instrument_reporting_profile_save,
     reporting_firm_save,

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from compliance.reports.arm import ArmClient, ArmRefused, ArmUnavailable, arm_config
+from compliance.reports.configuration import account_reporting_profile_save
 from compliance.reports.models import RecordState, ReportKind, RunStatus, TransactionRecord
 from compliance.reports.services import (
-    account_reporting_profile_save,
     report_feedback_fetch,
     report_run_approve,
     report_run_create,
