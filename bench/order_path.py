@@ -3,13 +3,14 @@
     python bench/order_path.py [--orders 10000] [--orm-orders 2000] [--gate 100000] [--no-settle]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
-   (14 risk checks + the compliance checks) → paper broker fill → ONE committed transaction
-   holding the order (created, risk-approved, submitted, filled), the risk decision, the
-   execution, the position, their outbox rows and audit records (``trading.order_commit``,
-   pipelined: two round trips). Market orders of 0.10 lots, BUY and SELL alternating (the
-   position stays small). p50 / p99 / max over ``--orders``.
-2. The same through the ORM services (``ORDER_COMMIT_PIPELINE=False``; ~17 round trips): the
-   path before issue 7's rewrite, measured in the same run over ``--orm-orders``.
+   (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
+   the order (created, risk-approved, submitted, filled), the risk decision, the execution, the
+   position, the account's marks and risk snapshot, their outbox rows and audit records
+   (``trading.orders.services.order_commit``: one statement on PostgreSQL). Market orders of
+   0.10 lots, BUY and SELL alternating (the position stays small). p50 / p99 / max over
+   ``--orders``.
+2. The same through the ORM writer (what SQLite uses), measured in the same run over
+   ``--orm-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
    to pass, so each check does its full work) plus the compliance checks of
    ``PRETRADE_COMPLIANCE_CHECKS`` (no compliance rules in force in the bench database, so they
@@ -51,14 +52,14 @@ import django
 django.setup()
 
 from django.db import connection, transaction  # noqa: E402
-from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from tradeops.core.identifiers import lei_with_check_digits  # noqa: E402
 from trading.brokers import OrderRequest, Quote  # noqa: E402
 from trading.brokers.paper import PaperBroker, PaperConfig  # noqa: E402
 from trading.intents import OrderIntent  # noqa: E402
 from trading.models import Execution, Instrument, Order, TradingAccount  # noqa: E402
-from trading.order_commit import ID_BLOCK  # noqa: E402
+from trading.orders import write as order_write  # noqa: E402
 from trading.risk import RiskLimits  # noqa: E402
 from workers.execution import ExecutionConfig, ExecutionWorker, settle_heap  # noqa: E402
 
@@ -123,7 +124,7 @@ def setup_world():
     worker = ExecutionWorker(
         brokers={account.pk: broker}, config=ExecutionConfig(default_limits=limits, stale_after=None)
     ).start()
-    worker.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0), tick=True)
+    worker.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0))
     return instrument, account, broker, worker
 
 
@@ -184,28 +185,34 @@ class GcPauses:
         )
 
 
-def count_pipelined(worker, account) -> dict:
-    """Statements and round trips of one pipelined order, counted on the ``Batch`` it writes
-    with (Django's query log does not see them): every statement queued, and every sync."""
-    from tradeops.core.pgpipeline import Batch
+def count_statements(worker, account) -> int:
+    """Statements one order sends on the one-statement path (the raw connection's executes)."""
+    import psycopg
 
-    counts = {"statements": 0, "round_trips": 0}
-    execute, sync = Batch.execute, Batch.sync
+    counts = {"statements": 0}
+    execute = psycopg.Cursor.execute
 
-    def counted_execute(self, *args, **kwargs):
+    def counted(self, *args, **kwargs):
         counts["statements"] += 1
         return execute(self, *args, **kwargs)
 
-    def counted_sync(self):
-        counts["round_trips"] += 1
-        return sync(self)
-
-    Batch.execute, Batch.sync = counted_execute, counted_sync
+    psycopg.Cursor.execute = counted
     try:
         worker.execute(intent(account.pk, 3, T0))
     finally:
-        Batch.execute, Batch.sync = execute, sync
-    return counts
+        psycopg.Cursor.execute = execute
+    return counts["statements"]
+
+
+class orm_writer:
+    """The ORM writer (as on SQLite) while active."""
+
+    def __enter__(self):
+        self.real = order_write.one_statement_available
+        order_write.one_statement_available = lambda: False
+
+    def __exit__(self, *exc):
+        order_write.one_statement_available = self.real
 
 
 def bench_gate(worker, account, evaluations: int) -> list[float]:
@@ -270,13 +277,12 @@ def main() -> None:
         instrument, account, broker, worker = setup_world()
 
         worker.execute(intent(account.pk, 1, T0))  # the first order also creates the position row
-        with CaptureQueriesContext(connection) as queries, override_settings(ORDER_COMMIT_PIPELINE=False):
+        with CaptureQueriesContext(connection) as queries, orm_writer():
             worker.execute(intent(account.pk, 2, T0))
-        print(f"ORM path: statements per filled order: {len(queries.captured_queries)} (BEGIN and COMMIT included)")
-        pipelined = count_pipelined(worker, account)
+        print(f"ORM writer: statements per filled order: {len(queries.captured_queries)} (BEGIN and COMMIT included)")
         print(
-            f"pipelined path: statements per filled order: {pipelined['statements']} in {pipelined['round_trips']} "
-            f"round trips (BEGIN and COMMIT included; plus one id reservation per {ID_BLOCK} orders)"
+            f"one-statement writer: statements per filled order: {count_statements(worker, account)} "
+            f"(plus one id reservation per {order_write.ID_BLOCK} orders)"
         )
 
         results = [
@@ -285,10 +291,10 @@ def main() -> None:
         ]
         frozen = 0 if args.no_settle else settle_heap()  # as run_execution_worker does after start
         load_before = os.getloadavg()
-        commits_before = worker.stats.pipelined_commits
+        commits_before = worker.stats.one_statement_commits
         with GcPauses() as collections:
             order_samples, cpu_samples = bench_order_path(worker, account, args.orders)
-        assert worker.stats.pipelined_commits - commits_before == args.orders + 200, "an order left the pipelined path"
+        assert worker.stats.one_statement_commits - commits_before == args.orders + 200, "an order left the path"
         results.append(summary("order path: intent -> persisted fill", order_samples))
         print(
             f"  of which CPU time in this process: mean {statistics.fmean(cpu_samples) * 1e3:.3f} ms "
@@ -299,7 +305,7 @@ def main() -> None:
             f"  garbage collections meanwhile: {collections.report()}; startup heap "
             + (f"frozen ({frozen} objects)" if frozen else "not frozen (--no-settle)")
         )
-        with override_settings(ORDER_COMMIT_PIPELINE=False):
+        with orm_writer():
             orm_samples, orm_cpu = bench_order_path(worker, account, args.orm_orders, first=900_000)
         orm = summary("same through the ORM services (before)", orm_samples)
         print(f"  of which CPU time in this process: mean {statistics.fmean(orm_cpu) * 1e3:.3f} ms")

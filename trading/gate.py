@@ -96,7 +96,9 @@ class GateDecision:
         """Every failing check, ``code: detail`` joined by ``; `` (the order's reject reason)."""
         return "; ".join(f"{c.code}: {c.detail}" if c.detail else c.code for c in self.failures)
 
-    def to_payload(self, intent: OrderIntent, *, trading_state: str) -> RiskDecision:
+    def to_payload(self, intent: OrderIntent, *, trading_state: str, at: datetime | None = None) -> RiskDecision:
+        """The decision as an event payload; ``at`` is when it was decided (event time; the
+        intent's time when not given)."""
         return RiskDecision(
             client_order_id=intent.client_order_id,
             account_id=intent.account_id,
@@ -104,7 +106,7 @@ class GateDecision:
             approved=self.approved,
             checks=self.checks,
             trading_state=trading_state,
-            ts=intent.ts,
+            ts=at or intent.ts,
         )
 
 

@@ -148,14 +148,17 @@ class Order(models.Model):
     signal_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="Prediction that led to it")
     status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in OrderStatus], default=OrderStatus.NEW)
     reject_reason = models.TextField(blank=True)
-    # Stage timestamps (UTC, microseconds).
-    created_at = models.DateTimeField(db_index=True)
-    decided_at = models.DateTimeField(null=True, blank=True, help_text="Risk/compliance decision")
-    submitted_at = models.DateTimeField(null=True, blank=True)
+    # Stage timestamps: EVENT times (UTC, microseconds; RTS 25): when the order was received,
+    # decided, sent, filled, closed. In a replay, the replayed market time.
+    created_at = models.DateTimeField(db_index=True, help_text="Received (event time)")
+    decided_at = models.DateTimeField(null=True, blank=True, help_text="Risk/compliance decision (event time)")
+    submitted_at = models.DateTimeField(null=True, blank=True, help_text="Sent to the broker (event time)")
     first_fill_at = models.DateTimeField(null=True, blank=True)
     last_fill_at = models.DateTimeField(null=True, blank=True)
-    closed_at = models.DateTimeField(null=True, blank=True, help_text="Reached a terminal state")
-    updated_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True, help_text="Reached a terminal state (event time)")
+    # Record times: the wall clock of the first and of the last write.
+    recorded_at = models.DateTimeField(help_text="Wall clock of the first write")
+    updated_at = models.DateTimeField(help_text="Wall clock of the last write")
 
     class Meta:
         ordering = ["-created_at"]
@@ -201,8 +204,8 @@ class Execution(models.Model):
     liquidity_provider = models.CharField(max_length=64, blank=True)
     broker_deal_id = models.CharField(max_length=64)
     arrival_mid = models.DecimalField(**PRICE, null=True, blank=True, help_text="Mid when the order arrived")
-    executed_at = models.DateTimeField(db_index=True)
-    recorded_at = models.DateTimeField()
+    executed_at = models.DateTimeField(db_index=True, help_text="The deal's time (event time)")
+    recorded_at = models.DateTimeField(help_text="Wall clock of the write")
 
     class Meta:
         ordering = ["-executed_at"]
@@ -217,7 +220,8 @@ class Execution(models.Model):
 
 
 class Position(models.Model):
-    """Net position per account and instrument, maintained by ``execution_record`` under a row lock."""
+    """Net position per account and instrument, written by the order path (``trading.orders``)
+    with every fill, and marked to market on the execution worker's cadence."""
 
     account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="positions")
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="positions")
@@ -226,7 +230,10 @@ class Position(models.Model):
     realised_pnl = models.DecimalField(**MONEY, default=Decimal(0))
     unrealised_pnl = models.DecimalField(**MONEY, default=Decimal(0))
     mark_price = models.DecimalField(**PRICE, null=True, blank=True)
-    updated_at = models.DateTimeField()
+    as_of = models.DateTimeField(
+        null=True, blank=True, help_text="Event time of the last fill or mark that changed it (null before any)"
+    )
+    updated_at = models.DateTimeField(help_text="Wall clock of the last write")
 
     class Meta:
         ordering = ["account", "instrument"]
@@ -361,8 +368,9 @@ class KillSwitch(models.Model):
 class AccountRiskSnapshot(models.Model):
     """The execution worker's latest view of an account's equity, drawdown and trading state.
 
-    Derived data (recomputable from fills and quotes), upserted by ``trading.controls.services.
-    account_risk_snapshot_save`` at most once per mark interval, for the dashboard and risk managers.
+    Derived data (recomputable from fills and quotes), written by ``trading.orders.services.
+    account_state_save`` at most once per wall-clock interval per account, with every fill and at
+    the worker's shutdown, for the dashboard, risk managers and the worker's own restart.
     """
 
     account = models.OneToOneField(TradingAccount, on_delete=models.CASCADE, related_name="risk_snapshot")
@@ -375,7 +383,8 @@ class AccountRiskSnapshot(models.Model):
     used_margin = models.DecimalField(**MONEY, default=Decimal(0))
     trading_state = models.CharField(max_length=8, default="ACTIVE")
     breaker_state = models.CharField(max_length=9, default="closed")
-    updated_at = models.DateTimeField()
+    as_of = models.DateTimeField(help_text="Event time of the figures")
+    updated_at = models.DateTimeField(help_text="Wall clock of the write")
 
     def __str__(self) -> str:
         return f"{self.account_id}: equity {self.equity} dd {self.drawdown} {self.trading_state}"

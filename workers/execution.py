@@ -1,74 +1,67 @@
 """The execution worker: prediction-events in, orders at the broker and trading-events out.
 
     signal.validated ──► Strategy ──► OrderIntent ──► PreTradeGate (risk checks + compliance checks)
-        ──► Broker.send_order (paper | MT5) ──► one DB transaction: order + decision + fills +
-        position + outbox rows ──► trading-events (the outbox relay publishes them)
+        ──► Broker.send_order (paper | MT5) ──► order_commit: ONE write with the order, its
+        decision, fills, position, the account's marks and risk snapshot, audit records and
+        outbox rows ──► trading-events (the outbox relay publishes them)
 
-A runner: it wires the pure handlers (``trading.strategy``, ``trading.risk``, ``trading.gate``)
-to a broker and to the system of record through ``trading.services``; no business rule lives
-here. It runs as the ``execution`` stage (``manage.py run_execution_worker`` on the configured
-bus, or inside ``manage.py run_pipeline`` for the embedded run).
+A runner: it wires the pure handlers (``trading.strategy``, ``trading.risk``, ``trading.gate``,
+``trading.orders.outcome``) to a broker and to the system of record through services
+(``trading.orders``, ``trading.controls``), loops over events and calls them. No business rule
+and no ORM query live here. It runs as the ``execution`` stage (``manage.py
+run_execution_worker`` on the configured bus, or inside the embedded pipeline).
 
-Hot state (limits, positions, open orders, kill switches, quotes, equity) lives in memory,
-loaded at start and refreshed by events: ticks and bars mark positions, ``killswitch.changed``
-engages/releases the mirror and cancels what is still open at our brokers,
-``risk.limit_changed`` reloads the limits. The engaged kill switches are also re-read from the
-database once per mark interval, so a block never depends on the bus alone.
+Time: the worker is given a ``Clock`` (``tradeops.core.clock``) by whoever runs it. Live, event
+time is the wall clock at the moment; in a replay (``ReplayClock``) it is the market time of the
+event being handled, which the worker tells the clock before handling it, and the paper broker
+runs on the same clock, so a replay's orders, fills and records carry the replayed time.
 
-Exactly-once at the broker (RTS 6 Art. 17 reconciliation). ``client_order_id`` is derived from
-(signal id, account), travels to the broker as the order comment, and is unique in the
-database. The order, its decision, its fills and the position are written in ONE transaction
-AFTER the broker answered, so a crash between the broker's fill and our commit leaves an order
-the broker has and we do not. ``reconcile`` (at start, after a reconnect, after any failed
-commit or unknown broker state) reads the broker's deals and open orders, matches them by
-comment, and records what is missing once (fills are idempotent by broker deal id); the ids of
-recent orders are held in memory so a redelivered signal is never sent twice.
+Hot state (limits, positions and their marks, open orders, kill switches, quotes, equity) lives
+in memory, loaded at start (``trading.orders.selectors``) and kept current by events: ticks and
+bars mark positions in memory, ``killswitch.changed`` engages/releases the mirror and cancels
+what is still open at our brokers, ``risk.limit_changed`` reloads the limits. Nothing is written
+per tick: marks and the account's risk snapshot are written with every fill (inside the order's
+own write), at most once per ``snapshot_interval`` of wall clock per account otherwise, and at
+shutdown (``close``).
+
+Exactly-once at the broker (RTS 6 Art. 17): ``client_order_id`` is derived from (signal id,
+account), travels to the broker as the order comment, and is unique in the database. The order
+is written AFTER the broker answered, so a crash in between leaves an order the broker has and
+we do not; ``trading.orders.reconcile.order_reconcile`` (at start, after a reconnect, after a
+failed commit or an unknown broker state) settles it. The ids of recent orders are held in
+memory so a redelivered signal is never sent twice.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import gc
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
-from tradeops.core.clock import utcnow
-from tradeops.events import (
-    BAR_SECONDS,
-    Alert,
-    Bar,
-    Envelope,
-    KillSwitchChanged,
-    RiskLimitChanged,
-    Signal,
-    Tick,
-    make_event,
-)
-from trading.brokers import (
-    Broker,
-    BrokerConnectionError,
-    BrokerError,
-    Deal,
-    OrderRequest,
-    OrderResult,
-)
+from tradeops.core.clock import Clock, WallClock, utcnow
+from tradeops.events import BAR_SECONDS, Bar, Envelope, KillSwitchChanged, RiskLimitChanged, Signal, Tick, make_event
+from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult
 from trading.brokers import Quote as BrokerQuote
-from trading.controls.services import signal_skips_record
+from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
 from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, magic_for
-from trading.models import Execution, Instrument, KillSwitch, Order, Position, RiskLimit, TradingAccount
-from trading.order_commit import FillDraft, OrderCommit, OrderDraft, OrderStep, order_commit
-from trading.order_states import OrderStatus
+from trading.models import Instrument, Order, TradingAccount
+from trading.orders import selectors
+from trading.orders.marks import AccountState, Mark, RiskFigures
+from trading.orders.outcome import fill_of, outcome_of, outcome_refused, stops_reanchored
+from trading.orders.plan import OrderDraft
+from trading.orders.reconcile import ReconcileReport, order_reconcile, reconciliation_mismatch_raise
+from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
 from trading.position_math import PositionState
 from trading.risk import KillSwitchBook, LimitBook, OpenOrder, RiskLimits, RiskManager, TradingBreaker, risk_checks
 from trading.risk.headroom import order_headroom
@@ -77,28 +70,6 @@ from trading.strategy import Strategy, StrategyConfig
 logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
-
-
-def fill_of(deal: Deal, *, arrival_mid: Decimal | None = None) -> FillDraft:
-    """A broker deal as a fill of ours. Broker fees are negative money (MT5 convention); ours
-    are positive costs, hence the sign flip here only."""
-    return FillDraft(
-        broker_deal_id=deal.deal_id,
-        quantity=deal.volume,
-        price=deal.price,
-        executed_at=deal.ts,
-        fee=-deal.fee,
-        arrival_mid=arrival_mid,
-    )
-
-
-def deal_record(*, order: Order, deal: Deal, arrival_mid: Decimal | None = None):
-    """Record a broker deal as a fill of an existing ``order`` (idempotent by deal id)."""
-    from trading.services import execution_record
-
-    return execution_record(order=order, **fill_of(deal, arrival_mid=arrival_mid).kwargs(), actor=ACTOR)
-
-
 BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
@@ -112,6 +83,10 @@ LIMIT_VALUE_FIELDS = (
     "max_open_orders",
     "duplicate_window_ms",
 )
+
+
+def _snapshot_interval() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "EXECUTION_SNAPSHOT_SECONDS", 1.0)))
 
 
 @dataclass(frozen=True)
@@ -137,7 +112,15 @@ class ExecutionConfig:
     # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager
     # releases it once the difference is explained.
     auto_kill_on_position_mismatch: bool = True
-    mark_interval: timedelta = timedelta(seconds=1)  # event time between DB marks per symbol
+    # WALL-clock time between two writes of an account's marks and risk snapshot (fills and
+    # shutdown write them too): bounds the writes whatever the feed's pace (a replay flat out, a
+    # busy live feed). Setting EXECUTION_SNAPSHOT_SECONDS.
+    snapshot_interval: timedelta = field(default_factory=_snapshot_interval)
+    # Wall-clock time between two safety re-reads of the engaged kill switches. Changes arrive as
+    # ``killswitch.changed`` events; the re-read bounds how long a block can wait if the bus or
+    # the relay is down (RTS 6 Art. 12: the switch must never depend on the bus alone), at one
+    # query per interval, never per event.
+    kill_switch_reread: timedelta = timedelta(seconds=5)
     reconcile_lookback: timedelta = timedelta(hours=24)  # > prediction-events retention (12 h)
     unknown_grace: timedelta = timedelta(seconds=30)  # how long an unanswered order may stay invisible
     deviation_points: int = 20
@@ -160,17 +143,8 @@ class WorkerStats:
     reconciled_fills: int = 0
     position_mismatches: int = 0
     kill_cancels: int = 0
-    pipelined_commits: int = 0  # orders written by order_commit's two-round-trip path (PostgreSQL)
-
-
-@dataclass
-class ReconcileReport:
-    account_id: int
-    recovered_orders: list[str] = field(default_factory=list)
-    recovered_fills: list[str] = field(default_factory=list)
-    closed_orders: list[str] = field(default_factory=list)
-    awaiting: list[str] = field(default_factory=list)  # sent moments ago, not yet visible at the broker
-    position_mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (ours, broker's)
+    one_statement_commits: int = 0  # orders written by the one-statement writer (PostgreSQL)
+    state_writes: int = 0  # marks and risk snapshots written on the cadence or at shutdown
 
 
 class ExecutionWorker:
@@ -183,21 +157,28 @@ class ExecutionWorker:
         config: ExecutionConfig | None = None,
         extra_checks: Iterable = (),
         crash_hook: Callable[[str, OrderIntent], None] | None = None,
+        clock: Clock | None = None,
     ):
         self.brokers = dict(brokers)
         self.config = config or ExecutionConfig()
         self.extra_checks = list(extra_checks)
         self.crash_hook = crash_hook  # tests: kill the process at a named point
+        self.clock = clock or WallClock()
         self.stats = WorkerStats()
         self.started = False
+        self.states: dict[int, AccountState] = {}
         self._needs_reconcile: set[int] = set()
-        self._last_mark: dict[str, datetime] = {}
-        self._last_switch_refresh: datetime | None = None
+        self._written_at: dict[int, float] = {}  # account id -> monotonic time of its last state write
+        self._switches_read_at = 0.0
         self.known_ids: set[str] = set()
         self.algo_by_magic: dict[int, str] = {}
         self._fed = RecentIds(capacity=200_000)
 
-    # ================================================================ start-up
+    def _now(self):
+        """Event time now; before a replay's first event (start-up), the wall clock."""
+        return self.clock.now() if self.clock.started else utcnow()
+
+    # ================================================================ start-up and shutdown
 
     def start(self) -> ExecutionWorker:
         """Connect, load hot state, reconcile every account. Call once before ``handle``."""
@@ -216,11 +197,9 @@ class ExecutionWorker:
 
     def _load(self) -> None:
         cfg = self.config
-        self.instruments: dict[str, Instrument] = {i.symbol: i for i in Instrument.objects.filter(is_active=True)}
+        self.instruments: dict[str, Instrument] = selectors.instruments_active()
         self.specs = {s: spec_of(i) for s, i in self.instruments.items()}
-        self.accounts: dict[int, TradingAccount] = {
-            a.pk: a for a in TradingAccount.objects.filter(pk__in=list(self.brokers), is_active=True)
-        }
+        self.accounts: dict[int, TradingAccount] = selectors.accounts_active(ids=self.brokers)
         missing = set(self.brokers) - set(self.accounts)
         if missing:
             raise ValueError(f"execution: no active trading account with id {sorted(missing)}")
@@ -241,7 +220,7 @@ class ExecutionWorker:
         self.refresh_kill_switches()
         for spec in self.specs.values():
             self.risk.add_instrument(spec)
-        now = utcnow()
+        now = self._now()
         for account_id in self.accounts:
             balance, currency = Decimal(0), self.accounts[account_id].base_currency
             broker = self.brokers[account_id]
@@ -249,15 +228,11 @@ class ExecutionWorker:
                 info = broker.account_info()
                 balance, currency = info.balance, info.currency
             self.risk.add_account(account_id, balance=balance, currency=currency, now=now)
-            self._load_account_state(account_id)
-        since = now - cfg.reconcile_lookback
-        self.known_ids = set(
-            Order.objects.filter(account_id__in=list(self.accounts), created_at__gte=since).values_list(
-                "client_order_id", flat=True
-            )
-        )
-        algo_ids = set(Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct())
-        algo_ids |= set(cfg.strategy.algo_ids or ())
+            self._load_account_state(account_id, restore=True)
+        # Redelivery is a wall-clock matter: the orders first written in the last lookback.
+        since = utcnow() - cfg.reconcile_lookback
+        self.known_ids = selectors.client_order_ids_recorded_since(account_ids=self.accounts, since=since)
+        algo_ids = selectors.algo_ids_known() | set(cfg.strategy.algo_ids or ())
         self.algo_by_magic = {magic_for(a): a for a in algo_ids}
         self.strategy = Strategy(
             instruments=self.specs,
@@ -270,18 +245,20 @@ class ExecutionWorker:
         for check in [*self.extra_checks, *compliance_checks()]:
             self.gate.add(check)
 
-    def _load_account_state(self, account_id: int) -> None:
-        """(Re)load one account's positions and open orders from the system of record."""
+    def _load_account_state(self, account_id: int, *, restore: bool = False) -> None:
+        """(Re)load one account's positions (with their marks) and open orders from the system of
+        record; with ``restore`` also its peak equity and start-of-day equity from its last risk
+        snapshot, so a restart loses no figure a decision depends on."""
         book = self.risk.account(account_id)
         book.clear_state()
-        for position in Position.objects.filter(account_id=account_id).select_related("instrument"):
+        rows = selectors.account_positions(account_id=account_id)
+        for position in rows.values():
             symbol = position.instrument.symbol
             if symbol in book.specs:
                 book.load_position(
                     symbol, PositionState(position.net_quantity, position.average_price), position.mark_price
                 )
-        unexecuted = [s.value for s in (OrderStatus.RISK_APPROVED, OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED)]
-        for order in Order.objects.filter(account_id=account_id, status__in=unexecuted).select_related("instrument"):
+        for order in selectors.orders_open(account_id=account_id):
             book.order_opened(
                 OpenOrder(
                     client_order_id=order.client_order_id,
@@ -292,17 +269,36 @@ class ExecutionWorker:
                     trader_id=order.trader_id,
                 )
             )
+        state = self.states.get(account_id)
+        if state is None:
+            state = self.states[account_id] = AccountState(account_id)
+        state.reload(rows)
+        if restore:
+            snapshot = selectors.risk_snapshot_get(account_id=account_id)
+            if snapshot is not None:
+                book.restore(
+                    peak_equity=snapshot.peak_equity,
+                    day=snapshot.as_of.date(),
+                    day_start_equity=snapshot.equity - snapshot.daily_pnl,
+                )
 
     def reload_limits(self) -> None:
         book = self.risk.limits
         book.clear()
-        for row in RiskLimit.objects.filter(is_active=True).select_related("instrument"):
+        for row in selectors.risk_limits_active():
             values = {name: getattr(row, name) for name in LIMIT_VALUE_FIELDS}
             book.set(account_id=row.account_id, symbol=row.instrument.symbol if row.instrument_id else None, **values)
 
     def refresh_kill_switches(self) -> None:
-        engaged = KillSwitch.objects.filter(engaged=True).values_list("scope", "scope_value")
-        self.risk.kill_switch.replace(engaged)
+        self.risk.kill_switch.replace(selectors.kill_switches_engaged())
+        self._switches_read_at = time.monotonic()
+
+    def close(self) -> None:
+        """Shutdown: write every account's marks and risk snapshot (what a restart reloads)."""
+        if not self.started:
+            return
+        for account_id in self.accounts:
+            self._state_write(account_id)
 
     # ================================================================ the stage handler
 
@@ -313,26 +309,31 @@ class ExecutionWorker:
         if not self.started:
             self.start()
         payload = event.payload
-        if isinstance(payload, Signal):
+        if isinstance(payload, Tick):
+            self.clock.observe(payload.ts)
+            self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts))
+        elif isinstance(payload, Signal):
+            self.clock.observe(payload.ts)
             self.stats.signals += 1
             self._retry_reconcile()
             for intent in self.strategy.on_signal(payload):
                 self.execute(intent)
             if self.strategy.last_skips:
                 signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
-        elif isinstance(payload, Tick):
-            self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts), tick=True)
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
-            spread = payload.spread or Decimal(0)
             closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
+            self.clock.observe(closed_at)
             current = self.risk.quotes.get(payload.symbol)
             if current is None or current.ts < closed_at:
-                self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, closed_at), tick=False)
+                spread = payload.spread or Decimal(0)
+                self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, closed_at))
         elif isinstance(payload, KillSwitchChanged):
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
             self.reload_limits()
+        if time.monotonic() - self._switches_read_at >= self.config.kill_switch_reread.total_seconds():
+            self.refresh_kill_switches()
         if event.event_id in self._fed:
             return []  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
@@ -349,7 +350,7 @@ class ExecutionWorker:
     # ================================================================ the order path
 
     def execute(self, intent: OrderIntent) -> Order | None:
-        """strategy intent → gate → broker → one transaction. Returns the order (None: duplicate)."""
+        """strategy intent → gate → broker → one write. Returns the order (None: duplicate)."""
         self.stats.intents += 1
         if intent.client_order_id in self.known_ids:
             self.stats.duplicates += 1
@@ -357,10 +358,10 @@ class ExecutionWorker:
         account_id = intent.account_id
         if account_id in self._needs_reconcile:
             self._retry_reconcile()
-        received_at = utcnow()
+        received_at = self.clock.now()  # RTS 25: the moment the order was received
         quote = self.risk.quotes.get(intent.symbol)
         self.risk.breaker.observe_quote_age(quote.ts if quote else None, intent.ts)
-        intent = self._anchor_stops(intent, quote)
+        intent = stops_reanchored(intent, quote, self.specs[intent.symbol])
         ctx = self.risk.context(intent)
         decision = self.gate.evaluate(intent, ctx)
         if account_id in self._needs_reconcile:
@@ -371,53 +372,68 @@ class ExecutionWorker:
                 f"account {account_id}: broker unreachable or not yet reconciled",
             )
             decision = GateDecision(False, (*decision.checks, pending))
-        decided_at = utcnow()
+        decided_at = self.clock.now()
         self.known_ids.add(intent.client_order_id)
         if not decision.approved:
             self.stats.rejected += 1
-            written = self._commit(
-                intent, received_at, decision, ctx, steps=[OrderStep(OrderStatus.REJECTED, decided_at, decision.reason)]
-            )
+            outcome = outcome_refused(reason=decision.reason, at=decided_at)
+            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
             self._feed_gate(written.events)
             return written.order
         self.stats.approved += 1
         self.gate.on_sent(intent, ctx)
         self.risk.on_order_sent(intent)
-        sent_at = utcnow()  # RTS 25: the moment the order left for the broker
+        sent_at = self.clock.now()  # RTS 25: the moment the order left for the broker
         result, error = self._send(intent)
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
+        outcome = outcome_of(
+            result=result,
+            error=error,
+            decided_at=decided_at,
+            sent_at=sent_at,
+            arrival_mid=ctx.quote.mid if ctx.quote is not None else None,
+            rests_at_broker=self._rests_at_broker(intent, result),
+        )
+        deals = {d.deal_id: d for d in result.deals} if result is not None else {}
+        realised = self._book_fills(
+            account_id, intent.client_order_id, [deals[f.broker_deal_id] for f in outcome.fills]
+        )
         try:
-            written = self._record_order(intent, decision, ctx, result, error, received_at, decided_at, sent_at)
+            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
         except Exception:
-            # The broker may hold an order we could not record: settle it from the broker's side.
+            # The broker may hold an order we could not record: settle it from the broker's side
+            # (reconciliation also reloads the risk book, which already took the fills).
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
             raise
-        order = written.order
-        deals = {d.deal_id: d for d in result.deals} if result is not None else {}
+        if not written.created or len(written.fills) < len(outcome.fills):
+            self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
-        self._after_commit(intent, order, result, error, [deals[f.broker_deal_id] for f in written.fills])
-        return order
+        self._after_commit(intent, written.order, result, error, realised, len(written.fills))
+        return written.order
 
-    def _anchor_stops(self, intent: OrderIntent, quote) -> OrderIntent:
-        """Keep the strategy's stop and target *distances* but measure them from the price the
-        order will take now (ask to buy, bid to sell) rather than from the signal's price: a
-        quote that moved since the signal would otherwise put a stop on the wrong side."""
-        if quote is None or (intent.stop_loss is None and intent.take_profit is None):
-            return intent
-        shift = quote.price_for(intent.side) - intent.reference_price
-        if shift == 0:
-            return intent
-        spec = self.specs[intent.symbol]
-
-        def moved(level):
-            return None if level is None else spec.round_price(level + shift)
-
-        return dataclasses.replace(intent, stop_loss=moved(intent.stop_loss), take_profit=moved(intent.take_profit))
+    def _book_fills(self, account_id: int, client_order_id: str, deals: list[Deal]) -> Decimal:
+        """The risk book takes the deals before the write, so the risk snapshot written with them
+        is after them. Returns the realised P&L they booked (for the breaker, after the write)."""
+        book = self.risk.account(account_id)
+        before = book.realised_since_load
+        for deal in deals:
+            self.risk.on_fill(
+                account_id=account_id,
+                client_order_id=client_order_id,
+                symbol=deal.symbol,
+                side=deal.side,
+                quantity=deal.volume,
+                price=deal.price,
+                fee=-deal.fee,
+            )
+        if deals:
+            self.states[account_id].figures_set(self._figures(account_id))
+        return book.realised_since_load - before
 
     def _send(self, intent: OrderIntent) -> tuple[OrderResult | None, BrokerError | None]:
         request = OrderRequest(
@@ -441,9 +457,14 @@ class ExecutionWorker:
             logger.warning("execution: send %s failed: %s: %s", intent.client_order_id, exc.code, exc)
             return None, exc
 
-    def _commit(self, intent: OrderIntent, received_at, decision, ctx, **outcome) -> OrderCommit:
-        """Write the order and what happened to it (``outcome``: ``order_commit``'s steps, fills,
-        after_fills) in one transaction, with the gate's decision event after its creation."""
+    def _rests_at_broker(self, intent: OrderIntent, result: OrderResult | None) -> bool:
+        if result is None or not (result.remaining_volume > 0 and result.filled_volume > 0):
+            return False
+        broker = self.brokers[intent.account_id]
+        return any(o.comment == intent.client_order_id for o in broker.open_orders(intent.symbol))
+
+    def _commit(self, intent: OrderIntent, received_at, decided_at, decision, ctx, outcome) -> OrderCommit:
+        """The one write per order: order, decision, steps, fills, position, marks, events."""
         draft = OrderDraft(
             client_order_id=intent.client_order_id,
             account=self.accounts[intent.account_id],
@@ -459,45 +480,28 @@ class ExecutionWorker:
             desk=intent.desk,
             signal_id=intent.signal_id,
         )
-        payload = decision.to_payload(intent, trading_state=str(ctx.trading_state))
+        payload = decision.to_payload(intent, trading_state=str(ctx.trading_state), at=decided_at)
         decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
-        written = order_commit(draft=draft, events=[decision_event], actor=ACTOR, **outcome)
-        if written.pipelined:
-            self.stats.pipelined_commits += 1
+        written = order_commit(
+            draft=draft,
+            steps=outcome.steps,
+            fills=outcome.fills,
+            after_fills=outcome.after_fills,
+            events=[decision_event],
+            actor=ACTOR,
+            state=self.states[intent.account_id],
+        )
+        if written.one_statement:
+            self.stats.one_statement_commits += 1
+        if written.fills:
+            self._written_at[intent.account_id] = time.monotonic()
         return written
 
-    def _record_order(self, intent, decision, ctx, result, error, received_at, decided_at, sent_at) -> OrderCommit:
-        """The one transaction per order: order, decision, submission, fills, position, events."""
-        approved = OrderStep(OrderStatus.RISK_APPROVED, decided_at)
-        if result is None or result.state_unknown:
-            why = f"{error.code}: {error}" if error is not None else f"{result.outcome}: {result.message}"
-            submitted = OrderStep(
-                OrderStatus.SUBMITTED, sent_at, reason=f"broker state unknown ({why}); reconciliation settles it"
-            )
-            return self._commit(intent, received_at, decision, ctx, steps=[approved, submitted])
-        submitted = OrderStep(OrderStatus.SUBMITTED, sent_at, broker_order_id=result.broker_order_id)
-        if not (result.accepted or result.deals):
-            refused = OrderStep(OrderStatus.REJECTED, result.ts, reason=f"broker {result.outcome}: {result.message}")
-            return self._commit(intent, received_at, decision, ctx, steps=[approved, submitted, refused])
-        quote = ctx.quote
-        arrival_mid = quote.mid if quote is not None else None
-        fills = [fill_of(deal, arrival_mid=arrival_mid) for deal in result.deals]
-        after = []
-        if result.remaining_volume > 0 and result.filled_volume > 0 and not self._rests_at_broker(intent):
-            after.append(OrderStep(OrderStatus.CANCELLED, result.ts, reason=result.message))
-        return self._commit(
-            intent, received_at, decision, ctx, steps=[approved, submitted], fills=fills, after_fills=after
-        )
-
-    def _rests_at_broker(self, intent: OrderIntent) -> bool:
-        broker = self.brokers[intent.account_id]
-        return any(o.comment == intent.client_order_id for o in broker.open_orders(intent.symbol))
-
-    def _after_commit(self, intent, order: Order, result, error, deals: list[Deal]) -> None:
+    def _after_commit(self, intent, order: Order, result, error, realised: Decimal, fills: int) -> None:
         now = result.ts if result is not None else intent.ts
-        for deal in deals:
-            self.stats.fills += 1
-            self._risk_fill(intent.account_id, intent.client_order_id, deal)
+        self.stats.fills += fills
+        if realised:
+            self.risk.breaker.record_pnl(realised, now=now)
         if order.is_terminal:
             self.risk.on_order_closed(intent.account_id, intent.client_order_id)
         if error is not None or (result is not None and result.state_unknown):
@@ -526,111 +530,33 @@ class ExecutionWorker:
                 logger.warning("execution: account %s still unreachable; orders wait for reconciliation", account_id)
 
     def reconcile(self, account_id: int) -> ReconcileReport:
-        """Make our records agree with the broker (RTS 6 Art. 17): record every deal of ours the
-        broker booked and we did not (creating the order if the crash came before its commit),
-        close orders the broker no longer holds, compare positions. Idempotent."""
-        from trading.services import order_create, order_transition
-
+        """Settle the account with its broker (``order_reconcile``, RTS 6 Art. 17), act on a
+        position mismatch (alert, automatic kill), then reload the account's hot state."""
         broker = self.brokers[account_id]
-        account = self.accounts[account_id]
-        report = ReconcileReport(account_id=account_id)
-        now = utcnow()
-        since = now - self.config.reconcile_lookback
-        deals = [d for d in broker.deals_since(since) if d.comment]
-        resting = {o.comment: o for o in broker.open_orders() if o.comment}
-        deals_by_order: dict[str, list[Deal]] = {}
-        for deal in deals:
-            deals_by_order.setdefault(deal.comment, []).append(deal)
-        ids = set(deals_by_order) | set(resting)
-        orders = {o.client_order_id: o for o in Order.objects.filter(account_id=account_id, client_order_id__in=ids)}
-        recorded = set(
-            Execution.objects.filter(account_id=account_id, broker_deal_id__in=[d.deal_id for d in deals]).values_list(
-                "broker_deal_id", flat=True
-            )
+        report = order_reconcile(
+            account=self.accounts[account_id],
+            broker=broker,
+            instruments=self.instruments,
+            now=self.clock.now() if self.clock.started else None,
+            lookback=self.config.reconcile_lookback,
+            unknown_grace=self.config.unknown_grace,
+            algo_by_magic=self.algo_by_magic,
+            actor=ACTOR,
         )
-        note = "recovered by reconciliation: at the broker but not in our records"
-        for coid in sorted(ids):
-            order_deals = deals_by_order.get(coid, [])
-            missing = [d for d in order_deals if d.deal_id not in recorded]
-            open_order = resting.get(coid)
-            order = orders.get(coid)
-            if order is not None and not missing and (open_order is not None or order.is_terminal):
-                continue
-            first = order_deals[0] if order_deals else None
-            symbol = open_order.symbol if open_order else first.symbol
-            if symbol not in self.instruments:
-                logger.error("execution: broker order %s on unknown symbol %s left alone", coid, symbol)
-                continue
-            with transaction.atomic():
-                if order is None:
-                    quantity = (
-                        open_order.volume_initial if open_order else sum((d.volume for d in order_deals), Decimal(0))
-                    )
-                    magic = open_order.magic if open_order else first.magic
-                    order, _ = order_create(
-                        client_order_id=coid,
-                        account=account,
-                        instrument=self.instruments[symbol],
-                        side=open_order.side if open_order else first.side,
-                        quantity=quantity,
-                        order_type=str(open_order.order_type) if open_order else "MARKET",
-                        limit_price=open_order.price if open_order and open_order.order_type == "LIMIT" else None,
-                        stop_price=open_order.price if open_order and open_order.order_type == "STOP" else None,
-                        algo_id=self.algo_by_magic.get(magic, f"magic:{magic}" if magic else ""),
-                        at=(open_order.ts if open_order else first.ts),
-                        actor=ACTOR,
-                    )
-                    order_transition(order=order, to=OrderStatus.RISK_APPROVED, reason=note, actor=ACTOR)
-                    report.recovered_orders.append(coid)
-                if order.status in (OrderStatus.NEW, OrderStatus.RISK_APPROVED):
-                    if order.status == OrderStatus.NEW:
-                        order_transition(order=order, to=OrderStatus.RISK_APPROVED, reason=note, actor=ACTOR)
-                    broker_order_id = open_order.ticket if open_order else first.order_id
-                    order_transition(
-                        order=order, to=OrderStatus.SUBMITTED, broker_order_id=broker_order_id, reason=note, actor=ACTOR
-                    )
-                elif order.status == OrderStatus.SUBMITTED and not order.broker_order_id:
-                    order.broker_order_id = open_order.ticket if open_order else first.order_id
-                    order.save(update_fields=["broker_order_id"])
-                for deal in missing:
-                    if order.is_terminal or deal.volume > order.remaining_quantity:
-                        logger.error("execution: deal %s does not fit order %s (%s)", deal.deal_id, coid, order.status)
-                        continue
-                    fill = deal_record(order=order, deal=deal)
-                    if fill.created:
-                        report.recovered_fills.append(deal.deal_id)
-                if open_order is None and not order.is_terminal:
-                    order_transition(
-                        order=order,
-                        to=OrderStatus.CANCELLED,
-                        reason="reconciliation: no longer open at the broker; remainder not executed",
-                        actor=ACTOR,
-                    )
-                    report.closed_orders.append(coid)
-        # Our open orders the broker does not know (and never filled): they never got there.
-        for order in Order.objects.filter(
-            account_id=account_id,
-            created_at__gte=since,
-            status__in=[
-                OrderStatus.NEW,
-                OrderStatus.RISK_APPROVED,
-                OrderStatus.SUBMITTED,
-                OrderStatus.PARTIALLY_FILLED,
-            ],
-        ).exclude(client_order_id__in=ids):
-            sent = order.submitted_at or order.created_at
-            if order.status == OrderStatus.SUBMITTED and now - sent < self.config.unknown_grace:
-                # Sent moments ago with no answer: the broker's history may not show it yet (MT5
-                # polls deals). Keep it, and the account blocked, until it shows or the grace ends.
-                report.awaiting.append(order.client_order_id)
-                continue
-            with transaction.atomic():
-                target = OrderStatus.REJECTED if order.status == OrderStatus.NEW else OrderStatus.CANCELLED
-                order_transition(
-                    order=order, to=target, reason="reconciliation: the broker has no trace of this order", actor=ACTOR
-                )
-            report.closed_orders.append(order.client_order_id)
-        self._compare_positions(account_id, report)
+        if report.position_mismatches:
+            self.stats.position_mismatches += len(report.position_mismatches)
+            killed = reconciliation_mismatch_raise(
+                account_id=account_id,
+                mismatches=report.position_mismatches,
+                at=self._now(),
+                source=self.config.source,
+                actor=ACTOR,
+                auto_kill=self.config.auto_kill_on_position_mismatch,
+                broker_for=self.broker_for,
+            )
+            if killed is not None:
+                self.risk.kill_switch.engage("account", str(account_id))  # at once, before the event comes back
+                self.stats.kill_cancels += len(killed.cancelled)
         self._load_account_state(account_id)
         # The broker's balance already holds every realised P&L it booked: start counting afresh.
         book = self.risk.account(account_id)
@@ -639,55 +565,18 @@ class ExecutionWorker:
             self._needs_reconcile.add(account_id)
         else:
             self._needs_reconcile.discard(account_id)
-        self.known_ids |= ids
+        self.known_ids |= set(report.recovered_orders)
         self.stats.reconciled_orders += len(report.recovered_orders)
         self.stats.reconciled_fills += len(report.recovered_fills)
-        if report.recovered_orders or report.recovered_fills or report.closed_orders:
-            logger.warning(
-                "execution: reconciled account %s: recovered orders %s, fills %s, closed %s",
-                account_id,
-                report.recovered_orders,
-                report.recovered_fills,
-                report.closed_orders,
-            )
         return report
-
-    def _compare_positions(self, account_id: int, report: ReconcileReport) -> None:
-        broker_net: dict[str, Decimal] = {}
-        for position in self.brokers[account_id].positions():
-            broker_net[position.symbol] = broker_net.get(position.symbol, Decimal(0)) + position.signed_volume
-        ours = {
-            p.instrument.symbol: p.net_quantity
-            for p in Position.objects.filter(account_id=account_id).select_related("instrument")
-        }
-        for symbol in sorted(set(broker_net) | set(ours)):
-            a, b = ours.get(symbol, Decimal(0)), broker_net.get(symbol, Decimal(0))
-            if a != b:
-                report.position_mismatches[symbol] = (str(a), str(b))
-        if report.position_mismatches:
-            self.stats.position_mismatches += len(report.position_mismatches)
-            logger.error(
-                "execution: account %s positions differ from the broker: %s", account_id, report.position_mismatches
-            )
-            evidence = {s: {"ours": o, "broker": b} for s, (o, b) in report.position_mismatches.items()}
-            self._alert(
-                alert_type="reconciliation_position_mismatch",
-                severity="high",
-                account=str(account_id),
-                evidence=evidence,
-            )
-            if self.config.auto_kill_on_position_mismatch:
-                differences = ", ".join(f"{s} ours {o} broker {b}" for s, (o, b) in report.position_mismatches.items())
-                self._auto_kill(
-                    f"automatic: positions differ from the broker's after reconciliation ({differences})",
-                    scope="account",
-                    scope_value=str(account_id),
-                )
 
     # ================================================================ market data and marks
 
-    def on_quote(self, quote: BrokerQuote, *, tick: bool) -> None:
-        if quote.symbol not in self.specs:
+    def on_quote(self, quote: BrokerQuote) -> None:
+        """A quote marks positions in memory (risk book, pending marks) and, on the paper broker,
+        may fill resting orders. Writes only when an account's state is due (wall clock)."""
+        instrument = self.instruments.get(quote.symbol)
+        if instrument is None:
             return
         current = self.risk.quotes.get(quote.symbol)
         if current is not None and quote.ts < current.ts:
@@ -699,63 +588,57 @@ class ExecutionWorker:
                 deals = feed(quote)
                 if deals:
                     self._record_resting_fills(account_id, deals)
-        last = self._last_mark.get(quote.symbol)
-        if last is None or quote.ts - last >= self.config.mark_interval or quote.ts < last:
-            self._last_mark[quote.symbol] = quote.ts
-            self._mark(quote.symbol, quote)
+        mark = None
+        now = time.monotonic()
+        interval = self.config.snapshot_interval.total_seconds()
+        for account_id, state in self.states.items():
+            if self.risk.account(account_id).position(quote.symbol) != 0:
+                mark = mark or Mark(((quote.bid + quote.ask) / 2).quantize(instrument.tick_size), quote.ts)
+                state.mark(instrument.pk, mark)
+            if now - self._written_at.get(account_id, float("-inf")) >= interval:
+                self._state_write(account_id)
+
+    def _state_write(self, account_id: int) -> None:
+        """Write the account's pending marks and its risk snapshot now."""
+        state = self.states[account_id]
+        state.figures_set(self._figures(account_id))
+        account_state_save(state=state)
+        self._written_at[account_id] = time.monotonic()
+        self.stats.state_writes += 1
+
+    def _figures(self, account_id: int) -> RiskFigures:
+        book = self.risk.account(account_id)
+        now = self._now()
+        equity = book.equity()
+        return RiskFigures(
+            balance=book.balance + book.realised_since_load,
+            equity=equity,
+            unrealised_pnl=book.unrealised(),
+            peak_equity=book.peak_equity,
+            drawdown=book.drawdown(),
+            daily_pnl=equity - book.day_start_equity,
+            used_margin=book.used_margin(),
+            trading_state=str(self.risk.trading_state(account_id, now)),
+            breaker_state=str(self.risk.breaker.state(now)),
+            as_of=now,
+        )
 
     def _record_resting_fills(self, account_id: int, deals: list[Deal]) -> None:
         for deal in deals:
-            order = Order.objects.filter(account_id=account_id, client_order_id=deal.comment).first()
+            order = selectors.order_of_deal(account_id=account_id, client_order_id=deal.comment)
             if order is None:
                 self._needs_reconcile.add(account_id)
                 continue
-            with transaction.atomic():
-                fill = deal_record(order=order, deal=deal)
-            if fill.created:
-                self.stats.fills += 1
-                self._risk_fill(account_id, deal.comment, deal)
-
-    def _risk_fill(self, account_id: int, client_order_id: str, deal: Deal) -> None:
-        """Feed a recorded deal to the in-memory risk book (same fee sign as ``deal_record``)."""
-        self.risk.on_fill(
-            account_id=account_id,
-            client_order_id=client_order_id,
-            symbol=deal.symbol,
-            side=deal.side,
-            quantity=deal.volume,
-            price=deal.price,
-            fee=-deal.fee,
-            now=deal.ts,
-        )
-
-    def _mark(self, symbol: str, quote: BrokerQuote) -> None:
-        """Mark positions in the system of record to the mid, and save equity and drawdown."""
-        from trading.controls.services import account_risk_snapshot_save
-        from trading.services import position_mark
-
-        mid = (quote.bid + quote.ask) / 2
-        instrument = self.instruments[symbol]
-        for account_id, account in self.accounts.items():
-            book = self.risk.account(account_id)
-            if book.position(symbol) != 0:
-                position_mark(account=account, instrument=instrument, mark_price=mid.quantize(instrument.tick_size))
-            breaker_state = self.risk.breaker.state(quote.ts)
-            account_risk_snapshot_save(
-                account_id=account_id,
-                balance=book.balance + book.realised_since_load,
-                equity=book.equity(),
-                unrealised_pnl=book.unrealised(),
-                peak_equity=book.peak_equity,
-                drawdown=book.drawdown(),
-                daily_pnl=book.equity() - book.day_start_equity,
-                used_margin=book.used_margin(),
-                trading_state=str(self.risk.trading_state(account_id, quote.ts)),
-                breaker_state=str(breaker_state),
-            )
-        if self._last_switch_refresh is None or abs(quote.ts - self._last_switch_refresh) >= self.config.mark_interval:
-            self._last_switch_refresh = quote.ts
-            self.refresh_kill_switches()
+            realised = self._book_fills(account_id, deal.comment, [deal])
+            fill = execution_record(order=order, fill=fill_of(deal), actor=ACTOR, state=self.states[account_id])
+            if not fill.created:
+                self._needs_reconcile.add(account_id)  # recorded before: the book took it twice, reload it
+                continue
+            self.stats.fills += 1
+            if realised:
+                self.risk.breaker.record_pnl(realised, now=deal.ts)
+            if fill.order.is_terminal:
+                self.risk.on_order_closed(account_id, deal.comment)
 
     # ================================================================ kill switch and breaker
 
@@ -765,84 +648,49 @@ class ExecutionWorker:
 
     def on_kill_switch(self, payload: KillSwitchChanged) -> None:
         """Mirror the change; on an engage, cancel what is still open in scope at our brokers."""
-        from trading.controls.services import kill_switch_cancel_in_scope
-
         if not payload.engaged:
             self.risk.kill_switch.release(payload.scope, payload.scope_value)
             return
         self.risk.kill_switch.engage(payload.scope, payload.scope_value)
-        switch = KillSwitch.objects.filter(scope=payload.scope, scope_value=payload.scope_value, engaged=True).first()
-        if switch is None:
-            return  # released meanwhile
-        cancelled, failed = kill_switch_cancel_in_scope(
-            switch=switch, broker_for=self.broker_for, actor=ACTOR, account_ids=set(self.brokers)
+        cancelled, failures = kill_switch_cancel_at_broker(
+            scope=payload.scope,
+            scope_value=payload.scope_value,
+            broker_for=self.broker_for,
+            account_ids=set(self.brokers),
+            actor=ACTOR,
+            at=self._now(),
         )
         self.stats.kill_cancels += len(cancelled)
         for account_id in self.accounts:
             self._load_account_state(account_id)
-        if failed:
-            logger.error("execution: kill switch %s could not cancel %s", switch, failed)
+        if failures:
+            logger.error(
+                "execution: kill switch %s:%s could not cancel %s", payload.scope, payload.scope_value, failures
+            )
 
     def _on_breaker_change(self, breaker: TradingBreaker, old: BreakerState, new: BreakerState, reason: str) -> None:
-        from tradeops.audit.services import audit_record_change
-
         logger.warning("execution: trading breaker %s -> %s (%s)", old, new, reason)
         try:
-            with transaction.atomic():
-                audit_record_change(
-                    action=f"trading_breaker.{new}",
-                    actor=ACTOR,
-                    object_type="trading_breaker",
-                    object_id=self.config.source,
-                    before={"state": str(old)},
-                    after={"state": str(new), "reason": reason},
-                    reason=reason,
-                    category="trading",
-                )
-                if new is BreakerState.OPEN:
-                    self._alert(alert_type="trading_breaker_open", severity="high", evidence={"reason": reason})
+            killed = trading_breaker_change_record(
+                old=str(old),
+                new=str(new),
+                reason=reason,
+                at=self._now(),
+                source=self.config.source,
+                actor=ACTOR,
+                auto_kill_on_loss=self.config.auto_kill_on_loss,
+                broker_for=self.broker_for,
+            )
         except Exception:
             logger.exception("execution: could not record the breaker change")
-        if new is BreakerState.OPEN and reason.startswith("loss_threshold") and self.config.auto_kill_on_loss:
-            self._auto_kill(f"automatic: trading breaker opened on {reason}")
-
-    def _auto_kill(self, reason: str, *, scope: str = "all", scope_value: str = "") -> None:
-        """Engage the kill switch on ``scope`` (audited and published by the service) and block
-        the scope here at once, before the event comes back."""
-        from trading.controls.services import kill_switch_engage
-
-        result = kill_switch_engage(
-            scope=scope,
-            scope_value=scope_value,
-            actor=ACTOR,
-            reason=reason,
-            source="automatic",
-            broker_for=self.broker_for,
-        )
-        self.risk.kill_switch.engage(scope, scope_value)
-        self.stats.kill_cancels += len(result.cancelled)
-
-    def _alert(self, *, alert_type: str, severity: str, account: str = "", evidence: dict | None = None) -> None:
-        from tradeops.outbox.services import outbox_append
-
-        with transaction.atomic():
-            outbox_append(
-                event=make_event(
-                    Alert(
-                        alert_type=alert_type,
-                        severity=severity,
-                        account=account,
-                        evidence=evidence or {},
-                        ts=utcnow(),
-                    ),
-                    source=self.config.source,
-                    key=account or alert_type,
-                )
-            )
+            return
+        if killed is not None:
+            self.risk.kill_switch.engage("all", "")  # at once, before the event comes back
+            self.stats.kill_cancels += len(killed.cancelled)
 
     def status(self) -> dict:
         """Per account: equity, drawdown, trading state; plus breaker state and counters."""
-        now = utcnow()
+        now = self._now()
         return {
             "breaker": str(self.risk.breaker.state(now)),
             "breaker_reason": self.risk.breaker.reason,
@@ -889,32 +737,32 @@ def compliance_checks() -> list:
     return checks
 
 
-def brokers_from_settings(account_ids: Iterable[int] | None = None) -> dict[int, Broker]:
+def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Clock | None = None) -> dict[int, Broker]:
     """One broker session per account: ``BROKER=paper`` gives each active account its own paper
     account (journalled under ``EXECUTION_PAPER_JOURNAL_DIR`` when set, so it survives restarts;
-    in memory otherwise); ``BROKER=mt5`` trades the account whose login is ``MT5_LOGIN``."""
+    in memory otherwise) running on ``clock`` (the worker's: a replay's paper fills carry the
+    replayed time); ``BROKER=mt5`` trades the account whose login is ``MT5_LOGIN``."""
     from trading.brokers import get_broker
 
-    accounts = TradingAccount.objects.filter(is_active=True)
-    if account_ids:
-        accounts = accounts.filter(pk__in=list(account_ids))
     name = getattr(settings, "BROKER", "paper").lower()
     if name == "mt5":
         login = getattr(settings, "MT5_LOGIN", 0)
-        account = accounts.filter(mt5_login=login).first()
-        if account is None:
+        account = selectors.account_with_login(login=login)
+        if account is None or (account_ids and account.pk not in set(account_ids)):
             raise ValueError(f"no active trading account has MT5 login {login}")
         return {account.pk: get_broker("mt5")}
+    now = (clock or WallClock()).now
     journal_dir = getattr(settings, "EXECUTION_PAPER_JOURNAL_DIR", "")
+    instruments = list(selectors.instruments_active().values())
     brokers: dict[int, Broker] = {}
-    for account in accounts:
+    for account_id in selectors.account_ids_active(ids=account_ids):
         if not journal_dir:
-            brokers[account.pk] = get_broker("paper")
+            brokers[account_id] = get_broker("paper", clock=now)
         else:
             from workers.paper_journal import JournaledPaperBroker
 
-            brokers[account.pk] = JournaledPaperBroker.from_instruments(
-                Instrument.objects.filter(is_active=True), path=f"{journal_dir}/account-{account.pk}.jsonl"
+            brokers[account_id] = JournaledPaperBroker.from_instruments(
+                instruments, path=f"{journal_dir}/account-{account_id}.jsonl", clock=now
             )
     return brokers
 
@@ -930,7 +778,9 @@ def settle_heap() -> int:
     return gc.get_freeze_count()
 
 
-def execution_stage() -> ExecutionWorker:
-    """The stage factory (``tradeops.stages``): a started worker on the brokers from settings."""
+def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
+    """The stage factory (``tradeops.stages``): a started worker on the brokers from settings,
+    on ``clock`` (the wall clock unless the runner replays: then a ``ReplayClock``)."""
+    clock = clock or WallClock()
     account_ids = [int(a) for a in getattr(settings, "EXECUTION_ACCOUNTS", ()) or ()]
-    return ExecutionWorker(brokers=brokers_from_settings(account_ids)).start()
+    return ExecutionWorker(brokers=brokers_from_settings(account_ids, clock=clock), clock=clock).start()

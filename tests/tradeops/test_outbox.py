@@ -46,7 +46,8 @@ def test_a_rolled_back_write_leaves_no_event(db):
 
 
 def test_trading_services_append_their_events_in_the_same_transaction(db, account, instrument):
-    from trading.services import execution_record, order_create, order_transition
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
 
     order, _ = order_create(
         client_order_id="o-1", account=account, instrument=instrument, side="BUY", quantity=Decimal("0.10")
@@ -54,7 +55,8 @@ def test_trading_services_append_their_events_in_the_same_transaction(db, accoun
     order_transition(order=order, to="RISK_APPROVED")
     order_transition(order=order, to="SUBMITTED", broker_order_id="b-1")
     execution_record(
-        order=order, quantity=Decimal("0.10"), price=Decimal("1.08500"), broker_deal_id="d-1", executed_at=utcnow()
+        order=order,
+        fill=FillDraft(broker_deal_id="d-1", quantity=Decimal("0.10"), price=Decimal("1.08500"), executed_at=utcnow()),
     )
     events = [decode(bytes(m)) for m in Outbox.objects.order_by("id").values_list("message", flat=True)]
     kinds = [(type(e.payload).__name__, getattr(e.payload, "status", "")) for e in events]
@@ -196,8 +198,8 @@ def test_outbox_survives_kafka_down_and_a_relay_killed_mid_batch(
     """Kafka "down" is the relay pointed at a closed port (the shared broker stays up for others);
     then the relay is SIGKILLed mid-run. All orders' events arrive; duplicates only by event_id."""
     from tests.conftest import requires_postgres
-    from trading import recording
-    from trading.services import order_create
+    from tradeops.recorder import recording
+    from trading.orders.services import order_create
 
     requires_postgres()
     log = open(tmp_path / "relay.log", "ab")  # noqa: SIM115 - shared by the relay processes
@@ -205,11 +207,12 @@ def test_outbox_survives_kafka_down_and_a_relay_killed_mid_batch(
     try:
         started = time.monotonic()
         for chunk in range(0, ORDERS, ORDERS_PER_TRANSACTION):
-            # the execution worker's shape: several orders per transaction, their audit records and
-            # outbox rows appended in one go (trading.recording.batched), committed while Kafka is down
-            with transaction.atomic(), recording.batched():
+            # several orders per transaction, their audit records and outbox rows written in one go
+            # at its end (one recorder), committed while Kafka is down
+            with recording() as recorder:
                 for i in range(chunk, min(chunk + ORDERS_PER_TRANSACTION, ORDERS)):
                     order_create(
+                        recorder=recorder,
                         client_order_id=f"fault-{i:05d}",
                         account=account,
                         instrument=instrument,

@@ -5,7 +5,8 @@ from decimal import Decimal as D
 import pytest
 from django.urls import reverse
 
-from trading.services import execution_record, order_create, order_transition
+from trading.orders.plan import FillDraft
+from trading.orders.services import execution_record, order_create, order_transition
 
 # model -> text its changelist must show
 PAGES = {
@@ -30,7 +31,8 @@ def test_changelists_render_with_filters_and_search(staff_client, account, instr
     order, _ = order_create(client_order_id="ADM-1", account=account, instrument=instrument, side="BUY", quantity=D(1))
     order_transition(order=order, to="RISK_APPROVED")
     order_transition(order=order, to="SUBMITTED")
-    execution_record(order=order, quantity=D(1), price=D("1.1"), broker_deal_id="ADM-D1", executed_at=order.created_at)
+    fill = FillDraft(broker_deal_id="ADM-D1", quantity=D(1), price=D("1.1"), executed_at=order.created_at)
+    execution_record(order=order, fill=fill)
     url = reverse(f"admin:trading_{model}_changelist")
     response = staff_client.get(url)
     assert response.status_code == 200

@@ -95,6 +95,29 @@ def record_header(
     )
 
 
+def record_header_parts(
+    *,
+    event_id: uuid.UUID | str,
+    occurred_at: datetime,
+    category: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    corrects: uuid.UUID | str | None,
+) -> tuple[str, str]:
+    """``record_header`` but for the three fields a writer that numbers records in the database
+    fills in there (sequence, recorded_at, retain_until): the JSON text between them, so that
+    ``record_header(...) == b'[%d,%s,"%s","%s",%s]' % (sequence, lead, ts(recorded_at),
+    ts(retain_until), rest)`` (tests/trading/orders/test_write.py checks it)."""
+    lead = orjson.dumps([str(event_id), ts(occurred_at)])[1:-1].decode()
+    rest = orjson.dumps(
+        [category, actor_type, actor_id, action, object_type, object_id, str(corrects) if corrects else None]
+    )[1:-1].decode()
+    return lead, rest
+
+
 def chain_hash(prev_hash: str, header: bytes, payload: str) -> str:
     """SHA-256 over the previous record's hash and this record's canonical form (hex)."""
     digest = hashlib.sha256(prev_hash.encode())

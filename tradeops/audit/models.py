@@ -9,8 +9,9 @@ Immutability is enforced by the database (migration 0002): triggers refuse UPDAT
 TRUNCATE on ``audit_record``; a DELETE is let through only for a record past its
 ``retain_until`` with no retention hold on its category, inside a purge transaction
 (``tradeops.audit.services.audit_purge``), and the trigger leaves a tombstone in
-``audit_purged`` so the chain stays verifiable. The only writer is
-``tradeops.audit.services.audit_append_many``.
+``audit_purged`` so the chain stays verifiable. The writers are
+``tradeops.audit.services.audit_append_many`` and, for the order path on PostgreSQL, the
+``trading_order_write`` function (trading migration 0003), both under the chain-head lock.
 """
 
 from __future__ import annotations

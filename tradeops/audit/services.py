@@ -1,4 +1,6 @@
-"""The audit trail's writers. ``audit_append_many`` is the one path into ``audit_record``.
+"""The audit trail's writers. ``audit_append_many`` is the one path into ``audit_record`` from
+Python; the order path's one-statement write on PostgreSQL appends under the same head lock in
+the database, from rows prepared here (``audit_server_rows``).
 
 Every service that changes the system of record calls ``audit_append`` (or one of the helpers
 below) inside its own transaction, so work done by tasks, consumers and commands is audited as
@@ -14,7 +16,6 @@ race) and duplicates within itself.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,11 +25,10 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from tradeops.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, record_header
+from tradeops.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, record_header, record_header_parts
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
-from tradeops.core.sql import json_insert_sql, json_rows
 
 # Rows per INSERT statement where COPY is not used (SQLite, small batches): 1,000 keeps a statement
 # under SQLite's 32,766-parameter limit (15 columns x 1,000 = 15,000).
@@ -251,43 +251,66 @@ def _chain(
     return rows, sequence, prev
 
 
-# ---------------------------------------------------------------- pipelined append
-# For a writer that runs its own pipelined transaction on the raw psycopg connection
-# (trading.order_commit: the order path's two round trips). Same chain, same rows, same lock as
-# audit_append_many; the statements are queued on the caller's cursor, and everything that does
-# not need the chain head (validation, canonical payloads) is done before the lock is taken.
-
-HEAD_LOCK_SQL = f"SELECT last_sequence, last_hash FROM {ChainHead._meta.db_table} WHERE id = 1 FOR UPDATE"
-
-
-def audit_prepare(entries: Iterable[AuditEntry]) -> list[tuple]:
-    """Validate and serialise entries for ``audit_append_queue`` (no database access). Raises
-    on bad input (a naive datetime, a value JSON cannot hold)."""
-    return _prepare(entries)[0]
+# ---------------------------------------------------------------- appends numbered in the database
+# For a writer that appends in ONE statement on PostgreSQL (trading.orders.write: the order path's
+# ``trading_order_write`` function, trading migration 0003). Same chain, same rows, same head lock
+# as audit_append_many; everything that does not need the head (validation, canonical payload and
+# header text) is done here, before the statement; the database numbers the records under the
+# head lock, stamps ``recorded_at`` with its clock and hashes them as ``chain_hash`` does.
 
 
-@functools.cache
-def _append_sql() -> str:
-    return (
-        f"WITH appended AS ({json_insert_sql(AuditRecord, COLUMNS)}) "
-        f"UPDATE {ChainHead._meta.db_table} SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = 1"
-    )
-
-
-def audit_append_queue(*, cursor, head: tuple[int, str], prepared: list[tuple]) -> list[int]:
-    """Queue, on a pipelined ``cursor`` (``tradeops.core.pgpipeline.Batch``), ONE statement
-    appending ``prepared`` entries (``audit_prepare``) chained after ``head`` (what
-    ``HEAD_LOCK_SQL``, queued earlier in the same transaction, returned) and moving the head.
-    Returns the new sequences.
-
-    Preconditions: the caller's transaction holds the head lock and commits or rolls back
-    everything; the entries carry fresh event ids (no redelivery check is made here)."""
-    if not prepared:
-        return []
-    now = utcnow()
-    rows, sequence, last_hash = _chain(prepared, head[0], head[1], now, set())
-    cursor.execute(_append_sql(), [json_rows(rows, COLUMNS), sequence, last_hash, now])
-    return [row[0] for row in rows]
+def audit_server_rows(entries: Iterable[AuditEntry]) -> list[dict]:
+    """Validate and serialise entries for a database-side append (no database access): each
+    with its canonical payload text, its header text but for the sequence, ``recorded_at`` and
+    ``retain_until`` (``record_header_parts``: ``lead`` and ``rest``) and its retention in
+    microseconds. Raises on bad input (a naive datetime, a value JSON cannot hold).
+    Precondition for the caller: the entries carry fresh event ids (no redelivery check)."""
+    rows = []
+    retention_us: dict[str, int] = {}
+    for (
+        event_id,
+        occurred_at,
+        category,
+        actor_type,
+        actor_id,
+        action,
+        object_type,
+        object_id,
+        payload,
+        corrects,
+    ) in _prepare(entries)[0]:
+        lead, rest = record_header_parts(
+            event_id=event_id,
+            occurred_at=occurred_at,
+            category=category,
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            corrects=corrects,
+        )
+        retain = retention_us.get(category)
+        if retain is None:
+            retain = retention_us[category] = (retention_years(category) * YEAR) // timedelta(microseconds=1)
+        rows.append(
+            {
+                "event_id": event_id,
+                "occurred_at": occurred_at,
+                "category": category,
+                "actor_type": actor_type,
+                "actor_id": actor_id,
+                "action": action,
+                "object_type": object_type,
+                "object_id": object_id,
+                "payload": payload,
+                "corrects": corrects,
+                "lead": lead,
+                "rest": rest,
+                "retain_us": retain,
+            }
+        )
+    return rows
 
 
 def audit_append(

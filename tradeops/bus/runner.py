@@ -258,9 +258,23 @@ def stage_run(
                 break
     finally:
         runner.stats.dead_lettered_on_decode = subscription.decode_dead_lettered
+        handler_close(handler)
         subscription.close()
         bus.flush(10)
     return runner.stats
+
+
+def handler_close(handler: Handler) -> None:
+    """Tell a handler the stage is stopping (``close()``, when it has one: e.g. the execution
+    worker writes the marks and risk snapshots it holds in memory). A failure is logged: the
+    stage stops anyway, and what was not written is derived data a restart recomputes."""
+    close = getattr(handler, "close", None)
+    if close is None:
+        return
+    try:
+        close()
+    except Exception:
+        logger.exception("stage handler %r failed to close", handler)
 
 
 # ---------------------------------------------------------------- the one-process pipeline
@@ -375,6 +389,7 @@ def pipeline_run(
             time.sleep(idle_sleep)
     finally:
         for runner in runners:
+            handler_close(runner.handler)
             runner.subscription.close()
         if tap is not None:
             tap.close()

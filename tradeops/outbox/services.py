@@ -13,7 +13,6 @@ from tradeops.bus.base import check_size
 from tradeops.bus.tracing import traceparent_new
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
-from tradeops.core.sql import json_insert_sql, json_rows
 from tradeops.events import Envelope, encode
 from tradeops.outbox.models import Outbox, ProcessedEvent
 
@@ -68,19 +67,12 @@ _COPY_COLUMNS = (
 _COPY_SQL = f"COPY {Outbox._meta.db_table} ({', '.join(_COPY_COLUMNS)}) FROM STDIN"
 
 
-def outbox_prepare(events: Iterable[Envelope]) -> list[tuple]:
-    """The rows of ``events`` for ``outbox_append_queue``, encoded now (no database access).
-    Raises EventTooLarge past the bus message limit."""
+def outbox_rows(events: Iterable[Envelope]) -> list[dict]:
+    """The rows of ``events`` (column -> value), encoded now, for a writer that inserts them in
+    its own statement (``trading.orders.write`` on PostgreSQL). Same rows as
+    ``outbox_append_many``. Raises EventTooLarge past the bus message limit."""
     now = utcnow()
-    return [_row_values(e, now=now) for e in events]
-
-
-def outbox_append_queue(*, cursor, rows: list[tuple]) -> None:
-    """Queue, on a pipelined ``cursor`` (``tradeops.core.pgpipeline.Batch``) whose transaction
-    the caller owns (``trading.order_commit``), ONE statement appending ``rows`` (``outbox_prepare``) in order.
-    Same rows as ``outbox_append_many``."""
-    if rows:
-        cursor.execute(json_insert_sql(Outbox, _COPY_COLUMNS), [json_rows(rows, _COPY_COLUMNS)])
+    return [dict(zip(_COPY_COLUMNS, _row_values(e, now=now), strict=True)) for e in events]
 
 
 def _require_atomic() -> None:

@@ -94,10 +94,9 @@ CELERY_BEAT_SCHEDULE.update(
 EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])
 # Paper accounts survive restarts through a journal per account in this folder ("" = in memory only).
 EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
-# The order path writes each order in one pipelined transaction of two round trips with
-# server-side prepared statements (trading/order_commit.py). Off: through the ORM services
-# (~17 round trips), e.g. behind a pooler that cannot carry prepared statements or pipelining.
-ORDER_COMMIT_PIPELINE = env.bool("ORDER_COMMIT_PIPELINE", default=True)
+# Wall-clock seconds between two writes of an account's marks and risk snapshot by the worker
+# (fills and shutdown write them too): bounds the writes whatever the feed's pace.
+EXECUTION_SNAPSHOT_SECONDS = env.float("EXECUTION_SNAPSHOT_SECONDS", default=1.0)
 # Pre-trade compliance checks appended to the gate: dotted paths to zero-argument factories
 # returning a check (or a list of checks) that follows the protocol in trading/gate.py.
 # compliance.pretrade.loading.pretrade_checks: the RTS 6 Art. 15 controls, from the active ComplianceRule rows.

@@ -1,14 +1,19 @@
-"""Writers of risk limits and the kill switch, and the record of signals the strategy did not
-trade. Every change is audited with its before and after (2017/565 Art. 72) and published on the
-outbox in the same transaction.
+"""Writers of risk limits, the kill switch and the trading breaker's record, and the record of
+signals the strategy did not trade. Every change is audited with its before and after
+(2017/565 Art. 72) and published on the outbox in the same transaction, through the
+transaction's recorder (``tradeops.recorder``).
 
 Kill switch (RTS 6 Art. 12): ``kill_switch_engage`` blocks new orders in its scope (the row is
 committed first, so the block is durable before anything else happens) and then cancels at once
 every unexecuted order in scope: at the broker when the order is there (through the broker the
 caller hands in), then in the system of record through ``order_transition``. The execution worker
 mirrors engaged switches in memory (``killswitch.changed`` events) and, on an engage, cancels at
-its own broker anything in scope that is still open there. Release needs a user with the
-``risk_manager`` role and a reason.
+its own broker anything in scope that is still open there (``kill_switch_cancel_at_broker``).
+Release needs a user with the ``risk_manager`` role and a reason.
+
+Trading breaker (RTS 6 Art. 12): ``trading_breaker_change_record`` audits each move, raises an
+alert when it opens and, when it opened on realised losses, engages the kill switch on
+everything. ``risk_alert_raise`` publishes the execution worker's alerts.
 """
 
 from __future__ import annotations
@@ -23,12 +28,13 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
+from tradeops.audit.models import Category
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
-from tradeops.events import KillSwitchChanged, RiskLimitChanged, make_event
+from tradeops.events import Alert, KillSwitchChanged, RiskLimitChanged, make_event
+from tradeops.recorder import Recorder, recording
 from trading.models import (
-    AccountRiskSnapshot,
     Instrument,
     KillScope,
     KillSwitch,
@@ -37,8 +43,8 @@ from trading.models import (
     TradingAccount,
 )
 from trading.order_states import OrderStatus
+from trading.orders.services import order_transition
 from trading.selectors import order_list_unexecuted
-from trading.services import order_transition
 from trading.strategy import SignalSkip
 
 if TYPE_CHECKING:
@@ -64,28 +70,6 @@ class RiskControlError(ApplicationError):
     code = "risk_control_invalid"
 
 
-def _audit_change(*, action, actor, object_type, object_id, before, after, reason, at, event_id=None) -> None:
-    from tradeops.audit.services import audit_record_change
-
-    audit_record_change(
-        action=action,
-        actor=actor,
-        object_type=object_type,
-        object_id=object_id,
-        before=before,
-        after=after,
-        occurred_at=at,
-        reason=reason,
-        event_id=event_id,
-    )
-
-
-def _publish(event) -> None:
-    from tradeops.outbox.services import outbox_append
-
-    outbox_append(event=event)
-
-
 def _plain(value):
     return str(value) if isinstance(value, Decimal) else value
 
@@ -102,7 +86,6 @@ def risk_limit_snapshot(limit: RiskLimit) -> dict:
     }
 
 
-@transaction.atomic
 def risk_limit_save(
     *,
     actor: str,
@@ -111,6 +94,7 @@ def risk_limit_save(
     instrument: Instrument | None = None,
     reason: str = "",
     at: datetime | None = None,
+    recorder: Recorder | None = None,
     **values,
 ) -> RiskLimit:
     """Create a limit row (``limit`` None) or change one. ``values``: any of ``LIMIT_FIELDS``.
@@ -121,6 +105,20 @@ def risk_limit_save(
     unknown = set(values) - set(LIMIT_FIELDS)
     if unknown:
         raise RiskControlError(f"unknown risk limit fields: {sorted(unknown)}")
+    with recording(recorder) as rec:
+        return _risk_limit_save(
+            actor=actor,
+            limit=limit,
+            account=account,
+            instrument=instrument,
+            reason=reason,
+            at=at,
+            rec=rec,
+            values=values,
+        )
+
+
+def _risk_limit_save(*, actor, limit, account, instrument, reason, at, rec: Recorder, values) -> RiskLimit:
     now = ensure_utc(at) if at else utcnow()
     if limit is None:
         before = None
@@ -154,7 +152,7 @@ def risk_limit_save(
         source="trading",
         key=str(limit.account_id or "firm"),
     )
-    _audit_change(
+    rec.change(
         action="risk_limit.created" if before is None else "risk_limit.changed",
         actor=actor,
         object_type="risk_limit",
@@ -165,7 +163,7 @@ def risk_limit_save(
         at=now,
         event_id=event.event_id,
     )
-    _publish(event)
+    rec.event(event)
     return limit
 
 
@@ -300,9 +298,11 @@ def kill_switch_engage(
     switch, created = _engage_row(scope=scope, value=value, actor=actor, reason=reason, source=source, at=now)
     # 2. Cancel at once, one order per transaction (a failure leaves the others cancelled).
     result = KillResult(switch=switch, created=created)
-    result.cancelled, result.failed = kill_switch_cancel_in_scope(switch=switch, broker_for=broker_for, actor=actor)
+    result.cancelled, result.failed = kill_switch_cancel_in_scope(
+        switch=switch, broker_for=broker_for, actor=actor, at=now
+    )
     # 3. Record what was cancelled and tell everyone.
-    with transaction.atomic():
+    with recording() as rec:
         switch = KillSwitch.objects.select_for_update().get(pk=switch.pk)
         before = kill_switch_snapshot(switch)
         switch.cancelled_orders = sorted(set(switch.cancelled_orders) | set(result.cancelled))
@@ -320,7 +320,7 @@ def kill_switch_engage(
             source="trading",
             key=f"{scope}:{value}",
         )
-        _audit_change(
+        rec.change(
             action="killswitch.changed",
             actor=actor,
             object_type="killswitch",
@@ -331,7 +331,7 @@ def kill_switch_engage(
             at=now,
             event_id=event.event_id,
         )
-        _publish(event)
+        rec.event(event)
     result.switch = switch
     return result
 
@@ -342,6 +342,7 @@ def kill_switch_cancel_in_scope(
     broker_for: Callable[[TradingAccount], Broker | None] | None,
     actor: str,
     account_ids: set[int] | None = None,
+    at: datetime | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """Cancel every unexecuted order the engaged ``switch`` covers (optionally only on
     ``account_ids``: the accounts whose broker the caller holds). Returns (cancelled ids,
@@ -354,7 +355,7 @@ def kill_switch_cancel_in_scope(
     if account_ids is not None:
         orders = orders.filter(account_id__in=account_ids)
     for order in orders:
-        why = _kill_one(order=order, broker_for=broker_for, actor=actor, switch=switch)
+        why = _kill_one(order=order, broker_for=broker_for, actor=actor, switch=switch, at=at or utcnow())
         if why:
             failed[order.client_order_id] = why
         else:
@@ -362,8 +363,12 @@ def kill_switch_cancel_in_scope(
     return cancelled, failed
 
 
-@transaction.atomic
 def _engage_row(*, scope, value, actor, reason, source, at) -> tuple[KillSwitch, bool]:
+    with recording() as rec:
+        return _engage_row_in(scope=scope, value=value, actor=actor, reason=reason, source=source, at=at, rec=rec)
+
+
+def _engage_row_in(*, scope, value, actor, reason, source, at, rec: Recorder) -> tuple[KillSwitch, bool]:
     existing = KillSwitch.objects.select_for_update().filter(scope=scope, scope_value=value, engaged=True).first()
     if existing is not None:
         return existing, False
@@ -380,7 +385,7 @@ def _engage_row(*, scope, value, actor, reason, source, at) -> tuple[KillSwitch,
             )
     except IntegrityError:  # engaged concurrently by someone else
         return KillSwitch.objects.get(scope=scope, scope_value=value, engaged=True), False
-    _audit_change(
+    rec.change(
         action="killswitch.engaged",
         actor=actor,
         object_type="killswitch",
@@ -393,7 +398,7 @@ def _engage_row(*, scope, value, actor, reason, source, at) -> tuple[KillSwitch,
     return switch, True
 
 
-def _kill_one(*, order: Order, broker_for, actor: str, switch: KillSwitch) -> str:
+def _kill_one(*, order: Order, broker_for, actor: str, switch: KillSwitch, at: datetime) -> str:
     """Cancel one order for the kill switch; returns "" when cancelled, else why not."""
     from trading.brokers.base import BrokerError
 
@@ -401,10 +406,10 @@ def _kill_one(*, order: Order, broker_for, actor: str, switch: KillSwitch) -> st
     reason = f"kill switch engaged on {target}"
     status = OrderStatus(order.status)
     if status == OrderStatus.NEW:
-        order_transition(order=order, to=OrderStatus.REJECTED, reason=reason, actor=actor)
+        order_transition(order=order, to=OrderStatus.REJECTED, at=at, reason=reason, actor=actor)
         return ""
     if status == OrderStatus.RISK_APPROVED and not order.broker_order_id:
-        order_transition(order=order, to=OrderStatus.CANCELLED, reason=reason, actor=actor)
+        order_transition(order=order, to=OrderStatus.CANCELLED, at=at, reason=reason, actor=actor)
         return ""
     broker = broker_for(order.account) if broker_for else None
     if broker is None:
@@ -418,12 +423,13 @@ def _kill_one(*, order: Order, broker_for, actor: str, switch: KillSwitch) -> st
     order.refresh_from_db()
     if order.is_terminal:  # filled or cancelled meanwhile (reconciliation records the fill)
         return "" if order.status == OrderStatus.CANCELLED else f"already {order.status}"
-    order_transition(order=order, to=OrderStatus.CANCELLED, reason=reason, actor=actor)
+    order_transition(order=order, to=OrderStatus.CANCELLED, at=at, reason=reason, actor=actor)
     return ""
 
 
-@transaction.atomic
-def kill_switch_release(*, switch: KillSwitch, user, reason: str, at: datetime | None = None) -> KillSwitch:
+def kill_switch_release(
+    *, switch: KillSwitch, user, reason: str, at: datetime | None = None, recorder: Recorder | None = None
+) -> KillSwitch:
     """Release an engaged kill switch. Only a user with the ``risk_manager`` role, with a reason.
 
     Side effects: audit ``killswitch.released`` (before/after); ``killswitch.changed`` event."""
@@ -433,7 +439,14 @@ def kill_switch_release(*, switch: KillSwitch, user, reason: str, at: datetime |
         )
     if not reason.strip():
         raise RiskControlError("releasing the kill switch needs a reason", code="reason_required")
-    now = ensure_utc(at) if at else utcnow()
+    with recording(recorder) as rec:
+        locked = _release_row(switch=switch, user=user, reason=reason, at=ensure_utc(at) if at else utcnow(), rec=rec)
+    switch.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    return locked
+
+
+def _release_row(*, switch: KillSwitch, user, reason: str, at: datetime, rec: Recorder) -> KillSwitch:
+    now = at
     locked = KillSwitch.objects.select_for_update().get(pk=switch.pk)
     if not locked.engaged:
         raise RiskControlError(f"{locked} is not engaged", code="kill_switch_not_engaged")
@@ -451,7 +464,7 @@ def kill_switch_release(*, switch: KillSwitch, user, reason: str, at: datetime |
         source="trading",
         key=f"{locked.scope}:{locked.scope_value}",
     )
-    _audit_change(
+    rec.change(
         action="killswitch.released",
         actor=actor,
         object_type="killswitch",
@@ -462,46 +475,101 @@ def kill_switch_release(*, switch: KillSwitch, user, reason: str, at: datetime |
         at=now,
         event_id=event.event_id,
     )
-    _publish(event)
-    switch.__dict__.update({k: v for k, v in locked.__dict__.items() if not k.startswith("_")})
+    rec.event(event)
     return locked
 
 
-# ---------------------------------------------------------------- equity and drawdown
-
-
-def account_risk_snapshot_save(
+def kill_switch_cancel_at_broker(
     *,
-    account_id: int,
-    balance: Decimal,
-    equity: Decimal,
-    unrealised_pnl: Decimal,
-    peak_equity: Decimal,
-    drawdown: Decimal,
-    daily_pnl: Decimal,
-    used_margin: Decimal,
-    trading_state: str,
-    breaker_state: str,
+    scope: str,
+    scope_value: str,
+    broker_for: Callable[[TradingAccount], Broker | None],
+    account_ids: set[int],
+    actor: str,
     at: datetime | None = None,
-) -> AccountRiskSnapshot:
-    """Upsert the account's equity/drawdown snapshot (derived data: not audited, no event)."""
-    q6 = Decimal("1E-6")
-    snapshot, _ = AccountRiskSnapshot.objects.update_or_create(
-        account_id=account_id,
-        defaults={
-            "balance": balance.quantize(q6),
-            "equity": equity.quantize(q6),
-            "unrealised_pnl": unrealised_pnl.quantize(q6),
-            "peak_equity": peak_equity.quantize(q6),
-            "drawdown": drawdown.quantize(q6),
-            "daily_pnl": daily_pnl.quantize(q6),
-            "used_margin": used_margin.quantize(q6),
-            "trading_state": trading_state,
-            "breaker_state": breaker_state,
-            "updated_at": ensure_utc(at) if at else utcnow(),
-        },
+) -> tuple[list[str], dict[str, str]]:
+    """A process holding broker sessions (the execution worker) learnt that the switch on
+    (scope, value) was engaged: cancel what is still open in scope on ``account_ids`` at its
+    brokers. Nothing when it was released meanwhile. Returns (cancelled, {id: why still open})."""
+    switch = KillSwitch.objects.filter(scope=scope, scope_value=scope_value, engaged=True).first()
+    if switch is None:
+        return [], {}
+    return kill_switch_cancel_in_scope(
+        switch=switch, broker_for=broker_for, actor=actor, account_ids=account_ids, at=at
     )
-    return snapshot
+
+
+# ---------------------------------------------------------------- alerts and the trading breaker
+
+
+def risk_alert_raise(
+    *,
+    alert_type: str,
+    severity: str,
+    at: datetime,
+    source: str,
+    account: str = "",
+    evidence: dict | None = None,
+    recorder: Recorder | None = None,
+) -> None:
+    """Publish an ``alert.raised`` (compliance-events) for a person to look at: a position
+    mismatch, an open trading breaker. ``at`` is the event time of what happened."""
+    with recording(recorder) as rec:
+        rec.event(
+            make_event(
+                Alert(alert_type=alert_type, severity=severity, account=account, evidence=evidence or {}, ts=at),
+                source=source,
+                key=account or alert_type,
+            )
+        )
+
+
+def trading_breaker_change_record(
+    *,
+    old: str,
+    new: str,
+    reason: str,
+    at: datetime,
+    source: str,
+    actor: str,
+    auto_kill_on_loss: bool,
+    broker_for: Callable[[TradingAccount], Broker | None] | None = None,
+) -> KillResult | None:
+    """The trading breaker moved (RTS 6 Art. 12): audit the change (``trading_breaker.<state>``,
+    before and after), raise ``trading_breaker_open`` when it opened, and, when it opened on
+    realised losses and ``auto_kill_on_loss``, engage the kill switch on everything. Returns the
+    kill switch's result, or None."""
+    with recording() as rec:
+        rec.change(
+            action=f"trading_breaker.{new}",
+            actor=actor,
+            object_type="trading_breaker",
+            object_id=source,
+            before={"state": str(old)},
+            after={"state": str(new), "reason": reason},
+            reason=reason,
+            at=at,
+            category=Category.TRADING,
+        )
+        if new == "open":
+            risk_alert_raise(
+                alert_type="trading_breaker_open",
+                severity="high",
+                evidence={"reason": reason},
+                at=at,
+                source=source,
+                recorder=rec,
+            )
+    if new == "open" and reason.startswith("loss_threshold") and auto_kill_on_loss:
+        return kill_switch_engage(
+            scope="all",
+            actor=actor,
+            reason=f"automatic: trading breaker opened on {reason}",
+            source="automatic",
+            broker_for=broker_for,
+            at=at,
+        )
+    return None
 
 
 # ---------------------------------------------------------------- signals the strategy did not trade

@@ -86,7 +86,7 @@ class AccountBook:
         self._track_equity()
 
     def apply_fill(self, symbol: str, signed_quantity: Decimal, price: Decimal, fee: Decimal = ZERO) -> PositionState:
-        """Apply one fill to the position (the same arithmetic as ``trading.services.execution_record``)."""
+        """Apply one fill to the position (the same arithmetic as the order path, ``trading.orders``)."""
         self._cache.clear()
         spec = self.specs[symbol]
         before = self.positions.get(symbol, PositionState())
@@ -107,6 +107,13 @@ class AccountBook:
         if now is not None:
             self.roll_day(now)
         self._track_equity()
+
+    def restore(self, *, peak_equity: Decimal, day: date, day_start_equity: Decimal) -> None:
+        """Take back the figures a restart would otherwise lose (from the account's last risk
+        snapshot): the peak equity drawdown is measured from, and the day's starting equity."""
+        self.peak_equity = max(self.peak_equity, Decimal(peak_equity))
+        self.day = day
+        self.day_start_equity = Decimal(day_start_equity)
 
     def roll_day(self, now: datetime) -> None:
         today = now.date()

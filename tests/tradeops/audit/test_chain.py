@@ -157,7 +157,7 @@ def test_audit_stage_is_registered():
 
 def test_trading_services_write_the_audit_trail(db, account, instrument):
     from tradeops.audit.identity import recorded_event_id
-    from trading.services import order_create
+    from trading.orders.services import order_create
 
     order, created = order_create(
         client_order_id="CO-AUDIT-1", account=account, instrument=instrument, side="BUY", quantity=Decimal("0.10")
@@ -172,7 +172,7 @@ def test_trading_services_write_the_audit_trail(db, account, instrument):
 
 
 def test_a_failed_trading_write_leaves_no_audit_record(db, account, instrument):
-    from trading.services import order_create
+    from trading.orders.services import order_create
 
     with pytest.raises(Exception):  # noqa: B017 - any refusal; the point is the rollback
         order_create(
@@ -217,7 +217,7 @@ def test_the_outbox_event_of_an_audited_action_is_not_recorded_twice(db, account
     from tradeops.audit.consumers import AuditTrailConsumer
     from tradeops.events import decode
     from tradeops.outbox.models import Outbox
-    from trading.services import order_create
+    from trading.orders.services import order_create
 
     order_create(
         client_order_id="CO-DEDUP-1", account=account, instrument=instrument, side="BUY", quantity=Decimal("0.10")

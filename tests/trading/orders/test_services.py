@@ -1,4 +1,4 @@
-"""Trading services and selectors against the database (PostgreSQL under scripts/test.sh)."""
+"""The order path's services and selectors against the database (PostgreSQL under scripts/test.sh)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from trading import selectors
 from trading.errors import ExecutionError, OrderTransitionError, OrderValidationError
 from trading.models import Order, Position
 from trading.order_states import OrderStatus
+from trading.orders.plan import FillDraft
+from trading.orders.services import execution_record, order_create, order_transition
 from trading.position_math import PositionState, apply_fill
-from trading.services import execution_record, order_create, order_transition
 
 T0 = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)
 
@@ -89,17 +90,25 @@ def test_transitions_stamp_stage_times_and_invalid_ones_change_nothing(account, 
 @pytest.mark.django_db
 def test_fills_update_order_and_position_and_dedupe_by_deal(account, instrument):
     order = _submitted(account, instrument, qty=D("2.00"))
-    r1 = execution_record(order=order, quantity=D("0.50"), price=D("1.10000"), broker_deal_id="D1", executed_at=T0)
+    r1 = execution_record(
+        order=order, fill=FillDraft(broker_deal_id="D1", quantity=D("0.50"), price=D("1.10000"), executed_at=T0)
+    )
     assert r1.created and order.status == OrderStatus.PARTIALLY_FILLED
-    dup = execution_record(order=order, quantity=D("0.50"), price=D("1.10000"), broker_deal_id="D1", executed_at=T0)
+    dup = execution_record(
+        order=order, fill=FillDraft(broker_deal_id="D1", quantity=D("0.50"), price=D("1.10000"), executed_at=T0)
+    )
     assert not dup.created and dup.execution.pk == r1.execution.pk
-    r2 = execution_record(order=order, quantity=D("1.50"), price=D("1.10040"), broker_deal_id="D2", executed_at=T0)
+    r2 = execution_record(
+        order=order, fill=FillDraft(broker_deal_id="D2", quantity=D("1.50"), price=D("1.10040"), executed_at=T0)
+    )
     assert r2.order.status == OrderStatus.FILLED and r2.order.filled_quantity == D("2.00")
     assert r2.order.average_fill_price == D("1.10030")
     position = selectors.position_get(account=account, instrument=instrument)
     assert position.net_quantity == D("2.00") and position.average_price == D("1.10030")
     with pytest.raises(ExecutionError):
-        execution_record(order=order, quantity=D("0.01"), price=D("1.1"), broker_deal_id="D3", executed_at=T0)
+        execution_record(
+            order=order, fill=FillDraft(broker_deal_id="D3", quantity=D("0.01"), price=D("1.1"), executed_at=T0)
+        )
     assert selectors.execution_list(order=order).count() == 2
 
 
@@ -107,7 +116,9 @@ def test_fills_update_order_and_position_and_dedupe_by_deal(account, instrument)
 def test_overfill_is_refused(account, instrument):
     order = _submitted(account, instrument, qty=D("1.00"))
     with pytest.raises(ExecutionError) as info:
-        execution_record(order=order, quantity=D("1.01"), price=D("1.1"), broker_deal_id="X", executed_at=T0)
+        execution_record(
+            order=order, fill=FillDraft(broker_deal_id="X", quantity=D("1.01"), price=D("1.1"), executed_at=T0)
+        )
     assert info.value.code == "overfill"
 
 
@@ -115,7 +126,9 @@ def test_overfill_is_refused(account, instrument):
 def test_selectors_find_unexecuted_orders(account, instrument):
     _submitted(account, instrument, key="A")
     done = _submitted(account, instrument, key="B")
-    execution_record(order=done, quantity=D("1.00"), price=D("1.1"), broker_deal_id="DB", executed_at=T0)
+    execution_record(
+        order=done, fill=FillDraft(broker_deal_id="DB", quantity=D("1.00"), price=D("1.1"), executed_at=T0)
+    )
     _order(account, instrument, key="C")
     keys = set(selectors.order_list_unexecuted(account=account).values_list("client_order_id", flat=True))
     assert keys == {"A", "C"}
@@ -140,10 +153,9 @@ def test_concurrent_fills_on_one_position_serialise(postgres, account, instrumen
             for i, order in enumerate(orders[side]):
                 execution_record(
                     order=order,
-                    quantity=D("0.10"),
-                    price=prices[side],
-                    broker_deal_id=f"{side}-deal-{i}",
-                    executed_at=T0,
+                    fill=FillDraft(
+                        broker_deal_id=f"{side}-deal-{i}", quantity=D("0.10"), price=prices[side], executed_at=T0
+                    ),
                 )
         except BaseException as exc:
             errors.append(exc)

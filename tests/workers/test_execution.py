@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from tests.trading.execution.conftest import T0, make_worker, signal, tick
+from tests.workers.conftest import T0, make_worker, signal, tick
 from tradeops.events import OrderEvent, RiskDecision, make_event
 from tradeops.outbox.models import Outbox
 from trading.brokers import OrderOutcome
@@ -109,17 +109,43 @@ def test_lost_reply_after_execution_is_settled_by_reconciliation(worker, broker,
     assert worker.stats.unknown_state == 1 and worker.stats.reconciled_fills == 1
 
 
-def test_quotes_mark_positions_and_save_equity_and_drawdown(worker, account):
-    worker.handle(signal())
-    worker.handle(tick(bid="1.09900", ask="1.09902", at=T0 + timedelta(seconds=5)))
+def test_quotes_mark_positions_in_memory_and_the_cadence_and_shutdown_write_them(broker, account):
+    """No database write per tick: marks and the risk snapshot go out with a fill, at most once
+    per wall-clock interval otherwise, and at shutdown."""
+    w = make_worker(broker, account, snapshot_interval=timedelta(hours=1)).start()
+    w.handle(tick())
+    w.handle(signal())
     position = Position.objects.get(account=account, instrument__symbol="EURUSD")
+    assert position.as_of == Execution.objects.get().executed_at  # written with the fill, at its event time
+    writes = w.stats.state_writes
+    for n in range(1, 50):  # a feed far faster than the interval
+        w.handle(tick(bid="1.09900", ask="1.09902", at=T0 + timedelta(seconds=n)))
+    assert w.stats.state_writes == writes  # nothing written per tick
+    position.refresh_from_db()
+    assert position.mark_price != Decimal("1.09901")
+    book = w.risk.account(account.pk)
+    assert book.equity() == Decimal("99747.50")  # in memory: 2.5 lots x 100k x (1.09901 - 1.10002)
+
+    w.close()  # shutdown writes what is pending
+    position.refresh_from_db()
     assert position.mark_price == Decimal("1.09901")
-    assert position.unrealised_pnl == Decimal("-252.50")  # 2.5 lots x 100k x (1.09901 - 1.10002)
+    assert position.unrealised_pnl == Decimal("-252.50")
+    assert position.as_of == T0 + timedelta(seconds=49)
     snapshot = AccountRiskSnapshot.objects.get(account=account)
     assert snapshot.equity == Decimal("99747.50")
     assert snapshot.peak_equity == Decimal("100000")
     assert snapshot.drawdown == Decimal("0.002525")
     assert snapshot.trading_state == "ACTIVE"
+
+
+def test_the_cadence_writes_marks_once_its_wall_clock_interval_has_passed(broker, account):
+    w = make_worker(broker, account, snapshot_interval=timedelta(0)).start()
+    w.handle(tick())
+    w.handle(signal())
+    w.handle(tick(bid="1.09900", ask="1.09902", at=T0 + timedelta(seconds=5)))
+    position = Position.objects.get(account=account, instrument__symbol="EURUSD")
+    assert position.mark_price == Decimal("1.09901") and position.as_of == T0 + timedelta(seconds=5)
+    assert AccountRiskSnapshot.objects.get(account=account).equity == Decimal("99747.50")
 
 
 def test_limit_change_is_audited_and_reloaded_from_its_event(worker, account, instrument):
@@ -142,7 +168,7 @@ def test_limit_change_is_audited_and_reloaded_from_its_event(worker, account, in
 
 
 def test_partial_fill_with_remainder_cancelled_keeps_order_and_position_consistent(instrument, gbpusd, account):
-    from tests.trading.execution.conftest import paper_broker
+    from tests.workers.conftest import paper_broker
     from trading.brokers.paper import PaperConfig
 
     broker = paper_broker(instrument, gbpusd)
@@ -233,18 +259,16 @@ def test_position_mismatch_at_reconciliation_engages_the_account_kill_switch(wor
 
 
 @pytest.mark.django_db(transaction=True)
-def test_on_postgresql_the_worker_writes_each_order_in_one_pipelined_transaction(postgres, broker, account):
+def test_on_postgresql_the_worker_writes_each_order_in_one_statement(postgres, broker, account):
     """Outside a test transaction (as in production) the worker's order path is order_commit's
-    pipelined write; what it leaves is what the ORM path leaves (tests/trading/test_order_commit.py)."""
+    one-statement write; what it leaves is what the ORM writer leaves (tests/trading/orders/test_commit.py)."""
     from tradeops.audit.verify import audit_verify
 
     w = make_worker(broker, account).start()
     w.handle(tick())
     w.handle(signal(signal_id="pipelined"))
     w.handle(signal(side="SELL", signal_id="pipelined-2", at=T0 + timedelta(seconds=1)))
-    # the very first audit record of a database creates the chain head (audit_append_many): that
-    # one order takes the ORM path, every later one the pipelined write
-    assert w.stats.pipelined_commits == 1
+    assert w.stats.one_statement_commits == 2
     orders = Order.objects.filter(signal_id__startswith="pipelined").order_by("created_at")
     assert [o.status for o in orders] == ["FILLED", "FILLED"]
     bought, sold = orders[0].filled_quantity, orders[1].filled_quantity

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tests.trading.execution.conftest import T0, make_worker, signal, tick
+from tests.workers.conftest import T0, make_worker, signal, tick
 from tradeops.audit.models import AuditRecord
 from trading.models import Order, Position
 from trading.risk import RiskLimits

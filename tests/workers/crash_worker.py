@@ -1,4 +1,4 @@
-"""A real execution worker process for the crash-recovery test (``python -m tests.trading.execution.crash_worker``).
+"""A real execution worker process for the crash-recovery test (``python -m tests.workers.crash_worker``).
 
 It trades the journalled paper account at ``--journal`` (so the broker's state outlives the
 process, as a real broker's would), consumes the Kafka topics under ``KAFKA_TOPIC_PREFIX`` as

@@ -1,15 +1,17 @@
-"""order_commit: one order's whole write, pipelined on PostgreSQL or through the ORM services.
+"""order_commit: one order's whole write, in one statement on PostgreSQL or through the ORM.
 
-The pipelined write must leave exactly what the ORM path leaves: the same order row, fills,
-position, audit records (action by action, payload by payload) and trading-events, in the same
-order. Each outcome the execution worker writes is committed both ways on twin accounts and the
-results compared; then idempotency, rollback on a database error, the audit chain, and a
-position shared with a concurrent ORM writer.
+The one-statement write (``trading_order_write``, the audit chain numbered and hashed in the
+database) must leave exactly what the ORM writer leaves: the same order row, fills, position,
+audit records (action by action, payload by payload) and trading-events, in the same order. Each
+outcome the execution worker writes is committed both ways on twin accounts and the results
+compared; then idempotency, rollback on a database error, the audit chain, and a position shared
+with a concurrent ORM writer.
 """
 
 from __future__ import annotations
 
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 from decimal import Decimal
 
@@ -17,15 +19,16 @@ import pytest
 from django.db import IntegrityError, connection, transaction
 
 from tests.conftest import requires_postgres
-from tests.trading.execution.conftest import T0
+from tests.workers.conftest import T0
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.verify import audit_verify
 from tradeops.core.identifiers import lei_with_check_digits
 from tradeops.events import OrderEvent, make_event
 from tradeops.outbox.models import Outbox
 from trading.models import Execution, Order, Position, TradingAccount
-from trading.order_commit import FillDraft, OrderDraft, OrderStep, order_commit
 from trading.order_states import OrderStatus
+from trading.orders.plan import FillDraft, OrderDraft, OrderStep
+from trading.orders.services import order_commit
 
 D = Decimal
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -108,6 +111,27 @@ VOLATILE = {
 }
 
 
+_LOCAL = threading.local()
+
+
+@pytest.fixture(autouse=True)
+def _writer_choice(monkeypatch):
+    """``orm_writer()`` makes this thread's order_commit write through the ORM (as on SQLite)."""
+    from trading.orders import write
+
+    real = write.one_statement_available
+    monkeypatch.setattr(write, "one_statement_available", lambda: not getattr(_LOCAL, "orm", False) and real())
+
+
+@contextmanager
+def orm_writer():
+    _LOCAL.orm = True
+    try:
+        yield
+    finally:
+        _LOCAL.orm = False
+
+
 def _commit(account, instrument, coid: str, outcome: dict, *, orm: bool):
     fills = [_fill(f"{coid}-{deal}", qty, price) for deal, qty, price in outcome.get("fills", [])]
     kwargs = {
@@ -119,13 +143,13 @@ def _commit(account, instrument, coid: str, outcome: dict, *, orm: bool):
         "actor": "service:test",
     }
     if orm:
-        with transaction.atomic():  # inside a caller's transaction order_commit uses the ORM services
+        with orm_writer():
             return order_commit(**kwargs)
     return order_commit(**kwargs)
 
 
 def _warm(account, instrument) -> None:
-    """The chain head and the position exist (the pipelined write's preconditions)."""
+    """The chain head and the position exist."""
     _commit(account, instrument, "warm", OUTCOMES["filled at once"], orm=True)
 
 
@@ -168,7 +192,7 @@ def _written(account, since: int) -> dict:
 
 
 @pytest.mark.parametrize("outcome", list(OUTCOMES), ids=list(OUTCOMES))
-def test_pipelined_write_leaves_what_the_orm_path_leaves(postgres, instrument, outcome):
+def test_one_statement_write_leaves_what_the_orm_writer_leaves(postgres, instrument, outcome):
     requires_postgres()
     orm_account, fast_account = _twin(1), _twin(2)
     # both paths start from an open position, so the fills net against it (realised P&L)
@@ -185,7 +209,7 @@ def test_pipelined_write_leaves_what_the_orm_path_leaves(postgres, instrument, o
     by_orm = _commit(orm_account, instrument, "orm-1", OUTCOMES[outcome], orm=True)
     by_pipeline = _commit(fast_account, instrument, "fast-1", OUTCOMES[outcome], orm=False)
 
-    assert not by_orm.pipelined and by_pipeline.pipelined
+    assert not by_orm.one_statement and by_pipeline.one_statement
     assert by_orm.created and by_pipeline.created
     assert len(by_orm.fills) == len(by_pipeline.fills) == len(OUTCOMES[outcome].get("fills", []))
     assert [e.type for e in by_orm.events] == [e.type for e in by_pipeline.events]
@@ -199,20 +223,21 @@ def test_pipelined_write_leaves_what_the_orm_path_leaves(postgres, instrument, o
     assert audit_verify().ok
 
 
-def test_first_fill_creates_the_position_then_fills_go_pipelined(postgres, account, instrument):
-    """No position row yet: the pipelined write declines (creating the row after the chain-head
-    lock would invert the ORM path's lock order) and the ORM path creates it; later fills go
-    pipelined."""
-    _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)  # creates the chain head
+def test_the_first_write_ever_and_the_first_fill_create_the_chain_head_and_the_position(postgres, account, instrument):
+    """No audit record and no position row yet: the one statement creates the chain head (from
+    the genesis hash) and the position row, and the chain verifies."""
     first = _commit(account, instrument, "first", OUTCOMES["filled at once"], orm=False)
-    assert not first.pipelined and first.created
+    assert first.one_statement and first.created
+    assert AuditRecord.objects.order_by("sequence").first().prev_hash == "0" * 64
     position = Position.objects.get(account=account, instrument=instrument)
     assert position.net_quantity == D("0.30") and position.average_price == D("1.10002")
     assert position.realised_pnl == D("-0.60")  # the fee
+    assert position.as_of == DONE  # the fill's event time
     second = _commit(account, instrument, "second", OUTCOMES["filled at once"], orm=False)
-    assert second.pipelined
+    assert second.one_statement
     position.refresh_from_db()
     assert position.net_quantity == D("0.60") and position.realised_pnl == D("-1.20")
+    assert audit_verify().ok
 
 
 def test_same_client_order_id_twice_writes_once(postgres, account, instrument):
@@ -242,12 +267,13 @@ def test_database_error_rolls_back_everything_and_the_connection_stays_usable(po
     )
     assert not Order.objects.filter(client_order_id="second").exists()
     later = _commit(account, instrument, "later", OUTCOMES["filled at once"], orm=False)
-    assert later.pipelined and Order.objects.get(client_order_id="later").status == "FILLED"
+    assert later.one_statement and Order.objects.get(client_order_id="later").status == "FILLED"
     assert audit_verify().ok
 
 
 def test_an_event_refused_mid_transaction_leaves_nothing_and_releases_the_locks(postgres, account, instrument):
-    """The refusal comes while the first round trip holds the position and chain-head locks."""
+    """An event too large for the bus is refused before the statement is sent: nothing is written
+    and nothing stays locked."""
     import msgspec
 
     from tradeops.bus.base import EventTooLarge
@@ -266,12 +292,12 @@ def test_an_event_refused_mid_transaction_leaves_nothing_and_releases_the_locks(
     assert (Order.objects.count(), AuditRecord.objects.count(), Outbox.objects.count()) == counts
     assert not Execution.objects.filter(broker_deal_id="huge-1").exists()
     later = _commit(account, instrument, "later", OUTCOMES["filled at once"], orm=False)  # no lock left behind
-    assert later.pipelined and audit_verify().ok
+    assert later.one_statement and audit_verify().ok
 
 
-def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, instrument):
+def test_a_deal_already_recorded_is_left_out(postgres, account, instrument):
     """A new order whose broker deal id is already recorded (it cannot be this order's fill):
-    the pipelined write declines and the ORM path's idempotent execution_record decides."""
+    the statement refuses it, writes nothing, and the order is written again without that fill."""
     _warm(account, instrument)
     _commit(account, instrument, "taken", {"steps": [APPROVED, SUBMITTED], "fills": [("X", "0.30", "1.1")]}, orm=False)
     written = order_commit(
@@ -279,7 +305,7 @@ def test_a_deal_already_recorded_is_left_to_the_orm_path(postgres, account, inst
         steps=[APPROVED, SUBMITTED],
         fills=[_fill("taken-X", "0.30", "1.10002")],
     )
-    assert not written.pipelined and written.created and written.fills == ()
+    assert written.one_statement and written.created and written.fills == ()
     assert Order.objects.get(client_order_id="clash").status == "SUBMITTED"
     assert Execution.objects.filter(broker_deal_id="taken-X").count() == 1
     assert audit_verify().ok
@@ -289,7 +315,7 @@ def test_a_lost_connection_is_replaced(postgres, account, instrument):
     _warm(account, instrument)
     connection.connection.close()  # e.g. PostgreSQL restarted between two orders
     written = _commit(account, instrument, "after", OUTCOMES["filled at once"], orm=False)
-    assert written.pipelined and Order.objects.get(client_order_id="after").status == "FILLED"
+    assert written.one_statement and Order.objects.get(client_order_id="after").status == "FILLED"
 
 
 def test_refused_terms_write_nothing(postgres, account, instrument):
@@ -303,10 +329,11 @@ def test_refused_terms_write_nothing(postgres, account, instrument):
     assert (Order.objects.count(), AuditRecord.objects.count()) == before
 
 
-def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrument):
-    """Fills through both paths at once on one position, plus plain audit appends: no update is
-    lost, no deadlock, and the audit chain verifies. The position row does not exist yet, so the
-    two writers also race to create it (the pipelined one declines that order to the ORM path)."""
+def test_one_statement_and_orm_writers_share_one_position(postgres, account, instrument):
+    """Fills through both writers at once on one position, plus plain audit appends: no update
+    is lost, no deadlock, and the audit chain verifies. The position row does not exist yet, so
+    the two writers also race to create it, and each keeps computing from a row the other moves
+    (the statement refuses a moved row; the writer reads it and computes again)."""
     from tradeops.audit.services import audit_append
 
     _commit(account, instrument, "warm", {"steps": [APPROVED]}, orm=True)  # the chain head, no position
@@ -323,10 +350,10 @@ def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrum
                 draft = _draft(account, instrument, coid, side=side, qty="0.10")
                 kwargs = {"draft": draft, "steps": [APPROVED, SUBMITTED], "fills": [_fill(coid, "0.10", "1.10002")]}
                 if orm:
-                    with transaction.atomic():
+                    with transaction.atomic(), orm_writer():  # the ORM writer in a caller's transaction
                         order_commit(**kwargs)
                 else:
-                    pipelined.append(order_commit(**kwargs).pipelined)
+                    pipelined.append(order_commit(**kwargs).one_statement)
         except BaseException as exc:
             errors.append(exc)
         finally:
@@ -353,7 +380,7 @@ def test_pipelined_and_orm_writers_share_one_position(postgres, account, instrum
     for t in threads:
         t.join(timeout=60)
     assert not errors, errors
-    assert all(pipelined[1:]) and len(pipelined) == per_thread  # only the first may find no position
+    assert all(pipelined) and len(pipelined) == per_thread
     position = Position.objects.get(account=account, instrument=instrument)
     assert position.net_quantity == D(0)  # 12 x 0.10 bought, 12 x 0.10 sold
     assert Execution.objects.filter(account=account).count() == 2 * per_thread

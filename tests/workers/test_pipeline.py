@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.trading.execution.conftest import T0, signal, tick
+from tests.workers.conftest import T0, signal, tick
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run
 from tradeops.outbox.relay import OutboxRelay

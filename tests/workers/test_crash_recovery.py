@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import service_unavailable
-from tests.trading.execution.conftest import T0, make_worker, signal, tick
+from tests.workers.conftest import T0, make_worker, signal, tick
 from trading.intents import client_order_id_for
 from trading.models import Execution, Order, Position
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Crash(BaseException):
@@ -78,7 +78,7 @@ def kafka_prefix():
 
 def _run_worker(args: list[str], env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "tests.trading.execution.crash_worker", *args],
+        [sys.executable, "-m", "tests.workers.crash_worker", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,

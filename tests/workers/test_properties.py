@@ -11,7 +11,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from tests.trading.execution.conftest import T0, make_worker, paper_broker, signal, tick
+from tests.workers.conftest import T0, make_worker, paper_broker, signal, tick
 from trading.models import Execution, Position
 from trading.risk import RiskLimits
 

@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from rest_framework.test import APIClient
 
-from tests.trading.execution.conftest import T0, make_worker, signal, tick
+from tests.workers.conftest import T0, make_worker, signal, tick
 from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import PermissionDenied
 from tradeops.core.roles import Role

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.contrib.auth.models import Group, User
 
-from tests.trading.execution.test_kill_switch import resting
+from tests.workers.test_kill_switch import resting
 from tradeops.audit.models import AuditRecord
 from tradeops.core.roles import Role
 from trading.models import KillSwitch, Order, RiskLimit

@@ -1,0 +1,12 @@
+"""The order path: its writers, what they write, reconciliation, and what the execution worker
+loads its hot state from.
+
+- ``plan``: what an order write is (the ONE definition: rows, audit records, events);
+- ``write``: how it reaches the database (the ORM; one statement on PostgreSQL);
+- ``services``: ``order_commit``, ``order_create``, ``order_transition``, ``execution_record``,
+  ``account_state_save``;
+- ``reconcile``: ``order_reconcile`` and the position-mismatch alert and automatic kill;
+- ``selectors``: the worker's hot state and what reconciliation compares;
+- ``outcome``, ``records``, ``marks``: pure rules and values (the broker's answer as steps, the
+  audit and event of a step, marks and risk snapshots).
+"""

@@ -1,0 +1,287 @@
+"""Reconciliation with the broker (RTS 6 Art. 17): our records made to agree with the broker's.
+
+The order, its fills and the position are written only AFTER the broker answered, so a crash
+between the broker's fill and our commit leaves an order the broker has and we do not; a lost
+reply leaves an order we sent whose fate we do not know. ``order_reconcile`` (the execution
+worker calls it at start, after a reconnect, after any failed commit or unknown broker state)
+reads the broker's deals and open orders, matches them to ours by the order comment (the client
+order id), records what is missing once (fills are idempotent by broker deal id), closes orders
+the broker no longer holds, and compares positions. A difference in positions raises a
+``reconciliation_position_mismatch`` alert and, when asked, engages the account's kill switch
+(``reconciliation_mismatch_raise``): orders sized on a position we cannot vouch for must not go
+out until a risk manager has explained it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+from tradeops.recorder import recording
+from trading.brokers.base import Broker, Deal
+from trading.controls.services import KillResult, kill_switch_engage, risk_alert_raise
+from trading.models import Instrument, Order, TradingAccount
+from trading.order_states import OrderStatus
+from trading.orders import selectors
+from trading.orders.outcome import fill_of
+from trading.orders.plan import OrderDraft, OrderStep
+from trading.orders.services import (
+    execution_record,
+    order_broker_id_record,
+    order_commit,
+    order_transition,
+)
+
+logger = logging.getLogger(__name__)
+
+RECOVERED = "recovered by reconciliation: at the broker but not in our records"
+BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass
+class ReconcileReport:
+    account_id: int
+    recovered_orders: list[str] = field(default_factory=list)
+    recovered_fills: list[str] = field(default_factory=list)
+    closed_orders: list[str] = field(default_factory=list)
+    awaiting: list[str] = field(default_factory=list)  # sent moments ago, not yet visible at the broker
+    position_mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (ours, broker's)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.recovered_orders or self.recovered_fills or self.closed_orders)
+
+
+def order_reconcile(
+    *,
+    account: TradingAccount,
+    broker: Broker,
+    instruments: Mapping[str, Instrument],
+    now: datetime | None,
+    lookback: timedelta,
+    unknown_grace: timedelta,
+    algo_by_magic: Mapping[int, str] | None = None,
+    actor: str,
+) -> ReconcileReport:
+    """Make our records of ``account`` agree with ``broker``: record every deal of ours the broker
+    booked and we did not (creating the order, in one write, when the crash came before its
+    commit), close orders the broker no longer holds, compare positions. Idempotent.
+
+    ``now`` is the event time (the clock of the runner; None before a replay's first event:
+    then every deal and every unsettled order is looked at). An order sent less than
+    ``unknown_grace`` ago and not yet visible at the broker is left alone and listed in
+    ``awaiting`` (MT5 polls its deal history). Regulation: RTS 6 Art. 17."""
+    since = now - lookback if now is not None else None
+    report = ReconcileReport(account_id=account.pk)
+    deals = [d for d in broker.deals_since(since or BEGINNING) if d.comment]
+    resting = {o.comment: o for o in broker.open_orders() if o.comment}
+    deals_by_order: dict[str, list[Deal]] = {}
+    for deal in deals:
+        deals_by_order.setdefault(deal.comment, []).append(deal)
+    ids = set(deals_by_order) | set(resting)
+    orders = selectors.orders_by_client_id(account_id=account.pk, client_order_ids=ids)
+    recorded = selectors.deal_ids_recorded(account_id=account.pk, deal_ids=[d.deal_id for d in deals])
+    algo_by_magic = algo_by_magic or {}
+    for coid in sorted(ids):
+        order_deals = deals_by_order.get(coid, [])
+        missing = [d for d in order_deals if d.deal_id not in recorded]
+        open_order = resting.get(coid)
+        order = orders.get(coid)
+        if order is not None and not missing and (open_order is not None or order.is_terminal):
+            continue
+        first = order_deals[0] if order_deals else None
+        symbol = open_order.symbol if open_order else first.symbol
+        instrument = instruments.get(symbol)
+        if instrument is None:
+            logger.error("reconciliation: broker order %s on unknown symbol %s left alone", coid, symbol)
+            continue
+        broker_order_id = open_order.ticket if open_order else first.order_id
+        if order is None:
+            _recover_order(
+                account=account,
+                instrument=instrument,
+                coid=coid,
+                open_order=open_order,
+                deals=order_deals,
+                broker_order_id=broker_order_id,
+                now=now,
+                algo_by_magic=algo_by_magic,
+                actor=actor,
+                report=report,
+            )
+            continue
+        _settle_order(
+            order=order,
+            open_order=open_order,
+            missing=missing,
+            broker_order_id=broker_order_id,
+            now=now,
+            actor=actor,
+            report=report,
+        )
+    _close_unknown(account=account, exclude=ids, since=since, now=now, grace=unknown_grace, actor=actor, report=report)
+    report.position_mismatches = positions_compare(account_id=account.pk, broker=broker)
+    if report.changed:
+        logger.warning(
+            "reconciliation: account %s: recovered orders %s, fills %s, closed %s",
+            account.pk,
+            report.recovered_orders,
+            report.recovered_fills,
+            report.closed_orders,
+        )
+    return report
+
+
+def _recover_order(*, account, instrument, coid, open_order, deals, broker_order_id, now, algo_by_magic, actor, report):
+    """An order the broker has and we do not (a crash between its fill and our commit): ONE
+    write with its life as the broker shows it, at the broker's times."""
+    first = deals[0] if deals else None
+    at = open_order.ts if open_order else first.ts
+    magic = open_order.magic if open_order else first.magic
+    quantity = open_order.volume_initial if open_order else sum((d.volume for d in deals), Decimal(0))
+    draft = OrderDraft(
+        client_order_id=coid,
+        account=account,
+        instrument=instrument,
+        side=open_order.side if open_order else first.side,
+        quantity=quantity,
+        at=at,
+        order_type=str(open_order.order_type) if open_order else "MARKET",
+        limit_price=open_order.price if open_order and open_order.order_type == "LIMIT" else None,
+        stop_price=open_order.price if open_order and open_order.order_type == "STOP" else None,
+        algo_id=algo_by_magic.get(magic, f"magic:{magic}" if magic else ""),
+    )
+    steps = [
+        OrderStep(OrderStatus.RISK_APPROVED, at, RECOVERED),
+        OrderStep(OrderStatus.SUBMITTED, at, RECOVERED, broker_order_id=broker_order_id),
+    ]
+    fills = [fill_of(d) for d in deals]
+    after = []
+    filled = sum((d.volume for d in deals), Decimal(0))
+    if open_order is None and filled < quantity:
+        after.append(_closed_step(deals, now))
+    written = order_commit(draft=draft, steps=steps, fills=fills, after_fills=after, actor=actor)
+    if written.created:
+        report.recovered_orders.append(coid)
+        report.recovered_fills.extend(f.broker_deal_id for f in written.fills)
+        if after:
+            report.closed_orders.append(coid)
+
+
+def _closed_step(deals, now) -> OrderStep:
+    at = deals[-1].ts if deals else now
+    return OrderStep(OrderStatus.CANCELLED, at, "reconciliation: no longer open at the broker; remainder not executed")
+
+
+def _settle_order(*, order: Order, open_order, missing, broker_order_id, now, actor, report) -> None:
+    """An order we have whose broker side moved on: its submission, its missing fills, its end."""
+    at = open_order.ts if open_order else (missing[0].ts if missing else now)
+    with recording() as recorder:
+        if order.status in (OrderStatus.NEW, OrderStatus.RISK_APPROVED):
+            if order.status == OrderStatus.NEW:
+                order_transition(
+                    order=order, to=OrderStatus.RISK_APPROVED, at=at, reason=RECOVERED, actor=actor, recorder=recorder
+                )
+            order_transition(
+                order=order,
+                to=OrderStatus.SUBMITTED,
+                at=at,
+                broker_order_id=broker_order_id,
+                reason=RECOVERED,
+                actor=actor,
+                recorder=recorder,
+            )
+        elif order.status == OrderStatus.SUBMITTED and not order.broker_order_id:
+            order_broker_id_record(order=order, broker_order_id=broker_order_id, at=at, actor=actor, recorder=recorder)
+        for deal in missing:
+            if order.is_terminal or deal.volume > order.remaining_quantity:
+                logger.error(
+                    "reconciliation: deal %s does not fit order %s (%s)",
+                    deal.deal_id,
+                    order.client_order_id,
+                    order.status,
+                )
+                continue
+            fill = execution_record(order=order, fill=fill_of(deal), actor=actor, recorder=recorder)
+            if fill.created:
+                report.recovered_fills.append(deal.deal_id)
+        if open_order is None and not order.is_terminal:
+            step = _closed_step(missing, now)
+            order_transition(order=order, to=step.to, at=step.at, reason=step.reason, actor=actor, recorder=recorder)
+            report.closed_orders.append(order.client_order_id)
+
+
+def _close_unknown(*, account, exclude, since, now, grace, actor, report) -> None:
+    """Our unsettled orders the broker does not know (and never filled): they never got there.
+    One sent moments ago may not show yet: keep it, and the account blocked, until the grace ends."""
+    for order in selectors.orders_unsettled(account_id=account.pk, since=since, exclude=exclude):
+        sent = order.submitted_at or order.created_at
+        if order.status == OrderStatus.SUBMITTED and now is not None and now - sent < grace:
+            report.awaiting.append(order.client_order_id)
+            continue
+        target = OrderStatus.REJECTED if order.status == OrderStatus.NEW else OrderStatus.CANCELLED
+        order_transition(
+            order=order,
+            to=target,
+            at=now or sent,
+            reason="reconciliation: the broker has no trace of this order",
+            actor=actor,
+        )
+        report.closed_orders.append(order.client_order_id)
+
+
+def positions_compare(*, account_id: int, broker: Broker) -> dict[str, tuple[str, str]]:
+    """Symbols whose net position differs between our records and the broker: symbol -> (ours,
+    the broker's), as strings."""
+    broker_net: dict[str, Decimal] = {}
+    for position in broker.positions():
+        broker_net[position.symbol] = broker_net.get(position.symbol, Decimal(0)) + position.signed_volume
+    ours = selectors.positions_net(account_id=account_id)
+    mismatches = {}
+    for symbol in sorted(set(broker_net) | set(ours)):
+        a, b = ours.get(symbol, Decimal(0)), broker_net.get(symbol, Decimal(0))
+        if a != b:
+            mismatches[symbol] = (str(a), str(b))
+    return mismatches
+
+
+def reconciliation_mismatch_raise(
+    *,
+    account_id: int,
+    mismatches: Mapping[str, tuple[str, str]],
+    at: datetime,
+    source: str,
+    actor: str,
+    auto_kill: bool,
+    broker_for: Callable | None = None,
+) -> KillResult | None:
+    """Positions differ from the broker's after reconciliation: raise a
+    ``reconciliation_position_mismatch`` alert (high) and, with ``auto_kill``, engage the kill
+    switch on the account (RTS 6 Art. 12, 17) until a risk manager releases it. Returns the kill
+    switch's result, or None."""
+    if not mismatches:
+        return None
+    logger.error("reconciliation: account %s positions differ from the broker: %s", account_id, dict(mismatches))
+    risk_alert_raise(
+        alert_type="reconciliation_position_mismatch",
+        severity="high",
+        account=str(account_id),
+        evidence={s: {"ours": o, "broker": b} for s, (o, b) in mismatches.items()},
+        at=at,
+        source=source,
+    )
+    if not auto_kill:
+        return None
+    differences = ", ".join(f"{s} ours {o} broker {b}" for s, (o, b) in mismatches.items())
+    return kill_switch_engage(
+        scope="account",
+        scope_value=str(account_id),
+        actor=actor,
+        reason=f"automatic: positions differ from the broker's after reconciliation ({differences})",
+        source="automatic",
+        broker_for=broker_for,
+        at=at,
+    )
