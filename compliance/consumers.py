@@ -93,7 +93,7 @@ class SurveillanceConsumer:
         engine.process(rec)
         self.events += 1
         self._last_ts = rec.ts
-        out = self._raise(engine.take_alerts()) if engine.alerts else []
+        out = self._raise(engine.take_alerts(), at=event.occurred_at) if engine.alerts else []
         if self.save_state is not None and engine.last_t - self._last_snapshot_t >= self.snapshot_every_s:
             self.state_save()
         return out
@@ -135,11 +135,14 @@ class SurveillanceConsumer:
         for algo_id, when, why, version in trips:
             execution_throttle_trip_record(algo_id=algo_id, at=when, detail=why, rule_version=version)
 
-    def _raise(self, alerts) -> list[Envelope]:
+    def _raise(self, alerts, *, at) -> list[Envelope]:
         if self.record:
             from compliance.services import alerts_record
 
-            alerts_record(alerts=[a.as_dict() | {"severity": a.severity} for a in alerts], source="surveillance-stream")
+            # ``at``: the event time of what raised them (a replay's market time), not the wall clock
+            alerts_record(
+                alerts=[a.as_dict() | {"severity": a.severity} for a in alerts], source="surveillance-stream", at=at
+            )
         return [make_event(alert_payload(a), source=SOURCE, key=a.account or a.symbol) for a in alerts]
 
 

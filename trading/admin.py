@@ -71,7 +71,7 @@ class PositionAdmin(ReadOnlyAdmin):
         "realised_pnl",
         "unrealised_pnl",
         "mark_price",
-        "updated_at",
+        "as_of",
     )
     list_filter = ("account", "instrument")
     search_fields = ("account__name", "instrument__symbol")
@@ -196,5 +196,5 @@ class AccountRiskSnapshotAdmin(ReadOnlyAdmin):
         "daily_pnl",
         "trading_state",
         "breaker_state",
-        "updated_at",
+        "as_of",
     )

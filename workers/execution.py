@@ -432,7 +432,13 @@ class ExecutionWorker:
                 fee=-deal.fee,
             )
         if deals:
-            self.states[account_id].figures_set(self._figures(account_id))
+            state = self.states[account_id]
+            for symbol in {deal.symbol for deal in deals}:  # the mark the fill was valued at goes with it
+                quote = self.risk.quotes.get(symbol)
+                instrument = self.instruments.get(symbol)
+                if quote is not None and instrument is not None:
+                    state.mark(instrument.pk, Mark(quote.mid.quantize(instrument.tick_size), quote.ts))
+            state.figures_set(self._figures(account_id))
         return book.realised_since_load - before
 
     def _send(self, intent: OrderIntent) -> tuple[OrderResult | None, BrokerError | None]:

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.mlmodels.conftest import real_bars, trained  # noqa: F401 - fixtures (a replay through the models)
 from tradeops.events import Signal, Tick, make_event
 from trading.brokers import Quote
 from trading.brokers.paper import PaperBroker, PaperConfig
@@ -56,8 +57,10 @@ def signal(side="BUY", symbol="EURUSD", price="1.10001", atr=0.0010, at=T0, sign
     return make_event(payload, source="test", key=symbol)
 
 
-def paper_broker(*instruments, balance=Decimal(100000)) -> PaperBroker:
-    broker = PaperBroker.from_instruments(instruments, config=PaperConfig(balance=balance))
+def paper_broker(*instruments, balance=Decimal(100000), clock=None) -> PaperBroker:
+    """A connected paper account quoted at T0; ``clock``: the worker's ``Clock`` (a replay's)."""
+    kwargs = {"clock": clock.now} if clock is not None else {}
+    broker = PaperBroker.from_instruments(instruments, config=PaperConfig(balance=balance), **kwargs)
     broker.connect()
     for inst in instruments:
         price = Decimal("1.10000") if inst.symbol == "EURUSD" else Decimal("1.30000")
@@ -65,14 +68,16 @@ def paper_broker(*instruments, balance=Decimal(100000)) -> PaperBroker:
     return broker
 
 
-def make_worker(broker, account, *, limits: RiskLimits | None = None, crash_hook=None, **config) -> ExecutionWorker:
+def make_worker(
+    broker, account, *, limits: RiskLimits | None = None, crash_hook=None, clock=None, **config
+) -> ExecutionWorker:
     cfg = ExecutionConfig(
         strategy=config.pop("strategy", StrategyConfig(risk_fraction=Decimal("0.005"))),
         default_limits=limits or RiskLimits(duplicate_window_ms=None),
         stale_after=config.pop("stale_after", timedelta(seconds=30)),
         **config,
     )
-    return ExecutionWorker(brokers={account.pk: broker}, config=cfg, crash_hook=crash_hook)
+    return ExecutionWorker(brokers={account.pk: broker}, config=cfg, crash_hook=crash_hook, clock=clock)
 
 
 @pytest.fixture

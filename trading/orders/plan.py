@@ -452,6 +452,9 @@ class OrderPlan:
             position = self.positions[instrument_id] = position_new(
                 account_id=self.order.account_id, instrument=self.order.instrument, recorded_at=self.recorded_at
             )
+            mark = self.marks.get(instrument_id)
+            if mark is not None:
+                position_apply_mark(position, mark, recorded_at=self.recorded_at)
         fills = iter(self.executions)
         for action in self.actions:
             if action.action == "position.updated":

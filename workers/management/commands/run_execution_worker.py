@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand
 
 from tradeops.bus import get_bus
 from tradeops.bus.runner import stage_run
+from tradeops.core.clock import ReplayClock, WallClock
 from tradeops.stages import stage_get
 from workers.execution import ExecutionWorker, brokers_from_settings, settle_heap
 
@@ -27,12 +28,20 @@ class Command(BaseCommand):
         parser.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
         parser.add_argument("--batch-size", type=int, default=100)
         parser.add_argument("--reconcile-only", action="store_true", help="reconcile with the broker and exit")
+        parser.add_argument(
+            "--clock",
+            choices=("wall", "replay"),
+            default="wall",
+            help="event time: the wall clock (live trading) or the market time of the events consumed "
+            "(a replay on the bus: its orders and fills carry the replayed time)",
+        )
 
     def handle(self, *args, **opts):
         from django.conf import settings
 
         ids = [int(a) for a in (opts["accounts"] or ",".join(map(str, settings.EXECUTION_ACCOUNTS))).split(",") if a]
-        worker = ExecutionWorker(brokers=brokers_from_settings(ids)).start()
+        clock = ReplayClock() if opts["clock"] == "replay" else WallClock()
+        worker = ExecutionWorker(brokers=brokers_from_settings(ids, clock=clock), clock=clock).start()
         self.stdout.write(
             f"execution worker: accounts {sorted(worker.accounts)}; gate: "
             + ", ".join(c.name for c in worker.gate.checks)

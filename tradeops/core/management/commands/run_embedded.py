@@ -36,6 +36,13 @@ class Command(BaseCommand):
             help="source events per pump; 1 = lock-step, so each signal is acted on before the next quote",
         )
         parser.add_argument("--no-serve", action="store_true", help="run the pipeline to the end and exit")
+        parser.add_argument(
+            "--clock",
+            choices=("replay", "wall"),
+            default="replay",
+            help="event time: the replayed market time (a replay source, the default) "
+            "or the wall clock (a live source)",
+        )
 
     def handle(self, *args, **opts):
         stop = threading.Event()
@@ -43,11 +50,17 @@ class Command(BaseCommand):
         self.result = None
 
         def run_pipeline(loop=None) -> None:
+            from tradeops.core.clock import ReplayClock, WallClock
             from tradeops.outbox.relay import OutboxRelay
+            from workers.execution import execution_stage
             from workers.live_push import LivePush
 
             bus = MemoryBus()  # one pipeline run, one bus: nothing left over from earlier in the process
-            handlers = {"live-push": LivePush(loop=loop)} if loop is not None else {}
+            # A replay source means the replay clock: the records of a replay carry its market time.
+            clock = ReplayClock() if opts["clock"] == "replay" else WallClock()
+            handlers = {"execution": execution_stage(clock=clock)}
+            if loop is not None:
+                handlers["live-push"] = LivePush(loop=loop)
             try:
                 self.result = pipeline_run(
                     import_string(opts["source"])(),

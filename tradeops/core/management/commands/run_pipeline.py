@@ -35,6 +35,13 @@ class Command(BaseCommand):
         parser.add_argument("--with-outbox", action="store_true", help="relay the outbox into the same bus")
         parser.add_argument("--follow", action="store_true", help="keep running after the source ends")
         parser.add_argument("--batch-size", type=int, default=1000)
+        parser.add_argument(
+            "--clock",
+            choices=("auto", "replay", "wall"),
+            default="auto",
+            help="event time for the execution stage: the replayed market time or the wall clock "
+            "(auto: the replay clock when --source or --events-file feeds the run)",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -51,6 +58,13 @@ class Command(BaseCommand):
         else:
             source = ()
         bus = MemoryBus()  # one pipeline run, one bus: nothing left over from earlier in the process
+        handlers = {}
+        if any(s.name == "execution" for s in stages):
+            from tradeops.core.clock import ReplayClock, WallClock
+            from workers.execution import execution_stage
+
+            replay = opts["clock"] == "replay" or (opts["clock"] == "auto" and (opts["source"] or opts["events_file"]))
+            handlers["execution"] = execution_stage(clock=ReplayClock() if replay else WallClock())
         relay = None
         if opts["with_outbox"]:
             from tradeops.outbox.relay import OutboxRelay
@@ -62,6 +76,7 @@ class Command(BaseCommand):
             result = pipeline_run(
                 source,
                 stages=stages,
+                handlers=handlers,
                 bus=bus,
                 batch_size=opts["batch_size"],
                 relay=relay,
