@@ -54,6 +54,7 @@ django.setup()
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
+from tradeops.bus.runner import settle_heap  # noqa: E402
 from tradeops.core.identifiers import lei_with_check_digits  # noqa: E402
 from trading.brokers import OrderRequest, Quote  # noqa: E402
 from trading.brokers.paper import PaperBroker, PaperConfig  # noqa: E402
@@ -61,7 +62,7 @@ from trading.intents import OrderIntent  # noqa: E402
 from trading.models import Execution, Instrument, Order, TradingAccount  # noqa: E402
 from trading.orders import write as order_write  # noqa: E402
 from trading.risk import RiskLimits  # noqa: E402
-from workers.execution import ExecutionConfig, ExecutionWorker, settle_heap  # noqa: E402
+from workers.execution import ExecutionConfig, ExecutionWorker  # noqa: E402
 
 T0 = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
 

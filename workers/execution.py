@@ -35,7 +35,6 @@ memory so a redelivered signal is never sent twice.
 from __future__ import annotations
 
 import functools
-import gc
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -771,17 +770,6 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
                 instruments, path=f"{journal_dir}/account-{account_id}.jsonl", clock=now
             )
     return brokers
-
-
-def settle_heap() -> int:
-    """Collect once, then move every object alive now (Django, the models, the worker's hot state:
-    what lives as long as the process) out of the garbage collector's generations, so that a full
-    collection later walks only what was allocated since, not the ~250k startup objects (a
-    ~150 ms pause in the middle of an order, measured by ``bench/order_path.py``). Call it once
-    the worker has started. Returns the number of objects frozen."""
-    gc.collect()
-    gc.freeze()
-    return gc.get_freeze_count()
 
 
 def execution_stage(clock: Clock | None = None) -> ExecutionWorker:

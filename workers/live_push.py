@@ -35,20 +35,34 @@ class LivePush:
     def __init__(self, channel_layer=None, *, loop=None):
         self.channel_layer = channel_layer or get_channel_layer()
         self.loop = loop
-        self._send = self._send_on_loop if loop is not None else async_to_sync(self.channel_layer.group_send)
-
-    def _send_on_loop(self, group: str, message: dict) -> None:
-        import asyncio
-
-        asyncio.run_coroutine_threadsafe(self.channel_layer.group_send(group, message), self.loop).result(timeout=5)
 
     def handle(self, event: Envelope) -> list[Envelope]:
-        targets = {GROUP_BY_TOPIC.get(event.topic)}
-        if event.type in ALSO_TO_TRADING:
-            targets.add(groups.LIVE_TRADING)
-        targets.discard(None)
-        if targets:
-            message = {"type": "live.event", "event": event_for_screen(event)}
-            for group in sorted(targets):
-                self._send(group, message)
+        return self.handle_batch([event])
+
+    def handle_batch(self, events) -> list[Envelope]:
+        """Send a batch of events in one hop to the channel layer (one ``async_to_sync`` or one
+        scheduled coroutine for the batch, not one per event)."""
+        sends = []
+        for event in events:
+            targets = {GROUP_BY_TOPIC.get(event.topic)}
+            if event.type in ALSO_TO_TRADING:
+                targets.add(groups.LIVE_TRADING)
+            targets.discard(None)
+            if targets:
+                message = {"type": "live.event", "event": event_for_screen(event)}
+                sends.extend((group, message) for group in sorted(targets))
+        if sends:
+            self._send_all(sends)
         return []
+
+    async def _group_send_all(self, sends) -> None:
+        for group, message in sends:
+            await self.channel_layer.group_send(group, message)
+
+    def _send_all(self, sends) -> None:
+        if self.loop is not None:
+            import asyncio
+
+            asyncio.run_coroutine_threadsafe(self._group_send_all(sends), self.loop).result(timeout=5)
+        else:
+            async_to_sync(self._group_send_all)(sends)

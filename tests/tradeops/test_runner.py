@@ -177,3 +177,47 @@ def test_an_infrastructure_failure_stops_the_stage_uncommitted_instead_of_dead_l
     runner.subscription.close()
     again = bus.subscribe(FEATURES.consumes, "g").poll(max_records=10, timeout=0.1)
     assert [r.event.payload.ts for r in again] == [tick("EURUSD", i).payload.ts for i in (1, 2, 3)]
+
+
+class _Writes:
+    """A stage that, on the tick at ``index``, writes an outbox row in a transaction of its own."""
+
+    def __init__(self, index: int):
+        self.index, self.seen = index, 0
+
+    def handle(self, event):
+        from django.db import transaction
+
+        from tradeops.events import Alert, make_event
+        from tradeops.outbox.services import outbox_append
+
+        self.seen += 1
+        if self.seen == self.index:
+            with transaction.atomic():
+                outbox_append(event=make_event(Alert(alert_type="written", ts=event.occurred_at), source="t", key="x"))
+        return []
+
+
+def test_the_embedded_relay_reads_the_outbox_only_when_something_was_written(db):
+    """No query between every two events: the relay is stepped when a transaction wrote outbox
+    rows (and on its slow rescan), and what was written reaches the bus at once."""
+    from tradeops.outbox.relay import OutboxRelay
+
+    reads = []
+
+    class CountingRelay(OutboxRelay):
+        def _start_batch(self) -> None:
+            reads.append(1)
+            super()._start_batch()
+
+    bus = MemoryBus()
+    writer = Stage("toy-writer", (Topic.MARKET_DATA,), "toy-writer", "unused")
+    seen = []
+    relay = CountingRelay(bus=bus, use_lock=False, rescan_every=3600)
+    result = pipeline_run(
+        _ticks(200), stages=[writer], handlers={"toy-writer": _Writes(150)}, bus=bus, batch_size=1, relay=relay,
+        on_event=seen.append,
+    )  # fmt: skip
+    assert result.source_events == 400 and result.outbox_events == 1
+    assert [e.payload.alert_type for e in seen if e.type == "alert.raised"] == ["written"]
+    assert len(reads) <= 3, reads  # the first look, the one after the write (and its follow-up), not 400

@@ -283,7 +283,7 @@ def test_settle_heap_takes_the_started_worker_out_of_garbage_collection(worker):
     alive then) is frozen, so full collections do not walk it again."""
     import gc
 
-    from workers.execution import settle_heap
+    from tradeops.bus.runner import settle_heap
 
     try:
         frozen = settle_heap()

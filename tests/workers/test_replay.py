@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from tests.mlmodels.conftest import NO_EDGE
 from tests.workers.conftest import make_worker, signal, tick
 from tradeops.audit.models import AuditRecord
 from tradeops.core.clock import ReplayClock, utcnow
@@ -86,7 +87,7 @@ def test_a_replay_of_real_bars_writes_only_records_dated_inside_the_replayed_spa
     for row in model_versions_register(
         actor="service:test", result=trained, artifacts=artifacts, at=datetime(2026, 1, 1, tzinfo=utc)
     ):
-        model_version_activate(version=row, actor="user:risk")
+        model_version_activate(version=row, actor="user:risk", allow_no_edge=True, reason=NO_EDGE)
     validator_config_update(actor="user:risk", min_confidence=0.5, algo_id="ml-eurusd-h1")
 
     bars = 400

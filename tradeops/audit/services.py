@@ -393,7 +393,11 @@ def event_entry(event) -> AuditEntry:
 
 
 def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
-    """Record consumed events (trading-events, compliance-events); redeliveries are no-ops."""
+    """Record consumed events (trading-events, compliance-events); redeliveries are no-ops. Most
+    trading-events were recorded by the service that wrote them (same event id): when every one
+    is known already, nothing is locked or written (one read)."""
+    if len(_known_event_ids([e.event_id for e in events])) == len({e.event_id for e in events}):
+        return []
     return audit_append_many(entries=[event_entry(e) for e in events])
 
 

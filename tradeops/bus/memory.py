@@ -66,6 +66,7 @@ class _Topic:
         self.name = name
         self.partitions = [_Partition() for _ in range(partitions)]
         self.groups: set[str] = set()
+        self.published = 0  # records ever published to the topic (a cheap "anything new?")
         self._key_partition: dict[str | None, int] = {}
         self._round_robin = 0
 
@@ -91,10 +92,12 @@ class _Group:
         self.committed: dict[tuple[str, int], int] = {}
         self.generation = 0
         self.assignment: dict[int, list[tuple[str, int]]] = {}
+        self.owners: dict[tuple[str, int], MemorySubscription] = {}  # partition -> the member it is assigned to
 
     def rebalance(self, bus: MemoryBus) -> None:
         self.generation += 1
         self.assignment = {id(m): [] for m in self.members}
+        self.owners = {}
         if not self.members:
             return
         topics = sorted({t for m in self.members for t in m.topics})
@@ -102,7 +105,9 @@ class _Group:
         for i, tp in enumerate(partitions):
             eligible = [m for m in self.members if tp[0] in m.topics]
             if eligible:
-                self.assignment[id(eligible[i % len(eligible)])].append(tp)
+                member = eligible[i % len(eligible)]
+                self.assignment[id(member)].append(tp)
+                self.owners[tp] = member
 
 
 class MemoryBus(Bus):
@@ -135,7 +140,9 @@ class MemoryBus(Bus):
             part = topic.partitions[p]
             records = part.records
             records.append(Record(name, p, part.base + len(records), key, event))
+            topic.published += 1
             self.published += 1
+            self._ready(topic, p)
         if on_delivery is not None:
             on_delivery(None)
 
@@ -154,6 +161,8 @@ class MemoryBus(Bus):
                 part = topic.partitions[p]
                 records = part.records
                 records.append(Record(name, p, part.base + len(records), key, event))
+                topic.published += 1
+                self._ready(topic, p)
             self.published += len(events)
 
     def publish_raw(self, topic, value, *, key=None, headers=None, on_delivery=None) -> None:
@@ -166,12 +175,39 @@ class MemoryBus(Bus):
                 p = t.partition_of(key)
                 part = t.partitions[p]
                 part.records.append(_Raw(topic, p, part.end, key, bytes(value), headers))
+                t.published += 1
                 self.published += 1
+                self._ready(t, p)
         if on_delivery is not None:
             on_delivery(None)
 
     def flush(self, timeout: float | None = None) -> int:
         return 0
+
+    def _ready(self, topic: _Topic, partition: int) -> None:
+        """A record landed in (topic, partition): tell the member of each group it is assigned to,
+        so a poll looks only at partitions with something new. Precondition: the lock is held."""
+        tp = (topic.name, partition)
+        groups = self._groups
+        for name in topic.groups:
+            member = groups[name].owners.get(tp)
+            if member is not None:
+                member._ready.add(tp)
+
+    def published_counter(self, topics: Sequence[str]):
+        """A function returning how many records were ever published to ``topics`` (it only
+        grows): a consumer loop polls a subscription only when it moved since its last poll
+        (the embedded pipeline)."""
+        with self._lock:
+            found = tuple(self._topic(t) for t in topics)
+
+        def published() -> int:
+            count = 0
+            for topic in found:
+                count += topic.published
+            return count
+
+        return published
 
     # ------------------------------------------------------------ consumer side
 
@@ -252,6 +288,9 @@ class MemorySubscription(Subscription):
         self._generation = -1
         self._positions: dict[tuple[str, int], int] = {}
         self._assigned: list[tuple[str, int]] = []
+        self._parts: dict[tuple[str, int], _Partition] = {}  # assigned partitions
+        self._polled: set[tuple[str, int]] = set()  # partitions read since the last commit
+        self._ready: set[tuple[str, int]] = set()  # partitions that may have records past our position
         self._cursor = 0
         self.closed = False
 
@@ -267,6 +306,9 @@ class MemorySubscription(Subscription):
                 positions[tp] = max(group.committed.get(tp, 0), part.base)
         self._positions = positions
         self._assigned = list(assigned)
+        self._parts = {tp: self._bus._topic(tp[0]).partitions[tp[1]] for tp in assigned}
+        self._polled = set(positions)  # commit checks them all once after a rebalance
+        self._ready = {tp for tp, part in self._parts.items() if part.end > positions[tp]}
         self._generation = group.generation
 
     @property
@@ -285,19 +327,32 @@ class MemorySubscription(Subscription):
         with bus._lock:
             if self._generation != self._group.generation:
                 self._sync()
-            n = len(self._assigned)
+            parts, positions, polled, ready = self._parts, self._positions, self._polled, self._ready
+            # Only partitions something landed in since they were last drained (``MemoryBus._ready``),
+            # in a rotating order so one busy partition cannot starve the others.
+            order = sorted(ready)
+            n = len(order)
+            cursor = self._cursor
             for i in range(n):
+                tp = order[(cursor + i) % n]
+                part = parts.get(tp)
+                if part is None:
+                    ready.discard(tp)
+                    continue
+                position = positions[tp]
+                records = part.records
+                start = position - part.base
+                chunk = records[start : start + max_records - len(out)]
+                end = position + len(chunk)
+                positions[tp] = end
+                if end >= part.base + len(records):
+                    ready.discard(tp)
+                if chunk:
+                    polled.add(tp)
+                    out.extend(chunk)
                 if len(out) >= max_records:
                     break
-                tp = self._assigned[(self._cursor + i) % n]
-                part = bus._topics[tp[0]].partitions[tp[1]]
-                start = self._positions[tp] - part.base
-                chunk = part.records[start : start + max_records - len(out)]
-                if not chunk:
-                    continue
-                self._positions[tp] += len(chunk)
-                out.extend(chunk)
-            self._cursor = (self._cursor + 1) % n if n else 0
+            self._cursor = cursor + 1 if n else 0
         if any(type(r) is _Raw for r in out):
             decoded = []
             for r in out:
@@ -321,10 +376,15 @@ class MemorySubscription(Subscription):
         with bus._lock:
             if self._generation != self._group.generation:
                 self._sync()  # partitions lost in a rebalance are not committed: the new owner re-reads
-            for tp, position in self._positions.items():
-                if self._group.committed.get(tp, 0) < position:
-                    self._group.committed[tp] = position
-                    bus._trim(bus._topics[tp[0]], tp[1])
+            committed, positions = self._group.committed, self._positions
+            parts = self._parts
+            for tp in self._polled:
+                position = positions.get(tp)
+                if position is not None and committed.get(tp, 0) < position:
+                    committed[tp] = position
+                    if position - parts[tp].base >= _TRIM_EVERY:  # else nothing could be trimmed
+                        bus._trim(bus._topics[tp[0]], tp[1])
+            self._polled = set()
 
     def close(self) -> None:
         if not self.closed:

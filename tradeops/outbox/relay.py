@@ -30,7 +30,7 @@ from django.db import DatabaseError, connection
 from tradeops.bus.base import Bus
 from tradeops.core.clock import utcnow
 from tradeops.outbox.models import Outbox
-from tradeops.outbox.services import outbox_mark_sent, outbox_note_failure, outbox_prune
+from tradeops.outbox.services import outbox_commits, outbox_mark_sent, outbox_note_failure, outbox_prune
 
 logger = logging.getLogger(__name__)
 
@@ -87,6 +87,7 @@ class OutboxRelay:
         self._last_prune = 0.0
         self._leader = False
         self._waiting_logged = 0.0
+        self._commits_seen: int | None = None  # outbox_commits() when the last batch was read
 
     # ------------------------------------------------------------ leadership
 
@@ -112,6 +113,18 @@ class OutboxRelay:
 
     # ------------------------------------------------------------ one step
 
+    def wanted(self) -> bool:
+        """Whether a ``step`` may have something to do: a batch in flight or waiting for a retry,
+        rows committed by this process since the last read (``outbox_commits``), a full batch
+        read last time (more follow), or ``rescan_every`` seconds since the last full scan (rows
+        from other processes). The embedded run steps the relay only then, instead of querying
+        the table between every two events."""
+        if self._inflight is not None or self._floor is not None:
+            return True
+        if self._commits_seen != outbox_commits():
+            return True
+        return self.clock() - self._last_full_scan >= self.rescan_every
+
     def step(self, *, flush_timeout: float = 1.0) -> int:
         """Do one unit of work; return the number of rows marked sent (0 when idle or waiting)."""
         now = self.clock()
@@ -136,6 +149,7 @@ class OutboxRelay:
         return self._finish_batch(inflight)
 
     def _start_batch(self) -> None:
+        self._commits_seen = outbox_commits()  # read before the rows: a commit after it is seen next time
         pending = Outbox.objects.filter(sent_at__isnull=True)
         now = self.clock()
         full_scan = self._floor is None or now - self._last_full_scan >= self.rescan_every
@@ -190,6 +204,7 @@ class OutboxRelay:
             self._floor = inflight.ids[-1] if full else None
         if delivered < len(inflight.ids):
             self._floor = None  # retry from the first unsent row
+            self._commits_seen = None  # and be wanted again once the back-off is over
             error = str(inflight.results[delivered])
             self.stats.failures += 1
             self.stats.errors.append(error)

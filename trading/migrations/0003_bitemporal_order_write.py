@@ -160,6 +160,7 @@ BEGIN
                              'last_sequence', head_seq);
 END
 $fn$;
+REVOKE ALL ON FUNCTION trading_order_write(json) FROM PUBLIC;
 """
 
 ORDER_WRITE_REVERSE = "DROP FUNCTION IF EXISTS trading_order_write(json);"

@@ -274,5 +274,5 @@ def account_state_save(*, state: AccountState, recorder: Recorder | None = None)
         written = write.plan_write(plan, recorder=Recorder(), rows=state.rows)
     else:
         with recording(recorder) as rec:
-            written = write.plan_write(plan, recorder=rec, orm=True)
+            written = write.plan_write(plan, recorder=rec, rows=state.rows, orm=True)
     state.written(written.positions, marks=plan.marks, figures=plan.figures)

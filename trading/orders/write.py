@@ -10,9 +10,10 @@
   writer then locks the rows in a transaction of its own and computes again (three round trips,
   only when another writer moved a position in between). The audit records are numbered and hashed in
   the database under the chain-head lock (``tradeops.audit.services.audit_server_rows``).
-* The ORM (SQLite, and every later step of an existing order on both databases): inside the
+* Statements (SQLite, and every later step of an existing order on both databases): inside the
   recorder's transaction, the position rows locked (created if the fill needs one) before the
-  chain head, rows saved, the records handed to the recorder, written at the transaction's end.
+  chain head, then a few plain INSERT/UPDATE statements on the DB-API cursor with the values
+  Django's fields prepare; the records handed to the recorder, written at the transaction's end.
 
 Both answer the same three ways (``Written.status``): written; the ``client_order_id`` exists
 (nothing written: idempotency); a broker deal is already recorded (nothing written; the caller
@@ -23,16 +24,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 
 import orjson
 import psycopg
 from django.db import IntegrityError, connection, transaction
 
-from tradeops.audit.services import audit_index_on_commit, audit_server_rows
+from tradeops.audit.canonical import chain_hash, ts
+from tradeops.audit.models import AuditRecord, ChainHead
+from tradeops.audit.services import COLUMNS as AUDIT_COLUMNS
+from tradeops.audit.services import audit_append_many, audit_index_on_commit, audit_server_rows
+from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
 from tradeops.events import Envelope
-from tradeops.outbox.services import outbox_rows
+from tradeops.outbox.models import Outbox
+from tradeops.outbox.services import OUTBOX_COLUMNS, outbox_rows, outbox_written
 from tradeops.recorder import Recorder
 from trading.models import AccountRiskSnapshot, Execution, Order, Position
 from trading.orders.plan import MarksPlan, OrderPlan
@@ -73,61 +80,283 @@ def one_statement_available() -> bool:
 def plan_write(
     plan: OrderPlan | MarksPlan, *, recorder: Recorder, rows: dict[int, Position] | None = None, orm: bool = False
 ) -> Written:
-    """Write ``plan``: on PostgreSQL a new order (or marks alone) in one statement, else through
-    the ORM. ``rows`` (instrument id -> position row as last written) spares the PostgreSQL
-    writer reading them. Preconditions: an ORM write runs inside ``recorder``'s transaction; the
-    one-statement write runs outside any transaction or inside the recorder's."""
+    """Write ``plan``: on PostgreSQL a new order (or marks alone) in one statement, else in a few
+    statements (``orm=True`` forces those). ``rows`` (instrument id -> position row as last
+    written) spares the PostgreSQL writer reading them. Preconditions: the statements writer runs inside ``recorder``'s
+    transaction; the one-statement writer outside any transaction or inside the recorder's."""
     one_statement = not orm and one_statement_available() and (plan.order is None or plan.created)
     if one_statement:
         return _write_one_statement(plan, recorder=recorder, rows=rows)
-    return _write_orm(plan, recorder=recorder)
+    return _write_statements(plan, recorder=recorder, rows=rows)
 
 
-# ================================================================ the ORM
+# ================================================================ statements
 
 
-def _write_orm(plan: OrderPlan | MarksPlan, *, recorder: Recorder) -> Written:
+class _Table:
+    """A model's table as the statements writer writes it: its columns (``id`` left to the
+    database) and Django's own value adapters (``get_db_prep_save``), so every value reaches the
+    database exactly as the ORM would send it (SQLite's text datetimes and decimals included)."""
+
+    def __init__(self, model):
+        self.name = model._meta.db_table
+        self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        self.columns = [f.column for f in self.fields]
+
+    def values(self, obj, conn) -> list:
+        return [f.get_db_prep_save(getattr(obj, f.attname), conn) for f in self.fields]
+
+
+_ORDERS, _FILLS, _POSITIONS = _Table(Order), _Table(Execution), _Table(Position)
+_SNAPSHOT_COLUMNS = (
+    "balance",
+    "equity",
+    "unrealised_pnl",
+    "peak_equity",
+    "drawdown",
+    "daily_pnl",
+    "used_margin",
+    "trading_state",
+    "breaker_state",
+    "as_of",
+    "updated_at",
+)
+_POSITION_SET = ("net_quantity", "average_price", "realised_pnl", "unrealised_pnl", "mark_price", "as_of", "updated_at")
+
+
+def _statements(vendor: str) -> dict[str, str]:
+    """The statements writer's SQL, with the DB-API's placeholder (SQLite ``?``, psycopg ``%s``)."""
+    mark = "?" if vendor == "sqlite" else "%s"
+    same = "IS" if vendor == "sqlite" else "IS NOT DISTINCT FROM"  # NULL-safe equality
+    lock = "" if vendor == "sqlite" else " FOR UPDATE"  # SQLite: the IMMEDIATE transaction holds the write lock
+
+    def marks(n: int) -> str:
+        return ", ".join([mark] * n)
+
+    snapshot = AccountRiskSnapshot._meta.db_table
+    return {
+        "order_insert": (
+            f"INSERT INTO {_ORDERS.name} ({', '.join(_ORDERS.columns)}) VALUES ({marks(len(_ORDERS.columns))}) "
+            "ON CONFLICT (client_order_id) DO NOTHING RETURNING id"
+        ),
+        "order_update": (
+            f"UPDATE {_ORDERS.name} SET {', '.join(f'{c} = {mark}' for c in _ORDERS.columns)} WHERE id = {mark}"
+        ),
+        "fill_insert": (
+            f"INSERT INTO {_FILLS.name} ({', '.join(_FILLS.columns)}) "
+            f"VALUES ({marks(len(_FILLS.columns))}) RETURNING id"
+        ),
+        "position_update": (
+            f"UPDATE {_POSITIONS.name} SET {', '.join(f'{c} = {mark}' for c in _POSITION_SET)} WHERE id = {mark}"
+        ),
+        "snapshot_upsert": (
+            f"INSERT INTO {snapshot} (account_id, {', '.join(_SNAPSHOT_COLUMNS)}) "
+            f"VALUES ({marks(len(_SNAPSHOT_COLUMNS) + 1)}) ON CONFLICT (account_id) DO UPDATE SET "
+            + ", ".join(f"{c} = excluded.{c}" for c in _SNAPSHOT_COLUMNS)
+        ),
+        "deals_recorded": (
+            f"SELECT broker_deal_id FROM {_FILLS.name} WHERE account_id = {mark} AND broker_deal_id IN ({{}})"
+        ),
+        "position_update_if": (
+            f"UPDATE {_POSITIONS.name} SET {', '.join(f'{c} = {mark}' for c in _POSITION_SET)} WHERE id = {mark} AND "
+            + " AND ".join(f"{c} {same} {mark}" for c in EXPECTED)
+        ),
+        "outbox_insert": (
+            f"INSERT INTO {Outbox._meta.db_table} ({', '.join(OUTBOX_COLUMNS)}) VALUES ({marks(len(OUTBOX_COLUMNS))})"
+        ),
+        "head_lock": f"SELECT last_sequence, last_hash FROM {ChainHead._meta.db_table} WHERE id = 1{lock}",
+        "audit_insert": (
+            f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(AUDIT_COLUMNS)}) "
+            f"VALUES ({marks(len(AUDIT_COLUMNS))})"
+        ),
+        "head_move": (
+            f"UPDATE {ChainHead._meta.db_table} SET last_sequence = {mark}, last_hash = {mark}, updated_at = {mark} "
+            "WHERE id = 1"
+        ),
+        "mark": mark,
+    }
+
+
+_SQL_BY_VENDOR: dict[str, dict[str, str]] = {}
+
+
+def _sql() -> dict[str, str]:
+    sql = _SQL_BY_VENDOR.get(connection.vendor)
+    if sql is None:
+        sql = _SQL_BY_VENDOR[connection.vendor] = _statements(connection.vendor)
+    return sql
+
+
+def _write_statements(
+    plan: OrderPlan | MarksPlan, *, recorder: Recorder, rows: dict[int, Position] | None = None
+) -> Written:
+    """The write in a few plain statements on the DB-API cursor, inside the recorder's transaction
+    (on SQLite an IMMEDIATE one: it holds the write lock), in the order every writer locks rows:
+    positions, order, fills, snapshot, outbox, audit chain head. A single position is computed
+    from ``rows`` (what the caller last wrote) and written only if the row still holds that;
+    otherwise (or with several) the rows are read locked first. The transaction's records so far
+    and the plan's are written here, at its end (the audit records chained after the locked head
+    exactly as ``tradeops.audit.canonical`` does, like ``trading_order_write`` on PostgreSQL)."""
+    sql = _sql()
     order = plan.order
-    if order is not None and plan.created:
-        existing = Order.objects.select_related("instrument").filter(client_order_id=order.client_order_id).first()
-        if existing is not None:
-            return Written(EXISTS, order=existing)
-    if plan.executions:
-        taken = tuple(
-            Execution.objects.filter(
-                account_id=plan.account_id, broker_deal_id__in=[e.broker_deal_id for e in plan.executions]
-            ).values_list("broker_deal_id", flat=True)
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            if plan.executions:
+                deal_ids = [e.broker_deal_id for e in plan.executions]
+                cursor.execute(
+                    sql["deals_recorded"].format(", ".join([sql["mark"]] * len(deal_ids))), [plan.account_id, *deal_ids]
+                )
+                taken = tuple(row[0] for row in cursor.fetchall())
+                if taken:
+                    return Written(DEALS_RECORDED, deal_ids=taken)
+            if not _positions_as_hinted(cursor, sql, plan, rows):
+                plan.apply_positions(_positions_locked(plan))
+                for position in plan.positions.values():
+                    cursor.execute(sql["position_update"], [*_position_values(position), position.pk])
+            if order is not None:
+                if plan.created:
+                    cursor.execute(sql["order_insert"], _ORDERS.values(order, connection))
+                    inserted = cursor.fetchone()
+                    if inserted is None:  # the client_order_id exists: nothing of this order is written
+                        existing = Order.objects.select_related("instrument").get(client_order_id=order.client_order_id)
+                        return Written(EXISTS, order=existing)
+                    order.pk = inserted[0]
+                else:
+                    cursor.execute(sql["order_update"], [*_ORDERS.values(order, connection), order.pk])
+                for execution in plan.executions:
+                    execution.order_id = order.pk
+                    cursor.execute(sql["fill_insert"], _FILLS.values(execution, connection))
+                    execution.pk = cursor.fetchone()[0]
+                for obj in (order, *plan.executions):
+                    obj._state.adding, obj._state.db = False, connection.alias
+            if plan.figures is not None:
+                values = {**plan.figures.row_values(), "updated_at": plan.recorded_at}
+                fields = AccountRiskSnapshot._meta
+                cursor.execute(
+                    sql["snapshot_upsert"],
+                    [plan.account_id]
+                    + [fields.get_field(c).get_db_prep_save(values[c], connection) for c in _SNAPSHOT_COLUMNS],
+                )
+            entries, events = plan.records() if order is not None else ([], [])
+            pending_entries, pending_events = recorder.drain()  # the transaction's records so far go first
+            events = [*pending_events, *events]
+            if events:
+                _outbox_insert(cursor, sql, events)
+            sequences = _audit_append(cursor, sql, [*pending_entries, *entries])
+        finally:
+            cursor.close()
+    recorder.written(events, sequences)
+    return Written(
+        WRITTEN, order=order, positions=dict(plan.positions), events=tuple(events), audit_sequences=tuple(sequences)
+    )
+
+
+def _positions_as_hinted(cursor, sql, plan, rows) -> bool:
+    """One position, computed from the row the caller last wrote and written only if the row
+    still holds it (no read). False: nothing written; read the rows and compute."""
+    ids = plan.instrument_ids
+    if rows is None or len(ids) != 1:
+        return False
+    (instrument_id,) = ids
+    base = rows.get(instrument_id)
+    if base is None:
+        return False
+    plan.apply_positions({instrument_id: base})
+    position = plan.positions[instrument_id]
+    expect = [f.get_db_prep_save(getattr(base, f.attname), connection) for f in _expected_fields()]
+    cursor.execute(sql["position_update_if"], [*_position_values(position), position.pk, *expect])
+    return cursor.rowcount == 1
+
+
+def _position_values(position: Position) -> list:
+    return [f.get_db_prep_save(getattr(position, f.attname), connection) for f in _position_set_fields()]
+
+
+def _outbox_insert(cursor, sql, events) -> None:
+    fields = _outbox_fields()
+    rows = [[fields[c].get_db_prep_save(v, connection) for c, v in row.items()] for row in outbox_rows(events)]
+    cursor.executemany(sql["outbox_insert"], rows)
+    outbox_written()
+
+
+def _audit_append(cursor, sql, entries) -> list[int]:
+    """Fresh audit entries chained after the head, locked here (SQLite: the transaction's write
+    lock). The first record ever goes through ``audit_append_many``, which creates the head."""
+    if not entries:
+        return []
+    prepared = audit_server_rows(entries)  # validates; canonical payload and header text
+    cursor.execute(sql["head_lock"])
+    head = cursor.fetchone()
+    if head is None:
+        return [r.sequence for r in audit_append_many(entries=entries)]
+    sequence, prev = head
+    now = utcnow()
+    recorded = ts(now)
+    fields = _audit_fields()
+    rows = []
+    for row in prepared:
+        sequence += 1
+        retain = now + timedelta(microseconds=row["retain_us"])
+        header = f'[{sequence},{row["lead"]},"{recorded}","{ts(retain)}",{row["rest"]}]'.encode()
+        digest = chain_hash(prev, header, row["payload"])
+        values = (
+            sequence,
+            row["event_id"],
+            row["occurred_at"],
+            now,
+            retain,
+            row["category"],
+            row["actor_type"],
+            row["actor_id"],
+            row["action"],
+            row["object_type"],
+            row["object_id"],
+            row["payload"],
+            row["corrects"],
+            prev,
+            digest,
         )
-        if taken:
-            return Written(DEALS_RECORDED, deal_ids=taken)
-    plan.apply_positions(_positions_locked(plan))
-    if order is not None:
-        if plan.created:
-            try:
-                with transaction.atomic():
-                    order.save(force_insert=True)
-            except IntegrityError:
-                # A concurrent writer created the same key between our read and insert.
-                existing = Order.objects.select_related("instrument").get(client_order_id=order.client_order_id)
-                return Written(EXISTS, order=existing)
-        else:
-            order.save()
-        if plan.executions:
-            Execution.objects.bulk_create(plan.executions)
-    for position in plan.positions.values():
-        position.save()
-    if plan.figures is not None:
-        values = {**plan.figures.row_values(), "updated_at": plan.recorded_at}
-        if not AccountRiskSnapshot.objects.filter(account_id=plan.account_id).update(**values):
-            AccountRiskSnapshot.objects.create(account_id=plan.account_id, **values)
-    events: list[Envelope] = []
-    if order is not None:
-        entries, events = plan.records()
-        for entry in entries:
-            recorder.audit(entry)
-        for event in events:
-            recorder.event(event)
-    return Written(WRITTEN, order=order, positions=dict(plan.positions), events=tuple(events))
+        rows.append([f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)])
+        prev = digest
+    cursor.executemany(sql["audit_insert"], rows)
+    cursor.execute(
+        sql["head_move"], [sequence, prev, ChainHead._meta.get_field("updated_at").get_db_prep_save(now, connection)]
+    )
+    sequences = [r[0] for r in rows]
+    audit_index_on_commit(sequences)
+    return sequences
+
+
+_FIELDS: dict[str, object] = {}
+
+
+def _expected_fields() -> list:
+    if "expected" not in _FIELDS:
+        _FIELDS["expected"] = [Position._meta.get_field(c) for c in EXPECTED]
+    return _FIELDS["expected"]
+
+
+def _outbox_fields() -> dict:
+    if "outbox" not in _FIELDS:
+        _FIELDS["outbox"] = {f.attname: f for f in Outbox._meta.concrete_fields}
+    return _FIELDS["outbox"]
+
+
+def _audit_fields() -> list:
+    if "audit" not in _FIELDS:
+        _FIELDS["audit"] = [AuditRecord._meta.get_field(c) for c in AUDIT_COLUMNS]
+    return _FIELDS["audit"]
+
+
+_POSITION_SET_FIELDS: list = []
+
+
+def _position_set_fields() -> list:
+    if not _POSITION_SET_FIELDS:
+        _POSITION_SET_FIELDS.extend(Position._meta.get_field(c) for c in _POSITION_SET)
+    return _POSITION_SET_FIELDS
 
 
 def _positions_locked(plan: OrderPlan | MarksPlan) -> dict[int, Position | None]:
@@ -226,6 +455,8 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
     sequences = tuple(range(result["first_sequence"], result["last_sequence"] + 1)) if result["first_sequence"] else ()
     if sequences:
         audit_index_on_commit(list(sequences))
+    if events:
+        outbox_written()
     recorder.written(events, list(sequences))
     return Written(
         WRITTEN,

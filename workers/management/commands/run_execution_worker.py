@@ -8,10 +8,10 @@ import signal
 from django.core.management.base import BaseCommand
 
 from tradeops.bus import get_bus
-from tradeops.bus.runner import stage_run
+from tradeops.bus.runner import settle_heap, stage_run
 from tradeops.core.clock import ReplayClock, WallClock
 from tradeops.stages import stage_get
-from workers.execution import ExecutionWorker, brokers_from_settings, settle_heap
+from workers.execution import ExecutionWorker, brokers_from_settings
 
 
 class Command(BaseCommand):

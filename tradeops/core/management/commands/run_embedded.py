@@ -70,6 +70,7 @@ class Command(BaseCommand):
                     relay=OutboxRelay(bus=bus, prune_every=3600),
                     follow=loop is not None,
                     should_stop=stop.is_set,
+                    settle=True,
                 )
                 self.stdout.write(self.style.SUCCESS(f"pipeline: {self._summary()}"))
             except Exception as exc:  # the server keeps serving what was recorded

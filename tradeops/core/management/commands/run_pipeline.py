@@ -82,6 +82,7 @@ class Command(BaseCommand):
                 relay=relay,
                 follow=opts["follow"],
                 should_stop=should_stop,
+                settle=True,
             )
         for line in errors[:20]:
             self.stderr.write(f"skipped {line}")

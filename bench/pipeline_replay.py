@@ -1,0 +1,244 @@
+"""The embedded pipeline flat out over the real EURUSD bars, every stage on, everything persisted.
+
+    python bench/pipeline_replay.py [--bars 5000] [--db sqlite,postgres] [--repeat 1]
+
+What ``manage.py run_embedded --no-serve`` does, timed: the shipped EURUSD H1 bars (the
+``backtesting`` package; ``--bars`` of them) as bars and derived ticks through the collector and
+market monitor, then every registered stage on the memory bus in lock-step (``batch_size=1``:
+each source event's consequences settle before the next): features, both models and the
+validator, the execution worker on the replay clock with the paper broker (every order, fill,
+decision, position, snapshot and audit record persisted), surveillance (pre-trade decision
+records, alerts), the audit trail, live push; the outbox relayed into the same bus.
+
+Figures, each beside the same-run baseline:
+
+- baseline: collector -> null sink (reading the bars, deriving ticks, the collector and the
+  market monitor, each event counted and dropped): source events/s and CPU per event;
+- pipeline: source events/s (wall) and CPU per source event (this process), per database
+  (SQLite file; PostgreSQL with the memory bus), with the CPU split per stage;
+- what was persisted (orders, fills, pre-trade decisions, audit records), checked: every order
+  has its decision and its audit records, and the chain verifies.
+
+Each database run happens in a child process with a fresh database (SQLite: a temporary file;
+PostgreSQL: ``test_tradeops_bench_pipeline``, created and dropped), migrated, seeded and with
+both models trained on the bars (default settings) and activated, as ``scripts/run.sh`` does.
+The machine is shared: the load average is printed; compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+
+
+class Timed:
+    """A handler with the CPU time of its ``handle``/``handle_batch``/``close`` counted."""
+
+    def __init__(self, inner, totals: dict, name: str):
+        self._inner, self._totals, self._name = inner, totals, name
+        totals.setdefault(name, 0.0)
+
+    def __getattr__(self, attr):
+        value = getattr(self._inner, attr)
+        if attr not in ("handle", "handle_batch", "close"):
+            return value
+        totals, name = self._totals, self._name
+
+        def timed(*args, **kwargs):
+            start = time.process_time()
+            try:
+                return value(*args, **kwargs)
+            finally:
+                totals[name] += time.process_time() - start
+
+        return timed
+
+
+def child(args) -> dict:
+    """One database: set up, baseline, the pipeline; returns the figures as a dict."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+    os.environ["REPLAY_LIMIT"] = str(args.bars)
+    os.environ.pop("EXECUTION_PAPER_JOURNAL_DIR", None)
+    os.environ.pop("REDIS_URL", None)
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+    from django.db import connection
+
+    old_name = connection.settings_dict["NAME"]
+    if connection.vendor == "postgresql":
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    else:
+        call_command("migrate", verbosity=0, interactive=False)
+    try:
+        return _measure(args)
+    finally:
+        if connection.vendor == "postgresql":
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+
+
+def _measure(args) -> dict:
+    import gc
+    import io
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from tradeops.audit.models import AuditRecord
+    from tradeops.audit.verify import audit_verify
+    from tradeops.bus.memory import MemoryBus
+    from tradeops.bus.runner import handler_load, pipeline_run
+    from tradeops.core.clock import ReplayClock
+    from tradeops.outbox.relay import OutboxRelay
+    from tradeops.stages import STAGES
+    from workers.collector import embedded_source
+    from workers.execution import execution_stage
+
+    call_command("seed", stdout=io.StringIO())
+    call_command(  # as scripts/run.sh does: the demo models have no edge and are activated saying so
+        "train_models",
+        "--activate",
+        "--allow-no-edge",
+        "--reason",
+        "benchmark of the pipeline's throughput; no edge claimed",
+        stdout=io.StringIO(),
+        stderr=io.StringIO(),
+    )
+
+    # Baseline: the source alone (collector -> null sink).
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    baseline_events = sum(1 for _ in embedded_source())
+    baseline = (time.perf_counter() - start_wall, time.process_time() - start_cpu)
+
+    totals: dict[str, float] = {}
+    handlers = {"execution": Timed(execution_stage(clock=ReplayClock()), totals, "execution")}
+    for stage in STAGES:
+        if stage.name not in handlers:
+            handlers[stage.name] = Timed(handler_load(stage), totals, stage.name)
+    bus = MemoryBus()
+    relay = OutboxRelay(bus=bus, prune_every=3600)
+    gc.collect()
+    load_before = os.getloadavg()[0]
+    profiler = None
+    if args.profile:
+        import cProfile
+
+        profiler = cProfile.Profile(time.process_time)  # CPU time: the machine is shared
+        profiler.enable()
+    start_wall, start_cpu = time.perf_counter(), time.process_time()
+    result = pipeline_run(embedded_source(), handlers=handlers, bus=bus, batch_size=1, relay=relay, settle=True)
+    wall, cpu = time.perf_counter() - start_wall, time.process_time() - start_cpu
+    if profiler is not None:
+        profiler.disable()
+        profiler.dump_stats(args.profile)
+    load_after = os.getloadavg()[0]
+
+    from compliance.models import PreTradeDecision
+    from trading.models import AccountRiskSnapshot, Execution, Order, Position
+
+    orders = Order.objects.count()
+    counts = {
+        "orders": orders,
+        "filled": Order.objects.filter(status="FILLED").count(),
+        "fills": Execution.objects.count(),
+        "decisions": PreTradeDecision.objects.count(),
+        "audit_records": AuditRecord.objects.count(),
+        "positions": Position.objects.count(),
+        "snapshots": AccountRiskSnapshot.objects.count(),
+        "outbox_relayed": result.outbox_events,
+    }
+    assert counts["decisions"] == orders, counts
+    assert AuditRecord.objects.filter(action="order.created").count() == orders, "an order without its audit record"
+    assert AuditRecord.objects.filter(action="execution.recorded").count() == counts["fills"]
+    assert result.dead_letters == 0
+    verified = audit_verify()
+    assert verified.ok, verified
+    return {
+        "db": connection.vendor,
+        "source_events": result.source_events,
+        "wall": wall,
+        "cpu": cpu,
+        "baseline_events": baseline_events,
+        "baseline_wall": baseline[0],
+        "baseline_cpu": baseline[1],
+        "stages_cpu": totals,
+        "counts": counts,
+        "load": [load_before, load_after],
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--bars", type=int, default=5000)
+    parser.add_argument("--db", default="sqlite,postgres")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--profile", default="", help="write a cProfile (CPU time) of the pipeline run to this file")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print("RESULT " + json.dumps(child(args)))
+        return
+    print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs (shared), Python {platform.python_version()}")
+    print(f"{args.bars} real EURUSD H1 bars, as bars and 4 derived ticks each; batch size 1 (lock-step)")
+    for _ in range(args.repeat):
+        for db in [d.strip() for d in args.db.split(",") if d.strip()]:
+            with tempfile.TemporaryDirectory() as tmp:
+                env = {
+                    **os.environ,
+                    "ML_MODEL_DIR": f"{tmp}/models",
+                    "REPLAY_QUARANTINE": f"{tmp}/q.jsonl",
+                    "AUDIT_CHECKPOINT_DIR": f"{tmp}/checkpoints",  # this run's chain, not another's
+                }
+                if db == "sqlite":
+                    env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
+                else:
+                    env["DATABASE_URL"] = PG_URL
+                    env["TEST_DATABASE_NAME"] = "test_tradeops_bench_pipeline"
+                done = subprocess.run(
+                    [sys.executable, __file__, "--child", db, "--bars", str(args.bars)]
+                    + (["--profile", f"{args.profile}.{db}"] if args.profile else []),
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                )
+            lines = [line for line in done.stdout.splitlines() if line.startswith("RESULT ")]
+            if done.returncode or not lines:
+                sys.exit(f"{db} run failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}")
+            report(json.loads(lines[-1][7:]))
+
+
+def report(r: dict) -> None:
+    n, base_n = r["source_events"], r["baseline_events"]
+    rate, base_rate = n / r["wall"], base_n / r["baseline_wall"]
+    cpu_us, base_cpu_us = r["cpu"] / n * 1e6, r["baseline_cpu"] / base_n * 1e6
+    print(f"\n== {r['db']}  (load average {r['load'][0]:.2f} -> {r['load'][1]:.2f})")
+    print(
+        f"baseline collector -> null sink: {base_n} events, {base_rate:,.0f} events/s, CPU {base_cpu_us:.1f} us/event"
+    )
+    print(
+        f"pipeline, every stage, persisted: {n} events in {r['wall']:.2f} s: {rate:,.0f} source events/s, "
+        f"CPU {cpu_us:.1f} us/event ({r['cpu']:.2f} s); baseline / pipeline: {base_rate / rate:.1f}x in events/s, "
+        f"{cpu_us / base_cpu_us:.1f}x in CPU per event"
+    )
+    stages = sorted(r["stages_cpu"].items(), key=lambda kv: -kv[1])
+    inside = sum(v for _, v in stages)
+    parts = ", ".join(f"{name} {seconds / n * 1e6:.1f}" for name, seconds in stages)
+    print(f"  CPU per source event by stage (us): {parts}; runner, bus and relay {(r['cpu'] - inside) / n * 1e6:.1f}")
+    print("  persisted: " + ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
+
+
+if __name__ == "__main__":
+    main()
