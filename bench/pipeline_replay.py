@@ -20,7 +20,8 @@ Figures, each beside the same-run baseline:
   has its decision and its audit records, and the chain verifies.
 
 Each database run happens in a child process with a fresh database (SQLite: a temporary file;
-PostgreSQL: ``test_tradeops_bench_pipeline``, created and dropped), migrated, seeded and with
+PostgreSQL: ``test_tradeops_bench_pipeline``, created and dropped by the owner role, the run as the
+runtime role), migrated, seeded and with
 both models trained on the bars (default settings) and activated, as ``scripts/run.sh`` does.
 The machine is shared: the load average is printed; compare ratios, not absolutes.
 """
@@ -40,6 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+OWNER_URL = os.environ.get("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 
 
 class Timed:
@@ -77,16 +79,20 @@ def child(args) -> dict:
     from django.core.management import call_command
     from django.db import connection
 
+    from tradeops.core.db_roles import database_owner
+
     old_name = connection.settings_dict["NAME"]
     if connection.vendor == "postgresql":
-        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        with database_owner():  # the owner creates and migrates; the run is the runtime role's, as in production
+            connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     else:
         call_command("migrate", verbosity=0, interactive=False)
     try:
         return _measure(args)
     finally:
         if connection.vendor == "postgresql":
-            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+            with database_owner():
+                connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
 
 
 def _measure(args) -> dict:
@@ -165,6 +171,23 @@ def _measure(args) -> dict:
     assert result.dead_letters == 0
     verified = audit_verify()
     assert verified.ok, verified
+    # How often an "optimistic head" (hash with the head the worker last wrote, fall back when it
+    # moved) would have missed: the order writes whose first record does not follow the worker's
+    # previous write directly (another appender, the audit trail stage or surveillance, came between).
+    writes = list(
+        AuditRecord.objects.filter(action="order.created").order_by("sequence").values_list("sequence", flat=True)
+    )
+    ends = {}
+    for sequence, action in AuditRecord.objects.order_by("sequence").values_list("sequence", "action"):
+        if action.startswith(("order.", "execution.", "position.")):
+            ends[sequence] = True
+    moved = 0
+    for previous, start in zip(writes, writes[1:], strict=False):
+        last = previous
+        while ends.get(last + 1) and last + 1 < start:
+            last += 1
+        moved += start != last + 1
+    counts["head_moved_between_order_writes"] = f"{moved} of {max(len(writes) - 1, 0)}"
     return {
         "db": connection.vendor,
         "source_events": result.source_events,
@@ -205,6 +228,7 @@ def main() -> None:
                     env["DATABASE_URL"] = f"sqlite:///{tmp}/bench.sqlite3"
                 else:
                     env["DATABASE_URL"] = PG_URL
+                    env["MIGRATE_DATABASE_URL"] = OWNER_URL
                     env["TEST_DATABASE_NAME"] = "test_tradeops_bench_pipeline"
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", db, "--bars", str(args.bars)]

@@ -5,7 +5,7 @@
    ``Position.as_of`` and ``AccountRiskSnapshot.as_of`` (event time of the figures). Existing
    rows take their old wall-clock stamps.
 
-2. ``trading_order_write(w json)`` (PostgreSQL only): the row half of ``trading.orders.write``'s
+2. ``trading_order_write(w jsonb)`` (PostgreSQL only): the row half of ``trading.orders.write``'s
    PostgreSQL writer. ``trading.orders.plan.OrderPlan`` decides every row, audit record and
    event in Python; this function only puts them in the database, in one statement (one round
    trip, one commit when called outside a transaction):
@@ -32,25 +32,26 @@
 from django.db import migrations, models
 
 ORDER_WRITE_SQL = r"""
-CREATE OR REPLACE FUNCTION trading_order_write(w json) RETURNS json LANGUAGE plpgsql AS $fn$
+CREATE OR REPLACE FUNCTION trading_order_write(w jsonb) RETURNS json LANGUAGE plpgsql AS $fn$
 DECLARE
     new_id bigint;
     sent int;
     added text[];
-    pos json;
+    pos jsonb;
     n int;
     moved boolean := false;
     head_seq bigint;
     head_hash text;
     first_seq bigint;
-    rec json;
-    digest text;
+    rec jsonb;
+    hashes text[] := '{}';
+    prev0 text;
     now_ts timestamptz;
     retain timestamptz;
 BEGIN
     -- 1. the new order; an existing client_order_id writes nothing (idempotency)
     IF w->'order' IS NOT NULL THEN
-        INSERT INTO trading_order SELECT * FROM json_populate_record(NULL::trading_order, w->'order')
+        INSERT INTO trading_order SELECT * FROM jsonb_populate_record(NULL::trading_order, w->'order')
             ON CONFLICT (client_order_id) DO NOTHING RETURNING id INTO new_id;
         IF new_id IS NULL THEN
             RETURN json_build_object('written', false, 'order_id',
@@ -59,34 +60,34 @@ BEGIN
     END IF;
 
     -- 2. its fills, unique per account and broker deal
-    sent := coalesce(json_array_length(w->'fills'), 0);
+    sent := coalesce(jsonb_array_length(w->'fills'), 0);
     IF sent > 0 THEN
         WITH inserted AS (
             INSERT INTO trading_execution
-            SELECT * FROM json_populate_recordset(NULL::trading_execution, w->'fills')
+            SELECT * FROM jsonb_populate_recordset(NULL::trading_execution, w->'fills')
             ON CONFLICT (account_id, broker_deal_id) DO NOTHING RETURNING broker_deal_id
         )
         SELECT array_agg(broker_deal_id) INTO added FROM inserted;
         IF coalesce(cardinality(added), 0) < sent THEN
             RAISE EXCEPTION 'tradeops:deal_recorded' USING DETAIL = (
-                SELECT json_agg(f->>'broker_deal_id') FROM json_array_elements(w->'fills') f
+                SELECT jsonb_agg(f->>'broker_deal_id') FROM jsonb_array_elements(w->'fills') f
                 WHERE NOT (f->>'broker_deal_id' = ANY(coalesce(added, '{}'::text[]))))::text;
         END IF;
     END IF;
 
     -- 3. positions, in id order: each only if it still holds what the writer computed from
-    FOR pos IN SELECT value FROM json_array_elements(w->'positions') ORDER BY (value->'row'->>'id')::bigint LOOP
-        IF json_typeof(pos->'expect') = 'object' THEN
+    FOR pos IN SELECT value FROM jsonb_array_elements(w->'positions') ORDER BY (value->'row'->>'id')::bigint LOOP
+        IF jsonb_typeof(pos->'expect') = 'object' THEN
             UPDATE trading_position p
                SET net_quantity = r.net_quantity, average_price = r.average_price, realised_pnl = r.realised_pnl,
                    unrealised_pnl = r.unrealised_pnl, mark_price = r.mark_price, as_of = r.as_of,
                    updated_at = r.updated_at
-              FROM json_populate_record(NULL::trading_position, pos->'row') r,
-                   json_populate_record(NULL::trading_position, pos->'expect') e
+              FROM jsonb_populate_record(NULL::trading_position, pos->'row') r,
+                   jsonb_populate_record(NULL::trading_position, pos->'expect') e
              WHERE p.id = r.id AND p.net_quantity = e.net_quantity AND p.average_price = e.average_price
                AND p.realised_pnl = e.realised_pnl AND p.mark_price IS NOT DISTINCT FROM e.mark_price;
         ELSE
-            INSERT INTO trading_position SELECT * FROM json_populate_record(NULL::trading_position, pos->'row')
+            INSERT INTO trading_position SELECT * FROM jsonb_populate_record(NULL::trading_position, pos->'row')
                 ON CONFLICT (account_id, instrument_id) DO NOTHING;
         END IF;
         GET DIAGNOSTICS n = ROW_COUNT;
@@ -104,7 +105,7 @@ BEGIN
                 daily_pnl, used_margin, trading_state, breaker_state, as_of, updated_at)
         SELECT account_id, balance, equity, unrealised_pnl, peak_equity, drawdown, daily_pnl, used_margin,
                trading_state, breaker_state, as_of, updated_at
-          FROM json_populate_record(NULL::trading_accountrisksnapshot, w->'snapshot')
+          FROM jsonb_populate_record(NULL::trading_accountrisksnapshot, w->'snapshot')
         ON CONFLICT (account_id) DO UPDATE SET balance = EXCLUDED.balance, equity = EXCLUDED.equity,
             unrealised_pnl = EXCLUDED.unrealised_pnl, peak_equity = EXCLUDED.peak_equity,
             drawdown = EXCLUDED.drawdown, daily_pnl = EXCLUDED.daily_pnl, used_margin = EXCLUDED.used_margin,
@@ -113,16 +114,16 @@ BEGIN
     END IF;
 
     -- 5. the outbox, in order
-    IF coalesce(json_array_length(w->'outbox'), 0) > 0 THEN
+    IF coalesce(jsonb_array_length(w->'outbox'), 0) > 0 THEN
         INSERT INTO outbox (event_id, topic, key, event_type, version, occurred_at, traceparent, message,
                             created_at, attempts, last_error)
         SELECT event_id, topic, key, event_type, version, occurred_at, traceparent, message, created_at, attempts,
                last_error
-          FROM json_populate_recordset(NULL::outbox, w->'outbox');
+          FROM jsonb_populate_recordset(NULL::outbox, w->'outbox');
     END IF;
 
     -- 6. the audit trail, chained after the head locked here
-    IF coalesce(json_array_length(w->'audit'), 0) > 0 THEN
+    IF coalesce(jsonb_array_length(w->'audit'), 0) > 0 THEN
         SELECT last_sequence, last_hash INTO head_seq, head_hash FROM audit_chain_head WHERE id = 1 FOR UPDATE;
         IF NOT FOUND THEN  -- the first record ever: the head starts at the last record (or the genesis)
             SELECT sequence, hash INTO head_seq, head_hash FROM audit_record ORDER BY sequence DESC LIMIT 1;
@@ -136,23 +137,28 @@ BEGIN
         END IF;
         now_ts := clock_timestamp();
         first_seq := head_seq + 1;
-        FOR rec IN SELECT value FROM json_array_elements(w->'audit') LOOP
+        prev0 := head_hash;
+        FOR rec IN SELECT value FROM jsonb_array_elements(w->'audit') LOOP
             head_seq := head_seq + 1;
             retain := now_ts + (rec->>'retain_us')::bigint * interval '1 microsecond';
-            digest := encode(sha256(convert_to(
+            head_hash := encode(sha256(convert_to(
                 head_hash || E'\n'
                 || '[' || head_seq || ',' || (rec->>'lead')
                 || ',"' || to_char(now_ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                 || '","' || to_char(retain AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
                 || '",' || (rec->>'rest') || ']'
                 || E'\n' || (rec->>'payload'), 'UTF8')), 'hex');
-            INSERT INTO audit_record (sequence, event_id, occurred_at, recorded_at, retain_until, category, actor_type,
-                                      actor_id, action, object_type, object_id, payload, corrects, prev_hash, hash)
-            VALUES (head_seq, (rec->>'event_id')::uuid, (rec->>'occurred_at')::timestamptz, now_ts, retain,
-                    rec->>'category', rec->>'actor_type', rec->>'actor_id', rec->>'action', rec->>'object_type',
-                    rec->>'object_id', rec->>'payload', (rec->>'corrects')::uuid, head_hash, digest);
-            head_hash := digest;
+            hashes := hashes || head_hash;
         END LOOP;
+        -- one INSERT for the records, numbered and linked by the hashes just computed
+        INSERT INTO audit_record (sequence, event_id, occurred_at, recorded_at, retain_until, category, actor_type,
+                                  actor_id, action, object_type, object_id, payload, corrects, prev_hash, hash)
+        SELECT first_seq + a.i - 1, (a.rec->>'event_id')::uuid, (a.rec->>'occurred_at')::timestamptz, now_ts,
+               now_ts + (a.rec->>'retain_us')::bigint * interval '1 microsecond', a.rec->>'category',
+               a.rec->>'actor_type', a.rec->>'actor_id', a.rec->>'action', a.rec->>'object_type',
+               a.rec->>'object_id', a.rec->>'payload', (a.rec->>'corrects')::uuid,
+               CASE WHEN a.i = 1 THEN prev0 ELSE hashes[a.i::int - 1] END, hashes[a.i::int]
+          FROM jsonb_array_elements(w->'audit') WITH ORDINALITY AS a(rec, i);
         UPDATE audit_chain_head SET last_sequence = head_seq, last_hash = head_hash, updated_at = now_ts
          WHERE id = 1;
     END IF;
@@ -160,10 +166,10 @@ BEGIN
                              'last_sequence', head_seq);
 END
 $fn$;
-REVOKE ALL ON FUNCTION trading_order_write(json) FROM PUBLIC;
+REVOKE ALL ON FUNCTION trading_order_write(jsonb) FROM PUBLIC;
 """
 
-ORDER_WRITE_REVERSE = "DROP FUNCTION IF EXISTS trading_order_write(json);"
+ORDER_WRITE_REVERSE = "DROP FUNCTION IF EXISTS trading_order_write(jsonb);"
 
 
 def order_write_create(apps, schema_editor):

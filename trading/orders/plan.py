@@ -290,10 +290,13 @@ def position_apply_mark(position: Position, mark: Mark, *, recorded_at: datetime
 
 
 def position_copy(row: Position) -> Position:
-    """An unsaved-looking copy of a position row to compute on (the row itself stays as read)."""
-    copy = Position(**{f.attname: getattr(row, f.attname) for f in Position._meta.concrete_fields})
-    copy.instrument = row.instrument
-    copy._state.adding, copy._state.db = row._state.adding, row._state.db
+    """A copy of a position row to compute on (the row itself stays as read). Shallow, like
+    ``copy.copy`` without Django's pickling path: the fields and the cached instrument."""
+    copy = Position.__new__(Position)
+    copy.__dict__.update(row.__dict__)
+    state = copy._state = type(row._state)()
+    state.adding, state.db = row._state.adding, row._state.db
+    state.fields_cache = dict(row._state.fields_cache)
     return copy
 
 

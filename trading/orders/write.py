@@ -386,7 +386,7 @@ def _positions_locked(plan: OrderPlan | MarksPlan) -> dict[int, Position | None]
 
 # ================================================================ one statement (PostgreSQL)
 
-_SQL = "SELECT trading_order_write(%s::json)"
+_SQL = "SELECT trading_order_write(%s::jsonb)"
 
 
 def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] | None) -> Written:
