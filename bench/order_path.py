@@ -1,7 +1,7 @@
 """Order path latency: intent → persisted fill, on the paper broker and PostgreSQL, with baselines.
 
     python bench/order_path.py [--orders 10000] [--statements-orders 2000] [--gate 100000]
-                               [--transports execute,execute-unprepared,psycopg-pipeline,batch]
+                               [--transports batch,execute,execute-unprepared,psycopg-pipeline]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
@@ -12,9 +12,9 @@
    head lock). Market orders of 0.10 lots, BUY and SELL alternating (the position stays small).
    p50 / p99 / max over ``--orders``, for each way of sending that one statement
    (``--transports``), interleaved in blocks of 500 orders so each sees the same minutes:
-   ``execute`` psycopg's cursor, server-side prepared (what the code does); ``execute-unprepared``
-   the same without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``;
-   ``batch`` ``tradeops.core.pgpipeline.Batch`` (libpq's pipeline mode driven directly).
+   ``batch`` ``tradeops.core.pgpipeline.Batch`` (libpq's pipeline mode driven directly: what the
+   code does); ``execute`` psycopg's cursor, server-side prepared; ``execute-unprepared`` the same
+   without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``.
 2. The same through the statements writer (what SQLite uses; a few statements in a transaction),
    over ``--statements-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
@@ -196,21 +196,28 @@ class GcPauses:
 
 
 def count_statements(worker, account) -> int:
-    """Statements one order sends on the one-statement path (the raw connection's executes)."""
+    """Statements one order sends on the one-statement path (psycopg cursors' and ``Batch``'s)."""
     import psycopg
 
+    from tradeops.core.pgpipeline import Batch
+
     counts = {"statements": 0}
-    execute = psycopg.Cursor.execute
+    originals = {(psycopg.Cursor, "execute"): psycopg.Cursor.execute, (Batch, "execute"): Batch.execute}
 
-    def counted(self, *args, **kwargs):
-        counts["statements"] += 1
-        return execute(self, *args, **kwargs)
+    def counting(original):
+        def counted(self, *args, **kwargs):
+            counts["statements"] += 1
+            return original(self, *args, **kwargs)
 
-    psycopg.Cursor.execute = counted
+        return counted
+
+    for (cls, name), original in originals.items():
+        setattr(cls, name, counting(original))
     try:
         worker.execute(intent(account.pk, 3, T0))
     finally:
-        psycopg.Cursor.execute = execute
+        for (cls, name), original in originals.items():
+            setattr(cls, name, original)
     return counts["statements"]
 
 
@@ -246,20 +253,11 @@ def _psycopg_pipeline(conn, statement):
         return "ok", _fetch(cursor.fetchone()[0])
 
 
-def _batch(conn, statement):
-    from tradeops.core.pgpipeline import Batch
-
-    with Batch(conn) as batch:
-        pending = batch.execute(order_write._SQL, [statement])
-        batch.sync()
-        return "ok", _fetch(pending.fetchone()[0])
-
-
 TRANSPORTS = {
-    "execute": None,  # what trading.orders.write does
+    "batch": None,  # what trading.orders.write does: tradeops.core.pgpipeline.Batch
+    "execute": _cursor(True),
     "execute-unprepared": _cursor(False),
     "psycopg-pipeline": _psycopg_pipeline,
-    "batch": _batch,
 }
 
 
