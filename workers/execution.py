@@ -292,6 +292,17 @@ class ExecutionWorker:
         self.risk.kill_switch.replace(selectors.kill_switches_engaged())
         self._switches_read_at = time.monotonic()
 
+    def idle(self) -> None:
+        """Nothing to handle (the feed paused, a replay ended): write the marks and snapshots
+        still pending once their wall-clock interval has passed, so the dashboard catches up."""
+        if not self.started:
+            return
+        now = time.monotonic()
+        interval = self.config.snapshot_interval.total_seconds()
+        for account_id, state in self.states.items():
+            if state.dirty and now - self._written_at.get(account_id, float("-inf")) >= interval:
+                self._state_write(account_id)
+
     def close(self) -> None:
         """Shutdown: write every account's marks and risk snapshot (what a restart reloads)."""
         if not self.started:

@@ -148,6 +148,24 @@ def test_the_cadence_writes_marks_once_its_wall_clock_interval_has_passed(broker
     assert AccountRiskSnapshot.objects.get(account=account).equity == Decimal("99747.50")
 
 
+def test_an_idle_worker_writes_the_marks_still_pending_once_they_are_due(broker, account):
+    """The feed stops (a replay ended): what the last ticks marked reaches the dashboard without
+    waiting for another tick or for the shutdown."""
+    import time
+
+    w = make_worker(broker, account, snapshot_interval=timedelta(milliseconds=50)).start()
+    w.handle(tick())
+    w.handle(signal())
+    w.handle(tick(bid="1.09900", ask="1.09902", at=T0 + timedelta(seconds=5)))  # within the interval: pending
+    w.idle()
+    position = Position.objects.get(account=account, instrument__symbol="EURUSD")
+    assert position.mark_price != Decimal("1.09901")
+    time.sleep(0.06)
+    w.idle()
+    position.refresh_from_db()
+    assert position.mark_price == Decimal("1.09901") and position.as_of == T0 + timedelta(seconds=5)
+
+
 def test_limit_change_is_audited_and_reloaded_from_its_event(worker, account, instrument):
     from tradeops.audit.models import AuditRecord
     from trading.controls.services import risk_limit_save

@@ -292,8 +292,10 @@ def stage_run(
             now = time.monotonic()
             if n:
                 last_activity = now
-            elif idle_exit is not None and now - last_activity >= idle_exit:
-                break
+            else:
+                handler_idle(handler)
+                if idle_exit is not None and now - last_activity >= idle_exit:
+                    break
             if max_events is not None and runner.stats.consumed >= max_events:
                 break
     finally:
@@ -302,6 +304,14 @@ def stage_run(
         subscription.close()
         bus.flush(10)
     return runner.stats
+
+
+def handler_idle(handler: Handler) -> None:
+    """Tell a handler its stage has nothing to do right now (``idle()``, when it has one: the
+    execution worker writes the marks it still holds once they are due). Cheap when it has not."""
+    idle = getattr(handler, "idle", None)
+    if idle is not None:
+        idle()
 
 
 def handler_close(handler: Handler) -> None:
@@ -446,6 +456,8 @@ def pipeline_run(
         pump()
         while follow and not should_stop():
             pump()
+            for runner in runners:  # a live feed paused, or the replay ended: pending writes catch up
+                handler_idle(runner.handler)
             time.sleep(idle_sleep)
     finally:
         for runner in runners:
