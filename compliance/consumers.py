@@ -135,11 +135,11 @@ class SurveillanceConsumer:
         for algo_id, when, why, version in trips:
             execution_throttle_trip_record(algo_id=algo_id, at=when, detail=why, rule_version=version)
 
-    def _raise(self, alerts, *, at) -> list[Envelope]:
+    def _raise(self, alerts, *, at=None) -> list[Envelope]:
         if self.record:
             from compliance.services import alerts_record
 
-            # ``at``: the event time of what raised them (a replay's market time), not the wall clock
+            # ``at``: the event time of what raised them (a replay's market time); None: the wall clock
             alerts_record(
                 alerts=[a.as_dict() | {"severity": a.severity} for a in alerts], source="surveillance-stream", at=at
             )

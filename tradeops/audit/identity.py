@@ -3,7 +3,7 @@
 A service records an action in the audit trail and appends its event to the outbox in the same
 transaction; the audit consumer later reads that event from trading-events. If both carry the
 same ``event_id`` the consumer's append is a no-op (``event_id`` is unique in the trail). The id
-is derived from what both hooks receive (``trading.recording``: action, object, payload, time),
+is derived from what both sides receive (``trading.orders.records``: action, object, payload, time),
 so neither hook needs to hand the other anything: call ``recorded_event_id`` with the same
 arguments on both sides. Pure: no Django, no clock.
 """

@@ -14,8 +14,8 @@ from compliance.reports.configuration import (
     instrument_reporting_profile_save,
     reporting_firm_save,
 )
-from tests.trading.execution import conftest as execution_fixtures
-from tests.trading.execution.conftest import T0, make_worker, paper_broker, signal, tick
+from tests.workers import conftest as execution_fixtures
+from tests.workers.conftest import T0, make_worker, paper_broker, signal, tick
 from tradeops.core.identifiers import lei_with_check_digits
 
 gbpusd = execution_fixtures.gbpusd  # the second instrument's fixture

@@ -40,7 +40,8 @@ def record_late_fill(*, account, instrument, first, trade_date, name: str, side:
     """A fill of the trade date recorded after the day's run (e.g. found by reconciliation),
     through the trading services."""
     from trading.models import Order
-    from trading.services import execution_record, order_create, order_transition
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
 
     order, _ = order_create(
         client_order_id=name,
@@ -56,10 +57,9 @@ def record_late_fill(*, account, instrument, first, trade_date, name: str, side:
     executed_at = first.as_of.replace(year=trade_date.year, month=trade_date.month, day=trade_date.day, hour=hour)
     return execution_record(
         order=Order.objects.get(pk=order.pk),
-        quantity=Decimal("0.10"),
-        price=Decimal("1.10100"),
-        broker_deal_id=f"{name}-deal",
-        executed_at=executed_at,
+        fill=FillDraft(
+            broker_deal_id=f"{name}-deal", quantity=Decimal("0.10"), price=Decimal("1.10100"), executed_at=executed_at
+        ),
     ).execution
 
 
