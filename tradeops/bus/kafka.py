@@ -33,6 +33,7 @@ from tradeops.bus.base import (
     dead_letter_headers,
 )
 from tradeops.events import EventDecodeError, decode, encode
+from tradeops.observability.metrics import dead_letters
 from tradeops.topics import dlq_name
 
 logger = logging.getLogger(__name__)
@@ -246,6 +247,7 @@ class KafkaBus(Bus):
         value = msg.value() or b""
         headers = _headers_in(msg.headers()) or {}
         source = self.logical(msg.topic())
+        dead_letters.labels(source, reason).inc()
         dlq_headers = dead_letter_headers(
             reason=reason,
             detail=detail,
@@ -313,6 +315,22 @@ class KafkaSubscription(Subscription):
     @property
     def assignment(self) -> list[tuple[str, int]]:
         return [(self._bus.logical(p.topic), p.partition) for p in self._consumer.assignment()]
+
+    def lag(self) -> dict[str, int]:
+        """Records behind the partitions' ends, per topic, for the partitions this member owns:
+        the high watermarks the consumer last fetched (no broker round trip) minus its position."""
+        out: dict[str, int] = {}
+        assigned = self._consumer.assignment()
+        if not assigned:
+            return out
+        for tp in self._consumer.position(assigned):
+            low, high = self._consumer.get_watermark_offsets(tp, cached=True)
+            position = tp.offset if tp.offset >= 0 else low
+            if high < 0:
+                continue
+            name = self._bus.logical(tp.topic)
+            out[name] = out.get(name, 0) + max(high - position, 0)
+        return out
 
     def poll(self, max_records: int = 500, timeout: float = 1.0) -> list[Record]:
         if self.closed:

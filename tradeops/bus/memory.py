@@ -30,6 +30,7 @@ from tradeops.bus.base import (
     logger,
 )
 from tradeops.events import TOPICS_BY_TYPE, EventDecodeError, decode
+from tradeops.observability.metrics import dead_letters
 from tradeops.topics import DLQ_SUFFIX, dlq_name, partitions_for
 
 _TRIM_EVERY = 4096  # records; trimming is a list slice, cheap when amortised like this
@@ -241,6 +242,7 @@ class MemoryBus(Bus):
             part.base += drop
 
     def dead_letter(self, raw, *, reason: str, detail: str, group: str) -> None:
+        dead_letters.labels(raw.topic, reason).inc()
         value = raw.value
         headers = dead_letter_headers(
             reason=reason,
@@ -370,6 +372,19 @@ class MemorySubscription(Subscription):
                 decoded.append(Record(r.topic, r.partition, r.offset, r.key, event, r.headers))
             out = decoded
         return out
+
+    def lag(self) -> dict[str, int]:
+        """Records published but not yet committed by this member's group, per topic (metrics)."""
+        bus = self._bus
+        with bus._lock:
+            committed = self._group.committed
+            out: dict[str, int] = {}
+            for name in self.topics:
+                topic = bus._topics.get(name)
+                if topic is None:
+                    continue
+                out[name] = sum(p.end - committed.get((name, i), 0) for i, p in enumerate(topic.partitions))
+            return out
 
     def commit(self) -> None:
         bus = self._bus

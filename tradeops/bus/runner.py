@@ -36,8 +36,9 @@ from dataclasses import dataclass, field
 import msgspec
 
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
-from tradeops.bus.tracing import traceparent_child
-from tradeops.events import Envelope, Topic, encode
+from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
+from tradeops.observability import metrics, tracing
+from tradeops.observability.stage import StageMeter
 from tradeops.stages import STAGES, Handler, Stage
 from tradeops.topics import dlq_name
 
@@ -157,6 +158,7 @@ class StageRunner:
         self.dedupe = dedupe if dedupe is not None else RecentIds()
         self.deterministic_ids = deterministic_ids
         self.stats = StageStats()
+        self.meter = StageMeter(stage.name, subscription)
 
     def process(self, records: Sequence[Record]) -> int:
         """Handle a batch and publish the outputs (not flushed, not committed). Returns outputs.
@@ -164,7 +166,12 @@ class StageRunner:
         A sink handler with ``handle_batch(events) -> []`` (the audit trail: one transaction for
         the batch) gets the batch's new events at once; if it raises (not an infrastructure
         failure) the batch is handled again event by event, so only the poison event is
-        dead-lettered."""
+        dead-lettered.
+
+        Each event is handled as the stage's span of its trace (``tradeops.observability.tracing``):
+        its outputs carry that span's traceparent, and so do events its handler writes through the
+        outbox; with tracing on the span is exported with exactly those ids."""
+        started = time.perf_counter()
         batch = getattr(self.handler, "handle_batch", None)
         if batch is not None and len(records) > 1:
             seen = self.dedupe._ids
@@ -191,16 +198,32 @@ class StageRunner:
         publish = self.bus.publish
         seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups in the hot loop
         name = self.stage.name
+        traced = tracing.tracing_enabled()
+        current = tracing.current_traceparent_var
         produced = 0
+        duplicates = 0
+        topics_in: dict[str, int] = {}
+        topics_out: dict[str, int] = {}
         for record in records:
             event = record.event
             event_id = event.event_id
             key = event_id.int
+            topics_in[record.topic] = topics_in.get(record.topic, 0) + 1
             if key in seen:
-                self.stats.duplicates += 1
+                duplicates += 1
                 continue
+            stage_tp = ""
             try:
-                outputs = handle(event)
+                if traced:
+                    stage_tp = self._stage_traceparent(event)
+                    with tracing.event_scope(stage=name, event=event, traceparent=stage_tp):
+                        outputs = handle(event)
+                else:
+                    token = current.set(event.traceparent)
+                    try:
+                        outputs = handle(event)
+                    finally:
+                        current.reset(token)
             except INFRASTRUCTURE_ERRORS:
                 logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event_id)
                 raise
@@ -210,25 +233,36 @@ class StageRunner:
                 seen[key] = None
                 continue
             if outputs:
+                if not stage_tp:
+                    stage_tp = self._stage_traceparent(event)
                 for index, out in enumerate(outputs):
                     changes = {}
-                    span_id = None
                     if self.deterministic_ids:
-                        changes["event_id"] = output_id = output_event_id(stage=name, input_id=event_id, index=index)
-                        span_id = output_id.hex[:16]
-                    if not out.traceparent:
-                        changes["traceparent"] = traceparent_child(event.traceparent, span_id=span_id)
+                        changes["event_id"] = output_event_id(stage=name, input_id=event_id, index=index)
+                    # A handler that copied its input's traceparent (or set none) gets this stage's
+                    # span as the parent, so the trace shows every stage it went through.
+                    if not out.traceparent or out.traceparent == event.traceparent:
+                        changes["traceparent"] = stage_tp
                     publish(msgspec.structs.replace(out, **changes) if changes else out)
+                    topic = TOPICS_BY_TYPE[out.type]
+                    topics_out[topic] = topics_out.get(topic, 0) + 1
                     produced += 1
             seen[key] = None
         self.dedupe.trim()
         self.stats.consumed += len(records)
         self.stats.produced += produced
+        self.stats.duplicates += duplicates
         self.stats.batches += 1
+        self.meter.batch(topics_in, topics_out, duplicates, time.perf_counter() - started)
         return produced
+
+    def _stage_traceparent(self, event: Envelope) -> str:
+        span_id = tracing.stage_span_id(stage=self.stage.name, event_id=event.event_id)
+        return tracing.stage_traceparent(parent=event.traceparent, event_id=event.event_id, span_id=span_id)
 
     def _dead_letter(self, record: Record, exc: Exception) -> None:
         self.stats.dead_lettered += 1
+        metrics.dead_letters.labels(record.topic, "handler_error").inc()
         value = encode(record.event)
         headers = dead_letter_headers(
             reason="handler_error",
@@ -252,6 +286,7 @@ class StageRunner:
         commit; stopping meanwhile leaves the batch uncommitted, to be delivered again."""
         records = self.subscription.poll(max_records=max_records, timeout=timeout)
         if not records:
+            self.meter.idle()
             return 0
         self.process(records)
         waited = 0.0
@@ -262,6 +297,7 @@ class StageRunner:
             if should_stop():
                 return len(records)
         self.subscription.commit()
+        self.meter.committed()
         return len(records)
 
 

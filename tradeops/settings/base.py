@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from tradeops.settings.env import BASE_DIR, env
 from tradeops.settings.integrations import *  # noqa: F403
+from tradeops.settings.observability import *  # noqa: F403
 
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-do-not-use-in-production")
 DEBUG = env.bool("DEBUG", default=False)
@@ -180,11 +181,12 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
 }
 
+# Logs: JSON lines with trace and span ids, plain lines on a terminal (LOG_FORMAT=auto|json|plain;
+# tradeops/observability/logs.py).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {"console": {"class": "tradeops.observability.logs.ConsoleHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -4,6 +4,19 @@ from tradeops.settings.env import env
 
 REDIS_URL = env("REDIS_URL", default="")
 
+# Django's cache: Redis when REDIS_URL is set (shared by every web process: the integration API's
+# throttles count per client across processes), else in-process (the embedded run).
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env("CACHE_KEY_PREFIX", default="tradeops"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tradeops"}}
+
 # Event bus: "memory" (one process, the embedded default) or "kafka".
 EVENT_BUS = env("EVENT_BUS", default="memory")
 KAFKA_BOOTSTRAP_SERVERS = env("KAFKA_BOOTSTRAP_SERVERS", default="127.0.0.1:9092")

@@ -1,0 +1,93 @@
+"""Structured logs: one JSON object per line, the same fields in every process; plain readable
+lines on a terminal.
+
+Fields: ``ts`` (RFC 3339 UTC, microseconds), ``level``, ``logger``, ``message``, ``service``
+(``TRACING_SERVICE_NAME``, the process's name), ``process`` (pid), ``thread``, ``trace_id`` and
+``span_id`` (the work in hand: an HTTP request, a Celery task, the event a stage is handling;
+empty outside any), ``exc`` (the traceback, when there is one) and whatever the call passed in
+``extra={...}`` (JSON-able values; others as their ``str``).
+
+``LOG_FORMAT``: ``auto`` (default: plain on a terminal, JSON otherwise), ``json`` or ``plain``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+
+import orjson
+
+# Attributes every LogRecord has: anything else on a record came from ``extra``.
+_STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
+FIELDS = ("ts", "level", "logger", "message", "service", "process", "thread", "trace_id", "span_id")
+
+
+def _service() -> str:
+    try:
+        from django.conf import settings
+
+        return settings.TRACING_SERVICE_NAME
+    except Exception:
+        return os.environ.get("OTEL_SERVICE_NAME", "tradeops")
+
+
+def _trace_ids() -> tuple[str, str]:
+    from tradeops.observability.tracing import trace_ids_current
+
+    return trace_ids_current()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record (see module doc)."""
+
+    def __init__(self, *args, service: str | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._service_name = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        trace_id, span_id = _trace_ids()
+        out = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "service": self._service_name or _service(),
+            "process": record.process,
+            "thread": record.threadName,
+            "trace_id": trace_id,
+            "span_id": span_id,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and key not in out and not key.startswith("_"):
+                out[key] = value
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        elif record.stack_info:
+            out["exc"] = self.formatStack(record.stack_info)
+        return orjson.dumps(out, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
+class PlainFormatter(logging.Formatter):
+    """``2026-11-27 10:00:00.123 INFO tradeops.bus.runner message  [trace 4bf92f35…]``."""
+
+    def __init__(self):
+        super().__init__("%(asctime)s.%(msecs)03d %(levelname)s %(name)s %(message)s", "%Y-%m-%d %H:%M:%S")
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = super().format(record)
+        trace_id, _ = _trace_ids()
+        return f"{line}  [trace {trace_id}]" if trace_id else line
+
+
+class ConsoleHandler(logging.StreamHandler):
+    """stderr, JSON or plain by ``LOG_FORMAT`` (``auto``: plain when stderr is a terminal)."""
+
+    def __init__(self, stream=None, log_format: str | None = None):
+        super().__init__(stream or sys.stderr)
+        choice = (log_format or os.environ.get("LOG_FORMAT", "auto")).lower()
+        if choice == "auto":
+            isatty = getattr(self.stream, "isatty", None)
+            choice = "plain" if isatty is not None and isatty() else "json"
+        self.setFormatter(PlainFormatter() if choice == "plain" else JsonFormatter())

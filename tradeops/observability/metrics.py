@@ -1,0 +1,135 @@
+"""Every ``tradeops_*`` metric, defined once. The README's "Observability" table lists the same
+names (a test compares them), the Grafana dashboards and the alert rules query only these (tests
+check that too).
+
+Labels are bounded: stage, topic, group, step, outcome, reason codes, control, breaker, scope,
+cache, model, account and symbol (the firm's own accounts and instruments). Free text never
+becomes a label (``reason_code`` turns a refusal into its stable code).
+
+Hot paths take a label child once (``events_in.labels(stage, topic)``) and keep it: a child's
+``inc`` is a lock and an add (~0.3 µs), the ``labels`` lookup several times that.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# No ``*_created`` series beside each counter: nothing here reads them and they double the output.
+disable_created_metrics()
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+FAST_BUCKETS = (0.00002, 0.00005, 0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1)
+CONFIDENCE_BUCKETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0)
+
+# ---------------------------------------------------------------- pipeline (stage runners, bus)
+
+events_in = Counter("tradeops_events_in_total", "Events a stage consumed", ["stage", "topic"])
+events_out = Counter("tradeops_events_out_total", "Events a stage published", ["stage", "topic"])
+event_duplicates = Counter(
+    "tradeops_event_duplicates_total", "Redelivered events a stage skipped (already handled)", ["stage"]
+)
+stage_batch_seconds = Histogram(
+    "tradeops_stage_batch_seconds", "Time a stage spent handling one polled batch", ["stage"], buckets=LATENCY_BUCKETS
+)
+consumer_lag = Gauge("tradeops_consumer_lag", "Records not yet consumed, per topic and consumer group", ["topic", "group"])
+dead_letters = Counter(
+    "tradeops_dead_letters_total", "Events sent to a dead-letter topic, by source topic and reason", ["topic", "reason"]
+)
+heartbeat = Gauge(
+    "tradeops_heartbeat_timestamp_seconds", "Unix time of the last loop of a long-running process", ["process"]
+)
+
+# ---------------------------------------------------------------- outbox and relay
+
+outbox_backlog = Gauge("tradeops_outbox_backlog", "Outbox rows not yet published")
+outbox_lag_seconds = Gauge("tradeops_outbox_lag_seconds", "Age of the oldest unpublished outbox row (relay lag)")
+outbox_published = Counter("tradeops_outbox_published_total", "Outbox rows the relay published and marked sent")
+
+# ---------------------------------------------------------------- order path
+
+order_path_seconds = Histogram(
+    "tradeops_order_path_seconds", "Order path latency by step (gate, broker, write, total)", ["step"], buckets=LATENCY_BUCKETS
+)
+orders = Counter(
+    "tradeops_orders_total", "Orders that reached a final state, by outcome and refusal reason code", ["outcome", "reason"]
+)
+fills = Counter("tradeops_fills_total", "Fills (executions) recorded", ["symbol"])
+position_net_lots = Gauge("tradeops_position_net_lots", "Net position in lots", ["account", "symbol"])
+position_pnl = Gauge(
+    "tradeops_position_pnl", "Position P&L in the quote currency (kind: realised, unrealised)", ["account", "symbol", "kind"]
+)
+pretrade_refusals = Counter(
+    "tradeops_pretrade_refusals_total", "Failed pre-trade checks (risk and compliance), by control", ["control"]
+)
+breaker_state = Gauge("tradeops_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["breaker"])
+kill_switches_engaged = Gauge("tradeops_kill_switches_engaged", "Kill switches engaged, by scope", ["scope"])
+
+# ---------------------------------------------------------------- compliance and audit
+
+alerts = Counter("tradeops_alerts_total", "Alerts raised, by type and severity", ["type", "severity"])
+audit_appends = Counter("tradeops_audit_appends_total", "Audit records appended by this process", ["category"])
+audit_chain_length = Gauge("tradeops_audit_chain_length", "Sequence number of the audit chain head")
+audit_chain_verified = Gauge(
+    "tradeops_audit_chain_verified", "Last audit chain verification: 1 intact, 0 broken (findings)"
+)
+audit_chain_verified_at = Gauge(
+    "tradeops_audit_chain_verified_timestamp_seconds", "Unix time of the last audit chain verification"
+)
+
+# ---------------------------------------------------------------- model serving
+
+model_prediction_seconds = Histogram(
+    "tradeops_model_prediction_seconds", "Prediction stage time per feature vector (both models + validator)", buckets=FAST_BUCKETS
+)
+model_confidence = Histogram(
+    "tradeops_model_confidence", "Probability of the predicted direction, per model", ["model"], buckets=CONFIDENCE_BUCKETS
+)
+model_drift_score = Gauge("tradeops_model_drift_score", "Mean population stability index of the live window", ["symbol"])
+signals = Counter("tradeops_signals_total", "Validated trade signals", ["symbol", "side"])
+
+# ---------------------------------------------------------------- caches
+
+cache_hits = Counter("tradeops_cache_hits_total", "Cache hits, by cache and level (l1, l2)", ["cache", "level"])
+cache_misses = Counter("tradeops_cache_misses_total", "Cache misses (loaded from the database)", ["cache"])
+cache_invalidations = Counter(
+    "tradeops_cache_invalidations_total", "Cache invalidations, by cache and cause (write, event)", ["cache", "cause"]
+)
+cache_hit_ratio = Gauge("tradeops_cache_hit_ratio", "Hits / (hits + misses) since the process started", ["cache"])
+
+# ---------------------------------------------------------------- Celery
+
+celery_tasks = Counter("tradeops_celery_tasks_total", "Celery tasks finished, by task and state", ["task", "state"])
+celery_task_seconds = Histogram("tradeops_celery_task_seconds", "Celery task run time", ["task"], buckets=LATENCY_BUCKETS)
+
+# ---------------------------------------------------------------- anomaly detector
+
+anomalies = Counter("tradeops_anomalies_total", "Anomalies the detector raised as operator alerts", ["series"])
+
+
+METRIC_NAMES: tuple[str, ...] = tuple(
+    sorted(
+        m._name + ("_total" if m._type == "counter" else "")
+        for m in globals().values()
+        if isinstance(m, Counter | Gauge | Histogram)
+    )
+)
+
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+_CODE = re.compile(r"[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+")
+
+
+def reason_code(reason: str) -> str:
+    """The stable code at the start of a refusal reason, for a label: ``risk.max_position`` from
+    ``"risk.max_position: 6 > 5 lots; ..."``, ``broker_reject`` from ``"broker REJECT: ..."``,
+    ``other`` for free text. Labels stay few whatever the reasons say."""
+    text = (reason or "").strip()
+    if not text:
+        return "none"
+    if text.startswith("broker "):
+        word = text[len("broker ") :].split(":", 1)[0].split()[0] if text[len("broker ") :].strip() else ""
+        return f"broker_{word.lower()}" if word.isalpha() or "_" in word else "broker"
+    match = _CODE.match(text)
+    return match.group(0) if match else "other"

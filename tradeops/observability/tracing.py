@@ -1,0 +1,294 @@
+"""Tracing: OpenTelemetry set-up (off by default, ``TRACING_ENABLED=true``) and the spans that
+continue an event's W3C ``traceparent`` across the bus.
+
+How one trace runs from a tick to the audit record:
+
+- A stage runner handles each event inside ``event_scope``: the event's ``traceparent`` (or, for
+  a root event that has none, a trace id derived from its event id) is the parent; the stage's
+  span gets a span id derived from (stage, input event id). The runner stamps that same
+  ``traceparent`` on the event's outputs, so the next stage's span is a child of this one. Both
+  ids are deterministic: a redelivered batch publishes byte-identical events, traced or not.
+- While the handler runs, ``traceparent_current()`` is the stage span's traceparent: events the
+  handler writes through the outbox (orders, fills, positions, decisions) continue the trace, and
+  every log line carries its trace and span ids (``tradeops.observability.logs``).
+- HTTP requests (Django, ASGI too), Celery tasks (producer and worker) and database calls (every
+  query through Django's cursor wrapper) get spans from the OpenTelemetry instrumentations.
+
+Spans leave through the OTLP/HTTP exporter (``OTEL_EXPORTER_OTLP_ENDPOINT``, the SDK's own
+environment variables: ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``, ...). Off, nothing here
+costs more than a context variable set per event.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from tradeops.bus.tracing import traceparent_parse
+
+logger = logging.getLogger(__name__)
+
+# The traceparent of the work in hand (a stage handling an event): read by the outbox and the logs.
+_current: contextvars.ContextVar[str] = contextvars.ContextVar("tradeops_traceparent", default="")
+current_traceparent_var = _current  # the runner sets it inline per event (no context-manager cost)
+# Ids the next span must take (trace id or 0, span id): deterministic stage spans.
+_forced_ids: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("tradeops_span_ids", default=None)
+
+SPAN_NAMESPACE = uuid.UUID("0b5e8f0e-4d7c-4f55-9a52-3c1e2f6b7d01")
+
+_provider = None  # the SDK TracerProvider once set up
+_tracer = None
+
+
+def tracing_enabled() -> bool:
+    return _tracer is not None
+
+
+def stage_span_id(*, stage: str, event_id: uuid.UUID) -> str:
+    """The span id (16 hex) of ``stage`` handling ``event_id``: the same in every process."""
+    return uuid.uuid5(SPAN_NAMESPACE, f"{stage}:{event_id}").hex[:16]
+
+
+def stage_traceparent(*, parent: str, event_id: uuid.UUID, span_id: str) -> str:
+    """The traceparent of a stage's span for an event: a child of ``parent``; a root whose trace
+    id is the event id when the event carries no valid traceparent (a tick from a feed)."""
+    parsed = traceparent_parse(parent)
+    if parsed is None:
+        return f"00-{event_id.hex}-{span_id}-01"
+    return f"00-{parsed[0]}-{span_id}-{parsed[2]}"
+
+
+def traceparent_current() -> str:
+    """The traceparent of the work in hand: the active OpenTelemetry span when tracing is on and
+    one is active (an HTTP request, a Celery task), else the event a stage is handling, else ''."""
+    if _tracer is not None:
+        from opentelemetry import trace
+
+        context = trace.get_current_span().get_span_context()
+        if context.is_valid:
+            return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+    return _current.get()
+
+
+def trace_ids_current() -> tuple[str, str]:
+    """(trace id, span id) of the work in hand, or ('', '') outside any."""
+    parsed = traceparent_parse(traceparent_current())
+    return (parsed[0], parsed[1]) if parsed else ("", "")
+
+
+@contextmanager
+def event_scope(*, stage: str, event, traceparent: str) -> Iterator[None]:
+    """Run a handler on ``event`` as ``stage``'s span ``traceparent`` (``stage_traceparent``).
+
+    Tracing off: only the context variable is set (outbox and logs continue the trace). On: a
+    CONSUMER span with exactly those ids, parent = the event's own traceparent."""
+    token = _current.set(traceparent)
+    try:
+        if _tracer is None:
+            yield
+            return
+        with _span(
+            f"{stage} {event.type}",
+            traceparent=traceparent,
+            parent=event.traceparent,
+            kind="consumer",
+            attributes={
+                "messaging.system": "tradeops-bus",
+                "messaging.destination.name": event.topic,
+                "messaging.message.id": str(event.event_id),
+                "messaging.consumer.group.name": stage,
+                "tradeops.event.key": event.key,
+            },
+        ):
+            yield
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def span(name: str, **attributes) -> Iterator[None]:
+    """A span around a step (an order's gate, broker call, write), child of the current one.
+    No-op when tracing is off."""
+    if _tracer is None:
+        yield
+        return
+    with _tracer.start_as_current_span(name, attributes=attributes or None):
+        yield
+
+
+@contextmanager
+def _span(name: str, *, traceparent: str, parent: str, kind: str, attributes: dict) -> Iterator[None]:
+    from opentelemetry import trace
+    from opentelemetry.trace import NonRecordingSpan, SpanContext, SpanKind, TraceFlags
+
+    trace_id, span_id, flags = traceparent_parse(traceparent)
+    parsed_parent = traceparent_parse(parent)
+    if parsed_parent is not None:
+        remote = SpanContext(
+            trace_id=int(parsed_parent[0], 16),
+            span_id=int(parsed_parent[1], 16),
+            is_remote=True,
+            trace_flags=TraceFlags(int(parsed_parent[2], 16)),
+        )
+        context = trace.set_span_in_context(NonRecordingSpan(remote))
+        forced = (0, int(span_id, 16))
+    else:
+        context = trace.set_span_in_context(trace.INVALID_SPAN)  # a root, not a child of whatever is current
+        forced = (int(trace_id, 16), int(span_id, 16))
+    token = _forced_ids.set(forced)
+    try:
+        started = _tracer.start_span(
+            name, context=context, kind=getattr(SpanKind, kind.upper()), attributes=attributes
+        )
+    finally:
+        _forced_ids.reset(token)
+    with trace.use_span(started, end_on_exit=True, record_exception=True, set_status_on_exception=True):
+        yield
+
+
+def _id_generator():
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class StageIdGenerator(RandomIdGenerator):
+        """Random ids, except for a stage span, whose ids are derived from its event."""
+
+        def generate_trace_id(self) -> int:
+            forced = _forced_ids.get()
+            return forced[0] if forced and forced[0] else super().generate_trace_id()
+
+        def generate_span_id(self) -> int:
+            forced = _forced_ids.get()
+            return forced[1] if forced else super().generate_span_id()
+
+    return StageIdGenerator()
+
+
+# ---------------------------------------------------------------- set-up
+
+
+def tracing_setup(*, service_name: str | None = None, exporter=None, instrument: bool = True) -> bool:
+    """Turn tracing on for this process when ``TRACING_ENABLED`` (or an ``exporter`` is given:
+    tests pass an in-memory one, exported synchronously). Idempotent. Returns whether on."""
+    global _provider, _tracer
+    from django.conf import settings
+
+    if _tracer is not None:
+        return True
+    if exporter is None and not settings.TRACING_ENABLED:
+        return False
+    from opentelemetry import trace
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+    name = service_name or settings.TRACING_SERVICE_NAME
+    provider = TracerProvider(resource=Resource.create({"service.name": name}), id_generator=_id_generator())
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    # The global provider can be set once per process; instrumentations and our spans get this one
+    # explicitly, so tests can turn tracing off and on again with a fresh exporter.
+    if not isinstance(trace.get_tracer_provider(), TracerProvider):
+        trace.set_tracer_provider(provider)
+    _provider = provider
+    _tracer = provider.get_tracer("tradeops")
+    if instrument:
+        _instrument(provider)
+    logger.info("tracing on: service %s", name)
+    return True
+
+
+def tracing_shutdown() -> None:
+    """Flush and stop (tests turn tracing off again; processes exit through here too)."""
+    global _provider, _tracer
+    provider = _provider
+    _tracer = None
+    _provider = None
+    if provider is not None and hasattr(provider, "shutdown"):
+        provider.shutdown()
+    _uninstrument()
+
+
+_instrumented = False
+
+
+def _instrument(provider) -> None:
+    global _instrumented
+    if _instrumented:
+        return
+    from django.db.backends.signals import connection_created
+
+    try:
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        DjangoInstrumentor().instrument(tracer_provider=provider)
+    except Exception:  # pragma: no cover - a missing optional piece must not stop the process
+        logger.exception("tracing: Django instrumentation failed")
+    try:
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+
+        CeleryInstrumentor().instrument(tracer_provider=provider)
+    except Exception:  # pragma: no cover
+        logger.exception("tracing: Celery instrumentation failed")
+    connection_created.connect(_on_connection_created, dispatch_uid="tradeops-db-tracing")
+    from django.db import connections
+
+    for connection in connections.all(initialized_only=True):
+        _wrap_connection(connection)
+    _instrumented = True
+
+
+def _uninstrument() -> None:
+    global _instrumented
+    if not _instrumented:
+        return
+    from django.db.backends.signals import connection_created
+
+    connection_created.disconnect(dispatch_uid="tradeops-db-tracing")
+    try:
+        from opentelemetry.instrumentation.celery import CeleryInstrumentor
+        from opentelemetry.instrumentation.django import DjangoInstrumentor
+
+        DjangoInstrumentor().uninstrument()
+        CeleryInstrumentor().uninstrument()
+    except Exception:  # pragma: no cover
+        logger.exception("tracing: uninstrumenting failed")
+    _instrumented = False
+
+
+def _on_connection_created(sender, connection, **kwargs) -> None:
+    _wrap_connection(connection)
+
+
+def _wrap_connection(connection) -> None:
+    if any(getattr(w, "tradeops_db_span", False) for w in connection.execute_wrappers):
+        return
+    connection.execute_wrappers.append(_db_span_wrapper(connection.vendor, connection.alias))
+
+
+def _db_span_wrapper(vendor: str, alias: str):
+    def wrapper(execute, sql, params, many, context):
+        if _tracer is None:
+            return execute(sql, params, many, context)
+        operation = sql.lstrip().split(None, 1)[0].upper() if sql else ""
+        with _tracer.start_as_current_span(
+            f"db {operation}".strip(),
+            kind=_client_kind(),
+            attributes={"db.system": vendor, "db.name": alias, "db.statement": sql[:2000], "db.operation": operation},
+        ):
+            return execute(sql, params, many, context)
+
+    wrapper.tradeops_db_span = True
+    return wrapper
+
+
+def _client_kind():
+    from opentelemetry.trace import SpanKind
+
+    return SpanKind.CLIENT
