@@ -19,6 +19,7 @@ from compliance.surveillance.params import DETECTOR_PARAMS
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import PermissionDenied
 from tradeops.core.roles import Role, user_has_role
+from tradeops.observability.cache import cached
 
 SURVEILLANCE_ROLES = (Role.COMPLIANCE_OFFICER, Role.AUDITOR)
 
@@ -62,7 +63,12 @@ def compliance_rules_effective(*, rule_types=None) -> QuerySet[ComplianceRule]:
 
 
 def pretrade_rule_specs() -> list[RuleSpec]:
-    """The active pre-trade rules as the pure checks' values."""
+    """The active pre-trade rules as the pure checks' values. Cached (strict): a process never
+    gets rules older than an approval committed anywhere (``tradeops.observability.cache``)."""
+    return list(cached("rules", "pretrade", _pretrade_rule_specs_load))  # a copy: callers may change theirs
+
+
+def _pretrade_rule_specs_load() -> list[RuleSpec]:
     return [
         RuleSpec(
             rule_type=r.rule_type,
@@ -78,7 +84,12 @@ def pretrade_rule_specs() -> list[RuleSpec]:
 
 
 def surveillance_params_effective() -> dict[str, dict[str, Any]]:
-    """Detector parameters from the active firm-wide surveillance rules (detector -> params)."""
+    """Detector parameters from the active firm-wide surveillance rules (detector -> params; cached
+    like ``pretrade_rule_specs``)."""
+    return {k: dict(v) for k, v in cached("rules", "surveillance-firm", _surveillance_params_load).items()}
+
+
+def _surveillance_params_load() -> dict[str, dict[str, Any]]:
     return {
         r.rule_type: r.parameters
         for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).filter(scope="firm").order_by("pk")

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from mlmodels.handlers import ValidatorSettings
 from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
+from tradeops.observability.cache import cached
 
 
 def model_dir() -> Path:
@@ -31,6 +32,11 @@ def validator_config_get() -> ValidatorConfig:
 
 
 def validator_settings_get() -> ValidatorSettings:
+    """The validator's thresholds (model configuration: cached, strict)."""
+    return cached("models", "validator-settings", _validator_settings_load)
+
+
+def _validator_settings_load() -> ValidatorSettings:
     config = validator_config_get()
     return ValidatorSettings(
         min_confidence=config.min_confidence,
@@ -43,7 +49,12 @@ def validator_settings_get() -> ValidatorSettings:
 
 def serving_stamp() -> tuple:
     """Cheap fingerprint of what serving should run: the active versions and the validator
-    configuration. Serving reloads when it changes."""
+    configuration. Serving reloads when it changes. Cached (strict): an activation, a rollback or
+    a threshold change anywhere is seen by the next check."""
+    return cached("models", "serving-stamp", _serving_stamp_load)
+
+
+def _serving_stamp_load() -> tuple:
     active = tuple(ModelVersion.objects.filter(is_active=True).order_by("name").values_list("name", "artifact_sha256"))
     config = ValidatorConfig.objects.filter(pk=1).values_list("updated_at", "pk").first()
     return active, config

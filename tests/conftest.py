@@ -133,6 +133,33 @@ def audit_checkpoint_dir(settings, tmp_path_factory):
     return location
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _cache_namespace():
+    """Keys of this run (API throttles, above all) in a namespace of their own: the Redis cache is
+    shared with other runs and developers, and a counter left by one must not throttle another."""
+    import copy
+    import uuid
+
+    from django.conf import settings
+    from django.test import override_settings
+
+    caches = copy.deepcopy(settings.CACHES)
+    run = f"{os.environ.get('TEST_DATABASE_NAME', 'test')}:{uuid.uuid4().hex[:12]}"
+    for config in caches.values():
+        config["KEY_PREFIX"] = f"{config.get('KEY_PREFIX', '')}:{run}"
+    with override_settings(CACHES=caches):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def _reference_caches_reset(_cache_namespace):
+    """Each test starts with empty reference caches: its database was rolled back under them."""
+    from tradeops.observability.cache import caches_reset
+
+    caches_reset()
+    yield
+
+
 @pytest.fixture
 def postgres(db):
     requires_postgres()

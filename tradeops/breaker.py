@@ -9,7 +9,8 @@ for another ``reset_timeout``.
 
 The clock is injectable (``clock=`` returns monotonic seconds) so tests are deterministic.
 State changes are reported to ``listeners`` (callables taking ``(breaker, old, new)``), which
-is where a runner publishes an ``Alert`` or a metric; the breaker itself does no I/O.
+is where a runner publishes an ``Alert``; the breaker itself does no I/O. Its state is the
+``tradeops_breaker_state{breaker=name}`` gauge (0 closed, 1 half-open, 2 open).
 Not thread-safe on purpose: one runner loop owns one breaker.
 """
 
@@ -21,6 +22,7 @@ from enum import StrEnum
 from typing import TypeVar
 
 from tradeops.core.errors import ApplicationError
+from tradeops.observability.metrics import BREAKER_VALUES, breaker_state
 
 T = TypeVar("T")
 
@@ -78,6 +80,8 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self.failures = 0  # consecutive
         self._opened_at = 0.0
+        self._gauge = breaker_state.labels(name)
+        self._gauge.set(BREAKER_VALUES[self._state])
 
     @property
     def state(self) -> BreakerState:
@@ -90,6 +94,7 @@ class CircuitBreaker:
         old = self._state
         self._state = new
         if old is not new:
+            self._gauge.set(BREAKER_VALUES[new])
             for listener in self.listeners:
                 listener(self, old, new)
 

@@ -5,15 +5,28 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from tradeops.core.errors import NotFound
+from tradeops.observability.cache import cached
 from trading.models import Execution, Instrument, Order, Position, TradingAccount
 from trading.order_states import UNEXECUTED
 
 
 def instrument_get(*, symbol: str) -> Instrument:
-    try:
-        return Instrument.objects.get(symbol=symbol)
-    except Instrument.DoesNotExist:
-        raise NotFound(f"no instrument with symbol {symbol!r}", code="instrument_not_found") from None
+    """The instrument (reference data: cached, invalidated when an instrument is saved)."""
+
+    def load() -> Instrument:
+        try:
+            return Instrument.objects.get(symbol=symbol)
+        except Instrument.DoesNotExist:
+            raise NotFound(f"no instrument with symbol {symbol!r}", code="instrument_not_found") from None
+
+    return cached("instruments", f"symbol:{symbol}", load)
+
+
+def instruments_active() -> dict[str, Instrument]:
+    """Active instruments by symbol (cached as ``instrument_get``)."""
+    return dict(
+        cached("instruments", "active", lambda: {i.symbol: i for i in Instrument.objects.filter(is_active=True)})
+    )
 
 
 def instrument_list(*, active_only: bool = True) -> QuerySet[Instrument]:

@@ -32,8 +32,10 @@ def audit_digest_daily() -> dict:
 def audit_verify_nightly() -> dict:
     """Recompute the chain; a broken chain is logged at ERROR (alerting picks it up)."""
     from tradeops.audit.verify import audit_verify
+    from tradeops.observability.metrics import audit_verification_observe
 
     report = audit_verify()
+    audit_verification_observe(ok=report.ok)
     if not report.ok:
         log.error("audit chain broken: %s", report.problem)
     return {"ok": report.ok, "checked": report.checked, "problem": str(report.problem or "")}

@@ -37,7 +37,7 @@ import msgspec
 
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
 from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
-from tradeops.observability import metrics, tracing
+from tradeops.observability import cache, metrics, tracing
 from tradeops.observability.stage import StageMeter
 from tradeops.stages import STAGES, Handler, Stage
 from tradeops.topics import dlq_name
@@ -200,6 +200,7 @@ class StageRunner:
         name = self.stage.name
         traced = tracing.tracing_enabled()
         current = tracing.current_traceparent_var
+        invalidating = cache.INVALIDATING_EVENTS
         produced = 0
         duplicates = 0
         topics_in: dict[str, int] = {}
@@ -212,6 +213,8 @@ class StageRunner:
             if key in seen:
                 duplicates += 1
                 continue
+            if event.type in invalidating:  # a rule approved, a limit changed: drop this process's L1
+                cache.on_event(event)
             stage_tp = ""
             try:
                 if traced:

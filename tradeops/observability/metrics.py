@@ -33,7 +33,9 @@ event_duplicates = Counter(
 stage_batch_seconds = Histogram(
     "tradeops_stage_batch_seconds", "Time a stage spent handling one polled batch", ["stage"], buckets=LATENCY_BUCKETS
 )
-consumer_lag = Gauge("tradeops_consumer_lag", "Records not yet consumed, per topic and consumer group", ["topic", "group"])
+consumer_lag = Gauge(
+    "tradeops_consumer_lag", "Records not yet consumed, per topic and consumer group", ["topic", "group"]
+)
 dead_letters = Counter(
     "tradeops_dead_letters_total", "Events sent to a dead-letter topic, by source topic and reason", ["topic", "reason"]
 )
@@ -43,22 +45,27 @@ heartbeat = Gauge(
 
 # ---------------------------------------------------------------- outbox and relay
 
-outbox_backlog = Gauge("tradeops_outbox_backlog", "Outbox rows not yet published")
-outbox_lag_seconds = Gauge("tradeops_outbox_lag_seconds", "Age of the oldest unpublished outbox row (relay lag)")
 outbox_published = Counter("tradeops_outbox_published_total", "Outbox rows the relay published and marked sent")
 
 # ---------------------------------------------------------------- order path
 
 order_path_seconds = Histogram(
-    "tradeops_order_path_seconds", "Order path latency by step (gate, broker, write, total)", ["step"], buckets=LATENCY_BUCKETS
+    "tradeops_order_path_seconds",
+    "Order path latency by step (gate, broker, write, total)",
+    ["step"],
+    buckets=LATENCY_BUCKETS,
 )
 orders = Counter(
-    "tradeops_orders_total", "Orders that reached a final state, by outcome and refusal reason code", ["outcome", "reason"]
+    "tradeops_orders_total",
+    "Orders that reached a final state, by outcome and refusal reason code",
+    ["outcome", "reason"],
 )
 fills = Counter("tradeops_fills_total", "Fills (executions) recorded", ["symbol"])
 position_net_lots = Gauge("tradeops_position_net_lots", "Net position in lots", ["account", "symbol"])
 position_pnl = Gauge(
-    "tradeops_position_pnl", "Position P&L in the quote currency (kind: realised, unrealised)", ["account", "symbol", "kind"]
+    "tradeops_position_pnl",
+    "Position P&L in the quote currency (kind: realised, unrealised)",
+    ["account", "symbol", "kind"],
 )
 pretrade_refusals = Counter(
     "tradeops_pretrade_refusals_total", "Failed pre-trade checks (risk and compliance), by control", ["control"]
@@ -70,7 +77,6 @@ kill_switches_engaged = Gauge("tradeops_kill_switches_engaged", "Kill switches e
 
 alerts = Counter("tradeops_alerts_total", "Alerts raised, by type and severity", ["type", "severity"])
 audit_appends = Counter("tradeops_audit_appends_total", "Audit records appended by this process", ["category"])
-audit_chain_length = Gauge("tradeops_audit_chain_length", "Sequence number of the audit chain head")
 audit_chain_verified = Gauge(
     "tradeops_audit_chain_verified", "Last audit chain verification: 1 intact, 0 broken (findings)"
 )
@@ -81,12 +87,19 @@ audit_chain_verified_at = Gauge(
 # ---------------------------------------------------------------- model serving
 
 model_prediction_seconds = Histogram(
-    "tradeops_model_prediction_seconds", "Prediction stage time per feature vector (both models + validator)", buckets=FAST_BUCKETS
+    "tradeops_model_prediction_seconds",
+    "Prediction stage time per feature vector (both models + validator)",
+    buckets=FAST_BUCKETS,
 )
 model_confidence = Histogram(
-    "tradeops_model_confidence", "Probability of the predicted direction, per model", ["model"], buckets=CONFIDENCE_BUCKETS
+    "tradeops_model_confidence",
+    "Probability of the predicted direction, per model",
+    ["model"],
+    buckets=CONFIDENCE_BUCKETS,
 )
-model_drift_score = Gauge("tradeops_model_drift_score", "Mean population stability index of the live window", ["symbol"])
+model_drift_score = Gauge(
+    "tradeops_model_drift_score", "Mean population stability index of the live window", ["symbol"]
+)
 signals = Counter("tradeops_signals_total", "Validated trade signals", ["symbol", "side"])
 
 # ---------------------------------------------------------------- caches
@@ -96,25 +109,46 @@ cache_misses = Counter("tradeops_cache_misses_total", "Cache misses (loaded from
 cache_invalidations = Counter(
     "tradeops_cache_invalidations_total", "Cache invalidations, by cache and cause (write, event)", ["cache", "cause"]
 )
-cache_hit_ratio = Gauge("tradeops_cache_hit_ratio", "Hits / (hits + misses) since the process started", ["cache"])
 
 # ---------------------------------------------------------------- Celery
 
 celery_tasks = Counter("tradeops_celery_tasks_total", "Celery tasks finished, by task and state", ["task", "state"])
-celery_task_seconds = Histogram("tradeops_celery_task_seconds", "Celery task run time", ["task"], buckets=LATENCY_BUCKETS)
+celery_task_seconds = Histogram(
+    "tradeops_celery_task_seconds", "Celery task run time", ["task"], buckets=LATENCY_BUCKETS
+)
 
 # ---------------------------------------------------------------- anomaly detector
 
 anomalies = Counter("tradeops_anomalies_total", "Anomalies the detector raised as operator alerts", ["series"])
 
 
+# Read when scraped, not kept by the code (tradeops.observability.collectors): name -> help.
+COLLECTED: dict[str, str] = {
+    "tradeops_outbox_backlog": "Outbox rows not yet published",
+    "tradeops_outbox_lag_seconds": "Age of the oldest unpublished outbox row (relay lag); 0 when none waits",
+    "tradeops_audit_chain_length": "Sequence number of the audit chain head (its rate is the append rate)",
+    "tradeops_cache_hit_ratio": "Cache hits / (hits + misses) since the process started, per cache",
+}
+
 METRIC_NAMES: tuple[str, ...] = tuple(
     sorted(
-        m._name + ("_total" if m._type == "counter" else "")
-        for m in globals().values()
-        if isinstance(m, Counter | Gauge | Histogram)
+        [
+            m._name + ("_total" if m._type == "counter" else "")
+            for m in globals().values()
+            if isinstance(m, Counter | Gauge | Histogram)
+        ]
+        + list(COLLECTED)
     )
 )
+
+
+def audit_verification_observe(*, ok: bool) -> None:
+    """Record a chain verification's result (the nightly task, the command)."""
+    import time
+
+    audit_chain_verified.set(1 if ok else 0)
+    audit_chain_verified_at.set(time.time())
+
 
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 

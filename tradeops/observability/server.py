@@ -31,7 +31,7 @@ _lock = threading.Lock()
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format, *args):  # noqa: A002 - the stdlib's signature
+    def log_message(self, format, *args):
         pass  # a scrape every 15 s is not an event of note
 
 
@@ -70,9 +70,24 @@ def guarded_app(app, *, token: str, networks, allowed: Callable[..., bool] | Non
     return guarded
 
 
+def _closing_connections(app):
+    """Scrape-time collectors read the database from the server's request thread: close that
+    thread's connections when the scrape is answered (threads come and go)."""
+
+    def closing(environ, start_response):
+        try:
+            return app(environ, start_response)
+        finally:
+            from django.db import connections
+
+            connections.close_all()
+
+    return closing
+
+
 class MetricsServer:
     def __init__(self, *, port: int, addr: str, token: str, networks, process: str) -> None:
-        app = guarded_app(make_wsgi_app(_registry()), token=token, networks=networks)
+        app = _closing_connections(guarded_app(make_wsgi_app(_registry()), token=token, networks=networks))
         self.httpd = make_server(addr, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
         self.port = self.httpd.server_port
         self.process = process

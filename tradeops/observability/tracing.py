@@ -140,9 +140,7 @@ def _span(name: str, *, traceparent: str, parent: str, kind: str, attributes: di
         forced = (int(trace_id, 16), int(span_id, 16))
     token = _forced_ids.set(forced)
     try:
-        started = _tracer.start_span(
-            name, context=context, kind=getattr(SpanKind, kind.upper()), attributes=attributes
-        )
+        started = _tracer.start_span(name, context=context, kind=getattr(SpanKind, kind.upper()), attributes=attributes)
     finally:
         _forced_ids.reset(token)
     with trace.use_span(started, end_on_exit=True, record_exception=True, set_status_on_exception=True):

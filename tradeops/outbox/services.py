@@ -14,6 +14,7 @@ from tradeops.bus.tracing import traceparent_new
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
 from tradeops.events import Envelope, encode
+from tradeops.observability.tracing import traceparent_current
 from tradeops.outbox.models import Outbox, ProcessedEvent
 
 
@@ -52,11 +53,12 @@ def _row(values: tuple) -> Outbox:
 def _row_values(event: Envelope, *, now: datetime) -> tuple:
     """The outbox row of ``event``, as values in ``_COPY_COLUMNS`` order."""
     if not event.traceparent:
-        # Every event born of a write starts (or continues) a trace, so it can be followed
+        # Every event born of a write continues the trace of the work in hand (the event a stage
+        # is handling, an HTTP request, a Celery task) or starts one, so it can be followed
         # through the stages and in the Kafka headers.
         import msgspec
 
-        event = msgspec.structs.replace(event, traceparent=traceparent_new())
+        event = msgspec.structs.replace(event, traceparent=traceparent_current() or traceparent_new())
     message = encode(event)
     check_size(message, event=event)
     return (

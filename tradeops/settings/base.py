@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "tradeops.core",
     "tradeops.audit",
     "tradeops.outbox",
+    "tradeops.observability",
     # domain apps
     "trading",
     "compliance",

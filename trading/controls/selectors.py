@@ -5,12 +5,25 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from tradeops.core.errors import NotFound
+from tradeops.observability.cache import cached
 from trading.models import KillSwitch, RiskLimit
 
 
 def risk_limit_list(*, active_only: bool = True) -> QuerySet[RiskLimit]:
     qs = RiskLimit.objects.select_related("account", "instrument")
     return qs.filter(is_active=True) if active_only else qs
+
+
+def risk_limits_in_force() -> list[RiskLimit]:
+    """Active risk limits with their account and instrument (cached; invalidated when a limit is
+    saved and, in a process that consumes it, by ``risk.limit_changed``)."""
+    return list(cached("limits", "active", lambda: list(risk_limit_list())))
+
+
+def kill_switch_scopes_engaged() -> frozenset[tuple[str, str]]:
+    """(scope, scope value) of every engaged kill switch (cached, strict: never older than an
+    engage or release committed anywhere; RTS 6 Art. 12)."""
+    return cached("kill_switches", "engaged", lambda: frozenset(kill_switch_list().values_list("scope", "scope_value")))
 
 
 def kill_switch_list(*, engaged_only: bool = True) -> QuerySet[KillSwitch]:

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class ObservabilityConfig(AppConfig):
+    """Turns tracing on when ``TRACING_ENABLED`` (before any request handler loads its
+    middleware) and wires the caches' invalidation on writes (``tradeops.observability.cache``)."""
+
+    name = "tradeops.observability"
+    label = "observability"
+    verbose_name = "Observability"
+
+    def ready(self) -> None:
+        from tradeops.observability import cache, tracing
+
+        tracing.tracing_setup()
+        cache.invalidation_signals_connect()

@@ -1,0 +1,84 @@
+"""Metrics read when Prometheus scrapes, not kept by the code: the outbox backlog and the relay's
+lag (age of the oldest unpublished row), the audit chain's length (its rate is the append rate,
+whatever path wrote the records), and each cache's hit ratio.
+
+Registered once per process that should report them (``collectors_register``): the outbox relay,
+the embedded run and the web app (the database is shared, so one scrape target is enough; the
+dashboards take ``max`` over targets). A scrape costs two indexed queries: the outbox's partial
+index holds only unsent rows, the chain head is one row.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from tradeops.observability.metrics import COLLECTED
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseCollector(Collector):
+    """Outbox backlog and lag, audit chain length."""
+
+    def describe(self):
+        # Describing without querying keeps registration free of database access.
+        for name in ("tradeops_outbox_backlog", "tradeops_outbox_lag_seconds", "tradeops_audit_chain_length"):
+            yield GaugeMetricFamily(name, COLLECTED[name])
+
+    def collect(self):
+        try:
+            backlog, lag, chain = database_figures()
+        except Exception as exc:  # the database down: say nothing rather than a wrong 0
+            logger.warning("metrics: database figures unavailable: %s", exc)
+            return
+        yield GaugeMetricFamily("tradeops_outbox_backlog", COLLECTED["tradeops_outbox_backlog"], value=backlog)
+        yield GaugeMetricFamily("tradeops_outbox_lag_seconds", COLLECTED["tradeops_outbox_lag_seconds"], value=lag)
+        yield GaugeMetricFamily("tradeops_audit_chain_length", COLLECTED["tradeops_audit_chain_length"], value=chain)
+
+
+def database_figures() -> tuple[int, float, int]:
+    """(unsent outbox rows, seconds since the oldest was written, audit chain head sequence)."""
+    from django.db.models import Count, Min
+
+    from tradeops.audit.models import ChainHead
+    from tradeops.outbox.models import Outbox
+
+    pending = Outbox.objects.filter(sent_at__isnull=True).aggregate(n=Count("id"), oldest=Min("created_at"))
+    oldest = pending["oldest"]
+    lag = max(time.time() - oldest.timestamp(), 0.0) if oldest is not None else 0.0
+    head = ChainHead.objects.filter(pk=1).values_list("last_sequence", flat=True).first() or 0
+    return pending["n"], lag, head
+
+
+class CacheCollector(Collector):
+    """Hit ratio per cache, from the hit and miss counters of this process."""
+
+    def describe(self):
+        yield GaugeMetricFamily("tradeops_cache_hit_ratio", COLLECTED["tradeops_cache_hit_ratio"], labels=["cache"])
+
+    def collect(self):
+        from tradeops.observability.cache import cache_stats
+
+        family = GaugeMetricFamily("tradeops_cache_hit_ratio", COLLECTED["tradeops_cache_hit_ratio"], labels=["cache"])
+        for name, (hits, misses) in cache_stats().items():
+            if hits + misses:
+                family.add_metric([name], hits / (hits + misses))
+        yield family
+
+
+_registered: dict[str, Collector] = {}
+
+
+def collectors_register(*, database: bool = True, caches: bool = True, registry=REGISTRY) -> None:
+    """Register the scrape-time collectors in this process (idempotent)."""
+    if caches and "caches" not in _registered:
+        _registered["caches"] = CacheCollector()
+        registry.register(_registered["caches"])
+    if database and "database" not in _registered:
+        _registered["database"] = DatabaseCollector()
+        registry.register(_registered["database"])
