@@ -191,6 +191,7 @@ class PatternValidator:
         self.drift_reference = drift_reference
         self._windows: dict[str, DriftWindow] = {}
         self._drifted: dict[str, bool] = {}
+        self.drift_scores: dict[str, float] = {}  # symbol -> latest mean PSI (a full window's)
         self.withheld = {"disagree": 0, "low_confidence": 0, "drift": 0, "disabled": 0}
 
     def evaluate(self, features: Features, votes: list[ModelVote]) -> list[Signal | Alert]:
@@ -205,6 +206,7 @@ class PatternValidator:
         if window.full:
             psi = window.psi()
             score = sum(psi.values()) / len(psi) if psi else 0.0
+            self.drift_scores[symbol] = score
             drifted = score > self.settings.psi_limit
             if drifted != self._drifted.get(symbol, False):
                 self._drifted[symbol] = drifted

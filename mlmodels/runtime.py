@@ -50,7 +50,11 @@ class ServingRuntime:
         self._events += 1
         if self._events >= self.check_events or self._monotonic() - self._checked_at >= self.check_seconds:
             self.refresh()
-        return self.handler.handle(event)
+        started = time.perf_counter()
+        out = self.handler.handle(event)
+        if out:
+            serving_observe(out, seconds=time.perf_counter() - started, validator=self.handler.validator)
+        return out
 
     def refresh(self, *, force: bool = False) -> bool:
         """Reload when the registry changed. Returns True when new models/settings were installed."""
@@ -100,6 +104,26 @@ class ServingRuntime:
         self.last_error = ""
         logger.info("serving models %s", self.loaded)
         return True
+
+
+def serving_observe(out: list[Envelope], *, seconds: float, validator) -> None:
+    """Model serving metrics for one feature vector that produced predictions: the stage's time,
+    each model's confidence, the drift score of the vector's symbol, and the signal if any."""
+    from tradeops.events import Prediction, Signal
+    from tradeops.observability import metrics
+
+    metrics.model_prediction_seconds.observe(seconds)
+    symbol = ""
+    for event in out:
+        payload = event.payload
+        if type(payload) is Prediction:
+            metrics.model_confidence.labels(payload.model).observe(payload.probability)
+            symbol = payload.symbol
+        elif type(payload) is Signal:
+            metrics.signals.labels(payload.symbol, payload.side).inc()
+    score = validator.drift_scores.get(symbol) if validator is not None and symbol else None
+    if score is not None:
+        metrics.model_drift_score.labels(symbol).set(score)
 
 
 # ---------------------------------------------------------------- stage factories (tradeops.stages)

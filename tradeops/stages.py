@@ -48,6 +48,8 @@ STAGES: list[Stage] = [
         "workers.execution.execution_stage",
     ),
     Stage("live-push", (Topic.TRADING, Topic.COMPLIANCE), "live-screens", "workers.live_push.LivePush"),
+    # orders, fills, positions, refusals, alerts, kill switches as Prometheus metrics (issue 17)
+    Stage("metrics", (Topic.TRADING, Topic.COMPLIANCE), "metrics", "tradeops.observability.events.metrics_stage"),
 ]
 
 _ = Topic  # topics are named through tradeops.events.Topic in the lines above

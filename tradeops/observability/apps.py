@@ -10,7 +10,8 @@ class ObservabilityConfig(AppConfig):
     verbose_name = "Observability"
 
     def ready(self) -> None:
-        from tradeops.observability import cache, tracing
+        from tradeops.observability import cache, collectors, tracing
 
         tracing.tracing_setup()
         cache.invalidation_signals_connect()
+        collectors.collectors_register()  # read at scrape time only: registering queries nothing

@@ -65,6 +65,9 @@ class Command(BaseCommand):
 
             replay = opts["clock"] == "replay" or (opts["clock"] == "auto" and (opts["source"] or opts["events_file"]))
             handlers["execution"] = execution_stage(clock=ReplayClock() if replay else WallClock())
+        from tradeops.observability.server import metrics_serve
+
+        metrics_serve(process="pipeline")
         relay = None
         if opts["with_outbox"]:
             from tradeops.outbox.relay import OutboxRelay

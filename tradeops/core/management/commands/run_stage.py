@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.bus import get_bus
 from tradeops.bus.runner import stage_run, stop_on_signals
+from tradeops.observability.server import metrics_serve
 from tradeops.stages import STAGES, stage_get
 
 
@@ -33,6 +34,7 @@ class Command(BaseCommand):
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
         bus = get_bus(opts["bus"])
+        metrics_serve(process=f"stage-{stage.name}")
         self.stdout.write(f"stage {stage.name}: consuming {', '.join(stage.consumes)} on the {bus.name} bus")
         self.stdout.flush()
         with stop_on_signals() as should_stop:

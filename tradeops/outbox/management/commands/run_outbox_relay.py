@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -9,6 +10,8 @@ from django.core.management.base import BaseCommand
 
 from tradeops.bus import get_bus
 from tradeops.bus.runner import stop_on_signals
+from tradeops.observability.metrics import heartbeat
+from tradeops.observability.server import metrics_serve
 from tradeops.outbox.relay import OutboxRelay
 
 
@@ -35,6 +38,7 @@ class Command(BaseCommand):
         if (opts["bus"] or settings.EVENT_BUS) == "kafka":
             options["client_id"] = "tradeops-outbox-relay"
         bus = get_bus(opts["bus"], **options)
+        metrics_serve(process="outbox-relay")  # backlog and lag are read when scraped
         relay = OutboxRelay(
             bus=bus,
             batch_size=opts["batch_size"],
@@ -48,8 +52,15 @@ class Command(BaseCommand):
             return
         self.stdout.write(f"outbox relay: publishing to the {bus.name} bus (batch {opts['batch_size']})")
         self.stdout.flush()
+        beat = heartbeat.labels("outbox-relay")
+
         with stop_on_signals() as should_stop:
-            relay.run(should_stop=should_stop)
+
+            def should_stop_beating() -> bool:  # asked once per relay loop: the process's heartbeat
+                beat.set(time.time())
+                return should_stop()
+
+            relay.run(should_stop=should_stop_beating)
         bus.close(timeout=2)  # unacknowledged rows stay unsent and go out on the next run
         s = relay.stats
         self.stdout.write(f"outbox relay stopped: {s.marked} marked sent, {s.failures} failed batches")
