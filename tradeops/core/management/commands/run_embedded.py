@@ -49,6 +49,15 @@ class Command(BaseCommand):
         done = threading.Event()
         self.result = None
 
+        def watch_anomalies() -> None:  # the embedded run's own series (one process, one registry)
+            from django.conf import settings
+
+            from tradeops.observability.anomaly import AnomalyMonitor
+
+            AnomalyMonitor().run(interval=settings.ANOMALY_INTERVAL, should_stop=stop.is_set)
+
+        threading.Thread(target=watch_anomalies, name="anomaly-detector", daemon=True).start()
+
         def run_pipeline(loop=None) -> None:
             from tradeops.core.clock import ReplayClock, WallClock
             from tradeops.outbox.relay import OutboxRelay

@@ -1,0 +1,161 @@
+"""Metrics appear with the right labels after a pipeline run: events in and out per stage and
+topic, consumer lag per topic and group, dead letters by reason, and the metrics stage's
+orders, fills, positions, refusals, alerts and kill switches."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from prometheus_client import REGISTRY
+
+from tests.tradeops.conftest import T0, tick
+from tests.tradeops.toy_stages import MidPrice
+from tradeops.bus.memory import MemoryBus
+from tradeops.bus.runner import StageRunner, pipeline_run
+from tradeops.bus.tracing import traceparent_new
+from tradeops.events import (
+    Alert,
+    CheckResult,
+    Fill,
+    KillSwitchChanged,
+    OrderEvent,
+    PositionChanged,
+    RiskDecision,
+    Topic,
+    make_event,
+)
+from tradeops.observability.events import MetricsHandler
+from tradeops.observability.metrics import reason_code
+from tradeops.stages import Stage
+
+FEATURES = Stage("obs-features", (Topic.MARKET_DATA,), "obs-features", "tests.tradeops.toy_stages.MidPrice")
+MODEL = Stage("obs-model", (Topic.FEATURES,), "obs-model", "tests.tradeops.toy_stages.UpIfAboveOne")
+
+
+def value(name: str, **labels) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_events_in_and_out_per_stage_and_topic_dead_letters_and_lag():
+    before_in = value("tradeops_events_in_total", stage="obs-features", topic=Topic.MARKET_DATA)
+    before_out = value("tradeops_events_out_total", stage="obs-model", topic=Topic.PREDICTIONS)
+    before_dead = value("tradeops_dead_letters_total", topic=Topic.MARKET_DATA, reason="handler_error")
+    ticks = [tick(s, i, traceparent=traceparent_new()) for i in range(20) for s in ("EURUSD", "GBPUSD")]
+    ticks.append(tick("POISON", 1))
+    result = pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), batch_size=7)
+    assert result.dead_letters == 1
+    assert value("tradeops_events_in_total", stage="obs-features", topic=Topic.MARKET_DATA) - before_in == 41
+    assert value("tradeops_events_out_total", stage="obs-model", topic=Topic.PREDICTIONS) - before_out == 40
+    assert value("tradeops_dead_letters_total", topic=Topic.MARKET_DATA, reason="handler_error") - before_dead == 1
+    assert value("tradeops_stage_batch_seconds_count", stage="obs-model") > 0
+    assert value("tradeops_heartbeat_timestamp_seconds", process="obs-features") > 0
+
+
+def test_consumer_lag_per_topic_and_group():
+    bus = MemoryBus()
+    for i in range(12):
+        bus.publish(tick("EURUSD", i))
+    subscription = bus.subscribe(FEATURES.consumes, FEATURES.group)
+    runner = StageRunner(stage=FEATURES, handler=MidPrice(), bus=bus, subscription=subscription)
+    runner.meter.lag_every = 0
+    runner.run_once(max_records=5, timeout=0)
+    assert value("tradeops_consumer_lag", topic=Topic.MARKET_DATA, group="obs-features") == 7
+    runner.run_once(max_records=100, timeout=0)
+    assert value("tradeops_consumer_lag", topic=Topic.MARKET_DATA, group="obs-features") == 0
+
+
+def _order(status: str, reason: str = "", oid: str = "o1") -> OrderEvent:
+    return OrderEvent(
+        client_order_id=oid,
+        account_id=7,
+        symbol="EURUSD",
+        side="BUY",
+        order_type="MARKET",
+        quantity=Decimal("0.1"),
+        status=status,
+        reason=reason,
+        ts=T0,
+    )
+
+
+def test_metrics_stage_counts_orders_fills_positions_refusals_alerts_and_kill_switches():
+    handler = MetricsHandler(engaged=[("instrument", "GBPUSD")])
+    rejected = value("tradeops_orders_total", outcome="rejected", reason="risk.max_position")
+    filled = value("tradeops_orders_total", outcome="filled", reason="none")
+    fills = value("tradeops_fills_total", symbol="EURUSD")
+    refusals = value("tradeops_pretrade_refusals_total", control="compliance.max_order_volume")
+    alerts = value("tradeops_alerts_total", type="wash_trade", severity="high")
+    payloads = [
+        _order("SUBMITTED"),
+        _order("FILLED"),
+        _order("REJECTED", "risk.max_position: 6 > 5 lots; risk.reduce_only", oid="o2"),
+        Fill(
+            client_order_id="o1",
+            broker_deal_id="d1",
+            account_id=7,
+            symbol="EURUSD",
+            side="BUY",
+            quantity=Decimal("0.1"),
+            price=Decimal("1.1"),
+            ts=T0,
+        ),
+        PositionChanged(
+            account_id=7,
+            symbol="EURUSD",
+            net_quantity=Decimal("0.1"),
+            average_price=Decimal("1.1"),
+            realised_pnl=Decimal("12.5"),
+            unrealised_pnl=Decimal("-3"),
+            ts=T0,
+        ),
+        RiskDecision(
+            client_order_id="o2",
+            account_id=7,
+            symbol="EURUSD",
+            approved=False,
+            checks=(
+                CheckResult(name="max_order_volume", passed=False, code="compliance.max_order_volume"),
+                CheckResult(name="price_collar", passed=True),
+            ),
+            ts=T0,
+        ),
+        Alert(alert_type="wash_trade", severity="high", ts=T0),
+        KillSwitchChanged(scope="instrument", scope_value="EURUSD", engaged=True, actor="u", reason="r", ts=T0),
+    ]
+    for payload in payloads:
+        assert handler.handle(make_event(payload, source="test", key="7")) == []
+    assert value("tradeops_orders_total", outcome="rejected", reason="risk.max_position") - rejected == 1
+    assert value("tradeops_orders_total", outcome="filled", reason="none") - filled == 1
+    assert value("tradeops_fills_total", symbol="EURUSD") - fills == 1
+    assert value("tradeops_position_net_lots", account="7", symbol="EURUSD") == 0.1
+    assert value("tradeops_position_pnl", account="7", symbol="EURUSD", kind="realised") == 12.5
+    assert value("tradeops_position_pnl", account="7", symbol="EURUSD", kind="unrealised") == -3
+    assert value("tradeops_pretrade_refusals_total", control="compliance.max_order_volume") - refusals == 1
+    assert value("tradeops_alerts_total", type="wash_trade", severity="high") - alerts == 1
+    assert value("tradeops_kill_switches_engaged", scope="instrument") == 2
+    release = KillSwitchChanged(scope="instrument", scope_value="GBPUSD", engaged=False, actor="u", reason="r", ts=T0)
+    handler.handle(make_event(release, source="test", key="7"))
+    assert value("tradeops_kill_switches_engaged", scope="instrument") == 1
+
+
+def test_reason_codes_keep_labels_few():
+    assert reason_code("risk.max_position: 6 > 5 lots; risk.reduce_only") == "risk.max_position"
+    assert reason_code("broker REJECT: no money") == "broker_reject"
+    assert reason_code("compliance.price_collar 40 bps > 25") == "compliance.price_collar"
+    assert reason_code("something a person typed") == "other"
+    assert reason_code("") == "none"
+
+
+def test_breaker_state_is_a_gauge():
+    from tradeops.breaker import CircuitBreaker
+
+    clock = [0.0]
+    breaker = CircuitBreaker("obs-test-peer", fail_max=1, reset_timeout=5, clock=lambda: clock[0])
+    assert value("tradeops_breaker_state", breaker="obs-test-peer") == 0
+    breaker.record_failure()
+    assert value("tradeops_breaker_state", breaker="obs-test-peer") == 2
+    clock[0] = 6
+    breaker.before_call()
+    assert value("tradeops_breaker_state", breaker="obs-test-peer") == 1
+    breaker.record_success()
+    assert value("tradeops_breaker_state", breaker="obs-test-peer") == 0

@@ -1,0 +1,114 @@
+"""Tracing: a trace crosses the Kafka hop with one trace id (in-memory span exporter, real Kafka);
+each stage's span is the parent of the next; outputs carry the stage span's traceparent, the
+same bytes with tracing on or off; events written through the outbox while a stage handles an
+event continue its trace; database calls get spans."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tradeops.conftest import tick
+from tests.tradeops.toy_stages import MidPrice, UpIfAboveOne
+from tradeops.bus.memory import MemoryBus
+from tradeops.bus.runner import pipeline_run, stage_run
+from tradeops.bus.tracing import traceparent_new, traceparent_parse
+from tradeops.events import Topic
+from tradeops.observability import tracing
+from tradeops.stages import Stage
+
+FEATURES = Stage("trace-features", (Topic.MARKET_DATA,), "trace-features", "tests.tradeops.toy_stages.MidPrice")
+MODEL = Stage("trace-model", (Topic.FEATURES,), "trace-model", "tests.tradeops.toy_stages.UpIfAboveOne")
+
+
+@pytest.fixture
+def spans():
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    tracing.tracing_setup(service_name="tradeops-test", exporter=exporter)
+    yield exporter
+    tracing.tracing_shutdown()
+
+
+def test_one_trace_across_the_kafka_hop(kafka_bus, spans):
+    root = traceparent_new()
+    trace_id, root_span, _ = traceparent_parse(root)
+    kafka_bus.publish(tick("EURUSD", 1, traceparent=root))
+    kafka_bus.flush(10)
+    stage_run(FEATURES, bus=kafka_bus, handler=MidPrice(), max_events=1, idle_exit=20, poll_timeout=0.5)
+    stage_run(MODEL, bus=kafka_bus, handler=UpIfAboveOne(), max_events=1, idle_exit=20, poll_timeout=0.5)
+    consumer = kafka_bus.subscribe([Topic.PREDICTIONS], "trace-check")
+    records = []
+    for _ in range(40):
+        records += consumer.poll(max_records=10, timeout=0.5)
+        if records:
+            break
+    consumer.close()
+    stage_spans = {s.name: s for s in spans.get_finished_spans() if s.name.startswith("trace-")}
+    first, second = stage_spans["trace-features market.tick"], stage_spans["trace-model feature.vector"]
+    assert {f"{s.context.trace_id:032x}" for s in (first, second)} == {trace_id}  # one trace id
+    assert f"{first.parent.span_id:016x}" == root_span  # the tick's producer
+    assert second.parent.span_id == first.context.span_id  # across the Kafka hop
+    (record,) = records
+    out_trace, out_span, _ = traceparent_parse(record.event.traceparent)
+    assert out_trace == trace_id and int(out_span, 16) == second.context.span_id
+    assert record.headers["traceparent"] == record.event.traceparent  # W3C header too
+    assert first.attributes["messaging.destination.name"] == Topic.MARKET_DATA
+
+
+def test_outputs_are_the_same_bytes_with_tracing_on_or_off(spans):
+    ticks = [tick("EURUSD", i) for i in range(5)]  # no traceparent: a root per tick, from its id
+    on = []
+    pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), on_event=on.append)
+    tracing.tracing_shutdown()
+    off = []
+    pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), on_event=off.append)
+    assert [(e.event_id, e.traceparent) for e in on] == [(e.event_id, e.traceparent) for e in off]
+    tick_ids = {t.event_id.hex for t in ticks}
+    assert {traceparent_parse(e.traceparent)[0] for e in on if e.topic != Topic.MARKET_DATA} == tick_ids
+
+
+class WritesThroughTheOutbox:
+    """A stage handler that writes (as the execution worker does): its event goes via the outbox."""
+
+    def handle(self, event):
+        from django.db import connection, transaction
+
+        from tradeops.events import Alert, make_event
+        from tradeops.outbox.services import outbox_append
+
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+            outbox_append(event=make_event(Alert(alert_type="x", ts=event.payload.ts), source="t", key="k"))
+        return []
+
+
+@pytest.mark.django_db
+def test_events_written_while_handling_continue_the_trace_and_queries_get_spans(spans):
+    from tradeops.outbox.models import Outbox
+
+    root = traceparent_new()
+    stage = Stage("trace-writer", (Topic.MARKET_DATA,), "trace-writer", "x.y")
+    pipeline_run(
+        [tick("EURUSD", 1, traceparent=root)],
+        stages=[stage],
+        handlers={"trace-writer": WritesThroughTheOutbox()},
+        bus=MemoryBus(),
+    )
+    row = Outbox.objects.get()
+    assert traceparent_parse(row.traceparent)[0] == traceparent_parse(root)[0]
+    stage_span = next(s for s in spans.get_finished_spans() if s.name == "trace-writer market.tick")
+    assert int(traceparent_parse(row.traceparent)[1], 16) == stage_span.context.span_id
+    db_spans = [s for s in spans.get_finished_spans() if s.name.startswith("db ")]
+    assert any(
+        s.attributes["db.statement"] == "SELECT 1" and s.parent.span_id == stage_span.context.span_id for s in db_spans
+    )
+
+
+@pytest.mark.django_db
+def test_http_requests_get_spans(client, spans):
+    response = client.get("/healthz", HTTP_TRACEPARENT="00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01")
+    assert response.status_code == 200
+    http = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
+    assert http and f"{http[0].context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
