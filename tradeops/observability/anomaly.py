@@ -128,11 +128,15 @@ class RobustDetector:
         state.active = True
         direction = "rose" if z > 0 else "fell"
         explanation = (
-            f"{spec.description} {direction} to {value:,.4g} {spec.unit} against a median of {median:,.4g} "
-            f"over the last {len(window)} samples (MAD {mad:,.3g}): robust z {z:+.1f}, "
+            f"{spec.description} {direction} to {_fmt(value)} {spec.unit} against a median of {_fmt(median)} "
+            f"over the last {len(window)} samples (MAD {_fmt(mad)}): robust z {z:+.1f}, "
             f"threshold ±{self.threshold:g}, for {state.streak} samples in a row"
         )
         return Anomaly(spec.name, value, median, mad, z, len(window), explanation)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
 
 
 KEY_SERIES: tuple[SeriesSpec, ...] = (
