@@ -37,16 +37,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.order_path import T0, intent, setup_world  # noqa: E402  (sets up Django on its bench database)
-from django.db import connection  # noqa: E402
+from django.db import connection
 
-from tradeops.bus.memory import MemoryBus  # noqa: E402
-from tradeops.bus.runner import pipeline_run  # noqa: E402
-from tradeops.events import Signal, make_event  # noqa: E402
-from tradeops.observability import stage as stage_meter  # noqa: E402
-from tradeops.observability import tracing  # noqa: E402
-from tradeops.observability.logs import JsonFormatter, PlainFormatter  # noqa: E402
-from tradeops.stages import stage_get  # noqa: E402
+from bench.order_path import T0, intent, setup_world
+from tradeops.bus.memory import MemoryBus
+from tradeops.bus.runner import pipeline_run
+from tradeops.events import Signal, make_event
+from tradeops.observability import stage as stage_meter
+from tradeops.observability import tracing
+from tradeops.observability.logs import JsonFormatter, PlainFormatter
+from tradeops.stages import stage_get
 
 
 class Discard:
