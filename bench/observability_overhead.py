@@ -181,10 +181,13 @@ def main() -> None:
         print(f"{args.rounds} rounds; load average {load:.2f} -> {os.getloadavg()[0]:.2f}; 2 CPUs shared")
         for path, unit, scale in (("orders", "ms", 1e3), ("replay", "us", 1e6)):
             off, on = results[(path, False)], results[(path, True)]
+            p50_off, p50_on = pct(off, 0.5) * scale, pct(on, 0.5) * scale
+            p99_off, p99_on = pct(off, 0.99) * scale, pct(on, 0.99) * scale
+            mean_ratio = statistics.fmean(on) / statistics.fmean(off)
             print(
-                f"{path:7} n={len(off):6} OFF p50 {pct(off, 0.5) * scale:9.3f} {unit}  p99 {pct(off, 0.99) * scale:9.3f} {unit}"
-                f" | ON p50 {pct(on, 0.5) * scale:9.3f} {unit}  p99 {pct(on, 0.99) * scale:9.3f} {unit}"
-                f" | ON/OFF p50 {pct(on, 0.5) / pct(off, 0.5):.3f}  mean {statistics.fmean(on) / statistics.fmean(off):.3f}"
+                f"{path:7} n={len(off):6} OFF p50 {p50_off:9.3f} {unit}  p99 {p99_off:9.3f} {unit}"
+                f" | ON p50 {p50_on:9.3f} {unit}  p99 {p99_on:9.3f} {unit}"
+                f" | ON/OFF p50 {p50_on / p50_off:.3f}  mean {mean_ratio:.3f}"
             )
     finally:
         tracing.tracing_shutdown()
