@@ -151,6 +151,17 @@ def _cache_namespace():
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _trace_everything():
+    """Tests sample every new trace (production's TRACING_SAMPLE_RATIO is 0.01); a test of the
+    sampling itself sets its own ratio and this one back."""
+    from tradeops.bus.tracing import sample_ratio_set
+
+    sample_ratio_set(1.0)
+    yield
+    sample_ratio_set(None)
+
+
 @pytest.fixture(autouse=True)
 def _reference_caches_reset(_cache_namespace):
     """Each test starts with empty reference caches: its database was rolled back under them."""

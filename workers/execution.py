@@ -49,6 +49,8 @@ from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
 from tradeops.core.clock import Clock, WallClock, utcnow
 from tradeops.events import BAR_SECONDS, Bar, Envelope, KillSwitchChanged, RiskLimitChanged, Signal, Tick, make_event
+from tradeops.observability.orderpath import OrderPathMeter
+from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult
 from trading.brokers import Quote as BrokerQuote
 from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
@@ -164,6 +166,7 @@ class ExecutionWorker:
         self.crash_hook = crash_hook  # tests: kill the process at a named point
         self.clock = clock or WallClock()
         self.stats = WorkerStats()
+        self.meter = OrderPathMeter()  # order path latency and outcomes, kill switches engaged
         self.started = False
         self.states: dict[int, AccountState] = {}
         self._needs_reconcile: set[int] = set()
@@ -291,6 +294,7 @@ class ExecutionWorker:
     def refresh_kill_switches(self) -> None:
         self.risk.kill_switch.replace(selectors.kill_switches_engaged())
         self._switches_read_at = time.monotonic()
+        self.meter.kill_switches(self.risk.kill_switch.engaged)
 
     def idle(self) -> None:
         """Nothing to handle (the feed paused, a replay ended): write the marks and snapshots
@@ -369,6 +373,7 @@ class ExecutionWorker:
         if account_id in self._needs_reconcile:
             self._retry_reconcile()
         received_at = self.clock.now()  # RTS 25: the moment the order was received
+        timer = self.meter.timer()
         quote = self.risk.quotes.get(intent.symbol)
         self.risk.breaker.observe_quote_age(quote.ts if quote else None, intent.ts)
         intent = stops_reanchored(intent, quote, self.specs[intent.symbol])
@@ -383,11 +388,14 @@ class ExecutionWorker:
             )
             decision = GateDecision(False, (*decision.checks, pending))
         decided_at = self.clock.now()
+        timer.step("gate")
         self.known_ids.add(intent.client_order_id)
         if not decision.approved:
             self.stats.rejected += 1
             outcome = outcome_refused(reason=decision.reason, at=decided_at)
             written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            timer.step("write")
+            self.meter.order_done(timer, status=written.order.status, reject_reason=written.order.reject_reason)
             self._feed_gate(written.events)
             return written.order
         self.stats.approved += 1
@@ -395,6 +403,7 @@ class ExecutionWorker:
         self.risk.on_order_sent(intent)
         sent_at = self.clock.now()  # RTS 25: the moment the order left for the broker
         result, error = self._send(intent)
+        timer.step("broker")
         if self.crash_hook is not None:
             self.crash_hook("after_send", intent)
         outcome = outcome_of(
@@ -420,6 +429,8 @@ class ExecutionWorker:
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
             raise
+        timer.step("write")
+        self.meter.order_done(timer, status=written.order.status, reject_reason=written.order.reject_reason)
         if not written.created or len(written.fills) < len(outcome.fills):
             self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
@@ -495,6 +506,7 @@ class ExecutionWorker:
             algo_id=intent.algo_id,
             desk=intent.desk,
             signal_id=intent.signal_id,
+            traceparent=traceparent_current(),  # the signal's trace, named in the order's audit records
         )
         payload = decision.to_payload(intent, trading_state=str(ctx.trading_state), at=decided_at)
         decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
@@ -572,6 +584,7 @@ class ExecutionWorker:
             )
             if killed is not None:
                 self.risk.kill_switch.engage("account", str(account_id))  # at once, before the event comes back
+                self.meter.kill_switches(self.risk.kill_switch.engaged)
                 self.stats.kill_cancels += len(killed.cancelled)
         self._load_account_state(account_id)
         # The broker's balance already holds every realised P&L it booked: start counting afresh.
@@ -666,8 +679,10 @@ class ExecutionWorker:
         """Mirror the change; on an engage, cancel what is still open in scope at our brokers."""
         if not payload.engaged:
             self.risk.kill_switch.release(payload.scope, payload.scope_value)
+            self.meter.kill_switches(self.risk.kill_switch.engaged)
             return
         self.risk.kill_switch.engage(payload.scope, payload.scope_value)
+        self.meter.kill_switches(self.risk.kill_switch.engaged)
         cancelled, failures = kill_switch_cancel_at_broker(
             scope=payload.scope,
             scope_value=payload.scope_value,
@@ -702,6 +717,7 @@ class ExecutionWorker:
             return
         if killed is not None:
             self.risk.kill_switch.engage("all", "")  # at once, before the event comes back
+            self.meter.kill_switches(self.risk.kill_switch.engaged)
             self.stats.kill_cancels += len(killed.cancelled)
 
     def status(self) -> dict:

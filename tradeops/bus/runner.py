@@ -38,7 +38,7 @@ import msgspec
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
 from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
 from tradeops.observability import cache, metrics, tracing
-from tradeops.observability.stage import StageMeter
+from tradeops.observability.stage import stage_meter
 from tradeops.stages import STAGES, Handler, Stage
 from tradeops.topics import dlq_name
 
@@ -158,7 +158,8 @@ class StageRunner:
         self.dedupe = dedupe if dedupe is not None else RecentIds()
         self.deterministic_ids = deterministic_ids
         self.stats = StageStats()
-        self.meter = StageMeter(stage.name, subscription)
+        self.meter = stage_meter(stage, subscription)  # None with METRICS_ENABLED off
+        self.trace_scope = tracing.StageScope(stage.name)
 
     def process(self, records: Sequence[Record]) -> int:
         """Handle a batch and publish the outputs (not flushed, not committed). Returns outputs.
@@ -168,15 +169,19 @@ class StageRunner:
         failure) the batch is handled again event by event, so only the poison event is
         dead-lettered.
 
-        Each event is handled as the stage's span of its trace (``tradeops.observability.tracing``):
-        its outputs carry that span's traceparent, and so do events its handler writes through the
-        outbox; with tracing on the span is exported with exactly those ids."""
-        started = time.perf_counter()
+        Each event is handled in its trace (``tradeops.observability.tracing.StageScope``): in a
+        sampled trace, as this stage's span (when tracing is on), its outputs naming that span as
+        parent; otherwise with the event's own traceparent in the context, which its outputs keep.
+        Events the handler writes through the outbox continue the same trace."""
+        meter = self.meter
+        started = time.perf_counter() if meter is not None else 0.0
+        polled = records
+        duplicates = 0
         batch = getattr(self.handler, "handle_batch", None)
         if batch is not None and len(records) > 1:
             seen = self.dedupe._ids
             fresh = [r for r in records if r.event.event_id.int not in seen]
-            self.stats.duplicates += len(records) - len(fresh)
+            duplicates = len(records) - len(fresh)
             try:
                 outputs = batch([r.event for r in fresh]) if fresh else []
             except INFRASTRUCTURE_ERRORS:
@@ -191,35 +196,36 @@ class StageRunner:
                     seen[r.event.event_id.int] = None
                 self.dedupe.trim()
                 self.stats.consumed += len(records)
+                self.stats.duplicates += duplicates
                 self.stats.batches += 1
+                if meter is not None:
+                    meter.batch(records, {}, duplicates, time.perf_counter() - started)
                 return 0
             records = fresh
         handle = self.handler.handle
         publish = self.bus.publish
         seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups in the hot loop
         name = self.stage.name
+        scope = self.trace_scope
         traced = tracing.tracing_enabled()
         current = tracing.current_traceparent_var
+        topics_out: dict[str, int] | None = {} if meter is not None else None
         invalidating = cache.INVALIDATING_EVENTS
         produced = 0
-        duplicates = 0
-        topics_in: dict[str, int] = {}
-        topics_out: dict[str, int] = {}
         for record in records:
             event = record.event
             event_id = event.event_id
             key = event_id.int
-            topics_in[record.topic] = topics_in.get(record.topic, 0) + 1
             if key in seen:
                 duplicates += 1
                 continue
             if event.type in invalidating:  # a rule approved, a limit changed: drop this process's L1
                 cache.on_event(event)
-            stage_tp = ""
+            span = traced and scope.sampled(event)
             try:
-                if traced:
-                    stage_tp = self._stage_traceparent(event)
-                    with tracing.event_scope(stage=name, event=event, traceparent=stage_tp):
+                if span:
+                    stage_tp = scope.traceparent(event)
+                    with scope.span(event, stage_tp):
                         outputs = handle(event)
                 else:
                     token = current.set(event.traceparent)
@@ -236,36 +242,33 @@ class StageRunner:
                 seen[key] = None
                 continue
             if outputs:
-                if not stage_tp:
-                    stage_tp = self._stage_traceparent(event)
+                if not span:
+                    stage_tp = scope.outputs_traceparent(event)
                 for index, out in enumerate(outputs):
                     changes = {}
                     if self.deterministic_ids:
                         changes["event_id"] = output_event_id(stage=name, input_id=event_id, index=index)
-                    # A handler that copied its input's traceparent (or set none) gets this stage's
-                    # span as the parent, so the trace shows every stage it went through.
+                    # A handler that copied its input's traceparent (or set none) gets this stage's.
                     if not out.traceparent or out.traceparent == event.traceparent:
                         changes["traceparent"] = stage_tp
                     publish(msgspec.structs.replace(out, **changes) if changes else out)
-                    topic = TOPICS_BY_TYPE[out.type]
-                    topics_out[topic] = topics_out.get(topic, 0) + 1
+                    if topics_out is not None:
+                        topic = TOPICS_BY_TYPE[out.type]
+                        topics_out[topic] = topics_out.get(topic, 0) + 1
                     produced += 1
             seen[key] = None
         self.dedupe.trim()
-        self.stats.consumed += len(records)
+        self.stats.consumed += len(polled)
         self.stats.produced += produced
         self.stats.duplicates += duplicates
         self.stats.batches += 1
-        self.meter.batch(topics_in, topics_out, duplicates, time.perf_counter() - started)
+        if meter is not None:
+            meter.batch(polled, topics_out, duplicates, time.perf_counter() - started)
         return produced
-
-    def _stage_traceparent(self, event: Envelope) -> str:
-        span_id = tracing.stage_span_id(stage=self.stage.name, event_id=event.event_id)
-        return tracing.stage_traceparent(parent=event.traceparent, event_id=event.event_id, span_id=span_id)
 
     def _dead_letter(self, record: Record, exc: Exception) -> None:
         self.stats.dead_lettered += 1
-        metrics.dead_letters.labels(record.topic, "handler_error").inc()
+        metrics.dead_letters.labels(record.topic, "handler_error").inc()  # rare: no cached child
         value = encode(record.event)
         headers = dead_letter_headers(
             reason="handler_error",
@@ -289,7 +292,8 @@ class StageRunner:
         commit; stopping meanwhile leaves the batch uncommitted, to be delivered again."""
         records = self.subscription.poll(max_records=max_records, timeout=timeout)
         if not records:
-            self.meter.idle()
+            if self.meter is not None:
+                self.meter.idle()
             return 0
         self.process(records)
         waited = 0.0
@@ -300,7 +304,8 @@ class StageRunner:
             if should_stop():
                 return len(records)
         self.subscription.commit()
-        self.meter.committed()
+        if self.meter is not None:
+            self.meter.committed()
         return len(records)
 
 

@@ -3,6 +3,12 @@
 The traceparent travels in the envelope (so it survives the outbox and any store-and-forward)
 and in the Kafka ``traceparent`` header (so tools that do not decode envelopes can follow it).
 A stage's output events are children of the event that caused them: same trace id, new span.
+
+Sampling (``TRACING_SAMPLE_RATIO``, README "Observability"): a trace is sampled or not once, where
+it starts, and the decision travels in the flags (``01`` sampled); every later hop follows it
+(OpenTelemetry's ``parentbased_traceidratio``). A root's decision is the SDK's
+``TraceIdRatioBased`` rule on its trace id (the low 64 bits below ``ratio * 2**64``), so a
+process with the SDK and one without decide alike.
 """
 
 from __future__ import annotations
@@ -26,9 +32,41 @@ def traceparent_parse(value: str) -> tuple[str, str, str] | None:
     return trace_id, span_id, flags
 
 
-def traceparent_new(*, sampled: bool = True) -> str:
-    """A new root trace."""
-    return f"00-{os.urandom(16).hex()}-{os.urandom(8).hex()}-{'01' if sampled else '00'}"
+_LOW64 = (1 << 64) - 1
+_bound: int | None = None  # sampled when (trace id & _LOW64) < _bound; read from settings once
+
+
+def sample_ratio_set(ratio: float | None) -> None:
+    """Set the share of new traces that are sampled (0..1); None: read ``TRACING_SAMPLE_RATIO``
+    again on next use (tests and the benchmark change it)."""
+    global _bound
+    _bound = None if ratio is None else round(min(max(float(ratio), 0.0), 1.0) * (_LOW64 + 1))
+
+
+def sample_bound() -> int:
+    """The root sampling bound (OpenTelemetry ``TraceIdRatioBased.get_bound_for_rate``)."""
+    if _bound is None:
+        try:
+            from django.conf import settings
+
+            ratio = getattr(settings, "TRACING_SAMPLE_RATIO", 1.0)
+        except Exception:  # outside Django (a script): sample everything it starts
+            ratio = 1.0
+        sample_ratio_set(ratio)
+    return _bound
+
+
+def trace_sampled(trace_id: int) -> bool:
+    """Whether a new trace with this id is sampled (the root decision; children follow flags)."""
+    return (trace_id & _LOW64) < sample_bound()
+
+
+def traceparent_new(*, sampled: bool | None = None) -> str:
+    """A new root trace; sampled as ``TRACING_SAMPLE_RATIO`` decides unless ``sampled`` is given."""
+    trace = os.urandom(16)
+    if sampled is None:
+        sampled = trace_sampled(int.from_bytes(trace, "big"))
+    return f"00-{trace.hex()}-{os.urandom(8).hex()}-{'01' if sampled else '00'}"
 
 
 def traceparent_child(parent: str, *, span_id: str | None = None) -> str:

@@ -75,7 +75,11 @@ _registered: dict[str, Collector] = {}
 
 
 def collectors_register(*, database: bool = True, caches: bool = True, registry=REGISTRY) -> None:
-    """Register the scrape-time collectors in this process (idempotent)."""
+    """Register the scrape-time collectors in this process (idempotent). The stage runners'
+    totals are always registered (they cost nothing until scraped)."""
+    from tradeops.observability.stage import stage_collector_register
+
+    stage_collector_register(registry)
     if caches and "caches" not in _registered:
         _registered["caches"] = CacheCollector()
         registry.register(_registered["caches"])

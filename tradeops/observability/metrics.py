@@ -6,8 +6,9 @@ Labels are bounded: stage, topic, group, step, outcome, reason codes, control, b
 cache, model, account and symbol (the firm's own accounts and instruments). Free text never
 becomes a label (``reason_code`` turns a refusal into its stable code).
 
-Hot paths take a label child once (``events_in.labels(stage, topic)``) and keep it: a child's
-``inc`` is a lock and an add (~0.3 µs), the ``labels`` lookup several times that.
+Hot paths take a label child once (``fills.labels(symbol)``) and keep it: a child's ``inc`` is a
+lock and an add (~0.3 µs), the ``labels`` lookup several times that. The stage runners' per-batch
+figures do not even pay that: they are plain integers read at scrape time (``stage``).
 """
 
 from __future__ import annotations
@@ -25,14 +26,8 @@ CONFIDENCE_BUCKETS = (0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0
 
 # ---------------------------------------------------------------- pipeline (stage runners, bus)
 
-events_in = Counter("tradeops_events_in_total", "Events a stage consumed", ["stage", "topic"])
-events_out = Counter("tradeops_events_out_total", "Events a stage published", ["stage", "topic"])
-event_duplicates = Counter(
-    "tradeops_event_duplicates_total", "Redelivered events a stage skipped (already handled)", ["stage"]
-)
-stage_batch_seconds = Histogram(
-    "tradeops_stage_batch_seconds", "Time a stage spent handling one polled batch", ["stage"], buckets=LATENCY_BUCKETS
-)
+# Events in and out per stage and topic, duplicates and batch time: kept by the runners in plain
+# integers and read when scraped (``tradeops.observability.stage``; names in COLLECTED below).
 consumer_lag = Gauge(
     "tradeops_consumer_lag", "Records not yet consumed, per topic and consumer group", ["topic", "group"]
 )
@@ -124,6 +119,10 @@ anomalies = Counter("tradeops_anomalies_total", "Anomalies the detector raised a
 
 # Read when scraped, not kept by the code (tradeops.observability.collectors): name -> help.
 COLLECTED: dict[str, str] = {
+    "tradeops_events_in_total": "Events a stage consumed",
+    "tradeops_events_out_total": "Events a stage published",
+    "tradeops_event_duplicates_total": "Redelivered events a stage skipped (already handled)",
+    "tradeops_stage_batch_seconds": "Time a stage spent handling one polled batch",
     "tradeops_outbox_backlog": "Outbox rows not yet published",
     "tradeops_outbox_lag_seconds": "Age of the oldest unpublished outbox row (relay lag); 0 when none waits",
     "tradeops_audit_chain_length": "Sequence number of the audit chain head (its rate is the append rate)",

@@ -3,31 +3,37 @@ continue an event's W3C ``traceparent`` across the bus.
 
 How one trace runs from a tick to the audit record:
 
-- A stage runner handles each event inside ``event_scope``: the event's ``traceparent`` (or, for
-  a root event that has none, a trace id derived from its event id) is the parent; the stage's
-  span gets a span id derived from (stage, input event id). The runner stamps that same
-  ``traceparent`` on the event's outputs, so the next stage's span is a child of this one. Both
-  ids are deterministic: a redelivered batch publishes byte-identical events, traced or not.
-- While the handler runs, ``traceparent_current()`` is the stage span's traceparent: events the
-  handler writes through the outbox (orders, fills, positions, decisions) continue the trace, and
-  every log line carries its trace and span ids (``tradeops.observability.logs``).
+- Sampling is decided once, where a trace starts (``TRACING_SAMPLE_RATIO``, default 0.01: one
+  trace in a hundred), and travels in the traceparent's flags; every later hop follows it
+  (``parentbased_traceidratio``, ``tradeops.bus.tracing``). A trace not sampled costs a stage a
+  context-variable set per event and nothing else: no span object, no new traceparent string.
+- A stage runner handles each event of a sampled trace as the stage's span (``StageScope``): the
+  event's ``traceparent`` (or, for a root event that has none, a trace id derived from its event
+  id) is the parent; the span id is derived from (stage, input event id). The runner stamps the
+  span's traceparent on the event's outputs, so the next stage's span is a child of this one.
+  Both ids are deterministic: a redelivered batch publishes byte-identical events, traced or not.
+- While the handler runs, ``traceparent_current()`` is that traceparent: events the handler
+  writes through the outbox continue the trace, the order path's audit records name it (the
+  execution worker passes it to ``order_commit``), and every log line carries its trace and span
+  ids (``tradeops.observability.logs``).
 - HTTP requests (Django, ASGI too), Celery tasks (producer and worker) and database calls (every
-  query through Django's cursor wrapper) get spans from the OpenTelemetry instrumentations.
+  query through Django's cursor wrapper) get spans from the OpenTelemetry instrumentations; the
+  SDK's sampler is ``ParentBased(TraceIdRatioBased(TRACING_SAMPLE_RATIO))``, the same rule.
 
 Spans leave through the OTLP/HTTP exporter (``OTEL_EXPORTER_OTLP_ENDPOINT``, the SDK's own
-environment variables: ``OTEL_SERVICE_NAME``, ``OTEL_TRACES_SAMPLER``, ...). Off, nothing here
-costs more than a context variable set per event.
+environment variables: ``OTEL_SERVICE_NAME``, ...) from a batch span processor.
 """
 
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tradeops.bus.tracing import traceparent_parse
+from tradeops.bus.tracing import sample_bound, trace_sampled, traceparent_parse
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +43,9 @@ current_traceparent_var = _current  # the runner sets it inline per event (no co
 # Ids the next span must take (trace id or 0, span id): deterministic stage spans.
 _forced_ids: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("tradeops_span_ids", default=None)
 
-SPAN_NAMESPACE = uuid.UUID("0b5e8f0e-4d7c-4f55-9a52-3c1e2f6b7d01")
+_LOW64 = (1 << 64) - 1
+_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it mod 2**64 is a bijection that spreads the bits
+_UNSAMPLED_FLAG_END = frozenset("02468ace")  # the flags' last hex digit: bit 0 clear = not sampled
 
 _provider = None  # the SDK TracerProvider once set up
 _tracer = None
@@ -47,18 +55,92 @@ def tracing_enabled() -> bool:
     return _tracer is not None
 
 
+def tracer():
+    """The process's OpenTelemetry tracer (None while tracing is off)."""
+    return _tracer
+
+
+def root_trace_id(event_id: uuid.UUID) -> int:
+    """The trace id of a trace that starts at ``event_id`` (an event that came with none: a tick
+    from a feed). The uuid's own low 64 bits hold its variant bits, so they are mixed first: the
+    sampling rule reads those bits and needs them uniform."""
+    value = event_id.int
+    return (value & ~_LOW64) | ((value * _MIX) & _LOW64) or 1
+
+
+class StageScope:
+    """How one stage's handling of an event sits in the event's trace; a runner holds one.
+
+    The stage's span for an event has a span id derived from (stage, event id), the same in every
+    process, so a redelivered batch publishes byte-identical outputs whether traced or not. Only
+    sampled traces pay for anything: a span (when tracing is on here) and, for outputs, a new
+    traceparent naming the stage's span as their parent. An event of a trace not sampled is
+    handled with its own traceparent in the context and its outputs carry it unchanged (nothing
+    of that trace is exported, so there is no span to point at): no string built, no span object.
+    """
+
+    __slots__ = ("stage", "_salt")
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self._salt = int.from_bytes(hashlib.blake2b(stage.encode(), digest_size=8).digest(), "big")
+
+    def span_id(self, event_id: uuid.UUID) -> int:
+        value = event_id.int
+        return ((value >> 64) ^ value ^ self._salt) & _LOW64 or 1
+
+    def sampled(self, event) -> bool:
+        """Whether ``event``'s trace is sampled (its flags; a root's by ``TRACING_SAMPLE_RATIO``)."""
+        tp = event.traceparent
+        if len(tp) == 55:
+            return tp[54] not in _UNSAMPLED_FLAG_END and traceparent_parse(tp) is not None
+        return trace_sampled(root_trace_id(event.event_id))
+
+    def traceparent(self, event) -> str:
+        """The traceparent of this stage's span for ``event``: a child of the event's own, or a
+        root (trace id from the event id, sampled as the ratio says) when it carries none."""
+        span = self.span_id(event.event_id)
+        parsed = traceparent_parse(event.traceparent)
+        if parsed is not None:
+            return f"00-{parsed[0]}-{span:016x}-{parsed[2]}"
+        trace_id = root_trace_id(event.event_id)
+        return f"00-{trace_id:032x}-{span:016x}-{'01' if trace_sampled(trace_id) else '00'}"
+
+    def outputs_traceparent(self, event) -> str:
+        """What ``event``'s outputs carry: the stage span's traceparent in a sampled trace (or a
+        new root), the event's own in a trace not sampled."""
+        tp = event.traceparent
+        if len(tp) == 55 and tp[54] in _UNSAMPLED_FLAG_END:
+            return tp
+        return self.traceparent(event)
+
+    def span(self, event, traceparent: str):
+        """The context in which the handler runs as this stage's span (tracing on, sampled)."""
+        return event_scope(stage=self.stage, event=event, traceparent=traceparent)
+
+
 def stage_span_id(*, stage: str, event_id: uuid.UUID) -> str:
     """The span id (16 hex) of ``stage`` handling ``event_id``: the same in every process."""
-    return uuid.uuid5(SPAN_NAMESPACE, f"{stage}:{event_id}").hex[:16]
+    return f"{StageScope(stage).span_id(event_id):016x}"
 
 
 def stage_traceparent(*, parent: str, event_id: uuid.UUID, span_id: str) -> str:
-    """The traceparent of a stage's span for an event: a child of ``parent``; a root whose trace
-    id is the event id when the event carries no valid traceparent (a tick from a feed)."""
+    """The traceparent of a stage's span for an event: a child of ``parent``; a root (trace id
+    derived from the event id, ``root_trace_id``) when the event carries no valid traceparent."""
     parsed = traceparent_parse(parent)
     if parsed is None:
-        return f"00-{event_id.hex}-{span_id}-01"
+        trace_id = root_trace_id(event_id)
+        return f"00-{trace_id:032x}-{span_id}-{'01' if trace_sampled(trace_id) else '00'}"
     return f"00-{parsed[0]}-{span_id}-{parsed[2]}"
+
+
+def current_sampled() -> bool:
+    """Whether the work in hand belongs to a trace that is sampled and traced here (so a step
+    worth a span of its own, an order's gate or write, gets one)."""
+    if _tracer is None:
+        return False
+    tp = traceparent_current()
+    return len(tp) == 55 and tp[54] not in _UNSAMPLED_FLAG_END
 
 
 def traceparent_current() -> str:
@@ -111,8 +193,8 @@ def event_scope(*, stage: str, event, traceparent: str) -> Iterator[None]:
 @contextmanager
 def span(name: str, **attributes) -> Iterator[None]:
     """A span around a step (an order's gate, broker call, write), child of the current one.
-    No-op when tracing is off."""
-    if _tracer is None:
+    No-op (no span object at all) when tracing is off or the trace is not sampled."""
+    if not current_sampled():
         yield
         return
     with _tracer.start_as_current_span(name, attributes=attributes or None):
@@ -183,7 +265,16 @@ def tracing_setup(*, service_name: str | None = None, exporter=None, instrument:
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     name = service_name or settings.TRACING_SERVICE_NAME
-    provider = TracerProvider(resource=Resource.create({"service.name": name}), id_generator=_id_generator())
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    ratio = sample_bound() / (1 << 64)
+    # parentbased_traceidratio: a trace continued from an event or a request follows its flags;
+    # a new one (an HTTP request without a traceparent, a Celery beat task) is sampled at the ratio.
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": name}),
+        id_generator=_id_generator(),
+        sampler=ParentBased(TraceIdRatioBased(ratio)),
+    )
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -198,7 +289,7 @@ def tracing_setup(*, service_name: str | None = None, exporter=None, instrument:
     _tracer = provider.get_tracer("tradeops")
     if instrument:
         _instrument(provider)
-    logger.info("tracing on: service %s", name)
+    logger.info("tracing on: service %s, sampling %.4g of new traces", name, ratio)
     return True
 
 
@@ -272,7 +363,7 @@ def _wrap_connection(connection) -> None:
 
 def _db_span_wrapper(vendor: str, alias: str):
     def wrapper(execute, sql, params, many, context):
-        if _tracer is None:
+        if not current_sampled():  # tracing off, no trace in hand, or one not sampled: no span
             return execute(sql, params, many, context)
         operation = sql.lstrip().split(None, 1)[0].upper() if sql else ""
         with _tracer.start_as_current_span(

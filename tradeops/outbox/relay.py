@@ -29,6 +29,7 @@ from django.db import DatabaseError, connection
 
 from tradeops.bus.base import Bus
 from tradeops.core.clock import utcnow
+from tradeops.observability.metrics import outbox_published
 from tradeops.outbox.models import Outbox
 from tradeops.outbox.services import outbox_commits, outbox_mark_sent, outbox_note_failure, outbox_prune
 
@@ -198,6 +199,7 @@ class OutboxRelay:
         if delivered:
             outbox_mark_sent(ids=inflight.ids[:delivered], at=utcnow())
             self.stats.marked += delivered
+            outbox_published.inc(delivered)  # tradeops_outbox_published_total
             # a full batch means more may follow: continue after it; a short one means caught up,
             # so the next read is a full scan
             full = delivered == len(inflight.ids) == self.batch_size

@@ -9,6 +9,9 @@ from tradeops.settings.env import env
 # metrics on METRICS_PORT (0 = not at all); the web app serves them on /metrics. Who may read
 # them: METRICS_TOKEN / METRICS_ALLOWED_NETWORKS (the same guard as the web's /metrics).
 METRICS_PORT = env.int("METRICS_PORT", default=0)
+# Off: the stage runners and the order path keep no metric at all (no per-event work); the
+# benchmark's baseline. On by default.
+METRICS_ENABLED = env.bool("METRICS_ENABLED", default=True)
 METRICS_ADDR = env("METRICS_ADDR", default="127.0.0.1")
 # How often a stage measures its consumer lag (seconds; a cached watermark read on Kafka).
 METRICS_LAG_SECONDS = env.float("METRICS_LAG_SECONDS", default=5.0)
@@ -18,6 +21,10 @@ METRICS_LAG_SECONDS = env.float("METRICS_LAG_SECONDS", default=5.0)
 # name defaults to OTEL_SERVICE_NAME, else "tradeops".
 TRACING_ENABLED = env.bool("TRACING_ENABLED", default=False)
 TRACING_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="tradeops")
+# Share of new traces that are sampled (0..1), decided where a trace starts (a tick, a request)
+# and followed by every later hop. 0.01: one trace in a hundred, which keeps tracing's cost on the
+# pipeline under 10% of p50 (bench/README.md); the tests trace everything (1.0).
+TRACING_SAMPLE_RATIO = env.float("TRACING_SAMPLE_RATIO", default=0.01)
 
 # Caches (tradeops.observability.cache): L1 in-process (bounded, TTL) in front of L2, Django's
 # "default" cache (CACHES in integrations.py: Redis when REDIS_URL is set, in-process otherwise).

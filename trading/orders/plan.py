@@ -59,6 +59,9 @@ class OrderDraft:
     trader: object = None
     desk: str = ""
     signal_id: str = ""
+    # W3C traceparent of the work that made the order (the signal's trace in the execution stage):
+    # named in the order's audit records (``context``) and carried by its trading-events.
+    traceparent: str = ""
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,7 @@ class OrderPlan:
         self.positions: dict[int, Position] = {}  # instrument id -> position row after the write
         self.position_bases: dict[int, Position | None] = {}  # instrument id -> the row it was computed from
         self.extra_events: list[Envelope] = []  # events to publish with the order (e.g. the risk decision)
+        self.traceparent = ""  # the trace the order's records belong to (OrderDraft.traceparent)
 
     @classmethod
     def new(cls, draft: OrderDraft, *, actor: str, recorded_at: datetime, events=()) -> OrderPlan:
@@ -379,6 +383,7 @@ class OrderPlan:
             updated_at=recorded_at,
         )
         plan = cls(order, created=True, actor=actor, recorded_at=recorded_at)
+        plan.traceparent = draft.traceparent
         plan.actions.append(_Action("order.created", order, order_snapshot(order), at, list(events)))
         as_stored(order)
         return plan
@@ -474,7 +479,12 @@ class OrderPlan:
         events: list[Envelope] = list(self.extra_events)
         for action in self.actions:
             entry, event = action_records(
-                action=action.action, actor=self.actor, obj=action.obj, payload=action.payload, at=action.at
+                action=action.action,
+                actor=self.actor,
+                obj=action.obj,
+                payload=action.payload,
+                at=action.at,
+                traceparent=self.traceparent,
             )
             entries.append(entry)
             if event is not None:

@@ -14,6 +14,7 @@ from decimal import Decimal
 
 from tradeops.audit.identity import object_label, recorded_event_id
 from tradeops.audit.services import AuditEntry
+from tradeops.bus.tracing import traceparent_parse
 from tradeops.events import Envelope, Fill, OrderEvent, PositionChanged, make_event
 from trading.models import Execution, Order, Position
 
@@ -95,25 +96,33 @@ def position_snapshot(position: Position) -> dict:
     }
 
 
-def action_records(*, action: str, actor: str, obj, payload: dict, at: datetime) -> tuple[AuditEntry, Envelope | None]:
+def action_records(
+    *, action: str, actor: str, obj, payload: dict, at: datetime, traceparent: str = ""
+) -> tuple[AuditEntry, Envelope | None]:
     """The audit entry and the trading-event (None for an action without one) of one action,
-    sharing one derived event id."""
+    sharing one derived event id. With ``traceparent`` (the trace the action belongs to) the
+    audit payload gets ``context: {trace_id, traceparent}`` and the event carries it, so the
+    record is found from a trace and the trace from the record."""
     event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
     object_type, object_id = object_label(obj)
+    parsed = traceparent_parse(traceparent)
     entry = AuditEntry(
         action=action,
         object_type=object_type,
         object_id=object_id,
         occurred_at=at,
-        payload=payload,
+        payload={**payload, "context": {"trace_id": parsed[0], "traceparent": traceparent}} if parsed else payload,
         actor=actor,
         event_id=event_id,
         category="trading",
     )
-    return entry, action_event(action=action, payload=payload, at=at, event_id=event_id)
+    event = action_event(
+        action=action, payload=payload, at=at, event_id=event_id, traceparent=traceparent if parsed else ""
+    )
+    return entry, event
 
 
-def action_event(*, action: str, payload: dict, at: datetime, event_id) -> Envelope | None:
+def action_event(*, action: str, payload: dict, at: datetime, event_id, traceparent: str = "") -> Envelope | None:
     """The trading-events event of one action, keyed by account so an account's orders, fills
     and positions keep their order on the bus: ``order.*`` -> OrderEvent, ``execution.recorded``
     -> Fill, ``position.updated`` -> PositionChanged; None for other actions."""
@@ -171,5 +180,10 @@ def action_event(*, action: str, payload: dict, at: datetime, event_id) -> Envel
     else:
         return None
     return make_event(
-        event_payload, source="trading", key=str(payload["account_id"]), occurred_at=at, event_id=event_id
+        event_payload,
+        source="trading",
+        key=str(payload["account_id"]),
+        occurred_at=at,
+        event_id=event_id,
+        traceparent=traceparent,
     )

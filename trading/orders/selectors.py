@@ -1,11 +1,18 @@
 """Readers of the order path: what the execution worker loads its hot state from (at start and
-after a reconciliation), and what reconciliation compares with the broker."""
+after a reconciliation), and what reconciliation compares with the broker.
+
+Reference data the worker re-reads (instruments, risk limits in force, engaged kill switches)
+comes through the two-level caches (``tradeops.observability.cache``): a write to any of them
+bumps the cache's generation when it commits, and the kill switches' cache is strict (every read
+checks the generation), so the worker's periodic safety re-read costs one cache read instead of
+a query and never misses an engage committed anywhere (RTS 6 Art. 12)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from trading.controls.selectors import kill_switch_list, risk_limit_list
+from tradeops.observability.cache import cached
+from trading.controls.selectors import kill_switch_scopes_engaged, risk_limits_in_force
 from trading.models import AccountRiskSnapshot, Execution, Instrument, Order, Position, RiskLimit, TradingAccount
 from trading.order_states import OrderStatus
 
@@ -13,7 +20,11 @@ OPEN_AT_BROKER = (OrderStatus.RISK_APPROVED, OrderStatus.SUBMITTED, OrderStatus.
 
 
 def instruments_active() -> dict[str, Instrument]:
-    """Active instruments by symbol."""
+    """Active instruments by symbol (cached: reference data, invalidated when one is saved)."""
+    return dict(cached("instruments", "active", _instruments_active_load))
+
+
+def _instruments_active_load() -> dict[str, Instrument]:
     return {i.symbol: i for i in Instrument.objects.filter(is_active=True)}
 
 
@@ -61,12 +72,13 @@ def algo_ids_known() -> set[str]:
 
 
 def risk_limits_active() -> list[RiskLimit]:
-    return list(risk_limit_list())
+    """Active risk limits, account and instrument joined (cached)."""
+    return risk_limits_in_force()
 
 
 def kill_switches_engaged() -> list[tuple[str, str]]:
-    """(scope, value) of every engaged kill switch."""
-    return list(kill_switch_list().values_list("scope", "scope_value"))
+    """(scope, value) of every engaged kill switch (cached, strict)."""
+    return sorted(kill_switch_scopes_engaged())
 
 
 def risk_snapshot_get(*, account_id: int) -> AccountRiskSnapshot | None:

@@ -6,10 +6,6 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-import pytest
-
-pytest.importorskip("tradeops.core.metrics", reason="the /metrics guard comes with the hardening branch")
-
 
 def _get(port: int, token: str = "") -> tuple[int, str]:
     request = urllib.request.Request(

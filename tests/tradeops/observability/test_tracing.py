@@ -64,7 +64,7 @@ def test_outputs_are_the_same_bytes_with_tracing_on_or_off(spans):
     off = []
     pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), on_event=off.append)
     assert [(e.event_id, e.traceparent) for e in on] == [(e.event_id, e.traceparent) for e in off]
-    tick_ids = {t.event_id.hex for t in ticks}
+    tick_ids = {f"{tracing.root_trace_id(t.event_id):032x}" for t in ticks}
     assert {traceparent_parse(e.traceparent)[0] for e in on if e.topic != Topic.MARKET_DATA} == tick_ids
 
 
@@ -112,3 +112,48 @@ def test_http_requests_get_spans(client, spans):
     assert response.status_code == 200
     http = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
     assert http and f"{http[0].context.trace_id:032x}" == "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def test_sampling_is_decided_at_the_root_and_followed_by_every_stage(spans):
+    """At ratio 0.25 about a quarter of the roots are sampled (the low 64 bits of the trace id, as
+    OpenTelemetry's TraceIdRatioBased); only sampled traces make spans; a trace not sampled keeps
+    its traceparent unchanged through the stages (no new string, no span); the stages' outputs
+    are the same bytes whether this process traces or not."""
+    from tradeops.bus.tracing import sample_ratio_set
+
+    sample_ratio_set(0.25)
+    try:
+        ticks = [tick("EURUSD", i) for i in range(400)]  # roots: the decision is made here
+        sampled_roots = {t.event_id for t in ticks if tracing.StageScope("x").sampled(t)}
+        assert 60 <= len(sampled_roots) <= 140
+        on = []
+        pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), on_event=on.append)
+        tracing.tracing_shutdown()
+        off = []
+        pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus(), on_event=off.append)
+    finally:
+        sample_ratio_set(1.0)
+    assert [(e.event_id, e.traceparent) for e in on] == [(e.event_id, e.traceparent) for e in off]
+    features = [e for e in on if e.topic == Topic.FEATURES]
+    predictions = [e for e in on if e.topic == Topic.PREDICTIONS]
+    sampled = [e for e in features if e.traceparent.endswith("-01")]
+    assert 60 <= len(sampled) <= 140
+    # A prediction in a trace not sampled carries its feature vector's traceparent unchanged.
+    by_trace = {traceparent_parse(e.traceparent)[0]: e for e in features}
+    for prediction in predictions:
+        parent = by_trace[traceparent_parse(prediction.traceparent)[0]]
+        if parent.traceparent.endswith("-00"):
+            assert prediction.traceparent == parent.traceparent
+        else:
+            assert prediction.traceparent != parent.traceparent
+    # One span per stage per sampled trace, none for the others.
+    stage_spans = [s for s in spans.get_finished_spans() if s.name.startswith("trace-")]
+    assert len([s for s in stage_spans if s.name.startswith("trace-features")]) == len(sampled)
+    assert {f"{s.context.trace_id:032x}" for s in stage_spans} == {traceparent_parse(e.traceparent)[0] for e in sampled}
+
+
+def test_an_invalid_traceparent_is_ignored_and_a_root_started():
+    bad = tick("EURUSD", 1, traceparent="00-zz-not-a-traceparent")
+    scope = tracing.StageScope("trace-features")
+    made = scope.outputs_traceparent(bad)
+    assert traceparent_parse(made)[0] == f"{tracing.root_trace_id(bad.event_id):032x}"

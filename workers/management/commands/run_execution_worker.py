@@ -49,6 +49,9 @@ class Command(BaseCommand):
         if opts["reconcile_only"]:
             self.stdout.write(json.dumps(worker.status(), default=str, indent=2))
             return
+        from tradeops.observability.server import metrics_serve
+
+        metrics_serve(process="execution-worker")  # METRICS_PORT: order path, outcomes, kill switches
         frozen = settle_heap()
         self.stdout.write(f"execution worker: {frozen} startup objects frozen out of garbage collection")
         stop = {"requested": False}
