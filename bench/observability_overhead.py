@@ -1,25 +1,32 @@
 """What metrics, tracing and JSON logs add to the order path and to a pipeline replay (issue 17).
 
-Both paths run twice per round in the same process, observability OFF and ON, in alternating
-rounds (OFF, ON, OFF, ON, ...) so the machine's noise falls on both alike; p50 and p99 over all
-rounds, and the ratio ON / OFF at p50 (target: under 1.10).
+Every mode runs in the same process, in alternating rounds (the order of the modes turns each
+round) so the machine's noise falls on all alike; p50 and p99 over all rounds, and the ratio to
+OFF at p50 (target: under 1.10), also per round so the spread is visible.
 
-- OFF: tracing off (the runner still sets the event's traceparent for the outbox and logs: that
-  cannot be switched off), the stage meter's per-batch metrics off, no ``metrics`` stage, plain
-  logs.
-- ON: tracing on with the real SDK and a BatchSpanProcessor (spans built, ids derived, handed to
-  the export thread; the exporter discards them, so no collector's network time is counted),
-  database calls traced, the stage meter on, the ``metrics`` stage in the pipeline, JSON logs at
-  INFO to /dev/null.
+- OFF: ``METRICS_ENABLED`` off (the runners have no meter, the worker counts nothing), tracing
+  off (the runner still sets the event's traceparent in a context variable for the outbox and
+  the logs: that is not switchable), plain log lines.
+- ON: metrics on (the runners' per-batch totals, the worker's order path histograms and
+  counters, and the ``metrics`` stage in the replay), tracing on with the real SDK, a
+  ``BatchSpanProcessor`` and the documented sampling (``TRACING_SAMPLE_RATIO``, 0.01 unless
+  ``--ratio``; the exporter discards, so no collector's network time is counted, but spans are
+  built, ended and handed to the export thread), database calls traced in sampled traces, JSON
+  log lines.
+- ON-100% (``--full-sampling``): ON with every trace sampled, to show what sampling buys.
 
-Order path: ``ExecutionWorker.execute(intent)`` (gate, paper broker, the order's one
-transaction on PostgreSQL: the set-up of ``bench/order_path.py``), each order handled inside the
-stage's event scope as the stage runner does. Pipeline replay: the real EURUSD bars and derived
-ticks (``workers.collector.embedded_source``) through the ``ml-features`` stage (and ``metrics``
-when ON) on the memory bus, lock-step (``batch_size=1``, as the embedded run), timing each source
-event until its consequences have settled.
+Order path: a ``signal.validated`` event through the execution stage's real ``StageRunner`` on a
+memory bus (publish, poll, handle, commit), the handler calling ``ExecutionWorker.execute`` (gate,
+paper broker, the order's one statement on PostgreSQL; the set-up of ``bench/order_path.py``) and
+logging one line per order; timed from publish to commit. Each signal starts its own trace, so
+the ratio decides which are sampled. Pipeline replay: the real EURUSD bars and derived ticks
+(``workers.collector.embedded_source``) through the ``ml-features`` stage (and ``metrics`` when
+metrics are on) on the memory bus, lock-step (``batch_size=1``, as the embedded run: every
+per-batch cost is a per-event cost), timing each source event until its consequences settled.
+The features stage is the cheapest handler (~20 us a tick), so this is the strictest case.
 
     python bench/observability_overhead.py [--orders 2000] [--bars 2000] [--rounds 4]
+                                           [--ratio 0.01] [--full-sampling]
 """
 
 from __future__ import annotations
@@ -31,30 +38,36 @@ import os
 import statistics
 import sys
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from django.conf import settings
 from django.db import connection
 
 from bench.order_path import T0, intent, setup_world
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import pipeline_run
+from tradeops.bus.runner import StageRunner, pipeline_run
+from tradeops.bus.tracing import sample_ratio_set, traceparent_new
+from tradeops.core.db_roles import database_owner, runtime_grants_apply
 from tradeops.events import Signal, make_event
-from tradeops.observability import stage as stage_meter
 from tradeops.observability import tracing
+from tradeops.observability.events import MetricsHandler
 from tradeops.observability.logs import JsonFormatter, PlainFormatter
-from tradeops.stages import stage_get
+from tradeops.stages import Stage, stage_get
 
 
 class Discard:
     """A span exporter that accepts and drops (the export thread's cost stays in the run)."""
 
+    def __init__(self) -> None:
+        self.spans = 0
+
     def export(self, spans):
         from opentelemetry.sdk.trace.export import SpanExportResult
 
+        self.spans += len(spans)
         return SpanExportResult.SUCCESS
 
     def shutdown(self):
@@ -64,20 +77,21 @@ class Discard:
         return True
 
 
-_meter_methods = {name: getattr(stage_meter.StageMeter, name) for name in ("batch", "idle", "committed")}
+EXPORTED = Discard()
 
 
-def observability(on: bool, handler: logging.Handler) -> None:
+def mode_set(mode: str, handler: logging.Handler, ratio: float) -> None:
     tracing.tracing_shutdown()
-    for name, method in _meter_methods.items():
-        setattr(stage_meter.StageMeter, name, method if on else (lambda self, *a, **k: None))
+    on = mode != "OFF"
+    settings.METRICS_ENABLED = on
     handler.setFormatter(JsonFormatter() if on else PlainFormatter())
     if on:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
-        tracing.tracing_setup(service_name="bench", exporter=Discard())
+        sample_ratio_set(1.0 if mode == "ON-100%" else ratio)
+        tracing.tracing_setup(service_name="bench", exporter=EXPORTED)
         # a batch processor, as in production (tracing_setup's exporter= path is synchronous, for tests)
-        tracing._provider._active_span_processor._span_processors = (BatchSpanProcessor(Discard()),)
+        tracing._provider._active_span_processor._span_processors = (BatchSpanProcessor(EXPORTED),)
 
 
 def pct(samples: list[float], q: float) -> float:
@@ -85,48 +99,54 @@ def pct(samples: list[float], q: float) -> float:
     return ordered[min(int(q * len(ordered)), len(ordered) - 1)]
 
 
-def order_round(worker, account, n0: int, count: int, log: logging.Logger) -> list[float]:
+class OrderHandler:
+    """The execution stage's handler for the bench: a signal's intent straight to the worker."""
+
+    def __init__(self, worker, account, log: logging.Logger) -> None:
+        self.worker, self.account, self.log = worker, account, log
+        self.n = 0
+
+    def handle(self, event):
+        i = intent(self.account.pk, self.n, T0 + timedelta(microseconds=self.n))
+        order = self.worker.execute(i)
+        assert order.status == "FILLED", order.reject_reason
+        self.log.info("order %s %s", order.client_order_id, order.status, extra={"account": self.account.pk})
+        return []
+
+
+def order_round(handler: OrderHandler, n0: int, count: int) -> list[float]:
+    handler.worker.meter.enabled = settings.METRICS_ENABLED
+    bus = MemoryBus()
+    stage = Stage("execution", ("prediction-events",), "execution-worker", "bench")
+    runner = StageRunner(stage=stage, handler=handler, bus=bus, subscription=bus.subscribe(stage.consumes, stage.group))
     samples = []
-    current = tracing.current_traceparent_var
     for n in range(n0, n0 + count):
-        i = intent(account.pk, n, T0 + timedelta(microseconds=n))
+        handler.n = n
         signal = make_event(
             Signal(
                 signal_id=f"s{n}",
                 symbol="EURUSD",
                 ts=T0,
-                side=i.side,
+                side="BUY" if n % 2 == 0 else "SELL",
                 confidence=0.6,
-                price=i.reference_price,
+                price=intent(handler.account.pk, n, T0).reference_price,
                 model_versions={},
                 algo_id="bench",
             ),
             source="bench",
             key="EURUSD",
-            traceparent=f"00-{uuid.uuid4().hex}-{uuid.uuid4().hex[:16]}-01",
+            traceparent=traceparent_new(),  # a trace per signal, sampled as the ratio says
         )
         start = time.perf_counter()
-        if tracing.tracing_enabled():
-            span_id = tracing.stage_span_id(stage="execution", event_id=signal.event_id)
-            tp = tracing.stage_traceparent(parent=signal.traceparent, event_id=signal.event_id, span_id=span_id)
-            with tracing.event_scope(stage="execution", event=signal, traceparent=tp):
-                order = worker.execute(i)
-                log.info("order %s %s", order.client_order_id, order.status)
-        else:
-            token = current.set(signal.traceparent)
-            try:
-                order = worker.execute(i)
-                log.info("order %s %s", order.client_order_id, order.status)
-            finally:
-                current.reset(token)
+        bus.publish(signal)
+        assert runner.run_once(max_records=10, timeout=0) == 1
         samples.append(time.perf_counter() - start)
-        assert order.status == "FILLED", order.reject_reason
     return samples
 
 
-def replay_round(events: list, on: bool) -> list[float]:
-    stages = [stage_get("ml-features")] + ([stage_get("metrics")] if on else [])
-    handlers = {"metrics": __import__("tradeops.observability.events", fromlist=["x"]).MetricsHandler()}
+def replay_round(events: list) -> list[float]:
+    metrics_on = settings.METRICS_ENABLED
+    stages = [stage_get("ml-features")] + ([stage_get("metrics")] if metrics_on else [])
     samples: list[float] = []
     last = [None]
 
@@ -137,10 +157,10 @@ def replay_round(events: list, on: bool) -> list[float]:
                 samples.append(now - last[0])
             last[0] = time.perf_counter()
             yield event
-        now = time.perf_counter()
-        samples.append(now - last[0])
+        samples.append(time.perf_counter() - last[0])
 
-    pipeline_run(timed(), stages=stages, handlers=handlers if on else {}, bus=MemoryBus(), batch_size=1)
+    handlers = {"metrics": MetricsHandler()} if metrics_on else {}
+    pipeline_run(timed(), stages=stages, handlers=handlers, bus=MemoryBus(), batch_size=1)
     return samples
 
 
@@ -149,9 +169,12 @@ def main() -> None:
     parser.add_argument("--orders", type=int, default=2000, help="orders per round and mode")
     parser.add_argument("--bars", type=int, default=2000, help="real bars replayed per round and mode (x5 events)")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument("--ratio", type=float, default=None, help="sampling ratio ON (default TRACING_SAMPLE_RATIO)")
+    parser.add_argument("--full-sampling", action="store_true", help="also ON with every trace sampled")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL")
+    ratio = settings.TRACING_SAMPLE_RATIO if args.ratio is None else args.ratio
     os.environ["REPLAY_LIMIT"] = str(args.bars)
     os.environ.setdefault("REPLAY_QUARANTINE", os.devnull)
     from workers.collector import embedded_source
@@ -162,36 +185,62 @@ def main() -> None:
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.INFO)
+    modes = ["OFF", "ON"] + (["ON-100%"] if args.full_sampling else [])
 
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    old_name = connection.settings_dict["NAME"]
+    connection.settings_dict["TEST"]["NAME"] = "test_tradeops_bench_obs"  # not order_path's: it may run meanwhile
+    with database_owner():
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        runtime_grants_apply()
     try:
         _, account, _, worker = setup_world()
         worker.execute(intent(account.pk, 1, T0))  # creates the position row
-        order_round(worker, account, 10, 300, log)  # warm-up
-        results = {("orders", False): [], ("orders", True): [], ("replay", False): [], ("replay", True): []}
+        orders = OrderHandler(worker, account, log)
+        mode_set("OFF", handler, ratio)
+        order_round(orders, 10, 300)  # warm-up
+        results = {(path, m): [] for path in ("orders", "replay") for m in modes}
+        per_round = {(path, m): [] for path in ("orders", "replay") for m in modes}
         n = 1000
-        load = os.getloadavg()[0]
+        loads = [os.getloadavg()[0]]
         for r in range(args.rounds):
-            for on in (False, True) if r % 2 == 0 else (True, False):
-                observability(on, handler)
-                results[("orders", on)] += order_round(worker, account, n, args.orders, log)
+            turn = modes[r % len(modes) :] + modes[: r % len(modes)]
+            for mode in turn:
+                mode_set(mode, handler, ratio)
+                s = order_round(orders, n, args.orders)
                 n += args.orders
-                results[("replay", on)] += replay_round(events, on)
-        observability(False, handler)
-        print(f"{args.rounds} rounds; load average {load:.2f} -> {os.getloadavg()[0]:.2f}; 2 CPUs shared")
+                results[("orders", mode)] += s
+                per_round[("orders", mode)].append(pct(s, 0.5))
+                s = replay_round(events)
+                results[("replay", mode)] += s
+                per_round[("replay", mode)].append(pct(s, 0.5))
+            loads.append(os.getloadavg()[0])
+        mode_set("OFF", handler, ratio)
+        sample_ratio_set(None)
+        print(
+            f"{args.rounds} rounds of {args.orders} orders and {len(events)} replayed events per mode; "
+            f"sampling ON {ratio:g}; spans exported {EXPORTED.spans}; load average per round "
+            + " -> ".join(f"{x:.2f}" for x in loads)
+            + f"; {os.cpu_count()} CPUs shared"
+        )
         for path, unit, scale in (("orders", "ms", 1e3), ("replay", "us", 1e6)):
-            off, on = results[(path, False)], results[(path, True)]
-            p50_off, p50_on = pct(off, 0.5) * scale, pct(on, 0.5) * scale
-            p99_off, p99_on = pct(off, 0.99) * scale, pct(on, 0.99) * scale
-            mean_ratio = statistics.fmean(on) / statistics.fmean(off)
-            print(
-                f"{path:7} n={len(off):6} OFF p50 {p50_off:9.3f} {unit}  p99 {p99_off:9.3f} {unit}"
-                f" | ON p50 {p50_on:9.3f} {unit}  p99 {p99_on:9.3f} {unit}"
-                f" | ON/OFF p50 {p50_on / p50_off:.3f}  mean {mean_ratio:.3f}"
-            )
+            off = results[(path, "OFF")]
+            p50_off, p99_off = pct(off, 0.5) * scale, pct(off, 0.99) * scale
+            print(f"{path:7} OFF      n={len(off):6} p50 {p50_off:9.3f} {unit}  p99 {p99_off:10.3f} {unit}")
+            for mode in modes[1:]:
+                on = results[(path, mode)]
+                p50_on, p99_on = pct(on, 0.5) * scale, pct(on, 0.99) * scale
+                rounds = " ".join(
+                    f"{a / b:.3f}" for a, b in zip(per_round[(path, mode)], per_round[(path, "OFF")], strict=True)
+                )
+                print(
+                    f"{path:7} {mode:8} n={len(on):6} p50 {p50_on:9.3f} {unit}  p99 {p99_on:10.3f} {unit}"
+                    f" | /OFF p50 {p50_on / p50_off:.3f} (rounds: {rounds})  p99 {p99_on / p99_off:.3f}"
+                    f"  mean {statistics.fmean(on) / statistics.fmean(off):.3f}"
+                )
     finally:
         tracing.tracing_shutdown()
-        connection.creation.destroy_test_db(connection.settings_dict["NAME"], verbosity=0)
+        with database_owner():
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
 
 
 if __name__ == "__main__":

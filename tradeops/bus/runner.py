@@ -158,7 +158,7 @@ class StageRunner:
         self.dedupe = dedupe if dedupe is not None else RecentIds()
         self.deterministic_ids = deterministic_ids
         self.stats = StageStats()
-        self.meter = stage_meter(stage, subscription)  # None with METRICS_ENABLED off
+        self.meter = stage_meter(stage, subscription, self.stats)  # None with METRICS_ENABLED off
         self.trace_scope = tracing.StageScope(stage.name)
 
     def process(self, records: Sequence[Record]) -> int:
@@ -174,7 +174,7 @@ class StageRunner:
         parent; otherwise with the event's own traceparent in the context, which its outputs keep.
         Events the handler writes through the outbox continue the same trace."""
         meter = self.meter
-        started = time.perf_counter() if meter is not None else 0.0
+        started = meter.timer() if meter is not None else 0.0  # non-zero: this batch is timed
         polled = records
         duplicates = 0
         batch = getattr(self.handler, "handle_batch", None)
@@ -199,7 +199,7 @@ class StageRunner:
                 self.stats.duplicates += duplicates
                 self.stats.batches += 1
                 if meter is not None:
-                    meter.batch(records, {}, duplicates, time.perf_counter() - started)
+                    self._metered(meter, records, started)
                 return 0
             records = fresh
         handle = self.handler.handle
@@ -209,7 +209,7 @@ class StageRunner:
         scope = self.trace_scope
         traced = tracing.tracing_enabled()
         current = tracing.current_traceparent_var
-        topics_out: dict[str, int] | None = {} if meter is not None else None
+        topics_out = meter.topics_out if meter is not None else None  # the stage's totals, counted in place
         invalidating = cache.INVALIDATING_EVENTS
         produced = 0
         for record in records:
@@ -263,8 +263,20 @@ class StageRunner:
         self.stats.duplicates += duplicates
         self.stats.batches += 1
         if meter is not None:
-            meter.batch(polled, topics_out, duplicates, time.perf_counter() - started)
+            self._metered(meter, polled, started)
         return produced
+
+    @staticmethod
+    def _metered(meter, records: Sequence[Record], started: float) -> None:
+        """The batch's share of the stage metrics the stats do not hold: events in per topic for
+        a stage that consumes several, and the batch time when this one is timed."""
+        topics_in = meter.topics_in
+        if topics_in is not None:
+            for record in records:
+                topic = record.topic
+                topics_in[topic] = topics_in.get(topic, 0) + 1
+        if started:
+            meter.timed(started)
 
     def _dead_letter(self, record: Record, exc: Exception) -> None:
         self.stats.dead_lettered += 1

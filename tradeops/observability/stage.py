@@ -1,17 +1,22 @@
 """A stage runner's metrics: events in and out per stage and topic, duplicates, batch time, consumer
 lag per topic and group, and the heartbeat.
 
-The hot loop pays for them once per batch, in plain integers: ``StageMeter.batch`` adds to the
-stage's ``StageTotals`` (no lock, no label lookup, no allocation), and the totals become
-``tradeops_events_in_total``, ``tradeops_events_out_total``, ``tradeops_event_duplicates_total``
-and ``tradeops_stage_batch_seconds`` only when Prometheus scrapes (``StageCollector``). In the
-embedded run's lock-step a batch is one event, so what a batch costs is what an event costs.
-The heartbeat and the lag are refreshed at most once a second. With ``METRICS_ENABLED`` off the
-runner has no meter and does none of this.
+In the embedded run's lock-step a batch is one event, so whatever a batch costs, an event costs.
+So the hot loop pays almost nothing:
 
-Totals are per stage name and live as long as the process (a runner that is rebuilt keeps adding
-to the same counters). One runner thread owns a stage; two runners of the same stage in two
-threads could lose an increment to a race, never corrupt a value.
+- events in, duplicates and batches are the runner's own ``StageStats`` counters (kept anyway),
+  read when Prometheus scrapes (``StageCollector``); a stage that consumes several topics counts
+  its records per topic in a plain dict, one that consumes one topic does not look at them;
+- events out are counted per topic in a plain dict as they are published;
+- one batch in ``TIME_EVERY`` is timed for ``tradeops_stage_batch_seconds`` (a sample of the
+  batches, not all: its quantiles estimate all batches', its ``_count`` is the sample's, so count
+  batches with ``rate(tradeops_events_in_total)`` instead), and once that batch is committed the
+  consumer lag is refreshed (at most every ``METRICS_LAG_SECONDS``), as it is on an empty poll;
+- the heartbeat is a function gauge: when scraped it is the time the runner was last seen to have
+  moved (a batch or an empty poll since the previous scrape).
+
+With ``METRICS_ENABLED`` off the runner has no meter and does none of this. Totals are per stage
+name and live as long as the process (a runner that is rebuilt keeps adding to the same counters).
 """
 
 from __future__ import annotations
@@ -19,51 +24,77 @@ from __future__ import annotations
 import threading
 import time
 from bisect import bisect_left
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 
 from tradeops.observability import metrics
 
 BATCH_BUCKETS = metrics.LATENCY_BUCKETS
+TIME_EVERY = 16  # batches per timed batch
 
 
 class StageTotals:
-    __slots__ = ("stage", "events_in", "events_out", "duplicates", "buckets", "seconds", "batches")
+    """Everything the runners of one stage have counted in this process."""
 
-    def __init__(self, stage: str) -> None:
+    def __init__(self, stage: str, *, single_topic: str | None) -> None:
         self.stage = stage
-        self.events_in: dict[str, int] = {}
-        self.events_out: dict[str, int] = {}
-        self.duplicates = 0
+        self.single_topic = single_topic
+        self.runs: list = []  # every runner's StageStats (consumed, duplicates, batches)
+        self.events_in: dict[str, int] = {}  # per topic, for a stage that consumes several
+        self.events_out: dict[str, int] = {}  # per topic
         self.buckets = [0] * (len(BATCH_BUCKETS) + 1)  # the last one is +Inf
         self.seconds = 0.0
-        self.batches = 0
+        self.idle_polls = 0
+        self._seen_activity = -1
+        self._active_at = time.time()
+
+    def consumed(self) -> dict[str, int]:
+        if self.single_topic is not None:
+            return {self.single_topic: sum(s.consumed for s in self.runs)}
+        return dict(self.events_in)
+
+    def heartbeat(self) -> float:
+        """Unix time the stage was last seen to move (read when scraped)."""
+        activity = sum(s.batches for s in self.runs) + self.idle_polls
+        if activity != self._seen_activity:
+            self._seen_activity = activity
+            self._active_at = time.time()
+        return self._active_at
 
 
 _totals: dict[str, StageTotals] = {}
 _totals_lock = threading.Lock()
 
 
-def stage_totals(stage: str) -> StageTotals:
-    totals = _totals.get(stage)
+def stage_totals(stage) -> StageTotals:
+    """The totals of ``stage`` (a ``tradeops.stages.Stage``), created on first use."""
+    totals = _totals.get(stage.name)
     if totals is None:
         with _totals_lock:
-            totals = _totals.setdefault(stage, StageTotals(stage))
+            totals = _totals.get(stage.name)
+            if totals is None:
+                single = stage.consumes[0] if len(stage.consumes) == 1 else None
+                totals = _totals[stage.name] = StageTotals(stage.name, single_topic=single)
+                metrics.heartbeat.labels(stage.name).set_function(totals.heartbeat)
     return totals
 
 
 class StageMeter:
-    def __init__(
-        self, stage: str, subscription, *, consumes: Sequence[str] = (), lag_every: float | None = None
-    ) -> None:
-        self.stage = stage
+    """What one runner adds to its stage's totals. The runner counts into ``topics_in`` (None for
+    a stage that consumes one topic) and ``topics_out`` itself, asks ``timer()`` at the start of
+    a batch, hands a non-zero start back to ``timed`` and calls ``committed`` once the batch is
+    committed (the lag is measured then, after a timed batch, so it does not count the batch in
+    hand)."""
+
+    def __init__(self, stage, subscription, stats, *, lag_every: float | None = None) -> None:
+        self.stage = stage.name
         self.subscription = subscription
-        self.group = getattr(subscription, "group", stage)
-        self.totals = stage_totals(stage)
-        # One topic consumed: a batch's count is its length, no look at each record.
-        self._only_topic = consumes[0] if len(consumes) == 1 else None
-        if self._only_topic is not None:
-            self.totals.events_in.setdefault(self._only_topic, 0)
-        self._heartbeat = metrics.heartbeat.labels(stage)
+        self.group = getattr(subscription, "group", stage.name)
+        self.totals = totals = stage_totals(stage)
+        totals.runs.append(stats)
+        self.topics_in: dict[str, int] | None = None if totals.single_topic is not None else totals.events_in
+        self.topics_out: dict[str, int] = totals.events_out
+        self._countdown = 1  # the first batch is timed
+        self._lag_due = False
         self._lag: dict[str, object] = {}
         if lag_every is None:
             try:
@@ -73,47 +104,40 @@ class StageMeter:
             except Exception:
                 lag_every = 5.0
         self.lag_every = lag_every
-        self._beat_at = 0.0
         self._lag_at = float("-inf")
-        self.beat()
 
-    def batch(self, records: Sequence, topics_out: dict[str, int], duplicates: int, seconds: float) -> None:
-        """One handled batch: its records (by topic), outputs by event type, duplicates skipped
-        and the seconds it took."""
+    def timer(self) -> float:
+        """perf_counter() for the batch to time (one in ``TIME_EVERY``), else 0.0."""
+        self._countdown -= 1
+        if self._countdown:
+            return 0.0
+        self._countdown = TIME_EVERY
+        return time.perf_counter()
+
+    def timed(self, started: float) -> None:
+        """The timed batch ended: its duration; the lag is looked at once it is committed."""
+        seconds = time.perf_counter() - started
         totals = self.totals
-        counts = totals.events_in
-        only = self._only_topic
-        if only is not None:
-            counts[only] += len(records)
-        else:
-            for record in records:
-                topic = record.topic
-                counts[topic] = counts.get(topic, 0) + 1
-        if topics_out:
-            out = totals.events_out
-            for topic, n in topics_out.items():
-                out[topic] = out.get(topic, 0) + n
-        if duplicates:
-            totals.duplicates += duplicates
         totals.buckets[bisect_left(BATCH_BUCKETS, seconds)] += 1
         totals.seconds += seconds
-        totals.batches += 1
+        self._lag_due = True
 
-    def beat(self) -> None:
-        """The loop went round (a commit, an idle poll): heartbeat and lag, at most once a second."""
-        now = time.time()
-        if now - self._beat_at < 1.0 and now - self._lag_at < self.lag_every:
+    def committed(self) -> None:
+        """The batch is committed: after a timed batch, the lag when due."""
+        if self._lag_due:
+            self._lag_due = False
+            self._lag_maybe()
+
+    def idle(self) -> None:
+        """An empty poll: the loop is alive; the lag when due."""
+        self.totals.idle_polls += 1
+        self._lag_maybe()
+
+    def _lag_maybe(self) -> None:
+        now = time.monotonic()
+        if now - self._lag_at < self.lag_every:
             return
-        self._beat_at = now
-        self._heartbeat.set(now)
-        if now - self._lag_at >= self.lag_every:
-            self._lag_at = now
-            self._measure_lag()
-
-    idle = beat
-    committed = beat
-
-    def _measure_lag(self) -> None:
+        self._lag_at = now
         lag = getattr(self.subscription, "lag", None)
         if lag is None:
             return
@@ -128,7 +152,7 @@ class StageMeter:
             child.set(value)
 
 
-def stage_meter(stage, subscription) -> StageMeter | None:
+def stage_meter(stage, subscription, stats) -> StageMeter | None:
     """The runner's meter for ``stage`` (a ``tradeops.stages.Stage``); None when
     ``METRICS_ENABLED`` is off."""
     try:
@@ -137,9 +161,7 @@ def stage_meter(stage, subscription) -> StageMeter | None:
         enabled = settings.METRICS_ENABLED
     except Exception:  # outside Django: on
         enabled = True
-    if not enabled:
-        return None
-    return StageMeter(stage.name, subscription, consumes=stage.consumes)
+    return StageMeter(stage, subscription, stats) if enabled else None
 
 
 class StageCollector:
@@ -163,11 +185,11 @@ class StageCollector:
         )
         for totals in list(_totals.values()):
             stage = totals.stage
-            for topic, n in list(totals.events_in.items()):
+            for topic, n in totals.consumed().items():
                 events_in.add_metric([stage, topic], n)
             for topic, n in list(totals.events_out.items()):
                 events_out.add_metric([stage, topic], n)
-            duplicates.add_metric([stage], totals.duplicates)
+            duplicates.add_metric([stage], sum(s.duplicates for s in totals.runs))
             cumulative, buckets = 0, []
             for bound, n in zip((*BATCH_BUCKETS, float("inf")), list(totals.buckets), strict=True):
                 cumulative += n

@@ -58,10 +58,49 @@ def test_consumer_lag_per_topic_and_group():
     subscription = bus.subscribe(FEATURES.consumes, FEATURES.group)
     runner = StageRunner(stage=FEATURES, handler=MidPrice(), bus=bus, subscription=subscription)
     runner.meter.lag_every = 0
-    runner.run_once(max_records=5, timeout=0)
+    runner.run_once(max_records=5, timeout=0)  # the first batch is timed: the lag once committed
     assert value("tradeops_consumer_lag", topic=Topic.MARKET_DATA, group="obs-features") == 7
-    runner.run_once(max_records=100, timeout=0)
+    runner.run_once(max_records=100, timeout=0)  # not a timed batch: the lag is not looked at
+    assert value("tradeops_consumer_lag", topic=Topic.MARKET_DATA, group="obs-features") == 7
+    assert runner.run_once(max_records=100, timeout=0) == 0  # an empty poll looks again
     assert value("tradeops_consumer_lag", topic=Topic.MARKET_DATA, group="obs-features") == 0
+
+
+class Sink:
+    def handle(self, event):
+        return []
+
+
+def test_stage_totals_are_read_when_scraped():
+    """Events in come from the runners' own stats (one topic) or a per-topic count (several);
+    one batch in TIME_EVERY is timed; the heartbeat moves only when the stage did."""
+    from tradeops.observability.stage import TIME_EVERY
+
+    two = Stage("obs-two-topics", (Topic.MARKET_DATA, Topic.FEATURES), "obs-two-topics", "x.y")
+    bus = MemoryBus()
+    for i in range(3):
+        bus.publish(tick("EURUSD", i))
+    runners = [
+        StageRunner(stage=stage, handler=handler, bus=bus, subscription=bus.subscribe(stage.consumes, stage.group))
+        for stage, handler in ((FEATURES, MidPrice()), (two, Sink()))
+    ]
+    before = {
+        "single": value("tradeops_events_in_total", stage="obs-features", topic=Topic.MARKET_DATA),
+        "two_md": value("tradeops_events_in_total", stage="obs-two-topics", topic=Topic.MARKET_DATA),
+        "two_f": value("tradeops_events_in_total", stage="obs-two-topics", topic=Topic.FEATURES),
+        "timed": value("tradeops_stage_batch_seconds_count", stage="obs-two-topics"),
+    }
+    for _ in range(2 * TIME_EVERY):
+        for runner in runners:
+            runner.run_once(max_records=1, timeout=0)
+    assert value("tradeops_events_in_total", stage="obs-features", topic=Topic.MARKET_DATA) - before["single"] == 3
+    # the features stage's 3 outputs (one per tick) reach the second stage on the features topic
+    assert value("tradeops_events_in_total", stage="obs-two-topics", topic=Topic.MARKET_DATA) - before["two_md"] == 3
+    assert value("tradeops_events_in_total", stage="obs-two-topics", topic=Topic.FEATURES) - before["two_f"] == 3
+    # six batches for the second stage: the first is timed, the next timed one is the 17th
+    assert value("tradeops_stage_batch_seconds_count", stage="obs-two-topics") - before["timed"] == 1
+    beat = value("tradeops_heartbeat_timestamp_seconds", process="obs-two-topics")
+    assert value("tradeops_heartbeat_timestamp_seconds", process="obs-two-topics") == beat  # nothing moved
 
 
 def test_metrics_stage_counts_fills_positions_refusals_and_alerts():
