@@ -17,7 +17,9 @@ Figures, each beside the same-run baseline:
 - pipeline: source events/s (wall) and CPU per source event (this process), per database
   (SQLite file; PostgreSQL with the memory bus), with the CPU split per stage;
 - what was persisted (orders, fills, pre-trade decisions, audit records), checked: every order
-  has its decision and its audit records, and the chain verifies.
+  has its decision and its audit records, and the chain verifies;
+- the reference caches' hit ratio during the run (issue 17's target: above 85 % in a replay),
+  per cache and overall, from the caches' own hit and miss counts in the child process.
 
 Each database run happens in a child process with a fresh database (SQLite: a temporary file;
 PostgreSQL: ``test_tradeops_bench_pipeline``, created and dropped by the owner role, the run as the
@@ -128,6 +130,9 @@ def _measure(args) -> dict:
     baseline_events = sum(1 for _ in embedded_source())
     baseline = (time.perf_counter() - start_wall, time.process_time() - start_cpu)
 
+    from tradeops.observability.cache import cache_stats
+
+    cache_before = cache_stats()  # before the stages are built: their first loads are misses of the run
     totals: dict[str, float] = {}
     handlers = {"execution": Timed(execution_stage(clock=ReplayClock()), totals, "execution")}
     for stage in STAGES:
@@ -150,6 +155,11 @@ def _measure(args) -> dict:
         profiler.disable()
         profiler.dump_stats(args.profile)
     load_after = os.getloadavg()[0]
+    caches = {}  # hits and misses of the stages (seeding and training read through them too: not counted)
+    for name, (hits, misses) in cache_stats().items():
+        hits0, misses0 = cache_before.get(name, (0, 0))
+        if hits - hits0 or misses - misses0:
+            caches[name] = [hits - hits0, misses - misses0]
 
     from compliance.models import PreTradeDecision
     from trading.models import AccountRiskSnapshot, Execution, Order, Position
@@ -198,6 +208,7 @@ def _measure(args) -> dict:
         "baseline_cpu": baseline[1],
         "stages_cpu": totals,
         "counts": counts,
+        "caches": caches,
         "load": [load_before, load_after],
     }
 
@@ -262,6 +273,11 @@ def report(r: dict) -> None:
     parts = ", ".join(f"{name} {seconds / n * 1e6:.1f}" for name, seconds in stages)
     print(f"  CPU per source event by stage (us): {parts}; runner, bus and relay {(r['cpu'] - inside) / n * 1e6:.1f}")
     print("  persisted: " + ", ".join(f"{k} {v}" for k, v in r["counts"].items()))
+    caches = r.get("caches", {})
+    hits, misses = sum(h for h, _ in caches.values()), sum(m for _, m in caches.values())
+    parts = ", ".join(f"{name} {h / (h + m):.1%} ({h} hits, {m} misses)" for name, (h, m) in sorted(caches.items()))
+    overall = f"{hits / (hits + misses):.1%}" if hits + misses else "no reads"
+    print(f"  cache hit ratio during the run (target > 85%): {overall}; {parts}")
 
 
 if __name__ == "__main__":

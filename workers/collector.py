@@ -193,6 +193,20 @@ class Collector:
         return self.stats
 
 
+def collector_metrics(collector: Collector, *, process: str | None = None) -> None:
+    """Report ``collector``'s counts as ``tradeops_collector_events_total{source, outcome}``, read
+    when scraped (its ``CollectorStats``, kept anyway: nothing is added to the hot path), and, with
+    ``process``, serve this process's metrics on ``METRICS_PORT`` (the ``collect`` and ``replay``
+    commands; the embedded run serves them on the web's ``/metrics``)."""
+    from tradeops.observability.collectors import feed_stats_track
+
+    feed_stats_track(collector.source, collector.stats)
+    if process is not None:
+        from tradeops.observability.server import metrics_serve
+
+        metrics_serve(process=process)
+
+
 def live_quotes(
     broker: Broker,
     symbols: Iterable[str],
@@ -275,6 +289,7 @@ def embedded_source() -> Iterator[Envelope]:
     quarantine = Quarantine(os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
     # Derived ticks come every 20 minutes: a gap is a missing hour or more of session time.
     collector = Collector(monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine)
+    collector_metrics(collector)
     bars = list(backtesting_bars("EURUSD", quarantine=quarantine))[:limit]
     spread = Decimal("0.00008")
     items = _interleave(bars, bars_as_ticks(bars, spread=spread))

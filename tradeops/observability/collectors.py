@@ -1,6 +1,7 @@
 """Metrics read when Prometheus scrapes, not kept by the code: the outbox backlog and the relay's
 lag (age of the oldest unpublished row), the audit chain's length (its rate is the append rate,
-whatever path wrote the records), and each cache's hit ratio.
+whatever path wrote the records), each cache's hit ratio, and the market data collectors' counts
+(``feed_stats_track``: the counts a collector keeps anyway, so the feed's hot path pays nothing).
 
 Registered once per process that should report them (``collectors_register``): the outbox relay,
 the embedded run and the web app (the database is shared, so one scrape target is enough; the
@@ -71,6 +72,37 @@ class CacheCollector(Collector):
         yield family
 
 
+FEED_OUTCOMES = ("received", "published", "flagged", "quarantined", "alerts")
+_feeds: list[tuple[str, object]] = []
+
+
+def feed_stats_track(source: str, stats) -> None:
+    """Report a market data collector's counts (``workers.collector.CollectorStats``: the
+    attributes of ``FEED_OUTCOMES``) as ``tradeops_collector_events_total{source, outcome}``.
+    Counts add up per source over every collector tracked in this process, for its lifetime."""
+    _feeds.append((source, stats))
+
+
+class FeedCollector(Collector):
+    """The tracked collectors' counts, read when scraped."""
+
+    def describe(self):
+        return iter(())
+
+    def collect(self):
+        from prometheus_client.core import CounterMetricFamily
+
+        name = "tradeops_collector_events_total"
+        family = CounterMetricFamily(name[: -len("_total")], COLLECTED[name], labels=["source", "outcome"])
+        totals: dict[tuple[str, str], int] = {}
+        for source, stats in list(_feeds):
+            for outcome in FEED_OUTCOMES:
+                totals[(source, outcome)] = totals.get((source, outcome), 0) + getattr(stats, outcome)
+        for labels, value in totals.items():
+            family.add_metric(list(labels), value)
+        yield family
+
+
 _registered: dict[str, Collector] = {}
 
 
@@ -80,6 +112,9 @@ def collectors_register(*, database: bool = True, caches: bool = True, registry=
     from tradeops.observability.stage import stage_collector_register
 
     stage_collector_register(registry)
+    if "feeds" not in _registered:
+        _registered["feeds"] = FeedCollector()
+        registry.register(_registered["feeds"])
     if caches and "caches" not in _registered:
         _registered["caches"] = CacheCollector()
         registry.register(_registered["caches"])

@@ -127,6 +127,10 @@ COLLECTED: dict[str, str] = {
     "tradeops_outbox_lag_seconds": "Age of the oldest unpublished outbox row (relay lag); 0 when none waits",
     "tradeops_audit_chain_length": "Sequence number of the audit chain head (its rate is the append rate)",
     "tradeops_cache_hit_ratio": "Cache hits / (hits + misses) since the process started, per cache",
+    "tradeops_collector_events_total": (
+        "Market data items a collector handled, by source and outcome (received, published, flagged, "
+        "quarantined, alerts)"
+    ),
 }
 
 METRIC_NAMES: tuple[str, ...] = tuple(

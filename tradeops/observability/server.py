@@ -15,14 +15,11 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
-
-from tradeops.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -102,12 +99,13 @@ class MetricsServer:
 def metrics_serve(*, process: str, port: int | None = None) -> MetricsServer | None:
     """Serve this process's metrics on ``port`` (default ``METRICS_PORT``; 0 or unset = don't).
 
-    Idempotent per port. Marks the process's heartbeat so it is visible before its first loop.
+    Idempotent per port. Sets no heartbeat: a heartbeat set once here and never again would look
+    like a stuck process two minutes later (``TradeopsHeartbeatMissing``); each loop keeps its own
+    (the stage runners ``stage-<name>``, the relay, the live collector, the anomaly detector).
     Precondition: Django settings are configured."""
     from django.conf import settings
 
     port = settings.METRICS_PORT if port is None else port
-    metrics.heartbeat.labels(process).set(time.time())
     if not port:
         return None
     with _lock:

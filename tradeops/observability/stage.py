@@ -12,8 +12,9 @@ So the hot loop pays almost nothing:
   batches, not all: its quantiles estimate all batches', its ``_count`` is the sample's, so count
   batches with ``rate(tradeops_events_in_total)`` instead), and once that batch is committed the
   consumer lag is refreshed (at most every ``METRICS_LAG_SECONDS``), as it is on an empty poll;
-- the heartbeat is a function gauge: when scraped it is the time the runner was last seen to have
-  moved (a batch or an empty poll since the previous scrape).
+- the heartbeat (``process="stage-<name>"``, whichever process runs the stage: ``run_stage``,
+  the execution worker, the one-process pipeline) is a function gauge: when scraped it is the
+  time the runner was last seen to have moved (a batch or an empty poll since the previous scrape).
 
 With ``METRICS_ENABLED`` off the runner has no meter and does none of this. Totals are per stage
 name and live as long as the process (a runner that is rebuilt keeps adding to the same counters).
@@ -74,7 +75,7 @@ def stage_totals(stage) -> StageTotals:
             if totals is None:
                 single = stage.consumes[0] if len(stage.consumes) == 1 else None
                 totals = _totals[stage.name] = StageTotals(stage.name, single_topic=single)
-                metrics.heartbeat.labels(stage.name).set_function(totals.heartbeat)
+                metrics.heartbeat.labels(f"stage-{stage.name}").set_function(totals.heartbeat)
     return totals
 
 

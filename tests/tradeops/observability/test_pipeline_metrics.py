@@ -48,7 +48,7 @@ def test_events_in_and_out_per_stage_and_topic_dead_letters_and_lag():
     assert value("tradeops_events_out_total", stage="obs-model", topic=Topic.PREDICTIONS) - before_out == 40
     assert value("tradeops_dead_letters_total", topic=Topic.MARKET_DATA, reason="handler_error") - before_dead == 1
     assert value("tradeops_stage_batch_seconds_count", stage="obs-model") > 0
-    assert value("tradeops_heartbeat_timestamp_seconds", process="obs-features") > 0
+    assert value("tradeops_heartbeat_timestamp_seconds", process="stage-obs-features") > 0
 
 
 def test_consumer_lag_per_topic_and_group():
@@ -99,8 +99,8 @@ def test_stage_totals_are_read_when_scraped():
     assert value("tradeops_events_in_total", stage="obs-two-topics", topic=Topic.FEATURES) - before["two_f"] == 3
     # six batches for the second stage: the first is timed, the next timed one is the 17th
     assert value("tradeops_stage_batch_seconds_count", stage="obs-two-topics") - before["timed"] == 1
-    beat = value("tradeops_heartbeat_timestamp_seconds", process="obs-two-topics")
-    assert value("tradeops_heartbeat_timestamp_seconds", process="obs-two-topics") == beat  # nothing moved
+    beat = value("tradeops_heartbeat_timestamp_seconds", process="stage-obs-two-topics")
+    assert value("tradeops_heartbeat_timestamp_seconds", process="stage-obs-two-topics") == beat  # nothing moved
 
 
 def test_metrics_stage_counts_fills_positions_refusals_and_alerts():

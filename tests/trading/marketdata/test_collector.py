@@ -111,6 +111,9 @@ def test_collect_command_against_the_mt5_stand_in(settings, capsys, tmp_path):
     out = capsys.readouterr().out
     # the stand-in's clock is in March 2026: received long after its source time, so flagged stale
     assert "1 received, 1 published (1 flagged: stale 1)" in out
+    from prometheus_client import REGISTRY  # the live loop's heartbeat: once per poll of the broker
+
+    assert REGISTRY.get_sample_value("tradeops_heartbeat_timestamp_seconds", {"process": "collector"}) > 0
 
 
 def test_embedded_source_replays_the_real_data(monkeypatch, tmp_path):
@@ -125,9 +128,20 @@ def test_embedded_source_replays_the_real_data(monkeypatch, tmp_path):
 
 
 def test_replay_command_on_the_memory_bus(tmp_path, capsys):
+    from prometheus_client import REGISTRY
+
+    def count(outcome: str) -> float:
+        labels = {"source": "collector", "outcome": outcome}
+        return REGISTRY.get_sample_value("tradeops_collector_events_total", labels) or 0.0
+
+    before = {outcome: count(outcome) for outcome in ("received", "published", "quarantined")}
     call_command("replay", "--limit", "300", "--bus", "memory", "--quarantine-file", str(tmp_path / "q.jsonl"))
     out = capsys.readouterr().out
     assert "300 received, 300 published" in out and "nothing quarantined" in out
+    # the collector's counts are this process's metrics, read when scraped
+    assert count("received") - before["received"] == 300
+    assert count("published") - before["published"] == 300
+    assert count("quarantined") == before["quarantined"]
 
 
 def test_replay_command_reports_bad_rows_of_an_mt5_file(tmp_path, capsys):

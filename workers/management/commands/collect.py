@@ -19,9 +19,10 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.core.clock import utcnow
+from tradeops.observability.metrics import heartbeat
 from trading.brokers import BrokerError, get_broker
 from trading.marketdata.quarantine import Quarantine
-from workers.collector import Collector, live_quotes, monitor_for, outage_alert
+from workers.collector import Collector, collector_metrics, live_quotes, monitor_for, outage_alert
 
 
 class Command(BaseCommand):
@@ -53,6 +54,8 @@ class Command(BaseCommand):
         quarantine = Quarantine(opts["quarantine_file"] or None)
         monitor = monitor_for(symbols, max_latency=timedelta(milliseconds=opts["max_latency_ms"]))
         collector = Collector(publish=bus, monitor=monitor, quarantine=quarantine)
+        collector_metrics(collector, process="collector")  # METRICS_PORT: counts by outcome, heartbeat
+        beat = heartbeat.labels("collector")
         stop = {"requested": False}
         deadline = time.monotonic() + opts["duration"] if opts["duration"] else None
 
@@ -62,7 +65,8 @@ class Command(BaseCommand):
         signal.signal(signal.SIGINT, request_stop)
         signal.signal(signal.SIGTERM, request_stop)
 
-        def should_stop() -> bool:
+        def should_stop() -> bool:  # asked once per poll of the broker: the process's heartbeat
+            beat.set(time.time())
             return stop["requested"] or (deadline is not None and time.monotonic() >= deadline)
 
         def on_outage(error) -> None:

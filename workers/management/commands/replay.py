@@ -32,7 +32,7 @@ from trading.marketdata.sources import (
     synthetic_ticks,
 )
 from trading.seed_data import INSTRUMENTS
-from workers.collector import Collector, monitor_for
+from workers.collector import Collector, collector_metrics, monitor_for
 
 SOURCES = ("backtesting", "mt5-bars", "mt5-ticks", "synthetic")
 
@@ -72,6 +72,7 @@ class Command(BaseCommand):
         collector = Collector(
             publish=bus, monitor=monitor_for([symbol], max_gap=timedelta(minutes=gap)), quarantine=quarantine
         )
+        collector_metrics(collector, process="collector")  # METRICS_PORT: counts by outcome
         self.stdout.write(f"replaying {opts['source']} {symbol} onto the {backend} bus")
         try:
             stats = collector.run(items, speed=opts["speed"] or None)
