@@ -14,6 +14,9 @@ OFF at p50 (target: under 1.10), also per round so the spread is visible.
   built, ended and handed to the export thread), database calls traced in sampled traces, JSON
   log lines.
 - ON-100% (``--full-sampling``): ON with every trace sampled, to show what sampling buys.
+- METRICS and TRACING (``--split``): ON's two halves alone, to say which costs what: METRICS is
+  metrics on, tracing off, plain lines; TRACING is tracing (the ratio ON uses) and JSON lines,
+  metrics off.
 
 Order path: a ``signal.validated`` event through the execution stage's real ``StageRunner`` on a
 memory bus (publish, poll, handle, commit), the handler calling ``ExecutionWorker.execute`` (gate,
@@ -26,7 +29,7 @@ per-batch cost is a per-event cost), timing each source event until its conseque
 The features stage is the cheapest handler (~20 us a tick), so this is the strictest case.
 
     python bench/observability_overhead.py [--orders 2000] [--bars 2000] [--rounds 4]
-                                           [--ratio 0.01] [--full-sampling]
+                                           [--ratio 0.01] [--full-sampling] [--split]
 """
 
 from __future__ import annotations
@@ -82,10 +85,10 @@ EXPORTED = Discard()
 
 def mode_set(mode: str, handler: logging.Handler, ratio: float) -> None:
     tracing.tracing_shutdown()
-    on = mode != "OFF"
-    settings.METRICS_ENABLED = on
-    handler.setFormatter(JsonFormatter() if on else PlainFormatter())
-    if on:
+    traced = mode in ("ON", "ON-100%", "TRACING")
+    settings.METRICS_ENABLED = mode in ("ON", "ON-100%", "METRICS")
+    handler.setFormatter(JsonFormatter() if traced else PlainFormatter())
+    if traced:
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
         sample_ratio_set(1.0 if mode == "ON-100%" else ratio)
@@ -171,6 +174,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--ratio", type=float, default=None, help="sampling ratio ON (default TRACING_SAMPLE_RATIO)")
     parser.add_argument("--full-sampling", action="store_true", help="also ON with every trace sampled")
+    parser.add_argument("--split", action="store_true", help="also metrics alone and tracing + JSON logs alone")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL")
@@ -185,7 +189,7 @@ def main() -> None:
     log.handlers[:] = [handler]
     log.propagate = False
     log.setLevel(logging.INFO)
-    modes = ["OFF", "ON"] + (["ON-100%"] if args.full_sampling else [])
+    modes = ["OFF", "ON"] + (["ON-100%"] if args.full_sampling else []) + (["METRICS", "TRACING"] if args.split else [])
 
     old_name = connection.settings_dict["NAME"]
     connection.settings_dict["TEST"]["NAME"] = "test_tradeops_bench_obs"  # not order_path's: it may run meanwhile
