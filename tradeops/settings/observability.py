@@ -22,8 +22,9 @@ METRICS_LAG_SECONDS = env.float("METRICS_LAG_SECONDS", default=5.0)
 TRACING_ENABLED = env.bool("TRACING_ENABLED", default=False)
 TRACING_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="tradeops")
 # Share of new traces that are sampled (0..1), decided where a trace starts (a tick, a request)
-# and followed by every later hop. 0.01: one trace in a hundred, which keeps tracing's cost on the
-# pipeline under 10% of p50 (bench/README.md); the tests trace everything (1.0).
+# and followed by every later hop. 0.01: one trace in a hundred (tracing every trace costs the
+# lock-step replay 8x at p50, 0.01 about 15% with JSON logs: bench/README.md); the tests trace
+# everything (1.0).
 TRACING_SAMPLE_RATIO = env.float("TRACING_SAMPLE_RATIO", default=0.01)
 
 # Caches (tradeops.observability.cache): L1 in-process (bounded, TTL) in front of L2, Django's
