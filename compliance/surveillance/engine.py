@@ -170,6 +170,10 @@ class SurveillanceEngine:
             "account": dict(account_params or {}),
             "algo": dict(algo_params or {}),
         }
+        for mapping in (params, *scoped.values()):
+            for name in mapping:
+                if name not in DETECTOR_PARAMS:
+                    params_convert(name, None)  # raises ParameterError naming it (never silently ignored)
         quiet: dict[str, float] = {}
         # Every detector's firm-wide parameters (enabled or not): some read another's (the pair
         # detectors share the wash-trade matching; wash leaves painting runs to painting).

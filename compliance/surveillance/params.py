@@ -200,15 +200,42 @@ ALERT_TYPES: tuple[str, ...] = (
 
 
 class ParameterError(ValueError):
-    """Parameters that do not validate; the message names the field."""
+    """Parameters that do not validate; the message names the detector and the field."""
+
+
+# Alert types raised by another detector: their thresholds live under that detector's name.
+RAISED_BY = {"layering": "spoofing"}
 
 
 def params_convert(detector: str, raw: dict[str, Any] | None) -> Params:
-    """Validate ``raw`` for ``detector`` (unknown detector or bad field -> ParameterError)."""
+    """Validate ``raw`` for ``detector``: an unknown detector, a value that is not an object, an
+    unknown parameter name or a bad value -> ``ParameterError`` naming it (and what is known)."""
     cls = DETECTOR_PARAMS.get(detector)
     if cls is None:
-        raise ParameterError(f"unknown detector {detector!r}; known: {', '.join(DETECTOR_PARAMS)}")
+        hint = ""
+        if detector in RAISED_BY:
+            by = RAISED_BY[detector]
+            hint = f" ({detector} alerts are raised by the {by} detector: set them under {by!r})"
+        raise ParameterError(f"unknown detector {detector!r}{hint}; known: {', '.join(DETECTOR_PARAMS)}")
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{detector}: parameters must be an object of name: value, not {type(raw).__name__}")
+    unknown = [name for name in raw if name not in cls.__struct_fields__]
+    if unknown:
+        raise ParameterError(
+            f"{detector}: unknown parameter{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
+            f"known: {', '.join(cls.__struct_fields__)}"
+        )
     try:
-        return msgspec.convert(raw or {}, cls)
+        return msgspec.convert(raw, cls)
     except msgspec.ValidationError as exc:
         raise ParameterError(f"{detector}: {exc}") from None
+
+
+def params_check(raw: Any) -> dict[str, Params]:
+    """Validate a whole parameter set (detector name -> parameters), as read from a ``--params``
+    file: every detector name must be known and every parameter set valid."""
+    if not isinstance(raw, dict):
+        raise ParameterError(f"expected an object of detector: parameters, not {type(raw).__name__}")
+    return {name: params_convert(name, value) for name, value in raw.items()}

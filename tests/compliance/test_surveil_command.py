@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import orjson
+import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from tests.compliance.helpers import market, q
 
@@ -61,3 +66,57 @@ def test_surveil_record_puts_alerts_into_cases_once(tmp_path, db):
         call_command("surveil", str(src), "--output", str(tmp_path / "a.jsonl"), "--record", stderr=io.StringIO())
     alert = Alert.objects.get()
     assert alert.occurrences == 2 and Case.objects.get().subject_owner == "X"
+
+
+def _one_line_book(tmp_path):
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(orjson.dumps(q(0, "1.10000", "1.10010")) + b"\n")
+    return src
+
+
+def test_surveil_output_that_cannot_be_written_is_a_clear_error(tmp_path):
+    src = _one_line_book(tmp_path)
+    with pytest.raises(CommandError, match=r"cannot write /nonexistent/x: No such file or directory"):
+        call_command("surveil", str(src), "--output", "/nonexistent/x", stderr=io.StringIO())
+
+
+def test_surveil_output_error_exits_non_zero_without_a_traceback(tmp_path):
+    """As a user runs it: the process ends with status 1 and one line on stderr."""
+    src = _one_line_book(tmp_path)
+    proc = subprocess.run(
+        [sys.executable, "manage.py", "surveil", str(src), "--output", "/nonexistent/x"],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "cannot write /nonexistent/x" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"nonsense": {}}, r"unknown detector 'nonsense'; known: wash_trade, "),
+        ({"layering": {"min_size_ratio": 2}}, r"layering alerts are raised by the spoofing detector"),
+        ({"spoofing": {"max_lead": 10}}, r"spoofing: unknown parameter 'max_lead'; known: .*max_lead_s"),
+        ({"ping_orders": {"min_count": 0}}, r"ping_orders: .*>= 1 - at `\$.min_count`"),
+        ({"ping_orders": 5}, r"ping_orders: parameters must be an object"),
+        ([1, 2], r"expected an object of detector: parameters"),
+    ],
+)
+def test_surveil_params_file_refuses_unknown_detectors_and_parameters(tmp_path, params, message):
+    src = _one_line_book(tmp_path)
+    path = tmp_path / "p.json"
+    path.write_bytes(orjson.dumps(params))
+    with pytest.raises(CommandError, match=message):
+        call_command("surveil", str(src), "--output", str(tmp_path / "a.jsonl"), "--params", str(path))
+    assert not (tmp_path / "a.jsonl").exists()  # refused before anything is written
+
+
+def test_engine_refuses_unknown_detector_names_in_scoped_rules_too():
+    from compliance.surveillance.engine import SurveillanceEngine
+    from compliance.surveillance.params import ParameterError
+
+    with pytest.raises(ParameterError, match="unknown detector 'wash'"):
+        SurveillanceEngine(account_params={"wash": {"A1": {}}})

@@ -20,7 +20,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.params import ParameterError
+from compliance.surveillance.params import ParameterError, params_check
 
 
 class Command(BaseCommand):
@@ -62,9 +62,9 @@ class Command(BaseCommand):
         if opts["params"]:
             try:
                 with open(opts["params"], "rb") as fh:
-                    params.update(orjson.loads(fh.read()))
-            except (OSError, orjson.JSONDecodeError) as exc:
-                raise CommandError(f"--params: {exc}") from None
+                    params.update(params_check(orjson.loads(fh.read())))
+            except (OSError, orjson.JSONDecodeError, ParameterError) as exc:
+                raise CommandError(f"--params {opts['params']}: {exc}") from None
         try:
             engine = SurveillanceEngine(
                 params, instrument_params=instrument_params, account_params=account_params, algo_params=algo_params
@@ -76,8 +76,13 @@ class Command(BaseCommand):
         try:
             source = sys.stdin.buffer if opts["input"] == "-" else open(opts["input"], "rb")  # noqa: SIM115
         except OSError as exc:
-            raise CommandError(f"cannot read {opts['input']}: {exc}") from None
-        sink = sys.stdout.buffer if opts["output"] == "-" else open(opts["output"], "wb")  # noqa: SIM115
+            raise CommandError(f"cannot read {opts['input']}: {exc.strerror or exc}") from None
+        try:
+            sink = sys.stdout.buffer if opts["output"] == "-" else open(opts["output"], "wb")  # noqa: SIM115
+        except OSError as exc:
+            if source is not sys.stdin.buffer:
+                source.close()
+            raise CommandError(f"cannot write {opts['output']}: {exc.strerror or exc}") from None
         recorded: list[bytes] = []
 
         def emit(line: bytes) -> None:
@@ -87,6 +92,8 @@ class Command(BaseCommand):
 
         try:
             stats = surveil_lines(source, engine=engine, emit=emit)
+        except OSError as exc:  # the input or the output failed mid-way (a full disk, a lost mount)
+            raise CommandError(f"surveil stopped: {exc.strerror or exc} ({exc.filename or 'input/output'})") from None
         finally:
             if source is not sys.stdin.buffer:
                 source.close()
