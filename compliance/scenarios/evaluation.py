@@ -1,7 +1,8 @@
 """Precision and recall of the surveillance engine on generated books (pure, no Django).
 
 Truth is by order: an alert is about an episode when it names at least one of the episode's
-orders. Per alert type:
+orders. The same scoring serves both books (``generator`` and ``independent``): an episode is
+anything with ``kind``, ``near_miss``, ``order_ids`` and ``accepted``. Per alert type:
 - strict: an alert is true when it names an abuse episode of its own type; recall counts the
   episodes of the type found by an alert of that type. An alert of a related type (wash trade
   on a painting episode, spoofing on layering...) is false.
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 
 import orjson
 
-from compliance.scenarios.generator import KINDS, Episode, ScenarioConfig, generate
+from compliance.scenarios.generator import KINDS, ScenarioConfig, generate
 from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
 
@@ -63,12 +64,12 @@ class TypeScore:
         return (self.true_strict if strict else self.true_lenient) / self.alerts
 
 
-def _truth(alert: dict, by_order: dict[str, list[Episode]]):
+def _truth(alert: dict, by_order: dict[str, list]):
     """(strictly true, leniently true, on a near-miss, episodes found strictly, leniently)."""
     kind = alert["alert_type"]
     strict = lenient = near = False
-    found_s: list[Episode] = []
-    found_l: list[Episode] = []
+    found_s: list = []
+    found_l: list = []
     for oid in alert["order_ids"]:
         for ep in by_order.get(oid, ()):
             if ep.near_miss:
@@ -83,9 +84,9 @@ def _truth(alert: dict, by_order: dict[str, list[Episode]]):
     return strict, lenient, near and not lenient, found_s, found_l
 
 
-def score(alerts: list[dict], episodes: list[Episode]) -> tuple[list[TypeScore], list[tuple[float, bool, bool]]]:
+def score(alerts: list[dict], episodes: list) -> tuple[list[TypeScore], list[tuple[float, bool, bool]]]:
     """Per-type scores and, per alert, (score, strictly true, leniently true)."""
-    by_order: dict[str, list[Episode]] = {}
+    by_order: dict[str, list] = {}
     for ep in episodes:
         for oid in ep.order_ids:
             by_order.setdefault(oid, []).append(ep)
@@ -114,10 +115,30 @@ def score(alerts: list[dict], episodes: list[Episode]) -> tuple[list[TypeScore],
     return list(table.values()), scored
 
 
+# The books: "generator" (compliance.scenarios.generator: development, held-out and seen
+# held-out seeds, by ranges) and "independent" (compliance.scenarios.independent: evaluation only).
+BOOKS = ("generator", "independent")
+
+
+def book_generate(book: str, seed: int, *, ranges: str = "dev", hours: float = 4.0):
+    """(records, labelled episodes) of one book."""
+    if book == "independent":
+        from compliance.scenarios.independent import IndependentConfig, independent_generate
+
+        return independent_generate(IndependentConfig(seed=seed, hours=hours))
+    if book != "generator":
+        raise ValueError(f"unknown book {book!r}; known: {', '.join(BOOKS)}")
+    return generate(ScenarioConfig(seed=seed, ranges=ranges, hours=hours))
+
+
 def evaluate(cfg: ScenarioConfig, params: dict | None = None):
     """Generate one book, surveil it through the same line decoder as ``manage.py surveil``,
     and score it. Returns (per-type scores, per-alert (score, strict, lenient), stats)."""
-    rows, episodes = generate(cfg)
+    return evaluate_rows(*generate(cfg), params)
+
+
+def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None):
+    """Surveil generated records and score the alerts against the labelled episodes."""
     lines = [orjson.dumps(r) for r in rows]
     del rows
     alerts: list[dict] = []
@@ -133,17 +154,27 @@ def evaluate(cfg: ScenarioConfig, params: dict | None = None):
     return scores, scored, info
 
 
-def evaluate_sets(seeds: Iterable[int], ranges: str, params: dict | None = None, *, hours: float = 4.0, log=None):
+def evaluate_sets(
+    seeds: Iterable[int],
+    ranges: str,
+    params: dict | None = None,
+    *,
+    hours: float = 4.0,
+    log=None,
+    book: str = "generator",
+):
     """Pool several books: (per-type scores, per-alert scores, per-book stats)."""
     pooled = {k: TypeScore(k) for k in KINDS}
     scored_all: list[tuple[float, bool, bool]] = []
     books = []
     for seed in seeds:
-        scores, scored, info = evaluate(ScenarioConfig(seed=seed, ranges=ranges, hours=hours), params)
+        rows, episodes = book_generate(book, seed, ranges=ranges, hours=hours)
+        scores, scored, info = evaluate_rows(rows, episodes, params)
+        del rows
         for s in scores:
             pooled.setdefault(s.alert_type, TypeScore(s.alert_type)).add(s)
         scored_all += scored
-        books.append({"seed": seed, "ranges": ranges, **info})
+        books.append({"seed": seed, "ranges": ranges if book == "generator" else book, **info})
         if log is not None:
             log(books[-1])
     return list(pooled.values()), scored_all, books

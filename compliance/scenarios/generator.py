@@ -9,10 +9,13 @@ Development and held-out sets (honour this: thresholds are chosen on development
   chosen on.
 - ``HELD_OUT_SEEDS`` with ``ranges="heldout"``: evaluation only, run once at the end of a
   change. ``SEEN_HELD_OUT_SEEDS`` (the first held-out seeds) have been looked at: they are
-  reported as "seen", not as held-out. The held-out ranges differ from the development ones: every size, timing, distance
-  and impact range is widened by ``HELD_OUT_WIDEN`` on both sides (geometrically), every count
-  range by one on both sides, the book has more accounts, another trading session, and other
-  symbol weights; so a detector fitted to the development draws meets values it has not seen.
+  reported as "seen", not as held-out. The held-out ranges differ from the development ones:
+  every size, timing, distance and impact range is widened by ``HELD_OUT_WIDEN`` on both sides
+  (geometrically), every count range by one on both sides, the book has more accounts, another
+  trading session, and other symbol weights; so a detector fitted to the development draws
+  meets values it has not seen.
+- The independent book (``compliance.scenarios.independent``) is a second generator, for
+  evaluation only.
 
 What a book holds (every figure drawn from a range; ``Ranges`` widens them for held-out):
 - symbols EURUSD, GBPUSD, USDJPY, XAUUSD: quotes every 0.2-1.5 s with a random-walk mid, a

@@ -9,6 +9,7 @@ from decimal import Decimal
 import orjson
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 
 from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
@@ -268,16 +269,48 @@ def test_alert_rows_one_per_episode_growing_and_audited(db):
 # ---------------------------------------------------------------- evaluation
 
 
-@pytest.mark.slow
-def test_evaluation_command_reports_per_type_figures_on_the_held_out_books():
-    out, err = io.StringIO(), io.StringIO()
-    call_command("surveil_scenarios", "--held-out", "--seeds", "9001", "--hours", "0.5", stdout=out, stderr=err)
-    text = out.getvalue()
-    assert text.startswith("HELD-OUT books: seeds 9001, ranges heldout")
+def _assert_report(text: str, err: str) -> None:
     for alert_type in ("wash_trade", "painting_the_tape", "best_execution_slippage", "momentum_ignition"):
         assert f"| {alert_type} |" in text
     assert "recall strict" in text and "precision lenient" in text and "| score | alerts |" in text
-    assert "near-misses" in err.getvalue()
+    assert "near-misses" in err
+
+
+@pytest.mark.slow
+def test_evaluation_command_reports_per_type_figures_on_the_seen_held_out_books():
+    """The first held-out seeds are reported as seen, never as a held-out measure."""
+    out, err = io.StringIO(), io.StringIO()
+    call_command("surveil_scenarios", "--held-out", "--seeds", "9001", "--hours", "0.5", stdout=out, stderr=err)
+    text = out.getvalue()
+    assert text.startswith(
+        "SEEN held-out (already looked at: not a held-out measure) books: seeds 9001, ranges heldout"
+    )
+    _assert_report(text, err.getvalue())
+
+
+@pytest.mark.slow
+def test_evaluation_command_reports_per_type_figures_on_the_independent_book():
+    """A short independent book on a seed outside the evaluation set (the evaluation seeds are run
+    once, by hand, for docs/surveillance-evaluation.md)."""
+    from compliance.scenarios.independent import INDEPENDENT_SEEDS
+
+    assert 7 not in INDEPENDENT_SEEDS
+    out, err = io.StringIO(), io.StringIO()
+    call_command("surveil_scenarios", "--independent", "--seeds", "7", "--hours", "0.5", stdout=out, stderr=err)
+    text = out.getvalue()
+    assert text.startswith("INDEPENDENT books: seeds 7, the independent book, 0.5 h each")
+    _assert_report(text, err.getvalue())
+
+
+@pytest.mark.parametrize("book", ["--held-out", "--seen-held-out", "--independent"])
+def test_the_calibration_is_never_fitted_on_books_kept_for_evaluation(book):
+    with pytest.raises(CommandError, match="development books only"):
+        call_command("surveil_scenarios", book, "--fit-calibration", stdout=io.StringIO())
+
+
+def test_kept_apart_seeds_are_refused_with_development_ranges():
+    with pytest.raises(CommandError, match="held-out seeds go with the held-out ranges"):
+        call_command("surveil_scenarios", "--seeds", "101,23382", stdout=io.StringIO())
 
 
 def test_order_types_beyond_market_and_limit():

@@ -2,9 +2,15 @@
 and recall per alert type, strict (a related type counts as false) and lenient, with a
 reliability table of the scores (markdown). Several books are pooled.
 
-Development and held-out books (``compliance.scenarios.generator``): by default the development
-seeds and ranges, the only ones thresholds may be chosen on; ``--held-out`` runs the held-out
-seeds and ranges instead, kept for evaluation only (run them once a change is final).
+Which books (docs/surveillance-evaluation.md):
+- default: the development books of ``compliance.scenarios.generator`` (``DEV_SEEDS``, ranges
+  ``dev``), the only ones thresholds and the score calibration may be chosen on;
+- ``--held-out``: that generator's held-out seeds and ranges (``HELD_OUT_SEEDS``), evaluation
+  only: run them once a change is final;
+- ``--seen-held-out``: the first held-out seeds (``SEEN_HELD_OUT_SEEDS``), whose figures have
+  been read: reported as "seen", never as a held-out measure;
+- ``--independent``: the independent book (``compliance.scenarios.independent``, a second
+  firm's book from a different generator; ``INDEPENDENT_SEEDS``), evaluation only.
 
 ``--write-input FILE`` also writes the first book as ``surveil`` JSONL (and ``--write-labels
 FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it.
@@ -15,43 +21,63 @@ from __future__ import annotations
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.scenarios.evaluation import evaluate_sets, format_reliability, format_table, macro
-from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, ScenarioConfig, generate
+from compliance.scenarios.evaluation import book_generate, evaluate_sets, format_reliability, format_table, macro
+from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS
+from compliance.scenarios.independent import INDEPENDENT_SEEDS
 
 
 class Command(BaseCommand):
-    help = "Precision and recall of surveillance on seeded synthetic FX books (development or held-out)."
+    help = "Precision and recall of surveillance on seeded synthetic FX books (development, held-out, independent)."
 
     def add_arguments(self, parser):
-        parser.add_argument(
+        which = parser.add_mutually_exclusive_group()
+        which.add_argument(
             "--held-out",
             action="store_true",
             help="the held-out seeds and ranges (evaluation only: never choose thresholds on them)",
         )
-        parser.add_argument("--seeds", help="comma-separated seeds (default: the development or held-out set)")
+        which.add_argument(
+            "--seen-held-out",
+            action="store_true",
+            help="the first held-out seeds, already looked at (reported as seen, not as held-out)",
+        )
+        which.add_argument(
+            "--independent",
+            action="store_true",
+            help="the independent book from a second generator (evaluation only)",
+        )
+        parser.add_argument("--seeds", help="comma-separated seeds (default: the chosen set's)")
         parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
         parser.add_argument("--params", help="JSON file of detector parameters overriding the defaults")
         parser.add_argument(
             "--fit-calibration",
             action="store_true",
-            help="fit the score calibration on the development books and print it (refused with --held-out)",
+            help="fit the score calibration on the development books and print it (refused on any other book)",
         )
         parser.add_argument("--write-input", help="write the first book here (JSONL)")
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
     def handle(self, *args, **opts):
-        held_out = opts["held_out"]
+        book = "independent" if opts["independent"] else "generator"
+        held_out = opts["held_out"] or opts["seen_held_out"]
         ranges = opts["ranges"] or ("heldout" if held_out else "dev")
         if opts["seeds"]:
             try:
                 seeds = [int(s) for s in opts["seeds"].split(",") if s.strip()]
             except ValueError:
                 raise CommandError("--seeds: comma-separated integers") from None
+        elif book == "independent":
+            seeds = list(INDEPENDENT_SEEDS)
+        elif opts["seen_held_out"]:
+            seeds = list(SEEN_HELD_OUT_SEEDS)
         else:
             seeds = list(HELD_OUT_SEEDS if held_out else DEV_SEEDS)
-        if ranges == "dev" and set(seeds) & set(HELD_OUT_SEEDS):
-            raise CommandError("held-out seeds go with the held-out ranges (--held-out)")
+        if not seeds:
+            raise CommandError("--seeds: no seed given")
+        kept_apart = set(HELD_OUT_SEEDS) | set(SEEN_HELD_OUT_SEEDS)
+        if book == "generator" and ranges == "dev" and set(seeds) & kept_apart:
+            raise CommandError("held-out seeds go with the held-out ranges (--held-out or --seen-held-out)")
         params = None
         if opts["params"]:
             try:
@@ -61,7 +87,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--params: {exc}") from None
 
         if opts["fit_calibration"]:
-            if ranges != "dev" or set(seeds) - set(DEV_SEEDS):
+            if book != "generator" or ranges != "dev" or set(seeds) - set(DEV_SEEDS):
                 raise CommandError("the calibration is fitted on the development books only")
             from compliance.scenarios.calibration import calibration_fit, calibration_samples
 
@@ -69,15 +95,22 @@ class Command(BaseCommand):
             self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
             return
 
-        def log(book):
+        def log(info):
             self.stderr.write(
-                f"seed {book['seed']} ({book['ranges']}): {book['lines']} lines, {book['order_events']} order events, "
-                f"{book['episodes']} episodes, {book['near_misses']} near-misses, {book['alerts']} alerts"
+                f"seed {info['seed']} ({info['ranges']}): {info['lines']} lines, {info['order_events']} order events, "
+                f"{info['episodes']} episodes, {info['near_misses']} near-misses, {info['alerts']} alerts"
             )
 
-        scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log)
-        kind = "HELD-OUT" if ranges == "heldout" else "development"
-        self.stdout.write(f"{kind} books: seeds {','.join(map(str, seeds))}, ranges {ranges}, {opts['hours']} h each\n")
+        scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
+        if book == "independent":
+            kind, detail = "INDEPENDENT", "the independent book"
+        elif opts["seen_held_out"] or (ranges == "heldout" and set(seeds) <= set(SEEN_HELD_OUT_SEEDS)):
+            kind, detail = "SEEN held-out (already looked at: not a held-out measure)", f"ranges {ranges}"
+        elif ranges == "heldout":
+            kind, detail = "HELD-OUT", f"ranges {ranges}"
+        else:
+            kind, detail = "development", f"ranges {ranges}"
+        self.stdout.write(f"{kind} books: seeds {','.join(map(str, seeds))}, {detail}, {opts['hours']} h each\n")
         self.stdout.write(format_table(scores) + "\n")
         ps, rs = macro(scores, True)
         pl, rl = macro(scores, False)
@@ -87,7 +120,7 @@ class Command(BaseCommand):
         )
         self.stdout.write(format_reliability(scored) + "\n")
         if opts["write_input"] or opts["write_labels"]:
-            rows, episodes = generate(ScenarioConfig(seed=seeds[0], ranges=ranges, hours=opts["hours"]))
+            rows, episodes = book_generate(book, seeds[0], ranges=ranges, hours=opts["hours"])
             if opts["write_input"]:
                 with open(opts["write_input"], "wb") as fh:
                     for row in rows:
