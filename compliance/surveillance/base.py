@@ -32,7 +32,8 @@ class OrderState:
     ``side`` is +1 buy / -1 sell. ``away_bps`` is how far a limit order rests behind the touch
     (positive = passive, behind the best price on its side). ``aggressive`` is true for market
     orders and limits that crossed the touch on arrival; a stop order is neither until it
-    triggers, when it trades at market and the quote then is its arrival benchmark.
+    triggers, when it trades at market and the quote then is its arrival benchmark. ``key`` is
+    ``(account, symbol)``, made once per order for the detectors that key their windows on it.
     """
 
     __slots__ = (
@@ -44,6 +45,7 @@ class OrderState:
         "arr_mid",
         "away_bps",
         "filled",
+        "key",
         "market",
         "order_id",
         "owner",
@@ -61,6 +63,7 @@ class OrderState:
         self.account = account
         self.owner = owner
         self.symbol = symbol
+        self.key = (account, symbol)
         self.side = side
         self.qty = qty
         self.price = price
@@ -80,7 +83,15 @@ class OrderState:
             return
         bid, ask, mid = quote
         self.arr_bid, self.arr_ask, self.arr_mid = bid, ask, mid
-        self.reprice(quote)
+        price = self.price
+        if self.market or price is None:
+            self.away_bps = None
+        elif self.side > 0:  # (``reprice``, inlined: every new order passes here)
+            self.aggressive = price >= ask
+            self.away_bps = (bid - price) / mid * 1e4
+        else:
+            self.aggressive = price <= bid
+            self.away_bps = (price - ask) / mid * 1e4
 
     def reprice(self, quote) -> None:
         price = self.price
@@ -190,11 +201,16 @@ class Detector:
     Hooks: ``on_quote(t, quote)``, ``on_order(t, msg, state, side)``, ``on_fill(t, fill, state, side)``,
     ``on_close(t, close)``, ``expire(t)`` (called at least once per second of event time, for
     windows that close without a further event on their key) and ``finish()`` (end of input).
+    ``on_order`` is called for the actions in ``order_actions`` only. A detector that needs the
+    quotes of a symbol for a while (not all the time) asks ``engine.quote_watch`` instead of
+    overriding ``on_quote``; the mid path of the last minutes is ``engine.mid_in_force``.
     Detectors append each detection to ``self.out``; the engine merges detections of one
     episode into one alert (``compliance.surveillance.episodes``).
     """
 
     alert_type: str = ""
+    order_actions: frozenset[str] = frozenset({"new", "modify", "cancel"})
+    mid_history_s: float = 0.0  # seconds of mid path the detector reads (engine.mid_in_force)
 
     def __init__(self, params, engine):
         self.p = params

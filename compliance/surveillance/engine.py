@@ -15,6 +15,7 @@ order's state and deque entries (see ``bench/surveil_throughput.py``).
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from math import inf
 
@@ -60,6 +61,7 @@ def _overrides(detector: Detector, hook: str) -> bool:
 
 
 STOP_TYPES = frozenset({"stop", "stop_limit"})
+MID_SAMPLE_S = 1.0  # the mid path keeps one mid per this many seconds
 PAIRING = frozenset({"wash_trade", "painting_the_tape"})  # pair fills across an owner's accounts
 
 
@@ -161,6 +163,11 @@ class SurveillanceEngine:
         self.positions: dict[tuple[str, str], float] = {}  # (account, symbol) -> signed qty
         self.alerts: list = []  # one per episode (see ``episodes``)
         self.detections: list = []  # what the detectors found since the last record
+        # The mid path: one mid per second per symbol, kept ``mid_history_s`` back (the longest
+        # any detector reads), and the detectors watching a symbol's every quote for a while.
+        self.mid_paths: dict[str, deque] = {}
+        self.mid_history_s = 0.0
+        self.quote_watchers: dict[str, list] = {}
         self.last_t = -inf
         self.clamp_time = clamp_time
         self._next_expiry = -inf
@@ -185,7 +192,9 @@ class SurveillanceEngine:
         # What the engine was built with (a saved engine is reused only under the same rules).
         self.config = repr((sorted(self.default_params.items()), sorted((k, repr(v)) for k, v in scoped.items())))
         self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
+        self.units: dict[str, Detector | _ScopeRouter] = {}  # detector name -> its unit
         hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
+        order_hooks: dict[str, list] = {"new": [], "modify": [], "cancel": []}
         for name, cls in DETECTORS.items():
             if only is not None and name not in only:
                 continue
@@ -215,12 +224,18 @@ class SurveillanceEngine:
             else:
                 unit = default
             self.detectors.append(unit)
+            self.units[name] = unit
             sample = live[0]
             for hook, bound in hooks.items():
                 if _overrides(sample, hook):
                     bound.append(getattr(unit, hook))
+                    if hook == "on_order":
+                        for action in sample.order_actions:
+                            order_hooks[action].append(unit.on_order)
+            for d in live:
+                self.mid_history_s = max(self.mid_history_s, d.mid_history_s)
         self._on_quote = hooks["on_quote"]
-        self._on_order = hooks["on_order"]
+        self._on_order = order_hooks
         self._on_fill = hooks["on_fill"]
         self._on_close = hooks["on_close"]
         self._expire = hooks["expire"]
@@ -242,7 +257,23 @@ class SurveillanceEngine:
             self.merger.expire(t)
         cls = rec.__class__
         if cls is Quote:
-            self.quotes[rec.symbol] = (rec.bid, rec.ask, (rec.bid + rec.ask) * 0.5)
+            symbol = rec.symbol
+            mid = (rec.bid + rec.ask) * 0.5
+            self.quotes[symbol] = (rec.bid, rec.ask, mid)
+            if self.mid_history_s:
+                path = self.mid_paths.get(symbol)
+                if path is None:
+                    self.mid_paths[symbol] = deque(((t, mid),))
+                elif t - path[-1][0] >= MID_SAMPLE_S:  # a mid per second is plenty for minutes-long windows
+                    path.append((t, mid))
+                    edge = t - self.mid_history_s
+                    while path[1][0] <= edge:  # keep one from before the horizon: the mid in force then
+                        path.popleft()
+            if self.quote_watchers:
+                watchers = self.quote_watchers.get(symbol)
+                if watchers:
+                    for hook in watchers:
+                        hook(t, rec)
             for hook in self._on_quote:
                 hook(t, rec)
         elif cls is OrderMessage:
@@ -301,7 +332,7 @@ class SurveillanceEngine:
                 if state.aggressive and not was_aggressive:  # re-priced through the touch: it arrives now
                     state.mark_arrival(quote)
                     state.t_new = t
-        for hook in self._on_order:
+        for hook in self._on_order[action]:
             hook(t, msg, state, side)
 
     def _fill(self, t, fill) -> None:
@@ -320,6 +351,30 @@ class SurveillanceEngine:
             hook(t, fill, state, side)
         if state is not None and state.filled >= state.qty * 0.999999999:
             del self.orders[fill.order_id]
+
+    def quote_watch(self, symbol: str, hook) -> None:
+        """Hand every quote of ``symbol`` to ``hook(t, quote)`` until ``quote_unwatch``."""
+        self.quote_watchers.setdefault(symbol, []).append(hook)
+
+    def quote_unwatch(self, symbol: str, hook) -> None:
+        watchers = self.quote_watchers.get(symbol)
+        if watchers and hook in watchers:
+            watchers.remove(hook)
+            if not watchers:
+                del self.quote_watchers[symbol]
+
+    def mid_in_force(self, symbol: str, t: float) -> float | None:
+        """The mid sampled at or last before ``t`` (the oldest kept if none is that old), from the
+        per-second mid path (kept ``mid_history_s`` back); None before any quote of the symbol."""
+        path = self.mid_paths.get(symbol)
+        if not path:
+            return None
+        mid = path[0][1]
+        for pt, pmid in path:
+            if pt > t:
+                break
+            mid = pmid
+        return mid
 
     def take_alerts(self) -> list:
         alerts = self.alerts[:]

@@ -28,15 +28,17 @@ class SpoofingDetector(Detector):
     """
 
     alert_type = "spoofing"
+    order_actions = frozenset({"cancel"})
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.recent_fills: dict[tuple[str, str], deque] = {}
-        self.episodes: dict[int, list] = {}  # id(fill) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts)]]
+        # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)]]
+        self.episodes: dict[tuple[str, float], list] = {}
         self._horizon = params.max_lead_s + params.cancel_within_s
 
     def on_fill(self, t, fill, state, side):
-        key = (fill.account, fill.symbol)
+        key = state.key if state is not None else (fill.account, fill.symbol)
         dq = self.recent_fills.get(key)
         if dq is None:
             dq = self.recent_fills[key] = deque()
@@ -45,14 +47,14 @@ class SpoofingDetector(Detector):
         while dq[0][0] < horizon:
             dq.popleft()
 
-    def on_order(self, t, msg, state, side):
-        if msg.action != "cancel" or state is None or state.market:
+    def on_order(self, t, msg, state, side):  # cancels only
+        if state is None or state.market:
             return
         p = self.p
         away = state.away_bps
         if away is None or away < p.min_away_bps or away > p.max_away_bps or state.filled >= state.qty:
             return
-        dq = self.recent_fills.get((msg.account, msg.symbol))
+        dq = self.recent_fills.get(state.key)
         if not dq:
             return
         t_new = state.t_new
@@ -63,9 +65,10 @@ class SpoofingDetector(Detector):
                 break
             if fill_t - t_new > p.max_lead_s:
                 continue
-            episode = self.episodes.get(id(fill))
+            fill_key = (fill.order_id, fill_t)
+            episode = self.episodes.get(fill_key)
             if episode is None:
-                episode = self.episodes[id(fill)] = [fill_t + p.cancel_within_s, fill, fill_t, fill_side, []]
+                episode = self.episodes[fill_key] = [fill_t + p.cancel_within_s, fill, fill_t, fill_side, []]
             episode[4].append((state, msg.ts, t))
             return
 
@@ -136,25 +139,51 @@ REPORT_EVERY_S = 600.0  # a breach that goes on is reported again this often (it
 
 
 class _OtrKey:
-    """Rolling RTS 9 tallies of one account and instrument: one entry per slot in the period."""
+    """Rolling RTS 9 tallies of one account and instrument: one entry per slot in the period.
 
-    __slots__ = ("breach", "cur", "cur_slot", "first_ts", "last_ts", "order_ids", "owner", "slots", "sums")
+    The open slot (``cur``) is counted on its own; ``sums`` covers the closed slots in ``slots``
+    and takes the open one in when it closes (``close_slot``), so a message costs a few
+    increments of the open slot and nothing else."""
+
+    __slots__ = ("breach", "cur", "cur_slot", "first_ts", "last_ts", "order_ids", "owner", "slot_end", "slots", "sums")
 
     def __init__(self, owner):
         self.owner = owner
         self.slots: deque = deque()  # [slot, messages, volume, executed order ids, executed volume, first ts]
-        self.cur = None  # the last slot
+        self.cur = None  # the open slot (the last one in ``slots``), or None
         self.cur_slot = None
-        self.sums = [0, 0.0, 0, 0.0]  # messages, volume, executed orders, executed volume over the slots
+        self.slot_end = -inf  # event time at which the open slot ends (a cheap "same slot?" test)
+        self.sums = [0, 0.0, 0, 0.0]  # messages, volume, executed orders, executed volume of the closed slots
         self.breach: dict | None = None  # the breach under way: start, figures at its peak
         self.order_ids: deque = deque(maxlen=MAX_EVIDENCE_ORDERS)
         self.first_ts = None
         self.last_ts = None
 
+    def totals(self) -> list:
+        """Messages, volume, executed orders and executed volume over every slot in the window."""
+        cur = self.cur
+        if cur is None:
+            return self.sums
+        m, v, n, e = self.sums
+        return [m + cur[1], v + cur[2], n + len(cur[3]), e + cur[4]]
+
+    def close_slot(self) -> None:
+        cur = self.cur
+        if cur is not None:
+            sums = self.sums
+            sums[0] += cur[1]
+            sums[1] += cur[2]
+            sums[2] += len(cur[3])
+            sums[3] += cur[4]
+            self.cur = None
+
     def drop_before(self, edge) -> None:
         slots, sums = self.slots, self.sums
         while slots and slots[0][0] <= edge:
             old = slots.popleft()
+            if old is self.cur:  # still open: not in the sums
+                self.cur = None
+                continue
             sums[0] -= old[1]
             sums[1] -= old[2]
             sums[2] -= len(old[3])
@@ -191,10 +220,12 @@ class OrderToTradeDetector(Detector):
             k = self.keys[key] = _OtrKey(owner)
             k.first_ts = ts
         if k.cur_slot != slot:
+            k.close_slot()
             if k.slots:
                 self._assess(key, k, slot)
             k.cur = [slot, 0, 0.0, set(), 0.0, ts]
             k.cur_slot = slot
+            k.slot_end = (slot + 1) * self._slot_s
             k.slots.append(k.cur)
             k.drop_before(slot - self._n_slots)
         return k
@@ -203,31 +234,27 @@ class OrderToTradeDetector(Detector):
         action = msg.action
         if action == "cancel" and msg.reason in self._excluded:
             return
-        slot = int(t // self._slot_s)
-        key = (msg.account, msg.symbol)
+        key = state.key if state is not None else (msg.account, msg.symbol)
         k = self.keys.get(key)
-        if k is None or k.cur_slot != slot:
-            k = self._roll(slot, key, msg.owner, msg.ts)
+        if k is None or t >= k.slot_end:  # (event time never goes back: the engine sees to it)
+            k = self._roll(int(t // self._slot_s), key, msg.owner, msg.ts)
         k.last_ts = msg.ts
-        cur, sums = k.cur, k.sums
+        cur = k.cur
         cur[1] += 1
-        sums[0] += 1
         if action != "cancel":
             cur[2] += msg.qty
-            sums[1] += msg.qty
             if action == "new":
                 k.order_ids.append(msg.order_id)
 
     def on_fill(self, t, fill, state, side):
-        key = (fill.account, fill.symbol)
-        k = self._roll(int(t // self._slot_s), key, fill.owner, fill.ts)
+        key = state.key if state is not None else (fill.account, fill.symbol)
+        k = self.keys.get(key)
+        if k is None or t >= k.slot_end:
+            k = self._roll(int(t // self._slot_s), key, fill.owner, fill.ts)
         k.last_ts = fill.ts
-        cur, sums = k.cur, k.sums
-        if fill.order_id not in cur[3]:
-            cur[3].add(fill.order_id)
-            sums[2] += 1
+        cur = k.cur
+        cur[3].add(fill.order_id)
         cur[4] += fill.qty
-        sums[3] += fill.qty
 
     def expire(self, t):
         # Windows drain when an account goes quiet: re-assess the keys in breach once a slot.
@@ -244,6 +271,7 @@ class OrderToTradeDetector(Detector):
 
     def finish(self):
         for key, k in self.keys.items():
+            k.close_slot()
             if k.slots:  # the last slot has not been assessed yet
                 self._assess(key, k, k.slots[-1][0])
             if k.breach is not None:
@@ -278,13 +306,14 @@ class OrderToTradeDetector(Detector):
         if not slots:
             messages = 0
         else:
-            messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(k.sums)
+            totals = k.totals()
+            messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(totals)
         breach = False
         if messages >= p.min_messages and (now_slot - slots[0][0]) * self._slot_s >= p.min_history_s:
             count, vol = self._breached(count_ratio, volume_ratio)
             if count or vol:
                 busiest = sorted(slots, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :]
-                _m, _v, _n, _e, c2, v2 = self._ratios(k.sums, skip=busiest if p.sustained_excluding_slots else ())
+                _m, _v, _n, _e, c2, v2 = self._ratios(totals, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
                 breach = (count and count2) or (vol and vol2)
         if breach:
@@ -496,6 +525,7 @@ class PingOrdersDetector(Detector):
     engine merges the run into one alert."""
 
     alert_type = "ping_orders"
+    order_actions = frozenset({"cancel"})
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
@@ -511,14 +541,14 @@ class PingOrdersDetector(Detector):
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 
-    def on_order(self, t, msg, state, side):
-        if msg.action != "cancel" or state is None:
+    def on_order(self, t, msg, state, side):  # cancels only
+        if state is None:
             return
         p = self.p
         life = t - state.t_new
         if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
             return
-        key = (msg.account, msg.symbol)
+        key = state.key
         dq = self.pings.get(key)
         if dq is None:
             dq = self.pings[key] = deque()

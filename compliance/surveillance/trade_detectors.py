@@ -4,6 +4,7 @@ the close. Pure streaming handlers (see ``base.Detector``)."""
 from __future__ import annotations
 
 from collections import deque
+from math import inf
 
 from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso, lot_size
 from compliance.surveillance.params import PaintingTheTapeParams, WashTradeParams
@@ -22,7 +23,18 @@ def _fill_evidence(fill):
 
 
 class _Run:
-    __slots__ = ("accounts", "collusive", "emitted", "last_t", "owner", "pairs", "symbol")
+    __slots__ = (
+        "accounts",
+        "collusive",
+        "emitted",
+        "large_todo",
+        "last_t",
+        "owner",
+        "pairs",
+        "small",
+        "small_todo",
+        "symbol",
+    )
 
     def __init__(self, owner, symbol, collusive):
         self.owner = owner
@@ -32,6 +44,10 @@ class _Run:
         self.accounts: dict[str, None] = {}
         self.last_t = 0.0
         self.emitted: set[int] = set()  # indexes of the pairs already reported
+        # The owning detector's view of the pairs, kept as they come (no rescans of a long run):
+        self.small: list[int] = []  # indexes of the small pairs (painting's size)
+        self.small_todo: list[int] = []  # small pairs not reported yet
+        self.large_todo: list[int] = []  # other pairs not reported yet
 
 
 class _PairRuns:
@@ -178,7 +194,16 @@ class _PairDetector(Detector):
         return lots <= limit if self.paint.max_qty is not None else lots < limit
 
     def _small_count(self, run) -> int:
-        return sum(1 for pair in run.pairs if self._small(pair))
+        return len(run.small)
+
+    def _classify(self, run) -> None:
+        """File the run's newest pair as small or not (once per pair)."""
+        i = len(run.pairs) - 1
+        if self._small(run.pairs[i]):
+            run.small.append(i)
+            run.small_todo.append(i)
+        else:
+            run.large_todo.append(i)
 
     def _collusion_ok(self, run) -> bool:
         if not run.collusive:
@@ -277,11 +302,11 @@ class WashTradeDetector(_PairDetector):
         return 0.5 + 0.5 * closeness / len(pairs)
 
     def _on_pair(self, run):
-        if not self._collusion_ok(run):
+        self._classify(run)
+        if not run.large_todo or not self._collusion_ok(run):
             return
-        pending = [i for i, pair in enumerate(run.pairs) if i not in run.emitted and not self._small(pair)]
-        if pending:
-            self._emit(run, pending, self._score)
+        pending, run.large_todo = run.large_todo, []
+        self._emit(run, pending, self._score)
 
     def _on_run(self, run):
         if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs:
@@ -303,12 +328,12 @@ class PaintingTheTapeDetector(_PairDetector):
 
     def _on_pair(self, run):
         p = self.p
-        small = [i for i, pair in enumerate(run.pairs) if self._small(pair)]
-        if len(small) < p.min_pairs or not self._collusion_ok(run):
+        self._classify(run)
+        if len(run.small) < p.min_pairs or not run.small_todo or not self._collusion_ok(run):
             return
-        pending = [i for i in small if i not in run.emitted]
-        if pending:
-            self._emit(run, pending, lambda _pairs: excess_score(len(small), p.min_pairs))
+        pending, run.small_todo = run.small_todo, []
+        n_small = len(run.small)
+        self._emit(run, pending, lambda _pairs: excess_score(n_small, p.min_pairs))
 
     def _on_run(self, run):
         return
@@ -366,10 +391,14 @@ class MomentumIgnitionDetector(Detector):
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.chains: dict[tuple[str, str], _Chain] = {}
-        self.watching: dict[str, list] = {}  # symbol -> chains whose peak the quotes update
+        # symbol -> ignited chains whose peak the quotes update (the engine hands this detector a
+        # symbol's quotes only while it has such a chain: most quotes cost it nothing)
+        self.watching: dict[str, list] = {}
         self.quotes = engine.quotes
+        self._watch = self.on_watched_quote
+        self._next_sweep = -inf
 
-    def on_quote(self, t, quote):
+    def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)
         if not chains:
             return
@@ -378,16 +407,37 @@ class MomentumIgnitionDetector(Detector):
             if ch.side * (mid - ch.peak_mid) > 0:
                 ch.peak_mid = mid
 
+    def _watch_chain(self, ch) -> None:
+        watching = self.watching.get(ch.symbol)
+        if watching is None:
+            watching = self.watching[ch.symbol] = []
+            self.engine.quote_watch(ch.symbol, self._watch)
+        watching.append(ch)
+
     def _drop(self, key, ch):
         del self.chains[key]
         if ch.ignited:
             watching = self.watching.get(ch.symbol)
             if watching and ch in watching:
                 watching.remove(ch)
+                if not watching:
+                    del self.watching[ch.symbol]
+                    self.engine.quote_unwatch(ch.symbol, self._watch)
+
+    def expire(self, t):
+        # Chains past their horizon go (the next fill on their key would drop them anyway): an
+        # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
+        if t < self._next_sweep or not self.chains:
+            return
+        self._next_sweep = t + 10.0
+        p = self.p
+        for key, ch in list(self.chains.items()):
+            if t - ch.last_t > (p.reversal_window_s if ch.ignited else p.max_gap_s):
+                self._drop(key, ch)
 
     def on_fill(self, t, fill, state, side):
         p = self.p
-        key = (fill.account, fill.symbol)
+        key = state.key if state is not None else (fill.account, fill.symbol)
         ch = self.chains.get(key)
         if ch is not None:
             horizon = p.reversal_window_s if ch.ignited else p.max_gap_s
@@ -419,7 +469,7 @@ class MomentumIgnitionDetector(Detector):
             and len({o for _t, _f, o in ch.fills}) >= p.min_aggressive_orders
         ):
             ch.ignited = True
-            self.watching.setdefault(fill.symbol, []).append(ch)
+            self._watch_chain(ch)
             quote = self.quotes.get(fill.symbol)
             if quote is not None and side * (quote[2] - ch.peak_mid) > 0:
                 ch.peak_mid = quote[2]
@@ -469,9 +519,6 @@ class MomentumIgnitionDetector(Detector):
         )
 
 
-MID_SAMPLE_S = 1.0
-
-
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
     an account whose aggressive trading in the last ``window_s`` was one-sided (at least
@@ -486,20 +533,8 @@ class MarkingTheCloseDetector(Detector):
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.fills: dict[str, deque] = {}
-        self.mids: dict[str, deque] = {}
         self.positions = engine.positions
-
-    def on_quote(self, t, quote):
-        dq = self.mids.get(quote.symbol)
-        if dq is None:
-            dq = self.mids[quote.symbol] = deque()
-        elif t - dq[-1][0] < MID_SAMPLE_S:  # a mid per second is plenty for a minutes-long window
-            return
-        dq.append((t, (quote.bid + quote.ask) * 0.5))
-        edge = t - self.p.window_s
-        # keep one mid from before the window: the mid in force when the window opened
-        while len(dq) > 1 and dq[1][0] <= edge:
-            dq.popleft()
+        self.mid_history_s = params.window_s  # the engine's mid path: the mid when the window opened
 
     def on_fill(self, t, fill, state, side):
         dq = self.fills.get(fill.symbol)
@@ -514,19 +549,16 @@ class MarkingTheCloseDetector(Detector):
     def on_close(self, t, close):
         p = self.p
         fills = self.fills.get(close.symbol)
-        mids = self.mids.get(close.symbol)
-        if not fills or not mids:
-            return
         edge = t - p.window_s
+        start_mid = self.engine.mid_in_force(close.symbol, edge)
+        if not fills or start_mid is None:
+            return
         window = [f for f in fills if f[0] >= edge]
         before: dict[str, float] = {}
         for ft, fill, _side, aggressive, _mid in fills:
             if ft < edge and aggressive:
                 before[fill.account] = before.get(fill.account, 0.0) + fill.qty
         fills.clear()
-        while len(mids) > 1 and mids[1][0] <= edge:
-            mids.popleft()
-        start_mid = mids[0][1]
         # Shares are of the aggressive volume: that is the flow that moves a print (passive
         # market-maker fills in the window are counted out).
         total = sum(f[1].qty for f in window if f[3])
