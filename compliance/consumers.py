@@ -11,24 +11,79 @@ episode's alert is raised when it opens and raised again, with the same
 (RTS 6 Art. 15); execution-throttle trips are persisted (``ThrottleTrip``) so a disabled
 algorithm stays disabled across restarts.
 
-State across restarts: the engine (every detector's windows, live orders, open episodes) is
-snapshotted into ``SurveillanceState`` every ``snapshot_every_s`` seconds of event time (and
-by ``state_save()``), and the stage factory restores it, so a restart in the middle of an
-episode still catches it. What a restart can lose is at most the events of the last
-``snapshot_every_s`` seconds that the bus had already committed (the runner commits after
-each batch); ``manage.py surveil`` can re-surveil any period in full.
+Rules live (RTS 6 Art. 13: surveillance calibrated as the firm decides): a
+``compliance.rule_changed`` event for a surveillance rule (a second officer approved a version,
+or a version was retired) rebuilds the engine under the rules now in force and carries every
+window it can across (``compliance.surveillance.state``), without a restart or a database read.
+
+State across restarts: the engine's windows (every detector's, live orders, open episodes) are
+saved into ``SurveillanceState`` as a versioned JSON snapshot (never a pickle: the row is
+decoded into typed structs, and one that does not match is discarded, not trusted) every
+``snapshot_every_s`` seconds of wall-clock time, after a rule change, and when the stage stops
+(``shutdown``, called by the runner after its last commit). The stage factory restores it, so a
+restart in the middle of an episode still catches it; a snapshot taken under other rules keeps
+the windows of every detector whose parameters allow it. A crash loses at most the events after
+the last snapshot that the bus had already committed; events after it that the bus delivers
+again are recognised by id (the snapshot keeps the ids of the last ``RECENT_EVENT_IDS`` events)
+and not counted twice. ``manage.py surveil`` can re-surveil any period in full.
 """
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable, Mapping
+import logging
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.params import DETECTOR_PARAMS, ParameterError
+from compliance.surveillance.state import StateError, state_dump, state_load, state_read
 from compliance.surveillance.stream import alert_payload, record_of
-from tradeops.events import Envelope, RiskDecision, make_event
+from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, make_event
 
 SOURCE = "surveillance"
+RECENT_EVENT_IDS = 4096  # ids kept in the snapshot: more than a batch the bus can redeliver (1000 by default)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SurveillanceRule:
+    """One surveillance rule in force: a detector's parameters for the firm or a scope.
+    ``scope_value``: the symbol, the account (as on the stream: its primary key) or the
+    algorithm id; empty for the firm. ``rule_id`` names the version (None when unknown)."""
+
+    rule_type: str
+    scope: str  # firm | instrument | account | algorithm
+    scope_value: str
+    parameters: Mapping[str, Any]
+    rule_id: int | None = None
+
+
+_SCOPE_ARGS = {"instrument": "instrument_params", "account": "account_params", "algorithm": "algo_params"}
+
+
+def engine_build(rules: Iterable[SurveillanceRule]) -> SurveillanceEngine:
+    """The streaming engine under ``rules`` (``ParameterError`` if one does not validate)."""
+    kwargs: dict[str, dict] = {"params": {}, "instrument_params": {}, "account_params": {}, "algo_params": {}}
+    for r in rules:
+        if r.scope == "firm":
+            kwargs["params"][r.rule_type] = dict(r.parameters)
+        elif r.scope in _SCOPE_ARGS:
+            kwargs[_SCOPE_ARGS[r.scope]].setdefault(r.rule_type, {})[r.scope_value] = dict(r.parameters)
+        else:
+            raise ParameterError(f"{r.rule_type}: unknown scope {r.scope!r}")
+    return SurveillanceEngine(**kwargs, clamp_time=True, episodes="updates")
+
+
+def _rules_of(params, instrument_params, account_params, algo_params) -> list[SurveillanceRule]:
+    rules = [SurveillanceRule(t, "firm", "", p) for t, p in (params or {}).items()]
+    for scope, scoped in (("instrument", instrument_params), ("account", account_params), ("algorithm", algo_params)):
+        for rule_type, by_key in (scoped or {}).items():
+            rules += [SurveillanceRule(rule_type, scope, str(k), p) for k, p in by_key.items()]
+    return rules
 
 
 class SurveillanceConsumer:
@@ -41,37 +96,51 @@ class SurveillanceConsumer:
         instrument_params: Mapping | None = None,
         account_params: Mapping | None = None,
         algo_params: Mapping | None = None,
+        rules: Iterable[SurveillanceRule] | None = None,
         record: bool = True,
         owner_lookup=None,
         throttle=None,
         state: bytes | None = None,
         save_state: Callable[[bytes, object, int], None] | None = None,
-        snapshot_every_s: float = 10.0,
+        snapshot_every_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
-        self.engine = SurveillanceEngine(
-            params,
-            instrument_params=instrument_params,
-            account_params=account_params,
-            algo_params=algo_params,
-            clamp_time=True,
-            episodes="updates",
-        )
-        if state is not None:
-            self.engine = self.state_restore(state, fresh=self.engine)
+        # The rules in force, (rule type, scope, scope value) -> rule: ``rules`` or the mappings.
+        given = list(rules) if rules is not None else _rules_of(params, instrument_params, account_params, algo_params)
+        self.rules: dict[tuple[str, str, str], SurveillanceRule] = {
+            (r.rule_type, r.scope, r.scope_value): r for r in given
+        }
+        self.engine = engine_build(self.rules.values())
         self.record = record
         self.save_state = save_state  # (snapshot, event ts, events) -> None
-        self.snapshot_every_s = snapshot_every_s
+        self.snapshot_every_s = snapshot_every_s  # wall-clock seconds between snapshots
+        self.clock = clock
         self.events = 0
-        self._last_snapshot_t = self.engine.last_t
         self._last_ts = None
+        self._recent_ids: deque = deque(maxlen=RECENT_EVENT_IDS)  # event_id.int of the last events handled
+        self._replayed: set[int] = set()  # ids in the restored snapshot: already in the windows
+        self._replay_budget = 0
+        self.restore_report: dict[str, Any] | None = None
+        if state is not None:
+            self.restore_report = self.state_restore(state)
+        self._last_save = clock()
         # The same execution-throttle check as the worker's gate, on the same events: its trips
         # are persisted here so the disabled state survives a worker restart (RTS 6 Art. 15(3)).
         self.throttle = throttle
 
     def handle(self, event: Envelope) -> list[Envelope]:
+        if self._replayed:
+            key = event.event_id.int
+            self._replay_budget -= 1
+            if self._replay_budget <= 0:
+                self._replayed = set()
+            if key in self._replayed:  # delivered again after a restart: already in the saved windows
+                self._replayed.discard(key)
+                return []
+        self._recent_ids.append(event.event_id.int)
         payload = event.payload
         if self.throttle is not None:
             self.throttle.on_event(event)
@@ -82,6 +151,10 @@ class SurveillanceConsumer:
                 from compliance.services import pretrade_decision_record
 
                 pretrade_decision_record(event=event)
+            return []
+        if isinstance(payload, ComplianceRuleChanged):
+            if payload.rule_type in DETECTOR_PARAMS:
+                self.rule_apply(payload)
             return []
         account_id = getattr(payload, "account_id", None)
         if account_id is not None and account_id not in self.owners and self.owner_lookup is not None:
@@ -94,37 +167,87 @@ class SurveillanceConsumer:
         self.events += 1
         self._last_ts = rec.ts
         out = self._raise(engine.take_alerts(), at=event.occurred_at) if engine.alerts else []
-        if self.save_state is not None and engine.last_t - self._last_snapshot_t >= self.snapshot_every_s:
+        if self.save_state is not None and self.clock() - self._last_save >= self.snapshot_every_s:
             self.state_save()
         return out
+
+    # ------------------------------------------------------------ rules in force
+
+    def rule_apply(self, change: ComplianceRuleChanged) -> dict[str, Any] | None:
+        """A surveillance rule version took effect or was retired: rebuild the engine under the
+        rules now in force, carrying the windows across. A version that does not validate is
+        logged and ignored (the rules in force stay); a retirement of a version that is no longer
+        the one in force changes nothing. Returns the carry-over report, or None."""
+        key = (change.rule_type, change.scope, change.scope_value)
+        rules = dict(self.rules)
+        current = rules.get(key)
+        if change.active:
+            rules[key] = SurveillanceRule(
+                change.rule_type, change.scope, change.scope_value, change.parameters, change.rule_id
+            )
+        elif current is not None and current.rule_id in (None, change.rule_id):
+            del rules[key]
+        else:
+            return None
+        try:
+            engine = engine_build(rules.values())
+        except ParameterError as exc:
+            logger.error("surveillance: rule %s v%s not applied: %s", change.code, change.version, exc)
+            return None
+        report = state_load(engine, state_dump(self.engine))
+        self.engine, self.rules = engine, rules
+        logger.info(
+            "surveillance: rule %s v%s (%s %s) %s; windows kept: %d, restarted: %s",
+            change.code,
+            change.version,
+            change.scope,
+            change.scope_value or "firm",
+            "in force" if change.active else "retired",
+            len(report["restored"]),
+            "; ".join(report["restarted"]) or "none",
+        )
+        self.state_save()  # a restart resumes under the new rules
+        return report
 
     # ------------------------------------------------------------ state across restarts
 
     def state_snapshot(self) -> bytes:
-        """The engine with every window, live order and open episode, as bytes."""
-        return pickle.dumps(self.engine, protocol=pickle.HIGHEST_PROTOCOL)
+        """The engine's windows, live orders and open episodes, and the ids of the last events,
+        as a versioned JSON snapshot (``compliance.surveillance.state``)."""
+        return state_dump(self.engine, stream={"recent_event_ids": [f"{i:032x}" for i in self._recent_ids]})
 
     def state_save(self) -> None:
+        self._last_save = self.clock()
         if self.save_state is None:
             return
         self.save_state(self.state_snapshot(), self._last_ts, self.events)
-        self._last_snapshot_t = self.engine.last_t
 
-    @staticmethod
-    def state_restore(state: bytes, *, fresh: SurveillanceEngine) -> SurveillanceEngine:
-        """The saved engine, if it was built with the rules now in force; else ``fresh`` (a rule
-        change rebuilds the detectors: their windows start afresh and the batch command can
-        re-surveil the gap). The snapshot is our own (``SurveillanceState``, written only by
-        this stage), never outside input."""
+    def shutdown(self) -> None:
+        """The runner stops (after its last commit): save the windows."""
+        self.state_save()
+
+    def state_restore(self, state: bytes) -> dict[str, Any]:
+        """Load a saved snapshot into the engine (built under the rules now in force). A snapshot
+        that cannot be read (another format or version, or edited into something that does not
+        match the schema) is discarded with an error in the log: the stage then starts with empty
+        windows rather than not at all, and ``manage.py surveil`` can re-surveil the gap."""
         try:
-            engine = pickle.loads(state)
-        except Exception:  # an unreadable snapshot (older code): start afresh rather than not at all
-            return fresh
-        if not isinstance(engine, SurveillanceEngine) or engine.config != fresh.config:
-            return fresh
-        engine.clamp_time = True
-        engine.merger.updates = True
-        return engine
+            snapshot = state_read(state)
+            report = state_load(self.engine, snapshot)
+        except StateError as exc:
+            self.engine = engine_build(self.rules.values())  # nothing half-loaded
+            logger.error("surveillance: saved windows discarded, starting afresh: %s", exc)
+            return {"restored": [], "restarted": [], "discarded": str(exc)}
+        ids = report["stream"].get("recent_event_ids") or []
+        try:
+            self._replayed = {int(x, 16) for x in ids if isinstance(x, str)}
+        except ValueError:
+            self._replayed = set()
+        self._recent_ids.extend(self._replayed)
+        self._replay_budget = 2 * RECENT_EVENT_IDS
+        if report["restarted"]:
+            logger.warning("surveillance: windows restarted: %s", "; ".join(report["restarted"]))
+        return report
 
     def _record_trips(self) -> None:
         trips, self.throttle.trips = self.throttle.trips, []
@@ -147,17 +270,11 @@ class SurveillanceConsumer:
 
 
 def surveil_stage() -> SurveillanceConsumer:
-    """Stage factory: owners, contract sizes and the firm's surveillance rules from the database."""
+    """Stage factory: owners, contract sizes and the firm's surveillance rules from the database,
+    and the windows saved when the stage last stopped."""
     from compliance.models import ThrottleTrip
     from compliance.pretrade.checks import ExecutionThrottle
-    from compliance.selectors import (
-        pretrade_rule_specs,
-        surveillance_account_params_effective,
-        surveillance_algo_params_effective,
-        surveillance_instrument_params_effective,
-        surveillance_params_effective,
-        surveillance_state_load,
-    )
+    from compliance.selectors import compliance_rules_effective, pretrade_rule_specs, surveillance_state_load
     from compliance.services import surveillance_state_save
     from trading.models import Instrument, TradingAccount
 
@@ -173,6 +290,10 @@ def surveil_stage() -> SurveillanceConsumer:
         throttle.disable(trip.algo_id, trip.detail)
     owners = {a.pk: owner_of(a) for a in TradingAccount.objects.all()}
     sizes = {i.symbol: float(i.contract_size) for i in Instrument.objects.all()}
+    rules = [
+        SurveillanceRule(r.rule_type, r.scope, r.scope_value, r.parameters, r.pk)
+        for r in compliance_rules_effective(rule_types=DETECTOR_PARAMS).order_by("pk")
+    ]
     saved = surveillance_state_load(stage=SOURCE)
 
     def save(state: bytes, event_ts, events: int) -> None:
@@ -181,10 +302,7 @@ def surveil_stage() -> SurveillanceConsumer:
     return SurveillanceConsumer(
         owners=owners,
         contract_sizes=sizes,
-        params=surveillance_params_effective(),
-        instrument_params=surveillance_instrument_params_effective(),
-        account_params=surveillance_account_params_effective(),
-        algo_params=surveillance_algo_params_effective(),
+        rules=rules,
         owner_lookup=owner_lookup,
         throttle=throttle,
         state=bytes(saved.state) if saved is not None else None,

@@ -16,6 +16,9 @@ from tradeops.events import Envelope, Topic
 
 
 class Handler(Protocol):
+    """A stage's handler. It may also define ``shutdown()``: the runner calls it once when it
+    stops, after its last commit (a stateful stage saves its state there)."""
+
     def handle(self, event: Envelope) -> Sequence[Envelope]:
         """Consume one event, return the events it produces (published by the runner)."""
 

@@ -6,8 +6,8 @@ positions, and hands the record to the detectors that subscribe to its kind. The
 detections go through the ``EpisodeMerger`` (``compliance.surveillance.episodes``): one alert
 per episode collects in ``alerts`` (drain with ``take_alerts``). ``finish()`` closes every open
 window and episode at the end of a batch. Records must arrive in time order (``process``
-refuses one that goes back in time). The engine pickles whole (the streaming stage's restart
-snapshot).
+refuses one that goes back in time). ``compliance.surveillance.state`` saves and restores its
+windows (the streaming stage's restarts and rule changes).
 
 Hot path: a few attribute reads and one call per subscribed detector; no allocation beyond the
 order's state and deque entries (see ``bench/surveil_throughput.py``).
@@ -82,7 +82,7 @@ class _ScopeRouter:
         self.by_account = by_account or {}
         self.by_algo = by_algo or {}
         self.pairing = pairing
-        self.by_owner: dict[str, Detector | None] = {}
+        self.by_owner_account: dict[str, str] = {}  # owner -> the account whose rule governs it (pairing)
         self.instances = [
             d
             for d in (default, *self.by_symbol.values(), *self.by_account.values(), *self.by_algo.values())
@@ -93,12 +93,11 @@ class _ScopeRouter:
         by_account = self.by_account
         if by_account:
             if account in by_account:
-                d = by_account[account]
                 if self.pairing:
-                    self.by_owner[owner] = d
-                return d
-            if self.pairing and owner in self.by_owner:
-                return self.by_owner[owner]
+                    self.by_owner_account[owner] = account
+                return by_account[account]
+            if self.pairing and owner in self.by_owner_account:
+                return by_account[self.by_owner_account[owner]]
         if algo and algo in self.by_algo:
             return self.by_algo[algo]
         return self.by_symbol.get(symbol, self.default)
@@ -189,8 +188,6 @@ class SurveillanceEngine:
             for name in DETECTORS
             for raw in (params.get(name),)
         }
-        # What the engine was built with (a saved engine is reused only under the same rules).
-        self.config = repr((sorted(self.default_params.items()), sorted((k, repr(v)) for k, v in scoped.items())))
         self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
         self.units: dict[str, Detector | _ScopeRouter] = {}  # detector name -> its unit
         hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}

@@ -150,7 +150,7 @@ class Episode:
             "raw_score": round(raw, 4),
             "strongest_detection_score": best.score,
             "order_ids_total": len(ids),
-            "detections_detail": self.details,
+            "detections_detail": list(self.details),  # a copy: the open episode keeps growing
         }
         accounts = sorted(self.accounts)
         return SurveillanceAlert(

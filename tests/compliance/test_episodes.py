@@ -171,6 +171,8 @@ def test_restart_in_the_middle_of_an_episode_still_catches_it(db):
     from compliance.selectors import surveillance_state_load
     from compliance.services import surveillance_state_save
 
+    wall = [0.0]
+
     def consumer():
         saved = surveillance_state_load(stage="surveillance")
 
@@ -183,15 +185,20 @@ def test_restart_in_the_middle_of_an_episode_still_catches_it(db):
             params={"painting_the_tape": {"min_pairs": 8}},
             state=bytes(saved.state) if saved is not None else None,
             save_state=save,
-            snapshot_every_s=1.0,
+            snapshot_every_s=30.0,
+            clock=lambda: wall[0],
         )
 
     events = _pipeline_events()
     first = consumer()
-    for event in events[:12]:  # two pairs and a half, then the process dies just after a snapshot
+    for i, event in enumerate(events[:12]):  # two pairs and a half, then the process dies just after a snapshot
+        if i == 11:
+            wall[0] += 31.0  # thirty wall-clock seconds later: the snapshot is due
         first.handle(event)
-    assert SurveillanceState.objects.get().events == 12
+    row = SurveillanceState.objects.get()
+    assert row.events == 12 and bytes(row.state).startswith(b'{"format":"tradeops.surveillance.state"')
     second = consumer()  # a new process: restores the windows from the snapshot
+    assert "wash_trade/firm" in second.restore_report["restored"]
     for event in events[12:]:
         second.handle(event)
     second._raise(second.engine.finish())  # end of the stream: the run is over
@@ -202,15 +209,6 @@ def test_restart_in_the_middle_of_an_episode_still_catches_it(db):
     for event in events[12:]:
         blind.handle(event)
     assert len(blind.engine.finish()[0].order_ids) == 6  # without the snapshot: only what came after
-
-
-def test_a_snapshot_taken_under_other_rules_is_not_reused():
-    consumer = SurveillanceConsumer(owners={}, contract_sizes={})
-    state = consumer.state_snapshot()
-    other = SurveillanceEngine({"ping_orders": {"min_count": 20}}, episodes="updates")
-    assert SurveillanceConsumer.state_restore(state, fresh=other) is other
-    same = SurveillanceEngine(episodes="updates")
-    assert SurveillanceConsumer.state_restore(state, fresh=same) is not same
 
 
 # ---------------------------------------------------------------- alert rows

@@ -359,6 +359,7 @@ def stage_run(
         handler_close(handler)
         subscription.close()
         bus.flush(10)
+        handler_shutdown(handler, stage.name)
     return runner.stats
 
 
@@ -381,6 +382,18 @@ def handler_close(handler: Handler) -> None:
         close()
     except Exception:
         logger.exception("stage handler %r failed to close", handler)
+
+
+def handler_shutdown(handler: Handler, name: str) -> None:
+    """Call the handler's optional ``shutdown()`` once the runner has stopped (after its last
+    commit): a stateful stage saves what it holds. A failure there is logged, not raised."""
+    shutdown = getattr(handler, "shutdown", None)
+    if shutdown is None:
+        return
+    try:
+        shutdown()
+    except Exception:
+        logger.exception("stage %s: shutdown failed", name)
 
 
 # ---------------------------------------------------------------- the one-process pipeline
@@ -519,6 +532,7 @@ def pipeline_run(
         for runner in runners:
             handler_close(runner.handler)
             runner.subscription.close()
+            handler_shutdown(runner.handler, runner.stage.name)
         if tap is not None:
             tap.close()
         result.seconds = time.monotonic() - started

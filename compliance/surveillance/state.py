@@ -1,0 +1,805 @@
+"""The surveillance engine's windows as a safe, versioned snapshot (the streaming stage's restarts).
+
+Pure: no Django, no I/O, no clock. ``state_dump(engine)`` writes the engine's state (latest
+quotes, live orders, positions, the mid path, open episodes and every detector's windows) as
+JSON bytes; ``state_load(engine, data)`` puts a snapshot into a freshly built engine and says
+what it restored. The same pair carries the windows across a rule change without a restart
+(``state_transfer``).
+
+Why not pickle: the snapshot lives in a database row (``SurveillanceState``), and unpickling
+a row that someone could edit runs whatever code they wrote into it. Here the bytes are only
+ever decoded as JSON into typed structs (``msgspec``): a snapshot that does not match the
+schema, of another format or another version, is refused (``StateError``) and the stage
+starts with empty windows (and says so) instead of failing or trusting it. The worst an edited
+row can do is feed the detectors wrong windows.
+
+Versioning: ``STATE_VERSION`` names the layout below. A change to what a detector keeps (its
+windows, their fields) must change its schema here and bump the version; an older snapshot
+is then refused, not misread. The round-trip test (tests/compliance/test_state.py) replays a
+development book through save-and-restore at many points and requires the alerts of an
+uninterrupted run, which catches a detector field that this module forgot.
+
+Rules: each detector instance (firm-wide, or scoped to an instrument, account or algorithm)
+is saved with its parameters. On load, an instance whose parameters are unchanged gets its
+windows back; so does one whose parameters changed, unless the change touches a parameter its
+windows are built on (``STATE_FIELDS``: the RTS 9 slot length, the zero band of the slippage
+sign test), in which case it starts afresh; windows are raw events, so a new threshold applies
+to them from the moment it is in force. An instance for a new scoped rule starts afresh.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from datetime import datetime
+from math import inf
+from typing import Any
+
+import msgspec
+
+from compliance.surveillance.base import OrderState, SurveillanceAlert
+from compliance.surveillance.engine import _ScopeRouter
+from compliance.surveillance.episodes import Episode
+from compliance.surveillance.execution_quality import AsymmetricSlippageDetector, BestExecutionDetector, _Tally
+from compliance.surveillance.order_detectors import (
+    OrderToTradeDetector,
+    PingOrdersDetector,
+    QuoteStuffingDetector,
+    SpoofingDetector,
+    _Account,
+    _Burst,
+    _OtrKey,
+)
+from compliance.surveillance.records import FillRecord, OrderMessage
+from compliance.surveillance.trade_detectors import (
+    MarkingTheCloseDetector,
+    MomentumIgnitionDetector,
+    _Chain,
+    _PairDetector,
+    _Run,
+)
+
+STATE_FORMAT = "tradeops.surveillance.state"
+STATE_VERSION = 1
+
+# Parameters a detector's saved windows are built on: a change to one of them discards them.
+STATE_FIELDS: dict[str, frozenset[str]] = {
+    "excessive_order_to_trade": frozenset({"slot_s"}),
+    "asymmetric_slippage": frozenset({"zero_band_bps"}),
+}
+
+
+class StateError(ValueError):
+    """A snapshot that is not one this code can read (format, version or schema)."""
+
+
+def _num(x: float) -> float | None:
+    """JSON has no infinities: the engine's 'never' and 'not yet' times are saved as null."""
+    return None if x in (inf, -inf) else x
+
+
+# ---------------------------------------------------------------------------------- shared pieces
+
+
+class OrderDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    order_id: str
+    account: str
+    owner: str
+    symbol: str
+    side: int
+    qty: float
+    price: float | None
+    market: bool
+    t_new: float
+    ts_new: datetime
+    algo: str
+    arr_bid: float | None
+    arr_ask: float | None
+    arr_mid: float | None
+    away_bps: float | None
+    aggressive: bool
+    filled: float
+    stop: bool
+
+
+def _order_dump(s: OrderState) -> OrderDump:
+    return OrderDump(
+        s.order_id,
+        s.account,
+        s.owner,
+        s.symbol,
+        s.side,
+        s.qty,
+        s.price,
+        s.market,
+        s.t_new,
+        s.ts_new,
+        s.algo,
+        s.arr_bid,
+        s.arr_ask,
+        s.arr_mid,
+        s.away_bps,
+        s.aggressive,
+        s.filled,
+        s.stop,
+    )
+
+
+def _order_load(d: OrderDump) -> OrderState:
+    s = OrderState(
+        d.order_id, d.account, d.owner, d.symbol, d.side, d.qty, d.price, d.market, d.t_new, d.ts_new, d.algo
+    )
+    s.arr_bid, s.arr_ask, s.arr_mid = d.arr_bid, d.arr_ask, d.arr_mid
+    s.away_bps, s.aggressive, s.filled, s.stop = d.away_bps, d.aggressive, d.filled, d.stop
+    return s
+
+
+class AlertDump(msgspec.Struct, forbid_unknown_fields=True):
+    alert_type: str
+    account: str
+    owner: str
+    symbol: str
+    order_ids: list[str]
+    score: float
+    start: datetime | None
+    end: datetime | None
+    evidence: dict[str, Any]
+    severity: str
+
+
+def _alert_dump(a: SurveillanceAlert) -> AlertDump:
+    return AlertDump(
+        a.alert_type, a.account, a.owner, a.symbol, a.order_ids, a.score, a.start, a.end, a.evidence, a.severity
+    )
+
+
+def _alert_load(d: AlertDump) -> SurveillanceAlert:
+    a = SurveillanceAlert.__new__(SurveillanceAlert)  # as saved: no re-rounding, no re-capping
+    a.alert_type, a.account, a.owner, a.symbol = d.alert_type, d.account, d.owner, d.symbol
+    a.order_ids, a.score, a.start, a.end = d.order_ids, d.score, d.start, d.end
+    a.evidence, a.severity = d.evidence, d.severity
+    return a
+
+
+class EpisodeDump(msgspec.Struct, forbid_unknown_fields=True):
+    key: tuple[str, str, str]
+    id: str
+    start: datetime | None
+    end: datetime | None
+    best: AlertDump
+    detections: int
+    details: list[dict[str, Any]]
+    order_ids: list[str]
+    accounts: list[str]
+    last_t: float
+
+
+class EngineDump(msgspec.Struct, forbid_unknown_fields=True):
+    last_t: float | None
+    next_expiry: float | None
+    quotes: dict[str, tuple[float, float, float]]
+    orders: list[OrderDump]
+    positions: list[tuple[str, str, float]]
+    mid_paths: dict[str, list[tuple[float, float]]]
+    merger_next_check: float | None
+    episodes: list[EpisodeDump]
+    alerts: list[AlertDump]
+
+
+class InstanceDump(msgspec.Struct, forbid_unknown_fields=True):
+    params: dict[str, Any]
+    state: msgspec.Raw  # decoded with the detector's own schema
+
+
+class DetectorDump(msgspec.Struct, forbid_unknown_fields=True):
+    instances: dict[str, InstanceDump]  # "firm", "symbol:EURUSD", "account:12", "algo:mm"
+    by_owner: dict[str, str] = {}  # pairing detectors: owner -> the account whose rule governs it
+
+
+class Snapshot(msgspec.Struct, forbid_unknown_fields=True):
+    format: str
+    version: int
+    engine: EngineDump
+    detectors: dict[str, DetectorDump]
+    stream: dict[str, Any] = {}  # the streaming stage's own (e.g. the ids of the last events)
+
+
+class _Header(msgspec.Struct):
+    format: str = ""
+    version: int = 0
+
+
+# ---------------------------------------------------------------------------------- detectors
+
+
+class SpoofFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    fill: FillRecord
+    side: int
+
+
+class SpoofCancel(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    order: OrderDump
+    ts: datetime
+    t: float
+
+
+class SpoofEpisode(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    deadline: float
+    fill: FillRecord
+    fill_t: float
+    fill_side: int
+    cancelled: list[SpoofCancel]
+
+
+class SpoofingState(msgspec.Struct, forbid_unknown_fields=True):
+    recent_fills: list[tuple[str, str, list[SpoofFill]]]
+    episodes: list[SpoofEpisode]
+
+
+def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
+    return SpoofingState(
+        [(a, s, [SpoofFill(*e) for e in dq]) for (a, s), dq in d.recent_fills.items()],
+        [
+            SpoofEpisode(e[0], e[1], e[2], e[3], [SpoofCancel(_order_dump(st), ts, t) for st, ts, t in e[4]])
+            for e in d.episodes.values()
+        ],
+    )
+
+
+def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
+    d.recent_fills = {(a, sym): deque((f.t, f.fill, f.side) for f in fills) for a, sym, fills in s.recent_fills}
+    d.episodes = {
+        (e.fill.order_id, e.fill_t): [
+            e.deadline,
+            e.fill,
+            e.fill_t,
+            e.fill_side,
+            [(_order_load(c.order), c.ts, c.t) for c in e.cancelled],
+        ]
+        for e in s.episodes
+    }
+
+
+class OtrSlot(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    slot: int
+    messages: int
+    volume: float
+    executed: list[str]
+    exec_volume: float
+    first_ts: datetime
+
+
+class OtrBreach(msgspec.Struct, forbid_unknown_fields=True):
+    start_ts: datetime
+    peak: dict[str, Any]
+    end_ts: datetime | None
+    reported: int
+
+
+class OtrKeyState(msgspec.Struct, forbid_unknown_fields=True):
+    account: str
+    symbol: str
+    owner: str
+    slots: list[OtrSlot]
+    cur_open: bool  # the last slot is still open (not in the sums)
+    cur_slot: int | None
+    slot_end: float | None
+    sums: tuple[int, float, int, float]
+    breach: OtrBreach | None
+    order_ids: list[str]
+    first_ts: datetime | None
+    last_ts: datetime | None
+
+
+class OtrState(msgspec.Struct, forbid_unknown_fields=True):
+    keys: list[OtrKeyState]
+    last_sweep: int | None
+
+
+def _otr_dump(d: OrderToTradeDetector) -> OtrState:
+    keys = []
+    for (account, symbol), k in d.keys.items():
+        b = k.breach
+        keys.append(
+            OtrKeyState(
+                account,
+                symbol,
+                k.owner,
+                [OtrSlot(s[0], s[1], s[2], sorted(s[3]), s[4], s[5]) for s in k.slots],
+                k.cur is not None,
+                k.cur_slot,
+                _num(k.slot_end),
+                tuple(k.sums),
+                None if b is None else OtrBreach(b["start_ts"], b["peak"], b["end_ts"], b["reported"]),
+                list(k.order_ids),
+                k.first_ts,
+                k.last_ts,
+            )
+        )
+    return OtrState(keys, None if d._last_sweep == -inf else d._last_sweep)
+
+
+def _otr_load(d: OrderToTradeDetector, s: OtrState) -> None:
+    d.keys = {}
+    for ks in s.keys:
+        k = _OtrKey(ks.owner)
+        k.slots = deque([s.slot, s.messages, s.volume, set(s.executed), s.exec_volume, s.first_ts] for s in ks.slots)
+        k.cur = k.slots[-1] if ks.cur_open and k.slots else None
+        k.cur_slot = ks.cur_slot
+        k.slot_end = -inf if ks.slot_end is None else ks.slot_end
+        k.sums = list(ks.sums)
+        b = ks.breach
+        k.breach = (
+            None if b is None else {"start_ts": b.start_ts, "peak": b.peak, "end_ts": b.end_ts, "reported": b.reported}
+        )
+        k.order_ids.extend(ks.order_ids)
+        k.first_ts, k.last_ts = ks.first_ts, ks.last_ts
+        d.keys[(ks.account, ks.symbol)] = k
+    d._last_sweep = -inf if s.last_sweep is None else s.last_sweep
+
+
+class StuffMsg(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    msg: OrderMessage
+
+
+class BurstDump(msgspec.Struct, forbid_unknown_fields=True):
+    baseline_rate: float | None
+    fills: int
+    last_t: float
+    last_ts: datetime
+    messages: int
+    order_ids: list[str]
+    owner: str
+    peak: int
+    start_ts: datetime
+    symbols: list[str]
+
+
+class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
+    account: str
+    window: list[StuffMsg]
+    first_t: float
+    total: int
+    burst: BurstDump | None
+
+
+class StuffingState(msgspec.Struct, forbid_unknown_fields=True):
+    accounts: list[StuffAccount]
+    open_bursts: list[str]
+
+
+def _stuffing_dump(d: QuoteStuffingDetector) -> StuffingState:
+    accounts = []
+    for account, acc in d.accounts.items():
+        b = acc.burst
+        burst = None
+        if b is not None:
+            burst = BurstDump(
+                b.baseline_rate,
+                b.fills,
+                b.last_t,
+                b.last_ts,
+                b.messages,
+                list(b.order_ids),
+                b.owner,
+                b.peak,
+                b.start_ts,
+                sorted(b.symbols),
+            )
+        accounts.append(StuffAccount(account, [StuffMsg(t, m) for t, m in acc.window], acc.first_t, acc.total, burst))
+    return StuffingState(accounts, sorted(d.open_bursts))
+
+
+def _stuffing_load(d: QuoteStuffingDetector, s: StuffingState) -> None:
+    d.accounts = {}
+    for sa in s.accounts:
+        acc = _Account(sa.first_t)
+        acc.window = deque((m.t, m.msg) for m in sa.window)
+        acc.total = sa.total
+        if sa.burst is not None:
+            bd, b = sa.burst, _Burst()
+            b.baseline_rate, b.fills, b.last_t, b.last_ts = bd.baseline_rate, bd.fills, bd.last_t, bd.last_ts
+            b.messages, b.order_ids, b.owner, b.peak = bd.messages, bd.order_ids, bd.owner, bd.peak
+            b.start_ts, b.symbols = bd.start_ts, set(bd.symbols)
+            acc.burst = b
+        d.accounts[sa.account] = acc
+    d.open_bursts = {a for a in s.open_bursts if a in d.accounts}
+
+
+class PingEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    order: OrderDump
+    ts: datetime
+    life: float
+
+
+class PingState(msgspec.Struct, forbid_unknown_fields=True):
+    pings: list[tuple[str, str, list[PingEntry]]]
+
+
+def _ping_dump(d: PingOrdersDetector) -> PingState:
+    return PingState(
+        [(a, s, [PingEntry(t, _order_dump(st), ts, life) for t, st, ts, life in dq]) for (a, s), dq in d.pings.items()]
+    )
+
+
+def _ping_load(d: PingOrdersDetector, s: PingState) -> None:
+    d.pings = {
+        (a, sym): deque((e.t, _order_load(e.order), e.ts, e.life) for e in entries) for a, sym, entries in s.pings
+    }
+
+
+class ChainFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    fill: FillRecord
+    order_id: str
+
+
+class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
+    account: str
+    symbol: str
+    side: int
+    fills: list[ChainFill]
+    ignited: bool
+    start_mid: float | None
+    peak_mid: float | None
+    spread: float | None
+    rev_qty: float
+    rev_ids: list[str]
+    last_t: float
+
+
+class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
+    chains: list[ChainDump]
+    next_sweep: float | None
+
+
+def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
+    return MomentumState(
+        [
+            ChainDump(
+                account,
+                symbol,
+                ch.side,
+                [ChainFill(*f) for f in ch.fills],
+                ch.ignited,
+                ch.start_mid,
+                ch.peak_mid,
+                ch.spread,
+                ch.rev_qty,
+                list(ch.rev_ids),
+                ch.last_t,
+            )
+            for (account, symbol), ch in d.chains.items()
+        ],
+        _num(d._next_sweep),
+    )
+
+
+def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
+    for symbol in list(d.watching):
+        d.engine.quote_unwatch(symbol, d._watch)
+    d.chains, d.watching = {}, {}
+    for cd in s.chains:
+        ch = _Chain(cd.side, cd.symbol)
+        ch.fills = [(f.t, f.fill, f.order_id) for f in cd.fills]
+        ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
+        ch.rev_qty, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_ids, cd.last_t
+        d.chains[(cd.account, cd.symbol)] = ch
+        if ch.ignited:
+            d._watch_chain(ch)
+    d._next_sweep = -inf if s.next_sweep is None else s.next_sweep
+
+
+class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    fill: FillRecord
+    side: int
+    aggressive: bool
+    arr_mid: float | None
+
+
+class MarkingState(msgspec.Struct, forbid_unknown_fields=True):
+    fills: dict[str, list[MarkFill]]
+
+
+def _marking_dump(d: MarkingTheCloseDetector) -> MarkingState:
+    return MarkingState({sym: [MarkFill(*f) for f in dq] for sym, dq in d.fills.items()})
+
+
+def _marking_load(d: MarkingTheCloseDetector, s: MarkingState) -> None:
+    d.fills = {
+        sym: deque((f.t, f.fill, f.side, f.aggressive, f.arr_mid) for f in fills) for sym, fills in s.fills.items()
+    }
+
+
+class PairRecent(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    t: float
+    fill: FillRecord
+    side: int
+    aggressive: bool
+    used: bool
+
+
+class PairDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    a: FillRecord
+    b: FillRecord
+    gap: float
+    qty_gap: float
+    price_gap: float
+
+
+class RunDump(msgspec.Struct, forbid_unknown_fields=True):
+    key: tuple[str, str]
+    owner: str
+    symbol: str
+    collusive: bool
+    pairs: list[PairDump]
+    accounts: list[str]
+    last_t: float
+    emitted: list[int]
+
+
+class PairState(msgspec.Struct, forbid_unknown_fields=True):
+    collusion_tally: list[tuple[str, str, list[float]]]
+    recent: dict[str, list[PairRecent]]
+    runs: list[RunDump]
+
+
+def _pairs_dump(d: _PairDetector) -> PairState:
+    r = d.runs
+    return PairState(
+        [(a, s, list(dq)) for (a, s), dq in r.collusion_tally.items()],
+        {sym: [PairRecent(*e) for e in dq] for sym, dq in r.recent.items()},
+        [
+            RunDump(
+                key,
+                run.owner,
+                run.symbol,
+                run.collusive,
+                [PairDump(*p) for p in run.pairs],
+                list(run.accounts),
+                run.last_t,
+                sorted(run.emitted),
+            )
+            for key, run in r.runs.items()
+        ],
+    )
+
+
+def _pairs_load(d: _PairDetector, s: PairState) -> None:
+    r = d.runs
+    r.collusion_tally = {(a, sym): deque(times) for a, sym, times in s.collusion_tally}
+    r.recent = {
+        sym: deque([e.t, e.fill, e.side, e.aggressive, e.used] for e in entries) for sym, entries in s.recent.items()
+    }
+    r.runs = {}
+    for rd in s.runs:
+        run = _Run(rd.owner, rd.symbol, rd.collusive)
+        run.accounts = dict.fromkeys(rd.accounts)
+        run.last_t = rd.last_t
+        run.emitted = set(rd.emitted)
+        for p in rd.pairs:  # refiled under the parameters in force now
+            run.pairs.append((p.a, p.b, p.gap, p.qty_gap, p.price_gap))
+            d._classify(run)
+        run.small_todo = [i for i in run.small_todo if i not in run.emitted]
+        run.large_todo = [i for i in run.large_todo if i not in run.emitted]
+        r.runs[rd.key] = run
+
+
+class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
+    owner: str
+    symbol: str
+    adverse: int
+    improved: int
+    zero: int
+    sum_adverse: float
+    sum_improved: float
+    order_ids: list[str]
+    accounts: list[str]
+    first_ts: datetime
+
+
+class AsymState(msgspec.Struct, forbid_unknown_fields=True):
+    tallies: list[TallyDump]
+
+
+def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
+    return AsymState(
+        [
+            TallyDump(
+                owner,
+                symbol,
+                t.adverse,
+                t.improved,
+                t.zero,
+                t.sum_adverse,
+                t.sum_improved,
+                list(t.order_ids),
+                sorted(t.accounts),
+                t.first_ts,
+            )
+            for (owner, symbol), t in d.tallies.items()
+        ]
+    )
+
+
+def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
+    d.tallies = {}
+    for td in s.tallies:
+        t = _Tally(td.first_ts)
+        t.adverse, t.improved, t.zero = td.adverse, td.improved, td.zero
+        t.sum_adverse, t.sum_improved = td.sum_adverse, td.sum_improved
+        t.order_ids, t.accounts = td.order_ids, set(td.accounts)
+        d.tallies[(td.owner, td.symbol)] = t
+
+
+class NoState(msgspec.Struct, forbid_unknown_fields=True):
+    pass
+
+
+# detector class -> (schema, dump, load); the pair detectors share theirs.
+_CODECS: list[tuple[type, type, Any, Any]] = [
+    (SpoofingDetector, SpoofingState, _spoofing_dump, _spoofing_load),
+    (OrderToTradeDetector, OtrState, _otr_dump, _otr_load),
+    (QuoteStuffingDetector, StuffingState, _stuffing_dump, _stuffing_load),
+    (PingOrdersDetector, PingState, _ping_dump, _ping_load),
+    (MomentumIgnitionDetector, MomentumState, _momentum_dump, _momentum_load),
+    (MarkingTheCloseDetector, MarkingState, _marking_dump, _marking_load),
+    (_PairDetector, PairState, _pairs_dump, _pairs_load),
+    (AsymmetricSlippageDetector, AsymState, _asym_dump, _asym_load),
+    (BestExecutionDetector, NoState, lambda d: NoState(), lambda d, s: None),
+]
+
+
+def _codec(detector) -> tuple[type, Any, Any]:
+    for cls, schema, dump, load in _CODECS:
+        if isinstance(detector, cls):
+            return schema, dump, load
+    raise StateError(f"no snapshot schema for {type(detector).__name__}")
+
+
+# ---------------------------------------------------------------------------------- the engine
+
+
+def _instances(unit) -> dict[str, Any]:
+    """A unit's detector instances by scope key ("firm", "symbol:X", "account:A", "algo:G")."""
+    if not isinstance(unit, _ScopeRouter):
+        return {"firm": unit}
+    out = {"firm": unit.default} if unit.default is not None else {}
+    for scope, mapping in (("symbol", unit.by_symbol), ("account", unit.by_account), ("algo", unit.by_algo)):
+        for key, d in mapping.items():
+            if d is not None:
+                out[f"{scope}:{key}"] = d
+    return out
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def state_dump(engine, *, stream: dict[str, Any] | None = None) -> bytes:
+    """The engine's state as JSON bytes (``stream``: the caller's own small extras)."""
+    merger = engine.merger
+    episodes = [
+        EpisodeDump(
+            ep.key,
+            ep.id,
+            ep.start,
+            ep.end,
+            _alert_dump(ep.best),
+            ep.detections,
+            ep.details,
+            list(ep.order_ids),
+            list(ep.accounts),
+            ep.last_t,
+        )
+        for ep in merger.open.values()
+    ]
+    eng = EngineDump(
+        _num(engine.last_t),
+        _num(engine._next_expiry),
+        dict(engine.quotes),
+        [_order_dump(s) for s in engine.orders.values()],
+        [(a, s, q) for (a, s), q in engine.positions.items()],
+        {sym: list(path) for sym, path in engine.mid_paths.items()},
+        _num(merger._next_check),
+        episodes,
+        [_alert_dump(a) for a in engine.alerts],
+    )
+    detectors = {}
+    for name, unit in engine.units.items():
+        instances = {}
+        for key, d in _instances(unit).items():
+            _schema, dump, _load = _codec(d)
+            instances[key] = InstanceDump(msgspec.to_builtins(d.p), msgspec.Raw(_encoder.encode(dump(d))))
+        by_owner = {}
+        if isinstance(unit, _ScopeRouter) and unit.pairing:
+            by_owner = dict(unit.by_owner_account)
+        detectors[name] = DetectorDump(instances, by_owner)
+    return _encoder.encode(Snapshot(STATE_FORMAT, STATE_VERSION, eng, detectors, stream or {}))
+
+
+def state_read(data: bytes) -> Snapshot:
+    """Decode a snapshot, or ``StateError`` saying why it cannot be used. Never executes anything
+    from the bytes: JSON into typed structs, nothing else."""
+    try:
+        header = msgspec.json.decode(data, type=_Header)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StateError(f"not a surveillance snapshot ({exc})") from None
+    if header.format != STATE_FORMAT:
+        raise StateError(f"not a surveillance snapshot (format {header.format!r})")
+    if header.version != STATE_VERSION:
+        raise StateError(f"snapshot version {header.version}, this code reads version {STATE_VERSION}")
+    try:
+        return msgspec.json.decode(data, type=Snapshot)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise StateError(f"snapshot does not match version {STATE_VERSION}: {exc}") from None
+
+
+def state_load(engine, data: bytes | Snapshot) -> dict[str, Any]:
+    """Put a snapshot into ``engine`` (freshly built, nothing processed yet). Returns what was
+    restored: ``{"restored": [...], "restarted": [...], "stream": {...}}``, where each entry
+    names a detector instance (``spoofing/firm``, ``ping_orders/account:12``...) and a restart
+    says why. ``StateError`` (nothing loaded) when the snapshot cannot be read."""
+    snap = data if isinstance(data, Snapshot) else state_read(data)
+    # Decode every detector's part before touching the engine: all or nothing.
+    decoded: dict[tuple[str, str], Any] = {}
+    restarted: list[str] = []
+    for name, unit in engine.units.items():
+        saved = snap.detectors.get(name)
+        for key, d in _instances(unit).items():
+            label = f"{name}/{key}"
+            inst = saved.instances.get(key) if saved is not None else None
+            if inst is None:
+                restarted.append(f"{label}: no saved windows (new rule or detector)")
+                continue
+            now = msgspec.to_builtins(d.p)
+            changed = {f for f in set(now) | set(inst.params) if now.get(f) != inst.params.get(f)}
+            blocking = changed & STATE_FIELDS.get(name, frozenset())
+            if blocking:
+                restarted.append(f"{label}: {', '.join(sorted(blocking))} changed, windows start afresh")
+                continue
+            schema, _dump, load = _codec(d)
+            try:
+                state = msgspec.json.decode(inst.state, type=schema)
+            except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+                raise StateError(f"{label}: {exc}") from None
+            decoded[(name, key)] = (d, load, state)
+    e = snap.engine
+    engine.last_t = -inf if e.last_t is None else e.last_t
+    engine._next_expiry = -inf if e.next_expiry is None else e.next_expiry
+    engine.quotes.clear()
+    engine.quotes.update({sym: tuple(q) for sym, q in e.quotes.items()})
+    engine.orders.clear()
+    engine.orders.update({d.order_id: _order_load(d) for d in e.orders})
+    engine.positions.clear()
+    engine.positions.update({(a, s): q for a, s, q in e.positions})
+    engine.mid_paths.clear()
+    engine.mid_paths.update({sym: deque(tuple(x) for x in path) for sym, path in e.mid_paths.items() if path})
+    merger = engine.merger
+    merger.open = {}
+    for ed in e.episodes:
+        ep = Episode.__new__(Episode)
+        ep.key, ep.id, ep.start, ep.end = tuple(ed.key), ed.id, ed.start, ed.end
+        ep.best, ep.detections, ep.details = _alert_load(ed.best), ed.detections, ed.details
+        ep.order_ids, ep.accounts, ep.last_t = dict.fromkeys(ed.order_ids), dict.fromkeys(ed.accounts), ed.last_t
+        merger.open[ep.key] = ep
+    merger._next_check = inf if e.merger_next_check is None else e.merger_next_check
+    if merger.open:  # the quiet periods may have changed with the rules: check at the next tick
+        merger._next_check = min(merger._next_check, engine.last_t)
+    engine.alerts.extend(_alert_load(a) for a in e.alerts)
+    restored = []
+    for (name, key), (d, load, state) in decoded.items():
+        load(d, state)
+        restored.append(f"{name}/{key}")
+    for name, unit in engine.units.items():
+        saved = snap.detectors.get(name)
+        if saved is not None and isinstance(unit, _ScopeRouter) and unit.pairing:
+            unit.by_owner_account.update({o: a for o, a in saved.by_owner.items() if a in unit.by_account})
+    return {"restored": restored, "restarted": restarted, "stream": snap.stream}
+
+
+def state_transfer(old, new) -> dict[str, Any]:
+    """Carry ``old``'s windows into ``new`` (built under changed rules) through the snapshot."""
+    return state_load(new, state_dump(old))
