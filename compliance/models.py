@@ -314,9 +314,9 @@ class ThrottleTrip(models.Model):
 class SurveillanceState(models.Model):
     """The streaming surveillance stage's detector windows, saved as it runs so that a restart
     resumes them instead of starting blind (RTS 6 Art. 13: surveillance without gaps). One row
-    per stage: ``state`` is the engine's snapshot (written and read only by
-    ``compliance.consumers``; never user input), ``event_ts`` the event time it covers up to,
-    ``saved_at`` the wall clock of the save."""
+    per stage: ``state`` is the engine's snapshot, versioned JSON (``compliance.surveillance.state``;
+    decoded into typed structs, never unpickled: a row that does not match is discarded),
+    ``event_ts`` the event time it covers up to, ``saved_at`` the wall clock of the save."""
 
     stage = models.CharField(max_length=64, unique=True)
     state = models.BinaryField()
