@@ -146,6 +146,11 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     min_concentration: NonNeg = (
         2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
     )
+    # After the print: a flow that carries on the same way (aggressive volume in the push's
+    # direction within ``after_s``, as a fraction of the push) was not aimed at the print. The
+    # alert waits ``after_s`` to see it; 0 turns the test off (and alerts at the print).
+    after_s: NonNeg = 300.0
+    max_continuation: NonNeg = 0.5
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

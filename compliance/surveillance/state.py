@@ -59,7 +59,7 @@ from compliance.surveillance.trade_detectors import (
 )
 
 STATE_FORMAT = "tradeops.surveillance.state"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: marking the close keeps the pushes waiting to see the flow after the print
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -500,18 +500,37 @@ class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     arr_mid: float | None
 
 
+class MarkPending(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    """A push found at a print, waiting to see whether the flow carries on after it."""
+
+    deadline: float
+    account: str
+    symbol: str
+    direction: int
+    push_qty: float
+    after_qty: float
+    alert: AlertDump
+
+
 class MarkingState(msgspec.Struct, forbid_unknown_fields=True):
     fills: dict[str, list[MarkFill]]
+    pending: list[MarkPending]
 
 
 def _marking_dump(d: MarkingTheCloseDetector) -> MarkingState:
-    return MarkingState({sym: [MarkFill(*f) for f in dq] for sym, dq in d.fills.items()})
+    return MarkingState(
+        {sym: [MarkFill(*f) for f in dq] for sym, dq in d.fills.items()},
+        [MarkPending(*e[:6], _alert_dump(e[6])) for e in d.pending],
+    )
 
 
 def _marking_load(d: MarkingTheCloseDetector, s: MarkingState) -> None:
     d.fills = {
         sym: deque((f.t, f.fill, f.side, f.aggressive, f.arr_mid) for f in fills) for sym, fills in s.fills.items()
     }
+    d.pending = [
+        [e.deadline, e.account, e.symbol, e.direction, e.push_qty, e.after_qty, _alert_load(e.alert)] for e in s.pending
+    ]
 
 
 class PairRecent(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -522,11 +522,15 @@ class MomentumIgnitionDetector(Detector):
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
     an account whose aggressive trading in the last ``window_s`` was one-sided (at least
-    ``min_orders`` orders and ``min_share`` of the firm's volume in the symbol), while the mid
+    ``min_orders`` orders and, over its push (from its first aggressive order in the window to
+    the print), ``min_share`` of the firm's aggressive volume in the symbol), while the mid
     moved at least ``min_move_bps`` its way up to the print, in favour of a position the
-    account already held before the window; and concentrated into the close (its aggressive
-    volume in the window at least ``min_concentration`` x that of the window before: a steady
-    one-way flow, such as an institutional order sliced over an hour, is not marking)."""
+    account already held before the window; concentrated into the close (its aggressive volume
+    in the window at least ``min_concentration`` x that of the window before: a steady one-way
+    flow, such as an institutional order sliced over an hour, is not marking); and aimed at the
+    print: when ``after_s`` > 0 the alert waits that long after the print and is dropped if the
+    account kept trading the same way (more than ``max_continuation`` x the push), as a flow
+    that runs on through the print was not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -535,8 +539,36 @@ class MarkingTheCloseDetector(Detector):
         self.fills: dict[str, deque] = {}
         self.positions = engine.positions
         self.mid_history_s = params.window_s  # the engine's mid path: the mid when the window opened
+        # Pushes found at a print, waiting ``after_s`` to see whether the flow carries on:
+        # [deadline, account, symbol, direction, push qty, qty after, alert]
+        self.pending: list[list] = []
+
+    def expire(self, t):
+        if not self.pending:
+            return
+        keep = []
+        for entry in self.pending:
+            if entry[0] < t:
+                self._settle(entry)
+            else:
+                keep.append(entry)
+        self.pending = keep
+
+    def _settle(self, entry) -> None:
+        _deadline, _account, _symbol, _direction, push, after, alert = entry
+        continuation = after / push if push else 0.0
+        ev = alert.evidence
+        ev["same_way_after_print_qty"] = after
+        ev["continuation_after_print"] = round(continuation, 4)
+        if continuation > self.p.max_continuation:
+            return  # the flow went on through the print: not aimed at it
+        self.out.append(alert)
 
     def on_fill(self, t, fill, state, side):
+        if self.pending and state is not None and state.aggressive:
+            for entry in self.pending:
+                if entry[1] == fill.account and entry[2] == fill.symbol and entry[3] == side:
+                    entry[5] += fill.qty
         dq = self.fills.get(fill.symbol)
         if dq is None:
             dq = self.fills[fill.symbol] = deque()
@@ -554,74 +586,86 @@ class MarkingTheCloseDetector(Detector):
         if not fills or start_mid is None:
             return
         window = [f for f in fills if f[0] >= edge]
-        before: dict[str, float] = {}
+        before: dict[str, float] = {}  # aggressive volume per account in the window before
         for ft, fill, _side, aggressive, _mid in fills:
             if ft < edge and aggressive:
                 before[fill.account] = before.get(fill.account, 0.0) + fill.qty
         fills.clear()
-        # Shares are of the aggressive volume: that is the flow that moves a print (passive
-        # market-maker fills in the window are counted out).
-        total = sum(f[1].qty for f in window if f[3])
         by_account: dict[str, list] = {}
-        for _ft, fill, side, aggressive, arr_mid in window:
-            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, None, 0.0])
+        for ft, fill, side, aggressive, arr_mid in window:
+            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, None, 0.0, None])
             acc[7] += side * fill.qty
             if aggressive:
                 if acc[6] is None and arr_mid is not None:
                     acc[6] = arr_mid  # the mid when its first aggressive order of the window arrived
+                if acc[8] is None:
+                    acc[8] = ft  # when its push began
                 acc[0] += side * fill.qty
                 acc[1] += fill.qty
                 acc[2].add(fill.order_id)
             acc[4].append(fill.order_id)
-        for account, (net, qty, aggressive_ids, owner, ids, first_ts, first_mid, net_all) in by_account.items():
-            if net == 0 or len(aggressive_ids) < p.min_orders or total <= 0:
+        for account, (net, qty, aggressive_ids, owner, ids, first_ts, first_mid, net_all, began) in by_account.items():
+            if net == 0 or len(aggressive_ids) < p.min_orders:
                 continue
             direction = 1 if net > 0 else -1
-            share = qty / total
             one_sided = abs(net) / qty
             if one_sided < p.min_one_sided:
                 continue
+            # The share is measured over the account's own push, from its first aggressive order
+            # in the window to the print (a push of one minute is not diluted by four minutes of
+            # others' flow before it), of the aggressive volume (the flow that moves a print;
+            # passive market-maker fills are counted out).
+            span = t - began
+            total = sum(f[1].qty for f in window if f[3] and f[0] >= began)
+            share = qty / total if total > 0 else 0.0
             # The print against the quote path: from the mid when the account's own trading began.
             base = first_mid if first_mid is not None else start_mid
             move = direction * (close.price - base) / base * 1e4
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             if share < p.min_share or move < p.min_move_bps or held_before * direction <= 0:
                 continue
+            # Concentrated into the close: a steady one-way flow, such as an institutional order
+            # sliced over an hour, trades as much in the window before.
             prior = before.get(account, 0.0)
             concentration = qty / prior if prior > 0 else None
             if concentration is not None and concentration < p.min_concentration:
                 continue
-            self.out.append(
-                SurveillanceAlert(
-                    self.alert_type,
-                    account=account,
-                    owner=owner,
-                    symbol=close.symbol,
-                    order_ids=ids,
-                    score=excess_score(move, p.min_move_bps),
-                    start=first_ts,
-                    end=close.ts,
-                    evidence={
-                        "close_price": close.price,
-                        "close_ts": iso(close.ts),
-                        "mid_at_window_start": start_mid,
-                        "mid_at_first_order": first_mid,
-                        "move_bps": bps(move),
-                        "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
-                        "min_move_bps": p.min_move_bps,
-                        "window_s": p.window_s,
-                        "aggressive_orders": len(aggressive_ids),
-                        "min_orders": p.min_orders,
-                        "net_aggressive_qty": net,
-                        "one_sided": round(one_sided, 4),
-                        "min_one_sided": p.min_one_sided,
-                        "share_of_aggressive_volume": round(share, 4),
-                        "min_share": p.min_share,
-                        "aggressive_volume_window_before": prior,
-                        "concentration": None if concentration is None else round(concentration, 3),
-                        "min_concentration": p.min_concentration,
-                        "position_before_window": held_before,
-                        "position_at_close": held_before + net_all,
-                    },
-                )
+            alert = SurveillanceAlert(
+                self.alert_type,
+                account=account,
+                owner=owner,
+                symbol=close.symbol,
+                order_ids=ids,
+                score=excess_score(move, p.min_move_bps),
+                start=first_ts,
+                end=close.ts,
+                evidence={
+                    "close_price": close.price,
+                    "close_ts": iso(close.ts),
+                    "mid_at_window_start": start_mid,
+                    "mid_at_first_order": first_mid,
+                    "move_bps": bps(move),
+                    "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
+                    "min_move_bps": p.min_move_bps,
+                    "window_s": p.window_s,
+                    "aggressive_orders": len(aggressive_ids),
+                    "min_orders": p.min_orders,
+                    "net_aggressive_qty": net,
+                    "one_sided": round(one_sided, 4),
+                    "min_one_sided": p.min_one_sided,
+                    "share_of_aggressive_volume": round(share, 4),
+                    "min_share": p.min_share,
+                    "push_span_s": round(span, 3),
+                    "aggressive_volume_window_before": prior,
+                    "concentration": None if concentration is None else round(concentration, 3),
+                    "min_concentration": p.min_concentration,
+                    "position_before_window": held_before,
+                    "position_at_close": held_before + net_all,
+                    "after_s": p.after_s,
+                    "max_continuation": p.max_continuation,
+                },
             )
+            if p.after_s > 0:
+                self.pending.append([t + p.after_s, account, close.symbol, direction, qty, 0.0, alert])
+            else:
+                self.out.append(alert)

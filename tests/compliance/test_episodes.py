@@ -47,7 +47,7 @@ def test_momentum_ignition_near_misses_held_or_flat():
     assert run(ignition_rows(move=True, gap=30.0), only={"momentum_ignition"}) == []  # slow accumulation
 
 
-def marking_rows(*, held: bool, steady: bool = False):
+def marking_rows(*, held: bool, steady: bool = False, carries_on: bool = False):
     rows = [*BOOK]
     if held:
         rows += market(10, "h", "C", "buy", 1_000_000, "1.10010")
@@ -59,6 +59,10 @@ def marking_rows(*, held: bool, steady: bool = False):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
         rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
     rows.append(close(3600, "1.10040"))
+    if carries_on:  # the same buying goes on after the print: a flow, not a push aimed at it
+        for i, t in enumerate((3660, 3720, 3780)):
+            rows += market(t, f"a{i}", "C", "buy", 1_000_000, "1.10050")
+    rows.append(q(3950, "1.10040", "1.10050"))  # event time passes the wait after the print
     return rows
 
 
@@ -67,6 +71,19 @@ def test_marking_the_close_and_its_near_misses():
     assert len(alerts) == 1 and alerts[0]["evidence"]["one_sided"] == 1.0
     assert run(marking_rows(held=False), only={"marking_the_close"}) == []  # a fixing order: nothing held
     assert run(marking_rows(held=True, steady=True), only={"marking_the_close"}) == []  # not concentrated
+    assert run(marking_rows(held=True, carries_on=True), only={"marking_the_close"}) == []  # not aimed at the print
+
+
+def test_marking_the_close_waits_after_the_print_and_names_the_continuation():
+    *rows, last = sorted(marking_rows(held=True), key=lambda r: r["ts"])
+    engine = SurveillanceEngine(only={"marking_the_close"}, episodes="updates")
+    for row in rows:  # up to the print and a little after: the alert waits ``after_s`` to see the flow
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert engine.take_alerts() == []
+    engine.process(record_decoder.decode(orjson.dumps(last)))
+    (alert,) = engine.take_alerts()
+    ev = alert.evidence
+    assert ev["continuation_after_print"] == 0 and ev["max_continuation"] == 0.5 and ev["after_s"] == 300
 
 
 # ---------------------------------------------------------------- episodes
