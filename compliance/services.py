@@ -40,7 +40,7 @@ from compliance.pretrade.params import PRETRADE_PARAMS
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
-from tradeops.events import ComplianceRuleChanged, Envelope, ExecutionThrottleReset, make_event
+from tradeops.events import CaseChanged, ComplianceRuleChanged, Envelope, ExecutionThrottleReset, make_event
 
 SOURCE = "compliance"
 CASE_GROUPING_WINDOW = timedelta(hours=24)  # an alert joins an open case about the same subject seen this recently
@@ -70,8 +70,11 @@ def _require_officer(user) -> None:
         raise PermissionDenied(f"{user.get_username()} is not a compliance officer", code="not_compliance_officer")
 
 
-def _audit(*, action: str, actor: str, object_type: str, object_id, before, after, at: datetime, reason: str = ""):
-    """The audit trail (tradeops.audit), inside the caller's transaction."""
+def _audit(
+    *, action: str, actor: str, object_type: str, object_id, before, after, at: datetime, reason: str = "", event_id=None
+):
+    """The audit trail (tradeops.audit), inside the caller's transaction. ``event_id``: the id of
+    the event published for the same action, so the audit-trail stage does not record it twice."""
     from tradeops.audit.services import audit_record_change
 
     audit_record_change(
@@ -83,6 +86,7 @@ def _audit(*, action: str, actor: str, object_type: str, object_id, before, afte
         after=after,
         occurred_at=at,
         reason=reason,
+        event_id=event_id,
     )
 
 
@@ -567,8 +571,20 @@ def _locked(case: Case) -> Case:
     return Case.objects.select_for_update().get(pk=case.pk)
 
 
-def _case_step(case: Case, *, action: str, officer, to: str | None, note: str, at: datetime) -> None:
-    before = {"status": case.status, "pending_action": case.pending_action}
+def _case_state(case: Case) -> dict:
+    return {
+        "status": case.status,
+        "pending_action": case.pending_action,
+        "assigned_to": case.assigned_to.get_username() if case.assigned_to_id else "",
+    }
+
+
+def _case_step(
+    case: Case, *, action: str, officer, to: str | None, note: str, at: datetime, before: dict | None = None
+) -> None:
+    """Record one step: the case row, its ``CaseAction``, the audit record (before/after) and
+    ``case.changed`` on the outbox (the compliance screens' live push), one event id for both."""
+    before = before or _case_state(case)
     if to is not None:
         if to not in _TRANSITIONS[CaseStatus(case.status)]:
             raise InvalidCaseTransition(f"{case.reference}: cannot go from {case.status} to {to}")
@@ -577,16 +593,35 @@ def _case_step(case: Case, *, action: str, officer, to: str | None, note: str, a
     CaseAction.objects.create(
         case=case, action=action, actor=officer, note=note, from_status=before["status"], to_status=case.status, at=at
     )
+    after = _case_state(case)
+    event = make_event(
+        CaseChanged(
+            case_id=case.pk,
+            reference=case.reference,
+            status=case.status,
+            action=action,
+            pending_action=case.pending_action,
+            assigned_to=after["assigned_to"],
+            actor=_actor(officer),
+            ts=ensure_utc(at),
+        ),
+        source=SOURCE,
+        key=case.reference,
+    )
     _audit(
         action=f"case.{action}",
         actor=_actor(officer),
         object_type="case",
         object_id=case.reference,
         before=before,
-        after={"status": case.status, "pending_action": case.pending_action},
+        after=after,
         at=at,
         reason=note,
+        event_id=event.event_id,
     )
+    from tradeops.outbox.services import outbox_append
+
+    outbox_append(event=event)
 
 
 @transaction.atomic
@@ -594,8 +629,62 @@ def case_review_start(*, case: Case, officer, at: datetime | None = None) -> Cas
     """new -> in review, assigned to ``officer``."""
     _require_officer(officer)
     case = _locked(case)
+    before = _case_state(case)
     case.assigned_to = officer
-    _case_step(case, action="review_started", officer=officer, to=CaseStatus.IN_REVIEW, note="", at=at or utcnow())
+    _case_step(
+        case,
+        action="review_started",
+        officer=officer,
+        to=CaseStatus.IN_REVIEW,
+        note="",
+        at=at or utcnow(),
+        before=before,
+    )
+    return case
+
+
+@transaction.atomic
+def case_assign(*, case: Case, officer, assignee, note: str = "", at: datetime | None = None) -> Case:
+    """Give a case (and so its alerts) to a compliance officer, by a compliance officer; an open
+    case only. Audited with before/after; ``case.changed`` for the screens."""
+    _require_officer(officer)
+    if not user_has_role(assignee, Role.COMPLIANCE_OFFICER):
+        raise ComplianceError(
+            f"{assignee.get_username()} is not a compliance officer; cases go to officers only",
+            code="assignee_not_officer",
+        )
+    case = _locked(case)
+    if not case.is_open:
+        raise InvalidCaseTransition(f"{case.reference} is {case.status}; a decided case is not reassigned")
+    before = _case_state(case)
+    case.assigned_to = assignee
+    _case_step(
+        case,
+        action="assigned",
+        officer=officer,
+        to=None,
+        note=note or f"assigned to {assignee.get_username()}",
+        at=at or utcnow(),
+        before=before,
+    )
+    return case
+
+
+MAX_COMMENT_CHARS = 10_000
+
+
+@transaction.atomic
+def case_comment_add(*, case: Case, officer, note: str, at: datetime | None = None) -> Case:
+    """An officer's comment on a case (part of the analysis kept behind a decision: MAR Art. 16,
+    2016/957 Art. 3(8)). Any status, closed cases included: a later finding is still written down."""
+    _require_officer(officer)
+    note = (note or "").strip()
+    if not note:
+        raise ComplianceError("a comment needs some text", code="comment_empty")
+    if len(note) > MAX_COMMENT_CHARS:
+        raise ComplianceError(f"a comment is at most {MAX_COMMENT_CHARS:,} characters", code="comment_too_long")
+    case = _locked(case)
+    _case_step(case, action="commented", officer=officer, to=None, note=note, at=at or utcnow())
     return case
 
 
@@ -624,8 +713,9 @@ def case_disposition_request(*, case: Case, officer, action: str, reason: str, a
     if case.pending_action:
         raise Conflict(f"{case.reference}: a {case.pending_action} is already awaiting approval", code="pending")
     at = at or utcnow()
+    before = _case_state(case)
     case.pending_action, case.pending_reason, case.pending_by, case.pending_at = action, reason, officer, at
-    _case_step(case, action=f"{action}_requested", officer=officer, to=None, note=reason, at=at)
+    _case_step(case, action=f"{action}_requested", officer=officer, to=None, note=reason, at=at, before=before)
     return case
 
 
@@ -642,12 +732,13 @@ def case_disposition_approve(*, case: Case, officer, note: str = "", at: datetim
             f"{officer.get_username()} asked to {case.pending_action} {case.reference} and cannot also approve it"
         )
     at = at or utcnow()
+    before = _case_state(case)
     action = case.pending_action
     to = CaseStatus.CLOSED if action == "close" else CaseStatus.REPORTED
     case.outcome_reason = case.pending_reason
     case.decided_by, case.decided_at = officer, at
     case.pending_action = ""  # decided; pending_by/pending_reason stay as the record of who asked
-    _case_step(case, action=f"{action}_approved", officer=officer, to=to, note=note, at=at)
+    _case_step(case, action=f"{action}_approved", officer=officer, to=to, note=note, at=at, before=before)
     return case
 
 
@@ -659,6 +750,7 @@ def case_disposition_reject(*, case: Case, officer, note: str, at: datetime | No
     if not case.pending_action:
         raise Conflict(f"{case.reference}: nothing awaits approval", code="nothing_pending")
     action = case.pending_action
+    before = _case_state(case)
     case.pending_action, case.pending_reason, case.pending_by, case.pending_at = "", "", None, None
-    _case_step(case, action=f"{action}_rejected", officer=officer, to=None, note=note, at=at or utcnow())
+    _case_step(case, action=f"{action}_rejected", officer=officer, to=None, note=note, at=at or utcnow(), before=before)
     return case

@@ -302,6 +302,23 @@ class ExecutionThrottleReset(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+class CaseChanged(Payload, frozen=True, kw_only=True):
+    """A step on a surveillance case (review, assignment, comment, escalation, a four-eyes request
+    or decision). Compliance screens only: never the subject's (2016/957 Art. 5). ``action`` is the
+    case action's name (``review_started``, ``assigned``, ``commented``, ``close_requested`` ...)."""
+
+    TYPE = "case.changed"
+    TOPIC = Topic.COMPLIANCE
+    case_id: int
+    reference: str
+    status: str
+    action: str
+    pending_action: str = ""
+    assigned_to: str = ""
+    actor: str
+    ts: UtcDatetime
+
+
 PAYLOADS: tuple[type[Payload], ...] = (
     Tick,
     Bar,
@@ -318,6 +335,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     KillSwitchChanged,
     ComplianceRuleChanged,
     ExecutionThrottleReset,
+    CaseChanged,
 )
 SCHEMAS: dict[tuple[str, int], type[Payload]] = {(p.TYPE, p.VERSION): p for p in PAYLOADS}
 TOPICS_BY_TYPE: dict[str, str] = {p.TYPE: p.TOPIC for p in PAYLOADS}

@@ -41,6 +41,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (CSS, scripts, the chart library, the admin's own) served by the app itself,
+    # in the embedded run and in production alike: WhiteNoise, right after SecurityMiddleware.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "tradeops.core.context_processors.screens",
             ],
         },
     },
@@ -170,7 +174,27 @@ METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "var" / "static"
-LOGIN_URL = "/admin/login/"
+# The screens' own CSS and scripts (static/), and the chart library installed from npm by
+# `npm ci` (package.json + package-lock.json; scripts/run.sh, .ci/run and the image run it):
+# served by the app itself, never from a CDN, so the screens work on a closed network.
+NODE_MODULES = BASE_DIR / "node_modules"
+STATICFILES_DIRS = [
+    BASE_DIR / "static",
+    ("vendor/chart.js", NODE_MODULES / "chart.js" / "dist"),
+]
+# Without collectstatic (the embedded run, tests) WhiteNoise finds files where they are;
+# production collects them at build time (docker/Dockerfile) and serves the hashed copies.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=True)
+# One sign-in page for the screens and the admin (tradeops/core/signin.py), styled like the rest.
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "/login/"
+# Home page panels: what needs each role's attention. Dotted paths (core never imports a domain
+# app) to callables ``(user) -> list[tradeops.core.attention.Item]``.
+HOME_ATTENTION = [
+    "trading.console.selectors.attention_for",
+    "compliance.desk.selectors.attention_for",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

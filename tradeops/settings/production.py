@@ -35,6 +35,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Static files: collected at build time (docker/Dockerfile runs `npm ci` and `collectstatic`),
+# served compressed with content hashes in their names, so browsers may cache them for ever.
+WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
+STORAGES = {  # noqa: F405
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 # Prometheus scrapes from the monitoring network (METRICS_ALLOWED_NETWORKS) or with METRICS_TOKEN;
 # nothing is open by default in production.
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=[])
