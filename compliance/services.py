@@ -71,7 +71,16 @@ def _require_officer(user) -> None:
 
 
 def _audit(
-    *, action: str, actor: str, object_type: str, object_id, before, after, at: datetime, reason: str = "", event_id=None
+    *,
+    action: str,
+    actor: str,
+    object_type: str,
+    object_id,
+    before,
+    after,
+    at: datetime,
+    reason: str = "",
+    event_id=None,
 ):
     """The audit trail (tradeops.audit), inside the caller's transaction. ``event_id``: the id of
     the event published for the same action, so the audit-trail stage does not record it twice."""

@@ -38,7 +38,7 @@ X_FRAME_OPTIONS = "DENY"
 # Static files: collected at build time (docker/Dockerfile runs `npm ci` and `collectstatic`),
 # served compressed with content hashes in their names, so browsers may cache them for ever.
 WHITENOISE_USE_FINDERS = env.bool("WHITENOISE_USE_FINDERS", default=False)
-STORAGES = {  # noqa: F405
+STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
