@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from tradeops.core import signin
 from tradeops.core import views as core_views
 from tradeops.core.metrics import metrics
 
@@ -12,9 +13,14 @@ admin.site.site_title = "tradeops"
 urlpatterns = [
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    # One sign-in page for the screens and the admin (tradeops/core/signin.py).
+    path("login/", signin.sign_in, name="sign-in"),
+    path("logout/", signin.sign_out, name="sign-out"),
+    path("admin/login/", signin.sign_in),
     path("admin/", admin.site.urls),
-    path("dashboard/", include("trading.urls")),
+    path("", include("trading.urls")),
     path("api/trading/", include("trading.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
+    path("compliance/", include("compliance.urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),
 ]

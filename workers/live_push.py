@@ -3,6 +3,8 @@ screens. No business rule here: it picks the group by topic and sends the decode
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import msgspec
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
@@ -17,13 +19,16 @@ ALSO_TO_TRADING = {KillSwitchChanged.TYPE}
 
 
 def event_for_screen(event: Envelope) -> dict:
-    """The JSON a screen gets: envelope fields plus the payload, Decimals as strings."""
+    """The JSON a screen gets: envelope fields plus the payload, Decimals as strings, and
+    ``pushed_at`` (wall clock, after the commit): the cursor a screen catches up from after a
+    dropped connection (trading/consumers.py)."""
     return {
         "event_id": str(event.event_id),
         "type": event.type,
         "occurred_at": event.occurred_at.isoformat(),
         "key": event.key,
         "payload": msgspec.to_builtins(event.payload),
+        "pushed_at": datetime.now(UTC).isoformat(),
     }
 
 

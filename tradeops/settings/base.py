@@ -195,6 +195,12 @@ HOME_ATTENTION = [
     "trading.console.selectors.attention_for",
     "compliance.desk.selectors.attention_for",
 ]
+# What a live screen missed while its WebSocket was down: dotted paths to callables
+# ``(*, user, since) -> list[event dict]`` (trading/consumers.py calls each on a catch-up request).
+LIVE_CATCH_UP = [
+    "trading.console.selectors.live_catch_up",
+    "compliance.desk.selectors.live_catch_up",
+]
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

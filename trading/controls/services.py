@@ -63,7 +63,7 @@ LIMIT_FIELDS = (
     "duplicate_window_ms",
     "is_active",
 )
-KILL_SOURCES = ("admin", "api", "command", "automatic")
+KILL_SOURCES = ("admin", "api", "command", "console", "automatic")
 
 
 class RiskControlError(ApplicationError):
@@ -211,7 +211,7 @@ class KillResult:
 
 ALGO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
 # Who engages a switch by hand (the API, the admin, manage.py): a person, whose role is checked.
-HUMAN_SOURCES = ("admin", "api", "command")
+HUMAN_SOURCES = ("admin", "api", "command", "console")
 
 
 def _check_scope(scope: str, scope_value: str) -> str:

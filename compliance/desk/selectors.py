@@ -1,0 +1,538 @@
+"""Readers for the compliance desk screens (alert queue, case view, rules, reports, home).
+
+Visibility is the compliance selectors' (``compliance.selectors``): alerts and cases exist only
+for compliance officers and auditors (MAR Art. 16; 2016/957 Art. 5: no tipping off); everyone
+else gets empty results, never a refusal that would say something exists. Reads only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db.models import Case as CaseWhen
+from django.db.models import IntegerField, Q, QuerySet, Value, When
+
+from compliance.models import Alert, Case, CaseAction, CaseStatus, ComplianceRule, RuleStatus
+from compliance.selectors import alerts_visible_to, can_see_surveillance, cases_visible_to
+from compliance.surveillance.params import ALERT_TYPES
+from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
+from tradeops.core.errors import NotFound
+from tradeops.core.roles import Role, user_has_role
+
+SEVERITIES = ("critical", "high", "medium", "low")
+_SEVERITY_RANK = CaseWhen(
+    *(When(severity=s, then=Value(n)) for n, s in enumerate(SEVERITIES)), default=Value(9), output_field=IntegerField()
+)
+OPEN_STATUSES = (CaseStatus.NEW, CaseStatus.IN_REVIEW, CaseStatus.ESCALATED)
+
+# sort key in the URL -> ORDER BY (the second column keeps the order stable)
+ALERT_SORTS = {
+    "time": ("first_seen", "pk"),
+    "event": ("start", "pk"),
+    "score": ("score", "pk"),
+    "severity": ("severity_rank", "pk"),
+    "type": ("alert_type", "pk"),
+    "symbol": ("symbol", "pk"),
+    "account": ("account", "pk"),
+    "status": ("case__status", "pk"),
+    "assignee": ("case__assigned_to__username", "pk"),
+}
+
+
+@dataclass(frozen=True)
+class AlertFilters:
+    alert_type: str = ""
+    severity: str = ""
+    account: str = ""
+    symbol: str = ""
+    status: str = ""  # a case status, or "open" (new, in review, escalated)
+    assignee: str = ""  # a username, or "-" for nobody
+    since: datetime | None = None  # event time (the alert's window)
+    until: datetime | None = None
+    sort: str = "-time"
+
+
+def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
+    """The alert queue: history and open alerts, filtered and sorted. Period filters the alert's
+    event-time window (it overlaps [since, until])."""
+    qs = alerts_visible_to(user=user).select_related("case", "case__assigned_to").annotate(severity_rank=_SEVERITY_RANK)
+    f = filters
+    if f.alert_type:
+        qs = qs.filter(alert_type=f.alert_type)
+    if f.severity:
+        qs = qs.filter(severity=f.severity)
+    if f.account:
+        qs = qs.filter(Q(account__icontains=f.account) | Q(owner__iexact=f.account))
+    if f.symbol:
+        qs = qs.filter(symbol__iexact=f.symbol)
+    if f.status == "open":
+        qs = qs.filter(case__status__in=OPEN_STATUSES)
+    elif f.status:
+        qs = qs.filter(case__status=f.status)
+    if f.assignee == "-":
+        qs = qs.filter(case__assigned_to__isnull=True)
+    elif f.assignee:
+        qs = qs.filter(case__assigned_to__username=f.assignee)
+    if f.since is not None:
+        qs = qs.filter(Q(end__gte=f.since) | Q(end__isnull=True, start__gte=f.since))
+    if f.until is not None:
+        qs = qs.filter(Q(start__lte=f.until) | Q(start__isnull=True, first_seen__lte=f.until))
+    key = f.sort.lstrip("-")
+    columns = ALERT_SORTS.get(key, ALERT_SORTS["time"])
+    descending = f.sort.startswith("-") or key not in ALERT_SORTS
+    if key == "severity":  # rank 0 is the most severe: "descending" severity is ascending rank
+        descending = not descending
+    return qs.order_by(*(f"-{c}" if descending else c for c in columns))
+
+
+def alert_filter_choices() -> dict[str, Any]:
+    return {
+        "types": sorted(ALERT_TYPES),
+        "severities": SEVERITIES,
+        "statuses": [("open", "Open (new, in review, escalated)"), *CaseStatus.choices],
+        "officers": compliance_officers(),
+    }
+
+
+def compliance_officers() -> list:
+    """Users who may be given a case (the compliance officer role), by username."""
+    return list(
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=str(Role.COMPLIANCE_OFFICER))
+        .order_by("username")
+        .distinct()
+    )
+
+
+def case_get(*, user, pk: int) -> Case:
+    case = cases_visible_to(user=user).select_related("assigned_to", "pending_by", "decided_by").filter(pk=pk).first()
+    if case is None:
+        raise NotFound(f"no case {pk}", code="case_not_found")
+    return case
+
+
+def case_alerts(*, case: Case) -> list[Alert]:
+    return list(case.alerts.order_by("start", "pk"))
+
+
+def case_actions(*, case: Case) -> list[CaseAction]:
+    """Every step, oldest first: what the regulator reconstructs (2017/565 Art. 72)."""
+    return list(CaseAction.objects.filter(case=case).select_related("actor").order_by("at", "pk"))
+
+
+def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
+    """The evidence's top-level figures (numbers, short text), for a table beside the JSON."""
+    return [
+        (key.replace("_", " "), value)
+        for key, value in (evidence or {}).items()
+        if isinstance(value, int | float | str | bool) and len(str(value)) <= 80
+    ]
+
+
+# ---------------------------------------------------------------- the case timeline chart
+
+TIMELINE_MARGIN = timedelta(minutes=5)
+TIMELINE_MAX_ORDERS = 400
+
+
+def _ts(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    return value.isoformat()
+
+
+def _num(value) -> float | None:
+    if value is None:
+        return None
+    return float(value) if isinstance(value, Decimal | int | float) else float(str(value))
+
+
+def _touch(price: float, side: str, away_bps) -> float | None:
+    """The touch an order was placed away from (a buy below the bid, a sell above the ask)."""
+    if away_bps is None:
+        return None
+    factor = 1 - float(away_bps) / 10_000 if side == "buy" else 1 + float(away_bps) / 10_000
+    return price * factor
+
+
+@dataclass
+class Timeline:
+    """What the case view's chart draws: a price line (quotes), the orders on it (placed ->
+    cancelled or filled, by side) and the fills. Times are ISO 8601 UTC, event time."""
+
+    symbol: str
+    start: str | None = None
+    end: str | None = None
+    quotes: list[dict] = field(default_factory=list)  # {t, price, source}
+    orders: list[dict] = field(default_factory=list)  # {id, side, price, placed, ended, end_state, qty}
+    fills: list[dict] = field(default_factory=list)  # {id, t, side, price, qty}
+    sources: list[str] = field(default_factory=list)
+
+
+def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
+    """Orders, fills and quotes around the case's alerts, from two sources: the orders and fills
+    the system of record holds for the alerts' order ids and the subject's accounts in the
+    window (with the mid at each order's arrival as the quote), and the alert evidence itself
+    (surveillance of a file records the orders it saw there: placed, cancelled, the touch)."""
+    from trading.models import Execution, Order
+
+    timeline = Timeline(symbol=case.symbol)
+    starts = [a.start for a in alerts if a.start] or [a.first_seen for a in alerts]
+    ends = [a.end for a in alerts if a.end] or [a.last_seen for a in alerts]
+    if not starts:
+        return timeline
+    lo, hi = min(starts) - TIMELINE_MARGIN, max(ends) + TIMELINE_MARGIN
+    timeline.start, timeline.end = lo.isoformat(), hi.isoformat()
+    seen_orders: set[str] = set()
+
+    order_ids = {oid for a in alerts for oid in a.order_ids}
+    accounts = [int(a) for a in case.subject_account.split(",") if a.strip().isdigit()]
+    db_orders = Order.objects.filter(instrument__symbol=case.symbol).filter(
+        Q(client_order_id__in=order_ids) | Q(account_id__in=accounts, created_at__gte=lo, created_at__lte=hi)
+    )
+    for o in db_orders.order_by("created_at")[:TIMELINE_MAX_ORDERS]:
+        price = o.limit_price or o.stop_price or o.average_fill_price
+        seen_orders.add(o.client_order_id)
+        timeline.orders.append(
+            {
+                "id": o.client_order_id,
+                "side": o.side.lower(),
+                "qty": _num(o.quantity),
+                "price": _num(price),
+                "placed": _ts(o.created_at),
+                "ended": _ts(o.closed_at),
+                "end_state": o.status,
+                "story": f"/orders/{o.client_order_id}/",
+            }
+        )
+    fills = Execution.objects.filter(instrument__symbol=case.symbol).filter(
+        Q(order__client_order_id__in=order_ids) | Q(account_id__in=accounts, executed_at__gte=lo, executed_at__lte=hi)
+    )
+    for x in fills.select_related("order").order_by("executed_at")[:TIMELINE_MAX_ORDERS]:
+        timeline.fills.append(
+            {
+                "id": x.broker_deal_id,
+                "order": x.order.client_order_id,
+                "t": _ts(x.executed_at),
+                "side": x.side.lower(),
+                "price": _num(x.price),
+                "qty": _num(x.quantity),
+            }
+        )
+        if x.arrival_mid is not None:
+            timeline.quotes.append({"t": _ts(x.order.created_at), "price": _num(x.arrival_mid), "source": "mid"})
+    if timeline.orders or timeline.fills:
+        timeline.sources.append("system of record (orders, fills, mid at arrival)")
+
+    from_evidence = False
+    for alert in alerts:
+        ev = alert.evidence or {}
+        for c in ev.get("cancelled_orders") or ():
+            if c.get("order_id") in seen_orders or c.get("price") is None:
+                continue
+            seen_orders.add(c.get("order_id"))
+            from_evidence = True
+            timeline.orders.append(
+                {
+                    "id": c.get("order_id"),
+                    "side": c.get("side", ""),
+                    "qty": c.get("qty"),
+                    "price": c.get("price"),
+                    "placed": c.get("placed"),
+                    "ended": c.get("cancelled"),
+                    "end_state": "CANCELLED",
+                }
+            )
+            touch = _touch(float(c["price"]), c.get("side", ""), c.get("away_from_touch_bps"))
+            if touch is not None and c.get("placed"):
+                timeline.quotes.append({"t": c["placed"], "price": touch, "source": "touch"})
+        fill = ev.get("fill")
+        has_fill = isinstance(fill, dict) and fill.get("price") is not None and fill.get("ts")
+        if has_fill and not any(f.get("order") == fill.get("order_id") for f in timeline.fills):
+            from_evidence = True
+            timeline.fills.append(
+                {
+                    "id": fill.get("order_id"),
+                    "order": fill.get("order_id"),
+                    "t": fill.get("ts"),
+                    "side": fill.get("side", ""),
+                    "price": fill.get("price"),
+                    "qty": fill.get("qty"),
+                }
+            )
+            timeline.quotes.append({"t": fill["ts"], "price": fill["price"], "source": "trade"})
+    if from_evidence:
+        timeline.sources.append("alert evidence (orders placed and cancelled, touch at placement, the fill)")
+    timeline.quotes.sort(key=lambda q: q["t"])
+    return timeline
+
+
+# ---------------------------------------------------------------- rules
+
+
+@dataclass
+class RuleSummary:
+    code: str
+    rule_type: str
+    scope_label: str
+    active: ComplianceRule | None
+    pending: ComplianceRule | None
+    versions: int
+
+
+def rule_summaries(*, user) -> list[RuleSummary]:
+    """One line per rule code: the version in force and the one awaiting approval."""
+    if not can_see_surveillance(user):
+        return []
+    by_code: dict[str, RuleSummary] = {}
+    rows = ComplianceRule.objects.select_related("account", "instrument", "proposed_by").order_by("code", "-version")
+    for r in rows:
+        summary = by_code.setdefault(r.code, RuleSummary(r.code, r.rule_type, r.scope_label, None, None, 0))
+        summary.versions += 1
+        if r.status == RuleStatus.ACTIVE:
+            summary.active = r
+        elif r.status == RuleStatus.PENDING:
+            summary.pending = r
+    return list(by_code.values())
+
+
+def rule_versions(*, user, code: str) -> list[ComplianceRule]:
+    """Every version of one rule, oldest first (side by side on the screen)."""
+    if not can_see_surveillance(user):
+        raise NotFound(f"no rule {code}", code="rule_not_found")
+    versions = list(
+        ComplianceRule.objects.filter(code=code)
+        .select_related("account", "instrument", "proposed_by", "decided_by")
+        .order_by("version")
+    )
+    if not versions:
+        raise NotFound(f"no rule {code}", code="rule_not_found")
+    return versions
+
+
+def rule_version_get(*, user, pk: int) -> ComplianceRule:
+    rule = ComplianceRule.objects.filter(pk=pk).first() if can_see_surveillance(user) else None
+    if rule is None:
+        raise NotFound(f"no rule version {pk}", code="rule_not_found")
+    return rule
+
+
+def rule_diff(versions: list[ComplianceRule]) -> list[dict]:
+    """Rows of the side-by-side table: each parameter (and the scope) across the versions, each
+    cell marked ``changed``/``added``/``removed`` against the version before it."""
+    keys: list[str] = []
+    for v in versions:
+        for k in v.parameters:
+            if k not in keys:
+                keys.append(k)
+    rows = []
+    for label, getter in [("scope", lambda v: v.scope_label)] + [
+        (k, (lambda key: lambda v: v.parameters.get(key, _ABSENT))(k)) for k in keys
+    ]:
+        cells, previous = [], _ABSENT
+        for n, v in enumerate(versions):
+            value = getter(v)
+            state = ""
+            if n > 0:
+                if previous is _ABSENT and value is not _ABSENT:
+                    state = "added"
+                elif value is _ABSENT and previous is not _ABSENT:
+                    state = "removed"
+                elif value != previous:
+                    state = "changed"
+            cells.append({"value": "" if value is _ABSENT else value, "state": state, "absent": value is _ABSENT})
+            previous = value
+        rows.append({"name": label, "cells": cells, "differs": any(c["state"] for c in cells)})
+    return rows
+
+
+_ABSENT = object()
+
+
+def rules_pending(*, user) -> list[ComplianceRule]:
+    if not can_see_surveillance(user):
+        return []
+    return list(
+        ComplianceRule.objects.filter(status=RuleStatus.PENDING)
+        .select_related("proposed_by", "previous")
+        .order_by("proposed_at")
+    )
+
+
+# ---------------------------------------------------------------- home: what needs attention
+
+
+def attention_for(user) -> list[Item]:
+    """Compliance items for the home page: open alerts, cases waiting for a second officer,
+    rule changes waiting for approval, report runs to approve or due. Nothing for a role that
+    may not see surveillance (a trader never learns an alert exists)."""
+    if not can_see_surveillance(user):
+        return []
+    from compliance.reports.models import ReportKind, ReportRun, RunStatus
+
+    officer = user_has_role(user, Role.COMPLIANCE_OFFICER)
+    items: list[Item] = []
+    open_alerts = Alert.objects.filter(case__status__in=OPEN_STATUSES)
+    new_alerts = open_alerts.filter(case__status=CaseStatus.NEW).count()
+    total_open = open_alerts.count()
+    items.append(
+        Item(
+            "Open alerts",
+            total_open,
+            f"{new_alerts} not yet reviewed; the queue sorts by severity and score."
+            if total_open
+            else "Nothing open in the alert queue.",
+            "/compliance/alerts/?status=open&sort=severity",
+            URGENT if new_alerts else (ATTENTION if total_open else CALM),
+        )
+    )
+    waiting = Case.objects.exclude(pending_action="")
+    if officer:
+        mine = waiting.exclude(pending_by=user).count()
+        items.append(
+            Item(
+                "Case decisions to approve",
+                mine,
+                "Close or report requests by another officer, waiting for your four-eyes decision."
+                if mine
+                else "No case decision waits for you.",
+                "/compliance/alerts/?status=open&pending=1",
+                ATTENTION if mine else CALM,
+            )
+        )
+        mine_assigned = Case.objects.filter(assigned_to=user, status__in=OPEN_STATUSES).count()
+        items.append(
+            Item(
+                "Cases assigned to you",
+                mine_assigned,
+                "Open cases you hold." if mine_assigned else "No open case is assigned to you.",
+                f"/compliance/alerts/?status=open&assignee={user.get_username()}",
+                ATTENTION if mine_assigned else CALM,
+            )
+        )
+    pending_rules = ComplianceRule.objects.filter(status=RuleStatus.PENDING)
+    to_approve = pending_rules.exclude(proposed_by=user).count() if officer else pending_rules.count()
+    items.append(
+        Item(
+            "Rule changes pending",
+            to_approve,
+            "Proposed by another officer: a second officer approves or rejects."
+            if to_approve
+            else "No rule change waits for approval.",
+            "/compliance/rules/#pending",
+            ATTENTION if to_approve else CALM,
+        )
+    )
+    runs = ReportRun.objects.filter(status=RunStatus.VALIDATED)
+    if officer:
+        runs = runs.exclude(generated_by=user)
+    to_sign = runs.count()
+    failed = ReportRun.objects.filter(status__in=[RunStatus.FAILED, RunStatus.REJECTED]).count()
+    items.append(
+        Item(
+            "Reports to approve",
+            to_sign,
+            (
+                f"Validated runs waiting for sign-off; {failed} failed or rejected."
+                if failed
+                else "Validated runs waiting for sign-off."
+            )
+            if to_sign or failed
+            else "No report waits for approval.",
+            "/compliance/reports/?status=validated",
+            URGENT if failed else (ATTENTION if to_sign else CALM),
+        )
+    )
+    from compliance.reports.services import trading_date_closed
+
+    due = trading_date_closed()
+    done = ReportRun.objects.filter(
+        kind=ReportKind.TRANSACTION,
+        period_start__lte=due,
+        period_end__gte=due,
+        status__in=[RunStatus.APPROVED, RunStatus.SUBMITTED, RunStatus.ACCEPTED],
+    ).exists()
+    items.append(
+        Item(
+            "Transaction report due (T+1)",
+            None,
+            f"Trading day {due:%Y-%m-%d}: " + ("approved or submitted." if done else "not yet approved."),
+            "/compliance/reports/?kind=transaction",
+            CALM if done else ATTENTION,
+        )
+    )
+    return items
+
+
+# ---------------------------------------------------------------- live screens: catch-up
+
+CATCH_UP_MARGIN = timedelta(seconds=5)
+CATCH_UP_MAX = 500
+
+
+def live_catch_up(*, user, since: datetime) -> list[dict]:
+    """What a compliance screen missed since ``since`` (record time): alerts recorded or extended
+    and case steps taken since then, as ``alert.raised`` and ``case.changed`` events. Nothing at
+    all for a role that may not see surveillance (no tipping off)."""
+    if not can_see_surveillance(user):
+        return []
+    since = since - CATCH_UP_MARGIN
+    out: list[tuple[datetime, dict]] = []
+    for a in Alert.objects.filter(last_seen__gte=since).order_by("-last_seen")[:CATCH_UP_MAX]:
+        out.append(
+            (
+                a.last_seen,
+                {
+                    "event_id": None,
+                    "type": "alert.raised",
+                    "occurred_at": _ts(a.end or a.start or a.first_seen),
+                    "key": a.account or a.symbol,
+                    "catch_up": True,
+                    "payload": {
+                        "alert_type": a.alert_type,
+                        "severity": a.severity,
+                        "symbol": a.symbol,
+                        "account": a.account,
+                        "owner": a.owner,
+                        "score": a.score,
+                        "start": _ts(a.start),
+                        "end": _ts(a.end),
+                        "ts": _ts(a.end or a.start or a.first_seen),
+                    },
+                },
+            )
+        )
+    steps = (
+        CaseAction.objects.filter(at__gte=since).select_related("case", "actor", "case__assigned_to").order_by("-at")
+    )
+    for x in steps[:CATCH_UP_MAX]:
+        out.append(
+            (
+                x.at,
+                {
+                    "event_id": None,
+                    "type": "case.changed",
+                    "occurred_at": _ts(x.at),
+                    "key": x.case.reference,
+                    "catch_up": True,
+                    "payload": {
+                        "case_id": x.case_id,
+                        "reference": x.case.reference,
+                        "status": x.case.status,
+                        "action": x.action,
+                        "pending_action": x.case.pending_action,
+                        "assigned_to": x.case.assigned_to.get_username() if x.case.assigned_to_id else "",
+                        "actor": f"user:{x.actor.get_username()}" if x.actor_id else "service:surveillance",
+                        "ts": _ts(x.at),
+                    },
+                },
+            )
+        )
+    out.sort(key=lambda pair: pair[0])
+    return [event for _, event in out]

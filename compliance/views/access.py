@@ -1,0 +1,28 @@
+"""Who may open the compliance desk's screens, and who may act on them.
+
+Compliance officers read and act; auditors read only; nobody else opens them (MAR Art. 16,
+2016/957 Art. 5: the subject's desk never learns a surveillance alert exists). The rules are the
+compliance selectors' (``can_see_surveillance``) and the services' (an officer, four eyes), so
+the screens cannot drift from what the services accept."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+
+from compliance.selectors import can_see_surveillance
+from tradeops.core.roles import Role, user_has_role
+
+
+def desk_check_read(user) -> None:
+    if not (user.is_superuser or can_see_surveillance(user)):
+        raise PermissionDenied("the compliance desk is for compliance officers and auditors")
+
+
+def desk_may_act(user) -> bool:
+    """Compliance officers act (the services check again, four eyes included); auditors read."""
+    return user_has_role(user, Role.COMPLIANCE_OFFICER)
+
+
+def desk_check_act(user) -> None:
+    if not desk_may_act(user):
+        raise PermissionDenied("only compliance officers act on the compliance desk; this view is read-only for you")

@@ -1,0 +1,65 @@
+"""What every screen view shares: running one service for a form and saying what happened.
+
+Views are entry points (STYLE.md habit 3): parse, authorise, call one service, redirect with a
+message. A domain refusal (``ApplicationError``: four eyes, a wrong transition, a missing
+reason) or a validation error is shown to the person as it is, never as a server error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from tradeops.core.errors import ApplicationError, PermissionDenied
+
+
+def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, back: str) -> HttpResponse:
+    """Call ``call`` (one service); on success flash ``done``, on a refusal flash why; then go
+    ``back`` (a local URL). A refusal for lack of rights answers 403 (the form should not have
+    been offered)."""
+    try:
+        call()
+    except PermissionDenied as exc:
+        if exc.code in ("four_eyes",):
+            messages.error(request, f"Refused (four eyes): {exc.message}")
+            return HttpResponseRedirect(back)
+        raise DjangoPermissionDenied(exc.message) from None
+    except ApplicationError as exc:
+        messages.error(request, f"Refused: {exc.message}")
+    except ValidationError as exc:
+        messages.error(request, "Refused: " + "; ".join(exc.messages))
+    else:
+        messages.success(request, done)
+    return HttpResponseRedirect(back)
+
+
+def local_url(request: HttpRequest, candidate: str, default: str) -> str:
+    """``candidate`` when it is a URL on this site (a form's "next"), else ``default``."""
+    if candidate and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}):
+        return candidate
+    return default
+
+
+def utc_param(value: str) -> datetime | None:
+    """An ISO 8601 date or date-time from a query string, as aware UTC (naive means UTC).
+    Raises ValueError on anything else."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    parsed = datetime.fromisoformat(value)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def require_text(data, name: str, *, what: str) -> str:
+    """A required free-text field of a form (``request.POST``): a reason, a note; stripped.
+    ApplicationError (shown to the person) when it is empty."""
+    value = (data.get(name) or "").strip()
+    if not value:
+        raise ApplicationError(f"{what} is required", code="reason_required")
+    return value

@@ -1,0 +1,456 @@
+"""Readers for the operations console (traders, risk managers): positions and P&L per account by
+name, exposure against each limit, equity and drawdown, breaker and trading state per account and
+instrument, kill switches, recent orders and fills; and the live screens' catch-up.
+
+Limits resolve as the execution worker resolves them (``trading.risk.limits.LimitBook``: the most
+specific row with a value wins). Exposure is in the account's currency where the instrument
+quotes in it or is based in it; otherwise the quote-currency notional is shown (marked
+approximate). RTS 6 Art. 16-17: real-time monitoring of positions, exposure and limits."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q
+
+from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
+from tradeops.core.clock import utcnow
+from tradeops.core.roles import Role, user_has_role
+from trading.controls.selectors import kill_switch_list, risk_limit_list
+from trading.models import (
+    AccountRiskSnapshot,
+    Execution,
+    Instrument,
+    KillScope,
+    KillSwitch,
+    Order,
+    Position,
+    TradingAccount,
+)
+from trading.risk.limits import LimitBook
+
+CONSOLE_ROLES = (Role.TRADER, Role.RISK_MANAGER, Role.COMPLIANCE_OFFICER, Role.AUDITOR)
+AMBER, RED = Decimal("0.75"), Decimal("0.90")  # share of a limit used: amber from 75 %, red from 90 %
+ZERO = Decimal(0)
+
+
+def console_visible(user) -> bool:
+    return bool(user.is_superuser or any(user_has_role(user, r) for r in CONSOLE_ROLES))
+
+
+@dataclass
+class Usage:
+    """One figure against one limit: ``share`` of the limit used (None when no limit)."""
+
+    name: str
+    value: Decimal
+    limit: Decimal | None
+    unit: str = ""
+
+    @property
+    def share(self) -> Decimal | None:
+        if self.limit is None or self.limit <= 0:
+            return None
+        return abs(self.value) / self.limit
+
+    @property
+    def level(self) -> str:
+        share = self.share
+        if share is None:
+            return ""
+        return "red" if share >= RED else ("amber" if share >= AMBER else "green")
+
+    @property
+    def percent(self) -> int:
+        share = self.share
+        return 0 if share is None else int(min(share, Decimal(1)) * 100)
+
+
+@dataclass
+class PositionRow:
+    position: Position
+    notional: Decimal
+    approximate: bool
+    usage: Usage
+
+
+@dataclass
+class AccountView:
+    account: TradingAccount
+    snapshot: AccountRiskSnapshot | None
+    positions: list[PositionRow] = field(default_factory=list)
+    usages: list[Usage] = field(default_factory=list)
+    realised: Decimal = ZERO
+    unrealised: Decimal = ZERO
+    kill_switch: KillSwitch | None = None
+
+    @property
+    def worst(self) -> str:
+        levels = [u.level for u in self.usages] + [p.usage.level for p in self.positions]
+        return "red" if "red" in levels else ("amber" if "amber" in levels else "green")
+
+
+def limit_book() -> LimitBook:
+    """The active limit rows, as the worker resolves them."""
+    from trading.controls.services import LIMIT_FIELDS
+
+    book = LimitBook()
+    names = [n for n in LIMIT_FIELDS if n != "is_active"]
+    for row in risk_limit_list():
+        book.set(
+            account_id=row.account_id,
+            symbol=row.instrument.symbol if row.instrument_id else None,
+            **{n: getattr(row, n) for n in names},
+        )
+    return book
+
+
+def _notional(position: Position, account: TradingAccount) -> tuple[Decimal, bool]:
+    inst = position.instrument
+    units = position.net_quantity * inst.contract_size
+    if inst.currency == account.base_currency and inst.asset_class == "FX":
+        return units, False
+    mark = position.mark_price or position.average_price or ZERO
+    return units * mark, inst.quote_currency != account.base_currency
+
+
+def console_accounts() -> list[AccountView]:
+    """Every active account with its positions, P&L, equity snapshot and limits used."""
+    book = limit_book()
+    engaged = {(k.scope, k.scope_value): k for k in kill_switch_list()}
+    accounts = list(TradingAccount.objects.filter(is_active=True).select_related("risk_snapshot").order_by("name"))
+    positions = (
+        Position.objects.filter(account__in=accounts).select_related("instrument").order_by("instrument__symbol")
+    )
+    by_account: dict[int, list[Position]] = {}
+    for p in positions:
+        by_account.setdefault(p.account_id, []).append(p)
+    views = []
+    for account in accounts:
+        snapshot = getattr(account, "risk_snapshot", None)
+        view = AccountView(
+            account=account, snapshot=snapshot, kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk)))
+        )
+        gross = net = ZERO
+        any_approx = False
+        for p in by_account.get(account.pk, []):
+            notional, approximate = _notional(p, account)
+            any_approx |= approximate
+            gross += abs(notional)
+            net += notional
+            view.realised += p.realised_pnl
+            view.unrealised += p.unrealised_pnl
+            limits = book.for_instrument(account.pk, p.instrument.symbol)
+            view.positions.append(
+                PositionRow(
+                    position=p,
+                    notional=notional,
+                    approximate=approximate,
+                    usage=Usage("position", p.net_quantity, limits.max_position_lots, "lots"),
+                )
+            )
+        limits = book.for_account(account.pk)
+        unit = account.base_currency + (" (approx.)" if any_approx else "")
+        view.usages = [
+            Usage("gross exposure", gross, limits.max_gross_exposure, unit),
+            Usage("net exposure", net, limits.max_net_exposure, unit),
+        ]
+        if snapshot is not None:
+            daily_loss = -snapshot.daily_pnl if snapshot.daily_pnl < 0 else ZERO
+            view.usages.append(Usage("daily loss", daily_loss, limits.daily_loss_limit, account.base_currency))
+            view.usages.append(Usage("drawdown", snapshot.drawdown, limits.max_drawdown, "of peak equity"))
+        views.append(view)
+    return views
+
+
+def console_instruments() -> list[dict[str, Any]]:
+    """Per instrument: active, in session now, kill switch on it."""
+    from trading.marketdata.sessions import is_open
+
+    now = utcnow()
+    engaged = {k.scope_value: k for k in kill_switch_list().filter(scope=KillScope.INSTRUMENT)}
+    rows = []
+    for inst in Instrument.objects.order_by("symbol"):
+        try:
+            session = is_open(inst.trading_hours, now)
+        except Exception:  # a malformed schedule must not take the console down; shown as unknown
+            session = None
+        rows.append({"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol)})
+    return rows
+
+
+def console_orders(*, limit: int = 50) -> list[Order]:
+    return list(Order.objects.select_related("account", "instrument", "trader").order_by("-created_at", "-pk")[:limit])
+
+
+def console_fills(*, limit: int = 50) -> list[Execution]:
+    return list(
+        Execution.objects.select_related("account", "instrument", "order").order_by("-executed_at", "-pk")[:limit]
+    )
+
+
+def console_kill_switches() -> dict[str, Any]:
+    return {
+        "engaged": list(kill_switch_list().order_by("-engaged_at")),
+        "recent": list(
+            KillSwitch.objects.filter(engaged=False).select_related("released_by").order_by("-released_at")[:10]
+        ),
+    }
+
+
+def instrument_meta() -> dict[str, dict[str, Any]]:
+    """What the live script needs to format numbers like the server: symbol -> digits, step."""
+    return {
+        i.symbol: {"digits": i.digits, "step": str(i.volume_step.normalize())}
+        for i in Instrument.objects.only("symbol", "digits", "volume_step")
+    }
+
+
+def account_names() -> dict[int, str]:
+    return dict(TradingAccount.objects.values_list("pk", "name"))
+
+
+# ---------------------------------------------------------------- equity and drawdown
+
+
+def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str, Any]]:
+    """Equity and drawdown over time, rebuilt from the position records the audit trail holds
+    (``position.updated``: realised and unrealised P&L per symbol at each fill and mark) on top
+    of the starting balance (today's balance less the realised P&L of every position). Event time.
+    At most ``points`` points (evenly thinned; the last one is always kept)."""
+    from tradeops.audit.models import AuditRecord
+
+    snapshot = AccountRiskSnapshot.objects.filter(account=account).first()
+    positions = list(Position.objects.filter(account=account).select_related("instrument"))
+    realised_now = sum((p.realised_pnl for p in positions), ZERO)
+    start_balance = (snapshot.balance - realised_now) if snapshot is not None else ZERO
+    ids = [str(p.pk) for p in positions]
+    records = (
+        AuditRecord.objects.filter(action="position.updated", object_type="position", object_id__in=ids)
+        .order_by("occurred_at", "sequence")
+        .values_list("object_id", "occurred_at", "payload")
+    )
+    import json
+
+    by_symbol: dict[str, Decimal] = {}
+    curve: list[dict[str, Any]] = []
+    peak = None
+    for object_id, at, payload in records.iterator(chunk_size=2000):
+        data = json.loads(payload)
+        data = data.get("after", data)
+        try:
+            total = Decimal(str(data.get("realised_pnl") or 0)) + Decimal(str(data.get("unrealised_pnl") or 0))
+        except ArithmeticError:
+            continue
+        by_symbol[object_id] = total
+        equity = start_balance + sum(by_symbol.values(), ZERO)
+        peak = equity if peak is None or equity > peak else peak
+        drawdown = (peak - equity) / peak if peak and peak > 0 else ZERO
+        curve.append({"t": at.isoformat(), "equity": float(equity), "drawdown": float(drawdown)})
+    if snapshot is not None:
+        curve.append(
+            {
+                "t": snapshot.updated_at.isoformat(),
+                "equity": float(snapshot.equity),
+                "drawdown": float(snapshot.drawdown),
+            }
+        )
+    if len(curve) > points:
+        step = len(curve) / points
+        curve = [curve[int(i * step)] for i in range(points - 1)] + [curve[-1]]
+    return curve
+
+
+# ---------------------------------------------------------------- home
+
+
+def attention_for(user) -> list[Item]:
+    """Operations items for the home page: engaged kill switches (everyone must know), accounts
+    near or over a limit, accounts not trading normally, orders refused in the last hour."""
+    if not console_visible(user):
+        return []
+    items: list[Item] = []
+    engaged = list(kill_switch_list())
+    items.append(
+        Item(
+            "Kill switches engaged",
+            len(engaged),
+            "; ".join(
+                f"{k.get_scope_display().split(' (')[0]} {k.scope_value}".strip() + f": {k.engage_reason}"
+                for k in engaged[:3]
+            )
+            if engaged
+            else "Nothing is blocked: every account, instrument and algorithm may trade.",
+            "/console/#kill-switch",
+            URGENT if engaged else CALM,
+        )
+    )
+    views = console_accounts()
+    hot = [v for v in views if v.worst in ("amber", "red")]
+    items.append(
+        Item(
+            "Accounts near a limit",
+            len(hot),
+            ", ".join(f"{v.account.name} ({v.worst})" for v in hot[:4])
+            if hot
+            else "Every account is under 75 % of each limit.",
+            "/console/#accounts",
+            URGENT if any(v.worst == "red" for v in hot) else (ATTENTION if hot else CALM),
+        )
+    )
+    halted = [
+        v
+        for v in views
+        if v.snapshot is not None and (v.snapshot.trading_state != "ACTIVE" or v.snapshot.breaker_state != "closed")
+    ]
+    if halted:
+        items.append(
+            Item(
+                "Accounts not trading normally",
+                len(halted),
+                ", ".join(
+                    f"{v.account.name}: {v.snapshot.trading_state}, breaker {v.snapshot.breaker_state}"
+                    for v in halted[:4]
+                ),
+                "/console/#breakers",
+                URGENT,
+            )
+        )
+    since = utcnow() - timedelta(hours=1)
+    refused = Order.objects.filter(status="REJECTED").filter(Q(updated_at__gte=since)).count()
+    items.append(
+        Item(
+            "Orders refused in the last hour",
+            refused,
+            "By the pre-trade controls or the broker; the orders table says why." if refused else "None.",
+            "/console/#orders",
+            ATTENTION if refused else CALM,
+        )
+    )
+    return items
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+# ---------------------------------------------------------------- live screens: catch-up
+
+CATCH_UP_MARGIN = timedelta(seconds=5)  # record times come from several processes' clocks
+CATCH_UP_MAX = 500  # per kind; a screen shows the latest 50 rows anyway
+
+
+def _screen_event(kind: str, at: datetime, key: str, payload: dict) -> dict:
+    return {"event_id": None, "type": kind, "occurred_at": _iso(at), "key": key, "payload": payload, "catch_up": True}
+
+
+def _s(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def live_catch_up(*, user, since: datetime) -> list[dict]:
+    """What a trading screen missed since ``since`` (record time, wall clock), as the events the
+    live push sends (same types and payload fields), rebuilt from the system of record: orders,
+    fills, positions and kill switches written since then. Oldest first; upserts, so an event
+    seen twice changes nothing on the screen."""
+    if not console_visible(user):
+        return []
+    since = since - CATCH_UP_MARGIN
+    out: list[tuple[datetime, dict]] = []
+    orders = Order.objects.filter(updated_at__gte=since).select_related("instrument").order_by("-updated_at")
+    for o in orders[:CATCH_UP_MAX]:
+        out.append(
+            (
+                o.updated_at,
+                _screen_event(
+                    "order.lifecycle",
+                    o.created_at,
+                    str(o.account_id),
+                    {
+                        "client_order_id": o.client_order_id,
+                        "account_id": o.account_id,
+                        "symbol": o.instrument.symbol,
+                        "side": o.side,
+                        "order_type": o.order_type,
+                        "quantity": _s(o.quantity),
+                        "status": o.status,
+                        "filled_quantity": _s(o.filled_quantity),
+                        "limit_price": _s(o.limit_price),
+                        "average_fill_price": _s(o.average_fill_price),
+                        "reason": o.reject_reason,
+                        "ts": _iso(o.created_at),
+                    },
+                ),
+            )
+        )
+    fills = (
+        Execution.objects.filter(recorded_at__gte=since).select_related("instrument", "order").order_by("-recorded_at")
+    )
+    for x in fills[:CATCH_UP_MAX]:
+        out.append(
+            (
+                x.recorded_at,
+                _screen_event(
+                    "execution.fill",
+                    x.executed_at,
+                    str(x.account_id),
+                    {
+                        "client_order_id": x.order.client_order_id,
+                        "broker_deal_id": x.broker_deal_id,
+                        "account_id": x.account_id,
+                        "symbol": x.instrument.symbol,
+                        "side": x.side,
+                        "quantity": _s(x.quantity),
+                        "price": _s(x.price),
+                        "ts": _iso(x.executed_at),
+                    },
+                ),
+            )
+        )
+    positions = Position.objects.filter(updated_at__gte=since).select_related("instrument").order_by("-updated_at")
+    for p in positions[:CATCH_UP_MAX]:
+        out.append(
+            (
+                p.updated_at,
+                _screen_event(
+                    "position.changed",
+                    p.updated_at,
+                    str(p.account_id),
+                    {
+                        "account_id": p.account_id,
+                        "symbol": p.instrument.symbol,
+                        "net_quantity": _s(p.net_quantity),
+                        "average_price": _s(p.average_price),
+                        "realised_pnl": _s(p.realised_pnl),
+                        "unrealised_pnl": _s(p.unrealised_pnl),
+                        "ts": _iso(p.updated_at),
+                    },
+                ),
+            )
+        )
+    switches = KillSwitch.objects.filter(Q(engaged_at__gte=since) | Q(released_at__gte=since)).order_by("-engaged_at")
+    for k in switches[:CATCH_UP_MAX]:
+        at = k.released_at if not k.engaged and k.released_at else k.engaged_at
+        out.append(
+            (
+                at,
+                _screen_event(
+                    "killswitch.changed",
+                    at,
+                    k.scope,
+                    {
+                        "scope": k.scope,
+                        "scope_value": k.scope_value,
+                        "engaged": k.engaged,
+                        "actor": k.engaged_by,
+                        "reason": k.engage_reason if k.engaged else k.release_reason,
+                        "ts": _iso(at),
+                    },
+                ),
+            )
+        )
+    out.sort(key=lambda pair: pair[0])
+    return [event for _, event in out]

@@ -1,0 +1,132 @@
+"""The operations console (``/console/``): positions and P&L per account, exposure against each
+limit, equity and drawdown, breaker and trading state per account and instrument, the kill
+switch (engage with scope, confirmation and reason; release by a risk manager with a reason),
+recent orders with full status and reject reason, fills. Live over ``/ws/live/``."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_POST
+
+from tradeops.core.errors import NotFound
+from tradeops.core.roles import Role, user_has_role
+from tradeops.core.screens import action_run, require_text
+from trading.api.kill_switch import ENGAGE_ROLES
+from trading.console import selectors
+from trading.controls.selectors import kill_switch_get
+from trading.controls.services import kill_switch_engage, kill_switch_release
+from trading.models import KillScope, TradingAccount
+
+
+def _check_read(user) -> None:
+    if not selectors.console_visible(user):
+        raise PermissionDenied("the operations console is for traders, risk managers, compliance and auditors")
+
+
+def may_engage(user) -> bool:
+    """RTS 6 Art. 12: trading, risk and compliance roles (the API's rule; the whole firm only by a
+    risk manager, which the service checks)."""
+    return user.is_superuser or any(user_has_role(user, r) for r in ENGAGE_ROLES)
+
+
+def may_release(user) -> bool:
+    return user_has_role(user, Role.RISK_MANAGER)
+
+
+@login_required
+@require_GET
+def console_view(request: HttpRequest) -> HttpResponse:
+    _check_read(request.user)
+    user = request.user
+    accounts = selectors.console_accounts()
+    fragment = request.GET.get("fragment", "")
+    template = {
+        "accounts": "trading/_accounts.html",
+        "kill": "trading/_kill_switch.html",
+        "banner": "trading/_kill_banner.html",
+    }.get(fragment, "trading/console.html")
+    return render(
+        request,
+        template,
+        {
+            "accounts": accounts,
+            "instruments": selectors.console_instruments(),
+            "orders": selectors.console_orders(),
+            "fills": selectors.console_fills(),
+            "kill": selectors.console_kill_switches(),
+            "meta": {"instruments": selectors.instrument_meta(), "accounts": selectors.account_names()},
+            "scopes": KillScope.choices,
+            "may_engage": may_engage(user),
+            "may_engage_all": user_has_role(user, Role.RISK_MANAGER) or user.is_superuser,
+            "may_release": may_release(user),
+            "chart_account": accounts[0].account if accounts else None,
+        },
+    )
+
+
+@login_required
+@require_GET
+def equity_view(request: HttpRequest, pk: int) -> JsonResponse:
+    """Equity and drawdown of one account over time (event time), for the console's chart."""
+    _check_read(request.user)
+    account = TradingAccount.objects.filter(pk=pk).first()
+    if account is None:
+        raise Http404("no such account")
+    return JsonResponse(
+        {"account": account.name, "currency": account.base_currency, "points": selectors.equity_curve(account=account)}
+    )
+
+
+@login_required
+@require_POST
+def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
+    """Engage on a scope with a reason, after an explicit confirmation. Cancels every unexecuted
+    order in scope at once (the service; RTS 6 Art. 12)."""
+    if not may_engage(request.user):
+        raise PermissionDenied("engaging the kill switch needs a trading, risk or compliance role")
+    scope = request.POST.get("scope", "")
+    value = (request.POST.get("scope_value") or "").strip()
+
+    def call():
+        from tradeops.core.errors import ApplicationError
+
+        if request.POST.get("confirm") != "yes":
+            raise ApplicationError(
+                "tick the confirmation: engaging cancels every unexecuted order in scope", code="confirm"
+            )
+        if scope not in KillScope.values:
+            raise ApplicationError(f"unknown scope {scope!r}", code="kill_scope")
+        kill_switch_engage(
+            scope=scope,
+            scope_value="" if scope == KillScope.ALL else value,
+            reason=require_text(request.POST, "reason", what="A reason"),
+            actor=f"user:{request.user.get_username()}",
+            source="console",
+            user=request.user,
+        )
+
+    target = "everything" if scope == KillScope.ALL else f"{scope} {value}"
+    return action_run(request, call, done=f"Kill switch engaged on {target}.", back="/console/#kill-switch")
+
+
+@login_required
+@require_POST
+def kill_switch_release_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Release: a risk manager, with a reason (the service refuses anyone else)."""
+    if not may_release(request.user):
+        raise PermissionDenied("only a risk manager releases the kill switch")
+    try:
+        switch = kill_switch_get(pk=pk)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    return action_run(
+        request,
+        lambda: kill_switch_release(
+            switch=switch, user=request.user, reason=require_text(request.POST, "reason", what="A reason")
+        ),
+        done=f"Kill switch on {switch.scope} {switch.scope_value} released.".replace("  ", " "),
+        back="/console/#kill-switch",
+    )
