@@ -15,6 +15,11 @@ if ! python -c "import django, confluent_kafka, sklearn" 2>/dev/null || [ requir
   touch .venv/.installed
 fi
 
+# The screens' chart library, from npm (package.json + package-lock.json), served by the app.
+if [ ! -d node_modules/chart.js ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
 unset DATABASE_URL EVENT_BUS BROKER
 export DJANGO_SETTINGS_MODULE=tradeops.settings.local
 # The paper broker's own book survives restarts, so the worker reconciles against it.

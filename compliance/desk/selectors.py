@@ -124,6 +124,21 @@ def case_actions(*, case: Case) -> list[CaseAction]:
     return list(CaseAction.objects.filter(case=case).select_related("actor").order_by("at", "pk"))
 
 
+def account_labels(values) -> dict[str, str]:
+    """Surveillance names accounts by id on the live stream (by login in a file): id -> "name (id)"
+    for the ids that are trading accounts, so a screen shows names, not bare numbers."""
+    from trading.models import TradingAccount
+
+    ids = {int(v) for value in values for v in str(value or "").split(",") if v.strip().isdigit()}
+    return {
+        str(pk): f"{name} ({pk})" for pk, name in TradingAccount.objects.filter(pk__in=ids).values_list("pk", "name")
+    }
+
+
+def account_label(value: str, labels: dict[str, str]) -> str:
+    return ", ".join(labels.get(v, v) for v in str(value or "").split(",") if v)
+
+
 def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
     """The evidence's top-level figures (numbers, short text), for a table beside the JSON."""
     return [
@@ -135,7 +150,8 @@ def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
 
 # ---------------------------------------------------------------- the case timeline chart
 
-TIMELINE_MARGIN = timedelta(minutes=5)
+TIMELINE_MARGIN_MIN = timedelta(seconds=15)  # around the alerts' window: a fifth of it, within these bounds
+TIMELINE_MARGIN_MAX = timedelta(minutes=5)
 TIMELINE_MAX_ORDERS = 400
 
 
@@ -187,7 +203,8 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
     ends = [a.end for a in alerts if a.end] or [a.last_seen for a in alerts]
     if not starts:
         return timeline
-    lo, hi = min(starts) - TIMELINE_MARGIN, max(ends) + TIMELINE_MARGIN
+    margin = min(max((max(ends) - min(starts)) / 5, TIMELINE_MARGIN_MIN), TIMELINE_MARGIN_MAX)
+    lo, hi = min(starts) - margin, max(ends) + margin
     timeline.start, timeline.end = lo.isoformat(), hi.isoformat()
     seen_orders: set[str] = set()
 

@@ -12,7 +12,15 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
-from compliance.desk.selectors import ALERT_SORTS, AlertFilters, alert_filter_choices, alert_queue, case_get
+from compliance.desk.selectors import (
+    ALERT_SORTS,
+    AlertFilters,
+    account_label,
+    account_labels,
+    alert_filter_choices,
+    alert_queue,
+    case_get,
+)
 from compliance.services import case_assign
 from compliance.views.access import desk_check_act, desk_check_read, desk_may_act
 from tradeops.core.screens import action_run, local_url, utc_param
@@ -56,6 +64,9 @@ def alert_queue_view(request: HttpRequest) -> HttpResponse:
     if request.GET.get("pending") == "1":
         qs = qs.exclude(case__pending_action="")
     page = Paginator(qs, PAGE).get_page(request.GET.get("page"))
+    labels = account_labels(a.account for a in page.object_list)
+    for a in page.object_list:
+        a.account_label = account_label(a.account, labels)
     kept = {k: v for k, v in request.GET.items() if k not in ("page", "fragment") and v}
 
     def sort_link(key: str) -> dict:

@@ -15,6 +15,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from compliance import services
 from compliance.desk.selectors import (
+    account_label,
+    account_labels,
     case_actions,
     case_alerts,
     case_get,
@@ -41,6 +43,10 @@ def case_view(request: HttpRequest, pk: int) -> HttpResponse:
     desk_check_read(request.user)
     case = _case(request, pk)
     alerts = case_alerts(case=case)
+    labels = account_labels([case.subject_account, *(a.account for a in alerts)])
+    case.subject_account_label = account_label(case.subject_account, labels)
+    for a in alerts:
+        a.account_label = account_label(a.account, labels)
     actions = case_actions(case=case)
     if request.GET.get("fragment") == "actions":
         return render(request, "compliance/cases/_actions.html", {"case": case, "actions": actions})

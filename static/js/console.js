@@ -12,7 +12,6 @@
   function td(text, cls) { const c = document.createElement("td"); c.textContent = text ?? ""; if (cls) c.className = cls; return c; }
   function link(href, text, title) { const c = document.createElement("td"); c.className = "mono"; const a = document.createElement("a"); a.href = href; a.textContent = text; if (title) a.title = title; c.append(a); return c; }
   function badge(text) { const c = document.createElement("td"); const b = document.createElement("span"); b.className = "badge " + text; b.textContent = text; c.append(b); return c; }
-  function short(s, n) { return s.length > n ? s.slice(0, n - 1) + "…" : s; }
   function prepend(tableId, key, cells) {
     const body = document.querySelector("#" + tableId + " tbody");
     body.querySelectorAll("tr.empty-row").forEach(r => r.remove());
@@ -54,7 +53,7 @@
       const i = inst(p.symbol);
       const price = p.average_fill_price || p.limit_price;
       prepend("orders-table", p.client_order_id, [
-        td(fmt.utc(p.ts || e.occurred_at), "time"), link("/orders/" + encodeURIComponent(p.client_order_id) + "/", short(p.client_order_id, 24), p.client_order_id),
+        td(fmt.utc(p.ts || e.occurred_at), "time"), link("/orders/" + encodeURIComponent(p.client_order_id) + "/", p.client_order_id),
         td(accountName(p.account_id)), td(p.side), td(p.symbol), td(p.order_type),
         td(fmt.lots(p.quantity, i.step), "num"), td(fmt.lots(p.filled_quantity, i.step), "num"), td(price ? fmt.price(price, i.digits) : "", "num"),
         badge(p.status), td(p.reason, "wrap"),
@@ -63,8 +62,9 @@
     "execution.fill": p => {
       const i = inst(p.symbol);
       prepend("fills-table", p.account_id + ":" + p.broker_deal_id, [
-        td(fmt.utc(p.ts), "time"), td(p.broker_deal_id, "mono"), link("/orders/" + encodeURIComponent(p.client_order_id) + "/", short(p.client_order_id, 22)),
+        td(fmt.utc(p.ts), "time"), td(p.broker_deal_id, "mono"), link("/orders/" + encodeURIComponent(p.client_order_id) + "/", p.client_order_id),
         td(accountName(p.account_id)), td(p.side), td(p.symbol), td(fmt.lots(p.quantity, i.step), "num"), td(fmt.price(p.price, i.digits), "num"),
+        td(p.arrival_mid ? fmt.price(p.arrival_mid, i.digits) : "", "num"),
       ]);
     },
     "killswitch.changed": () => { refresh("kill", "kill-body"); refresh("banner", "kill-banner"); refresh("accounts", "accounts-body"); },
@@ -92,7 +92,10 @@
         options: {
           animation: false, maintainAspectRatio: false, parsing: false, interaction: {mode: "index", intersect: false},
           scales: {
-            x: {type: "linear", ticks: {maxTicksLimit: 6, callback: v => new Date(v).toISOString().slice(0, 16).replace("T", " ")}},
+            x: {type: "linear", ticks: {maxTicksLimit: 6, callback: function (v) {
+              const span = this.max - this.min, iso = new Date(v).toISOString();
+              return span < 86400000 ? iso.slice(11, 19) : (span < 30 * 86400000 ? iso.slice(5, 16).replace("T", " ") : iso.slice(0, 10));
+            }}},
             y: {position: "left", ticks: {callback: v => fmt.money(v)}},
             dd: {position: "right", max: 0, grid: {drawOnChartArea: false}, ticks: {callback: v => v.toFixed(1) + " %"}},
           },

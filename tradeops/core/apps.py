@@ -10,6 +10,7 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.apps import apps
 
+        from tradeops.core import checks  # noqa: F401  (registers the system checks)
         from tradeops.core.db_roles import runtime_grants_after_migrate
 
         # post_migrate is sent once per app with models, after every migration has run; listen to

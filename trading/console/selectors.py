@@ -405,6 +405,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "side": x.side,
                         "quantity": _s(x.quantity),
                         "price": _s(x.price),
+                        "arrival_mid": _s(x.arrival_mid),
                         "ts": _iso(x.executed_at),
                     },
                 ),
