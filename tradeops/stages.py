@@ -37,7 +37,13 @@ STAGES: list[Stage] = [
     Stage("ml-features", (Topic.MARKET_DATA,), "feature-engineering", "mlmodels.runtime.features_stage"),
     # ml-predict runs both models and the validator on each vector, so the validator sees both predictions
     Stage("ml-predict", (Topic.FEATURES,), "pattern-validator", "mlmodels.runtime.predict_stage"),
-    Stage("audit-trail", (Topic.TRADING, Topic.COMPLIANCE), "audit-trail", "tradeops.audit.consumers.audit_stage"),
+    # the audit trail also keeps each order's decision inputs: features, predictions, signals
+    Stage(
+        "audit-trail",
+        (Topic.TRADING, Topic.COMPLIANCE, Topic.FEATURES, Topic.PREDICTIONS),
+        "audit-trail",
+        "tradeops.audit.consumers.audit_stage",
+    ),
     Stage(
         "surveillance",
         (Topic.TRADING, Topic.MARKET_DATA, Topic.COMPLIANCE),

@@ -22,5 +22,6 @@ urlpatterns = [
     path("api/trading/", include("trading.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
     path("compliance/", include("compliance.urls")),
+    path("orders/<str:client_order_id>/", include("compliance.story_urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),
 ]

@@ -14,8 +14,19 @@ from tradeops.core.roles import Role, user_has_role
 
 
 def desk_check_read(user) -> None:
-    if not (user.is_superuser or can_see_surveillance(user)):
+    """Alerts, cases and rules: compliance officers and auditors only; not even an administrator
+    (the API's matrix draws the same line: surveillance is never the subject's desk's business,
+    and an administrator is not a compliance function)."""
+    if not can_see_surveillance(user):
         raise PermissionDenied("the compliance desk is for compliance officers and auditors")
+
+
+def reports_check_read(user) -> None:
+    """Report runs: compliance officers, auditors and administrators (``report_visible``)."""
+    from compliance.reports.selectors import report_visible
+
+    if not report_visible(user):
+        raise PermissionDenied("regulatory reports are for compliance officers, auditors and administrators")
 
 
 def desk_may_act(user) -> bool:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from compliance.reports.models import RecordState, ReportKind, RunStatus
 from compliance.reports.selectors import report_run_download, report_run_get, report_run_list, report_run_records
 from compliance.reports.services import report_run_approve
-from compliance.views.access import desk_check_act, desk_check_read, desk_may_act
+from compliance.views.access import desk_check_act, desk_may_act, reports_check_read
 from tradeops.core.errors import NotFound
 from tradeops.core.screens import action_run, require_text
 
@@ -27,7 +27,7 @@ def _run(request, reference: str):
 @login_required
 @require_GET
 def report_list_view(request: HttpRequest) -> HttpResponse:
-    desk_check_read(request.user)
+    reports_check_read(request.user)
     kind = request.GET.get("kind", "")
     status = request.GET.get("status", "")
     runs = report_run_list(
@@ -51,7 +51,7 @@ def report_list_view(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def report_detail_view(request: HttpRequest, reference: str) -> HttpResponse:
-    desk_check_read(request.user)
+    reports_check_read(request.user)
     run = _run(request, reference)
     held = report_run_records(user=request.user, run=run, state=RecordState.HELD_BACK)
     rejected = report_run_records(user=request.user, run=run, state=RecordState.REJECTED)
@@ -89,7 +89,7 @@ def report_approve_view(request: HttpRequest, reference: str) -> HttpResponse:
 @require_GET
 def report_download_view(request: HttpRequest, reference: str) -> HttpResponse:
     """The run's file (or ``?feedback=1``: the ARM's feedback), with its SHA-256 in a header."""
-    desk_check_read(request.user)
+    reports_check_read(request.user)
     run = _run(request, reference)
     try:
         download = report_run_download(user=request.user, run=run, feedback=request.GET.get("feedback") == "1")

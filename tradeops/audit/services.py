@@ -358,6 +358,12 @@ _EVENT_OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "compliance.decision": ("order", ("client_order_id",)),
     "alert.raised": ("alert", ("alert_type", "symbol", "account")),
     "killswitch.changed": ("killswitch", ("scope", "scope_value")),
+    # The decision inputs of an algorithmic order (RTS 6 Art. 17; 2017/589 Art. 28: reconstruct
+    # how each order came to be): the feature vector and each model's prediction on the bar, and
+    # the validated signal the strategy turned into orders (``Order.signal_id``).
+    "feature.vector": ("features", ("symbol", "ts")),
+    "prediction.made": ("prediction", ("symbol", "ts")),
+    "signal.validated": ("signal", ("signal_id",)),
 }
 
 
@@ -393,9 +399,10 @@ def event_entry(event) -> AuditEntry:
 
 
 def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
-    """Record consumed events (trading-events, compliance-events); redeliveries are no-ops. Most
-    trading-events were recorded by the service that wrote them (same event id): when every one
-    is known already, nothing is locked or written (one read)."""
+    """Record consumed events (trading-events, compliance-events, and the decision inputs on
+    feature-events and prediction-events); redeliveries are no-ops. Most trading-events were
+    recorded by the service that wrote them (same event id): when every one is known already,
+    nothing is locked or written (one read)."""
     if len(_known_event_ids([e.event_id for e in events])) == len({e.event_id for e in events}):
         return []
     return audit_append_many(entries=[event_entry(e) for e in events])

@@ -9,13 +9,13 @@ from django.urls import NoReverseMatch, reverse
 
 from tradeops.core.roles import Role
 
-# (label, URL name, roles that see the link). A superuser sees every link.
+# (label, URL name, roles that see the link; a superuser acts as admin).
 NAV = (
-    ("Console", "trading:console", {Role.TRADER, Role.RISK_MANAGER, Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+    ("Console", "trading:console", {Role.TRADER, Role.RISK_MANAGER, Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.ADMIN}),
     ("Alerts", "desk:alerts", {Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
     ("Rules", "desk:rules", {Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
-    ("Reports", "desk:reports", {Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
-    ("Audit trail", "audit:search", {Role.COMPLIANCE_OFFICER, Role.AUDITOR}),
+    ("Reports", "desk:reports", {Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.ADMIN}),
+    ("Audit trail", "audit:search", {Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.ADMIN}),
 )
 
 
@@ -38,7 +38,7 @@ def screens(request) -> dict:
     roles = user_roles(user)
     links = []
     for label, name, allowed in NAV:
-        if not (user is not None and (user.is_superuser or roles & {str(r) for r in allowed})):
+        if not roles & {str(r) for r in allowed}:
             continue
         try:
             url = reverse(name)

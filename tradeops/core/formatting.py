@@ -48,8 +48,8 @@ def money(value, *, sign: bool = False) -> str:
 
 def utc(value: datetime | None, *, micro: bool = False) -> str:
     """ "2026-01-05 10:00:00.123" (UTC; ``micro``: to the microsecond)."""
-    if value is None:
-        return ""
+    if not isinstance(value, datetime):
+        return "" if value is None else str(value)
     value = value.astimezone(UTC)
     text = value.strftime("%Y-%m-%d %H:%M:%S.%f")
     return text if micro else text[:-3]

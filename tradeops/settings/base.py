@@ -173,7 +173,8 @@ METRICS_TOKEN = env("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = env.list("METRICS_ALLOWED_NETWORKS", default=["127.0.0.0/8", "::1/128"])
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "var" / "static"
+STATIC_ROOT = BASE_DIR / "var" / "static"  # collectstatic's target (production); WhiteNoise also looks here
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 # The screens' own CSS and scripts (static/), and the chart library installed from npm by
 # `npm ci` (package.json + package-lock.json; scripts/run.sh, .ci/run and the image run it):
 # served by the app itself, never from a CDN, so the screens work on a closed network.

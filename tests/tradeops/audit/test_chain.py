@@ -151,7 +151,8 @@ def test_audit_stage_is_registered():
     from tradeops.stages import stage_get
 
     stage = stage_get("audit-trail")
-    assert set(stage.consumes) == {Topic.TRADING, Topic.COMPLIANCE}
+    # trading and compliance events, and the decision inputs of orders (features, predictions, signals)
+    assert set(stage.consumes) == {Topic.TRADING, Topic.COMPLIANCE, Topic.FEATURES, Topic.PREDICTIONS}
     assert hasattr(import_string(stage.factory)(), "handle")
 
 

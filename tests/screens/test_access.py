@@ -1,0 +1,164 @@
+"""Role by role, every screen allowed or refused as designed (server side), and every write a
+role may not make refused by the view and the service alike.
+
+Design: traders and risk managers use the operations console; compliance officers use everything
+and act on the compliance desk; auditors read everything and write nothing; a user without a role
+sees only the home page; surveillance (alerts, cases, rules, reports, audit trail) is never
+shown to a trader or a risk manager (MAR Art. 16, 2016/957 Art. 5); an administrator reads
+reports and the audit trail but not alerts, cases or rules (the API's authorisation matrix)."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from tests.screens.world import world_build
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(db):
+    return world_build()
+
+
+def _client(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+ROLES = ("trader", "risk", "officer", "auditor", "nobody", "admin")
+OK, NO = 200, 403
+
+# screen -> expected status per role (anonymous is always sent to the sign-in page)
+SCREENS = {
+    "/": dict(trader=OK, risk=OK, officer=OK, auditor=OK, nobody=OK, admin=OK),
+    "/console/": dict(trader=OK, risk=OK, officer=OK, auditor=OK, nobody=NO, admin=OK),
+    "/compliance/alerts/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=NO),
+    "/compliance/cases/{case}/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=NO),
+    "/compliance/cases/{case}/stor.json": dict(trader=NO, risk=NO, officer=OK, auditor=NO, nobody=NO, admin=NO),
+    "/compliance/rules/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=NO),
+    "/compliance/rules/max-order-value-firm/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=NO),
+    "/compliance/reports/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=OK),
+    "/compliance/audit/": dict(trader=NO, risk=NO, officer=OK, auditor=OK, nobody=NO, admin=OK),
+    "/orders/{order}/": dict(trader=OK, risk=OK, officer=OK, auditor=OK, nobody=NO, admin=OK),
+}
+
+
+@pytest.mark.parametrize("path", list(SCREENS))
+def test_every_screen_is_allowed_or_refused_per_role(world, path):
+    url = path.format(case=world.case.pk, order=world.order.client_order_id)
+    got = {role: _client(world.users[role]).get(url).status_code for role in ROLES}
+    assert got == SCREENS[path]
+    anonymous = Client().get(url)
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
+
+
+def test_a_trader_never_sees_that_an_alert_exists(world):
+    trader = _client(world.users["trader"])
+    home = trader.get("/").content.decode()
+    assert "alert" not in home.lower() and "case" not in home.lower()
+    console = trader.get("/console/").content.decode()
+    assert "spoofing" not in console and "/compliance/" not in console
+    story = trader.get(f"/orders/{world.order.client_order_id}/").content.decode()
+    assert "spoofing" not in story and world.case.reference not in story
+
+
+def test_the_home_page_tells_each_role_what_needs_attention(world):
+    officer = _client(world.users["officer2"] if "officer2" in world.users else world.users["officer"]).get("/")
+    text = officer.content.decode()
+    assert "Open alerts" in text and "Rule changes pending" in text and "Transaction report due" in text
+    risk = _client(world.users["risk"]).get("/").content.decode()
+    assert "Kill switches engaged" in risk and "Accounts near a limit" in risk and "Open alerts" not in risk
+
+
+WRITES = [
+    # (path, form, roles refused)
+    ("/compliance/cases/{case}/review/", {}, ("trader", "risk", "auditor", "nobody")),
+    ("/compliance/cases/{case}/comment/", {"note": "x"}, ("trader", "risk", "auditor", "nobody")),
+    ("/compliance/cases/{case}/assign/", {"assignee": "olga"}, ("trader", "risk", "auditor", "nobody")),
+    ("/compliance/rules/versions/{rule}/approve/", {"reason": "ok"}, ("trader", "risk", "auditor", "nobody")),
+    (
+        "/console/kill-switch/engage/",
+        {"scope": "account", "scope_value": "{account}", "reason": "r", "confirm": "yes"},
+        ("auditor", "nobody"),
+    ),
+]
+
+
+@pytest.mark.parametrize("path,form,refused", WRITES)
+def test_writes_are_refused_to_the_roles_that_may_not_make_them(world, path, form, refused):
+    fill = {"case": world.case.pk, "rule": world.rule.pk, "account": world.accounts[0].pk}
+    url = path.format(**fill)
+    data = {k: v.format(**fill) for k, v in form.items()}
+    from tradeops.audit.models import AuditRecord
+
+    before = AuditRecord.objects.exclude(action__startswith="auth.").count()
+    for role in refused:
+        assert _client(world.users[role]).post(url, data).status_code == 403, role
+    assert AuditRecord.objects.exclude(action__startswith="auth.").count() == before  # nothing written
+
+
+def test_only_a_risk_manager_releases_the_kill_switch(world):
+    from trading.models import KillSwitch
+
+    account = world.accounts[0]
+    engaged = _client(world.users["trader"]).post(
+        "/console/kill-switch/engage/",
+        {"scope": "account", "scope_value": str(account.pk), "reason": "fat finger", "confirm": "yes"},
+    )
+    assert engaged.status_code == 302
+    switch = KillSwitch.objects.get(engaged=True)
+    for role in ("trader", "officer", "auditor"):
+        assert (
+            _client(world.users[role]).post(f"/console/kill-switch/{switch.pk}/release/", {"reason": "ok"}).status_code
+            == 403
+        )
+    released = _client(world.users["risk"]).post(f"/console/kill-switch/{switch.pk}/release/", {"reason": "checked"})
+    assert released.status_code == 302
+    switch.refresh_from_db()
+    assert not switch.engaged and switch.released_by == world.users["risk"] and switch.release_reason == "checked"
+
+
+def test_engaging_needs_the_confirmation_and_a_reason_and_the_whole_firm_needs_a_risk_manager(world):
+    from trading.models import KillSwitch
+
+    trader = _client(world.users["trader"])
+    trader.post(
+        "/console/kill-switch/engage/", {"scope": "account", "scope_value": str(world.accounts[0].pk), "reason": "r"}
+    )
+    trader.post(
+        "/console/kill-switch/engage/", {"scope": "account", "scope_value": str(world.accounts[0].pk), "confirm": "yes"}
+    )
+    trader.post("/console/kill-switch/engage/", {"scope": "all", "reason": "panic", "confirm": "yes"})
+    assert not KillSwitch.objects.exists()
+    page = trader.get("/console/").content.decode()
+    assert "Refused" in page
+
+
+def test_the_admin_and_the_screens_share_one_sign_in_page(world):
+    client = Client()
+    admin_login = client.get("/admin/login/?next=/admin/")
+    screen_login = client.get("/login/")
+    assert admin_login.status_code == screen_login.status_code == 200
+    assert admin_login.templates[0].name == screen_login.templates[0].name == "registration/signin.html"
+    assert client.get("/admin/").headers["Location"].startswith("/admin/login/")
+    response = client.post(
+        "/login/",
+        {"username": "olga", "password": "a-long-test-password-1", "next": "/admin/"},
+        REMOTE_ADDR="192.0.2.9",
+    )
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    assert client.get("/admin/").status_code == 200  # a staff officer reaches the admin, styled
+    css = client.get("/static/admin/css/base.css")
+    assert css.status_code == 200 and b"body" in b"".join(css.streaming_content)
+
+
+def test_a_wrong_password_is_refused_and_audited(world):
+    from tradeops.audit.models import AuditRecord
+
+    response = Client().post("/login/", {"username": "tina", "password": "nope"}, REMOTE_ADDR="192.0.2.10")
+    assert response.status_code == 200 and "did not match" in response.content.decode()
+    assert AuditRecord.objects.filter(action="auth.login_failed", object_id="tina").exists()
