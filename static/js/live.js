@@ -43,7 +43,7 @@
   function connect(options) {
     const status = options.status;
     const on = options.on || {};
-    let cursor = null, delay = 500, ws = null, connectedOnce = false, closedByPage = false;
+    let cursor = null, delay = 500, ws = null, connectedOnce = false, closedByPage = false, pauseMs = 0;
     const state = {received: 0, caughtUp: 0, reconnects: 0};
 
     function setStatus(text, cls) { if (status) { status.textContent = text; status.className = "badge " + cls; } }
@@ -84,7 +84,8 @@
         if (closedByPage) return;
         state.reconnects += 1;
         setStatus("reconnecting…", "down");
-        setTimeout(open, delay);
+        setTimeout(open, Math.max(delay, pauseMs));
+        pauseMs = 0;
         delay = Math.min(delay * 2, 10000);
       };
     }
@@ -92,8 +93,9 @@
     return {
       state: state,
       cursor: () => cursor,
-      /* Drop the connection as a network failure would (tests; the page reconnects by itself). */
-      drop: () => { if (ws) ws.close(4000, "dropped"); },
+      /* Drop the connection as a network failure would, staying away ``ms`` (tests; the page
+       * reconnects by itself and catches up). */
+      drop: ms => { pauseMs = ms || 0; if (ws) ws.close(4000, "dropped"); },
       close: () => { closedByPage = true; if (ws) ws.close(1000); },
     };
   }

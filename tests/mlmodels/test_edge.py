@@ -234,12 +234,12 @@ def test_admin_refuses_a_model_without_an_edge_and_audits_the_override_with_its_
     assert "edge vs best baseline" in listing.lower() and "pts vs" in listing
 
 
-def test_the_dashboard_shows_each_active_models_edge_and_the_override(
+def test_the_console_shows_each_active_models_edge_and_the_override(
     trained, trained_with_edge, model_dir, admin_client
 ):
     without = _register(trained, "plain", model_dir)["supervised"]
     model_version_activate(version=without, actor="user:risk", allow_no_edge=True, reason=NO_EDGE)
-    page = admin_client.get("/dashboard/").content.decode()
+    page = admin_client.get("/console/").content.decode()
     assert 'id="models"' in page and "NO EDGE" in page and "supervised-plain" in page
     assert f"{without.edge * 100:+.2f} pts" in page and f"{without.edge_p_value:.3f}" in page
     assert "activated without an edge by user:risk" in page and NO_EDGE in page
@@ -247,6 +247,6 @@ def test_the_dashboard_shows_each_active_models_edge_and_the_override(
 
     with_edge = _register(trained_with_edge, "edge", model_dir)["deep"]
     model_version_activate(version=with_edge, actor="user:risk")
-    page = admin_client.get("/dashboard/").content.decode()
+    page = admin_client.get("/console/").content.decode()
     assert "deep-edge" in page and ">EDGE<" in page
     assert "No active model beats the naive baselines" not in page  # one of them does
