@@ -45,8 +45,16 @@ def case_view(request: HttpRequest, pk: int) -> HttpResponse:
     alerts = case_alerts(case=case)
     labels = account_labels([case.subject_account, *(a.account for a in alerts)])
     case.subject_account_label = account_label(case.subject_account, labels)
+    from trading.models import Order
+
+    known = set(
+        Order.objects.filter(client_order_id__in={oid for a in alerts for oid in a.order_ids}).values_list(
+            "client_order_id", flat=True
+        )
+    )
     for a in alerts:
         a.account_label = account_label(a.account, labels)
+        a.orders_known = [(oid, oid in known) for oid in a.order_ids[:40]]
     actions = case_actions(case=case)
     if request.GET.get("fragment") == "actions":
         return render(request, "compliance/cases/_actions.html", {"case": case, "actions": actions})

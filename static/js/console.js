@@ -79,10 +79,16 @@
     if (!select || !canvas) return;
     fetch("/console/accounts/" + select.value + "/equity.json", {credentials: "same-origin"}).then(r => r.json()).then(d => {
       const pts = d.points.map(p => ({x: Date.parse(p.t), e: p.equity, dd: p.drawdown * 100}));
-      if (chart) chart.destroy();
-      document.getElementById("equity-note").textContent = pts.length
-        ? "From the position records in the audit trail (each fill and mark), event time; " + pts.length + " points."
-        : "No position record yet for " + d.account + ".";
+      if (chart) { chart.destroy(); chart = null; }
+      const note = document.getElementById("equity-note");
+      canvas.parentElement.hidden = pts.length < 2;
+      if (pts.length < 2) {
+        note.textContent = d.has_snapshot
+          ? "Not enough history yet for " + d.account + ": the curve starts with its second recorded fill or mark."
+          : "No equity figures yet for " + d.account + ": the execution worker has not marked this account.";
+        return;
+      }
+      note.textContent = "From the position records in the audit trail (each fill and mark), event time; " + pts.length + " points.";
       chart = new Chart(canvas, {
         type: "line",
         data: {datasets: [

@@ -192,12 +192,25 @@ def console_fills(*, limit: int = 50) -> list[Execution]:
     )
 
 
+def kill_switch_labels(switches) -> None:
+    """Name what each switch covers: ``target`` = "everything", "account Alpha fund (9)", ..."""
+    names = account_names()
+    for k in switches:
+        if k.scope == KillScope.ALL:
+            k.target = "everything"
+        elif k.scope == KillScope.ACCOUNT and k.scope_value.isdigit() and int(k.scope_value) in names:
+            k.target = f"account {names[int(k.scope_value)]} ({k.scope_value})"
+        else:
+            k.target = f"{k.scope} {k.scope_value}"
+
+
 def console_kill_switches() -> dict[str, Any]:
+    engaged = list(kill_switch_list().order_by("-engaged_at"))
+    recent = list(KillSwitch.objects.filter(engaged=False).select_related("released_by").order_by("-released_at")[:10])
+    kill_switch_labels(engaged + recent)
     return {
-        "engaged": list(kill_switch_list().order_by("-engaged_at")),
-        "recent": list(
-            KillSwitch.objects.filter(engaged=False).select_related("released_by").order_by("-released_at")[:10]
-        ),
+        "engaged": engaged,
+        "recent": recent,
     }
 
 
@@ -224,6 +237,8 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     from tradeops.audit.models import AuditRecord
 
     snapshot = AccountRiskSnapshot.objects.filter(account=account).first()
+    if snapshot is None:  # no balance to start from: no honest equity figure
+        return []
     positions = list(Position.objects.filter(account=account).select_related("instrument"))
     realised_now = sum((p.realised_pnl for p in positions), ZERO)
     start_balance = (snapshot.balance - realised_now) if snapshot is not None else ZERO

@@ -76,7 +76,12 @@ def equity_view(request: HttpRequest, pk: int) -> JsonResponse:
     if account is None:
         raise Http404("no such account")
     return JsonResponse(
-        {"account": account.name, "currency": account.base_currency, "points": selectors.equity_curve(account=account)}
+        {
+            "account": account.name,
+            "currency": account.base_currency,
+            "points": selectors.equity_curve(account=account),
+            "has_snapshot": hasattr(account, "risk_snapshot"),
+        }
     )
 
 
