@@ -14,8 +14,9 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from tradeops.audit.digest import audit_proof
-from tradeops.audit.models import AuditRecord
+from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
+from tradeops.audit.services import audit_verification_record
 from tradeops.audit.verify import audit_verify
 from tradeops.core.roles import can_read_audit_trail
 
@@ -93,6 +94,7 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         request,
         "compliance/audit/search.html",
         {
+            **_chain_status(),
             "params": params,
             "result": result,
             "facets": facets,
@@ -126,9 +128,32 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
     )
 
 
+def _chain_status() -> dict:
+    """What the audit screens show beside every search: the last verification of the chain (who,
+    when, result), the latest daily digests and the newest signed checkpoints."""
+    from tradeops.audit.checkpoint import checkpoints_load
+
+    last = AuditRecord.objects.filter(action="audit.verified").order_by("-sequence").first()
+    try:
+        checkpoints, problems = checkpoints_load()
+    except OSError as exc:  # storage unreachable: say so rather than fail the search
+        checkpoints, problems = [], [f"checkpoint storage unreadable: {exc}"]
+    return {
+        "last_verification": last,
+        "last_verification_data": last.payload_data if last is not None else None,
+        "digests": list(Digest.objects.order_by("-day")[:7]),
+        "checkpoints": list(reversed(checkpoints[-5:])),
+        "checkpoint_problems": problems,
+    }
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def audit_verify_view(request: HttpRequest) -> HttpResponse:
+    """Verify the whole chain now (POST); the run and its result are recorded in the trail."""
     _check_access(request.user)
-    report = audit_verify() if request.method == "POST" else None
-    return render(request, "compliance/audit/verify.html", {"report": report})
+    report = None
+    if request.method == "POST":
+        report = audit_verify()
+        audit_verification_record(report=report, actor=f"user:{request.user.get_username()}")
+    return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status()})

@@ -612,3 +612,36 @@ def _unindex_on_commit(sequences: list[int]) -> None:
         unindex_sequences(sequences)
 
     transaction.on_commit(unindex)
+
+
+# ---------------------------------------------------------------- verification runs
+
+
+@transaction.atomic
+def audit_verification_record(*, report, actor: str, at: datetime | None = None) -> AuditRecord:
+    """Record that the chain was verified, by whom and with what result (``audit.verified``): the
+    trail keeps the history of its own checks, so the screens can say when it was last verified
+    and a later reader can see that nobody looked away (2017/565 Art. 72). ``report`` is a
+    ``tradeops.audit.verify.VerifyReport``. The record is appended after the walk, so it is not
+    part of what it vouches for."""
+    from tradeops.core.clock import utcnow
+
+    return audit_append(
+        action="audit.verified",
+        object_type="audit_chain",
+        object_id="chain",
+        occurred_at=at or utcnow(),
+        payload={
+            "ok": report.ok,
+            "checked": report.checked,
+            "bridged_purged": report.bridged_purged,
+            "head_sequence": report.head_sequence,
+            "last_sequence": report.last_sequence,
+            "checkpoints": report.checkpoints,
+            "newest_checkpoint": report.newest_checkpoint,
+            "findings": [{"kind": f.kind, "sequence": f.sequence, "detail": f.detail} for f in report.findings[:20]],
+            "seconds": round(report.seconds, 3),
+        },
+        actor=actor,
+        category=Category.SYSTEM,
+    )
