@@ -1,0 +1,181 @@
+"""The compliance desk's and the console's readers and writers, without a browser: case
+assignment and comments (audited, pushed to compliance screens only), the alert queue's filters
+and sorting, rule differences, the catch-up after a dropped connection (by role), number
+formatting, and the live push's role separation over a real WebSocket."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal as D
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+
+from tests.screens.world import order_filled, pump_live, world_build
+from tradeops.core import formatting
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def world(db):
+    return world_build()
+
+
+def test_assigning_and_commenting_a_case_is_audited_and_published_for_compliance_only(world):
+    from compliance.services import case_assign, case_comment_add
+    from tradeops.audit.models import AuditRecord
+    from tradeops.events import Topic
+    from tradeops.outbox.models import Outbox
+
+    olga, oscar = world.users["officer"], world.users["officer2"]
+    case_assign(case=world.case, officer=olga, assignee=oscar)
+    case_comment_add(case=world.case, officer=oscar, note="Looked at the quotes: the sells were 2 levels away.")
+    world.case.refresh_from_db()
+    assert world.case.assigned_to == oscar
+    steps = list(world.case.actions.values_list("action", flat=True))
+    assert steps[-2:] == ["assigned", "commented"]
+    audited = AuditRecord.objects.filter(object_type="case", object_id=world.case.reference).order_by("sequence")
+    assert [r.action for r in audited] == ["case.assigned", "case.commented"]
+    assert (
+        audited[0].payload_data["before"]["assigned_to"] == ""
+        and audited[0].payload_data["after"]["assigned_to"] == "oscar"
+    )
+    events = Outbox.objects.filter(event_type="case.changed").order_by("id")
+    assert [e.topic for e in events] == [Topic.COMPLIANCE, Topic.COMPLIANCE]
+    # one event id for the audit record and the event: the audit-trail stage will not record it twice
+    assert {str(e.event_id) for e in events} == {str(r.event_id) for r in audited}
+
+
+def test_a_case_goes_to_officers_only_and_a_comment_needs_text(world):
+    from compliance.services import ComplianceError, case_assign, case_comment_add
+    from tradeops.core.errors import PermissionDenied
+
+    with pytest.raises(ComplianceError, match="not a compliance officer"):
+        case_assign(case=world.case, officer=world.users["officer"], assignee=world.users["trader"])
+    with pytest.raises(PermissionDenied):
+        case_assign(case=world.case, officer=world.users["auditor"], assignee=world.users["officer"])
+    with pytest.raises(ComplianceError, match="needs some text"):
+        case_comment_add(case=world.case, officer=world.users["officer"], note="   ")
+
+
+def test_the_alert_queue_filters_and_sorts(world):
+    from compliance.desk.selectors import AlertFilters, alert_queue
+    from compliance.services import alerts_record
+    from tests.screens.world import T0, spoofing_alert
+
+    low = spoofing_alert(account_id="77", order_ids=["x1", "x2"], start=T0 + timedelta(hours=3))
+    low.update(alert_type="ping_orders", severity="low", score=0.4, symbol="GBPUSD")
+    alerts_record(alerts=[low])
+    officer = world.users["officer"]
+
+    def types(**filters):
+        return [a.alert_type for a in alert_queue(user=officer, filters=AlertFilters(**filters))]
+
+    assert types(sort="-score") == ["spoofing", "ping_orders"]
+    assert types(sort="severity") == ["ping_orders", "spoofing"]  # ascending severity: low first
+    assert types(sort="-severity") == ["spoofing", "ping_orders"]
+    assert types(symbol="gbpusd") == ["ping_orders"]
+    assert types(severity="high") == ["spoofing"]
+    assert types(since=T0 + timedelta(hours=1)) == ["ping_orders"]
+    assert types(until=T0 + timedelta(hours=1)) == ["spoofing"]
+    assert sorted(types(status="open")) == ["ping_orders", "spoofing"] and types(status="closed") == []
+    assert len(types(assignee="-")) == 2 and types(assignee="olga") == []
+    assert alert_queue(user=world.users["trader"], filters=AlertFilters()).count() == 0  # no tipping off
+
+
+def test_rule_versions_side_by_side_mark_what_changed(world):
+    from compliance.desk.selectors import rule_diff, rule_versions
+
+    versions = rule_versions(user=world.users["auditor"], code="max-order-value-firm")
+    rows = {row["name"]: row for row in rule_diff(versions)}
+    assert [c["value"] for c in rows["max_value"]["cells"]] == ["500000", "250000"]
+    assert [c["state"] for c in rows["max_value"]["cells"]] == ["", "changed"]
+    assert not rows["scope"]["differs"]
+
+
+def test_catch_up_rebuilds_what_a_screen_missed_and_never_shows_a_trader_an_alert(world):
+    from compliance.desk.selectors import live_catch_up as desk_catch_up
+    from compliance.services import case_comment_add
+    from tradeops.core.clock import utcnow
+    from trading.consumers import catch_up_events
+
+    since = utcnow()
+    order = order_filled(account=world.accounts[1], instrument=world.instrument, quantity=D("0.7"))
+    case_comment_add(case=world.case, officer=world.users["officer"], note="noted")
+    for_trader = catch_up_events(user=world.users["trader"], since=since)
+    kinds = {e["type"] for e in for_trader}
+    assert {"order.lifecycle", "execution.fill", "position.changed"} <= kinds
+    assert not kinds & {"alert.raised", "case.changed"}
+    assert any(e["payload"].get("client_order_id") == order.client_order_id for e in for_trader)
+    for_officer = {e["type"] for e in catch_up_events(user=world.users["officer"], since=since)}
+    assert "case.changed" in for_officer
+    assert desk_catch_up(user=world.users["risk"], since=since) == []
+
+
+def test_numbers_follow_each_instruments_step_and_digits():
+    assert formatting.lots(D("2.250000"), D("0.01")) == "2.25"
+    assert formatting.lots(D("2.01"), D("0.01")) == "2.01"
+    assert formatting.lots(D("3"), D("1")) == "3"
+    assert formatting.lots(D("0.5"), D("0.1")) == "0.5"
+    assert formatting.price(D("1.1"), 5) == "1.10000"
+    assert formatting.price(D("149.5871"), 3) == "149.587"
+    assert formatting.money(D("-1234567.891")) == "-1,234,567.89"
+    assert formatting.money(D("12.5"), sign=True) == "+12.50"
+
+
+def test_the_console_shows_limits_used_with_their_level(world):
+    from trading.console.selectors import console_accounts
+
+    alpha = next(v for v in console_accounts() if v.account == world.accounts[0])
+    row = alpha.positions[0]
+    assert row.usage.limit == D("2") and row.usage.percent == 62 and row.usage.level == "green"
+    order_filled(account=world.accounts[0], instrument=world.instrument, quantity=D("0.6"))
+    alpha = next(v for v in console_accounts() if v.account == world.accounts[0])
+    assert alpha.positions[0].usage.level == "red"  # 1.85 of 2 lots: 92 %
+    gross = next(u for u in alpha.usages if u.name == "gross exposure")
+    assert gross.limit == D("1000000") and gross.level == "green"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+def test_live_push_sends_case_events_to_compliance_screens_only():
+    from channels.db import database_sync_to_async
+    from channels.testing import WebsocketCommunicator
+
+    from compliance.services import case_comment_add
+    from tradeops.asgi import application
+
+    world = world_build()
+    pump_live()
+
+    async def connect(user):
+        communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
+        communicator.scope["user"] = user
+        connected, _ = await communicator.connect()
+        assert connected
+        hello = await communicator.receive_json_from()
+        assert hello["type"] == "hello" and hello["now"]
+        return communicator
+
+    async def scenario():
+        trader = await connect(world.users["trader"])
+        officer = await connect(world.users["officer"])
+        await database_sync_to_async(case_comment_add)(case=world.case, officer=world.users["officer2"], note="seen")
+        await database_sync_to_async(pump_live)()
+        got = await officer.receive_json_from(timeout=5)
+        assert got["type"] == "case.changed" and got["payload"]["reference"] == world.case.reference
+        assert got["pushed_at"]
+        assert await trader.receive_nothing(timeout=0.5)
+        # the officer asks what it missed since before the comment: the case step comes back
+        await officer.send_json_to({"type": "catch_up", "since": got["pushed_at"][:19]})
+        answer = await officer.receive_json_from(timeout=5)
+        assert answer["type"] == "catch_up" and any(e["type"] == "case.changed" for e in answer["events"])
+        await trader.send_json_to({"type": "catch_up", "since": got["pushed_at"][:19]})
+        answer = await trader.receive_json_from(timeout=5)
+        assert not [e for e in answer["events"] if e["type"] in ("case.changed", "alert.raised")]
+        await trader.disconnect()
+        await officer.disconnect()
+
+    async_to_sync(scenario)()
