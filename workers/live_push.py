@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import msgspec
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 
 from tradeops.core import groups
@@ -32,21 +31,40 @@ def event_for_screen(event: Envelope) -> dict:
     }
 
 
+_LOOP: dict = {}
+
+
+def _background_loop():
+    """One event loop per process, on a daemon thread, for the channel layer's sends. Sending
+    through ``async_to_sync`` made a new loop (and a new Redis connection) per event: about 10 ms
+    each, so a live-push stage topped out near 100 events/s (bench/live_fanout.py); on one
+    long-lived loop the layer keeps its connections."""
+    import asyncio
+    import threading
+
+    loop = _LOOP.get("loop")
+    if loop is None or loop.is_closed():
+        loop = asyncio.new_event_loop()
+        threading.Thread(target=loop.run_forever, name="live-push-loop", daemon=True).start()
+        _LOOP["loop"] = loop
+    return loop
+
+
 class LivePush:
-    """With ``loop`` (the ASGI server's event loop, embedded run) sends are scheduled on that
-    loop, so an in-memory channel layer is only ever touched from the loop its consumers await
-    on; without it (a stage process beside a Redis layer) it sends from this thread."""
+    """Sends are scheduled on an event loop: with ``loop`` (the ASGI server's own, embedded run)
+    an in-memory channel layer is only ever touched from the loop its consumers await on;
+    without it (a stage process beside a Redis layer) on this process's background loop."""
 
     def __init__(self, channel_layer=None, *, loop=None):
         self.channel_layer = channel_layer or get_channel_layer()
-        self.loop = loop
+        self.loop = loop or _background_loop()
 
     def handle(self, event: Envelope) -> list[Envelope]:
         return self.handle_batch([event])
 
     def handle_batch(self, events) -> list[Envelope]:
-        """Send a batch of events in one hop to the channel layer (one ``async_to_sync`` or one
-        scheduled coroutine for the batch, not one per event)."""
+        """Send a batch of events in one hop to the channel layer (one scheduled coroutine for
+        the batch, not one per event)."""
         sends = []
         for event in events:
             targets = {GROUP_BY_TOPIC.get(event.topic)}
@@ -65,9 +83,6 @@ class LivePush:
             await self.channel_layer.group_send(group, message)
 
     def _send_all(self, sends) -> None:
-        if self.loop is not None:
-            import asyncio
+        import asyncio
 
-            asyncio.run_coroutine_threadsafe(self._group_send_all(sends), self.loop).result(timeout=5)
-        else:
-            async_to_sync(self._group_send_all)(sends)
+        asyncio.run_coroutine_threadsafe(self._group_send_all(sends), self.loop).result(timeout=5)
