@@ -71,14 +71,14 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         Topic.FEATURES,
         partitions=8,
         retention_ms=DAY_MS,
-        groups=(Group.PATTERN_VALIDATOR,),
+        groups=(Group.PATTERN_VALIDATOR, Group.AUDIT),  # the audit trail keeps orders' decision inputs
         description="feature vectors, keyed by symbol",
     ),
     TopicSpec(
         Topic.PREDICTIONS,
         partitions=6,
         retention_ms=12 * HOUR_MS,
-        groups=(Group.EXECUTION,),
+        groups=(Group.EXECUTION, Group.AUDIT),
         description="model predictions and validated signals, keyed by symbol",
     ),
     TopicSpec(
