@@ -43,6 +43,35 @@ class Check:
     detail: str
     rule_version: str = ""
     source: str = "risk"  # risk | compliance
+    limit: str = ""  # the limit in force now, for the risk checks that have one
+
+
+# risk check -> (RiskLimits field, unit): the limit each check compares its figure with
+RISK_LIMITS = {
+    "max_position": ("max_position_lots", "lots"),
+    "max_gross_exposure": ("max_gross_exposure", "account currency"),
+    "max_net_exposure": ("max_net_exposure", "account currency"),
+    "daily_loss": ("daily_loss_limit", "account currency"),
+    "max_drawdown": ("max_drawdown", "of peak equity"),
+    "submit_rate": ("max_submits_per_second", "per second"),
+    "modify_rate": ("max_modifies_per_second", "per second"),
+    "max_open_orders": ("max_open_orders", "orders"),
+    "duplicate_order": ("duplicate_window_ms", "ms window"),
+}
+
+
+def _limits_now(order: Order, checks: list[Check]) -> None:
+    """Beside each risk check, the limit in force now for the order's account and instrument
+    (resolved as the execution worker resolves them; a change since is in the audit trail)."""
+    from trading.console.selectors import limit_book
+
+    limits = limit_book().for_instrument(order.account_id, order.instrument.symbol)
+    for check in checks:
+        field_unit = RISK_LIMITS.get(check.name)
+        if field_unit is None or check.source != "risk":
+            continue
+        value = getattr(limits, field_unit[0], None)
+        check.limit = "none" if value is None else f"{value} {field_unit[1]}"
 
 
 @dataclass
@@ -113,7 +142,6 @@ def order_story(*, client_order_id: str) -> Story:
                 code=c.get("code", ""),
                 detail=c.get("detail", ""),
                 rule_version=c.get("rule_version", ""),
-                source="compliance" if c.get("rule_version") else "risk",
             )
             for c in data.get("checks", [])
         ]
