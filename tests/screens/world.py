@@ -78,7 +78,8 @@ def account_make(name: str, login: int):
 def order_filled(*, account, instrument, side="BUY", quantity=D("1.25"), price=D("1.10123"), at=None, coid=None):
     """An order through the trading services, filled in full: order, fill and position rows, the
     audit records and the outbox events, as the execution worker writes them."""
-    from trading import services
+    from trading.orders import services
+    from trading.orders.plan import FillDraft
 
     at = at or T0
     coid = coid or f"T{uuid.uuid4().hex[:16]}"
@@ -95,11 +96,13 @@ def order_filled(*, account, instrument, side="BUY", quantity=D("1.25"), price=D
     order = services.order_transition(order=order, to="SUBMITTED", at=at)
     services.execution_record(
         order=order,
-        quantity=quantity,
-        price=price,
-        broker_deal_id=f"D{uuid.uuid4().hex[:10]}",
-        executed_at=at + timedelta(milliseconds=40),
-        arrival_mid=price - D("0.00002"),
+        fill=FillDraft(
+            broker_deal_id=f"D{uuid.uuid4().hex[:10]}",
+            quantity=quantity,
+            price=price,
+            executed_at=at + timedelta(milliseconds=40),
+            arrival_mid=price - D("0.00002"),
+        ),
     )
     order.refresh_from_db()
     return order

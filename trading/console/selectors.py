@@ -268,7 +268,7 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     if snapshot is not None:
         curve.append(
             {
-                "t": snapshot.updated_at.isoformat(),
+                "t": snapshot.as_of.isoformat(),
                 "equity": float(snapshot.equity),
                 "drawdown": float(snapshot.drawdown),
             }
@@ -433,7 +433,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                 p.updated_at,
                 _screen_event(
                     "position.changed",
-                    p.updated_at,
+                    p.as_of or p.updated_at,
                     str(p.account_id),
                     {
                         "account_id": p.account_id,
@@ -442,7 +442,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "average_price": _s(p.average_price),
                         "realised_pnl": _s(p.realised_pnl),
                         "unrealised_pnl": _s(p.unrealised_pnl),
-                        "ts": _iso(p.updated_at),
+                        "ts": _iso(p.as_of or p.updated_at),
                     },
                 ),
             )
