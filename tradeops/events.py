@@ -302,6 +302,19 @@ class ExecutionThrottleReset(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+class BreakerChanged(Payload, frozen=True, kw_only=True):
+    """The trading circuit breaker moved (closed, open, half-open; RTS 6 Art. 12): every trading
+    screen shows it at once. ``source`` names the breaker (the execution worker it guards)."""
+
+    TYPE = "breaker.changed"
+    TOPIC = Topic.TRADING
+    source: str
+    old: str
+    new: str
+    reason: str = ""
+    ts: UtcDatetime
+
+
 class CaseChanged(Payload, frozen=True, kw_only=True):
     """A step on a surveillance case (review, assignment, comment, escalation, a four-eyes request
     or decision). Compliance screens only: never the subject's (2016/957 Art. 5). ``action`` is the
@@ -336,6 +349,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     ComplianceRuleChanged,
     ExecutionThrottleReset,
     CaseChanged,
+    BreakerChanged,
 )
 SCHEMAS: dict[tuple[str, int], type[Payload]] = {(p.TYPE, p.VERSION): p for p in PAYLOADS}
 TOPICS_BY_TYPE: dict[str, str] = {p.TYPE: p.TOPIC for p in PAYLOADS}

@@ -67,7 +67,8 @@
         td(p.arrival_mid ? fmt.price(p.arrival_mid, i.digits) : "", "num"),
       ]);
     },
-    "killswitch.changed": () => { refresh("kill", "kill-body"); refresh("banner", "kill-banner"); refresh("accounts", "accounts-body"); },
+    "killswitch.changed": () => { refresh("kill", "kill-body"); refresh("banner", "kill-banner"); refresh("accounts", "accounts-body"); refresh("breakers", "breakers-body"); },
+    "breaker.changed": () => { refresh("breakers", "breakers-body"); },
   };
   TradeopsLive.connect({status: document.getElementById("live-status"), on: on, onCatchUp: () => refresh("accounts", "accounts-body")});
 

@@ -114,6 +114,37 @@ def test_catch_up_rebuilds_what_a_screen_missed_and_never_shows_a_trader_an_aler
     assert desk_catch_up(user=world.users["risk"], since=since) == []
 
 
+def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, client):
+    from tradeops.audit.models import AuditRecord
+    from tradeops.core.clock import utcnow
+    from tradeops.events import Topic
+    from tradeops.outbox.models import Outbox
+    from trading.console.selectors import trading_breakers
+    from trading.consumers import catch_up_events
+    from trading.controls.services import trading_breaker_change_record
+
+    since = utcnow()
+    at = since - timedelta(minutes=3)  # event time (a replayed bar), not the wall clock
+    kwargs = dict(source="execution-eu", actor="service:execution", auto_kill_on_loss=False)
+    trading_breaker_change_record(old="closed", new="open", reason="loss_threshold: 3 losses", at=at, **kwargs)
+    audited = AuditRecord.objects.get(object_type="trading_breaker", action="trading_breaker.open")
+    published = Outbox.objects.get(event_type="breaker.changed")
+    assert published.topic == Topic.TRADING and str(published.event_id) == str(audited.event_id)
+    assert trading_breakers() == [
+        {"source": "execution-eu", "state": "open", "reason": "loss_threshold: 3 losses", "at": at}
+    ]
+    trading_breaker_change_record(old="open", new="half_open", reason="cool-down over", at=at, **kwargs)
+    assert [b["state"] for b in trading_breakers()] == ["half_open"]  # the latest move per breaker
+
+    moves = [e for e in catch_up_events(user=world.users["trader"], since=since) if e["type"] == "breaker.changed"]
+    assert [(m["payload"]["old"], m["payload"]["new"]) for m in moves] == [("closed", "open"), ("open", "half_open")]
+    assert moves[0]["occurred_at"] == at.isoformat()
+
+    client.force_login(world.users["trader"])
+    fragment = client.get("/console/?fragment=breakers").content.decode()
+    assert "execution-eu" in fragment and 'class="badge half_open"' in fragment and "cool-down over" in fragment
+
+
 def test_numbers_follow_each_instruments_step_and_digits():
     assert formatting.lots(D("2.250000"), D("0.01")) == "2.25"
     assert formatting.lots(D("2.01"), D("0.01")) == "2.01"

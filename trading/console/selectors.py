@@ -16,6 +16,7 @@ from typing import Any
 
 from django.db.models import Q
 
+from tradeops.audit.models import AuditRecord
 from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
 from tradeops.core.clock import utcnow
 from tradeops.core.roles import Role, user_has_role
@@ -182,6 +183,23 @@ def console_instruments() -> list[dict[str, Any]]:
     return rows
 
 
+def trading_breakers() -> list[dict[str, Any]]:
+    """Each trading breaker's latest move (``trading_breaker.<state>`` in the audit trail): state,
+    when (event time), why. One per breaker source (an execution worker)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in AuditRecord.objects.filter(object_type="trading_breaker").order_by("-sequence")[:200]:
+        if record.object_id in latest:
+            continue
+        after = (record.payload_data or {}).get("after") or {}
+        latest[record.object_id] = {
+            "source": record.object_id,
+            "state": after.get("state", record.action.split(".")[-1]),
+            "reason": after.get("reason", ""),
+            "at": record.occurred_at,
+        }
+    return sorted(latest.values(), key=lambda b: b["source"])
+
+
 def console_orders(*, limit: int = 50) -> list[Order]:
     return list(Order.objects.select_related("account", "instrument", "trader").order_by("-created_at", "-pk")[:limit])
 
@@ -234,8 +252,6 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     (``position.updated``: realised and unrealised P&L per symbol at each fill and mark) on top
     of the starting balance (today's balance less the realised P&L of every position). Event time.
     At most ``points`` points (evenly thinned; the last one is always kept)."""
-    from tradeops.audit.models import AuditRecord
-
     snapshot = AccountRiskSnapshot.objects.filter(account=account).first()
     if snapshot is None:  # no balance to start from: no honest equity figure
         return []
@@ -369,7 +385,7 @@ def _s(value) -> str | None:
 def live_catch_up(*, user, since: datetime) -> list[dict]:
     """What a trading screen missed since ``since`` (record time, wall clock), as the events the
     live push sends (same types and payload fields), rebuilt from the system of record: orders,
-    fills, positions and kill switches written since then. Oldest first; upserts, so an event
+    fills, positions, trading-breaker moves and kill switches written since then. Oldest first; upserts, so an event
     seen twice changes nothing on the screen."""
     if not console_visible(user):
         return []
@@ -443,6 +459,27 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "realised_pnl": _s(p.realised_pnl),
                         "unrealised_pnl": _s(p.unrealised_pnl),
                         "ts": _iso(p.as_of or p.updated_at),
+                    },
+                ),
+            )
+        )
+    for record in AuditRecord.objects.filter(object_type="trading_breaker", recorded_at__gte=since).order_by(
+        "-sequence"
+    )[:CATCH_UP_MAX]:
+        data = record.payload_data or {}
+        out.append(
+            (
+                record.recorded_at,
+                _screen_event(
+                    "breaker.changed",
+                    record.occurred_at,
+                    record.object_id,
+                    {
+                        "source": record.object_id,
+                        "old": (data.get("before") or {}).get("state", ""),
+                        "new": (data.get("after") or {}).get("state", ""),
+                        "reason": data.get("reason", ""),
+                        "ts": _iso(record.occurred_at),
                     },
                 ),
             )

@@ -32,7 +32,7 @@ from tradeops.audit.models import Category
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
-from tradeops.events import Alert, KillSwitchChanged, RiskLimitChanged, make_event
+from tradeops.events import Alert, BreakerChanged, KillSwitchChanged, RiskLimitChanged, make_event
 from tradeops.recorder import Recorder, recording
 from trading.models import (
     Instrument,
@@ -536,10 +536,16 @@ def trading_breaker_change_record(
     broker_for: Callable[[TradingAccount], Broker | None] | None = None,
 ) -> KillResult | None:
     """The trading breaker moved (RTS 6 Art. 12): audit the change (``trading_breaker.<state>``,
-    before and after), raise ``trading_breaker_open`` when it opened, and, when it opened on
-    realised losses and ``auto_kill_on_loss``, engage the kill switch on everything. Returns the
-    kill switch's result, or None."""
+    before and after) and publish ``breaker.changed`` for the screens (one event id for both),
+    raise ``trading_breaker_open`` when it opened, and, when it opened on realised losses and
+    ``auto_kill_on_loss``, engage the kill switch on everything. Returns the kill switch's
+    result, or None."""
     with recording() as rec:
+        event = make_event(
+            BreakerChanged(source=source, old=str(old), new=str(new), reason=reason, ts=at),
+            source="trading",
+            key=source,
+        )
         rec.change(
             action=f"trading_breaker.{new}",
             actor=actor,
@@ -550,7 +556,9 @@ def trading_breaker_change_record(
             reason=reason,
             at=at,
             category=Category.TRADING,
+            event_id=event.event_id,  # the audit-trail stage skips the event: recorded once
         )
+        rec.event(event)  # every trading screen shows the breaker at once
         if new == "open":
             risk_alert_raise(
                 alert_type="trading_breaker_open",

@@ -47,6 +47,7 @@ def console_view(request: HttpRequest) -> HttpResponse:
         "accounts": "trading/_accounts.html",
         "kill": "trading/_kill_switch.html",
         "banner": "trading/_kill_banner.html",
+        "breakers": "trading/_breakers.html",
     }.get(fragment, "trading/console.html")
     return render(
         request,
@@ -54,6 +55,7 @@ def console_view(request: HttpRequest) -> HttpResponse:
         {
             "accounts": accounts,
             "instruments": selectors.console_instruments(),
+            "breakers": selectors.trading_breakers(),
             "orders": selectors.console_orders(),
             "fills": selectors.console_fills(),
             "kill": selectors.console_kill_switches(),
