@@ -169,6 +169,29 @@ def test_the_console_shows_limits_used_with_their_level(world):
     assert gross.limit == D("1000000") and gross.level == "green"
 
 
+@pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
+def test_an_idle_screen_outlasts_the_channel_layers_blocking_read():
+    """channels_redis waits for a screen's next message in BZPOPMIN for ``brpop_timeout`` (5 s);
+    the Redis client's read timeout (redis-py 8: 5 s by default) must outlast it, or every idle
+    screen's consumer dies with "Timeout reading from Redis"."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    async def idle() -> str:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        try:
+            await asyncio.wait_for(layer.receive(channel), layer.brpop_timeout + 2)
+        except TimeoutError:  # ours: nothing arrived, and the receive was still waiting
+            return "waiting"
+        finally:
+            await layer.close_pools()
+        return "received"
+
+    assert async_to_sync(idle)() == "waiting"
+
+
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
 def test_live_push_sends_case_events_to_compliance_screens_only():

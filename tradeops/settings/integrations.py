@@ -57,7 +57,14 @@ if REDIS_URL and env.bool("CHANNELS_REDIS", default=True):
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
+            # blocks in BZPOPMIN waiting for a message: every idle screen's consumer died with
+            # "Timeout reading from Redis" after 5 s. The read timeout must outlast that block.
+            "CONFIG": {
+                "hosts": [
+                    {"address": REDIS_URL, "socket_timeout": env.float("CHANNELS_REDIS_SOCKET_TIMEOUT", default=30)}
+                ]
+            },
         }
     }
 else:
