@@ -64,6 +64,7 @@ class Screens:
         self.loop = asyncio.new_event_loop()
         self.received: dict[str, list[float]] = {}
         self.connected = 0
+        self.stopping = False  # set before Daphne stops: the screens' ends are expected then
         self.ready = threading.Event()
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -108,7 +109,8 @@ class Screens:
                     return
                 except (OSError, websockets.exceptions.WebSocketException) as exc:
                     if hello:  # a screen that was counted and then dropped: report it
-                        print(f"screen dropped: {exc!r}", file=sys.stderr)
+                        if not self.stopping:
+                            print(f"screen dropped: {exc!r}", file=sys.stderr)
                         return
                     error = exc
                     await asyncio.sleep(0.5 * (attempt + 1))
@@ -213,6 +215,7 @@ def main() -> int:
         stdout=subprocess.DEVNULL,
         stderr=None if os.environ.get("BENCH_DEBUG") else subprocess.DEVNULL,
     )
+    screens = None
     try:
         deadline = time.monotonic() + 180  # a loaded host starts Daphne slowly
         while True:
@@ -245,6 +248,8 @@ def main() -> int:
             )
         return 0 if all(r["delivered"] == r["expected"] for r in results) else 1
     finally:
+        if screens is not None:
+            screens.stopping = True
         daphne.terminate()
         try:
             daphne.wait(30)
