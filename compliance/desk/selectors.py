@@ -140,9 +140,11 @@ def account_label(value: str, labels: dict[str, str]) -> str:
 
 
 def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
-    """The evidence's top-level figures (numbers, short text), for a table beside the JSON."""
+    """The evidence's top-level figures (numbers, short text), for a table beside the JSON.
+    Floats are shown to ten significant digits, so binary noise (``1.0584799999999999``) reads
+    as the figure the detector saw (``1.05848``); the JSON beside keeps the exact value."""
     return [
-        (key.replace("_", " "), value)
+        (key.replace("_", " "), format(value, ".10g") if isinstance(value, float) else value)
         for key, value in (evidence or {}).items()
         if isinstance(value, int | float | str | bool) and len(str(value)) <= 80
     ]

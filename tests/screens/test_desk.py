@@ -145,6 +145,15 @@ def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, cli
     assert "execution-eu" in fragment and 'class="badge half_open"' in fragment and "cool-down over" in fragment
 
 
+def test_evidence_figures_read_as_the_detector_saw_them():
+    from compliance.desk.selectors import evidence_figures
+
+    figures = evidence_figures(
+        {"mid_at_window_start": 1.0584799999999999, "orders": 5, "one_sided": True, "qty": -6405000.0}
+    )
+    assert figures == [("mid at window start", "1.05848"), ("orders", 5), ("one sided", True), ("qty", "-6405000")]
+
+
 def test_numbers_follow_each_instruments_step_and_digits():
     assert formatting.lots(D("2.250000"), D("0.01")) == "2.25"
     assert formatting.lots(D("2.01"), D("0.01")) == "2.01"
