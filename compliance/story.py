@@ -21,6 +21,7 @@ from typing import Any
 
 from compliance.models import PreTradeDecision
 from tradeops.audit.models import AuditRecord
+from tradeops.core import formatting
 from tradeops.core.errors import NotFound
 from trading.models import Execution, Order, Position
 
@@ -71,7 +72,19 @@ def _limits_now(order: Order, checks: list[Check]) -> None:
         if field_unit is None or check.source != "risk":
             continue
         value = getattr(limits, field_unit[0], None)
-        check.limit = "none" if value is None else f"{value} {field_unit[1]}"
+        check.limit = "none" if value is None else _limit_text(value, field_unit[1], order)
+
+
+def _limit_text(value, unit: str, order: Order) -> str:
+    """A limit as a person reads it: lots to the instrument's volume step, money with separators
+    and the account's currency, a drawdown as a percentage."""
+    if unit == "lots":
+        return f"{formatting.lots(value, order.instrument.volume_step)} lots"
+    if unit == "account currency":
+        return f"{formatting.money(value)} {order.account.base_currency}".strip()
+    if unit == "of peak equity":
+        return f"{formatting.fixed(value * 100, 1)} % of peak equity"
+    return f"{value} {unit}"
 
 
 @dataclass
@@ -145,6 +158,7 @@ def order_story(*, client_order_id: str) -> Story:
             )
             for c in data.get("checks", [])
         ]
+        _limits_now(order, story.checks)
         story.audit.append(decision)
     compliance = PreTradeDecision.objects.filter(client_order_id=client_order_id).order_by("decided_at").first()
     if compliance is not None and not story.checks:

@@ -154,6 +154,23 @@ def test_evidence_figures_read_as_the_detector_saw_them():
     assert figures == [("mid at window start", "1.05848"), ("orders", 5), ("one sided", True), ("qty", "-6405000")]
 
 
+def test_the_story_puts_the_limit_in_force_beside_each_risk_check(world):
+    from compliance.story import Check, _limits_now
+
+    order = order_filled(account=world.accounts[0], instrument=world.instrument, quantity=D("0.1"))
+    names = ["max_position", "max_gross_exposure", "max_net_exposure", "trading_state"]
+    checks = [Check(name, True, "", "") for name in names] + [Check("max_position", True, "", "", source="compliance")]
+    _limits_now(order, checks)
+    step = world.instrument.volume_step
+    assert [c.limit for c in checks] == [
+        f"{formatting.lots(D('2'), step)} lots",
+        f"1,000,000.00 {world.accounts[0].base_currency}",
+        "none",  # a risk check with no limit set
+        "",  # a check without a limit
+        "",  # a compliance check: its rule version stands beside it instead
+    ]
+
+
 def test_numbers_follow_each_instruments_step_and_digits():
     assert formatting.lots(D("2.250000"), D("0.01")) == "2.25"
     assert formatting.lots(D("2.01"), D("0.01")) == "2.01"
