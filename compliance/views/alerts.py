@@ -87,6 +87,10 @@ def alert_queue_view(request: HttpRequest) -> HttpResponse:
         "sorts": {key: sort_link(key) for key in ALERT_SORTS},
         "may_act": desk_may_act(request.user),
         "here": request.get_full_path(),
+        "filtered": any(
+            k in kept
+            for k in ("type", "severity", "account", "symbol", "status", "assignee", "since", "until", "pending")
+        ),
         "prev_link": "?" + urlencode({**kept, "page": page.previous_page_number()}) if page.has_previous() else "",
         "next_link": "?" + urlencode({**kept, "page": page.next_page_number()}) if page.has_next() else "",
     }

@@ -85,6 +85,17 @@ def test_the_alert_queue_filters_and_sorts(world):
     assert alert_queue(user=world.users["trader"], filters=AlertFilters()).count() == 0  # no tipping off
 
 
+def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
+    from compliance.models import Alert
+
+    client.force_login(world.users["officer"])
+    filtered = client.get("/compliance/alerts/?symbol=NOSUCH").content.decode()
+    assert "No alert matches these filters." in filtered
+    Alert.objects.all().delete()
+    empty = client.get("/compliance/alerts/").content.decode()
+    assert "No alert yet" in empty and "No alert matches" not in empty
+
+
 def test_rule_versions_side_by_side_mark_what_changed(world):
     from compliance.desk.selectors import rule_diff, rule_versions
 
