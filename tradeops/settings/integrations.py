@@ -63,7 +63,11 @@ if REDIS_URL and env.bool("CHANNELS_REDIS", default=True):
             "CONFIG": {
                 "hosts": [
                     {"address": REDIS_URL, "socket_timeout": env.float("CHANNELS_REDIS_SOCKET_TIMEOUT", default=30)}
-                ]
+                ],
+                # A test run on a shared Redis has groups of its own: another run's live.trading
+                # events must not reach this run's screens (they did: hundreds a minute).
+                "prefix": env("CHANNELS_PREFIX", default="")
+                or (f"asgi.{env('TEST_DATABASE_NAME')}" if env("TEST_DATABASE_NAME", default="") else "asgi"),
             },
         }
     }
