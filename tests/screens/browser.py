@@ -67,7 +67,8 @@ def sign_in(page, base: str, username: str, password: str) -> None:
 
 def shoot(page, name: str) -> Path:
     path = screenshot_dir() / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    # a full-page capture on a loaded 2-core host took over Playwright's default 30 s once
+    page.screenshot(path=str(path), full_page=True, timeout=120_000)
     return path
 
 
