@@ -147,8 +147,19 @@ def _cache_namespace():
     run = f"{os.environ.get('TEST_DATABASE_NAME', 'test')}:{uuid.uuid4().hex[:12]}"
     for config in caches.values():
         config["KEY_PREFIX"] = f"{config.get('KEY_PREFIX', '')}:{run}"
-    with override_settings(CACHES=caches):
-        yield
+    # The processes a test starts (workers, stages, relays) share this run's namespace: otherwise
+    # they read the default one, where an earlier test's reference rows (an instrument id from a
+    # database since rolled back) outlive every generation bump made here.
+    previous = os.environ.get("CACHE_KEY_PREFIX")
+    os.environ["CACHE_KEY_PREFIX"] = caches["default"]["KEY_PREFIX"]
+    try:
+        with override_settings(CACHES=caches):
+            yield
+    finally:
+        if previous is None:
+            os.environ.pop("CACHE_KEY_PREFIX", None)
+        else:
+            os.environ["CACHE_KEY_PREFIX"] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)
