@@ -137,7 +137,12 @@ def _measure(args) -> dict:
     handlers = {"execution": Timed(execution_stage(clock=ReplayClock()), totals, "execution")}
     for stage in STAGES:
         if stage.name not in handlers:
-            handlers[stage.name] = Timed(handler_load(stage), totals, stage.name)
+            handler = handler_load(stage)
+            if stage.name == "surveillance" and args.no_surveillance_snapshots:
+                # The stage's state snapshot, out of the measurement (see bench/README.md): an
+                # event-time cadence snapshots on every event of an hourly replay.
+                handler.snapshot_every_s = float("inf")
+            handlers[stage.name] = Timed(handler, totals, stage.name)
     bus = MemoryBus()
     relay = OutboxRelay(bus=bus, prune_every=3600)
     gc.collect()
@@ -198,6 +203,8 @@ def _measure(args) -> dict:
             last += 1
         moved += start != last + 1
     counts["head_moved_between_order_writes"] = f"{moved} of {max(len(writes) - 1, 0)}"
+    if args.dump:
+        _dump(args.dump, result)
     return {
         "db": connection.vendor,
         "source_events": result.source_events,
@@ -213,12 +220,55 @@ def _measure(args) -> dict:
     }
 
 
+def _dump(path: str, result) -> None:
+    """What the run persisted, without ids (the source's event ids are random) and wall-clock
+    times, to compare two runs (two versions of the code) record for record: ``--dump FILE``."""
+    from collections import Counter
+
+    from compliance.models import Alert, PreTradeDecision
+    from tradeops.audit.models import AuditRecord
+    from trading.models import Execution, Order, Position
+
+    def text(rows):
+        return [[str(v) for v in row] for row in rows]
+
+    dumped = {
+        "audit_actions": dict(sorted(Counter(AuditRecord.objects.values_list("action", flat=True)).items())),
+        "orders": text(
+            Order.objects.order_by("created_at", "side").values_list(
+                "created_at", "side", "quantity", "status", "filled_quantity", "average_fill_price"
+            )
+        ),
+        "fills": text(
+            Execution.objects.order_by("executed_at").values_list("executed_at", "side", "quantity", "price")
+        ),
+        "decisions": text(
+            PreTradeDecision.objects.order_by("decided_at").values_list("decided_at", "approved", "reason")
+        ),
+        "positions": text(Position.objects.order_by("id").values_list("net_quantity", "average_price", "realised_pnl")),
+        "alerts": text(
+            Alert.objects.order_by("alert_type", "symbol", "first_seen").values_list(
+                "alert_type", "symbol", "first_seen"
+            )
+        ),
+        "stages": {name: [s.consumed, s.produced, s.dead_lettered] for name, s in result.stages.items()},
+    }
+    with open(path, "w") as out:
+        json.dump(dumped, out, indent=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--bars", type=int, default=5000)
     parser.add_argument("--db", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--profile", default="", help="write a cProfile (CPU time) of the pipeline run to this file")
+    parser.add_argument(
+        "--no-surveillance-snapshots",
+        action="store_true",
+        help="never snapshot the surveillance stage's state during the run (its cadence is measured apart)",
+    )
+    parser.add_argument("--dump", default="", help="write what was persisted (ids and wall times aside) to FILE.<db>")
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -243,7 +293,9 @@ def main() -> None:
                     env["TEST_DATABASE_NAME"] = "test_tradeops_bench_pipeline"
                 done = subprocess.run(
                     [sys.executable, __file__, "--child", db, "--bars", str(args.bars)]
-                    + (["--profile", f"{args.profile}.{db}"] if args.profile else []),
+                    + (["--profile", f"{args.profile}.{db}"] if args.profile else [])
+                    + (["--no-surveillance-snapshots"] if args.no_surveillance_snapshots else [])
+                    + (["--dump", f"{args.dump}.{db}"] if args.dump else []),
                     env=env,
                     cwd=ROOT,
                     capture_output=True,

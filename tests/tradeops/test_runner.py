@@ -14,7 +14,7 @@ from tradeops import stages as stage_registry
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import pipeline_run, stage_run
 from tradeops.bus.tracing import traceparent_new, traceparent_parse
-from tradeops.events import Topic, encode
+from tradeops.events import Tick, Topic, encode
 from tradeops.stages import Stage
 
 FEATURES = Stage("toy-features", (Topic.MARKET_DATA,), "toy-features", "tests.tradeops.toy_stages.MidPrice")
@@ -221,3 +221,70 @@ def test_the_embedded_relay_reads_the_outbox_only_when_something_was_written(db)
     assert result.source_events == 400 and result.outbox_events == 1
     assert [e.payload.alert_type for e in seen if e.type == "alert.raised"] == ["written"]
     assert len(reads) <= 3, reads  # the first look, the one after the write (and its follow-up), not 400
+
+
+class _Sees:
+    """Records what it is handed, in order: (type, symbol, per-key sequence or mid)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def handle(self, event):
+        payload = event.payload
+        is_tick = isinstance(payload, Tick)
+        self.seen.append(("tick" if is_tick else "features", payload.symbol, int(payload.volume) if is_tick else None))
+        return []
+
+
+def test_the_embedded_run_hands_each_event_to_its_consumers_before_anything_it_caused():
+    """A stage consuming market data and what the features stage derives from it sees, in
+    lock-step, each tick, then its features, then the next tick: never a derived event before
+    its cause nor after the next source event (the execution worker must see a bar's signal
+    before the next quote, and the quote the signal was made on before the signal)."""
+    watcher = Stage("toy-watcher", (Topic.FEATURES, Topic.MARKET_DATA), "toy-watcher", "unused")
+    sees = _Sees()
+    source = [tick("EURUSD", i) for i in range(6)]
+    pipeline_run(source, stages=[FEATURES, watcher], handlers={"toy-watcher": sees}, bus=MemoryBus(), batch_size=1)
+    assert [t for t, _, _ in sees.seen] == ["tick", "features"] * 6
+    assert [seq for t, _, seq in sees.seen if t == "tick"] == list(range(6))
+    # the same with the consumer registered before the producer: the order is the events', not the registry's
+    sees = _Sees()
+    pipeline_run(source, stages=[watcher, FEATURES], handlers={"toy-watcher": sees}, bus=MemoryBus(), batch_size=1)
+    assert [t for t, _, _ in sees.seen] == ["tick", "features"] * 6
+
+
+class _Sink:
+    """A sink with ``handle_batch``: counts calls; refuses a batch holding a POISON feature."""
+
+    def __init__(self):
+        self.batches = []
+
+    def handle(self, event):
+        if event.payload.symbol == "POISON":
+            raise ValueError("poison in the sink")
+        self.batches.append([event.payload.symbol])
+        return []
+
+    def handle_batch(self, events):
+        if any(e.payload.symbol == "POISON" for e in events):
+            raise ValueError("poison in the batch")
+        self.batches.append([e.payload.symbol for e in events])
+        return []
+
+
+def test_a_sink_gets_what_one_pump_brought_in_one_call_and_a_poison_event_alone_is_dead_lettered():
+    sink_stage = Stage("toy-sink", (Topic.MARKET_DATA, Topic.FEATURES), "toy-sink", "unused")
+    sink, bus = _Sink(), MemoryBus()
+    source = [tick("EURUSD", 1), tick("GBPUSD", 2), tick("USDJPY", 3)]
+    result = pipeline_run(source, stages=[FEATURES, sink_stage], handlers={"toy-sink": sink}, bus=bus, batch_size=3)
+    # one call for the pump: the three ticks and the three features derived from them
+    assert sink.batches == [["EURUSD", "GBPUSD", "USDJPY"] * 2]
+    assert result.stages["toy-sink"].consumed == 6
+    # a batch the sink refuses is handled again event by event: only the poison one is dead-lettered
+    sink = _Sink()
+    pipeline_run(
+        [tick("EURUSD", 1), tick("POISON", 2)], stages=[sink_stage], handlers={"toy-sink": sink}, bus=bus, batch_size=2
+    )
+    assert sink.batches == [["EURUSD"]]
+    [letter] = bus.dead_letters(Topic.MARKET_DATA)
+    assert letter.headers["dlq.stage"] == "toy-sink" and "poison in the sink" in letter.detail

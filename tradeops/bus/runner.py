@@ -17,8 +17,9 @@
 - ``stage_run`` is ``manage.py run_stage NAME``: one stage as a consumer-group member on the
   configured bus.
 - ``pipeline_run`` is ``manage.py run_pipeline`` and the core of the embedded run: every stage
-  in one process on the memory bus, fed by any iterable of envelopes (replay file, synthetic
-  source, MT5 collector), optionally relaying the outbox into the same bus.
+  in one process, fed by any iterable of envelopes (replay file, synthetic source, MT5
+  collector), each event handed straight to the next stages' runners in event order
+  (``EmbeddedDispatcher``), optionally relaying the outbox into the same process.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import logging
 import signal
 import time
 import uuid
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -141,13 +142,17 @@ def output_event_id(*, stage: str, input_id: uuid.UUID, index: int) -> uuid.UUID
 
 
 class StageRunner:
+    """One stage's shell: dedupe, the handler call, dead-lettering and the outputs' ids and
+    traceparents (``handle_one``), on a subscription (``run_once``: poll, ``process``, flush,
+    commit) or handed events directly by the embedded dispatcher (``subscription`` None)."""
+
     def __init__(
         self,
         *,
         stage: Stage,
         handler: Handler,
         bus: Bus,
-        subscription: Subscription,
+        subscription: Subscription | None,
         dedupe: RecentIds | None = None,
         deterministic_ids: bool = True,
     ) -> None:
@@ -155,115 +160,125 @@ class StageRunner:
         self.handler = handler
         self.bus = bus
         self.subscription = subscription
+        self.group = subscription.group if subscription is not None else stage.group
         self.dedupe = dedupe if dedupe is not None else RecentIds()
         self.deterministic_ids = deterministic_ids
         self.stats = StageStats()
         self.meter = stage_meter(stage, subscription, self.stats)  # None with METRICS_ENABLED off
         self.trace_scope = tracing.StageScope(stage.name)
+        self._handle = handler.handle
+        self._seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups
+
+    def handle_one(self, event: Envelope, topic: str, partition: int = 0, offset: int = -1) -> list[Envelope]:
+        """Handle one event and return its outputs, each with its deterministic id and its
+        traceparent, ready to publish; ``[]`` when it produced none, was a duplicate (already
+        handled: skipped) or was dead-lettered (the handler raised: logged, sent to the topic's
+        dead-letter topic). An infrastructure failure propagates (see the module doc). The caller
+        counts ``consumed`` and ``produced`` and trims the dedupe window.
+
+        The event is handled in its trace (``tradeops.observability.tracing.StageScope``): in a
+        sampled trace, as this stage's span (when tracing is on), its outputs naming that span as
+        parent; otherwise with the event's own traceparent in the context, which its outputs keep.
+        Events the handler writes through the outbox continue the same trace."""
+        key = event.event_id.int
+        seen = self._seen
+        if key in seen:
+            self.stats.duplicates += 1
+            return []
+        if event.type in cache.INVALIDATING_EVENTS:  # a rule approved, a limit changed: drop this process's L1
+            cache.on_event(event)
+        scope = self.trace_scope
+        span = tracing.tracing_enabled() and scope.sampled(event)
+        try:
+            if span:
+                stage_tp = scope.traceparent(event)
+                with scope.span(event, stage_tp):
+                    outputs = self._handle(event)
+            else:
+                current = tracing.current_traceparent_var
+                token = current.set(event.traceparent)
+                try:
+                    outputs = self._handle(event)
+                finally:
+                    current.reset(token)
+        except INFRASTRUCTURE_ERRORS:
+            name = self.stage.name
+            logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event.event_id)
+            raise
+        except Exception as exc:  # a handler bug or a poison event must not stop the stage
+            logger.exception("stage %s: handler failed on %s %s", self.stage.name, event.type, event.event_id)
+            self._dead_letter(Record(topic, partition, offset, event.key, event), exc)
+            seen[key] = None
+            return []
+        seen[key] = None
+        if not outputs:
+            return []
+        if not span:
+            stage_tp = scope.outputs_traceparent(event)
+        stamped = []
+        name = self.stage.name
+        topics_out = self.meter.topics_out if self.meter is not None else None  # counted in place
+        for index, out in enumerate(outputs):
+            changes = {}
+            if self.deterministic_ids:
+                changes["event_id"] = output_event_id(stage=name, input_id=event.event_id, index=index)
+            # A handler that copied its input's traceparent (or set none) gets this stage's.
+            if not out.traceparent or out.traceparent == event.traceparent:
+                changes["traceparent"] = stage_tp
+            stamped.append(msgspec.structs.replace(out, **changes) if changes else out)
+            if topics_out is not None:
+                out_topic = TOPICS_BY_TYPE[out.type]
+                topics_out[out_topic] = topics_out.get(out_topic, 0) + 1
+        return stamped
+
+    def handle_sink_batch(self, records: Sequence[Record]) -> bool:
+        """A sink handler with ``handle_batch(events) -> []`` (the audit trail: one transaction for
+        the batch) gets the batch's new events at once. Returns False when it has no
+        ``handle_batch`` or raised (not an infrastructure failure): the caller then handles the
+        batch event by event (``handle_one``), so only the poison event is dead-lettered."""
+        batch = getattr(self.handler, "handle_batch", None)
+        if batch is None:
+            return False
+        seen = self._seen
+        fresh = [r for r in records if r.event.event_id.int not in seen]
+        try:
+            outputs = batch([r.event for r in fresh]) if fresh else []
+        except INFRASTRUCTURE_ERRORS:
+            logger.exception("stage %s: infrastructure failure on a batch; stopping", self.stage.name)
+            raise
+        except Exception:
+            logger.exception("stage %s: batch failed; handling its events one by one", self.stage.name)
+            return False
+        if outputs:
+            raise TypeError(f"stage {self.stage.name}: handle_batch is for sinks; it returned events")
+        self.stats.duplicates += len(records) - len(fresh)
+        for r in fresh:
+            seen[r.event.event_id.int] = None
+        return True
 
     def process(self, records: Sequence[Record]) -> int:
         """Handle a batch and publish the outputs (not flushed, not committed). Returns outputs.
 
-        A sink handler with ``handle_batch(events) -> []`` (the audit trail: one transaction for
-        the batch) gets the batch's new events at once; if it raises (not an infrastructure
-        failure) the batch is handled again event by event, so only the poison event is
-        dead-lettered.
-
-        Each event is handled in its trace (``tradeops.observability.tracing.StageScope``): in a
-        sampled trace, as this stage's span (when tracing is on), its outputs naming that span as
-        parent; otherwise with the event's own traceparent in the context, which its outputs keep.
-        Events the handler writes through the outbox continue the same trace."""
+        A sink's batch goes to its ``handle_batch`` at once (``handle_sink_batch``); other events
+        go through ``handle_one`` (its trace, its outputs' ids and traceparents)."""
         meter = self.meter
         started = meter.timer() if meter is not None else 0.0  # non-zero: this batch is timed
-        polled = records
-        duplicates = 0
-        batch = getattr(self.handler, "handle_batch", None)
-        if batch is not None and len(records) > 1:
-            seen = self.dedupe._ids
-            fresh = [r for r in records if r.event.event_id.int not in seen]
-            duplicates = len(records) - len(fresh)
-            try:
-                outputs = batch([r.event for r in fresh]) if fresh else []
-            except INFRASTRUCTURE_ERRORS:
-                logger.exception("stage %s: infrastructure failure on a batch; stopping", self.stage.name)
-                raise
-            except Exception:
-                logger.exception("stage %s: batch failed; handling its events one by one", self.stage.name)
-            else:
-                if outputs:
-                    raise TypeError(f"stage {self.stage.name}: handle_batch is for sinks; it returned events")
-                for r in fresh:
-                    seen[r.event.event_id.int] = None
-                self.dedupe.trim()
-                self.stats.consumed += len(records)
-                self.stats.duplicates += duplicates
-                self.stats.batches += 1
-                if meter is not None:
-                    self._metered(meter, records, started)
-                return 0
-            records = fresh
-        handle = self.handler.handle
-        publish = self.bus.publish
-        seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups in the hot loop
-        name = self.stage.name
-        scope = self.trace_scope
-        traced = tracing.tracing_enabled()
-        current = tracing.current_traceparent_var
-        topics_out = meter.topics_out if meter is not None else None  # the stage's totals, counted in place
-        invalidating = cache.INVALIDATING_EVENTS
         produced = 0
-        for record in records:
-            event = record.event
-            event_id = event.event_id
-            key = event_id.int
-            if key in seen:
-                duplicates += 1
-                continue
-            if event.type in invalidating:  # a rule approved, a limit changed: drop this process's L1
-                cache.on_event(event)
-            span = traced and scope.sampled(event)
-            try:
-                if span:
-                    stage_tp = scope.traceparent(event)
-                    with scope.span(event, stage_tp):
-                        outputs = handle(event)
-                else:
-                    token = current.set(event.traceparent)
-                    try:
-                        outputs = handle(event)
-                    finally:
-                        current.reset(token)
-            except INFRASTRUCTURE_ERRORS:
-                logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event_id)
-                raise
-            except Exception as exc:  # a handler bug or a poison event must not stop the stage
-                logger.exception("stage %s: handler failed on %s %s", name, event.type, event_id)
-                self._dead_letter(record, exc)
-                seen[key] = None
-                continue
-            if outputs:
-                if not span:
-                    stage_tp = scope.outputs_traceparent(event)
-                for index, out in enumerate(outputs):
-                    changes = {}
-                    if self.deterministic_ids:
-                        changes["event_id"] = output_event_id(stage=name, input_id=event_id, index=index)
-                    # A handler that copied its input's traceparent (or set none) gets this stage's.
-                    if not out.traceparent or out.traceparent == event.traceparent:
-                        changes["traceparent"] = stage_tp
-                    publish(msgspec.structs.replace(out, **changes) if changes else out)
-                    if topics_out is not None:
-                        topic = TOPICS_BY_TYPE[out.type]
-                        topics_out[topic] = topics_out.get(topic, 0) + 1
-                    produced += 1
-            seen[key] = None
+        if not (len(records) > 1 and self.handle_sink_batch(records)):
+            publish = self.bus.publish
+            handle_one = self.handle_one
+            for record in records:
+                outputs = handle_one(record.event, record.topic, record.partition, record.offset)
+                if outputs:
+                    for out in outputs:
+                        publish(out)
+                    produced += len(outputs)
         self.dedupe.trim()
-        self.stats.consumed += len(polled)
+        self.stats.consumed += len(records)
         self.stats.produced += produced
-        self.stats.duplicates += duplicates
         self.stats.batches += 1
         if meter is not None:
-            self._metered(meter, polled, started)
+            self._metered(meter, records, started)
         return produced
 
     @staticmethod
@@ -288,7 +303,7 @@ class StageRunner:
             source_topic=record.topic,
             partition=record.partition,
             offset=record.offset,
-            group=self.subscription.group,
+            group=self.group,
             original_size=len(value),
             traceparent=record.event.traceparent,
         )
@@ -428,6 +443,119 @@ def _chunks(events: Iterable[Envelope | None], size: int) -> Iterator[list[Envel
         yield chunk
 
 
+class EmbeddedDispatcher:
+    """The embedded run's transport: every stage in this process, each event handed straight to
+    the handlers of the stages that consume its topic, in event order.
+
+    One FIFO of (topic, event): an event goes to its consumers in registry (pipeline) order
+    through their ``StageRunner.handle_one`` (the same dedupe, dead-lettering, output ids and
+    traceparents as on a bus), and its outputs join the end of the FIFO. So every event is seen
+    by every consumer before anything it caused, and a signal is acted on before the quotes that
+    follow it. What is not on a bus hop here: partitions, offsets, commits (nothing in one
+    process needs them: a consumer offset in memory dies with the process just as the events
+    do; what must survive is in the database, and the outbox relay marks a row only after the
+    dispatcher took its event).
+
+    Sinks (handlers with ``handle_batch`` that return no events: the audit trail, live push)
+    gather what they get during a pump and get it in one call when the FIFO runs dry, then the
+    relay (when rows were committed since its last look, ``OutboxRelay.wanted``) and anyone else
+    who published into ``bus`` have their turn: those events are decoded as a consumer of the
+    bus would decode them and dispatched the same way. ``pump`` returns when nothing moved."""
+
+    def __init__(self, runners: Sequence[StageRunner], *, bus, relay=None, on_event=None) -> None:
+        from tradeops.events import TOPICS_BY_TYPE
+
+        self.runners = list(runners)
+        self.bus = bus
+        self.relay = relay
+        self.on_event = on_event
+        self.topic_of = TOPICS_BY_TYPE
+        self.queue: deque[tuple[str, Envelope]] = deque()
+        self.sinks = [r for r in self.runners if getattr(r.handler, "handle_batch", None) is not None]
+        self.pending: dict[int, list[Record]] = {id(r): [] for r in self.sinks}
+        # per topic: (runners handed events one at a time, sinks' pending lists), in registry order
+        self.consumers: dict[str, tuple[list[StageRunner], list[list[Record]]]] = {}
+        for topic in {t for r in self.runners for t in r.stage.consumes}:
+            direct = [r for r in self.runners if topic in r.stage.consumes and id(r) not in self.pending]
+            gathered = [self.pending[id(r)] for r in self.sinks if topic in r.stage.consumes]
+            self.consumers[topic] = (direct, gathered)
+        self.ingress = bus.subscribe(ALL_TOPICS, "pipeline-ingress")
+        self._published = getattr(bus, "published", None)
+        self._ingress_seen = -1
+        self.dispatched = 0
+        self.outbox_events = 0
+
+    def publish(self, events: Iterable[Envelope]) -> None:
+        """Queue events (the source's) for the next ``pump``."""
+        topic_of = self.topic_of
+        self.queue.extend((topic_of[e.type], e) for e in events)
+
+    def pump(self) -> int:
+        """Dispatch until nothing is left to do; returns the events dispatched."""
+        queue, consumers, topic_of, on_event = self.queue, self.consumers, self.topic_of, self.on_event
+        empty: tuple = ((), ())
+        dispatched = 0
+        while True:
+            while queue:
+                topic, event = queue.popleft()
+                dispatched += 1
+                if on_event is not None:
+                    on_event(event)
+                direct, gathered = consumers.get(topic, empty)
+                if gathered:
+                    record = Record(topic, 0, self.dispatched + dispatched, event.key, event)
+                    for pending in gathered:
+                        pending.append(record)
+                for runner in direct:
+                    runner.stats.consumed += 1
+                    outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
+                    if outputs:
+                        runner.stats.produced += len(outputs)
+                        queue.extend((topic_of[out.type], out) for out in outputs)
+            self._flush_sinks()
+            if not self._take_ingress():
+                break
+        for runner in self.runners:
+            runner.dedupe.trim()
+        self.dispatched += dispatched
+        return dispatched
+
+    def _flush_sinks(self) -> None:
+        for runner in self.sinks:
+            records = self.pending[id(runner)]
+            if not records:
+                continue
+            batch = records[:]
+            records.clear()
+            runner.stats.consumed += len(batch)
+            runner.stats.batches += 1
+            if not runner.handle_sink_batch(batch):
+                for record in batch:
+                    runner.handle_one(record.event, record.topic, record.partition, record.offset)
+
+    def _take_ingress(self) -> bool:
+        """The relay's turn, then events published into the bus (by the relay or anyone else):
+        queued for dispatch. Returns whether anything was queued or relayed."""
+        moved = 0
+        relay = self.relay
+        if relay is not None and relay.wanted():  # only when something committed since (no polling)
+            moved = relay.step(flush_timeout=0)
+            self.outbox_events += moved
+        if self._published is not None:
+            published = self.bus.published
+            if published == self._ingress_seen:
+                return bool(moved)
+            self._ingress_seen = published
+        records = self.ingress.poll(max_records=100_000, timeout=0)
+        if records:
+            self.queue.extend((r.topic, r.event) for r in records)
+            self.ingress.commit()
+        return bool(moved or records)
+
+    def close(self) -> None:
+        self.ingress.close()
+
+
 def pipeline_run(
     source: Iterable[Envelope | None] = (),
     *,
@@ -442,20 +570,21 @@ def pipeline_run(
     idle_sleep: float = 0.05,
     settle: bool = False,
 ) -> PipelineResult:
-    """Run every stage in one process on a memory bus, fed by ``source``.
+    """Run every stage in one process, fed by ``source``, through the ``EmbeddedDispatcher``.
 
-    Each chunk of ``batch_size`` source events is published, then the stages are pumped in
-    registry (pipeline) order until no stage has anything left, so each event's consequences
-    settle before the next chunk (``batch_size=1`` gives strict lock-step replay). A live source
-    yields ``None`` when it has nothing new: the events so far are pumped at once (and the
-    outbox relay gets a turn) instead of waiting for a full chunk.
+    Each chunk of ``batch_size`` source events is queued, then dispatched until nothing is left,
+    so each event's consequences settle before the next chunk (``batch_size=1`` gives strict
+    lock-step replay). A live source yields ``None`` when it has nothing new: the events so far
+    are dispatched at once (and the outbox relay gets a turn) instead of waiting for a full chunk.
 
-    ``handlers`` overrides factories by stage name (tests, pre-built models). ``relay`` (an
-    ``OutboxRelay`` on the same bus) is stepped in a pump when it has something to relay
-    (``OutboxRelay.wanted``: rows committed since its last read), so events born of DB writes by
-    a stage (orders, fills) reach the stages that consume trading-events. ``on_event`` sees every
-    event published on any topic (dashboards, sinks, tests). With ``follow`` the loop keeps
-    pumping after the source ends until ``should_stop()``; otherwise it returns once idle.
+    ``bus`` (a memory bus; the process-wide one by default) is where the ``relay`` (an
+    ``OutboxRelay`` on the same bus) publishes the events born of DB writes by a stage (orders,
+    fills), where anyone else in the process may publish, and where dead letters go; the stages'
+    own hops do not go through it. The relay is stepped when the dispatcher runs dry and it has
+    something to relay (``OutboxRelay.wanted``: rows committed since its last read). ``handlers``
+    overrides factories by stage name (tests, pre-built models). ``on_event`` sees every event
+    dispatched, on any topic (dashboards, sinks, tests). With ``follow`` the loop keeps
+    dispatching after the source ends until ``should_stop()``; otherwise it returns once idle.
     ``settle`` freezes the startup heap out of garbage collection once the stages are built
     (``settle_heap``: the embedded run's commands ask for it).
     """
@@ -465,76 +594,35 @@ def pipeline_run(
     stages = list(STAGES if stages is None else stages)
     handlers = handlers or {}
     runners = [
-        StageRunner(
-            stage=s,
-            handler=handlers.get(s.name) or handler_load(s),
-            bus=bus,
-            subscription=bus.subscribe(s.consumes, s.group),
-        )
+        StageRunner(stage=s, handler=handlers.get(s.name) or handler_load(s), bus=bus, subscription=None)
         for s in stages
     ]
     if settle:  # a long run (the embedded one): the startup heap out of the collector's way
         settle_heap()
-    tap = bus.subscribe(ALL_TOPICS, "pipeline-tap") if on_event is not None else None
+    dispatcher = EmbeddedDispatcher(runners, bus=bus, relay=relay, on_event=on_event)
     result = PipelineResult(stages={r.stage.name: r.stats for r in runners})
     started = time.monotonic()
     dead_before = len(bus.dead_letters()) if hasattr(bus, "dead_letters") else 0
-    # The source is chunked by ``batch_size`` (lock-step at 1); a stage takes whatever is waiting
-    # for it. A stage is polled only when its topics got records since its last poll (the memory
-    # bus counts them), not once per stage per pump.
-    poll_size = max(batch_size, 1000)
-    counter = getattr(bus, "published_counter", None)
-    published = {id(r): counter(r.stage.consumes) for r in runners} if counter is not None else None
-    seen: dict[int, int | None] = {}
-
-    def pump() -> None:
-        while True:
-            moved = 0
-            if relay is not None and relay.wanted():  # only when something committed since (no polling)
-                n = relay.step(flush_timeout=0)
-                result.outbox_events += n
-                moved += n
-            for runner in runners:
-                if published is not None:
-                    count = published[id(runner)]()
-                    if seen.get(id(runner)) == count:
-                        continue
-                n = runner.run_once(max_records=poll_size, timeout=0)
-                if published is not None:
-                    seen[id(runner)] = count if n < poll_size else None  # a full batch: more may wait
-                moved += n
-            if tap is not None:
-                for record in tap.poll(max_records=100_000, timeout=0):
-                    on_event(record.event)
-                tap.commit()
-            if not moved:
-                return
-
     try:
         for chunk in _chunks(source, batch_size):
             if should_stop():
                 break
             if chunk:
-                if hasattr(bus, "publish_many"):
-                    bus.publish_many(chunk)
-                else:
-                    for event in chunk:
-                        bus.publish(event)
+                dispatcher.publish(chunk)
                 result.source_events += len(chunk)
-            pump()
-        pump()
+            dispatcher.pump()
+        dispatcher.pump()
         while follow and not should_stop():
-            pump()
+            dispatcher.pump()
             for runner in runners:  # a live feed paused, or the replay ended: pending writes catch up
                 handler_idle(runner.handler)
             time.sleep(idle_sleep)
     finally:
         for runner in runners:
             handler_close(runner.handler)
-            runner.subscription.close()
             handler_shutdown(runner.handler, runner.stage.name)
-        if tap is not None:
-            tap.close()
+        dispatcher.close()
+        result.outbox_events = dispatcher.outbox_events
         result.seconds = time.monotonic() - started
         if hasattr(bus, "dead_letters"):
             result.dead_letters = len(bus.dead_letters()) - dead_before
