@@ -340,7 +340,9 @@ class ExecutionWorker:
             self.clock.observe(closed_at)
             current = self.risk.quotes.get(payload.symbol)
             if current is None or current.ts < closed_at:
-                spread = payload.spread or Decimal(0)
+                # A bar without its spread (the shipped bars) keeps the last quote's: a buy on the
+                # bar's close must not fill at the bid.
+                spread = payload.spread or (current.ask - current.bid if current is not None else Decimal(0))
                 self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, closed_at))
         elif isinstance(payload, KillSwitchChanged):
             self.on_kill_switch(payload)

@@ -312,3 +312,30 @@ def test_settle_heap_takes_the_started_worker_out_of_garbage_collection(worker):
         assert any(o is since for o in gc.get_objects())  # what comes later is collected as usual
     finally:
         gc.unfreeze()
+
+
+def test_a_bar_without_its_spread_quotes_its_close_with_the_last_quotes_spread(worker, broker, account):
+    """The shipped bars carry no spread: the close of a bar that ends after the last tick becomes
+    the quote, and a buy on it pays the spread the ticks had (not the bid)."""
+    from tradeops.events import Bar
+
+    worker.handle(tick(bid="1.10100", ask="1.10108", at=T0 + timedelta(minutes=59, seconds=59)))
+    bar = Bar(
+        symbol="EURUSD",
+        timeframe="H1",
+        ts=T0,
+        open=Decimal("1.10000"),
+        high=Decimal("1.10200"),
+        low=Decimal("1.09900"),
+        close=Decimal("1.10110"),
+    )
+    worker.handle(make_event(bar, source="test", key="EURUSD", occurred_at=T0 + timedelta(hours=1)))
+    quote = worker.risk.quotes["EURUSD"]
+    assert (quote.bid, quote.ask, quote.ts) == (Decimal("1.10110"), Decimal("1.10118"), T0 + timedelta(hours=1))
+    event = signal(price="1.10114", at=T0 + timedelta(hours=1))
+    worker.handle(event)
+    order = Order.objects.get(
+        client_order_id=client_order_id_for(signal_id=event.payload.signal_id, account_id=account.pk)
+    )
+    assert order.status == "FILLED"
+    assert Execution.objects.get(order=order).price == Decimal("1.10118")
