@@ -4,6 +4,7 @@ deterministic output ids, dead-lettering of handler failures, trace propagation,
 from __future__ import annotations
 
 import io
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -12,7 +13,7 @@ from tests.tradeops.conftest import tick
 from tests.tradeops.toy_stages import MidPrice
 from tradeops import stages as stage_registry
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import pipeline_run, stage_run
+from tradeops.bus.runner import OUTPUT_ID_NAMESPACE, output_event_id, pipeline_run, stage_run
 from tradeops.bus.tracing import traceparent_new, traceparent_parse
 from tradeops.events import Tick, Topic, encode
 from tradeops.stages import Stage
@@ -288,3 +289,13 @@ def test_a_sink_gets_what_one_pump_brought_in_one_call_and_a_poison_event_alone_
     assert sink.batches == [["EURUSD"]]
     [letter] = bus.dead_letters(Topic.MARKET_DATA)
     assert letter.headers["dlq.stage"] == "toy-sink" and "poison in the sink" in letter.detail
+
+
+def test_output_event_ids_are_the_uuid5_of_stage_input_and_index():
+    """The runner's own computation gives exactly ``uuid.uuid5`` (ids already written stay valid)."""
+    for stage in ("ml-predict", "execution", "surveillance-é"):
+        for index in range(4):
+            input_id = uuid.uuid4()
+            expected = uuid.uuid5(OUTPUT_ID_NAMESPACE, f"{stage}:{input_id}:{index}")
+            got = output_event_id(stage=stage, input_id=input_id, index=index)
+            assert got == expected and got.version == 5 and got.variant == uuid.RFC_4122

@@ -25,6 +25,7 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import logging
 import signal
 import time
@@ -137,8 +138,18 @@ class StageStats:
     batches: int = 0
 
 
+_OUTPUT_ID_PREFIX = OUTPUT_ID_NAMESPACE.bytes
+_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
+_UUID5_SET = (5 << 76) | (0x8000 << 48)
+
+
 def output_event_id(*, stage: str, input_id: uuid.UUID, index: int) -> uuid.UUID:
-    return uuid.uuid5(OUTPUT_ID_NAMESPACE, f"{stage}:{input_id}:{index}")
+    """``uuid5(OUTPUT_ID_NAMESPACE, "stage:input_id:index")``: the same on every delivery, so a
+    redelivered input's outputs are recognised downstream. Computed as ``uuid.uuid5`` does (SHA-1
+    of the namespace and the name, version and variant bits set), without its extra copies: it
+    runs once per output on the embedded run's hot path."""
+    digest = hashlib.sha1(_OUTPUT_ID_PREFIX + f"{stage}:{input_id}:{index}".encode(), usedforsecurity=False).digest()
+    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
 
 
 class StageRunner:
@@ -516,7 +527,9 @@ class EmbeddedDispatcher:
             if not self._take_ingress():
                 break
         for runner in self.runners:
-            runner.dedupe.trim()
+            dedupe = runner.dedupe
+            if len(dedupe._ids) > dedupe.capacity:
+                dedupe.trim()
         self.dispatched += dispatched
         return dispatched
 

@@ -224,7 +224,8 @@ class PaperBroker(Broker):
         current = self._quotes.get(quote.symbol)
         if current is not None and ts < current.ts:
             return []
-        quote = replace(quote, ts=ts)
+        if ts is not quote.ts:  # already UTC (every feed's): no copy
+            quote = replace(quote, ts=ts)
         self._quotes[quote.symbol] = quote
         if self.config.tick_history:
             history = self._history.get(quote.symbol)
