@@ -519,7 +519,14 @@ class EmbeddedDispatcher:
                         pending.append(record)
                 for runner in direct:
                     runner.stats.consumed += 1
+                    meter = runner.meter
+                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY timed, topics in
+                        started = meter.timer()
+                        if meter.topics_in is not None:
+                            meter.topics_in[topic] = meter.topics_in.get(topic, 0) + 1
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
+                    if meter is not None and started:
+                        meter.timed(started)
                     if outputs:
                         runner.stats.produced += len(outputs)
                         queue.extend((topic_of[out.type], out) for out in outputs)
@@ -542,9 +549,13 @@ class EmbeddedDispatcher:
             records.clear()
             runner.stats.consumed += len(batch)
             runner.stats.batches += 1
+            meter = runner.meter
+            started = meter.timer() if meter is not None else 0.0
             if not runner.handle_sink_batch(batch):
                 for record in batch:
                     runner.handle_one(record.event, record.topic, record.partition, record.offset)
+            if meter is not None:
+                runner._metered(meter, batch, started)
 
     def _take_ingress(self) -> bool:
         """The relay's turn, then events published into the bus (by the relay or anyone else):
