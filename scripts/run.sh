@@ -10,8 +10,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
-if ! python -c "import django, confluent_kafka, sklearn" 2>/dev/null || [ requirements/base.txt -nt .venv/.installed ]; then
-  pip install -q --disable-pip-version-check -r requirements/base.txt
+# requirements/demo.txt = base.txt + the demo market data (the backtesting package's real bars).
+if ! python -c "import django, confluent_kafka, sklearn" 2>/dev/null || [ requirements/base.txt -nt .venv/.installed ] \
+  || [ requirements/demo.txt -nt .venv/.installed ]; then
+  pip install -q --disable-pip-version-check -r requirements/demo.txt
   touch .venv/.installed
 fi
 

@@ -278,8 +278,9 @@ def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:
 
 
 def embedded_source() -> Iterator[Envelope]:
-    """The embedded run's market data: the real EURUSD hourly bars the pinned ``backtesting``
-    package ships, replayed through the collector and monitor as bars and as derived ticks.
+    """The embedded run's market data: the real EURUSD hourly bars the ``backtesting``
+    package ships (``requirements/demo.txt``; ``DemoDataMissing`` says so when it is absent),
+    replayed through the collector and monitor as bars and as derived ticks.
 
     Environment: ``REPLAY_LIMIT`` (bars, default all 5,000), ``REPLAY_SPEED`` (x real time,
     default 0 = as fast as possible), ``REPLAY_QUARANTINE`` (JSON-lines file for quarantined

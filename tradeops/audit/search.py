@@ -8,7 +8,7 @@ Backends, chosen by ``AUDIT_SEARCH_BACKEND``:
   record not yet indexed, right before each free-text search (``search_documents_catch_up``), so
   a search always sees every record and appends never maintain a GIN index. On SQLite (the
   embedded run) free text falls back to case-insensitive substring filters.
-- ``elasticsearch``: elasticsearch-dsl (``tradeops.audit.search_es``), behind the
+- ``elasticsearch``: the client's ``elasticsearch.dsl`` (``tradeops.audit.search_es``), behind the
   ``audit-elasticsearch`` circuit breaker; when Elasticsearch fails or the breaker is open the
   same query runs on PostgreSQL and the result says so (``backend`` / ``fallback_reason``).
 

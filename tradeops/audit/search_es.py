@@ -1,4 +1,4 @@
-"""The Elasticsearch backend of audit search (elasticsearch-dsl): mapping, bulk indexing, queries.
+"""The Elasticsearch backend of audit search (the client's ``elasticsearch.dsl``): mapping, bulk indexing, queries.
 
 The index (``AUDIT_ES_INDEX``, default ``tradeops-audit``) holds one document per record, id =
 sequence. Structured fields are keywords (exact facets), ``text`` is analysed full text over
@@ -11,8 +11,8 @@ from collections.abc import Iterable
 
 from django.conf import settings
 from elasticsearch import Elasticsearch
+from elasticsearch.dsl import Date, Document, Keyword, Long, Search, Text
 from elasticsearch.helpers import bulk
-from elasticsearch_dsl import Date, Document, Keyword, Long, Search, Text
 
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.search import FACET_SIZE, MAX_LIMIT, AuditQuery, AuditSearchResult

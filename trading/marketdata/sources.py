@@ -8,10 +8,13 @@ with its line number and the reason (``nan_price``, ``non_positive_price``, ``hi
 and the good rows around it are kept. A file that is unusable as a whole (missing or wrong
 header) raises ``FileFormatError`` naming the line.
 
-Real data: the pinned ``backtesting`` package ships ``backtesting/test/EURUSD.csv`` (5,000 real
-EURUSD hourly bars, April 2017 to February 2018) and ``GOOG.csv`` (daily GOOG bars, 2004-2013);
+Real data (demo only): the ``backtesting`` package, pinned in ``requirements/demo.txt`` and NOT in
+the runtime requirements (it is AGPL-3.0 and pulls bokeh, tornado and pillow), ships
+``backtesting/test/EURUSD.csv`` (5,000 real EURUSD hourly bars, April 2017 to February 2018) and
+``GOOG.csv`` (daily GOOG bars, 2004-2013);
 ``backtesting_bars("EURUSD")`` finds them through ``importlib.resources``. The files carry no
-time zone; we read them as UTC.
+time zone; we read them as UTC. Without the package, ``backtesting_path`` raises ``DemoDataMissing``
+saying what to install.
 
 MT5 exports: the terminal's tab-separated files, bars
 ``<DATE> <TIME> <OPEN> <HIGH> <LOW> <CLOSE> <TICKVOL> <VOL> <SPREAD>`` (daily and longer bars may
@@ -218,15 +221,28 @@ def read_ohlc_csv(
         yield Bar(symbol=symbol, timeframe=timeframe, ts=ts, open=o, high=h, low=low, close=c, volume=volume)
 
 
+class DemoDataMissing(FileNotFoundError):
+    """The demo market data (the ``backtesting`` package's CSV files) is not installed."""
+
+
+DEMO_DATA_HINT = (
+    "the demo market data (real EURUSD/GOOG bars) comes from the `backtesting` package (AGPL-3.0), "
+    "which is not part of the runtime requirements: pip install -r requirements/demo.txt "
+    "(scripts/run.sh and requirements/dev.txt include it), or replay your own data with "
+    "--source mt5-bars/mt5-ticks --file ... or --source synthetic"
+)
+
+
 def backtesting_path(dataset: str = "EURUSD"):
-    """The packaged CSV of the pinned ``backtesting`` distribution (a Traversable)."""
+    """The packaged CSV of the ``backtesting`` distribution (a Traversable), pinned in
+    ``requirements/demo.txt``. Raises ``DemoDataMissing`` (saying what to install) without it."""
     try:
         filename = BACKTESTING_DATASETS[dataset.upper()][0]
     except KeyError:
         raise ValueError(f"unknown dataset {dataset!r}; known: {', '.join(BACKTESTING_DATASETS)}") from None
     spec = importlib.util.find_spec("backtesting")
     if spec is None:
-        raise FileNotFoundError("the backtesting package is not installed: pip install -r requirements/base.txt")
+        raise DemoDataMissing(DEMO_DATA_HINT)
     # An unexecuted module object is enough for importlib.resources; importing backtesting itself
     # would pull in bokeh and pandas plotting (about 2 s) just to find a CSV file.
     return importlib.resources.files(importlib.util.module_from_spec(spec)).joinpath("test", filename)

@@ -225,3 +225,29 @@ def test_pacing_sleeps_in_proportion_to_source_time():
     out = list(paced(items, speed=10, monotonic=lambda: now[0], sleep=sleep, max_sleep=5))
     assert len(out) == 4 and slept == [1.0, 1.0, 5]
     assert list(paced(items, speed=None, sleep=sleep)) == items and len(slept) == 3
+
+
+def test_without_the_demo_data_package_the_replay_says_what_to_install(monkeypatch, tmp_path):
+    """backtesting (AGPL-3.0) is demo data, not a runtime requirement: without it the error names
+    requirements/demo.txt instead of an ImportError or a bare missing file."""
+    import sys
+
+    from django.core.management import CommandError, call_command
+
+    from trading.marketdata.sources import DemoDataMissing
+
+    monkeypatch.setitem(sys.modules, "backtesting", None)  # importlib.util.find_spec -> None
+    with pytest.raises(DemoDataMissing, match=r"pip install -r requirements/demo\.txt"):
+        list(backtesting_bars("EURUSD"))
+    with pytest.raises(CommandError, match=r"requirements/demo\.txt"):
+        call_command("replay", "--source", "backtesting", "--quarantine-file", str(tmp_path / "q.jsonl"))
+
+
+def test_runtime_and_production_requirements_leave_the_demo_data_out():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[3] / "requirements"
+    for name in ("base.txt", "prod.txt"):
+        assert "backtesting" not in (root / name).read_text()
+    assert "backtesting==" in (root / "demo.txt").read_text()
+    assert "-r demo.txt" in (root / "dev.txt").read_text()

@@ -76,9 +76,12 @@ class Command(BaseCommand):
         if price:
             bid = Decimal(price)
         elif symbol == "EURUSD":
-            from trading.marketdata.sources import backtesting_bars
+            from trading.marketdata.sources import DemoDataMissing, backtesting_bars
 
-            *_, last = backtesting_bars("EURUSD")
+            try:
+                *_, last = backtesting_bars("EURUSD")
+            except DemoDataMissing as exc:
+                raise CommandError(f"no --price given and {exc}") from None
             bid = last.close
         else:
             raise CommandError(f"the paper broker has no quote for {symbol}: pass --price")

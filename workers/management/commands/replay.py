@@ -25,7 +25,9 @@ from django.core.management.base import BaseCommand, CommandError
 from trading.marketdata.quarantine import FileFormatError, Quarantine
 from trading.marketdata.sources import (
     BACKTESTING_DATASETS,
+    DemoDataMissing,
     backtesting_bars,
+    backtesting_path,
     bars_as_ticks,
     read_mt5_bars,
     read_mt5_ticks,
@@ -99,6 +101,10 @@ class Command(BaseCommand):
             raise CommandError(f"--tz {opts['tz']!r} is not a known time zone") from None
         if source == "backtesting":
             symbol = BACKTESTING_DATASETS[opts["dataset"]][1]
+            try:
+                backtesting_path(opts["dataset"])
+            except DemoDataMissing as exc:
+                raise CommandError(str(exc)) from None
             bars = backtesting_bars(opts["dataset"], quarantine=quarantine)
             if opts["as_ticks"]:
                 return bars_as_ticks(bars, spread=point * opts["spread_points"]), symbol, True
