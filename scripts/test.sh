@@ -22,6 +22,19 @@ ruff check .
 echo "== ruff format --check"
 ruff format --check .
 
+# The architecture's dependency rules (.importlinter: layers, pure handlers), the deployment
+# checklist on the production settings (placeholder secrets, never used to serve), and no model
+# change without its migration: README, "Checks in CI".
+echo "== lint-imports"
+lint-imports --no-cache
+echo "== manage.py check --deploy (production settings)"
+DJANGO_SETTINGS_MODULE=tradeops.settings.production \
+	SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	ALLOWED_HOSTS=tradeops.invalid AUDIT_CHECKPOINT_KEY=check-deploy-placeholder \
+	python manage.py check --deploy --fail-level WARNING
+echo "== manage.py makemigrations --check --dry-run"
+python manage.py makemigrations --check --dry-run
+
 echo "== pytest $*"
 rc=0
 python -m pytest "$@" || rc=$?
