@@ -445,7 +445,10 @@ def decode(data: bytes) -> Envelope:
     try:
         payload = decoder.decode(wire.payload)
     except msgspec.ValidationError as exc:
-        raise EventDecodeError("invalid_payload", str(exc).replace("`$", "`$.payload")) from None
+        detail = str(exc)
+        # msgspec names no path when the payload itself is the wrong type (null, a list...).
+        detail = detail.replace("`$", "`$.payload") if "`$" in detail else f"{detail} - at `$.payload`"
+        raise EventDecodeError("invalid_payload", detail) from None
     return Envelope(
         event_id=wire.event_id,
         type=wire.type,

@@ -66,7 +66,10 @@ def feedback_parse(lines: Iterable[bytes | str]) -> tuple[FeedbackHeader, Iterat
     def load(raw) -> dict:
         nonlocal number
         number += 1
-        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        try:
+            text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
+        except UnicodeDecodeError as exc:
+            raise FeedbackFormatError(f"line {number}: not UTF-8 (byte {exc.start + 1})") from None
         try:
             value = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -91,6 +94,10 @@ def feedback_parse(lines: Iterable[bytes | str]) -> tuple[FeedbackHeader, Iterat
     for key in ("submission_id", "file_sha256"):
         if not isinstance(first.get(key), str) or not first[key]:
             raise FeedbackFormatError(f"line {number}: header needs {key!r}")
+    for key in ("accepted", "rejected"):
+        count = first.get(key)
+        if count is not None and (type(count) is not int or count < 0):
+            raise FeedbackFormatError(f"line {number}: header {key!r} must be a count (an integer >= 0)")
     header = FeedbackHeader(
         submission_id=first["submission_id"],
         file_sha256=first["file_sha256"],
@@ -102,8 +109,10 @@ def feedback_parse(lines: Iterable[bytes | str]) -> tuple[FeedbackHeader, Iterat
     )
 
     def records() -> Iterator[FeedbackRecord]:
+        nonlocal number
         for raw in it:
             if not (raw.strip() if isinstance(raw, (bytes, str)) else raw):
+                number += 1  # a blank line still counts, so errors name the right line
                 continue
             item = load(raw)
             if item.get("type") != "record":
