@@ -17,6 +17,7 @@ from compliance.pretrade.checks import RuleSpec
 from compliance.pretrade.params import PRETRADE_PARAMS, pretrade_params_convert
 from compliance.surveillance.params import DETECTOR_PARAMS
 from tradeops.core.clock import utcnow
+from tradeops.core.db_router import read_only
 from tradeops.core.errors import PermissionDenied
 from tradeops.core.roles import Role, user_has_role
 from tradeops.observability.cache import cached
@@ -28,18 +29,21 @@ def can_see_surveillance(user) -> bool:
     return any(user_has_role(user, role) for role in SURVEILLANCE_ROLES)
 
 
+@read_only
 def alerts_visible_to(*, user) -> QuerySet[Alert]:
     if not can_see_surveillance(user):
         return Alert.objects.none()
     return Alert.objects.select_related("case")
 
 
+@read_only
 def cases_visible_to(*, user) -> QuerySet[Case]:
     if not can_see_surveillance(user):
         return Case.objects.none()
     return Case.objects.all()
 
 
+@read_only
 def pretrade_decisions_visible_to(*, user) -> QuerySet[PreTradeDecision]:
     """Pre-trade decisions are the trader's own business too (why was my order refused?), so
     every authenticated role may read them; they name controls, not suspicions."""
@@ -48,6 +52,7 @@ def pretrade_decisions_visible_to(*, user) -> QuerySet[PreTradeDecision]:
     return PreTradeDecision.objects.all()
 
 
+@read_only
 def compliance_rule_history(*, code: str) -> list[ComplianceRule]:
     """Every version of a rule, newest first (superseded and rejected ones included)."""
     return list(

@@ -8,6 +8,7 @@ from django.conf import settings
 
 from mlmodels.handlers import ValidatorSettings
 from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
+from tradeops.core.db_router import read_only
 from tradeops.observability.cache import cached
 
 
@@ -60,6 +61,7 @@ def _serving_stamp_load() -> tuple:
     return active, config
 
 
+@read_only
 def model_activation_history(*, name: str, limit: int = 20) -> list[ModelActivation]:
     return list(ModelActivation.objects.filter(name=name).select_related("version", "previous")[:limit])
 

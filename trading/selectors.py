@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
 from trading.models import Execution, Instrument, Order, Position, TradingAccount
@@ -70,6 +71,7 @@ def order_list_unexecuted(**filters) -> QuerySet[Order]:
     return order_list(**filters).filter(status__in=[s.value for s in UNEXECUTED])
 
 
+@read_only
 def execution_list(*, order: Order | None = None, account: TradingAccount | None = None) -> QuerySet[Execution]:
     qs = Execution.objects.select_related("order", "instrument")
     if order is not None:
@@ -83,6 +85,7 @@ def position_get(*, account: TradingAccount, instrument: Instrument) -> Position
     return Position.objects.filter(account=account, instrument=instrument).first()
 
 
+@read_only
 def position_list(*, account: TradingAccount | None = None, open_only: bool = False) -> QuerySet[Position]:
     qs = Position.objects.select_related("account", "instrument")
     if account is not None:

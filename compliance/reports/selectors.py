@@ -12,6 +12,7 @@ from typing import IO
 from django.db.models import QuerySet
 
 from compliance.reports.models import ReportRun, TransactionRecord
+from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
 
@@ -43,6 +44,7 @@ def report_run_get(*, user, reference: str) -> ReportRun:
     return run
 
 
+@read_only
 def report_run_records(*, user, run: ReportRun, state: str | None = None) -> QuerySet[TransactionRecord]:
     """A transaction run's records (held back, rejected, ... with reasons)."""
     if not report_visible(user):

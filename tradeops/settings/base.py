@@ -123,6 +123,13 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
         "NAME": env("TEST_DATABASE_NAME", default="") or f"test_{DATABASES['default']['NAME']}"
     }
 
+# A read replica (PostgreSQL streaming replica): screens' read-only selectors read from it, never
+# a read that decides a write (tradeops/core/db_router.py; docs/deployment.md). Same roles.
+if env("DATABASE_REPLICA_URL", default=""):
+    DATABASES["replica"] = env.db("DATABASE_REPLICA_URL")
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["tradeops.core.db_router.ReplicaRouter"]
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
