@@ -79,7 +79,12 @@ class ServingRuntime:
         return installed
 
     def _load(self) -> bool:
-        from mlmodels.selectors import model_artifact_path, model_versions_active, validator_settings_get
+        from mlmodels.selectors import (
+            model_artifact_path,
+            model_artifact_read,
+            model_versions_active,
+            validator_settings_get,
+        )
         from mlmodels.serving import artifact_load
 
         active = model_versions_active()
@@ -97,7 +102,11 @@ class ServingRuntime:
                 models[name] = existing  # unchanged: no need to read the file again
                 continue
             models[name] = artifact_load(
-                path=model_artifact_path(row), sha256=row.artifact_sha256, name=name, version=row.version
+                path=model_artifact_path(row),
+                sha256=row.artifact_sha256,
+                name=name,
+                version=row.version,
+                data=model_artifact_read(row),
             )
         self.handler.install(models=models, settings=validator_settings_get())
         self.loaded = {name: m.version for name, m in models.items()}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, Storage, storages
 
 from mlmodels.handlers import ValidatorSettings
 from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
@@ -14,6 +15,33 @@ from tradeops.observability.cache import cached
 
 def model_dir() -> Path:
     return Path(settings.ML_MODEL_DIR)
+
+
+def model_storage() -> Storage:
+    """Where model artifacts live, through Django's storage API: ``STORAGES["models"]`` when a
+    deployment configures it (an object store, say), else a folder at ``ML_MODEL_DIR`` (read at
+    each call, so a changed setting takes effect)."""
+    if "models" in settings.STORAGES:
+        return storages["models"]
+    return FileSystemStorage(location=settings.ML_MODEL_DIR)
+
+
+def model_artifact_read(version: ModelVersion) -> bytes:
+    """The artifact's bytes from the model storage (an absolute ``artifact_path``, as versions
+    registered before the storage API have, is read from that file). Raises
+    ``ModelArtifactError`` (``model_artifact_missing``) when it is not there."""
+    from mlmodels.serving import ModelArtifactError
+
+    label = f"{version.name} {version.version} ({version.artifact_path})"
+    try:
+        if Path(version.artifact_path).is_absolute():
+            return Path(version.artifact_path).read_bytes()
+        with model_storage().open(version.artifact_path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        raise ModelArtifactError(f"{label}: artifact file is missing", code="model_artifact_missing") from None
+    except OSError as exc:
+        raise ModelArtifactError(f"{label}: cannot read artifact: {exc}", code="model_artifact_missing") from None
 
 
 def model_artifact_path(version: ModelVersion) -> Path:

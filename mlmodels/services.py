@@ -13,14 +13,16 @@ live when, how it had tested, and who decided; Art. 12: signals carry the versio
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from datetime import datetime
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 
 from mlmodels.features import FEATURE_SET
 from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
-from mlmodels.selectors import model_artifact_path, model_dir
+from mlmodels.selectors import model_artifact_path, model_artifact_read, model_dir, model_storage
 from mlmodels.serving import artifact_load
 from mlmodels.training import (
     MODEL_NAMES,
@@ -28,7 +30,6 @@ from mlmodels.training import (
     TrainingConfig,
     TrainingResult,
     artifact_bytes,
-    artifact_write,
     load_shipped_bars,
     models_train,
 )
@@ -83,7 +84,7 @@ def model_training_run(
     for name in MODEL_NAMES:
         version = f"{name}-{stamp:%Y%m%dT%H%M%S%fZ}"
         data = artifact_bytes(name=name, version=version, result=result)
-        path, sha256 = artifact_write(directory=model_dir(), name=name, version=version, data=data)
+        path, sha256 = artifact_store(name=name, version=version, data=data)
         written.append((name, version, path, sha256))
     versions = model_versions_register(actor=actor, result=result, artifacts=written, at=stamp)
     if activate:
@@ -96,6 +97,17 @@ def model_training_run(
     return versions
 
 
+def artifact_store(*, name: str, version: str, data: bytes) -> tuple[str, str]:
+    """Save an artifact through the model storage (``mlmodels.selectors.model_storage``), never
+    over an existing one; returns (storage name, sha256)."""
+    storage = model_storage()
+    target = f"{name}/{version}.joblib"
+    if storage.exists(target):
+        raise ApplicationError(f"model artifact {target} exists already", code="model_artifact_exists")
+    saved = storage.save(target, ContentFile(data))
+    return saved, hashlib.sha256(data).hexdigest()
+
+
 @transaction.atomic
 def model_versions_register(
     *, actor: str, result: TrainingResult, artifacts: list[tuple[str, str, object, str]], at: datetime
@@ -104,10 +116,13 @@ def model_versions_register(
     rows = []
     base = model_dir()
     for name, version, path, sha256 in artifacts:
-        try:
-            stored_path = str(path.relative_to(base))
-        except ValueError:
-            stored_path = str(path)
+        if isinstance(path, str):  # a storage name (artifact_store)
+            stored_path = path
+        else:
+            try:
+                stored_path = str(path.relative_to(base))
+            except ValueError:
+                stored_path = str(path)
         estimator = result.estimators[name]
         edge = result.metrics.get("edge", {}).get(name, {})
         row = ModelVersion.objects.create(
@@ -161,6 +176,7 @@ def model_version_verify(*, version: ModelVersion):
         sha256=version.artifact_sha256,
         name=version.name,
         version=version.version,
+        data=model_artifact_read(version),
     )
 
 

@@ -65,13 +65,15 @@ def artifact_load(
     name: str,
     version: str,
     expected_features: tuple[str, ...] = FEATURE_NAMES,
+    data: bytes | None = None,
 ) -> ServingModel:
-    """Read, verify and unpickle one artifact. Raises ModelArtifactError (code
+    """Read (unless ``data``, the bytes already read through the model storage, is given),
+    verify and unpickle one artifact. Raises ModelArtifactError (code
     ``model_artifact_missing`` / ``model_artifact_corrupt`` / ``model_feature_mismatch``)."""
     path = Path(path)
     label = f"{name} {version} ({path})"
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except FileNotFoundError:
         raise ModelArtifactError(f"{label}: artifact file is missing", code="model_artifact_missing") from None
     except OSError as exc:

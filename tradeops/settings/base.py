@@ -232,6 +232,8 @@ LOGGING = {
 
 # ML pipeline (mlmodels): where model artifacts live, the bar timeframe the features use, and
 # how often serving checks the registry for a newly activated model (events or seconds).
+# Artifacts go through Django's storage API: a folder at ML_MODEL_DIR unless STORAGES["models"] is
+# configured (docs/deployment.md, "Storage").
 ML_MODEL_DIR = env("ML_MODEL_DIR", default=str(VAR_DIR / "models"))
 ML_TIMEFRAME = env("ML_TIMEFRAME", default="H1")
 ML_RELOAD_CHECK_EVENTS = env.int("ML_RELOAD_CHECK_EVENTS", default=1000)
