@@ -1,0 +1,232 @@
+"""Every benchmark under bench/, then the design brief's targets beside their same-run baselines.
+
+    python bench/run_all.py [--quick] [--only order_path,ml_latency] [--skip report_generation]
+
+Runs each ``bench/*.py`` (except this one) in its own process, one after another (they share the
+machine's cores and the local PostgreSQL, Redis and Kafka of scripts/services.sh), at the sizes
+each one defaults to, or at the small sizes below with ``--quick`` (a smoke run: same code paths,
+noisier figures). Each bench's output goes to ``var/bench/<UTC time>/<name>.log``; the table of
+targets is printed and written to ``var/bench/<UTC time>/targets.md``. A target whose bench failed
+or was skipped reads "not measured" with the reason; so does one no bench measures.
+
+Baselines are the ones each bench measures in the same process and minutes as its figure (see
+each bench's docstring); the table names them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "bench"
+
+# name -> arguments with --quick (None: the bench's own --quick flag). Full runs use the defaults.
+QUICK: dict[str, list[str]] = {
+    "audit_append": ["--records", "5000", "--rounds", "1", "--single", "300"],
+    "breaker_response": ["--calls", "5000", "--timeout", "0.2"],
+    "bus_throughput": ["--events", "50000"],
+    "memory_bus": ["--events", "100000", "--runs", "1"],
+    "ml_latency": ["--quick"],
+    "order_path": ["--orders", "300", "--statements-orders", "100", "--gate", "2000", "--transports", "batch"],
+    "outbox_relay": ["--rows", "10000", "--batch-sizes", "1000"],
+    "pipeline_replay": ["--bars", "300", "--db", "postgres"],
+    "pretrade_checks": ["--intents", "20000"],
+    "replay_throughput": ["--ticks", "20000", "--repeat", "1", "--procs", "1"],
+    "report_generation": ["--executions", "20000", "--small", "2000"],
+    "surveil_throughput": ["--hours", "0.25", "--repeat", "1"],
+    "web_load": ["--requests", "300", "--configs", "persistent,pool"],
+}
+
+
+@dataclass
+class Row:
+    target: str
+    bench: str
+    figure: str = "not measured"
+    baseline: str = ""
+    met: str = ""
+
+
+def _num(text: str) -> float:
+    return float(text.replace(",", ""))
+
+
+def _search(log: str, pattern: str) -> re.Match | None:
+    return re.search(pattern, log, re.MULTILINE)
+
+
+def _result_json(log: str) -> dict | None:
+    lines = [line for line in log.splitlines() if line.startswith("RESULT ")]
+    return json.loads(lines[-1][len("RESULT ") :]) if lines else None
+
+
+def targets(logs: dict[str, str], failed: dict[str, str]) -> list[Row]:
+    """The brief's targets, read from the benches' output (the patterns follow their prints)."""
+    rows: list[Row] = []
+
+    def row(target: str, bench: str, fill) -> None:
+        r = Row(target, bench)
+        if bench in failed:
+            r.figure = f"not measured: {failed[bench]}"
+        elif bench not in logs:
+            r.figure = "not measured: bench not run (--only/--skip)"
+        else:
+            try:
+                fill(r, logs[bench])
+            except (AttributeError, TypeError, ValueError, KeyError) as exc:
+                r.figure = f"not measured: output not understood ({exc!r}); see the log"
+        rows.append(r)
+
+    def order_path(r: Row, log: str) -> None:
+        path = _search(log, r"one statement via (\S+)\s+n=\s*\d+\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms")
+        base = _search(log, r"baseline: INSERT one row \+ COMMIT\s+n=\s*\d+\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms")
+        p99 = _num(path.group(3))
+        r.figure = f"p99 {p99:.2f} ms (p50 {_num(path.group(2)):.2f} ms; intent -> persisted fill, {path.group(1)})"
+        r.baseline = f"INSERT one row + COMMIT: p99 {_num(base.group(2)):.2f} ms (p50 {_num(base.group(1)):.2f})"
+        r.met = "yes" if p99 < 5 else "no"
+
+    def event_processing(r: Row, log: str) -> None:
+        m = _search(log, r"bar-closing tick -> validator decision p50 / p95 / p99\s+([\d,]+) / ([\d,]+) / ([\d,]+) µs")
+        b = _search(log, r"baseline: same path, constant predictor, p50 / p95\s+([\d,]+) / ([\d,]+) µs")
+        p95 = _num(m.group(2))
+        r.figure = f"p95 {p95 / 1000:.2f} ms (tick -> validator decision on the memory bus, StageRunner)"
+        r.baseline = f"same path, constant predictor: p95 {_num(b.group(2)) / 1000:.2f} ms"
+        r.met = "yes" if p95 < 10_000 else "no"
+
+    def kafka(r: Row, log: str) -> None:
+        pipe = _search(log, r"\| publish and consume at once \(2 processes\) \| ([\d,]+) ev/s")
+        pub = _search(log, r"\| publish \(encode.*?\| ([\d,]+) ev/s \| ProducerPerformance ([\d,]+) rec/s")
+        rate = _num(pipe.group(1))
+        r.figure = f"{rate:,.0f} events/s through tradeops.bus, published and consumed at once (single local broker)"
+        r.baseline = (
+            f"Kafka's ProducerPerformance: {_num(pub.group(2)):,.0f} rec/s (bus publish {_num(pub.group(1)):,.0f})"
+        )
+        r.met = "yes" if rate >= 100_000 else "no"
+
+    def db_writes(r: Row, log: str) -> None:
+        chain = _search(log, r"chained \(audit_append_many\):\s+([\d,]+) records/s")
+        plain = _search(log, r"plain INSERT, same rows:\s+([\d,]+) records/s")
+        rate = _num(chain.group(1))
+        r.figure = f"{rate:,.0f} audit records/s (hash-chained, batched, PostgreSQL)"
+        r.baseline = f"plain INSERT of the same rows: {_num(plain.group(1)):,.0f} rows/s"
+        r.met = "yes" if rate >= 10_000 else "no"
+
+    def ml(r: Row, log: str) -> None:
+        stage = _search(
+            log, r"prediction stage \(2 models \+ validator \+ events\), one at a time\s+([\d,]+) vectors/s"
+        )
+        base = _search(log, r"one at a time, scikit-learn predict_proba per row \(baseline\)\s+([\d,]+)/s")
+        rate = _num(stage.group(1))
+        r.figure = f"{rate:,.0f} predictions/s (whole prediction stage, one vector at a time)"
+        r.baseline = f"scikit-learn predict_proba per row, supervised model alone: {_num(base.group(1)):,.0f}/s"
+        r.met = "yes" if rate >= 1000 else "no"
+
+    def api(r: Row, log: str) -> None:
+        pool = _search(log, r"^pool\s+.*?([\d.]+) req/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms")
+        pers = _search(log, r"^persistent\s+.*?([\d.]+) req/s\s+p50\s+([\d.]+) ms\s+p99\s+([\d.]+) ms")
+        r.figure = (
+            f"{_num(pool.group(1)):,.0f} req/s on /healthz, Daphne + connection pool (p99 {_num(pool.group(3)):.0f} ms)"
+        )
+        r.baseline = f"persistent connections (the pre-pool default): {_num(pers.group(1)):,.0f} req/s"
+        r.met = "no target figure in the brief"
+
+    def breaker(r: Row, log: str) -> None:
+        res = _result_json(log)
+        r.figure = (
+            f"open breaker answers in p99 {res['open_p99_us']:.1f} µs (max {res['open_max_us'] / 1000:.1f} ms); "
+            f"before it opens each call waits the client timeout, {res['closed_call_wait_ms']:.0f} ms"
+        )
+        r.baseline = f"healthy call through a closed breaker p99 {res['healthy_breaker_p99_us']:.2f} µs"
+        r.met = "yes" if res["open_p99_us"] < 100_000 else "no"
+
+    row("order path p99 < 5 ms", "order_path", order_path)
+    row("event processing p95 < 10 ms", "ml_latency", event_processing)
+    row("Kafka >= 100,000 events/s", "bus_throughput", kafka)
+    row("database writes >= 10,000/s", "audit_append", db_writes)
+    row("ML >= 1,000 predictions/s", "ml_latency", ml)
+    row("API requests/s", "web_load", api)
+    rows.append(
+        Row(
+            "cache hit ratio > 85%",
+            "-",
+            "not measured: tradeops has no shared cache to measure (no Django cache is used; Redis carries "
+            "Channels and Celery only); the risk manager's in-process limit cache is not the brief's cache",
+        )
+    )
+    row("breaker response < 100 ms", "breaker_response", breaker)
+    return rows
+
+
+def render(rows: list[Row], *, header: str) -> str:
+    out = [header, "", "| target | bench | figure | same-run baseline | met |", "| --- | --- | --- | --- | --- |"]
+    out += [f"| {r.target} | {r.bench} | {r.figure} | {r.baseline} | {r.met} |" for r in rows]
+    return "\n".join(out) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated bench names")
+    parser.add_argument("--skip", default="", help="comma-separated bench names")
+    parser.add_argument("--timeout", type=float, default=0, help="seconds per bench (default 900 quick, 7200 full)")
+    args = parser.parse_args()
+
+    names = sorted(p.stem for p in BENCH.glob("*.py") if p.stem != "run_all")
+    unknown = set(filter(None, args.only.split(",") + args.skip.split(","))) - set(names)
+    if unknown:
+        raise SystemExit(f"unknown bench(es) {sorted(unknown)}; known: {', '.join(names)}")
+    if args.only:
+        names = [n for n in names if n in args.only.split(",")]
+    names = [n for n in names if n not in args.skip.split(",")]
+    timeout = args.timeout or (900 if args.quick else 7200)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out_dir = ROOT / "var" / "bench" / stamp
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+    logs: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    ran: list[str] = []
+    for name in names:
+        extra = QUICK.get(name, []) if args.quick else []
+        command = [sys.executable, "-u", str(BENCH / f"{name}.py"), *extra]
+        print(f"== {name}: {' '.join(command[2:])}", flush=True)
+        started = time.monotonic()
+        log_path = out_dir / f"{name}.log"
+        with open(log_path, "w") as log:
+            try:
+                done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+                code = done.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        seconds = time.monotonic() - started
+        logs[name] = log_path.read_text(errors="replace")
+        if code != 0:
+            failed[name] = (
+                f"the bench {'timed out' if code is None else f'exited {code}'} (var/bench/{stamp}/{name}.log)"
+            )
+        ran.append(f"{name} ({seconds:.0f} s, {'ok' if code == 0 else failed[name]})")
+        print(f"   {seconds:.0f} s, {'ok' if code == 0 else failed[name]}", flush=True)
+
+    load = os.getloadavg()
+    header = (
+        f"run_all {'--quick ' if args.quick else ''}at {stamp}, load average {load[0]:.1f}; benches: {'; '.join(ran)}"
+    )
+    table = render(targets(logs, failed), header=header)
+    (out_dir / "targets.md").write_text(table)
+    print()
+    print(table)
+    print(f"logs and table: var/bench/{stamp}/")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
