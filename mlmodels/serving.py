@@ -87,7 +87,7 @@ def artifact_load(
         )
     try:
         bundle = joblib.load(io.BytesIO(data))
-    except Exception as exc:  # any unpickling failure means the same thing to the operator
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the same thing to the operator
         raise ModelArtifactError(f"{label}: cannot unpickle: {exc!r}", code="model_artifact_corrupt") from None
     if not isinstance(bundle, dict) or bundle.get("format") != ARTIFACT_FORMAT or "estimator" not in bundle:
         raise ModelArtifactError(f"{label}: not a tradeops model artifact (format 1)", code="model_artifact_corrupt")

@@ -148,7 +148,7 @@ class PreTradeGate:
                 continue
             try:
                 result = check(intent, context)
-            except Exception as exc:  # fail closed: a broken check refuses, never waves through
+            except Exception as exc:  # noqa: BLE001 - fail closed: a broken check refuses, never waves through
                 result = CheckResult(
                     name=check.name, passed=False, code=CHECK_ERROR, detail=f"{type(exc).__name__}: {exc}"
                 )

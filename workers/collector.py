@@ -104,7 +104,7 @@ class Collector:
         self.source = source
         self._dead_letter = dead_letter and self._bus is not None and hasattr(self._bus, "publish_raw")
         self.stats = CollectorStats()
-        self._getrandbits = random.SystemRandom().getrandbits if secure_ids else random.Random().getrandbits
+        self._getrandbits = random.SystemRandom().getrandbits if secure_ids else random.Random().getrandbits  # noqa: S311 - ids, not secrets
 
     def _event_id(self) -> uuid.UUID:
         """A random (version 4) UUID from a per-collector generator seeded by the OS: uuid4()

@@ -248,7 +248,7 @@ class _Builder:
     def __init__(self, cfg: ScenarioConfig):
         self.cfg = cfg
         self.r = RANGES[cfg.ranges]
-        self.rng = random.Random(f"{cfg.ranges}:{cfg.seed}")
+        self.rng = random.Random(f"{cfg.ranges}:{cfg.seed}")  # noqa: S311 - seeded, reproducible scenarios
         self.horizon = cfg.hours * 3600
         self.market = _Market(self.rng, self.horizon)
         self.rows: list[tuple[float, int, dict]] = []

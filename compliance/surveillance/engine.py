@@ -49,7 +49,10 @@ DETECTORS: dict[str, type[Detector]] = {
     "best_execution_slippage": BestExecutionDetector,
     "asymmetric_slippage": AsymmetricSlippageDetector,
 }
-assert set(DETECTORS) == set(DETECTOR_PARAMS)
+if set(DETECTORS) != set(DETECTOR_PARAMS):  # checked even under python -O (an assert would not be)
+    raise RuntimeError(
+        f"detectors without parameters or parameters without a detector: {set(DETECTORS) ^ set(DETECTOR_PARAMS)}"
+    )
 
 
 class OutOfOrder(ValueError):

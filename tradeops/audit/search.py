@@ -42,7 +42,7 @@ CATCH_UP_SQL = f"""
     WHERE sequence > (SELECT coalesce(max(sequence), 0) FROM audit_search_document)
     ORDER BY sequence LIMIT %s
     ON CONFLICT (sequence) DO NOTHING
-"""
+"""  # noqa: S608 - constant SQL (FTS_DOCUMENT is a constant); the limit is a bound parameter
 CATCH_UP_BATCH = 50_000
 FACETS = ("actor", "action", "object_type", "category")
 FACET_SIZE = 10
@@ -181,7 +181,7 @@ def audit_search(query: AuditQuery) -> AuditSearchResult:
         return es_breaker().call(search_es.search, query)
     except CircuitOpenError as exc:
         reason = str(exc)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - any Elasticsearch failure falls back to PostgreSQL, said so
         log.warning("audit search on Elasticsearch failed, falling back to PostgreSQL: %s", exc)
         reason = f"{type(exc).__name__}: {exc}"
     result = search_postgres(query)
@@ -196,7 +196,7 @@ def index_sequences(sequences: list[int]) -> None:
 
     try:
         es_breaker().call(search_es.index_records, AuditRecord.objects.filter(sequence__in=sequences))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the table is the record; audit_reindex catches the index up
         log.warning("audit indexing of %d records deferred (run audit_reindex): %s", len(sequences), exc)
 
 
@@ -206,7 +206,7 @@ def unindex_sequences(sequences: list[int]) -> None:
 
     try:
         es_breaker().call(search_es.delete_records, sequences)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - logged; audit_reindex --recreate repairs the index
         log.warning(
             "removing %d purged records from the audit index failed (run audit_reindex --recreate): %s",
             len(sequences),

@@ -469,7 +469,8 @@ def audit_correct(
         category=original.category,
         corrects=original.event_id,
     )
-    assert record is not None  # a fresh random event_id is never a duplicate
+    if record is None:  # a fresh random event_id is never a duplicate: this is a bug, say so
+        raise RuntimeError(f"the correction of audit record {original.sequence} was taken for a duplicate")
     return record
 
 

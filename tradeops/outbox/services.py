@@ -149,7 +149,7 @@ def outbox_mark_sent(*, ids: list[int], at: datetime) -> int:
             # one array parameter instead of an IN list of thousands (client-side binding); the
             # bigint[] cast keeps the primary-key index in play (measured: 110 ms -> 23 ms per 1,000)
             table = Outbox._meta.db_table
-            sql = f"UPDATE {table} SET sent_at = %s WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL"
+            sql = f"UPDATE {table} SET sent_at = %s WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL"  # noqa: S608 - table name from model metadata; values bound
             cursor.execute(sql, [at, ids])
             return cursor.rowcount
     return Outbox.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=at)

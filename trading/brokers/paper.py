@@ -172,7 +172,7 @@ class PaperBroker(Broker):
         self._hours = {s.symbol: compile_hours(s.trading_hours) for s in self._specs.values()}
         self._clock = clock
         self._quote_at = quote_at
-        self._random = random.Random(self.config.seed)
+        self._random = random.Random(self.config.seed)  # noqa: S311 - a seeded simulation, not a secret
         self._quotes: dict[str, Quote] = {}
         self._history: dict[str, deque[Quote]] = {}
         self._books: dict[str, _Book] = {}
@@ -559,7 +559,8 @@ class PaperBroker(Broker):
 
     def _place(self, request: OrderRequest, spec: SymbolSpec, quote: Quote, now: datetime, quotes: dict) -> OrderResult:
         price = request.price
-        assert price is not None  # OrderRequest refuses pending orders without a price
+        if price is None:  # OrderRequest refuses pending orders without a price; never reached
+            raise ValueError(f"{request.client_order_id}: a pending order needs a price")
         if price % spec.tick_size != 0:
             return self._result(request, Out.INVALID_PRICE, f"price {price} is not a multiple of {spec.tick_size}", now)
         touch = quote.price_for(request.side)

@@ -419,7 +419,7 @@ def synthetic_ticks(
     The same seed always yields the same ticks."""
     if price <= 0:
         raise ValueError("price must be positive")
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a seeded synthetic feed, the same for the same seed
     hours = compile_hours(trading_hours or {})
     scale = 10**digits
     mid = float(price) * scale  # in points

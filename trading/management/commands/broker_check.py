@@ -7,7 +7,7 @@ MT5 account ``--trade`` sends real orders: use a demo account.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
@@ -111,7 +111,7 @@ class Command(BaseCommand):
 
     def _trade(self, client, symbol: str, deviation: int) -> None:
         spec = client.symbol_spec(symbol)
-        stamp = datetime.now().strftime("%H%M%S")
+        stamp = datetime.now(UTC).strftime("%H%M%S")
         opening = OrderRequest(
             client_order_id=f"CHK-{stamp}-O",
             symbol=symbol,
