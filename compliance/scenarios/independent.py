@@ -253,14 +253,14 @@ class Book:
 
     def __init__(self, cfg: IndependentConfig):
         self.cfg = cfg
-        self.rng = random.Random(f"independent-book:{cfg.seed}")
+        self.rng = random.Random(f"independent-book:{cfg.seed}")  # noqa: S311 - seeded, reproducible book
         self.end = cfg.hours * 3600
         self.now = 0.0
         self.heap: list = []
         self.seq = 0
         self.rows: list[dict] = []
         self.labels: list[Label] = []
-        self.markets = {s: Market(s, random.Random(f"{cfg.seed}:{s}")) for s in SYMBOLS}
+        self.markets = {s: Market(s, random.Random(f"{cfg.seed}:{s}")) for s in SYMBOLS}  # noqa: S311 - seeded
         self.live: dict[str, dict[str, Live]] = {s: {} for s in SYMBOLS}
         self.published: dict[str, tuple[float, float]] = {}
         self.n_orders = 0

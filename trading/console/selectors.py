@@ -177,7 +177,7 @@ def console_instruments() -> list[dict[str, Any]]:
     for inst in Instrument.objects.order_by("symbol"):
         try:
             session = is_open(inst.trading_hours, now)
-        except Exception:  # a malformed schedule must not take the console down; shown as unknown
+        except (ValueError, TypeError, KeyError, AttributeError):  # a malformed schedule: shown as unknown, never a 500
             session = None
         rows.append({"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol)})
     return rows
