@@ -958,4 +958,7 @@ main() {
 	esac
 }
 
-main "$@"
+# Sourced (scripts/cluster.sh reuses the functions above): define, do not run.
+if [[ ${BASH_SOURCE[0]} == "$0" ]]; then
+	main "$@"
+fi

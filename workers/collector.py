@@ -277,7 +277,7 @@ def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:
     return MarketMonitor(MonitorConfig(trading_hours=wanted, **overrides))
 
 
-def embedded_source() -> Iterator[Envelope]:
+def embedded_source(*, limit: int | None = None, quarantine_file: str | None = None) -> Iterator[Envelope]:
     """The embedded run's market data: the real EURUSD hourly bars the ``backtesting``
     package ships (``requirements/demo.txt``; ``DemoDataMissing`` says so when it is absent),
     replayed through the collector and monitor as bars and as derived ticks.
@@ -285,9 +285,9 @@ def embedded_source() -> Iterator[Envelope]:
     Environment: ``REPLAY_LIMIT`` (bars, default all 5,000), ``REPLAY_SPEED`` (x real time,
     default 0 = as fast as possible), ``REPLAY_QUARANTINE`` (JSON-lines file for quarantined
     events, default ``var/quarantine/collector.jsonl``)."""
-    limit = int(os.environ.get("REPLAY_LIMIT", "0")) or None
+    limit = limit or int(os.environ.get("REPLAY_LIMIT", "0")) or None
     speed = float(os.environ.get("REPLAY_SPEED", "0")) or None
-    quarantine = Quarantine(os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
+    quarantine = Quarantine(quarantine_file or os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
     # Derived ticks come every 20 minutes: a gap is a missing hour or more of session time.
     collector = Collector(monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine)
     collector_metrics(collector)

@@ -7,6 +7,7 @@ Examples::
     python manage.py replay --as-ticks --speed 3600           # derived ticks, one data hour per second
     python manage.py replay --source mt5-ticks --file EURUSD_ticks.csv --tz Europe/Athens --bus kafka
     python manage.py replay --source synthetic --count 100000 --seed 7
+    python manage.py replay --source embedded --limit 300 --bus kafka   # the embedded run's feed, on the bus
 
 Bad rows in files and events the monitor quarantines go to ``--quarantine-file`` (JSON lines,
 with line numbers and reasons); the summary names how many and why.
@@ -36,7 +37,7 @@ from trading.marketdata.sources import (
 from trading.seed_data import INSTRUMENTS
 from workers.collector import Collector, collector_metrics, monitor_for
 
-SOURCES = ("backtesting", "mt5-bars", "mt5-ticks", "synthetic")
+SOURCES = ("backtesting", "embedded", "mt5-bars", "mt5-ticks", "synthetic")
 
 
 class Command(BaseCommand):
@@ -64,6 +65,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         from tradeops.bus import get_bus
 
+        if opts["source"] == "embedded":
+            return self._embedded(opts)
         quarantine = Quarantine(opts["quarantine_file"] or None)
         items, symbol, derived = self._items(opts, quarantine)
         if opts["limit"]:
@@ -89,6 +92,27 @@ class Command(BaseCommand):
         self.stdout.write(f"quarantine: {quarantine.summary()}" + (f" -> {quarantine.path}" if len(quarantine) else ""))
         for row in list(quarantine)[:10]:
             self.stdout.write(f"  {row}")
+
+    def _embedded(self, opts):
+        """The embedded run's feed (real EURUSD bars and their derived ticks, through the collector
+        and monitor: workers.collector.embedded_source) published to the bus: what the stages of a
+        distributed deployment consume (scripts/cluster.sh replay). ``--limit`` counts bars."""
+        from tradeops.bus import get_bus
+        from workers.collector import embedded_source
+
+        backend = opts["bus"] or settings.EVENT_BUS
+        bus = get_bus(backend)
+        published = 0
+        self.stdout.write(f"replaying the embedded feed onto the {backend} bus")
+        try:
+            for event in embedded_source(limit=opts["limit"] or None, quarantine_file=opts["quarantine_file"]):
+                bus.publish(event)
+                published += 1
+        finally:
+            pending = bus.flush(60)
+        self.stdout.write(f"published {published} events")
+        if pending:
+            raise CommandError(f"{pending} events were not acknowledged by the bus within 60s")
 
     def _items(self, opts, quarantine: Quarantine):
         source = opts["source"]
