@@ -249,9 +249,7 @@ def compose_spec() -> dict:
             "restart": "unless-stopped",
         },
         "services": services,
-        "volumes": {
-            name: None for name in ("pgdata", "pgreplica", *[f"kafka{n}" for n in range(1, 4)], "esdata")
-        }
+        "volumes": {name: None for name in ("pgdata", "pgreplica", *[f"kafka{n}" for n in range(1, 4)], "esdata")}
         | {"auditcheckpoints": None},
     }
 
@@ -329,8 +327,13 @@ class ProcessGroup:
         else:
             argv = process.argv(replay=self.replay)
         with open(self.log_path(name), "ab") as log:
-            child = subprocess.Popen(  # noqa: S603 - our own command lines
-                argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            child = subprocess.Popen(
+                argv,
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
         self._pidfile(name).write_text(str(child.pid))
@@ -403,8 +406,11 @@ def main(argv: list[str] | None = None) -> int:
             from tradeops.gateway import COMPOSE_CONFIG, compose_gateway_config
 
             if COMPOSE_FILE.read_text() != text or COMPOSE_CONFIG.read_text() != compose_gateway_config():
-                print("docker/compose.yml differs from tradeops/topology.py: run "
-                      "`python -m tradeops.topology compose --write`", file=sys.stderr)
+                print(
+                    "docker/compose.yml differs from tradeops/topology.py: run "
+                    "`python -m tradeops.topology compose --write`",
+                    file=sys.stderr,
+                )
                 return 1
             return 0
         if args.write:
