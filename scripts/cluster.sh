@@ -383,6 +383,7 @@ cmd_cluster_status() {
 		fi
 	done
 	pg_primary_vars
+	find_pg_bin
 	pg_status | sed 's/^postgres /pg-primary/' || rc=1
 	if pg_replica_running && pg_replica_streaming; then
 		echo "pg-replica up    $HOST:$PG_REPLICA_PORT  streaming"

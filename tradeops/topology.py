@@ -33,7 +33,8 @@ COMPOSE_FILE = ROOT / "docker" / "compose.yml"
 class Process:
     """One long-running process. ``command`` is what runs in the image (and, with ``python``
     replaced by the current interpreter, on the plain-process cluster); ``replay_args`` are
-    appended when the cluster is fed a replay rather than live quotes (event time = market time).
+    appended (and ``replay_env`` set) when the cluster is fed a replay rather than live quotes
+    (event time = market time).
     ``compose_only``: runs on a Docker host but not in the local cluster (the live collector
     polls a broker terminal that a Linux test machine does not have)."""
 
@@ -41,6 +42,7 @@ class Process:
     command: tuple[str, ...]
     kind: str  # stage | worker | relay | celery | web | collector
     replay_args: tuple[str, ...] = ()
+    replay_env: dict[str, str] = field(default_factory=dict)
     compose_only: bool = False
     ports: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
@@ -72,6 +74,8 @@ PROCESSES: tuple[Process, ...] = (
         ("python", "manage.py", "run_execution_worker"),
         "worker",
         replay_args=("--clock", "replay"),
+        # Flat out, the quotes overtake the signals the next two stages derive from them.
+        replay_env={"EXECUTION_MAX_SIGNAL_AGE_SECONDS": "0"},
         environment={"EXECUTION_PAPER_JOURNAL_DIR": "/app/var/paper-journal"},
     ),
     Process("audit-trail", ("python", "manage.py", "run_stage", "audit-trail"), "stage"),
@@ -319,6 +323,8 @@ class ProcessGroup:
             return running
         process = process_get(name)
         env = {**self.env, **{k: v for k, v in process.environment.items() if not v.startswith("/app/")}}
+        if self.replay:
+            env.update(process.replay_env)
         env.update(extra_env or {})
         if process.kind == "web":
             argv = process.argv(replay=self.replay)

@@ -90,6 +90,11 @@ def _snapshot_interval() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "EXECUTION_SNAPSHOT_SECONDS", 1.0)))
 
 
+def _max_signal_age() -> timedelta | None:
+    seconds = float(getattr(settings, "EXECUTION_MAX_SIGNAL_AGE_SECONDS", 900.0))
+    return timedelta(seconds=seconds) if seconds > 0 else None
+
+
 @dataclass(frozen=True)
 class ExecutionConfig:
     strategy: StrategyConfig = field(default_factory=StrategyConfig)
@@ -107,7 +112,9 @@ class ExecutionConfig:
     breaker_cool_down: timedelta = timedelta(seconds=30)
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
     stale_after: timedelta | None = timedelta(seconds=30)  # quote age that opens the breaker
-    max_signal_age: timedelta | None = timedelta(minutes=15)  # signal older than the latest quote: refused
+    # Signal older than the latest quote: refused. Setting EXECUTION_MAX_SIGNAL_AGE_SECONDS (0 = no
+    # limit: a replay flat out across processes, where quotes overtake the signals they lead to).
+    max_signal_age: timedelta | None = field(default_factory=_max_signal_age)
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
     # Engage the account's kill switch when reconciliation finds its positions differ from the
     # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager

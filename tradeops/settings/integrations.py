@@ -121,6 +121,11 @@ EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
 # Wall-clock seconds between two writes of an account's marks and risk snapshot by the worker
 # (fills and shutdown write them too): bounds the writes whatever the feed's pace.
 EXECUTION_SNAPSHOT_SECONDS = env.float("EXECUTION_SNAPSHOT_SECONDS", default=1.0)
+# The risk manager refuses a signal decided more than this many seconds (of event time) before the
+# latest quote (a lagging pipeline, a redelivered backlog). 0 = no limit: only for a replay flat out
+# on the distributed topology, where the quotes overtake the signals derived from them (the stages
+# in between run in other processes); the cluster tests use it (docs/topology.md).
+EXECUTION_MAX_SIGNAL_AGE_SECONDS = env.float("EXECUTION_MAX_SIGNAL_AGE_SECONDS", default=900.0)
 # Pre-trade compliance checks appended to the gate: dotted paths to zero-argument factories
 # returning a check (or a list of checks) that follows the protocol in trading/gate.py.
 # compliance.pretrade.loading.pretrade_checks: the RTS 6 Art. 15 controls, from the active ComplianceRule rows.

@@ -1,0 +1,297 @@
+"""The cluster tests' harness (issue 18): the three-broker Kafka cluster, PostgreSQL primary and
+replica and Redis of ``scripts/cluster.sh`` (brought up by the first test when not running), a
+database per test cloned from a prepared one (migrated, seeded, small models activated), a topic
+prefix per test, and the stages as separate processes started from tradeops/topology.py's list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import service_unavailable
+from tradeops.topology import ProcessGroup
+
+ROOT = Path(__file__).resolve().parents[2]
+CLUSTER = ["bash", str(ROOT / "scripts" / "cluster.sh")]
+# What the trading run needs (web, Celery and the live collector are not part of a replay's path).
+REPLAY_PROCESSES = (
+    "outbox-relay",
+    "ml-features",
+    "ml-predict",
+    "execution-worker",
+    "audit-trail",
+    "surveillance",
+    "live-push",
+)
+
+
+def cluster_env() -> dict[str, str]:
+    out = subprocess.run([*CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
+    env = {}
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            env[key] = value
+    return env
+
+
+def _with_db(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    """The cluster's infrastructure, up (``scripts/cluster.sh infra`` is idempotent)."""
+    up = subprocess.run([*CLUSTER, "infra"], capture_output=True, text=True, timeout=900)
+    if up.returncode != 0:
+        service_unavailable(f"scripts/cluster.sh infra failed: {up.stderr[-3000:]}")
+    return cluster_env()
+
+
+def _owner_sql(env: dict[str, str], sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(_with_db(env["MIGRATE_DATABASE_URL"], "postgres"), autocommit=True) as conn:
+        conn.execute(sql)
+
+
+def _run(argv, env, timeout=600) -> subprocess.CompletedProcess:
+    done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{argv} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    return done
+
+
+@pytest.fixture(scope="session")
+def cluster_base(cluster, tmp_path_factory):
+    """A database on the cluster's primary, migrated, seeded and with small models active: the
+    template each test's database is cloned from (seconds instead of a migration each)."""
+    name = f"clt_base_{uuid.uuid4().hex[:8]}"
+    models = tmp_path_factory.mktemp("cluster-models")
+    env = {
+        **os.environ,
+        **cluster,
+        "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
+        "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "ML_MODEL_DIR": str(models),
+        "PYTHONPATH": str(ROOT),
+    }
+    env.pop("TEST_DATABASE_NAME", None)
+    _owner_sql(cluster, f'CREATE DATABASE "{name}"')
+    try:
+        _run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env)
+        _run([sys.executable, "-m", "tests.cluster.prepare"], env)
+        yield name, env
+    finally:
+        _owner_sql(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class ClusterRun:
+    """One test's slice of the cluster: its database, topic prefix and processes."""
+
+    env: dict[str, str]
+    group: ProcessGroup
+    prefix: str
+    directory: Path
+    replays: list = field(default_factory=list)
+
+    def start(self, names=REPLAY_PROCESSES) -> None:
+        for name in names:
+            self.group.start(name)
+        self.wait_members(names)
+
+    def wait_members(self, names, timeout: float = 180.0) -> None:
+        """Until each started stage's consumer group has a member with partitions assigned."""
+        from confluent_kafka.admin import AdminClient
+
+        from tradeops.stages import stage_get
+        from tradeops.topology import process_get
+
+        groups = set()
+        for name in names:
+            command = process_get(name).command
+            if "run_stage" in command:
+                groups.add(self.prefix + stage_get(command[command.index("run_stage") + 1]).group)
+            elif "run_execution_worker" in command:
+                groups.add(self.prefix + stage_get("execution").group)
+        admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
+        deadline = time.monotonic() + timeout
+        pending = set(groups)
+        while pending and time.monotonic() < deadline:
+            for name in names:
+                if self.group.pid(name) is None:
+                    raise AssertionError(f"{name} exited:\n{self.log(name)}")
+            described = admin.describe_consumer_groups(list(pending), request_timeout=10)
+            for group, future in described.items():
+                try:
+                    info = future.result()
+                except Exception:
+                    continue
+                if info.members and all(m.assignment.topic_partitions for m in info.members):
+                    pending.discard(group)
+            time.sleep(1)
+        assert not pending, f"consumer groups without members after {timeout}s: {pending}"
+
+    def log(self, name: str) -> str:
+        path = self.group.log_path(name)
+        return path.read_text()[-4000:] if path.exists() else "(no log)"
+
+    def replay(self, limit: int, *, background: bool = False):
+        argv = [
+            sys.executable,
+            "manage.py",
+            "replay",
+            "--source",
+            "embedded",
+            "--limit",
+            str(limit),
+            "--bus",
+            "kafka",
+            "--quarantine-file",
+            str(self.directory / "quarantine.jsonl"),
+        ]
+        if background:
+            proc = subprocess.Popen(
+                argv, cwd=ROOT, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+            )
+            self.replays.append(proc)
+            return proc
+        return _run(argv, self.env, timeout=300)
+
+    def lag(self) -> dict[str, int]:
+        """Records not yet committed by each running stage's group (0 everywhere: settled)."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        from tradeops.stages import STAGES
+
+        lags = {}
+        consumer = Consumer({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": "lag-probe"})
+        try:
+            for stage in STAGES:
+                partitions = []
+                for topic in stage.consumes:
+                    meta = consumer.list_topics(self.prefix + topic, timeout=10).topics[self.prefix + topic]
+                    partitions += [TopicPartition(self.prefix + topic, p) for p in meta.partitions]
+                probe = Consumer(
+                    {"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"], "group.id": self.prefix + stage.group}
+                )
+                try:
+                    committed = probe.committed(partitions, timeout=10)
+                finally:
+                    probe.close()
+                total = 0
+                for tp in committed:
+                    _low, high = consumer.get_watermark_offsets(TopicPartition(tp.topic, tp.partition), timeout=10)
+                    total += high - max(tp.offset, 0)
+                lags[stage.name] = total
+        finally:
+            consumer.close()
+        return lags
+
+    def settle(self, names=REPLAY_PROCESSES, timeout: float = 240.0) -> dict:
+        """Until every stage has committed everything on its topics and the outbox is sent, twice in
+        a row (what a stage consumes can produce more). Returns the probe."""
+        deadline = time.monotonic() + timeout
+        quiet = 0
+        lags, probe = {}, {}
+        running = [n for n in names if self.group.pid(n)]
+        stages = {"live-push", "audit-trail", "surveillance", "ml-features", "ml-predict", "execution"}
+        while time.monotonic() < deadline:
+            for name in running:
+                assert self.group.pid(name), f"{name} died:\n{self.log(name)}"
+            lags = {k: v for k, v in self.lag().items() if k in stages}
+            probe = self.probe()
+            if not any(lags.values()) and probe["outbox_unsent"] == 0:
+                quiet += 1
+                if quiet >= 2:
+                    return probe
+            else:
+                quiet = 0
+            time.sleep(2)
+        raise AssertionError(f"not settled after {timeout}s: lag {lags}, outbox unsent {probe.get('outbox_unsent')}")
+
+    def probe(self) -> dict:
+        done = _run([sys.executable, "-m", "tests.cluster.probe"], self.env, timeout=180)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
+    def topic_event_ids(self, topic: str) -> list[str]:
+        """Every envelope's event_id on ``topic`` (this run's prefix), read from the start."""
+        from confluent_kafka import Consumer, TopicPartition
+
+        from tradeops.events import decode
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"],
+                "group.id": f"reader-{uuid.uuid4().hex[:6]}",
+                "enable.auto.commit": False,
+            }
+        )
+        ids = []
+        try:
+            name = self.prefix + topic
+            meta = consumer.list_topics(name, timeout=10).topics[name]
+            ends = {}
+            for p in meta.partitions:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(name, p), timeout=10)
+                ends[p] = high
+            consumer.assign([TopicPartition(name, p, 0) for p in meta.partitions])
+            remaining = {p for p, high in ends.items() if high > 0}
+            deadline = time.monotonic() + 60
+            while remaining and time.monotonic() < deadline:
+                msg = consumer.poll(1.0)
+                if msg is None or msg.error():
+                    continue
+                ids.append(str(decode(msg.value()).event_id))
+                if msg.offset() + 1 >= ends[msg.partition()]:
+                    remaining.discard(msg.partition())
+            assert not remaining, f"could not read {name} to its end"
+        finally:
+            consumer.close()
+        return ids
+
+
+@pytest.fixture
+def cluster_run(cluster, cluster_base, tmp_path):
+    from confluent_kafka.admin import AdminClient
+
+    from tradeops.bus.provision import topics_apply, topics_delete, topics_plan
+
+    base, base_env = cluster_base
+    name = f"clt_{uuid.uuid4().hex[:10]}"
+    prefix = f"clt-{uuid.uuid4().hex[:8]}-"
+    _owner_sql(cluster, f'CREATE DATABASE "{name}" TEMPLATE "{base}"')
+    os.chmod(tmp_path, 0o755)
+    env = {
+        **base_env,
+        "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
+        "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "KAFKA_TOPIC_PREFIX": prefix,
+        "EXECUTION_PAPER_JOURNAL_DIR": str(tmp_path / "paper-journal"),
+        "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
+        "EXECUTION_SNAPSHOT_SECONDS": "1",
+    }
+    admin = AdminClient({"bootstrap.servers": cluster["KAFKA_BOOTSTRAP_SERVERS"]})
+    actions, brokers = topics_plan(admin, prefix=prefix)
+    assert brokers == 3
+    topics_apply(admin, actions)
+    run = ClusterRun(env=env, group=ProcessGroup(tmp_path / "processes", env=env), prefix=prefix, directory=tmp_path)
+    try:
+        yield run
+    finally:
+        for proc in run.replays:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate()
+        run.group.down()
+        topics_delete(admin, [a.topic for a in actions])
+        _owner_sql(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
