@@ -223,6 +223,10 @@ class ClusterRun:
         done = _run([sys.executable, "-m", "tests.cluster.probe"], self.env, timeout=180)
         return json.loads(done.stdout.strip().splitlines()[-1])
 
+    def transaction_reports(self, probe: dict) -> dict:
+        done = _run([sys.executable, "-m", "tests.cluster.probe", "--reports"], self.env, timeout=180)
+        return json.loads(done.stdout.strip().splitlines()[-1])
+
     def topic_event_ids(self, topic: str) -> list[str]:
         """Every envelope's event_id on ``topic`` (this run's prefix), read from the start."""
         from confluent_kafka import Consumer, TopicPartition

@@ -16,9 +16,35 @@ from decimal import Decimal
 import django
 
 
+def reports() -> dict:
+    """The RTS 22 transaction report (CSV) of every trading date with fills: each fill is in its
+    day's report (by its transaction reference number) or held back with reasons."""
+    from compliance.reports.generators.transaction import transaction_report_export
+    from trading.models import Execution
+
+    by_day = defaultdict(list)
+    for execution_id, executed_at in Execution.objects.values_list("id", "executed_at"):
+        by_day[executed_at.date()].append(execution_id)
+    missing, reported, held = [], 0, []
+    for day, ids in sorted(by_day.items()):
+        out = io.BytesIO()
+        export = transaction_report_export(day=day, file_format="csv", out=out)
+        text = out.getvalue().decode()
+        held_ids = {h["execution_id"] for h in export.held_back}
+        held += [f"{h['execution_id']}: {h['reasons']}" for h in export.held_back]
+        reported += export.result.reported
+        missing += [i for i in ids if f"{i:012d}" not in text and i not in held_ids]
+    return {"days": len(by_day), "reported": reported, "held_back": held, "missing": missing}
+
+
 def main() -> None:
+    import sys
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
     django.setup()
+    if "--reports" in sys.argv:
+        print(json.dumps(reports()))
+        return
     from django.core.management import call_command
     from django.core.management.base import CommandError
 
@@ -47,6 +73,15 @@ def main() -> None:
     ]
     audited = set(AuditRecord.objects.filter(action="order.created").values_list("object_id", flat=True))
     not_audited = [o["id"] for o in orders if str(o["id"]) not in audited and o["client_order_id"] not in audited]
+    # The paper broker's own book (its journal, as a restarted worker would read it).
+    from datetime import UTC, datetime
+
+    from workers.execution import brokers_from_settings
+
+    broker_deals = []
+    for broker in brokers_from_settings().values():
+        broker.connect()
+        broker_deals += [d.deal_id for d in broker.deals_since(datetime(2000, 1, 1, tzinfo=UTC))]
     out = io.StringIO()
     try:
         call_command("audit_verify", stdout=out, stderr=out)
@@ -62,6 +97,7 @@ def main() -> None:
                 },
                 "decisions": PreTradeDecision.objects.count(),
                 "fills": Execution.objects.count(),
+                "broker_deals": sorted(broker_deals),
                 "fill_deals": sorted(Execution.objects.values_list("broker_deal_id", flat=True)),
                 "positions": {f"{k[0]}/{k[1]}": str(v) for k, v in positions.items()},
                 "position_mismatches": position_mismatches,
