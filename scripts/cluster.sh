@@ -8,15 +8,17 @@
 #   the app     every process of tradeops/topology.py (stages, execution worker, outbox relay,
 #               Celery worker and beat, web tier on 127.0.0.1:18000), one process each
 #
-# Usage: scripts/cluster.sh up|down|status|infra|apps|env|kill-broker N|start-broker N|replay [LIMIT]
+# Usage: scripts/cluster.sh up|down|status|infra|apps|setup|env|replay [LIMIT]|FAULT (below)
 #
 #   up            infra, then migrate + provision topics + seed + train models once, then the app
 #   infra         only Kafka, PostgreSQL (primary + replica), Redis and nginx
 #   apps          only the app processes (infra must be up)
+#   setup         only migrate + provision topics + seed + train (idempotent)
 #   down          stop everything this script started (never the shared services of services.sh)
 #   status        each part's state; exit 1 if one is down
 #   env           print the environment the app processes get (eval "$(scripts/cluster.sh env)")
 #   kill-broker N / start-broker N   SIGKILL / start Kafka broker N (1-3): fault drills
+#   pg-restart / redis-stop / redis-start   restart the primary, stop or start Redis: fault drills
 #   replay [N]    replay N bars (default 300) of the real EURUSD data onto the cluster's Kafka
 #
 # Data and logs live in ${TRADEOPS_CLUSTER_DIR:-/var/tmp/tradeops-cluster}. The shared services on
@@ -430,6 +432,20 @@ cluster_main() {
 		kafka_node_start "${1:?broker number}"
 		KAFKA_PORT=${KAFKA_BROKER_PORTS[$1 - 1]}
 		wait_for "kafka-$1" "$WAIT_TIMEOUT" kafka_probe
+		;;
+	pg-restart)
+		pg_primary_vars
+		find_pg_bin
+		as_pg "$PG_BIN/pg_ctl" restart -D "$PG_DATA" -m fast -w -t "$WAIT_TIMEOUT" -l "$PG_LOG" >/dev/null 9>&-
+		clog "postgres primary: restarted"
+		;;
+	redis-stop)
+		redis_vars
+		redis_down
+		;;
+	redis-start)
+		redis_vars
+		redis_up
 		;;
 	replay)
 		in_app_env "$PYTHON" manage.py replay --source embedded --limit "${1:-300}"
