@@ -32,7 +32,7 @@ def _count(run, table: str) -> int:
     for _ in range(30):
         try:
             with psycopg.connect(run.env["DATABASE_URL"], connect_timeout=3) as conn:
-                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608 - our table names
+                return conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
         except psycopg.OperationalError:
             time.sleep(1)
     raise AssertionError("the database did not answer for 30 s")

@@ -27,11 +27,16 @@ def object_label(obj) -> tuple[str, str]:
     return object_type, str(getattr(obj, "pk", obj))
 
 
-def recorded_event_id(*, action: str, obj, payload: dict, at: datetime) -> uuid.UUID:
-    """The event id of one recorded action: a UUIDv5 over action, object, time and payload.
+def recorded_event_id(*, action: str, obj, payload: dict, at: datetime, cause: str = "") -> uuid.UUID:
+    """The event id of one recorded action: a UUIDv5 over action, object, time, payload and,
+    when given, ``cause``.
 
     Deterministic: the same arguments always give the same id, on the audit side and the outbox
-    side. Two different actions on one object at the same microsecond differ in action or payload."""
+    side. Two different actions on one object at the same microsecond differ in action or payload,
+    except a position update: two fills at one instant (a replay on the distributed topology, where
+    the quotes run ahead of the signals) can net a position back to figures it had, so its records
+    name the fill that caused them (``cause``; empty: the id is as it always was)."""
     object_type, object_id = object_label(obj)
     body = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-    return uuid.uuid5(NAMESPACE, f"{action}|{object_type}|{object_id}|{ts(at)}|{body}")
+    suffix = f"|{cause}" if cause else ""
+    return uuid.uuid5(NAMESPACE, f"{action}|{object_type}|{object_id}|{ts(at)}|{body}{suffix}")

@@ -334,6 +334,9 @@ class _Action:
     payload: dict | None  # None: a fill's position record, computed once the position base is known
     at: datetime
     events: list[Envelope] = field(default_factory=list)  # events appended right after this action
+    # What caused it, when action, object, payload and time alone may repeat: a position netted
+    # back to the same figures by two fills at one replayed instant (the fill's broker deal).
+    cause: str = ""
 
 
 class OrderPlan:
@@ -466,9 +469,11 @@ class OrderPlan:
         fills = iter(self.executions)
         for action in self.actions:
             if action.action == "position.updated":
-                position_apply_fill(position, next(fills), recorded_at=self.recorded_at)
+                fill = next(fills)
+                position_apply_fill(position, fill, recorded_at=self.recorded_at)
                 as_stored(position)
                 action.obj, action.payload = position, position_snapshot(position)
+                action.cause = f"deal:{fill.account_id}:{fill.broker_deal_id}"
 
     # ------------------------------------------------------------ records
 
@@ -485,6 +490,7 @@ class OrderPlan:
                 payload=action.payload,
                 at=action.at,
                 traceparent=self.traceparent,
+                cause=action.cause,
             )
             entries.append(entry)
             if event is not None:

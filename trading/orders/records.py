@@ -97,13 +97,13 @@ def position_snapshot(position: Position) -> dict:
 
 
 def action_records(
-    *, action: str, actor: str, obj, payload: dict, at: datetime, traceparent: str = ""
+    *, action: str, actor: str, obj, payload: dict, at: datetime, traceparent: str = "", cause: str = ""
 ) -> tuple[AuditEntry, Envelope | None]:
     """The audit entry and the trading-event (None for an action without one) of one action,
-    sharing one derived event id. With ``traceparent`` (the trace the action belongs to) the
-    audit payload gets ``context: {trace_id, traceparent}`` and the event carries it, so the
-    record is found from a trace and the trace from the record."""
-    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at)
+    sharing one derived event id (``cause``: see ``recorded_event_id``). With ``traceparent`` (the
+    trace the action belongs to) the audit payload gets ``context: {trace_id, traceparent}`` and
+    the event carries it, so the record is found from a trace and the trace from the record."""
+    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at, cause=cause)
     object_type, object_id = object_label(obj)
     parsed = traceparent_parse(traceparent)
     entry = AuditEntry(
