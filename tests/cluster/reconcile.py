@@ -8,7 +8,8 @@ BARS = 300  # about two weeks of EURUSD hours: 1,500 market-data events, a few d
 
 
 def published_count(done) -> int:
-    match = re.search(r"published (\d+) events", done.stdout if hasattr(done, "stdout") else done)
+    """How many market-data events the replay published (``manage.py replay`` says per topic)."""
+    match = re.search(r"market-data-events (\d+)", done.stdout if hasattr(done, "stdout") else done)
     assert match, f"the replay did not say how many events it published: {done}"
     return int(match.group(1))
 
@@ -31,4 +32,4 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
     if published is not None:
         market = run.topic_event_ids("market-data-events")
         assert len(market) == len(set(market)), "a market-data event written twice"
-        assert len(market) == published, f"{published} published, {len(market)} on the topic"
+        assert len(market) == published, f"{published} market-data events published, {len(market)} on the topic"

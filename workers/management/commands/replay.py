@@ -15,6 +15,7 @@ with line numbers and reasons); the summary names how many and why.
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from itertools import islice
@@ -102,15 +103,16 @@ class Command(BaseCommand):
 
         backend = opts["bus"] or settings.EVENT_BUS
         bus = get_bus(backend)
-        published = 0
+        per_topic: Counter[str] = Counter()
         self.stdout.write(f"replaying the embedded feed onto the {backend} bus")
         try:
             for event in embedded_source(limit=opts["limit"] or None, quarantine_file=opts["quarantine_file"]):
                 bus.publish(event)
-                published += 1
+                per_topic[event.topic] += 1
         finally:
             pending = bus.flush(60)
-        self.stdout.write(f"published {published} events")
+        topics = ", ".join(f"{topic} {n}" for topic, n in sorted(per_topic.items()))
+        self.stdout.write(f"published {per_topic.total()} events ({topics})")
         if pending:
             raise CommandError(f"{pending} events were not acknowledged by the bus within 60s")
 
