@@ -290,6 +290,7 @@ class ProcessGroup:
         self.replay = replay
         (self.directory / "pids").mkdir(parents=True, exist_ok=True)
         (self.directory / "logs").mkdir(parents=True, exist_ok=True)
+        self._children: dict[int, subprocess.Popen] = {}  # started here: reaped here
 
     def _pidfile(self, name: str) -> Path:
         return self.directory / "pids" / f"{name}.pid"
@@ -312,7 +313,10 @@ class ProcessGroup:
             return None
         if b"manage.py" not in cmdline and b"celery" not in cmdline and b"daphne" not in cmdline:
             return None
-        if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":  # dead, not yet reaped
+                return None
+        except FileNotFoundError:
             return None
         return pid
 
@@ -343,7 +347,6 @@ class ProcessGroup:
                 start_new_session=True,
             )
         self._pidfile(name).write_text(str(child.pid))
-        self._children = getattr(self, "_children", {})
         self._children[child.pid] = child
         return child.pid
 
@@ -366,19 +369,8 @@ class ProcessGroup:
             self._reap(pid)
         self._pidfile(name).unlink(missing_ok=True)
 
-    def wait(self, name: str, timeout: float) -> int | None:
-        """Wait for ``name`` (started by this object) to exit; its return code, None if it still runs."""
-        pid = int(self._pidfile(name).read_text().strip())
-        child = getattr(self, "_children", {}).get(pid)
-        if child is None:
-            raise RuntimeError(f"{name} was not started by this ProcessGroup")
-        try:
-            return child.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-
     def _reap(self, pid: int) -> None:
-        child = getattr(self, "_children", {}).get(pid)
+        child = self._children.get(pid)
         if child is not None:
             child.poll()
 
