@@ -311,7 +311,7 @@ class ProcessGroup:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
         except FileNotFoundError:
             return None
-        if b"manage.py" not in cmdline and b"celery" not in cmdline and b"daphne" not in cmdline:
+        if b"tradeops.topology" not in cmdline:
             return None
         try:
             if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":  # dead, not yet reaped
@@ -330,12 +330,9 @@ class ProcessGroup:
         if self.replay:
             env.update(process.replay_env)
         env.update(extra_env or {})
-        if process.kind == "web":
-            argv = process.argv(replay=self.replay)
-            argv[argv.index("-p") + 1] = env.get("CLUSTER_WEB_PORT", "18000")
-            argv[argv.index("-b") + 1] = "127.0.0.1"
-        else:
-            argv = process.argv(replay=self.replay)
+        # Under `supervise`: restarted whenever it exits until told to stop, as compose's
+        # `restart: unless-stopped` does (a stage stops itself on an infrastructure failure).
+        argv = [sys.executable, "-m", "tradeops.topology", "run", name] + (["--replay"] if self.replay else [])
         with open(self.log_path(name), "ab") as log:
             child = subprocess.Popen(
                 argv,
@@ -385,6 +382,42 @@ class ProcessGroup:
         return {p.name: self.pid(p.name) for p in local_processes()}
 
 
+def process_argv(process: Process, *, env: dict[str, str], replay: bool) -> list[str]:
+    """The command line of ``process`` on this machine (the web tier on the cluster's port)."""
+    argv = process.argv(replay=replay)
+    if process.kind == "web":
+        argv[argv.index("-p") + 1] = env.get("CLUSTER_WEB_PORT", "18000")
+        argv[argv.index("-b") + 1] = "127.0.0.1"
+    return argv
+
+
+def supervise(argv: list[str], *, backoff: float = 2.0) -> int:
+    """Run ``argv`` and start it again whenever it exits, until SIGTERM/SIGINT (passed on to it)."""
+    state: dict = {"stop": False, "child": None}
+
+    def on_signal(signum, frame):
+        state["stop"] = True
+        child = state["child"]
+        if child is not None and child.poll() is None:
+            child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    restarts = 0
+    while True:
+        state["child"] = subprocess.Popen(argv, cwd=ROOT)
+        rc = state["child"].wait()
+        if state["stop"]:
+            return rc
+        restarts += 1
+        print(f"[supervise] exited with {rc}; restart {restarts} in {backoff:.0f}s", file=sys.stderr, flush=True)
+        deadline = time.monotonic() + backoff
+        while time.monotonic() < deadline and not state["stop"]:
+            time.sleep(0.1)
+        if state["stop"]:
+            return rc
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tradeops.topology", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="cmd", required=True)
@@ -392,6 +425,9 @@ def main(argv: list[str] | None = None) -> int:
     compose.add_argument("--write", action="store_true", help="write docker/compose.yml")
     compose.add_argument("--check", action="store_true", help="exit 1 when docker/compose.yml differs")
     sub.add_parser("list", help="name<TAB>command of each local process")
+    run = sub.add_parser("run", help="run one process under supervision (restarted until stopped)")
+    run.add_argument("name")
+    run.add_argument("--replay", action="store_true", help="with its replay arguments and environment")
     for cmd in ("up", "down", "status"):
         p = sub.add_parser(cmd, help=f"{cmd} the local processes (scripts/cluster.sh)")
         p.add_argument("--dir", required=True, help="pid files and logs")
@@ -423,6 +459,9 @@ def main(argv: list[str] | None = None) -> int:
         for p in local_processes():
             print(f"{p.name}\t{' '.join(p.command)}")
         return 0
+    if args.cmd == "run":
+        process = process_get(args.name)
+        return supervise(process_argv(process, env=dict(os.environ), replay=args.replay))
     group = ProcessGroup(Path(args.dir), replay=not getattr(args, "live", False))
     if args.cmd == "up":
         for name, pid in group.up().items():

@@ -108,4 +108,4 @@ def test_the_execution_worker_killed_while_trading_and_restarted(cluster_run):
     published = _finish(replay)
     probe = cluster_run.settle(timeout=300)
     assert_reconciled(cluster_run, probe, published=published)
-    assert cluster_run.group.log_path("execution-worker").read_text().count("execution worker: accounts") == 2
+    assert cluster_run.group.log_path("execution-worker").read_text().count("execution worker: accounts") >= 2
