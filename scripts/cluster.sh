@@ -366,10 +366,24 @@ cmd_cluster_down() {
 	if pg_replica_running; then as_pg "$PG_BIN/pg_ctl" stop -D "$(pg_replica_dir)/data" -m fast -w >/dev/null; fi
 	pg_primary_vars
 	pg_down
-	local n pid
+	# All three at once: the last broker of a KRaft quorum stopped one by one has no majority left
+	# for its controlled shutdown and waits out the whole grace period.
+	local n pid i
+	local -a pids=()
 	for n in 3 2 1; do
 		pid=$(kafka_node_pid "$n" || true)
-		[[ -n $pid ]] && stop_pid "kafka-$n" "$pid" 60
+		if [[ -n $pid ]]; then
+			clog "kafka-$n: stopping (pid $pid)"
+			kill -TERM "$pid"
+			pids+=("$pid")
+		fi
+	done
+	for pid in "${pids[@]}"; do
+		for ((i = 0; i < 60; i++)); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 1
+		done
+		kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
 	done
 	return 0
 }
