@@ -46,6 +46,10 @@ class Process:
     compose_only: bool = False
     ports: tuple[str, ...] = ()
     environment: dict[str, str] = field(default_factory=dict)
+    # Only on a Docker host: each process's metrics port for Prometheus (docker/prometheus.yml); on
+    # one machine the processes would fight over the ports, and nothing scrapes them there.
+    metrics_port: int = 0
+    compose_environment: dict[str, str] = field(default_factory=dict)
 
     def argv(self, *, python: str = sys.executable, replay: bool = False) -> list[str]:
         argv = list(self.command)
@@ -66,9 +70,9 @@ SETUP: tuple[tuple[str, ...], ...] = (
 
 PROCESSES: tuple[Process, ...] = (
     Process("web", ("daphne", "-b", "0.0.0.0", "-p", "8000", "tradeops.asgi:application"), "web", ports=("8000",)),
-    Process("outbox-relay", ("python", "manage.py", "run_outbox_relay"), "relay"),
-    Process("ml-features", ("python", "manage.py", "run_stage", "ml-features"), "stage"),
-    Process("ml-predict", ("python", "manage.py", "run_stage", "ml-predict"), "stage"),
+    Process("outbox-relay", ("python", "manage.py", "run_outbox_relay"), "relay", metrics_port=9300),
+    Process("ml-features", ("python", "manage.py", "run_stage", "ml-features"), "stage", metrics_port=9301),
+    Process("ml-predict", ("python", "manage.py", "run_stage", "ml-predict"), "stage", metrics_port=9309),
     Process(
         "execution-worker",
         ("python", "manage.py", "run_execution_worker"),
@@ -77,16 +81,31 @@ PROCESSES: tuple[Process, ...] = (
         # Flat out, the quotes overtake the signals the next two stages derive from them.
         replay_env={"EXECUTION_MAX_SIGNAL_AGE_SECONDS": "0"},
         environment={"EXECUTION_PAPER_JOURNAL_DIR": "/app/var/paper-journal"},
+        metrics_port=9302,
     ),
-    Process("audit-trail", ("python", "manage.py", "run_stage", "audit-trail"), "stage"),
-    Process("surveillance", ("python", "manage.py", "run_stage", "surveillance"), "stage"),
-    Process("live-push", ("python", "manage.py", "run_stage", "live-push"), "stage"),
+    Process("audit-trail", ("python", "manage.py", "run_stage", "audit-trail"), "stage", metrics_port=9303),
+    Process("surveillance", ("python", "manage.py", "run_stage", "surveillance"), "stage", metrics_port=9304),
+    Process("live-push", ("python", "manage.py", "run_stage", "live-push"), "stage", metrics_port=9310),
+    Process("metrics-stage", ("python", "manage.py", "run_stage", "metrics"), "stage", metrics_port=9307),
     Process(
         "celery-worker",
         ("celery", "-A", "tradeops", "worker", "-Q", ",".join(CELERY_QUEUES), "-c", "2"),
         "celery",
+        metrics_port=9305,
+        # prefork children write their counts under PROMETHEUS_MULTIPROC_DIR; the worker serves them all
+        compose_environment={"PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"},
     ),
-    Process("celery-beat", ("celery", "-A", "tradeops", "beat"), "celery"),
+    Process("celery-beat", ("celery", "-A", "tradeops", "beat"), "celery", metrics_port=9306),
+    Process(
+        "anomaly-detector",
+        ("python", "manage.py", "run_anomaly_detector"),
+        "worker",
+        metrics_port=9308,
+        compose_environment={
+            "ANOMALY_SCRAPE_URLS": "http://web:8000/metrics,http://execution-worker:9302/metrics,"
+            "http://ml-features:9301/metrics,http://metrics-stage:9307/metrics,http://outbox-relay:9300/metrics"
+        },
+    ),
     Process(
         "collector",
         ("python", "manage.py", "collect", "--symbols", "EURUSD"),
@@ -204,8 +223,10 @@ def compose_spec() -> dict:
     }
     for process in PROCESSES:
         service: dict = {"<<": "*app", "command": list(process.command)}
-        if process.environment:
-            service["environment"] = {**app_env, **process.environment}
+        metrics = {"METRICS_PORT": str(process.metrics_port), "METRICS_ADDR": "0.0.0.0"} if process.metrics_port else {}
+        extra = {**process.environment, **metrics, **process.compose_environment}
+        if extra:
+            service["environment"] = {**app_env, **extra}
         if process.ports:
             service["expose"] = list(process.ports)
         if process.kind == "collector":
@@ -231,15 +252,23 @@ def compose_spec() -> dict:
             },
             "prometheus": {
                 "image": "prom/prometheus:v3.1.0",
-                # metrics-token: a file holding METRICS_TOKEN (not committed)
+                # metrics-token: the METRICS_TOKEN value, one line (not committed)
                 "volumes": [
                     "./prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+                    "../monitoring/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
                     "./metrics-token:/etc/prometheus/metrics-token:ro",
                 ],
                 "ports": ["9090:9090"],
             },
             "alertmanager": {"image": "prom/alertmanager:v0.28.0", "ports": ["9093:9093"]},
-            "grafana": {"image": "grafana/grafana:11.4.0", "ports": ["3000:3000"]},
+            "grafana": {
+                "image": "grafana/grafana:11.4.0",
+                "volumes": [
+                    "../monitoring/grafana/provisioning:/etc/grafana/provisioning:ro",
+                    "../monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro",
+                ],
+                "ports": ["3000:3000"],
+            },
             "jaeger": {"image": "jaegertracing/all-in-one:1.64.0", "ports": ["16686:16686"]},
         }
     )

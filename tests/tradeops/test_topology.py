@@ -73,7 +73,8 @@ def test_every_command_names_a_command_stage_queue_and_setting_that_exist(compos
     for step in services["migrate"]["command"][2].split(" && "):
         _check_command(shlex.split(step))
     assert [shlex.split(s) for s in services["migrate"]["command"][2].split(" && ")] == [list(s) for s in SETUP]
-    known = _settings_read_from_env() | {"DJANGO_SETTINGS_MODULE"}
+    # read by Django and prometheus_client themselves, not by a setting
+    known = _settings_read_from_env() | {"DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"}
     for name, service in services.items():
         if name in app_services:
             env = {**compose["x-app"]["environment"], **service.get("environment", {})}
@@ -93,3 +94,10 @@ def test_every_registered_stage_runs_somewhere_and_the_kafka_cluster_replicates(
         assert len(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == 3
     assert compose["x-app"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"].count(",") == 2
     assert "postgres-replica" in compose["services"] and "gateway" in compose["services"]
+
+
+def test_prometheus_scrapes_every_process_on_its_metrics_port():
+    prometheus = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "tradeops-processes"]
+    targets = set(job["static_configs"][0]["targets"])
+    assert targets == {f"{p.name}:{p.metrics_port}" for p in PROCESSES if p.metrics_port}
