@@ -69,7 +69,7 @@ SETUP: tuple[tuple[str, ...], ...] = (
 )
 
 PROCESSES: tuple[Process, ...] = (
-    Process("web", ("daphne", "-b", "0.0.0.0", "-p", "8000", "tradeops.asgi:application"), "web", ports=("8000",)),
+    Process("web", ("daphne", "-b", "0.0.0.0", "-p", "8000", "tradeops.asgi:application"), "web", ports=("8000",)),  # noqa: S104 - in its container, behind the gateway
     Process("outbox-relay", ("python", "manage.py", "run_outbox_relay"), "relay", metrics_port=9300),
     Process("ml-features", ("python", "manage.py", "run_stage", "ml-features"), "stage", metrics_port=9301),
     Process("ml-predict", ("python", "manage.py", "run_stage", "ml-predict"), "stage", metrics_port=9309),
@@ -93,7 +93,7 @@ PROCESSES: tuple[Process, ...] = (
         "celery",
         metrics_port=9305,
         # prefork children write their counts under PROMETHEUS_MULTIPROC_DIR; the worker serves them all
-        compose_environment={"PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"},
+        compose_environment={"PROMETHEUS_MULTIPROC_DIR": "/tmp/prometheus"},  # noqa: S108 - the container's own tmpfs
     ),
     Process("celery-beat", ("celery", "-A", "tradeops", "beat"), "celery", metrics_port=9306),
     Process(
@@ -223,7 +223,7 @@ def compose_spec() -> dict:
     }
     for process in PROCESSES:
         service: dict = {"<<": "*app", "command": list(process.command)}
-        metrics = {"METRICS_PORT": str(process.metrics_port), "METRICS_ADDR": "0.0.0.0"} if process.metrics_port else {}
+        metrics = {"METRICS_PORT": str(process.metrics_port), "METRICS_ADDR": "0.0.0.0"} if process.metrics_port else {}  # noqa: S104 - container network
         extra = {**process.environment, **metrics, **process.compose_environment}
         if extra:
             service["environment"] = {**app_env, **extra}
@@ -363,7 +363,7 @@ class ProcessGroup:
         # `restart: unless-stopped` does (a stage stops itself on an infrastructure failure).
         argv = [sys.executable, "-m", "tradeops.topology", "run", name] + (["--replay"] if self.replay else [])
         with open(self.log_path(name), "ab") as log:
-            child = subprocess.Popen(
+            child = subprocess.Popen(  # noqa: S603 - argv from the process list in this module
                 argv,
                 cwd=ROOT,
                 env=env,
@@ -434,7 +434,7 @@ def supervise(argv: list[str], *, backoff: float = 2.0) -> int:
     signal.signal(signal.SIGINT, on_signal)
     restarts = 0
     while True:
-        state["child"] = subprocess.Popen(argv, cwd=ROOT)
+        state["child"] = subprocess.Popen(argv, cwd=ROOT)  # noqa: S603 - argv from the process list
         rc = state["child"].wait()
         if state["stop"]:
             return rc
