@@ -380,6 +380,45 @@ def make_event(
     )
 
 
+def events_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of every event on the wire, generated from the structs above
+    (``msgspec.json.schema_components``), never written by hand: one envelope variant per
+    (type, version), its ``payload`` pointing at the payload's schema, its topic in ``x-topic``.
+    Served at ``/api/v1/events/schema/`` for integrations that consume the Kafka topics."""
+    _, defs = msgspec.json.schema_components([Envelope, *PAYLOADS], ref_template="#/$defs/{name}")
+    envelope = defs.pop("Envelope")
+    variants = []
+    for payload in PAYLOADS:
+        properties = {
+            **envelope["properties"],
+            "type": {"const": payload.TYPE},
+            "version": {"const": payload.VERSION},
+            "payload": {"$ref": f"#/$defs/{payload.__name__}"},
+        }
+        variants.append(
+            {
+                "title": f"{payload.TYPE} v{payload.VERSION}",
+                "description": f"On the {payload.TOPIC} topic.",
+                "type": "object",
+                "properties": properties,
+                "required": envelope["required"],
+                "additionalProperties": False,
+                "x-topic": payload.TOPIC,
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tradeops event envelope",
+        "description": (
+            "Every event on the tradeops Kafka topics: JSON, one envelope per message. Decimals are "
+            "strings; times are RFC 3339 UTC with microseconds (RTS 25). An unknown (type, version) "
+            "is refused, never guessed."
+        ),
+        "oneOf": variants,
+        "$defs": defs,
+    }
+
+
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _wire_decoder = msgspec.json.Decoder(_WireEnvelope)
 _payload_decoders = {key: msgspec.json.Decoder(cls) for key, cls in SCHEMAS.items()}

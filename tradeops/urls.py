@@ -14,7 +14,13 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
     path("dashboard/", include("trading.urls")),
-    path("api/trading/", include("trading.api.urls")),
+    path("api/trading/", include("trading.api.urls")),  # the first kill switch routes, kept
+    # Integration API v1 (README, "Integration API"): OAuth2 token endpoint, then one module per app.
+    path("o/", include("tradeops.api.oauth_urls")),
+    path("api/v1/", include("tradeops.api.urls")),
+    path("api/v1/", include("trading.api.urls_v1")),
+    path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),
 ]
