@@ -62,9 +62,9 @@ class SlidingWindow:
             # The current window alone is full: in the next one it becomes the previous window,
             # whose share must decay until curr * (1 - t / seconds) < count.
             return self.seconds - elapsed + self.seconds * (1 - self.count / curr)
-        # The previous window's share must decay until the estimate falls under the limit.
-        needed = 1 - (self.count - curr) / prev  # weight at which prev*weight + curr == count
-        return max(0.0, (weight - needed) * self.seconds)
+        # The previous window's weight (1 - elapsed / seconds) must fall under
+        # (count - curr) / prev: that happens once elapsed > seconds * (1 - (count - curr) / prev).
+        return max(0.0, self.seconds * (1 - (self.count - curr) / prev) - elapsed)
 
     def hit(self, key: str, *, now: float | None = None) -> int:
         """Count one event; returns the current window's count."""
