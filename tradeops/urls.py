@@ -24,3 +24,6 @@ urlpatterns = [
     path("compliance/audit/", include("compliance.audit_urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),
 ]
+
+handler404 = "tradeops.core.views.not_found"
+handler500 = "tradeops.core.views.server_error"

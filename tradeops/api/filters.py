@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from django import forms
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -20,6 +23,21 @@ class IdFilter(filters.NumberFilter):
         super().__init__(*args, **kwargs)
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    def to_python(self, value):
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            # PostgreSQL refuses offsets beyond +-15:59 that Python accepts (up to +-23:59):
+            # the query always carries UTC.
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise forms.ValidationError(f"{value!r} is out of range in UTC", code="invalid") from None
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class UtcDateTimeFilter(filters.IsoDateTimeFilter):
-    """ISO 8601; a time without an offset is read as UTC (``TIME_ZONE``)."""
+    """ISO 8601, compared in UTC; a time without an offset is read as UTC (``TIME_ZONE``)."""
+
+    field_class = UtcIsoDateTimeField
