@@ -281,6 +281,11 @@ def test_stable_error_codes_for_what_http_itself_refuses(book, as_role):
     assert form.status_code == 415 and form.json()["error"]["code"] == "unsupported_media_type"
     broken = http.post("/api/v1/kill-switch/", "{not json", content_type="application/json")
     assert broken.status_code == 400 and broken.json()["error"]["code"] == "parse_error"
+    nul = http.post(
+        "/api/v1/risk-limits/proposals/", {"values": {"max_open_orders": 3}, "reason": "x", "\x00": 1}, format="json"
+    )
+    assert nul.status_code == 400 and nul.json()["error"]["code"] == "nul_character"
+    assert http.get("/api/v1/orders/?symbol=EUR%00USD").json()["error"]["code"] == "nul_character"
     invalid = http.post("/api/v1/kill-switch/", {"scope": "galaxy", "reason": "x"}, format="json")
     assert invalid.status_code == 400
     assert invalid.json()["error"]["code"] == "invalid_choice" and "scope" in invalid.json()["error"]["detail"]
