@@ -21,7 +21,8 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
    times, interleaved so that the machine's noise falls on all of them alike; the median round is
    reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5).
 
-Needs DATABASE_URL (default: the local PostgreSQL of scripts/services.sh), REDIS_URL (default
+Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
+owner, scripts/services.sh), REDIS_URL (default
 redis://127.0.0.1:6379/0), gunicorn (``requirements/prod.txt``) and wrk (``apt-get install wrk``)
 or ``--loadgen python``.
 """
@@ -52,6 +53,9 @@ sys.path.insert(0, str(ROOT))
 os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_settings"
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The database is created and migrated by the owner; the bench and the server run as the runtime
+# role, as in production (README, "Security").
+os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_api"
 os.environ["DEBUG"] = "False"
 os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-api-{os.getpid()}")
@@ -62,6 +66,8 @@ django.setup()
 
 from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
+
+from tradeops.core.db_roles import database_owner  # noqa: E402
 
 TARGETS = {
     "minimal Django JSON view": "/bench/minimal/",
@@ -309,7 +315,8 @@ def main() -> None:
     args = parser.parse_args()
 
     old_name = connection.settings_dict["NAME"]
-    test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    with database_owner():
+        test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     server = None
     try:
         t = time.perf_counter()
@@ -347,7 +354,9 @@ def main() -> None:
     finally:
         if server is not None:
             server_stop(server)
-        connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+        connection.close()
+        with database_owner():
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
 
     load = os.getloadavg()
     print()

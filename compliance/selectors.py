@@ -31,7 +31,11 @@ def can_see_surveillance(user) -> bool:
 
 
 def alerts_visible_to(*, user) -> QuerySet[Alert]:
-    return visible_to(Alert.objects.select_related("case"), user=user, resource="alerts")
+    """Alerts with their case's reference and status (the rest of the case row is not read)."""
+    qs = Alert.objects.select_related("case").only(
+        *(f.name for f in Alert._meta.concrete_fields), "case__reference", "case__status"
+    )
+    return visible_to(qs, user=user, resource="alerts")
 
 
 def alert_visible_get(*, user, pk: int) -> Alert:

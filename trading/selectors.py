@@ -137,5 +137,13 @@ def executions_visible_to(*, user) -> QuerySet[Execution]:
 
 
 def positions_visible_to(*, user) -> QuerySet[Position]:
-    """Positions with their P&L (realised, and unrealised at the last mark) and instrument."""
-    return visible_to(Position.objects.select_related("account", "instrument"), user=user, resource="positions")
+    """Positions with their P&L (realised, and unrealised at the last mark), the account's name and
+    the instrument's symbol and quote currency (the P&L currency); the rest of the account and
+    instrument rows is not read (a page of 100 positions reads 3 x 100 rows otherwise)."""
+    qs = Position.objects.select_related("account", "instrument").only(
+        *(f.name for f in Position._meta.concrete_fields),
+        "account__name",
+        "instrument__symbol",
+        "instrument__quote_currency",
+    )
+    return visible_to(qs, user=user, resource="positions")

@@ -2,10 +2,14 @@
 
 A request that presents ``Authorization: Bearer ...`` is authenticated by its token or refused
 with 401 ``invalid_token`` (it never falls back to the session); the refusal is audited and counted
-per address, and an address past ``API_THROTTLE_FAILED_AUTH`` is refused with 429 and
-``Retry-After`` before its token is looked at. A request without a bearer token goes on to the
-session (browser, with CSRF). The client's bound role is set on its user, so the matrix and the
-selectors see that one role and no other.
+per address, and past ``API_THROTTLE_FAILED_AUTH`` the address's refused attempts get 429 with
+``Retry-After`` and are no longer recorded one by one. A valid token is never refused for its
+address: tokens are too long to guess, so the limit stops floods of bad attempts (and the audit
+records they would write), not a search, and an integration behind the same NAT as a
+misconfigured one keeps working. The success path costs no cache round trip.
+
+A request without a bearer token goes on to the session (browser, with CSRF). The client's bound
+role is set on its user, so the matrix and the selectors see that one role and no other.
 """
 
 from __future__ import annotations
@@ -25,11 +29,6 @@ class BearerTokenAuthentication(OAuth2Authentication):
         header = request.META.get("HTTP_AUTHORIZATION", "")
         if header[:7].lower() != "bearer ":
             return None
-        address = client_address(request)
-        window = failed_auth_window()
-        wait = window.wait(address)
-        if wait is not None:
-            raise Throttled(wait=wait, detail="too many refused authentications from this address")
         result = super().authenticate(request)
         user, token = result if result is not None else (None, None)
         client = getattr(getattr(token, "application", None), "api_client", None)
@@ -38,10 +37,17 @@ class BearerTokenAuthentication(OAuth2Authentication):
             reason = str(error.get("error_description") or "the access token is invalid")
             if result is not None:
                 reason = "the API client is revoked or unknown"
-            api_auth_failure_record(address=address, endpoint=request.path, reason=reason)
-            failures = window.hit(address)
-            if failures == window.count:
-                api_auth_throttled_record(address=address, endpoint=request.path, failures=failures)
-            raise AuthenticationFailed(reason, code="invalid_token")
+            self._refuse(request, reason)
         user._tradeops_roles = frozenset({Role(client.role)})
         return user, token
+
+    def _refuse(self, request, reason: str):
+        """401, audited and counted for the address; past the limit 429 (no record each time)."""
+        address = client_address(request)
+        verdict = failed_auth_window().count_event(address)
+        if not verdict.allowed:
+            raise Throttled(wait=verdict.wait, detail="too many refused authentications from this address")
+        api_auth_failure_record(address=address, endpoint=request.path, reason=reason)
+        if verdict.full:
+            api_auth_throttled_record(address=address, endpoint=request.path, failures=verdict.current)
+        raise AuthenticationFailed(reason, code="invalid_token")

@@ -16,9 +16,12 @@ import base64
 import hashlib
 import json
 import math
+import time
 from urllib.parse import unquote_plus
 
+from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
@@ -32,6 +35,8 @@ from tradeops.api.services import (
     api_auth_throttled_record,
     api_token_issued_record,
     api_token_revoked_record,
+    api_tokens_changed,
+    api_tokens_generation,
 )
 from tradeops.api.throttling import failed_auth_window
 
@@ -46,6 +51,43 @@ def address_of(meta) -> str:
         addresses = forwarded.split(",")
         return addresses[-min(proxies, len(addresses))].strip()
     return "".join(forwarded.split()) if forwarded else remote
+
+
+# ---------------------------------------------------------------- token lookup, with a process cache
+#
+# A bearer token is looked up on every request: one query joining the token, its application, its
+# client and its user (~3 ms of ORM and planning per request, the largest single cost of a small
+# read). Each web process keeps what it looked up for ``API_TOKEN_CACHE_SECONDS`` (never past the
+# token's expiry), tagged with the generation of tokens it saw in the shared cache (Redis) before
+# the lookup: every revocation (``api_client_revoke``, ``/o/revoke_token/``) moves the generation
+# after its commit, so the next request anywhere looks the token up again and finds it gone.
+# Without a shared cache (the embedded run) nothing is kept. Other edits to a client or its user
+# outside those services (the admin) take effect within ``API_TOKEN_CACHE_SECONDS``.
+
+_TOKEN_CACHE_MAX = 10_000
+_tokens: dict[str, tuple[float, int, AccessToken]] = {}
+
+
+def access_token_lookup(checksum: str) -> AccessToken | None:
+    """The token with this checksum, with its application, client and user loaded; None if none."""
+    ttl = getattr(settings, "API_TOKEN_CACHE_SECONDS", 30)
+    generation = api_tokens_generation() if ttl > 0 else None
+    now = time.monotonic()
+    if generation is not None:
+        hit = _tokens.get(checksum)
+        if hit is not None and hit[0] > now and hit[1] == generation:
+            return hit[2]
+    token = (
+        AccessToken.objects.select_related("application", "application__api_client", "user")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    if generation is not None and token is not None:
+        if len(_tokens) >= _TOKEN_CACHE_MAX:
+            _tokens.clear()
+        until = now + min(ttl, max(0.0, (token.expires - timezone.now()).total_seconds()))
+        _tokens[checksum] = (until, generation, token)
+    return token
 
 
 class ApiClientScopes(SettingsScopes):
@@ -82,11 +124,7 @@ class ApiOAuth2Validator(OAuth2Validator):
 
     def _load_access_token(self, token):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
-            AccessToken.objects.select_related("application", "application__api_client", "user")
-            .filter(token_checksum=checksum)
-            .first()
-        )
+        return access_token_lookup(checksum)
 
     def revoke_token(self, token, token_type_hint, request, *args, **kwargs):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -97,6 +135,7 @@ class ApiOAuth2Validator(OAuth2Validator):
             )
         )
         super().revoke_token(token, token_type_hint, request, *args, **kwargs)
+        api_tokens_changed()
         if ids:
             api_token_revoked_record(
                 client=getattr(request, "api_client", None), token_ids=ids, address=address_of(request.headers)
@@ -123,9 +162,10 @@ class _RefusalsCounted:
     def post(self, request, *args, **kwargs):
         address = address_of(request.META)
         window = failed_auth_window()
-        wait = window.wait(address)
-        if wait is not None:
-            seconds = max(1, math.ceil(wait))
+        # checked before the credentials: checking a secret is a deliberately slow hash
+        verdict = window.peek(address)
+        if not verdict.allowed:
+            seconds = max(1, math.ceil(verdict.wait))
             response = JsonResponse(
                 {
                     "error": "throttled",
@@ -146,12 +186,12 @@ class _RefusalsCounted:
         except ValueError:
             body = {}
         reason = str(body.get("error", f"http {response.status_code}"))
+        verdict = window.count_event(address)
         api_auth_failure_record(
             address=address, endpoint=self.endpoint, reason=reason, client_id=_presented_client_id(request)
         )
-        failures = window.hit(address)
-        if failures == window.count:
-            api_auth_throttled_record(address=address, endpoint=self.endpoint, failures=failures)
+        if verdict.full:
+            api_auth_throttled_record(address=address, endpoint=self.endpoint, failures=verdict.current)
 
 
 class TokenView(_RefusalsCounted, DotTokenView):

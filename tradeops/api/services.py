@@ -14,8 +14,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, Application, RefreshToken
@@ -155,6 +157,7 @@ def api_client_revoke(*, client: ApiClient, actor: str, reason: str, at: datetim
     client.save(update_fields=["revoked_at", "revoked_by", "revoke_reason"])
     client.user.is_active = False
     client.user.save(update_fields=["is_active"])
+    api_tokens_changed()
     audit_record_change(
         action="api_client.revoked",
         actor=actor,
@@ -167,6 +170,31 @@ def api_client_revoke(*, client: ApiClient, actor: str, reason: str, at: datetim
         category=Category.SECURITY,
     )
     return client
+
+
+# ---------------------------------------------------------------- revocations reach every process
+
+TOKENS_GENERATION_KEY = "api:tokens:generation"
+
+
+def api_tokens_generation() -> int | None:
+    """The generation of tokens in the shared cache, or None without one (the web processes then
+    keep no token between requests: ``tradeops.api.oauth.access_token_lookup``)."""
+    from tradeops.api.throttling import REDIS_CACHE
+
+    if settings.CACHES["default"]["BACKEND"] != REDIS_CACHE:
+        return None
+    return int(cache.get(TOKENS_GENERATION_KEY, 0))
+
+
+def api_tokens_changed() -> None:
+    """Tokens were revoked: after the commit, every web process looks tokens up again."""
+
+    def bump():
+        if not cache.add(TOKENS_GENERATION_KEY, 1, timeout=None):
+            cache.incr(TOKENS_GENERATION_KEY)
+
+    transaction.on_commit(bump)
 
 
 # ---------------------------------------------------------------- security records

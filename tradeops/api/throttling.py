@@ -1,22 +1,30 @@
-"""Throttling of the integration API: per client, per user, and failed authentication per address.
+"""Throttling of the integration API: per client, per user, and refused authentications per address.
 
-Counters live in Django's cache: Redis when ``REDIS_URL`` is set (every web process counts
-against the same numbers), the process's memory in the embedded run. Each limit is a sliding
-window approximated from two fixed windows (the current count plus the previous window's
-count weighted by how much of it still overlaps), so a client cannot double its rate at a window
-edge, and each request costs two cache round trips whatever the rate (DRF's stock throttles keep
-a list of every request's time: 1,200 floats pickled per request at 1,200/min). A refusal is
-429 with ``Retry-After`` (seconds until the estimate falls under the limit).
+Counters live beside Django's cache: in Redis when the cache is Redis (``REDIS_URL``: every web
+process counts against the same numbers), in the process's memory otherwise (the embedded run).
+Each limit is a sliding window approximated from two fixed windows: the current window's count
+plus the previous window's weighted by how much of it still overlaps, so a client cannot double
+its rate at a window edge. A request is counted, then judged: one Redis round trip per check
+(``INCR`` + ``EXPIRE`` + ``GET`` of the previous window, pipelined); DRF's stock throttles keep
+a list of every request's time per client (1,200 floats pickled per request at 1,200/min) and
+Django's cache ``incr`` is two round trips. A refusal is 429 with ``Retry-After`` (seconds until
+the estimate leaves room for one more request); refused requests count too, so a client that
+keeps hammering stays refused.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from functools import cache as memoize
 
+from django.conf import settings
 from django.core.cache import cache
 from rest_framework.settings import api_settings
 from rest_framework.throttling import BaseThrottle
+
+REDIS_CACHE = "django.core.cache.backends.redis.RedisCache"
 
 
 def rate_parse(rate: str) -> tuple[int, int]:
@@ -27,6 +35,8 @@ def rate_parse(rate: str) -> tuple[int, int]:
         digits = "".join(ch for ch in period if ch.isdigit())
         unit = period[len(digits) :].strip().lower()
         seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit[0]]
+        if int(count) < 1:
+            raise ValueError
         return int(count), seconds * (int(digits) if digits else 1)
     except (ValueError, KeyError, IndexError):
         raise ValueError(f"a rate looks like '600/min' or '10/5min', got {rate!r}") from None
@@ -37,8 +47,63 @@ def client_address(request) -> str:
     return BaseThrottle().get_ident(request)
 
 
+@memoize
+def _redis_for(location: str):
+    import redis
+
+    return redis.Redis.from_url(location)
+
+
+def _counters():
+    """The Redis client behind the cache, or None when the cache is not Redis."""
+    config = settings.CACHES["default"]
+    if config["BACKEND"] != REDIS_CACHE:
+        return None
+    location = config["LOCATION"]
+    return _redis_for(location if isinstance(location, str) else location[0])
+
+
+def _incr_and_get(curr_key: str, prev_key: str, ttl: int) -> tuple[int, int]:
+    """Count one event in ``curr_key``; return (current count, previous window's count)."""
+    redis = _counters()
+    if redis is not None:
+        pipe = redis.pipeline(transaction=False)
+        pipe.incr(cache.make_key(curr_key))
+        pipe.expire(cache.make_key(curr_key), ttl)
+        pipe.get(cache.make_key(prev_key))
+        curr, _, prev = pipe.execute()
+        return int(curr), int(prev or 0)
+    # in-process cache (the embedded run): the same arithmetic on Django's cache
+    if cache.add(curr_key, 1, timeout=ttl):
+        curr = 1
+    else:
+        try:
+            curr = cache.incr(curr_key)
+        except ValueError:  # expired in between
+            cache.add(curr_key, 1, timeout=ttl)
+            curr = 1
+    return curr, int(cache.get(prev_key) or 0)
+
+
+def _get(curr_key: str, prev_key: str) -> tuple[int, int]:
+    redis = _counters()
+    if redis is not None:
+        curr, prev = redis.mget([cache.make_key(curr_key), cache.make_key(prev_key)])
+        return int(curr or 0), int(prev or 0)
+    got = cache.get_many([curr_key, prev_key])
+    return int(got.get(curr_key, 0)), int(got.get(prev_key, 0))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    wait: float | None  # seconds until the next event would be allowed (refused only)
+    current: int  # events counted in the current window
+    full: bool  # no room left for one more event now
+
+
 class SlidingWindow:
-    """A limit of ``count`` events per ``seconds`` for many keys, in the cache."""
+    """A limit of ``count`` events per ``seconds`` for many keys."""
 
     def __init__(self, name: str, rate: str):
         self.name = name
@@ -47,36 +112,37 @@ class SlidingWindow:
     def _keys(self, key: str, now: float) -> tuple[str, str, float]:
         window = int(now // self.seconds)
         elapsed = now - window * self.seconds
-        return f"throttle:{self.name}:{key}:{window - 1}", f"throttle:{self.name}:{key}:{window}", elapsed
+        # the key names no cache version: Django's make_key adds the prefix and version
+        return f"throttle:{self.name}:{key}:{window}", f"throttle:{self.name}:{key}:{window - 1}", elapsed
 
-    def wait(self, key: str, *, now: float | None = None) -> float | None:
-        """Seconds to wait before the next event is allowed, or None when it is allowed now."""
-        now = time.time() if now is None else now
-        prev_key, curr_key, elapsed = self._keys(key, now)
-        got = cache.get_many([prev_key, curr_key])
-        prev, curr = got.get(prev_key, 0), got.get(curr_key, 0)
+    def _verdict(self, curr: int, prev: int, elapsed: float, *, counted: bool) -> Verdict:
         weight = 1 - elapsed / self.seconds
-        if prev * weight + curr < self.count:
-            return None
-        if curr >= self.count:
-            # The current window alone is full: in the next one it becomes the previous window,
-            # whose share must decay until curr * (1 - t / seconds) < count.
-            return self.seconds - elapsed + self.seconds * (1 - self.count / curr)
-        # The previous window's weight (1 - elapsed / seconds) must fall under
-        # (count - curr) / prev: that happens once elapsed > seconds * (1 - (count - curr) / prev).
-        return max(0.0, self.seconds * (1 - (self.count - curr) / prev) - elapsed)
+        estimate = prev * weight + curr + (0 if counted else 1)
+        if estimate <= self.count:
+            return Verdict(True, None, curr, full=estimate + 1 > self.count)
+        return Verdict(False, self._wait(curr, prev, elapsed), curr, full=True)
 
-    def hit(self, key: str, *, now: float | None = None) -> int:
-        """Count one event; returns the current window's count."""
+    def _wait(self, curr: int, prev: int, elapsed: float) -> float:
+        # one more event fits once prev * (1 - t / seconds) + curr + 1 <= count ...
+        if curr + 1 <= self.count and prev:
+            return max(0.0, self.seconds * (1 - (self.count - curr - 1) / prev) - elapsed)
+        # ... or, if the current window alone is full, in the next one, where it weighs
+        # curr * (1 - t / seconds) and must leave room for one
+        return self.seconds - elapsed + self.seconds * max(0.0, 1 - (self.count - 1) / curr)
+
+    def count_event(self, key: str, *, now: float | None = None) -> Verdict:
+        """Count one event for ``key`` and judge it (one round trip)."""
         now = time.time() if now is None else now
-        _, curr_key, _ = self._keys(key, now)
-        if cache.add(curr_key, 1, timeout=2 * self.seconds + 1):
-            return 1
-        try:
-            return cache.incr(curr_key)
-        except ValueError:  # expired between add and incr
-            cache.add(curr_key, 1, timeout=2 * self.seconds + 1)
-            return 1
+        curr_key, prev_key, elapsed = self._keys(key, now)
+        curr, prev = _incr_and_get(curr_key, prev_key, ttl=2 * self.seconds + 1)
+        return self._verdict(curr, prev, elapsed, counted=True)
+
+    def peek(self, key: str, *, now: float | None = None) -> Verdict:
+        """Would one more event be allowed? (Counts nothing.)"""
+        now = time.time() if now is None else now
+        curr_key, prev_key, elapsed = self._keys(key, now)
+        curr, prev = _get(curr_key, prev_key)
+        return self._verdict(curr, prev, elapsed, counted=False)
 
 
 class _WindowThrottle(BaseThrottle):
@@ -95,12 +161,9 @@ class _WindowThrottle(BaseThrottle):
         key = self.key_for(request)
         if key is None:
             return True
-        window = SlidingWindow(self.scope, self.rate_for(request))
-        self._wait = window.wait(key)
-        if self._wait is not None:
-            return False
-        window.hit(key)
-        return True
+        verdict = SlidingWindow(self.scope, self.rate_for(request)).count_event(key)
+        self._wait = verdict.wait
+        return verdict.allowed
 
     def wait(self) -> float | None:
         return None if self._wait is None else max(1, math.ceil(self._wait))

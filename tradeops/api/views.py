@@ -20,6 +20,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.views import APIView
 
 from tradeops.api.permissions import MatrixPermission
+from tradeops.api.serializers import FastListSerializer
 from tradeops.events import events_json_schema
 
 
@@ -40,6 +41,12 @@ class ApiListView(ListAPIView):
         if getattr(self, "swagger_fake_view", False):  # the schema generator, without a request
             return self.serializer_class.Meta.model.objects.none()
         return self.select()
+
+    def get_serializer(self, *args, **kwargs):
+        if not kwargs.pop("many", False):
+            return super().get_serializer(*args, **kwargs)
+        context = kwargs.pop("context", None) or self.get_serializer_context()
+        return FastListSerializer(*args, child=self.get_serializer_class()(context=context), context=context, **kwargs)
 
 
 class ApiDetailView(RetrieveAPIView):

@@ -201,7 +201,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "tradeops.api.schema.ApiAutoSchema",
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["tradeops.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradeops.api.parsers.JsonBodyParser"],
     "COERCE_DECIMAL_TO_STRING": True,
     "DATETIME_FORMAT": "iso-8601",
@@ -220,6 +220,10 @@ OAUTH2_PROVIDER = {
 
 # Named so that tradeops.api's migration can point at the (unswapped) application model.
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
+# How long a web process keeps a bearer token it looked up (never past its expiry; revocations
+# through the services reach every process at once through the shared cache: tradeops/api/oauth.py).
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradeops integration API",

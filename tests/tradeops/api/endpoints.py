@@ -31,6 +31,14 @@ class Endpoint:
     def label(self) -> str:
         return f"{self.method} {self.route}"
 
+    def example_path(self) -> str:
+        """The route with a made-up value in each parameter (for what needs no real object)."""
+        import re
+
+        values = {"int": "1", "str": "X", "isoday": "2026-01-01"}
+        route = re.sub(r"<(\w+):\w+>", lambda m: values[m.group(1)], self.route)
+        return f"/api/trading/{route.removeprefix('legacy:')}" if route.startswith("legacy:") else f"/api/v1/{route}"
+
 
 class Ctx:
     """What setups need: the book, people of each role to act as 'the other person'."""

@@ -132,13 +132,17 @@ def test_a_token_without_the_scope_gets_403_and_with_it_200(issue_token, bearer,
     assert bearer(token).get("/api/v1/positions/").status_code == 200
 
 
-def test_revoking_a_client_stops_its_tokens_at_once_and_is_audited(make_api_client, bearer, book):
+def test_revoking_a_client_stops_its_tokens_at_once_and_is_audited(
+    make_api_client, bearer, book, django_capture_on_commit_callbacks
+):
     from tradeops.api.services import api_client_revoke
 
     client, secret = make_api_client(Role.TRADER)
     token = token_request(APIClient(), client, secret).json()["access_token"]
     assert bearer(token).get("/api/v1/orders/").status_code == 200
-    api_client_revoke(client=client, actor="user:ops", reason="contract ended")
+    assert bearer(token).get("/api/v1/orders/").status_code == 200  # now from the process's token cache
+    with django_capture_on_commit_callbacks(execute=True):
+        api_client_revoke(client=client, actor="user:ops", reason="contract ended")
     assert bearer(token).get("/api/v1/orders/").status_code == 401
     response = token_request(APIClient(), client, secret)
     assert response.status_code == 401 and response.json()["error"] == "invalid_client"
@@ -148,15 +152,19 @@ def test_revoking_a_client_stops_its_tokens_at_once_and_is_audited(make_api_clie
     assert not client.user.is_active
 
 
-def test_a_client_revokes_its_own_token_at_the_revocation_endpoint(make_api_client, bearer, book):
+def test_a_client_revokes_its_own_token_at_the_revocation_endpoint(
+    make_api_client, bearer, book, django_capture_on_commit_callbacks
+):
     client, secret = make_api_client(Role.AUDITOR)
     token = token_request(APIClient(), client, secret).json()["access_token"]
-    response = APIClient().post(
-        "/o/revoke_token/",
-        {"token": token},
-        format="multipart",
-        HTTP_AUTHORIZATION=basic(client.application.client_id, secret),
-    )
+    assert bearer(token).get("/api/v1/orders/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = APIClient().post(
+            "/o/revoke_token/",
+            {"token": token},
+            format="multipart",
+            HTTP_AUTHORIZATION=basic(client.application.client_id, secret),
+        )
     assert response.status_code == 200, response.content
     assert bearer(token).get("/api/v1/orders/").status_code == 401
     (record,) = _records("api.token_revoked")

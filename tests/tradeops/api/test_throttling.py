@@ -27,27 +27,25 @@ T0 = 1_800_000_000.0 - (1_800_000_000 % 60)  # the start of a one-minute window
 def test_the_sliding_window_counts_the_previous_window_by_its_overlap(db):
     window = SlidingWindow("unit", "10/min")
     for i in range(10):
-        assert window.wait("k", now=T0 + i) is None
-        window.hit("k", now=T0 + i)
-    # the window is full: wait for the next one, where these 10 weigh 1 - elapsed/60
-    assert window.wait("k", now=T0 + 30) == pytest.approx(30)
-    assert window.wait("k", now=T0 + 60) == pytest.approx(0)  # still 10 x 1.0: not yet
-    assert window.wait("k", now=T0 + 66) is None  # 10 x 0.9 = 9 < 10
+        verdict = window.count_event("k", now=T0 + i)
+        assert verdict.allowed and verdict.current == i + 1
+    assert verdict.full  # the tenth filled it
+    refused = window.count_event("k", now=T0 + 30)  # counted too: 11 in this window
+    assert not refused.allowed
+    assert refused.wait == pytest.approx(30 + 60 * (1 - 9 / 11))  # next window, once 11 x weight + 1 <= 10
+    later = window.peek("k", now=T0 + 60)
+    assert not later.allowed and later.wait == pytest.approx(60 * (1 - 9 / 11))
+    assert window.peek("k", now=T0 + 72).allowed  # 11 x 0.8 + 1 = 9.8
+    assert window.peek("other", now=T0 + 30).allowed  # keys are counted apart
 
 
 def test_the_window_lets_the_rate_through_and_no_more(db):
     window = SlidingWindow("unit2", "5/min")
-    allowed = 0
-    for i in range(20):
-        now = T0 + i * 0.5
-        if window.wait("k", now=now) is None:
-            window.hit("k", now=now)
-            allowed += 1
+    allowed = sum(window.count_event("k", now=T0 + i * 0.5).allowed for i in range(20))
     assert allowed == 5
-    window.hit("k", now=T0 + 61)  # 5 x (1 - 1/60) + 1 = 5.92 > 5 from here
-    wait = window.wait("k", now=T0 + 61)
-    assert wait == pytest.approx(60 * (1 - (5 - 1) / 5) - 1)  # 11 s: until 5 x weight + 1 < 5
-    assert window.wait("k", now=T0 + 61 + wait + 0.01) is None
+    refused = window.count_event("k", now=T0 + 61)  # 20 x 59/60 + 1 > 5
+    assert not refused.allowed and refused.wait == pytest.approx(60 * (1 - 3 / 20) - 1)
+    assert window.peek("k", now=T0 + 61 + refused.wait + 0.01).allowed
 
 
 def test_counters_live_in_the_configured_cache(db, settings):
@@ -56,10 +54,15 @@ def test_counters_live_in_the_configured_cache(db, settings):
 
     if os.environ.get("REDIS_URL"):
         assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    from tradeops.api.throttling import _counters
+
     window = SlidingWindow("probe", "1/min")
     now = time.time()
-    window.hit("k", now=now)
-    assert cache.get(f"throttle:probe:k:{int(now // 60)}") == 1
+    window.count_event("k", now=now)
+    key = cache.make_key(f"throttle:probe:k:{int(now // 60)}")
+    redis = _counters()
+    stored = int(redis.get(key)) if redis is not None else cache.get(f"throttle:probe:k:{int(now // 60)}")
+    assert stored == 1
 
 
 def test_a_client_over_its_rate_gets_429_with_retry_after_and_others_go_on(issue_token, bearer, book):
