@@ -14,7 +14,9 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
 3. A real server process: gunicorn (sync workers, ``--workers``), the production settings'
    middleware, ``DEBUG`` off, throttles counting on the local Redis (``REDIS_URL``), as in a
    deployment. The URLconf is the project's plus one route, ``/bench/minimal/``: a view that
-   returns ``JsonResponse({"status": "ok"})`` and nothing else, through the same middleware.
+   returns ``JsonResponse({"status": "ok"})`` and nothing else, through the same middleware; and
+   ``/bench/positions-plain/``, the same positions page from a plain Django view (same query and
+   fields, no authentication, throttle or DRF), so the API machinery's own share shows.
 4. A real load generator in its own process: wrk (Debian's package ``wrk``; keep-alive
    connections, latency percentiles) or, without it, ``--loadgen python`` (worker processes on
    ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
@@ -71,6 +73,7 @@ from tradeops.core.db_roles import database_owner  # noqa: E402
 
 TARGETS = {
     "minimal Django JSON view": "/bench/minimal/",
+    "same positions, plain Django view": "/bench/positions-plain/",
     "GET /api/v1/positions/": "/api/v1/positions/",
     "GET /api/v1/alerts/": "/api/v1/alerts/",
 }
@@ -330,6 +333,7 @@ def main() -> None:
         bearers = {name: token(args.port, *creds) for name, creds in clients.items()}
         who = {
             "minimal Django JSON view": "",
+            "same positions, plain Django view": "",
             "GET /api/v1/positions/": bearers["bench-trader"],
             "GET /api/v1/alerts/": bearers["bench-compliance"],
         }

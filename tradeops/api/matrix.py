@@ -75,7 +75,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("risk_limits", "propose"): Rule(Scope.RISK_WRITE, frozenset({R})),
     ("risk_limits", "approve"): Rule(Scope.RISK_WRITE, frozenset({R}), "four eyes: not the proposer"),
     ("kill_switch", "read"): Rule(Scope.TRADING_READ, EVERY_ROLE),
-    ("kill_switch", "engage"): Rule(Scope.TRADING_WRITE, frozenset({T, R, C, X}), "RTS 6 Art. 12"),
+    ("kill_switch", "engage"): Rule(
+        Scope.TRADING_WRITE, frozenset({T, R, C, X}), "RTS 6 Art. 12; the whole firm: risk managers (service rule)"
+    ),
     ("kill_switch", "release"): Rule(
         Scope.RISK_WRITE, frozenset({R}), "with a reason", refusal_code="kill_switch_release_forbidden"
     ),

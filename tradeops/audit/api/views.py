@@ -140,13 +140,19 @@ class VerificationOutput(serializers.Serializer):
     last_sequence = serializers.IntegerField()
     head_sequence = serializers.IntegerField(allow_null=True)
     seconds = serializers.FloatField()
-    problem = serializers.CharField(allow_null=True, help_text="The first broken record and how, or null")
+    problem = serializers.CharField(allow_null=True, help_text="The first finding, or null")
+    findings = serializers.ListField(
+        child=serializers.CharField(), help_text="Every record tampered with, deleted, inserted or reordered"
+    )
+    checkpoints = serializers.IntegerField(help_text="Signed checkpoints of the chain head checked")
+    newest_checkpoint = serializers.CharField(allow_blank=True)
     notes = serializers.ListField(child=serializers.CharField())
 
 
 class AuditVerification(ApiView):
-    """Recompute the hash chain now and report: intact, or the first record tampered with,
-    deleted, inserted or reordered. Reads the whole trail: throttled to a few per minute."""
+    """Recompute the hash chain now, check it against the signed checkpoints and the tombstones,
+    and report: intact, or every record tampered with, deleted, inserted or reordered. Reads the
+    whole trail: throttled to a few per minute."""
 
     matrix = {"GET": ("audit_verification", "read")}
     throttle_classes = [ClientRateThrottle, UserRateThrottle, AuditVerifyThrottle]
@@ -164,6 +170,9 @@ class AuditVerification(ApiView):
                     "head_sequence": report.head_sequence,
                     "seconds": round(report.seconds, 3),
                     "problem": str(report.problem) if report.problem else None,
+                    "findings": [str(finding) for finding in report.findings],
+                    "checkpoints": report.checkpoints,
+                    "newest_checkpoint": report.newest_checkpoint,
                     "notes": report.notes,
                 }
             ).data
