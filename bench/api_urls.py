@@ -12,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import JsonResponse
 from django.urls import path
 
+from tradeops.urls import handler404, handler500  # noqa: F401  (the project's JSON errors under /api/)
 from tradeops.urls import urlpatterns as project_urlpatterns
 from trading.models import Position
 

@@ -3,7 +3,7 @@ risk manager approves or either rejects). Views parse, authorise, call one servi
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
@@ -89,7 +89,7 @@ class ProposalOutput(serializers.ModelSerializer):
     limit = serializers.IntegerField(source="limit_id", allow_null=True, help_text="The row it changes or created")
     account = serializers.IntegerField(source="account_id", allow_null=True)
     symbol = serializers.CharField(source="instrument.symbol", allow_null=True)
-    values = LimitValues()
+    values = serializers.SerializerMethodField(help_text="The proposed values only (null: remove that limit)")
     proposed_by = serializers.CharField(source="proposed_by.username")
     decided_by = serializers.CharField(source="decided_by.username", allow_null=True)
 
@@ -109,6 +109,10 @@ class ProposalOutput(serializers.ModelSerializer):
             "decided_at",
             "decision_note",
         ]
+
+    @extend_schema_field(LimitValues)
+    def get_values(self, proposal) -> dict:
+        return dict(proposal.values)
 
 
 class ProposalListCreate(ApiListView):

@@ -107,7 +107,8 @@ def test_risk_limit_changes_need_a_second_risk_manager(book, as_role):
     response = alice.post("/api/v1/risk-limits/proposals/", body, format="json")
     assert response.status_code == 201, response.content
     proposal = response.json()
-    assert proposal["status"] == "pending" and proposal["values"]["max_position_lots"] == "7.500000"
+    assert proposal["status"] == "pending"
+    assert proposal["values"] == {"max_position_lots": "7.500000", "max_drawdown": "0.1000", "max_open_orders": 20}
     assert not RiskLimit.objects.exists()  # nothing in force yet
     again = alice.post("/api/v1/risk-limits/proposals/", body, format="json")
     assert again.status_code == 409 and again.json()["error"]["code"] == "risk_limit_change_pending"
