@@ -85,3 +85,15 @@ def test_list_and_revoke(roles, capsys):
         call_command("api_client", "revoke", "--name", "risk-feed", "--reason", "again")
     with pytest.raises(CommandError, match="api_client_not_found"):
         call_command("api_client", "revoke", "--name", "nobody", "--reason", "x")
+
+
+def test_the_admin_lists_clients_read_only_and_has_no_oauth_pages(roles, capsys, person, client):
+    from tradeops.core.roles import Role
+
+    _create(capsys, "--name", "bi", "--role", "auditor", "--scopes", "audit:read")
+    client.force_login(person(Role.ADMIN))
+    listing = client.get("/admin/api/apiclient/")
+    assert listing.status_code == 200 and b"bi" in listing.content
+    assert client.get("/admin/api/apiclient/add/").status_code == 403
+    for page in ("application", "accesstoken", "refreshtoken", "grant", "idtoken"):
+        assert client.get(f"/admin/oauth2_provider/{page}/").status_code == 404, page
