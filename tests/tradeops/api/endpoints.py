@@ -95,7 +95,8 @@ class Ctx:
         from compliance.services import alerts_record
 
         n = next(_n)
-        start = self.book["orders"][0].created_at
+        # a day apart: each is an episode of its own (alerts_record merges one episode's sightings)
+        start = self.book["orders"][0].created_at + timedelta(days=n)
         (alert,) = alerts_record(
             alerts=[
                 {
