@@ -17,7 +17,7 @@ from rest_framework import serializers
 from rest_framework.fields import SkipField
 from rest_framework.settings import api_settings
 
-_DECIMAL, _DATETIME, _PLAIN, _DRF = range(4)
+_DECIMAL, _DATETIME, _PLAIN, _JSON, _CHOICE, _DRF = range(6)
 
 
 def _plan_field(field):
@@ -33,8 +33,17 @@ def _plan_field(field):
         if getattr(field, "format", None) not in (None, "iso-8601") or getattr(field, "timezone", None):
             return _DRF
         return _DATETIME
-    if type(field) in (serializers.CharField, serializers.IntegerField, serializers.BooleanField):
+    if type(field) in (
+        serializers.CharField,
+        serializers.IntegerField,
+        serializers.BooleanField,
+        serializers.FloatField,
+    ):
         return _PLAIN
+    if type(field) is serializers.JSONField and not field.binary:
+        return _JSON
+    if type(field) is serializers.ChoiceField:
+        return _CHOICE
     return _DRF
 
 
@@ -72,10 +81,16 @@ class FastListSerializer(serializers.ListSerializer):
                         row[name] = field.to_representation(value)
                 elif kind == _DATETIME:
                     row[name] = _utc_iso(value)
+                elif kind == _JSON:
+                    row[name] = value
+                elif kind == _CHOICE:
+                    row[name] = value if value == "" else field.choice_strings_to_values.get(str(value), value)
                 elif type(field) is serializers.CharField:
                     row[name] = str(value)
                 elif type(field) is serializers.IntegerField:
                     row[name] = int(value)
+                elif type(field) is serializers.FloatField:
+                    row[name] = float(value)
                 else:
                     row[name] = bool(value)
             rows.append(row)
