@@ -22,6 +22,10 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
    ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
    times, interleaved so that the machine's noise falls on all of them alike; the median round is
    reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5).
+5. The steadier figure on a shared machine: this process's CPU time per request for the same
+   four targets, through Django's test client in this process (no HTTP server, no load
+   generator; ``--inproc`` requests each, after a warm-up), so the application's own cost per
+   request can be compared without the scheduler's noise.
 
 Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
 owner, scripts/services.sh), REDIS_URL (default
@@ -316,6 +320,7 @@ def main() -> None:
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8106")))
     parser.add_argument("--page-size", type=int, default=0, help="?page_size= on the API calls (0: the default)")
+    parser.add_argument("--inproc", type=int, default=300, help="in-process requests per target (0: skip)")
     args = parser.parse_args()
 
     old_name = connection.settings_dict["NAME"]
@@ -329,6 +334,9 @@ def main() -> None:
         seeded = time.perf_counter() - t
         db = settings.DATABASES["default"]
         database = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{test_name}"
+        query = f"?page_size={args.page_size}" if args.page_size else ""
+        paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
+        cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
         server = server_start(port=args.port, workers=args.workers, database=database)
         server_wait(args.port)
         bearers = {name: token(args.port, *creds) for name, creds in clients.items()}
@@ -338,8 +346,6 @@ def main() -> None:
             "GET /api/v1/positions/": bearers["bench-trader"],
             "GET /api/v1/alerts/": bearers["bench-compliance"],
         }
-        query = f"?page_size={args.page_size}" if args.page_size else ""
-        paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
         sizes = {name: len(probe(args.port, paths[name], who[name])["results"]) for name in TARGETS if who[name]}
         # warm every worker's connection and caches before measuring
         for name in TARGETS:
@@ -386,6 +392,40 @@ def main() -> None:
         p50 = statistics.median(r["p50_ms"] for r in rounds[name])
         p99 = statistics.median(r["p99_ms"] for r in rounds[name])
         print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x |")
+    if cpu:
+        print()
+        print(f"In this process (Django's test client, {args.inproc} requests each, CPU time of this process):")
+        print()
+        print("| target | CPU per request | vs the minimal view |")
+        print("| --- | ---: | ---: |")
+        for name in TARGETS:
+            print(f"| {name} | {cpu[name]:.2f} ms | {cpu[name] / cpu['minimal Django JSON view']:.1f}x |")
+
+
+def in_process(clients: dict[str, tuple[str, str]], paths: dict[str, str], count: int) -> dict[str, float]:
+    """CPU time of this process per request, through Django's test client (no server)."""
+    from django.test import Client
+
+    http = Client(HTTP_HOST="127.0.0.1")
+    bearer = {}
+    for name, (client_id, secret) in clients.items():
+        basic = "Basic " + b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = http.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic)
+        bearer[name] = response.json()["access_token"]
+    who = {
+        "GET /api/v1/positions/": bearer["bench-trader"],
+        "GET /api/v1/alerts/": bearer["bench-compliance"],
+    }
+    out = {}
+    for name, path in paths.items():
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {who[name]}"} if name in who else {}
+        for _ in range(max(20, count // 10)):
+            assert http.get(path, **headers).status_code == 200, name
+        start = time.process_time()
+        for _ in range(count):
+            http.get(path, **headers)
+        out[name] = (time.process_time() - start) / count * 1000
+    return out
 
 
 def warm(args, path: str, bearer: str, *, seconds: int) -> None:

@@ -17,6 +17,7 @@ import hashlib
 import json
 import math
 import time
+from types import SimpleNamespace
 from urllib.parse import unquote_plus
 
 from django.conf import settings
@@ -27,7 +28,6 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.scopes import SettingsScopes
 from oauth2_provider.views import RevokeTokenView as DotRevokeTokenView
 from oauth2_provider.views import TokenView as DotTokenView
-from rest_framework.settings import api_settings
 
 from tradeops.api.selectors import api_client_for_application
 from tradeops.api.services import (
@@ -38,19 +38,13 @@ from tradeops.api.services import (
     api_tokens_changed,
     api_tokens_generation,
 )
-from tradeops.api.throttling import failed_auth_window
+from tradeops.api.throttling import client_address, failed_auth_window
 
 
 def address_of(meta) -> str:
-    """The caller's address from a request's META, as DRF's throttles read it (``NUM_PROXIES``)."""
-    forwarded, remote = meta.get("HTTP_X_FORWARDED_FOR"), meta.get("REMOTE_ADDR", "")
-    proxies = api_settings.NUM_PROXIES
-    if proxies is not None:
-        if proxies == 0 or forwarded is None:
-            return remote
-        addresses = forwarded.split(",")
-        return addresses[-min(proxies, len(addresses))].strip()
-    return "".join(forwarded.split()) if forwarded else remote
+    """The caller's address from a request's META (or oauthlib's copy of it), read as the
+    throttles read it (``NUM_PROXIES``)."""
+    return client_address(SimpleNamespace(META=meta))
 
 
 # ---------------------------------------------------------------- token lookup, with a process cache

@@ -20,21 +20,8 @@ from trading.controls.selectors import (
     risk_limit_visible_get,
     risk_limits_visible_to,
 )
+from trading.controls.services import LIMIT_FIELDS
 from trading.models import Instrument, RiskLimit, RiskLimitProposal, TradingAccount
-
-LIMIT_FIELDS_OUT = [
-    "max_position_lots",
-    "max_gross_exposure",
-    "max_net_exposure",
-    "check_margin",
-    "daily_loss_limit",
-    "max_drawdown",
-    "max_submits_per_second",
-    "max_modifies_per_second",
-    "max_open_orders",
-    "duplicate_window_ms",
-    "is_active",
-]
 
 
 class RiskLimitOutput(serializers.ModelSerializer):
@@ -43,7 +30,7 @@ class RiskLimitOutput(serializers.ModelSerializer):
 
     class Meta:
         model = RiskLimit
-        fields = ["id", "account", "symbol", *LIMIT_FIELDS_OUT, "updated_at", "updated_by"]
+        fields = ["id", "account", "symbol", *LIMIT_FIELDS, "updated_at", "updated_by"]
 
 
 class RiskLimitList(ApiListView):
