@@ -22,6 +22,7 @@ from urllib.parse import unquote_plus
 
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
+from django.http.request import HttpHeaders
 from django.utils import timezone
 from oauth2_provider.models import AccessToken
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -44,7 +45,7 @@ from tradeops.api.throttling import client_address, failed_auth_window
 def address_of(meta) -> str:
     """The caller's address from a request's META (or oauthlib's copy of it), read as the
     throttles read it (``NUM_PROXIES``)."""
-    return client_address(SimpleNamespace(META=meta))
+    return client_address(SimpleNamespace(META=meta, headers=HttpHeaders(meta)))
 
 
 # ---------------------------------------------------------------- token lookup, with a process cache
