@@ -11,7 +11,8 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
 2. Two API clients made by the real service (``api_client_create``): a trader client with
    ``trading:read`` and a compliance client with ``compliance:read``; their tokens come from the
    real token endpoint (``/o/token/``) of the server under test.
-3. A real server process: gunicorn (sync workers, ``--workers``), the production settings'
+3. A real server process: gunicorn (sync workers, ``--workers``), or ``--server daphne`` (what
+   the production image runs: one ASGI process with the bounded pool), the project's
    middleware, ``DEBUG`` off, throttles counting on the local Redis (``REDIS_URL``), as in a
    deployment. The URLconf is the project's plus one route, ``/bench/minimal/``: a view that
    returns ``JsonResponse({"status": "ok"})`` and nothing else, through the same middleware; and
@@ -177,7 +178,7 @@ def make_clients() -> dict[str, tuple[str, str]]:
 # ---------------------------------------------------------------- the server
 
 
-def server_start(*, port: int, workers: int, database: str) -> subprocess.Popen:
+def server_start(*, port: int, workers: int, database: str, server: str = "gunicorn") -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database,
@@ -185,6 +186,12 @@ def server_start(*, port: int, workers: int, database: str) -> subprocess.Popen:
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
     }
+    if server == "daphne":  # what docker/Dockerfile runs: one ASGI process, the bounded pool of tradeops.asgi
+        daphne = str(Path(sys.executable).parent / "daphne")
+        command = [daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tradeops.asgi:application"]
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
     if gunicorn is None:
         sys.exit("gunicorn is not installed: pip install -r requirements/prod.txt")
@@ -313,6 +320,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument(
+        "--server", choices=["gunicorn", "daphne"], default="gunicorn", help="daphne: the production image's server"
+    )
     parser.add_argument("--connections", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads / Python load processes")
     parser.add_argument("--loadgen", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
@@ -337,7 +347,7 @@ def main() -> None:
         query = f"?page_size={args.page_size}" if args.page_size else ""
         paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
         cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
-        server = server_start(port=args.port, workers=args.workers, database=database)
+        server = server_start(port=args.port, workers=args.workers, database=database, server=args.server)
         server_wait(args.port)
         bearers = {name: token(args.port, *creds) for name, creds in clients.items()}
         who = {
@@ -373,11 +383,13 @@ def main() -> None:
     print()
     print(
         f"python bench/api_throughput.py --seconds {args.seconds} --rounds {args.rounds} --workers {args.workers} "
-        f"--connections {args.connections} --loadgen {args.loadgen}"
+        f"--connections {args.connections} --loadgen {args.loadgen} --server {args.server}"
         + (f" --page-size {args.page_size}" if args.page_size else "")
     )
     print(
-        f"{platform.python_version()}, gunicorn {args.workers} sync workers, {args.loadgen} "
+        f"{platform.python_version()}, "
+        + (f"gunicorn {args.workers} sync workers" if args.server == "gunicorn" else "daphne (one process)")
+        + f", {args.loadgen} "
         f"{args.threads} threads x {args.connections} connections, {args.seconds} s per target and round, "
         f"median of {args.rounds} rounds; {args.positions} positions ({sizes['GET /api/v1/positions/']} per page), "
         f"{args.alerts} alerts ({sizes['GET /api/v1/alerts/']} per page); seeded in {seeded:.0f} s; "
