@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/v1/", include("tradeops.api.urls")),
     path("api/v1/", include("trading.api.urls_v1")),
     path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/", include("compliance.reports.api.urls")),
     path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),

@@ -35,6 +35,8 @@ class Scope(StrEnum):
     COMPLIANCE_READ = "compliance:read"
     COMPLIANCE_WRITE = "compliance:write"
     AUDIT_READ = "audit:read"
+    REPORTS_READ = "reports:read"
+    REPORTS_WRITE = "reports:write"
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
@@ -45,6 +47,8 @@ SCOPE_DESCRIPTIONS: dict[Scope, str] = {
     Scope.COMPLIANCE_READ: "Read alerts, cases, compliance rules, STOR drafts",
     Scope.COMPLIANCE_WRITE: "Work cases (four eyes), propose and approve compliance rules",
     Scope.AUDIT_READ: "Search the audit trail, verify the chain, read digests and inclusion proofs",
+    Scope.REPORTS_READ: "Read regulatory report runs, their records and files",
+    Scope.REPORTS_WRITE: "Run regulatory reports and approve them (four eyes)",
 }
 WRITE_SCOPES = frozenset(s for s in Scope if s.endswith(":write"))
 
@@ -92,6 +96,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("audit_records", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
     ("audit_verification", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
     ("audit_digests", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
+    ("reports", "read"): Rule(Scope.REPORTS_READ, frozenset({C, A, X}), "MiFIR Art. 26, MiFID II Art. 27"),
+    ("reports", "run"): Rule(Scope.REPORTS_WRITE, frozenset({C})),
+    ("reports", "approve"): Rule(Scope.REPORTS_WRITE, frozenset({C}), "four eyes: not who generated it"),
 }
 
 

@@ -31,6 +31,20 @@ def _throttle_namespace(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def report_storage(settings, tmp_path):
+    """Report files go to a temporary folder (the storage alias "reports")."""
+    from django.core.files.storage import storages
+
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "reports": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": str(tmp_path)}},
+    }
+    storages._storages.pop("reports", None)
+    yield
+    storages._storages.pop("reports", None)
+
+
 @pytest.fixture
 def roles(db):
     from tradeops.core.services import roles_sync

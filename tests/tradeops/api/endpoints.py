@@ -132,6 +132,61 @@ class Ctx:
             reason="initial",
         )
 
+    def report(self, *, validated: bool = True):
+        """An alerts-summary run generated (and validated) by another compliance officer."""
+        from compliance.reports.services import report_run_create, report_run_execute
+
+        day = self.book["orders"][0].created_at.date() - timedelta(days=next(_n))
+        run = report_run_create(
+            kind="alerts_summary", period_start=day, period_end=day, user=self.other(Role.COMPLIANCE_OFFICER)
+        )
+        return report_run_execute(run=run) if validated else run
+
+    def transaction_report(self):
+        """A transaction report (RTS 22) of the book's trading date, with a record per fill: the
+        firm, the instruments and the account configured as the reporting tests do."""
+        from compliance.reports.configuration import (
+            account_reporting_profile_save,
+            instrument_reporting_profile_save,
+            reporting_firm_save,
+        )
+        from compliance.reports.services import report_run_create, report_run_execute
+        from tests.compliance.reports.conftest import COUNTERPARTY_LEI
+
+        account = self.book["account"]
+        reporting_firm_save(
+            actor="service:test",
+            executing_entity_lei=account.firm_lei,
+            submitting_entity_lei=account.firm_lei,
+            home_country="CY",
+            header_to="CY",
+        )
+        for instrument in (self.book["instrument"], self.book["gbp"]):
+            instrument_reporting_profile_save(
+                instrument=instrument,
+                actor="service:test",
+                reportability="mifir",
+                full_name=f"{instrument.symbol} CFD",
+                cfi_code="JFTXFC",
+                notional_currency_1=instrument.currency,
+                notional_currency_2=instrument.quote_currency,
+                quantity_type="NOML",
+                price_currency=instrument.quote_currency,
+                venue="XXXX",
+            )
+        account_reporting_profile_save(
+            account=account,
+            actor="service:test",
+            trading_capacity="DEAL",
+            owner_type="firm",
+            counterparty_lei=COUNTERPARTY_LEI,
+        )
+        day = self.book["orders"][0].created_at.date()
+        run = report_run_create(
+            kind="transaction", period_start=day, period_end=day, user=self.other(Role.COMPLIANCE_OFFICER)
+        )
+        return report_run_execute(run=run)
+
     def record(self):
         from tradeops.audit.models import AuditRecord
 
@@ -295,6 +350,41 @@ ENDPOINTS: list[Endpoint] = [
         "audit/digests/<isoday:day>/",
         ("audit_digests", "read"),
         lambda ctx: (f"/api/v1/audit/digests/{ctx.digest_day().isoformat()}/", None),
+    ),
+    Endpoint("GET", "reports/", ("reports", "read"), _get("/api/v1/reports/")),
+    Endpoint(
+        "POST",
+        "reports/",
+        ("reports", "run"),
+        lambda ctx: (
+            "/api/v1/reports/",
+            {"kind": "alerts_summary", "period_start": "2026-03-02", "period_end": "2026-03-08"},
+        ),
+        ok=202,
+    ),
+    Endpoint(
+        "GET",
+        "reports/<str:reference>/",
+        ("reports", "read"),
+        lambda ctx: (f"/api/v1/reports/{ctx.report(validated=False).reference}/", None),
+    ),
+    Endpoint(
+        "POST",
+        "reports/<str:reference>/approve/",
+        ("reports", "approve"),
+        lambda ctx: (f"/api/v1/reports/{ctx.report().reference}/approve/", {"note": "checked"}),
+    ),
+    Endpoint(
+        "GET",
+        "reports/<str:reference>/records/",
+        ("reports", "read"),
+        lambda ctx: (f"/api/v1/reports/{ctx.report(validated=False).reference}/records/", None),
+    ),
+    Endpoint(
+        "GET",
+        "reports/<str:reference>/file/",
+        ("reports", "read"),
+        lambda ctx: (f"/api/v1/reports/{ctx.report().reference}/file/", None),
     ),
     # the first kill switch routes, kept working under the same matrix
     Endpoint("GET", "legacy:kill-switch/", ("kill_switch", "read"), _get("/api/trading/kill-switch/")),

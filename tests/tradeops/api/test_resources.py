@@ -301,3 +301,49 @@ def test_the_schema_and_docs_are_served(db):
     assert b"cdn" not in docs.content.lower()  # served from this app (sidecar), not a CDN
     events = http.get("/api/v1/events/schema/")
     assert events.status_code == 200 and events.json()["title"] == "tradeops event envelope"
+
+
+@pytest.fixture
+def celery_eager():
+    """Tasks run in this process when queued (the ``reports`` worker's job, here)."""
+    from tradeops.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+def test_a_report_is_run_generated_approved_by_another_officer_and_downloaded(
+    book, as_role, celery_eager, django_capture_on_commit_callbacks
+):
+    import hashlib
+
+    alice, bob = as_role(Role.COMPLIANCE_OFFICER, "alice"), as_role(Role.COMPLIANCE_OFFICER, "bob")
+    auditor = as_role(Role.AUDITOR)
+    body = {"kind": "alerts_summary", "period_start": "2026-03-02", "period_end": "2026-03-08"}
+    assert auditor.post("/api/v1/reports/", body, format="json").json()["error"]["code"] == "role_forbidden"
+    with django_capture_on_commit_callbacks(execute=True):
+        response = alice.post("/api/v1/reports/", body, format="json")
+    assert response.status_code == 202 and response.json()["status"] == "pending", response.content
+    reference = response.json()["reference"]
+    run = auditor.get(f"/api/v1/reports/{reference}/").json()
+    assert run["status"] == "validated" and run["generated_by"] == "user:alice" and run["has_file"]
+    refused = alice.post(f"/api/v1/reports/{reference}/approve/", {}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "four_eyes"
+    approved = bob.post(f"/api/v1/reports/{reference}/approve/", {"note": "checked"}, format="json").json()
+    assert approved["status"] == "approved" and approved["approved_by"] == "bob"
+    download = auditor.get(f"/api/v1/reports/{reference}/file/")
+    content = b"".join(download.streaming_content)
+    assert download.status_code == 200 and download["Content-Type"] == "application/json"
+    assert download["X-Content-SHA256"] == hashlib.sha256(content).hexdigest() == run["sha256"]
+    assert "attachment" in download["Content-Disposition"]
+    assert auditor.get(f"/api/v1/reports/{reference}/file/?feedback=true").json()["error"]["code"] == (
+        "report_file_missing"
+    )
+    assert auditor.get(f"/api/v1/reports/{reference}/records/").json()["results"] == []
+    listed = auditor.get("/api/v1/reports/?kind=alerts_summary&status=approved").json()["results"]
+    assert [r["reference"] for r in listed] == [reference]
+    bad = alice.post("/api/v1/reports/", {**body, "period_end": "2026-03-01"}, format="json")
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "report_period_invalid"
+    assert auditor.get("/api/v1/reports/NOPE/").json()["error"]["code"] == "report_not_found"
