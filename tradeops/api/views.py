@@ -13,6 +13,8 @@ drf-spectacular can document filters, pages and bodies:
 
 from __future__ import annotations
 
+import functools
+
 from django.http import JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView, RetrieveAPIView
@@ -73,11 +75,6 @@ class EventsSchemaView(APIView):
         return JsonResponse(_events_schema(), json_dumps_params={"indent": 1})
 
 
-_cached_schema: dict | None = None
-
-
+@functools.cache
 def _events_schema() -> dict:
-    global _cached_schema
-    if _cached_schema is None:
-        _cached_schema = events_json_schema()
-    return _cached_schema
+    return events_json_schema()  # the structs do not change while the process runs
