@@ -93,7 +93,8 @@ def seed(*, positions: int, alerts: int) -> None:
     from tradeops.core.services import roles_sync
     from trading.models import Instrument, TradingAccount
     from trading.order_states import OrderStatus
-    from trading.services import execution_record, order_create, order_transition
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
 
     roles_sync()
     per_account = 10
@@ -134,10 +135,12 @@ def seed(*, positions: int, alerts: int) -> None:
         order = order_transition(order=order, to=OrderStatus.SUBMITTED, at=t0, broker_order_id=f"B-{n}")
         execution_record(
             order=order,
-            quantity=Decimal("1.50"),
-            price=Decimal("1.08") + Decimal(n) / 10000,
-            broker_deal_id=f"D-{n}",
-            executed_at=t0 + timedelta(milliseconds=30),
+            fill=FillDraft(
+                broker_deal_id=f"D-{n}",
+                quantity=Decimal("1.50"),
+                price=Decimal("1.08") + Decimal(n) / 10000,
+                executed_at=t0 + timedelta(milliseconds=30),
+            ),
         )
     kinds = ["spoofing", "wash_trade", "layering", "momentum_ignition", "best_execution_slippage"]
     alerts_record(

@@ -26,6 +26,7 @@ FIELDS = (
     "realised_pnl",
     "unrealised_pnl",
     "instrument__quote_currency",
+    "as_of",
     "updated_at",
 )
 

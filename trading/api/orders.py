@@ -48,12 +48,15 @@ class OrderOutput(serializers.ModelSerializer):
             "first_fill_at",
             "last_fill_at",
             "closed_at",
+            "recorded_at",
             "updated_at",
         ]
 
 
 class OrderList(ApiListView):
-    """Orders, newest first, with their lifecycle times (UTC, µs) and reject reason."""
+    """Orders, newest first, with their reject reason and two times: the lifecycle's event times
+    (``created_at`` ... ``closed_at``: in a replay, the replayed market time) and the record
+    times (``recorded_at``, ``updated_at``: wall clock). UTC, µs."""
 
     matrix = {"GET": ("orders", "read")}
     serializer_class = OrderOutput
@@ -127,13 +130,15 @@ class PositionOutput(serializers.ModelSerializer):
             "realised_pnl",
             "unrealised_pnl",
             "pnl_currency",
+            "as_of",
             "updated_at",
         ]
 
 
 class PositionList(ApiListView):
     """Net positions per account and instrument (lots), with realised P&L and unrealised P&L at
-    the last mark (``mark_price``), in the instrument's quote currency."""
+    the last mark (``mark_price``), in the instrument's quote currency; ``as_of`` the event time
+    of those figures, ``updated_at`` the wall clock of their write."""
 
     matrix = {"GET": ("positions", "read")}
     serializer_class = PositionOutput

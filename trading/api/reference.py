@@ -70,6 +70,7 @@ class RiskSnapshotOutput(serializers.ModelSerializer):
             "used_margin",
             "trading_state",
             "breaker_state",
+            "as_of",
             "updated_at",
         ]
 

@@ -14,15 +14,13 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from django.db import transaction
-
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
+from tradeops.recorder import Recorder, recording
 from trading.controls.services import (
     LIMIT_FIELDS,
     RiskControlError,
-    _audit_change,
     _plain,
     risk_limit_save,
     risk_limit_snapshot,
@@ -82,7 +80,6 @@ def risk_limit_proposal_snapshot(proposal: RiskLimitProposal) -> dict:
     }
 
 
-@transaction.atomic
 def risk_limit_change_propose(
     *,
     proposed_by,
@@ -91,6 +88,7 @@ def risk_limit_change_propose(
     account: TradingAccount | None = None,
     instrument: Instrument | None = None,
     at: datetime | None = None,
+    recorder: Recorder | None = None,
 ) -> RiskLimitProposal:
     """Propose new values for the limits of a scope (account and/or instrument; neither = the
     firm-wide row). Takes no effect until a different risk manager approves it
@@ -102,6 +100,11 @@ def risk_limit_change_propose(
         raise RiskControlError("a limit change needs a reason", code="reason_required")
     cleaned = risk_limit_values_clean(values)
     now = ensure_utc(at) if at else utcnow()
+    with recording(recorder) as rec:
+        return _propose(proposed_by, cleaned, reason, account, instrument, now, rec)
+
+
+def _propose(proposed_by, cleaned, reason, account, instrument, now, rec: Recorder) -> RiskLimitProposal:
     pending = RiskLimitProposal.objects.select_for_update().filter(
         account=account, instrument=instrument, status=ProposalStatus.PENDING
     )
@@ -117,7 +120,7 @@ def risk_limit_change_propose(
         proposed_by=proposed_by,
         proposed_at=now,
     )
-    _audit_change(
+    rec.change(
         action="risk_limit.change_proposed",
         actor=f"user:{proposed_by.get_username()}",
         object_type="risk_limit_proposal",
@@ -139,15 +142,24 @@ def _decided(proposal: RiskLimitProposal) -> RiskLimitProposal:
     return locked
 
 
-@transaction.atomic
 def risk_limit_change_approve(
-    *, proposal: RiskLimitProposal, approver, note: str = "", at: datetime | None = None
+    *,
+    proposal: RiskLimitProposal,
+    approver,
+    note: str = "",
+    at: datetime | None = None,
+    recorder: Recorder | None = None,
 ) -> RiskLimit:
     """A second risk manager approves: the values are saved through ``risk_limit_save`` (audited
     before/after, published so the execution worker reloads its limits). Four eyes on the person:
     the proposer cannot approve, whatever roles they hold (``four_eyes``)."""
     _require_risk_manager(approver)
     now = ensure_utc(at) if at else utcnow()
+    with recording(recorder) as rec:
+        return _approve(proposal, approver, note, now, rec)
+
+
+def _approve(proposal: RiskLimitProposal, approver, note: str, now: datetime, rec: Recorder) -> RiskLimit:
     proposal = _decided(proposal)
     if proposal.proposed_by_id == approver.pk:
         raise FourEyesViolation(
@@ -164,6 +176,7 @@ def risk_limit_change_approve(
         instrument=proposal.instrument,
         reason=f"limit change {proposal.pk} proposed by {proposal.proposed_by.get_username()}: {proposal.reason}",
         at=now,
+        recorder=rec,
         **risk_limit_values_clean(proposal.values),
     )
     proposal.status, proposal.decided_by, proposal.decided_at, proposal.decision_note = (
@@ -174,7 +187,7 @@ def risk_limit_change_approve(
     )
     proposal.limit = limit
     proposal.save(update_fields=["status", "decided_by", "decided_at", "decision_note", "limit"])
-    _audit_change(
+    rec.change(
         action="risk_limit.change_approved",
         actor=actor,
         object_type="risk_limit_proposal",
@@ -187,22 +200,31 @@ def risk_limit_change_approve(
     return limit
 
 
-@transaction.atomic
 def risk_limit_change_reject(
-    *, proposal: RiskLimitProposal, officer, note: str, at: datetime | None = None
+    *,
+    proposal: RiskLimitProposal,
+    officer,
+    note: str,
+    at: datetime | None = None,
+    recorder: Recorder | None = None,
 ) -> RiskLimitProposal:
     """Refuse (or, by its proposer, withdraw) a pending limit change; the limits stay as they are."""
     _require_risk_manager(officer)
     if not note.strip():
         raise RiskControlError("rejecting a limit change needs a note", code="reason_required")
     now = ensure_utc(at) if at else utcnow()
+    with recording(recorder) as rec:
+        return _reject(proposal, officer, note, now, rec)
+
+
+def _reject(proposal: RiskLimitProposal, officer, note: str, now: datetime, rec: Recorder) -> RiskLimitProposal:
     proposal = _decided(proposal)
     before = risk_limit_proposal_snapshot(proposal)
     proposal.status, proposal.decided_at, proposal.decision_note = ProposalStatus.REJECTED, now, note
     if officer.pk != proposal.proposed_by_id:
         proposal.decided_by = officer
     proposal.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-    _audit_change(
+    rec.change(
         action="risk_limit.change_rejected",
         actor=f"user:{officer.get_username()}",
         object_type="risk_limit_proposal",

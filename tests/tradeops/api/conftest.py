@@ -130,7 +130,8 @@ T0 = datetime(2026, 3, 2, 9, 30, 0, 123456, tzinfo=UTC)
 def filled_order(*, account, instrument, client_order_id: str, side: str = "BUY", quantity="1.00", price="1.10000"):
     """An order taken through NEW -> RISK_APPROVED -> SUBMITTED -> FILLED with its fill and position."""
     from trading.order_states import OrderStatus
-    from trading.services import execution_record, order_create, order_transition
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
 
     order, _ = order_create(
         client_order_id=client_order_id,
@@ -145,10 +146,12 @@ def filled_order(*, account, instrument, client_order_id: str, side: str = "BUY"
     order = order_transition(order=order, to=OrderStatus.SUBMITTED, at=T0, broker_order_id=f"B-{client_order_id}")
     result = execution_record(
         order=order,
-        quantity=Decimal(quantity),
-        price=Decimal(price),
-        broker_deal_id=f"D-{client_order_id}",
-        executed_at=T0 + timedelta(milliseconds=40),
+        fill=FillDraft(
+            broker_deal_id=f"D-{client_order_id}",
+            quantity=Decimal(quantity),
+            price=Decimal(price),
+            executed_at=T0 + timedelta(milliseconds=40),
+        ),
     )
     return result
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('trading', '0002_risk_controls'),
+        ('trading', '0003_bitemporal_order_write'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
