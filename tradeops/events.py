@@ -138,6 +138,30 @@ class Signal(Payload, frozen=True, kw_only=True):
 # ---------------------------------------------------------------- trading
 
 
+class OrderRequested(Payload, frozen=True, kw_only=True):
+    """An order asked for from outside the execution worker (the integration API), for the worker
+    that trades the account: it goes through the same pre-trade gate, broker and one write as
+    the worker's own orders. ``client_order_id`` is the idempotency key end to end; ``ts`` is
+    when the request was received (event time); ``actor`` who asked (RTS 6 Art. 12)."""
+
+    TYPE = "order.requested"
+    TOPIC = Topic.TRADING
+    client_order_id: str
+    account_id: int
+    symbol: str
+    side: str  # BUY | SELL
+    quantity: Decimal  # lots
+    order_type: str = "MARKET"  # MARKET | LIMIT
+    limit_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    algo_id: str = ""
+    desk: str = ""
+    trader_id: int | None = None
+    actor: str
+    ts: UtcDatetime
+
+
 class OrderEvent(Payload, frozen=True, kw_only=True):
     """An order lifecycle change (created, approved, rejected, submitted, filled, cancelled...)."""
 
@@ -308,6 +332,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     Features,
     Prediction,
     Signal,
+    OrderRequested,
     OrderEvent,
     Fill,
     PositionChanged,
