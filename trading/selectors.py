@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
-from tradeops.api.matrix import visible_to
+from tradeops.api.matrix import role_may, visible_to
+from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
 from trading.models import Execution, Instrument, Order, Position, TradingAccount
 from trading.order_states import UNEXECUTED
+from trading.orders.requests import OrderRequestResult, order_request_event_id, order_request_result
 
 
 def instrument_get(*, symbol: str) -> Instrument:
@@ -130,6 +132,17 @@ def order_visible_get(*, user, client_order_id: str) -> Order:
     return _visible_get(
         orders_visible_to(user=user), code="order_not_found", what="order", client_order_id=client_order_id
     )
+
+
+def order_request_visible_get(*, user, client_order_id: str) -> OrderRequestResult:
+    """An order requested over the API and what became of it (its order once the execution
+    worker wrote it), for a user who may read orders."""
+    record = None
+    if role_may(user, "orders", "read"):
+        record = AuditRecord.objects.filter(event_id=order_request_event_id(client_order_id)).first()
+    if record is None:
+        raise NotFound(f"no order request {client_order_id!r}", code="order_request_not_found")
+    return order_request_result(record)
 
 
 def executions_visible_to(*, user) -> QuerySet[Execution]:

@@ -1,17 +1,29 @@
-"""Orders, executions (fills) and positions with P&L (read). Views call one selector each.
+"""Orders (list, detail, and placing one), executions (fills) and positions with P&L. Views
+call one selector or service each.
 
-Placing an order (``POST /api/v1/orders/``) goes through the execution worker's gate and
-services; it is built on the order path of ``trading/orders/`` (see README, "Integration API").
+Placing an order (``POST /api/v1/orders/``) publishes a request for the execution worker that
+trades the account (``trading.orders.requests.order_request``): the order then goes through the
+same pre-trade gate, broker and write as the worker's own (RTS 6 Art. 15), idempotent by
+``client_order_id``.
 """
 
 from __future__ import annotations
 
-from rest_framework import serializers
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.response import Response
 
 from tradeops.api.views import ApiDetailView, ApiListView
 from trading.api.filters import ExecutionFilter, OrderFilter, PositionFilter
-from trading.models import Execution, Order, Position
-from trading.selectors import executions_visible_to, order_visible_get, orders_visible_to, positions_visible_to
+from trading.models import Execution, Instrument, Order, OrderType, Position, Side, TradingAccount
+from trading.orders.requests import order_request
+from trading.selectors import (
+    executions_visible_to,
+    order_request_visible_get,
+    order_visible_get,
+    orders_visible_to,
+    positions_visible_to,
+)
 
 
 class OrderOutput(serializers.ModelSerializer):
@@ -53,17 +65,100 @@ class OrderOutput(serializers.ModelSerializer):
         ]
 
 
-class OrderList(ApiListView):
-    """Orders, newest first, with their reject reason and two times: the lifecycle's event times
-    (``created_at`` ... ``closed_at``: in a replay, the replayed market time) and the record
-    times (``recorded_at``, ``updated_at``: wall clock). UTC, µs."""
+class OrderRequestOutput(serializers.Serializer):
+    client_order_id = serializers.CharField()
+    requested = serializers.BooleanField(
+        help_text="A new request was published by this call (false: a retry or a read)"
+    )
+    requested_at = serializers.DateTimeField(help_text="When the first request was received (UTC)")
+    requested_by = serializers.CharField(help_text="Who asked (the audit record's actor)")
+    status = serializers.CharField(help_text='"requested" until the execution worker wrote the order, then its status')
+    order = OrderOutput(allow_null=True, help_text="The order once the worker wrote it (gate decision included)")
 
-    matrix = {"GET": ("orders", "read")}
+
+def _request_body(result) -> dict:
+    return OrderRequestOutput(
+        {
+            "client_order_id": result.client_order_id,
+            "requested": result.requested,
+            "requested_at": result.requested_at,
+            "requested_by": result.requested_by,
+            "status": result.order.status if result.order is not None else "requested",
+            "order": result.order,
+        }
+    ).data
+
+
+class OrderListPlace(ApiListView):
+    """GET: orders, newest first, with their reject reason and two times: the lifecycle's event
+    times (``created_at`` ... ``closed_at``: in a replay, the replayed market time) and the
+    record times (``recorded_at``, ``updated_at``: wall clock). UTC, µs.
+
+    POST: place an order (traders). It is handed to the execution worker that trades the account
+    and meets the same pre-trade gate as the worker's own orders (every risk and compliance
+    check: refused orders are recorded REJECTED with each failing check), is attributed to you,
+    and is idempotent by ``client_order_id``: a retry with the same terms publishes nothing new
+    (202 while the worker has not written it, then 200 with the order); other terms are refused
+    with 409 (``client_order_id_reused``). Follow ``Location``:
+    ``/api/v1/order-requests/{client_order_id}/``."""
+
+    matrix = {"GET": ("orders", "read"), "POST": ("orders", "create")}
     serializer_class = OrderOutput
     filterset_class = OrderFilter
 
+    class InputSerializer(serializers.Serializer):
+        client_order_id = serializers.CharField(max_length=27, help_text="Your idempotency key (1-27 characters)")
+        account = serializers.PrimaryKeyRelatedField(queryset=TradingAccount.objects.all())
+        symbol = serializers.SlugRelatedField(slug_field="symbol", queryset=Instrument.objects.all())
+        side = serializers.ChoiceField(choices=Side.choices)
+        quantity = serializers.DecimalField(max_digits=20, decimal_places=6, help_text="Lots, on the volume grid")
+        order_type = serializers.ChoiceField(
+            choices=[(OrderType.MARKET, "Market"), (OrderType.LIMIT, "Limit")], default=OrderType.MARKET
+        )
+        limit_price = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
+        stop_loss = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
+        take_profit = serializers.DecimalField(max_digits=24, decimal_places=10, required=False, allow_null=True)
+        algo_id = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+        desk = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+
     def select(self):
         return orders_visible_to(user=self.request.user)
+
+    @extend_schema(request=InputSerializer, responses={202: OrderRequestOutput, 200: OrderRequestOutput})
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        result = order_request(
+            requested_by=request.user,
+            client_order_id=values["client_order_id"],
+            account=values["account"],
+            instrument=values["symbol"],
+            side=values["side"],
+            quantity=values["quantity"],
+            order_type=values["order_type"],
+            limit_price=values.get("limit_price"),
+            stop_loss=values.get("stop_loss"),
+            take_profit=values.get("take_profit"),
+            algo_id=values["algo_id"],
+            desk=values["desk"],
+        )
+        code = status.HTTP_200_OK if result.order is not None else status.HTTP_202_ACCEPTED
+        response = Response(_request_body(result), status=code)
+        response["Location"] = f"/api/v1/order-requests/{result.client_order_id}/"
+        return response
+
+
+class OrderRequestDetail(ApiDetailView):
+    """An order requested over the API and what became of it: ``status`` is ``requested`` until
+    the execution worker has run it through the gate and written the order, then the order's
+    status (``REJECTED`` with the failing checks in ``reject_reason``, ``FILLED``...)."""
+
+    matrix = {"GET": ("orders", "read")}
+
+    @extend_schema(responses={200: OrderRequestOutput})
+    def get(self, request, client_order_id):
+        return Response(_request_body(order_request_visible_get(user=request.user, client_order_id=client_order_id)))
 
 
 class OrderDetail(ApiDetailView):

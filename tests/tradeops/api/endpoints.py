@@ -207,6 +207,22 @@ def _get(path):
     return lambda ctx: (path, None)
 
 
+def _order_requested(ctx):
+    """A fresh order request (another trader's: every reader of orders may follow it)."""
+    from trading.orders.requests import order_request
+
+    client_order_id = f"API-R-{next(_n)}"
+    order_request(
+        requested_by=ctx.other(Role.TRADER),
+        client_order_id=client_order_id,
+        account=ctx.book["account"],
+        instrument=ctx.book["instrument"],
+        side="SELL",
+        quantity=Decimal("0.10"),
+    )
+    return f"/api/v1/order-requests/{client_order_id}/", None
+
+
 ENDPOINTS: list[Endpoint] = [
     Endpoint("GET", "instruments/", ("instruments", "read"), _get("/api/v1/instruments/")),
     Endpoint("GET", "instruments/<str:symbol>/", ("instruments", "read"), _get("/api/v1/instruments/EURUSD/")),
@@ -218,7 +234,24 @@ ENDPOINTS: list[Endpoint] = [
         lambda ctx: (f"/api/v1/accounts/{ctx.book['account'].pk}/", None),
     ),
     Endpoint("GET", "orders/", ("orders", "read"), _get("/api/v1/orders/")),
+    Endpoint(
+        "POST",
+        "orders/",
+        ("orders", "create"),
+        lambda ctx: (
+            "/api/v1/orders/",
+            {
+                "client_order_id": f"API-M-{next(_n)}",
+                "account": ctx.book["account"].pk,
+                "symbol": "EURUSD",
+                "side": "BUY",
+                "quantity": "0.10",
+            },
+        ),
+        ok=202,
+    ),
     Endpoint("GET", "orders/<str:client_order_id>/", ("orders", "read"), _get("/api/v1/orders/API-T-1/")),
+    Endpoint("GET", "order-requests/<str:client_order_id>/", ("orders", "read"), _order_requested),
     Endpoint("GET", "executions/", ("executions", "read"), _get("/api/v1/executions/")),
     Endpoint("GET", "positions/", ("positions", "read"), _get("/api/v1/positions/")),
     Endpoint("GET", "pretrade-decisions/", ("pretrade_decisions", "read"), _get("/api/v1/pretrade-decisions/")),
