@@ -39,6 +39,9 @@ from trading.orders.plan import OrderDraft, check_order_terms
 _REQUEST_NS = uuid.UUID("0b7d2f4e-3c1a-4f6e-9b8d-5a2c7e1f9d30")
 # The key travels to the broker as the order comment, which MT5 truncates past ~27 characters.
 CLIENT_ORDER_ID = re.compile(r"^[A-Za-z0-9._:-]{1,27}$")
+# The strategy's keys (``trading.intents.client_order_id_for``: "T" + 20 hex digits, derived from
+# the signal): taken over the API first, the strategy's order would be skipped as a duplicate.
+STRATEGY_ORDER_ID = re.compile(r"^T[0-9a-f]{20}$")
 REQUESTABLE_TYPES = (OrderType.MARKET, OrderType.LIMIT)
 
 
@@ -130,6 +133,11 @@ def order_request(
         raise OrderValidationError(
             "client_order_id is 1-27 letters, digits or . _ : - (the broker keeps it as the order comment)",
             code="invalid_client_order_id",
+        )
+    if STRATEGY_ORDER_ID.match(client_order_id):
+        raise OrderValidationError(
+            "client_order_id has the form of the strategy's keys (T and 20 hex digits): choose another",
+            code="reserved_client_order_id",
         )
     if order_type not in REQUESTABLE_TYPES:
         raise OrderValidationError(

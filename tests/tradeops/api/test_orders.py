@@ -20,6 +20,7 @@ from tradeops.core.clock import ReplayClock, utcnow
 from tradeops.core.roles import Role
 from tradeops.events import Topic, decode
 from tradeops.outbox.models import Outbox
+from trading.intents import client_order_id_for
 from trading.models import Execution, Order
 from trading.order_states import OrderStatus
 from trading.risk import RiskLimits
@@ -122,6 +123,7 @@ def test_the_same_key_from_another_requester_or_naming_another_order_is_a_confli
         ({"limit_price": "1.10000"}, "invalid_price"),
         ({"client_order_id": "x" * 28}, "max_length"),
         ({"client_order_id": "has space"}, "invalid_client_order_id"),
+        ({"client_order_id": client_order_id_for(signal_id="sig-1", account_id=1)}, "reserved_client_order_id"),
         ({"side": "HOLD"}, "invalid_choice"),
         ({"symbol": "NOPE"}, "does_not_exist"),
     ],
