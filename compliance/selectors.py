@@ -19,7 +19,7 @@ from compliance.surveillance.params import DETECTOR_PARAMS
 from tradeops.api.matrix import role_may, visible_to
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import NotFound, PermissionDenied
-from tradeops.core.roles import Role, user_has_role
+from tradeops.core.roles import Role
 from tradeops.observability.cache import cached
 
 SURVEILLANCE_ROLES = (Role.COMPLIANCE_OFFICER, Role.AUDITOR)
