@@ -12,44 +12,78 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from compliance.models import Alert, Case, ComplianceRule, PreTradeDecision, RuleStatus
+from compliance.models import Alert, Case, CaseAction, ComplianceRule, PreTradeDecision, RuleStatus
 from compliance.pretrade.checks import RuleSpec
 from compliance.pretrade.params import PRETRADE_PARAMS, pretrade_params_convert
 from compliance.surveillance.params import DETECTOR_PARAMS
+from tradeops.api.matrix import role_may, visible_to
 from tradeops.core.clock import utcnow
 from tradeops.core.db_router import read_only
-from tradeops.core.errors import PermissionDenied
-from tradeops.core.roles import Role, user_has_role
+from tradeops.core.errors import NotFound, PermissionDenied
+from tradeops.core.roles import Role
 from tradeops.observability.cache import cached
 
 SURVEILLANCE_ROLES = (Role.COMPLIANCE_OFFICER, Role.AUDITOR)
 
 
 def can_see_surveillance(user) -> bool:
-    return any(user_has_role(user, role) for role in SURVEILLANCE_ROLES)
+    """Compliance officers and auditors (the ``alerts`` row of ``tradeops.api.matrix``)."""
+    return role_may(user, "alerts", "read")
 
 
 @read_only
 def alerts_visible_to(*, user) -> QuerySet[Alert]:
-    if not can_see_surveillance(user):
-        return Alert.objects.none()
-    return Alert.objects.select_related("case")
+    """Alerts with their case's reference and status (the rest of the case row is not read)."""
+    qs = Alert.objects.select_related("case").only(
+        *(f.name for f in Alert._meta.concrete_fields), "case__reference", "case__status"
+    )
+    return visible_to(qs, user=user, resource="alerts")
+
+
+def alert_visible_get(*, user, pk: int) -> Alert:
+    try:
+        return alerts_visible_to(user=user).get(pk=pk)
+    except Alert.DoesNotExist:
+        raise NotFound(f"no alert {pk}", code="alert_not_found") from None
 
 
 @read_only
 def cases_visible_to(*, user) -> QuerySet[Case]:
-    if not can_see_surveillance(user):
-        return Case.objects.none()
-    return Case.objects.all()
+    return visible_to(
+        Case.objects.select_related("assigned_to", "pending_by", "decided_by"), user=user, resource="cases"
+    )
+
+
+def case_visible_get(*, user, pk: int) -> Case:
+    try:
+        return cases_visible_to(user=user).get(pk=pk)
+    except Case.DoesNotExist:
+        raise NotFound(f"no case {pk}", code="case_not_found") from None
+
+
+def case_actions_visible_to(*, user, case: Case) -> QuerySet[CaseAction]:
+    """Every step taken on a case, oldest first (what the regulator reconstructs)."""
+    return visible_to(CaseAction.objects.filter(case=case).select_related("actor"), user=user, resource="cases")
 
 
 @read_only
 def pretrade_decisions_visible_to(*, user) -> QuerySet[PreTradeDecision]:
     """Pre-trade decisions are the trader's own business too (why was my order refused?), so
-    every authenticated role may read them; they name controls, not suspicions."""
-    if not getattr(user, "is_authenticated", False):
-        return PreTradeDecision.objects.none()
-    return PreTradeDecision.objects.all()
+    every role may read them; they name controls, not suspicions."""
+    return visible_to(PreTradeDecision.objects.all(), user=user, resource="pretrade_decisions")
+
+
+def compliance_rules_visible_to(*, user) -> QuerySet[ComplianceRule]:
+    """Every version of every rule (pending, active, superseded, rejected, retired)."""
+    qs = ComplianceRule.objects.select_related("account", "instrument", "proposed_by", "decided_by")
+    return visible_to(qs, user=user, resource="rules")
+
+
+def compliance_rule_visible_get(*, user, pk: int) -> ComplianceRule:
+    try:
+        return compliance_rules_visible_to(user=user).get(pk=pk)
+    except ComplianceRule.DoesNotExist:
+        raise NotFound(f"no compliance rule version {pk}", code="rule_not_found") from None
 
 
 @read_only
@@ -148,7 +182,7 @@ def case_stor_draft(*, case: Case, user) -> dict[str, Any]:
     sections of the template in the Annex of Delegated Regulation 2016/957. Facts the system
     holds are filled in; what only a person can state is marked ``TO COMPLETE``. The draft is
     for the competent authority, never for the subject (Art. 5: no tipping off)."""
-    if not user_has_role(user, Role.COMPLIANCE_OFFICER):
+    if not role_may(user, "stor_drafts", "read"):
         raise PermissionDenied("only compliance officers prepare STORs", code="not_compliance_officer")
     from trading.models import Order, TradingAccount
 

@@ -38,7 +38,7 @@ from compliance.models import (
 from compliance.pretrade.decisions import compliance_decision_of
 from compliance.pretrade.params import PRETRADE_PARAMS
 from tradeops.core.clock import ensure_utc, utcnow
-from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
+from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
 from tradeops.events import CaseChanged, ComplianceRuleChanged, Envelope, ExecutionThrottleReset, make_event
 
@@ -49,12 +49,6 @@ _DECISION_NS = uuid.UUID("5b0b1c1e-8f0d-4b7e-9a52-6c1f0b1d2e01")
 
 class ComplianceError(ApplicationError):
     code = "compliance_error"
-
-
-class FourEyesViolation(PermissionDenied):
-    """The same person tried to both make and approve a change or a disposition."""
-
-    code = "four_eyes"
 
 
 class InvalidCaseTransition(ComplianceError):

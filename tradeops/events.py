@@ -138,6 +138,30 @@ class Signal(Payload, frozen=True, kw_only=True):
 # ---------------------------------------------------------------- trading
 
 
+class OrderRequested(Payload, frozen=True, kw_only=True):
+    """An order asked for from outside the execution worker (the integration API), for the worker
+    that trades the account: it goes through the same pre-trade gate, broker and one write as
+    the worker's own orders. ``client_order_id`` is the idempotency key end to end; ``ts`` is
+    when the request was received (event time); ``actor`` who asked (RTS 6 Art. 12)."""
+
+    TYPE = "order.requested"
+    TOPIC = Topic.TRADING
+    client_order_id: str
+    account_id: int
+    symbol: str
+    side: str  # BUY | SELL
+    quantity: Decimal  # lots
+    order_type: str = "MARKET"  # MARKET | LIMIT
+    limit_price: Decimal | None = None
+    stop_loss: Decimal | None = None
+    take_profit: Decimal | None = None
+    algo_id: str = ""
+    desk: str = ""
+    trader_id: int | None = None
+    actor: str
+    ts: UtcDatetime
+
+
 class OrderEvent(Payload, frozen=True, kw_only=True):
     """An order lifecycle change (created, approved, rejected, submitted, filled, cancelled...)."""
 
@@ -338,6 +362,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     Features,
     Prediction,
     Signal,
+    OrderRequested,
     OrderEvent,
     Fill,
     PositionChanged,
@@ -410,6 +435,45 @@ def make_event(
         payload=payload,
         traceparent=traceparent,
     )
+
+
+def events_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of every event on the wire, generated from the structs above
+    (``msgspec.json.schema_components``), never written by hand: one envelope variant per
+    (type, version), its ``payload`` pointing at the payload's schema, its topic in ``x-topic``.
+    Served at ``/api/v1/events/schema/`` for integrations that consume the Kafka topics."""
+    _, defs = msgspec.json.schema_components([Envelope, *PAYLOADS], ref_template="#/$defs/{name}")
+    envelope = defs.pop("Envelope")
+    variants = []
+    for payload in PAYLOADS:
+        properties = {
+            **envelope["properties"],
+            "type": {"const": payload.TYPE},
+            "version": {"const": payload.VERSION},
+            "payload": {"$ref": f"#/$defs/{payload.__name__}"},
+        }
+        variants.append(
+            {
+                "title": f"{payload.TYPE} v{payload.VERSION}",
+                "description": f"On the {payload.TOPIC} topic.",
+                "type": "object",
+                "properties": properties,
+                "required": envelope["required"],
+                "additionalProperties": False,
+                "x-topic": payload.TOPIC,
+            }
+        )
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "tradeops event envelope",
+        "description": (
+            "Every event on the tradeops Kafka topics: JSON, one envelope per message. Decimals are "
+            "strings; times are RFC 3339 UTC with microseconds (RTS 25). An unknown (type, version) "
+            "is refused, never guessed."
+        ),
+        "oneOf": variants,
+        "$defs": defs,
+    }
 
 
 _encoder = msgspec.json.Encoder(decimal_format="string")

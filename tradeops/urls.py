@@ -19,9 +19,19 @@ urlpatterns = [
     path("admin/login/", signin.sign_in),
     path("admin/", admin.site.urls),
     path("", include("trading.urls")),
-    path("api/trading/", include("trading.api.urls")),
+    path("api/trading/", include("trading.api.urls")),  # the first kill switch routes, kept
+    # Integration API v1 (README, "Integration API"): OAuth2 token endpoint, then one module per app.
+    path("o/", include("tradeops.api.oauth_urls")),
+    path("api/v1/", include("tradeops.api.urls")),
+    path("api/v1/", include("trading.api.urls_v1")),
+    path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/", include("compliance.reports.api.urls")),
+    path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
     path("compliance/", include("compliance.urls")),
     path("orders/<str:client_order_id>/", include("compliance.story_urls")),
     path("metrics", metrics, name="prometheus-django-metrics"),
 ]
+
+handler404 = "tradeops.core.views.not_found"
+handler500 = "tradeops.core.views.server_error"

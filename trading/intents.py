@@ -115,3 +115,36 @@ def client_order_id_for(*, signal_id: str, account_id: int, prefix: str = "T") -
 def magic_for(algo_id: str) -> int:
     """A stable MT5 ``magic`` number for an algorithm id (31-bit, positive)."""
     return int.from_bytes(hashlib.blake2b(algo_id.encode(), digest_size=4).digest(), "big") & 0x7FFFFFFF
+
+
+def intent_of_request(request, *, quote: Quote | None, at: datetime) -> OrderIntent:
+    """The intent of an order requested from outside the worker (``tradeops.events.OrderRequested``),
+    for the same gate as the strategy's intents, decided at ``at`` (the worker's event time when
+    it takes the request up: live, the wall clock; in a replay, the replayed market time, so a
+    request received on the wall clock neither moves a replay's clock nor meets stale quotes).
+    Its reference price (exposure and margin checks) is the limit price of a limit order, else
+    the price the latest quote gives its side; without a quote it is zero, and the trading
+    breaker refuses the order for stale market data anyway."""
+    if request.limit_price is not None:
+        reference = request.limit_price
+    elif quote is not None:
+        reference = quote.price_for(request.side)
+    else:
+        reference = Decimal(0)
+    return OrderIntent(
+        client_order_id=request.client_order_id,
+        account_id=request.account_id,
+        symbol=request.symbol,
+        side=request.side,
+        quantity=request.quantity,
+        reference_price=reference,
+        ts=at,
+        order_type=request.order_type,
+        limit_price=request.limit_price,
+        stop_loss=request.stop_loss,
+        take_profit=request.take_profit,
+        algo_id=request.algo_id,
+        trader_id=request.trader_id,
+        desk=request.desk,
+        tags={"source": "api", "requested_by": request.actor, "requested_at": request.ts.isoformat()},
+    )

@@ -318,6 +318,56 @@ class RiskLimit(models.Model):
         return f"limits: {account} / {instrument}"
 
 
+class ProposalStatus(models.TextChoices):
+    PENDING = "pending", "Pending approval"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
+class RiskLimitProposal(models.Model):
+    """A proposed change to the risk limits of one scope (account and/or instrument, or the firm),
+    applied only when a second risk manager approves it (four eyes on the person, as for
+    compliance rules). ``values`` holds the proposed fields as JSON (decimals as strings).
+    Written by ``trading.controls.services.risk_limit_change_*`` (audited)."""
+
+    limit = models.ForeignKey(
+        RiskLimit,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="proposals",
+        help_text="The row it changes (empty: it creates one)",
+    )
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    values = models.JSONField(default=dict)
+    reason = models.TextField()
+    status = models.CharField(
+        max_length=8, choices=ProposalStatus.choices, default=ProposalStatus.PENDING, db_index=True
+    )
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-proposed_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("proposed_by")),
+                name="risklimitproposal_four_eyes",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        account = self.account.name if self.account_id else "all accounts"
+        instrument = self.instrument.symbol if self.instrument_id else "all instruments"
+        return f"limit change {account} / {instrument} [{self.status}]"
+
+
 class KillScope(models.TextChoices):
     ALL = "all", "Everything"
     ACCOUNT = "account", "An account (id)"

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from tradeops.api.matrix import role_may, visible_to
+from tradeops.audit.models import AuditRecord
 from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
 from trading.models import Execution, Instrument, Order, Position, TradingAccount
 from trading.order_states import UNEXECUTED
+from trading.orders.requests import OrderRequestResult, order_request_event_id, order_request_result
 
 
 def instrument_get(*, symbol: str) -> Instrument:
@@ -93,3 +96,70 @@ def position_list(*, account: TradingAccount | None = None, open_only: bool = Fa
     if open_only:
         qs = qs.exclude(net_quantity=0)
     return qs
+
+
+# ---------------------------------------------------------------- what a user may see (tradeops.api.matrix)
+
+
+def _visible_get(qs: QuerySet, *, code: str, what: str, **lookup):
+    try:
+        return qs.get(**lookup)
+    except (qs.model.DoesNotExist, ValueError):
+        raise NotFound(f"no {what} {next(iter(lookup.values()))!r}", code=code) from None
+
+
+def instruments_visible_to(*, user) -> QuerySet[Instrument]:
+    return visible_to(Instrument.objects.all(), user=user, resource="instruments")
+
+
+def instrument_visible_get(*, user, symbol: str) -> Instrument:
+    return _visible_get(
+        instruments_visible_to(user=user), code="instrument_not_found", what="instrument", symbol=symbol
+    )
+
+
+def accounts_visible_to(*, user) -> QuerySet[TradingAccount]:
+    """Accounts with their latest risk snapshot (equity, drawdown, trading state)."""
+    return visible_to(TradingAccount.objects.select_related("risk_snapshot"), user=user, resource="accounts")
+
+
+def account_visible_get(*, user, pk: int) -> TradingAccount:
+    return _visible_get(accounts_visible_to(user=user), code="account_not_found", what="account", pk=pk)
+
+
+def orders_visible_to(*, user) -> QuerySet[Order]:
+    return visible_to(Order.objects.select_related("account", "instrument", "trader"), user=user, resource="orders")
+
+
+def order_visible_get(*, user, client_order_id: str) -> Order:
+    return _visible_get(
+        orders_visible_to(user=user), code="order_not_found", what="order", client_order_id=client_order_id
+    )
+
+
+def order_request_visible_get(*, user, client_order_id: str) -> OrderRequestResult:
+    """An order requested over the API and what became of it (its order once the execution
+    worker wrote it), for a user who may read orders."""
+    record = None
+    if role_may(user, "orders", "read"):
+        record = AuditRecord.objects.filter(event_id=order_request_event_id(client_order_id)).first()
+    if record is None:
+        raise NotFound(f"no order request {client_order_id!r}", code="order_request_not_found")
+    return order_request_result(record)
+
+
+def executions_visible_to(*, user) -> QuerySet[Execution]:
+    return visible_to(Execution.objects.select_related("order", "instrument"), user=user, resource="executions")
+
+
+def positions_visible_to(*, user) -> QuerySet[Position]:
+    """Positions with their P&L (realised, and unrealised at the last mark), the account's name and
+    the instrument's symbol and quote currency (the P&L currency); the rest of the account and
+    instrument rows is not read (a page of 100 positions reads 3 x 100 rows otherwise)."""
+    qs = Position.objects.select_related("account", "instrument").only(
+        *(f.name for f in Position._meta.concrete_fields),
+        "account__name",
+        "instrument__symbol",
+        "instrument__quote_currency",
+    )
+    return visible_to(qs, user=user, resource="positions")

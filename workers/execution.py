@@ -48,14 +48,24 @@ from django.utils.module_loading import import_string
 from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
 from tradeops.core.clock import Clock, WallClock, utcnow
-from tradeops.events import BAR_SECONDS, Bar, Envelope, KillSwitchChanged, RiskLimitChanged, Signal, Tick, make_event
+from tradeops.events import (
+    BAR_SECONDS,
+    Bar,
+    Envelope,
+    KillSwitchChanged,
+    OrderRequested,
+    RiskLimitChanged,
+    Signal,
+    Tick,
+    make_event,
+)
 from tradeops.observability.orderpath import OrderPathMeter
 from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult
 from trading.brokers import Quote as BrokerQuote
 from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
 from trading.gate import GateDecision, PreTradeGate, failed
-from trading.intents import InstrumentSpec, OrderIntent, Quote, magic_for
+from trading.intents import InstrumentSpec, OrderIntent, Quote, intent_of_request, magic_for
 from trading.models import Instrument, Order, TradingAccount
 from trading.orders import selectors
 from trading.orders.marks import AccountState, Mark, RiskFigures
@@ -351,6 +361,8 @@ class ExecutionWorker:
                 # bar's close must not fill at the bid.
                 spread = payload.spread or (current.ask - current.bid if current is not None else Decimal(0))
                 self.on_quote(BrokerQuote(payload.symbol, payload.close, payload.close + spread, closed_at))
+        elif isinstance(payload, OrderRequested):
+            self.on_order_requested(payload)  # received on the wall clock: not a market time to observe
         elif isinstance(payload, KillSwitchChanged):
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
@@ -371,6 +383,21 @@ class ExecutionWorker:
             self.gate.on_event(event)
 
     # ================================================================ the order path
+
+    def on_order_requested(self, request: OrderRequested) -> Order | None:
+        """An order asked for over the integration API: the same path as the strategy's intents
+        (gate, broker, one write), by the worker that trades the account; a redelivered request
+        is a duplicate (``known_ids``), never a second order."""
+        if request.account_id not in self.accounts:
+            return None  # another worker trades this account
+        if request.symbol not in self.specs:
+            logger.error(
+                "execution: order %s asks for %s, which this worker did not load (restart it to trade it)",
+                request.client_order_id,
+                request.symbol,
+            )
+            return None
+        return self.execute(intent_of_request(request, quote=self.risk.quotes.get(request.symbol), at=self._now()))
 
     def execute(self, intent: OrderIntent) -> Order | None:
         """strategy intent → gate → broker → one write. Returns the order (None: duplicate)."""
@@ -513,6 +540,7 @@ class ExecutionWorker:
             stop_loss=intent.stop_loss,
             take_profit=intent.take_profit,
             algo_id=intent.algo_id,
+            trader=_trader_ref(intent.trader_id),
             desk=intent.desk,
             signal_id=intent.signal_id,
             traceparent=traceparent_current(),  # the signal's trace, named in the order's audit records
@@ -752,6 +780,15 @@ class ExecutionWorker:
 
 
 # ---------------------------------------------------------------- wiring
+
+
+def _trader_ref(trader_id: int | None):
+    """The user an order is attributed to (RTS 6 Art. 12), by id only: no query."""
+    if trader_id is None:
+        return None
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()(pk=trader_id)
 
 
 def spec_of(instrument: Instrument) -> InstrumentSpec:

@@ -12,13 +12,14 @@ from typing import IO
 from django.db.models import QuerySet
 
 from compliance.reports.models import ReportRun, TransactionRecord
+from tradeops.api.matrix import role_may
 from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound, PermissionDenied
-from tradeops.core.roles import Role, user_has_role
 
 
 def report_visible(user) -> bool:
-    return any(user_has_role(user, role) for role in (Role.COMPLIANCE_OFFICER, Role.AUDITOR, Role.ADMIN))
+    """Compliance officers, auditors and admins: the ``reports`` row of ``tradeops.api.matrix``."""
+    return role_may(user, "reports", "read")
 
 
 def report_run_list(*, user, kind: str | None = None, status: str | None = None) -> QuerySet[ReportRun]:

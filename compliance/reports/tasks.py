@@ -74,6 +74,18 @@ def report_run_scheduled(kind: str, period: str = "previous_month") -> int:
     return run.pk
 
 
+@shared_task(name="compliance.reports.tasks.report_run_execute_queued", acks_late=True)
+def report_run_execute_queued(run_id: int) -> str:
+    """Generate and validate a run a person opened (the integration API queues it on commit).
+    Idempotent: a redelivered task finds the run past pending and does nothing."""
+    from compliance.reports.services import report_run_execute
+
+    run = ReportRun.objects.get(pk=run_id)
+    if run.status != RunStatus.PENDING:
+        return run.status
+    return report_run_execute(run=run).status
+
+
 @shared_task(bind=True, name="compliance.reports.tasks.report_submit", acks_late=True, max_retries=48)
 def report_submit(self, run_id: int) -> str:
     """Submit an approved transaction report to the ARM; retried every 10 minutes while the ARM

@@ -45,7 +45,7 @@ def day_hashes(day: date) -> list[tuple[int, str]]:
     return sorted([*live, *gone])
 
 
-def _document(digest: Digest) -> dict:
+def digest_document(digest: Digest) -> dict:
     return {
         "kind": "tradeops.audit.digest",
         "version": 1,
@@ -81,7 +81,7 @@ def audit_digest_create(*, day: date, directory: str | Path | None = None) -> tu
             created_at=utcnow(),
             file_name=path.name,
         )
-    path.write_text(json.dumps(_document(digest), indent=2) + "\n")
+    path.write_text(json.dumps(digest_document(digest), indent=2) + "\n")
     return digest, path
 
 

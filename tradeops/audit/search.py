@@ -72,8 +72,8 @@ class AuditSearchResult:
     fallback_reason: str = ""
 
 
-def _filtered(query: AuditQuery) -> QuerySet[AuditRecord]:
-    qs = AuditRecord.objects.all()
+def _filtered(query: AuditQuery, qs: QuerySet[AuditRecord] | None = None) -> QuerySet[AuditRecord]:
+    qs = AuditRecord.objects.all() if qs is None else qs
     if query.actor:
         kind, sep, ident = query.actor.partition(":")
         qs = qs.filter(actor_type=kind, actor_id=ident) if sep else qs.filter(actor_id=query.actor)
@@ -115,6 +115,13 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
             | Q(object_id__icontains=term)
         )
     return qs
+
+
+def audit_query_apply(qs: QuerySet[AuditRecord], query: AuditQuery) -> QuerySet[AuditRecord]:
+    """``qs`` narrowed by the query's facets and free text (the screen's filters), unordered and
+    unsliced, for callers that page it themselves (the integration API's cursor pages). Free
+    text uses the table's full-text documents on PostgreSQL, whatever ``AUDIT_SEARCH_BACKEND``."""
+    return _text_filter(_filtered(query, qs), query.text)
 
 
 def search_documents_catch_up(*, max_rows: int | None = None) -> int:

@@ -352,6 +352,7 @@ def audit_append(
 _EVENT_OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     # event type -> (object type, payload fields that make the object id)
     "order.lifecycle": ("order", ("client_order_id",)),
+    "order.requested": ("order", ("client_order_id",)),
     "execution.fill": ("execution", ("broker_deal_id",)),
     "position.changed": ("position", ("account_id", "symbol")),
     "risk.decision": ("order", ("client_order_id",)),

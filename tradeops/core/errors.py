@@ -31,3 +31,10 @@ class PermissionDenied(ApplicationError):
 class Conflict(ApplicationError):
     code = "conflict"
     http_status = 409
+
+
+class FourEyesViolation(PermissionDenied):
+    """The same person tried to both make and approve a change or a disposition (compliance rules,
+    cases, risk limits): the check is on the person, whatever roles they hold."""
+
+    code = "four_eyes"

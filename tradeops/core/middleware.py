@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, JsonResponse
+
+from tradeops.core.views import API_PREFIXES
+
+NUL_MESSAGE = "Bad request: a parameter contains a NUL character (%00), which no field accepts."
 
 
 def refuse_nul(get_response):
@@ -11,12 +15,15 @@ def refuse_nul(get_response):
     instead, for every view (screens, admin, API)."""
 
     def middleware(request):
-        values = [*request.GET.values(), *(request.POST.values() if request.method == "POST" else ())]
+        api = request.path.startswith(API_PREFIXES)
+        # The API reads no forms (JSON bodies are checked by its parser, tradeops.api.parsers):
+        # parsing one here would also hide a wrong content type from it (415).
+        form = request.method == "POST" and not api
+        values = [*request.GET.values(), *(request.POST.values() if form else ())]
         if any("\x00" in value for value in values):
-            return HttpResponseBadRequest(
-                "Bad request: a parameter contains a NUL character (%00), which no field accepts.",
-                content_type="text/plain; charset=utf-8",
-            )
+            if api:  # the API's one error shape (tradeops.core.api)
+                return JsonResponse({"error": {"code": "nul_character", "message": NUL_MESSAGE}}, status=400)
+            return HttpResponseBadRequest(NUL_MESSAGE, content_type="text/plain; charset=utf-8")
         return get_response(request)
 
     return middleware

@@ -21,12 +21,12 @@ def user_has_role(user, role: Role | str) -> bool:
 
 # Who reads the audit trail: it carries alert evidence and case actions, so the rule is the
 # compliance screens' (MAR Art. 16; 2016/957 Art. 5, no tipping off), on every surface that
-# shows it: the audit screens, the admin, exports.
-AUDIT_READER_ROLES = (Role.COMPLIANCE_OFFICER, Role.AUDITOR)
+# shows it: the audit screens, the admin, exports, the integration API.
 
 
 def can_read_audit_trail(user) -> bool:
-    """Compliance officers, auditors and admins (superusers); nobody else."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    return user.is_superuser or any(user_has_role(user, role) for role in AUDIT_READER_ROLES)
+    """Compliance officers, auditors and admins (superusers); nobody else. The ``audit_records``
+    row of the authorisation matrix (``tradeops.api.matrix``), the one table of who does what."""
+    from tradeops.api.matrix import role_may  # the matrix names its roles from this module
+
+    return role_may(user, "audit_records", "read")

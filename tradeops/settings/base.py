@@ -20,6 +20,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "django_filters",
+    "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "channels",
     "django_prometheus",
     "axes",
@@ -29,6 +32,7 @@ INSTALLED_APPS = [
     "tradeops.audit",
     "tradeops.outbox",
     "tradeops.observability",
+    "tradeops.api",  # the integration API's clients, scopes, authorisation matrix (after oauth2_provider)
     # domain apps
     "trading",
     "compliance",
@@ -210,14 +214,89 @@ LIVE_CATCH_UP = [
     "compliance.desk.selectors.live_catch_up",
 ]
 
+# The integration API (README, "Integration API"): OAuth2 client credentials or a browser session,
+# one authorisation matrix (tradeops/api/matrix.py), cursor pages, stable error codes.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tradeops.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "tradeops.api.throttling.ClientRateThrottle",
+        "tradeops.api.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "client": env("API_THROTTLE_CLIENT", default="1200/min"),
+        "user": env("API_THROTTLE_USER", default="600/min"),
+        "failed_auth": env("API_THROTTLE_FAILED_AUTH", default="10/min"),
+        "audit_verify": env("API_THROTTLE_AUDIT_VERIFY", default="6/min"),
+    },
+    # Proxies in front (gateway): the client address for throttles is taken from X-Forwarded-For.
+    "NUM_PROXIES": env.int("API_NUM_PROXIES", default=None),
     "EXCEPTION_HANDLER": "tradeops.core.api.exception_handler",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PAGINATION_CLASS": "tradeops.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "tradeops.api.schema.ApiAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["tradeops.api.renderers.OrjsonRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["tradeops.api.parsers.JsonBodyParser"],
+    "COERCE_DECIMAL_TO_STRING": True,
+    "DATETIME_FORMAT": "iso-8601",
+}
+
+# OAuth2 (django-oauth-toolkit): client credentials only; every client is a tradeops.api ApiClient
+# bound to one role, and its tokens never carry a scope beyond what that role may use.
+OAUTH2_PROVIDER = {
+    "SCOPES": {},  # filled from tradeops.api.matrix.SCOPES by the app's ready()
+    "DEFAULT_SCOPES": [],
+    "SCOPES_BACKEND_CLASS": "tradeops.api.oauth.ApiClientScopes",
+    "OAUTH2_VALIDATOR_CLASS": "tradeops.api.oauth.ApiOAuth2Validator",
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env.int("API_TOKEN_SECONDS", default=3600),
+    # RFC 9700 (OAuth 2.0 Security BCP) throughout: tokens stored hashed only, accepted in the
+    # Authorization header only, no implicit or password grant, PKCE S256, https redirects.
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "COMPLIANT_BCP_RFC9700_REFRESH_TOKEN": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_SCHEME": True,
+    "COMPLIANT_BCP_RFC9700_REDIRECT_URI_MATCHING": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
+}
+
+# Named so that tradeops.api's migration can point at the (unswapped) application model.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+
+# How long a web process keeps a bearer token it looked up (never past its expiry; revocations
+# through the services reach every process at once through the shared cache: tradeops/api/oauth.py).
+API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "tradeops integration API",
+    "DESCRIPTION": (
+        "REST API v1 of tradeops for integrations (risk systems, back offices, regulators' data "
+        "requests, BI). OAuth2 client credentials (token endpoint /o/token/) or a browser session. "
+        "Every operation states its scope and the roles that may call it; errors have the shape "
+        '{"error": {"code", "message"}} with a stable code. Times are ISO 8601 UTC, decimals are strings.'
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "OAUTH2_FLOWS": ["clientCredentials"],
+    "OAUTH2_TOKEN_URL": "/o/token/",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "KillScopeEnum": "trading.models.KillScope",
+        "RuleScopeEnum": "compliance.models.RuleScope",
+    },
 }
 
 # Logs: JSON lines with trace and span ids, plain lines on a terminal (LOG_FORMAT=auto|json|plain;

@@ -1,9 +1,11 @@
+"""The first kill switch routes (``/api/trading/``), kept working under the authorisation matrix."""
+
 from django.urls import path
 
-from trading.api.kill_switch import KillSwitchListEngage, KillSwitchRelease
+from trading.api.kill_switch import LegacyKillSwitchListEngage, LegacyKillSwitchRelease
 
 app_name = "trading-api"
 urlpatterns = [
-    path("kill-switch/", KillSwitchListEngage.as_view(), name="kill-switch"),
-    path("kill-switch/<int:pk>/release/", KillSwitchRelease.as_view(), name="kill-switch-release"),
+    path("kill-switch/", LegacyKillSwitchListEngage.as_view(), name="kill-switch"),
+    path("kill-switch/<int:pk>/release/", LegacyKillSwitchRelease.as_view(), name="kill-switch-release"),
 ]

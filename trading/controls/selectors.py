@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from tradeops.api.matrix import visible_to
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
-from trading.models import KillSwitch, RiskLimit
+from trading.models import KillSwitch, RiskLimit, RiskLimitProposal
 
 
 def risk_limit_list(*, active_only: bool = True) -> QuerySet[RiskLimit]:
@@ -44,3 +45,37 @@ def kill_switch_get_engaged(*, scope: str, scope_value: str = "") -> KillSwitch:
         target = scope if scope == "all" else f"{scope}={scope_value}"
         raise NotFound(f"the kill switch on {target} is not engaged", code="kill_switch_not_engaged")
     return switch
+
+
+def risk_limits_visible_to(*, user) -> QuerySet[RiskLimit]:
+    return visible_to(RiskLimit.objects.select_related("account", "instrument"), user=user, resource="risk_limits")
+
+
+def risk_limit_visible_get(*, user, pk: int) -> RiskLimit:
+    try:
+        return risk_limits_visible_to(user=user).get(pk=pk)
+    except RiskLimit.DoesNotExist:
+        raise NotFound(f"no risk limit row {pk}", code="risk_limit_not_found") from None
+
+
+def risk_limit_proposals_visible_to(*, user) -> QuerySet[RiskLimitProposal]:
+    qs = RiskLimitProposal.objects.select_related("account", "instrument", "proposed_by", "decided_by")
+    return visible_to(qs, user=user, resource="risk_limits")
+
+
+def risk_limit_proposal_visible_get(*, user, pk: int) -> RiskLimitProposal:
+    try:
+        return risk_limit_proposals_visible_to(user=user).get(pk=pk)
+    except RiskLimitProposal.DoesNotExist:
+        raise NotFound(f"no risk limit change {pk}", code="risk_limit_change_not_found") from None
+
+
+def kill_switches_visible_to(*, user) -> QuerySet[KillSwitch]:
+    return visible_to(KillSwitch.objects.select_related("released_by"), user=user, resource="kill_switch")
+
+
+def kill_switch_visible_get(*, user, pk: int) -> KillSwitch:
+    try:
+        return kill_switches_visible_to(user=user).get(pk=pk)
+    except KillSwitch.DoesNotExist:
+        raise NotFound(f"no kill switch with id {pk}", code="kill_switch_not_found") from None

@@ -22,7 +22,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from tradeops.audit.services import AuditEntry
 from tradeops.core.clock import ensure_utc
 from tradeops.events import Envelope
-from trading.errors import ExecutionError, OrderTransitionError, OrderValidationError
+from trading.errors import ClientOrderIdReused, ExecutionError, OrderTransitionError, OrderValidationError
 from trading.models import Execution, Instrument, Order, OrderType, Position, Side, TradingAccount
 from trading.order_states import InvalidOrderTransition, OrderStatus, check_transition
 from trading.orders.marks import Mark, RiskFigures
@@ -151,10 +151,9 @@ def check_same_terms(order: Order, draft: OrderDraft) -> None:
         draft.side,
         Decimal(draft.quantity),
     ):
-        raise OrderValidationError(
+        raise ClientOrderIdReused(
             f"client_order_id {order.client_order_id} already names a different order "
-            f"({order.side} {order.quantity} {order.instrument.symbol} on account {order.account_id})",
-            code="client_order_id_reused",
+            f"({order.side} {order.quantity} {order.instrument.symbol} on account {order.account_id})"
         )
 
 

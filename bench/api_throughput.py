@@ -1,0 +1,466 @@
+"""Integration API throughput: requests/s and p99 of GET /api/v1/positions/ and GET /api/v1/alerts/
+with an OAuth2 bearer token, beside a minimal Django JSON view served the same way, same run.
+
+    python bench/api_throughput.py [--seconds 15] [--rounds 3] [--workers 3] [--connections 12]
+                                   [--loadgen wrk|python] [--positions 30] [--alerts 200]
+
+1. A throwaway PostgreSQL database (``test_tradeops_bench_api``, created, migrated and dropped
+   here) with a realistic small book: ``--positions`` positions (accounts x instruments, each made
+   by real fills through ``execution_record``) and ``--alerts`` surveillance alerts in cases
+   (``alerts_record``), every write audited as in production.
+2. Two API clients made by the real service (``api_client_create``): a trader client with
+   ``trading:read`` and a compliance client with ``compliance:read``; their tokens come from the
+   real token endpoint (``/o/token/``) of the server under test.
+3. A real server process: gunicorn (sync workers, ``--workers``), or ``--server daphne`` (what
+   the production image runs: one ASGI process with the bounded pool), the project's
+   middleware, ``DEBUG`` off, throttles counting on the local Redis (``REDIS_URL``), as in a
+   deployment. The URLconf is the project's plus one route, ``/bench/minimal/``: a view that
+   returns ``JsonResponse({"status": "ok"})`` and nothing else, through the same middleware; and
+   ``/bench/positions-plain/``, the same positions page from a plain Django view (same query and
+   fields, no authentication, throttle or DRF), so the API machinery's own share shows.
+4. A real load generator in its own process: wrk (Debian's package ``wrk``; keep-alive
+   connections, latency percentiles) or, without it, ``--loadgen python`` (worker processes on
+   ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
+   times, interleaved so that the machine's noise falls on all of them alike; the median round is
+   reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5).
+5. The steadier figure on a shared machine: this process's CPU time per request for the same
+   four targets, through Django's test client in this process (no HTTP server, no load
+   generator; ``--inproc`` requests each, after a warm-up), so the application's own cost per
+   request can be compared without the scheduler's noise.
+
+Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
+owner, scripts/services.sh), REDIS_URL (default
+redis://127.0.0.1:6379/0), gunicorn (``requirements/prod.txt``) and wrk (``apt-get install wrk``)
+or ``--loadgen python``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from base64 import b64encode
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_settings"
+os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
+# The database is created and migrated by the owner; the bench and the server run as the runtime
+# role, as in production (README, "Security").
+os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
+os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_api"
+os.environ["DEBUG"] = "False"
+os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-api-{os.getpid()}")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from tradeops.core.db_roles import database_owner  # noqa: E402
+
+TARGETS = {
+    "minimal Django JSON view": "/bench/minimal/",
+    "same positions, plain Django view": "/bench/positions-plain/",
+    "GET /api/v1/positions/": "/api/v1/positions/",
+    "GET /api/v1/alerts/": "/api/v1/alerts/",
+}
+
+
+# ---------------------------------------------------------------- the book
+
+
+def seed(*, positions: int, alerts: int) -> None:
+    from compliance.services import alerts_record
+    from tradeops.core.identifiers import lei_with_check_digits
+    from tradeops.core.services import roles_sync
+    from trading.models import Instrument, TradingAccount
+    from trading.order_states import OrderStatus
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
+
+    roles_sync()
+    per_account = 10
+    accounts = [
+        TradingAccount.objects.create(
+            name=f"Bench account {i}",
+            mt5_login=8_000_000 + i,
+            mt5_server="bench-server",
+            firm_lei=lei_with_check_digits("TRADEOPSBENCH00000"),
+            client_id=f"CLIENT-{i}",
+            beneficial_owner=f"OWNER-{i}",
+        )
+        for i in range(max(1, -(-positions // per_account)))
+    ]
+    instruments = [
+        Instrument.objects.create(
+            symbol=f"SYM{i:03d}",
+            asset_class="FX",
+            currency="EUR",
+            quote_currency="USD",
+            tick_size=Decimal("0.00001"),
+            contract_size=Decimal(100000),
+        )
+        for i in range(per_account)
+    ]
+    t0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    for n in range(positions):
+        account, instrument = accounts[n // per_account], instruments[n % per_account]
+        order, _ = order_create(
+            client_order_id=f"BENCH-{n}",
+            account=account,
+            instrument=instrument,
+            side="BUY" if n % 2 else "SELL",
+            quantity=Decimal("1.50"),
+            at=t0,
+        )
+        order = order_transition(order=order, to=OrderStatus.RISK_APPROVED, at=t0)
+        order = order_transition(order=order, to=OrderStatus.SUBMITTED, at=t0, broker_order_id=f"B-{n}")
+        execution_record(
+            order=order,
+            fill=FillDraft(
+                broker_deal_id=f"D-{n}",
+                quantity=Decimal("1.50"),
+                price=Decimal("1.08") + Decimal(n) / 10000,
+                executed_at=t0 + timedelta(milliseconds=30),
+            ),
+        )
+    kinds = ["spoofing", "wash_trade", "layering", "momentum_ignition", "best_execution_slippage"]
+    alerts_record(
+        alerts=[
+            {
+                "alert_type": kinds[i % len(kinds)],
+                "account": str(accounts[i % len(accounts)].pk),
+                "owner": f"OWNER-{i % 7}",
+                "symbol": instruments[i % len(instruments)].symbol,
+                "order_ids": [f"BENCH-{i % max(1, positions)}", f"BENCH-X-{i}"],
+                "score": 0.5 + (i % 50) / 100,
+                # an hour apart: each its own episode (alerts_record merges an episode's sightings)
+                "start": (t0 + timedelta(hours=i)).isoformat(),
+                "end": (t0 + timedelta(hours=i, seconds=4)).isoformat(),
+                "evidence": {"fill_size": 1.5, "cancelled_size": 6.0, "ratio": 4.0, "threshold": 3.0},
+            }
+            for i in range(alerts)
+        ]
+    )
+
+
+def make_clients() -> dict[str, tuple[str, str]]:
+    from tradeops.api.services import api_client_create
+
+    out = {}
+    for name, role, scope in (
+        ("bench-trader", "trader", "trading:read"),
+        ("bench-compliance", "compliance_officer", "compliance:read"),
+    ):
+        # a throttle far above what the machine can serve: measured, never triggered
+        client, secret = api_client_create(
+            name=name, role=role, scopes=[scope], throttle_rate="100000000/min", actor="service:bench"
+        )
+        out[name] = (client.application.client_id, secret)
+    return out
+
+
+# ---------------------------------------------------------------- the server
+
+
+def server_start(*, port: int, workers: int, database: str, server: str = "gunicorn") -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "DJANGO_SETTINGS_MODULE": "bench.api_settings",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "LOG_LEVEL": "WARNING",
+    }
+    if server == "daphne":  # what docker/Dockerfile runs: one ASGI process, the bounded pool of tradeops.asgi
+        daphne = str(Path(sys.executable).parent / "daphne")
+        command = [daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tradeops.asgi:application"]
+        return subprocess.Popen(
+            command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+    gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
+    if gunicorn is None:
+        sys.exit("gunicorn is not installed: pip install -r requirements/prod.txt")
+    process = subprocess.Popen(
+        [
+            gunicorn,
+            "tradeops.wsgi:application",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--worker-class",
+            "sync",
+            "--keep-alive",
+            "75",
+            "--log-level",
+            "warning",
+            "--preload",  # import the application once, before forking the workers
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    return process
+
+
+def server_wait(port: int) -> None:
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/bench/minimal/", timeout=30) as response:
+                if response.status == 200:
+                    return
+        except OSError:  # refused while it starts, or slow on a busy machine
+            time.sleep(0.5)
+    sys.exit("the server did not answer within 120 s")
+
+
+def server_stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def token(port: int, client_id: str, secret: str) -> str:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/o/token/",
+        data=urllib.parse.urlencode({"grant_type": "client_credentials"}).encode(),
+        headers={"Authorization": "Basic " + b64encode(f"{client_id}:{secret}".encode()).decode()},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())["access_token"]
+
+
+def probe(port: int, path: str, bearer: str) -> dict:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {bearer}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+# ---------------------------------------------------------------- load generators
+
+
+def run_wrk(*, url: str, bearer: str, seconds: int, connections: int, threads: int) -> dict:
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--latency", url]
+    if bearer:
+        command[1:1] = ["-H", f"Authorization: Bearer {bearer}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = _wrk_ms(re.search(r"\n\s+99%\s+(\S+)", out).group(1))
+    p50 = _wrk_ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))
+    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errors = re.search(r"Socket errors:.*", out)
+    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(bad.group(1)) if bad else 0, "socket": errors}
+
+
+def _wrk_ms(text: str) -> float:
+    value, unit = re.match(r"([\d.]+)(us|ms|s|m)", text).groups()
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
+
+
+def _python_worker(args) -> tuple[int, list[float], int]:
+    import http.client
+
+    port, path, bearer, seconds, per_process = args
+    conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(per_process)]
+    headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
+    latencies: list[float] = []
+    bad = 0
+    end = time.perf_counter() + seconds
+    i = 0
+    while time.perf_counter() < end:
+        conn = conns[i % per_process]
+        i += 1
+        start = time.perf_counter()
+        conn.request("GET", path, headers=headers)
+        response = conn.getresponse()
+        response.read()
+        latencies.append((time.perf_counter() - start) * 1000)
+        bad += response.status >= 300
+    return len(latencies), latencies, bad
+
+
+def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: int, processes: int) -> dict:
+    per_process = max(1, connections // processes)
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        results = pool.map(_python_worker, [(port, path, bearer, seconds, per_process)] * processes)
+    latencies = sorted(x for _, lat, _ in results for x in lat)
+    count = sum(n for n, _, _ in results)
+    return {
+        "rps": count / seconds,
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "non_2xx": sum(b for _, _, b in results),
+        "socket": None,
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
+    parser.add_argument(
+        "--server", choices=["gunicorn", "daphne"], default="gunicorn", help="daphne: the production image's server"
+    )
+    parser.add_argument("--connections", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads / Python load processes")
+    parser.add_argument("--loadgen", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument("--positions", type=int, default=30)
+    parser.add_argument("--alerts", type=int, default=200)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8106")))
+    parser.add_argument("--page-size", type=int, default=0, help="?page_size= on the API calls (0: the default)")
+    parser.add_argument("--inproc", type=int, default=300, help="in-process requests per target (0: skip)")
+    args = parser.parse_args()
+
+    old_name = connection.settings_dict["NAME"]
+    with database_owner():
+        test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    server = None
+    try:
+        t = time.perf_counter()
+        seed(positions=args.positions, alerts=args.alerts)
+        clients = make_clients()
+        seeded = time.perf_counter() - t
+        db = settings.DATABASES["default"]
+        database = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{test_name}"
+        query = f"?page_size={args.page_size}" if args.page_size else ""
+        paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
+        cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
+        server = server_start(port=args.port, workers=args.workers, database=database, server=args.server)
+        server_wait(args.port)
+        bearers = {name: token(args.port, *creds) for name, creds in clients.items()}
+        who = {
+            "minimal Django JSON view": "",
+            "same positions, plain Django view": "",
+            "GET /api/v1/positions/": bearers["bench-trader"],
+            "GET /api/v1/alerts/": bearers["bench-compliance"],
+        }
+        sizes = {name: len(probe(args.port, paths[name], who[name])["results"]) for name in TARGETS if who[name]}
+        # warm every worker's connection and caches before measuring
+        for name in TARGETS:
+            warm(args, paths[name], who[name], seconds=2)
+        rounds: dict[str, list[dict]] = {name: [] for name in TARGETS}
+        for r in range(args.rounds):
+            for name in TARGETS:
+                result = measure(args, paths[name], who[name])
+                if result["non_2xx"]:
+                    sys.exit(f"{name}: {result['non_2xx']} responses were not 2xx (throttled? broken?)")
+                rounds[name].append(result)
+                print(
+                    f"round {r + 1} {name:28} {result['rps']:9.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
+                    f"p99 {result['p99_ms']:7.2f} ms",
+                    flush=True,
+                )
+    finally:
+        if server is not None:
+            server_stop(server)
+        connection.close()
+        with database_owner():
+            connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+
+    load = os.getloadavg()
+    print()
+    print(
+        f"python bench/api_throughput.py --seconds {args.seconds} --rounds {args.rounds} --workers {args.workers} "
+        f"--connections {args.connections} --loadgen {args.loadgen} --server {args.server}"
+        + (f" --page-size {args.page_size}" if args.page_size else "")
+    )
+    print(
+        f"{platform.python_version()}, "
+        + (f"gunicorn {args.workers} sync workers" if args.server == "gunicorn" else "daphne (one process)")
+        + f", {args.loadgen} "
+        f"{args.threads} threads x {args.connections} connections, {args.seconds} s per target and round, "
+        f"median of {args.rounds} rounds; {args.positions} positions ({sizes['GET /api/v1/positions/']} per page), "
+        f"{args.alerts} alerts ({sizes['GET /api/v1/alerts/']} per page); seeded in {seeded:.0f} s; "
+        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+    )
+    print()
+    print("| target | requests/s | p50 | p99 | requests/s vs the minimal view |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base = statistics.median(r["rps"] for r in rounds["minimal Django JSON view"])
+    for name in TARGETS:
+        rps = statistics.median(r["rps"] for r in rounds[name])
+        p50 = statistics.median(r["p50_ms"] for r in rounds[name])
+        p99 = statistics.median(r["p99_ms"] for r in rounds[name])
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x |")
+    if cpu:
+        print()
+        print(f"In this process (Django's test client, {args.inproc} requests each, CPU time of this process):")
+        print()
+        print("| target | CPU per request | vs the minimal view |")
+        print("| --- | ---: | ---: |")
+        for name in TARGETS:
+            print(f"| {name} | {cpu[name]:.2f} ms | {cpu[name] / cpu['minimal Django JSON view']:.1f}x |")
+
+
+def in_process(clients: dict[str, tuple[str, str]], paths: dict[str, str], count: int) -> dict[str, float]:
+    """CPU time of this process per request, through Django's test client (no server)."""
+    from django.test import Client
+
+    http = Client(HTTP_HOST="127.0.0.1")
+    bearer = {}
+    for name, (client_id, secret) in clients.items():
+        basic = "Basic " + b64encode(f"{client_id}:{secret}".encode()).decode()
+        response = http.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic)
+        bearer[name] = response.json()["access_token"]
+    who = {
+        "GET /api/v1/positions/": bearer["bench-trader"],
+        "GET /api/v1/alerts/": bearer["bench-compliance"],
+    }
+    out = {}
+    for name, path in paths.items():
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {who[name]}"} if name in who else {}
+        for _ in range(max(20, count // 10)):
+            assert http.get(path, **headers).status_code == 200, name
+        start = time.process_time()
+        for _ in range(count):
+            http.get(path, **headers)
+        out[name] = (time.process_time() - start) / count * 1000
+    return out
+
+
+def warm(args, path: str, bearer: str, *, seconds: int) -> None:
+    measure(args, path, bearer, seconds=seconds)
+
+
+def measure(args, path: str, bearer: str, *, seconds: int | None = None) -> dict:
+    seconds = seconds or args.seconds
+    if args.loadgen == "wrk":
+        return run_wrk(
+            url=f"http://127.0.0.1:{args.port}{path}",
+            bearer=bearer,
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
+    return run_python(
+        port=args.port, path=path, bearer=bearer, seconds=seconds, connections=args.connections, processes=args.threads
+    )
+
+
+if __name__ == "__main__":
+    main()

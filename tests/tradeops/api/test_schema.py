@@ -1,0 +1,89 @@
+"""The published schemas: OpenAPI 3 of the API (valid, every operation with its scope, roles and
+error shapes), the events' JSON Schema (generated from tradeops.events, valid, and every real
+event validates against it), and the README's role matrix (the same table as the code)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import orjson
+import pytest
+from django.core.management import call_command
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.validation import validate_schema
+
+from tests.tradeops.api.endpoints import ENDPOINTS
+from tests.tradeops.samples import sample_event
+from tradeops.api.matrix import matrix_markdown
+from tradeops.events import PAYLOADS, encode, events_json_schema
+
+README = Path(__file__).resolve().parents[3] / "README.md"
+
+
+@pytest.fixture(scope="module")
+def openapi() -> dict:
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def test_the_openapi_schema_is_valid_and_generates_without_warnings(openapi, tmp_path):
+    validate_schema(openapi)
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "schema.yaml"))
+
+
+def test_every_operation_states_its_scope_roles_and_errors(openapi):
+    operations = [(path, method, op) for path, item in openapi["paths"].items() for method, op in item.items()]
+    documented = {(method.upper(), re.sub(r"\{\w+\}", "{}", path)) for path, method, _ in operations}
+    served = {
+        (e.method, "/api/v1/" + re.sub(r"<\w+:\w+>", "{}", e.route))
+        for e in ENDPOINTS
+        if not e.route.startswith("legacy:")
+    }
+    assert documented == served
+    for path, method, op in operations:
+        scope = op["x-required-scope"]
+        assert {"oauth2": [scope]} in op["security"], (path, method)
+        assert {"cookieAuth": []} in op["security"]
+        assert op["x-roles"] and f"**Scope** `{scope}`" in op["description"]
+        for code in ("401", "403", "429"):
+            assert op["responses"][code]["content"]["application/json"]["schema"] == {
+                "$ref": "#/components/schemas/ErrorResponse"
+            }, (path, method, code)
+    flows = openapi["components"]["securitySchemes"]["oauth2"]["flows"]
+    assert flows["clientCredentials"]["tokenUrl"] == "/o/token/"
+    assert "audit:read" in flows["clientCredentials"]["scopes"]
+
+
+def test_decimals_are_strings_and_times_are_date_time_in_the_schema(openapi):
+    position = openapi["components"]["schemas"]["PositionOutput"]["properties"]
+    assert position["net_quantity"]["type"] == "string" and position["net_quantity"]["format"] == "decimal"
+    assert position["updated_at"]["format"] == "date-time"
+
+
+def test_the_events_schema_is_valid_and_every_event_validates():
+    schema = events_json_schema()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
+    assert {v["properties"]["type"]["const"] for v in schema["oneOf"]} == {p.TYPE for p in PAYLOADS}
+    for payload in PAYLOADS:
+        wire = orjson.loads(encode(sample_event(payload)))
+        errors = list(validator.iter_errors(wire))
+        assert not errors, (payload.TYPE, [e.message for e in errors][:3])
+    tick = orjson.loads(encode(sample_event(PAYLOADS[0])))
+    for broken in (
+        {**tick, "type": "market.unknown"},
+        {**tick, "version": 99},
+        {**tick, "payload": {k: v for k, v in tick["payload"].items() if k != "bid"}},
+        {**tick, "payload": {**tick["payload"], "bid": 1.1}},  # decimals travel as strings
+        {**tick, "extra": 1},
+    ):
+        assert not validator.is_valid(broken), json.dumps(broken)[:120]
+
+
+def test_the_readme_documents_the_matrix_in_the_code():
+    text = README.read_text()
+    match = re.search(r"<!-- matrix:begin -->\n(.*?)\n<!-- matrix:end -->", text, re.S)
+    assert match, "README: the role matrix goes between <!-- matrix:begin --> and <!-- matrix:end -->"
+    assert match.group(1).strip() == matrix_markdown(), "README's role matrix differs: paste matrix_markdown()"

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class ApiConfig(AppConfig):
+    name = "tradeops.api"
+    label = "api"
+    verbose_name = "Integration API"
+
+    def ready(self) -> None:
+        # The scopes the token endpoint knows are the matrix's, described once (tradeops.api.matrix).
+        from oauth2_provider.settings import oauth2_settings
+
+        from tradeops.api import schema  # noqa: F401  (registers the OpenAPI authentication extension)
+        from tradeops.api.matrix import SCOPE_DESCRIPTIONS
+
+        scopes = {str(scope): text for scope, text in SCOPE_DESCRIPTIONS.items()}
+        oauth2_settings.SCOPES = scopes
+        oauth2_settings._SCOPES = list(scopes)

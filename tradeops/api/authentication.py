@@ -1,0 +1,53 @@
+"""Bearer tokens on the integration API (OAuth2 access tokens from ``/o/token/``).
+
+A request that presents ``Authorization: Bearer ...`` is authenticated by its token or refused
+with 401 ``invalid_token`` (it never falls back to the session); the refusal is audited and counted
+per address, and past ``API_THROTTLE_FAILED_AUTH`` the address's refused attempts get 429 with
+``Retry-After`` and are no longer recorded one by one. A valid token is never refused for its
+address: tokens are too long to guess, so the limit stops floods of bad attempts (and the audit
+records they would write), not a search, and an integration behind the same NAT as a
+misconfigured one keeps working. The success path costs no cache round trip.
+
+A request without a bearer token goes on to the session (browser, with CSRF). The client's bound
+role is set on its user, so the matrix and the selectors see that one role and no other.
+"""
+
+from __future__ import annotations
+
+from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework.exceptions import AuthenticationFailed, Throttled
+
+from tradeops.api.services import api_auth_failure_record, api_auth_throttled_record
+from tradeops.api.throttling import client_address, failed_auth_window
+from tradeops.core.roles import Role
+
+
+class BearerTokenAuthentication(OAuth2Authentication):
+    www_authenticate_realm = "tradeops"
+
+    def authenticate(self, request):
+        header = request.META.get("HTTP_AUTHORIZATION", "")
+        if header[:7].lower() != "bearer ":
+            return None
+        result = super().authenticate(request)
+        user, token = result if result is not None else (None, None)
+        client = getattr(getattr(token, "application", None), "api_client", None)
+        if client is None or not client.is_active or user is None or not user.is_active:
+            error = getattr(request, "oauth2_error", None) or {}
+            reason = str(error.get("error_description") or "the access token is invalid")
+            if result is not None:
+                reason = "the API client is revoked or unknown"
+            self._refuse(request, reason)
+        user._tradeops_roles = frozenset({Role(client.role)})
+        return user, token
+
+    def _refuse(self, request, reason: str):
+        """401, audited and counted for the address; past the limit 429 (no record each time)."""
+        address = client_address(request)
+        verdict = failed_auth_window().count_event(address)
+        if not verdict.allowed:
+            raise Throttled(wait=verdict.wait, detail="too many refused authentications from this address")
+        api_auth_failure_record(address=address, endpoint=request.path, reason=reason)
+        if verdict.full:
+            api_auth_throttled_record(address=address, endpoint=request.path, failures=verdict.current)
+        raise AuthenticationFailed(reason, code="invalid_token")

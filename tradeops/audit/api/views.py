@@ -1,0 +1,218 @@
+"""The audit trail over the integration API (2017/565 Art. 72; MiFIR Art. 25): search with the
+screen's filters, one record with its corrections, its inclusion proof, the chain's verification,
+the daily digests. Read-only for everyone; views parse, authorise, call one reader."""
+
+from __future__ import annotations
+
+from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.response import Response
+
+from tradeops.api.filters import UtcDateTimeFilter
+from tradeops.api.throttling import AuditVerifyThrottle, ClientRateThrottle, UserRateThrottle
+from tradeops.api.views import ApiDetailView, ApiListView, ApiView
+from tradeops.audit.digest import audit_digest_check, audit_proof, digest_document
+from tradeops.audit.models import AuditRecord, Category, Digest
+from tradeops.audit.search import AuditQuery, audit_query_apply
+from tradeops.audit.selectors import (
+    audit_digest_visible_get,
+    audit_digests_visible_to,
+    audit_record_corrected,
+    audit_record_corrections,
+    audit_record_visible_get,
+    audit_records_visible_to,
+)
+from tradeops.audit.verify import audit_verify
+
+
+class AuditRecordFilter(filters.FilterSet):
+    """The audit screen's filters (``tradeops.audit.search.AuditQuery``)."""
+
+    q = filters.CharFilter(max_length=500, method="noop", help_text="Free text (PostgreSQL full text)")
+    actor = filters.CharFilter(max_length=200, method="noop", help_text='"user:alice", or "alice" (any actor type)')
+    action = filters.CharFilter(max_length=64, method="noop", help_text='Exact, or a prefix ending in "." ("order.")')
+    object_type = filters.CharFilter(max_length=64, method="noop")
+    object_id = filters.CharFilter(max_length=128, method="noop")
+    category = filters.ChoiceFilter(choices=Category.choices, method="noop")
+    since = UtcDateTimeFilter(method="noop", help_text="occurred_at >= since")
+    until = UtcDateTimeFilter(method="noop", help_text="occurred_at < until")
+
+    class Meta:
+        model = AuditRecord
+        fields: list[str] = []
+
+    def noop(self, queryset, name, value):
+        return queryset  # applied together in filter_queryset, as one AuditQuery
+
+    def filter_queryset(self, queryset):
+        values = {k: v for k, v in self.form.cleaned_data.items() if v not in (None, "")}
+        query = AuditQuery(
+            text=values.get("q", "").strip(),
+            actor=values.get("actor", "").strip(),
+            action=values.get("action", "").strip(),
+            object_type=values.get("object_type", "").strip(),
+            object_id=values.get("object_id", "").strip(),
+            category=values.get("category", ""),
+            since=values.get("since"),
+            until=values.get("until"),
+        )
+        return audit_query_apply(queryset, query)
+
+
+class AuditRecordOutput(serializers.ModelSerializer):
+    actor = serializers.CharField(help_text='"user:alice", "service:execution-worker", "system"...')
+    payload = serializers.JSONField(source="payload_data", help_text="As recorded (canonical JSON, parsed)")
+
+    class Meta:
+        model = AuditRecord
+        fields = [
+            "sequence",
+            "event_id",
+            "occurred_at",
+            "recorded_at",
+            "retain_until",
+            "category",
+            "actor",
+            "action",
+            "object_type",
+            "object_id",
+            "payload",
+            "corrects",
+            "prev_hash",
+            "hash",
+        ]
+
+
+class AuditRecordDetailOutput(AuditRecordOutput):
+    corrections = serializers.SerializerMethodField(help_text="Sequences of the records that correct this one")
+    corrected = serializers.SerializerMethodField(help_text="Sequence of the record this one corrects")
+
+    class Meta(AuditRecordOutput.Meta):
+        fields = [*AuditRecordOutput.Meta.fields, "corrections", "corrected"]
+
+    def get_corrections(self, record) -> list[int]:
+        return audit_record_corrections(record=record)
+
+    def get_corrected(self, record) -> int | None:
+        return audit_record_corrected(record=record)
+
+
+class AuditRecordList(ApiListView):
+    """Audit records, newest first, filtered like the audit screen."""
+
+    matrix = {"GET": ("audit_records", "read")}
+    serializer_class = AuditRecordOutput
+    filterset_class = AuditRecordFilter
+    cursor_ordering = "-sequence"
+
+    def select(self):
+        return audit_records_visible_to(user=self.request.user)
+
+
+class AuditRecordDetail(ApiDetailView):
+    """One record, with the records that correct it and the one it corrects."""
+
+    matrix = {"GET": ("audit_records", "read")}
+    serializer_class = AuditRecordDetailOutput
+
+    def select_one(self, sequence):
+        return audit_record_visible_get(user=self.request.user, sequence=sequence)
+
+
+class AuditRecordProof(ApiView):
+    """An inclusion proof of the record in its day's Merkle digest (RFC 6962), checkable offline
+    against the digest file with ``manage.py audit_digest_verify --proof``."""
+
+    matrix = {"GET": ("audit_records", "read")}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, sequence: int):
+        record = audit_record_visible_get(user=request.user, sequence=sequence)
+        return Response(audit_proof(event_id=record.event_id))
+
+
+class VerificationOutput(serializers.Serializer):
+    ok = serializers.BooleanField()
+    checked = serializers.IntegerField(help_text="Records recomputed")
+    bridged_purged = serializers.IntegerField(help_text="Tombstones of purged records crossed")
+    last_sequence = serializers.IntegerField()
+    head_sequence = serializers.IntegerField(allow_null=True)
+    seconds = serializers.FloatField()
+    problem = serializers.CharField(allow_null=True, help_text="The first finding, or null")
+    findings = serializers.ListField(
+        child=serializers.CharField(), help_text="Every record tampered with, deleted, inserted or reordered"
+    )
+    checkpoints = serializers.IntegerField(help_text="Signed checkpoints of the chain head checked")
+    newest_checkpoint = serializers.CharField(allow_blank=True)
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class AuditVerification(ApiView):
+    """Recompute the hash chain now, check it against the signed checkpoints and the tombstones,
+    and report: intact, or every record tampered with, deleted, inserted or reordered. Reads the
+    whole trail: throttled to a few per minute."""
+
+    matrix = {"GET": ("audit_verification", "read")}
+    throttle_classes = [ClientRateThrottle, UserRateThrottle, AuditVerifyThrottle]
+
+    @extend_schema(responses={200: VerificationOutput})
+    def get(self, request):
+        report = audit_verify()
+        return Response(
+            VerificationOutput(
+                {
+                    "ok": report.ok,
+                    "checked": report.checked,
+                    "bridged_purged": report.bridged_purged,
+                    "last_sequence": report.last_sequence,
+                    "head_sequence": report.head_sequence,
+                    "seconds": round(report.seconds, 3),
+                    "problem": str(report.problem) if report.problem else None,
+                    "findings": [str(finding) for finding in report.findings],
+                    "checkpoints": report.checkpoints,
+                    "newest_checkpoint": report.newest_checkpoint,
+                    "notes": report.notes,
+                }
+            ).data
+        )
+
+
+class DigestOutput(serializers.ModelSerializer):
+    class Meta:
+        model = Digest
+        fields = [
+            "day",
+            "record_count",
+            "first_sequence",
+            "last_sequence",
+            "merkle_root",
+            "chain_hash",
+            "created_at",
+            "file_name",
+        ]
+
+
+class DigestList(ApiListView):
+    """Daily Merkle digests of the trail, newest day first."""
+
+    matrix = {"GET": ("audit_digests", "read")}
+    serializer_class = DigestOutput
+    filterset_class = None
+    cursor_ordering = "-day"
+
+    def select(self):
+        return audit_digests_visible_to(user=self.request.user)
+
+
+class DigestDetail(ApiView):
+    """One day's digest document (as exported) and its check against the table now."""
+
+    matrix = {"GET": ("audit_digests", "read")}
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request, day):
+        document = digest_document(audit_digest_visible_get(user=request.user, day=day))
+        check = audit_digest_check(document=document)
+        return Response({"document": document, "check": {"ok": check.ok, "detail": check.detail}})
