@@ -11,10 +11,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
+from tradeops.api.matrix import role_may
 from tradeops.core.errors import NotFound
 from tradeops.core.roles import Role, user_has_role
 from tradeops.core.screens import action_run, require_text
-from trading.api.kill_switch import ENGAGE_ROLES
 from trading.console import selectors
 from trading.controls.selectors import kill_switch_get
 from trading.controls.services import kill_switch_engage, kill_switch_release
@@ -27,13 +27,13 @@ def _check_read(user) -> None:
 
 
 def may_engage(user) -> bool:
-    """RTS 6 Art. 12: trading, risk and compliance roles (the API's rule; the whole firm only by a
-    risk manager, which the service checks)."""
-    return user.is_superuser or any(user_has_role(user, r) for r in ENGAGE_ROLES)
+    """RTS 6 Art. 12: the matrix's ``kill_switch`` engage row, as over the API (the whole firm
+    only by a risk manager, which the service checks)."""
+    return user.is_superuser or role_may(user, "kill_switch", "engage")
 
 
 def may_release(user) -> bool:
-    return user_has_role(user, Role.RISK_MANAGER)
+    return role_may(user, "kill_switch", "release")
 
 
 @login_required
