@@ -30,6 +30,17 @@ is written AFTER the broker answered, so a crash in between leaves an order the 
 we do not; ``trading.orders.reconcile.order_reconcile`` (at start, after a reconnect, after a
 failed commit or an unknown broker state) settles it. The ids of recent orders are held in
 memory so a redelivered signal is never sent twice.
+
+Start-up with a backlog: a restarted worker has no quote until market data arrives, and the bus
+may hand it the signals of the backlog before the ticks and bars they were made from. It never
+decides on that: the last quote is seeded from the broker at start (``Broker.quote``), and a
+signal whose symbol has no quote yet, or only one older than the signal by more than
+``stale_after``, is HELD (in arrival order) until market data that covers it has arrived, for at
+most ``market_data_wait`` of wall-clock time; only then does it go through the strategy and the
+gate. So a restart never trips the breaker on ``stale_market_data:none``; a signal is refused
+for stale market data only when no market data came for that long (a feed that is really down).
+While it holds signals the worker says so (``holding``) and the runner does not commit offsets,
+so a crash meanwhile re-delivers them (at-least-once; ``known_ids`` dedupes).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -106,6 +118,12 @@ class ExecutionConfig:
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
     stale_after: timedelta | None = timedelta(seconds=30)  # quote age that opens the breaker
     max_signal_age: timedelta | None = timedelta(minutes=15)  # signal older than the latest quote: refused
+    # WALL-clock time a signal is held while no market data covers it (none yet for its symbol,
+    # or only older than the signal by more than ``stale_after``): a restart's backlog waits for
+    # the ticks and bars behind it instead of tripping the breaker; past it the signal is decided
+    # as it stands (a feed that is really down: stale market data, the breaker's business).
+    market_data_wait: timedelta = timedelta(seconds=30)
+    max_held_signals: int = 100_000  # bound on what is held in memory (older ones are decided first)
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
     # Engage the account's kill switch when reconciliation finds its positions differ from the
     # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager
@@ -144,6 +162,8 @@ class WorkerStats:
     kill_cancels: int = 0
     one_statement_commits: int = 0  # orders written by the one-statement writer (PostgreSQL)
     state_writes: int = 0  # marks and risk snapshots written on the cadence or at shutdown
+    held_signals: int = 0  # signals that waited for market data (start-up, a lagging feed)
+    quotes_seeded: int = 0  # symbols whose last quote came from the broker at start
 
 
 class ExecutionWorker:
@@ -172,6 +192,8 @@ class ExecutionWorker:
         self.known_ids: set[str] = set()
         self.algo_by_magic: dict[int, str] = {}
         self._fed = RecentIds(capacity=200_000)
+        self._held: deque[tuple[float, Envelope]] = deque()  # (monotonic time held, signal event)
+        self._monotonic = time.monotonic  # tests replace it to pass the market-data wait
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -191,8 +213,26 @@ class ExecutionWorker:
         for account_id in list(self.brokers):
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
+        self._seed_quotes()
         self.started = True
         return self
+
+    def _seed_quotes(self) -> None:
+        """The broker's latest quote per instrument, so a restart does not wait for the feed
+        where the broker can tell (MT5's last tick; a paper broker's last quote). A broker with
+        none for a symbol leaves it to the market data (signals on it are held until then)."""
+        for symbol in self.instruments:
+            for broker in self.brokers.values():
+                if not broker.connected:
+                    continue
+                try:
+                    quote = broker.quote(symbol)
+                except BrokerError:
+                    continue
+                if quote is not None:
+                    self.risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
+                    self.stats.quotes_seeded += 1
+                    break
 
     def _load(self) -> None:
         cfg = self.config
@@ -293,10 +333,13 @@ class ExecutionWorker:
         self._switches_read_at = time.monotonic()
 
     def idle(self) -> None:
-        """Nothing to handle (the feed paused, a replay ended): write the marks and snapshots
-        still pending once their wall-clock interval has passed, so the dashboard catches up."""
+        """Nothing to handle (the feed paused, a replay ended): decide held signals whose wait is
+        over, and write the marks and snapshots still pending once their wall-clock interval has
+        passed, so the dashboard catches up."""
         if not self.started:
             return
+        if self._held:
+            self._release_held()
         now = time.monotonic()
         interval = self.config.snapshot_interval.total_seconds()
         for account_id, state in self.states.items():
@@ -323,13 +366,20 @@ class ExecutionWorker:
             self.clock.observe(payload.ts)
             self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts))
         elif isinstance(payload, Signal):
-            self.clock.observe(payload.ts)
-            self.stats.signals += 1
-            self._retry_reconcile()
-            for intent in self.strategy.on_signal(payload):
-                self.execute(intent)
-            if self.strategy.last_skips:
-                signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+            if self._held or self._awaits_market_data(payload):
+                self._held.append((self._monotonic(), event))
+                self.stats.held_signals += 1
+                if len(self._held) == 1:
+                    logger.info(
+                        "execution: holding signals until market data for %s arrives (latest quote: %s)",
+                        payload.symbol,
+                        self.risk.quotes.get(payload.symbol),
+                    )
+                self._release_held()  # past the bound, the oldest go now
+                return []
+            self._on_signal(event)
+            self._after_event(event)
+            return []
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
             closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
@@ -342,12 +392,66 @@ class ExecutionWorker:
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
             self.reload_limits()
+        self._after_event(event)
+        if self._held and isinstance(payload, Tick | Bar):
+            self._release_held()
+        return []
+
+    def _after_event(self, event: Envelope) -> None:
         if time.monotonic() - self._switches_read_at >= self.config.kill_switch_reread.total_seconds():
             self.refresh_kill_switches()
         if event.event_id in self._fed:
-            return []  # our own event back from the bus: the gate saw it at commit
+            return  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
-        return []
+
+    def _on_signal(self, event: Envelope) -> None:
+        payload = event.payload
+        self.clock.observe(payload.ts)
+        self.stats.signals += 1
+        self._retry_reconcile()
+        for intent in self.strategy.on_signal(payload):
+            self.execute(intent)
+        if self.strategy.last_skips:
+            signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+
+    # ================================================================ signals waiting for market data
+
+    def _awaits_market_data(self, signal: Signal) -> bool:
+        """No quote for the signal's symbol yet, or only one older than the signal by more than
+        ``stale_after``: deciding now would be deciding blind (the breaker's stale-data trip)."""
+        quote = self.risk.quotes.get(signal.symbol)
+        if quote is None:
+            return True
+        stale_after = self.config.stale_after
+        return stale_after is not None and signal.ts - quote.ts > stale_after
+
+    @property
+    def holding(self) -> int:
+        """Signals held for market data: the runner commits no offset while this is not zero."""
+        return len(self._held)
+
+    def _release_held(self) -> None:
+        """Decide the held signals, oldest first, while the oldest is covered by market data now,
+        has waited ``market_data_wait`` (wall clock), or the queue is over its bound."""
+        wait = self.config.market_data_wait.total_seconds()
+        held = self._held
+        while held:
+            held_at, event = held[0]
+            covered = not self._awaits_market_data(event.payload)
+            expired = self._monotonic() - held_at >= wait
+            if not (covered or expired or len(held) > self.config.max_held_signals):
+                return
+            held.popleft()
+            if not covered:
+                logger.warning(
+                    "execution: no market data covering signal %s (%s) after %.0f s; deciding it as it stands",
+                    event.payload.signal_id,
+                    event.payload.symbol,
+                    self._monotonic() - held_at,
+                )
+            self._on_signal(event)
+            self._after_event(event)
+        logger.info("execution: held signals released; market data covers them")
 
     def _feed_gate(self, events) -> None:
         """Hand the events of a committed order to the gate's checks at once (compliance checks

@@ -261,6 +261,11 @@ class StageRunner:
             logger.warning("stage %s: %d outputs unacknowledged after %.0f s; waiting", name, remaining, waited)
             if should_stop():
                 return len(records)
+        if getattr(self.handler, "holding", 0):
+            # The handler holds events it has not acted on yet (the execution worker's signals
+            # waiting for market data): committing would skip them after a crash. The offsets
+            # go with the next commit, once it holds nothing.
+            return len(records)
         self.subscription.commit()
         return len(records)
 
