@@ -41,6 +41,13 @@ gate. So a restart never trips the breaker on ``stale_market_data:none``; a sign
 for stale market data only when no market data came for that long (a feed that is really down).
 While it holds signals the worker says so (``holding``) and the runner does not commit offsets,
 so a crash meanwhile re-delivers them (at-least-once; ``known_ids`` dedupes).
+
+One worker per account: two workers on one account would each keep their own risk state and
+book (issue 19, finding 6). The runners take ``execution_account_locks`` before starting the
+worker (a PostgreSQL advisory lock per account, a lock file on SQLite); a second worker is told
+who holds the account and exits (or waits, ``--wait``). The worker re-checks its locks every few
+seconds; one lost with its database session (a restart) is taken again, or, if another worker
+took it meanwhile, the worker stops (``LockLost``).
 """
 
 from __future__ import annotations
@@ -59,7 +66,8 @@ from django.utils.module_loading import import_string
 
 from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
-from tradeops.core.clock import Clock, WallClock, utcnow
+from tradeops.core.clock import Clock, ClockNotStarted, WallClock, utcnow
+from tradeops.core.locks import LockHeld, LockKey, NamedLock
 from tradeops.events import BAR_SECONDS, Bar, Envelope, KillSwitchChanged, RiskLimitChanged, Signal, Tick, make_event
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult
 from trading.brokers import Quote as BrokerQuote
@@ -82,6 +90,8 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
 BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
+EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
+LOCK_CHECK_SECONDS = 5.0
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -177,8 +187,11 @@ class ExecutionWorker:
         extra_checks: Iterable = (),
         crash_hook: Callable[[str, OrderIntent], None] | None = None,
         clock: Clock | None = None,
+        locks: Iterable[NamedLock] = (),
     ):
         self.brokers = dict(brokers)
+        self.locks = list(locks)  # the accounts' locks (execution_account_locks), released at close
+        self._locks_checked_at = time.monotonic()
         self.config = config or ExecutionConfig()
         self.extra_checks = list(extra_checks)
         self.crash_hook = crash_hook  # tests: kill the process at a named point
@@ -227,7 +240,7 @@ class ExecutionWorker:
                     continue
                 try:
                     quote = broker.quote(symbol)
-                except BrokerError:
+                except (BrokerError, ClockNotStarted):  # none yet; a replay's broker before its first event
                     continue
                 if quote is not None:
                     self.risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
@@ -338,6 +351,7 @@ class ExecutionWorker:
         passed, so the dashboard catches up."""
         if not self.started:
             return
+        self.locks_check()
         if self._held:
             self._release_held()
         now = time.monotonic()
@@ -347,11 +361,25 @@ class ExecutionWorker:
                 self._state_write(account_id)
 
     def close(self) -> None:
-        """Shutdown: write every account's marks and risk snapshot (what a restart reloads)."""
-        if not self.started:
+        """Shutdown: write every account's marks and risk snapshot (what a restart reloads),
+        then release the accounts' locks."""
+        try:
+            if self.started:
+                for account_id in self.accounts:
+                    self._state_write(account_id)
+        finally:
+            for lock in self.locks:
+                lock.release()
+
+    def locks_check(self) -> None:
+        """Every ``LOCK_CHECK_SECONDS``: are the accounts still ours? (``NamedLock.check``:
+        raises ``LockLost`` if another worker took one while our database session was gone.)"""
+        now = time.monotonic()
+        if not self.locks or now - self._locks_checked_at < LOCK_CHECK_SECONDS:
             return
-        for account_id in self.accounts:
-            self._state_write(account_id)
+        for lock in self.locks:
+            lock.check()
+        self._locks_checked_at = now
 
     # ================================================================ the stage handler
 
@@ -361,6 +389,7 @@ class ExecutionWorker:
         after this returns, i.e. after the order's transaction committed."""
         if not self.started:
             self.start()
+        self.locks_check()
         payload = event.payload
         if isinstance(payload, Tick):
             self.clock.observe(payload.ts)
@@ -408,11 +437,17 @@ class ExecutionWorker:
         payload = event.payload
         self.clock.observe(payload.ts)
         self.stats.signals += 1
-        self._retry_reconcile()
-        for intent in self.strategy.on_signal(payload):
-            self.execute(intent)
-        if self.strategy.last_skips:
-            signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+        try:
+            self._retry_reconcile()
+            for intent in self.strategy.on_signal(payload):
+                self.execute(intent)
+            if self.strategy.last_skips:
+                signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+        except BaseException:
+            # Not handled to the end (the database went away): when the runner delivers it again
+            # the strategy must see it afresh; orders already written or sent are in known_ids.
+            self.strategy.forget(payload.signal_id)
+            raise
 
     # ================================================================ signals waiting for market data
 
@@ -441,7 +476,6 @@ class ExecutionWorker:
             expired = self._monotonic() - held_at >= wait
             if not (covered or expired or len(held) > self.config.max_held_signals):
                 return
-            held.popleft()
             if not covered:
                 logger.warning(
                     "execution: no market data covering signal %s (%s) after %.0f s; deciding it as it stands",
@@ -449,7 +483,8 @@ class ExecutionWorker:
                     event.payload.symbol,
                     self._monotonic() - held_at,
                 )
-            self._on_signal(event)
+            self._on_signal(event)  # raises (database away): it stays first in line
+            held.popleft()
             self._after_event(event)
         logger.info("execution: held signals released; market data covers them")
 
@@ -491,7 +526,13 @@ class ExecutionWorker:
         if not decision.approved:
             self.stats.rejected += 1
             outcome = outcome_refused(reason=decision.reason, at=decided_at)
-            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            try:
+                written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            except BaseException:
+                # Nothing went to the broker: the refusal is decided and recorded afresh when the
+                # signal comes again (a sent order stays known: reconciliation records it).
+                self.known_ids.discard(intent.client_order_id)
+                raise
             self._feed_gate(written.events)
             return written.order
         self.stats.approved += 1
@@ -887,9 +928,50 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
     return brokers
 
 
+def execution_account_locks(
+    account_ids: Iterable[int], *, wait: bool = False, poll: float = 2.0, on_wait: Callable[[str], None] | None = None
+) -> list[NamedLock]:
+    """Take the lock of every account (one execution worker per account), in id order. Raises
+    ``LockHeld`` naming the holder if one is taken, or with ``wait`` stands by until all are free
+    (``on_wait`` hears who holds them, every 30 s). Locks taken before a refusal are released."""
+    locks = [
+        NamedLock(
+            LockKey(f"execution worker for account {a}", EXECUTION_LOCK_CLASS, int(a) & 0x7FFF_FFFF),
+            application_name=f"tradeops-execution-worker:{a}",
+        )
+        for a in sorted(set(account_ids))
+    ]
+    told = float("-inf")
+    try:
+        for lock in locks:
+            while not lock.try_acquire():
+                if not wait:
+                    raise LockHeld(lock.key.name, lock.holder())
+                if time.monotonic() - told >= 30:
+                    told = time.monotonic()
+                    message = f"{lock.key.name}: held by {lock.holder()}; standing by"
+                    logger.warning("execution: %s", message)
+                    if on_wait is not None:
+                        on_wait(message)
+                time.sleep(poll)
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks
+
+
 def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
     """The stage factory (``tradeops.stages``): a started worker on the brokers from settings,
-    on ``clock`` (the wall clock unless the runner replays: then a ``ReplayClock``)."""
+    on ``clock`` (the wall clock unless the runner replays: then a ``ReplayClock``), holding its
+    accounts' locks (``LockHeld`` if another worker trades one of them)."""
     clock = clock or WallClock()
     account_ids = [int(a) for a in getattr(settings, "EXECUTION_ACCOUNTS", ()) or ()]
-    return ExecutionWorker(brokers=brokers_from_settings(account_ids, clock=clock), clock=clock).start()
+    brokers = brokers_from_settings(account_ids, clock=clock)
+    locks = execution_account_locks(brokers)
+    try:
+        return ExecutionWorker(brokers=brokers, clock=clock, locks=locks).start()
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
