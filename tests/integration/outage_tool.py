@@ -1,0 +1,102 @@
+"""The outage test's hands inside the system under test (``python -m tests.integration.outage_tool``):
+it runs with the environment of the stages (their DATABASE_URL, Kafka and topic prefix), so it
+sees what they see.
+
+    publish --first N --count M   ticks and M signals (ids sig-N..) on the bus, alternating sides
+    report                        one JSON line: orders by status, refusals, decisions, audit, outbox
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from decimal import Decimal
+
+
+def _setup():
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+    import django
+
+    django.setup()
+
+
+def publish(first: int, count: int) -> None:
+    from django.conf import settings
+
+    from tradeops.bus.kafka import KafkaBus
+    from tradeops.core.clock import utcnow
+    from tradeops.events import Signal, Tick, make_event
+
+    bus = KafkaBus(bootstrap_servers=settings.KAFKA_BOOTSTRAP_SERVERS, topic_prefix=settings.KAFKA_TOPIC_PREFIX)
+    for i in range(first, first + count):
+        now = utcnow()
+        bid = Decimal("1.10000") + Decimal(i % 7) / Decimal(100000)
+        bus.publish(
+            make_event(
+                Tick(symbol="EURUSD", bid=bid, ask=bid + Decimal("0.00002"), ts=now), source="test", key="EURUSD"
+            )
+        )
+        signal = Signal(
+            signal_id=f"outage-sig-{i}",
+            symbol="EURUSD",
+            ts=now,
+            side="BUY" if i % 2 else "SELL",
+            confidence=0.8,
+            price=bid + Decimal("0.00001"),
+            model_versions={"gbm": "1"},
+            algo_id="algo-outage",
+            atr=0.0010,
+        )
+        bus.publish(make_event(signal, source="test", key="EURUSD"))
+    left = bus.flush(120)
+    bus.close()
+    if left:
+        raise SystemExit(f"{left} events not acknowledged")
+
+
+def report() -> dict:
+    from django.db.models import Count
+
+    from compliance.models import PreTradeDecision
+    from tradeops.audit.models import AuditRecord
+    from tradeops.outbox.models import Outbox
+    from trading.models import Execution, Order
+
+    statuses = dict(Order.objects.values_list("status").annotate(n=Count("id")))
+    outbox_ids = set(Outbox.objects.values_list("event_id", flat=True))
+    audited = list(AuditRecord.objects.values_list("event_id", flat=True))
+    return {
+        "orders": Order.objects.count(),
+        "signals_ordered": Order.objects.values("signal_id").distinct().count(),
+        "statuses": statuses,
+        "refusals": sorted({o.reject_reason for o in Order.objects.filter(status="REJECTED")})[:10],
+        "fills": Execution.objects.count(),
+        "decisions": PreTradeDecision.objects.count(),
+        "decided_orders": PreTradeDecision.objects.values("client_order_id").distinct().count(),
+        "outbox": len(outbox_ids),
+        "outbox_unsent": Outbox.objects.filter(sent_at__isnull=True).count(),
+        "audited": len(audited),
+        "audited_distinct": len(set(audited)),
+        "outbox_audited": len(outbox_ids & set(audited)),
+    }
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("publish")
+    p.add_argument("--first", type=int, required=True)
+    p.add_argument("--count", type=int, required=True)
+    sub.add_parser("report")
+    args = parser.parse_args(argv)
+    _setup()
+    if args.command == "publish":
+        publish(args.first, args.count)
+    else:
+        print(json.dumps(report(), default=str))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
