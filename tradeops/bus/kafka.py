@@ -319,9 +319,17 @@ class KafkaSubscription(Subscription):
             return []
         if self._broken is not None:
             raise self._broken
-        messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
-        if not messages:
+        # Wait (up to ``timeout``) for the first message only, then take what has already been
+        # fetched: ``consume(n, timeout)`` waits the whole timeout unless n messages come, so on
+        # a sparse stream every stage held each event for the full poll timeout (a signal took
+        # 3-4 s through ml-features, ml-predict and the execution worker). Under load librdkafka's
+        # prefetch keeps the batches full.
+        first = self._consumer.poll(timeout)
+        if first is None:
             return []
+        messages = [first]
+        if max_records > 1:
+            messages.extend(self._consumer.consume(num_messages=max_records - 1, timeout=0))
         out: list[Record] = []
         append = out.append
         pending = self._pending
