@@ -1,7 +1,7 @@
 """Every stage rides out a PostgreSQL restart and a Kafka restart (issue 19, finding 4).
 
 The system runs as it does in production: the execution worker, the audit trail, surveillance,
-the model stage, the live screens' push and the outbox relay, each its own process, on a
+the two model stages (features, predict), the live screens' push and the outbox relay, each its own process, on a
 PostgreSQL and a Kafka of the test's own (``throwaway``: the shared servers are never touched).
 Signals and ticks flow; PostgreSQL is stopped for ~12 s and started again while signals keep
 coming; then Kafka is. Every process must still be running, each signal must have become exactly
@@ -24,10 +24,17 @@ import pytest
 from tests.conftest import service_unavailable
 from tests.integration.throwaway import ROOT, ThrowawayKafka, ThrowawayPostgres
 
-pytestmark = [pytest.mark.slow, pytest.mark.heavy, pytest.mark.postgres, pytest.mark.kafka]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.heavy,
+    pytest.mark.postgres,
+    pytest.mark.kafka,
+    pytest.mark.timeout(1800),  # minutes on a loaded 2-core box: many processes, throwaway servers
+]
 
 STAGES = {
     "execution": ["run_execution_worker", "--bus", "kafka"],
+    "ml-features": ["run_stage", "ml-features", "--bus", "kafka"],
     "audit-trail": ["run_stage", "audit-trail", "--bus", "kafka"],
     "surveillance": ["run_stage", "surveillance", "--bus", "kafka"],
     "ml-predict": ["run_stage", "ml-predict", "--bus", "kafka"],
