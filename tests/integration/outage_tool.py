@@ -4,6 +4,10 @@ sees what they see.
 
     publish --first N --count M   ticks and M signals (ids sig-N..) on the bus, alternating sides
     report                        one JSON line: orders by status, refusals, decisions, audit, outbox
+    train                         train both models (small, seconds), activate them, signal on 0.5
+    records                       one JSON line: what a run decided, in a form two runs compare by:
+                                  orders, fills, positions, alerts, decisions (event times, no
+                                  wall-clock times, no database ids)
 """
 
 from __future__ import annotations
@@ -83,6 +87,78 @@ def report() -> dict:
     }
 
 
+def train() -> None:
+    from mlmodels.services import model_training_run, validator_config_update
+    from tests.mlmodels.conftest import FAST, NO_EDGE
+
+    model_training_run(actor="service:test", config=FAST, activate=True, allow_no_edge=True, reason=NO_EDGE)
+    validator_config_update(actor="service:test", min_confidence=0.5)  # every agreeing pair is a signal
+
+
+def records() -> dict:
+    from compliance.models import Alert, PreTradeDecision
+    from trading.models import Execution, Order, Position
+
+    def text(value):
+        return None if value is None else str(value)
+
+    orders = [
+        {
+            "client_order_id": o.client_order_id,
+            "signal_id": o.signal_id,
+            "account": o.account.mt5_login,
+            "symbol": o.instrument.symbol,
+            "side": o.side,
+            "type": o.order_type,
+            "quantity": text(o.quantity),
+            "filled": text(o.filled_quantity),
+            "average_fill_price": text(o.average_fill_price),
+            "stop_loss": text(o.stop_loss),
+            "take_profit": text(o.take_profit),
+            "status": o.status,
+            "reject_reason": o.reject_reason,
+            "created_at": text(o.created_at),
+            "decided_at": text(o.decided_at),
+            "closed_at": text(o.closed_at),
+        }
+        for o in Order.objects.select_related("account", "instrument").order_by("client_order_id")
+    ]
+    fills = [
+        {
+            "order": f.order.client_order_id,
+            "side": f.side,
+            "quantity": text(f.quantity),
+            "price": text(f.price),
+            "executed_at": text(f.executed_at),
+        }
+        for f in Execution.objects.select_related("order").order_by("order__client_order_id", "executed_at", "price")
+    ]
+    positions = [
+        {"symbol": p.instrument.symbol, "net": text(p.net_quantity), "average_price": text(p.average_price)}
+        for p in Position.objects.select_related("instrument").order_by("instrument__symbol", "account_id")
+    ]
+    alerts = sorted(
+        (
+            {
+                "type": a.alert_type,
+                "severity": a.severity,
+                "account": a.account,
+                "symbol": a.symbol,
+                "orders": a.order_ids,
+                "score": round(a.score, 6),
+                "start": text(a.start),
+                "end": text(a.end),
+                "occurrences": a.occurrences,
+                "source": a.source,
+            }
+            for a in Alert.objects.all()
+        ),
+        key=lambda a: json.dumps(a, sort_keys=True, default=str),
+    )
+    decisions = sorted((d.client_order_id, d.approved, text(d.decided_at)) for d in PreTradeDecision.objects.all())
+    return {"orders": orders, "fills": fills, "positions": positions, "alerts": alerts, "decisions": decisions}
+
+
 def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="command", required=True)
@@ -90,10 +166,16 @@ def main(argv: list[str]) -> None:
     p.add_argument("--first", type=int, required=True)
     p.add_argument("--count", type=int, required=True)
     sub.add_parser("report")
+    sub.add_parser("train")
+    sub.add_parser("records")
     args = parser.parse_args(argv)
     _setup()
     if args.command == "publish":
         publish(args.first, args.count)
+    elif args.command == "train":
+        train()
+    elif args.command == "records":
+        print(json.dumps(records(), default=str))
     else:
         print(json.dumps(report(), default=str))
 

@@ -57,8 +57,15 @@ class ThrowawayPostgres:
         argv = ["runuser", "-u", "postgres", "--", *cmd] if self.root else list(cmd)
         return subprocess.run(argv, check=check, capture_output=True, text=True, timeout=180)
 
-    def url(self, user: str = "tradeops") -> str:
-        return f"postgres://{user}:{user}@127.0.0.1:{self.port}/tradeops"
+    def url(self, user: str = "tradeops", database: str = "tradeops") -> str:
+        return f"postgres://{user}:{user}@127.0.0.1:{self.port}/{database}"
+
+    def clone(self, source: str, target: str) -> None:
+        """``target``: a copy of ``source`` (CREATE DATABASE ... TEMPLATE; nobody may be connected
+        to ``source``), owned by the owner role like the original."""
+        sql = f'CREATE DATABASE "{target}" TEMPLATE "{source}" OWNER tradeops_owner'
+        self._as_pg(str(self.bin / "psql"), "-h", str(self.dir), "-p", str(self.port), "-U", "postgres",
+                    "-d", "postgres", "-c", sql)  # fmt: skip
 
     def start(self) -> None:
         if self.root:
