@@ -351,6 +351,10 @@ class StageRunner:
         records = self.subscription.poll(max_records=max_records, timeout=timeout)
         if not records:
             return 0
+        return self.handle_polled(records, should_stop=should_stop)
+
+    def handle_polled(self, records: Sequence[Record], *, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """The rest of ``run_once`` for records already polled: handle, publish, flush, commit."""
         self.process(records)
         waited = 0.0
         while remaining := self.bus.flush(5):
@@ -520,8 +524,10 @@ def pipeline_run(
     """Run every stage in one process on a memory bus, fed by ``source``.
 
     Each chunk of ``batch_size`` source events is published, then the stages are pumped in
-    registry (pipeline) order until no stage has anything left, so each event's consequences
-    settle before the next chunk (``batch_size=1`` gives strict lock-step replay). A live source
+    waves (every stage polls what waits for it, then each handles its batch, in registry order)
+    until no stage has anything left, so each event's consequences settle before the next chunk
+    (``batch_size=1`` gives strict lock-step replay) and an event reaches every consumer before
+    the events made from it do. A live source
     yields ``None`` when it has nothing new: the events so far are pumped at once (and the
     outbox relay gets a turn) instead of waiting for a full chunk.
 
@@ -563,21 +569,31 @@ def pipeline_run(
     seen: dict[int, int | None] = {}
 
     def pump() -> None:
+        # In waves: every stage polls what is waiting for it, then each handles its batch, so an
+        # event reaches all its consumers before anything made from it does (the execution worker
+        # takes a bar before the signal the models make from that bar), as on Kafka, where the
+        # bar is consumed long before the signal exists: the embedded run and the distributed
+        # run (``manage.py replay --settle``) see the same order (issue 19, item 5).
         while True:
             moved = 0
             if relay is not None and relay.wanted():  # only when something committed since (no polling)
                 n = relay.step(flush_timeout=0)
                 result.outbox_events += n
                 moved += n
+            wave = []
             for runner in runners:
                 if published is not None:
                     count = published[id(runner)]()
                     if seen.get(id(runner)) == count:
                         continue
-                n = runner.run_once(max_records=poll_size, timeout=0)
+                records = runner.subscription.poll(max_records=poll_size, timeout=0)
+                n = len(records)
                 if published is not None:
                     seen[id(runner)] = count if n < poll_size else None  # a full batch: more may wait
-                moved += n
+                if records:
+                    wave.append((runner, records))
+            for runner, records in wave:
+                moved += runner.handle_polled(records)
             if tap is not None:
                 for record in tap.poll(max_records=100_000, timeout=0):
                     on_event(record.event)
