@@ -4,7 +4,8 @@ sees what they see.
 
     publish --first N --count M   ticks and M signals (ids sig-N..) on the bus, alternating sides
     report                        one JSON line: orders by status, refusals, decisions, audit, outbox
-    train                         train both models (small, seconds), activate them, signal on 0.5
+    train                         train both models (small, seconds), activate them, signal on 0.5;
+                                  a permissive wash-trade rule (same account, two hours)
     records                       one JSON line: what a run decided, in a form two runs compare by:
                                   orders, fills, positions, alerts, decisions (event times, no
                                   wall-clock times, no database ids)
@@ -93,6 +94,32 @@ def train() -> None:
 
     model_training_run(actor="service:test", config=FAST, activate=True, allow_no_edge=True, reason=NO_EDGE)
     validator_config_update(actor="service:test", min_confidence=0.5)  # every agreeing pair is a signal
+    # Surveillance that fires on an hourly strategy's own round trips (a same-account buy and sell
+    # within two hours), so two runs have alerts to compare: four eyes, two officers.
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from compliance.services import compliance_rule_approve, compliance_rule_propose
+    from tradeops.core.roles import Role
+
+    officers = []
+    for name in ("parity-officer-a", "parity-officer-b"):
+        user = get_user_model().objects.create_user(username=name, password=None, is_staff=True)
+        user.groups.add(Group.objects.get_or_create(name=str(Role.COMPLIANCE_OFFICER))[0])
+        officers.append(user)
+    rule = compliance_rule_propose(
+        proposed_by=officers[0],
+        rule_type="wash_trade",
+        parameters={
+            "window_s": 7200.0,
+            "include_same_account": True,
+            "price_tolerance_bps": 200.0,
+            "qty_tolerance": 0.5,
+            "run_gap_s": 7200.0,
+        },
+        reason="test: alerts on the strategy's own round trips",
+    )
+    compliance_rule_approve(rule=rule, approver=officers[1])
 
 
 def records() -> dict:
@@ -155,7 +182,9 @@ def records() -> dict:
         ),
         key=lambda a: json.dumps(a, sort_keys=True, default=str),
     )
-    decisions = sorted((d.client_order_id, d.approved, text(d.decided_at)) for d in PreTradeDecision.objects.all())
+    decisions = sorted(
+        (d.client_order_id, d.approved, text(d.decided_at), d.reason) for d in PreTradeDecision.objects.all()
+    )
     return {"orders": orders, "fills": fills, "positions": positions, "alerts": alerts, "decisions": decisions}
 
 

@@ -42,7 +42,7 @@ pytestmark = [
     pytest.mark.timeout(1800),  # minutes on a loaded 2-core box: many processes, throwaway servers
 ]
 
-BARS = int(os.environ.get("PARITY_REPLAY_LIMIT", "300"))  # a couple of minutes on the shared 2-core box
+BARS = int(os.environ.get("PARITY_REPLAY_LIMIT", "200"))  # the replay: a minute or two on the shared 2-core box
 STAGES = {
     "ml-features": ["run_stage", "ml-features", "--bus", "kafka"],
     "ml-predict": ["run_stage", "ml-predict", "--bus", "kafka"],
@@ -188,6 +188,8 @@ def test_the_distributed_run_equals_the_embedded_run(pg, kafka_topics, tmp_path)
         assert proc.returncode == 0, f"{name} exited {proc.returncode}: {log.read_text()[-3000:]}"
 
     one, two = _records(embedded), _records(dist)
+    for name, records in (("embedded", one), ("distributed", two)):  # kept beside the logs, for a diff
+        (tmp_path / f"records-{name}.json").write_text(json.dumps(records, indent=1, sort_keys=True))
     counts = {k: (len(one[k]), len(two[k])) for k in one}
     print(f"embedded vs distributed, {BARS} bars: {counts}")
     filled = [o for o in one["orders"] if o["status"] == "FILLED"]
