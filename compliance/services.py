@@ -40,7 +40,14 @@ from compliance.pretrade.params import PRETRADE_PARAMS
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
-from tradeops.events import CaseChanged, ComplianceRuleChanged, Envelope, ExecutionThrottleReset, make_event
+from tradeops.events import (
+    DECISION_NOT_RECOVERABLE,
+    CaseChanged,
+    ComplianceRuleChanged,
+    Envelope,
+    ExecutionThrottleReset,
+    make_event,
+)
 
 SOURCE = "compliance"
 CASE_GROUPING_WINDOW = timedelta(hours=24)  # an alert joins an open case about the same subject seen this recently
@@ -328,7 +335,7 @@ def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> 
         return None
     if PreTradeDecision.objects.filter(source_event_id=event.event_id).exists():
         return None
-    failures = [c for c in decision.checks if not c.passed]
+    failures = [c for c in decision.checks if not c.passed or c.code == DECISION_NOT_RECOVERABLE]
     row = PreTradeDecision.objects.create(
         source_event_id=event.event_id,
         client_order_id=decision.client_order_id,

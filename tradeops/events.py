@@ -224,6 +224,12 @@ class CheckResult(msgspec.Struct, frozen=True, kw_only=True):
     rule_version: str = ""  # for compliance rules (versioned)
 
 
+# The one check of a decision that reconciliation records for an order it recovered (an order at
+# the broker that we never recorded: the process stopped between the broker's answer and the
+# write, and the gate's results died with it). Its ``detail`` carries the broker's evidence.
+DECISION_NOT_RECOVERABLE = "reconciliation.decision_not_recoverable"
+
+
 class RiskDecision(Payload, frozen=True, kw_only=True):
     TYPE = "risk.decision"
     TOPIC = Topic.TRADING

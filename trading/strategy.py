@@ -224,6 +224,11 @@ class Strategy:
             return signal.price * Decimal(repr(signal.volatility))
         return None
 
+    def forget(self, signal_id: str) -> None:
+        """Handle ``signal_id`` again when it comes back: its handling failed part-way (the
+        database went away) and the runner will deliver it again."""
+        self._seen.pop(signal_id, None)
+
     def _remember(self, signal_id: str) -> None:
         self._seen[signal_id] = None
         if len(self._seen) > self.config.remember:

@@ -30,6 +30,24 @@ is written AFTER the broker answered, so a crash in between leaves an order the 
 we do not; ``trading.orders.reconcile.order_reconcile`` (at start, after a reconnect, after a
 failed commit or an unknown broker state) settles it. The ids of recent orders are held in
 memory so a redelivered signal is never sent twice.
+
+Start-up with a backlog: a restarted worker has no quote until market data arrives, and the bus
+may hand it the signals of the backlog before the ticks and bars they were made from. It never
+decides on that: the last quote is seeded from the broker at start (``Broker.quote``), and a
+signal whose symbol has no quote yet, or only one older than the signal by more than
+``stale_after``, is HELD (in arrival order) until market data that covers it has arrived, for at
+most ``market_data_wait`` of wall-clock time; only then does it go through the strategy and the
+gate. So a restart never trips the breaker on ``stale_market_data:none``; a signal is refused
+for stale market data only when no market data came for that long (a feed that is really down).
+While it holds signals the worker says so (``holding``) and the runner does not commit offsets,
+so a crash meanwhile re-delivers them (at-least-once; ``known_ids`` dedupes).
+
+One worker per account: two workers on one account would each keep their own risk state and
+book (issue 19, finding 6). The runners take ``execution_account_locks`` before starting the
+worker (a PostgreSQL advisory lock per account, a lock file on SQLite); a second worker is told
+who holds the account and exits (or waits, ``--wait``). The worker re-checks its locks every few
+seconds; one lost with its database session (a restart) is taken again, or, if another worker
+took it meanwhile, the worker stops (``LockLost``).
 """
 
 from __future__ import annotations
@@ -37,6 +55,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -47,7 +66,8 @@ from django.utils.module_loading import import_string
 
 from tradeops.breaker import BreakerState
 from tradeops.bus.runner import RecentIds
-from tradeops.core.clock import Clock, WallClock, utcnow
+from tradeops.core.clock import Clock, ClockNotStarted, WallClock, utcnow
+from tradeops.core.locks import LockHeld, LockKey, NamedLock
 from tradeops.events import (
     BAR_SECONDS,
     Bar,
@@ -82,6 +102,8 @@ logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
 BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
+EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
+LOCK_CHECK_SECONDS = 5.0
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -125,6 +147,12 @@ class ExecutionConfig:
     # Signal older than the latest quote: refused. Setting EXECUTION_MAX_SIGNAL_AGE_SECONDS (0 = no
     # limit: a replay flat out across processes, where quotes overtake the signals they lead to).
     max_signal_age: timedelta | None = field(default_factory=_max_signal_age)
+    # WALL-clock time a signal is held while no market data covers it (none yet for its symbol,
+    # or only older than the signal by more than ``stale_after``): a restart's backlog waits for
+    # the ticks and bars behind it instead of tripping the breaker; past it the signal is decided
+    # as it stands (a feed that is really down: stale market data, the breaker's business).
+    market_data_wait: timedelta = timedelta(seconds=30)
+    max_held_signals: int = 100_000  # bound on what is held in memory (older ones are decided first)
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
     # Engage the account's kill switch when reconciliation finds its positions differ from the
     # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager
@@ -163,6 +191,8 @@ class WorkerStats:
     kill_cancels: int = 0
     one_statement_commits: int = 0  # orders written by the one-statement writer (PostgreSQL)
     state_writes: int = 0  # marks and risk snapshots written on the cadence or at shutdown
+    held_signals: int = 0  # signals that waited for market data (start-up, a lagging feed)
+    quotes_seeded: int = 0  # symbols whose last quote came from the broker at start
 
 
 class ExecutionWorker:
@@ -176,8 +206,11 @@ class ExecutionWorker:
         extra_checks: Iterable = (),
         crash_hook: Callable[[str, OrderIntent], None] | None = None,
         clock: Clock | None = None,
+        locks: Iterable[NamedLock] = (),
     ):
         self.brokers = dict(brokers)
+        self.locks = list(locks)  # the accounts' locks (execution_account_locks), released at close
+        self._locks_checked_at = time.monotonic()
         self.config = config or ExecutionConfig()
         self.extra_checks = list(extra_checks)
         self.crash_hook = crash_hook  # tests: kill the process at a named point
@@ -192,6 +225,8 @@ class ExecutionWorker:
         self.known_ids: set[str] = set()
         self.algo_by_magic: dict[int, str] = {}
         self._fed = RecentIds(capacity=200_000)
+        self._held: deque[tuple[float, Envelope]] = deque()  # (monotonic time held, signal event)
+        self._monotonic = time.monotonic  # tests replace it to pass the market-data wait
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -211,8 +246,26 @@ class ExecutionWorker:
         for account_id in list(self.brokers):
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
+        self._seed_quotes()
         self.started = True
         return self
+
+    def _seed_quotes(self) -> None:
+        """The broker's latest quote per instrument, so a restart does not wait for the feed
+        where the broker can tell (MT5's last tick; a paper broker's last quote). A broker with
+        none for a symbol leaves it to the market data (signals on it are held until then)."""
+        for symbol in self.instruments:
+            for broker in self.brokers.values():
+                if not broker.connected:
+                    continue
+                try:
+                    quote = broker.quote(symbol)
+                except (BrokerError, ClockNotStarted):  # none yet; a replay's broker before its first event
+                    continue
+                if quote is not None:
+                    self.risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
+                    self.stats.quotes_seeded += 1
+                    break
 
     def _load(self) -> None:
         cfg = self.config
@@ -314,10 +367,14 @@ class ExecutionWorker:
         self.meter.kill_switches(self.risk.kill_switch.engaged)
 
     def idle(self) -> None:
-        """Nothing to handle (the feed paused, a replay ended): write the marks and snapshots
-        still pending once their wall-clock interval has passed, so the dashboard catches up."""
+        """Nothing to handle (the feed paused, a replay ended): decide held signals whose wait is
+        over, and write the marks and snapshots still pending once their wall-clock interval has
+        passed, so the dashboard catches up."""
         if not self.started:
             return
+        self.locks_check()
+        if self._held:
+            self._release_held()
         now = time.monotonic()
         interval = self.config.snapshot_interval.total_seconds()
         for account_id, state in self.states.items():
@@ -325,11 +382,25 @@ class ExecutionWorker:
                 self._state_write(account_id)
 
     def close(self) -> None:
-        """Shutdown: write every account's marks and risk snapshot (what a restart reloads)."""
-        if not self.started:
+        """Shutdown: write every account's marks and risk snapshot (what a restart reloads),
+        then release the accounts' locks."""
+        try:
+            if self.started:
+                for account_id in self.accounts:
+                    self._state_write(account_id)
+        finally:
+            for lock in self.locks:
+                lock.release()
+
+    def locks_check(self) -> None:
+        """Every ``LOCK_CHECK_SECONDS``: are the accounts still ours? (``NamedLock.check``:
+        raises ``LockLost`` if another worker took one while our database session was gone.)"""
+        now = time.monotonic()
+        if not self.locks or now - self._locks_checked_at < LOCK_CHECK_SECONDS:
             return
-        for account_id in self.accounts:
-            self._state_write(account_id)
+        for lock in self.locks:
+            lock.check()
+        self._locks_checked_at = now
 
     # ================================================================ the stage handler
 
@@ -339,18 +410,26 @@ class ExecutionWorker:
         after this returns, i.e. after the order's transaction committed."""
         if not self.started:
             self.start()
+        self.locks_check()
         payload = event.payload
         if isinstance(payload, Tick):
             self.clock.observe(payload.ts)
             self.on_quote(BrokerQuote(payload.symbol, payload.bid, payload.ask, payload.ts))
         elif isinstance(payload, Signal):
-            self.clock.observe(payload.ts)
-            self.stats.signals += 1
-            self._retry_reconcile()
-            for intent in self.strategy.on_signal(payload):
-                self.execute(intent)
-            if self.strategy.last_skips:
-                signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+            if self._held or self._awaits_market_data(payload):
+                self._held.append((self._monotonic(), event))
+                self.stats.held_signals += 1
+                if len(self._held) == 1:
+                    logger.info(
+                        "execution: holding signals until market data for %s arrives (latest quote: %s)",
+                        payload.symbol,
+                        self.risk.quotes.get(payload.symbol),
+                    )
+                self._release_held()  # past the bound, the oldest go now
+                return []
+            self._on_signal(event)
+            self._after_event(event)
+            return []
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
             closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
@@ -367,12 +446,72 @@ class ExecutionWorker:
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
             self.reload_limits()
+        self._after_event(event)
+        if self._held and isinstance(payload, Tick | Bar):
+            self._release_held()
+        return []
+
+    def _after_event(self, event: Envelope) -> None:
         if time.monotonic() - self._switches_read_at >= self.config.kill_switch_reread.total_seconds():
             self.refresh_kill_switches()
         if event.event_id in self._fed:
-            return []  # our own event back from the bus: the gate saw it at commit
+            return  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
-        return []
+
+    def _on_signal(self, event: Envelope) -> None:
+        payload = event.payload
+        self.clock.observe(payload.ts)
+        self.stats.signals += 1
+        try:
+            self._retry_reconcile()
+            for intent in self.strategy.on_signal(payload):
+                self.execute(intent)
+            if self.strategy.last_skips:
+                signal_skips_record(skips=self.strategy.last_skips, actor=ACTOR)
+        except BaseException:
+            # Not handled to the end (the database went away): when the runner delivers it again
+            # the strategy must see it afresh; orders already written or sent are in known_ids.
+            self.strategy.forget(payload.signal_id)
+            raise
+
+    # ================================================================ signals waiting for market data
+
+    def _awaits_market_data(self, signal: Signal) -> bool:
+        """No quote for the signal's symbol yet, or only one older than the signal by more than
+        ``stale_after``: deciding now would be deciding blind (the breaker's stale-data trip)."""
+        quote = self.risk.quotes.get(signal.symbol)
+        if quote is None:
+            return True
+        stale_after = self.config.stale_after
+        return stale_after is not None and signal.ts - quote.ts > stale_after
+
+    @property
+    def holding(self) -> int:
+        """Signals held for market data: the runner commits no offset while this is not zero."""
+        return len(self._held)
+
+    def _release_held(self) -> None:
+        """Decide the held signals, oldest first, while the oldest is covered by market data now,
+        has waited ``market_data_wait`` (wall clock), or the queue is over its bound."""
+        wait = self.config.market_data_wait.total_seconds()
+        held = self._held
+        while held:
+            held_at, event = held[0]
+            covered = not self._awaits_market_data(event.payload)
+            expired = self._monotonic() - held_at >= wait
+            if not (covered or expired or len(held) > self.config.max_held_signals):
+                return
+            if not covered:
+                logger.warning(
+                    "execution: no market data covering signal %s (%s) after %.0f s; deciding it as it stands",
+                    event.payload.signal_id,
+                    event.payload.symbol,
+                    self._monotonic() - held_at,
+                )
+            self._on_signal(event)  # raises (database away): it stays first in line
+            held.popleft()
+            self._after_event(event)
+        logger.info("execution: held signals released; market data covers them")
 
     def _feed_gate(self, events) -> None:
         """Hand the events of a committed order to the gate's checks at once (compliance checks
@@ -429,7 +568,13 @@ class ExecutionWorker:
         if not decision.approved:
             self.stats.rejected += 1
             outcome = outcome_refused(reason=decision.reason, at=decided_at)
-            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            try:
+                written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            except BaseException:
+                # Nothing went to the broker: the refusal is decided and recorded afresh when the
+                # signal comes again (a sent order stays known: reconciliation records it).
+                self.known_ids.discard(intent.client_order_id)
+                raise
             timer.step("write")
             self.meter.order_done(timer, status=written.order.status, reject_reason=written.order.reject_reason)
             self._feed_gate(written.events)
@@ -845,9 +990,50 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
     return brokers
 
 
+def execution_account_locks(
+    account_ids: Iterable[int], *, wait: bool = False, poll: float = 2.0, on_wait: Callable[[str], None] | None = None
+) -> list[NamedLock]:
+    """Take the lock of every account (one execution worker per account), in id order. Raises
+    ``LockHeld`` naming the holder if one is taken, or with ``wait`` stands by until all are free
+    (``on_wait`` hears who holds them, every 30 s). Locks taken before a refusal are released."""
+    locks = [
+        NamedLock(
+            LockKey(f"execution worker for account {a}", EXECUTION_LOCK_CLASS, int(a) & 0x7FFF_FFFF),
+            application_name=f"tradeops-execution-worker:{a}",
+        )
+        for a in sorted(set(account_ids))
+    ]
+    told = float("-inf")
+    try:
+        for lock in locks:
+            while not lock.try_acquire():
+                if not wait:
+                    raise LockHeld(lock.key.name, lock.holder())
+                if time.monotonic() - told >= 30:
+                    told = time.monotonic()
+                    message = f"{lock.key.name}: held by {lock.holder()}; standing by"
+                    logger.warning("execution: %s", message)
+                    if on_wait is not None:
+                        on_wait(message)
+                time.sleep(poll)
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise
+    return locks
+
+
 def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
     """The stage factory (``tradeops.stages``): a started worker on the brokers from settings,
-    on ``clock`` (the wall clock unless the runner replays: then a ``ReplayClock``)."""
+    on ``clock`` (the wall clock unless the runner replays: then a ``ReplayClock``), holding its
+    accounts' locks (``LockHeld`` if another worker trades one of them)."""
     clock = clock or WallClock()
     account_ids = [int(a) for a in getattr(settings, "EXECUTION_ACCOUNTS", ()) or ()]
-    return ExecutionWorker(brokers=brokers_from_settings(account_ids, clock=clock), clock=clock).start()
+    brokers = brokers_from_settings(account_ids, clock=clock)
+    locks = execution_account_locks(brokers)
+    try:
+        return ExecutionWorker(brokers=brokers, clock=clock, locks=locks).start()
+    except BaseException:
+        for lock in locks:
+            lock.release()
+        raise

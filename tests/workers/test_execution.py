@@ -69,14 +69,6 @@ def test_rejected_order_is_recorded_with_every_failing_check_and_never_sent(brok
     assert b'"approved":false' in bytes(decision.message)
 
 
-def test_no_quote_trips_the_breaker_on_stale_data(broker, account):
-    w = make_worker(broker, account).start()  # no tick fed to the worker
-    w.handle(signal())
-    order = Order.objects.get()
-    assert order.status == "REJECTED"
-    assert "risk.breaker_open" in order.reject_reason and "stale_market_data" in order.reject_reason
-
-
 def test_broker_refusals_reject_the_order_and_consecutive_ones_open_the_breaker(broker, account):
     w = make_worker(broker, account, breaker_failures=2).start()
     w.handle(tick())

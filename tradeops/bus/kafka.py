@@ -337,7 +337,7 @@ class KafkaSubscription(Subscription):
             return []
         if self._broken is not None:
             raise self._broken
-        messages = self._consumer.consume(num_messages=max_records, timeout=timeout)
+        messages = self._fetch(max_records, timeout)
         if not messages:
             return []
         out: list[Record] = []
@@ -378,6 +378,19 @@ class KafkaSubscription(Subscription):
                 )
             )
         return out
+
+    def _fetch(self, max_records: int, timeout: float) -> list:
+        """Wait (up to ``timeout``) for the first message only, then take what has already been
+        fetched: ``consume(n, timeout)`` waits the whole timeout unless n messages come, so on a
+        sparse stream every stage held each event for up to the full poll timeout (p50 1 s; three
+        such hops, ml-features, ml-predict, the execution worker, between a bar and its order). Under load librdkafka's
+        prefetch keeps the batches full (``bench/bus_poll_latency.py``)."""
+        first = self._consumer.poll(timeout)
+        if first is None:
+            return []
+        if max_records <= 1:
+            return [first]
+        return [first, *self._consumer.consume(num_messages=max_records - 1, timeout=0)]
 
     def _poll_error(self, err: KafkaError) -> None:
         if err.code() == KafkaError._PARTITION_EOF:

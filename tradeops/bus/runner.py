@@ -12,10 +12,17 @@
   A handler that raises on an event dead-letters that event (reason ``handler_error``) and the
   loop goes on; it never takes the consumer down. The exception is an infrastructure failure
   (``INFRASTRUCTURE_ERRORS``: the database unreachable, a connection lost): the event is good,
-  so it is not dead-lettered; the error propagates before the commit, the stage stops, and the
-  batch is delivered again when it restarts (an audit record is never lost to a DB outage).
+  so it is not dead-lettered; the error propagates before the commit (an audit record is never
+  lost to a DB outage), and ``stage_run`` rides the outage out (below).
 - ``stage_run`` is ``manage.py run_stage NAME``: one stage as a consumer-group member on the
-  configured bus.
+  configured bus. It survives outages of what the stage stands on: on an infrastructure failure
+  it logs it, drops the process's database connections (a dead persistent connection is never
+  used again), leaves the consumer group and, after a back-off (0.5 s doubling to 30 s), joins
+  it again, so the uncommitted batch is delivered again from the last committed offset: the
+  events handled before the failure are skipped by the runner's dedupe (their effects are
+  durable), the rest are handled. Nothing is skipped, nothing applied twice. A Kafka outage needs
+  none of that: the consumer waits for the broker, and outputs wait to be acknowledged before
+  any commit. ``STOP_ERRORS`` (an account lock lost to another worker) end the stage instead.
 - ``pipeline_run`` is ``manage.py run_pipeline`` and the core of the embedded run: every stage
   in one process, fed by any iterable of envelopes (replay file, synthetic source, MT5
   collector), each event handed straight to the next stages' runners in event order
@@ -34,6 +41,7 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import msgspec
 
@@ -45,6 +53,7 @@ from tradeops.stages import STAGES, Handler, Stage
 from tradeops.topics import dlq_name
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def _infrastructure_errors() -> tuple[type[BaseException], ...]:
@@ -55,6 +64,96 @@ def _infrastructure_errors() -> tuple[type[BaseException], ...]:
 
 # Failures of what a handler stands on, not of the event: never dead-lettered (see module doc).
 INFRASTRUCTURE_ERRORS = _infrastructure_errors()
+
+
+def _stop_errors() -> tuple[type[BaseException], ...]:
+    from tradeops.core.locks import LockLost
+
+    return (LockLost,)
+
+
+# Failures after which the stage must not go on (not the event's fault, not passing): they end it.
+STOP_ERRORS = _stop_errors()
+
+
+@dataclass
+class Backoff:
+    """Exponential back-off between attempts: ``initial`` seconds, times ``factor`` each time, at
+    most ``maximum``; ``reset`` after a success."""
+
+    initial: float = 0.5
+    maximum: float = 30.0
+    factor: float = 2.0
+    attempt: int = 0
+
+    def next(self) -> float:
+        delay = min(self.maximum, self.initial * self.factor**self.attempt)
+        self.attempt += 1
+        return delay
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+def databases_reset() -> None:
+    """Drop every database connection of this thread: after a failure they may be dead (a
+    PostgreSQL restart kills them; Django re-checks a persistent connection only between
+    requests, never in a long-running loop), and the next query opens a fresh one."""
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        try:
+            conn.close()
+        except Exception:  # noqa: BLE001 - broken already: closing it is all we wanted
+            conn.connection = None
+
+
+def _sleep_unless_stopped(seconds: float, should_stop: Callable[[], bool]) -> bool:
+    """Sleep ``seconds`` in short steps; True if ``should_stop()`` turned true meanwhile."""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        if should_stop():
+            return True
+        time.sleep(min(left, 0.2))
+    return should_stop()
+
+
+def infrastructure_retry(
+    fn: Callable[[], T],
+    *,
+    what: str,
+    should_stop: Callable[[], bool] = lambda: False,
+    backoff: Backoff | None = None,
+) -> T | None:
+    """Call ``fn`` until it returns without an infrastructure failure (a runner's start-up that
+    needs the database: loading hot state, reconciling), with back-off and a log line per
+    attempt. None if stopped meanwhile."""
+    backoff = backoff or Backoff()
+    first = None
+    while not should_stop():
+        try:
+            result = fn()
+        except INFRASTRUCTURE_ERRORS as exc:
+            first = first or time.monotonic()
+            delay = backoff.next()
+            logger.error(
+                "%s: %s: %s; retrying in %.1f s (attempt %d, failing for %.0f s)",
+                what,
+                type(exc).__name__,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else "",
+                delay,
+                backoff.attempt,
+                time.monotonic() - first,
+            )
+            databases_reset()
+            if _sleep_unless_stopped(delay, should_stop):
+                return None
+            continue
+        if first is not None:
+            logger.warning("%s: succeeded after %.0f s of failures", what, time.monotonic() - first)
+        return result
+    return None
+
 
 OUTPUT_ID_NAMESPACE = uuid.UUID("5d0f3f7e-8a43-4c1e-9a8e-2f6b1c9f0b11")
 ALL_TOPICS = (Topic.MARKET_DATA, Topic.FEATURES, Topic.PREDICTIONS, Topic.TRADING, Topic.COMPLIANCE)
@@ -136,6 +235,7 @@ class StageStats:
     dead_lettered: int = 0  # by the handler (it raised); plus those that did not decode:
     dead_lettered_on_decode: int = 0
     batches: int = 0
+    outages: int = 0  # infrastructure outages ridden out (stage_run)
 
 
 _OUTPUT_ID_PREFIX = OUTPUT_ID_NAMESPACE.bytes
@@ -212,7 +312,7 @@ class StageRunner:
                     outputs = self._handle(event)
                 finally:
                     current.reset(token)
-        except INFRASTRUCTURE_ERRORS:
+        except INFRASTRUCTURE_ERRORS + STOP_ERRORS:
             name = self.stage.name
             logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event.event_id)
             raise
@@ -254,7 +354,7 @@ class StageRunner:
         fresh = [r for r in records if r.event.event_id.int not in seen]
         try:
             outputs = batch([r.event for r in fresh]) if fresh else []
-        except INFRASTRUCTURE_ERRORS:
+        except INFRASTRUCTURE_ERRORS + STOP_ERRORS:
             logger.exception("stage %s: infrastructure failure on a batch; stopping", self.stage.name)
             raise
         except Exception:
@@ -333,6 +433,10 @@ class StageRunner:
             if self.meter is not None:
                 self.meter.idle()
             return 0
+        return self.handle_polled(records, should_stop=should_stop)
+
+    def handle_polled(self, records: Sequence[Record], *, should_stop: Callable[[], bool] = lambda: False) -> int:
+        """The rest of ``run_once`` for records already polled: handle, publish, flush, commit."""
         self.process(records)
         waited = 0.0
         while remaining := self.bus.flush(5):
@@ -341,6 +445,11 @@ class StageRunner:
             logger.warning("stage %s: %d outputs unacknowledged after %.0f s; waiting", name, remaining, waited)
             if should_stop():
                 return len(records)
+        if getattr(self.handler, "holding", 0):
+            # The handler holds events it has not acted on yet (the execution worker's signals
+            # waiting for market data): committing would skip them after a crash. The offsets
+            # go with the next commit, once it holds nothing.
+            return len(records)
         self.subscription.commit()
         if self.meter is not None:
             self.meter.committed()
@@ -359,29 +468,70 @@ def stage_run(
     max_events: int | None = None,
     idle_exit: float | None = None,
     subscribe_options: dict | None = None,
+    backoff: Backoff | None = None,
 ) -> StageStats:
     """Run one stage as a member of its consumer group until stopped (``manage.py run_stage``).
 
     ``max_events`` and ``idle_exit`` (seconds without records) end the loop for tests and batch
-    jobs. The subscription is closed on exit; an uncommitted batch is redelivered to the group."""
+    jobs. The subscription is closed on exit; an uncommitted batch is redelivered to the group.
+    An infrastructure failure (database or broker unreachable) is ridden out: see the module doc
+    (``backoff`` paces the attempts; the time spent in an outage does not count as idle)."""
     handler = handler or handler_load(stage)
-    subscription = bus.subscribe(stage.consumes, group or stage.group, **(subscribe_options or {}))
+    group = group or stage.group
+
+    def subscribe() -> Subscription:
+        return bus.subscribe(stage.consumes, group, **dict(subscribe_options or {}))
+
+    subscription = subscribe()
     runner = StageRunner(stage=stage, handler=handler, bus=bus, subscription=subscription)
+    backoff = backoff or Backoff()
     last_activity = time.monotonic()
+    down_since: float | None = None
+    decode_dead_lettered = 0
     try:
         while not should_stop():
-            n = runner.run_once(max_records=batch_size, timeout=poll_timeout, should_stop=should_stop)
+            try:
+                n = runner.run_once(max_records=batch_size, timeout=poll_timeout, should_stop=should_stop)
+                if not n:
+                    handler_idle(handler)
+            except INFRASTRUCTURE_ERRORS as exc:
+                now = time.monotonic()
+                down_since = down_since if down_since is not None else now
+                delay = backoff.next()
+                runner.stats.outages += down_since == now
+                detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+                logger.error(
+                    "stage %s: %s: %s; nothing committed; retrying in %.1f s (attempt %d, down for %.0f s), "
+                    "then resuming from the last committed offset",
+                    stage.name,
+                    type(exc).__name__,
+                    detail,
+                    delay,
+                    backoff.attempt,
+                    now - down_since,
+                )
+                databases_reset()
+                decode_dead_lettered += subscription.decode_dead_lettered
+                subscription.close()  # leave the group: the uncommitted batch is delivered again
+                stopped = _sleep_unless_stopped(delay, should_stop)
+                subscription = runner.subscription = subscribe()
+                last_activity = time.monotonic()
+                if stopped:
+                    break
+                continue
             now = time.monotonic()
             if n:
                 last_activity = now
-            else:
-                handler_idle(handler)
-                if idle_exit is not None and now - last_activity >= idle_exit:
-                    break
+                if down_since is not None:
+                    logger.warning("stage %s: recovered after %.0f s; consuming again", stage.name, now - down_since)
+                    down_since = None
+                    backoff.reset()
+            elif idle_exit is not None and now - last_activity >= idle_exit:
+                break
             if max_events is not None and runner.stats.consumed >= max_events:
                 break
     finally:
-        runner.stats.dead_lettered_on_decode = subscription.decode_dead_lettered
+        runner.stats.dead_lettered_on_decode = decode_dead_lettered + subscription.decode_dead_lettered
         handler_close(handler)
         subscription.close()
         bus.flush(10)

@@ -10,16 +10,28 @@ the broker no longer holds, and compares positions. A difference in positions ra
 ``reconciliation_position_mismatch`` alert and, when asked, engages the account's kill switch
 (``reconciliation_mismatch_raise``): orders sized on a position we cannot vouch for must not go
 out until a risk manager has explained it.
+
+A recovered order gets its pre-trade decision record (RTS 6 Art. 15), honestly: the gate's
+decision travels in the order's own write (the ``risk.decision`` event in the same transaction),
+so an order missing from our records has no decision anywhere (not in the outbox, not in the
+audit trail), and the check results died with the process. What is known is recorded: the order
+reached the broker, and the worker sends only what its gate approved, so the decision is
+"approved" by inference, with one check, ``reconciliation.decision_not_recoverable``, whose
+detail names the broker's evidence (ticket, deals, magic number and algorithm, times) and says
+that the checks' results are not recoverable. ``decided_at`` is the broker's first time for the
+order (the decision was at or before it).
 """
 
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from tradeops.events import DECISION_NOT_RECOVERABLE, CheckResult, Envelope, RiskDecision, make_event
 from tradeops.recorder import recording
 from trading.brokers.base import Broker, Deal
 from trading.controls.services import KillResult, kill_switch_engage, risk_alert_raise
@@ -38,6 +50,7 @@ from trading.orders.services import (
 logger = logging.getLogger(__name__)
 
 RECOVERED = "recovered by reconciliation: at the broker but not in our records"
+RECOVERED_DECISION_NS = uuid.UUID("0b1d8a52-5f5c-4a55-9d3c-6f1f2a7c9e21")
 BEGINNING = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -163,12 +176,52 @@ def _recover_order(*, account, instrument, coid, open_order, deals, broker_order
     filled = sum((d.volume for d in deals), Decimal(0))
     if open_order is None and filled < quantity:
         after.append(_closed_step(deals, now))
-    written = order_commit(draft=draft, steps=steps, fills=fills, after_fills=after, actor=actor)
+    decision = recovered_decision_event(
+        draft=draft, open_order=open_order, deals=deals, broker_order_id=broker_order_id, magic=magic, source=actor
+    )
+    written = order_commit(draft=draft, steps=steps, fills=fills, after_fills=after, events=[decision], actor=actor)
     if written.created:
         report.recovered_orders.append(coid)
         report.recovered_fills.extend(f.broker_deal_id for f in written.fills)
         if after:
             report.closed_orders.append(coid)
+
+
+def recovered_decision_event(
+    *, draft: OrderDraft, open_order, deals: list[Deal], broker_order_id: str, magic: int, source: str
+) -> Envelope:
+    """The pre-trade decision record of an order recovered from the broker (module doc): approved
+    by inference, one check saying the results are not recoverable and naming the evidence. Its
+    event id is derived from the client order id (a second reconciliation writes nothing new)."""
+    evidence = [f"broker order {broker_order_id}"]
+    if open_order is not None:
+        evidence.append(f"open at the broker since {open_order.ts.isoformat()} ({open_order.volume_initial} lots)")
+    if deals:
+        evidence.append(
+            "deals " + ", ".join(f"{d.deal_id} ({d.side} {d.volume} @ {d.price} at {d.ts.isoformat()})" for d in deals)
+        )
+    evidence.append(f"magic {magic} (algorithm {draft.algo_id or 'unknown'})")
+    detail = (
+        "recovered by reconciliation, decision not recoverable: the order reached the broker but was never "
+        "recorded (the worker stopped between the broker's answer and its write), and the gate's check results "
+        "went with it; approved is inferred (only approved orders are sent), not evidenced. Evidence: "
+        + "; ".join(evidence)
+    )
+    payload = RiskDecision(
+        client_order_id=draft.client_order_id,
+        account_id=draft.account.pk,
+        symbol=draft.instrument.symbol,
+        approved=True,
+        checks=(CheckResult(name="reconciliation", passed=True, code=DECISION_NOT_RECOVERABLE, detail=detail),),
+        trading_state="UNKNOWN",
+        ts=draft.at,
+    )
+    return make_event(
+        payload,
+        source=source.removeprefix("service:"),
+        key=str(draft.account.pk),
+        event_id=uuid.uuid5(RECOVERED_DECISION_NS, draft.client_order_id),
+    )
 
 
 def _closed_step(deals, now) -> OrderStep:

@@ -157,3 +157,39 @@ def test_a_mismatch_without_auto_kill_only_alerts(account, instrument, gbpusd, b
     )
     assert killed is None and not KillSwitch.objects.exists()
     assert Outbox.objects.filter(event_type="alert.raised").count() == 1
+
+
+def test_a_recovered_order_gets_a_decision_record_that_says_what_is_known(account, instrument, gbpusd, broker):
+    """RTS 6 Art. 15 evidence for every order (issue 19, finding 5): the recovered order's write
+    carries a ``risk.decision`` (approved by inference: it reached the broker) whose one check says
+    the gate's results are not recoverable and names the broker's evidence; compliance keeps it as
+    the order's pre-trade decision record."""
+    from compliance.models import PreTradeDecision
+    from compliance.services import pretrade_decision_record
+    from tradeops.events import DECISION_NOT_RECOVERABLE
+
+    result = broker.send_order(
+        OrderRequest(
+            client_order_id="CRASHED-2", symbol="EURUSD", side="SELL", volume=Decimal("0.30"), magic=magic_for("algo-9")
+        )
+    )
+    (deal,) = result.deals
+    _reconcile(account, broker, instrument, gbpusd, algo_by_magic={magic_for("algo-9"): "algo-9"})
+    events = [
+        decode(bytes(m)) for m in Outbox.objects.filter(event_type="risk.decision").values_list("message", flat=True)
+    ]
+    (event,) = events
+    decision = event.payload
+    assert decision.client_order_id == "CRASHED-2" and decision.account_id == account.pk and decision.approved
+    (check,) = decision.checks
+    assert check.code == DECISION_NOT_RECOVERABLE
+    assert "decision not recoverable" in check.detail and deal.deal_id in check.detail and "algo-9" in check.detail
+    assert decision.ts == deal.ts  # decided at or before the broker's first time for it
+
+    row = pretrade_decision_record(event=event)
+    assert row is not None and PreTradeDecision.objects.get().client_order_id == "CRASHED-2"
+    assert row.approved and row.checks[0]["code"] == DECISION_NOT_RECOVERABLE
+    assert "decision not recoverable" in row.reason and deal.deal_id in row.reason
+
+    _reconcile(account, broker, instrument, gbpusd)  # idempotent: no second decision
+    assert Outbox.objects.filter(event_type="risk.decision").count() == 1

@@ -7,7 +7,13 @@ Examples::
     python manage.py replay --as-ticks --speed 3600           # derived ticks, one data hour per second
     python manage.py replay --source mt5-ticks --file EURUSD_ticks.csv --tz Europe/Athens --bus kafka
     python manage.py replay --source synthetic --count 100000 --seed 7
-    python manage.py replay --source embedded --limit 300 --bus kafka   # the embedded run's feed, on the bus
+    python manage.py replay --source embedded --limit 300 --settle --bus kafka   # = the embedded run, on Kafka
+
+``--source embedded`` is exactly what the embedded run replays (``workers.collector.embedded_source``:
+the real EURUSD bars interleaved with their derived ticks; ``--limit`` in bars, as REPLAY_LIMIT).
+``--settle`` back-pressures a Kafka replay: after each event it waits until every stage's consumer
+group has handled everything and the outbox is drained (``tradeops.bus.settle``), so the stages,
+each its own process, see the events in the order the embedded run does and none falls behind.
 
 Bad rows in files and events the monitor quarantines go to ``--quarantine-file`` (JSON lines,
 with line numbers and reasons); the summary names how many and why.
@@ -15,7 +21,7 @@ with line numbers and reasons); the summary names how many and why.
 
 from __future__ import annotations
 
-from collections import Counter
+import time
 from datetime import timedelta
 from decimal import Decimal
 from itertools import islice
@@ -62,12 +68,24 @@ class Command(BaseCommand):
         parser.add_argument(
             "--max-gap-minutes", type=float, default=0.0, help="tick gap threshold (default 2; 50 for derived ticks)"
         )
+        parser.add_argument(
+            "--settle",
+            action="store_true",
+            help="Kafka only: after each event wait until every stage has handled it and its consequences "
+            "(back-pressure; the distributed run then equals the embedded run)",
+        )
+        parser.add_argument("--settle-stages", default="", help="stages to wait for (default: every registered stage)")
+        parser.add_argument("--settle-timeout", type=float, default=120.0, help="seconds one event may take")
 
     def handle(self, *args, **opts):
         from tradeops.bus import get_bus
 
+        if opts["settle"] and (opts["bus"] or settings.EVENT_BUS) != "kafka":
+            raise CommandError("--settle is for a replay onto Kafka (--bus kafka)")
         if opts["source"] == "embedded":
             return self._embedded(opts)
+        if opts["settle"]:
+            raise CommandError("--settle replays --source embedded (what the embedded run replays)")
         quarantine = Quarantine(opts["quarantine_file"] or None)
         items, symbol, derived = self._items(opts, quarantine)
         if opts["limit"]:
@@ -94,27 +112,56 @@ class Command(BaseCommand):
         for row in list(quarantine)[:10]:
             self.stdout.write(f"  {row}")
 
-    def _embedded(self, opts):
-        """The embedded run's feed (real EURUSD bars and their derived ticks, through the collector
-        and monitor: workers.collector.embedded_source) published to the bus: what the stages of a
-        distributed deployment consume (scripts/cluster.sh replay). ``--limit`` counts bars."""
+    def _embedded(self, opts) -> None:
+        """The embedded run's source onto the bus, one event at a time, settled with ``--settle``."""
+        import os
+
         from tradeops.bus import get_bus
+        from tradeops.stages import STAGES, stage_get
         from workers.collector import embedded_source
 
+        if opts["limit"]:
+            os.environ["REPLAY_LIMIT"] = str(opts["limit"])
+        if opts["quarantine_file"]:
+            os.environ["REPLAY_QUARANTINE"] = opts["quarantine_file"]
         backend = opts["bus"] or settings.EVENT_BUS
         bus = get_bus(backend)
-        per_topic: Counter[str] = Counter()
-        self.stdout.write(f"replaying the embedded feed onto the {backend} bus")
+        settle = None
+        if opts["settle"]:
+            from tradeops.bus.settle import PipelineSettle, SettleTimeout
+
+            try:
+                names = [n.strip() for n in opts["settle_stages"].split(",") if n.strip()]
+                stages = [stage_get(n) for n in names] if names else list(STAGES)
+                settle = PipelineSettle(bus, stages, timeout=opts["settle_timeout"])
+                settle.members_wait()
+            except (KeyError, SettleTimeout) as exc:
+                raise CommandError(str(exc.args[0])) from None
+        how = ", settled after each event" if settle else ""
+        self.stdout.write(f"replaying the embedded run's source onto the {backend} bus{how}")
+        self.stdout.flush()
+        published = 0
+        started = time.monotonic()
         try:
-            for event in embedded_source(limit=opts["limit"] or None, quarantine_file=opts["quarantine_file"]):
+            for event in embedded_source():
                 bus.publish(event)
-                per_topic[event.topic] += 1
+                published += 1
+                if settle is not None:
+                    if bus.flush(30):
+                        raise CommandError("the bus did not acknowledge an event within 30 s")
+                    try:
+                        settle.wait()
+                    except SettleTimeout as exc:
+                        raise CommandError(f"after event {published} ({event.type} {event.key}): {exc}") from None
         finally:
-            pending = bus.flush(60)
-        topics = ", ".join(f"{topic} {n}" for topic, n in sorted(per_topic.items()))
-        self.stdout.write(f"published {per_topic.total()} events ({topics})")
+            pending = bus.flush(30)
+        seconds = time.monotonic() - started
+        line = f"published {published} events in {seconds:.1f} s"
+        if settle is not None and settle.waits:
+            line += f"; settled after each (mean {1000 * settle.seconds / settle.waits:.0f} ms)"
+        self.stdout.write(line)
         if pending:
-            raise CommandError(f"{pending} events were not acknowledged by the bus within 60s")
+            raise CommandError(f"{pending} events were not acknowledged by the bus within 30 s")
 
     def _items(self, opts, quarantine: Quarantine):
         source = opts["source"]

@@ -1,17 +1,25 @@
-"""manage.py run_execution_worker: the execution stage as a consumer-group member on the configured bus."""
+"""manage.py run_execution_worker: the execution stage as a consumer-group member on the configured bus.
+
+One worker per account: it takes each account's lock first (``execution_account_locks``). If
+another worker holds one, it says which and exits with status 3, or with ``--wait`` stands by
+until the other stops (a hot standby). A database that cannot be reached at start is waited for
+(back-off); outages later are ridden out by the stage runner (``tradeops.bus.runner``)."""
 
 from __future__ import annotations
 
 import json
 import signal
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.bus import get_bus
-from tradeops.bus.runner import settle_heap, stage_run
+from tradeops.bus.runner import infrastructure_retry, settle_heap, stage_run
 from tradeops.core.clock import ReplayClock, WallClock
+from tradeops.core.locks import LockHeld
 from tradeops.stages import stage_get
-from workers.execution import ExecutionWorker, brokers_from_settings
+from workers.execution import ExecutionWorker, brokers_from_settings, execution_account_locks
+
+EXIT_ACCOUNT_LOCKED = 3  # another execution worker trades one of the accounts
 
 
 class Command(BaseCommand):
@@ -29,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("--batch-size", type=int, default=100)
         parser.add_argument("--reconcile-only", action="store_true", help="reconcile with the broker and exit")
         parser.add_argument(
+            "--wait",
+            action="store_true",
+            help="if another execution worker trades one of the accounts, stand by until it stops "
+            f"(default: exit with status {EXIT_ACCOUNT_LOCKED})",
+        )
+        parser.add_argument(
             "--clock",
             choices=("wall", "replay"),
             default="wall",
@@ -41,19 +55,6 @@ class Command(BaseCommand):
 
         ids = [int(a) for a in (opts["accounts"] or ",".join(map(str, settings.EXECUTION_ACCOUNTS))).split(",") if a]
         clock = ReplayClock() if opts["clock"] == "replay" else WallClock()
-        worker = ExecutionWorker(brokers=brokers_from_settings(ids, clock=clock), clock=clock).start()
-        self.stdout.write(
-            f"execution worker: accounts {sorted(worker.accounts)}; gate: "
-            + ", ".join(c.name for c in worker.gate.checks)
-        )
-        if opts["reconcile_only"]:
-            self.stdout.write(json.dumps(worker.status(), default=str, indent=2))
-            return
-        from tradeops.observability.server import metrics_serve
-
-        metrics_serve(process="execution-worker")  # METRICS_PORT: order path, outcomes, kill switches
-        frozen = settle_heap()
-        self.stdout.write(f"execution worker: {frozen} startup objects frozen out of garbage collection")
         stop = {"requested": False}
 
         def request_stop(signum, frame):
@@ -61,13 +62,54 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, request_stop)
         signal.signal(signal.SIGINT, request_stop)
+        should_stop = lambda: stop["requested"]  # noqa: E731
+        brokers = infrastructure_retry(
+            lambda: brokers_from_settings(ids, clock=clock),
+            what="execution worker: loading accounts",
+            should_stop=should_stop,
+        )
+        if brokers is None:
+            return
+        try:
+            locks = execution_account_locks(
+                brokers, wait=opts["wait"], on_wait=lambda message: self.stderr.write(f"execution worker: {message}")
+            )
+        except LockHeld as exc:
+            raise CommandError(
+                f"execution worker: {exc}. One execution worker per account: this one exits. "
+                "Stop the other one first, or start this one with --wait to stand by until it stops.",
+                returncode=EXIT_ACCOUNT_LOCKED,
+            ) from None
+        worker = ExecutionWorker(brokers=brokers, clock=clock, locks=locks)
+        try:
+            started = infrastructure_retry(worker.start, what="execution worker: start-up", should_stop=should_stop)
+        except BaseException:
+            worker.close()
+            raise
+        if started is None:
+            worker.close()
+            return
+        self.stdout.write(
+            f"execution worker: accounts {sorted(worker.accounts)}; gate: "
+            + ", ".join(c.name for c in worker.gate.checks)
+        )
+        self.stdout.flush()
+        if opts["reconcile_only"]:
+            self.stdout.write(json.dumps(worker.status(), default=str, indent=2))
+            worker.close()
+            return
+        from tradeops.observability.server import metrics_serve
+
+        metrics_serve(process="execution-worker")  # METRICS_PORT: order path, outcomes, kill switches
+        frozen = settle_heap()
+        self.stdout.write(f"execution worker: {frozen} startup objects frozen out of garbage collection")
         stats = stage_run(
             stage_get("execution"),
             bus=get_bus(opts["bus"] or None),
             handler=worker,
             group=opts["group"] or None,
             batch_size=opts["batch_size"],
-            should_stop=lambda: stop["requested"],
+            should_stop=should_stop,
             max_events=opts["max_events"],
             idle_exit=opts["idle_exit"],
         )

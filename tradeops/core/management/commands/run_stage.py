@@ -5,9 +5,12 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.bus import get_bus
-from tradeops.bus.runner import stage_run, stop_on_signals
+from tradeops.bus.runner import handler_load, infrastructure_retry, stage_run, stop_on_signals
+from tradeops.core.locks import LockHeld
 from tradeops.observability.server import metrics_serve
 from tradeops.stages import STAGES, stage_get
+
+EXIT_LOCKED = 3  # the stage needs a lock another process holds (the execution stage: an account)
 
 
 class Command(BaseCommand):
@@ -38,8 +41,19 @@ class Command(BaseCommand):
         self.stdout.write(f"stage {stage.name}: consuming {', '.join(stage.consumes)} on the {bus.name} bus")
         self.stdout.flush()
         with stop_on_signals() as should_stop:
+            # Building the handler may need the database (models, surveillance state, the
+            # execution worker's hot state): wait for it rather than exit.
+            try:
+                handler = infrastructure_retry(
+                    lambda: handler_load(stage), what=f"stage {stage.name}: start-up", should_stop=should_stop
+                )
+            except LockHeld as exc:
+                raise CommandError(f"stage {stage.name}: {exc}; exiting", returncode=EXIT_LOCKED) from None
+            if handler is None:
+                return
             stats = stage_run(
                 stage,
+                handler=handler,
                 bus=bus,
                 group=opts["group"],
                 batch_size=opts["batch_size"],
