@@ -61,7 +61,7 @@ os.environ["DJANGO_SETTINGS_MODULE"] = "bench.api_settings"
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The database is created and migrated by the owner; the bench and the server run as the runtime
-# role, as in production (README, "Security").
+# role, as in production (docs/security.md).
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_api"
 os.environ["DEBUG"] = "False"

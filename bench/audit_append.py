@@ -33,7 +33,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
-# It creates a database (and scratch tables): the owner's rights (README, "Security").
+# It creates a database (and scratch tables): the owner's rights (docs/security.md).
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_audit"
 

@@ -43,7 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
-# It creates, fills and empties its own database: the owner's rights (README, "Security"); the
+# It creates, fills and empties its own database: the owner's rights (docs/security.md); the
 # steps run as that role too (the runtime role has the same rights on these tables, minus
 # TRUNCATE, which only the bench's between-step cleanup uses).
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")

@@ -120,7 +120,7 @@ class DriftWindow:
     the worst features). Measured on the shipped EURUSD bars: volatility features are so
     persistent that the worst single feature of any 200-500 bar window exceeds 0.25 most of the
     time even in sample, whereas the mean over features of a 500-bar window exceeds 0.25 in
-    about 1% of in-sample windows (see README, "ML pipeline")."""
+    about 1% of in-sample windows (see docs/ml-pipeline.md)."""
 
     FLOOR = 1e-4
     PSEUDO_COUNT = 0.5

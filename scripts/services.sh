@@ -195,7 +195,7 @@ pg_admin_sql() {
 	as_pg "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_SOCK" -p "$PG_PORT" -U postgres -d postgres "$@"
 }
 
-# Two roles (README, "Security"): the owner runs migrations and owns every table; the runtime role
+# Two roles (docs/security.md): the owner runs migrations and owns every table; the runtime role
 # the application connects as gets only the rights each table needs (granted after every
 # `manage.py migrate`, tradeops/core/db_roles.py). Idempotent. On a machine set up by an older
 # version of this script the runtime role is a superuser that owns the database and its tables:
@@ -282,7 +282,7 @@ pg_up() {
 		elif pg_owner_creds_ok; then
 			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER and $PG_OWNER credentials work)"
 		else
-			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER works but $PG_OWNER/$PG_OWNER_PASSWORD does not: create that role as README 'Security' says)"
+			log "postgres: already up on $HOST:$PG_PORT (not started by this script; $PG_USER works but $PG_OWNER/$PG_OWNER_PASSWORD does not: create that role as docs/security.md says)"
 		fi
 		return 0
 	fi

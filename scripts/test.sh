@@ -11,7 +11,7 @@ if [[ -f .venv/bin/activate ]]; then
 fi
 
 # The runtime role (what the application connects as) and the owner (creates and migrates the
-# test database, empties it after transactional tests): README, "Security".
+# test database, empties it after transactional tests): docs/security.md.
 export DATABASE_URL="${DATABASE_URL:-postgres://tradeops:tradeops@127.0.0.1:5432/tradeops}"
 export MIGRATE_DATABASE_URL="${MIGRATE_DATABASE_URL:-postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops}"
 export REDIS_URL="${REDIS_URL:-redis://127.0.0.1:6379/0}"
@@ -24,7 +24,7 @@ ruff format --check .
 
 # The architecture's dependency rules (.importlinter: layers, pure handlers), the deployment
 # checklist on the production settings (placeholder secrets, never used to serve), and no model
-# change without its migration: README, "Checks in CI".
+# change without its migration: docs/checks.md.
 echo "== lint-imports"
 lint-imports --no-cache
 echo "== manage.py check --deploy (production settings)"

@@ -5,7 +5,7 @@ import os
 from django.core.asgi import get_asgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
-# The web tier uses a bounded connection pool on PostgreSQL (README, "Configuration"; measured in
+# The web tier uses a bounded connection pool on PostgreSQL (docs/configuration.md; measured in
 # bench/web_load.py): at most DB_POOL_MAX_SIZE connections per web process, whatever the load.
 # Set DB_POOL_MAX_SIZE=0 to go back to per-thread persistent connections. The default is set for
 # this process's settings only (removed once they are read), so processes it starts do not inherit

@@ -20,7 +20,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("trading.urls")),
     path("api/trading/", include("trading.api.urls")),  # the first kill switch routes, kept
-    # Integration API v1 (README, "Integration API"): OAuth2 token endpoint, then one module per app.
+    # Integration API v1 (docs/api.md): OAuth2 token endpoint, then one module per app.
     path("o/", include("tradeops.api.oauth_urls")),
     path("api/v1/", include("tradeops.api.urls")),
     path("api/v1/", include("trading.api.urls_v1")),

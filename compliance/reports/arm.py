@@ -1,6 +1,6 @@
 """Submission to an ARM (Approved Reporting Mechanism) over HTTPS, and its feedback.
 
-The protocol this adapter speaks (README, "Regulatory reporting", has the reference):
+The protocol this adapter speaks (docs/reporting.md has the reference):
 
 - ``POST {ARM_URL}/submissions`` with the report file as the body, ``Idempotency-Key`` (the
   run's reference and the file's SHA-256), ``X-Report-SHA256``, ``X-Report-Filename`` and, when
@@ -85,7 +85,7 @@ class SubmissionReceipt:
 
 def arm_config() -> ArmConfig:
     if not settings.ARM_URL:
-        raise ArmNotConfigured("ARM_URL is not set: transaction reports cannot be submitted (README, ARM)")
+        raise ArmNotConfigured("ARM_URL is not set: transaction reports cannot be submitted (docs/reporting.md)")
     return ArmConfig(
         url=settings.ARM_URL.rstrip("/"),
         username=settings.ARM_USERNAME,

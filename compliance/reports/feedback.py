@@ -1,6 +1,6 @@
 """The ARM's feedback file: accepted or rejected per transaction, with reason codes. Pure.
 
-Format (JSON Lines, UTF-8; documented in the README, "Regulatory reporting"): the first line
+Format (JSON Lines, UTF-8; documented in docs/reporting.md): the first line
 is the header, then one line per transaction of the submission::
 
     {"type": "header", "submission_id": "S-1", "file_sha256": "<hex>", "status": "PART",

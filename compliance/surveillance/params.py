@@ -3,7 +3,7 @@
 These are the ``parameters`` of surveillance ``ComplianceRule`` rows: ``compliance.models``
 validates a rule by converting its JSON through the struct of its ``rule_type`` (so a bad value
 is refused on save with the field named), and the engine is built from the same structs. The
-defaults are calibrated on the scenario library (see README "Compliance monitor"); they are
+defaults are calibrated on the scenario library (see docs/compliance-monitor.md); they are
 round numbers a compliance officer can defend, not fitted to the generator's exact figures.
 
 Units: seconds (``*_s``), basis points of the mid (``*_bps``), quantities in units of the base

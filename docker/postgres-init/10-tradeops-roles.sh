@@ -1,6 +1,6 @@
 #!/bin/sh
 # Runs once, when the postgres container initialises its data directory (docker-entrypoint-initdb.d).
-# Two roles (README, "Security"): tradeops_owner owns the database and runs the migrations;
+# Two roles (docs/security.md): tradeops_owner owns the database and runs the migrations;
 # tradeops is the application's runtime role (no superuser, owns nothing; `manage.py migrate`
 # grants it per table what it needs). POSTGRES_USER stays the administrator, used for nothing else.
 set -eu

@@ -158,7 +158,7 @@ def test_prune_deletes_only_sent_rows_past_retention(db):
 
 # The issue asks for 10,000 orders: that run takes ~46-50 s here (26-34 s of it writing the orders
 # with their audit records on a shared 2-core machine), so the suite uses 2,000 by default;
-# OUTBOX_FAULT_TEST_ORDERS=10000 runs the full size (see the README's "Event backbone" section).
+# OUTBOX_FAULT_TEST_ORDERS=10000 runs the full size (see docs/event-backbone.md).
 ORDERS = int(os.environ.get("OUTBOX_FAULT_TEST_ORDERS", "2000"))
 ORDERS_PER_TRANSACTION = 50
 LOT = Decimal("0.01")

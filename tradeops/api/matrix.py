@@ -3,7 +3,7 @@
 Every row is (resource, verb) -> the OAuth2 scope a token needs for it and the roles that may do
 it. The API's permission class (``tradeops.api.permissions.MatrixPermission``), the selectors
 (``visible_to``: a role outside the row gets an empty queryset, not a refusal that would itself
-say something exists) and the README's role table (``matrix_markdown``, checked by a test) all
+say something exists) and docs/api.md's role table (``matrix_markdown``, checked by a test) all
 read this table, so they cannot drift apart.
 
 A person acts with the roles of their groups (``tradeops.core.roles``); an API client acts with
@@ -145,7 +145,7 @@ ROLE_COLUMNS = (T, R, C, A, X)
 
 
 def matrix_markdown() -> str:
-    """The matrix as the README's table (a test keeps the README equal to this)."""
+    """The matrix as docs/api.md's table (a test keeps the page equal to this)."""
     head = "| resource | verb | scope | " + " | ".join(str(r) for r in ROLE_COLUMNS) + " | note |"
     rule = "| --- | --- | --- | " + " | ".join(":---:" for _ in ROLE_COLUMNS) + " | --- |"
     rows = [

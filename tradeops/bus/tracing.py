@@ -4,7 +4,7 @@ The traceparent travels in the envelope (so it survives the outbox and any store
 and in the Kafka ``traceparent`` header (so tools that do not decode envelopes can follow it).
 A stage's output events are children of the event that caused them: same trace id, new span.
 
-Sampling (``TRACING_SAMPLE_RATIO``, README "Observability"): a trace is sampled or not once, where
+Sampling (``TRACING_SAMPLE_RATIO``, docs/observability.md): a trace is sampled or not once, where
 it starts, and the decision travels in the flags (``01`` sampled); every later hop follows it
 (OpenTelemetry's ``parentbased_traceidratio``). A root's decision is the SDK's
 ``TraceIdRatioBased`` rule on its trace id (the low 64 bits below ``ratio * 2**64``), so a

@@ -1,4 +1,4 @@
-"""Sign-in throttling (README, "Security"): django-axes counts failed logins per account and per
+"""Sign-in throttling (docs/security.md): django-axes counts failed logins per account and per
 client address and refuses further attempts for ``AXES_COOLOFF_TIME`` once either reaches
 ``AXES_FAILURE_LIMIT``."""
 

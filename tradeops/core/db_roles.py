@@ -1,6 +1,6 @@
 """Database roles on PostgreSQL: the owner migrates, the runtime role only uses.
 
-Two roles (README, "Security"; ``scripts/services.sh`` creates both locally):
+Two roles (docs/security.md; ``scripts/services.sh`` creates both locally):
 
 - the **owner** (``tradeops_owner``, ``MIGRATE_DATABASE_URL``) owns the database and every table,
   function and trigger; ``manage.py migrate`` (and ``flush``, which only tests need) switch the

@@ -1,4 +1,4 @@
-"""Who may read the metrics (README, "Security"): the monitoring network or a bearer token.
+"""Who may read the metrics (docs/security.md): the monitoring network or a bearer token.
 
 ``metrics_access_allowed`` is plain (an address and an ``Authorization`` header in, a yes or no
 out), so every metrics endpoint uses the same rule: the Django view below and, later, a metrics

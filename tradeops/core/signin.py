@@ -1,4 +1,4 @@
-"""The one sign-in page, for the screens and the admin alike (README, "Security").
+"""The one sign-in page, for the screens and the admin alike (docs/security.md).
 
 Django's ``LoginView`` with the project's template: the password is checked by
 ``authenticate(request, ...)``, so django-axes counts every failure per account and per address

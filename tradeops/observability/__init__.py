@@ -1,6 +1,6 @@
 """Observability: metrics, tracing, structured logs, caches, alert rules and the anomaly detector.
 
-- ``metrics``: every ``tradeops_*`` metric, defined once (the README's table lists the same names);
+- ``metrics``: every ``tradeops_*`` metric, defined once (docs/observability.md's table lists the same names);
 - ``server``: the per-process metrics endpoint (``METRICS_PORT``), behind the /metrics guard;
 - ``collectors``: figures read at scrape time (outbox backlog and lag, audit chain length, cache
   hit ratios);

@@ -1,4 +1,4 @@
-"""Every ``tradeops_*`` metric, defined once. The README's "Observability" table lists the same
+"""Every ``tradeops_*`` metric, defined once. The docs/observability.md table lists the same
 names (a test compares them), the Grafana dashboards and the alert rules query only these (tests
 check that too).
 

@@ -3,7 +3,7 @@
 ``metrics_serve(process=...)`` starts a small threaded HTTP server on ``METRICS_PORT`` (0 = none)
 serving the Prometheus exposition on any path (``/metrics`` by convention). The same rule as the
 web's ``/metrics`` decides who may read it: ``tradeops.core.metrics.metrics_access_allowed``
-(the monitoring network or the bearer token, README "Security"); everyone else gets a 403.
+(the monitoring network or the bearer token, docs/security.md); everyone else gets a 403.
 
 The embedded run serves everything on the web app's ``/metrics`` instead: one process, one
 registry. With ``PROMETHEUS_MULTIPROC_DIR`` set (Celery's prefork pool: tasks run in child

@@ -109,7 +109,7 @@ elif env.int("DB_POOL_MAX_SIZE", default=0):
 else:
     # Long-running workers (execution worker, stages, relay) keep one connection each.
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
-# Two database roles on PostgreSQL (README, "Security"): DATABASE_URL is the runtime role (no
+# Two database roles on PostgreSQL (docs/security.md): DATABASE_URL is the runtime role (no
 # ownership; per-table rights granted by every `migrate`, tradeops/core/db_roles.py), and
 # MIGRATE_DATABASE_URL the owner's credentials, used only by `migrate` and `flush` (tests) on the
 # database DATABASE_URL names (the owner URL's own database name is not used, so a test database
@@ -160,7 +160,7 @@ STORAGES = {
     },
 }
 
-# Sign-in (README, "Security"): failed logins throttled per account and per address by
+# Sign-in (docs/security.md): failed logins throttled per account and per address by
 # django-axes (its backend first), each failure and each lock-out audited
 # (tradeops/audit/signals.py); sessions end after SESSION_IDLE_MINUTES without a request.
 AUTHENTICATION_BACKENDS = [
@@ -214,7 +214,7 @@ LIVE_CATCH_UP = [
     "compliance.desk.selectors.live_catch_up",
 ]
 
-# The integration API (README, "Integration API"): OAuth2 client credentials or a browser session,
+# The integration API (docs/api.md): OAuth2 client credentials or a browser session,
 # one authorisation matrix (tradeops/api/matrix.py), cursor pages, stable error codes.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

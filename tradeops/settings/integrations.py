@@ -33,7 +33,7 @@ MT5_PASSWORD = env("MT5_PASSWORD", default="")
 MT5_SERVER = env("MT5_SERVER", default="")
 MT5_PATH = env("MT5_PATH", default="")
 # The module that speaks the MetaTrader5 API: MetaQuotes' package on Windows, or a drop-in bridge
-# to a terminal under Wine (see README, "Market data and brokers").
+# to a terminal under Wine (see docs/market-data.md).
 MT5_MODULE = env("MT5_MODULE", default="MetaTrader5")
 # The trade server's clock (MT5 stamps ticks, bars and deals with it), e.g. "Europe/Athens".
 MT5_SERVER_TZ = env("MT5_SERVER_TZ", default="UTC")

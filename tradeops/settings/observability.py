@@ -1,6 +1,6 @@
 """Observability settings: metrics endpoints, tracing, logs, caches, the anomaly detector.
 
-README "Observability" explains each; ``tradeops/observability/`` is the code.
+docs/observability.md explains each; ``tradeops/observability/`` is the code.
 """
 
 from tradeops.settings.env import env

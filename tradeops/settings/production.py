@@ -10,7 +10,7 @@ def _required(name: str) -> str:
     if not value:
         raise ImproperlyConfigured(
             f"{name} is not set. Production settings refuse to start without it; "
-            f"set the {name} environment variable (see README, 'Configuration')."
+            f"set the {name} environment variable (see docs/configuration.md)."
         )
     return value
 

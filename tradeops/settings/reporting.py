@@ -1,5 +1,5 @@
 """Regulatory reporting (compliance.reports): where report files live, when runs are scheduled,
-and the ARM the transaction reports go to. See README, "Regulatory reporting"."""
+and the ARM the transaction reports go to. See docs/reporting.md."""
 
 from tradeops.settings.env import BASE_DIR, env
 
@@ -46,7 +46,7 @@ REPORTING_SCHEDULES = {
 # the day recorded within the grace period still make the day's run; later ones the next run).
 REPORTING_CLOSE_GRACE_MINUTES = env.int("REPORTING_CLOSE_GRACE_MINUTES", default=15)
 # A fill recorded after its day's run was generated goes into the next run, if it was executed
-# within this many days before that run's period (older ones need a person: see README).
+# within this many days before that run's period (older ones need a person: see docs/reporting.md).
 REPORTING_LATE_LOOKBACK_DAYS = env.int("REPORTING_LATE_LOOKBACK_DAYS", default=30)
 # Transaction report XML is validated against ESMA's XSD chunk by chunk while it is written;
 # the validate step re-validates the whole stored file (streamed) up to this size, and checks

@@ -225,7 +225,7 @@ class MT5Broker(Broker):
             except ImportError as exc:
                 raise BrokerNotConfigured(
                     f"cannot import {self._module_name!r} ({exc}). MetaQuotes' MetaTrader5 package ships Windows "
-                    "wheels only: run on Windows, or under Wine with a bridge (README, 'Market data and brokers'), "
+                    "wheels only: run on Windows, or under Wine with a bridge (docs/market-data.md), "
                     "or set BROKER=paper"
                 ) from None
         return self._module

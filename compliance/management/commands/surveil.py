@@ -1,5 +1,5 @@
 """``manage.py surveil INPUT.jsonl --output ALERTS.jsonl``: market-abuse and best-execution
-surveillance of any order history (formats: README, "Compliance monitor").
+surveillance of any order history (formats: docs/compliance-monitor.md).
 
 ``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk.
 Thresholds: the detectors' defaults, overridden by ``--params FILE.json`` (detector name ->

@@ -1,6 +1,6 @@
 """The published schemas: OpenAPI 3 of the API (valid, every operation with its scope, roles and
 error shapes), the events' JSON Schema (generated from tradeops.events, valid, and every real
-event validates against it), and the README's role matrix (the same table as the code)."""
+event validates against it), and docs/api.md's role matrix (the same table as the code)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.tradeops.samples import sample_event
 from tradeops.api.matrix import matrix_markdown
 from tradeops.events import PAYLOADS, encode, events_json_schema
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+API_DOC = Path(__file__).resolve().parents[3] / "docs" / "api.md"
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_the_events_schema_is_valid_and_every_event_validates():
 
 
 def test_the_readme_documents_the_matrix_in_the_code():
-    text = README.read_text()
+    text = API_DOC.read_text()
     match = re.search(r"<!-- matrix:begin -->\n(.*?)\n<!-- matrix:end -->", text, re.S)
-    assert match, "README: the role matrix goes between <!-- matrix:begin --> and <!-- matrix:end -->"
-    assert match.group(1).strip() == matrix_markdown(), "README's role matrix differs: paste matrix_markdown()"
+    assert match, "docs/api.md: the role matrix goes between <!-- matrix:begin --> and <!-- matrix:end -->"
+    assert match.group(1).strip() == matrix_markdown(), "docs/api.md's role matrix differs: paste matrix_markdown()"

@@ -1,4 +1,4 @@
-"""Every metric the alert rules, the dashboards and the README name is one the code exports."""
+"""Every metric the alert rules, the dashboards and docs/observability.md name is one the code exports."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What the runtime role may no longer do by itself (issue 19; README, "Security").
+"""What the runtime role may no longer do by itself (issue 19; docs/security.md).
 
 1. The retention purge becomes a function the owner defines: the runtime role has no DELETE on
    ``audit_record`` and no write on ``audit_purged``, so it cannot remove a record at all; it may
