@@ -59,7 +59,13 @@ class AlertFilters:
 def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
     """The alert queue: history and open alerts, filtered and sorted. Period filters the alert's
     event-time window (it overlaps [since, until])."""
-    qs = alerts_visible_to(user=user).select_related("case", "case__assigned_to").annotate(severity_rank=_SEVERITY_RANK)
+    # defer(None): the queue shows the case's assignee, beyond the columns the shared selector reads
+    qs = (
+        alerts_visible_to(user=user)
+        .defer(None)
+        .select_related("case", "case__assigned_to")
+        .annotate(severity_rank=_SEVERITY_RANK)
+    )
     f = filters
     if f.alert_type:
         qs = qs.filter(alert_type=f.alert_type)
