@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from decimal import Decimal
 
 
@@ -55,6 +56,9 @@ def publish(first: int, count: int) -> None:
             atr=0.0010,
         )
         bus.publish(make_event(signal, source="test", key="EURUSD"))
+        # Sides alternate, so a side repeats every 1.2 s: past the duplicate-order window (1 s by
+        # default), which would otherwise refuse a same-size order on the same side as a duplicate.
+        time.sleep(0.6)
     left = bus.flush(120)
     bus.close()
     if left:
