@@ -22,6 +22,7 @@ with line numbers and reasons); the summary names how many and why.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from datetime import timedelta
 from decimal import Decimal
 from itertools import islice
@@ -141,11 +142,13 @@ class Command(BaseCommand):
         self.stdout.write(f"replaying the embedded run's source onto the {backend} bus{how}")
         self.stdout.flush()
         published = 0
+        per_topic: Counter[str] = Counter()
         started = time.monotonic()
         try:
             for event in embedded_source():
                 bus.publish(event)
                 published += 1
+                per_topic[event.topic] += 1
                 if settle is not None:
                     if bus.flush(30):
                         raise CommandError("the bus did not acknowledge an event within 30 s")
@@ -156,7 +159,8 @@ class Command(BaseCommand):
         finally:
             pending = bus.flush(30)
         seconds = time.monotonic() - started
-        line = f"published {published} events in {seconds:.1f} s"
+        topics = ", ".join(f"{topic} {n}" for topic, n in sorted(per_topic.items()))
+        line = f"published {published} events in {seconds:.1f} s ({topics})"
         if settle is not None and settle.waits:
             line += f"; settled after each (mean {1000 * settle.seconds / settle.waits:.0f} ms)"
         self.stdout.write(line)
