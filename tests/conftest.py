@@ -174,6 +174,20 @@ def _trace_everything():
 
 
 @pytest.fixture(autouse=True)
+def _signal_handlers_restored():
+    """A command run in-process (run_execution_worker, collect) installs SIGTERM and SIGINT
+    handlers; they are put back after each test, so later tests (and the server processes they
+    fork, which inherit them) still stop on SIGTERM."""
+    import signal
+
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        if signal.getsignal(sig) is not handler and handler is not None:
+            signal.signal(sig, handler)
+
+
+@pytest.fixture(autouse=True)
 def _reference_caches_reset(_cache_namespace):
     """Each test starts with empty reference caches: its database was rolled back under them."""
     from tradeops.observability.cache import caches_reset

@@ -50,6 +50,7 @@ STAGES = {
     "surveillance": ["run_stage", "surveillance", "--bus", "kafka"],
     "execution": ["run_execution_worker", "--bus", "kafka", "--clock", "replay"],
     "live-push": ["run_stage", "live-push", "--bus", "kafka"],
+    "metrics": ["run_stage", "metrics", "--bus", "kafka"],  # every registered stage: the settle waits for each
     "relay": ["run_outbox_relay", "--bus", "kafka"],
 }
 

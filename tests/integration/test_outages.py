@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -178,4 +179,6 @@ def test_every_stage_rides_out_a_postgres_restart_and_a_kafka_restart(services, 
     for name, (proc, log) in procs.items():
         text = log.read_text()
         assert proc.returncode == 0, f"{name} exited {proc.returncode}: {text[-3000:]}"
-        assert "Traceback" not in text.split("stopped")[0] or name == "__none__", f"{name}: {text[-3000:]}"
+        # The outages themselves are logged with their tracebacks (logger.exception, then back-off);
+        # anything else that raised would have dead-lettered an event.
+        assert not re.search(r"dead-lettered [1-9]", text), f"{name}: {text[-3000:]}"

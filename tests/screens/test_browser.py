@@ -30,6 +30,18 @@ WAIT = 15_000
 class ScreensInChromium(ChannelsLiveServerTestCase):
     serve_static = False  # the app serves its own static files (WhiteNoise), as in every deployment
 
+    @classmethod
+    def tearDownClass(cls):
+        # Channels joins its server process without a timeout: a child that outlives SIGTERM
+        # (a handler inherited from the test process) would hang the suite. Bounded, then killed.
+        process = cls._server_process
+        process.terminate()
+        process.join(15)
+        if process.is_alive():
+            process.kill()
+            process.join(15)
+        super().tearDownClass()
+
     def setUp(self):
         from playwright.sync_api import sync_playwright
 
