@@ -56,97 +56,151 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-class Screens:
-    """N WebSocket clients on one asyncio loop (its own thread); each receipt is timestamped."""
+def _screens_process(url: str, cookie: str, count: int, conn) -> None:
+    """A process of ``count`` WebSocket screens on one asyncio loop (a thread); the main thread
+    answers the bench over ``conn``. Each frame's receipt is stamped with ``time.monotonic()``
+    (CLOCK_MONOTONIC: one clock for every process of this host) for every event in it."""
+    import json
 
-    def __init__(self, *, url: str, cookie: str, count: int):
-        self.url, self.cookie, self.count = url, cookie, count
-        self.loop = asyncio.new_event_loop()
-        self.received: dict[str, list[float]] = {}
-        self.connected = 0
-        self.stopping = False  # set before Daphne stops: the screens' ends are expected then
-        self.ready = threading.Event()
-        self.lock = threading.Lock()
-        self.thread = threading.Thread(target=self._run, daemon=True)
+    import websockets
 
-    def _run(self):
-        import websockets
+    received: dict[str, list[float]] = {}
+    lock = threading.Lock()
+    state = {"connected": 0, "stopping": False}
+    ready = threading.Event()
+    loop = asyncio.new_event_loop()
+    host = url.split("//")[1].split("/")[0]
 
-        asyncio.set_event_loop(self.loop)
-        host = self.url.split("//")[1].split("/")[0]
-
-        async def screen(gate: asyncio.Semaphore):
-            # Screens sign in a few at a time and retry a refused handshake: 100 handshakes at
-            # once (each a session read) overran Daphne on this shared host and one failure
-            # used to stop every screen.
-            error = None
-            for attempt in range(6):
-                hello = False
-                try:
-                    async with gate:
-                        ws = await websockets.connect(
-                            self.url,
-                            additional_headers={"Cookie": self.cookie},
-                            origin=f"http://{host}",
-                            max_queue=None,
-                            open_timeout=30,
-                        )
-                    async with ws:
-                        async for text in ws:
-                            now = time.perf_counter()
-                            if '"hello"' in text[:20]:
-                                hello = True
-                                with self.lock:
-                                    self.connected += 1
-                                    if self.connected == self.count:
-                                        self.ready.set()
-                                continue
-                            marker = text.find('"event_id"')
-                            start = text.find('"', text.find(":", marker) + 1) + 1
-                            key = text[start : text.find('"', start)]
-                            with self.lock:
-                                self.received.setdefault(key, []).append(now)
+    async def screen(gate: asyncio.Semaphore):
+        # Screens sign in a few at a time and retry a refused handshake: 100 handshakes at once
+        # (each a session read) overran Daphne on this shared host.
+        error = None
+        for attempt in range(6):
+            hello = False
+            try:
+                async with gate:
+                    ws = await websockets.connect(
+                        url,
+                        additional_headers={"Cookie": cookie},
+                        origin=f"http://{host}",
+                        max_queue=None,
+                        open_timeout=30,
+                    )
+                async with ws:
+                    async for text in ws:
+                        now = time.monotonic()
+                        frame = json.loads(text)
+                        kind = frame.get("type")
+                        if kind == "hello":
+                            hello = True
+                            with lock:
+                                state["connected"] += 1
+                                if state["connected"] == count:
+                                    ready.set()
+                            continue
+                        events = frame["events"] if kind == "batch" else [frame]
+                        with lock:
+                            for event in events:
+                                received.setdefault(event["event_id"], []).append(now)
+                return
+            except (OSError, websockets.exceptions.WebSocketException) as exc:
+                if hello:  # a screen that was counted and then dropped: report it
+                    if not state["stopping"]:
+                        print(f"screen dropped: {exc!r}", file=sys.stderr)
                     return
-                except (OSError, websockets.exceptions.WebSocketException) as exc:
-                    if hello:  # a screen that was counted and then dropped: report it
-                        if not self.stopping:
-                            print(f"screen dropped: {exc!r}", file=sys.stderr)
-                        return
-                    error = exc
-                    await asyncio.sleep(0.5 * (attempt + 1))
-            print(f"screen gave up after 6 handshakes: {error!r}", file=sys.stderr)
+                error = exc
+                await asyncio.sleep(0.5 * (attempt + 1))
+        print(f"screen gave up after 6 handshakes: {error!r}", file=sys.stderr)
 
-        async def all_screens():
-            gate = asyncio.Semaphore(10)
-            await asyncio.gather(*(screen(gate) for _ in range(self.count)), return_exceptions=True)
+    async def all_screens():
+        gate = asyncio.Semaphore(10)
+        await asyncio.gather(*(screen(gate) for _ in range(count)), return_exceptions=True)
 
-        try:
-            self.loop.run_until_complete(all_screens())
-        except Exception as exc:  # reported by start() as fewer screens connected
-            print(f"screens stopped: {exc!r}", file=sys.stderr)
-
-    def start(self, timeout=60):
-        self.thread.start()
-        if not self.ready.wait(timeout):
-            raise RuntimeError(f"only {self.connected} of {self.count} screens connected")
-
-    def wait_for(self, keys, timeout=60) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self.lock:
-                if all(len(self.received.get(k, ())) >= self.count for k in keys):
-                    return True
-            time.sleep(0.01)
-        return False
+    thread = threading.Thread(target=loop.run_until_complete, args=(all_screens(),), daemon=True)
+    thread.start()
+    conn.send(("ready", ready.wait(120), state["connected"]))
+    while True:
+        command, *args = conn.recv()
+        if command == "stop":
+            state["stopping"] = True
+            conn.send(("stopped",))
+            return
+        if command == "collect":  # (keys, timeout): wait until every screen has every key
+            keys, timeout = args
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                with lock:
+                    if all(len(received.get(k, ())) >= count for k in keys):
+                        break
+                time.sleep(0.02)
+            with lock:
+                conn.send(("receipts", {k: list(received.get(k, ())) for k in keys}))
 
 
-def summary(name: str, sent: dict[str, float], screens: Screens, first: float) -> dict:
+class Screens:
+    """N WebSocket screens in ``procs`` processes of their own (``_screens_process``), so the
+    clients do not compete with the writer, the relay and the live-push stage for this process's
+    interpreter: what is measured is the path, not the bench."""
+
+    def __init__(self, *, url: str, cookie: str, count: int, procs: int = 2):
+        import multiprocessing
+
+        self.count = count
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter: no Django, no threads
+        sizes = [count // procs + (1 if i < count % procs else 0) for i in range(procs)]
+        self.children = []
+        for size in (s for s in sizes if s):
+            parent, child = context.Pipe()
+            process = context.Process(target=_screens_process, args=(url, cookie, size, child), daemon=True)
+            process.start()
+            self.children.append((process, parent))
+
+    def start(self, timeout=150):
+        connected = 0
+        for _process, conn in self.children:
+            if not conn.poll(timeout):
+                raise RuntimeError("a screens process did not report")
+            _, ok, n = conn.recv()
+            connected += n
+        if connected != self.count:
+            raise RuntimeError(f"only {connected} of {self.count} screens connected")
+
+    def collect(self, keys, timeout=60) -> dict[str, list[float]]:
+        """Every screen's receipt times per key, once all have them all or ``timeout`` passed."""
+        keys = list(keys)
+        for _, conn in self.children:
+            conn.send(("collect", keys, timeout))
+        merged: dict[str, list[float]] = {k: [] for k in keys}
+        for _, conn in self.children:
+            _, receipts = conn.recv()
+            for k, times in receipts.items():
+                merged[k].extend(times)
+        return merged
+
+    def stop(self):
+        for process, conn in self.children:
+            try:
+                conn.send(("stop",))
+                conn.poll(10) and conn.recv()
+            except OSError:
+                pass
+            process.join(10)
+            if process.is_alive():
+                process.kill()
+
+
+def summary(name: str, sent: dict[str, float], screens: Screens, first: float, timeout: float) -> dict:
+    received = screens.collect(sent, timeout=timeout)
     latencies, last = [], first
-    with screens.lock:
-        for key, t0 in sent.items():
-            for t in screens.received.get(key, ()):
-                latencies.append((t - t0) * 1000)
-                last = max(last, t)
+    for key, t0 in sent.items():
+        for t in received.get(key, ()):
+            latencies.append((t - t0) * 1000)
+            last = max(last, t)
+    if os.environ.get("BENCH_DEBUG"):  # the latency's course over the run: p50 per tenth of the events
+        keys = list(sent)
+        tenths = [keys[i * len(keys) // 10 : (i + 1) * len(keys) // 10] for i in range(10)]
+        course = [pct([(t - sent[k]) * 1000 for k in part for t in received.get(k, ())], 0.5) for part in tenths]
+        print(f"  {name}: p50 per tenth of the run (ms): {' '.join(f'{x:.0f}' for x in course)}", file=sys.stderr)
     delivered = len(latencies)
     expected = len(sent) * screens.count
     seconds = last - first
@@ -158,6 +212,7 @@ def summary(name: str, sent: dict[str, float], screens: Screens, first: float) -
         "p50": pct(latencies, 0.50),
         "p99": pct(latencies, 0.99),
         "max": max(latencies) if latencies else float("nan"),
+        "within_1s": sum(1 for x in latencies if x <= 1000) / expected if expected else float("nan"),
     }
 
 
@@ -168,6 +223,7 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=200.0, help="events offered per second (0: as fast as it goes)")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/13", help="a Redis database of the bench's own")
     parser.add_argument("--database-url", default="")
+    parser.add_argument("--screen-procs", type=int, default=2, help="processes the screens run in (their own)")
     args = parser.parse_args()
 
     bench_dir = ROOT / "var" / "bench"
@@ -229,13 +285,17 @@ def main() -> int:
                     raise RuntimeError("Daphne did not come up (BENCH_DEBUG=1 shows its log)") from None
                 time.sleep(0.2)
         screens = Screens(
-            url=f"ws://127.0.0.1:{port}/ws/live/", cookie=f"sessionid={session.session_key}", count=args.screens
+            url=f"ws://127.0.0.1:{port}/ws/live/",
+            cookie=f"sessionid={session.session_key}",
+            count=args.screens,
+            procs=args.screen_procs,
         )
         screens.start()
         print(
-            f"live_fanout: {args.screens} screens connected to Daphne; {args.events} events per path at "
-            f"{'max' if not args.rate else f'{args.rate:.0f}/s'}; Redis channel layer {args.redis}; "
-            f"database {database_url.split(':')[0]}"
+            f"live_fanout: {args.screens} screens in {len(screens.children)} processes connected to Daphne; "
+            f"{args.events} events per path at {'max' if not args.rate else f'{args.rate:.0f}/s'}; "
+            f"Redis channel layer {args.redis}; database {database_url.split(':')[0]}; "
+            f"load average {_load()}"
         )
         results = [
             run_bare(layer=layer, screens=screens, events=args.events, rate=args.rate),
@@ -244,12 +304,19 @@ def main() -> int:
         for r in results:
             print(
                 f"  {r['path']:<13} delivered {r['delivered']:>7,}/{r['expected']:,}  {r['per_s']:>9,.0f} msgs/s  "
-                f"latency p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  max {r['max']:7.2f} ms"
+                f"latency p50 {r['p50']:7.2f} ms  p99 {r['p99']:7.2f} ms  max {r['max']:7.2f} ms  "
+                f"within 1 s {r['within_1s']:6.1%}"
             )
+        print(f"  live path hops: {results[1]['hops']}")
+        bare, live = results
+        print(
+            f"  live / bare: p50 x{live['p50'] / bare['p50']:.2f}, p99 x{live['p99'] / bare['p99']:.2f}, "
+            f"msgs/s x{live['per_s'] / bare['per_s']:.2f}; load average {_load()}"
+        )
         return 0 if all(r["delivered"] == r["expected"] for r in results) else 1
     finally:
         if screens is not None:
-            screens.stopping = True
+            screens.stop()
         daphne.terminate()
         try:
             daphne.wait(30)
@@ -258,9 +325,13 @@ def main() -> int:
             daphne.wait(10)
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def _pace(i: int, start: float, rate: float) -> None:
     if rate:
-        delay = start + i / rate - time.perf_counter()
+        delay = start + i / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 
@@ -278,17 +349,16 @@ def run_bare(*, layer, screens: Screens, events: int, rate: float) -> dict:
     def send(group, message):
         asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
 
-    start = time.perf_counter()
+    start = time.monotonic()
     for i in range(events):
         _pace(i, start, rate)
         key = str(uuid.uuid4())
-        sent[key] = time.perf_counter()
+        sent[key] = time.monotonic()
         send(
             groups.LIVE_TRADING,
             {"type": "live.event", "event": {"event_id": key, "type": "bench.echo", "payload": {"n": i}}},
         )
-    screens.wait_for(sent, timeout=60)
-    return summary("bare fan-out", sent, screens, start)
+    return summary("bare fan-out", sent, screens, start, timeout=60)
 
 
 def run_live(*, screens: Screens, events: int, rate: float, transaction) -> dict:
@@ -306,29 +376,43 @@ def run_live(*, screens: Screens, events: int, rate: float, transaction) -> dict
     subscription = bus.subscribe([Topic.TRADING, Topic.COMPLIANCE], "live-screens")
     stop = threading.Event()
 
+    push = LivePush()
+    stages: dict[str, float] = {}  # event id -> when the live-push stage polled it
+    sends: list[tuple[float, float, int]] = []  # each frame: group_send called, returned, events
+    layer = push.channel_layer
+
+    class TimedLayer:  # the same layer; each group_send timed (where the time goes)
+        async def group_send(self, group, message):
+            called = time.monotonic()
+            await layer.group_send(group, message)
+            sends.append((called, time.monotonic(), message["text"].count('"event_id"')))
+
+    push.channel_layer = TimedLayer()
+
     def pipeline():  # the relay and the live-push stage, as the embedded run wires them
         from django.db import connection
 
         relay = OutboxRelay(bus=bus, use_lock=False, prune_every=3600)
-        push = LivePush()
         while not stop.is_set():
-            moved = relay.step()
+            # The relay reads the table when a commit happened since its last read (as the
+            # embedded dispatcher steps it: ``OutboxRelay.wanted``), not every turn of the loop.
+            moved = relay.step(flush_timeout=0) if relay.wanted() else 0
             records = subscription.poll(max_records=500, timeout=0)
-            if records and hasattr(push, "handle_batch"):
+            if records:
+                polled = time.monotonic()
                 push.handle_batch([r.event for r in records])
-            else:
-                for record in records:
-                    push.handle(record.event)
+                for r in records:
+                    stages[str(r.event.event_id)] = polled
             if records:
                 subscription.commit()
             if not moved and not records:
-                time.sleep(0.002)
+                time.sleep(0.001)
         connection.close()
 
     thread = threading.Thread(target=pipeline, daemon=True)
     thread.start()
     sent: dict[str, float] = {}
-    start = time.perf_counter()
+    start = time.monotonic()
     for i in range(events):
         _pace(i, start, rate)
         event = make_event(
@@ -345,11 +429,27 @@ def run_live(*, screens: Screens, events: int, rate: float, transaction) -> dict
         )
         with transaction.atomic():
             outbox_append(event=event)
-        sent[str(event.event_id)] = time.perf_counter()
-    screens.wait_for(sent, timeout=120)
+        sent[str(event.event_id)] = time.monotonic()  # the commit returned: the latency starts here
+    result = summary("live path", sent, screens, start, timeout=120)
+    push.flush()
     stop.set()
     thread.join(10)
-    return summary("live path", sent, screens, start)
+    result["dropped"] = push.dropped
+    # Where the time goes: commit -> the live-push stage has it (the relay, the bus); the rest is
+    # the stage's sender, the channel layer (Redis), Daphne and the sockets.
+    hops = [stages[k] - t0 for k, t0 in sent.items() if k in stages]
+    result["hops"] = (
+        f"commit->stage p50 {pct(hops, 0.5) * 1000:.1f} ms p99 {pct(hops, 0.99) * 1000:.1f} ms; "
+        f"frames sent {push.frames} (mean {len(sent) / max(1, push.frames):.1f} events), dropped {push.dropped}; "
+        f"group_send p50 {pct([(b - a) * 1000 for a, b, _ in sends], 0.5):.1f} ms"
+    )
+    if os.environ.get("BENCH_DEBUG"):
+        print(
+            "  frames (start ms, send ms, events):",
+            [(round((a - start) * 1000), round((b - a) * 1000), n) for a, b, n in sends],
+            file=sys.stderr,
+        )
+    return result
 
 
 if __name__ == "__main__":

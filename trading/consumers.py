@@ -1,6 +1,7 @@
 """Live screens over WebSockets. Authenticates in ``connect``, joins groups, never writes models.
 
-Every pushed event carries ``pushed_at`` (the live-push runner's wall clock, after the commit);
+Frames come from ``workers.live_push`` (one event, or a batch of them in order). Every pushed
+event carries ``pushed_at`` (the live-push runner's wall clock, after the commit);
 ``hello`` carries the server's ``now``. A screen that lost its connection reconnects and sends
 ``{"type": "catch_up", "since": <the last of those it saw>}``; the answer is one ``catch_up``
 message with what it missed, rebuilt from the system of record by the apps' selectors
@@ -71,5 +72,11 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         events = await database_sync_to_async(catch_up_events)(user=self.scope["user"], since=since)
         await self.send_json({"type": "catch_up", "since": since.isoformat(), "now": now.isoformat(), "events": events})
 
-    async def live_event(self, message):
+    async def live_frame(self, message):
+        """A frame from the live-push stage, its JSON encoded there once for every screen: one
+        event, or ``{"type": "batch", "events": [...]}`` (``gap_since`` when frames to this group
+        were dropped: the page catches up from there)."""
+        await self.send(text_data=message["text"])
+
+    async def live_event(self, message):  # one event as a dict (pushers from before live.frame)
         await self.send_json(message["event"])

@@ -3,6 +3,9 @@ screens. No business rule here: it picks the group by topic and sends the decode
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from datetime import UTC, datetime
 
 import msgspec
@@ -10,6 +13,25 @@ from channels.layers import get_channel_layer
 
 from tradeops.core import groups
 from tradeops.events import Envelope, KillSwitchChanged, Topic
+from tradeops.observability.metrics import live_push_dropped
+
+logger = logging.getLogger(__name__)
+
+# How long one group's frame may take to reach the channel layer (Redis). Past it the frame is
+# dropped (counted, logged) and the stage goes on: a live screen is a view of the system of
+# record, and the next frame to that group tells its pages to catch up on what they missed.
+SEND_TIMEOUT_S = 2.0
+# One frame per group per FRAME_INTERVAL_S at most: what arrives meanwhile joins the next frame.
+# A frame costs Daphne a wake-up of every screen's consumer (channels_redis) and a WebSocket
+# frame each, whatever it holds; at 200 events/s to 100 screens, frame-per-event ran seconds
+# behind (bench/live_fanout.py). An event after a quiet spell goes at once (no added wait).
+FRAME_INTERVAL_S = 0.05
+# Events per frame at most: a backlog (the embedded run's first pump, a stall) goes in frames of
+# this many, not one frame of thousands.
+MAX_FRAME_EVENTS = 250
+# Events held for one group at most while its frames do not get through (a stalled layer): past
+# it the oldest are dropped (counted as "backlog") and the group's pages catch up instead.
+MAX_PENDING_EVENTS = 20_000
 
 GROUP_BY_TOPIC = {Topic.TRADING: groups.LIVE_TRADING, Topic.COMPLIANCE: groups.LIVE_COMPLIANCE}
 # Operators must see the kill switch although it travels on compliance-events; surveillance
@@ -51,38 +73,143 @@ def _background_loop():
 
 
 class LivePush:
-    """Sends are scheduled on an event loop: with ``loop`` (the ASGI server's own, embedded run)
-    an in-memory channel layer is only ever touched from the loop its consumers await on;
-    without it (a stage process beside a Redis layer) on this process's background loop."""
+    """The live-push stage's handler: hands each batch's events to a sender on an event loop and
+    returns at once; the stage never waits for the channel layer. With ``loop`` (the ASGI
+    server's own, embedded run) an in-memory channel layer is only ever touched from the loop its
+    consumers await on; without it (a stage process beside a Redis layer) on this process's
+    background loop.
 
-    def __init__(self, channel_layer=None, *, loop=None):
+    Per group, one sender sends frames in commit order: a frame holds what was pending for the
+    group (``MAX_FRAME_EVENTS`` at most), sent at once after a quiet spell and at most every
+    ``frame_interval`` while events keep coming. A frame of one event is the event itself; of
+    several, ``{"type": "batch", "events": [...]}``, applied in order by the page
+    (static/js/live.js). Its JSON is encoded here once (``live.frame``), not by each screen's
+    consumer.
+
+    A frame the layer does not take within ``send_timeout`` (Redis stalled or slow) is dropped:
+    ``tradeops_live_push_dropped_total{group, reason="timeout"}`` and a warning (one per 10 s),
+    and the sender goes on with the next. The next frame that reaches the group carries
+    ``gap_since`` (the ``pushed_at`` of the first event dropped) and its pages catch up from
+    there over the open connection, as after a dropped connection (trading/consumers.py)."""
+
+    def __init__(
+        self,
+        channel_layer=None,
+        *,
+        loop=None,
+        send_timeout: float = SEND_TIMEOUT_S,
+        frame_interval: float = FRAME_INTERVAL_S,
+    ):
         self.channel_layer = channel_layer or get_channel_layer()
         self.loop = loop or _background_loop()
+        self.send_timeout = send_timeout
+        self.frame_interval = frame_interval
+        # the rest is only touched on ``loop``
+        self.pending: dict[str, list[dict]] = {}
+        self.senders: dict[str, asyncio.Task] = {}
+        self.gap_since: dict[str, str] = {}  # group -> pushed_at of the first event dropped for it
+        self.last_frame: dict[str, float] = {}
+        self.frames = 0  # frames the layer took
+        self.dropped = 0  # frames (or backlogs) dropped
+        self._warned_at = float("-inf")
 
     def handle(self, event: Envelope) -> list[Envelope]:
         return self.handle_batch([event])
 
     def handle_batch(self, events) -> list[Envelope]:
-        """Send a batch of events in one hop to the channel layer (one scheduled coroutine for
-        the batch, not one per event)."""
-        sends = []
+        """Queue a batch's events for their groups' senders (no wait for the channel layer)."""
+        by_group: dict[str, list[dict]] = {}
         for event in events:
             targets = {GROUP_BY_TOPIC.get(event.topic)}
             if event.type in ALSO_TO_TRADING:
                 targets.add(groups.LIVE_TRADING)
             targets.discard(None)
             if targets:
-                message = {"type": "live.event", "event": event_for_screen(event)}
-                sends.extend((group, message) for group in sorted(targets))
-        if sends:
-            self._send_all(sends)
+                body = event_for_screen(event)
+                for group in targets:
+                    by_group.setdefault(group, []).append(body)
+        if by_group:
+            self.loop.call_soon_threadsafe(self._enqueue, by_group)
         return []
 
-    async def _group_send_all(self, sends) -> None:
-        for group, message in sends:
-            await self.channel_layer.group_send(group, message)
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued event was sent or dropped; False if ``timeout`` passed first."""
 
-    def _send_all(self, sends) -> None:
-        import asyncio
+        async def drained():
+            while self.senders:
+                await asyncio.gather(*list(self.senders.values()), return_exceptions=True)
 
-        asyncio.run_coroutine_threadsafe(self._group_send_all(sends), self.loop).result(timeout=5)
+        future = asyncio.run_coroutine_threadsafe(drained(), self.loop)
+        try:
+            future.result(timeout=timeout)
+        except TimeoutError:
+            future.cancel()
+            return False
+        return True
+
+    def close(self) -> None:
+        """The stage is stopping: send what is queued (a bounded wait)."""
+        self.flush(timeout=self.send_timeout + 1.0)
+
+    # ---------------------------------------------------------------- on the loop
+
+    def _enqueue(self, by_group: dict[str, list[dict]]) -> None:
+        for group, bodies in by_group.items():
+            pending = self.pending.setdefault(group, [])
+            pending.extend(bodies)
+            if len(pending) > MAX_PENDING_EVENTS:
+                lost = pending[: len(pending) - MAX_PENDING_EVENTS]
+                del pending[: len(lost)]
+                self._dropped(group, lost, "backlog")
+            if group not in self.senders:
+                self.senders[group] = self.loop.create_task(self._send_group(group))
+
+    async def _send_group(self, group: str) -> None:
+        pending = self.pending[group]
+        try:
+            while pending:
+                wait = self.last_frame.get(group, float("-inf")) + self.frame_interval - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # what arrives meanwhile joins this frame
+                bodies = pending[:MAX_FRAME_EVENTS]
+                del pending[: len(bodies)]
+                self.last_frame[group] = time.monotonic()
+                try:
+                    await asyncio.wait_for(
+                        self.channel_layer.group_send(group, self._message(group, bodies)), self.send_timeout
+                    )
+                except TimeoutError:
+                    self._dropped(group, bodies, "timeout")
+                else:
+                    self.frames += 1
+                    self.gap_since.pop(group, None)
+        finally:
+            del self.senders[group]
+
+    def _message(self, group: str, bodies: list[dict]) -> dict:
+        gap = self.gap_since.get(group)
+        if len(bodies) == 1 and gap is None:
+            frame = bodies[0]
+        else:
+            frame = {"type": "batch", "events": bodies}
+            if gap is not None:
+                frame["gap_since"] = gap
+        return {"type": "live.frame", "text": msgspec.json.encode(frame).decode()}
+
+    def _dropped(self, group: str, bodies: list[dict], reason: str) -> None:
+        self.gap_since.setdefault(group, bodies[0]["pushed_at"])
+        self.dropped += 1
+        live_push_dropped.labels(group, reason).inc()
+        now = time.monotonic()
+        if now - self._warned_at >= 10:  # a stalled layer: one warning per 10 s, the metric counts all
+            self._warned_at = now
+            logger.warning(
+                "live push: %d events for %s not taken by the channel layer (%s, send timeout %.1f s), dropped; "
+                "its pages catch up from %s with the next frame (%d frames dropped so far)",
+                len(bodies),
+                group,
+                reason,
+                self.send_timeout,
+                self.gap_since[group],
+                self.dropped,
+            )

@@ -6,6 +6,10 @@
  * rebuilt from the system of record, which the page applies like live ones (they are upserts, so
  * an event seen twice changes nothing). No reload, nothing missed.
  *
+ * A frame holds one event, or {"type": "batch", "events": [...]} applied in order; a batch with
+ * "gap_since" says frames to this page were dropped on the server: the page catches up from the
+ * earlier of that and its cursor, over the open connection.
+ *
  * Numbers follow the server's rules (tradeops/core/formatting.py): lots to the instrument's
  * volume step, prices to its digits, money to 2 places with separators, UTC times to the ms.
  */
@@ -44,7 +48,7 @@
     const status = options.status;
     const on = options.on || {};
     let cursor = null, delay = 500, ws = null, connectedOnce = false, closedByPage = false, pauseMs = 0;
-    const state = {received: 0, caughtUp: 0, reconnects: 0};
+    const state = {received: 0, caughtUp: 0, reconnects: 0, gaps: 0};
 
     function setStatus(text, cls) { if (status) { status.textContent = text; status.className = "badge " + cls; } }
     function apply(event) {
@@ -74,6 +78,21 @@
           if (e.now && (!cursor || e.now > cursor)) cursor = e.now;
           setStatus("live", "live");
           if (options.onCatchUp) options.onCatchUp(e.events || []);
+          return;
+        }
+        if (e.type === "batch") {
+          /* Several events in one frame, in commit order. ``gap_since``: frames to this page's
+           * group were dropped on the server (the channel layer was too slow): ask for what was
+           * recorded since the first one dropped, as after a dropped connection. */
+          const events = e.events || [];
+          const gapFrom = e.gap_since && cursor && e.gap_since > cursor ? cursor : e.gap_since;
+          events.forEach(apply);
+          state.received += events.length;
+          if (gapFrom) {
+            state.gaps += 1;
+            ws.send(JSON.stringify({type: "catch_up", since: gapFrom}));
+            setStatus("catching up…", "warn");
+          }
           return;
         }
         state.received += 1;

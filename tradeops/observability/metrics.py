@@ -41,6 +41,11 @@ heartbeat = Gauge(
 # ---------------------------------------------------------------- outbox and relay
 
 outbox_published = Counter("tradeops_outbox_published_total", "Outbox rows the relay published and marked sent")
+live_push_dropped = Counter(
+    "tradeops_live_push_dropped_total",
+    "Live-screen frames the live-push stage dropped (the channel layer did not take them in time), by group and reason",
+    ["group", "reason"],
+)
 
 # ---------------------------------------------------------------- order path
 
