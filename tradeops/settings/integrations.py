@@ -56,7 +56,9 @@ CELERY_TIMEZONE = "UTC"
 if REDIS_URL and env.bool("CHANNELS_REDIS", default=True):
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            # CHANNELS_REDIS_BACKEND=channels_redis.pubsub.RedisPubSubChannelLayer: the pub/sub layer
+            # (bench/live_fanout.py --layer pubsub compares the two).
+            "BACKEND": env("CHANNELS_REDIS_BACKEND", default="channels_redis.core.RedisChannelLayer"),
             # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
             # blocks in BZPOPMIN waiting for a message: every idle screen's consumer died with
             # "Timeout reading from Redis" after 5 s. The read timeout must outlast that block.
