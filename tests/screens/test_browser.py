@@ -151,6 +151,8 @@ class ScreensInChromium(ChannelsLiveServerTestCase):
         risk.wait_for_selector("#kill-none", timeout=WAIT)
         in_thread(pump_live)
         trader.wait_for_selector("#kill-none", timeout=WAIT)
+        # the banner is a fragment of its own, refreshed beside the table: gone too
+        trader.wait_for_selector("#kill-engaged", state="detached", timeout=WAIT)
         self.assertEqual(trader.locator("#kill-engaged").count(), 0)
 
     def test_two_officers_review_escalate_and_close_a_case(self):
