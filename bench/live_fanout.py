@@ -16,7 +16,7 @@ events at the same offered rate:
   (``outbox_append`` in ``transaction.atomic``, as every service does); the real ``OutboxRelay``
   (stepped when a commit happened, ``OutboxRelay.wanted``, as the embedded run steps it)
   publishes it to a memory bus; the live-push stage (``workers.live_push.LivePush``) sends it to
-  the group in its next frame (at most one per 50 ms per group); Daphne's consumers write each
+  the group in its next frame (at most one per 200 ms per group); Daphne's consumers write each
   frame to every socket. Latency: from the commit's return to each screen's receipt.
 
 Times are ``time.monotonic()`` (CLOCK_MONOTONIC, one clock for every process of the host): the
@@ -246,6 +246,9 @@ def main() -> int:
         default="core",
         help="channels_redis layer: core (lists, the default) or pubsub (Redis pub/sub)",
     )
+    parser.add_argument(
+        "--frame-interval", type=float, default=None, help="seconds between a group's frames (LivePush default)"
+    )
     parser.add_argument("--screen-procs", type=int, default=2, help="processes the screens run in (their own)")
     args = parser.parse_args()
 
@@ -333,7 +336,13 @@ def main() -> int:
         )
         results = [
             run_bare(layer=layer, screens=screens, events=args.events, rate=args.rate),
-            run_live(screens=screens, events=args.events, rate=args.rate, transaction=transaction),
+            run_live(
+                screens=screens,
+                events=args.events,
+                rate=args.rate,
+                transaction=transaction,
+                frame_interval=args.frame_interval,
+            ),
         ]
         for r in results:
             print(
@@ -395,7 +404,7 @@ def run_bare(*, layer, screens: Screens, events: int, rate: float) -> dict:
     return summary("bare fan-out", sent, screens, start, timeout=60)
 
 
-def run_live(*, screens: Screens, events: int, rate: float, transaction) -> dict:
+def run_live(*, screens: Screens, events: int, rate: float, transaction, frame_interval=None) -> dict:
     """Commit to the outbox; the relay and the live-push stage take it to the screens."""
     from datetime import UTC, datetime
     from decimal import Decimal
@@ -410,7 +419,7 @@ def run_live(*, screens: Screens, events: int, rate: float, transaction) -> dict
     subscription = bus.subscribe([Topic.TRADING, Topic.COMPLIANCE], "live-screens")
     stop = threading.Event()
 
-    push = LivePush()
+    push = LivePush() if frame_interval is None else LivePush(frame_interval=frame_interval)
     stages: dict[str, float] = {}  # event id -> when the live-push stage polled it
     sends: list[tuple[float, float, int]] = []  # each frame: group_send called, returned, events
     layer = push.channel_layer

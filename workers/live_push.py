@@ -24,8 +24,10 @@ SEND_TIMEOUT_S = 2.0
 # One frame per group per FRAME_INTERVAL_S at most: what arrives meanwhile joins the next frame.
 # A frame costs Daphne a wake-up of every screen's consumer (channels_redis) and a WebSocket
 # frame each, whatever it holds; at 200 events/s to 100 screens, frame-per-event ran seconds
-# behind (bench/live_fanout.py). An event after a quiet spell goes at once (no added wait).
-FRAME_INTERVAL_S = 0.05
+# behind (bench/live_fanout.py); on the shared host a frame every 250 ms took p50 from ~20 s
+# (50 ms) to ~2 s at 20 events/s. An event after a quiet spell goes at once (no added wait);
+# under a stream an event waits up to this long for its frame.
+FRAME_INTERVAL_S = 0.2
 # Events per frame at most: a backlog (the embedded run's first pump, a stall) goes in frames of
 # this many, not one frame of thousands.
 MAX_FRAME_EVENTS = 250
