@@ -79,7 +79,7 @@ def _screens_process(url: str, cookie: str, count: int, conn) -> None:
 
     received: dict[str, list[float]] = {}
     lock = threading.Lock()
-    state = {"connected": 0, "stopping": False}
+    state = {"connected": 0, "stopping": False, "last": time.monotonic()}
     ready = threading.Event()
     loop = asyncio.new_event_loop()
     host = url.split("//")[1].split("/")[0]
@@ -113,6 +113,7 @@ def _screens_process(url: str, cookie: str, count: int, conn) -> None:
                                     ready.set()
                             continue
                         events = frame["events"] if kind == "batch" else [frame]
+                        state["last"] = now
                         with lock:
                             for event in events:
                                 key = event["event_id"]
@@ -142,6 +143,9 @@ def _screens_process(url: str, cookie: str, count: int, conn) -> None:
             state["stopping"] = True
             conn.send(("stopped",))
             return
+        if command == "quiet":  # seconds since this process's screens last got a frame
+            conn.send(("quiet", time.monotonic() - state["last"]))
+            continue
         if command == "collect":  # (keys, timeout): wait until every screen has every key
             keys, timeout = args
             deadline = time.monotonic() + timeout
@@ -193,6 +197,21 @@ class Screens:
             for k, times in receipts.items():
                 merged[k].extend(times)
         return merged
+
+    def drain(self, quiet: float = 3.0, timeout: float = 180.0) -> float:
+        """Wait until no screen got a frame for ``quiet`` seconds: what Daphne still held from the
+        path before (messages it took from Redis but had not yet written) must not be measured
+        in the next one. Returns the seconds waited."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            idle = []
+            for _, conn in self.children:
+                conn.send(("quiet",))
+                idle.append(conn.recv()[1])
+            if min(idle) >= quiet:
+                break
+            time.sleep(0.5)
+        return time.monotonic() - started
 
     def stop(self):
         for process, conn in self.children:
@@ -334,8 +353,11 @@ def main() -> int:
             f"Redis channel layer {args.layer} on {args.redis}; database {database_url.split(':')[0]}; "
             f"load average {_load()}"
         )
+        bare = run_bare(layer=layer, screens=screens, events=args.events, rate=args.rate)
+        waited = screens.drain()
+        print(f"  (Daphne drained what it still held of the bare fan-out in {waited:.0f} s)")
         results = [
-            run_bare(layer=layer, screens=screens, events=args.events, rate=args.rate),
+            bare,
             run_live(
                 screens=screens,
                 events=args.events,
