@@ -202,7 +202,7 @@ def pump_live() -> int:
     if not rows:
         return 0
     push = LivePush()
-    for row in rows:
-        push.handle(decode(bytes(row.message)))
+    push.handle_batch([decode(bytes(row.message)) for row in rows])
+    push.flush()  # the frames are handed to a sender: out before the caller looks at a screen
     outbox_mark_sent(ids=[r.id for r in rows], at=utcnow())
     return len(rows)
