@@ -33,3 +33,56 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
         market = run.topic_event_ids("market-data-events")
         assert len(market) == len(set(market)), "a market-data event written twice"
         assert len(market) == published, f"{published} market-data events published, {len(market)} on the topic"
+
+
+# The breaker's moves (trading/risk/breaker.py): closed -> open -> half_open -> closed | open. A
+# restarted worker's breaker starts closed (in memory), so a move to "open" may follow anything.
+_BREAKER_MOVES = {("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")}
+
+
+def assert_controls(probe: dict, *, opens_on: tuple[str, ...] = (), restarted: bool = False) -> None:
+    """The breaker and the kill switch behaved as documented (docs/execution-worker.md): every
+    move audited and a legal step, each opening for one of the reasons this run provokes
+    (``opens_on``: prefixes; besides, refusals of late signals' stops, the only broker refusals a
+    run without broker faults may see: ``assert_refusals_stale_stops``) and alerted
+    (``trading_breaker_open``); no kill switch engaged (only a loss-threshold opening or a
+    position mismatch engages one, and no test provokes those); every order with its decision."""
+    if assert_refusals_stale_stops(probe):
+        opens_on = (*opens_on, "consecutive_failures:INVALID_STOPS")
+    moves = probe["breaker_moves"]
+    state = "closed"
+    for action, reason in moves:
+        new = action.removeprefix("trading_breaker.")
+        legal = (state, new) in _BREAKER_MOVES or (restarted and new == "open")
+        assert legal, f"breaker moved {state} -> {new} ({reason}): {moves}"
+        if new == "open":
+            assert reason.startswith(opens_on) if opens_on else False, f"breaker opened on {reason!r}: {moves}"
+        state = new
+    opened = sum(1 for action, _ in moves if action == "trading_breaker.open")
+    if opened:
+        assert probe["alerts_by_type"].get("trading_breaker_open", 0) >= 1, probe["alerts_by_type"]
+    assert probe["kill_switches_engaged"] == [], probe["kill_switches_engaged"]
+    assert probe["orders_without_decision"] == [], "orders without their pre-trade decision"
+
+
+_STOPS = re.compile(r"(stop loss|take profit) (\S+) must be (below|above) (\S+) for a (buy|sell)")
+
+
+def assert_refusals_stale_stops(probe: dict) -> int:
+    """Every broker refusal is INVALID_STOPS on an order whose stop (or target) the market had
+    already passed: the strategy sets them from the signal's price (± ATR multiples), and a
+    signal decided after the quotes had run on by more than that distance (a backlog after a
+    restart, with no signal-age limit in a replay: docs/topology.md) is refused by the broker,
+    as MT5 would. Returns how many."""
+    from decimal import Decimal
+
+    for refusal in probe["broker_refusals"]:
+        assert refusal["outcome"] == "INVALID_STOPS", refusal
+        match = _STOPS.search(refusal["reason"])
+        assert match, refusal
+        which, level, where, price, side = match.groups()
+        assert side.upper() == refusal["side"], refusal
+        level, price = Decimal(level), Decimal(price)
+        assert level == Decimal(refusal["stop_loss" if which == "stop loss" else "take_profit"]), refusal
+        assert (level >= price) if where == "below" else (level <= price), refusal
+    return len(probe["broker_refusals"])
