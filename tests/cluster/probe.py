@@ -112,6 +112,13 @@ def main() -> None:
     alerts_by_type = defaultdict(int)
     for alert_type in Alert.objects.values_list("alert_type", flat=True):
         alerts_by_type[alert_type] += 1
+    # Alerts for a person published on compliance-events (a risk alert: an open breaker, a
+    # position mismatch), by type.
+    from tradeops.events import decode
+
+    alerts_published = defaultdict(int)
+    for message in Outbox.objects.filter(event_type="alert.raised").values_list("message", flat=True):
+        alerts_published[decode(bytes(message)).payload.alert_type] += 1
     # Orders whose broker answer was lost (a timeout): as they were recorded, and what became of them.
     lost = AuditRecord.objects.filter(payload__contains="broker state unknown (TIMEOUT")
     unknown_ids = set(lost.values_list("object_id", flat=True))
@@ -150,6 +157,7 @@ def main() -> None:
                 "audit_verify_output": verify_output[-2000:],
                 "alerts": Alert.objects.count(),
                 "alerts_by_type": dict(alerts_by_type),
+                "alerts_published": dict(alerts_published),
                 "broker_refusals": refusals,
                 "timeouts": timeouts,
                 "orders_without_decision": without_decision,

@@ -145,3 +145,43 @@ def test_the_execution_worker_killed_while_trading_and_restarted(cluster_run):
     assert_controls(probe, restarted=True)
     opened = [reason for action, reason in probe["breaker_moves"] if action == "trading_breaker.open"]
     assert sum(1 for r in opened if "INVALID_STOPS" in r) <= refused, opened
+
+
+# The broker's first answers (trading.brokers.paper.paper_faults_parse): five refusals, then a
+# reply lost after the order executed (a timeout), then normal service.
+BROKER_DRILL = "REJECT*5,TIMEOUT:executed"
+
+
+def test_the_broker_rejecting_and_timing_out_trips_the_breaker_and_is_recorded(cluster_run):
+    from tests.cluster.conftest import REPLAY_PROCESSES
+
+    for name in REPLAY_PROCESSES:
+        extra = {"PAPER_BROKER_FAULTS": BROKER_DRILL} if name == "execution-worker" else None
+        cluster_run.group.start(name, extra_env=extra)
+    cluster_run.wait_members(REPLAY_PROCESSES)
+    published = published_count(cluster_run.replay(BARS))
+    probe = cluster_run.settle()
+    assert_reconciled(cluster_run, probe, published=published)
+    # The refusals: recorded as REJECTED orders with the broker's answer (each with its approving
+    # decision and audit records: assert_controls, assert_reconciled).
+    rejected = [r for r in probe["broker_refusals"] if r["outcome"] == "REJECT"]
+    assert len(rejected) == 5, probe["broker_refusals"]
+    assert all(r["reason"] == "broker REJECT: injected REJECT" for r in rejected), rejected
+    # The timeout: the order was left SUBMITTED with the broker's state unknown, then
+    # reconciliation found the deal at the broker and recorded the fill (broker deals = fills).
+    assert len(probe["timeouts"]) == 1, probe["timeouts"]
+    timed_out = probe["timeouts"][0]
+    assert timed_out["status"] == "FILLED" and timed_out["fills"] == 1, timed_out
+    # The breaker: five refusals in a row opened it (audited, alerted); the trial after the
+    # cool-down met the timeout and re-opened it; the next trial filled and closed it.
+    moves = probe["breaker_moves"]
+    assert moves[0] == ["trading_breaker.open", "consecutive_failures:REJECT"], moves
+    states = [action.removeprefix("trading_breaker.") for action, _ in moves]
+    assert states[:5] == ["open", "half_open", "open", "half_open", "closed"], moves
+    assert states[-1] == "closed", moves
+    assert probe["alerts_published"].get("trading_breaker_open") == 2, probe["alerts_published"]
+    assert_controls(
+        probe, opens_on=("consecutive_failures:REJECT", "consecutive_failures:TIMEOUT"), drilled=("REJECT",)
+    )
+    stats = _worker_stats(cluster_run)
+    assert stats["broker_refused"] >= 5 and stats["unknown_state"] == 1 and stats["reconciled_fills"] == 1, stats
