@@ -51,7 +51,7 @@ def assert_controls(
     loss-threshold opening or a position mismatch engages one, and no test provokes those); every
     order with its decision."""
     if assert_refusals_stale_stops(probe, drilled=drilled):
-        opens_on = (*opens_on, "consecutive_failures:INVALID_STOPS")
+        opens_on = (*opens_on, "consecutive_failures:INVALID_STOPS", "consecutive_failures:MARKET_CLOSED")
     moves = probe["breaker_moves"]
     state = "closed"
     for action, reason in moves:
@@ -69,22 +69,35 @@ def assert_controls(
 
 
 _STOPS = re.compile(r"(stop loss|take profit) (\S+) must be (below|above) (\S+) for a (buy|sell)")
+_CLOSED = re.compile(r"^broker MARKET_CLOSED: (\S+) is outside its trading hours at (.+)$")
 
 
 def assert_refusals_stale_stops(probe: dict, *, drilled: tuple[str, ...] = ()) -> int:
-    """Every broker refusal is INVALID_STOPS on an order whose stop (or target) the market had
-    already passed: the strategy sets them from the signal's price (± ATR multiples), and a
-    signal decided after the quotes had run on by more than that distance (a backlog after a
-    restart, with no signal-age limit in a replay: docs/topology.md) is refused by the broker,
-    as MT5 would. Refusals the test provoked (``drilled``: outcomes) are the test's to check.
-    Returns how many stale-stop refusals there were."""
+    """Every broker refusal is one a late signal earns (docs/topology.md): decided after the
+    quotes had run on (a backlog after a restart, a broker of the cluster killed; no signal-age
+    limit in a replay), either its stop (or target), which the strategy sets from the signal's
+    price, is already on the wrong side of the broker's price (INVALID_STOPS), or the market has
+    closed for the week meanwhile (MARKET_CLOSED, at a time really outside the instrument's
+    sessions). The broker refuses both as MT5 would. Refusals the test provoked (``drilled``:
+    outcomes) are the test's to check. Returns how many late-signal refusals there were."""
+    from datetime import datetime
     from decimal import Decimal
 
+    from trading.marketdata.sessions import is_open
+    from trading.seed_data import INSTRUMENTS
+
+    hours = {row["symbol"]: row.get("trading_hours") or {} for row in INSTRUMENTS}
     count = 0
     for refusal in probe["broker_refusals"]:
         if refusal["outcome"] in drilled:
             continue
         count += 1
+        if refusal["outcome"] == "MARKET_CLOSED":
+            match = _CLOSED.match(refusal["reason"])
+            assert match, refusal
+            symbol, at = match.groups()
+            assert not is_open(hours[symbol], datetime.fromisoformat(at)), refusal
+            continue
         assert refusal["outcome"] == "INVALID_STOPS", refusal
         match = _STOPS.search(refusal["reason"])
         assert match, refusal
