@@ -966,6 +966,7 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
     in memory otherwise) running on ``clock`` (the worker's: a replay's paper fills carry the
     replayed time); ``BROKER=mt5`` trades the account whose login is ``MT5_LOGIN``."""
     from trading.brokers import get_broker
+    from trading.brokers.paper import paper_faults_parse
 
     name = getattr(settings, "BROKER", "paper").lower()
     if name == "mt5":
@@ -987,6 +988,9 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
             brokers[account_id] = JournaledPaperBroker.from_instruments(
                 instruments, path=f"{journal_dir}/account-{account_id}.jsonl", clock=now
             )
+    for fault in paper_faults_parse(getattr(settings, "PAPER_BROKER_FAULTS", "")):  # a drill (docs/topology.md)
+        for broker in brokers.values():
+            broker.inject(fault.outcome, times=fault.times, executed=fault.executed)
     return brokers
 
 

@@ -34,6 +34,10 @@ consumer_lag = Gauge(
 dead_letters = Counter(
     "tradeops_dead_letters_total", "Events sent to a dead-letter topic, by source topic and reason", ["topic", "reason"]
 )
+live_push_dropped = Counter(
+    "tradeops_live_push_dropped_total",
+    "Screen updates the live-push stage dropped while the channel layer (Redis) was unreachable",
+)
 heartbeat = Gauge(
     "tradeops_heartbeat_timestamp_seconds", "Unix time of the last loop of a long-running process", ["process"]
 )

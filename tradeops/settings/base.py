@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "axes",
     "django_celery_beat",
+    "pgtrigger",  # the audit trail's append-only triggers (tradeops/audit/triggers.py)
     # core (never imports a domain app)
     "tradeops.core",
     "tradeops.audit",
