@@ -276,6 +276,11 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # through the services reach every process at once through the shared cache: tradeops/api/oauth.py).
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
 
+# Wall-clock seconds an order placed over the API may wait for the execution worker that trades
+# its account: past it the request is expired (status ``expired``, audited) and never sent, so a
+# client never waits on a stale request (trading/orders/requests.py).
+API_ORDER_REQUEST_TTL_SECONDS = env.float("API_ORDER_REQUEST_TTL_SECONDS", default=60.0)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradeops integration API",
     "DESCRIPTION": (
