@@ -251,6 +251,7 @@ class PositionList(ApiListView):
     serializer_class = PositionOutput
     filterset_class = PositionFilter
     cursor_ordering = "pk"
+    cache_pages = True  # positions, accounts, instruments: all move the data version (tradeops.api.cache)
 
     def select(self):
         return positions_visible_to(user=self.request.user)
