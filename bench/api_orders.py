@@ -76,7 +76,7 @@ def seed() -> tuple[int, tuple[str, str]]:
     from tradeops.api.services import api_client_create
     from trading.models import TradingAccount
 
-    base.seed(positions=10, alerts=0)
+    base.seed(positions=0, alerts=0)  # one account, ten instruments, no position (the paper broker has none)
     person = get_user_model().objects.create_user(username=PLAIN_REQUESTER, password=None)
     person.groups.add(Group.objects.get(name="trader"))
     client, secret = api_client_create(
@@ -117,6 +117,7 @@ def run_wrk_post(*, url: str, bearer: str, account: int, tag: str, seconds: int,
 def through_the_gate(count: int, account_id: int) -> dict:
     """The API's requests through a live worker, beside the same orders as its own intents."""
     from dataclasses import replace
+    from datetime import timedelta
 
     from msgspec import structs
 
@@ -140,7 +141,9 @@ def through_the_gate(count: int, account_id: int) -> dict:
     now = utcnow()
     for inst in instruments:
         broker.update_quote(Quote(inst.symbol, Decimal("1.10000"), Decimal("1.10002"), now))
-    config = ExecutionConfig(default_limits=RiskLimits(duplicate_window_ms=None))
+    # quotes stay current for the bench's length (a busy machine takes minutes): the gate decides
+    # on limits, not on stale market data
+    config = ExecutionConfig(default_limits=RiskLimits(duplicate_window_ms=None), stale_after=timedelta(hours=1))
     worker = ExecutionWorker(brokers={account.pk: broker}, config=config).start()
     for inst in instruments:
         tick = Tick(symbol=inst.symbol, bid=Decimal("1.10000"), ask=Decimal("1.10002"), ts=utcnow())
