@@ -111,6 +111,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "tradeops.audit.tasks.audit_verify_nightly",
             "schedule": crontab(hour=1, minute=0),
         },
+        # orders requested over the API and not taken up in time: expired (docs/api.md)
+        "order-requests-expire": {
+            "task": "trading.tasks.order_requests_expire_tick",
+            "schedule": 10.0,
+        },
     }
 )
 
