@@ -39,7 +39,10 @@ live_push_dropped = Counter(
     "Screen updates the live-push stage dropped while the channel layer (Redis) was unreachable",
 )
 heartbeat = Gauge(
-    "tradeops_heartbeat_timestamp_seconds", "Unix time of the last loop of a long-running process", ["process"]
+    "tradeops_heartbeat_timestamp_seconds",
+    "Unix time of the last loop of a long-running process",
+    ["process"],
+    multiprocess_mode="max",  # Celery's prefork children (PROMETHEUS_MULTIPROC_DIR): the latest of them
 )
 
 # ---------------------------------------------------------------- outbox and relay

@@ -39,3 +39,18 @@ CACHE_L2_TTL = env.int("CACHE_L2_TTL", default=300)
 ANOMALY_INTERVAL = env.float("ANOMALY_INTERVAL", default=15.0)
 ANOMALY_SCRAPE_URLS = env.list("ANOMALY_SCRAPE_URLS", default=[])
 ANOMALY_SCRAPE_TOKEN = env("ANOMALY_SCRAPE_TOKEN", default="")
+
+# Celery's heartbeat (tradeops/observability/tasks.py): beat sends celery_heartbeat every this many
+# seconds; the worker that runs it and beat itself stamp tradeops_heartbeat_timestamp_seconds
+# {process="celery-worker"|"celery-beat"}, and TradeopsCeleryHeartbeatMissing fires when either
+# is older than 120 s (monitoring/prometheus/alerts.yml). An unrun heartbeat expires after 60 s:
+# a worker back from an outage does not run a backlog of them.
+CELERY_HEARTBEAT_SECONDS = env.float("CELERY_HEARTBEAT_SECONDS", default=15.0)
+
+from tradeops.settings.integrations import CELERY_BEAT_SCHEDULE  # noqa: E402 - extended, not replaced
+
+CELERY_BEAT_SCHEDULE["observability-celery-heartbeat"] = {
+    "task": "tradeops.observability.tasks.celery_heartbeat",
+    "schedule": CELERY_HEARTBEAT_SECONDS,
+    "options": {"expires": 60},
+}
