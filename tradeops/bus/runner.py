@@ -299,7 +299,7 @@ class StageRunner:
         if event.type in cache.INVALIDATING_EVENTS:  # a rule approved, a limit changed: drop this process's L1
             cache.on_event(event)
         scope = self.trace_scope
-        span = tracing.tracing_enabled() and scope.sampled(event)
+        span = scope.traced(event)  # tracing on here and the event's trace sampled
         try:
             if span:
                 stage_tp = scope.traceparent(event)

@@ -45,8 +45,6 @@ current_traceparent_var = _current  # the runner sets it inline per event (no co
 _forced_ids: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("tradeops_span_ids", default=None)
 
 _LOW64 = (1 << 64) - 1
-_LOW62 = (1 << 62) - 1  # a UUID's random low bits (the two above them are its variant)
-_HIGH64 = ((1 << 128) - 1) ^ _LOW64
 _UNSAMPLED_FLAG_END = frozenset("02468ace")  # the flags' last hex digit: bit 0 clear = not sampled
 
 _provider = None  # the SDK TracerProvider once set up
@@ -64,21 +62,22 @@ def tracer():
 
 def root_trace_id(event_id: uuid.UUID) -> int:
     """The trace id of a trace that starts at ``event_id`` (an event that came with none: a tick
-    from a feed). The sampling rule reads the trace id's low 64 bits and needs them uniform; the
-    uuid's own low 64 bits begin with its two fixed variant bits, so the 62 random bits below
-    them, shifted up two, are the trace id's low 64 (``root_sampled`` decides on them directly)."""
+    from a feed): the uuid with its halves swapped. The sampling rule reads the trace id's low 64
+    bits, so they are the uuid's high 64, which are random in the version 4 ids events get (all
+    but four bits of version); then the rule on the trace id is one comparison of the uuid's own
+    integer (``root_sampled``), with nothing computed or allocated per event."""
     value = event_id.int
-    return (value & _HIGH64) | ((value & _LOW62) << 2) or 1
+    return ((value & _LOW64) << 64) | (value >> 64) or 1
 
 
 def root_sampled(event_id: uuid.UUID) -> bool:
     """Whether the trace that starts at ``event_id`` is sampled: ``trace_sampled(root_trace_id(
-    event_id))`` (the SDK's ``TraceIdRatioBased`` on that trace id), as one mask and a comparison."""
+    event_id))`` (the SDK's ``TraceIdRatioBased`` on that trace id), as one comparison."""
     bound = _bus_tracing._root_bound
     if bound is None:
         sample_bound()  # reads TRACING_SAMPLE_RATIO once
         bound = _bus_tracing._root_bound
-    return (event_id.int & _LOW62) < bound
+    return event_id.int < bound
 
 
 class StageScope:
@@ -102,22 +101,35 @@ class StageScope:
         value = event_id.int
         return ((value >> 64) ^ value ^ self._salt) & _LOW64 or 1
 
-    def sampled(self, event) -> bool:
-        """Whether ``event``'s trace is sampled (its flags; a root's by ``TRACING_SAMPLE_RATIO``).
-
-        Called for every event a runner handles while tracing is on, so it allocates nothing: a
-        traceparent's last character, or (a root) a mask and a comparison on the event id."""
+    def traced(self, event) -> bool:
+        """Whether this stage makes a span for ``event``: tracing is on here and its trace is
+        sampled. The runner asks once per event (one call, as with tracing off)."""
+        if _tracer is None:
+            return False
         tp = event.traceparent
         if len(tp) == 55:
             if tp[54] in _UNSAMPLED_FLAG_END:
                 return False
             if traceparent_parse(tp) is not None:
                 return True
-        bound = _bus_tracing._root_bound  # root_sampled, inline: this runs once per event
+        bound = _bus_tracing._root_bound  # root_sampled, inline
         if bound is None:
             sample_bound()
             bound = _bus_tracing._root_bound
-        return (event.event_id.int & _LOW62) < bound
+        return event.event_id.int < bound
+
+    def sampled(self, event) -> bool:
+        """Whether ``event``'s trace is sampled (its flags; a root's by ``TRACING_SAMPLE_RATIO``).
+
+        Called for every event a runner handles while tracing is on, so it allocates nothing: a
+        traceparent's last character, or (a root) one comparison of the event id's integer."""
+        tp = event.traceparent
+        if len(tp) == 55:
+            if tp[54] in _UNSAMPLED_FLAG_END:
+                return False
+            if traceparent_parse(tp) is not None:
+                return True
+        return root_sampled(event.event_id)
 
     def traceparent(self, event) -> str:
         """The traceparent of this stage's span for ``event``: a child of the event's own, or a
