@@ -670,8 +670,8 @@ class EmbeddedDispatcher:
                 for runner in direct:
                     runner.stats.consumed += 1
                     meter = runner.meter
-                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY timed, topics in
-                        started = meter.timer()
+                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY_EVENT timed, topics in
+                        started = meter.event_tick() and time.perf_counter()
                         if meter.topics_in is not None:
                             meter.topics_in[topic] = meter.topics_in.get(topic, 0) + 1
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
