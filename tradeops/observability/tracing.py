@@ -107,12 +107,14 @@ class StageScope:
         if _tracer is None:
             return False
         tp = event.traceparent
-        if len(tp) == 55:
-            if tp[54] in _UNSAMPLED_FLAG_END:
-                return False
-            if traceparent_parse(tp) is not None:
-                return True
-        bound = _bus_tracing._root_bound  # root_sampled, inline
+        if tp:
+            if len(tp) == 55:
+                if tp[54] in _UNSAMPLED_FLAG_END:
+                    return False
+                if traceparent_parse(tp) is not None:
+                    return True
+            return root_sampled(event.event_id)  # an invalid traceparent: a new root
+        bound = _bus_tracing._root_bound  # a root (root_sampled, inline: the source's every event)
         if bound is None:
             sample_bound()
             bound = _bus_tracing._root_bound
