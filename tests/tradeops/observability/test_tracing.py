@@ -187,3 +187,40 @@ def test_a_roots_decision_is_the_sdks_rule_on_its_trace_id():
             assert abs(share - ratio) < 0.05
     finally:
         sample_ratio_set(1.0)
+
+
+class CountingTracer:
+    """The real SDK tracer, counting the spans asked of it (sampled or not: a non-recording span
+    is an object too)."""
+
+    def __init__(self, tracer) -> None:
+        self.tracer, self.started = tracer, 0
+
+    def start_span(self, *args, **kwargs):
+        self.started += 1
+        return self.tracer.start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args, **kwargs):
+        self.started += 1
+        return self.tracer.start_as_current_span(*args, **kwargs)
+
+
+def test_a_trace_not_sampled_asks_the_sdk_for_nothing(spans):
+    """Tracing on, nothing sampled: the stages handle every event without asking the SDK for a
+    span (not even a non-recording one); everything sampled: a span per stage per event."""
+    from tradeops.bus.tracing import sample_ratio_set
+
+    counting = CountingTracer(tracing._tracer)
+    tracing._tracer = counting
+    try:
+        sample_ratio_set(0.0)
+        ticks = [tick("EURUSD", i) for i in range(50)]
+        pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus())
+        assert counting.started == 0 and not spans.get_finished_spans()
+        assert not tracing.current_sampled()
+        sample_ratio_set(1.0)
+        pipeline_run([tick("EURUSD", i) for i in range(5)], stages=[FEATURES, MODEL], bus=MemoryBus())
+        assert counting.started >= 10
+    finally:
+        sample_ratio_set(1.0)
+        tracing._tracer = counting.tracer
