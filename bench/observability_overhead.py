@@ -28,8 +28,18 @@ metrics are on) on the memory bus, lock-step (``batch_size=1``, as the embedded 
 per-batch cost is a per-event cost), timing each source event until its consequences settled.
 The features stage is the cheapest handler (~20 us a tick), so this is the strictest case.
 
+``--paired``: instead of a round per mode, every mode has its own pipeline (and, for the order
+path, its own execution stage runner in front of the one worker) built once per round, and each
+source event (each order) is run through every mode's pipeline in turn, the order of the modes
+turning event by event. The samples of the modes are then taken microseconds apart, so the
+machine's drift (other processes, frequency, caches) falls on all of them alike; the per-round
+ratios show what is left of the spread. Tracing is switched per event by pointing the tracer at
+the one SDK provider or at nothing (``tracing._tracer``, what ``tracing_enabled`` reads); metrics
+per runner (a runner built with ``METRICS_ENABLED`` off has no meter) and per worker
+(``meter.enabled``); the log format per event (the handler's formatter).
+
     python bench/observability_overhead.py [--orders 2000] [--bars 2000] [--rounds 4]
-                                           [--ratio 0.01] [--full-sampling] [--split]
+                                           [--ratio 0.01] [--full-sampling] [--split] [--paired]
 """
 
 from __future__ import annotations
@@ -51,7 +61,7 @@ from django.db import connection
 
 from bench.order_path import T0, intent, setup_world
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import StageRunner, pipeline_run
+from tradeops.bus.runner import EmbeddedDispatcher, StageRunner, handler_load, pipeline_run
 from tradeops.bus.tracing import sample_ratio_set, traceparent_new
 from tradeops.core.db_roles import database_owner, runtime_grants_apply
 from tradeops.events import Signal, make_event
@@ -125,21 +135,7 @@ def order_round(handler: OrderHandler, n0: int, count: int) -> list[float]:
     samples = []
     for n in range(n0, n0 + count):
         handler.n = n
-        signal = make_event(
-            Signal(
-                signal_id=f"s{n}",
-                symbol="EURUSD",
-                ts=T0,
-                side="BUY" if n % 2 == 0 else "SELL",
-                confidence=0.6,
-                price=intent(handler.account.pk, n, T0).reference_price,
-                model_versions={},
-                algo_id="bench",
-            ),
-            source="bench",
-            key="EURUSD",
-            traceparent=traceparent_new(),  # a trace per signal, sampled as the ratio says
-        )
+        signal = signal_for(handler, n)
         start = time.perf_counter()
         bus.publish(signal)
         assert runner.run_once(max_records=10, timeout=0) == 1
@@ -167,6 +163,125 @@ def replay_round(events: list) -> list[float]:
     return samples
 
 
+MODES = {  # name: (metrics on, traced: tracing and JSON lines, ratio: None = --ratio)
+    "OFF": (False, False, None),
+    "ON": (True, True, None),
+    "ON-100%": (True, True, 1.0),
+    "METRICS": (True, False, None),
+    "TRACING": (False, True, None),
+}
+
+
+class Switch:
+    """Puts the process in one mode's state between two events (paired runs): the tracer, the
+    sampling ratio, the log format. Metrics are not switched here: each mode has its own runners."""
+
+    def __init__(self, handler: logging.Handler, ratio: float) -> None:
+        mode_set("ON", handler, ratio)  # one SDK provider with its batch processor for the whole run
+        self.tracer = tracing._tracer
+        self.handler, self.ratio = handler, ratio
+        self.json, self.plain = JsonFormatter(), PlainFormatter()
+        self.current_ratio = ratio
+
+    def set(self, mode: str) -> None:
+        _, traced, ratio = MODES[mode]
+        tracing._tracer = self.tracer if traced else None
+        self.handler.formatter = self.json if traced else self.plain
+        ratio = self.ratio if ratio is None else ratio
+        if traced and ratio != self.current_ratio:
+            sample_ratio_set(ratio)
+            self.current_ratio = ratio
+
+
+def replay_dispatcher(mode: str) -> EmbeddedDispatcher:
+    """The lock-step replay's pipeline for ``mode`` (what ``pipeline_run`` builds), to be pumped
+    one source event at a time."""
+    metrics_on = MODES[mode][0]
+    settings.METRICS_ENABLED = metrics_on  # read by each runner when built (its meter or none)
+    stages = [stage_get("ml-features")] + ([stage_get("metrics")] if metrics_on else [])
+    handlers = {"metrics": MetricsHandler()} if metrics_on else {}
+    bus = MemoryBus()
+    runners = [
+        StageRunner(stage=s, handler=handlers.get(s.name) or handler_load(s), bus=bus, subscription=None)
+        for s in stages
+    ]
+    return EmbeddedDispatcher(runners, bus=bus)
+
+
+def replay_paired(events: list, modes: list[str], switch: Switch) -> dict[str, list[float]]:
+    """One round: every source event through every mode's pipeline, the modes' order turning."""
+    dispatchers = [replay_dispatcher(m) for m in modes]
+    samples: dict[str, list[float]] = {m: [] for m in modes}
+    lists = [samples[m] for m in modes]
+    k = len(modes)
+    clock = time.perf_counter
+    for i, event in enumerate(events):
+        one = (event,)
+        for j in range(k):
+            m = (i + j) % k
+            switch.set(modes[m])
+            dispatcher = dispatchers[m]
+            start = clock()
+            dispatcher.publish(one)
+            dispatcher.pump()
+            lists[m].append(clock() - start)
+    for dispatcher in dispatchers:
+        dispatcher.close()
+    switch.set("OFF")
+    return samples
+
+
+def order_paired(
+    handler: OrderHandler, n0: int, count: int, modes: list[str], switch: Switch
+) -> dict[str, list[float]]:
+    """One round of the order path: each mode its own execution stage runner (with or without a
+    meter) on its own memory bus in front of the one worker; order by order the modes take turns."""
+    stage = Stage("execution", ("prediction-events",), "execution-worker", "bench")
+    setups = []
+    for m in modes:
+        settings.METRICS_ENABLED = MODES[m][0]
+        bus = MemoryBus()
+        runner = StageRunner(
+            stage=stage, handler=handler, bus=bus, subscription=bus.subscribe(stage.consumes, stage.group)
+        )
+        setups.append((m, bus, runner))
+    samples: dict[str, list[float]] = {m: [] for m in modes}
+    k = len(modes)
+    n = n0
+    for i in range(count):
+        for j in range(k):
+            m, bus, runner = setups[(i + j) % k]
+            switch.set(m)
+            handler.worker.meter.enabled = MODES[m][0]
+            handler.n = n
+            signal = signal_for(handler, n)
+            start = time.perf_counter()
+            bus.publish(signal)
+            assert runner.run_once(max_records=10, timeout=0) == 1
+            samples[m].append(time.perf_counter() - start)
+            n += 1
+    switch.set("OFF")
+    return samples
+
+
+def signal_for(handler: OrderHandler, n: int):
+    return make_event(
+        Signal(
+            signal_id=f"s{n}",
+            symbol="EURUSD",
+            ts=T0,
+            side="BUY" if n % 2 == 0 else "SELL",
+            confidence=0.6,
+            price=intent(handler.account.pk, n, T0).reference_price,
+            model_versions={},
+            algo_id="bench",
+        ),
+        source="bench",
+        key="EURUSD",
+        traceparent=traceparent_new(),  # a trace per signal, sampled as the ratio says
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--orders", type=int, default=2000, help="orders per round and mode")
@@ -175,6 +290,7 @@ def main() -> None:
     parser.add_argument("--ratio", type=float, default=None, help="sampling ratio ON (default TRACING_SAMPLE_RATIO)")
     parser.add_argument("--full-sampling", action="store_true", help="also ON with every trace sampled")
     parser.add_argument("--split", action="store_true", help="also metrics alone and tracing + JSON logs alone")
+    parser.add_argument("--paired", action="store_true", help="the modes take turns event by event (see doc)")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("needs PostgreSQL: set DATABASE_URL")
@@ -206,7 +322,20 @@ def main() -> None:
         per_round = {(path, m): [] for path in ("orders", "replay") for m in modes}
         n = 1000
         loads = [os.getloadavg()[0]]
+        switch = Switch(handler, ratio) if args.paired else None
         for r in range(args.rounds):
+            if switch is not None:
+                turn = modes[r % len(modes) :] + modes[: r % len(modes)]
+                for path, got in (
+                    ("orders", order_paired(orders, n, args.orders, turn, switch)),
+                    ("replay", replay_paired(events, turn, switch)),
+                ):
+                    for mode, s in got.items():
+                        results[(path, mode)] += s
+                        per_round[(path, mode)].append(pct(s, 0.5))
+                n += args.orders * len(modes)
+                loads.append(os.getloadavg()[0])
+                continue
             turn = modes[r % len(modes) :] + modes[: r % len(modes)]
             for mode in turn:
                 mode_set(mode, handler, ratio)
@@ -221,7 +350,8 @@ def main() -> None:
         mode_set("OFF", handler, ratio)
         sample_ratio_set(None)
         print(
-            f"{args.rounds} rounds of {args.orders} orders and {len(events)} replayed events per mode; "
+            ("paired (modes take turns event by event); " if args.paired else "")
+            + f"{args.rounds} rounds of {args.orders} orders and {len(events)} replayed events per mode; "
             f"sampling ON {ratio:g}; spans exported {EXPORTED.spans}; load average per round "
             + " -> ".join(f"{x:.2f}" for x in loads)
             + f"; {os.cpu_count()} CPUs shared"
@@ -233,13 +363,12 @@ def main() -> None:
             for mode in modes[1:]:
                 on = results[(path, mode)]
                 p50_on, p99_on = pct(on, 0.5) * scale, pct(on, 0.99) * scale
-                rounds = " ".join(
-                    f"{a / b:.3f}" for a, b in zip(per_round[(path, mode)], per_round[(path, "OFF")], strict=True)
-                )
+                ratios = [a / b for a, b in zip(per_round[(path, mode)], per_round[(path, "OFF")], strict=True)]
+                rounds = " ".join(f"{x:.3f}" for x in ratios)
                 print(
                     f"{path:7} {mode:8} n={len(on):6} p50 {p50_on:9.3f} {unit}  p99 {p99_on:10.3f} {unit}"
-                    f" | /OFF p50 {p50_on / p50_off:.3f} (rounds: {rounds})  p99 {p99_on / p99_off:.3f}"
-                    f"  mean {statistics.fmean(on) / statistics.fmean(off):.3f}"
+                    f" | /OFF p50 {p50_on / p50_off:.3f} (rounds: {rounds}; median {statistics.median(ratios):.3f})"
+                    f"  p99 {p99_on / p99_off:.3f}  mean {statistics.fmean(on) / statistics.fmean(off):.3f}"
                 )
     finally:
         tracing.tracing_shutdown()

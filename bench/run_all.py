@@ -31,6 +31,7 @@ BENCH = ROOT / "bench"
 
 # name -> arguments with --quick (None: the bench's own --quick flag). Full runs use the defaults.
 QUICK: dict[str, list[str]] = {
+    "api_orders": ["--seconds", "3", "--rounds", "1", "--gate-orders", "50"],
     "audit_append": ["--records", "5000", "--rounds", "1", "--single", "300"],
     "breaker_response": ["--calls", "5000", "--timeout", "0.2"],
     "bus_throughput": ["--events", "50000"],

@@ -1,6 +1,6 @@
 """Surveillance throughput (``manage.py surveil``'s engine) in order events per second, one core.
 
-    python bench/surveil_throughput.py [--seed 101] [--hours 4] [--repeat 3] [--cpu 0]
+    python bench/surveil_throughput.py [--seed 101] [--hours 4] [--repeat 3] [--cpu 0] [--compare-root DIR]
 
 Input: a development book (``compliance.scenarios.generator``, a ``DEV_SEEDS`` seed: background
 accounts of every profile, market makers, news bursts, every abuse kind and its near-misses;
@@ -17,7 +17,9 @@ the best round of each path kept:
   serialise the alerts;
 - ``manage.py surveil FILE --output FILE``: the command itself, in a child process (pinned to
   the same CPU), Django's start-up and the alerts file included, and beside it the same
-  command on an empty file (its start-up alone).
+  command on an empty file (its start-up alone);
+- with ``--compare-root DIR`` (another checkout, e.g. ``git archive main | tar -x -C DIR``),
+  the same two command runs from that checkout, in the same rounds: a same-run before/after.
 "Order events" are order messages (new/modify/cancel) and fills; the rate divides them by the
 time of the whole run, quotes and closes included (so it is conservative). Two clocks: wall
 time, and the process's own CPU time, the child's for the command (what one core did for it;
@@ -75,6 +77,7 @@ def main() -> None:
     parser.add_argument("--hours", type=float, default=4.0)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--cpu", type=int, default=0)
+    parser.add_argument("--compare-root", help="another checkout whose manage.py surveil is timed in the same rounds")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {args.cpu})
@@ -111,32 +114,36 @@ def main() -> None:
     empty.write_bytes(b"")
     out = Path(path).with_suffix(".alerts.jsonl")
 
-    def command(source):
+    def command(source, at=root):
         def run():
-            argv = [sys.executable, str(root / "manage.py"), "surveil", str(source), "--output", str(out)]
-            done = subprocess.run(argv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            argv = [sys.executable, str(at / "manage.py"), "surveil", str(source), "--output", str(out)]
+            done = subprocess.run(argv, cwd=at, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             if done.returncode:
                 raise SystemExit(f"manage.py surveil failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
 
         return run
 
+    paths = [
+        ("baseline A: orjson.loads per line", plain_json),
+        ("baseline B: typed decode (msgspec)", typed_decode),
+        ("surveil: decode + 10 detectors + alerts", surveil),
+        ("manage.py surveil on an empty file", command(empty)),
+        ("manage.py surveil (whole command)", command(path)),
+    ]
+    if args.compare_root:
+        other = Path(args.compare_root).resolve()
+        paths += [
+            ("compare: surveil on an empty file", command(empty, other)),
+            ("compare: surveil (whole command)", command(path, other)),
+        ]
     load_start = os.getloadavg()
-    best = rounds(
-        args.repeat,
-        [
-            ("baseline A: orjson.loads per line", plain_json),
-            ("baseline B: typed decode (msgspec)", typed_decode),
-            ("surveil: decode + 10 detectors + alerts", surveil),
-            ("manage.py surveil on an empty file", command(empty)),
-            ("manage.py surveil (whole command)", command(path)),
-        ],
-    )
+    best = rounds(args.repeat, paths)
     load_end = os.getloadavg()
     os.unlink(path)
     empty.unlink()
     out.unlink(missing_ok=True)
     (t_json, c_json, _), (t_typed, c_typed, _), (t_surveil, c_surveil, stats) = list(best.values())[:3]
-    (t_start, c_start, _), (t_cmd, c_cmd, _) = list(best.values())[3:]
+    (t_start, c_start, _), (t_cmd, c_cmd, _) = list(best.values())[3:5]
 
     print(
         f"python {platform.python_version()} on {platform.machine()}, pinned to CPU {args.cpu} "
@@ -159,6 +166,13 @@ def main() -> None:
         f"its start-up (empty file): {t_start:.3f} s wall, {c_start:.3f} s cpu; without it "
         f"{n_order_events / max(t_cmd - t_start, 1e-9):,.0f} order events/s wall"
     )
+    if args.compare_root:
+        (t_ostart, c_ostart, _), (t_ocmd, c_ocmd, _) = list(best.values())[5:7]
+        print(
+            f"against {args.compare_root}: start-up {c_ostart:.3f} -> {c_start:.3f} s cpu "
+            f"({t_ostart:.3f} -> {t_start:.3f} s wall); whole command {c_ocmd:.3f} -> {c_cmd:.3f} s cpu "
+            f"({n_order_events / c_ocmd:,.0f} -> {n_order_events / c_cmd:,.0f} order events/s cpu)"
+        )
     for what, wall, cpu in (("surveil_lines", t_surveil, c_surveil), ("manage.py surveil", t_cmd, c_cmd)):
         for clock, seconds in (("wall", wall), ("cpu", cpu)):
             verdict = "meets" if n_order_events / seconds >= 100_000 else "MISSES"

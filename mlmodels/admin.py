@@ -4,21 +4,19 @@ Registry rows are written by services only; the admin's actions call them, so an
 from the admin verifies the artifact and writes the audit record like any other. The list shows
 each version's out-of-sample edge over the best baseline; "Activate" refuses a model without
 one (``model_no_edge``), "Activate without an edge" asks for the reason first and records the
-override with it."""
+override with it.
+
+``mlmodels.services`` is imported inside the actions, not at the top: the admin is imported by
+every ``django.setup()`` (admin autodiscovery), and the services pull in the training stack
+(scikit-learn, SciPy, pandas: ~4 s of CPU), which a management command such as
+``manage.py surveil`` never needs."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
-from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
-from mlmodels.services import (
-    VALIDATOR_FIELDS,
-    check_validator_config,
-    model_version_activate,
-    model_version_rollback,
-    validator_config_update,
-)
+from mlmodels.models import VALIDATOR_FIELDS, ModelActivation, ModelVersion, ValidatorConfig
 from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 
@@ -115,6 +113,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     def _activate(self, request, queryset, *, reason: str, allow_no_edge: bool = False) -> None:
         for version in queryset:
+            from mlmodels.services import model_version_activate
+
             try:
                 model_version_activate(
                     version=version, actor="admin", user=request.user, reason=reason, allow_no_edge=allow_no_edge
@@ -127,6 +127,8 @@ class ModelVersionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Roll back to the previously active version of these models", permissions=["change"])
     def rollback_selected(self, request, queryset):
+        from mlmodels.services import model_version_rollback
+
         for name in sorted(set(queryset.values_list("name", flat=True))):
             try:
                 version = model_version_rollback(name=name, actor="admin", user=request.user, reason="admin action")
@@ -149,6 +151,8 @@ class ValidatorConfigForm(forms.ModelForm):
         fields = VALIDATOR_FIELDS
 
     def clean(self):
+        from mlmodels.services import check_validator_config
+
         data = super().clean()
         try:
             check_validator_config(
@@ -176,6 +180,8 @@ class ValidatorConfigAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         # Through the service: validated, audited, stamped (serving reloads on the new stamp).
+        from mlmodels.services import validator_config_update
+
         try:
             saved = validator_config_update(
                 actor="admin", user=request.user, **{f: form.cleaned_data[f] for f in VALIDATOR_FIELDS}

@@ -109,6 +109,11 @@ class ModelActivation(models.Model):
         return f"{self.action} {self.version.version} by {self.actor}"
 
 
+# The validator fields an operator edits (admin form, ``validator_config_update``); here, not in
+# services, so the admin can name them without importing the training stack at start-up.
+VALIDATOR_FIELDS = ("min_confidence", "psi_limit", "drift_window", "algo_id", "enabled")
+
+
 class ValidatorConfig(models.Model):
     """The pattern validator's thresholds: one row (pk 1). Serving picks a change up without a
     restart; every change is audited."""

@@ -21,7 +21,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from mlmodels.features import FEATURE_SET
-from mlmodels.models import ModelActivation, ModelVersion, ValidatorConfig
+from mlmodels.models import VALIDATOR_FIELDS, ModelActivation, ModelVersion, ValidatorConfig
 from mlmodels.selectors import model_artifact_path, model_artifact_read, model_dir, model_storage
 from mlmodels.serving import artifact_load
 from mlmodels.training import (
@@ -325,9 +325,6 @@ def model_version_rollback(*, name: str, actor: str, user=None, reason: str = ""
 
 
 # ---------------------------------------------------------------- validator thresholds
-
-
-VALIDATOR_FIELDS = ("min_confidence", "psi_limit", "drift_window", "algo_id", "enabled")
 
 
 def check_validator_config(*, min_confidence: float, psi_limit: float, drift_window: int) -> None:

@@ -160,6 +160,9 @@ class OrderRequested(Payload, frozen=True, kw_only=True):
     trader_id: int | None = None
     actor: str
     ts: UtcDatetime
+    # Wall clock past which the worker must not take the request up (API_ORDER_REQUEST_TTL_SECONDS
+    # after ``ts``); None: no expiry (requests recorded before expiry existed).
+    expires_at: UtcDatetime | None = None
 
 
 class OrderEvent(Payload, frozen=True, kw_only=True):

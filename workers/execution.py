@@ -92,6 +92,7 @@ from trading.orders.marks import AccountState, Mark, RiskFigures
 from trading.orders.outcome import fill_of, outcome_of, outcome_refused, stops_reanchored
 from trading.orders.plan import OrderDraft
 from trading.orders.reconcile import ReconcileReport, order_reconcile, reconciliation_mismatch_raise
+from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
 from trading.position_math import PositionState
 from trading.risk import KillSwitchBook, LimitBook, OpenOrder, RiskLimits, RiskManager, TradingBreaker, risk_checks
@@ -526,16 +527,45 @@ class ExecutionWorker:
     def on_order_requested(self, request: OrderRequested) -> Order | None:
         """An order asked for over the integration API: the same path as the strategy's intents
         (gate, broker, one write), by the worker that trades the account; a redelivered request
-        is a duplicate (``known_ids``), never a second order."""
+        is a duplicate (``known_ids``), never a second order. Before the gate the request is
+        closed once (``order_request_close``): taken up, refused (an instrument this worker does
+        not trade) or expired (past ``expires_at`` on the wall clock: never sent late); a request
+        already refused or expired (the sweep, the client's read) is left alone."""
         if request.account_id not in self.accounts:
             return None  # another worker trades this account
+        key = request.client_order_id
+        if key in self.known_ids:
+            return self.execute(intent_of_request(request, quote=None, at=self._now()))  # a duplicate
+        wall = utcnow()
         if request.symbol not in self.specs:
             logger.error(
-                "execution: order %s asks for %s, which this worker did not load (restart it to trade it)",
-                request.client_order_id,
+                "execution: order %s asks for %s, which this worker did not load: refused (restart it to trade it)",
+                key,
                 request.symbol,
             )
+            order_request_close(
+                client_order_id=key,
+                outcome=REFUSED,
+                actor=ACTOR,
+                at=self._now(),
+                code="instrument_not_traded",
+                reason=f"{request.symbol} is not traded by the execution worker of account {request.account_id}",
+            )
             return None
+        if request.expires_at is not None and wall >= request.expires_at:
+            order_request_close(
+                client_order_id=key,
+                outcome=EXPIRED,
+                actor=ACTOR,
+                at=wall,
+                code="order_request_expired",
+                reason=f"taken up at {wall.isoformat()}, past its expiry {request.expires_at.isoformat()}",
+            )
+            return None
+        taken = order_request_close(client_order_id=key, outcome=TAKEN, actor=ACTOR, at=self._now())
+        if not taken and order_request_closing(key) != TAKEN:
+            return None  # refused or expired before this worker met it
+        # taken now, or before (this worker before a restart): the order's unique key decides below
         return self.execute(intent_of_request(request, quote=self.risk.quotes.get(request.symbol), at=self._now()))
 
     def execute(self, intent: OrderIntent) -> Order | None:
@@ -966,6 +996,7 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
     in memory otherwise) running on ``clock`` (the worker's: a replay's paper fills carry the
     replayed time); ``BROKER=mt5`` trades the account whose login is ``MT5_LOGIN``."""
     from trading.brokers import get_broker
+    from trading.brokers.paper import paper_faults_parse
 
     name = getattr(settings, "BROKER", "paper").lower()
     if name == "mt5":
@@ -987,6 +1018,9 @@ def brokers_from_settings(account_ids: Iterable[int] | None = None, *, clock: Cl
             brokers[account_id] = JournaledPaperBroker.from_instruments(
                 instruments, path=f"{journal_dir}/account-{account_id}.jsonl", clock=now
             )
+    for fault in paper_faults_parse(getattr(settings, "PAPER_BROKER_FAULTS", "")):  # a drill (docs/topology.md)
+        for broker in brokers.values():
+            broker.inject(fault.outcome, times=fault.times, executed=fault.executed)
     return brokers
 
 

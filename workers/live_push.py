@@ -1,5 +1,16 @@
 """Runner: forwards trading-events and compliance-events to the Channels groups of the live
-screens. No business rule here: it picks the group by topic and sends the decoded event."""
+screens. No business rule here: it picks the group by topic and sends the decoded event.
+
+A channel layer (Redis) outage is ridden out, never dead-lettered: a live update is worth
+something only now, and every one of them is recorded (outbox) before it reaches this stage. So
+while the layer does not answer (or does not take a frame within ``SEND_TIMEOUT_S``), the
+stage's sender drops the screens' updates (counted in ``tradeops_live_push_dropped_total``, one
+warning when the outage starts, one when it ends), tries the layer again after an exponential
+back-off (0.5 s doubling to 30 s), and resumes as soon as a send succeeds; the stage itself keeps
+consuming and committing. Nothing stale is pushed afterwards: the next frame to a group that
+missed updates carries ``gap_since`` and its pages catch up from there, as they do after a
+reconnect (``trading/consumers.py``).
+"""
 
 from __future__ import annotations
 
@@ -10,12 +21,18 @@ from datetime import UTC, datetime
 
 import msgspec
 from channels.layers import get_channel_layer
+from redis.exceptions import RedisError
 
+from tradeops.bus.runner import Backoff
 from tradeops.core import groups
 from tradeops.events import Envelope, KillSwitchChanged, Topic
-from tradeops.observability.metrics import live_push_dropped
+from tradeops.observability import metrics
 
 logger = logging.getLogger(__name__)
+
+# The channel layer unreachable, refusing or hung (Redis down, restarting, a send past its
+# timeout): an outage of the screens' transport, not a fault of the event.
+LAYER_ERRORS = (RedisError, OSError, TimeoutError)
 
 # How long one group's frame may take to reach the channel layer (Redis). Past it the frame is
 # dropped (counted, logged) and the stage goes on: a live screen is a view of the system of
@@ -88,11 +105,11 @@ class LivePush:
     (static/js/live.js). Its JSON is encoded here once (``live.frame``), not by each screen's
     consumer.
 
-    A frame the layer does not take within ``send_timeout`` (Redis stalled or slow) is dropped:
-    ``tradeops_live_push_dropped_total{group, reason="timeout"}`` and a warning (one per 10 s),
-    and the sender goes on with the next. The next frame that reaches the group carries
-    ``gap_since`` (the ``pushed_at`` of the first event dropped) and its pages catch up from
-    there over the open connection, as after a dropped connection (trading/consumers.py)."""
+    A send that fails or that the layer does not take within ``send_timeout`` starts an outage
+    (see the module doc): the frame is dropped, and until the back-off's next try is due so is
+    every frame, without trying; the stage is never held up or stopped. The next frame that
+    reaches a group that missed updates carries ``gap_since`` (the ``pushed_at`` of the first
+    event dropped) and its pages catch up from there over the open connection."""
 
     def __init__(
         self,
@@ -101,19 +118,23 @@ class LivePush:
         loop=None,
         send_timeout: float = SEND_TIMEOUT_S,
         frame_interval: float = FRAME_INTERVAL_S,
+        backoff: Backoff | None = None,
     ):
         self.channel_layer = channel_layer or get_channel_layer()
         self.loop = loop or _background_loop()
         self.send_timeout = send_timeout
         self.frame_interval = frame_interval
+        self.backoff = backoff or Backoff(initial=0.5, maximum=30.0)
         # the rest is only touched on ``loop``
         self.pending: dict[str, list[dict]] = {}
         self.senders: dict[str, asyncio.Task] = {}
         self.gap_since: dict[str, str] = {}  # group -> pushed_at of the first event dropped for it
         self.last_frame: dict[str, float] = {}
         self.frames = 0  # frames the layer took
-        self.dropped = 0  # frames (or backlogs) dropped
-        self._warned_at = float("-inf")
+        self.down_since: float | None = None  # monotonic; None while the layer answers
+        self.retry_at = 0.0
+        self.dropped = 0  # updates dropped in the current (or last) outage, or as a backlog
+        self._dropped_metric = metrics.live_push_dropped
 
     def handle(self, event: Envelope) -> list[Envelope]:
         return self.handle_batch([event])
@@ -162,7 +183,8 @@ class LivePush:
             if len(pending) > MAX_PENDING_EVENTS:
                 lost = pending[: len(pending) - MAX_PENDING_EVENTS]
                 del pending[: len(lost)]
-                self._dropped(group, lost, "backlog")
+                logger.warning("live-push: %d screen updates for %s dropped (backlog full)", len(lost), group)
+                self._dropped(group, lost)
             if group not in self.senders:
                 self.senders[group] = self.loop.create_task(self._send_group(group))
 
@@ -175,18 +197,47 @@ class LivePush:
                     await asyncio.sleep(wait)  # what arrives meanwhile joins this frame
                 bodies = pending[:MAX_FRAME_EVENTS]
                 del pending[: len(bodies)]
-                self.last_frame[group] = time.monotonic()
+                now = time.monotonic()
+                self.last_frame[group] = now
+                if self.down_since is not None and now < self.retry_at:
+                    self._dropped(group, bodies)  # the layer is down and its next try is not due
+                    continue
                 try:
                     await asyncio.wait_for(
                         self.channel_layer.group_send(group, self._message(group, bodies)), self.send_timeout
                     )
-                except TimeoutError:
-                    self._dropped(group, bodies, "timeout")
+                except LAYER_ERRORS as exc:
+                    self._outage(group, exc, now)
+                    self._dropped(group, bodies)
                 else:
                     self.frames += 1
                     self.gap_since.pop(group, None)
+                    self._back(now)
         finally:
             del self.senders[group]
+
+    def _outage(self, group: str, exc: BaseException, now: float) -> None:
+        if self.down_since is None:
+            self.down_since, self.dropped = now, 0
+            logger.warning(
+                "live-push: channel layer unreachable (%s: %s, sending to %s); dropping screen updates until "
+                "it answers (the pages catch up from the first one dropped with the next frame, or when "
+                "they reconnect)",
+                type(exc).__name__,
+                exc,
+                group,
+            )
+        self.retry_at = now + self.backoff.next()
+
+    def _back(self, now: float) -> None:
+        if self.down_since is not None:
+            logger.warning(
+                "live-push: channel layer back after %.1f s; %d screen updates dropped meanwhile",
+                now - self.down_since,
+                self.dropped,
+            )
+            self.down_since = None
+            self.backoff.reset()
 
     def _message(self, group: str, bodies: list[dict]) -> dict:
         gap = self.gap_since.get(group)
@@ -198,20 +249,7 @@ class LivePush:
                 frame["gap_since"] = gap
         return {"type": "live.frame", "text": msgspec.json.encode(frame).decode()}
 
-    def _dropped(self, group: str, bodies: list[dict], reason: str) -> None:
+    def _dropped(self, group: str, bodies: list[dict]) -> None:
         self.gap_since.setdefault(group, bodies[0]["pushed_at"])
-        self.dropped += 1
-        live_push_dropped.labels(group, reason).inc()
-        now = time.monotonic()
-        if now - self._warned_at >= 10:  # a stalled layer: one warning per 10 s, the metric counts all
-            self._warned_at = now
-            logger.warning(
-                "live push: %d events for %s not taken by the channel layer (%s, send timeout %.1f s), dropped; "
-                "its pages catch up from %s with the next frame (%d frames dropped so far)",
-                len(bodies),
-                group,
-                reason,
-                self.send_timeout,
-                self.gap_since[group],
-                self.dropped,
-            )
+        self.dropped += len(bodies)
+        self._dropped_metric.inc(len(bodies))

@@ -64,6 +64,7 @@ class AlertList(ApiListView):
     matrix = {"GET": ("alerts", "read")}
     serializer_class = AlertOutput
     filterset_class = AlertFilter
+    cache_pages = True  # alerts and their cases: both move the data version (tradeops.api.cache)
 
     def select(self):
         return alerts_visible_to(user=self.request.user)

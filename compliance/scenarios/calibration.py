@@ -1,5 +1,5 @@
-"""Fit the score calibration (``compliance.surveillance.episodes.CALIBRATION``) on development
-books (pure; numpy). A logistic regression of "the alert is a true episode of its type"
+"""Fit the score calibration (``compliance.surveillance.episodes.CALIBRATION``) on the development
+and tuning books (pure; numpy). A logistic regression of "the alert is a true episode of its type"
 (strict truth) on one intercept per alert type and the raw strength (which already counts the
 repeats), with a
 light L2 penalty so that a type whose development alerts are all true keeps a finite intercept.
@@ -19,10 +19,11 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import ALERT_TYPES
 
 
-def calibration_samples(seeds: Iterable[int], ranges: str = "dev", *, hours: float = 4.0, params=None):
-    """(alert type, raw score, detections, strictly true) for every alert on the books."""
+def calibration_samples(books: Iterable[tuple[int, str]], *, hours: float = 4.0, params=None):
+    """(alert type, raw score, detections, strictly true) for every alert on the books, each
+    given as (seed, ranges): the development and tuning books only."""
     out = []
-    for seed in seeds:
+    for seed, ranges in books:
         rows, episodes = generate(ScenarioConfig(seed=seed, ranges=ranges, hours=hours))
         alerts: list[dict] = []
         surveil_lines(

@@ -60,23 +60,24 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 
 # Score calibration: a logistic map from the episode's raw strength (the strongest detection's
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
-# one intercept per alert type. Fitted on the DEVELOPMENT books
-# only (``python manage.py surveil_scenarios --fit-calibration``); the held-out reliability
-# table in docs/surveillance-evaluation.md shows how it holds on books it was not fitted to.
+# one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
+# 2026-12-03 after the marking-the-close and layering changes: ``python manage.py
+# surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
+# docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 2.8281,
+    "raw": 3.1066,
     "intercepts": {
-        "wash_trade": 1.6532,
-        "spoofing": 0.6126,
-        "layering": 2.4303,
-        "excessive_order_to_trade": 2.2878,
-        "quote_stuffing": 2.3507,
-        "ping_orders": 2.3593,
-        "momentum_ignition": 1.464,
-        "marking_the_close": 0.8319,
-        "painting_the_tape": 2.7108,
-        "best_execution_slippage": 2.403,
-        "asymmetric_slippage": 1.9032,
+        "wash_trade": 1.6184,
+        "spoofing": 0.5725,
+        "layering": 2.8308,
+        "excessive_order_to_trade": 2.6725,
+        "quote_stuffing": 2.6598,
+        "ping_orders": 2.8601,
+        "momentum_ignition": 1.2469,
+        "marking_the_close": 1.9887,
+        "painting_the_tape": 2.981,
+        "best_execution_slippage": 2.7508,
+        "asymmetric_slippage": 2.1163,
     },
 }
 

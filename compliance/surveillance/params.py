@@ -67,7 +67,9 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     min_away_bps: NonNeg = 0.1  # 'away from the touch': strictly behind the best price
     max_away_bps: Pos = 25.0  # further away than this does not weigh on the book
     min_size_ratio: Pos = 3.0  # cancelled quantity / opposite fill quantity
-    layering_min_levels: Count = 3  # distinct price levels for 'layering' rather than 'spoofing'
+    # Distinct price levels for 'layering' rather than 'spoofing': orders at more than one price
+    # (DOMAIN.md: 'layering: several price levels'); one price, however many orders, is spoofing.
+    layering_min_levels: Count = 2
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
@@ -135,20 +137,27 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
-    """Aggressive one-sided trading just before a close or fixing that moves the print in favour
-    of a position the account already held."""
+    """Aggressive one-way trading that pushes a close or fixing print, in favour of a position
+    the account already held (the figures against the instrument's own volatility and the
+    account's own flow: ``MarkingTheCloseDetector``)."""
 
-    window_s: Pos = 300.0
-    min_orders: Count = 3
-    min_move_bps: Pos = 2.0
-    min_share: Fraction = 0.25  # the account's share of the firm's aggressive volume in the symbol in the window
+    # Chosen on the development and tuning books (docs/surveillance-evaluation.md): each value in
+    # the middle of the range where recall and precision on both held.
+    window_s: Pos = 300.0  # the push ends at the print and lies within this
+    min_orders: Count = 2  # aggressive orders in the push
+    min_move_sigma: Pos = 0.75  # the print's move, in standard deviations of the mid over the push's length
+    min_move_bps: NonNeg = 0.5  # and at least this (a floor under a very quiet market)
+    vol_lookback_s: Pos = 1800.0  # the volatility and the account's own flow before the push
+    min_share: Fraction = 0.25  # the account's share of the firm's aggressive volume in the symbol over the push
     min_one_sided: Fraction = 0.8  # |net| / gross of its aggressive volume in the window
-    min_concentration: NonNeg = (
-        2.0  # its aggressive volume in the window / in the window before (steady flow is not marking)
-    )
+    # The push's rate (volume per second) / the account's aggressive rate before it (the higher
+    # of the ``window_s`` and the ``vol_lookback_s`` before the push): steady flow is not marking.
+    min_concentration: NonNeg = 5.0
+    min_position: NonNeg = 0.1  # the position held before, as a fraction of the push
     # After the print: a flow that carries on the same way (aggressive volume in the push's
-    # direction within ``after_s``, as a fraction of the push) was not aimed at the print. The
-    # alert waits ``after_s`` to see it; 0 turns the test off (and alerts at the print).
+    # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
+    # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both
+    # off (and alerts at the print on the move alone).
     after_s: NonNeg = 300.0
     max_continuation: NonNeg = 0.5
 

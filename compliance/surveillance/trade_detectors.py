@@ -521,16 +521,26 @@ class MomentumIgnitionDetector(Detector):
 
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
-    an account whose aggressive trading in the last ``window_s`` was one-sided (at least
-    ``min_orders`` orders and, over its push (from its first aggressive order in the window to
-    the print), ``min_share`` of the firm's aggressive volume in the symbol), while the mid
-    moved at least ``min_move_bps`` its way up to the print, in favour of a position the
-    account already held before the window; concentrated into the close (its aggressive volume
-    in the window at least ``min_concentration`` x that of the window before: a steady one-way
-    flow, such as an institutional order sliced over an hour, is not marking); and aimed at the
-    print: when ``after_s`` > 0 the alert waits that long after the print and is dropped if the
-    account kept trading the same way (more than ``max_continuation`` x the push), as a flow
-    that runs on through the print was not aimed at it."""
+    an account that pushed the print with aggressive one-way trading just before it, in favour
+    of a position it already held.
+
+    The push is the account's run of aggressive fills in one direction that ends at the print
+    (from its last aggressive fill the other way, within ``window_s``): at least ``min_orders``
+    orders, ``min_one_sided`` of its aggressive volume in the window that way, ``min_share`` of
+    the firm's aggressive volume in the symbol over the push. The print is measured against the
+    instrument's own volatility, not an absolute figure: the move from the mid when the push
+    began to the print, or the print's distance from the mid ``after_s`` later (a print pushed
+    away from the market comes back), must reach ``min_move_sigma`` x the mid's standard
+    deviation over a horizon as long as the push (from the per-second mid path of the
+    ``vol_lookback_s`` before it), and at least ``min_move_bps``. Concentrated into the close:
+    the push's rate (volume per second) at least ``min_concentration`` x the account's
+    aggressive rate before it, the higher of its rate over the ``window_s`` and over the
+    ``vol_lookback_s`` before the push (a flow sliced evenly over an hour, or one that only
+    carries on into the close, is not marking). In favour of a position:
+    held before the push, the same way, at least ``min_position`` x the push. Aimed at the
+    print: the alert waits ``after_s`` and is dropped if the account kept trading the same way
+    (more than ``max_continuation`` x the push), as a flow that runs on through the print was
+    not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -538,7 +548,9 @@ class MarkingTheCloseDetector(Detector):
         super().__init__(params, engine)
         self.fills: dict[str, deque] = {}
         self.positions = engine.positions
-        self.mid_history_s = params.window_s  # the engine's mid path: the mid when the window opened
+        # The engine's mid path: the push's start, the volatility before it, the mid after the print.
+        self.mid_history_s = params.window_s + params.vol_lookback_s + params.after_s
+        self._keep_s = params.window_s + params.vol_lookback_s
         # Pushes found at a print, waiting ``after_s`` to see whether the flow carries on:
         # [deadline, account, symbol, direction, push qty, qty after, alert]
         self.pending: list[list] = []
@@ -555,13 +567,22 @@ class MarkingTheCloseDetector(Detector):
         self.pending = keep
 
     def _settle(self, entry) -> None:
-        _deadline, _account, _symbol, _direction, push, after, alert = entry
+        deadline, _account, symbol, direction, push, after, alert = entry
+        p = self.p
         continuation = after / push if push else 0.0
         ev = alert.evidence
         ev["same_way_after_print_qty"] = after
         ev["continuation_after_print"] = round(continuation, 4)
-        if continuation > self.p.max_continuation:
+        if continuation > p.max_continuation:
             return  # the flow went on through the print: not aimed at it
+        mid_after = self.engine.mid_in_force(symbol, deadline)
+        close_price = ev["close_price"]
+        reversal = direction * (close_price - mid_after) / close_price * 1e4 if mid_after else 0.0
+        ev["mid_after_print"] = mid_after
+        ev["reversal_after_print_bps"] = bps(reversal)
+        if max(ev["move_bps"], reversal) < ev["move_threshold_bps"]:
+            return  # the print is where the market was before the push and after it: not marked
+        alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
         self.out.append(alert)
 
     def on_fill(self, t, fill, state, side):
@@ -574,9 +595,33 @@ class MarkingTheCloseDetector(Detector):
             dq = self.fills[fill.symbol] = deque()
         aggressive = state is not None and state.aggressive
         dq.append((t, fill, side, aggressive, state.arr_mid if aggressive else None))
-        edge = t - 2 * self.p.window_s  # the window and the one before it (concentration)
+        edge = t - self._keep_s  # the window and the look-back before it (volatility, concentration)
         while dq[0][0] < edge:
             dq.popleft()
+
+    def _sigma_bps(self, symbol, start, end, horizon) -> float | None:
+        """The mid's volatility in bps per square-root second over [start, end), from its changes
+        over ``horizon``-second steps (quote-to-quote noise, such as a spread that changes on
+        every quote, does not inflate a horizon of tens of seconds); None on too short a path."""
+        path = self.engine.mid_paths.get(symbol)
+        if not path:
+            return None
+        var = 0.0
+        steps = 0
+        mark = None  # (time, mid) at the last step
+        for pt, pmid in path:
+            if pt >= end:
+                break
+            if pt < start:
+                continue
+            if mark is None:
+                mark = (pt, pmid)
+            elif pt - mark[0] >= horizon:
+                r = (pmid - mark[1]) / mark[1] * 1e4
+                var += r * r / (pt - mark[0])
+                steps += 1
+                mark = (pt, pmid)
+        return (var / steps) ** 0.5 if steps >= 4 else None
 
     def on_close(self, t, close):
         p = self.p
@@ -586,80 +631,99 @@ class MarkingTheCloseDetector(Detector):
         if not fills or start_mid is None:
             return
         window = [f for f in fills if f[0] >= edge]
-        before: dict[str, float] = {}  # aggressive volume per account in the window before
-        for ft, fill, _side, aggressive, _mid in fills:
-            if ft < edge and aggressive:
-                before[fill.account] = before.get(fill.account, 0.0) + fill.qty
-        fills.clear()
         by_account: dict[str, list] = {}
-        for ft, fill, side, aggressive, arr_mid in window:
-            acc = by_account.setdefault(fill.account, [0.0, 0.0, set(), fill.owner, [], fill.ts, None, 0.0, None])
-            acc[7] += side * fill.qty
-            if aggressive:
-                if acc[6] is None and arr_mid is not None:
-                    acc[6] = arr_mid  # the mid when its first aggressive order of the window arrived
-                if acc[8] is None:
-                    acc[8] = ft  # when its push began
-                acc[0] += side * fill.qty
-                acc[1] += fill.qty
-                acc[2].add(fill.order_id)
-            acc[4].append(fill.order_id)
-        for account, (net, qty, aggressive_ids, owner, ids, first_ts, first_mid, net_all, began) in by_account.items():
-            if net == 0 or len(aggressive_ids) < p.min_orders:
+        for f in window:
+            by_account.setdefault(f[1].account, []).append(f)
+        for account, mine in by_account.items():
+            aggr = [f for f in mine if f[3]]
+            if not aggr:
+                continue
+            net = sum(f[2] * f[1].qty for f in aggr)
+            gross = sum(f[1].qty for f in aggr)
+            if net == 0:
                 continue
             direction = 1 if net > 0 else -1
-            one_sided = abs(net) / qty
-            if one_sided < p.min_one_sided:
+            one_sided = abs(net) / gross
+            # The push: the run of aggressive fills this way that ends at the print.
+            run_from = 0
+            for i, f in enumerate(aggr):
+                if f[2] != direction:
+                    run_from = i + 1
+            push = aggr[run_from:]
+            push_ids = {f[1].order_id for f in push}
+            if len(push_ids) < p.min_orders or one_sided < p.min_one_sided:
                 continue
-            # The share is measured over the account's own push, from its first aggressive order
-            # in the window to the print (a push of one minute is not diluted by four minutes of
-            # others' flow before it), of the aggressive volume (the flow that moves a print;
+            began = push[0][0]
+            qty = sum(f[1].qty for f in push)
+            # Its share of the aggressive volume over the push (the flow that moves a print;
             # passive market-maker fills are counted out).
-            span = t - began
             total = sum(f[1].qty for f in window if f[3] and f[0] >= began)
             share = qty / total if total > 0 else 0.0
-            # The print against the quote path: from the mid when the account's own trading began.
-            base = first_mid if first_mid is not None else start_mid
-            move = direction * (close.price - base) / base * 1e4
-            held_before = self.positions.get((account, close.symbol), 0.0) - net_all
-            if share < p.min_share or move < p.min_move_bps or held_before * direction <= 0:
+            if share < p.min_share:
                 continue
-            # Concentrated into the close: a steady one-way flow, such as an institutional order
-            # sliced over an hour, trades as much in the window before.
-            prior = before.get(account, 0.0)
-            concentration = qty / prior if prior > 0 else None
+            net_all = sum(f[2] * f[1].qty for f in mine if f[0] >= began)
+            held_before = self.positions.get((account, close.symbol), 0.0) - net_all
+            if held_before * direction <= 0 or abs(held_before) < p.min_position * qty:
+                continue
+            # Concentrated into the close: the push's rate against the account's own before it.
+            span = max(t - began, 1.0)
+            look_from = began - p.vol_lookback_s
+            near_from = began - p.window_s
+            prior = prior_near = 0.0
+            for f in fills:
+                if f[3] and look_from <= f[0] < began and f[1].account == account:
+                    prior += f[1].qty
+                    if f[0] >= near_from:
+                        prior_near += f[1].qty
+            prior_rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
+            concentration = (qty / span) / prior_rate if prior_rate > 0 else None
             if concentration is not None and concentration < p.min_concentration:
                 continue
+            # The print against the quote path and the instrument's own volatility.
+            base = push[0][4] if push[0][4] is not None else start_mid
+            move = direction * (close.price - base) / base * 1e4
+            sigma = self._sigma_bps(close.symbol, look_from, began, min(max(span, 30.0), 300.0))
+            threshold = max(p.min_move_bps, p.min_move_sigma * sigma * span**0.5 if sigma is not None else 0.0)
+            if p.after_s <= 0 and move < threshold:
+                continue
+            ids = [f[1].order_id for f in mine if f[0] >= began]
             alert = SurveillanceAlert(
                 self.alert_type,
                 account=account,
-                owner=owner,
+                owner=push[0][1].owner,
                 symbol=close.symbol,
                 order_ids=ids,
-                score=excess_score(move, p.min_move_bps),
-                start=first_ts,
+                score=excess_score(move, threshold),
+                start=push[0][1].ts,
                 end=close.ts,
                 evidence={
                     "close_price": close.price,
                     "close_ts": iso(close.ts),
                     "mid_at_window_start": start_mid,
-                    "mid_at_first_order": first_mid,
+                    "mid_at_push_start": base,
                     "move_bps": bps(move),
                     "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
+                    "volatility_bps_per_sqrt_s": None if sigma is None else round(sigma, 5),
+                    "move_threshold_bps": bps(threshold),
                     "min_move_bps": p.min_move_bps,
+                    "min_move_sigma": p.min_move_sigma,
                     "window_s": p.window_s,
-                    "aggressive_orders": len(aggressive_ids),
+                    "push_orders": len(push_ids),
                     "min_orders": p.min_orders,
-                    "net_aggressive_qty": net,
+                    "push_qty": qty,
+                    "net_aggressive_qty_in_window": net,
                     "one_sided": round(one_sided, 4),
                     "min_one_sided": p.min_one_sided,
                     "share_of_aggressive_volume": round(share, 4),
                     "min_share": p.min_share,
-                    "push_span_s": round(span, 3),
-                    "aggressive_volume_window_before": prior,
+                    "push_span_s": round(t - began, 3),
+                    "aggressive_qty_before_push": prior,
+                    "aggressive_qty_window_before_push": prior_near,
+                    "vol_lookback_s": p.vol_lookback_s,
                     "concentration": None if concentration is None else round(concentration, 3),
                     "min_concentration": p.min_concentration,
-                    "position_before_window": held_before,
+                    "position_before_push": held_before,
+                    "min_position": p.min_position,
                     "position_at_close": held_before + net_all,
                     "after_s": p.after_s,
                     "max_continuation": p.max_continuation,

@@ -5,8 +5,6 @@ not import ``mlmodels`` (ARCHITECTURE.md's dependency rules): the template names
 
 from django import template
 
-from mlmodels.selectors import model_edges_active
-
 register = template.Library()
 
 
@@ -16,6 +14,10 @@ def _pct(value) -> str:
 
 @register.inclusion_tag("mlmodels/_active_models.html")
 def active_models_edge() -> dict:
+    # Imported here, not at the top: Django's template checks import every tag library at
+    # start-up, and the selectors pull in the training stack (scikit-learn, SciPy, pandas).
+    from mlmodels.selectors import model_edges_active
+
     rows = []
     for version, activation in model_edges_active():
         baseline = version.edge_baseline

@@ -82,6 +82,55 @@ def main() -> None:
     for broker in brokers_from_settings().values():
         broker.connect()
         broker_deals += [d.deal_id for d in broker.deals_since(datetime(2000, 1, 1, tzinfo=UTC))]
+    # Orders the broker refused (``broker OUTCOME: message``, trading/orders/outcome.py), with
+    # what the refusal is judged against; orders without their pre-trade decision.
+    refusals = [
+        {
+            "client_order_id": o.client_order_id,
+            "outcome": o.reject_reason.split(":", 1)[0].removeprefix("broker ").strip(),
+            "reason": o.reject_reason,
+            "side": o.side,
+            "stop_loss": str(o.stop_loss) if o.stop_loss is not None else None,
+            "take_profit": str(o.take_profit) if o.take_profit is not None else None,
+        }
+        for o in Order.objects.filter(status="REJECTED", reject_reason__startswith="broker ")
+    ]
+    decided = set(PreTradeDecision.objects.values_list("client_order_id", flat=True))
+    without_decision = [o["client_order_id"] for o in orders if o["client_order_id"] not in decided]
+    # The breaker and the kill switch: the account's last risk snapshot, every audited breaker move,
+    # the alerts by type and the engaged kill switches.
+    from trading.models import AccountRiskSnapshot, KillSwitch
+
+    snapshots = {
+        str(s.account_id): {"breaker": s.breaker_state, "trading_state": s.trading_state}
+        for s in AccountRiskSnapshot.objects.all()
+    }
+    breaker_moves = [
+        (r.action, (r.payload_data or {}).get("reason", ""))
+        for r in AuditRecord.objects.filter(action__startswith="trading_breaker.").order_by("sequence")
+    ]
+    alerts_by_type = defaultdict(int)
+    for alert_type in Alert.objects.values_list("alert_type", flat=True):
+        alerts_by_type[alert_type] += 1
+    # Alerts for a person published on compliance-events (a risk alert: an open breaker, a
+    # position mismatch), by type.
+    from tradeops.events import decode
+
+    alerts_published = defaultdict(int)
+    for message in Outbox.objects.filter(event_type="alert.raised").values_list("message", flat=True):
+        alerts_published[decode(bytes(message)).payload.alert_type] += 1
+    # Orders whose broker answer was lost (a timeout): as they were recorded, and what became of them.
+    lost = AuditRecord.objects.filter(payload__contains="broker state unknown (TIMEOUT")
+    unknown_ids = set(lost.values_list("object_id", flat=True))
+    fill_counts = defaultdict(int)
+    for order_id in Execution.objects.values_list("order_id", flat=True):
+        fill_counts[order_id] += 1
+    timeouts = [
+        {"client_order_id": o["client_order_id"], "status": o["status"], "fills": fill_counts.get(o["id"], 0)}
+        for o in orders
+        if str(o["id"]) in unknown_ids or o["client_order_id"] in unknown_ids
+    ]
+    kill_switches = [f"{k.scope}:{k.scope_value} ({k.engage_reason})" for k in KillSwitch.objects.filter(engaged=True)]
     out = io.StringIO()
     try:
         call_command("audit_verify", stdout=out, stderr=out)
@@ -107,6 +156,14 @@ def main() -> None:
                 "audit_verified": verified,
                 "audit_verify_output": verify_output[-2000:],
                 "alerts": Alert.objects.count(),
+                "alerts_by_type": dict(alerts_by_type),
+                "alerts_published": dict(alerts_published),
+                "broker_refusals": refusals,
+                "timeouts": timeouts,
+                "orders_without_decision": without_decision,
+                "risk_snapshots": snapshots,
+                "breaker_moves": [[a, r] for a, r in breaker_moves],
+                "kill_switches_engaged": kill_switches,
                 "outbox": Outbox.objects.count(),
                 "outbox_unsent": Outbox.objects.filter(sent_at__isnull=True).count(),
                 "outbox_event_ids": [str(e) for e in Outbox.objects.values_list("event_id", flat=True)],

@@ -33,3 +33,77 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
         market = run.topic_event_ids("market-data-events")
         assert len(market) == len(set(market)), "a market-data event written twice"
         assert len(market) == published, f"{published} market-data events published, {len(market)} on the topic"
+
+
+# The breaker's moves (trading/risk/breaker.py): closed -> open -> half_open -> closed | open. A
+# restarted worker's breaker starts closed (in memory), so a move to "open" may follow anything.
+_BREAKER_MOVES = {("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")}
+
+
+def assert_controls(
+    probe: dict, *, opens_on: tuple[str, ...] = (), restarted: bool = False, drilled: tuple[str, ...] = ()
+) -> None:
+    """The breaker and the kill switch behaved as documented (docs/execution-worker.md): every
+    move audited and a legal step, each opening for one of the reasons this run provokes
+    (``opens_on``: prefixes; besides, refusals of late signals' stops, the only broker refusals a
+    run without broker faults may see: ``assert_refusals_stale_stops``) and alerted (one
+    ``trading_breaker_open`` alert published per opening); no kill switch engaged (only a
+    loss-threshold opening or a position mismatch engages one, and no test provokes those); every
+    order with its decision."""
+    if assert_refusals_stale_stops(probe, drilled=drilled):
+        opens_on = (*opens_on, "consecutive_failures:INVALID_STOPS", "consecutive_failures:MARKET_CLOSED")
+    moves = probe["breaker_moves"]
+    state = "closed"
+    for action, reason in moves:
+        new = action.removeprefix("trading_breaker.")
+        legal = (state, new) in _BREAKER_MOVES or (restarted and new == "open")
+        assert legal, f"breaker moved {state} -> {new} ({reason}): {moves}"
+        if new == "open":
+            assert reason.startswith(opens_on) if opens_on else False, f"breaker opened on {reason!r}: {moves}"
+        state = new
+    opened = sum(1 for action, _ in moves if action == "trading_breaker.open")
+    if opened:
+        assert probe["alerts_published"].get("trading_breaker_open", 0) == opened, probe["alerts_published"]
+    assert probe["kill_switches_engaged"] == [], probe["kill_switches_engaged"]
+    assert probe["orders_without_decision"] == [], "orders without their pre-trade decision"
+
+
+_STOPS = re.compile(r"(stop loss|take profit) (\S+) must be (below|above) (\S+) for a (buy|sell)")
+_CLOSED = re.compile(r"^broker MARKET_CLOSED: (\S+) is outside its trading hours at (.+)$")
+
+
+def assert_refusals_stale_stops(probe: dict, *, drilled: tuple[str, ...] = ()) -> int:
+    """Every broker refusal is one a late signal earns (docs/topology.md): decided after the
+    quotes had run on (a backlog after a restart, a broker of the cluster killed; no signal-age
+    limit in a replay), either its stop (or target), which the strategy sets from the signal's
+    price, is already on the wrong side of the broker's price (INVALID_STOPS), or the market has
+    closed for the week meanwhile (MARKET_CLOSED, at a time really outside the instrument's
+    sessions). The broker refuses both as MT5 would. Refusals the test provoked (``drilled``:
+    outcomes) are the test's to check. Returns how many late-signal refusals there were."""
+    from datetime import datetime
+    from decimal import Decimal
+
+    from trading.marketdata.sessions import is_open
+    from trading.seed_data import INSTRUMENTS
+
+    hours = {row["symbol"]: row.get("trading_hours") or {} for row in INSTRUMENTS}
+    count = 0
+    for refusal in probe["broker_refusals"]:
+        if refusal["outcome"] in drilled:
+            continue
+        count += 1
+        if refusal["outcome"] == "MARKET_CLOSED":
+            match = _CLOSED.match(refusal["reason"])
+            assert match, refusal
+            symbol, at = match.groups()
+            assert not is_open(hours[symbol], datetime.fromisoformat(at)), refusal
+            continue
+        assert refusal["outcome"] == "INVALID_STOPS", refusal
+        match = _STOPS.search(refusal["reason"])
+        assert match, refusal
+        which, level, where, price, side = match.groups()
+        assert side.upper() == refusal["side"], refusal
+        level, price = Decimal(level), Decimal(price)
+        assert level == Decimal(refusal["stop_loss" if which == "stop loss" else "take_profit"]), refusal
+        assert (level >= price) if where == "below" else (level <= price), refusal
+    return count

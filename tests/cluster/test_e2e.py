@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.reconcile import BARS, assert_reconciled, published_count
+from tests.cluster.reconcile import BARS, assert_controls, assert_reconciled, published_count
 
 pytestmark = [pytest.mark.cluster, pytest.mark.slow, pytest.mark.kafka, pytest.mark.postgres]
 
@@ -18,6 +18,7 @@ def test_a_replay_through_the_stages_as_processes_reconciles_end_to_end(cluster_
     published = published_count(cluster_run.replay(BARS))
     probe = cluster_run.settle()
     assert_reconciled(cluster_run, probe, published=published)
+    assert_controls(probe)
     report = cluster_run.transaction_reports(probe)
     assert report["missing"] == [], report
     assert report["reported"] >= probe["fills"]

@@ -146,6 +146,14 @@ def test_layering_three_levels():
     assert alerts[0]["evidence"]["price_levels"] == 3
 
 
+def test_layering_is_more_than_one_price_and_one_price_is_spoofing_however_many_orders():
+    two = [(600_000, "1.09990"), (600_000, "1.09985")]
+    assert [a["alert_type"] for a in run(spoof_rows(two), only={"spoofing"})] == ["layering"]
+    one_price = [(400_000, "1.09990"), (400_000, "1.09990"), (400_000, "1.09990")]
+    alerts = run(spoof_rows(one_price), only={"spoofing"})
+    assert [a["alert_type"] for a in alerts] == ["spoofing"] and alerts[0]["evidence"]["price_levels"] == 1
+
+
 def test_spoofing_near_misses():
     # too small against the fill (2x < 3x), at the touch (not away), or cancelled too late
     assert run(spoof_rows([(200_000, "1.09990")]), only={"spoofing"}) == []
@@ -303,8 +311,8 @@ def test_marking_the_close_pushes_the_print_in_favour_of_a_held_position():
     alerts = run(close_rows(held_before=True), only={"marking_the_close"})
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
-    assert ev["position_before_window"] == 1_000_000 and ev["aggressive_orders"] == 3
-    assert ev["move_bps"] >= 2
+    assert ev["position_before_push"] == 1_000_000 and ev["push_orders"] == 3
+    assert ev["move_bps"] >= ev["move_threshold_bps"] >= ev["min_move_bps"]
 
 
 def test_marking_the_close_near_miss_without_a_held_position():

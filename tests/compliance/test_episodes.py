@@ -317,15 +317,17 @@ def test_evaluation_command_reports_per_type_figures_on_the_independent_book():
     _assert_report(text, err.getvalue())
 
 
-@pytest.mark.parametrize("book", ["--held-out", "--seen-held-out", "--independent"])
+@pytest.mark.parametrize("book", ["--held-out", "--seen-held-out", "--independent", "--seen-independent"])
 def test_the_calibration_is_never_fitted_on_books_kept_for_evaluation(book):
-    with pytest.raises(CommandError, match="development books only"):
+    with pytest.raises(CommandError, match="development and tuning books only"):
         call_command("surveil_scenarios", book, "--fit-calibration", stdout=io.StringIO())
 
 
 def test_kept_apart_seeds_are_refused_with_development_ranges():
     with pytest.raises(CommandError, match="held-out seeds go with the held-out ranges"):
         call_command("surveil_scenarios", "--seeds", "101,23382", stdout=io.StringIO())
+    with pytest.raises(CommandError, match="held-out seeds go with the held-out ranges"):
+        call_command("surveil_scenarios", "--tuning", "--seeds", "301,33022", stdout=io.StringIO())
 
 
 def test_order_types_beyond_market_and_limit():

@@ -1,6 +1,7 @@
 """The live-push stage against the real Redis channel layer: a batch goes to each group as one
 frame in commit order, and a channel layer that does not take a frame in time costs that frame
-(counted, logged, announced to the group by the next frame), never the stage.
+(counted, logged, announced to the group by the next frame), never the stage (a Redis that is
+down altogether: test_live_push_outage.py).
 
 A stalled Redis is a TCP proxy in front of the real one that stops forwarding (the commands of a
 ``group_send`` wait in it, as they would behind a congested or paused server); the screen is a
@@ -23,6 +24,7 @@ from django.conf import settings
 from prometheus_client import REGISTRY
 
 from tests.conftest import service_unavailable
+from tradeops.bus.runner import Backoff
 from tradeops.core import groups
 from tradeops.events import PositionChanged, make_event
 from workers.live_push import LivePush
@@ -120,8 +122,8 @@ def _layer(url: str, prefix: str):
     return RedisChannelLayer(hosts=[{"address": url, "socket_timeout": 30}], prefix=prefix)
 
 
-def _dropped(group: str, reason: str) -> float:
-    return REGISTRY.get_sample_value("tradeops_live_push_dropped_total", {"group": group, "reason": reason}) or 0.0
+def _dropped() -> float:
+    return REGISTRY.get_sample_value("tradeops_live_push_dropped_total") or 0.0
 
 
 def _close_on(loop, layer) -> None:
@@ -168,9 +170,11 @@ def test_a_send_timeout_drops_the_frame_and_the_stage_goes_on(redis_url, caplog)
     via_proxy = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
     prefix = f"test-live-{uuid.uuid4().hex[:8]}"
     screen = _layer(redis_url, prefix)
-    push = LivePush(_layer(via_proxy, prefix), send_timeout=0.5, frame_interval=0.0)
+    push = LivePush(
+        _layer(via_proxy, prefix), send_timeout=0.5, frame_interval=0.0, backoff=Backoff(initial=0.1, maximum=0.1)
+    )
     first, lost, after = _position(1), _position(2), _position(3)
-    before = _dropped(groups.LIVE_TRADING, "timeout")
+    before = _dropped()
 
     async def scenario():
         channel = await screen.new_channel()
@@ -186,18 +190,21 @@ def test_a_send_timeout_drops_the_frame_and_the_stage_goes_on(redis_url, caplog)
                 assert push.handle(lost) == []  # handed over; the stage does not wait for Redis
                 assert await asyncio.to_thread(push.flush)  # the sender gave up on the frame
             assert push.dropped == 1
-            assert _dropped(groups.LIVE_TRADING, "timeout") - before == 1
-            assert any("dropped" in r.getMessage() and groups.LIVE_TRADING in r.getMessage() for r in caplog.records)
+            assert _dropped() - before == 1 and push.down_since is not None
+            assert any(
+                "unreachable" in r.getMessage() and groups.LIVE_TRADING in r.getMessage() for r in caplog.records
+            )
             gap = push.gap_since[groups.LIVE_TRADING]
 
             proxy.resume()
+            await asyncio.sleep(0.2)  # past the back-off: the next frame tries the layer again
             push.handle(after)
             assert await asyncio.to_thread(push.flush)
             frame = json.loads((await asyncio.wait_for(screen.receive(channel), 10))["text"])
             assert frame["type"] == "batch" and frame["gap_since"] == gap
             assert [e["event_id"] for e in frame["events"]] == [str(after.event_id)]
             assert gap < frame["events"][0]["pushed_at"]  # the pages catch up from before the next event
-            assert groups.LIVE_TRADING not in push.gap_since
+            assert groups.LIVE_TRADING not in push.gap_since and push.down_since is None
             assert push.frames == 2
         finally:
             proxy.resume()

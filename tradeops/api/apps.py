@@ -5,6 +5,8 @@ class ApiConfig(AppConfig):
     name = "tradeops.api"
     label = "api"
     verbose_name = "Integration API"
+    # the cached pages' data version (migration 0002): moved by its trigger only, read by the API
+    runtime_table_privileges = {"api_data_version": ("SELECT",)}
 
     def ready(self) -> None:
         # The scopes the token endpoint knows are the matrix's, described once (tradeops.api.matrix).

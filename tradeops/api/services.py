@@ -180,11 +180,15 @@ TOKENS_GENERATION_KEY = "api:tokens:generation"
 def api_tokens_generation() -> int | None:
     """The generation of tokens in the shared cache, or None without one (the web processes then
     keep no token between requests: ``tradeops.api.oauth.access_token_lookup``)."""
-    from tradeops.api.throttling import REDIS_CACHE
+    from tradeops.api.throttling import REDIS_CACHE, redis_counters
 
     if settings.CACHES["default"]["BACKEND"] != REDIS_CACHE:
         return None
-    return int(cache.get(TOKENS_GENERATION_KEY, 0))
+    # the raw client (as the throttles): Django's cache builds a client object on every call.
+    # The value is what Django's cache stores for a small integer (``cache.incr``/``add``): the
+    # number itself, unpickled.
+    raw = redis_counters().get(cache.make_key(TOKENS_GENERATION_KEY))
+    return int(raw or 0)
 
 
 def api_tokens_changed() -> None:

@@ -54,7 +54,7 @@ def _redis_for(location: str):
     return redis.Redis.from_url(location)
 
 
-def _counters():
+def redis_counters():
     """The Redis client behind the cache, or None when the cache is not Redis."""
     config = settings.CACHES["default"]
     if config["BACKEND"] != REDIS_CACHE:
@@ -65,7 +65,7 @@ def _counters():
 
 def _incr_and_get(curr_key: str, prev_key: str, ttl: int) -> tuple[int, int]:
     """Count one event in ``curr_key``; return (current count, previous window's count)."""
-    redis = _counters()
+    redis = redis_counters()
     if redis is not None:
         pipe = redis.pipeline(transaction=False)
         pipe.incr(cache.make_key(curr_key))
@@ -86,7 +86,7 @@ def _incr_and_get(curr_key: str, prev_key: str, ttl: int) -> tuple[int, int]:
 
 
 def _get(curr_key: str, prev_key: str) -> tuple[int, int]:
-    redis = _counters()
+    redis = redis_counters()
     if redis is not None:
         curr, prev = redis.mget([cache.make_key(curr_key), cache.make_key(prev_key)])
         return int(curr or 0), int(prev or 0)

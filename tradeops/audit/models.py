@@ -19,6 +19,8 @@ from __future__ import annotations
 import orjson
 from django.db import models
 
+from tradeops.audit.triggers import INSERT_ONLY_GUARD, RECORD_GUARD, append_only
+
 
 class ActorType(models.TextChoices):
     USER = "user", "User"
@@ -58,6 +60,7 @@ class AuditRecord(models.Model):
 
     class Meta:
         db_table = "audit_record"
+        triggers = append_only("audit_record", RECORD_GUARD)  # tradeops/audit/triggers.py
         ordering = ["sequence"]
         indexes = [
             models.Index(fields=["occurred_at"], name="audit_occurred_idx"),
@@ -114,6 +117,7 @@ class PurgedRecord(models.Model):
 
     class Meta:
         db_table = "audit_purged"
+        triggers = append_only("audit_purged", INSERT_ONLY_GUARD)
         ordering = ["sequence"]
         default_permissions = ("view",)
 
@@ -154,6 +158,7 @@ class Digest(models.Model):
 
     class Meta:
         db_table = "audit_digest"
+        triggers = append_only("audit_digest", INSERT_ONLY_GUARD)
         ordering = ["day"]
         default_permissions = ("view",)
 

@@ -299,7 +299,7 @@ class StageRunner:
         if event.type in cache.INVALIDATING_EVENTS:  # a rule approved, a limit changed: drop this process's L1
             cache.on_event(event)
         scope = self.trace_scope
-        span = tracing.tracing_enabled() and scope.sampled(event)
+        span = scope.traced(event)  # tracing on here and the event's trace sampled
         try:
             if span:
                 stage_tp = scope.traceparent(event)
@@ -670,8 +670,8 @@ class EmbeddedDispatcher:
                 for runner in direct:
                     runner.stats.consumed += 1
                     meter = runner.meter
-                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY timed, topics in
-                        started = meter.timer()
+                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY_EVENT timed, topics in
+                        started = meter.event_tick() and time.perf_counter()
                         if meter.topics_in is not None:
                             meter.topics_in[topic] = meter.topics_in.get(topic, 0) + 1
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)

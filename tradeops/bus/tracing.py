@@ -34,13 +34,18 @@ def traceparent_parse(value: str) -> tuple[str, str, str] | None:
 
 _LOW64 = (1 << 64) - 1
 _bound: int | None = None  # sampled when (trace id & _LOW64) < _bound; read from settings once
+# The same rule on a root derived from an event id (``tradeops.observability.tracing.root_trace_id``:
+# the id's high 64 bits are the trace id's low 64): (id >> 64) < _bound exactly when
+# id < _bound << 64, so a stage decides a root with one comparison of the id's integer.
+_root_bound: int | None = None
 
 
 def sample_ratio_set(ratio: float | None) -> None:
     """Set the share of new traces that are sampled (0..1); None: read ``TRACING_SAMPLE_RATIO``
     again on next use (tests and the benchmark change it)."""
-    global _bound
+    global _bound, _root_bound
     _bound = None if ratio is None else round(min(max(float(ratio), 0.0), 1.0) * (_LOW64 + 1))
+    _root_bound = None if _bound is None else _bound << 64
 
 
 def sample_bound() -> int:

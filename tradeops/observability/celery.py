@@ -1,4 +1,5 @@
-"""Celery's metrics: tasks finished by task and state, run time per task, and the worker's metrics
+"""Celery's metrics: tasks finished by task and state, run time per task, beat's heartbeat (the
+worker's is ``tradeops.observability.tasks.celery_heartbeat``), and the worker's metrics
 endpoint (``METRICS_PORT``; with the prefork pool set ``PROMETHEUS_MULTIPROC_DIR`` so the child
 processes' counts reach it). Tracing of tasks is OpenTelemetry's Celery instrumentation
 (``tradeops.observability.tracing``). Connected by ``tradeops/celery.py``."""
@@ -33,6 +34,24 @@ def _task_retry(request=None, **kwargs) -> None:
     metrics.celery_tasks.labels(getattr(request, "task", "unknown"), "retry").inc()
 
 
+_beat = False  # this process is Celery beat: each task it sends stamps its heartbeat
+
+
+def beat_heartbeat_enable() -> None:
+    """This process is Celery beat (``beat_init``): from now on each task it sends (the
+    ``celery_heartbeat`` every ``CELERY_HEARTBEAT_SECONDS`` at least) stamps
+    ``tradeops_heartbeat_timestamp_seconds{process="celery-beat"}``."""
+    global _beat
+    _beat = True
+    metrics.heartbeat.labels("celery-beat").set(time.time())
+
+
+@signals.before_task_publish.connect(weak=False)
+def _before_task_publish(**kwargs) -> None:
+    if _beat:
+        metrics.heartbeat.labels("celery-beat").set(time.time())
+
+
 @signals.worker_ready.connect(weak=False)
 def _worker_ready(sender=None, **kwargs) -> None:
     from tradeops.observability.server import metrics_serve
@@ -43,5 +62,7 @@ def _worker_ready(sender=None, **kwargs) -> None:
 @signals.beat_init.connect(weak=False)
 def _beat_init(sender=None, **kwargs) -> None:
     from tradeops.observability.server import metrics_serve
+
+    beat_heartbeat_enable()
 
     metrics_serve(process="celery-beat")

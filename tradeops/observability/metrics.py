@@ -34,18 +34,20 @@ consumer_lag = Gauge(
 dead_letters = Counter(
     "tradeops_dead_letters_total", "Events sent to a dead-letter topic, by source topic and reason", ["topic", "reason"]
 )
+live_push_dropped = Counter(
+    "tradeops_live_push_dropped_total",
+    "Screen updates the live-push stage dropped: the channel layer (Redis) unreachable or too slow",
+)
 heartbeat = Gauge(
-    "tradeops_heartbeat_timestamp_seconds", "Unix time of the last loop of a long-running process", ["process"]
+    "tradeops_heartbeat_timestamp_seconds",
+    "Unix time of the last loop of a long-running process",
+    ["process"],
+    multiprocess_mode="max",  # Celery's prefork children (PROMETHEUS_MULTIPROC_DIR): the latest of them
 )
 
 # ---------------------------------------------------------------- outbox and relay
 
 outbox_published = Counter("tradeops_outbox_published_total", "Outbox rows the relay published and marked sent")
-live_push_dropped = Counter(
-    "tradeops_live_push_dropped_total",
-    "Live-screen frames the live-push stage dropped (the channel layer did not take them in time), by group and reason",
-    ["group", "reason"],
-)
 
 # ---------------------------------------------------------------- order path
 

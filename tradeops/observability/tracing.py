@@ -33,7 +33,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from tradeops.bus.tracing import sample_bound, trace_sampled, traceparent_parse
+from tradeops.bus import tracing as _bus_tracing
+from tradeops.bus.tracing import sample_bound, traceparent_parse
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +45,6 @@ current_traceparent_var = _current  # the runner sets it inline per event (no co
 _forced_ids: contextvars.ContextVar[tuple[int, int] | None] = contextvars.ContextVar("tradeops_span_ids", default=None)
 
 _LOW64 = (1 << 64) - 1
-_MIX = 0x9E3779B97F4A7C15  # odd: multiplying by it mod 2**64 is a bijection that spreads the bits
 _UNSAMPLED_FLAG_END = frozenset("02468ace")  # the flags' last hex digit: bit 0 clear = not sampled
 
 _provider = None  # the SDK TracerProvider once set up
@@ -62,10 +62,22 @@ def tracer():
 
 def root_trace_id(event_id: uuid.UUID) -> int:
     """The trace id of a trace that starts at ``event_id`` (an event that came with none: a tick
-    from a feed). The uuid's own low 64 bits hold its variant bits, so they are mixed first: the
-    sampling rule reads those bits and needs them uniform."""
+    from a feed): the uuid with its halves swapped. The sampling rule reads the trace id's low 64
+    bits, so they are the uuid's high 64, which are random in the version 4 ids events get (all
+    but four bits of version); then the rule on the trace id is one comparison of the uuid's own
+    integer (``root_sampled``), with nothing computed or allocated per event."""
     value = event_id.int
-    return (value & ~_LOW64) | ((value * _MIX) & _LOW64) or 1
+    return ((value & _LOW64) << 64) | (value >> 64) or 1
+
+
+def root_sampled(event_id: uuid.UUID) -> bool:
+    """Whether the trace that starts at ``event_id`` is sampled: ``trace_sampled(root_trace_id(
+    event_id))`` (the SDK's ``TraceIdRatioBased`` on that trace id), as one comparison."""
+    bound = _bus_tracing._root_bound
+    if bound is None:
+        sample_bound()  # reads TRACING_SAMPLE_RATIO once
+        bound = _bus_tracing._root_bound
+    return event_id.int < bound
 
 
 class StageScope:
@@ -89,12 +101,37 @@ class StageScope:
         value = event_id.int
         return ((value >> 64) ^ value ^ self._salt) & _LOW64 or 1
 
+    def traced(self, event) -> bool:
+        """Whether this stage makes a span for ``event``: tracing is on here and its trace is
+        sampled. The runner asks once per event (one call, as with tracing off)."""
+        if _tracer is None:
+            return False
+        tp = event.traceparent
+        if tp:
+            if len(tp) == 55:
+                if tp[54] in _UNSAMPLED_FLAG_END:
+                    return False
+                if traceparent_parse(tp) is not None:
+                    return True
+            return root_sampled(event.event_id)  # an invalid traceparent: a new root
+        bound = _bus_tracing._root_bound  # a root (root_sampled, inline: the source's every event)
+        if bound is None:
+            sample_bound()
+            bound = _bus_tracing._root_bound
+        return event.event_id.int < bound
+
     def sampled(self, event) -> bool:
-        """Whether ``event``'s trace is sampled (its flags; a root's by ``TRACING_SAMPLE_RATIO``)."""
+        """Whether ``event``'s trace is sampled (its flags; a root's by ``TRACING_SAMPLE_RATIO``).
+
+        Called for every event a runner handles while tracing is on, so it allocates nothing: a
+        traceparent's last character, or (a root) one comparison of the event id's integer."""
         tp = event.traceparent
         if len(tp) == 55:
-            return tp[54] not in _UNSAMPLED_FLAG_END and traceparent_parse(tp) is not None
-        return trace_sampled(root_trace_id(event.event_id))
+            if tp[54] in _UNSAMPLED_FLAG_END:
+                return False
+            if traceparent_parse(tp) is not None:
+                return True
+        return root_sampled(event.event_id)
 
     def traceparent(self, event) -> str:
         """The traceparent of this stage's span for ``event``: a child of the event's own, or a
@@ -104,7 +141,7 @@ class StageScope:
         if parsed is not None:
             return f"00-{parsed[0]}-{span:016x}-{parsed[2]}"
         trace_id = root_trace_id(event.event_id)
-        return f"00-{trace_id:032x}-{span:016x}-{'01' if trace_sampled(trace_id) else '00'}"
+        return f"00-{trace_id:032x}-{span:016x}-{'01' if root_sampled(event.event_id) else '00'}"
 
     def outputs_traceparent(self, event) -> str:
         """What ``event``'s outputs carry: the stage span's traceparent in a sampled trace (or a
@@ -130,29 +167,48 @@ def stage_traceparent(*, parent: str, event_id: uuid.UUID, span_id: str) -> str:
     parsed = traceparent_parse(parent)
     if parsed is None:
         trace_id = root_trace_id(event_id)
-        return f"00-{trace_id:032x}-{span_id}-{'01' if trace_sampled(trace_id) else '00'}"
+        return f"00-{trace_id:032x}-{span_id}-{'01' if root_sampled(event_id) else '00'}"
     return f"00-{parsed[0]}-{span_id}-{parsed[2]}"
 
 
 def current_sampled() -> bool:
     """Whether the work in hand belongs to a trace that is sampled and traced here (so a step
-    worth a span of its own, an order's gate or write, gets one)."""
+    worth a span of its own, an order's gate or write, gets one). Asked on every database call
+    while tracing is on: an event of a trace not sampled answers from its flags, without looking
+    at OpenTelemetry's context."""
     if _tracer is None:
+        return False
+    tp = _current.get()
+    if len(tp) == 55 and tp[54] in _UNSAMPLED_FLAG_END:
         return False
     tp = traceparent_current()
     return len(tp) == 55 and tp[54] not in _UNSAMPLED_FLAG_END
 
 
 def traceparent_current() -> str:
-    """The traceparent of the work in hand: the active OpenTelemetry span when tracing is on and
-    one is active (an HTTP request, a Celery task), else the event a stage is handling, else ''."""
-    if _tracer is not None:
-        from opentelemetry import trace
-
-        context = trace.get_current_span().get_span_context()
+    """The traceparent of the work in hand: the event a stage is handling when its trace is not
+    sampled (no span of it is open anywhere); else the active OpenTelemetry span when tracing is
+    on and one is active (the stage's span or a step inside it, an HTTP request, a Celery task);
+    else the event a stage is handling; else ''."""
+    tp = _current.get()
+    if _tracer is not None and not (len(tp) == 55 and tp[54] in _UNSAMPLED_FLAG_END):
+        context = _otel_trace().get_current_span().get_span_context()
         if context.is_valid:
             return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
-    return _current.get()
+    return tp
+
+
+_otel_trace_module = None
+
+
+def _otel_trace():
+    """``opentelemetry.trace``, imported once (tracing on only)."""
+    global _otel_trace_module
+    if _otel_trace_module is None:
+        from opentelemetry import trace
+
+        _otel_trace_module = trace
+    return _otel_trace_module
 
 
 def trace_ids_current() -> tuple[str, str]:

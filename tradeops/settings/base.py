@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "django_prometheus",
     "axes",
     "django_celery_beat",
+    "pgtrigger",  # the audit trail's append-only triggers (tradeops/audit/triggers.py)
     # core (never imports a domain app)
     "tradeops.core",
     "tradeops.audit",
@@ -275,6 +276,15 @@ OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 # How long a web process keeps a bearer token it looked up (never past its expiry; revocations
 # through the services reach every process at once through the shared cache: tradeops/api/oauth.py).
 API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
+
+# Serve a list page of positions or alerts again while the data behind it is unchanged (a version
+# moved by a trigger at the commit of every write to their tables): tradeops/api/cache.py.
+API_PAGE_CACHE = env.bool("API_PAGE_CACHE", default=True)
+
+# Wall-clock seconds an order placed over the API may wait for the execution worker that trades
+# its account: past it the request is expired (status ``expired``, audited) and never sent, so a
+# client never waits on a stale request (trading/orders/requests.py).
+API_ORDER_REQUEST_TTL_SECONDS = env.float("API_ORDER_REQUEST_TTL_SECONDS", default=60.0)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "tradeops integration API",

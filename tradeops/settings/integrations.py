@@ -113,6 +113,11 @@ CELERY_BEAT_SCHEDULE.update(
             "task": "tradeops.audit.tasks.audit_verify_nightly",
             "schedule": crontab(hour=1, minute=0),
         },
+        # orders requested over the API and not taken up in time: expired (docs/api.md)
+        "order-requests-expire": {
+            "task": "trading.tasks.order_requests_expire_tick",
+            "schedule": 10.0,
+        },
     }
 )
 
@@ -120,6 +125,10 @@ CELERY_BEAT_SCHEDULE.update(
 EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])
 # Paper accounts survive restarts through a journal per account in this folder ("" = in memory only).
 EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
+# A fault drill for the paper broker (never MT5): the answers its first sends get, e.g.
+# "REJECT*5,TIMEOUT:executed" (five refusals, then a reply lost after the order executed), applied
+# at each start of the worker ("" = none; trading.brokers.paper.paper_faults_parse).
+PAPER_BROKER_FAULTS = env("PAPER_BROKER_FAULTS", default="")
 # Wall-clock seconds between two writes of an account's marks and risk snapshot by the worker
 # (fills and shutdown write them too): bounds the writes whatever the feed's pace.
 EXECUTION_SNAPSHOT_SECONDS = env.float("EXECUTION_SNAPSHOT_SECONDS", default=1.0)

@@ -23,8 +23,8 @@ TRACING_ENABLED = env.bool("TRACING_ENABLED", default=False)
 TRACING_SERVICE_NAME = env("OTEL_SERVICE_NAME", default="tradeops")
 # Share of new traces that are sampled (0..1), decided where a trace starts (a tick, a request)
 # and followed by every later hop. 0.01: one trace in a hundred (tracing every trace costs the
-# lock-step replay 8x at p50, 0.01 about 15% with JSON logs: bench/README.md); the tests trace
-# everything (1.0).
+# lock-step replay 9x at p50; at 0.01 tracing and JSON logs add 3-5%, metrics and all 8%:
+# bench/README.md); the tests trace everything (1.0).
 TRACING_SAMPLE_RATIO = env.float("TRACING_SAMPLE_RATIO", default=0.01)
 
 # Caches (tradeops.observability.cache): L1 in-process (bounded, TTL) in front of L2, Django's
@@ -39,3 +39,18 @@ CACHE_L2_TTL = env.int("CACHE_L2_TTL", default=300)
 ANOMALY_INTERVAL = env.float("ANOMALY_INTERVAL", default=15.0)
 ANOMALY_SCRAPE_URLS = env.list("ANOMALY_SCRAPE_URLS", default=[])
 ANOMALY_SCRAPE_TOKEN = env("ANOMALY_SCRAPE_TOKEN", default="")
+
+# Celery's heartbeat (tradeops/observability/tasks.py): beat sends celery_heartbeat every this many
+# seconds; the worker that runs it and beat itself stamp tradeops_heartbeat_timestamp_seconds
+# {process="celery-worker"|"celery-beat"}, and TradeopsCeleryHeartbeatMissing fires when either
+# is older than 120 s (monitoring/prometheus/alerts.yml). An unrun heartbeat expires after 60 s:
+# a worker back from an outage does not run a backlog of them.
+CELERY_HEARTBEAT_SECONDS = env.float("CELERY_HEARTBEAT_SECONDS", default=15.0)
+
+from tradeops.settings.integrations import CELERY_BEAT_SCHEDULE  # noqa: E402 - extended, not replaced
+
+CELERY_BEAT_SCHEDULE["observability-celery-heartbeat"] = {
+    "task": "tradeops.observability.tasks.celery_heartbeat",
+    "schedule": CELERY_HEARTBEAT_SECONDS,
+    "options": {"expires": 60},
+}

@@ -15,8 +15,8 @@ from rest_framework.response import Response
 
 from tradeops.api.views import ApiDetailView, ApiListView
 from trading.api.filters import ExecutionFilter, OrderFilter, PositionFilter
-from trading.models import Execution, Instrument, Order, OrderType, Position, Side, TradingAccount
-from trading.orders.requests import order_request
+from trading.models import Execution, Order, OrderType, Position, Side, TradingAccount
+from trading.orders.requests import order_request, order_request_expire
 from trading.selectors import (
     executions_visible_to,
     order_request_visible_get,
@@ -72,7 +72,14 @@ class OrderRequestOutput(serializers.Serializer):
     )
     requested_at = serializers.DateTimeField(help_text="When the first request was received (UTC)")
     requested_by = serializers.CharField(help_text="Who asked (the audit record's actor)")
-    status = serializers.CharField(help_text='"requested" until the execution worker wrote the order, then its status')
+    status = serializers.CharField(
+        help_text='"requested" until the execution worker wrote the order, then its status; "refused" '
+        '(the worker does not trade the instrument) or "expired" (not taken up by expires_at) when it never will'
+    )
+    expires_at = serializers.DateTimeField(
+        allow_null=True, help_text="Past this time (UTC) no execution worker takes the request up: it expires"
+    )
+    reason = serializers.CharField(allow_blank=True, help_text="Why it was refused or expired (else empty)")
     order = OrderOutput(allow_null=True, help_text="The order once the worker wrote it (gate decision included)")
 
 
@@ -83,7 +90,9 @@ def _request_body(result) -> dict:
             "requested": result.requested,
             "requested_at": result.requested_at,
             "requested_by": result.requested_by,
-            "status": result.order.status if result.order is not None else "requested",
+            "status": result.status,
+            "expires_at": result.expires_at,
+            "reason": result.reason,
             "order": result.order,
         }
     ).data
@@ -109,7 +118,9 @@ class OrderListPlace(ApiListView):
     class InputSerializer(serializers.Serializer):
         client_order_id = serializers.CharField(max_length=27, help_text="Your idempotency key (1-27 characters)")
         account = serializers.PrimaryKeyRelatedField(queryset=TradingAccount.objects.all())
-        symbol = serializers.SlugRelatedField(slug_field="symbol", queryset=Instrument.objects.all())
+        symbol = serializers.CharField(
+            max_length=32, help_text="An instrument's symbol (unknown: 400 unknown_instrument)"
+        )
         side = serializers.ChoiceField(choices=Side.choices)
         quantity = serializers.DecimalField(max_digits=20, decimal_places=6, help_text="Lots, on the volume grid")
         order_type = serializers.ChoiceField(
@@ -133,7 +144,7 @@ class OrderListPlace(ApiListView):
             requested_by=request.user,
             client_order_id=values["client_order_id"],
             account=values["account"],
-            instrument=values["symbol"],
+            instrument=values["symbol"],  # a symbol: an unknown one is refused and audited
             side=values["side"],
             quantity=values["quantity"],
             order_type=values["order_type"],
@@ -158,7 +169,8 @@ class OrderRequestDetail(ApiDetailView):
 
     @extend_schema(responses={200: OrderRequestOutput})
     def get(self, request, client_order_id):
-        return Response(_request_body(order_request_visible_get(user=request.user, client_order_id=client_order_id)))
+        result = order_request_visible_get(user=request.user, client_order_id=client_order_id)
+        return Response(_request_body(order_request_expire(result=result)))  # past its expiry: expired now
 
 
 class OrderDetail(ApiDetailView):
@@ -239,6 +251,7 @@ class PositionList(ApiListView):
     serializer_class = PositionOutput
     filterset_class = PositionFilter
     cursor_ordering = "pk"
+    cache_pages = True  # positions, accounts, instruments: all move the data version (tradeops.api.cache)
 
     def select(self):
         return positions_visible_to(user=self.request.user)

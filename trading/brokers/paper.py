@@ -154,6 +154,37 @@ def spec_from_instrument(row: Any) -> SymbolSpec:
     )
 
 
+@dataclass(frozen=True)
+class PaperFault:
+    outcome: OrderOutcome
+    times: int = 1
+    executed: bool = False
+
+
+def paper_faults_parse(text: str) -> list[PaperFault]:
+    """A fault drill (``settings.PAPER_BROKER_FAULTS``): comma-separated ``OUTCOME[*times][:executed]``,
+    answered by the next sends in that order (``PaperBroker.inject``); e.g. ``REJECT*5`` five
+    refusals, ``TIMEOUT:executed`` a reply lost after the order filled. Raises ValueError, naming
+    the item, on an unknown outcome, a count below 1 or another suffix."""
+    faults = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        head, _, suffix = item.partition(":")
+        name, _, times = head.partition("*")
+        if suffix not in ("", "executed"):
+            raise ValueError(f"paper broker fault {item!r}: the only suffix is ':executed'")
+        try:
+            outcome = OrderOutcome(name.strip().upper())
+            count = int(times) if times else 1
+        except ValueError:
+            raise ValueError(
+                f"paper broker fault {item!r}: OUTCOME[*times][:executed], OUTCOME one of {', '.join(OrderOutcome)}"
+            ) from None
+        if count < 1:
+            raise ValueError(f"paper broker fault {item!r}: times must be at least 1")
+        faults.append(PaperFault(outcome, count, suffix == "executed"))
+    return faults
+
+
 class PaperBroker(Broker):
     """A simulated account. Feed it quotes with ``update_quote`` (or give it ``quote_at``)."""
 

@@ -25,6 +25,10 @@ from compliance.surveillance.params import ParameterError, params_check
 
 class Command(BaseCommand):
     help = "Surveil a JSONL order history (quotes, orders, fills, closes) and write alerts as JSONL."
+    # No system checks at start-up: they import every URLconf, view and template-tag library
+    # (the ML pipeline's pull in scikit-learn, SciPy and pandas: ~3-4 s of CPU), none of which a
+    # batch run over a file needs. The checks run in CI, in ``manage.py check`` and the servers.
+    requires_system_checks: list = []
 
     def add_arguments(self, parser):
         parser.add_argument("input", help="JSONL input, one record per line, in time order ('-' for stdin)")

@@ -4,13 +4,15 @@ reliability table of the scores (markdown). Several books are pooled.
 
 Which books (docs/surveillance-evaluation.md):
 - default: the development books of ``compliance.scenarios.generator`` (``DEV_SEEDS``, ranges
-  ``dev``), the only ones thresholds and the score calibration may be chosen on;
+  ``dev``) and ``--tuning``: its tuning books (``TUNE_SEEDS``, the wide ranges ``tune``), the
+  only ones thresholds and the score calibration may be chosen on;
 - ``--held-out``: that generator's held-out seeds and ranges (``HELD_OUT_SEEDS``), evaluation
   only: run them once a change is final;
-- ``--seen-held-out``: the first held-out seeds (``SEEN_HELD_OUT_SEEDS``), whose figures have
+- ``--seen-held-out``: earlier held-out seeds (``SEEN_HELD_OUT_SEEDS``), whose figures have
   been read: reported as "seen", never as a held-out measure;
 - ``--independent``: the independent book (``compliance.scenarios.independent``, a second
-  firm's book from a different generator; ``INDEPENDENT_SEEDS``), evaluation only.
+  firm's book from a different generator; ``INDEPENDENT_SEEDS``), evaluation only;
+  ``--seen-independent``: its earlier seeds (``SEEN_INDEPENDENT_SEEDS``), read: reported as seen.
 
 ``--write-input FILE`` also writes the first book as ``surveil`` JSONL (and ``--write-labels
 FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it.
@@ -22,8 +24,8 @@ import orjson
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance.scenarios.evaluation import book_generate, evaluate_sets, format_reliability, format_table, macro
-from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS
-from compliance.scenarios.independent import INDEPENDENT_SEEDS
+from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS, TUNE_SEEDS
+from compliance.scenarios.independent import INDEPENDENT_SEEDS, SEEN_INDEPENDENT_SEEDS
 
 
 class Command(BaseCommand):
@@ -31,6 +33,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         which = parser.add_mutually_exclusive_group()
+        which.add_argument(
+            "--tuning",
+            action="store_true",
+            help="the tuning books (wide ranges; thresholds may be chosen on them, like the development books)",
+        )
         which.add_argument(
             "--held-out",
             action="store_true",
@@ -46,6 +53,11 @@ class Command(BaseCommand):
             action="store_true",
             help="the independent book from a second generator (evaluation only)",
         )
+        which.add_argument(
+            "--seen-independent",
+            action="store_true",
+            help="the independent book's earlier seeds, already looked at (reported as seen)",
+        )
         parser.add_argument("--seeds", help="comma-separated seeds (default: the chosen set's)")
         parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
@@ -59,16 +71,18 @@ class Command(BaseCommand):
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
     def handle(self, *args, **opts):
-        book = "independent" if opts["independent"] else "generator"
+        book = "independent" if opts["independent"] or opts["seen_independent"] else "generator"
         held_out = opts["held_out"] or opts["seen_held_out"]
-        ranges = opts["ranges"] or ("heldout" if held_out else "dev")
+        ranges = opts["ranges"] or ("heldout" if held_out else "tune" if opts["tuning"] else "dev")
         if opts["seeds"]:
             try:
                 seeds = [int(s) for s in opts["seeds"].split(",") if s.strip()]
             except ValueError:
                 raise CommandError("--seeds: comma-separated integers") from None
         elif book == "independent":
-            seeds = list(INDEPENDENT_SEEDS)
+            seeds = list(SEEN_INDEPENDENT_SEEDS if opts["seen_independent"] else INDEPENDENT_SEEDS)
+        elif opts["tuning"]:
+            seeds = list(TUNE_SEEDS)
         elif opts["seen_held_out"]:
             seeds = list(SEEN_HELD_OUT_SEEDS)
         else:
@@ -76,7 +90,7 @@ class Command(BaseCommand):
         if not seeds:
             raise CommandError("--seeds: no seed given")
         kept_apart = set(HELD_OUT_SEEDS) | set(SEEN_HELD_OUT_SEEDS)
-        if book == "generator" and ranges == "dev" and set(seeds) & kept_apart:
+        if book == "generator" and ranges in ("dev", "tune") and set(seeds) & kept_apart:
             raise CommandError("held-out seeds go with the held-out ranges (--held-out or --seen-held-out)")
         params = None
         if opts["params"]:
@@ -87,11 +101,17 @@ class Command(BaseCommand):
                 raise CommandError(f"--params: {exc}") from None
 
         if opts["fit_calibration"]:
-            if book != "generator" or ranges != "dev" or set(seeds) - set(DEV_SEEDS):
-                raise CommandError("the calibration is fitted on the development books only")
+            # The development and the tuning books, both unless --seeds names some of them.
+            chosen = (
+                [(s, "dev" if s in DEV_SEEDS else "tune") for s in seeds]
+                if opts["seeds"]
+                else [(s, "dev") for s in DEV_SEEDS] + [(s, "tune") for s in TUNE_SEEDS]
+            )
+            if book != "generator" or held_out or set(seeds) - set(DEV_SEEDS) - set(TUNE_SEEDS):
+                raise CommandError("the calibration is fitted on the development and tuning books only")
             from compliance.scenarios.calibration import calibration_fit, calibration_samples
 
-            fitted = calibration_fit(calibration_samples(seeds, hours=opts["hours"], params=params))
+            fitted = calibration_fit(calibration_samples(chosen, hours=opts["hours"], params=params))
             self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
             return
 
@@ -102,12 +122,16 @@ class Command(BaseCommand):
             )
 
         scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
-        if book == "independent":
+        if book == "independent" and opts["seen_independent"]:
+            kind, detail = "SEEN independent (already looked at: not an unseen measure)", "the independent book"
+        elif book == "independent":
             kind, detail = "INDEPENDENT", "the independent book"
         elif opts["seen_held_out"] or (ranges == "heldout" and set(seeds) <= set(SEEN_HELD_OUT_SEEDS)):
             kind, detail = "SEEN held-out (already looked at: not a held-out measure)", f"ranges {ranges}"
         elif ranges == "heldout":
             kind, detail = "HELD-OUT", f"ranges {ranges}"
+        elif ranges == "tune":
+            kind, detail = "tuning", f"ranges {ranges}"
         else:
             kind, detail = "development", f"ranges {ranges}"
         self.stdout.write(f"{kind} books: seeds {','.join(map(str, seeds))}, {detail}, {opts['hours']} h each\n")

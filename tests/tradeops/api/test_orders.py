@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,6 +24,7 @@ from tradeops.outbox.models import Outbox
 from trading.intents import client_order_id_for
 from trading.models import Execution, Order
 from trading.order_states import OrderStatus
+from trading.orders.requests import order_requests_expire
 from trading.risk import RiskLimits
 
 
@@ -125,7 +127,7 @@ def test_the_same_key_from_another_requester_or_naming_another_order_is_a_confli
         ({"client_order_id": "has space"}, "invalid_client_order_id"),
         ({"client_order_id": client_order_id_for(signal_id="sig-1", account_id=1)}, "reserved_client_order_id"),
         ({"side": "HOLD"}, "invalid_choice"),
-        ({"symbol": "NOPE"}, "does_not_exist"),
+        ({"symbol": "NOPE"}, "unknown_instrument"),
     ],
 )
 def test_terms_that_can_never_be_valid_are_refused_at_once(instrument, account, trader_http, change, code):
@@ -133,6 +135,116 @@ def test_terms_that_can_never_be_valid_are_refused_at_once(instrument, account, 
     assert response.status_code == 400, response.content
     assert response.json()["error"]["code"] == code
     assert not _requests()
+    assert not AuditRecord.objects.filter(action="order.requested").exists()
+
+
+def test_an_unknown_instrument_is_refused_with_a_clear_error_and_audited(instrument, account, trader_http):
+    response = trader_http.post(
+        "/api/v1/orders/", _body(account, symbol="NOPE", client_order_id="API-NOPE"), format="json"
+    )
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unknown_instrument" and "NOPE" in error["message"]
+    (refusal,) = AuditRecord.objects.filter(action="order.request_refused")
+    assert refusal.object_id == "API-NOPE" and refusal.actor == f"user:{trader_http.client.user.username}"
+    assert refusal.payload_data["code"] == "unknown_instrument"
+    assert refusal.payload_data["terms"]["symbol"] == "NOPE"
+    assert not _requests()  # never a request: nothing for a worker, nothing to follow
+    assert trader_http.get("/api/v1/order-requests/API-NOPE/").status_code == 404
+    # the grid refusals are audited the same way
+    trader_http.post("/api/v1/orders/", _body(account, quantity="0.123", client_order_id="API-GRID"), format="json")
+    assert AuditRecord.objects.get(action="order.request_refused", object_id="API-GRID").payload_data["code"] == (
+        "invalid_volume"
+    )
+    assert audit_verify().ok
+
+
+def _closing(client_order_id):
+    records = AuditRecord.objects.filter(
+        object_type="order", object_id=client_order_id, action__startswith="order.request_"
+    )
+    return [(r.action, r.actor) for r in records]
+
+
+def test_an_instrument_the_worker_does_not_trade_refuses_the_request(instrument, account, trader_http):
+    """An instrument listed after the worker started (it did not load it): the request is refused
+    and audited at once, never left ``requested``."""
+    worker = _worker(instrument, account)
+    from trading.models import Instrument
+
+    Instrument.objects.create(
+        **{
+            **{
+                f.attname: getattr(instrument, f.attname) for f in Instrument._meta.concrete_fields if not f.primary_key
+            },
+            "symbol": "GBPUSD",
+        }
+    )
+    body = _body(account, symbol="GBPUSD", client_order_id="API-GBP")
+    assert trader_http.post("/api/v1/orders/", body, format="json").status_code == 202
+    assert worker.handle(decode(bytes(_requests()[0].message))) == []
+    assert not Order.objects.filter(client_order_id="API-GBP").exists()
+    assert list(_closing("API-GBP")) == [("order.request_refused", "service:execution-worker")]
+    status = trader_http.get("/api/v1/order-requests/API-GBP/").json()
+    assert status["status"] == "refused" and "GBPUSD" in status["reason"] and status["order"] is None
+    retry = trader_http.post("/api/v1/orders/", body, format="json")  # the same key: the same answer
+    assert retry.status_code == 202 and retry.json()["status"] == "refused"
+    assert len(_requests()) == 1
+    assert audit_verify().ok
+
+
+def test_a_request_not_taken_up_in_time_expires(instrument, account, trader_http):
+    assert trader_http.post("/api/v1/orders/", _body(account, client_order_id="API-LATE"), format="json")
+    first = trader_http.get("/api/v1/order-requests/API-LATE/").json()
+    assert first["status"] == "requested" and first["expires_at"] and not first["reason"]
+    expires_at = datetime.fromisoformat(first["expires_at"])
+    assert expires_at - datetime.fromisoformat(first["requested_at"]) == timedelta(seconds=60)
+    assert order_requests_expire(now=expires_at - timedelta(seconds=1)) == 0  # not yet
+    assert order_requests_expire(now=expires_at) == 1
+    assert order_requests_expire(now=expires_at + timedelta(seconds=5)) == 0  # once
+    assert list(_closing("API-LATE")) == [("order.request_expired", "service:order-request-expiry")]
+    status = trader_http.get("/api/v1/order-requests/API-LATE/").json()
+    assert status["status"] == "expired" and "not taken up" in status["reason"]
+    # the worker meeting it afterwards leaves it alone: never sent late
+    worker = _worker(instrument, account)
+    assert worker.handle(decode(bytes(_requests()[0].message))) == []
+    assert not Order.objects.filter(client_order_id="API-LATE").exists()
+    assert audit_verify().ok
+
+
+def test_a_worker_meeting_a_request_past_its_expiry_expires_it(instrument, account, trader_http, settings):
+    settings.API_ORDER_REQUEST_TTL_SECONDS = 0
+    assert trader_http.post("/api/v1/orders/", _body(account, client_order_id="API-STALE"), format="json")
+    worker = _worker(instrument, account)
+    assert worker.handle(decode(bytes(_requests()[0].message))) == []
+    assert not Order.objects.filter(client_order_id="API-STALE").exists()
+    assert list(_closing("API-STALE")) == [("order.request_expired", "service:execution-worker")]
+    assert trader_http.get("/api/v1/order-requests/API-STALE/").json()["status"] == "expired"
+
+
+def test_the_clients_read_expires_a_request_past_its_expiry(instrument, account, trader_http, settings):
+    settings.API_ORDER_REQUEST_TTL_SECONDS = 0
+    assert trader_http.post("/api/v1/orders/", _body(account, client_order_id="API-READ"), format="json")
+    assert trader_http.get("/api/v1/order-requests/API-READ/").json()["status"] == "expired"
+    assert list(_closing("API-READ")) == [("order.request_expired", "service:order-request-expiry")]
+    worker = _worker(instrument, account)
+    worker.handle(decode(bytes(_requests()[0].message)))
+    assert not Order.objects.filter(client_order_id="API-READ").exists()
+
+
+def test_a_request_taken_up_in_time_never_expires(instrument, account, trader_http):
+    assert trader_http.post("/api/v1/orders/", _body(account, client_order_id="API-TAKEN"), format="json")
+    event = decode(bytes(_requests()[0].message))
+    worker = _worker(instrument, account)
+    worker.handle(event)
+    assert Order.objects.get(client_order_id="API-TAKEN").status == OrderStatus.FILLED
+    assert list(_closing("API-TAKEN")) == [("order.request_taken", "service:execution-worker")]
+    assert order_requests_expire(now=event.payload.expires_at + timedelta(seconds=1)) == 0
+    assert trader_http.get("/api/v1/order-requests/API-TAKEN/").json()["status"] == "FILLED"
+    # a restarted worker meeting the request again (taken, its order written): a duplicate
+    again = _worker(instrument, account)
+    assert again.handle(event) == [] and again.stats.duplicates == 1
+    assert Order.objects.filter(client_order_id="API-TAKEN").count() == 1
 
 
 def _worker(instrument, account, **limits):

@@ -54,13 +54,13 @@ def test_counters_live_in_the_configured_cache(db, settings):
 
     if os.environ.get("REDIS_URL"):
         assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
-    from tradeops.api.throttling import _counters
+    from tradeops.api.throttling import redis_counters
 
     window = SlidingWindow("probe", "1/min")
     now = time.time()
     window.count_event("k", now=now)
     key = cache.make_key(f"throttle:probe:k:{int(now // 60)}")
-    redis = _counters()
+    redis = redis_counters()
     stored = int(redis.get(key)) if redis is not None else cache.get(f"throttle:probe:k:{int(now // 60)}")
     assert stored == 1
 

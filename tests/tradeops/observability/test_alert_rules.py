@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import service_unavailable
 
@@ -26,7 +27,7 @@ def promtool() -> str:
 def test_rules_parse(promtool):
     result = subprocess.run([promtool, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 13 rules found" in result.stdout
+    assert "SUCCESS: 15 rules found" in result.stdout
 
 
 def test_rules_fire_on_synthetic_series(promtool):
@@ -55,3 +56,57 @@ tests:
     )
     result = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
     assert result.returncode != 0 and "FAILED" in result.stdout + result.stderr
+
+
+def scraped_targets() -> list[tuple[str, str]]:
+    """(job, instance) of every process docker/prometheus.yml scrapes."""
+    config = yaml.safe_load((RULES.parents[1] / "docker" / "prometheus.yml").read_text())
+    return [
+        (job["job_name"], target)
+        for job in config["scrape_configs"]
+        for static in job["static_configs"]
+        for target in static["targets"]
+    ]
+
+
+def test_a_down_alert_for_each_scraped_process(promtool, tmp_path):
+    """``TradeopsTargetDown`` fires for every process Prometheus scrapes, named by its host, once
+    its ``up`` has been 0 for a minute; and only for that one: each process goes down in turn at
+    its own minute while the others answer."""
+    targets = scraped_targets()
+    assert len(targets) >= 12 and ("tradeops-processes", "celery-beat:9306") in targets
+    rules = yaml.safe_load((RULES / "alerts.yml").read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r["alert"] == "TradeopsTargetDown"]
+    description = rule["annotations"]["description"]
+    series, checks = [], []
+    for i, (job, instance) in enumerate(targets):
+        down_at = 10 * (i + 1)  # minutes; up before, down for 5 minutes, up again after
+        values = f"1x{down_at - 1} 0x4 1x{10 * len(targets) + 10 - down_at - 5}"
+        series.append({"series": f'up{{job="{job}",instance="{instance}"}}', "values": values})
+        process = instance.split(":")[0]
+        checks.append({"eval_time": f"{down_at}m", "alertname": "TradeopsTargetDown", "exp_alerts": []})
+        checks.append(
+            {
+                "eval_time": f"{down_at + 2}m",
+                "alertname": "TradeopsTargetDown",
+                "exp_alerts": [
+                    {
+                        "exp_labels": {"severity": "critical", "job": job, "instance": instance, "process": process},
+                        "exp_annotations": {
+                            "summary": f"{process} ({instance}, job {job}) does not answer its metrics scrape",
+                            "description": description,
+                        },
+                    }
+                ],
+            }
+        )
+    checks.append({"eval_time": "5m", "alertname": "TradeopsTargetDown", "exp_alerts": []})
+    (tmp_path / "alerts.yml").write_text((RULES / "alerts.yml").read_text())
+    test = {
+        "rule_files": ["alerts.yml"],
+        "evaluation_interval": "1m",
+        "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}],
+    }
+    (tmp_path / "t.yml").write_text(yaml.safe_dump(test))
+    result = subprocess.run([promtool, "test", "rules", "t.yml"], cwd=tmp_path, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

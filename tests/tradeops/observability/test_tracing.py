@@ -157,3 +157,70 @@ def test_an_invalid_traceparent_is_ignored_and_a_root_started():
     scope = tracing.StageScope("trace-features")
     made = scope.outputs_traceparent(bad)
     assert traceparent_parse(made)[0] == f"{tracing.root_trace_id(bad.event_id):032x}"
+
+
+def test_a_roots_decision_is_the_sdks_rule_on_its_trace_id():
+    """A stage decides a root from the event id's random bits (one mask, one comparison); that is
+    exactly OpenTelemetry's TraceIdRatioBased on the root's trace id, so a process with the SDK
+    (whose sampler sees that trace id) and one without decide alike, at any ratio."""
+    import uuid
+
+    import msgspec
+    from opentelemetry.sdk.trace.sampling import Decision, TraceIdRatioBased
+
+    from tradeops.bus.tracing import sample_bound, sample_ratio_set
+
+    try:
+        for ratio in (0.0, 0.01, 0.25, 0.5, 1.0):
+            sample_ratio_set(ratio)
+            sdk = TraceIdRatioBased(sample_bound() / (1 << 64))
+            scope = tracing.StageScope("x")
+            root = tick("EURUSD", 1)
+            ids = [uuid.uuid4() for _ in range(2000)]
+            ids += [uuid.UUID(int=(1 << 127) | (1 << 63) | x) for x in (0, 1, 2, 3)]  # edge values
+            for event_id in ids:
+                trace_id = tracing.root_trace_id(event_id)
+                expected = sdk.should_sample(None, trace_id, "root").decision == Decision.RECORD_AND_SAMPLE
+                assert tracing.root_sampled(event_id) is expected
+                assert scope.sampled(msgspec.structs.replace(root, event_id=event_id)) is expected
+            share = sum(tracing.root_sampled(i) for i in ids) / len(ids)
+            assert abs(share - ratio) < 0.05
+    finally:
+        sample_ratio_set(1.0)
+
+
+class CountingTracer:
+    """The real SDK tracer, counting the spans asked of it (sampled or not: a non-recording span
+    is an object too)."""
+
+    def __init__(self, tracer) -> None:
+        self.tracer, self.started = tracer, 0
+
+    def start_span(self, *args, **kwargs):
+        self.started += 1
+        return self.tracer.start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args, **kwargs):
+        self.started += 1
+        return self.tracer.start_as_current_span(*args, **kwargs)
+
+
+def test_a_trace_not_sampled_asks_the_sdk_for_nothing(spans):
+    """Tracing on, nothing sampled: the stages handle every event without asking the SDK for a
+    span (not even a non-recording one); everything sampled: a span per stage per event."""
+    from tradeops.bus.tracing import sample_ratio_set
+
+    counting = CountingTracer(tracing._tracer)
+    tracing._tracer = counting
+    try:
+        sample_ratio_set(0.0)
+        ticks = [tick("EURUSD", i) for i in range(50)]
+        pipeline_run(ticks, stages=[FEATURES, MODEL], bus=MemoryBus())
+        assert counting.started == 0 and not spans.get_finished_spans()
+        assert not tracing.current_sampled()
+        sample_ratio_set(1.0)
+        pipeline_run([tick("EURUSD", i) for i in range(5)], stages=[FEATURES, MODEL], bus=MemoryBus())
+        assert counting.started >= 10
+    finally:
+        sample_ratio_set(1.0)
+        tracing._tracer = counting.tracer

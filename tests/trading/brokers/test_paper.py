@@ -19,7 +19,7 @@ from trading.brokers import (
     Quote,
 )
 from trading.brokers.mt5 import RETCODES
-from trading.brokers.paper import PaperBroker, PaperConfig, spec_from_instrument
+from trading.brokers.paper import PaperBroker, PaperConfig, PaperFault, paper_faults_parse, spec_from_instrument
 from trading.position_math import PositionState, apply_fill, unrealised_pnl
 from trading.seed_data import INSTRUMENTS
 
@@ -179,6 +179,21 @@ def test_injected_outcomes_and_a_lost_reply_after_execution():
     # ... but the deal is there for reconciliation, found by its comment (the client order id)
     assert [d.comment for d in broker.deals_since(MONDAY)] == ["C2"]
     assert broker.send_order(order(cid="C3")).outcome is OrderOutcome.DONE
+
+
+def test_a_fault_drill_is_parsed_and_answers_the_next_sends_in_order():
+    faults = paper_faults_parse(" reject*2, TIMEOUT:executed ,")
+    assert faults == [PaperFault(OrderOutcome.REJECT, 2), PaperFault(OrderOutcome.TIMEOUT, 1, True)]
+    assert paper_faults_parse("") == []
+    for bad in ("NOPE", "REJECT*0", "REJECT*x", "TIMEOUT:lost"):
+        with pytest.raises(ValueError, match="paper broker fault"):
+            paper_faults_parse(bad)
+    broker, _ = make()
+    for fault in faults:
+        broker.inject(fault.outcome, times=fault.times, executed=fault.executed)
+    answers = [broker.send_order(order(cid=f"C{i}")) for i in range(4)]
+    assert [a.outcome for a in answers] == ["REJECT", "REJECT", "TIMEOUT", "DONE"]
+    assert [d.comment for d in broker.deals_since(MONDAY)] == ["C2", "C3"]  # the lost reply's order filled
 
 
 def test_every_outcome_the_mt5_adapter_can_produce_is_possible_on_paper():

@@ -1,0 +1,94 @@
+"""Marking the close, property-based (hypothesis): whatever the account's fills before a print,
+the alert names exactly its push (the one-way run of aggressive fills that ends at the print)
+and never an order before it; and a save-and-restore anywhere (the fills kept for the look-back,
+the pushes waiting after the print) changes no alert."""
+
+from __future__ import annotations
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.records import record_decoder
+from compliance.surveillance.state import state_dump, state_load
+from tests.compliance.helpers import close, market, q
+
+CLOSE_T = 3600.0
+
+
+def _rows(held: int, fills: list[tuple[float, str, int]], carry_on: bool):
+    rows = [q(t, f"{1.1 + 0.00001 * (t % 7):.5f}", f"{1.1001 + 0.00001 * (t % 7):.5f}") for t in range(0, 3400, 30)]
+    rows += market(100, "h", "C", "buy" if held > 0 else "sell", abs(held), "1.10010")
+    price = 1.10010
+    for i, (dt, side, lots) in enumerate(sorted(fills)):
+        t = CLOSE_T - 300 + dt
+        price += 0.00003 if side == "buy" else -0.00003
+        rows += market(t, f"p{i}", "C", side, lots * 100_000, f"{price:.5f}")
+        rows.append(q(t + 0.5, f"{price - 0.00005:.5f}", f"{price + 0.00005:.5f}"))
+    rows.append(close(CLOSE_T, f"{price:.5f}"))
+    if carry_on:
+        rows += market(CLOSE_T + 60, "after", "C", "buy", 40 * 100_000, "1.10100")
+    rows.append(q(CLOSE_T + 400, f"{price - 0.0002:.5f}", f"{price - 0.0001:.5f}"))
+    return sorted(rows, key=lambda r: r["ts"])
+
+
+def _surveil(records, restart_at=None):
+    engine = SurveillanceEngine(only={"marking_the_close"})
+    out = []
+    for i, rec in enumerate(records):
+        if restart_at is not None and i == restart_at:
+            data = state_dump(engine)
+            engine = SurveillanceEngine(only={"marking_the_close"})
+            state_load(engine, data)
+        engine.process(rec)
+        out += [a.as_dict() for a in engine.take_alerts()]
+    return out + [a.as_dict() for a in engine.finish()]
+
+
+fills_st = st.lists(
+    st.tuples(st.floats(1, 295, allow_nan=False), st.sampled_from(["buy", "buy", "buy", "sell"]), st.integers(1, 30)),
+    min_size=1,
+    max_size=8,
+    unique_by=lambda f: round(f[0], 3),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    held=st.sampled_from([-2_000_000, 500_000, 3_000_000]),
+    fills=fills_st,
+    carry_on=st.booleans(),
+    cut=st.floats(0.0, 1.0),
+)
+def test_the_alert_names_the_push_only_and_a_restart_changes_nothing(held, fills, carry_on, cut):
+    rows = _rows(held, fills, carry_on)
+    records = [record_decoder.decode(orjson.dumps(r)) for r in rows]
+    whole = _surveil(records)
+    assert _surveil(records, restart_at=int(cut * (len(records) - 1))) == whole
+
+    ordered = sorted(fills)
+    names = [f"p{i}" for i in range(len(ordered))]
+    assert len(whole) <= 1
+    if whole:
+        (alert,) = whole
+        ev = alert["evidence"]
+        direction = "buy" if ev["net_aggressive_qty_in_window"] > 0 else "sell"
+        # the push: the fills after the last one the other way, all of them this way
+        last_other = max((i for i, f in enumerate(ordered) if f[1] != direction), default=-1)
+        push = names[last_other + 1 :]
+        assert set(alert["order_ids"]) == set(push)
+        assert ev["push_orders"] == len(push) >= ev["min_orders"]
+        assert "h" not in alert["order_ids"] and "after" not in alert["order_ids"]
+        assert ev["position_before_push"] * (1 if direction == "buy" else -1) > 0
+        assert ev["continuation_after_print"] <= ev["max_continuation"]
+        assert max(ev["move_bps"], ev["reversal_after_print_bps"]) >= ev["move_threshold_bps"]
+
+
+def test_the_push_starts_after_the_last_fill_the_other_way():
+    fills = [(50, "buy", 10), (100, "sell", 2), (200, "buy", 10), (240, "buy", 10), (280, "buy", 10)]
+    records = [record_decoder.decode(orjson.dumps(r)) for r in _rows(3_000_000, fills, carry_on=False)]
+    (alert,) = _surveil(records)
+    assert alert["order_ids"] == ["p2", "p3", "p4"] and alert["evidence"]["push_orders"] == 3
+    assert alert["evidence"]["one_sided"] == round(38 / 42, 4)
+    assert _surveil([record_decoder.decode(orjson.dumps(r)) for r in _rows(3_000_000, fills, carry_on=True)]) == []

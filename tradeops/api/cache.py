@@ -1,0 +1,80 @@
+"""Cached list pages, keyed on the version of the data they show.
+
+A list page of positions or alerts is the same bytes for every caller who may read it, until a
+row behind it changes. ``api_data_version`` (one row, migration ``api.0002``) is moved by a
+deferred trigger on every table those pages read, at the commit of any transaction that wrote
+one of them, whoever wrote it (services, the order path's one-statement writer, the admin, SQL).
+So a page is kept per web process under (data version, view, host, path with its query string,
+renderer, whether the caller may see rows at all) and served again while the version stands:
+
+- **correct**: the version is read *before* the rows, on the same database (a replica applies
+  the version with the rows of the same commit), so a page can only ever be filed under a
+  version at most as new as its rows; a new fill commits a new version with the position, and
+  the next request misses and reads it (``tests/tradeops/api/test_page_cache.py``);
+- **never past the rules**: authentication (revocations included), throttles, the matrix's scope
+  and role checks and the selector run on every request exactly as without the cache; only the
+  rows' query, their rendering and the page's links are saved. The rows are the same for every
+  caller the matrix lets read them (``visible_to`` is all or nothing per role), and a caller who
+  may not gets an empty page under its own key;
+- **off** inside an open transaction (``ATOMIC_REQUESTS``, tests' transactions: the version does
+  not move before commit), off without PostgreSQL (no trigger: the embedded run on SQLite), and off
+  when ``API_PAGE_CACHE`` is false.
+
+Bounded: ``_MAX_PAGES`` pages per process, the least recently used go first, and every page of
+an older version goes as soon as a newer version is seen.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+from django.conf import settings
+from django.db import connections
+
+_MAX_PAGES = 512
+_lock = threading.Lock()
+_pages: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+_newest = [-1]
+
+
+def data_version(alias: str) -> int | None:
+    """The data version on database ``alias``, or None when pages must not be cached now."""
+    if not getattr(settings, "API_PAGE_CACHE", True):
+        return None
+    connection = connections[alias]
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT n FROM api_data_version WHERE id = 1")
+        row = cursor.fetchone()
+    return None if row is None else int(row[0])
+
+
+def page_get(key: tuple) -> tuple[bytes, str] | None:
+    """The page (content, content type) filed under ``key`` (whose first item is the version)."""
+    with _lock:
+        if key[0] > _newest[0]:  # a newer version: every page kept so far is of an older one
+            _pages.clear()
+            _newest[0] = key[0]
+            return None
+        page = _pages.get(key)
+        if page is not None:
+            _pages.move_to_end(key)
+        return page
+
+
+def page_put(key: tuple, content: bytes, content_type: str) -> None:
+    with _lock:
+        if key[0] < _newest[0]:
+            return  # a newer version was seen meanwhile: this page may already be stale
+        _pages[key] = (content, content_type)
+        _pages.move_to_end(key)
+        while len(_pages) > _MAX_PAGES:
+            _pages.popitem(last=False)
+
+
+def pages_clear() -> None:
+    with _lock:
+        _pages.clear()
+        _newest[0] = -1
