@@ -327,9 +327,11 @@ class GenerationResult:
     size: int = 0
     held_back_by_reason: dict[str, int] = field(default_factory=dict)
     empty: bool = False
+    xsd: dict = field(default_factory=dict)  # how the XML was checked (writers.XmlReportWriter.stats)
 
     def summary(self) -> dict:
         return {
+            **({"xsd": self.xsd} if self.xsd else {}),
             "reported": self.reported,
             "held_back": self.held_back,
             "out_of_scope": self.out_of_scope,
@@ -382,7 +384,16 @@ def transaction_report_write(
                 raise ValueError(f"cancellation {key} refused by the XSD: {error}")
             hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", "", error[:500]),))
 
-    writer = XmlReportWriter(out, header=header, on_done=done) if xml else CsvReportWriter(out)
+    if xml:
+        writer = XmlReportWriter(
+            out,
+            header=header,
+            on_done=done,
+            check=settings.REPORTING_XSD_CHECK,
+            sample_every=settings.REPORTING_XSD_SAMPLE_EVERY,
+        )
+    else:
+        writer = CsvReportWriter(out)
 
     for trn in cancellations:
         built = builder.cancellation(trn)
@@ -405,7 +416,7 @@ def transaction_report_write(
             continue
         if xml:
             pending[row.execution_id] = (row, built, late)
-            writer.add(row.execution_id, built.xml)
+            writer.add_shaped(row.execution_id, built.shape, built.slots)
         else:
             writer.add(built.values)
             result.reported += 1
@@ -415,6 +426,8 @@ def transaction_report_write(
         writer.close()
     except EmptyReport:
         result.empty = True
+    if xml:
+        result.xsd = {"check": "fields" if writer.fields else "full", **writer.stats}
     result.sha256 = writer.out.sha256
     result.size = writer.out.size
     return result

@@ -6,20 +6,22 @@ instrument's description, an account's parties, an algorithm's code) is built an
 once and reused for every execution, so a record costs little more than formatting its
 quantity, price and time: that is what keeps a million-execution report streaming.
 
-A record is ``BuiltRecord(values, reasons, xml)``: ``values`` in ``fields.COLUMNS`` order (the
-CSV row), ``reasons`` the failed rules (empty when valid) and ``xml`` the ``<Tx>`` element of
-the auth.016 report (only for a valid record).
+A record is ``BuiltRecord(values, reasons, ...)``: ``values`` in ``fields.COLUMNS`` order (the
+CSV row), ``reasons`` the failed rules (empty when valid) and, for a valid record, the ``<Tx>``
+element of the auth.016 report as a shape (constant per combination and side) and the texts
+of its slots (reference, time, quantity, price, venue, venue id, short-selling indicator).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from compliance.reports.transaction import rules
+from compliance.reports.transaction.facets import TxShape
 from compliance.reports.transaction.rules import Reason
 
 OFF_VENUE = rules.venue_is_off_venue
@@ -105,9 +107,22 @@ class ExecutionRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class BuiltRecord:
+    """``values`` (the CSV row), ``reasons`` (empty when valid) and the ``<Tx>`` element: a
+    NEWT record carries it as ``shape`` (the constant XML of its instrument, account, decision
+    maker, side and optional fields) and ``slots`` (the texts that change per record), which is
+    how the writer validates it without re-parsing the constant part; ``xml`` renders it."""
+
     values: tuple[str, ...]
     reasons: tuple[Reason, ...]
-    xml: str | None
+    text: str | None = None
+    shape: TxShape | None = None
+    slots: tuple[str, ...] = ()
+
+    @property
+    def xml(self) -> str | None:
+        if self.shape is not None:
+            return self.shape.render(self.slots)
+        return self.text
 
 
 # ---------------------------------------------------------------- static parts
@@ -176,6 +191,29 @@ class _Combo:
     tail_xml: str
     tail_values: tuple[str, ...]
     indicators: tuple[str, str, str, str]
+    shapes: dict = field(default_factory=dict)  # (side, venue id?, short?) -> TxShape
+
+    def shape(self, side: str, side_xml: str, matched: bool, short: bool) -> TxShape:
+        """The record's ``Tx`` with its per-record texts as slots (see ``facets.TxShape``)."""
+        key = (side, matched, short)
+        shape = self.shapes.get(key)
+        if shape is None:
+            segments = ["<Tx><New><TxId>", f"</TxId>{side_xml}<Tx><TradDt>", self.trade_open]
+            paths = ["TxId", "Tx/TradDt", "Tx/Qty/NmnlVal" if self.quantity_type == "NOML" else "Tx/Qty/Unit"]
+            segments += [self.price_open, self.price_close]
+            paths += ["Tx/Pric/Pric/MntryVal/Amt", "Tx/TradVn"]
+            tail = f"</TradVn>{self.instrument_xml}"
+            if matched:
+                segments.append("</TradVn><TradPlcMtchgId>")
+                paths.append("Tx/TradPlcMtchgId")
+                tail = f"</TradPlcMtchgId>{self.instrument_xml}"
+            if short:
+                segments.append(f"{tail}<ShrtSellgInd>")
+                paths.append("AddtlAttrbts/ShrtSellgInd")
+                tail = "</ShrtSellgInd>"
+            segments.append(tail + self.tail_xml)
+            shape = self.shapes[key] = TxShape(tuple(segments), tuple(paths))
+        return shape
 
 
 _ZERO = timedelta(0)
@@ -685,16 +723,16 @@ class TransactionRecordBuilder:
             + (waiver, short, otc, commodity, sft)
         )
         if combo.reasons or reasons:
-            return BuiltRecord(values, combo.reasons + tuple(reasons), None)
-        venue_xml = (
-            f"{venue}</TradVn><TradPlcMtchgId>{venue_tx_id}</TradPlcMtchgId>" if venue_tx_id else venue + "</TradVn>"
-        )
-        xml = (
-            f"<Tx><New><TxId>{trn}</TxId>{side[1]}<Tx><TradDt>{timestamp}{combo.trade_open}{quantity_text}"
-            f"{combo.price_open}{price_text}{combo.price_close}{venue_xml}{combo.instrument_xml}"
-            f"{f'<ShrtSellgInd>{short}</ShrtSellgInd>' if short else ''}{combo.tail_xml}"
-        )
-        return BuiltRecord(values, (), xml)
+            return BuiltRecord(values, combo.reasons + tuple(reasons))
+        shape = combo.shapes.get((row.side, bool(venue_tx_id), bool(short)))
+        if shape is None:
+            shape = combo.shape(row.side, side[1], bool(venue_tx_id), bool(short))
+        slots = (trn, timestamp, quantity_text, price_text, venue)
+        if venue_tx_id:
+            slots += (venue_tx_id,)
+        if short:
+            slots += (short,)
+        return BuiltRecord(values, (), None, shape, slots)
 
     def cancellation(self, trn: str) -> BuiltRecord:
         """The CANC record that cancels the report ``trn`` (a correction sends CANC, then a new
