@@ -235,6 +235,7 @@ def step_run(day: date, file_format: str) -> dict:
         "status": run.status,
         "bytes": run.size_bytes,
         "errors": run.errors[-1:] if run.errors else [],
+        "xsd": run.summary.get("xsd", {}),
     }
 
 
@@ -317,7 +318,7 @@ def main() -> None:
                     f"(+{growth:5.0f} MB)  file {result['bytes'] / 1e6:7.1f} MB"
                 )
                 if step == "xml":
-                    line += f"  | XSD validator process CPU {result['validator_cpu_seconds']:5.1f} s"
+                    line += f"  | XSD validator process CPU {result['validator_cpu_seconds']:5.1f} s {result['xsd']}"
                 if step != "copy":
                     line += (
                         f"  | validate {result['validate_seconds']:6.1f} s  records {result['records']:,} "

@@ -256,7 +256,7 @@ def _leap(year: int) -> bool:
 
 def datetime_error(text: str) -> str | None:
     """Why ``text`` (whitespace already collapsed) is not an ``xs:dateTime``, or None.
-    XSD 1.0 as libxml2 implements it: year 0000 refused, 24:00:00 refused, seconds < 60,
+    XSD 1.0 as libxml2 implements it: year 0000 refused, 24:00:00 (end of the day) accepted, seconds < 60,
     time-zone offsets up to 14:00."""
     m = _DATETIME.match(text)
     if m is None:
@@ -271,7 +271,8 @@ def datetime_error(text: str) -> str | None:
         return f"month {month_s}"
     if not 1 <= day <= _DAYS[month - 1] or (month == 2 and day == 29 and not _leap(-year if sign else year)):
         return f"day {day_s} of month {month_s}"
-    if int(hour_s) > 23 or int(minute_s) > 59 or int(second_s) > 59:
+    end_of_day = (hour_s, minute_s, second_s) == ("24", "00", "00") and not (_fraction or ".").strip(".0")
+    if (int(hour_s) > 23 and not end_of_day) or int(minute_s) > 59 or int(second_s) > 59:
         return f"time {hour_s}:{minute_s}:{second_s}"
     if zone and zone != "Z":
         hours, minutes = int(zone[1:3]), int(zone[4:6])
@@ -315,6 +316,81 @@ def compile_check(st: SimpleType) -> Check:
         raise UnsupportedFacet(f"{st.name}: length facets on {st.builtin}")
     if st.builtin != "decimal" and (st.total_digits, st.fraction_digits) != (None, None):
         raise UnsupportedFacet(f"{st.name}: digit facets on {st.builtin}")
+
+    slow = _checker(st, patterns, enumeration, collapse, lo_in, lo_ex, hi_in, hi_ex)
+    fast = _fast_accept(st, patterns, enumeration, lo_in, lo_ex, hi_in, hi_ex)
+    if fast is None:
+        return slow
+
+    def check(text: str) -> str | None:
+        return None if fast(text) else slow(text)
+
+    check.accept = lambda text: fast(text) or slow(text) is None
+    return check
+
+
+_SAFE = re.compile(r"[0-9A-Za-z.:+\- ]*\Z")  # no markup, no character XML cannot carry
+_CANONICAL_DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)(?:\.[0-9]*[1-9])?\Z")
+_CANONICAL_DATETIME = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2})T(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?Z\Z"
+)
+
+
+def _fast_accept(st: SimpleType, patterns, enumeration, lo_in, lo_ex, hi_in, hi_ex) -> Callable[[str], bool] | None:
+    """A cheaper test that only says yes for texts the full check accepts (the common, canonical
+    forms the builder writes); a no sends the text to the full check. None: no shortcut."""
+    if st.builtin == "string":
+        if enumeration is not None or st.length is not None or st.min_length is not None or st.max_length is not None:
+            return None
+        if len(patterns) != 1 or len(patterns[0]) != 1:
+            return None
+        pattern = patterns[0][0].match
+        safe = _SAFE.match
+        return lambda text: safe(text) is not None and pattern(text) is not None
+    if st.builtin == "dateTime":
+        dates: dict[str, bool] = {}
+        canonical = _CANONICAL_DATETIME.match
+        steps = [[p.match for p in step] for step in patterns]
+        single = steps[0][0] if len(steps) == 1 and len(steps[0]) == 1 else None
+
+        def accept_datetime(text: str) -> bool:
+            m = canonical(text)
+            if m is None:
+                return False
+            day = m.group(1)
+            known = dates.get(day)
+            if known is None:
+                known = datetime_error(day + "T00:00:00Z") is None
+                if len(dates) < 10_000:
+                    dates[day] = known
+            return known and (single(text) is not None if single else all(any(m(text) for m in step) for step in steps))
+
+        return accept_datetime
+    # decimal: canonical text (no sign, no leading or trailing zeros) counted directly
+    if patterns or enumeration is not None or hi_in is not None or hi_ex is not None:
+        return None
+    if (lo_in is not None and lo_in != 0) or (lo_ex is not None and lo_ex != 0):
+        return None
+    canonical = _CANONICAL_DECIMAL.match
+    total_max = st.total_digits if st.total_digits is not None else 10**9
+    fraction_max = st.fraction_digits if st.fraction_digits is not None else 10**9
+    zero_ok = lo_ex is None
+
+    def accept_decimal(text: str) -> bool:
+        if canonical(text) is None:
+            return False
+        whole, _, fraction = text.partition(".")
+        if whole == "0":
+            if not fraction:
+                return zero_ok
+            whole = ""
+        return len(fraction) <= fraction_max and len(whole) + len(fraction) <= total_max
+
+    return accept_decimal
+
+
+def _checker(st: SimpleType, patterns, enumeration, collapse, lo_in, lo_ex, hi_in, hi_ex) -> Check:
+    """The full check: every facet, the built-in type's lexical and value space."""
 
     def check(text: str) -> str | None:
         if _XML_CHAR.search(text):
@@ -370,6 +446,7 @@ class FieldCheck:
     path: str
     type_name: str
     check: Check
+    accept: Callable[[str], bool]  # check(text) is None, with the cheap paths first
 
     def error(self, text: str) -> str | None:
         reason = self.check(text)
@@ -382,7 +459,10 @@ class FieldCheck:
 def field_check(path: str) -> FieldCheck:
     """The check of the element at ``path``, built from the XSD (cached)."""
     type_name = element_type(path)
-    return FieldCheck(path, type_name, compile_check(simple_type(type_name)))
+    st = simple_type(type_name)
+    check = compile_check(st)
+    accept = getattr(check, "accept", None) or (lambda text: check(text) is None)
+    return FieldCheck(path, type_name, check, accept)
 
 
 # ---------------------------------------------------------------- shapes of Tx
@@ -404,6 +484,29 @@ PLACEHOLDERS: dict[str, str] = {
 MEMO_LIMIT = 4096  # texts remembered as valid per field (venues, prices and quantities repeat)
 
 
+def _renderer(segments: tuple[str, ...]) -> Callable[[tuple[str, ...]], str]:
+    """segment 0, slot 0, segment 1, ... joined; unrolled for the arities records have (a
+    million renders: str.format re-parses a 1 KB template each time, three times slower)."""
+    n = len(segments) - 1
+    if n == 5:
+        a, b, c, d, e, f = segments
+        return lambda v: "".join((a, v[0], b, v[1], c, v[2], d, v[3], e, v[4], f))
+    if n == 6:
+        a, b, c, d, e, f, g = segments
+        return lambda v: "".join((a, v[0], b, v[1], c, v[2], d, v[3], e, v[4], f, v[5], g))
+    if n == 7:
+        a, b, c, d, e, f, g, h = segments
+        return lambda v: "".join((a, v[0], b, v[1], c, v[2], d, v[3], e, v[4], f, v[5], g, v[6], h))
+
+    def render(slots: tuple[str, ...]) -> str:
+        parts = [segments[0]]
+        for text, segment in zip(slots, segments[1:], strict=True):
+            parts += (text, segment)
+        return "".join(parts)
+
+    return render
+
+
 class TxShape:
     """A ``<Tx>`` element with holes: ``segments`` (constant XML, one more than the slots) and
     ``paths`` (each slot's element, relative to ``Tx/New``). The builder makes one per
@@ -411,7 +514,7 @@ class TxShape:
     with the placeholders against the full XSD and each record's slot texts with
     ``slot_errors``. Compared by identity."""
 
-    __slots__ = ("segments", "paths", "checks", "_format", "_memo")
+    __slots__ = ("segments", "paths", "checks", "_accepts", "_render", "_memo")
 
     def __init__(self, segments: tuple[str, ...], paths: tuple[str, ...]):
         if len(segments) != len(paths) + 1:
@@ -419,11 +522,12 @@ class TxShape:
         self.segments = segments
         self.paths = paths
         self.checks = tuple(field_check(TX_PATH + p) for p in paths)
-        self._format = "{}".join(s.replace("{", "{{").replace("}", "}}") for s in segments)
+        self._accepts = tuple(c.accept for c in self.checks)
+        self._render = _renderer(segments)
         self._memo: tuple[set, ...] = tuple(set() for _ in paths)
 
     def render(self, slots: tuple[str, ...]) -> str:
-        return self._format.format(*slots)
+        return self._render(slots)
 
     def placeholder_slots(self) -> tuple[str, ...]:
         return tuple(PLACEHOLDERS[p] for p in self.paths)
@@ -431,13 +535,12 @@ class TxShape:
     def slot_errors(self, slots: tuple[str, ...]) -> list[str]:
         """Why slot texts are not valid for their elements' types (empty: all valid)."""
         errors = []
-        for text, check, memo in zip(slots, self.checks, self._memo, strict=True):
+        for text, accept, memo, check in zip(slots, self._accepts, self._memo, self.checks, strict=True):
             if text in memo:
                 continue
-            error = check.error(text)
-            if error is None:
+            if accept(text):
                 if len(memo) < MEMO_LIMIT:
                     memo.add(text)
             else:
-                errors.append(error)
+                errors.append(check.error(text))
         return errors
