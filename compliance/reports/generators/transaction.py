@@ -50,7 +50,13 @@ from compliance.reports.transaction.builder import (
 )
 from compliance.reports.transaction.fields import as_dict
 from compliance.reports.transaction.rules import Reason
-from compliance.reports.transaction.writers import AppHeader, CsvReportWriter, EmptyReport, XmlReportWriter
+from compliance.reports.transaction.writers import (
+    AppHeader,
+    CsvReportWriter,
+    EmptyReport,
+    XmlReportWriter,
+    error_field,
+)
 from tradeops.core.errors import ApplicationError
 from trading.models import Execution, Instrument, TradingAccount
 
@@ -382,7 +388,7 @@ def transaction_report_write(
             entry = pending.pop(key, None)
             if entry is None:
                 raise ValueError(f"cancellation {key} refused by the XSD: {error}")
-            hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", "", error[:500]),))
+            hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", error_field(error), error[:500]),))
 
     if xml:
         writer = XmlReportWriter(

@@ -29,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -107,6 +108,36 @@ MAX_IN_FLIGHT = 2  # chunks sent to the validator and not yet answered
 PARALLEL_AFTER_CHUNKS = 2  # small reports are validated in-process (starting a process costs ~0.3 s)
 
 Done = Callable[[list, list], None]  # (keys written, [(key, error)] held back)
+
+
+# The report column of an auth.016 element, to name the field of a schema refusal.
+ELEMENT_COLUMNS = {
+    "TxId": "transaction_reference_number",
+    "ExctgPty": "executing_entity_lei",
+    "SubmitgPty": "submitting_entity_lei",
+    "TradDt": "trading_date_time",
+    "TradgCpcty": "trading_capacity",
+    "Unit": "quantity",
+    "NmnlVal": "quantity",
+    "Amt": "price",
+    "TradVn": "venue",
+    "TradPlcMtchgId": "venue_transaction_id",
+    "ShrtSellgInd": "short_selling_indicator",
+    "Id": "instrument_isin",
+    "FullNm": "instrument_full_name",
+    "ClssfctnTp": "instrument_classification",
+    "Algo": "investment_decision_id",
+}
+_ELEMENT = re.compile(r"record [A-Z0-9]*: (\w+) \(|Element '(?:\{[^}]*\})?(\w+)'")
+
+
+def error_field(error: str) -> str:
+    """The column a schema refusal is about (the first element it names), or ``""``."""
+    m = _ELEMENT.search(error)
+    if m is None:
+        return ""
+    element = m.group(1) or m.group(2)
+    return ELEMENT_COLUMNS.get(element, element)
 
 
 class XsdValidator:
@@ -227,7 +258,7 @@ class XmlReportWriter:
                 self._notes.append("")
             else:
                 errors = shape.slot_errors(slots)
-                self._notes.append("; ".join(errors) if errors else None)
+                self._notes.append(f"record {slots[0]}: {'; '.join(errors)}" if errors else None)
         if len(self._keys) >= self.chunk:
             self._dispatch()
 
