@@ -424,7 +424,7 @@ def transaction_report_write(
             pending[row.execution_id] = (row, built, late)
             writer.add_shaped(row.execution_id, built.shape, built.slots)
         else:
-            writer.add(built.values)
+            writer.add(built.values, built.csv_line)
             result.reported += 1
             if on_record:
                 on_record(row, built, RecordState.REPORTED, late, ())

@@ -14,6 +14,9 @@ of its slots (reference, time, quantity, price, venue, venue id, short-selling i
 
 from __future__ import annotations
 
+import csv
+import io
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -88,6 +91,41 @@ class PersonConfig:
     id_scheme: str
 
 
+CSV_SLOT_MARKS = tuple(f"\u2063SLOT{i}\u2063" for i in range(7))  # invisible separator: never in a value
+_CSV_SPECIAL = re.compile(r'[",\r\n]')
+
+
+class CsvShape:
+    """A CSV row with holes: the constant columns as ``csv`` quotes them, split at the slots."""
+
+    __slots__ = ("segments",)
+
+    def __init__(self, segments: tuple[str, ...]):
+        self.segments = segments
+
+    @classmethod
+    def from_row(cls, values: tuple[str, ...]) -> CsvShape:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        text, segments = buffer.getvalue(), []
+        for mark in CSV_SLOT_MARKS:
+            head, found, text = text.partition(mark)
+            if not found:
+                raise ValueError("a CSV slot mark was quoted or lost")
+            segments.append(head)
+        segments.append(text)
+        return cls(tuple(segments))
+
+    @staticmethod
+    def fits(slots: tuple[str, ...]) -> bool:
+        """True when no slot text needs quoting (then the row is the segments and the texts)."""
+        return _CSV_SPECIAL.search("".join(slots)) is None
+
+    def render(self, v: tuple[str, ...]) -> str:
+        a, b, c, d, e, f, g, h = self.segments
+        return "".join((a, v[0], b, v[1], c, v[2], d, v[3], e, v[4], f, v[5], g, v[6], h))
+
+
 class ExecutionRow(NamedTuple):
     """One execution as the report reads it (a tuple: a million of them are made per report)."""
 
@@ -117,6 +155,15 @@ class BuiltRecord:
     text: str | None = None
     shape: TxShape | None = None
     slots: tuple[str, ...] = ()
+    csv: CsvShape | None = None  # the CSV row as constant text and slots (valid NEWT records)
+    csv_slots: tuple[str, ...] = ()
+
+    @property
+    def csv_line(self) -> str | None:
+        """The record's CSV row (with its newline), or None: write ``values`` with ``csv``."""
+        if self.csv is None:
+            return None
+        return self.csv.render(self.csv_slots)
 
     @property
     def xml(self) -> str | None:
@@ -192,6 +239,26 @@ class _Combo:
     tail_values: tuple[str, ...]
     indicators: tuple[str, str, str, str]
     shapes: dict = field(default_factory=dict)  # (side, venue id?, short?) -> TxShape
+    csv_shapes: dict = field(default_factory=dict)  # side -> CsvShape
+
+    def csv_shape(self, side: str, side_values: tuple[str, ...]) -> CsvShape:
+        """The CSV row of the records of one side: the constant columns quoted by ``csv`` once,
+        the per-record ones (reference, venue id, time, quantity, price, venue, short selling)
+        as slots."""
+        shape = self.csv_shapes.get(side)
+        if shape is None:
+            s = CSV_SLOT_MARKS
+            waiver, otc, commodity, sft = self.indicators
+            values = (
+                ("NEWT", s[0], s[1])
+                + side_values
+                + (s[2], self.capacity, self.quantity_type, s[3], self.quantity_currency, "")
+                + (s[4], self.price_currency, "", s[5], "", "", "")
+                + self.tail_values
+                + (waiver, s[6], otc, commodity, sft)
+            )
+            shape = self.csv_shapes[side] = CsvShape.from_row(values)
+        return shape
 
     def shape(self, side: str, side_xml: str, matched: bool, short: bool) -> TxShape:
         """The record's ``Tx`` with its per-record texts as slots (see ``facets.TxShape``)."""
@@ -732,7 +799,13 @@ class TransactionRecordBuilder:
             slots += (venue_tx_id,)
         if short:
             slots += (short,)
-        return BuiltRecord(values, (), None, shape, slots)
+        csv_slots = (trn, venue_tx_id, timestamp, quantity_text, price_text, venue, short)
+        csv_shape = combo.csv_shapes.get(row.side)
+        if csv_shape is None:
+            csv_shape = combo.csv_shape(row.side, side[0])
+        if not csv_shape.fits(csv_slots):
+            csv_shape = None  # a text that needs CSV quoting: the csv module writes ``values``
+        return BuiltRecord(values, (), None, shape, slots, csv_shape, csv_slots)
 
     def cancellation(self, trn: str) -> BuiltRecord:
         """The CANC record that cancels the report ``trn`` (a correction sends CANC, then a new

@@ -404,7 +404,7 @@ class XmlReportWriter:
 class CsvReportWriter:
     """One row per record, one column per RTS 22 field (``fields.COLUMNS``), UTF-8, header first."""
 
-    def __init__(self, fh: IO[bytes], *, chunk: int = 2000):
+    def __init__(self, fh: IO[bytes], *, chunk: int = 5000):
         self.out = HashingWriter(fh)
         self.chunk = chunk
         self.count = 0
@@ -413,8 +413,13 @@ class CsvReportWriter:
         self._csv.writerow(COLUMNS)
         self._pending = 0
 
-    def add(self, values: tuple[str, ...]) -> None:
-        self._csv.writerow(values)
+    def add(self, values: tuple[str, ...], line: str | None = None) -> None:
+        """One row: ``line`` when the caller has it as CSV text already (``BuiltRecord.csv_line``,
+        the same bytes ``csv`` writes for ``values``), else ``values`` through ``csv``."""
+        if line is None:
+            self._csv.writerow(values)
+        else:
+            self._buffer.write(line)
         self.count += 1
         self._pending += 1
         if self._pending >= self.chunk:

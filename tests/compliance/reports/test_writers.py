@@ -4,6 +4,7 @@ validator process), holds back what the schema refuses and writes the rest; memo
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -195,3 +196,30 @@ def test_a_field_check_libxml2_contradicts_stops_the_report():
     records[2] = (key, lax, slots[:3] + ("1.12345678901234",) + slots[4:])
     with pytest.raises(FieldCheckDisagreement, match="record 3"):
         write(records, chunk=4, sample_every=1000)  # the first chunk is always sampled
+
+
+def test_csv_rows_from_shapes_are_the_bytes_the_csv_module_writes():
+    from compliance.reports.transaction.writers import CsvReportWriter
+    from tests.compliance.reports.test_facets import EQUITY_CFD
+
+    builder = TransactionRecordBuilder(firm=FIRM, instruments={1: EQUITY_CFD}, accounts={1: ACCOUNT})
+    # a name with a comma and quotes in a constant column; a time text with a comma in a slot
+    quoted = TransactionRecordBuilder(
+        firm=FIRM, instruments={1: replace(EQUITY_CFD, full_name='APPLE, "INC" CFD')}, accounts={1: ACCOUNT}
+    )
+    built = []
+    for i, b in enumerate([builder, quoted] * 20, start=1):
+        stamp = "2026-03-02T09:30:00,5Z" if i == 7 else "2026-03-02T09:30:00.000001Z"
+        row = ExecutionRow(
+            i, 1, 1, "BUY" if i % 3 else "SELL", Decimal(2), "101.25", "XLON", f"D{i}", stamp, "a1", None, "2"
+        )
+        built.append(b.build(row, position_before=Decimal(-1)))
+    assert all(r.reasons == () for r in built)
+    assert built[6].csv_line is None and sum(r.csv_line is None for r in built) == 1
+    fast, plain = io.BytesIO(), io.BytesIO()
+    a, b = CsvReportWriter(fast), CsvReportWriter(plain)
+    for r in built:
+        a.add(r.values, r.csv_line)
+        b.add(r.values)
+    a.close(), b.close()
+    assert fast.getvalue() == plain.getvalue() and b'"APPLE, ""INC"" CFD"' in fast.getvalue()
