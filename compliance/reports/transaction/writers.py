@@ -123,12 +123,11 @@ ELEMENT_COLUMNS = {
     "TradVn": "venue",
     "TradPlcMtchgId": "venue_transaction_id",
     "ShrtSellgInd": "short_selling_indicator",
-    "Id": "instrument_isin",
     "FullNm": "instrument_full_name",
     "ClssfctnTp": "instrument_classification",
     "Algo": "investment_decision_id",
 }
-_ELEMENT = re.compile(r"record [A-Z0-9]*: (\w+) \(|Element '(?:\{[^}]*\})?(\w+)'")
+_ELEMENT = re.compile(r"^record \S*: (\w+) \(|Element '(?:\{[^}]*\})?(\w+)'")
 
 
 def error_field(error: str) -> str:
