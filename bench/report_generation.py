@@ -50,6 +50,7 @@ os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeop
 os.environ["DATABASE_URL"] = os.environ["MIGRATE_DATABASE_URL"]
 os.environ.setdefault("DEBUG", "False")
 BENCH_DB = "tradeops_bench_reports"
+NO_DEEP = False
 DAY = date(2026, 3, 2)
 ALGOS = ("ml-ensemble-v1", "momentum-v2")
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "US500", "XAUUSD")
@@ -249,7 +250,7 @@ def child(step: str, day: date) -> None:
     elif step == "xml-full":  # REPORTING_XSD_CHECK=full set by the parent; same bytes, no second deep pass
         result = step_run(day, "xml", deep=False)
     else:
-        result = step_run(day, step)
+        result = step_run(day, step, deep=os.environ.get("BENCH_DEEP", "1") == "1")
     result.update({"peak_mb": peak_mb(), "start_rss_mb": start_rss})
     print("RESULT " + json.dumps(result))
 
@@ -260,6 +261,7 @@ def child(step: str, day: date) -> None:
 def measure(step: str, day: date, db_url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": db_url, "MIGRATE_DATABASE_URL": db_url}  # the bench database
     env["REPORTING_XSD_CHECK"] = "full" if step == "xml-full" else env.get("REPORTING_XSD_CHECK", "fields")
+    env["BENCH_DEEP"] = "0" if NO_DEEP else "1"
     proc = subprocess.run(
         [sys.executable, __file__, "--child", step, "--day", day.isoformat()],
         env=env,
@@ -283,9 +285,17 @@ def main() -> None:
         action="store_true",
         help="also the XML run with REPORTING_XSD_CHECK=full (libxml2 on every chunk; no second deep pass)",
     )
+    parser.add_argument(
+        "--no-deep",
+        action="store_true",
+        help="skip the second whole-file XSD pass of the validate step (minutes at 1M)",
+    )
+    parser.add_argument("--skip-small", action="store_true", help="measure the big trading date only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global NO_DEEP
+    NO_DEEP = args.no_deep
     if args.child:
         child(args.child, date.fromisoformat(args.day))
         return
@@ -317,7 +327,8 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}"
         )
         rows = []
-        for day, n in ((small_day, args.small), (big_day, args.executions)):
+        days = ((small_day, args.small), (big_day, args.executions))
+        for day, n in days[1:] if args.skip_small else days:
             for step in ("copy", "xml", "csv") + (("xml-full",) if args.compare_full else ()):
                 result = measure(step, day, db_url)
                 growth = result["peak_mb"] - result["start_rss_mb"]
