@@ -50,6 +50,7 @@ os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeop
 os.environ["DATABASE_URL"] = os.environ["MIGRATE_DATABASE_URL"]
 os.environ.setdefault("DEBUG", "False")
 BENCH_DB = "tradeops_bench_reports"
+NO_DEEP = False
 DAY = date(2026, 3, 2)
 ALGOS = ("ml-ensemble-v1", "momentum-v2")
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "US500", "XAUUSD")
@@ -209,7 +210,7 @@ def _clear_reports() -> None:
         cursor.execute("TRUNCATE reports_transactionrecord, reports_reportrun CASCADE")
 
 
-def step_run(day: date, file_format: str) -> dict:
+def step_run(day: date, file_format: str, *, deep: bool = True) -> dict:
     from compliance.reports.services import report_run_create, report_run_generate, report_run_validate
 
     _clear_reports()
@@ -222,7 +223,7 @@ def step_run(day: date, file_format: str) -> dict:
     validator_cpu = children_cpu() - child_cpu  # the XSD validator process (XML)
     peak_generate = peak_mb()
     started = time.perf_counter()
-    run = report_run_validate(run=run, deep=True)  # the whole-file XSD pass too, whatever the size
+    run = report_run_validate(run=run, deep=deep)  # the whole-file XSD pass too, whatever the size
     validate = time.perf_counter() - started
     return {
         "seconds": generate,
@@ -235,6 +236,7 @@ def step_run(day: date, file_format: str) -> dict:
         "status": run.status,
         "bytes": run.size_bytes,
         "errors": run.errors[-1:] if run.errors else [],
+        "xsd": run.summary.get("xsd", {}),
     }
 
 
@@ -243,7 +245,12 @@ def child(step: str, day: date) -> None:
 
     django.setup()
     start_rss = rss_mb()
-    result = step_copy(day) if step == "copy" else step_run(day, step)
+    if step == "copy":
+        result = step_copy(day)
+    elif step == "xml-full":  # REPORTING_XSD_CHECK=full set by the parent; same bytes, no second deep pass
+        result = step_run(day, "xml", deep=False)
+    else:
+        result = step_run(day, step, deep=os.environ.get("BENCH_DEEP", "1") == "1")
     result.update({"peak_mb": peak_mb(), "start_rss_mb": start_rss})
     print("RESULT " + json.dumps(result))
 
@@ -253,6 +260,8 @@ def child(step: str, day: date) -> None:
 
 def measure(step: str, day: date, db_url: str) -> dict:
     env = {**os.environ, "DATABASE_URL": db_url, "MIGRATE_DATABASE_URL": db_url}  # the bench database
+    env["REPORTING_XSD_CHECK"] = "full" if step == "xml-full" else env.get("REPORTING_XSD_CHECK", "fields")
+    env["BENCH_DEEP"] = "0" if NO_DEEP else "1"
     proc = subprocess.run(
         [sys.executable, __file__, "--child", step, "--day", day.isoformat()],
         env=env,
@@ -271,9 +280,22 @@ def main() -> None:
     parser.add_argument("--executions", type=int, default=1_000_000)
     parser.add_argument("--small", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep (and reuse) the bench database")
+    parser.add_argument(
+        "--compare-full",
+        action="store_true",
+        help="also the XML run with REPORTING_XSD_CHECK=full (libxml2 on every chunk; no second deep pass)",
+    )
+    parser.add_argument(
+        "--no-deep",
+        action="store_true",
+        help="skip the second whole-file XSD pass of the validate step (minutes at 1M)",
+    )
+    parser.add_argument("--skip-small", action="store_true", help="measure the big trading date only")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    global NO_DEEP
+    NO_DEEP = args.no_deep
     if args.child:
         child(args.child, date.fromisoformat(args.day))
         return
@@ -305,19 +327,28 @@ def main() -> None:
             f"load average {os.getloadavg()[0]:.1f}"
         )
         rows = []
-        for day, n in ((small_day, args.small), (big_day, args.executions)):
-            for step in ("copy", "xml", "csv"):
+        days = ((small_day, args.small), (big_day, args.executions))
+        for day, n in days[1:] if args.skip_small else days:
+            for step in ("copy", "xml", "csv") + (("xml-full",) if args.compare_full else ()):
                 result = measure(step, day, db_url)
                 growth = result["peak_mb"] - result["start_rss_mb"]
-                label = {"copy": "baseline COPY ... TO", "xml": "XML run", "csv": "CSV run"}[step]
+                label = {
+                    "copy": "baseline COPY ... TO",
+                    "xml": "XML run",
+                    "csv": "CSV run",
+                    "xml-full": "XML run, check=full",
+                }[step]
+                if step == "copy":
+                    copy_seconds = result["seconds"]
+                ratio = f"{result['seconds'] / copy_seconds:5.1f}x COPY" if step != "copy" else " " * 10
                 line = (
-                    f"{n:>9,} executions  {label:<22} {result['seconds']:7.1f} s  "
-                    f"{n / result['seconds']:>9,.0f}/s  (CPU {result['cpu_seconds']:6.1f} s)  "
+                    f"[load {os.getloadavg()[0]:4.1f}] {n:>9,} executions  {label:<22} {result['seconds']:7.1f} s "
+                    f"{ratio}  {n / result['seconds']:>9,.0f}/s  (CPU {result['cpu_seconds']:6.1f} s)  "
                     f"peak RSS {result['peak_mb']:6.0f} MB "
                     f"(+{growth:5.0f} MB)  file {result['bytes'] / 1e6:7.1f} MB"
                 )
-                if step == "xml":
-                    line += f"  | XSD validator process CPU {result['validator_cpu_seconds']:5.1f} s"
+                if step.startswith("xml"):
+                    line += f"  | XSD validator process CPU {result['validator_cpu_seconds']:5.1f} s {result['xsd']}"
                 if step != "copy":
                     line += (
                         f"  | validate {result['validate_seconds']:6.1f} s  records {result['records']:,} "

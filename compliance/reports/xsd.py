@@ -103,6 +103,8 @@ def xml_validate_stream(source: str | Path | IO[bytes]) -> XmlValidation:
         tx_tag = f"{{{NS_AUTH016}}}Tx"
         report_tag = f"{{{NS_AUTH016}}}FinInstrmRptgTxRpt"
         count = 0
+        # the error log libxml2 fills is per thread: earlier validations' errors would show here
+        etree.clear_error_log()
         context = etree.iterparse(fh, events=("end",), schema=schema, huge_tree=True, remove_blank_text=True)
         try:
             for _event, element in context:

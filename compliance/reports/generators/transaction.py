@@ -50,7 +50,13 @@ from compliance.reports.transaction.builder import (
 )
 from compliance.reports.transaction.fields import as_dict
 from compliance.reports.transaction.rules import Reason
-from compliance.reports.transaction.writers import AppHeader, CsvReportWriter, EmptyReport, XmlReportWriter
+from compliance.reports.transaction.writers import (
+    AppHeader,
+    CsvReportWriter,
+    EmptyReport,
+    XmlReportWriter,
+    error_field,
+)
 from tradeops.core.errors import ApplicationError
 from trading.models import Execution, Instrument, TradingAccount
 
@@ -327,9 +333,11 @@ class GenerationResult:
     size: int = 0
     held_back_by_reason: dict[str, int] = field(default_factory=dict)
     empty: bool = False
+    xsd: dict = field(default_factory=dict)  # how the XML was checked (writers.XmlReportWriter.stats)
 
     def summary(self) -> dict:
         return {
+            **({"xsd": self.xsd} if self.xsd else {}),
             "reported": self.reported,
             "held_back": self.held_back,
             "out_of_scope": self.out_of_scope,
@@ -380,9 +388,18 @@ def transaction_report_write(
             entry = pending.pop(key, None)
             if entry is None:
                 raise ValueError(f"cancellation {key} refused by the XSD: {error}")
-            hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", "", error[:500]),))
+            hold(entry[0], entry[1], entry[2], (Reason("xsd_invalid", error_field(error), error[:500]),))
 
-    writer = XmlReportWriter(out, header=header, on_done=done) if xml else CsvReportWriter(out)
+    if xml:
+        writer = XmlReportWriter(
+            out,
+            header=header,
+            on_done=done,
+            check=settings.REPORTING_XSD_CHECK,
+            sample_every=settings.REPORTING_XSD_SAMPLE_EVERY,
+        )
+    else:
+        writer = CsvReportWriter(out)
 
     for trn in cancellations:
         built = builder.cancellation(trn)
@@ -405,9 +422,9 @@ def transaction_report_write(
             continue
         if xml:
             pending[row.execution_id] = (row, built, late)
-            writer.add(row.execution_id, built.xml)
+            writer.add_shaped(row.execution_id, built.shape, built.slots)
         else:
-            writer.add(built.values)
+            writer.add(built.values, built.csv_line)
             result.reported += 1
             if on_record:
                 on_record(row, built, RecordState.REPORTED, late, ())
@@ -415,6 +432,8 @@ def transaction_report_write(
         writer.close()
     except EmptyReport:
         result.empty = True
+    if xml:
+        result.xsd = {"check": "fields" if writer.fields else "full", **writer.stats}
     result.sha256 = writer.out.sha256
     result.size = writer.out.size
     return result

@@ -6,20 +6,25 @@ instrument's description, an account's parties, an algorithm's code) is built an
 once and reused for every execution, so a record costs little more than formatting its
 quantity, price and time: that is what keeps a million-execution report streaming.
 
-A record is ``BuiltRecord(values, reasons, xml)``: ``values`` in ``fields.COLUMNS`` order (the
-CSV row), ``reasons`` the failed rules (empty when valid) and ``xml`` the ``<Tx>`` element of
-the auth.016 report (only for a valid record).
+A record is ``BuiltRecord(values, reasons, ...)``: ``values`` in ``fields.COLUMNS`` order (the
+CSV row), ``reasons`` the failed rules (empty when valid) and, for a valid record, the ``<Tx>``
+element of the auth.016 report as a shape (constant per combination and side) and the texts
+of its slots (reference, time, quantity, price, venue, venue id, short-selling indicator).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import csv
+import io
+import re
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import NamedTuple
 from xml.sax.saxutils import escape, quoteattr
 
 from compliance.reports.transaction import rules
+from compliance.reports.transaction.facets import TxShape
 from compliance.reports.transaction.rules import Reason
 
 OFF_VENUE = rules.venue_is_off_venue
@@ -86,6 +91,41 @@ class PersonConfig:
     id_scheme: str
 
 
+CSV_SLOT_MARKS = tuple(f"\u2063SLOT{i}\u2063" for i in range(7))  # invisible separator: never in a value
+_CSV_SPECIAL = re.compile(r'[",\r\n]')
+
+
+class CsvShape:
+    """A CSV row with holes: the constant columns as ``csv`` quotes them, split at the slots."""
+
+    __slots__ = ("segments",)
+
+    def __init__(self, segments: tuple[str, ...]):
+        self.segments = segments
+
+    @classmethod
+    def from_row(cls, values: tuple[str, ...]) -> CsvShape:
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(values)
+        text, segments = buffer.getvalue(), []
+        for mark in CSV_SLOT_MARKS:
+            head, found, text = text.partition(mark)
+            if not found:
+                raise ValueError("a CSV slot mark was quoted or lost")
+            segments.append(head)
+        segments.append(text)
+        return cls(tuple(segments))
+
+    @staticmethod
+    def fits(slots: tuple[str, ...]) -> bool:
+        """True when no slot text needs quoting (then the row is the segments and the texts)."""
+        return _CSV_SPECIAL.search("".join(slots)) is None
+
+    def render(self, v: tuple[str, ...]) -> str:
+        a, b, c, d, e, f, g, h = self.segments
+        return "".join((a, v[0], b, v[1], c, v[2], d, v[3], e, v[4], f, v[5], g, v[6], h))
+
+
 class ExecutionRow(NamedTuple):
     """One execution as the report reads it (a tuple: a million of them are made per report)."""
 
@@ -105,9 +145,31 @@ class ExecutionRow(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class BuiltRecord:
+    """``values`` (the CSV row), ``reasons`` (empty when valid) and the ``<Tx>`` element: a
+    NEWT record carries it as ``shape`` (the constant XML of its instrument, account, decision
+    maker, side and optional fields) and ``slots`` (the texts that change per record), which is
+    how the writer validates it without re-parsing the constant part; ``xml`` renders it."""
+
     values: tuple[str, ...]
     reasons: tuple[Reason, ...]
-    xml: str | None
+    text: str | None = None
+    shape: TxShape | None = None
+    slots: tuple[str, ...] = ()
+    csv: CsvShape | None = None  # the CSV row as constant text and slots (valid NEWT records)
+    csv_slots: tuple[str, ...] = ()
+
+    @property
+    def csv_line(self) -> str | None:
+        """The record's CSV row (with its newline), or None: write ``values`` with ``csv``."""
+        if self.csv is None:
+            return None
+        return self.csv.render(self.csv_slots)
+
+    @property
+    def xml(self) -> str | None:
+        if self.shape is not None:
+            return self.shape.render(self.slots)
+        return self.text
 
 
 # ---------------------------------------------------------------- static parts
@@ -176,6 +238,49 @@ class _Combo:
     tail_xml: str
     tail_values: tuple[str, ...]
     indicators: tuple[str, str, str, str]
+    shapes: dict = field(default_factory=dict)  # (side, venue id?, short?) -> TxShape
+    csv_shapes: dict = field(default_factory=dict)  # side -> CsvShape
+
+    def csv_shape(self, side: str, side_values: tuple[str, ...]) -> CsvShape:
+        """The CSV row of the records of one side: the constant columns quoted by ``csv`` once,
+        the per-record ones (reference, venue id, time, quantity, price, venue, short selling)
+        as slots."""
+        shape = self.csv_shapes.get(side)
+        if shape is None:
+            s = CSV_SLOT_MARKS
+            waiver, otc, commodity, sft = self.indicators
+            values = (
+                ("NEWT", s[0], s[1])
+                + side_values
+                + (s[2], self.capacity, self.quantity_type, s[3], self.quantity_currency, "")
+                + (s[4], self.price_currency, "", s[5], "", "", "")
+                + self.tail_values
+                + (waiver, s[6], otc, commodity, sft)
+            )
+            shape = self.csv_shapes[side] = CsvShape.from_row(values)
+        return shape
+
+    def shape(self, side: str, side_xml: str, matched: bool, short: bool) -> TxShape:
+        """The record's ``Tx`` with its per-record texts as slots (see ``facets.TxShape``)."""
+        key = (side, matched, short)
+        shape = self.shapes.get(key)
+        if shape is None:
+            segments = ["<Tx><New><TxId>", f"</TxId>{side_xml}<Tx><TradDt>", self.trade_open]
+            paths = ["TxId", "Tx/TradDt", "Tx/Qty/NmnlVal" if self.quantity_type == "NOML" else "Tx/Qty/Unit"]
+            segments += [self.price_open, self.price_close]
+            paths += ["Tx/Pric/Pric/MntryVal/Amt", "Tx/TradVn"]
+            tail = f"</TradVn>{self.instrument_xml}"
+            if matched:
+                segments.append("</TradVn><TradPlcMtchgId>")
+                paths.append("Tx/TradPlcMtchgId")
+                tail = f"</TradPlcMtchgId>{self.instrument_xml}"
+            if short:
+                segments.append(f"{tail}<ShrtSellgInd>")
+                paths.append("AddtlAttrbts/ShrtSellgInd")
+                tail = "</ShrtSellgInd>"
+            segments.append(tail + self.tail_xml)
+            shape = self.shapes[key] = TxShape(tuple(segments), tuple(paths))
+        return shape
 
 
 _ZERO = timedelta(0)
@@ -685,16 +790,22 @@ class TransactionRecordBuilder:
             + (waiver, short, otc, commodity, sft)
         )
         if combo.reasons or reasons:
-            return BuiltRecord(values, combo.reasons + tuple(reasons), None)
-        venue_xml = (
-            f"{venue}</TradVn><TradPlcMtchgId>{venue_tx_id}</TradPlcMtchgId>" if venue_tx_id else venue + "</TradVn>"
-        )
-        xml = (
-            f"<Tx><New><TxId>{trn}</TxId>{side[1]}<Tx><TradDt>{timestamp}{combo.trade_open}{quantity_text}"
-            f"{combo.price_open}{price_text}{combo.price_close}{venue_xml}{combo.instrument_xml}"
-            f"{f'<ShrtSellgInd>{short}</ShrtSellgInd>' if short else ''}{combo.tail_xml}"
-        )
-        return BuiltRecord(values, (), xml)
+            return BuiltRecord(values, combo.reasons + tuple(reasons))
+        shape = combo.shapes.get((row.side, bool(venue_tx_id), bool(short)))
+        if shape is None:
+            shape = combo.shape(row.side, side[1], bool(venue_tx_id), bool(short))
+        slots = (trn, timestamp, quantity_text, price_text, venue)
+        if venue_tx_id:
+            slots += (venue_tx_id,)
+        if short:
+            slots += (short,)
+        csv_slots = (trn, venue_tx_id, timestamp, quantity_text, price_text, venue, short)
+        csv_shape = combo.csv_shapes.get(row.side)
+        if csv_shape is None:
+            csv_shape = combo.csv_shape(row.side, side[0])
+        if not csv_shape.fits(csv_slots):
+            csv_shape = None  # a text that needs CSV quoting: the csv module writes ``values``
+        return BuiltRecord(values, (), None, shape, slots, csv_shape, csv_slots)
 
     def cancellation(self, trn: str) -> BuiltRecord:
         """The CANC record that cancels the report ``trn`` (a correction sends CANC, then a new

@@ -2,14 +2,24 @@
 the ESMA ``head.003`` envelope with a ``head.001`` application header) and CSV.
 
 Memory stays flat in the number of records: records are written as they come, in chunks.
-Every XML chunk is validated against ESMA's schema before it is written (the chunk's ``Tx``
-elements, exactly the bytes that go into the file, wrapped in the constant ``Document`` open
-and close tags); a record the schema refuses is reported back to the caller, who holds it back,
-and the rest of the chunk is written. The header is validated once at ``open``. So no byte
-reaches the file that the XSD has not passed, without ever holding the whole tree: the
-validation costs one libxml2 parse of each chunk. It is as expensive as building the records,
-so past a few chunks it runs in a child process (``compliance.reports.xsd_worker``) on another
-core, two chunks behind the builder.
+No byte reaches an XML file that is not valid against ESMA's auth.016 XSD; the header is
+validated once at ``open``. Two ways of making sure, ``check``:
+
+- ``"fields"`` (the default): a record comes as a shape and slot texts (``facets.TxShape``).
+  Each shape is validated once against the full XSD with placeholder texts in its slots (and
+  read back, to prove each slot is the element its path names); each record's slot texts are
+  checked against their elements' XSD simple types (``facets``: patterns, digits, bounds,
+  enumerations, ``xs:dateTime``, read from the XSD). A record whose shape or texts fail is
+  validated on its own by libxml2, which decides (the refusal names the record's field). On
+  top, the first chunk and every ``sample_every``-th chunk are validated whole by libxml2: if
+  it ever refuses a record the field checks passed, ``FieldCheckDisagreement`` stops the report
+  (a bug to fix, never a file sent on a weaker check). It costs a few microseconds a record;
+- ``"full"``: every chunk is parsed and validated by libxml2 (the exact bytes that go into the
+  file, wrapped in the constant ``Document`` tags), ~40 us a record; past a few chunks in a
+  child process (``compliance.reports.xsd_worker``) on another core, two chunks behind.
+
+Records added as plain XML (``add``: cancellations) are always validated by libxml2. A record
+the schema refuses is reported back to the caller, who holds it back; the rest is written.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -33,10 +44,17 @@ from xml.sax.saxutils import escape
 from lxml import etree
 
 from compliance.reports import xsd
+from compliance.reports.transaction.facets import TxShape
 from compliance.reports.transaction.fields import COLUMNS
 from compliance.reports.xsd_worker import chunk_check as xsd_chunk_check
 
-XML_CHUNK = 500  # records per validated chunk: ~0.5 MB; bigger chunks were no faster here
+XML_CHUNK = 500  # records per chunk: ~0.5 MB; bigger chunks were no faster here
+SAMPLE_EVERY = 20  # check="fields": the first chunk and every 20th are validated whole by libxml2
+
+
+class FieldCheckDisagreement(Exception):
+    """libxml2 refused a record that the field checks had passed: the checks are not
+    equivalent to the XSD for some value. The report stops; nothing is sent on them."""
 
 
 class EmptyReport(Exception):
@@ -92,6 +110,35 @@ PARALLEL_AFTER_CHUNKS = 2  # small reports are validated in-process (starting a 
 Done = Callable[[list, list], None]  # (keys written, [(key, error)] held back)
 
 
+# The report column of an auth.016 element, to name the field of a schema refusal.
+ELEMENT_COLUMNS = {
+    "TxId": "transaction_reference_number",
+    "ExctgPty": "executing_entity_lei",
+    "SubmitgPty": "submitting_entity_lei",
+    "TradDt": "trading_date_time",
+    "TradgCpcty": "trading_capacity",
+    "Unit": "quantity",
+    "NmnlVal": "quantity",
+    "Amt": "price",
+    "TradVn": "venue",
+    "TradPlcMtchgId": "venue_transaction_id",
+    "ShrtSellgInd": "short_selling_indicator",
+    "FullNm": "instrument_full_name",
+    "ClssfctnTp": "instrument_classification",
+    "Algo": "investment_decision_id",
+}
+_ELEMENT = re.compile(r"^record \S*: (\w+) \(|Element '(?:\{[^}]*\})?(\w+)'")
+
+
+def error_field(error: str) -> str:
+    """The column a schema refusal is about (the first element it names), or ``""``."""
+    m = _ELEMENT.search(error)
+    if m is None:
+        return ""
+    element = m.group(1) or m.group(2)
+    return ELEMENT_COLUMNS.get(element, element)
+
+
 class XsdValidator:
     """The XSD check of chunks in a child process (``compliance.reports.xsd_worker``), so it
     runs on another core while this one builds the next chunk. Answers come back in order."""
@@ -134,13 +181,14 @@ class XsdValidator:
 
 
 class XmlReportWriter:
-    """Streams ``<Tx>`` elements into an auth.016 file, each chunk validated before it is written.
+    """Streams ``<Tx>`` elements into an auth.016 file, each checked against the XSD before it
+    is written (``check``: ``fields`` or ``full``, see the module's docstring).
 
-    ``add(key, tx_xml)`` queues a record; every ``chunk`` records the chunk is validated (in a
-    child process once the report is big enough, ``parallel``; else here) and written, and
-    ``on_done(keys_written, [(key, error)])`` is told what went into the file and what the XSD
-    refused (held back by the caller). ``close()`` finishes; it raises ``EmptyReport`` when
-    nothing was written."""
+    ``add_shaped(key, shape, slots)`` queues a record built as a shape and its slot texts;
+    ``add(key, tx_xml)`` one as plain XML (always validated by libxml2). Every ``chunk``
+    records the chunk is checked and written, and ``on_done(keys_written, [(key, error)])`` is
+    told what went into the file and what the XSD refused (held back by the caller).
+    ``close()`` finishes; it raises ``EmptyReport`` when nothing was written."""
 
     def __init__(
         self,
@@ -150,15 +198,25 @@ class XmlReportWriter:
         on_done: Done,
         chunk: int = XML_CHUNK,
         parallel: bool = True,
+        check: str = "fields",
+        sample_every: int = SAMPLE_EVERY,
     ):
+        if check not in ("fields", "full"):
+            raise ValueError(f"check must be 'fields' or 'full', not {check!r}")
         self.out = HashingWriter(fh)
         self.header = header
         self.on_done = on_done
         self.chunk = chunk
-        self.parallel = parallel
+        self.parallel = parallel and check == "full"
+        self.fields = check == "fields"
+        self.sample_every = max(1, sample_every)
         self.count = 0
+        # what was done, for the run's summary and the benchmark
+        self.stats = {"shapes": 0, "shapes_invalid": 0, "sampled_chunks": 0, "chunks": 0, "libxml2_records": 0}
         self._keys: list = []
         self._xml: list[str] = []
+        self._notes: list[str | None] = []  # None: passed the field checks; else why libxml2 must look
+        self._shapes: dict[TxShape, bool] = {}
         self._in_flight: deque = deque()
         self._validator: XsdValidator | None = None
         self._dispatched = 0
@@ -178,17 +236,70 @@ class XmlReportWriter:
         self._opened = True
 
     def add(self, key: object, tx_xml: str) -> None:
+        """A record as plain XML: validated by libxml2 whatever ``check`` is."""
         self._keys.append(key)
         self._xml.append(tx_xml)
+        self._notes.append("")
         if len(self._keys) >= self.chunk:
             self._dispatch()
+
+    def add_shaped(self, key: object, shape: TxShape, slots: tuple[str, ...]) -> None:
+        """A record as a shape and its slot texts (``facets.TxShape``)."""
+        self._keys.append(key)
+        self._xml.append(shape.render(slots))
+        if not self.fields:
+            self._notes.append("")
+        else:
+            valid = self._shapes.get(shape)
+            if valid is None:
+                valid = self._shape_check(shape)
+            if not valid:
+                self._notes.append("")
+            else:
+                errors = shape.slot_errors(slots)
+                self._notes.append(f"record {slots[0]}: {'; '.join(errors)}" if errors else None)
+        if len(self._keys) >= self.chunk:
+            self._dispatch()
+
+    def _shape_check(self, shape: TxShape) -> bool:
+        """Validate a shape once: placeholders in its slots, the whole ``Tx`` through the XSD,
+        then each placeholder found at its slot's path (so a slot's type is its element's)."""
+        placeholders = shape.placeholder_slots()
+        valid = not shape.slot_errors(placeholders)
+        if valid:
+            try:
+                root = etree.fromstring(_DOC_OPEN + shape.render(placeholders) + _DOC_CLOSE, self._parser)
+            except etree.XMLSyntaxError:
+                valid = False
+            else:
+                ns = f"{{{xsd.NS_AUTH016}}}"
+                new = root[0][0][0]
+                for path, text in zip(shape.paths, placeholders, strict=True):
+                    found = new.find("/".join(ns + part for part in path.split("/")))
+                    if found is None or found.text != text or len(found):
+                        valid = False
+        self._shapes[shape] = valid
+        self.stats["shapes"] += 1
+        self.stats["shapes_invalid"] += not valid
+        return valid
 
     def _dispatch(self) -> None:
         if not self._keys:
             return
-        keys, xml, self._keys, self._xml = self._keys, self._xml, [], []
+        keys, xml, notes = self._keys, self._xml, self._notes
+        self._keys, self._xml, self._notes = [], [], []
         body = "\n".join(xml).encode()
         self._dispatched += 1
+        self.stats["chunks"] += 1
+        if self.fields:
+            if (self._dispatched - 1) % self.sample_every == 0:
+                self.stats["sampled_chunks"] += 1
+                self.stats["libxml2_records"] += len(keys)
+                failed = xsd_chunk_check(self._parser, body)
+                self._write(keys, body, self._sample_verdict(keys, notes, failed))
+            else:
+                self._write(keys, body, self._flagged_check(xml, notes))
+            return
         if self.parallel and self._validator is None and self._dispatched > PARALLEL_AFTER_CHUNKS:
             try:
                 self._validator = XsdValidator()
@@ -205,6 +316,37 @@ class XmlReportWriter:
                 self._complete()
         else:
             self._write(keys, body, xsd_chunk_check(self._parser, body))
+
+    def _flagged_check(self, xml: list[str], notes: list[str | None]) -> list:
+        """libxml2 on each record that did not pass the field checks; it decides."""
+        failed = []
+        for index, note in enumerate(notes):
+            if note is None:
+                continue
+            self.stats["libxml2_records"] += 1
+            problems = xsd_chunk_check(self._parser, xml[index].encode())
+            if problems:
+                failed.append([index, self._reason(note, problems[0][1])])
+        return failed
+
+    def _sample_verdict(self, keys: list, notes: list[str | None], failed: list) -> list:
+        """A chunk libxml2 validated whole: a refusal of a record the field checks passed
+        stops the report; the others are held back with both reasons."""
+        if any(index == -1 for index, _ in failed):
+            if all(note is None for note in notes):
+                raise FieldCheckDisagreement(f"libxml2 refused a chunk the field checks passed: {failed[0][1]}")
+            return failed
+        disagreements = [(keys[i], error) for i, error in failed if notes[i] is None]
+        if disagreements:
+            key, error = disagreements[0]
+            raise FieldCheckDisagreement(
+                f"libxml2 refused record {key} that the field checks passed ({len(disagreements)} such): {error}"
+            )
+        return [[i, self._reason(notes[i], error)] for i, error in failed]
+
+    @staticmethod
+    def _reason(note: str | None, xsd_error: str) -> str:
+        return f"{note}; XSD: {xsd_error}" if note else xsd_error
 
     def _complete(self) -> None:
         keys, body = self._in_flight.popleft()
@@ -261,7 +403,7 @@ class XmlReportWriter:
 class CsvReportWriter:
     """One row per record, one column per RTS 22 field (``fields.COLUMNS``), UTF-8, header first."""
 
-    def __init__(self, fh: IO[bytes], *, chunk: int = 2000):
+    def __init__(self, fh: IO[bytes], *, chunk: int = 5000):
         self.out = HashingWriter(fh)
         self.chunk = chunk
         self.count = 0
@@ -270,8 +412,13 @@ class CsvReportWriter:
         self._csv.writerow(COLUMNS)
         self._pending = 0
 
-    def add(self, values: tuple[str, ...]) -> None:
-        self._csv.writerow(values)
+    def add(self, values: tuple[str, ...], line: str | None = None) -> None:
+        """One row: ``line`` when the caller has it as CSV text already (``BuiltRecord.csv_line``,
+        the same bytes ``csv`` writes for ``values``), else ``values`` through ``csv``."""
+        if line is None:
+            self._csv.writerow(values)
+        else:
+            self._buffer.write(line)
         self.count += 1
         self._pending += 1
         if self._pending >= self.chunk:
