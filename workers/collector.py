@@ -33,6 +33,7 @@ from typing import Any
 
 import msgspec
 
+from tradeops.bus.runner import output_event_id
 from tradeops.core.clock import utcnow
 from tradeops.events import Alert, Bar, Envelope, Tick, Topic, encode, make_event
 from trading.brokers.base import Broker, BrokerConnectionError, Quote
@@ -95,6 +96,7 @@ class Collector:
         source: str = SOURCE,
         dead_letter: bool = True,
         secure_ids: bool = False,
+        deterministic_ids: bool = False,
     ):
         self._bus = publish if publish is not None and hasattr(publish, "publish") else None
         self._publish = publish.publish if self._bus is not None else publish
@@ -105,6 +107,12 @@ class Collector:
         self._dead_letter = dead_letter and self._bus is not None and hasattr(self._bus, "publish_raw")
         self.stats = CollectorStats()
         self._getrandbits = random.SystemRandom().getrandbits if secure_ids else random.Random().getrandbits  # noqa: S311 - ids, not secrets
+        # A replay's ids derive from what is replayed (``replay_event_id``), so replaying the same
+        # data again (a restarted embedded run) gives the same ids, and so the same ids for every
+        # stage's outputs (``tradeops.bus.runner.output_event_id``): the audit trail and the
+        # stages' dedupe recognise them instead of recording predictions twice. A live feed keeps
+        # random ids: two real ticks may carry the same time and prices.
+        self.deterministic_ids = deterministic_ids
 
     def _event_id(self) -> uuid.UUID:
         """A random (version 4) UUID from a per-collector generator seeded by the OS: uuid4()
@@ -118,13 +126,19 @@ class Collector:
         kind = type(item)
         payload = item if kind is Tick or kind is Bar else normalise(item)
         payload = _replace(payload, received_at=self._clock())
-        event = make_event(payload, source=self.source, key=payload.symbol, event_id=self._event_id())
+        event_id = replay_event_id(self.source, payload) if self.deterministic_ids else self._event_id()
+        event = make_event(payload, source=self.source, key=payload.symbol, event_id=event_id)
         stats = self.stats
         stats.received += 1
         verdict = self.monitor.inspect(event)
         if verdict is None:  # not market data: pass through untouched
             return [event]
         flags, alerts = verdict.flags, verdict.alerts
+        if alerts and self.deterministic_ids:  # the monitor's alerts follow from the event: ids from its id
+            alerts = [
+                _replace(a, event_id=output_event_id(stage=f"{self.source}.monitor", input_id=event_id, index=i))
+                for i, a in enumerate(alerts)
+            ]
         if not flags and not alerts:
             stats.published += 1
             return [verdict.event]
@@ -191,6 +205,20 @@ class Collector:
             while chunk := list(islice(events, batch_size)):
                 publish_many(chunk)
         return self.stats
+
+
+REPLAY_ID_NAMESPACE = uuid.UUID("1f7c2a8e-3b6d-5e14-9c0a-7d2e4b8f6a31")
+
+
+def replay_event_id(source: str, payload: Tick | Bar) -> uuid.UUID:
+    """The event id of a replayed tick or bar, derived from what it is (source, kind, symbol,
+    timeframe, time, prices): the same on every replay of the same data. ``uuid5`` semantics
+    (``output_event_id``'s fast computation)."""
+    if type(payload) is Bar:
+        name = f"bar:{payload.symbol}:{payload.timeframe}:{payload.ts.isoformat()}:{payload.close}"
+    else:
+        name = f"tick:{payload.symbol}:{payload.ts.isoformat()}:{payload.bid}:{payload.ask}"
+    return output_event_id(stage=source, input_id=REPLAY_ID_NAMESPACE, index=name)
 
 
 def collector_metrics(collector: Collector, *, process: str | None = None) -> None:
@@ -289,7 +317,9 @@ def embedded_source(*, limit: int | None = None, quarantine_file: str | None = N
     speed = float(os.environ.get("REPLAY_SPEED", "0")) or None
     quarantine = Quarantine(quarantine_file or os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
     # Derived ticks come every 20 minutes: a gap is a missing hour or more of session time.
-    collector = Collector(monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine)
+    collector = Collector(
+        monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine, deterministic_ids=True
+    )
     collector_metrics(collector)
     bars = list(backtesting_bars("EURUSD", quarantine=quarantine))[:limit]
     spread = Decimal("0.00008")

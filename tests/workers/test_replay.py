@@ -59,23 +59,12 @@ def test_on_a_replay_clock_every_record_is_dated_at_market_time_and_recorded_now
     assert decision.ts == decided
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_replay_of_real_bars_writes_only_records_dated_inside_the_replayed_span(
-    trained, settings, tmp_path, monkeypatch, instrument, account
-):
-    """The embedded pipeline, every stage on (features, models, validator, execution worker,
-    surveillance, audit trail), over 400 real EURUSD hours of 2017 on the replay clock: every
-    trading record's event time lies inside the replayed data; record times are today's."""
+def _models_activate(trained, settings, tmp_path) -> None:
+    """Both models trained on the real bars, registered and activated (no edge, said so)."""
     from datetime import UTC as utc
 
     from mlmodels.services import model_version_activate, model_versions_register, validator_config_update
     from mlmodels.training import MODEL_NAMES, artifact_bytes, artifact_write
-    from tradeops.bus.memory import MemoryBus
-    from tradeops.bus.runner import pipeline_run
-    from tradeops.outbox.relay import OutboxRelay
-    from trading.marketdata.sources import backtesting_bars
-    from workers.collector import embedded_source
-    from workers.execution import execution_stage
 
     settings.ML_MODEL_DIR = str(tmp_path)
     settings.EXECUTION_PAPER_JOURNAL_DIR = ""
@@ -90,6 +79,63 @@ def test_a_replay_of_real_bars_writes_only_records_dated_inside_the_replayed_spa
         model_version_activate(version=row, actor="user:risk", allow_no_edge=True, reason=NO_EDGE)
     validator_config_update(actor="user:risk", min_confidence=0.5, algo_id="ml-eurusd-h1")
 
+
+@pytest.mark.django_db(transaction=True)
+def test_restarting_an_embedded_replay_records_its_decision_inputs_once(
+    trained, settings, tmp_path, monkeypatch, instrument, account
+):
+    """The embedded run replays its data again after a restart: the collector derives each
+    replayed event's id from what it is and every stage derives its outputs' ids from their
+    input's, so the second run's features, predictions and signals carry the first run's ids and
+    the audit trail records each once (an order's story shows each prediction once)."""
+    from tradeops.bus.memory import MemoryBus
+    from tradeops.bus.runner import EMBEDDED_SINK_SECONDS, pipeline_run
+    from tradeops.outbox.relay import OutboxRelay
+    from workers.collector import embedded_source
+    from workers.execution import execution_stage
+
+    _models_activate(trained, settings, tmp_path)
+    monkeypatch.setenv("REPLAY_LIMIT", "150")
+    monkeypatch.setenv("REPLAY_QUARANTINE", str(tmp_path / "quarantine.jsonl"))
+    inputs = ("feature.vector", "prediction.made", "signal.validated")
+
+    def run() -> dict[str, list]:
+        bus = MemoryBus()
+        result = pipeline_run(
+            embedded_source(),
+            handlers={"execution": execution_stage(clock=ReplayClock())},
+            bus=bus,
+            batch_size=1,
+            relay=OutboxRelay(bus=bus, use_lock=False),
+            sink_seconds=EMBEDDED_SINK_SECONDS,
+        )
+        assert result.dead_letters == 0
+        return {
+            action: sorted(AuditRecord.objects.filter(action=action).values_list("event_id", flat=True))
+            for action in inputs
+        }
+
+    first = run()
+    assert first["feature.vector"] and first["prediction.made"], "the replay made features and predictions"
+    assert run() == first  # the same events again, not new ones
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_replay_of_real_bars_writes_only_records_dated_inside_the_replayed_span(
+    trained, settings, tmp_path, monkeypatch, instrument, account
+):
+    """The embedded pipeline, every stage on (features, models, validator, execution worker,
+    surveillance, audit trail), over 400 real EURUSD hours of 2017 on the replay clock: every
+    trading record's event time lies inside the replayed data; record times are today's."""
+
+    from tradeops.bus.memory import MemoryBus
+    from tradeops.bus.runner import pipeline_run
+    from tradeops.outbox.relay import OutboxRelay
+    from trading.marketdata.sources import backtesting_bars
+    from workers.collector import embedded_source
+    from workers.execution import execution_stage
+
+    _models_activate(trained, settings, tmp_path)
     bars = 400
     monkeypatch.setenv("REPLAY_LIMIT", str(bars))
     monkeypatch.setenv("REPLAY_QUARANTINE", str(tmp_path / "quarantine.jsonl"))

@@ -155,6 +155,10 @@ def infrastructure_retry(
     return None
 
 
+# How long the embedded run's sinks (audit trail, live push) gather events across source events
+# before their batch (``EmbeddedDispatcher``): one audit append per 0.2 s of a flat-out replay
+# instead of one per source event; a live screen is at most that late.
+EMBEDDED_SINK_SECONDS = 0.2
 OUTPUT_ID_NAMESPACE = uuid.UUID("5d0f3f7e-8a43-4c1e-9a8e-2f6b1c9f0b11")
 ALL_TOPICS = (Topic.MARKET_DATA, Topic.FEATURES, Topic.PREDICTIONS, Topic.TRADING, Topic.COMPLIANCE)
 
@@ -243,7 +247,7 @@ _UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
 _UUID5_SET = (5 << 76) | (0x8000 << 48)
 
 
-def output_event_id(*, stage: str, input_id: uuid.UUID, index: int) -> uuid.UUID:
+def output_event_id(*, stage: str, input_id: uuid.UUID, index: int | str) -> uuid.UUID:
     """``uuid5(OUTPUT_ID_NAMESPACE, "stage:input_id:index")``: the same on every delivery, so a
     redelivered input's outputs are recognised downstream. Computed as ``uuid.uuid5`` does (SHA-1
     of the namespace and the name, version and variant bits set), without its extra copies: it
@@ -621,11 +625,31 @@ class EmbeddedDispatcher:
     gather what they get during a pump and get it in one call when the FIFO runs dry, then the
     relay (when rows were committed since its last look, ``OutboxRelay.wanted``) and anyone else
     who published into ``bus`` have their turn: those events are decoded as a consumer of the
-    bus would decode them and dispatched the same way. ``pump`` returns when nothing moved."""
+    bus would decode them and dispatched the same way. ``pump`` returns when nothing moved.
 
-    def __init__(self, runners: Sequence[StageRunner], *, bus, relay=None, on_event=None) -> None:
+    ``sink_seconds`` (0: every pump) lets the sinks' batches span pumps: they get what gathered
+    once that much wall-clock time passed since their last batch, once ``sink_max`` events wait,
+    and always on ``pump(flush=True)`` (the end of a replay, a live feed with nothing new, idle).
+    Nothing a stage decides depends on a sink (they produce no events), so only when the records
+    are appended moves, not what: a lock-step replay (one source event per pump) appends the
+    audit trail's decision inputs once per ``sink_seconds``, not once per source event."""
+
+    def __init__(
+        self,
+        runners: Sequence[StageRunner],
+        *,
+        bus,
+        relay=None,
+        on_event=None,
+        sink_seconds: float = 0.0,
+        sink_max: int = 10_000,
+    ) -> None:
         from tradeops.events import TOPICS_BY_TYPE
 
+        self.sink_seconds = sink_seconds
+        self.sink_max = sink_max
+        self._sinks_flushed_at = time.monotonic()
+        self._sinks_pending = 0
         self.runners = list(runners)
         self.bus = bus
         self.relay = relay
@@ -651,8 +675,9 @@ class EmbeddedDispatcher:
         topic_of = self.topic_of
         self.queue.extend((topic_of[e.type], e) for e in events)
 
-    def pump(self) -> int:
-        """Dispatch until nothing is left to do; returns the events dispatched."""
+    def pump(self, *, flush: bool = False) -> int:
+        """Dispatch until nothing is left to do; returns the events dispatched. The sinks get
+        their batches when due (``sink_seconds``) or, with ``flush``, whatever is waiting."""
         queue, consumers, topic_of, on_event = self.queue, self.consumers, self.topic_of, self.on_event
         empty: tuple = ((), ())
         dispatched = 0
@@ -667,6 +692,7 @@ class EmbeddedDispatcher:
                     record = Record(topic, 0, self.dispatched + dispatched, event.key, event)
                     for pending in gathered:
                         pending.append(record)
+                    self._sinks_pending += 1
                 for runner in direct:
                     runner.stats.consumed += 1
                     meter = runner.meter
@@ -680,7 +706,13 @@ class EmbeddedDispatcher:
                     if outputs:
                         runner.stats.produced += len(outputs)
                         queue.extend((topic_of[out.type], out) for out in outputs)
-            self._flush_sinks()
+            if self._sinks_pending and (
+                flush
+                or not self.sink_seconds
+                or self._sinks_pending >= self.sink_max
+                or time.monotonic() - self._sinks_flushed_at >= self.sink_seconds
+            ):
+                self._flush_sinks()
             if not self._take_ingress():
                 break
         for runner in self.runners:
@@ -690,7 +722,14 @@ class EmbeddedDispatcher:
         self.dispatched += dispatched
         return dispatched
 
+    def flush_sinks(self) -> None:
+        """Hand the sinks what they gathered, now (without dispatching anything else)."""
+        if self._sinks_pending:
+            self._flush_sinks()
+
     def _flush_sinks(self) -> None:
+        self._sinks_pending = 0
+        self._sinks_flushed_at = time.monotonic()
         for runner in self.sinks:
             records = self.pending[id(runner)]
             if not records:
@@ -743,6 +782,7 @@ def pipeline_run(
     should_stop: Callable[[], bool] = lambda: False,
     idle_sleep: float = 0.05,
     settle: bool = False,
+    sink_seconds: float = 0.0,
 ) -> PipelineResult:
     """Run every stage in one process, fed by ``source``, through the ``EmbeddedDispatcher``.
 
@@ -760,7 +800,9 @@ def pipeline_run(
     dispatched, on any topic (dashboards, sinks, tests). With ``follow`` the loop keeps
     dispatching after the source ends until ``should_stop()``; otherwise it returns once idle.
     ``settle`` freezes the startup heap out of garbage collection once the stages are built
-    (``settle_heap``: the embedded run's commands ask for it).
+    (``settle_heap``: the embedded run's commands ask for it). ``sink_seconds``: how long the
+    sinks' (audit trail, live push) batches may gather across chunks (``EmbeddedDispatcher``);
+    they are flushed whenever the source has nothing new, when it ends, and on the way out.
     """
     from tradeops.bus import memory_bus
 
@@ -773,7 +815,7 @@ def pipeline_run(
     ]
     if settle:  # a long run (the embedded one): the startup heap out of the collector's way
         settle_heap()
-    dispatcher = EmbeddedDispatcher(runners, bus=bus, relay=relay, on_event=on_event)
+    dispatcher = EmbeddedDispatcher(runners, bus=bus, relay=relay, on_event=on_event, sink_seconds=sink_seconds)
     result = PipelineResult(stages={r.stage.name: r.stats for r in runners})
     started = time.monotonic()
     dead_before = len(bus.dead_letters()) if hasattr(bus, "dead_letters") else 0
@@ -784,14 +826,18 @@ def pipeline_run(
             if chunk:
                 dispatcher.publish(chunk)
                 result.source_events += len(chunk)
-            dispatcher.pump()
-        dispatcher.pump()
+            dispatcher.pump(flush=not chunk)  # nothing new from a live feed: the sinks catch up
+        dispatcher.pump(flush=True)
         while follow and not should_stop():
-            dispatcher.pump()
+            dispatcher.pump(flush=True)
             for runner in runners:  # a live feed paused, or the replay ended: pending writes catch up
                 handler_idle(runner.handler)
             time.sleep(idle_sleep)
     finally:
+        try:
+            dispatcher.flush_sinks()  # what the sinks gathered before a failure
+        except Exception:
+            logger.exception("pipeline: the sinks' last batch failed on the way out")
         for runner in runners:
             handler_close(runner.handler)
             handler_shutdown(runner.handler, runner.stage.name)

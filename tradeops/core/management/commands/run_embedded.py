@@ -15,7 +15,7 @@ from django.core.management.base import BaseCommand
 from django.utils.module_loading import import_string
 
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import pipeline_run
+from tradeops.bus.runner import EMBEDDED_SINK_SECONDS, pipeline_run
 
 
 class Command(BaseCommand):
@@ -80,6 +80,7 @@ class Command(BaseCommand):
                     follow=loop is not None,
                     should_stop=stop.is_set,
                     settle=True,
+                    sink_seconds=EMBEDDED_SINK_SECONDS,
                 )
                 self.stdout.write(self.style.SUCCESS(f"pipeline: {self._summary()}"))
             except Exception as exc:  # the server keeps serving what was recorded

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils.module_loading import import_string
 
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import pipeline_run, stop_on_signals
+from tradeops.bus.runner import EMBEDDED_SINK_SECONDS, pipeline_run, stop_on_signals
 from tradeops.events import EventDecodeError, decode
 from tradeops.stages import STAGES, stage_get
 
@@ -86,6 +86,7 @@ class Command(BaseCommand):
                 follow=opts["follow"],
                 should_stop=should_stop,
                 settle=True,
+                sink_seconds=EMBEDDED_SINK_SECONDS,
             )
         for line in errors[:20]:
             self.stderr.write(f"skipped {line}")
