@@ -33,6 +33,11 @@ Optional hooks (the gate calls them when present):
     Keep the check's own hot state current (fills, order updates, ticks, rule changes). The
     execution worker feeds every event it consumes or produces to ``PreTradeGate.on_event``.
 
+``event_types: tuple[type, ...]`` (optional, with ``on_event``)
+    The payload classes ``on_event`` acts on: the gate then calls it only for events whose
+    payload is one of them (or a subclass), not for every tick of the feed. Without it the hook
+    gets every event. A subclass that overrides ``on_event`` must state its own.
+
 ``applies_to_cancels: bool`` (default False)
     Cancels bypass every check unless the check sets this: a kill switch, a halted trading
     state or an open breaker must never stop the firm from cancelling (RTS 6 Art. 12).
@@ -118,7 +123,8 @@ class PreTradeGate:
         # The checks' optional hooks, looked up once: the order path calls them for every event
         # of every order (8 events x 22 checks of getattr per order otherwise).
         self._on_sent: list = []
-        self._on_event: list = []
+        self._on_event: list[tuple[Any, tuple[type, ...] | None]] = []  # (hook, payload types or None: all)
+        self._hooks_by_type: dict[type, list] = {}  # payload class -> the hooks that want it
         for check in checks:
             self.add(check)
 
@@ -136,7 +142,9 @@ class PreTradeGate:
         if getattr(check, "on_sent", None) is not None:
             self._on_sent.append(check.on_sent)
         if getattr(check, "on_event", None) is not None:
-            self._on_event.append(check.on_event)
+            types = getattr(check, "event_types", None)
+            self._on_event.append((check.on_event, tuple(types) if types is not None else None))
+            self._hooks_by_type.clear()
 
     def evaluate(self, intent: OrderIntent, context: GateContext) -> GateDecision:
         """Decide one intent. Cancels only meet checks with ``applies_to_cancels``."""
@@ -162,7 +170,13 @@ class PreTradeGate:
             hook(intent, context)
 
     def on_event(self, event: Envelope) -> None:
-        for hook in self._on_event:
+        kind = type(getattr(event, "payload", None))  # an envelope's payload class
+        hooks = self._hooks_by_type.get(kind)
+        if hooks is None:
+            hooks = self._hooks_by_type[kind] = [
+                hook for hook, types in self._on_event if types is None or issubclass(kind, types)
+            ]
+        for hook in hooks:
             hook(event)
 
 

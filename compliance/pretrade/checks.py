@@ -143,6 +143,8 @@ class ComplianceCheck:
             name=self.name, passed=False, code=f"compliance.{self.name}", detail=detail, rule_version=spec.label
         )
 
+    event_types: tuple[type, ...] = (ComplianceRuleChanged,)  # what on_event acts on (trading.gate)
+
     def on_event(self, event) -> None:
         payload = event.payload
         if isinstance(payload, ComplianceRuleChanged) and payload.rule_type == self.rule_type:
@@ -213,6 +215,8 @@ class PriceCollar(ComplianceCheck):
                 break
             found = mid
         return found
+
+    event_types = (Tick, ComplianceRuleChanged)
 
     def on_event(self, event) -> None:
         payload = event.payload
@@ -355,6 +359,8 @@ class ExecutionThrottle(ComplianceCheck):
         self.disabled.pop(algo_id, None)
         self.executions.pop(algo_id, None)
 
+    event_types = (OrderEvent, Fill, ExecutionThrottleReset, ComplianceRuleChanged)
+
     def on_event(self, event) -> None:
         payload = event.payload
         if isinstance(payload, OrderEvent):
@@ -428,6 +434,8 @@ class PositionLimit(ComplianceCheck):
         if abs(after) > limit and abs(after) >= abs(current):
             return self.refuse(spec, f"net position would be {after} lots (now {current}); limit {limit}")
         return self.ok(spec)
+
+    event_types = (PositionChanged, ComplianceRuleChanged)
 
     def on_event(self, event) -> None:
         payload = event.payload

@@ -83,6 +83,20 @@ def retention_years(category: str) -> int:
     return int(years.get(category, years["default"]))
 
 
+def _lock_head_values() -> tuple[int, str]:
+    """Lock the chain head and return its (sequence, hash): one plain statement (the append's
+    hot path: a lock-step replay appends several times a second), the ORM only to create it on
+    first use. Precondition: inside ``transaction.atomic``."""
+    lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT last_sequence, last_hash FROM audit_chain_head WHERE id = 1{lock}")  # noqa: S608  constant text
+        row = cursor.fetchone()
+    if row is not None:
+        return int(row[0]), row[1]
+    head = _lock_head()
+    return head.last_sequence, head.last_hash
+
+
 def _lock_head() -> ChainHead:
     """Lock the chain head (creating it on first use). Precondition: inside ``transaction.atomic``."""
     head = ChainHead.objects.select_for_update().filter(pk=1).first()
@@ -110,15 +124,36 @@ def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
             for row in rows:
                 copy.write_row(row)
         return
+    if connection.vendor == "sqlite":
+        # One prepared INSERT run for every row, each value adapted by its field as the ORM
+        # would (UUIDs as hex, aware datetimes as UTC text): bulk_create's SQL compilation was
+        # most of the append's CPU in a lock-step replay (bench/pipeline_replay.py).
+        preps = [(f.get_db_prep_save, connection) for f in AuditRecord._meta.concrete_fields]
+        values = [[prep(v, conn) for (prep, conn), v in zip(preps, row, strict=True)] for row in rows]
+        with connection.cursor() as cursor:
+            cursor.executemany(_INSERT_SQL, values)
+        return
     AuditRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
 
 
+_INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"  # noqa: S608  column names from the model
+
+
 def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of ``ids`` the trail holds already: plain statements (an append's hot path)."""
     known: set[uuid.UUID] = set()
-    for start in range(0, len(ids), LOOKUP_BATCH):
-        chunk = ids[start : start + LOOKUP_BATCH]
-        known.update(AuditRecord.objects.filter(event_id__in=chunk).values_list("event_id", flat=True))
+    prep = _EVENT_ID_FIELD.get_db_prep_value
+    with connection.cursor() as cursor:
+        for start in range(0, len(ids), LOOKUP_BATCH):
+            chunk = [prep(i, connection) for i in ids[start : start + LOOKUP_BATCH]]
+            marks = ", ".join(["%s"] * len(chunk))
+            cursor.execute(f"SELECT event_id FROM audit_record WHERE event_id IN ({marks})", chunk)  # noqa: S608  placeholders only
+            known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
     return known
+
+
+_EVENT_ID_FIELD = AuditRecord._meta.get_field("event_id")
+_HEAD_UPDATED_AT = ChainHead._meta.get_field("updated_at")
 
 
 def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | None = None) -> list[AuditRecord]:
@@ -139,15 +174,19 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
     # savepoint=False: no SAVEPOINT/RELEASE round trips inside the caller's transaction; a
     # database error here aborts the caller's transaction, which is what an audit failure must do.
     with transaction.atomic(savepoint=False):
-        head = _lock_head()
+        head_sequence, head_hash = _lock_head_values()
         known = _known_event_ids(supplied) if supplied else set()
         now = fixed_now or utcnow()
-        rows, sequence, last_hash = _chain(prepared, head.last_sequence, head.last_hash, now, known)
+        rows, sequence, last_hash = _chain(prepared, head_sequence, head_hash, now, known)
         if not rows:
             return []
         records = [AuditRecord(*row) for row in rows]
         _insert(rows, records)
-        ChainHead.objects.filter(pk=1).update(last_sequence=sequence, last_hash=last_hash, updated_at=now)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE audit_chain_head SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = 1",
+                [sequence, last_hash, _HEAD_UPDATED_AT.get_db_prep_save(now, connection)],
+            )
         for record in records:
             record._state.adding = False
         audit_index_on_commit([r.sequence for r in records])
@@ -404,9 +443,16 @@ def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
     feature-events and prediction-events); redeliveries are no-ops. Most trading-events were
     recorded by the service that wrote them (same event id): when every one is known already,
     nothing is locked or written (one read)."""
-    if len(_known_event_ids([e.event_id for e in events])) == len({e.event_id for e in events}):
+    # The shortcut only pays when every event may have been recorded already: a batch with a
+    # decision input (never recorded by a service) takes the lock anyway, which checks again.
+    if not any(e.type in _DECISION_INPUTS for e in events) and len(
+        _known_event_ids([e.event_id for e in events])
+    ) == len({e.event_id for e in events}):
         return []
     return audit_append_many(entries=[event_entry(e) for e in events])
+
+
+_DECISION_INPUTS = frozenset({"feature.vector", "prediction.made", "signal.validated"})
 
 
 # ---------------------------------------------------------------- helpers other services call

@@ -156,9 +156,10 @@ def infrastructure_retry(
 
 
 # How long the embedded run's sinks (audit trail, live push) gather events across source events
-# before their batch (``EmbeddedDispatcher``): one audit append per 0.2 s of a flat-out replay
-# instead of one per source event; a live screen is at most that late.
-EMBEDDED_SINK_SECONDS = 0.2
+# before their batch (``EmbeddedDispatcher``): one audit append per 0.5 s of a flat-out replay
+# instead of one per source event. A live feed is not held back: its source says when it has
+# nothing new, and the sinks get their batch then.
+EMBEDDED_SINK_SECONDS = 0.5
 OUTPUT_ID_NAMESPACE = uuid.UUID("5d0f3f7e-8a43-4c1e-9a8e-2f6b1c9f0b11")
 ALL_TOPICS = (Topic.MARKET_DATA, Topic.FEATURES, Topic.PREDICTIONS, Topic.TRADING, Topic.COMPLIANCE)
 

@@ -83,3 +83,36 @@ def test_gate_refuses_malformed_or_duplicate_checks():
     with pytest.raises(TypeError):
         gate.add(object())
     assert isinstance(passed("x"), CheckResult)
+
+
+def test_a_hook_with_event_types_hears_only_those_and_one_without_hears_everything():
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tradeops.events import ComplianceRuleChanged, Tick, make_event
+
+    class Rules(PriceCollar):
+        name = "rules"
+        event_types = (ComplianceRuleChanged,)
+
+    every, rules = PriceCollar(), Rules()
+    gate = PreTradeGate([every, rules])
+    at = datetime(2026, 1, 5, 10, tzinfo=UTC)
+    tick = make_event(Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=at), source="t", key="EURUSD")
+    gate.on_event(tick)
+    gate.on_event(tick)
+    assert len(every.events) == 2 and rules.events == []
+    late = Rules()
+    late.name = "late"
+    gate.add(late)  # a check added later is heard too (the per-type lists are rebuilt)
+    gate.on_event(tick)
+    assert len(every.events) == 3 and late.events == []
+
+
+def test_every_compliance_check_that_keeps_state_from_events_names_its_event_types():
+    """A subclass overriding ``on_event`` must not inherit a narrower list than it acts on."""
+    from compliance.pretrade import checks
+
+    for cls in vars(checks).values():
+        if isinstance(cls, type) and "on_event" in vars(cls):
+            assert "event_types" in vars(cls), f"{cls.__name__} overrides on_event without event_types"
