@@ -128,12 +128,28 @@ def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
         # One prepared INSERT run for every row, each value adapted by its field as the ORM
         # would (UUIDs as hex, aware datetimes as UTC text): bulk_create's SQL compilation was
         # most of the append's CPU in a lock-step replay (bench/pipeline_replay.py).
-        preps = [(f.get_db_prep_save, connection) for f in AuditRecord._meta.concrete_fields]
-        values = [[prep(v, conn) for (prep, conn), v in zip(preps, row, strict=True)] for row in rows]
+        adapt = _sqlite_adapters()
+        values = [[v if f is None or v is None else f(v) for f, v in zip(adapt, row, strict=True)] for row in rows]
         with connection.cursor() as cursor:
             cursor.executemany(_INSERT_SQL, values)
         return
     AuditRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
+
+
+def _sqlite_adapters() -> list:
+    """Per column, what SQLite needs done to the value (None: nothing), as the fields'
+    ``get_db_prep_save`` would: UUIDs as hex text, aware datetimes as naive UTC text."""
+    from django.db import models
+
+    adapters = []
+    for f in AuditRecord._meta.concrete_fields:
+        if isinstance(f, models.UUIDField):
+            adapters.append(lambda v: v.hex if isinstance(v, uuid.UUID) else uuid.UUID(str(v)).hex)
+        elif isinstance(f, models.DateTimeField):
+            adapters.append(connection.ops.adapt_datetimefield_value)
+        else:
+            adapters.append(None)
+    return adapters
 
 
 _INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"  # noqa: S608  column names from the model
