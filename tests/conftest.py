@@ -7,8 +7,15 @@ import os
 from decimal import Decimal
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tradeops.core.identifiers import lei_with_check_digits
+
+# The tests share two cores with PostgreSQL, Kafka and other runs: a per-example time limit
+# measures the machine's load, not the code (benchmarks under bench/ measure speed). Tests that
+# set their own ``deadline`` keep it.
+hypothesis_settings.register_profile("tradeops", deadline=None)
+hypothesis_settings.load_profile("tradeops")
 
 
 def service_unavailable(reason: str):
