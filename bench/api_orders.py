@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -258,14 +257,9 @@ def main() -> None:
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print()
-    print("| target | requests/s | p50 | p99 | requests/s vs the minimal POST view |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    first = statistics.median(r["rps"] for r in rounds["POST minimal Django JSON view"])
-    for name in TARGETS:
-        rps = statistics.median(r["rps"] for r in rounds[name])
-        p50 = statistics.median(r["p50_ms"] for r in rounds[name])
-        p99 = statistics.median(r["p99_ms"] for r in rounds[name])
-        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / first:.2f}x |")
+    base.print_rounds_table(
+        rounds, TARGETS, baseline="POST minimal Django JSON view", ratio_label="the minimal POST view"
+    )
     print()
     n = gate["count"]
     print(

@@ -318,6 +318,19 @@ def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: 
 # ---------------------------------------------------------------- main
 
 
+def print_rounds_table(rounds: dict, targets, *, baseline: str, ratio_label: str) -> None:
+    """The markdown table of each target's median requests/s, p50 and p99 over the rounds, with
+    its requests/s as a ratio of the ``baseline`` target's (measured in the same rounds)."""
+    print(f"| target | requests/s | p50 | p99 | requests/s vs {ratio_label} |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    base = statistics.median(r["rps"] for r in rounds[baseline])
+    for name in targets:
+        rps = statistics.median(r["rps"] for r in rounds[name])
+        p50 = statistics.median(r["p50_ms"] for r in rounds[name])
+        p99 = statistics.median(r["p99_ms"] for r in rounds[name])
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=int, default=15)
@@ -399,14 +412,7 @@ def main() -> None:
         f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
     )
     print()
-    print("| target | requests/s | p50 | p99 | requests/s vs the minimal view |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    base = statistics.median(r["rps"] for r in rounds["minimal Django JSON view"])
-    for name in TARGETS:
-        rps = statistics.median(r["rps"] for r in rounds[name])
-        p50 = statistics.median(r["p50_ms"] for r in rounds[name])
-        p99 = statistics.median(r["p99_ms"] for r in rounds[name])
-        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x |")
+    print_rounds_table(rounds, TARGETS, baseline="minimal Django JSON view", ratio_label="the minimal view")
     if cpu:
         print()
         print(f"In this process (Django's test client, {args.inproc} requests each, CPU time of this process):")
