@@ -63,13 +63,14 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED, KINDS
 
-# Evaluation only (drawn at random on 2026-12-03 at 19:52 UTC, when the first independent seeds
+# Evaluation only (drawn at random on 2026-12-03 at 22:45 UTC, when the second independent seeds
 # had been read; never run before the final figures of that session).
-INDEPENDENT_SEEDS = (78669, 26608, 45314)
-# The first independent seeds: SEEN (their figures were read at commit fc32b13, and the
-# marking-the-close and spoofing work of the next session began from them). Never counted as an
-# unseen measure again.
-SEEN_INDEPENDENT_SEEDS = (61819, 70458, 88207)
+INDEPENDENT_SEEDS = (26617, 32153, 97136)
+# Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
+# marking-the-close and spoofing work of the next session began from them); 78669, 26608,
+# 45314: read at commit ea143da (the next session's work began from their per-type figures).
+# Never counted as an unseen measure again.
+SEEN_INDEPENDENT_SEEDS = (61819, 70458, 88207, 78669, 26608, 45314)
 
 
 # symbol: start mid, pip, digits, spread in pips, volatility bps/sqrt(s), units per lot,
