@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -120,3 +121,39 @@ def test_engine_refuses_unknown_detector_names_in_scoped_rules_too():
 
     with pytest.raises(ParameterError, match="unknown detector 'wash'"):
         SurveillanceEngine(account_params={"wash": {"A1": {}}})
+
+
+def test_surveil_as_a_user_runs_it_starts_without_the_servers_and_the_task_queue(tmp_path):
+    """``manage.py surveil`` is a batch command: Django is set up without Daphne, the Celery app
+    and the OpenAPI schema extensions (start-up CPU; bench/README.md), and the alerts are the
+    same as through ``call_command``."""
+    rows = [q(0, "1.10000", "1.10010")]
+    for i in range(6):  # six matched pairs of one owner's two accounts: one wash-trade episode
+        rows += market(1 + 20 * i, f"a{i}", "A", "buy", 2_000_000, "1.10010", owner="X")
+        rows += market(2 + 20 * i, f"b{i}", "B", "sell", 2_000_000, "1.10000", owner="X")
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows))
+    out = tmp_path / "alerts.jsonl"
+    probe = (
+        "import runpy, sys; sys.argv = ['manage.py', 'surveil', sys.argv[1], '--output', sys.argv[2]]\n"
+        "try:\n    runpy.run_path('manage.py', run_name='__main__')\n"
+        "finally:\n"
+        "    loaded = [m for m in ('daphne', 'tradeops.celery', 'drf_spectacular.plumbing') if m in sys.modules]\n"
+        "    print('LOADED', loaded, file=sys.stderr)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, str(src), str(out)],
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if k != "TRADEOPS_BATCH_CLI"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "LOADED []" in proc.stderr
+    lean = [orjson.loads(line) for line in out.read_bytes().splitlines()]
+    ref = tmp_path / "ref.jsonl"
+    call_command("surveil", str(src), "--output", str(ref), stderr=io.StringIO())
+    full = [orjson.loads(line) for line in ref.read_bytes().splitlines()]
+    assert [a["alert_type"] for a in lean] == [a["alert_type"] for a in full] == ["wash_trade"]
+    assert lean == full

@@ -1,5 +1,6 @@
 """Settings shared by every deployment shape (embedded, tests, production)."""
 
+import os
 from datetime import timedelta
 
 from tradeops.settings.env import BASE_DIR, env
@@ -10,8 +11,12 @@ SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-do-not-use-in-pr
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 
+# ``TRADEOPS_BATCH_CLI=1`` (set by ``manage.py`` for its batch commands, which serve no request):
+# without Daphne's app, whose import starts Twisted's reactor machinery (~0.7 s of CPU).
+BATCH_CLI = os.environ.get("TRADEOPS_BATCH_CLI") == "1"
+
 INSTALLED_APPS = [
-    "daphne",
+    *([] if BATCH_CLI else ["daphne"]),
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
