@@ -28,7 +28,8 @@ What a book holds (every figure drawn from a range; ``Ranges`` widens them for h
   tens of minutes, with impact), owners holding two accounts (independent trading, and
   legitimate hedges: opposite side, different size or much later), and a colluding pair of
   accounts with distinct owners;
-- a close or fixing print per symbol every 30 minutes;
+- a close or fixing print per symbol every 30 minutes (with the tuning and held-out ranges,
+  half of them the average mid over a window of tens of seconds to minutes before the print);
 - labelled abuse episodes of the eleven alert types, and labelled near-misses of every type
   (legitimate look-alikes: a burst that moves the price but is held, one-way accumulation,
   hedges, busy algorithms at a normal ratio, small orders that rest or fill, slippage inside
@@ -116,6 +117,12 @@ class Ranges:
     symbol_weights: tuple[float, ...] = (0.4, 0.25, 0.2, 0.15)
     episodes: tuple[int, int] = (4, 4)  # abuse episodes per kind
     near_misses: tuple[int, int] = (3, 3)  # near-misses per kind
+    # A fixing rather than a last price: this share of the prints is the average mid over a
+    # window before the print, the window drawn from ``fixing_window_s`` per print (FX fixings
+    # such as the WM/Reuters 4 pm are computed over a window). Drawn from a generator of their
+    # own, so a book's other draws do not change with them.
+    fixing_share: float = 0.0
+    fixing_window_s: tuple[float, float] = (30.0, 300.0)
 
 
 RANGES = {
@@ -129,6 +136,8 @@ RANGES = {
         symbol_weights=(0.3, 0.3, 0.2, 0.2),
         episodes=(4, 5),
         near_misses=(3, 4),
+        fixing_share=0.5,
+        fixing_window_s=(30.0, 200.0),
     ),
     "tune": Ranges(
         "tune",
@@ -139,6 +148,8 @@ RANGES = {
         symbol_weights=(0.25, 0.25, 0.3, 0.2),
         episodes=(4, 5),
         near_misses=(3, 4),
+        fixing_share=0.5,
+        fixing_window_s=(20.0, 300.0),
     ),
 }
 
@@ -244,6 +255,14 @@ class _Market:
             if t0 <= t <= t1:
                 widen = max(widen, w)
         return self.spread0[sym] * widen * (1.0 + 0.25 * ((i * 2654435761) % 97) / 97)
+
+    def mid_average(self, sym, t0, t1):
+        """The average of the quoted mids in [t0, t1] (a fixing computed over a window)."""
+        times = self.times[sym]
+        lo = max(bisect.bisect_left(times, t0), 0)
+        hi = bisect.bisect_right(times, t1)
+        mids = [self._quote(sym, times[i], self.mids[sym][i], i)[2] for i in range(lo, hi)]
+        return sum(mids) / len(mids) if mids else self.quote_at(sym, t1)[2]
 
     def quote_at(self, sym, t):
         """(bid, ask, mid) of the last quote at or before ``t`` (what the engine will have seen)."""
@@ -609,8 +628,13 @@ class _Builder:
         return [(sym, k * step) for k in range(1, int(self.horizon // step) + 1) for sym in SYMBOLS]
 
     def closes(self):
+        r = self.r
+        fixing_rng = random.Random(f"{self.cfg.ranges}:{self.cfg.seed}:fixings")  # noqa: S311 - seeded
         for sym, t in self._close_slots():
             _bid, _ask, mid = self.market.quote_at(sym, t)
+            if r.fixing_share and fixing_rng.random() < r.fixing_share:
+                lo, hi = r.fixing_window_s
+                mid = self.market.mid_average(sym, t - fixing_rng.uniform(lo, hi), t)
             self._add(t + 1e-6, {"type": "close", "ts": t + 1e-6, "symbol": sym, "price": self.px(sym, mid)})
 
     # ---------------------------------------------------------------- who

@@ -17,6 +17,14 @@ from compliance.surveillance.base import (
 )
 
 
+def _spreads(state) -> float | None:
+    """How far a resting order is behind the touch, in spreads quoted when it arrived."""
+    if state.arr_ask is None or state.arr_bid is None or state.away_bps is None:
+        return None
+    spread_bps = (state.arr_ask - state.arr_bid) / ((state.arr_ask + state.arr_bid) * 0.5) * 1e4
+    return round(state.away_bps / spread_bps, 3) if spread_bps > 0 else None
+
+
 class SpoofingDetector(Detector):
     """Spoofing / layering (MAR Art. 12(2)(c), 2016/522 Annex II 1(e)-(g)).
 
@@ -105,6 +113,7 @@ class SpoofingDetector(Detector):
                     "qty": s.qty,
                     "price": s.price,
                     "away_from_touch_bps": bps(s.away_bps),
+                    "away_from_touch_spreads": _spreads(s),
                     "placed": iso(s.ts_new),
                     "cancelled": iso(cts),
                     "cancel_after_fill_s": round(ct - fill_t, 6),

@@ -530,7 +530,9 @@ class MarkingTheCloseDetector(Detector):
     the firm's aggressive volume in the symbol over the push. The print is measured against the
     instrument's own volatility, not an absolute figure: the move from the mid when the push
     began to the print, or the print's distance from the mid ``after_s`` later (a print pushed
-    away from the market comes back), must reach ``min_move_sigma`` x the mid's standard
+    away from the market comes back), must reach (for a fixing, an average of the market over a
+    window before the print that the push moves only in part, the mid the push left at the
+    print is measured the same way, and the higher figure counts) ``min_move_sigma`` x the mid's standard
     deviation over a horizon as long as the push (from the per-second mid path of the
     ``vol_lookback_s`` before it), and at least ``min_move_bps``. Concentrated into the close:
     the push's rate (volume per second) at least ``min_concentration`` x the account's
@@ -577,7 +579,9 @@ class MarkingTheCloseDetector(Detector):
             return  # the flow went on through the print: not aimed at it
         mid_after = self.engine.mid_in_force(symbol, deadline)
         close_price = ev["close_price"]
-        reversal = direction * (close_price - mid_after) / close_price * 1e4 if mid_after else 0.0
+        # How far the print (or, for a fixing, the mid the push left at it) stood from the market after.
+        at_print = max(close_price * direction, (ev.get("mid_at_print") or close_price) * direction) * direction
+        reversal = direction * (at_print - mid_after) / at_print * 1e4 if mid_after else 0.0
         ev["mid_after_print"] = mid_after
         ev["reversal_after_print_bps"] = bps(reversal)
         if max(ev["move_bps"], reversal) < ev["move_threshold_bps"]:
@@ -631,6 +635,8 @@ class MarkingTheCloseDetector(Detector):
         if not fills or start_mid is None:
             return
         window = [f for f in fills if f[0] >= edge]
+        quote = self.engine.quotes.get(close.symbol)
+        mid_at_print = quote[2] if quote is not None else None
         by_account: dict[str, list] = {}
         for f in window:
             by_account.setdefault(f[1].account, []).append(f)
@@ -681,7 +687,11 @@ class MarkingTheCloseDetector(Detector):
                 continue
             # The print against the quote path and the instrument's own volatility.
             base = push[0][4] if push[0][4] is not None else start_mid
-            move = direction * (close.price - base) / base * 1e4
+            move_print = direction * (close.price - base) / base * 1e4
+            # A fixing averages the market over a window before the print, so the push shows
+            # only in part in the print: the mid the push left at the print counts too.
+            move_mid = direction * (mid_at_print - base) / base * 1e4 if mid_at_print is not None else move_print
+            move = max(move_print, move_mid)
             sigma = self._sigma_bps(close.symbol, look_from, began, min(max(span, 30.0), 300.0))
             threshold = max(p.min_move_bps, p.min_move_sigma * sigma * span**0.5 if sigma is not None else 0.0)
             if p.after_s <= 0 and move < threshold:
@@ -702,6 +712,9 @@ class MarkingTheCloseDetector(Detector):
                     "mid_at_window_start": start_mid,
                     "mid_at_push_start": base,
                     "move_bps": bps(move),
+                    "print_move_bps": bps(move_print),
+                    "mid_at_print": mid_at_print,
+                    "mid_move_at_print_bps": bps(move_mid),
                     "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
                     "volatility_bps_per_sqrt_s": None if sigma is None else round(sigma, 5),
                     "move_threshold_bps": bps(threshold),
