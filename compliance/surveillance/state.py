@@ -59,7 +59,9 @@ from compliance.surveillance.trade_detectors import (
 )
 
 STATE_FORMAT = "tradeops.surveillance.state"
-STATE_VERSION = 2  # 2: marking the close keeps the pushes waiting to see the flow after the print
+# 2: marking the close keeps the pushes waiting to see the flow after the print; 3: momentum
+# ignition keeps the bursts waiting for their reversal while the account trades on
+STATE_VERSION = 3
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -452,44 +454,55 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
     chains: list[ChainDump]
+    awaiting: list[ChainDump]
     next_sweep: float | None
+    now: float | None
+
+
+def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
+    return ChainDump(
+        account,
+        symbol,
+        ch.side,
+        [ChainFill(*f) for f in ch.fills],
+        ch.ignited,
+        ch.start_mid,
+        ch.peak_mid,
+        ch.spread,
+        ch.rev_qty,
+        list(ch.rev_ids),
+        ch.last_t,
+    )
+
+
+def _chain_load(cd: ChainDump) -> _Chain:
+    ch = _Chain(cd.side, cd.symbol)
+    ch.fills = [(f.t, f.fill, f.order_id) for f in cd.fills]
+    ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
+    ch.rev_qty, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_ids, cd.last_t
+    return ch
 
 
 def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
     return MomentumState(
-        [
-            ChainDump(
-                account,
-                symbol,
-                ch.side,
-                [ChainFill(*f) for f in ch.fills],
-                ch.ignited,
-                ch.start_mid,
-                ch.peak_mid,
-                ch.spread,
-                ch.rev_qty,
-                list(ch.rev_ids),
-                ch.last_t,
-            )
-            for (account, symbol), ch in d.chains.items()
-        ],
+        [_chain_dump(account, symbol, ch) for (account, symbol), ch in d.chains.items()],
+        [_chain_dump(account, symbol, ch) for (account, symbol), ch in d.awaiting.items()],
         _num(d._next_sweep),
+        _num(d._now),
     )
 
 
 def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
     for symbol in list(d.watching):
         d.engine.quote_unwatch(symbol, d._watch)
-    d.chains, d.watching = {}, {}
-    for cd in s.chains:
-        ch = _Chain(cd.side, cd.symbol)
-        ch.fills = [(f.t, f.fill, f.order_id) for f in cd.fills]
-        ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
-        ch.rev_qty, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_ids, cd.last_t
-        d.chains[(cd.account, cd.symbol)] = ch
-        if ch.ignited:
-            d._watch_chain(ch)
+    d.chains, d.awaiting, d.watching = {}, {}, {}
+    for dumps, into in ((s.chains, d.chains), (s.awaiting, d.awaiting)):
+        for cd in dumps:
+            ch = into[(cd.account, cd.symbol)] = _chain_load(cd)
+            if ch.ignited:
+                d._watch_chain(ch)
     d._next_sweep = -inf if s.next_sweep is None else s.next_sweep
+    d._now = -inf if s.now is None else s.now
 
 
 class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -380,23 +380,31 @@ class MomentumIgnitionDetector(Detector):
     """Momentum ignition (2016/522 Annex II 1(b)): a chain of at least ``min_aggressive_orders``
     aggressive orders on one side, each at most ``max_gap_s`` after the one before; the mid
     moves their way, measured on the quote stream (the peak mid from the first order's arrival
-    until the reversal), by at least ``min_move_bps`` and ``min_move_spreads`` arrival spreads;
-    and within ``reversal_window_s`` of the burst's last order the same account trades the
-    other way for at least ``min_reversal_fraction`` of the burst quantity (passive fills
-    included: an exit resting at the moved price). Held bursts and one-way accumulation (no
-    reversal) and bursts in a flat market (no move) are not alerted."""
+    until the reversal), by at least ``min_move_bps`` and ``min_move_spreads`` spreads (the
+    narrowest spread any of the burst's orders met on arrival: a burst that starts inside a news
+    spread is measured against the usual one); and within ``reversal_window_s`` of the burst's
+    last order the same account trades the other way for at least ``min_reversal_fraction`` of
+    the burst quantity (passive fills included: an exit resting at the moved price). The
+    account's other trading in between (small trades either way, a new chain) does not end
+    the wait: the burst stays parked until its reversal or the window's end. Held bursts and
+    one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
 
     alert_type = "momentum_ignition"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.chains: dict[tuple[str, str], _Chain] = {}
+        # An ignited burst the account has moved on from (a newer chain began, however small: an
+        # active account's other trading goes on around an ignition) still waits for its
+        # reversal here, until ``reversal_window_s`` after its last order.
+        self.awaiting: dict[tuple[str, str], _Chain] = {}
         # symbol -> ignited chains whose peak the quotes update (the engine hands this detector a
         # symbol's quotes only while it has such a chain: most quotes cost it nothing)
         self.watching: dict[str, list] = {}
         self.quotes = engine.quotes
         self._watch = self.on_watched_quote
         self._next_sweep = -inf
+        self._now = -inf  # event time of the last fill or sweep
 
     def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)
@@ -414,8 +422,24 @@ class MomentumIgnitionDetector(Detector):
             self.engine.quote_watch(ch.symbol, self._watch)
         watching.append(ch)
 
-    def _drop(self, key, ch):
+    def _drop(self, key, ch, *, park=True):
         del self.chains[key]
+        if park and ch.ignited and self._park(key, ch):
+            return
+        self._unwatch(ch)
+
+    def _park(self, key, ch) -> bool:
+        """Keep an ignited chain the account moved on from waiting for its reversal (a newer
+        chain takes its place); False when its reversal window is over."""
+        if ch.last_t + self.p.reversal_window_s < self._now:
+            return False
+        old = self.awaiting.get(key)
+        if old is not None and old is not ch:
+            self._unwatch(old)
+        self.awaiting[key] = ch
+        return True
+
+    def _unwatch(self, ch):
         if ch.ignited:
             watching = self.watching.get(ch.symbol)
             if watching and ch in watching:
@@ -427,17 +451,36 @@ class MomentumIgnitionDetector(Detector):
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
         # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
-        if t < self._next_sweep or not self.chains:
+        if t < self._next_sweep or not (self.chains or self.awaiting):
             return
         self._next_sweep = t + 10.0
+        self._now = t
         p = self.p
         for key, ch in list(self.chains.items()):
             if t - ch.last_t > (p.reversal_window_s if ch.ignited else p.max_gap_s):
                 self._drop(key, ch)
+        for key, ch in list(self.awaiting.items()):
+            if t - ch.last_t > p.reversal_window_s:
+                del self.awaiting[key]
+                self._unwatch(ch)
 
     def on_fill(self, t, fill, state, side):
         p = self.p
+        self._now = t
         key = state.key if state is not None else (fill.account, fill.symbol)
+        if self.awaiting:
+            aw = self.awaiting.get(key)
+            if aw is not None:
+                if t - aw.last_t > p.reversal_window_s:
+                    del self.awaiting[key]
+                    self._unwatch(aw)
+                elif side != aw.side:  # the other way: the parked burst's reversal
+                    aw.rev_qty += fill.qty
+                    aw.rev_ids.append(fill.order_id)
+                    if aw.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in aw.fills):
+                        del self.awaiting[key]
+                        self._unwatch(aw)
+                        self._assess(fill, aw, t)
         ch = self.chains.get(key)
         if ch is not None:
             horizon = p.reversal_window_s if ch.ignited else p.max_gap_s
@@ -448,7 +491,7 @@ class MomentumIgnitionDetector(Detector):
             ch.rev_qty += fill.qty
             ch.rev_ids.append(fill.order_id)
             if ch.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills):
-                self._drop(key, ch)
+                self._drop(key, ch, park=False)
                 self._assess(fill, ch, t)
             return
         if state is None or not state.aggressive:
@@ -461,6 +504,12 @@ class MomentumIgnitionDetector(Detector):
             ch.start_mid = state.arr_mid
             ch.peak_mid = state.arr_mid
             ch.spread = state.arr_ask - state.arr_bid
+        elif state.arr_mid is not None and ch.spread is not None:
+            # The spread the move is counted in: the narrowest any of the burst's orders met (a
+            # burst that starts inside a news spread is measured against the market's usual one).
+            spread = state.arr_ask - state.arr_bid
+            if 0 < spread < ch.spread:
+                ch.spread = spread
         ch.fills.append((t, fill, fill.order_id))
         ch.last_t = t
         if (

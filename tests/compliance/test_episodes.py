@@ -47,6 +47,55 @@ def test_momentum_ignition_near_misses_held_or_flat():
     assert run(ignition_rows(move=True, gap=30.0), only={"momentum_ignition"}) == []  # slow accumulation
 
 
+def interleaved_ignition_rows():
+    """An active account's ignition: five buys move the mid 14 pips, then its other trading goes
+    on (a small sell, a small buy that starts a new chain, another small sell) before the big
+    reversal minutes later."""
+    rows = ignition_rows(move=True, reverse=False)
+    rows += market(40, "x1", "M", "sell", 20_000, "1.10040")
+    rows += market(70, "x2", "M", "buy", 30_000, "1.10050")
+    rows += market(95, "x3", "M", "sell", 20_000, "1.10040")
+    rows += market(170, "rev", "M", "sell", 3_000_000, "1.10040")
+    return rows
+
+
+def test_momentum_ignition_is_found_through_the_accounts_other_trading():
+    (alert,) = run(interleaved_ignition_rows(), only={"momentum_ignition"})
+    ev = alert["evidence"]
+    assert ev["burst_orders"] == 5 and ev["reversal_order_ids"] == ["x1", "x3", "rev"]
+    assert ev["reversal_fraction"] >= ev["min_reversal_fraction"]
+    held = [r for r in interleaved_ignition_rows() if r.get("order_id") != "rev"]
+    assert run(held, only={"momentum_ignition"}) == []  # the small trades alone are no reversal
+
+
+def test_momentum_ignition_waiting_for_its_reversal_survives_a_restart():
+    from compliance.surveillance.state import state_dump, state_load
+
+    rows = sorted(interleaved_ignition_rows(), key=lambda r: r["ts"])
+    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == "x3")  # the burst parked, waiting
+    engine = SurveillanceEngine(only={"momentum_ignition"})
+    for row in rows[:cut]:
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert engine.take_alerts() == []
+    restarted = SurveillanceEngine(only={"momentum_ignition"})
+    assert state_load(restarted, state_dump(engine))["restarted"] == []
+    for row in rows[cut:]:
+        restarted.process(record_decoder.decode(orjson.dumps(row)))
+    (alert,) = restarted.take_alerts() + restarted.finish()
+    assert alert.evidence["reversal_order_ids"] == ["x1", "x3", "rev"]
+
+
+def test_momentum_ignition_that_starts_inside_a_news_spread_counts_the_usual_spread():
+    """The burst's first order meets a 10-pip news spread; the move (14 pips) is judged against
+    the narrowest spread its orders met (1 pip), not that one."""
+    rows = ignition_rows(move=True)
+    rows[0] = q(0, "1.09960", "1.10060")  # the first order arrives in a 10-pip spread
+    (alert,) = run(rows, only={"momentum_ignition"})
+    ev = alert["evidence"]
+    assert ev["start_mid"] == pytest.approx(1.1001)
+    assert ev["move_spreads"] == pytest.approx(3.7) and ev["move_spreads"] >= ev["min_move_spreads"]
+
+
 def marking_rows(*, held: bool, steady: bool = False, carries_on: bool = False):
     rows = [*BOOK]
     if held:
