@@ -30,6 +30,9 @@ class Stage:
     group: str  # Kafka consumer group (the design brief's names)
     factory: str  # dotted path to a zero-argument callable that returns a Handler
     description: str = ""
+    # A boolean setting that, when off, leaves the stage out of every run (``stages_wired``):
+    # the metrics stage is not wired at all with METRICS_ENABLED off. "" = always wired.
+    enabled_by: str = ""
 
 
 STAGES: list[Stage] = [
@@ -58,10 +61,36 @@ STAGES: list[Stage] = [
     ),
     Stage("live-push", (Topic.TRADING, Topic.COMPLIANCE), "live-screens", "workers.live_push.LivePush"),
     # orders, fills, positions, refusals, alerts, kill switches as Prometheus metrics (issue 17)
-    Stage("metrics", (Topic.TRADING, Topic.COMPLIANCE), "metrics", "tradeops.observability.events.metrics_stage"),
+    Stage(
+        "metrics",
+        (Topic.TRADING, Topic.COMPLIANCE),
+        "metrics",
+        "tradeops.observability.events.metrics_stage",
+        enabled_by="METRICS_ENABLED",
+    ),
 ]
 
 _ = Topic  # topics are named through tradeops.events.Topic in the lines above
+
+
+def stage_enabled(stage: Stage) -> bool:
+    """Whether ``stage`` is switched on: it names no setting (``enabled_by``), or that setting
+    is on (outside Django's settings: on)."""
+    if not stage.enabled_by:
+        return True
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        return bool(getattr(settings, stage.enabled_by, True))
+    except ImproperlyConfigured:  # settings not configured (a script outside Django): on
+        return True
+
+
+def stages_wired() -> list[Stage]:
+    """The registered stages a run wires, in pipeline order: those switched on (``stage_enabled``;
+    with ``METRICS_ENABLED`` off, all but the metrics stage)."""
+    return [s for s in STAGES if stage_enabled(s)]
 
 
 def stage_get(name: str) -> Stage:

@@ -37,7 +37,7 @@ import logging
 import signal
 import time
 import uuid
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,8 +48,8 @@ import msgspec
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
 from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
 from tradeops.observability import cache, metrics, tracing
-from tradeops.observability.stage import stage_meter
-from tradeops.stages import STAGES, Handler, Stage
+from tradeops.observability.stage import embedded_metering, stage_meter
+from tradeops.stages import Handler, Stage, stages_wired
 from tradeops.topics import dlq_name
 
 logger = logging.getLogger(__name__)
@@ -666,6 +666,10 @@ class EmbeddedDispatcher:
             gathered = [self.pending[id(r)] for r in self.sinks if topic in r.stage.consumes]
             self.consumers[topic] = (direct, gathered)
         self.ingress = bus.subscribe(ALL_TOPICS, "pipeline-ingress")
+        # Events dispatched per topic (plain integers; a multi-topic stage's events in, read when
+        # scraped). With metrics on, one pump in TIME_EVERY_PUMP goes through timed runners.
+        self.topic_counts: defaultdict[str, int] = defaultdict(int)
+        self.timed_consumers, self._time_pump = embedded_metering(self.consumers, self.topic_counts)
         self._published = getattr(bus, "published", None)
         self._ingress_seen = -1
         self.dispatched = 0
@@ -680,6 +684,9 @@ class EmbeddedDispatcher:
         """Dispatch until nothing is left to do; returns the events dispatched. The sinks get
         their batches when due (``sink_seconds``) or, with ``flush``, whatever is waiting."""
         queue, consumers, topic_of, on_event = self.queue, self.consumers, self.topic_of, self.on_event
+        if self._time_pump():  # metrics on, one pump in TIME_EVERY_PUMP: its events timed per stage
+            consumers = self.timed_consumers
+        counts = self.topic_counts
         empty: tuple = ((), ())
         dispatched = 0
         while True:
@@ -689,6 +696,7 @@ class EmbeddedDispatcher:
                 if on_event is not None:
                     on_event(event)
                 direct, gathered = consumers.get(topic, empty)
+                counts[topic] += 1
                 if gathered:
                     record = Record(topic, 0, self.dispatched + dispatched, event.key, event)
                     for pending in gathered:
@@ -696,14 +704,7 @@ class EmbeddedDispatcher:
                     self._sinks_pending += 1
                 for runner in direct:
                     runner.stats.consumed += 1
-                    meter = runner.meter
-                    if meter is not None:  # the stage's metrics: one event in TIME_EVERY_EVENT timed, topics in
-                        started = meter.event_tick() and time.perf_counter()
-                        if meter.topics_in is not None:
-                            meter.topics_in[topic] = meter.topics_in.get(topic, 0) + 1
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
-                    if meter is not None and started:
-                        meter.timed(started)
                     if outputs:
                         runner.stats.produced += len(outputs)
                         queue.extend((topic_of[out.type], out) for out in outputs)
@@ -786,6 +787,7 @@ def pipeline_run(
     sink_seconds: float = 0.0,
 ) -> PipelineResult:
     """Run every stage in one process, fed by ``source``, through the ``EmbeddedDispatcher``.
+    ``stages``: by default the registry's stages that are switched on (``stages_wired``).
 
     Each chunk of ``batch_size`` source events is queued, then dispatched until nothing is left,
     so each event's consequences settle before the next chunk (``batch_size=1`` gives strict
@@ -808,7 +810,7 @@ def pipeline_run(
     from tradeops.bus import memory_bus
 
     bus = bus if bus is not None else memory_bus()
-    stages = list(STAGES if stages is None else stages)
+    stages = stages_wired() if stages is None else list(stages)
     handlers = handlers or {}
     runners = [
         StageRunner(stage=s, handler=handlers.get(s.name) or handler_load(s), bus=bus, subscription=None)

@@ -20,24 +20,53 @@ from tradeops.observability import metrics
 
 
 class MetricsHandler:
-    """Events in, metrics updated, nothing published."""
+    """Events in, metrics updated, nothing published. Each label child is looked up once and
+    kept (``metrics``: a child's update is a lock and an add, the ``labels`` lookup several
+    times that); the labels are bounded (the firm's symbols, accounts, controls, alert types).
+    Events of other types (most of trading-events and compliance-events) cost a type check."""
+
+    def __init__(self) -> None:
+        self._fills: dict = {}
+        self._positions: dict = {}
+        self._refusals: dict = {}
+        self._alerts: dict = {}
 
     def handle(self, event: Envelope) -> list[Envelope]:
         payload = event.payload
         kind = type(payload)
         if kind is Fill:
-            metrics.fills.labels(payload.symbol).inc()
+            child = self._fills.get(payload.symbol)
+            if child is None:
+                child = self._fills[payload.symbol] = metrics.fills.labels(payload.symbol)
+            child.inc()
         elif kind is PositionChanged:
-            account = str(payload.account_id)
-            metrics.position_net_lots.labels(account, payload.symbol).set(float(payload.net_quantity))
-            metrics.position_pnl.labels(account, payload.symbol, "realised").set(float(payload.realised_pnl))
-            metrics.position_pnl.labels(account, payload.symbol, "unrealised").set(float(payload.unrealised_pnl))
+            key = (payload.account_id, payload.symbol)
+            children = self._positions.get(key)
+            if children is None:
+                account = str(payload.account_id)
+                children = self._positions[key] = (
+                    metrics.position_net_lots.labels(account, payload.symbol),
+                    metrics.position_pnl.labels(account, payload.symbol, "realised"),
+                    metrics.position_pnl.labels(account, payload.symbol, "unrealised"),
+                )
+            net, realised, unrealised = children
+            net.set(float(payload.net_quantity))
+            realised.set(float(payload.realised_pnl))
+            unrealised.set(float(payload.unrealised_pnl))
         elif kind is RiskDecision:
             for check in payload.checks:
                 if not check.passed:
-                    metrics.pretrade_refusals.labels(check.code or check.name).inc()
+                    control = check.code or check.name
+                    child = self._refusals.get(control)
+                    if child is None:
+                        child = self._refusals[control] = metrics.pretrade_refusals.labels(control)
+                    child.inc()
         elif kind is Alert:
-            metrics.alerts.labels(payload.alert_type, payload.severity).inc()
+            key = (payload.alert_type, payload.severity)
+            child = self._alerts.get(key)
+            if child is None:
+                child = self._alerts[key] = metrics.alerts.labels(*key)
+            child.inc()
         return []
 
 

@@ -8,11 +8,15 @@ So the hot loop pays almost nothing:
   read when Prometheus scrapes (``StageCollector``); a stage that consumes several topics counts
   its records per topic in a plain dict, one that consumes one topic does not look at them;
 - events out are counted per topic in a plain dict as they are published;
-- one batch in ``TIME_EVERY`` (one event in ``TIME_EVERY_EVENT`` in the embedded dispatcher's
-  lock-step, where an event is a batch) is timed for ``tradeops_stage_batch_seconds`` (a sample
-  of the batches, not all: its quantiles estimate all batches', its ``_count`` is the sample's, so count
+- one batch in ``TIME_EVERY`` is timed for ``tradeops_stage_batch_seconds`` (a sample of the
+  batches, not all: its quantiles estimate all batches', its ``_count`` is the sample's, so count
   batches with ``rate(tradeops_events_in_total)`` instead), and once that batch is committed the
   consumer lag is refreshed (at most every ``METRICS_LAG_SECONDS``), as it is on an empty poll;
+- in the embedded dispatcher's loop (``embedded_metering``) an event costs the meters nothing
+  but the integers the dispatcher keeps anyway: each runner's ``StageStats`` and one count per
+  topic (read when scraped for a stage that consumes several topics); whether to time is asked
+  once per pump, not per event: one pump in ``TIME_EVERY_PUMP`` goes through runners wrapped to
+  time each event they handle (``TimedRunner``), the others through the runners themselves;
 - the heartbeat (``process="stage-<name>"``, whichever process runs the stage: ``run_stage``,
   the execution worker, the one-process pipeline) is a function gauge: when scraped it is the
   time the runner was last seen to have moved (a batch or an empty poll since the previous scrape).
@@ -33,9 +37,10 @@ from tradeops.observability import metrics
 
 BATCH_BUCKETS = metrics.LATENCY_BUCKETS
 TIME_EVERY = 16  # polled batches per timed batch (a runner on a bus)
-# Events per timed event in the embedded dispatcher (lock-step: an event is a batch, thousands a
-# second): a timed event pays two clock reads and a bucket update, so fewer are timed.
-TIME_EVERY_EVENT = 64
+# Pumps per timed pump in the embedded dispatcher (lock-step: a pump is one source event and what
+# it caused, thousands a second): every event of a timed pump pays two clock reads and a bucket
+# update, the others nothing, so few are timed.
+TIME_EVERY_PUMP = 64
 
 
 def _ticks(every: int):
@@ -52,6 +57,9 @@ class StageTotals:
         self.single_topic = single_topic
         self.runs: list = []  # every runner's StageStats (consumed, duplicates, batches)
         self.events_in: dict[str, int] = {}  # per topic, for a stage that consumes several
+        # An embedded dispatcher's runners of such a stage: (topics, the dispatcher's count per
+        # topic): every event it dispatches on a topic goes to each of the topic's consumers.
+        self.embedded: list[tuple[tuple[str, ...], dict[str, int]]] = []
         self.events_out: dict[str, int] = {}  # per topic
         self.buckets = [0] * (len(BATCH_BUCKETS) + 1)  # the last one is +Inf
         self.seconds = 0.0
@@ -62,7 +70,11 @@ class StageTotals:
     def consumed(self) -> dict[str, int]:
         if self.single_topic is not None:
             return {self.single_topic: sum(s.consumed for s in self.runs)}
-        return dict(self.events_in)
+        consumed = dict(self.events_in)
+        for topics, counts in list(self.embedded):
+            for topic in topics:
+                consumed[topic] = consumed.get(topic, 0) + counts.get(topic, 0)
+        return consumed
 
     def heartbeat(self) -> float:
         """Unix time the stage was last seen to move (read when scraped)."""
@@ -104,7 +116,6 @@ class StageMeter:
         "totals",
         "topics_in",
         "topics_out",
-        "event_tick",
         "_tick",
         "_lag_due",
         "_lag",
@@ -121,8 +132,6 @@ class StageMeter:
         self.topics_in: dict[str, int] | None = None if totals.single_topic is not None else totals.events_in
         self.topics_out: dict[str, int] = totals.events_out
         self._tick = _ticks(TIME_EVERY)  # the first batch is timed
-        # The embedded dispatcher's per event: ``started = meter.event_tick() and perf_counter()``.
-        self.event_tick = _ticks(TIME_EVERY_EVENT)
         self._lag_due = False
         self._lag: dict[str, object] = {}
         if lag_every is None:
@@ -175,6 +184,56 @@ class StageMeter:
             if child is None:
                 child = self._lag[topic] = metrics.consumer_lag.labels(topic, self.group)
             child.set(value)
+
+
+class TimedRunner:
+    """A metered ``StageRunner`` as a timed pump of the embedded dispatcher sees it: the same
+    stats, and ``handle_one`` timed into the stage's ``tradeops_stage_batch_seconds`` (in the
+    dispatcher an event is a batch)."""
+
+    __slots__ = ("stats", "_handle_one", "_timed")
+
+    def __init__(self, runner) -> None:
+        self.stats = runner.stats
+        self._handle_one = runner.handle_one
+        self._timed = runner.meter.timed
+
+    def handle_one(self, event, topic: str, partition: int = 0, offset: int = -1) -> list:
+        started = time.perf_counter()
+        outputs = self._handle_one(event, topic, partition, offset)
+        self._timed(started)
+        return outputs
+
+
+def _never() -> bool:
+    return False
+
+
+def embedded_metering(consumers: dict, topic_counts: dict[str, int]):
+    """The embedded dispatcher's metering, set up once: ``consumers`` is its topic -> (runners
+    handed events one at a time, sinks' lists), ``topic_counts`` the count per topic it keeps.
+
+    Returns ``(timed_consumers, time_pump)``: the same map with each metered runner wrapped in a
+    ``TimedRunner``, and a C-level callable that answers, once per pump, whether this pump goes
+    through them (one in ``TIME_EVERY_PUMP``). With no metered runner (``METRICS_ENABLED`` off):
+    ``(consumers, a callable that answers False)``. A metered runner of a stage that consumes
+    several topics has its events in per topic read from ``topic_counts`` when scraped."""
+    metered: dict[int, object] = {}
+    for direct, _ in consumers.values():
+        for runner in direct:
+            if runner.meter is not None and id(runner) not in metered:
+                metered[id(runner)] = runner
+    if not metered:
+        return consumers, _never
+    wrapped = {}
+    for key, runner in metered.items():
+        wrapped[key] = TimedRunner(runner)
+        if runner.meter.topics_in is not None:
+            runner.meter.totals.embedded.append((tuple(runner.stage.consumes), topic_counts))
+    timed = {
+        topic: ([wrapped.get(id(r), r) for r in direct], gathered) for topic, (direct, gathered) in consumers.items()
+    }
+    return timed, _ticks(TIME_EVERY_PUMP)
 
 
 def stage_meter(stage, subscription, stats) -> StageMeter | None:

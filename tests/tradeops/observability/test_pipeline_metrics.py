@@ -7,12 +7,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+from django.core.management import CommandError, call_command
 from prometheus_client import REGISTRY
 
 from tests.tradeops.conftest import T0, tick
 from tests.tradeops.toy_stages import MidPrice
 from tradeops.bus.memory import MemoryBus
-from tradeops.bus.runner import StageRunner, pipeline_run
+from tradeops.bus.runner import EmbeddedDispatcher, StageRunner, pipeline_run
 from tradeops.bus.tracing import traceparent_new
 from tradeops.events import (
     Alert,
@@ -26,7 +28,7 @@ from tradeops.events import (
 )
 from tradeops.observability.events import MetricsHandler
 from tradeops.observability.metrics import reason_code
-from tradeops.stages import Stage
+from tradeops.stages import STAGES, Stage, stages_wired
 
 FEATURES = Stage("obs-features", (Topic.MARKET_DATA,), "obs-features", "tests.tradeops.toy_stages.MidPrice")
 MODEL = Stage("obs-model", (Topic.FEATURES,), "obs-model", "tests.tradeops.toy_stages.UpIfAboveOne")
@@ -101,6 +103,48 @@ def test_stage_totals_are_read_when_scraped():
     assert value("tradeops_stage_batch_seconds_count", stage="obs-two-topics") - before["timed"] == 1
     beat = value("tradeops_heartbeat_timestamp_seconds", process="stage-obs-two-topics")
     assert value("tradeops_heartbeat_timestamp_seconds", process="stage-obs-two-topics") == beat  # nothing moved
+
+
+def test_embedded_dispatcher_counts_topics_and_times_one_pump_in_time_every_pump():
+    """In the embedded dispatcher an event costs the meters nothing but plain counts: a stage
+    that consumes several topics has its events in per topic read from the dispatcher's counts
+    when scraped; one pump in TIME_EVERY_PUMP (the first included) has its events timed."""
+    from tradeops.observability.stage import TIME_EVERY_PUMP
+
+    two = Stage("obs-embedded-two", (Topic.MARKET_DATA, Topic.FEATURES), "obs-embedded-two", "x.y")
+    ticks = [tick("EURUSD", i) for i in range(TIME_EVERY_PUMP + 6)]
+    before = {
+        "md": value("tradeops_events_in_total", stage="obs-embedded-two", topic=Topic.MARKET_DATA),
+        "f": value("tradeops_events_in_total", stage="obs-embedded-two", topic=Topic.FEATURES),
+        "timed": value("tradeops_stage_batch_seconds_count", stage="obs-embedded-two"),
+    }
+    result = pipeline_run(
+        ticks, stages=[FEATURES, two], handlers={"obs-embedded-two": Sink()}, bus=MemoryBus(), batch_size=1
+    )
+    assert result.stages["obs-embedded-two"].consumed == 2 * len(ticks)
+    after_md = value("tradeops_events_in_total", stage="obs-embedded-two", topic=Topic.MARKET_DATA)
+    after_f = value("tradeops_events_in_total", stage="obs-embedded-two", topic=Topic.FEATURES)
+    assert after_md - before["md"] == len(ticks)
+    assert after_f - before["f"] == len(ticks)
+    # lock-step: a pump per tick (its tick and its features); pumps 1 and TIME_EVERY_PUMP + 1 timed
+    assert value("tradeops_stage_batch_seconds_count", stage="obs-embedded-two") - before["timed"] == 4
+
+
+def test_metrics_off_wires_no_metrics_stage_and_no_meter(settings):
+    """With METRICS_ENABLED off the metrics stage is not wired into a run (nor run alone), the
+    runners have no meter and the dispatcher's pumps go through the runners themselves."""
+    assert "metrics" in [s.name for s in stages_wired()]
+    settings.METRICS_ENABLED = False
+    assert [s.name for s in stages_wired()] == [s.name for s in STAGES if s.name != "metrics"]
+    with pytest.raises(CommandError, match="METRICS_ENABLED"):
+        call_command("run_stage", "metrics")
+    bus = MemoryBus()
+    runners = [StageRunner(stage=s, handler=h, bus=bus, subscription=None) for s, h in ((FEATURES, MidPrice()),)]
+    assert runners[0].meter is None
+    dispatcher = EmbeddedDispatcher(runners, bus=bus)
+    assert dispatcher.timed_consumers is dispatcher.consumers
+    assert not any(dispatcher._time_pump() for _ in range(200))
+    dispatcher.close()
 
 
 def test_metrics_stage_counts_fills_positions_refusals_and_alerts():

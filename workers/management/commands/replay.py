@@ -118,7 +118,7 @@ class Command(BaseCommand):
         import os
 
         from tradeops.bus import get_bus
-        from tradeops.stages import STAGES, stage_get
+        from tradeops.stages import stage_get, stages_wired
         from workers.collector import embedded_source
 
         if opts["limit"]:
@@ -133,7 +133,7 @@ class Command(BaseCommand):
 
             try:
                 names = [n.strip() for n in opts["settle_stages"].split(",") if n.strip()]
-                stages = [stage_get(n) for n in names] if names else list(STAGES)
+                stages = [stage_get(n) for n in names] if names else stages_wired()
                 settle = PipelineSettle(bus, stages, timeout=opts["settle_timeout"])
                 settle.members_wait()
             except (KeyError, SettleTimeout) as exc:

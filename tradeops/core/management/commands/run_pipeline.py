@@ -10,7 +10,7 @@ from django.utils.module_loading import import_string
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.runner import EMBEDDED_SINK_SECONDS, pipeline_run, stop_on_signals
 from tradeops.events import EventDecodeError, decode
-from tradeops.stages import STAGES, stage_get
+from tradeops.stages import stage_get, stages_wired
 
 
 def events_from_lines(lines, *, errors: list[str]):
@@ -29,7 +29,9 @@ class Command(BaseCommand):
     help = "Run all stages (or --stages) in one process on the memory bus, fed by a source."
 
     def add_arguments(self, parser):
-        parser.add_argument("--stages", default="", help="comma-separated stage names (default: all registered)")
+        parser.add_argument(
+            "--stages", default="", help="comma-separated stage names (default: all registered and switched on)"
+        )
         parser.add_argument("--source", default="", help="dotted path to a callable returning an iterable of events")
         parser.add_argument("--events-file", default="", help="JSON-lines envelopes ('-' for stdin)")
         parser.add_argument("--with-outbox", action="store_true", help="relay the outbox into the same bus")
@@ -45,7 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         try:
-            stages = [stage_get(n.strip()) for n in opts["stages"].split(",") if n.strip()] or list(STAGES)
+            stages = [stage_get(n.strip()) for n in opts["stages"].split(",") if n.strip()] or stages_wired()
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
         errors: list[str] = []

@@ -8,7 +8,7 @@ from tradeops.bus import get_bus
 from tradeops.bus.runner import handler_load, infrastructure_retry, stage_run, stop_on_signals
 from tradeops.core.locks import LockHeld
 from tradeops.observability.server import metrics_serve
-from tradeops.stages import STAGES, stage_get
+from tradeops.stages import STAGES, stage_enabled, stage_get
 
 EXIT_LOCKED = 3  # the stage needs a lock another process holds (the execution stage: an account)
 
@@ -28,7 +28,8 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         if opts["list"] or not opts["name"]:
             for stage in STAGES:
-                self.stdout.write(f"{stage.name:24} {','.join(stage.consumes):40} group={stage.group}")
+                off = "" if stage_enabled(stage) else f"  (off: {stage.enabled_by})"
+                self.stdout.write(f"{stage.name:24} {','.join(stage.consumes):40} group={stage.group}{off}")
             if not STAGES:
                 self.stdout.write("no stages registered yet (tradeops/stages.py)")
             return
@@ -36,6 +37,11 @@ class Command(BaseCommand):
             stage = stage_get(opts["name"])
         except KeyError as exc:
             raise CommandError(str(exc.args[0])) from None
+        if not stage_enabled(stage):
+            raise CommandError(
+                f"stage {stage.name} is switched off ({stage.enabled_by} is false): "
+                "turn the setting on or do not run this process"
+            )
         bus = get_bus(opts["bus"])
         metrics_serve(process=f"stage-{stage.name}")
         self.stdout.write(f"stage {stage.name}: consuming {', '.join(stage.consumes)} on the {bus.name} bus")
