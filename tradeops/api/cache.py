@@ -22,6 +22,10 @@ renderer, whether the caller may see rows at all) and served again while the ver
 
 Bounded: ``_MAX_PAGES`` pages per process, the least recently used go first, and every page of
 an older version goes as soon as a newer version is seen.
+
+Hits and misses are counted as the reference caches' are (cache ``api_pages``, one level:
+``tradeops_cache_hits_total{level="l1"}``, ``tradeops_cache_misses_total``, and its share in
+``tradeops_cache_hit_ratio``).
 """
 
 from __future__ import annotations
@@ -32,10 +36,17 @@ from collections import OrderedDict
 from django.conf import settings
 from django.db import connections
 
+from tradeops.observability import metrics
+from tradeops.observability.cache import cache_stats_register
+
 _MAX_PAGES = 512
 _lock = threading.Lock()
 _pages: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
 _newest = [-1]
+_counts = [0, 0]  # hits, misses in this process (read when scraped: the hit ratio)
+_hit = metrics.cache_hits.labels("api_pages", "l1")
+_miss = metrics.cache_misses.labels("api_pages")
+cache_stats_register("api_pages", lambda: (_counts[0], _counts[1]))
 
 
 def data_version(alias: str) -> int | None:
@@ -57,11 +68,17 @@ def page_get(key: tuple) -> tuple[bytes, str] | None:
         if key[0] > _newest[0]:  # a newer version: every page kept so far is of an older one
             _pages.clear()
             _newest[0] = key[0]
-            return None
-        page = _pages.get(key)
-        if page is not None:
-            _pages.move_to_end(key)
-        return page
+            page = None
+        else:
+            page = _pages.get(key)
+            if page is not None:
+                _pages.move_to_end(key)
+        if page is None:
+            _counts[1] += 1
+        else:
+            _counts[0] += 1
+    (_miss if page is None else _hit).inc()
+    return page
 
 
 def page_put(key: tuple, content: bytes, content_type: str) -> None:

@@ -242,9 +242,23 @@ def cached(name: str, key: Hashable, load: Callable[[], T]) -> T:
     return reference_cache(name).get(key, load)
 
 
+# Other caches of this process that report their counts (the API's list pages): name -> a
+# callable returning (hits, misses).
+_other_stats: dict[str, Callable[[], tuple[int, int]]] = {}
+
+
+def cache_stats_register(name: str, stats: Callable[[], tuple[int, int]]) -> None:
+    """Report a cache that is not a ``TwoLevelCache`` (``tradeops.api.cache``'s pages) in
+    ``cache_stats`` and so in ``tradeops_cache_hit_ratio``."""
+    _other_stats[name] = stats
+
+
 def cache_stats() -> dict[str, tuple[int, int]]:
     """Per cache: (hits at either level, misses) in this process."""
-    return {name: (c.hits_l1 + c.hits_l2, c.misses) for name, c in _caches.items()}
+    stats = {name: (c.hits_l1 + c.hits_l2, c.misses) for name, c in _caches.items()}
+    for name, read in list(_other_stats.items()):
+        stats[name] = read()
+    return stats
 
 
 def on_event(event) -> None:

@@ -10,11 +10,13 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from prometheus_client import REGISTRY
 
 from tests.tradeops.api.conftest import filled_order
 from tradeops.api.cache import data_version, pages_clear
 from tradeops.audit.verify import audit_verify
 from tradeops.core.roles import Role
+from tradeops.observability.cache import cache_stats
 from trading.models import Position, TradingAccount
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -34,6 +36,12 @@ def _get(http, path):
     return response.json(), [q["sql"] for q in queries.captured_queries]
 
 
+def _counted() -> tuple[float, float]:
+    hits = REGISTRY.get_sample_value("tradeops_cache_hits_total", {"cache": "api_pages", "level": "l1"})
+    misses = REGISTRY.get_sample_value("tradeops_cache_misses_total", {"cache": "api_pages"})
+    return hits or 0.0, misses or 0.0
+
+
 def _read_rows(queries, table):
     return [q for q in queries if f'FROM "{table}"' in q]
 
@@ -42,10 +50,14 @@ def test_a_positions_page_is_served_again_until_a_fill_changes_it(instrument, ac
     filled_order(account=account, instrument=instrument, client_order_id="CACHE-1")
     token, _ = issue_token(Role.TRADER)
     http = bearer(token)
+    hits, misses = _counted()
     first, queries = _get(http, "/api/v1/positions/")
     assert _read_rows(queries, "trading_position")  # a miss reads the rows
     again, queries = _get(http, "/api/v1/positions/")
     assert again == first and not _read_rows(queries, "trading_position")  # a hit does not
+    # counted as every cache is (issue 17): one miss, one hit, in the hit ratio too
+    assert _counted() == (hits + 1, misses + 1)
+    assert "api_pages" in cache_stats()
     (row,) = first["results"]
     assert row["net_quantity"] == "1.000000"
 
