@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from prometheus_client import REGISTRY
 
 from tests.tradeops.conftest import tick
 from tradeops.bus.memory import MemoryBus
@@ -81,7 +82,9 @@ def test_relay_publishes_in_order_marks_sent_and_is_idle_after(db):
     bus = MemoryBus()
     sub = bus.subscribe([Topic.MARKET_DATA], "g")
     relay = OutboxRelay(bus=bus, batch_size=10)
+    published = REGISTRY.get_sample_value("tradeops_outbox_published_total") or 0
     assert relay.drain(timeout=10) == 25
+    assert REGISTRY.get_sample_value("tradeops_outbox_published_total") - published == 25
     assert [r.event.event_id for r in sub.poll(100)] == [e.event_id for e in events]
     assert not Outbox.objects.filter(sent_at__isnull=True).exists()
     assert relay.drain(timeout=1) == 0

@@ -55,14 +55,20 @@ def audit_payloads(action: str) -> list[dict]:
     return [json.loads(p) for p in AuditRecord.objects.filter(action=action).values_list("payload", flat=True)]
 
 
-def test_a_filled_order_is_timed_by_step_counted_and_traced_into_its_audit_records(worker, account, spans):
+def test_a_filled_order_is_timed_by_step_counted_and_traced_into_its_audit_records(
+    worker, account, spans, django_capture_on_commit_callbacks
+):
     counts = {step: value("tradeops_order_path_seconds_count", step=step) for step in STEPS}
     filled = value("tradeops_orders_total", outcome="filled", reason="none")
+    appended = value("tradeops_audit_appends_total", category="trading")
     root = traceparent_new(sampled=True)
     trace_id = traceparent_parse(root)[0]
     event = signal()
-    run_stage(worker, make_event(event.payload, source="test", key="EURUSD", traceparent=root))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_stage(worker, make_event(event.payload, source="test", key="EURUSD", traceparent=root))
     assert Order.objects.get().status == "FILLED"
+    # the order path's own audit append (trading.orders.write) is counted at commit
+    assert value("tradeops_audit_appends_total", category="trading") - appended >= 4
 
     for step in STEPS:
         assert value("tradeops_order_path_seconds_count", step=step) - counts[step] == 1

@@ -206,6 +206,7 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
         for record in records:
             record._state.adding = False
         audit_index_on_commit([r.sequence for r in records])
+        audit_appends_count(r.category for r in records)
         return records
 
 
@@ -651,6 +652,34 @@ def audit_purge(*, actor: str, archive_dir, category: str | None = None, limit: 
         category=Category.COMPLIANCE,
     )
     return {"purged": deleted, "archive": archive}
+
+
+_appends_children: dict[str, Any] = {}
+
+
+def audit_appends_count(categories: Iterable[str]) -> None:
+    """Count appended records per category in ``tradeops_audit_appends_total`` once the
+    transaction commits (an append rolled back is not counted; at once outside a transaction).
+    Nothing with ``METRICS_ENABLED`` off. Every append path calls it (``audit_append_many``, the
+    order path's server-side append)."""
+    if not getattr(settings, "METRICS_ENABLED", True):
+        return
+    counts: dict[str, int] = {}
+    for category in categories:
+        counts[category] = counts.get(category, 0) + 1
+    if not counts:
+        return
+
+    def observe() -> None:
+        from tradeops.observability.metrics import audit_appends
+
+        for category, n in counts.items():
+            child = _appends_children.get(category)
+            if child is None:
+                child = _appends_children[category] = audit_appends.labels(category)
+            child.inc(n)
+
+    transaction.on_commit(observe)
 
 
 def audit_index_on_commit(sequences: list[int]) -> None:

@@ -34,7 +34,7 @@ from django.db import IntegrityError, connection, transaction
 from tradeops.audit.canonical import chain_hash, ts
 from tradeops.audit.models import AuditRecord, ChainHead
 from tradeops.audit.services import COLUMNS as AUDIT_COLUMNS
-from tradeops.audit.services import audit_append_many, audit_index_on_commit, audit_server_rows
+from tradeops.audit.services import audit_append_many, audit_appends_count, audit_index_on_commit, audit_server_rows
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
 from tradeops.core.pgpipeline import Batch
@@ -327,6 +327,7 @@ def _audit_append(cursor, sql, entries) -> list[int]:
     )
     sequences = [r[0] for r in rows]
     audit_index_on_commit(sequences)
+    audit_appends_count(row["category"] for row in prepared)
     return sequences
 
 
@@ -407,6 +408,7 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
                 obj._state.adding, obj._state.db = False, connection.alias
         bases = _positions_read(plan) if rows is None else {i: rows.get(i) for i in plan.instrument_ids}
         pending_entries, pending_events = recorder.drain()  # the transaction's records so far go first
+        audited: list[dict] = []  # the audit rows of the last attempt (counted once written)
 
         def attempt(bases) -> tuple[tuple[str, object], list[Envelope]]:
             plan.apply_positions(bases)
@@ -424,6 +426,7 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
                 "outbox": outbox_rows(events),
                 "audit": audit_server_rows([*pending_entries, *entries]),
             }
+            audited[:] = statement["audit"]
             if order is not None:
                 statement["order"] = _row(order, ORDER_COLUMNS)
                 statement["fills"] = [_row(e, EXECUTION_COLUMNS) for e in plan.executions]
@@ -456,6 +459,7 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
     sequences = tuple(range(result["first_sequence"], result["last_sequence"] + 1)) if result["first_sequence"] else ()
     if sequences:
         audit_index_on_commit(list(sequences))
+        audit_appends_count(row["category"] for row in audited)
     if events:
         outbox_written()
     recorder.written(events, list(sequences))

@@ -41,6 +41,9 @@ def test_the_beat_schedule_sends_the_heartbeat():
 
 def test_beat_and_the_worker_each_stamp_their_heartbeat(app):
     before = time.time()
+    task = "tradeops.observability.tasks.celery_heartbeat"
+    ran = REGISTRY.get_sample_value("tradeops_celery_tasks_total", {"task": task, "state": "success"}) or 0
+    timed = REGISTRY.get_sample_value("tradeops_celery_task_seconds_count", {"task": task}) or 0
     celery_metrics.beat_heartbeat_enable()  # what beat_init does in the beat process
     beat = Scheduler(app=app, lazy=False)
     for entry in beat.schedule.values():  # due now: as if its interval had passed
@@ -52,6 +55,9 @@ def test_beat_and_the_worker_each_stamp_their_heartbeat(app):
         while (stamped("celery-worker") or 0) < before and time.monotonic() < deadline:
             time.sleep(0.05)
     assert stamped("celery-worker") >= before  # the worker ran it
+    # and counted it, by task and state, with its run time
+    assert REGISTRY.get_sample_value("tradeops_celery_tasks_total", {"task": task, "state": "success"}) > ran
+    assert REGISTRY.get_sample_value("tradeops_celery_task_seconds_count", {"task": task}) > timed
 
 
 def test_only_beat_stamps_beats_heartbeat(app):
