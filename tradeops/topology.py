@@ -140,6 +140,10 @@ _HEADER = """\
 #   TRADEOPS_OWNER_PASSWORD=... (migrations)  TRADEOPS_APP_PASSWORD=... (the runtime role)
 #   REPLICATION_PASSWORD=... (the streaming replica)  KAFKA_CLUSTER_ID=... (22 characters, base64)
 #   AUDIT_CHECKPOINT_KEY=... (signs the audit checkpoints)  METRICS_TOKEN=... (Prometheus)
+#   GRAFANA_ADMIN_PASSWORD=... (Grafana's admin)  TRACING_ENABLED=true (optional: spans to Jaeger)
+# Files beside this one (not committed): metrics-token (METRICS_TOKEN, for Prometheus's scrapes),
+# alertmanager-token (the alert webhooks' bearer token; their URLs: monitoring/alertmanager/).
+# Operators: Prometheus :9090, Alertmanager :9093, Grafana :3000, Jaeger :16686 (docs/observability.md).
 # TLS for the gateway (docker/nginx/): certs/server.crt, server.key, client-ca.crt (not committed).
 # Not exercised in CI: the build machines have no Docker engine (scripts/cluster.sh is).
 """
@@ -179,6 +183,10 @@ def compose_spec() -> dict:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "EVENT_BUS": "kafka",
         "ELASTICSEARCH_URL": "http://elasticsearch:9200",
+        # Tracing (docs/observability.md): off unless TRACING_ENABLED=true in docker/.env; spans
+        # go to Jaeger's OTLP/HTTP receiver, each process named as its service (OTEL_SERVICE_NAME).
+        "TRACING_ENABLED": "${TRACING_ENABLED:-false}",
+        "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
     }
     kafka_names = [f"kafka-{n}" for n in range(1, KAFKA_BROKERS + 1)]
     services: dict[str, dict] = {
@@ -224,9 +232,8 @@ def compose_spec() -> dict:
     for process in PROCESSES:
         service: dict = {"<<": "*app", "command": list(process.command)}
         metrics = {"METRICS_PORT": str(process.metrics_port), "METRICS_ADDR": "0.0.0.0"} if process.metrics_port else {}  # noqa: S104 - container network
-        extra = {**process.environment, **metrics, **process.compose_environment}
-        if extra:
-            service["environment"] = {**app_env, **extra}
+        extra = {**process.environment, **metrics, **process.compose_environment, "OTEL_SERVICE_NAME": process.name}
+        service["environment"] = {**app_env, **extra}
         if process.ports:
             service["expose"] = list(process.ports)
         if process.kind == "collector":
@@ -259,17 +266,33 @@ def compose_spec() -> dict:
                     "./metrics-token:/etc/prometheus/metrics-token:ro",
                 ],
                 "ports": ["9090:9090"],
+                "depends_on": ["alertmanager"],
             },
-            "alertmanager": {"image": "prom/alertmanager:v0.28.0", "ports": ["9093:9093"]},
+            # routes the fired alerts to the webhooks of monitoring/alertmanager/alertmanager.yml
+            "alertmanager": {
+                "image": "prom/alertmanager:v0.28.0",
+                # alertmanager-token: the bearer token of the alert webhooks, one line (not committed)
+                "volumes": [
+                    "../monitoring/alertmanager/alertmanager.yml:/etc/alertmanager/alertmanager.yml:ro",
+                    "./alertmanager-token:/etc/alertmanager/token:ro",
+                ],
+                "ports": ["9093:9093"],
+            },
             "grafana": {
                 "image": "grafana/grafana:11.4.0",
+                "environment": {"GF_SECURITY_ADMIN_PASSWORD": "${GRAFANA_ADMIN_PASSWORD}"},
                 "volumes": [
                     "../monitoring/grafana/provisioning:/etc/grafana/provisioning:ro",
                     "../monitoring/grafana/dashboards:/var/lib/grafana/dashboards:ro",
                 ],
                 "ports": ["3000:3000"],
             },
-            "jaeger": {"image": "jaegertracing/all-in-one:1.64.0", "ports": ["16686:16686"]},
+            # traces (TRACING_ENABLED): OTLP/HTTP in on 4318 from the app services, the UI on 16686
+            "jaeger": {
+                "image": "jaegertracing/all-in-one:1.64.0",
+                "environment": {"COLLECTOR_OTLP_ENABLED": "true"},
+                "ports": ["16686:16686"],
+            },
         }
     )
     return {

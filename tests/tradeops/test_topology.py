@@ -73,8 +73,12 @@ def test_every_command_names_a_command_stage_queue_and_setting_that_exist(compos
     for step in services["migrate"]["command"][2].split(" && "):
         _check_command(shlex.split(step))
     assert [shlex.split(s) for s in services["migrate"]["command"][2].split(" && ")] == [list(s) for s in SETUP]
-    # read by Django and prometheus_client themselves, not by a setting
-    known = _settings_read_from_env() | {"DJANGO_SETTINGS_MODULE", "PROMETHEUS_MULTIPROC_DIR"}
+    # read by Django, prometheus_client and the OpenTelemetry SDK themselves, not by a setting
+    known = _settings_read_from_env() | {
+        "DJANGO_SETTINGS_MODULE",
+        "PROMETHEUS_MULTIPROC_DIR",
+        "OTEL_EXPORTER_OTLP_ENDPOINT",
+    }
     for name, service in services.items():
         if name in app_services:
             env = {**compose["x-app"]["environment"], **service.get("environment", {})}

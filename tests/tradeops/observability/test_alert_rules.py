@@ -1,6 +1,7 @@
 """The alert rules parse (promtool check rules) and fire on synthetic series, and only then
-(promtool test rules: monitoring/prometheus/alerts_test.yml). promtool comes from Debian's
-``prometheus`` package, installed by .ci/run."""
+(promtool test rules: monitoring/prometheus/alerts_test.yml); Prometheus sends what fires to
+Alertmanager, whose configuration parses and routes by severity (amtool). promtool and amtool come
+from Debian's ``prometheus`` and ``prometheus-alertmanager`` packages, installed by .ci/run."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import yaml
 
 from tests.conftest import service_unavailable
 
-RULES = Path(__file__).resolve().parents[3] / "monitoring" / "prometheus"
+ROOT = Path(__file__).resolve().parents[3]
+RULES = ROOT / "monitoring" / "prometheus"
+ALERTMANAGER = ROOT / "monitoring" / "alertmanager" / "alertmanager.yml"
 
 
 @pytest.fixture
@@ -22,6 +25,33 @@ def promtool() -> str:
     if path is None:
         service_unavailable("needs promtool (apt-get install prometheus; .ci/run does)")
     return path
+
+
+@pytest.fixture
+def amtool() -> str:
+    path = shutil.which("amtool")
+    if path is None:
+        service_unavailable("needs amtool (apt-get install prometheus-alertmanager; .ci/run does)")
+    return path
+
+
+def test_fired_alerts_reach_alertmanager_which_routes_them_by_severity(amtool):
+    prometheus = yaml.safe_load((ROOT / "docker" / "prometheus.yml").read_text())
+    (manager,) = prometheus["alerting"]["alertmanagers"]
+    assert manager["static_configs"][0]["targets"] == ["alertmanager:9093"]
+    check = subprocess.run([amtool, "check-config", str(ALERTMANAGER)], capture_output=True, text=True)
+    assert check.returncode == 0 and "SUCCESS" in check.stdout, check.stdout + check.stderr
+    rules = yaml.safe_load((RULES / "alerts.yml").read_text())
+    severities = {r["labels"]["severity"] for group in rules["groups"] for r in group["rules"]}
+    assert severities == {"warning", "critical"}
+    expected = {"critical": "pager,operations", "warning": "operations"}
+    for severity in severities:
+        routed = subprocess.run(
+            [amtool, "config", "routes", "test", f"--config.file={ALERTMANAGER}", f"severity={severity}"],
+            capture_output=True,
+            text=True,
+        )
+        assert routed.stdout.strip() == expected[severity], routed.stdout + routed.stderr
 
 
 def test_rules_parse(promtool):
