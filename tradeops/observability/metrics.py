@@ -129,7 +129,9 @@ COLLECTED: dict[str, str] = {
     "tradeops_events_in_total": "Events a stage consumed",
     "tradeops_events_out_total": "Events a stage published",
     "tradeops_event_duplicates_total": "Redelivered events a stage skipped (already handled)",
-    "tradeops_stage_batch_seconds": "Time a stage spent handling one polled batch (one batch in 16 timed)",
+    "tradeops_stage_batch_seconds": (
+        "Time a stage spent handling one polled batch (one batch in 16 timed; embedded: each event of one pump in 64)"
+    ),
     "tradeops_outbox_backlog": "Outbox rows not yet published",
     "tradeops_outbox_lag_seconds": "Age of the oldest unpublished outbox row (relay lag); 0 when none waits",
     "tradeops_audit_chain_length": "Sequence number of the audit chain head (its rate is the append rate)",

@@ -92,6 +92,9 @@ def test_an_anomaly_is_raised_as_an_alert_through_the_outbox():
         sample = next(samples)
         return {"tradeops_consumer_lag": [({"topic": "t", "group": "g"}, lag["v"] or sample["consumer_lag"])]}
 
+    from prometheus_client import REGISTRY
+
+    raised = REGISTRY.get_sample_value("tradeops_anomalies_total", {"series": "consumer_lag"}) or 0
     monitor = AnomalyMonitor(scrape=scrape)
     for minute in range(60):
         monitor.step(at=minute * 60.0)
@@ -104,3 +107,4 @@ def test_an_anomaly_is_raised_as_an_alert_through_the_outbox():
     assert event.type == "alert.raised" and event.payload.alert_type == "anomaly.consumer_lag"
     assert event.payload.severity == "high" and event.payload.evidence["value"] == 80_000
     assert "rose to 80,000 records" in event.payload.evidence["explanation"]
+    assert REGISTRY.get_sample_value("tradeops_anomalies_total", {"series": "consumer_lag"}) - raised == 1

@@ -147,6 +147,49 @@ def test_metrics_off_wires_no_metrics_stage_and_no_meter(settings):
     dispatcher.close()
 
 
+def test_a_redelivered_event_is_counted_as_a_duplicate():
+    bus = MemoryBus()
+    runner = StageRunner(stage=FEATURES, handler=MidPrice(), bus=bus, subscription=None)
+    before = value("tradeops_event_duplicates_total", stage="obs-features")
+    event = tick("EURUSD", 1)
+    assert len(runner.handle_one(event, Topic.MARKET_DATA)) == 1
+    assert runner.handle_one(event, Topic.MARKET_DATA) == []  # delivered again: skipped
+    assert value("tradeops_event_duplicates_total", stage="obs-features") - before == 1
+
+
+def test_model_serving_metrics_for_a_vector_that_produced_a_signal():
+    from mlmodels.runtime import serving_observe
+    from tradeops.events import Prediction, Signal
+
+    class Validator:
+        drift_scores = {"EURUSD": 0.07}
+
+    prediction = Prediction(
+        symbol="EURUSD", ts=T0, model="obs-model-a", model_version="1", direction=1, probability=0.72
+    )
+    signal = Signal(
+        signal_id="s1",
+        symbol="EURUSD",
+        ts=T0,
+        side="BUY",
+        confidence=0.72,
+        price=Decimal("1.1"),
+        model_versions={},
+        algo_id="obs",
+    )
+    timed = value("tradeops_model_prediction_seconds_count")
+    confident = value("tradeops_model_confidence_count", model="obs-model-a")
+    under = value("tradeops_model_confidence_bucket", model="obs-model-a", le="0.75")
+    signals = value("tradeops_signals_total", symbol="EURUSD", side="BUY")
+    out = [make_event(p, source="test", key="EURUSD") for p in (prediction, signal)]
+    serving_observe(out, seconds=0.0004, validator=Validator())
+    assert value("tradeops_model_prediction_seconds_count") - timed == 1
+    assert value("tradeops_model_confidence_count", model="obs-model-a") - confident == 1
+    assert value("tradeops_model_confidence_bucket", model="obs-model-a", le="0.75") - under == 1
+    assert value("tradeops_signals_total", symbol="EURUSD", side="BUY") - signals == 1
+    assert value("tradeops_model_drift_score", symbol="EURUSD") == 0.07
+
+
 def test_metrics_stage_counts_fills_positions_refusals_and_alerts():
     handler = MetricsHandler()
     fills = value("tradeops_fills_total", symbol="EURUSD")
