@@ -224,3 +224,28 @@ def test_a_trace_not_sampled_asks_the_sdk_for_nothing(spans):
     finally:
         sample_ratio_set(1.0)
         tracing._tracer = counting.tracer
+
+
+def test_a_celery_task_continues_the_trace_it_was_sent_in(spans):
+    """Celery tasks get spans (OpenTelemetry's Celery instrumentation): the send in the sender's
+    trace, the run in the worker as its child (a real worker: the solo pool, an in-memory broker)."""
+    import time
+
+    from celery import Celery
+    from celery.contrib.testing.worker import start_worker
+
+    import tradeops.observability.tasks  # noqa: F401 - registers celery_heartbeat (a shared task)
+
+    task = "tradeops.observability.tasks.celery_heartbeat"
+    app = Celery("trace-test", broker="memory://", backend="cache+memory://", set_as_current=False)
+    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+        with tracing._tracer.start_as_current_span("sender") as sender:
+            app.send_task(task)
+        trace_id = sender.get_span_context().trace_id
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not any(s.name == f"run/{task}" for s in spans.get_finished_spans()):
+            time.sleep(0.05)
+    finished = {s.name: s for s in spans.get_finished_spans()}
+    sent, ran = finished[f"apply_async/{task}"], finished[f"run/{task}"]
+    assert sent.context.trace_id == ran.context.trace_id == trace_id
+    assert ran.parent.span_id == sent.context.span_id
