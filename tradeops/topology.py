@@ -111,6 +111,9 @@ PROCESSES: tuple[Process, ...] = (
         ("python", "manage.py", "collect", "--symbols", "EURUSD"),
         "collector",
         compose_only=True,
+        # its counts by outcome and the live loop's heartbeat (without the live profile, or with
+        # MT5 unreachable, TradeopsTargetDown says the collector is not running)
+        metrics_port=9311,
         environment={"BROKER": "mt5"},
     ),
 )
