@@ -25,9 +25,20 @@ import hashlib
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework.exceptions import AuthenticationFailed, Throttled
 
-from tradeops.api.oauth import access_token_lookup
-from tradeops.api.services import api_auth_failure_record, api_auth_throttled_record
-from tradeops.api.throttling import client_address, failed_auth_window
+from tradeops.api.oauth import access_token_cached, access_token_lookup
+from tradeops.api.services import (
+    api_auth_failure_record,
+    api_auth_throttled_record,
+    api_tokens_generation_key,
+    api_tokens_generation_parse,
+)
+from tradeops.api.throttling import (
+    ClientRateThrottle,
+    SlidingWindow,
+    client_address,
+    failed_auth_window,
+    redis_counters,
+)
 from tradeops.core.roles import Role
 
 
@@ -58,7 +69,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
         ``validate_bearer_token`` with no scope asked, else None (the full path decides)."""
         if not value or value != value.strip() or " " in value:
             return None
-        token = access_token_lookup(hashlib.sha256(value.encode("utf-8")).hexdigest())
+        token = _token_counted(request, hashlib.sha256(value.encode("utf-8")).hexdigest())
         if token is None or token.resource or not token.is_valid([]) or token.user is None:
             return None
         application = token.application
@@ -76,3 +87,28 @@ class BearerTokenAuthentication(OAuth2Authentication):
         if verdict.full:
             api_auth_throttled_record(address=address, endpoint=request.path, failures=verdict.current)
         raise AuthenticationFailed(reason, code="invalid_token")
+
+
+def _token_counted(request, checksum: str):
+    """The token with this checksum (``access_token_lookup``: revocations included), or None.
+
+    When this process already holds the token (so its client is known) and the view limits
+    requests per client (``ClientRateThrottle``), the request is counted against the client's
+    rate in the same Redis round trip that reads the token generation (one round trip instead of
+    two); the throttle then judges with that count instead of counting again. So a request that
+    the scope or role check then refuses has counted against its client's rate too."""
+    cached = access_token_cached(checksum)
+    view = request.parser_context.get("view") if request.parser_context else None
+    if cached is None or view is None or redis_counters() is None:
+        return access_token_lookup(checksum)
+    generation, token = cached
+    client = getattr(token.application, "api_client", None) if token.application_id else None
+    if client is None or not any(issubclass(c, ClientRateThrottle) for c in view.throttle_classes):
+        return access_token_lookup(checksum)
+    rate = ClientRateThrottle.rate_of(client)
+    verdict, raw = SlidingWindow(ClientRateThrottle.scope, rate).count_event_and_read(
+        str(client.pk), api_tokens_generation_key()
+    )
+    request._request._tradeops_counted = (ClientRateThrottle.scope, rate, str(client.pk), verdict)
+    current = api_tokens_generation_parse(raw)
+    return token if current == generation else access_token_lookup(checksum, generation=current)

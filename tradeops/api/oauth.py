@@ -63,10 +63,28 @@ _TOKEN_CACHE_MAX = 10_000
 _tokens: dict[str, tuple[float, int, AccessToken]] = {}
 
 
-def access_token_lookup(checksum: str) -> AccessToken | None:
-    """The token with this checksum, with its application, client and user loaded; None if none."""
+_UNREAD = object()
+
+
+def access_token_cached(checksum: str) -> tuple[int, AccessToken] | None:
+    """(generation, token) as this process last looked the token up, while its time to keep it
+    lasts; whether the generation is still the current one is the caller's to check."""
+    if getattr(settings, "API_TOKEN_CACHE_SECONDS", 30) <= 0:
+        return None
+    hit = _tokens.get(checksum)
+    if hit is None or hit[0] <= time.monotonic():
+        return None
+    return hit[1], hit[2]
+
+
+def access_token_lookup(checksum: str, *, generation=_UNREAD) -> AccessToken | None:
+    """The token with this checksum, with its application, client and user loaded; None if none.
+    ``generation``: the current token generation if the caller has just read it."""
     ttl = getattr(settings, "API_TOKEN_CACHE_SECONDS", 30)
-    generation = api_tokens_generation() if ttl > 0 else None
+    if ttl <= 0:
+        generation = None
+    elif generation is _UNREAD:
+        generation = api_tokens_generation()
     now = time.monotonic()
     if generation is not None:
         hit = _tokens.get(checksum)

@@ -187,7 +187,15 @@ def api_tokens_generation() -> int | None:
     # the raw client (as the throttles): Django's cache builds a client object on every call.
     # The value is what Django's cache stores for a small integer (``cache.incr``/``add``): the
     # number itself, unpickled.
-    raw = redis_counters().get(cache.make_key(TOKENS_GENERATION_KEY))
+    return api_tokens_generation_parse(redis_counters().get(api_tokens_generation_key()))
+
+
+def api_tokens_generation_key() -> str:
+    """The generation's raw Redis key (read in the throttle's round trip by the authentication)."""
+    return cache.make_key(TOKENS_GENERATION_KEY)
+
+
+def api_tokens_generation_parse(raw: bytes | None) -> int:
     return int(raw or 0)
 
 

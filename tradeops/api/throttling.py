@@ -63,16 +63,24 @@ def redis_counters():
     return _redis_for(location if isinstance(location, str) else location[0])
 
 
-def _incr_and_get(curr_key: str, prev_key: str, ttl: int) -> tuple[int, int]:
-    """Count one event in ``curr_key``; return (current count, previous window's count)."""
+def _incr_and_get(curr_key: str, prev_key: str, ttl: int, *, also_read: str | None = None):
+    """Count one event in ``curr_key``; return (current count, previous window's count), and with
+    ``also_read`` (a raw Redis key; Redis only) that key's raw value as a third item, read in the
+    same round trip."""
     redis = redis_counters()
     if redis is not None:
         pipe = redis.pipeline(transaction=False)
         pipe.incr(cache.make_key(curr_key))
         pipe.expire(cache.make_key(curr_key), ttl)
         pipe.get(cache.make_key(prev_key))
+        if also_read is not None:
+            pipe.get(also_read)
+            curr, _, prev, extra = pipe.execute()
+            return int(curr), int(prev or 0), extra
         curr, _, prev = pipe.execute()
         return int(curr), int(prev or 0)
+    if also_read is not None:
+        raise RuntimeError("also_read needs the Redis cache")
     # in-process cache (the embedded run): the same arithmetic on Django's cache
     if cache.add(curr_key, 1, timeout=ttl):
         curr = 1
@@ -137,6 +145,14 @@ class SlidingWindow:
         curr, prev = _incr_and_get(curr_key, prev_key, ttl=2 * self.seconds + 1)
         return self._verdict(curr, prev, elapsed, counted=True)
 
+    def count_event_and_read(self, key: str, raw_key: str, *, now: float | None = None) -> tuple[Verdict, bytes | None]:
+        """``count_event`` plus the raw value of another Redis key, in the same round trip (the
+        token generation, ``tradeops.api.authentication``). Redis only."""
+        now = time.time() if now is None else now
+        curr_key, prev_key, elapsed = self._keys(key, now)
+        curr, prev, raw = _incr_and_get(curr_key, prev_key, ttl=2 * self.seconds + 1, also_read=raw_key)
+        return self._verdict(curr, prev, elapsed, counted=True), raw
+
     def peek(self, key: str, *, now: float | None = None) -> Verdict:
         """Would one more event be allowed? (Counts nothing.)"""
         now = time.time() if now is None else now
@@ -161,7 +177,13 @@ class _WindowThrottle(BaseThrottle):
         key = self.key_for(request)
         if key is None:
             return True
-        verdict = SlidingWindow(self.scope, self.rate_for(request)).count_event(key)
+        rate = self.rate_for(request)
+        # counted already, in the round trip of the token's revocation check (authentication)
+        counted = getattr(request._request, "_tradeops_counted", None)
+        if counted is not None and counted[:3] == (self.scope, rate, key):
+            verdict = counted[3]
+        else:
+            verdict = SlidingWindow(self.scope, rate).count_event(key)
         self._wait = verdict.wait
         return verdict.allowed
 
@@ -182,7 +204,11 @@ class ClientRateThrottle(_WindowThrottle):
 
     def rate_for(self, request) -> str:
         client = _api_client(request)
-        return (client.throttle_rate if client is not None else "") or super().rate_for(request)
+        return self.rate_of(client) if client is not None else super().rate_for(request)
+
+    @classmethod
+    def rate_of(cls, client) -> str:
+        return client.throttle_rate or api_settings.DEFAULT_THROTTLE_RATES[cls.scope]
 
     def key_for(self, request) -> str | None:
         client = _api_client(request)
