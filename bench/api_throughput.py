@@ -320,15 +320,19 @@ def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: 
 
 def print_rounds_table(rounds: dict, targets, *, baseline: str, ratio_label: str) -> None:
     """The markdown table of each target's median requests/s, p50 and p99 over the rounds, with
-    its requests/s as a ratio of the ``baseline`` target's (measured in the same rounds)."""
-    print(f"| target | requests/s | p50 | p99 | requests/s vs {ratio_label} |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    its requests/s as a ratio of the ``baseline`` target's (measured in the same rounds): the
+    ratio of the medians, and the median of the per-round ratios (each round's figure against the
+    baseline's of the same round, measured a few seconds before it: steadier when the machine's
+    load moves between rounds)."""
+    print(f"| target | requests/s | p50 | p99 | requests/s vs {ratio_label} | median of per-round ratios |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     base = statistics.median(r["rps"] for r in rounds[baseline])
     for name in targets:
         rps = statistics.median(r["rps"] for r in rounds[name])
         p50 = statistics.median(r["p50_ms"] for r in rounds[name])
         p99 = statistics.median(r["p99_ms"] for r in rounds[name])
-        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x |")
+        paired = statistics.median(r["rps"] / b["rps"] for r, b in zip(rounds[name], rounds[baseline], strict=True))
+        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x | {paired:.2f}x |")
 
 
 def main() -> None:
@@ -399,7 +403,7 @@ def main() -> None:
     print()
     print(
         f"python bench/api_throughput.py --seconds {args.seconds} --rounds {args.rounds} --workers {args.workers} "
-        f"--connections {args.connections} --loadgen {args.loadgen} --server {args.server}"
+        f"--connections {args.connections} --loadgen {args.loadgen} --server {args.server} --port {args.port}"
         + (f" --page-size {args.page_size}" if args.page_size else "")
     )
     print(

@@ -11,6 +11,14 @@ admin.site.site_header = "tradeops administration"
 admin.site.site_title = "tradeops"
 
 urlpatterns = [
+    # Integration API v1 (docs/api.md): OAuth2 token endpoint, then one module per app.
+    # First: integrations call at a high rate, and no other route starts with these prefixes.
+    path("o/", include("tradeops.api.oauth_urls")),
+    path("api/v1/", include("tradeops.api.urls")),
+    path("api/v1/", include("trading.api.urls_v1")),
+    path("api/v1/", include("compliance.api.urls")),
+    path("api/v1/", include("compliance.reports.api.urls")),
+    path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
     # One sign-in page for the screens and the admin (tradeops/core/signin.py).
@@ -20,13 +28,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("trading.urls")),
     path("api/trading/", include("trading.api.urls")),  # the first kill switch routes, kept
-    # Integration API v1 (docs/api.md): OAuth2 token endpoint, then one module per app.
-    path("o/", include("tradeops.api.oauth_urls")),
-    path("api/v1/", include("tradeops.api.urls")),
-    path("api/v1/", include("trading.api.urls_v1")),
-    path("api/v1/", include("compliance.api.urls")),
-    path("api/v1/", include("compliance.reports.api.urls")),
-    path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("compliance/audit/", include("compliance.audit_urls")),
     path("compliance/", include("compliance.urls")),
     path("orders/<str:client_order_id>/", include("compliance.story_urls")),

@@ -5,7 +5,7 @@ process counts against the same numbers), in the process's memory otherwise (the
 Each limit is a sliding window approximated from two fixed windows: the current window's count
 plus the previous window's weighted by how much of it still overlaps, so a client cannot double
 its rate at a window edge. A request is counted, then judged: one Redis round trip per check
-(``INCR`` + ``EXPIRE`` + ``GET`` of the previous window, pipelined); DRF's stock throttles keep
+(``INCR`` + ``EXPIRE`` + ``GET`` of the previous window, one Lua script); DRF's stock throttles keep
 a list of every request's time per client (1,200 floats pickled per request at 1,200/min) and
 Django's cache ``incr`` is two round trips. A refusal is 429 with ``Retry-After`` (seconds until
 the estimate leaves room for one more request); refused requests count too, so a client that
@@ -63,22 +63,35 @@ def redis_counters():
     return _redis_for(location if isinstance(location, str) else location[0])
 
 
+# One command (EVALSHA) instead of a pipeline of three or four: the same round trip, a quarter of
+# the client's packing and parsing. INCR the current window (a new key gets its expiry in the same
+# atomic step), read the previous window and, optionally, one more key. ``or false``: a nil
+# inside a Lua table would cut the reply short.
+_COUNT_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+local reply = {n, redis.call('GET', KEYS[2]) or false}
+if KEYS[3] then reply[3] = redis.call('GET', KEYS[3]) or false end
+return reply
+"""
+
+
+@memoize
+def _count_script(redis):
+    return redis.register_script(_COUNT_LUA)
+
+
 def _incr_and_get(curr_key: str, prev_key: str, ttl: int, *, also_read: str | None = None):
     """Count one event in ``curr_key``; return (current count, previous window's count), and with
     ``also_read`` (a raw Redis key; Redis only) that key's raw value as a third item, read in the
     same round trip."""
     redis = redis_counters()
     if redis is not None:
-        pipe = redis.pipeline(transaction=False)
-        pipe.incr(cache.make_key(curr_key))
-        pipe.expire(cache.make_key(curr_key), ttl)
-        pipe.get(cache.make_key(prev_key))
+        keys = [cache.make_key(curr_key), cache.make_key(prev_key)]
         if also_read is not None:
-            pipe.get(also_read)
-            curr, _, prev, extra = pipe.execute()
-            return int(curr), int(prev or 0), extra
-        curr, _, prev = pipe.execute()
-        return int(curr), int(prev or 0)
+            keys.append(also_read)
+        curr, prev, *extra = _count_script(redis)(keys=keys, args=[ttl])
+        return (int(curr), int(prev or 0), extra[0]) if also_read is not None else (int(curr), int(prev or 0))
     if also_read is not None:
         raise RuntimeError("also_read needs the Redis cache")
     # in-process cache (the embedded run): the same arithmetic on Django's cache
