@@ -22,7 +22,9 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
    connections, latency percentiles) or, without it, ``--loadgen python`` (worker processes on
    ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
    times, interleaved so that the machine's noise falls on all of them alike; the median round is
-   reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5).
+   reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5), both
+   as the ratio of the medians and as the median of the per-round ratios (each API figure against
+   the minimal view's of the same round).
 5. The steadier figure on a shared machine: this process's CPU time per request for the same
    four targets, through Django's test client in this process (no HTTP server, no load
    generator; ``--inproc`` requests each, after a warm-up), so the application's own cost per
