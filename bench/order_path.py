@@ -2,6 +2,7 @@
 
     python bench/order_path.py [--orders 10000] [--statements-orders 2000] [--gate 100000]
                                [--transports batch,execute,execute-unprepared,psycopg-pipeline]
+                               [--no-api-version-variant]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
@@ -14,7 +15,10 @@
    (``--transports``), interleaved in blocks of 500 orders so each sees the same minutes:
    ``batch`` ``tradeops.core.pgpipeline.Batch`` (libpq's pipeline mode driven directly: what the
    code does); ``execute`` psycopg's cursor, server-side prepared; ``execute-unprepared`` the same
-   without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``.
+   without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``. One more variant
+   in the rotation (unless ``--no-api-version-variant``): the first transport with the API's
+   data-version trigger (api migration 0002, deferred, on ``trading_position``) disabled by the
+   owner for its blocks: what that trigger costs the order.
 2. The same through the statements writer (what SQLite uses; a few statements in a transaction),
    over ``--statements-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
@@ -22,7 +26,9 @@
    ``PRETRADE_COMPLIANCE_CHECKS`` (no compliance rules in force in the bench database, so they
    pass at once), p50 / p99 / max over ``--gate`` evaluations.
 4. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same connection
-   (the floor for anything durable), and the paper broker's ``send_order`` alone.
+   (the floor for anything durable), in blocks of its own in the same rotation as the order
+   path's (so both see the same minutes of a shared machine: the targets' ratios are taken
+   against it), and the paper broker's ``send_order`` alone.
 5. Statements per order, this process's CPU time per order, garbage collections (the startup
    heap frozen out of collection as ``run_execution_worker`` does, ``settle_heap``).
 
@@ -36,6 +42,7 @@ local PostgreSQL of scripts/services.sh (or DATABASE_URL). DEBUG is off, as in p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
@@ -57,6 +64,7 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
@@ -292,14 +300,52 @@ def bench_gate(worker, account, evaluations: int) -> list[float]:
 
 def bench_insert_commit(count: int) -> list[float]:
     samples = []
-    for n in range(count + 200):
+    for n in range(count):
         start = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("INSERT INTO bench_roundtrip (payload) VALUES (%s)", [f"row {n}"])
-        elapsed = time.perf_counter() - start
-        if n >= 200:
-            samples.append(elapsed)
+        samples.append(time.perf_counter() - start)
     return samples
+
+
+class api_version_trigger:
+    """The API's data-version trigger on ``trading_position`` (api migration 0002), switched by
+    the owner on a connection of its own (the runtime role may not): ``enabled(False)`` for a
+    block measures the order path without it."""
+
+    TRIGGER = "api_data_version_trading_position"
+
+    def __enter__(self):
+        import psycopg
+
+        owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
+        self.conn = psycopg.connect(
+            host=owner["HOST"],
+            port=owner["PORT"] or 5432,
+            user=owner["USER"],
+            password=owner["PASSWORD"],
+            dbname=connection.settings_dict["NAME"],
+            autocommit=True,
+        )
+        return self
+
+    def __exit__(self, *exc):
+        self._set(True)
+        self.conn.close()
+
+    def _set(self, on: bool) -> None:
+        self.conn.execute(f"ALTER TABLE trading_position {'ENABLE' if on else 'DISABLE'} TRIGGER {self.TRIGGER}")
+
+    @contextlib.contextmanager
+    def enabled(self, on: bool):
+        if on:
+            yield
+            return
+        self._set(False)
+        try:
+            yield
+        finally:
+            self._set(True)
 
 
 def bench_broker(broker, count: int) -> list[float]:
@@ -321,6 +367,9 @@ def main() -> None:
     parser.add_argument("--gate", type=int, default=100_000)
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--block", type=int, default=500, help="orders per transport in turn")
+    parser.add_argument(
+        "--no-api-version-variant", action="store_true", help="leave out the API version trigger off variant"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("order_path needs PostgreSQL: set DATABASE_URL")
@@ -351,40 +400,43 @@ def main() -> None:
             f"one-statement writer: statements per filled order: {count_statements(worker, account)} "
             f"(plus one id reservation per {order_write.ID_BLOCK} orders)"
         )
-        results = {
-            "insert": summary("baseline: INSERT one row + COMMIT", bench_insert_commit(args.orders)),
-            "broker": summary("baseline: paper broker send_order alone", bench_broker(broker, 2000)),
-        }
+        results = {"broker": summary("baseline: paper broker send_order alone", bench_broker(broker, 2000))}
         frozen = settle_heap()  # as run_execution_worker does after start
+        variants = [(name, name, True) for name in names]
+        if not args.no_api_version_variant:
+            variants.append((f"{names[0]}, API version trigger off", names[0], False))
         load_before = os.getloadavg()
-        samples = {name: ([], []) for name in names}
+        samples = {label: ([], []) for label, _, _ in variants}
+        baseline: list[float] = []
         first = 200_000
-        with GcPauses() as collections:
-            for name in names:  # warm each way once
-                with transport(name):
+        with GcPauses() as collections, api_version_trigger() as trigger:
+            bench_insert_commit(200)  # warm the baseline's table
+            for _label, name, on in variants:  # warm each way once
+                with transport(name), trigger.enabled(on):
                     bench_order_path(worker, account, 0, first=first, warm=100)
                 first += 1000
             done = 0
-            while done < args.orders:
+            while done < args.orders:  # rotate: baseline block, then each variant's block
                 block = min(args.block, args.orders - done)
-                for name in names:
-                    with transport(name):
+                baseline.extend(bench_insert_commit(block))
+                for label, name, on in variants:
+                    with transport(name), trigger.enabled(on):
                         wall, cpu = bench_order_path(worker, account, block, first=first, warm=0)
-                    samples[name][0].extend(wall)
-                    samples[name][1].extend(cpu)
+                    samples[label][0].extend(wall)
+                    samples[label][1].extend(cpu)
                     first += block
                 done += block
         load_after = os.getloadavg()
-        base = results["insert"]
+        base = results["insert"] = summary("baseline: INSERT one row + COMMIT (same rotation)", baseline)
         print(f"order path, intent -> persisted fill (load average {load_before[0]:.2f} -> {load_after[0]:.2f}):")
-        for name in names:
-            row = summary(f"  one statement via {name}", samples[name][0])
-            cpu = statistics.fmean(samples[name][1]) * 1e3
+        for label, _, _ in variants:
+            row = summary(f"  one statement via {label}", samples[label][0])
+            cpu = statistics.fmean(samples[label][1]) * 1e3
             print(
                 f"    CPU {cpu:.3f} ms/order; / INSERT+COMMIT: p50 {row['p50'] / base['p50']:.2f}x, "
                 f"p99 {row['p99'] / base['p99']:.2f}x"
             )
-            results[name] = row
+            results[label] = row
         print(f"  garbage collections meanwhile: {collections.report()}; startup heap frozen ({frozen} objects)")
         with statements_writer():
             st_samples, st_cpu = bench_order_path(worker, account, args.statements_orders, first=900_000)
