@@ -2,7 +2,7 @@
 
     python bench/order_path.py [--orders 10000] [--statements-orders 2000] [--gate 100000]
                                [--transports batch,execute,execute-unprepared,psycopg-pipeline]
-                               [--no-api-version-variant]
+                               [--no-api-version-variant] [--no-hex-variant]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
@@ -18,7 +18,8 @@
    without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``. One more variant
    in the rotation (unless ``--no-api-version-variant``): the first transport with the API's
    data-version trigger (api migration 0002, deferred, on ``trading_position``) disabled by the
-   owner for its blocks: what that trigger costs the order.
+   owner for its blocks: what that trigger costs the order; and (unless ``--no-hex-variant``)
+   the first transport with the outbox messages sent as hex, as before trading 0005.
 2. The same through the statements writer (what SQLite uses; a few statements in a transaction),
    over ``--statements-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
@@ -284,6 +285,50 @@ class transport:
         order_write._execute = self.real
 
 
+def bench_transports_alone(names: list[str], size: int, rounds: int = 20, calls: int = 100) -> dict[str, float]:
+    """Client CPU per call (median of ``rounds`` rounds of ``calls``, interleaved) of sending one
+    statement with a jsonb parameter of ``size`` bytes (an order statement's size) each way,
+    the server only parsing it: the transport's own cost, without the order's noise."""
+    from tradeops.core.pgpipeline import Batch
+
+    sql = "SELECT jsonb_build_object('n', length(%s::jsonb->>'x'))"
+    payload = '{"x": "' + "a" * size + '"}'
+    conn = connection.connection
+
+    def batch():
+        with Batch(conn) as b:
+            pending = b.execute(sql, [payload])
+            b.sync()
+            return pending.fetchone()
+
+    def cursor(prepare):
+        def send():
+            with conn.cursor() as c:
+                c.execute(sql, [payload], prepare=prepare)
+                return c.fetchone()
+
+        return send
+
+    def pipeline():
+        with conn.pipeline(), conn.cursor() as c:
+            c.execute(sql, [payload], prepare=True)
+            return c.fetchone()
+
+    ways = {"batch": batch, "execute": cursor(True), "execute-unprepared": cursor(False), "psycopg-pipeline": pipeline}
+    ways = {name: ways[name] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
+    for send in ways.values():
+        for _ in range(20):
+            send()
+    for _ in range(rounds):
+        for name, send in ways.items():
+            start = time.process_time()
+            for _ in range(calls):
+                send()
+            cpu[name].append((time.process_time() - start) / calls)
+    return {name: statistics.median(values) for name, values in cpu.items()}
+
+
 def bench_gate(worker, account, evaluations: int) -> list[float]:
     gate, risk = worker.gate, worker.risk
     samples = []
@@ -337,15 +382,30 @@ class api_version_trigger:
         self.conn.execute(f"ALTER TABLE trading_position {'ENABLE' if on else 'DISABLE'} TRIGGER {self.TRIGGER}")
 
     @contextlib.contextmanager
-    def enabled(self, on: bool):
-        if on:
-            yield
-            return
+    def off(self):
         self._set(False)
         try:
             yield
         finally:
             self._set(True)
+
+
+@contextlib.contextmanager
+def messages_as_hex():
+    """The outbox messages sent as hex strings, as the writer did before trading 0005 (the
+    function still takes them): what sending them as text saves."""
+
+    def as_hex(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            row["message"] = "\\x" + row["message"].hex()
+        return rows
+
+    real = order_write._outbox_text
+    order_write._outbox_text = as_hex
+    try:
+        yield
+    finally:
+        order_write._outbox_text = real
 
 
 def bench_broker(broker, count: int) -> list[float]:
@@ -370,6 +430,7 @@ def main() -> None:
     parser.add_argument(
         "--no-api-version-variant", action="store_true", help="leave out the API version trigger off variant"
     )
+    parser.add_argument("--no-hex-variant", action="store_true", help="leave out the hex outbox messages variant")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("order_path needs PostgreSQL: set DATABASE_URL")
@@ -402,30 +463,34 @@ def main() -> None:
         )
         results = {"broker": summary("baseline: paper broker send_order alone", bench_broker(broker, 2000))}
         frozen = settle_heap()  # as run_execution_worker does after start
-        variants = [(name, name, True) for name in names]
-        if not args.no_api_version_variant:
-            variants.append((f"{names[0]}, API version trigger off", names[0], False))
-        load_before = os.getloadavg()
-        samples = {label: ([], []) for label, _, _ in variants}
-        baseline: list[float] = []
-        first = 200_000
-        with GcPauses() as collections, api_version_trigger() as trigger:
-            bench_insert_commit(200)  # warm the baseline's table
-            for _label, name, on in variants:  # warm each way once
-                with transport(name), trigger.enabled(on):
-                    bench_order_path(worker, account, 0, first=first, warm=100)
-                first += 1000
-            done = 0
-            while done < args.orders:  # rotate: baseline block, then each variant's block
-                block = min(args.block, args.orders - done)
-                baseline.extend(bench_insert_commit(block))
-                for label, name, on in variants:
-                    with transport(name), trigger.enabled(on):
-                        wall, cpu = bench_order_path(worker, account, block, first=first, warm=0)
-                    samples[label][0].extend(wall)
-                    samples[label][1].extend(cpu)
-                    first += block
-                done += block
+        with api_version_trigger() as trigger:
+            # (label, transport, what else differs for its blocks)
+            variants = [(name, name, contextlib.nullcontext) for name in names]
+            if not args.no_api_version_variant:
+                variants.append((f"{names[0]}, API version trigger off", names[0], trigger.off))
+            if not args.no_hex_variant:
+                variants.append((f"{names[0]}, outbox messages as hex", names[0], messages_as_hex))
+            load_before = os.getloadavg()
+            samples = {label: ([], []) for label, _, _ in variants}
+            baseline: list[float] = []
+            first = 200_000
+            with GcPauses() as collections:
+                bench_insert_commit(200)  # warm the baseline's table
+                for _label, name, differs in variants:  # warm each way once
+                    with transport(name), differs():
+                        bench_order_path(worker, account, 0, first=first, warm=100)
+                    first += 1000
+                done = 0
+                while done < args.orders:  # rotate: baseline block, then each variant's block
+                    block = min(args.block, args.orders - done)
+                    baseline.extend(bench_insert_commit(block))
+                    for label, name, differs in variants:
+                        with transport(name), differs():
+                            wall, cpu = bench_order_path(worker, account, block, first=first, warm=0)
+                        samples[label][0].extend(wall)
+                        samples[label][1].extend(cpu)
+                        first += block
+                    done += block
         load_after = os.getloadavg()
         base = results["insert"] = summary("baseline: INSERT one row + COMMIT (same rotation)", baseline)
         print(f"order path, intent -> persisted fill (load average {load_before[0]:.2f} -> {load_after[0]:.2f}):")
@@ -438,6 +503,12 @@ def main() -> None:
             )
             results[label] = row
         print(f"  garbage collections meanwhile: {collections.report()}; startup heap frozen ({frozen} objects)")
+        size = len(order_write._SQL) + 22_000
+        alone = bench_transports_alone(names, size)
+        print(
+            f"transport alone, client CPU per call of one ~{size // 1000} KB jsonb statement (median of 20 "
+            "interleaved rounds of 100): " + ", ".join(f"{name} {us * 1e6:.1f} us" for name, us in alone.items())
+        )
         with statements_writer():
             st_samples, st_cpu = bench_order_path(worker, account, args.statements_orders, first=900_000)
         statements = summary("same through the statements writer", st_samples)
