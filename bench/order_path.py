@@ -329,6 +329,41 @@ def bench_transports_alone(names: list[str], size: int, rounds: int = 20, calls:
     return {name: statistics.median(values) for name, values in cpu.items()}
 
 
+def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int = 200) -> dict[str, float]:
+    """The server's part: one order's statement (captured from a real order) run again and again
+    in a transaction rolled back, the deferred triggers fired before the rollback by ``SET
+    CONSTRAINTS ALL IMMEDIATE``; interleaved rounds with the API data-version trigger on and off.
+    Medians in seconds: the statement, and the trigger-firing round trip."""
+    captured = []
+    real = order_write._execute
+
+    def capture(conn, statement):
+        captured.append(statement)
+        return real(conn, statement)
+
+    order_write._execute = capture
+    try:
+        worker.execute(intent(account.pk, 4, T0))
+    finally:
+        order_write._execute = real
+    statement, conn = captured[-1], connection.connection
+    times: dict[str, list[float]] = {"on": [], "on, fire": [], "off": [], "off, fire": []}
+    for _ in range(rounds):
+        for state, differs in (("on", contextlib.nullcontext), ("off", trigger.off)):
+            with differs():
+                for _ in range(calls):
+                    conn.execute("BEGIN")
+                    start = time.perf_counter()
+                    conn.execute(order_write._SQL, [statement], prepare=True)
+                    done = time.perf_counter()
+                    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    fired = time.perf_counter()
+                    conn.execute("ROLLBACK")
+                    times[state].append(done - start)
+                    times[f"{state}, fire"].append(fired - done)
+    return {"bytes": len(statement), **{key: statistics.median(values) for key, values in times.items()}}
+
+
 def bench_gate(worker, account, evaluations: int) -> list[float]:
     gate, risk = worker.gate, worker.risk
     samples = []
@@ -491,7 +526,8 @@ def main() -> None:
                         samples[label][1].extend(cpu)
                         first += block
                     done += block
-        load_after = os.getloadavg()
+            load_after = os.getloadavg()
+            server = bench_statement_alone(worker, account, trigger)
         base = results["insert"] = summary("baseline: INSERT one row + COMMIT (same rotation)", baseline)
         print(f"order path, intent -> persisted fill (load average {load_before[0]:.2f} -> {load_after[0]:.2f}):")
         for label, _, _ in variants:
@@ -503,10 +539,14 @@ def main() -> None:
             )
             results[label] = row
         print(f"  garbage collections meanwhile: {collections.report()}; startup heap frozen ({frozen} objects)")
-        size = len(order_write._SQL) + 22_000
-        alone = bench_transports_alone(names, size)
         print(
-            f"transport alone, client CPU per call of one ~{size // 1000} KB jsonb statement (median of 20 "
+            f"statement alone ({server['bytes']:,} bytes, rolled back; medians): API version trigger on "
+            f"{server['on'] * 1e3:.3f} ms + firing the deferred triggers {server['on, fire'] * 1e3:.3f} ms; "
+            f"off {server['off'] * 1e3:.3f} ms + {server['off, fire'] * 1e3:.3f} ms"
+        )
+        alone = bench_transports_alone(names, server["bytes"])
+        print(
+            f"transport alone, client CPU per call of one {server['bytes']:,}-byte jsonb statement (median of 20 "
             "interleaved rounds of 100): " + ", ".join(f"{name} {us * 1e6:.1f} us" for name, us in alone.items())
         )
         with statements_writer():
