@@ -2,6 +2,7 @@
 
     python bench/order_path.py [--orders 10000] [--statements-orders 2000] [--gate 100000]
                                [--transports batch,execute,execute-unprepared,psycopg-pipeline]
+                               [--no-api-version-variant] [--no-hex-variant]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
@@ -14,7 +15,11 @@
    (``--transports``), interleaved in blocks of 500 orders so each sees the same minutes:
    ``batch`` ``tradeops.core.pgpipeline.Batch`` (libpq's pipeline mode driven directly: what the
    code does); ``execute`` psycopg's cursor, server-side prepared; ``execute-unprepared`` the same
-   without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``.
+   without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``. One more variant
+   in the rotation (unless ``--no-api-version-variant``): the first transport with the API's
+   data-version trigger (api migration 0002, deferred, on ``trading_position``) disabled by the
+   owner for its blocks: what that trigger costs the order; and (unless ``--no-hex-variant``)
+   the first transport with the outbox messages sent as hex, as before trading 0005.
 2. The same through the statements writer (what SQLite uses; a few statements in a transaction),
    over ``--statements-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
@@ -22,7 +27,9 @@
    ``PRETRADE_COMPLIANCE_CHECKS`` (no compliance rules in force in the bench database, so they
    pass at once), p50 / p99 / max over ``--gate`` evaluations.
 4. Same-run baselines: a bare one-row INSERT + COMMIT round trip through the same connection
-   (the floor for anything durable), and the paper broker's ``send_order`` alone.
+   (the floor for anything durable), in blocks of its own in the same rotation as the order
+   path's (so both see the same minutes of a shared machine: the targets' ratios are taken
+   against it), and the paper broker's ``send_order`` alone.
 5. Statements per order, this process's CPU time per order, garbage collections (the startup
    heap frozen out of collection as ``run_execution_worker`` does, ``settle_heap``).
 
@@ -36,6 +43,7 @@ local PostgreSQL of scripts/services.sh (or DATABASE_URL). DEBUG is off, as in p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import os
 import platform
@@ -57,6 +65,7 @@ import django
 
 django.setup()
 
+from django.conf import settings  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
@@ -276,6 +285,85 @@ class transport:
         order_write._execute = self.real
 
 
+def bench_transports_alone(names: list[str], size: int, rounds: int = 20, calls: int = 100) -> dict[str, float]:
+    """Client CPU per call (median of ``rounds`` rounds of ``calls``, interleaved) of sending one
+    statement with a jsonb parameter of ``size`` bytes (an order statement's size) each way,
+    the server only parsing it: the transport's own cost, without the order's noise."""
+    from tradeops.core.pgpipeline import Batch
+
+    sql = "SELECT jsonb_build_object('n', length(%s::jsonb->>'x'))"
+    payload = '{"x": "' + "a" * size + '"}'
+    conn = connection.connection
+
+    def batch():
+        with Batch(conn) as b:
+            pending = b.execute(sql, [payload])
+            b.sync()
+            return pending.fetchone()
+
+    def cursor(prepare):
+        def send():
+            with conn.cursor() as c:
+                c.execute(sql, [payload], prepare=prepare)
+                return c.fetchone()
+
+        return send
+
+    def pipeline():
+        with conn.pipeline(), conn.cursor() as c:
+            c.execute(sql, [payload], prepare=True)
+            return c.fetchone()
+
+    ways = {"batch": batch, "execute": cursor(True), "execute-unprepared": cursor(False), "psycopg-pipeline": pipeline}
+    ways = {name: ways[name] for name in names}
+    cpu: dict[str, list[float]] = {name: [] for name in ways}
+    for send in ways.values():
+        for _ in range(20):
+            send()
+    for _ in range(rounds):
+        for name, send in ways.items():
+            start = time.process_time()
+            for _ in range(calls):
+                send()
+            cpu[name].append((time.process_time() - start) / calls)
+    return {name: statistics.median(values) for name, values in cpu.items()}
+
+
+def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int = 200) -> dict[str, float]:
+    """The server's part: one order's statement (captured from a real order) run again and again
+    in a transaction rolled back, the deferred triggers fired before the rollback by ``SET
+    CONSTRAINTS ALL IMMEDIATE``; interleaved rounds with the API data-version trigger on and off.
+    Medians in seconds: the statement, and the trigger-firing round trip."""
+    captured = []
+    real = order_write._execute
+
+    def capture(conn, statement):
+        captured.append(statement)
+        return real(conn, statement)
+
+    order_write._execute = capture
+    try:
+        worker.execute(intent(account.pk, 4, T0))
+    finally:
+        order_write._execute = real
+    statement, conn = captured[-1], connection.connection
+    times: dict[str, list[float]] = {"on": [], "on, fire": [], "off": [], "off, fire": []}
+    for _ in range(rounds):
+        for state, differs in (("on", contextlib.nullcontext), ("off", trigger.off)):
+            with differs():
+                for _ in range(calls):
+                    conn.execute("BEGIN")
+                    start = time.perf_counter()
+                    conn.execute(order_write._SQL, [statement], prepare=True)
+                    done = time.perf_counter()
+                    conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                    fired = time.perf_counter()
+                    conn.execute("ROLLBACK")
+                    times[state].append(done - start)
+                    times[f"{state}, fire"].append(fired - done)
+    return {"bytes": len(statement), **{key: statistics.median(values) for key, values in times.items()}}
+
+
 def bench_gate(worker, account, evaluations: int) -> list[float]:
     gate, risk = worker.gate, worker.risk
     samples = []
@@ -292,14 +380,67 @@ def bench_gate(worker, account, evaluations: int) -> list[float]:
 
 def bench_insert_commit(count: int) -> list[float]:
     samples = []
-    for n in range(count + 200):
+    for n in range(count):
         start = time.perf_counter()
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("INSERT INTO bench_roundtrip (payload) VALUES (%s)", [f"row {n}"])
-        elapsed = time.perf_counter() - start
-        if n >= 200:
-            samples.append(elapsed)
+        samples.append(time.perf_counter() - start)
     return samples
+
+
+class api_version_trigger:
+    """The API's data-version trigger on ``trading_position`` (api migration 0002), switched by
+    the owner on a connection of its own (the runtime role may not): ``enabled(False)`` for a
+    block measures the order path without it."""
+
+    TRIGGER = "api_data_version_trading_position"
+
+    def __enter__(self):
+        import psycopg
+
+        owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
+        self.conn = psycopg.connect(
+            host=owner["HOST"],
+            port=owner["PORT"] or 5432,
+            user=owner["USER"],
+            password=owner["PASSWORD"],
+            dbname=connection.settings_dict["NAME"],
+            autocommit=True,
+        )
+        return self
+
+    def __exit__(self, *exc):
+        self._set(True)
+        self.conn.close()
+
+    def _set(self, on: bool) -> None:
+        self.conn.execute(f"ALTER TABLE trading_position {'ENABLE' if on else 'DISABLE'} TRIGGER {self.TRIGGER}")
+
+    @contextlib.contextmanager
+    def off(self):
+        self._set(False)
+        try:
+            yield
+        finally:
+            self._set(True)
+
+
+@contextlib.contextmanager
+def messages_as_hex():
+    """The outbox messages sent as hex strings, as the writer did before trading 0005 (the
+    function still takes them): what sending them as text saves."""
+
+    def as_hex(rows: list[dict]) -> list[dict]:
+        for row in rows:
+            row["message"] = "\\x" + row["message"].hex()
+        return rows
+
+    real = order_write._outbox_text
+    order_write._outbox_text = as_hex
+    try:
+        yield
+    finally:
+        order_write._outbox_text = real
 
 
 def bench_broker(broker, count: int) -> list[float]:
@@ -321,6 +462,10 @@ def main() -> None:
     parser.add_argument("--gate", type=int, default=100_000)
     parser.add_argument("--transports", default=",".join(TRANSPORTS))
     parser.add_argument("--block", type=int, default=500, help="orders per transport in turn")
+    parser.add_argument(
+        "--no-api-version-variant", action="store_true", help="leave out the API version trigger off variant"
+    )
+    parser.add_argument("--no-hex-variant", action="store_true", help="leave out the hex outbox messages variant")
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("order_path needs PostgreSQL: set DATABASE_URL")
@@ -351,41 +496,59 @@ def main() -> None:
             f"one-statement writer: statements per filled order: {count_statements(worker, account)} "
             f"(plus one id reservation per {order_write.ID_BLOCK} orders)"
         )
-        results = {
-            "insert": summary("baseline: INSERT one row + COMMIT", bench_insert_commit(args.orders)),
-            "broker": summary("baseline: paper broker send_order alone", bench_broker(broker, 2000)),
-        }
+        results = {"broker": summary("baseline: paper broker send_order alone", bench_broker(broker, 2000))}
         frozen = settle_heap()  # as run_execution_worker does after start
-        load_before = os.getloadavg()
-        samples = {name: ([], []) for name in names}
-        first = 200_000
-        with GcPauses() as collections:
-            for name in names:  # warm each way once
-                with transport(name):
-                    bench_order_path(worker, account, 0, first=first, warm=100)
-                first += 1000
-            done = 0
-            while done < args.orders:
-                block = min(args.block, args.orders - done)
-                for name in names:
-                    with transport(name):
-                        wall, cpu = bench_order_path(worker, account, block, first=first, warm=0)
-                    samples[name][0].extend(wall)
-                    samples[name][1].extend(cpu)
-                    first += block
-                done += block
-        load_after = os.getloadavg()
-        base = results["insert"]
+        with api_version_trigger() as trigger:
+            # (label, transport, what else differs for its blocks)
+            variants = [(name, name, contextlib.nullcontext) for name in names]
+            if not args.no_api_version_variant:
+                variants.append((f"{names[0]}, API version trigger off", names[0], trigger.off))
+            if not args.no_hex_variant:
+                variants.append((f"{names[0]}, outbox messages as hex", names[0], messages_as_hex))
+            load_before = os.getloadavg()
+            samples = {label: ([], []) for label, _, _ in variants}
+            baseline: list[float] = []
+            first = 200_000
+            with GcPauses() as collections:
+                bench_insert_commit(200)  # warm the baseline's table
+                for _label, name, differs in variants:  # warm each way once
+                    with transport(name), differs():
+                        bench_order_path(worker, account, 0, first=first, warm=100)
+                    first += 1000
+                done = 0
+                while done < args.orders:  # rotate: baseline block, then each variant's block
+                    block = min(args.block, args.orders - done)
+                    baseline.extend(bench_insert_commit(block))
+                    for label, name, differs in variants:
+                        with transport(name), differs():
+                            wall, cpu = bench_order_path(worker, account, block, first=first, warm=0)
+                        samples[label][0].extend(wall)
+                        samples[label][1].extend(cpu)
+                        first += block
+                    done += block
+            load_after = os.getloadavg()
+            server = bench_statement_alone(worker, account, trigger)
+        base = results["insert"] = summary("baseline: INSERT one row + COMMIT (same rotation)", baseline)
         print(f"order path, intent -> persisted fill (load average {load_before[0]:.2f} -> {load_after[0]:.2f}):")
-        for name in names:
-            row = summary(f"  one statement via {name}", samples[name][0])
-            cpu = statistics.fmean(samples[name][1]) * 1e3
+        for label, _, _ in variants:
+            row = summary(f"  one statement via {label}", samples[label][0])
+            cpu = statistics.fmean(samples[label][1]) * 1e3
             print(
                 f"    CPU {cpu:.3f} ms/order; / INSERT+COMMIT: p50 {row['p50'] / base['p50']:.2f}x, "
                 f"p99 {row['p99'] / base['p99']:.2f}x"
             )
-            results[name] = row
+            results[label] = row
         print(f"  garbage collections meanwhile: {collections.report()}; startup heap frozen ({frozen} objects)")
+        print(
+            f"statement alone ({server['bytes']:,} bytes, rolled back; medians): API version trigger on "
+            f"{server['on'] * 1e3:.3f} ms + firing the deferred triggers {server['on, fire'] * 1e3:.3f} ms; "
+            f"off {server['off'] * 1e3:.3f} ms + {server['off, fire'] * 1e3:.3f} ms"
+        )
+        alone = bench_transports_alone(names, server["bytes"])
+        print(
+            f"transport alone, client CPU per call of one {server['bytes']:,}-byte jsonb statement (median of 20 "
+            "interleaved rounds of 100): " + ", ".join(f"{name} {us * 1e6:.1f} us" for name, us in alone.items())
+        )
         with statements_writer():
             st_samples, st_cpu = bench_order_path(worker, account, args.statements_orders, first=900_000)
         statements = summary("same through the statements writer", st_samples)

@@ -162,15 +162,29 @@ def check_same_terms(order: Order, draft: OrderDraft) -> None:
 _STAGE_FIELD = {OrderStatus.RISK_APPROVED: "decided_at", OrderStatus.SUBMITTED: "submitted_at"}
 
 
+_DECIMAL_COLUMNS: dict[type, tuple[tuple[str, Decimal], ...]] = {}
+
+
+def _decimal_columns(model: type) -> tuple[tuple[str, Decimal], ...]:
+    """``model``'s Decimal fields: (attname, the quantum of its column's scale), looked up once."""
+    columns = _DECIMAL_COLUMNS.get(model)
+    if columns is None:
+        columns = _DECIMAL_COLUMNS[model] = tuple(
+            (f.attname, Decimal(1).scaleb(-f.decimal_places))
+            for f in model._meta.concrete_fields
+            if f.get_internal_type() == "DecimalField"
+        )
+    return columns
+
+
 def as_stored(obj) -> None:
     """Give ``obj``'s Decimal fields the scale their column returns them with (``numeric(p, s)``
     reads back with ``s`` places; PostgreSQL rounds half away from zero), so an instance kept
     after a write snapshots exactly as the row read back would."""
-    for f in obj._meta.concrete_fields:
-        if f.get_internal_type() == "DecimalField":
-            value = getattr(obj, f.attname)
-            if value is not None:
-                setattr(obj, f.attname, Decimal(value).quantize(Decimal(1).scaleb(-f.decimal_places), ROUND_HALF_UP))
+    for attname, quantum in _decimal_columns(type(obj)):
+        value = getattr(obj, attname)
+        if value is not None:
+            setattr(obj, attname, Decimal(value).quantize(quantum, ROUND_HALF_UP))
 
 
 def order_apply_transition(order: Order, step: OrderStep) -> OrderStatus:

@@ -385,3 +385,54 @@ def test_one_statement_and_orm_writers_share_one_position(postgres, account, ins
     assert position.net_quantity == D(0)  # 12 x 0.10 bought, 12 x 0.10 sold
     assert Execution.objects.filter(account=account).count() == 2 * per_thread
     assert audit_verify().ok
+
+
+def test_two_one_statement_writers_on_one_position_and_the_api_data_version(postgres, account, instrument):
+    """Two execution workers' writers at once, both through the one statement, on one position:
+    no deadlock (the chain head, then the API's data-version row at commit, in every writer),
+    no update lost, the chain verifies, and the API's version moved exactly once per committed
+    order (api 0002: once per transaction, a refused statement rolled back with its bump)."""
+    warm = order_commit(
+        draft=_draft(account, instrument, "warm2", qty="0.10"),
+        steps=[APPROVED, SUBMITTED],
+        fills=[_fill("warm2-d", "0.10", "1.10002")],
+    )
+    assert warm.one_statement
+
+    def version() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT n FROM api_data_version WHERE id = 1")
+            return cursor.fetchone()[0]
+
+    before = version()
+    per_thread = 12
+    errors: list[BaseException] = []
+    written: list[bool] = []
+    barrier = threading.Barrier(2)
+
+    def fills(side: str) -> None:
+        try:
+            barrier.wait()
+            for i in range(per_thread):
+                coid = f"two-{side}-{i}"
+                draft = _draft(account, instrument, coid, side=side, qty="0.10")
+                done = order_commit(draft=draft, steps=[APPROVED, SUBMITTED], fills=[_fill(coid, "0.10", "1.10002")])
+                written.append(done.one_statement and done.created)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=fills, args=(side,)) for side in ("SELL", "BUY")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not any(t.is_alive() for t in threads), "a writer is stuck"
+    assert not errors, errors
+    assert written == [True] * (2 * per_thread)
+    position = Position.objects.get(account=account, instrument=instrument)
+    assert position.net_quantity == D("0.10")  # the warm-up's buy; then 12 x 0.10 sold and 12 bought
+    assert Execution.objects.filter(account=account).count() == 2 * per_thread + 1
+    assert audit_verify().ok
+    assert version() - before == 2 * per_thread

@@ -9,7 +9,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 import pytest
+from django.db import connection
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,9 +21,13 @@ from tradeops.audit.canonical import chain_hash, record_header, record_header_pa
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import YEAR, AuditEntry, retention_years
 from tradeops.audit.verify import audit_verify
+from tradeops.events import decode
+from tradeops.outbox.models import Outbox
+from tradeops.outbox.services import outbox_rows
 from tradeops.recorder import recording
 from trading.models import AccountRiskSnapshot, Position
 from trading.order_states import OrderStatus
+from trading.orders import write
 from trading.orders.marks import AccountState, Mark, RiskFigures
 from trading.orders.plan import FillDraft, OrderDraft, OrderStep
 from trading.orders.services import account_state_save, order_commit
@@ -175,3 +181,35 @@ def test_marks_and_the_risk_snapshot_go_out_with_the_fill_and_on_their_own(postg
     assert position.mark_price == D("1.10202") and position.net_quantity == D("0.20")
     assert AccountRiskSnapshot.objects.get(account=account).equity == D("100059.40")
     assert not state.dirty
+
+
+def test_outbox_messages_are_stored_as_the_bytes_encoded(postgres, account, instrument, monkeypatch):
+    """The one statement carries each outbox message as text (trading 0005): the rows hold exactly
+    the bytes ``tradeops.events.encode`` made, in the order of the events, awkward text included;
+    a message sent as hex (the writer of before 0005) is stored as the same bytes too."""
+    requires_postgres()
+    encoded: list[bytes] = []
+
+    def rows_seen(events):  # the real rows, their messages noted before they are sent
+        rows = outbox_rows(events)
+        encoded.extend(row["message"] for row in rows)
+        return rows
+
+    monkeypatch.setattr(write, "outbox_rows", rows_seen)
+    odd = 'tab\t "quoted" back\\slash\nnewline é ☃ \u2028 \x01 \\u0000'
+    filled = _filled("MSG-1")
+    filled["steps"][0] = OrderStep(OrderStatus.RISK_APPROVED, T0, reason=odd)
+    written = order_commit(draft=_draft(account, instrument, "MSG-1"), **filled)
+    assert written.one_statement and len(encoded) == len(written.events) > 1
+    stored = [bytes(m) for m in Outbox.objects.order_by("id").values_list("message", flat=True)]
+    assert stored == encoded
+    assert [decode(m).event_id for m in stored] == [e.event_id for e in written.events]
+    assert odd in [decode(m).payload.reason for m in stored if decode(m).type == "order.lifecycle"]
+
+    row = rows_seen(written.events[:1])[0]
+    event_id = uuid.uuid4()
+    row.update(event_id=event_id, message="\\x" + row["message"].hex())
+    statement = orjson.dumps({"account_id": account.pk, "positions": [], "outbox": [row]}, default=str).decode()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT trading_order_write(%s::jsonb)", [statement])
+    assert bytes(Outbox.objects.get(event_id=event_id).message) == encoded[-1]
