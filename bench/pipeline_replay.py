@@ -34,6 +34,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -247,6 +248,12 @@ def _dump(path: str, result) -> None:
                 )
             )
         ),
+        # and their payloads, with what differs between two runs of the same code masked: trace
+        # and random ids, the models' timestamped versions, wall-clock times
+        "audit_payloads": sorted(
+            _masked(action, payload)
+            for action, payload in AuditRecord.objects.values_list("action", "payload").iterator(chunk_size=2000)
+        ),
         "orders": text(
             Order.objects.order_by("created_at", "side").values_list(
                 "created_at", "side", "quantity", "status", "filled_quantity", "average_fill_price"
@@ -268,6 +275,22 @@ def _dump(path: str, result) -> None:
     }
     with open(path, "w") as out:
         json.dump(dumped, out, indent=1)
+
+
+_MASKS = [
+    (re.compile(r'"(traceparent|trace_id|span_id)":"[^"]*"'), r'"\1":"-"'),
+    (re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"), "<uuid>"),
+    (re.compile(r"\b[0-9a-f]{32}\b"), "<hex>"),
+    (re.compile(r"\bT[0-9a-f]{20}\b"), "<client-order-id>"),
+    (re.compile(r"\d{8}T\d{12}Z"), "<version>"),
+    (re.compile(r"20[2-9]\d-\d\d-\d\d[T ][0-9:.]+(Z|\+00:00)?"), "<wall>"),
+]
+
+
+def _masked(action: str, payload: str) -> str:
+    for pattern, replacement in _MASKS:
+        payload = pattern.sub(replacement, payload)
+    return f"{action} {payload}"
 
 
 def main() -> None:
