@@ -37,6 +37,14 @@ def ts(value: datetime) -> str:
 
 
 def _default(value: Any) -> Any:
+    kind = type(value)  # the common exact types first, then the general checks (same results)
+    if kind is datetime:
+        return ts(value)
+    if kind is Decimal or kind is uuid.UUID:
+        return str(value)
+    fields = getattr(kind, "__struct_fields__", None)
+    if fields is not None:  # a msgspec Struct (event payload)
+        return {name: getattr(value, name) for name in fields}
     if isinstance(value, datetime):
         return ts(value)
     if isinstance(value, date):
@@ -51,8 +59,6 @@ def _default(value: Any) -> Any:
         return sorted(value, key=repr)
     if isinstance(value, bytes):
         return value.hex()
-    if hasattr(value, "__struct_fields__"):  # a msgspec Struct (event payload)
-        return {name: getattr(value, name) for name in value.__struct_fields__}
     raise TypeError(f"cannot put {type(value).__name__} into an audit payload: {value!r}")
 
 
