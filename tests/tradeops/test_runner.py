@@ -4,6 +4,7 @@ deterministic output ids, dead-lettering of handler failures, trace propagation,
 from __future__ import annotations
 
 import io
+import pickle
 import uuid
 
 import pytest
@@ -299,3 +300,11 @@ def test_output_event_ids_are_the_uuid5_of_stage_input_and_index():
             expected = uuid.uuid5(OUTPUT_ID_NAMESPACE, f"{stage}:{input_id}:{index}")
             got = output_event_id(stage=stage, input_id=input_id, index=index)
             assert got == expected and got.version == 5 and got.variant == uuid.RFC_4122
+            # built without UUID.__init__ (uuid_of_int): the same object in every respect
+            assert (str(got), repr(got), hash(got), got.is_safe) == (
+                str(expected),
+                repr(expected),
+                hash(expected),
+                expected.is_safe,
+            )
+            assert pickle.loads(pickle.dumps(got)) == expected  # noqa: S301  our own bytes
