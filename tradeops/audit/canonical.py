@@ -20,6 +20,8 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from msgspec import Struct
+from msgspec.structs import asdict as _asdict
 
 GENESIS_HASH = "0" * 64  # prev_hash of the first record ever written
 
@@ -43,8 +45,8 @@ def _default(value: Any) -> Any:
     if kind is Decimal or kind is uuid.UUID:
         return str(value)
     fields = getattr(kind, "__struct_fields__", None)
-    if fields is not None:  # a msgspec Struct (event payload)
-        return {name: getattr(value, name) for name in fields}
+    if fields is not None:  # a msgspec Struct (event payload): its fields by name, not recursed
+        return _asdict(value) if isinstance(value, Struct) else {name: getattr(value, name) for name in fields}
     if isinstance(value, datetime):
         return ts(value)
     if isinstance(value, date):

@@ -113,7 +113,7 @@ COLUMNS = tuple(f.attname for f in AuditRecord._meta.concrete_fields)
 COPY_MIN_ROWS = 50  # below this a multi-row INSERT is as fast as COPY and simpler
 
 
-def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
+def _insert(rows: list[tuple]) -> None:
     """Insert rows (tuples in ``COLUMNS`` order). PostgreSQL: ``COPY`` (no SQL to build or parse:
     several times less CPU per row than a multi-row INSERT); elsewhere ``bulk_create``."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
@@ -140,7 +140,7 @@ def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
         with connection.cursor() as cursor:
             cursor.executemany(_INSERT_SQL, values)
         return
-    AuditRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
+    AuditRecord.objects.bulk_create([AuditRecord(*row) for row in rows], batch_size=INSERT_BATCH)
 
 
 def _sqlite_adapters() -> list:
@@ -182,10 +182,17 @@ _INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.jo
 def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of ``ids`` the trail holds already: plain statements (an append's hot path)."""
     known: set[uuid.UUID] = set()
-    prep = _EVENT_ID_FIELD.get_db_prep_value
+    field_prep = _EVENT_ID_FIELD.get_db_prep_value
+    native = connection.features.has_native_uuid_field
+
+    def prep(i):  # as the field prepares it (a UUID as is, or as hex text), without its checks
+        if type(i) is uuid.UUID:
+            return i if native else i.hex
+        return field_prep(i, connection)
+
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
-            chunk = [prep(i, connection) for i in ids[start : start + LOOKUP_BATCH]]
+            chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"SELECT event_id FROM audit_record WHERE event_id IN ({marks})", chunk)  # noqa: S608  placeholders only
             known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
@@ -205,6 +212,16 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
     sequence); pass it only to import historical records. Bad input (a naive datetime, a value
     JSON cannot hold) is refused before any write. Side effects: inserts rows, moves the chain
     head; on commit, indexes the new rows in Elasticsearch when that backend is on."""
+    rows = _append(entries, recorded_at)
+    records = [AuditRecord(*row) for row in rows]
+    for record in records:
+        record._state.adding = False
+    return records
+
+
+def _append(entries: Iterable[AuditEntry], recorded_at: datetime | None) -> list[tuple]:
+    """``audit_append_many`` returning the rows written (tuples in ``COLUMNS`` order), not model
+    instances: the audit-trail sink, which appends thousands a second, has no use for them."""
     # Everything that can refuse the input runs first, outside the transaction, so a refusal
     # leaves the caller's transaction usable; the lock is held only for numbering and hashing.
     prepared, supplied = _prepare(entries)
@@ -220,18 +237,15 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
         rows, sequence, last_hash = _chain(prepared, head_sequence, head_hash, now, known)
         if not rows:
             return []
-        records = [AuditRecord(*row) for row in rows]
-        _insert(rows, records)
+        _insert(rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE audit_chain_head SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = 1",
                 [sequence, last_hash, _HEAD_UPDATED_AT.get_db_prep_save(now, connection)],
             )
-        for record in records:
-            record._state.adding = False
-        audit_index_on_commit([r.sequence for r in records])
-        audit_appends_count(r.category for r in records)
-        return records
+        audit_index_on_commit([row[0] for row in rows])
+        audit_appends_count(row[5] for row in rows)  # category (COLUMNS order)
+        return rows
 
 
 def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID]]:
@@ -479,9 +493,10 @@ def event_entry(event) -> AuditEntry:
     )
 
 
-def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
+def audit_append_events(*, events: Sequence) -> int:
     """Record consumed events (trading-events, compliance-events, and the decision inputs on
-    feature-events and prediction-events); redeliveries are no-ops. Most trading-events were
+    feature-events and prediction-events); redeliveries are no-ops. Returns how many records
+    were appended (the sink has no use for model instances). Most trading-events were
     recorded by the service that wrote them (same event id): when every one is known already,
     nothing is locked or written (one read)."""
     # The shortcut only pays when every event may have been recorded already: a batch with a
@@ -489,8 +504,8 @@ def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
     if not any(e.type in _DECISION_INPUTS for e in events) and len(
         _known_event_ids([e.event_id for e in events])
     ) == len({e.event_id for e in events}):
-        return []
-    return audit_append_many(entries=[event_entry(e) for e in events])
+        return 0
+    return len(_append([event_entry(e) for e in events], None))
 
 
 _DECISION_INPUTS = frozenset({"feature.vector", "prediction.made", "signal.validated"})
