@@ -106,16 +106,18 @@ def _complete_trees(trees, depth: int, rate: float) -> Callable[[np.ndarray], fl
             threshold[i, pos] = t.threshold[node]
             stack.append((left, 2 * pos + 1, level + 1))
             stack.append((right, 2 * pos + 2, level + 1))
-    rows = np.arange(n)
-    offset = internal  # heap index of the first leaf
+    # flat (1-d) indexing: ``take`` on a raveled array is several times cheaper than a 2-d gather
+    split_base = np.arange(n, dtype=np.intp) * max(internal, 1)
+    leaf_base = np.arange(n, dtype=np.intp) * 2**depth - internal  # minus the heap index of the first leaf
+    values = value.ravel()
 
     def raw_sum(x: np.ndarray) -> float:
         x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
-        goes_right = ~(x32[feature] <= threshold)  # every split of every tree at once (NaN goes right, as before)
+        goes_right = (~(x32[feature] <= threshold)).ravel()  # every split of every tree (NaN goes right, as before)
         node = np.zeros(n, dtype=np.intp)
         for _ in range(depth):
-            node = 2 * node + 1 + goes_right[rows, node]
-        return rate * float(value[rows, node - offset].sum())
+            node = 2 * node + 1 + goes_right.take(split_base + node)
+        return rate * float(values.take(leaf_base + node).sum())
 
     return raw_sum
 
