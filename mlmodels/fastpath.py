@@ -6,7 +6,8 @@ the fitted estimator is "compiled" into plain numpy arrays for the shapes we tra
 
 - ``[StandardScaler] > MLPClassifier`` (binary): the forward pass;
 - ``[StandardScaler] > LogisticRegression`` (binary): a dot product;
-- ``GradientBoostingClassifier`` (binary log-loss): every tree walked at once, level by level.
+- ``GradientBoostingClassifier`` (binary log-loss): every tree padded to a complete tree, all
+  splits compared at once, then walked level by level with index arithmetic.
 
 A compiled function is only used after it reproduced ``predict_proba`` on probe rows to 1e-9;
 anything else (another estimator, a mismatch) returns None and serving calls scikit-learn.
@@ -64,41 +65,61 @@ def _logreg(model) -> RowPredictor | None:
     return lambda x: _expit(float(x @ w) + b)
 
 
+MAX_COMPLETE_DEPTH = 8  # trees up to this depth are padded to complete trees (2^depth leaves each)
+
+
 def _gbm(model, probe: np.ndarray) -> RowPredictor | None:
     if model.estimators_.shape[1] != 1:  # binary classification has one tree per stage
         return None
     trees = [t.tree_ for t in model.estimators_[:, 0]]
-    width = max(t.node_count for t in trees)
-    n = len(trees)
-    feature = np.zeros((n, width), dtype=np.intp)
-    threshold = np.zeros((n, width))
-    left = np.full((n, width), -1, dtype=np.intp)
-    right = np.full((n, width), -1, dtype=np.intp)
-    value = np.zeros((n, width))
-    for i, t in enumerate(trees):
-        k = t.node_count
-        feature[i, :k] = np.maximum(t.feature, 0)
-        threshold[i, :k] = t.threshold
-        left[i, :k] = t.children_left
-        right[i, :k] = t.children_right
-        value[i, :k] = t.value[:, 0, 0]
     depth = max(t.max_depth for t in trees)
-    rows = np.arange(n)
+    if depth > MAX_COMPLETE_DEPTH:
+        return None
     rate = model.learning_rate
-
-    def raw_sum(x: np.ndarray) -> float:
-        x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
-        node = np.zeros(n, dtype=np.intp)
-        for _ in range(depth):
-            lchild = left[rows, node]
-            go_left = x32[feature[rows, node]] <= threshold[rows, node]
-            step = np.where(go_left, lchild, right[rows, node])
-            node = np.where(lchild == -1, node, step)
-        return rate * float(value[rows, node].sum())
-
+    raw_sum = _complete_trees(trees, depth, rate)
     # The initial raw prediction (the class prior's log-odds) is constant: read it off one row.
     init = float(model.decision_function(probe[:1])[0]) - raw_sum(probe[0])
     return lambda x: _expit(init + raw_sum(x))
+
+
+def _complete_trees(trees, depth: int, rate: float) -> Callable[[np.ndarray], float]:
+    """Every tree padded to a complete binary tree of ``depth`` levels in heap order (node ``i``'s
+    children are ``2i+1`` and ``2i+2``): a leaf above the last level becomes a subtree whose splits
+    always go left (threshold +inf) and whose leaves all hold its value. Then one gather and one
+    comparison give every split of every tree, and each level is one step of index arithmetic; the
+    leaves' values are summed in tree order, as the node-by-node walk does (the same float)."""
+    n, internal = len(trees), 2**depth - 1
+    feature = np.zeros((n, max(internal, 1)), dtype=np.intp)
+    threshold = np.full((n, max(internal, 1)), np.inf)
+    value = np.zeros((n, 2**depth))
+    for i, t in enumerate(trees):
+        stack = [(0, 0, 0)]  # (node in the fitted tree, position in the complete tree, level)
+        while stack:
+            node, pos, level = stack.pop()
+            left, right = t.children_left[node], t.children_right[node]
+            if left == -1:  # a leaf: every complete-tree leaf below ``pos`` holds its value
+                span = 2 ** (depth - level)
+                first = (pos - (2**level - 1)) * span
+                value[i, first : first + span] = t.value[node, 0, 0]
+                continue
+            feature[i, pos] = t.feature[node]
+            threshold[i, pos] = t.threshold[node]
+            stack.append((left, 2 * pos + 1, level + 1))
+            stack.append((right, 2 * pos + 2, level + 1))
+    # flat (1-d) indexing: ``take`` on a raveled array is several times cheaper than a 2-d gather
+    split_base = np.arange(n, dtype=np.intp) * max(internal, 1)
+    leaf_base = np.arange(n, dtype=np.intp) * 2**depth - internal  # minus the heap index of the first leaf
+    values = value.ravel()
+
+    def raw_sum(x: np.ndarray) -> float:
+        x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
+        goes_right = (~(x32[feature] <= threshold)).ravel()  # every split of every tree (NaN goes right, as before)
+        node = np.zeros(n, dtype=np.intp)
+        for _ in range(depth):
+            node = 2 * node + 1 + goes_right.take(split_base + node)
+        return rate * float(values.take(leaf_base + node).sum())
+
+    return raw_sum
 
 
 def compile_row_predictor(estimator, probe: np.ndarray) -> RowPredictor | None:

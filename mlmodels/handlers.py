@@ -141,18 +141,28 @@ class DriftWindow:
             self.expected[i, :k] = np.maximum(np.asarray(spec["expected"], dtype=float), self.FLOOR)
         self.counts = np.zeros((len(specs), width))
         self._rows = np.arange(len(specs))
-        self.history: deque[list[int]] = deque()
+        self._flat_counts = self.counts.reshape(-1)  # a view: counts[i, b] is _flat_counts[i * width + b]
+        self._flat_base = self._rows * width
+        self.history: deque[np.ndarray] = deque()  # each vector's flat bin indices
 
     @property
     def full(self) -> bool:
         return len(self.history) >= self.window
 
     def push(self, values: dict[str, float]) -> None:
-        bins = [bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True)]
-        self.counts[self._rows, bins] += 1
+        # Each feature's bin as a flat index into ``counts`` (one row per feature): a 1-d update
+        # is several times cheaper than a 2-d fancy index. Counts are whole numbers: exact.
+        bins = np.fromiter(
+            (bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True)),
+            dtype=np.intp,
+            count=len(self.names),
+        )
+        bins += self._flat_base
+        flat = self._flat_counts
+        flat[bins] += 1
         self.history.append(bins)
         if len(self.history) > self.window:
-            self.counts[self._rows, self.history.popleft()] -= 1
+            flat[self.history.popleft()] -= 1
 
     def psi(self) -> dict[str, float]:
         n = len(self.history)

@@ -20,7 +20,8 @@ from django.conf import settings
 from mlmodels.handlers import FeatureHandler, PredictionHandler
 from mlmodels.serving import ModelArtifactError, ServingModel
 from mlmodels.training import MODEL_NAMES
-from tradeops.events import Envelope
+from tradeops.events import Envelope, Prediction, Signal
+from tradeops.observability import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -118,21 +119,30 @@ class ServingRuntime:
 def serving_observe(out: list[Envelope], *, seconds: float, validator) -> None:
     """Model serving metrics for one feature vector that produced predictions: the stage's time,
     each model's confidence, the drift score of the vector's symbol, and the signal if any."""
-    from tradeops.events import Prediction, Signal
-    from tradeops.observability import metrics
-
     metrics.model_prediction_seconds.observe(seconds)
     symbol = ""
     for event in out:
         payload = event.payload
-        if type(payload) is Prediction:
-            metrics.model_confidence.labels(payload.model).observe(payload.probability)
+        kind = type(payload)
+        if kind is Prediction:
+            _child(metrics.model_confidence, payload.model).observe(payload.probability)
             symbol = payload.symbol
-        elif type(payload) is Signal:
-            metrics.signals.labels(payload.symbol, payload.side).inc()
+        elif kind is Signal:
+            _child(metrics.signals, payload.symbol, payload.side).inc()
     score = validator.drift_scores.get(symbol) if validator is not None and symbol else None
     if score is not None:
-        metrics.model_drift_score.labels(symbol).set(score)
+        _child(metrics.model_drift_score, symbol).set(score)
+
+
+_children: dict[tuple, object] = {}  # (metric, labels...) -> its child: ``labels()`` is a lock and a tuple build each
+
+
+def _child(metric, *labels: str):
+    key = (metric, *labels)
+    child = _children.get(key)
+    if child is None:
+        child = _children[key] = metric.labels(*labels)
+    return child
 
 
 # ---------------------------------------------------------------- stage factories (tradeops.stages)

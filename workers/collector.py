@@ -33,7 +33,7 @@ from typing import Any
 
 import msgspec
 
-from tradeops.bus.runner import output_event_id
+from tradeops.bus.runner import output_event_id, output_id_prefix, uuid5_of_bytes
 from tradeops.core.clock import utcnow
 from tradeops.events import Alert, Bar, Envelope, Tick, Topic, encode, make_event
 from trading.brokers.base import Broker, BrokerConnectionError, Quote
@@ -218,7 +218,13 @@ def replay_event_id(source: str, payload: Tick | Bar) -> uuid.UUID:
         name = f"bar:{payload.symbol}:{payload.timeframe}:{payload.ts.isoformat()}:{payload.close}"
     else:
         name = f"tick:{payload.symbol}:{payload.ts.isoformat()}:{payload.bid}:{payload.ask}"
-    return output_event_id(stage=source, input_id=REPLAY_ID_NAMESPACE, index=name)
+    prefix = _REPLAY_PREFIXES.get(source)
+    if prefix is None:  # output_event_id's, computed once per source
+        prefix = _REPLAY_PREFIXES[source] = output_id_prefix(stage=source, input_id=REPLAY_ID_NAMESPACE)
+    return uuid5_of_bytes(prefix + name.encode())
+
+
+_REPLAY_PREFIXES: dict[str, bytes] = {}
 
 
 def collector_metrics(collector: Collector, *, process: str | None = None) -> None:

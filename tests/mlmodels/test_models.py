@@ -150,3 +150,27 @@ def test_unknown_estimators_fall_back_to_scikit_learn(trained):
 
     forest = RandomForestClassifier(n_estimators=3, random_state=0).fit(trained.probe, np.arange(64) % 2)
     assert compile_row_predictor(forest, trained.probe) is None
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3, 5])
+def test_complete_tree_walk_gives_the_same_float_as_walking_each_tree(real_bars, depth):
+    """The compiled GBM pads trees to complete ones (``fastpath._complete_trees``); its sum must
+    be the very float the node-by-node walk gives (same leaves, summed in tree order)."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from mlmodels.fastpath import _complete_trees
+
+    X = batch_features(real_bars).to_numpy()[:1200]
+    y = (np.diff(X[:, 0], prepend=X[0, 0]) > 0).astype(int)  # any labels: the trees' shape is what is tested
+    gbm = GradientBoostingClassifier(n_estimators=40, max_depth=depth, random_state=0).fit(X[:800], y[:800])
+    trees = [t.tree_ for t in gbm.estimators_[:, 0]]
+    raw_sum = _complete_trees(trees, max(t.max_depth for t in trees), gbm.learning_rate)
+    for x in X[800:]:
+        x32 = x.astype(np.float32).astype(np.float64)
+        leaves = []
+        for t in trees:
+            node = 0
+            while t.children_left[node] != -1:
+                node = t.children_left[node] if x32[t.feature[node]] <= t.threshold[node] else t.children_right[node]
+            leaves.append(t.value[node, 0, 0])
+        assert raw_sum(x) == gbm.learning_rate * float(np.array(leaves).sum())

@@ -4,6 +4,7 @@ deterministic output ids, dead-lettering of handler failures, trace propagation,
 from __future__ import annotations
 
 import io
+import pickle
 import uuid
 
 import pytest
@@ -299,3 +300,35 @@ def test_output_event_ids_are_the_uuid5_of_stage_input_and_index():
             expected = uuid.uuid5(OUTPUT_ID_NAMESPACE, f"{stage}:{input_id}:{index}")
             got = output_event_id(stage=stage, input_id=input_id, index=index)
             assert got == expected and got.version == 5 and got.variant == uuid.RFC_4122
+            # built without UUID.__init__ (uuid_of_int): the same object in every respect
+            assert (str(got), repr(got), hash(got), got.is_safe) == (
+                str(expected),
+                repr(expected),
+                hash(expected),
+                expected.is_safe,
+            )
+            assert pickle.loads(pickle.dumps(got)) == expected  # noqa: S301  our own bytes
+
+
+def test_replayed_event_ids_are_the_uuid5_of_what_was_replayed():
+    """``replay_event_id`` hashes with a prefix computed once per source: still exactly the
+    ``uuid5`` ids earlier replays wrote (a restarted replay must recognise them)."""
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tradeops.events import Bar, Tick
+    from workers.collector import REPLAY_ID_NAMESPACE, replay_event_id
+
+    ts = datetime(2017, 4, 23, 21, 20, tzinfo=UTC)
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.08930"), ask=Decimal("1.08938"), ts=ts)
+    bar = Bar(
+        symbol="EURUSD", timeframe="H1", ts=ts, open=Decimal(1), high=Decimal(2), low=Decimal(1), close=Decimal(2)
+    )
+    for source in ("replay", "mt5-é"):
+        for payload, name in (
+            (tick, f"tick:EURUSD:{ts.isoformat()}:1.08930:1.08938"),
+            (bar, f"bar:EURUSD:H1:{ts.isoformat()}:2"),
+        ):
+            assert replay_event_id(source, payload) == uuid.uuid5(
+                OUTPUT_ID_NAMESPACE, f"{source}:{REPLAY_ID_NAMESPACE}:{name}"
+            )

@@ -20,6 +20,8 @@ from enum import Enum
 from typing import Any
 
 import orjson
+from msgspec import Struct
+from msgspec.structs import asdict as _asdict
 
 GENESIS_HASH = "0" * 64  # prev_hash of the first record ever written
 
@@ -37,6 +39,14 @@ def ts(value: datetime) -> str:
 
 
 def _default(value: Any) -> Any:
+    kind = type(value)  # the common exact types first, then the general checks (same results)
+    if kind is datetime:
+        return ts(value)
+    if kind is Decimal or kind is uuid.UUID:
+        return str(value)
+    fields = getattr(kind, "__struct_fields__", None)
+    if fields is not None:  # a msgspec Struct (event payload): its fields by name, not recursed
+        return _asdict(value) if isinstance(value, Struct) else {name: getattr(value, name) for name in fields}
     if isinstance(value, datetime):
         return ts(value)
     if isinstance(value, date):
@@ -51,8 +61,6 @@ def _default(value: Any) -> Any:
         return sorted(value, key=repr)
     if isinstance(value, bytes):
         return value.hex()
-    if hasattr(value, "__struct_fields__"):  # a msgspec Struct (event payload)
-        return {name: getattr(value, name) for name in value.__struct_fields__}
     raise TypeError(f"cannot put {type(value).__name__} into an audit payload: {value!r}")
 
 

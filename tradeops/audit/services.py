@@ -19,7 +19,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -113,7 +113,7 @@ COLUMNS = tuple(f.attname for f in AuditRecord._meta.concrete_fields)
 COPY_MIN_ROWS = 50  # below this a multi-row INSERT is as fast as COPY and simpler
 
 
-def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
+def _insert(rows: list[tuple]) -> None:
     """Insert rows (tuples in ``COLUMNS`` order). PostgreSQL: ``COPY`` (no SQL to build or parse:
     several times less CPU per row than a multi-row INSERT); elsewhere ``bulk_create``."""
     if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
@@ -128,12 +128,19 @@ def _insert(rows: list[tuple], records: list[AuditRecord]) -> None:
         # One prepared INSERT run for every row, each value adapted by its field as the ORM
         # would (UUIDs as hex, aware datetimes as UTC text): bulk_create's SQL compilation was
         # most of the append's CPU in a lock-step replay (bench/pipeline_replay.py).
-        adapt = _sqlite_adapters()
-        values = [[v if f is None or v is None else f(v) for f, v in zip(adapt, row, strict=True)] for row in rows]
+        adapt = [(i, f) for i, f in enumerate(_sqlite_adapters()) if f is not None]
+        values = []
+        for row in rows:
+            value = list(row)
+            for i, f in adapt:
+                v = value[i]
+                if v is not None:
+                    value[i] = f(v)
+            values.append(value)
         with connection.cursor() as cursor:
             cursor.executemany(_INSERT_SQL, values)
         return
-    AuditRecord.objects.bulk_create(records, batch_size=INSERT_BATCH)
+    AuditRecord.objects.bulk_create([AuditRecord(*row) for row in rows], batch_size=INSERT_BATCH)
 
 
 def _sqlite_adapters() -> list:
@@ -146,10 +153,27 @@ def _sqlite_adapters() -> list:
         if isinstance(f, models.UUIDField):
             adapters.append(lambda v: v.hex if isinstance(v, uuid.UUID) else uuid.UUID(str(v)).hex)
         elif isinstance(f, models.DateTimeField):
-            adapters.append(connection.ops.adapt_datetimefield_value)
+            adapters.append(sqlite_datetime_adapter())
         else:
             adapters.append(None)
     return adapters
+
+
+def sqlite_datetime_adapter(conn=None):
+    """SQLite's ``adapt_datetimefield_value`` (an aware datetime as naive text in the connection's
+    time zone), with a shortcut for what the trail holds, aware UTC times on a UTC connection:
+    the same text without Django's checks and ``astimezone`` per value (tests/tradeops/audit)."""
+    conn = conn if conn is not None else connection
+    adapt = conn.ops.adapt_datetimefield_value
+    if not settings.USE_TZ or conn.timezone is not UTC:
+        return adapt
+
+    def adapt_utc(value):
+        if type(value) is datetime and value.tzinfo is UTC:
+            return str(value.replace(tzinfo=None))
+        return adapt(value)
+
+    return adapt_utc
 
 
 _INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"  # noqa: S608  column names from the model
@@ -158,10 +182,17 @@ _INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.jo
 def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of ``ids`` the trail holds already: plain statements (an append's hot path)."""
     known: set[uuid.UUID] = set()
-    prep = _EVENT_ID_FIELD.get_db_prep_value
+    field_prep = _EVENT_ID_FIELD.get_db_prep_value
+    native = connection.features.has_native_uuid_field
+
+    def prep(i):  # as the field prepares it (a UUID as is, or as hex text), without its checks
+        if type(i) is uuid.UUID:
+            return i if native else i.hex
+        return field_prep(i, connection)
+
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
-            chunk = [prep(i, connection) for i in ids[start : start + LOOKUP_BATCH]]
+            chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"SELECT event_id FROM audit_record WHERE event_id IN ({marks})", chunk)  # noqa: S608  placeholders only
             known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
@@ -181,6 +212,16 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
     sequence); pass it only to import historical records. Bad input (a naive datetime, a value
     JSON cannot hold) is refused before any write. Side effects: inserts rows, moves the chain
     head; on commit, indexes the new rows in Elasticsearch when that backend is on."""
+    rows = _append(entries, recorded_at)
+    records = [AuditRecord(*row) for row in rows]
+    for record in records:
+        record._state.adding = False
+    return records
+
+
+def _append(entries: Iterable[AuditEntry], recorded_at: datetime | None) -> list[tuple]:
+    """``audit_append_many`` returning the rows written (tuples in ``COLUMNS`` order), not model
+    instances: the audit-trail sink, which appends thousands a second, has no use for them."""
     # Everything that can refuse the input runs first, outside the transaction, so a refusal
     # leaves the caller's transaction usable; the lock is held only for numbering and hashing.
     prepared, supplied = _prepare(entries)
@@ -196,18 +237,15 @@ def audit_append_many(*, entries: Iterable[AuditEntry], recorded_at: datetime | 
         rows, sequence, last_hash = _chain(prepared, head_sequence, head_hash, now, known)
         if not rows:
             return []
-        records = [AuditRecord(*row) for row in rows]
-        _insert(rows, records)
+        _insert(rows)
         with connection.cursor() as cursor:
             cursor.execute(
                 "UPDATE audit_chain_head SET last_sequence = %s, last_hash = %s, updated_at = %s WHERE id = 1",
                 [sequence, last_hash, _HEAD_UPDATED_AT.get_db_prep_save(now, connection)],
             )
-        for record in records:
-            record._state.adding = False
-        audit_index_on_commit([r.sequence for r in records])
-        audit_appends_count(r.category for r in records)
-        return records
+        audit_index_on_commit([row[0] for row in rows])
+        audit_appends_count(row[5] for row in rows)  # category (COLUMNS order)
+        return rows
 
 
 def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID]]:
@@ -455,9 +493,10 @@ def event_entry(event) -> AuditEntry:
     )
 
 
-def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
+def audit_append_events(*, events: Sequence) -> int:
     """Record consumed events (trading-events, compliance-events, and the decision inputs on
-    feature-events and prediction-events); redeliveries are no-ops. Most trading-events were
+    feature-events and prediction-events); redeliveries are no-ops. Returns how many records
+    were appended (the sink has no use for model instances). Most trading-events were
     recorded by the service that wrote them (same event id): when every one is known already,
     nothing is locked or written (one read)."""
     # The shortcut only pays when every event may have been recorded already: a batch with a
@@ -465,8 +504,8 @@ def audit_append_events(*, events: Sequence) -> list[AuditRecord]:
     if not any(e.type in _DECISION_INPUTS for e in events) and len(
         _known_event_ids([e.event_id for e in events])
     ) == len({e.event_id for e in events}):
-        return []
-    return audit_append_many(entries=[event_entry(e) for e in events])
+        return 0
+    return len(_append([event_entry(e) for e in events], None))
 
 
 _DECISION_INPUTS = frozenset({"feature.vector", "prediction.made", "signal.validated"})

@@ -253,8 +253,33 @@ def output_event_id(*, stage: str, input_id: uuid.UUID, index: int | str) -> uui
     redelivered input's outputs are recognised downstream. Computed as ``uuid.uuid5`` does (SHA-1
     of the namespace and the name, version and variant bits set), without its extra copies: it
     runs once per output on the embedded run's hot path."""
-    digest = hashlib.sha1(_OUTPUT_ID_PREFIX + f"{stage}:{input_id}:{index}".encode(), usedforsecurity=False).digest()
-    return uuid.UUID(int=(int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
+    return uuid5_of_bytes(_OUTPUT_ID_PREFIX + f"{stage}:{input_id}:{index}".encode())
+
+
+def output_id_prefix(*, stage: str, input_id: uuid.UUID) -> bytes:
+    """What ``output_event_id`` hashes before the index: for a caller that derives many ids from
+    one (stage, input) pair, ``uuid5_of_bytes(prefix + str(index).encode())`` is the same id."""
+    return _OUTPUT_ID_PREFIX + f"{stage}:{input_id}:".encode()
+
+
+def uuid5_of_bytes(data: bytes) -> uuid.UUID:
+    """``uuid.uuid5`` of the namespace and name already joined in ``data`` (namespace bytes +
+    UTF-8 name): SHA-1, the first 16 bytes, version 5 and the RFC 4122 variant."""
+    digest = hashlib.sha1(data, usedforsecurity=False).digest()
+    return uuid_of_int((int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
+
+
+_new_object, _set_slot, _SAFE_UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+
+
+def uuid_of_int(value: int) -> uuid.UUID:
+    """``uuid.UUID(int=value)`` for a 128-bit ``value`` whose version and variant bits are set
+    already, without ``UUID.__init__``'s argument checks (a third of an output id's cost): the
+    two slots a UUID has, set as ``__init__`` sets them (Python 3.14's ``UUID._from_int``)."""
+    u = _new_object(uuid.UUID)
+    _set_slot(u, "int", value)
+    _set_slot(u, "is_safe", _SAFE_UNKNOWN)
+    return u
 
 
 class StageRunner:

@@ -31,7 +31,13 @@ from tradeops.bus.base import Bus
 from tradeops.core.clock import utcnow
 from tradeops.observability.metrics import outbox_published
 from tradeops.outbox.models import Outbox
-from tradeops.outbox.services import outbox_commits, outbox_mark_sent, outbox_note_failure, outbox_prune
+from tradeops.outbox.services import (
+    outbox_commits,
+    outbox_mark_sent,
+    outbox_note_failure,
+    outbox_prune,
+    outbox_unsent,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -151,19 +157,14 @@ class OutboxRelay:
 
     def _start_batch(self) -> None:
         self._commits_seen = outbox_commits()  # read before the rows: a commit after it is seen next time
-        pending = Outbox.objects.filter(sent_at__isnull=True)
         now = self.clock()
         full_scan = self._floor is None or now - self._last_full_scan >= self.rescan_every
         if full_scan:
             self._last_full_scan = now
-        else:
-            # Skip the rows just marked: their dead index entries slow a scan from the start
-            # while a backlog drains. A row with a smaller id that commits late is picked up by
-            # the next full scan (every ``rescan_every`` seconds, and whenever caught up).
-            pending = pending.filter(id__gt=self._floor)
-        rows = list(
-            pending.order_by("id").values_list("id", "topic", "key", "message", "traceparent")[: self.batch_size]
-        )
+        # Skip the rows just marked unless this is a full scan: their dead index entries slow a
+        # scan from the start while a backlog drains. A row with a smaller id that commits late is
+        # picked up by the next full scan (every ``rescan_every`` seconds, and whenever caught up).
+        rows = outbox_unsent(after=None if full_scan else self._floor, limit=self.batch_size)
         if not rows:
             self._floor = None  # nothing after the floor: look from the start next time
             return

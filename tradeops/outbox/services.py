@@ -152,7 +152,30 @@ def outbox_mark_sent(*, ids: list[int], at: datetime) -> int:
             sql = f"UPDATE {table} SET sent_at = %s WHERE id = ANY(%s::bigint[]) AND sent_at IS NULL"  # noqa: S608 - table name from model metadata; values bound
             cursor.execute(sql, [at, ids])
             return cursor.rowcount
-    return Outbox.objects.filter(id__in=ids, sent_at__isnull=True).update(sent_at=at)
+    if not ids:
+        return 0
+    with connection.cursor() as cursor:  # plain statement: the relay marks after every commit in an embedded run
+        marks = ", ".join(["%s"] * len(ids))
+        sql = f"UPDATE {Outbox._meta.db_table} SET sent_at = %s WHERE id IN ({marks}) AND sent_at IS NULL"  # noqa: S608 - table name from model metadata; placeholders only
+        cursor.execute(sql, [_SENT_AT.get_db_prep_save(at, connection), *ids])
+        return cursor.rowcount
+
+
+_SENT_AT = Outbox._meta.get_field("sent_at")
+
+
+def outbox_unsent(*, after: int | None, limit: int) -> list[tuple]:
+    """Unsent rows in id order, ``(id, topic, key, message, traceparent)``, at most ``limit``,
+    only ids above ``after`` when given (the relay's read; one plain statement, read after every
+    commit in an embedded run, where the ORM's query compilation was most of its cost)."""
+    sql = f"SELECT id, topic, key, message, traceparent FROM {Outbox._meta.db_table} WHERE sent_at IS NULL"  # noqa: S608 - table name from model metadata; values bound
+    params: list = []
+    if after is not None:
+        sql += " AND id > %s"
+        params.append(after)
+    with connection.cursor() as cursor:
+        cursor.execute(sql + " ORDER BY id LIMIT %s", [*params, limit])
+        return cursor.fetchall()
 
 
 def outbox_note_failure(*, row_id: int, error: str) -> None:
