@@ -1,6 +1,7 @@
 """Every benchmark under bench/, then the design brief's targets beside their same-run baselines.
 
     python bench/run_all.py [--quick] [--only order_path,ml_latency] [--skip report_generation]
+                            [--targets] [--args 'order_path=--orders 2000']
 
 Runs each ``bench/*.py`` (except this one) in its own process, one after another (they share the
 machine's cores and the local PostgreSQL, Redis and Kafka of scripts/services.sh), at the sizes
@@ -11,6 +12,15 @@ or was skipped reads "not measured" with the reason; so does one no bench measur
 
 Baselines are the ones each bench measures in the same process and minutes as its figure (see
 each bench's docstring); the table names them.
+
+Where each row was measured is read, not assumed: before the benches run, the Kafka cluster behind
+``KAFKA_BOOTSTRAP_SERVERS`` is asked for its brokers and their replication settings, and the
+PostgreSQL behind ``DATABASE_URL`` for its version and the replicas streaming from it (the same
+variables the benches read; ``eval "$(bash scripts/cluster.sh env)"`` points them at the
+three-broker cluster of scripts/cluster.sh). Each row's "where" column names the part of that
+topology its bench used (a bench on the in-process memory bus or a loopback socket says so).
+``--targets`` runs only the benches that feed the table; ``--args NAME=ARGS`` (repeatable) gives
+one bench its arguments (a smaller size than its default, say), and the header records them.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -48,6 +59,19 @@ QUICK: dict[str, list[str]] = {
 }
 
 
+# What each bench that feeds the table runs against (its docstring and environment variables).
+USES: dict[str, str] = {
+    "order_path": "postgres",
+    "ml_latency": "in-process: the memory bus and the models, no server",
+    "bus_throughput": "kafka",
+    "audit_append": "postgres",
+    "web_load": "postgres",
+    "pipeline_replay": "postgres",
+    "breaker_response": "in-process: a loopback socket that never answers, no server",
+}
+TARGET_BENCHES = tuple(USES)
+
+
 @dataclass
 class Row:
     target: str
@@ -55,6 +79,56 @@ class Row:
     figure: str = "not measured"
     baseline: str = ""
     met: str = ""
+    where: str = ""
+
+
+def kafka_topology(bootstrap: str, timeout: float = 15.0) -> str:
+    """The Kafka cluster behind ``bootstrap``, as its own metadata describes it: the number of
+    brokers, the controller, and the brokers' default replication factor and
+    ``min.insync.replicas`` (what the bench's topics get on a cluster)."""
+    from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    metadata = admin.list_topics(timeout=timeout)
+    brokers = sorted(metadata.brokers.values(), key=lambda b: b.id)
+    first = ConfigResource(ResourceType.BROKER, str(brokers[0].id))
+    configs = admin.describe_configs([first], request_timeout=timeout)[first].result(timeout=timeout)
+    rf, isr = configs["default.replication.factor"].value, configs["min.insync.replicas"].value
+    shape = "single broker" if len(brokers) == 1 else f"{len(brokers)}-broker cluster"
+    return (
+        f"Kafka {shape} ({', '.join(f'{b.host}:{b.port}' for b in brokers)}), "
+        f"default replication factor {rf}, min.insync.replicas {isr}"
+    )
+
+
+def postgres_topology(url: str) -> str:
+    """The PostgreSQL behind ``url``: version, host and port, primary or standby, and how many
+    replicas stream from it (``pg_stat_replication``)."""
+    import psycopg
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        version, standby, replicas, sync_names = conn.execute(
+            "SELECT current_setting('server_version'), pg_is_in_recovery(), (SELECT count(*) FROM pg_stat_replication),"
+            " current_setting('synchronous_standby_names')"
+        ).fetchone()
+        host, port = conn.info.host, conn.info.port
+    role = "standby" if standby else "primary" if replicas else "single server"
+    mode = "synchronous" if sync_names else "asynchronous"
+    streaming = f", {replicas} replica(s) streaming from it ({mode})" if replicas else ", no replica"
+    return f"PostgreSQL {version.split()[0]} {role} at {host}:{port}{streaming}"
+
+
+def topology(env: dict[str, str]) -> dict[str, str]:
+    """What the benches will meet, read from the servers themselves (a failure says so)."""
+    found: dict[str, str] = {}
+    bootstrap = env.get("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+    url = env.get("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+    for key, probe, arg in (("kafka", kafka_topology, bootstrap), ("postgres", postgres_topology, url)):
+        try:
+            found[key] = probe(arg)
+        except Exception as exc:  # any failure is reported in the table, never hidden
+            found[key] = f"{key} at {arg.rsplit('@', 1)[-1]}: not reachable ({exc!s:.120})"
+    return found
 
 
 def _num(text: str) -> float:
@@ -70,12 +144,15 @@ def _result_json(log: str) -> dict | None:
     return json.loads(lines[-1][len("RESULT ") :]) if lines else None
 
 
-def targets(logs: dict[str, str], failed: dict[str, str]) -> list[Row]:
-    """The brief's targets, read from the benches' output (the patterns follow their prints)."""
+def targets(logs: dict[str, str], failed: dict[str, str], where: dict[str, str] | None = None) -> list[Row]:
+    """The brief's targets, read from the benches' output (the patterns follow their prints);
+    ``where`` (``topology()``) names the servers each row's bench used."""
     rows: list[Row] = []
+    where = where or {}
 
     def row(target: str, bench: str, fill) -> None:
-        r = Row(target, bench)
+        uses = USES.get(bench, "")
+        r = Row(target, bench, where=where.get(uses, uses))
         if bench in failed:
             r.figure = f"not measured: {failed[bench]}"
         elif bench not in logs:
@@ -107,7 +184,7 @@ def targets(logs: dict[str, str], failed: dict[str, str]) -> list[Row]:
         pipe = _search(log, r"\| publish and consume at once \(2 processes\) \| ([\d,]+) ev/s")
         pub = _search(log, r"\| publish \(encode.*?\| ([\d,]+) ev/s \| ProducerPerformance ([\d,]+) rec/s")
         rate = _num(pipe.group(1))
-        r.figure = f"{rate:,.0f} events/s through tradeops.bus, published and consumed at once (single local broker)"
+        r.figure = f"{rate:,.0f} events/s through tradeops.bus, published and consumed at once"
         r.baseline = (
             f"Kafka's ProducerPerformance: {_num(pub.group(2)):,.0f} rec/s (bus publish {_num(pub.group(1)):,.0f})"
         )
@@ -169,8 +246,13 @@ def targets(logs: dict[str, str], failed: dict[str, str]) -> list[Row]:
 
 
 def render(rows: list[Row], *, header: str) -> str:
-    out = [header, "", "| target | bench | figure | same-run baseline | met |", "| --- | --- | --- | --- | --- |"]
-    out += [f"| {r.target} | {r.bench} | {r.figure} | {r.baseline} | {r.met} |" for r in rows]
+    out = [
+        header,
+        "",
+        "| target | bench | where | figure | same-run baseline | met |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    out += [f"| {r.target} | {r.bench} | {r.where} | {r.figure} | {r.baseline} | {r.met} |" for r in rows]
     return "\n".join(out) + "\n"
 
 
@@ -180,25 +262,42 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma-separated bench names")
     parser.add_argument("--skip", default="", help="comma-separated bench names")
     parser.add_argument("--timeout", type=float, default=0, help="seconds per bench (default 900 quick, 7200 full)")
+    parser.add_argument("--targets", action="store_true", help="only the benches that feed the targets table")
+    parser.add_argument(
+        "--args", action="append", default=[], metavar="NAME=ARGS", help="one bench's arguments (repeatable)"
+    )
     args = parser.parse_args()
+    given: dict[str, list[str]] = {}
+    for item in args.args:
+        name, sep, rest = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--args wants NAME=ARGS, got {item!r}")
+        given[name] = shlex.split(rest)
 
     names = sorted(p.stem for p in BENCH.glob("*.py") if p.stem != "run_all")
-    unknown = set(filter(None, args.only.split(",") + args.skip.split(","))) - set(names)
+    unknown = set(filter(None, args.only.split(",") + args.skip.split(","))) | set(given)
+    unknown -= set(names)
     if unknown:
         raise SystemExit(f"unknown bench(es) {sorted(unknown)}; known: {', '.join(names)}")
     if args.only:
         names = [n for n in names if n in args.only.split(",")]
+    if args.targets:
+        names = [n for n in names if n in TARGET_BENCHES]
     names = [n for n in names if n not in args.skip.split(",")]
     timeout = args.timeout or (900 if args.quick else 7200)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = ROOT / "var" / "bench" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
 
+    where = topology(dict(os.environ))
+    for line in where.values():
+        print(f"-- {line}", flush=True)
+    load_start = os.getloadavg()
     logs: dict[str, str] = {}
     failed: dict[str, str] = {}
     ran: list[str] = []
     for name in names:
-        extra = QUICK.get(name, []) if args.quick else []
+        extra = given.get(name, QUICK.get(name, []) if args.quick else [])
         command = [sys.executable, "-u", str(BENCH / f"{name}.py"), *extra]
         print(f"== {name}: {' '.join(command[2:])}", flush=True)
         started = time.monotonic()
@@ -215,14 +314,16 @@ def main() -> None:
             failed[name] = (
                 f"the bench {'timed out' if code is None else f'exited {code}'} (var/bench/{stamp}/{name}.log)"
             )
-        ran.append(f"{name} ({seconds:.0f} s, {'ok' if code == 0 else failed[name]})")
+        shown = f"{name} {' '.join(extra)}".strip()
+        ran.append(f"{shown} ({seconds:.0f} s, {'ok' if code == 0 else failed[name]})")
         print(f"   {seconds:.0f} s, {'ok' if code == 0 else failed[name]}", flush=True)
 
     load = os.getloadavg()
     header = (
-        f"run_all {'--quick ' if args.quick else ''}at {stamp}, load average {load[0]:.1f}; benches: {'; '.join(ran)}"
+        f"run_all {'--quick ' if args.quick else ''}at {stamp}, load average {load_start[0]:.1f} at the start, "
+        f"{load[0]:.1f} at the end; {'; '.join(where.values())}; benches: {'; '.join(ran)}"
     )
-    table = render(targets(logs, failed), header=header)
+    table = render(targets(logs, failed, where), header=header)
     (out_dir / "targets.md").write_text(table)
     print()
     print(table)
