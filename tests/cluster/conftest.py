@@ -81,6 +81,7 @@ def cluster_base(cluster, tmp_path_factory):
         **cluster,
         "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
         "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "DATABASE_REPLICA_URL": _with_db(cluster["DATABASE_REPLICA_URL"], name),  # the same database, streamed
         "ML_MODEL_DIR": str(models),
         "PYTHONPATH": str(ROOT),
     }
@@ -279,6 +280,7 @@ def cluster_run(cluster, cluster_base, tmp_path):
         **base_env,
         "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
         "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "DATABASE_REPLICA_URL": _with_db(cluster["DATABASE_REPLICA_URL"], name),
         "KAFKA_TOPIC_PREFIX": prefix,
         "EXECUTION_PAPER_JOURNAL_DIR": str(tmp_path / "paper-journal"),
         "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),
