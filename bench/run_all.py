@@ -60,14 +60,15 @@ QUICK: dict[str, list[str]] = {
 
 
 # What each bench that feeds the table runs against (its docstring and environment variables).
-USES: dict[str, str] = {
-    "order_path": "postgres",
-    "ml_latency": "in-process: the memory bus and the models, no server",
-    "bus_throughput": "kafka",
-    "audit_append": "postgres",
-    "web_load": "postgres",
-    "pipeline_replay": "postgres",
-    "breaker_response": "in-process: a loopback socket that never answers, no server",
+# (server kind or a description, what else the bench runs in its own processes)
+USES: dict[str, tuple[str, str]] = {
+    "order_path": ("postgres", "the worker and the paper broker in the bench's process"),
+    "ml_latency": ("in-process: the memory bus and the models, no server", ""),
+    "bus_throughput": ("kafka", "tradeops.bus producer and consumer, Kafka's perf tools"),
+    "audit_append": ("postgres", ""),
+    "web_load": ("postgres", "Daphne on loopback, hey as the load"),
+    "pipeline_replay": ("postgres", "every stage on the in-process memory bus"),
+    "breaker_response": ("in-process: a loopback socket that never answers, no server", ""),
 }
 TARGET_BENCHES = tuple(USES)
 
@@ -151,8 +152,8 @@ def targets(logs: dict[str, str], failed: dict[str, str], where: dict[str, str] 
     where = where or {}
 
     def row(target: str, bench: str, fill) -> None:
-        uses = USES.get(bench, "")
-        r = Row(target, bench, where=where.get(uses, uses))
+        uses, beside = USES.get(bench, ("", ""))
+        r = Row(target, bench, where="; ".join(filter(None, (where.get(uses, uses), beside))))
         if bench in failed:
             r.figure = f"not measured: {failed[bench]}"
         elif bench not in logs:
