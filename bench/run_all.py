@@ -1,13 +1,16 @@
 """Every benchmark under bench/, then the design brief's targets beside their same-run baselines.
 
     python bench/run_all.py [--quick] [--only order_path,ml_latency] [--skip report_generation]
-                            [--targets] [--args 'order_path=--orders 2000']
+                            [--targets] [--args 'order_path=--orders 2000'] [--on both|local|cluster]
 
-Runs each ``bench/*.py`` (except this one) in its own process, one after another (they share the
-machine's cores and the local PostgreSQL, Redis and Kafka of scripts/services.sh), at the sizes
+Runs each ``bench/*.py`` (except this one) in its own process, one after another, at the sizes
 each one defaults to, or at the small sizes below with ``--quick`` (a smoke run: same code paths,
-noisier figures). Each bench's output goes to ``var/bench/<UTC time>/<name>.log``; the table of
-targets is printed and written to ``var/bench/<UTC time>/targets.md``. A target whose bench failed
+noisier figures), first against the servers of our environment (the local PostgreSQL, Redis and
+Kafka of scripts/services.sh unless ``DATABASE_URL`` etc. say otherwise), then on the three-broker
+cluster of scripts/cluster.sh (``--on local|cluster|both``; the cluster's infrastructure is
+started for the run when it is not running, and stopped again after). Each bench's output goes to
+``var/bench/<UTC time>/<local|cluster>/<name>.log``; the two tables of targets are printed and
+written to ``var/bench/<UTC time>/targets.md``. A target whose bench failed
 or was skipped reads "not measured" with the reason; so does one no bench measures.
 
 Baselines are the ones each bench measures in the same process and minutes as its figure (see
@@ -235,7 +238,9 @@ def targets(logs: dict[str, str], failed: dict[str, str], where: dict[str, str] 
     row("API requests/s", "web_load", api)
 
     def cache(r: Row, log: str) -> None:
-        m = _search(log, r"cache hit ratio during the run \(target > 85%\): ([\d.]+)%; (.*)$")
+        # the PostgreSQL run's ratio (the row's "where"), not the SQLite run's printed before it
+        at = log.find("== postgresql")
+        m = _search(log[at:] if at >= 0 else log, r"cache hit ratio during the run \(target > 85%\): ([\d.]+)%; (.*)$")
         ratio = float(m.group(1))
         r.figure = f"{ratio:.1f}% over the reference caches during the embedded replay ({m.group(2)})"
         r.baseline = "none: a ratio (the reads the caches answered, of all their reads)"
@@ -257,6 +262,71 @@ def render(rows: list[Row], *, header: str) -> str:
     return "\n".join(out) + "\n"
 
 
+CLUSTER = ["bash", str(ROOT / "scripts" / "cluster.sh")]
+# Set by scripts/cluster.sh env for the app processes, not for benches: the benches write
+# throwaway databases the router's replica alias (the cluster's own database) would not see, use
+# the paper journal of no worker, and pick their bus themselves.
+NOT_FOR_BENCHES = ("EVENT_BUS", "EXECUTION_PAPER_JOURNAL_DIR", "DATABASE_REPLICA_URL")
+
+
+def cluster_env() -> dict[str, str]:
+    """The environment the benches get on the cluster: ``scripts/cluster.sh env`` over ours."""
+    out = subprocess.run([*CLUSTER, "env"], capture_output=True, text=True, check=True).stdout
+    env = dict(os.environ)
+    for line in out.splitlines():
+        if line.startswith("export "):
+            key, _, value = line[len("export ") :].partition("=")
+            env[key] = value
+    for key in NOT_FOR_BENCHES:
+        env.pop(key, None)
+    return env
+
+
+def cluster_infra_running() -> bool:
+    status = subprocess.run([*CLUSTER, "status"], capture_output=True, text=True).stdout
+    infra = ("kafka-1", "kafka-2", "kafka-3", "pg-primary", "pg-replica", "redis")
+    states = {parts[0]: parts[1] for parts in (line.split() for line in status.splitlines()) if len(parts) >= 2}
+    return all(states.get(part) == "up" for part in infra)
+
+
+def run_pass(label: str, names: list[str], env: dict[str, str], out_dir: Path, extras: dict, timeout: float) -> tuple:
+    """Every named bench, one after another, with ``env``; returns (table, failed)."""
+    where = topology(env)
+    for line in where.values():
+        print(f"-- {label}: {line}", flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shown_dir = out_dir.relative_to(ROOT)
+    load_start = os.getloadavg()
+    logs: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    ran: list[str] = []
+    for name in names:
+        extra = extras.get(name, [])
+        command = [sys.executable, "-u", str(BENCH / f"{name}.py"), *extra]
+        print(f"== {label}: {name}: {' '.join(command[2:])}", flush=True)
+        started = time.monotonic()
+        log_path = out_dir / f"{name}.log"
+        with open(log_path, "w") as log:
+            try:
+                done = subprocess.run(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
+                code = done.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        seconds = time.monotonic() - started
+        logs[name] = log_path.read_text(errors="replace")
+        if code != 0:
+            failed[name] = f"the bench {'timed out' if code is None else f'exited {code}'} ({shown_dir}/{name}.log)"
+        shown = f"{name} {' '.join(extra)}".strip()
+        ran.append(f"{shown} ({seconds:.0f} s, {'ok' if code == 0 else failed[name]})")
+        print(f"   {seconds:.0f} s, {'ok' if code == 0 else failed[name]}", flush=True)
+    load = os.getloadavg()
+    header = (
+        f"{label}: load average {load_start[0]:.1f} at the start, {load[0]:.1f} at the end; "
+        f"{'; '.join(where.values())}; benches: {'; '.join(ran)}"
+    )
+    return render(targets(logs, failed, where), header=header), failed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
@@ -266,6 +336,14 @@ def main() -> None:
     parser.add_argument("--targets", action="store_true", help="only the benches that feed the targets table")
     parser.add_argument(
         "--args", action="append", default=[], metavar="NAME=ARGS", help="one bench's arguments (repeatable)"
+    )
+    parser.add_argument(
+        "--on",
+        choices=("both", "local", "cluster"),
+        default="both",
+        help="local: the servers of our environment (scripts/services.sh by default); cluster: the "
+        "three-broker cluster of scripts/cluster.sh (its infrastructure started if it is not "
+        "running, and stopped again after); both (default): one table each, local first",
     )
     args = parser.parse_args()
     given: dict[str, list[str]] = {}
@@ -285,51 +363,37 @@ def main() -> None:
     if args.targets:
         names = [n for n in names if n in TARGET_BENCHES]
     names = [n for n in names if n not in args.skip.split(",")]
+    extras = {n: given.get(n, QUICK.get(n, []) if args.quick else []) for n in names}
     timeout = args.timeout or (900 if args.quick else 7200)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out_dir = ROOT / "var" / "bench" / stamp
     out_dir.mkdir(parents=True, exist_ok=True)
+    title = f"run_all {' '.join(sys.argv[1:])} at {stamp}".replace("  ", " ")
 
-    where = topology(dict(os.environ))
-    for line in where.values():
-        print(f"-- {line}", flush=True)
-    load_start = os.getloadavg()
-    logs: dict[str, str] = {}
-    failed: dict[str, str] = {}
-    ran: list[str] = []
-    for name in names:
-        extra = given.get(name, QUICK.get(name, []) if args.quick else [])
-        command = [sys.executable, "-u", str(BENCH / f"{name}.py"), *extra]
-        print(f"== {name}: {' '.join(command[2:])}", flush=True)
-        started = time.monotonic()
-        log_path = out_dir / f"{name}.log"
-        with open(log_path, "w") as log:
-            try:
-                done = subprocess.run(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, timeout=timeout)
-                code = done.returncode
-            except subprocess.TimeoutExpired:
-                code = None
-        seconds = time.monotonic() - started
-        logs[name] = log_path.read_text(errors="replace")
-        if code != 0:
-            failed[name] = (
-                f"the bench {'timed out' if code is None else f'exited {code}'} (var/bench/{stamp}/{name}.log)"
-            )
-        shown = f"{name} {' '.join(extra)}".strip()
-        ran.append(f"{shown} ({seconds:.0f} s, {'ok' if code == 0 else failed[name]})")
-        print(f"   {seconds:.0f} s, {'ok' if code == 0 else failed[name]}", flush=True)
-
-    load = os.getloadavg()
-    header = (
-        f"run_all {'--quick ' if args.quick else ''}at {stamp}, load average {load_start[0]:.1f} at the start, "
-        f"{load[0]:.1f} at the end; {'; '.join(where.values())}; benches: {'; '.join(ran)}"
-    )
-    table = render(targets(logs, failed, where), header=header)
-    (out_dir / "targets.md").write_text(table)
+    tables: list[str] = []
+    any_failed = False
+    if args.on in ("both", "local"):
+        table, failed = run_pass("local", names, dict(os.environ), out_dir / "local", extras, timeout)
+        tables.append(table)
+        any_failed |= bool(failed)
+    if args.on in ("both", "cluster"):
+        started_here = not cluster_infra_running()
+        if started_here:
+            print("-- cluster: bash scripts/cluster.sh infra", flush=True)
+            subprocess.run([*CLUSTER, "infra"], check=True, timeout=900)
+        try:
+            table, failed = run_pass("three-broker cluster", names, cluster_env(), out_dir / "cluster", extras, timeout)
+        finally:
+            if started_here:  # leave the machine as we found it
+                subprocess.run([*CLUSTER, "down"], check=False, timeout=300)
+        tables.append(table)
+        any_failed |= bool(failed)
+    text = f"{title}\n\n" + "\n".join(tables)
+    (out_dir / "targets.md").write_text(text)
     print()
-    print(table)
-    print(f"logs and table: var/bench/{stamp}/")
-    sys.exit(1 if failed else 0)
+    print(text)
+    print(f"logs and tables: var/bench/{stamp}/")
+    sys.exit(1 if any_failed else 0)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,20 @@ def test_the_bench_reads_the_same_variables(monkeypatch):
     assert importlib.reload(pipeline_replay).PG_URL == "postgres://a:b@127.0.0.1:15432/c"
     monkeypatch.setenv("BENCH_DATABASE_URL", "postgres://d:e@127.0.0.1:5432/f")
     assert importlib.reload(pipeline_replay).PG_URL == "postgres://d:e@127.0.0.1:5432/f"
+
+
+def test_the_cache_row_reads_the_postgres_run_not_the_sqlite_one():
+    from bench.run_all import targets
+
+    log = (
+        "== sqlite  (load average 1 -> 1)\n"
+        "  cache hit ratio during the run (target > 85%): 10.0%; instruments 10.0% (1 hits, 9 misses)\n"
+        "== postgresql  (load average 1 -> 1)\n"
+        "  cache hit ratio during the run (target > 85%): 90.0%; instruments 90.0% (9 hits, 1 misses)\n"
+    )
+    [row] = [
+        r
+        for r in targets({"pipeline_replay": log}, {}, {"postgres": "PostgreSQL here"})
+        if r.target.startswith("cache")
+    ]
+    assert row.figure.startswith("90.0%") and row.met == "yes" and row.where.startswith("PostgreSQL here")
