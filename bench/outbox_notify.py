@@ -48,7 +48,7 @@ from django.db import connection, transaction  # noqa: E402
 from bench.outbox_relay import order_events  # noqa: E402  (after setup: its environment defaults come too late to matter)
 from tradeops.core.db_roles import database_owner  # noqa: E402
 from tradeops.outbox.models import Outbox  # noqa: E402
-from tradeops.outbox.relay import NOTIFY_CHANNEL, OutboxListener  # noqa: E402
+from tradeops.outbox.relay import NOTIFY_CHANNEL, OutboxListener, plain_connection_params  # noqa: E402
 from tradeops.outbox.services import outbox_append_many  # noqa: E402
 
 
@@ -67,9 +67,7 @@ def line(label: str, samples: list[float]) -> str:
 
 def writer_cost(args, pgid: str, table: str) -> tuple[list[float], list[float], int]:
     """Per-transaction wall time with the trigger on and off, interleaved by block."""
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context"):
-        params.pop(key, None)
+    params = plain_connection_params()
     got = [0]
     stop = threading.Event()
 
@@ -124,9 +122,7 @@ def wake_up(args) -> tuple[list[float], list[float]]:
     stop = threading.Event()
     listener = OutboxListener()
     listener.wait(0.01)  # connected and listening before the first write
-    params = connection.get_connection_params()
-    for key in ("cursor_factory", "context"):
-        params.pop(key, None)
+    params = plain_connection_params()
 
     newest_sql = f"SELECT coalesce(max(id), 0) FROM {Outbox._meta.db_table}"
 

@@ -49,6 +49,15 @@ ADVISORY_LOCK_KEY = 0x7472_6164_6F70_73  # "tradops": one relay per database
 NOTIFY_CHANNEL = "tradeops_outbox"  # the outbox_notify trigger's channel (tradeops/outbox/models.py)
 
 
+def plain_connection_params(alias: str = "default") -> dict:
+    """``psycopg.connect`` arguments for a connection of one's own to the alias's database (same
+    server, database, role and options; without Django's cursor class and adapters)."""
+    params = connections[alias].get_connection_params()
+    for key in ("cursor_factory", "context"):
+        params.pop(key, None)
+    return params
+
+
 class OutboxListener:
     """``LISTEN tradeops_outbox`` on a connection of its own (autocommit, the Django alias's
     parameters), so notifications are not mixed into the relay's transactions and a reconnect of
@@ -68,10 +77,7 @@ class OutboxListener:
     def _connect(self):
         import psycopg
 
-        params = connections[self.alias].get_connection_params()
-        for key in ("cursor_factory", "context"):  # Django's own cursor and adapters: not needed here
-            params.pop(key, None)
-        conn = psycopg.connect(**params, autocommit=True)
+        conn = psycopg.connect(**plain_connection_params(self.alias), autocommit=True)
         conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
         self.connects += 1
         return conn
