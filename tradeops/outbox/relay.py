@@ -19,8 +19,8 @@ statement-level AFTER INSERT trigger (``outbox_notify``, a pgtrigger in ``Outbox
 ``NOTIFY tradeops_outbox`` and PostgreSQL delivers it when the writing transaction commits, so a
 row is read as soon as it is visible, not at the next poll. The wait still ends after
 ``idle_timeout`` seconds (2 by default) without a notification, which covers a notification
-missed while the listening connection was down (it reconnects at the next wait) and rows written
-with the trigger skipped; a listener that cannot connect degrades to that timed polling and says
+missed while the listening connection was down (it reconnects at the next wait, then looks once)
+and rows written with the trigger skipped; a listener that cannot connect degrades to that timed polling and says
 so in the log. Standbys and SQLite sleep ``idle_sleep`` (0.2 s) between looks, as before.
 
 Batch size: 1,000 rows (one ~0.5 MB SELECT, one UPDATE by id array) measured best, ~22k rows/s
@@ -63,10 +63,11 @@ class OutboxListener:
     parameters), so notifications are not mixed into the relay's transactions and a reconnect of
     the relay's connection does not drop the subscription.
 
-    ``wait(timeout)`` returns True when a notification arrived (every pending one is consumed: a
-    burst of commits wakes the relay once), False when ``timeout`` passed without one or the
-    connection failed (the next call reconnects). It never raises for a database error: the
-    caller's fallback is the timeout."""
+    ``wait(timeout)`` returns True when the caller should look at the table now: a notification
+    arrived (every pending one is consumed: a burst of commits wakes the relay once), or the
+    LISTEN was just (re)established (a row committed before it was not notified: look once). It
+    returns False when ``timeout`` passed without one or the connection failed (the next call
+    reconnects). It never raises for a database error: the caller's fallback is the timeout."""
 
     def __init__(self, alias: str = "default") -> None:
         self.alias = alias
@@ -94,6 +95,7 @@ class OutboxListener:
             if self._conn is None or self._conn.closed:
                 self._conn = self._connect()
                 logger.info("outbox relay: listening on %s", NOTIFY_CHANNEL)
+                return True
             woken = any(True for _ in self._conn.notifies(timeout=timeout, stop_after=1))
             if woken:
                 for _ in self._conn.notifies(timeout=0):  # the rest of a burst: one wake-up for all
@@ -135,7 +137,7 @@ class RelayStats:
     failures: int = 0
     pruned: int = 0
     batches: int = 0
-    woken_by_notify: int = 0  # idle waits ended by a NOTIFY (run on PostgreSQL)
+    woken_by_notify: int = 0  # idle waits ended by a NOTIFY or a new LISTEN (run on PostgreSQL)
     woken_by_timeout: int = 0  # idle waits that ran out (the fallback)
     errors: list[str] = field(default_factory=list)
 
