@@ -127,6 +127,7 @@ class ClusterRun:
         admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
         deadline = time.monotonic() + timeout
         pending = set(groups)
+        last: dict[str, str] = {}  # what the last look at each pending group said
         while pending and time.monotonic() < deadline:
             for name in names:
                 if self.group.pid(name) is None:
@@ -135,12 +136,16 @@ class ClusterRun:
             for group, future in described.items():
                 try:
                     info = future.result()
-                except Exception:
+                except Exception as exc:  # a broker still loading the group: look again
+                    last[group] = f"describe failed: {exc}"
                     continue
+                last[group] = f"state {info.state}, {len(info.members)} member(s)"
                 if info.members and all(m.assignment.topic_partitions for m in info.members):
                     pending.discard(group)
             time.sleep(1)
-        assert not pending, f"consumer groups without members after {timeout}s: {pending}"
+        assert not pending, f"consumer groups without members after {timeout}s: " + "; ".join(
+            f"{group}: {last.get(group, 'never described')}" for group in sorted(pending)
+        )
 
     def log(self, name: str) -> str:
         path = self.group.log_path(name)
