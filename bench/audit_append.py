@@ -14,17 +14,23 @@
    the work a functional GIN index on the audit table would add to every append.
 
 Runs in a throwaway database (``test_tradeops_bench_audit``, created and dropped here) because
-audit rows cannot be deleted. Needs DATABASE_URL (default: the local PostgreSQL of
-scripts/services.sh).
+audit rows cannot be deleted. Its signed checkpoints (``AUDIT_CHECKPOINT_DIR``) go to a temporary
+folder made for this run and removed with the database, so ``audit_verify`` checks this run's
+chain against this run's checkpoint only (a checkpoint folder shared with another database, or
+with an earlier database of the same name, would report that database's head as missing). Needs
+DATABASE_URL (default: the local PostgreSQL of scripts/services.sh).
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import os
 import platform
+import shutil
 import sys
+import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -36,13 +42,18 @@ os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:54
 # It creates a database (and scratch tables): the owner's rights (docs/security.md).
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_audit"
+# This run's checkpoints, and no other database's: made here, removed at exit (after the database).
+CHECKPOINT_DIR = tempfile.mkdtemp(prefix="tradeops-bench-audit-checkpoints-")
+atexit.register(shutil.rmtree, CHECKPOINT_DIR, True)
+os.environ["AUDIT_CHECKPOINT_DIR"] = CHECKPOINT_DIR
 
-import django
+import django  # noqa: E402
 
 django.setup()
 
 from django.db import connection, models, transaction  # noqa: E402
 
+from tradeops.audit.checkpoint import audit_checkpoint_create  # noqa: E402
 from tradeops.audit.models import AuditRecord  # noqa: E402
 from tradeops.audit.search import search_documents_catch_up  # noqa: E402
 from tradeops.audit.services import AuditEntry, audit_append, audit_append_many  # noqa: E402
@@ -215,9 +226,11 @@ def main() -> None:
         print(f"   plain one-row INSERT:        {k / single_plain_s:>10,.0f} records/s")
         print(f"   ratio chained / plain:       {single_plain_s / single_chain_s:>10.2f}")
 
-        # 3. verification (best of two passes)
+        # 3. verification (best of two passes), against a signed checkpoint of this chain's head
+        checkpoint = audit_checkpoint_create()
         report = max((audit_verify() for _ in range(2)), key=lambda r: r.rate)
         assert report.ok, report.problem
+        assert report.checkpoints == 1 and report.newest_checkpoint == str(checkpoint), report.newest_checkpoint
         print(
             f"\n3. audit_verify over {report.checked:,} records: {report.rate:,.0f} records/s ({report.seconds:.2f} s)"
         )

@@ -191,7 +191,7 @@ def main() -> None:
         load = os.getloadavg()
         print(
             f"machine: {os.cpu_count()} CPUs shared with other engineers' work, load {load[0]:.1f}; "
-            f"Python {platform.python_version()}; broker: local single node, {brokers} broker(s)"
+            f"Python {platform.python_version()}; Kafka at {BOOTSTRAP}: {brokers} broker(s) in its metadata"
         )
         events = make_ticks(n, args.keys)
         sizes = [len(encode(e)) for e in events[:1000]]

@@ -43,7 +43,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-PG_URL = os.environ.get("BENCH_DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
+# BENCH_DATABASE_URL, else DATABASE_URL (the one every other bench reads; scripts/cluster.sh env
+# sets it to the cluster's primary), else the local PostgreSQL of scripts/services.sh.
+PG_URL = (
+    os.environ.get("BENCH_DATABASE_URL")
+    or os.environ.get("DATABASE_URL", "").strip()
+    or "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops"
+)
 OWNER_URL = os.environ.get("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 
 

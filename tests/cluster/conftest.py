@@ -81,6 +81,7 @@ def cluster_base(cluster, tmp_path_factory):
         **cluster,
         "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
         "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "DATABASE_REPLICA_URL": _with_db(cluster["DATABASE_REPLICA_URL"], name),  # the same database, streamed
         "ML_MODEL_DIR": str(models),
         "PYTHONPATH": str(ROOT),
     }
@@ -126,6 +127,7 @@ class ClusterRun:
         admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
         deadline = time.monotonic() + timeout
         pending = set(groups)
+        last: dict[str, str] = {}  # what the last look at each pending group said
         while pending and time.monotonic() < deadline:
             for name in names:
                 if self.group.pid(name) is None:
@@ -134,12 +136,16 @@ class ClusterRun:
             for group, future in described.items():
                 try:
                     info = future.result()
-                except Exception:
+                except Exception as exc:  # a broker still loading the group: look again
+                    last[group] = f"describe failed: {exc}"
                     continue
+                last[group] = f"state {info.state}, {len(info.members)} member(s)"
                 if info.members and all(m.assignment.topic_partitions for m in info.members):
                     pending.discard(group)
             time.sleep(1)
-        assert not pending, f"consumer groups without members after {timeout}s: {pending}"
+        assert not pending, f"consumer groups without members after {timeout}s: " + "; ".join(
+            f"{group}: {last.get(group, 'never described')}" for group in sorted(pending)
+        )
 
     def log(self, name: str) -> str:
         path = self.group.log_path(name)
@@ -279,6 +285,7 @@ def cluster_run(cluster, cluster_base, tmp_path):
         **base_env,
         "DATABASE_URL": _with_db(cluster["DATABASE_URL"], name),
         "MIGRATE_DATABASE_URL": _with_db(cluster["MIGRATE_DATABASE_URL"], name),
+        "DATABASE_REPLICA_URL": _with_db(cluster["DATABASE_REPLICA_URL"], name),
         "KAFKA_TOPIC_PREFIX": prefix,
         "EXECUTION_PAPER_JOURNAL_DIR": str(tmp_path / "paper-journal"),
         "AUDIT_CHECKPOINT_DIR": str(tmp_path / "checkpoints"),

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -21,7 +22,7 @@ from tradeops.bus.memory import MemoryBus
 from tradeops.core.clock import utcnow
 from tradeops.events import Fill, OrderEvent, PositionChanged, Tick, Topic, decode
 from tradeops.outbox.models import Outbox
-from tradeops.outbox.relay import OutboxRelay
+from tradeops.outbox.relay import NOTIFY_CHANNEL, OutboxListener, OutboxRelay
 from tradeops.outbox.services import OutboxError, outbox_append, outbox_prune
 
 
@@ -272,3 +273,94 @@ def test_tick_events_pass_the_relay_unchanged(db):
     [record] = sub.poll(10)
     assert record.event.payload == event.payload and isinstance(record.event.payload, Tick)
     assert record.event.traceparent  # the outbox starts a trace when the writer had none
+
+
+# ---------------------------------------------------------------- the relay process's wake-up (PostgreSQL)
+
+
+class _RunningRelay:
+    """``OutboxRelay.run`` in a thread (its own database connection), as the relay process runs it."""
+
+    def __init__(self, *, idle_timeout: float) -> None:
+        self.bus = MemoryBus()
+        self.sub = self.bus.subscribe([Topic.MARKET_DATA], "g")
+        self.relay = OutboxRelay(bus=self.bus, batch_size=10)
+        self.listener = OutboxListener()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, kwargs={"idle_timeout": idle_timeout}, daemon=True)
+
+    def _run(self, idle_timeout: float) -> None:
+        try:
+            self.relay.run(should_stop=self.stop.is_set, idle_timeout=idle_timeout, listener=self.listener)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self.thread.start()
+        _wait(lambda: self.listener.connects >= 1, 30, "the relay to LISTEN")
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop.set()
+        with connection.cursor() as cursor:  # wake it from its wait so it sees the stop
+            cursor.execute(f"NOTIFY {NOTIFY_CHANNEL}")
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_idle_relay_is_woken_by_the_commit_not_by_its_timeout():
+    """The outbox trigger's NOTIFY reaches the relay at commit: with a 120 s fallback timeout, the
+    rows still go out at once, and the wait that ended was ended by a notification."""
+    from tests.conftest import requires_postgres
+
+    requires_postgres()
+    with _RunningRelay(idle_timeout=120) as running:
+        events = _append(3)  # one transaction: one wake-up
+        _wait(lambda: _pending() == 0, 60, "the relay to publish the committed rows")
+        assert running.relay.stats.woken_by_notify >= 1
+        assert running.relay.stats.woken_by_timeout == 0
+        assert [r.event.event_id for r in running.sub.poll(100)] == [e.event_id for e in events]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rolled_back_write_sends_no_notification():
+    from tests.conftest import requires_postgres
+
+    requires_postgres()
+    listener = OutboxListener()
+    try:
+        assert listener.wait(0.1) is True  # connects and LISTENs: look once (nothing before it was notified)
+        assert listener.wait(0.1) is False  # nothing pending
+        with pytest.raises(RuntimeError), transaction.atomic():
+            outbox_append(event=tick())
+            raise RuntimeError("the write failed")
+        assert listener.wait(0.5) is False
+        _append(2)
+        assert listener.wait(30) is True
+        assert listener.wait(0.1) is False  # the burst was consumed by one wake-up
+    finally:
+        listener.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lost_listening_connection_falls_back_to_the_timeout_then_listens_again():
+    """The listener's backend is terminated (a PostgreSQL restart, a network cut): the relay keeps
+    publishing on its timeout, reconnects, and is woken by notifications again."""
+    from tests.conftest import requires_postgres
+
+    requires_postgres()
+    with _RunningRelay(idle_timeout=0.5) as running:
+        pid = running.listener.backend_pid
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            assert cursor.fetchone()[0] is True
+        _append(4)
+        _wait(lambda: _pending() == 0, 60, "the relay to publish after losing its listener")
+        _wait(lambda: running.listener.failures >= 1 and running.listener.connects >= 2, 30, "a new LISTEN")
+        assert running.listener.backend_pid not in (None, pid)
+        notified = running.relay.stats.woken_by_notify
+        _append(1)
+        _wait(lambda: _pending() == 0, 60, "the relay to publish the next row")
+        _wait(lambda: running.relay.stats.woken_by_notify > notified, 30, "a wake-up by notification")
+        assert len(running.sub.poll(100)) == 5

@@ -7,7 +7,12 @@ write: if the transaction rolls back the event never existed, if Kafka is down t
 
 from __future__ import annotations
 
+import pgtrigger
 from django.db import models
+
+# Wakes the relay process (``OutboxListener``, tradeops/outbox/relay.py): once per INSERT statement,
+# delivered at commit (PostgreSQL folds identical notifications of one transaction into one).
+NOTIFY_FUNC = "PERFORM pg_notify('tradeops_outbox', ''); RETURN NULL;"
 
 
 class Outbox(models.Model):
@@ -31,6 +36,15 @@ class Outbox(models.Model):
             # The relay's scan: unsent rows in id order. Partial, so it stays as small as the backlog.
             models.Index(fields=["id"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True)),
             models.Index(fields=["sent_at"], name="outbox_sent_at_idx"),
+        ]
+        triggers = [
+            pgtrigger.Trigger(
+                name="outbox_notify",
+                when=pgtrigger.After,
+                operation=pgtrigger.Insert,
+                level=pgtrigger.Statement,
+                func=NOTIFY_FUNC,
+            )
         ]
 
     def __str__(self) -> str:
