@@ -64,6 +64,28 @@ def _owner_sql(env: dict[str, str], sql: str) -> None:
         conn.execute(sql)
 
 
+def _drop_database(env: dict[str, str], name: str, *, wait: float = 30.0) -> None:
+    """Drop a throwaway database. ``WITH (FORCE)`` may only end the owner's own sessions: a
+    runtime-role backend of a process the test has just killed can outlive it by a moment, so
+    wait for it to go, and name what is still connected if it does not."""
+    import psycopg
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            _owner_sql(env, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except psycopg.errors.InsufficientPrivilege:
+            if time.monotonic() > deadline:
+                with psycopg.connect(_with_db(env["MIGRATE_DATABASE_URL"], "postgres")) as conn:
+                    left = conn.execute(
+                        "SELECT pid, usename, application_name, state, query FROM pg_stat_activity WHERE datname = %s",
+                        (name,),
+                    ).fetchall()
+                raise AssertionError(f"database {name} still has sessions after {wait:.0f} s: {left}") from None
+            time.sleep(0.5)
+
+
 def _run(argv, env, timeout=600) -> subprocess.CompletedProcess:
     done = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     assert done.returncode == 0, f"{argv} failed:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
@@ -92,7 +114,7 @@ def cluster_base(cluster, tmp_path_factory):
         _run([sys.executable, "-m", "tests.cluster.prepare"], env)
         yield name, env
     finally:
-        _owner_sql(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(cluster, name)
 
 
 @dataclass
@@ -305,4 +327,4 @@ def cluster_run(cluster, cluster_base, tmp_path):
             proc.communicate()
         run.group.down()
         topics_delete(admin, [a.topic for a in actions])
-        _owner_sql(cluster, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        _drop_database(cluster, name)
