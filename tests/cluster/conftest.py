@@ -132,6 +132,18 @@ class ClusterRun:
             self.group.start(name)
         self.wait_members(names)
 
+    def _exit_status(self, name) -> str:
+        """How a supervisor this run started ended: its exit code, or the signal that killed it."""
+        pidfile = self.group.directory / "pids" / f"{name}.pid"
+        try:
+            child = self.group._children.get(int(pidfile.read_text().strip()))
+        except (FileNotFoundError, ValueError):
+            return "no pid file"
+        if child is None:
+            return "not started by this run"
+        rc = child.poll()
+        return "still running, but no longer recognised" if rc is None else f"exit status {rc}"
+
     def wait_members(self, names, timeout: float = 180.0) -> None:
         """Until each started stage's consumer group has a member with partitions assigned."""
         from confluent_kafka.admin import AdminClient
@@ -153,7 +165,7 @@ class ClusterRun:
         while pending and time.monotonic() < deadline:
             for name in names:
                 if self.group.pid(name) is None:
-                    raise AssertionError(f"{name} exited:\n{self.log(name)}")
+                    raise AssertionError(f"{name} exited ({self._exit_status(name)}):\n{self.log(name)}")
             described = admin.describe_consumer_groups(list(pending), request_timeout=10)
             for group, future in described.items():
                 try:
