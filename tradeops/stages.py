@@ -59,7 +59,7 @@ STAGES: list[Stage] = [
         "execution-worker",
         "workers.execution.execution_stage",
     ),
-    Stage("live-push", (Topic.TRADING, Topic.COMPLIANCE), "live-screens", "workers.live_push.LivePush"),
+    Stage("live-push", (Topic.TRADING, Topic.COMPLIANCE), "live-screens", "workers.live_push.live_push_stage"),
     # orders, fills, positions, refusals, alerts, kill switches as Prometheus metrics (issue 17)
     Stage(
         "metrics",

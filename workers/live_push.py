@@ -10,6 +10,12 @@ back-off (0.5 s doubling to 30 s), and resumes as soon as a send succeeds; the s
 consuming and committing. Nothing stale is pushed afterwards: the next frame to a group that
 missed updates carries ``gap_since`` and its pages catch up from there, as they do after a
 reconnect (``trading/consumers.py``).
+
+The stage commits a batch's offsets once its events are queued for the senders, not once they
+are sent: a stage process that dies (SIGKILL, OOM) loses what was queued, up to a frame interval
+of updates its pages would never hear of. So a stage process that starts
+(``live_push_stage``) first tells every group's pages to catch up from the last update each of
+them saw (a frame of no events with ``gap_since``), the same catch-up as after a reconnect.
 """
 
 from __future__ import annotations
@@ -128,6 +134,7 @@ class LivePush:
         # the rest is only touched on ``loop``
         self.pending: dict[str, list[dict]] = {}
         self.senders: dict[str, asyncio.Task] = {}
+        self.announcing: set[asyncio.Task] = set()  # resync frames on their way
         self.gap_since: dict[str, str] = {}  # group -> pushed_at of the first event dropped for it
         self.last_frame: dict[str, float] = {}
         self.frames = 0  # frames the layer took
@@ -138,6 +145,15 @@ class LivePush:
 
     def handle(self, event: Envelope) -> list[Envelope]:
         return self.handle_batch([event])
+
+    def resync(self) -> None:
+        """Tell every group's pages to catch up from the last update each of them saw: a frame of
+        no events whose ``gap_since`` is now (a page catches up from the earlier of it and its own
+        cursor, static/js/live.js). A sender that starts cannot know what the process before it
+        committed but never sent. If the channel layer does not take the frame, the group keeps
+        its ``gap_since`` and the next frame that gets through carries it."""
+        since = datetime.now(UTC).isoformat()
+        self.loop.call_soon_threadsafe(self._resync, since)
 
     def handle_batch(self, events) -> list[Envelope]:
         """Queue a batch's events for their groups' senders (no wait for the channel layer)."""
@@ -159,8 +175,8 @@ class LivePush:
         """Wait until every queued event was sent or dropped; False if ``timeout`` passed first."""
 
         async def drained():
-            while self.senders:
-                await asyncio.gather(*list(self.senders.values()), return_exceptions=True)
+            while self.senders or self.announcing:
+                await asyncio.gather(*self.senders.values(), *self.announcing, return_exceptions=True)
 
         future = asyncio.run_coroutine_threadsafe(drained(), self.loop)
         try:
@@ -187,6 +203,23 @@ class LivePush:
                 self._dropped(group, lost)
             if group not in self.senders:
                 self.senders[group] = self.loop.create_task(self._send_group(group))
+
+    def _resync(self, since: str) -> None:
+        for group in dict.fromkeys(GROUP_BY_TOPIC.values()):
+            self.gap_since.setdefault(group, since)
+            task = self.loop.create_task(self._announce(group))
+            self.announcing.add(task)
+            task.add_done_callback(self.announcing.discard)
+
+    async def _announce(self, group: str) -> None:
+        now = time.monotonic()
+        try:
+            await asyncio.wait_for(self.channel_layer.group_send(group, self._message(group, [])), self.send_timeout)
+        except LAYER_ERRORS as exc:
+            self._outage(group, exc, now)  # the group keeps its gap_since for the next frame
+        else:
+            self.gap_since.pop(group, None)
+            self._back(now)
 
     async def _send_group(self, group: str) -> None:
         pending = self.pending[group]
@@ -253,3 +286,11 @@ class LivePush:
         self.gap_since.setdefault(group, bodies[0]["pushed_at"])
         self.dropped += len(bodies)
         self._dropped_metric.inc(len(bodies))
+
+
+def live_push_stage() -> LivePush:
+    """The live-push stage of a stage process (``run_stage live-push``): a new sender whose first
+    frames tell the pages to catch up on what a process before it may have committed unsent."""
+    push = LivePush()
+    push.resync()
+    return push

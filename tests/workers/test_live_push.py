@@ -216,3 +216,82 @@ def test_a_send_timeout_drops_the_frame_and_the_stage_goes_on(redis_url, caplog)
     finally:
         _close_on(push.loop, push.channel_layer)
         proxy.close()
+
+
+def test_a_starting_stage_tells_every_group_to_catch_up_from_what_its_pages_saw(redis_url):
+    """A stage process commits offsets once events are queued, so one that died may have
+    committed updates it never sent. The next one to start sends every group a frame of no
+    events with ``gap_since`` (now): each page catches up from the earlier of that and its own
+    cursor, i.e. from the last update it saw (static/js/live.js)."""
+    prefix = f"test-live-{uuid.uuid4().hex[:8]}"
+    screen = _layer(redis_url, prefix)
+    push = LivePush(_layer(redis_url, prefix))
+
+    async def scenario():
+        channels = {}
+        for group in (groups.LIVE_TRADING, groups.LIVE_COMPLIANCE):
+            channels[group] = await screen.new_channel()
+            await screen.group_add(group, channels[group])
+        try:
+            before = datetime.now(UTC).isoformat()
+            push.resync()
+            assert await asyncio.to_thread(push.flush)
+            for group, channel in channels.items():
+                frame = json.loads((await asyncio.wait_for(screen.receive(channel), 10))["text"])
+                assert frame["type"] == "batch" and frame["events"] == [], group
+                assert frame["gap_since"] >= before, group
+            assert push.gap_since == {} and push.down_since is None
+            # what follows goes as usual: no gap announced twice
+            push.handle(_position(1))
+            assert await asyncio.to_thread(push.flush)
+            single = json.loads((await asyncio.wait_for(screen.receive(channels[groups.LIVE_TRADING]), 10))["text"])
+            assert single["type"] == "position.changed"
+        finally:
+            await screen.flush()
+            await screen.close_pools()
+
+    async_to_sync(scenario)()
+    _close_on(push.loop, push.channel_layer)
+
+
+def test_a_resync_the_layer_does_not_take_rides_on_the_next_frame(redis_url):
+    """Redis does not take the start-up frame: the group keeps its ``gap_since`` and the first
+    frame that gets through carries it."""
+    parts = urlsplit(redis_url)
+    proxy = StallingProxy(parts.hostname or "127.0.0.1", parts.port or 6379)
+    via_proxy = urlunsplit(parts._replace(netloc=f"127.0.0.1:{proxy.port}"))
+    prefix = f"test-live-{uuid.uuid4().hex[:8]}"
+    screen = _layer(redis_url, prefix)
+    push = LivePush(
+        _layer(via_proxy, prefix), send_timeout=0.5, frame_interval=0.0, backoff=Backoff(initial=0.1, maximum=0.1)
+    )
+
+    async def scenario():
+        channel = await screen.new_channel()
+        await screen.group_add(groups.LIVE_TRADING, channel)
+        try:
+            proxy.stall()
+            push.resync()
+            assert await asyncio.to_thread(push.flush)
+            gap = push.gap_since[groups.LIVE_TRADING]
+            assert push.down_since is not None
+            proxy.resume()
+            await asyncio.sleep(0.2)  # past the back-off
+            event = _position(5)
+            push.handle(event)
+            assert await asyncio.to_thread(push.flush)
+            frame = json.loads((await asyncio.wait_for(screen.receive(channel), 10))["text"])
+            while frame.get("events") == [] and "gap_since" in frame:  # a stalled resync let through late
+                frame = json.loads((await asyncio.wait_for(screen.receive(channel), 10))["text"])
+            assert frame["type"] == "batch" and frame["gap_since"] == gap
+            assert [e["event_id"] for e in frame["events"]] == [str(event.event_id)]
+        finally:
+            proxy.resume()
+            await screen.flush()
+            await screen.close_pools()
+
+    try:
+        async_to_sync(scenario)()
+    finally:
+        _close_on(push.loop, push.channel_layer)
+        proxy.close()
