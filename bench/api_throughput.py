@@ -65,7 +65,8 @@ os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/0")
 # The database is created and migrated by the owner; the bench and the server run as the runtime
 # role, as in production (docs/security.md).
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
-os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_api"
+# its own name unless told (two worktrees benching at once must not share it)
+os.environ["TEST_DATABASE_NAME"] = os.environ.get("BENCH_DATABASE_NAME", "test_tradeops_bench_api")
 os.environ["DEBUG"] = "False"
 os.environ.setdefault("CACHE_KEY_PREFIX", f"bench-api-{os.getpid()}")
 
@@ -353,6 +354,13 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8106")))
     parser.add_argument("--page-size", type=int, default=0, help="?page_size= on the API calls (0: the default)")
     parser.add_argument("--inproc", type=int, default=300, help="in-process requests per target (0: skip)")
+    parser.add_argument(
+        "--profile",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only profile: N in-process requests per API target under cProfile, print the top functions, no server",
+    )
     args = parser.parse_args()
 
     old_name = connection.settings_dict["NAME"]
@@ -368,6 +376,9 @@ def main() -> None:
         database = f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT']}/{test_name}"
         query = f"?page_size={args.page_size}" if args.page_size else ""
         paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
+        if args.profile:
+            profile(clients, paths, args.profile)
+            return
         cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
         server = server_start(port=args.port, workers=args.workers, database=database, server=args.server)
         server_wait(args.port)
@@ -453,6 +464,34 @@ def in_process(clients: dict[str, tuple[str, str]], paths: dict[str, str], count
             http.get(path, **headers)
         out[name] = (time.process_time() - start) / count * 1000
     return out
+
+
+def profile(clients: dict[str, tuple[str, str]], paths: dict[str, str], count: int) -> None:
+    """cProfile of ``count`` in-process requests per API target (after a warm-up): where a
+    request's CPU goes, by own time and by cumulative time."""
+    import cProfile
+    import pstats
+
+    from django.test import Client
+
+    http = Client(HTTP_HOST="127.0.0.1")
+    for name, (client_id, secret) in clients.items():
+        basic = "Basic " + b64encode(f"{client_id}:{secret}".encode()).decode()
+        token_ = http.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic).json()
+        target = "GET /api/v1/positions/" if name == "bench-trader" else "GET /api/v1/alerts/"
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {token_['access_token']}"}
+        for _ in range(50):
+            assert http.get(paths[target], **headers).status_code == 200, target
+        profiler = cProfile.Profile(time.process_time)  # CPU, not the waits on Redis and PostgreSQL
+        start = time.process_time()
+        profiler.enable()
+        for _ in range(count):
+            http.get(paths[target], **headers)
+        profiler.disable()
+        print(f"== {target}: {(time.process_time() - start) / count * 1000:.3f} ms CPU per request (profiled)")
+        stats = pstats.Stats(profiler).strip_dirs()
+        stats.sort_stats("tottime").print_stats(25)
+        stats.sort_stats("cumulative").print_stats(45)
 
 
 def warm(args, path: str, bearer: str, *, seconds: int) -> None:

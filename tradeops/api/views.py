@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import functools
 
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from tradeops.api.cache import data_version, page_get, page_put
+from tradeops.api.matrix import roles_of
 from tradeops.api.permissions import MatrixPermission
 from tradeops.api.serializers import FastListSerializer
 from tradeops.events import events_json_schema
@@ -54,18 +57,11 @@ class ApiListView(ListAPIView):
         if not self.cache_pages:
             return super().list(request, *args, **kwargs)
         queryset = self.get_queryset()  # the selector: who may see rows at all
+        _selected_remember(self, request, queryset)
         version = data_version(queryset.db)
         if version is None:
             return super().list(request, *args, **kwargs)
-        key = (
-            version,
-            type(self).__qualname__,
-            request.get_host(),
-            request.is_secure(),
-            request.get_full_path(),
-            request.accepted_renderer.format,
-            queryset.query.is_empty(),
-        )
+        key = page_key(self, request, version, queryset.query.is_empty())
         page = page_get(key)
         if page is not None:
             return HttpResponse(page[0], content_type=page[1])
@@ -78,11 +74,115 @@ class ApiListView(ListAPIView):
         response.add_post_render_callback(keep)
         return response
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        """DRF's view, behind the cached pages' fast path (``page_fast_path``) when the view
+        caches its pages."""
+        view = super().as_view(**initkwargs)
+        if not cls.cache_pages:
+            return view
+
+        def view_or_fast_path(request, *args, **kwargs):
+            response = page_fast_path(cls, initkwargs, request, args, kwargs)
+            return view(request, *args, **kwargs) if response is None else response
+
+        return functools.update_wrapper(view_or_fast_path, view)  # cls, initkwargs, csrf_exempt: DRF's
+
     def get_serializer(self, *args, **kwargs):
         if not kwargs.pop("many", False):
             return super().get_serializer(*args, **kwargs)
         context = kwargs.pop("context", None) or self.get_serializer_context()
         return FastListSerializer(*args, child=self.get_serializer_class()(context=context), context=context, **kwargs)
+
+
+def page_key(view, request, version: int, empty: bool) -> tuple:
+    """Where a cached page is filed: the data version first (``tradeops.api.cache``), then the
+    view, the address asked (host, scheme, path with its query string), the renderer, and whether
+    the caller may see rows at all (the selector's answer: ``visible_to`` is all or nothing)."""
+    return (
+        version,
+        type(view).__qualname__,
+        request.get_host(),
+        request.is_secure(),
+        request.get_full_path(),
+        request.accepted_renderer.format,
+        empty,
+    )
+
+
+# What the selector answered per (view, roles): the database it reads and whether it is empty.
+# The selectors of page-caching views depend on the caller through ``roles_of`` only (the matrix's
+# ``visible_to``: all or nothing per role; the pages' cache rests on that already), so the fast path
+# reuses the answer instead of building the queryset again on every hit.
+_selected: dict[tuple[type, frozenset], tuple[str, bool]] = {}
+
+
+def _selected_remember(view, request, queryset) -> None:
+    if not connections[DEFAULT_DB_ALIAS].in_atomic_block:  # the router reads the primary inside one
+        _selected[(type(view), roles_of(request.user))] = (queryset.db, queryset.query.is_empty())
+
+
+_PLAIN_ACCEPT = frozenset({"", "*/*", "application/json"})
+
+
+def page_fast_path(cls, initkwargs, request, args, kwargs):
+    """The response to a ``GET`` of a page-caching list view without DRF's dispatch, or None
+    (before anything is counted or recorded) for DRF's full path.
+
+    What DRF's ``dispatch`` does for such a request, with the same objects and methods: the view
+    instance and its DRF ``Request`` (``initialize_request``: the same authenticators, so the same
+    ``request.user``), ``perform_authentication``, ``check_permissions``, ``check_throttles`` (the
+    request is counted once, here), errors through ``handle_exception`` (the project's exception
+    handler, ``WWW-Authenticate``, ``Retry-After``) and every response through
+    ``finalize_response`` (``Allow``, ``Vary``). Left out, because their answer is known: content
+    negotiation (only for an ``Accept`` the view's one JSON renderer answers with its own media
+    type, and no format override; anything else takes DRF's path) and the handler lookup. On a hit
+    of the page cache the selector is not built again (``_selected``); the data version is read
+    as on every request. A miss runs the view's ``list``, as DRF would (the miss counted once, there)."""
+    if request.method != "GET" or len(cls.renderer_classes) != 1 or cls.versioning_class is not None:
+        return None
+    if cls.get is not ListAPIView.get:
+        return None  # a view of its own GET: DRF's path
+    if request.META.get("HTTP_ACCEPT", "") not in _PLAIN_ACCEPT or "format" in kwargs:
+        return None
+    override = api_settings.URL_FORMAT_OVERRIDE
+    if override and override in request.META.get("QUERY_STRING", ""):
+        return None
+    view = cls(**initkwargs)
+    view.setup(request, *args, **kwargs)
+    view.args, view.kwargs = args, kwargs
+    drf_request = view.initialize_request(request, *args, **kwargs)
+    view.request = drf_request
+    view.headers = view.default_response_headers
+    try:
+        view.format_kwarg = None
+        renderer = cls.renderer_classes[0]()
+        drf_request.accepted_renderer, drf_request.accepted_media_type = renderer, renderer.media_type
+        drf_request.version, drf_request.versioning_scheme = None, None
+        view.perform_authentication(drf_request)
+        view.check_permissions(drf_request)
+        view.check_throttles(drf_request)
+        response = _page_hit(view, drf_request)
+        if response is None:
+            response = view.get(drf_request, *args, **kwargs)
+    except Exception as exc:  # noqa: BLE001  (DRF's dispatch: every error through handle_exception)
+        response = view.handle_exception(exc)
+    view.response = view.finalize_response(drf_request, response, *args, **kwargs)
+    return view.response
+
+
+def _page_hit(view, request) -> HttpResponse | None:
+    if connections[DEFAULT_DB_ALIAS].in_atomic_block:
+        return None
+    selected = _selected.get((type(view), roles_of(request.user)))
+    if selected is None:
+        return None
+    alias, empty = selected
+    version = data_version(alias)
+    if version is None:
+        return None
+    page = page_get(page_key(view, request, version, empty), count_miss=False)  # list() counts a miss
+    return None if page is None else HttpResponse(page[0], content_type=page[1])
 
 
 class ApiDetailView(RetrieveAPIView):
