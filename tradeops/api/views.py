@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse, JsonResponse
 from drf_spectacular.utils import extend_schema
@@ -140,6 +141,8 @@ def page_fast_path(cls, initkwargs, request, args, kwargs):
     of the page cache the selector is not built again (``_selected``); the data version is read
     as on every request. A miss runs the view's ``list``, as DRF would (the miss counted once, there)."""
     if request.method != "GET" or len(cls.renderer_classes) != 1 or cls.versioning_class is not None:
+        return None
+    if not getattr(settings, "API_PAGE_FAST_PATH", True):
         return None
     if cls.get is not ListAPIView.get:
         return None  # a view of its own GET: DRF's path

@@ -285,6 +285,9 @@ API_TOKEN_CACHE_SECONDS = env.int("API_TOKEN_CACHE_SECONDS", default=30)
 # Serve a list page of positions or alerts again while the data behind it is unchanged (a version
 # moved by a trigger at the commit of every write to their tables): tradeops/api/cache.py.
 API_PAGE_CACHE = env.bool("API_PAGE_CACHE", default=True)
+# Answer those two lists' plain GETs before DRF's dispatch, with DRF's own authentication,
+# permission, throttle and error methods (tradeops/api/views.py, page_fast_path); false: DRF's path.
+API_PAGE_FAST_PATH = env.bool("API_PAGE_FAST_PATH", default=True)
 
 # Wall-clock seconds an order placed over the API may wait for the execution worker that trades
 # its account: past it the request is expired (status ``expired``, audited) and never sent, so a

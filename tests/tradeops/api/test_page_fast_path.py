@@ -198,3 +198,20 @@ def test_a_request_is_counted_once_and_429_is_the_same(book, make_api_client, dr
     assert fast.headers.keys() == slow.headers.keys() and "Retry-After" in fast.headers
     # Retry-After depends on the second of the window each was refused in: within a few seconds
     assert abs(int(fast.headers["Retry-After"]) - int(slow.headers["Retry-After"])) <= 5
+
+
+def test_the_setting_off_sends_every_request_through_drf(book, issue_token, bearer, settings, monkeypatch):
+    token, _ = issue_token(Role.TRADER)
+    http = bearer(token)
+    first = http.get("/api/v1/positions/")
+    settings.API_PAGE_FAST_PATH = False
+    dispatched = []
+    original = PositionList.dispatch
+
+    def counted(self, *args, **kwargs):
+        dispatched.append(1)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PositionList, "dispatch", counted)
+    assert http.get("/api/v1/positions/").content == first.content  # DRF's path, the page hit there
+    assert dispatched == [1]
