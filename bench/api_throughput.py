@@ -361,6 +361,14 @@ def main() -> None:
         metavar="N",
         help="only profile: N in-process requests per API target under cProfile, print the top functions, no server",
     )
+    parser.add_argument(
+        "--fast-path-ab",
+        type=int,
+        default=0,
+        metavar="N",
+        help="only this: in-process CPU per request of each API target with the cached pages' fast path on and "
+        "off (API_PAGE_FAST_PATH), N requests each, interleaved in blocks of 50; no server",
+    )
     args = parser.parse_args()
 
     old_name = connection.settings_dict["NAME"]
@@ -378,6 +386,9 @@ def main() -> None:
         paths = {name: path + (query if path.startswith("/api/") else "") for name, path in TARGETS.items()}
         if args.profile:
             profile(clients, paths, args.profile)
+            return
+        if args.fast_path_ab:
+            fast_path_ab(clients, paths, args.fast_path_ab)
             return
         cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
         server = server_start(port=args.port, workers=args.workers, database=database, server=args.server)
@@ -492,6 +503,43 @@ def profile(clients: dict[str, tuple[str, str]], paths: dict[str, str], count: i
         stats = pstats.Stats(profiler).strip_dirs()
         stats.sort_stats("tottime").print_stats(25)
         stats.sort_stats("cumulative").print_stats(45)
+
+
+def fast_path_ab(clients: dict[str, tuple[str, str]], paths: dict[str, str], count: int) -> None:
+    """CPU of this process per request (Django's test client) for each API target and the minimal
+    view, the cached pages' fast path on and off by turns (blocks of 50), so both see the same
+    machine."""
+    from django.test import Client
+
+    http = Client(HTTP_HOST="127.0.0.1")
+    who = {"minimal Django JSON view": {}}
+    for name, (client_id, secret) in clients.items():
+        basic = "Basic " + b64encode(f"{client_id}:{secret}".encode()).decode()
+        token_ = http.post("/o/token/", {"grant_type": "client_credentials"}, HTTP_AUTHORIZATION=basic).json()
+        target = "GET /api/v1/positions/" if name == "bench-trader" else "GET /api/v1/alerts/"
+        who[target] = {"HTTP_AUTHORIZATION": f"Bearer {token_['access_token']}"}
+    spent = {(name, on): 0.0 for name in who for on in (True, False)}
+    done = dict.fromkeys(spent, 0)
+    for name, headers in who.items():
+        for _ in range(50):
+            assert http.get(paths[name], **headers).status_code == 200, name
+    while min(done.values()) < count:
+        for on in (True, False):
+            settings.API_PAGE_FAST_PATH = on
+            for name, headers in who.items():
+                start = time.process_time()
+                for _ in range(50):
+                    http.get(paths[name], **headers)
+                spent[(name, on)] += time.process_time() - start
+                done[(name, on)] += 50
+    minimal = {on: spent[("minimal Django JSON view", on)] / done[("minimal Django JSON view", on)] for on in (1, 0)}
+    print(f"In this process, {count} requests each, fast path on and off in turns; load average {os.getloadavg()}")
+    print()
+    print("| target | CPU per request, fast path on | off (DRF's dispatch) | on / off | on vs the minimal view |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name in who:
+        on, off = (spent[(name, x)] / done[(name, x)] * 1000 for x in (True, False))
+        print(f"| {name} | {on:.3f} ms | {off:.3f} ms | {on / off:.2f} | {on / (minimal[True] * 1000):.1f}x |")
 
 
 def warm(args, path: str, bearer: str, *, seconds: int) -> None:
