@@ -11,8 +11,9 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
 2. Two API clients made by the real service (``api_client_create``): a trader client with
    ``trading:read`` and a compliance client with ``compliance:read``; their tokens come from the
    real token endpoint (``/o/token/``) of the server under test.
-3. A real server process: gunicorn (sync workers, ``--workers``), or ``--server daphne`` (what
-   the production image runs: one ASGI process with the bounded pool), the project's
+3. A real server process: Daphne (the default, what the production image runs: one ASGI
+   process with the bounded pool), or ``--server gunicorn`` (sync workers, ``--workers``; not a
+   dependency of the project, installed by hand to compare), the project's
    middleware, ``DEBUG`` off, throttles counting on the local Redis (``REDIS_URL``), as in a
    deployment. The URLconf is the project's plus one route, ``/bench/minimal/``: a view that
    returns ``JsonResponse({"status": "ok"})`` and nothing else, through the same middleware; and
@@ -32,8 +33,7 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
 
 Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
 owner, scripts/services.sh), REDIS_URL (default
-redis://127.0.0.1:6379/0), gunicorn (``requirements/prod.txt``) and wrk (``apt-get install wrk``)
-or ``--loadgen python``.
+redis://127.0.0.1:6379/0), and wrk (``apt-get install wrk``) or ``--loadgen python``.
 """
 
 from __future__ import annotations
@@ -200,7 +200,9 @@ def server_start(*, port: int, workers: int, database: str, server: str = "gunic
         )
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or shutil.which("gunicorn")
     if gunicorn is None:
-        sys.exit("gunicorn is not installed: pip install -r requirements/prod.txt")
+        sys.exit(
+            "gunicorn is not a dependency (production serves with Daphne): install it to compare, or --server daphne"
+        )
     process = subprocess.Popen(
         [
             gunicorn,
@@ -344,7 +346,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn sync workers")
     parser.add_argument(
-        "--server", choices=["gunicorn", "daphne"], default="gunicorn", help="daphne: the production image's server"
+        "--server",
+        choices=["daphne", "gunicorn"],
+        default="daphne",
+        help="daphne: what production serves with; gunicorn: installed by hand",
     )
     parser.add_argument("--connections", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads / Python load processes")
