@@ -11,8 +11,11 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
   orders on that side + this order; ``|worst| <= max_position_lots``. Opposite orders may never
   fill, so they do not count (as in ``MaxPositionCheck``).
 - ``risk.max_gross_exposure`` / ``risk.max_net_exposure`` (account currency): positions + open
-  orders + this order, this instrument at the order's price, the others at their marks; an
-  order that leaves the exposure no higher than it was passes too (it is reducing).
+  orders at their marks + this order at its price, one formula for the checks and for this
+  module (``AccountBook.order_exposure``); an order that leaves the exposure no higher than it
+  was passes too (it is reducing). Since an order of no size leaves the exposure where it is,
+  every size from the minimum volume up to the headroom passes, not only the headroom itself:
+  the strategy may ask for less than the headroom and still be let through.
 - ``risk.insufficient_margin``: the order's margin must fit in free margin, unless the order
   only shrinks the position.
 - ``risk.max_open_orders``: one more open order must fit.
@@ -125,25 +128,21 @@ def _exposure_bounds(manager, book: AccountBook, *, account_id, symbol, side, pr
     limits = manager.limits.for_account(account_id)
     if limits.max_gross_exposure is None and limits.max_net_exposure is None:
         return []
-    unit = book.notional(symbol, Decimal(1), price)  # one lot at the order's price, account currency
+    # The checks' own formula (``AccountBook.order_exposure``): the others and what is held or
+    # open on this instrument at their marks, the order's lots at its price; linear in q.
+    exposure = book.order_exposure(symbol, price)
+    unit = exposure.unit  # one lot at the order's price, account currency
     if unit <= 0:
         return []  # no price: the order adds no exposure the checks could count
     sign = 1 if side == BUY else -1
-    lots = book.lots_by_symbol()
-    own = lots.pop(symbol, ZERO)
-    other_gross = other_net = ZERO
-    for other, qty in lots.items():
-        if qty:
-            value = book.notional(other, qty)
-            other_gross += abs(value)
-            other_net += value
-    gross_before, net_before = book.exposures()
     bounds = []
     if limits.max_gross_exposure is not None:
-        # other + |unit x (own + sign q)| <= max(limit, before)
+        # other + |own + unit x sign q| <= ceiling, with ceiling >= other + |own| (the gross now):
+        # the order may take the instrument's value to +-reach, and q = 0 always fits.
+        gross_before = exposure.gross()
         ceiling = max(limits.max_gross_exposure, gross_before)
-        reach = (ceiling - other_gross) / unit  # |own + sign q| may reach this many lots
-        room = reach - sign * own if reach >= 0 else ZERO
+        reach = (ceiling - exposure.other_gross) / unit  # |own / unit + sign q| may reach this many lots
+        room = reach - sign * exposure.own_value / unit
         bounds.append(
             (
                 room,
@@ -153,9 +152,11 @@ def _exposure_bounds(manager, book: AccountBook, *, account_id, symbol, side, pr
             )
         )
     if limits.max_net_exposure is not None:
-        # |other + unit x (own + sign q)| <= max(limit, before)
+        # |net + unit x sign q| <= ceiling, with ceiling >= |net| (the net now): only the side the
+        # order moves the net toward can bind, and q = 0 always fits.
+        net_before = exposure.net()
         ceiling = max(limits.max_net_exposure, net_before)
-        room = (ceiling - sign * (other_net + unit * own)) / unit
+        room = (ceiling - sign * exposure.signed_net()) / unit
         bounds.append(
             (
                 room,

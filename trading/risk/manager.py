@@ -292,9 +292,8 @@ class ExposureCheck(_Check):
         limits = self.m.limits.for_account(intent.account_id)
         if limits.max_gross_exposure is None and limits.max_net_exposure is None:
             return self.ok()
-        book = ctx.account
-        gross_before, _ = book.exposures()
-        gross, _ = book.exposures(extra=(intent.symbol, intent.signed_quantity, intent.reference_price))
+        exposure = ctx.account.order_exposure(intent.symbol, intent.reference_price)
+        gross_before, gross = exposure.gross(), exposure.gross(intent.signed_quantity)
         if limits.max_gross_exposure is not None and gross > limits.max_gross_exposure and gross > gross_before:
             return failed(
                 self.name,
@@ -311,9 +310,8 @@ class NetExposureCheck(_Check):
         limit = self.m.limits.for_account(intent.account_id).max_net_exposure
         if limit is None:
             return self.ok()
-        book = ctx.account
-        _, net_before = book.exposures()
-        _, net = book.exposures(extra=(intent.symbol, intent.signed_quantity, intent.reference_price))
+        exposure = ctx.account.order_exposure(intent.symbol, intent.reference_price)
+        net_before, net = exposure.net(), exposure.net(intent.signed_quantity)
         if net > limit and net > net_before:
             return failed(self.name, "risk.max_net_exposure", f"net exposure would be {net:.2f}; limit {limit}")
         return self.ok()

@@ -194,27 +194,53 @@ class AccountBook:
         px = price if price is not None else self.marks.get(symbol, ZERO)
         return self.to_account_currency(signed_lots * spec.contract_size * px, spec.quote_currency)
 
-    def exposures(self, *, extra: tuple[str, Decimal, Decimal] | None = None) -> tuple[Decimal, Decimal]:
-        """(gross, net) exposure in the account currency over positions plus pending orders,
-        optionally with one more (symbol, signed lots, price) as if it were pending."""
-        lots = self._lots()
-        if extra is None and "exposures" in self._cache:
-            return self._cache["exposures"]
-        prices: dict[str, Decimal] = {}
-        if extra is not None:
-            symbol, signed, price = extra
-            lots = {**lots, symbol: lots.get(symbol, ZERO) + signed}
-            prices[symbol] = price
-        gross = net = ZERO
-        for symbol, qty in lots.items():
-            if qty == 0:
+    def exposures(self) -> tuple[Decimal, Decimal]:
+        """(gross, net) exposure in the account currency over positions plus pending orders, each
+        instrument at its mark (net as an absolute value)."""
+        hit = self._cache.get("exposures")
+        if hit is None:
+            gross = net = ZERO
+            for symbol, qty in self._lots().items():
+                if qty:
+                    value = self.notional(symbol, qty)
+                    gross += abs(value)
+                    net += value
+            hit = self._cache["exposures"] = (gross, abs(net))
+        return hit
+
+    def order_exposure(self, symbol: str, price: Decimal | None) -> OrderExposure:
+        """The account's exposure as an order on ``symbol`` at ``price`` sees it: THE formula the
+        exposure checks (``trading.risk.manager``) and the headroom (``trading.risk.headroom``)
+        both use, so the size the sizing allows is the size the checks pass.
+
+        Everything held or open is valued at its mark (the instrument of the order at ``price``
+        only when it has no mark yet); the order's own lots at ``price`` (its mark without one).
+        An order of no size therefore leaves the exposure exactly where it was, and the
+        exposure is linear in the order's size on either side of zero."""
+        key = ("order_exposure", symbol, price)
+        hit = self._cache.get(key)
+        if hit is not None:
+            return hit
+        mark = self.marks.get(symbol) or price or ZERO
+        px = price or mark
+        other_gross = other_net = ZERO
+        own_value = ZERO
+        for other, qty in self._lots().items():
+            if not qty:
                 continue
-            value = self.notional(symbol, qty, prices.get(symbol) or self.marks.get(symbol))
-            gross += abs(value)
-            net += value
-        if extra is None:
-            self._cache["exposures"] = (gross, abs(net))
-        return gross, abs(net)
+            if other == symbol:
+                own_value = self.notional(symbol, qty, mark)
+                continue
+            value = self.notional(other, qty)
+            other_gross += abs(value)
+            other_net += value
+        hit = self._cache[key] = OrderExposure(
+            other_gross=other_gross,
+            other_net=other_net,
+            own_value=own_value,
+            unit=self.notional(symbol, Decimal(1), px),
+        )
+        return hit
 
     def lots_by_symbol(self) -> dict[str, Decimal]:
         """Signed lots per symbol, positions plus open orders (a copy: the caller may change it)."""
@@ -268,6 +294,28 @@ class AccountBook:
         equity = self.equity()
         if equity > self.peak_equity:
             self.peak_equity = equity
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExposure:
+    """Exposure (account currency) around one order: the other instruments' gross and signed net,
+    the value of what is held or open on the order's instrument, and the value of one lot of the
+    order. ``gross(q)`` / ``net(q)``: the account's exposure with the order's ``q`` signed lots
+    added (``q = 0``: as it is now)."""
+
+    other_gross: Decimal
+    other_net: Decimal
+    own_value: Decimal
+    unit: Decimal
+
+    def gross(self, signed_lots: Decimal = ZERO) -> Decimal:
+        return self.other_gross + abs(self.own_value + self.unit * signed_lots)
+
+    def signed_net(self, signed_lots: Decimal = ZERO) -> Decimal:
+        return self.other_net + self.own_value + self.unit * signed_lots
+
+    def net(self, signed_lots: Decimal = ZERO) -> Decimal:
+        return abs(self.signed_net(signed_lots))
 
 
 def signature(intent: OrderIntent) -> tuple:

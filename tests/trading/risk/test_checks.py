@@ -55,6 +55,26 @@ def test_gross_and_net_exposure():
     assert codes(d) == {"risk.max_gross_exposure"}
 
 
+def test_exposure_counts_the_book_at_its_marks_and_only_the_order_at_its_price():
+    m = manager(max_gross_exposure=Decimal(350_000), max_net_exposure=Decimal(350_000), check_margin=False)
+    g = gate_for(m)
+    long_eur = intent(qty="3", price="1.00000")
+    assert decide(m, g, long_eur).approved
+    fill(m, long_eur)
+    m.on_quote(Quote("EURUSD", Decimal("1.00000"), Decimal("1.00002"), T0 + timedelta(seconds=1)))
+    # held: 3 lots marked at 1.00001 = 300,003; an order priced at 1.4 does not re-price them
+    book = m.account(ACCOUNT)
+    exposure = book.order_exposure("EURUSD", Decimal("1.4"))
+    assert exposure.gross() == book.exposures()[0] == Decimal("300003.00000")
+    assert exposure.net(Decimal("-0.1")) == Decimal("286003.00000")
+    # buying adds 140,000 a lot: 0.35 lots reach 349,003, 0.36 lots 350,403
+    assert decide(m, g, intent(qty="0.35", price="1.4", at=T0 + timedelta(seconds=2)), send=False).approved
+    d = decide(m, g, intent(qty="0.36", price="1.4", at=T0 + timedelta(seconds=2)), send=False)
+    assert codes(d) == {"risk.max_gross_exposure", "risk.max_net_exposure"}
+    # selling 0.1 of the long only reduces it (re-pricing the 3 lots at 1.4 made it 406,000: refused)
+    assert decide(m, g, intent(side="SELL", qty="0.1", price="1.4", at=T0 + timedelta(seconds=2))).approved
+
+
 def test_margin_available():
     m = manager(balance=Decimal(5000))  # margin 3.33% of 110k notional = ~3,663 per lot
     g = gate_for(m)

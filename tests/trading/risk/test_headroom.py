@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from hypothesis import event, given, settings
+from hypothesis import event, example, given, settings
 from hypothesis import strategies as st
 
 from tests.trading.risk.helpers import ACCOUNT, EURUSD, GBPUSD, T0, codes, decide, fill, gate_for, intent, manager
@@ -181,9 +181,10 @@ def _book(limit_values, steps, balance, marks):
     symbol=st.sampled_from(["EURUSD", "GBPUSD"]),
     side=st.sampled_from(["BUY", "SELL"]),
     price=st.decimals(min_value=Decimal("0.9"), max_value=Decimal("1.5"), places=5),
+    smaller=st.integers(0, 10_000),
 )
 def test_the_headroom_size_passes_the_checks_and_one_step_more_does_not(
-    limit_values, steps, balance, marks, symbol, side, price
+    limit_values, steps, balance, marks, symbol, side, price, smaller
 ):
     m = _book(limit_values, steps, balance, marks)
     gate = gate_for(m)
@@ -197,6 +198,10 @@ def test_the_headroom_size_passes_the_checks_and_one_step_more_does_not(
 
     if h.fits:
         assert refused(h.lots) == set(), h  # never a size the checks refuse
+        # nor any smaller one: the strategy sizes anywhere in [minimum volume, headroom]
+        assert refused(spec.min_volume) == set(), h
+        below = spec.min_volume + spec.volume_step * (smaller % ((h.lots - spec.min_volume) / spec.volume_step + 1))
+        assert refused(below) == set(), (below, h)
         assert spec.round_volume_down(h.lots) == h.lots  # on the grid
         more = h.lots + spec.volume_step
         if more <= spec.max_volume:
@@ -222,6 +227,22 @@ signals = st.lists(
 
 @settings(max_examples=150, deadline=None)
 @given(limit_values=limits, script=signals, balance=st.integers(5_000, 500_000).map(Decimal))
+@example(  # a short EURUSD marked at 1.00001; a small BUY at 1.4 was refused by risk.max_net_exposure
+    limit_values={
+        "max_position_lots": None,
+        "max_gross_exposure": None,
+        "max_net_exposure": Decimal(50_000),
+        "max_open_orders": None,
+        "check_margin": False,
+    },
+    script=[
+        ("quote", "EURUSD", "BUY", 0.001, Decimal("1.00000"), 0),
+        ("signal", "EURUSD", "SELL", 0.001, Decimal("1.00000"), 0),  # 0.50 lots: the whole net room
+        ("fill", "EURUSD", "SELL", 0.001, Decimal("1.00000"), 0),
+        ("signal", "EURUSD", "BUY", 0.01, Decimal("1.40000"), 0),  # wants 0.05 lots, buying back
+    ],
+    balance=Decimal(5_000),
+)
 def test_a_strategy_sized_within_the_headroom_is_never_refused_for_its_size(limit_values, script, balance):
     m = manager(balance=balance, **limit_values)
     gate = gate_for(m)
