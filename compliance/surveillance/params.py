@@ -70,6 +70,13 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # Distinct price levels for 'layering' rather than 'spoofing': orders at more than one price
     # (DOMAIN.md: 'layering: several price levels'); one price, however many orders, is spoofing.
     layering_min_levels: Count = 2
+    # The account's own cancel-rate baseline: its cancels (any symbol) in the ``cancel_within_s``
+    # after the fill must be at least ``baseline_multiple`` x its average rate over the
+    # ``baseline_s`` before the fill (an account that never cancels has a baseline of zero). An
+    # account whose normal business cancels a lot (a market maker re-quoting, an algorithm
+    # chasing the touch) cancelling after a fill is doing what it always does, not spoofing.
+    baseline_s: Pos = 600.0
+    baseline_multiple: NonNeg = 10.0  # 0 turns the rule off
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
