@@ -140,6 +140,12 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     min_move_spreads: NonNeg = 2.0
     reversal_window_s: Pos = 300.0
     min_reversal_fraction: Fraction = 0.5
+    # The move against the instrument's own volatility: at least ``min_move_sigma`` standard
+    # deviations of the mid over the burst-to-reversal span (from the per-second mid path of the
+    # ``vol_lookback_s`` before the burst); 0 turns it off. A burst in a flat market that the
+    # noise happens to carry 3 bps is not ignition; a quiet pair's real push of 2.7 bps can be.
+    min_move_sigma: NonNeg = 0.0
+    vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
 
 
