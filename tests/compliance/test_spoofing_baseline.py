@@ -99,7 +99,7 @@ def test_alerted_exactly_when_the_cancels_after_the_fill_beat_ten_times_the_base
     rows = _routine_cancels(times) + _episode()
     alerts = _surveil(rows)
     k = len(times)
-    assert len(alerts) == (1 if 1 / 5 >= 10 * k / 600 else 0)
+    assert len(alerts) == (1 if 10 * k / 600 <= 1 / 5 else 0)
     if alerts:
         assert alerts[0]["evidence"]["cancel_baseline"]["cancels_before_fill"] == k
     restarted = _surveil(rows, restart_at=int(cut * (len(rows) - 1)) + 1)
