@@ -143,8 +143,10 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # The move against the instrument's own volatility: at least ``min_move_sigma`` standard
     # deviations of the mid over the burst-to-reversal span (from the per-second mid path of the
     # ``vol_lookback_s`` before the burst); 0 turns it off. A burst in a flat market that the
-    # noise happens to carry 3 bps is not ignition; a quiet pair's real push of 2.7 bps can be.
-    min_move_sigma: NonNeg = 0.0
+    # noise happens to carry 3 bps is not ignition. Chosen on the development and tuning books
+    # (docs/surveillance-evaluation.md): 1.0 dropped 4 of 11 false alerts (3 on flat-market
+    # near-misses) and no true episode; a lower bps floor with it found nothing more.
+    min_move_sigma: NonNeg = 1.0
     vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
 

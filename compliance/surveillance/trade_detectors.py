@@ -410,7 +410,9 @@ class MomentumIgnitionDetector(Detector):
     narrowest spread any of the burst's orders met on arrival: a burst that starts inside a news
     spread is measured against the usual one); and within ``reversal_window_s`` of the burst's
     last order the same account trades the other way for at least ``min_reversal_fraction`` of
-    the burst quantity (passive fills included: an exit resting at the moved price). The
+    the burst quantity (passive fills included: an exit resting at the moved price). The move
+    must also reach ``min_move_sigma`` standard deviations of the mid over the burst-to-reversal
+    span (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
     account's other trading in between (small trades either way, a new chain) does not end
     the wait: the burst stays parked until its reversal or the window's end. Held bursts and
     one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
@@ -432,7 +434,7 @@ class MomentumIgnitionDetector(Detector):
         self._next_sweep = -inf
         self._now = -inf  # event time of the last fill or sweep
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
-            self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 3600.0
+            self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
     def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)

@@ -450,5 +450,9 @@ def test_momentum_ignition_move_against_the_instruments_own_volatility():
     quiet = run(_path_before(False) + ignition_rows(move=True), only={"momentum_ignition"}, params=params)
     assert len(quiet) == 1 and quiet[0]["evidence"]["move_sigma"] is None  # no volatility: no bar
     assert run(_path_before(True) + ignition_rows(move=True), only={"momentum_ignition"}, params=params) == []
-    off = run(_path_before(True) + ignition_rows(move=True), only={"momentum_ignition"})
+    off = run(
+        _path_before(True) + ignition_rows(move=True),
+        only={"momentum_ignition"},
+        params={"momentum_ignition": {"min_move_sigma": 0}},
+    )
     assert len(off) == 1 and "move_sigma" not in off[0]["evidence"]
