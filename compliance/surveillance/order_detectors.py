@@ -32,7 +32,10 @@ class SpoofingDetector(Detector):
     other side, then cancels the resting orders within ``cancel_within_s`` of that fill. The
     episode is assessed when its cancel window has passed: cancelled quantity at least
     ``min_size_ratio`` x the fill's quantity; orders on at least ``layering_min_levels`` price
-    levels make it ``layering``, otherwise ``spoofing``.
+    levels make it ``layering``, otherwise ``spoofing``. The account's own cancels in the
+    ``cancel_within_s`` after the fill must also be at least ``baseline_multiple`` x its cancel
+    rate over the ``baseline_s`` before the fill (its baseline; zero if it never cancels), so an
+    account that cancels all day long is not alerted for cancelling after a fill.
     """
 
     alert_type = "spoofing"
@@ -44,6 +47,10 @@ class SpoofingDetector(Detector):
         # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)]]
         self.episodes: dict[tuple[str, float], list] = {}
         self._horizon = params.max_lead_s + params.cancel_within_s
+        # account -> event times of its cancels (every symbol), kept for baseline_s + cancel_within_s
+        # (+ 2 s: an episode is assessed up to a second after its deadline, see the engine's expiry)
+        self.cancels: dict[str, deque] = {}
+        self._cancel_horizon = params.baseline_s + params.cancel_within_s + 2.0
 
     def on_fill(self, t, fill, state, side):
         key = state.key if state is not None else (fill.account, fill.symbol)
@@ -56,6 +63,15 @@ class SpoofingDetector(Detector):
             dq.popleft()
 
     def on_order(self, t, msg, state, side):  # cancels only
+        if self.p.baseline_multiple > 0:
+            account = state.account if state is not None else msg.account
+            dq = self.cancels.get(account)
+            if dq is None:
+                dq = self.cancels[account] = deque()
+            dq.append(t)
+            horizon = t - self._cancel_horizon
+            while dq[0] < horizon:
+                dq.popleft()
         if state is None or state.market:
             return
         p = self.p
@@ -93,6 +109,9 @@ class SpoofingDetector(Detector):
         ratio = total / fill.qty
         if ratio < p.min_size_ratio:
             return
+        baseline = self._baseline(fill.account, fill_t)
+        if baseline is not None and not baseline["passed"]:
+            return
         levels = sorted({s.price for s, _ts, _t in cancelled})
         kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
         first_placed = min(s.t_new for s, _ts, _t in cancelled)
@@ -129,6 +148,8 @@ class SpoofingDetector(Detector):
             "max_lead_s": p.max_lead_s,
             "cancel_within_s": p.cancel_within_s,
         }
+        if baseline is not None:
+            evidence["cancel_baseline"] = baseline
         self.out.append(
             SurveillanceAlert(
                 kind,
@@ -142,6 +163,32 @@ class SpoofingDetector(Detector):
                 evidence=evidence,
             )
         )
+
+    def _baseline(self, account, fill_t) -> dict | None:
+        """The account's cancels in the ``cancel_within_s`` after the fill against its own rate
+        over the ``baseline_s`` before it (None when the rule is off)."""
+        p = self.p
+        if p.baseline_multiple <= 0:
+            return None
+        before = after = 0
+        start, end = fill_t - p.baseline_s, fill_t + p.cancel_within_s
+        for c in self.cancels.get(account, ()):
+            if c < start:
+                continue
+            if c < fill_t:
+                before += 1
+            elif c <= end:
+                after += 1
+        rate = after / p.cancel_within_s
+        base = before / p.baseline_s
+        return {
+            "cancels_after_fill": after,
+            "cancels_before_fill": before,
+            "baseline_s": p.baseline_s,
+            "rate_multiple": round(rate / base, 3) if base > 0 else None,
+            "baseline_multiple": p.baseline_multiple,
+            "passed": rate >= p.baseline_multiple * base,
+        }
 
 
 REPORT_EVERY_S = 600.0  # a breach that goes on is reported again this often (it extends one alert)

@@ -70,6 +70,13 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # Distinct price levels for 'layering' rather than 'spoofing': orders at more than one price
     # (DOMAIN.md: 'layering: several price levels'); one price, however many orders, is spoofing.
     layering_min_levels: Count = 2
+    # The account's own cancel-rate baseline: its cancels (any symbol) in the ``cancel_within_s``
+    # after the fill must be at least ``baseline_multiple`` x its average rate over the
+    # ``baseline_s`` before the fill (an account that never cancels has a baseline of zero). An
+    # account whose normal business cancels a lot (a market maker re-quoting, an algorithm
+    # chasing the touch) cancelling after a fill is doing what it always does, not spoofing.
+    baseline_s: Pos = 600.0
+    baseline_multiple: NonNeg = 10.0  # 0 turns the rule off
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
@@ -133,6 +140,14 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     min_move_spreads: NonNeg = 2.0
     reversal_window_s: Pos = 300.0
     min_reversal_fraction: Fraction = 0.5
+    # The move against the instrument's own volatility: at least ``min_move_sigma`` standard
+    # deviations of the mid over the burst-to-reversal span (from the per-second mid path of the
+    # ``vol_lookback_s`` before the burst); 0 turns it off. A burst in a flat market that the
+    # noise happens to carry 3 bps is not ignition. Chosen on the development and tuning books
+    # (docs/surveillance-evaluation.md): 1.0 dropped 4 of 11 false alerts (3 on flat-market
+    # near-misses) and no true episode; a lower bps floor with it found nothing more.
+    min_move_sigma: NonNeg = 1.0
+    vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
 
 

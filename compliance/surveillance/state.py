@@ -60,8 +60,9 @@ from compliance.surveillance.trade_detectors import (
 
 STATE_FORMAT = "tradeops.surveillance.state"
 # 2: marking the close keeps the pushes waiting to see the flow after the print; 3: momentum
-# ignition keeps the bursts waiting for their reversal while the account trades on
-STATE_VERSION = 3
+# ignition keeps the bursts waiting for their reversal while the account trades on; 4: spoofing
+# keeps each account's recent cancel times (its own cancel-rate baseline)
+STATE_VERSION = 4
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -236,6 +237,7 @@ class SpoofEpisode(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 class SpoofingState(msgspec.Struct, forbid_unknown_fields=True):
     recent_fills: list[tuple[str, str, list[SpoofFill]]]
     episodes: list[SpoofEpisode]
+    cancels: dict[str, list[float]]  # account -> its cancels' event times (the baseline window)
 
 
 def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
@@ -245,6 +247,7 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
             SpoofEpisode(e[0], e[1], e[2], e[3], [SpoofCancel(_order_dump(st), ts, t) for st, ts, t in e[4]])
             for e in d.episodes.values()
         ],
+        {a: list(dq) for a, dq in d.cancels.items()},
     )
 
 
@@ -260,6 +263,7 @@ def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
         ]
         for e in s.episodes
     }
+    d.cancels = {a: deque(ts) for a, ts in s.cancels.items() if ts}
 
 
 class OtrSlot(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -150,6 +150,32 @@ class _PairRuns:
             self.on_run(self.runs.pop(key))
 
 
+def sigma_bps(engine, symbol, start, end, horizon) -> float | None:
+    """The mid's volatility in bps per square-root second over [start, end), from its changes
+    over ``horizon``-second steps of the engine's per-second mid path (quote-to-quote noise,
+    such as a spread that changes on every quote, does not inflate a horizon of tens of
+    seconds); None on too short a path."""
+    path = engine.mid_paths.get(symbol)
+    if not path:
+        return None
+    var = 0.0
+    steps = 0
+    mark = None  # (time, mid) at the last step
+    for pt, pmid in path:
+        if pt >= end:
+            break
+        if pt < start:
+            continue
+        if mark is None:
+            mark = (pt, pmid)
+        elif pt - mark[0] >= horizon:
+            r = (pmid - mark[1]) / mark[1] * 1e4
+            var += r * r / (pt - mark[0])
+            steps += 1
+            mark = (pt, pmid)
+    return (var / steps) ** 0.5 if steps >= 4 else None
+
+
 def _median(values):
     ordered = sorted(values)
     n = len(ordered)
@@ -384,7 +410,9 @@ class MomentumIgnitionDetector(Detector):
     narrowest spread any of the burst's orders met on arrival: a burst that starts inside a news
     spread is measured against the usual one); and within ``reversal_window_s`` of the burst's
     last order the same account trades the other way for at least ``min_reversal_fraction`` of
-    the burst quantity (passive fills included: an exit resting at the moved price). The
+    the burst quantity (passive fills included: an exit resting at the moved price). The move
+    must also reach ``min_move_sigma`` standard deviations of the mid over the burst-to-reversal
+    span (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
     account's other trading in between (small trades either way, a new chain) does not end
     the wait: the burst stays parked until its reversal or the window's end. Held bursts and
     one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
@@ -405,6 +433,8 @@ class MomentumIgnitionDetector(Detector):
         self._watch = self.on_watched_quote
         self._next_sweep = -inf
         self._now = -inf  # event time of the last fill or sweep
+        if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
+            self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
     def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)
@@ -529,6 +559,19 @@ class MomentumIgnitionDetector(Detector):
         spreads = ch.side * (ch.peak_mid - ch.start_mid) / ch.spread if ch.spread else None
         if move < p.min_move_bps or (spreads is not None and spreads < p.min_move_spreads):
             return
+        first_t = ch.fills[0][0]
+        vol = None
+        if p.min_move_sigma > 0:
+            span = max(t - first_t, 30.0)
+            sigma = sigma_bps(self.engine, ch.symbol, first_t - p.vol_lookback_s, first_t, min(span, 300.0))
+            if sigma is not None:
+                vol = {
+                    "volatility_bps_per_sqrt_s": round(sigma, 5),
+                    "move_sigma": round(move / (sigma * span**0.5), 3) if sigma > 0 else None,
+                    "min_move_sigma": p.min_move_sigma,
+                }
+                if move < p.min_move_sigma * sigma * span**0.5:
+                    return
         burst_qty = sum(f.qty for _t, f, _o in ch.fills)
         order_ids = list(dict.fromkeys(o for _t, _f, o in ch.fills))
         first = ch.fills[0][1]
@@ -563,7 +606,8 @@ class MomentumIgnitionDetector(Detector):
                     "reversal_price": fill.price,
                     "reversal_after_burst_s": round(t - last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
-                },
+                }
+                | (vol or {}),
             )
         )
 
@@ -653,28 +697,7 @@ class MarkingTheCloseDetector(Detector):
             dq.popleft()
 
     def _sigma_bps(self, symbol, start, end, horizon) -> float | None:
-        """The mid's volatility in bps per square-root second over [start, end), from its changes
-        over ``horizon``-second steps (quote-to-quote noise, such as a spread that changes on
-        every quote, does not inflate a horizon of tens of seconds); None on too short a path."""
-        path = self.engine.mid_paths.get(symbol)
-        if not path:
-            return None
-        var = 0.0
-        steps = 0
-        mark = None  # (time, mid) at the last step
-        for pt, pmid in path:
-            if pt >= end:
-                break
-            if pt < start:
-                continue
-            if mark is None:
-                mark = (pt, pmid)
-            elif pt - mark[0] >= horizon:
-                r = (pmid - mark[1]) / mark[1] * 1e4
-                var += r * r / (pt - mark[0])
-                steps += 1
-                mark = (pt, pmid)
-        return (var / steps) ** 0.5 if steps >= 4 else None
+        return sigma_bps(self.engine, symbol, start, end, horizon)
 
     def on_close(self, t, close):
         p = self.p

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from compliance.surveillance.engine import OutOfOrder, SurveillanceEngine
@@ -427,3 +429,30 @@ def test_instrument_scoped_thresholds_apply_to_their_symbol_only():
     assert [a.symbol for a in engine.finish()] == ["EURUSD"]
     off = SurveillanceEngine(instrument_params={"ping_orders": {"EURUSD": {"enabled": False}}}, only={"ping_orders"})
     assert len(off.detectors) == 1  # still on for every other symbol
+
+
+def _path_before(noisy: bool):
+    """The half hour before the burst: a flat quote, or a random walk of 10 pips every 10 s."""
+    rng = random.Random(16)
+    rows, bid = [], 1.10000
+    for k in range(-1800, 0, 10):
+        if noisy:
+            bid += rng.choice((-0.0010, 0.0010))
+        rows.append(q(k, f"{bid:.5f}", f"{bid + 0.0001:.5f}"))
+    rows.append(q(-0.5, "1.10000", "1.10010"))
+    return rows
+
+
+def test_momentum_ignition_move_against_the_instruments_own_volatility():
+    """``min_move_sigma``: the same burst and reversal is ignition in a quiet market, and not in one
+    whose mid wanders further than the burst's move in as long."""
+    params = {"momentum_ignition": {"min_move_sigma": 1.0}}
+    quiet = run(_path_before(False) + ignition_rows(move=True), only={"momentum_ignition"}, params=params)
+    assert len(quiet) == 1 and quiet[0]["evidence"]["move_sigma"] is None  # no volatility: no bar
+    assert run(_path_before(True) + ignition_rows(move=True), only={"momentum_ignition"}, params=params) == []
+    off = run(
+        _path_before(True) + ignition_rows(move=True),
+        only={"momentum_ignition"},
+        params={"momentum_ignition": {"min_move_sigma": 0}},
+    )
+    assert len(off) == 1 and "move_sigma" not in off[0]["evidence"]
