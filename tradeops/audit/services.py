@@ -376,7 +376,7 @@ def _chain(
         rest,
         body,
     ) in prepared:
-        if event_id in known:
+        if known and event_id in known:
             continue
         sequence += 1
         stamped = middles.get(category)
@@ -582,20 +582,23 @@ def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
     from tradeops.events import TOPICS_BY_TYPE, Topic
 
     prepared: list[tuple] = []
-    seen: set[uuid.UUID] = set()
+    seen: set[int] = set()  # the ids' integers: a UUID's own hash is a Python call
     supplied: list[uuid.UUID] = []
     objects = _EVENT_OBJECTS
     for event in events:
         event_id = event.event_id or uuid.uuid4()
-        if event_id in seen:
+        if event_id.int in seen:
             continue
-        seen.add(event_id)
+        seen.add(event_id.int)
         if event.event_id is not None:
             supplied.append(event_id)
         payload = event.payload
         kind = event.type
         object_type, fields = objects.get(kind) or (kind.split(".")[0], ())
-        object_id = ":".join(str(getattr(payload, name, "")) for name in fields) or event.key
+        if len(fields) == 1:
+            object_id = str(getattr(payload, fields[0], "")) or event.key
+        else:
+            object_id = ":".join([str(getattr(payload, name, "")) for name in fields]) or event.key
         actor = getattr(payload, "actor", "")
         actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
         prepared.append(
