@@ -218,9 +218,14 @@ def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
             return i if native else i.hex
         return field_prep(i, connection)
 
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
             chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]
+            if postgres:  # one array parameter: the same statement text whatever the batch's size
+                cursor.execute("SELECT event_id FROM audit_record WHERE event_id = ANY(%s)", [chunk])
+                known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
+                continue
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"SELECT event_id FROM audit_record WHERE event_id IN ({marks})", chunk)  # noqa: S608  placeholders only
             known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())

@@ -25,6 +25,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import (
     YEAR,
     _chain,
+    _known_event_ids,
     _prepare,
     _prepare_events,
     actor_parse,
@@ -221,3 +222,13 @@ def test_the_sink_and_the_entries_write_the_same_records():
     report = audit_verify()
     assert report.ok, report
     assert AuditRecord.objects.count() == 2 * (len(events) - 1)
+
+
+@pytest.mark.django_db
+def test_known_ids_are_told_from_unknown_ones():
+    """``_known_event_ids`` (one array parameter on PostgreSQL, placeholders elsewhere)."""
+    events = _events()
+    audit_append_events(events=events[:3])
+    ids = [e.event_id for e in events] + [uuid.uuid4() for _ in range(5)]
+    assert _known_event_ids(ids) == {e.event_id for e in events[:3]}
+    assert _known_event_ids([uuid.uuid4()]) == set()
