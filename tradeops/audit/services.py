@@ -32,7 +32,6 @@ from tradeops.audit.canonical import (
     header_join,
     header_middle,
     header_parts,
-    record_header_parts,
     ts,
 )
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
@@ -441,21 +440,12 @@ def audit_server_rows(entries: Iterable[AuditEntry]) -> list[dict]:
         object_id,
         payload,
         corrects,
-        _lead,
-        _rest,
+        lead,
+        rest,
         _body,
     ) in _prepare(entries)[0]:
-        lead, rest = record_header_parts(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            category=category,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            corrects=corrects,
-        )
+        # record_header_parts' text: _prepared built the same parts (header_parts) as bytes
+        lead, rest = lead.decode(), rest.decode()
         retain = retention_us.get(category)
         if retain is None:
             retain = retention_us[category] = (retention_years(category) * YEAR) // timedelta(microseconds=1)

@@ -232,3 +232,26 @@ def test_known_ids_are_told_from_unknown_ones():
     ids = [e.event_id for e in events] + [uuid.uuid4() for _ in range(5)]
     assert _known_event_ids(ids) == {e.event_id for e in events[:3]}
     assert _known_event_ids([uuid.uuid4()]) == set()
+
+
+def test_server_rows_carry_record_header_parts():
+    """The order path's database-side append gets ``record_header_parts``' text from the parts
+    ``_prepare`` built once."""
+    from tradeops.audit.canonical import record_header_parts
+    from tradeops.audit.services import audit_server_rows
+
+    entries = [event_entry(e) for e in _events()[:-1]]
+    for entry, row in zip(entries, audit_server_rows(entries), strict=True):
+        actor_type, actor_id = actor_parse(entry.actor)
+        assert (row["lead"], row["rest"]) == record_header_parts(
+            event_id=entry.event_id,
+            occurred_at=entry.occurred_at,
+            category=str(entry.category),
+            actor_type=actor_type,
+            actor_id=actor_id,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=entry.object_id,
+            corrects=entry.corrects,
+        )
+        assert row["payload"] == canonical_json(entry.payload)
