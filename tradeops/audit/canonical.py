@@ -28,8 +28,21 @@ GENESIS_HASH = "0" * 64  # prev_hash of the first record ever written
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
+_ts_last: tuple[datetime | None, str] = (None, "")  # ts's last answer: a record formats one time often twice
+
+
 def ts(value: datetime) -> str:
     """A timestamp as hashed and exported: UTC, always six fractional digits."""
+    global _ts_last
+    last = _ts_last  # one read: a tuple replaced whole, so threads see a matching pair
+    if value is last[0]:  # the very same (immutable) object: an event's time and its payload's
+        return last[1]
+    text = _ts(value)
+    _ts_last = (value, text)
+    return text
+
+
+def _ts(value: datetime) -> str:
     if value.tzinfo is not UTC:
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive datetime {value.isoformat()} refused: audit timestamps are aware UTC")
@@ -67,6 +80,11 @@ def _default(value: Any) -> Any:
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text for ``value`` (the same input always gives the same bytes)."""
     return orjson.dumps(value, default=_default, option=_OPTIONS).decode()
+
+
+def canonical_bytes(value: Any) -> bytes:
+    """``canonical_json`` as its UTF-8 bytes (what the chain hashes), not decoded."""
+    return orjson.dumps(value, default=_default, option=_OPTIONS)
 
 
 def record_header(
@@ -119,11 +137,47 @@ def record_header_parts(
     fills in there (sequence, recorded_at, retain_until): the JSON text between them, so that
     ``record_header(...) == b'[%d,%s,"%s","%s",%s]' % (sequence, lead, ts(recorded_at),
     ts(retain_until), rest)`` (tests/trading/orders/test_write.py checks it)."""
-    lead = orjson.dumps([str(event_id), ts(occurred_at)])[1:-1].decode()
+    lead, rest = header_parts(
+        event_id, ts(occurred_at), category, actor_type, actor_id, action, object_type, object_id, corrects
+    )
+    return lead.decode(), rest.decode()
+
+
+def header_parts(
+    event_id: uuid.UUID | str,
+    occurred_ts: str,
+    category: str,
+    actor_type: str,
+    actor_id: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    corrects: uuid.UUID | str | None,
+) -> tuple[bytes, bytes]:
+    """``record_header_parts`` as bytes, with the occurrence time already formatted (``ts``)."""
+    lead = orjson.dumps([str(event_id), occurred_ts])[1:-1]
     rest = orjson.dumps(
         [category, actor_type, actor_id, action, object_type, object_id, str(corrects) if corrects else None]
-    )[1:-1].decode()
+    )[1:-1]
     return lead, rest
+
+
+def header_middle(recorded_at: datetime, retain_until: datetime) -> bytes:
+    """The header's text between ``lead`` and ``rest`` (``header_parts``): the two times an
+    appender stamps under the chain-head lock, the same for a whole batch (per category)."""
+    return orjson.dumps([ts(recorded_at), ts(retain_until)])[1:-1]
+
+
+def header_join(sequence: int, lead: bytes, middle: bytes, rest: bytes) -> bytes:
+    """``record_header``'s bytes from its parts: ``record_header(...) == header_join(sequence,
+    *header_parts(...)[:1], header_middle(...), header_parts(...)[1])`` (tests/tradeops/audit)."""
+    return b"[%d,%s,%s,%s]" % (sequence, lead, middle, rest)
+
+
+def chain_hash_bytes(prev_hash: str, header: bytes, payload: bytes) -> str:
+    """``chain_hash`` with the payload's UTF-8 bytes (what ``canonical_bytes`` gives): one
+    SHA-256 over the same bytes."""
+    return hashlib.sha256(b"%s\n%s\n%s" % (prev_hash.encode(), header, payload)).hexdigest()
 
 
 def chain_hash(prev_hash: str, header: bytes, payload: str) -> str:

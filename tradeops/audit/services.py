@@ -25,7 +25,15 @@ from typing import Any
 from django.conf import settings
 from django.db import connection, transaction
 
-from tradeops.audit.canonical import GENESIS_HASH, canonical_json, chain_hash, record_header, record_header_parts
+from tradeops.audit.canonical import (
+    GENESIS_HASH,
+    canonical_bytes,
+    chain_hash_bytes,
+    header_join,
+    header_middle,
+    header_parts,
+    ts,
+)
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
@@ -66,6 +74,19 @@ _ACTOR_PREFIXES = {
     "algo": ActorType.ALGORITHM,
     "system": ActorType.SYSTEM,
 }
+
+
+_ACTORS_PARSED: dict[str, tuple[str, str]] = {}  # actor_parse's answers (a pure function of a few names)
+
+
+def _actor_parsed(actor: str) -> tuple[str, str]:
+    """``actor_parse``, remembered per actor text (a handful in a run: the stages, the people)."""
+    parsed = _ACTORS_PARSED.get(actor)
+    if parsed is None:
+        if len(_ACTORS_PARSED) > 4096:
+            _ACTORS_PARSED.clear()
+        parsed = _ACTORS_PARSED[actor] = actor_parse(actor)
+    return parsed
 
 
 def actor_parse(actor: str) -> tuple[str, str]:
@@ -110,13 +131,14 @@ def _lock_head() -> ChainHead:
 
 
 COLUMNS = tuple(f.attname for f in AuditRecord._meta.concrete_fields)
-COPY_MIN_ROWS = 50  # below this a multi-row INSERT is as fast as COPY and simpler
 
 
 def _insert(rows: list[tuple]) -> None:
-    """Insert rows (tuples in ``COLUMNS`` order). PostgreSQL: ``COPY`` (no SQL to build or parse:
-    several times less CPU per row than a multi-row INSERT); elsewhere ``bulk_create``."""
-    if connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS:
+    """Insert rows (tuples in ``COLUMNS`` order). PostgreSQL: ``COPY``, whatever the batch's size
+    (no SQL to build or parse: several times less CPU per row than an INSERT, and in a lock-step
+    replay's small batches less than ``bulk_create``'s compilation: bench/pipeline_replay.py);
+    SQLite: one prepared INSERT run for every row; elsewhere ``bulk_create``."""
+    if connection.vendor == "postgresql":
         with (
             connection.cursor() as cursor,
             cursor.cursor.copy(f"COPY audit_record ({', '.join(COLUMNS)}) FROM STDIN") as copy,
@@ -128,14 +150,19 @@ def _insert(rows: list[tuple]) -> None:
         # One prepared INSERT run for every row, each value adapted by its field as the ORM
         # would (UUIDs as hex, aware datetimes as UTC text): bulk_create's SQL compilation was
         # most of the append's CPU in a lock-step replay (bench/pipeline_replay.py).
-        adapt = [(i, f) for i, f in enumerate(_sqlite_adapters()) if f is not None]
+        # A batch's rows share their recorded_at and retain_until (often their occurred_at): each
+        # column remembers its last value and what it became (same object, same text).
+        adapt = [[i, f, None, None] for i, f in enumerate(_sqlite_adapters()) if f is not None]
         values = []
         for row in rows:
             value = list(row)
-            for i, f in adapt:
+            for column in adapt:
+                i = column[0]
                 v = value[i]
                 if v is not None:
-                    value[i] = f(v)
+                    if v is not column[2]:
+                        column[2], column[3] = v, column[1](v)
+                    value[i] = column[3]
             values.append(value)
         with connection.cursor() as cursor:
             cursor.executemany(_INSERT_SQL, values)
@@ -190,9 +217,14 @@ def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
             return i if native else i.hex
         return field_prep(i, connection)
 
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
             chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]
+            if postgres:  # one array parameter: the same statement text whatever the batch's size
+                cursor.execute("SELECT event_id FROM audit_record WHERE event_id = ANY(%s)", [chunk])
+                known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
+                continue
             marks = ", ".join(["%s"] * len(chunk))
             cursor.execute(f"SELECT event_id FROM audit_record WHERE event_id IN ({marks})", chunk)  # noqa: S608  placeholders only
             known.update(v if isinstance(v, uuid.UUID) else uuid.UUID(v) for (v,) in cursor.fetchall())
@@ -224,7 +256,14 @@ def _append(entries: Iterable[AuditEntry], recorded_at: datetime | None) -> list
     instances: the audit-trail sink, which appends thousands a second, has no use for them."""
     # Everything that can refuse the input runs first, outside the transaction, so a refusal
     # leaves the caller's transaction usable; the lock is held only for numbering and hashing.
-    prepared, supplied = _prepare(entries)
+    return _append_prepared(_prepare(entries), recorded_at)
+
+
+def _append_prepared(
+    prepared_supplied: tuple[list[tuple], list[uuid.UUID]], recorded_at: datetime | None
+) -> list[tuple]:
+    """``_append`` of entries already prepared (``_prepare``, ``_prepare_events``)."""
+    prepared, supplied = prepared_supplied
     if not prepared:
         return []
     fixed_now = ensure_utc(recorded_at) if recorded_at else None
@@ -249,9 +288,10 @@ def _append(entries: Iterable[AuditEntry], recorded_at: datetime | None) -> list
 
 
 def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID]]:
-    """Validate and serialise entries (canonical payload text, parsed actor, aware UTC times),
-    dropping ids repeated in the batch. Returns the prepared tuples and the caller-supplied ids
-    (those may be redeliveries; fresh uuid4s cannot be). Raises on bad input; touches no table."""
+    """Validate and serialise entries (canonical payload text, parsed actor, aware UTC times,
+    the header's text but for what the lock gives: ``_prepared``), dropping ids repeated in the
+    batch. Returns the prepared tuples and the caller-supplied ids (those may be redeliveries;
+    fresh uuid4s cannot be). Raises on bad input; touches no table."""
     prepared: list[tuple] = []
     seen: set[uuid.UUID] = set()
     supplied: list[uuid.UUID] = []
@@ -262,22 +302,59 @@ def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID
         seen.add(event_id)
         if entry.event_id is not None:
             supplied.append(event_id)
-        actor_type, actor_id = actor_parse(entry.actor)
         prepared.append(
-            (
+            _prepared(
                 event_id,
-                ensure_utc(entry.occurred_at),
+                entry.occurred_at,
                 str(entry.category),
-                actor_type,
-                actor_id,
+                entry.actor,
                 entry.action,
                 entry.object_type,
                 str(entry.object_id),
-                canonical_json(entry.payload),
+                entry.payload,
                 entry.corrects,
             )
         )
     return prepared, supplied
+
+
+def _prepared(
+    event_id: uuid.UUID,
+    occurred_at: datetime,
+    category: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    payload: Any,
+    corrects: uuid.UUID | None,
+) -> tuple:
+    """One entry prepared: ``(event_id, occurred_at, category, actor_type, actor_id, action,
+    object_type, object_id, payload text, corrects, header lead, header rest, payload bytes)``;
+    the header's bytes are ``header_join(sequence, lead, header_middle(recorded_at,
+    retain_until), rest)``, what ``record_header`` gives (tests/tradeops/audit/test_sink_prepare.py)."""
+    if type(occurred_at) is not datetime or occurred_at.tzinfo is not UTC:
+        occurred_at = ensure_utc(occurred_at)  # refuses a naive time; else the same instant in UTC
+    actor_type, actor_id = _actor_parsed(actor)
+    body = canonical_bytes(payload)  # before ts(occurred_at): the payload's own time is often the same object
+    lead, rest = header_parts(
+        event_id, ts(occurred_at), category, actor_type, actor_id, action, object_type, object_id, corrects
+    )
+    return (
+        event_id,
+        occurred_at,
+        category,
+        actor_type,
+        actor_id,
+        action,
+        object_type,
+        object_id,
+        body.decode(),
+        corrects,
+        lead,
+        rest,
+        body,
+    )
 
 
 def _chain(
@@ -285,9 +362,9 @@ def _chain(
 ) -> tuple[list[tuple], int, str]:
     """Number and hash prepared entries after the head ``(sequence, prev)``, skipping ``known``
     ids. Returns the rows (tuples in ``COLUMNS`` order) and the new head. Pure; the caller holds
-    the chain-head lock."""
+    the chain-head lock. The header's two lock-time stamps are formatted once per category."""
     rows: list[tuple] = []
-    retain_by_category: dict[str, datetime] = {}
+    middles: dict[str, tuple[datetime, bytes]] = {}
     for (
         event_id,
         occurred_at,
@@ -299,28 +376,19 @@ def _chain(
         object_id,
         payload,
         corrects,
+        lead,
+        rest,
+        body,
     ) in prepared:
-        if event_id in known:
+        if known and event_id in known:
             continue
         sequence += 1
-        retain_until = retain_by_category.get(category)
-        if retain_until is None:
-            retain_until = retain_by_category[category] = now + retention_years(category) * YEAR
-        header = record_header(
-            sequence=sequence,
-            event_id=event_id,
-            occurred_at=occurred_at,
-            recorded_at=now,
-            retain_until=retain_until,
-            category=category,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            corrects=corrects,
-        )
-        digest = chain_hash(prev, header, payload)
+        stamped = middles.get(category)
+        if stamped is None:
+            retain = now + retention_years(category) * YEAR
+            stamped = middles[category] = (retain, header_middle(now, retain))
+        retain_until, middle = stamped
+        digest = chain_hash_bytes(prev, header_join(sequence, lead, middle, rest), body)
         # positional, in COLUMNS order (Model.__init__ is several times faster with args)
         rows.append(
             (
@@ -372,18 +440,12 @@ def audit_server_rows(entries: Iterable[AuditEntry]) -> list[dict]:
         object_id,
         payload,
         corrects,
+        lead,
+        rest,
+        _body,
     ) in _prepare(entries)[0]:
-        lead, rest = record_header_parts(
-            event_id=event_id,
-            occurred_at=occurred_at,
-            category=category,
-            actor_type=actor_type,
-            actor_id=actor_id,
-            action=action,
-            object_type=object_type,
-            object_id=object_id,
-            corrects=corrects,
-        )
+        # record_header_parts' text: _prepared built the same parts (header_parts) as bytes
+        lead, rest = lead.decode(), rest.decode()
         retain = retention_us.get(category)
         if retain is None:
             retain = retention_us[category] = (retention_years(category) * YEAR) // timedelta(microseconds=1)
@@ -505,7 +567,61 @@ def audit_append_events(*, events: Sequence) -> int:
         _known_event_ids([e.event_id for e in events])
     ) == len({e.event_id for e in events}):
         return 0
-    return len(_append([event_entry(e) for e in events], None))
+    return len(_append_prepared(_prepare_events(events), None))
+
+
+def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
+    """``_prepare([event_entry(e) for e in events])`` without the ``AuditEntry`` in between (the
+    sink's hot path): the same prepared tuples, so the same rows and hashes
+    (tests/tradeops/audit/test_sink_prepare.py compares the two)."""
+    from tradeops.events import TOPICS_BY_TYPE, Topic
+
+    prepared: list[tuple] = []
+    seen: set[int] = set()  # the ids' integers: a UUID's own hash is a Python call
+    supplied: list[uuid.UUID] = []
+    objects = _EVENT_OBJECTS
+    for event in events:
+        event_id = event.event_id or uuid.uuid4()
+        if event_id.int in seen:
+            continue
+        seen.add(event_id.int)
+        if event.event_id is not None:
+            supplied.append(event_id)
+        payload = event.payload
+        kind = event.type
+        object_type, fields = objects.get(kind) or (kind.split(".")[0], ())
+        if len(fields) == 1:
+            object_id = str(getattr(payload, fields[0], "")) or event.key
+        else:
+            object_id = ":".join([str(getattr(payload, name, "")) for name in fields]) or event.key
+        actor = getattr(payload, "actor", "")
+        actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
+        prepared.append(
+            _prepared(
+                event_id,
+                event.occurred_at,
+                _COMPLIANCE if TOPICS_BY_TYPE[kind] == Topic.COMPLIANCE else _TRADING,
+                actor,
+                kind,
+                object_type,
+                object_id,
+                {
+                    "event": {
+                        "type": kind,
+                        "version": event.version,
+                        "source": event.source,
+                        "key": event.key,
+                        "traceparent": event.traceparent,
+                    },
+                    "data": payload,
+                },
+                None,
+            )
+        )
+    return prepared, supplied
+
+
+_COMPLIANCE, _TRADING = str(Category.COMPLIANCE), str(Category.TRADING)
 
 
 _DECISION_INPUTS = frozenset({"feature.vector", "prediction.made", "signal.validated"})
