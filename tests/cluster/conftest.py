@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import service_unavailable
-from tradeops.topology import ProcessGroup
+from tradeops.topology import ProcessGroup, pidfile_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ["bash", str(ROOT / "scripts" / "cluster.sh")]
@@ -136,13 +137,16 @@ class ClusterRun:
         """How a supervisor this run started ended: its exit code, or the signal that killed it."""
         pidfile = self.group.directory / "pids" / f"{name}.pid"
         try:
-            child = self.group._children.get(int(pidfile.read_text().strip()))
-        except (FileNotFoundError, ValueError):
+            recorded = pidfile_parse(pidfile.read_text())
+        except FileNotFoundError:
             return "no pid file"
+        child = self.group._children.get(recorded[0]) if recorded else None
         if child is None:
             return "not started by this run"
         rc = child.poll()
-        return "still running, but no longer recognised" if rc is None else f"exit status {rc}"
+        if rc is None:
+            return "still running, but no longer recognised"
+        return f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
 
     def wait_members(self, names, timeout: float = 180.0) -> None:
         """Until each started stage's consumer group has a member with partitions assigned."""
