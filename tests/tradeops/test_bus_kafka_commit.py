@@ -179,3 +179,15 @@ def test_any_other_error_on_the_spot_is_raised(sub):
     sub._consumer.raise_on_commit = KafkaError(KafkaError.INVALID_COMMIT_OFFSET_SIZE)
     with pytest.raises(KafkaException):
         sub.commit()
+
+
+def test_a_refusal_answered_while_closing_is_not_retried(sub, clock):
+    _handled(sub, p0=10)
+    sub.commit()
+
+    def closed():
+        raise RuntimeError("Consumer closed")
+
+    sub._consumer.assignment = closed
+    _answer(sub, KafkaError.NOT_COORDINATOR, p0=10)
+    assert not sub._retry and sub.commit_failures == 1

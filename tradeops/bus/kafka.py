@@ -514,7 +514,10 @@ class KafkaSubscription(Subscription):
         if err is None:
             self._retry_delay = COMMIT_RETRY_FIRST
             return
-        owned = {(p.topic, p.partition) for p in self._consumer.assignment()}
+        try:
+            owned = {(p.topic, p.partition) for p in self._consumer.assignment()}
+        except (KafkaException, RuntimeError):  # answered while closing: nothing is retried
+            owned = set()
         refused: dict[tuple[str, int], int] = {}
         partitions = partitions or []
         # Per-partition errors when the coordinator answered; otherwise (transport, timeout) the
