@@ -118,6 +118,26 @@ def cluster_base(cluster, tmp_path_factory):
         _drop_database(cluster, name)
 
 
+def coordinator_partitions(admin, groups) -> dict[str, str]:
+    """Where each group's coordinator should be, by the cluster's metadata: the partition of
+    __consumer_offsets its id hashes to (Java's String.hashCode, as the brokers compute it) and
+    that partition's leader and in-sync replicas. Said when a group never showed its members."""
+    try:
+        topic = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+    except Exception as exc:  # only a diagnostic
+        return dict.fromkeys(groups, f"no metadata: {exc}")
+    out = {}
+    for group in groups:
+        h = 0
+        for ch in group:  # our group ids are ASCII: one UTF-16 unit each, as Java counts
+            h = (31 * h + ord(ch)) & 0xFFFFFFFF
+        signed = h - (1 << 32) if h >= 1 << 31 else h
+        partition = (abs(signed) if signed != -(1 << 31) else 0) % len(topic.partitions)  # Kafka's Utils.abs
+        meta = topic.partitions[partition]
+        out[group] = f"__consumer_offsets-{partition} leader {meta.leader} isr {sorted(meta.isrs)}"
+    return out
+
+
 def stage_log_assignment(path: Path, group: str) -> str:
     """The partitions a stage's current process says its member of ``group`` holds: the last
     "<group>: assigned ..." line (KafkaSubscription._on_assign) logged by the child the
@@ -223,11 +243,16 @@ class ClusterRun:
                         print(f"wait_members: {group}: the admin API still refuses ({look}); {name} logged {said}")
                         pending.discard(group)
             time.sleep(1)
-        assert not pending, (
-            f"consumer groups without an assigned member after {timeout:.0f} s "
-            f"({admin.renewals} admin clients renewed after coordinator errors): "
-            + "; ".join(f"{group}: {last.get(group, 'never described')}" for group in sorted(pending))
-        )
+        if pending:
+            where = coordinator_partitions(admin.admin, pending)
+            raise AssertionError(
+                f"consumer groups without an assigned member after {timeout:.0f} s "
+                f"({admin.renewals} admin clients renewed after coordinator errors): "
+                + "; ".join(
+                    f"{group}: {last.get(group, 'never described')} [{where.get(group, '?')}]"
+                    for group in sorted(pending)
+                )
+            )
 
     def log(self, name: str) -> str:
         path = self.group.log_path(name)

@@ -62,3 +62,19 @@ def test_revoked_or_lost_since_does_not_count(tmp_path):
         )
         assert stage_log_assignment(log, "live-screens") == ""
     assert stage_log_assignment(tmp_path / "missing.log", "live-screens") == ""
+
+
+def test_a_group_coordinator_partition_is_the_one_the_brokers_compute():
+    """Java's String.hashCode, then Kafka's Utils.abs (not a mask: a negative hash differs), mod
+    the partition count: checked against jshell and against FindCoordinator on the cluster."""
+    from types import SimpleNamespace
+
+    from tests.cluster.conftest import coordinator_partitions
+
+    partitions = {p: SimpleNamespace(leader=1 + p % 3, isrs=[1, 2, 3]) for p in range(50)}
+    admin = SimpleNamespace(
+        list_topics=lambda topic, timeout: SimpleNamespace(topics={topic: SimpleNamespace(partitions=partitions)})
+    )
+    where = coordinator_partitions(admin, ["abc", "stab-g20-45b5ad"])
+    assert where["abc"] == "__consumer_offsets-4 leader 2 isr [1, 2, 3]"  # "abc".hashCode() = 96354
+    assert where["stab-g20-45b5ad"].startswith("__consumer_offsets-22 ")  # negative hash: abs, not a mask

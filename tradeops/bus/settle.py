@@ -70,13 +70,15 @@ class GroupAdmin:
     """Consumer-group look-ups (members, committed offsets) through an admin client that is
     replaced after a coordinator error.
 
-    librdkafka's admin client caches each group's coordinator and drops an entry only after it
-    went unused for ``metadata.max.age.ms`` (15 minutes); a NOT_COORDINATOR inside a
-    ConsumerGroupDescribe or OffsetFetch answer does not evict it. So once a coordinator moves (a
-    broker killed or restarted, then the controller's preferred-leader election moving
-    ``__consumer_offsets`` partitions back to it), a client that asks every second keeps asking
-    the old broker for ever: a cluster test saw NOT_COORDINATOR for 4 of 7 groups for its whole
-    180 s. A new client looks the coordinator up again."""
+    librdkafka (2.16) describes a group with KIP-848's ConsumerGroupDescribe first and falls back
+    to the classic DescribeGroups only on GROUP_ID_NOT_FOUND or UNSUPPORTED_VERSION; a
+    NOT_COORDINATOR in that answer (a broker that no longer leads the group's __consumer_offsets
+    partition) becomes the group's result, not retried (hence "ConsumerGroupDescribe: " in the
+    error of a classic group). Offset fetches fail the same way. On this cluster a coordinator
+    move (the controller's preferred-leader election after a broker restart) gave one such
+    answer per moved group, then the right one; a CI run saw NOT_COORDINATOR for 4 of 7 groups
+    for 180 s (not reproduced). A new client drops whatever the old one holds (connections,
+    cached coordinators and metadata) before it asks again."""
 
     def __init__(self, bootstrap_servers: str, *, client_id: str = "tradeops-groups", request_timeout: float = 10.0):
         self.config = {"bootstrap.servers": bootstrap_servers, "client.id": client_id}
