@@ -335,6 +335,47 @@ def compose_text() -> str:
 # The plain-process cluster
 
 
+def process_start_time(pid: int) -> int | None:
+    """When ``pid`` started, in clock ticks since boot (``/proc/PID/stat`` field 22): set at fork
+    and kept across exec, so pid + start time names one process even after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[19])  # fields[0] is field 3 (state)
+
+
+def process_state(pid: int) -> str | None:
+    """``/proc/PID/stat``'s state letter (R, S, Z...), None when there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat[stat.rindex(")") + 2 :].split(maxsplit=1)[0]
+
+
+def process_alive(pid: int, started: int | None) -> bool:
+    """``pid`` runs (not a zombie) and, when ``started`` is known, is the process that started
+    then (not a later one given the same pid)."""
+    state = process_state(pid)
+    if state is None or state in ("Z", "X"):
+        return False
+    return started is None or process_start_time(pid) == started
+
+
+def pidfile_parse(text: str) -> tuple[int, int | None] | None:
+    """``"PID START_TIME"`` (or a bare ``"PID"``, as earlier versions wrote) from a pid file."""
+    parts = text.split()
+    try:
+        pid = int(parts[0])
+        started = int(parts[1]) if len(parts) > 1 else None
+    except (IndexError, ValueError):
+        return None
+    return pid, started
+
+
 class ProcessGroup:
     """Starts, stops and inspects the local processes, one pid file and log per process under
     ``directory``; used by ``scripts/cluster.sh`` and the cluster tests."""
@@ -354,26 +395,22 @@ class ProcessGroup:
         return self.directory / "logs" / f"{name}.log"
 
     def pid(self, name: str) -> int | None:
+        """The supervisor's pid while it runs, else None. A child started here is judged by its
+        ``Popen`` (which also reaps it); one started by another process (``scripts/cluster.sh
+        status``) by the pid *and* its start time in the pid file, so a reused pid is not taken
+        for ours. Never by ``/proc/PID/cmdline``: it reads empty while the child is still inside
+        exec, which is when ``Popen`` may already have returned (a live stage was reported gone)."""
         try:
-            pid = int(self._pidfile(name).read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        try:  # a reaped-and-reused pid is not ours
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            recorded = pidfile_parse(self._pidfile(name).read_text())
         except FileNotFoundError:
             return None
-        if b"tradeops.topology" not in cmdline:
+        if recorded is None:
             return None
-        try:
-            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":  # dead, not yet reaped
-                return None
-        except FileNotFoundError:
-            return None
-        return pid
+        pid, started = recorded
+        child = self._children.get(pid)
+        if child is not None:
+            return pid if child.poll() is None else None
+        return pid if process_alive(pid, started) else None
 
     def start(self, name: str, *, extra_env: dict[str, str] | None = None) -> int:
         """Start ``name`` unless it runs; returns its pid."""
@@ -398,8 +435,8 @@ class ProcessGroup:
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        self._pidfile(name).write_text(str(child.pid))
         self._children[child.pid] = child
+        self._pidfile(name).write_text(f"{child.pid} {process_start_time(child.pid) or ''}".strip() + "\n")
         return child.pid
 
     def signal(self, name: str, signum: int) -> int | None:
@@ -446,31 +483,76 @@ def process_argv(process: Process, *, env: dict[str, str], replay: bool) -> list
     return argv
 
 
-def supervise(argv: list[str], *, backoff: float = 2.0) -> int:
-    """Run ``argv`` and start it again whenever it exits, until SIGTERM/SIGINT (passed on to it)."""
-    state: dict = {"stop": False, "child": None}
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
-    def on_signal(signum, frame):
-        state["stop"] = True
-        child = state["child"]
-        if child is not None and child.poll() is None:
-            child.send_signal(signum)
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+def _sender(info) -> str:
+    """Who sent a signal (``siginfo``'s si_pid), with its command line when it can be read."""
+    pid = info.si_pid
+    if not pid:
+        return "the kernel or an unknown sender"
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmdline = ""
+    return f"pid {pid} ({cmdline[:200] or 'gone'})"
+
+
+def _exit_describe(status: int) -> str:
+    code = os.waitstatus_to_exitcode(status)
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit status {code}"
+
+
+def supervise(argv: list[str], *, backoff: float = 2.0, name: str = "") -> int:
+    """Run ``argv`` and start it again whenever it exits, until SIGTERM/SIGINT (passed on to it).
+
+    The supervisor blocks its signals and takes them with ``sigtimedwait``, so it logs every one it
+    gets, with the pid (and command line) of whoever sent it, and every exit of its child with the
+    status and how long it ran: a stage that dies in its first second is never silent. The child
+    starts with nothing blocked and default dispositions (``posix_spawn``). Returns the child's
+    exit code once stopped (negative: the signal that ended it)."""
+    label = name or os.path.basename(argv[-1])
+
+    def say(message: str) -> None:
+        print(f"[supervise] {label}: {message}", file=sys.stderr, flush=True)
+
+    wanted = {*_STOP_SIGNALS, signal.SIGCHLD}
+    signal.pthread_sigmask(signal.SIG_BLOCK, wanted)
+    os.chdir(ROOT)
     restarts = 0
+    stopping = False
     while True:
-        state["child"] = subprocess.Popen(argv, cwd=ROOT)  # noqa: S603 - argv from the process list
-        rc = state["child"].wait()
-        if state["stop"]:
+        child = os.posix_spawn(argv[0], argv, os.environ, setsigmask=(), setsigdef=_STOP_SIGNALS)
+        started = time.monotonic()
+        say(f"started pid {child}" + (f" (restart {restarts})" if restarts else ""))
+        status = None
+        while status is None:
+            info = signal.sigtimedwait(wanted, 1.0)  # a timeout: SIGCHLDs may coalesce
+            if info is not None and info.si_signo in _STOP_SIGNALS:
+                say(f"got {signal.Signals(info.si_signo).name} from {_sender(info)}; passing it to pid {child}")
+                stopping = True
+                try:
+                    os.kill(child, info.si_signo)
+                except ProcessLookupError:
+                    pass
+            done, status = os.waitpid(child, os.WNOHANG)
+            if done == 0:
+                status = None
+        rc = os.waitstatus_to_exitcode(status)
+        ran = time.monotonic() - started
+        if stopping:
+            say(f"pid {child} stopped ({_exit_describe(status)}) after {ran:.1f} s")
             return rc
         restarts += 1
-        print(f"[supervise] exited with {rc}; restart {restarts} in {backoff:.0f}s", file=sys.stderr, flush=True)
+        say(f"pid {child} exited ({_exit_describe(status)}) after {ran:.1f} s; restart {restarts} in {backoff:.0f} s")
         deadline = time.monotonic() + backoff
-        while time.monotonic() < deadline and not state["stop"]:
-            time.sleep(0.1)
-        if state["stop"]:
-            return rc
+        while (left := deadline - time.monotonic()) > 0:
+            info = signal.sigtimedwait(set(_STOP_SIGNALS), left)
+            if info is not None:
+                say(f"got {signal.Signals(info.si_signo).name} from {_sender(info)} while waiting to restart; stopping")
+                return rc
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -516,7 +598,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "run":
         process = process_get(args.name)
-        return supervise(process_argv(process, env=dict(os.environ), replay=args.replay))
+        return supervise(process_argv(process, env=dict(os.environ), replay=args.replay), name=process.name)
     group = ProcessGroup(Path(args.dir), replay=not getattr(args, "live", False))
     if args.cmd == "up":
         for name, pid in group.up().items():

@@ -24,13 +24,17 @@
     while (body.rows.length > MAX_ROWS) body.deleteRow(-1);
   }
 
-  const fragments = {};
+  /* Server-rendered fragments, re-fetched (debounced) when an event says they changed. Fetches
+   * can overlap and answer out of order: only the latest one asked for is applied, so an older
+   * answer never overwrites a newer one (a kill switch shown engaged after its release). */
+  const fragments = {}, asked = {};
   function refresh(name, targetId) {
     if (fragments[name]) return;
     fragments[name] = setTimeout(() => {
       fragments[name] = null;
+      const n = asked[name] = (asked[name] || 0) + 1;
       fetch(location.pathname + "?fragment=" + name, {credentials: "same-origin"}).then(r => r.ok ? r.text() : "").then(html => {
-        if (html) document.getElementById(targetId).innerHTML = html;
+        if (html && asked[name] === n) document.getElementById(targetId).innerHTML = html;
       });
     }, 400);
   }

@@ -6,6 +6,10 @@
  * rebuilt from the system of record, which the page applies like live ones (they are upserts, so
  * an event seen twice changes nothing). No reload, nothing missed.
  *
+ * The page's first connection catches up too, from when the server rendered it ("since", or the
+ * status element's data-since: the context processor's rendered_at): what was recorded between
+ * the render and the socket joining its groups would otherwise be missed.
+ *
  * A frame holds one event, or {"type": "batch", "events": [...]} applied in order; a batch with
  * "gap_since" says frames to this page were dropped on the server: the page catches up from the
  * earlier of that and its cursor, over the open connection.
@@ -47,8 +51,9 @@
   function connect(options) {
     const status = options.status;
     const on = options.on || {};
+    const renderedAt = options.since || (status && status.dataset.since) || null;
     let cursor = null, delay = 500, ws = null, connectedOnce = false, closedByPage = false, pauseMs = 0;
-    const state = {received: 0, caughtUp: 0, reconnects: 0, gaps: 0};
+    const state = {received: 0, caughtUp: 0, reconnects: 0, gaps: 0, catchUps: 0};
 
     function setStatus(text, cls) { if (status) { status.textContent = text; status.className = "badge " + cls; } }
     function apply(event) {
@@ -62,8 +67,13 @@
         const e = JSON.parse(msg.data);
         if (e.type === "hello") {
           setStatus("live", "live");
-          if (connectedOnce && cursor) {
-            ws.send(JSON.stringify({type: "catch_up", since: cursor}));
+          /* After a dropped connection: from the last event seen. On the first one: from when the
+           * page was rendered (events already pushed to the group before it joined). */
+          const since = connectedOnce ? cursor : renderedAt;
+          if (since) {
+            if (!cursor || since > cursor) cursor = since;
+            ws.send(JSON.stringify({type: "catch_up", since: since}));
+            state.catchUps += 1;
             setStatus("catching up…", "warn");
           } else {
             cursor = e.now;
@@ -90,6 +100,7 @@
           state.received += events.length;
           if (gapFrom) {
             state.gaps += 1;
+            state.catchUps += 1;
             ws.send(JSON.stringify({type: "catch_up", since: gapFrom}));
             setStatus("catching up…", "warn");
           }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import service_unavailable
-from tradeops.topology import ProcessGroup
+from tradeops.topology import ProcessGroup, pidfile_parse
 
 ROOT = Path(__file__).resolve().parents[2]
 CLUSTER = ["bash", str(ROOT / "scripts" / "cluster.sh")]
@@ -117,6 +118,54 @@ def cluster_base(cluster, tmp_path_factory):
         _drop_database(cluster, name)
 
 
+def coordinator_partitions(admin, groups) -> dict[str, str]:
+    """Where each group's coordinator should be, by the cluster's metadata: the partition of
+    __consumer_offsets its id hashes to (Java's String.hashCode, as the brokers compute it) and
+    that partition's leader and in-sync replicas. Said when a group never showed its members."""
+    try:
+        topic = admin.list_topics("__consumer_offsets", timeout=10).topics["__consumer_offsets"]
+    except Exception as exc:  # only a diagnostic
+        return dict.fromkeys(groups, f"no metadata: {exc}")
+    out = {}
+    for group in groups:
+        h = 0
+        for ch in group:  # our group ids are ASCII: one UTF-16 unit each, as Java counts
+            h = (31 * h + ord(ch)) & 0xFFFFFFFF
+        signed = h - (1 << 32) if h >= 1 << 31 else h
+        partition = (abs(signed) if signed != -(1 << 31) else 0) % len(topic.partitions)  # Kafka's Utils.abs
+        meta = topic.partitions[partition]
+        out[group] = f"__consumer_offsets-{partition} leader {meta.leader} isr {sorted(meta.isrs)}"
+    return out
+
+
+def stage_log_assignment(path: Path, group: str) -> str:
+    """The partitions a stage's current process says its member of ``group`` holds: the last
+    "<group>: assigned ..." line (KafkaSubscription._on_assign) logged by the child the
+    supervisor last started, with no "revoked" or "lost" line after it; "" if there is none."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except FileNotFoundError:
+        return ""
+    current = None
+    for line in lines:  # the supervisor's "[supervise] NAME: started pid N (restart k)"
+        if line.startswith("[supervise] ") and ": started pid " in line:
+            current = int(line.split(": started pid ", 1)[1].split()[0])
+    held = ""
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict) or (current is not None and record.get("process") != current):
+            continue
+        message = str(record.get("message", ""))
+        if message.startswith(f"{group}: assigned ") and message != f"{group}: assigned nothing":
+            held = message[len(f"{group}: ") :]
+        elif message.startswith((f"{group}: revoked ", f"{group}: lost ")):
+            held = ""
+    return held
+
+
 @dataclass
 class ClusterRun:
     """One test's slice of the cluster: its database, topic prefix and processes."""
@@ -136,50 +185,74 @@ class ClusterRun:
         """How a supervisor this run started ended: its exit code, or the signal that killed it."""
         pidfile = self.group.directory / "pids" / f"{name}.pid"
         try:
-            child = self.group._children.get(int(pidfile.read_text().strip()))
-        except (FileNotFoundError, ValueError):
+            recorded = pidfile_parse(pidfile.read_text())
+        except FileNotFoundError:
             return "no pid file"
+        child = self.group._children.get(recorded[0]) if recorded else None
         if child is None:
             return "not started by this run"
         rc = child.poll()
-        return "still running, but no longer recognised" if rc is None else f"exit status {rc}"
+        if rc is None:
+            return "still running, but no longer recognised"
+        return f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exit status {rc}"
 
-    def wait_members(self, names, timeout: float = 180.0) -> None:
-        """Until each started stage's consumer group has a member with partitions assigned."""
-        from confluent_kafka.admin import AdminClient
+    def wait_members(self, names, timeout: float = 180.0, *, refusals_before_log: int = 5) -> None:
+        """Until each started stage's consumer group has a member with partitions assigned.
 
+        The admin API is asked through ``GroupAdmin`` (a new client after NOT_COORDINATOR and
+        the like: librdkafka's admin client may keep asking a coordinator that moved). If a
+        group's coordinator keeps refusing (``refusals_before_log`` looks in a row, each through
+        a new client), the stage's own log is taken as evidence instead: its current process
+        (the supervisor's last "started pid N") logged "<group>: assigned <partitions>" and
+        nothing revoked or lost since. A stage that never says so is never taken as joined."""
+        from tradeops.bus.settle import GroupAdmin
         from tradeops.stages import stage_get
         from tradeops.topology import process_get
 
-        groups = set()
+        groups: dict[str, tuple[str, str]] = {}  # physical group -> (process name, logical group)
         for name in names:
             command = process_get(name).command
             if "run_stage" in command:
-                groups.add(self.prefix + stage_get(command[command.index("run_stage") + 1]).group)
+                logical = stage_get(command[command.index("run_stage") + 1]).group
             elif "run_execution_worker" in command:
-                groups.add(self.prefix + stage_get("execution").group)
-        admin = AdminClient({"bootstrap.servers": self.env["KAFKA_BOOTSTRAP_SERVERS"]})
+                logical = stage_get("execution").group
+            else:
+                continue
+            groups[self.prefix + logical] = (name, logical)
+        admin = GroupAdmin(self.env["KAFKA_BOOTSTRAP_SERVERS"], client_id="cluster-tests")
         deadline = time.monotonic() + timeout
         pending = set(groups)
         last: dict[str, str] = {}  # what the last look at each pending group said
+        refused: dict[str, int] = dict.fromkeys(groups, 0)  # coordinator refusals in a row
         while pending and time.monotonic() < deadline:
             for name in names:
                 if self.group.pid(name) is None:
                     raise AssertionError(f"{name} exited ({self._exit_status(name)}):\n{self.log(name)}")
-            described = admin.describe_consumer_groups(list(pending), request_timeout=10)
-            for group, future in described.items():
-                try:
-                    info = future.result()
-                except Exception as exc:  # a broker still loading the group: look again
-                    last[group] = f"describe failed: {exc}"
-                    continue
-                last[group] = f"state {info.state}, {len(info.members)} member(s)"
-                if info.members and all(m.assignment.topic_partitions for m in info.members):
+            looks = admin.describe(sorted(pending))
+            for group, look in looks.items():
+                last[group] = str(look)
+                if look.assigned:
                     pending.discard(group)
+                    continue
+                refused[group] = refused[group] + 1 if look.coordinator_refused else 0
+                if refused[group] >= refusals_before_log:
+                    name, logical = groups[group]
+                    said = stage_log_assignment(self.group.log_path(name), logical)
+                    last[group] += f"; refused {refused[group]} times in a row; its log: {said or 'no assignment'}"
+                    if said:
+                        print(f"wait_members: {group}: the admin API still refuses ({look}); {name} logged {said}")
+                        pending.discard(group)
             time.sleep(1)
-        assert not pending, f"consumer groups without members after {timeout}s: " + "; ".join(
-            f"{group}: {last.get(group, 'never described')}" for group in sorted(pending)
-        )
+        if pending:
+            where = coordinator_partitions(admin.admin, pending)
+            raise AssertionError(
+                f"consumer groups without an assigned member after {timeout:.0f} s "
+                f"({admin.renewals} admin clients renewed after coordinator errors): "
+                + "; ".join(
+                    f"{group}: {last.get(group, 'never described')} [{where.get(group, '?')}]"
+                    for group in sorted(pending)
+                )
+            )
 
     def log(self, name: str) -> str:
         path = self.group.log_path(name)

@@ -224,3 +224,34 @@ class ScreensInChromium(ChannelsLiveServerTestCase):
         self.assertGreaterEqual(page.evaluate("TradeopsLive.current.state.caughtUp"), 1)
         self.assertIn("Beta book", page.inner_text(f'#orders-table tr[data-key="{missed}"]'))
         shoot(page, "console-caught-up")
+
+    def test_what_is_pushed_between_the_render_and_the_socket_joining_is_not_missed(self):
+        """The page is rendered, then an order fills and is pushed before its socket has joined
+        the group (held here by holding live.js back): the first connection catches up from
+        when the page was rendered (data-since), so the order appears without a reload."""
+        page = self.open_as("trader")
+        held = []
+        page.route("**/static/js/live*.js", lambda route: held.append(route))
+        page.goto(self.live_server_url + "/console/", wait_until="commit")
+        page.wait_for_selector("#live-status[data-since]", state="attached", timeout=WAIT)
+        deadline = WAIT / 1000
+        while not held and deadline > 0:  # live.js asked for, not served: no socket yet
+            page.wait_for_timeout(100)
+            deadline -= 0.1
+        self.assertTrue(held, "the page never asked for live.js")
+
+        def trade_before_the_socket():
+            order = order_filled(
+                account=self.world.accounts[1], instrument=self.world.instrument, side="SELL", quantity=D("0.2")
+            )
+            self.assertGreater(pump_live(), 0)  # pushed to the group before the page joined it
+            return order.client_order_id
+
+        missed = in_thread(trade_before_the_socket)
+        for route in held:
+            route.continue_()
+        page.wait_for_selector("#live-status.live", timeout=WAIT)
+        page.wait_for_selector(f'#orders-table tr[data-key="{missed}"]', timeout=WAIT)
+        self.assertEqual(page.evaluate("TradeopsLive.current.state.reconnects"), 0)
+        self.assertGreaterEqual(page.evaluate("TradeopsLive.current.state.caughtUp"), 1)
+        shoot(page, "console-caught-up-from-render")

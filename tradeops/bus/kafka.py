@@ -101,6 +101,23 @@ _REBALANCE_COMMIT_ERRORS = {
     KafkaError._STATE,
 }
 
+# Commit errors that mean "the group's coordinator moved or is still loading": a broker killed or
+# restarted moves the leadership of __consumer_offsets' partitions, and librdkafka's own retries
+# may all meet the old coordinator. The member still owns its partitions, and nothing else will
+# commit these offsets if no more records come (the lag would never reach zero), so they are
+# committed again with back-off (``KafkaSubscription.commit_retry``).
+COORDINATOR_COMMIT_ERRORS = {
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError._TRANSPORT,
+    KafkaError._TIMED_OUT,
+    KafkaError._WAIT_COORD,
+}
+COMMIT_RETRY_FIRST = 0.2  # seconds; doubled per refusal in a row
+COMMIT_RETRY_MAX = 5.0
+
 
 def _headers_out(headers: dict[str, str] | None, traceparent: str = "") -> list[tuple[str, bytes]] | None:
     if not headers and not traceparent:
@@ -280,6 +297,16 @@ class KafkaSubscription(Subscription):
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
         self.commit_failures = 0
+        self.commit_retries = 0  # commits issued again after a coordinator refused them
+        # Offsets a coordinator refused (NOT_COORDINATOR and the like), to commit again at
+        # _retry_at; and the highest offset issued in a commit per partition: a refused commit is
+        # retried only if no later one was issued for its partition, so a retry never moves a
+        # partition's committed offset backwards past a newer commit (which, if refused, is
+        # retried itself).
+        self._retry: dict[tuple[str, int], int] = {}
+        self._retry_at = 0.0
+        self._retry_delay = COMMIT_RETRY_FIRST
+        self._issued: dict[tuple[str, int], int] = {}
         self._logical_names: dict[str, str] = {}
         self._consumer = Consumer(
             {**config, "error_cb": self._on_error, "on_commit": self._on_commit, "logger": rdkafka_logger}
@@ -300,6 +327,9 @@ class KafkaSubscription(Subscription):
     def _forget(self, partitions) -> None:
         for p in partitions:
             self._pending.pop((p.topic, p.partition), None)
+            # no longer ours: the new owner re-reads from the last commit
+            self._retry.pop((p.topic, p.partition), None)
+            self._issued.pop((p.topic, p.partition), None)
         self.revoked += len(partitions)
 
     def _on_revoke(self, consumer, partitions) -> None:
@@ -337,6 +367,8 @@ class KafkaSubscription(Subscription):
             return []
         if self._broken is not None:
             raise self._broken
+        if self._retry and time.monotonic() >= self._retry_at:
+            self.commit_retry()
         messages = self._fetch(max_records, timeout)
         if not messages:
             return []
@@ -415,33 +447,102 @@ class KafkaSubscription(Subscription):
             raise self._broken
         if not self._pending:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._pending.items()]
+        # A refused commit still waiting for its retry goes with this one (this batch's offsets
+        # are newer where both name a partition).
+        wanted = {**{tp: o for tp, o in self._retry.items() if o >= self._issued.get(tp, -1)}, **self._pending}
         self._pending.clear()
+        self._retry.clear()
+        self._commit_async(wanted)
+
+    def commit_retry(self) -> None:
+        """Commit again the offsets a coordinator refused (called by ``poll`` when their back-off
+        is over, so they are retried even when no more records come), except where a later
+        commit of the same partition was issued meanwhile."""
+        wanted = {tp: o for tp, o in self._retry.items() if o >= self._issued.get(tp, -1)}
+        self._retry.clear()
+        if wanted:
+            self.commit_retries += 1
+            self._commit_async(wanted)
+
+    def _commit_async(self, wanted: dict[tuple[str, int], int]) -> None:
+        offsets = [TopicPartition(t, p, o) for (t, p), o in wanted.items()]
+        issued = self._issued
+        for tp, o in wanted.items():
+            if o > issued.get(tp, -1):
+                issued[tp] = o
         # Asynchronous on purpose: a synchronous commit issued while a rebalance waits for this
         # member's callbacks (served only by poll) blocks until it times out. The effects are
-        # already durable, so a commit that fails (reported in _on_commit) only means the batch
-        # is delivered again, which the idempotent consumer tolerates; close() waits for
-        # outstanding commits.
+        # already durable, so a commit the group refuses (reported in _on_commit) only means the
+        # batch is delivered again, which the idempotent consumer tolerates; one a coordinator
+        # refuses is committed again; close() waits for outstanding commits.
         try:
             self._consumer.commit(offsets=offsets, asynchronous=True)
         except KafkaException as exc:
             err = exc.args[0]
-            if err.code() not in _REBALANCE_COMMIT_ERRORS:
+            if err.code() in COORDINATOR_COMMIT_ERRORS:
+                self._retry_later(wanted, err)
+            elif err.code() in _REBALANCE_COMMIT_ERRORS:
+                logger.warning("commit by %s refused (%s): the batch will be delivered again", self.group, err)
+            else:
                 raise
-            logger.warning("commit by %s refused (%s): the batch will be delivered again", self.group, err)
+
+    def _retry_later(self, wanted: dict[tuple[str, int], int], err) -> None:
+        """Keep refused offsets for a retry after the back-off (newer offsets already waiting win)."""
+        for tp, offset in wanted.items():
+            if offset >= self._issued.get(tp, -1) and offset > self._retry.get(tp, -1):
+                self._retry[tp] = offset
+        delay = self._retry_delay
+        self._retry_at = time.monotonic() + delay
+        self._retry_delay = min(delay * 2, COMMIT_RETRY_MAX)
+        logger.warning(
+            "commit by %s refused by the coordinator (%s): committing %s again in %.1f s",
+            self.group,
+            err,
+            _describe(TopicPartition(t, p) for t, p in wanted),
+            delay,
+        )
 
     def _on_dead_letter(self, err) -> None:
         if err is not None:
             self._dead_letter_errors.append(err)
 
     def _on_commit(self, err, partitions) -> None:
-        if err is not None:
-            self.commit_failures += 1
+        """The coordinator's answer to a commit (served by poll). Partitions refused because the
+        coordinator moved or is loading are committed again after a back-off, if still assigned;
+        any other refusal means the batch is delivered again (a rebalance: the new owner re-reads
+        from the last commit)."""
+        if err is None:
+            self._retry_delay = COMMIT_RETRY_FIRST
+            return
+        try:
+            owned = {(p.topic, p.partition) for p in self._consumer.assignment()}
+        except (KafkaException, RuntimeError):  # answered while closing: nothing is retried
+            owned = set()
+        refused: dict[tuple[str, int], int] = {}
+        partitions = partitions or []
+        # Per-partition errors when the coordinator answered; otherwise (transport, timeout) the
+        # request's error is every partition's.
+        per_partition = any(p.error is not None for p in partitions)
+        for p in partitions:
+            tp = (p.topic, p.partition)
+            failure = p.error if per_partition else err
+            if failure is not None and failure.code() in COORDINATOR_COMMIT_ERRORS and tp in owned and p.offset >= 0:
+                refused[tp] = p.offset
+        self.commit_failures += 1
+        if refused:
+            self._retry_later(refused, err)
+        else:
             logger.warning("commit by %s failed (%s): those records will be delivered again", self.group, err)
 
     def close(self) -> None:
         if not self.closed:
             self.closed = True
+            if self._retry:
+                logger.warning(
+                    "closing consumer %s with refused commits not retried (%s): the next owner re-reads them",
+                    self.group,
+                    _describe(TopicPartition(t, p) for t, p in self._retry),
+                )
             try:
                 self._consumer.close()
             except (KafkaException, RuntimeError) as exc:

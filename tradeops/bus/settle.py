@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from tradeops.bus.kafka import KafkaBus
@@ -33,6 +34,111 @@ from tradeops.stages import Stage
 
 class SettleTimeout(RuntimeError):
     """The pipeline did not settle in time: names the groups still behind and by how much."""
+
+
+# A group's coordinator moved or is still loading the group: ask again, through a new client.
+COORDINATOR_ERRORS = frozenset(
+    {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
+)
+
+
+def coordinator_error(exc: BaseException) -> bool:
+    """``exc`` is a Kafka error saying the group's coordinator moved or is loading."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in COORDINATOR_ERRORS
+
+
+@dataclass(frozen=True)
+class GroupLook:
+    """What one look at a consumer group said: its members and whether each holds partitions,
+    or why the look failed."""
+
+    state: str = ""
+    members: int = 0
+    assigned: bool = False  # at least one member, and every member holds partitions
+    error: str = ""
+    coordinator_refused: bool = False  # the error was NOT_COORDINATOR or the like
+
+    def __str__(self) -> str:
+        if self.error:
+            return f"describe failed: {self.error}"
+        held = "every one assigned" if self.assigned else "not all assigned"
+        return f"state {self.state}, {self.members} member(s)" + (f", {held}" if self.members else "")
+
+
+class GroupAdmin:
+    """Consumer-group look-ups (members, committed offsets) through an admin client that is
+    replaced after a coordinator error.
+
+    librdkafka (2.16) describes a group with KIP-848's ConsumerGroupDescribe first and falls back
+    to the classic DescribeGroups only on GROUP_ID_NOT_FOUND or UNSUPPORTED_VERSION; a
+    NOT_COORDINATOR in that answer (a broker that no longer leads the group's __consumer_offsets
+    partition) becomes the group's result, not retried (hence "ConsumerGroupDescribe: " in the
+    error of a classic group). Offset fetches fail the same way. On this cluster a coordinator
+    move (the controller's preferred-leader election after a broker restart) gave one such
+    answer per moved group, then the right one; a CI run saw NOT_COORDINATOR for 4 of 7 groups
+    for 180 s (not reproduced). A new client drops whatever the old one holds (connections,
+    cached coordinators and metadata) before it asks again."""
+
+    def __init__(self, bootstrap_servers: str, *, client_id: str = "tradeops-groups", request_timeout: float = 10.0):
+        self.config = {"bootstrap.servers": bootstrap_servers, "client.id": client_id}
+        self.request_timeout = request_timeout
+        self.renewals = 0  # clients replaced after a coordinator error
+        self.admin = AdminClient(self.config)
+
+    def renew(self) -> None:
+        self.admin = AdminClient(self.config)
+        self.renewals += 1
+
+    def describe(self, groups: Iterable[str]) -> dict[str, GroupLook]:
+        """One look at each group (a failed look is a ``GroupLook`` with ``error``); after a
+        coordinator error the next look goes through a new client."""
+        futures = self.admin.describe_consumer_groups(list(groups), request_timeout=self.request_timeout)
+        looks = {}
+        for group, future in futures.items():
+            try:
+                info = future.result()
+            except Exception as exc:  # noqa: BLE001 - KafkaException, or a timeout: reported in the look
+                looks[group] = GroupLook(error=str(exc), coordinator_refused=coordinator_error(exc))
+                continue
+            members = list(info.members)
+            looks[group] = GroupLook(
+                state=getattr(info.state, "name", str(info.state)),
+                members=len(members),
+                assigned=bool(members) and all(m.assignment.topic_partitions for m in members),
+            )
+        if any(look.coordinator_refused for look in looks.values()):
+            self.renew()
+        return looks
+
+    def committed(self, wanted: dict[str, list[TopicPartition]], *, attempts: int = 3) -> dict[str, list]:
+        """Each group's committed offsets for ``wanted`` (group -> its partitions), as
+        ``TopicPartition`` lists. A coordinator error is retried through a new client, up to
+        ``attempts`` looks in all; then it is raised (``KafkaException``)."""
+        out: dict[str, list] = {}
+        for attempt in range(attempts):
+            futures = {
+                group: self.admin.list_consumer_group_offsets(
+                    [ConsumerGroupTopicPartitions(group, partitions)], request_timeout=self.request_timeout
+                )[group]
+                for group, partitions in wanted.items()
+                if group not in out
+            }
+            refused = None
+            for group, future in futures.items():
+                try:
+                    out[group] = future.result().topic_partitions
+                except KafkaException as exc:
+                    if not coordinator_error(exc):
+                        raise
+                    refused = exc
+            if refused is None:
+                return out
+            self.renew()
+            if attempt + 1 == attempts:
+                raise refused
+            time.sleep(0.1 * (attempt + 1))
+        return out
 
 
 def outbox_unsent() -> int:
@@ -64,6 +170,9 @@ class PipelineSettle:
         self.interval = interval
         self.request_timeout = request_timeout
         self.admin = AdminClient({"bootstrap.servers": bus.bootstrap_servers, "client.id": "tradeops-settle"})
+        self.groups_admin = GroupAdmin(
+            bus.bootstrap_servers, client_id="tradeops-settle", request_timeout=request_timeout
+        )
         topics = sorted({bus.physical(t) for s in self.stages for t in s.consumes})
         metadata = self.admin.list_topics(timeout=request_timeout)
         missing = [t for t in topics if t not in metadata.topics or metadata.topics[t].error is not None]
@@ -73,6 +182,7 @@ class PipelineSettle:
         self.groups = {bus.physical(s.group): [bus.physical(t) for t in s.consumes] for s in self.stages}
         self.waits = 0
         self.seconds = 0.0
+        self.coordinator_refusal = ""  # the last coordinator error a look met (for the timeout's message)
 
     # ------------------------------------------------------------ what the cluster says
 
@@ -82,17 +192,14 @@ class PipelineSettle:
         return {(tp.topic, tp.partition): f.result().offset for tp, f in futures.items()}
 
     def _committed(self) -> dict[str, dict[tuple[str, int], int]]:
-        futures = {}
-        for group, topics in self.groups.items():
-            wanted = [TopicPartition(t, p) for t in topics for p in self.partitions[t]]
-            futures[group] = self.admin.list_consumer_group_offsets(
-                [ConsumerGroupTopicPartitions(group, wanted)], request_timeout=self.request_timeout
-            )[group]
-        out = {}
-        for group, future in futures.items():
-            result = future.result()
-            out[group] = {(tp.topic, tp.partition): tp.offset for tp in result.topic_partitions}
-        return out
+        wanted = {
+            group: [TopicPartition(t, p) for t in topics for p in self.partitions[t]]
+            for group, topics in self.groups.items()
+        }
+        return {
+            group: {(tp.topic, tp.partition): tp.offset for tp in partitions}
+            for group, partitions in self.groups_admin.committed(wanted).items()
+        }
 
     def lag(self, ends: dict[tuple[str, int], int] | None = None) -> dict[str, int]:
         """Records published but not yet committed, per consumer group (physical names)."""
@@ -114,32 +221,38 @@ class PipelineSettle:
     def members_wait(self) -> None:
         """Wait until every group has a member (its stage is running and subscribed): a replay
         that starts before a stage joined would be waited for, but the stage's first poll would
-        meet a backlog instead of one event."""
+        meet a backlog instead of one event. A coordinator that refuses (moved, loading) is
+        asked again through a new client (``GroupAdmin``); the timeout names what each group's
+        last look said."""
         deadline = time.monotonic() + self.timeout
-        groups = list(self.groups)
+        pending = list(self.groups)
+        last: dict[str, GroupLook] = {}
         while True:
-            futures = self.admin.describe_consumer_groups(groups, request_timeout=self.request_timeout)
-            empty = []
-            for group, future in futures.items():
-                try:
-                    description = future.result()
-                except Exception:  # noqa: BLE001 - not known to the coordinator yet (KafkaException or the like)
-                    empty.append(group)
-                    continue
-                if not description.members or any(not m.assignment.topic_partitions for m in description.members):
-                    empty.append(group)
-            if not empty:
+            looks = self.groups_admin.describe(pending)
+            last.update(looks)
+            pending = [group for group in pending if not looks[group].assigned]
+            if not pending:
                 return
             if time.monotonic() > deadline:
-                raise SettleTimeout(f"no running, assigned member in consumer group(s) {', '.join(empty)}")
+                said = "; ".join(f"{group}: {last[group]}" for group in pending)
+                raise SettleTimeout(
+                    f"no running, assigned member in consumer group(s) after {self.timeout:.0f} s: {said}"
+                )
             time.sleep(0.2)
 
     # ------------------------------------------------------------ the wait
 
     def settled(self) -> bool:
-        """One look: caught up, outbox drained, and nothing published meanwhile."""
+        """One look: caught up, outbox drained, and nothing published meanwhile. A coordinator
+        still refusing after ``GroupAdmin``'s fresh clients counts as not settled yet."""
         ends = self._end_offsets()
-        if any(self.lag(ends).values()):
+        try:
+            if any(self.lag(ends).values()):
+                return False
+        except KafkaException as exc:
+            if not coordinator_error(exc):
+                raise
+            self.coordinator_refusal = str(exc)
             return False
         if self.pending():
             return False
@@ -153,10 +266,14 @@ class PipelineSettle:
         delay = self.interval
         while not self.settled():
             if time.monotonic() > deadline:
-                behind = {g: n for g, n in self.lag().items() if n}
+                try:
+                    behind = {g: n for g, n in self.lag().items() if n} or "nothing"
+                except KafkaException as exc:
+                    behind = f"unknown ({exc})"
+                refused = f"; last coordinator refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
                 raise SettleTimeout(
-                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind or 'nothing'}, "
-                    f"{self.pending()} outbox rows unsent"
+                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, "
+                    f"{self.pending()} outbox rows unsent{refused}"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)

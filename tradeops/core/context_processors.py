@@ -1,12 +1,14 @@
 """Template context shared by every screen: the signed-in user's roles and the navigation
-they may use. Links are URL names (core never imports a domain app); which roles see which
-screen follows ``tradeops.core.roles`` (the views refuse the rest on the server)."""
+they may use, and when the page was rendered (a live page's catch-up cursor). Links are URL
+names (core never imports a domain app); which roles see which screen follows
+``tradeops.core.roles`` (the views refuse the rest on the server)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
 
+from tradeops.core.clock import utcnow
 from tradeops.core.roles import Role
 
 # (label, URL name, roles that see the link; a superuser acts as admin).
@@ -52,4 +54,9 @@ def screens(request) -> dict:
         "user_roles": sorted(roles),
         "read_only": bool(roles) and roles <= {str(Role.AUDITOR)},
         "session_idle_minutes": settings.SESSION_COOKIE_AGE // 60,
+        # When the page was rendered (record time, UTC): a live page's first catch-up cursor
+        # (``data-since``, static/js/live.js), so what is recorded between the render and its
+        # socket joining its groups is not missed. The catch-up selectors reach back a margin
+        # before it (the view read its rows a moment earlier).
+        "rendered_at": utcnow().isoformat(timespec="microseconds"),
     }
