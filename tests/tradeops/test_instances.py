@@ -51,9 +51,12 @@ def order_values(account, instrument) -> dict:
 
 def test_an_order_is_the_same_as_init_builds():
     account, instrument = world()
-    values = order_values(account, instrument)
-    built, reference = model_new(Order, **values), Order(**values)
+    other_account, other_instrument = world()  # the related objects get their _state.db: compare too
+    built = model_new(Order, **order_values(account, instrument))
+    reference = Order(**order_values(other_account, other_instrument))
     same(built, reference)
+    assert (account._state.db, instrument._state.db) == (other_account._state.db, other_instrument._state.db)
+    assert account._state.db is not None
     assert built.account is account and built.instrument_id == 3 and built.trader_id is None
     assert built.filled_quantity == Decimal(0) and built.time_in_force == "GTC" and built.pk is None
 
