@@ -30,13 +30,18 @@
    (the floor for anything durable), in blocks of its own in the same rotation as the order
    path's (so both see the same minutes of a shared machine: the targets' ratios are taken
    against it), and the paper broker's ``send_order`` alone.
-5. Statements per order, this process's CPU time per order, garbage collections (the startup
+5. The server's part alone, last: the order's statement replayed in transactions rolled back,
+   the order really written each time (captured from an order whose own write was rolled back;
+   until 2026-12-04 it was captured from a committed order and every replay was the no-op of
+   ``ON CONFLICT (client_order_id) DO NOTHING``), beside the INSERT+COMMIT p50.
+6. Statements per order, this process's CPU time per order, garbage collections (the startup
    heap frozen out of collection as ``run_execution_worker`` does, ``settle_heap``).
 
 Targets (issue 12): order path p50 at most 2x INSERT+COMMIT p50, p99 at most 2.5x its p99.
 
-Runs in a throwaway database (``test_tradeops_bench_orders``, created and dropped by the owner
-role, ``MIGRATE_DATABASE_URL``), measured as the runtime role, like the application. Needs the
+Runs in a throwaway database (``test_tradeops_bench_orders``, or ``BENCH_DATABASE_NAME``: two
+runs at once need two names; created and dropped by the owner role, ``MIGRATE_DATABASE_URL``),
+measured as the runtime role, like the application. Needs the
 local PostgreSQL of scripts/services.sh (or DATABASE_URL). DEBUG is off, as in production.
 """
 
@@ -58,7 +63,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("DATABASE_URL", "postgres://tradeops:tradeops@127.0.0.1:5432/tradeops")
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
-os.environ["TEST_DATABASE_NAME"] = "test_tradeops_bench_orders"
+os.environ["TEST_DATABASE_NAME"] = os.environ.get("BENCH_DATABASE_NAME", "test_tradeops_bench_orders")
 os.environ.setdefault("DEBUG", "False")
 
 import django
@@ -330,10 +335,19 @@ def bench_transports_alone(names: list[str], size: int, rounds: int = 20, calls:
 
 
 def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int = 200) -> dict[str, float]:
-    """The server's part: one order's statement (captured from a real order) run again and again
-    in a transaction rolled back, the deferred triggers fired before the rollback by ``SET
-    CONSTRAINTS ALL IMMEDIATE``; interleaved rounds with the API data-version trigger on and off.
-    Medians in seconds: the statement, and the trigger-firing round trip."""
+    """The server's part: one order's statement run again and again in a transaction rolled back,
+    the deferred triggers fired before the rollback by ``SET CONSTRAINTS ALL IMMEDIATE``;
+    interleaved rounds with the API data-version trigger on and off. Medians in seconds: the
+    statement, and the trigger-firing round trip. A third state in the rotation: the indexes the
+    index diet dropped put back (``api_version_trigger.old_indexes``).
+
+    The statement is captured from a real order whose write is rolled back, so the database
+    still stands where that statement expects it (the order new, the positions as it computed
+    them from) and every replay WRITES the order (checked: ``written`` true). Before
+    2026-12-04 the statement was captured from an order that committed, so every replay met
+    its own ``client_order_id`` and returned at ``ON CONFLICT DO NOTHING``: a no-op measured
+    as the order's server time. Call it last: the worker's in-memory state has moved by the
+    rolled-back order (its next write finds the positions moved and computes again)."""
     captured = []
     real = order_write._execute
 
@@ -343,22 +357,26 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
 
     order_write._execute = capture
     try:
-        worker.execute(intent(account.pk, 4, T0))
+        with transaction.atomic():
+            worker.execute(intent(account.pk, 4, T0))
+            transaction.set_rollback(True)
     finally:
         order_write._execute = real
     statement, conn = captured[-1], connection.connection
-    times: dict[str, list[float]] = {"on": [], "on, fire": [], "off": [], "off, fire": []}
+    times: dict[str, list[float]] = {key: [] for s in ("on", "off", "old indexes") for key in (s, f"{s}, fire")}
     for _ in range(rounds):
-        for state, differs in (("on", contextlib.nullcontext), ("off", trigger.off)):
+        states = (("on", contextlib.nullcontext), ("off", trigger.off), ("old indexes", trigger.old_indexes))
+        for state, differs in states:
             with differs():
                 for _ in range(calls):
                     conn.execute("BEGIN")
                     start = time.perf_counter()
-                    conn.execute(order_write._SQL, [statement], prepare=True)
+                    result = conn.execute(order_write._SQL, [statement], prepare=True).fetchone()[0]
                     done = time.perf_counter()
                     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     fired = time.perf_counter()
                     conn.execute("ROLLBACK")
+                    assert _fetch(result)["written"] is True, result  # the real write, not the no-op
                     times[state].append(done - start)
                     times[f"{state}, fire"].append(fired - done)
     return {"bytes": len(statement), **{key: statistics.median(values) for key, values in times.items()}}
@@ -415,6 +433,31 @@ class api_version_trigger:
 
     def _set(self, on: bool) -> None:
         self.conn.execute(f"ALTER TABLE trading_position {'ENABLE' if on else 'DISABLE'} TRIGGER {self.TRIGGER}")
+
+    # The indexes trading 0006, audit 0007 and outbox 0003 dropped (outbox: the full sent_at
+    # index beside today's partial one), put back for a block: what they cost the order's statement.
+    OLD_INDEXES = (
+        ("trading_order", "account_id"),
+        ("trading_order", "instrument_id"),
+        ("trading_order", "broker_order_id"),
+        ("trading_order", "broker_order_id varchar_pattern_ops"),
+        ("trading_order", "client_order_id varchar_pattern_ops"),
+        ("trading_order", "algo_id varchar_pattern_ops"),
+        ("trading_order", "signal_id varchar_pattern_ops"),
+        ("trading_execution", "account_id"),
+        ("audit_record", "hash varchar_pattern_ops"),
+        ("outbox", "sent_at"),
+    )
+
+    @contextlib.contextmanager
+    def old_indexes(self):
+        for n, (table, column) in enumerate(self.OLD_INDEXES):
+            self.conn.execute(f"CREATE INDEX bench_old_index_{n} ON {table} ({column})")
+        try:
+            yield
+        finally:
+            for n in range(len(self.OLD_INDEXES)):
+                self.conn.execute(f"DROP INDEX bench_old_index_{n}")
 
     @contextlib.contextmanager
     def off(self):
@@ -527,7 +570,6 @@ def main() -> None:
                         first += block
                     done += block
             load_after = os.getloadavg()
-            server = bench_statement_alone(worker, account, trigger)
         base = results["insert"] = summary("baseline: INSERT one row + COMMIT (same rotation)", baseline)
         print(f"order path, intent -> persisted fill (load average {load_before[0]:.2f} -> {load_after[0]:.2f}):")
         for label, _, _ in variants:
@@ -539,16 +581,6 @@ def main() -> None:
             )
             results[label] = row
         print(f"  garbage collections meanwhile: {collections.report()}; startup heap frozen ({frozen} objects)")
-        print(
-            f"statement alone ({server['bytes']:,} bytes, rolled back; medians): API version trigger on "
-            f"{server['on'] * 1e3:.3f} ms + firing the deferred triggers {server['on, fire'] * 1e3:.3f} ms; "
-            f"off {server['off'] * 1e3:.3f} ms + {server['off, fire'] * 1e3:.3f} ms"
-        )
-        alone = bench_transports_alone(names, server["bytes"])
-        print(
-            f"transport alone, client CPU per call of one {server['bytes']:,}-byte jsonb statement (median of 20 "
-            "interleaved rounds of 100): " + ", ".join(f"{name} {us * 1e6:.1f} us" for name, us in alone.items())
-        )
         with statements_writer():
             st_samples, st_cpu = bench_order_path(worker, account, args.statements_orders, first=900_000)
         statements = summary("same through the statements writer", st_samples)
@@ -557,6 +589,26 @@ def main() -> None:
         gate = summary(f"gate alone: context + {len(worker.gate.checks)} checks", gate_samples, unit="us")
         assert Order.objects.filter(status="FILLED").count() >= args.orders
         assert Execution.objects.count() >= args.orders
+        with api_version_trigger() as trigger:  # last: its rolled-back order moves the worker's state
+            server = bench_statement_alone(worker, account, trigger)
+        print(
+            f"statement alone, the order really written ({server['bytes']:,} bytes, rolled back; medians): "
+            f"API version trigger on {server['on'] * 1e3:.3f} ms + firing the deferred triggers "
+            f"{server['on, fire'] * 1e3:.3f} ms; off {server['off'] * 1e3:.3f} ms + "
+            f"{server['off, fire'] * 1e3:.3f} ms; "
+            f"with the 10 indexes of before trading 0006 / audit 0007 / outbox 0003 put back "
+            f"{server['old indexes'] * 1e3:.3f} ms + {server['old indexes, fire'] * 1e3:.3f} ms"
+        )
+        floor = (server["on"] + server["on, fire"]) * 1e3
+        print(
+            f"  the order's own server floor (statement + deferred triggers, no commit) {floor:.3f} ms = "
+            f"{floor / base['p50']:.2f}x the INSERT+COMMIT p50 of the rotation"
+        )
+        alone = bench_transports_alone(names, server["bytes"])
+        print(
+            f"transport alone, client CPU per call of one {server['bytes']:,}-byte jsonb statement (median of 20 "
+            "interleaved rounds of 100): " + ", ".join(f"{name} {us * 1e6:.1f} us" for name, us in alone.items())
+        )
         path = results[names[0]]
         print(
             f"ratio order path ({names[0]}) / INSERT+COMMIT: p50 {path['p50'] / base['p50']:.2f}x "

@@ -126,10 +126,11 @@ class Order(models.Model):
     """
 
     client_order_id = models.CharField(max_length=64, unique=True)
-    broker_order_id = models.CharField(max_length=64, blank=True, db_index=True)
+    broker_order_id = models.CharField(max_length=64, blank=True)  # no query filters on it (trading 0006)
     broker_deal_id = models.CharField(max_length=64, blank=True)
-    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="orders")
-    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders")
+    # Indexed by the leading column of (account, status) and (instrument, created_at) (trading 0006).
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="orders", db_index=False)
+    instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="orders", db_index=False)
     side = models.CharField(max_length=4, choices=Side.choices)
     order_type = models.CharField(max_length=8, choices=OrderType.choices, default=OrderType.MARKET)
     quantity = models.DecimalField(**QTY, help_text="Lots")
@@ -140,12 +141,12 @@ class Order(models.Model):
     stop_loss = models.DecimalField(**PRICE, null=True, blank=True)
     take_profit = models.DecimalField(**PRICE, null=True, blank=True)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
-    algo_id = models.CharField("algorithm id", max_length=64, blank=True, db_index=True)
+    algo_id = models.CharField("algorithm id", max_length=64, blank=True)  # indexed in Meta (order_algo_idx)
     trader = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
     )
     desk = models.CharField(max_length=64, blank=True)
-    signal_id = models.CharField(max_length=64, blank=True, db_index=True, help_text="Prediction that led to it")
+    signal_id = models.CharField(max_length=64, blank=True, help_text="Prediction that led to it")  # order_signal_idx
     status = models.CharField(max_length=16, choices=[(s.value, s.value) for s in OrderStatus], default=OrderStatus.NEW)
     reject_reason = models.TextField(blank=True)
     # Stage timestamps: EVENT times (UTC, microseconds; RTS 25): when the order was received,
@@ -162,9 +163,13 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        # Every index is written by every order; each one here serves a query (trading 0006 says
+        # which). Exact-match indexes only: no query filters these columns with LIKE 'prefix%'.
         indexes = [
             models.Index(fields=["account", "status"]),
             models.Index(fields=["instrument", "created_at"]),
+            models.Index(fields=["algo_id"], name="order_algo_idx"),
+            models.Index(fields=["signal_id"], name="order_signal_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),
@@ -193,7 +198,8 @@ class Execution(models.Model):
     """A fill. ``broker_deal_id`` is unique per account: recording the same deal twice is a no-op."""
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="executions")
-    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="executions")
+    # Indexed by the leading column of execution_unique_deal (account, broker_deal_id) (trading 0006).
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="executions", db_index=False)
     instrument = models.ForeignKey(Instrument, on_delete=models.PROTECT, related_name="executions")
     side = models.CharField(max_length=4, choices=Side.choices)
     quantity = models.DecimalField(**QTY)

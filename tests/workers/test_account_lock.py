@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -60,29 +61,69 @@ def test_on_sqlite_the_lock_is_a_file_beside_the_database(tmp_path):
     second.release()
 
 
-def _worker(account_id: int, env: dict, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "run_execution_worker", "--accounts", str(account_id), "--bus", "memory"]
-        + ["--idle-exit", "120", *extra],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+# Timing: on the shared 2-CPU machine under load a worker process takes 15-60 s to start (Django
+# and the apps imported; --help alone took 16 s at load 9). The test waits on what the processes
+# SAY, never on fixed sleeps, and its deadlines are generous (a stuck process still fails it).
+STARTUP = 300  # seconds a worker may take to start, or to be refused
+# The first worker must not leave by itself before the test stops it: with --idle-exit 120 a slow
+# second start (120 s at load ~20) let the first exit idle, the "second" then took the lock and
+# ran until subprocess.run's timeout: the flake of 2026-12-04. Still bounded, so an orphan ends.
+IDLE_EXIT = "900"
+
+
+class _Output:
+    """A worker process with both pipes drained by threads (a pipe nobody reads fills at 64 KB
+    and blocks the worker's logging), so waits have real deadlines."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: list[tuple[str, str]] = []  # (stream, line), in arrival order
+        self._changed = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._read, args=(name, stream), daemon=True)
+            for name, stream in (("stdout", proc.stdout), ("stderr", proc.stderr))
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    def _read(self, name: str, stream) -> None:
+        for line in stream:
+            with self._changed:
+                self.lines.append((name, line))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    def said(self) -> str:
+        with self._changed:
+            return "".join(f"[{name}] {line}" for name, line in self.lines)[-4000:]
+
+    def wait_for(self, text: str, stream: str = "stdout", timeout: float = STARTUP) -> str:
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for name, line in self.lines:
+                    if name == stream and text in line:
+                        return line
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or (self.proc.poll() is not None and not any(r.is_alive() for r in self._readers)):
+                    status = self.proc.poll()
+                    raise AssertionError(f"no {text!r} on {stream} (exit status {status}); it said: {self.said()}")
+                self._changed.wait(min(remaining, 1.0))
+
+
+def _worker(account_id: int, env: dict, *extra: str) -> _Output:
+    return _Output(
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_execution_worker", "--accounts", str(account_id), "--bus", "memory"]
+            + ["--idle-exit", IDLE_EXIT, *extra],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     )
-
-
-def _wait_for_line(proc: subprocess.Popen, text: str, timeout: float = 90) -> str:
-    deadline = time.monotonic() + timeout
-    seen = []
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            break
-        seen.append(line)
-        if text in line:
-            return line
-    raise AssertionError(f"no {text!r} from the worker; it said: {''.join(seen)[-2000:]}")
 
 
 @pytest.mark.slow
@@ -102,30 +143,34 @@ def test_a_second_worker_process_is_refused_or_stands_by(account, instrument):
     first = _worker(account.pk, env)
     standby = None
     try:
-        _wait_for_line(first, "execution worker: accounts")
+        first.wait_for("execution worker: accounts")  # printed after its lock is taken
         second = subprocess.run(
-            [sys.executable, "manage.py", "run_execution_worker", "--accounts", str(account.pk), "--bus", "memory"],
+            [sys.executable, "manage.py", "run_execution_worker", "--accounts", str(account.pk), "--bus", "memory"]
+            + ["--idle-exit", "60"],  # if it ever took the lock, it would not run until the timeout
             cwd=ROOT,
             env=env,
             capture_output=True,
             text=True,
-            timeout=120,
+            timeout=STARTUP,
         )
         assert second.returncode == 3, second.stderr[-2000:]
         assert f"execution worker for account {account.pk} is held by another process" in second.stderr
         assert "--wait" in second.stderr and "Traceback" not in second.stderr
+        assert first.proc.poll() is None, f"the first worker left before it was stopped: {first.said()}"
 
         standby = _worker(account.pk, env, "--wait")
-        time.sleep(3)
-        assert standby.poll() is None, "the standby waits"
-        first.send_signal(signal.SIGTERM)
-        assert first.wait(60) == 0
-        _wait_for_line(standby, "execution worker: accounts")  # took over
+        standby.wait_for("standing by", stream="stderr")  # it met the lock held, and waits
+        assert standby.proc.poll() is None, "the standby waits"
+        assert not any("execution worker: accounts" in line for _, line in standby.lines), "it did not start"
+        first.proc.send_signal(signal.SIGTERM)
+        assert first.proc.wait(STARTUP) == 0, first.said()
+        standby.wait_for("execution worker: accounts")  # took over
     finally:
-        for proc in (first, standby):
-            if proc is not None and proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
+        for worker in (first, standby):
+            if worker is not None and worker.proc.poll() is None:
+                worker.proc.send_signal(signal.SIGTERM)
                 try:
-                    proc.wait(30)
+                    worker.proc.wait(60)
                 except subprocess.TimeoutExpired:
-                    proc.kill()
+                    worker.proc.kill()
+                    worker.proc.wait()

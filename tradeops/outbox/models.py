@@ -35,7 +35,9 @@ class Outbox(models.Model):
         indexes = [
             # The relay's scan: unsent rows in id order. Partial, so it stays as small as the backlog.
             models.Index(fields=["id"], name="outbox_unsent_idx", condition=models.Q(sent_at__isnull=True)),
-            models.Index(fields=["sent_at"], name="outbox_sent_at_idx"),
+            # Pruning's scan (``outbox_prune``: sent before a cutoff). Partial: an unsent row (every
+            # row the order path inserts) is not in it, so appends do not write it (outbox 0003).
+            models.Index(fields=["sent_at"], name="outbox_sent_at_idx", condition=models.Q(sent_at__isnull=False)),
         ]
         triggers = [
             pgtrigger.Trigger(

@@ -21,6 +21,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from tradeops.audit.services import AuditEntry
 from tradeops.core.clock import ensure_utc
+from tradeops.core.instances import model_new
 from tradeops.events import Envelope
 from trading.errors import ClientOrderIdReused, ExecutionError, OrderTransitionError, OrderValidationError
 from trading.models import Execution, Instrument, Order, OrderType, Position, Side, TradingAccount
@@ -230,7 +231,8 @@ def execution_new(*, order: Order, fill: FillDraft, recorded_at: datetime) -> Ex
         check_transition(order.status, _fill_target(order, quantity), order.client_order_id)
     except InvalidOrderTransition as exc:
         raise OrderTransitionError(str(exc)) from exc
-    return Execution(
+    return model_new(  # Execution(...) without Model.__init__'s walk (tradeops/core/instances.py)
+        Execution,
         order=order,
         account_id=order.account_id,
         instrument=order.instrument,  # the object, not the id: the snapshot reads its symbol
@@ -317,7 +319,7 @@ def position_copy(row: Position) -> Position:
 
 
 def position_new(*, account_id: int, instrument: Instrument, recorded_at: datetime) -> Position:
-    return Position(account_id=account_id, instrument=instrument, updated_at=recorded_at, as_of=None)
+    return model_new(Position, account_id=account_id, instrument=instrument, updated_at=recorded_at, as_of=None)
 
 
 def positions_marked(
@@ -377,7 +379,8 @@ class OrderPlan:
         are published right after its creation."""
         check_order_terms(draft)
         at = ensure_utc(draft.at)
-        order = Order(
+        order = model_new(  # Order(...) without Model.__init__'s walk (tradeops/core/instances.py)
+            Order,
             client_order_id=draft.client_order_id,
             account=draft.account,
             instrument=draft.instrument,
