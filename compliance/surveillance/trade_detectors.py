@@ -722,17 +722,21 @@ class MarkingTheCloseDetector(Detector):
                 continue
             direction = 1 if net > 0 else -1
             one_sided = abs(net) / gross
-            # The push: the run of aggressive fills this way that ends at the print.
-            run_from = 0
-            for i, f in enumerate(aggr):
-                if f[2] != direction:
-                    run_from = i + 1
+            # The push: the account's net flow this way that ends at the print, from where it
+            # was largest (counted back from the print). A small trade the other way inside it
+            # (an active account's other business) does not end it; one that outweighs what
+            # came after it does.
+            run_from, acc, best = len(aggr), 0.0, 0.0
+            for i in range(len(aggr) - 1, -1, -1):
+                acc += aggr[i][2] * direction * aggr[i][1].qty
+                if acc > best:
+                    run_from, best = i, acc
             push = aggr[run_from:]
-            push_ids = {f[1].order_id for f in push}
+            push_ids = {f[1].order_id for f in push if f[2] == direction}
             if len(push_ids) < p.min_orders or one_sided < p.min_one_sided:
                 continue
             began = push[0][0]
-            qty = sum(f[1].qty for f in push)
+            qty = sum(f[1].qty for f in push if f[2] == direction)
             # Its share of the aggressive volume over the push (the flow that moves a print;
             # passive market-maker fills are counted out).
             total = sum(f[1].qty for f in window if f[3] and f[0] >= began)
