@@ -617,25 +617,26 @@ class MarkingTheCloseDetector(Detector):
     an account that pushed the print with aggressive one-way trading just before it, in favour
     of a position it already held.
 
-    The push is the account's run of aggressive fills in one direction that ends at the print
-    (from its last aggressive fill the other way, within ``window_s``): at least ``min_orders``
-    orders, ``min_one_sided`` of its aggressive volume in the window that way, ``min_share`` of
-    the firm's aggressive volume in the symbol over the push. The print is measured against the
-    instrument's own volatility, not an absolute figure: the move from the mid when the push
-    began to the print, or the print's distance from the mid ``after_s`` later (a print pushed
-    away from the market comes back), must reach (for a fixing, an average of the market over a
-    window before the print that the push moves only in part, the mid the push left at the
-    print is measured the same way, and the higher figure counts) ``min_move_sigma`` x the mid's standard
-    deviation over a horizon as long as the push (from the per-second mid path of the
-    ``vol_lookback_s`` before it), and at least ``min_move_bps``. Concentrated into the close:
-    the push's rate (volume per second) at least ``min_concentration`` x the account's
-    aggressive rate before it, the higher of its rate over the ``window_s`` and over the
-    ``vol_lookback_s`` before the push (a flow sliced evenly over an hour, or one that only
-    carries on into the close, is not marking). In favour of a position:
-    held before the push, the same way, at least ``min_position`` x the push. Aimed at the
-    print: the alert waits ``after_s`` and is dropped if the account kept trading the same way
-    (more than ``max_continuation`` x the push), as a flow that runs on through the print was
-    not aimed at it."""
+    The push is the account's net aggressive flow in one direction that ends at the print, from
+    where that flow (counted back from the print, within ``window_s``) was largest: a smaller
+    trade the other way inside it does not end it, one that outweighs what came after does. At
+    least ``min_orders`` orders that way, ``min_one_sided`` of its aggressive volume in the
+    window that way, ``min_share`` of the firm's aggressive volume in the symbol over the push.
+    The print is measured against the instrument's own volatility, not an absolute figure: the
+    move from the mid when the push began to the print, or the print's distance from the mid
+    ``after_s`` later (a print pushed away from the market comes back), must reach (for a
+    fixing, an average of the market over a window before the print that the push moves only in
+    part, the mid the push left at the print is measured the same way, and the higher figure
+    counts) ``min_move_sigma`` x the mid's standard deviation over a horizon as long as the push
+    (from the per-second mid path of the ``vol_lookback_s`` before it), and at least
+    ``min_move_bps``. Concentrated into the close: the push's rate (volume per second) at least
+    ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
+    the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
+    an hour, or one that only carries on into the close, is not marking). In favour of a
+    position: held before the push, the same way, at least ``min_position`` x the push. Aimed at
+    the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
+    way (more than ``max_continuation`` x the push), as a flow that runs on through the print
+    was not aimed at it."""
 
     alert_type = "marking_the_close"
 
