@@ -144,3 +144,12 @@ def test_a_marking_episode_streamed_through_the_stage_alerts():
 
 def test_a_client_fixing_order_from_a_flat_account_is_not_marking_on_the_stage():
     assert [a for a in _marking_episode(held=False) if a.alert_type == "marking_the_close"] == []
+
+
+def test_the_stage_snapshot_keeps_the_fixing_window_across_a_restart():
+    first = SurveillanceConsumer(contract_sizes={"EURUSD": 100000.0}, record=False)
+    for t in (3400, 3575, 3590):
+        _tick(first, t, 1.1 + 0.0001 * (t % 3))
+    again = SurveillanceConsumer(contract_sizes={"EURUSD": 100000.0}, record=False, state=first.state_snapshot())
+    assert again.restore_report["restored"] is not None and "discarded" not in again.restore_report
+    assert again.fixings.dump() == first.fixings.dump() != {}
