@@ -38,7 +38,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.fixings import FixingClock, FixingSpec
 from compliance.surveillance.params import DETECTOR_PARAMS, ParameterError
+from compliance.surveillance.records import Quote
 from compliance.surveillance.state import StateError, state_dump, state_load, state_read
 from compliance.surveillance.stream import alert_payload, record_of
 from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, make_event
@@ -104,7 +106,11 @@ class SurveillanceConsumer:
         save_state: Callable[[bytes, object, int], None] | None = None,
         snapshot_every_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
+        fixings: Mapping[str, FixingSpec] | None = None,
     ):
+        # Close and fixing prints derived from the quotes (marking the close on the live stream);
+        # None: every full hour, gold each half hour, the average mid of the last 30 s before.
+        self.fixings = FixingClock(fixings)
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
@@ -163,6 +169,9 @@ class SurveillanceConsumer:
         if rec is None:
             return []
         engine = self.engine
+        if type(rec) is Quote:
+            for close in self.fixings.on_quote(rec):  # a print this quote has passed comes first
+                engine.process(close)
         engine.process(rec)
         self.events += 1
         self._last_ts = rec.ts
@@ -214,7 +223,10 @@ class SurveillanceConsumer:
     def state_snapshot(self) -> bytes:
         """The engine's windows, live orders and open episodes, and the ids of the last events,
         as a versioned JSON snapshot (``compliance.surveillance.state``)."""
-        return state_dump(self.engine, stream={"recent_event_ids": [f"{i:032x}" for i in self._recent_ids]})
+        return state_dump(
+            self.engine,
+            stream={"recent_event_ids": [f"{i:032x}" for i in self._recent_ids], "fixings": self.fixings.dump()},
+        )
 
     def state_save(self) -> None:
         self._last_save = self.clock()
@@ -238,6 +250,9 @@ class SurveillanceConsumer:
             self.engine = engine_build(self.rules.values())  # nothing half-loaded
             logger.error("surveillance: saved windows discarded, starting afresh: %s", exc)
             return {"restored": [], "restarted": [], "discarded": str(exc)}
+        fixings = report["stream"].get("fixings")
+        if isinstance(fixings, dict):
+            self.fixings.load(fixings)
         ids = report["stream"].get("recent_event_ids") or []
         try:
             self._replayed = {int(x, 16) for x in ids if isinstance(x, str)}
@@ -299,7 +314,12 @@ def surveil_stage() -> SurveillanceConsumer:
     def save(state: bytes, event_ts, events: int) -> None:
         surveillance_state_save(stage=SOURCE, state=state, event_ts=event_ts, events=events)
 
+    from django.conf import settings
+
+    from compliance.surveillance.fixings import fixings_from_settings
+
     return SurveillanceConsumer(
+        fixings=fixings_from_settings(getattr(settings, "SURVEILLANCE_FIXINGS", None)),
         owners=owners,
         contract_sizes=sizes,
         rules=rules,

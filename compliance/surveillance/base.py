@@ -107,6 +107,16 @@ class OrderState:
             self.away_bps = (price - ask) / mid * 1e4
 
 
+def evidence_sample(ids: list[str], cap: int = MAX_EVIDENCE_ORDERS) -> list[str]:
+    """At most ``cap`` order ids that span the whole episode (the first, the last and evenly
+    spaced between, in order), not its first ``cap``: an episode that runs on (an order-to-trade
+    breach carried through a second period) shows its later orders too."""
+    n = len(ids)
+    if n <= cap:
+        return ids
+    return [ids[round(i * (n - 1) / (cap - 1))] for i in range(cap)]
+
+
 class SurveillanceAlert:
     """One finding with its evidence. ``as_dict`` is the ``surveil`` output line."""
 
@@ -131,7 +141,7 @@ class SurveillanceAlert:
         ids = list(dict.fromkeys(order_ids))
         if len(ids) > MAX_EVIDENCE_ORDERS:
             evidence["order_ids_total"] = len(ids)
-            ids = ids[:MAX_EVIDENCE_ORDERS]
+            ids = evidence_sample(ids)
         self.order_ids = ids
         self.score = round(min(1.0, max(0.0, score)), 4)
         self.start = start

@@ -26,7 +26,7 @@ import hashlib
 from datetime import datetime
 from math import exp
 
-from compliance.surveillance.base import MAX_EVIDENCE_ORDERS, SurveillanceAlert, iso
+from compliance.surveillance.base import SurveillanceAlert, evidence_sample, iso
 
 # Client-level alert types: the subject is the beneficial owner (or owner pair) and its symbol.
 CLIENT_LEVEL = frozenset({"wash_trade", "painting_the_tape", "best_execution_slippage", "asymmetric_slippage"})
@@ -159,7 +159,7 @@ class Episode:
             account=",".join(accounts) if len(accounts) > 1 else (accounts[0] if accounts else best.account),
             owner=best.owner,
             symbol=best.symbol,
-            order_ids=ids[:MAX_EVIDENCE_ORDERS],
+            order_ids=evidence_sample(ids),
             score=calibrated_score(best.alert_type, raw),
             start=self.start,
             end=self.end,

@@ -458,8 +458,10 @@ class _Account:
 
 class QuoteStuffingDetector(Detector):
     """Quote stuffing (2016/522 Annex II 1(d)): an account's message rate bursts to at least
-    ``min_messages`` per ``window_s`` and ``baseline_multiple`` x its own long-run rate, with at
-    most ``max_fill_ratio`` executions per message. Assessed when the burst ends."""
+    ``baseline_multiple`` x its own long-run rate and ``min_messages_over_baseline`` per
+    ``window_s`` (``min_messages`` while the account has no baseline yet: without its own history
+    only a burst large in absolute terms is far above anything), with at most
+    ``max_fill_ratio`` executions per message. Assessed when the burst ends."""
 
     alert_type = "quote_stuffing"
 
@@ -468,7 +470,7 @@ class QuoteStuffingDetector(Detector):
         self.accounts: dict[str, _Account] = {}
         self.open_bursts: set[str] = set()
         self._window = params.window_s
-        self._min = params.min_messages
+        self._min = min(params.min_messages, params.min_messages_over_baseline)  # opens a burst
 
     def on_order(self, t, msg, state, side):
         acc = self.accounts.get(msg.account)
@@ -546,6 +548,9 @@ class QuoteStuffingDetector(Detector):
         peak_rate = b.peak / p.window_s
         if b.baseline_rate is not None and peak_rate < p.baseline_multiple * b.baseline_rate:
             return
+        floor = p.min_messages if b.baseline_rate is None else self._min
+        if b.peak < floor:
+            return
         symbols = sorted(b.symbols)
         self.out.append(
             SurveillanceAlert(
@@ -554,7 +559,7 @@ class QuoteStuffingDetector(Detector):
                 owner=b.owner,
                 symbol=symbols[0] if len(symbols) == 1 else ",".join(symbols),
                 order_ids=b.order_ids,
-                score=excess_score(b.peak, p.min_messages),
+                score=excess_score(b.peak, floor),
                 start=b.start_ts,
                 end=b.last_ts,
                 evidence={
@@ -563,7 +568,7 @@ class QuoteStuffingDetector(Detector):
                     "fill_ratio": round(fill_ratio, 4),
                     "max_fill_ratio": p.max_fill_ratio,
                     "peak_messages_per_window": b.peak,
-                    "min_messages": p.min_messages,
+                    "min_messages": floor,
                     "window_s": p.window_s,
                     "baseline_messages_per_s": None if b.baseline_rate is None else round(b.baseline_rate, 4),
                     "baseline_multiple": p.baseline_multiple,

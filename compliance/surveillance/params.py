@@ -104,7 +104,10 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
     """Message bursts far above the account's baseline with few executions (2016/522 Annex II 1(d))."""
 
     window_s: Pos = 1.0
-    min_messages: Count = 50  # messages in one window that open a burst
+    min_messages: Count = 50  # messages in one window: a burst, for an account with no baseline yet
+    # For an account with a baseline (``baseline_min_s`` of history), a burst this large at
+    # ``baseline_multiple`` x its own rate is far above it: judged against the account itself.
+    min_messages_over_baseline: Count = 30  # 20-30 on the development and tuning books: see docs
     max_fill_ratio: Fraction = 0.05  # executions / messages in the burst
     baseline_multiple: Pos = 10.0  # burst rate vs the account's long-run rate
     baseline_min_s: Pos = 60.0  # history needed before the baseline is used

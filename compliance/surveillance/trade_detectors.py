@@ -617,25 +617,26 @@ class MarkingTheCloseDetector(Detector):
     an account that pushed the print with aggressive one-way trading just before it, in favour
     of a position it already held.
 
-    The push is the account's run of aggressive fills in one direction that ends at the print
-    (from its last aggressive fill the other way, within ``window_s``): at least ``min_orders``
-    orders, ``min_one_sided`` of its aggressive volume in the window that way, ``min_share`` of
-    the firm's aggressive volume in the symbol over the push. The print is measured against the
-    instrument's own volatility, not an absolute figure: the move from the mid when the push
-    began to the print, or the print's distance from the mid ``after_s`` later (a print pushed
-    away from the market comes back), must reach (for a fixing, an average of the market over a
-    window before the print that the push moves only in part, the mid the push left at the
-    print is measured the same way, and the higher figure counts) ``min_move_sigma`` x the mid's standard
-    deviation over a horizon as long as the push (from the per-second mid path of the
-    ``vol_lookback_s`` before it), and at least ``min_move_bps``. Concentrated into the close:
-    the push's rate (volume per second) at least ``min_concentration`` x the account's
-    aggressive rate before it, the higher of its rate over the ``window_s`` and over the
-    ``vol_lookback_s`` before the push (a flow sliced evenly over an hour, or one that only
-    carries on into the close, is not marking). In favour of a position:
-    held before the push, the same way, at least ``min_position`` x the push. Aimed at the
-    print: the alert waits ``after_s`` and is dropped if the account kept trading the same way
-    (more than ``max_continuation`` x the push), as a flow that runs on through the print was
-    not aimed at it."""
+    The push is the account's net aggressive flow in one direction that ends at the print, from
+    where that flow (counted back from the print, within ``window_s``) was largest: a smaller
+    trade the other way inside it does not end it, one that outweighs what came after does. At
+    least ``min_orders`` orders that way, ``min_one_sided`` of its aggressive volume in the
+    window that way, ``min_share`` of the firm's aggressive volume in the symbol over the push.
+    The print is measured against the instrument's own volatility, not an absolute figure: the
+    move from the mid when the push began to the print, or the print's distance from the mid
+    ``after_s`` later (a print pushed away from the market comes back), must reach (for a
+    fixing, an average of the market over a window before the print that the push moves only in
+    part, the mid the push left at the print is measured the same way, and the higher figure
+    counts) ``min_move_sigma`` x the mid's standard deviation over a horizon as long as the push
+    (from the per-second mid path of the ``vol_lookback_s`` before it), and at least
+    ``min_move_bps``. Concentrated into the close: the push's rate (volume per second) at least
+    ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
+    the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
+    an hour, or one that only carries on into the close, is not marking). In favour of a
+    position: held before the push, the same way, at least ``min_position`` x the push. Aimed at
+    the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
+    way (more than ``max_continuation`` x the push), as a flow that runs on through the print
+    was not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -722,17 +723,21 @@ class MarkingTheCloseDetector(Detector):
                 continue
             direction = 1 if net > 0 else -1
             one_sided = abs(net) / gross
-            # The push: the run of aggressive fills this way that ends at the print.
-            run_from = 0
-            for i, f in enumerate(aggr):
-                if f[2] != direction:
-                    run_from = i + 1
+            # The push: the account's net flow this way that ends at the print, from where it
+            # was largest (counted back from the print). A small trade the other way inside it
+            # (an active account's other business) does not end it; one that outweighs what
+            # came after it does.
+            run_from, acc, best = len(aggr), 0.0, 0.0
+            for i in range(len(aggr) - 1, -1, -1):
+                acc += aggr[i][2] * direction * aggr[i][1].qty
+                if acc > best:
+                    run_from, best = i, acc
             push = aggr[run_from:]
-            push_ids = {f[1].order_id for f in push}
+            push_ids = {f[1].order_id for f in push if f[2] == direction}
             if len(push_ids) < p.min_orders or one_sided < p.min_one_sided:
                 continue
             began = push[0][0]
-            qty = sum(f[1].qty for f in push)
+            qty = sum(f[1].qty for f in push if f[2] == direction)
             # Its share of the aggressive volume over the push (the flow that moves a print;
             # passive market-maker fills are counted out).
             total = sum(f[1].qty for f in window if f[3] and f[0] >= began)

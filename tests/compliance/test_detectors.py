@@ -239,6 +239,35 @@ def test_quote_stuffing_near_miss_below_burst_size():
     assert run(stuffing_rows(48), only={"quote_stuffing"}) == []
 
 
+def _with_history(rows, *, every_s: float, until: float = 95.0):
+    """The stuffing account's everyday quoting before the burst: a resting order every
+    ``every_s`` from the start of the book (its baseline)."""
+    t, i = -600.0, 0
+    while t < until:
+        rows.append(o(t, "new", f"h{i}", "Q", "sell", 100_000, "1.10100"))
+        t += every_s
+        i += 1
+    return rows
+
+
+def test_quote_stuffing_a_smaller_burst_far_above_the_accounts_own_baseline():
+    # 34 messages in a third of a second from an account sending one a minute
+    alerts = run(_with_history(stuffing_rows(34), every_s=60.0), only={"quote_stuffing"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["peak_messages_per_window"] == 34 and ev["min_messages"] == 30
+    assert ev["baseline_messages_per_s"] == pytest.approx(1 / 60, rel=0.1)
+
+
+def test_quote_stuffing_near_misses_of_the_smaller_burst():
+    # the same burst from an account with no history yet: only a large burst is far above anything
+    assert run(stuffing_rows(34), only={"quote_stuffing"}) == []
+    # a busy quoter (4 messages a second every second): 34 is under 10x its own rate
+    assert run(_with_history(stuffing_rows(34), every_s=0.25), only={"quote_stuffing"}) == []
+    # below the floor whatever the baseline
+    assert run(_with_history(stuffing_rows(28), every_s=60.0), only={"quote_stuffing"}) == []
+
+
 # ---------------------------------------------------------------- ping orders
 
 

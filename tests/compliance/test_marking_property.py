@@ -1,6 +1,7 @@
 """Marking the close, property-based (hypothesis): whatever the account's fills before a print,
-the alert names exactly its push (the one-way run of aggressive fills that ends at the print)
-and never an order before it; and a save-and-restore anywhere (the fills kept for the look-back,
+the alert names exactly its push (the account's net flow one way that ends at the print, from
+where that flow was largest: a smaller trade the other way inside it does not end it) and never
+an order before it; and a save-and-restore anywhere (the fills kept for the look-back,
 the pushes waiting after the print) changes no alert."""
 
 from __future__ import annotations
@@ -74,21 +75,32 @@ def test_the_alert_names_the_push_only_and_a_restart_changes_nothing(held, fills
         (alert,) = whole
         ev = alert["evidence"]
         direction = "buy" if ev["net_aggressive_qty_in_window"] > 0 else "sell"
-        # the push: the fills after the last one the other way, all of them this way
-        last_other = max((i for i, f in enumerate(ordered) if f[1] != direction), default=-1)
-        push = names[last_other + 1 :]
+        # the push: from where the net flow this way, counted back from the print, was largest
+        sign = 1 if direction == "buy" else -1
+        acc, best, run_from = 0.0, 0.0, len(ordered)
+        for i in range(len(ordered) - 1, -1, -1):
+            acc += (1 if ordered[i][1] == "buy" else -1) * sign * ordered[i][2]
+            if acc > best:
+                run_from, best = i, acc
+        push = names[run_from:]
         assert set(alert["order_ids"]) == set(push)
-        assert ev["push_orders"] == len(push) >= ev["min_orders"]
+        assert ev["push_orders"] == sum(f[1] == direction for f in ordered[run_from:]) >= ev["min_orders"]
         assert "h" not in alert["order_ids"] and "after" not in alert["order_ids"]
         assert ev["position_before_push"] * (1 if direction == "buy" else -1) > 0
         assert ev["continuation_after_print"] <= ev["max_continuation"]
         assert max(ev["move_bps"], ev["reversal_after_print_bps"]) >= ev["move_threshold_bps"]
 
 
-def test_the_push_starts_after_the_last_fill_the_other_way():
+def test_a_small_trade_the_other_way_does_not_end_the_push_a_larger_one_does():
+    # 2 lots sold between 10 and 30 bought: one push of five orders
     fills = [(50, "buy", 10), (100, "sell", 2), (200, "buy", 10), (240, "buy", 10), (280, "buy", 10)]
     records = [record_decoder.decode(orjson.dumps(r)) for r in _rows(3_000_000, fills, carry_on=False)]
     (alert,) = _surveil(records)
-    assert alert["order_ids"] == ["p2", "p3", "p4"] and alert["evidence"]["push_orders"] == 3
+    assert alert["order_ids"] == ["p0", "p1", "p2", "p3", "p4"] and alert["evidence"]["push_orders"] == 4
     assert alert["evidence"]["one_sided"] == round(38 / 42, 4)
+    # 3 lots sold after 2 bought: the push starts after the sale
+    fills = [(50, "buy", 2), (100, "sell", 3), (200, "buy", 10), (240, "buy", 10), (280, "buy", 10)]
+    records = [record_decoder.decode(orjson.dumps(r)) for r in _rows(3_000_000, fills, carry_on=False)]
+    (alert,) = _surveil(records)
+    assert alert["order_ids"] == ["p2", "p3", "p4"] and alert["evidence"]["push_orders"] == 3
     assert _surveil([record_decoder.decode(orjson.dumps(r)) for r in _rows(3_000_000, fills, carry_on=True)]) == []
