@@ -111,6 +111,17 @@ def test_reading_a_result_before_its_sync_is_refused(conn):
     assert pending.fetchone() == (1,)
 
 
+def test_a_value_read_raw_is_the_servers_text_unloaded(conn):
+    with Batch(conn) as batch:
+        doc = batch.execute("SELECT json_build_object('written', true, 'n', %s::bigint)", [7])
+        null = batch.execute("SELECT NULL::json")
+        with pytest.raises(psycopg.ProgrammingError):
+            doc.raw()
+        batch.sync()
+    assert doc.raw() == b'{"written" : true, "n" : 7}'  # as the server wrote it, for the caller to parse
+    assert null.raw() is None
+
+
 def test_placeholders_are_numbered():
     assert _numbered("SELECT %s, %s::json FROM t WHERE a = %s") == "SELECT $1, $2::json FROM t WHERE a = $3"
     assert _numbered("SELECT 1") == "SELECT 1"

@@ -14,10 +14,20 @@ import hashlib
 import uuid
 from datetime import datetime
 
-from tradeops.audit.canonical import canonical_json, ts
+from tradeops.audit.canonical import canonical_bytes, ts
 
 # Fixed namespace for tradeops' derived event ids (uuid5 of it and the action's identity).
 NAMESPACE = uuid.UUID("6f1c2d4e-8a0b-5c3d-9e7f-a1b2c3d4e5f6")
+# uuid5 hashes with SHA-1 (RFC 4122: an identifier, not a security use); the namespace fed in once
+_NAMESPACE_SHA1 = hashlib.sha1(NAMESPACE.bytes, usedforsecurity=False)
+
+
+def _uuid5(name: str) -> uuid.UUID:
+    """``uuid.uuid5(NAMESPACE, name)`` (the same id) without hashing the namespace again: the
+    order path derives ~6 ids per order (tests/tradeops/audit/test_identity.py)."""
+    digest = _NAMESPACE_SHA1.copy()
+    digest.update(name.encode())
+    return uuid.UUID(bytes=digest.digest()[:16], version=5)
 
 
 def object_label(obj) -> tuple[str, str]:
@@ -27,7 +37,9 @@ def object_label(obj) -> tuple[str, str]:
     return object_type, str(getattr(obj, "pk", obj))
 
 
-def recorded_event_id(*, action: str, obj, payload: dict, at: datetime, cause: str = "") -> uuid.UUID:
+def recorded_event_id(
+    *, action: str, obj, payload: dict, at: datetime, cause: str = "", canonical: bytes | None = None
+) -> uuid.UUID:
     """The event id of one recorded action: a UUIDv5 over action, object, time, payload and,
     when given, ``cause``.
 
@@ -35,8 +47,11 @@ def recorded_event_id(*, action: str, obj, payload: dict, at: datetime, cause: s
     side. Two different actions on one object at the same microsecond differ in action or payload,
     except a position update: two fills at one instant (a replay on the distributed topology, where
     the quotes run ahead of the signals) can net a position back to figures it had, so its records
-    name the fill that caused them (``cause``; empty: the id is as it always was)."""
+    name the fill that caused them (``cause``; empty: the id is as it always was).
+
+    ``canonical``: ``canonical_bytes(payload)`` when the caller has it already (the order path
+    stores the same bytes as the audit payload), so the payload is serialised once."""
     object_type, object_id = object_label(obj)
-    body = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+    body = hashlib.sha256(canonical_bytes(payload) if canonical is None else canonical).hexdigest()
     suffix = f"|{cause}" if cause else ""
-    return uuid.uuid5(NAMESPACE, f"{action}|{object_type}|{object_id}|{ts(at)}|{body}{suffix}")
+    return _uuid5(f"{action}|{object_type}|{object_id}|{ts(at)}|{body}{suffix}")

@@ -64,6 +64,10 @@ class AuditEntry:
     event_id: uuid.UUID | None = None
     category: str = Category.TRADING
     corrects: uuid.UUID | None = None
+    # ``canonical_bytes(payload)`` when the caller has serialised the payload already (the order
+    # path hashes it for the event id: ``trading.orders.records``), stored and hashed as is; the
+    # same bytes as the payload would give, never anything else. Not part of the entry's identity.
+    canonical: bytes | None = field(default=None, compare=False, repr=False)
 
 
 _ACTOR_PREFIXES = {
@@ -313,6 +317,7 @@ def _prepare(entries: Iterable[AuditEntry]) -> tuple[list[tuple], list[uuid.UUID
                 str(entry.object_id),
                 entry.payload,
                 entry.corrects,
+                entry.canonical,
             )
         )
     return prepared, supplied
@@ -328,6 +333,7 @@ def _prepared(
     object_id: str,
     payload: Any,
     corrects: uuid.UUID | None,
+    canonical: bytes | None = None,
 ) -> tuple:
     """One entry prepared: ``(event_id, occurred_at, category, actor_type, actor_id, action,
     object_type, object_id, payload text, corrects, header lead, header rest, payload bytes)``;
@@ -336,7 +342,9 @@ def _prepared(
     if type(occurred_at) is not datetime or occurred_at.tzinfo is not UTC:
         occurred_at = ensure_utc(occurred_at)  # refuses a naive time; else the same instant in UTC
     actor_type, actor_id = _actor_parsed(actor)
-    body = canonical_bytes(payload)  # before ts(occurred_at): the payload's own time is often the same object
+    # before ts(occurred_at): the payload's own time is often the same object; ``canonical``: the
+    # caller's canonical_bytes(payload) (AuditEntry.canonical)
+    body = canonical_bytes(payload) if canonical is None else canonical
     lead, rest = header_parts(
         event_id, ts(occurred_at), category, actor_type, actor_id, action, object_type, object_id, corrects
     )

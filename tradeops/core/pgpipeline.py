@@ -65,6 +65,16 @@ class Pending:
         rows = self.fetchall()
         return rows[0] if rows else None
 
+    def raw(self) -> bytes | None:
+        """The first row's first value as the server sent it (text format), not loaded: for a
+        caller that parses it itself (the order write's json answer, read with orjson) and so
+        spares the row loading (~20-40 us a call on the shared machine). None: SQL NULL."""
+        if self._result is None:
+            raise psycopg.ProgrammingError("the statement's round trip has not been synced yet")
+        if not self._result.ntuples:
+            raise psycopg.ProgrammingError("the statement returned no row")
+        return self._result.get_value(0, 0)
+
 
 class Batch:
     """Queue statements; ``sync`` sends them with one write and reads their results."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from tradeops.audit.canonical import canonical_bytes
 from tradeops.audit.identity import object_label, recorded_event_id
 from tradeops.audit.services import AuditEntry
 from tradeops.bus.tracing import traceparent_parse
@@ -103,7 +104,10 @@ def action_records(
     sharing one derived event id (``cause``: see ``recorded_event_id``). With ``traceparent`` (the
     trace the action belongs to) the audit payload gets ``context: {trace_id, traceparent}`` and
     the event carries it, so the record is found from a trace and the trace from the record."""
-    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at, cause=cause)
+    # The payload serialised once: its canonical bytes give the event id and, without a trace
+    # context, are the audit record's payload text as they stand.
+    canonical = canonical_bytes(payload)
+    event_id = recorded_event_id(action=action, obj=obj, payload=payload, at=at, cause=cause, canonical=canonical)
     object_type, object_id = object_label(obj)
     parsed = traceparent_parse(traceparent)
     entry = AuditEntry(
@@ -115,6 +119,7 @@ def action_records(
         actor=actor,
         event_id=event_id,
         category="trading",
+        canonical=None if parsed else canonical,
     )
     event = action_event(
         action=action, payload=payload, at=at, event_id=event_id, traceparent=traceparent if parsed else ""

@@ -489,8 +489,8 @@ def _execute(conn, statement: str) -> tuple[str, object]:
         with Batch(conn) as batch:
             pending = batch.execute(_SQL, [statement])
             batch.sync()
-            result = pending.fetchone()[0]
-        return orjson.loads(result) if isinstance(result, str | bytes) else result
+            result = pending.raw()  # the function's json as sent: orjson, not psycopg's json loader
+        return orjson.loads(result)
 
     try:
         if connection.in_atomic_block:
