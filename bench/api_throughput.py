@@ -2,7 +2,8 @@
 with an OAuth2 bearer token, beside a minimal Django JSON view served the same way, same run.
 
     python bench/api_throughput.py [--seconds 15] [--rounds 3] [--workers 3] [--connections 12]
-                                   [--loadgen wrk|python] [--positions 30] [--alerts 200]
+                                   [--loadgen wrk|hey|python[,...]] [--positions 30] [--alerts 200]
+    python bench/api_throughput.py --profile-served 10 [--split] --loadgen hey   # where served CPU goes
 
 1. A throwaway PostgreSQL database (``test_tradeops_bench_api``, created, migrated and dropped
    here) with a realistic small book: ``--positions`` positions (accounts x instruments, each made
@@ -20,20 +21,31 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
    ``/bench/positions-plain/``, the same positions page from a plain Django view (same query and
    fields, no authentication, throttle or DRF), so the API machinery's own share shows.
 4. A real load generator in its own process: wrk (Debian's package ``wrk``; keep-alive
-   connections, latency percentiles) or, without it, ``--loadgen python`` (worker processes on
-   ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
-   times, interleaved so that the machine's noise falls on all of them alike; the median round is
-   reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5), both
-   as the ratio of the medians and as the median of the per-round ratios (each API figure against
-   the minimal view's of the same round).
+   connections, latency percentiles), hey (Debian's package ``hey``, Go; ``--threads`` cores at
+   most, one CSV line per request) or ``--loadgen python`` (worker processes, one thread per
+   ``http.client`` keep-alive connection: ``--connections`` requests in flight). Several,
+   comma-separated, are each run in every round. The four targets are measured in turn,
+   ``--rounds`` times, interleaved so that the machine's noise falls on all of them alike; the
+   median round is reported, with the ratio of each API endpoint to the minimal view (target: at
+   least 0.5), both as the ratio of the medians and as the median of the per-round ratios (each
+   API figure against the minimal view's of the same round), and two CPU figures per request
+   answered: the server process's (user + system, from /proc, all its threads) and the load
+   generator's (this process's children). On 2 CPUs the load generator competes with the server:
+   its column says how much; the server's column is the steadier comparison of the targets' cost
+   as served (Daphne, Twisted and the ASGI thread hops included). The load average before and
+   after is printed.
 5. The steadier figure on a shared machine: this process's CPU time per request for the same
    four targets, through Django's test client in this process (no HTTP server, no load
    generator; ``--inproc`` requests each, after a warm-up), so the application's own cost per
    request can be compared without the scheduler's noise.
 
+``--profile-served N``: one Daphne per target with every thread under cProfile
+(``bench/api_served_profile.py``), N seconds of load each, the top functions; ``--split`` instead
+sums the CPU of each sync call per function (no profiler overhead) beside the event loop thread's.
+
 Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
 owner, scripts/services.sh), REDIS_URL (default
-redis://127.0.0.1:6379/0), and wrk (``apt-get install wrk``) or ``--loadgen python``.
+redis://127.0.0.1:6379/0), and wrk or hey (``apt-get install wrk hey``) or ``--loadgen python``.
 """
 
 from __future__ import annotations
@@ -327,25 +339,39 @@ def run_hey(*, url: str, bearer: str, seconds: int, connections: int, threads: i
 
 
 def _python_worker(args) -> tuple[int, list[float], int]:
+    """One load process: ``per_process`` keep-alive connections, each driven by its own thread, so
+    that as many requests are in flight as there are connections. (Until 4 December the process
+    took its connections in turn, one request at a time: 2 requests in flight for "2 x 12", which
+    measured latency more than the server's throughput and weighed every round trip an API
+    request waits on, Redis and PostgreSQL, as if it were the server's work.)"""
     import http.client
+    import threading
 
     port, path, bearer, seconds, per_process = args
-    conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(per_process)]
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    latencies: list[float] = []
-    bad = 0
     end = time.perf_counter() + seconds
-    i = 0
-    while time.perf_counter() < end:
-        conn = conns[i % per_process]
-        i += 1
-        start = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        latencies.append((time.perf_counter() - start) * 1000)
-        bad += response.status >= 300
-    return len(latencies), latencies, bad
+    results: list[tuple[list[float], int]] = []
+
+    def drive() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        latencies: list[float] = []
+        bad = 0
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - start) * 1000)
+            bad += response.status >= 300
+        results.append((latencies, bad))
+
+    threads = [threading.Thread(target=drive) for _ in range(per_process)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies = [x for lat, _ in results for x in lat]
+    return len(latencies), latencies, sum(bad for _, bad in results)
 
 
 def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: int, processes: int) -> dict:

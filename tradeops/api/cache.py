@@ -39,6 +39,7 @@ so the order that makes a page never older than its version holds across the two
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -51,7 +52,7 @@ from tradeops.observability.cache import cache_stats_register
 
 _MAX_PAGES = 512
 _lock = threading.Lock()
-_pages: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+_pages: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
 _newest = [-1]
 _counts = [0, 0]  # hits, misses in this process (read when scraped: the hit ratio)
 _hit = metrics.cache_hits.labels("api_pages", "l1")
@@ -175,8 +176,14 @@ def _tracing_wrap(connection) -> None:
     db_spans_wrap(connection)
 
 
-def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str] | None:
-    """The page (content, content type) filed under ``key`` (whose first item is the version);
+def page_etag(content: bytes) -> str:
+    """The page's entity tag: a digest of its bytes, so every web process gives the same page the
+    same tag and a client's ``If-None-Match`` holds across processes and restarts."""
+    return '"' + hashlib.blake2b(content, digest_size=16).hexdigest() + '"'
+
+
+def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str, str] | None:
+    """The page (content, content type, entity tag) filed under ``key`` (whose first item is the version);
     ``count_miss=False``: a miss is not counted (the caller's next step counts it)."""
     with _lock:
         if key[0] > _newest[0]:  # a newer version: every page kept so far is of an older one
@@ -198,11 +205,11 @@ def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str] | None
     return page
 
 
-def page_put(key: tuple, content: bytes, content_type: str) -> None:
+def page_put(key: tuple, content: bytes, content_type: str, etag: str) -> None:
     with _lock:
         if key[0] < _newest[0]:
             return  # a newer version was seen meanwhile: this page may already be stale
-        _pages[key] = (content, content_type)
+        _pages[key] = (content, content_type, etag)
         _pages.move_to_end(key)
         while len(_pages) > _MAX_PAGES:
             _pages.popitem(last=False)
