@@ -183,8 +183,8 @@ def page_etag(content: bytes) -> str:
 
 
 def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str, str] | None:
-    """The page (content, content type, entity tag) filed under ``key`` (whose first item is the version);
-    ``count_miss=False``: a miss is not counted (the caller's next step counts it)."""
+    """The page (content, content type, entity tag) filed under ``key`` (whose first item is the
+    version); ``count_miss=False``: a miss is not counted (the caller's next step counts it)."""
     with _lock:
         if key[0] > _newest[0]:  # a newer version: every page kept so far is of an older one
             _pages.clear()

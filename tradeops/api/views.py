@@ -113,11 +113,11 @@ def _page_response(page: tuple[bytes, str, str]) -> HttpResponse:
 def page_validated(request, response):
     """A page-caching list's answer with its validators: a 200 carries ``ETag`` (a digest of the
     page's bytes, ``page_etag``) and ``Cache-Control: private, no-cache`` (a client or its own
-    cache may keep the page but asks again each time; no shared cache keeps it; ``Vary``
-    names ``Authorization``), and becomes a 304 without a body when the request's
-    ``If-None-Match`` names that tag. Called after
-    authentication, the scope and role checks and the throttle (the 304 is counted like the 200
-    it replaces), on a DRF response once rendered."""
+    cache may keep the page but asks again each time; no shared cache keeps it; ``Vary`` names
+    ``Authorization``), and becomes a 304 without a body when the request's ``If-None-Match``
+    names that tag. Called from ``finalize_response``, so after authentication, the scope and
+    role checks and the throttle (a 304 is counted like the 200 it replaces), on both the fast
+    path and DRF's; a DRF response is validated once rendered."""
     if response.status_code != 200:
         return response
     if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
