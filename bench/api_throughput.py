@@ -2,7 +2,8 @@
 with an OAuth2 bearer token, beside a minimal Django JSON view served the same way, same run.
 
     python bench/api_throughput.py [--seconds 15] [--rounds 3] [--workers 3] [--connections 12]
-                                   [--loadgen wrk|python] [--positions 30] [--alerts 200]
+                                   [--loadgen wrk|hey|python[,...]] [--positions 30] [--alerts 200]
+    python bench/api_throughput.py --profile-served 10 [--split] --loadgen hey   # where served CPU goes
 
 1. A throwaway PostgreSQL database (``test_tradeops_bench_api``, created, migrated and dropped
    here) with a realistic small book: ``--positions`` positions (accounts x instruments, each made
@@ -20,20 +21,31 @@ with an OAuth2 bearer token, beside a minimal Django JSON view served the same w
    ``/bench/positions-plain/``, the same positions page from a plain Django view (same query and
    fields, no authentication, throttle or DRF), so the API machinery's own share shows.
 4. A real load generator in its own process: wrk (Debian's package ``wrk``; keep-alive
-   connections, latency percentiles) or, without it, ``--loadgen python`` (worker processes on
-   ``http.client`` keep-alive connections). The three targets are measured in turn, ``--rounds``
-   times, interleaved so that the machine's noise falls on all of them alike; the median round is
-   reported, with the ratio of each API endpoint to the minimal view (target: at least 0.5), both
-   as the ratio of the medians and as the median of the per-round ratios (each API figure against
-   the minimal view's of the same round).
+   connections, latency percentiles), hey (Debian's package ``hey``, Go; ``--threads`` cores at
+   most, one CSV line per request) or ``--loadgen python`` (worker processes, one thread per
+   ``http.client`` keep-alive connection: ``--connections`` requests in flight). Several,
+   comma-separated, are each run in every round. The four targets are measured in turn,
+   ``--rounds`` times, interleaved so that the machine's noise falls on all of them alike; the
+   median round is reported, with the ratio of each API endpoint to the minimal view (target: at
+   least 0.5), both as the ratio of the medians and as the median of the per-round ratios (each
+   API figure against the minimal view's of the same round), and two CPU figures per request
+   answered: the server process's (user + system, from /proc, all its threads) and the load
+   generator's (this process's children). On 2 CPUs the load generator competes with the server:
+   its column says how much; the server's column is the steadier comparison of the targets' cost
+   as served (Daphne, Twisted and the ASGI thread hops included). The load average before and
+   after is printed.
 5. The steadier figure on a shared machine: this process's CPU time per request for the same
    four targets, through Django's test client in this process (no HTTP server, no load
    generator; ``--inproc`` requests each, after a warm-up), so the application's own cost per
    request can be compared without the scheduler's noise.
 
+``--profile-served N``: one Daphne per target with every thread under cProfile
+(``bench/api_served_profile.py``), N seconds of load each, the top functions; ``--split`` instead
+sums the CPU of each sync call per function (no profiler overhead) beside the event loop thread's.
+
 Needs DATABASE_URL and MIGRATE_DATABASE_URL (default: the local PostgreSQL's runtime role and
 owner, scripts/services.sh), REDIS_URL (default
-redis://127.0.0.1:6379/0), and wrk (``apt-get install wrk``) or ``--loadgen python``.
+redis://127.0.0.1:6379/0), and wrk or hey (``apt-get install wrk hey``) or ``--loadgen python``.
 """
 
 from __future__ import annotations
@@ -184,7 +196,15 @@ def make_clients() -> dict[str, tuple[str, str]]:
 # ---------------------------------------------------------------- the server
 
 
-def server_start(*, port: int, workers: int, database: str, server: str = "gunicorn") -> subprocess.Popen:
+def server_start(
+    *,
+    port: int,
+    workers: int,
+    database: str,
+    server: str = "gunicorn",
+    profile_to: str | None = None,
+    split: bool = False,
+) -> subprocess.Popen:
     env = {
         **os.environ,
         "DATABASE_URL": database,
@@ -193,8 +213,12 @@ def server_start(*, port: int, workers: int, database: str, server: str = "gunic
         "LOG_LEVEL": "WARNING",
     }
     if server == "daphne":  # what docker/Dockerfile runs: one ASGI process, the bounded pool of tradeops.asgi
-        daphne = str(Path(sys.executable).parent / "daphne")
-        command = [daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tradeops.asgi:application"]
+        daphne = [str(Path(sys.executable).parent / "daphne")]
+        if profile_to:  # every thread under cProfile (bench/api_served_profile.py)
+            daphne = [sys.executable, str(ROOT / "bench" / "api_served_profile.py")]
+            env["API_SERVED_PROFILE"] = profile_to
+            env["API_SERVED_SPLIT"] = "1" if split else "0"
+        command = [*daphne, "-v", "0", "-b", "127.0.0.1", "-p", str(port), "tradeops.asgi:application"]
         return subprocess.Popen(
             command, cwd=ROOT, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -275,7 +299,15 @@ def run_wrk(*, url: str, bearer: str, seconds: int, connections: int, threads: i
     p50 = _wrk_ms(re.search(r"\n\s+50%\s+(\S+)", out).group(1))
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
-    return {"rps": rps, "p50_ms": p50, "p99_ms": p99, "non_2xx": int(bad.group(1)) if bad else 0, "socket": errors}
+    done = int(re.search(r"(\d+) requests in", out).group(1))
+    return {
+        "rps": rps,
+        "p50_ms": p50,
+        "p99_ms": p99,
+        "non_2xx": int(bad.group(1)) if bad else 0,
+        "socket": errors,
+        "requests": done,
+    }
 
 
 def _wrk_ms(text: str) -> float:
@@ -283,26 +315,63 @@ def _wrk_ms(text: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}[unit]
 
 
+def run_hey(*, url: str, bearer: str, seconds: int, connections: int, threads: int) -> dict:
+    """hey (Debian's package ``hey``, Go): ``connections`` keep-alive workers for ``seconds``, on
+    ``threads`` cores at most (GOMAXPROCS: it competes with the server for the machine's CPUs)."""
+    command = ["hey", "-z", f"{seconds}s", "-c", str(connections), "-cpus", str(threads), "-disable-compression"]
+    if bearer:
+        command += ["-H", f"Authorization: Bearer {bearer}"]
+    # one CSV line per request (its latency and status), so the percentiles are computed as the python
+    # load generator's are, whatever the count
+    out = subprocess.run([*command, "-o", "csv", url], capture_output=True, text=True, check=True).stdout
+    rows = [line.split(",") for line in out.splitlines()[1:] if line]
+    if not rows:
+        sys.exit(f"hey measured nothing: {' '.join(command)}")
+    latencies = sorted(float(row[0]) * 1000 for row in rows)
+    return {
+        "rps": len(rows) / seconds,
+        "requests": len(rows),
+        "p50_ms": latencies[len(latencies) // 2],
+        "p99_ms": latencies[int(len(latencies) * 0.99)],
+        "non_2xx": sum(not 200 <= int(row[6]) < 300 for row in rows),
+        "socket": None,
+    }
+
+
 def _python_worker(args) -> tuple[int, list[float], int]:
+    """One load process: ``per_process`` keep-alive connections, each driven by its own thread, so
+    that as many requests are in flight as there are connections. (Until 4 December the process
+    took its connections in turn, one request at a time: 2 requests in flight for "2 x 12", which
+    measured latency more than the server's throughput and weighed every round trip an API
+    request waits on, Redis and PostgreSQL, as if it were the server's work.)"""
     import http.client
+    import threading
 
     port, path, bearer, seconds, per_process = args
-    conns = [http.client.HTTPConnection("127.0.0.1", port) for _ in range(per_process)]
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
-    latencies: list[float] = []
-    bad = 0
     end = time.perf_counter() + seconds
-    i = 0
-    while time.perf_counter() < end:
-        conn = conns[i % per_process]
-        i += 1
-        start = time.perf_counter()
-        conn.request("GET", path, headers=headers)
-        response = conn.getresponse()
-        response.read()
-        latencies.append((time.perf_counter() - start) * 1000)
-        bad += response.status >= 300
-    return len(latencies), latencies, bad
+    results: list[tuple[list[float], int]] = []
+
+    def drive() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        latencies: list[float] = []
+        bad = 0
+        while time.perf_counter() < end:
+            start = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            latencies.append((time.perf_counter() - start) * 1000)
+            bad += response.status >= 300
+        results.append((latencies, bad))
+
+    threads = [threading.Thread(target=drive) for _ in range(per_process)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    latencies = [x for lat, _ in results for x in lat]
+    return len(latencies), latencies, sum(bad for _, bad in results)
 
 
 def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: int, processes: int) -> dict:
@@ -313,6 +382,7 @@ def run_python(*, port: int, path: str, bearer: str, seconds: int, connections: 
     count = sum(n for n, _, _ in results)
     return {
         "rps": count / seconds,
+        "requests": count,
         "p50_ms": latencies[len(latencies) // 2],
         "p99_ms": latencies[int(len(latencies) * 0.99)],
         "non_2xx": sum(b for _, _, b in results),
@@ -329,15 +399,24 @@ def print_rounds_table(rounds: dict, targets, *, baseline: str, ratio_label: str
     ratio of the medians, and the median of the per-round ratios (each round's figure against the
     baseline's of the same round, measured a few seconds before it: steadier when the machine's
     load moves between rounds)."""
-    print(f"| target | requests/s | p50 | p99 | requests/s vs {ratio_label} | median of per-round ratios |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    server = "server_cpu_ms" in rounds[baseline][0]
+    print(
+        f"| target | requests/s | p50 | p99 | requests/s vs {ratio_label} | median of per-round ratios |"
+        + (" server CPU per request | load generator CPU per request |" if server else "")
+    )
+    print("| --- | ---: | ---: | ---: | ---: | ---: |" + (" ---: | ---: |" if server else ""))
     base = statistics.median(r["rps"] for r in rounds[baseline])
     for name in targets:
         rps = statistics.median(r["rps"] for r in rounds[name])
         p50 = statistics.median(r["p50_ms"] for r in rounds[name])
         p99 = statistics.median(r["p99_ms"] for r in rounds[name])
         paired = statistics.median(r["rps"] / b["rps"] for r, b in zip(rounds[name], rounds[baseline], strict=True))
-        print(f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x | {paired:.2f}x |")
+        line = f"| {name} | {rps:,.0f} | {p50:.2f} ms | {p99:.2f} ms | {rps / base:.2f}x | {paired:.2f}x |"
+        if server:
+            cpu = statistics.median(r["server_cpu_ms"] for r in rounds[name])
+            gen = statistics.median(r["loadgen_cpu_ms"] for r in rounds[name])
+            line += f" {cpu:.2f} ms | {gen:.2f} ms |"
+        print(line)
 
 
 def main() -> None:
@@ -353,7 +432,12 @@ def main() -> None:
     )
     parser.add_argument("--connections", type=int, default=12)
     parser.add_argument("--threads", type=int, default=2, help="wrk threads / Python load processes")
-    parser.add_argument("--loadgen", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python")
+    parser.add_argument(
+        "--loadgen",
+        default="wrk" if shutil.which("wrk") else "python",
+        help="wrk, hey or python, or several comma-separated (each in every round, interleaved); wrk and hey "
+        "(C / Go) take less of the machine's CPUs from the server than the python one",
+    )
     parser.add_argument("--positions", type=int, default=30)
     parser.add_argument("--alerts", type=int, default=200)
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8106")))
@@ -374,7 +458,24 @@ def main() -> None:
         help="only this: in-process CPU per request of each API target with the cached pages' fast path on and "
         "off (API_PAGE_FAST_PATH), N requests each, interleaved in blocks of 50; no server",
     )
+    parser.add_argument(
+        "--profile-served",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="only profile: serve each target for SECONDS under load from a server whose every thread runs under "
+        "cProfile (bench/api_served_profile.py), one server per target; print each one's top functions",
+    )
+    parser.add_argument(
+        "--split",
+        action="store_true",
+        help="with --profile-served: no profiler, the CPU time of each sync call in its thread summed per function, "
+        "the event loop thread's and the process's user and system time, per request",
+    )
     args = parser.parse_args()
+    for loadgen in args.loadgen.split(","):
+        if loadgen not in ("wrk", "hey", "python") or (loadgen != "python" and not shutil.which(loadgen)):
+            parser.error(f"--loadgen {loadgen}: wrk, hey (installed) or python")
 
     old_name = connection.settings_dict["NAME"]
     with database_owner():
@@ -395,7 +496,11 @@ def main() -> None:
         if args.fast_path_ab:
             fast_path_ab(clients, paths, args.fast_path_ab)
             return
+        if args.profile_served:
+            profile_served(args, clients, paths, database)
+            return
         cpu = in_process(clients, paths, args.inproc) if args.inproc else {}
+        load_before = os.getloadavg()
         server = server_start(port=args.port, workers=args.workers, database=database, server=args.server)
         server_wait(args.port)
         bearers = {name: token(args.port, *creds) for name, creds in clients.items()}
@@ -406,24 +511,32 @@ def main() -> None:
             "GET /api/v1/alerts/": bearers["bench-compliance"],
         }
         sizes = {name: len(probe(args.port, paths[name], who[name])["results"]) for name in TARGETS if who[name]}
+        loadgens = args.loadgen.split(",")
         # warm every worker's connection and caches before measuring
         for name in TARGETS:
-            warm(args, paths[name], who[name], seconds=2)
-        rounds: dict[str, list[dict]] = {name: [] for name in TARGETS}
+            warm(args, paths[name], who[name], seconds=2, loadgen=loadgens[0])
+        rounds = {loadgen: {name: [] for name in TARGETS} for loadgen in loadgens}
         for r in range(args.rounds):
-            for name in TARGETS:
-                result = measure(args, paths[name], who[name])
-                if result["non_2xx"]:
-                    sys.exit(f"{name}: {result['non_2xx']} responses were not 2xx (throttled? broken?)")
-                rounds[name].append(result)
-                print(
-                    f"round {r + 1} {name:28} {result['rps']:9.1f} req/s  p50 {result['p50_ms']:6.2f} ms  "
-                    f"p99 {result['p99_ms']:7.2f} ms",
-                    flush=True,
-                )
+            for loadgen in loadgens:  # every load generator in every round: the same minutes for both
+                for name in TARGETS:
+                    result = measure(args, paths[name], who[name], server_pid=server.pid, loadgen=loadgen)
+                    if result["non_2xx"]:
+                        sys.exit(f"{name}: {result['non_2xx']} responses were not 2xx (throttled? broken?)")
+                    rounds[loadgen][name].append(result)
+                    print(
+                        f"round {r + 1} {loadgen:6} {name:34} {result['rps']:8.1f} req/s  "
+                        f"p50 {result['p50_ms']:6.2f} ms  p99 {result['p99_ms']:7.2f} ms  "
+                        f"server CPU {result['server_cpu_ms']:.2f} ms/req  "
+                        f"load generator CPU {result['loadgen_cpu_ms']:.2f} ms/req  "
+                        f"load {os.getloadavg()[0]:.2f}",
+                        flush=True,
+                    )
     finally:
         if server is not None:
             server_stop(server)
+        from tradeops.api.cache import version_connections_close
+
+        version_connections_close()  # the in-process requests' (the database is dropped next)
         connection.close()
         with database_owner():
             connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
@@ -432,20 +545,26 @@ def main() -> None:
     print()
     print(
         f"python bench/api_throughput.py --seconds {args.seconds} --rounds {args.rounds} --workers {args.workers} "
-        f"--connections {args.connections} --loadgen {args.loadgen} --server {args.server} --port {args.port}"
-        + (f" --page-size {args.page_size}" if args.page_size else "")
+        f"--connections {args.connections} --threads {args.threads} --loadgen {args.loadgen} "
+        f"--server {args.server} --port {args.port}" + (f" --page-size {args.page_size}" if args.page_size else "")
     )
     print(
-        f"{platform.python_version()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.python_version()}, "
         + (f"gunicorn {args.workers} sync workers" if args.server == "gunicorn" else "daphne (one process)")
-        + f", {args.loadgen} "
-        f"{args.threads} threads x {args.connections} connections, {args.seconds} s per target and round, "
-        f"median of {args.rounds} rounds; {args.positions} positions ({sizes['GET /api/v1/positions/']} per page), "
+        + f", {args.threads} load threads x {args.connections} connections, {args.seconds} s per target, load "
+        f"generator and round, median of {args.rounds} rounds; {args.positions} positions "
+        f"({sizes['GET /api/v1/positions/']} per page), "
         f"{args.alerts} alerts ({sizes['GET /api/v1/alerts/']} per page); seeded in {seeded:.0f} s; "
-        f"load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}"
+        f"load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+        f"after {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} ({os.cpu_count()} CPUs)"
     )
-    print()
-    print_rounds_table(rounds, TARGETS, baseline="minimal Django JSON view", ratio_label="the minimal view")
+    for loadgen in loadgens:
+        print()
+        print(f"Load generator: {loadgen}")
+        print()
+        print_rounds_table(
+            rounds[loadgen], TARGETS, baseline="minimal Django JSON view", ratio_label="the minimal view"
+        )
     if cpu:
         print()
         print(f"In this process (Django's test client, {args.inproc} requests each, CPU time of this process):")
@@ -547,13 +666,94 @@ def fast_path_ab(clients: dict[str, tuple[str, str]], paths: dict[str, str], cou
         print(f"| {name} | {on:.3f} ms | {off:.3f} ms | {on / off:.2f} | {on / (minimal[True] * 1000):.1f}x |")
 
 
-def warm(args, path: str, bearer: str, *, seconds: int) -> None:
-    measure(args, path, bearer, seconds=seconds)
+def profile_served(args, clients: dict[str, tuple[str, str]], paths: dict[str, str], database: str) -> None:
+    """Where a served request's CPU goes: for the minimal view and each API target, a Daphne
+    whose every thread runs under cProfile (``bench/api_served_profile.py``) serves
+    ``--profile-served`` seconds of load (measured from after its start-up and a warm-up); its
+    own-time and cumulative tables (or with ``--split``, CPU per request by sync function, no
+    profiler), with the server's CPU per request."""
+    import pstats
+    import tempfile
+
+    loadgen = args.loadgen.split(",")[0]
+    for name in ("minimal Django JSON view", "GET /api/v1/positions/", "GET /api/v1/alerts/"):
+        out = Path(tempfile.mkdtemp(prefix="api-served-")) / "profile.pstats"
+        server = server_start(
+            port=args.port, workers=1, database=database, server="daphne", profile_to=str(out), split=args.split
+        )
+        try:
+            server_wait(args.port)
+            bearer = ""
+            if name != "minimal Django JSON view":
+                bearer = token(args.port, *clients["bench-trader" if "positions" in name else "bench-compliance"])
+            warm(args, paths[name], bearer, seconds=2, loadgen=loadgen)
+            os.kill(server.pid, signal.SIGUSR1)  # profile from here
+            result = measure(
+                args, paths[name], bearer, seconds=args.profile_served, server_pid=server.pid, loadgen=loadgen
+            )
+        finally:
+            server_stop(server)
+        print(
+            f"== {name} served under cProfile ({loadgen}): {result['rps']:.0f} req/s, "
+            f"server CPU {result['server_cpu_ms']:.2f} ms per request (profiled), {result['requests']} requests"
+        )
+        if args.split:
+            split = json.loads(out.read_text())
+            n = result["requests"]
+            print(
+                f"per request: process user {split['user'] / n * 1000:.3f} ms, system {split['system'] / n * 1000:.3f}"
+                f" ms; event loop thread {split['event_loop_thread'] / n * 1000:.3f} ms; sync calls in worker threads:"
+            )
+            for name, (calls, spent) in sorted(split["sync"].items(), key=lambda kv: -kv[1][1]):
+                print(f"  {spent / n * 1000:8.3f} ms  {calls / n:5.2f} calls  {name}")
+            continue
+        stats = pstats.Stats(str(out)).strip_dirs()
+        stats.sort_stats("tottime").print_stats(30)
+        stats.sort_stats("cumulative").print_stats(60)
 
 
-def measure(args, path: str, bearer: str, *, seconds: int | None = None) -> dict:
-    seconds = seconds or args.seconds
-    if args.loadgen == "wrk":
+def warm(args, path: str, bearer: str, *, seconds: int, loadgen: str) -> None:
+    measure(args, path, bearer, seconds=seconds, loadgen=loadgen)
+
+
+def measure(
+    args, path: str, bearer: str, *, loadgen: str, seconds: int | None = None, server_pid: int | None = None
+) -> dict:
+    """One load run, with the CPU the server process and the load generator each spent on it per
+    request answered (the server's from /proc; the load generator's as this process's children)."""
+    server_before = _process_cpu(server_pid) if server_pid else None
+    children_before = _children_cpu()
+    result = _load(args, path, bearer, seconds=seconds or args.seconds, loadgen=loadgen)
+    served = max(1, result["requests"])
+    result["loadgen_cpu_ms"] = (_children_cpu() - children_before) / served * 1000
+    if server_pid:
+        result["server_cpu_ms"] = (_process_cpu(server_pid) - server_before) / served * 1000
+    return result
+
+
+def _process_cpu(pid: int) -> float:
+    """User + system CPU seconds of a process (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load(args, path: str, bearer: str, *, seconds: int, loadgen: str) -> dict:
+    if loadgen == "hey":
+        return run_hey(
+            url=f"http://127.0.0.1:{args.port}{path}",
+            bearer=bearer,
+            seconds=seconds,
+            connections=args.connections,
+            threads=args.threads,
+        )
+    if loadgen == "wrk":
         return run_wrk(
             url=f"http://127.0.0.1:{args.port}{path}",
             bearer=bearer,

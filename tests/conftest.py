@@ -57,6 +57,9 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         _OWNER_SESSION.close()
     yield
+    from tradeops.api.cache import version_connections_close
+
+    version_connections_close()  # the API's kept connections would keep the database from being dropped
     with django_db_blocker.unblock():
         _OWNER_SESSION.enter_context(database_owner())
 

@@ -27,15 +27,19 @@ Hits and misses are counted as the reference caches' are (cache ``api_pages``, o
 ``tradeops_cache_hits_total{level="l1"}``, ``tradeops_cache_misses_total``, and its share in
 ``tradeops_cache_hit_ratio``).
 
-The version is read with a statement PostgreSQL prepared once per connection (no parse or plan
-per request; a server-side binding cursor kept per connection), yet through Django's own cursor
+The version is read on a connection each web process keeps for it (``_version_read``: not the
+request's pooled one, whose checkout and health check cost more than the read), with a statement
+PostgreSQL prepared once (no parse or plan per request), yet through the request's Django cursor
 wrapper: the execute wrappers (the database span of ``tradeops.observability.tracing``) and, when
 queries are logged (``DEBUG``, ``CaptureQueriesContext``), the query log and the
-``django.db.backends`` logger see it as they see any query.
+``django.db.backends`` logger see it as they see any query. The kept connection reads the same
+database as the rows (the same settings), and its read completes before the rows' query starts,
+so the order that makes a page never older than its version holds across the two connections.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -48,7 +52,7 @@ from tradeops.observability.cache import cache_stats_register
 
 _MAX_PAGES = 512
 _lock = threading.Lock()
-_pages: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
+_pages: OrderedDict[tuple, tuple[bytes, str, str]] = OrderedDict()
 _newest = [-1]
 _counts = [0, 0]  # hits, misses in this process (read when scraped: the hit ratio)
 _hit = metrics.cache_hits.labels("api_pages", "l1")
@@ -71,18 +75,37 @@ def data_version(alias: str) -> int | None:
 
 
 def _version_read(connection):
-    """``VERSION_SQL``'s row, executed as a prepared statement through Django's cursor wrapper
-    (what ``connection.cursor()`` would give: the debug wrapper when queries are logged), so the
-    execute wrappers, the query log and the ``django.db.backends`` logger see it as any query."""
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    raw = _version_cursor(connection)
-    wrapped = connection._prepare_cursor(raw)
+    """``VERSION_SQL``'s row, read on this process's kept connection to the database that
+    ``connection`` (the request's ``DatabaseWrapper``) names, executed as a prepared statement
+    through that wrapper's cursor wrapper (what ``connection.cursor()`` would give: the debug
+    wrapper when queries are logged), so the execute wrappers, the query log and the
+    ``django.db.backends`` logger see it as any query.
+
+    Not on the request's own connection: under Daphne every request gets a new wrapper, and
+    opening it means a checkout from the pool with its health check (a round trip of its own)
+    and a return at the end of the request, several times the version read's own cost, for a
+    request that on a hit reads nothing else from the database."""
+    import psycopg
+
+    kept, fresh = _kept_connection(connection)
+    wrapped = connection._prepare_cursor(psycopg.Cursor(kept))
+    _tracing_wrap(connection)
 
     def execute(sql, params, many, context):
+        nonlocal kept, fresh
         wrapped.db.validate_no_broken_transaction()
         with wrapped.db.wrap_database_errors:
-            return raw.execute(sql, prepare=True)  # parsed and planned once per connection
+            try:
+                return wrapped.cursor.execute(sql, prepare=True)  # parsed and planned once per connection
+            except psycopg.OperationalError:
+                if fresh:
+                    raise
+                # the kept connection died (a restart of PostgreSQL, an idle timeout): once more
+                # on a new one, as the pool's health check would have given
+                _kept_drop(connection, kept)
+                kept, fresh = _kept_connection(connection)
+                wrapped.cursor = psycopg.Cursor(kept)
+                return wrapped.cursor.execute(sql, prepare=True)
 
     if isinstance(wrapped, CursorDebugWrapper):
         with wrapped.debug_sql(VERSION_SQL):
@@ -90,26 +113,78 @@ def _version_read(connection):
     else:
         wrapped._execute_with_wrappers(VERSION_SQL, None, False, executor=execute)
     with connection.wrap_database_errors:
-        return raw.fetchone()
+        return wrapped.cursor.fetchone()
 
 
-def _version_cursor(connection):
-    """A server-side binding cursor (prepared statements need one; Django's own cursors bind on
-    the client) on the connection's current database connection, kept while that lasts."""
+# One autocommit connection per (database, role) per process, only for the version read:
+# psycopg serialises its use between threads (a statement of ~0.1 ms at a time).
+_kept: dict[tuple, object] = {}  # psycopg.Connection (imported where used: not on SQLite)
+_kept_lock = threading.Lock()
+
+
+def _kept_key(connection) -> tuple:
+    s = connection.settings_dict
+    return (s["NAME"], s["HOST"], s["PORT"], s["USER"], s["OPTIONS"].get("assume_role"))
+
+
+def _kept_connection(connection):
+    """(the kept psycopg connection for ``connection``'s database, whether it was opened just now)."""
     import psycopg
+    import psycopg.sql
 
-    kept = getattr(connection, "_tradeops_version_cursor", None)
-    if kept is not None and kept[0] is connection.connection and not kept[1].closed:
-        return kept[1]
-    with connection.wrap_database_errors:
-        cursor = psycopg.Cursor(connection.connection)
-    connection._tradeops_version_cursor = (connection.connection, cursor)
-    return cursor
+    key = _kept_key(connection)
+    kept = _kept.get(key)
+    if kept is not None and not kept.closed and not kept.broken:
+        return kept, False
+    with _kept_lock:
+        kept = _kept.get(key)
+        if kept is not None and not kept.closed and not kept.broken:
+            return kept, False
+        params = connection.get_connection_params()
+        params.pop("cursor_factory", None)
+        params["prepare_threshold"] = None  # prepared only where asked (the version read)
+        with connection.wrap_database_errors:
+            kept = psycopg.Connection.connect(**params, autocommit=True)
+            role = connection.settings_dict["OPTIONS"].get("assume_role")
+            if role:  # as Django's own connections assume it
+                kept.execute(psycopg.sql.SQL("SET ROLE {}").format(psycopg.sql.Identifier(role)))
+        _kept[key] = kept
+        return kept, True
 
 
-def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str] | None:
-    """The page (content, content type) filed under ``key`` (whose first item is the version);
-    ``count_miss=False``: a miss is not counted (the caller's next step counts it)."""
+def _kept_drop(connection, kept) -> None:
+    with _kept_lock:
+        if _kept.get(_kept_key(connection)) is kept:
+            del _kept[_kept_key(connection)]
+    kept.close()
+
+
+def version_connections_close() -> None:
+    """Close the kept connections (before the database they read is dropped: tests, benches)."""
+    with _kept_lock:
+        kept = list(_kept.values())
+        _kept.clear()
+    for connection in kept:
+        connection.close()
+
+
+def _tracing_wrap(connection) -> None:
+    """The database span of ``tradeops.observability.tracing`` on the request's wrapper, which
+    adds it when the wrapper connects: on a hit it never does."""
+    from tradeops.observability.tracing import db_spans_wrap
+
+    db_spans_wrap(connection)
+
+
+def page_etag(content: bytes) -> str:
+    """The page's entity tag: a digest of its bytes, so every web process gives the same page the
+    same tag and a client's ``If-None-Match`` holds across processes and restarts."""
+    return '"' + hashlib.blake2b(content, digest_size=16).hexdigest() + '"'
+
+
+def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str, str] | None:
+    """The page (content, content type, entity tag) filed under ``key`` (whose first item is the
+    version); ``count_miss=False``: a miss is not counted (the caller's next step counts it)."""
     with _lock:
         if key[0] > _newest[0]:  # a newer version: every page kept so far is of an older one
             _pages.clear()
@@ -130,11 +205,11 @@ def page_get(key: tuple, *, count_miss: bool = True) -> tuple[bytes, str] | None
     return page
 
 
-def page_put(key: tuple, content: bytes, content_type: str) -> None:
+def page_put(key: tuple, content: bytes, content_type: str, etag: str) -> None:
     with _lock:
         if key[0] < _newest[0]:
             return  # a newer version was seen meanwhile: this page may already be stale
-        _pages[key] = (content, content_type)
+        _pages[key] = (content, content_type, etag)
         _pages.move_to_end(key)
         while len(_pages) > _MAX_PAGES:
             _pages.popitem(last=False)

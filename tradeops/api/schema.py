@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
+from drf_spectacular.utils import OpenApiParameter
 
 from tradeops.api.matrix import SCOPE_DESCRIPTIONS, rule_for
 from tradeops.api.permissions import view_entry
@@ -18,6 +19,16 @@ ERRORS = {
     "404": "No such object (`not_found` or a precise code)",
     "409": "Conflicts with the object's state (`rule_change_pending`, ...)",
     "429": "Throttled (`throttled`); see the `Retry-After` header",
+}
+
+
+NOT_MODIFIED = (
+    "Not modified: `If-None-Match` names the page's current `ETag` (no body; counted against the "
+    "throttle like any request)"
+)
+_VALIDATOR_HEADERS = {
+    "ETag": {"schema": {"type": "string"}, "description": "A digest of the page's bytes"},
+    "Cache-Control": {"schema": {"type": "string"}, "description": "`private, no-cache`"},
 }
 
 
@@ -65,7 +76,28 @@ class ApiAutoSchema(AutoSchema):
                 response = self._get_response_for_code(ErrorResponse, code, direction=direction)
                 response["description"] = ERRORS[code]
                 responses[code] = response
+        if self._revalidated() and "200" in responses:
+            responses["200"].setdefault("headers", {}).update(_VALIDATOR_HEADERS)
+            responses["304"] = {"description": NOT_MODIFIED, "headers": dict(_VALIDATOR_HEADERS)}
         return responses
+
+    def get_override_parameters(self):
+        parameters = list(super().get_override_parameters())
+        if self._revalidated():
+            parameters.append(
+                OpenApiParameter(
+                    "If-None-Match",
+                    str,
+                    location=OpenApiParameter.HEADER,
+                    required=False,
+                    description="The `ETag` of a page you hold: 304 without a body while it is current",
+                )
+            )
+        return parameters
+
+    def _revalidated(self) -> bool:
+        """A list whose pages carry ``ETag`` and answer 304 (``tradeops.api.views.page_validated``)."""
+        return self.method == "GET" and getattr(self.view, "cache_pages", False) and self._is_list_view()
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

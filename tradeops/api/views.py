@@ -17,14 +17,17 @@ import functools
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
-from django.http import HttpResponse, JsonResponse
+from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
+from django.template.response import SimpleTemplateResponse
+from django.utils.cache import patch_cache_control, patch_vary_headers
+from django.utils.http import parse_etags
 from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView, RetrieveAPIView
 from rest_framework.permissions import AllowAny
 from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
-from tradeops.api.cache import data_version, page_get, page_put
+from tradeops.api.cache import data_version, page_etag, page_get, page_put
 from tradeops.api.matrix import roles_of
 from tradeops.api.permissions import MatrixPermission
 from tradeops.api.serializers import FastListSerializer
@@ -65,15 +68,20 @@ class ApiListView(ListAPIView):
         key = page_key(self, request, version, queryset.query.is_empty())
         page = page_get(key)
         if page is not None:
-            return HttpResponse(page[0], content_type=page[1])
+            return _page_response(page)
         response = super().list(request, *args, **kwargs)
 
         def keep(rendered):
             if rendered.status_code == 200:
-                page_put(key, rendered.content, rendered["Content-Type"])
+                rendered["ETag"] = page_etag(rendered.content)
+                page_put(key, rendered.content, rendered["Content-Type"], rendered["ETag"])
 
         response.add_post_render_callback(keep)
         return response
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        return page_validated(request, response) if self.cache_pages else response
 
     @classmethod
     def as_view(cls, **initkwargs):
@@ -94,6 +102,51 @@ class ApiListView(ListAPIView):
             return super().get_serializer(*args, **kwargs)
         context = kwargs.pop("context", None) or self.get_serializer_context()
         return FastListSerializer(*args, child=self.get_serializer_class()(context=context), context=context, **kwargs)
+
+
+def _page_response(page: tuple[bytes, str, str]) -> HttpResponse:
+    response = HttpResponse(page[0], content_type=page[1])
+    response["ETag"] = page[2]
+    return response
+
+
+def page_validated(request, response):
+    """A page-caching list's answer with its validators: a 200 carries ``ETag`` (a digest of the
+    page's bytes, ``page_etag``) and ``Cache-Control: private, no-cache`` (a client or its own
+    cache may keep the page but asks again each time; no shared cache keeps it; ``Vary`` names
+    ``Authorization``), and becomes a 304 without a body when the request's ``If-None-Match``
+    names that tag. Called from ``finalize_response``, so after authentication, the scope and
+    role checks and the throttle (a 304 is counted like the 200 it replaces), on both the fast
+    path and DRF's; a DRF response is validated once rendered."""
+    if response.status_code != 200:
+        return response
+    if isinstance(response, SimpleTemplateResponse) and not response.is_rendered:
+        response.add_post_render_callback(lambda rendered: _validated(request, rendered))
+        return response
+    return _validated(request, response)
+
+
+def _validated(request, response):
+    if response.status_code != 200:
+        return response
+    if not response.has_header("ETag"):  # a page not kept (the cache off, or a transaction open)
+        response["ETag"] = page_etag(response.content)
+    patch_cache_control(response, private=True, no_cache=True)
+    patch_vary_headers(response, ("Authorization",))  # what the page holds depends on the caller's role
+    if request.method not in ("GET", "HEAD") or not _none_match(request, response["ETag"]):
+        return response
+    # 304 with the headers RFC 9110 15.4.5 asks to repeat (and nothing that describes a body)
+    not_modified = HttpResponseNotModified()
+    for header in ("Cache-Control", "ETag", "Vary"):
+        not_modified[header] = response[header]
+    return not_modified
+
+
+def _none_match(request, etag: str) -> bool:
+    """Whether ``If-None-Match`` names ``etag`` (weak comparison, RFC 9110 13.1.2) or is ``*``.
+    The other preconditions (``If-Match``, dates) are not evaluated on these lists."""
+    tags = parse_etags(request.META.get("HTTP_IF_NONE_MATCH", ""))
+    return tags == ["*"] or etag.removeprefix("W/") in (tag.removeprefix("W/") for tag in tags)
 
 
 def page_key(view, request, version: int, empty: bool) -> tuple:
@@ -185,7 +238,7 @@ def _page_hit(view, request) -> HttpResponse | None:
     if version is None:
         return None
     page = page_get(page_key(view, request, version, empty), count_miss=False)  # list() counts a miss
-    return None if page is None else HttpResponse(page[0], content_type=page[1])
+    return None if page is None else _page_response(page)
 
 
 class ApiDetailView(RetrieveAPIView):

@@ -411,6 +411,14 @@ def _on_connection_created(sender, connection, **kwargs) -> None:
     _wrap_connection(connection)
 
 
+def db_spans_wrap(connection) -> None:
+    """The database span wrapper on a Django connection wrapper that has not connected (so has
+    not had it from ``connection_created``) yet runs a statement on another connection through
+    its cursor wrapper (``tradeops.api.cache``); nothing while tracing is not instrumented."""
+    if _instrumented:
+        _wrap_connection(connection)
+
+
 def _wrap_connection(connection) -> None:
     if any(getattr(w, "tradeops_db_span", False) for w in connection.execute_wrappers):
         return

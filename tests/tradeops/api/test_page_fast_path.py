@@ -215,3 +215,94 @@ def test_the_setting_off_sends_every_request_through_drf(book, issue_token, bear
     monkeypatch.setattr(PositionList, "dispatch", counted)
     assert http.get("/api/v1/positions/").content == first.content  # DRF's path, the page hit there
     assert dispatched == [1]
+
+
+def test_pages_carry_an_etag_and_answer_304_on_both_paths(book, issue_token, bearer, make_api_client, drf_only):
+    account, instrument = book
+    trader, _ = issue_token(Role.TRADER)
+    officer, _ = issue_token(Role.COMPLIANCE_OFFICER)
+    for path, http in {"/api/v1/positions/": bearer(trader), "/api/v1/alerts/": bearer(officer)}.items():
+        # a 200 (missed, then hit) carries the page's tag and asks caches to come back each time
+        fast, slow = _both(drf_only, http, path, fresh_pages=True)
+        assert fast == slow and fast[0] == 200, path
+        etag = fast[2]["ETag"]
+        assert etag.startswith('"') and fast[2]["Cache-Control"] == "private, no-cache", path
+        assert "Authorization" in fast[2]["Vary"], path
+        assert http.get(path).headers["ETag"] == etag  # a hit: the same tag
+        # If-None-Match with that tag: 304, no body, the same answer on both paths, missed or hit
+        for fresh in (True, False):
+            fast, slow = _both(drf_only, http, path, {"page_size": 100}, fresh_pages=fresh)
+            assert fast[0] == 200, path  # another address (query string): its own page, its own tag
+            http.credentials(HTTP_AUTHORIZATION=http._credentials["HTTP_AUTHORIZATION"], HTTP_IF_NONE_MATCH=etag)
+            fast, slow = _both(drf_only, http, path, fresh_pages=fresh)
+            assert fast == slow, (path, fresh)
+            assert fast[0] == 304 and fast[1] == b"" and fast[2]["ETag"] == etag, (path, fresh)
+            assert fast[2]["Cache-Control"] == "private, no-cache", path
+            # a tag that is no longer the page's (or never was): the page
+            http.credentials(
+                HTTP_AUTHORIZATION=http._credentials["HTTP_AUTHORIZATION"], HTTP_IF_NONE_MATCH='"x", W/"y"'
+            )
+            assert http.get(path).status_code == 200
+            http.credentials(HTTP_AUTHORIZATION=http._credentials["HTTP_AUTHORIZATION"])
+    # the tag follows the data: a fill changes the page, so the old tag gets the new page
+    http = bearer(trader)
+    before = http.get("/api/v1/positions/")
+    filled_order(account=account, instrument=instrument, client_order_id="FAST-ETAG", quantity="0.50")
+    after = http.get("/api/v1/positions/", HTTP_IF_NONE_MATCH=before.headers["ETag"])
+    assert after.status_code == 200 and after.headers["ETag"] != before.headers["ETag"]
+    assert after.json()["results"][0]["net_quantity"] == "1.500000"
+    # a 304 is no way around the rules: no token 401, and it counts against the client's rate
+    anonymous = APIClient().get("/api/v1/positions/", HTTP_IF_NONE_MATCH=after.headers["ETag"])
+    assert anonymous.status_code == 401
+    client, secret = make_api_client(Role.TRADER, rate="2/min")
+    limited = bearer(token_request(APIClient(), client, secret).json()["access_token"])
+    statuses = [
+        limited.get("/api/v1/positions/", HTTP_IF_NONE_MATCH=after.headers["ETag"]).status_code for _ in range(3)
+    ]
+    assert statuses == [304, 304, 429]
+
+
+def test_the_version_read_leaves_the_requests_connection_closed_and_survives_a_lost_connection(
+    book, issue_token, bearer, monkeypatch
+):
+    """A hit reads the version on the process's kept connection (no checkout of the request's
+    own); if that connection was lost (PostgreSQL restarted), the read is made again on a new one."""
+    from django.db import connections
+
+    from tradeops.api import cache
+
+    http = bearer(issue_token(Role.TRADER)[0])
+    first = http.get("/api/v1/positions/")
+    connection.close()
+    opened = []
+    monkeypatch.setattr(type(connections["default"]), "connect", lambda self: opened.append(self.alias))
+    assert http.get("/api/v1/positions/").content == first.content
+    assert opened == []  # the request's wrapper never connected
+    monkeypatch.undo()
+    (kept,) = [c for c in cache._kept.values() if not c.closed]
+    with connections["default"].cursor() as cursor:  # the server ends the kept connection's session
+        cursor.execute("SELECT pg_terminate_backend(%s)", [kept.info.backend_pid])
+    assert http.get("/api/v1/positions/").content == first.content
+    assert kept.closed and [c for c in cache._kept.values() if not c.closed] != [kept]
+
+
+def test_the_version_read_gets_a_database_span_on_a_wrapper_that_never_connected():
+    """Under Daphne each request has a new connection wrapper; on a hit it never connects, so
+    tracing's ``connection_created`` hook never wraps it: the version read adds the span itself."""
+    from django.db import connections
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from tradeops.api.cache import _version_read
+    from tradeops.observability import tracing
+
+    exporter = InMemorySpanExporter()
+    tracing.tracing_setup(service_name="tradeops-test", exporter=exporter)
+    try:
+        fresh = connections.create_connection("default")  # what a new request context gets
+        with tracing.tracer().start_as_current_span("a request"):  # a sampled trace in hand
+            assert _version_read(fresh)[0] >= 0
+        assert fresh.connection is None  # the read went to the kept connection
+    finally:
+        tracing.tracing_shutdown()
+    statements = [s.attributes["db.statement"] for s in exporter.get_finished_spans() if s.name.startswith("db ")]
+    assert statements == [VERSION_SQL]
