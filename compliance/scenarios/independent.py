@@ -63,16 +63,19 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED, KINDS
 
-# Evaluation only (drawn at random on 2026-12-04 at 13:44 UTC, branch wip/surveillance6, when
+# Evaluation only (drawn at random on 2026-12-04 at 14:14 UTC, branch wip/surveillance7, when
 # every earlier set had been read; never run before the final figures of that session).
-INDEPENDENT_SEEDS = (87074, 81182, 49708)
+INDEPENDENT_SEEDS = (57729, 95893, 50863)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
 # 26617, 32153, 97136: read at commit 9952d21; 72783, 50449, 84162: a lost session's
 # (2026-12-04 morning, never merged), read while choosing the spoofing cancel-rate baseline;
 # 14284, 61613, 1950: read at commit 784e713, and their marking-the-close, order-to-trade and
-# quote-stuffing misses examined episode by episode (2026-12-04 afternoon, wip/surveillance6).
+# quote-stuffing misses examined episode by episode (2026-12-04 afternoon, wip/surveillance6);
+# 87074, 81182, 49708: read at commit 0307e64, and their marking-the-close and momentum-ignition
+# episodes examined episode by episode, with the 14284, 61613 and 1950 ones (2026-12-04 late
+# afternoon, wip/surveillance7; diagnosis only, no threshold chosen on them).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -90,6 +93,9 @@ SEEN_INDEPENDENT_SEEDS = (
     14284,
     61613,
     1950,
+    87074,
+    81182,
+    49708,
 )
 
 

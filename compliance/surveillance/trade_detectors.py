@@ -748,9 +748,12 @@ class MarkingTheCloseDetector(Detector):
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             if held_before * direction <= 0 or abs(held_before) < p.min_position * qty:
                 continue
+            look_from = began - p.vol_lookback_s
+            # For the analyst: what the account's own fills changed its position by over the
+            # look-back (the position above is everything the engine has seen since it started).
+            built = sum(f[2] * f[1].qty for f in fills if look_from <= f[0] < began and f[1].account == account)
             # Concentrated into the close: the push's rate against the account's own before it.
             span = max(t - began, 1.0)
-            look_from = began - p.vol_lookback_s
             near_from = began - p.window_s
             prior = prior_near = 0.0
             for f in fills:
@@ -813,6 +816,7 @@ class MarkingTheCloseDetector(Detector):
                     "concentration": None if concentration is None else round(concentration, 3),
                     "min_concentration": p.min_concentration,
                     "position_before_push": held_before,
+                    "position_change_over_lookback": built,
                     "min_position": p.min_position,
                     "position_at_close": held_before + net_all,
                     "after_s": p.after_s,

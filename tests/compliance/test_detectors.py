@@ -326,10 +326,10 @@ def test_momentum_ignition_near_miss_no_price_move():
 # ---------------------------------------------------------------- marking the close
 
 
-def close_rows(held_before: bool):
+def close_rows(held_before: bool, held_qty: int = 1_000_000, held_side: str = "buy"):
     rows = [*BOOK]
     if held_before:
-        rows += market(10, "h", "C", "buy", 1_000_000, "1.10010")
+        rows += market(10, "h", "C", held_side, held_qty, "1.10010")
     rows.append(q(3400, "1.10000", "1.10010"))
     for i, t in enumerate((3420, 3500, 3580)):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
@@ -348,6 +348,22 @@ def test_marking_the_close_pushes_the_print_in_favour_of_a_held_position():
 
 def test_marking_the_close_near_miss_without_a_held_position():
     assert run(close_rows(held_before=False), only={"marking_the_close"}) == []
+
+
+def test_marking_the_close_a_small_position_built_in_one_order_then_pushed_with_several():
+    # 200,000 held, then a 3,000,000 push: the position is a fifteenth of the push. It was built
+    # an hour before (outside the look-back), so the change over the look-back shows nothing:
+    # the position the engine has kept since it started is what counts.
+    alerts = run(close_rows(held_before=True, held_qty=200_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_push"] == 200_000 and ev["push_qty"] == 3_000_000 and ev["min_position"] == 0.05
+    assert ev["position_change_over_lookback"] == 0
+
+
+def test_marking_the_close_near_miss_unwinding_a_position_into_the_fix():
+    # Short 1,000,000, then buying 3,000,000 into the print: the push first closes the position.
+    assert run(close_rows(held_before=True, held_side="sell"), only={"marking_the_close"}) == []
 
 
 # ---------------------------------------------------------------- best execution
