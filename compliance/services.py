@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max
 
 from compliance.models import (
@@ -333,10 +333,8 @@ def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> 
     decision = compliance_decision_of(event.payload)
     if decision is None:
         return None
-    if PreTradeDecision.objects.filter(source_event_id=event.event_id).exists():
-        return None
     failures = [c for c in decision.checks if not c.passed or c.code == DECISION_NOT_RECOVERABLE]
-    row = PreTradeDecision.objects.create(
+    row = PreTradeDecision(
         source_event_id=event.event_id,
         client_order_id=decision.client_order_id,
         account_id=decision.account_id,
@@ -351,8 +349,38 @@ def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> 
         decided_at=decision.ts,
         recorded_at=ensure_utc(at or utcnow()),
     )
+    if not _decision_insert(row):
+        return None  # recorded before: a redelivered event
     _publish(decision, key=str(decision.account_id), event_id=uuid.uuid5(_DECISION_NS, str(event.event_id)))
     return row
+
+
+def _decision_insert(row: PreTradeDecision) -> bool:
+    """Insert ``row`` unless a decision from the same event is there already (its unique
+    ``source_event_id``): one plain statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``,
+    each value adapted by its field as the ORM would (``get_db_prep_save``). It replaced an
+    ``exists()`` query and an ORM ``create`` (their SQL compiled per decision: ~5% of the embedded
+    replay's CPU, bench/pipeline_replay.py). Returns whether the row was written (``row`` then has
+    its id and is saved). Precondition: inside the caller's ``transaction.atomic``."""
+    fields = _DECISION_FIELDS
+    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+    with connection.cursor() as cursor:
+        cursor.execute(_DECISION_INSERT_SQL, values)
+        inserted = cursor.fetchone()
+    if inserted is None:
+        return False
+    row.pk = inserted[0]
+    row._state.adding, row._state.db = False, connection.alias
+    return True
+
+
+_DECISION_FIELDS = [f for f in PreTradeDecision._meta.concrete_fields if not f.primary_key]
+_DECISION_INSERT_SQL = (
+    f"INSERT INTO {PreTradeDecision._meta.db_table} ({', '.join(f.column for f in _DECISION_FIELDS)}) "  # noqa: S608  names from the model
+    f"VALUES ({', '.join(['%s'] * len(_DECISION_FIELDS))}) "
+    f"ON CONFLICT ({PreTradeDecision._meta.get_field('source_event_id').column}) DO NOTHING "
+    f"RETURNING {PreTradeDecision._meta.pk.column}"
+)
 
 
 # ---------------------------------------------------------------- alerts and cases

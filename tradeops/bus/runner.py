@@ -329,7 +329,9 @@ class StageRunner:
         if event.type in cache.INVALIDATING_EVENTS:  # a rule approved, a limit changed: drop this process's L1
             cache.on_event(event)
         scope = self.trace_scope
-        span = scope.traced(event)  # tracing on here and the event's trace sampled
+        # tracing on here and the event's trace sampled (the module's tracer read first: with
+        # tracing off, the usual case, no call per event and stage)
+        span = tracing._tracer is not None and scope.traced(event)
         try:
             if span:
                 stage_tp = scope.traceparent(event)
