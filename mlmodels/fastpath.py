@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+_add_reduce = np.add.reduce  # what ndarray.sum() calls for a 1-d array: the same pairwise sum
 RowPredictor = Callable[[np.ndarray], float]  # 1-d feature row -> P(up)
 
 
@@ -117,7 +118,7 @@ def _complete_trees(trees, depth: int, rate: float) -> Callable[[np.ndarray], fl
         node = np.zeros(n, dtype=np.intp)
         for _ in range(depth):
             node = 2 * node + 1 + goes_right.take(split_base + node)
-        return rate * float(values.take(leaf_base + node).sum())
+        return rate * float(_add_reduce(values.take(leaf_base + node)))  # ndarray.sum() without its Python wrapper
 
     return raw_sum
 

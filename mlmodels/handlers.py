@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from math import isfinite
+from typing import NamedTuple
 
 import numpy as np
 
@@ -186,8 +188,10 @@ class ValidatorSettings:
     enabled: bool = True
 
 
-@dataclass(frozen=True)
-class ModelVote:
+class ModelVote(NamedTuple):
+    """One model's vote on one vector (a tuple: two per bar, built several times cheaper than a
+    frozen dataclass)."""
+
     model: str
     version: str
     direction: int  # +1 up, -1 down
@@ -320,10 +324,11 @@ class PredictionHandler:
         ):
             self.skipped += 1
             return []
-        x = np.array([payload.values[name] for name in FEATURE_NAMES])
-        if not np.isfinite(x).all():
+        row = [payload.values[name] for name in FEATURE_NAMES]
+        if not all(map(isfinite, row)):  # the floats as they are: numpy's per-call overhead spared
             self.skipped += 1
             return []
+        x = np.array(row)
         votes = []
         out = []
         for model in self.models.values():

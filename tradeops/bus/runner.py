@@ -359,12 +359,13 @@ class StageRunner:
         if not span:
             stage_tp = scope.outputs_traceparent(event)
         stamped = []
-        name = self.stage.name
         topics_out = self.meter.topics_out if self.meter is not None else None  # counted in place
+        # output_event_id(stage, input, index) for each index: the hashed prefix built once per input
+        prefix = output_id_prefix(stage=self.stage.name, input_id=event.event_id) if self.deterministic_ids else None
         for index, out in enumerate(outputs):
             changes = {}
-            if self.deterministic_ids:
-                changes["event_id"] = output_event_id(stage=name, input_id=event.event_id, index=index)
+            if prefix is not None:
+                changes["event_id"] = uuid5_of_bytes(prefix + str(index).encode())
             # A handler that copied its input's traceparent (or set none) gets this stage's.
             if not out.traceparent or out.traceparent == event.traceparent:
                 changes["traceparent"] = stage_tp
