@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max
 
 from compliance.models import (
@@ -40,6 +40,7 @@ from compliance.pretrade.params import PRETRADE_PARAMS
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
+from tradeops.core.rows import row_insert
 from tradeops.events import (
     DECISION_NOT_RECOVERABLE,
     CaseChanged,
@@ -349,38 +350,12 @@ def pretrade_decision_record(*, event: Envelope, at: datetime | None = None) -> 
         decided_at=decision.ts,
         recorded_at=ensure_utc(at or utcnow()),
     )
-    if not _decision_insert(row):
+    # One plain INSERT .. ON CONFLICT DO NOTHING (its unique source_event_id): it replaced an
+    # exists() query and an ORM create, their SQL compiled per decision (bench/pipeline_replay.py).
+    if not row_insert(row, on_conflict_skip="source_event_id"):
         return None  # recorded before: a redelivered event
     _publish(decision, key=str(decision.account_id), event_id=uuid.uuid5(_DECISION_NS, str(event.event_id)))
     return row
-
-
-def _decision_insert(row: PreTradeDecision) -> bool:
-    """Insert ``row`` unless a decision from the same event is there already (its unique
-    ``source_event_id``): one plain statement, ``INSERT ... ON CONFLICT DO NOTHING RETURNING id``,
-    each value adapted by its field as the ORM would (``get_db_prep_save``). It replaced an
-    ``exists()`` query and an ORM ``create`` (their SQL compiled per decision: ~5% of the embedded
-    replay's CPU, bench/pipeline_replay.py). Returns whether the row was written (``row`` then has
-    its id and is saved). Precondition: inside the caller's ``transaction.atomic``."""
-    fields = _DECISION_FIELDS
-    values = [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
-    with connection.cursor() as cursor:
-        cursor.execute(_DECISION_INSERT_SQL, values)
-        inserted = cursor.fetchone()
-    if inserted is None:
-        return False
-    row.pk = inserted[0]
-    row._state.adding, row._state.db = False, connection.alias
-    return True
-
-
-_DECISION_FIELDS = [f for f in PreTradeDecision._meta.concrete_fields if not f.primary_key]
-_DECISION_INSERT_SQL = (
-    f"INSERT INTO {PreTradeDecision._meta.db_table} ({', '.join(f.column for f in _DECISION_FIELDS)}) "  # noqa: S608  names from the model
-    f"VALUES ({', '.join(['%s'] * len(_DECISION_FIELDS))}) "
-    f"ON CONFLICT ({PreTradeDecision._meta.get_field('source_event_id').column}) DO NOTHING "
-    f"RETURNING {PreTradeDecision._meta.pk.column}"
-)
 
 
 # ---------------------------------------------------------------- alerts and cases
