@@ -115,8 +115,10 @@ def _complete_trees(trees, depth: int, rate: float) -> Callable[[np.ndarray], fl
     def raw_sum(x: np.ndarray) -> float:
         x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
         goes_right = (~(x32[feature] <= threshold)).ravel()  # every split of every tree (NaN goes right, as before)
-        node = np.zeros(n, dtype=np.intp)
-        for _ in range(depth):
+        if not depth:  # stumps without a split: the root is the leaf
+            return rate * float(_add_reduce(values.take(leaf_base)))
+        node = 1 + goes_right.take(split_base)  # level 1: every tree from its root (node 0)
+        for _ in range(depth - 1):
             node = 2 * node + 1 + goes_right.take(split_base + node)
         return rate * float(_add_reduce(values.take(leaf_base + node)))  # ndarray.sum() without its Python wrapper
 
