@@ -148,9 +148,11 @@ class SurveillanceConsumer:
                 return []
         self._recent_ids.append(event.event_id.int)
         payload = event.payload
-        if self.throttle is not None:
-            self.throttle.on_event(event)
-            if self.throttle.trips:
+        throttle = self.throttle
+        # only the payloads it acts on (its ``event_types``, as the gate hands them): not a tick
+        if throttle is not None and isinstance(payload, throttle.event_types):
+            throttle.on_event(event)
+            if throttle.trips:
                 self._record_trips()
         if isinstance(payload, RiskDecision):
             if self.record:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+_add_reduce = np.add.reduce  # what ndarray.sum() calls for a 1-d array: the same pairwise sum
 RowPredictor = Callable[[np.ndarray], float]  # 1-d feature row -> P(up)
 
 
@@ -114,10 +115,12 @@ def _complete_trees(trees, depth: int, rate: float) -> Callable[[np.ndarray], fl
     def raw_sum(x: np.ndarray) -> float:
         x32 = x.astype(np.float32).astype(np.float64)  # trees compare float32 inputs, as sklearn does
         goes_right = (~(x32[feature] <= threshold)).ravel()  # every split of every tree (NaN goes right, as before)
-        node = np.zeros(n, dtype=np.intp)
-        for _ in range(depth):
+        if not depth:  # stumps without a split: the root is the leaf
+            return rate * float(_add_reduce(values.take(leaf_base)))
+        node = 1 + goes_right.take(split_base)  # level 1: every tree from its root (node 0)
+        for _ in range(depth - 1):
             node = 2 * node + 1 + goes_right.take(split_base + node)
-        return rate * float(values.take(leaf_base + node).sum())
+        return rate * float(_add_reduce(values.take(leaf_base + node)))  # ndarray.sum() without its Python wrapper
 
     return raw_sum
 

@@ -24,6 +24,8 @@ from collections import deque
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from math import isfinite
+from typing import NamedTuple
 
 import numpy as np
 
@@ -140,9 +142,10 @@ class DriftWindow:
             self.mask[i, :k] = True
             self.expected[i, :k] = np.maximum(np.asarray(spec["expected"], dtype=float), self.FLOOR)
         self.counts = np.zeros((len(specs), width))
-        self._rows = np.arange(len(specs))
         self._flat_counts = self.counts.reshape(-1)  # a view: counts[i, b] is _flat_counts[i * width + b]
-        self._flat_base = self._rows * width
+        # (name, edges, flat offset of its row) per feature: the bins' flat indices in one pass
+        self._specs = [(name, self.edges[i], i * width) for i, name in enumerate(self.names)]
+        self._denominators: dict[int, np.ndarray] = {}  # window length -> (n + pseudo * bins)[:, None]
         self.history: deque[np.ndarray] = deque()  # each vector's flat bin indices
 
     @property
@@ -152,12 +155,7 @@ class DriftWindow:
     def push(self, values: dict[str, float]) -> None:
         # Each feature's bin as a flat index into ``counts`` (one row per feature): a 1-d update
         # is several times cheaper than a 2-d fancy index. Counts are whole numbers: exact.
-        bins = np.fromiter(
-            (bisect_right(edges, values[name]) for name, edges in zip(self.names, self.edges, strict=True)),
-            dtype=np.intp,
-            count=len(self.names),
-        )
-        bins += self._flat_base
+        bins = np.array([bisect_right(edges, values[name]) + base for name, edges, base in self._specs], dtype=np.intp)
         flat = self._flat_counts
         flat[bins] += 1
         self.history.append(bins)
@@ -165,8 +163,13 @@ class DriftWindow:
             flat[self.history.popleft()] -= 1
 
     def psi(self) -> dict[str, float]:
+        # The denominator depends only on the window's length (a full window's is the one used):
+        # computed once per length, the same values, so the same floats.
         n = len(self.history)
-        live = (self.counts + self.PSEUDO_COUNT) / (n + self.PSEUDO_COUNT * self.bins)[:, None]
+        denominator = self._denominators.get(n)
+        if denominator is None:
+            denominator = self._denominators[n] = (n + self.PSEUDO_COUNT * self.bins)[:, None]
+        live = (self.counts + self.PSEUDO_COUNT) / denominator
         terms = np.where(self.mask, (live - self.expected) * np.log(live / self.expected), 0.0)
         return dict(zip(self.names, terms.sum(axis=1).tolist(), strict=True))
 
@@ -185,8 +188,10 @@ class ValidatorSettings:
     enabled: bool = True
 
 
-@dataclass(frozen=True)
-class ModelVote:
+class ModelVote(NamedTuple):
+    """One model's vote on one vector (a tuple: two per bar, built several times cheaper than a
+    frozen dataclass)."""
+
     model: str
     version: str
     direction: int  # +1 up, -1 down
@@ -319,10 +324,11 @@ class PredictionHandler:
         ):
             self.skipped += 1
             return []
-        x = np.array([payload.values[name] for name in FEATURE_NAMES])
-        if not np.isfinite(x).all():
+        row = [payload.values[name] for name in FEATURE_NAMES]
+        if not all(map(isfinite, row)):  # the floats as they are: numpy's per-call overhead spared
             self.skipped += 1
             return []
+        x = np.array(row)
         votes = []
         out = []
         for model in self.models.values():

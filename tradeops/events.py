@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
+from os import urandom as _urandom
 from typing import Annotated, Any, ClassVar
 
 import msgspec
@@ -418,6 +419,22 @@ class _WireEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     traceparent: str = ""
 
 
+_new_object, _set_slot, _SAFE_UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+# uuid.UUID(bytes=..., version=4)'s bits: the variant (RFC 4122) and the version set, the rest random
+_UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
+_UUID4_SET = (0x8000 << 48) | (4 << 76)
+
+
+def random_event_id() -> uuid.UUID:
+    """``uuid.uuid4()`` (16 random bytes from ``os.urandom``, version and variant bits set as it
+    sets them) without ``UUID.__init__``'s argument checks: every handler output gets one (the
+    runner then replaces it with its deterministic id), tens of thousands a second in a replay."""
+    u = _new_object(uuid.UUID)
+    _set_slot(u, "int", (int.from_bytes(_urandom(16)) & _UUID4_CLEAR) | _UUID4_SET)
+    _set_slot(u, "is_safe", _SAFE_UNKNOWN)
+    return u
+
+
 def make_event(
     payload: Payload,
     *,
@@ -435,7 +452,7 @@ def make_event(
     if when.tzinfo is None:
         raise ValueError(f"{payload.TYPE}: occurred_at must be timezone-aware UTC, got naive {when.isoformat()}")
     return Envelope(
-        event_id=event_id or uuid.uuid4(),
+        event_id=event_id or random_event_id(),
         type=payload.TYPE,
         version=payload.VERSION,
         occurred_at=when.astimezone(UTC),

@@ -214,10 +214,11 @@ def replay_event_id(source: str, payload: Tick | Bar) -> uuid.UUID:
     """The event id of a replayed tick or bar, derived from what it is (source, kind, symbol,
     timeframe, time, prices): the same on every replay of the same data. ``uuid5`` semantics
     (``output_event_id``'s fast computation)."""
+    # ``!s``: a Decimal's str(), the text its empty format gives, without Decimal.__format__'s parsing
     if type(payload) is Bar:
-        name = f"bar:{payload.symbol}:{payload.timeframe}:{payload.ts.isoformat()}:{payload.close}"
+        name = f"bar:{payload.symbol}:{payload.timeframe}:{payload.ts.isoformat()}:{payload.close!s}"
     else:
-        name = f"tick:{payload.symbol}:{payload.ts.isoformat()}:{payload.bid}:{payload.ask}"
+        name = f"tick:{payload.symbol}:{payload.ts.isoformat()}:{payload.bid!s}:{payload.ask!s}"
     prefix = _REPLAY_PREFIXES.get(source)
     if prefix is None:  # output_event_id's, computed once per source
         prefix = _REPLAY_PREFIXES[source] = output_id_prefix(stage=source, input_id=REPLAY_ID_NAMESPACE)

@@ -105,6 +105,7 @@ ACTOR = "service:execution-worker"
 BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
 EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
 LOCK_CHECK_SECONDS = 5.0
+_NEVER = float("-inf")
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -226,6 +227,7 @@ class ExecutionWorker:
         self.known_ids: set[str] = set()
         self.algo_by_magic: dict[int, str] = {}
         self._fed = RecentIds(capacity=200_000)
+        self._fed_ids = self._fed._ids  # its integers: one C-level lookup per event
         self._held: deque[tuple[float, Envelope]] = deque()  # (monotonic time held, signal event)
         self._monotonic = time.monotonic  # tests replace it to pass the market-data wait
 
@@ -411,7 +413,8 @@ class ExecutionWorker:
         after this returns, i.e. after the order's transaction committed."""
         if not self.started:
             self.start()
-        self.locks_check()
+        if self.locks:  # a worker that holds account locks checks them now and then
+            self.locks_check()
         payload = event.payload
         if isinstance(payload, Tick):
             self.clock.observe(payload.ts)
@@ -455,7 +458,7 @@ class ExecutionWorker:
     def _after_event(self, event: Envelope) -> None:
         if time.monotonic() - self._switches_read_at >= self.config.kill_switch_reread.total_seconds():
             self.refresh_kill_switches()
-        if event.event_id in self._fed:
+        if event.event_id.int in self._fed_ids:
             return  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
 
@@ -822,7 +825,8 @@ class ExecutionWorker:
         current = self.risk.quotes.get(quote.symbol)
         if current is not None and quote.ts < current.ts:
             return  # out of order: the newer quote stands
-        self.risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
+        risk = self.risk
+        risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
         for account_id, broker in self.brokers.items():
             feed = getattr(broker, "update_quote", None)  # the paper broker fills resting orders on quotes
             if feed is not None and broker.connected:
@@ -832,11 +836,12 @@ class ExecutionWorker:
         mark = None
         now = time.monotonic()
         interval = self.config.snapshot_interval.total_seconds()
+        written_at = self._written_at
         for account_id, state in self.states.items():
-            if self.risk.account(account_id).position(quote.symbol) != 0:
+            if risk.account(account_id).position(quote.symbol) != 0:
                 mark = mark or Mark(((quote.bid + quote.ask) / 2).quantize(instrument.tick_size), quote.ts)
-                state.mark(instrument.pk, mark)
-            if now - self._written_at.get(account_id, float("-inf")) >= interval:
+                state.mark(instrument.id, mark)
+            if now - written_at.get(account_id, _NEVER) >= interval:
                 self._state_write(account_id)
 
     def _state_write(self, account_id: int) -> None:

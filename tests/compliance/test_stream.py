@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+
+from django.db import connection
 
 from compliance.consumers import SurveillanceConsumer
 from compliance.models import Alert, PreTradeDecision
@@ -91,6 +94,47 @@ def test_pretrade_decision_recorded_once_and_published(db):
     assert [c["name"] for c in row.checks] == ["price_collar", "max_order_volume"]  # risk checks left out
     published = Outbox.objects.get(event_type="compliance.decision")
     assert published.topic == "compliance-events"
+
+
+def test_pretrade_decision_row_reads_back_as_the_orm_writes_it(db):
+    """The plain ``INSERT .. ON CONFLICT DO NOTHING RETURNING`` writes every column as the ORM's
+    ``create`` does: the row read back equals one the ORM wrote from the same values."""
+    decision = RiskDecision(
+        client_order_id="c10",
+        account_id=7,
+        symbol="EURUSD",
+        approved=True,
+        ts=T0 + timedelta(microseconds=123_456),
+        checks=(
+            CheckResult(name="price_collar", passed=True, rule_version="price-collar-firm#3@v2"),
+            CheckResult(name="restricted_list", passed=True, code="compliance.watch_list", detail="wätch"),
+        ),
+    )
+    event = make_event(decision, source="execution", key="7")
+    at = datetime(2026, 1, 5, 10, 0, 1, 654_321, tzinfo=UTC)
+    written = pretrade_decision_record(event=event, at=at)
+    assert written.pk is not None and not written._state.adding
+    fields = [f.attname for f in PreTradeDecision._meta.concrete_fields if not f.primary_key]
+    stored = PreTradeDecision.objects.values(*fields).get(pk=written.pk)
+    orm = PreTradeDecision.objects.create(
+        **{name: value for name, value in stored.items() if name != "source_event_id"},
+        source_event_id=uuid.uuid4(),
+    )
+    twin = PreTradeDecision.objects.values(*fields).get(pk=orm.pk)
+    assert {**twin, "source_event_id": None} == {**stored, "source_event_id": None}
+    # and the columns as the database holds them (JSON text, datetime text): byte for byte
+    columns = [f.column for f in PreTradeDecision._meta.concrete_fields if f.column not in ("id", "source_event_id")]
+    with connection.cursor() as cursor:
+        raw = []
+        for pk in (written.pk, orm.pk):
+            cursor.execute(
+                f"SELECT {', '.join(columns)} FROM {PreTradeDecision._meta.db_table} WHERE id = %s",
+                [pk],
+            )
+            raw.append(cursor.fetchone())
+    assert raw[0] == raw[1]
+    assert stored["decided_at"] == decision.ts and stored["recorded_at"] == at
+    assert {name: getattr(written, name) for name in fields} == stored
 
 
 def test_every_alert_kind_travels_on_the_wire():

@@ -329,7 +329,9 @@ class StageRunner:
         if event.type in cache.INVALIDATING_EVENTS:  # a rule approved, a limit changed: drop this process's L1
             cache.on_event(event)
         scope = self.trace_scope
-        span = scope.traced(event)  # tracing on here and the event's trace sampled
+        # tracing on here and the event's trace sampled (the module's tracer read first: with
+        # tracing off, the usual case, no call per event and stage)
+        span = tracing._tracer is not None and scope.traced(event)
         try:
             if span:
                 stage_tp = scope.traceparent(event)
@@ -357,12 +359,13 @@ class StageRunner:
         if not span:
             stage_tp = scope.outputs_traceparent(event)
         stamped = []
-        name = self.stage.name
         topics_out = self.meter.topics_out if self.meter is not None else None  # counted in place
+        # output_event_id(stage, input, index) for each index: the hashed prefix built once per input
+        prefix = output_id_prefix(stage=self.stage.name, input_id=event.event_id) if self.deterministic_ids else None
         for index, out in enumerate(outputs):
             changes = {}
-            if self.deterministic_ids:
-                changes["event_id"] = output_event_id(stage=name, input_id=event.event_id, index=index)
+            if prefix is not None:
+                changes["event_id"] = uuid5_of_bytes(prefix + str(index).encode())
             # A handler that copied its input's traceparent (or set none) gets this stage's.
             if not out.traceparent or out.traceparent == event.traceparent:
                 changes["traceparent"] = stage_tp

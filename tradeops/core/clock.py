@@ -24,6 +24,8 @@ def utcnow() -> datetime:
 
 def ensure_utc(value: datetime) -> datetime:
     """Refuse naive datetimes: a naive timestamp is taken as local time by MT5 and is ambiguous."""
+    if value.tzinfo is UTC:  # every feed's and every decoded event's: what astimezone(UTC) returns as is
+        return value
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value.isoformat()} refused: timestamps must be timezone-aware UTC")
     return value.astimezone(UTC)

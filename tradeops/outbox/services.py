@@ -13,6 +13,7 @@ from tradeops.bus.base import check_size
 from tradeops.bus.tracing import traceparent_new
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
+from tradeops.core.rows import row_insert
 from tradeops.events import Envelope, encode
 from tradeops.observability.tracing import traceparent_current
 from tradeops.outbox.models import Outbox, ProcessedEvent
@@ -117,7 +118,7 @@ def outbox_append(*, event: Envelope) -> Outbox:
     the relay publishes it to ``event.topic`` keyed by ``event.key``."""
     _require_atomic()
     row = _row(_row_values(event, now=utcnow()))
-    row.save(force_insert=True)
+    row_insert(row)  # one plain INSERT: save()'s SQL compilation was most of an append's CPU
     outbox_written()
     return row
 

@@ -613,6 +613,8 @@ class PaperBroker(Broker):
         return self._result(request, Out.PLACED, "placed", now, broker_order_id=str(ticket), **quotes)
 
     def _match_resting(self, quote: Quote) -> list[Deal]:
+        if not self._resting:  # the usual case on a quote: nothing rests
+            return []
         deals = []
         for ticket, order in sorted(self._resting.items()):
             if order.request.symbol != quote.symbol:

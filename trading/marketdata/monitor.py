@@ -351,10 +351,13 @@ class MarketMonitor:
         if timeout is None or newest is None:
             return []
         alerts = []
+        timeout_s = timeout.total_seconds()
         for (symbol, kind), state in self._symbols.items():
+            if state.stale_alerted or state.last_ts is None:
+                continue
             # A bar feed is silent for a whole bar by nature: allow two bar lengths.
-            limit = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
-            if state.stale_alerted or state.last_ts is None or (newest - state.last_ts).total_seconds() <= limit:
+            limit = max(timeout_s, 2 * TIMEFRAME_SECONDS.get(kind, 0))
+            if (newest - state.last_ts).total_seconds() <= limit:
                 continue
             if self._session_seconds(symbol, state.last_ts, newest) <= limit:
                 continue  # the market was closed, not the feed
