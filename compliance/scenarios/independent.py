@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED, KINDS
 
-# Evaluation only (drawn at random on 2026-12-04 at 14:14 UTC, branch wip/surveillance7, when
+# Evaluation only (drawn at random on 2026-12-04 at 14:48 UTC, branch wip/surveillance8, when
 # every earlier set had been read; never run before the final figures of that session).
-INDEPENDENT_SEEDS = (57729, 95893, 50863)
+INDEPENDENT_SEEDS = (93226, 43921, 87338)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -75,7 +75,9 @@ INDEPENDENT_SEEDS = (57729, 95893, 50863)
 # quote-stuffing misses examined episode by episode (2026-12-04 afternoon, wip/surveillance6);
 # 87074, 81182, 49708: read at commit 0307e64, and their marking-the-close and momentum-ignition
 # episodes examined episode by episode, with the 14284, 61613 and 1950 ones (2026-12-04 late
-# afternoon, wip/surveillance7; diagnosis only, no threshold chosen on them).
+# afternoon, wip/surveillance7; diagnosis only, no threshold chosen on them); 57729, 95893,
+# 50863: read at commit 9139fff (the 2026-12-04 evening round, wip/surveillance8, began from
+# their per-type figures: momentum ignition 0.58; no episode examined).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -96,6 +98,9 @@ SEEN_INDEPENDENT_SEEDS = (
     87074,
     81182,
     49708,
+    57729,
+    95893,
+    50863,
 )
 
 

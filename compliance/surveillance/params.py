@@ -138,20 +138,35 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     is not ignition."""
 
     max_gap_s: Pos = 10.0
-    min_aggressive_orders: Count = 4
+    # 3 orders (was 4) and a reversal up to 900 s after the burst (was 300), with the move the
+    # burst itself made (``burst_settle_s``) at ``min_move_sigma`` 1.5: chosen on the development
+    # and tuning books once the generator drew bursts of 3+ orders and reversals up to ~15 min
+    # (docs/surveillance-evaluation.md, 2026-12-04 evening round).
+    min_aggressive_orders: Count = 3
     min_move_bps: Pos = 3.0
     min_move_spreads: NonNeg = 2.0
-    reversal_window_s: Pos = 300.0
+    reversal_window_s: Pos = 900.0
     min_reversal_fraction: Fraction = 0.5
     # The move against the instrument's own volatility: at least ``min_move_sigma`` standard
     # deviations of the mid over the burst-to-reversal span (from the per-second mid path of the
     # ``vol_lookback_s`` before the burst); 0 turns it off. A burst in a flat market that the
     # noise happens to carry 3 bps is not ignition. Chosen on the development and tuning books
     # (docs/surveillance-evaluation.md): 1.0 dropped 4 of 11 false alerts (3 on flat-market
-    # near-misses) and no true episode; a lower bps floor with it found nothing more.
-    min_move_sigma: NonNeg = 1.0
+    # near-misses) and no true episode; a lower bps floor with it found nothing more. 1.5 since
+    # the move is the burst's own (over the burst and ``burst_settle_s``, a shorter span).
+    min_move_sigma: NonNeg = 1.5
     vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
+    # The reversal captures the move: its average price beyond the burst's average price, the
+    # burst's way, at least this fraction of the move (peak mid - mid at the first order);
+    # None turns it off. Off: on the development and tuning books 0 dropped as many true
+    # episodes as false alerts (any burst the market moved its way and that reversed captures
+    # part of the move, abuse or not); the figure is in the evidence.
+    min_reversal_capture: float | None = None
+    # The move the burst itself made: measured to the peak mid from the first order until this
+    # long after the last (and the volatility over that span), not until the reversal (a move that
+    # comes minutes later, from other flow or news, is not the burst's); None: until the reversal.
+    burst_settle_s: Pos | None = 15.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

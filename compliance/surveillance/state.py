@@ -61,8 +61,9 @@ from compliance.surveillance.trade_detectors import (
 STATE_FORMAT = "tradeops.surveillance.state"
 # 2: marking the close keeps the pushes waiting to see the flow after the print; 3: momentum
 # ignition keeps the bursts waiting for their reversal while the account trades on; 4: spoofing
-# keeps each account's recent cancel times (its own cancel-rate baseline)
-STATE_VERSION = 4
+# keeps each account's recent cancel times (its own cancel-rate baseline); 5: momentum ignition's
+# chains keep the peak the burst itself reached and the reversal's notional (its average price)
+STATE_VERSION = 5
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -450,8 +451,10 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     ignited: bool
     start_mid: float | None
     peak_mid: float | None
+    burst_peak: float | None
     spread: float | None
     rev_qty: float
+    rev_notional: float
     rev_ids: list[str]
     last_t: float
 
@@ -472,8 +475,10 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.ignited,
         ch.start_mid,
         ch.peak_mid,
+        ch.burst_peak,
         ch.spread,
         ch.rev_qty,
+        ch.rev_notional,
         list(ch.rev_ids),
         ch.last_t,
     )
@@ -483,7 +488,8 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch = _Chain(cd.side, cd.symbol)
     ch.fills = [(f.t, f.fill, f.order_id) for f in cd.fills]
     ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
-    ch.rev_qty, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_ids, cd.last_t
+    ch.burst_peak = cd.burst_peak
+    ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
     return ch
 
 

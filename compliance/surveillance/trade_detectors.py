@@ -377,11 +377,13 @@ class PaintingTheTapeDetector(_PairDetector):
 
 class _Chain:
     __slots__ = (
+        "burst_peak",
         "fills",
         "ignited",
         "last_t",
         "peak_mid",
         "rev_ids",
+        "rev_notional",
         "rev_qty",
         "side",
         "spread",
@@ -396,8 +398,10 @@ class _Chain:
         self.ignited = False
         self.start_mid = None
         self.peak_mid = None
+        self.burst_peak = None  # the peak mid until ``burst_settle_s`` after the burst's last order
         self.spread = None
         self.rev_qty = 0.0
+        self.rev_notional = 0.0  # sum of qty x price of the reversal's fills
         self.rev_ids: list[str] = []
         self.last_t = 0.0
 
@@ -406,13 +410,14 @@ class MomentumIgnitionDetector(Detector):
     """Momentum ignition (2016/522 Annex II 1(b)): a chain of at least ``min_aggressive_orders``
     aggressive orders on one side, each at most ``max_gap_s`` after the one before; the mid
     moves their way, measured on the quote stream (the peak mid from the first order's arrival
-    until the reversal), by at least ``min_move_bps`` and ``min_move_spreads`` spreads (the
+    until ``burst_settle_s`` after the last: the burst's own impact; or, with it None, until the
+    reversal), by at least ``min_move_bps`` and ``min_move_spreads`` spreads (the
     narrowest spread any of the burst's orders met on arrival: a burst that starts inside a news
     spread is measured against the usual one); and within ``reversal_window_s`` of the burst's
     last order the same account trades the other way for at least ``min_reversal_fraction`` of
     the burst quantity (passive fills included: an exit resting at the moved price). The move
-    must also reach ``min_move_sigma`` standard deviations of the mid over the burst-to-reversal
-    span (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
+    must also reach ``min_move_sigma`` standard deviations of the mid over the span it was
+    measured on (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
     account's other trading in between (small trades either way, a new chain) does not end
     the wait: the burst stays parked until its reversal or the window's end. Held bursts and
     one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
@@ -441,9 +446,12 @@ class MomentumIgnitionDetector(Detector):
         if not chains:
             return
         mid = (quote.bid + quote.ask) * 0.5
+        settle = self.p.burst_settle_s
         for ch in chains:
             if ch.side * (mid - ch.peak_mid) > 0:
                 ch.peak_mid = mid
+            if settle is not None and t <= ch.last_t + settle and ch.side * (mid - ch.burst_peak) > 0:
+                ch.burst_peak = mid
 
     def _watch_chain(self, ch) -> None:
         watching = self.watching.get(ch.symbol)
@@ -506,6 +514,7 @@ class MomentumIgnitionDetector(Detector):
                     self._unwatch(aw)
                 elif side != aw.side:  # the other way: the parked burst's reversal
                     aw.rev_qty += fill.qty
+                    aw.rev_notional += fill.qty * fill.price
                     aw.rev_ids.append(fill.order_id)
                     if aw.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in aw.fills):
                         del self.awaiting[key]
@@ -519,6 +528,7 @@ class MomentumIgnitionDetector(Detector):
                 ch = None
         if ch is not None and ch.ignited and side != ch.side:
             ch.rev_qty += fill.qty
+            ch.rev_notional += fill.qty * fill.price
             ch.rev_ids.append(fill.order_id)
             if ch.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills):
                 self._drop(key, ch, park=False)
@@ -533,6 +543,7 @@ class MomentumIgnitionDetector(Detector):
         if ch.start_mid is None and state.arr_mid is not None:
             ch.start_mid = state.arr_mid
             ch.peak_mid = state.arr_mid
+            ch.burst_peak = state.arr_mid
             ch.spread = state.arr_ask - state.arr_bid
         elif state.arr_mid is not None and ch.spread is not None:
             # The spread the move is counted in: the narrowest any of the burst's orders met (a
@@ -540,6 +551,8 @@ class MomentumIgnitionDetector(Detector):
             spread = state.arr_ask - state.arr_bid
             if 0 < spread < ch.spread:
                 ch.spread = spread
+            if ch.side * (state.arr_mid - ch.burst_peak) > 0:
+                ch.burst_peak = state.arr_mid
         ch.fills.append((t, fill, fill.order_id))
         ch.last_t = t
         if (
@@ -552,17 +565,24 @@ class MomentumIgnitionDetector(Detector):
             quote = self.quotes.get(fill.symbol)
             if quote is not None and side * (quote[2] - ch.peak_mid) > 0:
                 ch.peak_mid = quote[2]
+            if quote is not None and side * (quote[2] - ch.burst_peak) > 0:
+                ch.burst_peak = quote[2]
 
     def _assess(self, fill, ch, t):
         p = self.p
-        move = ch.side * (ch.peak_mid - ch.start_mid) / ch.start_mid * 1e4
-        spreads = ch.side * (ch.peak_mid - ch.start_mid) / ch.spread if ch.spread else None
+        # The move: to the peak until the reversal or, with ``burst_settle_s``, to the peak the
+        # burst itself reached (its orders and the ``burst_settle_s`` after the last): a move that
+        # comes minutes later, from someone else's flow or news, is not the burst's impact.
+        peak = ch.peak_mid if p.burst_settle_s is None else ch.burst_peak
+        move = ch.side * (peak - ch.start_mid) / ch.start_mid * 1e4
+        spreads = ch.side * (peak - ch.start_mid) / ch.spread if ch.spread else None
         if move < p.min_move_bps or (spreads is not None and spreads < p.min_move_spreads):
             return
         first_t = ch.fills[0][0]
         vol = None
         if p.min_move_sigma > 0:
-            span = max(t - first_t, 30.0)
+            end_t = t if p.burst_settle_s is None else ch.last_t + p.burst_settle_s
+            span = max(end_t - first_t, 30.0)
             sigma = sigma_bps(self.engine, ch.symbol, first_t - p.vol_lookback_s, first_t, min(span, 300.0))
             if sigma is not None:
                 vol = {
@@ -573,6 +593,16 @@ class MomentumIgnitionDetector(Detector):
                 if move < p.min_move_sigma * sigma * span**0.5:
                     return
         burst_qty = sum(f.qty for _t, f, _o in ch.fills)
+        # Sold into the move (or bought back into it): the reversal's average price beyond the
+        # burst's average price, the burst's way, by at least ``min_reversal_capture`` of the
+        # move. A scalper out again at about the price it paid, or a position cut once the move
+        # has faded, captured nothing of it.
+        burst_px = sum(f.qty * f.price for _t, f, _o in ch.fills) / burst_qty
+        rev_px = ch.rev_notional / ch.rev_qty if ch.rev_qty > 0 else fill.price
+        move_px = ch.side * (peak - ch.start_mid)
+        capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
+        if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
+            return
         order_ids = list(dict.fromkeys(o for _t, _f, o in ch.fills))
         first = ch.fills[0][1]
         last_t = ch.fills[-1][0]
@@ -595,6 +625,8 @@ class MomentumIgnitionDetector(Detector):
                     "burst_qty": burst_qty,
                     "start_mid": ch.start_mid,
                     "peak_mid": ch.peak_mid,
+                    "burst_peak_mid": ch.burst_peak,
+                    "burst_settle_s": p.burst_settle_s,
                     "move_bps": bps(move),
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
@@ -604,6 +636,10 @@ class MomentumIgnitionDetector(Detector):
                     "min_reversal_fraction": p.min_reversal_fraction,
                     "reversal_order_ids": ch.rev_ids,
                     "reversal_price": fill.price,
+                    "burst_average_price": round(burst_px, 8),
+                    "reversal_average_price": round(rev_px, 8),
+                    "reversal_capture_of_move": None if capture is None else round(capture, 4),
+                    "min_reversal_capture": p.min_reversal_capture,
                     "reversal_after_burst_s": round(t - last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
                 }
