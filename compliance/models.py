@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from compliance.pretrade.params import PRETRADE_PARAMS, PretradeParameterError, pretrade_params_convert
 from compliance.surveillance.params import ALERT_TYPES, DETECTOR_PARAMS, ParameterError, params_convert
+from tradeops.core.clock import utcnow
 
 
 class RuleScope(models.TextChoices):
@@ -252,8 +253,12 @@ class Alert(models.Model):
     evidence = models.JSONField(default=dict)
     source = models.CharField(max_length=40, default="surveillance")
     occurrences = models.PositiveIntegerField(default=1)
+    # When it was raised and last extended: event time (a replay's market time).
     first_seen = models.DateTimeField()
     last_seen = models.DateTimeField()
+    # When this row was written and last changed: wall clock (what a live screen catches up from).
+    recorded_at = models.DateTimeField(default=utcnow)
+    updated_at = models.DateTimeField(default=utcnow)
     case = models.ForeignKey(Case, on_delete=models.PROTECT, related_name="alerts")
 
     class Meta:
@@ -273,7 +278,8 @@ class CaseAction(models.Model):
     note = models.TextField(blank=True)
     from_status = models.CharField(max_length=12, blank=True)
     to_status = models.CharField(max_length=12, blank=True)
-    at = models.DateTimeField()
+    at = models.DateTimeField()  # event time: a replay's market time for a step the engine took
+    recorded_at = models.DateTimeField(default=utcnow)  # wall clock
 
     class Meta:
         ordering = ["at", "pk"]

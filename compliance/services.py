@@ -463,7 +463,9 @@ def _alert_extend(row: Alert, data: dict[str, Any], start, end, *, at: datetime,
     row.account = ",".join(accounts)[:200]
     row.occurrences += 1
     row.last_seen = at
-    row.save(update_fields=["order_ids", "start", "end", "score", "evidence", "account", "occurrences", "last_seen"])
+    row.updated_at = utcnow()
+    fields = ["order_ids", "start", "end", "score", "evidence", "account", "occurrences", "last_seen", "updated_at"]
+    row.save(update_fields=fields)
     case = row.case
     case.max_score = max(case.max_score, row.score)
     if row.end is not None:
@@ -482,7 +484,9 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
     within the type's quiet period while its case is open) extends that row (window, order
     ids, score, evidence; ``occurrences`` counts the sightings); a new episode joins the open
     case about the same subject (owner, else account) and symbol seen within 24 h, or opens a
-    case. ``start``/``end`` are event time, ``first_seen``/``last_seen`` wall clock. Returns
+    case. ``start``/``end`` (the behaviour) and ``first_seen``/``last_seen`` (raised, extended) are
+    event time: ``at``, a replay's market time, else the wall clock; ``recorded_at``/``updated_at``
+    are always the wall clock. Returns
     the new alerts; extensions are audited as ``alert.extended``."""
     at = ensure_utc(at or utcnow())
     created = []
@@ -500,6 +504,7 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
             continue
         when = end or start or at
         case = _case_for(data, when=when, at=at)
+        recorded = utcnow()
         alert = Alert.objects.create(
             dedupe_key=key,
             alert_type=data["alert_type"],
@@ -515,6 +520,8 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
             source=source,
             first_seen=at,
             last_seen=at,
+            recorded_at=recorded,
+            updated_at=recorded,
             case=case,
         )
         types = set(case.alert_types) | {alert.alert_type}

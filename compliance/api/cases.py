@@ -52,6 +52,8 @@ class AlertOutput(serializers.ModelSerializer):
             "occurrences",
             "first_seen",
             "last_seen",
+            "recorded_at",
+            "updated_at",
             "case",
             "case_reference",
             "case_status",

@@ -509,10 +509,11 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
         return []
     since = since - CATCH_UP_MARGIN
     out: list[tuple[datetime, dict]] = []
-    for a in Alert.objects.filter(last_seen__gte=since).order_by("-last_seen")[:CATCH_UP_MAX]:
+    # record time (wall clock), not event time: a replay's alerts are raised at 2017's market time
+    for a in Alert.objects.filter(updated_at__gte=since).order_by("-updated_at")[:CATCH_UP_MAX]:
         out.append(
             (
-                a.last_seen,
+                a.updated_at,
                 {
                     "event_id": None,
                     "type": "alert.raised",
@@ -534,12 +535,14 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
             )
         )
     steps = (
-        CaseAction.objects.filter(at__gte=since).select_related("case", "actor", "case__assigned_to").order_by("-at")
+        CaseAction.objects.filter(recorded_at__gte=since)
+        .select_related("case", "actor", "case__assigned_to")
+        .order_by("-recorded_at")
     )
     for x in steps[:CATCH_UP_MAX]:
         out.append(
             (
-                x.at,
+                x.recorded_at,
                 {
                     "event_id": None,
                     "type": "case.changed",
