@@ -74,3 +74,21 @@ def run(rows, *, only=None, params=None):
 
 def of_type(alerts, alert_type):
     return [a for a in alerts if a["alert_type"] == alert_type]
+
+
+def alert_dict(**over) -> dict:
+    """A surveillance alert as ``surveil`` writes it (the input of ``alerts_record``): spoofing on
+    EURUSD by ACC1 (owner OWN1), orders o1 and o2, a 5-s window on 5 January 2026."""
+    alert = {
+        "alert_type": "spoofing",
+        "account": "ACC1",
+        "owner": "OWN1",
+        "symbol": "EURUSD",
+        "order_ids": ["o1", "o2"],
+        "score": 0.8,
+        "start": "2026-01-05T10:00:00.000000Z",
+        "end": "2026-01-05T10:00:05.000000Z",
+        "evidence": {"size_ratio": 10},
+    }
+    alert.update(over)
+    return alert

@@ -8,25 +8,15 @@ from datetime import UTC, datetime, timedelta
 from compliance import services
 from compliance.desk.selectors import live_catch_up
 from compliance.models import Alert, CaseAction
+from tests.compliance.helpers import alert_dict
 from tradeops.core.clock import utcnow
 
 MARKET = datetime(2017, 7, 21, 8, 0, tzinfo=UTC)
 
 
 def _alert(**over):
-    alert = {
-        "alert_type": "spoofing",
-        "account": "ACC1",
-        "owner": "OWN1",
-        "symbol": "EURUSD",
-        "order_ids": ["o1", "o2"],
-        "score": 0.8,
-        "start": "2017-07-21T07:59:50.000000Z",
-        "end": "2017-07-21T07:59:55.000000Z",
-        "evidence": {"size_ratio": 10},
-    }
-    alert.update(over)
-    return alert
+    window = {"start": "2017-07-21T07:59:50.000000Z", "end": "2017-07-21T07:59:55.000000Z"}
+    return alert_dict(**(window | over))
 
 
 def test_an_alert_raised_at_market_time_is_recorded_at_the_wall_clock(db):

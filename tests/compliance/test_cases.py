@@ -7,29 +7,14 @@ import pytest
 from compliance import services
 from compliance.models import Alert, Case, CaseStatus
 from compliance.selectors import alerts_visible_to, case_stor_draft, cases_visible_to
+from tests.compliance.helpers import alert_dict
 from tradeops.core.errors import PermissionDenied
 
 
-def _alert(**over):
-    alert = {
-        "alert_type": "spoofing",
-        "account": "ACC1",
-        "owner": "OWN1",
-        "symbol": "EURUSD",
-        "order_ids": ["o1", "o2"],
-        "score": 0.8,
-        "start": "2026-01-05T10:00:00.000000Z",
-        "end": "2026-01-05T10:00:05.000000Z",
-        "evidence": {"size_ratio": 10},
-    }
-    alert.update(over)
-    return alert
-
-
 def test_duplicates_merge_and_related_alerts_group_into_one_case(db):
-    services.alerts_record(alerts=[_alert(), _alert()])
-    services.alerts_record(alerts=[_alert(alert_type="layering", order_ids=["o3"])])
-    services.alerts_record(alerts=[_alert(owner="OWN2", account="ACC2", order_ids=["o9"])])
+    services.alerts_record(alerts=[alert_dict(), alert_dict()])
+    services.alerts_record(alerts=[alert_dict(alert_type="layering", order_ids=["o3"])])
+    services.alerts_record(alerts=[alert_dict(owner="OWN2", account="ACC2", order_ids=["o9"])])
     assert Alert.objects.count() == 3
     assert Alert.objects.get(alert_type="spoofing", owner="OWN1").occurrences == 2
     cases = {c.subject_owner: c for c in Case.objects.all()}
@@ -39,7 +24,7 @@ def test_duplicates_merge_and_related_alerts_group_into_one_case(db):
 
 
 def _reviewed_case(officer):
-    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(alerts=[alert_dict()])
     case = Case.objects.get()
     services.case_review_start(case=case, officer=officer)
     return case
@@ -70,7 +55,7 @@ def test_workflow_to_closed_needs_a_second_officer(alice, bob):
 
 
 def test_reporting_and_invalid_transitions(alice, bob):
-    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(alerts=[alert_dict()])
     case = Case.objects.get()
     with pytest.raises(services.InvalidCaseTransition):  # a new case must be reviewed first
         services.case_disposition_request(case=case, officer=alice, action="report", reason="x")
@@ -88,7 +73,7 @@ def test_reporting_and_invalid_transitions(alice, bob):
 def test_nothing_tips_off_a_trader(alice, trader, make_user):
     from tradeops.core.roles import Role
 
-    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(alerts=[alert_dict()])
     assert alerts_visible_to(user=trader).count() == 0
     assert cases_visible_to(user=trader).count() == 0
     auditor = make_user("audrey", Role.AUDITOR)
@@ -98,7 +83,7 @@ def test_nothing_tips_off_a_trader(alice, trader, make_user):
 
 
 def test_trader_cannot_see_compliance_admin(client, alice, trader):
-    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(alerts=[alert_dict()])
     client.force_login(trader)
     assert client.get("/admin/compliance/case/").status_code in (302, 403)
     assert client.get("/admin/compliance/alert/").status_code in (302, 403)
@@ -107,7 +92,7 @@ def test_trader_cannot_see_compliance_admin(client, alice, trader):
 
 
 def test_stor_draft_has_the_2016_957_sections(alice, account, instrument):
-    services.alerts_record(alerts=[_alert(account=str(account.pk), owner=account.beneficial_owner)])
+    services.alerts_record(alerts=[alert_dict(account=str(account.pk), owner=account.beneficial_owner)])
     case = Case.objects.get()
     draft = case_stor_draft(case=case, user=alice)
     assert {k for k in draft if k.startswith("section_")} == {
@@ -126,7 +111,7 @@ def test_stor_draft_has_the_2016_957_sections(alice, account, instrument):
 def test_recorded_alerts_and_case_actions_are_audited(alice):
     from tradeops.audit.models import AuditRecord
 
-    services.alerts_record(alerts=[_alert()])
+    services.alerts_record(alerts=[alert_dict()])
     services.case_review_start(case=Case.objects.get(), officer=alice)
     actions = list(AuditRecord.objects.order_by("sequence").values_list("action", "actor_id"))
     assert actions == [("alert.recorded", "surveillance"), ("case.review_started", "alice")]

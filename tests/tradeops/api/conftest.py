@@ -156,6 +156,27 @@ def filled_order(*, account, instrument, client_order_id: str, side: str = "BUY"
     return result
 
 
+def spoofing_alert(*, account):
+    """One recorded spoofing alert on EURUSD about ``account`` (owner OWNER-1), with its case."""
+    from compliance.services import alerts_record
+
+    return alerts_record(
+        alerts=[
+            {
+                "alert_type": "spoofing",
+                "account": str(account.pk),
+                "owner": "OWNER-1",
+                "symbol": "EURUSD",
+                "order_ids": ["X-1"],
+                "score": 0.9,
+                "start": "2026-03-02T09:30:00+00:00",
+                "end": "2026-03-02T09:30:04+00:00",
+                "evidence": {"ratio": 4.0, "threshold": 3.0},
+            }
+        ]
+    )
+
+
 @pytest.fixture
 def book(db, instrument, account):
     """A small book: two filled orders on EURUSD (one position), a second instrument."""

@@ -12,7 +12,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
-from tests.tradeops.api.conftest import filled_order
+from tests.tradeops.api.conftest import filled_order, spoofing_alert
 from tradeops.api.cache import data_version, pages_clear
 from tradeops.audit.verify import audit_verify
 from tradeops.core.roles import Role
@@ -83,21 +83,7 @@ def test_a_warm_page_never_bypasses_the_rules(instrument, account, issue_token, 
     from compliance.services import alerts_record
     from tradeops.api.services import api_client_revoke
 
-    alerts_record(
-        alerts=[
-            {
-                "alert_type": "spoofing",
-                "account": str(account.pk),
-                "owner": "OWNER-1",
-                "symbol": "EURUSD",
-                "order_ids": ["X-1"],
-                "score": 0.9,
-                "start": "2026-03-02T09:30:00+00:00",
-                "end": "2026-03-02T09:30:04+00:00",
-                "evidence": {"ratio": 4.0, "threshold": 3.0},
-            }
-        ]
-    )
+    spoofing_alert(account=account)
     officer_token, officer = issue_token(Role.COMPLIANCE_OFFICER)
     officer_http = bearer(officer_token)
     warm = _get(officer_http, "/api/v1/alerts/")[0]

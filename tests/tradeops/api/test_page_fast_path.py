@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from rest_framework.test import APIClient
 
 import tradeops.api.views as api_views
-from tests.tradeops.api.conftest import filled_order, token_request
+from tests.tradeops.api.conftest import filled_order, spoofing_alert, token_request
 from tradeops.api.cache import VERSION_SQL, pages_clear
 from tradeops.api.throttling import SlidingWindow
 from tradeops.core.roles import Role
@@ -36,24 +36,8 @@ def _fresh_pages():
 
 @pytest.fixture
 def book(account, instrument):
-    from compliance.services import alerts_record
-
     filled_order(account=account, instrument=instrument, client_order_id="FAST-1")
-    alerts_record(
-        alerts=[
-            {
-                "alert_type": "spoofing",
-                "account": str(account.pk),
-                "owner": "OWNER-1",
-                "symbol": "EURUSD",
-                "order_ids": ["X-1"],
-                "score": 0.9,
-                "start": "2026-03-02T09:30:00+00:00",
-                "end": "2026-03-02T09:30:04+00:00",
-                "evidence": {"ratio": 4.0, "threshold": 3.0},
-            }
-        ]
-    )
+    spoofing_alert(account=account)
     return account, instrument
 
 
