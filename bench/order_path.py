@@ -5,7 +5,7 @@
                                [--no-api-version-variant] [--no-hex-variant]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
-   (14 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
+   (15 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
    the order (created, risk-approved, submitted, filled), the risk decision, the execution, the
    position, the account's marks and risk snapshot, their outbox rows and audit records
    (``trading.orders.services.order_commit``: ONE statement on PostgreSQL, the

@@ -35,6 +35,8 @@ class InstrumentSpec:
     max_volume: Decimal
     margin_rate: Decimal = Decimal("0.033333")
     quote_currency: str = "USD"
+    # UTC sessions as ``trading.marketdata.sessions.compile_hours`` gives them; () = always open.
+    trading_hours: tuple = ()
 
     def round_volume_down(self, lots: Decimal) -> Decimal:
         """Round down onto the volume grid ``min_volume + k * volume_step`` (never rounds up a risk)."""

@@ -41,6 +41,7 @@ from typing import Protocol
 
 from tradeops.events import Envelope, Signal
 from trading.intents import BUY, SELL, InstrumentSpec, OrderIntent, client_order_id_for
+from trading.marketdata.sessions import is_open
 from trading.risk.headroom import Headroom
 
 ZERO = Decimal(0)
@@ -48,6 +49,7 @@ ZERO = Decimal(0)
 SKIP_CODES = {
     "strategy.invalid_side": "the signal's side is neither BUY nor SELL",
     "strategy.unknown_instrument": "no instrument of that symbol is loaded",
+    "strategy.market_closed": "the instrument is outside its trading hours at the signal's time",
     "strategy.invalid_price": "the signal's reference price is not positive",
     "strategy.low_confidence": "confidence below the strategy's minimum",
     "strategy.algo_not_traded": "the signal's algorithm is not traded by this strategy",
@@ -206,6 +208,9 @@ class Strategy:
             return "strategy.invalid_side", f"side {signal.side!r} is neither BUY nor SELL"
         if signal.symbol not in self.instruments:
             return "strategy.unknown_instrument", f"no instrument {signal.symbol!r} is loaded"
+        hours = self.instruments[signal.symbol].trading_hours
+        if hours and not is_open(hours, signal.ts):
+            return "strategy.market_closed", f"{signal.symbol} is outside its trading hours at {signal.ts.isoformat()}"
         if signal.price <= 0:
             return "strategy.invalid_price", f"reference price {signal.price} is not positive"
         if signal.confidence < self.config.min_confidence:

@@ -86,6 +86,7 @@ from trading.brokers import Quote as BrokerQuote
 from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
 from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, intent_of_request, magic_for
+from trading.marketdata.sessions import compile_hours
 from trading.models import Instrument, Order, TradingAccount
 from trading.orders import selectors
 from trading.orders.marks import AccountState, Mark, RiskFigures
@@ -981,6 +982,7 @@ def spec_of(instrument: Instrument) -> InstrumentSpec:
         max_volume=instrument.max_volume,
         margin_rate=instrument.margin_rate,
         quote_currency=instrument.quote_currency,
+        trading_hours=compile_hours(instrument.trading_hours or {}),
     )
 
 

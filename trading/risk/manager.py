@@ -25,6 +25,7 @@ from tradeops.breaker import BreakerState
 from tradeops.events import CheckResult, Envelope, Tick
 from trading.gate import GateContext, PreTradeCheck, failed
 from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
+from trading.marketdata.sessions import is_open
 from trading.position_math import PositionState
 from trading.risk.breaker import TradingBreaker
 from trading.risk.killswitch import KillSwitchBook
@@ -44,6 +45,7 @@ CODES = {
     "trading_state": ("risk.trading_halted", "risk.reduce_only"),
     "kill_switch": ("risk.kill_switch_engaged",),
     "circuit_breaker": ("risk.breaker_open",),
+    "market_hours": ("risk.market_closed",),
     "max_position": ("risk.max_position",),
     "max_gross_exposure": ("risk.max_gross_exposure",),
     "max_net_exposure": ("risk.max_net_exposure",),
@@ -264,6 +266,23 @@ class BreakerCheck(_Check):
         self.m.breaker.on_trial(ctx.now)
 
 
+class MarketHoursCheck(_Check):
+    """The instrument is outside its trading sessions (``InstrumentSpec.trading_hours``, UTC) at
+    the decision time: refused here, with a reason, rather than sent for the venue to refuse.
+    The strategy does not size signals of a closed market; this catches the rest (an order over
+    the API, a signal decided just before the close)."""
+
+    name = "market_hours"
+
+    def __call__(self, intent, ctx):
+        hours = ctx.instrument.trading_hours
+        if not hours or is_open(hours, ctx.now):
+            return self.ok()
+        return failed(
+            self.name, "risk.market_closed", f"{intent.symbol} is outside its trading hours at {ctx.now.isoformat()}"
+        )
+
+
 class MaxPositionCheck(_Check):
     """Worst case per side: the position if every open order on the order's side filled, plus
     this one, must stay within the limit (opposite orders may never fill, so they do not count)."""
@@ -465,6 +484,7 @@ CHECK_CLASSES: tuple[type[_Check], ...] = (
     TradingStateCheck,
     KillSwitchCheck,
     BreakerCheck,
+    MarketHoursCheck,
     MaxPositionCheck,
     ExposureCheck,
     NetExposureCheck,

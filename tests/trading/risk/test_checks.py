@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from tests.trading.risk.helpers import ACCOUNT, T0, codes, decide, fill, gate_for, intent, manager
+from tests.trading.risk.helpers import ACCOUNT, EURUSD, T0, codes, decide, fill, gate_for, intent, manager
 from trading.intents import IntentAction, Quote
+from trading.marketdata.sessions import compile_hours
 from trading.risk import CODES, TradingState
 from trading.risk.killswitch import KillScope
 
@@ -219,3 +221,20 @@ def test_signal_older_than_the_market_is_refused():
     d = decide(m, g, intent(at=T0))
     assert codes(d) == {"risk.stale_signal"} and "1200 s before the latest quote" in d.reason
     assert decide(m, g, intent(at=T0 + timedelta(minutes=6))).approved
+
+
+def test_market_hours_refuse_new_orders_outside_the_instruments_sessions_but_pass_cancels():
+    weekdays = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu")}
+    closing = replace(EURUSD, trading_hours=compile_hours({**weekdays, "fri": [["00:00", "21:55"]]}))
+    m = manager()
+    m.add_instrument(closing)
+    g = gate_for(m)
+    friday = datetime(2017, 12, 8, 21, 54, tzinfo=UTC)
+    assert decide(m, g, intent(at=friday)).approved
+    d = decide(m, g, intent(at=friday + timedelta(minutes=6)))
+    assert codes(d) == {"risk.market_closed"}
+    assert "EURUSD is outside its trading hours at 2017-12-08T22:00:00+00:00" in d.reason
+    assert codes(decide(m, g, intent(at=friday + timedelta(days=1)))) == {"risk.market_closed"}
+    assert decide(m, g, intent(at=friday + timedelta(minutes=6), action=IntentAction.CANCEL)).approved
+    # no sessions configured: always open (the instrument spec's default)
+    assert decide(manager(), gate_for(manager()), intent(at=friday + timedelta(days=1))).approved

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -9,14 +11,17 @@ import pytest
 from tests.trading.risk.helpers import EURUSD, T0
 from tradeops.events import Signal, make_event
 from trading.intents import client_order_id_for
-from trading.strategy import Strategy, StrategyConfig
+from trading.marketdata.sessions import compile_hours
+from trading.strategy import SKIP_CODES, Strategy, StrategyConfig
 
 
-def signal(signal_id="s1", side="BUY", price="1.10000", atr=0.0010, volatility=None, confidence=0.8, algo="algo-1"):
+def signal(
+    signal_id="s1", side="BUY", price="1.10000", atr=0.0010, volatility=None, confidence=0.8, algo="algo-1", ts=T0
+):
     return Signal(
         signal_id=signal_id,
         symbol="EURUSD",
-        ts=T0,
+        ts=ts,
         side=side,
         confidence=confidence,
         price=Decimal(price),
@@ -103,3 +108,21 @@ def test_refused_signals_say_why(kwargs, why):
 def test_unknown_sizing_mode_is_refused():
     with pytest.raises(ValueError, match="sizing"):
         StrategyConfig(sizing="martingale")
+
+
+def test_a_signal_of_a_closed_market_is_skipped_with_its_code():
+    """The Friday 22:00 bar of a replay: FX closes at 21:55 UTC; no order is sized for the venue
+    to refuse. Inside the session the same signal trades."""
+    weekdays = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu")}
+    hours = compile_hours({**weekdays, "fri": [["00:00", "21:55"]]})
+    s = Strategy(
+        instruments={"EURUSD": replace(EURUSD, trading_hours=hours)},
+        accounts=[1],
+        equity_of=lambda a: Decimal(100000),
+    )
+    friday_close = datetime(2017, 12, 8, 22, 0, tzinfo=UTC)
+    assert s.on_signal(signal("closed", ts=friday_close)) == []
+    (skip,) = s.last_skips
+    assert skip.code == "strategy.market_closed" and skip.code in SKIP_CODES
+    assert skip.ts == friday_close and "outside its trading hours" in skip.reason
+    assert len(s.on_signal(signal("open", ts=friday_close - timedelta(hours=1)))) == 1
