@@ -329,6 +329,8 @@ class _Builder:
         self.deferred_last: list = []  # after every deferred episode (their own streams)
         # Momentum ignition's shapes (2026-12-04, wip/surveillance8): a stream of their own.
         self.momentum_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum")  # noqa: S311 - seeded
+        # Marking the close's other business (2026-12-04 night, wip/close9): a stream of its own.
+        self.marking_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -1028,7 +1030,20 @@ class _Builder:
             for ts, qty in zip(starts, sizes, strict=True):
                 self.aggressive(ts, a, sym, side, qty, ep=ep)
 
+        def other_business():
+            """The account's other business (issue 16 item 4): half the abusers already carry a
+            larger position the other way from trading an hour or two earlier, so the position
+            they hold when the push begins is against it; what the push favours is the position
+            they built since (a fixing-linked exposure). Not part of the episode's orders."""
+            if self.rng.random() >= 0.5:
+                return
+            at = close_t - self.u(4000, 7000)
+            if at >= 30.0:
+                self.aggressive(at, a, sym, _opp(side), int(held * self.u(1.5, 4.0)))
+
         self.deferred.append(emit)
+        if not near:  # drawn from a stream of its own, after every other episode's orders
+            self.deferred_last.append(lambda: self._with_stream(self.marking_rng, other_business))
 
     # ---------------------------------------------------------------- execution quality
 

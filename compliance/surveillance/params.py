@@ -191,12 +191,20 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # 0.1 found 25 of 36 with 3 false alerts, 0.05 27 with 3, 0.03 27 with 4; 0.02 lost
     # precision on the development books).
     min_position: NonNeg = 0.05
+    # Or the position the account built over this long before the push (its own net fills), the
+    # push's way, at least ``min_position`` x the push: an exposure built for the fixing by an
+    # account whose older business leaves it the other way. None: the position held only.
+    position_lookback_s: Pos | None = 3600.0
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
     # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both
     # off (and alerts at the print on the move alone).
     after_s: NonNeg = 300.0
     max_continuation: NonNeg = 0.5
+    # The print itself stood the push's way from where the push began (the higher of the print's
+    # and the mid's move at it, in bps) by at least this, whatever the mid did after: a print the
+    # market took the other way was not pushed, however far the mid then moved. None: off.
+    min_print_move_bps: float | None = 0.0
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):
