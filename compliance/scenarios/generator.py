@@ -1041,9 +1041,23 @@ class _Builder:
             if at >= 30.0:
                 self.aggressive(at, a, sym, _opp(side), int(held * self.u(1.5, 4.0)))
 
+        def client_business():
+            """A fixing client's other business (near-misses): half of them also trade small
+            amounts either way in the hour before (2-10 orders of 2-15% of a push order), so
+            their flow over that hour is not nothing; it is not a position built for the print."""
+            if self.rng.random() >= 0.5:
+                return
+            unit = sum(sizes) / len(sizes)
+            for _ in range(self.n(2, 10)):
+                at = self.rng.uniform(close_t - window - 3600, close_t - window - 60)
+                if at >= 30.0:
+                    qty = max(1, int(unit * self.u(0.02, 0.15)))
+                    self.aggressive(at, a, sym, self.rng.choice(("buy", "sell")), qty)
+
         self.deferred.append(emit)
-        if not near:  # drawn from a stream of its own, after every other episode's orders
-            self.deferred_last.append(lambda: self._with_stream(self.marking_rng, other_business))
+        # Drawn from a stream of their own, after every other episode's orders.
+        extra = client_business if near else other_business
+        self.deferred_last.append(lambda: self._with_stream(self.marking_rng, extra))
 
     # ---------------------------------------------------------------- execution quality
 
