@@ -790,15 +790,13 @@ class MarkingTheCloseDetector(Detector):
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             # In favour of a position: the one held when the push began (everything the engine
             # has seen since it started) or the one built over the look-back before it (the
-            # account's own fills), either the push's way.
-            build_from = began - (p.position_lookback_s or 0.0)
-            built = (
-                sum(f[2] * f[1].qty for f in fills if build_from <= f[0] < began and f[1].account == account)
-                if p.position_lookback_s
-                else 0.0
-            )
+            # account's own fills), either the push's way. With the look-back off, the change
+            # over the volatility look-back is still named for the analyst.
+            build_from = began - (p.position_lookback_s or p.vol_lookback_s)
+            built = sum(f[2] * f[1].qty for f in fills if build_from <= f[0] < began and f[1].account == account)
             floor = p.min_position * qty
-            if not any(x * direction > 0 and abs(x) >= floor for x in (held_before, built)):
+            favoured = (held_before, built) if p.position_lookback_s else (held_before,)
+            if not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
