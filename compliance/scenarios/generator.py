@@ -329,6 +329,8 @@ class _Builder:
         self.deferred_last: list = []  # after every deferred episode (their own streams)
         # Momentum ignition's shapes (2026-12-04, wip/surveillance8): a stream of their own.
         self.momentum_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum")  # noqa: S311 - seeded
+        # Marking the close's other business (2026-12-04 night, wip/close9): a stream of its own.
+        self.marking_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -1028,7 +1030,34 @@ class _Builder:
             for ts, qty in zip(starts, sizes, strict=True):
                 self.aggressive(ts, a, sym, side, qty, ep=ep)
 
+        def other_business():
+            """The account's other business (issue 16 item 4): half the abusers already carry a
+            larger position the other way from trading an hour or two earlier, so the position
+            they hold when the push begins is against it; what the push favours is the position
+            they built since (a fixing-linked exposure). Not part of the episode's orders."""
+            if self.rng.random() >= 0.5:
+                return
+            at = close_t - self.u(4000, 7000)
+            if at >= 30.0:
+                self.aggressive(at, a, sym, _opp(side), int(held * self.u(1.5, 4.0)))
+
+        def client_business():
+            """A fixing client's other business (near-misses): half of them also trade small
+            amounts either way in the hour before (2-10 orders of 2-15% of a push order), so
+            their flow over that hour is not nothing; it is not a position built for the print."""
+            if self.rng.random() >= 0.5:
+                return
+            unit = sum(sizes) / len(sizes)
+            for _ in range(self.n(2, 10)):
+                at = self.rng.uniform(close_t - window - 3600, close_t - window - 60)
+                if at >= 30.0:
+                    qty = max(1, int(unit * self.u(0.02, 0.15)))
+                    self.aggressive(at, a, sym, self.rng.choice(("buy", "sell")), qty)
+
         self.deferred.append(emit)
+        # Drawn from a stream of their own, after every other episode's orders.
+        extra = client_business if near else other_business
+        self.deferred_last.append(lambda: self._with_stream(self.marking_rng, extra))
 
     # ---------------------------------------------------------------- execution quality
 

@@ -191,12 +191,25 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # 0.1 found 25 of 36 with 3 false alerts, 0.05 27 with 3, 0.03 27 with 4; 0.02 lost
     # precision on the development books).
     min_position: NonNeg = 0.05
+    # Or the position the account built over this long before the push (its own net fills), the
+    # push's way, at least ``min_position`` x the push: an exposure built for the fixing by an
+    # account whose older business leaves it the other way. None: the position held only.
+    # Development / tuning books (2026-12-04 night, with the print test below), found of 24 / 36
+    # (alerts): 1,800 s 16 (17) / 24 (29); 2,700 s 19 (20) / 24 (31); 3,600 s 20 (21) / 23 (29);
+    # 5,400 s (reaches the older business the other way) 14 (15) / 21 (27); off 10 (11) / 18 (23).
+    position_lookback_s: Pos | None = 3600.0
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
     # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both
     # off (and alerts at the print on the move alone).
     after_s: NonNeg = 300.0
     max_continuation: NonNeg = 0.5
+    # The print itself stood the push's way from where the push began (the higher of the print's
+    # and the mid's move at it, in bps) by at least this, whatever the mid did after: a print the
+    # market took the other way was not pushed, however far the mid then moved. None: off.
+    # Development / tuning books: off 22 (27, 5 false) / 25 (33, 8); -1 bps 20 (22, 2) / 24 (31, 7);
+    # 0 20 (21, 1) / 23 (29, 6); 0.5 the same; 1.0 19 (20, 1) / 23 (28, 5).
+    min_print_move_bps: float | None = 0.0
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

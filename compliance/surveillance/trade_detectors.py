@@ -669,7 +669,11 @@ class MarkingTheCloseDetector(Detector):
     ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
     the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
     an hour, or one that only carries on into the close, is not marking). In favour of a
-    position: held before the push, the same way, at least ``min_position`` x the push. Aimed at
+    position: held before the push, or built over the ``position_lookback_s`` before it (the
+    account's own net fills: an exposure built for the fixing by an account whose older business
+    leaves it the other way), the same way, at least ``min_position`` x the push. The print itself
+    stood the push's way from where the push began (at least ``min_print_move_bps``): a print
+    the market took the other way was not pushed, however far the mid moved after it. Aimed at
     the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
     way (more than ``max_continuation`` x the push), as a flow that runs on through the print
     was not aimed at it."""
@@ -682,7 +686,7 @@ class MarkingTheCloseDetector(Detector):
         self.positions = engine.positions
         # The engine's mid path: the push's start, the volatility before it, the mid after the print.
         self.mid_history_s = params.window_s + params.vol_lookback_s + params.after_s
-        self._keep_s = params.window_s + params.vol_lookback_s
+        self._keep_s = params.window_s + max(params.vol_lookback_s, params.position_lookback_s or 0.0)
         # Pushes found at a print, waiting ``after_s`` to see whether the flow carries on:
         # [deadline, account, symbol, direction, push qty, qty after, alert]
         self.pending: list[list] = []
@@ -716,6 +720,8 @@ class MarkingTheCloseDetector(Detector):
         ev["reversal_after_print_bps"] = bps(reversal)
         if max(ev["move_bps"], reversal) < ev["move_threshold_bps"]:
             return  # the print is where the market was before the push and after it: not marked
+        if p.min_print_move_bps is not None and ev["move_bps"] < p.min_print_move_bps:
+            return  # the print went the other way from where the push began: not pushed
         alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
         self.out.append(alert)
 
@@ -729,7 +735,7 @@ class MarkingTheCloseDetector(Detector):
             dq = self.fills[fill.symbol] = deque()
         aggressive = state is not None and state.aggressive
         dq.append((t, fill, side, aggressive, state.arr_mid if aggressive else None))
-        edge = t - self._keep_s  # the window and the look-back before it (volatility, concentration)
+        edge = t - self._keep_s  # the window and the look-backs before it (concentration, position)
         while dq[0][0] < edge:
             dq.popleft()
 
@@ -782,12 +788,17 @@ class MarkingTheCloseDetector(Detector):
                 continue
             net_all = sum(f[2] * f[1].qty for f in mine if f[0] >= began)
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
-            if held_before * direction <= 0 or abs(held_before) < p.min_position * qty:
+            # In favour of a position: the one held when the push began (everything the engine
+            # has seen since it started) or the one built over the look-back before it (the
+            # account's own fills), either the push's way. With the look-back off, the change
+            # over the volatility look-back is still named for the analyst.
+            build_from = began - (p.position_lookback_s or p.vol_lookback_s)
+            built = sum(f[2] * f[1].qty for f in fills if build_from <= f[0] < began and f[1].account == account)
+            floor = p.min_position * qty
+            favoured = (held_before, built) if p.position_lookback_s else (held_before,)
+            if not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
             look_from = began - p.vol_lookback_s
-            # For the analyst: what the account's own fills changed its position by over the
-            # look-back (the position above is everything the engine has seen since it started).
-            built = sum(f[2] * f[1].qty for f in fills if look_from <= f[0] < began and f[1].account == account)
             # Concentrated into the close: the push's rate against the account's own before it.
             span = max(t - began, 1.0)
             near_from = began - p.window_s
@@ -810,7 +821,8 @@ class MarkingTheCloseDetector(Detector):
             move = max(move_print, move_mid)
             sigma = self._sigma_bps(close.symbol, look_from, began, min(max(span, 30.0), 300.0))
             threshold = max(p.min_move_bps, p.min_move_sigma * sigma * span**0.5 if sigma is not None else 0.0)
-            if p.after_s <= 0 and move < threshold:
+            print_floor = p.min_print_move_bps if p.min_print_move_bps is not None else -inf
+            if p.after_s <= 0 and (move < threshold or move < print_floor):
                 continue
             ids = [f[1].order_id for f in mine if f[0] >= began]
             alert = SurveillanceAlert(
@@ -853,6 +865,8 @@ class MarkingTheCloseDetector(Detector):
                     "min_concentration": p.min_concentration,
                     "position_before_push": held_before,
                     "position_change_over_lookback": built,
+                    "position_lookback_s": p.position_lookback_s,
+                    "min_print_move_bps": p.min_print_move_bps,
                     "min_position": p.min_position,
                     "position_at_close": held_before + net_all,
                     "after_s": p.after_s,

@@ -351,19 +351,71 @@ def test_marking_the_close_near_miss_without_a_held_position():
 
 
 def test_marking_the_close_a_small_position_built_in_one_order_then_pushed_with_several():
-    # 200,000 held, then a 3,000,000 push: the position is a fifteenth of the push. It was built
-    # an hour before (outside the look-back), so the change over the look-back shows nothing:
-    # the position the engine has kept since it started is what counts.
+    # 200,000 held, then a 3,000,000 push: the position is a fifteenth of the push.
     alerts = run(close_rows(held_before=True, held_qty=200_000), only={"marking_the_close"})
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
     assert ev["position_before_push"] == 200_000 and ev["push_qty"] == 3_000_000 and ev["min_position"] == 0.05
-    assert ev["position_change_over_lookback"] == 0
+    assert ev["position_change_over_lookback"] == 200_000 and ev["position_lookback_s"] == 3600
 
 
 def test_marking_the_close_near_miss_unwinding_a_position_into_the_fix():
     # Short 1,000,000, then buying 3,000,000 into the print: the push first closes the position.
     assert run(close_rows(held_before=True, held_side="sell"), only={"marking_the_close"}) == []
+
+
+def built_rows(built: bool):
+    """Short 3,000,000 from trading two hours before; bought 1,000,000 forty minutes before the
+    print (or not); then three buys of 1,000,000 push the 7,600-s print up 3.2 bps."""
+    rows = [*BOOK, *market(10, "old", "C", "sell", 3_000_000, "1.10000")]
+    if built:
+        rows += market(5200, "b", "C", "buy", 1_000_000, "1.10010")
+    rows.append(q(7400, "1.10000", "1.10010"))
+    for i, t in enumerate((7420, 7500, 7580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(7600, "1.10040"))
+    return rows
+
+
+def test_marking_the_close_a_position_built_the_push_way_within_the_hour_though_short_overall():
+    # The account's older business leaves it short 2,000,000 when the push begins; the
+    # 1,000,000 it bought 37 minutes before is what the higher print favours.
+    alerts = run(built_rows(built=True), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_push"] == -2_000_000 and ev["position_change_over_lookback"] == 1_000_000
+    assert ev["position_change_over_lookback"] >= ev["min_position"] * ev["push_qty"]
+    assert ev["move_bps"] >= ev["move_threshold_bps"] and ev["move_bps"] >= ev["min_print_move_bps"] == 0
+
+
+def test_marking_the_close_near_miss_short_overall_and_nothing_built_the_push_way():
+    # Buying into the print while short from older business, nothing bought in the hour before:
+    # the push cuts a position (unwinding), it favours none.
+    assert run(built_rows(built=False), only={"marking_the_close"}) == []
+    # With the look-back off, only the position held counts: the built one is not alerted either.
+    off = {"marking_the_close": {"position_lookback_s": None}}
+    assert run(built_rows(built=True), only={"marking_the_close"}, params=off) == []
+
+
+def print_against_push_rows():
+    """A held position, three buys while the market falls, a print under where the push
+    began, and the market 9 bps lower five minutes later."""
+    rows = [*BOOK, *market(10, "h", "C", "buy", 1_000_000, "1.10010"), q(3400, "1.10000", "1.10010")]
+    for i, t in enumerate((3420, 3500, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.0999{5 - i}", f"1.1000{5 - i}"))
+    rows += [close(3600, "1.09995"), q(3700, "1.09900", "1.09910")]
+    return rows
+
+
+def test_marking_the_close_near_miss_the_print_went_the_other_way():
+    # The mid fell 9 bps after the print, which the reversal test alone would read as a pushed
+    # print coming back; but the print stood below where the push began: it was not pushed.
+    assert run(print_against_push_rows(), only={"marking_the_close"}) == []
+    off = {"marking_the_close": {"min_print_move_bps": None}}
+    alerts = run(print_against_push_rows(), only={"marking_the_close"}, params=off)
+    assert len(alerts) == 1 and alerts[0]["evidence"]["move_bps"] < 0
 
 
 # ---------------------------------------------------------------- best execution

@@ -1,0 +1,62 @@
+"""The scenario generator's marking-the-close variation (2026-12-04 night round): the abusers'
+older business the other way and the fixing clients' small business are drawn from a stream of
+their own and added after everything else, so the rest of the book does not move."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import orjson
+
+from compliance.scenarios import generator
+from compliance.scenarios.generator import ScenarioConfig, generate
+
+CFG = ScenarioConfig(seed=101, hours=4.0)
+
+
+def _book():
+    rows, episodes = generate(CFG)
+    return [orjson.dumps(r) for r in rows], episodes
+
+
+def test_the_marking_stream_adds_orders_and_moves_nothing_else(monkeypatch):
+    with_extra, episodes = _book()
+    plain_with = generator._Builder._with_stream
+
+    def without_marking(self, rng, fn):
+        if rng is not self.marking_rng:
+            plain_with(self, rng, fn)
+
+    monkeypatch.setattr(generator._Builder, "_with_stream", without_marking)
+    without, _ = _book()
+    assert set(without) <= set(with_extra)
+    added = [orjson.loads(r) for r in set(with_extra) - set(without)]
+    assert added  # some marking episode drew other business
+    marking = {(e.account, e.symbol) for e in episodes if e.kind == "marking_the_close"}
+    assert all(r["type"] in ("order", "fill") and (r["account"], r["symbol"]) in marking for r in added)
+    # None of the added orders is labelled: they are the account's other business.
+    labelled = {o for e in episodes for o in e.order_ids}
+    assert not labelled & {r["order_id"] for r in added}
+
+
+def test_some_abusers_are_positioned_against_the_push_yet_built_its_way_within_the_hour():
+    rows, episodes = generate(CFG)
+    fills: dict[tuple[str, str], list[tuple[float, float, str]]] = {}
+    for r in rows:
+        if r["type"] != "fill":
+            continue
+        t = datetime.fromisoformat(r["ts"].replace("Z", "+00:00")).timestamp()
+        sign = 1 if r["side"] == "buy" else -1
+        fills.setdefault((r["account"], r["symbol"]), []).append((t, sign * float(r["qty"]), r["order_id"]))
+    against = 0
+    for e in episodes:
+        if e.kind != "marking_the_close" or e.near_miss:
+            continue
+        mine = fills[(e.account, e.symbol)]
+        push = [f for f in mine if f[2] in e.order_ids]
+        began, way = push[0][0], 1 if push[0][1] > 0 else -1
+        held = sum(q for t, q, _ in mine if t < began)
+        built = sum(q for t, q, _ in mine if began - 3600 <= t < began)
+        if held * way < 0 < built * way:  # short overall, bought within the hour, then pushed up
+            against += 1
+    assert against >= 1
