@@ -22,6 +22,8 @@ from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
 from tests.compliance.helpers import market, o, q, run
 from tests.compliance.test_state import _tick
 
+BASELINE_ONLY = {"spoofing": {"max_expected_by_chance": None}}
+
 
 def _routine_cancels(times, *, acct="S", sym="GBPUSD"):
     """The account's everyday business: orders it places and cancels (another symbol: only its
@@ -100,14 +102,16 @@ def test_cancels_older_than_the_baseline_window_do_not_count():
 def test_alerted_exactly_when_the_cancels_after_the_fill_beat_ten_times_the_baseline(times, cut):
     """Whatever the routine cancels before the fill, the episode is alerted iff 1/5 per second
     >= 10 x k/600 (k routine cancels in the window), and a save-and-restore anywhere (the
-    cancel times are in the snapshot) changes nothing."""
+    cancel times are in the snapshot) changes nothing. (The chance test is off here: with no
+    other order in the symbol, k = 12 routine cancels already make the episode a 0.049
+    coincidence against its 0.04; tests/compliance/test_spoofing_chance.py covers it.)"""
     rows = _routine_cancels(times) + _episode()
-    alerts = _surveil(rows)
+    alerts = _surveil(rows, params=BASELINE_ONLY)
     k = len(times)
     assert len(alerts) == (1 if 10 * k / 600 <= 1 / 5 else 0)
     if alerts:
         assert alerts[0]["evidence"]["cancel_baseline"]["cancels_before_fill"] == k
-    restarted = _surveil(rows, restart_at=int(cut * (len(rows) - 1)) + 1)
+    restarted = _surveil(rows, restart_at=int(cut * (len(rows) - 1)) + 1, params=BASELINE_ONLY)
     assert orjson.dumps(restarted) == orjson.dumps(alerts)
 
 
