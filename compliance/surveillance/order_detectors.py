@@ -4,7 +4,7 @@ quote stuffing and ping orders. Pure streaming handlers (see ``base.Detector``).
 from __future__ import annotations
 
 from collections import deque
-from math import inf
+from math import exp, inf
 
 from compliance.surveillance.base import (
     MAX_EVIDENCE_ORDERS,
@@ -35,11 +35,14 @@ class SpoofingDetector(Detector):
     levels make it ``layering``, otherwise ``spoofing``. The account's own cancels in the
     ``cancel_within_s`` after the fill must also be at least ``baseline_multiple`` x its cancel
     rate over the ``baseline_s`` before the fill (its baseline; zero if it never cancels), so an
-    account that cancels all day long is not alerted for cancelling after a fill.
+    account that cancels all day long is not alerted for cancelling after a fill. And the episode
+    must be unlikely as a coincidence (``max_expected_by_chance``, see ``_chance``): an account
+    that trades and cancels ordinary-sized orders all the time cancels one within seconds of one
+    of its fills now and then, and that is not spoofing.
     """
 
     alert_type = "spoofing"
-    order_actions = frozenset({"cancel"})
+    order_actions = frozenset({"new", "cancel"})
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
@@ -51,6 +54,12 @@ class SpoofingDetector(Detector):
         # (+ 2 s: an episode is assessed up to a second after its deadline, see the engine's expiry)
         self.cancels: dict[str, deque] = {}
         self._cancel_horizon = params.baseline_s + params.cancel_within_s + 2.0
+        # (account, symbol) -> its last ``size_history_orders`` orders as (order id, qty), and the
+        # fills are kept over the baseline window too (the chance test counts them)
+        self.sizes: dict[tuple[str, str], deque] = {}
+        self._chance = params.max_expected_by_chance is not None
+        if self._chance:
+            self._horizon = max(self._horizon, self._cancel_horizon)
 
     def on_fill(self, t, fill, state, side):
         key = state.key if state is not None else (fill.account, fill.symbol)
@@ -62,8 +71,16 @@ class SpoofingDetector(Detector):
         while dq[0][0] < horizon:
             dq.popleft()
 
-    def on_order(self, t, msg, state, side):  # cancels only
-        if self.p.baseline_multiple > 0:
+    def on_order(self, t, msg, state, side):  # new orders and cancels
+        if msg.action == "new":
+            if self._chance:
+                key = state.key if state is not None else (msg.account, msg.symbol)
+                dq = self.sizes.get(key)
+                if dq is None:
+                    dq = self.sizes[key] = deque(maxlen=self.p.size_history_orders)
+                dq.append((msg.order_id, msg.qty))
+            return
+        if self.p.baseline_multiple > 0 or self._chance:
             account = state.account if state is not None else msg.account
             dq = self.cancels.get(account)
             if dq is None:
@@ -112,6 +129,9 @@ class SpoofingDetector(Detector):
         baseline = self._baseline(fill.account, fill_t)
         if baseline is not None and not baseline["passed"]:
             return
+        chance = self._chance_figures(fill, fill_t, episode[3], cancelled)
+        if chance is not None and not chance["passed"]:
+            return
         levels = sorted({s.price for s, _ts, _t in cancelled})
         kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
         first_placed = min(s.t_new for s, _ts, _t in cancelled)
@@ -150,6 +170,8 @@ class SpoofingDetector(Detector):
         }
         if baseline is not None:
             evidence["cancel_baseline"] = baseline
+        if chance is not None:
+            evidence["chance"] = chance
         self.out.append(
             SurveillanceAlert(
                 kind,
@@ -164,12 +186,10 @@ class SpoofingDetector(Detector):
             )
         )
 
-    def _baseline(self, account, fill_t) -> dict | None:
-        """The account's cancels in the ``cancel_within_s`` after the fill against its own rate
-        over the ``baseline_s`` before it (None when the rule is off)."""
+    def _cancels_before(self, account, fill_t) -> tuple[int, int]:
+        """The account's cancels in the ``baseline_s`` before the fill and in the
+        ``cancel_within_s`` after it."""
         p = self.p
-        if p.baseline_multiple <= 0:
-            return None
         before = after = 0
         start, end = fill_t - p.baseline_s, fill_t + p.cancel_within_s
         for c in self.cancels.get(account, ()):
@@ -179,6 +199,59 @@ class SpoofingDetector(Detector):
                 before += 1
             elif c <= end:
                 after += 1
+        return before, after
+
+    def _chance_figures(self, fill, fill_t, fill_side, cancelled) -> dict | None:
+        """How many episodes like this one the account's own routine would produce by chance
+        over the ``baseline_s`` before the fill (None when the rule is off).
+
+        Under the null, the account's cancels are a Poisson process unrelated to its fills, at
+        its own rate over the baseline window; only those of orders at least as large as the
+        episode's smallest cancelled order count (their share among the account's last
+        ``size_history_orders`` orders in the symbol, the episode's own left out, smoothed
+        (k + 1) / (n + 2) so that a short history is no evidence either way). Each of its fills in
+        the symbol on the fill's side in the window, this one included, was a chance for at
+        least ``len(cancelled)`` such cancels to fall in the ``cancel_within_s`` after it."""
+        p = self.p
+        if p.max_expected_by_chance is None:
+            return None
+        key = (fill.account, fill.symbol)
+        before, _after = self._cancels_before(fill.account, fill_t)
+        own = {s.order_id for s, _ts, _t in cancelled}
+        own.add(fill.order_id)
+        smallest = min(s.qty for s, _ts, _t in cancelled)
+        history = [q for oid, q in self.sizes.get(key, ()) if oid not in own]
+        share = (sum(1 for q in history if q >= smallest) + 1) / (len(history) + 2)
+        start = fill_t - p.baseline_s
+        fills = sum(1 for ft, _f, fs in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
+        fills = max(fills, 1)
+        rate = before / p.baseline_s
+        mu = rate * share * p.cancel_within_s
+        k = len(cancelled)
+        term = exp(-mu)  # P(N = 0)
+        below = 0.0
+        for i in range(k):  # P(N < k)
+            below += term
+            term *= mu / (i + 1)
+        expected = fills * max(0.0, 1.0 - below)
+        return {
+            "cancel_rate_per_s": round(rate, 6),
+            "orders_compared": len(history),
+            "share_at_least_as_large": round(share, 3),
+            "fills_same_side": fills,
+            "cancels": k,
+            "expected_by_chance": round(expected, 4),
+            "max_expected_by_chance": p.max_expected_by_chance,
+            "passed": expected <= p.max_expected_by_chance,
+        }
+
+    def _baseline(self, account, fill_t) -> dict | None:
+        """The account's cancels in the ``cancel_within_s`` after the fill against its own rate
+        over the ``baseline_s`` before it (None when the rule is off)."""
+        p = self.p
+        if p.baseline_multiple <= 0:
+            return None
+        before, after = self._cancels_before(account, fill_t)
         rate = after / p.cancel_within_s
         base = before / p.baseline_s
         return {

@@ -77,6 +77,19 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # chasing the touch) cancelling after a fill is doing what it always does, not spoofing.
     baseline_s: Pos = 600.0
     baseline_multiple: NonNeg = 10.0  # 0 turns the rule off
+    # Chance (2026-12-04 night, wip/spoof9): a busy account that rests ordinary orders and trades
+    # often cancels one within seconds of one of its own opposite fills by coincidence. The
+    # expected number of such coincidences over the ``baseline_s`` before the fill, if its
+    # cancels had nothing to do with its fills, must be at most ``max_expected_by_chance``:
+    # (its opposite fills in the symbol in that window, this one included) x P(at least as many
+    # cancels as the episode's in ``cancel_within_s``), the cancels a Poisson process at the
+    # account's own cancel rate over ``baseline_s`` x the share of its last
+    # ``size_history_orders`` orders in the symbol at least as large as the episode's smallest
+    # cancelled order ((k + 1) / (n + 2)). A large order from a busy account, or any order from a
+    # quiet one, stays far under it; an ordinary-sized order from an account that trades and
+    # cancels all the time does not. None turns it off.
+    max_expected_by_chance: NonNeg | None = 0.04
+    size_history_orders: Count = 50
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):

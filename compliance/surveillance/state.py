@@ -62,8 +62,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 2: marking the close keeps the pushes waiting to see the flow after the print; 3: momentum
 # ignition keeps the bursts waiting for their reversal while the account trades on; 4: spoofing
 # keeps each account's recent cancel times (its own cancel-rate baseline); 5: momentum ignition's
-# chains keep the peak the burst itself reached and the reversal's notional (its average price)
-STATE_VERSION = 5
+# chains keep the peak the burst itself reached and the reversal's notional (its average price);
+# 6: spoofing keeps each account's last order sizes per symbol and its fills over the baseline
+# window (the chance test)
+STATE_VERSION = 6
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -239,6 +241,7 @@ class SpoofingState(msgspec.Struct, forbid_unknown_fields=True):
     recent_fills: list[tuple[str, str, list[SpoofFill]]]
     episodes: list[SpoofEpisode]
     cancels: dict[str, list[float]]  # account -> its cancels' event times (the baseline window)
+    sizes: list[tuple[str, str, list[tuple[str, float]]]]  # (account, symbol) -> its last orders (id, qty)
 
 
 def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
@@ -249,6 +252,7 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
             for e in d.episodes.values()
         ],
         {a: list(dq) for a, dq in d.cancels.items()},
+        [(a, sym, list(dq)) for (a, sym), dq in d.sizes.items()],
     )
 
 
@@ -265,6 +269,9 @@ def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
         for e in s.episodes
     }
     d.cancels = {a: deque(ts) for a, ts in s.cancels.items() if ts}
+    d.sizes = {
+        (a, sym): deque(((oid, q) for oid, q in orders), maxlen=d.p.size_history_orders) for a, sym, orders in s.sizes
+    }
 
 
 class OtrSlot(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
