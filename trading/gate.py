@@ -173,11 +173,20 @@ class PreTradeGate:
         kind = type(getattr(event, "payload", None))  # an envelope's payload class
         hooks = self._hooks_by_type.get(kind)
         if hooks is None:
-            hooks = self._hooks_by_type[kind] = [
-                hook for hook, types in self._on_event if types is None or issubclass(kind, types)
-            ]
+            hooks = self._hooks(kind)
         for hook in hooks:
             hook(event)
+
+    def wants(self, kind: type) -> bool:
+        """Whether any check's ``on_event`` acts on payloads of class ``kind``."""
+        hooks = self._hooks_by_type.get(kind)
+        return bool(hooks if hooks is not None else self._hooks(kind))
+
+    def _hooks(self, kind: type) -> list:
+        hooks = self._hooks_by_type[kind] = [
+            hook for hook, types in self._on_event if types is None or issubclass(kind, types)
+        ]
+        return hooks
 
 
 def passed(name: str) -> CheckResult:

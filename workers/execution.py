@@ -408,6 +408,20 @@ class ExecutionWorker:
 
     # ================================================================ the stage handler
 
+    # The payloads ``handle`` acts on itself; any other reaches the gate's checks only.
+    ACTS_ON: tuple[type, ...] = (Tick, Bar, Signal, OrderRequested, KillSwitchChanged, RiskLimitChanged)
+
+    def wants(self, kind: type) -> bool:
+        """Whether events with payloads of class ``kind`` can change anything here: the ones
+        ``handle`` acts on, and those a gate check's ``on_event`` acts on (``PreTradeGate.wants``).
+        The others (the predictions beside the signals on their topic) only give the wall-clock
+        chores (the kill-switch reread, the account locks' check) a turn, which the next quote
+        gives them too. Asked once per payload class by the embedded dispatcher
+        (``tradeops.bus.runner.handler_wants``); before ``start`` (no gate yet) the answer is yes."""
+        if not self.started:
+            return True
+        return issubclass(kind, self.ACTS_ON) or self.gate.wants(kind)
+
     def handle(self, event: Envelope) -> list[Envelope]:
         """Consume one event. Everything it produces goes through the outbox (same transaction as
         the write), so it returns no events to the runner. Offsets are committed by the runner

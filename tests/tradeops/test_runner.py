@@ -255,6 +255,39 @@ def test_the_embedded_run_hands_each_event_to_its_consumers_before_anything_it_c
     assert [t for t, _, _ in sees.seen] == ["tick", "features"] * 6
 
 
+class _TicksOnly(_Sees):
+    """Consumes market data and features, but says it has nothing to do with features."""
+
+    def __init__(self):
+        super().__init__()
+        self.asked = []
+
+    def wants(self, kind):
+        self.asked.append(kind.__name__)
+        return kind is Tick
+
+
+def test_a_consumer_is_not_handed_the_payloads_it_says_it_has_nothing_to_do_with():
+    """``wants(payload class)`` is asked once per class; events of a class it declines still
+    count as consumed by its stage but never reach its handler, while the other consumers of
+    the topic get them as before."""
+    watcher = Stage("toy-watcher", (Topic.FEATURES, Topic.MARKET_DATA), "toy-watcher", "unused")
+    other = Stage("toy-other", (Topic.FEATURES, Topic.MARKET_DATA), "toy-other", "unused")
+    picky, sees = _TicksOnly(), _Sees()
+    source = [tick("EURUSD", i) for i in range(6)]
+    result = pipeline_run(
+        source,
+        stages=[FEATURES, watcher, other],
+        handlers={"toy-watcher": picky, "toy-other": sees},
+        bus=MemoryBus(),
+        batch_size=1,
+    )
+    assert [t for t, _, _ in picky.seen] == ["tick"] * 6
+    assert sorted(picky.asked) == ["Features", "Tick"]  # once per class
+    assert [t for t, _, _ in sees.seen] == ["tick", "features"] * 6
+    assert result.stages["toy-watcher"].consumed == result.stages["toy-other"].consumed == 12
+
+
 class _Sink:
     """A sink with ``handle_batch``: counts calls; refuses a batch holding a POISON feature."""
 

@@ -331,3 +331,27 @@ def test_a_bar_without_its_spread_quotes_its_close_with_the_last_quotes_spread(w
     )
     assert order.status == "FILLED"
     assert Execution.objects.get(order=order).price == Decimal("1.10118")
+
+
+def test_the_worker_says_which_payloads_it_has_nothing_to_do_with(broker, account):
+    """The embedded dispatcher skips what the worker declines (``wants``): the predictions that
+    share the signals' topic, unless a gate check acts on them; before ``start``, everything."""
+    from tradeops.events import Bar, Fill, Prediction, Signal, Tick
+
+    w = make_worker(broker, account)
+    assert w.wants(Prediction)  # not started: no gate to ask yet
+    w.start()
+    assert all(w.wants(kind) for kind in (Tick, Bar, Signal, Fill, OrderEvent))
+    assert not w.wants(Prediction)
+
+    class SeesPredictions:
+        name, event_types = "sees_predictions", (Prediction,)
+
+        def __call__(self, intent, context):
+            return None
+
+        def on_event(self, event):
+            pass
+
+    w.gate.add(SeesPredictions())
+    assert w.wants(Prediction)

@@ -309,6 +309,15 @@ class StageRunner:
         self.trace_scope = tracing.StageScope(stage.name)
         self._handle = handler.handle
         self._seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups
+        # Payload classes the handler said it has nothing to do with (``handler_wants``): the
+        # embedded dispatcher counts them consumed and does not hand them over.
+        self.skipped: set[type] = set()
+
+    def learn(self, kind: type) -> None:
+        """Ask the handler, once per payload class, whether it has anything to do with ``kind``
+        (``handler_wants``); remember a no in ``skipped``."""
+        if not handler_wants(self.handler, kind):
+            self.skipped.add(kind)
 
     def handle_one(self, event: Envelope, topic: str, partition: int = 0, offset: int = -1) -> list[Envelope]:
         """Handle one event and return its outputs, each with its deterministic id and its
@@ -572,6 +581,16 @@ def stage_run(
     return runner.stats
 
 
+def handler_wants(handler: Handler, kind: type) -> bool:
+    """Whether ``handler`` has anything to do with events whose payload is a ``kind``: its
+    optional ``wants(kind)`` answers (a stage that consumes a topic for some of its payloads, e.g.
+    the execution worker's signals among the predictions); True without one. Asked once per
+    payload class by the embedded dispatcher, which then does not hand it the others (a call per
+    event and stage saved: dedupe, trace context, the handler's own type tests)."""
+    wants = getattr(handler, "wants", None)
+    return True if wants is None else bool(wants(kind))
+
+
 def handler_idle(handler: Handler) -> None:
     """Tell a handler its stage has nothing to do right now (``idle()``, when it has one: the
     execution worker writes the marks it still holds once they are due). Cheap when it has not."""
@@ -650,6 +669,9 @@ class EmbeddedDispatcher:
     do; what must survive is in the database, and the outbox relay marks a row only after the
     dispatcher took its event).
 
+    A consumer whose handler says it has nothing to do with a payload class (``handler_wants``,
+    asked once per class) is not handed those events; they still count as consumed.
+
     Sinks (handlers with ``handle_batch`` that return no events: the audit trail, live push)
     gather what they get during a pump and get it in one call when the FIFO runs dry, then the
     relay (when rows were committed since its last look, ``OutboxRelay.wanted``) and anyone else
@@ -700,6 +722,7 @@ class EmbeddedDispatcher:
         self.timed_consumers, self._time_pump = embedded_metering(self.consumers, self.topic_counts)
         self._published = getattr(bus, "published", None)
         self._ingress_seen = -1
+        self._kinds: set[type] = set()  # payload classes the runners were asked about (``StageRunner.learn``)
         self.dispatched = 0
         self.outbox_events = 0
 
@@ -716,6 +739,7 @@ class EmbeddedDispatcher:
             consumers = self.timed_consumers
         counts = self.topic_counts
         empty: tuple = ((), ())
+        kinds = self._kinds
         dispatched = 0
         while True:
             while queue:
@@ -725,6 +749,9 @@ class EmbeddedDispatcher:
                     on_event(event)
                 direct, gathered = consumers.get(topic, empty)
                 counts[topic] += 1
+                kind = type(event.payload)
+                if kind not in kinds:
+                    self._learn(kind)
                 if gathered:
                     record = Record(topic, 0, self.dispatched + dispatched, event.key, event)
                     for pending in gathered:
@@ -732,6 +759,8 @@ class EmbeddedDispatcher:
                     self._sinks_pending += 1
                 for runner in direct:
                     runner.stats.consumed += 1
+                    if kind in runner.skipped:  # nothing to do with it (``handler_wants``): counted, not handed
+                        continue
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
                     if outputs:
                         runner.stats.produced += len(outputs)
@@ -751,6 +780,14 @@ class EmbeddedDispatcher:
                 dedupe.trim()
         self.dispatched += dispatched
         return dispatched
+
+    def _learn(self, kind: type) -> None:
+        """A payload class met for the first time: every runner handed events one at a time asks
+        its handler about it (``StageRunner.learn``); a sink gets everything on its topics."""
+        self._kinds.add(kind)
+        for runner in self.runners:
+            if id(runner) not in self.pending:
+                runner.learn(kind)
 
     def flush_sinks(self) -> None:
         """Hand the sinks what they gathered, now (without dispatching anything else)."""

@@ -38,6 +38,7 @@ from tradeops.audit.services import audit_append_many, audit_appends_count, audi
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
 from tradeops.core.pgpipeline import Batch
+from tradeops.core.rows import value_adapters
 from tradeops.events import Envelope
 from tradeops.outbox.models import Outbox
 from tradeops.outbox.services import OUTBOX_COLUMNS, outbox_rows, outbox_written
@@ -96,16 +97,22 @@ def plan_write(
 
 class _Table:
     """A model's table as the statements writer writes it: its columns (``id`` left to the
-    database) and Django's own value adapters (``get_db_prep_save``), so every value reaches the
-    database exactly as the ORM would send it (SQLite's text datetimes and decimals included)."""
+    database) and Django's own value adapters (``get_db_prep_save``, through
+    ``tradeops.core.rows.value_adapters``), so every value reaches the database exactly as the
+    ORM would send it (SQLite's text datetimes and decimals included)."""
 
     def __init__(self, model):
         self.name = model._meta.db_table
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.columns = [f.column for f in self.fields]
+        self.attnames = [f.attname for f in self.fields]
+        self.adapters: dict[str, list] = {}  # per vendor
 
     def values(self, obj, conn) -> list:
-        return [f.get_db_prep_save(getattr(obj, f.attname), conn) for f in self.fields]
+        adapters = self.adapters.get(conn.vendor)
+        if adapters is None:
+            adapters = self.adapters[conn.vendor] = value_adapters(self.fields, conn)
+        return [adapt(getattr(obj, a), conn) for adapt, a in zip(adapters, self.attnames, strict=True)]
 
 
 _ORDERS, _FILLS, _POSITIONS = _Table(Order), _Table(Execution), _Table(Position)
@@ -201,6 +208,7 @@ def _write_statements(
     sql = _sql()
     order = plan.order
     connection.ensure_connection()
+    db = connections[DEFAULT_DB_ALIAS]  # the thread's connection itself: the value adapters read its ops
     with connection.wrap_database_errors:
         cursor = connection.connection.cursor()
         try:
@@ -218,27 +226,27 @@ def _write_statements(
                     cursor.execute(sql["position_update"], [*_position_values(position), position.pk])
             if order is not None:
                 if plan.created:
-                    cursor.execute(sql["order_insert"], _ORDERS.values(order, connection))
+                    cursor.execute(sql["order_insert"], _ORDERS.values(order, db))
                     inserted = cursor.fetchone()
                     if inserted is None:  # the client_order_id exists: nothing of this order is written
                         existing = Order.objects.select_related("instrument").get(client_order_id=order.client_order_id)
                         return Written(EXISTS, order=existing)
                     order.pk = inserted[0]
                 else:
-                    cursor.execute(sql["order_update"], [*_ORDERS.values(order, connection), order.pk])
+                    cursor.execute(sql["order_update"], [*_ORDERS.values(order, db), order.pk])
                 for execution in plan.executions:
                     execution.order_id = order.pk
-                    cursor.execute(sql["fill_insert"], _FILLS.values(execution, connection))
+                    cursor.execute(sql["fill_insert"], _FILLS.values(execution, db))
                     execution.pk = cursor.fetchone()[0]
                 for obj in (order, *plan.executions):
                     obj._state.adding, obj._state.db = False, connection.alias
             if plan.figures is not None:
                 values = {**plan.figures.row_values(), "updated_at": plan.recorded_at}
-                fields = AccountRiskSnapshot._meta
+                adapters = _adapters("snapshot", _snapshot_fields)
                 cursor.execute(
                     sql["snapshot_upsert"],
                     [plan.account_id]
-                    + [fields.get_field(c).get_db_prep_save(values[c], connection) for c in _SNAPSHOT_COLUMNS],
+                    + [adapt(values[c], db) for adapt, c in zip(adapters, _SNAPSHOT_COLUMNS, strict=True)],
                 )
             entries, events = plan.records() if order is not None else ([], [])
             pending_entries, pending_events = recorder.drain()  # the transaction's records so far go first
@@ -266,18 +274,23 @@ def _positions_as_hinted(cursor, sql, plan, rows) -> bool:
         return False
     plan.apply_positions({instrument_id: base})
     position = plan.positions[instrument_id]
-    expect = [f.get_db_prep_save(getattr(base, f.attname), connection) for f in _expected_fields()]
+    fields, adapters = _expected_fields(), _adapters("expected", _expected_fields)
+    db = connections[DEFAULT_DB_ALIAS]
+    expect = [adapt(getattr(base, f.attname), db) for f, adapt in zip(fields, adapters, strict=True)]
     cursor.execute(sql["position_update_if"], [*_position_values(position), position.pk, *expect])
     return cursor.rowcount == 1
 
 
 def _position_values(position: Position) -> list:
-    return [f.get_db_prep_save(getattr(position, f.attname), connection) for f in _position_set_fields()]
+    fields, adapters = _position_set_fields(), _adapters("position_set", _position_set_fields)
+    db = connections[DEFAULT_DB_ALIAS]
+    return [adapt(getattr(position, f.attname), db) for f, adapt in zip(fields, adapters, strict=True)]
 
 
 def _outbox_insert(cursor, sql, events) -> None:
-    fields = _outbox_fields()
-    rows = [[fields[c].get_db_prep_save(v, connection) for c, v in row.items()] for row in outbox_rows(events)]
+    adapters = _adapters("outbox", _outbox_fields)
+    db = connections[DEFAULT_DB_ALIAS]
+    rows = [[adapters[c](v, db) for c, v in row.items()] for row in outbox_rows(events)]
     cursor.executemany(sql["outbox_insert"], rows)
     outbox_written()
 
@@ -295,7 +308,8 @@ def _audit_append(cursor, sql, entries) -> list[int]:
     sequence, prev = head
     now = utcnow()
     recorded = ts(now)
-    fields = _audit_fields()
+    adapters = _adapters("audit", _audit_fields)
+    db = connections[DEFAULT_DB_ALIAS]
     rows = []
     for row in prepared:
         sequence += 1
@@ -319,7 +333,7 @@ def _audit_append(cursor, sql, entries) -> list[int]:
             prev,
             digest,
         )
-        rows.append([f.get_db_prep_save(v, connection) for f, v in zip(fields, values, strict=True)])
+        rows.append([adapt(v, db) for adapt, v in zip(adapters, values, strict=True)])
         prev = digest
     cursor.executemany(sql["audit_insert"], rows)
     cursor.execute(
@@ -332,12 +346,34 @@ def _audit_append(cursor, sql, entries) -> list[int]:
 
 
 _FIELDS: dict[str, object] = {}
+_ADAPTERS: dict[tuple[str, str], object] = {}  # (fields' name, vendor) -> their value adapters
+
+
+def _adapters(name: str, fields):
+    """The value adapters (``tradeops.core.rows.value_adapters``) of the fields ``fields()``
+    returns, for this connection's vendor: a dict by attname when it returns a dict."""
+    key = (name, connection.vendor)
+    adapters = _ADAPTERS.get(key)
+    if adapters is None:
+        wanted = fields()
+        if isinstance(wanted, dict):
+            adapters = dict(zip(wanted, value_adapters(list(wanted.values()), connection), strict=True))
+        else:
+            adapters = value_adapters(wanted, connection)
+        _ADAPTERS[key] = adapters
+    return adapters
 
 
 def _expected_fields() -> list:
     if "expected" not in _FIELDS:
         _FIELDS["expected"] = [Position._meta.get_field(c) for c in EXPECTED]
     return _FIELDS["expected"]
+
+
+def _snapshot_fields() -> list:
+    if "snapshot" not in _FIELDS:
+        _FIELDS["snapshot"] = [AccountRiskSnapshot._meta.get_field(c) for c in _SNAPSHOT_COLUMNS]
+    return _FIELDS["snapshot"]
 
 
 def _outbox_fields() -> dict:
