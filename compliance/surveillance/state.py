@@ -62,8 +62,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 2: marking the close keeps the pushes waiting to see the flow after the print; 3: momentum
 # ignition keeps the bursts waiting for their reversal while the account trades on; 4: spoofing
 # keeps each account's recent cancel times (its own cancel-rate baseline); 5: momentum ignition's
-# chains keep the peak the burst itself reached and the reversal's notional (its average price)
-STATE_VERSION = 5
+# chains keep the peak the burst itself reached and the reversal's notional (its average price);
+# 6: and the mid when the reversal began (how much of the move was left when the account turned)
+STATE_VERSION = 6
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -457,6 +458,7 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     rev_notional: float
     rev_ids: list[str]
     last_t: float
+    rev_mid: float | None
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -481,6 +483,7 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.rev_notional,
         list(ch.rev_ids),
         ch.last_t,
+        ch.rev_mid,
     )
 
 
@@ -490,6 +493,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
     ch.burst_peak = cd.burst_peak
     ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
+    ch.rev_mid = cd.rev_mid
     return ch
 
 
