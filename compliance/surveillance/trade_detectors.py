@@ -613,9 +613,9 @@ class MomentumIgnitionDetector(Detector):
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
             return
-        # Sold into the move: when the account turned, the market still stood the burst's way by
-        # at least ``min_move_left`` of the burst's move. A position held and cut once the move
-        # had faded (a stop-out) turned in a market back where the burst began.
+        # How much of the burst's move was left when the account turned (named in the evidence;
+        # with ``min_move_left`` a rule: a position held and cut once the move had faded, a
+        # stop-out, turned in a market back where the burst began).
         left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
             return
