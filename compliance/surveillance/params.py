@@ -180,6 +180,16 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # long after the last (and the volatility over that span), not until the reversal (a move that
     # comes minutes later, from other flow or news, is not the burst's); None: until the reversal.
     burst_settle_s: Pos | None = 15.0
+    # Sold into the move: when the reversal's first fill came, the mid still stood the burst's way
+    # from the mid at its first order by at least this fraction of the burst's move (a position
+    # held and cut once the move had faded, a stop-out, turned in a market back where the burst
+    # began). None: off; the figure is in the evidence (``move_left_at_reversal``). Off: on the
+    # development / tuning books, found of 24 / 38 (alerts, false), off 17 (21, 4) / 31 (39, 8);
+    # 0 17 (20, 3) / 30 (37, 7); 0.1-0.2 17 (20, 3) / 30 (36, 6); 0.25 17 (20, 3) / 29 (35, 6):
+    # every value costs a tuning episode, and the rule reads a habit of the generator (its
+    # abusers hold the move until they reverse) that a failed attempt at ignition, abuse too
+    # (MAR Art. 15), does not have (docs/surveillance-evaluation.md, 2026-12-04 night round).
+    min_move_left: float | None = None
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -65,7 +65,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # chains keep the peak the burst itself reached and the reversal's notional (its average price);
 # 6: spoofing keeps each account's last order sizes per symbol and its fills over the baseline
 # window (the chance test)
-STATE_VERSION = 6
+# 7: momentum ignition's chains also keep the mid when the reversal began (how much of the move
+# was left when the account turned)
+STATE_VERSION = 7
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -464,6 +466,7 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     rev_notional: float
     rev_ids: list[str]
     last_t: float
+    rev_mid: float | None
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -488,6 +491,7 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.rev_notional,
         list(ch.rev_ids),
         ch.last_t,
+        ch.rev_mid,
     )
 
 
@@ -497,6 +501,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.ignited, ch.start_mid, ch.peak_mid, ch.spread = cd.ignited, cd.start_mid, cd.peak_mid, cd.spread
     ch.burst_peak = cd.burst_peak
     ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
+    ch.rev_mid = cd.rev_mid
     return ch
 
 

@@ -383,6 +383,7 @@ class _Chain:
         "last_t",
         "peak_mid",
         "rev_ids",
+        "rev_mid",
         "rev_notional",
         "rev_qty",
         "side",
@@ -403,6 +404,7 @@ class _Chain:
         self.rev_qty = 0.0
         self.rev_notional = 0.0  # sum of qty x price of the reversal's fills
         self.rev_ids: list[str] = []
+        self.rev_mid = None  # the mid when the reversal's first fill came
         self.last_t = 0.0
 
 
@@ -513,6 +515,8 @@ class MomentumIgnitionDetector(Detector):
                     del self.awaiting[key]
                     self._unwatch(aw)
                 elif side != aw.side:  # the other way: the parked burst's reversal
+                    if not aw.rev_ids:
+                        aw.rev_mid = self._mid(fill.symbol)
                     aw.rev_qty += fill.qty
                     aw.rev_notional += fill.qty * fill.price
                     aw.rev_ids.append(fill.order_id)
@@ -527,6 +531,8 @@ class MomentumIgnitionDetector(Detector):
                 self._drop(key, ch)
                 ch = None
         if ch is not None and ch.ignited and side != ch.side:
+            if not ch.rev_ids:
+                ch.rev_mid = self._mid(fill.symbol)
             ch.rev_qty += fill.qty
             ch.rev_notional += fill.qty * fill.price
             ch.rev_ids.append(fill.order_id)
@@ -568,6 +574,10 @@ class MomentumIgnitionDetector(Detector):
             if quote is not None and side * (quote[2] - ch.burst_peak) > 0:
                 ch.burst_peak = quote[2]
 
+    def _mid(self, symbol):
+        quote = self.quotes.get(symbol)
+        return None if quote is None else quote[2]
+
     def _assess(self, fill, ch, t):
         p = self.p
         # The move: to the peak until the reversal or, with ``burst_settle_s``, to the peak the
@@ -602,6 +612,12 @@ class MomentumIgnitionDetector(Detector):
         move_px = ch.side * (peak - ch.start_mid)
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
+            return
+        # How much of the burst's move was left when the account turned (named in the evidence;
+        # with ``min_move_left`` a rule: a position held and cut once the move had faded, a
+        # stop-out, turned in a market back where the burst began).
+        left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
+        if p.min_move_left is not None and left is not None and left < p.min_move_left:
             return
         order_ids = list(dict.fromkeys(o for _t, _f, o in ch.fills))
         first = ch.fills[0][1]
@@ -639,6 +655,9 @@ class MomentumIgnitionDetector(Detector):
                     "burst_average_price": round(burst_px, 8),
                     "reversal_average_price": round(rev_px, 8),
                     "reversal_capture_of_move": None if capture is None else round(capture, 4),
+                    "mid_at_reversal": ch.rev_mid,
+                    "move_left_at_reversal": None if left is None else round(left, 4),
+                    "min_move_left": p.min_move_left,
                     "min_reversal_capture": p.min_reversal_capture,
                     "reversal_after_burst_s": round(t - last_t, 6),
                     "reversal_window_s": p.reversal_window_s,

@@ -4,7 +4,8 @@ from its first order to ``burst_settle_s`` after its last, against the spread an
 instrument's own volatility), and the reversal may come up to ``reversal_window_s`` after the
 burst. Near-misses: the same burst in a flat market, a burst that is held, a move that comes
 only minutes after the burst (someone else's flow or news), a reversal after the window. The
-snapshot that carries the burst's own peak is version 5; an older one is refused."""
+snapshot that carries the burst's own peak is version 5 (7 since the chains also keep the mid
+when the reversal began); an older one is refused."""
 
 from __future__ import annotations
 
@@ -95,7 +96,7 @@ def test_a_burst_waiting_for_its_late_reversal_survives_a_restart():
         engine.process(record_decoder.decode(orjson.dumps(row)))
     assert engine.take_alerts() == []
     doc = orjson.loads(state_dump(engine))
-    assert doc["version"] == STATE_VERSION >= 5
+    assert doc["version"] == STATE_VERSION >= 7
     restarted = SurveillanceEngine(only=ONLY)
     assert state_load(restarted, state_dump(engine))["restarted"] == []
     for row in rows[cut:]:
