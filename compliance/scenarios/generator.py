@@ -331,6 +331,8 @@ class _Builder:
         self.momentum_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum")  # noqa: S311 - seeded
         # Marking the close's other business (2026-12-04 night, wip/close9): a stream of its own.
         self.marking_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking")  # noqa: S311 - seeded
+        # Asymmetric slippage's book-walking clients (2026-12-04 night, wip/slip9): their own stream.
+        self.sweep_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:sweep")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -1105,6 +1107,45 @@ class _Builder:
             side = rng.choice(("buy", "sell"))
             self.aggressive(rng.uniform(t, end), a, sym, side, self.size(sym, 5_000, 300_000), slip, ep=ep)
 
+    def asymmetric_slippage_book_walk(self):
+        """Near-misses of asymmetric slippage: a client executed fairly (the first fill of each
+        order at the touch then, or a fraction of a pip either side, as often better as worse)
+        whose large orders fill in 2-4 slices, each later slice a little further through the book,
+        as a large order takes the depth. Drawn from the sweep stream after everything else, on
+        accounts of their own, so nothing else in the book moves."""
+        rng = self.rng
+        for k in range(rng.randint(1, 2)):
+            a = Account(f"CLI{k:02d}W", f"CLIOWN{k:02d}W", "institutional", [], 0, 0, 0, 0)
+            sym = self.sym()
+            t0 = rng.uniform(0, self.horizon * 0.3)
+            end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
+            ep = self.episode("asymmetric_slippage", a, sym, t0, near_miss=True, variant="book_walk")
+            pip = self.pip(sym)
+            for _ in range(self.n(40, 120)):
+                t = rng.uniform(t0, end)
+                side = rng.choice(("buy", "sell"))
+                sign = 1 if side == "buy" else -1
+                qty = self.size(sym, 1_000_000, 6_000_000)
+                oid = self.new_id()
+                self.order(t, "new", oid, a, sym, side, qty, None, "market")
+                tf = t + self.u(0.02, 0.25)
+                fbid, fask, _ = self.market.quote_at(sym, tf)
+                x = rng.random()
+                slip = 0.0 if x < 0.5 else rng.uniform(0.1, 1.0) * (1 if x < 0.75 else -1)
+                price = (fask if side == "buy" else fbid) + sign * slip * pip
+                slices = rng.randint(2, 4)
+                step = 1_000 if qty >= 4_000 else 1
+                part = max(step, qty // slices // step * step)
+                left = qty
+                for i in range(slices):
+                    this = left if i == slices - 1 else min(part, left)
+                    if this <= 0:
+                        break
+                    self.fill(tf + i * 0.001, oid, a, sym, side, this, round(price, SYMBOLS[sym][2]))
+                    left -= this
+                    price += sign * self.u(0.05, 0.4) * pip
+                ep.order_ids.add(oid)
+
     # ---------------------------------------------------------------- output
 
     def build(self):
@@ -1132,6 +1173,7 @@ class _Builder:
             emit()
         for emit in self.deferred_last:
             emit()
+        self._with_stream(self.sweep_rng, self.asymmetric_slippage_book_walk)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:
