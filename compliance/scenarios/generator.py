@@ -1117,6 +1117,7 @@ class _Builder:
         else in the book moves."""
         rng = self.rng
         every = self.cfg.close_every_s
+        walks = 0
         for k in range(1):
             a = Account(f"CLI{k:02d}W", f"CLIOWN{k:02d}W", "institutional", [], 0, 0, 0, 0)
             sym = self.sym()
@@ -1131,7 +1132,8 @@ class _Builder:
                 side = rng.choice(("buy", "sell"))
                 sign = 1 if side == "buy" else -1
                 qty = self.size(sym, 1_000_000, 4_000_000)
-                oid = self.new_id()
+                walks += 1
+                oid = f"w{walks}"  # ids of their own: another stream switched off moves none
                 self.order(t, "new", oid, a, sym, side, qty, None, "market")
                 tf = t + self.u(0.02, 0.25)
                 fbid, fask, _ = self.market.quote_at(sym, tf)
