@@ -237,8 +237,9 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # the depth are priced further through the book, the cost of its size (judged by best
     # execution), and are not independent draws of the broker's policy, as the sign test
     # assumes. False: every fill (before 2026-12-04 night). Development / tuning books with the
-    # book-walking near-misses: every fill 0.92 / 0.71 (31 alerts, 8 on them) / ...; first fill
-    # only 0.92 / 0.96 (23, 0), the figures before the near-misses were added.
+    # book-walking near-misses, strict recall / precision (alerts, on near-misses): every fill
+    # 0.92 / 0.79 (28, 5) and 0.97 / 0.77 (44, 8); first fill 0.92 / 0.96 (23, 0) and
+    # 0.97 / 0.92 (37, 1), the figures of the books before the near-misses were added.
     one_per_order: bool = True
 
 
