@@ -331,6 +331,8 @@ class _Builder:
         self.momentum_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum")  # noqa: S311 - seeded
         # Marking the close's other business (2026-12-04 night, wip/close9): a stream of its own.
         self.marking_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking")  # noqa: S311 - seeded
+        # Asymmetric slippage's book-walking clients (2026-12-04 night, wip/slip9): their own stream.
+        self.sweep_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:sweep")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -1105,6 +1107,55 @@ class _Builder:
             side = rng.choice(("buy", "sell"))
             self.aggressive(rng.uniform(t, end), a, sym, side, self.size(sym, 5_000, 300_000), slip, ep=ep)
 
+    def asymmetric_slippage_book_walk(self):
+        """Near-misses of asymmetric slippage: a client executed fairly (the first fill of each
+        order at the touch then, or a fraction of a pip either side, as often better as worse)
+        whose large orders fill in 2-4 slices, each later slice a little further through the book,
+        as a large order takes the depth, never 0.9 pip past the touch. Drawn from the sweep
+        stream after everything else, on an account of its own, and kept out of the ten minutes
+        before each close and the seven after, so no other detector's window sees it: nothing
+        else in the book moves."""
+        rng = self.rng
+        every = self.cfg.close_every_s
+        walks = 0
+        for k in range(1):
+            a = Account(f"CLI{k:02d}W", f"CLIOWN{k:02d}W", "institutional", [], 0, 0, 0, 0)
+            sym = self.sym()
+            t0 = rng.uniform(0, self.horizon * 0.3)
+            end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
+            ep = self.episode("asymmetric_slippage", a, sym, t0, near_miss=True, variant="book_walk")
+            pip = self.pip(sym)
+            for _ in range(self.n(100, 240)):
+                t = rng.uniform(t0, end)
+                if t % every > every - 600 or t % every < 420:
+                    continue
+                side = rng.choice(("buy", "sell"))
+                sign = 1 if side == "buy" else -1
+                qty = self.size(sym, 1_000_000, 4_000_000)
+                walks += 1
+                oid = f"w{walks}"  # ids of their own: another stream switched off moves none
+                self.order(t, "new", oid, a, sym, side, qty, None, "market")
+                tf = t + self.u(0.02, 0.25)
+                fbid, fask, _ = self.market.quote_at(sym, tf)
+                x = rng.random()
+                slip = 0.0 if x < 0.5 else rng.uniform(0.1, 1.0) * (1 if x < 0.75 else -1)
+                price = (fask if side == "buy" else fbid) + sign * slip * pip
+                slices = rng.randint(2, 3)
+                step = 1_000 if qty >= 4_000 else 1
+                part = max(step, qty // slices // step * step)
+                left = qty
+                for i in range(slices):
+                    this = left if i == slices - 1 else min(part, left)
+                    if this <= 0:
+                        break
+                    self.fill(tf + i * 0.001, oid, a, sym, side, this, round(price, SYMBOLS[sym][2]))
+                    left -= this
+                    # No further than 0.9 pip past the touch then (or the first fill): under best execution's bar.
+                    touch = fask if side == "buy" else fbid
+                    past = sign * (price - touch) / pip
+                    price = touch + sign * max(past, min(past + self.u(0.05, 0.25), 0.9)) * pip
+                ep.order_ids.add(oid)
+
     # ---------------------------------------------------------------- output
 
     def build(self):
@@ -1132,6 +1183,7 @@ class _Builder:
             emit()
         for emit in self.deferred_last:
             emit()
+        self._with_stream(self.sweep_rng, self.asymmetric_slippage_book_walk)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -114,9 +114,11 @@ class _Tally:
 
 
 class AsymmetricSlippageDetector(Detector):
-    """Asymmetric slippage per symbol and client (owner key): of the aggressive fills whose
-    price differs from the touch quoted on arrival (ask to buy, bid to sell) by more than
-    ``zero_band_bps``, are adverse ones significantly more frequent than improvements? One-sided
+    """Asymmetric slippage per symbol and client (owner key): of the aggressive orders whose
+    first fill's price differs from the touch quoted on arrival (ask to buy, bid to sell) by more
+    than ``zero_band_bps``, are adverse ones significantly more frequent than improvements? One
+    order is one observation (``one_per_order``): a large order's later fills, further through
+    the book, are the depth its size took, not another draw of the broker's policy. One-sided
     sign test: z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``, on all the client's
     non-zero slippages so far, assessed at every ``min_fills``-th one (30, 60, 90...): the
     evidence grows with the client's history; the engine merges the detections into one alert."""
@@ -129,6 +131,8 @@ class AsymmetricSlippageDetector(Detector):
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
+            return
+        if self.p.one_per_order and state.filled - fill.qty > 1e-9 * state.qty:
             return
         touch = state.arr_ask if side > 0 else state.arr_bid
         slip = side * (fill.price - touch) / state.arr_mid * 1e4

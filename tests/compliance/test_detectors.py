@@ -484,6 +484,37 @@ def test_asymmetric_slippage_near_miss_symmetric():
     assert run(asym_rows(symmetric=True), only={"asymmetric_slippage"}) == []
 
 
+def book_walk_rows():
+    """A client executed fairly (each order's first fill 0.5 pip inside or past the ask, as often
+    one as the other) whose 3,000,000 orders fill in three slices, each 0.4 pip further through
+    the book: the depth a large order takes, not the broker keeping the improvements."""
+    rows = [*BOOK]
+    for i in range(40):
+        t, oid = 10 * i + 1, f"w{i}"
+        first = 1.10015 if i % 2 == 0 else 1.10005
+        rows.append(o(t, "new", oid, "W", "buy", 3_000_000))
+        for k in range(3):
+            rows.append(f_(t + 0.05 + 0.001 * k, oid, "W", "buy", 1_000_000, f"{first + 0.00004 * k:.5f}"))
+    return rows
+
+
+def test_asymmetric_slippage_near_miss_large_orders_walking_the_book():
+    assert run(book_walk_rows(), only={"asymmetric_slippage"}) == []
+    # Counted fill by fill, the later slices would read as adverse slippage kept from the client.
+    per_fill = {"asymmetric_slippage": {"one_per_order": False}}
+    assert len(run(book_walk_rows(), only={"asymmetric_slippage"}, params=per_fill)) == 1
+
+
+def test_asymmetric_slippage_an_unfair_order_filled_in_slices_counts_once():
+    rows = [*BOOK]
+    for i in range(40):
+        t, oid = 10 * i + 1, f"s{i}"
+        rows.append(o(t, "new", oid, "S", "buy", 200_000))
+        rows += [f_(t + 0.05, oid, "S", "buy", 100_000, "1.10015"), f_(t + 0.06, oid, "S", "buy", 100_000, "1.10015")]
+    alerts = run(rows, only={"asymmetric_slippage"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["adverse_fills"] == 40
+
+
 # ---------------------------------------------------------------- engine
 
 
