@@ -735,7 +735,8 @@ class _Builder:
             a, b = self.owner_pair(0.35)
             sym = rng.choice(a.symbols)
             t = self.when()
-            ep = self.episode("wash_trade", a, sym, t, variant="slow_" + ("collusive" if a.owner != b.owner else "linked"))
+            variant = "slow_" + ("collusive" if a.owner != b.owner else "linked")
+            ep = self.episode("wash_trade", a, sym, t, variant=variant)
             for _ in range(self.n(2, 3)):
                 gap = self.u(10, 25)
                 while (t % every) > every - 600 - gap or (t % every) < 420:

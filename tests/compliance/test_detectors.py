@@ -96,7 +96,11 @@ def test_collusion_near_misses_one_cross_or_busy_accounts():
 def test_collusion_one_cross_filled_in_slices_is_one_pair_of_orders():
     """Two strangers' large orders crossing once, each filled in four slices alike: four
     matched fills but one trade between them, not the repeated pairs of a colluding pair."""
-    rows = [*BOOK, o(0, "new", "c0", "C1", "buy", 2_000_000, owner="P"), o(2, "new", "d0", "C2", "sell", 2_000_000, owner="Q")]
+    rows = [
+        *BOOK,
+        o(0, "new", "c0", "C1", "buy", 2_000_000, owner="P"),
+        o(2, "new", "d0", "C2", "sell", 2_000_000, owner="Q"),
+    ]
     for i in range(4):
         rows.append(f_(0.05 + 0.01 * i, "c0", "C1", "buy", 500_000, "1.10010", owner="P"))
         rows.append(f_(2.05 + 0.01 * i, "d0", "C2", "sell", 500_000, "1.10000", owner="Q"))
