@@ -421,10 +421,10 @@ class _Builder:
         }
         self._add(t, row)
 
-    def aggressive(self, t, a, sym, side, qty, slip_pips=None, ep=None, kind=None, algo=""):
+    def aggressive(self, t, a, sym, side, qty, slip_pips=None, ep=None, kind=None, algo="", oid=None):
         """A market order (or a marketable limit) filled 20-250 ms later at the touch then plus
         slippage in pips (+ = adverse). Returns (order id, fill time, fill price)."""
-        oid = self.new_id()
+        oid = oid or self.new_id()
         if kind is None:
             x = self.rng.random()
             kind = "market" if x < 0.65 else ("limit" if x < 0.85 else "ioc")
@@ -726,11 +726,12 @@ class _Builder:
         """Wash trades whose second leg is sent by hand 10-25 s after the first (the other
         episodes' legs are 0.3-6 s apart): one or two episodes per book between an owner's two
         accounts or the colluding pair, two or three pairs of the same size within 2%, at the
-        touch. Drawn from the wash stream after everything else (order ids after every other),
+        touch. Drawn from the wash stream after everything else (order ids of their own),
         and kept out of the ten minutes before each close and the seven after, so no other
         detector's window sees them: nothing else in the book moves."""
         rng = self.rng
         every = self.cfg.close_every_s
+        ids = (f"s{k}" for k in range(1, 1_000))  # ids of their own: another stream switched off moves none
         for _ in range(rng.randint(1, 2)):
             a, b = self.owner_pair(0.35)
             sym = rng.choice(a.symbols)
@@ -744,9 +745,9 @@ class _Builder:
                 qty = self.size(sym, 150_000, 3_000_000)
                 side = rng.choice(("buy", "sell"))
                 first, second = (a, b) if rng.random() < 0.5 else (b, a)
-                self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep)
+                self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep, oid=next(ids))
                 qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
-                self.aggressive(t + gap, second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep)
+                self.aggressive(t + gap, second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep, oid=next(ids))
                 t += self.u(20, 300)
 
     def painting_the_tape(self, near=False):
