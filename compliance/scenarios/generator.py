@@ -338,6 +338,8 @@ class _Builder:
         self.marking_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking")  # noqa: S311 - seeded
         # Asymmetric slippage's book-walking clients (2026-12-04 night, wip/slip9): their own stream.
         self.sweep_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:sweep")  # noqa: S311 - seeded
+        # Wash trades whose second leg follows 10-25 s later (2026-12-04 late night, wip/wash10).
+        self.wash_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:wash")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -419,10 +421,10 @@ class _Builder:
         }
         self._add(t, row)
 
-    def aggressive(self, t, a, sym, side, qty, slip_pips=None, ep=None, kind=None, algo=""):
+    def aggressive(self, t, a, sym, side, qty, slip_pips=None, ep=None, kind=None, algo="", oid=None):
         """A market order (or a marketable limit) filled 20-250 ms later at the touch then plus
         slippage in pips (+ = adverse). Returns (order id, fill time, fill price)."""
-        oid = self.new_id()
+        oid = oid or self.new_id()
         if kind is None:
             x = self.rng.random()
             kind = "market" if x < 0.65 else ("limit" if x < 0.85 else "ioc")
@@ -719,6 +721,34 @@ class _Builder:
             qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
             self.aggressive(t + self.u(0.3, 6), second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep)
             t += self.u(20, 300)
+
+    def wash_trade_slow(self):
+        """Wash trades whose second leg is sent by hand 10-25 s after the first (the other
+        episodes' legs are 0.3-6 s apart): one or two episodes per book between an owner's two
+        accounts or the colluding pair, two or three pairs of the same size within 2%, at the
+        touch. Drawn from the wash stream after everything else (order ids of their own),
+        and kept out of the ten minutes before each close and the seven after, so no other
+        detector's window sees them: nothing else in the book moves."""
+        rng = self.rng
+        every = self.cfg.close_every_s
+        ids = (f"s{k}" for k in range(1, 1_000))  # ids of their own: another stream switched off moves none
+        for _ in range(rng.randint(1, 2)):
+            a, b = self.owner_pair(0.35)
+            sym = rng.choice(a.symbols)
+            t = self.when()
+            variant = "slow_" + ("collusive" if a.owner != b.owner else "linked")
+            ep = self.episode("wash_trade", a, sym, t, variant=variant)
+            for _ in range(self.n(2, 3)):
+                gap = self.u(10, 25)
+                while (t % every) > every - 600 - gap or (t % every) < 420:
+                    t += 60  # out of the close's window
+                qty = self.size(sym, 150_000, 3_000_000)
+                side = rng.choice(("buy", "sell"))
+                first, second = (a, b) if rng.random() < 0.5 else (b, a)
+                self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep, oid=next(ids))
+                qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
+                self.aggressive(t + gap, second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep, oid=next(ids))
+                t += self.u(20, 300)
 
     def painting_the_tape(self, near=False):
         rng = self.rng
@@ -1189,6 +1219,7 @@ class _Builder:
         for emit in self.deferred_last:
             emit()
         self._with_stream(self.sweep_rng, self.asymmetric_slippage_book_walk)
+        self._with_stream(self.wash_rng, self.wash_trade_slow)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

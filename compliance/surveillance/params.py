@@ -36,7 +36,9 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     close in time, size and price. Pairs of one subject and symbol no more than ``run_gap_s``
     apart form one run; a run that is not painting the tape is a wash-trade episode."""
 
-    window_s: Pos = 10.0  # buy and sell fills at most this far apart
+    # Buy and sell fills at most this far apart: 20 s since the 2026-12-04 late-night round (was
+    # 10 s; a second leg sent by hand 10-25 s after the first is still the same trade).
+    window_s: Pos = 20.0
     qty_tolerance: Fraction = 0.05  # |q1 - q2| / max(q1, q2)
     price_tolerance_bps: NonNeg = 3.0  # |p1 - p2| / mid
     price_tolerance_spreads: NonNeg = 2.0  # or within this many current spreads (buy at the ask, sell at the bid)

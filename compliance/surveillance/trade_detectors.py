@@ -235,7 +235,7 @@ class _PairDetector(Detector):
         if not run.collusive:
             return True
         wash = self.wash
-        return len(run.pairs) >= wash.collusion_min_pairs and self._exclusive(run) >= wash.collusion_min_exclusive
+        return _order_pairs(run) >= wash.collusion_min_pairs and self._exclusive(run) >= wash.collusion_min_exclusive
 
     def _exclusive(self, run) -> float:
         return _exclusive_share(self.runs, run)
@@ -291,6 +291,13 @@ class _PairDetector(Detector):
                 evidence=self._evidence(run, pairs),
             )
         )
+
+
+def _order_pairs(run) -> int:
+    """The run's pairs of orders: a large order that fills in slices against another one
+    sliced alike makes one pair per slice, but it is one trade between the two accounts (two
+    strangers crossing once are not a colluding pair, however many slices)."""
+    return len({(a.order_id, b.order_id) for a, b, *_ in run.pairs})
 
 
 def _exclusive_share(runs: _PairRuns, run) -> float:

@@ -38,7 +38,14 @@ def test_wash_trade_same_owner_both_sides():
 
 def test_wash_trade_near_misses_different_owner_or_too_far_apart():
     assert run(wash_rows("Y"), only={"wash_trade"}) == []
-    assert run(wash_rows("X", gap=10.5), only={"wash_trade"}) == []
+    assert run(wash_rows("X", gap=20.5), only={"wash_trade"}) == []
+
+
+def test_wash_trade_second_leg_sent_seconds_later_is_still_a_wash():
+    """A second leg sent by hand 10-25 s after the first (the 2026-12-04 late-night round):
+    the same size, the other side, another account of the owner: no change of ownership."""
+    alerts = of_type(run(wash_rows("X", gap=16.0), only={"wash_trade"}), "wash_trade")
+    assert len(alerts) == 1 and alerts[0]["evidence"]["window_s"] == 20.0
 
 
 def test_wash_trade_episode_of_many_pairs_is_one_alert():
@@ -84,6 +91,24 @@ def test_collusive_wash_between_accounts_of_distinct_owners():
 def test_collusion_near_misses_one_cross_or_busy_accounts():
     assert run(collusion_rows(1), only={"wash_trade"}) == []  # one cross of two strangers is chance
     assert run(collusion_rows(3, other_trades=10), only={"wash_trade"}) == []  # a small part of their trading
+
+
+def test_collusion_one_cross_filled_in_slices_is_one_pair_of_orders():
+    """Two strangers' large orders crossing once, each filled in four slices alike: four
+    matched fills but one trade between them, not the repeated pairs of a colluding pair."""
+    rows = [
+        *BOOK,
+        o(0, "new", "c0", "C1", "buy", 2_000_000, owner="P"),
+        o(2, "new", "d0", "C2", "sell", 2_000_000, owner="Q"),
+    ]
+    for i in range(4):
+        rows.append(f_(0.05 + 0.01 * i, "c0", "C1", "buy", 500_000, "1.10010", owner="P"))
+        rows.append(f_(2.05 + 0.01 * i, "d0", "C2", "sell", 500_000, "1.10000", owner="Q"))
+    assert run(rows, only={"wash_trade"}) == []
+    # The same owner's two accounts crossing once, however sliced, is a wash.
+    same = [{**r, "owner": "P"} if r.get("owner") == "Q" else r for r in rows]
+    alerts = run(same, only={"wash_trade"})
+    assert len(alerts) == 1 and sorted(set(alerts[0]["order_ids"])) == ["c0", "d0"]
 
 
 # ---------------------------------------------------------------- painting the tape

@@ -60,3 +60,21 @@ def test_some_abusers_are_positioned_against_the_push_yet_built_its_way_within_t
         if held * way < 0 < built * way:  # short overall, bought within the hour, then pushed up
             against += 1
     assert against >= 1
+
+
+def test_the_wash_stream_adds_labelled_slow_wash_episodes_and_moves_nothing_else(monkeypatch):
+    """The 2026-12-04 late-night round's wash episodes whose second leg follows 10-25 s later."""
+    with_extra, episodes = _book()
+    plain_with = generator._Builder._with_stream
+
+    def without_wash(self, rng, fn):
+        if rng is not self.wash_rng:
+            plain_with(self, rng, fn)
+
+    monkeypatch.setattr(generator._Builder, "_with_stream", without_wash)
+    without, _ = _book()
+    assert set(without) <= set(with_extra)
+    added = [orjson.loads(r) for r in set(with_extra) - set(without)]
+    slow = [e for e in episodes if e.variant.startswith("slow_")]
+    assert slow and all(e.kind == "wash_trade" and not e.near_miss for e in slow)
+    assert {r["order_id"] for r in added} == {o for e in slow for o in e.order_ids}
