@@ -8,6 +8,7 @@ import orjson
 
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
+from compliance.surveillance.state import state_dump, state_load
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
@@ -92,3 +93,18 @@ def alert_dict(**over) -> dict:
     }
     alert.update(over)
     return alert
+
+
+def restarted_before(rows, order_id, *, only) -> tuple[dict, SurveillanceEngine, list]:
+    """A restart in the middle of an episode: ``rows`` (in time order) fed up to the row of
+    ``order_id`` with nothing alerted yet, the engine's snapshot restored into a fresh engine.
+    Returns the snapshot's document, the restored engine and the rows still to feed it."""
+    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == order_id)
+    engine = SurveillanceEngine(only=only)
+    for row in rows[:cut]:
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+    assert engine.take_alerts() == []
+    snapshot = state_dump(engine)
+    restarted = SurveillanceEngine(only=only)
+    assert state_load(restarted, snapshot)["restarted"] == []
+    return orjson.loads(snapshot), restarted, rows[cut:]

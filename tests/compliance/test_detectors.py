@@ -351,16 +351,20 @@ def test_momentum_ignition_near_miss_no_price_move():
 # ---------------------------------------------------------------- marking the close
 
 
-def close_rows(held_before: bool, held_qty: int = 1_000_000, held_side: str = "buy"):
-    rows = [*BOOK]
-    if held_before:
-        rows += market(10, "h", "C", held_side, held_qty, "1.10010")
-    rows.append(q(3400, "1.10000", "1.10010"))
-    for i, t in enumerate((3420, 3500, 3580)):
+def pushed_print(before: list, print_at: int) -> list:
+    """``before`` (the account's earlier trading), then three buys of 1,000,000 in the last three
+    minutes push the print at ``print_at`` s up from a 1.10000/1.10010 market to 1.10040."""
+    rows = [*BOOK, *before, q(print_at - 200, "1.10000", "1.10010")]
+    for i, t in enumerate((print_at - 180, print_at - 100, print_at - 20)):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
         rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
-    rows.append(close(3600, "1.10040"))
+    rows.append(close(print_at, "1.10040"))
     return rows
+
+
+def close_rows(held_before: bool, held_qty: int = 1_000_000, held_side: str = "buy"):
+    held = market(10, "h", "C", held_side, held_qty, "1.10010") if held_before else []
+    return pushed_print(held, 3600)
 
 
 def test_marking_the_close_pushes_the_print_in_favour_of_a_held_position():
@@ -392,15 +396,10 @@ def test_marking_the_close_near_miss_unwinding_a_position_into_the_fix():
 def built_rows(built: bool):
     """Short 3,000,000 from trading two hours before; bought 1,000,000 forty minutes before the
     print (or not); then three buys of 1,000,000 push the 7,600-s print up 3.2 bps."""
-    rows = [*BOOK, *market(10, "old", "C", "sell", 3_000_000, "1.10000")]
+    before = market(10, "old", "C", "sell", 3_000_000, "1.10000")
     if built:
-        rows += market(5200, "b", "C", "buy", 1_000_000, "1.10010")
-    rows.append(q(7400, "1.10000", "1.10010"))
-    for i, t in enumerate((7420, 7500, 7580)):
-        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
-        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
-    rows.append(close(7600, "1.10040"))
-    return rows
+        before += market(5200, "b", "C", "buy", 1_000_000, "1.10010")
+    return pushed_print(before, 7600)
 
 
 def test_marking_the_close_a_position_built_the_push_way_within_the_hour_though_short_overall():

@@ -17,8 +17,8 @@ from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import MomentumIgnitionParams
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
-from tests.compliance.helpers import market, q, run
+from compliance.surveillance.state import STATE_VERSION, state_dump
+from tests.compliance.helpers import market, q, restarted_before, run
 from tests.compliance.test_state import _tick
 
 P = MomentumIgnitionParams()
@@ -90,16 +90,9 @@ def test_near_miss_a_reversal_after_the_window():
 
 def test_a_burst_waiting_for_its_late_reversal_survives_a_restart():
     rows = sorted(three_order_burst(), key=lambda r: r["ts"])
-    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == "rev")
-    engine = SurveillanceEngine(only=ONLY)
-    for row in rows[:cut]:
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-    assert engine.take_alerts() == []
-    doc = orjson.loads(state_dump(engine))
+    doc, restarted, rest = restarted_before(rows, "rev", only=ONLY)
     assert doc["version"] == STATE_VERSION >= 7
-    restarted = SurveillanceEngine(only=ONLY)
-    assert state_load(restarted, state_dump(engine))["restarted"] == []
-    for row in rows[cut:]:
+    for row in rest:
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     (alert,) = restarted.take_alerts() + restarted.finish()
     assert alert.evidence["burst_orders"] == 3 and alert.evidence["reversal_order_ids"] == ["rev"]

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import orjson
 
-from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import MomentumIgnitionParams
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
-from tests.compliance.helpers import market, q, run
+from compliance.surveillance.state import STATE_VERSION
+from tests.compliance.helpers import market, q, restarted_before, run
 from tests.compliance.test_momentum_late_reversal import _quiet_path
 
 ONLY = {"momentum_ignition"}
@@ -21,10 +20,10 @@ RULE = {"momentum_ignition": {"min_move_left": 0.15}}
 
 
 def burst_then_sale(*, faded: bool, sale_at: float = 600.0, parts: int = 1):
-    assert parts in (1, 2)
     """Three buys 2 s apart that move EURUSD 6 pips; the market holds the move (or, ``faded``,
     gives it all back 2-4 minutes after the burst); the account sells the burst ``sale_at`` s
     after it, in ``parts`` sales 20 s apart (the first a third of the whole when two), at the market."""
+    assert parts in (1, 2)
     rows = _quiet_path(0)
     for i in range(3):
         rows += market(2.0 * i, f"m{i}", "M", "buy", 1_000_000, f"{1.10010 + 0.0002 * i:.5f}")
@@ -63,16 +62,9 @@ def test_the_mid_when_the_reversal_began_survives_a_restart():
     """A reversal in two parts, the engine restarted between them: the mid kept is the first
     part's (the move still there), not the second's."""
     rows = sorted(burst_then_sale(faded=False, parts=2), key=lambda r: r["ts"])
-    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == "rev1")
-    engine = SurveillanceEngine(only=ONLY)
-    for row in rows[:cut]:
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-    assert engine.take_alerts() == []
-    doc = orjson.loads(state_dump(engine))
+    doc, restarted, rest = restarted_before(rows, "rev1", only=ONLY)
     assert doc["version"] == STATE_VERSION == 7
-    restarted = SurveillanceEngine(only=ONLY)
-    assert state_load(restarted, state_dump(engine))["restarted"] == []
-    for row in rows[cut:]:
+    for row in rest:
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     (alert,) = restarted.take_alerts() + restarted.finish()
     assert alert.evidence["reversal_order_ids"] == ["rev0", "rev1"]
