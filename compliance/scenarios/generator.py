@@ -909,11 +909,7 @@ class _Builder:
         dropped, and its orders' ids are still allocated."""
         a, sym, t, side, replay = self._momentum_legacy_draws(near)
         self.deferred.append(replay)
-        saved, self.rng = self.rng, self.momentum_rng
-        try:
-            self._momentum_episode(a, sym, t, side, near)
-        finally:
-            self.rng = saved
+        self._with_stream(self.momentum_rng, lambda: self._momentum_episode(a, sym, t, side, near))
 
     def _momentum_episode(self, a, sym, t, side, near):
         rng = self.rng
@@ -1157,43 +1153,42 @@ class _Builder:
         rng = self.rng
         every = self.cfg.close_every_s
         walks = 0
-        for k in range(1):
-            a = Account(f"CLI{k:02d}W", f"CLIOWN{k:02d}W", "institutional", [], 0, 0, 0, 0)
-            sym = self.sym()
-            t0 = rng.uniform(0, self.horizon * 0.3)
-            end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
-            ep = self.episode("asymmetric_slippage", a, sym, t0, near_miss=True, variant="book_walk")
-            pip = self.pip(sym)
-            for _ in range(self.n(100, 240)):
-                t = rng.uniform(t0, end)
-                if t % every > every - 600 or t % every < 420:
-                    continue
-                side = rng.choice(("buy", "sell"))
-                sign = 1 if side == "buy" else -1
-                qty = self.size(sym, 1_000_000, 4_000_000)
-                walks += 1
-                oid = f"w{walks}"  # ids of their own: another stream switched off moves none
-                self.order(t, "new", oid, a, sym, side, qty, None, "market")
-                tf = t + self.u(0.02, 0.25)
-                fbid, fask, _ = self.market.quote_at(sym, tf)
-                x = rng.random()
-                slip = 0.0 if x < 0.5 else rng.uniform(0.1, 1.0) * (1 if x < 0.75 else -1)
-                price = (fask if side == "buy" else fbid) + sign * slip * pip
-                slices = rng.randint(2, 3)
-                step = 1_000 if qty >= 4_000 else 1
-                part = max(step, qty // slices // step * step)
-                left = qty
-                for i in range(slices):
-                    this = left if i == slices - 1 else min(part, left)
-                    if this <= 0:
-                        break
-                    self.fill(tf + i * 0.001, oid, a, sym, side, this, round(price, SYMBOLS[sym][2]))
-                    left -= this
-                    # No further than 0.9 pip past the touch then (or the first fill): under best execution's bar.
-                    touch = fask if side == "buy" else fbid
-                    past = sign * (price - touch) / pip
-                    price = touch + sign * max(past, min(past + self.u(0.05, 0.25), 0.9)) * pip
-                ep.order_ids.add(oid)
+        a = Account("CLI00W", "CLIOWN00W", "institutional", [], 0, 0, 0, 0)
+        sym = self.sym()
+        t0 = rng.uniform(0, self.horizon * 0.3)
+        end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
+        ep = self.episode("asymmetric_slippage", a, sym, t0, near_miss=True, variant="book_walk")
+        pip = self.pip(sym)
+        for _ in range(self.n(100, 240)):
+            t = rng.uniform(t0, end)
+            if t % every > every - 600 or t % every < 420:
+                continue
+            side = rng.choice(("buy", "sell"))
+            sign = 1 if side == "buy" else -1
+            qty = self.size(sym, 1_000_000, 4_000_000)
+            walks += 1
+            oid = f"w{walks}"  # ids of their own: another stream switched off moves none
+            self.order(t, "new", oid, a, sym, side, qty, None, "market")
+            tf = t + self.u(0.02, 0.25)
+            fbid, fask, _ = self.market.quote_at(sym, tf)
+            x = rng.random()
+            slip = 0.0 if x < 0.5 else rng.uniform(0.1, 1.0) * (1 if x < 0.75 else -1)
+            price = (fask if side == "buy" else fbid) + sign * slip * pip
+            slices = rng.randint(2, 3)
+            step = 1_000 if qty >= 4_000 else 1
+            part = max(step, qty // slices // step * step)
+            left = qty
+            for i in range(slices):
+                this = left if i == slices - 1 else min(part, left)
+                if this <= 0:
+                    break
+                self.fill(tf + i * 0.001, oid, a, sym, side, this, round(price, SYMBOLS[sym][2]))
+                left -= this
+                # No further than 0.9 pip past the touch then (or the first fill): under best execution's bar.
+                touch = fask if side == "buy" else fbid
+                past = sign * (price - touch) / pip
+                price = touch + sign * max(past, min(past + self.u(0.05, 0.25), 0.9)) * pip
+            ep.order_ids.add(oid)
 
     # ---------------------------------------------------------------- output
 
