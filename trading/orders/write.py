@@ -106,12 +106,12 @@ class _Table:
         self.fields = [f for f in model._meta.concrete_fields if not f.primary_key]
         self.columns = [f.column for f in self.fields]
         self.attnames = [f.attname for f in self.fields]
-        self.adapters: dict[str, list] = {}  # per vendor
+
+    def field_list(self) -> list:
+        return self.fields
 
     def values(self, obj, conn) -> list:
-        adapters = self.adapters.get(conn.vendor)
-        if adapters is None:
-            adapters = self.adapters[conn.vendor] = value_adapters(self.fields, conn)
+        adapters = _adapters(self.name, self.field_list, conn)
         return [adapt(getattr(obj, a), conn) for adapt, a in zip(adapters, self.attnames, strict=True)]
 
 
@@ -242,7 +242,7 @@ def _write_statements(
                     obj._state.adding, obj._state.db = False, connection.alias
             if plan.figures is not None:
                 values = {**plan.figures.row_values(), "updated_at": plan.recorded_at}
-                adapters = _adapters("snapshot", _snapshot_fields)
+                adapters = _adapters("snapshot", _snapshot_fields, db)
                 cursor.execute(
                     sql["snapshot_upsert"],
                     [plan.account_id]
@@ -274,22 +274,22 @@ def _positions_as_hinted(cursor, sql, plan, rows) -> bool:
         return False
     plan.apply_positions({instrument_id: base})
     position = plan.positions[instrument_id]
-    fields, adapters = _expected_fields(), _adapters("expected", _expected_fields)
     db = connections[DEFAULT_DB_ALIAS]
+    fields, adapters = _expected_fields(), _adapters("expected", _expected_fields, db)
     expect = [adapt(getattr(base, f.attname), db) for f, adapt in zip(fields, adapters, strict=True)]
     cursor.execute(sql["position_update_if"], [*_position_values(position), position.pk, *expect])
     return cursor.rowcount == 1
 
 
 def _position_values(position: Position) -> list:
-    fields, adapters = _position_set_fields(), _adapters("position_set", _position_set_fields)
     db = connections[DEFAULT_DB_ALIAS]
+    fields, adapters = _position_set_fields(), _adapters("position_set", _position_set_fields, db)
     return [adapt(getattr(position, f.attname), db) for f, adapt in zip(fields, adapters, strict=True)]
 
 
 def _outbox_insert(cursor, sql, events) -> None:
-    adapters = _adapters("outbox", _outbox_fields)
     db = connections[DEFAULT_DB_ALIAS]
+    adapters = _adapters("outbox", _outbox_fields, db)
     rows = [[adapters[c](v, db) for c, v in row.items()] for row in outbox_rows(events)]
     cursor.executemany(sql["outbox_insert"], rows)
     outbox_written()
@@ -308,8 +308,8 @@ def _audit_append(cursor, sql, entries) -> list[int]:
     sequence, prev = head
     now = utcnow()
     recorded = ts(now)
-    adapters = _adapters("audit", _audit_fields)
     db = connections[DEFAULT_DB_ALIAS]
+    adapters = _adapters("audit", _audit_fields, db)
     rows = []
     for row in prepared:
         sequence += 1
@@ -349,17 +349,19 @@ _FIELDS: dict[str, object] = {}
 _ADAPTERS: dict[tuple[str, str], object] = {}  # (fields' name, vendor) -> their value adapters
 
 
-def _adapters(name: str, fields):
+def _adapters(name: str, fields, db):
     """The value adapters (``tradeops.core.rows.value_adapters``) of the fields ``fields()``
-    returns, for this connection's vendor: a dict by attname when it returns a dict."""
-    key = (name, connection.vendor)
+    returns, for the vendor of ``db`` (the connection itself, not the proxy), built once and kept:
+    a dict by attname when ``fields()`` returns a dict. Every table and field list the statements
+    writer adapts goes through this one cache (``_Table`` by its table name)."""
+    key = (name, db.vendor)
     adapters = _ADAPTERS.get(key)
     if adapters is None:
         wanted = fields()
         if isinstance(wanted, dict):
-            adapters = dict(zip(wanted, value_adapters(list(wanted.values()), connection), strict=True))
+            adapters = dict(zip(wanted, value_adapters(list(wanted.values()), db), strict=True))
         else:
-            adapters = value_adapters(wanted, connection)
+            adapters = value_adapters(wanted, db)
         _ADAPTERS[key] = adapters
     return adapters
 
