@@ -108,3 +108,22 @@ def restarted_before(rows, order_id, *, only) -> tuple[dict, SurveillanceEngine,
     restarted = SurveillanceEngine(only=only)
     assert state_load(restarted, snapshot)["restarted"] == []
     return orjson.loads(snapshot), restarted, rows[cut:]
+
+
+def book_with_and_without(monkeypatch, cfg, stream: str) -> tuple[tuple[list, list], tuple[list, list]]:
+    """The generator's book for ``cfg``, then the same book with one of its random streams
+    switched off (``stream``: a ``_Builder`` attribute such as ``"marking_rng"``): each as (rows
+    serialised, episodes). For the tests that a stream adds only its own orders and moves nothing
+    else."""
+    from compliance.scenarios import generator
+
+    rows, episodes = generator.generate(cfg)
+    plain_with = generator._Builder._with_stream
+
+    def without_stream(self, rng, fn):
+        if rng is not getattr(self, stream):
+            plain_with(self, rng, fn)
+
+    monkeypatch.setattr(generator._Builder, "_with_stream", without_stream)
+    rows_without, episodes_without = generator.generate(cfg)
+    return ([orjson.dumps(r) for r in rows], episodes), ([orjson.dumps(r) for r in rows_without], episodes_without)

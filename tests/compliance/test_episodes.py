@@ -14,7 +14,7 @@ from django.core.management.base import CommandError
 from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
-from tests.compliance.helpers import close, market, o, q, run
+from tests.compliance.helpers import alert_dict, close, market, o, q, run
 
 BOOK = [q(0, "1.10000", "1.10010")]
 
@@ -296,19 +296,17 @@ def test_restart_in_the_middle_of_an_episode_still_catches_it(db):
 
 
 def _alert(**over):
-    alert = {
-        "alert_type": "wash_trade",
-        "account": "A,B",
-        "owner": "X",
-        "symbol": "EURUSD",
-        "order_ids": ["a1", "b1"],
-        "score": 0.8,
-        "start": "2026-01-05T10:00:00.000000Z",
-        "end": "2026-01-05T10:00:05.000000Z",
-        "evidence": {"episode": {"id": "ep1", "detections": 1}},
-    }
-    alert.update(over)
-    return alert
+    """A wash-trade episode of accounts A and B (owner X), orders a1 and b1, as ``surveil`` writes it."""
+    return alert_dict(
+        **{
+            "alert_type": "wash_trade",
+            "account": "A,B",
+            "owner": "X",
+            "order_ids": ["a1", "b1"],
+            "evidence": {"episode": {"id": "ep1", "detections": 1}},
+            **over,
+        }
+    )
 
 
 def test_alert_rows_one_per_episode_growing_and_audited(db):

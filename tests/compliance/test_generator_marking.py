@@ -8,27 +8,14 @@ from datetime import datetime
 
 import orjson
 
-from compliance.scenarios import generator
 from compliance.scenarios.generator import ScenarioConfig, generate
+from tests.compliance.helpers import book_with_and_without
 
 CFG = ScenarioConfig(seed=101, hours=4.0)
 
 
-def _book():
-    rows, episodes = generate(CFG)
-    return [orjson.dumps(r) for r in rows], episodes
-
-
 def test_the_marking_stream_adds_orders_and_moves_nothing_else(monkeypatch):
-    with_extra, episodes = _book()
-    plain_with = generator._Builder._with_stream
-
-    def without_marking(self, rng, fn):
-        if rng is not self.marking_rng:
-            plain_with(self, rng, fn)
-
-    monkeypatch.setattr(generator._Builder, "_with_stream", without_marking)
-    without, _ = _book()
+    (with_extra, episodes), (without, _) = book_with_and_without(monkeypatch, CFG, "marking_rng")
     assert set(without) <= set(with_extra)
     added = [orjson.loads(r) for r in set(with_extra) - set(without)]
     assert added  # some marking episode drew other business
@@ -64,15 +51,7 @@ def test_some_abusers_are_positioned_against_the_push_yet_built_its_way_within_t
 
 def test_the_wash_stream_adds_labelled_slow_wash_episodes_and_moves_nothing_else(monkeypatch):
     """The 2026-12-04 late-night round's wash episodes whose second leg follows 10-25 s later."""
-    with_extra, episodes = _book()
-    plain_with = generator._Builder._with_stream
-
-    def without_wash(self, rng, fn):
-        if rng is not self.wash_rng:
-            plain_with(self, rng, fn)
-
-    monkeypatch.setattr(generator._Builder, "_with_stream", without_wash)
-    without, _ = _book()
+    (with_extra, episodes), (without, _) = book_with_and_without(monkeypatch, CFG, "wash_rng")
     assert set(without) <= set(with_extra)
     added = [orjson.loads(r) for r in set(with_extra) - set(without)]
     slow = [e for e in episodes if e.variant.startswith("slow_")]

@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import orjson
 
-from compliance.scenarios import generator
 from compliance.scenarios.generator import ScenarioConfig, generate
+from tests.compliance.helpers import book_with_and_without
 
 CFG = ScenarioConfig(seed=101, hours=4.0)
 
 
 def test_the_sweep_stream_adds_its_own_clients_and_moves_nothing_else(monkeypatch):
-    rows, episodes = generate(CFG)
-    with_sweep = [orjson.dumps(r) for r in rows]
-    plain_with = generator._Builder._with_stream
-
-    def without_sweep(self, rng, fn):
-        if rng is not self.sweep_rng:
-            plain_with(self, rng, fn)
-
-    monkeypatch.setattr(generator._Builder, "_with_stream", without_sweep)
-    without_rows, without_episodes = generate(CFG)
-    without = [orjson.dumps(r) for r in without_rows]
+    (with_sweep, episodes), (without, without_episodes) = book_with_and_without(monkeypatch, CFG, "sweep_rng")
     assert set(without) <= set(with_sweep)
     walks = [e for e in episodes if e.variant == "book_walk"]
     assert walks and all(e.near_miss and e.kind == "asymmetric_slippage" for e in walks)
