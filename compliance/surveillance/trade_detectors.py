@@ -439,8 +439,11 @@ class MomentumIgnitionDetector(Detector):
     must also reach ``min_move_sigma`` standard deviations of the mid over the span it was
     measured on (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
     account's other trading in between (small trades either way, a new chain) does not end
-    the wait: the burst stays parked until its reversal or the window's end. Held bursts and
-    one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
+    the wait: the burst stays parked until its reversal or the window's end. Once ignited, the
+    burst ends at its first pause over ``burst_pause_s``: later same-way orders are the account
+    carrying on (slicing, accumulating), not the burst; the burst alone and the whole one-way run
+    must each make the move, and the reversal must cover the run. Held bursts and one-way
+    accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
 
     alert_type = "momentum_ignition"
 
