@@ -192,6 +192,16 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # abusers hold the move until they reverse) that a failed attempt at ignition, abuse too
     # (MAR Art. 15), does not have (docs/surveillance-evaluation.md, 2026-12-04 night round).
     min_move_left: float | None = None
+    # The burst ends at its first pause longer than this once it has ignited (``max_gap_s``: what
+    # a burst is). Later same-way orders are the account carrying on (slicing a parent,
+    # accumulating): the move must be the burst's own (measured on it alone) and the whole
+    # one-way run's too, and the reversal must cover the run. None: every same-way order until
+    # the reversal is the burst (the stretched chain: three quick child orders and minutes of
+    # slicing made one "burst" whose move was the market's over all of it). On the development
+    # / tuning books, found of 24 / 38 (alerts, false): None 17 (21, 4) / 31 (39, 8); 10 and 30
+    # 17 (19, 2) / 31 (38, 7); 60 17 (20, 3) / 31 (38, 7); 120 as None
+    # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round).
+    burst_pause_s: Pos | None = 10.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

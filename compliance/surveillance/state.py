@@ -67,7 +67,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # window (the chance test)
 # 7: momentum ignition's chains also keep the mid when the reversal began (how much of the move
 # was left when the account turned)
-STATE_VERSION = 7
+# 8: momentum ignition's chains keep where the burst ended (``burst_pause_s``: the orders the
+# account carried on with after it are not the burst)
+STATE_VERSION = 8
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -467,6 +469,9 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     rev_ids: list[str]
     last_t: float
     rev_mid: float | None
+    core_n: int | None
+    burst_end: float
+    run_peak: float | None
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -492,6 +497,9 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         list(ch.rev_ids),
         ch.last_t,
         ch.rev_mid,
+        ch.core_n,
+        ch.burst_end,
+        ch.run_peak,
     )
 
 
@@ -502,6 +510,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.burst_peak = cd.burst_peak
     ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
     ch.rev_mid = cd.rev_mid
+    ch.core_n, ch.burst_end, ch.run_peak = cd.core_n, cd.burst_end, cd.run_peak
     return ch
 
 

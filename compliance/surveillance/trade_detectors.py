@@ -384,7 +384,9 @@ class PaintingTheTapeDetector(_PairDetector):
 
 class _Chain:
     __slots__ = (
+        "burst_end",
         "burst_peak",
+        "core_n",
         "fills",
         "ignited",
         "last_t",
@@ -393,6 +395,7 @@ class _Chain:
         "rev_mid",
         "rev_notional",
         "rev_qty",
+        "run_peak",
         "side",
         "spread",
         "start_mid",
@@ -413,6 +416,14 @@ class _Chain:
         self.rev_ids: list[str] = []
         self.rev_mid = None  # the mid when the reversal's first fill came
         self.last_t = 0.0
+        # With ``burst_pause_s``: the burst's own orders are the first ``core_n`` fills (None while
+        # the burst goes on); later same-way orders are the account carrying on, not the burst.
+        self.core_n = None
+        self.burst_end = 0.0  # the burst's last order (``last_t`` while the burst goes on)
+        self.run_peak = None  # the peak mid until ``burst_settle_s`` after the chain's last order
+
+    def burst_fills(self):
+        return self.fills if self.core_n is None else self.fills[: self.core_n]
 
 
 class MomentumIgnitionDetector(Detector):
@@ -428,8 +439,11 @@ class MomentumIgnitionDetector(Detector):
     must also reach ``min_move_sigma`` standard deviations of the mid over the span it was
     measured on (the instrument's own volatility over the ``vol_lookback_s`` before the burst). The
     account's other trading in between (small trades either way, a new chain) does not end
-    the wait: the burst stays parked until its reversal or the window's end. Held bursts and
-    one-way accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
+    the wait: the burst stays parked until its reversal or the window's end. Once ignited, the
+    burst ends at its first pause over ``burst_pause_s``: later same-way orders are the account
+    carrying on (slicing, accumulating), not the burst; the burst alone and the whole one-way run
+    must each make the move, and the reversal must cover the run. Held bursts and one-way
+    accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
 
     alert_type = "momentum_ignition"
 
@@ -459,8 +473,11 @@ class MomentumIgnitionDetector(Detector):
         for ch in chains:
             if ch.side * (mid - ch.peak_mid) > 0:
                 ch.peak_mid = mid
-            if settle is not None and t <= ch.last_t + settle and ch.side * (mid - ch.burst_peak) > 0:
-                ch.burst_peak = mid
+            if settle is not None and t <= ch.last_t + settle:
+                if ch.side * (mid - ch.run_peak) > 0:
+                    ch.run_peak = mid
+                if t <= ch.burst_end + settle and ch.side * (mid - ch.burst_peak) > 0:
+                    ch.burst_peak = mid
 
     def _watch_chain(self, ch) -> None:
         watching = self.watching.get(ch.symbol)
@@ -556,7 +573,7 @@ class MomentumIgnitionDetector(Detector):
         if ch.start_mid is None and state.arr_mid is not None:
             ch.start_mid = state.arr_mid
             ch.peak_mid = state.arr_mid
-            ch.burst_peak = state.arr_mid
+            ch.burst_peak = ch.run_peak = state.arr_mid
             ch.spread = state.arr_ask - state.arr_bid
         elif state.arr_mid is not None and ch.spread is not None:
             # The spread the move is counted in: the narrowest any of the burst's orders met (a
@@ -564,10 +581,19 @@ class MomentumIgnitionDetector(Detector):
             spread = state.arr_ask - state.arr_bid
             if 0 < spread < ch.spread:
                 ch.spread = spread
-            if ch.side * (state.arr_mid - ch.burst_peak) > 0:
+            if ch.core_n is None and ch.side * (state.arr_mid - ch.burst_peak) > 0:
                 ch.burst_peak = state.arr_mid
+            if ch.side * (state.arr_mid - ch.run_peak) > 0:
+                ch.run_peak = state.arr_mid
+        if ch.ignited and ch.core_n is None and p.burst_pause_s is not None and t - ch.last_t > p.burst_pause_s:
+            # The burst is over: the account carries on the same way after a pause (slicing a
+            # parent, accumulating). Those orders are not the burst whose move is measured, but
+            # they are its position: the reversal must cover them too.
+            ch.core_n = len(ch.fills)
         ch.fills.append((t, fill, fill.order_id))
         ch.last_t = t
+        if ch.core_n is None:
+            ch.burst_end = t
         if (
             not ch.ignited
             and ch.start_mid is not None
@@ -580,25 +606,24 @@ class MomentumIgnitionDetector(Detector):
                 ch.peak_mid = quote[2]
             if quote is not None and side * (quote[2] - ch.burst_peak) > 0:
                 ch.burst_peak = quote[2]
+            if quote is not None and side * (quote[2] - ch.run_peak) > 0:
+                ch.run_peak = quote[2]
 
     def _mid(self, symbol):
         quote = self.quotes.get(symbol)
         return None if quote is None else quote[2]
 
-    def _assess(self, fill, ch, t):
+    def _move(self, ch, peak, end_t):
+        """(the move in bps, in spreads, the volatility evidence, whether it passes) from the
+        chain's first order to ``peak``, the volatility over the span up to ``end_t``."""
         p = self.p
-        # The move: to the peak until the reversal or, with ``burst_settle_s``, to the peak the
-        # burst itself reached (its orders and the ``burst_settle_s`` after the last): a move that
-        # comes minutes later, from someone else's flow or news, is not the burst's impact.
-        peak = ch.peak_mid if p.burst_settle_s is None else ch.burst_peak
         move = ch.side * (peak - ch.start_mid) / ch.start_mid * 1e4
         spreads = ch.side * (peak - ch.start_mid) / ch.spread if ch.spread else None
         if move < p.min_move_bps or (spreads is not None and spreads < p.min_move_spreads):
-            return
-        first_t = ch.fills[0][0]
+            return move, spreads, None, False
         vol = None
         if p.min_move_sigma > 0:
-            end_t = t if p.burst_settle_s is None else ch.last_t + p.burst_settle_s
+            first_t = ch.fills[0][0]
             span = max(end_t - first_t, 30.0)
             sigma = sigma_bps(self.engine, ch.symbol, first_t - p.vol_lookback_s, first_t, min(span, 300.0))
             if sigma is not None:
@@ -608,13 +633,40 @@ class MomentumIgnitionDetector(Detector):
                     "min_move_sigma": p.min_move_sigma,
                 }
                 if move < p.min_move_sigma * sigma * span**0.5:
-                    return
-        burst_qty = sum(f.qty for _t, f, _o in ch.fills)
+                    return move, spreads, vol, False
+        return move, spreads, vol, True
+
+    def _assess(self, fill, ch, t):
+        p = self.p
+        # The move: to the peak until the reversal or, with ``burst_settle_s``, to the peak the
+        # burst itself reached (its orders and the ``burst_settle_s`` after the last): a move that
+        # comes minutes later, from someone else's flow or news, is not the burst's impact.
+        settle = p.burst_settle_s
+        peak = ch.peak_mid if settle is None else ch.burst_peak
+        move, spreads, vol, ok = self._move(ch, peak, t if settle is None else ch.burst_end + settle)
+        if not ok:
+            return
+        run = None
+        if ch.core_n is not None and settle is not None:
+            # The account carried on the same way after the burst (``burst_pause_s``): the burst
+            # alone made the move (above), and so did the whole one-way run, measured the same
+            # way over its longer span. An execution algorithm slicing a parent over minutes
+            # whose first child orders came quickly made no move of its own beyond the market's.
+            run_move, _spreads, run_vol, ok = self._move(ch, ch.run_peak, ch.last_t + settle)
+            if not ok:
+                return
+            run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
+        burst = ch.burst_fills()
+        first_t = burst[0][0]
+        burst_qty = sum(f.qty for _t, f, _o in burst)
+        # The position the reversal is measured against: the burst and the same-way orders the
+        # account carried on with after it (``burst_pause_s``).
+        position_qty = sum(f.qty for _t, f, _o in ch.fills)
         # Sold into the move (or bought back into it): the reversal's average price beyond the
         # burst's average price, the burst's way, by at least ``min_reversal_capture`` of the
         # move. A scalper out again at about the price it paid, or a position cut once the move
         # has faded, captured nothing of it.
-        burst_px = sum(f.qty * f.price for _t, f, _o in ch.fills) / burst_qty
+        burst_px = sum(f.qty * f.price for _t, f, _o in burst) / burst_qty
         rev_px = ch.rev_notional / ch.rev_qty if ch.rev_qty > 0 else fill.price
         move_px = ch.side * (peak - ch.start_mid)
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
@@ -626,16 +678,17 @@ class MomentumIgnitionDetector(Detector):
         left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
             return
-        order_ids = list(dict.fromkeys(o for _t, _f, o in ch.fills))
-        first = ch.fills[0][1]
-        last_t = ch.fills[-1][0]
+        order_ids = list(dict.fromkeys(o for _t, _f, o in burst))
+        carried_on = list(dict.fromkeys(o for _t, _f, o in ch.fills[len(burst) :]))
+        first = burst[0][1]
+        last_t = burst[-1][0]
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=fill.account,
                 owner=fill.owner,
                 symbol=fill.symbol,
-                order_ids=order_ids + ch.rev_ids,
+                order_ids=order_ids + carried_on + ch.rev_ids,
                 score=excess_score(move, p.min_move_bps),
                 start=first.ts,
                 end=fill.ts,
@@ -644,8 +697,11 @@ class MomentumIgnitionDetector(Detector):
                     "burst_orders": len(order_ids),
                     "min_aggressive_orders": p.min_aggressive_orders,
                     "max_gap_s": p.max_gap_s,
-                    "burst_seconds": round(last_t - ch.fills[0][0], 6),
+                    "burst_seconds": round(last_t - first_t, 6),
                     "burst_qty": burst_qty,
+                    "burst_pause_s": p.burst_pause_s,
+                    "carried_on_orders": len(carried_on),
+                    "carried_on_qty": position_qty - burst_qty,
                     "start_mid": ch.start_mid,
                     "peak_mid": ch.peak_mid,
                     "burst_peak_mid": ch.burst_peak,
@@ -655,7 +711,7 @@ class MomentumIgnitionDetector(Detector):
                     "move_spreads": None if spreads is None else round(spreads, 3),
                     "min_move_spreads": p.min_move_spreads,
                     "reversal_qty": ch.rev_qty,
-                    "reversal_fraction": round(ch.rev_qty / burst_qty, 4),
+                    "reversal_fraction": round(ch.rev_qty / position_qty, 4),
                     "min_reversal_fraction": p.min_reversal_fraction,
                     "reversal_order_ids": ch.rev_ids,
                     "reversal_price": fill.price,
@@ -666,10 +722,11 @@ class MomentumIgnitionDetector(Detector):
                     "move_left_at_reversal": None if left is None else round(left, 4),
                     "min_move_left": p.min_move_left,
                     "min_reversal_capture": p.min_reversal_capture,
-                    "reversal_after_burst_s": round(t - last_t, 6),
+                    "reversal_after_burst_s": round(t - ch.last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
                 }
-                | (vol or {}),
+                | (vol or {})
+                | (run or {}),
             )
         )
 
