@@ -65,23 +65,23 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # Score calibration: a logistic map from the episode's raw strength (the strongest detection's
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
-# 2026-12-04 late night, after that night's spoofing, marking-the-close, momentum, slippage and wash changes:
+# 2026-12-04 last evening, after wip/wash11's wash-trade quiet period and colluding-pair size:
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 2.8976,
+    "raw": 3.0007,
     "intercepts": {
-        "wash_trade": 1.6215,
-        "spoofing": 1.1251,
-        "layering": 2.839,
-        "excessive_order_to_trade": 2.7028,
-        "quote_stuffing": 2.7207,
-        "ping_orders": 2.8643,
-        "momentum_ignition": 0.7579,
-        "marking_the_close": 1.2116,
-        "painting_the_tape": 2.9575,
-        "best_execution_slippage": 2.7643,
-        "asymmetric_slippage": 2.0054,
+        "wash_trade": 2.0916,
+        "spoofing": 1.108,
+        "layering": 2.8274,
+        "excessive_order_to_trade": 2.685,
+        "quote_stuffing": 2.702,
+        "ping_orders": 2.8653,
+        "momentum_ignition": 0.7399,
+        "marking_the_close": 1.1988,
+        "painting_the_tape": 2.9568,
+        "best_execution_slippage": 2.7501,
+        "asymmetric_slippage": 2.0008,
     },
 }
 
