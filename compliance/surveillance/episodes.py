@@ -34,7 +34,11 @@ CLIENT_LEVEL = frozenset({"wash_trade", "painting_the_tape", "best_execution_sli
 # Seconds without a new detection after which an episode is over (event time). A rule can set
 # its own with the ``episode_quiet_s`` parameter of its detector.
 QUIET_S: dict[str, float] = {
-    "wash_trade": 900.0,
+    # 1800 s since the 2026-12-04 last-evening round (was 900): an owner's (or a colluding
+    # pair's) matched trades in one symbol pause for up to about 20 minutes inside one episode,
+    # e.g. around a fixing (the tuning books' labelled episodes pause up to 1,163 s), and the desk
+    # reviews them as one case, not one alert per burst.
+    "wash_trade": 1800.0,
     "painting_the_tape": 900.0,
     "spoofing": 600.0,
     "layering": 600.0,

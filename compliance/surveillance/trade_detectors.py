@@ -207,17 +207,23 @@ class _PairDetector(Detector):
         self.runs.finish()
 
     def _lots(self, fill):
+        return self._qty_lots(fill.qty, fill.symbol)
+
+    def _qty_lots(self, qty, symbol):
         paint = self.paint
         if paint.max_qty is not None:
-            return fill.qty / paint.max_qty
-        return fill.qty / lot_size(fill.symbol, paint.lot_sizes)
+            return qty / paint.max_qty
+        return qty / lot_size(symbol, paint.lot_sizes)
 
-    def _small(self, pair) -> bool:
+    def _small_qty(self, qty, symbol) -> bool:
+        """Painting's size: under ``max_lots`` lots (or at most ``max_qty``)."""
         if not self.paint.enabled:
             return False
-        limit = 1.0 if self.paint.max_qty is not None else self.paint.max_lots
-        lots = self._lots(pair[0])
-        return lots <= limit if self.paint.max_qty is not None else lots < limit
+        lots = self._qty_lots(qty, symbol)
+        return lots <= 1.0 if self.paint.max_qty is not None else lots < self.paint.max_lots
+
+    def _small(self, pair) -> bool:
+        return self._small_qty(pair[0].qty, pair[0].symbol)
 
     def _small_count(self, run) -> int:
         return len(run.small)
@@ -293,11 +299,19 @@ class _PairDetector(Detector):
         )
 
 
-def _order_pairs(run) -> int:
+def _order_pairs(run, small=None) -> int:
     """The run's pairs of orders: a large order that fills in slices against another one
     sliced alike makes one pair per slice, but it is one trade between the two accounts (two
-    strangers crossing once are not a colluding pair, however many slices)."""
-    return len({(a.order_id, b.order_id) for a, b, *_ in run.pairs})
+    strangers crossing once are not a colluding pair, however many slices). With ``small``
+    (``small(qty, symbol) -> bool``), only the pairs of orders whose paired volume is not
+    small count."""
+    if small is None:
+        return len({(a.order_id, b.order_id) for a, b, *_ in run.pairs})
+    paired: dict[tuple[str, str], float] = {}
+    for a, b, *_ in run.pairs:
+        key = (a.order_id, b.order_id)
+        paired[key] = paired.get(key, 0.0) + a.qty
+    return sum(1 for qty in paired.values() if not small(qty, run.symbol))
 
 
 def _exclusive_share(runs: _PairRuns, run) -> float:
@@ -317,11 +331,24 @@ def _exclusive_share(runs: _PairRuns, run) -> float:
 class WashTradeDetector(_PairDetector):
     """Wash trades (MAR Annex I 1(a); 2016/522 Annex II 1(a)): matched pairs (see
     ``_PairRuns``) with no change in beneficial ownership that are not painting the tape. A
-    colluding pair of distinct owners needs ``collusion_min_pairs`` pairs in its run, and the
-    pairs must be at least ``collusion_min_exclusive`` of the two accounts' aggressive trading in
-    the symbol meanwhile. The engine merges a run's reports into one alert."""
+    colluding pair of distinct owners needs ``collusion_min_pairs`` pairs in its run, one of
+    them over painting's size, and the pairs must be at least ``collusion_min_exclusive`` of the
+    two accounts' aggressive trading in the symbol meanwhile. The engine merges the reports of
+    one subject and symbol into one alert until ``QUIET_S`` passes without one."""
 
     alert_type = "wash_trade"
+
+    def _collusion_ok(self, run) -> bool:
+        """A colluding pair's run is a wash only when at least one of its pairs of orders is
+        over painting's size (the orders' paired volume, so an order filled in slices is
+        measured whole), besides the repetition and exclusivity every colluding run needs: a
+        few small crosses between two strangers are chance (two retail clients or two
+        algorithms trading a round 0.1 lot the other way seconds apart), and small matched
+        trades between distinct owners alone are painting's to judge, on its own count
+        (``PaintingTheTapeParams.min_pairs``). Pairs of one owner are wash at any size."""
+        return super()._collusion_ok(run) and (
+            not run.collusive or not self.paint.enabled or _order_pairs(run, small=self._small_qty) >= 1
+        )
 
     def _score(self, pairs):
         p = self.p

@@ -60,6 +60,30 @@ def test_wash_trade_episode_of_many_pairs_is_one_alert():
     assert len(alerts[0]["order_ids"]) == 24 and alerts[0]["evidence"]["episode"]["detections"] == 12
 
 
+def paused_wash_rows(pause: float):
+    """An owner's wash in three pairs, the third after a pause (e.g. around a fixing)."""
+    rows = [*BOOK]
+    for i, t in enumerate((0.0, 200.0, 200.0 + pause)):
+        rows += market(t, f"a{i}", "A", "buy", 300_000, "1.10010", owner="X")
+        rows += market(t + 2, f"b{i}", "B", "sell", 300_000, "1.10000", owner="X")
+    return rows
+
+
+def test_wash_trade_resumed_after_a_twenty_minute_pause_extends_the_same_alert():
+    """Issue 16 item 1: the same owner's matched trades in the same symbol after a 21-minute
+    pause are the same episode: one alert naming all six orders, not a second alert."""
+    alerts = run(paused_wash_rows(1260.0), only={"wash_trade"})
+    assert len(alerts) == 1
+    episode = alerts[0]["evidence"]["episode"]
+    assert episode["detections"] == 3 and episode["quiet_s"] == 1800.0
+    assert sorted(alerts[0]["order_ids"]) == ["a0", "a1", "a2", "b0", "b1", "b2"]
+
+
+def test_wash_trade_resumed_after_a_quiet_hour_is_a_new_alert():
+    alerts = run(paused_wash_rows(3600.0), only={"wash_trade"})
+    assert [sorted(a["order_ids"]) for a in alerts] == [["a0", "a1", "b0", "b1"], ["a2", "b2"]]
+
+
 def test_wash_trade_hedge_of_another_size_is_not_a_wash():
     rows = [
         *BOOK,
@@ -109,6 +133,45 @@ def test_collusion_one_cross_filled_in_slices_is_one_pair_of_orders():
     same = [{**r, "owner": "P"} if r.get("owner") == "Q" else r for r in rows]
     alerts = run(same, only={"wash_trade"})
     assert len(alerts) == 1 and sorted(set(alerts[0]["order_ids"])) == ["c0", "d0"]
+
+
+def stranger_cross_rows(sizes):
+    """Two accounts of distinct owners crossing once per size, 30 s apart, at the touch."""
+    rows = [*BOOK]
+    for i, qty in enumerate(sizes):
+        t = 30 * i
+        rows += market(t, f"c{i}", "C1", "buy", qty, "1.10010", owner="P")
+        rows += market(t + 8, f"d{i}", "C2", "sell", qty, "1.10000", owner="Q")
+    return rows
+
+
+def test_collusion_two_small_crosses_of_strangers_are_no_wash():
+    """Two clients of distinct owners trading a round 0.1 lot the other way seconds apart,
+    twice: chance, not a colluding pair's wash (small crosses are painting's to judge, on its
+    own count of four)."""
+    assert run(stranger_cross_rows([10_000, 10_000]), only={"wash_trade", "painting_the_tape"}) == []
+
+
+def test_collusion_with_a_trade_of_size_is_a_wash_and_names_the_small_crosses_too():
+    alerts = run(stranger_cross_rows([10_000, 400_000]), only={"wash_trade", "painting_the_tape"})
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]
+    assert alerts[0]["owner"] == "P+Q" and sorted(alerts[0]["order_ids"]) == ["c0", "c1", "d0", "d1"]
+
+
+def test_collusion_an_order_filled_in_small_slices_is_measured_whole():
+    """A 1.2-lot order filled in two slices of 0.6 lot against another sliced alike is a
+    trade of size: with a small cross between the same two accounts, a colluding wash."""
+    rows = [
+        *stranger_cross_rows([10_000]),
+        o(40, "new", "c1", "C1", "buy", 120_000, owner="P"),
+        o(43, "new", "d1", "C2", "sell", 120_000, owner="Q"),
+    ]
+    for i in range(2):
+        rows.append(f_(40.05 + 0.01 * i, "c1", "C1", "buy", 60_000, "1.10010", owner="P"))
+        rows.append(f_(43.05 + 0.01 * i, "d1", "C2", "sell", 60_000, "1.10000", owner="Q"))
+    alerts = run(rows, only={"wash_trade", "painting_the_tape"})
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]
+    assert sorted(set(alerts[0]["order_ids"])) == ["c0", "c1", "d0", "d1"]
 
 
 # ---------------------------------------------------------------- painting the tape
