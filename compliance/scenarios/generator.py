@@ -349,6 +349,10 @@ class _Builder:
         self.sweep_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:sweep")  # noqa: S311 - seeded
         # Wash trades whose second leg follows 10-25 s later (2026-12-04 late night, wip/wash10).
         self.wash_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:wash")  # noqa: S311 - seeded
+        # Marking abusers' position taken in one block larger than the push (2026-12-04 last
+        # evening, wip/close11): a stream of its own, emitted after everything else.
+        self.marking_block_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:block")  # noqa: S311 - seeded
+        self.marking_blocks: list = []
 
     # ---------------------------------------------------------------- draws
 
@@ -1100,6 +1104,25 @@ class _Builder:
         # Drawn from a stream of their own, after every other episode's orders.
         extra = client_business if near else other_business
         self.deferred_last.append(lambda: self._with_stream(self.marking_rng, extra))
+        if not near:
+            self.marking_blocks.append((a, sym, side, starts[0], sum(sizes)))
+
+    def marking_the_close_blocks(self):
+        """Marking abusers who take their position in one block larger than the push (the seen
+        books of the 2026-12-04 late-night round: a block of 1.4-2x the push 16-24 minutes
+        before a push of two or three orders spread over four minutes): in half the abuse
+        episodes the account also buys (sells) 1-2.5x the push in one order the push's way,
+        10-25 minutes before the push's first order (widened like every scale range), its
+        position, not labelled (like the position the episode already holds). Drawn from the
+        block stream after everything else, with order ids of their own, so nothing else moves."""
+        ids = (f"b{k}" for k in range(1, 1_000))  # ids of their own: another stream switched off moves none
+        for a, sym, side, push_t, push_qty in self.marking_blocks:
+            if self.rng.random() >= 0.5:
+                continue
+            at = push_t - self.u(600, 1500)
+            qty = int(push_qty * self.frac(1.0, 2.5))
+            if at >= 30.0 and qty > 0:
+                self.aggressive(at, a, sym, side, qty, oid=next(ids))
 
     # ---------------------------------------------------------------- execution quality
 
@@ -1224,6 +1247,7 @@ class _Builder:
             emit()
         self._with_stream(self.sweep_rng, self.asymmetric_slippage_book_walk)
         self._with_stream(self.wash_rng, self.wash_trade_slow)
+        self._with_stream(self.marking_block_rng, self.marking_the_close_blocks)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -778,7 +778,9 @@ class MarkingTheCloseDetector(Detector):
     ``min_move_bps``. Concentrated into the close: the push's rate (volume per second) at least
     ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
     the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
-    an hour, or one that only carries on into the close, is not marking). In favour of a
+    an hour, or one that only carries on into the close, is not marking), each order before the
+    push counted up to ``prior_order_cap`` x the push's largest order (a block bigger than that
+    is a position taken at once, not a pace of trading). In favour of a
     position: held before the push, or built over the ``position_lookback_s`` before it (the
     account's own net fills: an exposure built for the fixing by an account whose older business
     leaves it the other way), the same way, at least ``min_position`` x the push. The print itself
@@ -852,6 +854,15 @@ class MarkingTheCloseDetector(Detector):
     def _sigma_bps(self, symbol, start, end, horizon) -> float | None:
         return sigma_bps(self.engine, symbol, start, end, horizon)
 
+    @staticmethod
+    def _order_sizes(push, direction) -> dict[str, float]:
+        """The push's orders the push's way: order id -> filled quantity (its fills summed)."""
+        sizes: dict[str, float] = {}
+        for f in push:
+            if f[2] == direction:
+                sizes[f[1].order_id] = sizes.get(f[1].order_id, 0.0) + f[1].qty
+        return sizes
+
     def on_close(self, t, close):
         p = self.p
         fills = self.fills.get(close.symbol)
@@ -913,11 +924,30 @@ class MarkingTheCloseDetector(Detector):
             span = max(t - began, 1.0)
             near_from = began - p.window_s
             prior = prior_near = 0.0
-            for f in fills:
-                if f[3] and look_from <= f[0] < began and f[1].account == account:
-                    prior += f[1].qty
-                    if f[0] >= near_from:
-                        prior_near += f[1].qty
+            if p.prior_order_cap is None:
+                for f in fills:
+                    if f[3] and look_from <= f[0] < began and f[1].account == account:
+                        prior += f[1].qty
+                        if f[0] >= near_from:
+                            prior_near += f[1].qty
+            else:
+                # The usual flow in orders no larger than the push's largest: a block bigger
+                # than that is a position taken at one time (often the one the print favours),
+                # not a pace of trading, and counts as one order of the push's size.
+                cap = p.prior_order_cap * max(self._order_sizes(push, direction).values())
+                before: dict[str, list] = {}
+                for f in fills:
+                    if f[3] and look_from <= f[0] < began and f[1].account == account:
+                        entry = before.get(f[1].order_id)
+                        if entry is None:
+                            before[f[1].order_id] = [f[0], f[1].qty]
+                        else:
+                            entry[1] += f[1].qty
+                for at, size in before.values():
+                    size = min(size, cap)
+                    prior += size
+                    if at >= near_from:
+                        prior_near += size
             prior_rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
             concentration = (qty / span) / prior_rate if prior_rate > 0 else None
             if concentration is not None and concentration < p.min_concentration:
@@ -973,6 +1003,7 @@ class MarkingTheCloseDetector(Detector):
                     "vol_lookback_s": p.vol_lookback_s,
                     "concentration": None if concentration is None else round(concentration, 3),
                     "min_concentration": p.min_concentration,
+                    "prior_order_cap": p.prior_order_cap,
                     "position_before_push": held_before,
                     "position_change_over_lookback": built,
                     "position_lookback_s": p.position_lookback_s,

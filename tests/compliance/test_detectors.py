@@ -505,6 +505,37 @@ def test_marking_the_close_near_miss_the_print_went_the_other_way():
     assert len(alerts) == 1 and alerts[0]["evidence"]["move_bps"] < 0
 
 
+def position_block_rows(sliced: bool):
+    """Bought 7,000,000 in the half hour before a push of three buys of 1,000,000 over the last
+    three minutes: in one block twenty minutes before (a position taken at once) or in seven
+    orders of 1,000,000 every three minutes (a pace that carries on into the print)."""
+    if sliced:
+        before = [r for i in range(7) for r in market(2200 + 180 * i, f"s{i}", "C", "buy", 1_000_000, "1.10010")]
+    else:
+        before = market(2200, "blk", "C", "buy", 7_000_000, "1.10010")
+    return pushed_print(before, 3600)
+
+
+def test_marking_the_close_a_position_taken_in_one_block_larger_than_the_push():
+    # The block counts as 1.5x the push's largest order (1,500,000), not as 7,000,000 of flow:
+    # the push's rate is 20x the account's usual one.
+    alerts = run(position_block_rows(sliced=False), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_push"] == 7_000_000 and ev["push_qty"] == 3_000_000
+    assert ev["aggressive_qty_before_push"] == 1_500_000 and ev["prior_order_cap"] == 1.5
+    assert ev["concentration"] >= ev["min_concentration"]
+    # Every order counted in full (the previous rule): 7,000,000 of usual flow, 4.3x: not alerted.
+    off = {"marking_the_close": {"prior_order_cap": None}}
+    assert run(position_block_rows(sliced=False), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_the_same_position_bought_at_a_steady_pace():
+    # The same 7,000,000 in orders of the push's size every three minutes: the push is the
+    # account's pace carried on into the print (4.3x its rate before, under 5).
+    assert run(position_block_rows(sliced=True), only={"marking_the_close"}) == []
+
+
 # ---------------------------------------------------------------- best execution
 
 

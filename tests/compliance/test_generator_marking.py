@@ -57,3 +57,31 @@ def test_the_wash_stream_adds_labelled_slow_wash_episodes_and_moves_nothing_else
     slow = [e for e in episodes if e.variant.startswith("slow_")]
     assert slow and all(e.kind == "wash_trade" and not e.near_miss for e in slow)
     assert {r["order_id"] for r in added} == {o for e in slow for o in e.order_ids}
+
+
+def test_the_marking_block_stream_adds_unlabelled_position_blocks_and_moves_nothing_else(monkeypatch):
+    """The 2026-12-04 last-evening round's abusers who take their position in one block larger
+    than the push, 10-25 minutes before it (wip/close11)."""
+    (with_extra, episodes), (without, _) = book_with_and_without(monkeypatch, CFG, "marking_block_rng")
+    assert set(without) <= set(with_extra)
+    added = [orjson.loads(r) for r in set(with_extra) - set(without)]
+    assert added  # some abusers drew a block
+    assert all(r["type"] in ("order", "fill") and r["order_id"].startswith("b") for r in added)
+    labelled = {o for e in episodes for o in e.order_ids}
+    assert not labelled & {r["order_id"] for r in added}
+    abusers = [e for e in episodes if e.kind == "marking_the_close" and not e.near_miss]
+    rows = [orjson.loads(r) for r in with_extra]
+
+    def fits(fill, e) -> bool:
+        push = [r for r in rows if r["type"] == "fill" and r["order_id"] in e.order_ids]
+        at = datetime.fromisoformat(fill["ts"].replace("Z", "+00:00")).timestamp()
+        gap = datetime.fromisoformat(push[0]["ts"].replace("Z", "+00:00")).timestamp() - at  # fill latencies aside
+        return (
+            {r["side"] for r in push} == {fill["side"]}  # the push's way
+            and float(fill["qty"]) >= 0.99 * sum(float(r["qty"]) for r in push)  # at least the push
+            and 599 <= gap <= 1501  # 10-25 minutes before the push's first order
+        )
+
+    for fill in (r for r in added if r["type"] == "fill"):
+        mine = [e for e in abusers if (e.account, e.symbol) == (fill["account"], fill["symbol"])]
+        assert any(fits(fill, e) for e in mine)
