@@ -65,23 +65,23 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # Score calibration: a logistic map from the episode's raw strength (the strongest detection's
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
-# 2026-12-04 last evening, after momentum ignition's burst ended at its first pause (wip/mom11):
+# 2026-12-04 last evening, after the merges of wip/mom11, wip/wash11 and wip/close11:
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 2.965,
+    "raw": 3.0693,
     "intercepts": {
-        "wash_trade": 1.613,
-        "spoofing": 1.1139,
-        "layering": 2.8314,
-        "excessive_order_to_trade": 2.6911,
-        "quote_stuffing": 2.7084,
-        "ping_orders": 2.865,
-        "momentum_ignition": 1.2204,
-        "marking_the_close": 1.2032,
-        "painting_the_tape": 2.957,
-        "best_execution_slippage": 2.755,
-        "asymmetric_slippage": 2.0023,
+        "wash_trade": 2.0836,
+        "spoofing": 1.0966,
+        "layering": 2.8198,
+        "excessive_order_to_trade": 2.6731,
+        "quote_stuffing": 2.6896,
+        "ping_orders": 2.866,
+        "momentum_ignition": 1.2062,
+        "marking_the_close": 1.1904,
+        "painting_the_tape": 2.9564,
+        "best_execution_slippage": 2.7407,
+        "asymmetric_slippage": 1.9978,
     },
 }
 
