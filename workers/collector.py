@@ -25,6 +25,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -328,7 +329,11 @@ def embedded_source(*, limit: int | None = None, quarantine_file: str | None = N
         monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine, deterministic_ids=True
     )
     collector_metrics(collector)
-    bars = list(backtesting_bars("EURUSD", quarantine=quarantine))[:limit]
+    # Only the bars replayed are read (the file holds 5,000): ``islice`` stops the reader there,
+    # which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the limit
+    # counts the rows the reader yields, as the slice did.
+    with closing(backtesting_bars("EURUSD", quarantine=quarantine)) as rows:
+        bars = list(islice(rows, limit))
     spread = Decimal("0.00008")
     items = _interleave(bars, bars_as_ticks(bars, spread=spread))
     try:
