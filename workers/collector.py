@@ -347,8 +347,9 @@ def _interleave(bars: list[Bar], ticks: Iterable[Tick]) -> Iterator[Tick | Bar]:
     """Ticks in time order, each bar right after the last tick inside it (when it has closed)."""
     pending = iter(bars)
     bar = next(pending, None)
+    hour = timedelta(hours=1)
     for tick in ticks:
-        while bar is not None and tick.ts >= bar.ts + timedelta(hours=1):  # the bar has closed
+        while bar is not None and tick.ts >= bar.ts + hour:  # the bar has closed
             yield bar
             bar = next(pending, None)
         yield tick

@@ -841,7 +841,8 @@ class ExecutionWorker:
         if current is not None and quote.ts < current.ts:
             return  # out of order: the newer quote stands
         risk = self.risk
-        risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
+        mid = (quote.bid + quote.ask) / 2  # Quote.mid's arithmetic, once for the book and the marks
+        risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts), mid=mid)
         for account_id, broker in self.brokers.items():
             feed = getattr(broker, "update_quote", None)  # the paper broker fills resting orders on quotes
             if feed is not None and broker.connected:
@@ -854,7 +855,7 @@ class ExecutionWorker:
         written_at = self._written_at
         for account_id, state in self.states.items():
             if risk.account(account_id).position(quote.symbol) != 0:
-                mark = mark or Mark(((quote.bid + quote.ask) / 2).quantize(instrument.tick_size), quote.ts)
+                mark = mark or Mark(mid.quantize(instrument.tick_size), quote.ts)
                 state.mark(instrument.id, mark)
             if now - written_at.get(account_id, _NEVER) >= interval:
                 self._state_write(account_id)
