@@ -337,7 +337,7 @@ def embedded_source(*, limit: int | None = None, quarantine_file: str | None = N
     spread = Decimal("0.00008")
     items = _interleave(bars, bars_as_ticks(bars, spread=spread))
     try:
-        yield from collector.events(paced(items, speed=speed))
+        yield from collector.events(paced(items, speed=speed) if speed else items)  # flat out: no pacing layer
     finally:
         quarantine.close()
         logger.info("collector: %s; %s", collector.stats.summary(), quarantine.summary())
