@@ -702,6 +702,8 @@ class EmbeddedDispatcher:
         self._sinks_flushed_at = time.monotonic()
         self._sinks_pending = 0
         self.runners = list(runners)
+        # the runners' dedupe windows, each once (runners may share one): trimmed after every pump
+        self._windows = list({id(r.dedupe): r.dedupe for r in self.runners}.values())
         self.bus = bus
         self.relay = relay
         self.on_event = on_event
@@ -774,8 +776,7 @@ class EmbeddedDispatcher:
                 self._flush_sinks()
             if not self._take_ingress():
                 break
-        for runner in self.runners:
-            dedupe = runner.dedupe
+        for dedupe in self._windows:
             if len(dedupe._ids) > dedupe.capacity:
                 dedupe.trim()
         self.dispatched += dispatched
