@@ -107,6 +107,7 @@ BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.
 EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
 LOCK_CHECK_SECONDS = 5.0
 _NEVER = float("-inf")
+_NO_LENGTH = timedelta(0)  # a bar of an unknown timeframe: its close taken at its open
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -451,7 +452,7 @@ class ExecutionWorker:
             return []
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
-            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
+            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, _NO_LENGTH)
             self.clock.observe(closed_at)
             current = self.risk.quotes.get(payload.symbol)
             if current is None or current.ts < closed_at:
