@@ -104,6 +104,7 @@ class Verdict(NamedTuple):
 
 
 NOTHING: tuple = ()
+_new_verdict = tuple.__new__  # what a named tuple's __new__ calls
 _FEED_CHECK_EVERY = timedelta(seconds=1)  # of event time, between two looks at every feed
 
 
@@ -176,7 +177,8 @@ class MarketMonitor:
             stale = self._stale_feeds()
             if stale:
                 alerts = (*alerts, *stale)
-        return Verdict(event, flags, quarantined, reasons, alerts)
+        # Verdict(...) without its __new__'s Python frame
+        return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts))
 
     # ------------------------------------------------------------ checks
 
