@@ -43,7 +43,7 @@ from compliance.surveillance.params import DETECTOR_PARAMS, ParameterError
 from compliance.surveillance.records import Quote
 from compliance.surveillance.state import StateError, state_dump, state_load, state_read
 from compliance.surveillance.stream import alert_payload, record_of
-from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, make_event
+from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, Tick, make_event
 
 SOURCE = "surveillance"
 RECENT_EVENT_IDS = 4096  # ids kept in the snapshot: more than a batch the bus can redeliver (1000 by default)
@@ -154,22 +154,25 @@ class SurveillanceConsumer:
             throttle.on_event(event)
             if throttle.trips:
                 self._record_trips()
-        if isinstance(payload, RiskDecision):
-            if self.record:
-                from compliance.services import pretrade_decision_record
+        if type(payload) is Tick:  # most events: ``record_of``'s quote, without its other branches
+            rec = Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
+        else:
+            if isinstance(payload, RiskDecision):
+                if self.record:
+                    from compliance.services import pretrade_decision_record
 
-                pretrade_decision_record(event=event)
-            return []
-        if isinstance(payload, ComplianceRuleChanged):
-            if payload.rule_type in DETECTOR_PARAMS:
-                self.rule_apply(payload)
-            return []
-        account_id = getattr(payload, "account_id", None)
-        if account_id is not None and account_id not in self.owners and self.owner_lookup is not None:
-            self.owners[account_id] = self.owner_lookup(account_id)
-        rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
-        if rec is None:
-            return []
+                    pretrade_decision_record(event=event)
+                return []
+            if isinstance(payload, ComplianceRuleChanged):
+                if payload.rule_type in DETECTOR_PARAMS:
+                    self.rule_apply(payload)
+                return []
+            account_id = getattr(payload, "account_id", None)
+            if account_id is not None and account_id not in self.owners and self.owner_lookup is not None:
+                self.owners[account_id] = self.owner_lookup(account_id)
+            rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
+            if rec is None:
+                return []
         engine = self.engine
         if type(rec) is Quote:
             for close in self.fixings.on_quote(rec):  # a print this quote has passed comes first

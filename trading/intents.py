@@ -13,6 +13,8 @@ from datetime import datetime
 from decimal import ROUND_DOWN, ROUND_HALF_EVEN, Decimal
 from enum import StrEnum
 
+from tradeops.core.frozen import slot_setters
+
 BUY = "BUY"
 SELL = "SELL"
 
@@ -55,12 +57,19 @@ class InstrumentSpec:
         return lots * self.contract_size * price
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Quote:
     symbol: str
     bid: Decimal
     ask: Decimal
     ts: datetime
+
+    def __init__(self, symbol: str, bid: Decimal, ask: Decimal, ts: datetime) -> None:
+        # built per tick: the slots set directly (``tradeops.core.frozen``), as the generated __init__ would
+        _QUOTE_SET_SYMBOL(self, symbol)
+        _QUOTE_SET_BID(self, bid)
+        _QUOTE_SET_ASK(self, ask)
+        _QUOTE_SET_TS(self, ts)
 
     @property
     def mid(self) -> Decimal:
@@ -69,6 +78,9 @@ class Quote:
     def price_for(self, side: str) -> Decimal:
         """The price a market order on ``side`` would take: ask to buy, bid to sell."""
         return self.ask if side == BUY else self.bid
+
+
+_QUOTE_SET_SYMBOL, _QUOTE_SET_BID, _QUOTE_SET_ASK, _QUOTE_SET_TS = slot_setters(Quote, "symbol", "bid", "ask", "ts")
 
 
 @dataclass(frozen=True, slots=True)

@@ -107,6 +107,7 @@ BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.
 EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
 LOCK_CHECK_SECONDS = 5.0
 _NEVER = float("-inf")
+_NO_LENGTH = timedelta(0)  # a bar of an unknown timeframe: its close taken at its open
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -451,7 +452,7 @@ class ExecutionWorker:
             return []
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
-            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, timedelta(0))
+            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, _NO_LENGTH)
             self.clock.observe(closed_at)
             current = self.risk.quotes.get(payload.symbol)
             if current is None or current.ts < closed_at:
@@ -841,7 +842,8 @@ class ExecutionWorker:
         if current is not None and quote.ts < current.ts:
             return  # out of order: the newer quote stands
         risk = self.risk
-        risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts))
+        mid = (quote.bid + quote.ask) / 2  # Quote.mid's arithmetic, once for the book and the marks
+        risk.on_quote(Quote(quote.symbol, quote.bid, quote.ask, quote.ts), mid=mid)
         for account_id, broker in self.brokers.items():
             feed = getattr(broker, "update_quote", None)  # the paper broker fills resting orders on quotes
             if feed is not None and broker.connected:
@@ -854,7 +856,7 @@ class ExecutionWorker:
         written_at = self._written_at
         for account_id, state in self.states.items():
             if risk.account(account_id).position(quote.symbol) != 0:
-                mark = mark or Mark(((quote.bid + quote.ask) / 2).quantize(instrument.tick_size), quote.ts)
+                mark = mark or Mark(mid.quantize(instrument.tick_size), quote.ts)
                 state.mark(instrument.id, mark)
             if now - written_at.get(account_id, _NEVER) >= interval:
                 self._state_write(account_id)

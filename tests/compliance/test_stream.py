@@ -11,7 +11,9 @@ from django.db import connection
 from compliance.consumers import SurveillanceConsumer
 from compliance.models import Alert, PreTradeDecision
 from compliance.services import pretrade_decision_record
-from tradeops.events import CheckResult, Fill, OrderEvent, RiskDecision, Tick, make_event
+from compliance.surveillance.records import Quote
+from compliance.surveillance.stream import record_of
+from tradeops.events import Bar, CheckResult, Fill, OrderEvent, RiskDecision, Tick, make_event
 from tradeops.outbox.models import Outbox
 from tradeops.stages import stage_get
 
@@ -64,6 +66,33 @@ def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
     assert alert.evidence["episode"]["status"] == "open"  # raised at once; later pairs extend it
     row = Alert.objects.get()
     assert row.case.subject_owner == "OWNER-1"
+
+
+def test_a_tick_reaches_the_engine_as_the_record_record_of_makes():
+    """The consumer's tick shortcut hands the engine what ``record_of`` gives for a tick, ticks
+    and other market data interleaved, in order (the fixings' prints derived from them too)."""
+    consumer = SurveillanceConsumer(record=False)
+    seen = []
+    process = consumer.engine.process
+    consumer.engine.process = lambda rec: (seen.append(rec), process(rec))[1]
+    payloads = []
+    for i, (bid, ask) in enumerate([("1.10000", "1.10010"), ("1.10003", "1.10011"), ("1.09998", "1.10006")] * 3):
+        payloads.append(Tick(symbol="EURUSD", bid=Decimal(bid), ask=Decimal(ask), ts=T0 + timedelta(minutes=20 * i)))
+    payloads.insert(
+        4,
+        Bar(symbol="EURUSD", timeframe="H1", ts=T0, **dict.fromkeys(("open", "high", "low", "close"), Decimal("1.1"))),
+    )
+    for payload in payloads:
+        consumer.handle(make_event(payload, source="md", key="EURUSD"))
+    expected = SurveillanceConsumer(record=False)
+    expected_seen = []
+    for payload in payloads:
+        rec = record_of(payload, owners={}, contract_sizes={})
+        if type(rec) is Quote:
+            expected_seen.extend(expected.fixings.on_quote(rec))
+        expected_seen.append(rec)
+    assert seen == expected_seen
+    assert any(type(r).__name__ == "ClosePrint" for r in seen)  # the hourly prints came too
 
 
 def test_pretrade_decision_recorded_once_and_published(db):

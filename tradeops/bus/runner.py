@@ -46,6 +46,7 @@ from typing import TypeVar
 import msgspec
 
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
+from tradeops.core.frozen import slot_setters
 from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
 from tradeops.observability import cache, metrics, tracing
 from tradeops.observability.stage import embedded_metering, stage_meter
@@ -269,7 +270,10 @@ def uuid5_of_bytes(data: bytes) -> uuid.UUID:
     return uuid_of_int((int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
 
 
-_new_object, _set_slot, _SAFE_UNKNOWN = object.__new__, object.__setattr__, uuid.SafeUUID.unknown
+_new_object, _SAFE_UNKNOWN = object.__new__, uuid.SafeUUID.unknown
+# UUID's two slots, set through their descriptors (``tradeops.core.frozen``), as
+# ``object.__setattr__`` would find them by name
+_SET_INT, _SET_IS_SAFE = slot_setters(uuid.UUID, "int", "is_safe")
 
 
 def uuid_of_int(value: int) -> uuid.UUID:
@@ -277,8 +281,8 @@ def uuid_of_int(value: int) -> uuid.UUID:
     already, without ``UUID.__init__``'s argument checks (a third of an output id's cost): the
     two slots a UUID has, set as ``__init__`` sets them (Python 3.14's ``UUID._from_int``)."""
     u = _new_object(uuid.UUID)
-    _set_slot(u, "int", value)
-    _set_slot(u, "is_safe", _SAFE_UNKNOWN)
+    _SET_INT(u, value)
+    _SET_IS_SAFE(u, _SAFE_UNKNOWN)
     return u
 
 
@@ -702,6 +706,8 @@ class EmbeddedDispatcher:
         self._sinks_flushed_at = time.monotonic()
         self._sinks_pending = 0
         self.runners = list(runners)
+        # the runners' dedupe windows, each once (runners may share one): trimmed after every pump
+        self._windows = list({id(r.dedupe): r.dedupe for r in self.runners}.values())
         self.bus = bus
         self.relay = relay
         self.on_event = on_event
@@ -774,8 +780,7 @@ class EmbeddedDispatcher:
                 self._flush_sinks()
             if not self._take_ingress():
                 break
-        for runner in self.runners:
-            dedupe = runner.dedupe
+        for dedupe in self._windows:
             if len(dedupe._ids) > dedupe.capacity:
                 dedupe.trim()
         self.dispatched += dispatched

@@ -32,6 +32,7 @@ from decimal import Decimal
 from enum import IntFlag, StrEnum
 
 from tradeops.core.errors import ApplicationError
+from tradeops.core.frozen import slot_setters
 from tradeops.events import Bar
 
 BUY = "BUY"
@@ -213,7 +214,10 @@ class SymbolSpec:
         return ""
 
 
-@dataclass(frozen=True, slots=True)
+_ZERO_VOLUME = Decimal(0)  # a quote's default volume (one object, as the dataclass default was)
+
+
+@dataclass(frozen=True, slots=True, init=False)
 class Quote:
     """Best bid/ask at ``ts`` (broker time, aware UTC). Same field names as ``trading.intents.Quote``."""
 
@@ -222,7 +226,24 @@ class Quote:
     ask: Decimal
     ts: datetime
     last: Decimal | None = None
-    volume: Decimal = Decimal(0)
+    volume: Decimal = _ZERO_VOLUME
+
+    def __init__(
+        self,
+        symbol: str,
+        bid: Decimal,
+        ask: Decimal,
+        ts: datetime,
+        last: Decimal | None = None,
+        volume: Decimal = _ZERO_VOLUME,
+    ) -> None:
+        # built per tick: the slots set directly (``tradeops.core.frozen``), as the generated __init__ would
+        _QUOTE_SET_SYMBOL(self, symbol)
+        _QUOTE_SET_BID(self, bid)
+        _QUOTE_SET_ASK(self, ask)
+        _QUOTE_SET_TS(self, ts)
+        _QUOTE_SET_LAST(self, last)
+        _QUOTE_SET_VOLUME(self, volume)
 
     @property
     def mid(self) -> Decimal:
@@ -234,6 +255,11 @@ class Quote:
 
     def price_for(self, side: str) -> Decimal:
         return self.ask if side == BUY else self.bid
+
+
+_QUOTE_SET_SYMBOL, _QUOTE_SET_BID, _QUOTE_SET_ASK, _QUOTE_SET_TS, _QUOTE_SET_LAST, _QUOTE_SET_VOLUME = slot_setters(
+    Quote, "symbol", "bid", "ask", "ts", "last", "volume"
+)
 
 
 @dataclass(frozen=True, slots=True)

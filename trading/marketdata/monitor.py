@@ -104,6 +104,8 @@ class Verdict(NamedTuple):
 
 
 NOTHING: tuple = ()
+_new_verdict = tuple.__new__  # what a named tuple's __new__ calls
+_FEED_CHECK_EVERY = timedelta(seconds=1)  # of event time, between two looks at every feed
 
 
 class MarketMonitor:
@@ -129,6 +131,7 @@ class MarketMonitor:
         self._max_latency = self.config.max_latency
         self._spike_limit2 = self.config.spike_sigma**2
         self._warmup = self.config.spike_warmup
+        self._feed_limits: dict[str, float] = {}  # feed kind -> seconds of silence before it is stale
 
     # ------------------------------------------------------------ the handler interface
 
@@ -170,11 +173,12 @@ class MarketMonitor:
         check = self._next_feed_check
         if check is None or ts >= check:
             # Checking every feed on every event costs O(feeds); once per second of event time will do.
-            self._next_feed_check = ts + timedelta(seconds=1)
+            self._next_feed_check = ts + _FEED_CHECK_EVERY
             stale = self._stale_feeds()
             if stale:
                 alerts = (*alerts, *stale)
-        return Verdict(event, flags, quarantined, reasons, alerts)
+        # Verdict(...) without its __new__'s Python frame
+        return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts))
 
     # ------------------------------------------------------------ checks
 
@@ -351,12 +355,14 @@ class MarketMonitor:
         if timeout is None or newest is None:
             return []
         alerts = []
-        timeout_s = timeout.total_seconds()
+        limits = self._feed_limits
         for (symbol, kind), state in self._symbols.items():
             if state.stale_alerted or state.last_ts is None:
                 continue
-            # A bar feed is silent for a whole bar by nature: allow two bar lengths.
-            limit = max(timeout_s, 2 * TIMEFRAME_SECONDS.get(kind, 0))
+            limit = limits.get(kind)
+            if limit is None:  # once per feed kind (the configuration is frozen)
+                # A bar feed is silent for a whole bar by nature: allow two bar lengths.
+                limit = limits[kind] = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
             if (newest - state.last_ts).total_seconds() <= limit:
                 continue
             if self._session_seconds(symbol, state.last_ts, newest) <= limit:

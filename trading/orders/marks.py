@@ -15,15 +15,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from tradeops.core.frozen import slot_setters
 from trading.models import Position
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Mark:
     """A position's mark price and the event time of the quote it came from."""
 
     price: Decimal
     at: datetime
+
+    def __init__(self, price: Decimal, at: datetime) -> None:
+        # built per tick: the slots set directly (``tradeops.core.frozen``), as the generated __init__ would
+        _MARK_SET_PRICE(self, price)
+        _MARK_SET_AT(self, at)
+
+
+_MARK_SET_PRICE, _MARK_SET_AT = slot_setters(Mark, "price", "at")
 
 
 @dataclass(frozen=True, slots=True)

@@ -144,14 +144,17 @@ class RiskManager:
 
     # ------------------------------------------------------------ updates
 
-    def on_quote(self, quote: Quote) -> None:
-        """Take the latest quote; an older one arriving late (out of order) is ignored."""
+    def on_quote(self, quote: Quote, *, mid: Decimal | None = None) -> None:
+        """Take the latest quote; an older one arriving late (out of order) is ignored. ``mid``:
+        ``quote.mid`` when the caller has computed it already (the worker marks with it too)."""
         current = self.quotes.get(quote.symbol)
         if current is not None and quote.ts < current.ts:
             return
         self.quotes[quote.symbol] = quote
+        if mid is None:
+            mid = quote.mid
         for book in self.accounts.values():
-            book.mark(quote.symbol, quote.mid, quote.ts)
+            book.mark(quote.symbol, mid, quote.ts)
 
     def on_order_sent(self, intent: OrderIntent) -> None:
         """The order is on its way to the broker: it counts as open (pending exposure)."""
