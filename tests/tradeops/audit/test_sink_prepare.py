@@ -186,18 +186,51 @@ def test_the_header_from_parts_is_record_header():
         )
 
 
-def test_ts_remembers_only_the_very_same_object():
+def test_ts_remembers_utc_times_by_value_and_gives_the_same_text():
     one = datetime(2017, 4, 23, 21, 0, tzinfo=UTC)
     assert ts(one) == "2017-04-23T21:00:00.000000Z"
-    assert ts(one) == "2017-04-23T21:00:00.000000Z"
-    other = datetime(2017, 4, 23, 23, 0, tzinfo=PARIS)  # equal instant, another object
+    assert ts(datetime(2017, 4, 23, 21, 0, tzinfo=UTC)) == "2017-04-23T21:00:00.000000Z"  # equal, another object
+    other = datetime(2017, 4, 23, 23, 0, tzinfo=PARIS)  # equal instant, another zone: not remembered
     assert other == one and ts(other) == "2017-04-23T21:00:00.000000Z"
     assert ts(FRACTION) == "2017-04-23T21:00:00.000001Z"
+    assert canonical._TS_TEXT[FRACTION] == "2017-04-23T21:00:00.000001Z"
+    assert other not in canonical._TS_TEXT or canonical._TS_TEXT[other] == ts(one)
     with pytest.raises(ValueError, match="naive"):
         ts(datetime(2017, 4, 23, 21, 0))
     with pytest.raises(ValueError, match="naive"):  # refused again: a refusal is not remembered
         ts(datetime(2017, 4, 23, 21, 0))
-    assert canonical._ts_last[0] is FRACTION
+
+
+def test_ts_of_a_zone_with_a_fold_is_not_taken_from_the_other_side_of_it():
+    """Two times of one ``zoneinfo`` zone on either side of a DST fold compare equal (Python
+    compares same-zone times by wall clock) but are an hour apart: each keeps its own text."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2021, 11, 7, 1, 30, tzinfo=new_york)
+    second = datetime(2021, 11, 7, 1, 30, fold=1, tzinfo=new_york)
+    assert first == second
+    assert ts(first) == "2021-11-07T05:30:00.000000Z"
+    assert ts(second) == "2021-11-07T06:30:00.000000Z"
+
+
+def test_ts_gives_the_text_it_always_gave(monkeypatch):
+    """The remembered UTC path gives ``_ts``'s text (the chain's format) across the calendar and
+    the microsecond range, and stays bounded."""
+    import random
+
+    monkeypatch.setattr(canonical, "_TS_TEXT_MAX", 50)
+    canonical._TS_TEXT.clear()
+    rng = random.Random(12)
+    values = [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), WHOLE, FRACTION]
+    start, span = datetime(1, 1, 1, tzinfo=UTC), 315_537_897_600_000_000  # microseconds to 9999-12-31
+    values += [start + timedelta(microseconds=rng.randrange(span)) for _ in range(2000)]
+    for value in values + values:
+        v = value
+        spelled = f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        spelled += f".{v.microsecond:06d}Z"
+        assert ts(value) == canonical._ts(value) == spelled
+    assert len(canonical._TS_TEXT) <= 50
 
 
 @pytest.mark.django_db(transaction=True)
