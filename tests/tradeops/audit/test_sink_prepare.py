@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from tradeops.audit import canonical
@@ -35,7 +36,17 @@ from tradeops.audit.services import (
     retention_years,
 )
 from tradeops.audit.verify import audit_verify
-from tradeops.events import Alert, Bar, KillSwitchChanged, PositionChanged, Signal, Tick, make_event
+from tradeops.events import (
+    Alert,
+    Bar,
+    Features,
+    KillSwitchChanged,
+    PositionChanged,
+    Prediction,
+    Signal,
+    Tick,
+    make_event,
+)
 
 WHOLE = datetime(2017, 4, 23, 21, 0, tzinfo=UTC)  # whole seconds: ".000000" must stay in the text
 FRACTION = datetime(2017, 4, 23, 21, 0, 0, 1, tzinfo=UTC)
@@ -79,6 +90,13 @@ def _events() -> list:
         scope="account", scope_value="7", engaged=True, actor="alice", reason="a test", ts=FRACTION
     )
     kill_service = KillSwitchChanged(scope="all", engaged=False, actor="service:risk", reason="", ts=WHOLE)
+    # a bar's decision inputs share its time (object ids "EURUSD:<ts>"); one in another zone
+    features = Features(symbol="EURUSD", ts=WHOLE, values={"ret_1": -3.8e-05, "rsi_14": 42.5}, price=Decimal("1.0720"))
+    predictions = [
+        Prediction(symbol="EURUSD", ts=ts_, model=m, model_version="v1", direction=-1, probability=0.53)
+        for ts_, m in [(WHOLE, "a"), (datetime(2017, 4, 23, 21, 0, tzinfo=UTC), "b"), (FRACTION, "a")]
+    ]
+    paris = msgspec.structs.replace(predictions[0], ts=datetime(2017, 4, 23, 23, 0, tzinfo=PARIS))  # not UTC
     events = [
         make_event(bar, source="collector", key="EURUSD"),
         make_event(tick, source="collector", key="EURUSD", traceparent="00-abc-def-01"),
@@ -87,6 +105,9 @@ def _events() -> list:
         make_event(alert, source="surveillance", key="EURUSD"),
         make_event(kill, source="api", key="all", occurred_at=FRACTION),
         make_event(kill_service, source="api", key="all", occurred_at=datetime(2026, 12, 4, 11, 0, tzinfo=PARIS)),
+        make_event(features, source="mlmodels.features", key="EURUSD"),
+        *[make_event(p, source="mlmodels.predict", key="EURUSD") for p in predictions],
+        make_event(paris, source="mlmodels.predict", key="EURUSD", occurred_at=WHOLE),
     ]
     return [*events, events[2]]  # a repeat in the batch: recorded once
 

@@ -25,3 +25,30 @@ def test_the_shortcut_gives_djangos_text(time_zone):
     fast, django = sqlite_datetime_adapter(sqlite), sqlite.ops.adapt_datetimefield_value
     for value in VALUES:
         assert fast(value) == django(value), value
+
+
+@pytest.mark.parametrize("time_zone", [None, "Europe/Paris"])
+def test_the_rows_values_are_the_fields_own(time_zone, monkeypatch):
+    """``_sqlite_values`` (the SQLite insert's values, each distinct time adapted once) gives
+    what every field's ``get_db_prep_save`` gives, for the values the chain hands it and others
+    (a UUID as text, a non-UTC time, a correction, one time object shared by rows)."""
+    import uuid
+
+    from tradeops.audit import services
+    from tradeops.audit.models import AuditRecord
+
+    sqlite = DatabaseWrapper({"NAME": ":memory:", "TIME_ZONE": time_zone, "OPTIONS": {}})
+    monkeypatch.setattr(services, "connection", sqlite)
+    now = datetime(2026, 12, 4, 19, 30, 0, 123456, tzinfo=UTC)
+    retain = now + services.YEAR * 5
+    rows = []
+    for i, occurred in enumerate([*VALUES, VALUES[0], datetime(2017, 4, 23, 21, 0, tzinfo=UTC)]):
+        event_id = uuid.uuid5(uuid.NAMESPACE_URL, str(i))
+        corrects = [None, uuid.uuid4(), str(uuid.uuid4())][i % 3]
+        rows.append(
+            (i + 1, event_id if i != 2 else str(event_id), occurred, now, retain if i % 2 else now + services.YEAR)
+            + ("trading", "service", "x", "feature.vector", "features", "EURUSD", "{}", corrects, "0" * 64, "f" * 64)
+        )
+    fields = AuditRecord._meta.concrete_fields
+    expected = [tuple(f.get_db_prep_save(v, sqlite) for f, v in zip(fields, row, strict=True)) for row in rows]
+    assert services._sqlite_values(rows) == expected
