@@ -283,6 +283,20 @@ def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return field_prep(i, connection)
 
     postgres = connection.vendor == "postgresql"
+    if connection.vendor == "sqlite" and connection.features.supports_json_field:
+        # One JSON array parameter (SQLite's json_each): the same statement text whatever the
+        # batch's size, so compiled once, and no placeholder to bind per id; about half the CPU
+        # per id of an IN list of placeholders through Django's cursor (bench/README.md).
+        asked = {prep(i): i for i in ids}  # as stored -> as asked (a UUID back without parsing its text)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT event_id FROM audit_record WHERE event_id IN (SELECT value FROM json_each(%s))",
+                [_orjson_dumps(list(asked)).decode()],
+            )
+            for (v,) in cursor.fetchall():
+                i = asked.get(v)
+                known.add(i if type(i) is uuid.UUID else uuid.UUID(v))
+        return known
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
             chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]

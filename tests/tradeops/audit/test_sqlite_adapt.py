@@ -52,3 +52,37 @@ def test_the_rows_values_are_the_fields_own(time_zone, monkeypatch):
     fields = AuditRecord._meta.concrete_fields
     expected = [tuple(f.get_db_prep_save(v, sqlite) for f, v in zip(fields, row, strict=True)) for row in rows]
     assert services._sqlite_values(rows) == expected
+
+
+def test_known_ids_on_sqlite_through_one_json_parameter(monkeypatch, django_db_blocker):
+    """``_known_event_ids`` on SQLite (json_each, one parameter): the recorded ids among those
+    asked, as UUIDs whether asked as UUIDs or as text, nothing for the others."""
+    with django_db_blocker.unblock():  # a database of its own, in memory (the suite's is PostgreSQL)
+        _known_ids_on_sqlite(monkeypatch)
+
+
+def _known_ids_on_sqlite(monkeypatch):
+    import uuid
+
+    from tradeops.audit import services
+    from tradeops.audit.models import AuditRecord
+
+    options = {"CONN_HEALTH_CHECKS": False, "CONN_MAX_AGE": 0, "AUTOCOMMIT": True, "ATOMIC_REQUESTS": False}
+    sqlite = DatabaseWrapper({"NAME": ":memory:", "TIME_ZONE": None, "OPTIONS": {}, **options})
+    with sqlite.schema_editor() as editor:
+        editor.create_model(AuditRecord)
+    monkeypatch.setattr(services, "connection", sqlite)
+    recorded = [uuid.uuid5(uuid.NAMESPACE_URL, str(i)) for i in range(5)]
+    rows = [
+        (i + 1, event_id, VALUES[0], VALUES[0], VALUES[0], "trading", "service", "x", "a", "o", "1", "{}", None)
+        + ("0" * 64, f"{i:064x}")
+        for i, event_id in enumerate(recorded)
+    ]
+    with sqlite.cursor() as cursor:
+        cursor.executemany(services._INSERT_SQL, services._sqlite_values(rows))
+    assert sqlite.features.supports_json_field  # the json_each path, not the placeholders' fallback
+    fresh = [uuid.uuid4() for _ in range(3)]
+    assert services._known_event_ids([*fresh, *recorded[1:4]]) == set(recorded[1:4])
+    assert services._known_event_ids([str(recorded[0]), fresh[0]]) == {recorded[0]}
+    assert services._known_event_ids(fresh) == set()
+    assert all(type(i) is uuid.UUID for i in services._known_event_ids(recorded))
