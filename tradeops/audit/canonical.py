@@ -28,18 +28,27 @@ GENESIS_HASH = "0" * 64  # prev_hash of the first record ever written
 _OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
 
 
-_ts_last: tuple[datetime | None, str] = (None, "")  # ts's last answer: a record formats one time often twice
+_TS_TEXT: dict[datetime, str] = {}  # ts's answers for aware UTC datetimes, by value (bounded)
+_TS_TEXT_MAX = 4096
 
 
 def ts(value: datetime) -> str:
-    """A timestamp as hashed and exported: UTC, always six fractional digits."""
-    global _ts_last
-    last = _ts_last  # one read: a tuple replaced whole, so threads see a matching pair
-    if value is last[0]:  # the very same (immutable) object: an event's time and its payload's
-        return last[1]
-    text = _ts(value)
-    _ts_last = (value, text)
-    return text
+    """A timestamp as hashed and exported: UTC, always six fractional digits.
+
+    Remembered by value for an exact ``datetime`` in ``UTC`` (a replayed bar's time is formatted
+    for its feature vector, both predictions and the signal, each in the header and the payload):
+    two such datetimes are equal exactly when they are the same instant, which is what the text
+    says. Other zones are not remembered (two ``zoneinfo`` times of one zone compare equal across
+    a DST fold although they are an hour apart)."""
+    if value.tzinfo is UTC and type(value) is datetime:
+        text = _TS_TEXT.get(value)
+        if text is None:
+            if len(_TS_TEXT) >= _TS_TEXT_MAX:
+                _TS_TEXT.clear()
+            # isoformat of a UTC time ends in "+00:00": the same text as _ts, one object less
+            text = _TS_TEXT[value] = value.isoformat(timespec="microseconds")[:-6] + "Z"
+        return text
+    return _ts(value)
 
 
 def _ts(value: datetime) -> str:
@@ -75,6 +84,12 @@ def _default(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"cannot put {type(value).__name__} into an audit payload: {value!r}")
+
+
+# For a writer that calls orjson itself (the audit sink: tradeops.audit.services._prepare_events):
+# canonical JSON is ``orjson.dumps(value, default=canonical_default, option=CANONICAL_OPTIONS)``.
+canonical_default = _default
+CANONICAL_OPTIONS = _OPTIONS
 
 
 def canonical_json(value: Any) -> str:

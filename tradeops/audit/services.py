@@ -16,20 +16,24 @@ race) and duplicates within itself.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import connection, transaction
+from msgspec import Struct as _Struct
+from msgspec.structs import asdict as _struct_asdict
 
 from tradeops.audit.canonical import (
+    CANONICAL_OPTIONS,
     GENESIS_HASH,
     canonical_bytes,
-    chain_hash_bytes,
-    header_join,
+    canonical_default,
     header_middle,
     header_parts,
     ts,
@@ -151,43 +155,100 @@ def _insert(rows: list[tuple]) -> None:
                 copy.write_row(row)
         return
     if connection.vendor == "sqlite":
-        # One prepared INSERT run for every row, each value adapted by its field as the ORM
-        # would (UUIDs as hex, aware datetimes as UTC text): bulk_create's SQL compilation was
-        # most of the append's CPU in a lock-step replay (bench/pipeline_replay.py).
-        # A batch's rows share their recorded_at and retain_until (often their occurred_at): each
-        # column remembers its last value and what it became (same object, same text).
-        adapt = [[i, f, None, None] for i, f in enumerate(_sqlite_adapters()) if f is not None]
-        values = []
-        for row in rows:
-            value = list(row)
-            for column in adapt:
-                i = column[0]
-                v = value[i]
-                if v is not None:
-                    if v is not column[2]:
-                        column[2], column[3] = v, column[1](v)
-                    value[i] = column[3]
-            values.append(value)
         with connection.cursor() as cursor:
-            cursor.executemany(_INSERT_SQL, values)
+            cursor.executemany(_INSERT_SQL, _sqlite_values(rows))
         return
     AuditRecord.objects.bulk_create([AuditRecord(*row) for row in rows], batch_size=INSERT_BATCH)
 
 
-def _sqlite_adapters() -> list:
-    """Per column, what SQLite needs done to the value (None: nothing), as the fields'
-    ``get_db_prep_save`` would: UUIDs as hex text, aware datetimes as naive UTC text."""
-    from django.db import models
+def _sqlite_values(rows: list[tuple]) -> list[tuple]:
+    """The rows' values as SQLite stores them, as the fields' ``get_db_prep_save`` would give:
+    UUIDs as hex text, aware datetimes as naive UTC text (``sqlite_datetime_adapter``), the rest
+    as they are. One prepared INSERT is run for every row: bulk_create's SQL compilation was most
+    of the append's CPU in a lock-step replay (bench/pipeline_replay.py). A batch's rows share
+    their ``recorded_at`` and ``retain_until`` (one object per batch and category) and a replayed
+    bar's records their ``occurred_at``: each distinct time is adapted once
+    (tests/tradeops/audit/test_sqlite_adapt.py holds the values to the fields' own)."""
+    adapt_time = sqlite_datetime_adapter()
+    texts: dict[datetime, str] = {}  # exact aware-UTC datetimes only: equal means the same instant
 
-    adapters = []
-    for f in AuditRecord._meta.concrete_fields:
-        if isinstance(f, models.UUIDField):
-            adapters.append(lambda v: v.hex if isinstance(v, uuid.UUID) else uuid.UUID(str(v)).hex)
-        elif isinstance(f, models.DateTimeField):
-            adapters.append(sqlite_datetime_adapter())
-        else:
-            adapters.append(None)
-    return adapters
+    def time_text(value):
+        if type(value) is datetime and value.tzinfo is UTC:
+            text = texts.get(value)
+            if text is None:
+                text = texts[value] = adapt_time(value)
+            return text
+        return adapt_time(value)
+
+    def uuid_hex(value):
+        return value.hex if isinstance(value, uuid.UUID) else uuid.UUID(str(value)).hex
+
+    values = []
+    last_now = last_retain = None
+    now_text = retain_text = ""
+    for (
+        sequence,
+        event_id,
+        occurred_at,
+        now,
+        retain_until,
+        category,
+        actor_type,
+        actor_id,
+        action,
+        object_type,
+        object_id,
+        payload,
+        corrects,
+        prev_hash,
+        digest,
+    ) in rows:
+        if now is not last_now:
+            last_now, now_text = now, None if now is None else time_text(now)
+        if retain_until is not last_retain:
+            last_retain, retain_text = retain_until, None if retain_until is None else time_text(retain_until)
+        values.append(
+            (
+                sequence,
+                None if event_id is None else (event_id.hex if type(event_id) is uuid.UUID else uuid_hex(event_id)),
+                None if occurred_at is None else time_text(occurred_at),
+                now_text,
+                retain_text,
+                category,
+                actor_type,
+                actor_id,
+                action,
+                object_type,
+                object_id,
+                payload,
+                None if corrects is None else uuid_hex(corrects),
+                prev_hash,
+                digest,
+            )
+        )
+    return values
+
+
+# _sqlite_values' order: a field added to AuditRecord must be added there too
+_SQLITE_VALUES_COLUMNS = (
+    "sequence",
+    "event_id",
+    "occurred_at",
+    "recorded_at",
+    "retain_until",
+    "category",
+    "actor_type",
+    "actor_id",
+    "action",
+    "object_type",
+    "object_id",
+    "payload",
+    "corrects",
+    "prev_hash",
+    "hash",
+)
+if COLUMNS != _SQLITE_VALUES_COLUMNS:
+    raise RuntimeError(f"audit_record's columns {COLUMNS} are not the ones _sqlite_values writes")
 
 
 def sqlite_datetime_adapter(conn=None):
@@ -222,6 +283,20 @@ def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
         return field_prep(i, connection)
 
     postgres = connection.vendor == "postgresql"
+    if connection.vendor == "sqlite" and connection.features.supports_json_field:
+        # One JSON array parameter (SQLite's json_each): the same statement text whatever the
+        # batch's size, so compiled once, and no placeholder to bind per id; about half the CPU
+        # per id of an IN list of placeholders through Django's cursor (bench/README.md).
+        asked = {prep(i): i for i in ids}  # as stored -> as asked (a UUID back without parsing its text)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT event_id FROM audit_record WHERE event_id IN (SELECT value FROM json_each(%s))",
+                [_orjson_dumps(list(asked)).decode()],
+            )
+            for (v,) in cursor.fetchall():
+                i = asked.get(v)
+                known.add(i if type(i) is uuid.UUID else uuid.UUID(v))
+        return known
     with connection.cursor() as cursor:
         for start in range(0, len(ids), LOOKUP_BATCH):
             chunk = [prep(i) for i in ids[start : start + LOOKUP_BATCH]]
@@ -236,6 +311,8 @@ def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
 
 
 _EVENT_ID_FIELD = AuditRecord._meta.get_field("event_id")
+_orjson_dumps = orjson.dumps
+_sha256 = hashlib.sha256
 _HEAD_UPDATED_AT = ChainHead._meta.get_field("updated_at")
 
 
@@ -396,7 +473,8 @@ def _chain(
             retain = now + retention_years(category) * YEAR
             stamped = middles[category] = (retain, header_middle(now, retain))
         retain_until, middle = stamped
-        digest = chain_hash_bytes(prev, header_join(sequence, lead, middle, rest), body)
+        # chain_hash_bytes(prev, header_join(sequence, lead, middle, rest), body): the same bytes, one format
+        digest = _sha256(b"%s\n[%d,%s,%s,%s]\n%s" % (prev.encode(), sequence, lead, middle, rest, body)).hexdigest()
         # positional, in COLUMNS order (Model.__init__ is several times faster with args)
         rows.append(
             (
@@ -581,13 +659,22 @@ def audit_append_events(*, events: Sequence) -> int:
 def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
     """``_prepare([event_entry(e) for e in events])`` without the ``AuditEntry`` in between (the
     sink's hot path): the same prepared tuples, so the same rows and hashes
-    (tests/tradeops/audit/test_sink_prepare.py compares the two)."""
+    (tests/tradeops/audit/test_sink_prepare.py compares the two).
+
+    What ``_prepared`` does per entry, done once per batch where it can be: per event type the
+    category and object; per (type, actor) the header's text up to the object id (the same
+    ``orjson`` text as the whole list's, cut at its commas); a Struct payload turned into its
+    fields here rather than by canonical JSON's ``default`` (the same dict: ``_default``)."""
     from tradeops.events import TOPICS_BY_TYPE, Topic
 
     prepared: list[tuple] = []
     seen: set[int] = set()  # the ids' integers: a UUID's own hash is a Python call
     supplied: list[uuid.UUID] = []
     objects = _EVENT_OBJECTS
+    kinds: dict[str, tuple[str, str, tuple[str, ...]]] = {}  # type -> (category, object type, id fields)
+    heads: dict[tuple[str, str], tuple[str, str, bytes]] = {}  # (type, actor) -> (actor type, id, rest's start)
+    times: dict[datetime, str] = {}  # str() of the batch's aware-UTC times in object ids
+    dumps, options, default = _orjson_dumps, CANONICAL_OPTIONS, canonical_default
     for event in events:
         event_id = event.event_id or uuid.uuid4()
         if event_id.int in seen:
@@ -597,33 +684,67 @@ def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
             supplied.append(event_id)
         payload = event.payload
         kind = event.type
-        object_type, fields = objects.get(kind) or (kind.split(".")[0], ())
+        spec = kinds.get(kind)
+        if spec is None:
+            object_type, fields = objects.get(kind) or (kind.split(".")[0], ())
+            category = _COMPLIANCE if TOPICS_BY_TYPE[kind] == Topic.COMPLIANCE else _TRADING
+            spec = kinds[kind] = (category, object_type, fields)
+        category, object_type, fields = spec
         if len(fields) == 1:
             object_id = str(getattr(payload, fields[0], "")) or event.key
+        elif len(fields) == 2:  # (symbol, ts) of a bar's feature vector and predictions: its time's text once
+            second = getattr(payload, fields[1], "")
+            if type(second) is datetime and second.tzinfo is UTC:  # equal exactly when the same instant
+                text = times.get(second)
+                if text is None:
+                    text = times[second] = str(second)
+            else:
+                text = str(second)
+            object_id = f"{str(getattr(payload, fields[0], ''))}:{text}"  # never empty: ":".join's text
         else:
             object_id = ":".join([str(getattr(payload, name, "")) for name in fields]) or event.key
         actor = getattr(payload, "actor", "")
         actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
+        head = heads.get((kind, actor))
+        if head is None:
+            actor_type, actor_id = _actor_parsed(actor)
+            start = dumps([category, actor_type, actor_id, kind, object_type])[1:-1]
+            head = heads[(kind, actor)] = (actor_type, actor_id, start)
+        actor_type, actor_id, start = head
+        occurred_at = event.occurred_at
+        if type(occurred_at) is not datetime or occurred_at.tzinfo is not UTC:
+            occurred_at = ensure_utc(occurred_at)  # refuses a naive time; else the same instant in UTC
+        body = dumps(
+            {
+                "event": {
+                    "type": kind,
+                    "version": event.version,
+                    "source": event.source,
+                    "key": event.key,
+                    "traceparent": event.traceparent,
+                },
+                # what canonical JSON's default gives a Struct, without the call into Python
+                "data": _struct_asdict(payload) if isinstance(payload, _Struct) else payload,
+            },
+            default=default,
+            option=options,
+        )
         prepared.append(
-            _prepared(
+            (
                 event_id,
-                event.occurred_at,
-                _COMPLIANCE if TOPICS_BY_TYPE[kind] == Topic.COMPLIANCE else _TRADING,
-                actor,
+                occurred_at,
+                category,
+                actor_type,
+                actor_id,
                 kind,
                 object_type,
                 object_id,
-                {
-                    "event": {
-                        "type": kind,
-                        "version": event.version,
-                        "source": event.source,
-                        "key": event.key,
-                        "traceparent": event.traceparent,
-                    },
-                    "data": payload,
-                },
+                body.decode(),
                 None,
+                # header_parts' text: a UUID's and a ts text need no JSON escaping
+                b'"%s","%s"' % (str(event_id).encode(), ts(occurred_at).encode()),
+                b"%s,%s,null" % (start, dumps(object_id)),
+                body,
             )
         )
     return prepared, supplied

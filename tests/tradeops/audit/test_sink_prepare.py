@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from tradeops.audit import canonical
@@ -35,7 +36,17 @@ from tradeops.audit.services import (
     retention_years,
 )
 from tradeops.audit.verify import audit_verify
-from tradeops.events import Alert, Bar, KillSwitchChanged, PositionChanged, Signal, Tick, make_event
+from tradeops.events import (
+    Alert,
+    Bar,
+    Features,
+    KillSwitchChanged,
+    PositionChanged,
+    Prediction,
+    Signal,
+    Tick,
+    make_event,
+)
 
 WHOLE = datetime(2017, 4, 23, 21, 0, tzinfo=UTC)  # whole seconds: ".000000" must stay in the text
 FRACTION = datetime(2017, 4, 23, 21, 0, 0, 1, tzinfo=UTC)
@@ -79,6 +90,13 @@ def _events() -> list:
         scope="account", scope_value="7", engaged=True, actor="alice", reason="a test", ts=FRACTION
     )
     kill_service = KillSwitchChanged(scope="all", engaged=False, actor="service:risk", reason="", ts=WHOLE)
+    # a bar's decision inputs share its time (object ids "EURUSD:<ts>"); one in another zone
+    features = Features(symbol="EURUSD", ts=WHOLE, values={"ret_1": -3.8e-05, "rsi_14": 42.5}, price=Decimal("1.0720"))
+    predictions = [
+        Prediction(symbol="EURUSD", ts=ts_, model=m, model_version="v1", direction=-1, probability=0.53)
+        for ts_, m in [(WHOLE, "a"), (datetime(2017, 4, 23, 21, 0, tzinfo=UTC), "b"), (FRACTION, "a")]
+    ]
+    paris = msgspec.structs.replace(predictions[0], ts=datetime(2017, 4, 23, 23, 0, tzinfo=PARIS))  # not UTC
     events = [
         make_event(bar, source="collector", key="EURUSD"),
         make_event(tick, source="collector", key="EURUSD", traceparent="00-abc-def-01"),
@@ -87,6 +105,9 @@ def _events() -> list:
         make_event(alert, source="surveillance", key="EURUSD"),
         make_event(kill, source="api", key="all", occurred_at=FRACTION),
         make_event(kill_service, source="api", key="all", occurred_at=datetime(2026, 12, 4, 11, 0, tzinfo=PARIS)),
+        make_event(features, source="mlmodels.features", key="EURUSD"),
+        *[make_event(p, source="mlmodels.predict", key="EURUSD") for p in predictions],
+        make_event(paris, source="mlmodels.predict", key="EURUSD", occurred_at=WHOLE),
     ]
     return [*events, events[2]]  # a repeat in the batch: recorded once
 
@@ -186,18 +207,51 @@ def test_the_header_from_parts_is_record_header():
         )
 
 
-def test_ts_remembers_only_the_very_same_object():
+def test_ts_remembers_utc_times_by_value_and_gives_the_same_text():
     one = datetime(2017, 4, 23, 21, 0, tzinfo=UTC)
     assert ts(one) == "2017-04-23T21:00:00.000000Z"
-    assert ts(one) == "2017-04-23T21:00:00.000000Z"
-    other = datetime(2017, 4, 23, 23, 0, tzinfo=PARIS)  # equal instant, another object
+    assert ts(datetime(2017, 4, 23, 21, 0, tzinfo=UTC)) == "2017-04-23T21:00:00.000000Z"  # equal, another object
+    other = datetime(2017, 4, 23, 23, 0, tzinfo=PARIS)  # equal instant, another zone: not remembered
     assert other == one and ts(other) == "2017-04-23T21:00:00.000000Z"
     assert ts(FRACTION) == "2017-04-23T21:00:00.000001Z"
+    assert canonical._TS_TEXT[FRACTION] == "2017-04-23T21:00:00.000001Z"
+    assert other not in canonical._TS_TEXT or canonical._TS_TEXT[other] == ts(one)
     with pytest.raises(ValueError, match="naive"):
         ts(datetime(2017, 4, 23, 21, 0))
     with pytest.raises(ValueError, match="naive"):  # refused again: a refusal is not remembered
         ts(datetime(2017, 4, 23, 21, 0))
-    assert canonical._ts_last[0] is FRACTION
+
+
+def test_ts_of_a_zone_with_a_fold_is_not_taken_from_the_other_side_of_it():
+    """Two times of one ``zoneinfo`` zone on either side of a DST fold compare equal (Python
+    compares same-zone times by wall clock) but are an hour apart: each keeps its own text."""
+    from zoneinfo import ZoneInfo
+
+    new_york = ZoneInfo("America/New_York")
+    first = datetime(2021, 11, 7, 1, 30, tzinfo=new_york)
+    second = datetime(2021, 11, 7, 1, 30, fold=1, tzinfo=new_york)
+    assert first == second
+    assert ts(first) == "2021-11-07T05:30:00.000000Z"
+    assert ts(second) == "2021-11-07T06:30:00.000000Z"
+
+
+def test_ts_gives_the_text_it_always_gave(monkeypatch):
+    """The remembered UTC path gives ``_ts``'s text (the chain's format) across the calendar and
+    the microsecond range, and stays bounded."""
+    import random
+
+    monkeypatch.setattr(canonical, "_TS_TEXT_MAX", 50)
+    canonical._TS_TEXT.clear()
+    rng = random.Random(12)
+    values = [datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC), WHOLE, FRACTION]
+    start, span = datetime(1, 1, 1, tzinfo=UTC), 315_537_897_600_000_000  # microseconds to 9999-12-31
+    values += [start + timedelta(microseconds=rng.randrange(span)) for _ in range(2000)]
+    for value in values + values:
+        v = value
+        spelled = f"{v.year:04d}-{v.month:02d}-{v.day:02d}T{v.hour:02d}:{v.minute:02d}:{v.second:02d}"
+        spelled += f".{v.microsecond:06d}Z"
+        assert ts(value) == canonical._ts(value) == spelled
+    assert len(canonical._TS_TEXT) <= 50
 
 
 @pytest.mark.django_db(transaction=True)
