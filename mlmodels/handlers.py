@@ -44,6 +44,7 @@ from tradeops.events import Alert, Bar, Envelope, Features, Prediction, Signal, 
 
 # Ticks the market monitor marked as unusable for prices; they never enter a bar.
 REJECTED_TICK_FLAGS = frozenset({"crossed", "spike", "out_of_order", "stale"})
+_add_reduce = np.add.reduce
 SIGNAL_NAMESPACE = uuid.UUID("5b0f3c55-6a4e-4d8e-9f0e-6d1f3f7a2c11")
 
 
@@ -205,7 +206,7 @@ class DriftWindow:
                 counts, self._denominator(n)[:, :, None], self.expected[:, :, None], self.mask[:, :, None]
             )
             table = self._table = np.ascontiguousarray(table).reshape(-1)
-        return table.take(self._index).sum(axis=1).tolist()
+        return _add_reduce(table.take(self._index), 1).tolist()  # ndarray.sum(axis=1) without its wrapper
 
     def psi(self) -> dict[str, float]:
         return dict(zip(self.names, self.psi_sums(), strict=True))
@@ -253,7 +254,6 @@ class PatternValidator:
         if window is None:
             window = self._windows[symbol] = DriftWindow(self.drift_reference, window=self.settings.drift_window)
         window.push(features.values)
-        versions = {v.model: v.version for v in votes}
         out: list[Signal | Alert] = []
         if window.full:
             sums = window.psi_sums()  # the per-feature dict only for an alert's evidence
@@ -263,21 +263,22 @@ class PatternValidator:
             if drifted != self._drifted.get(symbol, False):
                 self._drifted[symbol] = drifted
                 psi = dict(zip(window.names, sums, strict=True))
-                out.append(self._drift_alert(features, psi, score, versions, drifted))
+                out.append(self._drift_alert(features, psi, score, _versions(votes), drifted))
             if drifted:
                 self.withheld["drift"] += 1
                 return out
         if not self.settings.enabled:
             self.withheld["disabled"] += 1
             return out
-        if len(votes) < 2 or len({v.direction for v in votes}) != 1:
+        if len(votes) < 2 or any(v.direction != votes[0].direction for v in votes):
             self.withheld["disagree"] += 1
             return out
-        confidence = min(v.probability for v in votes)
+        confidence = min([v.probability for v in votes])
         if confidence < self.settings.min_confidence:
             self.withheld["low_confidence"] += 1
             return out
         direction = votes[0].direction
+        versions = _versions(votes)
         values = features.values
         price = float(features.price)
         atr = values.get(f"atr_{ATR_PERIOD}_rel")
@@ -316,6 +317,11 @@ class PatternValidator:
             },
             ts=features.ts,
         )
+
+
+def _versions(votes: list[ModelVote]) -> dict[str, str]:
+    # Only a signal or an alert carries them: built for those, not for every vector.
+    return {v.model: v.version for v in votes}
 
 
 def _signal_key(symbol: str, ts: datetime, versions: dict[str, str]) -> str:
