@@ -174,3 +174,44 @@ def test_complete_tree_walk_gives_the_same_float_as_walking_each_tree(real_bars,
                 node = t.children_left[node] if x32[t.feature[node]] <= t.threshold[node] else t.children_right[node]
             leaves.append(t.value[node, 0, 0])
         assert raw_sum(x) == gbm.learning_rate * float(np.array(leaves).sum())
+
+
+def test_a_reinstall_is_served_as_installed(artifacts, real_bars):
+    """The handler reads what it needs of each model once per install: a re-install with other
+    versions, without a fast path (scikit-learn then) or for other symbols is what it serves next."""
+    from dataclasses import replace
+
+    models = {n: artifact_load(path=p, sha256=s, name=n, version=f"{n}-t1") for n, (p, s) in artifacts.items()}
+    handler = PredictionHandler()
+    handler.install(models=models, settings=ValidatorSettings())
+    feats = batch_features(real_bars.iloc[-120:])
+
+    def served(symbol="EURUSD"):
+        out = []
+        for ts, row in feats.iterrows():
+            features = Features(
+                symbol=symbol,
+                ts=ts.to_pydatetime(),
+                values=row.to_dict(),
+                price=Decimal("1.2"),
+                feature_set=FEATURE_SET,
+            )
+            out += [e.payload for e in handler.handle(make_event(features, source="test", key=symbol))]
+        return [p for p in out if isinstance(p, Prediction)]
+
+    fast = served()
+    slow_models = {n: replace(m, version=f"{n}-t2", row_predictor=None) for n, m in models.items()}
+    handler.install(models=slow_models, settings=ValidatorSettings())
+    slow = served()
+    assert {p.model_version for p in slow} == {"supervised-t2", "deep-t2"}
+    assert [(p.model, p.direction) for p in slow] == [(p.model, p.direction) for p in fast]
+    np.testing.assert_allclose([p.probability for p in slow], [p.probability for p in fast], rtol=0, atol=1e-12)
+    for name in MODEL_NAMES:  # scikit-learn's own answer, one row at a time
+        up = [float(slow_models[name].predict_up(x[None, :])[0]) for x in feats.to_numpy()]
+        expected = [(1, u) if u >= 0.5 else (-1, 1.0 - u) for u in up]
+        assert [(p.direction, p.probability) for p in slow if p.model == name] == expected
+    assert served("GBPJPY") == []  # not trained for it
+    handler.install(
+        models={n: replace(m, symbols=frozenset({"GBPJPY"})) for n, m in models.items()}, settings=ValidatorSettings()
+    )
+    assert len(served("GBPJPY")) == 2 * len(feats) and served("EURUSD") == []
