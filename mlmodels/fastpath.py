@@ -15,6 +15,7 @@ anything else (another estimator, a mismatch) returns None and serving calls sci
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import numpy as np
@@ -167,15 +168,56 @@ def _coded_trees(feature: np.ndarray, threshold: np.ndarray, value: np.ndarray, 
     bit = np.array([1 << k for k in range(internal)], dtype=np.uint8)  # codes < 2**7: no overflow
     feature = np.ascontiguousarray(feature[:, :internal])
     threshold = np.ascontiguousarray(threshold[:, :internal])
+    bound = _float32_bounds(threshold)
     f32, f64 = np.float32, np.float64
+
+    if bound is not None:
+
+        def raw_sum(x: np.ndarray) -> float:
+            # x <= bound is float32(x) <= threshold, as sklearn compares (NaN goes right, as before)
+            goes_left = x.take(feature) <= bound
+            leaves = table.take(table_base + goes_left.view(np.uint8) @ bit)
+            return rate * float(_add_reduce(leaves))  # ndarray.sum() without its Python wrapper
+
+        return raw_sum
 
     def raw_sum(x: np.ndarray) -> float:
         # trees compare float32 inputs, as sklearn does; NaN goes right, as before
         goes_left = x.astype(f32).astype(f64).take(feature) <= threshold
         leaves = table.take(table_base + goes_left.view(np.uint8) @ bit)
-        return rate * float(_add_reduce(leaves))  # ndarray.sum() without its Python wrapper
+        return rate * float(_add_reduce(leaves))
 
     return raw_sum
+
+
+def _float32_bounds(threshold: np.ndarray) -> np.ndarray | None:
+    """Per split, the largest float64 ``x`` whose float32 rounding is <= the threshold, so that
+    ``x <= bound`` decides exactly what ``float32(x) <= threshold`` decides (rounding to nearest
+    is monotone: every smaller x rounds no higher), and the row needs no cast to float32 and
+    back. The bound is the midpoint between the float32 at or below the threshold and the next
+    one (or the float64 just below it when a tie rounds up); each is checked with numpy's own
+    cast, at the bound and at the next float64 above it. None (the caller casts) if one fails
+    or a threshold is not a finite number or +inf (the padding)."""
+    bounds = np.empty(threshold.size)
+    with np.errstate(over="ignore"):
+        for i, t in enumerate(threshold.ravel().tolist()):
+            if t == math.inf:
+                bounds[i] = math.inf
+                continue
+            if not math.isfinite(t):
+                return None
+            below = np.float32(t)
+            if float(below) > t:
+                below = np.nextafter(below, np.float32(-np.inf))
+            above = float(np.nextafter(below, np.float32(np.inf)))
+            mid = (
+                (float(below) + above) / 2 if math.isfinite(above) else float(below) + 2.0**103
+            )  # half an ulp of float32's max
+            bound = mid if float(np.float32(mid)) <= t else math.nextafter(mid, -math.inf)
+            if not (float(np.float32(bound)) <= t < float(np.float32(math.nextafter(bound, math.inf)))):
+                return None
+            bounds[i] = bound
+    return bounds.reshape(threshold.shape)
 
 
 def compile_row_predictor(estimator, probe: np.ndarray) -> RowPredictor | None:

@@ -215,3 +215,39 @@ def test_a_reinstall_is_served_as_installed(artifacts, real_bars):
         models={n: replace(m, symbols=frozenset({"GBPJPY"})) for n, m in models.items()}, settings=ValidatorSettings()
     )
     assert len(served("GBPJPY")) == 2 * len(feats) and served("EURUSD") == []
+
+
+def test_float32_bounds_decide_every_split_as_the_float32_cast_does():
+    """The coded trees compare the float64 row with per-split bounds instead of casting it to
+    float32 and back (``fastpath._float32_bounds``): on each side of every bound, at the
+    threshold, at float32 neighbours, ties and the extremes, both must decide alike."""
+    from math import inf, nan, nextafter
+
+    from mlmodels.fastpath import _float32_bounds
+
+    rng = np.random.default_rng(5)
+    f32 = rng.normal(0, 1, 200).astype(np.float32) * np.float32(10.0) ** rng.integers(-20, 20, 200).astype(np.float32)
+    upper = np.nextafter(f32, np.float32(inf))
+    big = float(np.finfo(np.float32).max)
+    thresholds = [
+        *(rng.normal(0, 1, 300) * 10.0 ** rng.integers(-40, 39, 300)).tolist(),  # anywhere
+        *f32.astype(float).tolist(),  # exactly a float32
+        *((f32.astype(float) + upper.astype(float)) / 2).tolist(),  # ties between two float32s
+        0.0,
+        -0.0,
+        big,
+        -big,
+        3.5e38,
+        1e-45,
+        -1e-45,
+        inf,
+    ]
+    bounds = _float32_bounds(np.array([thresholds]))
+    assert bounds is not None
+    with np.errstate(over="ignore"):
+        for t, b in zip(thresholds, bounds[0].tolist(), strict=True):
+            near = float(np.float32(t))
+            xs = [b, nextafter(b, inf), nextafter(b, -inf), t, nextafter(t, inf), nextafter(t, -inf), near]
+            xs += [float(np.nextafter(np.float32(near), np.float32(s))) for s in (inf, -inf)]
+            for x in [*xs, inf, -inf, nan]:
+                assert (x <= b) == (float(np.float32(x)) <= t), (t, b, x)
