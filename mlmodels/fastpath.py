@@ -7,7 +7,9 @@ the fitted estimator is "compiled" into plain numpy arrays for the shapes we tra
 - ``[StandardScaler] > MLPClassifier`` (binary): the forward pass;
 - ``[StandardScaler] > LogisticRegression`` (binary): a dot product;
 - ``GradientBoostingClassifier`` (binary log-loss): every tree padded to a complete tree, all
-  splits compared at once, then walked level by level with index arithmetic.
+  splits compared at once; trees of depth <= 3 then read their leaf from a table indexed by the
+  packed split outcomes (the row compared with float32 bounds, no cast), deeper ones are walked
+  level by level with index arithmetic.
 
 A compiled function is only used after it reproduced ``predict_proba`` on probe rows to 1e-9;
 anything else (another estimator, a mismatch) returns None and serving calls scikit-learn.

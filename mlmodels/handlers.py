@@ -127,8 +127,8 @@ class DriftWindow:
 
     FLOOR = 1e-4
     PSEUDO_COUNT = 0.5
-    # The full window's table of terms holds features x bins x (window + 1) floats: 0.8 MB for
-    # 20 features, 10 bins and the default 500 vectors. Longer windows compute their terms.
+    # The full window's table of terms holds features x bins x (window + 1) floats: 0.64 MB for
+    # 16 features, 10 bins and the default 500 vectors. Longer windows compute their terms.
     TABLE_MAX_WINDOW = 5000
 
     def __init__(self, reference: dict, *, window: int):
