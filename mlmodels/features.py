@@ -54,6 +54,9 @@ FEATURE_NAMES: tuple[str, ...] = (
     "tod_cos",
 )
 FEATURE_SET = "bars-v1"
+# The names as ``update`` writes them, formatted once rather than on every bar.
+_RET_NAMES = tuple((f"ret_{h}", h) for h in RETURN_HORIZONS)
+_VOL, _RSI, _ATR, _BOLL = f"vol_{VOL_WINDOW}", f"rsi_{RSI_PERIOD}", f"atr_{ATR_PERIOD}_rel", f"boll_z_{BOLL_WINDOW}"
 
 # The timeframes the feature set is defined on (no weekly bars).
 TIMEFRAMES: dict[str, timedelta] = {
@@ -189,16 +192,16 @@ class SymbolFeatureState:
 
         closes = self.closes
         values: dict[str, float] = {}
-        for h in RETURN_HORIZONS:
-            values[f"ret_{h}"] = math.log(close / closes[-1 - h])
-        values[f"vol_{VOL_WINDOW}"] = self.rets.std(ddof=1)
+        for name, h in _RET_NAMES:
+            values[name] = math.log(close / closes[-1 - h])
+        values[_VOL] = self.rets.std(ddof=1)
         gain, loss = self.gain.value, self.loss.value
-        values[f"rsi_{RSI_PERIOD}"] = 50.0 if gain + loss == 0 else 100.0 * gain / (gain + loss)
+        values[_RSI] = 50.0 if gain + loss == 0 else 100.0 * gain / (gain + loss)
         values["macd_rel"] = macd / close
         values["macd_hist_rel"] = (macd - signal) / close
-        values[f"atr_{ATR_PERIOD}_rel"] = self.atr.value / close
+        values[_ATR] = self.atr.value / close
         std = self.boll.std(ddof=0)
-        values[f"boll_z_{BOLL_WINDOW}"] = 0.0 if std == 0 else (close - self.boll.mean) / std
+        values[_BOLL] = 0.0 if std == 0 else (close - self.boll.mean) / std
         values["spread_bps"] = bar.spread / close * 1e4
         spread_mean = self.spread.mean
         values["spread_ratio"] = bar.spread / spread_mean if spread_mean > 0 else 1.0

@@ -119,13 +119,16 @@ class ServingRuntime:
 def serving_observe(out: list[Envelope], *, seconds: float, validator) -> None:
     """Model serving metrics for one feature vector that produced predictions: the stage's time,
     each model's confidence, the drift score of the vector's symbol, and the signal if any."""
-    metrics.model_prediction_seconds.observe(seconds)
+    _seconds_observe(seconds)
     symbol = ""
     for event in out:
         payload = event.payload
         kind = type(payload)
         if kind is Prediction:
-            _child(metrics.model_confidence, payload.model).observe(payload.probability)
+            observe = _confidence_observers.get(payload.model)
+            if observe is None:
+                observe = _confidence_observers[payload.model] = _child(metrics.model_confidence, payload.model).observe
+            observe(payload.probability)
             symbol = payload.symbol
         elif kind is Signal:
             _child(metrics.signals, payload.symbol, payload.side).inc()
@@ -135,6 +138,8 @@ def serving_observe(out: list[Envelope], *, seconds: float, validator) -> None:
 
 
 _children: dict[tuple, object] = {}  # (metric, labels...) -> its child: ``labels()`` is a lock and a tuple build each
+_confidence_observers: dict[str, object] = {}  # model name -> its confidence child's ``observe``
+_seconds_observe = metrics.model_prediction_seconds.observe
 
 
 def _child(metric, *labels: str):

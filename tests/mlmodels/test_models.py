@@ -174,3 +174,80 @@ def test_complete_tree_walk_gives_the_same_float_as_walking_each_tree(real_bars,
                 node = t.children_left[node] if x32[t.feature[node]] <= t.threshold[node] else t.children_right[node]
             leaves.append(t.value[node, 0, 0])
         assert raw_sum(x) == gbm.learning_rate * float(np.array(leaves).sum())
+
+
+def test_a_reinstall_is_served_as_installed(artifacts, real_bars):
+    """The handler reads what it needs of each model once per install: a re-install with other
+    versions, without a fast path (scikit-learn then) or for other symbols is what it serves next."""
+    from dataclasses import replace
+
+    models = {n: artifact_load(path=p, sha256=s, name=n, version=f"{n}-t1") for n, (p, s) in artifacts.items()}
+    handler = PredictionHandler()
+    handler.install(models=models, settings=ValidatorSettings())
+    feats = batch_features(real_bars.iloc[-120:])
+
+    def served(symbol="EURUSD"):
+        out = []
+        for ts, row in feats.iterrows():
+            features = Features(
+                symbol=symbol,
+                ts=ts.to_pydatetime(),
+                values=row.to_dict(),
+                price=Decimal("1.2"),
+                feature_set=FEATURE_SET,
+            )
+            out += [e.payload for e in handler.handle(make_event(features, source="test", key=symbol))]
+        return [p for p in out if isinstance(p, Prediction)]
+
+    fast = served()
+    slow_models = {n: replace(m, version=f"{n}-t2", row_predictor=None) for n, m in models.items()}
+    handler.install(models=slow_models, settings=ValidatorSettings())
+    slow = served()
+    assert {p.model_version for p in slow} == {"supervised-t2", "deep-t2"}
+    assert [(p.model, p.direction) for p in slow] == [(p.model, p.direction) for p in fast]
+    np.testing.assert_allclose([p.probability for p in slow], [p.probability for p in fast], rtol=0, atol=1e-12)
+    for name in MODEL_NAMES:  # scikit-learn's own answer, one row at a time
+        up = [float(slow_models[name].predict_up(x[None, :])[0]) for x in feats.to_numpy()]
+        expected = [(1, u) if u >= 0.5 else (-1, 1.0 - u) for u in up]
+        assert [(p.direction, p.probability) for p in slow if p.model == name] == expected
+    assert served("GBPJPY") == []  # not trained for it
+    handler.install(
+        models={n: replace(m, symbols=frozenset({"GBPJPY"})) for n, m in models.items()}, settings=ValidatorSettings()
+    )
+    assert len(served("GBPJPY")) == 2 * len(feats) and served("EURUSD") == []
+
+
+def test_float32_bounds_decide_every_split_as_the_float32_cast_does():
+    """The coded trees compare the float64 row with per-split bounds instead of casting it to
+    float32 and back (``fastpath._float32_bounds``): on each side of every bound, at the
+    threshold, at float32 neighbours, ties and the extremes, both must decide alike."""
+    from math import inf, nan, nextafter
+
+    from mlmodels.fastpath import _float32_bounds
+
+    rng = np.random.default_rng(5)
+    f32 = rng.normal(0, 1, 200).astype(np.float32) * np.float32(10.0) ** rng.integers(-20, 20, 200).astype(np.float32)
+    upper = np.nextafter(f32, np.float32(inf))
+    big = float(np.finfo(np.float32).max)
+    thresholds = [
+        *(rng.normal(0, 1, 300) * 10.0 ** rng.integers(-40, 39, 300)).tolist(),  # anywhere
+        *f32.astype(float).tolist(),  # exactly a float32
+        *((f32.astype(float) + upper.astype(float)) / 2).tolist(),  # ties between two float32s
+        0.0,
+        -0.0,
+        big,
+        -big,
+        3.5e38,
+        1e-45,
+        -1e-45,
+        inf,
+    ]
+    bounds = _float32_bounds(np.array([thresholds]))
+    assert bounds is not None
+    with np.errstate(over="ignore"):
+        for t, b in zip(thresholds, bounds[0].tolist(), strict=True):
+            near = float(np.float32(t))
+            xs = [b, nextafter(b, inf), nextafter(b, -inf), t, nextafter(t, inf), nextafter(t, -inf), near]
+            xs += [float(np.nextafter(np.float32(near), np.float32(s))) for s in (inf, -inf)]
+            for x in [*xs, inf, -inf, nan]:
+                assert (x <= b) == (float(np.float32(x)) <= t), (t, b, x)

@@ -124,3 +124,38 @@ def test_psi_matches_the_textbook_formula(reference, training_matrix):
         e = np.maximum(np.array(spec["expected"]), 1e-4)
         assert psi[name] == pytest.approx(float(np.sum((a - e) * np.log(a / e))))
     assert min(psi.values()) > 0.1  # a real shift is visible in every feature
+
+
+def _psi_as_computed(window: DriftWindow) -> list[float]:
+    """Every term from the counts, as the window computed it before its table of terms."""
+    n = len(window.history)
+    live = (window.counts + 0.5) / (n + 0.5 * window.bins)[:, None]
+    terms = np.where(window.mask, (live - window.expected) * np.log(live / window.expected), 0.0)
+    return terms.sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize("size", [50, 500])
+def test_full_window_psi_from_its_table_is_the_computed_float(reference, training_matrix, size):
+    """A full window looks its terms up in a table built once; the PSI must be the very float
+    computed from the counts, on the way in, in drift, back, and with a feature pinned to one bin
+    (counts at 0 and at the window's length)."""
+    rng = np.random.default_rng(11)
+    window = DriftWindow(reference, window=size)
+    rows = [
+        *training_matrix[: size + 200],
+        *rng.normal(0.8, 1.6, (size + 100, len(FEATURE_NAMES))),
+        *training_matrix[1000 : 1000 + size + 50],
+    ]
+    pinned = np.array(training_matrix[: size + 10])
+    pinned[:, 3] = 99.0  # one feature always in its last bin: its count reaches the window's length
+    checked = 0
+    for row in [*rows, *pinned]:
+        window.push(dict(zip(FEATURE_NAMES, row, strict=True)))
+        if window.full:
+            assert window.psi_sums() == _psi_as_computed(window)
+            checked += 1
+        elif len(window.history) % 7 == 1:  # a window still filling computes its terms
+            assert window.psi_sums() == _psi_as_computed(window)
+    assert window.counts[3].max() == size
+    assert checked > 2 * size
+    assert list(window.psi()) == window.names
