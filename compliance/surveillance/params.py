@@ -202,6 +202,15 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 17 (19, 2) / 31 (38, 7); 60 17 (20, 3) / 31 (38, 7); 120 as None
     # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round).
     burst_pause_s: Pos | None = 10.0
+    # A burst may open with a lead: same-way orders, then one pause of at most this long before
+    # the quick orders that ignite it (``min_aggressive_orders``, each within ``max_gap_s``). The
+    # lead belongs to the push: the move is measured from the mid at its first order. None: a
+    # chain broken by a gap over ``max_gap_s`` before it ignited starts afresh (the move measured
+    # from the later orders only: a buy, a 20-s pause, three quick buys lost the move the first
+    # made). On the development / tuning books, found of 24 / 38 (alerts, false): None 17 (19, 2)
+    # / 31 (38, 7); 20, 30 and 60 18 (20, 2) / 31 (38, 7); 30 taken, the middle
+    # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
+    lead_pause_s: Pos | None = 30.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
