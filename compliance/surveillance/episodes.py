@@ -61,23 +61,23 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # Score calibration: a logistic map from the episode's raw strength (the strongest detection's
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
-# 2026-12-04 last evening, after momentum ignition's burst ended at its first pause (wip/mom11):
+# 2026-12-04 last evening, after momentum ignition's burst took in its lead (wip/momr11):
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 2.965,
+    "raw": 2.9773,
     "intercepts": {
-        "wash_trade": 1.613,
-        "spoofing": 1.1139,
-        "layering": 2.8314,
-        "excessive_order_to_trade": 2.6911,
-        "quote_stuffing": 2.7084,
-        "ping_orders": 2.865,
-        "momentum_ignition": 1.2204,
-        "marking_the_close": 1.2032,
-        "painting_the_tape": 2.957,
-        "best_execution_slippage": 2.755,
-        "asymmetric_slippage": 2.0023,
+        "wash_trade": 1.6114,
+        "spoofing": 1.1118,
+        "layering": 2.83,
+        "excessive_order_to_trade": 2.689,
+        "quote_stuffing": 2.7062,
+        "ping_orders": 2.8651,
+        "momentum_ignition": 1.2425,
+        "marking_the_close": 1.2017,
+        "painting_the_tape": 2.9569,
+        "best_execution_slippage": 2.7533,
+        "asymmetric_slippage": 2.0018,
     },
 }
 
