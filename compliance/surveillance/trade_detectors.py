@@ -564,6 +564,14 @@ class MomentumIgnitionDetector(Detector):
             return
         if state is None or not state.aggressive:
             return
+        if (
+            ch is not None
+            and not ch.ignited
+            and side != ch.side
+            and p.min_cut_fraction is not None
+            and fill.qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        ):
+            return  # a small order the other way does not cut a burst's lead
         if ch is None or side != ch.side or (ch.ignited and ch.rev_qty > 0):
             if ch is not None:
                 self._drop(key, ch)

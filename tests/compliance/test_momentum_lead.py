@@ -4,7 +4,8 @@ Before, a chain broken by a gap over ``max_gap_s`` before it ignited started afr
 mid when the first of them arrived, after the first buy had already moved the price. With
 ``lead_pause_s`` the orders before one pause of at most that long belong to the burst: the
 move is measured from the mid at the lead's first order. Ignition still needs
-``min_aggressive_orders`` quick orders after the pause (slow accumulation is no burst)."""
+``min_aggressive_orders`` quick orders after the pause (slow accumulation is no burst). An order
+the other way smaller than ``min_cut_fraction`` of the chain does not cut it before it ignites."""
 
 from __future__ import annotations
 
@@ -36,6 +37,14 @@ def lead_pause_burst_sale(pause: float = 20.0):
     return rows
 
 
+def lead_other_way_burst_sale(qty: int):
+    """The lead, burst and sale above, with a sell of ``qty`` 10 s after the lead (before the
+    pause ends): the account's other business when small, a turn when large."""
+    rows = lead_pause_burst_sale()
+    rows += market(10.0, "x", "M", "sell", qty, "1.10030")
+    return rows
+
+
 def slow_accumulation_sale():
     """Near-miss: one buy every 20 s (each pause within ``lead_pause_s``) while the market climbs
     6 pips at its own pace, the position sold ten minutes later at the moved price. No quick
@@ -52,7 +61,8 @@ def slow_accumulation_sale():
 
 
 def test_the_lead_pause_default():
-    assert MomentumIgnitionParams().lead_pause_s == 30.0
+    p = MomentumIgnitionParams()
+    assert p.lead_pause_s == 30.0 and p.min_cut_fraction == 0.05
 
 
 def test_a_burst_with_its_lead_alerts_and_the_move_is_from_the_lead():
@@ -74,3 +84,20 @@ def test_a_lead_before_a_longer_pause_is_not_part_of_the_burst():
 def test_near_miss_slow_accumulation_is_not_a_burst():
     assert run(slow_accumulation_sale(), only=ONLY) == []
     assert run(slow_accumulation_sale(), only=ONLY, params=OLD) == []
+
+
+def test_a_small_order_the_other_way_does_not_cut_the_lead():
+    """A 30,000 sell (3% of the lead) between the lead and the three buys: the burst keeps its
+    lead (the alert names the burst's orders and the sale, not the small sell)."""
+    (alert,) = run(lead_other_way_burst_sale(30_000), only=ONLY)
+    assert alert["order_ids"] == ["l0", "m0", "m1", "m2", "rev"]
+    assert (
+        run(lead_other_way_burst_sale(30_000), only=ONLY, params={"momentum_ignition": {"min_cut_fraction": None}})
+        == []
+    )
+
+
+def test_near_miss_a_turn_between_the_lead_and_the_three_cuts_it():
+    """A 500,000 sell (half the lead) before the three buys: the account turned; the three alone
+    moved the price 3 pips (under the floor)."""
+    assert run(lead_other_way_burst_sale(500_000), only=ONLY) == []
