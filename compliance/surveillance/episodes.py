@@ -61,23 +61,24 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # Score calibration: a logistic map from the episode's raw strength (the strongest detection's
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
-# 2026-12-04 last evening, after momentum ignition's burst took in its lead (wip/momr11):
+# 2026-12-04 last evening, after momentum ignition's burst took in its lead and small orders
+# the other way stopped cutting it (wip/momr11):
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 2.9773,
+    "raw": 2.9892,
     "intercepts": {
-        "wash_trade": 1.6114,
-        "spoofing": 1.1118,
-        "layering": 2.83,
-        "excessive_order_to_trade": 2.689,
-        "quote_stuffing": 2.7062,
-        "ping_orders": 2.8651,
-        "momentum_ignition": 1.2425,
-        "marking_the_close": 1.2017,
+        "wash_trade": 1.6099,
+        "spoofing": 1.1099,
+        "layering": 2.8287,
+        "excessive_order_to_trade": 2.687,
+        "quote_stuffing": 2.7041,
+        "ping_orders": 2.8652,
+        "momentum_ignition": 1.2639,
+        "marking_the_close": 1.2002,
         "painting_the_tape": 2.9569,
-        "best_execution_slippage": 2.7533,
-        "asymmetric_slippage": 2.0018,
+        "best_execution_slippage": 2.7517,
+        "asymmetric_slippage": 2.0013,
     },
 }
 
