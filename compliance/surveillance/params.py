@@ -202,6 +202,22 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 17 (19, 2) / 31 (38, 7); 60 17 (20, 3) / 31 (38, 7); 120 as None
     # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round).
     burst_pause_s: Pos | None = 10.0
+    # A burst may open with a lead: same-way orders, then one pause of at most this long before
+    # the quick orders that ignite it (``min_aggressive_orders``, each within ``max_gap_s``). The
+    # lead belongs to the push: the move is measured from the mid at its first order. None: a
+    # chain broken by a gap over ``max_gap_s`` before it ignited starts afresh (the move measured
+    # from the later orders only: a buy, a 20-s pause, three quick buys lost the move the first
+    # made). On the development / tuning books, found of 24 / 38 (alerts, false): None 17 (19, 2)
+    # / 31 (38, 7); 20, 30 and 60 18 (20, 2) / 31 (38, 7); 30 taken, the middle
+    # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
+    lead_pause_s: Pos | None = 30.0
+    # Before a chain ignites, an aggressive order the other way smaller than this fraction of the
+    # chain's quantity so far does not cut it (a 3,000 sell between a 964,000 lead and the quick
+    # buys is the account's other business, not a turn). None: any order the other way cuts it.
+    # On the development / tuning books with ``lead_pause_s`` 30, found of 24 / 38 (alerts,
+    # false): None 18 (20, 2) / 31 (38, 7); 0.05 and 0.2 19 (21, 2) / 31 (38, 7); 0.05 taken, the
+    # smaller (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
+    min_cut_fraction: Fraction | None = 0.05
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -548,7 +548,7 @@ class MomentumIgnitionDetector(Detector):
         self._now = t
         p = self.p
         for key, ch in list(self.chains.items()):
-            if t - ch.last_t > (p.reversal_window_s if ch.ignited else p.max_gap_s):
+            if t - ch.last_t > self._horizon(ch):
                 self._drop(key, ch)
         for key, ch in list(self.awaiting.items()):
             if t - ch.last_t > p.reversal_window_s:
@@ -576,11 +576,9 @@ class MomentumIgnitionDetector(Detector):
                         self._unwatch(aw)
                         self._assess(fill, aw, t)
         ch = self.chains.get(key)
-        if ch is not None:
-            horizon = p.reversal_window_s if ch.ignited else p.max_gap_s
-            if t - ch.last_t > horizon:
-                self._drop(key, ch)
-                ch = None
+        if ch is not None and t - ch.last_t > self._horizon(ch):
+            self._drop(key, ch)
+            ch = None
         if ch is not None and ch.ignited and side != ch.side:
             if not ch.rev_ids:
                 ch.rev_mid = self._mid(fill.symbol)
@@ -593,6 +591,14 @@ class MomentumIgnitionDetector(Detector):
             return
         if state is None or not state.aggressive:
             return
+        if (
+            ch is not None
+            and not ch.ignited
+            and side != ch.side
+            and p.min_cut_fraction is not None
+            and fill.qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        ):
+            return  # a small order the other way does not cut a burst's lead
         if ch is None or side != ch.side or (ch.ignited and ch.rev_qty > 0):
             if ch is not None:
                 self._drop(key, ch)
@@ -621,11 +627,7 @@ class MomentumIgnitionDetector(Detector):
         ch.last_t = t
         if ch.core_n is None:
             ch.burst_end = t
-        if (
-            not ch.ignited
-            and ch.start_mid is not None
-            and len({o for _t, _f, o in ch.fills}) >= p.min_aggressive_orders
-        ):
+        if not ch.ignited and ch.start_mid is not None and self._burst_orders(ch) >= p.min_aggressive_orders:
             ch.ignited = True
             self._watch_chain(ch)
             quote = self.quotes.get(fill.symbol)
@@ -635,6 +637,32 @@ class MomentumIgnitionDetector(Detector):
                 ch.burst_peak = quote[2]
             if quote is not None and side * (quote[2] - ch.run_peak) > 0:
                 ch.run_peak = quote[2]
+
+    def _lead_n(self, ch) -> int:
+        """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""
+        fills, gap = ch.fills, self.p.max_gap_s
+        for i in range(1, len(fills)):
+            if fills[i][0] - fills[i - 1][0] > gap:
+                return i
+        return 0
+
+    def _horizon(self, ch) -> float:
+        """How long after its last order a chain waits for the next: the reversal window once
+        ignited; before, ``max_gap_s``, or ``lead_pause_s`` while the chain has had no pause (the
+        orders so far may be the burst's lead)."""
+        p = self.p
+        if ch.ignited:
+            return p.reversal_window_s
+        if p.lead_pause_s is not None and not self._lead_n(ch):
+            return max(p.lead_pause_s, p.max_gap_s)
+        return p.max_gap_s
+
+    def _burst_orders(self, ch) -> int:
+        """The orders of a chain that count toward its ignition: those after its lead pause."""
+        fills = ch.fills
+        if self.p.lead_pause_s is not None:
+            fills = fills[self._lead_n(ch) :]
+        return len({o for _t, _f, o in fills})
 
     def _mid(self, symbol):
         quote = self.quotes.get(symbol)
@@ -727,6 +755,7 @@ class MomentumIgnitionDetector(Detector):
                     "burst_seconds": round(last_t - first_t, 6),
                     "burst_qty": burst_qty,
                     "burst_pause_s": p.burst_pause_s,
+                    "lead_pause_s": p.lead_pause_s,
                     "carried_on_orders": len(carried_on),
                     "carried_on_qty": position_qty - burst_qty,
                     "start_mid": ch.start_mid,
