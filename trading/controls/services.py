@@ -597,8 +597,12 @@ def signal_skips_record(*, skips: Sequence[SignalSkip], actor: str) -> int:
     ``strategy.no_headroom`` the size wanted and the risk limit that left no room), so "why did
     this signal not trade?" has an answer next to the orders that did (2017/565 Art. 72 record
     keeping; RTS 6 Art. 15: the limits shaped the order flow). Event time is the signal's time.
-    Idempotent per (signal, account). Returns the number of records written."""
-    from tradeops.audit.services import AuditEntry, audit_append_many
+    Idempotent per (signal, account). Returns the number of records written. The records go
+    through the order path's statements (``audit_append_statements``: the same rows as
+    ``audit_append_many``, without Django's cursor wrapper per statement); the transaction is
+    this one's, committed before the worker counts the signal as handled."""
+    from tradeops.audit.services import AuditEntry
+    from trading.orders.write import audit_append_statements
 
     entries = [
         AuditEntry(
@@ -622,4 +626,4 @@ def signal_skips_record(*, skips: Sequence[SignalSkip], actor: str) -> int:
         )
         for skip in skips
     ]
-    return len(audit_append_many(entries=entries)) if entries else 0
+    return len(audit_append_statements(entries=entries)) if entries else 0

@@ -34,7 +34,13 @@ from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections,
 from tradeops.audit.canonical import chain_hash, ts
 from tradeops.audit.models import AuditRecord, ChainHead
 from tradeops.audit.services import COLUMNS as AUDIT_COLUMNS
-from tradeops.audit.services import audit_append_many, audit_appends_count, audit_index_on_commit, audit_server_rows
+from tradeops.audit.services import (
+    AuditEntry,
+    audit_append_many,
+    audit_appends_count,
+    audit_index_on_commit,
+    audit_server_rows,
+)
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
 from tradeops.core.pgpipeline import Batch
@@ -177,6 +183,7 @@ def _statements(vendor: str) -> dict[str, str]:
             f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(AUDIT_COLUMNS)}) "
             f"VALUES ({marks(len(AUDIT_COLUMNS))})"
         ),
+        "known_ids": f"SELECT event_id FROM {AuditRecord._meta.db_table} WHERE event_id IN ({{}})",
         "head_move": (
             f"UPDATE {ChainHead._meta.db_table} SET last_sequence = {mark}, last_hash = {mark}, updated_at = {mark} "
             "WHERE id = 1"
@@ -295,9 +302,48 @@ def _outbox_insert(cursor, sql, events) -> None:
     outbox_written()
 
 
-def _audit_append(cursor, sql, entries) -> list[int]:
-    """Fresh audit entries chained after the head, locked here (SQLite: the transaction's write
-    lock). The first record ever goes through ``audit_append_many``, which creates the head."""
+def audit_append_statements(*, entries: list[AuditEntry]) -> list[int]:
+    """Append ``entries`` (each with its ``event_id``) to the chain in the caller's transaction,
+    in the statements writer's plain statements on the DB-API cursor: what ``audit_append_many``
+    writes, byte for byte (the same numbering, header and hash), without Django's cursor wrapper
+    per statement. Idempotent by event id: ids the trail holds already (a redelivered signal),
+    or repeated in ``entries``, are skipped, looked up after the chain head is locked, as
+    ``audit_append_many`` does. Returns the sequences written. Precondition: inside
+    ``transaction.atomic`` (on SQLite an IMMEDIATE one: it holds the write lock). The execution
+    worker's ``signal.skipped`` records (one transaction per skipped signal, durable before the
+    signal counts as handled)."""
+    unique: dict = {}
+    for entry in entries:
+        if entry.event_id is None:
+            raise OrderWriteError("audit_append_statements: every entry carries its event id")
+        unique.setdefault(entry.event_id, entry)
+    if not unique:
+        return []
+    sql = _sql()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        cursor = connection.connection.cursor()
+        try:
+            return _audit_append(cursor, sql, list(unique.values()), fresh_only=True)
+        finally:
+            cursor.close()
+
+
+def _known_event_ids(cursor, sql, event_ids) -> set:
+    """Which of ``event_ids`` the trail holds (the column as the field stores it)."""
+    db = connections[DEFAULT_DB_ALIAS]
+    adapt = _adapters("audit", _audit_fields, db)[1]  # event_id (AUDIT_COLUMNS order)
+    stored = {adapt(i, db): i for i in event_ids}
+    marks = ", ".join([sql["mark"]] * len(stored))
+    cursor.execute(sql["known_ids"].format(marks), list(stored))
+    return {stored.get(v, v) for (v,) in cursor.fetchall()}
+
+
+def _audit_append(cursor, sql, entries, *, fresh_only: bool = False) -> list[int]:
+    """Audit entries chained after the head, locked here (SQLite: the transaction's write lock);
+    ``fresh_only``: those whose event id the trail holds are left out (looked up under the
+    lock). The first record ever goes through ``audit_append_many``, which creates the head
+    (and skips the ids it holds)."""
     if not entries:
         return []
     prepared = audit_server_rows(entries)  # validates; canonical payload and header text
@@ -305,6 +351,12 @@ def _audit_append(cursor, sql, entries) -> list[int]:
     head = cursor.fetchone()
     if head is None:
         return [r.sequence for r in audit_append_many(entries=entries)]
+    if fresh_only:
+        known = _known_event_ids(cursor, sql, [row["event_id"] for row in prepared])
+        if known:
+            prepared = [row for row in prepared if row["event_id"] not in known]
+            if not prepared:
+                return []
     sequence, prev = head
     now = utcnow()
     recorded = ts(now)

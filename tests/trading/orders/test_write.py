@@ -213,3 +213,58 @@ def test_outbox_messages_are_stored_as_the_bytes_encoded(postgres, account, inst
     with connection.cursor() as cursor:
         cursor.execute("SELECT trading_order_write(%s::jsonb)", [statement])
     assert bytes(Outbox.objects.get(event_id=event_id).message) == encoded[-1]
+
+
+def _skip_entry(n: int, event_id: uuid.UUID) -> AuditEntry:
+    return AuditEntry(
+        action="signal.skipped",
+        object_type="signal",
+        object_id=f"sig-{n}:1",
+        occurred_at=T0 + timedelta(hours=n),
+        payload={"code": "strategy.no_headroom", "n": n, "wanted": "0.10", "text": 'é "q"'},
+        actor="service:execution",
+        event_id=event_id,
+    )
+
+
+def test_statements_append_writes_each_event_id_once_as_audit_append_many_would(db):
+    """The skipped signals' records (``audit_append_statements``): a redelivered event id, or one
+    repeated in the batch, is written once; every record is what ``audit_append_many`` writes
+    for the same entry (same columns but the ids and times of writing) and the chain verifies."""
+    from django.db import transaction
+
+    from tradeops.audit.services import audit_append_many
+
+    ids = [uuid.uuid4() for _ in range(4)]
+    with transaction.atomic():
+        (reference,) = audit_append_many(entries=[_skip_entry(0, ids[0])])  # the head exists from here on
+    with transaction.atomic():
+        first = write.audit_append_statements(
+            entries=[_skip_entry(1, ids[1]), _skip_entry(2, ids[2]), _skip_entry(2, ids[2])]
+        )
+    with transaction.atomic():
+        again = write.audit_append_statements(
+            entries=[_skip_entry(0, ids[0]), _skip_entry(1, ids[1]), _skip_entry(3, ids[3])]
+        )
+    with transaction.atomic():
+        assert write.audit_append_statements(entries=[_skip_entry(3, ids[3])]) == []
+
+    assert first == [reference.sequence + 1, reference.sequence + 2]
+    assert again == [reference.sequence + 3]
+    records = list(AuditRecord.objects.order_by("sequence"))
+    assert [r.event_id for r in records] == ids
+    for record in records:
+        assert record.recorded_at <= record.retain_until
+        assert (record.retain_until - record.recorded_at) == (reference.retain_until - reference.recorded_at)
+        for name in ("category", "actor_type", "actor_id", "action", "object_type"):
+            assert getattr(record, name) == getattr(reference, name)
+    assert [orjson.loads(r.payload)["n"] for r in records] == [0, 1, 2, 3]
+    assert audit_verify().ok
+
+
+def test_statements_append_needs_the_event_ids(db):
+    from django.db import transaction
+
+    entry = dataclasses.replace(_skip_entry(0, uuid.uuid4()), event_id=None)
+    with pytest.raises(write.OrderWriteError), transaction.atomic():
+        write.audit_append_statements(entries=[entry])
