@@ -55,7 +55,8 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 FEATURE_SET = "bars-v1"
 # The names as ``update`` writes them, formatted once rather than on every bar.
-_RET_NAMES = tuple((f"ret_{h}", h) for h in RETURN_HORIZONS)
+# The four returns ``fold`` writes: each one's name and the index of the close it looks back to.
+(_RET_A, _LAG_A), (_RET_B, _LAG_B), (_RET_C, _LAG_C), (_RET_D, _LAG_D) = ((f"ret_{h}", -1 - h) for h in RETURN_HORIZONS)
 _VOL, _RSI, _ATR, _BOLL = f"vol_{VOL_WINDOW}", f"rsi_{RSI_PERIOD}", f"atr_{ATR_PERIOD}_rel", f"boll_z_{BOLL_WINDOW}"
 
 # The timeframes the feature set is defined on (no weekly bars).
@@ -167,50 +168,74 @@ class SymbolFeatureState:
 
     def update(self, bar: BarInput) -> dict[str, float] | None:
         """Fold one completed bar in; return the feature vector, or None while warming up."""
-        close = bar.close
-        prev_close = self.closes[-1] if self.closes else None
-        self.closes.append(close)
+        return self.fold(bar.open_time, bar.high, bar.low, bar.close, bar.volume, bar.spread)
+
+    def fold(
+        self, open_time: datetime, high: float, low: float, close: float, volume: float, spread: float
+    ) -> dict[str, float] | None:
+        """``update`` on the bar's fields (the open is not a feature's input): what the feature
+        stage calls with a bar event's values, without building a ``BarInput`` for each.
+
+        The exponential averages are pushed inline (``Ewm.push``'s expression on the same floats)
+        and the vector is one dict display in ``FEATURE_NAMES`` order: each expression is the
+        one it replaces, so every value is the same float (``tests/mlmodels/test_features.py``
+        holds the stream to the batch twin, and the shipped bars' vectors were compared as hex)."""
+        closes = self.closes
+        prev_close = closes[-1] if closes else None
+        closes.append(close)
         self.bars += 1
         if prev_close is not None:
             self.rets.push(math.log(close / prev_close))
             delta = close - prev_close
-            self.gain.push(delta if delta > 0 else 0.0)
-            self.loss.push(-delta if delta < 0 else 0.0)
-            true_range = max(bar.high - bar.low, abs(bar.high - prev_close), abs(bar.low - prev_close))
+            gain = self.gain
+            x = delta if delta > 0 else 0.0
+            gain.value = x if gain.value is None else gain.value + gain.alpha * (x - gain.value)
+            loss = self.loss
+            x = -delta if delta < 0 else 0.0
+            loss.value = x if loss.value is None else loss.value + loss.alpha * (x - loss.value)
+            true_range = max(high - low, abs(high - prev_close), abs(low - prev_close))
         else:
-            true_range = bar.high - bar.low
-        self.atr.push(true_range)
-        fast = self.ema_fast.push(close)
-        slow = self.ema_slow.push(close)
+            true_range = high - low
+        atr = self.atr
+        atr.value = true_range if atr.value is None else atr.value + atr.alpha * (true_range - atr.value)
+        ema = self.ema_fast
+        fast = ema.value = close if ema.value is None else ema.value + ema.alpha * (close - ema.value)
+        ema = self.ema_slow
+        slow = ema.value = close if ema.value is None else ema.value + ema.alpha * (close - ema.value)
         macd = fast - slow
-        signal = self.ema_signal.push(macd)
-        self.boll.push(close)
-        self.volume.push(bar.volume)
-        self.spread.push(bar.spread)
+        ema = self.ema_signal
+        signal = ema.value = macd if ema.value is None else ema.value + ema.alpha * (macd - ema.value)
+        boll = self.boll
+        boll.push(close)
+        activity = self.volume
+        activity.push(volume)
+        spreads = self.spread
+        spreads.push(spread)
         if self.bars < WARMUP_BARS:
             return None
 
-        closes = self.closes
-        values: dict[str, float] = {}
-        for name, h in _RET_NAMES:
-            values[name] = math.log(close / closes[-1 - h])
-        values[_VOL] = self.rets.std(ddof=1)
         gain, loss = self.gain.value, self.loss.value
-        values[_RSI] = 50.0 if gain + loss == 0 else 100.0 * gain / (gain + loss)
-        values["macd_rel"] = macd / close
-        values["macd_hist_rel"] = (macd - signal) / close
-        values[_ATR] = self.atr.value / close
-        std = self.boll.std(ddof=0)
-        values[_BOLL] = 0.0 if std == 0 else (close - self.boll.mean) / std
-        values["spread_bps"] = bar.spread / close * 1e4
-        spread_mean = self.spread.mean
-        values["spread_ratio"] = bar.spread / spread_mean if spread_mean > 0 else 1.0
-        values["tick_rate"] = bar.volume / self.timeframe_minutes
-        values["tick_rate_rel"] = math.log((bar.volume + 1.0) / (self.volume.mean + 1.0))
-        day_fraction = (bar.open_time.hour * 60 + bar.open_time.minute) / 1440.0
-        values["tod_sin"] = math.sin(2 * math.pi * day_fraction)
-        values["tod_cos"] = math.cos(2 * math.pi * day_fraction)
-        return values
+        std = boll.std(ddof=0)
+        spread_mean = spreads.mean
+        day_fraction = (open_time.hour * 60 + open_time.minute) / 1440.0
+        return {
+            _RET_A: math.log(close / closes[_LAG_A]),
+            _RET_B: math.log(close / closes[_LAG_B]),
+            _RET_C: math.log(close / closes[_LAG_C]),
+            _RET_D: math.log(close / closes[_LAG_D]),
+            _VOL: self.rets.std(ddof=1),
+            _RSI: 50.0 if gain + loss == 0 else 100.0 * gain / (gain + loss),
+            "macd_rel": macd / close,
+            "macd_hist_rel": (macd - signal) / close,
+            _ATR: atr.value / close,
+            _BOLL: 0.0 if std == 0 else (close - boll.mean) / std,
+            "spread_bps": spread / close * 1e4,
+            "spread_ratio": spread / spread_mean if spread_mean > 0 else 1.0,
+            "tick_rate": volume / self.timeframe_minutes,
+            "tick_rate_rel": math.log((volume + 1.0) / (activity.mean + 1.0)),
+            "tod_sin": math.sin(2 * math.pi * day_fraction),
+            "tod_cos": math.cos(2 * math.pi * day_fraction),
+        }
 
 
 @dataclass(slots=True)

@@ -34,7 +34,6 @@ from mlmodels.features import (
     FEATURE_NAMES,
     FEATURE_SET,
     VOL_WINDOW,
-    BarInput,
     SymbolFeatureState,
     TickBarAggregator,
     timeframe_delta,
@@ -74,14 +73,16 @@ class FeatureHandler:
                 return []
             symbol = payload.symbol
             self._bar_fed.add(symbol)
-            bar = BarInput(
-                open_time=payload.ts,
-                open=float(payload.open),
-                high=float(payload.high),
-                low=float(payload.low),
-                close=float(payload.close),
-                volume=float(payload.volume),
-                spread=float(payload.spread) if payload.spread is not None else 0.0,
+            open_time, spread = payload.ts, payload.spread
+            state = self._states.get(symbol) or self._state(symbol)
+            # the bar's fields straight in (``fold``), not through a ``BarInput`` built per bar
+            values = state.fold(
+                open_time,
+                float(payload.high),
+                float(payload.low),
+                float(payload.close),
+                float(payload.volume),
+                float(spread) if spread is not None else 0.0,
             )
             price = payload.close
         elif type(payload) is Tick:
@@ -97,13 +98,14 @@ class FeatureHandler:
             bar = aggregator.push(payload.ts, float(mid), float(payload.ask - payload.bid))
             if bar is None:
                 return []
+            open_time = bar.open_time
+            values = self._state(symbol).update(bar)
         else:
             return []
-        values = self._state(symbol).update(bar)
         if values is None:
             return []
         features = Features(
-            symbol=symbol, ts=bar.open_time + self.period, values=values, price=price, feature_set=FEATURE_SET
+            symbol=symbol, ts=open_time + self.period, values=values, price=price, feature_set=FEATURE_SET
         )
         return [make_event(features, source=self.source, key=symbol, traceparent=event.traceparent)]
 

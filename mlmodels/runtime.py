@@ -13,9 +13,13 @@ serving; ``last_error`` keeps the reason for the operator.
 from __future__ import annotations
 
 import logging
+import math
 import time
+from bisect import bisect_left
+from collections.abc import Callable
 
 from django.conf import settings
+from prometheus_client.values import MutexValue
 
 from mlmodels.handlers import FeatureHandler, PredictionHandler
 from mlmodels.serving import ModelArtifactError, ServingModel
@@ -127,19 +131,84 @@ def serving_observe(out: list[Envelope], *, seconds: float, validator) -> None:
         if kind is Prediction:
             observe = _confidence_observers.get(payload.model)
             if observe is None:
-                observe = _confidence_observers[payload.model] = _child(metrics.model_confidence, payload.model).observe
+                observe = _confidence_observers[payload.model] = histogram_observer(
+                    _child(metrics.model_confidence, payload.model)
+                )
             observe(payload.probability)
             symbol = payload.symbol
         elif kind is Signal:
             _child(metrics.signals, payload.symbol, payload.side).inc()
     score = validator.drift_scores.get(symbol) if validator is not None and symbol else None
     if score is not None:
-        _child(metrics.model_drift_score, symbol).set(score)
+        set_score = _drift_setters.get(symbol)
+        if set_score is None:
+            set_score = _drift_setters[symbol] = gauge_setter(_child(metrics.model_drift_score, symbol))
+        set_score(score)
+
+
+def histogram_observer(histogram) -> Callable[[float], None]:
+    """A function that does what ``histogram.observe(amount)`` does (no exemplar) to one
+    histogram without labels, or to one labelled child, in about a third of its CPU (three
+    observations a feature vector: ~2 us of the ~3.5 us the serving metrics cost).
+
+    prometheus_client's ``observe`` checks the metric can be observed, adds the amount to the
+    sum under the sum's lock, then scans the buckets and adds 1 to the first bound at or above
+    the amount under that bucket's lock (none for NaN). This does the same two locked
+    additions on the same values, finding the bucket by bisection (the first bound >= the
+    amount is the one the scan stops at), so every scrape reads exactly what it would have.
+    It reaches into the values only when they are the in-process ``MutexValue`` it knows (not
+    with ``PROMETHEUS_MULTIPROC_DIR``, whose values live in files) and the buckets end at +Inf
+    as prometheus_client builds them; otherwise it is the child's own ``observe``.
+    ``tests/mlmodels/test_serving_metrics.py`` holds it to ``observe``'s exposition."""
+    amount_sum = getattr(histogram, "_sum", None)
+    buckets = list(getattr(histogram, "_buckets", ()))
+    bounds = tuple(getattr(histogram, "_upper_bounds", ()))
+    if (
+        type(amount_sum) is not MutexValue
+        or not buckets
+        or any(type(b) is not MutexValue for b in buckets)
+        or len(bounds) != len(buckets)
+        or bounds[-1] != math.inf
+        or list(bounds) != sorted(bounds)
+    ):
+        return histogram.observe
+    histogram._raise_if_not_observable()  # as ``observe`` does (a labelled parent has no ``_sum``)
+    sum_lock = amount_sum._lock
+
+    def observe(amount: float) -> None:
+        with sum_lock:
+            amount_sum._value += amount
+        if amount <= math.inf:  # NaN is in no bucket, as in ``observe``
+            bucket = buckets[bisect_left(bounds, amount)]
+            with bucket._lock:
+                bucket._value += 1
+
+    return observe
+
+
+def gauge_setter(gauge) -> Callable[[float], None]:
+    """A function that does what ``gauge.set(value)`` does to one gauge or labelled child
+    (``float(value)`` stored under the value's lock), for the in-process ``MutexValue``; a
+    gauge with a multiprocess mode that keeps timestamps, or another value class, gets its
+    own ``set``."""
+    value = getattr(gauge, "_value", None)
+    if type(value) is not MutexValue or getattr(gauge, "_is_most_recent", False):
+        return gauge.set
+    gauge._raise_if_not_observable()
+    lock = value._lock
+
+    def set_value(amount: float) -> None:
+        amount = float(amount)
+        with lock:
+            value._value = amount
+
+    return set_value
 
 
 _children: dict[tuple, object] = {}  # (metric, labels...) -> its child: ``labels()`` is a lock and a tuple build each
-_confidence_observers: dict[str, object] = {}  # model name -> its confidence child's ``observe``
-_seconds_observe = metrics.model_prediction_seconds.observe
+_confidence_observers: dict[str, Callable[[float], None]] = {}  # model name -> its confidence child's observer
+_drift_setters: dict[str, Callable[[float], None]] = {}  # symbol -> its drift-score child's setter
+_seconds_observe = histogram_observer(metrics.model_prediction_seconds)
 
 
 def _child(metric, *labels: str):

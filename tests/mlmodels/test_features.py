@@ -172,3 +172,79 @@ def test_ticks_build_the_same_bars_and_features_as_batch():
     got = np.array([[e.payload.values[n] for n in FEATURE_NAMES] for e in out])
     np.testing.assert_allclose(got, batch.to_numpy(), rtol=1e-7, atol=1e-12)
     assert out[-1].payload.ts == bars.index[-1].to_pydatetime()  # the close of the last completed bar
+
+
+def _update_by_blocks(state, bar):
+    """``SymbolFeatureState.update`` as it was written before its pushes were inlined: every
+    average through ``Ewm.push``, the vector one key at a time (the reference for the test below)."""
+    import math
+
+    close = bar.close
+    prev_close = state.closes[-1] if state.closes else None
+    state.closes.append(close)
+    state.bars += 1
+    if prev_close is not None:
+        state.rets.push(math.log(close / prev_close))
+        delta = close - prev_close
+        state.gain.push(delta if delta > 0 else 0.0)
+        state.loss.push(-delta if delta < 0 else 0.0)
+        true_range = max(bar.high - bar.low, abs(bar.high - prev_close), abs(bar.low - prev_close))
+    else:
+        true_range = bar.high - bar.low
+    state.atr.push(true_range)
+    macd = state.ema_fast.push(close) - state.ema_slow.push(close)
+    signal = state.ema_signal.push(macd)
+    state.boll.push(close)
+    state.volume.push(bar.volume)
+    state.spread.push(bar.spread)
+    if state.bars < WARMUP_BARS:
+        return None
+    values = {}
+    for h in (1, 4, 12, 24):
+        values[f"ret_{h}"] = math.log(close / state.closes[-1 - h])
+    values["vol_24"] = state.rets.std(ddof=1)
+    gain, loss = state.gain.value, state.loss.value
+    values["rsi_14"] = 50.0 if gain + loss == 0 else 100.0 * gain / (gain + loss)
+    values["macd_rel"] = macd / close
+    values["macd_hist_rel"] = (macd - signal) / close
+    values["atr_14_rel"] = state.atr.value / close
+    std = state.boll.std(ddof=0)
+    values["boll_z_20"] = 0.0 if std == 0 else (close - state.boll.mean) / std
+    values["spread_bps"] = bar.spread / close * 1e4
+    spread_mean = state.spread.mean
+    values["spread_ratio"] = bar.spread / spread_mean if spread_mean > 0 else 1.0
+    values["tick_rate"] = bar.volume / state.timeframe_minutes
+    values["tick_rate_rel"] = math.log((bar.volume + 1.0) / (state.volume.mean + 1.0))
+    day_fraction = (bar.open_time.hour * 60 + bar.open_time.minute) / 1440.0
+    values["tod_sin"] = math.sin(2 * math.pi * day_fraction)
+    values["tod_cos"] = math.cos(2 * math.pi * day_fraction)
+    return values
+
+
+def test_update_is_the_building_blocks_float_for_float(real_bars_with_spread):
+    """The inlined averages and the one-display vector give every value the building blocks
+    give, bit for bit, in ``FEATURE_NAMES`` order (spread and volume varying, a flat stretch)."""
+    from mlmodels.features import BarInput, SymbolFeatureState
+
+    bars = real_bars_with_spread.iloc[:1500].copy()
+    bars.iloc[300:330, :4] = bars.iloc[300, 3]  # a flat stretch: zero deltas, zero std
+    fast, reference = SymbolFeatureState(timeframe_minutes=60.0), SymbolFeatureState(timeframe_minutes=60.0)
+    compared = 0
+    for ts, row in zip(bars.index, bars.itertuples(index=False), strict=True):
+        bar = BarInput(
+            open_time=ts.to_pydatetime(),
+            open=float(row.Open),
+            high=float(row.High),
+            low=float(row.Low),
+            close=float(row.Close),
+            volume=float(getattr(row, "Volume", 0.0)),
+            spread=float(row.Spread),
+        )
+        got, want = fast.update(bar), _update_by_blocks(reference, bar)
+        if want is None:
+            assert got is None
+            continue
+        assert list(got) == list(want) == list(FEATURE_NAMES)
+        assert [v.hex() for v in got.values()] == [v.hex() for v in want.values()]
+        compared += 1
+    assert compared == len(bars) - WARMUP_BARS + 1
