@@ -288,6 +288,56 @@ def test_a_consumer_is_not_handed_the_payloads_it_says_it_has_nothing_to_do_with
     assert result.stages["toy-watcher"].consumed == result.stages["toy-other"].consumed == 12
 
 
+class _DeclinesLearnedSymbols(_Sees):
+    """Ignores every tick of a symbol once it has seen a tick with volume 2 for it, and says so
+    through the live set ``declined_keys`` returns (as the feature stage does for bar-fed symbols)."""
+
+    def __init__(self):
+        super().__init__()
+        self.done: set[str] = set()
+        self.asked = []
+
+    def declined_keys(self, kind):
+        self.asked.append(kind.__name__)
+        return self.done if kind is Tick else None
+
+    def handle(self, event):
+        payload = event.payload
+        if payload.symbol in self.done:
+            raise AssertionError(f"handed a tick of {payload.symbol}, which it declined")
+        super().handle(event)
+        if payload.volume == 2:
+            self.done.add(payload.symbol)
+        return []
+
+
+def test_a_consumer_is_not_handed_the_events_of_keys_it_declines_once_it_declines_them():
+    """``declined_keys(payload class)`` is asked once per class and read before every event: a
+    key the handler adds to it later is declined from then on, the other keys are handed over,
+    the other consumers get everything, and the declined events still count as consumed."""
+    watcher = Stage("toy-watcher", (Topic.MARKET_DATA,), "toy-watcher", "unused")
+    other = Stage("toy-other", (Topic.MARKET_DATA,), "toy-other", "unused")
+    picky, sees = _DeclinesLearnedSymbols(), _Sees()
+    source = [tick("EURUSD", i) for i in range(5)] + [tick("GBPUSD", i) for i in range(2)]
+    result = pipeline_run(
+        source,
+        stages=[watcher, other],
+        handlers={"toy-watcher": picky, "toy-other": sees},
+        bus=MemoryBus(),
+        batch_size=1,
+    )
+    assert [(s, v) for _, s, v in picky.seen] == [
+        ("EURUSD", 0),
+        ("EURUSD", 1),
+        ("EURUSD", 2),
+        ("GBPUSD", 0),
+        ("GBPUSD", 1),
+    ]
+    assert picky.asked == ["Tick"]  # once per class
+    assert len(sees.seen) == 7
+    assert result.stages["toy-watcher"].consumed == result.stages["toy-other"].consumed == 7
+
+
 class _Sink:
     """A sink with ``handle_batch``: counts calls; refuses a batch holding a POISON feature."""
 
