@@ -177,3 +177,41 @@ def test_a_missing_trading_day_of_daily_stock_bars_is_a_gap_but_a_weekend_is_not
     assert monitor.handle(daily(6))[0].payload.flags == ()  # Friday
     assert monitor.handle(daily(9))[0].payload.flags == ()  # Monday: the weekend is closed
     assert monitor.handle(daily(11))[0].payload.flags == ("gap",)  # Wednesday: Tuesday is missing
+
+
+def _every_feed_looked_at(monitor: MarketMonitor) -> MarketMonitor:
+    """The monitor as it was before it remembered when a feed may first turn stale: every feed
+    looked at once per second of event time, whatever their deadlines."""
+    inspect = monitor.inspect
+
+    def looking(event):
+        monitor._feeds_due = None
+        return inspect(event)
+
+    monitor.inspect = looking
+    return monitor
+
+
+def test_the_stale_feed_alerts_are_those_of_a_look_at_every_feed_every_second():
+    """Skipping the look at every feed until the newest time passes the first feed's deadline
+    raises the same stale-feed alerts, at the same events, as looking every second: feeds that
+    fall silent, resume and fall silent again, feeds added late, bars and ticks, closed sessions."""
+    rng = random.Random(7)
+    hours = {"EURUSD": FX_HOURS, "GBPUSD": FX_HOURS}
+    config = MonitorConfig(feed_timeout=timedelta(seconds=90), max_gap=timedelta(hours=6), trading_hours=hours)
+    fast, reference = MarketMonitor(config), _every_feed_looked_at(MarketMonitor(config))
+    at = T0 + timedelta(days=3, hours=20)  # Thursday evening: the weekend's closed session comes
+    events = []
+    for i in range(4000):
+        at += timedelta(seconds=rng.choice((1, 2, 5, 30, 60, 200)) + rng.random())
+        symbol = rng.choice(("EURUSD", "EURUSD", "GBPUSD", "USDJPY" if i > 1500 else "EURUSD"))
+        if rng.random() < 0.1:
+            opened = at.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+            events.append(bar("1.1", opened, symbol=symbol))
+        elif not (2000 < i < 2300 and symbol == "GBPUSD"):  # GBPUSD ticks fall silent for a while
+            events.append(tick("1.08500", "1.08510", at, symbol=symbol))
+    got = [[(e.type, e.key, e.occurred_at) for e in fast.handle(e)] for e in events]
+    expected = [[(e.type, e.key, e.occurred_at) for e in reference.handle(e)] for e in events]
+    assert got == expected
+    stale = [a for out in got for a in out if a[0] == "alert.raised"]
+    assert len(stale) > 3  # the stream does make feeds stale
