@@ -415,3 +415,27 @@ def test_replayed_event_ids_are_the_uuid5_of_what_was_replayed():
             assert replay_event_id(source, payload) == uuid.uuid5(
                 OUTPUT_ID_NAMESPACE, f"{source}:{REPLAY_ID_NAMESPACE}:{name}"
             )
+
+
+def test_the_embedded_dispatcher_keeps_each_dedupe_window_near_its_capacity():
+    """The windows are trimmed once per ``TRIM_EVERY`` dispatched events, not after every pump:
+    a window never holds more than its capacity plus that many ids, and a redelivered event
+    within the window is still recognised."""
+    from tradeops.bus.runner import EmbeddedDispatcher, RecentIds, StageRunner
+
+    window = RecentIds(capacity=50)
+    runner = StageRunner(stage=FEATURES, handler=MidPrice(), bus=MemoryBus(), subscription=None, dedupe=window)
+    dispatcher = EmbeddedDispatcher([runner], bus=MemoryBus())
+    every = EmbeddedDispatcher.TRIM_EVERY
+    largest = 0
+    events = _ticks(3 * every)
+    for event in events:  # lock-step: one pump per source event
+        dispatcher.publish([event])
+        dispatcher.pump()
+        largest = max(largest, len(window))
+    assert window.capacity < largest <= window.capacity + every
+    assert len(window) <= window.capacity + every
+    dispatcher.publish([events[-1]])  # the last one again: within the window, a duplicate
+    dispatcher.pump()
+    assert runner.stats.duplicates == 1
+    dispatcher.close()

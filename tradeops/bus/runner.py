@@ -722,6 +722,12 @@ class EmbeddedDispatcher:
     are appended moves, not what: a lock-step replay (one source event per pump) appends the
     audit trail's decision inputs once per ``sink_seconds``, not once per source event."""
 
+    # Dispatched events between two trims of the dedupe windows: a window then holds at most its
+    # capacity (1,000,000 ids by default) plus the ids of this many events and of the pump that
+    # reached it, instead of every window being measured after every pump (a lock-step replay
+    # pumps once per source event).
+    TRIM_EVERY = 1024
+
     def __init__(
         self,
         runners: Sequence[StageRunner],
@@ -739,8 +745,10 @@ class EmbeddedDispatcher:
         self._sinks_flushed_at = time.monotonic()
         self._sinks_pending = 0
         self.runners = list(runners)
-        # the runners' dedupe windows, each once (runners may share one): trimmed after every pump
+        # the runners' dedupe windows, each once (runners may share one): trimmed after the pump
+        # that takes the count of events dispatched since the last trim to ``TRIM_EVERY``
         self._windows = list({id(r.dedupe): r.dedupe for r in self.runners}.values())
+        self._trim_in = self.TRIM_EVERY
         self.bus = bus
         self.relay = relay
         self.on_event = on_event
@@ -815,9 +823,12 @@ class EmbeddedDispatcher:
                 self._flush_sinks()
             if not self._take_ingress():
                 break
-        for dedupe in self._windows:
-            if len(dedupe._ids) > dedupe.capacity:
-                dedupe.trim()
+        self._trim_in -= dispatched
+        if self._trim_in <= 0:
+            self._trim_in = self.TRIM_EVERY
+            for dedupe in self._windows:
+                if len(dedupe._ids) > dedupe.capacity:
+                    dedupe.trim()
         self.dispatched += dispatched
         return dispatched
 
