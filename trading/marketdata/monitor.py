@@ -132,14 +132,6 @@ class MarketMonitor:
         self._spike_limit2 = self.config.spike_sigma**2
         self._warmup = self.config.spike_warmup
         self._feed_limits: dict[str, float] = {}  # feed kind -> seconds of silence before it is stale
-        # The earliest time at which a feed may turn stale, as of the last look at every feed
-        # (None: unknown), and how many feeds there were then. A feed's deadline (its last time
-        # plus its limit) only moves later, since its last time only moves forward (an earlier
-        # event is refused as out of order), so until the newest time passes it or a feed is
-        # added, no feed is stale.
-        self._feeds_due: datetime | None = None
-        self._feeds_seen = 0
-        self._feed_deadlines: dict[str, timedelta] = {}  # feed kind -> its limit as a timedelta
 
     # ------------------------------------------------------------ the handler interface
 
@@ -182,13 +174,9 @@ class MarketMonitor:
         if check is None or ts >= check:
             # Checking every feed on every event costs O(feeds); once per second of event time will do.
             self._next_feed_check = ts + _FEED_CHECK_EVERY
-            # And not before the newest time passes the first feed's deadline (``_stale_feeds``):
-            # until then no feed can be stale, so that look would find nothing.
-            due = self._feeds_due
-            if due is None or self._newest >= due or len(self._symbols) != self._feeds_seen:
-                stale = self._stale_feeds()
-                if stale:
-                    alerts = (*alerts, *stale)
+            stale = self._stale_feeds()
+            if stale:
+                alerts = (*alerts, *stale)
         # Verdict(...) without its __new__'s Python frame
         return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts))
 
@@ -368,22 +356,14 @@ class MarketMonitor:
             return []
         alerts = []
         limits = self._feed_limits
-        due: datetime | None = None  # the earliest deadline of every feed (alerted ones too)
-        known = True  # every feed has a last time (so a deadline)
         for (symbol, kind), state in self._symbols.items():
-            last_ts = state.last_ts
-            if last_ts is None:
-                known = False
+            if state.stale_alerted or state.last_ts is None:
                 continue
             limit = limits.get(kind)
             if limit is None:  # once per feed kind (the configuration is frozen)
                 # A bar feed is silent for a whole bar by nature: allow two bar lengths.
                 limit = limits[kind] = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
-                self._feed_deadlines[kind] = timedelta(seconds=limit)
-            deadline = last_ts + self._feed_deadlines[kind]
-            if due is None or deadline < due:
-                due = deadline
-            if state.stale_alerted or (newest - last_ts).total_seconds() <= limit:
+            if (newest - state.last_ts).total_seconds() <= limit:
                 continue
             if self._session_seconds(symbol, state.last_ts, newest) <= limit:
                 continue  # the market was closed, not the feed
@@ -405,8 +385,6 @@ class MarketMonitor:
                 ts=newest,
             )
             alerts.append(make_event(alert, source=self.config.source, key=symbol))
-        self._feeds_due = due if known else None
-        self._feeds_seen = len(self._symbols)
         return alerts
 
 
