@@ -617,7 +617,8 @@ def handler_declines(handler: Handler, kind: type) -> Container[str] | None:
     returns, a collection the handler keeps up to date as it learns (the feature stage: the
     symbols whose ticks it ignores because they send bars), read by the dispatcher before each
     event of that class; None (nothing declined) without one. Asked once per payload class by
-    the embedded dispatcher.
+    the embedded dispatcher, which keeps the collection it got: the handler must change that
+    object, never replace it, and keep in it only keys whose events it would ignore from then on.
 
     A key is an envelope's ``key`` (the symbol for market data, the account for trading
     events): a handler may only decline a key whose every event of ``kind`` it would ignore."""
