@@ -66,6 +66,10 @@ class FeatureHandler:
             state = self._states[symbol] = SymbolFeatureState(timeframe_minutes=self.minutes)
         return state
 
+    def declined_keys(self, kind: type) -> set[str] | None:
+        """Ticks of a symbol that sends bars are ignored (``handle``; market data is keyed by its symbol)."""
+        return self._bar_fed if kind is Tick else None
+
     def handle(self, event: Envelope) -> list[Envelope]:
         payload = event.payload
         if type(payload) is Bar:

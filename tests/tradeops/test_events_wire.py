@@ -248,3 +248,44 @@ def test_random_event_ids_are_version_4_uuids_in_every_respect():
         key="EURUSD",
     )
     assert event.event_id.version == 4 and decode(encode(event)) == event
+
+
+def test_random_event_ids_are_never_handed_out_twice_across_threads_or_a_fork():
+    """Random ids come from ``os.urandom`` many at a time: threads drawing at once never get the
+    same id, and a forked child does not hand out the ids its parent drew but had not used."""
+    import os
+    import threading
+
+    from tradeops.events import random_event_id
+
+    random_event_id()  # the parent holds a drawn pool now
+    got: list[list] = [[] for _ in range(8)]
+
+    def draw(into):
+        for _ in range(3000):
+            into.append(random_event_id().int)
+
+    threads = [threading.Thread(target=draw, args=(into,)) for into in got]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    every = [i for into in got for i in into]
+    assert len(set(every)) == len(every) == 8 * 3000
+
+    from tradeops import events
+
+    events._random_ids_draw()  # a full pool drawn, none used: all of it the parent's to hand out
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next ids, to the parent
+        try:
+            os.write(write, "\n".join(str(random_event_id().int) for _ in range(50)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = {int(line) for line in pipe.read().split()}
+    os.waitpid(pid, 0)
+    parent = {random_event_id().int for _ in range(50)}
+    assert len(child) == 50 and not child & parent

@@ -288,6 +288,56 @@ def test_a_consumer_is_not_handed_the_payloads_it_says_it_has_nothing_to_do_with
     assert result.stages["toy-watcher"].consumed == result.stages["toy-other"].consumed == 12
 
 
+class _DeclinesLearnedSymbols(_Sees):
+    """Ignores every tick of a symbol once it has seen a tick with volume 2 for it, and says so
+    through the live set ``declined_keys`` returns (as the feature stage does for bar-fed symbols)."""
+
+    def __init__(self):
+        super().__init__()
+        self.done: set[str] = set()
+        self.asked = []
+
+    def declined_keys(self, kind):
+        self.asked.append(kind.__name__)
+        return self.done if kind is Tick else None
+
+    def handle(self, event):
+        payload = event.payload
+        if payload.symbol in self.done:
+            raise AssertionError(f"handed a tick of {payload.symbol}, which it declined")
+        super().handle(event)
+        if payload.volume == 2:
+            self.done.add(payload.symbol)
+        return []
+
+
+def test_a_consumer_is_not_handed_the_events_of_keys_it_declines_once_it_declines_them():
+    """``declined_keys(payload class)`` is asked once per class and read before every event: a
+    key the handler adds to it later is declined from then on, the other keys are handed over,
+    the other consumers get everything, and the declined events still count as consumed."""
+    watcher = Stage("toy-watcher", (Topic.MARKET_DATA,), "toy-watcher", "unused")
+    other = Stage("toy-other", (Topic.MARKET_DATA,), "toy-other", "unused")
+    picky, sees = _DeclinesLearnedSymbols(), _Sees()
+    source = [tick("EURUSD", i) for i in range(5)] + [tick("GBPUSD", i) for i in range(2)]
+    result = pipeline_run(
+        source,
+        stages=[watcher, other],
+        handlers={"toy-watcher": picky, "toy-other": sees},
+        bus=MemoryBus(),
+        batch_size=1,
+    )
+    assert [(s, v) for _, s, v in picky.seen] == [
+        ("EURUSD", 0),
+        ("EURUSD", 1),
+        ("EURUSD", 2),
+        ("GBPUSD", 0),
+        ("GBPUSD", 1),
+    ]
+    assert picky.asked == ["Tick"]  # once per class
+    assert len(sees.seen) == 7
+    assert result.stages["toy-watcher"].consumed == result.stages["toy-other"].consumed == 7
+
+
 class _Sink:
     """A sink with ``handle_batch``: counts calls; refuses a batch holding a POISON feature."""
 
@@ -365,3 +415,27 @@ def test_replayed_event_ids_are_the_uuid5_of_what_was_replayed():
             assert replay_event_id(source, payload) == uuid.uuid5(
                 OUTPUT_ID_NAMESPACE, f"{source}:{REPLAY_ID_NAMESPACE}:{name}"
             )
+
+
+def test_the_embedded_dispatcher_keeps_each_dedupe_window_near_its_capacity():
+    """The windows are trimmed once per ``TRIM_EVERY`` dispatched events, not after every pump:
+    a window never holds more than its capacity plus that many ids, and a redelivered event
+    within the window is still recognised."""
+    from tradeops.bus.runner import EmbeddedDispatcher, RecentIds, StageRunner
+
+    window = RecentIds(capacity=50)
+    runner = StageRunner(stage=FEATURES, handler=MidPrice(), bus=MemoryBus(), subscription=None, dedupe=window)
+    dispatcher = EmbeddedDispatcher([runner], bus=MemoryBus())
+    every = EmbeddedDispatcher.TRIM_EVERY
+    largest = 0
+    events = _ticks(3 * every)
+    for event in events:  # lock-step: one pump per source event
+        dispatcher.publish([event])
+        dispatcher.pump()
+        largest = max(largest, len(window))
+    assert window.capacity < largest <= window.capacity + every
+    assert len(window) <= window.capacity + every
+    dispatcher.publish([events[-1]])  # the last one again: within the window, a duplicate
+    dispatcher.pump()
+    assert runner.stats.duplicates == 1
+    dispatcher.close()

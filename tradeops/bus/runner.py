@@ -38,7 +38,7 @@ import signal
 import time
 import uuid
 from collections import OrderedDict, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -313,15 +313,18 @@ class StageRunner:
         self.trace_scope = tracing.StageScope(stage.name)
         self._handle = handler.handle
         self._seen = self.dedupe._ids  # an OrderedDict of event_id.int used as a set: C-level lookups
-        # Payload classes the handler said it has nothing to do with (``handler_wants``): the
-        # embedded dispatcher counts them consumed and does not hand them over.
-        self.skipped: set[type] = set()
+        # Per payload class, the event keys the handler said it has nothing to do with
+        # (``handler_declines``): ``EVERY_KEY`` for a whole class, or the handler's own live
+        # collection of keys. The embedded dispatcher counts those events consumed and does not
+        # hand them over.
+        self.declined: dict[type, Container[str]] = {}
 
     def learn(self, kind: type) -> None:
-        """Ask the handler, once per payload class, whether it has anything to do with ``kind``
-        (``handler_wants``); remember a no in ``skipped``."""
-        if not handler_wants(self.handler, kind):
-            self.skipped.add(kind)
+        """Ask the handler, once per payload class, what of ``kind`` it has nothing to do with
+        (``handler_declines``); remember the answer in ``declined``."""
+        declined = handler_declines(self.handler, kind)
+        if declined is not None:
+            self.declined[kind] = declined
 
     def handle_one(self, event: Envelope, topic: str, partition: int = 0, offset: int = -1) -> list[Envelope]:
         """Handle one event and return its outputs, each with its deterministic id and its
@@ -595,6 +598,36 @@ def handler_wants(handler: Handler, kind: type) -> bool:
     return True if wants is None else bool(wants(kind))
 
 
+class _EveryKey:
+    """The keys of a payload class a handler declines altogether (``handler_wants`` said no)."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "EVERY_KEY"
+
+
+EVERY_KEY = _EveryKey()
+
+
+def handler_declines(handler: Handler, kind: type) -> Container[str] | None:
+    """The event keys whose events of payload class ``kind`` ``handler`` has nothing to do with:
+    ``EVERY_KEY`` when ``handler_wants`` says no; else what its optional ``declined_keys(kind)``
+    returns, a collection the handler keeps up to date as it learns (the feature stage: the
+    symbols whose ticks it ignores because they send bars), read by the dispatcher before each
+    event of that class; None (nothing declined) without one. Asked once per payload class by
+    the embedded dispatcher, which keeps the collection it got: the handler must change that
+    object, never replace it, and keep in it only keys whose events it would ignore from then on.
+
+    A key is an envelope's ``key`` (the symbol for market data, the account for trading
+    events): a handler may only decline a key whose every event of ``kind`` it would ignore."""
+    if not handler_wants(handler, kind):
+        return EVERY_KEY
+    declined_keys = getattr(handler, "declined_keys", None)
+    return None if declined_keys is None else declined_keys(kind)
+
+
 def handler_idle(handler: Handler) -> None:
     """Tell a handler its stage has nothing to do right now (``idle()``, when it has one: the
     execution worker writes the marks it still holds once they are due). Cheap when it has not."""
@@ -673,8 +706,9 @@ class EmbeddedDispatcher:
     do; what must survive is in the database, and the outbox relay marks a row only after the
     dispatcher took its event).
 
-    A consumer whose handler says it has nothing to do with a payload class (``handler_wants``,
-    asked once per class) is not handed those events; they still count as consumed.
+    A consumer whose handler says it has nothing to do with a payload class (``handler_wants``),
+    or with that class's events of some keys (``handler_declines``; both asked once per class),
+    is not handed those events; they still count as consumed.
 
     Sinks (handlers with ``handle_batch`` that return no events: the audit trail, live push)
     gather what they get during a pump and get it in one call when the FIFO runs dry, then the
@@ -688,6 +722,12 @@ class EmbeddedDispatcher:
     Nothing a stage decides depends on a sink (they produce no events), so only when the records
     are appended moves, not what: a lock-step replay (one source event per pump) appends the
     audit trail's decision inputs once per ``sink_seconds``, not once per source event."""
+
+    # Dispatched events between two trims of the dedupe windows: a window then holds at most its
+    # capacity (1,000,000 ids by default) plus the ids of this many events and of the pump that
+    # reached it, instead of every window being measured after every pump (a lock-step replay
+    # pumps once per source event).
+    TRIM_EVERY = 1024
 
     def __init__(
         self,
@@ -706,8 +746,10 @@ class EmbeddedDispatcher:
         self._sinks_flushed_at = time.monotonic()
         self._sinks_pending = 0
         self.runners = list(runners)
-        # the runners' dedupe windows, each once (runners may share one): trimmed after every pump
+        # the runners' dedupe windows, each once (runners may share one): trimmed after the pump
+        # that takes the count of events dispatched since the last trim to ``TRIM_EVERY``
         self._windows = list({id(r.dedupe): r.dedupe for r in self.runners}.values())
+        self._trim_in = self.TRIM_EVERY
         self.bus = bus
         self.relay = relay
         self.on_event = on_event
@@ -763,10 +805,12 @@ class EmbeddedDispatcher:
                     for pending in gathered:
                         pending.append(record)
                     self._sinks_pending += 1
+                key = event.key
                 for runner in direct:
                     runner.stats.consumed += 1
-                    if kind in runner.skipped:  # nothing to do with it (``handler_wants``): counted, not handed
-                        continue
+                    declined = runner.declined.get(kind)
+                    if declined is not None and (declined is EVERY_KEY or key in declined):
+                        continue  # nothing to do with it (``handler_declines``): counted, not handed
                     outputs = runner.handle_one(event, topic, 0, self.dispatched + dispatched)
                     if outputs:
                         runner.stats.produced += len(outputs)
@@ -780,9 +824,12 @@ class EmbeddedDispatcher:
                 self._flush_sinks()
             if not self._take_ingress():
                 break
-        for dedupe in self._windows:
-            if len(dedupe._ids) > dedupe.capacity:
-                dedupe.trim()
+        self._trim_in -= dispatched
+        if self._trim_in <= 0:
+            self._trim_in = self.TRIM_EVERY
+            for dedupe in self._windows:
+                if len(dedupe._ids) > dedupe.capacity:
+                    dedupe.trim()
         self.dispatched += dispatched
         return dispatched
 

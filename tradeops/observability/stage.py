@@ -191,11 +191,11 @@ class TimedRunner:
     stats, and ``handle_one`` timed into the stage's ``tradeops_stage_batch_seconds`` (in the
     dispatcher an event is a batch)."""
 
-    __slots__ = ("stats", "skipped", "_handle_one", "_timed")
+    __slots__ = ("stats", "declined", "_handle_one", "_timed")
 
     def __init__(self, runner) -> None:
         self.stats = runner.stats
-        self.skipped = runner.skipped  # the same set: what the runner learns, the wrapper skips
+        self.declined = runner.declined  # the same map: what the runner learns, the wrapper declines
         self._handle_one = runner.handle_one
         self._timed = runner.meter.timed
 
