@@ -258,6 +258,10 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # (alerts): 1,800 s 16 (17) / 24 (29); 2,700 s 19 (20) / 24 (31); 3,600 s 20 (21) / 23 (29);
     # 5,400 s (reaches the older business the other way) 14 (15) / 21 (27); off 10 (11) / 18 (23).
     position_lookback_s: Pos | None = 3600.0
+    # Or the largest position built the push's way from any moment of that look-back to the push
+    # (the account's net fills since then), at least this x the push: a block taken for the print
+    # counts even when the hour's older business, the other way, outweighs it. None: off.
+    position_since_any: Pos | None = 0.5
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
     # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both

@@ -943,10 +943,24 @@ class MarkingTheCloseDetector(Detector):
             # account's own fills), either the push's way. With the look-back off, the change
             # over the volatility look-back is still named for the analyst.
             build_from = began - (p.position_lookback_s or p.vol_lookback_s)
-            built = sum(f[2] * f[1].qty for f in fills if build_from <= f[0] < began and f[1].account == account)
+            own_before = [f for f in fills if build_from <= f[0] < began and f[1].account == account]
+            built = sum(f[2] * f[1].qty for f in own_before)
+            # The position built the push's way since any moment of the look-back (the account's
+            # net fills from then to the push, at its largest): a block taken for the print is
+            # the position it favours even when older business in the hour outweighs it.
+            built_since = acc_since = 0.0
+            for f in reversed(own_before):
+                acc_since += f[2] * f[1].qty
+                if acc_since * direction > built_since * direction:
+                    built_since = acc_since
             floor = p.min_position * qty
             favoured = (held_before, built) if p.position_lookback_s else (held_before,)
-            if not any(x * direction > 0 and abs(x) >= floor for x in favoured):
+            since_ok = (
+                p.position_lookback_s is not None
+                and p.position_since_any is not None
+                and built_since * direction >= p.position_since_any * qty
+            )
+            if not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
@@ -1035,6 +1049,8 @@ class MarkingTheCloseDetector(Detector):
                     "prior_order_cap": p.prior_order_cap,
                     "position_before_push": held_before,
                     "position_change_over_lookback": built,
+                    "position_built_since_any": built_since,
+                    "position_since_any": p.position_since_any,
                     "position_lookback_s": p.position_lookback_s,
                     "min_print_move_bps": p.min_print_move_bps,
                     "min_position": p.min_position,
