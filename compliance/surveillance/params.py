@@ -261,6 +261,9 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # Or the largest position built the push's way from any moment of that look-back to the push
     # (the account's net fills since then), at least this x the push: a block taken for the print
     # counts even when the hour's older business, the other way, outweighs it. None: off.
+    # Development / tuning books (2026-12-04 last evening, wip/close12), found of 24 / 36 (alerts,
+    # false): off 20 (21, 1) / 24 (30, 6); 0.05 20 (23, 3) / 26 (36, 10); 0.15 20 (23, 3) /
+    # 26 (33, 7); 0.25-0.75 20 (21, 1) / 26 (32, 6); 1.0 20 (21, 1) / 25 (31, 6). 0.5, the middle.
     position_since_any: Pos | None = 0.5
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the

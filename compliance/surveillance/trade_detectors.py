@@ -812,7 +812,10 @@ class MarkingTheCloseDetector(Detector):
     is a position taken at once, not a pace of trading). In favour of a
     position: held before the push, or built over the ``position_lookback_s`` before it (the
     account's own net fills: an exposure built for the fixing by an account whose older business
-    leaves it the other way), the same way, at least ``min_position`` x the push. The print itself
+    leaves it the other way), the same way, at least ``min_position`` x the push; or built the
+    push's way since any moment of that look-back (its net fills from then on, at their largest),
+    at least ``position_since_any`` x the push (a block taken for the print that the hour's older
+    business outweighs). The print itself
     stood the push's way from where the push began (at least ``min_print_move_bps``): a print
     the market took the other way was not pushed, however far the mid moved after it. Aimed at
     the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
