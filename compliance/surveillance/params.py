@@ -258,6 +258,13 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # (alerts): 1,800 s 16 (17) / 24 (29); 2,700 s 19 (20) / 24 (31); 3,600 s 20 (21) / 23 (29);
     # 5,400 s (reaches the older business the other way) 14 (15) / 21 (27); off 10 (11) / 18 (23).
     position_lookback_s: Pos | None = 3600.0
+    # Or the largest position built the push's way from any moment of that look-back to the push
+    # (the account's net fills since then), at least this x the push: a block taken for the print
+    # counts even when the hour's older business, the other way, outweighs it. None: off.
+    # Development / tuning books (2026-12-04 last evening, wip/close12), found of 24 / 36 (alerts,
+    # false): off 20 (21, 1) / 24 (30, 6); 0.05 20 (23, 3) / 26 (36, 10); 0.15 20 (23, 3) /
+    # 26 (33, 7); 0.25-0.75 20 (21, 1) / 26 (32, 6); 1.0 20 (21, 1) / 25 (31, 6). 0.5, the middle.
+    position_since_any: Pos | None = 0.5
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
     # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both

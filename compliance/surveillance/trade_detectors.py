@@ -812,7 +812,10 @@ class MarkingTheCloseDetector(Detector):
     is a position taken at once, not a pace of trading). In favour of a
     position: held before the push, or built over the ``position_lookback_s`` before it (the
     account's own net fills: an exposure built for the fixing by an account whose older business
-    leaves it the other way), the same way, at least ``min_position`` x the push. The print itself
+    leaves it the other way), the same way, at least ``min_position`` x the push; or built the
+    push's way since any moment of that look-back (its net fills from then on, at their largest),
+    at least ``position_since_any`` x the push (a block taken for the print that the hour's older
+    business outweighs). The print itself
     stood the push's way from where the push began (at least ``min_print_move_bps``): a print
     the market took the other way was not pushed, however far the mid moved after it. Aimed at
     the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
@@ -943,10 +946,24 @@ class MarkingTheCloseDetector(Detector):
             # account's own fills), either the push's way. With the look-back off, the change
             # over the volatility look-back is still named for the analyst.
             build_from = began - (p.position_lookback_s or p.vol_lookback_s)
-            built = sum(f[2] * f[1].qty for f in fills if build_from <= f[0] < began and f[1].account == account)
+            own_before = [f for f in fills if build_from <= f[0] < began and f[1].account == account]
+            built = sum(f[2] * f[1].qty for f in own_before)
+            # The position built the push's way since any moment of the look-back (the account's
+            # net fills from then to the push, at its largest): a block taken for the print is
+            # the position it favours even when older business in the hour outweighs it.
+            built_since = acc_since = 0.0
+            for f in reversed(own_before):
+                acc_since += f[2] * f[1].qty
+                if acc_since * direction > built_since * direction:
+                    built_since = acc_since
             floor = p.min_position * qty
             favoured = (held_before, built) if p.position_lookback_s else (held_before,)
-            if not any(x * direction > 0 and abs(x) >= floor for x in favoured):
+            since_ok = (
+                p.position_lookback_s is not None
+                and p.position_since_any is not None
+                and built_since * direction >= p.position_since_any * qty
+            )
+            if not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
@@ -1035,6 +1052,8 @@ class MarkingTheCloseDetector(Detector):
                     "prior_order_cap": p.prior_order_cap,
                     "position_before_push": held_before,
                     "position_change_over_lookback": built,
+                    "position_built_since_any": built_since,
+                    "position_since_any": p.position_since_any,
                     "position_lookback_s": p.position_lookback_s,
                     "min_print_move_bps": p.min_print_move_bps,
                     "min_position": p.min_position,

@@ -536,6 +536,34 @@ def test_marking_the_close_near_miss_the_same_position_bought_at_a_steady_pace()
     assert run(position_block_rows(sliced=True), only={"marking_the_close"}) == []
 
 
+def block_after_older_rows(block: int):
+    """Sold 12,000,000 fifty minutes before the push (older business, inside the hour's
+    look-back), bought ``block`` twenty minutes before it, then three buys of 1,000,000 push
+    the 7,600-s print up."""
+    before = market(4500, "old", "C", "sell", 12_000_000, "1.10000")
+    before += market(6220, "blk", "C", "buy", block, "1.10010")
+    return pushed_print(before, 7600)
+
+
+def test_marking_the_close_a_block_taken_for_the_print_though_the_hours_business_outweighs_it():
+    # Short 10,000,000 when the push begins and over the hour alike; but the 2,000,000 block
+    # bought twenty minutes before is a position taken the push's way, 2/3 of the push.
+    alerts = run(block_after_older_rows(2_000_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_push"] == -10_000_000 and ev["position_change_over_lookback"] == -10_000_000
+    assert ev["position_built_since_any"] == 2_000_000 and ev["position_since_any"] == 0.5
+    # Without the test (the previous rule) the older business hides the block: not alerted.
+    off = {"marking_the_close": {"position_since_any": None}}
+    assert run(block_after_older_rows(2_000_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_a_small_trade_the_push_way_after_older_business():
+    # 100,000 bought twenty minutes before (1/30 of the push) is not a position taken for the
+    # print: the push cuts the account's short, it favours none.
+    assert run(block_after_older_rows(100_000), only={"marking_the_close"}) == []
+
+
 # ---------------------------------------------------------------- best execution
 
 
