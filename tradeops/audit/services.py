@@ -271,7 +271,7 @@ def sqlite_datetime_adapter(conn=None):
 _INSERT_SQL = f"INSERT INTO audit_record ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"  # noqa: S608  column names from the model
 
 
-def _known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+def audit_known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
     """Which of ``ids`` the trail holds already: plain statements (an append's hot path)."""
     known: set[uuid.UUID] = set()
     field_prep = _EVENT_ID_FIELD.get_db_prep_value
@@ -352,7 +352,7 @@ def _append_prepared(
     # database error here aborts the caller's transaction, which is what an audit failure must do.
     with transaction.atomic(savepoint=False):
         head_sequence, head_hash = _lock_head_values()
-        known = _known_event_ids(supplied) if supplied else set()
+        known = audit_known_event_ids(supplied) if supplied else set()
         now = fixed_now or utcnow()
         rows, sequence, last_hash = _chain(prepared, head_sequence, head_hash, now, known)
         if not rows:
@@ -650,7 +650,7 @@ def audit_append_events(*, events: Sequence) -> int:
     # The shortcut only pays when every event may have been recorded already: a batch with a
     # decision input (never recorded by a service) takes the lock anyway, which checks again.
     if not any(e.type in _DECISION_INPUTS for e in events) and len(
-        _known_event_ids([e.event_id for e in events])
+        audit_known_event_ids([e.event_id for e in events])
     ) == len({e.event_id for e in events}):
         return 0
     return len(_append_prepared(_prepare_events(events), None))

@@ -39,6 +39,7 @@ from tradeops.audit.services import (
     audit_append_many,
     audit_appends_count,
     audit_index_on_commit,
+    audit_known_event_ids,
     audit_server_rows,
 )
 from tradeops.core.clock import utcnow
@@ -183,7 +184,6 @@ def _statements(vendor: str) -> dict[str, str]:
             f"INSERT INTO {AuditRecord._meta.db_table} ({', '.join(AUDIT_COLUMNS)}) "
             f"VALUES ({marks(len(AUDIT_COLUMNS))})"
         ),
-        "known_ids": f"SELECT event_id FROM {AuditRecord._meta.db_table} WHERE event_id IN ({{}})",
         "head_move": (
             f"UPDATE {ChainHead._meta.db_table} SET last_sequence = {mark}, last_hash = {mark}, updated_at = {mark} "
             "WHERE id = 1"
@@ -329,16 +329,6 @@ def audit_append_statements(*, entries: list[AuditEntry]) -> list[int]:
             cursor.close()
 
 
-def _known_event_ids(cursor, sql, event_ids) -> set:
-    """Which of ``event_ids`` the trail holds (the column as the field stores it)."""
-    db = connections[DEFAULT_DB_ALIAS]
-    adapt = _adapters("audit", _audit_fields, db)[1]  # event_id (AUDIT_COLUMNS order)
-    stored = {adapt(i, db): i for i in event_ids}
-    marks = ", ".join([sql["mark"]] * len(stored))
-    cursor.execute(sql["known_ids"].format(marks), list(stored))
-    return {stored.get(v, v) for (v,) in cursor.fetchall()}
-
-
 def _audit_append(cursor, sql, entries, *, fresh_only: bool = False) -> list[int]:
     """Audit entries chained after the head, locked here (SQLite: the transaction's write lock);
     ``fresh_only``: those whose event id the trail holds are left out (looked up under the
@@ -352,7 +342,7 @@ def _audit_append(cursor, sql, entries, *, fresh_only: bool = False) -> list[int
     if head is None:
         return [r.sequence for r in audit_append_many(entries=entries)]
     if fresh_only:
-        known = _known_event_ids(cursor, sql, [row["event_id"] for row in prepared])
+        known = audit_known_event_ids([row["event_id"] for row in prepared])  # the trail's own lookup
         if known:
             prepared = [row for row in prepared if row["event_id"] not in known]
             if not prepared:

@@ -26,12 +26,12 @@ from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import (
     YEAR,
     _chain,
-    _known_event_ids,
     _prepare,
     _prepare_events,
     actor_parse,
     audit_append_events,
     audit_append_many,
+    audit_known_event_ids,
     event_entry,
     retention_years,
 )
@@ -280,12 +280,12 @@ def test_the_sink_and_the_entries_write_the_same_records():
 
 @pytest.mark.django_db
 def test_known_ids_are_told_from_unknown_ones():
-    """``_known_event_ids`` (one array parameter on PostgreSQL, placeholders elsewhere)."""
+    """``audit_known_event_ids`` (one array parameter on PostgreSQL, placeholders elsewhere)."""
     events = _events()
     audit_append_events(events=events[:3])
     ids = [e.event_id for e in events] + [uuid.uuid4() for _ in range(5)]
-    assert _known_event_ids(ids) == {e.event_id for e in events[:3]}
-    assert _known_event_ids([uuid.uuid4()]) == set()
+    assert audit_known_event_ids(ids) == {e.event_id for e in events[:3]}
+    assert audit_known_event_ids([uuid.uuid4()]) == set()
 
 
 def test_server_rows_carry_record_header_parts():

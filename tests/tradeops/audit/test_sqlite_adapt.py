@@ -55,7 +55,7 @@ def test_the_rows_values_are_the_fields_own(time_zone, monkeypatch):
 
 
 def test_known_ids_on_sqlite_through_one_json_parameter(monkeypatch, django_db_blocker):
-    """``_known_event_ids`` on SQLite (json_each, one parameter): the recorded ids among those
+    """``audit_known_event_ids`` on SQLite (json_each, one parameter): the recorded ids among those
     asked, as UUIDs whether asked as UUIDs or as text, nothing for the others."""
     with django_db_blocker.unblock():  # a database of its own, in memory (the suite's is PostgreSQL)
         _known_ids_on_sqlite(monkeypatch)
@@ -82,7 +82,7 @@ def _known_ids_on_sqlite(monkeypatch):
         cursor.executemany(services._INSERT_SQL, services._sqlite_values(rows))
     assert sqlite.features.supports_json_field  # the json_each path, not the placeholders' fallback
     fresh = [uuid.uuid4() for _ in range(3)]
-    assert services._known_event_ids([*fresh, *recorded[1:4]]) == set(recorded[1:4])
-    assert services._known_event_ids([str(recorded[0]), fresh[0]]) == {recorded[0]}
-    assert services._known_event_ids(fresh) == set()
-    assert all(type(i) is uuid.UUID for i in services._known_event_ids(recorded))
+    assert services.audit_known_event_ids([*fresh, *recorded[1:4]]) == set(recorded[1:4])
+    assert services.audit_known_event_ids([str(recorded[0]), fresh[0]]) == {recorded[0]}
+    assert services.audit_known_event_ids(fresh) == set()
+    assert all(type(i) is uuid.UUID for i in services.audit_known_event_ids(recorded))
