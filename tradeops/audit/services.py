@@ -16,7 +16,6 @@ race) and duplicates within itself.
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from tradeops.audit.canonical import (
     GENESIS_HASH,
     canonical_bytes,
     canonical_default,
+    chain_hash_parts,
     header_middle,
     header_parts,
     ts,
@@ -312,7 +312,6 @@ def audit_known_event_ids(ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
 
 _EVENT_ID_FIELD = AuditRecord._meta.get_field("event_id")
 _orjson_dumps = orjson.dumps
-_sha256 = hashlib.sha256
 _HEAD_UPDATED_AT = ChainHead._meta.get_field("updated_at")
 
 
@@ -473,8 +472,7 @@ def _chain(
             retain = now + retention_years(category) * YEAR
             stamped = middles[category] = (retain, header_middle(now, retain))
         retain_until, middle = stamped
-        # chain_hash_bytes(prev, header_join(sequence, lead, middle, rest), body): the same bytes, one format
-        digest = _sha256(b"%s\n[%d,%s,%s,%s]\n%s" % (prev.encode(), sequence, lead, middle, rest, body)).hexdigest()
+        digest = chain_hash_parts(prev, sequence, lead, middle, rest, body)
         # positional, in COLUMNS order (Model.__init__ is several times faster with args)
         rows.append(
             (

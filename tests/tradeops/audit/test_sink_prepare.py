@@ -16,6 +16,7 @@ from tradeops.audit.canonical import (
     GENESIS_HASH,
     canonical_json,
     chain_hash,
+    chain_hash_parts,
     header_join,
     header_middle,
     header_parts,
@@ -204,6 +205,10 @@ def test_the_header_from_parts_is_record_header():
         lead, rest = header_parts(event_id, ts(occurred), *fields.values())
         assert header_join(5, lead, header_middle(recorded, retain), rest) == record_header(
             sequence=5, event_id=event_id, occurred_at=occurred, recorded_at=recorded, retain_until=retain, **fields
+        )
+        header, payload = header_join(5, lead, header_middle(recorded, retain), rest), '{"a":"é"}'
+        assert chain_hash_parts(GENESIS_HASH, 5, lead, header_middle(recorded, retain), rest, payload.encode()) == (
+            chain_hash(GENESIS_HASH, header, payload)
         )
 
 
