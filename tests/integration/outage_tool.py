@@ -4,6 +4,9 @@ sees what they see.
 
     publish --first N --count M   ticks and M signals (ids sig-N..) on the bus, alternating sides
     report                        one JSON line: orders by status, refusals, decisions, audit, outbox
+    open-market                   EURUSD trades around the clock (the test runs live, on the wall
+                                  clock, at any hour of the week: FX's weekend close must not
+                                  turn its signals into skips)
     train                         train both models (small, seconds), activate them, signal on 0.5;
                                   a permissive wash-trade rule (same account, two hours)
     records                       one JSON line: what a run decided, in a form two runs compare by:
@@ -126,6 +129,12 @@ def train() -> None:
     compliance_rule_approve(rule=rule, approver=officers[1])
 
 
+def open_market() -> None:
+    from trading.services import instrument_upsert
+
+    instrument_upsert(symbol="EURUSD", trading_hours={})
+
+
 def records() -> dict:
     from compliance.models import Alert, PreTradeDecision
     from trading.models import Execution, Order, Position
@@ -201,12 +210,15 @@ def main(argv: list[str]) -> None:
     sub.add_parser("report")
     sub.add_parser("train")
     sub.add_parser("records")
+    sub.add_parser("open-market")
     args = parser.parse_args(argv)
     _setup()
     if args.command == "publish":
         publish(args.first, args.count)
     elif args.command == "train":
         train()
+    elif args.command == "open-market":
+        open_market()
     elif args.command == "records":
         print(json.dumps(records(), default=str))
     else:

@@ -124,6 +124,7 @@ def test_every_stage_rides_out_a_postgres_restart_and_a_kafka_restart(services, 
     _manage(env, "migrate", "--noinput")
     _manage(env, "seed")
     _manage(env, "provision_topics")
+    _tool(env, "open-market")  # live on the wall clock: the stages must trade on a Saturday too
     env["EXECUTION_ACCOUNTS"] = "1"
     procs = {}
     try:

@@ -28,7 +28,9 @@ def test_a_replay_of_real_bars_sizes_within_the_position_limit_instead_of_being_
     db, settings, tmp_path, monkeypatch
 ):
     from mlmodels.services import model_training_run, validator_config_update
+    from tradeops.core.clock import ReplayClock
     from workers.collector import embedded_source
+    from workers.execution import execution_stage
 
     settings.ML_MODEL_DIR = str(tmp_path / "models")
     settings.EXECUTION_PAPER_JOURNAL_DIR = ""
@@ -42,6 +44,9 @@ def test_a_replay_of_real_bars_sizes_within_the_position_limit_instead_of_being_
     result = pipeline_run(
         embedded_source(),
         stages=[stage_get("ml-features"), stage_get("ml-predict"), stage_get("execution")],
+        # A replay's execution runs on the replayed market time, as run_embedded and run_pipeline
+        # build it: on the wall clock the paper broker would judge 2019's bars by today's hours.
+        handlers={"execution": execution_stage(clock=ReplayClock())},
         bus=bus,
         batch_size=1,
         relay=OutboxRelay(bus=bus, use_lock=False),
