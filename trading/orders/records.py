@@ -28,80 +28,40 @@ def _dec(value: Decimal | None) -> str | None:
     return None if value is None else str(value)
 
 
-class _Fields:
-    """A model instance's fields by attname through its attributes (a deferred one is loaded)."""
-
-    __slots__ = ("obj",)
-
-    def __init__(self, obj) -> None:
-        self.obj = obj
-
-    def __getitem__(self, attname: str):
-        return getattr(self.obj, attname)
-
-
 def order_snapshot(order: Order) -> dict:
-    """The order as recorded in audit records and events (strings for Decimals, ISO times).
-
-    Read from the instance's ``__dict__`` (four snapshots per order on the order path: the
-    attribute protocol and a helper call per value were most of their cost); an instance with a
-    deferred field (``only``/``defer``) is read through its attributes instead, the same dict."""
-    symbol = order.instrument.symbol
-    try:
-        return _order_snapshot(order.__dict__, symbol)
-    except KeyError:
-        return _order_snapshot(_Fields(order), symbol)
-
-
-def _order_snapshot(d, symbol: str) -> dict:
-    quantity, filled, average, limit, stop = (
-        d["quantity"],
-        d["filled_quantity"],
-        d["average_fill_price"],
-        d["limit_price"],
-        d["stop_price"],
-    )
-    created, decided, submitted, first, last, closed = (
-        d["created_at"],
-        d["decided_at"],
-        d["submitted_at"],
-        d["first_fill_at"],
-        d["last_fill_at"],
-        d["closed_at"],
-    )
-    return {  # the keys in this order, the values as _dec and _iso give them
-        "client_order_id": d["client_order_id"],
-        "broker_order_id": d["broker_order_id"],
-        "account_id": d["account_id"],
-        "instrument": symbol,
-        "side": d["side"],
-        "order_type": d["order_type"],
-        "quantity": None if quantity is None else str(quantity),
-        "filled_quantity": None if filled is None else str(filled),
-        "average_fill_price": None if average is None else str(average),
-        "limit_price": None if limit is None else str(limit),
-        "stop_price": None if stop is None else str(stop),
-        "time_in_force": d["time_in_force"],
-        "algo_id": d["algo_id"],
-        "trader_id": d["trader_id"],
-        "desk": d["desk"],
-        "signal_id": d["signal_id"],
-        "status": d["status"],
-        "reject_reason": d["reject_reason"],
-        "created_at": created.isoformat() if created else None,
-        "decided_at": decided.isoformat() if decided else None,
-        "submitted_at": submitted.isoformat() if submitted else None,
-        "first_fill_at": first.isoformat() if first else None,
-        "last_fill_at": last.isoformat() if last else None,
-        "closed_at": closed.isoformat() if closed else None,
+    """The order as recorded in audit records and events (strings for Decimals, ISO times)."""
+    return {
+        "client_order_id": order.client_order_id,
+        "broker_order_id": order.broker_order_id,
+        "account_id": order.account_id,
+        "instrument": order.instrument.symbol,
+        "side": order.side,
+        "order_type": order.order_type,
+        "quantity": _dec(order.quantity),
+        "filled_quantity": _dec(order.filled_quantity),
+        "average_fill_price": _dec(order.average_fill_price),
+        "limit_price": _dec(order.limit_price),
+        "stop_price": _dec(order.stop_price),
+        "time_in_force": order.time_in_force,
+        "algo_id": order.algo_id,
+        "trader_id": order.trader_id,
+        "desk": order.desk,
+        "signal_id": order.signal_id,
+        "status": order.status,
+        "reject_reason": order.reject_reason,
+        "created_at": _iso(order.created_at),
+        "decided_at": _iso(order.decided_at),
+        "submitted_at": _iso(order.submitted_at),
+        "first_fill_at": _iso(order.first_fill_at),
+        "last_fill_at": _iso(order.last_fill_at),
+        "closed_at": _iso(order.closed_at),
     }
 
 
 def order_step_payload(order: Order, *, before: str, reason: str | None = None) -> dict:
     """The payload of ``order`` having moved from ``before`` to its current status: its
     snapshot, the previous status and, for a transition (not a fill), its reason."""
-    payload = order_snapshot(order)  # a new dict: extended in place, not copied
-    payload["from_status"] = before
+    payload = {**order_snapshot(order), "from_status": before}
     if reason is not None:
         payload["reason"] = reason
     return payload

@@ -606,13 +606,7 @@ def _outbox_text(rows: list[dict]) -> list[dict]:
 
 
 def _row(obj, columns: tuple[str, ...]) -> dict:
-    """``obj``'s values of ``columns`` (attnames), from its ``__dict__`` (no attribute protocol
-    per column: ~30 for an order); an instance with a deferred field through its attributes."""
-    values = obj.__dict__
-    try:
-        return {column: values[column] for column in columns}
-    except KeyError:
-        return {column: getattr(obj, column) for column in columns}
+    return {column: getattr(obj, column) for column in columns}
 
 
 def _expect(base: Position | None) -> dict | None:
