@@ -949,7 +949,7 @@ class _Builder:
                 o[3] = away()
                 price = bid - o[3] * sp if o[1] == "buy" else ask + o[3] * sp
                 self.order(t, "modify", o[0], a, sym, o[1], o[2], price, algo="q")
-                if rng.random() < 2.5 / target:
+                if rng.random() < 1.0 / target:  # a few hundred messages or more per trade
                     self.fill(t + rng.uniform(0.05, 2), o[0], a, sym, o[1], o[2], price)
                     live.remove(o)
             else:
