@@ -39,6 +39,7 @@ What a book holds (every figure drawn from a range; ``Ranges`` widens them for h
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -879,20 +880,21 @@ class _Builder:
         behind the touch, re-prices and replaces them as the market moves and almost never
         trades: two-sided too, but never where anyone would deal with it."""
         rng = self.rng
+        ids = (f"q{k}" for k in itertools.count(1))  # ids of their own: another stream switched off moves none
         for i in range(rng.randint(1, 2)):
             sym = self.sym()
             a = Account(f"MKM{i:02d}", f"MKMOWN{i:02d}", "algorithmic", [sym], 0, 0, 0, 0)
             t0 = rng.uniform(0, 600)
             ep = self.episode("excessive_order_to_trade", a, sym, t0, near_miss=True, variant="market_maker_modify")
-            self._repricing_quoter(a, sym, t0, self.horizon - rng.uniform(0, 600), ep)
+            self._repricing_quoter(a, sym, t0, self.horizon - rng.uniform(0, 600), ep, ids)
         k = len([e for e in self.episodes if e.kind == "excessive_order_to_trade" and not e.near_miss])
         a = Account(f"OTRP{k:02d}", f"OTRPOWN{k:02d}", "algorithmic", [self.sym()], 0, 0, 0, 0)
         sym = a.symbols[0]
         t0 = rng.uniform(0, self.horizon - 3600)
         ep = self.episode("excessive_order_to_trade", a, sym, t0, variant="parked_both_sides")
-        self._parked_quoter(a, sym, t0, t0 + self.u(1200, 3000), ep)
+        self._parked_quoter(a, sym, t0, t0 + self.u(1200, 3000), ep, ids)
 
-    def _repricing_quoter(self, a: Account, sym, t0, t1, ep):
+    def _repricing_quoter(self, a: Account, sym, t0, t1, ep, ids):
         rng = self.rng
         size = self.size(sym, 300_000, 3_000_000)
         behind = self.frac(0.0, 0.5)  # of the spread, behind the touch on each side
@@ -908,7 +910,7 @@ class _Builder:
             for side, price in (("buy", bid - gap), ("sell", ask + gap)):
                 cur = live[side]
                 if cur is None:
-                    oid = self.new_id()
+                    oid = next(ids)
                     self.order(t, "new", oid, a, sym, side, size, price, algo="mm")
                     ep.order_ids.add(oid)
                     live[side] = [oid, price]
@@ -926,7 +928,7 @@ class _Builder:
             if cur is not None:
                 self.order(t, "cancel", cur[0], a, sym, side, size, cur[1], algo="mm")
 
-    def _parked_quoter(self, a: Account, sym, t0, t1, ep):
+    def _parked_quoter(self, a: Account, sym, t0, t1, ep, ids):
         rng = self.rng
         rate = self.u(0.4, 2.5)  # messages per second
         target = self.u(150, 1200)  # orders per transaction
@@ -955,7 +957,7 @@ class _Builder:
             else:
                 side = "buy" if sum(o[1] == "buy" for o in live) * 2 < len(live) + 1 else "sell"
                 qty, d = self.size(sym, 50_000, 500_000), away()
-                oid = self.new_id()
+                oid = next(ids)
                 self.order(t, "new", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
                 ep.order_ids.add(oid)
                 live.append([oid, side, qty, d])
