@@ -39,6 +39,7 @@ What a book holds (every figure drawn from a range; ``Ranges`` widens them for h
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 import random
 from dataclasses import dataclass, field
@@ -362,6 +363,9 @@ class _Builder:
         # evening, wip/close11): a stream of its own, emitted after everything else.
         self.marking_block_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:block")  # noqa: S311 - seeded
         self.marking_blocks: list = []
+        # Order-to-trade's market makers re-pricing by modification, and its abusers parking
+        # orders on both sides away from the touch (2026-12-04 night, wip/otr13): their own stream.
+        self.quoting_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:quoting")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -862,6 +866,107 @@ class _Builder:
                 self.order(t, "cancel", oid, a, sym, side, qty, price, algo="q")
             t += rng.expovariate(rate)
 
+    def order_to_trade_quoting(self):
+        """Order-to-trade behaviour the independent books showed our draws lacked (2026-12-04
+        night, wip/otr13; drawn from a stream of its own, so every other draw is unchanged).
+
+        Near-misses: a market maker that keeps a two-sided quote at or just behind the touch for
+        hours and re-prices it by modification whenever the touch moves (a filled side is
+        replaced by a new order). It trades only when the market comes to its quote, so in a
+        quiet stretch it sends a hundred or more modifications per fill: an RTS 9 ratio over
+        the limit, from a quote that was there to be hit all along.
+
+        Abuse: an account that keeps several orders live on both sides, parked a few spreads
+        behind the touch, re-prices and replaces them as the market moves and almost never
+        trades: two-sided too, but never where anyone would deal with it."""
+        rng = self.rng
+        ids = (f"q{k}" for k in itertools.count(1))  # ids of their own: another stream switched off moves none
+        for i in range(rng.randint(1, 2)):
+            sym = self.sym()
+            a = Account(f"MKM{i:02d}", f"MKMOWN{i:02d}", "algorithmic", [sym], 0, 0, 0, 0)
+            t0 = rng.uniform(0, 600)
+            ep = self.episode("excessive_order_to_trade", a, sym, t0, near_miss=True, variant="market_maker_modify")
+            self._repricing_quoter(a, sym, t0, self.horizon - rng.uniform(0, 600), ep, ids)
+        k = len([e for e in self.episodes if e.kind == "excessive_order_to_trade" and not e.near_miss])
+        a = Account(f"OTRP{k:02d}", f"OTRPOWN{k:02d}", "algorithmic", [self.sym()], 0, 0, 0, 0)
+        sym = a.symbols[0]
+        t0 = rng.uniform(0, self.horizon - 3600)
+        ep = self.episode("excessive_order_to_trade", a, sym, t0, variant="parked_both_sides")
+        self._parked_quoter(a, sym, t0, t0 + self.u(1200, 3000), ep, ids)
+
+    def _repricing_quoter(self, a: Account, sym, t0, t1, ep, ids):
+        rng = self.rng
+        size = self.size(sym, 300_000, 3_000_000)
+        behind = self.frac(0.0, 0.5)  # of the spread, behind the touch on each side
+        requote = self.u(1, 6)  # seconds between looks at the touch
+        live = {"buy": None, "sell": None}  # side -> [order id, price]
+        t = t0
+        fill_p, regime_end = 0.0, t0
+        while t < t1:
+            if t >= regime_end:  # busy and quiet stretches: the chance a look finds a fill
+                fill_p, regime_end = self.u(0.004, 0.05), t + self.u(600, 2400)
+            bid, ask, _mid = self.market.quote_at(sym, t)
+            gap = behind * (ask - bid)
+            for side, price in (("buy", bid - gap), ("sell", ask + gap)):
+                cur = live[side]
+                if cur is None:
+                    oid = next(ids)
+                    self.order(t, "new", oid, a, sym, side, size, price, algo="mm")
+                    ep.order_ids.add(oid)
+                    live[side] = [oid, price]
+                elif self.px(sym, cur[1]) != self.px(sym, price) or rng.random() < 0.1:
+                    self.order(t, "modify", cur[0], a, sym, side, size, price, algo="mm")
+                    cur[1] = price
+            nxt = t + rng.expovariate(1 / requote)
+            if rng.random() < fill_p:  # the market came to one side: it trades, and is replaced next look
+                side = rng.choice(("buy", "sell"))
+                oid, price = live[side]
+                self.fill(rng.uniform(t, nxt), oid, a, sym, side, size, price)
+                live[side] = None
+            t = nxt
+        for side, cur in live.items():
+            if cur is not None:
+                self.order(t, "cancel", cur[0], a, sym, side, size, cur[1], algo="mm")
+
+    def _parked_quoter(self, a: Account, sym, t0, t1, ep, ids):
+        rng = self.rng
+        rate = self.u(0.4, 2.5)  # messages per second
+        target = self.u(150, 1200)  # orders per transaction
+
+        def away():  # spreads behind the touch: a few, where nobody deals
+            return self.u(2, 6)
+
+        live: list[list] = []  # [order id, side, qty, spreads behind]
+        t = t0
+        while t < t1:
+            bid, ask, _mid = self.market.quote_at(sym, t)
+            sp = ask - bid
+            x = rng.random()
+            if len(live) > 2 and x < 0.35:
+                oid, side, qty, d = live.pop(rng.randrange(len(live)))
+                price = bid - d * sp if side == "buy" else ask + d * sp
+                self.order(t, "cancel", oid, a, sym, side, qty, price, algo="q")
+            elif live and x < 0.75:
+                o = rng.choice(live)
+                o[3] = away()
+                price = bid - o[3] * sp if o[1] == "buy" else ask + o[3] * sp
+                self.order(t, "modify", o[0], a, sym, o[1], o[2], price, algo="q")
+                if rng.random() < 1.0 / target:  # a few hundred messages or more per trade
+                    self.fill(t + rng.uniform(0.05, 2), o[0], a, sym, o[1], o[2], price)
+                    live.remove(o)
+            else:
+                side = "buy" if sum(o[1] == "buy" for o in live) * 2 < len(live) + 1 else "sell"
+                qty, d = self.size(sym, 50_000, 500_000), away()
+                oid = next(ids)
+                self.order(t, "new", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
+                ep.order_ids.add(oid)
+                live.append([oid, side, qty, d])
+            t += rng.expovariate(rate)
+        for oid, side, qty, d in live:
+            bid, ask, _mid = self.market.quote_at(sym, t)
+            sp = ask - bid
+            self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
+
     def quote_stuffing(self, near=False):
         rng = self.rng
         a = self.trader(("retail", "active", "algorithmic"))
@@ -1257,6 +1362,7 @@ class _Builder:
         self._with_stream(self.sweep_rng, self.asymmetric_slippage_book_walk)
         self._with_stream(self.wash_rng, self.wash_trade_slow)
         self._with_stream(self.marking_block_rng, self.marking_the_close_blocks)
+        self._with_stream(self.quoting_rng, self.order_to_trade_quoting)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -274,11 +274,27 @@ class _OtrKey:
     and takes the open one in when it closes (``close_slot``), so a message costs a few
     increments of the open slot and nothing else."""
 
-    __slots__ = ("breach", "cur", "cur_slot", "first_ts", "last_ts", "order_ids", "owner", "slot_end", "slots", "sums")
+    __slots__ = (
+        "breach",
+        "cur",
+        "cur_slot",
+        "first_ts",
+        "last_ts",
+        "n_buy",
+        "n_sell",
+        "order_ids",
+        "owner",
+        "quote_t",
+        "quotes",
+        "slot_end",
+        "slots",
+        "sums",
+    )
 
     def __init__(self, owner):
         self.owner = owner
-        self.slots: deque = deque()  # [slot, messages, volume, executed order ids, executed volume, first ts]
+        # [slot, messages, volume, executed order ids, executed volume, first ts, seconds quoted two-sided]
+        self.slots: deque = deque()
         self.cur = None  # the open slot (the last one in ``slots``), or None
         self.cur_slot = None
         self.slot_end = -inf  # event time at which the open slot ends (a cheap "same slot?" test)
@@ -287,6 +303,31 @@ class _OtrKey:
         self.order_ids: deque = deque(maxlen=MAX_EVIDENCE_ORDERS)
         self.first_ts = None
         self.last_ts = None
+        # The account's live orders at competitive prices (order id -> +1 buy / -1 sell), how
+        # many on each side, and the event time its two-sided time was last counted up to.
+        self.quotes: dict[str, int] = {}
+        self.n_buy = 0
+        self.n_sell = 0
+        self.quote_t = None
+
+    def quote_update(self, t, order_id, side, competitive) -> None:
+        """Count the time since the last update as quoted if both sides were live, then set
+        whether ``order_id`` is a competitive quote now (the open slot takes the time)."""
+        if self.n_buy and self.n_sell and self.quote_t is not None and self.cur is not None:
+            self.cur[6] += t - self.quote_t
+        self.quote_t = t
+        quotes = self.quotes
+        was = quotes.pop(order_id, 0)
+        if was > 0:
+            self.n_buy -= 1
+        elif was < 0:
+            self.n_sell -= 1
+        if competitive:
+            quotes[order_id] = side
+            if side > 0:
+                self.n_buy += 1
+            else:
+                self.n_sell += 1
 
     def totals(self) -> list:
         """Messages, volume, executed orders and executed volume over every slot in the window."""
@@ -328,7 +369,9 @@ class OrderToTradeDetector(Detector):
     do not count); transactions are orders fully or partly executed. With no transaction the
     count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
     ``min_messages`` orders and ``min_history_s`` of activity in the window; a breach must also
-    hold without the ``sustained_excluding_slots`` busiest slots.
+    hold without the ``sustained_excluding_slots`` busiest slots. An account that quoted both
+    sides at competitive prices for ``market_making_min_share`` of its time in the window runs
+    a market-making strategy (MiFID II Art. 17(4)): its re-pricing is not an excessive ratio.
     A breach is reported when it starts, every ``REPORT_EVERY_S`` while it lasts and, with its
     peak figures, when it ends: the engine merges them into one alert."""
 
@@ -341,6 +384,23 @@ class OrderToTradeDetector(Detector):
         self._slot_s = params.slot_s
         self._n_slots = max(1, int(round(params.period_s / params.slot_s)))
         self._last_sweep = -inf
+        self._mm = params.market_making_min_share is not None
+        self._mm_spreads = params.market_making_max_spreads
+
+    def _competitive(self, state) -> bool:
+        """A passive limit order priced within ``market_making_max_spreads`` of its side of the
+        touch, in the spread quoted when it was priced (``away_bps`` is measured against that
+        quote too), or better than the touch: a quote to be hit."""
+        if state is None or state.aggressive or state.stop or state.away_bps is None:
+            return False
+        away = state.away_bps
+        if away <= 0:
+            return True
+        quote = self.engine.quotes.get(state.symbol)
+        if quote is None:
+            return False
+        bid, ask, mid = quote
+        return ask > bid and away <= self._mm_spreads * (ask - bid) / mid * 1e4
 
     def _roll(self, slot, key, owner, ts):
         """The key's slot for this instant, opening it (and assessing the window) if new."""
@@ -352,7 +412,7 @@ class OrderToTradeDetector(Detector):
             k.close_slot()
             if k.slots:
                 self._assess(key, k, slot)
-            k.cur = [slot, 0, 0.0, set(), 0.0, ts]
+            k.cur = [slot, 0, 0.0, set(), 0.0, ts, 0.0]
             k.cur_slot = slot
             k.slot_end = (slot + 1) * self._slot_s
             k.slots.append(k.cur)
@@ -361,13 +421,18 @@ class OrderToTradeDetector(Detector):
 
     def on_order(self, t, msg, state, side):
         action = msg.action
-        if action == "cancel" and msg.reason in self._excluded:
-            return
         key = state.key if state is not None else (msg.account, msg.symbol)
+        if action == "cancel" and msg.reason in self._excluded:
+            k = self.keys.get(key)
+            if k is not None and msg.order_id in k.quotes:
+                k.quote_update(t, msg.order_id, side, False)
+            return
         k = self.keys.get(key)
         if k is None or t >= k.slot_end:  # (event time never goes back: the engine sees to it)
             k = self._roll(int(t // self._slot_s), key, msg.owner, msg.ts)
         k.last_ts = msg.ts
+        if self._mm:
+            k.quote_update(t, msg.order_id, side, action != "cancel" and self._competitive(state))
         cur = k.cur
         cur[1] += 1
         if action != "cancel":
@@ -381,6 +446,8 @@ class OrderToTradeDetector(Detector):
         if k is None or t >= k.slot_end:
             k = self._roll(int(t // self._slot_s), key, fill.owner, fill.ts)
         k.last_ts = fill.ts
+        if self._mm and (state is None or state.filled >= state.qty * 0.999999999):  # filled: off the book
+            k.quote_update(t, fill.order_id, side, False)
         cur = k.cur
         cur[3].add(fill.order_id)
         cur[4] += fill.qty
@@ -438,6 +505,7 @@ class OrderToTradeDetector(Detector):
             totals = k.totals()
             messages, volume, n_tx, exec_volume, count_ratio, volume_ratio = self._ratios(totals)
         breach = False
+        quoted = None
         if messages >= p.min_messages and (now_slot - slots[0][0]) * self._slot_s >= p.min_history_s:
             count, vol = self._breached(count_ratio, volume_ratio)
             if count or vol:
@@ -445,6 +513,9 @@ class OrderToTradeDetector(Detector):
                 _m, _v, _n, _e, c2, v2 = self._ratios(totals, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
                 breach = (count and count2) or (vol and vol2)
+                if breach and self._mm:
+                    quoted = self._two_sided_share(k, now_slot)
+                    breach = quoted < p.market_making_min_share
         if breach:
             figures = {
                 "orders": messages,
@@ -454,6 +525,7 @@ class OrderToTradeDetector(Detector):
                 "count_ratio": round(count_ratio, 3),
                 "volume_ratio": None if volume_ratio is None else round(volume_ratio, 3),
                 "breached": [n for n, b in (("count", count), ("volume", vol)) if b],
+                "two_sided_share": None if quoted is None else round(quoted, 3),
             }
             if k.breach is None:
                 k.breach = {"start_ts": slots[0][5], "peak": figures, "end_ts": k.last_ts, "reported": now_slot}
@@ -468,6 +540,13 @@ class OrderToTradeDetector(Detector):
         elif k.breach is not None:
             self._report(key, k, k.breach, ended=True)
             k.breach = None
+
+    def _two_sided_share(self, k, now_slot) -> float:
+        """The share of the window, from the account's first activity in it to ``now_slot``,
+        during which it held competitive quotes on both sides (counted up to its last event)."""
+        slots = k.slots
+        span = max(self._slot_s, (now_slot - slots[0][0]) * self._slot_s)
+        return min(1.0, sum(s[6] for s in slots) / span)
 
     def _report(self, key, k, breach, *, ended):
         p = self.p
@@ -495,6 +574,8 @@ class OrderToTradeDetector(Detector):
                     "min_messages": p.min_messages,
                     "min_history_s": p.min_history_s,
                     "sustained_excluding_slots": p.sustained_excluding_slots,
+                    "market_making_min_share": p.market_making_min_share,
+                    "market_making_max_spreads": p.market_making_max_spreads,
                     "period_s": p.period_s,
                     "rolling_slot_s": p.slot_s,
                     "breach": "ended" if ended else "started",

@@ -113,6 +113,14 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
         5  # the breach must hold without this many busiest slots
     )
     excluded_cancel_reasons: tuple[str, ...] = ("kill_switch", "disconnect", "expired")
+    # A market-making strategy is not an excessive ratio (MiFID II Art. 17(4); RTS 8 Art. 1:
+    # simultaneous two-way quotes at competitive prices for at least half the time): a breach
+    # is not alerted while the account held a live buy and a live sell, each within
+    # ``market_making_max_spreads`` spreads of its side of the touch when last priced, for at
+    # least ``market_making_min_share`` of its activity in the window. Orders parked further
+    # away, or on one side only, are not a quote anyone deals on. None turns it off.
+    market_making_min_share: Fraction | None = 0.5
+    market_making_max_spreads: NonNeg = 1.0
 
 
 class QuoteStuffingParams(Params, frozen=True, kw_only=True):

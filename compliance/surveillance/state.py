@@ -69,7 +69,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # was left when the account turned)
 # 8: momentum ignition's chains keep where the burst ended (``burst_pause_s``: the orders the
 # account carried on with after it are not the burst)
-STATE_VERSION = 8
+# 9: order-to-trade keeps each account's live competitive quotes and, per slot, the seconds it
+# quoted both sides (the market-making test)
+STATE_VERSION = 9
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -285,6 +287,7 @@ class OtrSlot(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     executed: list[str]
     exec_volume: float
     first_ts: datetime
+    quoted_s: float
 
 
 class OtrBreach(msgspec.Struct, forbid_unknown_fields=True):
@@ -307,6 +310,8 @@ class OtrKeyState(msgspec.Struct, forbid_unknown_fields=True):
     order_ids: list[str]
     first_ts: datetime | None
     last_ts: datetime | None
+    quotes: list[tuple[str, int]]
+    quote_t: float | None
 
 
 class OtrState(msgspec.Struct, forbid_unknown_fields=True):
@@ -323,7 +328,7 @@ def _otr_dump(d: OrderToTradeDetector) -> OtrState:
                 account,
                 symbol,
                 k.owner,
-                [OtrSlot(s[0], s[1], s[2], sorted(s[3]), s[4], s[5]) for s in k.slots],
+                [OtrSlot(s[0], s[1], s[2], sorted(s[3]), s[4], s[5], s[6]) for s in k.slots],
                 k.cur is not None,
                 k.cur_slot,
                 _num(k.slot_end),
@@ -332,6 +337,8 @@ def _otr_dump(d: OrderToTradeDetector) -> OtrState:
                 list(k.order_ids),
                 k.first_ts,
                 k.last_ts,
+                list(k.quotes.items()),
+                k.quote_t,
             )
         )
     return OtrState(keys, None if d._last_sweep == -inf else d._last_sweep)
@@ -341,7 +348,9 @@ def _otr_load(d: OrderToTradeDetector, s: OtrState) -> None:
     d.keys = {}
     for ks in s.keys:
         k = _OtrKey(ks.owner)
-        k.slots = deque([s.slot, s.messages, s.volume, set(s.executed), s.exec_volume, s.first_ts] for s in ks.slots)
+        k.slots = deque(
+            [s.slot, s.messages, s.volume, set(s.executed), s.exec_volume, s.first_ts, s.quoted_s] for s in ks.slots
+        )
         k.cur = k.slots[-1] if ks.cur_open and k.slots else None
         k.cur_slot = ks.cur_slot
         k.slot_end = -inf if ks.slot_end is None else ks.slot_end
@@ -352,6 +361,10 @@ def _otr_load(d: OrderToTradeDetector, s: OtrState) -> None:
         )
         k.order_ids.extend(ks.order_ids)
         k.first_ts, k.last_ts = ks.first_ts, ks.last_ts
+        k.quotes = dict(ks.quotes)
+        k.n_buy = sum(1 for side in k.quotes.values() if side > 0)
+        k.n_sell = len(k.quotes) - k.n_buy
+        k.quote_t = ks.quote_t
         d.keys[(ks.account, ks.symbol)] = k
     d._last_sweep = -inf if s.last_sweep is None else s.last_sweep
 
