@@ -66,23 +66,24 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
 # 2026-12-04 last evening, after the merges of wip/mom11, wip/wash11, wip/close11 and wip/momr11,
-# and again on wip/close12 (marking the close's position built since any moment of the hour):
+# and again on wip/close12 (marking the close's position built since any moment of the hour) and
+# on wip/mom13 (momentum ignition's fresh burst after the account fell silent, ``carry_on_s``):
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 3.0009,
+    "raw": 3.0167,
     "intercepts": {
-        "wash_trade": 2.0916,
-        "spoofing": 1.1079,
-        "layering": 2.8274,
-        "excessive_order_to_trade": 2.6849,
-        "quote_stuffing": 2.702,
-        "ping_orders": 2.8653,
-        "momentum_ignition": 1.2623,
-        "marking_the_close": 1.2651,
-        "painting_the_tape": 2.9568,
-        "best_execution_slippage": 2.7501,
-        "asymmetric_slippage": 2.0008,
+        "wash_trade": 2.0898,
+        "spoofing": 1.1053,
+        "layering": 2.8256,
+        "excessive_order_to_trade": 2.6822,
+        "quote_stuffing": 2.6991,
+        "ping_orders": 2.8655,
+        "momentum_ignition": 1.309,
+        "marking_the_close": 1.2633,
+        "painting_the_tape": 2.9567,
+        "best_execution_slippage": 2.7479,
+        "asymmetric_slippage": 2.0001,
     },
 }
 
