@@ -8,8 +8,12 @@ the parent's slices too, and the burst was never measured on its own."""
 
 from __future__ import annotations
 
+import orjson
+
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import market, q, run
+from compliance.surveillance.records import record_decoder
+from compliance.surveillance.state import STATE_VERSION
+from tests.compliance.helpers import market, q, restarted_before, run
 from tests.compliance.test_momentum_late_reversal import _quiet_path
 
 ONLY = {"momentum_ignition"}
@@ -68,3 +72,14 @@ def test_near_miss_the_parent_resumes_in_a_flat_market_and_is_sold():
     """The quick orders after the silence are the parent resuming: no move, no alert (the fresh
     chain must make its own move, as any burst)."""
     assert run(parent_then_burst(move=False), only=ONLY) == []
+
+
+def test_the_silence_is_read_across_a_restart():
+    """The rule reads the chain's last order time, which the snapshot already keeps (version 8)."""
+    rows = sorted(parent_then_burst(), key=lambda r: r["ts"])
+    doc, restarted, rest = restarted_before(rows, "m0", only=ONLY)
+    assert doc["version"] == STATE_VERSION == 8
+    for row in rest:
+        restarted.process(record_decoder.decode(orjson.dumps(row)))
+    (alert,) = restarted.take_alerts() + restarted.finish()
+    assert alert.order_ids == ["m0", "m1", "m2", "rev"]
