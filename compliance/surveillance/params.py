@@ -226,6 +226,20 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # false): None 18 (20, 2) / 31 (38, 7); 0.05 and 0.2 19 (21, 2) / 31 (38, 7); 0.05 taken, the
     # smaller (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
     min_cut_fraction: Fraction | None = 0.05
+    # Once a chain has ignited, a same-way order more than this long after the chain's last order
+    # begins a chain of its own (the old one waits for its reversal): a quick burst minutes after
+    # the account's execution algorithm last sliced a parent is a new push, not the parent carried
+    # on (its reversal had to cover the parent's slices, and a burst the other way counted only as
+    # the parent's reversal). None: every same-way order until the reversal window's end stays in
+    # the chain. On the development / tuning books, found of 24 / 38 (alerts, false, on
+    # near-misses): None 19 (21, 2, 1) / 31 (38, 7, 5); 60, 90 and 120 21 (23, 2, 1) / 30 (38, 8,
+    # 6); 180 21 (23, 2, 1) / 30 (37, 7, 5); 240 20 (22, 2, 1); 300 20 (22, 2, 1) / 30 (37, 7, 5).
+    # 180 taken: below it a `held` near-miss's later sells make a chain of their own, above it a
+    # development episode 202 s after its account's parent stays absorbed. The tuning episode every
+    # value loses was found only because a 9,000 sell five minutes after the burst stretched the
+    # reversal window to the reversal 1,199 s later (docs/surveillance-evaluation.md, 2026-12-04
+    # night round, wip/mom13).
+    carry_on_s: Pos | None = 180.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

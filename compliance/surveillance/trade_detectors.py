@@ -469,7 +469,8 @@ class MomentumIgnitionDetector(Detector):
     the wait: the burst stays parked until its reversal or the window's end. Once ignited, the
     burst ends at its first pause over ``burst_pause_s``: later same-way orders are the account
     carrying on (slicing, accumulating), not the burst; the burst alone and the whole one-way run
-    must each make the move, and the reversal must cover the run. Held bursts and one-way
+    must each make the move, and the reversal must cover the run; a same-way order more than
+    ``carry_on_s`` after the chain's last order begins a chain of its own. Held bursts and one-way
     accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
 
     alert_type = "momentum_ignition"
@@ -599,7 +600,15 @@ class MomentumIgnitionDetector(Detector):
             and fill.qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
         ):
             return  # a small order the other way does not cut a burst's lead
-        if ch is None or side != ch.side or (ch.ignited and ch.rev_qty > 0):
+        # A new chain: the first order, a turn, a same-way order once the reversal has begun, or one
+        # more than ``carry_on_s`` after an ignited chain's last order (a fresh push after the
+        # account fell silent, not its execution algorithm's parent carried on: the old chain waits
+        # for its reversal, parked).
+        if (
+            ch is None
+            or side != ch.side
+            or (ch.ignited and (ch.rev_qty > 0 or (p.carry_on_s is not None and t - ch.last_t > p.carry_on_s)))
+        ):
             if ch is not None:
                 self._drop(key, ch)
             ch = self.chains[key] = _Chain(side, fill.symbol)
@@ -756,6 +765,7 @@ class MomentumIgnitionDetector(Detector):
                     "burst_qty": burst_qty,
                     "burst_pause_s": p.burst_pause_s,
                     "lead_pause_s": p.lead_pause_s,
+                    "carry_on_s": p.carry_on_s,
                     "carried_on_orders": len(carried_on),
                     "carried_on_qty": position_qty - burst_qty,
                     "start_mid": ch.start_mid,
