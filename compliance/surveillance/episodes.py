@@ -68,9 +68,10 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # 2026-12-04 last evening, after the merges of wip/mom11, wip/wash11, wip/close11 and wip/momr11,
 # and again on wip/close12 (marking the close's position built since any moment of the hour),
 # on wip/otr13 (the generator's market makers and parked abusers, order-to-trade's
-# market-making test) and on wip/mom13 (momentum ignition's fresh burst after a silence): ``python manage.py surveil_scenarios --fit-calibration``); the held-out
-# and independent reliability tables in docs/surveillance-evaluation.md show how it holds on
-# books it was not fitted to.
+# market-making test) and on wip/mom13 (momentum ignition's fresh burst after a silence):
+# ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent
+# reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
+# fitted to.
 CALIBRATION: dict = {
     "raw": 2.9093,
     "intercepts": {
