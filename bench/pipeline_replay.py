@@ -26,6 +26,13 @@ PostgreSQL: ``test_tradeops_bench_pipeline``, created and dropped by the owner r
 runtime role), migrated, seeded and with
 both models trained on the bars (default settings) and activated, as ``scripts/run.sh`` does.
 The machine is shared: the load average is printed; compare ratios, not absolutes.
+
+Settings: ``tradeops.settings.local`` (the embedded run's) with ``DEBUG`` off, as production runs
+(since 2026-12-04 night; printed with the figures). With ``DEBUG`` on, that module's default and
+``scripts/run.sh``'s, Django's debug cursor logs every statement and, on SQLite, quotes its
+parameters through a ``SELECT QUOTE(?, ...)`` of its own: ~2 us of CPU per source event of a
+2,000-bar replay (bench/README.md, "DEBUG, the traceparent context and the relay"). Earlier
+figures were taken with it on; ``DEBUG=True python bench/pipeline_replay.py ...`` runs as they did.
 """
 
 from __future__ import annotations
@@ -79,6 +86,7 @@ class Timed:
 def child(args) -> dict:
     """One database: set up, baseline, the pipeline; returns the figures as a dict."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
+    os.environ.setdefault("DEBUG", "False")  # as production (module doc); DEBUG=True as before 2026-12-04 night
     os.environ["REPLAY_LIMIT"] = str(args.bars)
     os.environ.pop("EXECUTION_PAPER_JOURNAL_DIR", None)
     os.environ.pop("REDIS_URL", None)
@@ -226,8 +234,11 @@ def _measure(args) -> dict:
     counts["head_moved_between_order_writes"] = f"{moved} of {max(len(writes) - 1, 0)}"
     if args.dump:
         _dump(args.dump, result)
+    from django.conf import settings
+
     return {
         "db": connection.vendor,
+        "debug": settings.DEBUG,
         "source_events": result.source_events,
         "wall": wall,
         "cpu": cpu,
@@ -372,7 +383,8 @@ def report(r: dict) -> None:
     n, base_n = r["source_events"], r["baseline_events"]
     rate, base_rate = n / r["wall"], base_n / r["baseline_wall"]
     cpu_us, base_cpu_us = r["cpu"] / n * 1e6, r["baseline_cpu"] / base_n * 1e6
-    print(f"\n== {r['db']}  (load average {r['load'][0]:.2f} -> {r['load'][1]:.2f})")
+    debug = {True: ", DEBUG on", False: ", DEBUG off"}.get(r.get("debug"), "")
+    print(f"\n== {r['db']}  (load average {r['load'][0]:.2f} -> {r['load'][1]:.2f}{debug})")
     print(
         f"baseline collector -> null sink: {base_n} events, {base_rate:,.0f} events/s, CPU {base_cpu_us:.1f} us/event"
     )

@@ -439,3 +439,45 @@ def test_the_embedded_dispatcher_keeps_each_dedupe_window_near_its_capacity():
     dispatcher.pump()
     assert runner.stats.duplicates == 1
     dispatcher.close()
+
+
+def test_a_handler_works_in_its_events_trace_and_leaves_the_context_as_it_found_it():
+    """A handler sees its event's traceparent as the work in hand, whether the event carries one
+    or none (a source event: nothing to set then); after the call the context holds what it held
+    before, also when the handler set it and did not put it back, or did and then raised."""
+    from tradeops.bus.runner import StageRunner
+    from tradeops.observability.tracing import current_traceparent_var, traceparent_current
+
+    leaked = traceparent_new()
+
+    class Recorder:
+        def __init__(self):
+            self.seen = []
+
+        def handle(self, event):
+            self.seen.append(traceparent_current())
+            if event.payload.volume % 3 == 1:
+                current_traceparent_var.set(leaked)  # a handler that leaks a value
+            if event.payload.volume % 3 == 2:
+                current_traceparent_var.set(leaked)
+                raise RuntimeError("poison")  # dead-lettered, and the context still restored
+            return []
+
+    handler = Recorder()
+    runner = StageRunner(stage=FEATURES, handler=handler, bus=MemoryBus(), subscription=None)
+    carried = traceparent_new()
+    events = [tick("EURUSD", i, traceparent=carried if i % 2 else "") for i in range(12)]
+    assert traceparent_current() == ""
+    for event in events:
+        runner.handle_one(event, Topic.MARKET_DATA)
+        assert traceparent_current() == ""  # what it was before each call
+    assert handler.seen == [e.traceparent for e in events]
+    assert runner.stats.dead_lettered == 4
+    token = current_traceparent_var.set(carried)  # work in hand already in that trace: the same
+    try:
+        runner.handle_one(tick("EURUSD", 13, traceparent=carried), Topic.MARKET_DATA)
+        runner.handle_one(tick("EURUSD", 14, traceparent=""), Topic.MARKET_DATA)
+        assert traceparent_current() == carried
+        assert handler.seen[-2:] == [carried, ""]
+    finally:
+        current_traceparent_var.reset(token)

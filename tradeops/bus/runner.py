@@ -355,11 +355,21 @@ class StageRunner:
                     outputs = self._handle(event)
             else:
                 current = tracing.current_traceparent_var
-                token = current.set(event.traceparent)
-                try:
-                    outputs = self._handle(event)
-                finally:
-                    current.reset(token)
+                tp = event.traceparent
+                if current.get() == tp:
+                    # Already in force (a source event carries none, and none is set between two
+                    # handler calls): nothing to set; restored only if the handler changed it.
+                    try:
+                        outputs = self._handle(event)
+                    finally:
+                        if current.get() != tp:
+                            current.set(tp)
+                else:
+                    token = current.set(tp)
+                    try:
+                        outputs = self._handle(event)
+                    finally:
+                        current.reset(token)
         except INFRASTRUCTURE_ERRORS + STOP_ERRORS:
             name = self.stage.name
             logger.exception("stage %s: infrastructure failure on %s %s; stopping", name, event.type, event.event_id)
