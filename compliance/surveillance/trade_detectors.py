@@ -804,7 +804,11 @@ class MarkingTheCloseDetector(Detector):
     part, the mid the push left at the print is measured the same way, and the higher figure
     counts) ``min_move_sigma`` x the mid's standard deviation over a horizon as long as the push
     (from the per-second mid path of the ``vol_lookback_s`` before it), and at least
-    ``min_move_bps``. Concentrated into the close: the push's rate (volume per second) at least
+    ``min_move_bps``; with ``price_over_tails``, a push that fails it is measured again from
+    where each later part of it began (at least ``min_orders`` orders to the print), over that
+    part's length, and counts if the print itself stands that part's threshold from there (a
+    mark that opens with an order minutes before its bulk). Concentrated into the close: the
+    push's rate (volume per second) at least
     ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
     the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
     an hour, or one that only carries on into the close, is not marking), each order before the
