@@ -66,23 +66,25 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # score raised by repeats, 0.5 at the thresholds) to the chance that it is a true episode, with
 # one intercept per alert type. Fitted on the DEVELOPMENT and TUNING books only (refitted
 # 2026-12-04 last evening, after the merges of wip/mom11, wip/wash11, wip/close11 and wip/momr11,
-# and again on wip/close12 (marking the close's position built since any moment of the hour):
+# and again on wip/close12 (marking the close's position built since any moment of the hour),
+# and on wip/close13 (the generator's early-opening marks and trading back after the print, and
+# marking the close's price measured from the push's later parts):
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent reliability tables in
 # docs/surveillance-evaluation.md show how it holds on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 3.0009,
+    "raw": 3.2614,
     "intercepts": {
-        "wash_trade": 2.0916,
-        "spoofing": 1.1079,
-        "layering": 2.8274,
-        "excessive_order_to_trade": 2.6849,
-        "quote_stuffing": 2.702,
-        "ping_orders": 2.8653,
-        "momentum_ignition": 1.2623,
-        "marking_the_close": 1.2651,
-        "painting_the_tape": 2.9568,
-        "best_execution_slippage": 2.7501,
-        "asymmetric_slippage": 2.0008,
+        "wash_trade": 2.0613,
+        "spoofing": 1.065,
+        "layering": 2.7987,
+        "excessive_order_to_trade": 2.6399,
+        "quote_stuffing": 2.6549,
+        "ping_orders": 2.8679,
+        "momentum_ignition": 1.0993,
+        "marking_the_close": 1.2638,
+        "painting_the_tape": 2.956,
+        "best_execution_slippage": 2.7148,
+        "asymmetric_slippage": 1.9899,
     },
 }
 
