@@ -366,6 +366,12 @@ class _Builder:
         # Order-to-trade's market makers re-pricing by modification, and its abusers parking
         # orders on both sides away from the touch (2026-12-04 night, wip/otr13): their own stream.
         self.quoting_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:quoting")  # noqa: S311 - seeded
+        # Marking episodes' shapes another firm's book showed (2026-12-04 night, wip/close13): a
+        # push that opens minutes before the print's window, and a position traded back after the
+        # print; two streams of their own, emitted after everything else.
+        self.marking_lead_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:lead")  # noqa: S311 - seeded
+        self.marking_after_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:after")  # noqa: S311 - seeded
+        self.marking_shapes: list = []
 
     # ---------------------------------------------------------------- draws
 
@@ -389,6 +395,11 @@ class _Builder:
         lot = SYMBOLS[sym][5]
         units = self.u(lo, hi) * lot / 100_000
         step = 1_000 if lot >= 100_000 else 1
+        return max(step, int(round(units / step)) * step)
+
+    def _units(self, sym, units):
+        """``units`` rounded to the symbol's step (1,000 for FX, an ounce for XAUUSD), at least one step."""
+        step = 1_000 if SYMBOLS[sym][5] >= 100_000 else 1
         return max(step, int(round(units / step)) * step)
 
     def sym(self):
@@ -1220,6 +1231,7 @@ class _Builder:
         self.deferred_last.append(lambda: self._with_stream(self.marking_rng, extra))
         if not near:
             self.marking_blocks.append((a, sym, side, starts[0], sum(sizes)))
+        self.marking_shapes.append((ep, a, sym, side, close_t, starts, sizes, held, variant))
 
     def marking_the_close_blocks(self):
         """Marking abusers who take their position in one block larger than the push (the seen
@@ -1237,6 +1249,46 @@ class _Builder:
             qty = int(push_qty * self.frac(1.0, 2.5))
             if at >= 30.0 and qty > 0:
                 self.aggressive(at, a, sym, side, qty, oid=next(ids))
+
+    def marking_the_close_leads(self):
+        """Pushes that open before the print's window (another firm's book, 2026-12-04 night
+        round: a mark's first orders 5-9 minutes before the print, its bulk in the last
+        seconds): in half the abuse episodes the account sends 1-2 orders the push's way, each
+        0.2-1x a push order, 1-5 minutes before the push's first order (widened like every scale
+        range). They are the episode's orders (labelled), with ids of their own (``l1``...), so
+        nothing else moves."""
+        ids = (f"l{k}" for k in range(1, 1_000))
+        for ep, a, sym, side, _close_t, starts, sizes, _held, _variant in self.marking_shapes:
+            if ep.near_miss or self.rng.random() >= 0.5:
+                continue
+            unit = sum(sizes) / len(sizes)
+            for _ in range(self.rng.randint(1, 2)):
+                at = starts[0] - self.u(60, 300)
+                qty = self._units(sym, unit * self.frac(0.2, 1.0))
+                if at >= 30.0:
+                    self.aggressive(at, a, sym, side, qty, ep=ep, oid=next(ids))
+
+    def marking_the_close_after(self):
+        """Trading back after the print (another firm's book, 2026-12-04 night round: abusers
+        who sold the block they had bought, 1-5 minutes after pushing the fixing up with it,
+        taking their profit at the price they marked). In half the abuse episodes the account
+        trades 0.5-1.2x its position the other way in 1-2 aggressive orders, 30-280 s after the
+        print; in half the near-misses (a client's fixing order, an unwinding) the account
+        trades 0.3-1x its fixing order back the same way, which a client's desk does when the
+        next client's order comes in (the legitimate look-alike: nothing was built for the
+        print). Unlabelled, like the position itself; ids of their own (``a1``...)."""
+        ids = (f"a{k}" for k in range(1, 1_000))
+        for ep, a, sym, side, close_t, _starts, sizes, held, _variant in self.marking_shapes:
+            if self.rng.random() >= 0.5:
+                continue
+            base = held if not ep.near_miss else sum(sizes)
+            total = base * (self.frac(0.3, 1.0) if ep.near_miss else self.frac(0.5, 1.2))
+            n = self.rng.randint(1, 2)
+            for _ in range(n):
+                at = close_t + self.u(30, 280)
+                qty = self._units(sym, total / n)
+                if at < self.horizon - 1:
+                    self.aggressive(at, a, sym, _opp(side), qty, oid=next(ids))
 
     # ---------------------------------------------------------------- execution quality
 
@@ -1363,6 +1415,8 @@ class _Builder:
         self._with_stream(self.wash_rng, self.wash_trade_slow)
         self._with_stream(self.marking_block_rng, self.marking_the_close_blocks)
         self._with_stream(self.quoting_rng, self.order_to_trade_quoting)
+        self._with_stream(self.marking_lead_rng, self.marking_the_close_leads)
+        self._with_stream(self.marking_after_rng, self.marking_the_close_after)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -299,6 +299,16 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # Development / tuning books: off 22 (27, 5 false) / 25 (33, 8); -1 bps 20 (22, 2) / 24 (31, 7);
     # 0 20 (21, 1) / 23 (29, 6); 0.5 the same; 1.0 19 (20, 1) / 23 (28, 5).
     min_print_move_bps: float | None = 0.0
+    # The print's move is also measured from where each later part of the push began (from one
+    # of its orders, at least ``min_orders`` orders, to the print), over that part's length, the
+    # strongest against its own threshold counting: a mark that opens with an order minutes
+    # before its bulk (another firm's book, 2026-12-04 night round, wip/close13). Only when the
+    # print itself (not the mid's distance after it) stands the part's threshold: on the
+    # development / tuning books with the early-opening marks, found of 24 / 36 (alerts, false,
+    # on near-misses): False 19 (20, 1, 0) / 23 (29, 6, 4); True 21 (22, 1, 0) / 28 (35, 7, 4);
+    # with the distance after counted too 21 (24, 3, 1) / 28 (36, 8, 5). False: from the push's
+    # first order only.
+    price_over_tails: bool = True
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

@@ -814,7 +814,11 @@ class MarkingTheCloseDetector(Detector):
     part, the mid the push left at the print is measured the same way, and the higher figure
     counts) ``min_move_sigma`` x the mid's standard deviation over a horizon as long as the push
     (from the per-second mid path of the ``vol_lookback_s`` before it), and at least
-    ``min_move_bps``. Concentrated into the close: the push's rate (volume per second) at least
+    ``min_move_bps``; with ``price_over_tails``, a push that fails it is measured again from
+    where each later part of it began (at least ``min_orders`` orders to the print), over that
+    part's length, and counts if the print itself stands that part's threshold from there (a
+    mark that opens with an order minutes before its bulk). Concentrated into the close: the
+    push's rate (volume per second) at least
     ``min_concentration`` x the account's aggressive rate before it, the higher of its rate over
     the ``window_s`` and over the ``vol_lookback_s`` before the push (a flow sliced evenly over
     an hour, or one that only carries on into the close, is not marking), each order before the
@@ -1017,6 +1021,31 @@ class MarkingTheCloseDetector(Detector):
             move = max(move_print, move_mid)
             sigma = self._sigma_bps(close.symbol, look_from, began, min(max(span, 30.0), 300.0))
             threshold = max(p.min_move_bps, p.min_move_sigma * sigma * span**0.5 if sigma is not None else 0.0)
+            price_from = began
+            if p.price_over_tails and move < threshold:
+                # A mark may open with an order minutes before its bulk: its price effect is
+                # measured from where each later part of the push began too (at least
+                # ``min_orders`` orders to the print), over that part's length. A part counts
+                # only if the print itself moved its threshold from there (not the mid's
+                # distance after the print, the weaker evidence); the strongest counts.
+                firsts: dict[str, tuple] = {}
+                for f in push:
+                    if f[2] == direction and f[1].order_id not in firsts:
+                        firsts[f[1].order_id] = f
+                parts = sorted(firsts.values(), key=lambda f: f[0])
+                best = 1.0
+                for f0 in parts[1 : len(parts) - p.min_orders + 1]:
+                    b = f0[4] if f0[4] is not None else self.engine.mid_in_force(close.symbol, f0[0])
+                    if not b:
+                        continue
+                    length = max(t - f0[0], 1.0)
+                    m_print = direction * (close.price - b) / b * 1e4
+                    m_mid = direction * (mid_at_print - b) / b * 1e4 if mid_at_print is not None else m_print
+                    sg = self._sigma_bps(close.symbol, look_from, began, min(max(length, 30.0), 300.0))
+                    th = max(p.min_move_bps, p.min_move_sigma * sg * length**0.5 if sg is not None else 0.0)
+                    if th > 0 and max(m_print, m_mid) / th >= best:
+                        best, base, move_print, move_mid = max(m_print, m_mid) / th, b, m_print, m_mid
+                        move, threshold, price_from = max(m_print, m_mid), th, f0[0]
             print_floor = p.min_print_move_bps if p.min_print_move_bps is not None else -inf
             if p.after_s <= 0 and (move < threshold or move < print_floor):
                 continue
@@ -1042,6 +1071,8 @@ class MarkingTheCloseDetector(Detector):
                     "move_from_window_start_bps": bps(direction * (close.price - start_mid) / start_mid * 1e4),
                     "volatility_bps_per_sqrt_s": None if sigma is None else round(sigma, 5),
                     "move_threshold_bps": bps(threshold),
+                    "price_over_tails": p.price_over_tails,
+                    "price_measured_from_s_before_print": round(t - price_from, 3),
                     "min_move_bps": p.min_move_bps,
                     "min_move_sigma": p.min_move_sigma,
                     "window_s": p.window_s,

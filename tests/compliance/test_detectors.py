@@ -564,6 +564,51 @@ def test_marking_the_close_near_miss_a_small_trade_the_push_way_after_older_busi
     assert run(block_after_older_rows(100_000), only={"marking_the_close"}) == []
 
 
+def opened_early_rows(print_price: str = "1.10040", moved: bool = True, mid_after: str | None = None):
+    """Long 1,000,000; a market wandering 3 bps either way every 20 s for half an hour; a buy of
+    300,000 250 s before the 3,600-s print opens the push, then three buys of 1,000,000 in its
+    last 40 s step the mid up 3.2 bps (or leave it); the print at ``print_price``; the mid
+    ``mid_after`` 300 s after it."""
+    rows = [*BOOK, *market(10, "h", "C", "buy", 1_000_000, "1.10010")]
+    for i, t in enumerate(range(1700, 3340, 20)):
+        d = 3 if i % 2 else -3
+        rows.append(q(t, f"{1.10000 + d * 1e-4:.5f}", f"{1.10010 + d * 1e-4:.5f}"))
+    rows.append(q(3345, "1.10000", "1.10010"))
+    rows += market(3350, "open", "C", "buy", 300_000, "1.10010")
+    for i, t in enumerate((3560, 3570, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        if moved:
+            rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(3600, print_price))
+    if mid_after is not None:
+        bid = float(mid_after) - 0.00005
+        rows += [q(3700, f"{bid:.5f}", f"{bid + 0.0001:.5f}"), q(3950, f"{bid:.5f}", f"{bid + 0.0001:.5f}")]
+    return rows
+
+
+def test_marking_the_close_a_push_opened_minutes_before_its_bulk_is_measured_from_the_bulk():
+    # From the opening order (250 s) the 3.2-bps print is under 0.75 sigma over 250 s; from
+    # where the bulk began (40 s before the print) it is over the threshold for 40 s.
+    alerts = run(opened_early_rows(), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["push_orders"] == 4 and ev["push_span_s"] == pytest.approx(250, abs=0.5)
+    assert ev["price_measured_from_s_before_print"] == pytest.approx(40, abs=0.5)
+    assert ev["move_bps"] >= ev["move_threshold_bps"] and ev["price_over_tails"] is True
+    # From the push's first order only (the previous rule): not alerted.
+    off = {"marking_the_close": {"price_over_tails": False}}
+    assert run(opened_early_rows(), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_the_bulk_left_the_print_where_it_was():
+    # The same orders, the market unmoved: no part of the push moved the print.
+    assert run(opened_early_rows("1.10005", moved=False), only={"marking_the_close"}) == []
+    # The print 0.3 bps up and the mid 1.6 bps under it five minutes later: the distance after
+    # the print would pass the bulk's small threshold, but only the print's own move counts there.
+    rows = opened_early_rows("1.10008", moved=False, mid_after="1.09990")
+    assert run(rows, only={"marking_the_close"}) == []
+
+
 # ---------------------------------------------------------------- best execution
 
 

@@ -85,3 +85,57 @@ def test_the_marking_block_stream_adds_unlabelled_position_blocks_and_moves_noth
     for fill in (r for r in added if r["type"] == "fill"):
         mine = [e for e in abusers if (e.account, e.symbol) == (fill["account"], fill["symbol"])]
         assert any(fits(fill, e) for e in mine)
+
+
+def _t(row) -> float:
+    return datetime.fromisoformat(row["ts"].replace("Z", "+00:00")).timestamp()
+
+
+def test_the_marking_lead_stream_adds_labelled_orders_opening_the_push_early_and_moves_nothing_else(monkeypatch):
+    """Pushes that open minutes before the print's window (another firm's book, 2026-12-04 night
+    round, wip/close13): the episode's own orders, the push's way, 1-5 minutes before its first."""
+    (with_extra, episodes), (without, episodes_without) = book_with_and_without(monkeypatch, CFG, "marking_lead_rng")
+    assert set(without) <= set(with_extra)
+    added = [orjson.loads(r) for r in set(with_extra) - set(without)]
+    assert added and all(r["type"] in ("order", "fill") and r["order_id"].startswith("l") for r in added)
+    leads = {r["order_id"] for r in added}
+    before = {(e.account, e.symbol, e.start_s): e.order_ids for e in episodes_without}
+    rows = [orjson.loads(r) for r in with_extra]
+    for e in episodes:
+        mine = e.order_ids & leads
+        if not mine:
+            assert e.order_ids == before[(e.account, e.symbol, e.start_s)]
+            continue
+        assert e.kind == "marking_the_close" and not e.near_miss
+        assert e.order_ids - mine == before[(e.account, e.symbol, e.start_s)]
+        push = [r for r in rows if r["type"] == "order" and r["order_id"] in e.order_ids - mine]
+        first = min(_t(r) for r in push)
+        for r in (r for r in rows if r["type"] == "order" and r["order_id"] in mine):
+            assert r["side"] == push[0]["side"] and 59 <= first - _t(r) <= 301
+
+
+def test_the_marking_after_stream_adds_unlabelled_trades_back_after_the_print_and_moves_nothing_else(monkeypatch):
+    """Trading back after the print (another firm's book, 2026-12-04 night round, wip/close13):
+    marking accounts' unlabelled orders the other way from their push, 30-280 s after the print."""
+    (with_extra, episodes), (without, _) = book_with_and_without(monkeypatch, CFG, "marking_after_rng")
+    assert set(without) <= set(with_extra)
+    added = [orjson.loads(r) for r in set(with_extra) - set(without)]
+    assert added and all(r["type"] in ("order", "fill") and r["order_id"].startswith("a") for r in added)
+    labelled = {o for e in episodes for o in e.order_ids}
+    assert not labelled & {r["order_id"] for r in added}
+    rows = [orjson.loads(r) for r in with_extra]
+    closes = [(r["symbol"], _t(r)) for r in rows if r["type"] == "close"]
+    marking = [e for e in episodes if e.kind == "marking_the_close"]
+    abusers = near = 0
+    for r in (r for r in added if r["type"] == "order"):
+        fits = []
+        for e in (e for e in marking if (e.account, e.symbol) == (r["account"], r["symbol"])):
+            push = [x for x in rows if x["type"] == "order" and x["order_id"] in e.order_ids]
+            last = max(_t(x) for x in push)
+            printed = min(t for s, t in closes if s == e.symbol and t > last)
+            if r["side"] != push[-1]["side"] and 29 <= _t(r) - printed <= 281:
+                fits.append(e)
+        assert fits
+        abusers += any(not e.near_miss for e in fits)
+        near += any(e.near_miss for e in fits)
+    assert abusers and near
