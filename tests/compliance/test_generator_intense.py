@@ -35,5 +35,5 @@ def test_the_quoter_is_quiet_then_cancels_all_the_time_and_trades_now_and_then()
     assert mine and ep.start_s >= 900 and all(r["order_id"].startswith("si") for r in orders)
     cancels = sum(r["action"] == "cancel" for r in orders)
     fills = sum(r["type"] == "fill" for r in mine)
-    assert cancels >= 50 and 1 <= fills and len(orders) / fills < 100  # no RTS 9 breach
+    assert cancels >= 50 and fills >= 1 and len(orders) / fills < 100  # no RTS 9 breach
     assert {r["side"] for r in orders} == {"buy", "sell"}
