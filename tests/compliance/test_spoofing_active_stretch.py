@@ -10,6 +10,8 @@ two, or end more than 15 s before it, is alerted as before."""
 
 from __future__ import annotations
 
+import orjson
+
 from tests.compliance.helpers import market, o, q, run
 
 NO_CHANCE = {"spoofing": {"max_expected_by_chance": None}}
@@ -80,3 +82,16 @@ def test_a_stretch_is_compared_over_at_least_15_s():
     off = {"spoofing": {"max_expected_by_chance": None, "active_gap_s": None}}
     kept = run(rows, only={"spoofing"}, params=off)
     assert len(kept) == 1 and kept[0]["evidence"]["cancel_baseline"]["cancels_before_fill"] == 3
+
+
+def test_a_restart_in_the_middle_of_the_stretch_changes_nothing():
+    """The stretch is read from the cancel times the snapshot already keeps (no new state)."""
+    from tests.compliance.test_spoofing_baseline import _surveil
+
+    for rows in (_intense() + _episode(), _cancels([570, 590, 595]) + _episode()):
+        plain = _surveil(rows, params=NO_CHANCE)
+        for cut in (5, 20, 40):
+            assert orjson.dumps(_surveil(rows, restart_at=cut, params=NO_CHANCE)) == orjson.dumps(plain)
+    assert _surveil(_intense() + _episode(), params=NO_CHANCE) == []
+    kept = _surveil(_cancels([570, 590, 595]) + _episode(), params=NO_CHANCE)
+    assert len(kept) == 1 and kept[0]["evidence"]["cancel_baseline"]["active_stretch_cancels"] == 2
