@@ -372,6 +372,10 @@ class _Builder:
         self.marking_lead_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:lead")  # noqa: S311 - seeded
         self.marking_after_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:after")  # noqa: S311 - seeded
         self.marking_shapes: list = []
+        # Short intense quoting (orders parked a few spreads away on both sides, re-priced and
+        # cancelled for minutes, an occasional fill) by an account quiet before it (2026-12-04
+        # night, wip/slip13): its own stream.
+        self.intense_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:intense")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -978,6 +982,55 @@ class _Builder:
             sp = ask - bid
             self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
 
+    def short_intense_quoting(self):
+        """Near-misses of order-to-trade that the independent books showed our draws lacked
+        (2026-12-04 night, wip/slip13; drawn from a stream of its own, so every other draw and
+        order id is unchanged): an algorithm, quiet until then, quotes intensely for a few
+        minutes: orders parked 1.5-8 spreads behind the touch on both sides, re-priced by
+        modification and cancelled at 0.5-4 messages a second, now and then a small marketable
+        order that trades (10-40 messages per trade, so no RTS 9 breach). It cancels parked
+        orders seconds after each of its fills because it cancels all the time, not because of
+        the fill: the 600 s before the fill hold mostly its quiet time."""
+        rng = self.rng
+        ids = (f"si{k}" for k in itertools.count(1))  # ids of their own
+        for i in range(rng.randint(1, 2)):
+            sym = self.sym()
+            a = Account(f"SHI{i:02d}", f"SHIOWN{i:02d}", "algorithmic", [sym], 0, 0, 0, 0)
+            t = rng.uniform(900, self.horizon - 1500)
+            ep = self.episode("excessive_order_to_trade", a, sym, t, near_miss=True, variant="short_intense")
+            end = t + self.u(240, 480)
+            rate = self.u(0.5, 4)  # messages per second
+            per_trade = self.u(10, 40)
+            live: list[list] = []  # [order id, side, qty, spreads behind]
+            while t < end:
+                bid, ask, _mid = self.market.quote_at(sym, t)
+                sp = ask - bid
+                x = rng.random()
+                if live and x < 0.45:
+                    oid, side, qty, d = live.pop(rng.randrange(len(live)))
+                    self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+                elif live and x < 0.75:
+                    o = rng.choice(live)
+                    o[3] = self.u(1.5, 8)
+                    price = bid - o[3] * sp if o[1] == "buy" else ask + o[3] * sp
+                    self.order(t, "modify", o[0], a, sym, o[1], o[2], price)
+                else:
+                    side = rng.choice(("buy", "sell"))
+                    if rng.random() < 3.0 / per_trade:
+                        oid = next(ids)
+                        self.aggressive(t, a, sym, side, self.size(sym, 50_000, 300_000), ep=ep, kind="ioc", oid=oid)
+                    else:
+                        qty, d = self.size(sym, 50_000, 500_000), self.u(1.5, 8)
+                        oid = next(ids)
+                        self.order(t, "new", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+                        ep.order_ids.add(oid)
+                        live.append([oid, side, qty, d])
+                t += rng.expovariate(rate)
+            for oid, side, qty, d in live:
+                bid, ask, _mid = self.market.quote_at(sym, t)
+                sp = ask - bid
+                self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+
     def quote_stuffing(self, near=False):
         rng = self.rng
         a = self.trader(("retail", "active", "algorithmic"))
@@ -1417,6 +1470,7 @@ class _Builder:
         self._with_stream(self.quoting_rng, self.order_to_trade_quoting)
         self._with_stream(self.marking_lead_rng, self.marking_the_close_leads)
         self._with_stream(self.marking_after_rng, self.marking_the_close_after)
+        self._with_stream(self.intense_rng, self.short_intense_quoting)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -69,7 +69,8 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # and again on wip/close12 (marking the close's position built since any moment of the hour),
 # on wip/otr13 (the generator's market makers and parked abusers, order-to-trade's
 # market-making test), wip/mom13 (momentum ignition's fresh burst after a silence) and
-# wip/close13 (marking the close's price over the push's later parts; its generator shapes):
+# wip/close13 (marking the close's price over the push's later parts; its generator shapes) and
+# wip/slip13 (spoofing's baseline over the account's current run of cancels):
 # ``python manage.py surveil_scenarios --fit-calibration``); the held-out and independent
 # reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
 # fitted to.

@@ -254,14 +254,38 @@ class SpoofingDetector(Detector):
         before, after = self._cancels_before(account, fill_t)
         rate = after / p.cancel_within_s
         base = before / p.baseline_s
-        return {
+        figures = {
             "cancels_after_fill": after,
             "cancels_before_fill": before,
             "baseline_s": p.baseline_s,
-            "rate_multiple": round(rate / base, 3) if base > 0 else None,
-            "baseline_multiple": p.baseline_multiple,
-            "passed": rate >= p.baseline_multiple * base,
         }
+        if p.active_gap_s is not None:
+            n, span = self._active_stretch(account, fill_t)
+            figures["active_stretch_cancels"] = n
+            figures["active_stretch_s"] = round(span, 3)
+            figures["active_gap_s"] = p.active_gap_s
+            figures["active_min_cancels"] = p.active_min_cancels
+            if n >= p.active_min_cancels:
+                base = max(base, n / max(span, p.active_gap_s))
+        figures["rate_multiple"] = round(rate / base, 3) if base > 0 else None
+        figures["baseline_multiple"] = p.baseline_multiple
+        figures["passed"] = rate >= p.baseline_multiple * base
+        return figures
+
+    def _active_stretch(self, account, fill_t) -> tuple[int, float]:
+        """The account's cancels in the ``baseline_s`` before the fill that form its current
+        stretch (walking back from the fill, none more than ``active_gap_s`` after the one
+        before), and the stretch's length up to the fill."""
+        p = self.p
+        gap, start = p.active_gap_s, fill_t - p.baseline_s
+        n, last = 0, fill_t
+        for c in reversed(self.cancels.get(account, ())):
+            if c >= fill_t:
+                continue
+            if c < start or last - c > gap:
+                break
+            n, last = n + 1, c
+        return n, fill_t - last
 
 
 REPORT_EVERY_S = 600.0  # a breach that goes on is reported again this often (it extends one alert)

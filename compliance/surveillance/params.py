@@ -79,6 +79,16 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # chasing the touch) cancelling after a fill is doing what it always does, not spoofing.
     baseline_s: Pos = 600.0
     baseline_multiple: NonNeg = 10.0  # 0 turns the rule off
+    # The account's own active stretch (2026-12-04 night, wip/slip13): an account that has just
+    # begun to quote intensely has 600 s of mostly quiet time behind it, so its 600 s rate says
+    # little of what it is doing now. Its cancels before the fill with no gap longer than
+    # ``active_gap_s`` between them (and the last within ``active_gap_s`` of the fill) are its
+    # current stretch; when it holds at least ``active_min_cancels`` (one or two cancels are not
+    # a stretch of activity) their rate over the stretch (at least ``active_gap_s`` long) is a
+    # second baseline, and the higher of the two is the one the cancels after the fill must
+    # beat ``baseline_multiple`` times. None turns it off.
+    active_gap_s: Pos | None = 15.0
+    active_min_cancels: Count = 3
     # Chance (2026-12-04 night, wip/spoof9): a busy account that rests ordinary orders and trades
     # often cancels one within seconds of one of its own opposite fills by coincidence. The
     # expected number of such coincidences over the ``baseline_s`` before the fill, if its
