@@ -63,10 +63,10 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED, KINDS
 
-# Evaluation only (drawn at random on 2026-12-04 at 21:01 UTC, after the last-evening round's
-# second figures, when every earlier set had been read; never run before the final figures of a
+# Evaluation only (drawn at random on 2026-12-04 at 23:49 UTC, after the night round's two sets
+# of figures, when every earlier set had been read; never run before the final figures of a
 # round).
-INDEPENDENT_SEEDS = (33498, 22081, 83378)
+INDEPENDENT_SEEDS = (21434, 15736, 50793)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -86,7 +86,9 @@ INDEPENDENT_SEEDS = (33498, 22081, 83378)
 # round (diagnosis only, no threshold chosen on them); 63144, 67907, 62587: read at commit
 # 508528a, the 2026-12-04 last-evening round began from their per-type figures; 34362, 30304,
 # 8546: read at commit e92e054, the last-evening round's final figures (marking the close 0.58);
-# 42368, 70183, 1527: read at commit 602cee2, the round's second figures (marking the close 0.25).
+# 42368, 70183, 1527: read at commit 602cee2, the round's second figures (marking the close 0.25);
+# 33498, 22081, 83378 and 62316, 7073, 45569 (drawn 23:46 UTC): read at commit 9fb47d1, the
+# 2026-12-04 night round's two sets of figures (marking the close 0.77 and 0.92).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -125,6 +127,12 @@ SEEN_INDEPENDENT_SEEDS = (
     42368,
     70183,
     1527,
+    33498,
+    22081,
+    83378,
+    62316,
+    7073,
+    45569,
 )
 
 
