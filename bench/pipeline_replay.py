@@ -260,7 +260,7 @@ def _dump(path: str, result) -> None:
 
     from compliance.models import Alert, PreTradeDecision
     from tradeops.audit.models import AuditRecord
-    from trading.models import Execution, Order, Position
+    from trading.models import AccountRiskSnapshot, Execution, Order, Position
 
     def text(rows):
         return [[str(v) for v in row] for row in rows]
@@ -293,6 +293,21 @@ def _dump(path: str, result) -> None:
             PreTradeDecision.objects.order_by("decided_at").values_list("decided_at", "approved", "reason")
         ),
         "positions": text(Position.objects.order_by("id").values_list("net_quantity", "average_price", "realised_pnl")),
+        # the accounts' last risk snapshot (peak equity, drawdown: the marks' figures)
+        "risk_snapshots": text(
+            AccountRiskSnapshot.objects.order_by("account_id").values_list(
+                "balance",
+                "equity",
+                "unrealised_pnl",
+                "peak_equity",
+                "drawdown",
+                "daily_pnl",
+                "used_margin",
+                "trading_state",
+                "breaker_state",
+                "as_of",
+            )
+        ),
         "alerts": text(
             Alert.objects.order_by("alert_type", "symbol", "first_seen").values_list(
                 "alert_type", "symbol", "first_seen"

@@ -854,8 +854,11 @@ class ExecutionWorker:
         now = time.monotonic()
         interval = self.config.snapshot_interval.total_seconds()
         written_at = self._written_at
+        books = risk.accounts
+        symbol = quote.symbol
         for account_id, state in self.states.items():
-            if risk.account(account_id).position(quote.symbol) != 0:
+            held = books[account_id].positions.get(symbol)  # ``AccountBook.position``, without the calls
+            if held is not None and held.net_quantity != 0:
                 mark = mark or Mark(mid.quantize(instrument.tick_size), quote.ts)
                 state.mark(instrument.id, mark)
             if now - written_at.get(account_id, _NEVER) >= interval:

@@ -178,7 +178,7 @@ class PriceCollar(ComplianceCheck):
 
     def __init__(self, rules: Iterable[RuleSpec] = ()):
         super().__init__(rules)
-        self.mids: dict[str, deque] = {}
+        self.mids: dict[str, deque] = {}  # symbol -> (t, bid, ask) a second apart: the mid taken on read
 
     def decide(self, intent, context, spec):
         quote = context.quote
@@ -209,12 +209,12 @@ class PriceCollar(ComplianceCheck):
         dq = self.mids.get(symbol)
         if not dq or dq[0][0] > when:
             return None
-        found = dq[0][1]
-        for t, mid in dq:
-            if t > when:
+        found = dq[0]
+        for entry in dq:
+            if entry[0] > when:
                 break
-            found = mid
-        return found
+            found = entry
+        return (found[1] + found[2]) / 2  # the mid, as it was computed when the tick was kept
 
     event_types = (Tick, ComplianceRuleChanged)
 
@@ -227,7 +227,7 @@ class PriceCollar(ComplianceCheck):
                 dq = self.mids[payload.symbol] = deque()
             elif t - dq[-1][0] < 1.0:
                 return
-            dq.append((t, (payload.bid + payload.ask) / 2))
+            dq.append((t, payload.bid, payload.ask))  # the mid only for the one a collar reads
             while dq[0][0] < t - self.HISTORY_S:
                 dq.popleft()
         else:

@@ -48,8 +48,12 @@ class AccountBook:
     def __init__(self, *, account_id: int, balance: Decimal, currency: str = "USD", now: datetime | None = None):
         self.account_id = account_id
         self.currency = currency
-        self.balance = Decimal(balance)
-        self.realised_since_load = ZERO
+        # Peak equity is tracked lazily (``_peak_*``): set these before anything reads equity.
+        self._peak_due = False  # a mark since the last flush may have raised the peak
+        self._peak_best: Decimal | None = None  # the single position's most favourable mark since
+        self._peak_shape: tuple | None | bool = False  # ``_peak_shape_of``; False: to look at again
+        self._balance = Decimal(balance)
+        self._realised = ZERO
         self.specs: dict[str, InstrumentSpec] = {}
         self.positions: dict[str, PositionState] = {}
         self.marks: dict[str, Decimal] = {}
@@ -61,24 +65,103 @@ class AccountBook:
         # the gate reads them several times per decision.
         self._cache: dict = {}
         equity = self.equity()
-        self.peak_equity = equity
+        self._peak = equity
         self.day: date | None = now.date() if now else None
         self.day_start_equity = equity
+
+    # ------------------------------------------------------------ lazy peak equity
+    #
+    # The peak equity is the maximum of the equity after every change (fill, load, mark). A mark
+    # changes the equity through the marked symbol's position only; while the account holds one
+    # position (or none) priced in the account currency, that equity is monotonic in the mark, so
+    # the maximum over a run of marks is the equity at the most favourable of them. Marks keep
+    # only that mark (``_peak_best``); the peak is brought up to date ("flushed") before it is
+    # read and before anything else that moves the equity changes (a fill, a load, the balance,
+    # the realised P&L, a spec). Same figures, same first-reached value, as tracking every mark.
+
+    @property
+    def balance(self) -> Decimal:
+        return self._balance
+
+    @balance.setter
+    def balance(self, value: Decimal) -> None:
+        if self._peak_due:
+            self._peak_flush()
+        self._balance = value
+
+    @property
+    def realised_since_load(self) -> Decimal:
+        return self._realised
+
+    @realised_since_load.setter
+    def realised_since_load(self, value: Decimal) -> None:
+        if self._peak_due:
+            self._peak_flush()
+        self._realised = value
+
+    @property
+    def peak_equity(self) -> Decimal:
+        if self._peak_due:
+            self._peak_flush()
+        return self._peak
+
+    @peak_equity.setter
+    def peak_equity(self, value: Decimal) -> None:
+        if self._peak_due:
+            self._peak_flush()
+        self._peak = value
+
+    def _peak_flush(self) -> None:
+        """Apply the marks taken since the last flush to the peak (see above)."""
+        self._peak_due = False
+        best, self._peak_best = self._peak_best, None
+        shape = self._peak_shape
+        if shape:  # one position: the equity at its most favourable mark, as ``equity()`` adds it
+            symbol, _, state, spec = shape
+            pnl = unrealised_pnl(state, mark_price=best, contract_size=spec.contract_size)
+            equity = self._balance + self._realised + (ZERO + self.to_account_currency(pnl, spec.quote_currency))
+        else:  # no position: the equity does not depend on marks
+            equity = self.equity()
+        if equity > self._peak:
+            self._peak = equity
+
+    def _peak_shape_of(self) -> tuple | None:
+        """``()`` without a position; (symbol, +1/-1, state, spec) with one in the account
+        currency; None otherwise (every mark then tracks the peak at once)."""
+        held = [(symbol, state) for symbol, state in self.positions.items() if state.net_quantity != 0]
+        if not held:
+            return ()
+        if len(held) > 1:
+            return None
+        symbol, state = held[0]
+        spec = self.specs.get(symbol)
+        if spec is None or spec.quote_currency != self.currency or spec.contract_size <= 0:
+            return None
+        return (symbol, 1 if state.net_quantity > 0 else -1, state, spec)
+
+    def _peak_reshape(self) -> None:
+        """Positions or specs are about to change: flush, and look at the shape afresh after."""
+        if self._peak_due:
+            self._peak_flush()
+        self._peak_shape = False
 
     # ------------------------------------------------------------ state updates
 
     def add_instrument(self, spec: InstrumentSpec) -> None:
+        self._peak_reshape()
         self.specs[spec.symbol] = spec
         self._cache.clear()
 
     def clear_state(self) -> None:
         """Forget positions and open orders (before reloading them from the system of record)."""
+        self._peak_reshape()
         self.positions.clear()
         self.open_orders.clear()
         self._cache.clear()
 
     def load_position(self, symbol: str, state: PositionState, mark: Decimal | None = None) -> None:
         """Set a position from the system of record (start-up, reconciliation)."""
+        self._peak_reshape()
         self._cache.clear()
         self.positions[symbol] = PositionState(state.net_quantity, state.average_price, ZERO)
         if mark is not None:
@@ -87,6 +170,7 @@ class AccountBook:
 
     def apply_fill(self, symbol: str, signed_quantity: Decimal, price: Decimal, fee: Decimal = ZERO) -> PositionState:
         """Apply one fill to the position (the same arithmetic as the order path, ``trading.orders``)."""
+        self._peak_reshape()
         self._cache.clear()
         spec = self.specs[symbol]
         before = self.positions.get(symbol, PositionState())
@@ -104,9 +188,23 @@ class AccountBook:
     def mark(self, symbol: str, price: Decimal, now: datetime | None = None) -> None:
         self._cache.clear()
         self.marks[symbol] = price
-        if now is not None:
+        if now is not None and self.day != now.date():
             self.roll_day(now)
-        self._track_equity()
+        shape = self._peak_shape
+        if shape is False:
+            shape = self._peak_shape = self._peak_shape_of()
+        if shape is None:  # several positions, or a converted one: track at once
+            self._track_equity()
+        elif not shape:  # no position: the equity only moves if the balance did; flush on read
+            self._peak_due = True
+        elif symbol == shape[0]:  # the position's own symbol: keep the most favourable mark
+            best = self._peak_best
+            if best is None or (price > best if shape[1] > 0 else price < best):
+                self._peak_best = price
+            self._peak_due = True
+        elif not self._peak_due:  # another symbol: the equity is as it was at the last change
+            self._peak_best = self.marks.get(shape[0], shape[2].average_price)
+            self._peak_due = True
 
     def restore(self, *, peak_equity: Decimal, day: date, day_start_equity: Decimal) -> None:
         """Take back the figures a restart would otherwise lose (from the account's last risk
@@ -291,9 +389,11 @@ class AccountBook:
         return len(window)
 
     def _track_equity(self) -> None:
+        if self._peak_due:
+            self._peak_flush()
         equity = self.equity()
-        if equity > self.peak_equity:
-            self.peak_equity = equity
+        if equity > self._peak:
+            self._peak = equity
 
 
 @dataclass(frozen=True, slots=True)
