@@ -59,12 +59,21 @@ if REDIS_URL and env.bool("CHANNELS_REDIS", default=True):
             # CHANNELS_REDIS_BACKEND=channels_redis.pubsub.RedisPubSubChannelLayer: the pub/sub layer
             # (bench/live_fanout.py --layer pubsub compares the two).
             "BACKEND": env("CHANNELS_REDIS_BACKEND", default="channels_redis.core.RedisChannelLayer"),
-            # redis-py 8 reads with a 5 s socket timeout by default, the same 5 s channels_redis
-            # blocks in BZPOPMIN waiting for a message: every idle screen's consumer died with
-            # "Timeout reading from Redis" after 5 s. The read timeout must outlast that block.
+            # No socket timeout (None, not redis-py 8's default 5 s): with one, redis-py sends every
+            # command through asyncio.wait_for, which on Python 3.11 loses a cancellation that
+            # arrives as the send completes (CPython gh-86296); a screen's consumer cancelled then
+            # (its page went away) kept waiting in channels_redis's BZPOPMIN loop for good, and so
+            # did whatever awaited it (docs/screens.md, "An intermittent hang of the live screens'
+            # test"). Reads need none: BZPOPMIN returns every 5 s by itself (a 5 s read timeout
+            # killed every idle screen's consumer with "Timeout reading from Redis"). Connecting
+            # stays bounded.
             "CONFIG": {
                 "hosts": [
-                    {"address": REDIS_URL, "socket_timeout": env.float("CHANNELS_REDIS_SOCKET_TIMEOUT", default=30)}
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": None,
+                        "socket_connect_timeout": env.float("CHANNELS_REDIS_CONNECT_TIMEOUT", default=5),
+                    }
                 ],
                 # A test run on a shared Redis has groups of its own: another run's live.trading
                 # events must not reach this run's screens (they did: hundreds a minute).
