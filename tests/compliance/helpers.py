@@ -65,6 +65,27 @@ def market(t, oid, acct, side, qty, fill_price, *, owner=None, sym="EURUSD", lat
     ]
 
 
+def parked_cancels(times, *, acct="S", sym="GBPUSD", tag="r"):
+    """Orders the account parks and cancels half a second later, one per time (another symbol by
+    default: the spoofing baselines are the account's across symbols)."""
+    rows = []
+    for i, t in enumerate(times):
+        rows.append(o(t - 0.5, "new", f"{tag}{i}", acct, "sell", 100_000, "1.27000", sym=sym))
+        rows.append(o(t, "cancel", f"{tag}{i}", acct, "sell", 100_000, "1.27000", sym=sym))
+    return rows
+
+
+def spoofing_episode(*, acct="S"):
+    """A large buy behind the touch, a sell fill at 600 s, the buy cancelled 1 s later."""
+    return [
+        q(590, "1.10000", "1.10010"),
+        o(595, "new", "s0", acct, "buy", 1_000_000, "1.09990"),
+        *market(600 - 0.05, "real", acct, "sell", 100_000, "1.10000"),
+        o(601, "cancel", "s0", acct, "buy", 1_000_000, "1.09990"),
+        q(630, "1.10000", "1.10010"),
+    ]
+
+
 def run(rows, *, only=None, params=None):
     """Surveil rows (sorted by time, stable) and return the alerts as output dicts."""
     engine = SurveillanceEngine(params, only=only)

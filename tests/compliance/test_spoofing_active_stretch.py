@@ -12,46 +12,25 @@ from __future__ import annotations
 
 import orjson
 
-from tests.compliance.helpers import market, o, q, run
+from tests.compliance.helpers import parked_cancels, run, spoofing_episode
 
 NO_CHANCE = {"spoofing": {"max_expected_by_chance": None}}
-
-
-def _cancels(times, *, acct="S", sym="GBPUSD", tag="r"):
-    """Orders the account parks and cancels half a second later (another symbol: the baselines
-    are the account's across symbols)."""
-    rows = []
-    for i, t in enumerate(times):
-        rows.append(o(t - 0.5, "new", f"{tag}{i}", acct, "sell", 100_000, "1.27000", sym=sym))
-        rows.append(o(t, "cancel", f"{tag}{i}", acct, "sell", 100_000, "1.27000", sym=sym))
-    return rows
-
-
-def _episode(*, acct="S"):
-    """A large buy behind the touch, a sell fill at 600 s, the buy cancelled 1 s later."""
-    return [
-        q(590, "1.10000", "1.10010"),
-        o(595, "new", "s0", acct, "buy", 1_000_000, "1.09990"),
-        *market(600 - 0.05, "real", acct, "sell", 100_000, "1.10000"),
-        o(601, "cancel", "s0", acct, "buy", 1_000_000, "1.09990"),
-        q(630, "1.10000", "1.10010"),
-    ]
 
 
 def _intense():
     """Quiet until 580 s, then a cancel a second up to the fill and on after it (3 more in the
     5 s after the fill: 4 with the episode's own)."""
-    return _cancels([580 + i for i in range(20)]) + _cancels([602, 603, 604], tag="a")
+    return parked_cancels([580 + i for i in range(20)]) + parked_cancels([602, 603, 604], tag="a")
 
 
 def test_short_intense_quoting_is_not_alerted_against_its_own_stretch():
-    alerts = run(_intense() + _episode(), only={"spoofing"}, params=NO_CHANCE)
+    alerts = run(_intense() + spoofing_episode(), only={"spoofing"}, params=NO_CHANCE)
     assert alerts == []
 
 
 def test_the_same_messages_with_the_stretch_off_are_alerted_on_the_600_s_baseline():
     off = {"spoofing": {"max_expected_by_chance": None, "active_gap_s": None}}
-    alerts = run(_intense() + _episode(), only={"spoofing"}, params=off)
+    alerts = run(_intense() + spoofing_episode(), only={"spoofing"}, params=off)
     assert [a["alert_type"] for a in alerts] == ["spoofing"]
     base = alerts[0]["evidence"]["cancel_baseline"]
     # 4 cancels in 5 s against 20 in 600 s: 24 x the 600 s rate
@@ -59,14 +38,16 @@ def test_the_same_messages_with_the_stretch_off_are_alerted_on_the_600_s_baselin
 
 
 def test_a_spoofer_with_two_cancels_just_before_the_fill_is_alerted():
-    alerts = run(_cancels([590, 595]) + _episode(), only={"spoofing"}, params=NO_CHANCE)
+    alerts = run(parked_cancels([590, 595]) + spoofing_episode(), only={"spoofing"}, params=NO_CHANCE)
     assert [a["alert_type"] for a in alerts] == ["spoofing"]
     base = alerts[0]["evidence"]["cancel_baseline"]
     assert base["active_stretch_cancels"] == 2 and base["passed"]  # two cancels are not a stretch
 
 
 def test_a_spoofer_whose_routine_ended_more_than_15_s_before_the_fill_is_alerted():
-    alerts = run(_cancels([560, 565, 570, 575, 580, 584]) + _episode(), only={"spoofing"}, params=NO_CHANCE)
+    alerts = run(
+        parked_cancels([560, 565, 570, 575, 580, 584]) + spoofing_episode(), only={"spoofing"}, params=NO_CHANCE
+    )
     assert [a["alert_type"] for a in alerts] == ["spoofing"]
     base = alerts[0]["evidence"]["cancel_baseline"]
     assert base["active_stretch_cancels"] == 0 and base["cancels_before_fill"] == 6
@@ -76,7 +57,7 @@ def test_a_stretch_is_compared_over_at_least_15_s():
     """Three cancels in the 2 s before the fill are a stretch, taken as 3 per 15 s (0.2/s), not 3
     per 2 s: 4 cancels in the 5 s after (0.8/s) are under 10 x that, so it is not alerted; the
     600 s baseline alone (3 in 600 s) would alert it."""
-    rows = _cancels([598, 598.5, 599]) + _episode() + _cancels([602, 603, 604], tag="a")
+    rows = parked_cancels([598, 598.5, 599]) + spoofing_episode() + parked_cancels([602, 603, 604], tag="a")
     alerts = run(rows, only={"spoofing"}, params=NO_CHANCE)
     assert alerts == []
     off = {"spoofing": {"max_expected_by_chance": None, "active_gap_s": None}}
@@ -88,10 +69,10 @@ def test_a_restart_in_the_middle_of_the_stretch_changes_nothing():
     """The stretch is read from the cancel times the snapshot already keeps (no new state)."""
     from tests.compliance.test_spoofing_baseline import _surveil
 
-    for rows in (_intense() + _episode(), _cancels([570, 590, 595]) + _episode()):
+    for rows in (_intense() + spoofing_episode(), parked_cancels([570, 590, 595]) + spoofing_episode()):
         plain = _surveil(rows, params=NO_CHANCE)
         for cut in (5, 20, 40):
             assert orjson.dumps(_surveil(rows, restart_at=cut, params=NO_CHANCE)) == orjson.dumps(plain)
-    assert _surveil(_intense() + _episode(), params=NO_CHANCE) == []
-    kept = _surveil(_cancels([570, 590, 595]) + _episode(), params=NO_CHANCE)
+    assert _surveil(_intense() + spoofing_episode(), params=NO_CHANCE) == []
+    kept = _surveil(parked_cancels([570, 590, 595]) + spoofing_episode(), params=NO_CHANCE)
     assert len(kept) == 1 and kept[0]["evidence"]["cancel_baseline"]["active_stretch_cancels"] == 2

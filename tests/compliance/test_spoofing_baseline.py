@@ -19,33 +19,12 @@ from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
 from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
-from tests.compliance.helpers import market, o, q, run
+from tests.compliance.helpers import parked_cancels, q, run, spoofing_episode
 from tests.compliance.test_state import _tick
 
 # (the active-stretch baseline, tests/compliance/test_spoofing_active_stretch.py, off too: a run
 # of three or more of the drawn cancels within 15 s of the fill would raise the baseline)
 BASELINE_ONLY = {"spoofing": {"max_expected_by_chance": None, "active_gap_s": None}}
-
-
-def _routine_cancels(times, *, acct="S", sym="GBPUSD"):
-    """The account's everyday business: orders it places and cancels (another symbol: only its
-    cancel rate matters to the baseline, which is the account's across symbols)."""
-    rows = []
-    for i, t in enumerate(times):
-        rows.append(o(t - 0.5, "new", f"r{i}", acct, "sell", 100_000, "1.27000", sym=sym))
-        rows.append(o(t, "cancel", f"r{i}", acct, "sell", 100_000, "1.27000", sym=sym))
-    return rows
-
-
-def _episode(*, acct="S"):
-    """A large buy behind the touch, a sell fill, the buy cancelled 1 s later (the fill at 600 s)."""
-    return [
-        q(590, "1.10000", "1.10010"),
-        o(595, "new", "s0", acct, "buy", 1_000_000, "1.09990"),
-        *market(600 - 0.05, "real", acct, "sell", 100_000, "1.10000"),
-        o(601, "cancel", "s0", acct, "buy", 1_000_000, "1.09990"),
-        q(630, "1.10000", "1.10010"),
-    ]
 
 
 def _surveil(rows, restart_at=None, params=None):
@@ -63,7 +42,7 @@ def _surveil(rows, restart_at=None, params=None):
 
 
 def test_an_account_that_never_cancels_is_alerted_with_its_baseline_in_the_evidence():
-    alerts = run(_episode(), only={"spoofing"})
+    alerts = run(spoofing_episode(), only={"spoofing"})
     assert [a["alert_type"] for a in alerts] == ["spoofing"]
     base = alerts[0]["evidence"]["cancel_baseline"]
     assert base == {
@@ -81,13 +60,13 @@ def test_an_account_that_never_cancels_is_alerted_with_its_baseline_in_the_evide
 
 
 def test_an_account_that_cancels_all_day_is_not_alerted_for_cancelling_after_a_fill():
-    busy = _routine_cancels([10 + 20 * i for i in range(29)])  # 29 cancels in the 600 s before
-    assert run(busy + _episode(), only={"spoofing"}) == []
+    busy = parked_cancels([10 + 20 * i for i in range(29)])  # 29 cancels in the 600 s before
+    assert run(busy + spoofing_episode(), only={"spoofing"}) == []
     # the same episode on a quiet account, or with the rule off, is alerted
-    assert len(run(busy + _episode(acct="Q"), only={"spoofing"})) == 1
+    assert len(run(busy + spoofing_episode(acct="Q"), only={"spoofing"})) == 1
     # (the chance test, off here too, would also find 29 routine cancels in ten minutes too many)
     off = run(
-        busy + _episode(),
+        busy + spoofing_episode(),
         only={"spoofing"},
         params={"spoofing": {"baseline_multiple": 0, "max_expected_by_chance": None}},
     )
@@ -95,8 +74,8 @@ def test_an_account_that_cancels_all_day_is_not_alerted_for_cancelling_after_a_f
 
 
 def test_cancels_older_than_the_baseline_window_do_not_count():
-    old = _routine_cancels([-400 + 10 * i for i in range(30)])  # all before 600 - 600 = 0
-    alerts = run(old + _episode(), only={"spoofing"})
+    old = parked_cancels([-400 + 10 * i for i in range(30)])  # all before 600 - 600 = 0
+    alerts = run(old + spoofing_episode(), only={"spoofing"})
     assert len(alerts) == 1 and alerts[0]["evidence"]["cancel_baseline"]["cancels_before_fill"] == 0
 
 
@@ -111,7 +90,7 @@ def test_alerted_exactly_when_the_cancels_after_the_fill_beat_ten_times_the_base
     cancel times are in the snapshot) changes nothing. (The chance test is off here: with no
     other order in the symbol, k = 12 routine cancels already make the episode a 0.049
     coincidence against its 0.04; tests/compliance/test_spoofing_chance.py covers it.)"""
-    rows = _routine_cancels(times) + _episode()
+    rows = parked_cancels(times) + spoofing_episode()
     alerts = _surveil(rows, params=BASELINE_ONLY)
     k = len(times)
     assert len(alerts) == (1 if 10 * k / 600 <= 1 / 5 else 0)
@@ -133,7 +112,7 @@ def _v3_snapshot_of(engine) -> bytes:
 def test_the_snapshot_is_version_4_or_later_and_keeps_the_cancel_times():
     assert STATE_VERSION >= 4
     engine = SurveillanceEngine(only={"spoofing"})
-    for row in sorted(_routine_cancels([1, 2, 3]), key=lambda r: r["ts"]):
+    for row in sorted(parked_cancels([1, 2, 3]), key=lambda r: r["ts"]):
         engine.process(record_decoder.decode(orjson.dumps(row)))
     doc = orjson.loads(state_dump(engine))
     assert doc["version"] == STATE_VERSION
@@ -142,7 +121,7 @@ def test_the_snapshot_is_version_4_or_later_and_keeps_the_cancel_times():
 
 def test_a_version_3_snapshot_is_refused_and_the_stage_starts_with_empty_windows(caplog):
     engine = SurveillanceEngine()
-    for row in sorted(_routine_cancels([1, 2, 3]) + [q(0, "1.10000", "1.10010")], key=lambda r: r["ts"]):
+    for row in sorted(parked_cancels([1, 2, 3]) + [q(0, "1.10000", "1.10010")], key=lambda r: r["ts"]):
         engine.process(record_decoder.decode(orjson.dumps(row)))
     with caplog.at_level(logging.ERROR, logger="compliance.consumers"):
         consumer = SurveillanceConsumer(owners={}, contract_sizes={}, record=False, state=_v3_snapshot_of(engine))
