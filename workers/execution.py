@@ -857,8 +857,7 @@ class ExecutionWorker:
         books = risk.accounts
         symbol = quote.symbol
         for account_id, state in self.states.items():
-            held = books[account_id].positions.get(symbol)  # ``AccountBook.position``, without the calls
-            if held is not None and held.net_quantity != 0:
+            if books[account_id].position(symbol) != 0:
                 mark = mark or Mark(mid.quantize(instrument.tick_size), quote.ts)
                 state.mark(instrument.id, mark)
             if now - written_at.get(account_id, _NEVER) >= interval:

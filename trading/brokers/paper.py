@@ -263,7 +263,7 @@ class PaperBroker(Broker):
             if history is None:
                 history = self._history[quote.symbol] = deque(maxlen=self.config.tick_history)
             history.append(quote)
-        return self._match_resting(quote) if self._resting else []  # the usual case: nothing rests
+        return self._match_resting(quote)
 
     def inject(
         self,
