@@ -951,6 +951,17 @@ class _Builder:
             if cur is not None:
                 self.order(t, "cancel", cur[0], a, sym, side, size, cur[1], algo="mm")
 
+    @staticmethod
+    def _parked_price(side, bid, ask, spreads):
+        """An order parked ``spreads`` spreads behind its side of the touch."""
+        return bid - spreads * (ask - bid) if side == "buy" else ask + spreads * (ask - bid)
+
+    def _cancel_parked(self, t, a: Account, sym, live, algo=""):
+        """Cancel what a quoter still has parked (``live``: [order id, side, qty, spreads behind])."""
+        bid, ask, _mid = self.market.quote_at(sym, t)
+        for oid, side, qty, d in live:
+            self.order(t, "cancel", oid, a, sym, side, qty, self._parked_price(side, bid, ask, d), algo=algo)
+
     def _parked_quoter(self, a: Account, sym, t0, t1, ep, ids):
         rng = self.rng
         rate = self.u(0.4, 2.5)  # messages per second
@@ -963,16 +974,15 @@ class _Builder:
         t = t0
         while t < t1:
             bid, ask, _mid = self.market.quote_at(sym, t)
-            sp = ask - bid
             x = rng.random()
             if len(live) > 2 and x < 0.35:
                 oid, side, qty, d = live.pop(rng.randrange(len(live)))
-                price = bid - d * sp if side == "buy" else ask + d * sp
+                price = self._parked_price(side, bid, ask, d)
                 self.order(t, "cancel", oid, a, sym, side, qty, price, algo="q")
             elif live and x < 0.75:
                 o = rng.choice(live)
                 o[3] = away()
-                price = bid - o[3] * sp if o[1] == "buy" else ask + o[3] * sp
+                price = self._parked_price(o[1], bid, ask, o[3])
                 self.order(t, "modify", o[0], a, sym, o[1], o[2], price, algo="q")
                 if rng.random() < 1.0 / target:  # a few hundred messages or more per trade
                     self.fill(t + rng.uniform(0.05, 2), o[0], a, sym, o[1], o[2], price)
@@ -981,14 +991,11 @@ class _Builder:
                 side = "buy" if sum(o[1] == "buy" for o in live) * 2 < len(live) + 1 else "sell"
                 qty, d = self.size(sym, 50_000, 500_000), away()
                 oid = next(ids)
-                self.order(t, "new", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
+                self.order(t, "new", oid, a, sym, side, qty, self._parked_price(side, bid, ask, d), algo="q")
                 ep.order_ids.add(oid)
                 live.append([oid, side, qty, d])
             t += rng.expovariate(rate)
-        for oid, side, qty, d in live:
-            bid, ask, _mid = self.market.quote_at(sym, t)
-            sp = ask - bid
-            self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp, algo="q")
+        self._cancel_parked(t, a, sym, live, algo="q")
 
     def short_intense_quoting(self):
         """Near-misses of order-to-trade that the independent books showed our draws lacked
@@ -1012,15 +1019,14 @@ class _Builder:
             live: list[list] = []  # [order id, side, qty, spreads behind]
             while t < end:
                 bid, ask, _mid = self.market.quote_at(sym, t)
-                sp = ask - bid
                 x = rng.random()
                 if live and x < 0.45:
                     oid, side, qty, d = live.pop(rng.randrange(len(live)))
-                    self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+                    self.order(t, "cancel", oid, a, sym, side, qty, self._parked_price(side, bid, ask, d))
                 elif live and x < 0.75:
                     o = rng.choice(live)
                     o[3] = self.u(1.5, 8)
-                    price = bid - o[3] * sp if o[1] == "buy" else ask + o[3] * sp
+                    price = self._parked_price(o[1], bid, ask, o[3])
                     self.order(t, "modify", o[0], a, sym, o[1], o[2], price)
                 else:
                     side = rng.choice(("buy", "sell"))
@@ -1030,14 +1036,11 @@ class _Builder:
                     else:
                         qty, d = self.size(sym, 50_000, 500_000), self.u(1.5, 8)
                         oid = next(ids)
-                        self.order(t, "new", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+                        self.order(t, "new", oid, a, sym, side, qty, self._parked_price(side, bid, ask, d))
                         ep.order_ids.add(oid)
                         live.append([oid, side, qty, d])
                 t += rng.expovariate(rate)
-            for oid, side, qty, d in live:
-                bid, ask, _mid = self.market.quote_at(sym, t)
-                sp = ask - bid
-                self.order(t, "cancel", oid, a, sym, side, qty, bid - d * sp if side == "buy" else ask + d * sp)
+            self._cancel_parked(t, a, sym, live)
 
     def quote_stuffing(self, near=False):
         rng = self.rng
