@@ -900,6 +900,14 @@ class MarkingTheCloseDetector(Detector):
     def _sigma_bps(self, symbol, start, end, horizon) -> float | None:
         return sigma_bps(self.engine, symbol, start, end, horizon)
 
+    def _move_threshold(self, symbol, look_from, began, length) -> tuple[float | None, float]:
+        """The mid's volatility over ``look_from``..``began`` (bps per root second, on a horizon
+        of ``length`` held to 30-300 s) and the move a push of that ``length`` must make: at least
+        ``min_move_bps`` and ``min_move_sigma`` x that volatility over its length."""
+        p = self.p
+        sigma = self._sigma_bps(symbol, look_from, began, min(max(length, 30.0), 300.0))
+        return sigma, max(p.min_move_bps, p.min_move_sigma * sigma * length**0.5 if sigma is not None else 0.0)
+
     @staticmethod
     def _order_sizes(push, direction) -> dict[str, float]:
         """The push's orders the push's way: order id -> filled quantity (its fills summed)."""
@@ -1019,8 +1027,7 @@ class MarkingTheCloseDetector(Detector):
             # only in part in the print: the mid the push left at the print counts too.
             move_mid = direction * (mid_at_print - base) / base * 1e4 if mid_at_print is not None else move_print
             move = max(move_print, move_mid)
-            sigma = self._sigma_bps(close.symbol, look_from, began, min(max(span, 30.0), 300.0))
-            threshold = max(p.min_move_bps, p.min_move_sigma * sigma * span**0.5 if sigma is not None else 0.0)
+            sigma, threshold = self._move_threshold(close.symbol, look_from, began, span)
             price_from = began
             if p.price_over_tails and move < threshold:
                 # A mark may open with an order minutes before its bulk: its price effect is
@@ -1041,8 +1048,7 @@ class MarkingTheCloseDetector(Detector):
                     length = max(t - f0[0], 1.0)
                     m_print = direction * (close.price - b) / b * 1e4
                     m_mid = direction * (mid_at_print - b) / b * 1e4 if mid_at_print is not None else m_print
-                    sg = self._sigma_bps(close.symbol, look_from, began, min(max(length, 30.0), 300.0))
-                    th = max(p.min_move_bps, p.min_move_sigma * sg * length**0.5 if sg is not None else 0.0)
+                    _sg, th = self._move_threshold(close.symbol, look_from, began, length)
                     if th > 0 and max(m_print, m_mid) / th >= best:
                         best, base, move_print, move_mid = max(m_print, m_mid) / th, b, m_print, m_mid
                         move, threshold, price_from = max(m_print, m_mid), th, f0[0]
