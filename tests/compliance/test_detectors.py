@@ -609,6 +609,46 @@ def test_marking_the_close_near_miss_the_bulk_left_the_print_where_it_was():
     assert run(rows, only={"marking_the_close"}) == []
 
 
+def dominant_rows(held_qty: int, other_qty: int = 0):
+    """Long ``held_qty`` (bought an hour before); three buys of 1,000,000 in the last three
+    minutes, the market unmoved (1.10000/1.10010 throughout) and the print at 1.10005, where it
+    was; another account buys ``other_qty`` aggressively 150 s before the print (or nobody)."""
+    held = market(10, "h", "C", "buy", held_qty, "1.10010") if held_qty else []
+    rows = [*BOOK, *held, q(3400, "1.10000", "1.10010")]
+    for i, t in enumerate((3420, 3500, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+    if other_qty:
+        rows += market(3450, "d", "D", "buy", other_qty, "1.10010")
+    rows.append(close(3600, "1.10005"))
+    return rows
+
+
+def test_marking_the_close_a_dominant_push_for_a_larger_position_that_left_the_print_unmoved():
+    # Every aggressive order in the five minutes before the print, one way, for a long of
+    # 4,000,000 (1.3x the push): an attempt to mark, though the market absorbed it.
+    alerts = run(dominant_rows(4_000_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["dominant_push"] is True and ev["print_moved"] is False
+    assert ev["move_bps"] < ev["move_threshold_bps"]
+    assert ev["share_of_window_aggressive_volume"] == 1.0 and ev["favoured_position_qty"] == 4_000_000
+    assert 0.5 <= alerts[0]["score"] < 1.0
+    # With the rule off (the previous one), the unmoved print clears it.
+    off = {"marking_the_close": {"dominant_window_share": None}}
+    assert run(dominant_rows(4_000_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_a_small_position_or_a_shared_window_and_an_unmoved_print():
+    # A long of 1,000,000 (a third of the push): the print is worth less to the account than the
+    # push; with the print unmoved, nothing shows it was aimed at the print.
+    assert run(dominant_rows(1_000_000), only={"marking_the_close"}) == []
+    # A client's fixing order from a flat account (an honest client trading into the close).
+    assert run(dominant_rows(0), only={"marking_the_close"}) == []
+    # The same long, but another account's 2,500,000 in the window: the account was 55% of the
+    # flow into the print, not the market itself.
+    assert run(dominant_rows(4_000_000, other_qty=2_500_000), only={"marking_the_close"}) == []
+
+
 # ---------------------------------------------------------------- best execution
 
 
