@@ -927,6 +927,29 @@ class MarkingTheCloseDetector(Detector):
                 sizes[f[1].order_id] = sizes.get(f[1].order_id, 0.0) + f[1].qty
         return sizes
 
+    def _bulk_concentration(self, t, push, direction, prior, prior_near) -> float | None:
+        """The push's rate from where its bulk began against the account's rate before: the
+        push's leading orders smaller than ``bulk_min_order`` x its largest (an active
+        account's small business before it starts pushing) are counted as the flow before the
+        bulk, not as the push's start. None when the push has no such lead, or its bulk fewer
+        than ``min_orders`` orders."""
+        p = self.p
+        sizes = self._order_sizes(push, direction)
+        firsts: dict[str, float] = {}
+        for f in push:
+            if f[2] == direction and f[1].order_id not in firsts:
+                firsts[f[1].order_id] = f[0]
+        largest = max(sizes.values())
+        ordered = sorted((firsts[oid], size) for oid, size in sizes.items())
+        k = next(i for i, (_at, size) in enumerate(ordered) if size >= p.bulk_min_order * largest)
+        if k == 0 or len(ordered) - k < p.min_orders:
+            return None
+        cap = p.prior_order_cap * largest if p.prior_order_cap is not None else inf
+        lead = sum(min(size, cap) for _at, size in ordered[:k])
+        bulk = sum(size for _at, size in ordered[k:])
+        rate = max((prior + lead) / p.vol_lookback_s, (prior_near + lead) / p.window_s)
+        return (bulk / max(t - ordered[k][0], 1.0)) / rate if rate > 0 else None
+
     def on_close(self, t, close):
         p = self.p
         fills = self.fills.get(close.symbol)
@@ -1028,6 +1051,8 @@ class MarkingTheCloseDetector(Detector):
                         prior_near += size
             prior_rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
             concentration = (qty / span) / prior_rate if prior_rate > 0 else None
+            if concentration is not None and concentration < p.min_concentration and p.bulk_min_order is not None:
+                concentration = self._bulk_concentration(t, push, direction, prior, prior_near) or concentration
             if concentration is not None and concentration < p.min_concentration:
                 continue
             # The print against the quote path and the instrument's own volatility.
