@@ -380,6 +380,10 @@ class _Builder:
         self.marking_lead_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:lead")  # noqa: S311 - seeded
         self.marking_after_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:after")  # noqa: S311 - seeded
         self.marking_shapes: list = []
+        # Marks with a small price effect (another firm's book, 2026-12-05 early morning,
+        # wip/close15): a stream of its own that only scales the marking bump, so every draw of
+        # the book's own stream, and every order, stays what it was.
+        self.marking_small_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:marking:small")  # noqa: S311 - seeded
         # Short intense quoting (orders parked a few spreads away on both sides, re-priced and
         # cancelled for minutes, an occasional fill) by an account quiet before it (2026-12-04
         # night, wip/slip13): its own stream.
@@ -1251,9 +1255,9 @@ class _Builder:
         starts = sorted(close_t - rng.uniform(5, window) for _ in range(orders))
         sizes = [self.size(sym, 500_000, 3_000_000) for _ in starts]
         spread_bps = self.market.spread0[sym] / SYMBOLS[sym][0] * 1e4
-        self.market.bump(
-            sym, starts[0], close_t, close_t + 30, close_t + 180, sign * max(self.u(3, 10), 2.5 * spread_bps)
-        )
+        amp = sign * max(self.u(3, 10), 2.5 * spread_bps)
+        amp *= self._marking_small_effect()
+        self.market.bump(sym, starts[0], close_t, close_t + 30, close_t + 180, amp)
         held_at = close_t - self.u(900, 3000)
         held = self.size(sym, 1_000_000, 5_000_000)
 
@@ -1296,6 +1300,19 @@ class _Builder:
         if not near:
             self.marking_blocks.append((a, sym, side, starts[0], sum(sizes)))
         self.marking_shapes.append((ep, a, sym, side, close_t, starts, sizes, held, variant))
+
+    def _marking_small_effect(self) -> float:
+        """The factor on a marking push's price effect (abuse and near-miss alike), drawn from
+        the small-effect stream: in a third of the episodes 0.08-0.35 (widened like every scale
+        range), so the push moves the mid a fraction of a basis point to about three, often
+        under a spread and under the instrument's noise over the push (another firm's book,
+        2026-12-05 early morning: marks whose print moved 0.04-2.5 bps); otherwise 1. For the
+        abusers that is a mark that did little to the print, for the near-misses an honest
+        client's fixing order or unwinding that did little to it too."""
+        rng, w = self.marking_small_rng, self.r.widen
+        if rng.random() >= 1 / 3:
+            return 1.0
+        return math.exp(rng.uniform(math.log(0.08 / w), math.log(0.35 * w)))
 
     def marking_the_close_blocks(self):
         """Marking abusers who take their position in one block larger than the push (the seen

@@ -831,10 +831,13 @@ class MarkingTheCloseDetector(Detector):
     at least ``position_since_any`` x the push (a block taken for the print that the hour's older
     business outweighs). The print itself
     stood the push's way from where the push began (at least ``min_print_move_bps``): a print
-    the market took the other way was not pushed, however far the mid moved after it. Aimed at
-    the print: the alert waits ``after_s`` and is dropped if the account kept trading the same
-    way (more than ``max_continuation`` x the push), as a flow that runs on through the print
-    was not aimed at it."""
+    the market took the other way was not pushed, however far the mid moved after it; except
+    for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in
+    the symbol over the whole window, for a position at least ``dominant_min_position`` x the
+    push, which passing every other test is alerted whatever the print did (an attempt: a mark
+    the market absorbed). Aimed at the print: the alert waits ``after_s`` and is dropped if the
+    account kept trading the same way (more than ``max_continuation`` x the push), as a flow
+    that runs on through the print was not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -876,11 +879,18 @@ class MarkingTheCloseDetector(Detector):
         reversal = direction * (at_print - mid_after) / at_print * 1e4 if mid_after else 0.0
         ev["mid_after_print"] = mid_after
         ev["reversal_after_print_bps"] = bps(reversal)
-        if max(ev["move_bps"], reversal) < ev["move_threshold_bps"]:
-            return  # the print is where the market was before the push and after it: not marked
-        if p.min_print_move_bps is not None and ev["move_bps"] < p.min_print_move_bps:
-            return  # the print went the other way from where the push began: not pushed
-        alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
+        # The print is where the market was before the push and after it, or it went the other
+        # way from where the push began: not marked, unless the push was dominant (an attempt).
+        moved = max(ev["move_bps"], reversal) >= ev["move_threshold_bps"] and (
+            p.min_print_move_bps is None or ev["move_bps"] >= p.min_print_move_bps
+        )
+        if moved:
+            alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
+        elif ev.get("dominant_push"):
+            alert.score = excess_score(ev["share_of_window_aggressive_volume"], p.dominant_window_share)
+        else:
+            return
+        ev["print_moved"] = moved
         self.out.append(alert)
 
     def on_fill(self, t, fill, state, side):
@@ -916,6 +926,29 @@ class MarkingTheCloseDetector(Detector):
             if f[2] == direction:
                 sizes[f[1].order_id] = sizes.get(f[1].order_id, 0.0) + f[1].qty
         return sizes
+
+    def _bulk_concentration(self, t, push, direction, prior, prior_near) -> float | None:
+        """The push's rate from where its bulk began against the account's rate before: the
+        push's leading orders smaller than ``bulk_min_order`` x its largest (an active
+        account's small business before it starts pushing) are counted as the flow before the
+        bulk, not as the push's start. None when the push has no such lead, or its bulk fewer
+        than ``min_orders`` orders."""
+        p = self.p
+        sizes = self._order_sizes(push, direction)
+        firsts: dict[str, float] = {}
+        for f in push:
+            if f[2] == direction and f[1].order_id not in firsts:
+                firsts[f[1].order_id] = f[0]
+        largest = max(sizes.values())
+        ordered = sorted((firsts[oid], size) for oid, size in sizes.items())
+        k = next(i for i, (_at, size) in enumerate(ordered) if size >= p.bulk_min_order * largest)
+        if k == 0 or len(ordered) - k < p.min_orders:
+            return None
+        cap = p.prior_order_cap * largest if p.prior_order_cap is not None else inf
+        lead = sum(min(size, cap) for _at, size in ordered[:k])
+        bulk = sum(size for _at, size in ordered[k:])
+        rate = max((prior + lead) / p.vol_lookback_s, (prior_near + lead) / p.window_s)
+        return (bulk / max(t - ordered[k][0], 1.0)) / rate if rate > 0 else None
 
     def on_close(self, t, close):
         p = self.p
@@ -1018,6 +1051,8 @@ class MarkingTheCloseDetector(Detector):
                         prior_near += size
             prior_rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
             concentration = (qty / span) / prior_rate if prior_rate > 0 else None
+            if concentration is not None and concentration < p.min_concentration and p.bulk_min_order is not None:
+                concentration = self._bulk_concentration(t, push, direction, prior, prior_near) or concentration
             if concentration is not None and concentration < p.min_concentration:
                 continue
             # The print against the quote path and the instrument's own volatility.
@@ -1052,9 +1087,23 @@ class MarkingTheCloseDetector(Detector):
                     if th > 0 and max(m_print, m_mid) / th >= best:
                         best, base, move_print, move_mid = max(m_print, m_mid) / th, b, m_print, m_mid
                         move, threshold, price_from = max(m_print, m_mid), th, f0[0]
+            # A dominant push (the account was the market into the print, for a position at
+            # least as large as the push) is an attempt to mark whatever the print did.
+            window_total = sum(f[1].qty for f in window if f[3])
+            window_share = qty / window_total if window_total > 0 else 0.0
+            favoured_qty = max(held_before * direction, built * direction, built_since * direction)
+            dominant = (
+                p.dominant_window_share is not None
+                and window_share >= p.dominant_window_share
+                and favoured_qty >= p.dominant_min_position * qty
+            )
             print_floor = p.min_print_move_bps if p.min_print_move_bps is not None else -inf
-            if p.after_s <= 0 and (move < threshold or move < print_floor):
+            if p.after_s <= 0 and (move < threshold or move < print_floor) and not dominant:
                 continue
+            if p.after_s <= 0 and dominant and (move < threshold or move < print_floor):
+                score = excess_score(window_share, p.dominant_window_share)
+            else:
+                score = excess_score(move, threshold)
             ids = [f[1].order_id for f in mine if f[0] >= began]
             alert = SurveillanceAlert(
                 self.alert_type,
@@ -1062,7 +1111,7 @@ class MarkingTheCloseDetector(Detector):
                 owner=push[0][1].owner,
                 symbol=close.symbol,
                 order_ids=ids,
-                score=excess_score(move, threshold),
+                score=score,
                 start=push[0][1].ts,
                 end=close.ts,
                 evidence={
@@ -1090,6 +1139,11 @@ class MarkingTheCloseDetector(Detector):
                     "min_one_sided": p.min_one_sided,
                     "share_of_aggressive_volume": round(share, 4),
                     "min_share": p.min_share,
+                    "share_of_window_aggressive_volume": round(window_share, 4),
+                    "dominant_window_share": p.dominant_window_share,
+                    "favoured_position_qty": favoured_qty,
+                    "dominant_min_position": p.dominant_min_position,
+                    "dominant_push": dominant,
                     "push_span_s": round(t - began, 3),
                     "aggressive_qty_before_push": prior,
                     "aggressive_qty_window_before_push": prior_near,

@@ -609,6 +609,80 @@ def test_marking_the_close_near_miss_the_bulk_left_the_print_where_it_was():
     assert run(rows, only={"marking_the_close"}) == []
 
 
+def dominant_rows(held_qty: int, other_qty: int = 0):
+    """Long ``held_qty`` (bought an hour before); three buys of 1,000,000 in the last three
+    minutes, the market unmoved (1.10000/1.10010 throughout) and the print at 1.10005, where it
+    was; another account buys ``other_qty`` aggressively 150 s before the print (or nobody)."""
+    held = market(10, "h", "C", "buy", held_qty, "1.10010") if held_qty else []
+    rows = [*BOOK, *held, q(3400, "1.10000", "1.10010")]
+    for i, t in enumerate((3420, 3500, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+    if other_qty:
+        rows += market(3450, "d", "D", "buy", other_qty, "1.10010")
+    rows.append(close(3600, "1.10005"))
+    return rows
+
+
+def test_marking_the_close_a_dominant_push_for_a_larger_position_that_left_the_print_unmoved():
+    # Every aggressive order in the five minutes before the print, one way, for a long of
+    # 4,000,000 (1.3x the push): an attempt to mark, though the market absorbed it.
+    alerts = run(dominant_rows(4_000_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["dominant_push"] is True and ev["print_moved"] is False
+    assert ev["move_bps"] < ev["move_threshold_bps"]
+    assert ev["share_of_window_aggressive_volume"] == 1.0 and ev["favoured_position_qty"] == 4_000_000
+    assert 0.5 <= alerts[0]["score"] < 1.0
+    # With the rule off (the previous one), the unmoved print clears it.
+    off = {"marking_the_close": {"dominant_window_share": None}}
+    assert run(dominant_rows(4_000_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_a_small_position_or_a_shared_window_and_an_unmoved_print():
+    # A long of 1,000,000 (a third of the push): the print is worth less to the account than the
+    # push; with the print unmoved, nothing shows it was aimed at the print.
+    assert run(dominant_rows(1_000_000), only={"marking_the_close"}) == []
+    # A client's fixing order from a flat account (an honest client trading into the close).
+    assert run(dominant_rows(0), only={"marking_the_close"}) == []
+    # The same long, but another account's 2,500,000 in the window: the account was 55% of the
+    # flow into the print, not the market itself.
+    assert run(dominant_rows(4_000_000, other_qty=2_500_000), only={"marking_the_close"}) == []
+
+
+def bulk_rows(lead_qty: int):
+    """An active account long 1,000,000, trading 300,000 either way every 55 s for half an hour
+    (9,000,000 of aggressive flow); two buys of ``lead_qty`` 290 and 250 s before the 3,600-s
+    print, then three buys of 1,000,000 in its last minute step the mid up 3.2 bps."""
+    rows = [*BOOK, *market(10, "h", "C", "buy", 1_000_000, "1.10010")]
+    for i in range(30):
+        rows += market(1540 + 55 * i, f"p{i}", "C", "buy" if i % 2 else "sell", 300_000, "1.10010")
+    rows.append(q(3200, "1.10000", "1.10010"))
+    rows += market(3310, "l0", "C", "buy", lead_qty, "1.10010") + market(3350, "l1", "C", "buy", lead_qty, "1.10010")
+    for i, t in enumerate((3540, 3560, 3580)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(3600, "1.10040"))
+    return rows
+
+
+def test_marking_the_close_small_orders_before_the_bulk_do_not_spread_the_push():
+    # From the first small buy the push is 3,100,000 over 290 s, 2x the account's pace; from
+    # where its bulk began (60 s) it is 10x: the small buys are its business before the push.
+    alerts = run(bulk_rows(50_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["push_orders"] == 5 and ev["push_span_s"] == pytest.approx(290, abs=0.5)
+    assert ev["concentration"] >= ev["min_concentration"]
+    off = {"marking_the_close": {"bulk_min_order": None}}
+    assert run(bulk_rows(50_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_orders_as_large_as_the_last_ones_at_the_accounts_pace():
+    # The same, but the two earlier buys are as large as the last three: the push began with
+    # them, 5,000,000 over 290 s, 3.4x the account's usual pace: not concentrated into the close.
+    assert run(bulk_rows(1_000_000), only={"marking_the_close"}) == []
+
+
 # ---------------------------------------------------------------- best execution
 
 

@@ -139,3 +139,39 @@ def test_the_marking_after_stream_adds_unlabelled_trades_back_after_the_print_an
         abusers += any(not e.near_miss for e in fits)
         near += any(e.near_miss for e in fits)
     assert abusers and near
+
+
+def test_the_small_effect_stream_shrinks_some_marking_pushes_and_moves_no_order(monkeypatch):
+    """Marks whose push did little to the print (another firm's book, 2026-12-05 early morning,
+    wip/close15): the small-effect stream scales a third of the marking pushes' price effect by
+    0.08-0.35 and changes no order: the same orders, sizes and times, with or without it (only
+    prices near those pushes, and the quoting algorithms that follow the touch, differ)."""
+    from compliance.scenarios import generator
+
+    def book():
+        b = generator._Builder(CFG)
+        rows, episodes = b.build()
+        return b, rows, episodes
+
+    small, rows, episodes = book()
+    monkeypatch.setattr(generator._Builder, "_marking_small_effect", lambda self: 1.0)
+    plain, rows_plain, _ = book()
+
+    def orders(rs):  # the quoting algorithms' own orders (ids "q...") re-price on the touch
+        return [
+            (r["type"], r.get("order_id"), r.get("action"), r.get("side"), r.get("qty"), r["ts"])
+            for r in rs
+            if r["type"] in ("order", "fill") and not r["order_id"].startswith("q")
+        ]
+
+    assert orders(rows) == orders(rows_plain)
+    marking = {(e.symbol, e.start_s) for e in episodes if e.kind == "marking_the_close"}
+    ratios = []
+    for sym, bumps in small.market.bumps.items():
+        for mine, theirs in zip(bumps, plain.market.bumps[sym], strict=True):
+            assert mine[:4] == theirs[:4]
+            if mine[4] != theirs[4]:
+                ratios.append(mine[4] / theirs[4])
+                assert any(s == sym and abs(start - mine[0]) < 300 for s, start in marking)
+    assert ratios and all(0.08 - 1e-9 <= x <= 0.35 + 1e-9 for x in ratios)
+    assert len(ratios) < len(marking)
