@@ -250,6 +250,20 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # reversal window to the reversal 1,199 s later (docs/surveillance-evaluation.md, 2026-12-04
     # night round, wip/mom13).
     carry_on_s: Pos | None = 180.0
+    # A two-way trader's turn is its routine: when, in the ``two_way_window_s`` before the burst's
+    # first order, the account had both bought and sold at least ``two_way_fraction`` of the
+    # burst's quantity each way (a market maker, a two-way execution or short-term algorithm),
+    # its trade back after the burst is the next leg of that flow, not the unwinding of a position
+    # the burst built; not alerted. Ignition starts from a book that is quiet or one-way (an
+    # execution parent the other way is one-way). None: off. On the development / tuning books,
+    # found of 24 / 38 (alerts, false, on near-misses): off 21 (25, 4, 3) / 30 (38, 8, 6); 300 s
+    # and 0.25 or 0.5 21 (22, 1, 2) / 30 (35, 5, 5); 300 s and 1.0 21 (23, 2, 2) / 30 (36, 6, 5);
+    # 120 s and 0.5 21 (24, 3, 2) / 30 (36, 6, 5); 600 s and 0.5 loses a development episode (an
+    # active account that had traded both ways 6-10 minutes before). The true bursts' two-way
+    # share is at most 0.19 at 300 s; 0.5 taken, the further from them (docs/surveillance-
+    # evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    two_way_window_s: Pos = 300.0
+    two_way_fraction: Pos | None = 0.5
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -71,7 +71,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # account carried on with after it are not the burst)
 # 9: order-to-trade keeps each account's live competitive quotes and, per slot, the seconds it
 # quoted both sides (the market-making test)
-STATE_VERSION = 9
+# 10: momentum ignition keeps each account's fills of the last ``two_way_window_s`` and, per chain,
+# what the account had bought and sold in that window before it (the two-way trader's test)
+STATE_VERSION = 10
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -485,6 +487,13 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     core_n: int | None
     burst_end: float
     run_peak: float | None
+    two_way: tuple[float, float]
+
+
+class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    account: str
+    symbol: str
+    fills: list[tuple[float, int, float]]  # (t, side, qty)
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -492,6 +501,7 @@ class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
     awaiting: list[ChainDump]
     next_sweep: float | None
     now: float | None
+    recent: list[RecentFills]
 
 
 def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
@@ -513,6 +523,7 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.core_n,
         ch.burst_end,
         ch.run_peak,
+        ch.two_way,
     )
 
 
@@ -524,6 +535,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
     ch.rev_mid = cd.rev_mid
     ch.core_n, ch.burst_end, ch.run_peak = cd.core_n, cd.burst_end, cd.run_peak
+    ch.two_way = tuple(cd.two_way)
     return ch
 
 
@@ -533,6 +545,7 @@ def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
         [_chain_dump(account, symbol, ch) for (account, symbol), ch in d.awaiting.items()],
         _num(d._next_sweep),
         _num(d._now),
+        [RecentFills(account, symbol, list(fills)) for (account, symbol), fills in d.recent.items()],
     )
 
 
@@ -547,6 +560,7 @@ def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
                 d._watch_chain(ch)
     d._next_sweep = -inf if s.next_sweep is None else s.next_sweep
     d._now = -inf if s.now is None else s.now
+    d.recent = {(r.account, r.symbol): deque(tuple(x) for x in r.fills) for r in s.recent}
 
 
 class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
