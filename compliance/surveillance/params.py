@@ -257,11 +257,12 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # the burst built; not alerted. Ignition starts from a book that is quiet or one-way (an
     # execution parent the other way is one-way). None: off. On the development / tuning books,
     # found of 24 / 38 (alerts, false, on near-misses): off 21 (25, 4, 3) / 30 (38, 8, 6); 300 s
-    # and 0.25 or 0.5 21 (22, 1, 2) / 30 (35, 5, 5); 300 s and 1.0 21 (23, 2, 2) / 30 (36, 6, 5);
-    # 120 s and 0.5 21 (24, 3, 2) / 30 (36, 6, 5); 600 s and 0.5 loses a development episode (an
-    # active account that had traded both ways 6-10 minutes before). The true bursts' two-way
-    # share is at most 0.19 at 300 s; 0.5 taken, the further from them (docs/surveillance-
-    # evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    # with 0.25 or 0.5 21 (23, 2, 2) / 30 (35, 5, 5); 300 s with 0.75 21 (24, 3, 2) / 30 (35, 5,
+    # 5), with 1.0 21 (24, 3, 2) / 30 (36, 6, 5); 0.5 with 120 or 180 s 21 (24, 3, 2) / 30 (36, 6,
+    # 5), 240 s as 300, 420 and 600 s 20 (22, 2, 2) / 30 (35, 5, 5) (an active account's episode
+    # whose two-way trading 5-10 minutes before the burst counted). The true bursts' two-way share
+    # at 300 s is at most 0.19 of the burst; 0.5 taken, the further from them of the two that hold
+    # (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
     two_way_window_s: Pos = 300.0
     two_way_fraction: Pos | None = 0.5
 
