@@ -265,6 +265,15 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
     two_way_window_s: Pos = 300.0
     two_way_fraction: Pos | None = 0.5
+    # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
+    # order) the other accounts traded aggressively its way at least this many times the burst's
+    # quantity; the account traded with a market others moved, and is not alerted. None: off.
+    # On the development / tuning books with the two-way rule, found of 24 / 38 (alerts, false,
+    # on near-misses): off 21 (23, 2, 2) / 30 (35, 5, 5); 1.5, 2, 3, 5 and 10 21 (23, 2, 2) / 30
+    # (34, 4, 4) (a `scalper` near-miss beside 115 times its burst); 1.0 loses a tuning episode
+    # (a true burst beside 1.45 times its quantity). 3 taken: twice the largest crowd a true
+    # burst had (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    crowd_multiple: Pos | None = 3.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -72,7 +72,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 9: order-to-trade keeps each account's live competitive quotes and, per slot, the seconds it
 # quoted both sides (the market-making test)
 # 10: momentum ignition keeps each account's fills of the last ``two_way_window_s`` and, per chain,
-# what the account had bought and sold in that window before it (the two-way trader's test)
+# what the account had bought and sold in that window before it (the two-way trader's test), and
+# each symbol's aggressive volume by side with, per chain, where it stood at the chain's start and
+# at the burst's end (the crowd's test)
 STATE_VERSION = 10
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
@@ -488,6 +490,8 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     burst_end: float
     run_peak: float | None
     two_way: tuple[float, float]
+    flow0: float
+    flow1: float
 
 
 class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -502,6 +506,7 @@ class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
     next_sweep: float | None
     now: float | None
     recent: list[RecentFills]
+    flow: dict[str, tuple[float, float]]
 
 
 def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
@@ -524,6 +529,8 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.burst_end,
         ch.run_peak,
         ch.two_way,
+        ch.flow0,
+        ch.flow1,
     )
 
 
@@ -536,6 +543,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.rev_mid = cd.rev_mid
     ch.core_n, ch.burst_end, ch.run_peak = cd.core_n, cd.burst_end, cd.run_peak
     ch.two_way = tuple(cd.two_way)
+    ch.flow0, ch.flow1 = cd.flow0, cd.flow1
     return ch
 
 
@@ -546,6 +554,7 @@ def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
         _num(d._next_sweep),
         _num(d._now),
         [RecentFills(account, symbol, list(fills)) for (account, symbol), fills in d.recent.items()],
+        {symbol: (b, s) for symbol, (b, s) in d.flow.items()},
     )
 
 
@@ -561,6 +570,7 @@ def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
     d._next_sweep = -inf if s.next_sweep is None else s.next_sweep
     d._now = -inf if s.now is None else s.now
     d.recent = {(r.account, r.symbol): deque(tuple(x) for x in r.fills) for r in s.recent}
+    d.flow = {symbol: [b, s_] for symbol, (b, s_) in s.flow.items()}
 
 
 class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -415,6 +415,8 @@ class _Chain:
         "burst_peak",
         "core_n",
         "fills",
+        "flow0",
+        "flow1",
         "ignited",
         "last_t",
         "peak_mid",
@@ -451,6 +453,11 @@ class _Chain:
         self.run_peak = None  # the peak mid until ``burst_settle_s`` after the chain's last order
         # (bought, sold) by the account in ``two_way_window_s`` before the chain's first order
         self.two_way = (0.0, 0.0)
+        # The symbol's aggressive volume the chain's way (everyone's, ``MomentumIgnitionDetector.
+        # flow``) before its first order, and as it stood at the burst's end (``burst_settle_s``
+        # after its last order): what the crowd traded beside the burst (``crowd_multiple``)
+        self.flow0 = 0.0
+        self.flow1 = 0.0
 
     def burst_fills(self):
         return self.fills if self.core_n is None else self.fills[: self.core_n]
@@ -497,6 +504,8 @@ class MomentumIgnitionDetector(Detector):
         # (account, symbol) -> the account's fills (t, side, qty) of the last ``two_way_window_s``:
         # what it was doing before a burst (``two_way_fraction``)
         self.recent: dict[tuple[str, str], deque] = {}
+        # symbol -> [aggressive volume bought, sold] by every account since the start (``crowd_multiple``)
+        self.flow: dict[str, list[float]] = {}
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
             self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
@@ -581,6 +590,18 @@ class MomentumIgnitionDetector(Detector):
             while recent and recent[0][0] < horizon:
                 recent.popleft()
             recent.append((t, side, fill.qty))
+        cum = None
+        if p.crowd_multiple is not None and state is not None and state.aggressive:
+            flow = self.flow.get(fill.symbol)
+            if flow is None:
+                flow = self.flow[fill.symbol] = [0.0, 0.0]
+            way = 0 if side > 0 else 1
+            flow[way] += fill.qty
+            cum = flow[way]
+            settle = p.burst_settle_s or 0.0
+            for w in self.watching.get(fill.symbol, ()):
+                if w.side == side and t <= w.burst_end + settle:
+                    w.flow1 = cum
         if self.awaiting:
             aw = self.awaiting.get(key)
             if aw is not None:
@@ -638,6 +659,8 @@ class MomentumIgnitionDetector(Detector):
                 bought = sum((qty for _t, s, qty in recent if s > 0), 0.0)
                 sold = sum((qty for _t, s, qty in recent if s < 0), 0.0)
                 ch.two_way = (bought - fill.qty, sold) if side > 0 else (bought, sold - fill.qty)
+            if cum is not None:
+                ch.flow0 = cum - fill.qty
         if ch.start_mid is None and state.arr_mid is not None:
             ch.start_mid = state.arr_mid
             ch.peak_mid = state.arr_mid
@@ -662,6 +685,8 @@ class MomentumIgnitionDetector(Detector):
         ch.last_t = t
         if ch.core_n is None:
             ch.burst_end = t
+        if cum is not None and t <= ch.burst_end + (p.burst_settle_s or 0.0):
+            ch.flow1 = cum
         if not ch.ignited and ch.start_mid is not None and self._burst_orders(ch) >= p.min_aggressive_orders:
             ch.ignited = True
             self._watch_chain(ch)
@@ -756,6 +781,16 @@ class MomentumIgnitionDetector(Detector):
         bought_before, sold_before = ch.two_way
         if p.two_way_fraction is not None and min(bought_before, sold_before) >= p.two_way_fraction * burst_qty:
             return
+        # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
+        # order) the other accounts bought (sold) aggressively at least ``crowd_multiple`` times the
+        # burst's quantity. The account traded with a market others were moving; it did not move it.
+        crowd = None
+        if p.crowd_multiple is not None:
+            end = ch.burst_end + (p.burst_settle_s or 0.0)
+            own = sum(f.qty for ft, f, _o in ch.fills if ft <= end)
+            crowd = max(0.0, ch.flow1 - ch.flow0 - own)
+            if crowd >= p.crowd_multiple * burst_qty:
+                return
         # The position the reversal is measured against: the burst and the same-way orders the
         # account carried on with after it (``burst_pause_s``).
         position_qty = sum(f.qty for _t, f, _o in ch.fills)
@@ -827,6 +862,8 @@ class MomentumIgnitionDetector(Detector):
                     "sold_before": sold_before if p.two_way_fraction is not None else None,
                     "two_way_window_s": p.two_way_window_s,
                     "two_way_fraction": p.two_way_fraction,
+                    "crowd_qty": crowd,
+                    "crowd_multiple": p.crowd_multiple,
                 }
                 | (vol or {})
                 | (run or {}),
