@@ -250,6 +250,30 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # reversal window to the reversal 1,199 s later (docs/surveillance-evaluation.md, 2026-12-04
     # night round, wip/mom13).
     carry_on_s: Pos | None = 180.0
+    # A two-way trader's turn is its routine: when, in the ``two_way_window_s`` before the burst's
+    # first order, the account had both bought and sold at least ``two_way_fraction`` of the
+    # burst's quantity each way (a market maker, a two-way execution or short-term algorithm),
+    # its trade back after the burst is the next leg of that flow, not the unwinding of a position
+    # the burst built; not alerted. Ignition starts from a book that is quiet or one-way (an
+    # execution parent the other way is one-way). None: off. On the development / tuning books,
+    # found of 24 / 38 (alerts, false, on near-misses): off 21 (25, 4, 3) / 30 (38, 8, 6); 300 s
+    # with 0.25 or 0.5 21 (23, 2, 2) / 30 (35, 5, 5); 300 s with 0.75 21 (24, 3, 2) / 30 (35, 5,
+    # 5), with 1.0 21 (24, 3, 2) / 30 (36, 6, 5); 0.5 with 120 or 180 s 21 (24, 3, 2) / 30 (36, 6,
+    # 5), 240 s as 300, 420 and 600 s 20 (22, 2, 2) / 30 (35, 5, 5) (an active account's episode
+    # whose two-way trading 5-10 minutes before the burst counted). The true bursts' two-way share
+    # at 300 s is at most 0.19 of the burst; 0.5 taken, the further from them of the two that hold
+    # (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    two_way_window_s: Pos = 300.0
+    two_way_fraction: Pos | None = 0.5
+    # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
+    # order) the other accounts traded aggressively its way at least this many times the burst's
+    # quantity; the account traded with a market others moved, and is not alerted. None: off.
+    # On the development / tuning books with the two-way rule, found of 24 / 38 (alerts, false,
+    # on near-misses): off 21 (23, 2, 2) / 30 (35, 5, 5); 1.5, 2, 3, 5 and 10 21 (23, 2, 2) / 30
+    # (34, 4, 4) (a `scalper` near-miss beside 115 times its burst); 1.0 loses a tuning episode
+    # (a true burst beside 1.45 times its quantity). 3 taken: twice the largest crowd a true
+    # burst had (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    crowd_multiple: Pos | None = 3.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -71,7 +71,11 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # account carried on with after it are not the burst)
 # 9: order-to-trade keeps each account's live competitive quotes and, per slot, the seconds it
 # quoted both sides (the market-making test)
-STATE_VERSION = 9
+# 10: momentum ignition keeps each account's fills of the last ``two_way_window_s`` and, per chain,
+# what the account had bought and sold in that window before it (the two-way trader's test), and
+# each symbol's aggressive volume by side with, per chain, where it stood at the chain's start and
+# at the burst's end (the crowd's test)
+STATE_VERSION = 10
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -485,6 +489,15 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     core_n: int | None
     burst_end: float
     run_peak: float | None
+    two_way: tuple[float, float]
+    flow0: float
+    flow1: float
+
+
+class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
+    account: str
+    symbol: str
+    fills: list[tuple[float, int, float]]  # (t, side, qty)
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -492,6 +505,8 @@ class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
     awaiting: list[ChainDump]
     next_sweep: float | None
     now: float | None
+    recent: list[RecentFills]
+    flow: dict[str, tuple[float, float]]
 
 
 def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
@@ -513,6 +528,9 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.core_n,
         ch.burst_end,
         ch.run_peak,
+        ch.two_way,
+        ch.flow0,
+        ch.flow1,
     )
 
 
@@ -524,6 +542,8 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.last_t = cd.rev_qty, cd.rev_notional, cd.rev_ids, cd.last_t
     ch.rev_mid = cd.rev_mid
     ch.core_n, ch.burst_end, ch.run_peak = cd.core_n, cd.burst_end, cd.run_peak
+    ch.two_way = tuple(cd.two_way)
+    ch.flow0, ch.flow1 = cd.flow0, cd.flow1
     return ch
 
 
@@ -533,6 +553,8 @@ def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
         [_chain_dump(account, symbol, ch) for (account, symbol), ch in d.awaiting.items()],
         _num(d._next_sweep),
         _num(d._now),
+        [RecentFills(account, symbol, list(fills)) for (account, symbol), fills in d.recent.items()],
+        {symbol: (b, s) for symbol, (b, s) in d.flow.items()},
     )
 
 
@@ -547,6 +569,8 @@ def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
                 d._watch_chain(ch)
     d._next_sweep = -inf if s.next_sweep is None else s.next_sweep
     d._now = -inf if s.now is None else s.now
+    d.recent = {(r.account, r.symbol): deque(tuple(x) for x in r.fills) for r in s.recent}
+    d.flow = {symbol: [b, s_] for symbol, (b, s_) in s.flow.items()}
 
 
 class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -415,6 +415,8 @@ class _Chain:
         "burst_peak",
         "core_n",
         "fills",
+        "flow0",
+        "flow1",
         "ignited",
         "last_t",
         "peak_mid",
@@ -427,6 +429,7 @@ class _Chain:
         "spread",
         "start_mid",
         "symbol",
+        "two_way",
     )
 
     def __init__(self, side, symbol):
@@ -448,6 +451,13 @@ class _Chain:
         self.core_n = None
         self.burst_end = 0.0  # the burst's last order (``last_t`` while the burst goes on)
         self.run_peak = None  # the peak mid until ``burst_settle_s`` after the chain's last order
+        # (bought, sold) by the account in ``two_way_window_s`` before the chain's first order
+        self.two_way = (0.0, 0.0)
+        # The symbol's aggressive volume the chain's way (everyone's, ``MomentumIgnitionDetector.
+        # flow``) before its first order, and as it stood at the burst's end (``burst_settle_s``
+        # after its last order): what the crowd traded beside the burst (``crowd_multiple``)
+        self.flow0 = 0.0
+        self.flow1 = 0.0
 
     def burst_fills(self):
         return self.fills if self.core_n is None else self.fills[: self.core_n]
@@ -471,7 +481,9 @@ class MomentumIgnitionDetector(Detector):
     carrying on (slicing, accumulating), not the burst; the burst alone and the whole one-way run
     must each make the move, and the reversal must cover the run; a same-way order more than
     ``carry_on_s`` after the chain's last order begins a chain of its own. Held bursts and one-way
-    accumulation (no reversal) and bursts in a flat market (no move) are not alerted."""
+    accumulation (no reversal), bursts in a flat market (no move) and the bursts of an account
+    that was already trading both ways (``two_way_fraction``: its turn is its routine) are not
+    alerted."""
 
     alert_type = "momentum_ignition"
 
@@ -489,6 +501,11 @@ class MomentumIgnitionDetector(Detector):
         self._watch = self.on_watched_quote
         self._next_sweep = -inf
         self._now = -inf  # event time of the last fill or sweep
+        # (account, symbol) -> the account's fills (t, side, qty) of the last ``two_way_window_s``:
+        # what it was doing before a burst (``two_way_fraction``)
+        self.recent: dict[tuple[str, str], deque] = {}
+        # symbol -> [aggressive volume bought, sold] by every account since the start (``crowd_multiple``)
+        self.flow: dict[str, list[float]] = {}
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
             self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
@@ -543,7 +560,7 @@ class MomentumIgnitionDetector(Detector):
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
         # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
-        if t < self._next_sweep or not (self.chains or self.awaiting):
+        if t < self._next_sweep or not (self.chains or self.awaiting or self.recent):
             return
         self._next_sweep = t + 10.0
         self._now = t
@@ -555,11 +572,36 @@ class MomentumIgnitionDetector(Detector):
             if t - ch.last_t > p.reversal_window_s:
                 del self.awaiting[key]
                 self._unwatch(ch)
+        if self.recent:
+            horizon = t - p.two_way_window_s
+            for key in [k for k, fills in self.recent.items() if fills[-1][0] < horizon]:
+                del self.recent[key]
 
     def on_fill(self, t, fill, state, side):
         p = self.p
         self._now = t
         key = state.key if state is not None else (fill.account, fill.symbol)
+        recent = None
+        if p.two_way_fraction is not None:
+            recent = self.recent.get(key)
+            if recent is None:
+                recent = self.recent[key] = deque()
+            horizon = t - p.two_way_window_s
+            while recent and recent[0][0] < horizon:
+                recent.popleft()
+            recent.append((t, side, fill.qty))
+        cum = None
+        if p.crowd_multiple is not None and state is not None and state.aggressive:
+            flow = self.flow.get(fill.symbol)
+            if flow is None:
+                flow = self.flow[fill.symbol] = [0.0, 0.0]
+            way = 0 if side > 0 else 1
+            flow[way] += fill.qty
+            cum = flow[way]
+            settle = p.burst_settle_s or 0.0
+            for w in self.watching.get(fill.symbol, ()):
+                if w.side == side and t <= w.burst_end + settle:
+                    w.flow1 = cum
         if self.awaiting:
             aw = self.awaiting.get(key)
             if aw is not None:
@@ -612,6 +654,13 @@ class MomentumIgnitionDetector(Detector):
             if ch is not None:
                 self._drop(key, ch)
             ch = self.chains[key] = _Chain(side, fill.symbol)
+            if recent is not None:
+                # What the account did before this chain (this fill excluded)
+                bought = sum((qty for _t, s, qty in recent if s > 0), 0.0)
+                sold = sum((qty for _t, s, qty in recent if s < 0), 0.0)
+                ch.two_way = (bought - fill.qty, sold) if side > 0 else (bought, sold - fill.qty)
+            if cum is not None:
+                ch.flow0 = cum - fill.qty
         if ch.start_mid is None and state.arr_mid is not None:
             ch.start_mid = state.arr_mid
             ch.peak_mid = state.arr_mid
@@ -636,6 +685,8 @@ class MomentumIgnitionDetector(Detector):
         ch.last_t = t
         if ch.core_n is None:
             ch.burst_end = t
+        if cum is not None and t <= ch.burst_end + (p.burst_settle_s or 0.0):
+            ch.flow1 = cum
         if not ch.ignited and ch.start_mid is not None and self._burst_orders(ch) >= p.min_aggressive_orders:
             ch.ignited = True
             self._watch_chain(ch)
@@ -723,6 +774,23 @@ class MomentumIgnitionDetector(Detector):
         burst = ch.burst_fills()
         first_t = burst[0][0]
         burst_qty = sum(f.qty for _t, f, _o in burst)
+        # A two-way trader's turn is its routine: it had bought and sold, each way at least
+        # ``two_way_fraction`` of the burst, in the ``two_way_window_s`` before the burst (a market
+        # maker, a two-way algorithm). Its trade back is the next leg of that flow, not the
+        # unwinding of a position the burst built; ignition pushes from a quiet or one-way book.
+        bought_before, sold_before = ch.two_way
+        if p.two_way_fraction is not None and min(bought_before, sold_before) >= p.two_way_fraction * burst_qty:
+            return
+        # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
+        # order) the other accounts bought (sold) aggressively at least ``crowd_multiple`` times the
+        # burst's quantity. The account traded with a market others were moving; it did not move it.
+        crowd = None
+        if p.crowd_multiple is not None:
+            end = ch.burst_end + (p.burst_settle_s or 0.0)
+            own = sum(f.qty for ft, f, _o in ch.fills if ft <= end)
+            crowd = max(0.0, ch.flow1 - ch.flow0 - own)
+            if crowd >= p.crowd_multiple * burst_qty:
+                return
         # The position the reversal is measured against: the burst and the same-way orders the
         # account carried on with after it (``burst_pause_s``).
         position_qty = sum(f.qty for _t, f, _o in ch.fills)
@@ -790,6 +858,12 @@ class MomentumIgnitionDetector(Detector):
                     "min_reversal_capture": p.min_reversal_capture,
                     "reversal_after_burst_s": round(t - ch.last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
+                    "bought_before": bought_before if p.two_way_fraction is not None else None,
+                    "sold_before": sold_before if p.two_way_fraction is not None else None,
+                    "two_way_window_s": p.two_way_window_s,
+                    "two_way_fraction": p.two_way_fraction,
+                    "crowd_qty": crowd,
+                    "crowd_multiple": p.crowd_multiple,
                 }
                 | (vol or {})
                 | (run or {}),
