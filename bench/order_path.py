@@ -378,12 +378,12 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
                     fired = time.perf_counter()
                     conn.execute("ROLLBACK")
                     assert _fetch(result)["written"] is True, result  # the real write, not the no-op
-                    if state == "on":
-                        start = time.perf_counter()
-                        conn.execute("SELECT 1", prepare=True).fetchone()
-                        times["round trip"].append(time.perf_counter() - start)
                     times[state].append(done - start)
                     times[f"{state}, fire"].append(fired - done)
+                    if state == "on":
+                        trip = time.perf_counter()
+                        conn.execute("SELECT 1", prepare=True).fetchone()
+                        times["round trip"].append(time.perf_counter() - trip)
     return {"bytes": len(statement), **{key: statistics.median(values) for key, values in times.items()}}
 
 
