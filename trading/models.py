@@ -142,8 +142,8 @@ class Order(models.Model):
     take_profit = models.DecimalField(**PRICE, null=True, blank=True)
     time_in_force = models.CharField(max_length=3, choices=TimeInForce.choices, default=TimeInForce.GTC)
     algo_id = models.CharField("algorithm id", max_length=64, blank=True)  # indexed in Meta (order_algo_idx)
-    trader = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders"
+    trader = models.ForeignKey(  # indexed in Meta, its non-null ids only (order_trader_idx)
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="orders", db_index=False
     )
     desk = models.CharField(max_length=64, blank=True)
     signal_id = models.CharField(max_length=64, blank=True, help_text="Prediction that led to it")  # order_signal_idx
@@ -170,6 +170,8 @@ class Order(models.Model):
             models.Index(fields=["instrument", "created_at"]),
             models.Index(fields=["algo_id"], name="order_algo_idx"),
             models.Index(fields=["signal_id"], name="order_signal_idx"),
+            # An algorithm's order has no trader: only orders with one are indexed (trading 0007).
+            models.Index(fields=["trader"], name="order_trader_idx", condition=Q(trader__isnull=False)),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gt=0), name="order_quantity_positive"),

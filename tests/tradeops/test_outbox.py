@@ -364,3 +364,25 @@ def test_a_lost_listening_connection_falls_back_to_the_timeout_then_listens_agai
         _wait(lambda: _pending() == 0, 60, "the relay to publish the next row")
         _wait(lambda: running.relay.stats.woken_by_notify > notified, 30, "a wake-up by notification")
         assert len(running.sub.poll(100)) == 5
+
+
+def test_events_of_one_write_without_a_trace_share_one_new_trace(db):
+    """Outside any trace, the events appended together continue one new trace (each its own
+    trace before 2026-12-05); an event that carries a traceparent keeps it; the next write starts
+    another trace."""
+    from tradeops.bus.tracing import traceparent_new, traceparent_parse
+    from tradeops.outbox.services import outbox_append_many
+
+    own = traceparent_new()
+    events = [tick("EURUSD", 0), tick("EURUSD", 1, traceparent=own), tick("EURUSD", 2)]
+    assert not events[0].traceparent and not events[2].traceparent
+    with transaction.atomic():
+        outbox_append_many(events=events)
+    with transaction.atomic():
+        outbox_append_many(events=[tick("GBPUSD", 0), tick("GBPUSD", 1)])
+    rows = list(Outbox.objects.order_by("id").values_list("traceparent", flat=True))
+    first, second = rows[:3], rows[3:]
+    assert rows[1] == own
+    assert traceparent_parse(first[0])[0] == traceparent_parse(first[2])[0] != traceparent_parse(own)[0]
+    assert len({traceparent_parse(tp)[0] for tp in second}) == 1
+    assert traceparent_parse(second[0])[0] != traceparent_parse(first[0])[0]

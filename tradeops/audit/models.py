@@ -68,7 +68,8 @@ class AuditRecord(models.Model):
             models.Index(fields=["action", "occurred_at"], name="audit_action_idx"),
             models.Index(fields=["actor_type", "actor_id"], name="audit_actor_idx"),
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
-            models.Index(fields=["corrects"], name="audit_corrects_idx"),
+            # Only corrections are indexed (audit 0008): every other record's NULL is never looked up.
+            models.Index(fields=["corrects"], name="audit_corrects_idx", condition=models.Q(corrects__isnull=False)),
         ]
         # Read-only for everyone through Django: the admin shows, never edits.
         default_permissions = ("view",)

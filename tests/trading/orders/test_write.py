@@ -21,6 +21,7 @@ from tradeops.audit.canonical import chain_hash, record_header, record_header_pa
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import YEAR, AuditEntry, retention_years
 from tradeops.audit.verify import audit_verify
+from tradeops.bus.tracing import traceparent_parse
 from tradeops.events import decode
 from tradeops.outbox.models import Outbox
 from tradeops.outbox.services import outbox_rows
@@ -268,3 +269,25 @@ def test_statements_append_needs_the_event_ids(db):
     entry = dataclasses.replace(_skip_entry(0, uuid.uuid4()), event_id=None)
     with pytest.raises(write.OrderWriteError), transaction.atomic():
         write.audit_append_statements(entries=[entry])
+
+
+@pytest.mark.parametrize("one_statement", [True, False], ids=["one statement", "statements writer"])
+def test_an_order_written_outside_any_trace_carries_one_trace(
+    postgres, account, instrument, monkeypatch, one_statement
+):
+    """No trace in hand (a script, the bench's ``execute``): every event of the order continues
+    ONE new trace, so a tracing user finds the whole order under one trace id (before 2026-12-05
+    each of its events started a trace of its own); the next order starts another."""
+    requires_postgres()
+    if not one_statement:
+        monkeypatch.setattr(write, "one_statement_available", lambda: False)
+    traces = []
+    for n, side in ((1, "BUY"), (2, "SELL")):
+        seen = Outbox.objects.order_by("-id").values_list("id", flat=True).first() or 0
+        order_commit(draft=_draft(account, instrument, f"TR-{n}", side=side), **_filled(f"TR-{n}"))
+        rows = Outbox.objects.filter(id__gt=seen).order_by("id").values_list("message", "traceparent")
+        events = [decode(bytes(message)) for message, _ in rows]
+        assert len(events) > 2 and [e.traceparent for e in events] == [tp for _, tp in rows]  # the relay's header
+        traces.append({traceparent_parse(e.traceparent)[0] for e in events})
+    assert [len(ids) for ids in traces] == [1, 1]  # each order: one trace id on all its events
+    assert traces[0] != traces[1]  # the next order: another trace

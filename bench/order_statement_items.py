@@ -1,0 +1,390 @@
+"""The server's cost of one order's statement, item by item (issue 12: the server floor).
+
+    BENCH_DATABASE_NAME=test_<name>_items python bench/order_statement_items.py [--rounds 6] [--calls 100]
+
+``bench/order_path.py`` measures the order's whole statement (``trading_order_write``) and the
+deferred triggers fired at commit as one figure, the "server floor". This script takes it apart,
+in a throwaway database built like that bench's (same world, worker, paper broker, orders):
+
+1. Steps inside the function: a copy of the database's own ``trading_order_write`` (read back
+   with ``pg_get_functiondef``, so main's and a branch's are both measured as they are) with a
+   ``clock_timestamp()`` taken at each of its numbered steps, as ``bench_order_write_timed``:
+   the order row, the fills, the positions, the risk snapshot, the outbox rows, the chain head's
+   lock, the audit hashes, the audit rows, the head's update. Each step's time includes its
+   index maintenance and its immediate row triggers.
+2. Each trigger and each group of indexes, by taking it away: the statement replayed (the order
+   really written, rolled back, as ``order_path.bench_statement_alone``) with every trigger and
+   index in place, and in the same rounds with one item taken away by the owner in this
+   throwaway database only: a trigger disabled (``ALTER TABLE ... DISABLE TRIGGER``); a table's
+   foreign keys dropped (their checks are PostgreSQL's internal triggers, which only a superuser
+   may disable; they are added back, validated, after the block); a table's secondary indexes
+   dropped (re-created after the block). The item's cost is the median with it less the median
+   without, for the statement and for ``SET CONSTRAINTS ALL IMMEDIATE`` (the deferred triggers
+   that would fire at commit).
+3. ``EXPLAIN (ANALYZE, BUFFERS)`` of one statement: the pages it touches and dirties.
+
+The runtime role runs the statements (as the application); the owner changes the schema, between
+blocks. Not measured: the commit itself (the WAL flush; the bench's INSERT+COMMIT baseline is
+one) and the NOTIFY's delivery at commit (``bench/outbox_notify.py``). Rolled back each time,
+so the tables do not grow; the database is dropped at the end. Track_functions and auto_explain
+need a superuser, which the bench roles are not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import order_path as op  # sets up Django with the bench database's name (BENCH_DATABASE_NAME)
+from django.conf import settings
+from django.db import connection, transaction
+
+from tradeops.bus.runner import settle_heap
+from tradeops.core.db_roles import database_owner, runtime_grants_apply
+from trading.orders import write as order_write
+
+TABLES = (
+    "trading_order",
+    "trading_execution",
+    "trading_position",
+    "trading_accountrisksnapshot",
+    "outbox",
+    "audit_record",
+    "audit_chain_head",
+)
+
+# (marker in the function's text, the step that starts there)
+STEPS = (
+    ("-- 1.", "1 order row"),
+    ("-- 2.", "2 fills"),
+    ("-- 3.", "3 positions"),
+    ("-- 4.", "4 risk snapshot"),
+    ("-- 5.", "5 outbox rows"),
+    ("-- 6.", "6a chain head locked"),
+    ("now_ts := clock_timestamp();", "6b audit hashes"),
+    ("-- one INSERT for the records", "6c audit rows"),
+    ("UPDATE audit_chain_head SET", "6d chain head moved"),
+)
+
+
+def timed_function(definition: str) -> tuple[str, list[str]]:
+    """``trading_order_write``'s definition as ``bench_order_write_timed``, a clock read before
+    each step found; the answer carries them as ``ts``. Returns the SQL and the steps' names."""
+    sql = definition.replace("FUNCTION public.trading_order_write(", "FUNCTION public.bench_order_write_timed(", 1)
+    sql = sql.replace("DECLARE\n", "DECLARE\n    ts timestamptz[] := '{}';\n", 1)
+    names = []
+    for marker, name in STEPS:
+        if sql.count(marker) < 1:
+            continue
+        index = sql.index(marker)
+        line = sql.rindex("\n", 0, index) + 1
+        indent = sql[line:index]
+        sql = sql[:index] + "ts := ts || clock_timestamp();\n" + indent + sql[index:]
+        names.append(name)
+    end = "RETURN json_build_object('written', true,"
+    if sql.count(end) != 1:
+        raise SystemExit("the function's final RETURN was not found")
+    sql = sql.replace(end, "ts := ts || clock_timestamp();\n    RETURN json_build_object('ts', ts, 'written', true,")
+    return sql, names
+
+
+def capture_statement(worker, account) -> str:
+    """One order's statement, from an order whose write is rolled back (every replay writes it)."""
+    captured = []
+    real = order_write._execute
+
+    def capture(conn, statement):
+        captured.append(statement)
+        return real(conn, statement)
+
+    order_write._execute = capture
+    try:
+        with transaction.atomic():
+            worker.execute(op.intent(account.pk, 4, op.T0))
+            transaction.set_rollback(True)
+    finally:
+        order_write._execute = real
+    return captured[-1]
+
+
+class Owner:
+    """The owner's connection to the bench database: lists and changes the schema."""
+
+    def __init__(self):
+        import psycopg
+
+        owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
+        self.conn = psycopg.connect(
+            host=owner["HOST"],
+            port=owner["PORT"] or 5432,
+            user=owner["USER"],
+            password=owner["PASSWORD"],
+            dbname=connection.settings_dict["NAME"],
+            autocommit=True,
+        )
+
+    def rows(self, sql: str, params=()) -> list[tuple]:
+        return self.conn.execute(sql, params).fetchall()
+
+    def triggers(self) -> list[tuple[str, str, str, bool, str]]:
+        """(table, trigger, definition, internal, constraint name) of the statement's tables."""
+        return self.rows(
+            """SELECT c.relname, t.tgname, pg_get_triggerdef(t.oid), t.tgisinternal, coalesce(k.conname, '')
+                 FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+                 LEFT JOIN pg_constraint k ON k.oid = t.tgconstraint
+                WHERE c.relname = ANY(%s) ORDER BY c.relname, t.tgname""",
+            [list(TABLES)],
+        )
+
+    def foreign_keys(self, table: str) -> list[tuple[str, str]]:
+        """(name, definition) of ``table``'s own foreign keys (it references)."""
+        return self.rows(
+            "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = %s::regclass "
+            "AND contype = 'f' ORDER BY conname",
+            [table],
+        )
+
+    def secondary_indexes(self, table: str) -> list[tuple[str, str]]:
+        """(name, definition) of ``table``'s indexes that back no constraint (pkey, unique)."""
+        return self.rows(
+            """SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+                WHERE x.indrelid = %s::regclass
+                  AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.oid)
+                ORDER BY i.relname""",
+            [table],
+        )
+
+    @contextlib.contextmanager
+    def trigger_off(self, table: str, trigger: str):
+        self.conn.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{trigger}"')
+        try:
+            yield
+        finally:
+            self.conn.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{trigger}"')
+
+    @contextlib.contextmanager
+    def foreign_keys_dropped(self, tables: list[str]):
+        dropped = [(table, name, d) for table in tables for name, d in self.foreign_keys(table)]
+        for table, name, _ in dropped:
+            self.conn.execute(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        try:
+            yield
+        finally:
+            for table, name, definition in dropped:
+                self.conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+
+    @contextlib.contextmanager
+    def index_dropped(self, name: str, definition: str):
+        self.conn.execute(f"DROP INDEX {name}")
+        try:
+            yield
+        finally:
+            self.conn.execute(definition)
+
+    @contextlib.contextmanager
+    def no_toast(self, table: str):
+        """Rows up to a page's worth stored as they are: no compression tried below 8,160 bytes."""
+        self.conn.execute(f"ALTER TABLE {table} SET (toast_tuple_target = 8160)")
+        try:
+            yield
+        finally:
+            self.conn.execute(f"ALTER TABLE {table} RESET (toast_tuple_target)")
+
+    @contextlib.contextmanager
+    def indexes_dropped(self, table: str):
+        dropped = self.secondary_indexes(table)
+        for name, _ in dropped:
+            self.conn.execute(f"DROP INDEX {name}")
+        try:
+            yield
+        finally:
+            for _, definition in dropped:
+                self.conn.execute(definition)
+
+
+def replay(conn, sql: str, statement: str, calls: int, warm: int = 5) -> tuple[list[float], list[float], list]:
+    """``calls`` replays of the statement, each in a transaction rolled back after the deferred
+    triggers fired: (statement seconds, firing seconds, answers)."""
+    spent, fire, answers = [], [], []
+    for n in range(warm + calls):
+        conn.execute("BEGIN")
+        start = time.perf_counter()
+        answer = conn.execute(sql, [statement], prepare=True).fetchone()[0]
+        done = time.perf_counter()
+        conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        fired = time.perf_counter()
+        conn.execute("ROLLBACK")
+        answer = op._fetch(answer)
+        assert answer["written"] is True, answer  # the real write, not the ON CONFLICT no-op
+        if n >= warm:
+            spent.append(done - start)
+            fire.append(fired - done)
+            answers.append(answer)
+    return spent, fire, answers
+
+
+def round_trips(conn, sql: str, statement, calls: int) -> list[float]:
+    """Seconds per call of a trivial statement that takes the order's statement as its parameter."""
+    spent = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        conn.execute(sql, [statement], prepare=True).fetchone()
+        spent.append(time.perf_counter() - start)
+    return spent
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=500, help="orders written first (warm tables)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--calls", type=int, default=100, help="replays per item per round")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the database, the statement in bench_statement (experiments)"
+    )
+    args = parser.parse_args()
+    old_name = connection.settings_dict["NAME"]
+    with database_owner():
+        connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+        runtime_grants_apply()
+    owner = None
+    try:
+        _instrument, account, _broker, worker = op.setup_world()
+        op.bench_order_path(worker, account, args.orders, first=200_000, warm=0)
+        settle_heap()
+        statement = capture_statement(worker, account)
+        owner = Owner()
+        conn = connection.connection
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        print(f"statement {len(statement):,} bytes; load average {' '.join(load)} at the start", flush=True)
+
+        print("\ntriggers on the statement's tables:")
+        triggers = owner.triggers()
+        for table, name, definition, internal, constraint in triggers:
+            kind = f"internal, FK {constraint}" if internal else "user"
+            what = re.sub(r"^CREATE .*?TRIGGER \S+ ", "", definition)
+            print(f"  {table}.{name} ({kind}): {what}")
+        for table in TABLES:
+            indexes = owner.secondary_indexes(table)
+            print(f"  {table}: {len(indexes)} secondary indexes: {', '.join(n for n, _ in indexes)}")
+
+        definition = owner.rows("SELECT pg_get_functiondef('trading_order_write'::regproc)")[0][0]
+        timed_sql, steps = timed_function(definition)
+        owner.conn.execute(timed_sql)
+        owner.conn.execute("GRANT EXECUTE ON FUNCTION bench_order_write_timed(jsonb) TO PUBLIC")
+
+        with conn.cursor() as cursor:
+            cursor.execute("BEGIN")
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, TIMING OFF) " + order_write._SQL, [statement])
+            plan = [row[0] for row in cursor.fetchall()]
+            cursor.execute("ROLLBACK")
+        print("\nEXPLAIN (ANALYZE, BUFFERS, WAL) of one statement:\n  " + "\n  ".join(plan))
+        sizes = owner.rows(
+            """SELECT 'outbox.message', count(*), avg(octet_length(message)), avg(pg_column_size(message)),
+                      count(*) FILTER (WHERE pg_column_compression(message) IS NOT NULL), max(octet_length(message))
+                 FROM outbox
+               UNION ALL
+               SELECT 'audit_record.payload', count(*), avg(octet_length(payload)), avg(pg_column_size(payload)),
+                      count(*) FILTER (WHERE pg_column_compression(payload) IS NOT NULL), max(octet_length(payload))
+                 FROM audit_record"""
+        )
+        for column, rows, raw, stored, compressed, largest in sizes:
+            print(
+                f"  {column}: {rows:,} rows, {raw:,.0f} bytes on average ({largest:,} at most), stored "
+                f"{stored:,.0f}, {compressed:,} compressed"
+            )
+
+        # (label, context that takes the item away); the baseline runs in every round
+        user_triggers = [(t, n) for t, n, _, internal, _ in triggers if not internal]
+        items = [(f"trigger {t}.{n} disabled", lambda t=t, n=n: owner.trigger_off(t, n)) for t, n in user_triggers]
+        fk_tables = [t for t in TABLES if owner.foreign_keys(t)]
+        items += [(f"{t}: its foreign keys dropped", lambda t=t: owner.foreign_keys_dropped([t])) for t in fk_tables]
+        items.append(("every foreign key above dropped", lambda: owner.foreign_keys_dropped(fk_tables)))
+        items += [
+            (f"{t}: its secondary indexes dropped", lambda t=t: owner.indexes_dropped(t))
+            for t in TABLES
+            if owner.secondary_indexes(t)
+        ]
+        for table in ("trading_order", "audit_record"):  # one index at a time: the order's and its records'
+            items += [
+                (f"{table}: {name} dropped", lambda n=name, d=d: owner.index_dropped(n, d))
+                for name, d in owner.secondary_indexes(table)
+            ]
+        if not owner.rows("SELECT reloptions FROM pg_class WHERE relname = 'outbox'")[0][0]:
+            items.append(("outbox: toast_tuple_target 8160 (no compression)", lambda: owner.no_toast("outbox")))
+        base_label = "everything in place"
+        # each item's blocks are paired with a baseline block just before them (same minutes)
+        spent = {label: ([], []) for label, _ in items}
+        fired = {label: ([], []) for label, _ in items}
+        base_spent, base_fired, step_times = [], [], []
+        transport, parse, trivial = [], [], []
+        started = time.strftime("%H:%M:%S", time.gmtime())
+        for _round in range(args.rounds):
+            s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+            base_spent += s
+            base_fired += f
+            _, _, answers = replay(conn, "SELECT bench_order_write_timed(%s::jsonb)", statement, args.calls)
+            for answer in answers:
+                ts = [_timestamp(t) for t in answer["ts"]]
+                step_times.append([b - a for a, b in zip(ts, ts[1:], strict=False)])
+            transport += round_trips(conn, "SELECT %s::text IS NULL", statement, args.calls)
+            parse += round_trips(conn, "SELECT %s::jsonb IS NULL", statement, args.calls)
+            trivial += round_trips(conn, "SELECT %s::int", 1, args.calls)
+            for label, away in items:
+                s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+                spent[label][0].extend(s)
+                fired[label][0].extend(f)
+                with away():
+                    s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+                spent[label][1].extend(s)
+                fired[label][1].extend(f)
+        finished = time.strftime("%H:%M:%S", time.gmtime())
+        load = Path("/proc/loadavg").read_text().split()[:3]
+        blocks = f"{args.rounds} rounds x {args.calls} replays per block"
+        print(f"\n{blocks}, {started}-{finished} UTC, load {' '.join(load)}")
+
+        base_s, base_f = statistics.median(base_spent), statistics.median(base_fired)
+        print(f"\n{base_label}: statement {base_s * 1e6:,.0f} us + deferred triggers {base_f * 1e6:,.0f} us (medians)")
+        print(
+            f"  a round trip (SELECT 1) {statistics.median(trivial) * 1e6:,.0f} us; with the {len(statement):,}-byte "
+            f"parameter as text {statistics.median(transport) * 1e6:,.0f} us, parsed as jsonb "
+            f"{statistics.median(parse) * 1e6:,.0f} us"
+        )
+        print("\nsteps inside the function (bench_order_write_timed, medians, us):")
+        for i, name in enumerate(steps):
+            values = [row[i] for row in step_times if len(row) > i]
+            print(f"  {name:24} {statistics.median(values) * 1e6:8.1f}")
+        inside = [sum(row) for row in step_times]
+        print(f"  {'sum of the steps':24} {statistics.median(inside) * 1e6:8.1f}")
+        print("\neach item taken away, against the baseline block just before it (medians, us):")
+        print(f"  {'item':64} {'statement':>16} {'saving':>7} {'deferred':>12} {'saving':>7}")
+        for label, _ in items:
+            (sb, sa), (fb, fa) = spent[label], fired[label]
+            sb, sa, fb, fa = (statistics.median(v) * 1e6 for v in (sb, sa, fb, fa))
+            print(f"  {label:64} {sb:7,.0f} -> {sa:5,.0f} {sb - sa:7,.0f} {fb:5,.0f} -> {fa:4,.0f} {fb - fa:7,.0f}")
+        if args.keep:
+            owner.conn.execute("CREATE TABLE bench_statement AS SELECT %s::text AS s", [statement])
+            owner.conn.execute("GRANT SELECT ON bench_statement TO PUBLIC")
+    finally:
+        if owner is not None:
+            owner.conn.close()
+        if args.keep:
+            print(f"kept database {connection.settings_dict['NAME']}")
+        else:
+            with database_owner():
+                connection.creation.destroy_test_db(old_name, verbosity=0, keepdb=False)
+
+
+def _timestamp(value: str) -> float:
+    from datetime import datetime
+
+    return datetime.fromisoformat(value).timestamp()
+
+
+if __name__ == "__main__":
+    main()
