@@ -71,7 +71,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # account carried on with after it are not the burst)
 # 9: order-to-trade keeps each account's live competitive quotes and, per slot, the seconds it
 # quoted both sides (the market-making test)
-STATE_VERSION = 9
+# 10: wash trades keep the mid each recent fill met (the price test against the market's move
+# between the legs) and the order id of each aggressive fill (the exclusive share by orders)
+STATE_VERSION = 10
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -596,6 +598,7 @@ class PairRecent(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     side: int
     aggressive: bool
     used: bool
+    mid: float | None
 
 
 class PairDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -618,7 +621,7 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
-    collusion_tally: list[tuple[str, str, list[float]]]
+    collusion_tally: list[tuple[str, str, list[tuple[float, str]]]]
     recent: dict[str, list[PairRecent]]
     runs: list[RunDump]
 
@@ -646,9 +649,10 @@ def _pairs_dump(d: _PairDetector) -> PairState:
 
 def _pairs_load(d: _PairDetector, s: PairState) -> None:
     r = d.runs
-    r.collusion_tally = {(a, sym): deque(times) for a, sym, times in s.collusion_tally}
+    r.collusion_tally = {(a, sym): deque(tuple(x) for x in times) for a, sym, times in s.collusion_tally}
     r.recent = {
-        sym: deque([e.t, e.fill, e.side, e.aggressive, e.used] for e in entries) for sym, entries in s.recent.items()
+        sym: deque([e.t, e.fill, e.side, e.aggressive, e.used, e.mid] for e in entries)
+        for sym, entries in s.recent.items()
     }
     r.runs = {}
     for rd in s.runs:
