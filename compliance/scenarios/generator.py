@@ -388,6 +388,9 @@ class _Builder:
         # cancelled for minutes, an occasional fill) by an account quiet before it (2026-12-04
         # night, wip/slip13): its own stream.
         self.intense_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:intense")  # noqa: S311 - seeded
+        # An owner's wash whose legs the market moved apart, and two accounts' scalps in parallel
+        # (2026-12-05 early morning, wip/wash15): a stream of their own.
+        self.wash_move_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:wash:moving")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -802,6 +805,65 @@ class _Builder:
                 qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
                 self.aggressive(t + gap, second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep, oid=next(ids))
                 t += self.u(20, 300)
+
+    def _out_of_close_window(self, t, gap):
+        """``t`` moved on by a minute at a time until [t, t + gap] is clear of the ten minutes
+        before a close and the seven after (no close detector's window sees the orders)."""
+        every = self.cfg.close_every_s
+        while (t % every) > every - 600 - gap or (t % every) < 420:
+            t += 60
+        return t
+
+    def wash_trade_moving(self):
+        """An owner's wash whose legs the market moved apart (seen in another firm's book, the
+        2026-12-05 early-morning round, where a large first leg's own impact moved it): one
+        account trades millions at the market and the owner's other account takes it back at
+        the market 5-15 s later, after the mid moved past the price tolerance (three bps or two
+        spreads) by a bp or more. The moment is found on the quote path already drawn (the first
+        leg goes the way the market then went; nothing is bumped, so no other order meets a
+        market it was not priced on). With them, the near-miss: an owner's two accounts trading
+        the same way within seconds and each turning its own trade round seconds later (two
+        scalps in parallel; neither account takes the other's side). Drawn from a stream of
+        their own after everything else, order ids of their own, out of the closes' windows."""
+        rng = self.rng
+        ids = (f"wm{k}" for k in range(1, 1_000))
+        for _ in range(rng.randint(1, 2)):
+            a, b = rng.choice(self.linked)
+            sym = rng.choice(a.symbols)
+            gap = self.u(5, 15)
+            begin = self.when()
+            span = self.horizon - 900 - 300
+            for step in range(int(span / 5)):  # the whole book, five seconds at a time, from ``begin``
+                t = self._out_of_close_window(300 + (begin - 300 + 5 * step) % span, gap)
+                m0 = self.market.quote_at(sym, t)[2]
+                bid1, ask1, m1 = self.market.quote_at(sym, t + gap)
+                move = (m1 - m0) / m0 * 1e4
+                if abs(move) >= max(3.0, 2 * (ask1 - bid1) / m1 * 1e4) + 1.0:
+                    break
+            else:
+                continue  # the market never moved that much in this symbol: no episode
+            side = "buy" if move > 0 else "sell"
+            ep = self.episode("wash_trade", a, sym, t, variant="moving_linked")
+            first, second = (a, b) if rng.random() < 0.5 else (b, a)
+            qty = self.size(sym, 1_000_000, 5_000_000)
+            self.aggressive(t, first, sym, side, qty, slip_pips=0.0, ep=ep, oid=next(ids))
+            qty2 = int(qty * (1 + rng.uniform(-0.02, 0.02)))
+            self.aggressive(t + gap, second, sym, _opp(side), qty2, slip_pips=0.0, ep=ep, oid=next(ids))
+        for _ in range(rng.randint(1, 2)):
+            a, b = rng.choice(self.linked)
+            sym = rng.choice(a.symbols)
+            t = self._out_of_close_window(self.when(), 60)
+            ep = self.episode("wash_trade", a, sym, t, near_miss=True, variant="parallel_scalps")
+            for _ in range(self.n(1, 3)):
+                side = rng.choice(("buy", "sell"))
+                qty = self.size(sym, 20_000, 1_000_000)
+                first, second = (a, b) if rng.random() < 0.5 else (b, a)
+                t2 = t + self.u(0.3, 3)
+                self.aggressive(t, first, sym, side, qty, ep=ep, oid=next(ids))
+                self.aggressive(t2, second, sym, side, qty, ep=ep, oid=next(ids))
+                self.aggressive(t + self.u(4, 12), first, sym, _opp(side), qty, ep=ep, oid=next(ids))
+                self.aggressive(t2 + self.u(4, 12), second, sym, _opp(side), qty, ep=ep, oid=next(ids))
+                t = self._out_of_close_window(t + self.u(60, 600), 60)
 
     def painting_the_tape(self, near=False):
         rng = self.rng
@@ -1499,6 +1561,7 @@ class _Builder:
         self._with_stream(self.marking_lead_rng, self.marking_the_close_leads)
         self._with_stream(self.marking_after_rng, self.marking_the_close_after)
         self._with_stream(self.intense_rng, self.short_intense_quoting)
+        self._with_stream(self.wash_move_rng, self.wash_trade_moving)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

@@ -75,7 +75,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # what the account had bought and sold in that window before it (the two-way trader's test), and
 # each symbol's aggressive volume by side with, per chain, where it stood at the chain's start and
 # at the burst's end (the crowd's test)
-STATE_VERSION = 10
+# 11: wash trades keep the mid each recent fill met (the price test against the market's move
+# between the legs) and the order id of each aggressive fill (the exclusive share by orders)
+STATE_VERSION = 11
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -620,6 +622,7 @@ class PairRecent(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     side: int
     aggressive: bool
     used: bool
+    mid: float | None
 
 
 class PairDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -642,7 +645,7 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
-    collusion_tally: list[tuple[str, str, list[float]]]
+    collusion_tally: list[tuple[str, str, list[tuple[float, str]]]]
     recent: dict[str, list[PairRecent]]
     runs: list[RunDump]
 
@@ -670,9 +673,10 @@ def _pairs_dump(d: _PairDetector) -> PairState:
 
 def _pairs_load(d: _PairDetector, s: PairState) -> None:
     r = d.runs
-    r.collusion_tally = {(a, sym): deque(times) for a, sym, times in s.collusion_tally}
+    r.collusion_tally = {(a, sym): deque(tuple(x) for x in times) for a, sym, times in s.collusion_tally}
     r.recent = {
-        sym: deque([e.t, e.fill, e.side, e.aggressive, e.used] for e in entries) for sym, entries in s.recent.items()
+        sym: deque([e.t, e.fill, e.side, e.aggressive, e.used, e.mid] for e in entries)
+        for sym, entries in s.recent.items()
     }
     r.runs = {}
     for rd in s.runs:

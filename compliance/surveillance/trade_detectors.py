@@ -55,15 +55,19 @@ class _PairRuns:
     and symbol. A pair: a fill and an earlier opposite fill in the same symbol, on another
     account of the same owner (or the same account with ``include_same_account``), or, with
     ``collusion``, on an account of another owner when both legs were aggressive; close in time
-    (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``). Each fill is
-    used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
+    (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``, or two spreads;
+    for one owner's two legs, when the market moved between them, as a large first leg's own
+    impact moves it, the round trip's cost against the mid each leg traded at: see ``add``).
+    Each fill is used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
     hands closed runs to ``on_run``."""
 
     def __init__(self, p, on_run, quotes, on_pair=None):
         self.on_pair = on_pair
         self.quotes = quotes
         self.spreads = p.price_tolerance_spreads
-        self.collusion_tally: dict[tuple[str, str], deque] = {}  # (account, symbol) -> aggressive fill times
+        # (account, symbol) -> (time, order id) of its aggressive fills: the exclusive share is
+        # read by orders, so a large order the broker fills in slices counts once.
+        self.collusion_tally: dict[tuple[str, str], deque] = {}
         self.window = p.window_s
         self.qty_tol = p.qty_tolerance
         self.price_tol = p.price_tolerance_bps
@@ -71,7 +75,7 @@ class _PairRuns:
         self.collusion = p.collusion
         self.run_gap = p.run_gap_s
         self.on_run = on_run
-        self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used]
+        self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used, mid at the fill]
         self.runs: dict[tuple[str, str], _Run] = {}
 
     def add(self, t, fill, side, aggressive):
@@ -86,37 +90,60 @@ class _PairRuns:
             tally = self.collusion_tally.get((account, fill.symbol))
             if tally is None:
                 tally = self.collusion_tally[(account, fill.symbol)] = deque()
-            tally.append(t)
+            tally.append((t, fill.order_id))
             edge_c = t - 4 * self.run_gap
-            while tally[0] < edge_c:
+            while tally[0][0] < edge_c:
                 tally.popleft()
         tolerance = self.price_tol
-        if self.spreads:
-            quote = self.quotes.get(fill.symbol)
-            if quote is not None and quote[2] > 0:
-                tolerance = max(tolerance, self.spreads * (quote[1] - quote[0]) / quote[2] * 1e4)
+        quote = self.quotes.get(fill.symbol)
+        mid = quote[2] if quote is not None and quote[2] > 0 else None
+        if self.spreads and mid is not None:
+            tolerance = max(tolerance, self.spreads * (quote[1] - quote[0]) / mid * 1e4)
+        match = None
         for entry in dq:
-            other_t, other, other_side, other_aggressive, used = entry
+            other_t, other, other_side, other_aggressive, used, other_mid = entry
             if used or other_side == side or other.order_id == fill.order_id:
                 continue
             if other.owner == owner:
                 if other.account == account and not self.same_account:
+                    if abs(other.qty - qty) <= self.qty_tol * max(other.qty, qty):
+                        # The account reverses its own trade of seconds ago: that round trip is
+                        # its own (an account's scalp, not a wash), and neither leg is left to
+                        # pair with another account, as when an owner's two accounts trade the
+                        # same way at once and each turns its own trade round.
+                        entry[4] = True
+                        return
                     continue
                 collusive = False
             elif self.collusion and aggressive and other_aggressive and other.account != account:
                 collusive = True
             else:
                 continue
+            if match is not None:  # the oldest pair is taken; later entries matter as own round trips only
+                continue
             qty_gap = abs(other.qty - qty) / max(other.qty, qty)
             if qty_gap > self.qty_tol:
                 continue
             price_gap = abs(other.price - price) / price * 1e4
             if price_gap > tolerance:
-                continue
-            entry[4] = True
-            self._pair(t, other, fill, t - other_t, qty_gap, price_gap, collusive)
+                if collusive or mid is None or other_mid is None:
+                    continue
+                # The market moved between an owner's two legs (a large first leg moves it
+                # itself): the round trip is still one when each leg traded at the market of its
+                # moment, so what is held to the tolerance is its cost against the mids the legs
+                # met (the buy's premium over its mid plus the sell's discount under its own).
+                # Not between distinct owners: there a cross at one agreed price is the only
+                # sign of arrangement, and two strangers each trading at the market are chance.
+                price_gap = abs((price - mid) - (other.price - other_mid)) / price * 1e4
+                if price_gap > tolerance:
+                    continue
+            match = (entry, other_t, other, qty_gap, price_gap, collusive)
+        if match is None:
+            dq.append([t, fill, side, aggressive, False, mid])
             return
-        dq.append([t, fill, side, aggressive, False])
+        entry, other_t, other, qty_gap, price_gap, collusive = match
+        entry[4] = True
+        self._pair(t, other, fill, t - other_t, qty_gap, price_gap, collusive)
 
     def _pair(self, t, a, b, gap, qty_gap, price_gap, collusive):
         if collusive:
@@ -315,17 +342,21 @@ def _order_pairs(run, small=None) -> int:
 
 
 def _exclusive_share(runs: _PairRuns, run) -> float:
-    """Of the aggressive fills the run's accounts made in the symbol while it lasted, the share
-    that are legs of its pairs (colluders trade with each other; two busy algorithms that cross
-    by chance also trade a lot else)."""
+    """Of the aggressive orders the run's accounts traded in the symbol while it lasted, the
+    share that are legs of its pairs (colluders trade with each other; two busy algorithms that
+    cross by chance also trade a lot else). Counted by orders, not fills: a large order the
+    broker fills in slices is one trade, whether all its slices paired or some did not."""
     start = run.pairs[0][0].ts.timestamp() - 1e-6
     end = run.last_t + 1e-6
-    total = 0
+    orders: set[str] = set()
     for account in run.accounts:
         tally = runs.collusion_tally.get((account, run.symbol))
         if tally:
-            total += sum(1 for x in tally if start <= x <= end)
-    return min(1.0, 2 * len(run.pairs) / total) if total else 1.0
+            orders.update(oid for x, oid in tally if start <= x <= end)
+    if not orders:
+        return 1.0
+    legs = {x.order_id for a, b, *_ in run.pairs for x in (a, b)}
+    return min(1.0, len(legs) / len(orders))
 
 
 class WashTradeDetector(_PairDetector):
