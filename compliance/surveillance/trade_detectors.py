@@ -200,6 +200,9 @@ class _PairDetector(Detector):
     def on_fill(self, t, fill, state, side):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
 
+    def windows_empty(self) -> bool:
+        return not self.runs.runs
+
     def expire(self, t):
         self.runs.expire(t)
 
@@ -540,6 +543,9 @@ class MomentumIgnitionDetector(Detector):
                     del self.watching[ch.symbol]
                     self.engine.quote_unwatch(ch.symbol, self._watch)
 
+    def windows_empty(self) -> bool:
+        return not (self.chains or self.awaiting)
+
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
         # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
@@ -848,6 +854,9 @@ class MarkingTheCloseDetector(Detector):
         # Pushes found at a print, waiting ``after_s`` to see whether the flow carries on:
         # [deadline, account, symbol, direction, push qty, qty after, alert]
         self.pending: list[list] = []
+
+    def windows_empty(self) -> bool:
+        return not self.pending
 
     def expire(self, t):
         if not self.pending:
