@@ -264,7 +264,8 @@ class SurveillanceEngine:
             else:
                 self._sweep(t)
         cls = rec.__class__
-        if self._windows_empty and (cls is not Quote or self._on_quote):  # a detector sees it: sweep again
+        woken = self._windows_empty and (cls is not Quote or self._on_quote)  # a detector sees it
+        if woken:
             self._expiry_settle()
             self._windows_empty = False
         if cls is Quote:
@@ -298,6 +299,8 @@ class SurveillanceEngine:
             raise TypeError(f"not a surveillance record: {cls.__name__}")
         if self.detections:
             self._merge(t)
+        if woken:  # quiet still if the record opened nothing (most close prints): no sweep needed
+            self._windows_empty = self._nothing_open()
 
     def _sweep(self, t: float) -> None:
         """Close what ``t`` closes: every detector's expired windows, then the quiet episodes."""
@@ -306,7 +309,11 @@ class SurveillanceEngine:
         if self.detections:
             self._merge(t)
         self.merger.expire(t)
-        self._windows_empty = (
+        self._windows_empty = self._nothing_open()
+
+    def _nothing_open(self) -> bool:
+        """No window, episode or quote watch open: a sweep now would close nothing."""
+        return (
             not self.merger.open
             and not self.quote_watchers
             and not self.detections
