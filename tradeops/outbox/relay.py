@@ -10,7 +10,9 @@ Guarantees:
 - a broker outage just makes rows wait: the batch stays in flight (librdkafka retries) and no
   new rows are read until it is acknowledged or times out, then it is retried with back-off;
 - a crash of the relay between publish and mark re-publishes the unmarked rows: at-least-once,
-  and consumers dedupe by ``event_id``;
+  and consumers dedupe by ``event_id``; the embedded dispatcher marks the rows it relayed with
+  its sinks' next batch (``step(mark=False)``, then ``mark_sent``: one UPDATE for many steps),
+  so there that window is up to one batch (``tradeops.bus.runner.EMBEDDED_SINK_SECONDS``);
 - one active relay per database (a PostgreSQL advisory lock); others wait as hot standbys.
 
 Waking up (the relay process, ``run``): on PostgreSQL an idle leader waits on ``LISTEN
