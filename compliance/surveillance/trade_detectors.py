@@ -549,7 +549,7 @@ class MomentumIgnitionDetector(Detector):
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
         # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
-        if t < self._next_sweep or not (self.chains or self.awaiting):
+        if t < self._next_sweep or self.windows_empty():  # one test with the engine's (SurveillanceEngine)
             return
         self._next_sweep = t + 10.0
         self._now = t
@@ -859,7 +859,7 @@ class MarkingTheCloseDetector(Detector):
         return not self.pending
 
     def expire(self, t):
-        if not self.pending:
+        if self.windows_empty():  # one test with the engine's (SurveillanceEngine)
             return
         keep = []
         for entry in self.pending:
