@@ -258,8 +258,9 @@ def _dump(path: str, result) -> None:
     times, to compare two runs (two versions of the code) record for record: ``--dump FILE``."""
     from collections import Counter
 
-    from compliance.models import Alert, PreTradeDecision
+    from compliance.models import Alert, PreTradeDecision, SurveillanceState
     from tradeops.audit.models import AuditRecord
+    from tradeops.outbox.models import Outbox
     from trading.models import AccountRiskSnapshot, Execution, Order, Position
 
     def text(rows):
@@ -314,6 +315,23 @@ def _dump(path: str, result) -> None:
             )
         ),
         "stages": {name: [s.consumed, s.produced, s.dead_lettered] for name, s in result.stages.items()},
+        # the outbox rows (every one sent by the end: the relay's marks) and the surveillance
+        # stage's saved windows, masked as the payloads are
+        "outbox": sorted(
+            _masked(
+                f"{topic} {key} {event_type} {occurred_at} sent={sent_at is not None} {attempts}",
+                bytes(message).decode(),
+            )
+            for topic, key, event_type, occurred_at, sent_at, attempts, message in Outbox.objects.values_list(
+                "topic", "key", "event_type", "occurred_at", "sent_at", "attempts", "message"
+            )
+        ),
+        "surveillance_state": [
+            [_masked(stage, bytes(state).decode()), str(event_ts), events]
+            for stage, state, event_ts, events in SurveillanceState.objects.order_by("stage").values_list(
+                "stage", "state", "event_ts", "events"
+            )
+        ],
     }
     with open(path, "w") as out:
         json.dump(dumped, out, indent=1)

@@ -242,6 +242,12 @@ class Detector:
     def expire(self, t):  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def windows_empty(self) -> bool:
+        """True when ``expire`` has nothing to close: until another hook runs, it would change
+        nothing but its note of when it last swept (the engine then skips it, SurveillanceEngine
+        ``process``). False, always sweep, unless a detector with ``expire`` says otherwise."""
+        return False
+
     def finish(self):
         if type(self).expire is not Detector.expire:
             self.expire(float("inf"))

@@ -128,6 +128,9 @@ class _ScopeRouter:
         for d in self.instances:
             d.expire(t)
 
+    def windows_empty(self) -> bool:
+        return all(d.windows_empty() for d in self.instances)
+
     def finish(self):
         for d in self.instances:
             d.finish()
@@ -173,6 +176,11 @@ class SurveillanceEngine:
         self.last_t = -inf
         self.clamp_time = clamp_time
         self._next_expiry = -inf
+        # No detector window open, no episode open (checked after each sweep): the sweeps are
+        # skipped until a record reaches a detector; the last one skipped is run first then
+        # (``_expiry_settle``), so every detector's state is as if none had been skipped.
+        self._windows_empty = False
+        self._skipped_sweep_t: float | None = None
         params = dict(params or {})
         scoped = {
             "symbol": dict(instrument_params or {}),
@@ -239,6 +247,7 @@ class SurveillanceEngine:
         self._on_fill = hooks["on_fill"]
         self._on_close = hooks["on_close"]
         self._expire = hooks["expire"]
+        self._windows_checks = [expire.__self__.windows_empty for expire in self._expire]
         self.merger = EpisodeMerger(self.alerts, quiet=quiet, emit=episodes)
 
     def process(self, rec) -> None:
@@ -250,12 +259,15 @@ class SurveillanceEngine:
         self.last_t = t
         if t >= self._next_expiry:
             self._next_expiry = t + 1.0
-            for expire in self._expire:
-                expire(t)
-            if self.detections:
-                self._merge(t)
-            self.merger.expire(t)
+            if self._windows_empty and not self.detections:
+                self._skipped_sweep_t = t  # nothing could close (a tick on a quiet book): later
+            else:
+                self._sweep(t)
         cls = rec.__class__
+        woken = self._windows_empty and (cls is not Quote or self._on_quote)  # a detector sees it
+        if woken:
+            self._expiry_settle()
+            self._windows_empty = False
         if cls is Quote:
             symbol = rec.symbol
             mid = (rec.bid + rec.ask) * 0.5
@@ -287,6 +299,37 @@ class SurveillanceEngine:
             raise TypeError(f"not a surveillance record: {cls.__name__}")
         if self.detections:
             self._merge(t)
+        if woken:  # quiet still if the record opened nothing (most close prints): no sweep needed
+            self._windows_empty = self._nothing_open()
+
+    def _sweep(self, t: float) -> None:
+        """Close what ``t`` closes: every detector's expired windows, then the quiet episodes."""
+        for expire in self._expire:
+            expire(t)
+        if self.detections:
+            self._merge(t)
+        self.merger.expire(t)
+        self._windows_empty = self._nothing_open()
+
+    def _nothing_open(self) -> bool:
+        """No window, episode or quote watch open: a sweep now would close nothing."""
+        return (
+            not self.merger.open
+            and not self.quote_watchers
+            and not self.detections
+            and all(empty() for empty in self._windows_checks)
+        )
+
+    def _expiry_settle(self) -> None:
+        """Run the last sweep skipped while every window was empty (a detector's ``expire`` on
+        empty windows only notes when it swept: the last note is the one that counts). Before a
+        detector sees a record, before its state is saved (``state.state_dump``) and at the end."""
+        t = self._skipped_sweep_t
+        if t is not None:
+            self._skipped_sweep_t = None
+            for expire in self._expire:
+                expire(t)
+            self.merger.expire(t)
 
     def _merge(self, t: float) -> None:
         add = self.merger.add
@@ -383,6 +426,7 @@ class SurveillanceEngine:
 
     def finish(self) -> list:
         """End of input: close every open window; returns all alerts not yet taken."""
+        self._expiry_settle()
         for d in self.detectors:
             d.finish()
         self._merge(self.last_t)

@@ -113,6 +113,9 @@ class SpoofingDetector(Detector):
             episode[4].append((state, msg.ts, t))
             return
 
+    def windows_empty(self) -> bool:
+        return not self.episodes
+
     def expire(self, t):
         if not self.episodes:
             return
@@ -476,6 +479,9 @@ class OrderToTradeDetector(Detector):
         cur[3].add(fill.order_id)
         cur[4] += fill.qty
 
+    def windows_empty(self) -> bool:
+        return not self.keys  # a sweep then only moves _last_sweep
+
     def expire(self, t):
         # Windows drain when an account goes quiet: re-assess the keys in breach once a slot.
         slot = int(t // self._slot_s)
@@ -697,6 +703,9 @@ class QuoteStuffingDetector(Detector):
         acc = self.accounts.get(fill.account)
         if acc is not None and acc.burst is not None:
             acc.burst.fills += 1
+
+    def windows_empty(self) -> bool:
+        return not self.open_bursts
 
     def expire(self, t):
         open_bursts = self.open_bursts

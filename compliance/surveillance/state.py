@@ -784,6 +784,7 @@ _encoder = msgspec.json.Encoder()
 
 def state_dump(engine, *, stream: dict[str, Any] | None = None) -> bytes:
     """The engine's state as JSON bytes (``stream``: the caller's own small extras)."""
+    engine._expiry_settle()  # a sweep skipped on empty windows still notes its time (OTR's last sweep)
     merger = engine.merger
     episodes = [
         EpisodeDump(
@@ -873,6 +874,7 @@ def state_load(engine, data: bytes | Snapshot) -> dict[str, Any]:
     e = snap.engine
     engine.last_t = -inf if e.last_t is None else e.last_t
     engine._next_expiry = -inf if e.next_expiry is None else e.next_expiry
+    engine._windows_empty, engine._skipped_sweep_t = False, None  # the next sweep looks at the loaded windows
     engine.quotes.clear()
     engine.quotes.update({sym: tuple(q) for sym, q in e.quotes.items()})
     engine.orders.clear()

@@ -227,6 +227,9 @@ class _PairDetector(Detector):
     def on_fill(self, t, fill, state, side):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
 
+    def windows_empty(self) -> bool:
+        return not self.runs.runs
+
     def expire(self, t):
         self.runs.expire(t)
 
@@ -588,10 +591,13 @@ class MomentumIgnitionDetector(Detector):
                     del self.watching[ch.symbol]
                     self.engine.quote_unwatch(ch.symbol, self._watch)
 
+    def windows_empty(self) -> bool:
+        return not (self.chains or self.awaiting or self.recent)
+
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
         # ignited one that never saw that fill would keep its symbol's quotes coming for nothing.
-        if t < self._next_sweep or not (self.chains or self.awaiting or self.recent):
+        if t < self._next_sweep or self.windows_empty():  # one test with the engine's (SurveillanceEngine)
             return
         self._next_sweep = t + 10.0
         self._now = t
@@ -957,8 +963,11 @@ class MarkingTheCloseDetector(Detector):
         # [deadline, account, symbol, direction, push qty, qty after, alert]
         self.pending: list[list] = []
 
+    def windows_empty(self) -> bool:
+        return not self.pending
+
     def expire(self, t):
-        if not self.pending:
+        if self.windows_empty():  # one test with the engine's (SurveillanceEngine)
             return
         keep = []
         for entry in self.pending:

@@ -134,6 +134,34 @@ def test_a_row_that_commits_late_with_a_smaller_id_is_still_published(db):
     assert not Outbox.objects.filter(sent_at__isnull=True).exists()
 
 
+def test_rows_kept_for_one_mark_are_published_once_and_marked_together(db):
+    """``step(mark=False)`` (the embedded dispatcher): each step publishes only rows it has not
+    published, the rows stay unsent in the table until ``mark_sent`` marks them in one go, and
+    a full scan (a slow rescan) marks the kept rows before it reads, so never publishes them twice."""
+    events = _append(4)
+    bus = MemoryBus()
+    sub = bus.subscribe([Topic.MARKET_DATA], "g")
+    clock = [0.0]
+    relay = OutboxRelay(bus=bus, batch_size=10, rescan_every=5.0, clock=lambda: clock[0])
+    assert relay.step(mark=False) == 4  # acknowledged, kept
+    assert Outbox.objects.filter(sent_at__isnull=True).count() == 4
+    events += _append(3)
+    assert relay.step(mark=False) == 3  # after the kept rows: the new ones only
+    assert relay.step(mark=False) == 0
+    assert Outbox.objects.filter(sent_at__isnull=True).count() == 7
+    assert relay.mark_sent() == 7 and relay.mark_sent() == 0
+    assert not Outbox.objects.filter(sent_at__isnull=True).exists()
+    events += _append(2)
+    assert relay.step(mark=False) == 2
+    clock[0] = 10.0  # a full scan is due: the kept rows are marked first, not read again
+    events += _append(1)
+    assert relay.step(mark=False) == 1
+    assert Outbox.objects.filter(sent_at__isnull=True).count() == 1
+    assert relay.drain(timeout=5) == 1  # drain marks what was kept
+    assert [r.event.event_id for r in sub.poll(100)] == [e.event_id for e in events]  # once each, in order
+    assert not Outbox.objects.filter(sent_at__isnull=True).exists()
+
+
 def test_a_relay_that_dies_between_publish_and_mark_causes_duplicates_only_by_event_id(db):
     events = _append(12)
     bus = MemoryBus()

@@ -223,6 +223,58 @@ def test_the_embedded_relay_reads_the_outbox_only_when_something_was_written(db)
     assert result.source_events == 400 and result.outbox_events == 1
     assert [e.payload.alert_type for e in seen if e.type == "alert.raised"] == ["written"]
     assert len(reads) <= 3, reads  # the first look, the one after the write (and its follow-up), not 400
+    from tradeops.outbox.models import Outbox
+
+    assert relay.stats.marked == 1 and not Outbox.objects.filter(sent_at__isnull=True).exists()
+
+
+def test_the_embedded_relay_marks_its_rows_together_not_once_per_step(db):
+    """Rows relayed between two of the sinks' batches (here: none is due before the end) are
+    marked sent in one UPDATE, not one per relay step; every row reaches the bus once and all
+    are marked when the run ends."""
+    from tradeops.outbox.models import Outbox
+    from tradeops.outbox.relay import OutboxRelay
+
+    marks = []
+
+    class CountingRelay(OutboxRelay):
+        def mark_sent(self) -> int:
+            n = super().mark_sent()
+            if n:
+                marks.append(n)
+            return n
+
+    bus = MemoryBus()
+    writer = Stage("toy-writer", (Topic.MARKET_DATA,), "toy-writer", "unused")
+    seen = []
+    relay = CountingRelay(bus=bus, use_lock=False, rescan_every=3600)
+    result = pipeline_run(
+        _ticks(100), stages=[writer], handlers={"toy-writer": _WritesEvery(10)}, bus=bus, batch_size=1,
+        relay=relay, on_event=seen.append, sink_seconds=3600,
+    )  # fmt: skip
+    assert result.source_events == 200 and result.outbox_events == 20
+    assert len([e for e in seen if e.type == "alert.raised"]) == 20  # each relayed once
+    assert not Outbox.objects.filter(sent_at__isnull=True).exists()
+    assert marks == [20]  # no sink batch was due before the end: one UPDATE for the 20 rows
+
+
+class _WritesEvery:
+    """A stage that writes an outbox row in a transaction of its own on every ``n``-th tick."""
+
+    def __init__(self, n: int):
+        self.n, self.seen = n, 0
+
+    def handle(self, event):
+        from django.db import transaction
+
+        from tradeops.events import Alert, make_event
+        from tradeops.outbox.services import outbox_append
+
+        self.seen += 1
+        if self.seen % self.n == 0:
+            with transaction.atomic():
+                outbox_append(event=make_event(Alert(alert_type="written", ts=event.occurred_at), source="t", key="x"))
+        return []
 
 
 class _Sees:

@@ -713,8 +713,10 @@ class EmbeddedDispatcher:
     by every consumer before anything it caused, and a signal is acted on before the quotes that
     follow it. What is not on a bus hop here: partitions, offsets, commits (nothing in one
     process needs them: a consumer offset in memory dies with the process just as the events
-    do; what must survive is in the database, and the outbox relay marks a row only after the
-    dispatcher took its event).
+    do; what must survive is in the database, and the outbox relay's rows are marked sent only
+    after the dispatcher took their events: with the sinks' next batch, ``_flush_sinks``, one
+    UPDATE for every row relayed since the last; a crash before re-publishes them at the next
+    start, and consumers dedupe by event id, as after a crash between publish and mark).
 
     A consumer whose handler says it has nothing to do with a payload class (``handler_wants``),
     or with that class's events of some keys (``handler_declines``; both asked once per class),
@@ -834,6 +836,8 @@ class EmbeddedDispatcher:
                 self._flush_sinks()
             if not self._take_ingress():
                 break
+        if flush and self.relay is not None:
+            self.relay.mark_sent()  # nothing gathered for the sinks: the relayed rows' marks still wait
         self._trim_in -= dispatched
         if self._trim_in <= 0:
             self._trim_in = self.TRIM_EVERY
@@ -852,9 +856,12 @@ class EmbeddedDispatcher:
                 runner.learn(kind)
 
     def flush_sinks(self) -> None:
-        """Hand the sinks what they gathered, now (without dispatching anything else)."""
+        """Hand the sinks what they gathered, now (without dispatching anything else), and mark
+        the outbox rows relayed so far."""
         if self._sinks_pending:
             self._flush_sinks()
+        if self.relay is not None:
+            self.relay.mark_sent()
 
     def _flush_sinks(self) -> None:
         self._sinks_pending = 0
@@ -874,6 +881,10 @@ class EmbeddedDispatcher:
                     runner.handle_one(record.event, record.topic, record.partition, record.offset)
             if meter is not None:
                 runner._metered(meter, batch, started)
+        if self.relay is not None:
+            # The rows relayed since the last batch are marked sent once their events were
+            # dispatched and the sinks had them: one UPDATE per batch instead of one per step.
+            self.relay.mark_sent()
 
     def _take_ingress(self) -> bool:
         """The relay's turn, then events published into the bus (by the relay or anyone else):
@@ -881,7 +892,7 @@ class EmbeddedDispatcher:
         moved = 0
         relay = self.relay
         if relay is not None and relay.wanted():  # only when something committed since (no polling)
-            moved = relay.step(flush_timeout=0)
+            moved = relay.step(flush_timeout=0, mark=False)  # marked with the sinks' batch (_flush_sinks)
             self.outbox_events += moved
         if self._published is not None:
             published = self.bus.published

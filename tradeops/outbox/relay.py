@@ -10,7 +10,9 @@ Guarantees:
 - a broker outage just makes rows wait: the batch stays in flight (librdkafka retries) and no
   new rows are read until it is acknowledged or times out, then it is retried with back-off;
 - a crash of the relay between publish and mark re-publishes the unmarked rows: at-least-once,
-  and consumers dedupe by ``event_id``;
+  and consumers dedupe by ``event_id``; the embedded dispatcher marks the rows it relayed with
+  its sinks' next batch (``step(mark=False)``, then ``mark_sent``: one UPDATE for many steps),
+  so there that window is up to one batch (``tradeops.bus.runner.EMBEDDED_SINK_SECONDS``);
 - one active relay per database (a PostgreSQL advisory lock); others wait as hot standbys.
 
 Waking up (the relay process, ``run``): on PostgreSQL an idle leader waits on ``LISTEN
@@ -178,6 +180,10 @@ class OutboxRelay:
         self._leader = False
         self._waiting_logged = 0.0
         self._commits_seen: int | None = None  # outbox_commits() when the last batch was read
+        # Rows acknowledged by ``step(mark=False)`` and not marked yet (``mark_sent``), and the
+        # highest of them: the next read continues after it, so they are not read again.
+        self._kept: list[int] = []
+        self._kept_last: int | None = None
 
     # ------------------------------------------------------------ leadership
 
@@ -215,8 +221,12 @@ class OutboxRelay:
             return True
         return self.clock() - self._last_full_scan >= self.rescan_every
 
-    def step(self, *, flush_timeout: float = 1.0) -> int:
-        """Do one unit of work; return the number of rows marked sent (0 when idle or waiting)."""
+    def step(self, *, flush_timeout: float = 1.0, mark: bool = True) -> int:
+        """Do one unit of work; return the number of rows marked sent (0 when idle or waiting).
+
+        ``mark=False`` (the embedded dispatcher): the acknowledged rows are kept for ``mark_sent``
+        instead of marked now, and their number returned; the caller marks them once what it
+        does with their events is done (one UPDATE for many steps)."""
         now = self.clock()
         if self._inflight is None:
             if now < self._retry_at:
@@ -236,18 +246,33 @@ class OutboxRelay:
                 pending = sum(1 for r in inflight.results if r is None)
                 logger.warning("outbox relay: %d rows waiting for the bus to acknowledge", pending)
             return 0
-        return self._finish_batch(inflight)
+        return self._finish_batch(inflight, mark=mark)
+
+    def mark_sent(self) -> int:
+        """Mark the rows ``step(mark=False)`` kept (one UPDATE); returns how many. The next read
+        is a full scan, as after any caught-up batch."""
+        kept = self._kept
+        if not kept:
+            return 0
+        self._kept, self._kept_last = [], None
+        outbox_mark_sent(ids=kept, at=utcnow())
+        self.stats.marked += len(kept)
+        outbox_published.inc(len(kept))  # tradeops_outbox_published_total
+        return len(kept)
 
     def _start_batch(self) -> None:
         self._commits_seen = outbox_commits()  # read before the rows: a commit after it is seen next time
         now = self.clock()
-        full_scan = self._floor is None or now - self._last_full_scan >= self.rescan_every
+        after = self._floor if self._floor is not None else self._kept_last
+        full_scan = after is None or now - self._last_full_scan >= self.rescan_every
         if full_scan:
+            self.mark_sent()  # a full scan must not find rows already published as unsent
             self._last_full_scan = now
-        # Skip the rows just marked unless this is a full scan: their dead index entries slow a
-        # scan from the start while a backlog drains. A row with a smaller id that commits late is
-        # picked up by the next full scan (every ``rescan_every`` seconds, and whenever caught up).
-        rows = outbox_unsent(after=None if full_scan else self._floor, limit=self.batch_size)
+        # Skip the rows just marked (or kept to be marked) unless this is a full scan: their dead
+        # index entries slow a scan from the start while a backlog drains. A row with a smaller
+        # id that commits late is picked up by the next full scan (every ``rescan_every``
+        # seconds, and whenever caught up with nothing kept).
+        rows = outbox_unsent(after=None if full_scan else after, limit=self.batch_size)
         if not rows:
             self._floor = None  # nothing after the floor: look from the start next time
             return
@@ -273,7 +298,7 @@ class OutboxRelay:
         self.stats.published += len(rows)
         self.stats.batches += 1
 
-    def _finish_batch(self, inflight: _InFlight) -> int:
+    def _finish_batch(self, inflight: _InFlight, *, mark: bool = True) -> int:
         self._inflight = None
         delivered = 0
         for result in inflight.results:
@@ -281,9 +306,11 @@ class OutboxRelay:
                 break
             delivered += 1
         if delivered:
-            outbox_mark_sent(ids=inflight.ids[:delivered], at=utcnow())
-            self.stats.marked += delivered
-            outbox_published.inc(delivered)  # tradeops_outbox_published_total
+            self._kept.extend(inflight.ids[:delivered])
+            if mark:
+                self.mark_sent()
+            else:
+                self._kept_last = inflight.ids[delivered - 1]
             # a full batch means more may follow: continue after it; a short one means caught up,
             # so the next read is a full scan
             full = delivered == len(inflight.ids) == self.batch_size
@@ -318,7 +345,7 @@ class OutboxRelay:
 
     def drain(self, *, timeout: float = 60.0) -> int:
         """Publish until nothing is pending (embedded run, tests); return rows marked."""
-        marked = 0
+        marked = self.mark_sent()
         deadline = self.clock() + timeout
         while self.clock() < deadline:
             n = self.step(flush_timeout=0.5)
@@ -369,4 +396,5 @@ class OutboxRelay:
                 self.bus.flush(2)
                 if self._inflight.done:
                     self._finish_batch(self._inflight)
+            self.mark_sent()
             self.release_leadership()

@@ -22,7 +22,17 @@ PAYLOAD = {"quantity": Decimal("0.100000"), "status": "FILLED", "closed_at": AT,
 @settings(max_examples=300, deadline=None)
 @given(name=st.text(max_size=200))
 def test_the_derived_uuid5_is_the_standard_one(name):
-    assert _uuid5(name) == uuid.uuid5(NAMESPACE, name)
+    got, standard = _uuid5(name), uuid.uuid5(NAMESPACE, name)
+    assert got == standard
+    # built without UUID.__init__: every slot and what is read from it as the standard one's
+    assert (got.int, got.is_safe, got.version, got.variant, str(got), hash(got)) == (
+        standard.int,
+        standard.is_safe,
+        standard.version,
+        standard.variant,
+        str(standard),
+        hash(standard),
+    )
 
 
 def test_an_event_id_from_the_callers_canonical_bytes_is_the_same_id():
