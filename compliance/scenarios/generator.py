@@ -391,6 +391,10 @@ class _Builder:
         # An owner's wash whose legs the market moved apart, and two accounts' scalps in parallel
         # (2026-12-05 early morning, wip/wash15): a stream of their own.
         self.wash_move_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:wash:moving")  # noqa: S311 - seeded
+        # Spoofers and layerers who cancel their bait 5-9 s after the genuine fill, and honest
+        # re-quoters whose replace falls as late after an unrelated fill (another firm's book,
+        # 2026-12-05 early morning, wip/slip15): a stream of their own.
+        self.spoof_late_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:spoof:late")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -917,6 +921,75 @@ class _Builder:
                 self.order(tc, "cancel", oid, a, sym, spoof_side, qty, price)
                 tc += self.u(0.01, 0.4) if not near else self.u(5, 120)
             t = tc + self.u(30, 300)
+
+    def spoofing_late_cancel(self):
+        """Spoofing and layering whose bait is cancelled 5-9 s after the genuine fill (the other
+        episodes' 0.2-4 s; seen in another firm's book, the 2026-12-05 early-morning round), one
+        of each per book, the same shape as ``_spoof`` otherwise; and, as their near-misses, an
+        honest re-quoter (an account of its own) that keeps one order resting behind the touch,
+        cancelling it and placing a new one at the new price every 4-20 s (8-20 times), and that
+        trades the other way now and then, so one of its re-quotes falls 5-9 s after a fill of
+        its own that the resting order had nothing to do with. Drawn from a stream of their own
+        after everything else, order ids of their own, at the touch (no slippage), out of the
+        closes' windows: no other draw or order of the book moves."""
+        rng = self.rng
+        ids = (f"sl{k}" for k in itertools.count(1))
+        for kind in ("spoofing", "layering"):
+            a = self.trader()
+            sym = rng.choice(a.symbols)
+            t = self._out_of_close_window(self.when(), 120)
+            levels = 1 if kind == "spoofing" else self.n(3, 5)
+            ep = self.episode(kind, a, sym, t, variant="late_bait_cancel")
+            spoof_side = rng.choice(("buy", "sell"))
+            real_qty = self.size(sym, 50_000, 500_000)
+            ratio, base, step = self.u(3.5, 12), self.u(0.3, 3), self.u(0.3, 2)
+            bait, pip = [], self.pip(sym)
+            for lvl in range(levels):
+                bid, ask, _mid = self.market.quote_at(sym, t)
+                behind = base + lvl * step
+                price = bid - behind * pip if spoof_side == "buy" else ask + behind * pip
+                qty, oid = max(1, int(real_qty * ratio / levels)), next(ids)
+                self.order(t, "new", oid, a, sym, spoof_side, qty, price)
+                ep.order_ids.add(oid)
+                bait.append((oid, qty, price))
+                t += self.u(0.05, 1.5)
+            _oid, tf, _p = self.aggressive(
+                t + self.u(1, 20), a, sym, _opp(spoof_side), real_qty, slip_pips=0.0, ep=ep, oid=next(ids)
+            )
+            tc = tf + self.u(5, 9)
+            for oid, qty, price in bait:
+                self.order(tc, "cancel", oid, a, sym, spoof_side, qty, price)
+                tc += self.u(0.01, 0.4)
+        for i, kind in enumerate(("spoofing", "layering")):
+            sym = self.sym()  # an account of its own: no background fill of another stream's draws
+            a = Account(f"RQT{i:02d}", f"RQTOWN{i:02d}", "active", [sym], 0, 0, 0, 0)
+            t = self._out_of_close_window(self.when(), 600)
+            ep = self.episode(kind, a, sym, t, near_miss=True, variant="requote")
+            side = rng.choice(("buy", "sell"))
+            qty = self.size(sym, 300_000, 2_000_000)
+            behind, pip = self.u(0.3, 3), self.pip(sym)
+            # 8-20 re-quotes (under 100 messages: no order-to-trade window to assess), 1-3 fills
+            requotes = self.n(8, 20)
+            trades_after = set(rng.sample(range(2, requotes), self.n(1, 3)))
+            live = None
+            for k in range(requotes):
+                if live is not None:
+                    self.order(t, "cancel", live[0], a, sym, side, qty, live[1])
+                bid, ask, _mid = self.market.quote_at(sym, t)
+                oid = next(ids)
+                price = bid - behind * pip if side == "buy" else ask + behind * pip
+                self.order(t, "new", oid, a, sym, side, qty, price)
+                ep.order_ids.add(oid)
+                live = (oid, price)
+                nxt = t + self.u(4, 20)
+                if k in trades_after:  # trades the other way; the next re-quote 5-9 s after the fill
+                    small = max(1, qty // self.n(3, 10))
+                    _oid, tf, _p = self.aggressive(
+                        t + self.u(1, 4), a, sym, _opp(side), small, slip_pips=0.0, ep=ep, oid=next(ids)
+                    )
+                    nxt = tf + self.u(5, 9)
+                t = nxt
+            self.order(t, "cancel", live[0], a, sym, side, qty, live[1])
 
     def spoofing(self, near=False):
         self._spoof("spoofing", near)
@@ -1562,6 +1635,7 @@ class _Builder:
         self._with_stream(self.marking_after_rng, self.marking_the_close_after)
         self._with_stream(self.intense_rng, self.short_intense_quoting)
         self._with_stream(self.wash_move_rng, self.wash_trade_moving)
+        self._with_stream(self.spoof_late_rng, self.spoofing_late_cancel)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

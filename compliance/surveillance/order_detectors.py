@@ -49,11 +49,13 @@ class SpoofingDetector(Detector):
         self.recent_fills: dict[tuple[str, str], deque] = {}
         # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)]]
         self.episodes: dict[tuple[str, float], list] = {}
-        self._horizon = params.max_lead_s + params.cancel_within_s
-        # account -> event times of its cancels (every symbol), kept for baseline_s + cancel_within_s
+        # the longest window an episode may have: a quiet account's, when that rule is on
+        self._window = max(params.cancel_within_s, params.quiet_cancel_within_s or 0.0)
+        self._horizon = params.max_lead_s + self._window
+        # account -> event times of its cancels (every symbol), kept for baseline_s + the window
         # (+ 2 s: an episode is assessed up to a second after its deadline, see the engine's expiry)
         self.cancels: dict[str, deque] = {}
-        self._cancel_horizon = params.baseline_s + params.cancel_within_s + 2.0
+        self._cancel_horizon = params.baseline_s + self._window + 2.0
         # (account, symbol) -> its last ``size_history_orders`` orders as (order id, qty), and the
         # fills are kept over the baseline window too (the chance test counts them)
         self.sizes: dict[tuple[str, str], deque] = {}
@@ -102,14 +104,14 @@ class SpoofingDetector(Detector):
         for fill_t, fill, fill_side in reversed(dq):
             if fill_side == side or fill_t > t:
                 continue
-            if t - fill_t > p.cancel_within_s or fill_t < t_new:
+            if t - fill_t > self._window or fill_t < t_new:
                 break
             if fill_t - t_new > p.max_lead_s:
                 continue
             fill_key = (fill.order_id, fill_t)
             episode = self.episodes.get(fill_key)
             if episode is None:
-                episode = self.episodes[fill_key] = [fill_t + p.cancel_within_s, fill, fill_t, fill_side, []]
+                episode = self.episodes[fill_key] = [fill_t + self._window, fill, fill_t, fill_side, []]
             episode[4].append((state, msg.ts, t))
             return
 
@@ -125,14 +127,19 @@ class SpoofingDetector(Detector):
     def _assess(self, episode):
         p = self.p
         _deadline, fill, fill_t, _fill_side, cancelled = episode
+        window, quiet = self._window_for(fill.account, fill_t)
+        if window < self._window:  # a busy account: only the cancels in its own window count
+            cancelled = [c for c in cancelled if c[2] - fill_t <= window]
+            if not cancelled:
+                return
         total = sum(s.qty - s.filled for s, _ts, _t in cancelled)
         ratio = total / fill.qty
         if ratio < p.min_size_ratio:
             return
-        baseline = self._baseline(fill.account, fill_t)
+        baseline = self._baseline(fill.account, fill_t, window)
         if baseline is not None and not baseline["passed"]:
             return
-        chance = self._chance_figures(fill, fill_t, episode[3], cancelled)
+        chance = self._chance_figures(fill, fill_t, episode[3], cancelled, window)
         if chance is not None and not chance["passed"]:
             return
         levels = sorted({s.price for s, _ts, _t in cancelled})
@@ -169,8 +176,10 @@ class SpoofingDetector(Detector):
             "layering_min_levels": p.layering_min_levels,
             "lead_before_fill_s": round(fill_t - first_placed, 6),
             "max_lead_s": p.max_lead_s,
-            "cancel_within_s": p.cancel_within_s,
+            "cancel_within_s": window,
         }
+        if quiet is not None:
+            evidence["quiet_account"] = quiet
         if baseline is not None:
             evidence["cancel_baseline"] = baseline
         if chance is not None:
@@ -189,12 +198,30 @@ class SpoofingDetector(Detector):
             )
         )
 
-    def _cancels_before(self, account, fill_t) -> tuple[int, int]:
-        """The account's cancels in the ``baseline_s`` before the fill and in the
-        ``cancel_within_s`` after it."""
+    def _window_for(self, account, fill_t) -> tuple[float, dict | None]:
+        """The cancel window the episode is assessed on: ``quiet_cancel_within_s`` for an account
+        with at most ``quiet_max_cancels`` cancels in the ``baseline_s`` before the fill,
+        ``cancel_within_s`` otherwise; and the figures that chose it (None when the rule is off)."""
+        p = self.p
+        if p.quiet_cancel_within_s is None:
+            return p.cancel_within_s, None
+        start = fill_t - p.baseline_s
+        before = sum(1 for c in self.cancels.get(account, ()) if start <= c < fill_t)
+        quiet = before <= p.quiet_max_cancels
+        figures = {
+            "cancels_before_fill": before,
+            "quiet_max_cancels": p.quiet_max_cancels,
+            "quiet": quiet,
+            "quiet_cancel_within_s": p.quiet_cancel_within_s,
+        }
+        return (p.quiet_cancel_within_s if quiet else p.cancel_within_s), figures
+
+    def _cancels_before(self, account, fill_t, window) -> tuple[int, int]:
+        """The account's cancels in the ``baseline_s`` before the fill and in the ``window``
+        after it."""
         p = self.p
         before = after = 0
-        start, end = fill_t - p.baseline_s, fill_t + p.cancel_within_s
+        start, end = fill_t - p.baseline_s, fill_t + window
         for c in self.cancels.get(account, ()):
             if c < start:
                 continue
@@ -204,7 +231,7 @@ class SpoofingDetector(Detector):
                 after += 1
         return before, after
 
-    def _chance_figures(self, fill, fill_t, fill_side, cancelled) -> dict | None:
+    def _chance_figures(self, fill, fill_t, fill_side, cancelled, window) -> dict | None:
         """How many episodes like this one the account's own routine would produce by chance
         over the ``baseline_s`` before the fill (None when the rule is off).
 
@@ -214,12 +241,12 @@ class SpoofingDetector(Detector):
         ``size_history_orders`` orders in the symbol, the episode's own left out, smoothed
         (k + 1) / (n + 2) so that a short history is no evidence either way). Each of its fills in
         the symbol on the fill's side in the window, this one included, was a chance for at
-        least ``len(cancelled)`` such cancels to fall in the ``cancel_within_s`` after it."""
+        least ``len(cancelled)`` such cancels to fall in the ``window`` after it."""
         p = self.p
         if p.max_expected_by_chance is None:
             return None
         key = (fill.account, fill.symbol)
-        before, _after = self._cancels_before(fill.account, fill_t)
+        before, _after = self._cancels_before(fill.account, fill_t, window)
         own = {s.order_id for s, _ts, _t in cancelled}
         own.add(fill.order_id)
         smallest = min(s.qty for s, _ts, _t in cancelled)
@@ -229,7 +256,7 @@ class SpoofingDetector(Detector):
         fills = sum(1 for ft, _f, fs in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
         fills = max(fills, 1)
         rate = before / p.baseline_s
-        mu = rate * share * p.cancel_within_s
+        mu = rate * share * window
         k = len(cancelled)
         term = exp(-mu)  # P(N = 0)
         below = 0.0
@@ -248,14 +275,14 @@ class SpoofingDetector(Detector):
             "passed": expected <= p.max_expected_by_chance,
         }
 
-    def _baseline(self, account, fill_t) -> dict | None:
-        """The account's cancels in the ``cancel_within_s`` after the fill against its own rate
-        over the ``baseline_s`` before it (None when the rule is off)."""
+    def _baseline(self, account, fill_t, window) -> dict | None:
+        """The account's cancels in the ``window`` after the fill against its own rate over the
+        ``baseline_s`` before it (None when the rule is off)."""
         p = self.p
         if p.baseline_multiple <= 0:
             return None
-        before, after = self._cancels_before(account, fill_t)
-        rate = after / p.cancel_within_s
+        before, after = self._cancels_before(account, fill_t, window)
+        rate = after / window
         base = before / p.baseline_s
         figures = {
             "cancels_after_fill": after,

@@ -102,6 +102,16 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # cancels all the time does not. None turns it off.
     max_expected_by_chance: NonNeg | None = 0.04
     size_history_orders: Count = 50
+    # A quiet account's window (2026-12-05 early morning, wip/slip15): an account that cancelled
+    # at most ``quiet_max_cancels`` orders (any symbol) in the ``baseline_s`` before the fill
+    # has no routine its cancels could belong to, so its bait pulled ``quiet_cancel_within_s``
+    # after the fill is as plain as bait pulled at once (another firm's spoofers took 5.4-8.2
+    # s). A busy account keeps ``cancel_within_s``: its later cancels blur into its routine.
+    # The baseline and chance tests read the window the episode is assessed on. None turns it off.
+    # 1: at 2 an honest re-quoter that had replaced its order twice before its first trade was
+    # alerted on the development books (2026-12-05, wip/slip15); one cancel is no routine.
+    quiet_cancel_within_s: Pos | None = 10.0
+    quiet_max_cancels: Annotated[int, msgspec.Meta(ge=0)] = 1
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
