@@ -75,19 +75,19 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
 # fitted to.
 CALIBRATION: dict = {
-    "raw": 3.3501,
+    "raw": 3.1059,
     "intercepts": {
-        "wash_trade": 2.051,
-        "spoofing": 0.9543,
-        "layering": 2.3423,
-        "excessive_order_to_trade": 2.7801,
-        "quote_stuffing": 2.639,
-        "ping_orders": 2.8688,
-        "momentum_ignition": 0.8914,
-        "marking_the_close": 1.2528,
-        "painting_the_tape": 2.9561,
-        "best_execution_slippage": 2.7029,
-        "asymmetric_slippage": 1.9864,
+        "wash_trade": 2.3262,
+        "spoofing": 1.0689,
+        "layering": 2.9101,
+        "excessive_order_to_trade": 2.8233,
+        "quote_stuffing": 2.683,
+        "ping_orders": 2.8664,
+        "momentum_ignition": 1.3348,
+        "marking_the_close": 1.2198,
+        "painting_the_tape": 2.931,
+        "best_execution_slippage": 2.7358,
+        "asymmetric_slippage": 1.9963,
     },
 }
 
