@@ -411,6 +411,23 @@ def bench_insert_commit(count: int) -> list[float]:
     return samples
 
 
+def owner_connect():
+    """A connection of the owner role (``settings.DATABASE_OWNER``, each blank key taken from the
+    runtime's settings) to the bench database, in autocommit: for schema changes the runtime role
+    may not make."""
+    import psycopg
+
+    owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
+    return psycopg.connect(
+        host=owner["HOST"],
+        port=owner["PORT"] or 5432,
+        user=owner["USER"],
+        password=owner["PASSWORD"],
+        dbname=connection.settings_dict["NAME"],
+        autocommit=True,
+    )
+
+
 class api_version_trigger:
     """The API's data-version trigger on ``trading_position`` (api migration 0002), switched by
     the owner on a connection of its own (the runtime role may not): ``enabled(False)`` for a
@@ -419,17 +436,7 @@ class api_version_trigger:
     TRIGGER = "api_data_version_trading_position"
 
     def __enter__(self):
-        import psycopg
-
-        owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
-        self.conn = psycopg.connect(
-            host=owner["HOST"],
-            port=owner["PORT"] or 5432,
-            user=owner["USER"],
-            password=owner["PASSWORD"],
-            dbname=connection.settings_dict["NAME"],
-            autocommit=True,
-        )
+        self.conn = owner_connect()
         return self
 
     def __exit__(self, *exc):

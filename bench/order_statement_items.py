@@ -42,7 +42,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import order_path as op  # sets up Django with the bench database's name (BENCH_DATABASE_NAME)
-from django.conf import settings
 from django.db import connection, transaction
 
 from tradeops.bus.runner import settle_heap
@@ -117,17 +116,7 @@ class Owner:
     """The owner's connection to the bench database: lists and changes the schema."""
 
     def __init__(self):
-        import psycopg
-
-        owner = {key: value or connection.settings_dict[key] for key, value in settings.DATABASE_OWNER.items()}
-        self.conn = psycopg.connect(
-            host=owner["HOST"],
-            port=owner["PORT"] or 5432,
-            user=owner["USER"],
-            password=owner["PASSWORD"],
-            dbname=connection.settings_dict["NAME"],
-            autocommit=True,
-        )
+        self.conn = op.owner_connect()
 
     def rows(self, sql: str, params=()) -> list[tuple]:
         return self.conn.execute(sql, params).fetchall()
@@ -198,14 +187,10 @@ class Owner:
 
     @contextlib.contextmanager
     def indexes_dropped(self, table: str):
-        dropped = self.secondary_indexes(table)
-        for name, _ in dropped:
-            self.conn.execute(f"DROP INDEX {name}")
-        try:
+        with contextlib.ExitStack() as stack:
+            for name, definition in self.secondary_indexes(table):
+                stack.enter_context(self.index_dropped(name, definition))
             yield
-        finally:
-            for _, definition in dropped:
-                self.conn.execute(definition)
 
 
 def replay(conn, sql: str, statement: str, calls: int, warm: int = 5) -> tuple[list[float], list[float], list]:
