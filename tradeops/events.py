@@ -21,7 +21,7 @@ from typing import Annotated, Any, ClassVar
 
 import msgspec
 
-from tradeops.core.frozen import slot_setters
+from tradeops.core.frozen import uuid_of_int
 
 # Every timestamp on the wire must carry its UTC offset; a naive one is refused, never guessed.
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
@@ -423,9 +423,6 @@ class _WireEnvelope(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     traceparent: str = ""
 
 
-_new_object, _SAFE_UNKNOWN = object.__new__, uuid.SafeUUID.unknown
-# UUID's two slots, set through their descriptors, as ``object.__setattr__`` would find them by name
-_SET_INT, _SET_IS_SAFE = slot_setters(uuid.UUID, "int", "is_safe")
 # uuid.UUID(bytes=..., version=4)'s bits: the variant (RFC 4122) and the version set, the rest random
 _UUID4_CLEAR = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
 _UUID4_SET = (0x8000 << 48) | (4 << 76)
@@ -469,10 +466,7 @@ def random_event_id() -> uuid.UUID:
     value = next(_random_ids, None)
     if value is None:
         value = next(_random_ids_draw())
-    u = _new_object(uuid.UUID)
-    _SET_INT(u, value)
-    _SET_IS_SAFE(u, _SAFE_UNKNOWN)
-    return u
+    return uuid_of_int(value)
 
 
 def make_event(

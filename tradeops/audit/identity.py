@@ -15,19 +15,12 @@ import uuid
 from datetime import datetime
 
 from tradeops.audit.canonical import canonical_bytes, ts
-from tradeops.core.frozen import slot_setters
+from tradeops.core.frozen import uuid5_of_digest
 
 # Fixed namespace for tradeops' derived event ids (uuid5 of it and the action's identity).
 NAMESPACE = uuid.UUID("6f1c2d4e-8a0b-5c3d-9e7f-a1b2c3d4e5f6")
 # uuid5 hashes with SHA-1 (RFC 4122: an identifier, not a security use); the namespace fed in once
 _NAMESPACE_SHA1 = hashlib.sha1(NAMESPACE.bytes, usedforsecurity=False)
-# what uuid.UUID(bytes=..., version=5) does to the digest's first 16 bytes: the RFC 4122 variant
-# and version 5 set; the result built through UUID's two slots as its __init__ sets them
-# (``tradeops.bus.runner.uuid_of_int``), without __init__'s argument checks
-_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID5_SET = (5 << 76) | (0x8000 << 48)
-_new_object, _SAFE_UNKNOWN = object.__new__, uuid.SafeUUID.unknown
-_SET_INT, _SET_IS_SAFE = slot_setters(uuid.UUID, "int", "is_safe")
 
 
 def _uuid5(name: str) -> uuid.UUID:
@@ -36,10 +29,7 @@ def _uuid5(name: str) -> uuid.UUID:
     (tests/tradeops/audit/test_identity.py)."""
     digest = _NAMESPACE_SHA1.copy()
     digest.update(name.encode())
-    u = _new_object(uuid.UUID)
-    _SET_INT(u, (int.from_bytes(digest.digest()[:16]) & _UUID5_CLEAR) | _UUID5_SET)
-    _SET_IS_SAFE(u, _SAFE_UNKNOWN)
-    return u
+    return uuid5_of_digest(digest.digest())
 
 
 def object_label(obj) -> tuple[str, str]:

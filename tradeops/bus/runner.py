@@ -46,7 +46,7 @@ from typing import TypeVar
 import msgspec
 
 from tradeops.bus.base import Bus, Record, Subscription, dead_letter_headers
-from tradeops.core.frozen import slot_setters
+from tradeops.core.frozen import uuid5_of_digest
 from tradeops.events import TOPICS_BY_TYPE, Envelope, Topic, encode
 from tradeops.observability import cache, metrics, tracing
 from tradeops.observability.stage import embedded_metering, stage_meter
@@ -245,8 +245,6 @@ class StageStats:
 
 
 _OUTPUT_ID_PREFIX = OUTPUT_ID_NAMESPACE.bytes
-_UUID5_CLEAR = ~((0xF000 << 64) | (0xC000 << 48))
-_UUID5_SET = (5 << 76) | (0x8000 << 48)
 
 
 def output_event_id(*, stage: str, input_id: uuid.UUID, index: int | str) -> uuid.UUID:
@@ -266,24 +264,7 @@ def output_id_prefix(*, stage: str, input_id: uuid.UUID) -> bytes:
 def uuid5_of_bytes(data: bytes) -> uuid.UUID:
     """``uuid.uuid5`` of the namespace and name already joined in ``data`` (namespace bytes +
     UTF-8 name): SHA-1, the first 16 bytes, version 5 and the RFC 4122 variant."""
-    digest = hashlib.sha1(data, usedforsecurity=False).digest()
-    return uuid_of_int((int.from_bytes(digest[:16]) & _UUID5_CLEAR) | _UUID5_SET)
-
-
-_new_object, _SAFE_UNKNOWN = object.__new__, uuid.SafeUUID.unknown
-# UUID's two slots, set through their descriptors (``tradeops.core.frozen``), as
-# ``object.__setattr__`` would find them by name
-_SET_INT, _SET_IS_SAFE = slot_setters(uuid.UUID, "int", "is_safe")
-
-
-def uuid_of_int(value: int) -> uuid.UUID:
-    """``uuid.UUID(int=value)`` for a 128-bit ``value`` whose version and variant bits are set
-    already, without ``UUID.__init__``'s argument checks (a third of an output id's cost): the
-    two slots a UUID has, set as ``__init__`` sets them (Python 3.14's ``UUID._from_int``)."""
-    u = _new_object(uuid.UUID)
-    _SET_INT(u, value)
-    _SET_IS_SAFE(u, _SAFE_UNKNOWN)
-    return u
+    return uuid5_of_digest(hashlib.sha1(data, usedforsecurity=False).digest())
 
 
 class StageRunner:
