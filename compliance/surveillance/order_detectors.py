@@ -205,8 +205,7 @@ class SpoofingDetector(Detector):
         p = self.p
         if p.quiet_cancel_within_s is None:
             return p.cancel_within_s, None
-        start = fill_t - p.baseline_s
-        before = sum(1 for c in self.cancels.get(account, ()) if start <= c < fill_t)
+        before, _after = self._cancels_before(account, fill_t, p.cancel_within_s)
         quiet = before <= p.quiet_max_cancels
         figures = {
             "cancels_before_fill": before,

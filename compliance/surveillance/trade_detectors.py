@@ -1212,12 +1212,12 @@ class MarkingTheCloseDetector(Detector):
                 and favoured_qty >= p.dominant_min_position * qty
             )
             print_floor = p.min_print_move_bps if p.min_print_move_bps is not None else -inf
-            if p.after_s <= 0 and (move < threshold or move < print_floor) and not dominant:
+            # judged at the print (no wait after it): a print that did not move is alerted only
+            # for a dominant push, scored on its share of the window
+            unmoved = p.after_s <= 0 and (move < threshold or move < print_floor)
+            if unmoved and not dominant:
                 continue
-            if p.after_s <= 0 and dominant and (move < threshold or move < print_floor):
-                score = excess_score(window_share, p.dominant_window_share)
-            else:
-                score = excess_score(move, threshold)
+            score = excess_score(window_share, p.dominant_window_share) if unmoved else excess_score(move, threshold)
             ids = [f[1].order_id for f in mine if f[0] >= began]
             alert = SurveillanceAlert(
                 self.alert_type,
