@@ -1335,9 +1335,10 @@ class _Builder:
         book (2026-12-05 morning, wip/mom16) an institutional account's nine-slice buy run ten
         minutes before its sell burst took the burst's first order as its "reversal", and the
         burst of three was left with two. The run is at most 1.8 times the burst's first order
-        (that order alone turns it). Its own stream, emitted after everything else: every other
-        draw and order id is unchanged."""
+        (that order alone turns it). Its own stream, emitted after everything else, order ids of
+        its own: every other draw and order id is unchanged."""
         rng = self.rng
+        ids = (f"mr{k}" for k in itertools.count(1))
         for a, sym, t, side, first_qty in self.momentum_bursts:
             if rng.random() >= 0.3:
                 continue
@@ -1347,7 +1348,7 @@ class _Builder:
             for i in range(n):
                 if tt > t - 15:
                     break
-                self.aggressive(tt, a, sym, _opp(side), qty)
+                self.aggressive(tt, a, sym, _opp(side), qty, oid=next(ids))
                 tt += self.u(0.5, 8) if i < 2 else self.u(1, 40)
 
     def _with_stream(self, rng, fn):

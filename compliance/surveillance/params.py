@@ -200,8 +200,8 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 1.4 (was 1.5, 2026-12-05 morning, wip/mom16): two development episodes measured 1.43 and
     # 1.47 (the noise is estimated from about 60 steps of 30 s: its own error is near a tenth).
     # Found of 24 / 38 (alerts, false): 1.5 21 (23, 2) / 30 (34, 4); 1.45 22 (24, 2) / 30 (35,
-    # 5); 1.3-1.4 23 (25, 2) / 30 (35, 5) (one background sell at 1.48); 1.25 adds a near-miss
-    # alert on each. 1.4 taken, the nearer to the old value of the plateau.
+    # 5); 1.3-1.4 23 (25, 2) / 30 (35, 5) (one background sell at 1.48); 1.25 23 (26, 3) / 30
+    # (36, 6). 1.4 taken, the nearer to the old value of the plateau.
     min_move_sigma: NonNeg = 1.4
     vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)

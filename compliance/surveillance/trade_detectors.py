@@ -517,7 +517,8 @@ class MomentumIgnitionDetector(Detector):
     ``carry_on_s`` after the chain's last order begins a chain of its own. Held bursts and one-way
     accumulation (no reversal), bursts in a flat market (no move) and the bursts of an account
     that was already trading both ways (``two_way_fraction``: its turn is its routine) are not
-    alerted."""
+    alerted. The order that turns a burst that was not ignition opens the account's next chain
+    (``turn_opens_chain``): it is not spent on that burst's "reversal"."""
 
     alert_type = "momentum_ignition"
 
