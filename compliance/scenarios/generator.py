@@ -403,6 +403,10 @@ class _Builder:
         # re-quoters whose replace falls as late after an unrelated fill (another firm's book,
         # 2026-12-05 early morning, wip/slip15): a stream of their own.
         self.spoof_late_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:spoof:late")  # noqa: S311 - seeded
+        # Momentum bursts after the account's own run the other way (2026-12-05 morning,
+        # wip/mom16): a stream of its own, emitted after everything else.
+        self.momentum_run_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum:run")  # noqa: S311 - seeded
+        self.momentum_bursts: list[tuple] = []  # (account, symbol, start, side, first order's size)
 
     # ---------------------------------------------------------------- draws
 
@@ -1284,6 +1288,7 @@ class _Builder:
                 gaps = [self.u(30, 180) for _ in range(orders)]
             sizes = [self.size(sym, 200_000, 3_000_000) for _ in gaps]
         burst_end = t + sum(gaps)
+        self.momentum_bursts.append((a, sym, t, side, sizes[0]))
         amp = sign * max(self.u(3, 14), self.frac(2.5, 4.0) * spread_bps)
         # The reversal: seconds to about a quarter of an hour after the burst.
         reversal = burst_end + self.u(5, 900)
@@ -1322,6 +1327,29 @@ class _Builder:
                 tr += self.u(1, 30)
 
         self.deferred_last.append(lambda: self._with_stream(self.momentum_rng, emit))
+
+    def momentum_after_run(self):
+        """Some momentum bursts, abuse and near-miss alike, follow the account's own one-way run
+        the other way a few minutes before: three to eight small aggressive slices, the first
+        three quick, that move nothing (the market is not bumped), unlabelled. On a seen held-out
+        book (2026-12-05 morning, wip/mom16) an institutional account's nine-slice buy run ten
+        minutes before its sell burst took the burst's first order as its "reversal", and the
+        burst of three was left with two. The run is at most 1.8 times the burst's first order
+        (that order alone turns it). Its own stream, emitted after everything else, order ids of
+        its own: every other draw and order id is unchanged."""
+        rng = self.rng
+        ids = (f"mr{k}" for k in itertools.count(1))
+        for a, sym, t, side, first_qty in self.momentum_bursts:
+            if rng.random() >= 0.3:
+                continue
+            n = self.n(3, 8)
+            qty = self._units(sym, first_qty * self.frac(0.3, 1.8) / n)
+            tt = max(1.0, t - self.u(60, 800))
+            for i in range(n):
+                if tt > t - 15:
+                    break
+                self.aggressive(tt, a, sym, _opp(side), qty, oid=next(ids))
+                tt += self.u(0.5, 8) if i < 2 else self.u(1, 40)
 
     def _with_stream(self, rng, fn):
         saved, self.rng = self.rng, rng
@@ -1644,6 +1672,7 @@ class _Builder:
         self._with_stream(self.intense_rng, self.short_intense_quoting)
         self._with_stream(self.wash_move_rng, self.wash_trade_moving)
         self._with_stream(self.spoof_late_rng, self.spoofing_late_cancel)
+        self._with_stream(self.momentum_run_rng, self.momentum_after_run)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

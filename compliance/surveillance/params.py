@@ -197,7 +197,12 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # (docs/surveillance-evaluation.md): 1.0 dropped 4 of 11 false alerts (3 on flat-market
     # near-misses) and no true episode; a lower bps floor with it found nothing more. 1.5 since
     # the move is the burst's own (over the burst and ``burst_settle_s``, a shorter span).
-    min_move_sigma: NonNeg = 1.5
+    # 1.4 (was 1.5, 2026-12-05 morning, wip/mom16): two development episodes measured 1.43 and
+    # 1.47 (the noise is estimated from about 60 steps of 30 s: its own error is near a tenth).
+    # Found of 24 / 38 (alerts, false): 1.5 21 (23, 2) / 30 (34, 4); 1.45 22 (24, 2) / 30 (35,
+    # 5); 1.3-1.4 23 (25, 2) / 30 (35, 5) (one background sell at 1.48); 1.25 23 (26, 3) / 30
+    # (36, 6). 1.4 taken, the nearer to the old value of the plateau.
+    min_move_sigma: NonNeg = 1.4
     vol_lookback_s: Pos = 1800.0
     burst_window_s: Pos | None = None  # older rules (the chain's gap replaces it)
     # The reversal captures the move: its average price beyond the burst's average price, the
@@ -284,6 +289,15 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # (a true burst beside 1.45 times its quantity). 3 taken: twice the largest crowd a true
     # burst had (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
     crowd_multiple: Pos | None = 3.0
+    # The order that turns a burst that was not ignition (no move, the crowd's, a two-way
+    # trader's) is the account's next trade: when aggressive it opens the account's next chain.
+    # False: the order that completed the "reversal" is spent on it (an accumulation that moved
+    # nothing, then a sell burst whose first order covered half of it, left a burst of three
+    # with two, and missed). On the development / tuning books, found of 24 / 38 (alerts, false):
+    # off 17 (19, 2) / 27 (30, 3), on 20 (22, 2) / 30 (33, 3), with our generator's bursts after
+    # the account's own run the other way (``momentum_after_run``); on the books without them
+    # identical (docs/surveillance-evaluation.md, 2026-12-05 morning round, wip/mom16).
+    turn_opens_chain: bool = True
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

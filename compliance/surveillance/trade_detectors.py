@@ -517,7 +517,8 @@ class MomentumIgnitionDetector(Detector):
     ``carry_on_s`` after the chain's last order begins a chain of its own. Held bursts and one-way
     accumulation (no reversal), bursts in a flat market (no move) and the bursts of an account
     that was already trading both ways (``two_way_fraction``: its turn is its routine) are not
-    alerted."""
+    alerted. The order that turns a burst that was not ignition opens the account's next chain
+    (``turn_opens_chain``): it is not spent on that burst's "reversal"."""
 
     alert_type = "momentum_ignition"
 
@@ -645,30 +646,27 @@ class MomentumIgnitionDetector(Detector):
                 if t - aw.last_t > p.reversal_window_s:
                     del self.awaiting[key]
                     self._unwatch(aw)
-                elif side != aw.side:  # the other way: the parked burst's reversal
-                    if not aw.rev_ids:
-                        aw.rev_mid = self._mid(fill.symbol)
-                    aw.rev_qty += fill.qty
-                    aw.rev_notional += fill.qty * fill.price
-                    aw.rev_ids.append(fill.order_id)
-                    if aw.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in aw.fills):
-                        del self.awaiting[key]
-                        self._unwatch(aw)
-                        self._assess(fill, aw, t)
+                elif side != aw.side and self._reverse(aw, fill):  # the other way: the parked burst's reversal
+                    del self.awaiting[key]
+                    self._unwatch(aw)
+                    self._assess(fill, aw, t)
         ch = self.chains.get(key)
         if ch is not None and t - ch.last_t > self._horizon(ch):
             self._drop(key, ch)
             ch = None
         if ch is not None and ch.ignited and side != ch.side:
-            if not ch.rev_ids:
-                ch.rev_mid = self._mid(fill.symbol)
-            ch.rev_qty += fill.qty
-            ch.rev_notional += fill.qty * fill.price
-            ch.rev_ids.append(fill.order_id)
-            if ch.rev_qty >= p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills):
-                self._drop(key, ch, park=False)
-                self._assess(fill, ch, t)
-            return
+            if not self._reverse(ch, fill):
+                return
+            self._drop(key, ch, park=False)
+            alerts = len(self.out)
+            self._assess(fill, ch, t)
+            if not p.turn_opens_chain or len(self.out) > alerts:
+                return
+            # The burst was not ignition (it moved nothing, or the crowd or the account's own
+            # two-way flow did): the order that completed its "reversal" is the account's next
+            # trade, and when aggressive the first order of its next push (an accumulation that
+            # moved nothing, then a quick burst the other way, is a push from its first order).
+            ch = None
         if state is None or not state.aggressive:
             return
         if (
@@ -734,6 +732,16 @@ class MomentumIgnitionDetector(Detector):
                 ch.burst_peak = quote[2]
             if quote is not None and side * (quote[2] - ch.run_peak) > 0:
                 ch.run_peak = quote[2]
+
+    def _reverse(self, ch, fill) -> bool:
+        """Count ``fill`` toward ``ch``'s reversal; True once the reversal covers
+        ``min_reversal_fraction`` of the chain's position."""
+        if not ch.rev_ids:
+            ch.rev_mid = self._mid(fill.symbol)
+        ch.rev_qty += fill.qty
+        ch.rev_notional += fill.qty * fill.price
+        ch.rev_ids.append(fill.order_id)
+        return ch.rev_qty >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
 
     def _lead_n(self, ch) -> int:
         """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""

@@ -56,7 +56,7 @@ def three_order_burst(*, move: str = "burst", reversal_after: float = 600.0, rev
 
 def test_the_defaults_are_the_chosen_rule():
     assert P.min_aggressive_orders == 3 and P.reversal_window_s == 900.0
-    assert P.burst_settle_s == 15.0 and P.min_move_sigma == 1.5
+    assert P.burst_settle_s == 15.0 and P.min_move_sigma == 1.4
 
 
 def test_three_orders_that_move_the_price_and_a_reversal_ten_minutes_later():
