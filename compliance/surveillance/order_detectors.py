@@ -64,6 +64,8 @@ class SpoofingDetector(Detector):
         self._horizon = params.max_lead_s + self._window
         # an episode waits ``replace_within_s`` past its window: a last cancel's re-quote comes after it
         self._replace = params.replace_within_s is not None
+        self._replace_s = params.replace_within_s or 0.0
+        self._mark_all = self._replace and params.withdrawn_tests_count_withdrawals
         self._wait = self._window + (params.replace_within_s or 0.0)
         # account -> its cancels (every symbol) as [event time, symbol, side, price, replaced], kept
         # for baseline_s + the wait (+ 2 s: an episode is assessed up to a second after its
@@ -96,8 +98,18 @@ class SpoofingDetector(Detector):
                 if dq is None:
                     dq = self.sizes[key] = deque(maxlen=self.p.size_history_orders)
                 dq.append((msg.order_id, msg.qty))
-            if self._replace and state is not None and not state.aggressive and not state.stop:
-                self._mark_replaced(t, state)
+            # Only an open episode's cancels need the flag (unless the withdrawals are counted
+            # over the baseline too): a market maker re-quoting all day costs nothing otherwise.
+            if (
+                self._replace
+                and (self.episodes or self._mark_all)
+                and state is not None
+                and not state.aggressive
+                and not state.stop
+            ):
+                dq = self.cancels.get(state.account)
+                if dq and dq[-1][0] >= t - self._replace_s:
+                    self._mark_replaced(t, state, dq)
             return
         if self.p.baseline_multiple > 0 or self._chance:
             account = state.account if state is not None else msg.account
@@ -276,15 +288,15 @@ class SpoofingDetector(Detector):
             return None
         return total, ratio, baseline, chance, replace
 
-    def _mark_replaced(self, t, state) -> None:
-        """A new resting order re-quotes the account's latest unreplaced cancel in the symbol on
-        its side within ``replace_within_s`` before it, priced within ``replace_max_bps``."""
-        dq = self.cancels.get(state.account)
+    def _mark_replaced(self, t, state, dq) -> None:
+        """A new resting order re-quotes the account's latest unreplaced cancel (in ``dq``, its
+        cancels) in the symbol on its side within ``replace_within_s`` before it, priced within
+        ``replace_max_bps``."""
         price = state.price
-        if not dq or price is None:
+        if price is None:
             return
         p = self.p
-        edge = t - p.replace_within_s
+        edge = t - self._replace_s
         symbol, side = state.symbol, state.side
         for c in reversed(dq):
             if c[0] < edge:
