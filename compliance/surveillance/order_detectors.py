@@ -39,6 +39,14 @@ class SpoofingDetector(Detector):
     must be unlikely as a coincidence (``max_expected_by_chance``, see ``_chance``): an account
     that trades and cancels ordinary-sized orders all the time cancels one within seconds of one
     of its fills now and then, and that is not spoofing.
+
+    Replaced or withdrawn (``replace_within_s``): a cancel is *replaced* when the account puts a
+    new resting order in the same symbol on the same side near the same price within
+    ``replace_within_s`` after it (a re-quote: the interest stays on the book); otherwise it is
+    *withdrawn*. An episode whose cancelled quantity is mostly replaced is a re-quoter's routine
+    and is not alerted; a busy account's episode that its ``cancel_within_s`` window does not
+    alert is read once more on its withdrawals up to ``withdrawn_cancel_within_s`` after the
+    fill, with half the chance budget (``withdrawn_max_expected_by_chance``).
     """
 
     alert_type = "spoofing"
@@ -50,12 +58,21 @@ class SpoofingDetector(Detector):
         # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)]]
         self.episodes: dict[tuple[str, float], list] = {}
         # the longest window an episode may have: a quiet account's, when that rule is on
-        self._window = max(params.cancel_within_s, params.quiet_cancel_within_s or 0.0)
+        self._window = max(
+            params.cancel_within_s, params.quiet_cancel_within_s or 0.0, params.withdrawn_cancel_within_s or 0.0
+        )
         self._horizon = params.max_lead_s + self._window
-        # account -> event times of its cancels (every symbol), kept for baseline_s + the window
-        # (+ 2 s: an episode is assessed up to a second after its deadline, see the engine's expiry)
+        # an episode waits ``replace_within_s`` past its window: a last cancel's re-quote comes after it
+        self._replace = params.replace_within_s is not None
+        self._replace_s = params.replace_within_s or 0.0
+        self._mark_all = self._replace and params.withdrawn_tests_count_withdrawals
+        self._wait = self._window + (params.replace_within_s or 0.0)
+        # account -> its cancels (every symbol) as [event time, symbol, side, price, replaced], kept
+        # for baseline_s + the wait (+ 2 s: an episode is assessed up to a second after its
+        # deadline, see the engine's expiry); ``replaced`` is set by the account's next new order
+        # in the symbol on that side near that price within ``replace_within_s``
         self.cancels: dict[str, deque] = {}
-        self._cancel_horizon = params.baseline_s + self._window + 2.0
+        self._cancel_horizon = params.baseline_s + self._wait + 2.0
         # (account, symbol) -> its last ``size_history_orders`` orders as (order id, qty), and the
         # fills are kept over the baseline window too (the chance test counts them)
         self.sizes: dict[tuple[str, str], deque] = {}
@@ -81,15 +98,30 @@ class SpoofingDetector(Detector):
                 if dq is None:
                     dq = self.sizes[key] = deque(maxlen=self.p.size_history_orders)
                 dq.append((msg.order_id, msg.qty))
+            # Only an open episode's cancels need the flag (unless the withdrawals are counted
+            # over the baseline too): a market maker re-quoting all day costs nothing otherwise.
+            if (
+                self._replace
+                and (self.episodes or self._mark_all)
+                and state is not None
+                and not state.aggressive
+                and not state.stop
+            ):
+                dq = self.cancels.get(state.account)
+                if dq and dq[-1][0] >= t - self._replace_s:
+                    self._mark_replaced(t, state, dq)
             return
         if self.p.baseline_multiple > 0 or self._chance:
             account = state.account if state is not None else msg.account
             dq = self.cancels.get(account)
             if dq is None:
                 dq = self.cancels[account] = deque()
-            dq.append(t)
+            if state is not None:
+                dq.append([t, state.symbol, side, state.price, False])
+            else:
+                dq.append([t, msg.symbol, side, msg.price, False])
             horizon = t - self._cancel_horizon
-            while dq[0] < horizon:
+            while dq[0][0] < horizon:
                 dq.popleft()
         if state is None or state.market:
             return
@@ -111,7 +143,7 @@ class SpoofingDetector(Detector):
             fill_key = (fill.order_id, fill_t)
             episode = self.episodes.get(fill_key)
             if episode is None:
-                episode = self.episodes[fill_key] = [fill_t + self._window, fill, fill_t, fill_side, []]
+                episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, []]
             episode[4].append((state, msg.ts, t))
             return
 
@@ -128,20 +160,40 @@ class SpoofingDetector(Detector):
         p = self.p
         _deadline, fill, fill_t, _fill_side, cancelled = episode
         window, quiet = self._window_for(fill.account, fill_t)
-        if window < self._window:  # a busy account: only the cancels in its own window count
-            cancelled = [c for c in cancelled if c[2] - fill_t <= window]
-            if not cancelled:
-                return
-        total = sum(s.qty - s.filled for s, _ts, _t in cancelled)
-        ratio = total / fill.qty
-        if ratio < p.min_size_ratio:
+        replaced = self._replaced(fill.account, cancelled) if self._replace else None
+        late = None
+        if window < self._window:
+            # a busy account: only the cancels in its own window count, unless it withdrew (did not
+            # replace) orders after that window: then those are judged on the wider window
+            inside = [c for c in cancelled if c[2] - fill_t <= window]
+            if replaced is not None and p.withdrawn_cancel_within_s is not None:
+                wide = p.withdrawn_cancel_within_s
+                withdrawn = [c for c in cancelled if c[2] - fill_t <= wide and not replaced[id(c)]]
+                if any(c[2] - fill_t > window for c in withdrawn) and not self._alertable(
+                    fill, fill_t, episode[3], inside, window, replaced, False
+                ):
+                    late = withdrawn
+            if late is None:
+                cancelled = inside
+                if not cancelled:
+                    return
+        if late is not None:
+            window, cancelled = p.withdrawn_cancel_within_s, late
+            figures = self._alertable(
+                fill,
+                fill_t,
+                episode[3],
+                cancelled,
+                window,
+                replaced,
+                p.withdrawn_tests_count_withdrawals,
+                p.withdrawn_max_expected_by_chance,
+            )
+        else:
+            figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False)
+        if not figures:
             return
-        baseline = self._baseline(fill.account, fill_t, window)
-        if baseline is not None and not baseline["passed"]:
-            return
-        chance = self._chance_figures(fill, fill_t, episode[3], cancelled, window)
-        if chance is not None and not chance["passed"]:
-            return
+        total, ratio, baseline, chance, replace = figures
         levels = sorted({s.price for s, _ts, _t in cancelled})
         kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
         first_placed = min(s.t_new for s, _ts, _t in cancelled)
@@ -180,6 +232,9 @@ class SpoofingDetector(Detector):
         }
         if quiet is not None:
             evidence["quiet_account"] = quiet
+        if replace is not None:
+            evidence["replaced"] = replace
+            evidence["withdrawals_read"] = late is not None
         if baseline is not None:
             evidence["cancel_baseline"] = baseline
         if chance is not None:
@@ -198,6 +253,76 @@ class SpoofingDetector(Detector):
             )
         )
 
+    def _alertable(self, fill, fill_t, fill_side, cancelled, window, replaced, withdrawals, budget=None):
+        """(cancelled quantity, size ratio, baseline, chance, replace figures) when the episode
+        read on ``window`` passes every test, else None. ``withdrawals``: the baseline and chance
+        tests count the account's withdrawn cancels only; ``budget``: the chance test's limit
+        (``max_expected_by_chance`` when None)."""
+        p = self.p
+        if not cancelled:
+            return None
+        total = sum(s.qty - s.filled for s, _ts, _t in cancelled)
+        ratio = total / fill.qty
+        if ratio < p.min_size_ratio:
+            return None
+        replace = None
+        if replaced is not None:
+            again = sum(s.qty - s.filled for c in cancelled if replaced[id(c)] for s in (c[0],))
+            share = again / total if total > 0 else 0.0
+            replace = {
+                "replaced_qty_share": round(share, 3),
+                "replace_within_s": p.replace_within_s,
+                "replace_max_bps": p.replace_max_bps,
+                "max_replaced_share": p.max_replaced_share,
+            }
+            if share > p.max_replaced_share:  # the interest stayed on the book: a re-quote
+                return None
+        baseline = self._baseline(fill.account, fill_t, window, withdrawals)
+        if baseline is not None and not baseline["passed"]:
+            return None
+        chance = self._chance_figures(fill, fill_t, fill_side, cancelled, window, withdrawals)
+        if chance is not None and budget is not None and budget < chance["max_expected_by_chance"]:
+            chance["max_expected_by_chance"] = budget
+            chance["passed"] = chance["expected_by_chance"] <= budget
+        if chance is not None and not chance["passed"]:
+            return None
+        return total, ratio, baseline, chance, replace
+
+    def _mark_replaced(self, t, state, dq) -> None:
+        """A new resting order re-quotes the account's latest unreplaced cancel (in ``dq``, its
+        cancels) in the symbol on its side within ``replace_within_s`` before it, priced within
+        ``replace_max_bps``."""
+        price = state.price
+        if price is None:
+            return
+        p = self.p
+        edge = t - self._replace_s
+        symbol, side = state.symbol, state.side
+        for c in reversed(dq):
+            if c[0] < edge:
+                return
+            if c[4] or c[1] != symbol or c[2] != side or c[3] is None:
+                continue
+            if abs(price - c[3]) <= c[3] * p.replace_max_bps * 1e-4:
+                c[4] = True
+                return
+
+    def _replaced(self, account, cancelled) -> dict:
+        """id(episode cancel) -> whether the account re-quoted it (see ``_mark_replaced``)."""
+        out = {}
+        dq = self.cancels.get(account, ())
+        for c in cancelled:
+            s, _ts, ct = c
+            hit = False
+            for e in reversed(dq):
+                if e[0] < ct:
+                    break
+                if e[0] == ct and e[1] == s.symbol and e[3] == s.price:
+                    hit = e[4]
+                    break
+            out[id(c)] = hit
+        return out
+
     def _window_for(self, account, fill_t) -> tuple[float, dict | None]:
         """The cancel window the episode is assessed on: ``quiet_cancel_within_s`` for an account
         with at most ``quiet_max_cancels`` cancels in the ``baseline_s`` before the fill,
@@ -215,14 +340,15 @@ class SpoofingDetector(Detector):
         }
         return (p.quiet_cancel_within_s if quiet else p.cancel_within_s), figures
 
-    def _cancels_before(self, account, fill_t, window) -> tuple[int, int]:
+    def _cancels_before(self, account, fill_t, window, withdrawals=False) -> tuple[int, int]:
         """The account's cancels in the ``baseline_s`` before the fill and in the ``window``
-        after it."""
+        after it (``withdrawals``: only those it did not replace)."""
         p = self.p
         before = after = 0
         start, end = fill_t - p.baseline_s, fill_t + window
-        for c in self.cancels.get(account, ()):
-            if c < start:
+        for e in self.cancels.get(account, ()):
+            c = e[0]
+            if c < start or (withdrawals and e[4]):
                 continue
             if c < fill_t:
                 before += 1
@@ -230,7 +356,7 @@ class SpoofingDetector(Detector):
                 after += 1
         return before, after
 
-    def _chance_figures(self, fill, fill_t, fill_side, cancelled, window) -> dict | None:
+    def _chance_figures(self, fill, fill_t, fill_side, cancelled, window, withdrawals=False) -> dict | None:
         """How many episodes like this one the account's own routine would produce by chance
         over the ``baseline_s`` before the fill (None when the rule is off).
 
@@ -245,7 +371,7 @@ class SpoofingDetector(Detector):
         if p.max_expected_by_chance is None:
             return None
         key = (fill.account, fill.symbol)
-        before, _after = self._cancels_before(fill.account, fill_t, window)
+        before, _after = self._cancels_before(fill.account, fill_t, window, withdrawals)
         own = {s.order_id for s, _ts, _t in cancelled}
         own.add(fill.order_id)
         smallest = min(s.qty for s, _ts, _t in cancelled)
@@ -274,13 +400,13 @@ class SpoofingDetector(Detector):
             "passed": expected <= p.max_expected_by_chance,
         }
 
-    def _baseline(self, account, fill_t, window) -> dict | None:
+    def _baseline(self, account, fill_t, window, withdrawals=False) -> dict | None:
         """The account's cancels in the ``window`` after the fill against its own rate over the
         ``baseline_s`` before it (None when the rule is off)."""
         p = self.p
         if p.baseline_multiple <= 0:
             return None
-        before, after = self._cancels_before(account, fill_t, window)
+        before, after = self._cancels_before(account, fill_t, window, withdrawals)
         rate = after / window
         base = before / p.baseline_s
         figures = {
@@ -289,7 +415,7 @@ class SpoofingDetector(Detector):
             "baseline_s": p.baseline_s,
         }
         if p.active_gap_s is not None:
-            n, span = self._active_stretch(account, fill_t)
+            n, span = self._active_stretch(account, fill_t, withdrawals)
             figures["active_stretch_cancels"] = n
             figures["active_stretch_s"] = round(span, 3)
             figures["active_gap_s"] = p.active_gap_s
@@ -301,15 +427,16 @@ class SpoofingDetector(Detector):
         figures["passed"] = rate >= p.baseline_multiple * base
         return figures
 
-    def _active_stretch(self, account, fill_t) -> tuple[int, float]:
+    def _active_stretch(self, account, fill_t, withdrawals=False) -> tuple[int, float]:
         """The account's cancels in the ``baseline_s`` before the fill that form its current
         stretch (walking back from the fill, none more than ``active_gap_s`` after the one
         before), and the stretch's length up to the fill."""
         p = self.p
         gap, start = p.active_gap_s, fill_t - p.baseline_s
         n, last = 0, fill_t
-        for c in reversed(self.cancels.get(account, ())):
-            if c >= fill_t:
+        for e in reversed(self.cancels.get(account, ())):
+            c = e[0]
+            if c >= fill_t or (withdrawals and e[4]):
                 continue
             if c < start or last - c > gap:
                 break

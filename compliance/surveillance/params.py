@@ -112,6 +112,28 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # alerted on the development books (2026-12-05, wip/slip15); one cancel is no routine.
     quiet_cancel_within_s: Pos | None = 10.0
     quiet_max_cancels: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # Replaced or withdrawn (2026-12-05 morning, wip/spoof16): a desk tells a re-quoter from a
+    # spoofer by what follows the cancel. A cancel is *replaced* when the account puts a new
+    # resting order in the symbol on the same side within ``replace_within_s`` after it, priced
+    # within ``replace_max_bps`` of the cancelled one (the interest stays on the book); otherwise
+    # it is *withdrawn*. An episode whose cancelled quantity is more than ``max_replaced_share``
+    # replaced is a re-quote, not alerted. A busy account (not quiet, above) whose withdrawals
+    # come after ``cancel_within_s`` is judged on ``withdrawn_cancel_within_s`` (its withdrawals
+    # only, and only when the ``cancel_within_s`` reading did not alert: that one loses nothing;
+    # optionally with baseline and chance counted over its withdrawals: its re-quotes are routine a withdrawal does not
+    # belong to, when ``withdrawn_tests_count_withdrawals``; see below). An episode waits
+    # ``replace_within_s`` past its window before it is assessed.
+    # None (``replace_within_s``) turns both off; None (``withdrawn_cancel_within_s``) the second.
+    replace_within_s: Pos | None = 2.0
+    replace_max_bps: Pos = 5.0
+    max_replaced_share: NonNeg = 0.5
+    withdrawn_cancel_within_s: Pos | None = 10.0
+    # The wider reading is a second look at an episode the 5-s reading did not alert: it gets half
+    # the chance budget (the 5-s reading keeps its own, so nothing alerted before is lost). Its
+    # baseline and chance count all the account's cancels: counting its withdrawals only (True)
+    # alerted our re-quoters stopping 5-9 s after a fill (development and tuning books, wip/spoof16).
+    withdrawn_max_expected_by_chance: NonNeg | None = 0.02
+    withdrawn_tests_count_withdrawals: bool = False
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):

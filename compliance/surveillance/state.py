@@ -77,7 +77,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # at the burst's end (the crowd's test)
 # 11: wash trades keep the mid each recent fill met (the price test against the market's move
 # between the legs) and the order id of each aggressive fill (the exclusive share by orders)
-STATE_VERSION = 11
+# 12: spoofing keeps, with each of an account's cancels, its symbol, side and price and whether
+# the account re-quoted it (replaced or withdrawn)
+STATE_VERSION = 12
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -252,7 +254,8 @@ class SpoofEpisode(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 class SpoofingState(msgspec.Struct, forbid_unknown_fields=True):
     recent_fills: list[tuple[str, str, list[SpoofFill]]]
     episodes: list[SpoofEpisode]
-    cancels: dict[str, list[float]]  # account -> its cancels' event times (the baseline window)
+    # account -> its cancels (the baseline window): (event time, symbol, side, price, replaced)
+    cancels: dict[str, list[tuple[float, str, int, float | None, bool]]]
     sizes: list[tuple[str, str, list[tuple[str, float]]]]  # (account, symbol) -> its last orders (id, qty)
 
 
@@ -263,7 +266,7 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
             SpoofEpisode(e[0], e[1], e[2], e[3], [SpoofCancel(_order_dump(st), ts, t) for st, ts, t in e[4]])
             for e in d.episodes.values()
         ],
-        {a: list(dq) for a, dq in d.cancels.items()},
+        {a: [tuple(c) for c in dq] for a, dq in d.cancels.items()},
         [(a, sym, list(dq)) for (a, sym), dq in d.sizes.items()],
     )
 
@@ -280,7 +283,7 @@ def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
         ]
         for e in s.episodes
     }
-    d.cancels = {a: deque(ts) for a, ts in s.cancels.items() if ts}
+    d.cancels = {a: deque(list(c) for c in cs) for a, cs in s.cancels.items() if cs}
     d.sizes = {
         (a, sym): deque(((oid, q) for oid, q in orders), maxlen=d.p.size_history_orders) for a, sym, orders in s.sizes
     }

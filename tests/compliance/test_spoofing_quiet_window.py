@@ -37,7 +37,8 @@ def test_a_quiet_account_pulling_its_bait_7_s_after_the_fill_is_alerted():
 
 
 def test_with_the_rule_off_the_same_episode_is_past_the_5_s_window():
-    off = {"spoofing": {"quiet_cancel_within_s": None}}
+    # (the busy account's withdrawal window, wip/spoof16, off too: it would read the 7 s)
+    off = {"spoofing": {"quiet_cancel_within_s": None, "withdrawn_cancel_within_s": None}}
     assert run(_late_episode(), only={"spoofing"}, params=off) == []
 
 
@@ -48,8 +49,12 @@ def test_one_cancel_in_the_600_s_before_is_still_quiet():
 
 
 def test_a_re_quoter_cancelling_7_s_after_a_fill_is_not_alerted():
-    """Two cancels in the 600 s before the fill (its re-quotes): its window stays 5 s."""
-    assert run(parked_cancels([400, 500]) + _late_episode(), only={"spoofing"}) == []
+    """Two cancels in the 600 s before the fill: its window stays 5 s; the cancel at 7 s is put
+    back at once (a re-quote, wip/spoof16), so the withdrawal window does not read it either."""
+    requote = o(607.0, "new", "s1", "S", "buy", 1_000_000, "1.09990")
+    assert run(parked_cancels([400, 500]) + _late_episode() + [requote], only={"spoofing"}) == []
+    off = {"spoofing": {"withdrawn_cancel_within_s": None}}
+    assert run(parked_cancels([400, 500]) + _late_episode(), only={"spoofing"}, params=off) == []
 
 
 def test_a_busy_account_pulling_its_bait_1_s_after_the_fill_is_alerted_as_before():
