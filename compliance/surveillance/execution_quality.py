@@ -103,11 +103,23 @@ class BestExecutionDetector(Detector):
 
 
 class _Tally:
-    __slots__ = ("accounts", "adverse", "first_ts", "improved", "order_ids", "sum_adverse", "sum_improved", "zero")
+    __slots__ = (
+        "accounts",
+        "adverse",
+        "first_ts",
+        "improved",
+        "last_ts",
+        "order_ids",
+        "sum_adverse",
+        "sum_improved",
+        "sum_squares",
+        "zero",
+    )
 
     def __init__(self, ts):
         self.adverse = self.improved = self.zero = 0
-        self.sum_adverse = self.sum_improved = 0.0
+        self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
+        self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
         self.accounts: set[str] = set()
         self.first_ts = ts
@@ -116,12 +128,22 @@ class _Tally:
 class AsymmetricSlippageDetector(Detector):
     """Asymmetric slippage per symbol and client (owner key): of the aggressive orders whose
     first fill's price differs from the touch quoted on arrival (ask to buy, bid to sell) by more
-    than ``zero_band_bps``, are adverse ones significantly more frequent than improvements? One
-    order is one observation (``one_per_order``): a large order's later fills, further through
-    the book, are the depth its size took, not another draw of the broker's policy. One-sided
-    sign test: z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``, on all the client's
-    non-zero slippages so far, assessed at every ``min_fills``-th one (30, 60, 90...): the
-    evidence grows with the client's history; the engine merges the detections into one alert."""
+    than ``zero_band_bps``, does the slippage go against the client more than a fair policy's
+    would? One order is one observation (``one_per_order``): a large order's later fills, further
+    through the book, are the depth its size took, not another draw of the broker's policy.
+
+    Two one-sided tests, on all the client's non-zero slippages so far:
+    - by count (sign test): z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``: adverse
+      slippage passed on more often than improvement;
+    - by value (``value_z_threshold``; None: off): z = sum(s) / sqrt(sum(s^2)), the sign-flip
+      test of the slippages themselves (a fair policy's slippage is as likely +s as -s, whatever
+      its size): the improvements passed on, but smaller than the adverse slippage, as the pips
+      of adverse slippage against the pips of improvement in an RTS 28-style review. A few
+      large fills weigh in the denominator too, so one outlier alone cannot carry it.
+    Assessed at every ``min_fills``-th slippage (30, 60, 90...) and, for a client with at least
+    ``min_fills`` (``assess_at_end``), once more at the end of the input on its whole history:
+    evidence gathered after the last multiple is otherwise never looked at. The evidence grows
+    with the client's history; the engine merges the detections into one alert."""
 
     alert_type = "asymmetric_slippage"
 
@@ -150,38 +172,68 @@ class AsymmetricSlippageDetector(Detector):
         else:
             tally.zero += 1
             return
+        tally.sum_squares += slip * slip
         tally.accounts.add(fill.account)
+        tally.last_ts = fill.ts
         if len(tally.order_ids) < MAX_EVIDENCE_ORDERS:
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
         if n < self.p.min_fills or n % self.p.min_fills:
             return
-        z = (tally.adverse - n / 2) / sqrt(n / 4)
-        if z < self.p.z_threshold:
+        self._assess(tally, fill.owner, fill.symbol, fill.ts, at_end=False)
+
+    def finish(self):
+        if not self.p.assess_at_end:
             return
+        for (owner, symbol), tally in self.tallies.items():
+            n = tally.adverse + tally.improved
+            if n >= self.p.min_fills and n % self.p.min_fills:
+                self._assess(tally, owner, symbol, tally.last_ts, at_end=True)
+
+    def _assess(self, tally, owner, symbol, ts, *, at_end):
+        p = self.p
+        n = tally.adverse + tally.improved
+        z = (tally.adverse - n / 2) / sqrt(n / 4)
+        z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
+        by_count = z >= p.z_threshold
+        by_value = p.value_z_threshold is not None and z_value >= p.value_z_threshold
+        if not (by_count or by_value):
+            return
+        score = max(
+            excess_score(z, p.z_threshold) if by_count else 0.0,
+            excess_score(z_value, p.value_z_threshold) if by_value else 0.0,
+        )
         accounts = sorted(tally.accounts)
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=",".join(accounts),
-                owner=fill.owner,
-                symbol=fill.symbol,
+                owner=owner,
+                symbol=symbol,
                 order_ids=tally.order_ids,
-                score=excess_score(z, self.p.z_threshold),
+                score=score,
                 start=tally.first_ts,
-                end=fill.ts,
+                end=ts,
                 evidence={
                     "adverse_fills": tally.adverse,
                     "improved_fills": tally.improved,
                     "at_quote_fills": tally.zero,
                     "mean_adverse_bps": bps(tally.sum_adverse / tally.adverse) if tally.adverse else 0.0,
                     "mean_improvement_bps": bps(tally.sum_improved / tally.improved) if tally.improved else 0.0,
+                    "adverse_bps_total": bps(tally.sum_adverse),
+                    "improvement_bps_total": bps(tally.sum_improved),
                     "z": round(z, 3),
-                    "z_threshold": self.p.z_threshold,
-                    "min_fills": self.p.min_fills,
+                    "z_threshold": p.z_threshold,
+                    "z_value": round(z_value, 3),
+                    "value_z_threshold": p.value_z_threshold,
+                    "asymmetric_by": " and ".join(
+                        name for name, by in (("count", by_count), ("value", by_value)) if by
+                    ),
+                    "min_fills": p.min_fills,
+                    "assessed": "end of input" if at_end else f"at the {n}th slippage",
                     "reference": "touch quoted on arrival (ask to buy, bid to sell)",
                     "accounts": accounts,
-                    "until": iso(fill.ts),
+                    "until": iso(ts),
                 },
             )
         )

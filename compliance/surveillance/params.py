@@ -407,6 +407,17 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 0.92 / 0.79 (28, 5) and 0.97 / 0.77 (44, 8); first fill 0.92 / 0.96 (23, 0) and
     # 0.97 / 0.92 (37, 1), the figures of the books before the near-misses were added.
     one_per_order: bool = True
+    # 2026-12-05 morning (wip/exec16): a client's whole history once more at the end of the
+    # input (one with 39 slippages was assessed at the 20th only). Development / tuning books
+    # (with the by-value stream), found of 30 / 43 (alerts, not strictly true): multiples only
+    # 23 (24, 1) / 38 (41, 3); with the end 25 (26, 1) / 39 (43, 4).
+    assess_at_end: bool = True
+    # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
+    # sign-flip test of a fair policy (+s as likely as -s). None: off. On the same books, with
+    # the end: 2.75 30 (32, 2) / 41 (48, 7); 3.0 29 (30, 1) / 40 (44, 4); 3.25 and 3.5 27 (28,
+    # 1) / 40 (44, 4); 4.0 25 (26, 1) / 40 (44, 4). 3.0: the count test's own level, where the
+    # gain ends before the false alerts begin.
+    value_z_threshold: Pos | None = 3.0
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

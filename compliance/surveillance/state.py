@@ -77,7 +77,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # at the burst's end (the crowd's test)
 # 11: wash trades keep the mid each recent fill met (the price test against the market's move
 # between the legs) and the order id of each aggressive fill (the exclusive share by orders)
-STATE_VERSION = 11
+# 12: asymmetric slippage's tallies keep the sum of squared slippages (the test by value) and the
+# time of the last counted slippage (the end-of-input assessment's alert ends there)
+STATE_VERSION = 12
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -700,9 +702,11 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     zero: int
     sum_adverse: float
     sum_improved: float
+    sum_squares: float
     order_ids: list[str]
     accounts: list[str]
     first_ts: datetime
+    last_ts: datetime
 
 
 class AsymState(msgspec.Struct, forbid_unknown_fields=True):
@@ -720,9 +724,11 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.zero,
                 t.sum_adverse,
                 t.sum_improved,
+                t.sum_squares,
                 list(t.order_ids),
                 sorted(t.accounts),
                 t.first_ts,
+                t.last_ts,
             )
             for (owner, symbol), t in d.tallies.items()
         ]
@@ -734,7 +740,8 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
     for td in s.tallies:
         t = _Tally(td.first_ts)
         t.adverse, t.improved, t.zero = td.adverse, td.improved, td.zero
-        t.sum_adverse, t.sum_improved = td.sum_adverse, td.sum_improved
+        t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
+        t.last_ts = td.last_ts
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
         d.tallies[(td.owner, td.symbol)] = t
 
