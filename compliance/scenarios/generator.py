@@ -1615,21 +1615,25 @@ class _Builder:
     def asymmetric_slippage_by_value(self):
         """One abuse episode and one near-miss of asymmetric slippage, on accounts of their own.
         The abuse (variant ``value``): of the orders that slip, 55-70% slip against the client
-        by 0.2-1.2 pip (widened with the ranges) and the rest in its favour by only 0.05-0.4 pip:
-        improvement is passed on, but clipped, so the count alone is near a fair policy's and the
-        pips of adverse slippage are several times the pips of improvement. The near-miss
+        by 0.2-1.2 pip (not widened, so under best execution's bar) and the rest in its favour
+        by only 0.05-0.4 pip: improvement is passed on, but clipped, so the count alone is near a
+        fair policy's and the pips of adverse slippage are several times the pips of improvement. The near-miss
         (``value_fair``): a fair policy on as many orders, as often one way as the other (45-55%
-        adverse) and both ways drawn from the same 0.2-1.2 pip range.
+        adverse) and both ways drawn from the same 0.2-1.2 pip range, in another symbol.
         Drawn from a stream of their own after everything else (the market's path is only read,
         never changed; order ids of their own), and kept out of the ten minutes before each close
         and the seven after, so nothing else in the book moves."""
         rng = self.rng
         every = self.cfg.close_every_s
         made = 0
+        taken = None
         for near in (False, True):
             tag = "VN" if near else "V"
             a = Account(f"CLI00{tag}", f"CLIOWN00{tag}", "retail", [], 0, 0, 0, 0)
             sym = self.sym()
+            while sym == taken:  # the two clients never trade one symbol (no chance crosses between them)
+                sym = self.sym()
+            taken = sym
             t0 = rng.uniform(0, self.horizon * 0.3)
             end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
             variant = "value_fair" if near else "value"
@@ -1642,10 +1646,10 @@ class _Builder:
                 x = rng.random()
                 if x < 0.5:
                     slip = 0.0
-                elif x < 0.5 + 0.5 * adverse_share:
-                    slip = self.u(0.2, 1.2)
+                elif x < 0.5 + 0.5 * adverse_share:  # not widened: under best execution's 2-pip bar
+                    slip = rng.uniform(0.2, 1.2)
                 else:
-                    slip = -(self.u(0.2, 1.2) if near else self.u(0.05, 0.4))
+                    slip = -(rng.uniform(0.2, 1.2) if near else rng.uniform(0.05, 0.4))
                 made += 1
                 side = rng.choice(("buy", "sell"))
                 qty = self.size(sym, 5_000, 300_000)
