@@ -410,13 +410,14 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 2026-12-05 morning (wip/exec16): a client's whole history once more at the end of the
     # input (one with 39 slippages was assessed at the 20th only). Development / tuning books
     # (with the by-value stream), found of 30 / 43 (alerts, not strictly true): multiples only
-    # 23 (24, 1) / 38 (41, 3); with the end 25 (26, 1) / 39 (43, 4).
+    # 22 (23, 1) / 35 (38, 3); with the end 25 (26, 1) / 37 (41, 4).
     assess_at_end: bool = True
     # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
-    # sign-flip test of a fair policy (+s as likely as -s). None: off. On the same books, with
-    # the end: 2.75 30 (32, 2) / 41 (48, 7); 3.0 29 (30, 1) / 40 (44, 4); 3.25 and 3.5 27 (28,
-    # 1) / 40 (44, 4); 4.0 25 (26, 1) / 40 (44, 4). 3.0: the count test's own level, where the
-    # gain ends before the false alerts begin.
+    # sign-flip test of a fair policy (+s as likely as -s). None: off. With the end, on these
+    # books: 3.0 29 (30, 1) / 41 (45, 4). On the stream's first draft (slippages widened): 2.75
+    # 30 (32, 2) / 41 (48, 7); 3.0 29 (30, 1) / 40 (44, 4); 3.25 and 3.5 27 (28, 1) / 40 (44,
+    # 4); 4.0 25 (26, 1) / 40 (44, 4). 3.0: the count test's own level, where the gain ends
+    # before the false alerts begin.
     value_z_threshold: Pos | None = 3.0
 
 
