@@ -3,7 +3,8 @@ Pure streaming handlers (see ``base.Detector``)."""
 
 from __future__ import annotations
 
-from math import sqrt
+from collections import OrderedDict
+from math import inf, sqrt
 
 from compliance.surveillance.base import (
     MAX_EVIDENCE_ORDERS,
@@ -106,6 +107,7 @@ class _Tally:
     __slots__ = (
         "accounts",
         "adverse",
+        "assessed",
         "first_ts",
         "improved",
         "last_ts",
@@ -123,6 +125,7 @@ class _Tally:
         self.order_ids: list[str] = []
         self.accounts: set[str] = set()
         self.first_ts = ts
+        self.assessed = 0  # the count of slippages at the last assessment (0: never assessed)
 
 
 class AsymmetricSlippageDetector(Detector):
@@ -140,16 +143,27 @@ class AsymmetricSlippageDetector(Detector):
       its size): the improvements passed on, but smaller than the adverse slippage, as the pips
       of adverse slippage against the pips of improvement in an RTS 28-style review. A few
       large fills weigh in the denominator too, so one outlier alone cannot carry it.
-    Assessed at every ``min_fills``-th slippage (30, 60, 90...) and, for a client with at least
-    ``min_fills`` (``assess_at_end``), once more at the end of the input on its whole history:
-    evidence gathered after the last multiple is otherwise never looked at. The evidence grows
-    with the client's history; the engine merges the detections into one alert."""
+    Assessed at every ``min_fills``-th slippage (20, 40, 60...). Evidence gathered after the last
+    multiple is otherwise never looked at, so a client with at least ``min_fills`` whose tally has
+    slippages not yet assessed is *pending*, and assessed once on its whole history when it has
+    been quiet (no new slippage) for ``assess_quiet_s`` of event time (``expire``: the streaming
+    stage, which never reaches an end of input) and, what is still pending then, at the end of
+    the input (``assess_at_end``: the batch run). As a desk reviews a client's run of orders
+    once the client has stopped trading the symbol for a while, not only on every 20th. The
+    evidence grows with the client's history; the engine merges the detections into one alert
+    (one episode: the alert starts at the client's first slippage).
+
+    Pending tallies are kept in the order of their last slippage (``pending``: key -> due time;
+    event time only goes forwards, so the first one is the earliest due and a sweep looks at no
+    other until it is due)."""
 
     alert_type = "asymmetric_slippage"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.tallies: dict[tuple[str, str], _Tally] = {}
+        self.pending: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._quiet = inf if params.assess_quiet_s is None else params.assess_quiet_s
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -178,21 +192,62 @@ class AsymmetricSlippageDetector(Detector):
         if len(tally.order_ids) < MAX_EVIDENCE_ORDERS:
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
-        if n < self.p.min_fills or n % self.p.min_fills:
+        p = self.p
+        if n < p.min_fills:
             return
-        self._assess(tally, fill.owner, fill.symbol, fill.ts, at_end=False)
+        if n % p.min_fills:
+            pending = self.pending
+            pending.pop(key, None)  # to the back: its due time is now the latest
+            pending[key] = t + self._quiet
+            return
+        if self.pending:
+            self.pending.pop(key, None)
+        self._assess(tally, fill.owner, fill.symbol, fill.ts, assessed="at the {n}th slippage")
+
+    def windows_empty(self) -> bool:
+        # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
+        return not self.pending or self._quiet == inf
+
+    def pending_restore(self) -> None:
+        """Rebuild ``pending`` from the tallies (after ``state`` restores them): each client with
+        slippages not yet assessed, due ``assess_quiet_s`` after its last one, earliest first."""
+        quiet, min_fills = self._quiet, self.p.min_fills
+        due = [
+            (tally.last_ts.timestamp() + quiet, key)
+            for key, tally in self.tallies.items()
+            if (n := tally.adverse + tally.improved) >= min_fills and n != tally.assessed
+        ]
+        due.sort(key=lambda x: x[0])  # stable: a tie keeps the saved order
+        self.pending = OrderedDict((key, t) for t, key in due)
+
+    def expire(self, t):
+        pending = self.pending
+        if not pending:
+            return
+        key, due = next(iter(pending.items()))
+        if due > t:
+            return
+        assessed = f"after {self.p.assess_quiet_s:g} s without a slippage"
+        while due <= t:
+            pending.popitem(last=False)
+            self._assess(self.tallies[key], key[0], key[1], None, assessed=assessed)
+            if not pending:
+                return
+            key, due = next(iter(pending.items()))
 
     def finish(self):
+        pending, self.pending = self.pending, OrderedDict()
         if not self.p.assess_at_end:
             return
-        for (owner, symbol), tally in self.tallies.items():
-            n = tally.adverse + tally.improved
-            if n >= self.p.min_fills and n % self.p.min_fills:
-                self._assess(tally, owner, symbol, tally.last_ts, at_end=True)
+        for key in pending:
+            self._assess(self.tallies[key], key[0], key[1], None, assessed="end of input")
 
-    def _assess(self, tally, owner, symbol, ts, *, at_end):
+    def _assess(self, tally, owner, symbol, ts, *, assessed):
         p = self.p
         n = tally.adverse + tally.improved
+        tally.assessed = n
+        if ts is None:  # after the last slippage (quiet, or the end): the alert ends at it
+            ts = tally.last_ts
         z = (tally.adverse - n / 2) / sqrt(n / 4)
         z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
         by_count = z >= p.z_threshold
@@ -230,7 +285,8 @@ class AsymmetricSlippageDetector(Detector):
                         name for name, by in (("count", by_count), ("value", by_value)) if by
                     ),
                     "min_fills": p.min_fills,
-                    "assessed": "end of input" if at_end else f"at the {n}th slippage",
+                    "assessed": assessed.format(n=n),
+                    "slippages_assessed": n,
                     "reference": "touch quoted on arrival (ask to buy, bid to sell)",
                     "accounts": accounts,
                     "until": iso(ts),

@@ -412,6 +412,12 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # (with the by-value stream), found of 30 / 43 (alerts, not strictly true): multiples only
     # 22 (23, 1) / 35 (38, 3); with the end 25 (26, 1) / 37 (41, 4).
     assess_at_end: bool = True
+    # 2026-12-05 morning (wip/exec16, second part): the same assessment live. The streaming stage
+    # never reaches an end of input, so a client whose tally has slippages not yet assessed is
+    # assessed once it has been quiet (no new slippage in the symbol) this long, event time;
+    # None: only at the end of the input (batch). Chosen on the development and tuning books
+    # (see docs/surveillance-evaluation.md, the wip/exec16 section).
+    assess_quiet_s: Pos | None = 1800.0
     # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
     # sign-flip test of a fair policy (+s as likely as -s). None: off. With the end, on these
     # books: 3.0 29 (30, 1) / 41 (45, 4). On the stream's first draft (slippages widened): 2.75

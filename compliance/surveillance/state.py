@@ -78,7 +78,8 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 11: wash trades keep the mid each recent fill met (the price test against the market's move
 # between the legs) and the order id of each aggressive fill (the exclusive share by orders)
 # 12: asymmetric slippage's tallies keep the sum of squared slippages (the test by value) and the
-# time of the last counted slippage (the end-of-input assessment's alert ends there)
+# time of the last counted slippage (the end-of-input assessment's alert ends there) and the
+# count of slippages last assessed (a client with more is pending: assessed when quiet)
 STATE_VERSION = 12
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
@@ -707,6 +708,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     accounts: list[str]
     first_ts: datetime
     last_ts: datetime
+    assessed: int
 
 
 class AsymState(msgspec.Struct, forbid_unknown_fields=True):
@@ -729,8 +731,11 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 sorted(t.accounts),
                 t.first_ts,
                 t.last_ts,
+                t.assessed,
             )
-            for (owner, symbol), t in d.tallies.items()
+            # the pending last, in their order (a tie of due times keeps it: ``pending_restore``)
+            for (owner, symbol) in [*(k for k in d.tallies if k not in d.pending), *d.pending]
+            for t in (d.tallies[(owner, symbol)],)
         ]
     )
 
@@ -741,9 +746,10 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
         t = _Tally(td.first_ts)
         t.adverse, t.improved, t.zero = td.adverse, td.improved, td.zero
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
-        t.last_ts = td.last_ts
+        t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
         d.tallies[(td.owner, td.symbol)] = t
+    d.pending_restore()  # due assess_quiet_s after each pending client's last slippage
 
 
 class NoState(msgspec.Struct, forbid_unknown_fields=True):
