@@ -415,8 +415,11 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 2026-12-05 morning (wip/exec16, second part): the same assessment live. The streaming stage
     # never reaches an end of input, so a client whose tally has slippages not yet assessed is
     # assessed once it has been quiet (no new slippage in the symbol) this long, event time;
-    # None: only at the end of the input (batch). Chosen on the development and tuning books
-    # (see docs/surveillance-evaluation.md, the wip/exec16 section).
+    # None: only at the end of the input (batch). Chosen on the development and tuning books:
+    # batch tables identical at 900, 1800 and 3600 s; alert episodes raised live before the
+    # input ends 26 / 30 and 42 / 45 with none, 30 / 30 and 45 / 45 with 900 or 1800, 29 / 30
+    # and 44 / 45 with 3600. 1800: wash trades' and best execution's episode quiet period, the
+    # shortest that is not a pause inside a run (docs/surveillance-evaluation.md, wip/exec16).
     assess_quiet_s: Pos | None = 1800.0
     # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
     # sign-flip test of a fair policy (+s as likely as -s). None: off. With the end, on these
