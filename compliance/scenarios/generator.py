@@ -407,6 +407,10 @@ class _Builder:
         # wip/mom16): a stream of its own, emitted after everything else.
         self.momentum_run_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:momentum:run")  # noqa: S311 - seeded
         self.momentum_bursts: list[tuple] = []  # (account, symbol, start, side, first order's size)
+        # Asymmetric slippage by value: a broker who passes improvements on about as often as it
+        # should but small, and the adverse slippage whole (another firm's book, 2026-12-05
+        # morning, wip/exec16), and a fair client of the same count mix: a stream of their own.
+        self.slip_value_rng = random.Random(f"{cfg.ranges}:{cfg.seed}:slip:value")  # noqa: S311 - seeded
 
     # ---------------------------------------------------------------- draws
 
@@ -1636,6 +1640,49 @@ class _Builder:
                 price = touch + sign * max(past, min(past + self.u(0.05, 0.25), 0.9)) * pip
             ep.order_ids.add(oid)
 
+    def asymmetric_slippage_by_value(self):
+        """One abuse episode and one near-miss of asymmetric slippage, on accounts of their own.
+        The abuse (variant ``value``): of the orders that slip, 55-70% slip against the client
+        by 0.2-1.2 pip (not widened, so under best execution's bar) and the rest in its favour
+        by only 0.05-0.4 pip: improvement is passed on, but clipped, so the count alone is near a
+        fair policy's and the pips of adverse slippage are several times the pips of improvement. The near-miss
+        (``value_fair``): a fair policy on as many orders, as often one way as the other (45-55%
+        adverse) and both ways drawn from the same 0.2-1.2 pip range, in another symbol.
+        Drawn from a stream of their own after everything else (the market's path is only read,
+        never changed; order ids of their own), and kept out of the ten minutes before each close
+        and the seven after, so nothing else in the book moves."""
+        rng = self.rng
+        every = self.cfg.close_every_s
+        made = 0
+        taken = None
+        for near in (False, True):
+            tag = "VN" if near else "V"
+            a = Account(f"CLI00{tag}", f"CLIOWN00{tag}", "retail", [], 0, 0, 0, 0)
+            sym = self.sym()
+            while sym == taken:  # the two clients never trade one symbol (no chance crosses between them)
+                sym = self.sym()
+            taken = sym
+            t0 = rng.uniform(0, self.horizon * 0.3)
+            end = rng.uniform(t0 + self.horizon * 0.4, self.horizon)
+            variant = "value_fair" if near else "value"
+            ep = self.episode("asymmetric_slippage", a, sym, t0, near_miss=near, variant=variant)
+            adverse_share = rng.uniform(0.45, 0.55) if near else rng.uniform(0.55, 0.7)
+            for _ in range(self.n(160, 320)):  # about 45% fall outside the closes' windows
+                t = rng.uniform(t0, end)
+                if t % every > every - 600 or t % every < 420:
+                    continue
+                x = rng.random()
+                if x < 0.5:
+                    slip = 0.0
+                elif x < 0.5 + 0.5 * adverse_share:  # not widened: under best execution's 2-pip bar
+                    slip = rng.uniform(0.2, 1.2)
+                else:
+                    slip = -(rng.uniform(0.2, 1.2) if near else rng.uniform(0.05, 0.4))
+                made += 1
+                side = rng.choice(("buy", "sell"))
+                qty = self.size(sym, 5_000, 300_000)
+                self.aggressive(t, a, sym, side, qty, slip, ep=ep, oid=f"v{made}")
+
     # ---------------------------------------------------------------- output
 
     def build(self):
@@ -1673,6 +1720,7 @@ class _Builder:
         self._with_stream(self.wash_move_rng, self.wash_trade_moving)
         self._with_stream(self.spoof_late_rng, self.spoofing_late_cancel)
         self._with_stream(self.momentum_run_rng, self.momentum_after_run)
+        self._with_stream(self.slip_value_rng, self.asymmetric_slippage_by_value)
         self.closes()
         last = max(r[0] for r in self.rows)  # quotes run as long as anything happens
         for sym in SYMBOLS:

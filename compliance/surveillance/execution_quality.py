@@ -3,7 +3,8 @@ Pure streaming handlers (see ``base.Detector``)."""
 
 from __future__ import annotations
 
-from math import sqrt
+from collections import OrderedDict
+from math import inf, sqrt
 
 from compliance.surveillance.base import (
     MAX_EVIDENCE_ORDERS,
@@ -103,31 +104,66 @@ class BestExecutionDetector(Detector):
 
 
 class _Tally:
-    __slots__ = ("accounts", "adverse", "first_ts", "improved", "order_ids", "sum_adverse", "sum_improved", "zero")
+    __slots__ = (
+        "accounts",
+        "adverse",
+        "assessed",
+        "first_ts",
+        "improved",
+        "last_ts",
+        "order_ids",
+        "sum_adverse",
+        "sum_improved",
+        "sum_squares",
+        "zero",
+    )
 
     def __init__(self, ts):
         self.adverse = self.improved = self.zero = 0
-        self.sum_adverse = self.sum_improved = 0.0
+        self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
+        self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
         self.accounts: set[str] = set()
         self.first_ts = ts
+        self.assessed = 0  # the count of slippages at the last assessment (0: never assessed)
 
 
 class AsymmetricSlippageDetector(Detector):
     """Asymmetric slippage per symbol and client (owner key): of the aggressive orders whose
     first fill's price differs from the touch quoted on arrival (ask to buy, bid to sell) by more
-    than ``zero_band_bps``, are adverse ones significantly more frequent than improvements? One
-    order is one observation (``one_per_order``): a large order's later fills, further through
-    the book, are the depth its size took, not another draw of the broker's policy. One-sided
-    sign test: z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``, on all the client's
-    non-zero slippages so far, assessed at every ``min_fills``-th one (30, 60, 90...): the
-    evidence grows with the client's history; the engine merges the detections into one alert."""
+    than ``zero_band_bps``, does the slippage go against the client more than a fair policy's
+    would? One order is one observation (``one_per_order``): a large order's later fills, further
+    through the book, are the depth its size took, not another draw of the broker's policy.
+
+    Two one-sided tests, on all the client's non-zero slippages so far:
+    - by count (sign test): z = (adverse - n/2) / sqrt(n/4) against ``z_threshold``: adverse
+      slippage passed on more often than improvement;
+    - by value (``value_z_threshold``; None: off): z = sum(s) / sqrt(sum(s^2)), the sign-flip
+      test of the slippages themselves (a fair policy's slippage is as likely +s as -s, whatever
+      its size): the improvements passed on, but smaller than the adverse slippage, as the pips
+      of adverse slippage against the pips of improvement in an RTS 28-style review. A few
+      large fills weigh in the denominator too, so one outlier alone cannot carry it.
+    Assessed at every ``min_fills``-th slippage (20, 40, 60...). Evidence gathered after the last
+    multiple is otherwise never looked at, so a client with at least ``min_fills`` whose tally has
+    slippages not yet assessed is *pending*, and assessed once on its whole history when it has
+    been quiet (no new slippage) for ``assess_quiet_s`` of event time (``expire``: the streaming
+    stage, which never reaches an end of input) and, what is still pending then, at the end of
+    the input (``assess_at_end``: the batch run). As a desk reviews a client's run of orders
+    once the client has stopped trading the symbol for a while, not only on every 20th. The
+    evidence grows with the client's history; the engine merges the detections into one alert
+    (one episode: the alert starts at the client's first slippage).
+
+    Pending tallies are kept in the order of their last slippage (``pending``: key -> due time;
+    event time only goes forwards, so the first one is the earliest due and a sweep looks at no
+    other until it is due)."""
 
     alert_type = "asymmetric_slippage"
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.tallies: dict[tuple[str, str], _Tally] = {}
+        self.pending: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._quiet = inf if params.assess_quiet_s is None else params.assess_quiet_s
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -150,38 +186,110 @@ class AsymmetricSlippageDetector(Detector):
         else:
             tally.zero += 1
             return
+        tally.sum_squares += slip * slip
         tally.accounts.add(fill.account)
+        tally.last_ts = fill.ts
         if len(tally.order_ids) < MAX_EVIDENCE_ORDERS:
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
-        if n < self.p.min_fills or n % self.p.min_fills:
+        p = self.p
+        if n < p.min_fills:
             return
+        if n % p.min_fills:
+            pending = self.pending
+            pending.pop(key, None)  # to the back: its due time is now the latest
+            pending[key] = t + self._quiet
+            return
+        if self.pending:
+            self.pending.pop(key, None)
+        self._assess(tally, fill.owner, fill.symbol, fill.ts, assessed="at the {n}th slippage")
+
+    def windows_empty(self) -> bool:
+        # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
+        return not self.pending or self._quiet == inf
+
+    def pending_restore(self) -> None:
+        """Rebuild ``pending`` from the tallies (after ``state`` restores them): each client with
+        slippages not yet assessed, due ``assess_quiet_s`` after its last one, earliest first."""
+        quiet, min_fills = self._quiet, self.p.min_fills
+        due = [
+            (tally.last_ts.timestamp() + quiet, key)
+            for key, tally in self.tallies.items()
+            if (n := tally.adverse + tally.improved) >= min_fills and n != tally.assessed
+        ]
+        due.sort(key=lambda x: x[0])  # stable: a tie keeps the saved order
+        self.pending = OrderedDict((key, t) for t, key in due)
+
+    def expire(self, t):
+        pending = self.pending
+        if not pending:
+            return
+        key, due = next(iter(pending.items()))
+        if due > t:
+            return
+        assessed = f"after {self.p.assess_quiet_s:g} s without a slippage"
+        while due <= t:
+            pending.popitem(last=False)
+            self._assess(self.tallies[key], key[0], key[1], None, assessed=assessed)
+            if not pending:
+                return
+            key, due = next(iter(pending.items()))
+
+    def finish(self):
+        pending, self.pending = self.pending, OrderedDict()
+        if not self.p.assess_at_end:
+            return
+        for key in pending:
+            self._assess(self.tallies[key], key[0], key[1], None, assessed="end of input")
+
+    def _assess(self, tally, owner, symbol, ts, *, assessed):
+        p = self.p
+        n = tally.adverse + tally.improved
+        tally.assessed = n
+        if ts is None:  # after the last slippage (quiet, or the end): the alert ends at it
+            ts = tally.last_ts
         z = (tally.adverse - n / 2) / sqrt(n / 4)
-        if z < self.p.z_threshold:
+        z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
+        by_count = z >= p.z_threshold
+        by_value = p.value_z_threshold is not None and z_value >= p.value_z_threshold
+        if not (by_count or by_value):
             return
+        score = max(
+            excess_score(z, p.z_threshold) if by_count else 0.0,
+            excess_score(z_value, p.value_z_threshold) if by_value else 0.0,
+        )
         accounts = sorted(tally.accounts)
         self.out.append(
             SurveillanceAlert(
                 self.alert_type,
                 account=",".join(accounts),
-                owner=fill.owner,
-                symbol=fill.symbol,
+                owner=owner,
+                symbol=symbol,
                 order_ids=tally.order_ids,
-                score=excess_score(z, self.p.z_threshold),
+                score=score,
                 start=tally.first_ts,
-                end=fill.ts,
+                end=ts,
                 evidence={
                     "adverse_fills": tally.adverse,
                     "improved_fills": tally.improved,
                     "at_quote_fills": tally.zero,
                     "mean_adverse_bps": bps(tally.sum_adverse / tally.adverse) if tally.adverse else 0.0,
                     "mean_improvement_bps": bps(tally.sum_improved / tally.improved) if tally.improved else 0.0,
+                    "adverse_bps_total": bps(tally.sum_adverse),
+                    "improvement_bps_total": bps(tally.sum_improved),
                     "z": round(z, 3),
-                    "z_threshold": self.p.z_threshold,
-                    "min_fills": self.p.min_fills,
+                    "z_threshold": p.z_threshold,
+                    "z_value": round(z_value, 3),
+                    "value_z_threshold": p.value_z_threshold,
+                    "asymmetric_by": " and ".join(
+                        name for name, by in (("count", by_count), ("value", by_value)) if by
+                    ),
+                    "min_fills": p.min_fills,
+                    "assessed": assessed.format(n=n),
+                    "slippages_assessed": n,
                     "reference": "touch quoted on arrival (ask to buy, bid to sell)",
                     "accounts": accounts,
-                    "until": iso(fill.ts),
+                    "until": iso(ts),
                 },
             )
         )

@@ -443,6 +443,27 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 0.92 / 0.79 (28, 5) and 0.97 / 0.77 (44, 8); first fill 0.92 / 0.96 (23, 0) and
     # 0.97 / 0.92 (37, 1), the figures of the books before the near-misses were added.
     one_per_order: bool = True
+    # 2026-12-05 morning (wip/exec16): a client's whole history once more at the end of the
+    # input (one with 39 slippages was assessed at the 20th only). Development / tuning books
+    # (with the by-value stream), found of 30 / 43 (alerts, not strictly true): multiples only
+    # 22 (23, 1) / 35 (38, 3); with the end 25 (26, 1) / 37 (41, 4).
+    assess_at_end: bool = True
+    # 2026-12-05 morning (wip/exec16, second part): the same assessment live. The streaming stage
+    # never reaches an end of input, so a client whose tally has slippages not yet assessed is
+    # assessed once it has been quiet (no new slippage in the symbol) this long, event time;
+    # None: only at the end of the input (batch). Chosen on the development and tuning books:
+    # batch tables identical at 900, 1800 and 3600 s; alert episodes raised live before the
+    # input ends 26 / 30 and 42 / 45 with none, 30 / 30 and 45 / 45 with 900 or 1800, 29 / 30
+    # and 44 / 45 with 3600. 1800: wash trades' and best execution's episode quiet period, the
+    # shortest that is not a pause inside a run (docs/surveillance-evaluation.md, wip/exec16).
+    assess_quiet_s: Pos | None = 1800.0
+    # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
+    # sign-flip test of a fair policy (+s as likely as -s). None: off. With the end, on these
+    # books: 3.0 29 (30, 1) / 41 (45, 4). On the stream's first draft (slippages widened): 2.75
+    # 30 (32, 2) / 41 (48, 7); 3.0 29 (30, 1) / 40 (44, 4); 3.25 and 3.5 27 (28, 1) / 40 (44,
+    # 4); 4.0 25 (26, 1) / 40 (44, 4). 3.0: the count test's own level, where the gain ends
+    # before the false alerts begin.
+    value_z_threshold: Pos | None = 3.0
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

@@ -79,7 +79,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # between the legs) and the order id of each aggressive fill (the exclusive share by orders)
 # 12: spoofing keeps, with each of an account's cancels, its symbol, side and price and whether
 # the account re-quoted it (replaced or withdrawn)
-STATE_VERSION = 12
+# 13: asymmetric slippage's tallies keep the sum of squared slippages (the test by value) and the
+# time of the last counted slippage (the end-of-input assessment's alert ends there) and the
+# count of slippages last assessed (a client with more is pending: assessed when quiet)
+STATE_VERSION = 13
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -703,9 +706,12 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     zero: int
     sum_adverse: float
     sum_improved: float
+    sum_squares: float
     order_ids: list[str]
     accounts: list[str]
     first_ts: datetime
+    last_ts: datetime
+    assessed: int
 
 
 class AsymState(msgspec.Struct, forbid_unknown_fields=True):
@@ -723,11 +729,16 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.zero,
                 t.sum_adverse,
                 t.sum_improved,
+                t.sum_squares,
                 list(t.order_ids),
                 sorted(t.accounts),
                 t.first_ts,
+                t.last_ts,
+                t.assessed,
             )
-            for (owner, symbol), t in d.tallies.items()
+            # the pending last, in their order (a tie of due times keeps it: ``pending_restore``)
+            for (owner, symbol) in [*(k for k in d.tallies if k not in d.pending), *d.pending]
+            for t in (d.tallies[(owner, symbol)],)
         ]
     )
 
@@ -737,9 +748,11 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
     for td in s.tallies:
         t = _Tally(td.first_ts)
         t.adverse, t.improved, t.zero = td.adverse, td.improved, td.zero
-        t.sum_adverse, t.sum_improved = td.sum_adverse, td.sum_improved
+        t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
+        t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
         d.tallies[(td.owner, td.symbol)] = t
+    d.pending_restore()  # due assess_quiet_s after each pending client's last slippage
 
 
 class NoState(msgspec.Struct, forbid_unknown_fields=True):
