@@ -21,7 +21,9 @@ less client CPU than psycopg's cursor or psycopg's pipeline (``bench/order_path.
 
 Statements are server-side prepared once per connection (unnamed ``BEGIN``/``COMMIT`` aside),
 with parameter types inferred by the server from the statement, so a statement's parameters
-must sit where their type is known (a column, a cast). Placeholders are ``%s``. The caller owns
+must sit where their type is known (a column, a cast). Placeholders are ``%s`` (the value sent as
+text) or ``%b`` (sent in binary, as psycopg's ``%b``: bytes and arrays of bytes go as they are,
+neither escaped nor parsed by the server: the order write's outbox messages). The caller owns
 the transaction: after an error, ``sync`` raises it (a ``psycopg.Error``, as a cursor would),
 the batch leaves pipeline mode on exit and the caller rolls back.
 """
@@ -29,6 +31,7 @@ the batch leaves pipeline mode on exit and the caller rolls back.
 from __future__ import annotations
 
 import itertools
+import re
 import select
 from collections.abc import Sequence
 from typing import Any
@@ -119,8 +122,16 @@ class Batch:
             name = b"tradeops_batch_%d" % next(_NAMES)
             pgconn.send_prepare(name, _numbered(sql).encode(self._encoding), None)
             self._queued.append(("prepare", (sql, name)))
-        values = self._tx.dump_sequence(params, [PyFormat.TEXT] * len(params)) if params else None
-        pgconn.send_query_prepared(name, values)
+        formats = _formats(sql)
+        if not params:
+            pgconn.send_query_prepared(name, None)
+        elif formats is None:  # every placeholder %s: text
+            pgconn.send_query_prepared(name, self._tx.dump_sequence(params, [PyFormat.TEXT] * len(params)))
+        else:
+            values = self._tx.dump_sequence(params, formats)
+            # each value in the format its dumper wrote (an empty list is '{}' in text whatever
+            # was asked), as psycopg's cursor sends it
+            pgconn.send_query_prepared(name, values, self._tx.formats)
         self._queued.append(("result", pending))
         return pending
 
@@ -182,7 +193,23 @@ def _wait(fileno: int, events: int) -> None:
     poller.poll()
 
 
+_PLACEHOLDER = re.compile("%[sb]")
+_FORMATS: dict[str, list[PyFormat] | None] = {}
+
+
 def _numbered(sql: str) -> str:
-    """``%s`` placeholders as ``$1, $2, ...``."""
-    parts = sql.split("%s")
+    """``%s`` and ``%b`` placeholders as ``$1, $2, ...``."""
+    parts = _PLACEHOLDER.split(sql)
     return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], start=1)) + parts[-1]
+
+
+def _formats(sql: str) -> list[PyFormat] | None:
+    """The formats asked of the parameters' dumpers, in placeholder order; None when every
+    placeholder is ``%s``. Kept per statement."""
+    try:
+        return _FORMATS[sql]
+    except KeyError:
+        marks = _PLACEHOLDER.findall(sql)
+        formats = [PyFormat.BINARY if m == "%b" else PyFormat.TEXT for m in marks] if "%b" in marks else None
+        _FORMATS[sql] = formats
+        return formats
