@@ -253,10 +253,18 @@ def _fetch(result):
     return orjson.loads(result) if isinstance(result, str | bytes) else result
 
 
+def psycopg_params(params) -> list:
+    """The order statement's parameters as psycopg's own cursors send them: the messages a list
+    (psycopg's list dumper; Django's client-side cursor quotes it as an array literal) rather than
+    ``pgpipeline.ByteaArray``, which only ``Batch`` and server-binding cursors dump."""
+    text, messages = params
+    return [text, None if messages is None else list(messages)]
+
+
 def _cursor(prepare: bool):
     def send(conn, params):
         with conn.cursor() as cursor:
-            cursor.execute(order_write._SQL, params, prepare=prepare)
+            cursor.execute(order_write._SQL, psycopg_params(params), prepare=prepare)
             return "ok", _fetch(cursor.fetchone()[0])
 
     return send
@@ -264,7 +272,7 @@ def _cursor(prepare: bool):
 
 def _psycopg_pipeline(conn, params):
     with conn.pipeline(), conn.cursor() as cursor:
-        cursor.execute(order_write._SQL, params, prepare=True)
+        cursor.execute(order_write._SQL, psycopg_params(params), prepare=True)
         return "ok", _fetch(cursor.fetchone()[0])
 
 
@@ -363,6 +371,8 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
             transaction.set_rollback(True)
     finally:
         order_write._execute = real
+    import psycopg
+
     params, conn = captured[-1], connection.connection
     times: dict[str, list[float]] = {key: [] for s in ("on", "off", "old indexes") for key in (s, f"{s}, fire")}
     times["round trip"] = []  # a bare SELECT 1: the firing's own round trip, which a commit does not add
@@ -373,7 +383,8 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
                 for _ in range(calls):
                     conn.execute("BEGIN")
                     start = time.perf_counter()
-                    result = conn.execute(order_write._SQL, params, prepare=True).fetchone()[0]
+                    with psycopg.Cursor(conn) as cursor:  # server-side binding, as Batch sends it
+                        result = cursor.execute(order_write._SQL, params, prepare=True).fetchone()[0]
                     done = time.perf_counter()
                     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     fired = time.perf_counter()

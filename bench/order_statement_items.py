@@ -43,10 +43,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import order_path as op  # sets up Django with the bench database's name (BENCH_DATABASE_NAME)
 import orjson
+import psycopg
 from django.db import connection, transaction
 
 from tradeops.bus.runner import settle_heap
 from tradeops.core.db_roles import database_owner, runtime_grants_apply
+from tradeops.core.pgpipeline import bytea_array_register
 from trading.orders import write as order_write
 
 TABLES = (
@@ -130,6 +132,37 @@ def messages_inside(params: list) -> list:
     return [orjson.dumps(w).decode(), None]
 
 
+def server_binding(conn) -> None:
+    """Every replay below goes through a server-binding ``psycopg.Cursor`` (parameters apart from
+    the SQL, the messages in binary as ``Batch`` sends them); Django's own cursor binds on the
+    client (the 17 KB jsonb quoted into the SQL text). Until 2026-12-05 (wip/ord16) the replays
+    went through Django's."""
+    bytea_array_register(conn)
+
+
+def rows_written(conn, sql: str, params: list) -> dict[str, list[tuple]]:
+    """The rows one replay writes, read inside its transaction before the rollback: the outbox
+    rows (every column but the id), the audit records (every column but the record time and the
+    hashes, which follow the server's clock) and the order."""
+    conn.execute("BEGIN")
+    try:
+        psycopg.Cursor(conn).execute(sql, params, prepare=True).fetchone()
+        return {
+            "outbox": conn.execute(
+                "SELECT event_id, topic, key, event_type, version, occurred_at, traceparent, message, created_at, "
+                "attempts, last_error FROM outbox WHERE sent_at IS NULL ORDER BY id DESC LIMIT 20"
+            ).fetchall(),
+            "audit": conn.execute(
+                "SELECT sequence, event_id, occurred_at, category, actor_type, actor_id, action, object_type, "
+                "object_id, payload, corrects, retain_until - recorded_at FROM audit_record "
+                "ORDER BY sequence DESC LIMIT 20"
+            ).fetchall(),
+            "order": conn.execute("SELECT * FROM trading_order ORDER BY id DESC LIMIT 1").fetchall(),
+        }
+    finally:
+        conn.execute("ROLLBACK")
+
+
 def capture_statement(worker, account) -> list:
     """One order's statement's parameters (the jsonb's text, the outbox messages), from an order
     whose write is rolled back (every replay writes it)."""
@@ -137,7 +170,7 @@ def capture_statement(worker, account) -> list:
     real = order_write._execute
 
     def capture(conn, params):
-        captured.append(list(params))
+        captured.append([params[0], params[1]])  # the messages a pgpipeline.ByteaArray, as sent
         return real(conn, params)
 
     order_write._execute = capture
@@ -238,7 +271,8 @@ def replay(conn, sql: str, params: list, calls: int, warm: int = 5) -> tuple[lis
     for n in range(warm + calls):
         conn.execute("BEGIN")
         start = time.perf_counter()
-        answer = conn.execute(sql, params, prepare=True).fetchone()[0]
+        with psycopg.Cursor(conn) as cursor:  # server-side binding, as Batch sends it
+            answer = cursor.execute(sql, params, prepare=True).fetchone()[0]
         done = time.perf_counter()
         conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         fired = time.perf_counter()
@@ -257,7 +291,8 @@ def round_trips(conn, sql: str, params: list, calls: int) -> list[float]:
     spent = []
     for _ in range(calls):
         start = time.perf_counter()
-        conn.execute(sql, params, prepare=True).fetchone()
+        with psycopg.Cursor(conn) as cursor:
+            cursor.execute(sql, params, prepare=True).fetchone()
         spent.append(time.perf_counter() - start)
     return spent
 
@@ -290,6 +325,7 @@ def main() -> None:
         inside = messages_inside(params)
         owner = Owner()
         conn = connection.connection
+        server_binding(conn)
         load = Path("/proc/loadavg").read_text().split()[:3]
         print(
             f"statement: jsonb {len(statement.encode()):,} bytes + {len(messages)} outbox messages apart "
@@ -318,7 +354,7 @@ def main() -> None:
         for name in ("bench_order_write_timed", "bench_order_write_one_outbox", "bench_order_write_one_outbox_timed"):
             owner.conn.execute(f"GRANT EXECUTE ON FUNCTION {name}(jsonb, bytea[]) TO PUBLIC")
 
-        with conn.cursor() as cursor:
+        with psycopg.Cursor(conn) as cursor:
             cursor.execute("BEGIN")
             plans = {}
             for label, sql, values in (
@@ -331,6 +367,10 @@ def main() -> None:
                 cursor.execute("ROLLBACK")
                 cursor.execute("BEGIN")
             cursor.execute("ROLLBACK")
+        same = rows_written(conn, order_write._SQL, params) == rows_written(conn, order_write._SQL, inside)
+        print(f"\nthe messages apart and inside the jsonb write the same rows (outbox, audit, order): {same}")
+        if not same:
+            raise SystemExit("the two forms of the statement wrote different rows")
         for label, plan in plans.items():
             print(f"\nEXPLAIN (ANALYZE, BUFFERS, WAL), {label}:\n  " + "\n  ".join(plan))
         sizes = owner.rows(

@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from django.db import connection
 
-from tradeops.core.pgpipeline import Batch, _numbered
+from tradeops.core.pgpipeline import Batch, ByteaArray, _numbered
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,7 +136,17 @@ def test_a_binary_placeholder_sends_bytes_as_they_are(conn):
         sent = batch.execute("SELECT %s::text, cardinality(%b::bytea[])", ["x", messages])
         each = batch.execute("SELECT unnest(%b::bytea[])", [messages])
         empty = batch.execute("SELECT cardinality(%b::bytea[]), %b::bytea[] IS NULL", [[], None])
+        ours = batch.execute("SELECT unnest(%b::bytea[])", [ByteaArray(messages)])
+        ours_empty = batch.execute("SELECT cardinality(%b::bytea[])", [ByteaArray()])
+        with_null = batch.execute("SELECT %b::bytea[]", [ByteaArray([b"a", None])])
         batch.sync()
     assert sent.fetchone() == ("x", 4)
     assert empty.fetchone() == (0, True)  # psycopg dumps an empty list as text whatever was asked
+    # ByteaArray: the same array, its wire form joined at once (the order write's messages)
+    assert [bytes(row[0]) for row in ours.fetchall()] == messages
+    assert ours_empty.fetchone() == (0,)
+    assert [None if v is None else bytes(v) for v in with_null.fetchone()[0]] == [b"a", None]
+    with psycopg.Cursor(conn) as cursor:  # a server-binding cursor on a connection Batch has used sends it too
+        cursor.execute("SELECT %b::bytea[] = %b::bytea[]", [ByteaArray(messages), messages])
+        assert cursor.fetchone() == (True,)
     assert [bytes(row[0]) for row in each.fetchall()] == messages

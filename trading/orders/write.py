@@ -45,7 +45,7 @@ from tradeops.audit.services import (
 )
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
-from tradeops.core.pgpipeline import Batch
+from tradeops.core.pgpipeline import Batch, ByteaArray
 from tradeops.core.rows import value_adapters
 from tradeops.events import Envelope
 from tradeops.outbox.models import Outbox
@@ -559,7 +559,7 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
     )
 
 
-def _execute(conn, params: tuple[str, list[bytes]]) -> tuple[str, object]:
+def _execute(conn, params: tuple[str, ByteaArray | None]) -> tuple[str, object]:
     """Run the statement with ``params`` (the jsonb's text, the outbox messages); ('ok', result)
     or the refusal the function raised: ('position_moved', None) or ('deal_recorded', [deal
     ids]). Inside a transaction the call runs in a savepoint, so a refusal leaves the caller's
@@ -599,14 +599,14 @@ def _positions_read(plan, *, lock: bool = False) -> dict[int, Position | None]:
     return {p.instrument_id: p for p in rows}
 
 
-def _outbox_apart(rows: list[dict]) -> tuple[list[dict], list[bytes]]:
+def _outbox_apart(rows: list[dict]) -> tuple[list[dict], ByteaArray]:
     """The outbox rows without their messages, and the messages (each an encoded envelope: JSON,
     UTF-8 bytes) in the rows' order: the function stores the i-th message in the i-th row
     (trading 0008). Sent in binary beside the jsonb, the messages are neither escaped nor parsed:
     inside it as text (trading 0005) they were ~6 KB of a ~17 KB parameter the server parsed as
     jsonb (~100 us an order, ``bench/order_statement_items.py``); as hex before that, ~14 KB of
     ~22 KB."""
-    return rows, [row.pop("message") for row in rows]
+    return rows, ByteaArray(row.pop("message") for row in rows)
 
 
 def _row(obj, columns: tuple[str, ...]) -> dict:
