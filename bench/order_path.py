@@ -355,8 +355,11 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
     them from) and every replay WRITES the order (checked: ``written`` true). Before
     2026-12-04 the statement was captured from an order that committed, so every replay met
     its own ``client_order_id`` and returned at ``ON CONFLICT DO NOTHING``: a no-op measured
-    as the order's server time. Call it last: the worker's in-memory state has moved by the
-    rolled-back order (its next write finds the positions moved and computes again)."""
+    as the order's server time. Replayed through a server-binding ``psycopg.Cursor`` (parameters
+    apart, the messages in binary, as ``Batch`` sends them); until 2026-12-05 (wip/ord16) through
+    Django's client-binding cursor, the 17 KB jsonb quoted into the SQL text. Call it last: the
+    worker's in-memory state has moved by the rolled-back order (its next write finds the
+    positions moved and computes again)."""
     captured = []
     real = order_write._execute
 
