@@ -3,7 +3,7 @@
 ``trading_order_write`` (trading 0005) took each outbox message, an encoded envelope (JSON,
 UTF-8), as a JSON string inside its jsonb parameter: every quote of the envelope escaped, ~6 KB of
 the ~17 KB parameter, and the server parsed all of it as jsonb (the whole parameter ~100 us an
-order, the messages' share 24-41 us: ``bench/order_statement_items.py``, bench/README.md) only to
+order, the messages' share 17-41 us: ``bench/order_statement_items.py``, bench/README.md) only to
 store the bytes again in ``outbox.message`` (bytea).
 Now the function takes a second parameter, ``messages bytea[]`` (the writer sends it in binary:
 each message's bytes as they are, no escaping, no parse), the i-th message for the i-th outbox row;

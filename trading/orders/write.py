@@ -604,7 +604,7 @@ def _outbox_apart(rows: list[dict]) -> tuple[list[dict], ByteaArray]:
     UTF-8 bytes) in the rows' order: the function stores the i-th message in the i-th row
     (trading 0008). Sent in binary beside the jsonb, the messages are neither escaped nor parsed:
     inside it as text (trading 0005) they were ~6 KB of a ~17 KB parameter the server parsed as
-    jsonb (their share of the parse 24-41 us an order, ``bench/order_statement_items.py``); as hex
+    jsonb (their share of the parse 17-41 us an order, ``bench/order_statement_items.py``); as hex
     before that, ~14 KB of ~22 KB."""
     return rows, ByteaArray(row.pop("message") for row in rows)
 
