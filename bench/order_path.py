@@ -2,7 +2,7 @@
 
     python bench/order_path.py [--orders 10000] [--statements-orders 2000] [--gate 100000]
                                [--transports batch,execute,execute-unprepared,psycopg-pipeline]
-                               [--no-api-version-variant] [--no-hex-variant]
+                               [--no-api-version-variant] [--no-inside-variant]
 
 1. Order path: ``ExecutionWorker.execute(intent)`` from the call until it returns, i.e. gate
    (15 risk checks + the compliance checks) → paper broker fill → ONE committed write holding
@@ -18,8 +18,9 @@
    without preparing; ``psycopg-pipeline`` psycopg's ``Connection.pipeline()``. One more variant
    in the rotation (unless ``--no-api-version-variant``): the first transport with the API's
    data-version trigger (api migration 0002, deferred, on ``trading_position``) disabled by the
-   owner for its blocks: what that trigger costs the order; and (unless ``--no-hex-variant``)
-   the first transport with the outbox messages sent as hex, as before trading 0005.
+   owner for its blocks: what that trigger costs the order; and (unless ``--no-inside-variant``)
+   the first transport with the outbox messages sent inside the jsonb as text, as before trading
+   0008 (the function still takes them so): what sending them apart in binary saves.
 2. The same through the statements writer (what SQLite uses; a few statements in a transaction),
    over ``--statements-orders``.
 3. Gate alone: ``PreTradeGate.evaluate`` with every risk check active (limits set high enough
@@ -252,18 +253,26 @@ def _fetch(result):
     return orjson.loads(result) if isinstance(result, str | bytes) else result
 
 
+def psycopg_params(params) -> list:
+    """The order statement's parameters as psycopg's own cursors send them: the messages a list
+    (psycopg's list dumper; Django's client-side cursor quotes it as an array literal) rather than
+    ``pgpipeline.ByteaArray``, which only ``Batch`` and server-binding cursors dump."""
+    text, messages = params
+    return [text, None if messages is None else list(messages)]
+
+
 def _cursor(prepare: bool):
-    def send(conn, statement):
+    def send(conn, params):
         with conn.cursor() as cursor:
-            cursor.execute(order_write._SQL, [statement], prepare=prepare)
+            cursor.execute(order_write._SQL, psycopg_params(params), prepare=prepare)
             return "ok", _fetch(cursor.fetchone()[0])
 
     return send
 
 
-def _psycopg_pipeline(conn, statement):
+def _psycopg_pipeline(conn, params):
     with conn.pipeline(), conn.cursor() as cursor:
-        cursor.execute(order_write._SQL, [statement], prepare=True)
+        cursor.execute(order_write._SQL, psycopg_params(params), prepare=True)
         return "ok", _fetch(cursor.fetchone()[0])
 
 
@@ -346,14 +355,17 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
     them from) and every replay WRITES the order (checked: ``written`` true). Before
     2026-12-04 the statement was captured from an order that committed, so every replay met
     its own ``client_order_id`` and returned at ``ON CONFLICT DO NOTHING``: a no-op measured
-    as the order's server time. Call it last: the worker's in-memory state has moved by the
-    rolled-back order (its next write finds the positions moved and computes again)."""
+    as the order's server time. Replayed through a server-binding ``psycopg.Cursor`` (parameters
+    apart, the messages in binary, as ``Batch`` sends them); until 2026-12-05 (wip/ord16) through
+    Django's client-binding cursor, the 17 KB jsonb quoted into the SQL text. Call it last: the
+    worker's in-memory state has moved by the rolled-back order (its next write finds the
+    positions moved and computes again)."""
     captured = []
     real = order_write._execute
 
-    def capture(conn, statement):
-        captured.append(statement)
-        return real(conn, statement)
+    def capture(conn, params):
+        captured.append(params)
+        return real(conn, params)
 
     order_write._execute = capture
     try:
@@ -362,7 +374,9 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
             transaction.set_rollback(True)
     finally:
         order_write._execute = real
-    statement, conn = captured[-1], connection.connection
+    import psycopg
+
+    params, conn = captured[-1], connection.connection
     times: dict[str, list[float]] = {key: [] for s in ("on", "off", "old indexes") for key in (s, f"{s}, fire")}
     times["round trip"] = []  # a bare SELECT 1: the firing's own round trip, which a commit does not add
     for _ in range(rounds):
@@ -372,7 +386,8 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
                 for _ in range(calls):
                     conn.execute("BEGIN")
                     start = time.perf_counter()
-                    result = conn.execute(order_write._SQL, [statement], prepare=True).fetchone()[0]
+                    with psycopg.Cursor(conn) as cursor:  # server-side binding, as Batch sends it
+                        result = cursor.execute(order_write._SQL, params, prepare=True).fetchone()[0]
                     done = time.perf_counter()
                     conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
                     fired = time.perf_counter()
@@ -384,7 +399,7 @@ def bench_statement_alone(worker, account, trigger, rounds: int = 10, calls: int
                         trip = time.perf_counter()
                         conn.execute("SELECT 1", prepare=True).fetchone()
                         times["round trip"].append(time.perf_counter() - trip)
-    return {"bytes": len(statement), **{key: statistics.median(values) for key, values in times.items()}}
+    return {"bytes": statement_bytes(params), **{key: statistics.median(values) for key, values in times.items()}}
 
 
 def bench_gate(worker, account, evaluations: int) -> list[float]:
@@ -480,22 +495,30 @@ class api_version_trigger:
             self._set(True)
 
 
+def statement_bytes(params) -> int:
+    """An order statement's size: its jsonb's text and its outbox messages' bytes."""
+    text, messages = params
+    return len(text.encode()) + sum(len(m) for m in messages or ())
+
+
+def messages_inside_rows(rows: list[dict]) -> tuple[list[dict], None]:
+    """``order_write._outbox_apart`` as the writer was before trading 0008: each message inside
+    its row as text (the jsonb), none apart (the function's ``messages`` NULL)."""
+    for row in rows:
+        row["message"] = row["message"].decode()
+    return rows, None
+
+
 @contextlib.contextmanager
-def messages_as_hex():
-    """The outbox messages sent as hex strings, as the writer did before trading 0005 (the
-    function still takes them): what sending them as text saves."""
-
-    def as_hex(rows: list[dict]) -> list[dict]:
-        for row in rows:
-            row["message"] = "\\x" + row["message"].hex()
-        return rows
-
-    real = order_write._outbox_text
-    order_write._outbox_text = as_hex
+def messages_inside():
+    """The outbox messages sent inside the jsonb as text, as the writer did before trading 0008
+    (the function still takes them so): what sending them apart in binary saves."""
+    real = order_write._outbox_apart
+    order_write._outbox_apart = messages_inside_rows
     try:
         yield
     finally:
-        order_write._outbox_text = real
+        order_write._outbox_apart = real
 
 
 def bench_broker(broker, count: int) -> list[float]:
@@ -520,7 +543,9 @@ def main() -> None:
     parser.add_argument(
         "--no-api-version-variant", action="store_true", help="leave out the API version trigger off variant"
     )
-    parser.add_argument("--no-hex-variant", action="store_true", help="leave out the hex outbox messages variant")
+    parser.add_argument(
+        "--no-inside-variant", action="store_true", help="leave out the messages-inside-the-jsonb variant"
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("order_path needs PostgreSQL: set DATABASE_URL")
@@ -558,8 +583,10 @@ def main() -> None:
             variants = [(name, name, contextlib.nullcontext) for name in names]
             if not args.no_api_version_variant:
                 variants.append((f"{names[0]}, API version trigger off", names[0], trigger.off))
-            if not args.no_hex_variant:
-                variants.append((f"{names[0]}, outbox messages as hex", names[0], messages_as_hex))
+            if not args.no_inside_variant:
+                variants.append(
+                    (f"{names[0]}, messages inside the jsonb (before trading 0008)", names[0], messages_inside)
+                )
             load_before = os.getloadavg()
             samples = {label: ([], []) for label, _, _ in variants}
             baseline: list[float] = []

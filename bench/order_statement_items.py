@@ -42,10 +42,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import order_path as op  # sets up Django with the bench database's name (BENCH_DATABASE_NAME)
+import orjson
+import psycopg
 from django.db import connection, transaction
 
 from tradeops.bus.runner import settle_heap
 from tradeops.core.db_roles import database_owner, runtime_grants_apply
+from tradeops.core.pgpipeline import bytea_array_register
 from trading.orders import write as order_write
 
 TABLES = (
@@ -59,6 +62,8 @@ TABLES = (
 )
 
 # (marker in the function's text, the step that starts there)
+ONE_ROW_SQL = "SELECT bench_order_write_one_outbox(%s::jsonb, %b::bytea[])"
+
 STEPS = (
     ("-- 1.", "1 order row"),
     ("-- 2.", "2 fills"),
@@ -72,10 +77,10 @@ STEPS = (
 )
 
 
-def timed_function(definition: str) -> tuple[str, list[str]]:
-    """``trading_order_write``'s definition as ``bench_order_write_timed``, a clock read before
-    each step found; the answer carries them as ``ts``. Returns the SQL and the steps' names."""
-    sql = definition.replace("FUNCTION public.trading_order_write(", "FUNCTION public.bench_order_write_timed(", 1)
+def timed_function(definition: str, name: str = "bench_order_write_timed") -> tuple[str, list[str]]:
+    """``trading_order_write``'s definition (or a variant's, below) as ``name``, a clock read
+    before each step found; the answer carries them as ``ts``. Returns the SQL and the steps' names."""
+    sql = re.sub(r"FUNCTION public\.\w+\(", f"FUNCTION public.{name}(", definition, count=1)
     sql = sql.replace("DECLARE\n", "DECLARE\n    ts timestamptz[] := '{}';\n", 1)
     names = []
     for marker, name in STEPS:
@@ -93,14 +98,80 @@ def timed_function(definition: str) -> tuple[str, list[str]]:
     return sql, names
 
 
-def capture_statement(worker, account) -> str:
-    """One order's statement, from an order whose write is rolled back (every replay writes it)."""
+ONE_OUTBOX_ROW = r"""
+    -- 5. (bench) ONE outbox row carrying every message, joined by newlines: what one row per
+    -- transaction would cost the statement against one row per event
+    IF coalesce(jsonb_array_length(w->'outbox'), 0) > 0 THEN
+        INSERT INTO outbox (event_id, topic, key, event_type, version, occurred_at, traceparent, message,
+                            created_at, attempts, last_error)
+        SELECT r.event_id, r.topic, r.key, r.event_type, r.version, r.occurred_at, r.traceparent,
+               (SELECT string_agg(m, '\x0a'::bytea ORDER BY u.i) FROM unnest(messages) WITH ORDINALITY AS u(m, i)),
+               r.created_at, r.attempts, r.last_error
+          FROM jsonb_populate_record(NULL::outbox, (w->'outbox'->0) - 'message') AS r;
+    END IF;
+
+"""
+
+
+def one_outbox_row_function(definition: str) -> str:
+    """``trading_order_write`` (trading 0008's, messages apart) as ``bench_order_write_one_outbox``:
+    step 5 writes ONE outbox row whose message is every message of the order (the first row's
+    other columns), the other steps as they are. For measurement only: no relay reads it."""
+    sql = re.sub(r"FUNCTION public\.\w+\(", "FUNCTION public.bench_order_write_one_outbox(", definition, count=1)
+    start, end = sql.index("    -- 5."), sql.index("    -- 6.")
+    return sql[:start] + ONE_OUTBOX_ROW + sql[end:]
+
+
+def messages_inside(params: list) -> list:
+    """The same statement as the writer sent it before trading 0008: each message inside its
+    outbox row in the jsonb, as text; no messages apart."""
+    text, messages = params
+    w = orjson.loads(text)
+    for row, message in zip(w["outbox"], messages, strict=True):
+        row["message"] = message.decode()
+    return [orjson.dumps(w).decode(), None]
+
+
+def server_binding(conn) -> None:
+    """Every replay below goes through a server-binding ``psycopg.Cursor`` (parameters apart from
+    the SQL, the messages in binary as ``Batch`` sends them); Django's own cursor binds on the
+    client (the 17 KB jsonb quoted into the SQL text). Until 2026-12-05 (wip/ord16) the replays
+    went through Django's."""
+    bytea_array_register(conn)
+
+
+def rows_written(conn, sql: str, params: list) -> dict[str, list[tuple]]:
+    """The rows one replay writes, read inside its transaction before the rollback: the outbox
+    rows (every column but the id), the audit records (every column but the record time and the
+    hashes, which follow the server's clock) and the order."""
+    conn.execute("BEGIN")
+    try:
+        psycopg.Cursor(conn).execute(sql, params, prepare=True).fetchone()
+        return {
+            "outbox": conn.execute(
+                "SELECT event_id, topic, key, event_type, version, occurred_at, traceparent, message, created_at, "
+                "attempts, last_error FROM outbox WHERE sent_at IS NULL ORDER BY id DESC LIMIT 20"
+            ).fetchall(),
+            "audit": conn.execute(
+                "SELECT sequence, event_id, occurred_at, category, actor_type, actor_id, action, object_type, "
+                "object_id, payload, corrects, retain_until - recorded_at FROM audit_record "
+                "ORDER BY sequence DESC LIMIT 20"
+            ).fetchall(),
+            "order": conn.execute("SELECT * FROM trading_order ORDER BY id DESC LIMIT 1").fetchall(),
+        }
+    finally:
+        conn.execute("ROLLBACK")
+
+
+def capture_statement(worker, account) -> list:
+    """One order's statement's parameters (the jsonb's text, the outbox messages), from an order
+    whose write is rolled back (every replay writes it)."""
     captured = []
     real = order_write._execute
 
-    def capture(conn, statement):
-        captured.append(statement)
-        return real(conn, statement)
+    def capture(conn, params):
+        captured.append([params[0], params[1]])  # the messages a pgpipeline.ByteaArray, as sent
+        return real(conn, params)
 
     order_write._execute = capture
     try:
@@ -193,14 +264,15 @@ class Owner:
             yield
 
 
-def replay(conn, sql: str, statement: str, calls: int, warm: int = 5) -> tuple[list[float], list[float], list]:
-    """``calls`` replays of the statement, each in a transaction rolled back after the deferred
-    triggers fired: (statement seconds, firing seconds, answers)."""
+def replay(conn, sql: str, params: list, calls: int, warm: int = 5) -> tuple[list[float], list[float], list]:
+    """``calls`` replays of the statement with ``params``, each in a transaction rolled back after
+    the deferred triggers fired: (statement seconds, firing seconds, answers)."""
     spent, fire, answers = [], [], []
     for n in range(warm + calls):
         conn.execute("BEGIN")
         start = time.perf_counter()
-        answer = conn.execute(sql, [statement], prepare=True).fetchone()[0]
+        with psycopg.Cursor(conn) as cursor:  # server-side binding, as Batch sends it
+            answer = cursor.execute(sql, params, prepare=True).fetchone()[0]
         done = time.perf_counter()
         conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
         fired = time.perf_counter()
@@ -214,12 +286,13 @@ def replay(conn, sql: str, statement: str, calls: int, warm: int = 5) -> tuple[l
     return spent, fire, answers
 
 
-def round_trips(conn, sql: str, statement, calls: int) -> list[float]:
-    """Seconds per call of a trivial statement that takes the order's statement as its parameter."""
+def round_trips(conn, sql: str, params: list, calls: int) -> list[float]:
+    """Seconds per call of a trivial statement that takes the order's statement's parameters."""
     spent = []
     for _ in range(calls):
         start = time.perf_counter()
-        conn.execute(sql, [statement], prepare=True).fetchone()
+        with psycopg.Cursor(conn) as cursor:
+            cursor.execute(sql, params, prepare=True).fetchone()
         spent.append(time.perf_counter() - start)
     return spent
 
@@ -232,6 +305,11 @@ def main() -> None:
     parser.add_argument(
         "--keep", action="store_true", help="keep the database, the statement in bench_statement (experiments)"
     )
+    parser.add_argument(
+        "--no-items",
+        action="store_true",
+        help="leave out the triggers and indexes taken away (the steps, the transport and the statement's forms only)",
+    )
     args = parser.parse_args()
     old_name = connection.settings_dict["NAME"]
     with database_owner():
@@ -242,11 +320,19 @@ def main() -> None:
         _instrument, account, _broker, worker = op.setup_world()
         op.bench_order_path(worker, account, args.orders, first=200_000, warm=0)
         settle_heap()
-        statement = capture_statement(worker, account)
+        params = capture_statement(worker, account)
+        statement, messages = params
+        inside = messages_inside(params)
         owner = Owner()
         conn = connection.connection
+        server_binding(conn)
         load = Path("/proc/loadavg").read_text().split()[:3]
-        print(f"statement {len(statement):,} bytes; load average {' '.join(load)} at the start", flush=True)
+        print(
+            f"statement: jsonb {len(statement.encode()):,} bytes + {len(messages)} outbox messages apart "
+            f"{sum(map(len, messages)):,} bytes (inside the jsonb as before trading 0008: "
+            f"{len(inside[0].encode()):,} bytes); load average {' '.join(load)} at the start",
+            flush=True,
+        )
 
         print("\ntriggers on the statement's tables:")
         triggers = owner.triggers()
@@ -261,14 +347,32 @@ def main() -> None:
         definition = owner.rows("SELECT pg_get_functiondef('trading_order_write'::regproc)")[0][0]
         timed_sql, steps = timed_function(definition)
         owner.conn.execute(timed_sql)
-        owner.conn.execute("GRANT EXECUTE ON FUNCTION bench_order_write_timed(jsonb) TO PUBLIC")
+        one_row = one_outbox_row_function(definition)
+        owner.conn.execute(one_row)
+        one_row_timed, _ = timed_function(one_row, "bench_order_write_one_outbox_timed")
+        owner.conn.execute(one_row_timed)
+        for name in ("bench_order_write_timed", "bench_order_write_one_outbox", "bench_order_write_one_outbox_timed"):
+            owner.conn.execute(f"GRANT EXECUTE ON FUNCTION {name}(jsonb, bytea[]) TO PUBLIC")
 
-        with conn.cursor() as cursor:
+        with psycopg.Cursor(conn) as cursor:
             cursor.execute("BEGIN")
-            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, TIMING OFF) " + order_write._SQL, [statement])
-            plan = [row[0] for row in cursor.fetchall()]
+            plans = {}
+            for label, sql, values in (
+                ("the statement", order_write._SQL, params),
+                ("messages inside the jsonb (before trading 0008)", order_write._SQL, inside),
+                ("one outbox row carrying the messages", ONE_ROW_SQL, params),
+            ):
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, TIMING OFF) " + sql, values)
+                plans[label] = [row[0] for row in cursor.fetchall()]
+                cursor.execute("ROLLBACK")
+                cursor.execute("BEGIN")
             cursor.execute("ROLLBACK")
-        print("\nEXPLAIN (ANALYZE, BUFFERS, WAL) of one statement:\n  " + "\n  ".join(plan))
+        same = rows_written(conn, order_write._SQL, params) == rows_written(conn, order_write._SQL, inside)
+        print(f"\nthe messages apart and inside the jsonb write the same rows (outbox, audit, order): {same}")
+        if not same:
+            raise SystemExit("the two forms of the statement wrote different rows")
+        for label, plan in plans.items():
+            print(f"\nEXPLAIN (ANALYZE, BUFFERS, WAL), {label}:\n  " + "\n  ".join(plan))
         sizes = owner.rows(
             """SELECT 'outbox.message', count(*), avg(octet_length(message)), avg(pg_column_size(message)),
                       count(*) FILTER (WHERE pg_column_compression(message) IS NOT NULL), max(octet_length(message))
@@ -302,30 +406,62 @@ def main() -> None:
             ]
         if not owner.rows("SELECT reloptions FROM pg_class WHERE relname = 'outbox'")[0][0]:
             items.append(("outbox: toast_tuple_target 8160 (no compression)", lambda: owner.no_toast("outbox")))
+        if args.no_items:
+            items = []
+        # the same order sent otherwise: (label, SQL, parameters); a control replays the statement as is
+        forms = [
+            ("the same statement again (control)", order_write._SQL, params),
+            ("messages inside the jsonb as text (before trading 0008)", order_write._SQL, inside),
+            ("one outbox row carrying the 7 messages (bench function)", ONE_ROW_SQL, params),
+        ]
         base_label = "everything in place"
-        # each item's blocks are paired with a baseline block just before them (same minutes)
+        # each item's and form's blocks are paired with a baseline block just before them (same minutes)
         spent = {label: ([], []) for label, _ in items}
         fired = {label: ([], []) for label, _ in items}
-        base_spent, base_fired, step_times = [], [], []
-        transport, parse, trivial = [], [], []
+        form_spent = {label: ([], []) for label, _, _ in forms}
+        form_fired = {label: ([], []) for label, _, _ in forms}
+        base_spent, base_fired, step_times, one_row_steps = [], [], [], []
+        trips = {
+            key: []
+            for key in ("trivial", "text", "jsonb", "inside as text", "inside as jsonb", "messages", "jsonb + messages")
+        }
+        trip_sql = {
+            "trivial": ("SELECT %s::int", [1]),
+            "text": ("SELECT %s::text IS NULL", [statement]),
+            "jsonb": ("SELECT %s::jsonb IS NULL", [statement]),
+            "inside as text": ("SELECT %s::text IS NULL", [inside[0]]),
+            "inside as jsonb": ("SELECT %s::jsonb IS NULL", [inside[0]]),
+            "messages": ("SELECT %b::bytea[] IS NULL", [messages]),
+            "jsonb + messages": ("SELECT %s::jsonb IS NULL, %b::bytea[] IS NULL", params),
+        }
         started = time.strftime("%H:%M:%S", time.gmtime())
         for _round in range(args.rounds):
-            s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+            s, f, _ = replay(conn, order_write._SQL, params, args.calls)
             base_spent += s
             base_fired += f
-            _, _, answers = replay(conn, "SELECT bench_order_write_timed(%s::jsonb)", statement, args.calls)
-            for answer in answers:
-                ts = [_timestamp(t) for t in answer["ts"]]
-                step_times.append([b - a for a, b in zip(ts, ts[1:], strict=False)])
-            transport += round_trips(conn, "SELECT %s::text IS NULL", statement, args.calls)
-            parse += round_trips(conn, "SELECT %s::jsonb IS NULL", statement, args.calls)
-            trivial += round_trips(conn, "SELECT %s::int", 1, args.calls)
+            for timed, into in (
+                ("bench_order_write_timed", step_times),
+                ("bench_order_write_one_outbox_timed", one_row_steps),
+            ):
+                _, _, answers = replay(conn, f"SELECT {timed}(%s::jsonb, %b::bytea[])", params, args.calls)
+                for answer in answers:
+                    ts = [_timestamp(t) for t in answer["ts"]]
+                    into.append([b - a for a, b in zip(ts, ts[1:], strict=False)])
+            for key, (sql, values) in trip_sql.items():
+                trips[key] += round_trips(conn, sql, values, args.calls)
+            for label, sql, values in forms:
+                s, f, _ = replay(conn, order_write._SQL, params, args.calls)
+                form_spent[label][0].extend(s)
+                form_fired[label][0].extend(f)
+                s, f, _ = replay(conn, sql, values, args.calls)
+                form_spent[label][1].extend(s)
+                form_fired[label][1].extend(f)
             for label, away in items:
-                s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+                s, f, _ = replay(conn, order_write._SQL, params, args.calls)
                 spent[label][0].extend(s)
                 fired[label][0].extend(f)
                 with away():
-                    s, f, _ = replay(conn, order_write._SQL, statement, args.calls)
+                    s, f, _ = replay(conn, order_write._SQL, params, args.calls)
                 spent[label][1].extend(s)
                 fired[label][1].extend(f)
         finished = time.strftime("%H:%M:%S", time.gmtime())
@@ -335,25 +471,33 @@ def main() -> None:
 
         base_s, base_f = statistics.median(base_spent), statistics.median(base_fired)
         print(f"\n{base_label}: statement {base_s * 1e6:,.0f} us + deferred triggers {base_f * 1e6:,.0f} us (medians)")
-        print(
-            f"  a round trip (SELECT 1) {statistics.median(trivial) * 1e6:,.0f} us; with the {len(statement):,}-byte "
-            f"parameter as text {statistics.median(transport) * 1e6:,.0f} us, parsed as jsonb "
-            f"{statistics.median(parse) * 1e6:,.0f} us"
-        )
-        print("\nsteps inside the function (bench_order_write_timed, medians, us):")
-        for i, name in enumerate(steps):
-            values = [row[i] for row in step_times if len(row) > i]
-            print(f"  {name:24} {statistics.median(values) * 1e6:8.1f}")
-        inside = [sum(row) for row in step_times]
-        print(f"  {'sum of the steps':24} {statistics.median(inside) * 1e6:8.1f}")
-        print("\neach item taken away, against the baseline block just before it (medians, us):")
-        print(f"  {'item':64} {'statement':>16} {'saving':>7} {'deferred':>12} {'saving':>7}")
+        print("  round trips of a trivial statement taking the order's parameters (medians, us):")
+        for key, values in trips.items():
+            print(f"    {key:24} {statistics.median(values) * 1e6:8.1f}")
+        for title, rows in (
+            ("steps inside the function (bench_order_write_timed, medians, us)", step_times),
+            ("the same with one outbox row carrying the messages (bench_order_write_one_outbox_timed)", one_row_steps),
+        ):
+            print(f"\n{title}:")
+            for i, name in enumerate(steps):
+                values = [row[i] for row in rows if len(row) > i]
+                print(f"  {name:24} {statistics.median(values) * 1e6:8.1f}")
+            print(f"  {'sum of the steps':24} {statistics.median([sum(row) for row in rows]) * 1e6:8.1f}")
+        print("\nthe order sent otherwise, against the statement in the block just before it (medians, us):")
+        print(f"  {'form':64} {'statement':>16} {'saving':>7} {'deferred':>12} {'saving':>7}")
+        for label, _, _ in forms:
+            (sb, sa), (fb, fa) = form_spent[label], form_fired[label]
+            sb, sa, fb, fa = (statistics.median(v) * 1e6 for v in (sb, sa, fb, fa))
+            print(f"  {label:64} {sb:7,.0f} -> {sa:5,.0f} {sb - sa:7,.0f} {fb:5,.0f} -> {fa:4,.0f} {fb - fa:7,.0f}")
+        if items:
+            print("\neach item taken away, against the baseline block just before it (medians, us):")
+            print(f"  {'item':64} {'statement':>16} {'saving':>7} {'deferred':>12} {'saving':>7}")
         for label, _ in items:
             (sb, sa), (fb, fa) = spent[label], fired[label]
             sb, sa, fb, fa = (statistics.median(v) * 1e6 for v in (sb, sa, fb, fa))
             print(f"  {label:64} {sb:7,.0f} -> {sa:5,.0f} {sb - sa:7,.0f} {fb:5,.0f} -> {fa:4,.0f} {fb - fa:7,.0f}")
         if args.keep:
-            owner.conn.execute("CREATE TABLE bench_statement AS SELECT %s::text AS s", [statement])
+            owner.conn.execute("CREATE TABLE bench_statement AS SELECT %s::text AS s, %b::bytea[] AS messages", params)
             owner.conn.execute("GRANT SELECT ON bench_statement TO PUBLIC")
     finally:
         if owner is not None:

@@ -1,15 +1,16 @@
 """How a plan's rows reach the database. Nothing here decides what is written (``plan``).
 
-* PostgreSQL: ONE statement, ``SELECT trading_order_write(%s::jsonb)`` (trading migrations 0003, 0005),
-  carrying the order, its fills, the positions, the account's risk snapshot, the outbox rows and
-  the audit records; outside a transaction it is its own transaction (one round trip, one
-  commit). Ids are reserved from the sequences in blocks beforehand (the records' event ids
-  derive from them). The positions are computed from the rows the caller last wrote (the
-  execution worker's hot state; else read first): the statement writes a position only if it
-  still holds what the computation started from, and otherwise refuses the whole write; the
-  writer then locks the rows in a transaction of its own and computes again (three round trips,
-  only when another writer moved a position in between). The audit records are numbered and hashed in
-  the database under the chain-head lock (``tradeops.audit.services.audit_server_rows``).
+* PostgreSQL: ONE statement, ``SELECT trading_order_write(%s::jsonb, %b::bytea[])`` (trading
+  migrations 0003, 0005, 0008), carrying the order, its fills, the positions, the account's risk
+  snapshot, the outbox rows and the audit records in the jsonb, the outbox messages apart in binary;
+  outside a transaction it is its own transaction (one round trip, one commit). Ids are reserved
+  from the sequences in blocks beforehand (the records' event ids derive from them). The positions
+  are computed from the rows the caller last wrote (the execution worker's hot state; else read
+  first): the statement writes a position only if it still holds what the computation started from,
+  and otherwise refuses the whole write; the writer then locks the rows in a transaction of its own
+  and computes again (three round trips, only when another writer moved a position in between). The
+  audit records are numbered and hashed in the database under the chain-head lock
+  (``tradeops.audit.services.audit_server_rows``).
 * Statements (SQLite, and every later step of an existing order on both databases): inside the
   recorder's transaction, the position rows locked (created if the fill needs one) before the
   chain head, then a few plain INSERT/UPDATE statements on the DB-API cursor with the values
@@ -44,7 +45,7 @@ from tradeops.audit.services import (
 )
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError
-from tradeops.core.pgpipeline import Batch
+from tradeops.core.pgpipeline import Batch, ByteaArray
 from tradeops.core.rows import value_adapters
 from tradeops.events import Envelope
 from tradeops.outbox.models import Outbox
@@ -468,7 +469,8 @@ def _positions_locked(plan: OrderPlan | MarksPlan) -> dict[int, Position | None]
 
 # ================================================================ one statement (PostgreSQL)
 
-_SQL = "SELECT trading_order_write(%s::jsonb)"
+# %b: the messages go in binary (tradeops.core.pgpipeline), each message's bytes as they are
+_SQL = "SELECT trading_order_write(%s::jsonb, %b::bytea[])"
 
 
 def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] | None) -> Written:
@@ -507,9 +509,9 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
                     {"row": _row(p, POSITION_COLUMNS), "expect": _expect(plan.position_bases.get(i))}
                     for i, p in plan.positions.items()
                 ],
-                "outbox": _outbox_text(outbox_rows(events)),
                 "audit": audit_server_rows([*pending_entries, *entries]),
             }
+            statement["outbox"], messages = _outbox_apart(outbox_rows(events))
             audited[:] = statement["audit"]
             if order is not None:
                 statement["order"] = _row(order, ORDER_COLUMNS)
@@ -520,7 +522,7 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
                     **plan.figures.row_values(),
                     "updated_at": plan.recorded_at,
                 }
-            return _execute(conn, orjson.dumps(statement, default=_json_default).decode()), events
+            return _execute(conn, (orjson.dumps(statement, default=_json_default).decode(), messages)), events
 
         outcome, events = attempt(bases)
         if outcome[0] == "position_moved":
@@ -557,17 +559,18 @@ def _write_one_statement(plan, *, recorder: Recorder, rows: dict[int, Position] 
     )
 
 
-def _execute(conn, statement: str) -> tuple[str, object]:
-    """Run the statement; ('ok', result) or the refusal the function raised: ('position_moved',
-    None) or ('deal_recorded', [deal ids]). Inside a transaction the call runs in a savepoint,
-    so a refusal leaves the caller's transaction usable."""
+def _execute(conn, params: tuple[str, ByteaArray | None]) -> tuple[str, object]:
+    """Run the statement with ``params`` (the jsonb's text, the outbox messages); ('ok', result)
+    or the refusal the function raised: ('position_moved', None) or ('deal_recorded', [deal
+    ids]). Inside a transaction the call runs in a savepoint, so a refusal leaves the caller's
+    transaction usable."""
 
     def call() -> dict:
         # tradeops.core.pgpipeline.Batch: the statement prepared once per connection and sent
         # with its Sync in one write; measured against psycopg's cursor and psycopg's pipeline
         # for this one statement in bench/order_path.py (bench/README.md), the least CPU per order.
         with Batch(conn) as batch:
-            pending = batch.execute(_SQL, [statement])
+            pending = batch.execute(_SQL, params)
             batch.sync()
             result = pending.raw()  # the function's json as sent: orjson, not psycopg's json loader
         return orjson.loads(result)
@@ -596,13 +599,14 @@ def _positions_read(plan, *, lock: bool = False) -> dict[int, Position | None]:
     return {p.instrument_id: p for p in rows}
 
 
-def _outbox_text(rows: list[dict]) -> list[dict]:
-    """The rows with each message (an encoded envelope: JSON, UTF-8) as text: the function
-    stores its UTF-8 bytes (trading 0005); as hex it was twice the size to encode, send and
-    parse, ~14 KB of a ~22 KB statement."""
-    for row in rows:
-        row["message"] = row["message"].decode()
-    return rows
+def _outbox_apart(rows: list[dict]) -> tuple[list[dict], ByteaArray]:
+    """The outbox rows without their messages, and the messages (each an encoded envelope: JSON,
+    UTF-8 bytes) in the rows' order: the function stores the i-th message in the i-th row
+    (trading 0008). Sent in binary beside the jsonb, the messages are neither escaped nor parsed:
+    inside it as text (trading 0005) they were ~6 KB of a ~17 KB parameter the server parsed as
+    jsonb (their share of the parse 17-41 us an order, ``bench/order_statement_items.py``); as hex
+    before that, ~14 KB of ~22 KB."""
+    return rows, ByteaArray(row.pop("message") for row in rows)
 
 
 def _row(obj, columns: tuple[str, ...]) -> dict:

@@ -185,9 +185,11 @@ def test_marks_and_the_risk_snapshot_go_out_with_the_fill_and_on_their_own(postg
 
 
 def test_outbox_messages_are_stored_as_the_bytes_encoded(postgres, account, instrument, monkeypatch):
-    """The one statement carries each outbox message as text (trading 0005): the rows hold exactly
-    the bytes ``tradeops.events.encode`` made, in the order of the events, awkward text included;
-    a message sent as hex (the writer of before 0005) is stored as the same bytes too."""
+    """The one statement carries the outbox messages beside its jsonb, in binary (trading 0008):
+    the rows hold exactly the bytes ``tradeops.events.encode`` made, in the order of the events,
+    awkward text included; a message sent inside the jsonb as text (the writer of before 0008) or
+    as hex (before 0005) is stored as the same bytes too; a count of messages that is not the
+    count of rows refuses the write."""
     requires_postgres()
     encoded: list[bytes] = []
 
@@ -214,6 +216,23 @@ def test_outbox_messages_are_stored_as_the_bytes_encoded(postgres, account, inst
     with connection.cursor() as cursor:
         cursor.execute("SELECT trading_order_write(%s::jsonb)", [statement])
     assert bytes(Outbox.objects.get(event_id=event_id).message) == encoded[-1]
+
+    row = rows_seen(written.events[:1])[0]
+    event_id = uuid.uuid4()
+    row.update(event_id=event_id, message=row["message"].decode())
+    statement = orjson.dumps({"account_id": account.pk, "positions": [], "outbox": [row]}, default=str).decode()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT trading_order_write(%s::jsonb)", [statement])
+    assert bytes(Outbox.objects.get(event_id=event_id).message) == encoded[-1]
+
+    rows = rows_seen(written.events[:2])
+    messages = [row.pop("message") for row in rows]
+    for row in rows:
+        row["event_id"] = uuid.uuid4()
+    statement = orjson.dumps({"account_id": account.pk, "positions": [], "outbox": rows}, default=str).decode()
+    with pytest.raises(Exception, match="tradeops:outbox_messages"), connection.cursor() as cursor:
+        cursor.execute("SELECT trading_order_write(%s::jsonb, %b::bytea[])", [statement, messages[:1]])
+    assert not Outbox.objects.filter(event_id__in=[row["event_id"] for row in rows]).exists()
 
 
 def _skip_entry(n: int, event_id: uuid.UUID) -> AuditEntry:
