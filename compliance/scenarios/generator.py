@@ -89,7 +89,7 @@ DEV_SEEDS = (101, 102, 103, 104, 105, 106)
 # The held-out seeds in force: drawn at random (2026-12-05, 02:59 UTC, after the early-morning
 # round's two sets of figures) when every earlier set had been read; run once, on final code,
 # never to choose a threshold.
-HELD_OUT_SEEDS = (97290, 46934, 50440)
+HELD_OUT_SEEDS = (94073, 73235, 79346)
 # Earlier held-out seeds: SEEN. Their per-type figures were read (docs/surveillance-evaluation.md)
 # and the next round of changes was planned knowing them, so they no longer measure anything
 # unseen. Kept, and still reported, as seen; never counted as held-out again. (9001-9003: the
@@ -111,7 +111,9 @@ HELD_OUT_SEEDS = (97290, 46934, 50440)
 # 14705 (drawn 23:46 UTC): read at commit 9fb47d1, the 2026-12-04 night round's two sets of
 # figures (marking the close 0.77 and 0.60); 42779, 96586, 74591 and 62334, 33113, 67008 (drawn
 # 2026-12-05 02:54 UTC): read at commit 6e7250c, the 2026-12-05 early-morning round's two sets
-# (marking the close 0.77 and 0.67).)
+# (marking the close 0.77 and 0.67); 97290, 46934, 50440 and 34650, 30259, 29757 (drawn
+# 2026-12-05 05:39 UTC): read at commit d9213cb, the 2026-12-05 morning round's two sets
+# (marking the close 0.69 and 0.57, momentum ignition 0.69 and 0.58).)
 SEEN_HELD_OUT_SEEDS = (
     9001,
     9002,
@@ -164,6 +166,12 @@ SEEN_HELD_OUT_SEEDS = (
     62334,
     33113,
     67008,
+    97290,
+    46934,
+    50440,
+    34650,
+    30259,
+    29757,
 )
 HELD_OUT_WIDEN = 1.3
 # Tuning books (2026-12-03, issue 16 follow-up): thresholds chosen on the development books met

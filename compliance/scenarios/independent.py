@@ -66,7 +66,7 @@ from compliance.scenarios.generator import ACCEPTED, KINDS
 # Evaluation only (drawn at random on 2026-12-05 at 02:59 UTC, after the early-morning round's
 # two sets of figures, when every earlier set had been read; never run before the final figures
 # of a round).
-INDEPENDENT_SEEDS = (5448, 48994, 31039)
+INDEPENDENT_SEEDS = (62248, 49392, 56316)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -90,7 +90,9 @@ INDEPENDENT_SEEDS = (5448, 48994, 31039)
 # 33498, 22081, 83378 and 62316, 7073, 45569 (drawn 23:46 UTC): read at commit 9fb47d1, the
 # 2026-12-04 night round's two sets of figures (marking the close 0.77 and 0.92); 21434, 15736,
 # 50793 and 45307, 53165, 35845 (drawn 2026-12-05 02:54 UTC): read at commit 6e7250c, the
-# 2026-12-05 early-morning round's two sets (marking the close 0.69 and 0.75).
+# 2026-12-05 early-morning round's two sets (marking the close 0.69 and 0.75); 5448, 48994,
+# 31039 and 87186, 49224, 17544 (drawn 2026-12-05 05:39 UTC): read at commit d9213cb, the
+# 2026-12-05 morning round's two sets (marking the close 0.85 and 0.92).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -141,6 +143,12 @@ SEEN_INDEPENDENT_SEEDS = (
     45307,
     53165,
     35845,
+    5448,
+    48994,
+    31039,
+    87186,
+    49224,
+    17544,
 )
 
 
