@@ -47,6 +47,11 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     collusion: bool = True  # also pair accounts of distinct owners that trade against each other
     collusion_min_pairs: Count = 2  # pairs between the same two accounts of distinct owners in a run
     collusion_min_exclusive: Fraction = 0.5  # paired fills / all their aggressive fills in the symbol during the run
+    # Which earlier fill a leg answers when several could be its other leg (2026-12-05 late
+    # morning, wip/paint17): the nearest in time (True) or the oldest (False, the rule before).
+    # A second leg answers the trade just before it; a stranger's same-size trade seconds
+    # earlier is the coincidence, and taking it broke a colluding pair's run of crosses.
+    pair_nearest: bool = True
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):

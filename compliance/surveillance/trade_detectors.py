@@ -58,8 +58,9 @@ class _PairRuns:
     (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``, or two spreads;
     for one owner's two legs, when the market moved between them, as a large first leg's own
     impact moves it, the round trip's cost against the mid each leg traded at: see ``add``).
-    Each fill is used once. Pairs of one subject within ``run_gap_s`` of each other make a run; ``expire``
-    hands closed runs to ``on_run``."""
+    Each fill is used once; of several earlier fills that fit, the nearest in time
+    (``pair_nearest``). Pairs of one subject within ``run_gap_s`` of each other make a run;
+    ``expire`` hands closed runs to ``on_run``."""
 
     def __init__(self, p, on_run, quotes, on_pair=None):
         self.on_pair = on_pair
@@ -74,6 +75,7 @@ class _PairRuns:
         self.same_account = p.include_same_account
         self.collusion = p.collusion
         self.run_gap = p.run_gap_s
+        self.nearest = p.pair_nearest
         self.on_run = on_run
         self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used, mid at the fill]
         self.runs: dict[tuple[str, str], _Run] = {}
@@ -119,7 +121,10 @@ class _PairRuns:
                 collusive = True
             else:
                 continue
-            if match is not None:  # the oldest pair is taken; later entries matter as own round trips only
+            # With ``pair_nearest`` the last fit in the (time-ordered) window wins: the leg answers
+            # the trade just before it, not a stranger's same-size trade a few seconds older.
+            # Without it the oldest is taken and later entries matter as own round trips only.
+            if match is not None and not self.nearest:
                 continue
             qty_gap = abs(other.qty - qty) / max(other.qty, qty)
             if qty_gap > self.qty_tol:
