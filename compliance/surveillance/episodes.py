@@ -75,19 +75,19 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
 # fitted to.
 CALIBRATION: dict = {
-    "raw": 2.9906,
+    "raw": 2.9723,
     "intercepts": {
-        "wash_trade": 2.3368,
-        "spoofing": 1.0434,
-        "layering": 3.0119,
-        "excessive_order_to_trade": 2.8437,
-        "quote_stuffing": 2.7038,
-        "ping_orders": 2.8652,
-        "momentum_ignition": 1.2234,
-        "marking_the_close": 1.2139,
-        "painting_the_tape": 2.9569,
-        "best_execution_slippage": 2.3247,
-        "asymmetric_slippage": 2.1814,
+        "wash_trade": 2.3383,
+        "spoofing": 1.0466,
+        "layering": 3.0136,
+        "excessive_order_to_trade": 2.8469,
+        "quote_stuffing": 2.7071,
+        "ping_orders": 2.8651,
+        "momentum_ignition": 1.2258,
+        "marking_the_close": 1.2146,
+        "painting_the_tape": 3.0074,
+        "best_execution_slippage": 2.3273,
+        "asymmetric_slippage": 2.1824,
     },
 }
 
