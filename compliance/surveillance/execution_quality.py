@@ -202,7 +202,7 @@ class AsymmetricSlippageDetector(Detector):
             return
         if self.pending:
             self.pending.pop(key, None)
-        self._assess(tally, fill.owner, fill.symbol, fill.ts, assessed="at the {n}th slippage")
+        self._assess(key, tally, assessed="at the {n}th slippage")
 
     def windows_empty(self) -> bool:
         # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
@@ -222,32 +222,27 @@ class AsymmetricSlippageDetector(Detector):
 
     def expire(self, t):
         pending = self.pending
-        if not pending:
-            return
-        key, due = next(iter(pending.items()))
-        if due > t:
-            return
-        assessed = f"after {self.p.assess_quiet_s:g} s without a slippage"
-        while due <= t:
-            pending.popitem(last=False)
-            self._assess(self.tallies[key], key[0], key[1], None, assessed=assessed)
-            if not pending:
-                return
+        while pending:
             key, due = next(iter(pending.items()))
+            if due > t:
+                return
+            pending.popitem(last=False)
+            self._assess(key, self.tallies[key], assessed=f"after {self.p.assess_quiet_s:g} s without a slippage")
 
     def finish(self):
         pending, self.pending = self.pending, OrderedDict()
         if not self.p.assess_at_end:
             return
         for key in pending:
-            self._assess(self.tallies[key], key[0], key[1], None, assessed="end of input")
+            self._assess(key, self.tallies[key], assessed="end of input")
 
-    def _assess(self, tally, owner, symbol, ts, *, assessed):
+    def _assess(self, key, tally, *, assessed):
+        """Both tests on the client's whole history so far; the alert ends at its last slippage."""
         p = self.p
+        owner, symbol = key
+        ts = tally.last_ts
         n = tally.adverse + tally.improved
         tally.assessed = n
-        if ts is None:  # after the last slippage (quiet, or the end): the alert ends at it
-            ts = tally.last_ts
         z = (tally.adverse - n / 2) / sqrt(n / 4)
         z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
         by_count = z >= p.z_threshold

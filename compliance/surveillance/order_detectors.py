@@ -112,14 +112,11 @@ class SpoofingDetector(Detector):
                     self._mark_replaced(t, state, dq)
             return
         if self.p.baseline_multiple > 0 or self._chance:
-            account = state.account if state is not None else msg.account
-            dq = self.cancels.get(account)
+            src = state if state is not None else msg  # what the engine knows of the order, else the message
+            dq = self.cancels.get(src.account)
             if dq is None:
-                dq = self.cancels[account] = deque()
-            if state is not None:
-                dq.append([t, state.symbol, side, state.price, False])
-            else:
-                dq.append([t, msg.symbol, side, msg.price, False])
+                dq = self.cancels[src.account] = deque()
+            dq.append([t, src.symbol, side, src.price, False])
             horizon = t - self._cancel_horizon
             while dq[0][0] < horizon:
                 dq.popleft()
@@ -161,34 +158,29 @@ class SpoofingDetector(Detector):
         _deadline, fill, fill_t, _fill_side, cancelled = episode
         window, quiet = self._window_for(fill.account, fill_t)
         replaced = self._replaced(fill.account, cancelled) if self._replace else None
-        late = None
+        late = False
         if window < self._window:
-            # a busy account: only the cancels in its own window count, unless it withdrew (did not
-            # replace) orders after that window: then those are judged on the wider window
+            # a busy account: only the cancels in its own window count, unless they alert nothing
+            # and it withdrew (did not replace) orders after that window: then those withdrawals
+            # are judged on the wider window
             inside = [c for c in cancelled if c[2] - fill_t <= window]
-            if replaced is not None and p.withdrawn_cancel_within_s is not None:
+            figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
+            if not figures and replaced is not None and p.withdrawn_cancel_within_s is not None:
                 wide = p.withdrawn_cancel_within_s
                 withdrawn = [c for c in cancelled if c[2] - fill_t <= wide and not replaced[id(c)]]
-                if any(c[2] - fill_t > window for c in withdrawn) and not self._alertable(
-                    fill, fill_t, episode[3], inside, window, replaced, False
-                ):
-                    late = withdrawn
-            if late is None:
-                cancelled = inside
-                if not cancelled:
-                    return
-        if late is not None:
-            window, cancelled = p.withdrawn_cancel_within_s, late
-            figures = self._alertable(
-                fill,
-                fill_t,
-                episode[3],
-                cancelled,
-                window,
-                replaced,
-                p.withdrawn_tests_count_withdrawals,
-                p.withdrawn_max_expected_by_chance,
-            )
+                if any(c[2] - fill_t > window for c in withdrawn):
+                    late, window, inside = True, wide, withdrawn
+                    figures = self._alertable(
+                        fill,
+                        fill_t,
+                        episode[3],
+                        withdrawn,
+                        wide,
+                        replaced,
+                        p.withdrawn_tests_count_withdrawals,
+                        p.withdrawn_max_expected_by_chance,
+                    )
+            cancelled = inside
         else:
             figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False)
         if not figures:
@@ -234,7 +226,7 @@ class SpoofingDetector(Detector):
             evidence["quiet_account"] = quiet
         if replace is not None:
             evidence["replaced"] = replace
-            evidence["withdrawals_read"] = late is not None
+            evidence["withdrawals_read"] = late
         if baseline is not None:
             evidence["cancel_baseline"] = baseline
         if chance is not None:
@@ -267,7 +259,7 @@ class SpoofingDetector(Detector):
             return None
         replace = None
         if replaced is not None:
-            again = sum(s.qty - s.filled for c in cancelled if replaced[id(c)] for s in (c[0],))
+            again = sum(c[0].qty - c[0].filled for c in cancelled if replaced[id(c)])
             share = again / total if total > 0 else 0.0
             replace = {
                 "replaced_qty_share": round(share, 3),

@@ -719,6 +719,8 @@ class AsymState(msgspec.Struct, forbid_unknown_fields=True):
 
 
 def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
+    # the pending last, in their order (a tie of due times keeps it: ``pending_restore``)
+    order = [*(k for k in d.tallies if k not in d.pending), *d.pending]
     return AsymState(
         [
             TallyDump(
@@ -736,9 +738,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.last_ts,
                 t.assessed,
             )
-            # the pending last, in their order (a tie of due times keeps it: ``pending_restore``)
-            for (owner, symbol) in [*(k for k in d.tallies if k not in d.pending), *d.pending]
-            for t in (d.tallies[(owner, symbol)],)
+            for (owner, symbol), t in ((k, d.tallies[k]) for k in order)
         ]
     )
 
