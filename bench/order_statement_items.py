@@ -221,12 +221,18 @@ class Owner:
         )
 
     @contextlib.contextmanager
-    def trigger_off(self, table: str, trigger: str):
-        self.conn.execute(f'ALTER TABLE {table} DISABLE TRIGGER "{trigger}"')
+    def changed(self, do: str, undo: str):
+        """``do`` for the block, ``undo`` after it, whatever happened inside."""
+        self.conn.execute(do)
         try:
             yield
         finally:
-            self.conn.execute(f'ALTER TABLE {table} ENABLE TRIGGER "{trigger}"')
+            self.conn.execute(undo)
+
+    def trigger_off(self, table: str, trigger: str):
+        return self.changed(
+            f'ALTER TABLE {table} DISABLE TRIGGER "{trigger}"', f'ALTER TABLE {table} ENABLE TRIGGER "{trigger}"'
+        )
 
     @contextlib.contextmanager
     def foreign_keys_dropped(self, tables: list[str]):
@@ -239,22 +245,14 @@ class Owner:
             for table, name, definition in dropped:
                 self.conn.execute(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
 
-    @contextlib.contextmanager
     def index_dropped(self, name: str, definition: str):
-        self.conn.execute(f"DROP INDEX {name}")
-        try:
-            yield
-        finally:
-            self.conn.execute(definition)
+        return self.changed(f"DROP INDEX {name}", definition)
 
-    @contextlib.contextmanager
     def no_toast(self, table: str):
         """Rows up to a page's worth stored as they are: no compression tried below 8,160 bytes."""
-        self.conn.execute(f"ALTER TABLE {table} SET (toast_tuple_target = 8160)")
-        try:
-            yield
-        finally:
-            self.conn.execute(f"ALTER TABLE {table} RESET (toast_tuple_target)")
+        return self.changed(
+            f"ALTER TABLE {table} SET (toast_tuple_target = 8160)", f"ALTER TABLE {table} RESET (toast_tuple_target)"
+        )
 
     @contextlib.contextmanager
     def indexes_dropped(self, table: str):
