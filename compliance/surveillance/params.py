@@ -211,7 +211,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 3 orders (was 4) and a reversal up to 900 s after the burst (was 300), with the move the
     # burst itself made (``burst_settle_s``) at ``min_move_sigma`` 1.5: chosen on the development
     # and tuning books once the generator drew bursts of 3+ orders and reversals up to ~15 min
-    # (docs/surveillance-evaluation.md, 2026-12-04 evening round).
+    # (docs/surveillance-rounds.md, 2026-12-04 evening round).
     min_aggressive_orders: Count = 3
     min_move_bps: Pos = 3.0
     min_move_spreads: NonNeg = 2.0
@@ -250,7 +250,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 0 17 (20, 3) / 30 (37, 7); 0.1-0.2 17 (20, 3) / 30 (36, 6); 0.25 17 (20, 3) / 29 (35, 6):
     # every value costs a tuning episode, and the rule reads a habit of the generator (its
     # abusers hold the move until they reverse) that a failed attempt at ignition, abuse too
-    # (MAR Art. 15), does not have (docs/surveillance-evaluation.md, 2026-12-04 night round).
+    # (MAR Art. 15), does not have (docs/surveillance-rounds.md, 2026-12-04 night round).
     min_move_left: float | None = None
     # The burst ends at its first pause longer than this once it has ignited (``max_gap_s``: what
     # a burst is). Later same-way orders are the account carrying on (slicing a parent,
@@ -260,7 +260,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # slicing made one "burst" whose move was the market's over all of it). On the development
     # / tuning books, found of 24 / 38 (alerts, false): None 17 (21, 4) / 31 (39, 8); 10 and 30
     # 17 (19, 2) / 31 (38, 7); 60 17 (20, 3) / 31 (38, 7); 120 as None
-    # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round).
+    # (docs/surveillance-rounds.md, 2026-12-04 last-evening round).
     burst_pause_s: Pos | None = 10.0
     # A burst may open with a lead: same-way orders, then one pause of at most this long before
     # the quick orders that ignite it (``min_aggressive_orders``, each within ``max_gap_s``). The
@@ -269,14 +269,14 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # from the later orders only: a buy, a 20-s pause, three quick buys lost the move the first
     # made). On the development / tuning books, found of 24 / 38 (alerts, false): None 17 (19, 2)
     # / 31 (38, 7); 20, 30 and 60 18 (20, 2) / 31 (38, 7); 30 taken, the middle
-    # (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
+    # (docs/surveillance-rounds.md, 2026-12-04 last-evening round, wip/momr11).
     lead_pause_s: Pos | None = 30.0
     # Before a chain ignites, an aggressive order the other way smaller than this fraction of the
     # chain's quantity so far does not cut it (a 3,000 sell between a 964,000 lead and the quick
     # buys is the account's other business, not a turn). None: any order the other way cuts it.
     # On the development / tuning books with ``lead_pause_s`` 30, found of 24 / 38 (alerts,
     # false): None 18 (20, 2) / 31 (38, 7); 0.05 and 0.2 19 (21, 2) / 31 (38, 7); 0.05 taken, the
-    # smaller (docs/surveillance-evaluation.md, 2026-12-04 last-evening round, wip/momr11).
+    # smaller (docs/surveillance-rounds.md, 2026-12-04 last-evening round, wip/momr11).
     min_cut_fraction: Fraction | None = 0.05
     # Once a chain has ignited, a same-way order more than this long after the chain's last order
     # begins a chain of its own (the old one waits for its reversal): a quick burst minutes after
@@ -289,7 +289,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 180 taken: below it a `held` near-miss's later sells make a chain of their own, above it a
     # development episode 202 s after its account's parent stays absorbed. The tuning episode every
     # value loses was found only because a 9,000 sell five minutes after the burst stretched the
-    # reversal window to the reversal 1,199 s later (docs/surveillance-evaluation.md, 2026-12-04
+    # reversal window to the reversal 1,199 s later (docs/surveillance-rounds.md, 2026-12-04
     # night round, wip/mom13).
     carry_on_s: Pos | None = 180.0
     # A two-way trader's turn is its routine: when, in the ``two_way_window_s`` before the burst's
@@ -304,7 +304,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 5), 240 s as 300, 420 and 600 s 20 (22, 2, 2) / 30 (35, 5, 5) (an active account's episode
     # whose two-way trading 5-10 minutes before the burst counted). The true bursts' two-way share
     # at 300 s is at most 0.19 of the burst; 0.5 taken, the further from them of the two that hold
-    # (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    # (docs/surveillance-rounds.md, 2026-12-05 early-morning round, wip/mom15).
     two_way_window_s: Pos = 300.0
     two_way_fraction: Pos | None = 0.5
     # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
@@ -314,7 +314,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # on near-misses): off 21 (23, 2, 2) / 30 (35, 5, 5); 1.5, 2, 3, 5 and 10 21 (23, 2, 2) / 30
     # (34, 4, 4) (a `scalper` near-miss beside 115 times its burst); 1.0 loses a tuning episode
     # (a true burst beside 1.45 times its quantity). 3 taken: twice the largest crowd a true
-    # burst had (docs/surveillance-evaluation.md, 2026-12-05 early-morning round, wip/mom15).
+    # burst had (docs/surveillance-rounds.md, 2026-12-05 early-morning round, wip/mom15).
     crowd_multiple: Pos | None = 3.0
     # The order that turns a burst that was not ignition (no move, the crowd's, a two-way
     # trader's) is the account's next trade: when aggressive it opens the account's next chain.
@@ -323,7 +323,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # with two, and missed). On the development / tuning books, found of 24 / 38 (alerts, false):
     # off 17 (19, 2) / 27 (30, 3), on 20 (22, 2) / 30 (33, 3), with our generator's bursts after
     # the account's own run the other way (``momentum_after_run``); on the books without them
-    # identical (docs/surveillance-evaluation.md, 2026-12-05 morning round, wip/mom16).
+    # identical (docs/surveillance-rounds.md, 2026-12-05 morning round, wip/mom16).
     turn_opens_chain: bool = True
 
 
@@ -460,7 +460,7 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # batch tables identical at 900, 1800 and 3600 s; alert episodes raised live before the
     # input ends 26 / 30 and 42 / 45 with none, 30 / 30 and 45 / 45 with 900 or 1800, 29 / 30
     # and 44 / 45 with 3600. 1800: wash trades' and best execution's episode quiet period, the
-    # shortest that is not a pause inside a run (docs/surveillance-evaluation.md, wip/exec16).
+    # shortest that is not a pause inside a run (docs/surveillance-rounds.md, wip/exec16).
     assess_quiet_s: Pos | None = 1800.0
     # The test by value: z = sum(s) / sqrt(sum(s^2)) over the non-zero slippages (bps), the
     # sign-flip test of a fair policy (+s as likely as -s). None: off. With the end, on these
