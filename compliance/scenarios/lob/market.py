@@ -283,7 +283,17 @@ class Desk:
     (base currency, ounces for XAUUSD).
     """
 
-    def __init__(self, seed: int, hours: float = 4.0, start: datetime | None = None, audit: bool = False):
+    def __init__(
+        self,
+        seed: int,
+        hours: float = 4.0,
+        start: datetime | None = None,
+        audit: bool = False,
+        outside: bool = True,
+    ):
+        """``audit`` keeps (t, order id, symbol, side, book price, printed price, mark, aggressive)
+        per client fill (prices in ticks) in ``self.audit``; ``outside=False`` leaves the books
+        empty and the outside market silent (hand-made matching cases)."""
         self.seed = seed
         self.hours = hours
         self.end_t = hours * 3600.0
@@ -318,7 +328,7 @@ class Desk:
         self._colluders = None
         self._ts_cache: dict[int, str] = {}
         self._fixes = [3600.0 * k for k in range(1, int(hours) + 1) if 3600.0 * k + FIX_HALF_WINDOW_S <= self.end_t]
-        for book in self._books.values():
+        for book in self._books.values() if outside else ():
             self._seed_book(book)
             self._publish(book)
             self._schedule_market(book)
