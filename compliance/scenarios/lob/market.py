@@ -571,8 +571,6 @@ class Desk:
         acct, owner = order.client
         key = (acct, order.sym)
         self._positions[key] = self._positions.get(key, 0) + order.side * qty
-        if not aggressive:
-            self._flush(book)
         self.records.append(
             {
                 "type": "fill",
