@@ -61,11 +61,14 @@ SPECS = {
     "XAUUSD": SymbolSpec(0.01, 0.1, 100, 2, (2450.0, 2850.0), 18, 7.0, 1, 1.0),
 }
 
-# Regimes: (rate multiplier, fundamental volatility multiplier, distance multiplier, mean minutes)
+# Regimes: multipliers of the limit order rate, the market order rate, the cancellation rate, the
+# fundamental's volatility and the limit orders' distance; the mean stay in minutes. In news the
+# liquidity providers step back (orders placed no closer than a floor to the opposite touch, more
+# cancels) while takers come in force: the book widens and moves.
 REGIMES = {
-    "calm": (0.7, 0.7, 1.0, 16.0),
-    "busy": (1.6, 1.3, 1.2, 8.0),
-    "news": (3.0, 3.5, 2.8, 2.5),
+    "calm": (0.7, 0.7, 0.7, 0.7, 1.0, 16.0),
+    "busy": (1.6, 1.6, 1.6, 1.3, 1.2, 8.0),
+    "news": (1.6, 4.0, 3.0, 3.5, 3.0, 2.5),
 }
 NEXT_REGIME = {
     "calm": (("busy", 0.8), ("news", 0.2)),
@@ -174,6 +177,7 @@ class Book:
         self.f_t = 0.0
         self.regime = "calm"
         self.regime_gen = 0
+        self.floor = 0  # ticks a new limit order keeps from the opposite touch (news)
         self.market_gen = 0
         self.published = (0, 0)
         self.last_pub_t = -1.0
@@ -408,15 +412,13 @@ class Desk:
         book.add(Order(self._oid, book.sym, side, price, self._outside_size(book)))
 
     def _schedule_market(self, book: Book) -> None:
-        rate_mult = REGIMES[book.regime][0]
-        rate = (book.limit_rate + book.market_rate) * rate_mult + book.cancel_rate * len(book.outside) * (
-            2.0 if book.regime == "news" else 1.0
-        )
+        lim_m, mkt_m, can_m = REGIMES[book.regime][:3]
+        rate = book.limit_rate * lim_m + book.market_rate * mkt_m + book.cancel_rate * len(book.outside) * can_m
         book.market_gen += 1
         self._push(self.t + book.rng.expovariate(rate), _MARKET, book.sym, book.market_gen)
 
     def _schedule_regime(self, book: Book) -> None:
-        minutes = REGIMES[book.regime][3]
+        minutes = REGIMES[book.regime][5]
         book.regime_gen += 1
         self._push(self.t + book.rng.expovariate(1.0 / (minutes * 60.0)), _REGIME, book.sym, book.regime_gen)
 
@@ -429,7 +431,9 @@ class Desk:
             if r < acc:
                 book.regime = name
                 break
+        book.floor = 0
         if book.regime == "news":
+            book.floor = book.rng.randint(1, 4) * scale if (scale := book.spec.scale) > 1 else book.rng.randint(2, 6)
             # the release: the fundamental jumps, liquidity near the touch is withdrawn
             spec = book.spec
             book.fundamental += book.rng.choice((-1, 1)) * book.rng.uniform(4.0, 20.0) * spec.pip / spec.tick
@@ -446,24 +450,23 @@ class Desk:
     def _advance_fundamental(self, book: Book) -> None:
         dt = self.t - book.f_t
         if dt > 0:
-            book.fundamental += book.rng.gauss(0.0, book.spec.sigma * REGIMES[book.regime][1] * math.sqrt(dt))
+            book.fundamental += book.rng.gauss(0.0, book.spec.sigma * REGIMES[book.regime][3] * math.sqrt(dt))
             book.f_t = self.t
 
     def _market_event(self, book: Book) -> None:
         rng = book.rng
         self._advance_fundamental(book)
         regime = REGIMES[book.regime]
-        mult = regime[0]
-        lim = book.limit_rate * mult
-        mkt = book.market_rate * mult
-        can = book.cancel_rate * len(book.outside) * (2.0 if book.regime == "news" else 1.0)
+        lim = book.limit_rate * regime[0]
+        mkt = book.market_rate * regime[1]
+        can = book.cancel_rate * len(book.outside) * regime[2]
         u = rng.random() * (lim + mkt + can)
         scale = book.spec.scale
         mid = book.mid_ticks()
         lean = math.tanh((book.fundamental - mid) / (3.0 * scale))
         if u < lim:
             side = BUY if rng.random() < 0.5 + 0.25 * lean else SELL
-            d = int(rng.expovariate(1.0 / (3.0 * scale * regime[2])))
+            d = int(rng.expovariate(1.0 / (3.0 * scale * regime[4]))) + book.floor
             if side == BUY:
                 ask = book.best_ask()
                 price = (ask if ask is not None else round(mid) + 1) - 1 - d
