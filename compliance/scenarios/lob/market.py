@@ -71,8 +71,8 @@ REGIMES = {
     "news": (1.6, 4.0, 3.0, 3.5, 3.0, 2.5),
 }
 NEXT_REGIME = {
-    "calm": (("busy", 0.8), ("news", 0.2)),
-    "busy": (("calm", 0.75), ("news", 0.25)),
+    "calm": (("busy", 0.9), ("news", 0.1)),
+    "busy": (("calm", 0.88), ("news", 0.12)),
     "news": (("busy", 0.6), ("calm", 0.4)),
 }
 
@@ -81,7 +81,7 @@ FIX_HALF_WINDOW_S = 150.0
 BUY, SELL = 1, -1
 
 # Clock events
-_MARKET, _SCRIPT, _SECOND, _QUOTE, _REGIME = range(5)
+_MARKET, _SCRIPT, _SECOND, _QUOTE, _REGIME, _RELEASE = range(6)
 
 
 @dataclass
@@ -338,6 +338,8 @@ class Desk:
             self._schedule_market(book)
             self._schedule_regime(book)
         self._push(0.0, _SECOND, None, None)
+        if outside:
+            self._push(self.rng("releases").uniform(600.0, 3000.0), _RELEASE, None, None)
 
     # ---- streams, clock -------------------------------------------------------------------
 
@@ -389,6 +391,8 @@ class Desk:
                 book = books[a]
                 if b == book.regime_gen:
                     self._switch_regime(book)
+            elif kind == _RELEASE:
+                self._release()
         self.t = end
 
     # ---- the outside market ---------------------------------------------------------------
@@ -423,6 +427,7 @@ class Desk:
         self._push(self.t + book.rng.expovariate(1.0 / (minutes * 60.0)), _REGIME, book.sym, book.regime_gen)
 
     def _switch_regime(self, book: Book) -> None:
+        """The end of a stay: the next regime from the chain (news of the symbol's own now and then)."""
         self._advance_fundamental(book)
         r = book.rng.random()
         acc = 0.0
@@ -433,19 +438,46 @@ class Desk:
                 break
         book.floor = 0
         if book.regime == "news":
-            book.floor = book.rng.randint(1, 4) * scale if (scale := book.spec.scale) > 1 else book.rng.randint(2, 6)
-            # the release: the fundamental jumps, liquidity near the touch is withdrawn
-            spec = book.spec
-            book.fundamental += book.rng.choice((-1, 1)) * book.rng.uniform(4.0, 20.0) * spec.pip / spec.tick
-            mid = book.mid_ticks()
-            near = 6 * spec.scale
-            for o in list(book.outside):
-                if abs(o.price - mid) <= near and book.rng.random() < 0.6:
-                    book.remove(o)
-            self._ensure(book)
-            self._after_change(book)
+            self._news(book, book.rng.choice((-1, 1)))
         self._schedule_regime(book)
         self._schedule_market(book)
+
+    def _release(self) -> None:
+        """A scheduled data release: a USD figure moves every symbol at once (the dollar one way:
+        EURUSD, GBPUSD and gold against USDJPY); a JPY, EUR or GBP figure moves its own pair."""
+        r = self.rng("releases")
+        sign = r.choice((-1, 1))
+        u = r.random()
+        if u < 0.5:
+            hit = {"EURUSD": -sign, "GBPUSD": -sign, "XAUUSD": -sign, "USDJPY": sign}
+        elif u < 0.7:
+            hit = {"USDJPY": sign}
+        elif u < 0.85:
+            hit = {"EURUSD": sign}
+        else:
+            hit = {"GBPUSD": sign}
+        for sym, direction in hit.items():
+            book = self._books[sym]
+            self._advance_fundamental(book)
+            book.regime = "news"
+            self._news(book, direction)
+            self._schedule_regime(book)
+            self._schedule_market(book)
+        self._push(self.t + r.expovariate(1.0 / (r.uniform(35.0, 70.0) * 60.0)), _RELEASE, None, None)
+
+    def _news(self, book: Book, direction: int) -> None:
+        """News: the fundamental jumps, liquidity near the touch is withdrawn, providers step back."""
+        spec = book.spec
+        book.floor = book.rng.randint(1, 4) * spec.scale if spec.scale > 1 else book.rng.randint(2, 6)
+        lo, hi = (20.0, 90.0) if book.sym == "XAUUSD" else (4.0, 20.0)  # gold: $2-9
+        book.fundamental += direction * book.rng.uniform(lo, hi) * spec.pip / spec.tick
+        mid = book.mid_ticks()
+        near = 6 * spec.scale
+        for o in list(book.outside):
+            if abs(o.price - mid) <= near and book.rng.random() < 0.6:
+                book.remove(o)
+        self._ensure(book)
+        self._after_change(book)
 
     def _advance_fundamental(self, book: Book) -> None:
         dt = self.t - book.f_t

@@ -37,7 +37,7 @@ def test_write_a_seed_to_inspect_without_scoring(tmp_path):
         "--seeds",
         "2",
         "--hours",
-        "0.2",
+        "1.0",
         "--write-input",
         str(book),
         "--write-labels",
