@@ -137,3 +137,25 @@ def test_scripts_wait_in_event_time(desk):
     desk.spawn(script(desk), at=10.0)
     desk.run()
     assert seen == [10.0, 12.5, 12.5]
+
+
+@pytest.mark.parametrize(("move_at", "expected"), [(3600.5, "1.10010"), (3599.5, "1.10110")])
+def test_fixing_is_the_median_of_the_mid_each_second_over_five_minutes(move_at, expected):
+    desk = Desk(1, hours=1.1, outside=False)
+    a, _ = desk.account("mm")
+
+    def quotes(d):
+        bid = d.submit(a, EUR, "buy", 100_000, price=1.10000)
+        ask = d.submit(a, EUR, "sell", 100_000, price=1.10020)
+        yield move_at - d.t
+        d.modify(ask, price=1.10120)
+        d.modify(bid, price=1.10100)
+
+    desk.spawn(quotes(desk), at=3300.0)
+    desk.run()
+    # 301 samples from 59:30 to 01:02:30; the one print at the window's end
+    (close,) = [r for r in desk.records if r["type"] == "close" and r["symbol"] == EUR]
+    assert close["ts"].endswith("T01:02:30.000000Z")
+    assert close["price"] == expected
+    assert desk.next_fix(EUR, 0.0) == 3600.0 and desk.next_fix(EUR, 3601.0) is None
+    assert desk.fix_window(EUR, 3600.0) == (3450.0, 3750.0)
