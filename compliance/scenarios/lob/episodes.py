@@ -125,12 +125,15 @@ def _flatten(desk, r: Random, acct: str, sym: str, ep, order_type: str = "market
     return _aggress(desk, r, acct, sym, side, qty, ep, order_type)
 
 
-def _aggress(desk, r: Random, acct: str, sym: str, side: str, qty: float, ep, order_type: str, algo=None) -> str:
-    """An order meant to trade now: market, or an IOC/FOK/marketable limit priced through the touch."""
+def _aggress(
+    desk, r: Random, acct: str, sym: str, side: str, qty: float, ep, order_type: str, algo=None, slack_pips=None
+) -> str:
+    """An order meant to trade now: market, or an IOC/FOK/marketable limit priced through the touch
+    (by 0-4 ticks, or by ``slack_pips``: the client's accepted deviation, as a trading terminal sets it)."""
     if order_type == "market":
         return desk.submit(acct, sym, side, qty, order_type="market", algo=algo, tag=ep)
     bid, ask = desk.touch(sym)
-    slack = r.randint(0, 4) * desk.tick(sym)
+    slack = (_ticks(desk, sym, slack_pips) if slack_pips else r.randint(0, 4)) * desk.tick(sym)
     price = _on_tick(desk, sym, ask + slack if side == "buy" else bid - slack)
     oid = desk.submit(acct, sym, side, qty, price=price, order_type=order_type, algo=algo, tag=ep)
     if order_type == "limit" and desk.is_open(oid):
@@ -171,19 +174,33 @@ def _cross(
         price = _on_tick(desk, sym, ask if aggressor == "buy" else bid)
     passive_acct, aggr_acct = (seller, buyer) if aggressor == "buy" else (buyer, seller)
     resting = desk.submit(passive_acct, sym, _other(aggressor), qty, price=price, tag=ep)
-    yield r.uniform(0.05, 2.5)
+    # A prearranged cross: the other side follows within milliseconds, now and then a second or so.
+    yield r.uniform(0.003, 0.15) if r.random() < 0.8 else r.uniform(0.15, 1.5)
     left = qty - desk.filled(resting)
+    crossed = 0
     if desk.is_open(resting) and left > 0:
+        before = desk.filled(resting)
         taker = desk.submit(
             aggr_acct, sym, aggressor, _size(desk, sym, left), price=price, order_type=order_type, tag=ep
         )
+        crossed = desk.filled(resting) - before
         if order_type == "limit" and desk.is_open(taker):
             yield r.uniform(0.2, 2.0)
             _cancel_all(desk, [taker])
     if desk.is_open(resting):
         yield r.uniform(0.5, 5.0)
         _cancel_all(desk, [resting])
-    return price
+    return crossed
+
+
+def _cross_until(desk, r: Random, ep, attempts: int = 4, **kw) -> Script:
+    """``_cross`` again (a few seconds later) while the market got in between; the qty crossed."""
+    for _ in range(attempts):
+        crossed = yield from _cross(desk, r, ep, **kw)
+        if crossed:
+            return crossed
+        yield r.uniform(2.0, 20.0)
+    return 0
 
 
 # --------------------------------------------------------------------------- planning
@@ -266,7 +283,7 @@ def _wash(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) -> _Plan:
             seller, buyer = (a[0], b[0]) if r.random() < 0.5 else (b[0], a[0])
             for leg in range(legs):
                 leg_qty = _size(desk, sym, qty * (1 + r.uniform(-qty_drift, qty_drift))) if leg else qty
-                yield from _cross(
+                yield from _cross_until(
                     desk,
                     r,
                     ep,
@@ -338,7 +355,7 @@ def _painting(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) -> _Plan
                     where, aggressor = ("high", "buy") if up else ("low", "sell")
                 else:
                     where, aggressor = r.choice(("mid", "inside")), r.choice(("buy", "sell"))
-                yield from _cross(
+                yield from _cross_until(
                     desk, r, ep, seller=seller, buyer=buyer, sym=sym, qty=qty, aggressor=aggressor,
                     order_type=order_type, where=where, max_wait=90.0,
                 )  # fmt: skip
@@ -394,10 +411,14 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
     cycles = r.choice((1, 1, 2, 3)) if not near and variant == "repeat" else 1
     levels = r.randint(3, 6) if layering else r.choice((1, 1, 1, 2, 3))
     gap_ticks = r.choice((1, 1, 2, r.randint(2, 6)))
-    behind_pips = r.choice((0.0, r.uniform(0.1, 1.0), r.uniform(1.0, 4.0)))
+    # The large orders sit behind the touch (an abuser does not want them filled); a genuine
+    # trader's large order may sit at the touch.
+    behind_pips = r.choice((r.uniform(0.1, 0.5), r.uniform(0.5, 1.5), r.uniform(1.5, 4.0)))
+    if near and r.random() < 0.4:
+        behind_pips = 0.0
     size_mult = r.uniform(4.0, 15.0)
     genuine_share = r.uniform(0.05, 0.6)
-    cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 8.0), r.uniform(8.0, 25.0)))
+    cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 6.0), r.uniform(6.0, 20.0)))
     hold_after = r.uniform(480.0, 2400.0)
     stagger = r.uniform(0.5, 12.0) if variant == "added_progressively" else 0.0
     genuine_type = r.choice(("limit", "limit", "limit_inside"))
@@ -741,8 +762,10 @@ def _ping(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) -> _Plan:
                 qty = _units(desk, sym, lots * r.uniform(0.5, 1.5))
                 bid, ask = desk.touch(sym)
                 spread = _spread_ticks(desk, sym)
-                if r.random() < at_touch or spread < 2:
-                    price = ask if side == "buy" else bid  # the odd probe at the touch trades
+                if r.random() < at_touch:
+                    price = ask if side == "buy" else bid  # the odd probe at the far touch trades
+                elif spread < 2:
+                    price = bid if side == "buy" else ask  # no room inside: probe at the near touch
                 else:
                     k = r.randint(1, spread - 1)
                     price = _on_tick(desk, sym, bid + k * desk.tick(sym))
@@ -979,7 +1002,7 @@ def _execution(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: s
         lo = r.uniform(2.5, 6.0)
         policy = {"adverse_pips": (lo, lo + r.uniform(1.0, 8.0)), "share": r.uniform(0.6, 1.0)}
     elif not near:
-        lo = r.uniform(0.3, 1.2)
+        lo = r.uniform(0.4, 1.5)
         policy = {
             "adverse_pips": (lo, lo + r.uniform(0.5, 2.5)),
             "share": r.uniform(0.3, 0.65),
@@ -997,6 +1020,9 @@ def _execution(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: s
             "improve_pips": (0.1, hi * r.uniform(0.85, 1.15)),
         }
     big = variant == "book_walk"
+    # A marketable limit carries the client's accepted deviation (a few pips past the touch); the
+    # firm never prints beyond it.
+    deviation = r.uniform(8.0, 20.0) if not near and not asym else r.uniform(3.0, 10.0)
 
     def script() -> Iterator[float]:
         if policy:
@@ -1006,7 +1032,7 @@ def _execution(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: s
             qty = _units(desk, sym, lots * r.uniform(0.5, 1.5))
             if big:  # a large order in a thin book: fills walk the levels at the book's own prices
                 qty = _size(desk, sym, _reach_qty(desk, sym, side, r.randint(2, 4)) * r.uniform(0.8, 1.1))
-            _aggress(desk, r, acct, sym, side, qty, ep, r.choice(order_types))
+            _aggress(desk, r, acct, sym, side, qty, ep, r.choice(order_types), slack_pips=deviation)
             # A retail round trip: mostly alternating sides, now and then adding to the position.
             if r.random() < 0.7:
                 side = _other(side)
