@@ -1,0 +1,42 @@
+"""The third evaluation book: an exchange-style limit order book (pure, no Django, no clock).
+
+``lob_generate(LobConfig(seed))`` builds the venue and the firm's client gateway
+(:class:`market.Desk`), starts the firm's background accounts (``background``), lets
+``episodes.plan_episodes`` schedule the labelled abuse episodes and near-misses, runs the clock
+to the end and returns the ``surveil`` input records (dicts in time order) and the labels.
+docs/lob-book.md says what the book is and how it differs from the other two.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from compliance.scenarios.lob import background, episodes
+from compliance.scenarios.lob.market import SYMBOLS, Desk, Episode
+
+__all__ = ["LOB_SEEDS", "SEEN_LOB_SEEDS", "SYMBOLS", "Desk", "Episode", "LobConfig", "lob_generate"]
+
+# Evaluation seeds: filled by the lead only (never develop or choose thresholds on them).
+LOB_SEEDS: tuple[int, ...] = ()
+# Earlier evaluation seeds whose figures have been read: reported as seen.
+SEEN_LOB_SEEDS: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class LobConfig:
+    seed: int = 1
+    hours: float = 4.0
+    background: bool = True
+    episodes: bool = True
+
+
+def lob_generate(cfg: LobConfig | None = None, *, desk: Desk | None = None) -> tuple[list[dict], list[Episode]]:
+    """(records in time order, labelled episodes) of one book; deterministic per seed."""
+    cfg = cfg or LobConfig()
+    desk = desk or Desk(cfg.seed, hours=cfg.hours)
+    if cfg.background:
+        background.start(desk, desk.rng("background"))
+    if cfg.episodes:
+        episodes.plan_episodes(desk, desk.rng("episodes"))
+    desk.run()
+    return desk.records, desk.episodes
