@@ -182,8 +182,8 @@ class Book:
         self.mids: deque = deque(maxlen=901)  # mid each second, ticks
         self.fix_samples: list[float] = []
         # per-symbol draws of the outside flow
-        self.limit_rate = rng.uniform(12.0, 20.0)
-        self.market_rate = rng.uniform(2.2, 3.6)
+        self.limit_rate = rng.uniform(16.0, 26.0)
+        self.market_rate = rng.uniform(2.9, 4.6)
         self.cancel_rate = rng.uniform(0.025, 0.04)  # per resting order per second
         self.lean = rng.uniform(0.3, 0.45)
         self.market_size = rng.uniform(1.2, 1.8)  # market orders against limit orders, median
@@ -753,6 +753,14 @@ class Desk:
     def colluders(self):
         """The colluding pair: two accounts of distinct owners."""
         return self._colluders
+
+    def add_linked(self, first: tuple[str, str], second: tuple[str, str]) -> None:
+        """Register a background owner's two accounts (``linked``)."""
+        self._linked.append((first, second))
+
+    def set_colluders(self, first: tuple[str, str], second: tuple[str, str]) -> None:
+        """Register the colluding pair (``colluders``)."""
+        self._colluders = (first, second)
 
     def label(self, kind: str, acct: str, owner: str, sym: str, near_miss: bool = False, variant: str = "") -> Episode:
         ep = Episode(kind, acct, owner, sym, self.t, near_miss=near_miss, variant=variant)
