@@ -413,33 +413,58 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
     gap_ticks = r.choice((1, 1, 2, r.randint(2, 6)))
     # The large orders sit behind the touch (an abuser does not want them filled); a genuine
     # trader's large order may sit at the touch.
-    behind_pips = r.choice((r.uniform(0.1, 0.5), r.uniform(0.5, 1.5), r.uniform(1.5, 4.0)))
+    behind_pips = r.choice((r.uniform(0.3, 0.8), r.uniform(0.8, 2.0), r.uniform(2.0, 4.0)))
     if near and r.random() < 0.4:
         behind_pips = 0.0
-    size_mult = r.uniform(4.0, 15.0)
+    size_mult = r.uniform(4.0, 12.0) if levels == 1 else r.uniform(3.5, 8.0)
     genuine_share = r.uniform(0.05, 0.6)
-    cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 6.0), r.uniform(6.0, 20.0)))
+    cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 6.0), r.uniform(6.0, 15.0)))
     hold_after = r.uniform(480.0, 2400.0)
     stagger = r.uniform(0.5, 12.0) if variant == "added_progressively" else 0.0
     genuine_type = r.choice(("limit", "limit", "limit_inside"))
     timeout = r.uniform(240.0, 900.0)
     poll = r.uniform(0.2, 1.5)
 
+    prices: dict[str, float] = {}  # the large orders' prices as sent
+    small_size: list[int] = []
+
     def place_large(side: str) -> Iterator[float]:
         level_qty = _level_qty(desk, sym)
-        total = level_qty * size_mult
+        # Each large order several times the small one and of the order of the book's levels.
+        each = max(small_qty() * size_mult, level_qty * r.uniform(0.8, 3.0))
         behind = _ticks(desk, sym, behind_pips) if behind_pips else 0
         oids = []
         for i in range(levels):
-            share = total / levels * r.uniform(0.7, 1.3)
+            share = each * r.uniform(0.9, 1.25)
             price = _passive_price(desk, sym, side, behind + i * gap_ticks if layering else behind)
             oids.append(desk.submit(acct, sym, side, _size(desk, sym, share), price=price, algo=algo, tag=ep))
+            prices[oids[-1]] = price
             if stagger:
                 yield stagger * r.uniform(0.5, 1.5)
         return oids
 
+    def fade(oids: list[str], side: str) -> None:
+        # The abuser's large orders are not meant to trade: when the market comes within a tick
+        # of one, it is moved back (a genuine order would be left to fill).
+        bid, ask = desk.touch(sym)
+        touch = bid if side == "buy" else ask
+        tick = desk.tick(sym)
+        for oid in oids:
+            price = prices.get(oid)
+            guard = max(2, _ticks(desk, sym, behind_pips) // 2)
+            if price is not None and desk.is_open(oid) and abs(price - touch) <= tick * (guard + 0.5):
+                away = _passive_price(desk, sym, side, _ticks(desk, sym, behind_pips) + r.randint(0, 3))
+                if desk.modify(oid, price=away):
+                    prices[oid] = away
+
+    def small_qty() -> float:
+        # The genuine order's size, fixed for the episode (the trader's usual clip).
+        if not small_size:
+            small_size.append(_size(desk, sym, _level_qty(desk, sym) * genuine_share))
+        return small_size[0]
+
     def genuine(side: str) -> str:
-        qty = _size(desk, sym, _level_qty(desk, sym) * genuine_share)
+        qty = small_qty()
         price = _inside_or_touch(desk, sym, side) if genuine_type == "limit_inside" else _passive_price(desk, sym, side)
         return desk.submit(acct, sym, side, qty, price=price, algo=algo, tag=ep)
 
@@ -477,6 +502,8 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                 waited += step
                 if waited > 30.0 and r.random() < 0.05:
                     chase(small, small_side)
+                if not near:
+                    fade(oids, large_side)
             if desk.filled(small) <= 0 and desk.is_open(small):
                 # Impatient: the small order is made marketable so the trade happens.
                 bid, ask = desk.touch(sym)
@@ -625,7 +652,7 @@ def _market_maker(ctx: _Ctx, r: Random, sym: str, kind: str, variant: str, lengt
     algo = ctx.algo_id(r, "MM")
     ep = desk.label(kind, acct, owner, sym, near_miss=True, variant=variant)
     lots = r.uniform(0.2, 3.0)
-    tolerance = r.randint(1, 4)
+    tolerance = r.randint(0, 3)  # ticks the touch may move before the quote follows
     poll = r.uniform(0.5, 4.0)
     limit_lots = lots * r.uniform(2.0, 6.0)
     replace = r.random() < 0.5  # cancel/replace or modify
@@ -754,7 +781,8 @@ def _ping(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) -> _Plan:
         algo = ctx.algo_id(r, "PING") if r.random() < 0.6 else None
         ep = desk.label("ping_orders", acct, owner, sym, variant=variant)
         linger = r.uniform(0.02, 1.0)
-        at_touch = r.uniform(0.0, 0.3)
+        at_touch = r.uniform(0.0, 0.25) if variant != "fleeting_limit" else 0.0
+        linger = linger if variant != "fleeting_limit" else r.uniform(0.005, 0.15)
 
         def script() -> Iterator[float]:
             for _ in range(n):
@@ -839,22 +867,17 @@ def _momentum(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) -> _Plan
         if near and variant == "slow_accumulation":
             # The same size built slowly by an institutional algo: no burst, no reversal.
             total = _reach_qty(desk, sym, side, 2) * push * n
-            for _ in range(slices):
-                oid = desk.submit(
-                    acct,
-                    sym,
-                    side,
-                    _size(desk, sym, total / slices),
-                    price=_passive_price(desk, sym, side),
-                    algo=algo,
-                    tag=ep,
-                )
-                yield from _wait_filled(desk, oid, accumulate_s / slices, r.uniform(2.0, 10.0))
+            t0 = desk.t
+            for i in range(slices):
+                yield max(0.0, t0 + i * accumulate_s / slices * r.uniform(0.8, 1.2) - desk.t)
+                piece = _size(desk, sym, total / slices)
+                oid = desk.submit(acct, sym, side, piece, price=_passive_price(desk, sym, side), algo=algo, tag=ep)
+                yield from _wait_filled(desk, oid, 0.6 * accumulate_s / slices, r.uniform(2.0, 10.0))
                 if desk.is_open(oid):
-                    left = desk.filled(oid)
+                    left = piece - desk.filled(oid)
                     desk.cancel(oid)
-                    if r.random() < 0.5 and left >= 0:
-                        _aggress(desk, r, acct, sym, side, _size(desk, sym, total / slices), ep, "market", algo)
+                    if r.random() < 0.5 and left > 0:  # behind schedule: the rest taken now
+                        _aggress(desk, r, acct, sym, side, _size(desk, sym, left), ep, "market", algo)
             return
         yield from burst(side)
         if near:
