@@ -75,6 +75,12 @@ def _ticks(desk, sym: str, pips: float) -> int:
     return max(1, round(pips * desk.pip(sym) / desk.tick(sym)))
 
 
+def _far_ticks(desk, sym: str, pips: float, vol_share: float) -> int:
+    """A distance from the touch an order is not meant to be reached at: ``pips``, or more on a
+    market that moves faster (``vol_share`` of a minute's typical move)."""
+    return max(_ticks(desk, sym, pips), round(desk.vol(sym) * vol_share / desk.tick(sym)))
+
+
 def _spread_ticks(desk, sym: str) -> int:
     bid, ask = desk.touch(sym)
     return round((ask - bid) / desk.tick(sym))
@@ -225,6 +231,7 @@ class _Ctx:
     span: float
     busy: dict[str, list[tuple[float, float]]] = field(default_factory=dict)
     algo_seq: int = 0
+    used: set[str] = field(default_factory=set)
 
     def algo_id(self, r: Random, prefix: str) -> str:
         self.algo_seq += 1
@@ -240,16 +247,20 @@ def _pair(ctx: _Ctx, r: Random, *, allow_background: bool, profile: str):
     Returns ((acct, owner), (acct, owner), how)."""
     desk = ctx.desk
     choices = ["new"]
+    # A background pair carries one abuse episode a book at most, so episodes stay apart.
+    free = [p for p in desk.linked() if p[0][0] not in ctx.used]
     if allow_background:
-        if desk.linked():
+        if free:
             choices.append("linked")
-        if desk.colluders():
+        if desk.colluders() and desk.colluders()[0][0] not in ctx.used:
             choices.append("colluders")
     how = r.choice(choices)
     if how == "linked":
-        a, b = r.choice(desk.linked())
+        a, b = r.choice(free)
     elif how == "colluders":
         a, b = desk.colluders()
+    if how != "new":
+        ctx.used.add(a[0])
     else:
         a = desk.account(profile)
         b = desk.account(r.choice(("retail", "active", profile)), owner=a[1])
@@ -416,6 +427,7 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
     behind_pips = r.choice((r.uniform(0.3, 0.8), r.uniform(0.8, 2.0), r.uniform(2.0, 4.0)))
     if near and r.random() < 0.4:
         behind_pips = 0.0
+    vol_share = r.uniform(0.3, 1.0)
     size_mult = r.uniform(4.0, 12.0) if levels == 1 else r.uniform(3.5, 8.0)
     genuine_share = r.uniform(0.05, 0.6)
     cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 6.0), r.uniform(6.0, 15.0)))
@@ -428,15 +440,30 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
     prices: dict[str, float] = {}  # the large orders' prices as sent
     small_size: list[int] = []
 
+    def behind_ticks() -> int:
+        # Far enough behind the touch for this market's pace (a minute's typical move sets it).
+        if not behind_pips:
+            return 0
+        by_vol = desk.vol(sym) * vol_share / desk.tick(sym)
+        return max(_ticks(desk, sym, behind_pips), round(by_vol))
+
+    small: list[str] = []
+
     def place_large(side: str) -> Iterator[float]:
         level_qty = _level_qty(desk, sym)
         # Each large order several times the small one and of the order of the book's levels.
         each = max(small_qty() * size_mult, level_qty * r.uniform(0.8, 3.0))
-        behind = _ticks(desk, sym, behind_pips) if behind_pips else 0
+        behind = behind_ticks()
         oids = []
         for i in range(levels):
+            if i >= (3 if layering else 1) and small and desk.filled(small[-1]) > 0:
+                break  # the small order has filled: no more layers
             share = each * r.uniform(0.9, 1.25)
-            price = _passive_price(desk, sym, side, behind + i * gap_ticks if layering else behind)
+            if i == 0 or not layering:
+                anchor = _passive_price(desk, sym, side, behind)
+            # Layers step away from the first one, whatever the touch did meanwhile.
+            step = i * gap_ticks * desk.tick(sym) if layering else 0.0
+            price = _on_tick(desk, sym, anchor - step if side == "buy" else anchor + step)
             oids.append(desk.submit(acct, sym, side, _size(desk, sym, share), price=price, algo=algo, tag=ep))
             prices[oids[-1]] = price
             if stagger:
@@ -451,9 +478,9 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
         tick = desk.tick(sym)
         for oid in oids:
             price = prices.get(oid)
-            guard = max(2, _ticks(desk, sym, behind_pips) // 2)
+            guard = max(2, behind_ticks() // 2)
             if price is not None and desk.is_open(oid) and abs(price - touch) <= tick * (guard + 0.5):
-                away = _passive_price(desk, sym, side, _ticks(desk, sym, behind_pips) + r.randint(0, 3))
+                away = _passive_price(desk, sym, side, behind_ticks() + r.randint(0, 3))
                 if desk.modify(oid, price=away):
                     prices[oid] = away
 
@@ -490,24 +517,25 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
             if first_large:
                 oids = yield from place_large(large_side)
                 yield r.uniform(0.2, 6.0)
-                small = genuine(small_side)
+                small.append(genuine(small_side))
             else:
-                small = genuine(small_side)
+                small.append(genuine(small_side))
                 yield r.uniform(0.2, 6.0)
                 oids = yield from place_large(large_side)
+            small_oid = small[-1]
             waited = 0.0
-            while desk.filled(small) <= 0 and waited < timeout:
+            while desk.filled(small_oid) <= 0 and waited < timeout:
                 step = poll * r.uniform(0.5, 1.5)
                 yield step
                 waited += step
                 if waited > 30.0 and r.random() < 0.05:
-                    chase(small, small_side)
+                    chase(small_oid, small_side)
                 if not near:
                     fade(oids, large_side)
-            if desk.filled(small) <= 0 and desk.is_open(small):
+            if desk.filled(small_oid) <= 0 and desk.is_open(small_oid):
                 # Impatient: the small order is made marketable so the trade happens.
                 bid, ask = desk.touch(sym)
-                desk.modify(small, price=_on_tick(desk, sym, ask if small_side == "buy" else bid))
+                desk.modify(small_oid, price=_on_tick(desk, sym, ask if small_side == "buy" else bid))
             if not near:
                 yield cancel_after
                 if layering and r.random() < 0.5:
@@ -516,7 +544,7 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                         yield r.uniform(0.02, 0.4)
                 else:
                     _cancel_all(desk, oids)
-                _cancel_all(desk, [small])
+                _cancel_all(desk, [small_oid])
                 yield r.uniform(20.0, 240.0)
             elif variant in ("genuinely_filled", "ladder_filled"):
                 # The large order(s) were meant: left to the market, then moved to the touch to finish.
@@ -526,10 +554,10 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                         bid, ask = desk.touch(sym)
                         desk.modify(oid, price=_on_tick(desk, sym, bid if large_side == "sell" else ask))
                 yield r.uniform(5.0, 60.0)
-                _cancel_all(desk, oids + [small])
+                _cancel_all(desk, oids + [small_oid])
             else:  # "cancelled_late": withdrawn long after the other side filled, for the client's own reason
                 yield hold_after
-                _cancel_all(desk, oids + [small])
+                _cancel_all(desk, oids + [small_oid])
 
     dur = cycles * (timeout + 300.0) + (hold_after + 120 if near else 0)
     return _Plan(ep, script, dur, (acct,))
@@ -572,6 +600,7 @@ def _order_to_trade(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
         ep = desk.label("excessive_order_to_trade", acct, owner, sym, variant=variant)
         cadence = r.uniform(0.4, 4.0)
         away_pips = (r.uniform(0.5, 3.0), r.uniform(3.0, 15.0))
+        far = r.uniform(0.8, 2.0)
         trades = r.randint(0, 4)
         lots = r.uniform(0.1, 5.0)
 
@@ -582,7 +611,7 @@ def _order_to_trade(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
             two_sided = variant == "two_sided_far"
             while desk.t - t0 < length:
                 for side in ("buy", "sell") if two_sided else (r.choice(("buy", "sell")),):
-                    price = _passive_price(desk, sym, side, _ticks(desk, sym, r.uniform(*away_pips)))
+                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away_pips), far))
                     qty = _units(desk, sym, lots * r.uniform(0.8, 1.2))
                     oid = live.get(side)
                     if variant == "modify_chase" and oid and desk.is_open(oid):
@@ -698,6 +727,7 @@ def _quote_stuffing(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
         seconds = [r.uniform(0.5, 8.0) for _ in range(bursts)]
         pauses = [r.uniform(5.0, 180.0) for _ in range(bursts)]
         away = (r.uniform(0.5, 3.0), r.uniform(3.0, 25.0))
+        far = r.uniform(0.8, 2.0)
         lots = r.uniform(0.05, 3.0)
 
         def script() -> Iterator[float]:
@@ -707,14 +737,15 @@ def _quote_stuffing(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
                 live: list[tuple[str, str]] = []  # (order id, side), oldest first
                 while sent < messages[b]:
                     side = r.choice(("buy", "sell"))
-                    price = _passive_price(desk, sym, side, _ticks(desk, sym, r.uniform(*away)))
+                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away), far))
                     qty = _units(desk, sym, lots * r.uniform(0.5, 1.5))
                     if variant == "modify_storm" and len(live) >= 2:
                         # A handful of orders re-priced over and over, never near the touch.
                         oid, oside = r.choice(live)
                         if desk.is_open(oid):
                             desk.modify(
-                                oid, price=_passive_price(desk, sym, oside, _ticks(desk, sym, r.uniform(*away)))
+                                oid,
+                                price=_passive_price(desk, sym, oside, _far_ticks(desk, sym, r.uniform(*away), far)),
                             )
                         else:
                             live.remove((oid, oside))
@@ -1016,7 +1047,7 @@ def _execution(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: s
     acct, owner = desk.account(r.choice(("retail", "retail", "active")))
     ep = desk.label(kind, acct, owner, sym, near_miss=near, variant=variant)
     asym = kind == "asymmetric_slippage"
-    n = r.randint(14, 40) if asym else r.randint(5, 20)
+    n = r.randint(18, 40) if asym else r.randint(6, 20)
     length = ctx.scale(r.uniform(2400.0, 9000.0) if asym else r.uniform(1200.0, 5400.0))
     lots = r.choice((r.uniform(0.01, 0.5), r.uniform(0.5, 3.0), r.uniform(3.0, 10.0)))
     order_types = {"marketable_limits": ("limit", "ioc"), "mixed": ("market", "ioc", "limit")}.get(variant, ("market",))
@@ -1028,9 +1059,9 @@ def _execution(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: s
         lo = r.uniform(0.4, 1.5)
         policy = {
             "adverse_pips": (lo, lo + r.uniform(0.5, 2.5)),
-            "share": r.uniform(0.3, 0.65),
+            "share": r.uniform(0.4, 0.7),
             # Price improvement withheld: none, or rare and clipped to a fraction of a pip.
-            "improve_share": 0.0 if variant == "withheld" else r.uniform(0.02, 0.12),
+            "improve_share": 0.0 if variant == "withheld" else r.uniform(0.02, 0.08),
             "improve_pips": (0.05, r.uniform(0.1, 0.3)),
         }
     elif variant in ("symmetric", "symmetric_small"):
