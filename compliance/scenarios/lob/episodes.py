@@ -557,7 +557,11 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                 _cancel_all(desk, oids + [small_oid])
             else:  # "cancelled_late": withdrawn long after the other side filled, for the client's own reason
                 yield hold_after
-                _cancel_all(desk, oids + [small_oid])
+                # Now and then the client's session drops and the venue pulls its orders.
+                reason = "disconnect" if r.random() < 0.3 else None
+                for oid in oids + [small_oid]:
+                    if desk.is_open(oid):
+                        desk.cancel(oid, reason=reason)
 
     dur = cycles * (timeout + 300.0) + (hold_after + 120 if near else 0)
     return _Plan(ep, script, dur, (acct,))
