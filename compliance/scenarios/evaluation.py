@@ -1,7 +1,7 @@
 """Precision and recall of the surveillance engine on generated books (pure, no Django).
 
 Truth is by order: an alert is about an episode when it names at least one of the episode's
-orders. The same scoring serves both books (``generator`` and ``independent``): an episode is
+orders. The same scoring serves every book (``generator``, ``independent``, ``lob``): an episode is
 anything with ``kind``, ``near_miss``, ``order_ids`` and ``accepted``. Per alert type:
 - strict: an alert is true when it names an abuse episode of its own type; recall counts the
   episodes of the type found by an alert of that type. An alert of a related type (wash trade
@@ -116,8 +116,9 @@ def score(alerts: list[dict], episodes: list) -> tuple[list[TypeScore], list[tup
 
 
 # The books: "generator" (compliance.scenarios.generator: development, held-out and seen
-# held-out seeds, by ranges) and "independent" (compliance.scenarios.independent: evaluation only).
-BOOKS = ("generator", "independent")
+# held-out seeds, by ranges), "independent" (compliance.scenarios.independent: evaluation only)
+# and "lob" (compliance.scenarios.lob, an exchange-style limit order book: evaluation only).
+BOOKS = ("generator", "independent", "lob")
 
 
 def book_generate(book: str, seed: int, *, ranges: str = "dev", hours: float = 4.0):
@@ -126,6 +127,10 @@ def book_generate(book: str, seed: int, *, ranges: str = "dev", hours: float = 4
         from compliance.scenarios.independent import IndependentConfig, independent_generate
 
         return independent_generate(IndependentConfig(seed=seed, hours=hours))
+    if book == "lob":
+        from compliance.scenarios.lob import LobConfig, lob_generate
+
+        return lob_generate(LobConfig(seed=seed, hours=hours))
     if book != "generator":
         raise ValueError(f"unknown book {book!r}; known: {', '.join(BOOKS)}")
     return generate(ScenarioConfig(seed=seed, ranges=ranges, hours=hours))

@@ -12,10 +12,15 @@ Which books (docs/surveillance-evaluation.md):
   been read: reported as "seen", never as a held-out measure;
 - ``--independent``: the independent book (``compliance.scenarios.independent``, a second
   firm's book from a different generator; ``INDEPENDENT_SEEDS``), evaluation only;
-  ``--seen-independent``: its earlier seeds (``SEEN_INDEPENDENT_SEEDS``), read: reported as seen.
+  ``--seen-independent``: its earlier seeds (``SEEN_INDEPENDENT_SEEDS``), read: reported as seen;
+- ``--lob``: the third book, an exchange-style limit order book (``compliance.scenarios.lob``,
+  docs/lob-book.md; ``LOB_SEEDS``), evaluation only, refused while no evaluation seed is set;
+  ``--seen-lob``: its earlier seeds (``SEEN_LOB_SEEDS``), read: reported as seen.
 
 ``--write-input FILE`` also writes the first book as ``surveil`` JSONL (and ``--write-labels
-FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it.
+FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it. With
+``--lob`` (or ``--seen-lob``) they only write the book, scoring nothing: ``--seeds 3 --lob
+--write-input F`` lets a seed be inspected without reading its figures.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from django.core.management.base import BaseCommand, CommandError
 from compliance.scenarios.evaluation import book_generate, evaluate_sets, format_reliability, format_table, macro
 from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS, TUNE_SEEDS
 from compliance.scenarios.independent import INDEPENDENT_SEEDS, SEEN_INDEPENDENT_SEEDS
+from compliance.scenarios.lob import LOB_SEEDS, SEEN_LOB_SEEDS
 
 
 class Command(BaseCommand):
@@ -58,6 +64,16 @@ class Command(BaseCommand):
             action="store_true",
             help="the independent book's earlier seeds, already looked at (reported as seen)",
         )
+        which.add_argument(
+            "--lob",
+            action="store_true",
+            help="the limit order book, a third firm's book (evaluation only; LOB_SEEDS)",
+        )
+        which.add_argument(
+            "--seen-lob",
+            action="store_true",
+            help="the limit order book's earlier seeds, already looked at (reported as seen)",
+        )
         parser.add_argument("--seeds", help="comma-separated seeds (default: the chosen set's)")
         parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
@@ -71,7 +87,12 @@ class Command(BaseCommand):
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
     def handle(self, *args, **opts):
-        book = "independent" if opts["independent"] or opts["seen_independent"] else "generator"
+        if opts["independent"] or opts["seen_independent"]:
+            book = "independent"
+        elif opts["lob"] or opts["seen_lob"]:
+            book = "lob"
+        else:
+            book = "generator"
         held_out = opts["held_out"] or opts["seen_held_out"]
         ranges = opts["ranges"] or ("heldout" if held_out else "tune" if opts["tuning"] else "dev")
         if opts["seeds"]:
@@ -81,6 +102,14 @@ class Command(BaseCommand):
                 raise CommandError("--seeds: comma-separated integers") from None
         elif book == "independent":
             seeds = list(SEEN_INDEPENDENT_SEEDS if opts["seen_independent"] else INDEPENDENT_SEEDS)
+        elif book == "lob":
+            seeds = list(SEEN_LOB_SEEDS if opts["seen_lob"] else LOB_SEEDS)
+            if not seeds:
+                which = "SEEN_LOB_SEEDS" if opts["seen_lob"] else "LOB_SEEDS"
+                raise CommandError(
+                    f"the limit order book has no evaluation seeds yet ({which} in compliance/scenarios/lob is "
+                    "empty): the lead sets them; --seeds N --lob --write-input F writes one book to inspect"
+                )
         elif opts["tuning"]:
             seeds = list(TUNE_SEEDS)
         elif opts["seen_held_out"]:
@@ -115,6 +144,12 @@ class Command(BaseCommand):
             self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
             return
 
+        if book == "lob" and (opts["write_input"] or opts["write_labels"]):
+            # Inspection only: the book is written, nothing is surveilled or scored.
+            self._write(book, seeds[0], ranges, opts)
+            self.stderr.write(f"lob book seed {seeds[0]} written (not scored)")
+            return
+
         def log(info):
             self.stderr.write(
                 f"seed {info['seed']} ({info['ranges']}): {info['lines']} lines, {info['order_events']} order events, "
@@ -122,7 +157,11 @@ class Command(BaseCommand):
             )
 
         scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
-        if book == "independent" and opts["seen_independent"]:
+        if book == "lob" and opts["seen_lob"]:
+            kind, detail = "SEEN lob (already looked at: not an unseen measure)", "the limit order book"
+        elif book == "lob":
+            kind, detail = "LOB", "the limit order book"
+        elif book == "independent" and opts["seen_independent"]:
             kind, detail = "SEEN independent (already looked at: not an unseen measure)", "the independent book"
         elif book == "independent":
             kind, detail = "INDEPENDENT", "the independent book"
@@ -144,12 +183,16 @@ class Command(BaseCommand):
         )
         self.stdout.write(format_reliability(scored) + "\n")
         if opts["write_input"] or opts["write_labels"]:
-            rows, episodes = book_generate(book, seeds[0], ranges=ranges, hours=opts["hours"])
-            if opts["write_input"]:
-                with open(opts["write_input"], "wb") as fh:
-                    for row in rows:
-                        fh.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
-            if opts["write_labels"]:
-                with open(opts["write_labels"], "wb") as fh:
-                    for ep in episodes:
-                        fh.write(orjson.dumps(ep.as_dict(), option=orjson.OPT_APPEND_NEWLINE))
+            self._write(book, seeds[0], ranges, opts)
+
+    def _write(self, book: str, seed: int, ranges: str, opts) -> None:
+        """Write one book's records (``--write-input``) and labels (``--write-labels``) as JSONL."""
+        rows, episodes = book_generate(book, seed, ranges=ranges, hours=opts["hours"])
+        if opts["write_input"]:
+            with open(opts["write_input"], "wb") as fh:
+                for row in rows:
+                    fh.write(orjson.dumps(row, option=orjson.OPT_APPEND_NEWLINE))
+        if opts["write_labels"]:
+            with open(opts["write_labels"], "wb") as fh:
+                for ep in episodes:
+                    fh.write(orjson.dumps(ep.as_dict(), option=orjson.OPT_APPEND_NEWLINE))

@@ -61,7 +61,7 @@ def _cancel_all(desk, oids) -> None:
 def retail(desk, acct: str, r, symbols=None):
     """A retail client: a handful of trades, stops and take-profits, closed by hand or by them."""
     symbols = symbols or [_pick_symbol(r) for _ in range(r.randint(1, 3))]
-    gap_min = r.uniform(8.0, 35.0)
+    gap_min = r.uniform(4.0, 25.0)
     size = r.uniform(0.05, 1.5)
     uses_brackets = r.uniform(0.3, 0.95)
     limit_entries = r.uniform(0.0, 0.5)
@@ -153,7 +153,7 @@ def pyramider(desk, acct: str, r, symbols=None):
     symbols = symbols or [_pick_symbol(r)]
     size = r.uniform(0.3, 2.5)
     while True:
-        yield r.expovariate(1.0 / r.uniform(900.0, 2400.0))
+        yield r.expovariate(1.0 / r.uniform(300.0, 1200.0))
         sym = r.choice(symbols)
         side = r.choice(("buy", "sell"))
         sign = 1 if side == "buy" else -1
@@ -184,10 +184,11 @@ def market_maker(desk, acct: str, r, sym: str):
     size = _lots(desk, sym, round(r.uniform(0.5, 3.0), 2))
     by_modify = r.random() < 0.5
     max_inv = size * r.randint(3, 6)
-    drift_ticks = r.randint(2, 5)  # how far the touch may move before re-pricing
-    min_gap = r.uniform(1.0, 4.0)
+    unit = max(1, round(desk.spread(sym) / tick)) if desk.spread(sym) > 0 else 1
+    drift_ticks = r.randint(1, 3) * unit  # how far the touch may move before re-pricing
+    min_gap = r.uniform(0.5, 2.5)
     improve = r.uniform(0.0, 0.3)
-    back = r.choice((0, 1, 1, 2, 3))  # ticks behind the touch it quotes  # how often it steps inside a wide spread
+    back = r.randint(1, 4) * unit  # ticks behind the touch it quotes  # how often it steps inside a wide spread
     refill_s = r.uniform(3.0, 20.0)  # after a fill, how long before quoting that side again
     yield r.uniform(0.0, 300.0)
     quotes = {"buy": None, "sell": None}
@@ -352,7 +353,7 @@ def start(desk, rng) -> None:
     """Create the background accounts (18-24, profiles drawn per seed) and spawn their scripts."""
     total = rng.randint(18, 24)
     n_active = rng.randint(2, 4)
-    n_mm = 1 if rng.random() < 0.7 else 2
+    n_mm = 1 if rng.random() < 0.5 else 2
     n_algo = rng.randint(2, 3)
     n_inst = rng.randint(2, 3)
     fixed = n_active + n_mm + n_algo + n_inst + 6 + 2

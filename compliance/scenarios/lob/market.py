@@ -27,58 +27,20 @@ Scripts (the background accounts, the episodes) are generators run by the desk's
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import math
 import random
-from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED
+from compliance.scenarios.lob.book import BUY, SELL, SPECS, SYMBOLS, Book, Order, Policy, SymbolSpec
+from compliance.scenarios.lob.flow import _MARKET, _QUOTE, _REGIME, _RELEASE, _SCRIPT, _SECOND, OutsideFlow
 
-SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "XAUUSD")
-
-
-@dataclass(frozen=True)
-class SymbolSpec:
-    tick: float  # price increment
-    pip: float
-    lot: int  # units per standard lot
-    decimals: int
-    start: tuple[float, float]  # range of the opening price
-    scale: int  # typical spread, ticks: the unit of the outside flow's distances
-    sigma: float  # the fundamental's volatility, ticks per sqrt(second), calm
-    step: int  # quantity increment, units
-    size_lots: float  # median outside order, lots
-
-
-SPECS = {
-    "EURUSD": SymbolSpec(0.00001, 0.0001, 100_000, 5, (1.04, 1.12), 2, 1.5, 1000, 1.3),
-    "GBPUSD": SymbolSpec(0.00001, 0.0001, 100_000, 5, (1.22, 1.32), 3, 1.9, 1000, 1.5),
-    "USDJPY": SymbolSpec(0.001, 0.01, 100_000, 3, (142.0, 158.0), 3, 1.9, 1000, 1.5),
-    "XAUUSD": SymbolSpec(0.01, 0.1, 100, 2, (2450.0, 2850.0), 18, 7.0, 1, 1.0),
-}
-
-# Regimes: (rate multiplier, fundamental volatility multiplier, distance multiplier, mean minutes)
-REGIMES = {
-    "calm": (0.7, 0.7, 1.0, 16.0),
-    "busy": (1.6, 1.3, 1.2, 8.0),
-    "news": (3.0, 3.5, 2.8, 2.5),
-}
-NEXT_REGIME = {
-    "calm": (("busy", 0.8), ("news", 0.2)),
-    "busy": (("calm", 0.75), ("news", 0.25)),
-    "news": (("busy", 0.6), ("calm", 0.4)),
-}
+__all__ = ["BUY", "SELL", "SPECS", "SYMBOLS", "Book", "Desk", "Episode", "Order", "Policy", "SymbolSpec"]
 
 FIX_HALF_WINDOW_S = 150.0
-
-BUY, SELL = 1, -1
-
-# Clock events
-_MARKET, _SCRIPT, _SECOND, _QUOTE, _REGIME = range(5)
 
 
 @dataclass
@@ -112,178 +74,24 @@ class Episode:
         }
 
 
-class Order:
-    __slots__ = (
-        "oid",
-        "sym",
-        "side",
-        "price",
-        "qty",
-        "left",
-        "client",
-        "otype",
-        "algo",
-        "filled",
-        "value",
-        "live",
-        "idx",
-        "limit",
-    )
-
-    def __init__(self, oid, sym, side, price, qty, client=None, otype="limit", algo=None):
-        self.oid = oid
-        self.sym = sym
-        self.side = side
-        self.price = price  # ticks (the stop price for a pending stop)
-        self.qty = qty  # total ordered, units
-        self.left = qty
-        self.client = client  # (account, owner) for a firm client, None for the outside market
-        self.otype = otype
-        self.algo = algo
-        self.filled = 0
-        self.value = 0.0  # sum of printed price * qty (client orders)
-        self.live = True
-        self.idx = -1  # position in the outside order list
-        self.limit = price  # ticks, None for market: the price the client accepted
-
-
-class Policy:
-    __slots__ = ("adverse", "share", "improve_share", "improve")
-
-    def __init__(self, adverse, share, improve_share, improve):
-        self.adverse = adverse
-        self.share = share
-        self.improve_share = improve_share
-        self.improve = improve
-
-
-class Book:
-    """One symbol's price-level book and its outside flow state."""
-
-    def __init__(self, sym: str, spec: SymbolSpec, rng: random.Random, start_price: float):
-        self.sym = sym
-        self.spec = spec
-        self.rng = rng
-        self.bids: list[int] = []  # ascending; best is [-1]
-        self.asks: list[int] = []  # ascending; best is [0]
-        self.bid_q: dict[int, deque] = {}
-        self.ask_q: dict[int, deque] = {}
-        self.outside: list[Order] = []
-        self.stops: list[Order] = []
-        self.fundamental = start_price / spec.tick
-        self.f_t = 0.0
-        self.regime = "calm"
-        self.regime_gen = 0
-        self.market_gen = 0
-        self.published = (0, 0)
-        self.last_pub_t = -1.0
-        self.quote_pending = False
-        self.quote_gap = rng.uniform(0.010, 0.050)
-        self.mids: deque = deque(maxlen=901)  # mid each second, ticks
-        self.fix_samples: list[float] = []
-        # per-symbol draws of the outside flow
-        self.limit_rate = rng.uniform(16.0, 26.0)
-        self.market_rate = rng.uniform(2.9, 4.6)
-        self.cancel_rate = rng.uniform(0.025, 0.04)  # per resting order per second
-        self.lean = rng.uniform(0.3, 0.45)
-        self.market_size = rng.uniform(1.2, 1.8)  # market orders against limit orders, median
-
-    def best_bid(self) -> int | None:
-        return self.bids[-1] if self.bids else None
-
-    def best_ask(self) -> int | None:
-        return self.asks[0] if self.asks else None
-
-    def touch(self) -> tuple[int, int]:
-        return (self.bids[-1] if self.bids else 0, self.asks[0] if self.asks else 0)
-
-    def mid_ticks(self) -> float:
-        if self.bids and self.asks:
-            return (self.bids[-1] + self.asks[0]) / 2.0
-        if self.bids:
-            return float(self.bids[-1])
-        if self.asks:
-            return float(self.asks[0])
-        return self.fundamental
-
-    def add(self, order: Order) -> None:
-        """Rest an order at the back of its level's queue (price-time priority)."""
-        if order.side == BUY:
-            queues, prices = self.bid_q, self.bids
-        else:
-            queues, prices = self.ask_q, self.asks
-        q = queues.get(order.price)
-        if q is None:
-            q = queues[order.price] = deque()
-            bisect.insort(prices, order.price)
-        q.append(order)
-        if order.client is None:
-            order.idx = len(self.outside)
-            self.outside.append(order)
-
-    def remove(self, order: Order) -> None:
-        """Take a resting order off its level."""
-        if order.side == BUY:
-            queues, prices = self.bid_q, self.bids
-        else:
-            queues, prices = self.ask_q, self.asks
-        q = queues.get(order.price)
-        if q is not None:
-            try:
-                q.remove(order)
-            except ValueError:
-                pass
-            if not q:
-                del queues[order.price]
-                i = bisect.bisect_left(prices, order.price)
-                if i < len(prices) and prices[i] == order.price:
-                    prices.pop(i)
-        if order.client is None:
-            self._drop_outside(order)
-
-    def _drop_outside(self, order: Order) -> None:
-        i = order.idx
-        if i < 0:
-            return
-        last = self.outside.pop()
-        if last is not order:
-            self.outside[i] = last
-            last.idx = i
-        order.idx = -1
-
-    def levels(self, side: int, n: int) -> list[tuple[int, int]]:
-        if side == BUY:
-            prices = self.bids[::-1][:n] if n < len(self.bids) else self.bids[::-1]
-            queues = self.bid_q
-        else:
-            prices = self.asks[:n]
-            queues = self.ask_q
-        return [(p, sum(o.left for o in queues[p])) for p in prices[:n]]
-
-    def available(self, side: int, limit: int | None) -> int:
-        """Quantity an aggressor on ``side`` could take up to ``limit`` (ticks; None: all)."""
-        total = 0
-        if side == BUY:
-            for p in self.asks:
-                if limit is not None and p > limit:
-                    break
-                total += sum(o.left for o in self.ask_q[p])
-        else:
-            for p in reversed(self.bids):
-                if limit is not None and p < limit:
-                    break
-                total += sum(o.left for o in self.bid_q[p])
-        return total
-
-
-class Desk:
+class Desk(OutsideFlow):
     """The venue and the firm's client gateway; the interface the scripts use.
 
     Prices in and out of the desk's methods are floats in price units; quantities are units
     (base currency, ounces for XAUUSD).
     """
 
-    def __init__(self, seed: int, hours: float = 4.0, start: datetime | None = None, audit: bool = False):
+    def __init__(
+        self,
+        seed: int,
+        hours: float = 4.0,
+        start: datetime | None = None,
+        audit: bool = False,
+        outside: bool = True,
+    ):
+        """``audit`` keeps (t, order id, symbol, side, book price, printed price, mark, aggressive)
+        per client fill (prices in ticks) in ``self.audit``; ``outside=False`` leaves the books
+        empty and the outside market silent (hand-made matching cases)."""
         self.seed = seed
         self.hours = hours
         self.end_t = hours * 3600.0
@@ -318,12 +126,14 @@ class Desk:
         self._colluders = None
         self._ts_cache: dict[int, str] = {}
         self._fixes = [3600.0 * k for k in range(1, int(hours) + 1) if 3600.0 * k + FIX_HALF_WINDOW_S <= self.end_t]
-        for book in self._books.values():
+        for book in self._books.values() if outside else ():
             self._seed_book(book)
             self._publish(book)
             self._schedule_market(book)
             self._schedule_regime(book)
         self._push(0.0, _SECOND, None, None)
+        if outside:
+            self._push(self.rng("releases").uniform(600.0, 3000.0), _RELEASE, None, None)
 
     # ---- streams, clock -------------------------------------------------------------------
 
@@ -375,121 +185,9 @@ class Desk:
                 book = books[a]
                 if b == book.regime_gen:
                     self._switch_regime(book)
+            elif kind == _RELEASE:
+                self._release()
         self.t = end
-
-    # ---- the outside market ---------------------------------------------------------------
-
-    def _seed_book(self, book: Book) -> None:
-        spec = book.spec
-        f = round(book.fundamental)
-        for i in range(40):
-            d = i // 2
-            self._outside_limit(book, BUY, f - 1 - d * max(1, spec.scale // 2))
-            self._outside_limit(book, SELL, f + 1 + d * max(1, spec.scale // 2))
-
-    def _outside_size(self, book: Book, mult: float = 1.0) -> int:
-        spec = book.spec
-        lots = spec.size_lots * mult * math.exp(book.rng.gauss(0.0, 0.8))
-        units = int(lots * spec.lot / spec.step) * spec.step
-        return max(units, spec.step)
-
-    def _outside_limit(self, book: Book, side: int, price: int) -> None:
-        self._oid += 1
-        book.add(Order(self._oid, book.sym, side, price, self._outside_size(book)))
-
-    def _schedule_market(self, book: Book) -> None:
-        rate_mult = REGIMES[book.regime][0]
-        rate = (book.limit_rate + book.market_rate) * rate_mult + book.cancel_rate * len(book.outside) * (
-            2.0 if book.regime == "news" else 1.0
-        )
-        book.market_gen += 1
-        self._push(self.t + book.rng.expovariate(rate), _MARKET, book.sym, book.market_gen)
-
-    def _schedule_regime(self, book: Book) -> None:
-        minutes = REGIMES[book.regime][3]
-        book.regime_gen += 1
-        self._push(self.t + book.rng.expovariate(1.0 / (minutes * 60.0)), _REGIME, book.sym, book.regime_gen)
-
-    def _switch_regime(self, book: Book) -> None:
-        self._advance_fundamental(book)
-        r = book.rng.random()
-        acc = 0.0
-        for name, p in NEXT_REGIME[book.regime]:
-            acc += p
-            if r < acc:
-                book.regime = name
-                break
-        if book.regime == "news":
-            # the release: the fundamental jumps, liquidity near the touch is withdrawn
-            spec = book.spec
-            book.fundamental += book.rng.choice((-1, 1)) * book.rng.uniform(4.0, 20.0) * spec.pip / spec.tick
-            mid = book.mid_ticks()
-            near = 6 * spec.scale
-            for o in list(book.outside):
-                if abs(o.price - mid) <= near and book.rng.random() < 0.6:
-                    book.remove(o)
-            self._ensure(book)
-            self._after_change(book)
-        self._schedule_regime(book)
-        self._schedule_market(book)
-
-    def _advance_fundamental(self, book: Book) -> None:
-        dt = self.t - book.f_t
-        if dt > 0:
-            book.fundamental += book.rng.gauss(0.0, book.spec.sigma * REGIMES[book.regime][1] * math.sqrt(dt))
-            book.f_t = self.t
-
-    def _market_event(self, book: Book) -> None:
-        rng = book.rng
-        self._advance_fundamental(book)
-        regime = REGIMES[book.regime]
-        mult = regime[0]
-        lim = book.limit_rate * mult
-        mkt = book.market_rate * mult
-        can = book.cancel_rate * len(book.outside) * (2.0 if book.regime == "news" else 1.0)
-        u = rng.random() * (lim + mkt + can)
-        scale = book.spec.scale
-        mid = book.mid_ticks()
-        lean = math.tanh((book.fundamental - mid) / (3.0 * scale))
-        if u < lim:
-            side = BUY if rng.random() < 0.5 + 0.25 * lean else SELL
-            d = int(rng.expovariate(1.0 / (3.0 * scale * regime[2])))
-            if side == BUY:
-                ask = book.best_ask()
-                price = (ask if ask is not None else round(mid) + 1) - 1 - d
-            else:
-                bid = book.best_bid()
-                price = (bid if bid is not None else round(mid) - 1) + 1 + d
-            self._outside_limit(book, side, price)
-        elif u < lim + mkt:
-            side = BUY if rng.random() < 0.5 + book.lean * lean else SELL
-            qty = self._outside_size(book, book.market_size)
-            # the outside flow never empties a side: it takes at most what rests near the touch
-            avail = book.available(side, None)
-            qty = min(qty, max(0, avail - book.spec.step * 50))
-            if qty > 0:
-                self._take(book, side, qty, None, None)
-        elif book.outside:
-            o = book.outside[int(rng.random() * len(book.outside))]
-            book.remove(o)
-            o.live = False
-        self._ensure(book)
-        self._after_change(book)
-
-    def _ensure(self, book: Book) -> None:
-        """Liquidity providers refill a side that has run thin."""
-        spec = book.spec
-        if len(book.bids) < 4 or len(book.asks) < 4:
-            mid = book.mid_ticks()
-            for i in range(4):
-                if len(book.bids) < 4:
-                    top = book.best_ask()
-                    base = min(round(mid) - 1, (top - 1) if top is not None else round(mid) - 1)
-                    self._outside_limit(book, BUY, base - i * spec.scale)
-                if len(book.asks) < 4:
-                    bot = book.best_bid()
-                    base = max(round(mid) + 1, (bot + 1) if bot is not None else round(mid) + 1)
-                    self._outside_limit(book, SELL, base + i * spec.scale)
 
     # ---- matching ---------------------------------------------------------------------------
 
@@ -561,8 +259,6 @@ class Desk:
         acct, owner = order.client
         key = (acct, order.sym)
         self._positions[key] = self._positions.get(key, 0) + order.side * qty
-        if not aggressive:
-            self._flush(book)
         self.records.append(
             {
                 "type": "fill",
