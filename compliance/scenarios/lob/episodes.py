@@ -513,7 +513,7 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                 yield r.uniform(120.0, 900.0)
                 _cancel_all(desk, oids)
                 return
-            first_large = r.random() < 0.6
+            first_large = variant == "added_progressively" or r.random() < 0.6
             if first_large:
                 oids = yield from place_large(large_side)
                 yield r.uniform(0.2, 6.0)
