@@ -603,8 +603,8 @@ def _order_to_trade(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
         algo = ctx.algo_id(r, "OTR") if r.random() < 0.75 else None
         ep = desk.label("excessive_order_to_trade", acct, owner, sym, variant=variant)
         cadence = r.uniform(0.4, 4.0)
-        away_pips = (r.uniform(0.5, 3.0), r.uniform(3.0, 15.0))
-        far = r.uniform(0.8, 2.0)
+        away_pips = (r.uniform(1.0, 3.0), r.uniform(3.0, 15.0))
+        far = r.uniform(1.0, 2.5)
         trades = r.randint(0, 4)
         lots = r.uniform(0.1, 5.0)
 
@@ -613,9 +613,24 @@ def _order_to_trade(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
             t0 = desk.t
             live: dict[str, str] = {}
             two_sided = variant == "two_sided_far"
+            reach = far
+            hit: set[str] = set()
+            spreads: list[int] = []
             while desk.t - t0 < length:
+                spreads.append(_spread_ticks(desk, sym))
+                usual = statistics.median(spreads[-300:])
+                if len(spreads) > 20 and spreads[-1] > max(3, 3 * usual):
+                    # A release: the algo pulls its orders and sits out the fast market.
+                    _cancel_all(desk, list(live.values()))
+                    yield r.uniform(20.0, 120.0)
+                    continue
+                for oid in live.values():
+                    if oid not in hit and desk.filled(oid) > 0:
+                        # Reached by the market: the algo backs its orders further off.
+                        hit.add(oid)
+                        reach = min(reach * 1.6, 8.0)
                 for side in ("buy", "sell") if two_sided else (r.choice(("buy", "sell")),):
-                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away_pips), far))
+                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away_pips), reach))
                     qty = _units(desk, sym, lots * r.uniform(0.8, 1.2))
                     oid = live.get(side)
                     if variant == "modify_chase" and oid and desk.is_open(oid):
