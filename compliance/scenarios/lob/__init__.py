@@ -26,6 +26,7 @@ SEEN_LOB_SEEDS: tuple[int, ...] = ()
 class LobConfig:
     seed: int = 1
     hours: float = 4.0
+    start_hour: int = 0  # UTC: 0 the Tokyo/Sydney session (the default), 7 Frankfurt
     background: bool = True
     episodes: bool = True
 
@@ -33,7 +34,7 @@ class LobConfig:
 def lob_generate(cfg: LobConfig | None = None, *, desk: Desk | None = None) -> tuple[list[dict], list[Episode]]:
     """(records in time order, labelled episodes) of one book; deterministic per seed."""
     cfg = cfg or LobConfig()
-    desk = desk or Desk(cfg.seed, hours=cfg.hours)
+    desk = desk or Desk(cfg.seed, hours=cfg.hours, start_hour=cfg.start_hour)
     if cfg.background:
         background.start(desk, desk.rng("background"))
     if cfg.episodes:

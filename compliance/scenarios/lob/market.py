@@ -86,6 +86,7 @@ class Desk(OutsideFlow):
         seed: int,
         hours: float = 4.0,
         start: datetime | None = None,
+        start_hour: int = 0,
         audit: bool = False,
         outside: bool = True,
     ):
@@ -105,7 +106,7 @@ class Desk(OutsideFlow):
             day = datetime(2026, 1, 5, tzinfo=UTC) + timedelta(days=rng.randrange(0, 350))
             while day.weekday() >= 5:  # the FX week: Monday-Friday
                 day += timedelta(days=1)
-            start = day  # 00:00 UTC: the Tokyo/Sydney session
+            start = day + timedelta(hours=start_hour)  # 0: 00:00 UTC, the Tokyo/Sydney session
         self.start = start
         self.records: list[dict] = []
         self.episodes: list[Episode] = []

@@ -54,6 +54,25 @@ def test_quotes_never_crossed_and_on_the_tick_grid(book):
             assert abs(bid / spec.tick - round(bid / spec.tick)) < 1e-6
 
 
+def _seconds(ts: str) -> float:
+    h, m, s = ts[11:-1].split(":")
+    return int(h) * 3600 + int(m) * 60 + float(s)
+
+
+def test_quotes_throttled_except_around_client_events(book):
+    _desk, records, _e, _s = book
+    last: dict[str, float] = {}
+    close, total = 0, 0
+    for r in records:
+        if r["type"] == "quote":
+            t = _seconds(r["ts"])
+            if r["symbol"] in last:
+                total += 1
+                close += t - last[r["symbol"]] < 0.010
+            last[r["symbol"]] = t
+    assert total > 100_000 and close / total < 0.01
+
+
 def test_fixings_hourly_median_prints(book):
     _desk, records, _e, _s = book
     closes = [r for r in records if r["type"] == "close"]
