@@ -75,10 +75,21 @@ def _ticks(desk, sym: str, pips: float) -> int:
     return max(1, round(pips * desk.pip(sym) / desk.tick(sym)))
 
 
-def _far_ticks(desk, sym: str, pips: float, vol_share: float) -> int:
+def _far_ticks(desk, sym: str, side: str, pips: float, vol_share: float) -> int:
     """A distance from the touch an order is not meant to be reached at: ``pips``, or more on a
-    market that moves faster (``vol_share`` of a minute's typical move)."""
-    return max(_ticks(desk, sym, pips), round(desk.vol(sym) * vol_share / desk.tick(sym)))
+    market that moves faster (``vol_share`` of a minute's typical move), and behind at least three
+    of the book's own levels."""
+    by_vol = round(desk.vol(sym) * vol_share / desk.tick(sym))
+    return max(_ticks(desk, sym, pips), by_vol, _deep_ticks(desk, sym, side, 3) + 1)
+
+
+def _deep_ticks(desk, sym: str, side: str, level: int) -> int:
+    """Ticks from the touch to the book's ``level``-th price level (0 = the touch) on ``side``:
+    an order there has that much of the book in front of it."""
+    levels = desk.depth(sym, side, level + 1)
+    if not levels:
+        return 0
+    return round(abs(levels[0][0] - levels[-1][0]) / desk.tick(sym))
 
 
 def _spread_ticks(desk, sym: str) -> int:
@@ -428,6 +439,7 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
     if near and r.random() < 0.4:
         behind_pips = 0.0
     vol_share = r.uniform(0.3, 1.0)
+    deep_level = r.randint(2, 4)  # the spoof sits behind this many of the book's own levels
     size_mult = r.uniform(4.0, 12.0) if levels == 1 else r.uniform(3.5, 8.0)
     genuine_share = r.uniform(0.05, 0.6)
     cancel_after = r.choice((r.uniform(0.1, 1.5), r.uniform(1.5, 6.0), r.uniform(6.0, 15.0)))
@@ -445,11 +457,14 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
         if not behind_pips:
             return 0
         by_vol = desk.vol(sym) * vol_share / desk.tick(sym)
-        return max(_ticks(desk, sym, behind_pips), round(by_vol))
+        return max(_ticks(desk, sym, behind_pips), round(by_vol), _deep_ticks(desk, sym, spoof_side[0], deep_level) + 1)
 
     small: list[str] = []
 
+    spoof_side = ["buy"]
+
     def place_large(side: str) -> Iterator[float]:
+        spoof_side[0] = side
         level_qty = _level_qty(desk, sym)
         # Each large order several times the small one and of the order of the book's levels.
         each = max(small_qty() * size_mult, level_qty * r.uniform(0.8, 3.0))
@@ -519,8 +534,13 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                 yield r.uniform(0.2, 6.0)
                 small.append(genuine(small_side))
             else:
-                small.append(genuine(small_side))
-                yield r.uniform(0.2, 6.0)
+                for _ in range(3):
+                    small.append(genuine(small_side))
+                    yield r.uniform(0.05, 1.5)
+                    if desk.filled(small[-1]) <= 0:
+                        break
+                    # Filled before the pressure went on: an ordinary trade; try again later.
+                    yield r.uniform(5.0, 60.0)
                 oids = yield from place_large(large_side)
             small_oid = small[-1]
             waited = 0.0
@@ -537,7 +557,10 @@ def _spoof_like(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str, kind: 
                 bid, ask = desk.touch(sym)
                 desk.modify(small_oid, price=_on_tick(desk, sym, ask if small_side == "buy" else bid))
             if not near:
-                yield cancel_after
+                until = desk.t + cancel_after
+                while until - desk.t > 1e-6:
+                    yield min(poll, until - desk.t)
+                    fade(oids, large_side)
                 if layering and r.random() < 0.5:
                     for oid in oids:  # pulled one after another, within a second or two
                         _cancel_all(desk, [oid])
@@ -630,7 +653,7 @@ def _order_to_trade(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
                         hit.add(oid)
                         reach = min(reach * 1.6, 8.0)
                 for side in ("buy", "sell") if two_sided else (r.choice(("buy", "sell")),):
-                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away_pips), reach))
+                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, side, r.uniform(*away_pips), reach))
                     qty = _units(desk, sym, lots * r.uniform(0.8, 1.2))
                     oid = live.get(side)
                     if variant == "modify_chase" and oid and desk.is_open(oid):
@@ -756,7 +779,7 @@ def _quote_stuffing(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
                 live: list[tuple[str, str]] = []  # (order id, side), oldest first
                 while sent < messages[b]:
                     side = r.choice(("buy", "sell"))
-                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, r.uniform(*away), far))
+                    price = _passive_price(desk, sym, side, _far_ticks(desk, sym, side, r.uniform(*away), far))
                     qty = _units(desk, sym, lots * r.uniform(0.5, 1.5))
                     if variant == "modify_storm" and len(live) >= 2:
                         # A handful of orders re-priced over and over, never near the touch.
@@ -764,7 +787,9 @@ def _quote_stuffing(ctx: _Ctx, r: Random, sym: str, near: bool, variant: str) ->
                         if desk.is_open(oid):
                             desk.modify(
                                 oid,
-                                price=_passive_price(desk, sym, oside, _far_ticks(desk, sym, r.uniform(*away), far)),
+                                price=_passive_price(
+                                    desk, sym, oside, _far_ticks(desk, sym, oside, r.uniform(*away), far)
+                                ),
                             )
                         else:
                             live.remove((oid, oside))
