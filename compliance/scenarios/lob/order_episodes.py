@@ -154,6 +154,9 @@ def spoof_like(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: st
                     # Filled before the pressure went on: an ordinary trade; try again later.
                     yield r.uniform(5.0, 60.0)
                 oids = yield from place_large(large_side)
+                if desk.filled(small[-1]) > 0:  # still too quick: the small order follows the large one
+                    yield r.uniform(0.2, 6.0)
+                    small.append(genuine(small_side))
             small_oid = small[-1]
             waited = 0.0
             while desk.filled(small_oid) <= 0 and waited < timeout:
