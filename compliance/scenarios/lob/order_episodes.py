@@ -14,6 +14,7 @@ from compliance.scenarios.lob.tactics import (
     Plan,
     aggress,
     book_level_qty,
+    calm,
     cancel_all,
     deep_ticks,
     far_ticks,
@@ -389,6 +390,7 @@ def quote_stuffing(ctx: Ctx, r: Random, sym: str, near: bool, variant: str) -> P
 
         def script() -> Iterator[float]:
             for b in range(bursts):
+                yield from calm(desk, r, sym)  # a stuffer jams a quiet book, not a release
                 dt = seconds[b] / messages[b]
                 sent = 0
                 live: list[tuple[str, str]] = []  # (order id, side), oldest first

@@ -81,6 +81,28 @@ def spread_ticks(desk, sym: str) -> int:
     return round((ask - bid) / desk.tick(sym))
 
 
+def calm(desk, r: Random, sym: str, max_wait: float = 600.0) -> Script:
+    """Wait for an ordinary market: the spread and the mid watched for 20-60 s, then until the
+    spread is no wider than twice its median and the mid's last 10 s range within a minute's
+    typical move (a release passes in a few minutes)."""
+    spreads: list[int] = []
+    mids: list[float] = []
+    watched = 0.0
+    watch = r.uniform(20.0, 60.0)
+    while watched < max_wait:
+        spreads.append(spread_ticks(desk, sym))
+        mids.append(desk.mid(sym))
+        if watched >= watch:
+            recent = mids[-6:]
+            wide = spreads[-1] > max(2, 2 * statistics.median(spreads))
+            racing = max(recent) - min(recent) > desk.vol(sym)
+            if not wide and not racing:
+                return
+        step = r.uniform(1.0, 3.0)
+        yield step
+        watched += step
+
+
 def opposite(side: str) -> str:
     return "sell" if side == "buy" else "buy"
 

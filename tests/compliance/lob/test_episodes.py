@@ -168,7 +168,7 @@ def test_message_bursts_ratios_and_pings(book):
         densest = max(sum(1 for u in times if t <= u < t + 10.0) for t in times)
         assert densest >= 40
         # Not meant to trade: at most the odd order a release sweeps through.
-        assert sum(1 for oid in ep.order_ids if book.fills[oid]) <= max(1, 0.02 * len(ep.order_ids))
+        assert sum(1 for oid in ep.order_ids if book.fills[oid]) <= max(3, 0.02 * len(ep.order_ids))
     for ep in book.of("excessive_order_to_trade", False):
         messages = sum(len(book.orders[oid]) for oid in ep.order_ids)
         traded = sum(1 for oid in ep.order_ids if book.fills[oid])
