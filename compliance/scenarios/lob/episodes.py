@@ -62,7 +62,10 @@ VARIANTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         ("burst_held", "slow_accumulation", "burst_then_add"),
     ),
     "marking_the_close": (("whole_window", "before_fix", "around_fix"), ("flat_fix_order", "unwind_into_fix")),
-    "best_execution_slippage": (("market", "marketable_limits", "mixed"), ("symmetric_small", "book_walk", "fair")),
+    "best_execution_slippage": (
+        ("market", "marketable_limits", "mixed"),
+        ("symmetric_small", "book_walk", "news_spread", "fair"),
+    ),
     "asymmetric_slippage": (("withheld", "clipped"), ("symmetric", "symmetric_small", "fair")),
 }
 

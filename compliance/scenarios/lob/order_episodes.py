@@ -95,8 +95,16 @@ def spoof_like(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: st
             oids.append(desk.submit(acct, sym, side, qty_units(desk, sym, share), price=price, algo=algo, tag=ep))
             prices[oids[-1]] = price
             if stagger:
-                yield stagger * r.uniform(0.5, 1.5)
+                yield from hold(stagger * r.uniform(0.5, 1.5), oids, side)
         return oids
+
+    def hold(seconds: float, oids: list[str], side: str) -> Iterator[float]:
+        # Wait, watching the large orders (an abuser's are faded when the market comes near).
+        until = desk.t + seconds
+        while until - desk.t > 1e-6:
+            yield min(poll, until - desk.t)
+            if not near:
+                fade(oids, side)
 
     def fade(oids: list[str], side: str) -> None:
         # The abuser's large orders are not meant to trade: when the market comes within a tick
@@ -144,7 +152,7 @@ def spoof_like(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: st
             first_large = variant == "added_progressively" or r.random() < 0.6
             if first_large:
                 oids = yield from place_large(large_side)
-                yield r.uniform(0.2, 6.0)
+                yield from hold(r.uniform(0.2, 6.0), oids, large_side)
                 small.append(genuine(small_side))
             else:
                 for _ in range(3):
@@ -156,7 +164,7 @@ def spoof_like(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: st
                     yield r.uniform(5.0, 60.0)
                 oids = yield from place_large(large_side)
                 if desk.filled(small[-1]) > 0:  # still too quick: the small order follows the large one
-                    yield r.uniform(0.2, 6.0)
+                    yield from hold(r.uniform(0.2, 6.0), oids, large_side)
                     small.append(genuine(small_side))
             small_oid = small[-1]
             waited = 0.0
@@ -173,10 +181,7 @@ def spoof_like(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: st
                 bid, ask = desk.touch(sym)
                 desk.modify(small_oid, price=on_tick(desk, sym, ask if small_side == "buy" else bid))
             if not near:
-                until = desk.t + cancel_after
-                while until - desk.t > 1e-6:
-                    yield min(poll, until - desk.t)
-                    fade(oids, large_side)
+                yield from hold(cancel_after, oids, large_side)
                 if layering and r.random() < 0.5:
                     for oid in oids:  # pulled one after another, within a second or two
                         cancel_all(desk, [oid])

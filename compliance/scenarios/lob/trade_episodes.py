@@ -6,6 +6,7 @@ look-alikes (hedges, held positions, slow accumulation, fix orders, fair or symm
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterator
 from random import Random
 from typing import Any
@@ -26,6 +27,7 @@ from compliance.scenarios.lob.tactics import (
     passive_price,
     qty_units,
     reach_qty,
+    spread_ticks,
     wait_filled,
 )
 
@@ -376,6 +378,9 @@ def execution(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: str
             "improve_pips": (0.1, hi * r.uniform(0.85, 1.15)),
         }
     big = variant == "book_walk"
+    news = variant == "news_spread"
+    if news:
+        n, lots = r.randint(3, 8), r.uniform(0.05, 2.0)
     # A marketable limit carries the client's accepted deviation (a few pips past the touch); the
     # firm never prints beyond it.
     deviation = r.uniform(8.0, 20.0) if not near and not asym else r.uniform(3.0, 10.0)
@@ -384,10 +389,24 @@ def execution(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: str
         if policy:
             desk.execution(acct, sym, **policy)
         side = r.choice(("buy", "sell"))
+        spreads: list[int] = []
         for _ in range(n):
+            if news:
+                # A client who trades the release: waits (up to 20 min) for the spread to blow out,
+                # then deals at the book's own wide prices, fairly.
+                waited = 0.0
+                while waited < 1200.0:
+                    spreads.append(spread_ticks(desk, sym))
+                    if len(spreads) > 30 and spreads[-1] >= max(4, 3 * statistics.median(spreads)):
+                        break
+                    step = r.uniform(1.0, 4.0)
+                    yield step
+                    waited += step
             qty = lots_to_units(desk, sym, lots * r.uniform(0.5, 1.5))
             if big:  # a large order in a thin book: fills walk the levels at the book's own prices
                 qty = qty_units(desk, sym, reach_qty(desk, sym, side, r.randint(2, 4)) * r.uniform(0.8, 1.1))
+            else:  # a client's ticket sized to the market: no more than the first two levels hold
+                qty = min(qty, qty_units(desk, sym, reach_qty(desk, sym, side, 2)))
             aggress(desk, r, acct, sym, side, qty, ep, r.choice(order_types), slack_pips=deviation)
             # A retail round trip: mostly alternating sides, now and then adding to the position.
             if r.random() < 0.7:
