@@ -49,6 +49,16 @@ def reach_qty(desk, sym: str, side: str, levels: int) -> float:
     return sum(q for _, q in desk.depth(sym, book_side, levels)) or float(desk.lot(sym))
 
 
+def near_touch_qty(desk, sym: str, side: str, pips: float) -> float:
+    """What an aggressive order on ``side`` would find within ``pips`` of the touch (units)."""
+    book_side = "sell" if side == "buy" else "buy"
+    levels = desk.depth(sym, book_side, 10)
+    if not levels:
+        return 0.0
+    best = levels[0][0]
+    return sum(q for p, q in levels if abs(p - best) <= pips * desk.pip(sym) + 1e-12)
+
+
 def qty_units(desk, sym: str, qty: float) -> int:
     """A quantity in units rounded to 0.01 lot, at least 0.01 lot."""
     return lots_to_units(desk, sym, qty / desk.lot(sym))

@@ -22,6 +22,7 @@ from compliance.scenarios.lob.tactics import (
     flatten,
     inside_or_touch,
     lots_to_units,
+    near_touch_qty,
     opposite,
     pair_label,
     passive_price,
@@ -405,8 +406,8 @@ def execution(ctx: Ctx, r: Random, sym: str, near: bool, variant: str, kind: str
             qty = lots_to_units(desk, sym, lots * r.uniform(0.5, 1.5))
             if big:  # a large order in a thin book: fills walk the levels at the book's own prices
                 qty = qty_units(desk, sym, reach_qty(desk, sym, side, r.randint(2, 4)) * r.uniform(0.8, 1.1))
-            else:  # a client's ticket sized to the market: no more than the first two levels hold
-                qty = min(qty, qty_units(desk, sym, reach_qty(desk, sym, side, 2)))
+            else:  # a client's ticket sized to the market: no more than rests within a pip of the touch
+                qty = min(qty, qty_units(desk, sym, near_touch_qty(desk, sym, side, 1.0)))
             aggress(desk, r, acct, sym, side, qty, ep, r.choice(order_types), slack_pips=deviation)
             # A retail round trip: mostly alternating sides, now and then adding to the position.
             if r.random() < 0.7:
