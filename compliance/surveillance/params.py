@@ -325,6 +325,11 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # the account's own run the other way (``momentum_after_run``); on the books without them
     # identical (docs/surveillance-rounds.md, 2026-12-05 morning round, wip/mom16).
     turn_opens_chain: bool = True
+    # The move on an order book: a burst at least ``min_aggressive_orders`` of whose orders each
+    # filled at this many distinct prices or more (took the touch and walked the levels behind
+    # it) has pushed through the book's liquidity its way; it passes the move tests above even
+    # when the mid, refilled by the other participants within seconds, shows less. None: off.
+    sweep_levels: Count | None = 2
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -778,6 +778,16 @@ class MomentumIgnitionDetector(Detector):
         quote = self.quotes.get(symbol)
         return None if quote is None else quote[2]
 
+    def _swept(self, burst) -> int:
+        """The burst's orders that filled at ``sweep_levels`` or more distinct prices (0: off)."""
+        levels = self.p.sweep_levels
+        if levels is None:
+            return 0
+        prices: dict[str, set] = {}
+        for _t, f, o in burst:
+            prices.setdefault(o, set()).add(f.price)
+        return sum(len(v) >= levels for v in prices.values())
+
     def _move(self, ch, peak, end_t):
         """(the move in bps, in spreads, the volatility evidence, whether it passes) from the
         chain's first order to ``peak``, the volatility over the span up to ``end_t``."""
@@ -809,10 +819,25 @@ class MomentumIgnitionDetector(Detector):
         settle = p.burst_settle_s
         peak = ch.peak_mid if settle is None else ch.burst_peak
         move, spreads, vol, ok = self._move(ch, peak, t if settle is None else ch.burst_end + settle)
-        if not ok:
+        burst = ch.burst_fills()
+        # On an order book the burst's orders show their push themselves: each that took the
+        # touch and walked on through the levels behind it (``sweep_levels`` prices or more)
+        # bought (sold) through the book's liquidity. A burst of such orders that moved the mid
+        # its way ``min_move_spreads`` spreads has moved the book, whether or not the move also
+        # clears the bps floor and the noise test (a deep book refilled by the other participants
+        # within seconds, its touch a tick or two wide, keeps the mid's move small).
+        swept = self._swept(burst)
+        by_sweep = (
+            not ok
+            and p.sweep_levels is not None
+            and swept >= p.min_aggressive_orders
+            and spreads is not None
+            and spreads >= p.min_move_spreads
+        )
+        if not ok and not by_sweep:
             return
         run = None
-        if ch.core_n is not None and settle is not None:
+        if ch.core_n is not None and settle is not None and not by_sweep:
             # The account carried on the same way after the burst (``burst_pause_s``): the burst
             # alone made the move (above), and so did the whole one-way run, measured the same
             # way over its longer span. An execution algorithm slicing a parent over minutes
@@ -821,7 +846,6 @@ class MomentumIgnitionDetector(Detector):
             if not ok:
                 return
             run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
-        burst = ch.burst_fills()
         first_t = burst[0][0]
         burst_qty = sum(f.qty for _t, f, _o in burst)
         # A two-way trader's turn is its routine: it had bought and sold, each way at least
@@ -871,7 +895,8 @@ class MomentumIgnitionDetector(Detector):
                 owner=fill.owner,
                 symbol=fill.symbol,
                 order_ids=order_ids + carried_on + ch.rev_ids,
-                score=excess_score(move, p.min_move_bps),
+                # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
+                score=excess_score(swept, p.min_aggressive_orders) if by_sweep else excess_score(move, p.min_move_bps),
                 start=first.ts,
                 end=fill.ts,
                 evidence={
@@ -891,6 +916,9 @@ class MomentumIgnitionDetector(Detector):
                     "burst_peak_mid": ch.burst_peak,
                     "burst_settle_s": p.burst_settle_s,
                     "move_bps": bps(move),
+                    "swept_orders": swept,
+                    "sweep_levels": p.sweep_levels,
+                    "move_by_sweep": by_sweep,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
                     "min_move_spreads": p.min_move_spreads,
