@@ -914,11 +914,14 @@ class PingOrdersDetector(Detector):
     """Ping orders: at least ``min_count`` small orders (at most ``max_lots`` lots) cancelled
     within ``max_life_s`` of entry (a partial fill first still counts), inside ``window_s``,
     per account and symbol, sent at least ``min_median_gap_s`` apart (median; a faster run is a
-    message burst, quote stuffing's to judge). Orders of such a run keep extending it; the
-    engine merges the run into one alert."""
+    message burst, quote stuffing's to judge). An IOC or FOK leaves the book at entry when it
+    does not fill (the venue kills the rest, whether or not the feed sends a cancel): it counts
+    at entry with a life of zero once ``ioc_settle_s`` has passed without its full fill (a fully
+    filled one is dropped; its explicit cancel, if any, is not counted twice). Orders of such a
+    run keep extending it; the engine merges the run into one alert."""
 
     alert_type = "ping_orders"
-    order_actions = frozenset({"cancel"})
+    order_actions = frozenset({"new", "cancel"})
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
@@ -934,13 +937,21 @@ class PingOrdersDetector(Detector):
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 
-    def on_order(self, t, msg, state, side):  # cancels only
+    def on_order(self, t, msg, state, side):  # new IOC/FOK and cancels
         if state is None:
             return
         p = self.p
-        life = t - state.t_new
-        if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
-            return
+        immediate = msg.order_type in ("ioc", "fok")
+        if msg.action == "new":
+            if not immediate or not self._small(state):
+                return
+            life = 0.0  # on the book for no time: it trades at once or not at all
+        else:
+            if immediate:  # counted at entry (the feed's cancel of an IOC's rest)
+                return
+            life = t - state.t_new
+            if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
+                return
         key = state.key
         dq = self.pings.get(key)
         if dq is None:
@@ -949,16 +960,31 @@ class PingOrdersDetector(Detector):
         edge = t - p.window_s
         while dq[0][0] < edge:
             dq.popleft()
-        if len(dq) < p.min_count:
+        # An IOC entry (life 0 at its own entry time) is settled once ``ioc_settle_s`` has passed:
+        # fully filled, it found what it sought and was no ping; until then it is not counted.
+        settle = t - p.ioc_settle_s
+        entries, pending = [], []
+        for e in dq:
+            if e[3] == 0.0 and e[0] == e[1].t_new:  # an IOC/FOK, counted at entry
+                if e[0] > settle:
+                    pending.append(e)
+                    continue
+                if e[1].filled >= e[1].qty:
+                    continue
+            entries.append(e)
+        if len(entries) + len(pending) < len(dq):
+            dq.clear()
+            dq.extend(sorted(entries + pending, key=lambda e: e[0]))
+        if len(entries) < p.min_count:
             return
-        news = sorted(b[1].t_new - a[1].t_new for a, b in zip(dq, list(dq)[1:], strict=False))
+        news = sorted(b[1].t_new - a[1].t_new for a, b in zip(entries, entries[1:], strict=False))
         median_gap = news[len(news) // 2]
         if median_gap < p.min_median_gap_s:
             return
-        span = dq[-1][1].t_new - dq[0][1].t_new
-        rate = len(dq) / span if span > 0 else inf
-        entries = list(dq)
+        span = entries[-1][1].t_new - entries[0][1].t_new
+        rate = len(entries) / span if span > 0 else inf
         dq.clear()
+        dq.extend(pending)
         lives = [e[3] for e in entries]
         mean_life = sum(lives) / len(lives)
         self.out.append(

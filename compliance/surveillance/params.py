@@ -196,6 +196,10 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     min_count: Count = 8
     min_median_gap_s: NonNeg = 0.2  # median time between the run's orders (milliseconds apart is a burst)
     max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
+    # An IOC or FOK that has not filled (in full) this long after entry was killed unfilled: it
+    # counts at entry with a life of zero (the venue answers an IOC within milliseconds; a
+    # second covers the fill's report arriving after the order's).
+    ioc_settle_s: Pos = 1.0
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
