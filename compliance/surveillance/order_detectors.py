@@ -917,7 +917,7 @@ class PingOrdersDetector(Detector):
     message burst, quote stuffing's to judge). An IOC or FOK leaves the book at entry when it
     does not fill (the venue kills the rest, whether or not the feed sends a cancel): it counts
     at entry with a life of zero once ``ioc_settle_s`` has passed without its full fill (a fully
-    filled one is dropped; its explicit cancel, if any, is not counted twice). Orders of such a
+    filled one is dropped); a feed that does send the cancel of its rest counts that cancel instead. Orders of such a
     run keep extending it; the engine merges the run into one alert."""
 
     alert_type = "ping_orders"
@@ -947,8 +947,12 @@ class PingOrdersDetector(Detector):
                 return
             life = 0.0  # on the book for no time: it trades at once or not at all
         else:
-            if immediate:  # counted at entry (the feed's cancel of an IOC's rest)
-                return
+            dq = self.pings.get(state.key)
+            if immediate and dq:  # the feed's cancel of an IOC's rest: it counts as a cancel, once
+                kept = [e for e in dq if e[1] is not state]
+                if len(kept) < len(dq):
+                    dq.clear()
+                    dq.extend(kept)
             life = t - state.t_new
             if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
                 return
