@@ -917,7 +917,10 @@ class PingOrdersDetector(Detector):
     message burst, quote stuffing's to judge). An IOC or FOK leaves the book at entry when it
     does not fill (the venue kills the rest, whether or not the feed sends a cancel): it counts
     at entry with a life of zero once ``ioc_settle_s`` has passed without its full fill (a fully
-    filled one is dropped); a feed that does send the cancel of its rest counts that cancel instead. Orders of such a
+    filled one is dropped); a feed that does send the cancel of its rest counts that cancel instead.
+    A fleeting order (withdrawn within ``fleeting_life_s``: no one could have traded with it, so
+    it was never a genuine offer) counts over the longer ``fleeting_window_s``: a slow prober
+    sending one every minute or two. Orders of such a
     run keep extending it; the engine merges the run into one alert."""
 
     alert_type = "ping_orders"
@@ -961,24 +964,28 @@ class PingOrdersDetector(Detector):
         if dq is None:
             dq = self.pings[key] = deque()
         dq.append((t, state, msg.ts, life))
-        edge = t - p.window_s
+        edge = t - max(p.window_s, p.fleeting_window_s)
         while dq[0][0] < edge:
             dq.popleft()
+        recent = t - p.window_s
         # An IOC entry (life 0 at its own entry time) is settled once ``ioc_settle_s`` has passed:
         # fully filled, it found what it sought and was no ping; until then it is not counted.
         settle = t - p.ioc_settle_s
-        entries, pending = [], []
+        entries, found = [], []
         for e in dq:
             if e[3] == 0.0 and e[0] == e[1].t_new:  # an IOC/FOK, counted at entry
                 if e[0] > settle:
-                    pending.append(e)
                     continue
                 if e[1].filled >= e[1].qty:
+                    found.append(e)
                     continue
-            entries.append(e)
-        if len(entries) + len(pending) < len(dq):
+            if e[0] >= recent or e[3] <= p.fleeting_life_s:  # only a fleeting order counts that far back
+                entries.append(e)
+        if found:
+            dropped = {id(e) for e in found}
+            kept = [e for e in dq if id(e) not in dropped]
             dq.clear()
-            dq.extend(sorted(entries + pending, key=lambda e: e[0]))
+            dq.extend(kept)
         if len(entries) < p.min_count:
             return
         news = sorted(b[1].t_new - a[1].t_new for a, b in zip(entries, entries[1:], strict=False))
@@ -987,8 +994,10 @@ class PingOrdersDetector(Detector):
             return
         span = entries[-1][1].t_new - entries[0][1].t_new
         rate = len(entries) / span if span > 0 else inf
+        taken = {id(e) for e in entries}
+        kept = [e for e in dq if id(e) not in taken]
         dq.clear()
-        dq.extend(pending)
+        dq.extend(kept)
         lives = [e[3] for e in entries]
         mean_life = sum(lives) / len(lives)
         self.out.append(

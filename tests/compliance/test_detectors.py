@@ -880,3 +880,10 @@ def test_ping_orders_iocs_near_misses_and_explicit_cancels_counted_once():
     assert run(ioc_rows(12, filled=True), only={"ping_orders"}) == []  # they found what they sought
     alerts = run(ioc_rows(8, cancelled=True), only={"ping_orders"})  # a feed that sends the cancel
     assert len(alerts) == 1 and len(alerts[0]["order_ids"]) == 8
+
+
+def test_ping_orders_fleeting_limits_a_minute_apart_count_over_the_longer_window():
+    # eight orders pulled after 0.1 s, one a minute: beyond window_s (120 s), within 20 minutes
+    assert len(run(ping_rows(8, 0.1, spacing=60.0), only={"ping_orders"})) == 1
+    # the same pace with orders resting 1.5 s (short, but a genuine offer): not a ping run
+    assert run(ping_rows(8, 1.5, spacing=60.0), only={"ping_orders"}) == []
