@@ -914,11 +914,17 @@ class PingOrdersDetector(Detector):
     """Ping orders: at least ``min_count`` small orders (at most ``max_lots`` lots) cancelled
     within ``max_life_s`` of entry (a partial fill first still counts), inside ``window_s``,
     per account and symbol, sent at least ``min_median_gap_s`` apart (median; a faster run is a
-    message burst, quote stuffing's to judge). Orders of such a run keep extending it; the
-    engine merges the run into one alert."""
+    message burst, quote stuffing's to judge). An IOC or FOK leaves the book at entry when it
+    does not fill (the venue kills the rest, whether or not the feed sends a cancel): it counts
+    at entry with a life of zero once ``ioc_settle_s`` has passed without its full fill (a fully
+    filled one is dropped); a feed that does send the cancel of its rest counts that cancel instead.
+    A fleeting order (withdrawn within ``fleeting_life_s``: no one could have traded with it, so
+    it was never a genuine offer) counts over the longer ``fleeting_window_s``: a slow prober
+    sending one every minute or two. Orders of such a
+    run keep extending it; the engine merges the run into one alert."""
 
     alert_type = "ping_orders"
-    order_actions = frozenset({"cancel"})
+    order_actions = frozenset({"new", "cancel"})
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
@@ -934,31 +940,64 @@ class PingOrdersDetector(Detector):
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 
-    def on_order(self, t, msg, state, side):  # cancels only
+    def on_order(self, t, msg, state, side):  # new IOC/FOK and cancels
         if state is None:
             return
         p = self.p
-        life = t - state.t_new
-        if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
-            return
+        immediate = msg.order_type in ("ioc", "fok")
+        if msg.action == "new":
+            if not immediate or not self._small(state):
+                return
+            life = 0.0  # on the book for no time: it trades at once or not at all
+        else:
+            dq = self.pings.get(state.key)
+            if immediate and dq:  # the feed's cancel of an IOC's rest: it counts as a cancel, once
+                kept = [e for e in dq if e[1] is not state]
+                if len(kept) < len(dq):
+                    dq.clear()
+                    dq.extend(kept)
+            life = t - state.t_new
+            if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
+                return
         key = state.key
         dq = self.pings.get(key)
         if dq is None:
             dq = self.pings[key] = deque()
         dq.append((t, state, msg.ts, life))
-        edge = t - p.window_s
+        edge = t - max(p.window_s, p.fleeting_window_s)
         while dq[0][0] < edge:
             dq.popleft()
-        if len(dq) < p.min_count:
+        recent = t - p.window_s
+        # An IOC entry (life 0 at its own entry time) is settled once ``ioc_settle_s`` has passed:
+        # fully filled, it found what it sought and was no ping; until then it is not counted.
+        settle = t - p.ioc_settle_s
+        entries, found = [], []
+        for e in dq:
+            if e[3] == 0.0 and e[0] == e[1].t_new:  # an IOC/FOK, counted at entry
+                if e[0] > settle:
+                    continue
+                if e[1].filled >= e[1].qty:
+                    found.append(e)
+                    continue
+            if e[0] >= recent or e[3] <= p.fleeting_life_s:  # only a fleeting order counts that far back
+                entries.append(e)
+        if found:
+            dropped = {id(e) for e in found}
+            kept = [e for e in dq if id(e) not in dropped]
+            dq.clear()
+            dq.extend(kept)
+        if len(entries) < p.min_count:
             return
-        news = sorted(b[1].t_new - a[1].t_new for a, b in zip(dq, list(dq)[1:], strict=False))
+        news = sorted(b[1].t_new - a[1].t_new for a, b in zip(entries, entries[1:], strict=False))
         median_gap = news[len(news) // 2]
         if median_gap < p.min_median_gap_s:
             return
-        span = dq[-1][1].t_new - dq[0][1].t_new
-        rate = len(dq) / span if span > 0 else inf
-        entries = list(dq)
+        span = entries[-1][1].t_new - entries[0][1].t_new
+        rate = len(entries) / span if span > 0 else inf
+        taken = {id(e) for e in entries}
+        kept = [e for e in dq if id(e) not in taken]
         dq.clear()
+        dq.extend(kept)
         lives = [e[3] for e in entries]
         mean_life = sum(lives) / len(lives)
         self.out.append(

@@ -196,6 +196,16 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     min_count: Count = 8
     min_median_gap_s: NonNeg = 0.2  # median time between the run's orders (milliseconds apart is a burst)
     max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
+    # An IOC or FOK that has not filled (in full) this long after entry was killed unfilled: it
+    # counts at entry with a life of zero (the venue answers an IOC within milliseconds; a
+    # second covers the fill's report arriving after the order's).
+    ioc_settle_s: Pos = 1.0
+    # An order withdrawn within half a second (an IOC's life is zero) was never there to be traded
+    # with: such orders count over 20 minutes, a prober sending one a minute or two. No legitimate
+    # account on the development, tuning or limit-order-book dev books has even 4 small orders
+    # pulled within 2 s inside 20 minutes (docs/surveillance-rounds-ping19.md).
+    fleeting_life_s: NonNeg = 0.5
+    fleeting_window_s: Pos = 1200.0
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):

@@ -853,3 +853,37 @@ def test_momentum_ignition_move_against_the_instruments_own_volatility():
         params={"momentum_ignition": {"min_move_sigma": 0}},
     )
     assert len(off) == 1 and "move_sigma" not in off[0]["evidence"]
+
+
+def ioc_rows(count: int, *, filled: bool = False, cancelled: bool = False, spacing: float = 3.0):
+    """Small IOCs priced inside the spread; the feed sends no cancel for a killed rest unless
+    ``cancelled`` (an IOC is answered at entry: filled in full 50 ms later when ``filled``)."""
+    rows = [*BOOK]
+    for i in range(count):
+        t = spacing * i
+        rows.append(o(t, "new", f"i{i}", "P", "buy", 5_000, "1.10005", otype="ioc"))
+        if filled:
+            rows.append(f_(t + 0.05, f"i{i}", "P", "buy", 5_000, "1.10005"))
+        elif cancelled:
+            rows.append(o(t + 0.05, "cancel", f"i{i}", "P", "buy", 5_000, "1.10005", otype="ioc", reason="ioc"))
+    return rows
+
+
+def test_ping_orders_unfilled_iocs_without_cancels_are_pings():
+    alerts = run(ioc_rows(9), only={"ping_orders"})  # the 9th settles the 8th (a second later)
+    assert len(alerts) == 1
+    assert alerts[0]["evidence"]["small_orders_cancelled"] == 8
+    assert alerts[0]["evidence"]["mean_life_s"] == 0.0
+
+
+def test_ping_orders_iocs_near_misses_and_explicit_cancels_counted_once():
+    assert run(ioc_rows(12, filled=True), only={"ping_orders"}) == []  # they found what they sought
+    alerts = run(ioc_rows(8, cancelled=True), only={"ping_orders"})  # a feed that sends the cancel
+    assert len(alerts) == 1 and len(alerts[0]["order_ids"]) == 8
+
+
+def test_ping_orders_fleeting_limits_a_minute_apart_count_over_the_longer_window():
+    # eight orders pulled after 0.1 s, one a minute: beyond window_s (120 s), within 20 minutes
+    assert len(run(ping_rows(8, 0.1, spacing=60.0), only={"ping_orders"})) == 1
+    # the same pace with orders resting 1.5 s (short, but a genuine offer): not a ping run
+    assert run(ping_rows(8, 1.5, spacing=60.0), only={"ping_orders"}) == []
