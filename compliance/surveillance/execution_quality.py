@@ -280,8 +280,7 @@ class AsymmetricSlippageDetector(Detector):
             # z is then the normal quantile of that tail (for the evidence and the score).
             p_value = sum(comb(n, k) for k in range(tally.adverse, n + 1)) / 2.0**n
             by_count = p_value <= self._level * (1 + 1e-9)
-            z = NormalDist().inv_cdf(max(1e-300, 1.0 - p_value)) if p_value < 1.0 else -inf
-            z = max(z, -10.0)
+            z = -NormalDist().inv_cdf(min(max(p_value, 1e-300), 1.0 - 1e-12))
         else:
             by_count = z >= p.z_threshold
         # The test by value is a normal approximation: only on min_fills slippages or more.
