@@ -480,8 +480,13 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # fewest that can reach the level, 10 at 3.0) is then assessed too, once, when quiet or at the
     # end: an exchange book prints most fair fills at the touch, so a client's 18-40 orders may
     # leave 10-19 slippages (docs/surveillance-rounds-exec19.md). The test by value stays on
-    # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only.
-    exact_sign_test: bool = True
+    # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only. OFF: on
+    # the development / tuning books it adds 5 alerts (3 on best execution's 'small' / 'news'
+    # near-misses, clients whose 10-12 slippages are all adverse; 2 on best-execution abuse,
+    # the related type) for no episode gained; on the LOB book it finds most of the asymmetric
+    # episodes best execution found before, and types every best-execution abuser as asymmetric
+    # too (docs/surveillance-rounds-exec19.md).
+    exact_sign_test: bool = False
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

@@ -4,7 +4,8 @@
 - a market order walking the book (one instant, the first fill at the arrival touch, each later
   fill at or beyond the one before) is priced by the venue's depth, not by the firm: its later
   fills are not assessed against the arrival touch; a sweep that breaks the walk is;
-- the sign test is exact (binomial tail at z_threshold's level), so a client with fewer than
+- with ``exact_sign_test`` (off by default: it adds alerts on the development and tuning books),
+  the sign test is exact (binomial tail at z_threshold's level), so a client with fewer than
   ``min_fills`` slippages, all or nearly all adverse, is assessed when quiet or at the end."""
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from tests.compliance.helpers import f, market, o, q, run
 BEST = {"best_execution_slippage"}
 ASYM = {"asymmetric_slippage"}
 QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread
+EXACT = {"asymmetric_slippage": {"exact_sign_test": True}}
 
 
 def sweep(prices: list[str], *, t=1.0, oid="m1") -> list[dict]:
@@ -70,14 +72,14 @@ def few(adverse: int, improved: int) -> list[dict]:
 
 
 def test_twelve_slippages_all_adverse_are_alerted_by_the_exact_sign_test():
-    alerts = run(few(12, 0), only=ASYM)
+    alerts = run(few(12, 0), only=ASYM, params=EXACT)
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
     assert ev["sign_test"] == "exact binomial" and ev["p_value"] == 2.0**-12 and ev["adverse_fills"] == 12
-    # the normal approximation is not assessed under min_fills (20): never found
-    assert run(few(12, 0), only=ASYM, params={"asymmetric_slippage": {"exact_sign_test": False}}) == []
+    # the normal approximation (the default) is not assessed under min_fills (20): never found
+    assert run(few(12, 0), only=ASYM) == []
 
 
 def test_twelve_slippages_eight_adverse_four_improved_are_not_alerted():
-    assert run(few(8, 4), only=ASYM) == []  # P(X >= 8 | 12) = 0.19
-    assert run(few(9, 0), only=ASYM) == []  # under the fewest that can reach the level (10 at z 3)
+    assert run(few(8, 4), only=ASYM, params=EXACT) == []  # P(X >= 8 | 12) = 0.19
+    assert run(few(9, 0), only=ASYM, params=EXACT) == []  # under the fewest that can reach the level (10 at z 3)
