@@ -4,7 +4,8 @@ Pure streaming handlers (see ``base.Detector``)."""
 from __future__ import annotations
 
 from collections import OrderedDict
-from math import inf, sqrt
+from math import comb, erfc, inf, log2, sqrt
+from statistics import NormalDist
 
 from compliance.surveillance.base import (
     MAX_EVIDENCE_ORDERS,
@@ -27,7 +28,14 @@ class BestExecutionDetector(Detector):
     and ``max_adverse_bps`` when a rule sets it. Evidence in pips, bps, spreads and money
     (quote currency: qty x price difference), with the latency. Fills of orders never seen
     arriving, or arriving before any quote, are not assessed. The engine merges a client's
-    adverse fills in one symbol into one alert per run (episode)."""
+    adverse fills in one symbol into one alert per run (episode).
+
+    A market order walking the book is not assessed beyond its first level: the later fills of
+    one sweep (same instant, same order) whose first fill was at or inside the arrival touch and
+    each at or beyond the one before (``walk_exempt``) are the venue's deeper levels its size
+    took, the depth the quote stream does not show, not a price the firm set. A fill that breaks
+    the walk (priced better than an earlier fill of the sweep, or the sweep's first fill already
+    beyond the touch) and every later fill of that sweep are assessed as before."""
 
     alert_type = "best_execution_slippage"
 
@@ -35,12 +43,27 @@ class BestExecutionDetector(Detector):
         super().__init__(params, engine)
         self._pips: dict[str, float] = {}
         self.quotes = engine.quotes
+        # The sweep in progress: (order id, event time, last fill price, still a walk) of the
+        # last assessed fill; a walk's fills are consecutive records of one instant.
+        self.walk: tuple[str, float, float, bool] | None = None
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
             return
         touch = state.arr_ask if side > 0 else state.arr_bid
         diff = side * (fill.price - touch)
+        if self.p.walk_exempt:
+            tol = 1e-9 * touch
+            prev = self.walk
+            if state.filled - fill.qty <= 1e-9 * state.qty:  # the order's first fill
+                walking = diff <= tol
+            elif prev is not None and prev[0] == fill.order_id and prev[1] == t and prev[3]:
+                walking = side * (fill.price - prev[2]) >= -tol
+            else:
+                walking = False
+            self.walk = (fill.order_id, t, fill.price, walking)
+            if walking:
+                return
         if diff <= 0:
             return
         symbol = fill.symbol
@@ -164,6 +187,12 @@ class AsymmetricSlippageDetector(Detector):
         self.tallies: dict[tuple[str, str], _Tally] = {}
         self.pending: OrderedDict[tuple[str, str], float] = OrderedDict()
         self._quiet = inf if params.assess_quiet_s is None else params.assess_quiet_s
+        # The count test's level as a probability (z_threshold one-sided) and, with the exact
+        # test, the fewest slippages that can reach it (all adverse: 2^-n <= level; 10 at z 3):
+        # a client with fewer could never be found, one with more is assessed when quiet.
+        self._level = 0.5 * erfc(params.z_threshold / sqrt(2.0))
+        exact_floor = max(1, int(-log2(self._level) - 1e-9) + 1)
+        self._floor = min(params.min_fills, exact_floor) if params.exact_sign_test else params.min_fills
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -193,9 +222,9 @@ class AsymmetricSlippageDetector(Detector):
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
         p = self.p
-        if n < p.min_fills:
+        if n < self._floor:
             return
-        if n % p.min_fills:
+        if n < p.min_fills or n % p.min_fills:
             pending = self.pending
             pending.pop(key, None)  # to the back: its due time is now the latest
             pending[key] = t + self._quiet
@@ -211,7 +240,7 @@ class AsymmetricSlippageDetector(Detector):
     def pending_restore(self) -> None:
         """Rebuild ``pending`` from the tallies (after ``state`` restores them): each client with
         slippages not yet assessed, due ``assess_quiet_s`` after its last one, earliest first."""
-        quiet, min_fills = self._quiet, self.p.min_fills
+        quiet, min_fills = self._quiet, self._floor
         due = [
             (tally.last_ts.timestamp() + quiet, key)
             for key, tally in self.tallies.items()
@@ -245,8 +274,17 @@ class AsymmetricSlippageDetector(Detector):
         tally.assessed = n
         z = (tally.adverse - n / 2) / sqrt(n / 4)
         z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
-        by_count = z >= p.z_threshold
-        by_value = p.value_z_threshold is not None and z_value >= p.value_z_threshold
+        p_value = None
+        if p.exact_sign_test:
+            # Exact one-sided binomial tail P(X >= adverse | n, 1/2), against z_threshold's level;
+            # z is then the normal quantile of that tail (for the evidence and the score).
+            p_value = sum(comb(n, k) for k in range(tally.adverse, n + 1)) / 2.0**n
+            by_count = p_value <= self._level * (1 + 1e-9)
+            z = -NormalDist().inv_cdf(min(max(p_value, 1e-300), 1.0 - 1e-12))
+        else:
+            by_count = z >= p.z_threshold
+        # The test by value is a normal approximation: only on min_fills slippages or more.
+        by_value = p.value_z_threshold is not None and n >= p.min_fills and z_value >= p.value_z_threshold
         if not (by_count or by_value):
             return
         score = max(
@@ -273,6 +311,8 @@ class AsymmetricSlippageDetector(Detector):
                     "adverse_bps_total": bps(tally.sum_adverse),
                     "improvement_bps_total": bps(tally.sum_improved),
                     "z": round(z, 3),
+                    "sign_test": "exact binomial" if p_value is not None else "normal approximation",
+                    "p_value": p_value,
                     "z_threshold": p.z_threshold,
                     "z_value": round(z_value, 3),
                     "value_z_threshold": p.value_z_threshold,

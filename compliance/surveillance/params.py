@@ -446,6 +446,11 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     fill_touch_fraction: NonNeg = 0.5  # also beyond the touch at the fill by this part of the threshold
     max_adverse_bps: Pos | None = None  # optional extra bar in bps beyond the touch (older rules)
     pip_sizes: dict[str, Pos] = {}  # symbol -> pip; default 0.01 for *JPY, 0.1 for XAU*, else 0.0001
+    # 2026-12-05 late morning (wip/exec19): a market order's sweep through the book is priced by
+    # the venue's depth, not by the firm. The later fills of one order in one instant, the first
+    # at or inside the arrival touch and each at or beyond the one before, are not assessed
+    # (docs/surveillance-rounds-exec19.md). False: every fill against the arrival touch.
+    walk_exempt: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
@@ -484,6 +489,19 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 4); 4.0 25 (26, 1) / 40 (44, 4). 3.0: the count test's own level, where the gain ends
     # before the false alerts begin.
     value_z_threshold: Pos | None = 3.0
+    # 2026-12-05 late morning (wip/exec19): the sign test exact (binomial tail against
+    # z_threshold's one-sided level, 0.00135 at 3.0) instead of its normal approximation, which
+    # is what ``min_fills`` guarded. A client with fewer than ``min_fills`` slippages (from the
+    # fewest that can reach the level, 10 at 3.0) is then assessed too, once, when quiet or at the
+    # end: an exchange book prints most fair fills at the touch, so a client's 18-40 orders may
+    # leave 10-19 slippages (docs/surveillance-rounds-exec19.md). The test by value stays on
+    # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only. OFF: on
+    # the development / tuning books it adds 5 alerts (3 on best execution's 'small' / 'news'
+    # near-misses, clients whose 10-12 slippages are all adverse; 2 on best-execution abuse,
+    # the related type) for no episode gained; on the LOB book it finds most of the asymmetric
+    # episodes best execution found before, and types every best-execution abuser as asymmetric
+    # too (docs/surveillance-rounds-exec19.md).
+    exact_sign_test: bool = False
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

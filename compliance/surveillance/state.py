@@ -82,7 +82,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 13: asymmetric slippage's tallies keep the sum of squared slippages (the test by value) and the
 # time of the last counted slippage (the end-of-input assessment's alert ends there) and the
 # count of slippages last assessed (a client with more is pending: assessed when quiet)
-STATE_VERSION = 13
+# 16: best execution keeps the sweep in progress (order, instant, last fill price, still a walk:
+# a market order walking the book's levels is not assessed beyond its first level)
+STATE_VERSION = 16
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -759,6 +761,14 @@ class NoState(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
+class BestExecState(msgspec.Struct, forbid_unknown_fields=True):
+    walk: tuple[str, float, float, bool] | None = None  # the sweep in progress (one instant)
+
+
+def _bestex_load(d: BestExecutionDetector, s: BestExecState) -> None:
+    d.walk = tuple(s.walk) if s.walk is not None else None
+
+
 # detector class -> (schema, dump, load); the pair detectors share theirs.
 _CODECS: list[tuple[type, type, Any, Any]] = [
     (SpoofingDetector, SpoofingState, _spoofing_dump, _spoofing_load),
@@ -769,7 +779,7 @@ _CODECS: list[tuple[type, type, Any, Any]] = [
     (MarkingTheCloseDetector, MarkingState, _marking_dump, _marking_load),
     (_PairDetector, PairState, _pairs_dump, _pairs_load),
     (AsymmetricSlippageDetector, AsymState, _asym_dump, _asym_load),
-    (BestExecutionDetector, NoState, lambda d: NoState(), lambda d, s: None),
+    (BestExecutionDetector, BestExecState, lambda d: BestExecState(d.walk), _bestex_load),
 ]
 
 
