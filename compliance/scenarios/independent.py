@@ -63,10 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import ACCEPTED, KINDS
 
-# Evaluation only (drawn at random on 2026-12-05 at 07:29 UTC, after the late-morning round's
-# two sets of figures, when every earlier set had been read; never run before the final figures
-# of a round).
-INDEPENDENT_SEEDS = (81879, 30649, 5644)
+# Evaluation only (drawn at random on 2026-12-05 at 09:37 UTC, after the noon round's figures,
+# when every earlier set had been read; never run before the final figures of a round).
+INDEPENDENT_SEEDS = (18163, 75799, 52616)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -94,7 +93,8 @@ INDEPENDENT_SEEDS = (81879, 30649, 5644)
 # 31039 and 87186, 49224, 17544 (drawn 2026-12-05 05:39 UTC): read at commit d9213cb, the
 # 2026-12-05 morning round's two sets (marking the close 0.85 and 0.92); 62248, 49392, 56316 and
 # 12428, 89788, 95461 (drawn 2026-12-05 07:29 UTC): read at commit e3e790d, the 2026-12-05
-# late-morning round's two sets (marking the close 0.75 and 0.83).
+# late-morning round's two sets (marking the close 0.75 and 0.83); 81879, 30649, 5644 (drawn
+# 07:29 UTC): read at commit 913ba63, the noon round's figures (marking the close 0.85).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -157,6 +157,9 @@ SEEN_INDEPENDENT_SEEDS = (
     12428,
     89788,
     95461,
+    81879,
+    30649,
+    5644,
 )
 
 

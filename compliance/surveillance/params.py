@@ -203,7 +203,7 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     # An order withdrawn within half a second (an IOC's life is zero) was never there to be traded
     # with: such orders count over 20 minutes, a prober sending one a minute or two. No legitimate
     # account on the development, tuning or limit-order-book dev books has even 4 small orders
-    # pulled within 2 s inside 20 minutes (docs/surveillance-rounds-ping19.md).
+    # pulled within 2 s inside 20 minutes (docs/surveillance-rounds.md, wip/ping19).
     fleeting_life_s: NonNeg = 0.5
     fleeting_window_s: Pos = 1200.0
 
@@ -449,7 +449,7 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # 2026-12-05 late morning (wip/exec19): a market order's sweep through the book is priced by
     # the venue's depth, not by the firm. The later fills of one order in one instant, the first
     # at or inside the arrival touch and each at or beyond the one before, are not assessed
-    # (docs/surveillance-rounds-exec19.md). False: every fill against the arrival touch.
+    # (docs/surveillance-rounds.md, wip/exec19). False: every fill against the arrival touch.
     walk_exempt: bool = True
 
 
@@ -494,13 +494,13 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # is what ``min_fills`` guarded. A client with fewer than ``min_fills`` slippages (from the
     # fewest that can reach the level, 10 at 3.0) is then assessed too, once, when quiet or at the
     # end: an exchange book prints most fair fills at the touch, so a client's 18-40 orders may
-    # leave 10-19 slippages (docs/surveillance-rounds-exec19.md). The test by value stays on
+    # leave 10-19 slippages (docs/surveillance-rounds.md, wip/exec19). The test by value stays on
     # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only. OFF: on
     # the development / tuning books it adds 5 alerts (3 on best execution's 'small' / 'news'
     # near-misses, clients whose 10-12 slippages are all adverse; 2 on best-execution abuse,
     # the related type) for no episode gained; on the LOB book it finds most of the asymmetric
     # episodes best execution found before, and types every best-execution abuser as asymmetric
-    # too (docs/surveillance-rounds-exec19.md).
+    # too (docs/surveillance-rounds.md, wip/exec19).
     exact_sign_test: bool = False
 
 

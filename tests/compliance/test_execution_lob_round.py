@@ -1,5 +1,5 @@
 """Best execution and asymmetric slippage on an exchange-style book, 2026-12-05 late-morning round
-(wip/exec19, docs/surveillance-rounds-exec19.md):
+(wip/exec19, docs/surveillance-rounds.md, wip/exec19):
 
 - a market order walking the book (one instant, the first fill at the arrival touch, each later
   fill at or beyond the one before) is priced by the venue's depth, not by the firm: its later
