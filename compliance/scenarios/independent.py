@@ -61,7 +61,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from compliance.scenarios.generator import ACCEPTED, KINDS
+from compliance.scenarios.generator import KINDS, Episode
 
 # Evaluation only (drawn at random on 2026-12-05 at 09:37 UTC, after the noon round's figures,
 # when every earlier set had been read; never run before the final figures of a round).
@@ -192,35 +192,12 @@ class IndependentConfig:
     date: datetime = datetime(2026, 2, 10, 7, 0, tzinfo=UTC)  # a Tuesday, London morning
 
 
-@dataclass
-class Label:
-    """A labelled episode (abuse or near-miss); the same fields the evaluation reads."""
-
-    kind: str
-    account: str
-    owner: str
-    symbol: str
-    start_s: float
-    near_miss: bool = False
-    variant: str = ""
-    order_ids: set[str] = field(default_factory=set)
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        return () if self.near_miss else ACCEPTED[self.kind]
+class Label(Episode):
+    """A labelled episode (abuse or near-miss): the scorer's label (``generator.Episode``), written
+    with the book's name."""
 
     def as_dict(self) -> dict:
-        return {
-            "book": "independent",
-            "kind": self.kind,
-            "near_miss": self.near_miss,
-            "variant": self.variant,
-            "accepted": list(self.accepted),
-            "account": self.account,
-            "owner": self.owner,
-            "symbol": self.symbol,
-            "order_ids": sorted(self.order_ids),
-        }
+        return {"book": "independent", **super().as_dict()}
 
 
 @dataclass

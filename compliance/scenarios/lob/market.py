@@ -31,10 +31,9 @@ import heapq
 import math
 import random
 from collections.abc import Generator
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from compliance.scenarios.generator import ACCEPTED
+from compliance.scenarios import generator
 from compliance.scenarios.lob.book import BUY, SELL, SPECS, SYMBOLS, Book, Order, Policy, SymbolSpec
 from compliance.scenarios.lob.flow import _MARKET, _QUOTE, _REGIME, _RELEASE, _SCRIPT, _SECOND, OutsideFlow
 
@@ -43,35 +42,14 @@ __all__ = ["BUY", "SELL", "SPECS", "SYMBOLS", "Book", "Desk", "Episode", "Order"
 FIX_HALF_WINDOW_S = 150.0
 
 
-@dataclass
-class Episode:
-    """A labelled abuse episode or near-miss (what the scorer, ``evaluation.score``, needs)."""
-
-    kind: str
-    account: str
-    owner: str
-    symbol: str
-    start_s: float
-    near_miss: bool = False
-    variant: str = ""
-    order_ids: set[str] = field(default_factory=set)
-
-    @property
-    def accepted(self) -> tuple[str, ...]:
-        return () if self.near_miss else ACCEPTED[self.kind]
+class Episode(generator.Episode):
+    """A labelled abuse episode or near-miss: the scorer's label (``generator.Episode``, what
+    ``evaluation.score`` reads), whose written form also says when it began."""
 
     def as_dict(self) -> dict:
-        return {
-            "kind": self.kind,
-            "near_miss": self.near_miss,
-            "variant": self.variant,
-            "accepted": list(self.accepted),
-            "account": self.account,
-            "owner": self.owner,
-            "symbol": self.symbol,
-            "start_s": round(self.start_s, 6),
-            "order_ids": sorted(self.order_ids),
-        }
+        label = super().as_dict()
+        order_ids = label.pop("order_ids")
+        return {**label, "start_s": round(self.start_s, 6), "order_ids": order_ids}
 
 
 class Desk(OutsideFlow):
