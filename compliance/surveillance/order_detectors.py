@@ -910,6 +910,14 @@ class QuoteStuffingDetector(Detector):
         )
 
 
+def _keep(dq: deque, keep) -> None:
+    """Keep, in place and in order, only the entries of ``dq`` that ``keep`` accepts."""
+    kept = [e for e in dq if keep(e)]
+    if len(kept) < len(dq):
+        dq.clear()
+        dq.extend(kept)
+
+
 class PingOrdersDetector(Detector):
     """Ping orders: at least ``min_count`` small orders (at most ``max_lots`` lots) cancelled
     within ``max_life_s`` of entry (a partial fill first still counts), inside ``window_s``,
@@ -952,10 +960,7 @@ class PingOrdersDetector(Detector):
         else:
             dq = self.pings.get(state.key)
             if immediate and dq:  # the feed's cancel of an IOC's rest: it counts as a cancel, once
-                kept = [e for e in dq if e[1] is not state]
-                if len(kept) < len(dq):
-                    dq.clear()
-                    dq.extend(kept)
+                _keep(dq, lambda e: e[1] is not state)
             life = t - state.t_new
             if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
                 return
@@ -983,9 +988,7 @@ class PingOrdersDetector(Detector):
                 entries.append(e)
         if found:
             dropped = {id(e) for e in found}
-            kept = [e for e in dq if id(e) not in dropped]
-            dq.clear()
-            dq.extend(kept)
+            _keep(dq, lambda e: id(e) not in dropped)
         if len(entries) < p.min_count:
             return
         news = sorted(b[1].t_new - a[1].t_new for a, b in zip(entries, entries[1:], strict=False))
@@ -995,9 +998,7 @@ class PingOrdersDetector(Detector):
         span = entries[-1][1].t_new - entries[0][1].t_new
         rate = len(entries) / span if span > 0 else inf
         taken = {id(e) for e in entries}
-        kept = [e for e in dq if id(e) not in taken]
-        dq.clear()
-        dq.extend(kept)
+        _keep(dq, lambda e: id(e) not in taken)
         lives = [e[3] for e in entries]
         mean_life = sum(lives) / len(lives)
         self.out.append(
