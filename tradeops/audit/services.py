@@ -966,27 +966,25 @@ def audit_appends_count(categories: Iterable[str]) -> None:
 
 def audit_index_on_commit(sequences: list[int]) -> None:
     """Index new records in Elasticsearch once they commit (at once outside a transaction)."""
-    if getattr(settings, "AUDIT_SEARCH_BACKEND", "postgres") != "elasticsearch":
-        return
-
-    def index() -> None:
-        from tradeops.audit.search import index_sequences
-
-        index_sequences(sequences)
-
-    transaction.on_commit(index)
+    _search_on_commit("index_sequences", sequences)
 
 
 def _unindex_on_commit(sequences: list[int]) -> None:
+    _search_on_commit("unindex_sequences", sequences)
+
+
+def _search_on_commit(operation: str, sequences: list[int]) -> None:
+    """Run ``tradeops.audit.search.<operation>(sequences)`` once the transaction commits, when
+    the audit search backend is Elasticsearch (nothing on the default PostgreSQL search)."""
     if getattr(settings, "AUDIT_SEARCH_BACKEND", "postgres") != "elasticsearch":
         return
 
-    def unindex() -> None:
-        from tradeops.audit.search import unindex_sequences
+    def run() -> None:
+        from tradeops.audit import search
 
-        unindex_sequences(sequences)
+        getattr(search, operation)(sequences)
 
-    transaction.on_commit(unindex)
+    transaction.on_commit(run)
 
 
 # ---------------------------------------------------------------- verification runs
