@@ -4,8 +4,9 @@
 - a market order walking the book (one instant, the first fill at the arrival touch, each later
   fill at or beyond the one before) is priced by the venue's depth, not by the firm: its later
   fills are not assessed against the arrival touch; a sweep that breaks the walk is;
-- with ``exact_sign_test`` (on by default since wip/asym20, with ``gross_share``), the sign test is exact (binomial tail at z_threshold's level), so a client with fewer than
-  ``min_fills`` slippages, all or nearly all adverse, is assessed when quiet or at the end."""
+- with ``exact_sign_test`` (on by default since wip/asym20, with ``gross_share``), the sign test
+  is exact (binomial tail at z_threshold's level), so a client with fewer than ``min_fills``
+  slippages, all or nearly all adverse, is assessed when quiet or at the end."""
 
 from __future__ import annotations
 
