@@ -183,7 +183,8 @@ class AsymmetricSlippageDetector(Detector):
     and ``spread_multiple`` x the spread prevailing on arrival or at the fill) is not alerted
     here. Each of those fills is an Art. 27 exception on its own, alerted fill by fill by best
     execution; the asymmetric finding is the policy no single fill shows, marks mostly within
-    the tolerance passed on one way only. The same fills are one case, typed once.
+    the tolerance passed on one way only. The same fills are one case, typed once. The bar is the
+    firm-wide best-execution rule's (a scoped best-execution rule does not move it).
 
     Pending tallies are kept in the order of their last slippage (``pending``: key -> due time;
     event time only goes forwards, so the first one is the earliest due and a sweep looks at no
