@@ -132,6 +132,7 @@ class _Tally:
         "adverse",
         "assessed",
         "first_ts",
+        "gross",
         "improved",
         "last_ts",
         "order_ids",
@@ -143,6 +144,7 @@ class _Tally:
 
     def __init__(self, ts):
         self.adverse = self.improved = self.zero = 0
+        self.gross = 0  # adverse slippages each beyond best execution's bar (its exceptions)
         self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
         self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
@@ -176,6 +178,14 @@ class AsymmetricSlippageDetector(Detector):
     evidence grows with the client's history; the engine merges the detections into one alert
     (one episode: the alert starts at the client's first slippage).
 
+    Best execution's case (``gross_share``): a client whose adverse slippages are, this share of
+    them or more, each beyond best execution's bar (``BestExecutionParams``: ``max_adverse_pips``
+    and ``spread_multiple`` x the spread prevailing on arrival or at the fill) is not alerted
+    here. Each of those fills is an Art. 27 exception on its own, alerted fill by fill by best
+    execution; the asymmetric finding is the policy no single fill shows, marks mostly within
+    the tolerance passed on one way only. The same fills are one case, typed once. The bar is the
+    firm-wide best-execution rule's (a scoped best-execution rule does not move it).
+
     Pending tallies are kept in the order of their last slippage (``pending``: key -> due time;
     event time only goes forwards, so the first one is the earliest due and a sweep looks at no
     other until it is due)."""
@@ -193,6 +203,9 @@ class AsymmetricSlippageDetector(Detector):
         self._level = 0.5 * erfc(params.z_threshold / sqrt(2.0))
         exact_floor = max(1, int(-log2(self._level) - 1e-9) + 1)
         self._floor = min(params.min_fills, exact_floor) if params.exact_sign_test else params.min_fills
+        self.best_ex = engine.default_params["best_execution_slippage"]  # its bar (gross_share)
+        self.quotes = engine.quotes
+        self._pips: dict[str, float] = {}
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -209,6 +222,8 @@ class AsymmetricSlippageDetector(Detector):
         if slip > band:
             tally.adverse += 1
             tally.sum_adverse += slip
+            if self._beyond_best_ex(fill, state, side, touch):
+                tally.gross += 1
         elif slip < -band:
             tally.improved += 1
             tally.sum_improved -= slip
@@ -232,6 +247,21 @@ class AsymmetricSlippageDetector(Detector):
         if self.pending:
             self.pending.pop(key, None)
         self._assess(key, tally, assessed="at the {n}th slippage")
+
+    def _beyond_best_ex(self, fill, state, side, touch) -> bool:
+        """Is this adverse first fill beyond best execution's bar (its pips past the arrival
+        touch over ``max_adverse_pips`` and ``spread_multiple`` x the wider of the spreads on
+        arrival and at the fill), as ``BestExecutionDetector`` judges it?"""
+        symbol = fill.symbol
+        bx = self.best_ex
+        pip = self._pips.get(symbol)
+        if pip is None:
+            pip = self._pips[symbol] = pip_size(symbol, bx.pip_sizes)
+        spread = state.arr_ask - state.arr_bid
+        now = self.quotes.get(symbol)
+        if now is not None:
+            spread = max(spread, now[1] - now[0])
+        return side * (fill.price - touch) / pip > max(bx.max_adverse_pips, bx.spread_multiple * spread / pip)
 
     def windows_empty(self) -> bool:
         # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
@@ -287,6 +317,8 @@ class AsymmetricSlippageDetector(Detector):
         by_value = p.value_z_threshold is not None and n >= p.min_fills and z_value >= p.value_z_threshold
         if not (by_count or by_value):
             return
+        if p.gross_share is not None and tally.adverse and tally.gross >= p.gross_share * tally.adverse:
+            return  # best execution's case: its exceptions, alerted there fill by fill
         score = max(
             excess_score(z, p.z_threshold) if by_count else 0.0,
             excess_score(z_value, p.value_z_threshold) if by_value else 0.0,
@@ -310,6 +342,8 @@ class AsymmetricSlippageDetector(Detector):
                     "mean_improvement_bps": bps(tally.sum_improved / tally.improved) if tally.improved else 0.0,
                     "adverse_bps_total": bps(tally.sum_adverse),
                     "improvement_bps_total": bps(tally.sum_improved),
+                    "adverse_beyond_best_execution": tally.gross,
+                    "gross_share": p.gross_share,
                     "z": round(z, 3),
                     "sign_test": "exact binomial" if p_value is not None else "normal approximation",
                     "p_value": p_value,

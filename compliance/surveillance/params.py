@@ -495,13 +495,19 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # fewest that can reach the level, 10 at 3.0) is then assessed too, once, when quiet or at the
     # end: an exchange book prints most fair fills at the touch, so a client's 18-40 orders may
     # leave 10-19 slippages (docs/surveillance-rounds.md, wip/exec19). The test by value stays on
-    # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only. OFF: on
-    # the development / tuning books it adds 5 alerts (3 on best execution's 'small' / 'news'
-    # near-misses, clients whose 10-12 slippages are all adverse; 2 on best-execution abuse,
-    # the related type) for no episode gained; on the LOB book it finds most of the asymmetric
-    # episodes best execution found before, and types every best-execution abuser as asymmetric
-    # too (docs/surveillance-rounds.md, wip/exec19).
-    exact_sign_test: bool = False
+    # ``min_fills`` or more. False: the normal approximation, from ``min_fills`` only. Left off
+    # by wip/exec19: on the development / tuning books it added 5 alerts (3 on best execution's
+    # 'small' / 'news' near-misses, clients whose 10-12 slippages are all adverse; 2 on
+    # best-execution abuse, the related type) and on the LOB book typed every best-execution
+    # abuser as asymmetric too. On since 2026-12-05 afternoon (wip/asym20) with ``gross_share``,
+    # which leaves best execution's abusers to best execution (docs/surveillance-rounds-asym20.md).
+    exact_sign_test: bool = True
+    # 2026-12-05 afternoon (wip/asym20): best execution's case. A client whose adverse slippages
+    # are, this share or more, each beyond best execution's bar (BestExecutionParams) is not
+    # alerted here: each such fill is an Art. 27 exception of its own, alerted by best execution;
+    # asymmetric slippage is the policy no single fill shows. None: off
+    # (docs/surveillance-rounds-asym20.md).
+    gross_share: Fraction | None = 0.75
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

@@ -84,7 +84,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # count of slippages last assessed (a client with more is pending: assessed when quiet)
 # 16: best execution keeps the sweep in progress (order, instant, last fill price, still a walk:
 # a market order walking the book's levels is not assessed beyond its first level)
-STATE_VERSION = 16
+# 18: asymmetric slippage's tallies keep the count of adverse slippages beyond best execution's
+# bar (``gross_share``: a client whose adverse slippage is mostly best execution's exceptions)
+STATE_VERSION = 18
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -704,6 +706,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     owner: str
     symbol: str
     adverse: int
+    gross: int
     improved: int
     zero: int
     sum_adverse: float
@@ -729,6 +732,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 owner,
                 symbol,
                 t.adverse,
+                t.gross,
                 t.improved,
                 t.zero,
                 t.sum_adverse,
@@ -749,7 +753,7 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
     d.tallies = {}
     for td in s.tallies:
         t = _Tally(td.first_ts)
-        t.adverse, t.improved, t.zero = td.adverse, td.improved, td.zero
+        t.adverse, t.gross, t.improved, t.zero = td.adverse, td.gross, td.improved, td.zero
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
         t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
