@@ -424,6 +424,21 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # push (1.5: one tuning episode fewer). None: off.
     dominant_window_share: Fraction | None = 0.6
     dominant_min_position: NonNeg = 1.0
+    # Or for a position HELD the push's way when it began (the account's net position, not a part
+    # of it built over the hour while it is net the other way) of at least this x the push: what
+    # the print values is what the account holds, and on an order book or a fixing averaged over
+    # its window a mark is often many times the position it serves (the stake is the position, a
+    # fix-linked trade or a benchmark mark, not the cost of the push), while the market absorbs
+    # it. A client's fixing order (flat, or its small business either way: our generator's
+    # FIX07 holds 0.06-0.09x) stays under the floor; an account covering a short into the print,
+    # long only over the hour (our generator's INS020, 0.22x built, net short), keeps the 1.0x
+    # of ``dominant_min_position``. Development / tuning books (2026-12-05 afternoon,
+    # wip/close20), found of 24 / 36 (alerts, false, on near-misses): None 18 (20, 2, 0) /
+    # 30 (38, 8, 4); 0.05 21 (23, 2, 0) / 30 (39, 9, 5) (FIX07, 0.09x); 0.1, 0.15, 0.2
+    # 21 (23, 2, 0) / 30 (38, 8, 4); 0.25 20 (22, 2, 0) / 30 (38, 8, 4). 0.15, the middle of
+    # 0.1-0.2. The same floor on any position (held or built) instead: 0.05-0.2 21 (25, 4, 0) on
+    # the development books (INS020 twice). None: off (the 1.0x floor only).
+    dominant_min_held: NonNeg | None = 0.15
     # The push's concentration is also measured from where its bulk began: its leading orders
     # each under this x its largest order (an active account's small business before it starts
     # pushing, 2026-12-05 early morning, wip/close15) count as the account's flow before it, and

@@ -986,8 +986,10 @@ class MarkingTheCloseDetector(Detector):
     the market took the other way was not pushed, however far the mid moved after it; except
     for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in
     the symbol over the whole window, for a position at least ``dominant_min_position`` x the
-    push, which passing every other test is alerted whatever the print did (an attempt: a mark
-    the market absorbed). Aimed at the print: the alert waits ``after_s`` and is dropped if the
+    push (or for a position held the push's way when it began, at least ``dominant_min_held`` x
+    the push: the position the print values, which a push on an order book often outweighs),
+    which passing every other test is alerted whatever the print did (an attempt: a mark the
+    market absorbed). Aimed at the print: the alert waits ``after_s`` and is dropped if the
     account kept trading the same way (more than ``max_continuation`` x the push), as a flow
     that runs on through the print was not aimed at it."""
 
@@ -1243,14 +1245,20 @@ class MarkingTheCloseDetector(Detector):
                         best, base, move_print, move_mid = max(m_print, m_mid) / th, b, m_print, m_mid
                         move, threshold, price_from = max(m_print, m_mid), th, f0[0]
             # A dominant push (the account was the market into the print, for a position at
-            # least as large as the push) is an attempt to mark whatever the print did.
+            # least as large as the push, or for one it held the push's way when the push began
+            # of at least ``dominant_min_held`` x the push) is an attempt to mark whatever the
+            # print did.
             window_total = sum(f[1].qty for f in window if f[3])
             window_share = qty / window_total if window_total > 0 else 0.0
             favoured_qty = max(held_before * direction, built * direction, built_since * direction)
+            held_way = held_before * direction
             dominant = (
                 p.dominant_window_share is not None
                 and window_share >= p.dominant_window_share
-                and favoured_qty >= p.dominant_min_position * qty
+                and (
+                    favoured_qty >= p.dominant_min_position * qty
+                    or (p.dominant_min_held is not None and held_way > 0 and held_way >= p.dominant_min_held * qty)
+                )
             )
             print_floor = p.min_print_move_bps if p.min_print_move_bps is not None else -inf
             # judged at the print (no wait after it): a print that did not move is alerted only
@@ -1298,6 +1306,7 @@ class MarkingTheCloseDetector(Detector):
                     "dominant_window_share": p.dominant_window_share,
                     "favoured_position_qty": favoured_qty,
                     "dominant_min_position": p.dominant_min_position,
+                    "dominant_min_held": p.dominant_min_held,
                     "dominant_push": dominant,
                     "push_span_s": round(t - began, 3),
                     "aggressive_qty_before_push": prior,

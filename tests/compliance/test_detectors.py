@@ -490,9 +490,10 @@ def test_marking_the_close_near_miss_short_overall_and_nothing_built_the_push_wa
 
 
 def print_against_push_rows():
-    """A held position, three buys while the market falls, a print under where the push
-    began, and the market 9 bps lower five minutes later."""
-    rows = [*BOOK, *market(10, "h", "C", "buy", 1_000_000, "1.10010"), q(3400, "1.10000", "1.10010")]
+    """A held position (300,000: a tenth of the push, under the held floor of a dominant push),
+    three buys while the market falls, a print under where the push began, and the market 9 bps
+    lower five minutes later."""
+    rows = [*BOOK, *market(10, "h", "C", "buy", 300_000, "1.10010"), q(3400, "1.10000", "1.10010")]
     for i, t in enumerate((3420, 3500, 3580)):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
         rows.append(q(t + 1, f"1.0999{5 - i}", f"1.1000{5 - i}"))
@@ -569,11 +570,11 @@ def test_marking_the_close_near_miss_a_small_trade_the_push_way_after_older_busi
 
 
 def opened_early_rows(print_price: str = "1.10040", moved: bool = True, mid_after: str | None = None):
-    """Long 1,000,000; a market wandering 3 bps either way every 20 s for half an hour; a buy of
-    300,000 250 s before the 3,600-s print opens the push, then three buys of 1,000,000 in its
-    last 40 s step the mid up 3.2 bps (or leave it); the print at ``print_price``; the mid
-    ``mid_after`` 300 s after it."""
-    rows = [*BOOK, *market(10, "h", "C", "buy", 1_000_000, "1.10010")]
+    """Long 300,000 (under the held floor of a dominant push: the price test alone); a market
+    wandering 3 bps either way every 20 s for half an hour; a buy of 300,000 250 s before the
+    3,600-s print opens the push, then three buys of 1,000,000 in its last 40 s step the mid up
+    3.2 bps (or leave it); the print at ``print_price``; the mid ``mid_after`` 300 s after it."""
+    rows = [*BOOK, *market(10, "h", "C", "buy", 300_000, "1.10010")]
     for i, t in enumerate(range(1700, 3340, 20)):
         d = 3 if i % 2 else -3
         rows.append(q(t, f"{1.10000 + d * 1e-4:.5f}", f"{1.10010 + d * 1e-4:.5f}"))
@@ -643,14 +644,51 @@ def test_marking_the_close_a_dominant_push_for_a_larger_position_that_left_the_p
 
 
 def test_marking_the_close_near_miss_a_small_position_or_a_shared_window_and_an_unmoved_print():
-    # A long of 1,000,000 (a third of the push): the print is worth less to the account than the
-    # push; with the print unmoved, nothing shows it was aimed at the print.
-    assert run(dominant_rows(1_000_000), only={"marking_the_close"}) == []
+    # A long of 300,000 (a tenth of the push, under ``dominant_min_held``): with the print
+    # unmoved, nothing shows it was aimed at the print.
+    assert run(dominant_rows(300_000), only={"marking_the_close"}) == []
     # A client's fixing order from a flat account (an honest client trading into the close).
     assert run(dominant_rows(0), only={"marking_the_close"}) == []
     # The same long, but another account's 2,500,000 in the window: the account was 55% of the
     # flow into the print, not the market itself.
     assert run(dominant_rows(4_000_000, other_qty=2_500_000), only={"marking_the_close"}) == []
+
+
+def test_marking_the_close_a_dominant_push_for_a_held_position_smaller_than_the_push():
+    # Long 1,000,000 (a third of the push) when the push began, every aggressive order into the
+    # print one way: the print values what the account holds, and a push on a deep book often
+    # outweighs that position while the market absorbs it (2026-12-05 afternoon, wip/close20).
+    alerts = run(dominant_rows(1_000_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["dominant_push"] is True and ev["print_moved"] is False
+    assert ev["position_before_push"] == 1_000_000 and ev["dominant_min_held"] == 0.15
+    # With the held-position floor off (the previous rule: 1.0x the push), not alerted.
+    off = {"marking_the_close": {"dominant_min_held": None}}
+    assert run(dominant_rows(1_000_000), only={"marking_the_close"}, params=off) == []
+
+
+def short_cover_rows():
+    """Short 4,000,000 two hours before the 7,200-s print; a buy of 1,000,000 37 minutes before
+    it; then three buys of 1,000,000 in its last three minutes, every aggressive order in the
+    window, the market unmoved (1.10000/1.10010) and the print at 1.10005, where it was."""
+    rows = [*BOOK, *market(10, "s", "C", "sell", 4_000_000, "1.10000"), q(4900, "1.10000", "1.10010")]
+    rows += market(5000, "b", "C", "buy", 1_000_000, "1.10010")
+    rows.append(q(7000, "1.10000", "1.10010"))
+    for i, t in enumerate((7020, 7100, 7180)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+    rows.append(close(7200, "1.10005"))
+    return rows
+
+
+def test_marking_the_close_near_miss_a_dominant_push_covering_a_short_into_an_unmoved_print():
+    # Net short 3,000,000 when the push began (its buy over the hour, a third of the push, is
+    # the push's way, but the account holds the other way): the print going up hurts what it
+    # holds, so the held-position floor does not apply and the 1.0x floor is not met.
+    assert run(short_cover_rows(), only={"marking_the_close"}) == []
+    # The same floor on any position (held or built over the hour) would alert it.
+    any_position = {"marking_the_close": {"dominant_min_position": 0.15}}
+    assert len(run(short_cover_rows(), only={"marking_the_close"}, params=any_position)) == 1
 
 
 def bulk_rows(lead_qty: int):
