@@ -31,6 +31,8 @@ class _Run:
         "last_t",
         "owner",
         "pairs",
+        "series_at",
+        "series_checked",
         "small",
         "small_todo",
         "symbol",
@@ -48,6 +50,11 @@ class _Run:
         self.small: list[int] = []  # indexes of the small pairs (painting's size)
         self.small_todo: list[int] = []  # small pairs not reported yet
         self.large_todo: list[int] = []  # other pairs not reported yet
+        # A cache, not state (rebuilt from ``pairs`` after a restore): how many pairs the run
+        # had when it first was a series of one ticket (None: not yet), and up to which length
+        # its prefixes were checked (see ``_PairDetector._series``).
+        self.series_at: int | None = None
+        self.series_checked = 0
 
 
 class _PairRuns:
@@ -263,6 +270,38 @@ class _PairDetector(Detector):
     def _small_count(self, run) -> int:
         return len(run.small)
 
+    def _series(self, run) -> bool:
+        """Whether the run is, or once was, a series of one ticket (painting at any size, see
+        ``PaintingTheTapeParams.series_size_ratio``): at least ``min_pairs`` pairs of orders (an
+        order filled in slices against another is one, its paired volume whole) of which at
+        least ``series_alike_share`` are within ``series_size_ratio`` of their median. Checked
+        on each length the run has had, so the verdict never goes back (both detectors agree
+        whichever pair they look from)."""
+        paint = self.paint
+        if not paint.enabled or paint.series_size_ratio is None:
+            return False
+        if run.series_at is not None:
+            return True
+        ratio, share, need = paint.series_size_ratio, paint.series_alike_share, paint.min_pairs
+        n = len(run.pairs)
+        if n < need:
+            return False
+        for k in range(max(run.series_checked + 1, need), n + 1):
+            paired: dict[tuple[str, str], float] = {}
+            for a, b, *_ in run.pairs[:k]:
+                key = (a.order_id, b.order_id)
+                paired[key] = paired.get(key, 0.0) + a.qty
+            if len(paired) < need:
+                continue
+            sizes = list(paired.values())
+            mid = _median(sizes)
+            alike = sum(1 for q in sizes if mid / ratio <= q <= mid * ratio)
+            if alike >= share * len(sizes):
+                run.series_at = k
+                break
+        run.series_checked = n
+        return run.series_at is not None
+
     def _classify(self, run) -> None:
         """File the run's newest pair as small or not (once per pair)."""
         i = len(run.pairs) - 1
@@ -402,25 +441,33 @@ class WashTradeDetector(_PairDetector):
 
     def _on_pair(self, run):
         self._classify(run)
+        if self.paint.enabled and self.paint.series_size_ratio is not None:
+            return  # any run may still become a series of one ticket: reported when it ends
         if not run.large_todo or not self._collusion_ok(run):
             return
         pending, run.large_todo = run.large_todo, []
         self._emit(run, pending, self._score)
 
     def _on_run(self, run):
-        if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs:
-            return  # painting the tape's
+        if self._series(run):
+            return  # a series of one ticket: painting the tape's, whatever its size
         if not self._collusion_ok(run):
             return
-        pending = [i for i in range(len(run.pairs)) if i not in run.emitted]
+        # Small pairs of a run with enough of them are painting's (the size rule); its other
+        # pairs are wash.
+        small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
+        if small and self.paint.series_size_ratio is None:
+            return  # the rule before: the run's large pairs were reported as they came
+        pending = [i for i in range(len(run.pairs)) if i not in run.emitted and i not in small]
         if pending:
             self._emit(run, pending, self._score)
 
 
 class PaintingTheTapeDetector(_PairDetector):
     """Painting the tape (MAR Annex I 1(a), 2016/522 Annex II 1(a)(iii)): a run of at least
-    ``min_pairs`` matched pairs under ``max_lots`` lots each: volume printed with no change of
-    ownership. Reported as soon as the run has them, then each further small pair extends the
+    ``min_pairs`` matched pairs under ``max_lots`` lots each, or a series of one ticket at any
+    size (``series_size_ratio``; see ``_PairDetector._series``): volume printed with no change of
+    ownership. Reported as soon as the run has them, then each further pair of it extends the
     same alert (the engine merges them; the wash-trade detector leaves these pairs alone)."""
 
     alert_type = "painting_the_tape"
@@ -428,6 +475,16 @@ class PaintingTheTapeDetector(_PairDetector):
     def _on_pair(self, run):
         p = self.p
         self._classify(run)
+        if self._series(run):
+            # A series of one ticket: all its pairs, whatever their size.
+            if not self._collusion_ok(run):
+                return
+            pending = [i for i in range(len(run.pairs)) if i not in run.emitted]
+            run.small_todo, run.large_todo = [], []
+            if pending:
+                n = len(run.pairs)
+                self._emit(run, pending, lambda _pairs: excess_score(n, p.min_pairs))
+            return
         if len(run.small) < p.min_pairs or not run.small_todo or not self._collusion_ok(run):
             return
         pending, run.small_todo = run.small_todo, []
