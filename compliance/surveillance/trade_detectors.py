@@ -224,10 +224,12 @@ def _median(values):
 class _PairDetector(Detector):
     """Common part of wash trades and painting the tape: both read the same runs of matched
     pairs (matching by the wash-trade parameters). A pair under ``max_lots`` lots is small;
-    a run with at least ``min_pairs`` small pairs is painting the tape; every other pair is a
-    wash trade. Large pairs are reported at once (they can only be wash), painting as soon as
-    the run has enough small pairs, the small pairs of a run that never became painting when
-    the run ends (``run_gap_s`` without a further pair)."""
+    a run with at least ``min_pairs`` small pairs is painting the tape (its small pairs), and so
+    is a run that is a series of one ticket (``_series``: all its pairs, whatever their size);
+    every other pair is a wash trade. Painting is reported as soon as the run is painting, wash
+    when the run ends (``run_gap_s`` without a further pair: until then it may still become a
+    series); with ``series_size_ratio`` None, large pairs are reported at once (the rule
+    before)."""
 
     def __init__(self, params, engine):
         super().__init__(params, engine)

@@ -43,9 +43,8 @@ def test_the_ticket_varied_within_half_again_is_still_one_series():
 
 
 def test_round_trips_of_differing_sizes_stay_wash():
-    """The near-miss: five round trips of 3, 12, 45, 7 and 26 lots (no two within half again of
-    the median: only the median itself is within 1.5 times it): wash trades, all ten orders,
-    no painting."""
+    """The near-miss: five round trips of 3, 12, 45, 7 and 26 lots (only the median itself is
+    within 1.5 times the median): wash trades, all ten orders, no painting."""
     alerts = run(crosses([300_000, 1_200_000, 4_500_000, 700_000, 2_600_000]), only=ONLY)
     assert [a["alert_type"] for a in alerts] == ["wash_trade"]
     assert set(alerts[0]["order_ids"]) == ids(5)
