@@ -33,6 +33,7 @@ class _Run:
         "pairs",
         "series_at",
         "series_checked",
+        "series_qty",
         "small",
         "small_todo",
         "symbol",
@@ -55,6 +56,7 @@ class _Run:
         # its prefixes were checked (see ``_PairDetector._series``).
         self.series_at: int | None = None
         self.series_checked = 0
+        self.series_qty = 0.0  # the ticket: the median pair of orders' size when it became one
 
 
 class _PairRuns:
@@ -300,6 +302,7 @@ class _PairDetector(Detector):
             alike = sum(1 for q in sizes if mid / ratio <= q <= mid * ratio)
             if alike >= share * len(sizes):
                 run.series_at = k
+                run.series_qty = mid
                 break
         run.series_checked = n
         return run.series_at is not None
@@ -312,6 +315,12 @@ class _PairDetector(Detector):
             run.small_todo.append(i)
         else:
             run.large_todo.append(i)
+
+    def _off_ticket(self, run, i) -> bool:
+        """A pair of a series over ``series_size_ratio`` times its ticket: another trade (a wash
+        of the same accounts that the series ran into), not a print of the series. Smaller pairs
+        stay the series' (a ticket that filled in part, a slice)."""
+        return run.pairs[i][0].qty > self.paint.series_size_ratio * run.series_qty
 
     def _collusion_ok(self, run) -> bool:
         if not run.collusive:
@@ -452,7 +461,15 @@ class WashTradeDetector(_PairDetector):
 
     def _on_run(self, run):
         if self._series(run):
-            return  # a series of one ticket: painting the tape's, whatever its size
+            # A series of one ticket is painting the tape's, whatever its size; a pair well over
+            # its ticket is another trade, a wash.
+            small = set(run.small) if self._small_count(run) >= self.paint.min_pairs else set()
+            pending = [
+                i for i in range(len(run.pairs)) if i not in run.emitted and i not in small and self._off_ticket(run, i)
+            ]
+            if pending and self._collusion_ok(run):
+                self._emit(run, pending, self._score)
+            return
         if not self._collusion_ok(run):
             return
         # Small pairs of a run with enough of them are painting's (the size rule); its other
@@ -481,7 +498,7 @@ class PaintingTheTapeDetector(_PairDetector):
             # A series of one ticket: all its pairs, whatever their size.
             if not self._collusion_ok(run):
                 return
-            pending = [i for i in range(len(run.pairs)) if i not in run.emitted]
+            pending = [i for i in range(len(run.pairs)) if i not in run.emitted and not self._off_ticket(run, i)]
             run.small_todo, run.large_todo = [], []
             if pending:
                 n = len(run.pairs)

@@ -61,3 +61,12 @@ def test_the_rule_before_types_the_large_series_wash():
     params = {"painting_the_tape": {"series_size_ratio": None}}
     alerts = run(crosses([300_000] * 5), only=ONLY, params=params)
     assert {a["alert_type"] for a in alerts} == {"wash_trade"}
+
+
+def test_a_large_wash_the_series_runs_into_stays_wash():
+    """Five crosses of one 3-lot ticket, then the same accounts' 20-lot round trip a minute
+    later (over 1.5 times the ticket: another trade): painting names the ten orders of the series,
+    a wash alert the two of the large pair."""
+    alerts = run(crosses([300_000] * 5 + [2_000_000]), only=ONLY)
+    by_type = {a["alert_type"]: set(a["order_ids"]) for a in alerts}
+    assert by_type == {"painting_the_tape": ids(5), "wash_trade": {"x5", "y5"}}
