@@ -250,8 +250,12 @@ def test_events_delivered_again_after_a_restart_are_not_counted_twice():
     for event in events:  # the uncommitted batch, delivered again from its start
         out += second.handle(event)
     assert second.engine.positions == {("1", "EURUSD"): 200000.0, ("2", "EURUSD"): -200000.0}  # not doubled
-    alerts = second.engine.finish()
-    assert [a.alert_type for a in alerts] == ["wash_trade"] and alerts[0].evidence["matched_pairs"] == 1
+    # One wash episode of one pair (a wash is reported when its run ends, here at the end of
+    # input: its opening and its closing update come together).
+    alerts = [*out, *second.engine.finish()]
+    assert {a.alert_type for a in alerts} == {"wash_trade"}
+    assert len({a.evidence["episode"]["id"] for a in alerts}) == 1
+    assert alerts[-1].evidence["matched_pairs"] == 1 and alerts[-1].evidence["episode"]["detections"] == 1
 
 
 def test_the_runner_saves_the_windows_when_the_stage_stops():

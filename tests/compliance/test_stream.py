@@ -57,13 +57,18 @@ def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
     tick = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0)
     assert consumer.handle(make_event(tick, source="md", key="EURUSD")) == []
     assert _market_order(consumer, 1, "c1", 1, "BUY", "1", "1.10010") == []
-    out = _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000")
+    # A wash is reported when its run ends (``run_gap_s``, 600 s without a further pair; since
+    # the 2026-12-05 late-morning round, wip/wash19: until then it may become a series of one
+    # ticket, painting the tape's): the next tick eleven minutes later raises it.
+    assert _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000") == []
+    later = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0 + timedelta(seconds=660))
+    out = consumer.handle(make_event(later, source="md", key="EURUSD"))
     assert [e.type for e in out] == ["alert.raised"]
     assert out[0].topic == "compliance-events"
     alert = out[0].payload
     assert alert.alert_type == "wash_trade" and alert.owner == "OWNER-1" and alert.order_ids == ("c1", "c2")
     assert alert.evidence["pairs"][0][0]["qty"] == 100000.0  # lots converted to units
-    assert alert.evidence["episode"]["status"] == "open"  # raised at once; later pairs extend it
+    assert alert.evidence["episode"]["status"] == "open"  # raised when the run ends; later pairs extend it
     row = Alert.objects.get()
     assert row.case.subject_owner == "OWNER-1"
 
