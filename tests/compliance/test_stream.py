@@ -73,6 +73,46 @@ def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
     assert row.case.subject_owner == "OWNER-1"
 
 
+def test_a_quiet_market_does_not_hold_back_a_wash_waiting_for_its_run_to_end(db):
+    """No record comes after the wash's two fills (the market went quiet): the stage's idle
+    sweep takes event time to have moved on by the wall-clock time since, so 11 minutes later
+    the run has ended (``run_gap_s``) and the wash is recorded and its ``alert.raised`` event put
+    in the outbox at once. Ten minutes after the fills the run is still open: nothing."""
+    wall = [1000.0]
+    consumer = SurveillanceConsumer(
+        owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0}, clock=lambda: wall[0]
+    )
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0)
+    consumer.handle(make_event(tick, source="md", key="EURUSD"))
+    _market_order(consumer, 1, "c1", 1, "BUY", "1", "1.10010")
+    assert _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000") == []
+    wall[0] += 590.0
+    consumer.idle()
+    assert not Alert.objects.exists()
+    wall[0] += 70.0
+    consumer.idle()
+    row = Alert.objects.get()
+    assert row.alert_type == "wash_trade" and sorted(row.order_ids) == ["c1", "c2"]
+    published = Outbox.objects.get(event_type="alert.raised")
+    assert published.topic == "compliance-events"
+
+
+def test_without_recording_the_quiet_market_sweep_returns_its_alert_with_the_next_record():
+    wall = [1000.0]
+    consumer = SurveillanceConsumer(
+        owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0}, clock=lambda: wall[0], record=False
+    )
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0)
+    consumer.handle(make_event(tick, source="md", key="EURUSD"))
+    _market_order(consumer, 1, "c1", 1, "BUY", "1", "1.10010")
+    _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000")
+    wall[0] += 660.0
+    consumer.idle()
+    bar_tick = Tick(symbol="GBPUSD", bid=Decimal("1.3"), ask=Decimal("1.3001"), ts=T0 + timedelta(seconds=4))
+    out = consumer.handle(make_event(bar_tick, source="md", key="GBPUSD"))
+    assert [e.payload.alert_type for e in out] == ["wash_trade"]
+
+
 def test_a_tick_reaches_the_engine_as_the_record_record_of_makes():
     """The consumer's tick shortcut hands the engine what ``record_of`` gives for a tick, ticks
     and other market data interleaved, in order (the fixings' prints derived from them too)."""
