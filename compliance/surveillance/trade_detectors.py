@@ -276,11 +276,13 @@ class _PairDetector(Detector):
 
     def _series(self, run) -> bool:
         """Whether the run is, or once was, a series of one ticket (painting at any size, see
-        ``PaintingTheTapeParams.series_size_ratio``): at least ``min_pairs`` pairs of orders (an
-        order filled in slices against another is one, its paired volume whole) of which at
-        least ``series_alike_share`` are within ``series_size_ratio`` of their median. Checked
-        on each length the run has had, so the verdict never goes back (both detectors agree
-        whichever pair they look from)."""
+        ``PaintingTheTapeParams.series_size_ratio``): pairs of orders (an order filled in slices
+        against another is one, its paired volume whole) of which at least ``min_pairs`` are
+        within ``series_size_ratio`` of their median (the ticket printed as many times as
+        painting's own count asks: three like sizes among four round trips are not a series),
+        and those at least ``series_alike_share`` of them. Checked on each length the run has
+        had, so the verdict never goes back (both detectors agree whichever pair they look
+        from)."""
         paint = self.paint
         if not paint.enabled or paint.series_size_ratio is None:
             return False
@@ -300,7 +302,7 @@ class _PairDetector(Detector):
             sizes = list(paired.values())
             mid = _median(sizes)
             alike = sum(1 for q in sizes if mid / ratio <= q <= mid * ratio)
-            if alike >= share * len(sizes):
+            if alike >= need and alike >= share * len(sizes):
                 run.series_at = k
                 run.series_qty = mid
                 break

@@ -50,6 +50,25 @@ def test_round_trips_of_differing_sizes_stay_wash():
     assert set(alerts[0]["order_ids"]) == ids(5)
 
 
+def test_three_like_sizes_among_four_round_trips_are_not_a_series():
+    """The near-miss of the ticket count (wip/paint20; a colluding pair's wash on the seen
+    held-out book 73235): round trips of 8.8, 3.6, 17.4, 16.6 and 13.2 lots. At four, three are
+    within 1.5 times the median (75%), but three prints are under painting's four: wash, all ten
+    orders, and no later length makes four of one ticket."""
+    alerts = run(crosses([879_000, 358_000, 1_742_000, 1_656_000, 1_320_000]), only=ONLY)
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]
+    assert set(alerts[0]["order_ids"]) == ids(5)
+
+
+def test_four_prints_of_one_ticket_among_five_round_trips_are_a_series():
+    """The minimal true episode of the count: four crosses of one 3-lot ticket and one of 20
+    lots (four prints, 80%): painting names the series' eight orders, the 20-lot round trip (over
+    1.5 times the ticket) is a wash."""
+    alerts = run(crosses([300_000, 300_000, 2_000_000, 300_000, 300_000]), only=ONLY)
+    by_type = {a["alert_type"]: set(a["order_ids"]) for a in alerts}
+    assert by_type == {"painting_the_tape": ids(5) - {"x2", "y2"}, "wash_trade": {"x2", "y2"}}
+
+
 def test_three_crosses_of_one_ticket_are_a_wash_round_trip():
     """Under painting's four pairs: three same-size crosses are a wash."""
     alerts = run(crosses([300_000] * 3), only=ONLY)
