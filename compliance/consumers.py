@@ -35,6 +35,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from compliance.surveillance.engine import SurveillanceEngine
@@ -133,6 +134,9 @@ class SurveillanceConsumer:
         if state is not None:
             self.restore_report = self.state_restore(state)
         self._last_save = clock()
+        self._handled_at: float | None = None  # clock() when the last record was handled
+        self._swept_at: float | None = None  # clock() at the last quiet-market sweep
+        self._idle_out: list[Envelope] = []  # alerts a quiet-market sweep raised, not yet returned
         # The same execution-throttle check as the worker's gate, on the same events: its trips
         # are persisted here so the disabled state survives a worker restart (RTS 6 Art. 15(3)).
         self.throttle = throttle
@@ -180,10 +184,44 @@ class SurveillanceConsumer:
         engine.process(rec)
         self.events += 1
         self._last_ts = rec.ts
+        self._handled_at = self.clock()
         out = self._raise(engine.take_alerts(), at=event.occurred_at) if engine.alerts else []
+        if self._idle_out:
+            out, self._idle_out = [*self._idle_out, *out], []
         if self.save_state is not None and self.clock() - self._last_save >= self.snapshot_every_s:
             self.state_save()
         return out
+
+    def idle(self) -> None:
+        """The stage has nothing to handle (``tradeops.bus.runner.handler_idle``): the quiet-market
+        sweep. A window that closes after a time without records (a wash trade's run,
+        ``run_gap_s`` without a further pair; an episode's quiet period) must not wait for a next
+        record that may not come: event time is taken to have moved on by the wall-clock seconds
+        since the last record was handled, and the engine closes what that time closes
+        (``SurveillanceEngine.sweep_until``), at most once a second. Its alerts are recorded at
+        once and their ``alert.raised`` events go out through the outbox in the same transaction
+        (no batch is being handled to publish them with); without recording they are returned
+        with the next record's."""
+        if self._last_ts is None or self._handled_at is None:
+            return
+        now = self.clock()
+        if self._swept_at is not None and now - self._swept_at < 1.0:
+            return
+        self._swept_at = now
+        t = self._last_ts.timestamp() + (now - self._handled_at)
+        self.engine.sweep_until(t)
+        if not self.engine.alerts:
+            return
+        alerts = self.engine.take_alerts()
+        if not self.record:
+            self._idle_out += self._raise(alerts)
+            return
+        from django.db import transaction
+
+        from tradeops.outbox.services import outbox_append_many
+
+        with transaction.atomic():
+            outbox_append_many(events=self._raise(alerts, at=self._last_ts + timedelta(seconds=now - self._handled_at)))
 
     # ------------------------------------------------------------ rules in force
 

@@ -419,6 +419,16 @@ class SurveillanceEngine:
             mid = pmid
         return mid
 
+    def sweep_until(self, t: float) -> None:
+        """Close what event time ``t`` closes when no record comes (the live stage on a quiet
+        market, ``SurveillanceConsumer.idle``): the sweep a record at ``t`` would run, every
+        detector's expired windows then the quiet episodes. ``last_t`` stays the last record's, so
+        a record that comes later is taken at its own time. Nothing open: nothing to do."""
+        if t <= self.last_t or (self._windows_empty and not self.detections):
+            return
+        self._expiry_settle()
+        self._sweep(t)
+
     def take_alerts(self) -> list:
         alerts = self.alerts[:]
         self.alerts.clear()

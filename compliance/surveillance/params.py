@@ -63,6 +63,15 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     max_lots: Pos = 1.0  # 'small': a pair under this many standard lots
     lot_sizes: dict[str, Pos] = {}  # symbol -> units per lot; default 100 for XAU*, 5,000 XAG*, else 100,000
     max_qty: Pos | None = None  # older rules: 'small' in units instead of lots
+    # A series of one ticket (2026-12-05 late morning, wip/wash19; afternoon, wip/paint20): a run
+    # with at least ``min_pairs`` pairs of orders within a factor ``series_size_ratio`` of the
+    # run's median pair size (the ticket printed painting's own count of times), those at least
+    # ``series_alike_share`` of its pairs of orders, is painting at any size, from the pair where
+    # it first is one: a tape painter prints the same ticket again and again (2016/522 Annex II
+    # 1(a)(iii): a series of transactions shown on a public display), where a wash trader's round
+    # trips each move what the position needs. None: size alone (the rule before).
+    series_size_ratio: Annotated[float, msgspec.Meta(gt=1)] | None = 1.5
+    series_alike_share: Fraction = 0.7
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):

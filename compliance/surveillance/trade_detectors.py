@@ -31,6 +31,9 @@ class _Run:
         "last_t",
         "owner",
         "pairs",
+        "series_at",
+        "series_checked",
+        "series_qty",
         "small",
         "small_todo",
         "symbol",
@@ -48,6 +51,12 @@ class _Run:
         self.small: list[int] = []  # indexes of the small pairs (painting's size)
         self.small_todo: list[int] = []  # small pairs not reported yet
         self.large_todo: list[int] = []  # other pairs not reported yet
+        # A cache, not state (rebuilt from ``pairs`` after a restore): how many pairs the run
+        # had when it first was a series of one ticket (None: not yet), and up to which length
+        # its prefixes were checked (see ``_PairDetector._series``).
+        self.series_at: int | None = None
+        self.series_checked = 0
+        self.series_qty = 0.0  # the ticket: the median pair of orders' size when it became one
 
 
 class _PairRuns:
@@ -217,10 +226,12 @@ def _median(values):
 class _PairDetector(Detector):
     """Common part of wash trades and painting the tape: both read the same runs of matched
     pairs (matching by the wash-trade parameters). A pair under ``max_lots`` lots is small;
-    a run with at least ``min_pairs`` small pairs is painting the tape; every other pair is a
-    wash trade. Large pairs are reported at once (they can only be wash), painting as soon as
-    the run has enough small pairs, the small pairs of a run that never became painting when
-    the run ends (``run_gap_s`` without a further pair)."""
+    a run with at least ``min_pairs`` small pairs is painting the tape (its small pairs), and so
+    is a run that is a series of one ticket (``_series``: all its pairs, whatever their size);
+    every other pair is a wash trade. Painting is reported as soon as the run is painting, wash
+    when the run ends (``run_gap_s`` without a further pair: until then it may still become a
+    series); with ``series_size_ratio`` None, large pairs are reported at once (the rule
+    before)."""
 
     def __init__(self, params, engine):
         super().__init__(params, engine)
@@ -263,6 +274,41 @@ class _PairDetector(Detector):
     def _small_count(self, run) -> int:
         return len(run.small)
 
+    def _series(self, run) -> bool:
+        """Whether the run is, or once was, a series of one ticket (painting at any size, see
+        ``PaintingTheTapeParams.series_size_ratio``): pairs of orders (an order filled in slices
+        against another is one, its paired volume whole) of which at least ``min_pairs`` are
+        within ``series_size_ratio`` of their median (the ticket printed as many times as
+        painting's own count asks: three like sizes among four round trips are not a series),
+        and those at least ``series_alike_share`` of them. Checked on each length the run has
+        had, so the verdict never goes back (both detectors agree whichever pair they look
+        from)."""
+        paint = self.paint
+        if not paint.enabled or paint.series_size_ratio is None:
+            return False
+        if run.series_at is not None:
+            return True
+        ratio, share, need = paint.series_size_ratio, paint.series_alike_share, paint.min_pairs
+        n = len(run.pairs)
+        if n < need:
+            return False
+        for k in range(max(run.series_checked + 1, need), n + 1):
+            paired: dict[tuple[str, str], float] = {}
+            for a, b, *_ in run.pairs[:k]:
+                key = (a.order_id, b.order_id)
+                paired[key] = paired.get(key, 0.0) + a.qty
+            if len(paired) < need:
+                continue
+            sizes = list(paired.values())
+            mid = _median(sizes)
+            alike = sum(1 for q in sizes if mid / ratio <= q <= mid * ratio)
+            if alike >= need and alike >= share * len(sizes):
+                run.series_at = k
+                run.series_qty = mid
+                break
+        run.series_checked = n
+        return run.series_at is not None
+
     def _classify(self, run) -> None:
         """File the run's newest pair as small or not (once per pair)."""
         i = len(run.pairs) - 1
@@ -271,6 +317,12 @@ class _PairDetector(Detector):
             run.small_todo.append(i)
         else:
             run.large_todo.append(i)
+
+    def _off_ticket(self, run, i) -> bool:
+        """A pair of a series over ``series_size_ratio`` times its ticket: another trade (a wash
+        of the same accounts that the series ran into), not a print of the series. Smaller pairs
+        stay the series' (a ticket that filled in part, a slice)."""
+        return run.pairs[i][0].qty > self.paint.series_size_ratio * run.series_qty
 
     def _collusion_ok(self, run) -> bool:
         if not run.collusive:
@@ -402,25 +454,41 @@ class WashTradeDetector(_PairDetector):
 
     def _on_pair(self, run):
         self._classify(run)
+        if self.paint.enabled and self.paint.series_size_ratio is not None:
+            return  # any run may still become a series of one ticket: reported when it ends
         if not run.large_todo or not self._collusion_ok(run):
             return
         pending, run.large_todo = run.large_todo, []
         self._emit(run, pending, self._score)
 
     def _on_run(self, run):
-        if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs:
-            return  # painting the tape's
+        if self._series(run):
+            # A series of one ticket is painting the tape's, whatever its size; a pair well over
+            # its ticket is another trade, a wash.
+            small = set(run.small) if self._small_count(run) >= self.paint.min_pairs else set()
+            pending = [
+                i for i in range(len(run.pairs)) if i not in run.emitted and i not in small and self._off_ticket(run, i)
+            ]
+            if pending and self._collusion_ok(run):
+                self._emit(run, pending, self._score)
+            return
         if not self._collusion_ok(run):
             return
-        pending = [i for i in range(len(run.pairs)) if i not in run.emitted]
+        # Small pairs of a run with enough of them are painting's (the size rule); its other
+        # pairs are wash.
+        small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
+        if small and self.paint.series_size_ratio is None:
+            return  # the rule before: the run's large pairs were reported as they came
+        pending = [i for i in range(len(run.pairs)) if i not in run.emitted and i not in small]
         if pending:
             self._emit(run, pending, self._score)
 
 
 class PaintingTheTapeDetector(_PairDetector):
     """Painting the tape (MAR Annex I 1(a), 2016/522 Annex II 1(a)(iii)): a run of at least
-    ``min_pairs`` matched pairs under ``max_lots`` lots each: volume printed with no change of
-    ownership. Reported as soon as the run has them, then each further small pair extends the
+    ``min_pairs`` matched pairs under ``max_lots`` lots each, or a series of one ticket at any
+    size (``series_size_ratio``; see ``_PairDetector._series``): volume printed with no change of
+    ownership. Reported as soon as the run has them, then each further pair of it extends the
     same alert (the engine merges them; the wash-trade detector leaves these pairs alone)."""
 
     alert_type = "painting_the_tape"
@@ -428,6 +496,16 @@ class PaintingTheTapeDetector(_PairDetector):
     def _on_pair(self, run):
         p = self.p
         self._classify(run)
+        if self._series(run):
+            # A series of one ticket: all its pairs, whatever their size.
+            if not self._collusion_ok(run):
+                return
+            pending = [i for i in range(len(run.pairs)) if i not in run.emitted and not self._off_ticket(run, i)]
+            run.small_todo, run.large_todo = [], []
+            if pending:
+                n = len(run.pairs)
+                self._emit(run, pending, lambda _pairs: excess_score(n, p.min_pairs))
+            return
         if len(run.small) < p.min_pairs or not run.small_todo or not self._collusion_ok(run):
             return
         pending, run.small_todo = run.small_todo, []

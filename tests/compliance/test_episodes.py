@@ -155,11 +155,14 @@ def test_marking_the_close_waits_after_the_print_and_names_the_continuation():
 
 def test_an_episode_that_goes_on_for_hours_is_one_alert_and_a_later_one_is_another():
     rows = [*BOOK]
-    for i in range(40):  # a wash pair every 5 minutes for over three hours: one episode
-        rows += market(300 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
-        rows += market(300 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
-    rows += market(40 * 300 + 3600, "a99", "A", "buy", 200_000, "1.10010", owner="X")  # an hour later
-    rows += market(40 * 300 + 3602, "b99", "B", "sell", 200_000, "1.10000", owner="X")
+    # A wash pair every 11 minutes for over seven hours: one episode (its quiet period is 30
+    # minutes). Each pair is a run of its own (``run_gap_s`` 600 s), reported when it ends: a run
+    # of one ticket crossed again and again would be a series, painting the tape's (wip/wash19).
+    for i in range(40):
+        rows += market(660 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
+        rows += market(660 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
+    rows += market(40 * 660 + 3600, "a99", "A", "buy", 200_000, "1.10010", owner="X")  # an hour later
+    rows += market(40 * 660 + 3602, "b99", "B", "sell", 200_000, "1.10000", owner="X")
     alerts = run(rows, only={"wash_trade"})
     assert [len(a["order_ids"]) for a in alerts] == [80, 2]
     first = alerts[0]
@@ -171,9 +174,11 @@ def test_streaming_mode_raises_on_open_and_on_growth_with_one_episode_id():
     engine = SurveillanceEngine(only={"wash_trade"}, episodes="updates")
     raised = []
     rows = [*BOOK]
+    # Three wash pairs 11 minutes apart: three runs (``run_gap_s`` 600 s), each reported when it
+    # ends (since wip/wash19), one episode (quiet period 30 minutes) that grows with each.
     for i in range(3):
-        rows += market(60 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
-        rows += market(60 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
+        rows += market(660 * i, f"a{i}", "A", "buy", 200_000, "1.10010", owner="X")
+        rows += market(660 * i + 2, f"b{i}", "B", "sell", 200_000, "1.10000", owner="X")
     for row in sorted(rows, key=lambda r: r["ts"]):
         engine.process(record_decoder.decode(orjson.dumps(row)))
         raised += engine.take_alerts()

@@ -16,7 +16,7 @@ from tradeops.stages import stage_get
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
-def _events():
+def _events(late: bool = True):
     out = [
         make_event(Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0), source="md", key="EURUSD")
     ]
@@ -56,11 +56,23 @@ def _events():
                 key=str(account_id),
             )
         )
+    # Eleven minutes later: the wash's run has ended (``run_gap_s``, 600 s, without a further
+    # pair), so it is reported (since the 2026-12-05 late-morning round, wip/wash19, a wash waits
+    # for its run's end: the run may still become a series of one ticket, painting the tape's).
+    if not late:
+        return out
+    out.append(
+        make_event(
+            Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0 + timedelta(seconds=660)),
+            source="md",
+            key="EURUSD",
+        )
+    )
     return out
 
 
-def _consumer():
-    return SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0})
+def _consumer(**kwargs):
+    return SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0}, **kwargs)
 
 
 def test_surveillance_stage_in_the_one_process_pipeline(db):
@@ -82,10 +94,14 @@ def test_surveillance_stage_in_the_one_process_pipeline(db):
 
 @pytest.mark.kafka
 def test_surveillance_stage_on_kafka(kafka_bus, transactional_db):
-    for event in _events():
+    # Topics are read in no set order, so a later tick cannot be relied on to close the wash's
+    # run after its fills: the stage is tested with the rule that reports a wash pair as it comes
+    # (``series_size_ratio`` None; wip/wash19 made a wash wait for its run's end).
+    for event in _events(late=False):
         kafka_bus.publish(event)
     kafka_bus.flush(10)
-    stats = stage_run(stage_get("surveillance"), bus=kafka_bus, handler=_consumer(), idle_exit=3.0, poll_timeout=0.5)
+    handler = _consumer(params={"painting_the_tape": {"series_size_ratio": None}})
+    stats = stage_run(stage_get("surveillance"), bus=kafka_bus, handler=handler, idle_exit=3.0, poll_timeout=0.5)
     # the 5 inputs, then its own alert read back from compliance-events and ignored
     assert (stats.consumed, stats.produced) == (6, 1)
     assert Alert.objects.get().alert_type == "wash_trade"

@@ -250,8 +250,26 @@ def test_events_delivered_again_after_a_restart_are_not_counted_twice():
     for event in events:  # the uncommitted batch, delivered again from its start
         out += second.handle(event)
     assert second.engine.positions == {("1", "EURUSD"): 200000.0, ("2", "EURUSD"): -200000.0}  # not doubled
+    # A wash is reported when its run ends (here at the end of input): nothing before, then one
+    # episode of one pair, its opening and its closing update together.
+    assert out == []
     alerts = second.engine.finish()
-    assert [a.alert_type for a in alerts] == ["wash_trade"] and alerts[0].evidence["matched_pairs"] == 1
+    assert {a.alert_type for a in alerts} == {"wash_trade"}
+    assert len({a.evidence["episode"]["id"] for a in alerts}) == 1
+    assert alerts[-1].evidence["matched_pairs"] == 1 and alerts[-1].evidence["episode"]["detections"] == 1
+
+
+def test_an_open_wash_run_survives_a_restart_and_is_reported_when_it_ends():
+    """The stage stops after a wash's two fills (its run open: it may still become a series);
+    the restarted stage holds the run and reports the wash when a tick 11 minutes later ends it."""
+    first = _consumer()
+    for event in [_tick(0), *_order_and_fill(1, "a", 1, "BUY", "2"), *_order_and_fill(3, "b", 2, "SELL", "2")]:
+        assert first.handle(event) == []
+    second = _consumer(state=first.state_snapshot())
+    assert second.handle(_tick(300)) == []  # five minutes on: the run may still grow
+    out = second.handle(_tick(660))
+    assert [e.payload.alert_type for e in out] == ["wash_trade"]
+    assert sorted(out[0].payload.order_ids) == ["a", "b"]
 
 
 def test_the_runner_saves_the_windows_when_the_stage_stops():

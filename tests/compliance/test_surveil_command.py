@@ -128,9 +128,11 @@ def test_surveil_as_a_user_runs_it_starts_without_the_servers_and_the_task_queue
     and the OpenAPI schema extensions (start-up CPU; bench/README.md), and the alerts are the
     same as through ``call_command``."""
     rows = [q(0, "1.10000", "1.10010")]
-    for i in range(6):  # six matched pairs of one owner's two accounts: one wash-trade episode
-        rows += market(1 + 20 * i, f"a{i}", "A", "buy", 2_000_000, "1.10010", owner="X")
-        rows += market(2 + 20 * i, f"b{i}", "B", "sell", 2_000_000, "1.10000", owner="X")
+    # Six matched pairs of one owner's two accounts, of 20 to 120 lots: one wash-trade episode
+    # (six crosses of one ticket would be a series, painting the tape's, since wip/wash19).
+    for i in range(6):
+        rows += market(1 + 20 * i, f"a{i}", "A", "buy", 2_000_000 * (i + 1), "1.10010", owner="X")
+        rows += market(2 + 20 * i, f"b{i}", "B", "sell", 2_000_000 * (i + 1), "1.10000", owner="X")
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in rows))
     out = tmp_path / "alerts.jsonl"
