@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import re
-import time
 from collections import Counter
 
 import orjson
@@ -23,21 +22,19 @@ TS = re.compile(r"^2026-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 @pytest.fixture(scope="module")
 def book():
     desk = Desk(3, audit=True)
-    began = time.perf_counter()
     records, episodes = lob_generate(LobConfig(seed=3), desk=desk)
-    return desk, records, episodes, time.perf_counter() - began
+    return desk, records, episodes
 
 
-def test_size_and_time(book):
-    desk, records, _episodes, seconds = book
+def test_size(book):
+    desk, records, _episodes = book
     assert 120_000 <= len(records) <= 320_000
-    assert seconds < 120  # about 15-30 s on the shared development machine
     kinds = Counter(r["type"] for r in records)
     assert kinds["order"] > 1500 and kinds["fill"] > 1000 and kinds["quote"] > 100_000
 
 
 def test_timestamps_rfc3339_and_non_decreasing(book):
-    _desk, records, _e, _s = book
+    _desk, records, _e = book
     stamps = [r["ts"] for r in records]
     assert all(TS.match(ts) for ts in stamps)
     assert all(a <= b for a, b in zip(stamps, stamps[1:], strict=False))
@@ -45,7 +42,7 @@ def test_timestamps_rfc3339_and_non_decreasing(book):
 
 
 def test_quotes_never_crossed_and_on_the_tick_grid(book):
-    _desk, records, _e, _s = book
+    _desk, records, _e = book
     for r in records:
         if r["type"] == "quote":
             spec = SPECS[r["symbol"]]
@@ -60,7 +57,7 @@ def _seconds(ts: str) -> float:
 
 
 def test_quotes_throttled_except_around_client_events(book):
-    _desk, records, _e, _s = book
+    _desk, records, _e = book
     last: dict[str, float] = {}
     close, total = 0, 0
     for r in records:
@@ -74,7 +71,7 @@ def test_quotes_throttled_except_around_client_events(book):
 
 
 def test_fixings_hourly_median_prints(book):
-    _desk, records, _e, _s = book
+    _desk, records, _e = book
     closes = [r for r in records if r["type"] == "close"]
     assert len(closes) == 4 * 3
     assert {r["ts"][11:] for r in closes} == {"01:02:30.000000Z", "02:02:30.000000Z", "03:02:30.000000Z"}
@@ -92,7 +89,7 @@ def test_fixings_hourly_median_prints(book):
 
 
 def test_fills_at_the_book_price_or_the_marked_one(book):
-    desk, records, _e, _s = book
+    desk, records, _e = book
     assert len(desk.audit) == sum(r["type"] == "fill" for r in records)
     for _t, _oid, _sym, _side, price, printed, mark, _aggr in desk.audit:
         assert printed == price + mark
@@ -127,7 +124,7 @@ def test_fills_at_the_book_price_or_the_marked_one(book):
 
 
 def test_background_fills_are_fair(book):
-    desk, _records, episodes, _s = book
+    desk, _records, episodes = book
     tagged = {oid for ep in episodes for oid in ep.order_ids}
     for _t, oid, *_rest, mark, _aggr in desk.audit:
         if oid not in tagged and desk._orders[oid].client[0] not in {k[0] for k in desk._policies}:
@@ -135,7 +132,7 @@ def test_background_fills_are_fair(book):
 
 
 def test_positions_add_up_and_fills_name_their_order(book):
-    desk, records, _e, _s = book
+    desk, records, _e = book
     orders = {r["order_id"]: r for r in records if r["type"] == "order" and r["action"] == "new"}
     net = Counter()
     for r in records:
@@ -157,7 +154,7 @@ def test_positions_add_up_and_fills_name_their_order(book):
 
 
 def test_labels_name_orders_of_the_book(book):
-    _desk, records, episodes, _s = book
+    _desk, records, episodes = book
     ids = {r["order_id"] for r in records if r["type"] == "order"}
     for ep in episodes:
         assert ep.order_ids and ep.order_ids <= ids, (ep.kind, ep.variant)
@@ -165,7 +162,7 @@ def test_labels_name_orders_of_the_book(book):
 
 
 def test_background_accounts_and_profiles(book):
-    desk, records, episodes, _s = book
+    desk, records, episodes = book
     # The background's accounts are the ones background.start creates (episodes also trade on
     # the linked accounts and the colluding pair, so an account named in a label may be one).
     fresh = Desk(3)
@@ -185,7 +182,7 @@ def test_background_accounts_and_profiles(book):
 
 
 def test_every_line_accepted_by_the_surveil_decoder(book, tmp_path):
-    _desk, records, _e, _s = book
+    _desk, records, _e = book
     path = tmp_path / "lob.jsonl"
     path.write_bytes(b"".join(orjson.dumps(r, option=orjson.OPT_APPEND_NEWLINE) for r in records))
     err = io.StringIO()
