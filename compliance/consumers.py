@@ -108,6 +108,7 @@ class SurveillanceConsumer:
         snapshot_every_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         fixings: Mapping[str, FixingSpec] | None = None,
+        idle_lateness_s: float = 30.0,
     ):
         # Close and fixing prints derived from the quotes (marking the close on the live stream);
         # None: every full hour, gold each half hour, the average mid of the last 30 s before.
@@ -125,6 +126,10 @@ class SurveillanceConsumer:
         self.save_state = save_state  # (snapshot, event ts, events) -> None
         self.snapshot_every_s = snapshot_every_s  # wall-clock seconds between snapshots
         self.clock = clock
+        # The quiet-market sweep's allowed lateness: event time is taken to have moved on by the
+        # wall-clock seconds since the last record less this, so a record up to this late (a slow
+        # upstream stage, a broker's delayed report) still finds the windows it belongs to.
+        self.idle_lateness_s = idle_lateness_s
         self.events = 0
         self._last_ts = None
         self._recent_ids: deque = deque(maxlen=RECENT_EVENT_IDS)  # event_id.int of the last events handled
@@ -197,8 +202,9 @@ class SurveillanceConsumer:
         sweep. A window that closes after a time without records (a wash trade's run,
         ``run_gap_s`` without a further pair; an episode's quiet period) must not wait for a next
         record that may not come: event time is taken to have moved on by the wall-clock seconds
-        since the last record was handled, and the engine closes what that time closes
-        (``SurveillanceEngine.sweep_until``), at most once a second. Its alerts are recorded at
+        since the last record was handled, less the allowed lateness (``idle_lateness_s``, 30 s:
+        a record that late still counts in its windows), and the engine closes what that time
+        closes (``SurveillanceEngine.sweep_until``), at most once a second. Its alerts are recorded at
         once and their ``alert.raised`` events go out through the outbox in the same transaction
         (no batch is being handled to publish them with); without recording they are returned
         with the next record's."""
@@ -208,7 +214,10 @@ class SurveillanceConsumer:
         if self._swept_at is not None and now - self._swept_at < 1.0:
             return
         self._swept_at = now
-        t = self._last_ts.timestamp() + (now - self._handled_at)
+        moved = now - self._handled_at - self.idle_lateness_s
+        if moved <= 0:
+            return
+        t = self._last_ts.timestamp() + moved
         self.engine.sweep_until(t)
         if not self.engine.alerts:
             return
@@ -221,7 +230,7 @@ class SurveillanceConsumer:
         from tradeops.outbox.services import outbox_append_many
 
         with transaction.atomic():
-            outbox_append_many(events=self._raise(alerts, at=self._last_ts + timedelta(seconds=now - self._handled_at)))
+            outbox_append_many(events=self._raise(alerts, at=self._last_ts + timedelta(seconds=moved)))
 
     # ------------------------------------------------------------ rules in force
 
