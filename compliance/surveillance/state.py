@@ -284,7 +284,9 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
 
 
 def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
-    d.recent_fills = {(a, sym): deque((f.t, f.fill, f.side, f.arrival) for f in fills) for a, sym, fills in s.recent_fills}
+    d.recent_fills = {
+        (a, sym): deque((f.t, f.fill, f.side, f.arrival) for f in fills) for a, sym, fills in s.recent_fills
+    }
     d.episodes = {
         (e.fill.order_id, e.fill_t): [
             e.deadline,

@@ -29,7 +29,10 @@ def _waited(*, genuine="limit", acct="S"):
         o(500, "new", "s0", acct, "buy", 1_000_000, "1.09990"),
     ]
     if genuine == "limit":
-        rows += [o(502, "new", "real", acct, "sell", 100_000, "1.10010"), f(620, "real", acct, "sell", 100_000, "1.10010")]
+        rows += [
+            o(502, "new", "real", acct, "sell", 100_000, "1.10010"),
+            f(620, "real", acct, "sell", 100_000, "1.10010"),
+        ]
     else:
         rows += market(620 - 0.05, "real", acct, "sell", 100_000, "1.10000")
     rows += [o(622, "cancel", "s0", acct, "buy", 1_000_000, "1.09990"), q(660, "1.10000", "1.10010")]
