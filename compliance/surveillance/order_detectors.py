@@ -46,7 +46,8 @@ class SpoofingDetector(Detector):
     *withdrawn*. An episode whose cancelled quantity is mostly replaced is a re-quoter's routine
     and is not alerted; a busy account's episode that its ``cancel_within_s`` window does not
     alert is read once more on its withdrawals up to ``withdrawn_cancel_within_s`` after the
-    fill, with half the chance budget (``withdrawn_max_expected_by_chance``).
+    fill, with half the chance budget (``withdrawn_max_expected_by_chance``); a quiet account's
+    up to ``quiet_withdrawn_cancel_within_s``.
     """
 
     alert_type = "spoofing"
@@ -59,7 +60,10 @@ class SpoofingDetector(Detector):
         self.episodes: dict[tuple[str, float], list] = {}
         # the longest window an episode may have: a quiet account's, when that rule is on
         self._window = max(
-            params.cancel_within_s, params.quiet_cancel_within_s or 0.0, params.withdrawn_cancel_within_s or 0.0
+            params.cancel_within_s,
+            params.quiet_cancel_within_s or 0.0,
+            params.withdrawn_cancel_within_s or 0.0,
+            params.quiet_withdrawn_cancel_within_s or 0.0,
         )
         self._horizon = params.max_lead_s + self._window
         # an episode waits ``replace_within_s`` past its window: a last cancel's re-quote comes after it
@@ -187,13 +191,15 @@ class SpoofingDetector(Detector):
         replaced = self._replaced(fill.account, cancelled) if self._replace else None
         late = False
         if window < self._window:
-            # a busy account: only the cancels in its own window count, unless they alert nothing
-            # and it withdrew (did not replace) orders after that window: then those withdrawals
-            # are judged on the wider window
+            # only the cancels in the account's own window count, unless they alert nothing and it
+            # withdrew (did not replace) orders after that window: then those withdrawals are
+            # judged on the wider window (a quiet account's own, when that rule is on)
             inside = [c for c in cancelled if c[2] - fill_t <= window]
             figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
-            if not figures and replaced is not None and p.withdrawn_cancel_within_s is not None:
-                wide = p.withdrawn_cancel_within_s
+            wide = p.withdrawn_cancel_within_s
+            if quiet is not None and quiet["quiet"]:
+                wide = p.quiet_withdrawn_cancel_within_s
+            if not figures and replaced is not None and wide is not None:
                 withdrawn = [c for c in cancelled if c[2] - fill_t <= wide and not replaced[id(c)]]
                 if any(c[2] - fill_t > window for c in withdrawn):
                     late, window, inside = True, wide, withdrawn

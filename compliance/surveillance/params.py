@@ -122,12 +122,18 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # The baseline and chance tests read the window the episode is assessed on. None turns it off.
     # 1: at 2 an honest re-quoter that had replaced its order twice before its first trade was
     # alerted on the development books (2026-12-05, wip/slip15); one cancel is no routine.
-    # 20 (2026-12-05 afternoon, wip/spoof20; 10 before): a trader at a screen on an exchange sees
-    # the fill and pulls the bait in human time (the limit order book's spoofers 10-16 s after);
-    # the legitimate late cancels come minutes after. On the development and tuning books 20
-    # loses nothing and adds no false alert; 30 added near-miss alerts on the tuning books.
-    quiet_cancel_within_s: Pos | None = 20.0
+    quiet_cancel_within_s: Pos | None = 10.0
     quiet_max_cancels: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # A quiet account's withdrawals read later (2026-12-05 afternoon, wip/spoof20): a trader at a
+    # screen on an exchange sees the fill and pulls the bait in human time (the limit order book's
+    # spoofers 10-16 s after the fill); the legitimate late cancels come minutes after. A quiet
+    # account's episode that its ``quiet_cancel_within_s`` reading does not alert is read once
+    # more on its withdrawals up to ``quiet_withdrawn_cancel_within_s`` after the fill, as a busy
+    # account's is on ``withdrawn_cancel_within_s`` (half the chance budget; the first reading is
+    # unchanged, so nothing it alerted is lost). 20: on the development and tuning books it loses
+    # nothing and adds no false alert; 30 added near-miss alerts on the tuning books. Needs the
+    # re-quote rule (``replace_within_s``); None turns it off.
+    quiet_withdrawn_cancel_within_s: Pos | None = 20.0
     # The genuine order waited in the queue (2026-12-05 afternoon, wip/spoof20): on an exchange
     # the small order on the other side is a limit that rests until the market comes to it, and
     # the bait stays up all that time: it went in with the genuine order, not within
