@@ -196,14 +196,16 @@ class SpoofingDetector(Detector):
             # judged on the wider window (a quiet account's own, when that rule is on)
             inside = [c for c in cancelled if c[2] - fill_t <= window]
             figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
-            wide = p.withdrawn_cancel_within_s
+            wide, second = p.withdrawn_cancel_within_s, not figures
             if quiet is not None and quiet["quiet"]:
-                wide = p.quiet_withdrawn_cancel_within_s
-            if not figures and replaced is not None and wide is not None:
+                # a quiet account's withdrawals are read on its wider window even when the first
+                # reading alerts: the later ones belong to the episode (its levels too); the
+                # wider reading is kept when it alerts, else the first
+                wide, second = p.quiet_withdrawn_cancel_within_s, True
+            if second and replaced is not None and wide is not None:
                 withdrawn = [c for c in cancelled if c[2] - fill_t <= wide and not replaced[id(c)]]
                 if any(c[2] - fill_t > window for c in withdrawn):
-                    late, window, inside = True, wide, withdrawn
-                    figures = self._alertable(
+                    later = self._alertable(
                         fill,
                         fill_t,
                         episode[3],
@@ -213,6 +215,8 @@ class SpoofingDetector(Detector):
                         p.withdrawn_tests_count_withdrawals,
                         p.withdrawn_max_expected_by_chance,
                     )
+                    if later or not figures:
+                        late, window, inside, figures = True, wide, withdrawn, later
             cancelled = inside
         else:
             figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False)

@@ -130,7 +130,9 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # account's episode that its ``quiet_cancel_within_s`` reading does not alert is read once
     # more on its withdrawals up to ``quiet_withdrawn_cancel_within_s`` after the fill, as a busy
     # account's is on ``withdrawn_cancel_within_s`` (half the chance budget; the first reading is
-    # unchanged, so nothing it alerted is lost). 20: on the development and tuning books it loses
+    # unchanged, so nothing it alerted is lost), and also when the first reading alerts: the wider
+    # reading, when it alerts, is the episode (its later withdrawals and their levels are part of
+    # it: a ladder pulled over 9.7-10.3 s is one ladder). 20: on the development and tuning books it loses
     # nothing and adds no false alert; 30 added near-miss alerts on the tuning books. Needs the
     # re-quote rule (``replace_within_s``); None turns it off.
     quiet_withdrawn_cancel_within_s: Pos | None = 20.0
