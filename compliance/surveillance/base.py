@@ -49,6 +49,7 @@ class OrderState:
         "market",
         "order_id",
         "owner",
+        "placed_price",
         "price",
         "qty",
         "side",
@@ -67,6 +68,7 @@ class OrderState:
         self.side = side
         self.qty = qty
         self.price = price
+        self.placed_price = price  # the price it went in at (``price`` follows its modifies)
         self.market = market
         self.t_new = t_new
         self.ts_new = ts_new

@@ -46,7 +46,8 @@ class SpoofingDetector(Detector):
     *withdrawn*. An episode whose cancelled quantity is mostly replaced is a re-quoter's routine
     and is not alerted; a busy account's episode that its ``cancel_within_s`` window does not
     alert is read once more on its withdrawals up to ``withdrawn_cancel_within_s`` after the
-    fill, with half the chance budget (``withdrawn_max_expected_by_chance``).
+    fill, with half the chance budget (``withdrawn_max_expected_by_chance``); a quiet account's
+    up to ``quiet_withdrawn_cancel_within_s``.
     """
 
     alert_type = "spoofing"
@@ -59,7 +60,10 @@ class SpoofingDetector(Detector):
         self.episodes: dict[tuple[str, float], list] = {}
         # the longest window an episode may have: a quiet account's, when that rule is on
         self._window = max(
-            params.cancel_within_s, params.quiet_cancel_within_s or 0.0, params.withdrawn_cancel_within_s or 0.0
+            params.cancel_within_s,
+            params.quiet_cancel_within_s or 0.0,
+            params.withdrawn_cancel_within_s or 0.0,
+            params.quiet_withdrawn_cancel_within_s or 0.0,
         )
         self._horizon = params.max_lead_s + self._window
         # an episode waits ``replace_within_s`` past its window: a last cancel's re-quote comes after it
@@ -67,6 +71,9 @@ class SpoofingDetector(Detector):
         self._replace_s = params.replace_within_s or 0.0
         self._mark_all = self._replace and params.withdrawn_tests_count_withdrawals
         self._wait = self._window + (params.replace_within_s or 0.0)
+        # a quiet account's bait may lead the fill by more than ``max_lead_s`` when the order that
+        # filled went in within ``max_lead_s`` of it and waited in the queue (needs the quiet rule)
+        self._by_arrival = params.quiet_lead_to_order_arrival and params.quiet_cancel_within_s is not None
         # account -> its cancels (every symbol) as [event time, symbol, side, price, replaced], kept
         # for baseline_s + the wait (+ 2 s: an episode is assessed up to a second after its
         # deadline, see the engine's expiry); ``replaced`` is set by the account's next new order
@@ -85,7 +92,12 @@ class SpoofingDetector(Detector):
         dq = self.recent_fills.get(key)
         if dq is None:
             dq = self.recent_fills[key] = deque()
-        dq.append((t, fill, side))
+        # when the order that filled went in: a resting order waited in the queue since its
+        # arrival (a limit re-priced through the touch keeps its first arrival, ``ts_new``)
+        arrival = t
+        if state is not None and not state.market:
+            arrival = min(state.t_new, state.ts_new.timestamp())
+        dq.append((t, fill, side, arrival))
         horizon = t - self._horizon
         while dq[0][0] < horizon:
             dq.popleft()
@@ -130,19 +142,29 @@ class SpoofingDetector(Detector):
         if not dq:
             return
         t_new = state.t_new
-        for fill_t, fill, fill_side in reversed(dq):
+        by_arrival = self._by_arrival
+        waited = None  # the latest fill of an order that went in within ``max_lead_s`` of this one
+        for fill_t, fill, fill_side, arrival in reversed(dq):
             if fill_side == side or fill_t > t:
                 continue
             if t - fill_t > self._window or fill_t < t_new:
                 break
             if fill_t - t_new > p.max_lead_s:
+                if by_arrival and waited is None and arrival - t_new <= p.max_lead_s:
+                    waited = (fill_t, fill, fill_side)
                 continue
-            fill_key = (fill.order_id, fill_t)
-            episode = self.episodes.get(fill_key)
-            if episode is None:
-                episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, []]
-            episode[4].append((state, msg.ts, t))
+            self._queue(fill_t, fill, fill_side, state, msg.ts, t)
             return
+        if waited is not None:  # kept for a quiet account only (``_assess``)
+            self._queue(*waited, state, msg.ts, t)
+
+    def _queue(self, fill_t, fill, fill_side, state, ts, t) -> None:
+        """Add a cancel to the episode of the fill it followed."""
+        fill_key = (fill.order_id, fill_t)
+        episode = self.episodes.get(fill_key)
+        if episode is None:
+            episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, []]
+        episode[4].append((state, ts, t))
 
     def windows_empty(self) -> bool:
         return not self.episodes
@@ -157,20 +179,33 @@ class SpoofingDetector(Detector):
         p = self.p
         _deadline, fill, fill_t, _fill_side, cancelled = episode
         window, quiet = self._window_for(fill.account, fill_t)
+        waited = False  # an order placed more than ``max_lead_s`` before the fill is in the episode
+        if self._by_arrival:
+            lead = p.max_lead_s
+            if quiet["quiet"]:
+                waited = any(fill_t - s.t_new > lead for s, _ts, _t in cancelled)
+            else:  # a busy account: the orders placed within ``max_lead_s`` of the fill only
+                cancelled = episode[4] = [c for c in cancelled if fill_t - c[0].t_new <= lead]
+                if not cancelled:
+                    return
         replaced = self._replaced(fill.account, cancelled) if self._replace else None
         late = False
         if window < self._window:
-            # a busy account: only the cancels in its own window count, unless they alert nothing
-            # and it withdrew (did not replace) orders after that window: then those withdrawals
-            # are judged on the wider window
+            # only the cancels in the account's own window count, unless they alert nothing and it
+            # withdrew (did not replace) orders after that window: then those withdrawals are
+            # judged on the wider window (a quiet account's own, when that rule is on)
             inside = [c for c in cancelled if c[2] - fill_t <= window]
             figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
-            if not figures and replaced is not None and p.withdrawn_cancel_within_s is not None:
-                wide = p.withdrawn_cancel_within_s
+            wide, second = p.withdrawn_cancel_within_s, not figures
+            if quiet is not None and quiet["quiet"]:
+                # a quiet account's withdrawals are read on its wider window even when the first
+                # reading alerts: the later ones belong to the episode (its levels too); the
+                # wider reading is kept when it alerts, else the first
+                wide, second = p.quiet_withdrawn_cancel_within_s, True
+            if second and replaced is not None and wide is not None:
                 withdrawn = [c for c in cancelled if c[2] - fill_t <= wide and not replaced[id(c)]]
                 if any(c[2] - fill_t > window for c in withdrawn):
-                    late, window, inside = True, wide, withdrawn
-                    figures = self._alertable(
+                    later = self._alertable(
                         fill,
                         fill_t,
                         episode[3],
@@ -180,13 +215,18 @@ class SpoofingDetector(Detector):
                         p.withdrawn_tests_count_withdrawals,
                         p.withdrawn_max_expected_by_chance,
                     )
+                    if later or not figures:
+                        late, window, inside, figures = True, wide, withdrawn, later
             cancelled = inside
         else:
             figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False)
         if not figures:
             return
         total, ratio, baseline, chance, replace = figures
-        levels = sorted({s.price for s, _ts, _t in cancelled})
+        if p.levels_as_placed:  # the ladder the account built, not where it moved the orders since
+            levels = sorted({s.placed_price for s, _ts, _t in cancelled})
+        else:
+            levels = sorted({s.price for s, _ts, _t in cancelled})
         kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
         first_placed = min(s.t_new for s, _ts, _t in cancelled)
         placed_ts = min((s.ts_new for s, _ts, _t in cancelled))
@@ -205,6 +245,7 @@ class SpoofingDetector(Detector):
                     "side": "buy" if s.side > 0 else "sell",
                     "qty": s.qty,
                     "price": s.price,
+                    "placed_price": s.placed_price,
                     "away_from_touch_bps": bps(s.away_bps),
                     "away_from_touch_spreads": _spreads(s),
                     "placed": iso(s.ts_new),
@@ -218,8 +259,10 @@ class SpoofingDetector(Detector):
             "min_size_ratio": p.min_size_ratio,
             "price_levels": len(levels),
             "layering_min_levels": p.layering_min_levels,
+            "levels_as_placed": p.levels_as_placed,
             "lead_before_fill_s": round(fill_t - first_placed, 6),
             "max_lead_s": p.max_lead_s,
+            "lead_to_order_arrival": waited,
             "cancel_within_s": window,
         }
         if quiet is not None:
@@ -370,7 +413,7 @@ class SpoofingDetector(Detector):
         history = [q for oid, q in self.sizes.get(key, ()) if oid not in own]
         share = (sum(1 for q in history if q >= smallest) + 1) / (len(history) + 2)
         start = fill_t - p.baseline_s
-        fills = sum(1 for ft, _f, fs in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
+        fills = sum(1 for ft, _f, fs, _a in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
         fills = max(fills, 1)
         rate = before / p.baseline_s
         mu = rate * share * window

@@ -86,6 +86,13 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # Distinct price levels for 'layering' rather than 'spoofing': orders at more than one price
     # (DOMAIN.md: 'layering: several price levels'); one price, however many orders, is spoofing.
     layering_min_levels: Count = 2
+    # Levels as placed (2026-12-05 afternoon, wip/spoof20): the levels are counted on the prices
+    # the orders went in at, not where the account moved them since. On an exchange a spoofer
+    # keeps its bait off the approaching touch by moving it back (a modify): two orders placed at
+    # one price and moved back by different steps are still one price's spoof, and a ladder moved
+    # onto one price is still the ladder the book showed (the limit order book, docs/lob-book.md).
+    # False counts the prices at the cancel, as before.
+    levels_as_placed: bool = True
     # The account's own cancel-rate baseline: its cancels (any symbol) in the ``cancel_within_s``
     # after the fill must be at least ``baseline_multiple`` x its average rate over the
     # ``baseline_s`` before the fill (an account that never cancels has a baseline of zero). An
@@ -126,6 +133,26 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # alerted on the development books (2026-12-05, wip/slip15); one cancel is no routine.
     quiet_cancel_within_s: Pos | None = 10.0
     quiet_max_cancels: Annotated[int, msgspec.Meta(ge=0)] = 1
+    # A quiet account's withdrawals read later (2026-12-05 afternoon, wip/spoof20): a trader at a
+    # screen on an exchange sees the fill and pulls the bait in human time (the limit order book's
+    # spoofers 10-16 s after the fill); the legitimate late cancels come minutes after. A quiet
+    # account's episode that its ``quiet_cancel_within_s`` reading does not alert is read once
+    # more on its withdrawals up to ``quiet_withdrawn_cancel_within_s`` after the fill, as a busy
+    # account's is on ``withdrawn_cancel_within_s`` (half the chance budget; the first reading is
+    # unchanged, so nothing it alerted is lost), and also when the first reading alerts: the wider
+    # reading, when it alerts, is the episode (its later withdrawals and their levels are part of
+    # it: a ladder pulled over 9.7-10.3 s is one ladder). 20: on the development and tuning books it loses
+    # nothing and adds no false alert; 30 added near-miss alerts on the tuning books. Needs the
+    # re-quote rule (``replace_within_s``); None turns it off.
+    quiet_withdrawn_cancel_within_s: Pos | None = 20.0
+    # The genuine order waited in the queue (2026-12-05 afternoon, wip/spoof20): on an exchange
+    # the small order on the other side is a limit that rests until the market comes to it, and
+    # the bait stays up all that time: it went in with the genuine order, not within
+    # ``max_lead_s`` of its fill. For a quiet account (above) the bait's lead is measured to the
+    # arrival of the order that filled (a limit re-priced through the touch keeps its first
+    # arrival; a market order's arrival is its fill) when it led the fill by more. A busy
+    # account keeps ``max_lead_s`` to the fill: its older resting orders are its routine.
+    quiet_lead_to_order_arrival: bool = True
     # Replaced or withdrawn (2026-12-05 morning, wip/spoof16): a desk tells a re-quoter from a
     # spoofer by what follows the cancel. A cancel is *replaced* when the account puts a new
     # resting order in the symbol on the same side within ``replace_within_s`` after it, priced

@@ -86,7 +86,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # a market order walking the book's levels is not assessed beyond its first level)
 # 18: asymmetric slippage's tallies keep the count of adverse slippages beyond best execution's
 # bar (``gross_share``: a client whose adverse slippage is mostly best execution's exceptions)
-STATE_VERSION = 18
+# 20: spoofing keeps, with each recent fill, when the order that filled went in (a resting order
+# waits in the queue: the bait's lead is measured to that order's arrival), and every order keeps
+# the price it went in at (spoofing counts a ladder's levels as placed)
+STATE_VERSION = 20
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -126,6 +129,7 @@ class OrderDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     aggressive: bool
     filled: float
     stop: bool
+    placed_price: float | None
 
 
 def _order_dump(s: OrderState) -> OrderDump:
@@ -148,6 +152,7 @@ def _order_dump(s: OrderState) -> OrderDump:
         s.aggressive,
         s.filled,
         s.stop,
+        s.placed_price,
     )
 
 
@@ -157,6 +162,7 @@ def _order_load(d: OrderDump) -> OrderState:
     )
     s.arr_bid, s.arr_ask, s.arr_mid = d.arr_bid, d.arr_ask, d.arr_mid
     s.away_bps, s.aggressive, s.filled, s.stop = d.away_bps, d.aggressive, d.filled, d.stop
+    s.placed_price = d.placed_price
     return s
 
 
@@ -242,6 +248,7 @@ class SpoofFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     t: float
     fill: FillRecord
     side: int
+    arrival: float  # when the order that filled went in
 
 
 class SpoofCancel(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -279,7 +286,9 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
 
 
 def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
-    d.recent_fills = {(a, sym): deque((f.t, f.fill, f.side) for f in fills) for a, sym, fills in s.recent_fills}
+    d.recent_fills = {
+        (a, sym): deque((f.t, f.fill, f.side, f.arrival) for f in fills) for a, sym, fills in s.recent_fills
+    }
     d.episodes = {
         (e.fill.order_id, e.fill_t): [
             e.deadline,

@@ -252,11 +252,11 @@ def test_layering_is_more_than_one_price_and_one_price_is_spoofing_however_many_
 
 def test_spoofing_near_misses():
     # too small against the fill (2x < 3x), at the touch (not away), or cancelled too late (past
-    # the quiet account's 10 s; past 5 s with that rule and the withdrawal window off,
-    # test_spoofing_quiet_window.py, test_spoofing_replace.py)
+    # the quiet account's 20 s for a withdrawal; past 5 s with the quiet and the withdrawal
+    # windows off, test_spoofing_quiet_window.py, test_spoofing_replace.py)
     assert run(spoof_rows([(200_000, "1.09990")]), only={"spoofing"}) == []
     assert run(spoof_rows([(1_000_000, "1.10000")]), only={"spoofing"}) == []
-    assert run(spoof_rows([(1_000_000, "1.09990")], cancel_after=11), only={"spoofing"}) == []
+    assert run(spoof_rows([(1_000_000, "1.09990")], cancel_after=21), only={"spoofing"}) == []
     off = {"spoofing": {"quiet_cancel_within_s": None, "withdrawn_cancel_within_s": None}}
     assert run(spoof_rows([(1_000_000, "1.09990")], cancel_after=6), only={"spoofing"}, params=off) == []
 

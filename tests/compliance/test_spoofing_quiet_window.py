@@ -1,6 +1,8 @@
 """A quiet account's cancel window (``quiet_cancel_within_s`` 10 s for an account with at most
 ``quiet_max_cancels`` 1 cancel in the 600 s before the fill; 2026-12-05 early morning,
-wip/slip15).
+wip/slip15), and its withdrawals read once more up to ``quiet_withdrawn_cancel_within_s`` 20 s
+after the fill (2026-12-05 afternoon, wip/spoof20: the limit order book's manual spoofers pulled
+their bait 10-16 s after the fill).
 
 Another firm's spoofers pulled their bait 5.4-8.2 s after the genuine fill, past the 5-s window.
 An account with no cancelling routine pulling a large resting order 7 s after its opposite fill
@@ -64,13 +66,27 @@ def test_a_busy_account_pulling_its_bait_1_s_after_the_fill_is_alerted_as_before
     assert ev["cancel_within_s"] == 5.0 and not ev["quiet_account"]["quiet"]
 
 
-def test_a_quiet_account_past_10_s_is_not_alerted():
-    assert run(_late_episode(cancel_after=11.0), only={"spoofing"}) == []
+def test_a_quiet_account_past_10_s_is_read_on_its_withdrawals_up_to_20_s():
+    alerts = run(_late_episode(cancel_after=16.0), only={"spoofing"})
+    assert [a["alert_type"] for a in alerts] == ["spoofing"]
+    ev = alerts[0]["evidence"]
+    assert ev["cancel_within_s"] == 20.0 and ev["withdrawals_read"] is True
+    assert ev["chance"]["max_expected_by_chance"] == 0.02  # a second look: half the budget
+    off = {"spoofing": {"quiet_withdrawn_cancel_within_s": None}}
+    assert run(_late_episode(cancel_after=11.0), only={"spoofing"}, params=off) == []
+    assert run(_late_episode(cancel_after=21.0), only={"spoofing"}) == []
+
+
+def test_a_quiet_account_that_puts_its_order_back_after_11_s_is_not_alerted():
+    """Replaced at once: a re-quote, not a withdrawal."""
+    requote = o(611.2, "new", "s1", "S", "buy", 1_000_000, "1.09990")
+    assert run([*_late_episode(cancel_after=11.0), requote], only={"spoofing"}) == []
 
 
 def test_a_restart_inside_the_wider_window_changes_nothing():
-    """The episode waits 10 s for its cancels in the snapshot as it did 5 s (no new state)."""
-    for rows in (_late_episode(), parked_cancels([400, 500]) + _late_episode()):
+    """The episode waits 20 s for its cancels in the snapshot as it did 5 s (no new state)."""
+    late = _late_episode(cancel_after=16.0)
+    for rows in (_late_episode(), late, parked_cancels([400, 500]) + _late_episode()):
         plain = _surveil(rows)
         for cut in range(1, len(rows)):
             assert orjson.dumps(_surveil(rows, restart_at=cut)) == orjson.dumps(plain)
