@@ -89,3 +89,11 @@ def test_a_held_run_survives_a_restart():
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     assert [a.as_dict() for a in restarted.finish()] == whole
     assert of_type(whole, "asymmetric_slippage")[0]["evidence"]["best_execution_fills_held"] == 4
+
+
+def test_a_gross_exception_is_never_held():
+    # the same policy, its larger marks 5 pips past the ask: past twice the 2-pip bar, each is
+    # best execution's own exception (alerted as before), the asymmetric finding stands beside it
+    alerts = run(client([1.5, 1.5, 5.0] * 4), only=BOTH)
+    assert types(alerts) == ["asymmetric_slippage", "best_execution_slippage"]
+    assert of_type(alerts, "asymmetric_slippage")[0]["evidence"]["best_execution_fills_held"] == 0
