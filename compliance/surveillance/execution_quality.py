@@ -52,7 +52,8 @@ class BestExecutionDetector(Detector):
     assessment due (fewer slippages than its test can weigh), and at the end of the input after
     asymmetric's last assessments. A client whose adverse fills are each beyond the bar
     (best-execution abuse) is never held, nor is a fill past ``asymmetric_hold_multiple`` x the
-    bar (a gross exception in its own right, whatever the client's other fills show). Only with
+    bar (a gross exception in its own right, whatever the client's other fills show: it releases
+    the client's held run with it, best execution's case). Only with
     both detectors firm-wide (no scoped rule for either): a scoped rule's instance does not hold.
     """
 
@@ -163,11 +164,10 @@ class BestExecutionDetector(Detector):
             },
         )
         asym = self._asym if self._asym_resolved else self._asymmetric()
-        if (
-            asym is not None
-            and slip_pips <= p.asymmetric_hold_multiple * threshold  # a gross exception is never held
-            and (key := (fill.owner, symbol)) not in self.cleared
-        ):
+        if asym is not None and slip_pips > p.asymmetric_hold_multiple * threshold:
+            if self.held:  # a gross exception: the client's run is best execution's, held part first
+                self.release((fill.owner, symbol))
+        elif asym is not None and (key := (fill.owner, symbol)) not in self.cleared:
             tally = asym.tallies.get(key)
             adverse, gross = (tally.adverse + 1, tally.gross + 1) if tally is not None else (1, 1)
             held = self.held.get(key)

@@ -467,7 +467,8 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # Only fills up to this multiple of the bar are held: the asymmetric policy's largest marks
     # spill just past the tolerance (the LOB's asymmetric clients: 2.0-3.3 pips against the 2-pip
     # bar, 1.65x at most); a fill further out (the books' best-execution abuse: 5.3-11.5 pips,
-    # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once.
+    # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once
+    # with the client's held run (one run, one best-execution alert).
     asymmetric_hold_multiple: Pos = 2.0
 
 
