@@ -16,6 +16,7 @@ from compliance.surveillance.base import (
     iso,
     pip_size,
 )
+from compliance.surveillance.episodes import episode_key
 
 
 class BestExecutionDetector(Detector):
@@ -35,7 +36,26 @@ class BestExecutionDetector(Detector):
     each at or beyond the one before (``walk_exempt``) are the venue's deeper levels its size
     took, the depth the quote stream does not show, not a price the firm set. A fill that breaks
     the walk (priced better than an earlier fill of the sweep, or the sweep's first fill already
-    beyond the touch) and every later fill of that sweep are assessed as before."""
+    beyond the touch) and every later fill of that sweep are assessed as before.
+
+    One behaviour, one alert (``asymmetric_hold_s``): a detection of a client whose adverse
+    slippages in the symbol (asymmetric slippage's tally, this fill included) are mostly within
+    the bar (fewer than asymmetric slippage's ``gross_share`` beyond it) is the asymmetric
+    pattern's largest mark, not best execution's abuse. Unless a run of the client is already
+    open here (holding would only split it), it is *held* (``held``: client and symbol -> time
+    first held, detections), with the client's next detections, until asymmetric slippage
+    assesses the client. If it alerts, the held detections are folded into its alert's evidence
+    (``best_execution_fills``), not raised here; if it clears the client, they are released as
+    they were, and the client's next detections are not held (``cleared``) until an assessment
+    alerts it. Released too, unchanged: ``asymmetric_hold_s`` after the first was held, once the
+    client has had no slippage in the symbol for asymmetric's ``assess_quiet_s`` with no
+    assessment due (fewer slippages than its test can weigh), and at the end of the input after
+    asymmetric's last assessments. A client whose adverse fills are each beyond the bar
+    (best-execution abuse) is never held, nor is a fill past ``asymmetric_hold_multiple`` x the
+    bar (a gross exception in its own right, whatever the client's other fills show: it releases
+    the client's held run with it, best execution's case). Only with
+    both detectors firm-wide (no scoped rule for either): a scoped rule's instance does not hold.
+    """
 
     alert_type = "best_execution_slippage"
 
@@ -46,6 +66,27 @@ class BestExecutionDetector(Detector):
         # The sweep in progress: (order id, event time, last fill price, still a walk) of the
         # last assessed fill; a walk's fills are consecutive records of one instant.
         self.walk: tuple[str, float, float, bool] | None = None
+        # Detections held for asymmetric slippage's assessment: (owner, symbol) -> [t first held, alerts]
+        self.held: dict[tuple[str, str], list] = {}
+        # Clients asymmetric slippage's last assessment cleared: not held until it alerts them
+        self.cleared: set[tuple[str, str]] = set()
+        self._asym: AsymmetricSlippageDetector | None = None
+        self._asym_resolved = False
+
+    def _asymmetric(self) -> AsymmetricSlippageDetector | None:
+        """The firm-wide asymmetric slippage detector this one holds detections for (None: none)."""
+        if not self._asym_resolved:
+            self._asym_resolved = True
+            units = self.engine.units
+            unit = units.get("asymmetric_slippage")
+            if (
+                self.p.asymmetric_hold_s is not None
+                and units.get(self.alert_type) is self
+                and type(unit) is AsymmetricSlippageDetector
+                and unit.p.gross_share is not None
+            ):
+                self._asym = unit
+        return self._asym
 
     def on_fill(self, t, fill, state, side):
         if state is None or not state.aggressive or state.arr_mid is None:
@@ -87,43 +128,102 @@ class BestExecutionDetector(Detector):
         slip_bps = diff / mid * 1e4
         if p.max_adverse_bps is not None and slip_bps <= p.max_adverse_bps:
             return
-        self.out.append(
-            SurveillanceAlert(
-                self.alert_type,
-                account=fill.account,
-                owner=fill.owner,
-                symbol=symbol,
-                order_ids=[fill.order_id],
-                score=excess_score(slip_pips, threshold),
-                start=state.ts_new,
-                end=fill.ts,
-                evidence={
-                    "side": fill.side,
-                    "qty": fill.qty,
-                    "fill_price": fill.price,
-                    "arrival_bid": state.arr_bid,
-                    "arrival_ask": state.arr_ask,
-                    "arrival_touch": touch,
-                    "arrival_mid": mid,
-                    "arrival_spread_pips": round(spread_pips, 3),
-                    "spread_at_fill_pips": round(now_spread, 3),
-                    "slippage_vs_touch_at_fill_pips": round(now_slip, 3),
-                    "fill_touch_fraction": p.fill_touch_fraction,
-                    "slippage_pips": round(slip_pips, 3),
-                    "max_adverse_pips": p.max_adverse_pips,
-                    "spread_multiple": p.spread_multiple,
-                    "threshold_pips": round(threshold, 3),
-                    "slippage_bps": bps(slip_bps),
-                    "slippage_vs_mid_bps": bps(side * (fill.price - mid) / mid * 1e4),
-                    "max_adverse_bps": p.max_adverse_bps,
-                    "slippage_money": round(diff * fill.qty, 2),
-                    "pip": pip,
-                    "latency_ms": round((t - state.t_new) * 1e3, 3),
-                    "order_type": "market" if state.market else "limit",
-                    "reference": "touch quoted on arrival (ask to buy, bid to sell), from the quote stream",
-                },
-            )
+        alert = SurveillanceAlert(
+            self.alert_type,
+            account=fill.account,
+            owner=fill.owner,
+            symbol=symbol,
+            order_ids=[fill.order_id],
+            score=excess_score(slip_pips, threshold),
+            start=state.ts_new,
+            end=fill.ts,
+            evidence={
+                "side": fill.side,
+                "qty": fill.qty,
+                "fill_price": fill.price,
+                "arrival_bid": state.arr_bid,
+                "arrival_ask": state.arr_ask,
+                "arrival_touch": touch,
+                "arrival_mid": mid,
+                "arrival_spread_pips": round(spread_pips, 3),
+                "spread_at_fill_pips": round(now_spread, 3),
+                "slippage_vs_touch_at_fill_pips": round(now_slip, 3),
+                "fill_touch_fraction": p.fill_touch_fraction,
+                "slippage_pips": round(slip_pips, 3),
+                "max_adverse_pips": p.max_adverse_pips,
+                "spread_multiple": p.spread_multiple,
+                "threshold_pips": round(threshold, 3),
+                "slippage_bps": bps(slip_bps),
+                "slippage_vs_mid_bps": bps(side * (fill.price - mid) / mid * 1e4),
+                "max_adverse_bps": p.max_adverse_bps,
+                "slippage_money": round(diff * fill.qty, 2),
+                "pip": pip,
+                "latency_ms": round((t - state.t_new) * 1e3, 3),
+                "order_type": "market" if state.market else "limit",
+                "reference": "touch quoted on arrival (ask to buy, bid to sell), from the quote stream",
+            },
         )
+        asym = self._asym if self._asym_resolved else self._asymmetric()
+        if asym is not None and slip_pips > p.asymmetric_hold_multiple * threshold:
+            if self.held:  # a gross exception: the client's run is best execution's, held part first
+                self.release((fill.owner, symbol))
+        elif asym is not None and (key := (fill.owner, symbol)) not in self.cleared:
+            tally = asym.tallies.get(key)
+            adverse, gross = (tally.adverse + 1, tally.gross + 1) if tally is not None else (1, 1)
+            held = self.held.get(key)
+            if held is not None:  # held until asymmetric's assessment (it weighs the share then)
+                held[1].append(alert)
+                return
+            if gross < asym.p.gross_share * adverse and episode_key(alert) not in self.engine.merger.open:
+                # mostly within the bar: the asymmetric pattern (a run best execution has already
+                # opened goes on as its own: holding would only split it)
+                self.held[key] = [t, [alert]]
+                return
+        self.out.append(alert)
+
+    def release(self, key) -> None:
+        """The client's held detections go out as best execution's (in the order they came)."""
+        held = self.held.pop(key, None)
+        if held is not None:
+            self.out.extend(held[1])
+
+    def clear(self, key) -> None:
+        """Asymmetric slippage assessed the client and did not alert: what was held is best
+        execution's, and so are the client's next detections until an assessment alerts it."""
+        self.cleared.add(key)
+        self.release(key)
+
+    def take_held(self, key) -> list:
+        """The client's held detections, handed to asymmetric slippage's alert (not raised here)."""
+        self.cleared.discard(key)
+        held = self.held.pop(key, None)
+        return held[1] if held is not None else []
+
+    def windows_empty(self) -> bool:
+        return not self.held
+
+    def expire(self, t):
+        if not self.held:
+            return
+        asym = self._asymmetric()
+        cap = self.p.asymmetric_hold_s
+        for key in list(self.held):
+            first_t = self.held[key][0]
+            if asym is None or cap is None or t - first_t > cap:
+                self.release(key)
+                continue
+            if key in asym.pending:  # asymmetric assesses it when due (its sweep follows this one)
+                continue
+            tally = asym.tallies.get(key)
+            if tally is None or t - tally.last_ts.timestamp() > asym._quiet:
+                self.release(key)  # no assessment due: too few slippages for the test, and quiet
+
+    def finish(self):
+        asym = self._asymmetric()
+        if asym is not None and self.held:
+            asym.finish()  # its end-of-input assessments first: they fold or clear what is held
+        for key in list(self.held):
+            self.release(key)
 
 
 class _Tally:
@@ -185,6 +285,11 @@ class AsymmetricSlippageDetector(Detector):
     execution; the asymmetric finding is the policy no single fill shows, marks mostly within
     the tolerance passed on one way only. The same fills are one case, typed once. The bar is the
     firm-wide best-execution rule's (a scoped best-execution rule does not move it).
+
+    Best execution's detections of the client's run that it held for this assessment
+    (``BestExecutionDetector``, ``asymmetric_hold_s``) are folded into the alert
+    (``best_execution_fills``: order, time, pips past the arrival touch against the bar, money)
+    and not raised as best execution's; an assessment that clears the client hands them back.
 
     Pending tallies are kept in the order of their last slippage (``pending``: key -> due time;
     event time only goes forwards, so the first one is the earliest due and a sweep looks at no
@@ -315,10 +420,21 @@ class AsymmetricSlippageDetector(Detector):
             by_count = z >= p.z_threshold
         # The test by value is a normal approximation: only on min_fills slippages or more.
         by_value = p.value_z_threshold is not None and n >= p.min_fills and z_value >= p.value_z_threshold
+        bx = self.engine.units.get("best_execution_slippage")
+        if type(bx) is not BestExecutionDetector or bx._asymmetric() is not self:
+            bx = None
         if not (by_count or by_value):
+            if bx is not None:
+                bx.clear(key)  # cleared: what best execution held for this is its own
             return
         if p.gross_share is not None and tally.adverse and tally.gross >= p.gross_share * tally.adverse:
+            if bx is not None:
+                bx.clear(key)
             return  # best execution's case: its exceptions, alerted there fill by fill
+        held = bx.take_held(key) if bx is not None else []
+        order_ids = tally.order_ids
+        if held:  # best execution's detections of this client's run: named here, not alerted there
+            order_ids = list(dict.fromkeys([*order_ids, *(oid for a in held for oid in a.order_ids)]))
         score = max(
             excess_score(z, p.z_threshold) if by_count else 0.0,
             excess_score(z_value, p.value_z_threshold) if by_value else 0.0,
@@ -330,7 +446,7 @@ class AsymmetricSlippageDetector(Detector):
                 account=",".join(accounts),
                 owner=owner,
                 symbol=symbol,
-                order_ids=tally.order_ids,
+                order_ids=order_ids,
                 score=score,
                 start=tally.first_ts,
                 end=ts,
@@ -344,6 +460,18 @@ class AsymmetricSlippageDetector(Detector):
                     "improvement_bps_total": bps(tally.sum_improved),
                     "adverse_beyond_best_execution": tally.gross,
                     "gross_share": p.gross_share,
+                    "best_execution_fills_held": len(held),
+                    "best_execution_fills": [
+                        {
+                            "order_id": a.order_ids[0] if a.order_ids else None,
+                            "fill_ts": iso(a.end),
+                            "side": a.evidence.get("side"),
+                            "slippage_pips": a.evidence.get("slippage_pips"),
+                            "threshold_pips": a.evidence.get("threshold_pips"),
+                            "slippage_money": a.evidence.get("slippage_money"),
+                        }
+                        for a in held
+                    ],
                     "z": round(z, 3),
                     "sign_test": "exact binomial" if p_value is not None else "normal approximation",
                     "p_value": p_value,

@@ -502,6 +502,25 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # at or inside the arrival touch and each at or beyond the one before, are not assessed
     # (docs/surveillance-rounds.md, wip/exec19). False: every fill against the arrival touch.
     walk_exempt: bool = True
+    # 2026-12-05 afternoon (wip/bex20): one behaviour, one alert. A detection of a client whose
+    # adverse slippages in the symbol, this fill included, are mostly within this bar (fewer than
+    # asymmetric slippage's ``gross_share`` beyond it: its pattern, not best execution's abuse),
+    # with no run of the client open here, is held with the client's next detections until
+    # asymmetric slippage assesses the client: folded into its alert if it alerts, released here
+    # if it clears the client (whose next detections are then not held until it alerts them), at
+    # the latest this many seconds after the first was held, once the client has had no slippage
+    # for asymmetric's ``assess_quiet_s`` with no assessment due, or at the end of the input. A
+    # client whose adverse fills are each beyond the bar is never held. 7200: 3600 releases the
+    # LOB's asymmetric clients whose runs last over an hour before their review (set C 35 alerts,
+    # 7200 and 14400 25); the development / tuning books cannot tell them apart. None: never held
+    # (docs/surveillance-rounds-bex20.md).
+    asymmetric_hold_s: Pos | None = 7200.0
+    # Only fills up to this multiple of the bar are held: the asymmetric policy's largest marks
+    # spill just past the tolerance (the LOB's asymmetric clients: 2.0-3.3 pips against the 2-pip
+    # bar, 1.65x at most); a fill further out (the books' best-execution abuse: 5.3-11.5 pips,
+    # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once
+    # with the client's held run (one run, one best-execution alert).
+    asymmetric_hold_multiple: Pos = 2.0
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):

@@ -89,7 +89,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 20: spoofing keeps, with each recent fill, when the order that filled went in (a resting order
 # waits in the queue: the bait's lead is measured to that order's arrival), and every order keeps
 # the price it went in at (spoofing counts a ladder's levels as placed)
-STATE_VERSION = 20
+# 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
+# client (``asymmetric_hold_s``), with the time the first was held
+STATE_VERSION = 21
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -774,12 +776,31 @@ class NoState(msgspec.Struct, forbid_unknown_fields=True):
     pass
 
 
+class HeldDump(msgspec.Struct, forbid_unknown_fields=True):
+    owner: str
+    symbol: str
+    first_t: float
+    alerts: list[AlertDump]
+
+
 class BestExecState(msgspec.Struct, forbid_unknown_fields=True):
     walk: tuple[str, float, float, bool] | None = None  # the sweep in progress (one instant)
+    held: list[HeldDump] = []  # detections held for asymmetric slippage's assessment, in order
+    cleared: list[tuple[str, str]] = []  # clients asymmetric's last assessment cleared
+
+
+def _bestex_dump(d: BestExecutionDetector) -> BestExecState:
+    return BestExecState(
+        d.walk,
+        [HeldDump(o, s, first_t, [_alert_dump(a) for a in alerts]) for (o, s), (first_t, alerts) in d.held.items()],
+        sorted(d.cleared),
+    )
 
 
 def _bestex_load(d: BestExecutionDetector, s: BestExecState) -> None:
     d.walk = tuple(s.walk) if s.walk is not None else None
+    d.held = {(h.owner, h.symbol): [h.first_t, [_alert_load(a) for a in h.alerts]] for h in s.held}
+    d.cleared = {tuple(k) for k in s.cleared}
 
 
 # detector class -> (schema, dump, load); the pair detectors share theirs.
@@ -792,7 +813,7 @@ _CODECS: list[tuple[type, type, Any, Any]] = [
     (MarkingTheCloseDetector, MarkingState, _marking_dump, _marking_load),
     (_PairDetector, PairState, _pairs_dump, _pairs_load),
     (AsymmetricSlippageDetector, AsymState, _asym_dump, _asym_load),
-    (BestExecutionDetector, BestExecState, lambda d: BestExecState(d.walk), _bestex_load),
+    (BestExecutionDetector, BestExecState, _bestex_dump, _bestex_load),
 ]
 
 

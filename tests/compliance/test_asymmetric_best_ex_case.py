@@ -43,7 +43,10 @@ def test_a_policy_whose_larger_marks_pass_the_bar_is_still_asymmetric():
     alerts = run(client([1.5, 1.5, 3.0] * 4), only=BOTH)
     asym = of_type(alerts, "asymmetric_slippage")
     assert len(asym) == 1 and asym[0]["evidence"]["adverse_beyond_best_execution"] == 4
-    assert len(of_type(alerts, "best_execution_slippage")) == 1  # one run, one alert
+    # best execution held its 4 for the asymmetric assessment: named there, not alerted twice
+    # (wip/bex20, ``asymmetric_hold_s``; tests/compliance/test_best_ex_holds_for_asymmetric.py)
+    assert asym[0]["evidence"]["best_execution_fills_held"] == 4
+    assert of_type(alerts, "best_execution_slippage") == []
 
 
 def test_marks_each_beyond_the_bar_are_best_executions_case():
