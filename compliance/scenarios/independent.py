@@ -65,7 +65,7 @@ from compliance.scenarios.generator import KINDS, Episode
 
 # Evaluation only (drawn at random on 2026-12-05 at 09:37 UTC, after the noon round's figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (18163, 75799, 52616)
+INDEPENDENT_SEEDS = (14387, 65371, 73402)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -94,8 +94,9 @@ INDEPENDENT_SEEDS = (18163, 75799, 52616)
 # 2026-12-05 morning round's two sets (marking the close 0.85 and 0.92); 62248, 49392, 56316 and
 # 12428, 89788, 95461 (drawn 2026-12-05 07:29 UTC): read at commit e3e790d, the 2026-12-05
 # late-morning round's two sets (marking the close 0.75 and 0.83); 81879, 30649, 5644 (drawn
-# 07:29 UTC): read at commit 913ba63, the noon round's figures (marking the close 0.85).
-# Never counted as an unseen measure again.
+# 07:29 UTC): read at commit 913ba63, the noon round's figures (marking the close 0.85); 18163,
+# 75799, 52616 (drawn 09:37 UTC): read at commit 95c40a9, the afternoon round's figures (0.90 /
+# 0.96). Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
     70458,
@@ -160,6 +161,9 @@ SEEN_INDEPENDENT_SEEDS = (
     81879,
     30649,
     5644,
+    18163,
+    75799,
+    52616,
 )
 
 
