@@ -19,6 +19,28 @@ from compliance.surveillance.base import (
 from compliance.surveillance.episodes import episode_key
 
 
+def _pip(cache: dict[str, float], symbol: str, pip_sizes) -> float:
+    """The symbol's pip, from ``cache`` (filled on first use)."""
+    pip = cache.get(symbol)
+    if pip is None:
+        pip = cache[symbol] = pip_size(symbol, pip_sizes)
+    return pip
+
+
+def _spreads_pips(state, now, pip: float) -> tuple[float, float]:
+    """The spread on the order's arrival and the one prevailing at the fill (``now``: the
+    latest quote, (bid, ask, ...); the arrival's when none came), in pips."""
+    spread_pips = (state.arr_ask - state.arr_bid) / pip
+    return spread_pips, ((now[1] - now[0]) / pip if now is not None else spread_pips)
+
+
+def _bar_pips(p, spread_pips: float, now_spread: float) -> float:
+    """Best execution's bar (``BestExecutionParams`` ``p``), in pips past the arrival touch:
+    ``max_adverse_pips`` and ``spread_multiple`` x the wider of the two spreads. One definition
+    for best execution and for asymmetric slippage's count of its exceptions (``gross_share``)."""
+    return max(p.max_adverse_pips, p.spread_multiple * max(spread_pips, now_spread))
+
+
 class BestExecutionDetector(Detector):
     """Per fill of an aggressive order: slippage beyond the touch quoted on arrival (ask to buy,
     bid to sell, the quote in force at the order's ``new`` in the quote stream), in pips. A
@@ -108,20 +130,14 @@ class BestExecutionDetector(Detector):
         if diff <= 0:
             return
         symbol = fill.symbol
-        pip = self._pips.get(symbol)
-        if pip is None:
-            pip = self._pips[symbol] = pip_size(symbol, self.p.pip_sizes)
         p = self.p
+        pip = _pip(self._pips, symbol, p.pip_sizes)
         slip_pips = diff / pip
-        spread_pips = (state.arr_ask - state.arr_bid) / pip
         now = self.quotes.get(symbol)
-        if now is not None:  # the spread prevailing when it filled, and the touch then
-            now_spread = (now[1] - now[0]) / pip
-            now_slip = side * (fill.price - (now[1] if side > 0 else now[0])) / pip
-        else:
-            now_spread, now_slip = spread_pips, slip_pips
-        prevailing = max(spread_pips, now_spread)
-        threshold = max(p.max_adverse_pips, p.spread_multiple * prevailing)
+        spread_pips, now_spread = _spreads_pips(state, now, pip)
+        # the touch when it filled (its own slippage when no quote came since arrival)
+        now_slip = side * (fill.price - (now[1] if side > 0 else now[0])) / pip if now is not None else slip_pips
+        threshold = _bar_pips(p, spread_pips, now_spread)
         if slip_pips <= threshold or now_slip <= p.fill_touch_fraction * threshold:
             return
         mid = state.arr_mid
@@ -163,7 +179,7 @@ class BestExecutionDetector(Detector):
                 "reference": "touch quoted on arrival (ask to buy, bid to sell), from the quote stream",
             },
         )
-        asym = self._asym if self._asym_resolved else self._asymmetric()
+        asym = self._asymmetric()
         if asym is not None and slip_pips > p.asymmetric_hold_multiple * threshold:
             if self.held:  # a gross exception: the client's run is best execution's, held part first
                 self.release((fill.owner, symbol))
@@ -357,16 +373,10 @@ class AsymmetricSlippageDetector(Detector):
         """Is this adverse first fill beyond best execution's bar (its pips past the arrival
         touch over ``max_adverse_pips`` and ``spread_multiple`` x the wider of the spreads on
         arrival and at the fill), as ``BestExecutionDetector`` judges it?"""
-        symbol = fill.symbol
         bx = self.best_ex
-        pip = self._pips.get(symbol)
-        if pip is None:
-            pip = self._pips[symbol] = pip_size(symbol, bx.pip_sizes)
-        spread = state.arr_ask - state.arr_bid
-        now = self.quotes.get(symbol)
-        if now is not None:
-            spread = max(spread, now[1] - now[0])
-        return side * (fill.price - touch) / pip > max(bx.max_adverse_pips, bx.spread_multiple * spread / pip)
+        pip = _pip(self._pips, fill.symbol, bx.pip_sizes)
+        spread_pips, now_spread = _spreads_pips(state, self.quotes.get(fill.symbol), pip)
+        return side * (fill.price - touch) / pip > _bar_pips(bx, spread_pips, now_spread)
 
     def windows_empty(self) -> bool:
         # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
