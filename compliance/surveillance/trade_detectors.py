@@ -462,10 +462,12 @@ class WashTradeDetector(_PairDetector):
         self._emit(run, pending, self._score)
 
     def _on_run(self, run):
+        # Small pairs of a run with enough of them are painting's (the size rule); its other
+        # pairs are wash.
+        small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
         if self._series(run):
             # A series of one ticket is painting the tape's, whatever its size; a pair well over
             # its ticket is another trade, a wash.
-            small = set(run.small) if self._small_count(run) >= self.paint.min_pairs else set()
             pending = [
                 i for i in range(len(run.pairs)) if i not in run.emitted and i not in small and self._off_ticket(run, i)
             ]
@@ -474,9 +476,6 @@ class WashTradeDetector(_PairDetector):
             return
         if not self._collusion_ok(run):
             return
-        # Small pairs of a run with enough of them are painting's (the size rule); its other
-        # pairs are wash.
-        small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
         if small and self.paint.series_size_ratio is None:
             return  # the rule before: the run's large pairs were reported as they came
         pending = [i for i in range(len(run.pairs)) if i not in run.emitted and i not in small]
