@@ -253,7 +253,7 @@ class SpoofFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     fill: FillRecord
     side: int
     arrival: float  # when the order that filled went in
-    aggressive: bool  # the order that filled took liquidity (a market order, a triggered stop, a limit through the touch)
+    aggressive: bool  # the order that filled took liquidity (market, triggered stop, limit through the touch)
 
 
 class SpoofCancel(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
