@@ -97,7 +97,10 @@ class SpoofingDetector(Detector):
         arrival = t
         if state is not None and not state.market:
             arrival = min(state.t_new, state.ts_new.timestamp())
-        dq.append((t, fill, side, arrival))
+        # an aggressive order (market, triggered stop, limit through the touch) took liquidity:
+        # a cancel of the account's own resting order on that side next to it was executed
+        aggressive = state is not None and (state.market or state.aggressive)
+        dq.append((t, fill, side, arrival, aggressive))
         horizon = t - self._horizon
         while dq[0][0] < horizon:
             dq.popleft()
@@ -144,7 +147,7 @@ class SpoofingDetector(Detector):
         t_new = state.t_new
         by_arrival = self._by_arrival
         waited = None  # the latest fill of an order that went in within ``max_lead_s`` of this one
-        for fill_t, fill, fill_side, arrival in reversed(dq):
+        for fill_t, fill, fill_side, arrival, _aggressive in reversed(dq):
             if fill_side == side or fill_t > t:
                 continue
             if t - fill_t > self._window or fill_t < t_new:
@@ -179,10 +182,17 @@ class SpoofingDetector(Detector):
         p = self.p
         _deadline, fill, fill_t, _fill_side, cancelled = episode
         window, quiet = self._window_for(fill.account, fill_t)
+        # a quiet account's longer readings (the lead to the genuine order's arrival, the
+        # withdrawals up to ``quiet_withdrawn_cancel_within_s``) only for a one-way account
+        extend = quiet is not None and quiet["quiet"]
+        if extend and p.quiet_extensions_one_way:
+            fills = self._bait_side_fills(fill, fill_t, episode[3], cancelled)
+            quiet["bait_side_fills"] = fills
+            extend = not fills
         waited = False  # an order placed more than ``max_lead_s`` before the fill is in the episode
         if self._by_arrival:
             lead = p.max_lead_s
-            if quiet["quiet"]:
+            if extend:
                 waited = any(fill_t - s.t_new > lead for s, _ts, _t in cancelled)
             else:  # a busy account: the orders placed within ``max_lead_s`` of the fill only
                 cancelled = episode[4] = [c for c in cancelled if fill_t - c[0].t_new <= lead]
@@ -197,7 +207,7 @@ class SpoofingDetector(Detector):
             inside = [c for c in cancelled if c[2] - fill_t <= window]
             figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
             wide, second = p.withdrawn_cancel_within_s, not figures
-            if quiet is not None and quiet["quiet"]:
+            if extend:
                 # a quiet account's withdrawals are read on its wider window even when the first
                 # reading alerts: the later ones belong to the episode (its levels too); the
                 # wider reading is kept when it alerts, else the first
@@ -343,9 +353,12 @@ class SpoofingDetector(Detector):
                 return
 
     def _replaced(self, account, cancelled) -> dict:
-        """id(episode cancel) -> whether the account re-quoted it (see ``_mark_replaced``)."""
+        """id(episode cancel) -> whether the account re-quoted it (see ``_mark_replaced``) or,
+        with ``replace_by_execution``, executed it: an aggressive order of its own on that side
+        in the symbol filled within ``replace_within_s`` before or after the cancel."""
         out = {}
         dq = self.cancels.get(account, ())
+        executed = self.p.replace_by_execution
         for c in cancelled:
             s, _ts, ct = c
             hit = False
@@ -355,8 +368,24 @@ class SpoofingDetector(Detector):
                 if e[0] == ct and e[1] == s.symbol and e[3] == s.price:
                     hit = e[4]
                     break
+            if not hit and executed:
+                hit = any(
+                    aggressive and fs == s.side and abs(ft - ct) <= self._replace_s and f.order_id != s.order_id
+                    for ft, f, fs, _arrival, aggressive in self.recent_fills.get((account, s.symbol), ())
+                )
             out[id(c)] = hit
         return out
+
+    def _bait_side_fills(self, fill, fill_t, fill_side, cancelled) -> int:
+        """The account's fills of its other orders in the symbol on the side of the episode's
+        cancelled orders, from the first one's placement to the fill (over the kept fills)."""
+        own = {s.order_id for s, _ts, _t in cancelled}
+        first = min(s.t_new for s, _ts, _t in cancelled)
+        return sum(
+            1
+            for ft, f, fs, *_ in self.recent_fills.get((fill.account, fill.symbol), ())
+            if fs != fill_side and first <= ft <= fill_t and f.order_id not in own
+        )
 
     def _window_for(self, account, fill_t) -> tuple[float, dict | None]:
         """The cancel window the episode is assessed on: ``quiet_cancel_within_s`` for an account
@@ -413,7 +442,7 @@ class SpoofingDetector(Detector):
         history = [q for oid, q in self.sizes.get(key, ()) if oid not in own]
         share = (sum(1 for q in history if q >= smallest) + 1) / (len(history) + 2)
         start = fill_t - p.baseline_s
-        fills = sum(1 for ft, _f, fs, _a in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
+        fills = sum(1 for ft, _f, fs, *_ in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
         fills = max(fills, 1)
         rate = before / p.baseline_s
         mu = rate * share * window

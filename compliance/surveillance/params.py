@@ -153,6 +153,16 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # arrival; a market order's arrival is its fill) when it led the fill by more. A busy
     # account keeps ``max_lead_s`` to the fill: its older resting orders are its routine.
     quiet_lead_to_order_arrival: bool = True
+    # One way on the bait's side (2026-12-05 evening, wip/spoof22): the two readings above rest on
+    # the account having no routine its orders could belong to. An account that itself traded on
+    # the bait's side (a fill of another of its orders there) between the bait's placement and the
+    # genuine fill deals both ways in the symbol: its resting order on that side may be its own
+    # interest, and the longer links (a bait up more than ``max_lead_s`` before the fill, pulled
+    # more than ``quiet_cancel_within_s`` after it) are no evidence for it; it keeps the quiet
+    # window and ``max_lead_s``. The other firm's book: two quiet accounts resting small orders on
+    # both sides (ping near-misses) were alerted on those readings, each with a fill on the bait's
+    # side 5-6 s before the genuine one; no true episode on any book had one. False: not checked.
+    quiet_extensions_one_way: bool = True
     # Replaced or withdrawn (2026-12-05 morning, wip/spoof16): a desk tells a re-quoter from a
     # spoofer by what follows the cancel. A cancel is *replaced* when the account puts a new
     # resting order in the symbol on the same side within ``replace_within_s`` after it, priced
@@ -168,6 +178,12 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     replace_within_s: Pos | None = 2.0
     replace_max_bps: Pos = 5.0
     max_replaced_share: NonNeg = 0.5
+    # Executed, not withdrawn (2026-12-05 evening, wip/spoof22): a cancel next to (within
+    # ``replace_within_s`` before or after) the account's own aggressive order on the same side in
+    # the symbol that filled is replaced too: the trader stopped waiting and took its interest to
+    # the market (our generator's and the order book's background: a resting buy pulled as the
+    # account bought at market, the same instant). False: re-quotes by resting orders only.
+    replace_by_execution: bool = True
     withdrawn_cancel_within_s: Pos | None = 10.0
     # The wider reading is a second look at an episode the 5-s reading did not alert: it gets half
     # the chance budget (the 5-s reading keeps its own, so nothing alerted before is lost). Its

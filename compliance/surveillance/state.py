@@ -91,7 +91,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # the price it went in at (spoofing counts a ladder's levels as placed)
 # 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
 # client (``asymmetric_hold_s``), with the time the first was held
-STATE_VERSION = 21
+# 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
+# cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
+STATE_VERSION = 26
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -251,6 +253,7 @@ class SpoofFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     fill: FillRecord
     side: int
     arrival: float  # when the order that filled went in
+    aggressive: bool  # the order that filled took liquidity (market, triggered stop, limit through the touch)
 
 
 class SpoofCancel(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -289,7 +292,8 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
 
 def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
     d.recent_fills = {
-        (a, sym): deque((f.t, f.fill, f.side, f.arrival) for f in fills) for a, sym, fills in s.recent_fills
+        (a, sym): deque((f.t, f.fill, f.side, f.arrival, f.aggressive) for f in fills)
+        for a, sym, fills in s.recent_fills
     }
     d.episodes = {
         (e.fill.order_id, e.fill_t): [
