@@ -225,19 +225,43 @@ class BestExecutionDetector(Detector):
         cap = self.p.asymmetric_hold_s
         for key in list(self.held):
             first_t = self.held[key][0]
-            if asym is None or cap is None or t - first_t > cap:
+            if asym is None or cap is None:
                 self.release(key)
+                continue
+            if t - first_t > cap:
+                self._review(asym, key, f"when best execution's hold reached {cap:g} s")
                 continue
             if key in asym.pending:  # asymmetric assesses it when due (its sweep follows this one)
                 continue
             tally = asym.tallies.get(key)
             if tally is None or t - tally.last_ts.timestamp() > asym._quiet:
-                self.release(key)  # no assessment due: too few slippages for the test, and quiet
+                # no assessment due: too few slippages for the test, or all assessed already
+                self._review(asym, key, "with best execution's held fills, quiet")
+
+    def _review(self, asym: AsymmetricSlippageDetector, key, assessed: str) -> None:
+        """A held run is not released unreviewed while asymmetric slippage can weigh the client
+        (``review_held``): it assesses the client on its history so far, which folds the run
+        into its alert or clears it (and releases it here); a client it alerted already (the
+        held fills came after that alert: nothing new to assess) is alerted again with them, an
+        alert the episode merger joins to the first. Too few slippages for its test: released."""
+        tally = asym.tallies.get(key)
+        if (
+            self.p.review_held
+            and tally is not None
+            and tally.adverse + tally.improved >= asym._floor
+            and key not in self.cleared
+        ):
+            asym.pending.pop(key, None)
+            asym._assess(key, tally, assessed=assessed)
+        self.release(key)  # what the assessment did not take (nothing, unless it was not run)
 
     def finish(self):
         asym = self._asymmetric()
         if asym is not None and self.held:
             asym.finish()  # its end-of-input assessments first: they fold or clear what is held
+            if asym.p.assess_at_end:
+                for key in list(self.held):  # clients it alerted already, with nothing new since
+                    self._review(asym, key, "end of input, with best execution's held fills")
         for key in list(self.held):
             self.release(key)
 

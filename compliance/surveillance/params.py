@@ -521,6 +521,16 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once
     # with the client's held run (one run, one best-execution alert).
     asymmetric_hold_multiple: Pos = 2.0
+    # 2026-12-05 evening (wip/exec22): a held run is reviewed, not released unreviewed. When
+    # the hold reaches ``asymmetric_hold_s``, or the client has been quiet with nothing new for
+    # asymmetric slippage to assess, or the input ends, and the client has enough slippages for
+    # its test, asymmetric slippage assesses the client then (its history so far): folded if it
+    # alerts (a client it alerted already is alerted again with the held fills, joined to that
+    # alert's episode), released if it clears the client. The LOB's asymmetric clients trading
+    # for over 2 h, and those with later fills after their alert, were alerted twice (LOB dev
+    # and seen sets: 10 best-execution alerts on asymmetric episodes the asymmetric alert found).
+    # False: released unreviewed as before (docs/surveillance-rounds-exec22.md).
+    review_held: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
