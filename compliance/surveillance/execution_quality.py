@@ -273,6 +273,7 @@ class _Tally:
         "assessed",
         "first_ts",
         "gross",
+        "gross_far",
         "improved",
         "last_ts",
         "order_ids",
@@ -285,6 +286,7 @@ class _Tally:
     def __init__(self, ts):
         self.adverse = self.improved = self.zero = 0
         self.gross = 0  # adverse slippages each beyond best execution's bar (its exceptions)
+        self.gross_far = 0  # those past gross_multiple x the bar (gross exceptions)
         self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
         self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
@@ -324,7 +326,11 @@ class AsymmetricSlippageDetector(Detector):
     here. Each of those fills is an Art. 27 exception on its own, alerted fill by fill by best
     execution; the asymmetric finding is the policy no single fill shows, marks mostly within
     the tolerance passed on one way only. The same fills are one case, typed once. The bar is the
-    firm-wide best-execution rule's (a scoped best-execution rule does not move it).
+    firm-wide best-execution rule's (a scoped best-execution rule does not move it). It is best
+    execution's case only with a gross exception among them, a fill past ``gross_multiple`` x
+    the bar that no policy reading explains: a client whose one-way marks all stay within twice
+    the bar, however many spill past it, is a tolerance set just past best execution's, the
+    asymmetric policy (and alerted here).
 
     Best execution's detections of the client's run that it held for this assessment
     (``BestExecutionDetector``, ``asymmetric_hold_s``) are folded into the alert
@@ -367,8 +373,11 @@ class AsymmetricSlippageDetector(Detector):
         if slip > band:
             tally.adverse += 1
             tally.sum_adverse += slip
-            if self._beyond_best_ex(fill, state, side, touch):
+            beyond = self._beyond_best_ex(fill, state, side, touch)
+            if beyond:
                 tally.gross += 1
+                if beyond > 1:
+                    tally.gross_far += 1
         elif slip < -band:
             tally.improved += 1
             tally.sum_improved -= slip
@@ -393,14 +402,19 @@ class AsymmetricSlippageDetector(Detector):
             self.pending.pop(key, None)
         self._assess(key, tally, assessed="at the {n}th slippage")
 
-    def _beyond_best_ex(self, fill, state, side, touch) -> bool:
+    def _beyond_best_ex(self, fill, state, side, touch) -> int:
         """Is this adverse first fill beyond best execution's bar (its pips past the arrival
         touch over ``max_adverse_pips`` and ``spread_multiple`` x the wider of the spreads on
-        arrival and at the fill), as ``BestExecutionDetector`` judges it?"""
+        arrival and at the fill), as ``BestExecutionDetector`` judges it? 0: no, 1: yes, 2: also
+        past ``gross_multiple`` x the bar (a gross exception)."""
         bx = self.best_ex
         pip = _pip(self._pips, fill.symbol, bx.pip_sizes)
         spread_pips, now_spread = _spreads_pips(state, self.quotes.get(fill.symbol), pip)
-        return side * (fill.price - touch) / pip > _bar_pips(bx, spread_pips, now_spread)
+        pips, bar = side * (fill.price - touch) / pip, _bar_pips(bx, spread_pips, now_spread)
+        if pips <= bar:
+            return 0
+        far = self.p.gross_multiple
+        return 2 if far is None or pips > far * bar else 1
 
     def windows_empty(self) -> bool:
         # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
@@ -461,7 +475,12 @@ class AsymmetricSlippageDetector(Detector):
             if bx is not None:
                 bx.clear(key)  # cleared: what best execution held for this is its own
             return
-        if p.gross_share is not None and tally.adverse and tally.gross >= p.gross_share * tally.adverse:
+        if (
+            p.gross_share is not None
+            and tally.adverse
+            and tally.gross >= p.gross_share * tally.adverse
+            and tally.gross_far  # a gross exception among them (gross_multiple None: every one)
+        ):
             if bx is not None:
                 bx.clear(key)
             return  # best execution's case: its exceptions, alerted there fill by fill
@@ -493,6 +512,8 @@ class AsymmetricSlippageDetector(Detector):
                     "adverse_bps_total": bps(tally.sum_adverse),
                     "improvement_bps_total": bps(tally.sum_improved),
                     "adverse_beyond_best_execution": tally.gross,
+                    "adverse_past_gross_multiple": tally.gross_far,
+                    "gross_multiple": p.gross_multiple,
                     "gross_share": p.gross_share,
                     "best_execution_fills_held": len(held),
                     "best_execution_fills": [

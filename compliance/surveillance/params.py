@@ -588,6 +588,15 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # asymmetric slippage is the policy no single fill shows. None: off
     # (docs/surveillance-rounds-asym20.md).
     gross_share: Fraction | None = 0.75
+    # 2026-12-05 evening (wip/exec22): best execution's case needs a gross exception. A client
+    # whose adverse slippages are mostly beyond the bar (``gross_share``) is left to best
+    # execution only when at least one is past this multiple of the bar (best execution's
+    # ``asymmetric_hold_multiple``'s reading: a fill no policy explains). One-way marks all
+    # within twice the bar are the asymmetric policy with a tolerance set just past the bar. On
+    # the 21 LOB books (dev 1-9, seen A-D): asymmetric clients' marks at most 3.8 pips (1.9x the
+    # 2-pip bar), best-execution abusers with 9 or more adverse fills at least one of 4.2 pips
+    # or more, median 3.6-9.2 (docs/surveillance-rounds-exec22.md). None: any share, as before.
+    gross_multiple: Pos | None = 2.0
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {
