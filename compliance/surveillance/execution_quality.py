@@ -190,7 +190,10 @@ class BestExecutionDetector(Detector):
             if held is not None:  # held until asymmetric's assessment (it weighs the share then)
                 held[1].append(alert)
                 return
-            if gross < asym.p.gross_share * adverse and episode_key(alert) not in self.engine.merger.open:
+            # asymmetric's case unless best execution's: mostly past the bar and, with its
+            # gross_multiple, a gross exception among them (``hold_without_gross``)
+            no_far = p.hold_without_gross and asym.p.gross_multiple is not None and not (tally and tally.gross_far)
+            if (gross < asym.p.gross_share * adverse or no_far) and episode_key(alert) not in self.engine.merger.open:
                 # mostly within the bar: the asymmetric pattern (a run best execution has already
                 # opened goes on as its own: holding would only split it)
                 self.held[key] = [t, [alert]]

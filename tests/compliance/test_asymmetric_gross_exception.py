@@ -41,3 +41,21 @@ def test_a_gross_exception_among_them_is_best_executions_case():
     rows = client([1.5, 2.5, 3.0, 3.5] * 2 + [1.5, 2.5, 3.0, 5.0])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
     assert types(run(rows, only=BOTH, params=BEFORE)) == ["best_execution_slippage"]
+
+
+HOLD = {"best_execution_slippage": {"hold_without_gross": True}}
+
+
+def test_with_hold_without_gross_best_execution_waits_for_the_review():
+    # marks all past the bar (share 1 / 1 from the first) but within twice it: off (the
+    # default), best execution opens its run at the first and the client is alerted twice; on,
+    # its detections wait for the asymmetric review, which takes them
+    rows = client([2.5, 3.0, 3.5] * 4)
+    assert types(run(rows, only=BOTH)) == ["asymmetric_slippage", "best_execution_slippage"]
+    alerts = run(rows, only=BOTH, params=HOLD)
+    assert types(alerts) == ["asymmetric_slippage"]
+    assert alerts[0]["evidence"]["best_execution_fills_held"] == 12
+
+
+def test_with_hold_without_gross_a_gross_exception_is_still_never_held():
+    assert types(run(client([5.0] * 12), only=BOTH, params=HOLD)) == ["best_execution_slippage"]
