@@ -190,7 +190,10 @@ class BestExecutionDetector(Detector):
             if held is not None:  # held until asymmetric's assessment (it weighs the share then)
                 held[1].append(alert)
                 return
-            if gross < asym.p.gross_share * adverse and episode_key(alert) not in self.engine.merger.open:
+            # asymmetric's case unless best execution's: mostly past the bar and, with its
+            # gross_multiple, a gross exception among them (``hold_without_gross``)
+            no_far = p.hold_without_gross and asym.p.gross_multiple is not None and not (tally and tally.gross_far)
+            if (gross < asym.p.gross_share * adverse or no_far) and episode_key(alert) not in self.engine.merger.open:
                 # mostly within the bar: the asymmetric pattern (a run best execution has already
                 # opened goes on as its own: holding would only split it)
                 self.held[key] = [t, [alert]]
@@ -225,19 +228,43 @@ class BestExecutionDetector(Detector):
         cap = self.p.asymmetric_hold_s
         for key in list(self.held):
             first_t = self.held[key][0]
-            if asym is None or cap is None or t - first_t > cap:
+            if asym is None or cap is None:
                 self.release(key)
+                continue
+            if t - first_t > cap:
+                self._review(asym, key, f"when best execution's hold reached {cap:g} s")
                 continue
             if key in asym.pending:  # asymmetric assesses it when due (its sweep follows this one)
                 continue
             tally = asym.tallies.get(key)
             if tally is None or t - tally.last_ts.timestamp() > asym._quiet:
-                self.release(key)  # no assessment due: too few slippages for the test, and quiet
+                # no assessment due: too few slippages for the test, or all assessed already
+                self._review(asym, key, "with best execution's held fills, quiet")
+
+    def _review(self, asym: AsymmetricSlippageDetector, key, assessed: str) -> None:
+        """A held run is not released unreviewed while asymmetric slippage can weigh the client
+        (``review_held``): it assesses the client on its history so far, which folds the run
+        into its alert or clears it (and releases it here); a client it alerted already (the
+        held fills came after that alert: nothing new to assess) is alerted again with them, an
+        alert the episode merger joins to the first. Too few slippages for its test: released."""
+        tally = asym.tallies.get(key)
+        if (
+            self.p.review_held
+            and tally is not None
+            and tally.adverse + tally.improved >= asym._floor
+            and key not in self.cleared
+        ):
+            asym.pending.pop(key, None)
+            asym._assess(key, tally, assessed=assessed)
+        self.release(key)  # what the assessment did not take (nothing, unless it was not run)
 
     def finish(self):
         asym = self._asymmetric()
         if asym is not None and self.held:
             asym.finish()  # its end-of-input assessments first: they fold or clear what is held
+            if asym.p.assess_at_end:
+                for key in list(self.held):  # clients it alerted already, with nothing new since
+                    self._review(asym, key, "end of input, with best execution's held fills")
         for key in list(self.held):
             self.release(key)
 
@@ -249,6 +276,7 @@ class _Tally:
         "assessed",
         "first_ts",
         "gross",
+        "gross_far",
         "improved",
         "last_ts",
         "order_ids",
@@ -261,6 +289,7 @@ class _Tally:
     def __init__(self, ts):
         self.adverse = self.improved = self.zero = 0
         self.gross = 0  # adverse slippages each beyond best execution's bar (its exceptions)
+        self.gross_far = 0  # those past gross_multiple x the bar (gross exceptions)
         self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
         self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
@@ -300,7 +329,11 @@ class AsymmetricSlippageDetector(Detector):
     here. Each of those fills is an Art. 27 exception on its own, alerted fill by fill by best
     execution; the asymmetric finding is the policy no single fill shows, marks mostly within
     the tolerance passed on one way only. The same fills are one case, typed once. The bar is the
-    firm-wide best-execution rule's (a scoped best-execution rule does not move it).
+    firm-wide best-execution rule's (a scoped best-execution rule does not move it). It is best
+    execution's case only with a gross exception among them, a fill past ``gross_multiple`` x
+    the bar that no policy reading explains: a client whose one-way marks all stay within twice
+    the bar, however many spill past it, is a tolerance set just past best execution's, the
+    asymmetric policy (and alerted here).
 
     Best execution's detections of the client's run that it held for this assessment
     (``BestExecutionDetector``, ``asymmetric_hold_s``) are folded into the alert
@@ -343,8 +376,11 @@ class AsymmetricSlippageDetector(Detector):
         if slip > band:
             tally.adverse += 1
             tally.sum_adverse += slip
-            if self._beyond_best_ex(fill, state, side, touch):
+            beyond = self._beyond_best_ex(fill, state, side, touch)
+            if beyond:
                 tally.gross += 1
+                if beyond > 1:
+                    tally.gross_far += 1
         elif slip < -band:
             tally.improved += 1
             tally.sum_improved -= slip
@@ -369,14 +405,19 @@ class AsymmetricSlippageDetector(Detector):
             self.pending.pop(key, None)
         self._assess(key, tally, assessed="at the {n}th slippage")
 
-    def _beyond_best_ex(self, fill, state, side, touch) -> bool:
+    def _beyond_best_ex(self, fill, state, side, touch) -> int:
         """Is this adverse first fill beyond best execution's bar (its pips past the arrival
         touch over ``max_adverse_pips`` and ``spread_multiple`` x the wider of the spreads on
-        arrival and at the fill), as ``BestExecutionDetector`` judges it?"""
+        arrival and at the fill), as ``BestExecutionDetector`` judges it? 0: no, 1: yes, 2: also
+        past ``gross_multiple`` x the bar (a gross exception)."""
         bx = self.best_ex
         pip = _pip(self._pips, fill.symbol, bx.pip_sizes)
         spread_pips, now_spread = _spreads_pips(state, self.quotes.get(fill.symbol), pip)
-        return side * (fill.price - touch) / pip > _bar_pips(bx, spread_pips, now_spread)
+        pips, bar = side * (fill.price - touch) / pip, _bar_pips(bx, spread_pips, now_spread)
+        if pips <= bar:
+            return 0
+        far = self.p.gross_multiple
+        return 2 if far is None or pips > far * bar else 1
 
     def windows_empty(self) -> bool:
         # Nothing pending, or no quiet assessment (assess_quiet_s None: only the end assesses)
@@ -437,7 +478,12 @@ class AsymmetricSlippageDetector(Detector):
             if bx is not None:
                 bx.clear(key)  # cleared: what best execution held for this is its own
             return
-        if p.gross_share is not None and tally.adverse and tally.gross >= p.gross_share * tally.adverse:
+        if (
+            p.gross_share is not None
+            and tally.adverse
+            and tally.gross >= p.gross_share * tally.adverse
+            and tally.gross_far  # a gross exception among them (gross_multiple None: every one)
+        ):
             if bx is not None:
                 bx.clear(key)
             return  # best execution's case: its exceptions, alerted there fill by fill
@@ -469,6 +515,8 @@ class AsymmetricSlippageDetector(Detector):
                     "adverse_bps_total": bps(tally.sum_adverse),
                     "improvement_bps_total": bps(tally.sum_improved),
                     "adverse_beyond_best_execution": tally.gross,
+                    "adverse_past_gross_multiple": tally.gross_far,
+                    "gross_multiple": p.gross_multiple,
                     "gross_share": p.gross_share,
                     "best_execution_fills_held": len(held),
                     "best_execution_fills": [

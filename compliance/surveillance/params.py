@@ -537,6 +537,26 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once
     # with the client's held run (one run, one best-execution alert).
     asymmetric_hold_multiple: Pos = 2.0
+    # 2026-12-05 evening (wip/exec22): a held run is reviewed, not released unreviewed. When
+    # the hold reaches ``asymmetric_hold_s``, or the client has been quiet with nothing new for
+    # asymmetric slippage to assess, or the input ends, and the client has enough slippages for
+    # its test, asymmetric slippage assesses the client then (its history so far): folded if it
+    # alerts (a client it alerted already is alerted again with the held fills, joined to that
+    # alert's episode), released if it clears the client. The LOB's asymmetric clients trading
+    # for over 2 h, and those with later fills after their alert, were alerted twice (LOB dev
+    # and seen sets: 10 best-execution alerts on asymmetric episodes the asymmetric alert found).
+    # False: released unreviewed as before (docs/surveillance-rounds-exec22.md).
+    review_held: bool = True
+    # 2026-12-05 evening (wip/exec22), measured, left OFF for the lead: hold a detection too when
+    # the client's adverse slippages are mostly past the bar but none yet past asymmetric
+    # slippage's ``gross_multiple`` x it (not best execution's case there: its first fills at
+    # 1 / 1 would otherwise open a run of their own). No episode lost anywhere; LOB best-execution
+    # alerts dev 1-9 70 -> 59, seen A-D 97 -> 86 (all gone on asymmetric episodes); development,
+    # tuning, seen held-out and independent tables identical. Its cost: a best-execution abuser
+    # whose first exceptions are within twice the bar waits for its first gross one (LOB: 9 runs
+    # 0-11 min) or for the review (1 run of marks all 2.5-3.8 pips: 98 min), against the
+    # afternoon's "best-execution abuse must not wait" (docs/surveillance-rounds-exec22.md).
+    hold_without_gross: bool = False
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
@@ -594,6 +614,15 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # asymmetric slippage is the policy no single fill shows. None: off
     # (docs/surveillance-rounds-asym20.md).
     gross_share: Fraction | None = 0.75
+    # 2026-12-05 evening (wip/exec22): best execution's case needs a gross exception. A client
+    # whose adverse slippages are mostly beyond the bar (``gross_share``) is left to best
+    # execution only when at least one is past this multiple of the bar (best execution's
+    # ``asymmetric_hold_multiple``'s reading: a fill no policy explains). One-way marks all
+    # within twice the bar are the asymmetric policy with a tolerance set just past the bar. On
+    # the 21 LOB books (dev 1-9, seen A-D): asymmetric clients' marks at most 3.8 pips (1.9x the
+    # 2-pip bar), best-execution abusers with 9 or more adverse fills at least one of 4.2 pips
+    # or more, median 3.6-9.2 (docs/surveillance-rounds-exec22.md). None: any share, as before.
+    gross_multiple: Pos | None = 2.0
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

@@ -91,6 +91,8 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # the price it went in at (spoofing counts a ladder's levels as placed)
 # 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
 # client (``asymmetric_hold_s``), with the time the first was held
+# 24: asymmetric slippage's tallies keep the count of adverse slippages past ``gross_multiple`` x
+# best execution's bar (best execution's case needs one: ``gross_multiple``)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
 # cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
 STATE_VERSION = 26
@@ -98,7 +100,7 @@ STATE_VERSION = 26
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
     "excessive_order_to_trade": frozenset({"slot_s"}),
-    "asymmetric_slippage": frozenset({"zero_band_bps"}),
+    "asymmetric_slippage": frozenset({"zero_band_bps", "gross_multiple"}),
 }
 
 
@@ -722,6 +724,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     symbol: str
     adverse: int
     gross: int
+    gross_far: int
     improved: int
     zero: int
     sum_adverse: float
@@ -748,6 +751,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 symbol,
                 t.adverse,
                 t.gross,
+                t.gross_far,
                 t.improved,
                 t.zero,
                 t.sum_adverse,
@@ -769,6 +773,7 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
     for td in s.tallies:
         t = _Tally(td.first_ts)
         t.adverse, t.gross, t.improved, t.zero = td.adverse, td.gross, td.improved, td.zero
+        t.gross_far = td.gross_far
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
         t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
