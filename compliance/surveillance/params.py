@@ -488,6 +488,10 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # that were ALL the push's way, passes the position test and is dominant whatever the
     # position's size (2026-12-05 evening, wip/close22: docs/surveillance-rounds-close22.md).
     dominant_one_way_build: bool = True
+    # ... and the build then held, the account trading nothing in the symbol, for at least this
+    # long before the push began (the fixing window's length): a position taken and held for the
+    # print, not a stray order of other business placed in the run-up to it. None: no hold asked.
+    dominant_build_held_s: NonNeg | None = 300.0
     # An unmoved dominant alert (the print did not move; alerted as an attempt on the push's shape
     # alone) is dropped when the account's same-way aggressive flow after the print exceeds this x
     # the push: a mark stops at the print; a moved alert keeps ``max_continuation``. None: off.

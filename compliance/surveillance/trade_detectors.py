@@ -1261,8 +1261,10 @@ class MarkingTheCloseDetector(Detector):
             window_share = qty / window_total if window_total > 0 else 0.0
             held_way = held_before * direction
             # A dominant push for a position built one way: the account holds a position the
-            # push's way, and every fill of its own over the look-back before the push was the
-            # push's way (a build, not business both ways), whatever the stake's size.
+            # push's way, every fill of its own over the look-back before the push was the push's
+            # way (a build, not business both ways), and the build was then held, untouched, for
+            # at least ``dominant_build_held_s`` before the push (a position taken and held for
+            # the print, not an order in the run-up to it): whatever the stake's size.
             build_orders = {f[1].order_id for f in own_before}
             one_way_build = (
                 p.dominant_one_way_build
@@ -1271,6 +1273,7 @@ class MarkingTheCloseDetector(Detector):
                 and held_way > 0
                 and bool(own_before)
                 and all(f[2] == direction for f in own_before)
+                and (p.dominant_build_held_s is None or began - own_before[-1][0] >= p.dominant_build_held_s)
             )
             if not one_way_build and not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
