@@ -1064,11 +1064,14 @@ class MarkingTheCloseDetector(Detector):
     for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in
     the symbol over the whole window, for a position at least ``dominant_min_position`` x the
     push (or for a position held the push's way when it began, at least ``dominant_min_held`` x
-    the push: the position the print values, which a push on an order book often outweighs),
-    which passing every other test is alerted whatever the print did (an attempt: a mark the
-    market absorbed). Aimed at the print: the alert waits ``after_s`` and is dropped if the
-    account kept trading the same way (more than ``max_continuation`` x the push), as a flow
-    that runs on through the print was not aimed at it."""
+    the push: the position the print values, which a push on an order book often outweighs; or,
+    with ``dominant_one_way_build``, for a position held the push's way of any size that the
+    account's fills over the position look-back built all one way and then held, nothing traded,
+    for ``dominant_build_held_s`` before the push), which passing every other test is alerted
+    whatever the print did (an attempt: a mark the market absorbed). Aimed at the print: the
+    alert waits ``after_s`` and is dropped if the account kept trading the same way (more than
+    ``max_continuation`` x the push, or ``dominant_max_continuation`` for an alert whose print
+    did not move), as a flow that runs on through the print was not aimed at it."""
 
     alert_type = "marking_the_close"
 
