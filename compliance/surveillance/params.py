@@ -499,6 +499,19 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # 29 (37, 8, 4); 0.15 the same; 0.25, 0.3, 0.35, 0.5 18 (20, 2, 0) / 30 (38, 8, 4). 0.35,
     # the middle. None: from the push's first order only.
     bulk_min_order: Fraction | None = 0.35
+    # A dominant push (window share >= ``dominant_window_share``, every other test passed) for a
+    # position HELD the push's way, built by the account's own fills over the position look-back
+    # that were ALL the push's way, passes the position test and is dominant whatever the
+    # position's size (2026-12-05 evening, wip/close22: docs/surveillance-rounds-close22.md).
+    dominant_one_way_build: bool = True
+    # ... and the build then held, the account trading nothing in the symbol, for at least this
+    # long before the push began (the fixing window's length): a position taken and held for the
+    # print, not a stray order of other business placed in the run-up to it. None: no hold asked.
+    dominant_build_held_s: NonNeg | None = 300.0
+    # An unmoved dominant alert (the print did not move; alerted as an attempt on the push's shape
+    # alone) is dropped when the account's same-way aggressive flow after the print exceeds this x
+    # the push: a mark stops at the print; a moved alert keeps ``max_continuation``. None: off.
+    dominant_max_continuation: NonNeg | None = 0.25
 
 
 class BestExecutionParams(Params, frozen=True, kw_only=True):

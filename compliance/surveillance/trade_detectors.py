@@ -1064,11 +1064,14 @@ class MarkingTheCloseDetector(Detector):
     for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in
     the symbol over the whole window, for a position at least ``dominant_min_position`` x the
     push (or for a position held the push's way when it began, at least ``dominant_min_held`` x
-    the push: the position the print values, which a push on an order book often outweighs),
-    which passing every other test is alerted whatever the print did (an attempt: a mark the
-    market absorbed). Aimed at the print: the alert waits ``after_s`` and is dropped if the
-    account kept trading the same way (more than ``max_continuation`` x the push), as a flow
-    that runs on through the print was not aimed at it."""
+    the push: the position the print values, which a push on an order book often outweighs; or,
+    with ``dominant_one_way_build``, for a position held the push's way of any size that the
+    account's fills over the position look-back built all one way and then held, nothing traded,
+    for ``dominant_build_held_s`` before the push), which passing every other test is alerted
+    whatever the print did (an attempt: a mark the market absorbed). Aimed at the print: the
+    alert waits ``after_s`` and is dropped if the account kept trading the same way (more than
+    ``max_continuation`` x the push, or ``dominant_max_continuation`` for an alert whose print
+    did not move), as a flow that runs on through the print was not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -1121,6 +1124,10 @@ class MarkingTheCloseDetector(Detector):
         if moved:
             alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
         elif ev.get("dominant_push"):
+            if p.dominant_max_continuation is not None and continuation > p.dominant_max_continuation:
+                # an unmoved print is evidence only through the push's shape: a flow that went on
+                # after it was working through the print, not aimed at it
+                return
             alert.score = excess_score(ev["share_of_window_aggressive_volume"], p.dominant_window_share)
         else:
             return
@@ -1252,7 +1259,26 @@ class MarkingTheCloseDetector(Detector):
                 and p.position_since_any is not None
                 and built_since * direction >= p.position_since_any * qty
             )
-            if not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
+            # The push's share of the firm's aggressive volume over the whole window.
+            window_total = sum(f[1].qty for f in window if f[3])
+            window_share = qty / window_total if window_total > 0 else 0.0
+            held_way = held_before * direction
+            # A dominant push for a position built one way: the account holds a position the
+            # push's way, every fill of its own over the look-back before the push was the push's
+            # way (a build, not business both ways), and the build was then held, untouched, for
+            # at least ``dominant_build_held_s`` before the push (a position taken and held for
+            # the print, not an order in the run-up to it): whatever the stake's size.
+            build_orders = {f[1].order_id for f in own_before}
+            one_way_build = (
+                p.dominant_one_way_build
+                and p.dominant_window_share is not None
+                and window_share >= p.dominant_window_share
+                and held_way > 0
+                and bool(own_before)
+                and all(f[2] == direction for f in own_before)
+                and (p.dominant_build_held_s is None or began - own_before[-1][0] >= p.dominant_build_held_s)
+            )
+            if not one_way_build and not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
                 continue
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
@@ -1325,11 +1351,8 @@ class MarkingTheCloseDetector(Detector):
             # least as large as the push, or for one it held the push's way when the push began
             # of at least ``dominant_min_held`` x the push) is an attempt to mark whatever the
             # print did.
-            window_total = sum(f[1].qty for f in window if f[3])
-            window_share = qty / window_total if window_total > 0 else 0.0
             favoured_qty = max(held_before * direction, built * direction, built_since * direction)
-            held_way = held_before * direction
-            dominant = (
+            dominant = one_way_build or (
                 p.dominant_window_share is not None
                 and window_share >= p.dominant_window_share
                 and (
@@ -1385,6 +1408,10 @@ class MarkingTheCloseDetector(Detector):
                     "dominant_min_position": p.dominant_min_position,
                     "dominant_min_held": p.dominant_min_held,
                     "dominant_push": dominant,
+                    "dominant_one_way_build": one_way_build,
+                    "build_orders": len(build_orders),
+                    "build_ended_s_before_push": round(began - own_before[-1][0], 3) if own_before else None,
+                    "build_began_s_before_push": round(began - own_before[0][0], 3) if own_before else None,
                     "push_span_s": round(t - began, 3),
                     "aggressive_qty_before_push": prior,
                     "aggressive_qty_window_before_push": prior_near,

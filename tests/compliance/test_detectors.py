@@ -435,6 +435,12 @@ def pushed_print(before: list, print_at: int) -> list:
     return rows
 
 
+def mixed_long(qty: int) -> list:
+    """Long ``qty`` from business both ways about an hour before the push: bought ``qty`` +
+    200,000 at 10 s, sold 200,000 at 1,000 s (a position, not a one-way build held for the print)."""
+    return market(10, "h", "C", "buy", qty + 200_000, "1.10010") + market(1000, "h2", "C", "sell", 200_000, "1.10000")
+
+
 def close_rows(held_before: bool, held_qty: int = 1_000_000, held_side: str = "buy"):
     held = market(10, "h", "C", held_side, held_qty, "1.10010") if held_before else []
     return pushed_print(held, 3600)
@@ -496,10 +502,10 @@ def test_marking_the_close_near_miss_short_overall_and_nothing_built_the_push_wa
 
 
 def print_against_push_rows():
-    """A held position (300,000: a tenth of the push, under the held floor of a dominant push),
-    three buys while the market falls, a print under where the push began, and the market 9 bps
-    lower five minutes later."""
-    rows = [*BOOK, *market(10, "h", "C", "buy", 300_000, "1.10010"), q(3400, "1.10000", "1.10010")]
+    """A held position (300,000: a tenth of the push, under the held floor of a dominant push,
+    from business both ways), three buys while the market falls, a print under where the push
+    began, and the market 9 bps lower five minutes later."""
+    rows = [*BOOK, *mixed_long(300_000), q(3400, "1.10000", "1.10010")]
     for i, t in enumerate((3420, 3500, 3580)):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
         rows.append(q(t + 1, f"1.0999{5 - i}", f"1.1000{5 - i}"))
@@ -576,11 +582,12 @@ def test_marking_the_close_near_miss_a_small_trade_the_push_way_after_older_busi
 
 
 def opened_early_rows(print_price: str = "1.10040", moved: bool = True, mid_after: str | None = None):
-    """Long 300,000 (under the held floor of a dominant push: the price test alone); a market
+    """Long 300,000 (under the held floor of a dominant push, from business both ways: the price
+    test alone); a market
     wandering 3 bps either way every 20 s for half an hour; a buy of 300,000 250 s before the
     3,600-s print opens the push, then three buys of 1,000,000 in its last 40 s step the mid up
     3.2 bps (or leave it); the print at ``print_price``; the mid ``mid_after`` 300 s after it."""
-    rows = [*BOOK, *market(10, "h", "C", "buy", 300_000, "1.10010")]
+    rows = [*BOOK, *mixed_long(300_000)]
     for i, t in enumerate(range(1700, 3340, 20)):
         d = 3 if i % 2 else -3
         rows.append(q(t, f"{1.10000 + d * 1e-4:.5f}", f"{1.10010 + d * 1e-4:.5f}"))
@@ -620,17 +627,27 @@ def test_marking_the_close_near_miss_the_bulk_left_the_print_where_it_was():
     assert run(rows, only={"marking_the_close"}) == []
 
 
-def dominant_rows(held_qty: int, other_qty: int = 0):
-    """Long ``held_qty`` (bought an hour before); three buys of 1,000,000 in the last three
-    minutes, the market unmoved (1.10000/1.10010 throughout) and the print at 1.10005, where it
-    was; another account buys ``other_qty`` aggressively 150 s before the print (or nobody)."""
-    held = market(10, "h", "C", "buy", held_qty, "1.10010") if held_qty else []
+def dominant_rows(
+    held_qty: int, other_qty: int = 0, *, both_ways: bool = False, held_at: float = 10, after_qty: int = 0
+):
+    """Long ``held_qty`` (bought at ``held_at`` s, an hour before; with ``both_ways`` from
+    business both ways, ``mixed_long``); three buys of 1,000,000 in the last three minutes, the
+    market unmoved (1.10000/1.10010 throughout) and the print at 1.10005, where it was; another
+    account buys ``other_qty`` aggressively 150 s before the print (or nobody); the account buys
+    ``after_qty`` more 60 s after the print (or nothing)."""
+    if both_ways:
+        held = mixed_long(held_qty)
+    else:
+        held = market(held_at, "h", "C", "buy", held_qty, "1.10010") if held_qty else []
     rows = [*BOOK, *held, q(3400, "1.10000", "1.10010")]
     for i, t in enumerate((3420, 3500, 3580)):
         rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
     if other_qty:
         rows += market(3450, "d", "D", "buy", other_qty, "1.10010")
     rows.append(close(3600, "1.10005"))
+    if after_qty:
+        rows += market(3660, "a", "C", "buy", after_qty, "1.10010")
+    rows.append(q(3950, "1.10000", "1.10010"))
     return rows
 
 
@@ -650,9 +667,9 @@ def test_marking_the_close_a_dominant_push_for_a_larger_position_that_left_the_p
 
 
 def test_marking_the_close_near_miss_a_small_position_or_a_shared_window_and_an_unmoved_print():
-    # A long of 300,000 (a tenth of the push, under ``dominant_min_held``): with the print
-    # unmoved, nothing shows it was aimed at the print.
-    assert run(dominant_rows(300_000), only={"marking_the_close"}) == []
+    # A long of 300,000 (a tenth of the push, under ``dominant_min_held``) from business both
+    # ways: with the print unmoved, nothing shows it was aimed at the print.
+    assert run(dominant_rows(300_000, both_ways=True), only={"marking_the_close"}) == []
     # A client's fixing order from a flat account (an honest client trading into the close).
     assert run(dominant_rows(0), only={"marking_the_close"}) == []
     # The same long, but another account's 2,500,000 in the window: the account was 55% of the
@@ -669,9 +686,45 @@ def test_marking_the_close_a_dominant_push_for_a_held_position_smaller_than_the_
     ev = alerts[0]["evidence"]
     assert ev["dominant_push"] is True and ev["print_moved"] is False
     assert ev["position_before_push"] == 1_000_000 and ev["dominant_min_held"] == 0.15
-    # With the held-position floor off (the previous rule: 1.0x the push), not alerted.
+    # With the held-position floor off (the previous rule: 1.0x the push), not alerted (the
+    # position from business both ways: not a one-way build).
     off = {"marking_the_close": {"dominant_min_held": None}}
-    assert run(dominant_rows(1_000_000), only={"marking_the_close"}, params=off) == []
+    assert run(dominant_rows(1_000_000, both_ways=True), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_a_dominant_push_for_a_small_position_built_one_way_and_held():
+    # Long 50,000 (a sixtieth of the push), bought in one order an hour before and held, nothing
+    # else traded; then every aggressive order into the print, one way: the stake's size does not
+    # make the attempt (2026-12-05 evening, wip/close22).
+    alerts = run(dominant_rows(50_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["dominant_push"] is True and ev["dominant_one_way_build"] is True and ev["print_moved"] is False
+    assert ev["position_before_push"] == 50_000 and ev["build_orders"] == 1
+    assert ev["build_ended_s_before_push"] == pytest.approx(3410, abs=0.5)
+    off = {"marking_the_close": {"dominant_one_way_build": False}}
+    assert run(dominant_rows(50_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_a_small_position_from_business_both_ways_or_a_stray_order():
+    # The same long of 50,000 from business both ways: not a build for the print.
+    assert run(dominant_rows(50_000, both_ways=True), only={"marking_the_close"}) == []
+    # Bought 50,000 in one order 200 s before the push (a client's other business in the run-up
+    # to the fixing), not held ``dominant_build_held_s`` (300 s) before it: no build either.
+    assert run(dominant_rows(50_000, held_at=3220), only={"marking_the_close"}) == []
+    held = {"marking_the_close": {"dominant_build_held_s": None}}
+    assert len(run(dominant_rows(50_000, held_at=3220), only={"marking_the_close"}, params=held)) == 1
+
+
+def test_marking_the_close_near_miss_an_unmoved_dominant_push_that_carries_on_after_the_print():
+    # The dominant push for a long of 4,000,000, then 1,000,000 more bought 60 s after the print
+    # (a third of the push): the print unmoved, a flow working through it, not aimed at it.
+    assert run(dominant_rows(4_000_000, after_qty=1_000_000), only={"marking_the_close"}) == []
+    # 500,000 after it (a sixth of the push) stays under ``dominant_max_continuation`` (0.25).
+    alerts = run(dominant_rows(4_000_000, after_qty=500_000), only={"marking_the_close"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["continuation_after_print"] == pytest.approx(1 / 6, abs=1e-3)
+    off = {"marking_the_close": {"dominant_max_continuation": None}}
+    assert len(run(dominant_rows(4_000_000, after_qty=1_000_000), only={"marking_the_close"}, params=off)) == 1
 
 
 def short_cover_rows():

@@ -98,8 +98,9 @@ def test_momentum_ignition_that_starts_inside_a_news_spread_counts_the_usual_spr
 
 def marking_rows(*, held: bool, steady: bool = False, carries_on: bool = False):
     rows = [*BOOK]
-    if held:  # a tenth of the push: under a dominant push's held floor, so the print's move decides
-        rows += market(10, "h", "C", "buy", 300_000, "1.10010")
+    if held:  # a tenth of the push, from business both ways: under a dominant push's held floor and
+        # not a one-way build, so the print's move decides
+        rows += market(10, "h", "C", "buy", 500_000, "1.10010") + market(1000, "h2", "C", "sell", 200_000, "1.10000")
     if steady:  # the same flow in the five minutes before: a sliced order, not a push into the close
         for i, t in enumerate((3110, 3200, 3290)):
             rows += market(t, f"s{i}", "C", "buy", 1_000_000, "1.10010")
