@@ -384,13 +384,13 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # formed, trades passively both ways as its routine; none of its passive fills counts.
     # False: only fills after the chain ignited count (held-out 7654's C001 USDJPY, 7 buys
     # moving 8.2 bps, half its exit filled 3 s into the burst, was missed at a reversal of 0.31).
-    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-wip-mom22.md).
+    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-mom22.md).
     exit_in_burst: bool = True
     # A move of at least this many spreads (``min_move_spreads`` and the noise test still apply)
     # passes without the ``min_move_bps`` floor: the floor is a dealer quote's scale (a 3-bps move
     # on a 1-2 bps spread); on a book whose touch is a tick wide a move of many spreads is a move
     # in the book's own unit however few bps it is. None: the floor always applies.
-    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-wip-mom22.md).
+    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-mom22.md).
     floor_waived_spreads: Pos | None = 10.0
 
 

@@ -613,7 +613,10 @@ class MomentumIgnitionDetector(Detector):
     accumulation (no reversal), bursts in a flat market (no move) and the bursts of an account
     that was already trading both ways (``two_way_fraction``: its turn is its routine) are not
     alerted. The order that turns a burst that was not ignition opens the account's next chain
-    (``turn_opens_chain``): it is not spent on that burst's "reversal"."""
+    (``turn_opens_chain``): it is not spent on that burst's "reversal". An exit resting the other
+    way and filled while the chain formed counts toward the reversal (``exit_in_burst``; not for
+    an account whose resting orders fill as its routine), and a move of ``floor_waived_spreads``
+    spreads or more passes without the bps floor (on a one-tick book many spreads are a move)."""
 
     alert_type = "momentum_ignition"
 
