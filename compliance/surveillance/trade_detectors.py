@@ -530,12 +530,16 @@ class _Chain:
         "burst_end",
         "burst_peak",
         "core_n",
+        "exit_ids",
+        "exit_notional",
+        "exit_qty",
         "fills",
         "flow0",
         "flow1",
         "ignited",
         "last_t",
         "peak_mid",
+        "quoting",
         "rev_ids",
         "rev_mid",
         "rev_notional",
@@ -561,6 +565,15 @@ class _Chain:
         self.rev_notional = 0.0  # sum of qty x price of the reversal's fills
         self.rev_ids: list[str] = []
         self.rev_mid = None  # the mid when the reversal's first fill came
+        # The account's exit filled inside the burst (``exit_in_burst``): its resting orders the
+        # other way that filled while the chain had not yet ignited, counted toward the reversal.
+        self.exit_qty = 0.0
+        self.exit_notional = 0.0
+        self.exit_ids: list[str] = []
+        # The account provides liquidity (its resting orders filled in the ``two_way_window_s``
+        # before the chain, or the chain's way while it formed): its passive fills are its routine
+        # flow, not an exit; none counts.
+        self.quoting = False
         self.last_t = 0.0
         # With ``burst_pause_s``: the burst's own orders are the first ``core_n`` fills (None while
         # the burst goes on); later same-way orders are the account carrying on, not the burst.
@@ -600,7 +613,10 @@ class MomentumIgnitionDetector(Detector):
     accumulation (no reversal), bursts in a flat market (no move) and the bursts of an account
     that was already trading both ways (``two_way_fraction``: its turn is its routine) are not
     alerted. The order that turns a burst that was not ignition opens the account's next chain
-    (``turn_opens_chain``): it is not spent on that burst's "reversal"."""
+    (``turn_opens_chain``): it is not spent on that burst's "reversal". An exit resting the other
+    way and filled while the chain formed counts toward the reversal (``exit_in_burst``; not for
+    an account whose resting orders fill as its routine), and a move of ``floor_waived_spreads``
+    spreads or more passes without the bps floor (on a one-tick book many spreads are a move)."""
 
     alert_type = "momentum_ignition"
 
@@ -702,14 +718,15 @@ class MomentumIgnitionDetector(Detector):
         self._now = t
         key = state.key if state is not None else (fill.account, fill.symbol)
         recent = None
-        if p.two_way_fraction is not None:
+        passive = state is not None and not state.aggressive
+        if p.two_way_fraction is not None or p.exit_in_burst:
             recent = self.recent.get(key)
             if recent is None:
                 recent = self.recent[key] = deque()
             horizon = t - p.two_way_window_s
             while recent and recent[0][0] < horizon:
                 recent.popleft()
-            recent.append((t, side, fill.qty))
+            recent.append((t, side, fill.qty, passive))
         cum = None
         if p.crowd_multiple is not None and state is not None and state.aggressive:
             flow = self.flow.get(fill.symbol)
@@ -749,6 +766,18 @@ class MomentumIgnitionDetector(Detector):
             # trade, and when aggressive the first order of its next push (an accumulation that
             # moved nothing, then a quick burst the other way, is a push from its first order).
             ch = None
+        if passive and p.exit_in_burst and ch is not None and not ch.ignited:
+            # The account's resting order filled while its chain was forming. The other way, it is
+            # the exit the burst pushes the price into (filled inside the burst, before the chain
+            # ignited): it counts toward the reversal (``exit_in_burst``). The chain's way, the
+            # account's resting orders fill both ways: a liquidity provider's routine, none counts.
+            if side != ch.side and not ch.quoting:
+                ch.exit_qty += fill.qty
+                ch.exit_notional += fill.qty * fill.price
+                ch.exit_ids.append(fill.order_id)
+            elif side == ch.side:
+                ch.quoting = True
+                ch.exit_qty, ch.exit_notional, ch.exit_ids = 0.0, 0.0, []
         if state is None or not state.aggressive:
             return
         if (
@@ -773,9 +802,11 @@ class MomentumIgnitionDetector(Detector):
             ch = self.chains[key] = _Chain(side, fill.symbol)
             if recent is not None:
                 # What the account did before this chain (this fill excluded)
-                bought = sum((qty for _t, s, qty in recent if s > 0), 0.0)
-                sold = sum((qty for _t, s, qty in recent if s < 0), 0.0)
+                bought = sum((qty for _t, s, qty, _pv in recent if s > 0), 0.0)
+                sold = sum((qty for _t, s, qty, _pv in recent if s < 0), 0.0)
                 ch.two_way = (bought - fill.qty, sold) if side > 0 else (bought, sold - fill.qty)
+                # A liquidity provider: its resting orders filled in the window before the chain
+                ch.quoting = any(pv for _t, _s, _q, pv in recent)
             if cum is not None:
                 ch.flow0 = cum - fill.qty
         if ch.start_mid is None and state.arr_mid is not None:
@@ -823,7 +854,8 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_qty += fill.qty
         ch.rev_notional += fill.qty * fill.price
         ch.rev_ids.append(fill.order_id)
-        return ch.rev_qty >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        rev_qty = ch.rev_qty + ch.exit_qty  # with the exit filled inside the burst (``exit_in_burst``)
+        return rev_qty >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
 
     def _lead_n(self, ch) -> int:
         """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""
@@ -871,7 +903,13 @@ class MomentumIgnitionDetector(Detector):
         p = self.p
         move = ch.side * (peak - ch.start_mid) / ch.start_mid * 1e4
         spreads = ch.side * (peak - ch.start_mid) / ch.spread if ch.spread else None
-        if move < p.min_move_bps or (spreads is not None and spreads < p.min_move_spreads):
+        # The bps floor is waived for a move of ``floor_waived_spreads`` spreads or more: on a book
+        # whose touch is a tick wide, that many spreads is a move in the book's own unit however
+        # few bps it is (the noise test below still applies).
+        waived = p.floor_waived_spreads is not None and spreads is not None and spreads >= p.floor_waived_spreads
+        if (move < p.min_move_bps and not (waived and move > 0)) or (
+            spreads is not None and spreads < p.min_move_spreads
+        ):
             return move, spreads, None, False
         vol = None
         if p.min_move_sigma > 0:
@@ -950,7 +988,8 @@ class MomentumIgnitionDetector(Detector):
         # move. A scalper out again at about the price it paid, or a position cut once the move
         # has faded, captured nothing of it.
         burst_px = sum(f.qty * f.price for _t, f, _o in burst) / burst_qty
-        rev_px = ch.rev_notional / ch.rev_qty if ch.rev_qty > 0 else fill.price
+        rev_qty = ch.rev_qty + ch.exit_qty  # with the exit filled inside the burst (``exit_in_burst``)
+        rev_px = (ch.rev_notional + ch.exit_notional) / rev_qty if rev_qty > 0 else fill.price
         move_px = ch.side * (peak - ch.start_mid)
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
@@ -971,7 +1010,7 @@ class MomentumIgnitionDetector(Detector):
                 account=fill.account,
                 owner=fill.owner,
                 symbol=fill.symbol,
-                order_ids=order_ids + carried_on + ch.rev_ids,
+                order_ids=order_ids + carried_on + ch.exit_ids + ch.rev_ids,
                 # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
                 score=excess_score(swept, p.min_aggressive_orders) if by_sweep else excess_score(move, p.min_move_bps),
                 start=first.ts,
@@ -999,8 +1038,11 @@ class MomentumIgnitionDetector(Detector):
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
                     "min_move_spreads": p.min_move_spreads,
-                    "reversal_qty": ch.rev_qty,
-                    "reversal_fraction": round(ch.rev_qty / position_qty, 4),
+                    "reversal_qty": rev_qty,
+                    "reversal_fraction": round(rev_qty / position_qty, 4),
+                    "exit_in_burst_qty": ch.exit_qty,
+                    "exit_in_burst_order_ids": ch.exit_ids,
+                    "exit_in_burst": p.exit_in_burst,
                     "min_reversal_fraction": p.min_reversal_fraction,
                     "reversal_order_ids": ch.rev_ids,
                     "reversal_price": fill.price,
