@@ -91,7 +91,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # the price it went in at (spoofing counts a ladder's levels as placed)
 # 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
 # client (``asymmetric_hold_s``), with the time the first was held
-STATE_VERSION = 21
+# 25: wash trades' runs keep each leg order's whole filled volume (``_Run.filled``: the order
+# offset test, an order filled in slices of which only one paired)
+STATE_VERSION = 25
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -663,6 +665,7 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
     accounts: list[str]
     last_t: float
     emitted: list[int]
+    filled: dict[str, float]
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
@@ -686,6 +689,7 @@ def _pairs_dump(d: _PairDetector) -> PairState:
                 list(run.accounts),
                 run.last_t,
                 sorted(run.emitted),
+                dict(run.filled),
             )
             for key, run in r.runs.items()
         ],
@@ -700,11 +704,15 @@ def _pairs_load(d: _PairDetector, s: PairState) -> None:
         for sym, entries in s.recent.items()
     }
     r.runs = {}
+    r.legs = {}
     for rd in s.runs:
         run = _Run(rd.owner, rd.symbol, rd.collusive)
         run.accounts = dict.fromkeys(rd.accounts)
         run.last_t = rd.last_t
         run.emitted = set(rd.emitted)
+        run.filled = dict(rd.filled)
+        for oid in run.filled:
+            r.legs.setdefault(oid, []).append(run)
         for p in rd.pairs:  # refiled under the parameters in force now
             run.pairs.append((p.a, p.b, p.gap, p.qty_gap, p.price_gap))
             d._classify(run)

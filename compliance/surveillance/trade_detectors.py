@@ -27,6 +27,7 @@ class _Run:
         "accounts",
         "collusive",
         "emitted",
+        "filled",
         "large_todo",
         "last_t",
         "owner",
@@ -47,6 +48,10 @@ class _Run:
         self.accounts: dict[str, None] = {}
         self.last_t = 0.0
         self.emitted: set[int] = set()  # indexes of the pairs already reported
+        # Each leg order's whole filled volume (all its fills, paired or not: the venue may fill
+        # it in slices and pair only some), from its fills still in the window when it first
+        # became a leg and every fill of it since (``_PairRuns.add``): the order offset test.
+        self.filled: dict[str, float] = {}
         # The owning detector's view of the pairs, kept as they come (no rescans of a long run):
         self.small: list[int] = []  # indexes of the small pairs (painting's size)
         self.small_todo: list[int] = []  # small pairs not reported yet
@@ -88,8 +93,14 @@ class _PairRuns:
         self.on_run = on_run
         self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used, mid at the fill]
         self.runs: dict[tuple[str, str], _Run] = {}
+        # order id -> the open runs it is a leg of (derived from ``runs``: their ``filled``).
+        self.legs: dict[str, list[_Run]] = {}
 
     def add(self, t, fill, side, aggressive):
+        leg_of = self.legs.get(fill.order_id)
+        if leg_of:
+            for run in leg_of:  # a further fill of a leg order (a slice)
+                run.filled[fill.order_id] += fill.qty
         dq = self.recent.get(fill.symbol)
         if dq is None:
             dq = self.recent[fill.symbol] = deque()
@@ -168,8 +179,7 @@ class _PairRuns:
             key = (subject, a.symbol)
         run = self.runs.get(key)
         if run is not None and t - run.last_t > self.run_gap:
-            del self.runs[key]
-            self.on_run(run)
+            self._close(key)
             run = None
         if run is None:
             run = self.runs[key] = _Run(subject, a.symbol, collusive)
@@ -177,18 +187,33 @@ class _PairRuns:
         run.accounts[a.account] = None
         run.accounts[b.account] = None
         run.last_t = t
+        for leg, now in ((a, 0.0), (b, b.qty)):  # b: the fill being added, not in the window yet
+            oid = leg.order_id
+            if oid not in run.filled:
+                run.filled[oid] = now + sum(e[1].qty for e in self.recent.get(a.symbol, ()) if e[1].order_id == oid)
+                self.legs.setdefault(oid, []).append(run)
         if self.on_pair is not None:
             self.on_pair(run)
+
+    def _close(self, key):
+        run = self.runs.pop(key)
+        for oid in run.filled:
+            leg_of = self.legs.get(oid)
+            if leg_of is not None:
+                leg_of[:] = [r for r in leg_of if r is not run]
+                if not leg_of:
+                    del self.legs[oid]
+        self.on_run(run)
 
     def expire(self, t):
         if not self.runs:
             return
         for key in [k for k, r in self.runs.items() if t - r.last_t > self.run_gap]:
-            self.on_run(self.runs.pop(key))
+            self._close(key)
 
     def finish(self):
         for key in list(self.runs):
-            self.on_run(self.runs.pop(key))
+            self._close(key)
 
 
 def sigma_bps(engine, symbol, start, end, horizon) -> float | None:
@@ -215,6 +240,11 @@ def sigma_bps(engine, symbol, start, end, horizon) -> float | None:
             steps += 1
             mark = (pt, pmid)
     return (var / steps) ** 0.5 if steps >= 4 else None
+
+
+# Two fills this close in time at one price are the two sides of one execution (a cross on a
+# venue), not two trades that the pairing found alike.
+CROSS_S = 0.001
 
 
 def _median(values):
@@ -244,7 +274,7 @@ class _PairDetector(Detector):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
 
     def windows_empty(self) -> bool:
-        return not self.runs.runs
+        return not self.runs.runs and not self.runs.legs
 
     def expire(self, t):
         self.runs.expire(t)
@@ -461,10 +491,45 @@ class WashTradeDetector(_PairDetector):
         pending, run.large_todo = run.large_todo, []
         self._emit(run, pending, self._score)
 
+    def _unmatched_orders(self, run) -> set[tuple[str, str]]:
+        """The run's pairs of orders that do not offset and never met: one of the two orders
+        traded more than its pairs in the run took back (the paired volume under
+        ``order_matched_share`` of the order's whole fill), and no fill of the one crossed a
+        fill of the other (at one instant and one price, as two orders meet on a venue). A
+        wash's two orders each undo the other; an 11-lot sale filled in two slices, one of which
+        is answered by the owner's other account buying 5.6 lots two seconds later, is a partial
+        hedge at another size (the owner's position moved 5.4 lots), whatever the slice sizes
+        say. Two of an owner's orders that crossed each other are a trade with no change of
+        beneficial ownership for the volume they crossed, whatever else either order did."""
+        need = self.p.order_matched_share
+        if need is None:
+            return set()
+        paired: dict[tuple[str, str], float] = {}
+        crossed: set[tuple[str, str]] = set()
+        for a, b, gap, *_ in run.pairs:
+            key = (a.order_id, b.order_id)
+            paired[key] = paired.get(key, 0.0) + a.qty
+            if gap <= CROSS_S and a.price == b.price:
+                crossed.add(key)
+        per_order: dict[str, float] = {}
+        for (x, y), q in paired.items():
+            per_order[x] = per_order.get(x, 0.0) + q
+            per_order[y] = per_order.get(y, 0.0) + q
+        return {
+            key
+            for key in paired
+            if key not in crossed and any(per_order[o] < need * run.filled.get(o, per_order[o]) for o in key)
+        }
+
     def _on_run(self, run):
         # Small pairs of a run with enough of them are painting's (the size rule); its other
-        # pairs are wash.
+        # pairs are wash, when their two orders offset.
         small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
+        if small and self.paint.series_size_ratio is None:
+            return  # the rule before: the run's large pairs were reported as they came
+        unmatched = self._unmatched_orders(run)
+        if unmatched:  # not a wash's pairs: left out like painting's
+            small |= {i for i, (a, b, *_) in enumerate(run.pairs) if (a.order_id, b.order_id) in unmatched}
         if self._series(run):
             # A series of one ticket is painting the tape's, whatever its size; a pair well over
             # its ticket is another trade, a wash.
@@ -476,8 +541,6 @@ class WashTradeDetector(_PairDetector):
             return
         if not self._collusion_ok(run):
             return
-        if small and self.paint.series_size_ratio is None:
-            return  # the rule before: the run's large pairs were reported as they came
         pending = [i for i in range(len(run.pairs)) if i not in run.emitted and i not in small]
         if pending:
             self._emit(run, pending, self._score)
