@@ -59,6 +59,12 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # size tolerance: that is a partial hedge at another size (the independent book's legitimate
     # hedges), not a round trip with no change in beneficial ownership. None: fills alone.
     order_matched_share: Fraction | None = 0.9
+    # A colluding pair on a venue (2026-12-05 evening, wip/wash22): two distinct owners' legs are
+    # also a pair when one rested and the other met it (one instant, one price: the two sides of
+    # one execution), not only when both were aggressive; such a run must hand the position back
+    # (a cross back at the same size, within ``qty_tolerance``) besides the repetition and
+    # exclusivity every colluding run needs. False: both legs aggressive only (the rule before).
+    collusion_crosses: bool = True
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):

@@ -92,7 +92,8 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 21: best execution keeps the detections it holds for asymmetric slippage's assessment of the
 # client (``asymmetric_hold_s``), with the time the first was held
 # 25: wash trades' runs keep each leg order's whole filled volume (``_Run.filled``: the order
-# offset test, an order filled in slices of which only one paired)
+# offset test, an order filled in slices of which only one paired) and which colluding pairs
+# crossed on a venue, one leg resting (``_Run.crossed``: the hand-back test)
 STATE_VERSION = 25
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
@@ -666,6 +667,7 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
     last_t: float
     emitted: list[int]
     filled: dict[str, float]
+    crossed: list[int]
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
@@ -690,6 +692,7 @@ def _pairs_dump(d: _PairDetector) -> PairState:
                 run.last_t,
                 sorted(run.emitted),
                 dict(run.filled),
+                list(run.crossed),
             )
             for key, run in r.runs.items()
         ],
@@ -711,6 +714,7 @@ def _pairs_load(d: _PairDetector, s: PairState) -> None:
         run.last_t = rd.last_t
         run.emitted = set(rd.emitted)
         run.filled = dict(rd.filled)
+        run.crossed = list(rd.crossed)
         for oid in run.filled:
             r.legs.setdefault(oid, []).append(run)
         for p in rd.pairs:  # refiled under the parameters in force now

@@ -26,6 +26,7 @@ class _Run:
     __slots__ = (
         "accounts",
         "collusive",
+        "crossed",
         "emitted",
         "filled",
         "large_todo",
@@ -48,6 +49,9 @@ class _Run:
         self.accounts: dict[str, None] = {}
         self.last_t = 0.0
         self.emitted: set[int] = set()  # indexes of the pairs already reported
+        # Indexes of the colluding pairs whose legs crossed each other, one resting (see
+        # ``WashTradeParams.collusion_crosses``).
+        self.crossed: list[int] = []
         # Each leg order's whole filled volume (all its fills, paired or not: the venue may fill
         # it in slices and pair only some), from its fills still in the window when it first
         # became a leg and every fill of it since (``_PairRuns.add``): the order offset test.
@@ -90,6 +94,7 @@ class _PairRuns:
         self.collusion = p.collusion
         self.run_gap = p.run_gap_s
         self.nearest = p.pair_nearest
+        self.crosses = p.collusion_crosses
         self.on_run = on_run
         self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used, mid at the fill]
         self.runs: dict[tuple[str, str], _Run] = {}
@@ -137,8 +142,17 @@ class _PairRuns:
                         return
                     continue
                 collusive = False
-            elif self.collusion and aggressive and other_aggressive and other.account != account:
+            elif self.collusion and other.account != account and aggressive and other_aggressive:
                 collusive = True
+            elif (
+                self.collusion
+                and self.crosses
+                and other.account != account
+                and aggressive != other_aggressive
+                and t - other_t <= CROSS_S
+                and other.price == price
+            ):
+                collusive = "crossed"  # the two sides of one execution: a resting order met
             else:
                 continue
             # With ``pair_nearest`` the last fit in the (time-ordered) window wins: the leg answers
@@ -182,8 +196,10 @@ class _PairRuns:
             self._close(key)
             run = None
         if run is None:
-            run = self.runs[key] = _Run(subject, a.symbol, collusive)
+            run = self.runs[key] = _Run(subject, a.symbol, bool(collusive))
         run.pairs.append((a, b, gap, qty_gap, price_gap))
+        if collusive == "crossed":
+            run.crossed.append(len(run.pairs) - 1)
         run.accounts[a.account] = None
         run.accounts[b.account] = None
         run.last_t = t
@@ -358,7 +374,11 @@ class _PairDetector(Detector):
         if not run.collusive:
             return True
         wash = self.wash
-        return _order_pairs(run) >= wash.collusion_min_pairs and self._exclusive(run) >= wash.collusion_min_exclusive
+        return (
+            _order_pairs(run) >= wash.collusion_min_pairs
+            and self._exclusive(run) >= wash.collusion_min_exclusive
+            and (not run.crossed or _handed_back(run, wash.qty_tolerance))
+        )
 
     def _exclusive(self, run) -> float:
         return _exclusive_share(self.runs, run)
@@ -429,6 +449,27 @@ def _order_pairs(run, small=None) -> int:
         key = (a.order_id, b.order_id)
         paired[key] = paired.get(key, 0.0) + a.qty
     return sum(1 for qty in paired.values() if not small(qty, run.symbol))
+
+
+def _handed_back(run, tolerance) -> bool:
+    """Whether the run's pairs of orders include a round trip: one account bought from the
+    other and sold it back at the same size (paired volumes within ``tolerance``). Two strangers
+    whose orders met on a venue twice, a market maker's resting quotes and a client hitting them
+    at 1.75 and then 0.92 ounces, are a market and its customer; a position handed over and
+    handed back whole is the colluding pair's wash (no change in beneficial ownership between
+    them)."""
+    paired: dict[tuple[str, str], list] = {}
+    for a, b, *_ in run.pairs:
+        key = (a.order_id, b.order_id)
+        if key not in paired:
+            paired[key] = [a.account if a.side == "buy" else b.account, 0.0]
+        paired[key][1] += a.qty
+    legs = list(paired.values())
+    return any(
+        x[0] != y[0] and abs(x[1] - y[1]) <= tolerance * max(x[1], y[1])
+        for i, x in enumerate(legs)
+        for y in legs[i + 1 :]
+    )
 
 
 def _exclusive_share(runs: _PairRuns, run) -> float:
