@@ -105,3 +105,48 @@ def test_the_orders_filled_volume_survives_a_restart():
     assert wash_runs[0]["filled"] == {"x": 200_000.0, "y": 200_000.0}
     # without the third slice the purchase answers the whole sale: a wash
     assert [a["alert_type"] for a in _surveil(rows[:-2] + rows[-1:])] == ["wash_trade"]
+
+
+# A colluding pair on a venue (wip/wash22): one leg rests, the other meets it.
+
+
+def _cross(t, tag, resting, hitting, side_of_resting, qty, price="1.10010"):
+    """``resting`` (its own owner) rests a limit at ``price`` (at the ask: not marketable for a
+    sell, so passive), ``hitting`` meets it with an IOC one second later: the two fills at one
+    instant and one price."""
+    other = "buy" if side_of_resting == "sell" else "sell"
+    r_owner, h_owner = f"own-{resting}", f"own-{hitting}"
+    limit = price if side_of_resting == "sell" else "1.10000"
+    return [
+        o(t, "new", f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
+        o(t + 1.0, "new", f"h{tag}", hitting, other, qty, limit, owner=h_owner, otype="ioc"),
+        f(t + 1.0, f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
+        f(t + 1.0, f"h{tag}", hitting, other, qty, limit, owner=h_owner),
+    ]
+
+
+def test_a_position_handed_over_and_back_through_resting_orders_is_a_colluding_wash():
+    """The minimal true episode (the limit order book's colluders, seed 91127 GBPUSD): X rests
+    a 2-lot sell that Y's IOC meets; 100 s later Y rests a 2-lot sell that X's IOC meets (X has
+    its 2 lots back, Y none). Two distinct owners, one leg resting each time: a colluding wash
+    naming the four orders. The rule before (both legs aggressive only) saw no pair."""
+    rows = [q(0, "1.10000", "1.10010")]
+    rows += _cross(10.0, "1", "X", "Y", "sell", 200_000)
+    rows += _cross(110.0, "2", "Y", "X", "sell", 200_000)
+    rows.append(q(1000.0, "1.10000", "1.10010"))
+    alerts = run(rows, only=ONLY)
+    assert [a["alert_type"] for a in alerts] == ["wash_trade"]
+    assert set(alerts[0]["order_ids"]) == {"r1", "h1", "r2", "h2"}
+    assert alerts[0]["evidence"]["collusive"] is True
+    assert run(rows, only=ONLY, params={"wash_trade": {"collusion_crosses": False}}) == []
+
+
+def test_a_client_meeting_a_resting_quote_both_ways_at_other_sizes_is_not_collusion():
+    """The near-miss (seed 91127 XAUUSD: a busy market maker's resting quotes met by a client,
+    1.75 then 0.92 lots): the two crossed both ways, but nothing was handed back whole. No
+    alert."""
+    rows = [q(0, "1.10000", "1.10010")]
+    rows += _cross(10.0, "1", "M", "C", "sell", 175_000)
+    rows += _cross(210.0, "2", "M", "C", "buy", 92_000)
+    rows.append(q(1000.0, "1.10000", "1.10010"))
+    assert run(rows, only=ONLY) == []
