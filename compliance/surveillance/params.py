@@ -32,7 +32,8 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class WashTradeParams(Params, frozen=True, kw_only=True):
     """MAR Annex I 1(a), 2016/522 Annex II 1(a): no change in beneficial ownership. A pair is a
     buy and a sell in one symbol on two accounts of one beneficial owner (or, collusion, two
-    accounts of distinct owners that keep trading against each other, both legs aggressive),
+    accounts of distinct owners that keep trading against each other, both legs aggressive or
+    one resting order met by the other, ``collusion_crosses``),
     close in time, size and price. Pairs of one subject and symbol no more than ``run_gap_s``
     apart form one run; a run that is not painting the tape is a wash-trade episode."""
 

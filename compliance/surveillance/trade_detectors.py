@@ -72,7 +72,8 @@ class _PairRuns:
     """Matched pairs and their runs, per subject (owner, or the two owners of a colluding pair)
     and symbol. A pair: a fill and an earlier opposite fill in the same symbol, on another
     account of the same owner (or the same account with ``include_same_account``), or, with
-    ``collusion``, on an account of another owner when both legs were aggressive; close in time
+    ``collusion``, on an account of another owner when both legs were aggressive, or when one rested
+    and the other met it at one instant and price (``collusion_crosses``); close in time
     (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``, or two spreads;
     for one owner's two legs, when the market moved between them, as a large first leg's own
     impact moves it, the round trip's cost against the mid each leg traded at: see ``add``).
