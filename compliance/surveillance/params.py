@@ -53,11 +53,12 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # A second leg answers the trade just before it; a stranger's same-size trade seconds
     # earlier is the coincidence, and taking it broke a colluding pair's run of crosses.
     pair_nearest: bool = True
-    # The two orders offset (2026-12-05 evening, wip/wash22): a pair of orders is a wash only when
-    # each order's paired volume in the run is at least this share of all it filled. The venue
-    # fills a large order in slices and the slices are matched one by one, so one slice of an
-    # owner's 11-lot sale meets his other account's 5.6-lot purchase seconds later within the
-    # size tolerance: that is a partial hedge at another size (the independent book's legitimate
+    # The two orders offset (2026-12-05 evening, wip/wash22): a pair of orders that did not cross
+    # each other is a wash only when each order's whole fill and the whole fills of the orders
+    # it paired with in the run are alike, the smaller at least this share of the larger. Large
+    # orders fill in slices and the slices are matched one by one, so one slice of an owner's
+    # 11-lot sale meets his other account's 5.6-lot purchase seconds later within the size
+    # tolerance: that is a partial hedge at another size (the independent book's legitimate
     # hedges), not a round trip with no change in beneficial ownership. None: fills alone.
     order_matched_share: Fraction | None = 0.9
     # A colluding pair on a venue (2026-12-05 evening, wip/wash22): two distinct owners' legs are

@@ -534,33 +534,38 @@ class WashTradeDetector(_PairDetector):
         self._emit(run, pending, self._score)
 
     def _unmatched_orders(self, run) -> set[tuple[str, str]]:
-        """The run's pairs of orders that do not offset and never met: one of the two orders
-        traded more than its pairs in the run took back (the paired volume under
-        ``order_matched_share`` of the order's whole fill), and no fill of the one crossed a
-        fill of the other (at one instant and one price, as two orders meet on a venue). A
-        wash's two orders each undo the other; an 11-lot sale filled in two slices, one of which
-        is answered by the owner's other account buying 5.6 lots two seconds later, is a partial
-        hedge at another size (the owner's position moved 5.4 lots), whatever the slice sizes
-        say. Two of an owner's orders that crossed each other are a trade with no change of
-        beneficial ownership for the volume they crossed, whatever else either order did."""
+        """The run's pairs of orders that do not offset and never met: an order's whole fill and
+        the whole fills of the orders it paired with in the run differ, the smaller under
+        ``order_matched_share`` of the larger (for either order of the pair), and no fill of the
+        one crossed a fill of the other (at one instant and one price, as two orders meet on a
+        venue). A wash's two orders each undo the other (whatever slices the fills came in); an
+        11-lot sale filled in two slices, one of which is answered by the owner's other account
+        buying 5.6 lots two seconds later, is a partial hedge at another size (the owner's
+        position moved 5.4 lots), whatever the slice sizes say. Two of an owner's orders that
+        crossed each other are a trade with no change of beneficial ownership for the volume
+        they crossed, whatever else either order did."""
         need = self.p.order_matched_share
         if need is None:
             return set()
-        paired: dict[tuple[str, str], float] = {}
+        partners: dict[str, set[str]] = {}
         crossed: set[tuple[str, str]] = set()
         for a, b, gap, *_ in run.pairs:
-            key = (a.order_id, b.order_id)
-            paired[key] = paired.get(key, 0.0) + a.qty
+            x, y = a.order_id, b.order_id
+            partners.setdefault(x, set()).add(y)
+            partners.setdefault(y, set()).add(x)
             if gap <= CROSS_S and a.price == b.price:
-                crossed.add(key)
-        per_order: dict[str, float] = {}
-        for (x, y), q in paired.items():
-            per_order[x] = per_order.get(x, 0.0) + q
-            per_order[y] = per_order.get(y, 0.0) + q
+                crossed.add((x, y))
+        filled = run.filled
+
+        def offset(oid) -> bool:
+            own = filled.get(oid, 0.0)
+            other = sum(filled.get(p, 0.0) for p in partners[oid])
+            return min(own, other) >= need * max(own, other)
+
         return {
-            key
-            for key in paired
-            if key not in crossed and any(per_order[o] < need * run.filled.get(o, per_order[o]) for o in key)
+            (a.order_id, b.order_id)
+            for a, b, *_ in run.pairs
+            if (a.order_id, b.order_id) not in crossed and not (offset(a.order_id) and offset(b.order_id))
         }
 
     def _on_run(self, run):

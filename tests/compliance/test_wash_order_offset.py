@@ -1,6 +1,7 @@
 """A wash's two orders offset (the 2026-12-05 evening round, wip/wash22): a pair of orders that
-never crossed each other is a wash only when each order's paired volume is at least
-``WashTradeParams.order_matched_share`` (0.9) of all it filled. The independent book's
+never crossed each other is a wash only when each order's whole fill and the whole fills of the
+orders it paired with are alike (the smaller at least ``WashTradeParams.order_matched_share``,
+0.9, of the larger). The independent book's
 legitimate hedges (an owner's 11-lot sale filled in two slices, his other account buying 5.6
 lots two seconds later: one slice pairs within the size tolerance) were wash alerts. Two orders
 that crossed (one instant, one price, as on a venue) stay a wash whatever else they filled.
@@ -43,8 +44,8 @@ def test_an_order_answered_whole_by_the_other_account_is_a_wash():
 def test_a_slice_answered_by_a_partial_hedge_is_not_a_wash():
     """The near-miss (the independent book 52616, FAM-9002 GBPUSD): an 11.09-lot sale filled in
     slices of 5.54 and 5.55 lots, the other account buying 5.57 lots two seconds later. One
-    slice pairs with the purchase within the 5% size tolerance, but the sale's paired volume is
-    half of it: the owner's position moved 5.5 lots, a hedge at another size. No alert; with
+    slice pairs with the purchase within the 5% size tolerance, but the purchase is half the
+    sale: the owner's position moved 5.5 lots, a hedge at another size. No alert; with
     the rule off (``order_matched_share`` None) it was a wash."""
     rows = _sold_in_slices([554_000, 555_000], [557_000])
     assert run(rows, only=ONLY) == []
@@ -85,8 +86,8 @@ def _surveil(rows, restart_at=None):
 
 def test_the_orders_filled_volume_survives_a_restart():
     """The stage restarts after the pair (the run open); the sale's third slice comes after the
-    restart. The restored run still knows the sale's filled volume and keeps counting it: the
-    2-lot purchase answered 2 of the sale's 3 lots (share 0.67), no wash, as without a restart.
+    restart. The restored run still knows the sale's filled volume and keeps counting it: a
+    3-lot sale against a 2-lot purchase (0.67), no wash, as without a restart.
     The snapshot holds the leg orders' volumes."""
     rows = [q(0, "1.10000", "1.10010"), o(10.0, "new", "x", "A", "sell", 300_000, owner="P")]
     rows += [f(10.05, "x", "A", "sell", 200_000, "1.10000", owner="P")]
