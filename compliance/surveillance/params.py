@@ -87,6 +87,12 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     # trips each move what the position needs. None: size alone (the rule before).
     series_size_ratio: Annotated[float, msgspec.Meta(gt=1)] | None = 1.5
     series_alike_share: Fraction = 0.7
+    # A pair of a series that is another trade (2026-12-05 evening, wip/wash22): over this many
+    # times the ticket. None: ``series_size_ratio`` squared, the span two prints of one series may
+    # have (each within 1.5x of the ticket: 2.25x apart); a print 1.6-1.8x the ticket is the
+    # series' own (a painter drawing each print at 0.6-1.6x a base, the limit order book's walk),
+    # a 9-lot round trip inside a sub-lot series is not. Before: ``series_size_ratio`` (1.5).
+    series_off_ticket: Annotated[float, msgspec.Meta(gt=1)] | None = None
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):

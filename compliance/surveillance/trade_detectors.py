@@ -366,10 +366,14 @@ class _PairDetector(Detector):
             run.large_todo.append(i)
 
     def _off_ticket(self, run, i) -> bool:
-        """A pair of a series over ``series_size_ratio`` times its ticket: another trade (a wash
-        of the same accounts that the series ran into), not a print of the series. Smaller pairs
-        stay the series' (a ticket that filled in part, a slice)."""
-        return run.pairs[i][0].qty > self.paint.series_size_ratio * run.series_qty
+        """A pair of a series over ``series_off_ticket`` times its ticket (by default
+        ``series_size_ratio`` squared: further from the ticket than two prints of the series
+        may be from each other) is another trade (a wash of the same accounts that the series
+        ran into), not a print of the series. Smaller pairs stay the series' (a ticket that
+        filled in part, a slice)."""
+        paint = self.paint
+        ratio = paint.series_off_ticket if paint.series_off_ticket is not None else paint.series_size_ratio**2
+        return run.pairs[i][0].qty > ratio * run.series_qty
 
     def _collusion_ok(self, run) -> bool:
         if not run.collusive:
