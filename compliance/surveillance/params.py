@@ -32,7 +32,8 @@ class Params(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=Tr
 class WashTradeParams(Params, frozen=True, kw_only=True):
     """MAR Annex I 1(a), 2016/522 Annex II 1(a): no change in beneficial ownership. A pair is a
     buy and a sell in one symbol on two accounts of one beneficial owner (or, collusion, two
-    accounts of distinct owners that keep trading against each other, both legs aggressive),
+    accounts of distinct owners that keep trading against each other, both legs aggressive or
+    one resting order met by the other, ``collusion_crosses``),
     close in time, size and price. Pairs of one subject and symbol no more than ``run_gap_s``
     apart form one run; a run that is not painting the tape is a wash-trade episode."""
 
@@ -52,6 +53,20 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # A second leg answers the trade just before it; a stranger's same-size trade seconds
     # earlier is the coincidence, and taking it broke a colluding pair's run of crosses.
     pair_nearest: bool = True
+    # The two orders offset (2026-12-05 evening, wip/wash22): a pair of orders that did not cross
+    # each other is a wash only when each order's whole fill and the whole fills of the orders
+    # it paired with in the run are alike, the smaller at least this share of the larger. Large
+    # orders fill in slices and the slices are matched one by one, so one slice of an owner's
+    # 11-lot sale meets his other account's 5.6-lot purchase seconds later within the size
+    # tolerance: that is a partial hedge at another size (the independent book's legitimate
+    # hedges), not a round trip with no change in beneficial ownership. None: fills alone.
+    order_matched_share: Fraction | None = 0.9
+    # A colluding pair on a venue (2026-12-05 evening, wip/wash22): two distinct owners' legs are
+    # also a pair when one rested and the other met it (one instant, one price: the two sides of
+    # one execution), not only when both were aggressive; such a run must hand the position back
+    # (a cross back at the same size, within ``qty_tolerance``) besides the repetition and
+    # exclusivity every colluding run needs. False: both legs aggressive only (the rule before).
+    collusion_crosses: bool = True
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
@@ -72,6 +87,12 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     # trips each move what the position needs. None: size alone (the rule before).
     series_size_ratio: Annotated[float, msgspec.Meta(gt=1)] | None = 1.5
     series_alike_share: Fraction = 0.7
+    # A pair of a series that is another trade (2026-12-05 evening, wip/wash22): over this many
+    # times the ticket. None: ``series_size_ratio`` squared, the span two prints of one series may
+    # have (each within 1.5x of the ticket: 2.25x apart); a print 1.6-1.8x the ticket is the
+    # series' own (a painter drawing each print at 0.6-1.6x a base, the limit order book's walk),
+    # a 9-lot round trip inside a sub-lot series is not. Before: ``series_size_ratio`` (1.5).
+    series_off_ticket: Annotated[float, msgspec.Meta(gt=1)] | None = None
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):

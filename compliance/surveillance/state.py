@@ -95,6 +95,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # ids) and whether the account provides liquidity; each recent fill keeps whether it was passive
 # 24: asymmetric slippage's tallies keep the count of adverse slippages past ``gross_multiple`` x
 # best execution's bar (best execution's case needs one: ``gross_multiple``)
+# 25: wash trades' runs keep each leg order's whole filled volume (``_Run.filled``: the order
+# offset test, an order filled in slices of which only one paired) and which colluding pairs
+# crossed on a venue, one leg resting (``_Run.crossed``: the hand-back test)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
 # cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
 STATE_VERSION = 26
@@ -680,6 +683,8 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
     accounts: list[str]
     last_t: float
     emitted: list[int]
+    filled: dict[str, float]
+    crossed: list[int]
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
@@ -703,6 +708,8 @@ def _pairs_dump(d: _PairDetector) -> PairState:
                 list(run.accounts),
                 run.last_t,
                 sorted(run.emitted),
+                dict(run.filled),
+                list(run.crossed),
             )
             for key, run in r.runs.items()
         ],
@@ -717,11 +724,16 @@ def _pairs_load(d: _PairDetector, s: PairState) -> None:
         for sym, entries in s.recent.items()
     }
     r.runs = {}
+    r.legs = {}
     for rd in s.runs:
         run = _Run(rd.owner, rd.symbol, rd.collusive)
         run.accounts = dict.fromkeys(rd.accounts)
         run.last_t = rd.last_t
         run.emitted = set(rd.emitted)
+        run.filled = dict(rd.filled)
+        run.crossed = list(rd.crossed)
+        for oid in run.filled:
+            r.legs.setdefault(oid, []).append(run)
         for p in rd.pairs:  # refiled under the parameters in force now
             run.pairs.append((p.a, p.b, p.gap, p.qty_gap, p.price_gap))
             d._classify(run)

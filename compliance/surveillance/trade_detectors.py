@@ -26,7 +26,9 @@ class _Run:
     __slots__ = (
         "accounts",
         "collusive",
+        "crossed",
         "emitted",
+        "filled",
         "large_todo",
         "last_t",
         "owner",
@@ -47,6 +49,13 @@ class _Run:
         self.accounts: dict[str, None] = {}
         self.last_t = 0.0
         self.emitted: set[int] = set()  # indexes of the pairs already reported
+        # Indexes of the colluding pairs whose legs crossed each other, one resting (see
+        # ``WashTradeParams.collusion_crosses``).
+        self.crossed: list[int] = []
+        # Each leg order's whole filled volume (all its fills, paired or not: the venue may fill
+        # it in slices and pair only some), from its fills still in the window when it first
+        # became a leg and every fill of it since (``_PairRuns.add``): the order offset test.
+        self.filled: dict[str, float] = {}
         # The owning detector's view of the pairs, kept as they come (no rescans of a long run):
         self.small: list[int] = []  # indexes of the small pairs (painting's size)
         self.small_todo: list[int] = []  # small pairs not reported yet
@@ -63,7 +72,8 @@ class _PairRuns:
     """Matched pairs and their runs, per subject (owner, or the two owners of a colluding pair)
     and symbol. A pair: a fill and an earlier opposite fill in the same symbol, on another
     account of the same owner (or the same account with ``include_same_account``), or, with
-    ``collusion``, on an account of another owner when both legs were aggressive; close in time
+    ``collusion``, on an account of another owner when both legs were aggressive, or when one rested
+    and the other met it at one instant and price (``collusion_crosses``); close in time
     (``window_s``), size (``qty_tolerance``) and price (``price_tolerance_bps``, or two spreads;
     for one owner's two legs, when the market moved between them, as a large first leg's own
     impact moves it, the round trip's cost against the mid each leg traded at: see ``add``).
@@ -85,11 +95,18 @@ class _PairRuns:
         self.collusion = p.collusion
         self.run_gap = p.run_gap_s
         self.nearest = p.pair_nearest
+        self.crosses = p.collusion_crosses
         self.on_run = on_run
         self.recent: dict[str, deque] = {}  # symbol -> [t, fill, side, aggressive, used, mid at the fill]
         self.runs: dict[tuple[str, str], _Run] = {}
+        # order id -> the open runs it is a leg of (derived from ``runs``: their ``filled``).
+        self.legs: dict[str, list[_Run]] = {}
 
     def add(self, t, fill, side, aggressive):
+        leg_of = self.legs.get(fill.order_id)
+        if leg_of:
+            for run in leg_of:  # a further fill of a leg order (a slice)
+                run.filled[fill.order_id] += fill.qty
         dq = self.recent.get(fill.symbol)
         if dq is None:
             dq = self.recent[fill.symbol] = deque()
@@ -126,8 +143,17 @@ class _PairRuns:
                         return
                     continue
                 collusive = False
-            elif self.collusion and aggressive and other_aggressive and other.account != account:
+            elif self.collusion and other.account != account and aggressive and other_aggressive:
                 collusive = True
+            elif (
+                self.collusion
+                and self.crosses
+                and other.account != account
+                and aggressive != other_aggressive
+                and t - other_t <= CROSS_S
+                and other.price == price
+            ):
+                collusive = "crossed"  # the two sides of one execution: a resting order met
             else:
                 continue
             # With ``pair_nearest`` the last fit in the (time-ordered) window wins: the leg answers
@@ -168,27 +194,43 @@ class _PairRuns:
             key = (subject, a.symbol)
         run = self.runs.get(key)
         if run is not None and t - run.last_t > self.run_gap:
-            del self.runs[key]
-            self.on_run(run)
+            self._close(key)
             run = None
         if run is None:
-            run = self.runs[key] = _Run(subject, a.symbol, collusive)
+            run = self.runs[key] = _Run(subject, a.symbol, bool(collusive))
         run.pairs.append((a, b, gap, qty_gap, price_gap))
+        if collusive == "crossed":
+            run.crossed.append(len(run.pairs) - 1)
         run.accounts[a.account] = None
         run.accounts[b.account] = None
         run.last_t = t
+        for leg, now in ((a, 0.0), (b, b.qty)):  # b: the fill being added, not in the window yet
+            oid = leg.order_id
+            if oid not in run.filled:
+                run.filled[oid] = now + sum(e[1].qty for e in self.recent.get(a.symbol, ()) if e[1].order_id == oid)
+                self.legs.setdefault(oid, []).append(run)
         if self.on_pair is not None:
             self.on_pair(run)
+
+    def _close(self, key):
+        run = self.runs.pop(key)
+        for oid in run.filled:
+            leg_of = self.legs.get(oid)
+            if leg_of is not None:
+                leg_of[:] = [r for r in leg_of if r is not run]
+                if not leg_of:
+                    del self.legs[oid]
+        self.on_run(run)
 
     def expire(self, t):
         if not self.runs:
             return
         for key in [k for k, r in self.runs.items() if t - r.last_t > self.run_gap]:
-            self.on_run(self.runs.pop(key))
+            self._close(key)
 
     def finish(self):
         for key in list(self.runs):
-            self.on_run(self.runs.pop(key))
+            self._close(key)
 
 
 def sigma_bps(engine, symbol, start, end, horizon) -> float | None:
@@ -215,6 +257,11 @@ def sigma_bps(engine, symbol, start, end, horizon) -> float | None:
             steps += 1
             mark = (pt, pmid)
     return (var / steps) ** 0.5 if steps >= 4 else None
+
+
+# Two fills this close in time at one price are the two sides of one execution (a cross on a
+# venue), not two trades that the pairing found alike.
+CROSS_S = 0.001
 
 
 def _median(values):
@@ -244,7 +291,7 @@ class _PairDetector(Detector):
         self.runs.add(t, fill, side, state is not None and state.aggressive)
 
     def windows_empty(self) -> bool:
-        return not self.runs.runs
+        return not self.runs.runs and not self.runs.legs
 
     def expire(self, t):
         self.runs.expire(t)
@@ -319,16 +366,24 @@ class _PairDetector(Detector):
             run.large_todo.append(i)
 
     def _off_ticket(self, run, i) -> bool:
-        """A pair of a series over ``series_size_ratio`` times its ticket: another trade (a wash
-        of the same accounts that the series ran into), not a print of the series. Smaller pairs
-        stay the series' (a ticket that filled in part, a slice)."""
-        return run.pairs[i][0].qty > self.paint.series_size_ratio * run.series_qty
+        """A pair of a series over ``series_off_ticket`` times its ticket (by default
+        ``series_size_ratio`` squared: further from the ticket than two prints of the series
+        may be from each other) is another trade (a wash of the same accounts that the series
+        ran into), not a print of the series. Smaller pairs stay the series' (a ticket that
+        filled in part, a slice)."""
+        paint = self.paint
+        ratio = paint.series_off_ticket if paint.series_off_ticket is not None else paint.series_size_ratio**2
+        return run.pairs[i][0].qty > ratio * run.series_qty
 
     def _collusion_ok(self, run) -> bool:
         if not run.collusive:
             return True
         wash = self.wash
-        return _order_pairs(run) >= wash.collusion_min_pairs and self._exclusive(run) >= wash.collusion_min_exclusive
+        return (
+            _order_pairs(run) >= wash.collusion_min_pairs
+            and self._exclusive(run) >= wash.collusion_min_exclusive
+            and (not run.crossed or _handed_back(run, wash.qty_tolerance))
+        )
 
     def _exclusive(self, run) -> float:
         return _exclusive_share(self.runs, run)
@@ -401,6 +456,27 @@ def _order_pairs(run, small=None) -> int:
     return sum(1 for qty in paired.values() if not small(qty, run.symbol))
 
 
+def _handed_back(run, tolerance) -> bool:
+    """Whether the run's pairs of orders include a round trip: one account bought from the
+    other and sold it back at the same size (paired volumes within ``tolerance``). Two strangers
+    whose orders met on a venue twice, a market maker's resting quotes and a client hitting them
+    at 1.75 and then 0.92 ounces, are a market and its customer; a position handed over and
+    handed back whole is the colluding pair's wash (no change in beneficial ownership between
+    them)."""
+    paired: dict[tuple[str, str], list] = {}
+    for a, b, *_ in run.pairs:
+        key = (a.order_id, b.order_id)
+        if key not in paired:
+            paired[key] = [a.account if a.side == "buy" else b.account, 0.0]
+        paired[key][1] += a.qty
+    legs = list(paired.values())
+    return any(
+        x[0] != y[0] and abs(x[1] - y[1]) <= tolerance * max(x[1], y[1])
+        for i, x in enumerate(legs)
+        for y in legs[i + 1 :]
+    )
+
+
 def _exclusive_share(runs: _PairRuns, run) -> float:
     """Of the aggressive orders the run's accounts traded in the symbol while it lasted, the
     share that are legs of its pairs (colluders trade with each other; two busy algorithms that
@@ -461,10 +537,50 @@ class WashTradeDetector(_PairDetector):
         pending, run.large_todo = run.large_todo, []
         self._emit(run, pending, self._score)
 
+    def _unmatched_orders(self, run) -> set[tuple[str, str]]:
+        """The run's pairs of orders that do not offset and never met: an order's whole fill and
+        the whole fills of the orders it paired with in the run differ, the smaller under
+        ``order_matched_share`` of the larger (for either order of the pair), and no fill of the
+        one crossed a fill of the other (at one instant and one price, as two orders meet on a
+        venue). A wash's two orders each undo the other (whatever slices the fills came in); an
+        11-lot sale filled in two slices, one of which is answered by the owner's other account
+        buying 5.6 lots two seconds later, is a partial hedge at another size (the owner's
+        position moved 5.4 lots), whatever the slice sizes say. Two of an owner's orders that
+        crossed each other are a trade with no change of beneficial ownership for the volume
+        they crossed, whatever else either order did."""
+        need = self.p.order_matched_share
+        if need is None:
+            return set()
+        partners: dict[str, set[str]] = {}
+        crossed: set[tuple[str, str]] = set()
+        for a, b, gap, *_ in run.pairs:
+            x, y = a.order_id, b.order_id
+            partners.setdefault(x, set()).add(y)
+            partners.setdefault(y, set()).add(x)
+            if gap <= CROSS_S and a.price == b.price:
+                crossed.add((x, y))
+        filled = run.filled
+
+        def offset(oid) -> bool:
+            own = filled.get(oid, 0.0)
+            other = sum(filled.get(p, 0.0) for p in partners[oid])
+            return min(own, other) >= need * max(own, other)
+
+        return {
+            (a.order_id, b.order_id)
+            for a, b, *_ in run.pairs
+            if (a.order_id, b.order_id) not in crossed and not (offset(a.order_id) and offset(b.order_id))
+        }
+
     def _on_run(self, run):
         # Small pairs of a run with enough of them are painting's (the size rule); its other
-        # pairs are wash.
+        # pairs are wash, when their two orders offset.
         small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
+        if small and self.paint.series_size_ratio is None:
+            return  # the rule before: the run's large pairs were reported as they came
+        unmatched = self._unmatched_orders(run)
+        if unmatched:  # not a wash's pairs: left out like painting's
+            small |= {i for i, (a, b, *_) in enumerate(run.pairs) if (a.order_id, b.order_id) in unmatched}
         if self._series(run):
             # A series of one ticket is painting the tape's, whatever its size; a pair well over
             # its ticket is another trade, a wash.
@@ -476,8 +592,6 @@ class WashTradeDetector(_PairDetector):
             return
         if not self._collusion_ok(run):
             return
-        if small and self.paint.series_size_ratio is None:
-            return  # the rule before: the run's large pairs were reported as they came
         pending = [i for i in range(len(run.pairs)) if i not in run.emitted and i not in small]
         if pending:
             self._emit(run, pending, self._score)

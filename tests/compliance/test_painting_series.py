@@ -89,3 +89,17 @@ def test_a_large_wash_the_series_runs_into_stays_wash():
     alerts = run(crosses([300_000] * 5 + [2_000_000]), only=ONLY)
     by_type = {a["alert_type"]: set(a["order_ids"]) for a in alerts}
     assert by_type == {"painting_the_tape": ids(5), "wash_trade": {"x5", "y5"}}
+
+
+def test_a_print_within_the_series_own_span_is_the_series():
+    """wip/wash22 (the limit order book's walk, seed 95838 EURUSD: prints 1.6-1.8x the ticket):
+    five crosses of 3 lots and one of 5 (1.67x the ticket, within the 2.25x two prints of one
+    series may span): one painting alert naming all twelve orders, no wash. With the bound
+    before (1.5x) the 5-lot cross was a wash."""
+    sizes = [300_000, 300_000, 300_000, 300_000, 500_000, 300_000]
+    alerts = run(crosses(sizes), only=ONLY)
+    assert [a["alert_type"] for a in alerts] == ["painting_the_tape"]
+    assert set(alerts[0]["order_ids"]) == ids(6)
+    before = run(crosses(sizes), only=ONLY, params={"painting_the_tape": {"series_off_ticket": 1.5}})
+    by_type = {a["alert_type"]: set(a["order_ids"]) for a in before}
+    assert by_type == {"painting_the_tape": ids(6) - {"x4", "y4"}, "wash_trade": {"x4", "y4"}}
