@@ -1010,6 +1010,9 @@ class PingOrdersDetector(Detector):
         super().__init__(params, engine)
         self.pings: dict[tuple[str, str], deque] = {}
         self._lots: dict[str, float] = {}
+        # Per account and symbol, the event times of its new orders and cancels in the last second
+        # (only while ``burst_messages`` is set): a message burst's orders are not pings.
+        self.recent: dict[tuple[str, str], deque] = {}
 
     def _small(self, state) -> bool:
         p = self.p
@@ -1020,10 +1023,31 @@ class PingOrdersDetector(Detector):
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 
+    def _in_burst(self, t, key) -> bool:
+        """Note a new order or cancel of ``key`` at ``t``; True when the key sent at least
+        ``burst_messages`` of them in the second up to and including it (a message burst). The
+        burst's first messages, counted before it reached that many, are its messages too: the
+        pings entered or pulled in that second are dropped."""
+        recent = self.recent.get(key)
+        if recent is None:
+            recent = self.recent[key] = deque()
+        recent.append(t)
+        edge = t - 1.0
+        while recent[0] <= edge:
+            recent.popleft()
+        if len(recent) < self.p.burst_messages:
+            return False
+        dq = self.pings.get(key)
+        if dq:
+            _keep(dq, lambda e: e[0] <= edge and e[1].t_new <= edge)
+        return True
+
     def on_order(self, t, msg, state, side):  # new IOC/FOK and cancels
         if state is None:
             return
         p = self.p
+        if p.burst_messages is not None and self._in_burst(t, state.key):
+            return
         immediate = msg.order_type in ("ioc", "fok")
         if msg.action == "new":
             if not immediate or not self._small(state):

@@ -258,6 +258,12 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     # pulled within 2 s inside 20 minutes (docs/surveillance-rounds.md, wip/ping19).
     fleeting_life_s: NonNeg = 0.5
     fleeting_window_s: Pos = 1200.0
+    # An order entered or pulled while its account was sending a message burst on the instrument
+    # (at least this many new orders and cancels in the second up to it: quote stuffing's burst
+    # floor for an account with a history, ``min_messages_over_baseline``) is one of the burst's
+    # messages, quote stuffing's to judge, not a probe sent on its own (2026-12-05 evening,
+    # wip/qs23: the small orders of stuffing bursts were alerted as pings). None turns it off.
+    burst_messages: Count | None = 30
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):

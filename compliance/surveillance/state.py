@@ -97,7 +97,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # best execution's bar (best execution's case needs one: ``gross_multiple``)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
 # cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
-STATE_VERSION = 26
+# 29: ping orders keeps, per account and symbol, the event times of its new orders and cancels in
+# the last second (an order sent inside a message burst is not a ping)
+STATE_VERSION = 29
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -482,11 +484,13 @@ class PingEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 class PingState(msgspec.Struct, forbid_unknown_fields=True):
     pings: list[tuple[str, str, list[PingEntry]]]
+    recent: list[tuple[str, str, list[float]]]  # the last second's new orders and cancels per key
 
 
 def _ping_dump(d: PingOrdersDetector) -> PingState:
     return PingState(
-        [(a, s, [PingEntry(t, _order_dump(st), ts, life) for t, st, ts, life in dq]) for (a, s), dq in d.pings.items()]
+        [(a, s, [PingEntry(t, _order_dump(st), ts, life) for t, st, ts, life in dq]) for (a, s), dq in d.pings.items()],
+        [(a, s, list(dq)) for (a, s), dq in d.recent.items() if dq],
     )
 
 
@@ -494,6 +498,7 @@ def _ping_load(d: PingOrdersDetector, s: PingState) -> None:
     d.pings = {
         (a, sym): deque((e.t, _order_load(e.order), e.ts, e.life) for e in entries) for a, sym, entries in s.pings
     }
+    d.recent = {(a, sym): deque(ts) for a, sym, ts in s.recent}
 
 
 class ChainFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
