@@ -844,17 +844,20 @@ class _Burst:
         "peak",
         "start_ts",
         "symbols",
+        "total_end",
     )
 
 
 class _Account:
-    __slots__ = ("burst", "first_t", "total", "window")
+    __slots__ = ("burst", "first_t", "pending", "total", "window")
 
     def __init__(self, t):
         self.window: deque = deque()
         self.first_t = t
         self.total = 0
         self.burst: _Burst | None = None
+        # Bursts of an account with no history before them, awaiting its rate after them.
+        self.pending: list[_Burst] = []
 
 
 class QuoteStuffingDetector(Detector):
@@ -862,7 +865,11 @@ class QuoteStuffingDetector(Detector):
     ``baseline_multiple`` x its own long-run rate and ``min_messages_over_baseline`` per
     ``window_s`` (``min_messages`` while the account has no baseline yet: without its own history
     only a burst large in absolute terms is far above anything), with at most
-    ``max_fill_ratio`` executions per message. Assessed when the burst ends."""
+    ``max_fill_ratio`` executions per message. Assessed when the burst ends. With
+    ``baseline_after_burst``, an account with no history before its burst that sent at least
+    ``min_messages_over_baseline`` is judged, ``baseline_min_s`` after the burst, against its
+    rate in those seconds: a burst out of nowhere into silence is far above the account's own
+    rate; one that goes on quoting at a tenth of the burst's rate is its normal business."""
 
     alert_type = "quote_stuffing"
 
@@ -870,6 +877,7 @@ class QuoteStuffingDetector(Detector):
         super().__init__(params, engine)
         self.accounts: dict[str, _Account] = {}
         self.open_bursts: set[str] = set()
+        self.pending_accounts: set[str] = set()  # accounts with bursts awaiting their rate after
         self._window = params.window_s
         self._min = min(params.min_messages, params.min_messages_over_baseline)  # opens a burst
 
@@ -877,6 +885,8 @@ class QuoteStuffingDetector(Detector):
         acc = self.accounts.get(msg.account)
         if acc is None:
             acc = self.accounts[msg.account] = _Account(t)
+        if acc.pending:
+            self._judge_pending(msg.account, acc, t)
         acc.total += 1
         burst = acc.burst
         if burst is not None and t - burst.last_t > self._window:
@@ -893,6 +903,7 @@ class QuoteStuffingDetector(Detector):
             burst.messages += 1
             burst.last_t = t
             burst.last_ts = msg.ts
+            burst.total_end = acc.total
             if n > burst.peak:
                 burst.peak = n
             if len(burst.order_ids) < MAX_EVIDENCE_ORDERS:
@@ -910,6 +921,7 @@ class QuoteStuffingDetector(Detector):
             burst.fills = 0
             burst.last_t = t
             burst.last_ts = msg.ts
+            burst.total_end = acc.total
             burst.start_ts = dq[0][1].ts
             burst.owner = msg.owner
             burst.order_ids = [m.order_id for _t, m in dq]
@@ -922,9 +934,21 @@ class QuoteStuffingDetector(Detector):
             acc.burst.fills += 1
 
     def windows_empty(self) -> bool:
-        return not self.open_bursts
+        return not self.open_bursts and not self.pending_accounts
+
+    def _judge_pending(self, account, acc, t) -> None:
+        """Judge the account's bursts whose ``baseline_min_s`` after them has passed by ``t``
+        (``inf``: the end of input, the account's messages so far), against its rate after them."""
+        after_s = self.p.baseline_min_s
+        while acc.pending and t > acc.pending[0].last_t + after_s:
+            b = acc.pending.pop(0)
+            self._alert(account, b, (acc.total - b.total_end) / after_s, after=True)
+        if not acc.pending:
+            self.pending_accounts.discard(account)
 
     def expire(self, t):
+        for account in list(self.pending_accounts):
+            self._judge_pending(account, self.accounts[account], t)
         open_bursts = self.open_bursts
         if not open_bursts:
             return
@@ -943,6 +967,8 @@ class QuoteStuffingDetector(Detector):
             if acc.burst is not None:
                 burst, acc.burst = acc.burst, None
                 self._assess(account, burst)
+            if acc.pending:
+                self._judge_pending(account, acc, inf)
 
     def _assess(self, account, b):
         p = self.p
@@ -954,7 +980,21 @@ class QuoteStuffingDetector(Detector):
             return
         floor = p.min_messages if b.baseline_rate is None else self._min
         if b.peak < floor:
+            if b.baseline_rate is None and p.baseline_after_burst and b.peak >= p.min_messages_over_baseline:
+                self.accounts[account].pending.append(b)  # judged against the account's rate after it
+                self.pending_accounts.add(account)
             return
+        self._alert(account, b, None)
+
+    def _alert(self, account, b, rate_after, *, after=False):
+        p = self.p
+        if after:
+            if b.peak / p.window_s < p.baseline_multiple * rate_after:
+                return
+            floor = p.min_messages_over_baseline
+        else:
+            floor = p.min_messages if b.baseline_rate is None else self._min
+        fill_ratio = b.fills / b.messages
         symbols = sorted(b.symbols)
         self.out.append(
             SurveillanceAlert(
@@ -975,6 +1015,7 @@ class QuoteStuffingDetector(Detector):
                     "min_messages": floor,
                     "window_s": p.window_s,
                     "baseline_messages_per_s": None if b.baseline_rate is None else round(b.baseline_rate, 4),
+                    "messages_per_s_after": None if rate_after is None else round(rate_after, 4),
                     "baseline_multiple": p.baseline_multiple,
                     "symbols": symbols,
                 },
@@ -1010,6 +1051,9 @@ class PingOrdersDetector(Detector):
         super().__init__(params, engine)
         self.pings: dict[tuple[str, str], deque] = {}
         self._lots: dict[str, float] = {}
+        # Per account and symbol, the event times of its new orders and cancels in the last second
+        # (only while ``burst_messages`` is set): a message burst's orders are not pings.
+        self.recent: dict[tuple[str, str], deque] = {}
 
     def _small(self, state) -> bool:
         p = self.p
@@ -1020,10 +1064,31 @@ class PingOrdersDetector(Detector):
             lot = self._lots[state.symbol] = lot_size(state.symbol, p.lot_sizes)
         return state.qty <= p.max_lots * lot
 
+    def _in_burst(self, t, key) -> bool:
+        """Note a new order or cancel of ``key`` at ``t``; True when the key sent at least
+        ``burst_messages`` of them in the second up to and including it (a message burst). The
+        burst's first messages, counted before it reached that many, are its messages too: the
+        pings entered or pulled in that second are dropped."""
+        recent = self.recent.get(key)
+        if recent is None:
+            recent = self.recent[key] = deque()
+        recent.append(t)
+        edge = t - 1.0
+        while recent[0] <= edge:
+            recent.popleft()
+        if len(recent) < self.p.burst_messages:
+            return False
+        dq = self.pings.get(key)
+        if dq:
+            _keep(dq, lambda e: e[0] <= edge and e[1].t_new <= edge)
+        return True
+
     def on_order(self, t, msg, state, side):  # new IOC/FOK and cancels
         if state is None:
             return
         p = self.p
+        if p.burst_messages is not None and self._in_burst(t, state.key):
+            return
         immediate = msg.order_type in ("ioc", "fok")
         if msg.action == "new":
             if not immediate or not self._small(state):

@@ -254,6 +254,13 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
     max_fill_ratio: Fraction = 0.05  # executions / messages in the burst
     baseline_multiple: Pos = 10.0  # burst rate vs the account's long-run rate
     baseline_min_s: Pos = 60.0  # history needed before the baseline is used
+    # An account with no history before its burst (none of ``baseline_min_s``) whose burst reached
+    # ``min_messages_over_baseline`` is judged ``baseline_min_s`` after the burst against its own
+    # rate in those seconds (``baseline_multiple`` x): an account that appears, bursts and goes
+    # silent is far above its own rate, a new quoter that goes on at a tenth of the burst's rate
+    # is not (2026-12-05 evening, wip/qs23: the limit order book's stuffing accounts send their
+    # burst first, at 30-49 messages a second, and nothing after). False: only ``min_messages``.
+    baseline_after_burst: bool = True
 
 
 class PingOrdersParams(Params, frozen=True, kw_only=True):
@@ -279,6 +286,12 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     # pulled within 2 s inside 20 minutes (docs/surveillance-rounds.md, wip/ping19).
     fleeting_life_s: NonNeg = 0.5
     fleeting_window_s: Pos = 1200.0
+    # An order entered or pulled while its account was sending a message burst on the instrument
+    # (at least this many new orders and cancels in the second up to it: quote stuffing's burst
+    # floor for an account with a history, ``min_messages_over_baseline``) is one of the burst's
+    # messages, quote stuffing's to judge, not a probe sent on its own (2026-12-05 evening,
+    # wip/qs23: the small orders of stuffing bursts were alerted as pings). None turns it off.
+    burst_messages: Count | None = 30
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):

@@ -100,7 +100,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # crossed on a venue, one leg resting (``_Run.crossed``: the hand-back test)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
 # cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
-STATE_VERSION = 26
+# 29: ping orders keeps, per account and symbol, the event times of its new orders and cancels in
+# the last second (an order sent inside a message burst is not a ping); quote stuffing keeps the
+# bursts of accounts with no history before them, awaiting the account's rate after them
+STATE_VERSION = 29
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -423,6 +426,7 @@ class BurstDump(msgspec.Struct, forbid_unknown_fields=True):
     peak: int
     start_ts: datetime
     symbols: list[str]
+    total_end: int  # the account's message count at the burst's last message
 
 
 class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
@@ -431,33 +435,54 @@ class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
     first_t: float
     total: int
     burst: BurstDump | None
+    pending: list[BurstDump]  # bursts awaiting the account's rate after them
 
 
 class StuffingState(msgspec.Struct, forbid_unknown_fields=True):
     accounts: list[StuffAccount]
     open_bursts: list[str]
+    pending_accounts: list[str]
+
+
+def _burst_dump(b: _Burst) -> BurstDump:
+    return BurstDump(
+        b.baseline_rate,
+        b.fills,
+        b.last_t,
+        b.last_ts,
+        b.messages,
+        list(b.order_ids),
+        b.owner,
+        b.peak,
+        b.start_ts,
+        sorted(b.symbols),
+        b.total_end,
+    )
+
+
+def _burst_load(bd: BurstDump) -> _Burst:
+    b = _Burst()
+    b.baseline_rate, b.fills, b.last_t, b.last_ts = bd.baseline_rate, bd.fills, bd.last_t, bd.last_ts
+    b.messages, b.order_ids, b.owner, b.peak = bd.messages, bd.order_ids, bd.owner, bd.peak
+    b.start_ts, b.symbols, b.total_end = bd.start_ts, set(bd.symbols), bd.total_end
+    return b
 
 
 def _stuffing_dump(d: QuoteStuffingDetector) -> StuffingState:
     accounts = []
     for account, acc in d.accounts.items():
-        b = acc.burst
-        burst = None
-        if b is not None:
-            burst = BurstDump(
-                b.baseline_rate,
-                b.fills,
-                b.last_t,
-                b.last_ts,
-                b.messages,
-                list(b.order_ids),
-                b.owner,
-                b.peak,
-                b.start_ts,
-                sorted(b.symbols),
+        burst = None if acc.burst is None else _burst_dump(acc.burst)
+        accounts.append(
+            StuffAccount(
+                account,
+                [StuffMsg(t, m) for t, m in acc.window],
+                acc.first_t,
+                acc.total,
+                burst,
+                [_burst_dump(b) for b in acc.pending],
             )
-        accounts.append(StuffAccount(account, [StuffMsg(t, m) for t, m in acc.window], acc.first_t, acc.total, burst))
-    return StuffingState(accounts, sorted(d.open_bursts))
+        )
+    return StuffingState(accounts, sorted(d.open_bursts), sorted(d.pending_accounts))
 
 
 def _stuffing_load(d: QuoteStuffingDetector, s: StuffingState) -> None:
@@ -467,13 +492,11 @@ def _stuffing_load(d: QuoteStuffingDetector, s: StuffingState) -> None:
         acc.window = deque((m.t, m.msg) for m in sa.window)
         acc.total = sa.total
         if sa.burst is not None:
-            bd, b = sa.burst, _Burst()
-            b.baseline_rate, b.fills, b.last_t, b.last_ts = bd.baseline_rate, bd.fills, bd.last_t, bd.last_ts
-            b.messages, b.order_ids, b.owner, b.peak = bd.messages, bd.order_ids, bd.owner, bd.peak
-            b.start_ts, b.symbols = bd.start_ts, set(bd.symbols)
-            acc.burst = b
+            acc.burst = _burst_load(sa.burst)
+        acc.pending = [_burst_load(bd) for bd in sa.pending]
         d.accounts[sa.account] = acc
     d.open_bursts = {a for a in s.open_bursts if a in d.accounts}
+    d.pending_accounts = {a for a in s.pending_accounts if a in d.accounts}
 
 
 class PingEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -485,11 +508,13 @@ class PingEntry(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
 
 class PingState(msgspec.Struct, forbid_unknown_fields=True):
     pings: list[tuple[str, str, list[PingEntry]]]
+    recent: list[tuple[str, str, list[float]]]  # the last second's new orders and cancels per key
 
 
 def _ping_dump(d: PingOrdersDetector) -> PingState:
     return PingState(
-        [(a, s, [PingEntry(t, _order_dump(st), ts, life) for t, st, ts, life in dq]) for (a, s), dq in d.pings.items()]
+        [(a, s, [PingEntry(t, _order_dump(st), ts, life) for t, st, ts, life in dq]) for (a, s), dq in d.pings.items()],
+        [(a, s, list(dq)) for (a, s), dq in d.recent.items() if dq],
     )
 
 
@@ -497,6 +522,7 @@ def _ping_load(d: PingOrdersDetector, s: PingState) -> None:
     d.pings = {
         (a, sym): deque((e.t, _order_load(e.order), e.ts, e.life) for e in entries) for a, sym, entries in s.pings
     }
+    d.recent = {(a, sym): deque(ts) for a, sym, ts in s.recent}
 
 
 class ChainFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

@@ -334,7 +334,11 @@ def test_quote_stuffing_burst_without_executions():
 
 
 def test_quote_stuffing_near_miss_below_burst_size():
-    assert run(stuffing_rows(48), only={"quote_stuffing"}) == []
+    # without a baseline before it, 48 is under the absolute floor: only the account's rate after
+    # the burst (tests/compliance/test_stuffing_after_burst.py) can make it far above its own
+    off = {"quote_stuffing": {"baseline_after_burst": False}}
+    assert run(stuffing_rows(48), only={"quote_stuffing"}, params=off) == []
+    assert run(stuffing_rows(28), only={"quote_stuffing"}) == []  # under the floor whatever the rate after
 
 
 def _with_history(rows, *, every_s: float, until: float = 95.0):
@@ -359,7 +363,9 @@ def test_quote_stuffing_a_smaller_burst_far_above_the_accounts_own_baseline():
 
 def test_quote_stuffing_near_misses_of_the_smaller_burst():
     # the same burst from an account with no history yet: only a large burst is far above anything
-    assert run(stuffing_rows(34), only={"quote_stuffing"}) == []
+    # (or, with ``baseline_after_burst``, one far above the account's rate after it)
+    off = {"quote_stuffing": {"baseline_after_burst": False}}
+    assert run(stuffing_rows(34), only={"quote_stuffing"}, params=off) == []
     # a busy quoter (4 messages a second every second): 34 is under 10x its own rate
     assert run(_with_history(stuffing_rows(34), every_s=0.25), only={"quote_stuffing"}) == []
     # below the floor whatever the baseline
