@@ -652,6 +652,15 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # 2-pip bar), best-execution abusers with 9 or more adverse fills at least one of 4.2 pips
     # or more, median 3.6-9.2 (docs/surveillance-rounds-exec22.md). None: any share, as before.
     gross_multiple: Pos | None = 2.0
+    # 2026-12-05 evening round 2 (wip/exec23): the test by value exact under ``min_fills``. A
+    # client with 10-19 slippages (``exact_sign_test``'s floor to ``min_fills``) is also
+    # assessed by value: the share of the 2^n sign patterns of its own slippages whose sum
+    # reaches the observed one (the sign-flip test ``value_z_threshold`` approximates from
+    # ``min_fills`` on), against the count test's level (0.00135 at 3.0). The count test cannot
+    # tell 11 adverse and one improvement (p 0.0032) from chance; an improvement of 0.1 pip
+    # against marks of 1-3 pips is the asymmetric policy by value (docs/surveillance-rounds-exec23.md).
+    # False: by value from ``min_fills`` only, as before.
+    exact_value_test: bool = True
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {
