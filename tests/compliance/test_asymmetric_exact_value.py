@@ -10,6 +10,7 @@ import orjson
 
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.execution_quality import sign_flip_tail
+from compliance.surveillance.params import GROSS_EXCEPTION_MULTIPLE, AsymmetricSlippageParams, BestExecutionParams
 from compliance.surveillance.records import record_decoder
 from compliance.surveillance.state import state_dump, state_load
 from tests.compliance.helpers import market, q, run
@@ -62,3 +63,8 @@ def test_a_restart_keeps_the_slippages():
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     alerts = restarted.finish()
     assert len(alerts) == 1 and alerts[0].evidence["value_test"] == "exact sign-flip"
+
+
+def test_one_definition_of_a_gross_exception():
+    assert AsymmetricSlippageParams().gross_multiple == GROSS_EXCEPTION_MULTIPLE
+    assert BestExecutionParams().asymmetric_hold_multiple == GROSS_EXCEPTION_MULTIPLE
