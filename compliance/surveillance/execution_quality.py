@@ -342,7 +342,11 @@ class AsymmetricSlippageDetector(Detector):
       test of the slippages themselves (a fair policy's slippage is as likely +s as -s, whatever
       its size): the improvements passed on, but smaller than the adverse slippage, as the pips
       of adverse slippage against the pips of improvement in an RTS 28-style review. A few
-      large fills weigh in the denominator too, so one outlier alone cannot carry it.
+      large fills weigh in the denominator too, so one outlier alone cannot carry it. Under
+      ``min_fills`` slippages it is exact (``exact_value_test``, wip/exec23): the share of the 2^n
+      sign patterns of the client's own slippages whose sum reaches the observed one
+      (``sign_flip_tail``), against the count test's level; the tally keeps each slippage until
+      ``min_fills``.
     Assessed at every ``min_fills``-th slippage (20, 40, 60...). Evidence gathered after the last
     multiple is otherwise never looked at, so a client with at least ``min_fills`` whose tally has
     slippages not yet assessed is *pending*, and assessed once on its whole history when it has
