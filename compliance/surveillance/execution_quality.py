@@ -269,6 +269,32 @@ class BestExecutionDetector(Detector):
             self.release(key)
 
 
+def sign_flip_tail(values: list[float], level: float) -> float:
+    """The exact one-sided sign-flip p-value of ``sum(values)``: the share of the 2^n patterns
+    of signs on the values' sizes whose sum reaches the observed one (a fair policy's slippage
+    is as likely +s as -s, whatever its size). Counted from the largest sizes down, a branch
+    settled by its remaining sizes' total; the count stops once past ``level`` (the p-value
+    returned is then only a lower bound, above the level)."""
+    sizes = sorted((abs(v) for v in values), reverse=True)
+    n = len(sizes)
+    observed = sum(values)
+    need = observed - 1e-9 * (sum(sizes) or 1.0)  # the observed pattern itself counts
+    rest = [0.0] * (n + 1)
+    for i in range(n - 1, -1, -1):
+        rest[i] = rest[i + 1] + sizes[i]
+    cap = int(level * 2.0**n) + 1
+    count = 0
+    stack = [(0, 0.0)]
+    while stack and count <= cap:
+        i, partial = stack.pop()
+        if partial - rest[i] >= need:
+            count += 1 << (n - i)  # every remaining pattern reaches it
+        elif partial + rest[i] >= need:  # some do: both signs of the next size
+            stack.append((i + 1, partial - sizes[i]))
+            stack.append((i + 1, partial + sizes[i]))
+    return count / 2.0**n
+
+
 class _Tally:
     __slots__ = (
         "accounts",
@@ -280,6 +306,7 @@ class _Tally:
         "improved",
         "last_ts",
         "order_ids",
+        "slips",
         "sum_adverse",
         "sum_improved",
         "sum_squares",
@@ -293,6 +320,9 @@ class _Tally:
         self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
         self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
+        # each signed slippage (bps) while the client has fewer than min_fills (the exact test by
+        # value); emptied from min_fills on, where the normal approximation runs on the sums
+        self.slips: list[float] = []
         self.accounts: set[str] = set()
         self.first_ts = ts
         self.assessed = 0  # the count of slippages at the last assessment (0: never assessed)
@@ -312,7 +342,11 @@ class AsymmetricSlippageDetector(Detector):
       test of the slippages themselves (a fair policy's slippage is as likely +s as -s, whatever
       its size): the improvements passed on, but smaller than the adverse slippage, as the pips
       of adverse slippage against the pips of improvement in an RTS 28-style review. A few
-      large fills weigh in the denominator too, so one outlier alone cannot carry it.
+      large fills weigh in the denominator too, so one outlier alone cannot carry it. Under
+      ``min_fills`` slippages it is exact (``exact_value_test``, wip/exec23): the share of the 2^n
+      sign patterns of the client's own slippages whose sum reaches the observed one
+      (``sign_flip_tail``), against the count test's level; the tally keeps each slippage until
+      ``min_fills``.
     Assessed at every ``min_fills``-th slippage (20, 40, 60...). Evidence gathered after the last
     multiple is otherwise never looked at, so a client with at least ``min_fills`` whose tally has
     slippages not yet assessed is *pending*, and assessed once on its whole history when it has
@@ -394,6 +428,11 @@ class AsymmetricSlippageDetector(Detector):
             tally.order_ids.append(fill.order_id)
         n = tally.adverse + tally.improved
         p = self.p
+        if p.exact_value_test:  # bounded: at most min_fills - 1 values per client
+            if n < p.min_fills:
+                tally.slips.append(slip)
+            elif tally.slips:
+                tally.slips = []
         if n < self._floor:
             return
         if n < p.min_fills or n % p.min_fills:
@@ -469,8 +508,20 @@ class AsymmetricSlippageDetector(Detector):
             z = -NormalDist().inv_cdf(min(max(p_value, 1e-300), 1.0 - 1e-12))
         else:
             by_count = z >= p.z_threshold
-        # The test by value is a normal approximation: only on min_fills slippages or more.
-        by_value = p.value_z_threshold is not None and n >= p.min_fills and z_value >= p.value_z_threshold
+        # The test by value is a normal approximation from min_fills slippages on; under it,
+        # exact (``exact_value_test``): the sign-flip tail of the client's own slippages.
+        value_p = None
+        if p.value_z_threshold is None:
+            by_value = False
+        elif n >= p.min_fills:
+            by_value = z_value >= p.value_z_threshold
+        elif p.exact_value_test and len(tally.slips) == n:
+            value_p = sign_flip_tail(tally.slips, self._level)
+            by_value = value_p <= self._level * (1 + 1e-9)
+            if by_value:
+                z_value = -NormalDist().inv_cdf(min(max(value_p, 1e-300), 1.0 - 1e-12))
+        else:
+            by_value = False
         bx = self.engine.units.get("best_execution_slippage")
         if type(bx) is not BestExecutionDetector or bx._asymmetric() is not self:
             bx = None
@@ -536,6 +587,8 @@ class AsymmetricSlippageDetector(Detector):
                     "z_threshold": p.z_threshold,
                     "z_value": round(z_value, 3),
                     "value_z_threshold": p.value_z_threshold,
+                    "value_test": "exact sign-flip" if value_p is not None else "normal approximation",
+                    "value_p_value": value_p,
                     "asymmetric_by": " and ".join(
                         name for name, by in (("count", by_count), ("value", by_value)) if by
                     ),

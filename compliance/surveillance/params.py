@@ -564,6 +564,16 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     dominant_max_continuation: NonNeg | None = 0.25
 
 
+# A gross exception: a fill past this multiple of best execution's bar, one no slippage policy
+# explains (the books' asymmetric marks stay within 1.9x the 2-pip bar, best-execution abuse
+# reaches 2.1x and more). One definition for the two execution detectors' readings of it (wip/exec23;
+# they were both 2.0 and said the same thing): best execution holds no such fill for asymmetric
+# slippage (``asymmetric_hold_multiple``), and asymmetric slippage leaves a client to best
+# execution only with one among its exceptions (``gross_multiple``). Each stays a parameter of its
+# detector (a scoped rule may move one); the defaults cannot drift apart.
+GROSS_EXCEPTION_MULTIPLE = 2.0
+
+
 class BestExecutionParams(Params, frozen=True, kw_only=True):
     """MiFID II Art. 27: adverse slippage of an aggressive fill beyond the touch quoted when the
     order arrived (ask to buy, bid to sell; from the quote stream, never from the input's own
@@ -599,7 +609,8 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # bar, 1.65x at most); a fill further out (the books' best-execution abuse: 5.3-11.5 pips,
     # 2.6x and more) is a gross exception in its own right, alerted as best execution's at once
     # with the client's held run (one run, one best-execution alert).
-    asymmetric_hold_multiple: Pos = 2.0
+    # (GROSS_EXCEPTION_MULTIPLE: one definition with asymmetric slippage's ``gross_multiple``)
+    asymmetric_hold_multiple: Pos = GROSS_EXCEPTION_MULTIPLE
     # 2026-12-05 evening (wip/exec22): a held run is reviewed, not released unreviewed. When
     # the hold reaches ``asymmetric_hold_s``, or the client has been quiet with nothing new for
     # asymmetric slippage to assess, or the input ends, and the client has enough slippages for
@@ -685,7 +696,17 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # the 21 LOB books (dev 1-9, seen A-D): asymmetric clients' marks at most 3.8 pips (1.9x the
     # 2-pip bar), best-execution abusers with 9 or more adverse fills at least one of 4.2 pips
     # or more, median 3.6-9.2 (docs/surveillance-rounds-exec22.md). None: any share, as before.
-    gross_multiple: Pos | None = 2.0
+    # (GROSS_EXCEPTION_MULTIPLE: the same reading as best execution's ``asymmetric_hold_multiple``)
+    gross_multiple: Pos | None = GROSS_EXCEPTION_MULTIPLE
+    # 2026-12-05 evening round 2 (wip/exec23): the test by value exact under ``min_fills``. A
+    # client with 10-19 slippages (``exact_sign_test``'s floor to ``min_fills``) is also
+    # assessed by value: the share of the 2^n sign patterns of its own slippages whose sum
+    # reaches the observed one (the sign-flip test ``value_z_threshold`` approximates from
+    # ``min_fills`` on), against the count test's level (0.00135 at 3.0). The count test cannot
+    # tell 11 adverse and one improvement (p 0.0032) from chance; an improvement of 0.1 pip
+    # against marks of 1-3 pips is the asymmetric policy by value (docs/surveillance-rounds-exec23.md).
+    # False: by value from ``min_fills`` only, as before.
+    exact_value_test: bool = True
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {

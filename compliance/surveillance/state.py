@@ -100,10 +100,13 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # crossed on a venue, one leg resting (``_Run.crossed``: the hand-back test)
 # 26: spoofing keeps, with each recent fill, whether the order that filled was aggressive (a
 # cancel next to the account's own aggressive fill on that side was executed, not withdrawn)
+# 27: asymmetric slippage's tallies keep each signed slippage while the client has fewer than
+# ``min_fills`` (the exact test by value, ``exact_value_test``; at most min_fills - 1 each)
 # 29: ping orders keeps, per account and symbol, the event times of its new orders and cancels in
 # the last second (an order sent inside a message burst is not a ping); quote stuffing keeps the
 # bursts of accounts with no history before them, awaiting the account's rate after them
-STATE_VERSION = 29
+# 32: 27 and 29 together (the two were numbered on separate branches)
+STATE_VERSION = 32
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -784,6 +787,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     first_ts: datetime
     last_ts: datetime
     assessed: int
+    slips: list[float]
 
 
 class AsymState(msgspec.Struct, forbid_unknown_fields=True):
@@ -811,6 +815,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.first_ts,
                 t.last_ts,
                 t.assessed,
+                list(t.slips),
             )
             for (owner, symbol), t in ((k, d.tallies[k]) for k in order)
         ]
@@ -826,6 +831,7 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
         t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
+        t.slips = td.slips
         d.tallies[(td.owner, td.symbol)] = t
     d.pending_restore()  # due assess_quiet_s after each pending client's last slippage
 
