@@ -73,23 +73,24 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # wip/slip13 (spoofing's baseline over the account's current run of cancels):
 # ``python manage.py surveil_scenarios --fit-calibration``; refitted again 2026-12-05 afternoon after
 # wip/asym20, wip/close20, wip/spoof20, wip/paint20 and wip/bex20 changed the development and
-# tuning books' alerts); the held-out and independent
+# tuning books' alerts, and 2026-12-05 evening after wip/qs23 (a development ping alert gone) and
+# wip/exec23 (a tuning asymmetric alert added)); the held-out and independent
 # reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
 # fitted to.
 CALIBRATION: dict = {
-    "raw": 3.383,
+    "raw": 3.3651,
     "intercepts": {
-        "wash_trade": 2.3982,
-        "spoofing": 0.9921,
-        "layering": 2.9773,
-        "excessive_order_to_trade": 2.7743,
-        "quote_stuffing": 2.6331,
-        "ping_orders": 2.8607,
-        "momentum_ignition": 1.1731,
-        "marking_the_close": 1.3175,
-        "painting_the_tape": 3.0117,
-        "best_execution_slippage": 2.2683,
-        "asymmetric_slippage": 1.6995,
+        "wash_trade": 2.3994,
+        "spoofing": 0.9952,
+        "layering": 2.9788,
+        "excessive_order_to_trade": 2.7775,
+        "quote_stuffing": 2.6363,
+        "ping_orders": 3.2648,
+        "momentum_ignition": 1.1754,
+        "marking_the_close": 1.3178,
+        "painting_the_tape": 3.0114,
+        "best_execution_slippage": 2.2709,
+        "asymmetric_slippage": 1.6955,
     },
 }
 
