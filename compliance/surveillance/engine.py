@@ -191,6 +191,7 @@ class SurveillanceEngine:
         # Live orders dropped without a cancel or a full fill: IOC/FOK settled ("immediate",
         # by design), resting orders past the age ("aged") or count ("over_count") bound.
         self.evicted: dict[str, int] = {"immediate": 0, "aged": 0, "over_count": 0}
+        self.evicted_resting = 0  # "aged" + "over_count": the ones the stage logs (never silently)
         self.positions: dict[tuple[str, str], float] = {}  # (account, symbol) -> signed qty
         self.alerts: list = []  # one per episode (see ``episodes``)
         self.detections: list = []  # what the detectors found since the last record
@@ -364,6 +365,8 @@ class SurveillanceEngine:
     def _evict(self, t: float, state: OrderState, reason: str) -> None:
         del self.orders[state.order_id]
         self.evicted[reason] += 1
+        if reason != "immediate":
+            self.evicted_resting += 1
         for hook in self._on_evict:
             hook(t, state)
 
