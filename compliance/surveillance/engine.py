@@ -466,7 +466,7 @@ class SurveillanceEngine:
         if state is not None and t > state.until:  # an IOC/FOK already over: a fill of an unknown order
             state = self._closed(t, state)
         if state is not None:
-            if state.until < t + IOC_SETTLE_S and not state.filled:  # an IOC/FOK's first fill: over after it
+            if state.until != inf and not state.filled:  # an IOC/FOK's first fill: over after it
                 state.until = t
             if state.stop:  # triggered: a market order from now, benchmarked on the quote now
                 state.stop = False
