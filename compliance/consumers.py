@@ -142,6 +142,7 @@ class SurveillanceConsumer:
         self._handled_at: float | None = None  # clock() when the last record was handled
         self._swept_at: float | None = None  # clock() at the last quiet-market sweep
         self._idle_out: list[Envelope] = []  # alerts a quiet-market sweep raised, not yet returned
+        self._evicted_logged = 0  # the engine's ``evicted_resting`` last logged
         # The same execution-throttle check as the worker's gate, on the same events: its trips
         # are persisted here so the disabled state survives a worker restart (RTS 6 Art. 15(3)).
         self.throttle = throttle
@@ -190,12 +191,34 @@ class SurveillanceConsumer:
         self.events += 1
         self._last_ts = rec.ts
         self._handled_at = self.clock()
+        if engine.evicted_resting != self._evicted_logged:
+            self._evictions_log()
         out = self._raise(engine.take_alerts(), at=event.occurred_at) if engine.alerts else []
         if self._idle_out:
             out, self._idle_out = [*self._idle_out, *out], []
         if self.save_state is not None and self.clock() - self._last_save >= self.snapshot_every_s:
             self.state_save()
         return out
+
+    def _evictions_log(self) -> None:
+        """Resting orders the engine dropped without a cancel or a fill (past its age or count
+        bound, ``compliance.surveillance.engine``): never silently."""
+        engine = self.engine
+        new = engine.evicted_resting - self._evicted_logged
+        self._evicted_logged = engine.evicted_resting
+        if new < 0:  # an engine rebuilt under changed rules counts afresh
+            new = engine.evicted_resting
+        if not new:
+            return
+        logger.warning(
+            "surveillance: %d live order(s) evicted without a cancel or fill (older than %.0f s: %d, "
+            "over %d live orders: %d, in total)",
+            new,
+            engine.order_max_age_s,
+            engine.evicted["aged"],
+            engine.max_open_orders,
+            engine.evicted["over_count"],
+        )
 
     def idle(self) -> None:
         """The stage has nothing to handle (``tradeops.bus.runner.handler_idle``): the quiet-market

@@ -7,6 +7,7 @@ float seconds since the epoch (cheap arithmetic for windows), the datetime is ke
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from math import inf
 from typing import Any
 
 SEVERITY = {
@@ -34,6 +35,10 @@ class OrderState:
     orders and limits that crossed the touch on arrival; a stop order is neither until it
     triggers, when it trades at market and the quote then is its arrival benchmark. ``key`` is
     ``(account, symbol)``, made once per order for the detectors that key their windows on it.
+    ``until``: the event time after which the order is over whatever the feed says next: ``inf``
+    for an order that lives until it is cancelled or filled; for an IOC or FOK, its entry plus
+    ``engine.IOC_SETTLE_S``, brought forward to its first fill (the venue kills the unfilled rest
+    then, whether or not the feed carries that cancel).
     """
 
     __slots__ = (
@@ -57,6 +62,7 @@ class OrderState:
         "symbol",
         "t_new",
         "ts_new",
+        "until",
     )
 
     def __init__(self, order_id, account, owner, symbol, side, qty, price, market, t_new, ts_new, algo=""):
@@ -78,6 +84,7 @@ class OrderState:
         self.away_bps = None
         self.filled = 0.0
         self.stop = False  # a stop order: off the book until it triggers (then it trades at market)
+        self.until = inf  # an IOC/FOK: over after this event time (see the class docstring)
 
     def mark_arrival(self, quote) -> None:
         """Record the touch at arrival and classify the order against it (``quote`` may be None)."""
@@ -237,6 +244,11 @@ class Detector:
 
     def on_fill(self, t, fill, state, side):  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def on_evict(self, t, state):  # pragma: no cover - overridden
+        """The engine dropped ``state`` from its live orders without a cancel or a full fill (an
+        IOC/FOK past its settle time, a resting order past the engine's age or count bound): a
+        detector that keeps it (by order id) as live releases it here."""
 
     def on_close(self, t, close):  # pragma: no cover - overridden
         raise NotImplementedError

@@ -64,6 +64,19 @@ def _overrides(detector: Detector, hook: str) -> bool:
 
 
 STOP_TYPES = frozenset({"stop", "stop_limit"})
+# The live orders stay bounded on a day-long stream whatever the feed omits (issue 16):
+# - an IOC or FOK trades at entry or never: the venue kills its unfilled rest at once, whether or
+#   not the feed carries that cancel. It is over at its first fill report or ``IOC_SETTLE_S`` after
+#   entry, whichever comes first (the fill reports of that one matching, at the same instant, still
+#   count; ping orders settles an IOC after the same second, ``ioc_settle_s``). A later cancel or
+#   fill of it is taken as one of an order the engine does not know (no error, no double count).
+# - a resting order (GTC) that never ends: dropped once ``ORDER_MAX_AGE_S`` old (longer than every
+#   detector's window: its cancel or fill then carries nothing a detector weighs) or, past
+#   ``MAX_OPEN_ORDERS`` live orders, the oldest; counted in ``evicted`` (the stage logs them).
+IMMEDIATE_TYPES = frozenset({"ioc", "fok"})
+IOC_SETTLE_S = 1.0
+ORDER_MAX_AGE_S = 86_400.0
+MAX_OPEN_ORDERS = 500_000
 MID_SAMPLE_S = 1.0  # the mid path keeps one mid per this many seconds
 PAIRING = frozenset({"wash_trade", "painting_the_tape"})  # pair fills across an owner's accounts
 
@@ -124,6 +137,11 @@ class _ScopeRouter:
         for d in self.instances:
             d.on_close(t, close)
 
+    def on_evict(self, t, state):
+        d = self._pick(state.account, state.owner, state.algo, state.symbol)
+        if d is not None:
+            d.on_evict(t, state)
+
     def expire(self, t):
         for d in self.instances:
             d.expire(t)
@@ -162,9 +180,18 @@ class SurveillanceEngine:
         only: set[str] | None = None,
         clamp_time: bool = False,
         episodes: str = "close",
+        order_max_age_s: float = ORDER_MAX_AGE_S,
+        max_open_orders: int = MAX_OPEN_ORDERS,
     ):
         self.quotes: dict[str, tuple[float, float, float]] = {}  # symbol -> (bid, ask, mid)
-        self.orders: dict[str, OrderState] = {}
+        self.orders: dict[str, OrderState] = {}  # live orders, oldest entry first
+        self._immediate: deque = deque()  # the IOC/FOK orders entered in the last IOC_SETTLE_S, in entry order
+        self.order_max_age_s = order_max_age_s
+        self.max_open_orders = max_open_orders
+        # Live orders dropped without a cancel or a full fill: IOC/FOK settled ("immediate",
+        # by design), resting orders past the age ("aged") or count ("over_count") bound.
+        self.evicted: dict[str, int] = {"immediate": 0, "aged": 0, "over_count": 0}
+        self.evicted_resting = 0  # "aged" + "over_count": the ones the stage logs (never silently)
         self.positions: dict[tuple[str, str], float] = {}  # (account, symbol) -> signed qty
         self.alerts: list = []  # one per episode (see ``episodes``)
         self.detections: list = []  # what the detectors found since the last record
@@ -201,7 +228,7 @@ class SurveillanceEngine:
         }
         self.detectors: list = []  # Detector, or _ScopeRouter where scoped rules exist
         self.units: dict[str, Detector | _ScopeRouter] = {}  # detector name -> its unit
-        hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire")}
+        hooks: dict[str, list] = {h: [] for h in ("on_quote", "on_order", "on_fill", "on_close", "expire", "on_evict")}
         order_hooks: dict[str, list] = {"new": [], "modify": [], "cancel": []}
         for name, cls in DETECTORS.items():
             if only is not None and name not in only:
@@ -247,6 +274,7 @@ class SurveillanceEngine:
         self._on_fill = hooks["on_fill"]
         self._on_close = hooks["on_close"]
         self._expire = hooks["expire"]
+        self._on_evict = hooks["on_evict"]
         self._windows_checks = [expire.__self__.windows_empty for expire in self._expire]
         self.merger = EpisodeMerger(self.alerts, quiet=quiet, emit=episodes)
 
@@ -259,6 +287,8 @@ class SurveillanceEngine:
         self.last_t = t
         if t >= self._next_expiry:
             self._next_expiry = t + 1.0
+            if self._immediate or self.orders:
+                self._orders_expire(t)
             if self._windows_empty and not self.detections:
                 self._skipped_sweep_t = t  # nothing could close (a tick on a quiet book): later
             else:
@@ -311,6 +341,42 @@ class SurveillanceEngine:
         self.merger.expire(t)
         self._windows_empty = self._nothing_open()
 
+    def _orders_expire(self, t: float) -> None:
+        """Drop the live orders that are over without a cancel or a full fill: the IOC/FOK past
+        their ``until``, the resting orders past ``order_max_age_s`` (once a second)."""
+        orders = self.orders
+        immediate = self._immediate
+        while immediate:
+            s = immediate[0]
+            if orders.get(s.order_id) is not s:  # cancelled, filled or replaced already
+                immediate.popleft()
+            elif s.until < t:
+                immediate.popleft()
+                self._evict(t, s, "immediate")
+            else:
+                break
+        edge = t - self.order_max_age_s
+        while orders:
+            s = next(iter(orders.values()))
+            if s.ts_new.timestamp() >= edge:
+                break
+            self._evict(t, s, "aged")
+
+    def _evict(self, t: float, state: OrderState, reason: str) -> None:
+        del self.orders[state.order_id]
+        self.evicted[reason] += 1
+        if reason != "immediate":
+            self.evicted_resting += 1
+        for hook in self._on_evict:
+            hook(t, state)
+
+    def _closed(self, t: float, state: OrderState) -> OrderState | None:
+        """``state``, or None (dropped now) when it is an IOC/FOK already over at ``t``."""
+        if t > state.until:
+            self._evict(t, state, "immediate")
+            return None
+        return state
+
     def _nothing_open(self) -> bool:
         """No window, episode or quote watch open: a sweep now would close nothing."""
         return (
@@ -354,15 +420,29 @@ class SurveillanceEngine:
                 msg.ts,
                 msg.algo,
             )
-            if msg.order_type in STOP_TYPES:
+            order_type = msg.order_type
+            if order_type in STOP_TYPES:
                 state.stop = True
             else:
                 state.mark_arrival(self.quotes.get(msg.symbol))
-            self.orders[msg.order_id] = state
+                if order_type in IMMEDIATE_TYPES:
+                    state.until = t + IOC_SETTLE_S
+                    self._immediate.append(state)
+            orders = self.orders
+            orders.pop(msg.order_id, None)  # an id re-used: the new order is the youngest
+            orders[msg.order_id] = state
+            if len(orders) > self.max_open_orders:
+                self._evict(t, next(iter(orders.values())), "over_count")
         elif action == "cancel":
-            state = self.orders.pop(msg.order_id, None)
+            state = self.orders.get(msg.order_id)
+            if state is not None and self._closed(t, state) is not None:
+                del self.orders[msg.order_id]
+            else:
+                state = None
         else:  # modify: a new price and/or size; the arrival benchmark stays the original one
             state = self.orders.get(msg.order_id)
+            if state is not None:
+                state = self._closed(t, state)
             if state is not None and state.stop:
                 state.qty = msg.qty
                 state.price = msg.price
@@ -383,7 +463,11 @@ class SurveillanceEngine:
         state = self.orders.get(fill.order_id)
         key = (fill.account, fill.symbol)
         self.positions[key] = self.positions.get(key, 0.0) + side * fill.qty
+        if state is not None and t > state.until:  # an IOC/FOK already over: a fill of an unknown order
+            state = self._closed(t, state)
         if state is not None:
+            if state.until != inf and not state.filled:  # an IOC/FOK's first fill: over after it
+                state.until = t
             if state.stop:  # triggered: a market order from now, benchmarked on the quote now
                 state.stop = False
                 state.market = state.aggressive = True

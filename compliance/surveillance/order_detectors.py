@@ -634,8 +634,9 @@ class OrderToTradeDetector(Detector):
     def _competitive(self, state) -> bool:
         """A passive limit order priced within ``market_making_max_spreads`` of its side of the
         touch, in the spread quoted when it was priced (``away_bps`` is measured against that
-        quote too), or better than the touch: a quote to be hit."""
-        if state is None or state.aggressive or state.stop or state.away_bps is None:
+        quote too), or better than the touch: a quote to be hit. An IOC or FOK (a finite ``until``)
+        never rests on the book: it is no quote."""
+        if state is None or state.aggressive or state.stop or state.away_bps is None or state.until != inf:
             return False
         away = state.away_bps
         if away <= 0:
@@ -695,6 +696,12 @@ class OrderToTradeDetector(Detector):
         cur = k.cur
         cur[3].add(fill.order_id)
         cur[4] += fill.qty
+
+    def on_evict(self, t, state):
+        """A live order the engine dropped (past its age or count bound): no longer a quote."""
+        k = self.keys.get(state.key)
+        if k is not None and state.order_id in k.quotes:
+            k.quote_update(t, state.order_id, state.side, False)
 
     def windows_empty(self) -> bool:
         return not self.keys  # a sweep then only moves _last_sweep

@@ -105,8 +105,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 29: ping orders keeps, per account and symbol, the event times of its new orders and cancels in
 # the last second (an order sent inside a message burst is not a ping); quote stuffing keeps the
 # bursts of accounts with no history before them, awaiting the account's rate after them
-# 32: 27 and 29 together (the two were numbered on separate branches)
-STATE_VERSION = 32
+# 31: every live order keeps ``until`` (an IOC/FOK is over after it: its entry plus the settle
+# second; null for an order that lives until cancelled or filled)
+# 32: 27 and 29 together; 33: 27, 29 and 31 together (numbered on separate branches)
+STATE_VERSION = 33
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -147,6 +149,7 @@ class OrderDump(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     filled: float
     stop: bool
     placed_price: float | None
+    until: float | None  # null: lives until cancelled or filled (``OrderState.until`` is inf)
 
 
 def _order_dump(s: OrderState) -> OrderDump:
@@ -170,6 +173,7 @@ def _order_dump(s: OrderState) -> OrderDump:
         s.filled,
         s.stop,
         s.placed_price,
+        _num(s.until),
     )
 
 
@@ -180,6 +184,7 @@ def _order_load(d: OrderDump) -> OrderState:
     s.arr_bid, s.arr_ask, s.arr_mid = d.arr_bid, d.arr_ask, d.arr_mid
     s.away_bps, s.aggressive, s.filled, s.stop = d.away_bps, d.aggressive, d.filled, d.stop
     s.placed_price = d.placed_price
+    s.until = inf if d.until is None else d.until
     return s
 
 
@@ -1002,7 +1007,9 @@ def state_load(engine, data: bytes | Snapshot) -> dict[str, Any]:
     engine.quotes.clear()
     engine.quotes.update({sym: tuple(q) for sym, q in e.quotes.items()})
     engine.orders.clear()
-    engine.orders.update({d.order_id: _order_load(d) for d in e.orders})
+    engine.orders.update({d.order_id: _order_load(d) for d in e.orders})  # in entry order, as saved
+    engine._immediate.clear()
+    engine._immediate.extend(sorted((s for s in engine.orders.values() if s.until != inf), key=lambda s: s.until))
     engine.positions.clear()
     engine.positions.update({(a, s): q for a, s, q in e.positions})
     engine.mid_paths.clear()
