@@ -37,8 +37,8 @@ class OrderState:
     ``(account, symbol)``, made once per order for the detectors that key their windows on it.
     ``until``: the event time after which the order is over whatever the feed says next: ``inf``
     for an order that lives until it is cancelled or filled; for an IOC or FOK, its entry plus
-    ``engine.IOC_SETTLE_S``, brought forward to its first fill (the venue kills the unfilled rest
-    then, whether or not the feed carries that cancel).
+    ``engine.IOC_SETTLE_S`` (the venue kills the unfilled rest at its matching, whether or not the
+    feed carries that cancel; the second leaves room for the matching's fill reports).
     """
 
     __slots__ = (

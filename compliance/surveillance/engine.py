@@ -66,10 +66,11 @@ def _overrides(detector: Detector, hook: str) -> bool:
 STOP_TYPES = frozenset({"stop", "stop_limit"})
 # The live orders stay bounded on a day-long stream whatever the feed omits (issue 16):
 # - an IOC or FOK trades at entry or never: the venue kills its unfilled rest at once, whether or
-#   not the feed carries that cancel. It is over at its first fill report or ``IOC_SETTLE_S`` after
-#   entry, whichever comes first (the fill reports of that one matching, at the same instant, still
-#   count; ping orders settles an IOC after the same second, ``ioc_settle_s``). A later cancel or
-#   fill of it is taken as one of an order the engine does not know (no error, no double count).
+#   not the feed carries that cancel. It is over ``IOC_SETTLE_S`` after entry unless filled in full
+#   before (every fill report within that second is its own, a sweep's levels reported a few
+#   milliseconds apart included; ping orders settles an IOC after the same second,
+#   ``ioc_settle_s``). A later cancel or fill of it is taken as one of an order the engine does not
+#   know (no error, no double count).
 # - a resting order (GTC) that never ends: dropped once ``ORDER_MAX_AGE_S`` old (longer than every
 #   detector's window: its cancel or fill then carries nothing a detector weighs) or, past
 #   ``MAX_OPEN_ORDERS`` live orders, the oldest; counted in ``evicted`` (the stage logs them).
@@ -466,8 +467,6 @@ class SurveillanceEngine:
         if state is not None and t > state.until:  # an IOC/FOK already over: a fill of an unknown order
             state = self._closed(t, state)
         if state is not None:
-            if state.until != inf and not state.filled:  # an IOC/FOK's first fill: over after it
-                state.until = t
             if state.stop:  # triggered: a market order from now, benchmarked on the quote now
                 state.stop = False
                 state.market = state.aggressive = True

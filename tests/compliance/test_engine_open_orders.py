@@ -1,5 +1,5 @@
-"""The engine's live orders stay bounded (issue 16): an IOC/FOK is over at its first fill or
-``IOC_SETTLE_S`` after entry, whatever the feed says next; a resting order past the age or count
+"""The engine's live orders stay bounded (issue 16): an IOC/FOK is over ``IOC_SETTLE_S`` after
+entry (or once filled in full), whatever the feed says next; a resting order past the age or count
 bound is evicted, counted and logged; a snapshot carries all of it across a restart. Pure, fast."""
 
 from __future__ import annotations
@@ -84,17 +84,18 @@ def test_the_fills_of_one_matching_count_and_a_late_cancel_or_fill_is_an_unknown
     engine = SurveillanceEngine()
     engine.process(_quote(0.0))
     engine.process(_order(1.0, "x", qty=100_000.0, price=1.1002))
-    engine.process(_fill(1.0, "x", 30_000.0))  # the first fill report: the IOC is over after it
-    engine.process(_fill(1.0, "x", 20_000.0))  # the same matching, the next level: still its own
+    engine.process(_fill(1.0, "x", 30_000.0))  # the matching's first fill report
+    engine.process(_fill(1.0, "x", 20_000.0))  # the next level, same instant: its own
+    engine.process(_fill(1.004, "x", 10_000.0))  # a level reported 4 ms later: still its own
     state = engine.orders["x"]
-    assert state.filled == 50_000.0 and state.until == engine.last_t
-    engine.process(_fill(1.2, "x", 10_000.0))  # later: the venue killed the rest at 1.0
+    assert state.filled == 60_000.0 and state.until == _ts(1.0).timestamp() + IOC_SETTLE_S
+    engine.process(_fill(2.2, "x", 10_000.0))  # past its second: the venue killed the rest long ago
     assert "x" not in engine.orders and engine.evicted["immediate"] == 1
-    assert state.filled == 50_000.0  # the closed order is not touched again
-    engine.process(_order(1.5, "x", "cancel"))  # the feed's cancel of the rest, late: no error
+    assert state.filled == 60_000.0  # the closed order is not touched again
+    engine.process(_order(2.5, "x", "cancel"))  # the feed's cancel of the rest, late: no error
     engine.process(_fill(3.0, "x", 5_000.0))
     assert engine.evicted["immediate"] == 1  # dropped once
-    assert engine.positions[("A1", SYMBOL)] == 65_000.0  # each fill once
+    assert engine.positions[("A1", SYMBOL)] == 75_000.0  # each fill once
     engine.finish()
 
 
@@ -158,11 +159,12 @@ def _restart_stream():
     yield _order(0.0, "gtc", order_type="limit", price=1.0990)
     yield _order(0.5, "a", qty=1_000.0, price=1.0990)  # unfilled IOC
     yield _order(0.8, "b")
-    yield _fill(0.8, "b", 40_000.0)  # partly filled IOC: over after 0.8
+    yield _fill(0.8, "b", 40_000.0)  # partly filled IOC: live until 1.8
     # -- the snapshot is taken here, both IOCs still live
-    yield _fill(0.9, "b", 10_000.0)  # after its first fill's instant: an unknown order's
+    yield _fill(0.9, "b", 10_000.0)  # within its second: its own
     yield _quote(1.2)
     yield _order(1.3, "a", "cancel")  # within its second: a cancel
+    yield _fill(1.9, "b", 10_000.0)  # past b's second: an unknown order's
     yield _quote(2.0)
     yield _order(2.1, "c", qty=1_000.0, price=1.0990)
     yield _quote(3.5)
@@ -187,12 +189,12 @@ def test_a_restart_with_live_iocs_carries_them_as_an_uninterrupted_run_would():
         return trace, engine
 
     whole, engine = run(split=None)
-    for split in range(1, 13):
+    for split in range(1, 14):
         trace, restarted = run(split)
         assert trace == whole, split
         assert restarted.orders == {}
     assert engine.evicted["aged"] == 1  # the GTC, past 60 s
-    assert engine.positions[("A1", SYMBOL)] == 50_000.0
+    assert engine.positions[("A1", SYMBOL)] == 60_000.0  # b's three fills, each once
 
 
 def test_the_stage_logs_evicted_resting_orders(caplog):
