@@ -261,6 +261,16 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
     # is not (2026-12-05 evening, wip/qs23: the limit order book's stuffing accounts send their
     # burst first, at 30-49 messages a second, and nothing after). False: only ``min_messages``.
     baseline_after_burst: bool = True
+    # A burst sustained over several seconds floods the venue's message capacity as surely as one
+    # second at ``min_messages_over_baseline``: at least ``long_min_messages`` messages in
+    # ``long_window_s`` (15 a second held for 5 s: half the short window's rate, five times as
+    # long) at ``baseline_multiple`` x the account's own rate (before the burst, or after it for
+    # an account with no history) with at most ``max_fill_ratio`` executions is a burst too
+    # (2026-12-05 evening round 3, wip/qs24: the limit order book's stuffing at 15-25 a second
+    # over 5-7 s; our generator's busy quoters reach 12-27 a second over 5 s at 3-12 a second of
+    # their own). None turns it off.
+    long_window_s: Pos | None = 5.0
+    long_min_messages: Count = 75
 
 
 class PingOrdersParams(Params, frozen=True, kw_only=True):
