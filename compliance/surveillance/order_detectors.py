@@ -1146,6 +1146,14 @@ class PingOrdersDetector(Detector):
             life = t - state.t_new
             if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
                 return
+        if p.max_spreads_behind is not None:
+            # A probe is priced where it can trade (at or through the touch, inside the spread,
+            # or within a spread of it: quotes move that much in a ping's life); one parked two
+            # spreads or more behind the touch on entry cannot find hidden liquidity: it is a
+            # fleeting quote (order-to-trade's to judge), not a ping.
+            behind = _spreads(state)
+            if behind is not None and behind >= p.max_spreads_behind:
+                return
         key = state.key
         dq = self.pings.get(key)
         if dq is None:

@@ -302,6 +302,14 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     # messages, quote stuffing's to judge, not a probe sent on its own (2026-12-05 evening,
     # wip/qs23: the small orders of stuffing bursts were alerted as pings). None turns it off.
     burst_messages: Count | None = 30
+    # An order resting at least this many spreads (quoted on its entry) behind the touch is not a
+    # probe: a ping seeks liquidity where it could trade, at or through the touch or inside the
+    # spread; an order two spreads behind cannot trade unless the market moves two spreads through
+    # it within its life (2026-12-05 evening round 3, wip/qs24: of 4,225 orders of the true ping
+    # alerts on every book of the protocol, 4 rest behind the touch at all, at most 1.53 spreads;
+    # LOB dev 8's order-to-trade ``two_sided_far`` quotes rest 2.6-89 spreads, 2.2-4.5 bps,
+    # behind). None turns it off.
+    max_spreads_behind: NonNeg | None = 2.0
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
