@@ -894,6 +894,7 @@ class QuoteStuffingDetector(Detector):
         burst = acc.burst
         if burst is not None and t - burst.last_t > self._window:
             acc.burst = None
+            acc.window.clear()  # the burst's messages: not counted again for the next one
             self._assess(msg.account, burst)
             burst = None
         # ``acc.window`` holds the account's messages of the last ``long_window_s`` (or
@@ -979,6 +980,7 @@ class QuoteStuffingDetector(Detector):
                 open_bursts.discard(account)
             elif t - burst.last_t > self._window:
                 acc.burst = None
+                acc.window.clear()
                 open_bursts.discard(account)
                 self._assess(account, burst)
 

@@ -93,3 +93,14 @@ def test_a_restart_inside_a_sustained_burst_changes_nothing():
         n = len(rows)
         for cut in list(range(n - 200, n - 60, 9)):
             assert orjson.dumps(_surveil(rows, restart_at=cut)) == orjson.dumps(plain), cut
+
+
+def test_a_burst_is_not_counted_again_by_the_long_window_after_it():
+    """A one-second burst then a message every 1.5 s: the long window still holds the burst, but
+    its messages were the burst's; they do not open a second one."""
+    rows = _account(history_per_s=1.0, burst_per_s=100.0, burst_s=0.6)
+    rows = (
+        rows[:-1] + [o(142.0 + 1.5 * k, "new", f"x{k}", "Q", "buy", 100_000, "1.09950") for k in range(4)] + rows[-1:]
+    )
+    alerts = run(rows, only={"quote_stuffing"})
+    assert [a["evidence"]["alerted_on_window_s"] for a in alerts] == [1.0]
