@@ -849,6 +849,7 @@ class _Burst:
         "order_ids",
         "owner",
         "peak",
+        "peak_long",
         "start_ts",
         "symbols",
         "total_end",
@@ -887,6 +888,8 @@ class QuoteStuffingDetector(Detector):
         self.pending_accounts: set[str] = set()  # accounts with bursts awaiting their rate after
         self._window = params.window_s
         self._min = min(params.min_messages, params.min_messages_over_baseline)  # opens a burst
+        self._long = params.long_window_s is not None and params.long_window_s > params.window_s
+        self._span = params.long_window_s if self._long else params.window_s
 
     def on_order(self, t, msg, state, side):
         acc = self.accounts.get(msg.account)
@@ -898,41 +901,59 @@ class QuoteStuffingDetector(Detector):
         burst = acc.burst
         if burst is not None and t - burst.last_t > self._window:
             acc.burst = None
+            acc.window.clear()  # the burst's messages: not counted again for the next one
             self._assess(msg.account, burst)
             burst = None
+        # ``acc.window`` holds the account's messages of the last ``long_window_s`` (or
+        # ``window_s`` when it is off or shorter): the short window is its tail.
         dq = acc.window
         dq.append((t, msg))
-        edge = t - self._window
+        edge = t - self._span
         while dq[0][0] <= edge:
             dq.popleft()
+        n_long = len(dq)
+        if self._long:
+            edge = t - self._window
+            n = n_long
+            for i, e in enumerate(reversed(dq)):
+                if e[0] <= edge:
+                    n = i
+                    break
+        else:
+            n = n_long
         if burst is not None:
-            n = len(dq)
             burst.messages += 1
             burst.last_t = t
             burst.last_ts = msg.ts
             burst.total_end = acc.total
             if n > burst.peak:
                 burst.peak = n
+            if n_long > burst.peak_long:
+                burst.peak_long = n_long
             if len(burst.order_ids) < MAX_EVIDENCE_ORDERS:
                 burst.order_ids.append(msg.order_id)
             burst.symbols.add(msg.symbol)
-        elif len(dq) >= self._min:
-            n = len(dq)
+        elif n >= self._min or (self._long and n_long >= self.p.long_min_messages):
+            # A burst opens on either scale: the short window's floor, or the long window's (a
+            # burst sustained over several seconds); it takes in the window that opened it.
+            opened = list(dq)[-n:] if n >= self._min else list(dq)
+            m = len(opened)
             burst = acc.burst = _Burst()
-            first_t = dq[0][0]
+            first_t = opened[0][0]
             span = first_t - acc.first_t
-            before = acc.total - n
+            before = acc.total - m
             burst.baseline_rate = before / span if span >= self.p.baseline_min_s else None
-            burst.messages = n
+            burst.messages = m
             burst.peak = n
+            burst.peak_long = n_long if self._long else 0
             burst.fills = 0
             burst.last_t = t
             burst.last_ts = msg.ts
             burst.total_end = acc.total
-            burst.start_ts = dq[0][1].ts
+            burst.start_ts = opened[0][1].ts
             burst.owner = msg.owner
-            burst.order_ids = [m.order_id for _t, m in dq]
-            burst.symbols = {m.symbol for _t, m in dq}
+            burst.order_ids = [e[1].order_id for e in opened[:MAX_EVIDENCE_ORDERS]]
+            burst.symbols = {e[1].symbol for e in opened}
             self.open_bursts.add(msg.account)
 
     def on_fill(self, t, fill, state, side):
@@ -966,6 +987,7 @@ class QuoteStuffingDetector(Detector):
                 open_bursts.discard(account)
             elif t - burst.last_t > self._window:
                 acc.burst = None
+                acc.window.clear()
                 open_bursts.discard(account)
                 self._assess(account, burst)
 
@@ -977,30 +999,51 @@ class QuoteStuffingDetector(Detector):
             if acc.pending:
                 self._judge_pending(account, acc, inf)
 
+    def _scales(self, b, rate):
+        """The window scales on which burst ``b`` is far above ``rate`` (the account's own
+        messages a second; None: no baseline, the absolute floor of the short window alone) and
+        reaches that scale's floor: a list of (peak, window_s, floor)."""
+        p = self.p
+        out = []
+        short_floor = p.min_messages if rate is None else self._min
+        if b.peak >= short_floor and (rate is None or b.peak / p.window_s >= p.baseline_multiple * rate):
+            out.append((b.peak, p.window_s, short_floor))
+        if (
+            rate is not None
+            and self._long
+            and b.peak_long >= p.long_min_messages
+            and b.peak_long / p.long_window_s >= p.baseline_multiple * rate
+        ):
+            out.append((b.peak_long, p.long_window_s, p.long_min_messages))
+        return out
+
     def _assess(self, account, b):
         p = self.p
         fill_ratio = b.fills / b.messages
         if fill_ratio > p.max_fill_ratio:
             return
-        peak_rate = b.peak / p.window_s
-        if b.baseline_rate is not None and peak_rate < p.baseline_multiple * b.baseline_rate:
+        if self._scales(b, b.baseline_rate):
+            self._alert(account, b, None)
             return
-        floor = p.min_messages if b.baseline_rate is None else self._min
-        if b.peak < floor:
-            if b.baseline_rate is None and p.baseline_after_burst and b.peak >= p.min_messages_over_baseline:
-                self.accounts[account].pending.append(b)  # judged against the account's rate after it
-                self.pending_accounts.add(account)
-            return
-        self._alert(account, b, None)
+        if (
+            b.baseline_rate is None
+            and p.baseline_after_burst
+            and (b.peak >= p.min_messages_over_baseline or (self._long and b.peak_long >= p.long_min_messages))
+        ):
+            self.accounts[account].pending.append(b)  # judged against the account's rate after it
+            self.pending_accounts.add(account)
 
     def _alert(self, account, b, rate_after, *, after=False):
         p = self.p
         if after:
-            if b.peak / p.window_s < p.baseline_multiple * rate_after:
+            # The account's rate after the burst is its own rate: the short window's floor is
+            # then the one for an account with a history.
+            scales = self._scales(b, rate_after)
+            if not scales:
                 return
-            floor = p.min_messages_over_baseline
         else:
-            floor = p.min_messages if b.baseline_rate is None else self._min
+            scales = self._scales(b, b.baseline_rate)
+        peak, window_s, floor = max(scales, key=lambda sc: sc[0] / sc[2])
         fill_ratio = b.fills / b.messages
         symbols = sorted(b.symbols)
         self.out.append(
@@ -1010,7 +1053,7 @@ class QuoteStuffingDetector(Detector):
                 owner=b.owner,
                 symbol=symbols[0] if len(symbols) == 1 else ",".join(symbols),
                 order_ids=b.order_ids,
-                score=excess_score(b.peak, floor),
+                score=excess_score(peak, floor),
                 start=b.start_ts,
                 end=b.last_ts,
                 evidence={
@@ -1019,8 +1062,12 @@ class QuoteStuffingDetector(Detector):
                     "fill_ratio": round(fill_ratio, 4),
                     "max_fill_ratio": p.max_fill_ratio,
                     "peak_messages_per_window": b.peak,
-                    "min_messages": floor,
+                    "min_messages": p.min_messages if b.baseline_rate is None and not after else self._min,
                     "window_s": p.window_s,
+                    "peak_messages_per_long_window": b.peak_long if self._long else None,
+                    "min_messages_long_window": p.long_min_messages if self._long else None,
+                    "long_window_s": p.long_window_s if self._long else None,
+                    "alerted_on_window_s": window_s,
                     "baseline_messages_per_s": None if b.baseline_rate is None else round(b.baseline_rate, 4),
                     "messages_per_s_after": None if rate_after is None else round(rate_after, 4),
                     "baseline_multiple": p.baseline_multiple,
@@ -1107,6 +1154,14 @@ class PingOrdersDetector(Detector):
                 _keep(dq, lambda e: e[1] is not state)
             life = t - state.t_new
             if life > p.max_life_s or state.filled >= state.qty or not self._small(state):
+                return
+        if p.max_spreads_behind is not None:
+            # A probe is priced where it can trade (at or through the touch, inside the spread,
+            # or within a spread of it: quotes move that much in a ping's life); one parked two
+            # spreads or more behind the touch on entry cannot find hidden liquidity: it is a
+            # fleeting quote (order-to-trade's to judge), not a ping.
+            behind = _spreads(state)
+            if behind is not None and behind >= p.max_spreads_behind:
                 return
         key = state.key
         dq = self.pings.get(key)

@@ -261,6 +261,16 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
     # is not (2026-12-05 evening, wip/qs23: the limit order book's stuffing accounts send their
     # burst first, at 30-49 messages a second, and nothing after). False: only ``min_messages``.
     baseline_after_burst: bool = True
+    # A burst sustained over several seconds floods the venue's message capacity as surely as one
+    # second at ``min_messages_over_baseline``: at least ``long_min_messages`` messages in
+    # ``long_window_s`` (15 a second held for 5 s: half the short window's rate, five times as
+    # long) at ``baseline_multiple`` x the account's own rate (before the burst, or after it for
+    # an account with no history) with at most ``max_fill_ratio`` executions is a burst too
+    # (2026-12-05 evening round 3, wip/qs24: the limit order book's stuffing at 15-25 a second
+    # over 5-7 s; our generator's busy quoters reach 12-27 a second over 5 s at 3-12 a second of
+    # their own). None turns it off.
+    long_window_s: Pos | None = 5.0
+    long_min_messages: Count = 75
 
 
 class PingOrdersParams(Params, frozen=True, kw_only=True):
@@ -292,6 +302,14 @@ class PingOrdersParams(Params, frozen=True, kw_only=True):
     # messages, quote stuffing's to judge, not a probe sent on its own (2026-12-05 evening,
     # wip/qs23: the small orders of stuffing bursts were alerted as pings). None turns it off.
     burst_messages: Count | None = 30
+    # An order resting at least this many spreads (quoted on its entry) behind the touch is not a
+    # probe: a ping seeks liquidity where it could trade, at or through the touch or inside the
+    # spread; an order two spreads behind cannot trade unless the market moves two spreads through
+    # it within its life (2026-12-05 evening round 3, wip/qs24: of 4,225 orders of the true ping
+    # alerts on every book of the protocol, 4 rest behind the touch at all, at most 1.53 spreads;
+    # LOB dev 8's order-to-trade ``two_sided_far`` quotes rest 2.6-89 spreads, 2.2-4.5 bps,
+    # behind). None turns it off.
+    max_spreads_behind: NonNeg | None = 2.0
 
 
 class MomentumIgnitionParams(Params, frozen=True, kw_only=True):

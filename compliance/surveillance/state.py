@@ -105,10 +105,13 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 29: ping orders keeps, per account and symbol, the event times of its new orders and cancels in
 # the last second (an order sent inside a message burst is not a ping); quote stuffing keeps the
 # bursts of accounts with no history before them, awaiting the account's rate after them
+# 30: quote stuffing keeps each account's messages of the last ``long_window_s`` (a burst sustained
+# over several seconds) and, with each burst, its peak in that window
 # 31: every live order keeps ``until`` (an IOC/FOK is over after it: its entry plus the settle
 # second; null for an order that lives until cancelled or filled)
-# 32: 27 and 29 together; 33: 27, 29 and 31 together (numbered on separate branches)
-STATE_VERSION = 33
+# 32: 27 and 29 together; 33: 27, 29 and 31 together; 34: 27 and 29 to 31 together (numbered on
+# separate branches)
+STATE_VERSION = 34
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -435,6 +438,7 @@ class BurstDump(msgspec.Struct, forbid_unknown_fields=True):
     start_ts: datetime
     symbols: list[str]
     total_end: int  # the account's message count at the burst's last message
+    peak_long: int  # the most messages in ``long_window_s`` during the burst
 
 
 class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
@@ -465,6 +469,7 @@ def _burst_dump(b: _Burst) -> BurstDump:
         b.start_ts,
         sorted(b.symbols),
         b.total_end,
+        b.peak_long,
     )
 
 
@@ -473,6 +478,7 @@ def _burst_load(bd: BurstDump) -> _Burst:
     b.baseline_rate, b.fills, b.last_t, b.last_ts = bd.baseline_rate, bd.fills, bd.last_t, bd.last_ts
     b.messages, b.order_ids, b.owner, b.peak = bd.messages, bd.order_ids, bd.owner, bd.peak
     b.start_ts, b.symbols, b.total_end = bd.start_ts, set(bd.symbols), bd.total_end
+    b.peak_long = bd.peak_long
     return b
 
 
