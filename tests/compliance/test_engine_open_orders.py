@@ -102,7 +102,7 @@ def test_the_fills_of_one_matching_count_and_a_late_cancel_or_fill_is_an_unknown
 def test_an_unfilled_ioc_counts_once_as_a_ping_whatever_cancel_comes_late():
     engine = SurveillanceEngine(only={"ping_orders"})
     engine.process(_quote(0.0))
-    engine.process(_order(1.0, "p", qty=1_000.0, price=1.0990))
+    engine.process(_order(1.0, "p", qty=1_000.0, price=1.1000))  # at the bid: a probe that does not trade
     engine.process(_quote(2.5))  # the settle second has passed: the IOC is over, the engine drops it
     assert "p" not in engine.orders and engine.evicted["immediate"] == 1
     engine.process(_order(2.6, "p", "cancel"))  # the feed's cancel after all: an unknown order now
@@ -114,7 +114,7 @@ def test_an_unfilled_ioc_counts_once_as_a_ping_whatever_cancel_comes_late():
 def test_an_ioc_cancelled_within_its_second_is_cancelled_as_before():
     engine = SurveillanceEngine(only={"ping_orders"})
     engine.process(_quote(0.0))
-    engine.process(_order(1.0, "p", qty=1_000.0, price=1.0990))
+    engine.process(_order(1.0, "p", qty=1_000.0, price=1.1000))  # at the bid: a probe that does not trade
     engine.process(_order(1.3, "p", "cancel"))
     assert "p" not in engine.orders and engine.evicted["immediate"] == 0
     pings = engine.units["ping_orders"].pings[("A1", SYMBOL)]
