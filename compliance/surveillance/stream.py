@@ -17,6 +17,9 @@ from compliance.surveillance.records import FillRecord, OrderMessage, Quote
 from tradeops.events import Alert, Bar, Fill, OrderEvent, Tick
 
 KILL_WORDS = ("kill", "disconnect", "connection")
+# The platform's order types as surveillance reads them: a stop rests off the book until it
+# triggers, then trades at market and is benchmarked on the quote then (not when it was sent).
+ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "STOP": "stop"}
 
 
 def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str, float]):
@@ -44,6 +47,8 @@ def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str
         elif action == "cancel" and any(w in low for w in KILL_WORDS):
             reason = "kill_switch"
         size = contract_sizes.get(payload.symbol, 1.0)
+        order_type = ORDER_TYPES.get(payload.order_type, "market")
+        price = payload.stop_price if order_type == "stop" else payload.limit_price
         return OrderMessage(
             ts=payload.ts,
             action=action,
@@ -53,8 +58,8 @@ def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str
             symbol=payload.symbol,
             side=payload.side.lower(),
             qty=float(payload.quantity) * size,
-            price=float(payload.limit_price) if payload.limit_price is not None else None,
-            order_type="limit" if payload.order_type == "LIMIT" else "market",
+            price=float(price) if price is not None else None,
+            order_type=order_type,
             algo=payload.algo_id,
             reason=reason,
         )

@@ -11,7 +11,8 @@ from django.db import connection
 from compliance.consumers import SurveillanceConsumer
 from compliance.models import Alert, PreTradeDecision
 from compliance.services import pretrade_decision_record
-from compliance.surveillance.records import Quote
+from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.records import FillRecord, Quote
 from compliance.surveillance.stream import record_of
 from tradeops.events import Bar, CheckResult, Fill, OrderEvent, RiskDecision, Tick, make_event
 from tradeops.outbox.models import Outbox
@@ -321,3 +322,41 @@ def test_throttle_trip_survives_a_worker_restart_until_a_person_reenables(db, al
     trip.refresh_from_db()
     assert trip.reset_by == bob and trip.reset_reason == "fills reconciled"
     assert not gate_refuses_momo()
+
+
+def _stop_order(order_type: str) -> OrderEvent:
+    return OrderEvent(
+        client_order_id="s1",
+        account_id=1,
+        symbol="EURUSD",
+        side="BUY",
+        order_type=order_type,
+        quantity=Decimal("1"),
+        status="SUBMITTED",
+        previous_status="RISK_APPROVED",
+        stop_price=Decimal("1.10500") if order_type == "STOP" else None,
+        ts=T0,
+    )
+
+
+def _arrival_ask(order: OrderEvent) -> float:
+    """The arrival touch the engine benchmarks the order on: quote, the order sent, the market 50
+    pips up 5 min later, half of it filled there."""
+    engine = SurveillanceEngine(only={"best_execution_slippage"})
+    engine.process(Quote(ts=T0, symbol="EURUSD", bid=1.10000, ask=1.10010))
+    engine.process(record_of(order, owners={}, contract_sizes={"EURUSD": 100000.0}))
+    later = T0 + timedelta(minutes=5)
+    engine.process(Quote(ts=later, symbol="EURUSD", bid=1.10500, ask=1.10510))
+    engine.process(
+        FillRecord(ts=later, order_id="s1", account="1", owner="1", symbol="EURUSD", side="buy", qty=5e4, price=1.1051)
+    )
+    return engine.orders["s1"].arr_ask
+
+
+def test_a_platform_stop_order_reaches_surveillance_as_a_stop_and_is_benchmarked_when_it_triggers():
+    """A STOP rests off the book: its arrival benchmark is the quote when it fills (triggers), not
+    the quote when it was sent (a stop triggered 50 pips away is not 50 pips of slippage)."""
+    rec = record_of(_stop_order("STOP"), owners={}, contract_sizes={"EURUSD": 100000.0})
+    assert (rec.order_type, rec.price, rec.qty) == ("stop", 1.105, 100000.0)
+    assert _arrival_ask(_stop_order("STOP")) == 1.10510
+    assert _arrival_ask(_stop_order("MARKET")) == 1.10010  # a market order arrives when sent
