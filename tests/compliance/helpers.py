@@ -94,6 +94,22 @@ def run(rows, *, only=None, params=None):
     return [a.as_dict() for a in engine.finish()]
 
 
+def surveil_restarted(rows, *, only, restart_at=None, params=None):
+    """Surveil rows (sorted by time, stable) and return the alerts as output dicts, those taken
+    as they came and those of the end; with ``restart_at``, the engine's snapshot is restored
+    into a fresh engine before that row (nothing may be dropped by the restore)."""
+    engine = SurveillanceEngine(params, only=only)
+    out = []
+    for i, row in enumerate(sorted(rows, key=lambda r: r["ts"])):
+        if i == restart_at:
+            data = state_dump(engine)
+            engine = SurveillanceEngine(params, only=only)
+            assert state_load(engine, data)["restarted"] == []
+        engine.process(record_decoder.decode(orjson.dumps(row)))
+        out += [a.as_dict() for a in engine.take_alerts()]
+    return out + [a.as_dict() for a in engine.finish()]
+
+
 def of_type(alerts, alert_type):
     return [a for a in alerts if a["alert_type"] == alert_type]
 

@@ -10,10 +10,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import market, q
+from tests.compliance.helpers import market, q, surveil_restarted
 
 
 def _rows(between: list[tuple[float, str, int]], reverse_at: float | None):
@@ -29,16 +26,7 @@ def _rows(between: list[tuple[float, str, int]], reverse_at: float | None):
 
 
 def _surveil(rows, restart_at=None):
-    engine = SurveillanceEngine(only={"momentum_ignition"})
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only={"momentum_ignition"})
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only={"momentum_ignition"}, restart_at=restart_at)
 
 
 between_st = st.lists(

@@ -11,23 +11,11 @@ from __future__ import annotations
 
 import orjson
 
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import o, q, run
+from tests.compliance.helpers import o, q, run, surveil_restarted
 
 
 def _surveil(rows, restart_at=None):
-    engine = SurveillanceEngine(only={"ping_orders"})
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only={"ping_orders"})
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only={"ping_orders"}, restart_at=restart_at)
 
 
 def _pings(others: int, *, small_first: bool = True):

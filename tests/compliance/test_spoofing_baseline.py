@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
-from tests.compliance.helpers import parked_cancels, q, run, spoofing_episode
+from compliance.surveillance.state import STATE_VERSION, state_dump
+from tests.compliance.helpers import parked_cancels, q, run, spoofing_episode, surveil_restarted
 from tests.compliance.test_state import _tick
 
 # (the active-stretch baseline, tests/compliance/test_spoofing_active_stretch.py, off too: a run
@@ -28,17 +28,7 @@ BASELINE_ONLY = {"spoofing": {"max_expected_by_chance": None, "active_gap_s": No
 
 
 def _surveil(rows, restart_at=None, params=None):
-    rows = sorted(rows, key=lambda r: r["ts"])
-    engine = SurveillanceEngine(params, only={"spoofing"})
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(params, only={"spoofing"})
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only={"spoofing"}, restart_at=restart_at, params=params)
 
 
 def test_an_account_that_never_cancels_is_alerted_with_its_baseline_in_the_evidence():

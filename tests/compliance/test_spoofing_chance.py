@@ -20,8 +20,8 @@ import pytest
 from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import STATE_VERSION, state_dump, state_load
-from tests.compliance.helpers import market, o, q, run
+from compliance.surveillance.state import STATE_VERSION, state_dump
+from tests.compliance.helpers import market, o, q, run, surveil_restarted
 from tests.compliance.test_state import _tick
 
 ONLY = {"spoofing"}
@@ -98,17 +98,7 @@ def test_several_levels_cancelled_together_are_no_coincidence_even_for_a_busy_ac
 
 
 def _surveil(rows, restart_at=None):
-    rows = sorted(rows, key=lambda r: r["ts"])
-    engine = SurveillanceEngine(only=ONLY)
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only=ONLY)
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only=ONLY, restart_at=restart_at)
 
 
 @pytest.mark.parametrize("qty", [300_000, 3_000_000])

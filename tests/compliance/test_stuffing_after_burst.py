@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import orjson
 
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import o, q, run
+from tests.compliance.helpers import o, q, run, surveil_restarted
 
 
 def _burst(messages: int, *, after_per_s: float = 0.0, after_s: float = 70.0):
@@ -55,17 +52,7 @@ def test_a_new_quoter_that_goes_on_at_a_tenth_of_its_burst_is_not():
 
 
 def _surveil(rows, restart_at=None):
-    rows = sorted(rows, key=lambda r: r["ts"])
-    engine = SurveillanceEngine(only={"quote_stuffing"})
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only={"quote_stuffing"})
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only={"quote_stuffing"}, restart_at=restart_at)
 
 
 def test_a_restart_while_the_burst_awaits_the_rate_after_changes_nothing():

@@ -13,10 +13,7 @@ from __future__ import annotations
 
 import orjson
 
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import o, q, run
+from tests.compliance.helpers import o, q, run, surveil_restarted
 
 
 def _account(*, history_per_s: float, burst_per_s: float, burst_s: float = 6.0, after_per_s: float = 0.0):
@@ -72,17 +69,7 @@ def test_a_busy_quoter_at_its_own_pace_is_not():
 
 
 def _surveil(rows, restart_at=None):
-    rows = sorted(rows, key=lambda r: r["ts"])
-    engine = SurveillanceEngine(only={"quote_stuffing"})
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only={"quote_stuffing"})
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only={"quote_stuffing"}, restart_at=restart_at)
 
 
 def test_a_restart_inside_a_sustained_burst_changes_nothing():

@@ -13,8 +13,8 @@ import orjson
 
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import f, o, q, run
+from compliance.surveillance.state import state_dump
+from tests.compliance.helpers import f, o, q, run, surveil_restarted
 
 ONLY = {"wash_trade", "painting_the_tape"}
 
@@ -71,17 +71,7 @@ def test_two_orders_that_crossed_stay_a_wash_whatever_else_they_filled():
 
 
 def _surveil(rows, restart_at=None):
-    rows = sorted(rows, key=lambda r: r["ts"])
-    engine = SurveillanceEngine(only=ONLY)
-    out = []
-    for i, row in enumerate(rows):
-        if restart_at is not None and i == restart_at:
-            data = state_dump(engine)
-            engine = SurveillanceEngine(only=ONLY)
-            assert state_load(engine, data)["restarted"] == []
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-        out += [a.as_dict() for a in engine.take_alerts()]
-    return out + [a.as_dict() for a in engine.finish()]
+    return surveil_restarted(rows, only=ONLY, restart_at=restart_at)
 
 
 def test_the_orders_filled_volume_survives_a_restart():
