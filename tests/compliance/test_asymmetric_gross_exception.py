@@ -6,19 +6,10 @@ with marks past twice the bar is best execution's case, as before."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import market, q, run
+from tests.compliance.helpers import run
+from tests.compliance.test_asymmetric_best_ex_case import BOTH, client  # a 1-pip spread: the bar is 2 pips
 
-BOTH = {"best_execution_slippage", "asymmetric_slippage"}
 BEFORE = {"asymmetric_slippage": {"gross_multiple": None}}
-QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread: best execution's bar is 2 pips
-
-
-def client(pips: list[float]) -> list[dict]:
-    """One client's market buys, 30 s apart, each filled once this many pips past the ask."""
-    rows = [QUOTE]
-    for i, p in enumerate(pips):
-        rows += market(30 * i + 1, f"a{i}", "K", "buy", 100_000, f"{1.10010 + p * 0.0001:.5f}")
-    return rows
 
 
 def types(alerts) -> list[str]:
