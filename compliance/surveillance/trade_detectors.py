@@ -702,6 +702,11 @@ class _Chain:
         self.flow0 = 0.0
         self.flow1 = 0.0
 
+    def reversal(self) -> tuple[float, float]:
+        """The reversal's quantity and notional, with the exit filled inside the burst
+        (``exit_in_burst``)."""
+        return self.rev_qty + self.exit_qty, self.rev_notional + self.exit_notional
+
     def burst_fills(self):
         return self.fills if self.core_n is None else self.fills[: self.core_n]
 
@@ -968,8 +973,7 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_qty += fill.qty
         ch.rev_notional += fill.qty * fill.price
         ch.rev_ids.append(fill.order_id)
-        rev_qty = ch.rev_qty + ch.exit_qty  # with the exit filled inside the burst (``exit_in_burst``)
-        return rev_qty >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        return ch.reversal()[0] >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
 
     def _lead_n(self, ch) -> int:
         """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""
@@ -1102,8 +1106,8 @@ class MomentumIgnitionDetector(Detector):
         # move. A scalper out again at about the price it paid, or a position cut once the move
         # has faded, captured nothing of it.
         burst_px = sum(f.qty * f.price for _t, f, _o in burst) / burst_qty
-        rev_qty = ch.rev_qty + ch.exit_qty  # with the exit filled inside the burst (``exit_in_burst``)
-        rev_px = (ch.rev_notional + ch.exit_notional) / rev_qty if rev_qty > 0 else fill.price
+        rev_qty, rev_notional = ch.reversal()
+        rev_px = rev_notional / rev_qty if rev_qty > 0 else fill.price
         move_px = ch.side * (peak - ch.start_mid)
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
