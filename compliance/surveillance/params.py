@@ -93,6 +93,18 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     # series' own (a painter drawing each print at 0.6-1.6x a base, the limit order book's walk),
     # a 9-lot round trip inside a sub-lot series is not. Before: ``series_size_ratio`` (1.5).
     series_off_ticket: Annotated[float, msgspec.Meta(gt=1)] | None = None
+    # A print is the ticket its orders carried (2026-12-05 night, wip/paint26, from wip/dpaint25's
+    # diagnosis of the limit order book E): the series test sizes each pair of orders by the
+    # larger of its two orders' whole fills (``_Run.filled``), not by the volume the two crossed.
+    # On a venue the painter's resting ticket is exposed to everyone's flow: strangers take a
+    # slice first and the other account's order is sized to what is left, yet the tape printed
+    # the whole ticket from the painter's order (MAR Annex I 1(a): the volume shown). False: the
+    # crossed volume (the rule before).
+    series_ticket_by_order: bool = True
+    # One pair of orders is one print of the series whichever of the two filled first (a resting
+    # order met by the other account's FOK fills in slices paired either way round). False: keyed
+    # by (first leg, second leg), the rule before: one print could count twice.
+    series_pair_unordered: bool = True
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):

@@ -329,7 +329,10 @@ class _PairDetector(Detector):
         painting's own count asks: three like sizes among four round trips are not a series),
         and those at least ``series_alike_share`` of them. Checked on each length the run has
         had, so the verdict never goes back (both detectors agree whichever pair they look
-        from)."""
+        from). A pair of orders weighs the larger of its two orders' whole fills
+        (``series_ticket_by_order``: strangers who took slices of the painter's resting ticket
+        first leave the partner's order the remainder), and is one pair whichever of its orders
+        filled first (``series_pair_unordered``)."""
         paint = self.paint
         if not paint.enabled or paint.series_size_ratio is None:
             return False
@@ -339,14 +342,19 @@ class _PairDetector(Detector):
         n = len(run.pairs)
         if n < need:
             return False
+        by_order, unordered, filled = paint.series_ticket_by_order, paint.series_pair_unordered, run.filled
         for k in range(max(run.series_checked + 1, need), n + 1):
             paired: dict[tuple[str, str], float] = {}
             for a, b, *_ in run.pairs[:k]:
-                key = (a.order_id, b.order_id)
+                x, y = a.order_id, b.order_id
+                key = (y, x) if unordered and y < x else (x, y)
                 paired[key] = paired.get(key, 0.0) + a.qty
             if len(paired) < need:
                 continue
-            sizes = list(paired.values())
+            if by_order:  # each print is the ticket its orders carried, whoever took slices of it
+                sizes = [max(q, filled.get(x, 0.0), filled.get(y, 0.0)) for (x, y), q in paired.items()]
+            else:
+                sizes = list(paired.values())
             mid = _median(sizes)
             alike = sum(1 for q in sizes if mid / ratio <= q <= mid * ratio)
             if alike >= need and alike >= share * len(sizes):
