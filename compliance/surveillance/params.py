@@ -592,6 +592,18 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # alone) is dropped when the account's same-way aggressive flow after the print exceeds this x
     # the push: a mark stops at the print; a moved alert keeps ``max_continuation``. None: off.
     dominant_max_continuation: NonNeg | None = 0.25
+    # A block build is the stake, not the pace (the concentration test): a position held the push's
+    # way that the account's own fills over ``position_lookback_s`` built all one way within this
+    # long (first to last fill) and then held, nothing traded, for ``block_build_held_s`` before
+    # the push, is not counted as the account's earlier flow: the push is concentrated by
+    # definition (``prior_order_cap`` says the same of one block; four blocks in 83 s are one).
+    # 600 s, two fixing windows: the LOB's builds span up to 370 s (91127 9940865), the
+    # institutional parents that slice one way through the hour (what the concentration test is
+    # for) 1,333 s and more (tuning 302 INS025, held-out 57786 INS017); any span from 84 s to
+    # 1,332 s gives the same on every book (2026-12-05 evening night, wip/close26:
+    # docs/surveillance-rounds-close26.md). None: off (every order before the push is its pace).
+    block_build_span_s: Pos | None = 600.0
+    block_build_held_s: NonNeg = 300.0
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy

@@ -1477,6 +1477,22 @@ class MarkingTheCloseDetector(Detector):
                     prior += size
                     if at >= near_from:
                         prior_near += size
+            # A block build is the stake, not the pace: a position held the push's way that the
+            # account's own fills over the position look-back built all one way, in one block (the
+            # first of them at most ``block_build_span_s`` before the last) and then held, nothing
+            # traded, for at least ``block_build_held_s`` before the push, is the position the
+            # print serves; its orders are not the account's pace (an execution parent slicing
+            # one way through the hour is, and keeps the test).
+            block_build = (
+                p.block_build_span_s is not None
+                and held_way > 0
+                and bool(own_before)
+                and all(f[2] == direction for f in own_before)
+                and began - own_before[-1][0] >= p.block_build_held_s
+                and own_before[-1][0] - own_before[0][0] <= p.block_build_span_s
+            )
+            if block_build:
+                prior = prior_near = 0.0
             prior_rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
             concentration = (qty / span) / prior_rate if prior_rate > 0 else None
             if concentration is not None and concentration < p.min_concentration and p.bulk_min_order is not None:
@@ -1584,6 +1600,7 @@ class MarkingTheCloseDetector(Detector):
                     "aggressive_qty_before_push": prior,
                     "aggressive_qty_window_before_push": prior_near,
                     "vol_lookback_s": p.vol_lookback_s,
+                    "block_build": block_build,
                     "concentration": None if concentration is None else round(concentration, 3),
                     "min_concentration": p.min_concentration,
                     "prior_order_cap": p.prior_order_cap,

@@ -541,16 +541,22 @@ def position_block_rows(sliced: bool):
 
 def test_marking_the_close_a_position_taken_in_one_block_larger_than_the_push():
     # The block counts as 1.5x the push's largest order (1,500,000), not as 7,000,000 of flow:
-    # the push's rate is 20x the account's usual one.
-    alerts = run(position_block_rows(sliced=False), only={"marking_the_close"})
+    # the push's rate is 20x the account's usual one (the cap alone: the block build rule off,
+    # which reads the same block, held 1,220 s, as no pace at all; wip/close26).
+    no_block = {"block_build_span_s": None}
+    alerts = run(position_block_rows(sliced=False), only={"marking_the_close"}, params={"marking_the_close": no_block})
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
     assert ev["position_before_push"] == 7_000_000 and ev["push_qty"] == 3_000_000
     assert ev["aggressive_qty_before_push"] == 1_500_000 and ev["prior_order_cap"] == 1.5
     assert ev["concentration"] >= ev["min_concentration"]
     # Every order counted in full (the previous rule): 7,000,000 of usual flow, 4.3x: not alerted.
-    off = {"marking_the_close": {"prior_order_cap": None}}
+    off = {"marking_the_close": {"prior_order_cap": None, **no_block}}
     assert run(position_block_rows(sliced=False), only={"marking_the_close"}, params=off) == []
+    # With the block build rule (the default) the block is the stake: alerted, no pace counted.
+    alerts = run(position_block_rows(sliced=False), only={"marking_the_close"})
+    assert len(alerts) == 1 and alerts[0]["evidence"]["block_build"] is True
+    assert alerts[0]["evidence"]["concentration"] is None
 
 
 def test_marking_the_close_near_miss_the_same_position_bought_at_a_steady_pace():
