@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-05 at 15:13 UTC, after the evening rounds' figures,
+# Evaluation only (drawn at random on 2026-12-05 at 16:50 UTC, after the evening night round's figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (50167, 50051, 66931)
+INDEPENDENT_SEEDS = (34001, 60708, 84283)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -97,7 +97,8 @@ INDEPENDENT_SEEDS = (50167, 50051, 66931)
 # 07:29 UTC): read at commit 913ba63, the noon round's figures (marking the close 0.85); 18163,
 # 75799, 52616 (drawn 09:37 UTC): read at commit 95c40a9, the afternoon round's figures (0.90 /
 # 0.96); 14387, 65371, 73402 (drawn 12:16 UTC): read at commit 1f9babb, the evening rounds'
-# figures (0.93 / 0.96). Never counted as an unseen measure again.
+# figures (0.93 / 0.96); 50167, 50051, 66931 (drawn 15:13 UTC): read at commit 0a18022, the
+# evening night round's figures (0.91 / 0.97). Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
     70458,
@@ -168,6 +169,9 @@ SEEN_INDEPENDENT_SEEDS = (
     14387,
     65371,
     73402,
+    50167,
+    50051,
+    66931,
 )
 
 
