@@ -186,6 +186,9 @@ class OrderEvent(Payload, frozen=True, kw_only=True):
     filled_quantity: Decimal = Decimal(0)
     limit_price: Decimal | None = None
     stop_price: Decimal | None = None
+    # GTC | DAY | IOC | FOK (``trading.models.TimeInForce``). Defaulted: an event recorded before
+    # the field existed decodes as GTC, the order model's default.
+    time_in_force: str = "GTC"
     average_fill_price: Decimal | None = None
     broker_order_id: str = ""
     algo_id: str = ""

@@ -20,6 +20,10 @@ KILL_WORDS = ("kill", "disconnect", "connection")
 # The platform's order types as surveillance reads them: a stop rests off the book until it
 # triggers, then trades at market and is benchmarked on the quote then (not when it was sent).
 ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "STOP": "stop"}
+# A platform LIMIT order whose time in force is IOC or FOK trades at once or not at all: the
+# surveillance record types it so (it never rests: no quote for order-to-trade's market-making
+# test, settled 1 s after entry whether or not the cancel of its rest arrives).
+IMMEDIATE_TIME_IN_FORCE = {"IOC": "ioc", "FOK": "fok"}
 
 
 def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str, float]):
@@ -48,6 +52,8 @@ def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str
             reason = "kill_switch"
         size = contract_sizes.get(payload.symbol, 1.0)
         order_type = ORDER_TYPES.get(payload.order_type, "market")
+        if order_type == "limit":
+            order_type = IMMEDIATE_TIME_IN_FORCE.get(payload.time_in_force, "limit")
         price = payload.stop_price if order_type == "stop" else payload.limit_price
         return OrderMessage(
             ts=payload.ts,

@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+import orjson
 from django.db import connection
 
 from compliance.consumers import SurveillanceConsumer
@@ -14,7 +15,7 @@ from compliance.services import pretrade_decision_record
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import FillRecord, Quote
 from compliance.surveillance.stream import record_of
-from tradeops.events import Bar, CheckResult, Fill, OrderEvent, RiskDecision, Tick, make_event
+from tradeops.events import Bar, CheckResult, Fill, OrderEvent, RiskDecision, Tick, decode, encode, make_event
 from tradeops.outbox.models import Outbox
 from tradeops.stages import stage_get
 
@@ -360,3 +361,45 @@ def test_a_platform_stop_order_reaches_surveillance_as_a_stop_and_is_benchmarked
     assert (rec.order_type, rec.price, rec.qty) == ("stop", 1.105, 100000.0)
     assert _arrival_ask(_stop_order("STOP")) == 1.10510
     assert _arrival_ask(_stop_order("MARKET")) == 1.10010  # a market order arrives when sent
+
+
+def _limit_order(time_in_force: str, order_type: str = "LIMIT") -> OrderEvent:
+    return OrderEvent(
+        client_order_id="t1",
+        account_id=1,
+        symbol="EURUSD",
+        side="BUY",
+        order_type=order_type,
+        quantity=Decimal("1"),
+        status="SUBMITTED",
+        previous_status="RISK_APPROVED",
+        limit_price=Decimal("1.10010") if order_type == "LIMIT" else None,
+        time_in_force=time_in_force,
+        ts=T0,
+    )
+
+
+def test_a_platform_limit_order_keeps_its_time_in_force_on_the_surveillance_stream():
+    """A LIMIT sent IOC or FOK trades at once or not at all: an ``ioc`` / ``fok`` record (never a
+    resting quote); GTC and DAY rest; a MARKET order is a market record whatever its time in force."""
+    sizes = {"EURUSD": 100000.0}
+    kinds = {
+        tif: record_of(_limit_order(tif), owners={}, contract_sizes=sizes).order_type
+        for tif in ("GTC", "DAY", "IOC", "FOK")
+    }
+    assert kinds == {"GTC": "limit", "DAY": "limit", "IOC": "ioc", "FOK": "fok"}
+    assert record_of(_limit_order("IOC", "MARKET"), owners={}, contract_sizes=sizes).order_type == "market"
+    # An IOC's unfilled rest is settled 1 s after entry by the engine, whether or not its cancel comes.
+    engine = SurveillanceEngine(only={"ping_orders"})
+    engine.process(Quote(ts=T0, symbol="EURUSD", bid=1.10000, ask=1.10010))
+    engine.process(record_of(_limit_order("IOC"), owners={}, contract_sizes=sizes))
+    engine.process(Quote(ts=T0 + timedelta(seconds=2), symbol="EURUSD", bid=1.10000, ask=1.10010))
+    assert "t1" not in engine.orders
+
+
+def test_an_order_event_recorded_before_time_in_force_existed_decodes_as_gtc():
+    message = encode(make_event(_limit_order("FOK"), source="execution", key="1"))
+    old = orjson.loads(message)
+    del old["payload"]["time_in_force"]
+    assert decode(orjson.dumps(old)).payload.time_in_force == "GTC"
+    assert decode(message).payload.time_in_force == "FOK"

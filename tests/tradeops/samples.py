@@ -68,6 +68,7 @@ SAMPLES: dict[type, ev.Payload] = {
         filled_quantity=Decimal("0.10"),
         limit_price=Decimal("1.08500"),
         stop_price=Decimal("1.08000"),
+        time_in_force="IOC",
         average_fill_price=Decimal("1.08499"),
         broker_order_id="b-9",
         algo_id="algo-7",

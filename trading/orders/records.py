@@ -149,6 +149,7 @@ def action_event(*, action: str, payload: dict, at: datetime, event_id, tracepar
             filled_quantity=dec("filled_quantity") or Decimal(0),
             limit_price=dec("limit_price"),
             stop_price=dec("stop_price"),
+            time_in_force=payload.get("time_in_force") or "GTC",
             average_fill_price=dec("average_fill_price"),
             broker_order_id=payload.get("broker_order_id") or "",
             algo_id=payload.get("algo_id") or "",
