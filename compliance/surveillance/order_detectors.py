@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import deque
 from math import exp, inf
 
+import msgspec
+
 from compliance.surveillance.base import (
     MAX_EVIDENCE_ORDERS,
     Detector,
@@ -56,7 +58,9 @@ class SpoofingDetector(Detector):
     def __init__(self, params, engine):
         super().__init__(params, engine)
         self.recent_fills: dict[tuple[str, str], deque] = {}
-        # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)]]
+        # (fill's order id, fill_t) -> [deadline, fill, fill_t, fill_side, [(state, cancel_ts, cancel_t)],
+        # first_t]: with ``episode_per_order`` the cancels after several partial fills of one order
+        # are one episode, ``fill_t`` its latest fill and ``first_t`` its first (else the same)
         self.episodes: dict[tuple[str, float], list] = {}
         # the longest window an episode may have: a quiet account's, when that rule is on
         self._window = max(
@@ -162,11 +166,20 @@ class SpoofingDetector(Detector):
             self._queue(*waited, state, msg.ts, t)
 
     def _queue(self, fill_t, fill, fill_side, state, ts, t) -> None:
-        """Add a cancel to the episode of the fill it followed."""
+        """Add a cancel to the episode of the fill it followed (with ``episode_per_order``, to the
+        open episode of another partial fill of the same order when there is one)."""
         fill_key = (fill.order_id, fill_t)
         episode = self.episodes.get(fill_key)
+        if episode is None and self.p.episode_per_order:
+            oid = fill.order_id
+            episode = next((e for k, e in self.episodes.items() if k[0] == oid and e[1].account == fill.account), None)
+            if episode is not None and fill_t != episode[2]:
+                if fill_t > episode[2]:  # read from the order's latest fill
+                    episode[0] = max(episode[0], fill_t + self._wait)
+                    episode[1], episode[2] = fill, fill_t
+                episode[5] = min(episode[5], fill_t)
         if episode is None:
-            episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, []]
+            episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, [], fill_t]
         episode[4].append((state, ts, t))
 
     def windows_empty(self) -> bool:
@@ -180,7 +193,16 @@ class SpoofingDetector(Detector):
 
     def _assess(self, episode):
         p = self.p
-        _deadline, fill, fill_t, _fill_side, cancelled = episode
+        _deadline, fill, fill_t, _fill_side, cancelled, first_t = episode
+        parts = 1
+        if first_t < fill_t:  # one order's partial fills: its quantity filled over them
+            same = [
+                f
+                for ft, f, _fs, *_ in self.recent_fills.get((fill.account, fill.symbol), ())
+                if f.order_id == fill.order_id and first_t <= ft <= fill_t
+            ]
+            parts = len(same)
+            fill = msgspec.structs.replace(fill, qty=sum(f.qty for f in same) or fill.qty)
         window, quiet = self._window_for(fill.account, fill_t)
         # a quiet account's longer readings (the lead to the genuine order's arrival, the
         # withdrawals up to ``quiet_withdrawn_cancel_within_s``) only for a one-way account
@@ -193,9 +215,9 @@ class SpoofingDetector(Detector):
         if self._by_arrival:
             lead = p.max_lead_s
             if extend:
-                waited = any(fill_t - s.t_new > lead for s, _ts, _t in cancelled)
-            else:  # a busy account: the orders placed within ``max_lead_s`` of the fill only
-                cancelled = episode[4] = [c for c in cancelled if fill_t - c[0].t_new <= lead]
+                waited = any(first_t - s.t_new > lead for s, _ts, _t in cancelled)
+            else:  # a busy account: the orders placed within ``max_lead_s`` of the (first) fill only
+                cancelled = episode[4] = [c for c in cancelled if first_t - c[0].t_new <= lead]
                 if not cancelled:
                     return
         replaced = self._replaced(fill.account, cancelled) if self._replace else None
@@ -248,6 +270,7 @@ class SpoofingDetector(Detector):
                 "qty": fill.qty,
                 "price": fill.price,
                 "ts": iso(fill.ts),
+                "partial_fills": parts,
             },
             "cancelled_orders": [
                 {
@@ -270,7 +293,7 @@ class SpoofingDetector(Detector):
             "price_levels": len(levels),
             "layering_min_levels": p.layering_min_levels,
             "levels_as_placed": p.levels_as_placed,
-            "lead_before_fill_s": round(fill_t - first_placed, 6),
+            "lead_before_fill_s": round(first_t - first_placed, 6),
             "max_lead_s": p.max_lead_s,
             "lead_to_order_arrival": waited,
             "cancel_within_s": window,

@@ -224,6 +224,14 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # alerted our re-quoters stopping 5-9 s after a fill (development and tuning books, wip/spoof16).
     withdrawn_max_expected_by_chance: NonNeg | None = 0.02
     withdrawn_tests_count_withdrawals: bool = False
+    # One order, one trade (2026-12-05 night, wip/spoof27): an exchange reports an order that
+    # fills in parts as several executions, but the account traded once. Cancels that follow
+    # different partial fills of the same genuine order, while its episode is open, are one
+    # episode: read from its latest fill, its lead counted to its first, its size ratio against
+    # the order's quantity filled over those fills. The limit order book split a ladder pulled at
+    # once over two partial fills of one order (a one-order 'spoofing' alert beside the layering
+    # one, LOB B, D, F). False: one episode per execution report.
+    episode_per_order: bool = True
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):

@@ -111,7 +111,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # second; null for an order that lives until cancelled or filled)
 # 32: 27 and 29 together; 33: 27, 29 and 31 together; 34: 27 and 29 to 31 together (numbered on
 # separate branches)
-STATE_VERSION = 34
+# 37: spoofing's open episodes keep the first of their order's partial fills (``first_t``: the
+# cancels after several partial fills of one order are one episode)
+STATE_VERSION = 37
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -289,6 +291,7 @@ class SpoofEpisode(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     fill_t: float
     fill_side: int
     cancelled: list[SpoofCancel]
+    first_t: float  # the first of the order's partial fills in the episode (``fill_t`` when one)
 
 
 class SpoofingState(msgspec.Struct, forbid_unknown_fields=True):
@@ -303,7 +306,7 @@ def _spoofing_dump(d: SpoofingDetector) -> SpoofingState:
     return SpoofingState(
         [(a, s, [SpoofFill(*e) for e in dq]) for (a, s), dq in d.recent_fills.items()],
         [
-            SpoofEpisode(e[0], e[1], e[2], e[3], [SpoofCancel(_order_dump(st), ts, t) for st, ts, t in e[4]])
+            SpoofEpisode(e[0], e[1], e[2], e[3], [SpoofCancel(_order_dump(st), ts, t) for st, ts, t in e[4]], e[5])
             for e in d.episodes.values()
         ],
         {a: [tuple(c) for c in dq] for a, dq in d.cancels.items()},
@@ -323,6 +326,7 @@ def _spoofing_load(d: SpoofingDetector, s: SpoofingState) -> None:
             e.fill_t,
             e.fill_side,
             [(_order_load(c.order), c.ts, c.t) for c in e.cancelled],
+            e.first_t,
         ]
         for e in s.episodes
     }
