@@ -486,7 +486,9 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # (``reversal_capture_of_move`` < 0: the reversal's average price the wrong side of the
     # burst's). Ignition unwinds into the move the burst made (2016/522 Annex II 1(b): "an
     # opportunity to unwind ... at a favourable price"); a position cut in full once the price has
-    # come back, at a loss, is the stop-loss of a burst that was held (the issue's look-alike).
+    # come back, at a loss, is the stop-loss of a burst that was held (the issue's look-alike). Not
+    # for a move by sweep (``sweep_levels``): the mid moved a tick or two, there is no move of the
+    # mid to come back from (the order book's abusers close in full at "-50 moves" of a tick).
     # False: off. Chosen on the seen sets' false alerts (2026-12-05 night round, wip/mom27,
     # docs/surveillance-rounds-mom27.md); on the development and tuning books no alert meets all
     # three, on or off. Each test alone was rejected before: ``min_move_left`` (a failed attempt

@@ -743,7 +743,9 @@ class MomentumIgnitionDetector(Detector):
     (``turn_opens_chain``): it is not spent on that burst's "reversal". An exit resting the other
     way and filled while the chain formed counts toward the reversal (``exit_in_burst``; not for
     an account whose resting orders fill as its routine), and a move of ``floor_waived_spreads``
-    spreads or more passes without the bps floor (on a one-tick book many spreads are a move)."""
+    spreads or more passes without the bps floor (on a one-tick book many spreads are a move). A
+    stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, with the
+    mid back beyond where the burst began, at a loss (ignition unwinds into the move it made)."""
 
     alert_type = "momentum_ignition"
 
@@ -1128,9 +1130,19 @@ class MomentumIgnitionDetector(Detector):
             return
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
         # at once, with the mid back beyond where the burst began, at a loss. Ignition unwinds into
-        # the move it made; a position cut in full once the price has come back is a stop-loss.
-        stop_out = left is not None and left < 0 and capture is not None and capture < 0 and rev_qty >= position_qty
-        if p.stop_out and stop_out:
+        # the move it made; a position cut in full once the price has come back is a stop-loss. Only
+        # for a move the mid made: a burst that moved the book by its sweep (the mid, refilled, moved
+        # a tick or two) has no move of the mid to come back from (its "left" and "capture" are
+        # ratios to those ticks).
+        if (
+            p.stop_out
+            and not by_sweep
+            and left is not None
+            and left < 0
+            and capture is not None
+            and capture < 0
+            and rev_qty >= position_qty
+        ):
             return
         order_ids = list(dict.fromkeys(o for _t, _f, o in burst))
         carried_on = list(dict.fromkeys(o for _t, _f, o in ch.fills[len(burst) :]))

@@ -9,8 +9,9 @@ partial exit in a market that came back, still alert."""
 from __future__ import annotations
 
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import market, q, run
+from tests.compliance.helpers import f, market, o, q, run, ts
 from tests.compliance.test_momentum_late_reversal import _quiet_path
+from tests.compliance.test_momentum_sweep import TICK, _book, sweep_burst
 
 ONLY = {"momentum_ignition"}
 OFF = {"momentum_ignition": {"stop_out": False}}
@@ -60,3 +61,17 @@ def test_a_partial_exit_in_a_market_that_came_back_still_alerts():
     (alert,) = run(burst_then_exit(back=True, qty=1_500_000), only=ONLY)
     ev = alert["evidence"]
     assert ev["reversal_fraction"] == 0.5 and ev["move_left_at_reversal"] < 0
+
+
+def test_a_burst_that_moved_the_book_by_its_sweep_is_not_a_stop_out():
+    """On an order book: three sweeps that lifted the touch 1.2 pip (6 spreads, by sweep); the book
+    then refills 0.2 pip under where it began and the account sells all 9,000,000 at once at a
+    loss. The mid never made a move of its own to come back from: alerted (the rule is for a move
+    the mid made)."""
+    rows = [r for r in sweep_burst(reverse=False) if not (r["type"] == "quote" and r["ts"] >= ts(12.5))]
+    rows += _book(12.5, 120.0, 1.10000 - 2 * TICK)
+    rows += [o(100.0, "new", "rev", "M", "sell", 9_000_000), f(100.01, "rev", "M", "sell", 9_000_000, "1.09997")]
+    (alert,) = run(rows, only=ONLY)
+    ev = alert["evidence"]
+    assert ev["move_by_sweep"] is True and ev["reversal_fraction"] == 1.0
+    assert ev["move_left_at_reversal"] < 0 and ev["reversal_capture_of_move"] < 0
