@@ -488,6 +488,21 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # in the book's own unit however few bps it is. None: the floor always applies.
     # 2026-12-05 evening round, wip/mom22 (docs/surveillance-rounds-mom22.md).
     floor_waived_spreads: Pos | None = 10.0
+    # A stop-out is not ignition: when the reversal was assessed it closed the whole position at once
+    # (the fill that completed ``min_reversal_fraction`` took it to 100 % or more), the mid was
+    # back beyond where the burst began (``move_left_at_reversal`` < 0) and the exit was at a loss
+    # (``reversal_capture_of_move`` < 0: the reversal's average price the wrong side of the
+    # burst's). Ignition unwinds into the move the burst made (2016/522 Annex II 1(b): "an
+    # opportunity to unwind ... at a favourable price"); a position cut in full once the price has
+    # come back, at a loss, is the stop-loss of a burst that was held (the issue's look-alike). Not
+    # for a move by sweep (``sweep_levels``): the mid moved a tick or two, there is no move of the
+    # mid to come back from (the order book's abusers close in full at "-50 moves" of a tick).
+    # False: off. Chosen on the seen sets' false alerts (2026-12-05 night round, wip/mom27,
+    # docs/surveillance-rounds-mom27.md); on the development and tuning books no alert meets all
+    # three, on or off. Each test alone was rejected before: ``min_move_left`` (a failed attempt
+    # is turned once the move has gone; the independent book's abusers turn at -0.21 to -1.30 of
+    # the move left, at a loss, in part: 0.50-0.60 of the position) and ``min_reversal_capture``.
+    stop_out: bool = True
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

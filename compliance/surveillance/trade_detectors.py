@@ -743,7 +743,9 @@ class MomentumIgnitionDetector(Detector):
     (``turn_opens_chain``): it is not spent on that burst's "reversal". An exit resting the other
     way and filled while the chain formed counts toward the reversal (``exit_in_burst``; not for
     an account whose resting orders fill as its routine), and a move of ``floor_waived_spreads``
-    spreads or more passes without the bps floor (on a one-tick book many spreads are a move)."""
+    spreads or more passes without the bps floor (on a one-tick book many spreads are a move). A
+    stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, with the
+    mid back beyond where the burst began, at a loss (ignition unwinds into the move it made)."""
 
     alert_type = "momentum_ignition"
 
@@ -1126,6 +1128,22 @@ class MomentumIgnitionDetector(Detector):
         left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
             return
+        # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
+        # at once, with the mid back beyond where the burst began, at a loss. Ignition unwinds into
+        # the move it made; a position cut in full once the price has come back is a stop-loss. Only
+        # for a move the mid made: a burst that moved the book by its sweep (the mid, refilled, moved
+        # a tick or two) has no move of the mid to come back from (its "left" and "capture" are
+        # ratios to those ticks).
+        if (
+            p.stop_out
+            and not by_sweep
+            and left is not None
+            and left < 0
+            and capture is not None
+            and capture < 0
+            and rev_qty >= position_qty
+        ):
+            return
         order_ids = list(dict.fromkeys(o for _t, _f, o in burst))
         carried_on = list(dict.fromkeys(o for _t, _f, o in ch.fills[len(burst) :]))
         first = burst[0][1]
@@ -1179,6 +1197,7 @@ class MomentumIgnitionDetector(Detector):
                     "move_left_at_reversal": None if left is None else round(left, 4),
                     "min_move_left": p.min_move_left,
                     "min_reversal_capture": p.min_reversal_capture,
+                    "stop_out": p.stop_out,
                     "reversal_after_burst_s": round(t - ch.last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
                     "bought_before": bought_before if p.two_way_fraction is not None else None,
