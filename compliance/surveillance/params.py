@@ -635,6 +635,17 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # docs/surveillance-rounds-close26.md). None: off (every order before the push is its pace).
     block_build_span_s: Pos | None = 600.0
     block_build_held_s: NonNeg = 300.0
+    # The window share of ``dominant_window_share`` counts every other account's aggressive flow in
+    # the window at its net (buys less sells, either way), not its gross: the print is pushed by
+    # one-way pressure, and a two-way account's round trips (a market maker's or an algorithm's
+    # churn: our generator's ALG015 / ALG016 buying and selling 5-49 M each way in a fixing
+    # window) add none, so they do not make the account that was the one-way market into the
+    # print any less dominant. False: the gross volume of everyone (main before 2026-12-05 night).
+    # Development / tuning books, marking only, found of 24 / 36 (alerts, false, on near-misses):
+    # False 21 (23, 2, 0) / 30 (38, 8, 4); True 21 (24, 3, 0) / 30 (39, 9, 5); every seen book
+    # +9 true marks, +3 false alerts (2026-12-05 night, wip/close27:
+    # docs/surveillance-rounds-close27.md).
+    dominant_net_window: bool = True
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy

@@ -1248,17 +1248,18 @@ class MarkingTheCloseDetector(Detector):
     business outweighs). The print itself
     stood the push's way from where the push began (at least ``min_print_move_bps``): a print
     the market took the other way was not pushed, however far the mid moved after it; except
-    for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in
-    the symbol over the whole window, for a position at least ``dominant_min_position`` x the
-    push (or for a position held the push's way when it began, at least ``dominant_min_held`` x
-    the push: the position the print values, which a push on an order book often outweighs; or,
-    with ``dominant_one_way_build``, for a position held the push's way of any size that the
-    account's fills over the position look-back built all one way and then held, nothing traded,
-    for ``dominant_build_held_s`` before the push), which passing every other test is alerted
-    whatever the print did (an attempt: a mark the market absorbed). Aimed at the print: the
-    alert waits ``after_s`` and is dropped if the account kept trading the same way (more than
-    ``max_continuation`` x the push, or ``dominant_max_continuation`` for an alert whose print
-    did not move), as a flow that runs on through the print was not aimed at it."""
+    for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in the
+    symbol over the whole window (with ``dominant_net_window`` each other account's at its net: a
+    two-way account's round trips put no pressure on the print), for a position at least
+    ``dominant_min_position`` x the push (or for a position held the push's way when it began, at
+    least ``dominant_min_held`` x the push: the position the print values, which a push on an
+    order book often outweighs; or, with ``dominant_one_way_build``, for a position held the
+    push's way of any size that the account's fills over the position look-back built all one way
+    and then held, nothing traded, for ``dominant_build_held_s`` before the push), which passing
+    every other test is alerted whatever the print did (an attempt: a mark the market absorbed).
+    Aimed at the print: the alert waits ``after_s`` and is dropped if the account kept trading
+    the same way (more than ``max_continuation`` x the push, or ``dominant_max_continuation``
+    for an alert whose print did not move), as a flow that runs on through the print was not aimed at it."""
 
     alert_type = "marking_the_close"
 
@@ -1446,8 +1447,20 @@ class MarkingTheCloseDetector(Detector):
                 and p.position_since_any is not None
                 and built_since * direction >= p.position_since_any * qty
             )
-            # The push's share of the firm's aggressive volume over the whole window.
-            window_total = sum(f[1].qty for f in window if f[3])
+            # The push's share of the firm's aggressive volume over the whole window. With
+            # ``dominant_net_window`` every other account's flow counts at its net (its aggressive
+            # buys less its sells in the window, either way): a two-way account's round trips (a
+            # market maker's or an algorithm's churn) put no pressure on the print, so they do not
+            # make a push that was the market's one-way pressure into it any less the market.
+            window_gross = sum(f[1].qty for f in window if f[3])
+            if p.dominant_net_window:
+                others: dict[str, float] = {}
+                for f in window:
+                    if f[3] and f[1].account != account:
+                        others[f[1].account] = others.get(f[1].account, 0.0) + f[2] * f[1].qty
+                window_total = qty + sum(abs(v) for v in others.values())
+            else:
+                window_total = window_gross
             window_share = qty / window_total if window_total > 0 else 0.0
             held_way = held_before * direction
             # A dominant push for a position built one way: the account holds a position the
@@ -1606,6 +1619,8 @@ class MarkingTheCloseDetector(Detector):
                     "share_of_aggressive_volume": round(share, 4),
                     "min_share": p.min_share,
                     "share_of_window_aggressive_volume": round(window_share, 4),
+                    "share_of_window_gross_aggressive_volume": round(qty / window_gross, 4) if window_gross else 0.0,
+                    "dominant_net_window": p.dominant_net_window,
                     "dominant_window_share": p.dominant_window_share,
                     "favoured_position_qty": favoured_qty,
                     "dominant_min_position": p.dominant_min_position,
