@@ -680,7 +680,16 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # whose first exceptions are within twice the bar waits for its first gross one (LOB: 9 runs
     # 0-11 min) or for the review (1 run of marks all 2.5-3.8 pips: 98 min), against the
     # afternoon's "best-execution abuse must not wait" (docs/surveillance-rounds-exec22.md).
-    hold_without_gross: bool = False
+    hold_without_gross: bool = True
+    # 2026-12-05 night (wip/bex27): symmetric slippage is the policy ESMA's CFD Q&A permits.
+    # When asymmetric slippage assesses a client and finds its slippage symmetric (neither test
+    # alerts), the held detections (each within ``asymmetric_hold_multiple`` x the bar: a gross
+    # one is never held) are dismissed, not released as best execution's, and the client's next
+    # detections are held again for its next assessment. An assessment that leaves the client to
+    # best execution (``gross_share``), a hold released unreviewed (too few slippages for the
+    # test) and any fill past ``asymmetric_hold_multiple`` x the bar are best execution's as
+    # before. False: released as best execution's (docs/surveillance-rounds-bex27.md).
+    dismiss_symmetric: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):

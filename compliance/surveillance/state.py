@@ -111,7 +111,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # second; null for an order that lives until cancelled or filled)
 # 32: 27 and 29 together; 33: 27, 29 and 31 together; 34: 27 and 29 to 31 together (numbered on
 # separate branches)
-STATE_VERSION = 34
+# 38: asymmetric slippage's tallies keep the client's largest improvement (``max_improved``, bps:
+# best execution's ``dismiss_symmetric``, wip/bex27)
+STATE_VERSION = 38
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -793,6 +795,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     sum_adverse: float
     sum_improved: float
     sum_squares: float
+    max_improved: float
     order_ids: list[str]
     accounts: list[str]
     first_ts: datetime
@@ -821,6 +824,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.sum_adverse,
                 t.sum_improved,
                 t.sum_squares,
+                t.max_improved,
                 list(t.order_ids),
                 sorted(t.accounts),
                 t.first_ts,
@@ -840,6 +844,7 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
         t.adverse, t.gross, t.improved, t.zero = td.adverse, td.gross, td.improved, td.zero
         t.gross_far = td.gross_far
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
+        t.max_improved = td.max_improved
         t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
         t.slips = td.slips
