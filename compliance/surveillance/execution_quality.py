@@ -69,11 +69,15 @@ class BestExecutionDetector(Detector):
     assesses the client. If it alerts, the held detections are folded into its alert's evidence
     (``best_execution_fills``), not raised here; if it clears the client, they are released as
     they were, and the client's next detections are not held (``cleared``) until an assessment
-    alerts it. Released too, unchanged: ``asymmetric_hold_s`` after the first was held, once the
-    client has had no slippage in the symbol for asymmetric's ``assess_quiet_s`` with no
-    assessment due (fewer slippages than its test can weigh), and at the end of the input after
-    asymmetric's last assessments. A client whose adverse fills are each beyond the bar
-    (best-execution abuse) is never held, nor is a fill past ``asymmetric_hold_multiple`` x the
+    alerts it; but when it found the client's slippage symmetric (``dismiss_symmetric``), the held
+    detections each within the largest improvement the client was given are dismissed, the
+    symmetric policy ESMA's CFD Q&A permits, and the next ones held again. Released too,
+    unchanged: ``asymmetric_hold_s`` after the first was held, once the client has had no
+    slippage in the symbol for asymmetric's ``assess_quiet_s`` with no assessment due (fewer
+    slippages than its test can weigh), and at the end of the input after
+    asymmetric's last assessments. A client whose adverse fills are mostly beyond the bar
+    (best-execution abuse) is not held once one of them is past twice it (with
+    ``hold_without_gross``; without it, never), nor is a fill past ``asymmetric_hold_multiple`` x the
     bar (a gross exception in its own right, whatever the client's other fills show: it releases
     the client's held run with it, best execution's case). Only with
     both detectors firm-wide (no scoped rule for either): a scoped rule's instance does not hold.
