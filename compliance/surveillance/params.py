@@ -683,9 +683,9 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # On since 2026-12-05 night (wip/bex27): the same reading as asymmetric slippage's own
     # ``gross_multiple`` (marks all within twice the bar are the asymmetric policy's until it
     # assesses them). Development, tuning, seen held-out and independent books: identical; LOB
-    # best-execution alerts dev 1-9 70 -> 59, seen A-F 136 -> 119, no episode lost; true runs
-    # held 2-11 min before their first gross fill, one (LOB dev 7) to its review at 98 min
-    # (docs/surveillance-rounds-bex27.md).
+    # best-execution alerts dev 1-9 70 -> 59, seen A-F 136 -> 119, no episode lost; 19 true
+    # runs newly held, 0-15 min until their first gross fill, two until asymmetric's review
+    # (LOB dev 7: 98 min; tuning 305: 35 min) (docs/surveillance-rounds-bex27.md).
     hold_without_gross: bool = True
     # 2026-12-05 night (wip/bex27): symmetric slippage is the policy ESMA's CFD Q&A permits.
     # When asymmetric slippage assesses a client and finds its slippage symmetric (neither test
