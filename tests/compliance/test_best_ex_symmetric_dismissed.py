@@ -7,7 +7,7 @@ given is released as best execution's, as before."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import f, o, q, run
+from tests.compliance.helpers import f, o, q, run, surveil_restarted
 
 BOTH = {"best_execution_slippage", "asymmetric_slippage"}
 ON = {"best_execution_slippage": {"dismiss_symmetric": True}}
@@ -49,3 +49,13 @@ def test_an_asymmetric_client_is_still_alerted_with_its_held_marks():
     # one-way marks: asymmetric slippage alerts and takes the held mark, whatever the switch
     rows = client([1.5] * 10 + [2.5, 1.0])
     assert types(run(rows, only=BOTH, params=ON)) == ["asymmetric_slippage"]
+
+
+def test_the_largest_improvement_survives_a_restart():
+    # the snapshot keeps the client's largest improvement (STATE_VERSION 38): a restart at any
+    # row gives the same alerts, dismissed and kept alike
+    for pips in ([1.5, -1.5] * 5 + [-3.0, 2.5], [1.5, -1.5] * 5 + [-1.0, 2.5]):
+        rows = client(pips)
+        want = types(surveil_restarted(rows, only=BOTH, params=ON))
+        for cut in range(1, len(rows)):
+            assert types(surveil_restarted(rows, only=BOTH, params=ON, restart_at=cut)) == want, cut
