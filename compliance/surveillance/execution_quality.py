@@ -69,11 +69,15 @@ class BestExecutionDetector(Detector):
     assesses the client. If it alerts, the held detections are folded into its alert's evidence
     (``best_execution_fills``), not raised here; if it clears the client, they are released as
     they were, and the client's next detections are not held (``cleared``) until an assessment
-    alerts it. Released too, unchanged: ``asymmetric_hold_s`` after the first was held, once the
-    client has had no slippage in the symbol for asymmetric's ``assess_quiet_s`` with no
-    assessment due (fewer slippages than its test can weigh), and at the end of the input after
-    asymmetric's last assessments. A client whose adverse fills are each beyond the bar
-    (best-execution abuse) is never held, nor is a fill past ``asymmetric_hold_multiple`` x the
+    alerts it; but when it found the client's slippage symmetric (``dismiss_symmetric``), the held
+    detections each within the largest improvement the client was given are dismissed, the
+    symmetric policy ESMA's CFD Q&A permits, and the next ones held again. Released too,
+    unchanged: ``asymmetric_hold_s`` after the first was held, once the client has had no
+    slippage in the symbol for asymmetric's ``assess_quiet_s`` with no assessment due (fewer
+    slippages than its test can weigh), and at the end of the input after
+    asymmetric's last assessments. A client whose adverse fills are mostly beyond the bar
+    (best-execution abuse) is not held once one of them is past twice it (with
+    ``hold_without_gross``; without it, never), nor is a fill past ``asymmetric_hold_multiple`` x the
     bar (a gross exception in its own right, whatever the client's other fills show: it releases
     the client's held run with it, best execution's case). Only with
     both detectors firm-wide (no scoped rule for either): a scoped rule's instance does not hold.
@@ -206,9 +210,23 @@ class BestExecutionDetector(Detector):
         if held is not None:
             self.out.extend(held[1])
 
-    def clear(self, key) -> None:
+    def clear(self, key, *, symmetric: bool = False) -> None:
         """Asymmetric slippage assessed the client and did not alert: what was held is best
-        execution's, and so are the client's next detections until an assessment alerts it."""
+        execution's, and so are the client's next detections until an assessment alerts it.
+        ``symmetric``: it found the client's slippage symmetric (not best execution's case);
+        with ``dismiss_symmetric`` the held detections each within the largest improvement the
+        client was given in the symbol (bps past the arrival touch) are dismissed, and if none
+        is left the client's next detections are held again for its next assessment; a held
+        mark past every improvement given is released as before."""
+        held = self.held.get(key)
+        if symmetric and held is not None and self.p.dismiss_symmetric and (asym := self._asymmetric()) is not None:
+            tally = asym.tallies.get(key)
+            reach = tally.max_improved + 1e-3 if tally is not None else 0.0  # bps, as the evidence's
+            kept = [a for a in held[1] if a.evidence["slippage_bps"] > reach]
+            if not kept:  # each mark within an improvement the client was given: the symmetric policy
+                del self.held[key]
+                return
+            held[1] = kept  # a mark past every improvement given: best execution's, as before
         self.cleared.add(key)
         self.release(key)
 
@@ -305,6 +323,7 @@ class _Tally:
         "gross_far",
         "improved",
         "last_ts",
+        "max_improved",
         "order_ids",
         "slips",
         "sum_adverse",
@@ -318,6 +337,7 @@ class _Tally:
         self.gross = 0  # adverse slippages each beyond best execution's bar (its exceptions)
         self.gross_far = 0  # those past gross_multiple x the bar (gross exceptions)
         self.sum_adverse = self.sum_improved = self.sum_squares = 0.0
+        self.max_improved = 0.0  # the largest improvement (bps; best execution's ``dismiss_symmetric``)
         self.last_ts = ts  # the last counted slippage's time (an end-of-input alert ends there)
         self.order_ids: list[str] = []
         # each signed slippage (bps) while the client has fewer than min_fills (the exact test by
@@ -418,6 +438,8 @@ class AsymmetricSlippageDetector(Detector):
         elif slip < -band:
             tally.improved += 1
             tally.sum_improved -= slip
+            if -slip > tally.max_improved:
+                tally.max_improved = -slip
         else:
             tally.zero += 1
             return
@@ -527,7 +549,7 @@ class AsymmetricSlippageDetector(Detector):
             bx = None
         if not (by_count or by_value):
             if bx is not None:
-                bx.clear(key)  # cleared: what best execution held for this is its own
+                bx.clear(key, symmetric=True)  # cleared: what best execution held for this is its own
             return
         if (
             p.gross_share is not None

@@ -714,7 +714,29 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # whose first exceptions are within twice the bar waits for its first gross one (LOB: 9 runs
     # 0-11 min) or for the review (1 run of marks all 2.5-3.8 pips: 98 min), against the
     # afternoon's "best-execution abuse must not wait" (docs/surveillance-rounds-exec22.md).
-    hold_without_gross: bool = False
+    # On since 2026-12-05 night (wip/bex27): the same reading as asymmetric slippage's own
+    # ``gross_multiple`` (marks all within twice the bar are the asymmetric policy's until it
+    # assesses them). Development, tuning, seen held-out and independent books: identical; LOB
+    # best-execution alerts dev 1-9 70 -> 59, seen A-F 136 -> 119, no episode lost; 19 true
+    # runs newly held, 0-15 min until their first gross fill, two until asymmetric's review
+    # (LOB dev 7: 98 min; tuning 305: 35 min) (docs/surveillance-rounds-bex27.md).
+    hold_without_gross: bool = True
+    # 2026-12-05 night (wip/bex27): symmetric slippage is the policy ESMA's CFD Q&A permits.
+    # When asymmetric slippage assesses a client and finds its slippage symmetric (neither test
+    # alerts), the held detections (each within ``asymmetric_hold_multiple`` x the bar: a gross
+    # one is never held) that are each no further past the arrival touch (bps) than the largest
+    # improvement the client was given in the symbol (asymmetric's tally, first fills) are
+    # dismissed, not released as best execution's, and the client's next detections are held
+    # again for its next assessment. A held mark past every improvement given, an assessment
+    # that leaves the client to best execution (``gross_share``), a hold released unreviewed
+    # (too few slippages for the test) and any fill past ``asymmetric_hold_multiple`` x the bar
+    # are best execution's as before. Without the improvement bound, development and tuning lost
+    # 5 and 3 best-execution episodes (abusers whose 2.5-7.3 pip marks were held and whose
+    # background improvements, 0.4-2.7 pips at most, made the count symmetric); with it, both
+    # identical; LOB dev 1-9 alerts on near-misses 12 -> 8, seen A-F 23 -> 18, held-out and
+    # independent identical. False: released as best execution's
+    # (docs/surveillance-rounds-bex27.md).
+    dismiss_symmetric: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):

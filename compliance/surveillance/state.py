@@ -113,7 +113,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # separate branches)
 # 37: spoofing's open episodes keep the first of their order's partial fills (``first_t``: the
 # cancels after several partial fills of one order are one episode)
-STATE_VERSION = 37
+# 38: asymmetric slippage's tallies keep the client's largest improvement (``max_improved``, bps:
+# best execution's ``dismiss_symmetric``, wip/bex27)
+# 42: 37 and 38 together (numbered on separate branches)
+STATE_VERSION = 42
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -797,6 +800,7 @@ class TallyDump(msgspec.Struct, forbid_unknown_fields=True):
     sum_adverse: float
     sum_improved: float
     sum_squares: float
+    max_improved: float
     order_ids: list[str]
     accounts: list[str]
     first_ts: datetime
@@ -825,6 +829,7 @@ def _asym_dump(d: AsymmetricSlippageDetector) -> AsymState:
                 t.sum_adverse,
                 t.sum_improved,
                 t.sum_squares,
+                t.max_improved,
                 list(t.order_ids),
                 sorted(t.accounts),
                 t.first_ts,
@@ -844,6 +849,7 @@ def _asym_load(d: AsymmetricSlippageDetector, s: AsymState) -> None:
         t.adverse, t.gross, t.improved, t.zero = td.adverse, td.gross, td.improved, td.zero
         t.gross_far = td.gross_far
         t.sum_adverse, t.sum_improved, t.sum_squares = td.sum_adverse, td.sum_improved, td.sum_squares
+        t.max_improved = td.max_improved
         t.last_ts, t.assessed = td.last_ts, td.assessed
         t.order_ids, t.accounts = td.order_ids, set(td.accounts)
         t.slips = td.slips
