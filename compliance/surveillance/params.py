@@ -67,6 +67,16 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # (a cross back at the same size, within ``qty_tolerance``) besides the repetition and
     # exclusivity every colluding run needs. False: both legs aggressive only (the rule before).
     collusion_crosses: bool = True
+    # A colluding round trip by crosses is a wash at any size (2026-12-05 night, wip/wash28):
+    # a colluding run needs one pair of orders of a lot or more (two strangers' small trades the
+    # other way seconds apart are chance), unless its crosses themselves hand the position back:
+    # one account's order met the other's (one instant, one price: each was the other's
+    # counterparty) and a later cross between them returned the same size (within
+    # ``qty_tolerance``). The two accounts traded with each other both ways and neither holds
+    # anything at the end: no change in beneficial ownership between them (MAR Annex I 1(a),
+    # 2016/522 Annex II 1(a)), whatever the size. The repetition and exclusivity every colluding
+    # run needs still apply. False: one pair of a lot or more always (the rule before).
+    collusion_cross_back_any_size: bool = True
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):

@@ -464,15 +464,17 @@ def _order_pairs(run, small=None) -> int:
     return sum(1 for qty in paired.values() if not small(qty, run.symbol))
 
 
-def _handed_back(run, tolerance) -> bool:
+def _handed_back(run, tolerance, indexes=None) -> bool:
     """Whether the run's pairs of orders include a round trip: one account bought from the
     other and sold it back at the same size (paired volumes within ``tolerance``). Two strangers
     whose orders met on a venue twice, a market maker's resting quotes and a client hitting them
     at 1.75 and then 0.92 ounces, are a market and its customer; a position handed over and
     handed back whole is the colluding pair's wash (no change in beneficial ownership between
-    them)."""
+    them). With ``indexes``, only those pairs of the run are read (its crosses: ``run.crossed``)."""
     paired: dict[tuple[str, str], list] = {}
-    for a, b, *_ in run.pairs:
+    for i, (a, b, *_) in enumerate(run.pairs):
+        if indexes is not None and i not in indexes:
+            continue
         key = (a.order_id, b.order_id)
         if key not in paired:
             paired[key] = [a.account if a.side == "buy" else b.account, 0.0]
@@ -520,9 +522,19 @@ class WashTradeDetector(_PairDetector):
         few small crosses between two strangers are chance (two retail clients or two
         algorithms trading a round 0.1 lot the other way seconds apart), and small matched
         trades between distinct owners alone are painting's to judge, on its own count
-        (``PaintingTheTapeParams.min_pairs``). Pairs of one owner are wash at any size."""
-        return super()._collusion_ok(run) and (
-            not run.collusive or not self.paint.enabled or _order_pairs(run, small=self._small_qty) >= 1
+        (``PaintingTheTapeParams.min_pairs``). Pairs of one owner are wash at any size, and so
+        are a colluding pair's crosses that hand the position back (one account's order met the
+        other's and a later cross between them returned the same size,
+        ``collusion_cross_back_any_size``): the two traded with each other both ways, not by
+        chance at the same moment."""
+        if not super()._collusion_ok(run):
+            return False
+        if not run.collusive or not self.paint.enabled or _order_pairs(run, small=self._small_qty) >= 1:
+            return True
+        return (
+            self.p.collusion_cross_back_any_size
+            and bool(run.crossed)
+            and _handed_back(run, self.wash.qty_tolerance, set(run.crossed))
         )
 
     def _score(self, pairs):
