@@ -789,6 +789,10 @@ class OrderToTradeDetector(Detector):
                 busiest = sorted(slots, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :]
                 _m, _v, _n, _e, c2, v2 = self._ratios(totals, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
+                if v2 is None and p.no_execution_volume_as_count:
+                    # Nothing executed outside the busiest slots: the volume ratio there is read as
+                    # RTS 9's no-transaction count ratio is (the number of orders).
+                    vol2 = count2
                 breach = (count and count2) or (vol and vol2)
                 if breach and self._mm:
                     quoted = self._two_sided_share(k, now_slot)
@@ -880,10 +884,13 @@ class _Burst:
 
 
 class _Account:
-    __slots__ = ("burst", "first_t", "pending", "total", "window")
+    __slots__ = ("burst", "fills", "first_t", "pending", "total", "window")
 
     def __init__(self, t):
         self.window: deque = deque()
+        # Event times of the account's fills in the last ``long_window_s`` while no burst is open:
+        # a burst takes in the window's fills with its messages (``window_fills``).
+        self.fills: deque = deque()
         self.first_t = t
         self.total = 0
         self.burst: _Burst | None = None
@@ -925,6 +932,7 @@ class QuoteStuffingDetector(Detector):
         if burst is not None and t - burst.last_t > self._window:
             acc.burst = None
             acc.window.clear()  # the burst's messages: not counted again for the next one
+            acc.fills.clear()
             self._assess(msg.account, burst)
             burst = None
         # ``acc.window`` holds the account's messages of the last ``long_window_s`` (or
@@ -969,7 +977,10 @@ class QuoteStuffingDetector(Detector):
             burst.messages = m
             burst.peak = n
             burst.peak_long = n_long if self._long else 0
-            burst.fills = 0
+            # The fills of the window that opened it are the burst's too (the fill ratio is over
+            # every message it takes in, not only those after it reached its floor).
+            burst.fills = sum(1 for ft in acc.fills if ft >= first_t) if self.p.window_fills else 0
+            acc.fills.clear()
             burst.last_t = t
             burst.last_ts = msg.ts
             burst.total_end = acc.total
@@ -981,8 +992,16 @@ class QuoteStuffingDetector(Detector):
 
     def on_fill(self, t, fill, state, side):
         acc = self.accounts.get(fill.account)
-        if acc is not None and acc.burst is not None:
+        if acc is None:
+            return
+        if acc.burst is not None:
             acc.burst.fills += 1
+        elif self.p.window_fills:
+            fills = acc.fills
+            fills.append(t)
+            edge = t - self._span
+            while fills[0] <= edge:
+                fills.popleft()
 
     def windows_empty(self) -> bool:
         return not self.open_bursts and not self.pending_accounts
@@ -1011,6 +1030,7 @@ class QuoteStuffingDetector(Detector):
             elif t - burst.last_t > self._window:
                 acc.burst = None
                 acc.window.clear()
+                acc.fills.clear()
                 open_bursts.discard(account)
                 self._assess(account, burst)
 

@@ -113,7 +113,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # separate branches)
 # 37: spoofing's open episodes keep the first of their order's partial fills (``first_t``: the
 # cancels after several partial fills of one order are one episode)
-STATE_VERSION = 37
+# 40: quote stuffing keeps each account's fill times of the last ``long_window_s`` while no burst
+# is open (a burst takes in the fills of the window that opened it)
+STATE_VERSION = 40
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -452,6 +454,7 @@ class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
     total: int
     burst: BurstDump | None
     pending: list[BurstDump]  # bursts awaiting the account's rate after them
+    fills: list[float]  # event times of the account's fills in the window, no burst open
 
 
 class StuffingState(msgspec.Struct, forbid_unknown_fields=True):
@@ -498,6 +501,7 @@ def _stuffing_dump(d: QuoteStuffingDetector) -> StuffingState:
                 acc.total,
                 burst,
                 [_burst_dump(b) for b in acc.pending],
+                list(acc.fills),
             )
         )
     return StuffingState(accounts, sorted(d.open_bursts), sorted(d.pending_accounts))
@@ -512,6 +516,7 @@ def _stuffing_load(d: QuoteStuffingDetector, s: StuffingState) -> None:
         if sa.burst is not None:
             acc.burst = _burst_load(sa.burst)
         acc.pending = [_burst_load(bd) for bd in sa.pending]
+        acc.fills = deque(sa.fills)
         d.accounts[sa.account] = acc
     d.open_bursts = {a for a in s.open_bursts if a in d.accounts}
     d.pending_accounts = {a for a in s.pending_accounts if a in d.accounts}
