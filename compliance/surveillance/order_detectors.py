@@ -636,7 +636,9 @@ class OrderToTradeDetector(Detector):
     do not count); transactions are orders fully or partly executed. With no transaction the
     count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
     ``min_messages`` orders and ``min_history_s`` of activity in the window; a breach must also
-    hold without the ``sustained_excluding_slots`` busiest slots. An account that quoted both
+    hold without the ``sustained_excluding_slots`` busiest slots (with nothing executed outside
+    them, the volume ratio there is read as the count ratio is: the number of orders; see
+    ``no_execution_volume_as_count``). An account that quoted both
     sides at competitive prices for ``market_making_min_share`` of its time in the window runs
     a market-making strategy (MiFID II Art. 17(4)): its re-pricing is not an excessive ratio.
     A breach is reported when it starts, every ``REPORT_EVERY_S`` while it lasts and, with its
@@ -903,7 +905,8 @@ class QuoteStuffingDetector(Detector):
     ``baseline_multiple`` x its own long-run rate and ``min_messages_over_baseline`` per
     ``window_s`` (``min_messages`` while the account has no baseline yet: without its own history
     only a burst large in absolute terms is far above anything), with at most
-    ``max_fill_ratio`` executions per message. Assessed when the burst ends. With
+    ``max_fill_ratio`` executions per message (the fills of the window that opened the burst
+    count with its messages: ``window_fills``). Assessed when the burst ends. With
     ``baseline_after_burst``, an account with no history before its burst that sent at least
     ``min_messages_over_baseline`` is judged, ``baseline_min_s`` after the burst, against its
     rate in those seconds: a burst out of nowhere into silence is far above the account's own
