@@ -636,7 +636,9 @@ class OrderToTradeDetector(Detector):
     do not count); transactions are orders fully or partly executed. With no transaction the
     count ratio is the number of orders. Assessed at each ``slot_s`` step with at least
     ``min_messages`` orders and ``min_history_s`` of activity in the window; a breach must also
-    hold without the ``sustained_excluding_slots`` busiest slots. An account that quoted both
+    hold without the ``sustained_excluding_slots`` busiest slots (with nothing executed outside
+    them, the volume ratio there is read as the count ratio is: the number of orders; see
+    ``no_execution_volume_as_count``). An account that quoted both
     sides at competitive prices for ``market_making_min_share`` of its time in the window runs
     a market-making strategy (MiFID II Art. 17(4)): its re-pricing is not an excessive ratio.
     A breach is reported when it starts, every ``REPORT_EVERY_S`` while it lasts and, with its
@@ -789,6 +791,10 @@ class OrderToTradeDetector(Detector):
                 busiest = sorted(slots, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :]
                 _m, _v, _n, _e, c2, v2 = self._ratios(totals, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
+                if v2 is None and p.no_execution_volume_as_count:
+                    # Nothing executed outside the busiest slots: the volume ratio there is read as
+                    # RTS 9's no-transaction count ratio is (the number of orders).
+                    vol2 = count2
                 breach = (count and count2) or (vol and vol2)
                 if breach and self._mm:
                     quoted = self._two_sided_share(k, now_slot)
@@ -880,10 +886,13 @@ class _Burst:
 
 
 class _Account:
-    __slots__ = ("burst", "first_t", "pending", "total", "window")
+    __slots__ = ("burst", "fills", "first_t", "pending", "total", "window")
 
     def __init__(self, t):
         self.window: deque = deque()
+        # Event times of the account's fills in the last ``long_window_s`` while no burst is open:
+        # a burst takes in the window's fills with its messages (``window_fills``).
+        self.fills: deque = deque()
         self.first_t = t
         self.total = 0
         self.burst: _Burst | None = None
@@ -896,7 +905,8 @@ class QuoteStuffingDetector(Detector):
     ``baseline_multiple`` x its own long-run rate and ``min_messages_over_baseline`` per
     ``window_s`` (``min_messages`` while the account has no baseline yet: without its own history
     only a burst large in absolute terms is far above anything), with at most
-    ``max_fill_ratio`` executions per message. Assessed when the burst ends. With
+    ``max_fill_ratio`` executions per message (the fills of the window that opened the burst
+    count with its messages: ``window_fills``). Assessed when the burst ends. With
     ``baseline_after_burst``, an account with no history before its burst that sent at least
     ``min_messages_over_baseline`` is judged, ``baseline_min_s`` after the burst, against its
     rate in those seconds: a burst out of nowhere into silence is far above the account's own
@@ -925,6 +935,7 @@ class QuoteStuffingDetector(Detector):
         if burst is not None and t - burst.last_t > self._window:
             acc.burst = None
             acc.window.clear()  # the burst's messages: not counted again for the next one
+            acc.fills.clear()
             self._assess(msg.account, burst)
             burst = None
         # ``acc.window`` holds the account's messages of the last ``long_window_s`` (or
@@ -969,7 +980,10 @@ class QuoteStuffingDetector(Detector):
             burst.messages = m
             burst.peak = n
             burst.peak_long = n_long if self._long else 0
-            burst.fills = 0
+            # The fills of the window that opened it are the burst's too (the fill ratio is over
+            # every message it takes in, not only those after it reached its floor).
+            burst.fills = sum(1 for ft in acc.fills if ft >= first_t) if self.p.window_fills else 0
+            acc.fills.clear()
             burst.last_t = t
             burst.last_ts = msg.ts
             burst.total_end = acc.total
@@ -981,8 +995,16 @@ class QuoteStuffingDetector(Detector):
 
     def on_fill(self, t, fill, state, side):
         acc = self.accounts.get(fill.account)
-        if acc is not None and acc.burst is not None:
+        if acc is None:
+            return
+        if acc.burst is not None:
             acc.burst.fills += 1
+        elif self.p.window_fills:
+            fills = acc.fills
+            fills.append(t)
+            edge = t - self._span
+            while fills[0] <= edge:
+                fills.popleft()
 
     def windows_empty(self) -> bool:
         return not self.open_bursts and not self.pending_accounts
@@ -1011,6 +1033,7 @@ class QuoteStuffingDetector(Detector):
             elif t - burst.last_t > self._window:
                 acc.burst = None
                 acc.window.clear()
+                acc.fills.clear()
                 open_bursts.discard(account)
                 self._assess(account, burst)
 

@@ -271,6 +271,13 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
     # away, or on one side only, are not a quote anyone deals on. None turns it off.
     market_making_min_share: Fraction | None = 0.5
     market_making_max_spreads: NonNeg = 1.0
+    # With nothing executed outside the busiest slots the volume ratio there has no denominator:
+    # it is read as RTS 9's count ratio with no transaction is (the number of orders), so a
+    # volume breach is sustained when the rest of the window holds over ``max_count_ratio``
+    # orders and not one execution (2026-12-05 night, wip/qs28: a limit-order-book
+    # ``modify_chase`` at a volume ratio of 2,037 whose only two fills fell in its busiest
+    # minutes). False: a window with no execution outside them is never a volume breach.
+    no_execution_volume_as_count: bool = True
 
 
 class QuoteStuffingParams(Params, frozen=True, kw_only=True):
@@ -301,6 +308,11 @@ class QuoteStuffingParams(Params, frozen=True, kw_only=True):
     # their own). None turns it off.
     long_window_s: Pos | None = 5.0
     long_min_messages: Count = 75
+    # A burst takes in the messages of the window that opened it, and with them that window's
+    # fills: the fill ratio is over every message of the burst, not only those sent after it
+    # reached its floor (2026-12-05 night, wip/qs28: a two-sided quoter hit three times in the
+    # second it re-quoted 33 times was read as 1 fill in 33). False: only fills after opening.
+    window_fills: bool = True
 
 
 class PingOrdersParams(Params, frozen=True, kw_only=True):

@@ -116,7 +116,10 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 38: asymmetric slippage's tallies keep the client's largest improvement (``max_improved``, bps:
 # best execution's ``dismiss_symmetric``, wip/bex27)
 # 42: 37 and 38 together (numbered on separate branches)
-STATE_VERSION = 42
+# 40: quote stuffing keeps each account's fill times of the last ``long_window_s`` while no burst
+# is open (a burst takes in the fills of the window that opened it)
+# 43: 42 and 40 together (numbered on separate branches)
+STATE_VERSION = 43
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -455,6 +458,7 @@ class StuffAccount(msgspec.Struct, forbid_unknown_fields=True):
     total: int
     burst: BurstDump | None
     pending: list[BurstDump]  # bursts awaiting the account's rate after them
+    fills: list[float]  # event times of the account's fills in the window, no burst open
 
 
 class StuffingState(msgspec.Struct, forbid_unknown_fields=True):
@@ -501,6 +505,7 @@ def _stuffing_dump(d: QuoteStuffingDetector) -> StuffingState:
                 acc.total,
                 burst,
                 [_burst_dump(b) for b in acc.pending],
+                list(acc.fills),
             )
         )
     return StuffingState(accounts, sorted(d.open_bursts), sorted(d.pending_accounts))
@@ -515,6 +520,7 @@ def _stuffing_load(d: QuoteStuffingDetector, s: StuffingState) -> None:
         if sa.burst is not None:
             acc.burst = _burst_load(sa.burst)
         acc.pending = [_burst_load(bd) for bd in sa.pending]
+        acc.fills = deque(sa.fills)
         d.accounts[sa.account] = acc
     d.open_bursts = {a for a in s.open_bursts if a in d.accounts}
     d.pending_accounts = {a for a in s.pending_accounts if a in d.accounts}
