@@ -442,6 +442,16 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # false): None 18 (20, 2) / 31 (38, 7); 0.05 and 0.2 19 (21, 2) / 31 (38, 7); 0.05 taken, the
     # smaller (docs/surveillance-rounds.md, 2026-12-04 last-evening round, wip/momr11).
     min_cut_fraction: Fraction | None = 0.05
+    # The same reading after the chain ignited (wip/mom28): when the account goes on the chain's
+    # way after trading the other way for less than ``min_cut_fraction`` of the chain, the chain
+    # carries on and the reversal starts afresh (the small order was its other business, not the
+    # reversal begun; ``carry_on_s`` still starts a new chain after a silence). No new threshold.
+    # False: any fill the other way after ignition makes the next same-way order start a new chain
+    # (held-out 57786 ACT011: an 89,000 buy, 3.7 %, split a true burst in two). On development /
+    # tuning, found of 24 / 38 (alerts, on near-misses): False 22 (24, 2) / 30 (34, 3); True 22
+    # (23, 1) / 30 (34, 3): a `held` near-miss whose reversal had "begun" with a 3,000 fill 185 s
+    # after the burst reads as the stop-out it is (docs/surveillance-rounds-mom28.md).
+    small_turn_after_ignition: bool = True
     # Once a chain has ignited, a same-way order more than this long after the chain's last order
     # begins a chain of its own (the old one waits for its reversal): a quick burst minutes after
     # the account's execution algorithm last sliced a parent is a new push, not the parent carried

@@ -929,6 +929,20 @@ class MomentumIgnitionDetector(Detector):
             and fill.qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
         ):
             return  # a small order the other way does not cut a burst's lead
+        if (
+            ch is not None
+            and ch.ignited
+            and side == ch.side
+            and ch.rev_qty > 0
+            and p.small_turn_after_ignition
+            and p.min_cut_fraction is not None
+            and ch.rev_qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        ):
+            # The same reading once the chain has ignited: what the account traded the other way
+            # since is under ``min_cut_fraction`` of the chain and it goes on the chain's way, so
+            # that was its other business, not the reversal begun. The chain carries on (the
+            # ``carry_on_s`` test below still applies) and the reversal starts afresh.
+            ch.rev_qty, ch.rev_notional, ch.rev_ids, ch.rev_mid = 0.0, 0.0, [], None
         # A new chain: the first order, a turn, a same-way order once the reversal has begun, or one
         # more than ``carry_on_s`` after an ignited chain's last order (a fresh push after the
         # account fell silent, not its execution algorithm's parent carried on: the old chain waits

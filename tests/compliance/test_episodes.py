@@ -49,8 +49,10 @@ def test_momentum_ignition_near_misses_held_or_flat():
 
 def interleaved_ignition_rows():
     """An active account's ignition: five buys move the mid 14 pips, then its other trading goes
-    on (a small sell, a small buy that starts a new chain, another small sell) before the big
-    reversal minutes later."""
+    on (a small sell, a small buy, another small sell) before the big reversal minutes later. The
+    small buy 54 s after the burst carries the chain on past the first small sell (under
+    ``min_cut_fraction`` of the chain: its other business, not the reversal begun,
+    ``small_turn_after_ignition``); the reversal is the second small sell and the big one."""
     rows = ignition_rows(move=True, reverse=False)
     rows += market(40, "x1", "M", "sell", 20_000, "1.10040")
     rows += market(70, "x2", "M", "buy", 30_000, "1.10050")
@@ -62,7 +64,7 @@ def interleaved_ignition_rows():
 def test_momentum_ignition_is_found_through_the_accounts_other_trading():
     (alert,) = run(interleaved_ignition_rows(), only={"momentum_ignition"})
     ev = alert["evidence"]
-    assert ev["burst_orders"] == 5 and ev["reversal_order_ids"] == ["x1", "x3", "rev"]
+    assert ev["burst_orders"] == 5 and ev["reversal_order_ids"] == ["x3", "rev"]
     assert ev["reversal_fraction"] >= ev["min_reversal_fraction"]
     held = [r for r in interleaved_ignition_rows() if r.get("order_id") != "rev"]
     assert run(held, only={"momentum_ignition"}) == []  # the small trades alone are no reversal
@@ -72,7 +74,7 @@ def test_momentum_ignition_waiting_for_its_reversal_survives_a_restart():
     from compliance.surveillance.state import state_dump, state_load
 
     rows = sorted(interleaved_ignition_rows(), key=lambda r: r["ts"])
-    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == "x3")  # the burst parked, waiting
+    cut = next(i for i, r in enumerate(rows) if r.get("order_id") == "x3")  # the burst waiting for its reversal
     engine = SurveillanceEngine(only={"momentum_ignition"})
     for row in rows[:cut]:
         engine.process(record_decoder.decode(orjson.dumps(row)))
@@ -82,7 +84,7 @@ def test_momentum_ignition_waiting_for_its_reversal_survives_a_restart():
     for row in rows[cut:]:
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     (alert,) = restarted.take_alerts() + restarted.finish()
-    assert alert.evidence["reversal_order_ids"] == ["x1", "x3", "rev"]
+    assert alert.evidence["reversal_order_ids"] == ["x3", "rev"]
 
 
 def test_momentum_ignition_that_starts_inside_a_news_spread_counts_the_usual_spread():
