@@ -1163,8 +1163,7 @@ class MomentumIgnitionDetector(Detector):
         if (
             p.stop_out
             and not by_sweep
-            and left is not None
-            and left < 0
+            and (not p.stop_out_needs_move_back or (left is not None and left < 0))
             and capture is not None
             and capture < 0
             and rev_qty >= position_qty
