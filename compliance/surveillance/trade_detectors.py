@@ -756,8 +756,9 @@ class MomentumIgnitionDetector(Detector):
     way and filled while the chain formed counts toward the reversal (``exit_in_burst``; not for
     an account whose resting orders fill as its routine), and a move of ``floor_waived_spreads``
     spreads or more passes without the bps floor (on a one-tick book many spreads are a move). A
-    stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, with the
-    mid back beyond where the burst began, at a loss (ignition unwinds into the move it made)."""
+    stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, at a
+    loss (ignition unwinds into the move it made; with ``stop_out_needs_move_back`` the mid must
+    also be back beyond where the burst began)."""
 
     alert_type = "momentum_ignition"
 
@@ -1155,16 +1156,16 @@ class MomentumIgnitionDetector(Detector):
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
             return
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
-        # at once, with the mid back beyond where the burst began, at a loss. Ignition unwinds into
-        # the move it made; a position cut in full once the price has come back is a stop-loss. Only
+        # at once, at a loss (with ``stop_out_needs_move_back``, only with the mid back beyond where
+        # the burst began). Ignition unwinds into the move it made; a position cut in full at a loss
+        # got nothing out of it: a stop-loss. Only
         # for a move the mid made: a burst that moved the book by its sweep (the mid, refilled, moved
         # a tick or two) has no move of the mid to come back from (its "left" and "capture" are
         # ratios to those ticks).
         if (
             p.stop_out
             and not by_sweep
-            and left is not None
-            and left < 0
+            and (not p.stop_out_needs_move_back or (left is not None and left < 0))
             and capture is not None
             and capture < 0
             and rev_qty >= position_qty
