@@ -722,6 +722,11 @@ class _Chain:
         self.flow0 = 0.0
         self.flow1 = 0.0
 
+    def qty(self) -> float:
+        """The chain's quantity: the burst and the same-way orders carried on after it (the
+        position its reversal is measured against)."""
+        return sum(f.qty for _t, f, _o in self.fills)
+
     def reversal(self) -> tuple[float, float]:
         """The reversal's quantity and notional, with the exit filled inside the burst
         (``exit_in_burst``)."""
@@ -927,7 +932,7 @@ class MomentumIgnitionDetector(Detector):
             and not ch.ignited
             and side != ch.side
             and p.min_cut_fraction is not None
-            and fill.qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
+            and fill.qty < p.min_cut_fraction * ch.qty()
         ):
             return  # a small order the other way does not cut a burst's lead
         if (
@@ -937,7 +942,7 @@ class MomentumIgnitionDetector(Detector):
             and ch.rev_qty > 0
             and p.small_turn_after_ignition
             and p.min_cut_fraction is not None
-            and ch.rev_qty < p.min_cut_fraction * sum(f.qty for _t, f, _o in ch.fills)
+            and ch.rev_qty < p.min_cut_fraction * ch.qty()
         ):
             # The same reading once the chain has ignited: what the account traded the other way
             # since is under ``min_cut_fraction`` of the chain and it goes on the chain's way, so
@@ -1010,7 +1015,7 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_qty += fill.qty
         ch.rev_notional += fill.qty * fill.price
         ch.rev_ids.append(fill.order_id)
-        return ch.reversal()[0] >= self.p.min_reversal_fraction * sum(f.qty for _t, f, _o in ch.fills)
+        return ch.reversal()[0] >= self.p.min_reversal_fraction * ch.qty()
 
     def _lead_n(self, ch) -> int:
         """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""
@@ -1137,7 +1142,7 @@ class MomentumIgnitionDetector(Detector):
                 return
         # The position the reversal is measured against: the burst and the same-way orders the
         # account carried on with after it (``burst_pause_s``).
-        position_qty = sum(f.qty for _t, f, _o in ch.fills)
+        position_qty = ch.qty()
         # Sold into the move (or bought back into it): the reversal's average price beyond the
         # burst's average price, the burst's way, by at least ``min_reversal_capture`` of the
         # move. A scalper out again at about the price it paid, or a position cut once the move
@@ -1158,10 +1163,9 @@ class MomentumIgnitionDetector(Detector):
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
         # at once, at a loss (with ``stop_out_needs_move_back``, only with the mid back beyond where
         # the burst began). Ignition unwinds into the move it made; a position cut in full at a loss
-        # got nothing out of it: a stop-loss. Only
-        # for a move the mid made: a burst that moved the book by its sweep (the mid, refilled, moved
-        # a tick or two) has no move of the mid to come back from (its "left" and "capture" are
-        # ratios to those ticks).
+        # got nothing out of it: a stop-loss. Only for a move the mid made: a burst that moved the
+        # book by its sweep (the mid, refilled, moved a tick or two) has no move of the mid to come
+        # back from (its "left" and "capture" are ratios to those ticks).
         if (
             p.stop_out
             and not by_sweep
@@ -1419,11 +1423,15 @@ class MarkingTheCloseDetector(Detector):
         by_account: dict[str, list] = {}
         for f in window:
             by_account.setdefault(f[1].account, []).append(f)
+        # Each account's net aggressive flow in the window (buys less sells): the push's own
+        # direction, and the other accounts' pressure on the print (``dominant_net_window``).
+        nets = {a: sum(f[2] * f[1].qty for f in mine if f[3]) for a, mine in by_account.items()}
+        window_gross = sum(f[1].qty for f in window if f[3])
         for account, mine in by_account.items():
             aggr = [f for f in mine if f[3]]
             if not aggr:
                 continue
-            net = sum(f[2] * f[1].qty for f in aggr)
+            net = nets[account]
             gross = sum(f[1].qty for f in aggr)
             if net == 0:
                 continue
@@ -1479,13 +1487,8 @@ class MarkingTheCloseDetector(Detector):
             # buys less its sells in the window, either way): a two-way account's round trips (a
             # market maker's or an algorithm's churn) put no pressure on the print, so they do not
             # make a push that was the market's one-way pressure into it any less the market.
-            window_gross = sum(f[1].qty for f in window if f[3])
             if p.dominant_net_window:
-                others: dict[str, float] = {}
-                for f in window:
-                    if f[3] and f[1].account != account:
-                        others[f[1].account] = others.get(f[1].account, 0.0) + f[2] * f[1].qty
-                window_total = qty + sum(abs(v) for v in others.values())
+                window_total = qty + sum(abs(v) for a, v in nets.items() if a != account)
             else:
                 window_total = window_gross
             window_share = qty / window_total if window_total > 0 else 0.0
