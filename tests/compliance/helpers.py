@@ -164,3 +164,15 @@ def book_with_and_without(monkeypatch, cfg, stream: str) -> tuple[tuple[list, li
     monkeypatch.setattr(generator._Builder, "_with_stream", without_stream)
     rows_without, episodes_without = generator.generate(cfg)
     return ([orjson.dumps(r) for r in rows], episodes), ([orjson.dumps(r) for r in rows_without], episodes_without)
+
+
+def pushed_print(before: list, print_at: int) -> list:
+    """Marking the close: ``before`` (account C's earlier trading), then three buys of 1,000,000 by
+    C in the last three minutes push the print at ``print_at`` s up from a 1.10000/1.10010 market
+    to 1.10040."""
+    rows = [q(0, "1.10000", "1.10010"), *before, q(print_at - 200, "1.10000", "1.10010")]
+    for i, t in enumerate((print_at - 180, print_at - 100, print_at - 20)):
+        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
+        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
+    rows.append(close(print_at, "1.10040"))
+    return rows

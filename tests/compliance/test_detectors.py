@@ -8,7 +8,7 @@ import pytest
 
 from compliance.surveillance.engine import OutOfOrder, SurveillanceEngine
 from compliance.surveillance.records import record_decoder
-from tests.compliance.helpers import close, market, o, of_type, q, run
+from tests.compliance.helpers import close, market, o, of_type, pushed_print, q, run
 from tests.compliance.helpers import f as f_
 
 BOOK = [q(0, "1.10000", "1.10010")]
@@ -428,17 +428,6 @@ def test_momentum_ignition_near_miss_no_price_move():
 
 
 # ---------------------------------------------------------------- marking the close
-
-
-def pushed_print(before: list, print_at: int) -> list:
-    """``before`` (the account's earlier trading), then three buys of 1,000,000 in the last three
-    minutes push the print at ``print_at`` s up from a 1.10000/1.10010 market to 1.10040."""
-    rows = [*BOOK, *before, q(print_at - 200, "1.10000", "1.10010")]
-    for i, t in enumerate((print_at - 180, print_at - 100, print_at - 20)):
-        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
-        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
-    rows.append(close(print_at, "1.10040"))
-    return rows
 
 
 def mixed_long(qty: int) -> list:

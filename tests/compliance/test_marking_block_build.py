@@ -3,9 +3,8 @@ wip/close26). Pure: no database."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import close, market, q, run
+from tests.compliance.helpers import market, pushed_print, run
 
-BOOK = [q(0, "1.10000", "1.10010")]
 ONLY = {"marking_the_close"}
 
 
@@ -13,15 +12,8 @@ def build_then_push(times: list[float], qty: int) -> list:
     """Bought ``qty`` in each of orders at ``times`` (all one way, nothing else traded), then three
     buys of 1,000,000 in the last three minutes (3,420-3,580 s) push the 3,600-s print up from a
     1.10000/1.10010 market to 1.10040 (3.2 bps)."""
-    rows = [*BOOK]
-    for i, t in enumerate(times):
-        rows += market(t, f"b{i}", "C", "buy", qty, "1.10010")
-    rows.append(q(3400, "1.10000", "1.10010"))
-    for i, t in enumerate((3420, 3500, 3580)):
-        rows += market(t, f"c{i}", "C", "buy", 1_000_000, "1.10010")
-        rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
-    rows.append(close(3600, "1.10040"))
-    return rows
+    build = [row for i, t in enumerate(times) for row in market(t, f"b{i}", "C", "buy", qty, "1.10010")]
+    return pushed_print(build, 3600)
 
 
 def test_marking_the_close_a_position_built_in_one_block_and_held_is_the_stake_not_the_pace():

@@ -325,7 +325,8 @@ def test_throttle_trip_survives_a_worker_restart_until_a_person_reenables(db, al
     assert not gate_refuses_momo()
 
 
-def _stop_order(order_type: str) -> OrderEvent:
+def _order_sent(order_type: str, time_in_force: str = "GTC") -> OrderEvent:
+    """A platform buy of 1 lot EURUSD sent at T0: a STOP at 1.10500, a LIMIT at 1.10010."""
     return OrderEvent(
         client_order_id="s1",
         account_id=1,
@@ -336,6 +337,8 @@ def _stop_order(order_type: str) -> OrderEvent:
         status="SUBMITTED",
         previous_status="RISK_APPROVED",
         stop_price=Decimal("1.10500") if order_type == "STOP" else None,
+        limit_price=Decimal("1.10010") if order_type == "LIMIT" else None,
+        time_in_force=time_in_force,
         ts=T0,
     )
 
@@ -357,26 +360,10 @@ def _arrival_ask(order: OrderEvent) -> float:
 def test_a_platform_stop_order_reaches_surveillance_as_a_stop_and_is_benchmarked_when_it_triggers():
     """A STOP rests off the book: its arrival benchmark is the quote when it fills (triggers), not
     the quote when it was sent (a stop triggered 50 pips away is not 50 pips of slippage)."""
-    rec = record_of(_stop_order("STOP"), owners={}, contract_sizes={"EURUSD": 100000.0})
+    rec = record_of(_order_sent("STOP"), owners={}, contract_sizes={"EURUSD": 100000.0})
     assert (rec.order_type, rec.price, rec.qty) == ("stop", 1.105, 100000.0)
-    assert _arrival_ask(_stop_order("STOP")) == 1.10510
-    assert _arrival_ask(_stop_order("MARKET")) == 1.10010  # a market order arrives when sent
-
-
-def _limit_order(time_in_force: str, order_type: str = "LIMIT") -> OrderEvent:
-    return OrderEvent(
-        client_order_id="t1",
-        account_id=1,
-        symbol="EURUSD",
-        side="BUY",
-        order_type=order_type,
-        quantity=Decimal("1"),
-        status="SUBMITTED",
-        previous_status="RISK_APPROVED",
-        limit_price=Decimal("1.10010") if order_type == "LIMIT" else None,
-        time_in_force=time_in_force,
-        ts=T0,
-    )
+    assert _arrival_ask(_order_sent("STOP")) == 1.10510
+    assert _arrival_ask(_order_sent("MARKET")) == 1.10010  # a market order arrives when sent
 
 
 def test_a_platform_limit_order_keeps_its_time_in_force_on_the_surveillance_stream():
@@ -384,21 +371,21 @@ def test_a_platform_limit_order_keeps_its_time_in_force_on_the_surveillance_stre
     resting quote); GTC and DAY rest; a MARKET order is a market record whatever its time in force."""
     sizes = {"EURUSD": 100000.0}
     kinds = {
-        tif: record_of(_limit_order(tif), owners={}, contract_sizes=sizes).order_type
+        tif: record_of(_order_sent("LIMIT", tif), owners={}, contract_sizes=sizes).order_type
         for tif in ("GTC", "DAY", "IOC", "FOK")
     }
     assert kinds == {"GTC": "limit", "DAY": "limit", "IOC": "ioc", "FOK": "fok"}
-    assert record_of(_limit_order("IOC", "MARKET"), owners={}, contract_sizes=sizes).order_type == "market"
+    assert record_of(_order_sent("MARKET", "IOC"), owners={}, contract_sizes=sizes).order_type == "market"
     # An IOC's unfilled rest is settled 1 s after entry by the engine, whether or not its cancel comes.
     engine = SurveillanceEngine(only={"ping_orders"})
     engine.process(Quote(ts=T0, symbol="EURUSD", bid=1.10000, ask=1.10010))
-    engine.process(record_of(_limit_order("IOC"), owners={}, contract_sizes=sizes))
+    engine.process(record_of(_order_sent("LIMIT", "IOC"), owners={}, contract_sizes=sizes))
     engine.process(Quote(ts=T0 + timedelta(seconds=2), symbol="EURUSD", bid=1.10000, ask=1.10010))
-    assert "t1" not in engine.orders
+    assert "s1" not in engine.orders
 
 
 def test_an_order_event_recorded_before_time_in_force_existed_decodes_as_gtc():
-    message = encode(make_event(_limit_order("FOK"), source="execution", key="1"))
+    message = encode(make_event(_order_sent("LIMIT", "FOK"), source="execution", key="1"))
     old = orjson.loads(message)
     del old["payload"]["time_in_force"]
     assert decode(orjson.dumps(old)).payload.time_in_force == "GTC"
