@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-05 at 18:35 UTC, after the night's second figures,
+# Evaluation only (drawn at random on 2026-12-05 at 19:59 UTC, after the night's third figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (22970, 82753, 61940)
+INDEPENDENT_SEEDS = (23726, 74811, 82647)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -100,7 +100,9 @@ INDEPENDENT_SEEDS = (22970, 82753, 61940)
 # figures (0.93 / 0.96); 50167, 50051, 66931 (drawn 15:13 UTC): read at commit 0a18022, the
 # evening night round's figures (0.91 / 0.97); 34001, 60708, 84283 (drawn 16:50 UTC): read at
 # commit 046f91e, the night round's figures (0.90 / 0.94, marking the close 0.62); 62776, 20203,
-# 35461 (drawn 18:09 UTC): read at commit f5ff290, the night's second figures (0.91 / 0.96).
+# 35461 (drawn 18:09 UTC): read at commit f5ff290, the night's second figures (0.91 / 0.96);
+# 22970, 82753, 61940 (drawn 18:35 UTC): read at commit fc51f0d, the night's third figures
+# (0.91 / 0.97).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -181,6 +183,9 @@ SEEN_INDEPENDENT_SEEDS = (
     62776,
     20203,
     35461,
+    22970,
+    82753,
+    61940,
 )
 
 
