@@ -687,6 +687,19 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # +9 true marks, +3 false alerts (2026-12-05 night, wip/close27:
     # docs/surveillance-rounds-close27.md).
     dominant_net_window: bool = True
+    # The print's distance from the mid ``after_s`` later (a pushed print comes back) counts as the
+    # print's move only for a push that was at least this share of the window's aggressive volume
+    # (``share_of_window_aggressive_volume``, every other account at its net as for the dominant
+    # push): a print comes back from where a push put it only if the push was most of the
+    # window's one-way pressure into it; when others' flow made most of it (or sold into it while
+    # the account bought a little), the market's move after the print is theirs, not the push's.
+    # A print that itself moved its threshold is unaffected. The majority of the window, not a
+    # figure fitted: on every cached development, tuning and seen book (2026-12-05 late night,
+    # wip/close30: docs/surveillance-rounds-close30.md) the alerts raised on the distance after
+    # alone are true at 0.57-0.98 and false at 0.02-0.43 (held-out 47203 RET010, a 153,000 buy
+    # beside a true mark's 5.9 M sell, 0.02; 21941 CLDB 0.43; tuning 306 CLI05N 0.34;
+    # independent 84283 LNK-502B 0.36); any value from 0.44 to 0.57 gives the same. None: off.
+    reversal_min_window_share: Fraction | None = 0.5
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy
