@@ -693,12 +693,14 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # push): a print comes back from where a push put it only if the push was most of the
     # window's one-way pressure into it; when others' flow made most of it (or sold into it while
     # the account bought a little), the market's move after the print is theirs, not the push's.
-    # A print that itself moved its threshold is unaffected. The majority of the window, not a
-    # figure fitted: on every cached development, tuning and seen book (2026-12-05 late night,
-    # wip/close30: docs/surveillance-rounds-close30.md) the alerts raised on the distance after
-    # alone are true at 0.57-0.98 and false at 0.02-0.43 (held-out 47203 RET010, a 153,000 buy
-    # beside a true mark's 5.9 M sell, 0.02; 21941 CLDB 0.43; tuning 306 CLI05N 0.34;
-    # independent 84283 LNK-502B 0.36); any value from 0.44 to 0.57 gives the same. None: off.
+    # A print that itself moved its threshold is unaffected. The majority of the window (more
+    # than everyone else's net flow together), not a figure fitted: on the 92 cached development,
+    # tuning and seen books (2026-12-05 late night, wip/close30: docs/surveillance-rounds-close30.md)
+    # the 24 alerts raised on the distance after alone are true at 0.57-0.99 (16) and false at
+    # 0.02-0.43 (5: held-out 47203 RET010, a 153,000 buy beside a true mark's 5.9 M sell, 0.02;
+    # 67773 LNK03B 0.34; 21941 CLDB 0.43; tuning 306 CLI05N 0.34; independent 84283 LNK-502B
+    # 0.36) or 0.59-0.88 (3 near-misses, kept); any value above 0.43 up to 0.57 gives the same,
+    # the nearest true alert (tuning 302 ACT014, 0.57) the margin. None: off (main before).
     reversal_min_window_share: Fraction | None = 0.5
 
 
