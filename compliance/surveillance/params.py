@@ -687,6 +687,21 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # +9 true marks, +3 false alerts (2026-12-05 night, wip/close27:
     # docs/surveillance-rounds-close27.md).
     dominant_net_window: bool = True
+    # The print's distance from the mid ``after_s`` later (a pushed print comes back) counts as the
+    # print's move only for a push that was at least this share of the window's aggressive volume
+    # (``share_of_window_aggressive_volume``, every other account at its net as for the dominant
+    # push): a print comes back from where a push put it only if the push was most of the
+    # window's one-way pressure into it; when others' flow made most of it (or sold into it while
+    # the account bought a little), the market's move after the print is theirs, not the push's.
+    # A print that itself moved its threshold is unaffected. The majority of the window (more
+    # than everyone else's net flow together), not a figure fitted: on the 92 cached development,
+    # tuning and seen books (2026-12-05 late night, wip/close30: docs/surveillance-rounds-close30.md)
+    # the 24 alerts raised on the distance after alone are true at 0.57-0.99 (16) and false at
+    # 0.02-0.43 (5: held-out 47203 RET010, a 153,000 buy beside a true mark's 5.9 M sell, 0.02;
+    # 67773 LNK03B 0.34; 21941 CLDB 0.43; tuning 306 CLI05N 0.34; independent 84283 LNK-502B
+    # 0.36) or 0.59-0.88 (3 near-misses, kept); any value above 0.43 up to 0.57 gives the same,
+    # the nearest true alert (tuning 302 ACT014, 0.57) the margin. None: off (main before).
+    reversal_min_window_share: Fraction | None = 0.5
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy

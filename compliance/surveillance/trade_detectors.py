@@ -1290,7 +1290,10 @@ class MarkingTheCloseDetector(Detector):
     every other test is alerted whatever the print did (an attempt: a mark the market absorbed).
     Aimed at the print: the alert waits ``after_s`` and is dropped if the account kept trading
     the same way (more than ``max_continuation`` x the push, or ``dominant_max_continuation``
-    for an alert whose print did not move), as a flow that runs on through the print was not aimed at it."""
+    for an alert whose print did not move), as a flow that runs on through the print was not aimed at it.
+    The print's distance from the mid after it counts as its move only for a push at least
+    ``reversal_min_window_share`` of the window's aggressive volume (counted as for the dominant
+    push): the market's move after a print that others' flow made is not the push coming back."""
 
     alert_type = "marking_the_close"
 
@@ -1337,7 +1340,14 @@ class MarkingTheCloseDetector(Detector):
         ev["reversal_after_print_bps"] = bps(reversal)
         # The print is where the market was before the push and after it, or it went the other
         # way from where the push began: not marked, unless the push was dominant (an attempt).
-        moved = max(ev["move_bps"], reversal) >= ev["move_threshold_bps"] and (
+        # The print's distance from the market after it is the push's doing only for a push that
+        # was most of the window's one-way pressure into the print: a minority push in a print
+        # others moved (or sold into) is not shown to be pushed by the market's move after it.
+        came_back = reversal >= ev["move_threshold_bps"] and (
+            p.reversal_min_window_share is None
+            or ev["share_of_window_aggressive_volume"] >= p.reversal_min_window_share
+        )
+        moved = (ev["move_bps"] >= ev["move_threshold_bps"] or came_back) and (
             p.min_print_move_bps is None or ev["move_bps"] >= p.min_print_move_bps
         )
         if moved:
@@ -1652,6 +1662,7 @@ class MarkingTheCloseDetector(Detector):
                     "share_of_window_gross_aggressive_volume": round(qty / window_gross, 4) if window_gross else 0.0,
                     "dominant_net_window": p.dominant_net_window,
                     "dominant_window_share": p.dominant_window_share,
+                    "reversal_min_window_share": p.reversal_min_window_share,
                     "favoured_position_qty": favoured_qty,
                     "dominant_min_position": p.dominant_min_position,
                     "dominant_min_held": p.dominant_min_held,
