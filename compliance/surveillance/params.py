@@ -778,6 +778,22 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # independent identical. False: released as best execution's
     # (docs/surveillance-rounds-bex27.md).
     dismiss_symmetric: bool = True
+    # 2026-12-05 late night (wip/lob30): a sweep whose first print is past the arrival touch but
+    # within the bar is still a walk of the venue's levels: the first print is judged against the
+    # arrival touch, and each later fill of the sweep (same order, same instant, each at or beyond
+    # the one before) by how far it lies beyond that first print, the depth its size took (the
+    # reading ``walk_exempt`` gives a sweep whose first print is at the touch). A first print past
+    # the bar, or a later fill better than an earlier one (a marked sweep), is assessed against
+    # the arrival touch as before. The LOB's symmetric near-misses' sweeps (first print 0.2-0.3
+    # pips past, the next level 2.1-2.2 past the arrival touch) were best-execution alerts. False:
+    # only a sweep whose first print is at or inside the touch is a walk
+    # (docs/surveillance-rounds-lob30.md).
+    walk_from_marked_first: bool = True
+    # 2026-12-05 late night (wip/lob30): "beyond the bar" is read at 1e-6 pip: a fill exactly
+    # ``max_adverse_pips`` past the touch is at the tolerance, not beyond it (price differences in
+    # binary floating point put some of them a hair over the bar and some under; LOB H 52855's
+    # 2.0-pip mark was an alert). False: the raw difference.
+    bar_exact: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
