@@ -488,6 +488,8 @@ class AsymmetricSlippageDetector(Detector):
         pip = _pip(self._pips, fill.symbol, bx.pip_sizes)
         spread_pips, now_spread = _spreads_pips(state, self.quotes.get(fill.symbol), pip)
         pips, bar = side * (fill.price - touch) / pip, _bar_pips(bx, spread_pips, now_spread)
+        if bx.bar_exact:
+            pips = round(pips, 6)
         if pips <= bar:
             return 0
         far = self.p.gross_multiple
