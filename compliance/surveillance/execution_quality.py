@@ -58,7 +58,9 @@ class BestExecutionDetector(Detector):
     each at or beyond the one before (``walk_exempt``) are the venue's deeper levels its size
     took, the depth the quote stream does not show, not a price the firm set. A fill that breaks
     the walk (priced better than an earlier fill of the sweep, or the sweep's first fill already
-    beyond the touch) and every later fill of that sweep are assessed as before.
+    beyond the touch) and every later fill of that sweep are assessed as before; but a sweep
+    whose first print is past the touch within the bar (``walk_from_marked_first``) is read on
+    that print, and its later levels, each at or beyond the one before, from it.
 
     One behaviour, one alert (``asymmetric_hold_s``): a detection of a client whose adverse
     slippages in the symbol (asymmetric slippage's tally, this fill included) are mostly within
