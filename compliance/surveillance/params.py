@@ -801,7 +801,9 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # 2026-12-05 late night (wip/lob30): "beyond the bar" is read at 1e-6 pip: a fill exactly
     # ``max_adverse_pips`` past the touch is at the tolerance, not beyond it (price differences in
     # binary floating point put some of them a hair over the bar and some under; LOB H 52855's
-    # 2.0-pip mark was an alert). Asymmetric slippage's count of best execution's exceptions
+    # 2.0-pip mark was an alert); so is the test against the touch at the fill (a fill exactly
+    # ``fill_touch_fraction`` of the bar past it is not beyond it: tuning 303's 2.9-pip limit,
+    # 1.0 pip past the touch at the fill). Asymmetric slippage's count of best execution's exceptions
     # (``gross_share``, ``gross_multiple``) reads its bar the same way. False: the raw difference.
     bar_exact: bool = True
 
