@@ -58,7 +58,9 @@ class BestExecutionDetector(Detector):
     each at or beyond the one before (``walk_exempt``) are the venue's deeper levels its size
     took, the depth the quote stream does not show, not a price the firm set. A fill that breaks
     the walk (priced better than an earlier fill of the sweep, or the sweep's first fill already
-    beyond the touch) and every later fill of that sweep are assessed as before.
+    beyond the touch) and every later fill of that sweep are assessed as before; but a sweep
+    whose first print is past the touch within the bar (``walk_from_marked_first``) is read on
+    that print, and its later levels, each at or beyond the one before, from it.
 
     One behaviour, one alert (``asymmetric_hold_s``): a detection of a client whose adverse
     slippages in the symbol (asymmetric slippage's tally, this fill included) are mostly within
@@ -119,29 +121,42 @@ class BestExecutionDetector(Detector):
             return
         touch = state.arr_ask if side > 0 else state.arr_bid
         diff = side * (fill.price - touch)
-        if self.p.walk_exempt:
+        p = self.p
+        symbol = fill.symbol
+        pip = _pip(self._pips, symbol, p.pip_sizes)
+        if p.walk_exempt:
             tol = 1e-9 * touch
             prev = self.walk
+            ref = None
             if state.filled - fill.qty <= 1e-9 * state.qty:  # the order's first fill
                 walking = diff <= tol
-            elif prev is not None and prev[0] == fill.order_id and prev[1] == t and prev[3]:
+                if not walking and p.walk_from_marked_first:
+                    ref = fill.price  # a marked first print: the sweep's later levels from it
+            elif prev is not None and prev[0] == fill.order_id and prev[1] == t and (prev[3] or prev[4] is not None):
                 walking = side * (fill.price - prev[2]) >= -tol
+                if walking and not prev[3]:  # a later level of a sweep whose first print was marked
+                    ref, walking = prev[4], False
             else:
                 walking = False
-            self.walk = (fill.order_id, t, fill.price, walking)
+            self.walk = (fill.order_id, t, fill.price, walking, ref)
             if walking:
                 return
+            if ref is not None and ref != fill.price:
+                # the first print is judged against the arrival touch on its own; while it is
+                # within the bar, a later level is read from it (the depth its size took)
+                first_pips = side * (ref - touch) / pip
+                if round(first_pips, 6) <= _bar_pips(p, *_spreads_pips(state, self.quotes.get(symbol), pip)):
+                    diff = side * (fill.price - ref)
         if diff <= 0:
             return
-        symbol = fill.symbol
-        p = self.p
-        pip = _pip(self._pips, symbol, p.pip_sizes)
         slip_pips = diff / pip
         now = self.quotes.get(symbol)
         spread_pips, now_spread = _spreads_pips(state, now, pip)
         # the touch when it filled (its own slippage when no quote came since arrival)
         now_slip = side * (fill.price - (now[1] if side > 0 else now[0])) / pip if now is not None else slip_pips
         threshold = _bar_pips(p, spread_pips, now_spread)
+        if p.bar_exact:
+            slip_pips, now_slip = round(slip_pips, 6), round(now_slip, 6)
         if slip_pips <= threshold or now_slip <= p.fill_touch_fraction * threshold:
             return
         mid = state.arr_mid
@@ -475,6 +490,8 @@ class AsymmetricSlippageDetector(Detector):
         pip = _pip(self._pips, fill.symbol, bx.pip_sizes)
         spread_pips, now_spread = _spreads_pips(state, self.quotes.get(fill.symbol), pip)
         pips, bar = side * (fill.price - touch) / pip, _bar_pips(bx, spread_pips, now_spread)
+        if bx.bar_exact:
+            pips = round(pips, 6)
         if pips <= bar:
             return 0
         far = self.p.gross_multiple

@@ -115,6 +115,15 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     # order met by the other account's FOK fills in slices paired either way round). False: keyed
     # by (first leg, second leg), the rule before: one print could count twice.
     series_pair_unordered: bool = True
+    # 2026-12-05 late night (wip/lob30): a colluding pair (two owners) whose orders met each other
+    # on the venue (one resting, ``_Run.crossed``) as ``min_pairs`` pairs of orders or more, both
+    # ways (each account bought from the other), with the repetition and exclusivity every
+    # colluding run needs, is printing to each other: painting's, though no same-size round trip
+    # hands the position back (wash22's hand-back test, kept for wash: a market maker and its
+    # customer meet twice). The LOB's colluders' back-and-forth series at a painter's drawn sizes
+    # (26-47 oz) never hand back one size within 5%. False: the hand-back test for painting too
+    # (docs/surveillance-rounds-lob30.md).
+    colluders_cross_both_ways: bool = True
 
 
 class SpoofingParams(Params, frozen=True, kw_only=True):
@@ -793,6 +802,25 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # independent identical. False: released as best execution's
     # (docs/surveillance-rounds-bex27.md).
     dismiss_symmetric: bool = True
+    # 2026-12-05 late night (wip/lob30): a sweep whose first print is past the arrival touch but
+    # within the bar is still a walk of the venue's levels: the first print is judged against the
+    # arrival touch, and each later fill of the sweep (same order, same instant, each at or beyond
+    # the one before) by how far it lies beyond that first print, the depth its size took (the
+    # reading ``walk_exempt`` gives a sweep whose first print is at the touch). A first print past
+    # the bar, or a later fill better than an earlier one (a marked sweep), is assessed against
+    # the arrival touch as before. The LOB's symmetric near-misses' sweeps (first print 0.2-0.3
+    # pips past, the next level 2.1-2.2 past the arrival touch) were best-execution alerts. False:
+    # only a sweep whose first print is at or inside the touch is a walk
+    # (docs/surveillance-rounds-lob30.md).
+    walk_from_marked_first: bool = True
+    # 2026-12-05 late night (wip/lob30): "beyond the bar" is read at 1e-6 pip: a fill exactly
+    # ``max_adverse_pips`` past the touch is at the tolerance, not beyond it (price differences in
+    # binary floating point put some of them a hair over the bar and some under; LOB H 52855's
+    # 2.0-pip mark was an alert); so is the test against the touch at the fill (a fill exactly
+    # ``fill_touch_fraction`` of the bar past it is not beyond it: tuning 303's 2.9-pip limit,
+    # 1.0 pip past the touch at the fill). Asymmetric slippage's count of best execution's exceptions
+    # (``gross_share``, ``gross_multiple``) reads its bar the same way. False: the raw difference.
+    bar_exact: bool = True
 
 
 class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):

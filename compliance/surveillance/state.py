@@ -119,7 +119,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 40: quote stuffing keeps each account's fill times of the last ``long_window_s`` while no burst
 # is open (a burst takes in the fills of the window that opened it)
 # 43: 42 and 40 together (numbered on separate branches)
-STATE_VERSION = 43
+# 49: best execution's sweep in progress keeps the sweep's first print when it was marked past the
+# arrival touch within the bar (``walk_from_marked_first``: the later levels are read from it)
+STATE_VERSION = 49
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -875,7 +877,8 @@ class HeldDump(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class BestExecState(msgspec.Struct, forbid_unknown_fields=True):
-    walk: tuple[str, float, float, bool] | None = None  # the sweep in progress (one instant)
+    # the sweep in progress (one instant): order, time, last price, still a walk, first print
+    walk: tuple[str, float, float, bool, float | None] | None = None
     held: list[HeldDump] = []  # detections held for asymmetric slippage's assessment, in order
     cleared: list[tuple[str, str]] = []  # clients asymmetric's last assessment cleared
 

@@ -648,6 +648,27 @@ class PaintingTheTapeDetector(_PairDetector):
     def _on_run(self, run):
         return
 
+    def _collusion_ok(self, run) -> bool:
+        """Besides the colluding run every detector accepts (``_PairDetector._collusion_ok``):
+        with ``colluders_cross_both_ways``, a colluding pair's run whose crosses on the venue
+        (one account's resting order met by the other's, ``run.crossed``) number ``min_pairs``
+        pairs of orders or more and go both ways (each account bought from the other), with the
+        repetition and exclusivity every colluding run needs: two owners printing a series to
+        each other, whether or not a same-size round trip hands the position back."""
+        if super()._collusion_ok(run):
+            return True
+        if not (self.p.colluders_cross_both_ways and run.collusive and run.crossed):
+            return False
+        crossed = [run.pairs[i] for i in sorted(set(run.crossed))]
+        buyers = {a.account if a.side == "buy" else b.account for a, b, *_ in crossed}
+        wash = self.wash
+        return (
+            len(buyers) >= 2
+            and len({(a.order_id, b.order_id) for a, b, *_ in crossed}) >= self.p.min_pairs
+            and _order_pairs(run) >= wash.collusion_min_pairs
+            and self._exclusive(run) >= wash.collusion_min_exclusive
+        )
+
     def _evidence(self, run, pairs):
         evidence = super()._evidence(run, pairs)
         p = self.p
