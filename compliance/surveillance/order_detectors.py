@@ -543,7 +543,6 @@ class _OtrKey:
 
     __slots__ = (
         "breach",
-        "burst_t",
         "cur",
         "cur_slot",
         "first_ts",
@@ -561,8 +560,7 @@ class _OtrKey:
 
     def __init__(self, owner):
         self.owner = owner
-        # [slot, messages, volume, executed order ids, executed volume, first ts, seconds quoted
-        # two-sided, held a burst (``sustained_burst_messages`` within a second)]
+        # [slot, messages, volume, executed order ids, executed volume, first ts, seconds quoted two-sided]
         self.slots: deque = deque()
         self.cur = None  # the open slot (the last one in ``slots``), or None
         self.cur_slot = None
@@ -578,8 +576,6 @@ class _OtrKey:
         self.n_buy = 0
         self.n_sell = 0
         self.quote_t = None
-        # Event times of the messages of the last second (a burst is read on them).
-        self.burst_t: deque = deque()
 
     def quote_update(self, t, order_id, side, competitive) -> None:
         """Count the time since the last update as quoted if both sides were live, then set
@@ -659,7 +655,6 @@ class OrderToTradeDetector(Detector):
         self._last_sweep = -inf
         self._mm = params.market_making_min_share is not None
         self._mm_spreads = params.market_making_max_spreads
-        self._burst = params.sustained_burst_messages
 
     def _competitive(self, state) -> bool:
         """A passive limit order priced within ``market_making_max_spreads`` of its side of the
@@ -687,7 +682,7 @@ class OrderToTradeDetector(Detector):
             k.close_slot()
             if k.slots:
                 self._assess(key, k, slot)
-            k.cur = [slot, 0, 0.0, set(), 0.0, ts, 0.0, False]
+            k.cur = [slot, 0, 0.0, set(), 0.0, ts, 0.0]
             k.cur_slot = slot
             k.slot_end = (slot + 1) * self._slot_s
             k.slots.append(k.cur)
@@ -710,14 +705,6 @@ class OrderToTradeDetector(Detector):
             k.quote_update(t, msg.order_id, side, action != "cancel" and self._competitive(state))
         cur = k.cur
         cur[1] += 1
-        if self._burst is not None and not cur[7]:
-            times = k.burst_t
-            times.append(t)
-            while t - times[0] >= 1.0:
-                times.popleft()
-            if len(times) >= self._burst:
-                cur[7] = True  # a burst: the slot may be set aside by the sustained test
-                times.clear()
         if action != "cancel":
             cur[2] += msg.qty
             if action == "new":
@@ -801,9 +788,7 @@ class OrderToTradeDetector(Detector):
         if messages >= p.min_messages and (now_slot - slots[0][0]) * self._slot_s >= p.min_history_s:
             count, vol = self._breached(count_ratio, volume_ratio)
             if count or vol:
-                # Only a slot that held a burst is set aside (``sustained_burst_messages``).
-                pool = slots if self._burst is None else [s for s in slots if s[7]]
-                busiest = sorted(pool, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :] if pool else ()
+                busiest = sorted(slots, key=lambda s: s[1])[-int(p.sustained_excluding_slots) :]
                 _m, _v, _n, _e, c2, v2 = self._ratios(totals, skip=busiest if p.sustained_excluding_slots else ())
                 count2, vol2 = self._breached(c2, v2)
                 if v2 is None and p.no_execution_volume_as_count:

@@ -287,15 +287,6 @@ class OrderToTradeParams(Params, frozen=True, kw_only=True):
     # ``modify_chase`` at a volume ratio of 2,037 whose only two fills fell in its busiest
     # minutes). False: a window with no execution outside them is never a volume breach.
     no_execution_volume_as_count: bool = True
-    # The sustained test sets the busiest slots aside as bursts (quote stuffing's, judged there),
-    # so only a slot that held one is set aside: one in which the account sent at least this many
-    # messages on the instrument within one second (quote stuffing's ``min_messages_over_baseline``
-    # reading of a burst). A minute of re-pricing at a message a second or two is the ratio itself,
-    # not a burst (2026-12-05 last round, wip/lob31: the limit order book's ``cancel_replace``,
-    # ``modify_chase`` and ``two_sided_far`` at 1-4 messages a second in their busiest minutes, 165-317
-    # orders to 0-1 transactions in the hour, read as 16-58 without those minutes). None: the
-    # busiest slots whatever their rate (before).
-    sustained_burst_messages: Count | None = 30
 
 
 class QuoteStuffingParams(Params, frozen=True, kw_only=True):

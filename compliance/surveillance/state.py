@@ -121,13 +121,11 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 43: 42 and 40 together (numbered on separate branches)
 # 49: best execution's sweep in progress keeps the sweep's first print when it was marked past the
 # arrival touch within the bar (``walk_from_marked_first``: the later levels are read from it)
-# 51: order-to-trade's slots keep whether they held a burst, and each key the event times of its
-# last second's messages (``sustained_burst_messages``: only a burst's slot is set aside, wip/lob31)
-STATE_VERSION = 51
+STATE_VERSION = 49
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
-    "excessive_order_to_trade": frozenset({"slot_s", "sustained_burst_messages"}),
+    "excessive_order_to_trade": frozenset({"slot_s"}),
     "asymmetric_slippage": frozenset({"zero_band_bps", "gross_multiple"}),
 }
 
@@ -354,7 +352,6 @@ class OtrSlot(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     exec_volume: float
     first_ts: datetime
     quoted_s: float
-    burst: bool  # held a burst (``sustained_burst_messages`` within a second)
 
 
 class OtrBreach(msgspec.Struct, forbid_unknown_fields=True):
@@ -379,7 +376,6 @@ class OtrKeyState(msgspec.Struct, forbid_unknown_fields=True):
     last_ts: datetime | None
     quotes: list[tuple[str, int]]
     quote_t: float | None
-    burst_t: list[float]  # event times of the last second's messages
 
 
 class OtrState(msgspec.Struct, forbid_unknown_fields=True):
@@ -396,7 +392,7 @@ def _otr_dump(d: OrderToTradeDetector) -> OtrState:
                 account,
                 symbol,
                 k.owner,
-                [OtrSlot(s[0], s[1], s[2], sorted(s[3]), s[4], s[5], s[6], s[7]) for s in k.slots],
+                [OtrSlot(s[0], s[1], s[2], sorted(s[3]), s[4], s[5], s[6]) for s in k.slots],
                 k.cur is not None,
                 k.cur_slot,
                 _num(k.slot_end),
@@ -407,7 +403,6 @@ def _otr_dump(d: OrderToTradeDetector) -> OtrState:
                 k.last_ts,
                 list(k.quotes.items()),
                 k.quote_t,
-                list(k.burst_t),
             )
         )
     return OtrState(keys, None if d._last_sweep == -inf else d._last_sweep)
@@ -418,8 +413,7 @@ def _otr_load(d: OrderToTradeDetector, s: OtrState) -> None:
     for ks in s.keys:
         k = _OtrKey(ks.owner)
         k.slots = deque(
-            [s.slot, s.messages, s.volume, set(s.executed), s.exec_volume, s.first_ts, s.quoted_s, s.burst]
-            for s in ks.slots
+            [s.slot, s.messages, s.volume, set(s.executed), s.exec_volume, s.first_ts, s.quoted_s] for s in ks.slots
         )
         k.cur = k.slots[-1] if ks.cur_open and k.slots else None
         k.cur_slot = ks.cur_slot
@@ -435,7 +429,6 @@ def _otr_load(d: OrderToTradeDetector, s: OtrState) -> None:
         k.n_buy = sum(1 for side in k.quotes.values() if side > 0)
         k.n_sell = len(k.quotes) - k.n_buy
         k.quote_t = ks.quote_t
-        k.burst_t.extend(ks.burst_t)
         d.keys[(ks.account, ks.symbol)] = k
     d._last_sweep = -inf if s.last_sweep is None else s.last_sweep
 
