@@ -1312,9 +1312,10 @@ class MarkingTheCloseDetector(Detector):
     Aimed at the print: the alert waits ``after_s`` and is dropped if the account kept trading
     the same way (more than ``max_continuation`` x the push, or ``dominant_max_continuation``
     for an alert whose print did not move), as a flow that runs on through the print was not aimed at it.
-    The print's distance from the mid after it counts as its move only for a push at least
-    ``reversal_min_window_share`` of the window's aggressive volume (counted as for the dominant
-    push): the market's move after a print that others' flow made is not the push coming back."""
+    With ``reversal_min_window_share`` set (off by default), the print's distance from the mid
+    after it counts as its move only for a push at least that share of the window's aggressive
+    volume (counted as for the dominant push): the market's move after a print that others' flow
+    made is not the push coming back."""
 
     alert_type = "marking_the_close"
 
