@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-05 at 20:36 UTC, after the late night's final figures,
+# Evaluation only (drawn at random on 2026-12-05 at 21:03 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (57674, 69513, 46252)
+INDEPENDENT_SEEDS = (37179, 33651, 22013)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -104,7 +104,9 @@ INDEPENDENT_SEEDS = (57674, 69513, 46252)
 # 22970, 82753, 61940 (drawn 18:35 UTC): read at commit fc51f0d, the night's third figures
 # (0.91 / 0.97); 23726, 74811, 82647 (drawn 19:59 UTC), 2992, 87176, 18213 and 69521, 65068,
 # 94130 (drawn 20:31 UTC): read at commit d938b3f, the late night's final figures, three sets
-# (every target met on each).
+# (every target met on each); 57674, 69513, 46252 (drawn 20:36 UTC), 52813, 56914, 34204 and
+# 28413, 55012, 35186 (drawn 20:37 UTC): read at commit eff390f, the session's last figures, three
+# sets (marking the close 0.69 on the third).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -197,6 +199,15 @@ SEEN_INDEPENDENT_SEEDS = (
     69521,
     65068,
     94130,
+    57674,
+    69513,
+    46252,
+    52813,
+    56914,
+    34204,
+    28413,
+    55012,
+    35186,
 )
 
 
