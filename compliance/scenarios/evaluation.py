@@ -18,6 +18,7 @@ higher score is more likely a true episode.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -168,21 +169,19 @@ def evaluate_sets(
     log=None,
     book: str = "generator",
 ):
-    """Pool several books: (per-type scores, per-alert scores, per-book stats)."""
-    pooled = {k: TypeScore(k) for k in KINDS}
+    """Pool several books: (per-type scores, per-alert scores, per-book stats, each book's own
+    per-type scores under ``"scores"``)."""
     scored_all: list[tuple[float, bool, bool]] = []
     books = []
     for seed in seeds:
         rows, episodes = book_generate(book, seed, ranges=ranges, hours=hours)
         scores, scored, info = evaluate_rows(rows, episodes, params)
         del rows
-        for s in scores:
-            pooled.setdefault(s.alert_type, TypeScore(s.alert_type)).add(s)
         scored_all += scored
-        books.append({"seed": seed, "ranges": ranges if book == "generator" else book, **info})
+        books.append({"seed": seed, "ranges": ranges if book == "generator" else book, "scores": scores, **info})
         if log is not None:
             log(books[-1])
-    return list(pooled.values()), scored_all, books
+    return pool(b["scores"] for b in books), scored_all, books
 
 
 def macro(scores: list[TypeScore], strict: bool) -> tuple[float, float]:
@@ -192,6 +191,87 @@ def macro(scores: list[TypeScore], strict: bool) -> tuple[float, float]:
         sum(precisions) / len(precisions) if precisions else 0.0,
         sum(recalls) / len(recalls) if recalls else 0.0,
     )
+
+
+# Issue 16's targets, per set of books: macro precision and recall >= 0.90 (lenient), >= 0.85
+# strict (related types count as false), and no alert type under 0.75 recall (strict).
+TARGET_MACRO_LENIENT = 0.90
+TARGET_MACRO_STRICT = 0.85
+TARGET_FLOOR = 0.75
+
+
+def targets_missed(scores: list[TypeScore]) -> list[str]:
+    """Which of issue 16's targets a set's scores miss (empty: every target met)."""
+    missed = []
+    ps, rs = macro(scores, True)
+    pl, rl = macro(scores, False)
+    for name, value, target in (
+        ("strict precision", ps, TARGET_MACRO_STRICT),
+        ("strict recall", rs, TARGET_MACRO_STRICT),
+        ("lenient precision", pl, TARGET_MACRO_LENIENT),
+        ("lenient recall", rl, TARGET_MACRO_LENIENT),
+    ):
+        if round(value, 2) < target:
+            missed.append(f"{name} {value:.2f}")
+    for s in scores:
+        r = s.recall(True)
+        if r is not None and round(r, 2) < TARGET_FLOOR:
+            missed.append(f"{s.alert_type} {r:.2f}")
+    return missed
+
+
+def pool(score_lists: Iterable[list[TypeScore]]) -> list[TypeScore]:
+    """Per-type scores summed over several books or sets (counts, not ratios, are added)."""
+    pooled = {k: TypeScore(k) for k in KINDS}
+    for scores in score_lists:
+        for s in scores:
+            pooled.setdefault(s.alert_type, TypeScore(s.alert_type)).add(s)
+    return list(pooled.values())
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float] | None:
+    """The Wilson score interval (95 % by default) of a proportion k / n; None when n is 0.
+    About 12 episodes per type measure a recall only to +-0.2: the interval says so."""
+    if n <= 0:
+        return None
+    p = k / n
+    d = 1 + z * z / n
+    c = p + z * z / (2 * n)
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, (c - h) / d), min(1.0, (c + h) / d)
+
+
+def format_sets(sets: list[tuple[list[int], list[TypeScore]]]) -> str:
+    """One row per set of books: macro figures, the two lowest recalls, and the targets."""
+    lines = [
+        "| set | strict P / R | lenient P / R | lowest recall (strict) | every target met? |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for seeds, scores in sets:
+        ps, rs = macro(scores, True)
+        pl, rl = macro(scores, False)
+        ranked = sorted((r, s.alert_type) for s in scores if (r := s.recall(True)) is not None)[:2]
+        missed = targets_missed(scores)
+        lines.append(
+            f"| {', '.join(map(str, seeds))} | {ps:.2f} / {rs:.2f} | {pl:.2f} / {rl:.2f} "
+            f"| {', '.join(f'{t} {r:.2f}' for r, t in ranked)} | {'no: ' + ', '.join(missed) if missed else 'yes'} |"
+        )
+    return "\n".join(lines)
+
+
+def format_intervals(scores: list[TypeScore]) -> str:
+    """Per type: episodes found (strict) with the recall's 95 % interval."""
+    lines = [
+        "| alert type | found / episodes (strict) | recall strict | 95 % interval |",
+        "| --- | ---: | ---: | --- |",
+    ]
+    for s in scores:
+        interval = wilson(s.found_strict, s.episodes)
+        lines.append(
+            f"| {s.alert_type} | {s.found_strict} / {s.episodes} | {_pct(s.recall(True))} "
+            f"| {'-' if interval is None else f'{interval[0]:.2f}-{interval[1]:.2f}'} |"
+        )
+    return "\n".join(lines)
 
 
 def reliability(scored: list[tuple[float, bool, bool]], edges=(0.5, 0.6, 0.7, 0.8, 0.9, 1.0001)):

@@ -387,6 +387,56 @@ def test_evaluation_command_reports_per_type_figures_on_the_independent_book():
     _assert_report(text, err.getvalue())
 
 
+@pytest.mark.slow
+def test_evaluation_command_reports_each_set_against_the_targets_and_the_recall_intervals():
+    """Two one-book sets: a row per set with its targets, and the pooled recall's interval."""
+    out = io.StringIO()
+    call_command(
+        "surveil_scenarios", "--independent", "--seeds", "7,8", "--hours", "0.5", "--set-size", "1",
+        stdout=out, stderr=io.StringIO(),
+    )  # fmt: skip
+    text = out.getvalue()
+    assert "Recall with its 95 % interval" in text and "| found / episodes (strict) |" in text
+    assert "Per set of 1 (issue 16's targets" in text and " of 2 sets meet every target" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| 7 |", "| 8 |"))]
+    assert len(rows) == 2 and all(row.endswith(("| yes |",)) or "| no: " in row for row in rows)
+
+
+def test_sets_that_do_not_divide_the_seeds_are_refused():
+    with pytest.raises(CommandError, match="do not split into sets"):
+        call_command("surveil_scenarios", "--seeds", "101,102,103", "--set-size", "2", stdout=io.StringIO())
+
+
+def test_targets_missed_names_each_target_a_set_misses():
+    from compliance.scenarios.evaluation import TypeScore, targets_missed
+
+    def score(kind, episodes, found, alerts, true):
+        return TypeScore(kind, episodes, found, found, alerts, true, true, 0, 0)
+
+    full = [score(kind, 12, 12, 12, 12) for kind in ("wash_trade", "layering", "ping_orders")]
+    assert targets_missed([*full, score("spoofing", 12, 11, 12, 11)]) == []
+    # one type at 0.67 recall: the floor alone (macro recall (3 + 0.67) / 4 = 0.92)
+    assert targets_missed([*full, score("spoofing", 12, 8, 8, 8)]) == ["spoofing 0.67"]
+    # the macro recall (0.5 + 1.0) / 2 = 0.75 misses both macro recall targets as well as the floor
+    low = [score("wash_trade", 12, 12, 12, 12), score("spoofing", 12, 6, 6, 6)]
+    assert targets_missed(low) == ["strict recall 0.75", "lenient recall 0.75", "spoofing 0.50"]
+
+
+def test_wilson_interval_and_pooling():
+    from compliance.scenarios.evaluation import TypeScore, pool, wilson
+
+    assert wilson(0, 0) is None
+    lo, hi = wilson(10, 12)  # 0.83 on 12 episodes: about +-0.2
+    assert 0.54 < lo < 0.56 and 0.95 < hi < 0.96
+    lo, hi = wilson(12, 12)
+    assert hi == pytest.approx(1.0) and 0.75 < lo < 0.76
+    a = [TypeScore("spoofing", 10, 8, 9, 9, 8, 9, 1, 7)]
+    b = [TypeScore("spoofing", 12, 12, 12, 11, 11, 11, 0, 9)]
+    pooled = {s.alert_type: s for s in pool([a, b])}["spoofing"]
+    assert (pooled.episodes, pooled.found_strict, pooled.alerts, pooled.near_misses) == (22, 20, 20, 16)
+    assert a[0].episodes == 10  # the sets' own scores are not changed
+
+
 @pytest.mark.parametrize("book", ["--held-out", "--seen-held-out", "--independent", "--seen-independent"])
 def test_the_calibration_is_never_fitted_on_books_kept_for_evaluation(book):
     with pytest.raises(CommandError, match="development and tuning books only"):

@@ -28,7 +28,17 @@ from __future__ import annotations
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
-from compliance.scenarios.evaluation import book_generate, evaluate_sets, format_reliability, format_table, macro
+from compliance.scenarios.evaluation import (
+    book_generate,
+    evaluate_sets,
+    format_intervals,
+    format_reliability,
+    format_sets,
+    format_table,
+    macro,
+    pool,
+    targets_missed,
+)
 from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS, TUNE_SEEDS
 from compliance.scenarios.independent import INDEPENDENT_SEEDS, SEEN_INDEPENDENT_SEEDS
 from compliance.scenarios.lob import LOB_SEEDS, SEEN_LOB_SEEDS
@@ -83,6 +93,12 @@ class Command(BaseCommand):
             action="store_true",
             help="fit the score calibration on the development books and print it (refused on any other book)",
         )
+        parser.add_argument(
+            "--set-size",
+            type=int,
+            help="also report the seeds as consecutive sets of this many books (issue 16's targets per set), "
+            "e.g. --seeds <nine seeds> --set-size 3",
+        )
         parser.add_argument("--write-input", help="write the first book here (JSONL)")
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
@@ -118,6 +134,9 @@ class Command(BaseCommand):
             seeds = list(HELD_OUT_SEEDS if held_out else DEV_SEEDS)
         if not seeds:
             raise CommandError("--seeds: no seed given")
+        set_size = opts.get("set_size")
+        if set_size is not None and (set_size < 1 or len(seeds) % set_size):
+            raise CommandError(f"--set-size {set_size}: {len(seeds)} seeds do not split into sets of that size")
         kept_apart = set(HELD_OUT_SEEDS) | set(SEEN_HELD_OUT_SEEDS)
         if book == "generator" and ranges in ("dev", "tune") and set(seeds) & kept_apart:
             raise CommandError("held-out seeds go with the held-out ranges (--held-out or --seen-held-out)")
@@ -156,7 +175,7 @@ class Command(BaseCommand):
                 f"{info['episodes']} episodes, {info['near_misses']} near-misses, {info['alerts']} alerts"
             )
 
-        scores, scored, _books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
+        scores, scored, books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
         if book == "lob" and opts["seen_lob"]:
             kind, detail = "SEEN lob (already looked at: not an unseen measure)", "the limit order book"
         elif book == "lob":
@@ -182,6 +201,22 @@ class Command(BaseCommand):
             "Reliability of the scores (fraction of true alerts per score bin):\n\n"
         )
         self.stdout.write(format_reliability(scored) + "\n")
+        self.stdout.write(
+            "\nRecall with its 95 % interval (Wilson; about 12 episodes per type measure a recall only to "
+            "+-0.2):\n\n" + format_intervals(scores) + "\n"
+        )
+        if set_size:
+            sets = [
+                (seeds[i : i + set_size], pool(b["scores"] for b in books[i : i + set_size]))
+                for i in range(0, len(seeds), set_size)
+            ]
+            met = sum(not targets_missed(set_scores) for _, set_scores in sets)
+            self.stdout.write(
+                f"\nPer set of {set_size} (issue 16's targets: macro P and R >= 0.90 lenient, >= 0.85 strict, "
+                f"no type under 0.75 recall): {met} of {len(sets)} sets meet every target\n\n"
+                + format_sets(sets)
+                + "\n"
+            )
         if opts["write_input"] or opts["write_labels"]:
             self._write(book, seeds[0], ranges, opts)
 
