@@ -176,3 +176,32 @@ def pushed_print(before: list, print_at: int) -> list:
         rows.append(q(t + 1, f"1.100{15 + 10 * i}", f"1.100{25 + 10 * i}"))
     rows.append(close(print_at, "1.10040"))
     return rows
+
+
+def cross(t, tag, resting, hitting, side_of_resting, qty):
+    """Two owners' accounts crossing on the venue: ``resting`` rests a limit (passive),
+    ``hitting`` (another owner) meets it with an IOC one second later: the two fills at one
+    instant and one price."""
+    other = "buy" if side_of_resting == "sell" else "sell"
+    limit = "1.10010" if side_of_resting == "sell" else "1.10000"
+    r_owner, h_owner = f"own-{resting}", f"own-{hitting}"
+    return [
+        o(t, "new", f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
+        o(t + 1.0, "new", f"h{tag}", hitting, other, qty, limit, owner=h_owner, otype="ioc"),
+        f(t + 1.0, f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
+        f(t + 1.0, f"h{tag}", hitting, other, qty, limit, owner=h_owner),
+    ]
+
+
+def cross_book(*legs):
+    """``cross`` legs in a 1.10000/1.10010 market, quoted before and after."""
+    return [q(0, "1.10000", "1.10010"), *[r for leg in legs for r in leg], q(1000.0, "1.10000", "1.10010")]
+
+
+def sweep(prices: list[str], *, t=1.0, oid="m1", sym="EURUSD") -> list[dict]:
+    """Best execution: a buy market order of 300,000 by E filled in one instant at these prices,
+    100,000 each."""
+    return [
+        o(t, "new", oid, "E", "buy", 300_000, sym=sym),
+        *(f(t + 0.05, oid, "E", "buy", 100_000, p, sym=sym) for p in prices),
+    ]

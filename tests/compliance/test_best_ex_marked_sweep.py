@@ -8,24 +8,11 @@
 
 from __future__ import annotations
 
-import orjson
-
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import f, o, q, run
+from tests.compliance.helpers import q, run, surveil_restarted, sweep
 
 BEST = {"best_execution_slippage"}
 QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread: the bar is 2 pips
 BEFORE = {"best_execution_slippage": {"walk_from_marked_first": False, "bar_exact": False}}
-
-
-def sweep(prices: list[str], *, t=1.0, oid="m1", sym="EURUSD") -> list[dict]:
-    """A buy market order of 300,000 filled in one instant at these prices, 100,000 each."""
-    return [
-        o(t, "new", oid, "E", "buy", 300_000, sym=sym),
-        *(f(t + 0.05, oid, "E", "buy", 100_000, p, sym=sym) for p in prices),
-    ]
 
 
 def test_a_sweep_from_a_first_print_marked_within_the_bar_is_read_from_that_print():
@@ -69,11 +56,5 @@ def test_a_fill_exactly_at_the_bar_is_not_beyond_it():
 
 def test_a_restart_in_the_middle_of_a_marked_sweep_keeps_its_first_print():
     rows = [QUOTE, *sweep(["1.10013", "1.10033"])]
-    engine = SurveillanceEngine(only=BEST)
-    for row in rows[:3]:  # the quote, the order, its first fill
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-    restarted = SurveillanceEngine(only=BEST)
-    state_load(restarted, state_dump(engine))
-    for row in rows[3:]:
-        restarted.process(record_decoder.decode(orjson.dumps(row)))
-    assert restarted.finish() == []
+    # restored after the quote, the order and its first fill
+    assert surveil_restarted(rows, only=BEST, restart_at=3) == []

@@ -10,22 +10,12 @@
 
 from __future__ import annotations
 
-import orjson
-
-from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.records import record_decoder
-from compliance.surveillance.state import state_dump, state_load
-from tests.compliance.helpers import f, market, o, q, run
+from tests.compliance.helpers import market, q, run, surveil_restarted, sweep
 
 BEST = {"best_execution_slippage"}
 ASYM = {"asymmetric_slippage"}
 QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread
 EXACT = {"asymmetric_slippage": {"exact_sign_test": True}}
-
-
-def sweep(prices: list[str], *, t=1.0, oid="m1") -> list[dict]:
-    """A buy market order of 300,000 filled in one instant at these prices, 100,000 each."""
-    return [o(t, "new", oid, "E", "buy", 300_000), *(f(t + 0.05, oid, "E", "buy", 100_000, p) for p in prices)]
 
 
 def test_a_market_order_walking_the_book_from_the_touch_is_not_alerted():
@@ -52,14 +42,8 @@ def test_a_sweep_priced_better_after_worse_breaks_the_walk_and_is_assessed():
 
 def test_a_restart_in_the_middle_of_a_sweep_keeps_the_walk():
     rows = [QUOTE, *sweep(["1.10010", "1.10030", "1.10060"])]
-    engine = SurveillanceEngine(only=BEST)
-    for row in rows[:3]:  # the quote, the order, its first fill
-        engine.process(record_decoder.decode(orjson.dumps(row)))
-    restarted = SurveillanceEngine(only=BEST)
-    state_load(restarted, state_dump(engine))
-    for row in rows[3:]:
-        restarted.process(record_decoder.decode(orjson.dumps(row)))
-    assert restarted.finish() == []
+    # restored after the quote, the order and its first fill
+    assert surveil_restarted(rows, only=BEST, restart_at=3) == []
 
 
 def few(adverse: int, improved: int) -> list[dict]:

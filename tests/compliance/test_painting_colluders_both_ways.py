@@ -8,28 +8,10 @@ unreported. Pure: no database."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import f, o, q, run
+from tests.compliance.helpers import cross, cross_book, run
 
 ONLY = {"wash_trade", "painting_the_tape"}
 BEFORE = {"painting_the_tape": {"colluders_cross_both_ways": False}}
-
-
-def _cross(t, tag, resting, hitting, side_of_resting, qty):
-    """``resting`` rests a limit (passive), ``hitting`` meets it with an IOC one second later:
-    the two fills at one instant and one price."""
-    other = "buy" if side_of_resting == "sell" else "sell"
-    limit = "1.10010" if side_of_resting == "sell" else "1.10000"
-    r_owner, h_owner = f"own-{resting}", f"own-{hitting}"
-    return [
-        o(t, "new", f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
-        o(t + 1.0, "new", f"h{tag}", hitting, other, qty, limit, owner=h_owner, otype="ioc"),
-        f(t + 1.0, f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
-        f(t + 1.0, f"h{tag}", hitting, other, qty, limit, owner=h_owner),
-    ]
-
-
-def _book(*legs):
-    return [q(0, "1.10000", "1.10010"), *[r for leg in legs for r in leg], q(1000.0, "1.10000", "1.10010")]
 
 
 SERIES = [  # (resting account, hitting account, resting side, size): X sells, buys, sells; Y sells, buys
@@ -44,7 +26,7 @@ SERIES = [  # (resting account, hitting account, resting side, size): X sells, b
 def test_colluders_crossing_both_ways_at_drawn_sizes_are_painting():
     """The minimal true episode: five crosses both ways, 30 s apart, no size handed back whole:
     painting naming the ten orders. The rule before: no alert."""
-    rows = _book(*(_cross(10.0 + 30 * i, str(i), *leg) for i, leg in enumerate(SERIES)))
+    rows = cross_book(*(cross(10.0 + 30 * i, str(i), *leg) for i, leg in enumerate(SERIES)))
     alerts = run(rows, only=ONLY)
     assert [a["alert_type"] for a in alerts] == ["painting_the_tape"]
     assert len(alerts[0]["order_ids"]) == 10 and alerts[0]["evidence"]["collusive"] is True
@@ -54,11 +36,11 @@ def test_colluders_crossing_both_ways_at_drawn_sizes_are_painting():
 def test_one_account_meeting_the_other_the_same_way_is_not_painting():
     """The near-miss: Y buys from X's resting sells five times (a client meeting a market
     maker's quote, always the same way): crosses, but never both ways. No alert."""
-    rows = _book(*(_cross(10.0 + 30 * i, str(i), "X", "Y", "sell", qty) for i, (*_, qty) in enumerate(SERIES)))
+    rows = cross_book(*(cross(10.0 + 30 * i, str(i), "X", "Y", "sell", qty) for i, (*_, qty) in enumerate(SERIES)))
     assert run(rows, only=ONLY) == []
 
 
 def test_three_crosses_both_ways_are_under_paintings_count():
     """The near-miss by count: three crosses both ways are fewer than ``min_pairs`` (4). No alert."""
-    rows = _book(*(_cross(10.0 + 30 * i, str(i), *leg) for i, leg in enumerate(SERIES[:3])))
+    rows = cross_book(*(cross(10.0 + 30 * i, str(i), *leg) for i, leg in enumerate(SERIES[:3])))
     assert run(rows, only=ONLY) == []

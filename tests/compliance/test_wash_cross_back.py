@@ -7,34 +7,16 @@ X and Y traded with each other both ways and neither holds anything. Pure: no da
 
 from __future__ import annotations
 
-from tests.compliance.helpers import f, o, q, run
+from tests.compliance.helpers import cross, cross_book, f, o, q, run
 
 ONLY = {"wash_trade", "painting_the_tape"}
-
-
-def _cross(t, tag, resting, hitting, side_of_resting, qty):
-    """``resting`` rests a limit (passive), ``hitting`` meets it with an IOC one second later:
-    the two fills at one instant and one price."""
-    other = "buy" if side_of_resting == "sell" else "sell"
-    limit = "1.10010" if side_of_resting == "sell" else "1.10000"
-    r_owner, h_owner = f"own-{resting}", f"own-{hitting}"
-    return [
-        o(t, "new", f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
-        o(t + 1.0, "new", f"h{tag}", hitting, other, qty, limit, owner=h_owner, otype="ioc"),
-        f(t + 1.0, f"r{tag}", resting, side_of_resting, qty, limit, owner=r_owner),
-        f(t + 1.0, f"h{tag}", hitting, other, qty, limit, owner=h_owner),
-    ]
-
-
-def _book(*legs):
-    return [q(0, "1.10000", "1.10010"), *[r for leg in legs for r in leg], q(1000.0, "1.10000", "1.10010")]
 
 
 def test_a_small_position_crossed_over_and_back_is_a_colluding_wash():
     """The minimal true episode: 0.64 lot crossed from X to Y and, 190 s later, crossed back at
     the same size: a colluding wash naming the four orders. The rule before (one pair of a lot
     or more) left it to painting, whose count (four) it never reaches: no alert."""
-    rows = _book(_cross(10.0, "1", "X", "Y", "sell", 64_000), _cross(200.0, "2", "X", "Y", "buy", 64_000))
+    rows = cross_book(cross(10.0, "1", "X", "Y", "sell", 64_000), cross(200.0, "2", "X", "Y", "buy", 64_000))
     alerts = run(rows, only=ONLY)
     assert [a["alert_type"] for a in alerts] == ["wash_trade"]
     assert set(alerts[0]["order_ids"]) == {"r1", "h1", "r2", "h2"}
@@ -45,7 +27,7 @@ def test_a_small_position_crossed_over_and_back_is_a_colluding_wash():
 def test_small_crosses_that_do_not_hand_anything_back_are_not_a_wash():
     """The near-miss: Y buys 0.64 lot from X's resting sell twice (a client meeting a market
     maker's quote the same way): crosses, but nothing handed back. No alert."""
-    rows = _book(_cross(10.0, "1", "X", "Y", "sell", 64_000), _cross(200.0, "2", "X", "Y", "sell", 64_000))
+    rows = cross_book(cross(10.0, "1", "X", "Y", "sell", 64_000), cross(200.0, "2", "X", "Y", "sell", 64_000))
     assert run(rows, only=ONLY) == []
 
 
