@@ -3,9 +3,11 @@ crash before commit (with an idempotent consumer), partitions shared and rebalan
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
 
@@ -36,6 +38,19 @@ def _consume(subs, *, until, timeout=60.0, commit=True, on_batch=None):
                 on_batch(sub, batch)
             if commit:
                 sub.commit()
+
+
+def _close_while_polling(sub, others, timeout=60.0):
+    """Close one member while the others keep polling: leaving the group starts a rebalance that
+    completes only when every member polls, and librdkafka's close can wait for it."""
+    closer = threading.Thread(target=sub.close, name="test-close")
+    closer.start()
+    deadline = time.monotonic() + timeout
+    while closer.is_alive() and time.monotonic() < deadline:
+        for other in others:
+            other.poll(max_records=500, timeout=0.1)
+            other.commit()
+    closer.join()
 
 
 def test_order_is_kept_per_key_across_12_partitions(kafka_bus):
@@ -123,8 +138,39 @@ def test_two_consumers_share_partitions_and_a_third_joins_without_loss(kafka_bus
             assert all(after) and sum(map(len, after)) == 12 and set.union(*after) == set().union(*before)
             assert a.revoked + b.revoked >= len(after[2])  # c's partitions were handed over
         finally:
-            c.close()
+            _close_while_polling(c, [a, b])
     finally:
-        a.close()
+        _close_while_polling(a, [b])
         b.close()
     assert len(set(seen)) == total  # nothing lost through the rebalance
+    assert not any(s.close_abandoned for s in (a, b, c))
+
+
+def test_a_close_stuck_in_librdkafka_is_abandoned_at_its_deadline(kafka_bus, caplog):
+    """librdkafka's consumer close can wait on a group rebalance without bound (a CI run,
+    2026-12-05, more than 13 minutes). That wait cannot be produced on demand, so here the
+    consumer's close is held until the test releases it: the subscription's close returns at its
+    deadline with the consumer still closing, says so, and the real close completes afterwards."""
+    sub = kafka_bus.subscribe([Topic.MARKET_DATA], "stuck")
+    _consume([sub], until=lambda: bool(sub.assignment), timeout=30)
+    real = sub._consumer
+    release = threading.Event()
+    finished = threading.Event()
+
+    class Held:  # the librdkafka consumer, whose close waits for ``release``
+        def close(self):
+            release.wait(120)
+            real.close()
+            finished.set()
+
+    sub._consumer = Held()
+    with caplog.at_level(logging.ERROR, logger="tradeops.bus.kafka"):
+        sub.close(timeout=0.5)
+    assert sub.closed and sub.close_abandoned
+    assert not finished.is_set()  # close returned while the consumer was still closing
+    assert sub.poll(timeout=0.1) == []
+    assert "did not close within 0.5 s" in caplog.text
+    release.set()
+    assert finished.wait(30)
+    with pytest.raises(RuntimeError):
+        real.assignment()  # closed for real once released

@@ -17,6 +17,7 @@ offset that skips it can be committed.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 
@@ -117,6 +118,14 @@ COORDINATOR_COMMIT_ERRORS = {
 }
 COMMIT_RETRY_FIRST = 0.2  # seconds; doubled per refusal in a row
 COMMIT_RETRY_MAX = 5.0
+# How long a consumer's close may take. Closing leaves the group (revoking the member's
+# partitions and serving their callbacks) and takes milliseconds, but librdkafka waits in it while
+# a rebalance it is part of completes, and that needs the other members to poll: with them idle
+# (several members of one process closed in turn) it once waited more than 13 minutes (CI,
+# 2026-12-05, during a cooperative rebalance). Past this deadline the close is abandoned and
+# logged: the coordinator drops the member after ``session.timeout.ms``, and the new owners re-read
+# its partitions from the last commit, as after any crash (at-least-once).
+CONSUMER_CLOSE_TIMEOUT = 30.0
 
 
 def _headers_out(headers: dict[str, str] | None, traceparent: str = "") -> list[tuple[str, bytes]] | None:
@@ -297,6 +306,7 @@ class KafkaSubscription(Subscription):
         self.closed = False
         self.revoked = 0  # partitions revoked or lost so far (observability, tests)
         self.commit_failures = 0
+        self.close_abandoned = False  # the close outlived its deadline (see ``close``)
         self.commit_retries = 0  # commits issued again after a coordinator refused them
         # Offsets a coordinator refused (NOT_COORDINATOR and the like), to commit again at
         # _retry_at; and the highest offset issued in a commit per partition: a refused commit is
@@ -534,7 +544,8 @@ class KafkaSubscription(Subscription):
         else:
             logger.warning("commit by %s failed (%s): those records will be delivered again", self.group, err)
 
-    def close(self) -> None:
+    def close(self, timeout: float = CONSUMER_CLOSE_TIMEOUT) -> None:
+        """Leave the group, waiting at most ``timeout`` seconds (``CONSUMER_CLOSE_TIMEOUT``)."""
         if not self.closed:
             self.closed = True
             if self._retry:
@@ -543,7 +554,23 @@ class KafkaSubscription(Subscription):
                     self.group,
                     _describe(TopicPartition(t, p) for t, p in self._retry),
                 )
-            try:
-                self._consumer.close()
-            except (KafkaException, RuntimeError) as exc:
-                logger.warning("closing consumer %s: %s", self.group, exc)
+            closer = threading.Thread(target=self._close_consumer, name=f"kafka-close-{self.group}", daemon=True)
+            closer.start()
+            closer.join(timeout)
+            if closer.is_alive():
+                # A thread stuck in librdkafka cannot be stopped; it keeps the consumer (and its
+                # sockets) until the call returns or the process exits.
+                self.close_abandoned = True
+                logger.error(
+                    "consumer %s did not close within %g s (waiting on a group rebalance): abandoned;"
+                    " the coordinator drops the member after session.timeout.ms and its partitions are"
+                    " re-read from the last commit",
+                    self.group,
+                    timeout,
+                )
+
+    def _close_consumer(self) -> None:
+        try:
+            self._consumer.close()
+        except (KafkaException, RuntimeError) as exc:
+            logger.warning("closing consumer %s: %s", self.group, exc)
