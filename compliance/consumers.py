@@ -116,6 +116,7 @@ class SurveillanceConsumer:
         self.owners = dict(owners or {})
         self.owner_lookup = owner_lookup  # account_id -> owner key, for accounts opened after start
         self.contract_sizes = dict(contract_sizes or {})
+        self.quotes: dict[str, Quote] = {}  # the last quote per symbol: bars are read against it
         # The rules in force, (rule type, scope, scope value) -> rule: ``rules`` or the mappings.
         given = list(rules) if rules is not None else _rules_of(params, instrument_params, account_params, algo_params)
         self.rules: dict[tuple[str, str, str], SurveillanceRule] = {
@@ -166,6 +167,7 @@ class SurveillanceConsumer:
                 self._record_trips()
         if type(payload) is Tick:  # most events: ``record_of``'s quote, without its other branches
             rec = Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
+            self.quotes[payload.symbol] = rec
         else:
             if isinstance(payload, RiskDecision):
                 if self.record:
@@ -180,7 +182,7 @@ class SurveillanceConsumer:
             account_id = getattr(payload, "account_id", None)
             if account_id is not None and account_id not in self.owners and self.owner_lookup is not None:
                 self.owners[account_id] = self.owner_lookup(account_id)
-            rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes)
+            rec = record_of(payload, owners=self.owners, contract_sizes=self.contract_sizes, quotes=self.quotes)
             if rec is None:
                 return []
         engine = self.engine

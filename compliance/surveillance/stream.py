@@ -10,11 +10,12 @@ The owner is the account's beneficial owner (linked accounts share it), else the
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
+from datetime import timedelta
 
 from compliance.surveillance.base import SurveillanceAlert
 from compliance.surveillance.records import FillRecord, OrderMessage, Quote
-from tradeops.events import Alert, Bar, Fill, OrderEvent, Tick
+from tradeops.events import BAR_SECONDS, Alert, Bar, Fill, OrderEvent, Tick
 
 KILL_WORDS = ("kill", "disconnect", "connection")
 # The platform's order types as surveillance reads them: a stop rests off the book until it
@@ -26,14 +27,47 @@ ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "STOP": "stop"}
 IMMEDIATE_TIME_IN_FORCE = {"IOC": "ioc", "FOK": "fok"}
 
 
-def record_of(payload, *, owners: Mapping[int, str], contract_sizes: Mapping[str, float]):
-    """The surveillance record for one payload, or None if it is not one surveillance reads."""
+_BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
+
+
+def bar_quote(bar: Bar, last: Quote | None) -> Quote | None:
+    """A bar as the quote it stands for, read as the execution worker reads it (the touch its
+    orders were priced and filled on): the close is the price at the bar's END (``ts`` is its
+    open), the bid, with the bar's spread or, without one (the shipped bars), the last quote's.
+    None when a quote at or after the bar's end already stands (ticks flow: they are newer).
+    Read as a quote at its open with no spread, a bar put its close, an hour early, as both bid
+    and ask, after its own ticks: every buy at the bar's end then looked filled a spread past the
+    touch on arrival (the demo's asymmetric-slippage alert on its own paper account)."""
+    end = bar.ts + _BAR_LENGTH.get(bar.timeframe, timedelta(0))
+    if last is not None and last.ts >= end:
+        return None
+    close = float(bar.close)
+    spread = last.ask - last.bid if last is not None else 0.0
+    if bar.spread is not None:
+        spread = float(bar.spread)
+    return Quote(ts=end, symbol=bar.symbol, bid=close, ask=close + spread)
+
+
+def record_of(
+    payload,
+    *,
+    owners: Mapping[int, str],
+    contract_sizes: Mapping[str, float],
+    quotes: MutableMapping[str, Quote] | None = None,
+):
+    """The surveillance record for one payload, or None if it is not one surveillance reads.
+    ``quotes``: the last quote per symbol, kept by the caller across payloads (a bar is read
+    against it, ``bar_quote``); the quotes this returns are stored in it."""
     if isinstance(payload, Tick):
-        return Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
-    if isinstance(payload, Bar):  # bar feeds: the close as bid, plus the spread where the source has it
-        close = float(payload.close)
-        spread = float(payload.spread) if payload.spread is not None else 0.0
-        return Quote(ts=payload.ts, symbol=payload.symbol, bid=close, ask=close + spread)
+        rec = Quote(ts=payload.ts, symbol=payload.symbol, bid=float(payload.bid), ask=float(payload.ask))
+        if quotes is not None:
+            quotes[payload.symbol] = rec
+        return rec
+    if isinstance(payload, Bar):
+        rec = bar_quote(payload, quotes.get(payload.symbol) if quotes is not None else None)
+        if rec is not None and quotes is not None:
+            quotes[payload.symbol] = rec
+        return rec
     if isinstance(payload, OrderEvent):
         status = payload.status
         if status == "SUBMITTED" and payload.previous_status in (None, "RISK_APPROVED", "NEW"):

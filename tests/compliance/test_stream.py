@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import orjson
+import pytest
 from django.db import connection
 
 from compliance.consumers import SurveillanceConsumer
@@ -137,13 +138,86 @@ def test_a_tick_reaches_the_engine_as_the_record_record_of_makes():
         consumer.handle(make_event(payload, source="md", key="EURUSD"))
     expected = SurveillanceConsumer(record=False)
     expected_seen = []
+    quotes = {}
     for payload in payloads:
-        rec = record_of(payload, owners={}, contract_sizes={})
+        rec = record_of(payload, owners={}, contract_sizes={}, quotes=quotes)
+        if rec is None:
+            continue
         if type(rec) is Quote:
             expected_seen.extend(expected.fixings.on_quote(rec))
         expected_seen.append(rec)
     assert seen == expected_seen
     assert any(type(r).__name__ == "ClosePrint" for r in seen)  # the hourly prints came too
+
+
+def _bar(ts, close, spread=None):
+    price = Decimal(close)
+    return Bar(symbol="EURUSD", timeframe="H1", ts=ts, open=price, high=price, low=price, close=price, spread=spread)
+
+
+def test_a_bar_is_the_quote_at_its_end_with_the_last_quotes_spread():
+    """A bar's close is the price when it ENDS; the shipped bars carry no spread, so the ask is the
+    close plus the last quote's spread, as the execution worker prices its orders; once its ticks
+    have passed its end, a bar adds nothing."""
+    quotes = {}
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0 + timedelta(minutes=30))
+    record_of(tick, owners={}, contract_sizes={}, quotes=quotes)
+    rec = record_of(_bar(T0, "1.10100"), owners={}, contract_sizes={}, quotes=quotes)
+    assert rec == Quote(ts=T0 + timedelta(hours=1), symbol="EURUSD", bid=1.101, ask=pytest.approx(1.1011))
+    assert quotes["EURUSD"] is rec
+    with_spread = record_of(
+        _bar(T0 + timedelta(hours=1), "1.102", Decimal("0.0002")), owners={}, contract_sizes={}, quotes=quotes
+    )
+    assert with_spread.ts == T0 + timedelta(hours=2) and with_spread.ask == pytest.approx(1.1022)
+    late = Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0 + timedelta(hours=3))
+    record_of(late, owners={}, contract_sizes={}, quotes=quotes)
+    assert record_of(_bar(T0 + timedelta(hours=2), "1.09"), owners={}, contract_sizes={}, quotes=quotes) is None
+    # a bar-only feed with no spread anywhere: bid and ask at the close, at the bar's end
+    alone = record_of(_bar(T0, "1.2"), owners={}, contract_sizes={})
+    assert (alone.ts, alone.bid, alone.ask) == (T0 + timedelta(hours=1), 1.2, 1.2)
+
+
+def test_buys_filled_at_the_ask_of_a_replay_of_bars_are_not_slippage(db):
+    """The demo's replay: four ticks per bar (the close one second before its end, with the
+    spread), then the bar itself, without a spread; the strategy's orders go at the bar's end and
+    fill at the touch then (ask to buy, bid to sell). Read as a quote at its open with no spread,
+    each bar made the ask its close, and every buy looked filled a spread past the touch: the
+    embedded run raised an asymmetric-slippage alert on its own paper account (75 buys adverse,
+    no fill improved). Now no fill is adverse and nothing is alerted."""
+    from trading.marketdata.sources import bars_as_ticks
+
+    consumer = SurveillanceConsumer(owners={1: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0}, record=False)
+    spread = Decimal("0.00010")
+    alerts = []
+    close = Decimal("1.10000")
+    for i in range(60):
+        ts = T0 + timedelta(hours=i)
+        opened, close = close, close + Decimal("0.00020") * (1 if i % 3 else -2)
+        bar = Bar(
+            symbol="EURUSD",
+            timeframe="H1",
+            ts=ts,
+            open=opened,
+            high=max(opened, close) + Decimal("0.0001"),
+            low=min(opened, close) - Decimal("0.0001"),
+            close=close,
+        )
+        for tick in bars_as_ticks([bar], spread=spread):
+            alerts += consumer.handle(make_event(tick, source="md", key="EURUSD"))
+        alerts += consumer.handle(make_event(bar, source="md", key="EURUSD"))
+        side = "BUY" if i % 2 else "SELL"
+        price = close + spread if side == "BUY" else close
+        end = (ts + timedelta(hours=1) - T0).total_seconds()
+        alerts += _market_order(consumer, end, f"c{i}", 1, side, "1", str(price))
+    consumer.idle()
+    alerts += consumer.handle(
+        make_event(
+            Tick(symbol="EURUSD", bid=close, ask=close + spread, ts=T0 + timedelta(days=5)), source="md", key="EURUSD"
+        )
+    )
+    tally = consumer.engine.units["asymmetric_slippage"].tallies[("OWNER-1", "EURUSD")]
+    assert (tally.adverse, tally.improved, tally.zero) == (0, 0, 60)  # every fill at the touch on arrival
+    assert [e.payload.alert_type for e in alerts] == []
 
 
 def test_pretrade_decision_recorded_once_and_published(db):
