@@ -239,8 +239,18 @@ class MarketMonitor:
         state.observations += 1
         return flags, reasons
 
-    def _common(self, payload, state: _SymbolState, flags: list, reasons: list, gap_limit: float) -> bool:
-        """Order, gap and staleness checks (appending to ``flags``); False when out of order."""
+    def _common(
+        self,
+        payload,
+        state: _SymbolState,
+        flags: list,
+        reasons: list,
+        gap_limit: float,
+        known_at: datetime | None = None,
+    ) -> bool:
+        """Order, gap and staleness checks (appending to ``flags``); False when out of order.
+        ``known_at``: when the source had the data (a bar's END; default ``ts``), what latency
+        is measured from: a bar cannot be received before it has ended."""
         ts = payload.ts
         if state.last_ts is not None:
             if ts < state.last_ts:
@@ -252,9 +262,10 @@ class MarketMonitor:
                 flags.append(GAP)
                 reasons.append(f"{gap:.0f}s of session time without data since {state.last_ts.isoformat()}")
         limit = self._max_latency
-        if limit is not None and payload.received_at is not None and payload.received_at - ts > limit:
+        known_at = known_at or ts
+        if limit is not None and payload.received_at is not None and payload.received_at - known_at > limit:
             flags.append(STALE)
-            reasons.append(f"received {(payload.received_at - ts).total_seconds():.3f}s after its source time")
+            reasons.append(f"received {(payload.received_at - known_at).total_seconds():.3f}s after its source time")
         return True
 
     def _check_tick(self, tick: Tick):
@@ -307,7 +318,7 @@ class MarketMonitor:
         # is 6.5 hours of session, not 24.
         length = min(TIMEFRAME_SECONDS.get(bar.timeframe, 60), self._session_day.get(bar.symbol, 86400))
         length *= self.config.bar_gap_factor
-        in_order = self._common(bar, state, flags, reasons, length)
+        in_order = self._common(bar, state, flags, reasons, length, _bar_end(bar))
         if in_order:
             state.last_ts = bar.ts
             state.stale_alerted = False

@@ -213,3 +213,32 @@ def test_a_bar_finding_is_stamped_at_the_bar_end_and_spans_the_bar():
     end = opened + timedelta(hours=1)
     assert (alert.payload.start, alert.payload.end, alert.payload.ts) == (opened, end, end)
     assert alert.payload.evidence["source_ts"] == opened.isoformat()  # the bar as its source names it
+
+
+def test_a_bar_is_stale_by_its_latency_after_its_end_not_after_its_open():
+    """A bar can only be received once it has ended: its latency is measured from its end. From
+    its open, every H1 bar received on time (a second after its end) was flagged stale."""
+    monitor = MarketMonitor(MonitorConfig(max_latency=timedelta(seconds=5)))
+    on_time = Bar(
+        symbol="EURUSD",
+        timeframe="H1",
+        ts=T0,
+        open=Decimal("1.1"),
+        high=Decimal("1.2"),
+        low=Decimal("1.0"),
+        close=Decimal("1.1"),
+        received_at=T0 + timedelta(hours=1, seconds=1),
+    )
+    assert monitor.inspect(make_event(on_time, source="test", key="EURUSD")).flags == ()
+    late = Bar(
+        symbol="EURUSD",
+        timeframe="H1",
+        ts=T0 + timedelta(hours=1),
+        open=Decimal("1.1"),
+        high=Decimal("1.2"),
+        low=Decimal("1.0"),
+        close=Decimal("1.1"),
+        received_at=T0 + timedelta(hours=2, seconds=9),
+    )
+    verdict = monitor.inspect(make_event(late, source="test", key="EURUSD"))
+    assert verdict.flags == ("stale",) and "9.000s after" in verdict.reasons[0]
