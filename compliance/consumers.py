@@ -195,7 +195,10 @@ class SurveillanceConsumer:
         self._handled_at = self.clock()
         if engine.evicted_resting != self._evicted_logged:
             self._evictions_log()
-        out = self._raise(engine.take_alerts(), at=event.occurred_at) if engine.alerts else []
+        # Recorded at the market time that raised them: a bar's quote stands at the bar's END
+        # (``bar_quote``), its envelope at its open (an hour before its hourly fixing print).
+        at = rec.ts if type(rec) is Quote else event.occurred_at
+        out = self._raise(engine.take_alerts(), at=at) if engine.alerts else []
         if self._idle_out:
             out, self._idle_out = [*self._idle_out, *out], []
         if self.save_state is not None and self.clock() - self._last_save >= self.snapshot_every_s:

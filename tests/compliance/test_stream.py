@@ -464,3 +464,29 @@ def test_an_order_event_recorded_before_time_in_force_existed_decodes_as_gtc():
     del old["payload"]["time_in_force"]
     assert decode(orjson.dumps(old)).payload.time_in_force == "GTC"
     assert decode(message).payload.time_in_force == "FOK"
+
+
+def test_an_alert_a_bar_reveals_is_recorded_at_the_bar_end_not_its_open(monkeypatch):
+    """The alerts raised while a bar is handled (an hourly fixing print the bar's quote has
+    passed, a window it closes) follow from its quote, which stands at the bar's END; the bar's
+    envelope carries its OPEN (``make_event``: the payload's ``ts``), so they were recorded an
+    hour before the market time that raised them, and before the ticks that came first."""
+    consumer = SurveillanceConsumer(record=False)
+    engine = consumer.engine
+    process = engine.process
+    revealed = []
+
+    def process_and_alert(rec):
+        process(rec)
+        if type(rec) is Quote and rec.ts == T0 + timedelta(hours=1):
+            revealed.append(rec.ts)
+            engine.alerts.append(object())  # what a detector would add on this quote
+
+    raised_at = []
+    monkeypatch.setattr(engine, "process", process_and_alert)
+    monkeypatch.setattr(consumer, "_raise", lambda alerts, *, at=None: raised_at.append(at) or [])
+    tick = Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0 + timedelta(minutes=59, seconds=59))
+    consumer.handle(make_event(tick, source="md", key="EURUSD"))
+    consumer.handle(make_event(_bar(T0, "1.1002"), source="md", key="EURUSD"))
+    assert revealed == [T0 + timedelta(hours=1)]
+    assert raised_at == [T0 + timedelta(hours=1)]  # was T0, the bar's open

@@ -270,3 +270,21 @@ def test_live_push_sends_case_events_to_compliance_screens_only():
         await officer.disconnect()
 
     async_to_sync(scenario)()
+
+
+def test_the_story_names_the_signal_bar_by_its_close_time():
+    """The signal's ``ts`` is the END of the bar it was computed on (``Features.ts``: the bar's
+    close, when its information exists). Shown as "bar at 11:00" it read as the bar OPENING at
+    11:00 (MT5 and every chart name a bar by its open), whose close comes an hour after the
+    signal: an order's reconstruction (RTS 6 Art. 17) looked like it had traded on the future."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    signal = {"ts": "2017-05-01T11:00:00+00:00", "price": "1.09123", "side": "BUY", "confidence": 0.6}
+    story = SimpleNamespace(signal=signal)
+    html = render_to_string(
+        "compliance/story.html", {"o": SimpleNamespace(instrument=SimpleNamespace(symbol="EURUSD")), "story": story}
+    )
+    assert "EURUSD bar closing at 2017-05-01T11:00:00+00:00; close 1.09123" in html
+    assert "bar at 2017" not in html

@@ -60,6 +60,14 @@ SEVERITY = {
 }
 # Intraday to daily bars; a weekly bar gets the defaults where the lengths are used, as before.
 TIMEFRAME_SECONDS = {name: seconds for name, seconds in BAR_SECONDS.items() if name != "W1"}
+# A bar's length, to its END (``Bar.ts`` is its open; its close is the price at its end).
+_BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
+_NO_LENGTH = timedelta(0)
+
+
+def _bar_end(bar: Bar) -> datetime:
+    """When a bar's data exists: its end (an unknown timeframe: its open, as before)."""
+    return bar.ts + _BAR_LENGTH.get(bar.timeframe, _NO_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -152,7 +160,7 @@ class MarketMonitor:
             flags, reasons = self._check_bar(payload)
         else:
             return None
-        ts = payload.ts
+        ts = payload.ts if kind is Tick else _bar_end(payload)  # a bar's data exists at its END
         alerts = NOTHING
         quarantined = False
         if flags:
@@ -161,7 +169,7 @@ class MarketMonitor:
             event = msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, flags=flags))
             alerts = []
             for flag, reason in zip(flags, reasons, strict=True):
-                alert = self._alert(flag, payload, reason, quarantined)
+                alert = self._alert(flag, payload, reason, quarantined, ts)
                 if alert is not None:
                     alerts.append(alert)
             alerts = tuple(alerts)
@@ -231,8 +239,18 @@ class MarketMonitor:
         state.observations += 1
         return flags, reasons
 
-    def _common(self, payload, state: _SymbolState, flags: list, reasons: list, gap_limit: float) -> bool:
-        """Order, gap and staleness checks (appending to ``flags``); False when out of order."""
+    def _common(
+        self,
+        payload,
+        state: _SymbolState,
+        flags: list,
+        reasons: list,
+        gap_limit: float,
+        known_at: datetime | None = None,
+    ) -> bool:
+        """Order, gap and staleness checks (appending to ``flags``); False when out of order.
+        ``known_at``: when the source had the data (a bar's END; default ``ts``), what latency
+        is measured from: a bar cannot be received before it has ended."""
         ts = payload.ts
         if state.last_ts is not None:
             if ts < state.last_ts:
@@ -244,9 +262,10 @@ class MarketMonitor:
                 flags.append(GAP)
                 reasons.append(f"{gap:.0f}s of session time without data since {state.last_ts.isoformat()}")
         limit = self._max_latency
-        if limit is not None and payload.received_at is not None and payload.received_at - ts > limit:
+        known_at = known_at or ts
+        if limit is not None and payload.received_at is not None and payload.received_at - known_at > limit:
             flags.append(STALE)
-            reasons.append(f"received {(payload.received_at - ts).total_seconds():.3f}s after its source time")
+            reasons.append(f"received {(payload.received_at - known_at).total_seconds():.3f}s after its source time")
         return True
 
     def _check_tick(self, tick: Tick):
@@ -299,7 +318,7 @@ class MarketMonitor:
         # is 6.5 hours of session, not 24.
         length = min(TIMEFRAME_SECONDS.get(bar.timeframe, 60), self._session_day.get(bar.symbol, 86400))
         length *= self.config.bar_gap_factor
-        in_order = self._common(bar, state, flags, reasons, length)
+        in_order = self._common(bar, state, flags, reasons, length, _bar_end(bar))
         if in_order:
             state.last_ts = bar.ts
             state.stale_alerted = False
@@ -309,9 +328,10 @@ class MarketMonitor:
 
     # ------------------------------------------------------------ alerts
 
-    def _alert(self, flag: str, payload, reason: str, quarantined: bool) -> Envelope | None:
+    def _alert(self, flag: str, payload, reason: str, quarantined: bool, ts: datetime) -> Envelope | None:
+        """The throttled alert for one finding; ``ts``: when the data was known (a tick's time, a
+        bar's END), the alert's event time. A bar's alert spans the bar, open to end."""
         key = (payload.symbol, flag)
-        ts = payload.ts
         state = self._alerts.get(key)
         if state is not None and ts - state.last_raised < self.config.alert_cooldown and ts >= state.last_raised:
             state.suppressed += 1
@@ -323,7 +343,7 @@ class MarketMonitor:
             "reason": reason,
             "action": "quarantined" if quarantined else "published_with_flag",
             "event_type": payload.TYPE,
-            "source_ts": ts.isoformat(),
+            "source_ts": payload.ts.isoformat(),
             "similar_since_last_alert": suppressed,
             "cooldown_seconds": self.config.alert_cooldown.total_seconds(),
         }
@@ -342,7 +362,7 @@ class MarketMonitor:
             severity=SEVERITY.get(flag, "medium"),
             symbol=payload.symbol,
             owner="market-monitor",
-            start=ts,
+            start=payload.ts,
             end=ts,
             evidence=evidence,
             ts=ts,
@@ -363,24 +383,27 @@ class MarketMonitor:
             if limit is None:  # once per feed kind (the configuration is frozen)
                 # A bar feed is silent for a whole bar by nature: allow two bar lengths.
                 limit = limits[kind] = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
-            if (newest - state.last_ts).total_seconds() <= limit:
+            # A bar feed was last heard at its last bar's END (``last_ts`` is the bar's open):
+            # measured from the open, a bar feed beside ticks looked a bar older than it was.
+            last_seen = state.last_ts + _BAR_LENGTH.get(kind, _NO_LENGTH)
+            if (newest - last_seen).total_seconds() <= limit:
                 continue
-            if self._session_seconds(symbol, state.last_ts, newest) <= limit:
+            if self._session_seconds(symbol, last_seen, newest) <= limit:
                 continue  # the market was closed, not the feed
             state.stale_alerted = True
-            silent = (newest - state.last_ts).total_seconds()
+            silent = (newest - last_seen).total_seconds()
             alert = Alert(
                 alert_type=f"market_data.{STALE_FEED}",
                 severity=SEVERITY[STALE_FEED],
                 symbol=symbol,
                 owner="market-monitor",
-                start=state.last_ts,
+                start=last_seen,
                 end=newest,
                 evidence={
                     "flag": STALE_FEED,
                     "feed": kind,
                     "reason": f"no {kind} data for {silent:.0f}s while other feeds reached {newest.isoformat()}",
-                    "last_seen": state.last_ts.isoformat(),
+                    "last_seen": last_seen.isoformat(),
                 },
                 ts=newest,
             )

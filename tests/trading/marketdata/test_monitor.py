@@ -177,3 +177,68 @@ def test_a_missing_trading_day_of_daily_stock_bars_is_a_gap_but_a_weekend_is_not
     assert monitor.handle(daily(6))[0].payload.flags == ()  # Friday
     assert monitor.handle(daily(9))[0].payload.flags == ()  # Monday: the weekend is closed
     assert monitor.handle(daily(11))[0].payload.flags == ("gap",)  # Wednesday: Tuesday is missing
+
+
+def test_a_bar_feed_that_delivers_every_bar_just_after_its_end_is_not_a_stale_feed():
+    """A bar is known at its END (``ts`` is its open): measured from its open, a bar feed beside
+    a tick stream looked a whole bar older than it was, and every bar published a moment after
+    the next hour's first tick (a live feed) raised a high-severity stale_feed alert."""
+    monitor = MarketMonitor(MonitorConfig(max_gap=timedelta(hours=1)))
+    alerts = []
+    for hour in range(6):
+        start = T0 + timedelta(hours=hour)
+        for minute in range(0, 60, 10):  # the hour's ticks; the next hour's first; then the bar
+            at = start + timedelta(minutes=minute, seconds=30)
+            alerts += split(monitor.handle(tick("1.08500", "1.08510", at)))[1]
+        alerts += split(monitor.handle(tick("1.08500", "1.08510", start + timedelta(hours=1, seconds=20))))[1]
+        alerts += split(monitor.handle(bar("1.1", start)))[1]
+    assert [a.payload.alert_type for a in alerts] == []
+    # a bar feed that really stops is still reported: two bar lengths after the last bar's end
+    for minute in range(0, 200, 10):
+        alerts += split(monitor.handle(tick("1.08500", "1.08510", T0 + timedelta(hours=7, minutes=minute))))[1]
+    [stale] = alerts
+    assert stale.payload.alert_type == "market_data.stale_feed"
+    assert stale.payload.evidence["last_seen"] == (T0 + timedelta(hours=6)).isoformat()  # the last bar's end
+
+
+def test_a_bar_finding_is_stamped_at_the_bar_end_and_spans_the_bar():
+    """A spike in a bar's close happened by its end, not at its open: the alert's event time is
+    the bar's end and its period is the bar (open to end)."""
+    monitor = MarketMonitor()
+    for hour in range(40):
+        monitor.handle(bar("1.1000" if hour % 2 else "1.1001", T0 + timedelta(hours=hour)))
+    opened = T0 + timedelta(hours=40)
+    [_, alert] = monitor.handle(bar("1.2000", opened))
+    assert alert.payload.alert_type == "market_data.spike"
+    end = opened + timedelta(hours=1)
+    assert (alert.payload.start, alert.payload.end, alert.payload.ts) == (opened, end, end)
+    assert alert.payload.evidence["source_ts"] == opened.isoformat()  # the bar as its source names it
+
+
+def test_a_bar_is_stale_by_its_latency_after_its_end_not_after_its_open():
+    """A bar can only be received once it has ended: its latency is measured from its end. From
+    its open, every H1 bar received on time (a second after its end) was flagged stale."""
+    monitor = MarketMonitor(MonitorConfig(max_latency=timedelta(seconds=5)))
+    on_time = Bar(
+        symbol="EURUSD",
+        timeframe="H1",
+        ts=T0,
+        open=Decimal("1.1"),
+        high=Decimal("1.2"),
+        low=Decimal("1.0"),
+        close=Decimal("1.1"),
+        received_at=T0 + timedelta(hours=1, seconds=1),
+    )
+    assert monitor.inspect(make_event(on_time, source="test", key="EURUSD")).flags == ()
+    late = Bar(
+        symbol="EURUSD",
+        timeframe="H1",
+        ts=T0 + timedelta(hours=1),
+        open=Decimal("1.1"),
+        high=Decimal("1.2"),
+        low=Decimal("1.0"),
+        close=Decimal("1.1"),
+        received_at=T0 + timedelta(hours=2, seconds=9),
+    )
+    verdict = monitor.inspect(make_event(late, source="test", key="EURUSD"))
+    assert verdict.flags == ("stale",) and "9.000s after" in verdict.reasons[0]
