@@ -330,7 +330,9 @@ class _PairDetector(Detector):
         """Whether the run has painting's count of small pairs: ``min_pairs``, or fewer by
         ``sole_trading_fewer_pairs`` once the run was its accounts' whole trading (``_sole``)."""
         paint = self.paint
-        return len(run.small) >= paint.min_pairs or (run.sole_at is not None and paint.sole_trading_fewer_pairs is not None)
+        if len(run.small) >= paint.min_pairs:
+            return True
+        return run.sole_at is not None and paint.sole_trading_fewer_pairs is not None
 
     def _sole(self, run) -> None:
         """Mark the run (once; the verdict never goes back) when its small pairs of orders number
