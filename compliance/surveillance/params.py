@@ -126,7 +126,10 @@ class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
     colluders_cross_both_ways: bool = True
     # Accounts that traded nothing else (2026-12-05 23:00, wip/paint32): a run whose small pairs
     # of orders number ``min_pairs`` less this many, and whose accounts' every aggressive order in
-    # the symbol from the run's first pair to its latest was a leg of its pairs, is painting. Two
+    # the symbol from the run's first pair to its latest was a leg of its pairs, is painting,
+    # unless its pairs hand the position back (one account bought from the other and sold the same
+    # size back, within ``qty_tolerance``: a wash's round trips, the limit order book's one ticket
+    # passed back and forth three times, LOB dev 9, A 99118, H, N 21728). Two
     # accounts (one owner's, or two owners') that do nothing in the symbol but print small matched
     # trades to each other are printing volume, not trading (MAR Annex I 1(a), 2016/522 Annex II
     # 1(a)(iii)); the approved count stays for accounts that trade besides, where a few small

@@ -336,10 +336,13 @@ class _PairDetector(Detector):
 
     def _sole(self, run) -> None:
         """Mark the run (once; the verdict never goes back) when its small pairs of orders number
-        ``min_pairs`` less ``sole_trading_fewer_pairs`` or more and every aggressive order its
-        accounts sent in the symbol from its first pair to its newest is a leg of its pairs: the
-        accounts traded nothing else meanwhile. Read as each pair comes, on the orders tallied
-        for the exclusive share (``_PairRuns.collusion_tally``, kept with ``collusion``)."""
+        ``min_pairs`` less ``sole_trading_fewer_pairs`` or more, every aggressive order its
+        accounts sent in the symbol from its first pair to its newest is a leg of its pairs (the
+        accounts traded nothing else meanwhile), and no pair of orders hands the position back
+        (``_handed_back``: one account bought from the other and sold it back at the same size;
+        such a short run is a wash's round trips, one ticket passed back and forth, whoever
+        else traded). Read as each pair comes, on the orders tallied for the exclusive share
+        (``_PairRuns.collusion_tally``, kept with ``collusion``)."""
         paint = self.paint
         fewer = paint.sole_trading_fewer_pairs
         if run.sole_at is not None or fewer is None or not paint.enabled or not self.runs.collusion:
@@ -349,6 +352,8 @@ class _PairDetector(Detector):
             return
         if len({(run.pairs[i][0].order_id, run.pairs[i][1].order_id) for i in run.small}) < need:
             return
+        if _handed_back(run, self.wash.qty_tolerance):
+            return  # a round trip: one account's position handed back whole, the wash's own mark
         start = run.pairs[0][0].ts.timestamp() - 1e-6
         end = run.last_t + 1e-6
         legs = {x.order_id for a, b, *_ in run.pairs for x in (a, b)}

@@ -15,12 +15,12 @@ BEFORE = {"painting_the_tape": {"sole_trading_fewer_pairs": None}}
 SIZES = (14_000, 19_000, 9_000)  # held-out 81128 USDJPY, CLDA + CLDB
 
 
-def three_prints(owner_b: str = "Q", *, besides: bool = False):
+def three_prints(owner_b: str = "Q", *, besides: bool = False, sizes=SIZES):
     """A (owner P) and B (``owner_b``) trade small sizes to each other three times, 40 s apart,
-    both at the market, the second leg 0.4 s after the first. ``besides``: A also buys 250,000
-    on its own between the second and the third print."""
+    both at the market, the second leg 0.4 s after the first, A selling, buying, selling.
+    ``besides``: A also buys 250,000 on its own between the second and the third print."""
     rows = [q(0, "1.10000", "1.10010")]
-    for i, qty in enumerate(SIZES):
+    for i, qty in enumerate(sizes):
         t = 10.0 + 40 * i
         side, other = ("sell", "buy") if i % 2 == 0 else ("buy", "sell")
         price, other_price = ("1.10000", "1.10010") if side == "sell" else ("1.10010", "1.10000")
@@ -55,3 +55,11 @@ def test_one_owners_three_prints_are_painting_not_a_wash():
     assert [a["alert_type"] for a in run(three_prints("P"), only=ONLY)] == ["painting_the_tape"]
     assert [a["alert_type"] for a in run(three_prints("P"), only=ONLY, params=BEFORE)] == ["wash_trade"]
     assert [a["alert_type"] for a in run(three_prints("P", besides=True), only=ONLY)] == ["wash_trade"]
+
+
+def test_one_ticket_handed_back_and_forth_stays_a_wash():
+    """The near-miss by kind: one owner's accounts pass one 34,000 ticket back and forth three
+    times and trade nothing else (the limit order book's ``round_trip`` wash, seed 29191): the
+    position is handed back whole, a wash's round trips, not painting."""
+    rows = three_prints("P", sizes=(34_000, 34_000, 34_000))
+    assert [a["alert_type"] for a in run(rows, only=ONLY)] == ["wash_trade"]
