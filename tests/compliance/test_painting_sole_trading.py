@@ -8,7 +8,7 @@ crosses among other trading are chance). Pure: no database."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import market, q, run
+from tests.compliance.helpers import market, q, run, surveil_restarted
 
 ONLY = {"wash_trade", "painting_the_tape"}
 BEFORE = {"painting_the_tape": {"sole_trading_fewer_pairs": None}}
@@ -63,3 +63,11 @@ def test_one_ticket_handed_back_and_forth_stays_a_wash():
     position is handed back whole, a wash's round trips, not painting."""
     rows = three_prints("P", sizes=(34_000, 34_000, 34_000))
     assert [a["alert_type"] for a in run(rows, only=ONLY)] == ["wash_trade"]
+
+
+def test_the_verdict_survives_a_restart():
+    """The run's mark (``_Run.sole_at``) is in the snapshot: restored before the record that
+    closes the run, the wash detector still leaves its three prints to painting."""
+    rows = three_prints("P")
+    alerts = surveil_restarted(rows, only=ONLY, restart_at=len(rows) - 1)
+    assert [a["alert_type"] for a in alerts] == ["painting_the_tape"]
