@@ -121,7 +121,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # 43: 42 and 40 together (numbered on separate branches)
 # 49: best execution's sweep in progress keeps the sweep's first print when it was marked past the
 # arrival touch within the bar (``walk_from_marked_first``: the later levels are read from it)
-STATE_VERSION = 49
+# 52: wash trades' and painting's runs keep when the run first was its accounts' whole trading in
+# the symbol (``_Run.sole_at``: painting one pair short of ``min_pairs``, wip/paint32)
+STATE_VERSION = 52
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -740,6 +742,7 @@ class RunDump(msgspec.Struct, forbid_unknown_fields=True):
     emitted: list[int]
     filled: dict[str, float]
     crossed: list[int]
+    sole_at: int | None
 
 
 class PairState(msgspec.Struct, forbid_unknown_fields=True):
@@ -765,6 +768,7 @@ def _pairs_dump(d: _PairDetector) -> PairState:
                 sorted(run.emitted),
                 dict(run.filled),
                 list(run.crossed),
+                run.sole_at,
             )
             for key, run in r.runs.items()
         ],
@@ -787,6 +791,7 @@ def _pairs_load(d: _PairDetector, s: PairState) -> None:
         run.emitted = set(rd.emitted)
         run.filled = dict(rd.filled)
         run.crossed = list(rd.crossed)
+        run.sole_at = rd.sole_at
         for oid in run.filled:
             r.legs.setdefault(oid, []).append(run)
         for p in rd.pairs:  # refiled under the parameters in force now

@@ -37,6 +37,7 @@ class _Run:
         "series_checked",
         "series_qty",
         "small",
+        "sole_at",
         "small_todo",
         "symbol",
     )
@@ -66,6 +67,10 @@ class _Run:
         self.series_at: int | None = None
         self.series_checked = 0
         self.series_qty = 0.0  # the ticket: the median pair of orders' size when it became one
+        # How many pairs the run had when it first was its accounts' whole trading in the symbol
+        # with enough small pairs of orders (``PaintingTheTapeParams.sole_trading_fewer_pairs``;
+        # None: not yet). State: the tallies it was read on are trimmed as time passes.
+        self.sole_at: int | None = None
 
 
 class _PairRuns:
@@ -321,6 +326,43 @@ class _PairDetector(Detector):
     def _small_count(self, run) -> int:
         return len(run.small)
 
+    def _painting_count(self, run) -> bool:
+        """Whether the run has painting's count of small pairs: ``min_pairs``, or fewer by
+        ``sole_trading_fewer_pairs`` once the run was its accounts' whole trading (``_sole``)."""
+        paint = self.paint
+        if len(run.small) >= paint.min_pairs:
+            return True
+        return run.sole_at is not None and paint.sole_trading_fewer_pairs is not None
+
+    def _sole(self, run) -> None:
+        """Mark the run (once; the verdict never goes back) when its small pairs of orders number
+        ``min_pairs`` less ``sole_trading_fewer_pairs`` or more, every aggressive order its
+        accounts sent in the symbol from its first pair to its newest is a leg of its pairs (the
+        accounts traded nothing else meanwhile), and no pair of orders hands the position back
+        (``_handed_back``: one account bought from the other and sold it back at the same size;
+        such a short run is a wash's round trips, one ticket passed back and forth, whoever
+        else traded). Read as each pair comes, on the orders tallied for the exclusive share
+        (``_PairRuns.collusion_tally``, kept with ``collusion``)."""
+        paint = self.paint
+        fewer = paint.sole_trading_fewer_pairs
+        if run.sole_at is not None or fewer is None or not paint.enabled or not self.runs.collusion:
+            return
+        need = paint.min_pairs - fewer
+        if need < 1 or len(run.small) < need:
+            return
+        if len({(run.pairs[i][0].order_id, run.pairs[i][1].order_id) for i in run.small}) < need:
+            return
+        if _handed_back(run, self.wash.qty_tolerance):
+            return  # a round trip: one account's position handed back whole, the wash's own mark
+        start = run.pairs[0][0].ts.timestamp() - 1e-6
+        end = run.last_t + 1e-6
+        legs = {x.order_id for a, b, *_ in run.pairs for x in (a, b)}
+        for account in run.accounts:
+            tally = self.runs.collusion_tally.get((account, run.symbol)) or ()
+            if any(start <= x <= end and oid not in legs for x, oid in tally):
+                return
+        run.sole_at = len(run.pairs)
+
     def _series(self, run) -> bool:
         """Whether the run is, or once was, a series of one ticket (painting at any size, see
         ``PaintingTheTapeParams.series_size_ratio``): pairs of orders (an order filled in slices
@@ -550,6 +592,7 @@ class WashTradeDetector(_PairDetector):
 
     def _on_pair(self, run):
         self._classify(run)
+        self._sole(run)
         if self.paint.enabled and self.paint.series_size_ratio is not None:
             return  # any run may still become a series of one ticket: reported when it ends
         if not run.large_todo or not self._collusion_ok(run):
@@ -595,7 +638,7 @@ class WashTradeDetector(_PairDetector):
     def _on_run(self, run):
         # Small pairs of a run with enough of them are painting's (the size rule); its other
         # pairs are wash, when their two orders offset.
-        small = set(run.small) if self.paint.enabled and self._small_count(run) >= self.paint.min_pairs else set()
+        small = set(run.small) if self.paint.enabled and self._painting_count(run) else set()
         if small and self.paint.series_size_ratio is None:
             return  # the rule before: the run's large pairs were reported as they came
         unmatched = self._unmatched_orders(run)
@@ -629,6 +672,7 @@ class PaintingTheTapeDetector(_PairDetector):
     def _on_pair(self, run):
         p = self.p
         self._classify(run)
+        self._sole(run)
         if self._series(run):
             # A series of one ticket: all its pairs, whatever their size.
             if not self._collusion_ok(run):
@@ -639,11 +683,13 @@ class PaintingTheTapeDetector(_PairDetector):
                 n = len(run.pairs)
                 self._emit(run, pending, lambda _pairs: excess_score(n, p.min_pairs))
             return
-        if len(run.small) < p.min_pairs or not run.small_todo or not self._collusion_ok(run):
+        if not self._painting_count(run) or not run.small_todo or not self._collusion_ok(run):
             return
         pending, run.small_todo = run.small_todo, []
         n_small = len(run.small)
-        self._emit(run, pending, lambda _pairs: excess_score(n_small, p.min_pairs))
+        # a run painting by its accounts' sole trading is scored on the count it needed
+        need = p.min_pairs if n_small >= p.min_pairs else p.min_pairs - (p.sole_trading_fewer_pairs or 0)
+        self._emit(run, pending, lambda _pairs: excess_score(n_small, need))
 
     def _on_run(self, run):
         return
@@ -673,6 +719,9 @@ class PaintingTheTapeDetector(_PairDetector):
         evidence = super()._evidence(run, pairs)
         p = self.p
         evidence.update({"small_pairs_in_run": self._small_count(run), "min_pairs": p.min_pairs})
+        if p.sole_trading_fewer_pairs is not None:
+            evidence["sole_trading"] = run.sole_at is not None
+            evidence["sole_trading_fewer_pairs"] = p.sole_trading_fewer_pairs
         if p.max_qty is None:
             evidence["max_lots"] = p.max_lots
         else:

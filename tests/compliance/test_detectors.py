@@ -184,7 +184,9 @@ def test_collusion_an_order_filled_in_small_slices_is_measured_whole():
 
 
 def painting_rows(pairs: int):
-    rows = [*BOOK]
+    # A also trades on its own in the symbol: the approved count (``min_pairs``) governs; accounts
+    # that trade nothing else print one pair fewer (tests/compliance/test_painting_sole_trading.py)
+    rows = [*BOOK, *market(5, "own", "A", "buy", 250_000, "1.10010", owner="X")]
     for i in range(pairs):
         t = 20 * i
         rows += market(t, f"pa{i}", "A", "buy", 10_000, "1.10010", owner="X")

@@ -38,11 +38,12 @@ def test_the_colluders_second_leg_answers_the_first_leg_just_before_it():
 def test_the_oldest_leg_rule_lets_the_stranger_take_the_first_cross():
     """The rule before (``pair_nearest`` off): B's first sale pairs with the stranger's older buy,
     the colluders' run keeps three crosses, under painting's four: no alert."""
-    params = {"wash_trade": {"pair_nearest": False}}
+    params = {"wash_trade": {"pair_nearest": False}, "painting_the_tape": {"sole_trading_fewer_pairs": None}}
     assert run(painting_rows(), only={"wash_trade", "painting_the_tape"}, params=params) == []
 
 
 def test_three_crosses_and_a_stranger_are_no_painting():
     """The near-miss: three small crosses (under painting's four) with the stranger's trade
     before them; the nearer leg does not make a painting of them, and no stranger is named."""
-    assert run(painting_rows(3), only={"wash_trade", "painting_the_tape"}) == []
+    params = {"painting_the_tape": {"sole_trading_fewer_pairs": None}}  # the approved count alone
+    assert run(painting_rows(3), only={"wash_trade", "painting_the_tape"}, params=params) == []
