@@ -43,7 +43,17 @@ def test_the_oldest_leg_rule_lets_the_stranger_take_the_first_cross():
 
 
 def test_three_crosses_and_a_stranger_are_no_painting():
-    """The near-miss: three small crosses (under painting's four) with the stranger's trade
-    before them; the nearer leg does not make a painting of them, and no stranger is named."""
+    """The near-miss on the approved count alone: three small crosses (under painting's four) with
+    the stranger's trade before them; the nearer leg does not make a painting of them, and no
+    stranger is named."""
     params = {"painting_the_tape": {"sole_trading_fewer_pairs": None}}  # the approved count alone
     assert run(painting_rows(3), only={"wash_trade", "painting_the_tape"}, params=params) == []
+
+
+def test_three_crosses_of_accounts_that_trade_nothing_else_are_painting_and_name_no_stranger():
+    """By default (wip/paint32's ``sole_trading_fewer_pairs``) A and B, whose every aggressive
+    order is a leg of their crosses, paint at three; the stranger's earlier buy is not one of them."""
+    alerts = run(painting_rows(3), only={"wash_trade", "painting_the_tape"})
+    assert [a["alert_type"] for a in alerts] == ["painting_the_tape"]
+    assert set(alerts[0]["order_ids"]) == {f"{x}{i}" for x in "ab" for i in range(3)}
+    assert alerts[0]["evidence"]["accounts"] == ["A", "B"]
