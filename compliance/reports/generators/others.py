@@ -128,9 +128,10 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
     reference) for a sell; in basis points of the reference, and in money (x lots x contract
     size, quote currency). A fill at the reference (a market order filled at the touch) is
     ``at_reference``: neither improved nor adverse. ``sign_test_z`` = (adverse - improved) /
-    sqrt(adverse + improved): 3 or more is adverse slippage passed on while improvement is kept
-    (ESMA's CFD Q&A). Against the mid, a fill at the touch was adverse by half the spread, so
-    every client's z was sqrt(n) (3 from 9 fills): a false finding."""
+    sqrt(adverse + improved), 0 when every measured fill is at its reference: 3 or more is
+    adverse slippage passed on while improvement is kept (ESMA's CFD Q&A). Against the mid, a
+    fill at the touch was adverse by half the spread, so every client's z was sqrt(n) (3 from 9
+    fills): a false finding."""
     lo, hi = period_bounds(run.period_start, run.period_end)
     groups: dict[tuple[str, str], dict] = defaultdict(
         lambda: (
@@ -227,7 +228,7 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
                 g["improved_money"].quantize(Decimal("0.01")) if g else 0,
                 g["adverse_money"].quantize(Decimal("0.01")) if g else 0,
                 g["currency"] if g else "",
-                _round((g["adverse"] - g["improved"]) / math.sqrt(n), 3) if n else "",
+                _round((g["adverse"] - g["improved"]) / math.sqrt(n), 3) if n else (0.0 if bps else ""),
                 s[0],
                 s[1],
                 _round(s[1] / s[0]) if s[0] else "",
