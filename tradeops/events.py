@@ -212,6 +212,9 @@ class Fill(Payload, frozen=True, kw_only=True):
     fee: Decimal = Decimal(0)
     venue: str = "XXXX"
     arrival_mid: Decimal | None = None
+    # The touch when the order arrived (trading 0009); a fill encoded before it decodes as None.
+    arrival_bid: Decimal | None = None
+    arrival_ask: Decimal | None = None
     ts: UtcDatetime
 
 

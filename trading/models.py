@@ -212,6 +212,10 @@ class Execution(models.Model):
     liquidity_provider = models.CharField(max_length=64, blank=True)
     broker_deal_id = models.CharField(max_length=64)
     arrival_mid = models.DecimalField(**PRICE, null=True, blank=True, help_text="Mid when the order arrived")
+    # The touch when the order arrived (ask to buy, bid to sell: the best-execution report's
+    # reference); empty on fills recorded before trading 0009 and on fills found by reconciliation.
+    arrival_bid = models.DecimalField(**PRICE, null=True, blank=True, help_text="Bid when the order arrived")
+    arrival_ask = models.DecimalField(**PRICE, null=True, blank=True, help_text="Ask when the order arrived")
     executed_at = models.DateTimeField(db_index=True, help_text="The deal's time (event time)")
     recorded_at = models.DateTimeField(help_text="Wall clock of the write")
 

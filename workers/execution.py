@@ -642,6 +642,8 @@ class ExecutionWorker:
             decided_at=decided_at,
             sent_at=sent_at,
             arrival_mid=ctx.quote.mid if ctx.quote is not None else None,
+            arrival_bid=ctx.quote.bid if ctx.quote is not None else None,
+            arrival_ask=ctx.quote.ask if ctx.quote is not None else None,
             rests_at_broker=self._rests_at_broker(intent, result),
         )
         deals = {d.deal_id: d for d in result.deals} if result is not None else {}

@@ -89,6 +89,8 @@ SAMPLES: dict[type, ev.Payload] = {
         fee=Decimal("0.35"),
         venue="XOFF",
         arrival_mid=Decimal("1.08501"),
+        arrival_bid=Decimal("1.08500"),
+        arrival_ask=Decimal("1.08502"),
         ts=TS,
     ),
     ev.PositionChanged: ev.PositionChanged(

@@ -16,7 +16,7 @@ from tests.tradeops.conftest import T0, tick
 from tests.tradeops.samples import sample_event, sample_payload
 from tradeops.bus.memory import MemoryBus
 from tradeops.bus.tracing import traceparent_new
-from tradeops.events import MAX_EVENT_BYTES, PAYLOADS, Tick, Topic, decode, encode, make_event
+from tradeops.events import MAX_EVENT_BYTES, PAYLOADS, Fill, Tick, Topic, decode, encode, make_event
 from tradeops.topics import dlq_name
 
 
@@ -49,6 +49,26 @@ def test_tick_round_trip_is_exact_for_any_price(bid, spread, micros, symbol):
     decoded = decode(encode(event))
     assert decoded.payload.bid == bid and decoded.payload.ask == bid + spread
     assert decoded.occurred_at == event.occurred_at
+
+
+@given(
+    price=st.decimals(min_value=Decimal("0.00001"), max_value=Decimal(100000), places=5),
+    with_mid=st.booleans(),
+)
+@settings(max_examples=100, deadline=None)
+def test_a_fill_encoded_before_the_touch_was_kept_decodes_without_it(price, with_mid):
+    """A Fill of before trading 0009 (no ``arrival_bid`` / ``arrival_ask``; older still, no
+    ``arrival_mid``) decodes, the touch as None, every other field as it was."""
+    event = sample_event(Fill)
+    wire = json.loads(encode(event))
+    old = {k: v for k, v in wire["payload"].items() if k not in ("arrival_bid", "arrival_ask")}
+    old["price"] = str(price)
+    if not with_mid:
+        del old["arrival_mid"]
+    fill = decode(json.dumps({**wire, "payload": old}).encode()).payload
+    assert fill.arrival_bid is None and fill.arrival_ask is None
+    assert fill.price == price and fill.arrival_mid == (event.payload.arrival_mid if with_mid else None)
+    assert fill.broker_deal_id == event.payload.broker_deal_id and fill.ts == event.payload.ts
 
 
 def _bad_messages() -> dict[str, tuple[bytes, str, str]]:

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.workers.conftest import T0, make_worker, signal, tick
-from tradeops.events import OrderEvent, RiskDecision, make_event
+from tradeops.events import OrderEvent, RiskDecision, decode, make_event
 from tradeops.outbox.models import Outbox
 from trading.brokers import OrderOutcome
 from trading.intents import client_order_id_for
@@ -35,6 +35,10 @@ def test_signal_becomes_one_filled_order_with_fill_position_and_events(worker, b
     (fill,) = Execution.objects.filter(order=order)
     assert fill.price == Decimal("1.10002") and fill.broker_deal_id == broker.deals_since(T0)[0].deal_id
     assert fill.arrival_mid == Decimal("1.10001")
+    # the touch it arrived on, kept with the fill: it bought at the ask (the report's reference)
+    assert (fill.arrival_bid, fill.arrival_ask) == (Decimal("1.10000"), Decimal("1.10002"))
+    fill_event = decode(bytes(Outbox.objects.get(event_type="execution.fill").message)).payload
+    assert (fill_event.arrival_bid, fill_event.arrival_ask) == (fill.arrival_bid, fill.arrival_ask)
     position = Position.objects.get(account=account, instrument__symbol="EURUSD")
     assert position.net_quantity == Decimal("2.50")
     types = outbox_types()

@@ -203,6 +203,8 @@ class ExecutionOutput(serializers.ModelSerializer):
             "venue",
             "liquidity_provider",
             "arrival_mid",
+            "arrival_bid",
+            "arrival_ask",
             "executed_at",
             "recorded_at",
         ]

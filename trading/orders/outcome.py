@@ -32,9 +32,16 @@ def stops_reanchored(intent: OrderIntent, quote: Quote | None, spec: InstrumentS
     return dataclasses.replace(intent, stop_loss=moved(intent.stop_loss), take_profit=moved(intent.take_profit))
 
 
-def fill_of(deal: Deal, *, arrival_mid: Decimal | None = None) -> FillDraft:
-    """A broker deal as a fill of ours, at the deal's time. Broker fees are negative money (MT5
-    convention); ours are positive costs, hence the sign flip here only."""
+def fill_of(
+    deal: Deal,
+    *,
+    arrival_mid: Decimal | None = None,
+    arrival_bid: Decimal | None = None,
+    arrival_ask: Decimal | None = None,
+) -> FillDraft:
+    """A broker deal as a fill of ours, at the deal's time, with the quote its order arrived on
+    (mid and touch; None when there was none, or for a deal found by reconciliation). Broker fees
+    are negative money (MT5 convention); ours are positive costs, hence the sign flip here only."""
     return FillDraft(
         broker_deal_id=deal.deal_id,
         quantity=deal.volume,
@@ -42,6 +49,8 @@ def fill_of(deal: Deal, *, arrival_mid: Decimal | None = None) -> FillDraft:
         executed_at=deal.ts,
         fee=-deal.fee,
         arrival_mid=arrival_mid,
+        arrival_bid=arrival_bid,
+        arrival_ask=arrival_ask,
     )
 
 
@@ -69,11 +78,14 @@ def outcome_of(
     sent_at: datetime,
     arrival_mid: Decimal | None,
     rests_at_broker: bool,
+    arrival_bid: Decimal | None = None,
+    arrival_ask: Decimal | None = None,
 ) -> Outcome:
     """The broker's answer (``result``, or the ``error`` raised instead) as the order's steps:
     approved at ``decided_at`` and submitted at ``sent_at``; then refused, or filled by its
     deals (the rest cancelled when a partial fill does not rest at the broker), or left
-    SUBMITTED with the broker's state unknown (a lost reply, a dropped connection)."""
+    SUBMITTED with the broker's state unknown (a lost reply, a dropped connection). Each fill
+    keeps the quote the order arrived on (``arrival_mid``, ``arrival_bid``, ``arrival_ask``)."""
     approved = OrderStep(OrderStatus.RISK_APPROVED, decided_at)
     if result is None or result.state_unknown:
         why = f"{error.code}: {error}" if error is not None else f"{result.outcome}: {result.message}"
@@ -85,7 +97,10 @@ def outcome_of(
     if not (result.accepted or result.deals):
         refused = OrderStep(OrderStatus.REJECTED, result.ts, reason=f"broker {result.outcome}: {result.message}")
         return Outcome(steps=(approved, submitted, refused))
-    fills = tuple(fill_of(deal, arrival_mid=arrival_mid) for deal in result.deals)
+    fills = tuple(
+        fill_of(deal, arrival_mid=arrival_mid, arrival_bid=arrival_bid, arrival_ask=arrival_ask)
+        for deal in result.deals
+    )
     after = ()
     if result.remaining_volume > 0 and result.filled_volume > 0 and not rests_at_broker:
         after = (OrderStep(OrderStatus.CANCELLED, result.ts, reason=result.message),)

@@ -89,6 +89,8 @@ class FillDraft:
     venue: str = ""
     liquidity_provider: str = ""
     arrival_mid: Decimal | None = None
+    arrival_bid: Decimal | None = None  # the touch when the order arrived (None: not known)
+    arrival_ask: Decimal | None = None
 
 
 # ---------------------------------------------------------------- terms
@@ -251,6 +253,8 @@ def execution_new(*, order: Order, fill: FillDraft, recorded_at: datetime) -> Ex
         liquidity_provider=fill.liquidity_provider,
         broker_deal_id=fill.broker_deal_id,
         arrival_mid=fill.arrival_mid,
+        arrival_bid=fill.arrival_bid,
+        arrival_ask=fill.arrival_ask,
         executed_at=ensure_utc(fill.executed_at),
         recorded_at=recorded_at,
     )

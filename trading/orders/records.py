@@ -81,6 +81,8 @@ def execution_snapshot(execution: Execution) -> dict:
         "venue": execution.venue,
         "liquidity_provider": execution.liquidity_provider,
         "arrival_mid": _dec(execution.arrival_mid),
+        "arrival_bid": _dec(execution.arrival_bid),
+        "arrival_ask": _dec(execution.arrival_ask),
         "executed_at": _iso(execution.executed_at),
     }
 
@@ -171,6 +173,8 @@ def action_event(*, action: str, payload: dict, at: datetime, event_id, tracepar
             fee=dec("fee") or Decimal(0),
             venue=payload.get("venue") or "XXXX",
             arrival_mid=dec("arrival_mid"),
+            arrival_bid=dec("arrival_bid"),
+            arrival_ask=dec("arrival_ask"),
             ts=datetime.fromisoformat(payload["executed_at"]) if payload.get("executed_at") else at,
         )
     elif action == "position.updated":

@@ -2,9 +2,12 @@
 and the RTS 6 self-assessment evidence pack.
 
 - Best execution (MiFID II Art. 27, 2017/565 Art. 64(4); ESMA CFD Q&A on symmetry): per
-  instrument and client, slippage of every fill against the arrival mid (distribution in basis
-  points, in price and in money), price improvement vs adverse slippage (counts, money, a sign
-  test), fill rate, and latency from the order's receipt to its fill. CSV.
+  instrument and client, slippage of every fill against the touch quoted when its order arrived
+  (ask to buy, bid to sell; the arrival mid for a fill recorded before the touch was kept, and
+  the row says which: ``reference``), as a distribution in basis points, in price and in money;
+  price improvement vs adverse slippage (counts, money, a sign test), fill rate, and latency from
+  the order's receipt to its fill. A fill at the touch is at the reference: neither improved nor
+  adverse (against the mid it was adverse by half the spread, every time). CSV.
 - Alerts and violations summary: surveillance alerts by type and severity, cases opened and
   decided, pre-trade refusals by control (RTS 6 Art. 15), risk refusals by check, throttle
   trips, kill-switch engagements. JSON.
@@ -79,7 +82,8 @@ BEST_EXECUTION_COLUMNS = [
     "client",
     "fills",
     "lots",
-    "with_arrival_mid",
+    "with_reference",
+    "reference",
     "slippage_bps_mean",
     "slippage_bps_p05",
     "slippage_bps_p25",
@@ -91,7 +95,7 @@ BEST_EXECUTION_COLUMNS = [
     "slippage_price_mean",
     "improved",
     "adverse",
-    "at_mid",
+    "at_reference",
     "improved_money",
     "adverse_money",
     "money_currency",
@@ -106,17 +110,34 @@ BEST_EXECUTION_COLUMNS = [
 ]
 
 
+def _reference(group: dict | None) -> str:
+    """What a group's fills were measured against: ``touch``, ``mid``, ``mixed`` or "" (none)."""
+    if not group or not (group["touch"] or group["mid"]):
+        return ""
+    return "mixed" if group["touch"] and group["mid"] else ("touch" if group["touch"] else "mid")
+
+
 def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
-    """Per instrument and client (the account's client identifier). Slippage is signed so that
-    positive = price improvement for the client: (arrival mid - price) for a buy, (price -
-    arrival mid) for a sell; in basis points of the arrival mid, and in money (x lots x
-    contract size, quote currency). ``sign_test_z`` = (adverse - improved) / sqrt(adverse +
-    improved): 3 or more is adverse slippage passed on while improvement is kept."""
+    """Per instrument and client (the account's client identifier). Each fill is measured
+    against its reference: the touch quoted when its order arrived, the ask for a buy and the bid
+    for a sell (``Execution.arrival_ask`` / ``arrival_bid``, kept since trading 0009), else the
+    arrival mid (fills recorded before); a fill with neither is counted but not measured.
+    ``with_reference`` is how many were measured and ``reference`` against what: ``touch``,
+    ``mid`` or ``mixed`` (some of each; empty: none measured). Slippage is signed so that
+    positive = price improvement for the client: (reference - price) for a buy, (price -
+    reference) for a sell; in basis points of the reference, and in money (x lots x contract
+    size, quote currency). A fill at the reference (a market order filled at the touch) is
+    ``at_reference``: neither improved nor adverse. ``sign_test_z`` = (adverse - improved) /
+    sqrt(adverse + improved), 0 when every measured fill is at its reference: 3 or more is
+    adverse slippage passed on while improvement is kept (ESMA's CFD Q&A). Against the mid, a
+    fill at the touch was adverse by half the spread, so every client's z was sqrt(n) (3 from 9
+    fills): a false finding."""
     lo, hi = period_bounds(run.period_start, run.period_end)
     groups: dict[tuple[str, str], dict] = defaultdict(
         lambda: (
-            {"fills": 0, "lots": Decimal(0), "bps": [], "price": [], "improved": 0, "adverse": 0, "at_mid": 0}
+            {"fills": 0, "lots": Decimal(0), "bps": [], "price": [], "improved": 0, "adverse": 0, "at_reference": 0}
             | {"improved_money": Decimal(0), "adverse_money": Decimal(0), "latency": [], "currency": ""}
+            | {"touch": 0, "mid": 0}
         )
     )
     fills = (
@@ -129,13 +150,15 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
             "quantity",
             "price",
             "arrival_mid",
+            "arrival_bid",
+            "arrival_ask",
             "instrument__contract_size",
             "instrument__quote_currency",
             "executed_at",
             "order__created_at",
         )
     )
-    for symbol, client, side, qty, price, mid, contract, currency, executed_at, received_at in fills.iterator(
+    for symbol, client, side, qty, price, mid, bid, ask, contract, currency, executed_at, received_at in fills.iterator(
         chunk_size=5000
     ):
         g = groups[(symbol, client)]
@@ -144,12 +167,19 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
         g["currency"] = currency
         if received_at is not None:
             g["latency"].append((executed_at - received_at).total_seconds() * 1000)
-        if mid is None or mid <= 0:
+        touch = ask if side == "BUY" else bid
+        if touch is not None and touch > 0:
+            reference = touch
+            g["touch"] += 1
+        elif mid is not None and mid > 0:
+            reference = mid  # recorded before the touch was kept (trading 0009)
+            g["mid"] += 1
+        else:
             continue
-        improvement = (mid - price) if side == "BUY" else (price - mid)
+        improvement = (reference - price) if side == "BUY" else (price - reference)
         money = improvement * qty * contract
         g["price"].append(float(improvement))
-        g["bps"].append(float(improvement / mid * 10000))
+        g["bps"].append(float(improvement / reference * 10000))
         if improvement > 0:
             g["improved"] += 1
             g["improved_money"] += money
@@ -157,7 +187,7 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
             g["adverse"] += 1
             g["adverse_money"] += -money
         else:
-            g["at_mid"] += 1
+            g["at_reference"] += 1
     orders = (
         Order.objects.filter(created_at__gte=lo, created_at__lt=hi)
         .values_list("instrument__symbol", "account__client_id", "status", "quantity", "filled_quantity")
@@ -186,6 +216,7 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
                 g["fills"] if g else 0,
                 g["lots"] if g else 0,
                 len(bps),
+                _reference(g),
                 _round(sum(bps) / len(bps)) if bps else "",
                 *(_round(_percentile(bps, q)) for q in (0.05, 0.25, 0.5, 0.75, 0.95)),
                 _round(bps[0]) if bps else "",
@@ -193,11 +224,11 @@ def best_execution_write(*, run: ReportRun, out: IO[bytes]) -> Outcome:
                 _round(sum(g["price"]) / len(g["price"]), 10) if g and g["price"] else "",
                 g["improved"] if g else 0,
                 g["adverse"] if g else 0,
-                g["at_mid"] if g else 0,
+                g["at_reference"] if g else 0,
                 g["improved_money"].quantize(Decimal("0.01")) if g else 0,
                 g["adverse_money"].quantize(Decimal("0.01")) if g else 0,
                 g["currency"] if g else "",
-                _round((g["adverse"] - g["improved"]) / math.sqrt(n), 3) if n else "",
+                _round((g["adverse"] - g["improved"]) / math.sqrt(n), 3) if n else (0.0 if bps else ""),
                 s[0],
                 s[1],
                 _round(s[1] / s[0]) if s[0] else "",

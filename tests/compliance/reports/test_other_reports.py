@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import zipfile
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -36,18 +37,123 @@ def test_best_execution_per_instrument_and_client(traded, trade_date, account, i
     eur = rows["EURUSD"]
     fills = list(Execution.objects.filter(instrument=instrument))
     assert eur["client"] == account.client_id and int(eur["fills"]) == len(fills)
-    # slippage against the arrival mid, positive = improvement for the client
-    slips = [((f.arrival_mid - f.price) if f.side == "BUY" else (f.price - f.arrival_mid)) for f in fills]
-    bps = sorted(float(s / f.arrival_mid * 10000) for s, f in zip(slips, fills, strict=True))
+    # slippage against the touch on arrival (ask to buy, bid to sell), positive = improvement
+    # for the client; the worker keeps the touch with every fill
+    touches = [f.arrival_ask if f.side == "BUY" else f.arrival_bid for f in fills]
+    assert all(t is not None for t in touches) and eur["reference"] == "touch"
+    slips = [((t - f.price) if f.side == "BUY" else (f.price - t)) for t, f in zip(touches, fills, strict=True)]
+    bps = sorted(float(s / t * 10000) for s, t in zip(slips, touches, strict=True))
     assert float(eur["slippage_bps_mean"]) == pytest.approx(sum(bps) / len(bps), abs=1e-4)
     assert float(eur["slippage_bps_min"]) == pytest.approx(bps[0], abs=1e-4)
     assert int(eur["adverse"]) == sum(1 for s in slips if s < 0)
     assert int(eur["improved"]) == sum(1 for s in slips if s > 0)
-    money = sum(-s * f.quantity * f.instrument.contract_size for s, f in zip(slips, fills, strict=True) if s < 0)
+    assert int(eur["at_reference"]) == sum(1 for s in slips if s == 0) and int(eur["with_reference"]) == len(fills)
+    money = sum(
+        (-s * f.quantity * f.instrument.contract_size for s, f in zip(slips, fills, strict=True) if s < 0), Decimal(0)
+    )
     assert Decimal(eur["adverse_money"]) == money.quantize(Decimal("0.01"))
     orders = Order.objects.filter(instrument=instrument).exclude(status__in=["NEW", "REJECTED", "RISK_APPROVED"])
     assert int(eur["orders_sent"]) == orders.count() and float(eur["fill_rate"]) == 1.0
     assert float(eur["latency_ms_median"]) >= 0
+
+
+def test_market_fills_at_the_touch_are_at_reference_not_adverse(traded, trade_date):
+    """The paper broker fills a market order at the touch (ask to buy, bid to sell): against the
+    arrival mid every fill was adverse by half the spread and z was sqrt(n); against the touch
+    each is at the reference and z is 0."""
+    r = run(ReportKind.BEST_EXECUTION, trade_date)
+    rows = {row["symbol"]: row for row in csv.DictReader(io.StringIO(content(r).decode()))}
+    for symbol, row in rows.items():
+        fills = list(Execution.objects.filter(instrument__symbol=symbol))
+        assert all(f.price == (f.arrival_ask if f.side == "BUY" else f.arrival_bid) for f in fills)
+        assert all(f.arrival_bid < f.arrival_mid < f.arrival_ask for f in fills)
+        assert row["reference"] == "touch" and int(row["at_reference"]) == len(fills)
+        assert (int(row["improved"]), int(row["adverse"]), Decimal(row["adverse_money"])) == (0, 0, 0)
+        assert float(row["sign_test_z"]) == 0.0 and float(row["slippage_bps_max"]) == 0.0
+
+
+def _fills(account, instrument, name, rows):
+    """Fills recorded through the trading services, one market order each, at T0 + n minutes:
+    ``rows`` of (side, price, arrival bid, arrival ask, arrival mid); a bid/ask of None is a fill
+    recorded before the touch was kept (the mid alone). Returns the report's row for the instrument."""
+    from tests.workers.conftest import T0
+    from trading.orders.plan import FillDraft
+    from trading.orders.services import execution_record, order_create, order_transition
+
+    D = Decimal
+    for n, (side, price, bid, ask, mid) in enumerate(rows):
+        at = T0 + timedelta(minutes=n)
+        order, _ = order_create(
+            client_order_id=f"{name}-{n}",
+            account=account,
+            instrument=instrument,
+            side=side,
+            quantity=D("0.10"),
+            at=at,
+            algo_id="algo-1",
+        )
+        order_transition(order=order, to="RISK_APPROVED", at=at)
+        order_transition(order=order, to="SUBMITTED", at=at)
+        execution_record(
+            order=Order.objects.get(pk=order.pk),
+            fill=FillDraft(
+                broker_deal_id=f"{name}-{n}-deal",
+                quantity=D("0.10"),
+                price=D(price),
+                executed_at=at,
+                arrival_mid=D(mid),
+                arrival_bid=None if bid is None else D(bid),
+                arrival_ask=None if ask is None else D(ask),
+            ),
+        )
+    r = run(ReportKind.BEST_EXECUTION, T0.date())
+    (row,) = [row for row in csv.DictReader(io.StringIO(content(r).decode())) if row["symbol"] == instrument.symbol]
+    return row
+
+
+AT_BID, AT_ASK, MID = "1.10000", "1.10002", "1.10001"  # a 0.2 pip spread
+
+
+def test_nine_fills_at_the_touch_give_z_0_where_the_mid_gave_3(account, instrument):
+    row = _fills(
+        account,
+        instrument,
+        "touch",
+        [("BUY", AT_ASK, AT_BID, AT_ASK, MID), ("SELL", AT_BID, AT_BID, AT_ASK, MID)] * 4
+        + [("BUY", AT_ASK, AT_BID, AT_ASK, MID)],
+    )
+    assert (row["fills"], row["with_reference"], row["reference"]) == ("9", "9", "touch")
+    assert (row["improved"], row["adverse"], row["at_reference"]) == ("0", "0", "9")
+    assert float(row["sign_test_z"]) == 0.0  # against the mid: 9 adverse, z = 9 / sqrt(9) = 3.0
+    assert float(row["slippage_bps_mean"]) == 0.0
+
+
+def test_fills_past_the_touch_on_buys_and_at_it_on_sells_are_adverse(account, instrument):
+    past = "1.10012"  # one pip past the ask
+    row = _fills(
+        account,
+        instrument,
+        "past",
+        [("BUY", past, AT_BID, AT_ASK, MID), ("SELL", AT_BID, AT_BID, AT_ASK, MID)] * 9,
+    )
+    assert (row["reference"], row["improved"], row["adverse"], row["at_reference"]) == ("touch", "0", "9", "9")
+    assert float(row["sign_test_z"]) == 3.0
+    assert Decimal(row["adverse_money"]) == Decimal("9.00")  # 9 x 0.0001 x 0.10 lot x 100,000
+    assert float(row["slippage_bps_min"]) == pytest.approx(-0.0001 / 1.10002 * 1e4, abs=1e-4)
+    assert float(row["slippage_bps_max"]) == 0.0
+
+
+def test_a_fill_without_the_touch_is_measured_against_the_mid_and_says_so(account, instrument, gbpusd):
+    old = _fills(account, instrument, "old", [("BUY", AT_ASK, None, None, MID), ("SELL", AT_BID, None, None, MID)])
+    assert (old["reference"], old["with_reference"], old["adverse"], old["at_reference"]) == ("mid", "2", "2", "0")
+    assert float(old["slippage_price_mean"]) == pytest.approx(-0.00001)
+    mixed = _fills(
+        account,
+        gbpusd,
+        "mixed",
+        [("BUY", "1.30002", None, None, "1.30001"), ("BUY", "1.30002", "1.30000", "1.30002", "1.30001")],
+    )
+    assert (mixed["reference"], mixed["adverse"], mixed["at_reference"]) == ("mixed", "1", "1")
 
 
 def test_alerts_and_violations_summary(traded, trade_date, account):

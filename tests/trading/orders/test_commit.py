@@ -77,7 +77,14 @@ def _decision(account) -> object:
 
 def _fill(deal: str, qty: str, price: str, fee="0.60") -> FillDraft:
     return FillDraft(
-        broker_deal_id=deal, quantity=D(qty), price=D(price), executed_at=DONE, fee=D(fee), arrival_mid=D("1.10001")
+        broker_deal_id=deal,
+        quantity=D(qty),
+        price=D(price),
+        executed_at=DONE,
+        fee=D(fee),
+        arrival_mid=D("1.10001"),
+        arrival_bid=D("1.10000"),  # the touch on arrival: both writers store it (compared field by field)
+        arrival_ask=D("1.10002"),
     )
 
 
