@@ -1078,6 +1078,16 @@ class MomentumIgnitionDetector(Detector):
             prices.setdefault(o, set()).add(f.price)
         return sum(len(v) >= levels for v in prices.values())
 
+    @staticmethod
+    def _print_spreads(ch, burst):
+        """How far the burst's furthest fill stood beyond the mid at its first order, its way, in
+        spreads (the narrowest its orders met); None without a spread."""
+        if not ch.spread or ch.start_mid is None:
+            return None
+        prices = [f.price for _t, f, _o in burst]
+        furthest = max(prices) if ch.side > 0 else min(prices)
+        return ch.side * (furthest - ch.start_mid) / ch.spread
+
     def _move(self, ch, peak, end_t):
         """(the move in bps, in spreads, the volatility evidence, whether it passes) from the
         chain's first order to ``peak``, the volatility over the span up to ``end_t``."""
@@ -1123,12 +1133,17 @@ class MomentumIgnitionDetector(Detector):
         # clears the bps floor and the noise test (a deep book refilled by the other participants
         # within seconds, its touch a tick or two wide, keeps the mid's move small).
         swept = self._swept(burst)
+        # With ``sweep_prints``, the sweep's move is also read from its own prints: its furthest
+        # fill beyond the mid at its first order (the tape moved though the book refilled).
+        prints = self._print_spreads(ch, burst) if p.sweep_prints and p.sweep_levels is not None else None
         by_sweep = (
             not ok
             and p.sweep_levels is not None
             and swept >= p.min_aggressive_orders
-            and spreads is not None
-            and spreads >= p.min_move_spreads
+            and (
+                (spreads is not None and spreads >= p.min_move_spreads)
+                or (prints is not None and prints >= p.min_move_spreads)
+            )
         )
         if not ok and not by_sweep:
             return
@@ -1231,6 +1246,8 @@ class MomentumIgnitionDetector(Detector):
                     "swept_orders": swept,
                     "sweep_levels": p.sweep_levels,
                     "move_by_sweep": by_sweep,
+                    "burst_print_spreads": None if prints is None else round(prints, 3),
+                    "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
                     "min_move_spreads": p.min_move_spreads,
