@@ -522,6 +522,18 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # walking 2-5 levels measured a mid move of 0.0 spreads). Only for a swept burst: a burst of
     # one-price fills moved nothing. False: the mid alone (the rule as wip/mom19 built it).
     sweep_prints: bool = True
+    # An attempt at ignition (MAR Art. 15: an attempt is abuse too) on an order book: a burst of
+    # at least this many aggressive orders one way, at least one of which walked the book
+    # (filled at ``sweep_levels`` prices or more: the account was taking liquidity through the
+    # touch, on a book), that the account then turned (the reversal test), is alerted though the
+    # price did not follow. Without a price effect the series itself is the evidence: a longer
+    # run than the three orders a burst that moved needs. The two-way and crowd tests apply; the
+    # stop-out test does not (there is no move to come back from). None: off (the move is
+    # required). Measured on every assessed chain of the development, tuning and seen books
+    # (docs/surveillance-rounds-mom32.md): at 5 no development, held-out or independent burst and
+    # one tuning burst (an asymmetric-slippage `book_walk` client) take it; at 4, one each on
+    # development, tuning and independent; the order book's failed attempts draw 3-10 orders.
+    attempt_min_orders: Count | None = 5
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
     # after it does (an exit resting where the burst pushes the price is the textbook ignition:

@@ -1145,10 +1145,20 @@ class MomentumIgnitionDetector(Detector):
                 or (prints is not None and prints >= p.min_move_spreads)
             )
         )
-        if not ok and not by_sweep:
+        # An attempt (``attempt_min_orders``): a longer one-way series on the book that moved nothing
+        n_burst = len({o for _t, _f, o in burst})
+        by_attempt = (
+            not ok
+            and not by_sweep
+            and p.attempt_min_orders is not None
+            and p.sweep_levels is not None
+            and swept >= 1
+            and n_burst >= p.attempt_min_orders
+        )
+        if not ok and not by_sweep and not by_attempt:
             return
         run = None
-        if ch.core_n is not None and settle is not None and not by_sweep:
+        if ch.core_n is not None and settle is not None and not by_sweep and not by_attempt:
             # The account carried on the same way after the burst (``burst_pause_s``): the burst
             # alone made the move (above), and so did the whole one-way run, measured the same
             # way over its longer span. An execution algorithm slicing a parent over minutes
@@ -1205,6 +1215,7 @@ class MomentumIgnitionDetector(Detector):
         if (
             p.stop_out
             and not by_sweep
+            and not by_attempt
             and (not p.stop_out_needs_move_back or (left is not None and left < 0))
             and capture is not None
             and capture < 0
@@ -1223,7 +1234,11 @@ class MomentumIgnitionDetector(Detector):
                 symbol=fill.symbol,
                 order_ids=order_ids + carried_on + ch.exit_ids + ch.rev_ids,
                 # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
-                score=excess_score(swept, p.min_aggressive_orders) if by_sweep else excess_score(move, p.min_move_bps),
+                score=excess_score(swept, p.min_aggressive_orders)
+                if by_sweep
+                else excess_score(n_burst, p.attempt_min_orders)
+                if by_attempt
+                else excess_score(move, p.min_move_bps),
                 start=first.ts,
                 end=fill.ts,
                 evidence={
@@ -1247,6 +1262,8 @@ class MomentumIgnitionDetector(Detector):
                     "sweep_levels": p.sweep_levels,
                     "move_by_sweep": by_sweep,
                     "burst_print_spreads": None if prints is None else round(prints, 3),
+                    "attempt": by_attempt,
+                    "attempt_min_orders": p.attempt_min_orders,
                     "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
