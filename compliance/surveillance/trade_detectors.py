@@ -784,7 +784,11 @@ class MomentumIgnitionDetector(Detector):
     spreads or more passes without the bps floor (on a one-tick book many spreads are a move). A
     stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, at a
     loss (ignition unwinds into the move it made; with ``stop_out_needs_move_back`` the mid must
-    also be back beyond where the burst began)."""
+    also be back beyond where the burst began). On an order book a burst of orders that walked the
+    levels moved the book when the mid, or its own furthest fill (``sweep_prints``), stood
+    ``min_move_spreads`` beyond where it began (``sweep_levels``); and a burst of
+    ``attempt_min_orders`` or more, one at least through the touch, turned though it moved
+    nothing, is an attempt (MAR Art. 15)."""
 
     alert_type = "momentum_ignition"
 
