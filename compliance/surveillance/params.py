@@ -530,9 +530,10 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # run than the three orders a burst that moved needs. The two-way and crowd tests apply; the
     # stop-out test does not (there is no move to come back from). None: off (the move is
     # required). Measured on every assessed chain of the development, tuning and seen books
-    # (docs/surveillance-rounds-mom32.md): at 5 no development, held-out or independent burst and
-    # one tuning burst (an asymmetric-slippage `book_walk` client) take it; at 4, one each on
-    # development, tuning and independent; the order book's failed attempts draw 3-10 orders.
+    # (docs/surveillance-rounds-mom32.md): at 5 no development or independent burst takes it, and
+    # on the tuning and nine seen held-out sets one each (an asymmetric-slippage `book_walk` client
+    # walking a thin book); at 4 also one development and one independent (the same kind of
+    # client). The order book's failed attempts draw 3-10 orders.
     attempt_min_orders: Count | None = 5
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
