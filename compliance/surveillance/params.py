@@ -527,6 +527,28 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # it) has pushed through the book's liquidity its way; it passes the move tests above even
     # when the mid, refilled by the other participants within seconds, shows less. None: off.
     sweep_levels: Count | None = 2
+    # The move by sweep read from the burst's own prints (2026-12-05 23:00 round, wip/mom32): a
+    # swept burst (``sweep_levels``) passes when its furthest fill stood ``min_move_spreads``
+    # spreads or more beyond the mid at its first order, as well as when the mid did. The sweep's
+    # trades printed on the tape at the prices it walked to (what the market's momentum followers
+    # read) even where the other participants refilled the book within the second and the
+    # outside flow carried the mid back (on the limit order book, bursts of 4-7 orders each
+    # walking 2-5 levels measured a mid move of 0.0 spreads). Only for a swept burst: a burst of
+    # one-price fills moved nothing. False: the mid alone (the rule as wip/mom19 built it).
+    sweep_prints: bool = True
+    # An attempt at ignition (MAR Art. 15: an attempt is abuse too) on an order book: a burst of
+    # at least this many aggressive orders one way, at least one of which walked the book
+    # (filled at ``sweep_levels`` prices or more: the account was taking liquidity through the
+    # touch, on a book), that the account then turned (the reversal test), is alerted though the
+    # price did not follow. Without a price effect the series itself is the evidence: a longer
+    # run than the three orders a burst that moved needs. The two-way and crowd tests apply; the
+    # stop-out test does not (there is no move to come back from). None: off (the move is
+    # required). Measured on every assessed chain of the development, tuning and seen books
+    # (docs/surveillance-rounds-mom32.md): at 5 no development or independent burst takes it, and
+    # on the tuning and nine seen held-out sets one each (an asymmetric-slippage `book_walk` client
+    # walking a thin book); at 4 also one development and one independent (the same kind of
+    # client). The order book's failed attempts draw 3-10 orders.
+    attempt_min_orders: Count | None = 5
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
     # after it does (an exit resting where the burst pushes the price is the textbook ignition:

@@ -833,7 +833,11 @@ class MomentumIgnitionDetector(Detector):
     spreads or more passes without the bps floor (on a one-tick book many spreads are a move). A
     stop-out is not alerted (``stop_out``): the reversal closed the whole position at once, at a
     loss (ignition unwinds into the move it made; with ``stop_out_needs_move_back`` the mid must
-    also be back beyond where the burst began)."""
+    also be back beyond where the burst began). On an order book a burst of orders that walked the
+    levels moved the book when the mid, or its own furthest fill (``sweep_prints``), stood
+    ``min_move_spreads`` beyond where it began (``sweep_levels``); and a burst of
+    ``attempt_min_orders`` or more, one at least through the touch, turned though it moved
+    nothing, is an attempt (MAR Art. 15)."""
 
     alert_type = "momentum_ignition"
 
@@ -1127,6 +1131,16 @@ class MomentumIgnitionDetector(Detector):
             prices.setdefault(o, set()).add(f.price)
         return sum(len(v) >= levels for v in prices.values())
 
+    @staticmethod
+    def _print_spreads(ch, burst):
+        """How far the burst's furthest fill stood beyond the mid at its first order, its way, in
+        spreads (the narrowest its orders met); None without a spread."""
+        if not ch.spread or ch.start_mid is None:
+            return None
+        prices = [f.price for _t, f, _o in burst]
+        furthest = max(prices) if ch.side > 0 else min(prices)
+        return ch.side * (furthest - ch.start_mid) / ch.spread
+
     def _move(self, ch, peak, end_t):
         """(the move in bps, in spreads, the volatility evidence, whether it passes) from the
         chain's first order to ``peak``, the volatility over the span up to ``end_t``."""
@@ -1172,17 +1186,32 @@ class MomentumIgnitionDetector(Detector):
         # clears the bps floor and the noise test (a deep book refilled by the other participants
         # within seconds, its touch a tick or two wide, keeps the mid's move small).
         swept = self._swept(burst)
+        # With ``sweep_prints``, the sweep's move is also read from its own prints: its furthest
+        # fill beyond the mid at its first order (the tape moved though the book refilled).
+        prints = self._print_spreads(ch, burst) if p.sweep_prints and p.sweep_levels is not None else None
         by_sweep = (
             not ok
             and p.sweep_levels is not None
             and swept >= p.min_aggressive_orders
-            and spreads is not None
-            and spreads >= p.min_move_spreads
+            and (
+                (spreads is not None and spreads >= p.min_move_spreads)
+                or (prints is not None and prints >= p.min_move_spreads)
+            )
         )
-        if not ok and not by_sweep:
+        # An attempt (``attempt_min_orders``): a longer one-way series on the book that moved nothing
+        n_burst = len({o for _t, _f, o in burst})
+        by_attempt = (
+            not ok
+            and not by_sweep
+            and p.attempt_min_orders is not None
+            and p.sweep_levels is not None
+            and swept >= 1
+            and n_burst >= p.attempt_min_orders
+        )
+        if not ok and not by_sweep and not by_attempt:
             return
         run = None
-        if ch.core_n is not None and settle is not None and not by_sweep:
+        if ch.core_n is not None and settle is not None and not by_sweep and not by_attempt:
             # The account carried on the same way after the burst (``burst_pause_s``): the burst
             # alone made the move (above), and so did the whole one-way run, measured the same
             # way over its longer span. An execution algorithm slicing a parent over minutes
@@ -1239,6 +1268,7 @@ class MomentumIgnitionDetector(Detector):
         if (
             p.stop_out
             and not by_sweep
+            and not by_attempt
             and (not p.stop_out_needs_move_back or (left is not None and left < 0))
             and capture is not None
             and capture < 0
@@ -1257,7 +1287,11 @@ class MomentumIgnitionDetector(Detector):
                 symbol=fill.symbol,
                 order_ids=order_ids + carried_on + ch.exit_ids + ch.rev_ids,
                 # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
-                score=excess_score(swept, p.min_aggressive_orders) if by_sweep else excess_score(move, p.min_move_bps),
+                score=excess_score(swept, p.min_aggressive_orders)
+                if by_sweep
+                else excess_score(n_burst, p.attempt_min_orders)
+                if by_attempt
+                else excess_score(move, p.min_move_bps),
                 start=first.ts,
                 end=fill.ts,
                 evidence={
@@ -1280,6 +1314,10 @@ class MomentumIgnitionDetector(Detector):
                     "swept_orders": swept,
                     "sweep_levels": p.sweep_levels,
                     "move_by_sweep": by_sweep,
+                    "burst_print_spreads": None if prints is None else round(prints, 3),
+                    "attempt": by_attempt,
+                    "attempt_min_orders": p.attempt_min_orders,
+                    "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
                     "min_move_spreads": p.min_move_spreads,
