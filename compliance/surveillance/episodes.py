@@ -77,23 +77,25 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # wip/exec23 (a tuning asymmetric alert added), and 2026-12-05 night after the night round's
 # merges (wip/close27: a development and a tuning marking alert added; wip/spoof27's episode per
 # order; wip/mom28: a development momentum alert gone), and 2026-12-05 late night after wip/close30 (a
-# tuning marking alert gone) and wip/lob30 (a tuning best-execution alert gone))); the held-out and independent
+# tuning marking alert gone) and wip/lob30 (a tuning best-execution alert gone), and 2026-12-06 after
+# wip/paint32 (two tuning painting alerts added) and wip/mom32 (a tuning momentum alert added))); the
+# held-out and independent
 # reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
 # fitted to.
 CALIBRATION: dict = {
-    "raw": 3.5319,
+    "raw": 3.7324,
     "intercepts": {
-        "wash_trade": 2.3887,
-        "spoofing": 0.9664,
-        "layering": 2.9649,
-        "excessive_order_to_trade": 2.7482,
-        "quote_stuffing": 2.6064,
-        "ping_orders": 3.2665,
-        "momentum_ignition": 1.3086,
-        "marking_the_close": 1.1664,
-        "painting_the_tape": 3.0142,
-        "best_execution_slippage": 2.6789,
-        "asymmetric_slippage": 1.6897,
+        "wash_trade": 2.3761,
+        "spoofing": 0.932,
+        "layering": 2.9489,
+        "excessive_order_to_trade": 2.7131,
+        "quote_stuffing": 2.5705,
+        "ping_orders": 3.2685,
+        "momentum_ignition": 1.1796,
+        "marking_the_close": 1.1605,
+        "painting_the_tape": 2.9638,
+        "best_execution_slippage": 2.6528,
+        "asymmetric_slippage": 1.6834,
     },
 }
 
