@@ -79,9 +79,8 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # order; wip/mom28: a development momentum alert gone), and 2026-12-05 late night after wip/close30 (a
 # tuning marking alert gone) and wip/lob30 (a tuning best-execution alert gone), and 2026-12-06 after
 # wip/paint32 (two tuning painting alerts added) and wip/mom32 (a tuning momentum alert added))); the
-# held-out and independent
-# reliability tables in docs/surveillance-evaluation.md show how it holds on books it was not
-# fitted to.
+# held-out and independent reliability tables in docs/surveillance-evaluation.md show how it holds
+# on books it was not fitted to.
 CALIBRATION: dict = {
     "raw": 3.7324,
     "intercepts": {
