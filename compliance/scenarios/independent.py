@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-05 at 22:56 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 00:08 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (6847, 21951, 35912)
+INDEPENDENT_SEEDS = (82337, 19762, 1529)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -108,7 +108,9 @@ INDEPENDENT_SEEDS = (6847, 21951, 35912)
 # 28413, 55012, 35186 (drawn 20:37 UTC): read at commit eff390f, the session's last figures, three
 # sets (marking the close 0.69 on the third); 37179, 33651, 22013; 13760, 48241, 49921 and 76290,
 # 47643, 41369 (drawn 21:03 UTC): read at commit 33f3dca, the session's first figures, three sets
-# (every target met; marking the close 0.64; every target met).
+# (every target met; marking the close 0.64; every target met); 6847, 21951, 35912; 7303, 78880,
+# 69603 and 10313, 79370, 86433 (drawn 22:56 UTC): read at commit be09065, the 00:00 round's final
+# figures, three sets (every target met on each).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -219,6 +221,15 @@ SEEN_INDEPENDENT_SEEDS = (
     76290,
     47643,
     41369,
+    6847,
+    21951,
+    35912,
+    7303,
+    78880,
+    69603,
+    10313,
+    79370,
+    86433,
 )
 
 

@@ -17,9 +17,9 @@ from compliance.scenarios.lob.market import SYMBOLS, Desk, Episode
 __all__ = ["LOB_SEEDS", "SEEN_LOB_SEEDS", "SYMBOLS", "Desk", "Episode", "LobConfig", "lob_generate"]
 
 # Evaluation seeds: filled by the lead only (never develop or choose thresholds on them). Drawn at
-# random on 2026-12-05 at 22:56 UTC, when every earlier set had been read; run once, on final
+# random on 2026-12-06 00:08 UTC, when every earlier set had been read; run once, on final
 # code.
-LOB_SEEDS: tuple[int, ...] = (73018, 20181, 79200)
+LOB_SEEDS: tuple[int, ...] = (34776, 91409, 53659)
 # Earlier evaluation seeds whose figures have been read: reported as seen. 43643, 99118, 34795 and
 # 48170, 71000, 42695 (drawn 2026-12-05 08:38 UTC): the book's first figures, at commit bbf7a24
 # (macro strict 0.87 / 0.60 and 0.84 / 0.53; momentum ignition 0 alerts); examined for diagnosis
@@ -39,7 +39,9 @@ LOB_SEEDS: tuple[int, ...] = (73018, 20181, 79200)
 # (drawn 20:37 UTC): read at commit eff390f, the session's last figures, three sets (momentum
 # ignition 0.36 on each); 36404, 84573, 2390; 87452, 95334, 34413 and 52528, 21416, 93754 (drawn
 # 21:03 UTC): read at commit 33f3dca, the session's first figures, three sets (momentum ignition
-# 0.54, 0.21, 0.43).
+# 0.54, 0.21, 0.43); 73018, 20181, 79200; 23328, 17702, 44852 and 71011, 53635, 94280 (drawn 22:56
+# UTC): read at commit be09065, the 00:00 round's final figures, three sets (momentum ignition
+# 0.62, 0.38, 0.40).
 SEEN_LOB_SEEDS: tuple[int, ...] = (
     43643,
     99118,
@@ -95,6 +97,15 @@ SEEN_LOB_SEEDS: tuple[int, ...] = (
     52528,
     21416,
     93754,
+    73018,
+    20181,
+    79200,
+    23328,
+    17702,
+    44852,
+    71011,
+    53635,
+    94280,
 )
 
 
