@@ -288,3 +288,39 @@ def test_the_story_names_the_signal_bar_by_its_close_time():
     )
     assert "EURUSD bar closing at 2017-05-01T11:00:00+00:00; close 1.09123" in html
     assert "bar at 2017" not in html
+
+
+def test_the_story_shows_the_touch_a_fill_is_judged_against():
+    """A fill keeps the bid and ask quoted when its order arrived (trading 0009): the story shows
+    them beside the price, so a buy filled at the ask reads as filled at the touch, not half a
+    spread past the mid; a fill recorded before the touch was kept says so."""
+    from decimal import Decimal
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    eurusd = SimpleNamespace(symbol="EURUSD", digits=5, volume_step=Decimal("0.01"))
+
+    def fill(bid, ask):
+        return SimpleNamespace(
+            executed_at=None,
+            broker_deal_id="1278",
+            quantity=Decimal("2.43"),
+            instrument=eurusd,
+            price=Decimal("1.24084"),
+            arrival_bid=bid,
+            arrival_ask=ask,
+            arrival_mid=Decimal("1.24080"),
+            venue="XOFF",
+        )
+
+    def story_of(f):
+        story = SimpleNamespace(signal=None, fills=[f])
+        return render_to_string("compliance/story.html", {"o": SimpleNamespace(instrument=eurusd), "story": story})
+
+    html = story_of(fill(Decimal("1.24076"), Decimal("1.24084")))
+    assert "Quotes when the order arrived: bid 1.24076, ask 1.24084 (mid 1.24080)" in html
+    assert '<th class="num">Bid at arrival</th><th class="num">Ask at arrival</th>' in html
+    assert '<td class="num">1.24076</td><td class="num">1.24084</td><td class="num">1.24080</td>' in html
+    older = story_of(fill(None, None))
+    assert "the mid when the order arrived was 1.24080 (its bid and ask were not recorded then)" in older
