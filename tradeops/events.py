@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from os import urandom as _urandom
 from typing import Annotated, Any, ClassVar
@@ -96,6 +96,20 @@ class Bar(Payload, frozen=True, kw_only=True):
     spread: Decimal | None = None  # in price units, where the source has it
     received_at: UtcDatetime | None = None
     flags: tuple[str, ...] = ()
+
+
+_BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
+_NO_LENGTH = timedelta(0)
+
+
+def bar_length(timeframe: str) -> timedelta:
+    """One bar of ``timeframe``; none for an unknown timeframe (its close taken at its open)."""
+    return _BAR_LENGTH.get(timeframe, _NO_LENGTH)
+
+
+def bar_end(bar: Bar) -> datetime:
+    """When a bar's data exists: its END (``ts`` is its open; its close is the price at its end)."""
+    return bar.ts + bar_length(bar.timeframe)
 
 
 # ---------------------------------------------------------------- ML

@@ -69,7 +69,6 @@ from tradeops.bus.runner import RecentIds
 from tradeops.core.clock import Clock, ClockNotStarted, WallClock, utcnow
 from tradeops.core.locks import LockHeld, LockKey, NamedLock
 from tradeops.events import (
-    BAR_SECONDS,
     Bar,
     Envelope,
     KillSwitchChanged,
@@ -77,6 +76,7 @@ from tradeops.events import (
     RiskLimitChanged,
     Signal,
     Tick,
+    bar_end,
     make_event,
 )
 from tradeops.observability.orderpath import OrderPathMeter
@@ -103,11 +103,9 @@ from trading.strategy import Strategy, StrategyConfig
 logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
-BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
 EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
 LOCK_CHECK_SECONDS = 5.0
 _NEVER = float("-inf")
-_NO_LENGTH = timedelta(0)  # a bar of an unknown timeframe: its close taken at its open
 LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
@@ -452,7 +450,7 @@ class ExecutionWorker:
             return []
         elif isinstance(payload, Bar):
             # A bar's close is the price at its END (``ts`` is its open); where ticks flow, they are newer.
-            closed_at = payload.ts + BAR_LENGTH.get(payload.timeframe, _NO_LENGTH)
+            closed_at = bar_end(payload)
             self.clock.observe(closed_at)
             current = self.risk.quotes.get(payload.symbol)
             if current is None or current.ts < closed_at:

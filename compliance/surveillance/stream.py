@@ -11,11 +11,10 @@ The owner is the account's beneficial owner (linked accounts share it), else the
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
-from datetime import timedelta
 
 from compliance.surveillance.base import SurveillanceAlert
 from compliance.surveillance.records import FillRecord, OrderMessage, Quote
-from tradeops.events import BAR_SECONDS, Alert, Bar, Fill, OrderEvent, Tick
+from tradeops.events import Alert, Bar, Fill, OrderEvent, Tick, bar_end
 
 KILL_WORDS = ("kill", "disconnect", "connection")
 # The platform's order types as surveillance reads them: a stop rests off the book until it
@@ -27,9 +26,6 @@ ORDER_TYPES = {"MARKET": "market", "LIMIT": "limit", "STOP": "stop"}
 IMMEDIATE_TIME_IN_FORCE = {"IOC": "ioc", "FOK": "fok"}
 
 
-_BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
-
-
 def bar_quote(bar: Bar, last: Quote | None) -> Quote | None:
     """A bar as the quote it stands for, read as the execution worker reads it (the touch its
     orders were priced and filled on): the close is the price at the bar's END (``ts`` is its
@@ -38,7 +34,7 @@ def bar_quote(bar: Bar, last: Quote | None) -> Quote | None:
     Read as a quote at its open with no spread, a bar put its close, an hour early, as both bid
     and ask, after its own ticks: every buy at the bar's end then looked filled a spread past the
     touch on arrival (the demo's asymmetric-slippage alert on its own paper account)."""
-    end = bar.ts + _BAR_LENGTH.get(bar.timeframe, timedelta(0))
+    end = bar_end(bar)
     if last is not None and last.ts >= end:
         return None
     close = float(bar.close)

@@ -36,7 +36,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from tradeops.events import BAR_SECONDS, Alert, Bar, Envelope, Tick, make_event
+from tradeops.events import BAR_SECONDS, Alert, Bar, Envelope, Tick, bar_end, bar_length, make_event
 from trading.marketdata.sessions import compile_hours, open_seconds_between
 
 CROSSED = "crossed"
@@ -60,14 +60,6 @@ SEVERITY = {
 }
 # Intraday to daily bars; a weekly bar gets the defaults where the lengths are used, as before.
 TIMEFRAME_SECONDS = {name: seconds for name, seconds in BAR_SECONDS.items() if name != "W1"}
-# A bar's length, to its END (``Bar.ts`` is its open; its close is the price at its end).
-_BAR_LENGTH = {name: timedelta(seconds=seconds) for name, seconds in BAR_SECONDS.items()}
-_NO_LENGTH = timedelta(0)
-
-
-def _bar_end(bar: Bar) -> datetime:
-    """When a bar's data exists: its end (an unknown timeframe: its open, as before)."""
-    return bar.ts + _BAR_LENGTH.get(bar.timeframe, _NO_LENGTH)
 
 
 @dataclass(frozen=True)
@@ -160,7 +152,7 @@ class MarketMonitor:
             flags, reasons = self._check_bar(payload)
         else:
             return None
-        ts = payload.ts if kind is Tick else _bar_end(payload)  # a bar's data exists at its END
+        ts = payload.ts if kind is Tick else bar_end(payload)  # a bar's data exists at its END
         alerts = NOTHING
         quarantined = False
         if flags:
@@ -318,7 +310,7 @@ class MarketMonitor:
         # is 6.5 hours of session, not 24.
         length = min(TIMEFRAME_SECONDS.get(bar.timeframe, 60), self._session_day.get(bar.symbol, 86400))
         length *= self.config.bar_gap_factor
-        in_order = self._common(bar, state, flags, reasons, length, _bar_end(bar))
+        in_order = self._common(bar, state, flags, reasons, length, bar_end(bar))
         if in_order:
             state.last_ts = bar.ts
             state.stale_alerted = False
@@ -385,7 +377,7 @@ class MarketMonitor:
                 limit = limits[kind] = max(timeout.total_seconds(), 2 * TIMEFRAME_SECONDS.get(kind, 0))
             # A bar feed was last heard at its last bar's END (``last_ts`` is the bar's open):
             # measured from the open, a bar feed beside ticks looked a bar older than it was.
-            last_seen = state.last_ts + _BAR_LENGTH.get(kind, _NO_LENGTH)
+            last_seen = state.last_ts + bar_length(kind)
             if (newest - last_seen).total_seconds() <= limit:
                 continue
             if self._session_seconds(symbol, last_seen, newest) <= limit:
