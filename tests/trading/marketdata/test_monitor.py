@@ -21,7 +21,14 @@ def tick(bid: str, ask: str, at: datetime | float, symbol: str = "EURUSD", recei
     return make_event(payload, source="test", key=symbol)
 
 
-def bar(close: str, at: datetime, symbol: str = "EURUSD", high: str = "1.2", low: str = "1.0"):
+def bar(
+    close: str,
+    at: datetime,
+    symbol: str = "EURUSD",
+    high: str = "1.2",
+    low: str = "1.0",
+    received_at: datetime | None = None,
+):
     payload = Bar(
         symbol=symbol,
         timeframe="H1",
@@ -30,6 +37,7 @@ def bar(close: str, at: datetime, symbol: str = "EURUSD", high: str = "1.2", low
         high=Decimal(high),
         low=Decimal(low),
         close=Decimal(close),
+        received_at=received_at,
     )
     return make_event(payload, source="test", key=symbol)
 
@@ -219,26 +227,8 @@ def test_a_bar_is_stale_by_its_latency_after_its_end_not_after_its_open():
     """A bar can only be received once it has ended: its latency is measured from its end. From
     its open, every H1 bar received on time (a second after its end) was flagged stale."""
     monitor = MarketMonitor(MonitorConfig(max_latency=timedelta(seconds=5)))
-    on_time = Bar(
-        symbol="EURUSD",
-        timeframe="H1",
-        ts=T0,
-        open=Decimal("1.1"),
-        high=Decimal("1.2"),
-        low=Decimal("1.0"),
-        close=Decimal("1.1"),
-        received_at=T0 + timedelta(hours=1, seconds=1),
-    )
-    assert monitor.inspect(make_event(on_time, source="test", key="EURUSD")).flags == ()
-    late = Bar(
-        symbol="EURUSD",
-        timeframe="H1",
-        ts=T0 + timedelta(hours=1),
-        open=Decimal("1.1"),
-        high=Decimal("1.2"),
-        low=Decimal("1.0"),
-        close=Decimal("1.1"),
-        received_at=T0 + timedelta(hours=2, seconds=9),
-    )
-    verdict = monitor.inspect(make_event(late, source="test", key="EURUSD"))
+    on_time = bar("1.1", T0, received_at=T0 + timedelta(hours=1, seconds=1))
+    assert monitor.inspect(on_time).flags == ()
+    late = bar("1.1", T0 + timedelta(hours=1), received_at=T0 + timedelta(hours=2, seconds=9))
+    verdict = monitor.inspect(late)
     assert verdict.flags == ("stale",) and "9.000s after" in verdict.reasons[0]
