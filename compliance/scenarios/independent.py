@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 00:08 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 01:52 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (82337, 19762, 1529)
+INDEPENDENT_SEEDS = (1724, 72700, 51878)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -110,6 +110,8 @@ INDEPENDENT_SEEDS = (82337, 19762, 1529)
 # 47643, 41369 (drawn 21:03 UTC): read at commit 33f3dca, the session's first figures, three sets
 # (every target met; marking the close 0.64; every target met); 6847, 21951, 35912; 7303, 78880,
 # 69603 and 10313, 79370, 86433 (drawn 22:56 UTC): read at commit be09065, the 00:00 round's final
+# figures, three sets (every target met on each); 82337, 19762, 1529; 44444, 3683, 26460 and 85706,
+# 62347, 50085 (drawn 00:08 UTC): read at commit 90e4a20, the 6 December 01:48 UTC session-start
 # figures, three sets (every target met on each).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
@@ -230,6 +232,15 @@ SEEN_INDEPENDENT_SEEDS = (
     10313,
     79370,
     86433,
+    82337,
+    19762,
+    1529,
+    44444,
+    3683,
+    26460,
+    85706,
+    62347,
+    50085,
 )
 
 
