@@ -206,6 +206,42 @@ def test_the_console_shows_limits_used_with_their_level(world):
     assert gross.limit == D("1000000") and gross.level == "green"
 
 
+def test_the_console_fills_show_the_touch_beside_the_mid_and_the_catch_up_carries_it(world, client):
+    """Since trading 0009 a fill keeps the bid and ask quoted when its order arrived: the console's
+    fills table shows them ("bid / ask") beside the mid, empty for a fill recorded before; the
+    catch-up a screen gets after a dropped connection carries them too (console.js draws the
+    live row from that payload, the same cells)."""
+    from tradeops.core.clock import utcnow
+    from trading.consumers import catch_up_events
+
+    since = utcnow()
+    order = order_filled(
+        account=world.accounts[1],
+        instrument=world.instrument,
+        price=D("1.10125"),
+        arrival_bid=D("1.10119"),
+        arrival_ask=D("1.10125"),
+    )
+    client.force_login(world.users["trader"])
+    html = client.get("/console/").content.decode()
+    table = html[html.index('id="fills-table"') : html.index("</table>", html.index('id="fills-table"'))]
+    assert '>Bid / ask<br>at arrival</th><th class="num">Mid<br>at arrival</th>' in table
+    touched = table[table.index(order.client_order_id) :]
+    assert '<td class="num">1.10125</td><td class="num">1.10119 / 1.10125</td><td class="num">1.10123</td>' in touched
+    # the world's own fill was recorded without the touch: that cell is empty, the mid is kept
+    assert '<td class="num">1.10123</td><td class="num"></td><td class="num">1.10121</td>' in table
+    (fill,) = [
+        e["payload"]
+        for e in catch_up_events(user=world.users["trader"], since=since)
+        if e["type"] == "execution.fill" and e["payload"]["client_order_id"] == order.client_order_id
+    ]
+    assert [D(fill[k]) for k in ("arrival_bid", "arrival_ask", "arrival_mid")] == [
+        D("1.10119"),
+        D("1.10125"),
+        D("1.10123"),
+    ]
+
+
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")
 def test_an_idle_screen_outlasts_the_channel_layers_blocking_read():
     """channels_redis waits for a screen's next message in BZPOPMIN for ``brpop_timeout`` (5 s);
