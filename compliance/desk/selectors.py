@@ -409,7 +409,7 @@ def attention_for(user) -> list[Item]:
     may not see surveillance (a trader never learns an alert exists)."""
     if not can_see_surveillance(user):
         return []
-    from compliance.reports.models import ReportKind, ReportRun, RunStatus
+    from compliance.reports.models import ReportRun, RunStatus
 
     officer = user_has_role(user, Role.COMPLIANCE_OFFICER)
     items: list[Item] = []
@@ -484,22 +484,27 @@ def attention_for(user) -> list[Item]:
             URGENT if failed else (ATTENTION if to_sign else CALM),
         )
     )
+    from compliance.reports.selectors import transaction_days_unreported
     from compliance.reports.services import trading_date_closed
 
-    due = trading_date_closed()
-    done = ReportRun.objects.filter(
-        kind=ReportKind.TRANSACTION,
-        period_start__lte=due,
-        period_end__gte=due,
-        status__in=[RunStatus.APPROVED, RunStatus.SUBMITTED, RunStatus.ACCEPTED],
-    ).exists()
+    # By the executions' event time, not the wall clock: a replay's fills are of 2018, and a
+    # closed day without trades needs no report.
+    due = transaction_days_unreported(user=user, through=trading_date_closed())
+    if due.days:
+        text = (
+            f"{due.days} trading days await their report: oldest {due.oldest:%Y-%m-%d}."
+            if due.days > 1
+            else f"Trading day {due.oldest:%Y-%m-%d} awaits its report."
+        )
+    else:
+        text = "Every closed trading day with trades is reported."
     items.append(
         Item(
             "Transaction report due (T+1)",
-            None,
-            f"Trading day {due:%Y-%m-%d}: " + ("approved or submitted." if done else "not yet approved."),
+            due.days,
+            text,
             "/compliance/reports/?kind=transaction",
-            CALM if done else ATTENTION,
+            ATTENTION if due.days else CALM,
         )
     )
     return items
