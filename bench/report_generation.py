@@ -1,13 +1,15 @@
 """RTS 22 transaction report for a million executions in PostgreSQL: seconds and peak memory,
 beside a plain ``COPY ... TO`` of the same rows measured in the same run.
 
-    python bench/report_generation.py [--executions 1000000] [--small 100000] [--keep]
+    python bench/report_generation.py [--executions 1000000] [--small 100000] [--keep] [--best-execution]
 
-Data: its own database (``tradeops_bench_reports``; created here, dropped at the end unless
-``--keep``, reused when kept), seeded like the demo (``manage.py seed``: the firm, the
-instruments and their reporting profiles), then ``--executions`` fills on one trading date and
-``--small`` on the next (10 fills per order; EURUSD, GBPUSD, USDJPY, US500 and XAUUSD; two
-algorithms), written with ``INSERT ... SELECT generate_series`` (not timed).
+Data: its own database (``tradeops_bench_reports``, or ``BENCH_DATABASE_NAME``; created here,
+dropped at the end unless ``--keep``, reused when kept), seeded like the demo (``manage.py
+seed``: the firm, the instruments and their reporting profiles), then ``--executions`` fills on
+one trading date and ``--small`` on the next (10 fills per order; EURUSD, GBPUSD, USDJPY, US500
+and XAUUSD; two algorithms; each fill with the quote its order arrived on, the mid and the touch
+half a typical spread either side of it, as the execution worker keeps them since trading 0009),
+written with ``INSERT ... SELECT generate_series`` (not timed).
 
 Each measurement runs in its own process so its peak memory (``VmHWM``) is its own; "RSS
 growth" is the peak minus the process's resident memory after Django started, i.e. what the
@@ -20,7 +22,10 @@ step itself added. Per trading date:
    record, XSD-validate each chunk of 500 ``Tx``, write the head.003 envelope, COPY the
    ``TransactionRecord`` rows, SHA-256) then ``report_run_validate`` (SHA-256 of the stored file
    and a second, whole-file streaming XSD validation: ``iterparse(schema=...)``);
-3. CSV run: the same with the CSV writer.
+3. CSV run: the same with the CSV writer;
+4. with ``--best-execution``, the best-execution report run of the date (MiFID II Art. 27:
+   each fill measured against the ask or bid its order arrived on; generate, then validate),
+   with how many fills it measured against the touch and how many against the mid.
 
 Memory is flat in the number of executions when the RSS growth of the 1M day is about that of
 the small day. Needs MIGRATE_DATABASE_URL (default: the owner role of the local PostgreSQL
@@ -49,12 +54,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tradeops.settings.local")
 os.environ.setdefault("MIGRATE_DATABASE_URL", "postgres://tradeops_owner:tradeops_owner@127.0.0.1:5432/tradeops")
 os.environ["DATABASE_URL"] = os.environ["MIGRATE_DATABASE_URL"]
 os.environ.setdefault("DEBUG", "False")
-BENCH_DB = "tradeops_bench_reports"
+BENCH_DB = os.environ.get("BENCH_DATABASE_NAME", "tradeops_bench_reports")  # two benches at once: one each
 NO_DEEP = False
 DAY = date(2026, 3, 2)
 ALGOS = ("ml-ensemble-v1", "momentum-v2")
 SYMBOLS = ("EURUSD", "GBPUSD", "USDJPY", "US500", "XAUUSD")
 PRICES = {"EURUSD": "1.1", "GBPUSD": "1.3", "USDJPY": "150", "US500": "5000", "XAUUSD": "2300"}
+# Half the spread quoted when each order arrived: the touch (arrival_bid / arrival_ask, kept since
+# trading 0009) lies this far either side of the arrival mid, so bid + ask = 2 x mid exactly.
+HALF_SPREADS = {"EURUSD": "0.00001", "GBPUSD": "0.00002", "USDJPY": "0.002", "US500": "0.25", "XAUUSD": "0.15"}
 
 
 def children_cpu() -> float:
@@ -126,6 +134,7 @@ def populate(day: date, n: int) -> None:
     instruments = {i.symbol: i.pk for i in Instrument.objects.filter(symbol__in=SYMBOLS)}
     ids = "ARRAY[" + ",".join(str(instruments[s]) for s in SYMBOLS) + "]"
     prices = "ARRAY[" + ",".join(PRICES[s] for s in SYMBOLS) + "]::numeric[]"
+    halves = "ARRAY[" + ",".join(HALF_SPREADS[s] for s in SYMBOLS) + "]::numeric[]"
     orders = n // 10
     start = f"timestamptz '{day.isoformat()} 00:00:00+00'"
     step = 86400.0 / n
@@ -167,6 +176,8 @@ def populate(day: date, n: int) -> None:
                 "venue": "'XOFF'",
                 "broker_deal_id": f"'D{day:%Y%m%d}-' || i",
                 "arrival_mid": f"round(({prices})[1 + ({k} - {base}) % 5], 5)",
+                "arrival_bid": f"round(({prices})[1 + ({k} - {base}) % 5], 5) - ({halves})[1 + ({k} - {base}) % 5]",
+                "arrival_ask": f"round(({prices})[1 + ({k} - {base}) % 5], 5) + ({halves})[1 + ({k} - {base}) % 5]",
                 "executed_at": f"{start} + make_interval(secs => (i - 1) * {step})",
                 "recorded_at": f"{start} + make_interval(secs => (i - 1) * {step} + 0.02)",
             },
@@ -240,6 +251,42 @@ def step_run(day: date, file_format: str, *, deep: bool = True) -> dict:
     }
 
 
+def step_best_execution(day: date) -> dict:
+    """The MiFID II Art. 27 best-execution report of the day: every fill measured against the
+    touch its order arrived on (ask to buy, bid to sell), the mid only for a fill without it."""
+    import csv
+    import io
+
+    from compliance.reports.services import report_run_create, report_run_generate, report_run_validate
+
+    _clear_reports()
+    run = report_run_create(kind="best_execution", period_start=day, period_end=day, actor="service:bench")
+    started, cpu = time.perf_counter(), time.process_time()
+    run = report_run_generate(run=run)
+    generate, generate_cpu = time.perf_counter() - started, time.process_time() - cpu
+    started = time.perf_counter()
+    run = report_run_validate(run=run)
+    validate = time.perf_counter() - started
+    measured: dict[str, int] = {}
+    with run.file.open("rb") as fh:
+        for row in csv.DictReader(io.TextIOWrapper(fh, encoding="utf-8")):
+            measured[row["reference"] or "none"] = measured.get(row["reference"] or "none", 0) + int(
+                row["with_reference"]
+            )
+    return {
+        "seconds": generate,
+        "cpu_seconds": generate_cpu,
+        "validate_seconds": validate,
+        "records": run.record_count,
+        "held_back": run.held_back_count,
+        "status": run.status,
+        "bytes": run.size_bytes,
+        "errors": run.errors[-1:] if run.errors else [],
+        "fills": run.summary.get("fills"),
+        "measured_against": measured,
+    }
+
+
 def child(step: str, day: date) -> None:
     import django
 
@@ -247,6 +294,8 @@ def child(step: str, day: date) -> None:
     start_rss = rss_mb()
     if step == "copy":
         result = step_copy(day)
+    elif step == "best-ex":
+        result = step_best_execution(day)
     elif step == "xml-full":  # REPORTING_XSD_CHECK=full set by the parent; same bytes, no second deep pass
         result = step_run(day, "xml", deep=False)
     else:
@@ -291,6 +340,11 @@ def main() -> None:
         help="skip the second whole-file XSD pass of the validate step (minutes at 1M)",
     )
     parser.add_argument("--skip-small", action="store_true", help="measure the big trading date only")
+    parser.add_argument(
+        "--best-execution",
+        action="store_true",
+        help="also the best-execution report run of each date (fills measured against the arrival touch)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--day", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -329,7 +383,8 @@ def main() -> None:
         rows = []
         days = ((small_day, args.small), (big_day, args.executions))
         for day, n in days[1:] if args.skip_small else days:
-            for step in ("copy", "xml", "csv") + (("xml-full",) if args.compare_full else ()):
+            extra = (("xml-full",) if args.compare_full else ()) + (("best-ex",) if args.best_execution else ())
+            for step in ("copy", "xml", "csv", *extra):
                 result = measure(step, day, db_url)
                 growth = result["peak_mb"] - result["start_rss_mb"]
                 label = {
@@ -337,6 +392,7 @@ def main() -> None:
                     "xml": "XML run",
                     "csv": "CSV run",
                     "xml-full": "XML run, check=full",
+                    "best-ex": "best-execution run",
                 }[step]
                 if step == "copy":
                     copy_seconds = result["seconds"]
@@ -354,6 +410,8 @@ def main() -> None:
                         f"  | validate {result['validate_seconds']:6.1f} s  records {result['records']:,} "
                         f"held back {result['held_back']} -> {result['status']}"
                     )
+                if step == "best-ex":
+                    line += f"  | {result['fills']:,} fills measured against {result['measured_against']}"
                 print(line, flush=True)
                 rows.append({"executions": n, "step": step, **result})
         print(json.dumps(rows))

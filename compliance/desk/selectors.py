@@ -202,7 +202,8 @@ class Timeline:
 def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
     """Orders, fills and quotes around the case's alerts, from two sources: the orders and fills
     the system of record holds for the alerts' order ids and the subject's accounts in the
-    window (with the mid at each order's arrival as the quote), and the alert evidence itself
+    window (with the bid, ask and mid quoted at each order's arrival: the touch a fill is measured
+    against; the mid alone for a fill recorded before trading 0009), and the alert evidence itself
     (surveillance of a file records the orders it saw there: placed, cancelled, the touch)."""
     from trading.models import Execution, Order
 
@@ -239,6 +240,7 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
     fills = Execution.objects.filter(instrument__symbol=case.symbol).filter(
         Q(order__client_order_id__in=order_ids) | Q(account_id__in=accounts, executed_at__gte=lo, executed_at__lte=hi)
     )
+    with_touch = False
     for x in fills.select_related("order").order_by("executed_at")[:TIMELINE_MAX_ORDERS]:
         timeline.fills.append(
             {
@@ -250,10 +252,18 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
                 "qty": _num(x.quantity),
             }
         )
+        arrived = _ts(x.order.created_at)
         if x.arrival_mid is not None:
-            timeline.quotes.append({"t": _ts(x.order.created_at), "price": _num(x.arrival_mid), "source": "mid"})
+            timeline.quotes.append({"t": arrived, "price": _num(x.arrival_mid), "source": "mid"})
+        # The touch the fill is measured against (a buy against the ask, a sell against the bid),
+        # kept since trading 0009; a fill recorded before has only the mid.
+        if x.arrival_bid is not None and x.arrival_ask is not None:
+            with_touch = True
+            timeline.quotes.append({"t": arrived, "price": _num(x.arrival_bid), "source": "bid"})
+            timeline.quotes.append({"t": arrived, "price": _num(x.arrival_ask), "source": "ask"})
     if timeline.orders or timeline.fills:
-        timeline.sources.append("system of record (orders, fills, mid at arrival)")
+        quoted = "bid, ask and mid at arrival" if with_touch else "mid at arrival"
+        timeline.sources.append(f"system of record (orders, fills, {quoted})")
 
     from_evidence = False
     for alert in alerts:
@@ -399,7 +409,7 @@ def attention_for(user) -> list[Item]:
     may not see surveillance (a trader never learns an alert exists)."""
     if not can_see_surveillance(user):
         return []
-    from compliance.reports.models import ReportKind, ReportRun, RunStatus
+    from compliance.reports.models import ReportRun, RunStatus
 
     officer = user_has_role(user, Role.COMPLIANCE_OFFICER)
     items: list[Item] = []
@@ -474,22 +484,27 @@ def attention_for(user) -> list[Item]:
             URGENT if failed else (ATTENTION if to_sign else CALM),
         )
     )
+    from compliance.reports.selectors import transaction_days_unreported
     from compliance.reports.services import trading_date_closed
 
-    due = trading_date_closed()
-    done = ReportRun.objects.filter(
-        kind=ReportKind.TRANSACTION,
-        period_start__lte=due,
-        period_end__gte=due,
-        status__in=[RunStatus.APPROVED, RunStatus.SUBMITTED, RunStatus.ACCEPTED],
-    ).exists()
+    # By the executions' event time, not the wall clock: a replay's fills are of 2018, and a
+    # closed day without trades needs no report.
+    due = transaction_days_unreported(user=user, through=trading_date_closed())
+    if due.days:
+        text = (
+            f"{due.days} trading days await their report: oldest {due.oldest:%Y-%m-%d}."
+            if due.days > 1
+            else f"Trading day {due.oldest:%Y-%m-%d} awaits its report."
+        )
+    else:
+        text = "Every closed trading day with trades is reported."
     items.append(
         Item(
             "Transaction report due (T+1)",
-            None,
-            f"Trading day {due:%Y-%m-%d}: " + ("approved or submitted." if done else "not yet approved."),
+            due.days,
+            text,
             "/compliance/reports/?kind=transaction",
-            CALM if done else ATTENTION,
+            ATTENTION if due.days else CALM,
         )
     )
     return items

@@ -7,11 +7,13 @@ return nothing (``report_visible``), as the compliance selectors do.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, date
 from typing import IO
 
-from django.db.models import QuerySet
+from django.db.models import Count, Exists, Min, OuterRef, Q, QuerySet
+from django.db.models.functions import TruncDate
 
-from compliance.reports.models import ReportRun, TransactionRecord
+from compliance.reports.models import RecordState, ReportKind, ReportRun, RunStatus, TransactionRecord
 from tradeops.api.matrix import role_may
 from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound, PermissionDenied
@@ -86,3 +88,56 @@ def report_run_download(*, user, run: ReportRun, feedback: bool = False) -> Down
         sha256=run.feedback_sha256 if feedback else run.sha256,
         size=field.size,
     )
+
+
+# A transaction report run an officer signed off: what it reported stands (an ARM rejection of some
+# of its records leaves the run "rejected" and those records "rejected": not reported).
+SIGNED_OFF = (RunStatus.APPROVED, RunStatus.SUBMITTED, RunStatus.ACCEPTED)
+
+
+@dataclass(frozen=True)
+class UnreportedDays:
+    """Closed UTC trading dates (event time) with executions no signed-off report covers."""
+
+    days: int
+    oldest: date | None
+    through: date
+
+
+@read_only
+def transaction_days_unreported(*, user, through: date) -> UnreportedDays:
+    """The trading dates up to ``through`` (the last closed one, ``trading_date_closed()``) that
+    still await their RTS 22 transaction report (MiFIR Art. 26: every execution, T+1), in one
+    aggregate over the executions: the count of such dates and the oldest.
+
+    An execution is covered when its standing record (the active new-transaction record: at
+    most one per execution) was accepted by the ARM, or is in the file of a run an officer
+    approved (approved, submitted, accepted); or when it has no record at all and a signed-off
+    run of its date (an ARM answer included) had seen it (recorded by the run's ``as_of``): the
+    run found it out of scope. Not covered: a date no signed-off run covers, a fill recorded
+    after its date's run (until a later run reports it as late), a record held back or rejected
+    (until a correction reports it). A date without executions needs no report."""
+    if not report_visible(user):
+        return UnreportedDays(days=0, oldest=None, through=through)
+    from compliance.reports.generators.transaction import period_bounds
+    from trading.models import Execution
+
+    standing = TransactionRecord.objects.filter(execution=OuterRef("pk"), active=True, report_status="NEWT")
+    in_signed_off_file = Q(state=RecordState.REPORTED, run__status__in=SIGNED_OFF)
+    reported = standing.filter(Q(state=RecordState.ACCEPTED) | in_signed_off_file)
+    seen = ReportRun.objects.filter(
+        kind=ReportKind.TRANSACTION,
+        status__in=[*SIGNED_OFF, RunStatus.REJECTED],
+        period_start__lte=OuterRef("trade_date"),
+        period_end__gte=OuterRef("trade_date"),
+        as_of__gte=OuterRef("recorded_at"),
+    )
+    _, end = period_bounds(through, through)
+    due = (
+        Execution.objects.filter(executed_at__lt=end)
+        .annotate(trade_date=TruncDate("executed_at", tzinfo=UTC))
+        .exclude(Exists(reported))
+        .exclude(Exists(seen) & ~Exists(standing))
+        .aggregate(days=Count("trade_date", distinct=True), oldest=Min("trade_date"))
+    )
+    return UnreportedDays(days=due["days"], oldest=due["oldest"], through=through)

@@ -638,6 +638,18 @@ def trading_date_closed(*, now: datetime | None = None) -> date:
     return (now - timedelta(minutes=settings.REPORTING_CLOSE_GRACE_MINUTES)).date() - timedelta(days=1)
 
 
+def transaction_run_needed(*, trading_date: date, as_of: datetime | None = None) -> bool:
+    """Whether a transaction run of ``trading_date`` would have anything to report: an execution
+    of that date (event time) not yet reported, or a late arrival of an earlier one, exactly the
+    run's own selection (``executions_selected``, mode ``run``). RTS 22 reports executions: a
+    date without any needs no run, and no officer's sign-off of an empty file."""
+    from compliance.reports.generators.transaction import executions_selected
+
+    as_of = ensure_utc(as_of or utcnow())
+    selected = executions_selected(start=trading_date, end=trading_date, as_of=as_of, mode="run")
+    return any(qs.exists() for qs in selected)
+
+
 def held_back_summary(run: ReportRun) -> list[dict]:
     """Held-back records of a run with their reasons (for stderr, screens and the API)."""
     return [

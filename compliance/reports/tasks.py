@@ -6,6 +6,7 @@ Schedules live in the database (django-celery-beat; ``compliance.reports.schedul
 
 from __future__ import annotations
 
+import logging
 from datetime import date, timedelta
 
 from celery import shared_task
@@ -13,6 +14,7 @@ from celery import shared_task
 from compliance.reports.models import ReportKind, ReportRun, RunStatus
 from tradeops.core.clock import utcnow
 
+logger = logging.getLogger(__name__)
 BEAT = "service:celery-beat"
 FEEDBACK_POLL_SECONDS = 300
 SUBMIT_RETRY_SECONDS = 600
@@ -44,14 +46,24 @@ def _run_once(*, kind: str, start: date, end: date) -> ReportRun | None:
 
 
 @shared_task(name="compliance.reports.tasks.transaction_report_daily", acks_late=True)
-def transaction_report_daily(day: str | None = None) -> int:
+def transaction_report_daily(day: str | None = None) -> int | None:
     """RTS 22, T+1: the transaction report of the last closed UTC trading date, generated and
-    validated, waiting for a compliance officer's approval (which queues the submission)."""
-    from compliance.reports.services import report_run_create, report_run_execute, trading_date_closed
+    validated, waiting for a compliance officer's approval (which queues the submission). None,
+    and no run, when the date has nothing to report (no trade, no late arrival): a weekend's
+    empty file would only wait for an officer to sign off nothing."""
+    from compliance.reports.services import (
+        report_run_create,
+        report_run_execute,
+        trading_date_closed,
+        transaction_run_needed,
+    )
 
     trading_date = date.fromisoformat(day) if day else trading_date_closed()
     run = _run_once(kind=ReportKind.TRANSACTION, start=trading_date, end=trading_date)
     if run is None:
+        if not transaction_run_needed(trading_date=trading_date):
+            logger.info("transaction report of %s: no execution to report, no run", trading_date)
+            return None
         run = report_run_create(
             kind=ReportKind.TRANSACTION, period_start=trading_date, period_end=trading_date, actor=BEAT
         )

@@ -11,6 +11,11 @@
   function flash(row) { row.classList.remove("flash"); void row.offsetWidth; row.classList.add("flash"); }
   function td(text, cls) { const c = document.createElement("td"); c.textContent = text ?? ""; if (cls) c.className = cls; return c; }
   function link(href, text, title) { const c = document.createElement("td"); c.className = "mono"; const a = document.createElement("a"); a.href = href; a.textContent = text; if (title) a.title = title; c.append(a); return c; }
+  // The touch a fill's order arrived on (kept since trading 0009; empty for a fill recorded before).
+  function touch(p, digits) {
+    const has = v => v !== null && v !== undefined && v !== "";
+    return has(p.arrival_bid) && has(p.arrival_ask) ? fmt.price(p.arrival_bid, digits) + " / " + fmt.price(p.arrival_ask, digits) : "";
+  }
   function badge(text) { const c = document.createElement("td"); const b = document.createElement("span"); b.className = "badge " + text; b.textContent = text; c.append(b); return c; }
   function prepend(tableId, key, cells) {
     const body = document.querySelector("#" + tableId + " tbody");
@@ -68,7 +73,7 @@
       prepend("fills-table", p.account_id + ":" + p.broker_deal_id, [
         td(fmt.utc(p.ts), "time"), td(p.broker_deal_id, "mono"), link("/orders/" + encodeURIComponent(p.client_order_id) + "/", p.client_order_id),
         td(accountName(p.account_id)), td(p.side), td(p.symbol), td(fmt.lots(p.quantity, i.step), "num"), td(fmt.price(p.price, i.digits), "num"),
-        td(p.arrival_mid ? fmt.price(p.arrival_mid, i.digits) : "", "num"),
+        td(touch(p, i.digits), "num"), td(p.arrival_mid ? fmt.price(p.arrival_mid, i.digits) : "", "num"),
       ]);
     },
     "killswitch.changed": () => { refresh("kill", "kill-body"); refresh("banner", "kill-banner"); refresh("accounts", "accounts-body"); refresh("breakers", "breakers-body"); },

@@ -1,22 +1,35 @@
 /* The case view's timeline: a price line with the orders on it and the fills (Chart.js, served by
  * the app). x is event time (UTC, ms since the epoch); y is price. Orders are segments from
- * placement to their end (dashed when cancelled), buy blue and sell red; fills are triangles. */
+ * placement to their end (dashed when cancelled), buy blue and sell red; fills are triangles; the
+ * bid and ask when each order arrived are a shaded band (the touch its fills are measured against). */
 (function () {
   "use strict";
-  const BUY = "#1f5fbf", SELL = "#c9302c", QUOTE = "#7a8594";
+  const BUY = "#1f5fbf", SELL = "#c9302c", QUOTE = "#7a8594", TOUCH = "#b08a2e", TOUCH_BAND = "rgba(176, 138, 46, .14)";
   const t = iso => (iso ? Date.parse(iso) : null);
   function hhmmss(ms) { return new Date(ms).toISOString().slice(11, 23); }
 
   function draw(canvas, data) {
     const end = t(data.end);
     const datasets = [];
-    if (data.quotes.length) {
+    // The bid and ask quoted when each order arrived (the touch its fills are measured against: a
+    // buy against the ask, a sell against the bid) are a band of their own, not points of the price
+    // line: mixed into one stepped line the mid, bid and ask of one instant would zigzag.
+    const touch = side => data.quotes.filter(q => q.source === side).map(q => ({x: t(q.t), y: q.price, q: q}));
+    const prices = data.quotes.filter(q => q.source !== "bid" && q.source !== "ask");
+    if (prices.length) {
       datasets.push({
-        label: "price (" + [...new Set(data.quotes.map(q => q.source))].join(", ") + ")",
-        data: data.quotes.map(q => ({x: t(q.t), y: q.price})),
+        label: "price (" + [...new Set(prices.map(q => q.source))].join(", ") + ")",
+        data: prices.map(q => ({x: t(q.t), y: q.price})),
         borderColor: QUOTE, backgroundColor: QUOTE, borderWidth: 1.5, pointRadius: 2, stepped: true, order: 3,
         kind: "quote",
       });
+    }
+    const bids = touch("bid"), asks = touch("ask");
+    if (bids.length && asks.length) {
+      const line = {borderColor: TOUCH, borderWidth: 1, borderDash: [4, 3], pointRadius: 7, pointStyle: "line", pointBorderWidth: 2, stepped: true, order: 4};
+      datasets.push({...line, label: "bid / ask at arrival (the touch)", kind: "touch", data: bids, backgroundColor: TOUCH});
+      // filled down to the bid (the dataset before): the band is the spread the order arrived on
+      datasets.push({...line, label: "ask at arrival", kind: "touch", data: asks, backgroundColor: TOUCH_BAND, fill: "-1"});
     }
     data.orders.forEach(o => {
       if (o.price === null || o.price === undefined || !o.placed) return;
@@ -59,6 +72,7 @@
               const raw = item.raw;
               if (raw.o) return raw.o.side + " " + (raw.o.qty ?? "") + " @ " + raw.o.price + " · " + raw.o.id + " (" + raw.o.end_state + ")";
               if (raw.f) return "fill " + raw.f.side + " " + (raw.f.qty ?? "") + " @ " + raw.f.price + " · " + raw.f.order;
+              if (raw.q) return raw.q.source + " at arrival " + raw.y;
               return "price " + raw.y;
             },
           }},

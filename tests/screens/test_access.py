@@ -70,6 +70,9 @@ def test_the_home_page_tells_each_role_what_needs_attention(world):
     officer = _client(world.users["officer2"] if "officer2" in world.users else world.users["officer"]).get("/")
     text = officer.content.decode()
     assert "Open alerts" in text and "Rule changes pending" in text and "Transaction report due" in text
+    # what is due follows the fills' event time (the world trades on 2026-01-05), not the calendar
+    assert "Trading day 2026-01-05 awaits its report." in text
+    assert 'href="/compliance/reports/?kind=transaction"' in text
     risk = _client(world.users["risk"]).get("/").content.decode()
     assert "Kill switches engaged" in risk and "Accounts near a limit" in risk and "Open alerts" not in risk
 

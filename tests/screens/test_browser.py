@@ -116,12 +116,18 @@ class ScreensInChromium(ChannelsLiveServerTestCase):
         self.assertEqual(page.inner_text(f'{key} [data-field="net"]'), "1.25")
 
         def fill_and_push():
-            order_filled(
-                account=self.world.accounts[0], instrument=self.world.instrument, quantity=D("0.5"), price=D("1.10200")
+            order = order_filled(
+                account=self.world.accounts[0],
+                instrument=self.world.instrument,
+                quantity=D("0.5"),
+                price=D("1.10200"),
+                arrival_bid=D("1.10196"),
+                arrival_ask=D("1.10200"),
             )
-            return pump_live()
+            return order, pump_live()
 
-        self.assertGreater(in_thread(fill_and_push), 0)
+        order, pushed = in_thread(fill_and_push)
+        self.assertGreater(pushed, 0)
         page.wait_for_function(
             "sel => document.querySelector(sel).textContent === '1.75'", arg=f'{key} [data-field="net"]', timeout=WAIT
         )
@@ -130,6 +136,14 @@ class ScreensInChromium(ChannelsLiveServerTestCase):
         self.assertIn("0.50", fills)  # lots to its 0.01 volume step
         self.assertIn("Alpha fund", page.inner_text("#orders-table tbody"))  # the account by name
         shoot(page, "console-after-fill")
+        # the live row reads as the server renders it after a reload: the touch beside the mid
+        cells = "rows => rows.map(r => [...r.cells].map(c => [c.textContent, c.className]))"
+        row = "#fills-table tbody tr:first-child"
+        live = page.eval_on_selector_all(row, cells)
+        self.assertIn(["1.10196 / 1.10200", "num"], live[0])
+        self.assertIn(order.client_order_id, live[0][2][0])
+        page.reload()
+        self.assertEqual(page.eval_on_selector_all(row, cells), live)
 
     def test_the_kill_switch_is_engaged_with_a_reason_and_released_by_a_risk_manager(self):
         trader = self.go(self.open_as("trader"), "/console/", live=True)

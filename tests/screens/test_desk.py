@@ -12,7 +12,7 @@ import pytest
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from tests.screens.world import order_filled, pump_live, world_build
+from tests.screens.world import T0, order_filled, pump_live, world_build
 from tradeops.core import formatting
 
 pytestmark = pytest.mark.django_db
@@ -204,6 +204,79 @@ def test_the_console_shows_limits_used_with_their_level(world):
     assert alpha.positions[0].usage.level == "red"  # 1.85 of 2 lots: 92 %
     gross = next(u for u in alpha.usages if u.name == "gross exposure")
     assert gross.limit == D("1000000") and gross.level == "green"
+
+
+def test_the_console_fills_show_the_touch_beside_the_mid_and_the_catch_up_carries_it(world, client):
+    """Since trading 0009 a fill keeps the bid and ask quoted when its order arrived: the console's
+    fills table shows them ("bid / ask") beside the mid, empty for a fill recorded before; the
+    catch-up a screen gets after a dropped connection carries them too (console.js draws the
+    live row from that payload, the same cells)."""
+    from tradeops.core.clock import utcnow
+    from trading.consumers import catch_up_events
+
+    since = utcnow()
+    order = order_filled(
+        account=world.accounts[1],
+        instrument=world.instrument,
+        price=D("1.10125"),
+        arrival_bid=D("1.10119"),
+        arrival_ask=D("1.10125"),
+    )
+    client.force_login(world.users["trader"])
+    html = client.get("/console/").content.decode()
+    table = html[html.index('id="fills-table"') : html.index("</table>", html.index('id="fills-table"'))]
+    assert '>Bid / ask<br>at arrival</th><th class="num">Mid<br>at arrival</th>' in table
+    touched = table[table.index(order.client_order_id) :]
+    assert '<td class="num">1.10125</td><td class="num">1.10119 / 1.10125</td><td class="num">1.10123</td>' in touched
+    # the world's own fill was recorded without the touch: that cell is empty, the mid is kept
+    assert '<td class="num">1.10123</td><td class="num"></td><td class="num">1.10121</td>' in table
+    (fill,) = [
+        e["payload"]
+        for e in catch_up_events(user=world.users["trader"], since=since)
+        if e["type"] == "execution.fill" and e["payload"]["client_order_id"] == order.client_order_id
+    ]
+    assert [D(fill[k]) for k in ("arrival_bid", "arrival_ask", "arrival_mid")] == [
+        D("1.10119"),
+        D("1.10125"),
+        D("1.10123"),
+    ]
+
+
+def test_the_case_timeline_draws_the_touch_each_fill_was_measured_against(world, client):
+    """The case's timeline plots, beside the mid, the bid and ask quoted when each order arrived
+    (sources "bid" and "ask"; kept since trading 0009), so a reader sees the touch a fill is
+    measured against; a fill recorded before has the mid alone, and the sources line says which."""
+    from compliance.desk.selectors import case_timeline
+    from compliance.models import Alert
+
+    def timeline():
+        return case_timeline(case=world.case, alerts=list(Alert.objects.filter(case=world.case)))
+
+    before = timeline()
+    assert {q["source"] for q in before.quotes} == {"mid", "touch"}  # the world's fill: no touch kept
+    assert before.sources[0] == "system of record (orders, fills, mid at arrival)"
+    order = order_filled(
+        account=world.accounts[0],
+        instrument=world.instrument,
+        side="SELL",
+        quantity=D("0.4"),
+        price=D("1.10119"),
+        arrival_bid=D("1.10119"),
+        arrival_ask=D("1.10125"),
+        at=T0 + timedelta(seconds=3),
+    )
+    after = timeline()
+    arrived = order.created_at.isoformat()
+    assert [(q["source"], q["price"]) for q in after.quotes if q["t"] == arrived] == [
+        ("mid", 1.10117),
+        ("bid", 1.10119),
+        ("ask", 1.10125),
+    ]
+    assert after.sources[0] == "system of record (orders, fills, bid, ask and mid at arrival)"
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    assert "Price line: system of record (orders, fills, bid, ask and mid at arrival);" in page
+    assert '"source": "bid"' in page and '"source": "ask"' in page  # the chart's data (timeline.js draws the band)
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")

@@ -75,9 +75,21 @@ def account_make(name: str, login: int):
     )
 
 
-def order_filled(*, account, instrument, side="BUY", quantity=D("1.25"), price=D("1.10123"), at=None, coid=None):
+def order_filled(
+    *,
+    account,
+    instrument,
+    side="BUY",
+    quantity=D("1.25"),
+    price=D("1.10123"),
+    at=None,
+    coid=None,
+    arrival_bid=None,
+    arrival_ask=None,
+):
     """An order through the trading services, filled in full: order, fill and position rows, the
-    audit records and the outbox events, as the execution worker writes them."""
+    audit records and the outbox events, as the execution worker writes them. ``arrival_bid`` and
+    ``arrival_ask``: the touch the order arrived on (None: a fill recorded before trading 0009)."""
     from trading.orders import services
     from trading.orders.plan import FillDraft
 
@@ -102,6 +114,8 @@ def order_filled(*, account, instrument, side="BUY", quantity=D("1.25"), price=D
             price=price,
             executed_at=at + timedelta(milliseconds=40),
             arrival_mid=price - D("0.00002"),
+            arrival_bid=arrival_bid,
+            arrival_ask=arrival_ask,
         ),
     )
     order.refresh_from_db()

@@ -437,6 +437,8 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "quantity": _s(x.quantity),
                         "price": _s(x.price),
                         "arrival_mid": _s(x.arrival_mid),
+                        "arrival_bid": _s(x.arrival_bid),
+                        "arrival_ask": _s(x.arrival_ask),
                         "ts": _iso(x.executed_at),
                     },
                 ),

@@ -65,6 +65,23 @@ def test_daily_task_generates_once(traded, trade_date):
     assert ReportRun.objects.filter(kind=ReportKind.TRANSACTION).count() == 1
 
 
+def test_a_date_with_nothing_to_report_gets_no_run_but_a_late_fill_does(traded, trade_date, account, instrument):
+    """RTS 22 reports executions: a closed date without any (a weekend) makes no run for an
+    officer to sign off; a quiet date after a fill recorded late still makes one, for that fill."""
+    from datetime import timedelta
+
+    from tests.screens.world import order_filled
+
+    first = transaction_report_daily.apply(kwargs={"day": trade_date.isoformat()}).get()
+    quiet = trade_date + timedelta(days=1)
+    assert transaction_report_daily.apply(kwargs={"day": quiet.isoformat()}).get() is None
+    assert list(ReportRun.objects.values_list("pk", flat=True)) == [first]
+    noon = datetime.combine(trade_date, datetime.min.time(), UTC) + timedelta(hours=12)
+    order_filled(account=account, instrument=instrument, at=noon)  # of the reported date, recorded after its run
+    late = ReportRun.objects.get(pk=transaction_report_daily.apply(kwargs={"day": quiet.isoformat()}).get())
+    assert (late.period_start, late.record_count, late.summary["late"]) == (quiet, 1, 1)
+
+
 def test_scheduled_other_reports(configured):
     run_id = report_run_scheduled.apply(kwargs={"kind": "alerts_summary", "period": "previous_week"}).get()
     assert ReportRun.objects.get(pk=run_id).status == RunStatus.VALIDATED
