@@ -281,7 +281,7 @@ class BestExecutionDetector(Detector):
         held fills came after that alert: nothing new to assess) is alerted again with them, an
         alert the episode merger joins to the first. Too few slippages for its test: released,
         unless the client's slippage is one way (asymmetric's ``one_way_level``: no
-        improvement ever passed on, 5 marks or more, mostly within the bar, none gross), when
+        improvement ever passed on, 5 marks or more, most within the bar, none gross), when
         the run is asymmetric slippage's alert, the held exceptions in its evidence."""
         tally = asym.tallies.get(key)
         if tally is not None and key not in self.cleared:
@@ -599,17 +599,16 @@ class AsymmetricSlippageDetector(Detector):
     def one_way(self, tally) -> bool:
         """``one_way_level``: every non-zero slippage of the client's adverse (no improvement
         ever passed on), so many that all-adverse reaches that one-sided level (2^-n), its
-        adverse marks mostly within best execution's bar (fewer than ``gross_share`` beyond it)
-        and none past ``gross_multiple`` x the bar: the asymmetric pattern by this detector's
-        own readings, short of the test's floor."""
+        adverse marks mostly within best execution's bar (fewer than ``one_way_past_share``
+        beyond it) and none past ``gross_multiple`` x the bar: the asymmetric pattern by this
+        detector's own readings, short of the test's floor."""
         p = self.p
         return bool(
             p.one_way_level is not None
-            and p.gross_share is not None
             and tally.adverse
             and not tally.improved
             and 0.5**tally.adverse <= p.one_way_level * (1 + 1e-9)
-            and tally.gross < p.gross_share * tally.adverse
+            and tally.gross < p.one_way_past_share * tally.adverse
             and not tally.gross_far
         )
 

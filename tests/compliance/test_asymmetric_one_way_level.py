@@ -1,10 +1,10 @@
 """One way, too few to weigh, 2026-12-06 (wip/asym35, docs/surveillance-rounds-asym35.md;
 ``AsymmetricSlippageParams.one_way_level``): best execution's held run of a client the sign
 test cannot weigh (fewer than 10 non-zero slippages) is asymmetric slippage's alert when the
-client was never given an improvement, its adverse marks are 5 or more (2^-5 <= 0.05), mostly
-within best execution's bar and none past twice it; the held exceptions are named in its
-evidence. A client given an improvement, with fewer one-way marks, or whose marks are mostly
-past the bar (best-execution abuse) keeps best execution's alert."""
+client was never given an improvement, its adverse marks are 5 or more (2^-5 <= 0.05), most
+within best execution's bar (fewer than half past it) and none past twice it; the held
+exceptions are named in its evidence. A client given an improvement, with fewer one-way marks,
+or with half its marks or more past the bar keeps best execution's alert."""
 
 from __future__ import annotations
 
@@ -74,6 +74,14 @@ def test_near_miss_marks_mostly_past_the_bar_keep_best_execution():
     rows = client([2.5, 0.0, 3.0, 3.5, 1.2, 2.8])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
     assert types(run(rows, only=BOTH, params=OFF)) == ["best_execution_slippage"]
+
+
+def test_near_miss_as_many_past_the_bar_as_within_keep_best_execution():
+    # 4 of 8 adverse marks past the bar (not most within it): best execution's, as before
+    rows = client([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7])
+    assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
+    # one more mark within the bar (4 of 9 past): the asymmetric pattern
+    assert types(run(client([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7, 1.1]), only=BOTH)) == ["asymmetric_slippage"]
 
 
 def test_near_miss_a_gross_exception_keeps_best_execution():
