@@ -279,16 +279,18 @@ class BestExecutionDetector(Detector):
         (``review_held``): it assesses the client on its history so far, which folds the run
         into its alert or clears it (and releases it here); a client it alerted already (the
         held fills came after that alert: nothing new to assess) is alerted again with them, an
-        alert the episode merger joins to the first. Too few slippages for its test: released."""
+        alert the episode merger joins to the first. Too few slippages for its test: released,
+        unless the client's slippage is one way (asymmetric's ``one_way_level``: no
+        improvement ever passed on, 5 marks or more, most within the bar, none gross), when
+        the run is asymmetric slippage's alert, the held exceptions in its evidence."""
         tally = asym.tallies.get(key)
-        if (
-            self.p.review_held
-            and tally is not None
-            and tally.adverse + tally.improved >= asym._floor
-            and key not in self.cleared
-        ):
-            asym.pending.pop(key, None)
-            asym._assess(key, tally, assessed=assessed)
+        if tally is not None and key not in self.cleared:
+            weighable = tally.adverse + tally.improved >= asym._floor
+            if weighable and self.p.review_held:
+                asym.pending.pop(key, None)
+                asym._assess(key, tally, assessed=assessed)
+            elif not weighable and key in self.held and asym.one_way(tally):
+                asym.raise_one_way(key, tally, self.take_held(key), assessed=f"{assessed}, below the test's floor")
         self.release(key)  # what the assessment did not take (nothing, unless it was not run)
 
     def finish(self):
@@ -532,8 +534,6 @@ class AsymmetricSlippageDetector(Detector):
     def _assess(self, key, tally, *, assessed):
         """Both tests on the client's whole history so far; the alert ends at its last slippage."""
         p = self.p
-        owner, symbol = key
-        ts = tally.last_ts
         n = tally.adverse + tally.improved
         tally.assessed = n
         z = (tally.adverse - n / 2) / sqrt(n / 4)
@@ -578,13 +578,73 @@ class AsymmetricSlippageDetector(Detector):
                 bx.clear(key)
             return  # best execution's case: its exceptions, alerted there fill by fill
         held = bx.take_held(key) if bx is not None else []
-        order_ids = tally.order_ids
-        if held:  # best execution's detections of this client's run: named here, not alerted there
-            order_ids = list(dict.fromkeys([*order_ids, *(oid for a in held for oid in a.order_ids)]))
         score = max(
             excess_score(z, p.z_threshold) if by_count else 0.0,
             excess_score(z_value, p.value_z_threshold) if by_value else 0.0,
         )
+        by = " and ".join(name for name, on in (("count", by_count), ("value", by_value)) if on)
+        self._raise(
+            key,
+            tally,
+            held,
+            score=score,
+            z=z,
+            p_value=p_value,
+            z_value=z_value,
+            value_p=value_p,
+            by=by,
+            assessed=assessed.format(n=n),
+        )
+
+    def one_way(self, tally) -> bool:
+        """``one_way_level``: every non-zero slippage of the client's adverse (no improvement
+        ever passed on), so many that all-adverse reaches that one-sided level (2^-n), its
+        adverse marks mostly within best execution's bar (fewer than ``one_way_past_share``
+        beyond it) and none past ``gross_multiple`` x the bar: the asymmetric pattern by this
+        detector's own readings, short of the test's floor."""
+        p = self.p
+        return bool(
+            p.one_way_level is not None
+            and tally.adverse
+            and not tally.improved
+            and 0.5**tally.adverse <= p.one_way_level * (1 + 1e-9)
+            and tally.gross < p.one_way_past_share * tally.adverse
+            and not tally.gross_far
+        )
+
+    def raise_one_way(self, key, tally, held: list, *, assessed: str) -> None:
+        """Best execution's held run of a client the test cannot weigh (fewer non-zero
+        slippages than its floor) whose slippage is ``one_way``: one asymmetric-slippage alert,
+        the held exceptions in its evidence (their strongest excess over the bar is its score),
+        the exact tail of its count for the record (not against the level)."""
+        n = tally.adverse
+        tally.assessed = n
+        p_value = 0.5**n  # every non-zero slippage adverse: P(X >= n | n, 1/2)
+        z = -NormalDist().inv_cdf(min(max(p_value, 1e-300), 1.0 - 1e-12))
+        z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
+        score = max((a.score for a in held), default=0.5)
+        self._raise(
+            key,
+            tally,
+            held,
+            score=score,
+            z=z,
+            p_value=p_value,
+            z_value=z_value,
+            value_p=None,
+            by="one way, below the test's floor, with best execution's exceptions",
+            assessed=assessed,
+        )
+
+    def _raise(self, key, tally, held, *, score, z, p_value, z_value, value_p, by, assessed) -> None:
+        """The alert on the client's whole history so far; it ends at its last slippage."""
+        p = self.p
+        owner, symbol = key
+        ts = tally.last_ts
+        n = tally.adverse + tally.improved
+        order_ids = tally.order_ids
+        if held:  # best execution's detections of this client's run: named here, not alerted there
+            order_ids = list(dict.fromkeys([*order_ids, *(oid for a in held for oid in a.order_ids)]))
         accounts = sorted(tally.accounts)
         self.out.append(
             SurveillanceAlert(
@@ -628,11 +688,9 @@ class AsymmetricSlippageDetector(Detector):
                     "value_z_threshold": p.value_z_threshold,
                     "value_test": "exact sign-flip" if value_p is not None else "normal approximation",
                     "value_p_value": value_p,
-                    "asymmetric_by": " and ".join(
-                        name for name, by in (("count", by_count), ("value", by_value)) if by
-                    ),
+                    "asymmetric_by": by,
                     "min_fills": p.min_fills,
-                    "assessed": assessed.format(n=n),
+                    "assessed": assessed,
                     "slippages_assessed": n,
                     "reference": "touch quoted on arrival (ask to buy, bid to sell)",
                     "accounts": accounts,

@@ -939,6 +939,29 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # against marks of 1-3 pips is the asymmetric policy by value (docs/surveillance-rounds-exec23.md).
     # False: by value from ``min_fills`` only, as before.
     exact_value_test: bool = True
+    # 2026-12-06 (wip/asym35): a client the test cannot weigh (fewer non-zero slippages than
+    # its floor, 10 at z 3) whose slippage is one way: no improvement ever passed on (every
+    # non-zero slippage adverse), so many marks that all-adverse is itself unlikely under a fair
+    # policy at this one-sided level (2^-n: 5 or more at 0.05, the conventional level; the
+    # test's own, 0.00135, needs 10), most of them within best execution's bar (fewer than
+    # ``one_way_past_share`` beyond it) and none past ``gross_multiple`` x the bar. When best
+    # execution's held run of such a client is reviewed (``review_held``: hold cap, quiet, end of
+    # input), it is raised here, the held exceptions in its evidence, not released as best
+    # execution's: ESMA's CFD Q&A asks that improvement be passed on as adverse slippage is; a
+    # client given none, whose few marks past the tolerance are the largest of a one-way run, is
+    # that policy failure (one behaviour, one alert), not a per-fill exception. The exception
+    # past the bar is what alerts (best execution's alert otherwise); this only types it. A run
+    # with a gross exception, a client ever given an improvement, with fewer one-way marks
+    # (tuning 305's best-execution client: 2; held-out 56855's: 4) or with half its marks or more
+    # past the bar stays best execution's. None: released as best execution's, as before
+    # (docs/surveillance-rounds-asym35.md).
+    one_way_level: Fraction | None = 0.05
+    # Most within the bar: without the test's finding, the marks themselves must say "policy"
+    # (more within the tolerance than past it). ``gross_share``'s 3 in 4, read with the test's
+    # finding, typed two best-execution abusers reviewed early (held-out 81128 C006 and
+    # independent 56316 PRS-5104, 5 of 7 marks past the bar, improvements given later) as
+    # asymmetric (docs/surveillance-rounds-asym35.md).
+    one_way_past_share: Fraction = 0.5
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {
