@@ -636,6 +636,20 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # false): off 20 (21, 1) / 24 (30, 6); 0.05 20 (23, 3) / 26 (36, 10); 0.15 20 (23, 3) /
     # 26 (33, 7); 0.25-0.75 20 (21, 1) / 26 (32, 6); 1.0 20 (21, 1) / 25 (31, 6). 0.5, the middle.
     position_since_any: Pos | None = 0.5
+    # Or the position built ALL the push's way since the account last traded the other way (its own
+    # fills since then, in the position look-back), at least ``min_position`` x the push, and then
+    # held, nothing traded in the symbol, for at least this long before the push (the fixing
+    # window's length, as ``dominant_build_held_s``): a position taken and held for the print,
+    # however the account's older business leaves it net (the floor of the held position, not the
+    # 0.5 of ``position_since_any``, which picks its moment from any business both ways). Our
+    # held-out ranges draw the older business the other way 3,077-9,100 s before the print, the
+    # development ranges 4,000-7,000 s: inside the 3,600-s look-back it nets the built position
+    # away, and a built position of 0.13-0.29x the push stayed under ``position_since_any``
+    # (2026-12-06 02:00 round, wip/close35: docs/surveillance-rounds-close35.md). Development /
+    # tuning books, found of 24 / 36 (alerts, false, on near-misses): None 21 (24, 3, 0) /
+    # 30 (39, 9, 5); 300 s 21 (24, 3, 0) / 30 (40, 10, 6); no hold asked (0) 21 (26, 5, 0) /
+    # 30 (40, 10, 6). None: off.
+    position_build_held_s: NonNeg | None = 300.0
     # After the print: a flow that carries on the same way (aggressive volume in the push's
     # direction within ``after_s``, as a fraction of the push) was not aimed at the print; the
     # mid then also shows whether the print came back. The alert waits ``after_s``; 0 turns both

@@ -1384,7 +1384,9 @@ class MarkingTheCloseDetector(Detector):
     leaves it the other way), the same way, at least ``min_position`` x the push; or built the
     push's way since any moment of that look-back (its net fills from then on, at their largest),
     at least ``position_since_any`` x the push (a block taken for the print that the hour's older
-    business outweighs). The print itself
+    business outweighs); or built all the push's way since the account last traded the other way,
+    at least ``min_position`` x the push, and then held untouched for ``position_build_held_s``
+    before the push (a position taken and held for the print). The print itself
     stood the push's way from where the push began (at least ``min_print_move_bps``): a print
     the market took the other way was not pushed, however far the mid moved after it; except
     for a dominant push, at least ``dominant_window_share`` of the firm's aggressive volume in the
@@ -1601,6 +1603,22 @@ class MarkingTheCloseDetector(Detector):
                 and p.position_since_any is not None
                 and built_since * direction >= p.position_since_any * qty
             )
+            # The position built one way since the account last traded the other way (every fill
+            # of its own since then the push's way), at least ``min_position`` x the push, and then
+            # held, nothing traded, for ``position_build_held_s`` before the push: a position
+            # taken and held for the print, however the account's older business leaves it net.
+            trail_qty, trail_n = 0.0, 0
+            for f in reversed(own_before):
+                if f[2] != direction:
+                    break
+                trail_qty += f[1].qty
+                trail_n += 1
+            trail_ok = (
+                p.position_build_held_s is not None
+                and trail_n > 0
+                and trail_qty >= floor
+                and began - own_before[-1][0] >= p.position_build_held_s
+            )
             # The push's share of the firm's aggressive volume over the whole window. With
             # ``dominant_net_window`` every other account's flow counts at its net (its aggressive
             # buys less its sells in the window, either way): a two-way account's round trips (a
@@ -1627,7 +1645,12 @@ class MarkingTheCloseDetector(Detector):
                 and all(f[2] == direction for f in own_before)
                 and (p.dominant_build_held_s is None or began - own_before[-1][0] >= p.dominant_build_held_s)
             )
-            if not one_way_build and not since_ok and not any(x * direction > 0 and abs(x) >= floor for x in favoured):
+            if (
+                not one_way_build
+                and not since_ok
+                and not trail_ok
+                and not any(x * direction > 0 and abs(x) >= floor for x in favoured)
+            ):
                 continue
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
@@ -1792,6 +1815,9 @@ class MarkingTheCloseDetector(Detector):
                     "position_change_over_lookback": built,
                     "position_built_since_any": built_since,
                     "position_since_any": p.position_since_any,
+                    "position_built_one_way_since_other_way": trail_qty * direction,
+                    "position_build_held_s": p.position_build_held_s,
+                    "position_built_one_way_held": trail_ok,
                     "position_lookback_s": p.position_lookback_s,
                     "min_print_move_bps": p.min_print_move_bps,
                     "min_position": p.min_position,

@@ -573,8 +573,9 @@ def test_marking_the_close_a_block_taken_for_the_print_though_the_hours_business
     ev = alerts[0]["evidence"]
     assert ev["position_before_push"] == -10_000_000 and ev["position_change_over_lookback"] == -10_000_000
     assert ev["position_built_since_any"] == 2_000_000 and ev["position_since_any"] == 0.5
-    # Without the test (the previous rule) the older business hides the block: not alerted.
-    off = {"marking_the_close": {"position_since_any": None}}
+    # Without the test (the previous rule) the older business hides the block: not alerted (with
+    # the one-way held build off too, which reads the same block, bought alone and held 1,200 s).
+    off = {"marking_the_close": {"position_since_any": None, "position_build_held_s": None}}
     assert run(block_after_older_rows(2_000_000), only={"marking_the_close"}, params=off) == []
 
 
@@ -582,6 +583,28 @@ def test_marking_the_close_near_miss_a_small_trade_the_push_way_after_older_busi
     # 100,000 bought twenty minutes before (1/30 of the push) is not a position taken for the
     # print: the push cuts the account's short, it favours none.
     assert run(block_after_older_rows(100_000), only={"marking_the_close"}) == []
+
+
+def test_marking_the_close_a_position_built_one_way_and_held_after_older_business():
+    # 300,000 bought twenty minutes before the push (a tenth of it, under ``position_since_any``'s
+    # half), all the account traded since its older sale, then held untouched: a position taken
+    # for the print, over ``min_position`` (wip/close35).
+    alerts = run(block_after_older_rows(300_000), only={"marking_the_close"})
+    assert len(alerts) == 1
+    ev = alerts[0]["evidence"]
+    assert ev["position_before_push"] == -11_700_000 and ev["position_built_since_any"] == 300_000
+    assert ev["position_built_one_way_since_other_way"] == 300_000 and ev["position_built_one_way_held"] is True
+    # Without the rule (``position_build_held_s`` None, main before) it is under every floor.
+    off = {"marking_the_close": {"position_build_held_s": None}}
+    assert run(block_after_older_rows(300_000), only={"marking_the_close"}, params=off) == []
+
+
+def test_marking_the_close_near_miss_a_position_built_in_the_run_up_not_held():
+    # The same 300,000 bought 120 s before the push (an order in the run-up to it, not a
+    # position held for the print): under ``position_build_held_s``, not alerted.
+    before = market(4500, "old", "C", "sell", 12_000_000, "1.10000")
+    before += market(7300, "blk", "C", "buy", 300_000, "1.10010")
+    assert run(pushed_print(before, 7600), only={"marking_the_close"}) == []
 
 
 def opened_early_rows(print_price: str = "1.10040", moved: bool = True, mid_after: str | None = None):
