@@ -242,8 +242,8 @@ def report_run_request(
     Returns the run as opened (pending).
 
     A person's period must have happened: one ending after today (UTC) is refused
-    (``report_period_future``); the schedule computes its periods itself, and the tests replay
-    whole timelines through ``report_run_create``."""
+    (``report_period_future``). ``report_run_create`` itself takes any period: the schedule
+    computes its own, and a history built for a test may run ahead of the wall clock."""
     from compliance.reports.tasks import report_run_execute_queued
 
     today = utcnow().date()

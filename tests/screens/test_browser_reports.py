@@ -29,7 +29,11 @@ class ReportRunInChromium(ChromiumScreens):
     def setUpClass(cls):
         # The server process is forked from this one: the queue it sends the run to is held here
         # (nothing leaves for the shared Redis broker), and this test plays the reports worker.
+        import multiprocessing
+
         from compliance.reports.tasks import report_run_execute_queued
+
+        assert multiprocessing.get_start_method() == "fork", "the server must inherit the patched queue"
 
         cls._queue = mock.patch.object(report_run_execute_queued, "delay")
         cls._queue.start()
