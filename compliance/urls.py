@@ -16,6 +16,7 @@ urlpatterns = [
     path("rules/versions/<int:pk>/<slug:decision>/", rules.rule_decide_view, name="rule-decide"),
     path("rules/<slug:code>/", rules.rule_detail_view, name="rule"),
     path("reports/", reports.report_list_view, name="reports"),
+    path("reports/run/", reports.report_run_view, name="report-run"),
     path("reports/<str:reference>/", reports.report_detail_view, name="report"),
     path("reports/<str:reference>/approve/", reports.report_approve_view, name="report-approve"),
     path("reports/<str:reference>/download/", reports.report_download_view, name="report-download"),

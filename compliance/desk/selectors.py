@@ -498,12 +498,18 @@ def attention_for(user) -> list[Item]:
         )
     else:
         text = "Every closed trading day with trades is reported."
+    # An officer goes straight to "Run a report" for the oldest day due; anyone else to the runs.
+    url = (
+        f"/compliance/reports/?run=transaction&from={due.oldest:%Y-%m-%d}&to={due.oldest:%Y-%m-%d}#run-report"
+        if due.days and officer
+        else "/compliance/reports/?kind=transaction"
+    )
     items.append(
         Item(
             "Transaction report due (T+1)",
             due.days,
             text,
-            "/compliance/reports/?kind=transaction",
+            url,
             ATTENTION if due.days else CALM,
         )
     )

@@ -47,6 +47,18 @@ def report_run_get(*, user, reference: str) -> ReportRun:
     return run
 
 
+def report_runs_of_period(*, user, kind: str, period_start: date, period_end: date) -> list[ReportRun]:
+    """The runs that stand for exactly this kind and period (not superseded, not failed, not a
+    correction), oldest first: what a new run of it would supersede, or, once submitted, what it
+    must name (``supersedes``) with a reason (``report_run_create``)."""
+    return list(
+        report_run_list(user=user, kind=kind)
+        .filter(period_start=period_start, period_end=period_end, corrects__isnull=True)
+        .exclude(status__in=[RunStatus.SUPERSEDED, RunStatus.FAILED])
+        .order_by("created_at", "pk")
+    )
+
+
 @read_only
 def report_run_records(*, user, run: ReportRun, state: str | None = None) -> QuerySet[TransactionRecord]:
     """A transaction run's records (held back, rejected, ... with reasons)."""

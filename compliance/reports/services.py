@@ -152,6 +152,8 @@ def report_run_create(
         actor = _label(user)
     if not actor:
         raise ReportError("a run needs who generates it (user or actor)", code="report_actor_missing")
+    if supersedes is not None:
+        _check_replaceable(supersedes, kind=kind, period_start=period_start, period_end=period_end)
     options = dict(options or {})
     if kind == ReportKind.TRANSACTION and file_format == "xml":
         layout = options.setdefault("layout", settings.REPORTING_XML_LAYOUT)
@@ -199,6 +201,68 @@ def report_run_create(
         created_at=now,
     )
     _audit(action="report.created", actor=actor, run=run, before=None, after=run.snapshot(), reason=reason)
+    return run
+
+
+def _check_replaceable(old: ReportRun, *, kind: str, period_start: date, period_end: date) -> None:
+    """A new run supersedes a run of its own kind and period that still stands: never one of
+    another report (that would withdraw records the new run does not report again), nor one
+    already replaced (the chain of replacements stays a line)."""
+    if (old.kind, old.period_start, old.period_end) != (kind, period_start, period_end):
+        raise ReportError(
+            f"{old.reference} is a {old.kind} run of {old.period_start}..{old.period_end}; a {kind} run of "
+            f"{period_start}..{period_end} supersedes only a run of its own kind and period",
+            code="report_supersedes_mismatch",
+            extra={"run": old.reference},
+        )
+    if old.status == RunStatus.SUPERSEDED:
+        raise ReportError(
+            f"{old.reference} was already superseded; name the run that replaced it",
+            code="report_supersedes_superseded",
+            extra={"run": old.reference},
+        )
+
+
+@transaction.atomic
+def report_run_request(
+    *,
+    kind: str,
+    period_start: date,
+    period_end: date,
+    user,
+    file_format: str = "",
+    supersedes: ReportRun | None = None,
+    reason: str = "",
+) -> ReportRun:
+    """A person runs a report (the screens and the integration API): the run is opened now
+    (``report_run_create``: its checks, its audit record, superseding as it says) and generated
+    and validated by the ``reports`` queue once this transaction commits
+    (``report_run_execute_queued``). With no broker (the embedded run: Celery eager) the task runs
+    in this process as the commit happens, so the run is past pending when this returns there.
+    Returns the run as opened (pending).
+
+    A person's period must have happened: one ending after today (UTC) is refused
+    (``report_period_future``). ``report_run_create`` itself takes any period: the schedule
+    computes its own, and a history built for a test may run ahead of the wall clock."""
+    from compliance.reports.tasks import report_run_execute_queued
+
+    today = utcnow().date()
+    if period_end > today:
+        raise ReportError(
+            f"the period ends {period_end}, after today ({today} UTC): a report covers what already happened",
+            code="report_period_future",
+        )
+    run = report_run_create(
+        kind=kind,
+        period_start=period_start,
+        period_end=period_end,
+        file_format=file_format,
+        supersedes=supersedes,
+        reason=reason,
+        user=user,
+    )
+    run_id = run.pk
+    transaction.on_commit(lambda: report_run_execute_queued.delay(run_id))
     return run
 
 

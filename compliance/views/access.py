@@ -29,6 +29,19 @@ def reports_check_read(user) -> None:
         raise PermissionDenied("regulatory reports are for compliance officers, auditors and administrators")
 
 
+def reports_may_run(user) -> bool:
+    """Who may start a report run: the API's ``("reports", "run")`` row (compliance officers;
+    ``report_run_create`` checks the officer again)."""
+    from tradeops.api.matrix import role_may
+
+    return role_may(user, "reports", "run")
+
+
+def reports_check_run(user) -> None:
+    if not reports_may_run(user):
+        raise PermissionDenied("only compliance officers run reports; this screen is read-only for you")
+
+
 def desk_may_act(user) -> bool:
     """Compliance officers act (the services check again, four eyes included); auditors read."""
     return user_has_role(user, Role.COMPLIANCE_OFFICER)

@@ -72,7 +72,11 @@ def test_the_home_page_tells_each_role_what_needs_attention(world):
     assert "Open alerts" in text and "Rule changes pending" in text and "Transaction report due" in text
     # what is due follows the fills' event time (the world trades on 2026-01-05), not the calendar
     assert "Trading day 2026-01-05 awaits its report." in text
-    assert 'href="/compliance/reports/?kind=transaction"' in text
+    # the officer's tile opens "Run a report" for that day; the auditor's (read-only) the runs
+    assert 'href="/compliance/reports/?run=transaction&amp;from=2026-01-05&amp;to=2026-01-05#run-report"' in text
+    auditor = _client(world.users["auditor"]).get("/").content.decode()
+    assert "Trading day 2026-01-05 awaits its report." in auditor
+    assert 'href="/compliance/reports/?kind=transaction"' in auditor
     risk = _client(world.users["risk"]).get("/").content.decode()
     assert "Kill switches engaged" in risk and "Accounts near a limit" in risk and "Open alerts" not in risk
 
@@ -83,6 +87,11 @@ WRITES = [
     ("/compliance/cases/{case}/comment/", {"note": "x"}, ("trader", "risk", "auditor", "nobody")),
     ("/compliance/cases/{case}/assign/", {"assignee": "olga"}, ("trader", "risk", "auditor", "nobody")),
     ("/compliance/rules/versions/{rule}/approve/", {"reason": "ok"}, ("trader", "risk", "auditor", "nobody")),
+    (
+        "/compliance/reports/run/",
+        {"kind": "alerts_summary", "period_start": "2026-01-05", "period_end": "2026-01-11"},
+        ("trader", "risk", "auditor", "nobody", "admin"),
+    ),
     (
         "/console/kill-switch/engage/",
         {"scope": "account", "scope_value": "{account}", "reason": "r", "confirm": "yes"},

@@ -27,7 +27,10 @@ pytestmark = [
 WAIT = 15_000
 
 
-class ScreensInChromium(ChannelsLiveServerTestCase):
+class ChromiumScreens(ChannelsLiveServerTestCase):
+    """The harness (a live server, the world, Chromium, signed-in pages whose assets must load);
+    the tests are in its subclasses."""
+
     serve_static = False  # the app serves its own static files (WhiteNoise), as in every deployment
 
     @classmethod
@@ -75,7 +78,9 @@ class ScreensInChromium(ChannelsLiveServerTestCase):
             page.wait_for_selector("#live-status.live", timeout=WAIT)
         return page
 
-    # ------------------------------------------------------------------ the tests
+
+class ScreensInChromium(ChromiumScreens):
+    """Every role's screens, the console live, the kill switch, a case, a rule, a dropped socket."""
 
     def test_each_role_signs_in_and_sees_its_home_and_screens(self):
         expected = {

@@ -7,8 +7,9 @@ reason) or a validation error is shown to the person as it is, never as a server
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
@@ -17,6 +18,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from tradeops.core.errors import ApplicationError, PermissionDenied
+
+T = TypeVar("T")
 
 
 def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, back: str) -> HttpResponse:
@@ -37,6 +40,23 @@ def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, b
     else:
         messages.success(request, done)
     return HttpResponseRedirect(back)
+
+
+def form_action_run(form, call: Callable[[], T], *, fields: Mapping[str, str] | None = None) -> T | None:
+    """``action_run`` for a form that is shown again when refused (the person keeps what they
+    typed): call ``call`` (one service) and return its result; on a domain refusal put the
+    reason on the form instead, on the field its code names (``fields``: error code -> field
+    name) or above the form, and return None. A refusal for lack of rights answers 403 (the form
+    should not have been offered), as in ``action_run``."""
+    try:
+        return call()
+    except PermissionDenied as exc:
+        raise DjangoPermissionDenied(exc.message) from None
+    except ApplicationError as exc:
+        form.add_error((fields or {}).get(exc.code), f"Refused: {exc.message}")
+    except ValidationError as exc:
+        form.add_error(None, "Refused: " + "; ".join(exc.messages))
+    return None
 
 
 def local_url(request: HttpRequest, candidate: str, default: str) -> str:

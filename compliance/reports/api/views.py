@@ -7,7 +7,6 @@ RTS 6 Art. 9)."""
 
 from __future__ import annotations
 
-from django.db import transaction
 from django.http import FileResponse
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -22,7 +21,7 @@ from compliance.reports.selectors import (
     report_run_list,
     report_run_records,
 )
-from compliance.reports.services import report_run_approve, report_run_create
+from compliance.reports.services import report_run_approve, report_run_request
 from tradeops.api.filters import UtcDateTimeFilter
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 
@@ -115,13 +114,11 @@ class ReportRunListCreate(ApiListView):
 
     @extend_schema(request=InputSerializer, responses={202: ReportRunOutput})
     def post(self, request):
-        from compliance.reports.tasks import report_run_execute_queued
-
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         values = data.validated_data
         supersedes = report_run_get(user=request.user, reference=values["supersedes"]) if values["supersedes"] else None
-        run = report_run_create(
+        run = report_run_request(
             kind=values["kind"],
             period_start=values["period_start"],
             period_end=values["period_end"],
@@ -130,8 +127,6 @@ class ReportRunListCreate(ApiListView):
             reason=values["reason"],
             user=request.user,
         )
-        run_id = run.pk
-        transaction.on_commit(lambda: report_run_execute_queued.delay(run_id))
         return Response(ReportRunOutput(run).data, status=status.HTTP_202_ACCEPTED)
 
 

@@ -97,8 +97,10 @@ def test_the_home_page_names_what_is_due_and_is_calm_when_every_day_is_reported(
     item = reminder()
     assert (item.count, item.level) == (2, "attention")
     assert item.what == f"2 trading days await their report: oldest {earlier:%Y-%m-%d}."
-    assert item.url == "/compliance/reports/?kind=transaction"
+    # an officer goes straight to "Run a report", pre-filled with the oldest day due
+    assert item.url == f"/compliance/reports/?run=transaction&from={earlier}&to={earlier}#run-report"
     _signed_off(closed, generator=alice, approver=bob)
     _signed_off(earlier, generator=bob, approver=alice)
     item = reminder()
     assert (item.count, item.what, item.level) == (0, "Every closed trading day with trades is reported.", "calm")
+    assert item.url == "/compliance/reports/?kind=transaction"

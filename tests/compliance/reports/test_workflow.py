@@ -91,3 +91,50 @@ def test_bad_requests_are_refused_with_a_code(traded, trade_date, alice):
         with pytest.raises(ReportError) as refused:
             report_run_create(**(args | change))
         assert refused.value.code == code
+
+
+def test_a_person_asking_for_a_future_period_is_refused_and_nothing_is_opened(
+    alice, django_capture_on_commit_callbacks
+):
+    from datetime import timedelta
+
+    from compliance.reports.services import report_run_request
+    from tradeops.core.clock import utcnow
+    from tradeops.core.errors import ApplicationError
+
+    today = utcnow().date()
+    with pytest.raises(ApplicationError) as refused:
+        report_run_request(
+            kind=ReportKind.ALERTS_SUMMARY, period_start=today, period_end=today + timedelta(days=1), user=alice
+        )
+    assert refused.value.code == "report_period_future"
+    assert not ReportRun.objects.exists() and not AuditRecord.objects.filter(object_type="report_run").exists()
+    # a period that ends today is not in the future (an interim summary); its generation is
+    # queued once the run is committed
+    with django_capture_on_commit_callbacks(execute=False) as queued:
+        run = report_run_request(kind=ReportKind.ALERTS_SUMMARY, period_start=today, period_end=today, user=alice)
+    assert run.status == RunStatus.PENDING
+    assert [c for c in queued if c.__qualname__.startswith("report_run_request.")]
+
+
+def test_a_run_supersedes_only_a_standing_run_of_its_own_kind_and_period(alice):
+    from datetime import date
+
+    from tradeops.core.errors import ApplicationError
+
+    week = dict(period_start=date(2026, 3, 2), period_end=date(2026, 3, 8))
+    first = report_run_create(kind=ReportKind.ALERTS_SUMMARY, user=alice, **week)
+    for kind, period in (
+        (ReportKind.ORDER_RECORD, week),
+        (ReportKind.ALERTS_SUMMARY, dict(period_start=date(2026, 3, 9), period_end=date(2026, 3, 15))),
+    ):
+        with pytest.raises(ApplicationError) as refused:
+            report_run_create(kind=kind, user=alice, supersedes=first, reason="wrong figures", **period)
+        assert refused.value.code == "report_supersedes_mismatch"
+    second = report_run_create(kind=ReportKind.ALERTS_SUMMARY, user=alice, supersedes=first, reason="redo", **week)
+    first.refresh_from_db()
+    assert first.status == RunStatus.SUPERSEDED and second.supersedes == first
+    with pytest.raises(ApplicationError) as refused:
+        report_run_create(kind=ReportKind.ALERTS_SUMMARY, user=alice, supersedes=first, reason="again", **week)
+    assert refused.value.code == "report_supersedes_superseded"
+    assert ReportRun.objects.count() == 2
