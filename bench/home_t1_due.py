@@ -1,7 +1,17 @@
 """What the home page's T+1 reminder costs (``compliance.reports.selectors.transaction_days_unreported``)
 over N executions on one date and N/10 on the next (``bench/report_generation.py``'s data), on
-PostgreSQL: nothing reported yet, then the big date reported by an approved run (its records
-written with one INSERT ... SELECT, not generated). Best of 3 each, then the plan.
+PostgreSQL, beside the one-pass query it replaced (``tests/compliance/reports/
+days_unreported_oracle.py``, the definition read literally) on the same data in the same run:
+both answers must agree, and the ratio old / new is printed. States, in order:
+
+1. nothing reported yet (2 dates due);
+2. the big date's run generated and validated, awaiting an officer's approval (its N records
+   written with one INSERT ... SELECT, not generated): still 2 dates due, and the reading pays
+   for the run's records (part 1 of the selector);
+3. that run approved: 1 date due;
+4. a late fill of the big date, recorded after its run: 2 dates due again.
+
+Best of 3 each, then the plan of each of the new reading's statements in the last state.
 
     python bench/home_t1_due.py [N]   # default 1,000,000; BENCH_DATABASE_NAME: its own database
 
@@ -40,19 +50,33 @@ try:
 
     from compliance.reports.models import ReportRun
     from compliance.reports.selectors import transaction_days_unreported
+    from tests.compliance.reports.days_unreported_oracle import days_unreported_by_scan
     from tradeops.core.clock import utcnow
 
+    with connection.cursor() as c:
+        c.execute("ANALYZE trading_execution")
     user = get_user_model().objects.get(username="compliance")
     through = rg.DAY + timedelta(days=1)
 
-    def timed(label):
-        best = None
+    def best_of_3(read):
+        best, result = None, None
         for _ in range(3):
             t = time.perf_counter()
-            r = transaction_days_unreported(user=user, through=through)
+            result = read()
             ms = (time.perf_counter() - t) * 1000
             best = ms if best is None else min(best, ms)
-        print(f"{label}: {r.days} days due, oldest {r.oldest}; best of 3 {best:.0f} ms", flush=True)
+        return best, result
+
+    def timed(label):
+        old_ms, old = best_of_3(lambda: days_unreported_by_scan(through=through))
+        new_ms, found = best_of_3(lambda: transaction_days_unreported(user=user, through=through))
+        new = (found.days, found.oldest)
+        assert new == old, f"{label}: new {new} != old {old}"
+        print(
+            f"{label}: {new[0]} days due, oldest {new[1]}; best of 3: old {old_ms:.1f} ms, new {new_ms:.1f} ms,"
+            f" old/new {old_ms / new_ms:.0f}x",
+            flush=True,
+        )
 
     timed(f"{N:,} + {N // 10:,} executions, no run")
     now = utcnow()
@@ -63,7 +87,7 @@ try:
         period_end=rg.DAY,
         as_of=now,
         file_format="xml",
-        status="approved",
+        status="validated",
         created_at=now,
         generated_by_label="service:bench",
     )
@@ -76,13 +100,27 @@ try:
             [run.pk, rg.DAY + timedelta(days=1)],
         )
         c.execute("ANALYZE reports_transactionrecord; ANALYZE reports_reportrun")
+    timed(f"the big date's run validated, awaiting approval ({N:,} records)")
+    ReportRun.objects.filter(pk=run.pk).update(status="approved")
     timed(f"the big date reported (approved run, {N:,} records)")
+    with connection.cursor() as c:  # one fill of the big date, recorded after its run: late
+        c.execute(
+            "INSERT INTO trading_execution (order_id, account_id, instrument_id, side, quantity, price, fee,"
+            " fee_currency, venue, liquidity_provider, broker_deal_id, executed_at, recorded_at)"
+            " SELECT order_id, account_id, instrument_id, side, quantity, price, fee, fee_currency, venue,"
+            " liquidity_provider, 'LATE-1', executed_at, %s FROM trading_execution ORDER BY id LIMIT 1",
+            [now + timedelta(hours=1)],
+        )
+    timed("plus a late fill of the big date, recorded after its run")
     connection.force_debug_cursor = True
+    connection.queries_log.clear()
     transaction_days_unreported(user=user, through=through)
-    q = connection.queries[-1]["sql"]
+    statements = [q["sql"] for q in connection.queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
+    connection.force_debug_cursor = False
     with connection.cursor() as c:
-        c.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) " + q)
-        print("\n".join(r[0] for r in c.fetchall()))
+        for sql in statements:
+            c.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) " + sql)
+            print("\n".join(r[0] for r in c.fetchall()), "\n", flush=True)
 finally:
     connection.close()
     connection.creation.destroy_test_db(old, verbosity=0)

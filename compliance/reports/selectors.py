@@ -147,19 +147,21 @@ def transaction_days_unreported(*, user, through: date) -> UnreportedDays:
 def _days_with_standing_records_unreported(*, through: date, using: str) -> set[date]:
     """Part 1: the dates (up to ``through``) of executions whose standing record does not report
     them: held back or rejected, or ``reported`` in the file of a run that is not signed off."""
-    standing = TransactionRecord.objects.using(using).filter(active=True, report_status="NEWT")
-    not_signed_off = ReportRun.objects.using(using).exclude(status__in=SIGNED_OFF).values("pk")
-    unreported = [
-        standing.exclude(state__in=[RecordState.ACCEPTED, RecordState.REPORTED]),
-        standing.filter(state=RecordState.REPORTED, run__in=not_signed_off),
-    ]
     from compliance.reports.generators.transaction import period_bounds
 
+    standing = TransactionRecord.objects.using(using).filter(active=True, report_status="NEWT")
+    unreported = [standing.exclude(state__in=[RecordState.ACCEPTED, RecordState.REPORTED])]
+    # The runs first, as values: a handful (awaiting approval, or the ARM rejected them), so the
+    # records are read by the (run, state) index, never by a scan of the table.
+    not_signed_off = list(ReportRun.objects.using(using).exclude(status__in=SIGNED_OFF).values_list("pk", flat=True))
+    if not_signed_off:
+        unreported.append(standing.filter(state=RecordState.REPORTED, run_id__in=not_signed_off))
     found: set[date] = set()
     for records in unreported:
         found.update(
             records.filter(execution__executed_at__lt=period_bounds(through, through)[1])
             .annotate(trade_date=TruncDate("execution__executed_at", tzinfo=UTC))
+            .order_by()
             .values_list("trade_date", flat=True)
             .distinct()
         )
@@ -191,9 +193,16 @@ WHERE day.d IS NOT NULL{skip}
         {never})
       AND NOT EXISTS (
         SELECT 1 FROM reports_transactionrecord t
-        WHERE t.execution_id = e.id AND t.active = %(true)s AND t.report_status = 'NEWT')
+        WHERE t.execution_id = e.id AND t.active = %(true)s AND t.report_status = 'NEWT'{fence})
+    {fence}
   )
 """
+# PostgreSQL would turn the EXISTS into a semi join over every execution (it expects many dates),
+# and the NOT EXISTS into a merge anti join walking the executions by id; OFFSET 0 keeps both
+# probes: per date, the index at (date, as_of) and, per fill found there, the standing record's
+# unique index, stopping at the first fill without one. SQLite probes per row anyway (and has no
+# OFFSET without LIMIT).
+_PROBE_FENCE = {"postgresql": " OFFSET 0", "sqlite": ""}
 
 
 def _days_with_fills_unseen(*, through: date, skip: set[date], connection) -> set[date]:
@@ -214,6 +223,7 @@ def _days_with_fills_unseen(*, through: date, skip: set[date], connection) -> se
     sql = _UNSEEN_SQL.format(
         td=_TRADE_DATE[vendor],
         never=_NEVER[vendor],
+        fence=_PROBE_FENCE[vendor],
         seen=", ".join(f"%(seen{i})s" for i in range(len(seen))),
         skip=("\n  AND day.d NOT IN (" + ", ".join(f"%(skip{i})s" for i in range(len(skip))) + ")" if skip else ""),
     )
