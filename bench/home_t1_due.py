@@ -11,9 +11,13 @@ both answers must agree, and the ratio old / new is printed. States, in order:
 3. that run approved: 1 date due;
 4. a late fill of the big date, recorded after its run: 2 dates due again.
 
-Best of 3 each, then the plan of each of the new reading's statements in the last state.
+Best of 3 each, then the plans of the new reading's statements (EXPLAIN ANALYZE) in the last
+state, and with the big date's run back to awaiting approval.
 
-    python bench/home_t1_due.py [N]   # default 1,000,000; BENCH_DATABASE_NAME: its own database
+    python bench/home_t1_due.py [N] [HISTORY]   # N default 1,000,000; BENCH_DATABASE_NAME: its own database
+
+HISTORY (default 0): that many earlier trading dates of 1,000 fills each, every one reported by
+its own run and accepted by the ARM: the history the old query re-read on every home page.
 
 Its database is created here and dropped at the end.
 """
@@ -40,12 +44,48 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
+HISTORY = int(sys.argv[2]) if len(sys.argv) > 2 else 0  # earlier dates, each reported and accepted
+PER_DAY = 1_000  # fills on each date of the history
 old = connection.settings_dict["NAME"]
+
+
+def _history():
+    """HISTORY dates before the big one with PER_DAY fills each, every one reported by its own
+    run and accepted by the ARM (records written with one INSERT ... SELECT per date)."""
+    from compliance.reports.models import ReportRun
+    from tradeops.core.clock import utcnow
+
+    for n in range(1, HISTORY + 1):
+        day = rg.DAY - timedelta(days=n)
+        rg.populate(day, PER_DAY)
+        run = ReportRun.objects.create(
+            reference=f"BENCHHIST{n}",
+            kind="transaction",
+            period_start=day,
+            period_end=day,
+            as_of=utcnow(),
+            file_format="xml",
+            status="accepted",
+            created_at=utcnow(),
+            generated_by_label="service:bench",
+        )
+        with connection.cursor() as c:
+            c.execute(
+                "INSERT INTO reports_transactionrecord"
+                " (run_id, execution_id, trn, report_status, state, active, late, reasons)"
+                " SELECT %s, id, 'T' || id, 'NEWT', 'accepted', true, false, '[]'::jsonb FROM trading_execution"
+                " WHERE executed_at >= %s AND executed_at < %s",
+                [run.pk, day, day + timedelta(days=1)],
+            )
+
+
 connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
 try:
     call_command("seed", stdout=StringIO())
     rg.populate(rg.DAY, N)
     rg.populate(rg.DAY + timedelta(days=1), N // 10)
+    if HISTORY:
+        _history()
     from django.contrib.auth import get_user_model
 
     from compliance.reports.models import ReportRun
@@ -78,7 +118,21 @@ try:
             flush=True,
         )
 
-    timed(f"{N:,} + {N // 10:,} executions, no run")
+    def explain(label):
+        """EXPLAIN ANALYZE of each statement the new reading sends."""
+        connection.force_debug_cursor = True
+        connection.queries_log.clear()
+        transaction_days_unreported(user=user, through=through)
+        statements = [q["sql"] for q in connection.queries]
+        connection.force_debug_cursor = False
+        print(f"-- plans, {label}", flush=True)
+        with connection.cursor() as c:
+            for sql in statements:
+                c.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) " + sql)
+                print("\n".join(r[0] for r in c.fetchall()), "\n", flush=True)
+
+    history = f" + {HISTORY} reported dates of {PER_DAY:,}" if HISTORY else ""
+    timed(f"{N:,} + {N // 10:,}{history} executions, no run")
     now = utcnow()
     run = ReportRun.objects.create(
         reference="BENCHRUN1",
@@ -96,8 +150,8 @@ try:
             "INSERT INTO reports_transactionrecord"
             " (run_id, execution_id, trn, report_status, state, active, late, reasons)"
             " SELECT %s, id, 'T' || id, 'NEWT', 'reported', true, false, '[]'::jsonb FROM trading_execution"
-            " WHERE executed_at < %s",
-            [run.pk, rg.DAY + timedelta(days=1)],
+            " WHERE executed_at >= %s AND executed_at < %s",
+            [run.pk, rg.DAY, rg.DAY + timedelta(days=1)],
         )
         c.execute("ANALYZE reports_transactionrecord; ANALYZE reports_reportrun")
     timed(f"the big date's run validated, awaiting approval ({N:,} records)")
@@ -112,15 +166,9 @@ try:
             [now + timedelta(hours=1)],
         )
     timed("plus a late fill of the big date, recorded after its run")
-    connection.force_debug_cursor = True
-    connection.queries_log.clear()
-    transaction_days_unreported(user=user, through=through)
-    statements = [q["sql"] for q in connection.queries if q["sql"].lstrip().upper().startswith(("SELECT", "WITH"))]
-    connection.force_debug_cursor = False
-    with connection.cursor() as c:
-        for sql in statements:
-            c.execute("EXPLAIN (ANALYZE, BUFFERS OFF, TIMING OFF) " + sql)
-            print("\n".join(r[0] for r in c.fetchall()), "\n", flush=True)
+    explain("a late fill of the reported big date")
+    ReportRun.objects.filter(pk=run.pk).update(status="validated")
+    explain("the big date's run awaiting approval (and the late fill)")
 finally:
     connection.close()
     connection.creation.destroy_test_db(old, verbosity=0)
