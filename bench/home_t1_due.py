@@ -12,7 +12,8 @@ both answers must agree, and the ratio old / new is printed. States, in order:
 4. a late fill of the big date, recorded after its run: 2 dates due again.
 
 Best of 3 each, then the plans of the new reading's statements (EXPLAIN ANALYZE) in the last
-state, and with the big date's run back to awaiting approval.
+state and with the big date's run back to awaiting approval; last, what the trade-date index
+costs a fill (``index_cost``).
 
     python bench/home_t1_due.py [N] [HISTORY]   # N default 1,000,000; BENCH_DATABASE_NAME: its own database
 
@@ -47,6 +48,43 @@ N = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
 HISTORY = int(sys.argv[2]) if len(sys.argv) > 2 else 0  # earlier dates, each reported and accepted
 PER_DAY = 1_000  # fills on each date of the history
 old = connection.settings_dict["NAME"]
+
+
+def index_cost(rows=100_000):
+    """What the trade-date index costs a fill: INSERT ... SELECT of ``rows`` fills into a copy of
+    trading_execution with all its indexes, with and without execution_trade_date_recorded_idx,
+    alternated, best of 3 each (a bulk insert: the order write inserts a fill or two per order)."""
+    with connection.cursor() as c:
+        c.execute("DROP TABLE IF EXISTS bench_execution_copy")
+        c.execute("CREATE TABLE bench_execution_copy (LIKE trading_execution INCLUDING ALL)")
+        c.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'bench_execution_copy'"
+            " AND indexdef LIKE '%%AT TIME ZONE%%'"
+        )
+        (name,) = c.fetchone()
+        c.execute("SELECT pg_get_indexdef(%s::regclass)", [name])
+        (create,) = c.fetchone()
+        best = {True: None, False: None}
+        for _ in range(3):
+            for with_index in (True, False):
+                if not with_index:
+                    c.execute(f"DROP INDEX {name}")
+                t = time.perf_counter()
+                c.execute(
+                    "INSERT INTO bench_execution_copy SELECT * FROM trading_execution ORDER BY id LIMIT %s", [rows]
+                )
+                ms = (time.perf_counter() - t) * 1000
+                best[with_index] = ms if best[with_index] is None else min(best[with_index], ms)
+                c.execute("TRUNCATE bench_execution_copy")
+                if not with_index:
+                    c.execute(create)
+        c.execute("DROP TABLE bench_execution_copy")
+    per_row = (best[True] - best[False]) * 1000 / rows
+    print(
+        f"index cost: {rows:,} fills inserted with all indexes {best[True]:.0f} ms, without the trade-date index"
+        f" {best[False]:.0f} ms: {per_row:.2f} us a fill",
+        flush=True,
+    )
 
 
 def _history():
@@ -169,6 +207,7 @@ try:
     explain("a late fill of the reported big date")
     ReportRun.objects.filter(pk=run.pk).update(status="validated")
     explain("the big date's run awaiting approval (and the late fill)")
+    index_cost()
 finally:
     connection.close()
     connection.creation.destroy_test_db(old, verbosity=0)

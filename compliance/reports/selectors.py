@@ -168,41 +168,47 @@ def _days_with_standing_records_unreported(*, through: date, using: str) -> set[
     return found
 
 
-# Part 2, one statement: the trading dates by a recursive skip scan of the index's leading column
-# (trading 0010), then per date one probe at (date, the latest as_of of its signed-off runs) for a
-# fill with no standing record. The trading date is the index's expression, written as the
-# database has it: TruncDate(tzinfo=UTC) on PostgreSQL, SQLite's date() of Django's UTC text.
+# Part 2, one statement. The trading dates by a recursive skip scan of the index's leading column
+# (trading 0010); the latest as_of of each date's signed-off runs, by expanding each such run's
+# period into its dates once (a run is a day or a few: one row a date, where a lookup per date
+# would read every run for every date); then per date one probe at (date, that as_of) for a fill
+# with no standing record. The trading date is the index's expression, written as the database
+# has it: TruncDate(tzinfo=UTC) on PostgreSQL, SQLite's date() of Django's UTC text.
 _TRADE_DATE = {"postgresql": "((e.executed_at AT TIME ZONE 'UTC')::date)", "sqlite": "date(e.executed_at)"}
+_NEXT_DAY = {"postgresql": "s.d + 1", "sqlite": "date(s.d, '+1 day')"}
 _NEVER = {"postgresql": "'-infinity'::timestamptz", "sqlite": "''"}
-_UNSEEN_SQL = """
-WITH RECURSIVE day (d) AS (
-    SELECT min({td}) FROM trading_execution e WHERE {td} <= %(through)s
-  UNION ALL
-    SELECT (SELECT min({td}) FROM trading_execution e WHERE {td} > day.d AND {td} <= %(through)s)
-    FROM day WHERE day.d IS NOT NULL
-)
-SELECT day.d FROM day
-WHERE day.d IS NOT NULL{skip}
-  AND EXISTS (
-    SELECT 1 FROM trading_execution e
-    WHERE {td} = day.d
-      AND e.recorded_at > COALESCE(
-        (SELECT max(r.as_of) FROM reports_reportrun r
-          WHERE r.kind = %(kind)s AND r.status IN ({seen})
-            AND r.period_start <= day.d AND r.period_end >= day.d),
-        {never})
-      AND NOT EXISTS (
-        SELECT 1 FROM reports_transactionrecord t
-        WHERE t.execution_id = e.id AND t.active = %(true)s AND t.report_status = 'NEWT'{fence})
-    {fence}
-  )
-"""
 # PostgreSQL would turn the EXISTS into a semi join over every execution (it expects many dates),
 # and the NOT EXISTS into a merge anti join walking the executions by id; OFFSET 0 keeps both
 # probes: per date, the index at (date, as_of) and, per fill found there, the standing record's
 # unique index, stopping at the first fill without one. SQLite probes per row anyway (and has no
 # OFFSET without LIMIT).
 _PROBE_FENCE = {"postgresql": " OFFSET 0", "sqlite": ""}
+_UNSEEN_SQL = """
+WITH RECURSIVE day (d) AS (
+    SELECT min({td}) FROM trading_execution e WHERE {td} <= %(through)s
+  UNION ALL
+    SELECT (SELECT min({td}) FROM trading_execution e WHERE {td} > day.d AND {td} <= %(through)s)
+    FROM day WHERE day.d IS NOT NULL
+),
+seen_day (d, period_end, as_of) AS (
+    SELECT r.period_start, r.period_end, r.as_of FROM reports_reportrun r
+    WHERE r.kind = %(kind)s AND r.status IN ({seen}) AND r.period_start <= %(through)s
+  UNION ALL
+    SELECT {next_day}, s.period_end, s.as_of FROM seen_day s WHERE s.d < s.period_end AND s.d < %(through)s
+),
+seen (d, as_of) AS (SELECT d, max(as_of) FROM seen_day GROUP BY d)
+SELECT day.d FROM day LEFT JOIN seen ON seen.d = day.d
+WHERE day.d IS NOT NULL{skip}
+  AND EXISTS (
+    SELECT 1 FROM trading_execution e
+    WHERE {td} = day.d
+      AND e.recorded_at > COALESCE(seen.as_of, {never})
+      AND NOT EXISTS (
+        SELECT 1 FROM reports_transactionrecord t
+        WHERE t.execution_id = e.id AND t.active = %(true)s AND t.report_status = 'NEWT'{fence})
+    {fence}
+  )
+"""
 
 
 def _days_with_fills_unseen(*, through: date, skip: set[date], connection) -> set[date]:
@@ -223,6 +229,7 @@ def _days_with_fills_unseen(*, through: date, skip: set[date], connection) -> se
     sql = _UNSEEN_SQL.format(
         td=_TRADE_DATE[vendor],
         never=_NEVER[vendor],
+        next_day=_NEXT_DAY[vendor],
         fence=_PROBE_FENCE[vendor],
         seen=", ".join(f"%(seen{i})s" for i in range(len(seen))),
         skip=("\n  AND day.d NOT IN (" + ", ".join(f"%(skip{i})s" for i in range(len(skip))) + ")" if skip else ""),
