@@ -8,7 +8,8 @@ probed only for the fills recorded after that run's ``as_of`` (the second column
 so a reported date costs one index probe however many fills it had (bench/README.md).
 
 The price is one more btree insertion per fill on the order write (trading 0006 counted every
-index on this table): 8 + 8 bytes a row, next to the ``executed_at`` index it resembles.
+index on this table): a 12-byte key (date, timestamp) a row, measured at 0.5-1.1 us a fill
+(``bench/home_t1_due.py``'s ``index_cost``).
 
 It is an expression index, so it is not in ``Execution.Meta.indexes`` (Django would render
 ``TruncDate`` as a function SQLite only knows inside Django: a database file other tools could
