@@ -157,11 +157,12 @@ def _arm_answers(run, *, rejected_every: int):
 
     ReportRun.objects.filter(pk=run.pk).update(status=RunStatus.SUBMITTED, submission_id=f"SUB{run.pk}")
     trns = list(run.records.filter(state=RecordState.REPORTED).order_by("trn").values_list("trn", flat=True))
+    rejected = {trn for n, trn in enumerate(trns) if rejected_every and n % rejected_every == 0}
     answers = [
-        FeedbackRecord(trn, accepted=not (rejected_every and n % rejected_every == 0), reasons=())
-        if not (rejected_every and n % rejected_every == 0)
-        else FeedbackRecord(trn, accepted=False, reasons=({"code": "CON-412", "text": "rejected"},))
-        for n, trn in enumerate(trns)
+        FeedbackRecord(trn, accepted=False, reasons=({"code": "CON-412", "text": "rejected"},))
+        if trn in rejected
+        else FeedbackRecord(trn, accepted=True)
+        for trn in trns
     ]
     header = FeedbackHeader(f"SUB{run.pk}", run.sha256, "PART" if rejected_every else "ACPT", "", None, None)
     report_feedback_apply(run=run, data=feedback_render(header, answers))
