@@ -246,3 +246,62 @@ def test_histories_made_by_the_services_read_as_the_definition(
             raise _Rollback
     except _Rollback:
         pass
+
+
+def test_the_four_ways_a_reported_date_becomes_due_again(configured, account, instrument, gbpusd, alice, bob):
+    """Walked through in order, each read by both: a late fill after its date's run; a record
+    held back, then corrected; a run superseded before submission; the ARM rejecting records of
+    a run, then their correction approved."""
+    from compliance.reports.models import InstrumentReportingProfile
+    from compliance.reports.services import report_run_approve, transaction_report_correct
+
+    day, next_day = D0, D0 + timedelta(days=1)
+    through = next_day
+
+    def due():
+        new, old = _both(alice, through)
+        assert new == old
+        return new
+
+    def approve(run):
+        return report_run_approve(run=run, approver=bob if run.generated_by_id == alice.pk else alice)
+
+    for hour in (9, 10, 11):
+        order_filled(account=account, instrument=instrument, at=datetime.combine(day, time(hour), UTC))
+    assert due() == (1, day)
+    first = approve(_run(day, by=alice))
+    assert due() == (0, None)
+
+    # a late fill: its date is due until the next day's run reports it
+    order_filled(account=account, instrument=instrument, at=datetime.combine(day, time(12), UTC))
+    assert due() == (1, day)
+    late = approve(_run(next_day, by=bob))
+    assert late.summary["late"] == 1 and due() == (0, None)
+
+    # a record held back (the instrument's CFI emptied), then corrected once the profile is fixed
+    order_filled(account=account, instrument=gbpusd, at=datetime.combine(next_day, time(9), UTC))
+    InstrumentReportingProfile.objects.filter(instrument=gbpusd).update(cfi_code="")
+    held = _run(next_day, by=alice)  # supersedes `late` (approved, not submitted) and reports the late fill again
+    assert (held.held_back_count, held.summary["late"]) == (1, 1)
+    assert due() == (2, day)  # the late fill's record awaits this run's approval; the held-back record
+    held = approve(held)
+    assert due() == (1, next_day)
+    InstrumentReportingProfile.objects.filter(instrument=gbpusd).update(cfi_code="JFTXFC")
+    correction = transaction_report_correct(run=held, user=bob, reason="CFI fixed")
+    assert due() == (1, next_day)  # the correction awaits approval
+    approve(correction)
+    assert due() == (0, None)
+
+    # an approved run superseded before submission: its records stop standing (withdrawn), the
+    # date is due again until the new run is approved
+    again = _run(day, by=bob)
+    assert ReportRun.objects.get(pk=first.pk).status == RunStatus.SUPERSEDED and due() == (1, day)
+    again = approve(again)
+    assert due() == (0, None)
+
+    # the ARM rejects one record in two of the run: its date is due until the correction
+    _arm_answers(again, rejected_every=2)
+    again.refresh_from_db()
+    assert again.status == RunStatus.REJECTED and due() == (1, day)
+    approve(transaction_report_correct(run=again, user=alice, reason="ARM rejection fixed"))
+    assert due() == (0, None)
