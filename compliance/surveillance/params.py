@@ -265,6 +265,15 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # once over two partial fills of one order (a one-order 'spoofing' alert beside the layering
     # one, LOB B, D, F). False: one episode per execution report.
     episode_per_order: bool = True
+    # The account's record before the trade (2026-12-06, wip/spoof35): with ``episode_per_order``
+    # an episode is read from the genuine order's latest partial fill, but the account's cancels
+    # between its first fill and that one are the reaction being read, not its routine before the
+    # trade. True: the quiet-account count, the baseline and the chance test read the account's
+    # cancels in the ``baseline_s`` before the order's first fill (those after it and before the
+    # latest fill count on neither side). The limit order book: a ladder of six pulled over
+    # 1.9-2.7 s across two fills of one buy, its first four pulls after the first fill made the
+    # account 'busy' for the second (LOB U 94280). False: read before the latest fill.
+    record_before_first_fill: bool = False
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
