@@ -219,8 +219,11 @@ class SpoofingDetector(Detector):
             parts = len(same)
             fill = msgspec.structs.replace(fill, qty=sum(f.qty for f in same) or fill.qty)
         # the account's record before the trade: before the genuine order's first fill when its
-        # cancels follow several partial fills (``record_before_first_fill``), else this fill
-        before_t = first_t if p.record_before_first_fill else fill_t
+        # cancels follow several partial fills and every cancel of the account between them was
+        # a pull on the bait's side in the symbol (``record_before_first_fill``), else this fill
+        before_t = fill_t
+        if p.record_before_first_fill and first_t < fill_t and self._pulls_between(fill, first_t, fill_t, episode[3]):
+            before_t = first_t
         window, quiet = self._window_for(fill.account, before_t)
         # a quiet account's longer readings (the lead to the genuine order's arrival, the
         # withdrawals up to ``quiet_withdrawn_cancel_within_s``) only for a one-way account
@@ -342,6 +345,16 @@ class SpoofingDetector(Detector):
                 evidence=evidence,
             )
         )
+
+    def _pulls_between(self, fill, first_t, fill_t, fill_side) -> bool:
+        """Whether every cancel of the account from the order's first fill to its latest was of an
+        order in the symbol on the other side than the fill (the bait's): the reaction being read.
+        Any other cancel (the genuine order's side, another symbol) is the account's own business
+        going on, its routine: then the record is read before the latest fill."""
+        for c in self.cancels.get(fill.account, ()):
+            if first_t <= c[0] <= fill_t and (c[1] != fill.symbol or c[2] == fill_side):
+                return False
+        return True
 
     def _alertable(self, fill, fill_t, fill_side, cancelled, window, replaced, withdrawals, budget=None, before_t=None):
         """(cancelled quantity, size ratio, baseline, chance, replace figures) when the episode

@@ -62,6 +62,21 @@ def test_an_account_that_routinely_cancels_before_its_first_fill_is_not_alerted(
     assert run(routine + _ladder_across_two_fills(), only={"spoofing"}, params=ON) == []
 
 
+def test_an_account_that_pulls_its_own_side_between_the_fills_is_read_before_the_latest():
+    """The near-miss of the seen limit order book (LOB 15235, a quote stuffer's flash): between
+    the first and the latest fill the account also cancelled an order on the genuine order's own
+    side, its two-sided business going on, not a reaction: its record is read before the latest
+    fill, as with the rule off."""
+    rows = _ladder_across_two_fills() + [
+        o(620, "new", "b1", "S", "buy", 50_000, "1.09990"),
+        o(631.55, "cancel", "b1", "S", "buy", 50_000, "1.09990"),
+    ]
+    assert run(rows, only={"spoofing"}, params=ON) == []
+    # a cancel in another symbol between the fills: the account's business elsewhere, likewise
+    other = _ladder_across_two_fills() + parked_cancels([631.55], tag="x")
+    assert run(other, only={"spoofing"}, params=ON) == []
+
+
 def _record_older_than_the_margin():
     """One buy filled 60k at 631 s and 40k at 646 s, a sell pulled after each (three levels);
     the account's two routine cancels at 33 and 41 s (598 and 590 s before the first fill) and
