@@ -78,6 +78,9 @@ class SpoofingDetector(Detector):
         # a quiet account's bait may lead the fill by more than ``max_lead_s`` when the order that
         # filled went in within ``max_lead_s`` of it and waited in the queue (needs the quiet rule)
         self._by_arrival = params.quiet_lead_to_order_arrival and params.quiet_cancel_within_s is not None
+        # the account's record is read before an episode's first fill: the cancels and fills kept
+        # reach back ``baseline_s`` before the earliest first fill of the open episodes
+        self._before_first = params.record_before_first_fill and params.episode_per_order
         # account -> its cancels (every symbol) as [event time, symbol, side, price, replaced], kept
         # for baseline_s + the wait (+ 2 s: an episode is assessed up to a second after its
         # deadline, see the engine's expiry); ``replaced`` is set by the account's next new order
@@ -106,8 +109,10 @@ class SpoofingDetector(Detector):
         aggressive = state is not None and (state.market or state.aggressive)
         dq.append((t, fill, side, arrival, aggressive))
         horizon = t - self._horizon
-        while dq[0][0] < horizon:
-            dq.popleft()
+        if dq[0][0] < horizon:
+            horizon = self._kept_from(horizon)
+            while dq[0][0] < horizon:
+                dq.popleft()
 
     def on_order(self, t, msg, state, side):  # new orders and cancels
         if msg.action == "new":
@@ -137,8 +142,10 @@ class SpoofingDetector(Detector):
                 dq = self.cancels[src.account] = deque()
             dq.append([t, src.symbol, side, src.price, False])
             horizon = t - self._cancel_horizon
-            while dq[0][0] < horizon:
-                dq.popleft()
+            if dq[0][0] < horizon:
+                horizon = self._kept_from(horizon)
+                while dq[0][0] < horizon:
+                    dq.popleft()
         if state is None or state.market:
             return
         p = self.p
@@ -182,6 +189,14 @@ class SpoofingDetector(Detector):
             episode = self.episodes[fill_key] = [fill_t + self._wait, fill, fill_t, fill_side, [], fill_t]
         episode[4].append((state, ts, t))
 
+    def _kept_from(self, horizon: float) -> float:
+        """How far back the account's cancels and fills are kept: ``horizon``, or further back while
+        an open episode's record is read before its first fill (``record_before_first_fill``: an
+        order may fill in parts over longer than the kept window's margin)."""
+        if not self._before_first or not self.episodes:
+            return horizon
+        return min(horizon, min(e[5] for e in self.episodes.values()) - self.p.baseline_s)
+
     def windows_empty(self) -> bool:
         return not self.episodes
 
@@ -203,7 +218,13 @@ class SpoofingDetector(Detector):
             ]
             parts = len(same)
             fill = msgspec.structs.replace(fill, qty=sum(f.qty for f in same) or fill.qty)
-        window, quiet = self._window_for(fill.account, fill_t)
+        # the account's record before the trade: before the genuine order's first fill when its
+        # cancels follow several partial fills and every cancel of the account between them was
+        # a pull on the bait's side in the symbol (``record_before_first_fill``), else this fill
+        before_t = fill_t
+        if p.record_before_first_fill and first_t < fill_t and self._pulls_between(fill, first_t, fill_t, episode[3]):
+            before_t = first_t
+        window, quiet = self._window_for(fill.account, before_t)
         # a quiet account's longer readings (the lead to the genuine order's arrival, the
         # withdrawals up to ``quiet_withdrawn_cancel_within_s``) only for a one-way account
         extend = quiet is not None and quiet["quiet"]
@@ -227,7 +248,7 @@ class SpoofingDetector(Detector):
             # withdrew (did not replace) orders after that window: then those withdrawals are
             # judged on the wider window (a quiet account's own, when that rule is on)
             inside = [c for c in cancelled if c[2] - fill_t <= window]
-            figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False)
+            figures = self._alertable(fill, fill_t, episode[3], inside, window, replaced, False, before_t=before_t)
             wide, second = p.withdrawn_cancel_within_s, not figures
             if extend:
                 # a quiet account's withdrawals are read on its wider window even when the first
@@ -246,12 +267,13 @@ class SpoofingDetector(Detector):
                         replaced,
                         p.withdrawn_tests_count_withdrawals,
                         p.withdrawn_max_expected_by_chance,
+                        before_t,
                     )
                     if later or not figures:
                         late, window, inside, figures = True, wide, withdrawn, later
             cancelled = inside
         else:
-            figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False)
+            figures = self._alertable(fill, fill_t, episode[3], cancelled, window, replaced, False, before_t=before_t)
         if not figures:
             return
         total, ratio, baseline, chance, replace = figures
@@ -294,6 +316,9 @@ class SpoofingDetector(Detector):
             "layering_min_levels": p.layering_min_levels,
             "levels_as_placed": p.levels_as_placed,
             "lead_before_fill_s": round(first_t - first_placed, 6),
+            # the account's record (quiet count, baseline, chance) read up to this long before
+            # the fill: the order's first partial fill (``record_before_first_fill``), else 0
+            "record_before_fill_s": round(fill_t - before_t, 6),
             "max_lead_s": p.max_lead_s,
             "lead_to_order_arrival": waited,
             "cancel_within_s": window,
@@ -321,11 +346,22 @@ class SpoofingDetector(Detector):
             )
         )
 
-    def _alertable(self, fill, fill_t, fill_side, cancelled, window, replaced, withdrawals, budget=None):
+    def _pulls_between(self, fill, first_t, fill_t, fill_side) -> bool:
+        """Whether every cancel of the account from the order's first fill to its latest was of an
+        order in the symbol on the other side than the fill (the bait's): the reaction being read.
+        Any other cancel (the genuine order's side, another symbol) is the account's own business
+        going on, its routine: then the record is read before the latest fill."""
+        for c in self.cancels.get(fill.account, ()):
+            if first_t <= c[0] <= fill_t and (c[1] != fill.symbol or c[2] == fill_side):
+                return False
+        return True
+
+    def _alertable(self, fill, fill_t, fill_side, cancelled, window, replaced, withdrawals, budget=None, before_t=None):
         """(cancelled quantity, size ratio, baseline, chance, replace figures) when the episode
         read on ``window`` passes every test, else None. ``withdrawals``: the baseline and chance
         tests count the account's withdrawn cancels only; ``budget``: the chance test's limit
-        (``max_expected_by_chance`` when None)."""
+        (``max_expected_by_chance`` when None); ``before_t``: the account's record is read before
+        it (the genuine order's first fill, see ``record_before_first_fill``; ``fill_t`` when None)."""
         p = self.p
         if not cancelled:
             return None
@@ -345,10 +381,10 @@ class SpoofingDetector(Detector):
             }
             if share > p.max_replaced_share:  # the interest stayed on the book: a re-quote
                 return None
-        baseline = self._baseline(fill.account, fill_t, window, withdrawals)
+        baseline = self._baseline(fill.account, fill_t, window, withdrawals, before_t)
         if baseline is not None and not baseline["passed"]:
             return None
-        chance = self._chance_figures(fill, fill_t, fill_side, cancelled, window, withdrawals)
+        chance = self._chance_figures(fill, fill_t, fill_side, cancelled, window, withdrawals, before_t)
         if chance is not None and budget is not None and budget < chance["max_expected_by_chance"]:
             chance["max_expected_by_chance"] = budget
             chance["passed"] = chance["expected_by_chance"] <= budget
@@ -427,25 +463,31 @@ class SpoofingDetector(Detector):
         }
         return (p.quiet_cancel_within_s if quiet else p.cancel_within_s), figures
 
-    def _cancels_before(self, account, fill_t, window, withdrawals=False) -> tuple[int, int]:
-        """The account's cancels in the ``baseline_s`` before the fill and in the ``window``
-        after it (``withdrawals``: only those it did not replace)."""
+    def _cancels_before(self, account, fill_t, window, withdrawals=False, before_t=None) -> tuple[int, int]:
+        """The account's cancels in the ``baseline_s`` before the fill (before ``before_t`` when
+        given: the genuine order's first fill) and in the ``window`` after it (``withdrawals``:
+        only those it did not replace). Cancels between ``before_t`` and the fill count in neither:
+        they follow the trade being read, they are not the account's routine before it."""
         p = self.p
+        ref = fill_t if before_t is None else min(before_t, fill_t)
         before = after = 0
-        start, end = fill_t - p.baseline_s, fill_t + window
+        start, end = ref - p.baseline_s, fill_t + window
         for e in self.cancels.get(account, ()):
             c = e[0]
             if c < start or (withdrawals and e[4]):
                 continue
-            if c < fill_t:
+            if c < ref:
                 before += 1
-            elif c <= end:
+            elif fill_t <= c <= end:
                 after += 1
         return before, after
 
-    def _chance_figures(self, fill, fill_t, fill_side, cancelled, window, withdrawals=False) -> dict | None:
+    def _chance_figures(
+        self, fill, fill_t, fill_side, cancelled, window, withdrawals=False, before_t=None
+    ) -> dict | None:
         """How many episodes like this one the account's own routine would produce by chance
-        over the ``baseline_s`` before the fill (None when the rule is off).
+        over the ``baseline_s`` before the fill (before ``before_t`` when given, the order's first
+        fill: its rate and the fills that were chances both) (None when the rule is off).
 
         Under the null, the account's cancels are a Poisson process unrelated to its fills, at
         its own rate over the baseline window; only those of orders at least as large as the
@@ -458,14 +500,17 @@ class SpoofingDetector(Detector):
         if p.max_expected_by_chance is None:
             return None
         key = (fill.account, fill.symbol)
-        before, _after = self._cancels_before(fill.account, fill_t, window, withdrawals)
+        before, _after = self._cancels_before(fill.account, fill_t, window, withdrawals, before_t)
         own = {s.order_id for s, _ts, _t in cancelled}
         own.add(fill.order_id)
         smallest = min(s.qty for s, _ts, _t in cancelled)
         history = [q for oid, q in self.sizes.get(key, ()) if oid not in own]
         share = (sum(1 for q in history if q >= smallest) + 1) / (len(history) + 2)
-        start = fill_t - p.baseline_s
-        fills = sum(1 for ft, _f, fs, *_ in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= fill_t)
+        # the fills that were chances: over the same ``baseline_s`` as the rate, up to the
+        # reference time (the order's first fill, once for its partial fills, when read before it)
+        ref = fill_t if before_t is None else min(before_t, fill_t)
+        start = ref - p.baseline_s
+        fills = sum(1 for ft, _f, fs, *_ in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= ref)
         fills = max(fills, 1)
         rate = before / p.baseline_s
         mu = rate * share * window
@@ -487,13 +532,14 @@ class SpoofingDetector(Detector):
             "passed": expected <= p.max_expected_by_chance,
         }
 
-    def _baseline(self, account, fill_t, window, withdrawals=False) -> dict | None:
+    def _baseline(self, account, fill_t, window, withdrawals=False, before_t=None) -> dict | None:
         """The account's cancels in the ``window`` after the fill against its own rate over the
-        ``baseline_s`` before it (None when the rule is off)."""
+        ``baseline_s`` before it (before ``before_t`` when given; its active stretch too) (None
+        when the rule is off)."""
         p = self.p
         if p.baseline_multiple <= 0:
             return None
-        before, after = self._cancels_before(account, fill_t, window, withdrawals)
+        before, after = self._cancels_before(account, fill_t, window, withdrawals, before_t)
         rate = after / window
         base = before / p.baseline_s
         figures = {
@@ -502,7 +548,8 @@ class SpoofingDetector(Detector):
             "baseline_s": p.baseline_s,
         }
         if p.active_gap_s is not None:
-            n, span = self._active_stretch(account, fill_t, withdrawals)
+            ref = fill_t if before_t is None else min(before_t, fill_t)
+            n, span = self._active_stretch(account, ref, withdrawals)
             figures["active_stretch_cancels"] = n
             figures["active_stretch_s"] = round(span, 3)
             figures["active_gap_s"] = p.active_gap_s

@@ -265,6 +265,24 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # once over two partial fills of one order (a one-order 'spoofing' alert beside the layering
     # one, LOB B, D, F). False: one episode per execution report.
     episode_per_order: bool = True
+    # The account's record before the trade (2026-12-06, wip/spoof35's patch, wip/spoof36): with
+    # ``episode_per_order`` an episode is read from the genuine order's latest partial fill, but
+    # the account's pulls between its first fill and that one are the reaction being read, not its
+    # routine. True: when every cancel of the account between the order's first fill (in the
+    # episode) and its latest was a pull on the bait's side in the symbol, the quiet-account count,
+    # the baseline (its active stretch too) and the chance test (its rate and the fills that were
+    # chances) read the account's record in the ``baseline_s`` before the FIRST fill (the pulls
+    # between count on neither side; the cancels and fills kept reach back that far while the
+    # episode is open); otherwise before the latest fill, as False does. LOB U 94280 (3556667
+    # USDJPY): six sells pulled 0.5-1.3 s after the first of two fills of one buy, the four pulls
+    # before the second made the account 'busy' (baseline 1.5x < 10x): found with it on. Without
+    # the bait-side condition a quote stuffer's two-sided flash (LOB 15235) was a false layering
+    # alert. Seen LOB A-U: layering 275/281 -> 276/281 (94280), the first ladders of 4 'repeat'
+    # episodes alerted too (62562, 84573, 34413, 94280), no alert lost, none strictly false added;
+    # development, tuning, LOB dev 1-9, seen held-out and independent: identical. CONFIRMATION (the nine
+    # 01:48 sets, once each way): LOB layering 37/43 -> 38/43, alerts 46 -> 47, strictly false
+    # 9 -> 9; held-out and independent identical (docs/surveillance-rounds.md, 03:00 round).
+    record_before_first_fill: bool = True
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):
