@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 01:52 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 03:46 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (1724, 72700, 51878)
+INDEPENDENT_SEEDS = (75647, 46246, 25361)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -112,7 +112,9 @@ INDEPENDENT_SEEDS = (1724, 72700, 51878)
 # 69603 and 10313, 79370, 86433 (drawn 22:56 UTC): read at commit be09065, the 00:00 round's final
 # figures, three sets (every target met on each); 82337, 19762, 1529; 44444, 3683, 26460 and 85706,
 # 62347, 50085 (drawn 00:08 UTC): read at commit 90e4a20, the 6 December 01:48 UTC session-start
-# figures, three sets (every target met on each).
+# figures, three sets (every target met on each); 1724, 72700, 51878; 94758, 98860, 27018 and 39887,
+# 1478, 22848 (drawn 01:52 UTC): read at commit efb87ba, the 6 December session's final figures,
+# three sets (every target met on the first two; marking the close 0.58 on the third).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -241,6 +243,15 @@ SEEN_INDEPENDENT_SEEDS = (
     85706,
     62347,
     50085,
+    1724,
+    72700,
+    51878,
+    94758,
+    98860,
+    27018,
+    39887,
+    1478,
+    22848,
 )
 
 
