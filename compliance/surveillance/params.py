@@ -567,6 +567,12 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # walking a thin book); at 4 also one development and one independent (the same kind of
     # client). The order book's failed attempts draw 3-10 orders.
     attempt_min_orders: Count | None = 5
+    # An attempt by an account that came to the symbol flat (2026-12-06 04:00 round, wip/mom36):
+    # a chain whose account had no fill in the symbol, either way, passive or aggressive, in the
+    # ``two_way_window_s`` before its first order passes the attempt test (one order at least
+    # walked the book, the account turned) with this many orders instead of
+    # ``attempt_min_orders``. None: off.
+    attempt_from_flat_orders: Count | None = None
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
     # after it does (an exit resting where the burst pushes the price is the textbook ignition:

@@ -1,0 +1,54 @@
+"""Momentum ignition's attempt from flat (2026-12-06 04:00 round, wip/mom36,
+``attempt_from_flat_orders``): an account with no fill in the symbol in the ``two_way_window_s``
+before its chain, whose short series of aggressive orders one way walked the book at least once
+and moved nothing, then turned, is an attempt (MAR Art. 15) at ``attempt_from_flat_orders``
+orders instead of ``attempt_min_orders``. Near-misses: the account traded the symbol 200 s
+before (not flat), every order filled at one price (a dealer's book), and the series held.
+
+The rule is off by default (it did not hold on the CONFIRMATION sets: docs/surveillance-rounds.md);
+the tests pass it on."""
+
+from __future__ import annotations
+
+from compliance.surveillance.params import MomentumIgnitionParams
+from tests.compliance.helpers import f, o, run
+from tests.compliance.test_momentum_sweep import TICK
+from tests.compliance.test_momentum_sweep_prints import attempt_burst
+
+ONLY = {"momentum_ignition"}
+ON = {"momentum_ignition": {"attempt_from_flat_orders": 3}}
+
+
+def test_the_default_is_off():
+    assert MomentumIgnitionParams().attempt_from_flat_orders is None
+
+
+def test_three_orders_from_flat_one_through_the_touch_then_turned_is_an_attempt():
+    """Three buys 3 s apart, the first through two levels, the mid never moved; the whole sold
+    90 s later by an account that had not traded EURUSD before: alerted on, not off (under the
+    five orders ``attempt_min_orders`` asks of any account)."""
+    rows = attempt_burst(n=3)
+    (alert,) = run(rows, only=ONLY, params=ON)
+    ev = alert["evidence"]
+    assert alert["order_ids"] == ["b0", "b1", "b2", "rev"]
+    assert ev["attempt"] is True and ev["came_from_flat"] is True
+    assert ev["burst_orders"] == ev["attempt_from_flat_orders"] == 3 < ev["attempt_min_orders"]
+    assert run(rows, only=ONLY) == []
+
+
+def test_near_miss_the_account_traded_the_symbol_before():
+    """The same series, the account having bought 100,000 EURUSD 200 s before: not flat."""
+    rows = attempt_burst(n=3) + [
+        o(-200.0, "new", "early", "M", "buy", 100_000),
+        f(-199.99, "early", "M", "buy", 100_000, f"{1.10000 + TICK:.5f}"),
+    ]
+    assert run(rows, only=ONLY, params=ON) == []
+
+
+def test_near_miss_from_flat_every_order_at_one_price():
+    """From flat, three orders each filled at the touch: no book taken, not an attempt."""
+    assert run(attempt_burst(n=3, walked=0), only=ONLY, params=ON) == []
+
+
+def test_near_miss_from_flat_the_series_held():
+    assert run(attempt_burst(n=3, reverse=False), only=ONLY, params=ON) == []
