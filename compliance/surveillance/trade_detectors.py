@@ -1206,12 +1206,13 @@ class MomentumIgnitionDetector(Detector):
         # exit tests; without them "flat" cannot be read and the rule stays off).
         from_flat = (
             p.attempt_from_flat_orders is not None
+            and p.attempt_min_orders is not None
             and (p.two_way_fraction is not None or p.exit_in_burst)
             and ch.two_way == (0.0, 0.0)
             and not ch.quoting
         )
-        if from_flat and (attempt_orders is None or p.attempt_from_flat_orders < attempt_orders):
-            attempt_orders = p.attempt_from_flat_orders
+        if from_flat and attempt_orders is not None and p.attempt_from_flat_orders < attempt_orders:
+            attempt_orders = p.attempt_from_flat_orders  # a relaxation of the attempt test: off with it
         by_attempt = (
             not ok
             and not by_sweep

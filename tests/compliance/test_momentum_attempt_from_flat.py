@@ -5,8 +5,8 @@ and moved nothing, then turned, is an attempt (MAR Art. 15) at ``attempt_from_fl
 orders instead of ``attempt_min_orders``. Near-misses: the account traded the symbol 200 s
 before (not flat), every order filled at one price (a dealer's book), and the series held.
 
-The rule is off by default (it did not hold on the CONFIRMATION sets: docs/surveillance-rounds.md);
-the tests pass it on."""
+On by default (it held on the CONFIRMATION sets: docs/surveillance-rounds.md); off is
+``attempt_from_flat_orders`` None."""
 
 from __future__ import annotations
 
@@ -17,10 +17,11 @@ from tests.compliance.test_momentum_sweep_prints import attempt_burst
 
 ONLY = {"momentum_ignition"}
 ON = {"momentum_ignition": {"attempt_from_flat_orders": 3}}
+OFF = {"momentum_ignition": {"attempt_from_flat_orders": None}}
 
 
-def test_the_default_is_off():
-    assert MomentumIgnitionParams().attempt_from_flat_orders is None
+def test_the_default_is_the_chosen_rule():
+    assert MomentumIgnitionParams().attempt_from_flat_orders == 3
 
 
 def test_three_orders_from_flat_one_through_the_touch_then_turned_is_an_attempt():
@@ -33,7 +34,8 @@ def test_three_orders_from_flat_one_through_the_touch_then_turned_is_an_attempt(
     assert alert["order_ids"] == ["b0", "b1", "b2", "rev"]
     assert ev["attempt"] is True and ev["came_from_flat"] is True
     assert ev["burst_orders"] == ev["attempt_from_flat_orders"] == 3 < ev["attempt_min_orders"]
-    assert run(rows, only=ONLY) == []
+    assert run(rows, only=ONLY, params=OFF) == []
+    assert run(rows, only=ONLY) == run(rows, only=ONLY, params=ON)
 
 
 def test_near_miss_the_account_traded_the_symbol_before():
