@@ -11,7 +11,7 @@ On by default (it held on the CONFIRMATION sets: docs/surveillance-rounds.md); o
 from __future__ import annotations
 
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import f, o, run
+from tests.compliance.helpers import f, o, run, surveil_restarted
 from tests.compliance.test_momentum_sweep import TICK
 from tests.compliance.test_momentum_sweep_prints import attempt_burst
 
@@ -54,3 +54,14 @@ def test_near_miss_from_flat_every_order_at_one_price():
 
 def test_near_miss_from_flat_the_series_held():
     assert run(attempt_burst(n=3, reverse=False), only=ONLY, params=ON) == []
+
+
+def test_a_restart_in_the_middle_of_the_series_still_catches_it():
+    """The snapshot keeps the chain's record of what the account did before it (``two_way``,
+    ``quoting``): restored between every pair of rows, the same one alert (no new state: the
+    ``STATE_VERSION`` is unchanged)."""
+    rows = attempt_burst(n=3)
+    (expected,) = run(rows, only=ONLY)
+    for i in range(1, len(rows)):
+        (alert,) = surveil_restarted(rows, only=ONLY, restart_at=i)
+        assert alert["order_ids"] == expected["order_ids"] and alert["evidence"]["came_from_flat"] is True
