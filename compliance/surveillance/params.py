@@ -579,7 +579,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # strict / episodes, alerts, strictly false, off -> on: development 22/24, 23, 1 and tuning
     # 15/19, 20, 5 unchanged; 18 seen held-out and 18 seen independent books unchanged but one
     # true independent find (85706 RTL-102); LOB dev 1-9 28/42, 32, 4 -> 29/42, 34, 5 and seen LOB
-    # A, S, T, V, X 34/67, 44, 10 -> 37/67, 48, 11 (the two strictly false: marking-the-close
+    # A, S, T, V, W, X 44/80, 55, 11 -> 47/80, 59, 12 (the two strictly false: marking-the-close
     # abusers' pushes at a fix, leniently true); 4 orders found one LOB episode fewer with the
     # same false. CONFIRMATION (once, as wholes): LOB 24/42 -> 26/42 (0.57 -> 0.62), strictly false
     # 3 -> 3; held-out 34/39 unchanged, strictly false 13 -> 14 (one, on a near-miss);
