@@ -575,8 +575,8 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # through the touch and turns is the 2016/522 Annex II 1(a)-(b) pattern however short the
     # series; an account already trading the symbol (two-way, accumulating, a liquidity provider)
     # still needs ``attempt_min_orders``. None: off (and off with ``attempt_min_orders`` None). 3
-    # (``min_aggressive_orders``: no new threshold). Found
-    # strict / episodes, alerts, strictly false, off -> on: development 22/24, 23, 1 and tuning
+    # (``min_aggressive_orders``: no new threshold). Found strict / episodes, alerts, strictly
+    # false, off -> on: development 22/24, 23, 1 and tuning
     # 15/19, 20, 5 unchanged; 18 seen held-out and 18 seen independent books unchanged but one
     # true independent find (85706 RTL-102); LOB dev 1-9 28/42, 32, 4 -> 29/42, 34, 5 and seen LOB
     # A, S, T, V, W, X 44/80, 55, 11 -> 47/80, 59, 12 (the two strictly false: marking-the-close
