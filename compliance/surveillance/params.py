@@ -572,9 +572,10 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # passive or aggressive, in the ``two_way_window_s`` before its first order passes the attempt
     # test (one order at least walked the book, the account turned) with this many orders instead
     # of ``attempt_min_orders``. An account with no business in the symbol that takes liquidity
-    # through the touch and turns is the 2016/522 Annex II 1(a)-(b) pattern however short the
-    # series; an account already trading the symbol (two-way, accumulating, a liquidity provider)
-    # still needs ``attempt_min_orders``. None: off (and off with ``attempt_min_orders`` None). 3
+    # through the touch and turns gives the false signal of MAR Art. 12(1)(a) (2016/522 Annex II
+    # 1(a)-(b): orders that move the price, then the position unwound), however short the series;
+    # an account already trading the symbol (two-way, accumulating, a liquidity provider) still
+    # needs ``attempt_min_orders``. None: off (and off with ``attempt_min_orders`` None). 3
     # (``min_aggressive_orders``: no new threshold). Found strict / episodes, alerts, strictly
     # false, off -> on: development 22/24, 23, 1 and tuning
     # 15/19, 20, 5 unchanged; 18 seen held-out and 18 seen independent books unchanged but one
