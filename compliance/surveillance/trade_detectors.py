@@ -1200,13 +1200,26 @@ class MomentumIgnitionDetector(Detector):
         )
         # An attempt (``attempt_min_orders``): a longer one-way series on the book that moved nothing
         n_burst = len({o for _t, _f, o in burst})
+        attempt_orders = p.attempt_min_orders
+        # From flat (``attempt_from_flat_orders``): the account had no fill in the symbol in the
+        # ``two_way_window_s`` before the chain (its ``recent`` fills are kept for the two-way and
+        # exit tests; without them "flat" cannot be read and the rule stays off).
+        from_flat = (
+            p.attempt_from_flat_orders is not None
+            and p.attempt_min_orders is not None
+            and (p.two_way_fraction is not None or p.exit_in_burst)
+            and ch.two_way == (0.0, 0.0)
+            and not ch.quoting
+        )
+        if from_flat and attempt_orders is not None and p.attempt_from_flat_orders < attempt_orders:
+            attempt_orders = p.attempt_from_flat_orders  # a relaxation of the attempt test: off with it
         by_attempt = (
             not ok
             and not by_sweep
-            and p.attempt_min_orders is not None
+            and attempt_orders is not None
             and p.sweep_levels is not None
             and swept >= 1
-            and n_burst >= p.attempt_min_orders
+            and n_burst >= attempt_orders
         )
         if not ok and not by_sweep and not by_attempt:
             return
@@ -1289,7 +1302,7 @@ class MomentumIgnitionDetector(Detector):
                 # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
                 score=excess_score(swept, p.min_aggressive_orders)
                 if by_sweep
-                else excess_score(n_burst, p.attempt_min_orders)
+                else excess_score(n_burst, attempt_orders)
                 if by_attempt
                 else excess_score(move, p.min_move_bps),
                 start=first.ts,
@@ -1317,6 +1330,8 @@ class MomentumIgnitionDetector(Detector):
                     "burst_print_spreads": None if prints is None else round(prints, 3),
                     "attempt": by_attempt,
                     "attempt_min_orders": p.attempt_min_orders,
+                    "attempt_from_flat_orders": p.attempt_from_flat_orders,
+                    "came_from_flat": from_flat,
                     "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),

@@ -67,7 +67,13 @@ def test_near_miss_the_same_burst_filled_at_one_price_each():
 
 
 def test_near_miss_sweeps_in_a_book_refilled_behind_them():
-    assert run(sweep_burst(moves=False), only=ONLY) == []
+    """The move test on its own: from flat (the fixture's account), three orders through the
+    touch, turned, are an attempt (``attempt_from_flat_orders``, wip/mom36), off here."""
+    assert (
+        run(sweep_burst(moves=False), only=ONLY, params={"momentum_ignition": {"attempt_from_flat_orders": None}}) == []
+    )
+    (alert,) = run(sweep_burst(moves=False), only=ONLY)
+    assert alert["evidence"]["attempt"] is True and alert["evidence"]["came_from_flat"] is True
 
 
 def test_near_miss_the_sweeping_burst_held():

@@ -16,7 +16,12 @@ from tests.compliance.helpers import f, o, q, run
 from tests.compliance.test_momentum_sweep import TICK, _book, sweep_burst
 
 ONLY = {"momentum_ignition"}
-OFF = {"momentum_ignition": {"sweep_prints": False}}
+# The fixtures' account comes to EURUSD flat: with ``attempt_from_flat_orders`` (wip/mom36) any
+# three of its orders with one through the touch, turned, are an attempt. These tests read the
+# sweep's prints and ``attempt_min_orders`` on their own, so that rule is off here
+# (tests/compliance/test_momentum_attempt_from_flat.py tests it).
+FLAT_OFF = {"attempt_from_flat_orders": None}
+OFF = {"momentum_ignition": {"sweep_prints": False, **FLAT_OFF}}
 
 
 def test_the_default_is_the_chosen_rule():
@@ -40,7 +45,7 @@ def test_sweeps_printed_two_spreads_through_a_refilled_book_and_reversed_are_ale
 def test_near_miss_sweeps_printed_only_one_and_a_half_spreads_through():
     """The same through four levels: the furthest fill 1.5 spreads above the mid."""
     rows = sweep_burst(levels=4, moves=False)
-    assert run(rows, only=ONLY) == []
+    assert run(rows, only=ONLY, params={"momentum_ignition": FLAT_OFF}) == []
 
 
 def test_near_miss_the_sweeping_burst_held():
@@ -50,6 +55,7 @@ def test_near_miss_the_sweeping_burst_held():
 # An attempt at ignition on the book (``attempt_min_orders``, MAR Art. 15)
 
 ATTEMPT_OFF = {"momentum_ignition": {"attempt_min_orders": None}}
+ATTEMPT_ONLY = {"momentum_ignition": FLAT_OFF}
 
 
 def attempt_burst(*, n: int = 5, walked: int = 1, reverse: bool = True):
@@ -82,7 +88,7 @@ def test_attempt_default_is_the_chosen_rule():
 
 def test_five_orders_one_through_the_touch_that_moved_nothing_then_turned_is_an_attempt():
     rows = attempt_burst()
-    (alert,) = run(rows, only=ONLY)
+    (alert,) = run(rows, only=ONLY, params=ATTEMPT_ONLY)
     ev = alert["evidence"]
     assert alert["order_ids"] == ["b0", "b1", "b2", "b3", "b4", "rev"]
     assert ev["attempt"] is True and ev["move_by_sweep"] is False
@@ -92,7 +98,8 @@ def test_five_orders_one_through_the_touch_that_moved_nothing_then_turned_is_an_
 
 
 def test_near_miss_four_orders():
-    assert run(attempt_burst(n=4), only=ONLY) == []
+    """Under ``attempt_min_orders`` (from flat, ``attempt_from_flat_orders`` would take it)."""
+    assert run(attempt_burst(n=4), only=ONLY, params=ATTEMPT_ONLY) == []
 
 
 def test_near_miss_five_orders_none_through_the_touch():
