@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 03:46 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 04:29 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (75647, 46246, 25361)
+INDEPENDENT_SEEDS = (48317, 95282, 56136)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -113,8 +113,11 @@ INDEPENDENT_SEEDS = (75647, 46246, 25361)
 # figures, three sets (every target met on each); 82337, 19762, 1529; 44444, 3683, 26460 and 85706,
 # 62347, 50085 (drawn 00:08 UTC): read at commit 90e4a20, the 6 December 01:48 UTC session-start
 # figures, three sets (every target met on each); 1724, 72700, 51878; 94758, 98860, 27018 and 39887,
-# 1478, 22848 (drawn 01:52 UTC): read at commit efb87ba, the 6 December session's final figures,
-# three sets (every target met on the first two; marking the close 0.58 on the third).
+# 1478, 22848 (drawn 01:52 UTC): read at commit efb87ba, the 6 December session's 03:40 figures,
+# three sets (every target met on the first two; marking the close 0.58 on the third); 75647, 46246,
+# 25361; 87162, 28126, 1044 and 8023, 16221, 28599 (drawn 03:46 UTC): read at commit 1a58e46, the 6
+# December session's last figures, three sets (every target met; marking the close 0.69; every
+# target met).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -252,6 +255,15 @@ SEEN_INDEPENDENT_SEEDS = (
     39887,
     1478,
     22848,
+    75647,
+    46246,
+    25361,
+    87162,
+    28126,
+    1044,
+    8023,
+    16221,
+    28599,
 )
 
 
