@@ -174,3 +174,14 @@ def test_a_wrong_password_is_refused_and_audited(world):
     response = Client().post("/login/", {"username": "tina", "password": "nope"}, REMOTE_ADDR="192.0.2.10")
     assert response.status_code == 200 and "did not match" in response.content.decode()
     assert AuditRecord.objects.filter(action="auth.login_failed", object_id="tina").exists()
+
+
+def test_a_refused_screen_says_why_inside_the_product(world):
+    """A risk manager who types the reports address gets the product's page (its bar, the
+    reason the view gave, the way home), not the server's bare '403 Forbidden'."""
+    response = _client(world.users["risk"]).get("/compliance/reports/")
+    assert response.status_code == 403
+    body = response.content.decode()
+    assert "Not for your role" in body
+    assert "regulatory reports are for compliance officers, auditors and administrators." in body
+    assert 'aria-label="Screens"' in body and 'href="/"' in body
