@@ -183,5 +183,5 @@ def test_a_refused_screen_says_why_inside_the_product(world):
     assert response.status_code == 403
     body = response.content.decode()
     assert "Not for your role" in body
-    assert "regulatory reports are for compliance officers, auditors and administrators." in body
+    assert "Regulatory reports are for compliance officers, auditors and administrators." in body
     assert 'aria-label="Screens"' in body and 'href="/"' in body
