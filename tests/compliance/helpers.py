@@ -65,6 +65,22 @@ def market(t, oid, acct, side, qty, fill_price, *, owner=None, sym="EURUSD", lat
     ]
 
 
+def pips_past_ask(pips: float) -> str:
+    """The price this many pips past the ask of ``slipped_buys``'s quote (ask 1.10010)."""
+    return f"{1.10010 + pips * 0.0001:.5f}"
+
+
+def slipped_buys(pips: list[float], *, gap: float = 300.0) -> list[dict]:
+    """One client's (K) EURUSD market buys after one quote (ask 1.10010, a 1-pip spread: best
+    execution's bar is 2 pips), ``gap`` s apart, each filled once this many pips past the ask
+    (0: at the ask; negative: improved)."""
+    rows = [q(0, "1.10000", "1.10010")]
+    for i, p in enumerate(pips):
+        t = gap * i + 1
+        rows += [o(t, "new", f"a{i}", "K", "buy", 100_000), f(t + 0.05, f"a{i}", "K", "buy", 100_000, pips_past_ask(p))]
+    return rows
+
+
 def parked_cancels(times, *, acct="S", sym="GBPUSD", tag="r"):
     """Orders the account parks and cancels half a second later, one per time (another symbol by
     default: the spoofing baselines are the account's across symbols)."""

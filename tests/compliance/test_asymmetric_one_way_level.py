@@ -8,25 +8,10 @@ or with half its marks or more past the bar keeps best execution's alert."""
 
 from __future__ import annotations
 
-from tests.compliance.helpers import f, o, q, run, surveil_restarted
+from tests.compliance.helpers import run, slipped_buys, surveil_restarted
 
 BOTH = {"best_execution_slippage", "asymmetric_slippage"}
 OFF = {"asymmetric_slippage": {"one_way_level": None}}
-QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread: best execution's bar is 2 pips
-
-
-def price(pips: float) -> str:
-    return f"{1.10010 + pips * 0.0001:.5f}"
-
-
-def client(pips: list[float], *, gap: float = 300.0) -> list[dict]:
-    """One client's market buys, ``gap`` s apart, each filled once this many pips past the ask
-    (0: at the ask; negative: improved)."""
-    rows = [QUOTE]
-    for i, p in enumerate(pips):
-        t = gap * i + 1
-        rows += [o(t, "new", f"a{i}", "K", "buy", 100_000), f(t + 0.05, f"a{i}", "K", "buy", 100_000, price(p))]
-    return rows
 
 
 def types(alerts) -> list[str]:
@@ -38,7 +23,7 @@ ONE_WAY = [1.2, 0.0, 1.5, 1.6, 0.0, 2.6, 1.4, 0.0, 1.8, 2.8]
 
 
 def test_a_one_way_client_too_few_to_weigh_is_asymmetric_with_the_exceptions():
-    rows = client(ONE_WAY)
+    rows = slipped_buys(ONE_WAY)
     alerts = run(rows, only=BOTH)
     assert types(alerts) == ["asymmetric_slippage"]
     ev = alerts[0]["evidence"]
@@ -50,42 +35,42 @@ def test_a_one_way_client_too_few_to_weigh_is_asymmetric_with_the_exceptions():
 
 
 def test_the_same_live_and_across_a_restart():
-    rows = client(ONE_WAY)
+    rows = slipped_buys(ONE_WAY)
     for restart_at in (None, 9, len(rows) - 1):
         assert types(surveil_restarted(rows, only=BOTH, restart_at=restart_at)) == ["asymmetric_slippage"]
 
 
 def test_near_miss_an_improvement_passed_on_keeps_best_execution():
     # the same marks but one improvement of 0.3 pip given: not one way, released as before
-    rows = client([1.2, 0.0, 1.5, -0.3, 1.6, 2.6, 1.4, 1.8, 2.8])
+    rows = slipped_buys([1.2, 0.0, 1.5, -0.3, 1.6, 2.6, 1.4, 1.8, 2.8])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
 
 
 def test_near_miss_too_few_one_way_marks_keep_best_execution():
     # 4 adverse marks, none improved (2^-4 = 0.0625 > 0.05), one past the bar: best execution's
-    rows = client([0.2, 0.0, 0.3, 0.4, 0.0, 2.6])
+    rows = slipped_buys([0.2, 0.0, 0.3, 0.4, 0.0, 2.6])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
     # the fifth one-way mark makes it the asymmetric pattern
-    assert types(run(client([0.2, 0.0, 0.3, 0.4, 0.5, 0.0, 2.6]), only=BOTH)) == ["asymmetric_slippage"]
+    assert types(run(slipped_buys([0.2, 0.0, 0.3, 0.4, 0.5, 0.0, 2.6]), only=BOTH)) == ["asymmetric_slippage"]
 
 
 def test_near_miss_marks_mostly_past_the_bar_keep_best_execution():
     # best-execution abuse: 4 of 5 adverse marks past the bar (3 in 4 or more), none past twice it
-    rows = client([2.5, 0.0, 3.0, 3.5, 1.2, 2.8])
+    rows = slipped_buys([2.5, 0.0, 3.0, 3.5, 1.2, 2.8])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
     assert types(run(rows, only=BOTH, params=OFF)) == ["best_execution_slippage"]
 
 
 def test_near_miss_as_many_past_the_bar_as_within_keep_best_execution():
     # 4 of 8 adverse marks past the bar (not most within it): best execution's, as before
-    rows = client([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7])
+    rows = slipped_buys([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7])
     assert types(run(rows, only=BOTH)) == ["best_execution_slippage"]
     # one more mark within the bar (4 of 9 past): the asymmetric pattern
-    assert types(run(client([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7, 1.1]), only=BOTH)) == ["asymmetric_slippage"]
+    assert types(run(slipped_buys([0.8, 2.5, 1.0, 2.6, 1.2, 2.4, 1.4, 2.7, 1.1]), only=BOTH)) == ["asymmetric_slippage"]
 
 
 def test_near_miss_a_gross_exception_keeps_best_execution():
     # one fill past twice the bar (4.5 pips): a gross exception in its own right
-    rows = client([1.2, 1.5, 1.6, 4.5, 1.4, 1.8, 2.6])
+    rows = slipped_buys([1.2, 1.5, 1.6, 4.5, 1.4, 1.8, 2.6])
     assert "best_execution_slippage" in types(run(rows, only=BOTH))
     assert "asymmetric_slippage" not in types(run(rows, only=BOTH))

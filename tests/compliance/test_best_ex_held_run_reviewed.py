@@ -7,24 +7,10 @@ keeps best execution's alert; too few slippages for the test: released as before
 
 from __future__ import annotations
 
-from tests.compliance.helpers import f, o, q, run
+from tests.compliance.helpers import f, o, pips_past_ask, run, slipped_buys
 
 BOTH = {"best_execution_slippage", "asymmetric_slippage"}
 BEFORE = {"best_execution_slippage": {"review_held": False}}
-QUOTE = q(0, "1.10000", "1.10010")  # ask 1.10010, a 1-pip spread: best execution's bar is 2 pips
-
-
-def price(pips: float) -> str:
-    return f"{1.10010 + pips * 0.0001:.5f}"
-
-
-def client(pips: list[float], *, gap: float) -> list[dict]:
-    """One client's market buys, ``gap`` s apart, each filled once this many pips past the ask."""
-    rows = [QUOTE]
-    for i, p in enumerate(pips):
-        t = gap * i + 1
-        rows += [o(t, "new", f"a{i}", "K", "buy", 100_000), f(t + 0.05, f"a{i}", "K", "buy", 100_000, price(p))]
-    return rows
 
 
 def types(alerts) -> list[str]:
@@ -34,7 +20,7 @@ def types(alerts) -> list[str]:
 def test_a_run_held_past_the_cap_is_reviewed_then_folded():
     # an asymmetric client trading for over 2 h, never quiet for 30 min: its first held
     # detection (a2, 1601 s) reaches the 7200 s cap while it still trades (13 slippages)
-    rows = client([1.5, 1.5, 3.0] * 5, gap=800.0)
+    rows = slipped_buys([1.5, 1.5, 3.0] * 5, gap=800.0)
     alerts = run(rows, only=BOTH)
     assert types(alerts) == ["asymmetric_slippage"]  # one episode: the review's and the end's
     ev = alerts[0]["evidence"]
@@ -45,7 +31,7 @@ def test_a_run_held_past_the_cap_is_reviewed_then_folded():
 
 def test_a_fair_client_reviewed_at_the_cap_keeps_best_executions_alert():
     # marks both ways: the review at the cap clears the client, the run is best execution's
-    rows = client([1.5, -1.5, 3.0, -1.5] * 4, gap=800.0)
+    rows = slipped_buys([1.5, -1.5, 3.0, -1.5] * 4, gap=800.0)
     alerts = run(rows, only=BOTH)
     assert set(types(alerts)) == {"best_execution_slippage"}
     assert types(run(rows, only=BOTH, params=BEFORE)) == types(alerts)
@@ -54,12 +40,12 @@ def test_a_fair_client_reviewed_at_the_cap_keeps_best_executions_alert():
 def test_fills_after_the_alert_join_it():
     # 20 marks of 1.5 pips (alerted at the 20th); the 20th order's second fill, 3 pips past
     # the ask, is a best-execution detection with nothing new for asymmetric to assess
-    rows = client([1.5] * 19, gap=60.0)
+    rows = slipped_buys([1.5] * 19, gap=60.0)
     t = 60.0 * 19 + 1
     rows += [
         o(t, "new", "a19", "K", "buy", 200_000),
-        f(t + 0.05, "a19", "K", "buy", 100_000, price(1.5)),
-        f(t + 0.1, "a19", "K", "buy", 100_000, price(3.0)),
+        f(t + 0.05, "a19", "K", "buy", 100_000, pips_past_ask(1.5)),
+        f(t + 0.1, "a19", "K", "buy", 100_000, pips_past_ask(3.0)),
     ]
     alerts = run(rows, only=BOTH)
     assert types(alerts) == ["asymmetric_slippage"]
@@ -71,7 +57,7 @@ def test_too_few_slippages_are_released_at_the_cap_as_before():
     # 6 slippages over 2 h (the exact test needs 10): nothing to review, best execution's alert
     # (an improvement among them: one way, the run would be asymmetric's, wip/asym35's
     # ``one_way_level``, tests/compliance/test_asymmetric_one_way_level.py)
-    rows = client([1.5, -0.5, 3.0] * 2, gap=1700.0)
+    rows = slipped_buys([1.5, -0.5, 3.0] * 2, gap=1700.0)
     alerts = run(rows, only=BOTH)
     assert set(types(alerts)) == {"best_execution_slippage"}
     assert types(run(rows, only=BOTH, params=BEFORE)) == types(alerts)
