@@ -1211,7 +1211,7 @@ class MomentumIgnitionDetector(Detector):
             and ch.two_way == (0.0, 0.0)
             and not ch.quoting
         )
-        if from_flat and attempt_orders is not None and p.attempt_from_flat_orders < attempt_orders:
+        if from_flat and p.attempt_from_flat_orders < attempt_orders:
             attempt_orders = p.attempt_from_flat_orders  # a relaxation of the attempt test: off with it
         by_attempt = (
             not ok
