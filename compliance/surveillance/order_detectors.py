@@ -27,6 +27,12 @@ def _spreads(state) -> float | None:
     return round(state.away_bps / spread_bps, 3) if spread_bps > 0 else None
 
 
+def _record_end(fill_t: float, before_t: float | None) -> float:
+    """Where the account's record before a trade ends: at the fill, or earlier at ``before_t``
+    (the order's first partial fill, ``SpoofingParams.record_before_first_fill``)."""
+    return fill_t if before_t is None else min(before_t, fill_t)
+
+
 class SpoofingDetector(Detector):
     """Spoofing / layering (MAR Art. 12(2)(c), 2016/522 Annex II 1(e)-(g)).
 
@@ -469,7 +475,7 @@ class SpoofingDetector(Detector):
         only those it did not replace). Cancels between ``before_t`` and the fill count in neither:
         they follow the trade being read, they are not the account's routine before it."""
         p = self.p
-        ref = fill_t if before_t is None else min(before_t, fill_t)
+        ref = _record_end(fill_t, before_t)
         before = after = 0
         start, end = ref - p.baseline_s, fill_t + window
         for e in self.cancels.get(account, ()):
@@ -508,7 +514,7 @@ class SpoofingDetector(Detector):
         share = (sum(1 for q in history if q >= smallest) + 1) / (len(history) + 2)
         # the fills that were chances: over the same ``baseline_s`` as the rate, up to the
         # reference time (the order's first fill, once for its partial fills, when read before it)
-        ref = fill_t if before_t is None else min(before_t, fill_t)
+        ref = _record_end(fill_t, before_t)
         start = ref - p.baseline_s
         fills = sum(1 for ft, _f, fs, *_ in self.recent_fills.get(key, ()) if fs == fill_side and start <= ft <= ref)
         fills = max(fills, 1)
@@ -548,7 +554,7 @@ class SpoofingDetector(Detector):
             "baseline_s": p.baseline_s,
         }
         if p.active_gap_s is not None:
-            ref = fill_t if before_t is None else min(before_t, fill_t)
+            ref = _record_end(fill_t, before_t)
             n, span = self._active_stretch(account, ref, withdrawals)
             figures["active_stretch_cancels"] = n
             figures["active_stretch_s"] = round(span, 3)
