@@ -207,6 +207,18 @@ def _reference_caches_reset(_cache_namespace):
 
 
 @pytest.fixture
+def celery_eager():
+    """Tasks run in this process when queued: the embedded run's shape (no broker), or a test
+    playing the ``reports`` worker's job."""
+    from tradeops.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before
+
+
+@pytest.fixture
 def postgres(db):
     requires_postgres()
 

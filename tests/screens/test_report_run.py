@@ -26,17 +26,6 @@ def world(db):
     return world_build()
 
 
-@pytest.fixture
-def celery_eager():
-    """Tasks run in this process when queued: the embedded run's shape (no broker)."""
-    from tradeops.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def _client(user) -> Client:
     client = Client()
     client.force_login(user)

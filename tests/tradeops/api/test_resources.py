@@ -303,17 +303,6 @@ def test_the_schema_and_docs_are_served(db):
     assert events.status_code == 200 and events.json()["title"] == "tradeops event envelope"
 
 
-@pytest.fixture
-def celery_eager():
-    """Tasks run in this process when queued (the ``reports`` worker's job, here)."""
-    from tradeops.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
 def test_a_report_is_run_generated_approved_by_another_officer_and_downloaded(
     book, as_role, celery_eager, django_capture_on_commit_callbacks
 ):
