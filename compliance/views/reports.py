@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -35,14 +36,8 @@ from tradeops.core.clock import utcnow
 from tradeops.core.errors import NotFound
 from tradeops.core.screens import action_run, form_action_run, require_text
 
-# The period a kind covers by default: its schedule's (settings.REPORTING_SCHEDULES), and for the
-# transaction report the last closed trading date (T+1, ``trading_date_closed``).
-DEFAULT_PERIODS = {
-    ReportKind.BEST_EXECUTION: "previous_month",
-    ReportKind.ALERTS_SUMMARY: "previous_week",
-    ReportKind.ORDER_RECORD: "previous_month",
-    ReportKind.RTS6_PACK: "previous_year",
-}
+# A kind no schedule runs (the order record, on request): the month before.
+UNSCHEDULED_PERIOD = "previous_month"
 # A run the ``reports`` queue is still making: its page asks for the status until it is done.
 IN_PROGRESS = (RunStatus.PENDING, RunStatus.GENERATED)
 # The service's refusals (``report_run_create``), each shown beside the field it is about.
@@ -60,10 +55,16 @@ REFUSAL_FIELDS = {
 
 
 def default_period(kind: str) -> tuple[date, date]:
+    """The period a kind covers by default: for the transaction report the last closed trading
+    date (T+1, ``trading_date_closed``); for the others their schedule's
+    (``settings.REPORTING_SCHEDULES``: the week, month or year before)."""
     if kind == ReportKind.TRANSACTION:
         day = trading_date_closed()
         return day, day
-    return period_for(DEFAULT_PERIODS[kind], utcnow().date())
+    scheduled = {
+        s["kwargs"]["kind"]: s["kwargs"]["period"] for s in settings.REPORTING_SCHEDULES.values() if "kwargs" in s
+    }
+    return period_for(scheduled.get(kind, UNSCHEDULED_PERIOD), utcnow().date())
 
 
 class RunReportForm(forms.Form):
