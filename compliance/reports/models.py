@@ -244,6 +244,16 @@ class RunStatus(models.TextChoices):
     SUPERSEDED = "superseded", "Superseded"
 
 
+class ReportRunQuerySet(models.QuerySet):
+    def standing_for(self, *, kind: str, period_start, period_end) -> ReportRunQuerySet:
+        """The runs that stand for exactly this kind and period: not superseded, not failed, not
+        a correction. What a new run of it supersedes (or, once submitted, must name with a
+        reason), and what a redelivered schedule tick reuses."""
+        return self.filter(kind=kind, period_start=period_start, period_end=period_end, corrects__isnull=True).exclude(
+            status__in=[RunStatus.SUPERSEDED, RunStatus.FAILED]
+        )
+
+
 class ReportRun(models.Model):
     """One report: kind, period (UTC dates, inclusive), status, file, four eyes.
 
@@ -298,6 +308,8 @@ class ReportRun(models.Model):
     feedback_file = models.FileField(storage=reports_storage, upload_to="feedback/%Y/%m/", max_length=300, blank=True)
     feedback_sha256 = models.CharField(max_length=64, blank=True)
     feedback_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReportRunQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-pk"]

@@ -54,8 +54,7 @@ def report_runs_of_period(*, user, kind: str, period_start: date, period_end: da
     must name (``supersedes``) with a reason (``report_run_create``)."""
     return list(
         report_run_list(user=user, kind=kind)
-        .filter(period_start=period_start, period_end=period_end, corrects__isnull=True)
-        .exclude(status__in=[RunStatus.SUPERSEDED, RunStatus.FAILED])
+        .standing_for(kind=kind, period_start=period_start, period_end=period_end)
         .order_by("created_at", "pk")
     )
 

@@ -162,8 +162,7 @@ def report_run_create(
     now = utcnow()
     same = (
         ReportRun.objects.select_for_update()
-        .filter(kind=kind, period_start=period_start, period_end=period_end, corrects__isnull=True)
-        .exclude(status__in=[RunStatus.SUPERSEDED, RunStatus.FAILED])
+        .standing_for(kind=kind, period_start=period_start, period_end=period_end)
         .order_by("pk")
     )
     if corrects is None:

@@ -38,11 +38,7 @@ def period_for(name: str, today: date) -> tuple[date, date]:
 
 def _run_once(*, kind: str, start: date, end: date) -> ReportRun | None:
     """A redelivered beat tick must not make a second run: reuse a live one of the period."""
-    return (
-        ReportRun.objects.filter(kind=kind, period_start=start, period_end=end, corrects__isnull=True)
-        .exclude(status__in=[RunStatus.SUPERSEDED, RunStatus.FAILED])
-        .first()
-    )
+    return ReportRun.objects.standing_for(kind=kind, period_start=start, period_end=end).first()
 
 
 @shared_task(name="compliance.reports.tasks.transaction_report_daily", acks_late=True)
