@@ -4,7 +4,6 @@ authorise, call one selector or read service, render (MiFID II record keeping, 2
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -19,6 +18,7 @@ from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
 from tradeops.audit.verify import audit_verify
 from tradeops.core.roles import can_read_audit_trail
+from tradeops.core.screens import utc_param
 
 PAGE = 50
 MAX_PAGE = 100_000  # 5 million records deep; past that, narrow the search
@@ -30,13 +30,6 @@ def _check_access(user) -> None:
     the admin's audit pages: ``tradeops.core.roles.can_read_audit_trail``)."""
     if not can_read_audit_trail(user):
         raise PermissionDenied("the audit trail is for compliance officers and auditors")
-
-
-def _when(value: str) -> datetime | None:
-    if not value:
-        return None
-    parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _refusal(params) -> str:
@@ -60,10 +53,11 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest(f"Bad request: {refusal}.", content_type="text/plain; charset=utf-8")
     errors = []
     try:
-        since, until = _when(params.get("since", "")), _when(params.get("until", ""))
+        since = utc_param(params.get("since", ""))
+        until = utc_param(params.get("until", ""), period_end=True)
     except ValueError:
         since = until = None
-        errors.append("times must be ISO 8601, e.g. 2026-11-26T09:00")
+        errors.append("times must be ISO 8601, e.g. 2026-11-26 (the whole day) or 2026-11-26T09:00 (UTC)")
     try:
         page = max(1, int(params.get("page", "1")))
     except ValueError:

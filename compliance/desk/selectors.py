@@ -58,7 +58,7 @@ class AlertFilters:
 
 def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
     """The alert queue: history and open alerts, filtered and sorted. Period filters the alert's
-    event-time window (it overlaps [since, until])."""
+    event-time window: it overlaps [since, until), ``until`` excluded like the audit search's."""
     # defer(None): the queue shows the case's assignee, beyond the columns the shared selector reads
     qs = (
         alerts_visible_to(user=user)
@@ -86,7 +86,7 @@ def alert_queue(*, user, filters: AlertFilters) -> QuerySet[Alert]:
     if f.since is not None:
         qs = qs.filter(Q(end__gte=f.since) | Q(end__isnull=True, start__gte=f.since))
     if f.until is not None:
-        qs = qs.filter(Q(start__lte=f.until) | Q(start__isnull=True, first_seen__lte=f.until))
+        qs = qs.filter(Q(start__lt=f.until) | Q(start__isnull=True, first_seen__lt=f.until))
     key = f.sort.lstrip("-")
     columns = ALERT_SORTS.get(key, ALERT_SORTS["time"])
     descending = f.sort.startswith("-") or key not in ALERT_SORTS

@@ -32,7 +32,7 @@ def _filters(params) -> tuple[AlertFilters, list[str]]:
     errors = []
     try:
         since = utc_param(params.get("since", ""))
-        until = utc_param(params.get("until", ""))
+        until = utc_param(params.get("until", ""), period_end=True)
     except ValueError:
         since = until = None
         errors.append("The period's dates must be ISO 8601, e.g. 2026-11-26 or 2026-11-26T09:00 (UTC).")

@@ -46,6 +46,18 @@ def _login(client, role):
     return user
 
 
+def test_a_bare_until_date_takes_in_that_whole_day(client, records):
+    _login(client, "auditor")
+
+    def count(**period):
+        body = client.get("/compliance/audit/", period).content.decode()
+        return body.split('id="audit-results"')[1].count("order.c")
+
+    assert count(since="2026-03-02", until="2026-03-02") == 3
+    assert count(since="2026-03-01", until="2026-03-01") == 0
+    assert count(until="2026-03-02T09:31") == 1  # a date-time bound stays excluded
+
+
 @pytest.mark.parametrize("role", ["compliance_officer", "auditor"])
 def test_officers_and_auditors_search_with_facets(client, records, role):
     _login(client, role)

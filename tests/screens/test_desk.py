@@ -85,6 +85,21 @@ def test_the_alert_queue_filters_and_sorts(world):
     assert alert_queue(user=world.users["trader"], filters=AlertFilters()).count() == 0  # no tipping off
 
 
+def test_the_alert_queue_reads_a_bare_until_date_as_that_whole_day(world, client):
+    """From 5 to 5 January means the 5th: the officer's world has a spoofing alert at 10:00 that
+    day and none the day before."""
+    client.force_login(world.users["officer"])
+
+    def shown(query):
+        response = client.get("/compliance/alerts/?" + query)
+        assert response.status_code == 200
+        return "data-alert=" in response.content.decode()
+
+    assert shown("since=2026-01-05&until=2026-01-05")
+    assert not shown("since=2026-01-04&until=2026-01-04")
+    assert shown("until=2026-01-05T10:00:01") and not shown("until=2026-01-05T10:00")  # until excluded
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 

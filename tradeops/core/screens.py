@@ -8,7 +8,7 @@ reason) or a validation error is shown to the person as it is, never as a server
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import TypeVar
 
 from django.contrib import messages
@@ -66,14 +66,28 @@ def local_url(request: HttpRequest, candidate: str, default: str) -> str:
     return default
 
 
-def utc_param(value: str) -> datetime | None:
+def utc_param(value: str, *, period_end: bool = False) -> datetime | None:
     """An ISO 8601 date or date-time from a query string, as aware UTC (naive means UTC).
-    Raises ValueError on anything else."""
+    Raises ValueError on anything else.
+
+    ``period_end``: the value ends a period, compared with ``<``. A bare date there means through
+    that whole day (the next day's midnight), as a person who filters "from 26 to 26 November"
+    means the 26th, not its first instant."""
     value = (value or "").strip()
     if not value:
         return None
     parsed = datetime.fromisoformat(value)
+    if period_end and _is_bare_date(value):
+        parsed += timedelta(days=1)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _is_bare_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
 
 
 def require_text(data, name: str, *, what: str) -> str:
