@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -67,6 +68,11 @@ def test_surveil_record_puts_alerts_into_cases_once(tmp_path, db):
         call_command("surveil", str(src), "--output", str(tmp_path / "a.jsonl"), "--record", stderr=io.StringIO())
     alert = Alert.objects.get()
     assert alert.occurrences == 2 and Case.objects.get().subject_owner == "X"
+    # raised at the book's market time (its last record, where the wash closed), recorded now
+    book_end = datetime.fromisoformat(rows[-1]["ts"].replace("Z", "+00:00"))
+    assert alert.end <= alert.first_seen == alert.last_seen == book_end
+    assert alert.recorded_at.year >= 2026 and alert.recorded_at > book_end + timedelta(days=1)
+    assert set(alert.case.actions.values_list("at", flat=True)) == {book_end}
 
 
 def _one_line_book(tmp_path):

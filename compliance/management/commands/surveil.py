@@ -12,8 +12,10 @@ number and field) and skipped.
 
 from __future__ import annotations
 
+import itertools
 import sys
 import time
+from datetime import UTC, datetime
 
 import orjson
 from django.core.management.base import BaseCommand, CommandError
@@ -87,12 +89,14 @@ class Command(BaseCommand):
             if source is not sys.stdin.buffer:
                 source.close()
             raise CommandError(f"cannot write {opts['output']}: {exc.strerror or exc}") from None
-        recorded: list[bytes] = []
+        # (alert line, the book's market time when surveillance raised it): the event time the
+        # desk shows as "Raised", as the streaming stage records a replay's market time
+        recorded: list[tuple[bytes, float]] = []
 
         def emit(line: bytes) -> None:
             sink.write(line)
             if opts["record"]:
-                recorded.append(line)
+                recorded.append((line, engine.last_t))
 
         try:
             stats = surveil_lines(source, engine=engine, emit=emit)
@@ -106,9 +110,7 @@ class Command(BaseCommand):
         elapsed = time.perf_counter() - started
 
         if recorded:
-            from compliance.services import alerts_record
-
-            new = alerts_record(alerts=[orjson.loads(line) for line in recorded], source="surveil-batch")
+            new = _record(recorded)
             self.stderr.write(f"surveil: recorded {len(new)} new alerts ({len(recorded) - len(new)} duplicates)")
         for error in stats.errors:
             self.stderr.write(str(error))
@@ -119,3 +121,21 @@ class Command(BaseCommand):
         )
         if stats.errors and opts["fail_on_error"]:
             raise CommandError(f"{len(stats.errors)} bad lines")
+
+
+def _record(recorded: list[tuple[bytes, float]]) -> list:
+    """Record the alerts for the desk, all or none, each raised at the book's market time when
+    surveillance raised it (alerts raised at the same instant recorded together)."""
+    from django.db import transaction
+
+    from compliance.services import alerts_record
+
+    new = []
+    with transaction.atomic():
+        for raised_t, group in itertools.groupby(recorded, key=lambda item: item[1]):
+            new += alerts_record(
+                alerts=[orjson.loads(line) for line, _ in group],
+                source="surveil-batch",
+                at=datetime.fromtimestamp(raised_t, tz=UTC),
+            )
+    return new
