@@ -644,13 +644,14 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     vol_lookback_s: Pos = 1800.0  # the volatility and the account's own flow before the push
     min_share: Fraction = 0.25  # the account's share of the firm's aggressive volume in the symbol over the push
     min_one_sided: Fraction = 0.8  # |net| / gross of its aggressive volume in the window
-    # Or over the push alone (from its first order to the print), when the window as a whole is
-    # two-way: the account's other business the other way before the push began (a client's
-    # flow, a hedge, an earlier round trip) does not make the push into the print two-way
-    # (MAR Annex I 2(b), 2016/522 Annex II 1: the trading at the close is the behaviour judged).
-    # A two-way account's churn still fails the concentration test (its pace before the push
-    # counts both ways). False: the window as a whole only.
-    one_sided_over_push: bool = False
+    # Or over the push alone (from its first order to the print, its net over its gross there),
+    # when the window as a whole is two-way and the push is a series of at least this many orders
+    # the push's way: the account's business the other way before the series began (a client's
+    # flow, a hedge, an earlier round trip) does not make a series of orders into the print
+    # two-way (MAR Annex I 2(b), 2016/522 Annex II: the trading at the close is what is judged);
+    # a pair of orders after two-way business is that business's tail, not a push. None: the
+    # window as a whole only (main). DRAFT, figures filled in below by the 06:00 round.
+    one_sided_push_min_orders: Count | None = None
     # The push's rate (volume per second) / the account's aggressive rate before it (the higher
     # of the ``window_s`` and the ``vol_lookback_s`` before the push): steady flow is not marking.
     min_concentration: NonNeg = 5.0

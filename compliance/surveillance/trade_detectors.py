@@ -1585,10 +1585,14 @@ class MarkingTheCloseDetector(Detector):
             push = aggr[run_from:]
             push_ids = {f[1].order_id for f in push if f[2] == direction}
             push_one_sided = None
-            if p.one_sided_over_push and one_sided < p.min_one_sided:
-                # The account's business the other way before the push began is not the push:
-                # one-way is judged over the push, from its first order to the print (its net
-                # over its gross there), when the window as a whole is two-way.
+            if (
+                p.one_sided_push_min_orders is not None
+                and one_sided < p.min_one_sided
+                and len(push_ids) >= p.one_sided_push_min_orders
+            ):
+                # The account's business the other way before a series of orders into the print
+                # began is not the push: one-way is judged over the push, from its first order to
+                # the print (its net over its gross there), when the window as a whole is two-way.
                 push_gross = sum(f[1].qty for f in push)
                 push_one_sided = abs(sum(f[2] * f[1].qty for f in push)) / push_gross if push_gross else 0.0
             if len(push_ids) < p.min_orders or max(one_sided, push_one_sided or 0.0) < p.min_one_sided:
@@ -1809,7 +1813,6 @@ class MarkingTheCloseDetector(Detector):
                     "push_qty": qty,
                     "net_aggressive_qty_in_window": net,
                     "one_sided": round(one_sided, 4),
-                    "push_one_sided": None if push_one_sided is None else round(push_one_sided, 4),
                     "min_one_sided": p.min_one_sided,
                     "share_of_aggressive_volume": round(share, 4),
                     "min_share": p.min_share,
@@ -1849,6 +1852,8 @@ class MarkingTheCloseDetector(Detector):
                     "max_continuation": p.max_continuation,
                 },
             )
+            if p.one_sided_push_min_orders is not None:  # named only with the rule on (off: main's fields)
+                alert.evidence["push_one_sided"] = None if push_one_sided is None else round(push_one_sided, 4)
             if p.after_s > 0:
                 self.pending.append([t + p.after_s, account, close.symbol, direction, qty, 0.0, alert])
             else:

@@ -1,12 +1,12 @@
 """Marking the close: one-way judged over the push when the window is two-way
-(``one_sided_over_push``, 2026-12-06 06:00 round, wip/close37; off by default). Pure: no database."""
+(``one_sided_push_min_orders``, 2026-12-06 06:00 round, wip/close37; off by default). Pure: no database."""
 
 from __future__ import annotations
 
 from tests.compliance.helpers import market, pushed_print, run
 
 ONLY = {"marking_the_close"}
-ON = {"marking_the_close": {"one_sided_over_push": True}}
+ON = {"marking_the_close": {"one_sided_push_min_orders": 3}}
 
 
 def held_then_other_business(sells: list[tuple[float, int]]) -> list:
@@ -35,3 +35,10 @@ def test_marking_the_close_near_miss_a_push_two_way_inside_itself():
     rows = held_then_other_business([(3460, 700_000), (3540, 700_000)])
     assert run(rows, only=ONLY) == []
     assert run(rows, only=ONLY, params=ON) == []
+
+
+def test_marking_the_close_near_miss_a_short_series_after_business_the_other_way():
+    # The same three-order push, asked for a series of four: the window's two-way business keeps
+    # it out (a pair or a short series after other business is that business's tail).
+    rows = held_then_other_business([(3320, 500_000)])
+    assert run(rows, only=ONLY, params={"marking_the_close": {"one_sided_push_min_orders": 4}}) == []
