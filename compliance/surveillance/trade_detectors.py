@@ -1376,7 +1376,10 @@ class MarkingTheCloseDetector(Detector):
     where that flow (counted back from the print, within ``window_s``) was largest: a smaller
     trade the other way inside it does not end it, one that outweighs what came after does. At
     least ``min_orders`` orders that way, ``min_one_sided`` of its aggressive volume in the
-    window that way, ``min_share`` of the firm's aggressive volume in the symbol over the push.
+    window that way (or, for a push that is a series of at least ``one_sided_push_min_orders``
+    orders that way, of its volume over the push: the account's business the other way before
+    the series began does not make it two-way), ``min_share`` of the firm's aggressive volume in
+    the symbol over the push.
     The print is measured against the instrument's own volatility, not an absolute figure: the
     move from the mid when the push began to the print, or the print's distance from the mid
     ``after_s`` later (a print pushed away from the market comes back), must reach (for a
