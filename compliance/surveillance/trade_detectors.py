@@ -1376,7 +1376,10 @@ class MarkingTheCloseDetector(Detector):
     where that flow (counted back from the print, within ``window_s``) was largest: a smaller
     trade the other way inside it does not end it, one that outweighs what came after does. At
     least ``min_orders`` orders that way, ``min_one_sided`` of its aggressive volume in the
-    window that way, ``min_share`` of the firm's aggressive volume in the symbol over the push.
+    window that way (or, for a push that is a series of at least ``one_sided_push_min_orders``
+    orders that way, of its volume over the push: the account's business the other way before
+    the series began does not make it two-way), ``min_share`` of the firm's aggressive volume in
+    the symbol over the push.
     The print is measured against the instrument's own volatility, not an absolute figure: the
     move from the mid when the push began to the print, or the print's distance from the mid
     ``after_s`` later (a print pushed away from the market comes back), must reach (for a
@@ -1584,7 +1587,18 @@ class MarkingTheCloseDetector(Detector):
                     run_from, best = i, acc
             push = aggr[run_from:]
             push_ids = {f[1].order_id for f in push if f[2] == direction}
-            if len(push_ids) < p.min_orders or one_sided < p.min_one_sided:
+            push_one_sided = None
+            if (
+                p.one_sided_push_min_orders is not None
+                and one_sided < p.min_one_sided
+                and len(push_ids) >= p.one_sided_push_min_orders
+            ):
+                # The account's business the other way before a series of orders into the print
+                # began is not the push: one-way is judged over the push, from its first order to
+                # the print (its net over its gross there), when the window as a whole is two-way.
+                push_gross = sum(f[1].qty for f in push)
+                push_one_sided = abs(sum(f[2] * f[1].qty for f in push)) / push_gross if push_gross else 0.0
+            if len(push_ids) < p.min_orders or max(one_sided, push_one_sided or 0.0) < p.min_one_sided:
                 continue
             began = push[0][0]
             qty = sum(f[1].qty for f in push if f[2] == direction)
@@ -1841,6 +1855,8 @@ class MarkingTheCloseDetector(Detector):
                     "max_continuation": p.max_continuation,
                 },
             )
+            if p.one_sided_push_min_orders is not None:  # named only with the rule on (off: main's fields)
+                alert.evidence["push_one_sided"] = None if push_one_sided is None else round(push_one_sided, 4)
             if p.after_s > 0:
                 self.pending.append([t + p.after_s, account, close.symbol, direction, qty, 0.0, alert])
             else:
