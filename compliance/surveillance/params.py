@@ -588,6 +588,11 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # (every order at one price, from flat): development +1 episode for +4 to +9 alerts on
     # near-misses (the generator's `no_move` bursts, turned, read the same on the tape).
     attempt_from_flat_orders: Count | None = 3
+    # A newcomer's series (2026-12-06 06:00 round, wip/mom37, docs/surveillance-rounds.md): the
+    # chain of an account that had no fill in the symbol, either way, in this long before its first
+    # order may space its orders up to ``lead_pause_s`` (45 s) apart instead of ``max_gap_s``
+    # (10 s); every other test applies. None: off.
+    fresh_series_s: Pos | None = 3600.0
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
     # after it does (an exit resting where the burst pushes the price is the textbook ignition:
