@@ -1111,9 +1111,10 @@ class MomentumIgnitionDetector(Detector):
 
     def _gap(self, ch) -> float:
         """The longest pause between a chain's orders: ``max_gap_s``, or ``lead_pause_s`` for the
-        chain of a newcomer to the symbol (``fresh_series_s``)."""
+        chain of a newcomer to the symbol (``fresh_series_s``) once one of its orders walked the
+        book (filled at ``sweep_levels`` prices or more)."""
         p = self.p
-        if ch.fresh and p.lead_pause_s is not None:
+        if ch.fresh and p.lead_pause_s is not None and self._swept(ch.fills) >= 1:
             return max(p.lead_pause_s, p.max_gap_s)
         return p.max_gap_s
 
@@ -1358,7 +1359,11 @@ class MomentumIgnitionDetector(Detector):
                     "attempt_min_orders": p.attempt_min_orders,
                     "attempt_from_flat_orders": p.attempt_from_flat_orders,
                     "came_from_flat": from_flat,
-                    "fresh_series": ch.fresh,
+                    # A newcomer (``fresh_series_s``), and whether its series took pauses over
+                    # ``max_gap_s`` (the newcomer's allowance)
+                    "newcomer_to_symbol": ch.fresh,
+                    "fresh_series": ch.fresh
+                    and any(b[0] - a[0] > p.max_gap_s for a, b in zip(burst, burst[1:], strict=False)),
                     "fresh_series_s": p.fresh_series_s,
                     "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
