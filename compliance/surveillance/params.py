@@ -607,7 +607,7 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # unchanged, alerts 45 -> 48, strictly false 8 -> 11. Measured and dropped on the way: the
     # 300-s flat window (wip/mom35's `series_from_flat`, failed its confirmation), 1,800 s (the LOB's
     # marking-the-close pushes, built 300-2,700 s before the fix, come in) and no walk asked
-    # (the dealer books' one-price entries from flat: +5 strictly false on 18 seen held-out books).
+    # (the dealer books' one-price entries from flat: 4 more strictly false on 18 seen held-out books).
     fresh_series_s: Pos | None = None
     # The exit filled inside the burst: the account's resting order the other way that filled
     # while its chain was forming (before it ignited) counts toward the reversal, as one filled
