@@ -123,7 +123,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # arrival touch within the bar (``walk_from_marked_first``: the later levels are read from it)
 # 52: wash trades' and painting's runs keep when the run first was its accounts' whole trading in
 # the symbol (``_Run.sole_at``: painting one pair short of ``min_pairs``, wip/paint32)
-STATE_VERSION = 52
+# 53: momentum ignition keeps each account's last fill in a symbol (``fresh_series_s``) and, per
+# chain, whether its account was a newcomer to the symbol (wip/mom37)
+STATE_VERSION = 53
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -587,6 +589,7 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
     exit_notional: float
     exit_ids: list[str]
     quoting: bool
+    fresh: bool
 
 
 class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
@@ -602,6 +605,7 @@ class MomentumState(msgspec.Struct, forbid_unknown_fields=True):
     now: float | None
     recent: list[RecentFills]
     flow: dict[str, tuple[float, float]]
+    last_fill: list[tuple[str, str, float]]
 
 
 def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
@@ -630,6 +634,7 @@ def _chain_dump(account: str, symbol: str, ch: _Chain) -> ChainDump:
         ch.exit_notional,
         list(ch.exit_ids),
         ch.quoting,
+        ch.fresh,
     )
 
 
@@ -644,6 +649,7 @@ def _chain_load(cd: ChainDump) -> _Chain:
     ch.two_way = tuple(cd.two_way)
     ch.flow0, ch.flow1 = cd.flow0, cd.flow1
     ch.exit_qty, ch.exit_notional, ch.exit_ids, ch.quoting = cd.exit_qty, cd.exit_notional, cd.exit_ids, cd.quoting
+    ch.fresh = cd.fresh
     return ch
 
 
@@ -655,6 +661,7 @@ def _momentum_dump(d: MomentumIgnitionDetector) -> MomentumState:
         _num(d._now),
         [RecentFills(account, symbol, list(fills)) for (account, symbol), fills in d.recent.items()],
         {symbol: (b, s) for symbol, (b, s) in d.flow.items()},
+        [(account, symbol, t) for (account, symbol), t in d.last_fill.items()],
     )
 
 
@@ -671,6 +678,7 @@ def _momentum_load(d: MomentumIgnitionDetector, s: MomentumState) -> None:
     d._now = -inf if s.now is None else s.now
     d.recent = {(r.account, r.symbol): deque(tuple(x) for x in r.fills) for r in s.recent}
     d.flow = {symbol: [b, s_] for symbol, (b, s_) in s.flow.items()}
+    d.last_fill = {(account, symbol): t for account, symbol, t in s.last_fill}
 
 
 class MarkFill(msgspec.Struct, array_like=True, forbid_unknown_fields=True):

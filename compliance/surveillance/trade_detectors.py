@@ -738,6 +738,7 @@ class _Chain:
         "exit_notional",
         "exit_qty",
         "fills",
+        "fresh",
         "flow0",
         "flow1",
         "ignited",
@@ -791,6 +792,10 @@ class _Chain:
         # after its last order): what the crowd traded beside the burst (``crowd_multiple``)
         self.flow0 = 0.0
         self.flow1 = 0.0
+        # A newcomer to the symbol (``fresh_series_s``): the account had no fill in it, either way,
+        # in the ``fresh_series_s`` before the chain's first order; its orders may come up to
+        # ``lead_pause_s`` apart.
+        self.fresh = False
 
     def qty(self) -> float:
         """The chain's quantity: the burst and the same-way orders carried on after it (the
@@ -860,6 +865,9 @@ class MomentumIgnitionDetector(Detector):
         self.recent: dict[tuple[str, str], deque] = {}
         # symbol -> [aggressive volume bought, sold] by every account since the start (``crowd_multiple``)
         self.flow: dict[str, list[float]] = {}
+        # (account, symbol) -> the account's last fill in the symbol, kept ``fresh_series_s``
+        # (only with it on): whether a chain's account is a newcomer to the symbol
+        self.last_fill: dict[tuple[str, str], float] = {}
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
             self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
@@ -912,7 +920,7 @@ class MomentumIgnitionDetector(Detector):
                     self.engine.quote_unwatch(ch.symbol, self._watch)
 
     def windows_empty(self) -> bool:
-        return not (self.chains or self.awaiting or self.recent)
+        return not (self.chains or self.awaiting or self.recent or self.last_fill)
 
     def expire(self, t):
         # Chains past their horizon go (the next fill on their key would drop them anyway): an
@@ -933,6 +941,10 @@ class MomentumIgnitionDetector(Detector):
             horizon = t - p.two_way_window_s
             for key in [k for k, fills in self.recent.items() if fills[-1][0] < horizon]:
                 del self.recent[key]
+        if self.last_fill:
+            horizon = t - p.fresh_series_s
+            for key in [k for k, last in self.last_fill.items() if last < horizon]:
+                del self.last_fill[key]
 
     def on_fill(self, t, fill, state, side):
         p = self.p
@@ -948,6 +960,11 @@ class MomentumIgnitionDetector(Detector):
             while recent and recent[0][0] < horizon:
                 recent.popleft()
             recent.append((t, side, fill.qty, passive))
+        fresh = False
+        if p.fresh_series_s is not None:
+            last = self.last_fill.get(key)
+            fresh = last is None or t - last > p.fresh_series_s
+            self.last_fill[key] = t
         cum = None
         if p.crowd_multiple is not None and state is not None and state.aggressive:
             flow = self.flow.get(fill.symbol)
@@ -1035,6 +1052,7 @@ class MomentumIgnitionDetector(Detector):
             if ch is not None:
                 self._drop(key, ch)
             ch = self.chains[key] = _Chain(side, fill.symbol)
+            ch.fresh = fresh
             if recent is not None:
                 # What the account did before this chain (this fill excluded)
                 bought = sum((qty for _t, s, qty, _pv in recent if s > 0), 0.0)
@@ -1091,9 +1109,18 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_ids.append(fill.order_id)
         return ch.reversal()[0] >= self.p.min_reversal_fraction * ch.qty()
 
+    def _gap(self, ch) -> float:
+        """The longest pause between a chain's orders: ``max_gap_s``, or ``lead_pause_s`` for the
+        chain of a newcomer to the symbol (``fresh_series_s``) once one of its orders walked the
+        book (filled at ``sweep_levels`` prices or more)."""
+        p = self.p
+        if ch.fresh and p.lead_pause_s is not None and self._swept(ch.fills) >= 1:
+            return max(p.lead_pause_s, p.max_gap_s)
+        return p.max_gap_s
+
     def _lead_n(self, ch) -> int:
         """The fills before the lead pause of a chain that has not ignited (0: no pause yet)."""
-        fills, gap = ch.fills, self.p.max_gap_s
+        fills, gap = ch.fills, self._gap(ch)
         for i in range(1, len(fills)):
             if fills[i][0] - fills[i - 1][0] > gap:
                 return i
@@ -1108,7 +1135,7 @@ class MomentumIgnitionDetector(Detector):
             return p.reversal_window_s
         if p.lead_pause_s is not None and not self._lead_n(ch):
             return max(p.lead_pause_s, p.max_gap_s)
-        return p.max_gap_s
+        return self._gap(ch)
 
     def _burst_orders(self, ch) -> int:
         """The orders of a chain that count toward its ignition: those after its lead pause."""
@@ -1332,6 +1359,12 @@ class MomentumIgnitionDetector(Detector):
                     "attempt_min_orders": p.attempt_min_orders,
                     "attempt_from_flat_orders": p.attempt_from_flat_orders,
                     "came_from_flat": from_flat,
+                    # A newcomer (``fresh_series_s``), and whether its series took pauses over
+                    # ``max_gap_s`` (the newcomer's allowance)
+                    "newcomer_to_symbol": ch.fresh,
+                    "fresh_series": ch.fresh
+                    and any(b[0] - a[0] > p.max_gap_s for a, b in zip(burst, burst[1:], strict=False)),
+                    "fresh_series_s": p.fresh_series_s,
                     "sweep_prints": p.sweep_prints,
                     "min_move_bps": p.min_move_bps,
                     "move_spreads": None if spreads is None else round(spreads, 3),
