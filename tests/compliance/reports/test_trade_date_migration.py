@@ -1,6 +1,7 @@
 """reports 0003/0004: the records written before ``TransactionRecord.trade_date`` existed get
 their fill's UTC trading date, in batches, then the column is NOT NULL and indexed. Run from
-0003 (the column, nullable) forward on the test database (PostgreSQL here; SQLite too)."""
+0003 (the column, nullable) forward on the test database, as its owner (PostgreSQL; SQLite
+too)."""
 
 from __future__ import annotations
 
@@ -19,10 +20,14 @@ BACKFILL = importlib.import_module("compliance.reports.migrations.0004_transacti
 
 
 def _migrate(targets):
-    executor = MigrationExecutor(connection)
-    executor.loader.build_graph()
-    executor.migrate(targets)
-    return executor.loader.project_state(targets).apps
+    """Migrate as ``manage.py migrate`` does: connected as the owner of the tables."""
+    from tradeops.core.db_roles import database_owner
+
+    with database_owner():
+        executor = MigrationExecutor(connection)
+        executor.loader.build_graph()
+        executor.migrate(targets)
+        return executor.loader.project_state(targets).apps
 
 
 @pytest.mark.django_db(transaction=True)
