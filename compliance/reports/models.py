@@ -390,6 +390,12 @@ class TransactionRecord(models.Model):
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False, db_constraint=False
     )
     feedback_at = models.DateTimeField(null=True, blank=True)
+    # The execution's UTC trading date (of its event time, ``executed_at``): the date the
+    # record reports, the expression the T+1 reminder groups fills by (trading 0010). Written
+    # with the record from the execution it was built from (executions are append-only, so it
+    # never goes stale); kept here so the reminder reads a run's dates from the index below
+    # instead of joining its records to every fill (reports 0003, 0004).
+    trade_date = models.DateField()
 
     class Meta:
         ordering = ["run", "trn"]
@@ -403,6 +409,14 @@ class TransactionRecord(models.Model):
                 fields=["execution"],
                 condition=Q(active=True, report_status="NEWT") & ~Q(state__in=["accepted", "reported"]),
                 name="record_standing_unreported",
+            ),
+            # The dates a run's file reports, per run: the T+1 reminder reads the dates of the
+            # runs awaiting sign-off by a skip scan here (one probe a date), not their records
+            # (a million a day at scale) joined to the fills (reports 0004).
+            models.Index(
+                fields=["run", "trade_date"],
+                condition=Q(active=True, report_status="NEWT", state="reported"),
+                name="record_reported_run_date",
             ),
         ]
         constraints = [

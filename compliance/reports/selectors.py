@@ -7,12 +7,11 @@ return nothing (``report_visible``), as the compliance selectors do.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date
+from datetime import date
 from typing import IO
 
 from django.db import connections
 from django.db.models import QuerySet
-from django.db.models.functions import TruncDate
 
 from compliance.reports.models import RecordState, ReportKind, ReportRun, RunStatus, TransactionRecord
 from tradeops.api.matrix import role_may
@@ -135,48 +134,83 @@ def transaction_days_unreported(*, user, through: date) -> UnreportedDays:
 
     1. one of its executions has a standing record that does not report it: held back or
        rejected (the partial index ``record_standing_unreported``: those few rows), or in the
-       file of a run not signed off (its records, by the ``(run, state)`` index: the runs
-       awaiting approval or the ARM's rejection, not the history); or
+       file of a run not signed off (awaiting approval, or the ARM rejected it): that run's
+       dates, by a skip scan of the partial index ``record_reported_run_date`` on (run, the
+       record's ``trade_date``), one probe a date, not its records; or
     2. one of its executions has no standing record and was recorded after every signed-off run
        of its date (``as_of``), or the date has no such run: probed in the index
        ``execution_trade_date_recorded_idx`` (trading 0010) at (date, that ``as_of``), so a
        reported date costs one probe and its late fills, not its fills.
 
     The dates themselves come from that index's leading column, one probe each (a recursive
-    skip scan). Cost: the dates with trades, the standing records not reported, and the fills
-    recorded after their date's run; not the executions ever recorded (docs/reporting.md, "What
-    is due", bench/home_t1_due.py). Precondition the indexes rely on: runs are never deleted
-    (PROTECT), so every record's run exists."""
+    skip scan). Cost: the dates with trades, the dates of the runs awaiting sign-off, the
+    standing records held back or rejected, and the fills recorded after their date's run; not
+    the executions ever recorded, nor a run's records (docs/reporting.md, "What
+    is due", bench/home_t1_due.py). Preconditions the indexes rely on: runs are never deleted
+    (PROTECT), so every record's run exists; a record's ``trade_date`` is its execution's UTC
+    trading date (written with it; executions are append-only)."""
     if not report_visible(user):
         return UnreportedDays(days=0, oldest=None, through=through)
     connection = connections[read_alias()]
-    due = _days_with_standing_records_unreported(through=through, using=connection.alias)
+    due = _days_with_standing_records_unreported(through=through, connection=connection)
     due |= _days_with_fills_unseen(through=through, skip=due, connection=connection)
     return UnreportedDays(days=len(due), oldest=min(due, default=None), through=through)
 
 
-def _days_with_standing_records_unreported(*, through: date, using: str) -> set[date]:
+def _days_with_standing_records_unreported(*, through: date, connection) -> set[date]:
     """Part 1: the dates (up to ``through``) of executions whose standing record does not report
-    them: held back or rejected, or ``reported`` in the file of a run that is not signed off."""
-    from compliance.reports.generators.transaction import period_bounds
-
-    standing = TransactionRecord.objects.using(using).filter(active=True, report_status="NEWT")
-    unreported = [standing.exclude(state__in=[RecordState.ACCEPTED, RecordState.REPORTED])]
-    # The runs first, as values: a handful (awaiting approval, or the ARM rejected them), so the
-    # records are read by the (run, state) index, never by a scan of the table.
-    not_signed_off = list(ReportRun.objects.using(using).exclude(status__in=SIGNED_OFF).values_list("pk", flat=True))
-    if not_signed_off:
-        unreported.append(standing.filter(state=RecordState.REPORTED, run_id__in=not_signed_off))
-    found: set[date] = set()
-    for records in unreported:
-        found.update(
-            records.filter(execution__executed_at__lt=period_bounds(through, through)[1])
-            .annotate(trade_date=TruncDate("execution__executed_at", tzinfo=UTC))
-            .order_by()
-            .values_list("trade_date", flat=True)
-            .distinct()
-        )
+    them: held back or rejected, or ``reported`` in the file of a run that is not signed off.
+    The dates are the records' own (``trade_date``, the execution's UTC trading date, written
+    with the record): no record is joined to its fill."""
+    standing = TransactionRecord.objects.using(connection.alias).filter(active=True, report_status="NEWT")
+    # Held back or rejected: the few rows of the partial index record_standing_unreported.
+    found = set(
+        standing.exclude(state__in=[RecordState.ACCEPTED, RecordState.REPORTED])
+        .filter(trade_date__lte=through)
+        .order_by()
+        .values_list("trade_date", flat=True)
+        .distinct()
+    )
+    found |= _days_reported_by_runs_not_signed_off(through=through, connection=connection)
     return found
+
+
+# The dates of the standing records in the files of the runs not signed off (awaiting approval,
+# or the ARM rejected them): per such run a recursive skip scan of the partial index
+# record_reported_run_date (run, trade_date) (reports 0004), one probe a date, where reading
+# the records would read a million a day at scale. The runs are the few not signed off (the
+# runs table, not the records, is read for them).
+_RUN_DAYS_SQL = """
+WITH RECURSIVE run_day (run_id, d) AS (
+    SELECT r.id, (SELECT min(t.trade_date) FROM reports_transactionrecord t
+                  WHERE t.run_id = r.id AND {reported} AND t.trade_date <= %(through)s)
+    FROM reports_reportrun r WHERE r.status NOT IN ({signed_off})
+  UNION ALL
+    SELECT s.run_id, (SELECT min(t.trade_date) FROM reports_transactionrecord t
+                      WHERE t.run_id = s.run_id AND {reported} AND t.trade_date > s.d AND t.trade_date <= %(through)s)
+    FROM run_day s WHERE s.d IS NOT NULL
+)
+SELECT DISTINCT d FROM run_day WHERE d IS NOT NULL
+"""
+# The index's condition, as the model states it (the planner matches the partial index by it).
+_REPORTED_STANDING = "t.active = %(true)s AND t.report_status = 'NEWT' AND t.state = %(reported)s"
+
+
+def _days_reported_by_runs_not_signed_off(*, through: date, connection) -> set[date]:
+    sqlite = connection.vendor == "sqlite"
+    params: dict = {
+        "through": through.isoformat() if sqlite else through,  # SQLite compares Django's ISO text
+        "true": True,
+        "reported": RecordState.REPORTED.value,
+    }
+    params.update({f"signed_off{i}": status.value for i, status in enumerate(SIGNED_OFF)})
+    sql = _RUN_DAYS_SQL.format(
+        reported=_REPORTED_STANDING, signed_off=", ".join(f"%(signed_off{i})s" for i in range(len(SIGNED_OFF)))
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = [r[0] for r in cursor.fetchall()]
+    return {date.fromisoformat(d) if isinstance(d, str) else d for d in rows}
 
 
 # Part 2, one statement. The trading dates by a recursive skip scan of the index's leading column

@@ -228,21 +228,31 @@ def report_run_request(
     kind: str,
     period_start: date,
     period_end: date,
-    user,
+    user=None,
+    actor: str = "",
     file_format: str = "",
+    options: dict[str, Any] | None = None,
     supersedes: ReportRun | None = None,
     reason: str = "",
+    generate_on_commit: bool = True,
 ) -> ReportRun:
-    """A person runs a report (the screens and the integration API): the run is opened now
-    (``report_run_create``: its checks, its audit record, superseding as it says) and generated
-    and validated by the ``reports`` queue once this transaction commits
-    (``report_run_execute_queued``). With no broker (the embedded run: Celery eager) the task runs
-    in this process as the commit happens, so the run is past pending when this returns there.
-    Returns the run as opened (pending).
+    """A person runs a report (the screens, the integration API, ``manage.py report_run``): the
+    run is opened now (``report_run_create``: its checks, its audit record, superseding as it
+    says) and, with ``generate_on_commit`` (the screens and the API), generated and validated by
+    the ``reports`` queue once this transaction commits (``report_run_execute_queued``). With no
+    broker (the embedded run: Celery eager) the task runs in this process as the commit happens,
+    so the run is past pending when this returns there. Without it (the command, which generates
+    in its own process and prints the outcome) nothing is queued: the caller calls
+    ``report_run_execute`` after this returns. Returns the run as opened (pending).
+
+    ``user`` (a compliance officer) or ``actor`` (the command run without ``--user``:
+    ``service:command``) is who generates it; ``options`` as ``report_run_create``'s (the XML
+    layout).
 
     A person's period must have happened: one ending after today (UTC) is refused
-    (``report_period_future``). ``report_run_create`` itself takes any period: the schedule
-    computes its own, and a history built for a test may run ahead of the wall clock."""
+    (``report_period_future``), before anything is written. ``report_run_create`` itself takes
+    any period: the schedule computes its own, and a history built for a test may run ahead of
+    the wall clock."""
     from compliance.reports.tasks import report_run_execute_queued
 
     today = utcnow().date()
@@ -256,12 +266,15 @@ def report_run_request(
         period_start=period_start,
         period_end=period_end,
         file_format=file_format,
+        options=options,
         supersedes=supersedes,
         reason=reason,
         user=user,
+        actor=actor,
     )
-    run_id = run.pk
-    transaction.on_commit(lambda: report_run_execute_queued.delay(run_id))
+    if generate_on_commit:
+        run_id = run.pk
+        transaction.on_commit(lambda: report_run_execute_queued.delay(run_id))
     return run
 
 

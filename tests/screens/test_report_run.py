@@ -222,3 +222,109 @@ def test_a_run_not_yet_submitted_is_superseded_by_a_new_one_and_the_form_says_so
     first.refresh_from_db()
     assert first.status == RunStatus.SUPERSEDED
     assert AuditRecord.objects.filter(action="report.superseded", object_id=first.reference).count() == 1
+
+
+# ---------------------------------------------------------------- manage.py report_run: the same refusals
+
+
+def _command(form: dict, user) -> str:
+    """``manage.py report_run`` with the form's fields; its CommandError's text ("" when it ran)."""
+    import io
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    args = [form["kind"], "--from", form["period_start"], "--to", form["period_end"], "--user", user.username]
+    for option, field in (("--supersedes", "supersedes"), ("--reason", "reason")):
+        if form.get(field):
+            args += [option, form[field]]
+    try:
+        call_command("report_run", *args, stdout=io.StringIO(), stderr=io.StringIO())
+    except CommandError as exc:
+        return str(exc)
+    return ""
+
+
+REFUSED = [
+    # (what, the form, the words both show; a submitted alerts summary of WEEK exists when marked)
+    ("a future period", {**WEEK, "period_end": "2999-01-01"}, "after today", False),
+    ("end before start", {**WEEK, "period_end": "2026-01-04"}, "before it starts", False),
+    (
+        "a transaction run over 31 days",
+        {"kind": "transaction", "period_start": "2026-01-01", "period_end": "2026-02-28"},
+        "covers at most 31 days",
+        False,
+    ),
+    ("no such run to supersede", {**WEEK, "supersedes": "ALS-NOPE", "reason": "r"}, "no report ALS-NOPE", False),
+    ("a submitted period not named", WEEK, "was already submitted", True),
+    ("superseding without a reason", {**WEEK, "supersedes": "SUBMITTED"}, "superseding a run needs a reason", True),
+    (
+        "superseding a run of another period",
+        {**WEEK, "period_end": "2026-01-10", "supersedes": "SUBMITTED", "reason": "r"},
+        "supersedes only a run of its own kind and period",
+        True,
+    ),
+    (
+        "superseding a run of another kind",
+        {**WEEK, "kind": "order_record", "supersedes": "SUBMITTED", "reason": "r"},
+        "supersedes only a run of its own kind and period",
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize("what,form,text,submitted", REFUSED, ids=[r[0] for r in REFUSED])
+def test_the_command_refuses_what_the_form_refuses_in_the_same_words(world, what, form, text, submitted):
+    """``manage.py report_run`` goes through the form's and the API's service
+    (``report_run_request``): each refusal is a CommandError whose text is the form's, word for
+    word, and nothing is created (no run, no audit record)."""
+    from html import escape
+
+    if submitted:
+        old = _submitted_run(world)
+        form = {k: (old.reference if v == "SUBMITTED" else v) for k, v in form.items()}
+    runs, before = ReportRun.objects.count(), _report_audit()
+    page = _client(world.users["officer"]).post(RUN, form).content.decode()
+    said = _command(form, world.users["officer"])
+    assert said.startswith("Refused: ") and text in said, said
+    assert escape(said) in page, (said, page[page.find('id="run-report"') :][:3000])
+    assert ReportRun.objects.count() == runs and _report_audit() == before
+
+
+def test_a_superseded_run_cannot_be_superseded_again_by_the_command(world):
+    """A run already replaced is refused as ``supersedes`` (``report_supersedes_superseded``),
+    by the command as by the form: name the run that replaced it."""
+    import io
+
+    from django.core.management import call_command
+
+    call_command("report_run", "alerts_summary", "--from", "2026-01-05", "--to", "2026-01-11", stdout=io.StringIO())
+    first = ReportRun.objects.get()
+    call_command("report_run", "alerts_summary", "--from", "2026-01-05", "--to", "2026-01-11", stdout=io.StringIO())
+    first.refresh_from_db()
+    assert first.status == RunStatus.SUPERSEDED  # a run not yet submitted steps aside, as on the form
+    form = {**WEEK, "supersedes": first.reference, "reason": "r"}
+    runs, before = ReportRun.objects.count(), _report_audit()
+    said = _command(form, world.users["officer"])
+    assert said == f"Refused: {first.reference} was already superseded; name the run that replaced it"
+    assert said in _client(world.users["officer"]).post(RUN, form).content.decode()
+    assert ReportRun.objects.count() == runs and _report_audit() == before
+
+
+def test_the_command_still_generates_a_valid_run_itself_queueing_nothing(world, django_capture_on_commit_callbacks):
+    """A valid run through the command: opened by the request service, generated and validated in
+    the command's own process (nothing queued on commit), as ``service:command`` without
+    ``--user``."""
+    import io
+
+    from django.core.management import call_command
+
+    out = io.StringIO()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        call_command("report_run", "alerts_summary", "--from", "2026-01-05", "--to", "2026-01-11", stdout=out)
+    run = ReportRun.objects.get()
+    assert run.status == RunStatus.VALIDATED and run.generated_by_label == "service:command"
+    assert not _execution_queued(callbacks)
+    assert run.reference in out.getvalue() and run.sha256 in out.getvalue()
+    audit = AuditRecord.objects.filter(object_type="report_run", object_id=run.reference)
+    assert {"report.created", "report.generated", "report.validated"} <= set(audit.values_list("action", flat=True))

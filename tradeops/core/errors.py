@@ -38,3 +38,13 @@ class FourEyesViolation(PermissionDenied):
     cases, risk limits): the check is on the person, whatever roles they hold."""
 
     code = "four_eyes"
+
+
+def refusal_text(error: Exception) -> str:
+    """What a person is shown when a rule refuses what they asked, in the same words wherever
+    they asked it (a screen's message, a form, a management command's error): ``Refused: `` and
+    the reason. ``error``: an ApplicationError, or anything with ``messages`` (Django's
+    ValidationError: each message, joined by ``; ``)."""
+    if isinstance(error, ApplicationError):
+        return f"Refused: {error.message}"
+    return "Refused: " + "; ".join(getattr(error, "messages", None) or [str(error)])

@@ -17,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from tradeops.core.errors import ApplicationError, PermissionDenied
+from tradeops.core.errors import ApplicationError, PermissionDenied, refusal_text
 
 T = TypeVar("T")
 
@@ -33,10 +33,8 @@ def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, b
             messages.error(request, f"Refused (four eyes): {exc.message}")
             return HttpResponseRedirect(back)
         raise DjangoPermissionDenied(exc.message) from None
-    except ApplicationError as exc:
-        messages.error(request, f"Refused: {exc.message}")
-    except ValidationError as exc:
-        messages.error(request, "Refused: " + "; ".join(exc.messages))
+    except (ApplicationError, ValidationError) as exc:
+        messages.error(request, refusal_text(exc))
     else:
         messages.success(request, done)
     return HttpResponseRedirect(back)
@@ -53,9 +51,9 @@ def form_action_run(form, call: Callable[[], T], *, fields: Mapping[str, str] | 
     except PermissionDenied as exc:
         raise DjangoPermissionDenied(exc.message) from None
     except ApplicationError as exc:
-        form.add_error((fields or {}).get(exc.code), f"Refused: {exc.message}")
+        form.add_error((fields or {}).get(exc.code), refusal_text(exc))
     except ValidationError as exc:
-        form.add_error(None, "Refused: " + "; ".join(exc.messages))
+        form.add_error(None, refusal_text(exc))
     return None
 
 

@@ -442,6 +442,17 @@ def transaction_report_write(
 # ---------------------------------------------------------------- records
 
 
+def record_trade_date(executed_at: datetime | str) -> str:
+    """The execution's UTC trading date, ISO text, as ``TransactionRecord.trade_date`` keeps it:
+    the date of its event time in UTC, the T+1 reminder's expression (trading 0010). ``executed_at``
+    is a datetime, or its RTS 22 text in UTC as PostgreSQL formatted it (``UtcTimestampText``:
+    ``to_char`` truncates the fraction, never rounds into the next day), whose first ten
+    characters are that date."""
+    if executed_at.__class__ is str:
+        return executed_at[:10]
+    return executed_at.astimezone(UTC).date().isoformat()
+
+
 class RecordWriter:
     """Collects the run's TransactionRecord rows and writes them in batches (COPY on
     PostgreSQL, bulk_create elsewhere). Held-back records keep their values and reasons."""
@@ -457,6 +468,7 @@ class RecordWriter:
         "reasons",
         "values",
         "corrects_id",
+        "trade_date",
     )
 
     def __init__(self, run: ReportRun, builder: TransactionRecordBuilder, *, corrects: dict[int, int] | None = None):
@@ -474,7 +486,7 @@ class RecordWriter:
         if self._copy and state == RecordState.REPORTED and corrects is None:
             self._lines.append(
                 f"{self.run_id}\t{row.execution_id}\t{built.values[1]}\tNEWT\treported\tt\t{'t' if late else 'f'}"
-                "\t[]\t\\N\t\\N\n"
+                f"\t[]\t\\N\t\\N\t{record_trade_date(row.executed_at)}\n"
             )
             if len(self._lines) >= RECORD_BATCH:
                 self.flush()
@@ -482,14 +494,38 @@ class RecordWriter:
         values = json.dumps(as_dict(built.values)) if state == RecordState.HELD_BACK else None
         reasons_json = json.dumps([r.as_dict() for r in reasons])
         self._rows.append(
-            (self.run.pk, row.execution_id, built.values[1], "NEWT", state, True, late, reasons_json, values, corrects)
+            (
+                self.run.pk,
+                row.execution_id,
+                built.values[1],
+                "NEWT",
+                state,
+                True,
+                late,
+                reasons_json,
+                values,
+                corrects,
+                record_trade_date(row.executed_at),
+            )
         )
         if len(self._rows) >= RECORD_BATCH:
             self.flush()
 
-    def add_cancellation(self, *, trn: str, execution_id: int, corrects_id: int) -> None:
+    def add_cancellation(self, *, trn: str, execution_id: int, corrects_id: int, trade_date: date) -> None:
         self._rows.append(
-            (self.run.pk, execution_id, trn, "CANC", RecordState.REPORTED, True, False, "[]", None, corrects_id)
+            (
+                self.run.pk,
+                execution_id,
+                trn,
+                "CANC",
+                RecordState.REPORTED,
+                True,
+                False,
+                "[]",
+                None,
+                corrects_id,
+                trade_date.isoformat(),
+            )
         )
 
     def flush(self) -> None:
@@ -519,6 +555,7 @@ class RecordWriter:
                         reasons=json.loads(r[7]),
                         values=json.loads(r[8]) if r[8] else None,
                         corrects_id=r[9],
+                        trade_date=date.fromisoformat(r[10]),
                     )
                     for r in rows
                 ],
@@ -565,8 +602,13 @@ def transaction_run_generate(*, run: ReportRun, out: IO[bytes]):
     if run.file_format == "xml" and run.options.get("layout", "envelope") == "envelope":
         header = app_header(reference=run.reference, created_at=run.created_at)
     records = RecordWriter(run, builder, corrects=corrects)
+    cancelled_dates = dict(
+        TransactionRecord.objects.filter(pk__in=[c[2] for c in cancellations]).values_list("pk", "trade_date")
+    )
     for trn, execution_id, record_id in cancellations:
-        records.add_cancellation(trn=trn, execution_id=execution_id, corrects_id=record_id)
+        records.add_cancellation(
+            trn=trn, execution_id=execution_id, corrects_id=record_id, trade_date=cancelled_dates[record_id]
+        )
     result = transaction_report_write(
         rows=execution_rows(queryset, period_start=lo),
         builder=builder,

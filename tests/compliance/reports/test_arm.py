@@ -6,6 +6,8 @@ stand-in server (``arm_standin.py``)."""
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import pytest
 
 from compliance.reports.arm import ArmClient, ArmRefused, ArmUnavailable, arm_config
@@ -180,6 +182,10 @@ def test_an_accepted_record_is_amended_with_a_cancellation_and_a_new_report(arm,
     amendment = transaction_report_correct(run=run, user=alice, reason="price corrected by the broker", amend=[trn])
     records = list(TransactionRecord.objects.filter(run=amendment).order_by("pk").values_list("report_status", "trn"))
     assert records == [("CANC", trn), ("NEWT", trn)]
+    # both dated as the fill they report (the T+1 reminder reads a run's dates from its records)
+    amended = TransactionRecord.objects.get(run=run, trn=trn)
+    fill_date = Execution.objects.get(pk=amended.execution_id).executed_at.astimezone(UTC).date()
+    assert set(TransactionRecord.objects.filter(run=amendment).values_list("trade_date", flat=True)) == {fill_date}
     with amendment.file.open("rb") as fh:
         data = fh.read()
     assert data.index(b"<Cxl>") < data.index(b"<New>")  # the cancellation goes first

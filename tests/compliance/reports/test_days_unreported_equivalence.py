@@ -6,6 +6,10 @@ exactly what the one-pass definition says (``days_unreported_oracle``), on Postg
   ``recorded_at`` (ties included), records in every state, active or not, NEWT or CANC;
 - over histories made through the services: fills, runs generated and validated, approvals,
   a run superseded, late fills, records held back and corrected, an ARM's partial rejection.
+
+Both cover the state where a run awaits approval (its records ``reported`` in a run not signed
+off), which the reminder reads from the records' own ``trade_date`` (reports 0004); the
+histories also check that every record the services write carries its fill's UTC date.
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ def _hour(h: int) -> datetime:
 def _both(user, through):
     found = transaction_days_unreported(user=user, through=through)
     return (found.days, found.oldest), days_unreported_by_scan(through=through)
+
+
+def _records_misdated() -> list:
+    """Records whose ``trade_date`` is not their execution's UTC trading date (the reminder
+    reads a run's dates from the records, the definition from the fills)."""
+    from django.db.models import F
+    from django.db.models.functions import TruncDate
+
+    return list(
+        TransactionRecord.objects.annotate(fill_date=TruncDate("execution__executed_at", tzinfo=UTC))
+        .exclude(trade_date=F("fill_date"))
+        .values_list("trn", "report_status", "state", "trade_date", "fill_date")
+    )
 
 
 fills = st.lists(
@@ -128,6 +145,7 @@ def test_any_state_reads_as_the_definition(alice, account, instrument, fills, ru
                     report_status=report_status,
                     state=state,
                     active=active,
+                    trade_date=execution.executed_at.astimezone(UTC).date(),  # as the generator writes it
                 )
             new, old = _both(alice, D0 + timedelta(days=through))
             assert new == old
@@ -241,6 +259,7 @@ def test_histories_made_by_the_services_read_as_the_definition(
                         event(f"ARM answered, rejecting 1 in {choice}")
                 new, old = _both(alice, through)
                 assert new == old, (op, day, choice)
+                assert _records_misdated() == []  # generated, held back, late, corrected: dated as their fills
                 event(f"{new[0]} days due")
             event("runs: " + " ".join(sorted({r.status for r in runs})))
             raise _Rollback
@@ -261,6 +280,7 @@ def test_the_four_ways_a_reported_date_becomes_due_again(configured, account, in
     def due():
         new, old = _both(alice, through)
         assert new == old
+        assert _records_misdated() == []
         return new
 
     def approve(run):

@@ -1,7 +1,12 @@
 """manage.py report_run KIND --from YYYY-MM-DD --to YYYY-MM-DD [--format F] [--user NAME]
 
-Open a run, generate and validate it (the same services the schedule and the screens call).
-KIND: transaction, best_execution, alerts_summary, order_record, rts6_pack. Prints the
+Open a run, generate and validate it. The run is opened by the service the screen and the API
+call (``report_run_request``), so the command refuses what they refuse, in the words the form
+shows (``Refused: ...``, exit 1, nothing created): a period ending after today (UTC), an end
+before the start, a transaction run over 31 days, a format or layout the kind does not have, a
+``--supersedes`` of another kind or period or one already superseded, a submitted period not
+named. Unlike them it generates and validates in its own process before it exits (nothing is
+queued). KIND: transaction, best_execution, alerts_summary, order_record, rts6_pack. Prints the
 reference, status, counts, file and SHA-256; held-back records go to stderr. Exit 0 when the
 run is validated, 1 otherwise. Approval (four eyes) is a second person's step.
 """
@@ -14,7 +19,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance.reports.models import ReportKind, RunStatus
-from tradeops.core.errors import ApplicationError
+from tradeops.core.errors import ApplicationError, NotFound, refusal_text
 
 
 def _date(text: str, flag: str) -> date:
@@ -39,7 +44,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         from compliance.reports.models import ReportRun
-        from compliance.reports.services import held_back_summary, report_run_create, report_run_execute
+        from compliance.reports.services import held_back_summary, report_run_execute, report_run_request
 
         start, end = _date(options["start"], "--from"), _date(options["end"], "--to")
         user = None
@@ -51,9 +56,9 @@ class Command(BaseCommand):
         if options["supersedes"]:
             supersedes = ReportRun.objects.filter(reference=options["supersedes"]).first()
             if supersedes is None:
-                raise CommandError(f"no report {options['supersedes']!r}")
+                raise CommandError(refusal_text(NotFound(f"no report {options['supersedes']}")))
         try:
-            run = report_run_create(
+            run = report_run_request(
                 kind=options["kind"],
                 period_start=start,
                 period_end=end,
@@ -63,10 +68,11 @@ class Command(BaseCommand):
                 options={"layout": options["layout"]} if options["layout"] else None,
                 supersedes=supersedes,
                 reason=options["reason"],
+                generate_on_commit=False,  # generated here, before the command exits
             )
             run = report_run_execute(run=run)
         except ApplicationError as exc:
-            raise CommandError(f"{exc.code}: {exc}") from None
+            raise CommandError(refusal_text(exc)) from None
         for held in held_back_summary(run):
             reasons = "; ".join(f"{r['code']} ({r['field']}): {r['message']}" for r in held["reasons"])
             self.stderr.write(f"held back: {held['trn']} (execution {held['execution_id']}): {reasons}")
