@@ -80,23 +80,25 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # tuning marking alert gone) and wip/lob30 (a tuning best-execution alert gone), and 2026-12-06 after
 # wip/paint32 (two tuning painting alerts added) and wip/mom32 (a tuning momentum alert added), and
 # 2026-12-06 02:40 UTC after wip/close35 (a tuning marking alert added) and wip/asym35 (best
-# execution's held runs of one-way clients typed as asymmetric))); the
+# execution's held runs of one-way clients typed as asymmetric), and 2026-12-06 06:30 UTC after
+# wip/spoof36, wip/mom36, wip/close37 and wip/mom37 (momentum's newcomer's series on: a tuning
+# momentum alert added))); the
 # held-out and independent reliability tables in docs/surveillance-evaluation.md show how it holds
 # on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 3.6985,
+    "raw": 3.8339,
     "intercepts": {
-        "wash_trade": 2.3782,
-        "spoofing": 0.9378,
-        "layering": 2.9515,
-        "excessive_order_to_trade": 2.719,
-        "quote_stuffing": 2.5765,
-        "ping_orders": 3.2682,
-        "momentum_ignition": 1.1831,
-        "marking_the_close": 1.0489,
-        "painting_the_tape": 2.964,
-        "best_execution_slippage": 2.6572,
-        "asymmetric_slippage": 1.6844,
+        "wash_trade": 2.3698,
+        "spoofing": 0.9147,
+        "layering": 2.941,
+        "excessive_order_to_trade": 2.6954,
+        "quote_stuffing": 2.5524,
+        "ping_orders": 3.2696,
+        "momentum_ignition": 1.0786,
+        "marking_the_close": 1.0445,
+        "painting_the_tape": 2.9632,
+        "best_execution_slippage": 2.6398,
+        "asymmetric_slippage": 1.6805,
     },
 }
 
