@@ -146,8 +146,16 @@ def test_kafka_dead_letters_bad_messages_with_reason_headers(kafka_bus):
             "enable.auto.commit": False,
         }
     )
+    assert kafka_bus.flush(30) == 0  # the dead letters sent
     try:
-        partitions = reader.list_topics(dlq, timeout=30).topics[dlq].partitions
+        # The topic is created by its first dead letter: on a loaded machine its metadata can lag
+        # behind (no partitions listed yet, and an assignment of none reads nothing for ever).
+        deadline = time.monotonic() + 60
+        partitions = {}
+        while not partitions and time.monotonic() < deadline:
+            partitions = reader.list_topics(dlq, timeout=30).topics[dlq].partitions
+            if not partitions:
+                time.sleep(0.5)
         reader.assign([TopicPartition(dlq, p, OFFSET_BEGINNING) for p in sorted(partitions)])
         letters = []
         deadline = time.monotonic() + 60
