@@ -1,12 +1,15 @@
 """The compliance desk's screens. Wired in tradeops/urls.py by dotted path."""
 
 from django.urls import path
+from django.views.generic import RedirectView
 
 from compliance.views import alerts, cases, reports, rules
 
 app_name = "desk"
 
 urlpatterns = [
+    # README's "where to look" sends people to /compliance/: the desk opens on its alert queue.
+    path("", RedirectView.as_view(pattern_name="desk:alerts", permanent=False), name="home"),
     path("alerts/", alerts.alert_queue_view, name="alerts"),
     path("cases/<int:pk>/", cases.case_view, name="case"),
     path("cases/<int:pk>/assign/", alerts.case_assign_view, name="case-assign"),

@@ -56,6 +56,15 @@ def test_every_screen_is_allowed_or_refused_per_role(world, path):
     assert anonymous.status_code == 302 and anonymous["Location"].startswith("/login/")
 
 
+def test_the_desk_address_the_readme_gives_opens_the_alert_queue(world):
+    """README's "where to look" names /compliance/; it answered 404 before."""
+    response = _client(world.users["officer"]).get("/compliance/", follow=True)
+    assert response.status_code == OK
+    assert response.redirect_chain == [("/compliance/alerts/", 302)]
+    anonymous = Client().get("/compliance/", follow=True)
+    assert anonymous.redirect_chain[-1][0].startswith("/login/")
+
+
 def test_a_trader_never_sees_that_an_alert_exists(world):
     trader = _client(world.users["trader"])
     home = trader.get("/").content.decode()

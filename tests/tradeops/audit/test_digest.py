@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
+from django.core.management.base import CommandError
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -137,6 +138,25 @@ def test_commands_write_check_and_prove(yesterday_chain, tmp_path, capsys):
     with pytest.raises(SystemExit):
         call_command("audit_digest_verify", str(bad))
     assert "MISMATCH" in capsys.readouterr().err
+
+
+def test_verify_names_a_digest_file_it_cannot_read_and_still_checks_the_others(yesterday_chain, tmp_path, capsys):
+    """docs/audit-trail.md's ``audit_digest_verify --proof proof.json var/audit/digests/DAY.json``
+    for a day not digested yet ended in a FileNotFoundError traceback."""
+    day, _ = yesterday_chain
+    call_command("audit_digest", "--day", day.isoformat(), "--dir", str(tmp_path))
+    digest_file = tmp_path / f"{day.isoformat()}.json"
+    missing = tmp_path / "2026-12-06.json"
+    garbled = tmp_path / "garbled.json"
+    garbled.write_text("{not json")
+    with pytest.raises(SystemExit):
+        call_command("audit_digest_verify", str(missing), str(garbled), str(digest_file))
+    captured = capsys.readouterr()
+    assert f"{missing}: cannot read: No such file or directory" in captured.err
+    assert f"{garbled}: not a JSON document" in captured.err
+    assert ": OK:" in captured.out  # the readable file was still checked
+    with pytest.raises(CommandError, match="proof.json: cannot read"):
+        call_command("audit_digest_verify", str(digest_file), "--proof", str(tmp_path / "proof.json"))
 
 
 def test_daily_task_digests_yesterday_into_the_export_dir(yesterday_chain, tmp_path, settings):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from tradeops.audit.digest import audit_digest_check, proof_verify
 
@@ -23,12 +23,18 @@ class Command(BaseCommand):
 
     def handle(self, *args, files, proof, **options):
         failed = False
+        proof_document = _read_json(proof) if proof else None
         for name in files:
-            with open(name) as fh:
-                document = json.load(fh)
-            if proof:
-                with open(proof) as fh:
-                    result = proof_verify(proof=json.load(fh), digest=document)
+            try:
+                document = _read_json(name)
+            except CommandError as exc:
+                # One unreadable file (a day not digested yet, a typo) is a failure of the check,
+                # said plainly; the other files are still checked.
+                failed = True
+                self.stderr.write(self.style.ERROR(str(exc)))
+                continue
+            if proof_document is not None:
+                result = proof_verify(proof=proof_document, digest=document)
             else:
                 result = audit_digest_check(document=document)
             line = f"{result.day}: {'OK' if result.ok else 'MISMATCH'}: {result.detail}"
@@ -39,3 +45,14 @@ class Command(BaseCommand):
                 self.stderr.write(self.style.ERROR(line))
         if failed:
             sys.exit(1)
+
+
+def _read_json(name: str):
+    """The JSON document in ``name``, or a CommandError that names the file and what is wrong."""
+    try:
+        with open(name, encoding="utf-8") as fh:
+            return json.load(fh)
+    except OSError as exc:
+        raise CommandError(f"{name}: cannot read: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CommandError(f"{name}: not a JSON document: {exc}") from None
