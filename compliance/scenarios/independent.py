@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 04:29 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 06:35 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (48317, 95282, 56136)
+INDEPENDENT_SEEDS = (84692, 83154, 91329)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -117,7 +117,9 @@ INDEPENDENT_SEEDS = (48317, 95282, 56136)
 # three sets (every target met on the first two; marking the close 0.58 on the third); 75647, 46246,
 # 25361; 87162, 28126, 1044 and 8023, 16221, 28599 (drawn 03:46 UTC): read at commit 1a58e46, the 6
 # December session's last figures, three sets (every target met; marking the close 0.69; every
-# target met).
+# target met); 48317, 95282, 56136; 64155, 76746, 68428 and 60292, 75165, 97927 (drawn 04:29 UTC):
+# read at commit fecb7b2, the 6 December morning session's final figures, three sets (independent 2
+# of 3 sets, marking the close 0.58 on the third; pooled 0.93 / 0.96 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -264,6 +266,15 @@ SEEN_INDEPENDENT_SEEDS = (
     8023,
     16221,
     28599,
+    48317,
+    95282,
+    56136,
+    64155,
+    76746,
+    68428,
+    60292,
+    75165,
+    97927,
 )
 
 
