@@ -56,17 +56,15 @@ PER_DAY = 1_000  # fills on each date of the history
 old = connection.settings_dict["NAME"]
 
 
-def index_cost(rows=100_000):
-    """What the trade-date index costs a fill: INSERT ... SELECT of ``rows`` fills into a copy of
-    trading_execution with all its indexes, with and without execution_trade_date_recorded_idx,
-    alternated, best of 3 each (a bulk insert: the order write inserts a fill or two per order)."""
+def insert_cost(*, table, index_like, select, what, rows=100_000):
+    """What one index costs a bulk insert: INSERT ... SELECT of up to ``rows`` rows of ``table``
+    (``select``: the SELECT's tail, after ``FROM table``) into a copy of it with all its indexes,
+    with and without the index whose definition matches ``index_like``, alternated, best of 3 each."""
+    copy = f"bench_{table}_copy"
     with connection.cursor() as c:
-        c.execute("DROP TABLE IF EXISTS bench_execution_copy")
-        c.execute("CREATE TABLE bench_execution_copy (LIKE trading_execution INCLUDING ALL)")
-        c.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'bench_execution_copy'"
-            " AND indexdef LIKE '%%AT TIME ZONE%%'"
-        )
+        c.execute(f"DROP TABLE IF EXISTS {copy}")
+        c.execute(f"CREATE TABLE {copy} (LIKE {table} INCLUDING ALL)")
+        c.execute("SELECT indexname FROM pg_indexes WHERE tablename = %s AND indexdef LIKE %s", [copy, index_like])
         (name,) = c.fetchone()
         c.execute("SELECT pg_get_indexdef(%s::regclass)", [name])
         (create,) = c.fetchone()
@@ -76,61 +74,36 @@ def index_cost(rows=100_000):
                 if not with_index:
                     c.execute(f"DROP INDEX {name}")
                 t = time.perf_counter()
-                c.execute(
-                    "INSERT INTO bench_execution_copy SELECT * FROM trading_execution ORDER BY id LIMIT %s", [rows]
-                )
+                c.execute(f"INSERT INTO {copy} SELECT * FROM {table} {select} LIMIT %s", [rows])
                 ms = (time.perf_counter() - t) * 1000
+                inserted = c.rowcount
                 best[with_index] = ms if best[with_index] is None else min(best[with_index], ms)
-                c.execute("TRUNCATE bench_execution_copy")
+                c.execute(f"TRUNCATE {copy}")
                 if not with_index:
                     c.execute(create)
-        c.execute("DROP TABLE bench_execution_copy")
-    per_row = (best[True] - best[False]) * 1000 / rows
+        c.execute(f"DROP TABLE {copy}")
+    per_row = (best[True] - best[False]) * 1000 / inserted
     print(
-        f"index cost: {rows:,} fills inserted with all indexes {best[True]:.0f} ms, without the trade-date index"
-        f" {best[False]:.0f} ms: {per_row:.2f} us a fill",
+        f"{what} index cost: {inserted:,} rows inserted with all indexes {best[True]:.0f} ms, without it"
+        f" {best[False]:.0f} ms: {per_row:.2f} us a row",
         flush=True,
     )
 
 
-def record_index_cost(rows=100_000):
-    """What ``record_reported_run_date`` (reports 0004) costs a run's record write: INSERT ...
-    SELECT of ``rows`` records (as a run writes them: reported, active, NEWT) into a copy of
-    reports_transactionrecord with all its indexes, with and without that one, alternated, best
-    of 3 each (a run writes its records with COPY in batches of 5,000)."""
-    with connection.cursor() as c:
-        c.execute("DROP TABLE IF EXISTS bench_record_copy")
-        c.execute("CREATE TABLE bench_record_copy (LIKE reports_transactionrecord INCLUDING ALL)")
-        c.execute(
-            "SELECT indexname FROM pg_indexes WHERE tablename = 'bench_record_copy' AND indexdef LIKE %s",
-            ["%(run_id, trade_date)%"],
-        )
-        (name,) = c.fetchone()
-        c.execute("SELECT pg_get_indexdef(%s::regclass)", [name])
-        (create,) = c.fetchone()
-        best = {True: None, False: None}
-        for _ in range(3):
-            for with_index in (True, False):
-                if not with_index:
-                    c.execute(f"DROP INDEX {name}")
-                t = time.perf_counter()
-                c.execute(
-                    "INSERT INTO bench_record_copy SELECT * FROM reports_transactionrecord"
-                    " WHERE state = 'reported' ORDER BY id LIMIT %s",
-                    [rows],
-                )
-                ms = (time.perf_counter() - t) * 1000
-                inserted = c.rowcount
-                best[with_index] = ms if best[with_index] is None else min(best[with_index], ms)
-                c.execute("TRUNCATE bench_record_copy")
-                if not with_index:
-                    c.execute(create)
-        c.execute("DROP TABLE bench_record_copy")
-    per_row = (best[True] - best[False]) * 1000 / inserted
-    print(
-        f"record index cost: {inserted:,} records inserted with all indexes {best[True]:.0f} ms, without"
-        f" record_reported_run_date {best[False]:.0f} ms: {per_row:.2f} us a record",
-        flush=True,
+def index_cost():
+    """What the trade-date index (``execution_trade_date_recorded_idx``) costs a fill (a bulk
+    insert: the order write inserts a fill or two per order)."""
+    insert_cost(table="trading_execution", index_like="%AT TIME ZONE%", select="ORDER BY id", what="fill trade-date")
+
+
+def record_index_cost():
+    """What ``record_reported_run_date`` (reports 0004) costs a run's record write (records as a
+    run writes them: reported, active, NEWT; a run writes them with COPY in batches of 5,000)."""
+    insert_cost(
+        table="reports_transactionrecord",
+        index_like="%(run_id, trade_date)%",
+        select="WHERE state = 'reported' ORDER BY id",
+        what="record_reported_run_date",
     )
 
 
