@@ -846,6 +846,22 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # did not hold on books it had not seen, and a missed mark costs more than a false alert a
     # reviewer closes. Kept as an option (0.5) for a desk that wants fewer alerts.
     reversal_min_window_share: Fraction | None = None
+    # A push that opened before the window (2026-12-06 06:40 round, wip/close38, after wip/close36's
+    # candidate; docs/surveillance-rounds.md): the account's own run of orders the push's way just
+    # before it (no trade of its own the other way, no gap between them longer than ``window_s``)
+    # that began within this long of the print, after a quiet ``window_s`` (or after its last trade
+    # the other way), is measured as one push: its rate from the run's first order against the
+    # account's pace BEFORE the run (capped as ``prior_order_cap``), instead of its own first
+    # orders being read as its pace (the group "C / H1" of every marking round since close27). A
+    # flow that runs on one way from earlier than this (an execution parent sliced through the
+    # hour) is not a run begun for the print and keeps the test. None: off.
+    push_run_within_s: Pos | None = None
+    # ... and only for an account that was the market into the print (its share of the aggressive
+    # volume from the push's first order, the ``min_share`` figure, at least this) whose run the
+    # price at the print stands by (the mid at the print the run's way from the mid where the run
+    # began): MAR Annex I A(a) / 2016/522 Annex II 2, a significant proportion of the volume that
+    # leads to a change in the price, read over the run.
+    push_run_min_share: Fraction = 0.8
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy
