@@ -1582,6 +1582,54 @@ class MarkingTheCloseDetector(Detector):
         rate = max((prior + lead) / p.vol_lookback_s, (prior_near + lead) / p.window_s)
         return (bulk / max(t - ordered[k][0], 1.0)) / rate if rate > 0 else None
 
+    def _run_concentration(self, t, fills, account, direction, began, push, qty, block_build, share, mid_at_print):
+        """A push that opened before the window (``push_run_within_s``): the account's own run of
+        fills the push's way just before ``began`` (none the other way, no gap longer than
+        ``window_s`` between them), begun within ``push_run_within_s`` of the print after a quiet
+        ``window_s`` or after its last trade the other way, by an account that was the market into
+        the print (``share`` of the aggressive volume from the push's first order at least
+        ``push_run_min_share``) and with the mid at the print standing the run's way from where
+        the run began. Returns (the run's first fill time, its concentration: the run's aggressive
+        rate to the print against the account's pace before the run, None when it had none), or
+        None when there is no such run (no order before the push, a flow running on one way from
+        earlier: an execution parent, a minority push, or a price the run did not carry)."""
+        p = self.p
+        own = [f for f in fills if f[1].account == account and f[0] < began]
+        start, i = began, len(own) - 1
+        while i >= 0:
+            f = own[i]
+            if f[2] != direction or start - f[0] > p.window_s:
+                break
+            start = f[0]
+            i -= 1
+        if start == began:
+            return None
+        if t - start > p.push_run_within_s:
+            return None  # one way from earlier than the run allows: a flow, not a run for the print
+        if share < p.push_run_min_share:
+            return None  # not the market into the print: a minority flow's earlier orders are its pace
+        from_mid = self.engine.mid_in_force(push[0][1].symbol, start)
+        if mid_at_print is None or not from_mid or direction * (mid_at_print - from_mid) <= 0:
+            return None  # the price at the print does not stand the run's way from where it began
+        lead_qty = sum(f[1].qty for f in own[i + 1 :] if f[3])
+        run_qty = qty + lead_qty
+        look_from, near_from = start - p.vol_lookback_s, start - p.window_s
+        cap = p.prior_order_cap * max(self._order_sizes(push, direction).values()) if p.prior_order_cap else inf
+        before: dict[str, list] = {}
+        for f in own[: i + 1]:
+            if f[3] and f[0] >= look_from:
+                entry = before.setdefault(f[1].order_id, [f[0], 0.0])
+                entry[1] += f[1].qty
+        prior = prior_near = 0.0
+        if not block_build:
+            for at, size in before.values():
+                size = min(size, cap)
+                prior += size
+                if at >= near_from:
+                    prior_near += size
+        rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
+        return start, ((run_qty / max(t - start, 1.0)) / rate if rate > 0 else None)
+
     def on_close(self, t, close):
         p = self.p
         fills = self.fills.get(close.symbol)
@@ -1763,6 +1811,14 @@ class MarkingTheCloseDetector(Detector):
             concentration = (qty / span) / prior_rate if prior_rate > 0 else None
             if concentration is not None and concentration < p.min_concentration and p.bulk_min_order is not None:
                 concentration = self._bulk_concentration(t, push, direction, prior, prior_near) or concentration
+            run_began = None
+            if concentration is not None and concentration < p.min_concentration and p.push_run_within_s is not None:
+                run = self._run_concentration(
+                    t, fills, account, direction, began, push, qty, block_build, share, mid_at_print
+                )
+                if run is not None:
+                    run_began, run_concentration = run
+                    concentration = inf if run_concentration is None else max(concentration, run_concentration)
             if concentration is not None and concentration < p.min_concentration:
                 continue
             # The print against the quote path and the instrument's own volatility.
@@ -1870,7 +1926,10 @@ class MarkingTheCloseDetector(Detector):
                     "aggressive_qty_window_before_push": prior_near,
                     "vol_lookback_s": p.vol_lookback_s,
                     "block_build": block_build,
-                    "concentration": None if concentration is None else round(concentration, 3),
+                    "concentration": None if concentration is None or concentration == inf else round(concentration, 3),
+                    "push_run_within_s": p.push_run_within_s,
+                    "push_run_min_share": p.push_run_min_share,
+                    "push_run_began_s_before_print": None if run_began is None else round(t - run_began, 3),
                     "min_concentration": p.min_concentration,
                     "prior_order_cap": p.prior_order_cap,
                     "position_before_push": held_before,
