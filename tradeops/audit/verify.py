@@ -309,6 +309,16 @@ def _check_database(report: VerifyReport, stored) -> None:
         )
 
 
+def _unlabelled(checkpoint) -> str:
+    """What to add to a finding against a checkpoint that names no database (version 1)."""
+    if checkpoint.database is not None:
+        return ""
+    return (
+        f" ({checkpoint.name} names no database: written before checkpoints did, so taken as this one's; "
+        "if it was another database's, move it out of the checkpoint storage)"
+    )
+
+
 def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str], *, walked_all: bool) -> None:
     """The table against the signed checkpoints (see the module doc)."""
     report.checkpoints = len(anchors)
@@ -334,7 +344,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
                 "rehashed",
                 start,
                 f"records {start}..{anchor.sequence} were re-hashed: the {anchor} signed record {anchor.sequence} "
-                f"as {anchor.hash[:16]}…, the table has {found[:16]}… ({since})",
+                f"as {anchor.hash[:16]}…, the table has {found[:16]}… ({since}){_unlabelled(anchor)}",
             )
         )
         break
@@ -343,7 +353,8 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
             ChainProblem(
                 "missing_tail",
                 report.last_sequence + 1,
-                f"records {report.last_sequence + 1}..{newest.sequence} are missing: the {newest} had them",
+                f"records {report.last_sequence + 1}..{newest.sequence} are missing: the {newest} had them"
+                + _unlabelled(newest),
             )
         )
     head = report.head_sequence
@@ -353,7 +364,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
             ChainProblem(
                 "rewound_head",
                 head or 0,
-                f"the chain head {where}, but the {newest} saw it at record {newest.sequence}",
+                f"the chain head {where}, but the {newest} saw it at record {newest.sequence}" + _unlabelled(newest),
             )
         )
 

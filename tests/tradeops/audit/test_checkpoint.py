@@ -342,4 +342,7 @@ def test_checkpoints_written_before_they_named_their_database_count_as_this_ones
     with owner_bypass() as cursor:
         cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
         cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
-    assert {"missing_tail", "rewound_head"} <= set(_findings(audit_verify()))
+    found = _findings(audit_verify())
+    assert "records 8..10 are missing" in found["missing_tail"][0].detail
+    assert "names no database" in found["rewound_head"][0].detail
+    assert "move it out of the checkpoint storage" in found["rewound_head"][0].detail
