@@ -325,7 +325,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
     for problem in bad:
         report.add(ChainProblem("checkpoint", 0, f"checkpoint {problem.name}: {problem.detail}"))
     if not anchors:
-        report.notes.append("no signed checkpoint yet: the chain was checked against itself only")
+        report.notes.append("no signed checkpoint of this database yet: the chain was checked against itself only")
         return
     newest = max(anchors, key=lambda c: (c.sequence, c.created_at))
     report.newest_checkpoint = str(newest)
