@@ -124,12 +124,13 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
 
 def _chain_status() -> dict:
     """What the audit screens show beside every search: the last verification of the chain (who,
-    when, result), the latest daily digests and the newest signed checkpoints."""
-    from tradeops.audit.checkpoint import checkpoints_load
+    when, result), the latest daily digests and the newest signed checkpoints of this database."""
+    from tradeops.audit.checkpoint import checkpoints_of_this_database
 
     last = AuditRecord.objects.filter(action="audit.verified").order_by("-sequence").first()
     try:
-        checkpoints, problems = checkpoints_load()
+        stored = checkpoints_of_this_database()
+        checkpoints, problems = stored.anchors, stored.problems
     except OSError as exc:  # storage unreachable: say so rather than fail the search
         checkpoints, problems = [], [f"checkpoint storage unreadable: {exc}"]
     return {

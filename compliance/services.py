@@ -59,6 +59,10 @@ class ComplianceError(ApplicationError):
     code = "compliance_error"
 
 
+class ThrottleNotTripped(Conflict):
+    code = "throttle_not_tripped"
+
+
 class InvalidCaseTransition(ComplianceError):
     code = "invalid_case_transition"
 
@@ -297,30 +301,54 @@ def execution_throttle_trip_record(*, algo_id: str, at: datetime, detail: str, r
 
 
 @transaction.atomic
-def execution_throttle_reset(*, algo_id: str, officer, reason: str, at: datetime | None = None) -> None:
+def execution_throttle_reset(
+    *, algo_id: str, officer, reason: str, at: datetime | None = None, unrecorded_trip: bool = False
+) -> ThrottleTrip | None:
     """RTS 6 Art. 15(3): a designated person re-enables an algorithm the execution throttle
     disabled. Closes its open trip, audited; publishes ``compliance.throttle_reset`` (the
-    worker's check re-enables)."""
+    worker's check re-enables). Returns the trip closed.
+
+    An algorithm without an open trip is refused (``throttle_not_tripped``: nothing audited or
+    published), so a mistyped id is not taken for a re-enabled algorithm and the trail never says
+    a never-throttled algorithm was disabled. ``unrecorded_trip``: publish the re-enable anyway
+    (audited as such; returns None) for a worker that refuses the algorithm's orders before the
+    surveillance stage recorded the trip (that stage down or behind)."""
     if not (user_has_role(officer, Role.COMPLIANCE_OFFICER) or user_has_role(officer, Role.RISK_MANAGER)):
         raise PermissionDenied("only a compliance officer or a risk manager may re-enable an algorithm")
     if not reason.strip():
         raise ComplianceError("a reason is required to re-enable an algorithm", code="reason_required")
     at = ensure_utc(at or utcnow())
     actor = _actor(officer)
-    ThrottleTrip.objects.filter(algo_id=algo_id, reset_at__isnull=True).update(
-        reset_at=at, reset_by=officer, reset_reason=reason
-    )
+    trip = ThrottleTrip.objects.select_for_update().filter(algo_id=algo_id, reset_at__isnull=True).first()
+    if trip is None and not unrecorded_trip:
+        last = ThrottleTrip.objects.filter(algo_id=algo_id).order_by("-tripped_at").first()
+        history = (
+            "it was never throttled"
+            if last is None
+            else f"its last trip ({last.tripped_at:%Y-%m-%d %H:%M:%S} UTC) was already reset at "
+            f"{last.reset_at:%Y-%m-%d %H:%M:%S} UTC"
+        )
+        raise ThrottleNotTripped(
+            f"algorithm {algo_id!r} is not disabled by the execution throttle ({history}): nothing re-enabled, "
+            "nothing published. If an execution worker refuses its orders as throttled before the trip "
+            "was recorded (the surveillance stage down or behind), re-enable it with unrecorded_trip "
+            "(compliance_throttle_reset --unrecorded-trip)"
+        )
+    if trip is not None:
+        trip.reset_at, trip.reset_by, trip.reset_reason = at, officer, reason
+        trip.save(update_fields=["reset_at", "reset_by", "reset_reason"])
     _audit(
         action="execution_throttle.reset",
         actor=actor,
         object_type="algorithm",
         object_id=algo_id,
-        before={"disabled": True},
+        before={"disabled": True, "trip_recorded": trip is not None},
         after={"disabled": False},
         at=at,
         reason=reason,
     )
     _publish(ExecutionThrottleReset(algo_id=algo_id, actor=actor, reason=reason, ts=at), key=algo_id)
+    return trip
 
 
 # ---------------------------------------------------------------- pre-trade decisions

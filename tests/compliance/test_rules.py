@@ -110,10 +110,44 @@ def test_surveillance_rules_feed_the_engine(alice, bob):
 def test_throttle_reset_command_is_audited_and_published(alice):
     from django.core.management import call_command
 
+    from tradeops.core.clock import utcnow
+
+    services.execution_throttle_trip_record(algo_id="algo-7", at=utcnow(), detail="3 executions within 60s")
     call_command("compliance_throttle_reset", "algo-7", "--user", "alice", "--reason", "checked the fills")
     assert Outbox.objects.filter(event_type="compliance.throttle_reset").count() == 1
     record = AuditRecord.objects.get(action="execution_throttle.reset")
     assert record.object_id == "algo-7" and record.actor_id == "alice"
+    assert json.loads(record.payload)["before"] == {"disabled": True, "trip_recorded": True}
+
+
+def test_throttle_reset_of_an_algorithm_not_throttled_is_refused_and_publishes_nothing(alice, capsys):
+    """A mistyped or never-throttled algorithm: the officer is told nothing was re-enabled, and the
+    trail does not say an algorithm was disabled that never was."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tradeops.core.clock import utcnow
+
+    with pytest.raises(CommandError) as refused:
+        call_command("compliance_throttle_reset", "NOALGO", "--user", "alice", "--reason", "typo")
+    assert "'NOALGO' is not disabled by the execution throttle (it was never throttled)" in str(refused.value)
+    assert "nothing re-enabled, nothing published" in str(refused.value) and "--unrecorded-trip" in str(refused.value)
+    services.execution_throttle_trip_record(algo_id="algo-7", at=utcnow(), detail="3 executions within 60s")
+    call_command("compliance_throttle_reset", "algo-7", "--user", "alice", "--reason", "checked the fills")
+    with pytest.raises(CommandError) as again:
+        call_command("compliance_throttle_reset", "algo-7", "--user", "alice", "--reason", "twice")
+    assert "its last trip (" in str(again.value) and "was already reset at" in str(again.value)
+    assert Outbox.objects.filter(event_type="compliance.throttle_reset").count() == 1
+    assert AuditRecord.objects.filter(action="execution_throttle.reset").count() == 1
+
+    # a worker throttled it before the surveillance stage recorded the trip: published on request
+    call_command(
+        "compliance_throttle_reset", "algo-9", "--user", "alice", "--reason", "stage behind", "--unrecorded-trip"
+    )
+    assert "WARNING: no trip was recorded for it" in capsys.readouterr().out
+    assert Outbox.objects.filter(event_type="compliance.throttle_reset", key="algo-9").count() == 1
+    record = AuditRecord.objects.get(action="execution_throttle.reset", object_id="algo-9")
+    assert json.loads(record.payload)["before"] == {"disabled": True, "trip_recorded": False}
 
 
 def test_instrument_scoped_surveillance_rules_reach_the_engine(alice, bob, instrument):

@@ -19,6 +19,7 @@ from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import HttpResponse, HttpResponseNotModified, JsonResponse
 from django.template.response import SimpleTemplateResponse
+from django.urls import URLResolver, get_resolver, reverse
 from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.http import parse_etags
 from drf_spectacular.utils import extend_schema
@@ -268,3 +269,69 @@ class EventsSchemaView(APIView):
 @functools.cache
 def _events_schema() -> dict:
     return events_json_schema()  # the structs do not change while the process runs
+
+
+API_ROOT = "api/v1/"
+# The public documents under /api/v1/ (tradeops/api/urls.py), listed apart from the resources.
+_DOCUMENTS = {
+    "schema": "api-v1:schema",
+    "docs": "api-v1:docs",
+    "redoc": "api-v1:redoc",
+    "events_schema": "api-v1:events-schema",
+}
+
+
+class ApiRootView(APIView):
+    """``GET /api/v1/``: the index of the API, as DRF's ``DefaultRouter`` root answers: every
+    resource an integration can call (each collection route without a path parameter, with its
+    URL and, per method, the scope a token needs), the token endpoint and the public documents.
+
+    Public like the OpenAPI schema, which lists the same routes in more detail: it names routes
+    and scopes, never data, and says nothing about who may do what beyond the published matrix.
+    Built from the URL configuration and the views' ``matrix`` (no domain app imported), so a new
+    route appears here without an edit."""
+
+    permission_classes = [AllowAny]
+    authentication_classes: list = []
+    throttle_classes: list = []
+
+    @extend_schema(exclude=True)
+    def get(self, request):
+        absolute = request.build_absolute_uri
+        return JsonResponse(
+            {
+                "version": "v1",
+                "resources": {
+                    name: {"url": absolute(path), "scopes": scopes} for name, (path, scopes) in api_resources().items()
+                },
+                "token": absolute(reverse("oauth2:token")),
+                **{name: absolute(reverse(url_name)) for name, url_name in _DOCUMENTS.items()},
+            },
+            json_dumps_params={"indent": 1},
+        )
+
+
+@functools.cache
+def api_resources() -> dict[str, tuple[str, dict[str, str]]]:
+    """name -> (path, {method: scope}) for every route under ``/api/v1/`` without a path
+    parameter whose view declares its ``matrix`` (the public documents have none). The name is
+    the route without the prefix and the final slash (``orders``, ``audit/records``)."""
+    from tradeops.api.matrix import rule_for
+
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+
+    def walk(patterns, prefix: str) -> None:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + str(pattern.pattern))
+                continue
+            route = prefix + str(pattern.pattern)
+            if not route.startswith(API_ROOT) or "<" in route:
+                continue
+            matrix = getattr(getattr(pattern.callback, "view_class", None), "matrix", None)
+            if matrix:
+                scopes = {method: str(rule_for(*entry).scope) for method, entry in sorted(matrix.items())}
+                found[route.removeprefix(API_ROOT).rstrip("/")] = ("/" + route, scopes)
+
+    walk(get_resolver().url_patterns, "")
+    return found

@@ -11,6 +11,16 @@ the WORM copy). ``audit_verify`` (``tradeops.audit.verify``) then checks the tab
 a record a checkpoint signed must still carry that hash (else a re-hashed range), the table and
 the head must reach the newest checkpoint (else a missing tail, a rewound head).
 
+Each checkpoint names the database whose chain it signed (``database_identity``: the engine,
+host, port and database name of the settings, or ``AUDIT_CHECKPOINT_DATABASE``): configuration,
+which whoever holds the database cannot change from inside it. ``audit_verify`` checks a chain
+against its own database's checkpoints only and says how many of other databases it skipped (one
+checkpoint storage may serve a SQLite first run, a PostgreSQL database and a test database); a
+chain with records but no checkpoint of its own while others have some is itself a finding.
+Checkpoints written before they named their database (version 1) are taken as this database's:
+they keep anchoring the one database a deployment had, and if one was another's it shows as a
+finding rather than as silence.
+
 When: every ``AUDIT_CHECKPOINT_EVERY_RECORDS`` records or ``AUDIT_CHECKPOINT_EVERY_MINUTES``
 minutes, whichever comes first (``audit_checkpoint_if_due``: Celery beat every 30 s, and the
 audit-trail stage after its batches, at most every ``AUDIT_CHECKPOINT_CHECK_SECONDS``), and at
@@ -25,14 +35,17 @@ import hmac
 import logging
 import re
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import orjson
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.signals import setting_changed
+from django.db import connections, router
 from django.dispatch import receiver
 
 from tradeops.audit.canonical import GENESIS_HASH
@@ -59,6 +72,7 @@ class Checkpoint:
     created_at: datetime
     key_id: str
     name: str
+    database: str | None = None  # None: written before checkpoints named their database (version 1)
 
     def __str__(self) -> str:
         return f"checkpoint of {self.created_at.isoformat()} (record {self.sequence}, {self.hash[:12]}…)"
@@ -68,6 +82,40 @@ class Checkpoint:
 class CheckpointProblem:
     name: str
     detail: str
+
+
+@dataclass(frozen=True)
+class DatabaseCheckpoints:
+    """The checkpoints of one database, and what the storages hold besides."""
+
+    database: str
+    anchors: list[Checkpoint]  # this database's (unlabelled ones included), oldest first
+    unlabelled: int = 0  # of the anchors, written before checkpoints named their database
+    others: dict[str, int] = field(default_factory=dict)  # another database -> its checkpoints skipped
+    problems: list[CheckpointProblem] = field(default_factory=list)  # files that do not verify, any database
+
+    @property
+    def skipped(self) -> int:
+        return sum(self.others.values())
+
+
+def database_identity() -> str:
+    """Which database the audit chain lives in, as checkpoints name it: ``AUDIT_CHECKPOINT_DATABASE``
+    when set (a database that moved keeps the identity its checkpoints name), else the engine,
+    host, port and name of the connection the chain is written through (``postgresql://127.0.0.1:
+    5432/tradeops``; ``sqlite:/abs/path/db.sqlite3``). Read from the settings, never from the
+    database, so its owner cannot make a truncated chain look like another database's."""
+    pinned = getattr(settings, "AUDIT_CHECKPOINT_DATABASE", "")
+    if pinned:
+        return pinned
+    connection = connections[router.db_for_write(ChainHead)]
+    config = connection.settings_dict
+    name = str(config.get("NAME") or "")
+    if connection.vendor == "sqlite":
+        if name and name != ":memory:" and not name.startswith("file:"):
+            name = str(Path(name).resolve())
+        return f"sqlite:{name}"
+    return f"{connection.vendor}://{config.get('HOST') or ''}:{config.get('PORT') or ''}/{name}"
 
 
 def _keys() -> list[bytes]:
@@ -114,7 +162,8 @@ def audit_checkpoint_create() -> Checkpoint:
     created_at = utcnow()
     document = {
         "kind": KIND,
-        "version": 1,
+        "version": 2,
+        "database": database_identity(),
         "sequence": sequence,
         "hash": head_hash,
         "head_updated_at": updated_at.isoformat() if updated_at else None,
@@ -132,7 +181,9 @@ def audit_checkpoint_create() -> Checkpoint:
             if index == 0:
                 raise CheckpointError(f"cannot write checkpoint {name}: {exc}") from exc
             log.error("audit checkpoint %s not written to %s: %s", name, storage, exc)
-    checkpoint = Checkpoint(sequence, head_hash, document["head_updated_at"], created_at, document["key_id"], name)
+    checkpoint = Checkpoint(
+        sequence, head_hash, document["head_updated_at"], created_at, document["key_id"], name, document["database"]
+    )
     _STATE["last"] = checkpoint
     return checkpoint
 
@@ -155,6 +206,7 @@ def _parse(name: str, raw: bytes, keys: list[bytes]) -> Checkpoint | CheckpointP
             created_at=datetime.fromisoformat(document["created_at"]),
             key_id=str(document.get("key_id", "")),
             name=name,
+            database=None if document.get("database") is None else str(document["database"]),
         )
     except (ValueError, KeyError, TypeError) as exc:
         return CheckpointProblem(name, f"unreadable: {exc}")
@@ -185,6 +237,28 @@ def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
     return ordered, sorted(problems.values(), key=lambda p: p.name)
 
 
+def _of_this_database(checkpoint: Checkpoint, database: str) -> bool:
+    return checkpoint.database is None or checkpoint.database == database
+
+
+def checkpoints_of_this_database() -> DatabaseCheckpoints:
+    """``checkpoints_load`` split by database: this database's checkpoints (``database_identity``;
+    those that name no database count as this one's), how many of each other database's were
+    left aside, and every file that does not verify (a forged file is a finding whichever
+    database it claims: its claim is unsigned)."""
+    database = database_identity()
+    anchors, problems = checkpoints_load()
+    mine = [c for c in anchors if _of_this_database(c, database)]
+    others = Counter(c.database for c in anchors if not _of_this_database(c, database))
+    return DatabaseCheckpoints(
+        database=database,
+        anchors=mine,
+        unlabelled=sum(1 for c in mine if c.database is None),
+        others=dict(sorted(others.items())),
+        problems=problems,
+    )
+
+
 # ---------------------------------------------------------------- scheduling
 
 _STATE: dict = {"last": None, "loaded": False, "checked": float("-inf")}
@@ -192,7 +266,7 @@ _STATE: dict = {"last": None, "loaded": False, "checked": float("-inf")}
 
 @receiver(setting_changed)
 def _forget(setting, **kwargs) -> None:
-    if setting == "STORAGES" or setting.startswith("AUDIT_CHECKPOINT"):
+    if setting in ("STORAGES", "DATABASES") or setting.startswith("AUDIT_CHECKPOINT"):
         _STATE.update(last=None, loaded=False, checked=float("-inf"))
 
 
@@ -205,10 +279,11 @@ def _last() -> Checkpoint | None:
             files = []
         names = sorted(name for name in files if NAME_RE.match(name))
         last = None
-        for name in reversed(names):  # newest valid one; names sort by sequence, then time
+        database = database_identity()
+        for name in reversed(names):  # this database's newest valid one; names sort by sequence, then time
             with storage.open(name, "rb") as handle:
                 parsed = _parse(name, handle.read(), _keys())
-            if isinstance(parsed, Checkpoint):
+            if isinstance(parsed, Checkpoint) and _of_this_database(parsed, database):
                 last = parsed
                 break
         _STATE.update(last=last, loaded=True)

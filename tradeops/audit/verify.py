@@ -19,7 +19,10 @@ what was anchored outside the database, where the database's own owner cannot re
   checkpoint signed must still carry that hash (``rehashed``: the range between the last
   checkpoint that still matches and the first that does not), and the table and the head must
   reach the newest checkpoint (``missing_tail``, ``rewound_head``); a checkpoint file whose
-  signature does not verify is itself a finding (``checkpoint``);
+  signature does not verify is itself a finding (``checkpoint``). Only this database's
+  checkpoints are compared (each names its database, from the settings); those of other
+  databases sharing the storage are counted and skipped, and a chain with records that no
+  checkpoint of its own anchors while other databases' exist is a ``checkpoint`` finding;
 - the **tombstones** of purged records (``tombstone``): purged at or after ``retain_until``,
   ``retain_until`` not before the statutory minimum after ``recorded_at``, and the purge
   authorised and recorded in the chain (an ``audit.purged`` record after it covers it, and its
@@ -83,8 +86,10 @@ class VerifyReport:
     seconds: float = 0.0
     problem: ChainProblem | None = None
     findings: list[ChainProblem] = field(default_factory=list)
-    checkpoints: int = 0
+    checkpoints: int = 0  # of this database (``database``)
     newest_checkpoint: str = ""
+    database: str = ""  # the identity checkpoints name this database by (tradeops.audit.checkpoint)
+    skipped_checkpoints: int = 0  # of other databases, not compared
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -213,11 +218,12 @@ def audit_verify(*, chunk_size: int = 10_000, checkpoints: bool = True) -> Verif
 
     Returns a report whose ``findings`` name every problem (``problem``: the first), empty when
     intact. Raises ``CheckpointError`` when checkpoints are wanted but no key is configured."""
-    from tradeops.audit.checkpoint import checkpoints_load
+    from tradeops.audit.checkpoint import checkpoints_of_this_database
 
     report = VerifyReport()
     started = time.perf_counter()
-    anchors, bad_checkpoints = checkpoints_load() if checkpoints else ([], [])
+    stored = checkpoints_of_this_database() if checkpoints else None
+    anchors, bad_checkpoints = (stored.anchors, stored.problems) if stored else ([], [])
     anchored = {c.sequence for c in anchors}
     seen: dict[int, str] = {}  # sequence -> hash in the table, for the anchored sequences
     expected_prev, expected_seq, prev_seq = GENESIS_HASH, 1, 0
@@ -264,11 +270,53 @@ def audit_verify(*, chunk_size: int = 10_000, checkpoints: bool = True) -> Verif
     if report.head_sequence is None and failed is not None:
         head = ChainHead.objects.filter(pk=1).values_list("last_sequence", flat=True).first()
         report.head_sequence = head
-    if checkpoints:
+    if stored is not None:
+        _check_database(report, stored)
         _check_checkpoints(report, anchors, bad_checkpoints, seen, walked_all=failed is None)
     _check_tombstones(report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _check_database(report: VerifyReport, stored) -> None:
+    """Which checkpoints are this database's: say what was left aside, and refuse a chain with
+    records that none of them anchors while other databases' checkpoints exist (this database
+    new and not anchored yet, or moved under another identity: either way nothing outside it
+    vouches for it)."""
+    report.database = stored.database
+    report.skipped_checkpoints = stored.skipped
+    if stored.others:
+        listed = ", ".join(f"{database} ({count})" for database, count in stored.others.items())
+        report.notes.append(
+            f"{stored.skipped} checkpoint(s) of other databases skipped: {listed}; this one is {stored.database}"
+        )
+    if stored.unlabelled:
+        report.notes.append(
+            f"{stored.unlabelled} checkpoint(s) name no database (written before checkpoints did): "
+            f"checked as this database's"
+        )
+    head = report.head_sequence or report.last_sequence
+    if not stored.anchors and stored.others and head:
+        report.add(
+            ChainProblem(
+                "checkpoint",
+                0,
+                f"no signed checkpoint names this database ({stored.database}), but {stored.skipped} of other "
+                "databases do: nothing outside the database vouches for its chain. If it is new, take its "
+                "first checkpoint (manage.py audit_checkpoint; the scheduler does it too); if it moved (another "
+                "host, port or name), set AUDIT_CHECKPOINT_DATABASE to the identity its checkpoints name",
+            )
+        )
+
+
+def _unlabelled(checkpoint) -> str:
+    """What to add to a finding against a checkpoint that names no database (version 1)."""
+    if checkpoint.database is not None:
+        return ""
+    return (
+        f" ({checkpoint.name} names no database: written before checkpoints did, so taken as this one's; "
+        "if it was another database's, move it out of the checkpoint storage)"
+    )
 
 
 def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str], *, walked_all: bool) -> None:
@@ -277,7 +325,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
     for problem in bad:
         report.add(ChainProblem("checkpoint", 0, f"checkpoint {problem.name}: {problem.detail}"))
     if not anchors:
-        report.notes.append("no signed checkpoint yet: the chain was checked against itself only")
+        report.notes.append("no signed checkpoint of this database yet: the chain was checked against itself only")
         return
     newest = max(anchors, key=lambda c: (c.sequence, c.created_at))
     report.newest_checkpoint = str(newest)
@@ -296,7 +344,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
                 "rehashed",
                 start,
                 f"records {start}..{anchor.sequence} were re-hashed: the {anchor} signed record {anchor.sequence} "
-                f"as {anchor.hash[:16]}…, the table has {found[:16]}… ({since})",
+                f"as {anchor.hash[:16]}…, the table has {found[:16]}… ({since}){_unlabelled(anchor)}",
             )
         )
         break
@@ -305,7 +353,8 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
             ChainProblem(
                 "missing_tail",
                 report.last_sequence + 1,
-                f"records {report.last_sequence + 1}..{newest.sequence} are missing: the {newest} had them",
+                f"records {report.last_sequence + 1}..{newest.sequence} are missing: the {newest} had them"
+                + _unlabelled(newest),
             )
         )
     head = report.head_sequence
@@ -315,7 +364,7 @@ def _check_checkpoints(report: VerifyReport, anchors, bad, seen: dict[int, str],
             ChainProblem(
                 "rewound_head",
                 head or 0,
-                f"the chain head {where}, but the {newest} saw it at record {newest.sequence}",
+                f"the chain head {where}, but the {newest} saw it at record {newest.sequence}" + _unlabelled(newest),
             )
         )
 

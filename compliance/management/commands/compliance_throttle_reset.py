@@ -1,6 +1,7 @@
 """``manage.py compliance_throttle_reset ALGO --user NAME --reason TEXT``: a designated person
 re-enables an algorithm the execution throttle disabled (RTS 6 Art. 15(3)). Audited; the
-execution worker's check re-enables the algorithm when the event reaches it."""
+execution worker's check re-enables the algorithm when the event reaches it. An algorithm with no
+open trip is refused (nothing published) unless ``--unrecorded-trip``."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from compliance.services import execution_throttle_reset
-from tradeops.core.errors import ApplicationError
+from tradeops.core.errors import ApplicationError, refusal_text
 
 
 class Command(BaseCommand):
@@ -18,6 +19,12 @@ class Command(BaseCommand):
         parser.add_argument("algo_id")
         parser.add_argument("--user", required=True, help="the compliance officer or risk manager re-enabling it")
         parser.add_argument("--reason", required=True)
+        parser.add_argument(
+            "--unrecorded-trip",
+            action="store_true",
+            help="publish the re-enable although no open trip is recorded (a worker refuses the algorithm's "
+            "orders before the surveillance stage recorded the trip)",
+        )
 
     def handle(self, *args, **opts):
         try:
@@ -25,7 +32,17 @@ class Command(BaseCommand):
         except get_user_model().DoesNotExist:
             raise CommandError(f"no user {opts['user']!r}") from None
         try:
-            execution_throttle_reset(algo_id=opts["algo_id"], officer=user, reason=opts["reason"])
+            trip = execution_throttle_reset(
+                algo_id=opts["algo_id"], officer=user, reason=opts["reason"], unrecorded_trip=opts["unrecorded_trip"]
+            )
         except ApplicationError as exc:
-            raise CommandError(str(exc)) from None
-        self.stdout.write(f"{opts['algo_id']}: re-enable published by {user.get_username()}")
+            raise CommandError(refusal_text(exc)) from None
+        closed = (
+            f"trip of {trip.tripped_at:%Y-%m-%d %H:%M:%S} UTC closed"
+            if trip is not None
+            else "WARNING: no trip was recorded for it, none closed"
+        )
+        self.stdout.write(
+            f"{opts['algo_id']}: {closed}; re-enable published (compliance.throttle_reset) by {user.get_username()}; "
+            "each execution worker re-enables it when the event reaches it"
+        )

@@ -17,7 +17,7 @@ from tradeops.api.matrix import MATRIX, rule_for, scopes_for_role
 from tradeops.audit.models import AuditRecord
 from tradeops.core.roles import Role
 
-NOT_IN_MATRIX = {"schema/", "docs/", "docs/redoc/", "events/schema/"}  # public documents
+NOT_IN_MATRIX = {"", "schema/", "docs/", "docs/redoc/", "events/schema/"}  # the index and the public documents
 
 
 def _routes() -> dict[tuple[str, str], tuple[str, str]]:

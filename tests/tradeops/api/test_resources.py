@@ -303,6 +303,33 @@ def test_the_schema_and_docs_are_served(db):
     assert events.status_code == 200 and events.json()["title"] == "tradeops event envelope"
 
 
+def test_the_api_root_lists_every_resource_with_its_url_and_scopes_without_a_token(db):
+    """GET /api/v1/ is the API's index (like DRF's DefaultRouter root): public, as the schema that
+    lists the same routes; every collection route of the schema is there, and each URL answers."""
+    http = APIClient()
+    root = http.get("/api/v1/")
+    assert root.status_code == 200 and root["Content-Type"] == "application/json"
+    index = root.json()
+    assert index["version"] == "v1"
+    assert index["token"] == "http://testserver/o/token/"
+    assert index["schema"] == "http://testserver/api/v1/schema/"
+    assert index["docs"] == "http://testserver/api/v1/docs/"
+    resources = index["resources"]
+    assert resources["orders"] == {
+        "url": "http://testserver/api/v1/orders/",
+        "scopes": {"GET": "trading:read", "POST": "trading:write"},
+    }
+    assert resources["audit/records"]["scopes"] == {"GET": "audit:read"}
+    schema = http.get("/api/v1/schema/?format=json").json()
+    collections = {path for path in schema["paths"] if "{" not in path}
+    assert {r["url"].removeprefix("http://testserver") for r in resources.values()} == collections
+    for name, resource in resources.items():  # each is a route: 401 without a token, not 404
+        answer = http.get(resource["url"])
+        assert answer.status_code == 401, (name, answer.status_code)
+    assert http.get(index["schema"]).status_code == 200
+    assert http.get("/api/v1/nothing-here/").status_code == 404  # the root does not swallow the rest
+
+
 def test_a_report_is_run_generated_approved_by_another_officer_and_downloaded(
     book, as_role, celery_eager, django_capture_on_commit_callbacks
 ):

@@ -220,3 +220,129 @@ def test_the_verify_screen_lists_every_finding(chain, client):
         cursor.execute("UPDATE audit_chain_head SET last_sequence = 8, last_hash = %s", [chain[7].hash])
     body = client.post("/compliance/audit/verify/").content.decode()
     assert "missing_tail" in body and "records 9..11 are missing" in body and "rewound_head" in body
+
+
+# ---------------------------------------------------------------- one storage, several databases
+
+FIRST_RUN = "sqlite:/home/newcomer/tradeops/var/tradeops.sqlite3"
+
+
+def _signed_checkpoint(directory, *, sequence: int, hash: str, database: str | None) -> None:
+    """A checkpoint signed with the configured key, as another database's process (or, with
+    ``database`` None, a version before checkpoints named their database) would have written it."""
+    from tradeops.audit.checkpoint import ALGORITHM, KIND, _keys, _sign, key_id
+
+    key = _keys()[0]
+    created_at = utcnow() - timedelta(hours=1)
+    document = {
+        "kind": KIND,
+        "version": 1 if database is None else 2,
+        "sequence": sequence,
+        "hash": hash,
+        "head_updated_at": None,
+        "created_at": created_at.isoformat(),
+        "algorithm": ALGORITHM,
+        "key_id": key_id(key),
+    }
+    if database is not None:
+        document["database"] = database
+    document["signature"] = _sign(document, key)
+    name = f"checkpoint-{sequence:015d}-{created_at:%Y%m%dT%H%M%S%f}Z.json"
+    (directory / name).write_text(json.dumps(document))
+
+
+def test_a_checkpoint_names_its_database_from_the_settings(chain, audit_checkpoint_dir, capsys):
+    from django.db import connection
+
+    from tradeops.audit.checkpoint import database_identity
+
+    identity = database_identity()
+    config = connection.settings_dict
+    assert identity == f"{connection.vendor}://{config['HOST']}:{config['PORT']}/{config['NAME']}"
+    call_command("audit_checkpoint")
+    (path,) = audit_checkpoint_dir.iterdir()
+    document = json.loads(path.read_text())
+    assert document["version"] == 2 and document["database"] == identity
+    (anchor,) = checkpoints_load()[0]
+    assert anchor.database == identity
+    with override_settings(AUDIT_CHECKPOINT_DATABASE="postgresql://db.internal:5432/tradeops"):  # a moved database
+        assert database_identity() == "postgresql://db.internal:5432/tradeops"
+    call_command("audit_checkpoint", "--list")
+    out = capsys.readouterr().out
+    assert f"this database: {identity}" in out and f"* {anchor.name}" in out
+
+
+def test_another_databases_checkpoints_are_skipped_and_said_so(chain, audit_checkpoint_dir, capsys):
+    """The newcomer's case: a first run on SQLite left checkpoints far ahead of a fresh
+    PostgreSQL chain in the same directory. They are not this chain's: skipped, and counted."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=500, hash="ab" * 32, database=FIRST_RUN)
+    report = audit_verify()
+    # none of this database's own yet, while others exist: nothing outside vouches for the chain
+    (finding,) = report.findings
+    assert finding.kind == "checkpoint" and "no signed checkpoint names this database" in finding.detail
+    assert "manage.py audit_checkpoint" in finding.detail and "AUDIT_CHECKPOINT_DATABASE" in finding.detail
+    assert "missing_tail" not in str(report.findings) and "rewound_head" not in str(report.findings)
+    assert "no signed checkpoint names this database" in _verify_exits_non_zero(capsys)
+
+    assert audit_checkpoint_if_due(force_check=True).sequence == 10  # the other's newer one is not this one's
+    report = audit_verify()
+    assert report.ok, report.findings
+    assert report.checkpoints == 1 and report.skipped_checkpoints == 1
+    assert any(f"1 checkpoint(s) of other databases skipped: {FIRST_RUN} (1)" in n for n in report.notes)
+    call_command("audit_verify")
+    out = capsys.readouterr().out
+    assert "OK: chain intact" in out and "1 of other databases skipped" in out and FIRST_RUN in out
+
+
+def test_tampering_is_still_caught_beside_other_databases_checkpoints(chain, audit_checkpoint_dir, capsys):
+    """Skipping other databases' checkpoints opens nothing: the owner who deletes the tail and
+    rewinds the head of THIS database's chain is named as before."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="cd" * 32, database=FIRST_RUN)
+    audit_checkpoint_create()
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    found = _findings(audit_verify())
+    assert "records 8..10 are missing" in found["missing_tail"][0].detail
+    assert "is at record 7" in found["rewound_head"][0].detail
+    assert "rehashed" not in found  # the other database's record 3 is not compared with this one's
+    err = _verify_exits_non_zero(capsys)
+    assert "missing_tail: record 8" in err and f"other databases skipped: {FIRST_RUN}" in err
+
+
+def test_the_erased_chain_is_still_named_and_an_empty_fresh_one_is_not(chain, audit_checkpoint_dir):
+    from tests.conftest import owner_cursor
+
+    _signed_checkpoint(audit_checkpoint_dir, sequence=40, hash="ef" * 32, database=FIRST_RUN)
+    audit_checkpoint_create()
+    with owner_cursor() as cursor:
+        cursor.execute("INSERT INTO audit_flush_permit (reason) VALUES ('x')")
+        cursor.execute("TRUNCATE audit_record CASCADE")
+        cursor.execute("DELETE FROM audit_chain_head")
+        cursor.execute("DELETE FROM audit_flush_permit")
+    found = _findings(audit_verify())
+    assert "records 1..10 are missing" in found["missing_tail"][0].detail
+    assert "the chain head is missing" in found["rewound_head"][0].detail
+    # a fresh, empty database beside another's checkpoints: nothing to anchor yet, not a finding
+    for path in audit_checkpoint_dir.iterdir():
+        if FIRST_RUN not in path.read_text():
+            path.unlink()
+    report = audit_verify()
+    assert report.ok and report.skipped_checkpoints == 1
+
+
+def test_checkpoints_written_before_they_named_their_database_count_as_this_ones(chain, audit_checkpoint_dir):
+    """Decided: an unlabelled (version 1) checkpoint keeps anchoring the one database a deployment
+    had, so an upgrade opens no window; if it was in fact another database's, verify says so
+    rather than skipping it silently."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[-1].hash, database=None)
+    report = audit_verify()
+    assert report.ok and report.checkpoints == 1
+    assert any("1 checkpoint(s) name no database" in n for n in report.notes)
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    found = _findings(audit_verify())
+    assert "records 8..10 are missing" in found["missing_tail"][0].detail
+    assert "names no database" in found["rewound_head"][0].detail
+    assert "move it out of the checkpoint storage" in found["rewound_head"][0].detail

@@ -84,6 +84,23 @@ def test_a_day_not_over_cannot_be_digested(db, tmp_path):
         audit_digest_create(day=utcnow().date(), directory=tmp_path)
 
 
+def test_the_proof_command_refuses_a_record_of_today_and_says_when_it_can_be_had(yesterday_chain, tmp_path):
+    """A proof of a day still growing could never match that day's digest file: no file is written."""
+    today = utcnow().date()
+    (record,) = audit_append_many(entries=entries(1))
+    proof_file = tmp_path / "proof.json"
+    with pytest.raises(CommandError) as refused:
+        call_command("audit_digest", "--proof", str(record.event_id), "--out", str(proof_file))
+    message = str(refused.value)
+    assert f"recorded on {today} (UTC), a day not over yet" in message
+    assert f"{today + timedelta(days=1)} 00:00 UTC" in message and f"audit_digest --day {today}" in message
+    assert not proof_file.exists()
+    with pytest.raises(DigestError) as error:
+        audit_proof(event_id=record.event_id, finished_day=True)
+    assert error.value.code == "audit_proof_day_open"
+    assert audit_proof(event_id=record.event_id)["day"] == today.isoformat()  # the screen's "so far"
+
+
 @pytest.mark.django_db(transaction=True)  # the owner rewrites committed rows on its own connection
 def test_rewrite_of_the_whole_table_passes_verify_but_fails_the_digest(yesterday_chain, tmp_path, armed):
     """The attack audit_verify cannot see on its own: every row rewritten with fresh hashes."""

@@ -144,8 +144,12 @@ class VerificationOutput(serializers.Serializer):
     findings = serializers.ListField(
         child=serializers.CharField(), help_text="Every record tampered with, deleted, inserted or reordered"
     )
-    checkpoints = serializers.IntegerField(help_text="Signed checkpoints of the chain head checked")
+    checkpoints = serializers.IntegerField(help_text="Signed checkpoints of this database's chain head checked")
     newest_checkpoint = serializers.CharField(allow_blank=True)
+    database = serializers.CharField(
+        allow_blank=True, help_text="The identity checkpoints name this database by (engine, host, port, name)"
+    )
+    skipped_checkpoints = serializers.IntegerField(help_text="Checkpoints of other databases, not compared")
     notes = serializers.ListField(child=serializers.CharField())
 
 
@@ -173,6 +177,8 @@ class AuditVerification(ApiView):
                     "findings": [str(finding) for finding in report.findings],
                     "checkpoints": report.checkpoints,
                     "newest_checkpoint": report.newest_checkpoint,
+                    "database": report.database,
+                    "skipped_checkpoints": report.skipped_checkpoints,
                     "notes": report.notes,
                 }
             ).data

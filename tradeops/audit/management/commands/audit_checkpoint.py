@@ -2,14 +2,14 @@
 
 Checkpoints are also written on their own every ``AUDIT_CHECKPOINT_EVERY_RECORDS`` records or
 ``AUDIT_CHECKPOINT_EVERY_MINUTES`` minutes (tradeops/audit/checkpoint.py); ``--list`` shows them
-and whether each signature verifies.
+and whether each signature verifies, with the database each names (``*``: this one).
 """
 
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradeops.audit.checkpoint import CheckpointError, audit_checkpoint_create, checkpoints_load
+from tradeops.audit.checkpoint import CheckpointError, audit_checkpoint_create, checkpoints_load, database_identity
 
 
 class Command(BaseCommand):
@@ -22,8 +22,14 @@ class Command(BaseCommand):
         try:
             if list:
                 anchors, problems = checkpoints_load()
+                this = database_identity()
+                self.stdout.write(f"this database: {this}")
                 for anchor in anchors:
-                    self.stdout.write(f"{anchor.name}: record {anchor.sequence} {anchor.hash} (key {anchor.key_id})")
+                    mark = "*" if anchor.database in (None, this) else " "
+                    database = anchor.database or "(no database named: counted as this one's)"
+                    self.stdout.write(
+                        f"{mark} {anchor.name}: record {anchor.sequence} {anchor.hash} (key {anchor.key_id}) {database}"
+                    )
                 for problem in problems:
                     self.stderr.write(self.style.ERROR(f"{problem.name}: {problem.detail}"))
                 if problems:
@@ -33,5 +39,7 @@ class Command(BaseCommand):
         except CheckpointError as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(
-            self.style.SUCCESS(f"checkpoint {checkpoint.name}: record {checkpoint.sequence} {checkpoint.hash}")
+            self.style.SUCCESS(
+                f"checkpoint {checkpoint.name}: record {checkpoint.sequence} {checkpoint.hash} of {checkpoint.database}"
+            )
         )

@@ -3,7 +3,7 @@
 audit_digest                      # yesterday (UTC)
 audit_digest --day 2026-11-25     # one day
 audit_digest --backfill           # every finished day with records and no digest yet
-audit_digest --proof EVENT_ID     # inclusion proof of one record (JSON on stdout or --out)
+audit_digest --proof EVENT_ID     # inclusion proof of one record of a finished day (JSON on stdout or --out)
 """
 
 from __future__ import annotations
@@ -26,13 +26,17 @@ class Command(BaseCommand):
         parser.add_argument("--day", type=date.fromisoformat, help="UTC day, YYYY-MM-DD (default: yesterday)")
         parser.add_argument("--backfill", action="store_true", help="digest every finished day not yet digested")
         parser.add_argument("--dir", help="export directory (default AUDIT_EXPORT_DIR or var/audit/digests)")
-        parser.add_argument("--proof", metavar="EVENT_ID", help="print the inclusion proof of one record")
+        parser.add_argument(
+            "--proof",
+            metavar="EVENT_ID",
+            help="print the inclusion proof of one record of a finished UTC day (checked against its digest)",
+        )
         parser.add_argument("--out", help="write the proof to this file")
 
     def handle(self, *args, day, backfill, dir, proof, out, **options):
         try:
             if proof:
-                document = json.dumps(audit_proof(event_id=proof), indent=2)
+                document = json.dumps(audit_proof(event_id=proof, finished_day=True), indent=2)
                 if out:
                     with open(out, "w") as fh:
                         fh.write(document + "\n")

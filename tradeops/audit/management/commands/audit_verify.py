@@ -36,7 +36,9 @@ class Command(BaseCommand):
             f"{report.checked} records checked in {report.seconds:.3f}s ({report.rate:,.0f}/s); "
             f"{report.bridged_purged} purged records bridged by tombstones; head #{report.head_sequence}; "
             f"{report.checkpoints} signed checkpoints"
+            + (f" of {report.database}" if report.database else "")
             + (f", newest: {report.newest_checkpoint}" if report.newest_checkpoint else "")
+            + (f"; {report.skipped_checkpoints} of other databases skipped" if report.skipped_checkpoints else "")
         )
         if report.ok:
             self.stdout.write(self.style.SUCCESS(f"OK: chain intact. {summary}"))
@@ -46,4 +48,6 @@ class Command(BaseCommand):
         for finding in report.findings:
             self.stderr.write(self.style.ERROR(f"BROKEN: {finding}"))
         self.stderr.write(summary)
+        for note in report.notes:
+            self.stderr.write(f"note: {note}")
         sys.exit(1)
