@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 06:35 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 07:03 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (84692, 83154, 91329)
+INDEPENDENT_SEEDS = (47649, 16176, 61788)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -119,7 +119,10 @@ INDEPENDENT_SEEDS = (84692, 83154, 91329)
 # December session's last figures, three sets (every target met; marking the close 0.69; every
 # target met); 48317, 95282, 56136; 64155, 76746, 68428 and 60292, 75165, 97927 (drawn 04:29 UTC):
 # read at commit fecb7b2, the 6 December morning session's final figures, three sets (independent 2
-# of 3 sets, marking the close 0.58 on the third; pooled 0.93 / 0.96 strict).
+# of 3 sets, marking the close 0.58 on the third; pooled 0.93 / 0.96 strict); 84692, 83154, 91329;
+# 77327, 14243, 10690 and 95000, 3981, 81455 (drawn 06:35 UTC): read at commit be94853, the 6
+# December morning session's second figures, three sets (independent 1 of 3 sets, marking the close
+# 0.69 and 0.54 on the others; pooled 0.93 / 0.95 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -275,6 +278,15 @@ SEEN_INDEPENDENT_SEEDS = (
     60292,
     75165,
     97927,
+    84692,
+    83154,
+    91329,
+    77327,
+    14243,
+    10690,
+    95000,
+    3981,
+    81455,
 )
 
 
