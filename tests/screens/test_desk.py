@@ -100,6 +100,18 @@ def test_the_alert_queue_reads_a_bare_until_date_as_that_whole_day(world, client
     assert shown("until=2026-01-05T10:00:01") and not shown("until=2026-01-05T10:00")  # until excluded
 
 
+def test_the_last_representable_day_as_until_is_a_form_error_not_a_server_error(world, client):
+    """A bare date ends a period at the next midnight: 9999-12-31 has none (OverflowError). The
+    person is told the date cannot be used, as any other bad date, on both period screens."""
+    client.force_login(world.users["officer"])
+    response = client.get("/compliance/alerts/?until=9999-12-31")
+    assert response.status_code == 200
+    assert "ISO 8601" in response.content.decode()
+    response = client.get("/compliance/audit/?until=9999-12-31")
+    assert response.status_code == 200
+    assert "ISO 8601" in response.content.decode()
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 

@@ -17,6 +17,8 @@ which whoever holds the database cannot change from inside it. ``audit_verify`` 
 against its own database's checkpoints only and says how many of other databases it skipped (one
 checkpoint storage may serve a SQLite first run, a PostgreSQL database and a test database); a
 chain with records but no checkpoint of its own while others have some is itself a finding.
+Another database's checkpoint that signs a record of the verified chain (same sequence and hash)
+shows that database to be this chain under a former name: its checkpoints are compared too.
 Checkpoints written before they named their database (version 1) are taken as this database's:
 they keep anchoring the one database a deployment had, and if one was another's it shows as a
 finding rather than as silence.
@@ -92,6 +94,9 @@ class DatabaseCheckpoints:
     anchors: list[Checkpoint]  # this database's (unlabelled ones included), oldest first
     unlabelled: int = 0  # of the anchors, written before checkpoints named their database
     others: dict[str, int] = field(default_factory=dict)  # another database -> its checkpoints skipped
+    foreign: list[Checkpoint] = field(
+        default_factory=list
+    )  # those checkpoints (verify: this chain under another name?)
     problems: list[CheckpointProblem] = field(default_factory=list)  # files that do not verify, any database
 
     @property
@@ -249,12 +254,14 @@ def checkpoints_of_this_database() -> DatabaseCheckpoints:
     database = database_identity()
     anchors, problems = checkpoints_load()
     mine = [c for c in anchors if _of_this_database(c, database)]
-    others = Counter(c.database for c in anchors if not _of_this_database(c, database))
+    foreign = [c for c in anchors if not _of_this_database(c, database)]
+    others = Counter(c.database for c in foreign)
     return DatabaseCheckpoints(
         database=database,
         anchors=mine,
         unlabelled=sum(1 for c in mine if c.database is None),
         others=dict(sorted(others.items())),
+        foreign=foreign,
         problems=problems,
     )
 

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import heapq
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import orjson
@@ -224,7 +224,9 @@ def audit_verify(*, chunk_size: int = 10_000, checkpoints: bool = True) -> Verif
     started = time.perf_counter()
     stored = checkpoints_of_this_database() if checkpoints else None
     anchors, bad_checkpoints = (stored.anchors, stored.problems) if stored else ([], [])
-    anchored = {c.sequence for c in anchors}
+    # Other databases' checkpoints are read too: one that signs a record of this chain is its own
+    # history under another name (_adopt_moved).
+    anchored = {c.sequence for c in anchors} | {c.sequence for c in (stored.foreign if stored else [])}
     seen: dict[int, str] = {}  # sequence -> hash in the table, for the anchored sequences
     expected_prev, expected_seq, prev_seq = GENESIS_HASH, 1, 0
     failed: tuple[str, tuple] | None = None
@@ -271,11 +273,36 @@ def audit_verify(*, chunk_size: int = 10_000, checkpoints: bool = True) -> Verif
         head = ChainHead.objects.filter(pk=1).values_list("last_sequence", flat=True).first()
         report.head_sequence = head
     if stored is not None:
+        stored = _adopt_moved(report, stored, seen)
         _check_database(report, stored)
-        _check_checkpoints(report, anchors, bad_checkpoints, seen, walked_all=failed is None)
+        _check_checkpoints(report, stored.anchors, bad_checkpoints, seen, walked_all=failed is None)
     _check_tombstones(report)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _adopt_moved(report: VerifyReport, stored, seen: dict[int, str]):
+    """Another database's checkpoints that sign a record of this chain as the table has it (same
+    sequence, same hash: the same chain, by construction of the hashes) are this chain's history
+    under a name it no longer has (the database moved or was renamed, DATABASE_URL spelled
+    another way): every checkpoint of that database is compared as this one's. Else a tail
+    deleted on the way would pass once the scheduler anchored the rewound head under the new
+    name, with the old name's checkpoints skipped as another database's."""
+    moved = {c.database for c in stored.foreign if seen.get(c.sequence) == c.hash}
+    if not moved:
+        return stored
+    adopted = [c for c in stored.foreign if c.database in moved]
+    listed = ", ".join(f"{database} ({stored.others[database]})" for database in sorted(moved))
+    report.notes.append(
+        f"checkpoints of {listed} sign records of this chain: compared as this database's (it moved or was "
+        f"renamed; set AUDIT_CHECKPOINT_DATABASE to keep one identity)"
+    )
+    return replace(
+        stored,
+        anchors=sorted([*stored.anchors, *adopted], key=lambda c: (c.sequence, c.created_at)),
+        others={database: n for database, n in stored.others.items() if database not in moved},
+        foreign=[c for c in stored.foreign if c.database not in moved],
+    )
 
 
 def _check_database(report: VerifyReport, stored) -> None:

@@ -66,7 +66,8 @@ def local_url(request: HttpRequest, candidate: str, default: str) -> str:
 
 def utc_param(value: str, *, period_end: bool = False) -> datetime | None:
     """An ISO 8601 date or date-time from a query string, as aware UTC (naive means UTC).
-    Raises ValueError on anything else.
+    Raises ValueError on anything else, a date the period cannot end on included (9999-12-31
+    as ``period_end``: it has no next midnight).
 
     ``period_end``: the value ends a period, compared with ``<``. A bare date there means through
     that whole day (the next day's midnight), as a person who filters "from 26 to 26 November"
@@ -76,7 +77,10 @@ def utc_param(value: str, *, period_end: bool = False) -> datetime | None:
         return None
     parsed = datetime.fromisoformat(value)
     if period_end and _is_bare_date(value):
-        parsed += timedelta(days=1)
+        try:
+            parsed += timedelta(days=1)
+        except OverflowError:
+            raise ValueError(f"{value}: a period cannot end on the last representable day") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

@@ -346,3 +346,40 @@ def test_checkpoints_written_before_they_named_their_database_count_as_this_ones
     assert "records 8..10 are missing" in found["missing_tail"][0].detail
     assert "names no database" in found["rewound_head"][0].detail
     assert "move it out of the checkpoint storage" in found["rewound_head"][0].detail
+
+
+OLD_HOME = "postgresql://db-old.internal:5432/tradeops"
+
+
+def test_a_moved_databases_checkpoints_still_anchor_its_chain(chain, audit_checkpoint_dir, capsys):
+    """The database moved (another host, port or name in DATABASE_URL, or renamed by its owner)
+    and its tail was deleted with the head rewound on the way: the scheduler anchors the rewound
+    head under the new identity at once, and the old identity's checkpoints would be skipped as
+    another database's, the truncated chain reported OK. A checkpoint that signs a record of THIS
+    chain (same sequence, same hash) is this chain's history whatever database it names: that
+    database's checkpoints are compared, and the deleted tail is named."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
+    _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[9].hash, database=OLD_HOME)
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    assert audit_checkpoint_if_due(force_check=True).sequence == 7  # the scheduler, under the new identity
+    report = audit_verify()
+    found = _findings(report)
+    assert "records 8..10 are missing" in found["missing_tail"][0].detail, report.findings
+    assert "at record 10" in found["rewound_head"][0].detail
+    assert report.skipped_checkpoints == 0 and report.checkpoints == 3
+    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in report.notes)
+    assert "missing_tail: record 8" in _verify_exits_non_zero(capsys)
+
+
+def test_a_moved_intact_chain_passes_with_its_old_checkpoints(chain, audit_checkpoint_dir):
+    _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
+    _signed_checkpoint(audit_checkpoint_dir, sequence=8, hash=chain[7].hash, database=OLD_HOME)
+    _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="ab" * 32, database=FIRST_RUN)  # not this chain's
+    audit_checkpoint_create()
+    report = audit_verify()
+    assert report.ok, report.findings
+    assert report.checkpoints == 3 and report.skipped_checkpoints == 1
+    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in report.notes)
+    assert any(f"other databases skipped: {FIRST_RUN} (1)" in n for n in report.notes)
