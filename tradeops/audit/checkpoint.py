@@ -297,6 +297,34 @@ def _last() -> Checkpoint | None:
     return _STATE["last"]
 
 
+def _first_may_be_automatic() -> bool:
+    """Whether the scheduler may sign this database's first checkpoint by itself: when no
+    checkpoint of another database exists (a new deployment), or one of them signs a record of
+    this chain as the table has it (the same chain under a former name: a move, a rename, another
+    spelling of DATABASE_URL). Otherwise a person takes the first (``manage.py audit_checkpoint``):
+    signed by the scheduler, a chain erased or cut below the old name's checkpoints on the way to
+    a new name would be anchored as it is now and pass ``audit_verify`` with the old checkpoints
+    skipped as another database's; unsigned, ``audit_verify`` reports it (a chain with records
+    and no checkpoint of its own while others have some)."""
+    from tradeops.audit.models import AuditRecord
+
+    foreign = checkpoints_of_this_database().foreign
+    if not foreign:
+        return True
+    signed = {c.sequence: c.hash for c in foreign}
+    found = AuditRecord.objects.filter(sequence__in=signed).values_list("sequence", "hash")
+    if any(signed[sequence] == hash_ for sequence, hash_ in found):
+        return True
+    log.error(
+        "audit checkpoint: none of %s yet, and the %d checkpoint(s) of other databases sign no record of this "
+        "chain: not signing its first automatically; a person takes it (manage.py audit_checkpoint) once "
+        "audit_verify has been read, or sets AUDIT_CHECKPOINT_DATABASE if this database was renamed",
+        database_identity(),
+        len(foreign),
+    )
+    return False
+
+
 def audit_checkpoint_if_due(*, force_check: bool = False) -> Checkpoint | None:
     """Write a checkpoint when the head has moved ``AUDIT_CHECKPOINT_EVERY_RECORDS`` records past
     the last one, or has moved at all and ``AUDIT_CHECKPOINT_EVERY_MINUTES`` have passed (or there
@@ -309,6 +337,8 @@ def audit_checkpoint_if_due(*, force_check: bool = False) -> Checkpoint | None:
     sequence = _head()[0]
     last = _last()
     if sequence == 0 or (last is not None and sequence <= last.sequence):
+        return None
+    if last is None and not _first_may_be_automatic():
         return None
     every = timedelta(minutes=settings.AUDIT_CHECKPOINT_EVERY_MINUTES)
     if (

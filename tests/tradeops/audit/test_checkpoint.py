@@ -284,7 +284,9 @@ def test_another_databases_checkpoints_are_skipped_and_said_so(chain, audit_chec
     assert "missing_tail" not in str(report.findings) and "rewound_head" not in str(report.findings)
     assert "no signed checkpoint names this database" in _verify_exits_non_zero(capsys)
 
-    assert audit_checkpoint_if_due(force_check=True).sequence == 10  # the other's newer one is not this one's
+    # the scheduler leaves the first to a person (nothing vouches for this chain), who takes it
+    assert audit_checkpoint_if_due(force_check=True) is None
+    assert audit_checkpoint_create().sequence == 10  # manage.py audit_checkpoint; the newer is not ours
     report = audit_verify()
     assert report.ok, report.findings
     assert report.checkpoints == 1 and report.skipped_checkpoints == 1
@@ -383,3 +385,29 @@ def test_a_moved_intact_chain_passes_with_its_old_checkpoints(chain, audit_check
     assert report.checkpoints == 3 and report.skipped_checkpoints == 1
     assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in report.notes)
     assert any(f"other databases skipped: {FIRST_RUN} (1)" in n for n in report.notes)
+
+
+def test_the_scheduler_does_not_sign_a_first_checkpoint_no_other_one_vouches_for(chain, audit_checkpoint_dir, caplog):
+    """The database moved AND its chain was cut below the old name's oldest checkpoint on the way:
+    no old checkpoint signs a record of it any more. Signed by the scheduler, the cut chain would
+    be anchored as it is and pass with the old checkpoints skipped; so the scheduler leaves the
+    first to a person, and audit_verify meanwhile reports the chain unanchored."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
+    _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[9].hash, database=OLD_HOME)
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > 3")
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = 3, last_hash = %s", [chain[2].hash])
+    with caplog.at_level("ERROR", logger="tradeops.audit.checkpoint"):
+        assert audit_checkpoint_if_due(force_check=True) is None
+    assert "not signing its first automatically" in caplog.text
+    assert not audit_verify().ok
+
+
+def test_the_scheduler_signs_the_first_when_an_old_checkpoint_vouches_or_none_exists(chain, audit_checkpoint_dir):
+    """Another database's checkpoint of another chain (a SQLite first run beside this one) does
+    not vouch: the first is a person's; once taken, the scheduler goes on by itself."""
+    _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="ab" * 32, database=FIRST_RUN)
+    assert audit_checkpoint_if_due(force_check=True) is None
+    first = audit_checkpoint_create()  # manage.py audit_checkpoint
+    assert first.sequence == len(chain)
+    assert audit_verify().ok
