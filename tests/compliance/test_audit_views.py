@@ -100,6 +100,10 @@ def test_verify_page_reports_an_intact_chain(client, records):
     )
     search = client.get("/compliance/audit/").content.decode()
     assert 'id="chain-status"' in search and "intact" in search and "by user:u-compliance_officer" in search
+    # the search's status card leads to the verify page; the verify page has its own button, not a link to itself
+    assert "Verify the chain now" in search
+    verify = client.get("/compliance/audit/verify/").content.decode()
+    assert "Verify the chain now" not in verify and "Verify now" in verify
 
 
 def test_the_search_says_when_the_chain_was_never_verified(client, records):
