@@ -112,6 +112,23 @@ def test_the_last_representable_day_as_until_is_a_form_error_not_a_server_error(
     assert "ISO 8601" in response.content.decode()
 
 
+def test_assigning_from_a_live_refreshed_queue_returns_to_the_queue_page_not_its_rows_fragment(world, client):
+    """The live refresh replaces the table with ``?fragment=rows``; the assign forms in that
+    fragment must still send the officer back to the whole queue page (filters kept), not to
+    the bare unstyled rows."""
+    import re
+    from html import unescape
+
+    client.force_login(world.users["officer"])
+    rows = client.get("/compliance/alerts/?severity=high&sort=-score&fragment=rows").content.decode()
+    nexts = {unescape(n) for n in re.findall(r'name="next" value="([^"]*)"', rows)}
+    assert nexts == {"/compliance/alerts/?severity=high&sort=-score"}
+    response = client.post(f"/compliance/cases/{world.case.pk}/assign/", {"assignee": "olga", "next": nexts.pop()})
+    assert response.status_code == 302 and "fragment" not in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "<h1>Alert queue" in page and "assigned to olga" in page
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 
