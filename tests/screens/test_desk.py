@@ -129,6 +129,15 @@ def test_assigning_from_a_live_refreshed_queue_returns_to_the_queue_page_not_its
     assert "<h1>Alert queue" in page and "assigned to olga" in page
 
 
+def test_the_case_page_says_its_opening_is_in_event_time(world, client):
+    """A case opens at the alert's raise time, which is event time (a replayed book's market
+    time), not the wall-clock recording: the page said "recorded" over a January date."""
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    assert "Opened (event time, UTC)" in page and "Opened (recorded" not in page
+    assert "officers' at the wall clock" in page
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 
