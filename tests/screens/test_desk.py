@@ -138,6 +138,17 @@ def test_the_case_page_says_its_opening_is_in_event_time(world, client):
     assert "officers' at the wall clock" in page
 
 
+def test_filter_names_read_as_the_tables_do(world, client):
+    """The queue's type filter named detectors as identifiers (ping_orders) beside a table that
+    reads "ping orders"; the audit search's facet said "Object_type"."""
+    client.force_login(world.users["officer"])
+    queue = client.get("/compliance/alerts/").content.decode()
+    assert '<option value="spoofing">spoofing</option>' in queue
+    assert '<option value="ping_orders">ping orders</option>' in queue
+    audit = client.get("/compliance/audit/").content.decode()
+    assert "<h3>Object type</h3>" in audit and "Object_type" not in audit
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 
