@@ -115,7 +115,10 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
             parameters=form.cleaned_data["parameters"],
             reason=form.cleaned_data.get("change_reason", ""),
         )
+        # the admin's own "was added/changed" message names ``obj``: make it the version just
+        # proposed (it named the form's unsaved v1 [pending] over a v2 proposal)
         obj.pk = rule.pk
+        obj.refresh_from_db()
         messages.info(request, f"{rule.code} v{rule.version} proposed; a second compliance officer must approve it")
 
     @admin.action(description="Approve selected pending versions (second officer)")

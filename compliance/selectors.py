@@ -194,7 +194,14 @@ def case_stor_draft(*, case: Case, user) -> dict[str, Any]:
     }
     account_ids = [a for a in case.subject_account.split(",") if a.isdigit()]
     accounts = list(TradingAccount.objects.filter(pk__in=account_ids))
-    firm_lei = accounts[0].firm_lei if accounts else _TODO
+    firm_lei = accounts[0].firm_lei if accounts else ""
+    if not firm_lei:
+        # a surveilled file's accounts are not in the system of record: the firm's own LEI (the
+        # reporting firm of its transaction reports) is still the reporting entity's
+        from compliance.reports.models import ReportingFirm
+
+        firm = ReportingFirm.objects.filter(pk=1).first()
+        firm_lei = (firm.executing_entity_lei if firm else "") or _TODO
     instrument = next((o.instrument for o in orders.values()), None)
     return {
         "template": "Commission Delegated Regulation (EU) 2016/957, Annex (STOR)",

@@ -203,7 +203,7 @@ def compliance_rule_approve(*, rule: ComplianceRule, approver, note: str = "", a
     if rule.proposed_by_id == approver.pk:
         raise FourEyesViolation(
             f"{approver.get_username()} proposed {rule.code} v{rule.version} and cannot also approve it; "
-            "a second compliance officer must"
+            "a second compliance officer must approve it"
         )
     actor = _actor(approver)
     before = rule.snapshot()

@@ -86,7 +86,9 @@ def alert_queue_view(request: HttpRequest) -> HttpResponse:
         "choices": alert_filter_choices(),
         "sorts": {key: sort_link(key) for key in ALERT_SORTS},
         "may_act": desk_may_act(request.user),
-        "here": request.get_full_path(),
+        # where an assignment returns: the queue page itself, never the rows fragment the live
+        # refresh fetched (its forms carry this; following it showed a bare unstyled table)
+        "here": request.path + ("?" + urlencode(kept) if kept else ""),
         "filtered": any(
             k in kept
             for k in ("type", "severity", "account", "symbol", "status", "assignee", "since", "until", "pending")

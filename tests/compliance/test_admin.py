@@ -52,3 +52,19 @@ def test_admin_refuses_bad_parameters_naming_the_field(client, alice):
     assert response.status_code == 200
     assert b"max_lots" in response.content
     assert not ComplianceRule.objects.exists()
+
+
+def test_the_admins_message_names_the_version_just_proposed(client, alice, bob):
+    """Adding a rule whose code exists proposes its next version: the admin's own "was added"
+    message named the form's unsaved v1 [pending] while v2 was proposed and v1 was in force."""
+    client.force_login(alice)
+    client.post(f"{URL}add/", _form())
+    v1 = ComplianceRule.objects.get(code="max-volume")
+    client.force_login(bob)
+    client.post(URL, {"action": "approve_selected", "_selected_action": [v1.pk]})
+    client.force_login(alice)
+    response = client.post(f"{URL}add/", _form(parameters='{"max_lots": "3"}', change_reason="tighter"), follow=True)
+    said = [str(m) for m in response.context["messages"]][-2:]  # this request's (the earlier ones unread)
+    assert any("max-volume v2 proposed" in m for m in said), said
+    assert not any("v1" in m for m in said), said
+    assert any("max-volume v2 (" in m and "[pending]" in m for m in said), said

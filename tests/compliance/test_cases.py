@@ -108,6 +108,26 @@ def test_stor_draft_has_the_2016_957_sections(alice, account, instrument):
     assert draft["section_3_nature_of_suspicion"]["reasons_for_suspicion"][0]["evidence"] == {"size_ratio": 10}
 
 
+def test_stor_draft_of_a_surveilled_files_accounts_names_the_firm_by_its_reporting_lei(alice, account):
+    """A surveilled file's accounts are not in the system of record (no account LEI to read):
+    the reporting entity's LEI is still the firm's own, from its reporting-firm profile; without
+    one, a person must state it."""
+    from compliance.reports.configuration import reporting_firm_save
+
+    services.alerts_record(alerts=[alert_dict(account="RET007", owner="C007")])
+    case = Case.objects.get()
+    assert case_stor_draft(case=case, user=alice)["section_1_reporting_entity"]["lei"] == "TO COMPLETE"
+    reporting_firm_save(
+        actor="test",
+        reason="firm",
+        executing_entity_lei=account.firm_lei,
+        submitting_entity_lei=account.firm_lei,
+        home_country="CY",
+        header_to="CY",
+    )
+    assert case_stor_draft(case=case, user=alice)["section_1_reporting_entity"]["lei"] == account.firm_lei
+
+
 def test_recorded_alerts_and_case_actions_are_audited(alice):
     from tradeops.audit.models import AuditRecord
 

@@ -207,9 +207,17 @@ class ScreensInChromium(ChromiumScreens):
         path = "/compliance/rules/max-order-value-firm/"
         olga = self.go(self.open_as("officer"), path)
         self.assertIn("You proposed this version", olga.inner_text("#four-eyes-note"))
+        # the proposer is offered Withdraw only: an Approve button would lead to a refusal
+        self.assertEqual(olga.locator("#decide button").all_inner_texts(), ["Withdraw v2"])
+        # forced anyway (a stale page, a crafted post): refused in words, the version still pending
+        olga.evaluate(
+            """() => { const f = document.querySelector('#decide form');
+                 f.action = f.action.replace('/reject/', '/approve/'); }"""
+        )
         olga.fill("#decide textarea[name=reason]", "approving my own change")
-        olga.click("#decide button.primary")
+        olga.click("#decide button")
         self.assertIn("Refused (four eyes)", olga.inner_text(".messages"))
+        self.assertIn("a second compliance officer must approve it", olga.inner_text(".messages"))
         self.assertIn("pending approval", olga.inner_text("#rule-versions").lower())
         oscar = self.go(self.open_as("officer2"), path)
         self.assertIn(

@@ -112,6 +112,43 @@ def test_the_last_representable_day_as_until_is_a_form_error_not_a_server_error(
     assert "ISO 8601" in response.content.decode()
 
 
+def test_assigning_from_a_live_refreshed_queue_returns_to_the_queue_page_not_its_rows_fragment(world, client):
+    """The live refresh replaces the table with ``?fragment=rows``; the assign forms in that
+    fragment must still send the officer back to the whole queue page (filters kept), not to
+    the bare unstyled rows."""
+    import re
+    from html import unescape
+
+    client.force_login(world.users["officer"])
+    rows = client.get("/compliance/alerts/?severity=high&sort=-score&fragment=rows").content.decode()
+    nexts = {unescape(n) for n in re.findall(r'name="next" value="([^"]*)"', rows)}
+    assert nexts == {"/compliance/alerts/?severity=high&sort=-score"}
+    response = client.post(f"/compliance/cases/{world.case.pk}/assign/", {"assignee": "olga", "next": nexts.pop()})
+    assert response.status_code == 302 and "fragment" not in response["Location"]
+    page = client.get(response["Location"]).content.decode()
+    assert "<h1>Alert queue" in page and "assigned to olga" in page
+
+
+def test_the_case_page_says_its_opening_is_in_event_time(world, client):
+    """A case opens at the alert's raise time, which is event time (a replayed book's market
+    time), not the wall-clock recording: the page said "recorded" over a January date."""
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    assert "Opened (event time, UTC)" in page and "Opened (recorded" not in page
+    assert "officers' at the wall clock" in page
+
+
+def test_filter_names_read_as_the_tables_do(world, client):
+    """The queue's type filter named detectors as identifiers (ping_orders) beside a table that
+    reads "ping orders"; the audit search's facet said "Object_type"."""
+    client.force_login(world.users["officer"])
+    queue = client.get("/compliance/alerts/").content.decode()
+    assert '<option value="spoofing">spoofing</option>' in queue
+    assert '<option value="ping_orders">ping orders</option>' in queue
+    audit = client.get("/compliance/audit/").content.decode()
+    assert "<h3>Object type</h3>" in audit and "Object_type" not in audit
+
+
 def test_an_empty_queue_says_whether_a_filter_hid_the_alerts(world, client):
     from compliance.models import Alert
 

@@ -328,3 +328,13 @@ def test_the_command_still_generates_a_valid_run_itself_queueing_nothing(world, 
     assert run.reference in out.getvalue() and run.sha256 in out.getvalue()
     audit = AuditRecord.objects.filter(object_type="report_run", object_id=run.reference)
     assert {"report.created", "report.generated", "report.validated"} <= set(audit.values_list("action", flat=True))
+
+
+def test_an_empty_report_list_says_whether_a_filter_hid_the_runs(world):
+    """With no run at all the list said "No report run matches", as if a filter were set."""
+    officer = _client(world.users["officer"])
+    ReportRun.objects.all().delete()
+    empty = officer.get(LIST).content.decode()
+    assert "No report run yet." in empty and "matches" not in empty
+    filtered = officer.get(LIST + "?kind=alerts_summary").content.decode()
+    assert "No report run matches these filters." in filtered
