@@ -32,6 +32,20 @@ def _check_access(user) -> None:
         raise PermissionDenied("the audit trail is for compliance officers and auditors")
 
 
+def _order_aliases(object_type: str, object_id: str) -> tuple[str, ...]:
+    """An order's other id, so a search by either finds all its records: the order path files
+    them under the order's database number, the decisions about it under its client order id."""
+    if not object_id or object_type not in ("", "order"):
+        return ()
+    from trading.models import Order
+
+    if object_id.isdigit() and len(object_id) <= 18:  # a database number (a bigint)
+        found = Order.objects.filter(pk=int(object_id)).values_list("client_order_id", flat=True).first()
+    else:
+        found = Order.objects.filter(client_order_id=object_id).values_list("pk", flat=True).first()
+    return () if found is None else (str(found),)
+
+
 def _refusal(params) -> str:
     """Why these search parameters cannot be run (a clear 400), or "" when they can."""
     for name, value in params.items():
@@ -68,6 +82,7 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         action=params.get("action", "").strip(),
         object_type=params.get("object_type", "").strip(),
         object_id=params.get("object_id", "").strip(),
+        object_id_aliases=_order_aliases(params.get("object_type", "").strip(), params.get("object_id", "").strip()),
         category=params.get("category", "").strip(),
         since=since,
         until=until,

@@ -461,3 +461,36 @@ def test_the_story_shows_the_touch_a_fill_is_judged_against():
     assert '<td class="num">1.24076</td><td class="num">1.24084</td><td class="num">1.24080</td>' in html
     older = story_of(fill(None, None))
     assert "the mid when the order arrived was 1.24080 (its bid and ask were not recorded then)" in older
+
+
+def test_the_audit_search_finds_an_orders_records_by_either_of_its_ids(world, client):
+    """The order path files an order's records under its database number, the decisions about it
+    under its client order id: a search by either id finds both."""
+    from tradeops.audit.models import AuditRecord
+    from tradeops.audit.services import AuditEntry, audit_append_many
+
+    order = world.order
+    audit_append_many(
+        entries=[
+            AuditEntry(
+                action="compliance.decision",
+                object_type="order",
+                object_id=order.client_order_id,
+                actor="service:compliance",
+                payload={"decision": "approved"},
+                occurred_at=order.created_at,
+            )
+        ]
+    )
+    by_pk = set(
+        AuditRecord.objects.filter(object_type="order", object_id=str(order.pk)).values_list("action", flat=True)
+    )
+    assert "order.created" in by_pk  # the order path's records, under the database number
+    client.force_login(world.users["auditor"])
+    for object_id in (order.client_order_id, str(order.pk)):
+        body = client.get("/compliance/audit/", {"object_type": "order", "object_id": object_id}).content.decode()
+        results = body.split('id="audit-results"')[1]
+        assert "order.created" in results and "compliance.decision" in results, object_id
+    # another type's id is taken as given
+    body = client.get("/compliance/audit/", {"object_type": "execution", "object_id": order.client_order_id})
+    assert "compliance.decision" not in body.content.decode().split('id="audit-results"')[1]

@@ -56,6 +56,9 @@ class AuditQuery:
     action: str = ""  # exact, or a prefix ending in "." ("order.")
     object_type: str = ""
     object_id: str = ""
+    # the same object's other ids, searched with object_id (an order's records are filed under its
+    # database number by the order path and under its client order id by the decisions about it)
+    object_id_aliases: tuple[str, ...] = ()
     category: str = ""
     since: datetime | None = None  # occurred_at >= since
     until: datetime | None = None  # occurred_at < until
@@ -84,7 +87,7 @@ def _filtered(query: AuditQuery, qs: QuerySet[AuditRecord] | None = None) -> Que
     if query.object_type:
         qs = qs.filter(object_type=query.object_type)
     if query.object_id:
-        qs = qs.filter(object_id=query.object_id)
+        qs = qs.filter(object_id__in=[query.object_id, *query.object_id_aliases])
     if query.category:
         qs = qs.filter(category=query.category)
     if query.since:

@@ -133,9 +133,13 @@ def build_search(query: AuditQuery, *, using=None) -> Search:
             if query.action.endswith(".")
             else s.filter("term", action=query.action)
         )
-    for name in ("object_type", "object_id", "category"):
+    for name in ("object_type", "category"):
         if getattr(query, name):
             s = s.filter("term", **{name: getattr(query, name)})
+    if query.object_id and query.object_id_aliases:
+        s = s.filter("terms", object_id=[query.object_id, *query.object_id_aliases])
+    elif query.object_id:
+        s = s.filter("term", object_id=query.object_id)
     if query.since or query.until:
         bounds = {}
         if query.since:

@@ -188,6 +188,8 @@ def test_elasticsearch_request_filters_each_facet_on_mapped_keyword_fields():
     assert {"term": {"actor": "user:alice"}} in filters
     assert {"prefix": {"action": "order."}} in filters
     assert {"term": {"object_type": "order"}} in filters and {"term": {"object_id": "CO-1"}} in filters
+    aliased = build_search(AuditQuery(object_id="CO-1", object_id_aliases=("135",))).to_dict()
+    assert {"terms": {"object_id": ["CO-1", "135"]}} in aliased["query"]["bool"]["filter"]
     assert {"range": {"occurred_at": {"gte": T0.isoformat(), "lt": (T0 + timedelta(hours=1)).isoformat()}}} in filters
     assert body["query"]["bool"]["must"][0]["simple_query_string"]["fields"] == ["text"]
     for clause in filters:
