@@ -93,15 +93,24 @@ class DatabaseCheckpoints:
     database: str
     anchors: list[Checkpoint]  # this database's (unlabelled ones included), oldest first
     unlabelled: int = 0  # of the anchors, written before checkpoints named their database
-    others: dict[str, int] = field(default_factory=dict)  # another database -> its checkpoints skipped
-    foreign: list[Checkpoint] = field(
-        default_factory=list
-    )  # those checkpoints (verify: this chain under another name?)
+    foreign: list[Checkpoint] = field(default_factory=list)  # other databases' (verify: this chain under another name?)
     problems: list[CheckpointProblem] = field(default_factory=list)  # files that do not verify, any database
 
     @property
+    def others(self) -> dict[str, int]:
+        """Another database -> how many of its checkpoints are left aside."""
+        return dict(sorted(Counter(c.database for c in self.foreign).items()))
+
+    @property
     def skipped(self) -> int:
-        return sum(self.others.values())
+        return len(self.foreign)
+
+
+def databases_vouching(foreign: list[Checkpoint], hashes: dict[int, str]) -> set[str]:
+    """The other databases one of whose checkpoints signs a record of this chain as ``hashes``
+    (sequence -> hash in the table) has it: the same chain, by construction of the hashes, so that
+    database is this one under a former name (a move, a rename, another spelling of DATABASE_URL)."""
+    return {c.database for c in foreign if hashes.get(c.sequence) == c.hash}
 
 
 def database_identity() -> str:
@@ -254,14 +263,11 @@ def checkpoints_of_this_database() -> DatabaseCheckpoints:
     database = database_identity()
     anchors, problems = checkpoints_load()
     mine = [c for c in anchors if _of_this_database(c, database)]
-    foreign = [c for c in anchors if not _of_this_database(c, database)]
-    others = Counter(c.database for c in foreign)
     return DatabaseCheckpoints(
         database=database,
         anchors=mine,
         unlabelled=sum(1 for c in mine if c.database is None),
-        others=dict(sorted(others.items())),
-        foreign=foreign,
+        foreign=[c for c in anchors if not _of_this_database(c, database)],
         problems=problems,
     )
 
@@ -308,19 +314,20 @@ def _first_may_be_automatic() -> bool:
     and no checkpoint of its own while others have some)."""
     from tradeops.audit.models import AuditRecord
 
-    foreign = checkpoints_of_this_database().foreign
-    if not foreign:
+    stored = checkpoints_of_this_database()
+    if not stored.foreign:
         return True
-    signed = {c.sequence: c.hash for c in foreign}
-    found = AuditRecord.objects.filter(sequence__in=signed).values_list("sequence", "hash")
-    if any(signed[sequence] == hash_ for sequence, hash_ in found):
+    hashes = dict(
+        AuditRecord.objects.filter(sequence__in={c.sequence for c in stored.foreign}).values_list("sequence", "hash")
+    )
+    if databases_vouching(stored.foreign, hashes):
         return True
     log.error(
         "audit checkpoint: none of %s yet, and the %d checkpoint(s) of other databases sign no record of this "
         "chain: not signing its first automatically; a person takes it (manage.py audit_checkpoint) once "
         "audit_verify has been read, or sets AUDIT_CHECKPOINT_DATABASE if this database was renamed",
-        database_identity(),
-        len(foreign),
+        stored.database,
+        stored.skipped,
     )
     return False
 

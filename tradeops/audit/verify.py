@@ -288,7 +288,9 @@ def _adopt_moved(report: VerifyReport, stored, seen: dict[int, str]):
     another way): every checkpoint of that database is compared as this one's. Else a tail
     deleted on the way would pass once the scheduler anchored the rewound head under the new
     name, with the old name's checkpoints skipped as another database's."""
-    moved = {c.database for c in stored.foreign if seen.get(c.sequence) == c.hash}
+    from tradeops.audit.checkpoint import databases_vouching
+
+    moved = databases_vouching(stored.foreign, seen)
     if not moved:
         return stored
     adopted = [c for c in stored.foreign if c.database in moved]
@@ -300,7 +302,6 @@ def _adopt_moved(report: VerifyReport, stored, seen: dict[int, str]):
     return replace(
         stored,
         anchors=sorted([*stored.anchors, *adopted], key=lambda c: (c.sequence, c.created_at)),
-        others={database: n for database, n in stored.others.items() if database not in moved},
         foreign=[c for c in stored.foreign if c.database not in moved],
     )
 
