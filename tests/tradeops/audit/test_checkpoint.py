@@ -41,6 +41,14 @@ def _verify_exits_non_zero(capsys) -> str:
     return capsys.readouterr().err
 
 
+def _cut_chain(chain, *, keep: int) -> None:
+    """What the database's owner can do: delete the records after ``keep`` and rewind the head to
+    the last one kept."""
+    with owner_bypass() as cursor:
+        cursor.execute("DELETE FROM audit_record WHERE sequence > %s", [keep])
+        cursor.execute("UPDATE audit_chain_head SET last_sequence = %s, last_hash = %s", [keep, chain[keep - 1].hash])
+
+
 def test_a_checkpoint_is_signed_and_written_through_the_storage(chain, audit_checkpoint_dir, capsys):
     call_command("audit_checkpoint")
     (path,) = audit_checkpoint_dir.iterdir()
@@ -71,9 +79,7 @@ def test_a_forged_or_edited_checkpoint_is_a_finding(chain, audit_checkpoint_dir)
 
 def test_tail_deletion_and_head_rewind_by_the_owner_are_named(chain, capsys):
     audit_checkpoint_create()
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    _cut_chain(chain, keep=7)
     assert audit_verify(checkpoints=False).ok  # consistent with itself: what audit_verify said before
     found = _findings(audit_verify())
     assert found["missing_tail"][0].sequence == 8 and "records 8..10 are missing" in found["missing_tail"][0].detail
@@ -215,9 +221,7 @@ def test_the_verify_screen_lists_every_finding(chain, client):
     root = get_user_model().objects.create_superuser(username="root", password="a-long-enough-password", email="")
     client.force_login(root)  # audited: record 11
     audit_checkpoint_create()
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 8")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 8, last_hash = %s", [chain[7].hash])
+    _cut_chain(chain, keep=8)
     body = client.post("/compliance/audit/verify/").content.decode()
     assert "missing_tail" in body and "records 9..11 are missing" in body and "rewound_head" in body
 
@@ -301,9 +305,7 @@ def test_tampering_is_still_caught_beside_other_databases_checkpoints(chain, aud
     rewinds the head of THIS database's chain is named as before."""
     _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="cd" * 32, database=FIRST_RUN)
     audit_checkpoint_create()
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    _cut_chain(chain, keep=7)
     found = _findings(audit_verify())
     assert "records 8..10 are missing" in found["missing_tail"][0].detail
     assert "is at record 7" in found["rewound_head"][0].detail
@@ -341,9 +343,7 @@ def test_checkpoints_written_before_they_named_their_database_count_as_this_ones
     report = audit_verify()
     assert report.ok and report.checkpoints == 1
     assert any("1 checkpoint(s) name no database" in n for n in report.notes)
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    _cut_chain(chain, keep=7)
     found = _findings(audit_verify())
     assert "records 8..10 are missing" in found["missing_tail"][0].detail
     assert "names no database" in found["rewound_head"][0].detail
@@ -362,9 +362,7 @@ def test_a_moved_databases_checkpoints_still_anchor_its_chain(chain, audit_check
     database's checkpoints are compared, and the deleted tail is named."""
     _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
     _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[9].hash, database=OLD_HOME)
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 7")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 7, last_hash = %s", [chain[6].hash])
+    _cut_chain(chain, keep=7)
     assert audit_checkpoint_if_due(force_check=True).sequence == 7  # the scheduler, under the new identity
     report = audit_verify()
     found = _findings(report)
@@ -394,9 +392,7 @@ def test_the_scheduler_does_not_sign_a_first_checkpoint_no_other_one_vouches_for
     first to a person, and audit_verify meanwhile reports the chain unanchored."""
     _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
     _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[9].hash, database=OLD_HOME)
-    with owner_bypass() as cursor:
-        cursor.execute("DELETE FROM audit_record WHERE sequence > 3")
-        cursor.execute("UPDATE audit_chain_head SET last_sequence = 3, last_hash = %s", [chain[2].hash])
+    _cut_chain(chain, keep=3)
     with caplog.at_level("ERROR", logger="tradeops.audit.checkpoint"):
         assert audit_checkpoint_if_due(force_check=True) is None
     assert "not signing its first automatically" in caplog.text
