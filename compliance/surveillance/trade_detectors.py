@@ -1582,6 +1582,35 @@ class MarkingTheCloseDetector(Detector):
         rate = max((prior + lead) / p.vol_lookback_s, (prior_near + lead) / p.window_s)
         return (bulk / max(t - ordered[k][0], 1.0)) / rate if rate > 0 else None
 
+    def _pace_before(self, fills, account, until, cap) -> tuple[float, float]:
+        """The account's aggressive quantity in the ``vol_lookback_s`` and in the ``window_s``
+        before ``until`` (its pace, for the concentration test). ``cap`` None: every fill as it
+        came; else per order, each counted up to ``cap`` and placed at its first fill."""
+        p = self.p
+        look_from, near_from = until - p.vol_lookback_s, until - p.window_s
+        prior = prior_near = 0.0
+        if cap is None:
+            for f in fills:
+                if f[3] and look_from <= f[0] < until and f[1].account == account:
+                    prior += f[1].qty
+                    if f[0] >= near_from:
+                        prior_near += f[1].qty
+            return prior, prior_near
+        before: dict[str, list] = {}
+        for f in fills:
+            if f[3] and look_from <= f[0] < until and f[1].account == account:
+                entry = before.get(f[1].order_id)
+                if entry is None:
+                    before[f[1].order_id] = [f[0], f[1].qty]
+                else:
+                    entry[1] += f[1].qty
+        for at, size in before.values():
+            size = min(size, cap)
+            prior += size
+            if at >= near_from:
+                prior_near += size
+        return prior, prior_near
+
     def _run_concentration(self, t, fills, account, direction, began, push, qty, block_build, share, mid_at_print):
         """A push that opened before the window (``push_run_within_s``): the account's own run of
         fills the push's way just before ``began`` (none the other way, no gap longer than
@@ -1613,20 +1642,8 @@ class MarkingTheCloseDetector(Detector):
             return None  # the price at the print does not stand the run's way from where it began
         lead_qty = sum(f[1].qty for f in own[i + 1 :] if f[3])
         run_qty = qty + lead_qty
-        look_from, near_from = start - p.vol_lookback_s, start - p.window_s
         cap = p.prior_order_cap * max(self._order_sizes(push, direction).values()) if p.prior_order_cap else inf
-        before: dict[str, list] = {}
-        for f in own[: i + 1]:
-            if f[3] and f[0] >= look_from:
-                entry = before.setdefault(f[1].order_id, [f[0], 0.0])
-                entry[1] += f[1].qty
-        prior = prior_near = 0.0
-        if not block_build:
-            for at, size in before.values():
-                size = min(size, cap)
-                prior += size
-                if at >= near_from:
-                    prior_near += size
+        prior, prior_near = (0.0, 0.0) if block_build else self._pace_before(own[: i + 1], account, start, cap)
         rate = max(prior / p.vol_lookback_s, prior_near / p.window_s)
         return start, ((run_qty / max(t - start, 1.0)) / rate if rate > 0 else None)
 
@@ -1765,32 +1782,15 @@ class MarkingTheCloseDetector(Detector):
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
             span = max(t - began, 1.0)
-            near_from = began - p.window_s
-            prior = prior_near = 0.0
-            if p.prior_order_cap is None:
-                for f in fills:
-                    if f[3] and look_from <= f[0] < began and f[1].account == account:
-                        prior += f[1].qty
-                        if f[0] >= near_from:
-                            prior_near += f[1].qty
-            else:
-                # The usual flow in orders no larger than the push's largest: a block bigger
-                # than that is a position taken at one time (often the one the print favours),
-                # not a pace of trading, and counts as one order of the push's size.
-                cap = p.prior_order_cap * max(self._order_sizes(push, direction).values())
-                before: dict[str, list] = {}
-                for f in fills:
-                    if f[3] and look_from <= f[0] < began and f[1].account == account:
-                        entry = before.get(f[1].order_id)
-                        if entry is None:
-                            before[f[1].order_id] = [f[0], f[1].qty]
-                        else:
-                            entry[1] += f[1].qty
-                for at, size in before.values():
-                    size = min(size, cap)
-                    prior += size
-                    if at >= near_from:
-                        prior_near += size
+            # The usual flow in orders no larger than the push's largest: a block bigger than that
+            # is a position taken at one time (often the one the print favours), not a pace of
+            # trading, and counts as one order of the push's size.
+            cap = (
+                None
+                if p.prior_order_cap is None
+                else p.prior_order_cap * max(self._order_sizes(push, direction).values())
+            )
+            prior, prior_near = self._pace_before(fills, account, began, cap)
             # A block build is the stake, not the pace: a position held the push's way that the
             # account's own fills over the position look-back built all one way, in one block (the
             # first of them at most ``block_build_span_s`` before the last) and then held, nothing
