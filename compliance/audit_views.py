@@ -76,13 +76,14 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         page = max(1, int(params.get("page", "1")))
     except ValueError:
         page = 1
+    object_type, object_id = params.get("object_type", "").strip(), params.get("object_id", "").strip()
     query = AuditQuery(
         text=params.get("q", "").strip(),
         actor=params.get("actor", "").strip(),
         action=params.get("action", "").strip(),
-        object_type=params.get("object_type", "").strip(),
-        object_id=params.get("object_id", "").strip(),
-        object_id_aliases=_order_aliases(params.get("object_type", "").strip(), params.get("object_id", "").strip()),
+        object_type=object_type,
+        object_id=object_id,
+        object_id_aliases=_order_aliases(object_type, object_id),
         category=params.get("category", "").strip(),
         since=since,
         until=until,
