@@ -651,6 +651,52 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 1.23); no true alert of a move the mid made closes in full at a loss on any development,
     # tuning or seen book (docs/surveillance-rounds-mom29.md).
     stop_out_needs_move_back: bool = False
+    # The learned gate (2026-12-06 09:00 round, wip/mom40; OFF by default, the lead decides on its
+    # CONFIRMATION row): a loose candidate stage (orders up to ``gate_max_gap_s`` apart; the turn
+    # still ``min_reversal_fraction`` of the position) whose every candidate is scored by a
+    # logistic model over standardised features (``MOMENTUM_GATE`` below, fitted by
+    # ``surveil_scenarios --fit-momentum-gate``); the score against its threshold replaces the hand
+    # tests (move, sweep, attempt, two-way, crowd, stop-out). ``gate_candidates`` records every
+    # candidate with its features and the hand test that stopped it (``detector.candidates``), for
+    # the fit; it loosens the chains the same way, so it is for the fit only, never for alerts.
+    gate: bool = False
+    gate_candidates: bool = False
+    gate_max_gap_s: Pos = 45.0
+    gate_threshold: Fraction | None = None  # None: ``MOMENTUM_GATE["threshold"]``
+
+
+# The momentum gate's model: feature -> (mean, scale, coefficient on the standardised feature),
+# the intercept and the threshold on the probability. Fitted 2026-12-06 09:05 UTC (wip/mom40) by
+# ``python manage.py surveil_scenarios --skip-checks --fit-momentum-gate /tmp/mom40/cands2.jsonl``
+# on 4,468 candidates (389 of them true episodes) of 80 books: LOB dev 1-9, 25 older seen LOB
+# sets' books, development, tuning, 18 seen held-out and 18 seen independent books (never the
+# 07:00 CONFIRMATION sets nor the fresh seeds). C (0.01) and the threshold (0.45) chosen by
+# grouped 5-fold cross-validation, whole books left out, on the order books' episodes found minus
+# twice their strictly false alerts: out of fold the gate found 137 of 153 LOB episodes with 3
+# strictly false alerts where the hand rules found 119 with 23; on the FX books it lost episodes
+# (held-out 66 -> 51), so it is meant for the order book's instruments only (an instrument rule;
+# none of its features needs depth: the share of orders that walked the book weighs ~0, the
+# prints beyond the mid little; what it reads is the series, the account and the hand tests, and
+# the FX books' ignitions are the hand rules' quick bursts it scores lower). Largest weights: whether
+# the hand tests passed (+0.60), the number of orders (+0.46), the move in sigma (+0.43), the
+# longest pause (-0.39 per 13.7 s), the account's earlier volume in the symbol (-0.43), a newcomer
+# to the symbol (+0.37), flat before (+0.32) (docs/surveillance-rounds.md, 09:00 round).
+MOMENTUM_GATE: dict = {
+    "features": {
+        "orders": (1.538996, 0.278189, 0.461823),
+        "max_gap_s": (21.073235, 13.696608, -0.393361),
+        "walked_share": (0.112237, 0.273073, -0.018638),
+        "print_spreads": (3.536823, 4.543371, 0.134008),
+        "move_sigma": (0.902238, 1.41017, 0.434943),
+        "own_share": (0.747062, 0.311558, 0.246883),
+        "newcomer": (0.059311, 0.236205, 0.365218),
+        "from_flat": (0.145255, 0.352358, 0.321049),
+        "prior_volume": (1.281787, 1.252377, -0.431278),
+        "hand_passed": (0.080797, 0.272523, 0.599812),
+    },
+    "intercept": -3.726453,
+    "threshold": 0.45,
+}
 
 
 class MarkingTheCloseParams(Params, frozen=True, kw_only=True):

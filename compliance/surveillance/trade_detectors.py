@@ -4,10 +4,10 @@ the close. Pure streaming handlers (see ``base.Detector``)."""
 from __future__ import annotations
 
 from collections import deque
-from math import inf
+from math import exp, inf, log, log1p
 
 from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso, lot_size
-from compliance.surveillance.params import PaintingTheTapeParams, WashTradeParams
+from compliance.surveillance.params import MOMENTUM_GATE, PaintingTheTapeParams, WashTradeParams
 
 
 def _fill_evidence(fill):
@@ -868,6 +868,14 @@ class MomentumIgnitionDetector(Detector):
         # (account, symbol) -> the account's last fill in the symbol, kept ``fresh_series_s``
         # (only with it on): whether a chain's account is a newcomer to the symbol
         self.last_fill: dict[tuple[str, str], float] = {}
+        # The learned gate's loose candidate stage (``gate`` or ``gate_candidates``): the chains'
+        # orders may come ``gate_max_gap_s`` apart; with ``gate_candidates`` every assessed
+        # candidate is kept here (a dict of its features, the hand test that stopped it, its
+        # order ids) for the gate's fit.
+        self.loose = params.gate or params.gate_candidates
+        self.candidates: list[dict] = []
+        self.gate_model = MOMENTUM_GATE
+        self.gate_threshold = params.gate_threshold if params.gate_threshold is not None else MOMENTUM_GATE["threshold"]
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
             self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
 
@@ -1077,7 +1085,7 @@ class MomentumIgnitionDetector(Detector):
                 ch.burst_peak = state.arr_mid
             if ch.side * (state.arr_mid - ch.run_peak) > 0:
                 ch.run_peak = state.arr_mid
-        if ch.ignited and ch.core_n is None and p.burst_pause_s is not None and t - ch.last_t > p.burst_pause_s:
+        if ch.ignited and ch.core_n is None and p.burst_pause_s is not None and t - ch.last_t > self._burst_pause():
             # The burst is over: the account carries on the same way after a pause (slicing a
             # parent, accumulating). Those orders are not the burst whose move is measured, but
             # they are its position: the reversal must cover them too.
@@ -1109,10 +1117,22 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_ids.append(fill.order_id)
         return ch.reversal()[0] >= self.p.min_reversal_fraction * ch.qty()
 
+    def _burst_pause(self) -> float:
+        """The pause that ends an ignited burst: ``burst_pause_s``, or in the gate's loose stage
+        no shorter than ``gate_max_gap_s`` (a slow series is one burst)."""
+        p = self.p
+        return max(p.burst_pause_s, p.gate_max_gap_s) if self.loose else p.burst_pause_s
+
     def _gap(self, ch) -> float:
         """The longest pause between a chain's orders: ``max_gap_s``, or ``lead_pause_s`` for the
         chain of a newcomer to the symbol (``fresh_series_s``) once one of its orders walked the
         book (filled at ``sweep_levels`` prices or more)."""
+        p = self.p
+        if self.loose:
+            return max(p.gate_max_gap_s, p.max_gap_s)
+        return self._hand_gap(ch)
+
+    def _hand_gap(self, ch) -> float:
         p = self.p
         if ch.fresh and p.lead_pause_s is not None and self._swept(ch.fills) >= 1:
             return max(p.lead_pause_s, p.max_gap_s)
@@ -1134,7 +1154,7 @@ class MomentumIgnitionDetector(Detector):
         if ch.ignited:
             return p.reversal_window_s
         if p.lead_pause_s is not None and not self._lead_n(ch):
-            return max(p.lead_pause_s, p.max_gap_s)
+            return max(p.lead_pause_s, p.gate_max_gap_s if self.loose else p.max_gap_s)
         return self._gap(ch)
 
     def _burst_orders(self, ch) -> int:
@@ -1248,17 +1268,26 @@ class MomentumIgnitionDetector(Detector):
             and swept >= 1
             and n_burst >= attempt_orders
         )
+        # The hand tests: the first that stops the candidate (None: all pass). Without the gate's
+        # loose stage the first failure ends the assessment; with it every figure is read (the
+        # gate's features) and the hand test that stopped it is recorded beside them.
+        loose = self.loose
+        stop = "gap" if loose and self._slow_for_hand(ch, burst) else None
         if not ok and not by_sweep and not by_attempt:
-            return
+            stop = stop or "move"
+            if not loose:
+                return
         run = None
         if ch.core_n is not None and settle is not None and not by_sweep and not by_attempt:
             # The account carried on the same way after the burst (``burst_pause_s``): the burst
             # alone made the move (above), and so did the whole one-way run, measured the same
             # way over its longer span. An execution algorithm slicing a parent over minutes
             # whose first child orders came quickly made no move of its own beyond the market's.
-            run_move, _spreads, run_vol, ok = self._move(ch, ch.run_peak, ch.last_t + settle)
-            if not ok:
-                return
+            run_move, _spreads, run_vol, run_ok = self._move(ch, ch.run_peak, ch.last_t + settle)
+            if not run_ok:
+                stop = stop or "run_move"
+                if not loose:
+                    return
             run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
         first_t = burst[0][0]
         burst_qty = sum(f.qty for _t, f, _o in burst)
@@ -1268,7 +1297,9 @@ class MomentumIgnitionDetector(Detector):
         # unwinding of a position the burst built; ignition pushes from a quiet or one-way book.
         bought_before, sold_before = ch.two_way
         if p.two_way_fraction is not None and min(bought_before, sold_before) >= p.two_way_fraction * burst_qty:
-            return
+            stop = stop or "two_way"
+            if not loose:
+                return
         # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
         # order) the other accounts bought (sold) aggressively at least ``crowd_multiple`` times the
         # burst's quantity. The account traded with a market others were moving; it did not move it.
@@ -1278,7 +1309,9 @@ class MomentumIgnitionDetector(Detector):
             own = sum(f.qty for ft, f, _o in ch.fills if ft <= end)
             crowd = max(0.0, ch.flow1 - ch.flow0 - own)
             if crowd >= p.crowd_multiple * burst_qty:
-                return
+                stop = stop or "crowd"
+                if not loose:
+                    return
         # The position the reversal is measured against: the burst and the same-way orders the
         # account carried on with after it (``burst_pause_s``).
         position_qty = ch.qty()
@@ -1292,13 +1325,17 @@ class MomentumIgnitionDetector(Detector):
         move_px = ch.side * (peak - ch.start_mid)
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
-            return
+            stop = stop or "capture"
+            if not loose:
+                return
         # How much of the burst's move was left when the account turned (named in the evidence;
         # with ``min_move_left`` a rule: a position held and cut once the move had faded, a
         # stop-out, turned in a market back where the burst began).
         left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
-            return
+            stop = stop or "move_left"
+            if not loose:
+                return
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
         # at once, at a loss (with ``stop_out_needs_move_back``, only with the mid back beyond where
         # the burst began). Ignition unwinds into the move it made; a position cut in full at a loss
@@ -1314,7 +1351,45 @@ class MomentumIgnitionDetector(Detector):
             and capture < 0
             and rev_qty >= position_qty
         ):
-            return
+            stop = stop or "stop_out"
+            if not loose:
+                return
+        gate = None
+        if loose:
+            features = self._gate_features(
+                ch,
+                burst,
+                t,
+                n_burst=n_burst,
+                swept=swept,
+                spreads=spreads,
+                prints=prints,
+                move=move,
+                burst_qty=burst_qty,
+                crowd=crowd,
+                position_qty=position_qty,
+                rev_qty=rev_qty,
+                capture=capture,
+                hand_passed=stop is None,
+            )
+            if p.gate_candidates:
+                self.candidates.append(
+                    {
+                        "account": fill.account,
+                        "symbol": fill.symbol,
+                        "t": t,
+                        "hand_stop": stop,
+                        "order_ids": list(dict.fromkeys([o for _t, _f, o in ch.fills] + ch.exit_ids + ch.rev_ids)),
+                        "features": features,
+                    }
+                )
+            if p.gate:
+                gate = momentum_gate_score(features, self.gate_model, self.gate_threshold)
+                gate["hand_test_stopped"] = stop
+                if gate["probability"] < gate["threshold"]:
+                    return
+            elif stop is not None:
+                return
         order_ids = list(dict.fromkeys(o for _t, _f, o in burst))
         carried_on = list(dict.fromkeys(o for _t, _f, o in ch.fills[len(burst) :]))
         first = burst[0][1]
@@ -1327,7 +1402,9 @@ class MomentumIgnitionDetector(Detector):
                 symbol=fill.symbol,
                 order_ids=order_ids + carried_on + ch.exit_ids + ch.rev_ids,
                 # Moved by its sweep: scored on the orders that walked the book (0.5 at the minimum)
-                score=excess_score(swept, p.min_aggressive_orders)
+                score=excess_score(gate["probability"], gate["threshold"])
+                if gate is not None
+                else excess_score(swept, p.min_aggressive_orders)
                 if by_sweep
                 else excess_score(n_burst, attempt_orders)
                 if by_attempt
@@ -1395,9 +1472,104 @@ class MomentumIgnitionDetector(Detector):
                     "crowd_multiple": p.crowd_multiple,
                 }
                 | (vol or {})
-                | (run or {}),
+                | (run or {})
+                | ({"gate": gate} if gate is not None else {}),
             )
         )
+
+    def _slow_for_hand(self, ch, burst) -> bool:
+        """Whether the hand rules' chain would have broken inside this (loose) burst: a pause over
+        ``_hand_gap`` between its orders (the first pause may be the lead's, up to
+        ``lead_pause_s``)."""
+        p = self.p
+        starts = list({o: ft for ft, _f, o in reversed(burst)}.values())[::-1]
+        gaps = [b - a for a, b in zip(starts, starts[1:], strict=False)]
+        if not gaps:
+            return False
+        gap = self._hand_gap(ch)
+        lead = max(p.lead_pause_s or 0.0, gap)
+        return gaps[0] > lead or any(g > gap for g in gaps[1:])
+
+    def _gate_features(
+        self,
+        ch,
+        burst,
+        t,
+        *,
+        n_burst,
+        swept,
+        spreads,
+        prints,
+        move,
+        burst_qty,
+        crowd,
+        position_qty,
+        rev_qty,
+        capture,
+        hand_passed,
+    ) -> dict[str, float]:
+        """The candidate's figures the gate reads (``MOMENTUM_GATE``), each a plain number: the
+        series (orders, their longest pause, the share that walked the book), the move (mid and
+        prints in spreads, in the instrument's own noise), the account's share of the aggressive
+        flow, the turn (how long after, how much of the position, at what capture, a loss closed
+        in full), the account's business in the symbol before (a newcomer in the
+        ``fresh_series_s``, flat in the ``two_way_window_s``, its two-way and total volume then
+        against the burst), and whether the hand tests passed it."""
+        p = self.p
+        first_t = burst[0][0]
+        starts = list({o: ft for ft, _f, o in reversed(burst)}.values())[::-1]
+        max_gap = max((b - a for a, b in zip(starts, starts[1:], strict=False)), default=0.0)
+        span = max(ch.burst_end + (p.burst_settle_s or 0.0) - first_t, 30.0)
+        sigma = sigma_bps(self.engine, ch.symbol, first_t - p.vol_lookback_s, first_t, min(span, 300.0))
+        move_sigma = move / (sigma * span**0.5) if sigma else 0.0
+        bought, sold = ch.two_way
+        carried = len({o for _t, _f, o in ch.fills}) - n_burst
+
+        def clip(x, lo, hi):
+            return lo if x < lo else hi if x > hi else x
+
+        return {
+            "orders": log1p(n_burst),
+            "max_gap_s": max_gap,
+            "walked_share": swept / n_burst if n_burst else 0.0,
+            "move_spreads": clip(spreads or 0.0, -10.0, 20.0),
+            "print_spreads": clip(prints or 0.0, -10.0, 20.0),
+            "move_sigma": clip(move_sigma, -5.0, 10.0),
+            "own_share": burst_qty / (burst_qty + crowd) if crowd is not None else 1.0,
+            "turn_log_s": log1p(max(0.0, t - ch.last_t)),
+            "turned": clip(rev_qty / position_qty, 0.0, 2.0) if position_qty else 0.0,
+            "capture": clip(capture, -3.0, 3.0) if capture is not None else 0.0,
+            "loss_closed": float(capture is not None and capture < 0 and rev_qty >= position_qty),
+            "newcomer": float(ch.fresh),
+            "from_flat": float(ch.two_way == (0.0, 0.0) and not ch.quoting),
+            "prior_two_way": clip(min(bought, sold) / burst_qty, 0.0, 3.0),
+            "prior_volume": log1p((bought + sold) / burst_qty),
+            "carried_on": log1p(max(0, carried)),
+            "hand_passed": float(hand_passed),
+        }
+
+
+def momentum_gate_score(features: dict[str, float], model: dict, threshold: float) -> dict:
+    """The gate's logistic score of a candidate (plain Python): each model feature standardised
+    by the fit's mean and scale, times its coefficient; the probability against ``threshold``.
+    The evidence names each feature's value and contribution (to the log-odds, the threshold's
+    log-odds beside them), so an officer sees what carried the alert."""
+    z = model["intercept"]
+    contributions = {}
+    for name, (mean, scale, coef) in model["features"].items():
+        c = coef * (features[name] - mean) / scale
+        contributions[name] = {"value": round(features[name], 4), "contribution": round(c, 4)}
+        z += c
+    prob = 1.0 / (1.0 + exp(-z)) if z > -700 else 0.0
+    thr = min(max(threshold, 1e-9), 1 - 1e-9)
+    return {
+        "probability": round(prob, 6),
+        "threshold": threshold,
+        "log_odds": round(z, 4),
+        "threshold_log_odds": round(log(thr / (1 - thr)), 4),
+        "intercept": model["intercept"],
+        "contributions": contributions,
+    }
 
 
 class MarkingTheCloseDetector(Detector):

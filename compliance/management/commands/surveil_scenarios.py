@@ -99,6 +99,19 @@ class Command(BaseCommand):
             help="also report the seeds as consecutive sets of this many books (issue 16's targets per set), "
             "e.g. --seeds <nine seeds> --set-size 3",
         )
+        parser.add_argument(
+            "--momentum-candidates",
+            metavar="FILE",
+            help="write every momentum ignition candidate of the chosen books (the gate's loose stage: "
+            "features, the hand test that stopped it, its label) and the hand rules' figures per book to "
+            "FILE (JSONL); refused on the fresh evaluation seeds",
+        )
+        parser.add_argument(
+            "--fit-momentum-gate",
+            metavar="FILE",
+            help="fit the momentum ignition gate on a candidates FILE (grouped cross-validation, whole "
+            "books left out) and print the choice, the gate against the hand rules and the model (JSON)",
+        )
         parser.add_argument("--write-input", help="write the first book here (JSONL)")
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
@@ -147,6 +160,34 @@ class Command(BaseCommand):
                     params = orjson.loads(fh.read())
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise CommandError(f"--params: {exc}") from None
+
+        if opts["fit_momentum_gate"]:
+            from compliance.scenarios.momentum_gate import gate_fit
+
+            try:
+                fitted = gate_fit(opts["fit_momentum_gate"])
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--fit-momentum-gate: {exc}") from None
+            self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
+            return
+        if opts["momentum_candidates"]:
+            fresh = set(HELD_OUT_SEEDS) | set(INDEPENDENT_SEEDS) | set(LOB_SEEDS)
+            if opts["held_out"] or opts["independent"] or opts["lob"] or set(seeds) & fresh:
+                raise CommandError(
+                    "--momentum-candidates: the gate is fitted on development, tuning and seen books only "
+                    "(never on the fresh evaluation seeds)"
+                )
+            from compliance.scenarios.momentum_gate import candidates_extract
+
+            with open(opts["momentum_candidates"], "wb") as fh:
+                for seed in seeds:
+                    rows, episodes = book_generate(book, seed, ranges=ranges, hours=opts["hours"])
+                    recs = candidates_extract(rows, episodes, book=book, seed=seed, ranges=ranges)
+                    del rows
+                    for rec in recs:
+                        fh.write(orjson.dumps(rec, option=orjson.OPT_APPEND_NEWLINE))
+                    self.stderr.write(f"seed {seed}: {len(recs) - 1} momentum candidates")
+            return
 
         if opts["fit_calibration"]:
             # The development and the tuning books, both unless --seeds names some of them.
