@@ -68,8 +68,9 @@ class SurveillanceRule:
 _SCOPE_ARGS = {"instrument": "instrument_params", "account": "account_params", "algorithm": "algo_params"}
 
 
-def engine_build(rules: Iterable[SurveillanceRule]) -> SurveillanceEngine:
-    """The streaming engine under ``rules`` (``ParameterError`` if one does not validate)."""
+def engine_build(rules: Iterable[SurveillanceRule], *, market: str = "otc") -> SurveillanceEngine:
+    """The streaming engine under ``rules`` on ``market``'s profile (``ParameterError`` if one
+    does not validate)."""
     kwargs: dict[str, dict] = {"params": {}, "instrument_params": {}, "account_params": {}, "algo_params": {}}
     for r in rules:
         if r.scope == "firm":
@@ -78,7 +79,7 @@ def engine_build(rules: Iterable[SurveillanceRule]) -> SurveillanceEngine:
             kwargs[_SCOPE_ARGS[r.scope]].setdefault(r.rule_type, {})[r.scope_value] = dict(r.parameters)
         else:
             raise ParameterError(f"{r.rule_type}: unknown scope {r.scope!r}")
-    return SurveillanceEngine(**kwargs, clamp_time=True, episodes="updates")
+    return SurveillanceEngine(**kwargs, clamp_time=True, episodes="updates", market=market)
 
 
 def _rules_of(params, instrument_params, account_params, algo_params) -> list[SurveillanceRule]:
@@ -109,6 +110,7 @@ class SurveillanceConsumer:
         clock: Callable[[], float] = time.monotonic,
         fixings: Mapping[str, FixingSpec] | None = None,
         idle_lateness_s: float = 30.0,
+        market: str = "otc",
     ):
         # Close and fixing prints derived from the quotes (marking the close on the live stream);
         # None: every full hour, gold each half hour, the average mid of the last 30 s before.
@@ -122,7 +124,8 @@ class SurveillanceConsumer:
         self.rules: dict[tuple[str, str, str], SurveillanceRule] = {
             (r.rule_type, r.scope, r.scope_value): r for r in given
         }
-        self.engine = engine_build(self.rules.values())
+        self.market = market  # the detectors' profile (``MARKET_PROFILES``; SURVEILLANCE_MARKET)
+        self.engine = engine_build(self.rules.values(), market=market)
         self.record = record
         self.save_state = save_state  # (snapshot, event ts, events) -> None
         self.snapshot_every_s = snapshot_every_s  # wall-clock seconds between snapshots
@@ -279,7 +282,7 @@ class SurveillanceConsumer:
         else:
             return None
         try:
-            engine = engine_build(rules.values())
+            engine = engine_build(rules.values(), market=self.market)
         except ParameterError as exc:
             logger.error("surveillance: rule %s v%s not applied: %s", change.code, change.version, exc)
             return None
@@ -327,7 +330,7 @@ class SurveillanceConsumer:
             snapshot = state_read(state)
             report = state_load(self.engine, snapshot)
         except StateError as exc:
-            self.engine = engine_build(self.rules.values())  # nothing half-loaded
+            self.engine = engine_build(self.rules.values(), market=self.market)  # nothing half-loaded
             logger.error("surveillance: saved windows discarded, starting afresh: %s", exc)
             return {"restored": [], "restarted": [], "discarded": str(exc)}
         fixings = report["stream"].get("fixings")
@@ -400,6 +403,7 @@ def surveil_stage() -> SurveillanceConsumer:
 
     return SurveillanceConsumer(
         fixings=fixings_from_settings(getattr(settings, "SURVEILLANCE_FIXINGS", None)),
+        market=getattr(settings, "SURVEILLANCE_MARKET", "otc"),
         owners=owners,
         contract_sizes=sizes,
         rules=rules,

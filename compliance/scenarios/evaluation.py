@@ -143,12 +143,15 @@ def evaluate(cfg: ScenarioConfig, params: dict | None = None):
     return evaluate_rows(*generate(cfg), params)
 
 
-def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None):
-    """Surveil generated records and score the alerts against the labelled episodes."""
+def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None, *, market: str = "otc"):
+    """Surveil generated records on ``market``'s profile and score the alerts against the
+    labelled episodes."""
     lines = [orjson.dumps(r) for r in rows]
     del rows
     alerts: list[dict] = []
-    stats = surveil_lines(lines, engine=SurveillanceEngine(params), emit=lambda b: alerts.append(orjson.loads(b)))
+    stats = surveil_lines(
+        lines, engine=SurveillanceEngine(params, market=market), emit=lambda b: alerts.append(orjson.loads(b))
+    )
     scores, scored = score(alerts, episodes)
     info = {
         "lines": stats.lines,
@@ -160,6 +163,14 @@ def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None):
     return scores, scored, info
 
 
+def book_market(book: str) -> str:
+    """The kind of market a scenario book trades on (``MARKET_PROFILES``): the limit order book's
+    clients trade on an exchange-style order book; the generator's and the independent book's on
+    dealer quotes. A firm knows its venue and sets ``SURVEILLANCE_MARKET`` so; the evaluation does
+    the same for each book."""
+    return "order_book" if book == "lob" else "otc"
+
+
 def evaluate_sets(
     seeds: Iterable[int],
     ranges: str,
@@ -168,14 +179,17 @@ def evaluate_sets(
     hours: float = 4.0,
     log=None,
     book: str = "generator",
+    market: str | None = None,
 ):
     """Pool several books: (per-type scores, per-alert scores, per-book stats, each book's own
-    per-type scores under ``"scores"``)."""
+    per-type scores under ``"scores"``). ``market``: the detectors' profile; None: the book's own
+    market (``book_market``)."""
+    market = market or book_market(book)
     scored_all: list[tuple[float, bool, bool]] = []
     books = []
     for seed in seeds:
         rows, episodes = book_generate(book, seed, ranges=ranges, hours=hours)
-        scores, scored, info = evaluate_rows(rows, episodes, params)
+        scores, scored, info = evaluate_rows(rows, episodes, params, market=market)
         del rows
         scored_all += scored
         books.append({"seed": seed, "ranges": ranges if book == "generator" else book, "scores": scores, **info})

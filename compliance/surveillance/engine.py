@@ -28,7 +28,7 @@ from compliance.surveillance.order_detectors import (
     QuoteStuffingDetector,
     SpoofingDetector,
 )
-from compliance.surveillance.params import DETECTOR_PARAMS, Params, params_convert
+from compliance.surveillance.params import DETECTOR_PARAMS, Params, market_params, params_convert
 from compliance.surveillance.records import ClosePrint, FillRecord, OrderMessage, Quote
 from compliance.surveillance.trade_detectors import (
     MarkingTheCloseDetector,
@@ -168,7 +168,8 @@ class SurveillanceEngine:
     instead of refusing it (streaming from several partitions, where small reorderings are
     normal). ``episodes``: ``"close"`` (one alert per episode, emitted when it closes: batch) or
     ``"updates"`` (emitted when it opens and each time it grows: streaming); see
-    ``compliance.surveillance.episodes``.
+    ``compliance.surveillance.episodes``. ``market``: the kind of market (``MARKET_PROFILES``:
+    ``"otc"``, ``"order_book"``), whose profile gives the detectors' defaults under ``params``.
     """
 
     def __init__(
@@ -183,6 +184,7 @@ class SurveillanceEngine:
         episodes: str = "close",
         order_max_age_s: float = ORDER_MAX_AGE_S,
         max_open_orders: int = MAX_OPEN_ORDERS,
+        market: str = "otc",
     ):
         self.quotes: dict[str, tuple[float, float, float]] = {}  # symbol -> (bid, ask, mid)
         self.orders: dict[str, OrderState] = {}  # live orders, oldest entry first
@@ -209,7 +211,10 @@ class SurveillanceEngine:
         # (``_expiry_settle``), so every detector's state is as if none had been skipped.
         self._windows_empty = False
         self._skipped_sweep_t: float | None = None
-        params = dict(params or {})
+        # The market's profile (``MARKET_PROFILES``) under the firm's parameters: a detector
+        # named in ``params`` is set as a whole, as against the defaults.
+        self.market = market
+        params = market_params(market, params)
         scoped = {
             "symbol": dict(instrument_params or {}),
             "account": dict(account_params or {}),

@@ -12,6 +12,7 @@ currency or contract (as on the input), ratios as plain numbers.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -651,10 +652,12 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 1.23); no true alert of a move the mid made closes in full at a loss on any development,
     # tuning or seen book (docs/surveillance-rounds-mom29.md).
     stop_out_needs_move_back: bool = False
-    # The learned gate (2026-12-06 09:00 round, wip/mom40; OFF by default, the lead decides on its
-    # CONFIRMATION row): a loose candidate stage (orders up to ``gate_max_gap_s`` apart; the turn
-    # still ``min_reversal_fraction`` of the position) whose every candidate is scored by a
-    # logistic model over standardised features (``MOMENTUM_GATE`` below, fitted by
+    # The learned gate (2026-12-06 09:00 round, wip/mom40; off by default, ON in the order book's
+    # market profile, ``MARKET_PROFILES["order_book"]``: the lead's decision on its CONFIRMATION
+    # row, order book 28/40 -> 37/40 found and 3 -> 0 strictly false, our held-out 28/38 ->
+    # 22/38): a loose candidate stage (orders up to ``gate_max_gap_s`` apart; the turn still
+    # ``min_reversal_fraction`` of the position) whose every candidate is scored by a logistic
+    # model over standardised features (``MOMENTUM_GATE`` below, fitted by
     # ``surveil_scenarios --fit-momentum-gate``); the score against its threshold replaces the hand
     # tests (move, sweep, attempt, two-way, crowd, stop-out). ``gate_candidates`` records every
     # candidate with its features and the hand test that stopped it (``detector.candidates``), for
@@ -1159,6 +1162,31 @@ ALERT_TYPES: tuple[str, ...] = (
 
 class ParameterError(ValueError):
     """Parameters that do not validate; the message names the detector and the field."""
+
+
+# Market profiles: the detectors' default parameters for a kind of market, under every rule in
+# force and every ``--params`` (a detector named there is set as a whole, as against the
+# defaults). ``otc``: dealer quotes, the FX books the thresholds were chosen on. ``order_book``:
+# an exchange-style limit order book, where prices form by matching (docs/lob-book.md) and
+# momentum ignition is judged by its learned gate (``MOMENTUM_GATE``, wip/mom40): out of fold on
+# the seen order books it found 137 of 153 ignitions with 3 strictly false alerts where the hand
+# rules found 119 with 23, and on the 07:00 CONFIRMATION order books 37 of 40 with 0 false where
+# the hand rules found 28 with 3; on the FX books it finds fewer than the hand rules (our held-out
+# 28 -> 22 of 38), so it is the order book's profile, not the firm-wide default (2026-12-06, the
+# lead's decision on wip/mom40's row; docs/surveillance-rounds.md, 09:00 round). A firm sets its
+# market with ``SURVEILLANCE_MARKET`` (the streaming stage) or ``surveil --market``.
+MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
+    "otc": {},
+    "order_book": {"momentum_ignition": {"gate": True}},
+}
+
+
+def market_params(market: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` over the ``market`` profile's defaults (``ParameterError`` for an unknown market)."""
+    profile = MARKET_PROFILES.get(market)
+    if profile is None:
+        raise ParameterError(f"unknown market {market!r}; known: {', '.join(MARKET_PROFILES)}")
+    return {**profile, **(params or {})}
 
 
 # Alert types raised by another detector: their thresholds live under that detector's name.

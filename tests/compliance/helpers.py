@@ -102,9 +102,10 @@ def spoofing_episode(*, acct="S"):
     ]
 
 
-def run(rows, *, only=None, params=None):
-    """Surveil rows (sorted by time, stable) and return the alerts as output dicts."""
-    engine = SurveillanceEngine(params, only=only)
+def run(rows, *, only=None, params=None, market="otc"):
+    """Surveil rows (sorted by time, stable) on ``market``'s profile and return the alerts as
+    output dicts."""
+    engine = SurveillanceEngine(params, only=only, market=market)
     for row in sorted(rows, key=lambda r: r["ts"]):
         engine.process(record_decoder.decode(orjson.dumps(row)))
     return [a.as_dict() for a in engine.finish()]

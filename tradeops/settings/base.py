@@ -327,6 +327,11 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# Surveillance: the kind of market the firm's orders trade on, whose profile gives the detectors'
+# defaults under the rules in force (compliance.surveillance.params.MARKET_PROFILES: "otc", dealer
+# quotes; "order_book", an exchange-style limit order book). An unknown name stops the stage.
+SURVEILLANCE_MARKET = env("SURVEILLANCE_MARKET", default="otc")
+
 # ML pipeline (mlmodels): where model artifacts live, the bar timeframe the features use, and
 # how often serving checks the registry for a newly activated model (events or seconds).
 # Artifacts go through Django's storage API: a folder at ML_MODEL_DIR unless STORAGES["models"] is

@@ -2,12 +2,13 @@
 surveillance of any order history (formats: docs/compliance-monitor.md).
 
 ``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk.
-Thresholds: the detectors' defaults, overridden by ``--params FILE.json`` (detector name ->
-parameters) or, with ``--rules``, by the effective surveillance ``ComplianceRule`` rows
-(firm, instrument, account and algorithm scope; an account rule matches the file's ``account``
-by the account's primary key or MT5 login). One alert per episode (a wash-trade run, a breach
-of the RTS 9 ratio, a client's run of adverse fills...). Bad lines are reported on stderr (line
-number and field) and skipped.
+Thresholds: the detectors' defaults for the market (``--market``: ``otc`` or ``order_book``,
+default the ``SURVEILLANCE_MARKET`` setting; ``MARKET_PROFILES``), overridden by ``--params
+FILE.json`` (detector name -> parameters) or, with ``--rules``, by the effective surveillance
+``ComplianceRule`` rows (firm, instrument, account and algorithm scope; an account rule matches
+the file's ``account`` by the account's primary key or MT5 login). One alert per episode (a
+wash-trade run, a breach of the RTS 9 ratio, a client's run of adverse fills...). Bad lines are
+reported on stderr (line number and field) and skipped.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.params import ParameterError, params_check
+from compliance.surveillance.params import MARKET_PROFILES, ParameterError, params_check
 
 
 class Command(BaseCommand):
@@ -36,6 +37,12 @@ class Command(BaseCommand):
         parser.add_argument("input", help="JSONL input, one record per line, in time order ('-' for stdin)")
         parser.add_argument("--output", "-o", required=True, help="where to write alerts (JSONL; '-' for stdout)")
         parser.add_argument("--params", help="JSON file: {detector: {parameter: value}} overriding the defaults")
+        parser.add_argument(
+            "--market",
+            choices=sorted(MARKET_PROFILES),
+            help="the kind of market the book trades on, whose profile gives the detectors' defaults "
+            "(default: the SURVEILLANCE_MARKET setting, otc)",
+        )
         parser.add_argument(
             "--rules",
             action="store_true",
@@ -71,9 +78,16 @@ class Command(BaseCommand):
                     params.update(params_check(orjson.loads(fh.read())))
             except (OSError, orjson.JSONDecodeError, ParameterError) as exc:
                 raise CommandError(f"--params {opts['params']}: {exc}") from None
+        from django.conf import settings
+
+        market = opts["market"] or getattr(settings, "SURVEILLANCE_MARKET", "otc")
         try:
             engine = SurveillanceEngine(
-                params, instrument_params=instrument_params, account_params=account_params, algo_params=algo_params
+                params,
+                instrument_params=instrument_params,
+                account_params=account_params,
+                algo_params=algo_params,
+                market=market,
             )
         except ParameterError as exc:
             raise CommandError(str(exc)) from None
@@ -117,7 +131,8 @@ class Command(BaseCommand):
         by_type = ", ".join(f"{k}={v}" for k, v in sorted(stats.alerts_by_type.items())) or "none"
         self.stderr.write(
             f"surveil: {stats.records} records ({stats.order_events} order events) from {stats.lines} lines "
-            f"in {elapsed:.2f}s, {len(stats.errors)} bad lines, {stats.alerts} alerts ({by_type})"
+            f"in {elapsed:.2f}s, {len(stats.errors)} bad lines, {stats.alerts} alerts ({by_type}); "
+            f"market profile {market}"
         )
         if stats.errors and opts["fail_on_error"]:
             raise CommandError(f"{len(stats.errors)} bad lines")

@@ -21,6 +21,9 @@ Which books (docs/surveillance-evaluation.md):
 FILE`` its labelled episodes and near-misses), e.g. to try ``manage.py surveil`` on it. With
 ``--lob`` (or ``--seen-lob``) they only write the book, scoring nothing: ``--seeds 3 --lob
 --write-input F`` lets a seed be inspected without reading its figures.
+
+Each book is surveilled on its own market's profile (``--market`` to choose another):
+``order_book`` for the limit order book, ``otc`` for the others (``MARKET_PROFILES``).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from compliance.scenarios.evaluation import (
     book_generate,
+    book_market,
     evaluate_sets,
     format_intervals,
     format_reliability,
@@ -42,6 +46,7 @@ from compliance.scenarios.evaluation import (
 from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS, TUNE_SEEDS
 from compliance.scenarios.independent import INDEPENDENT_SEEDS, SEEN_INDEPENDENT_SEEDS
 from compliance.scenarios.lob import LOB_SEEDS, SEEN_LOB_SEEDS
+from compliance.surveillance.params import MARKET_PROFILES
 
 
 class Command(BaseCommand):
@@ -88,6 +93,12 @@ class Command(BaseCommand):
         parser.add_argument("--ranges", choices=sorted(RANGES), help="parameter ranges (default: dev, or heldout)")
         parser.add_argument("--hours", type=float, default=4.0)
         parser.add_argument("--params", help="JSON file of detector parameters overriding the defaults")
+        parser.add_argument(
+            "--market",
+            choices=sorted(MARKET_PROFILES),
+            help="the detectors' market profile (default: the book's own market: order_book for the limit "
+            "order book, otc for the others)",
+        )
         parser.add_argument(
             "--fit-calibration",
             action="store_true",
@@ -216,7 +227,10 @@ class Command(BaseCommand):
                 f"{info['episodes']} episodes, {info['near_misses']} near-misses, {info['alerts']} alerts"
             )
 
-        scores, scored, books = evaluate_sets(seeds, ranges, params, hours=opts["hours"], log=log, book=book)
+        market = opts["market"] or book_market(book)
+        scores, scored, books = evaluate_sets(
+            seeds, ranges, params, hours=opts["hours"], log=log, book=book, market=market
+        )
         if book == "lob" and opts["seen_lob"]:
             kind, detail = "SEEN lob (already looked at: not an unseen measure)", "the limit order book"
         elif book == "lob":
@@ -233,7 +247,10 @@ class Command(BaseCommand):
             kind, detail = "tuning", f"ranges {ranges}"
         else:
             kind, detail = "development", f"ranges {ranges}"
-        self.stdout.write(f"{kind} books: seeds {','.join(map(str, seeds))}, {detail}, {opts['hours']} h each\n")
+        self.stdout.write(
+            f"{kind} books: seeds {','.join(map(str, seeds))}, {detail}, {opts['hours']} h each, "
+            f"market profile {market}\n"
+        )
         self.stdout.write(format_table(scores) + "\n")
         ps, rs = macro(scores, True)
         pl, rl = macro(scores, False)
