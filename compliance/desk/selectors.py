@@ -145,15 +145,12 @@ def account_label(value: str, labels: dict[str, str]) -> str:
     return ", ".join(labels.get(v, v) for v in str(value or "").split(",") if v)
 
 
-def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
-    """The evidence's top-level figures (numbers, short text), for a table beside the JSON.
-    Floats are shown to ten significant digits, so binary noise (``1.0584799999999999``) reads
-    as the figure the detector saw (``1.05848``); the JSON beside keeps the exact value."""
-    return [
-        (key.replace("_", " "), format(value, ".10g") if isinstance(value, float) else value)
-        for key, value in (evidence or {}).items()
-        if isinstance(value, int | float | str | bool) and len(str(value)) <= 80
-    ]
+def instrument_digits(symbols) -> dict[str, int]:
+    """Symbol -> its price digits, for the symbols that are instruments of this system (a
+    surveilled file's may not be): the evidence's prices are shown at them."""
+    from trading.models import Instrument
+
+    return dict(Instrument.objects.filter(symbol__in=set(symbols)).values_list("symbol", "digits"))
 
 
 # ---------------------------------------------------------------- the case timeline chart

@@ -220,13 +220,27 @@ def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, cli
     assert "execution-eu" in fragment and 'class="badge half_open"' in fragment and "cool-down over" in fragment
 
 
-def test_evidence_figures_read_as_the_detector_saw_them():
-    from compliance.desk.selectors import evidence_figures
+def test_evidence_figures_read_as_a_compliance_officer_reads_them(world, client):
+    """The case screen's alert cards show each evidence figure formatted (prices at the symbol's
+    digits, ratios to 2 decimals, durations in s or ms) with its threshold beside it; the
+    evidence JSON beside the table keeps the exact values (tests/compliance/desk/test_evidence.py
+    covers the formatter)."""
+    from compliance.desk.evidence import evidence_figures
 
     figures = evidence_figures(
-        {"mid_at_window_start": 1.0584799999999999, "orders": 5, "one_sided": True, "qty": -6405000.0}
+        {"mid_at_window_start": 1.0584799999999999, "orders": 5, "one_sided": True, "qty": -6405000.0}, digits=5
     )
-    assert figures == [("mid at window start", "1.05848"), ("orders", 5), ("one sided", True), ("qty", "-6405000")]
+    assert figures == [
+        ("mid at window start", "1.05848", ""),
+        ("orders", "5", ""),
+        ("one sided", "yes", ""),
+        ("qty", "-6,405,000", ""),
+    ]
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    # the world's spoofing alert: size_ratio 4.2 against min_size_ratio 3.0
+    assert '<th>size ratio</th><td class="mono num">4.20</td><td class="mono muted">min 3.00</td>' in page
+    assert "&quot;size_ratio&quot;: 4.2" in page  # the JSON, exact
 
 
 def test_the_story_puts_the_limit_in_force_beside_each_risk_check(world):
