@@ -193,7 +193,7 @@ def evidence_figures(evidence: Any, *, digits: int | None = None) -> list[tuple[
     paired: dict[str, tuple[str, str]] = {}
     for key in shown:
         found = _threshold_of(key, shown)
-        if found and found[0] != key and found[0] not in paired:
+        if found and found[0] != key and shown[found[0]] is not None:  # an unset bound stays a row of its own
             paired[key] = found
     thresholds = {threshold for threshold, _how in paired.values()}
     rows = []

@@ -107,6 +107,8 @@ def test_each_figure_has_its_threshold_beside_it_as_the_evidence_names_it():
         "max_count_ratio": 20,
         "lead_before_fill_s": 0.5,
         "max_lead_s": 30,  # bounds no figure of its own name: a row of its own
+        "volume_ratio": 2.0,
+        "max_volume_ratio": None,  # a bound not set: no threshold beside the figure, a row of its own
         "cancelled_orders": [{"order_id": "a"}],  # in the JSON, not the table
     }
     assert evidence_figures(evidence, digits=5) == [
@@ -116,4 +118,6 @@ def test_each_figure_has_its_threshold_beside_it_as_the_evidence_names_it():
         ("count ratio", "25.12", "max 20.00"),
         ("lead before fill s", "500 ms", ""),
         ("max lead s", "30 s", ""),
+        ("volume ratio", "2.00", ""),
+        ("max volume ratio", "—", ""),
     ]
