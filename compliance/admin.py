@@ -15,7 +15,13 @@ from django.utils.html import format_html_join
 
 from compliance import services
 from compliance.models import Alert, Case, CaseAction, ComplianceRule, PreTradeDecision, RuleStatus
-from compliance.selectors import can_see_surveillance, case_stor_draft, compliance_rule_history
+from compliance.rule_parameters import check_rule_parameters_proposal, rule_parameters_help
+from compliance.selectors import (
+    can_see_surveillance,
+    case_stor_draft,
+    compliance_rule_history,
+    compliance_rule_in_force,
+)
 from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role, user_has_role
@@ -44,14 +50,60 @@ def _run(request, label, fn) -> bool:
 
 class ComplianceRuleForm(forms.ModelForm):
     """Field checks and parameter validation (``ComplianceRule.clean``); uniqueness and versioning
-    are the service's business (a save proposes the next version, it never overwrites one)."""
+    are the service's business (a save proposes the next version, it never overwrites one).
+
+    A proposal starts from the parameters of the version in force (prefilled; every parameter's
+    value or default in the help text) and is the new version's whole parameter set: one that
+    leaves out a parameter the version in force sets, names one the rule does not know or gives
+    a value of the wrong type is refused, naming it (``check_rule_parameters_proposal``)."""
 
     class Meta:
         model = ComplianceRule
         fields = ("code", "rule_type", "scope", "account", "instrument", "algo_id", "parameters", "change_reason")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields.get("parameters")
+        # a new rule's code and type: as typed (a POST shown again), else as prefilled
+        given = self.data if self.is_bound else self.initial
+        code = self.instance.code if self.instance.pk else str(given.get("code") or "")
+        in_force = compliance_rule_in_force(code=code) if code else None
+        rule_type = self.instance.rule_type if self.instance.pk else str(given.get("rule_type") or "")
+        if field is not None and rule_type:
+            current = in_force.parameters if in_force else None
+            field.help_text = (
+                f"The new version's whole parameter set, starting from v{in_force.version}'s (in force); "
+                if in_force
+                else "The rule's parameters; "
+            ) + f"null returns a parameter to its default. {rule_parameters_help(rule_type, current)}"
+
     def validate_unique(self):
         pass
+
+    def clean(self):
+        data = super().clean()
+        code = self.instance.code if self.instance.pk else (data.get("code") or "")
+        rule_type = self.instance.rule_type if self.instance.pk else data.get("rule_type")
+        if "parameters" not in data or not rule_type:
+            return data
+        in_force = compliance_rule_in_force(code=code.lower().replace("_", "-")) if code else None
+        try:
+            data["parameters"] = check_rule_parameters_proposal(
+                rule_type=rule_type,
+                parameters=data["parameters"],
+                current=in_force.parameters if in_force and in_force.rule_type == rule_type else None,
+            )
+        except forms.ValidationError as exc:
+            self.add_error(None, exc)
+        return data
+
+    def _post_clean(self):
+        # The model's checks (``ComplianceRule.clean``) would validate the parameters the form
+        # refused as the instance still holds them (a new rule's {}: "missing required field"),
+        # beside the errors that say what is wrong; they run once the parameters are right.
+        if self.has_error("parameters"):
+            return
+        super()._post_clean()
 
 
 @admin.register(ComplianceRule)
@@ -85,6 +137,22 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
 
     def has_add_permission(self, request):
         return _officer(request)
+
+    def get_changeform_initial_data(self, request):
+        """``add/?code=<code>`` proposes the next version of a rule: it starts from the version in
+        force (its type, scope and parameters), so changing one threshold is changing one value."""
+        initial = super().get_changeform_initial_data(request)
+        in_force = compliance_rule_in_force(code=initial.get("code", "")) if initial.get("code") else None
+        if in_force is not None:
+            initial.update(
+                rule_type=in_force.rule_type,
+                scope=in_force.scope,
+                account=in_force.account_id,
+                instrument=in_force.instrument_id,
+                algo_id=in_force.algo_id,
+                parameters=in_force.parameters,
+            )
+        return initial
 
     def has_change_permission(self, request, obj=None):
         # "Changing" a version proposes the next one; only the newest version can be the base.

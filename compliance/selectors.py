@@ -94,6 +94,11 @@ def compliance_rule_history(*, code: str) -> list[ComplianceRule]:
     )
 
 
+def compliance_rule_in_force(*, code: str) -> ComplianceRule | None:
+    """The version of rule ``code`` in force (active), if any: what a proposal starts from."""
+    return ComplianceRule.objects.filter(code=code, status=RuleStatus.ACTIVE).first()
+
+
 def compliance_rules_effective(*, rule_types=None) -> QuerySet[ComplianceRule]:
     qs = ComplianceRule.objects.filter(status=RuleStatus.ACTIVE).select_related("account", "instrument")
     if rule_types is not None:

@@ -145,22 +145,24 @@ def account_label(value: str, labels: dict[str, str]) -> str:
     return ", ".join(labels.get(v, v) for v in str(value or "").split(",") if v)
 
 
-def evidence_figures(evidence: dict) -> list[tuple[str, Any]]:
-    """The evidence's top-level figures (numbers, short text), for a table beside the JSON.
-    Floats are shown to ten significant digits, so binary noise (``1.0584799999999999``) reads
-    as the figure the detector saw (``1.05848``); the JSON beside keeps the exact value."""
-    return [
-        (key.replace("_", " "), format(value, ".10g") if isinstance(value, float) else value)
-        for key, value in (evidence or {}).items()
-        if isinstance(value, int | float | str | bool) and len(str(value)) <= 80
-    ]
+def instrument_digits(symbols) -> dict[str, int]:
+    """Symbol -> its price digits, for the symbols that are instruments of this system (a
+    surveilled file's may not be): the evidence's prices are shown at them."""
+    from trading.models import Instrument
+
+    return dict(Instrument.objects.filter(symbol__in=set(symbols)).values_list("symbol", "digits"))
 
 
 # ---------------------------------------------------------------- the case timeline chart
 
 TIMELINE_MARGIN_MIN = timedelta(seconds=15)  # around the alerts' window: a fifth of it, within these bounds
 TIMELINE_MARGIN_MAX = timedelta(minutes=5)
+# The subject's other orders and fills in the window (context, not named by an alert): at most
+# this many, the earliest first. An alert's own orders are never cut for them.
 TIMELINE_MAX_ORDERS = 400
+# Each alert's own orders drawn from the system of record (its first ones, as it lists them): an
+# order-to-trade or stuffing alert may name thousands.
+TIMELINE_MAX_ORDERS_PER_ALERT = 200
 
 
 def _ts(value) -> str | None:
@@ -188,26 +190,60 @@ def _touch(price: float, side: str, away_bps) -> float | None:
 @dataclass
 class Timeline:
     """What the case view's chart draws: a price line (quotes), the orders on it (placed ->
-    cancelled or filled, by side) and the fills. Times are ISO 8601 UTC, event time."""
+    cancelled or filled, by side) and the fills, each order and fill marked with the case's
+    alerts that name it (``alerts``: their ids; empty for the subject's other orders in the
+    window, drawn as context). Times are ISO 8601 UTC, event time."""
 
     symbol: str
     start: str | None = None
     end: str | None = None
+    alerts: list[dict] = field(default_factory=list)  # {id, type, label}, in the case's order
     quotes: list[dict] = field(default_factory=list)  # {t, price, source}
-    orders: list[dict] = field(default_factory=list)  # {id, side, price, placed, ended, end_state, qty}
-    fills: list[dict] = field(default_factory=list)  # {id, t, side, price, qty}
+    orders: list[dict] = field(default_factory=list)  # {id, side, price, placed, ended, end_state, qty, alerts}
+    fills: list[dict] = field(default_factory=list)  # {id, order, t, side, price, qty, alerts}
     sources: list[str] = field(default_factory=list)
 
 
+def _alerts_naming(alerts: list[Alert]) -> dict[str, list[int]]:
+    """Order id -> the ids of the alerts that name it (its order ids, its evidence's orders and
+    fill), in the case's order: an order may be in a spoofing and a layering alert at once."""
+    naming: dict[str, list[int]] = {}
+
+    def name(order_id, alert: Alert) -> None:
+        if order_id is None:
+            return
+        ids = naming.setdefault(str(order_id), [])
+        if alert.pk not in ids:
+            ids.append(alert.pk)
+
+    for alert in alerts:
+        for oid in alert.order_ids or ():
+            name(oid, alert)
+        ev = alert.evidence if isinstance(alert.evidence, dict) else {}
+        for c in ev.get("cancelled_orders") or ():
+            if isinstance(c, dict):
+                name(c.get("order_id"), alert)
+        if isinstance(ev.get("fill"), dict):
+            name(ev["fill"].get("order_id"), alert)
+    return naming
+
+
 def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
-    """Orders, fills and quotes around the case's alerts, from two sources: the orders and fills
-    the system of record holds for the alerts' order ids and the subject's accounts in the
-    window (with the bid, ask and mid quoted at each order's arrival: the touch a fill is measured
-    against; the mid alone for a fill recorded before trading 0009), and the alert evidence itself
-    (surveillance of a file records the orders it saw there: placed, cancelled, the touch)."""
+    """Orders, fills and quotes around the case's alerts, every alert's (a case groups alerts of
+    several types, a spoofing and a layering alert on one account: each alert's orders are drawn,
+    marked with it), from two sources: the orders and fills the system of record holds for the
+    alerts' order ids (each alert's first ``TIMELINE_MAX_ORDERS_PER_ALERT``) and, as context, the
+    subject's accounts' other orders and fills in the window (at most ``TIMELINE_MAX_ORDERS``,
+    never at the cost of an alert's own), with the bid, ask and mid quoted at each order's
+    arrival (the touch a fill is measured against; the mid alone for a fill recorded before
+    trading 0009); and the alert evidence itself (surveillance of a file records the orders it
+    saw there: placed, cancelled, the touch)."""
     from trading.models import Execution, Order
 
     timeline = Timeline(symbol=case.symbol)
+    timeline.alerts = [
+        {"id": a.pk, "type": a.alert_type, "label": f"{a.alert_type.replace('_', ' ')} #{a.pk}"} for a in alerts
+    ]
     starts = [a.start for a in alerts if a.start] or [a.first_seen for a in alerts]
     ends = [a.end for a in alerts if a.end] or [a.last_seen for a in alerts]
     if not starts:
@@ -215,14 +251,19 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
     margin = min(max((max(ends) - min(starts)) / 5, TIMELINE_MARGIN_MIN), TIMELINE_MARGIN_MAX)
     lo, hi = min(starts) - margin, max(ends) + margin
     timeline.start, timeline.end = lo.isoformat(), hi.isoformat()
+    naming = _alerts_naming(alerts)
     seen_orders: set[str] = set()
 
-    order_ids = {oid for a in alerts for oid in a.order_ids}
+    order_ids = {str(oid) for a in alerts for oid in (a.order_ids or ())[:TIMELINE_MAX_ORDERS_PER_ALERT]}
     accounts = [int(a) for a in case.subject_account.split(",") if a.strip().isdigit()]
-    db_orders = Order.objects.filter(instrument__symbol=case.symbol).filter(
-        Q(client_order_id__in=order_ids) | Q(account_id__in=accounts, created_at__gte=lo, created_at__lte=hi)
+    in_symbol = Order.objects.filter(instrument__symbol=case.symbol)
+    named = list(in_symbol.filter(client_order_id__in=order_ids))
+    context = list(
+        in_symbol.filter(account_id__in=accounts, created_at__gte=lo, created_at__lte=hi)
+        .exclude(client_order_id__in=order_ids)
+        .order_by("created_at", "pk")[:TIMELINE_MAX_ORDERS]
     )
-    for o in db_orders.order_by("created_at")[:TIMELINE_MAX_ORDERS]:
+    for o in sorted(named + context, key=lambda o: (o.created_at, o.pk)):
         price = o.limit_price or o.stop_price or o.average_fill_price
         seen_orders.add(o.client_order_id)
         timeline.orders.append(
@@ -235,13 +276,18 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
                 "ended": _ts(o.closed_at),
                 "end_state": o.status,
                 "story": f"/orders/{o.client_order_id}/",
+                "alerts": naming.get(o.client_order_id, []),
             }
         )
-    fills = Execution.objects.filter(instrument__symbol=case.symbol).filter(
-        Q(order__client_order_id__in=order_ids) | Q(account_id__in=accounts, executed_at__gte=lo, executed_at__lte=hi)
+    in_symbol_fills = Execution.objects.filter(instrument__symbol=case.symbol).select_related("order")
+    named_fills = list(in_symbol_fills.filter(order__client_order_id__in=order_ids))
+    context_fills = list(
+        in_symbol_fills.filter(account_id__in=accounts, executed_at__gte=lo, executed_at__lte=hi)
+        .exclude(order__client_order_id__in=order_ids)
+        .order_by("executed_at", "pk")[:TIMELINE_MAX_ORDERS]
     )
     with_touch = False
-    for x in fills.select_related("order").order_by("executed_at")[:TIMELINE_MAX_ORDERS]:
+    for x in sorted(named_fills + context_fills, key=lambda x: (x.executed_at, x.pk)):
         timeline.fills.append(
             {
                 "id": x.broker_deal_id,
@@ -250,6 +296,7 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
                 "side": x.side.lower(),
                 "price": _num(x.price),
                 "qty": _num(x.quantity),
+                "alerts": naming.get(x.order.client_order_id, []),
             }
         )
         arrived = _ts(x.order.created_at)
@@ -267,9 +314,9 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
 
     from_evidence = False
     for alert in alerts:
-        ev = alert.evidence or {}
+        ev = alert.evidence if isinstance(alert.evidence, dict) else {}
         for c in ev.get("cancelled_orders") or ():
-            if c.get("order_id") in seen_orders or c.get("price") is None:
+            if not isinstance(c, dict) or c.get("order_id") in seen_orders or c.get("price") is None:
                 continue
             seen_orders.add(c.get("order_id"))
             from_evidence = True
@@ -282,6 +329,7 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
                     "placed": c.get("placed"),
                     "ended": c.get("cancelled"),
                     "end_state": "CANCELLED",
+                    "alerts": naming.get(str(c.get("order_id")), [alert.pk]),
                 }
             )
             touch = _touch(float(c["price"]), c.get("side", ""), c.get("away_from_touch_bps"))
@@ -299,6 +347,7 @@ def case_timeline(*, case: Case, alerts: list[Alert]) -> Timeline:
                     "side": fill.get("side", ""),
                     "price": fill.get("price"),
                     "qty": fill.get("qty"),
+                    "alerts": naming.get(str(fill.get("order_id")), [alert.pk]),
                 }
             )
             timeline.quotes.append({"t": fill["ts"], "price": fill["price"], "source": "trade"})

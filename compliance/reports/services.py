@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -250,16 +250,27 @@ def report_run_request(
     layout).
 
     A person's period must have happened: one ending after today (UTC) is refused
-    (``report_period_future``), before anything is written. ``report_run_create`` itself takes
-    any period: the schedule computes its own, and a history built for a test may run ahead of
-    the wall clock."""
+    (``report_period_future``), before anything is written. A transaction report (MiFIR Art. 26,
+    T+1) covers only trading dates that have closed, as the daily schedule reports them
+    (``trading_date_closed``: the UTC date closed at least ``REPORTING_CLOSE_GRACE_MINUTES``
+    ago): a run over today would report part of the day and invite a second, conflicting
+    submission of it, so it is refused (``report_day_open``), saying from when the day can be
+    reported. ``report_run_create`` itself takes any period: the schedule computes its own, and
+    a history built for a test may run ahead of the wall clock."""
     from compliance.reports.tasks import report_run_execute_queued
 
-    today = utcnow().date()
+    now = utcnow()
+    today = now.date()
     if period_end > today:
         raise ReportError(
             f"the period ends {period_end}, after today ({today} UTC): a report covers what already happened",
             code="report_period_future",
+        )
+    if kind == ReportKind.TRANSACTION and period_end > trading_date_closed(now=now):
+        raise ReportError(
+            f"the trading date {period_end} has not closed yet (a transaction report, T+1, covers a finished"
+            f" day): it can be reported from {trading_date_reportable_from(period_end):%Y-%m-%d %H:%M} UTC",
+            code="report_day_open",
         )
     run = report_run_create(
         kind=kind,
@@ -712,6 +723,13 @@ def trading_date_closed(*, now: datetime | None = None) -> date:
     (what the daily transaction report reports: T+1)."""
     now = ensure_utc(now or utcnow())
     return (now - timedelta(minutes=settings.REPORTING_CLOSE_GRACE_MINUTES)).date() - timedelta(days=1)
+
+
+def trading_date_reportable_from(trading_date: date) -> datetime:
+    """When the transaction report of ``trading_date`` can first be run: its UTC day's end plus
+    ``REPORTING_CLOSE_GRACE_MINUTES`` (the inverse of ``trading_date_closed``)."""
+    day_end = datetime.combine(trading_date + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+    return day_end + timedelta(minutes=settings.REPORTING_CLOSE_GRACE_MINUTES)
 
 
 def transaction_run_needed(*, trading_date: date, as_of: datetime | None = None) -> bool:

@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from compliance import services
+from compliance.desk.evidence import evidence_figures
 from compliance.desk.selectors import (
     account_label,
     account_labels,
@@ -22,7 +23,7 @@ from compliance.desk.selectors import (
     case_get,
     case_timeline,
     compliance_officers,
-    evidence_figures,
+    instrument_digits,
 )
 from compliance.selectors import case_stor_draft
 from compliance.views.access import desk_check_act, desk_check_read, desk_may_act
@@ -55,6 +56,7 @@ def case_view(request: HttpRequest, pk: int) -> HttpResponse:
     for a in alerts:
         a.account_label = account_label(a.account, labels)
         a.orders_known = [(oid, oid in known) for oid in a.order_ids[:40]]
+    digits = instrument_digits(a.symbol for a in alerts)
     actions = case_actions(case=case)
     if request.GET.get("fragment") == "actions":
         return render(request, "compliance/cases/_actions.html", {"case": case, "actions": actions})
@@ -68,7 +70,7 @@ def case_view(request: HttpRequest, pk: int) -> HttpResponse:
             "alerts": [
                 {
                     "alert": a,
-                    "figures": evidence_figures(a.evidence),
+                    "figures": evidence_figures(a.evidence, digits=digits.get(a.symbol)),
                     "evidence": json.dumps(a.evidence, indent=2, sort_keys=True, cls=DjangoJSONEncoder),
                 }
                 for a in alerts

@@ -45,6 +45,7 @@ REFUSAL_FIELDS = {
     "report_kind_unknown": "kind",
     "report_period_invalid": "period_end",
     "report_period_future": "period_end",
+    "report_day_open": "period_end",
     "report_period_too_long": "period_end",
     "report_already_submitted": "supersedes",
     "report_not_found": "supersedes",

@@ -68,3 +68,95 @@ def test_the_admins_message_names_the_version_just_proposed(client, alice, bob):
     assert any("max-volume v2 proposed" in m for m in said), said
     assert not any("v1" in m for m in said), said
     assert any("max-volume v2 (" in m and "[pending]" in m for m in said), said
+
+
+def _spoofing_v1_in_force(client, alice, bob):
+    """A spoofing rule whose v1 (in force) sets two of its parameters."""
+    client.force_login(alice)
+    form = _form(code="spoof-firm", rule_type="spoofing", parameters='{"min_size_ratio": 4.0, "max_lead_s": 20.0}')
+    assert client.post(f"{URL}add/", form).status_code == 302
+    v1 = ComplianceRule.objects.get(code="spoof-firm")
+    client.force_login(bob)
+    client.post(URL, {"action": "approve_selected", "_selected_action": [v1.pk]})
+    v1.refresh_from_db()
+    assert v1.status == RuleStatus.ACTIVE
+    client.force_login(alice)
+    return v1
+
+
+def test_a_proposal_starts_from_the_parameters_of_the_version_in_force(client, alice, bob):
+    """Changing one threshold is changing one value: the change form and ``add/?code=`` are
+    prefilled with the version in force's parameters, and the help text gives every parameter's
+    value or default."""
+    import json
+    import re
+    from html import unescape
+
+    v1 = _spoofing_v1_in_force(client, alice, bob)
+    for page in (client.get(f"{URL}{v1.pk}/change/"), client.get(f"{URL}add/?code=spoof-firm")):
+        text = unescape(page.content.decode())
+        assert page.status_code == 200
+        prefilled = re.search(r'<textarea name="parameters"[^>]*>(.*?)</textarea>', text, re.S).group(1)
+        assert json.loads(prefilled) == {"min_size_ratio": 4.0, "max_lead_s": 20.0}
+        assert "starting from v1's (in force)" in text
+        assert "min_size_ratio = 4.0 (set)" in text and "cancel_within_s: default 5.0" in text
+    add = unescape(client.get(f"{URL}add/?code=spoof-firm").content.decode())
+    assert '<option value="spoofing" selected>' in add
+
+
+def test_a_proposal_leaving_out_a_parameter_in_force_is_refused_and_null_returns_it_to_its_default(client, alice, bob):
+    """A proposal is the new version's whole parameter set: leaving out a parameter the version in
+    force sets would let it fall back to its default unseen, so it is refused, naming it; null
+    returns it to its default on purpose. Four eyes unchanged: the proposer cannot approve."""
+    from html import unescape
+
+    v1 = _spoofing_v1_in_force(client, alice, bob)
+    refused = client.post(f"{URL}{v1.pk}/change/", {"parameters": '{"min_size_ratio": 5.0}', "change_reason": "r"})
+    text = unescape(refused.content.decode())
+    assert refused.status_code == 200
+    assert (
+        "max_lead_s is left out: the version in force sets it to 20.0; a proposal is the whole parameter set,"
+        " so keep it, or set it to null to return it to its default (its default: 30.0)"
+    ) in text
+    assert ComplianceRule.objects.filter(code="spoof-firm").count() == 1
+
+    done = client.post(
+        f"{URL}{v1.pk}/change/", {"parameters": '{"min_size_ratio": 5.0, "max_lead_s": null}', "change_reason": "r"}
+    )
+    assert done.status_code == 302
+    v2 = ComplianceRule.objects.get(code="spoof-firm", version=2)
+    assert v2.status == RuleStatus.PENDING and v2.parameters == {"min_size_ratio": 5.0}
+    client.post(URL, {"action": "approve_selected", "_selected_action": [v2.pk]})
+    assert ComplianceRule.objects.get(pk=v2.pk).status == RuleStatus.PENDING  # alice proposed it
+    client.force_login(bob)
+    client.post(URL, {"action": "approve_selected", "_selected_action": [v2.pk]})
+    assert ComplianceRule.objects.get(pk=v2.pk).status == RuleStatus.ACTIVE
+
+
+def test_a_proposal_naming_an_unknown_parameter_or_a_value_of_the_wrong_type_is_refused_clearly(client, alice, bob):
+    from html import unescape
+
+    v1 = _spoofing_v1_in_force(client, alice, bob)
+    cases = [
+        (
+            '{"min_size_ratio": 5.0, "max_lead_s": 20.0, "min_size_rati": 5}',
+            "unknown parameter 'min_size_rati' for a spoofing rule; its parameters: enabled, ",
+        ),
+        ('{"min_size_ratio": "5", "max_lead_s": 20.0}', 'min_size_ratio takes a number, not "5"'),
+        (
+            '{"min_size_ratio": 5.0, "max_lead_s": 20.0, "levels_as_placed": 1}',
+            "levels_as_placed takes true or false, not 1",
+        ),
+        ("[4.0]", "the parameters must be a JSON object of name: value"),
+    ]
+    for parameters, said in cases:
+        response = client.post(f"{URL}{v1.pk}/change/", {"parameters": parameters, "change_reason": "r"})
+        assert response.status_code == 200 and said in unescape(response.content.decode()), parameters
+    # a pre-trade rule's: a decimal as text is its usual form; text that is no number is refused
+    client.post(f"{URL}add/", _form())
+    response = client.post(f"{URL}add/", _form(code="mv2", parameters='{"max_lots": true}'))
+    page = unescape(response.content.decode())
+    assert 'max_lots takes a decimal number (5, 0.5 or "0.5"), not true' in page
+    assert "missing required field" not in page  # the model's check on the unsaved {} is not repeated
+    assert ComplianceRule.objects.filter(code="spoof-firm").count() == 1
+    assert not ComplianceRule.objects.filter(code="mv2").exists()

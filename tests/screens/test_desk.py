@@ -220,13 +220,27 @@ def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, cli
     assert "execution-eu" in fragment and 'class="badge half_open"' in fragment and "cool-down over" in fragment
 
 
-def test_evidence_figures_read_as_the_detector_saw_them():
-    from compliance.desk.selectors import evidence_figures
+def test_evidence_figures_read_as_a_compliance_officer_reads_them(world, client):
+    """The case screen's alert cards show each evidence figure formatted (prices at the symbol's
+    digits, ratios to 2 decimals, durations in s or ms) with its threshold beside it; the
+    evidence JSON beside the table keeps the exact values (tests/compliance/desk/test_evidence.py
+    covers the formatter)."""
+    from compliance.desk.evidence import evidence_figures
 
     figures = evidence_figures(
-        {"mid_at_window_start": 1.0584799999999999, "orders": 5, "one_sided": True, "qty": -6405000.0}
+        {"mid_at_window_start": 1.0584799999999999, "orders": 5, "one_sided": True, "qty": -6405000.0}, digits=5
     )
-    assert figures == [("mid at window start", "1.05848"), ("orders", 5), ("one sided", True), ("qty", "-6405000")]
+    assert figures == [
+        ("mid at window start", "1.05848", ""),
+        ("orders", "5", ""),
+        ("one sided", "yes", ""),
+        ("qty", "-6,405,000", ""),
+    ]
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    # the world's spoofing alert: size_ratio 4.2 against min_size_ratio 3.0
+    assert '<th>size ratio</th><td class="mono num">4.20</td><td class="mono muted">min 3.00</td>' in page
+    assert "&quot;size_ratio&quot;: 4.2" in page  # the JSON, exact
 
 
 def test_the_story_puts_the_limit_in_force_beside_each_risk_check(world):
@@ -341,6 +355,69 @@ def test_the_case_timeline_draws_the_touch_each_fill_was_measured_against(world,
     page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
     assert "Price line: system of record (orders, fills, bid, ask and mid at arrival);" in page
     assert '"source": "bid"' in page and '"source": "ask"' in page  # the chart's data (timeline.js draws the band)
+
+
+def test_a_case_of_two_alert_types_draws_every_alerts_orders_each_marked_with_its_alert(world, client, monkeypatch):
+    """A case groups a spoofing and a layering alert on one account: the timeline draws both
+    alerts' orders (from the system of record and from the evidence), each marked with the alert
+    that names it, and the subject's other orders in the window only as context, capped
+    (``TIMELINE_MAX_ORDERS``) without costing an alert any of its own. Until 2026-12-06 the cap
+    was shared, earliest first, so a busy first alert's window hid the later alert's orders."""
+    import json
+    from html import unescape
+
+    from compliance.desk import selectors
+    from compliance.models import Alert
+    from compliance.services import alerts_record
+    from tests.screens.world import spoofing_alert
+
+    account = world.accounts[0]
+    noise = [
+        order_filled(account=account, instrument=world.instrument, at=T0 + timedelta(seconds=n), coid=f"CTX{n}")
+        for n in (1, 2)
+    ]
+    layers = [
+        order_filled(account=account, instrument=world.instrument, at=T0 + timedelta(seconds=n), coid=f"LAY{n}")
+        for n in (20, 21)
+    ]
+    layering = spoofing_alert(
+        account_id=str(account.pk),
+        order_ids=["f1", "f2", *(o.client_order_id for o in layers)],
+        start=T0 + timedelta(seconds=18),
+    )
+    layering["alert_type"] = "layering"
+    alerts_record(alerts=[layering], source="surveillance-stream")
+    alerts = list(Alert.objects.filter(case=world.case).order_by("start", "pk"))
+    assert [a.alert_type for a in alerts] == ["spoofing", "layering"]
+    spoof, layer = alerts
+    monkeypatch.setattr(selectors, "TIMELINE_MAX_ORDERS", 1)  # one context order, whatever the alerts name
+    timeline = selectors.case_timeline(case=world.case, alerts=alerts)
+    drawn = {o["id"]: o["alerts"] for o in timeline.orders}
+    assert drawn == {
+        world.order.client_order_id: [spoof.pk],  # the spoofing fill's order (system of record)
+        "s1": [spoof.pk],  # the spoofing alert's cancelled orders (its evidence)
+        "s2": [spoof.pk],
+        noise[0].client_order_id: [],  # context: the account's first other order, the cap's one
+        "f1": [layer.pk],  # the layering alert's cancelled orders (its evidence)
+        "f2": [layer.pk],
+        "LAY20": [layer.pk],  # and its orders in the system of record
+        "LAY21": [layer.pk],
+    }
+    assert {f["order"]: f["alerts"] for f in timeline.fills} == {
+        world.order.client_order_id: [spoof.pk],
+        noise[0].client_order_id: [],
+        "LAY20": [layer.pk],
+        "LAY21": [layer.pk],
+    }
+    assert timeline.alerts == [
+        {"id": spoof.pk, "type": "spoofing", "label": f"spoofing #{spoof.pk}"},
+        {"id": layer.pk, "type": "layering", "label": f"layering #{layer.pk}"},
+    ]
+    client.force_login(world.users["officer"])
+    page = client.get(f"/compliance/cases/{world.case.pk}/").content.decode()
+    data = json.loads(unescape(page.split('id="timeline-data" type="application/json">')[1].split("</script>")[0]))
+    assert {o["id"] for o in data["orders"]} == set(drawn)
+    assert [a["label"] for a in data["alerts"]] == [f"spoofing #{spoof.pk}", f"layering #{layer.pk}"]
 
 
 @pytest.mark.skipif(not settings.REDIS_URL, reason="needs Redis (REDIS_URL)")

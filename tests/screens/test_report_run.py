@@ -338,3 +338,36 @@ def test_an_empty_report_list_says_whether_a_filter_hid_the_runs(world):
     assert "No report run yet." in empty and "matches" not in empty
     filtered = officer.get(LIST + "?kind=alerts_summary").content.decode()
     assert "No report run matches these filters." in filtered
+
+
+def test_a_transaction_run_over_an_open_trading_day_is_refused_by_the_form_the_api_and_the_command(world):
+    """MiFIR Art. 26 reports are T+1: a transaction run whose period includes today (not yet
+    closed) would report part of the day and invite a second, conflicting submission. The form,
+    ``POST /api/v1/reports/`` and ``manage.py report_run`` all go through ``report_run_request``
+    and refuse it (``report_day_open``) in the same words, saying from when the day can be
+    reported; nothing is created. Other kinds may still cover today (an interim summary)."""
+    from html import escape
+
+    from rest_framework.test import APIClient
+
+    from tradeops.core.clock import utcnow
+
+    today = utcnow().date()
+    opens = f"{today + timedelta(days=1):%Y-%m-%d} 00:15 UTC"  # the next midnight, plus the close grace (15 min)
+    officer = world.users["officer"]
+    for start in (today - timedelta(days=2), today):
+        form = {"kind": "transaction", "period_start": f"{start:%Y-%m-%d}", "period_end": f"{today:%Y-%m-%d}"}
+        said = _command(form, officer)
+        assert said == (
+            f"Refused: the trading date {today:%Y-%m-%d} has not closed yet (a transaction report, T+1,"
+            f" covers a finished day): it can be reported from {opens}"
+        ), said
+        response = _client(officer).post(RUN, form)
+        assert response.status_code == 400 and escape(said) in response.content.decode()
+        api = APIClient()
+        api.force_login(officer)
+        answer = api.post("/api/v1/reports/", form, format="json")
+        assert answer.status_code == 400, answer.content
+        error = answer.json()["error"]
+        assert error["code"] == "report_day_open" and f"Refused: {error['message']}" == said
+    assert not ReportRun.objects.exists() and _report_audit() == 0

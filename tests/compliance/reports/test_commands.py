@@ -77,7 +77,15 @@ def test_bad_input_is_refused_with_a_message_and_no_traceback(args, message):
 
 
 @pytest.mark.django_db
-def test_report_run_generates_and_validates(traded, trade_date, alice):
+def test_report_run_generates_and_validates(traded, trade_date, alice, monkeypatch):
+    from datetime import UTC, datetime, time, timedelta
+
+    import compliance.reports.services as services
+
+    # The paper broker's fills are today's; a transaction run waits for the day to close (T+1,
+    # ``report_day_open``): the command is run the next morning.
+    next_morning = datetime.combine(trade_date + timedelta(days=1), time(1, 0), tzinfo=UTC)
+    monkeypatch.setattr(services, "utcnow", lambda: next_morning)
     out, err = io.StringIO(), io.StringIO()
     call_command(
         "report_run",

@@ -117,6 +117,37 @@ def test_a_person_asking_for_a_future_period_is_refused_and_nothing_is_opened(
     assert [c for c in queued if c.__qualname__.startswith("report_run_request.")]
 
 
+def test_the_day_is_reportable_once_closed_for_the_grace_period(firm, alice, monkeypatch, settings):
+    """Within ``REPORTING_CLOSE_GRACE_MINUTES`` after midnight UTC the day just ended is still
+    open to late fills (the daily schedule waits for it too); a person is refused it until then."""
+    from datetime import UTC, date, datetime
+
+    import compliance.reports.services as services
+    from compliance.reports.services import ReportError, report_run_request
+
+    settings.REPORTING_CLOSE_GRACE_MINUTES = 15
+    day = date(2026, 12, 5)
+    monkeypatch.setattr(services, "utcnow", lambda: datetime(2026, 12, 6, 0, 10, tzinfo=UTC))
+    with pytest.raises(ReportError) as refused:
+        report_run_request(
+            kind=ReportKind.TRANSACTION,
+            period_start=day,
+            period_end=day,
+            user=alice,
+            generate_on_commit=False,
+        )
+    assert refused.value.code == "report_day_open" and "from 2026-12-06 00:15 UTC" in refused.value.message
+    monkeypatch.setattr(services, "utcnow", lambda: datetime(2026, 12, 6, 0, 15, tzinfo=UTC))
+    run = report_run_request(
+        kind=ReportKind.TRANSACTION,
+        period_start=day,
+        period_end=day,
+        user=alice,
+        generate_on_commit=False,
+    )
+    assert run.status == RunStatus.PENDING
+
+
 def test_a_run_supersedes_only_a_standing_run_of_its_own_kind_and_period(alice):
     from datetime import date
 
