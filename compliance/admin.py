@@ -87,6 +87,9 @@ class ComplianceRuleForm(forms.ModelForm):
         if "parameters" not in data or not rule_type:
             return data
         in_force = compliance_rule_in_force(code=code.lower().replace("_", "-")) if code else None
+        # as typed (nulls included): the service checks the proposal against the version in force
+        # again and drops the nulls itself
+        self.proposed_parameters = data["parameters"]
         try:
             data["parameters"] = check_rule_parameters_proposal(
                 rule_type=rule_type,
@@ -180,7 +183,7 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
             account=base.account,
             instrument=base.instrument,
             algo_id=base.algo_id,
-            parameters=form.cleaned_data["parameters"],
+            parameters=getattr(form, "proposed_parameters", form.cleaned_data["parameters"]),
             reason=form.cleaned_data.get("change_reason", ""),
         )
         # the admin's own "was added/changed" message names ``obj``: make it the version just

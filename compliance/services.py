@@ -37,6 +37,7 @@ from compliance.models import (
 )
 from compliance.pretrade.decisions import compliance_decision_of
 from compliance.pretrade.params import PRETRADE_PARAMS
+from compliance.rule_parameters import check_rule_parameters_proposal
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
@@ -130,7 +131,8 @@ def compliance_rule_propose(
 ) -> ComplianceRule:
     """Propose a rule or a change to one (a new pending version of ``code``). Takes no effect
     until another officer approves it. Refuses a second pending change to the same rule and
-    parameters that do not validate (ValidationError naming the field)."""
+    parameters that do not validate or that leave out one the version in force sets
+    (ValidationError naming the field: ``check_rule_parameters_proposal``)."""
     _require_officer(proposed_by)
     at = ensure_utc(at or utcnow())
     code = code or f"{rule_type}-{scope}" + (f"-{account.pk}" if account else "") + (
@@ -144,6 +146,11 @@ def compliance_rule_propose(
     if latest is not None and latest.rule_type != rule_type:
         raise ComplianceError(f"rule {code} is a {latest.rule_type} rule, not {rule_type}", code="rule_type_mismatch")
     previous = versions.filter(status=RuleStatus.ACTIVE).first()
+    # the new version's whole parameter set: what the version in force sets is kept or nulled
+    # back to its default on purpose, never dropped by omission (the admin form and the API alike)
+    parameters = check_rule_parameters_proposal(
+        rule_type=rule_type, parameters=parameters, current=previous.parameters if previous else None
+    )
     parameters_check(rule_type, parameters)
     rule = ComplianceRule(
         code=code,

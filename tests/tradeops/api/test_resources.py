@@ -224,6 +224,32 @@ def test_rules_are_proposed_and_approved_by_two_officers(book, as_role):
     assert Outbox.objects.filter(event_type="compliance.rule_changed").count() == 1
 
 
+def test_a_rule_proposal_through_the_api_that_leaves_out_a_parameter_in_force_is_refused(book, as_role):
+    """The API proposes through the same service as the admin form: a new version is the whole
+    parameter set, so leaving out one the version in force sets is refused, naming it; null
+    returns it to its default on purpose."""
+    alice, bob = as_role(Role.COMPLIANCE_OFFICER, "alice"), as_role(Role.COMPLIANCE_OFFICER, "bob")
+    v1 = alice.post(
+        "/api/v1/rules/",
+        {"code": "spoof-firm", "rule_type": "spoofing", "parameters": {"min_size_ratio": 4.0, "max_lead_s": 20.0}},
+        format="json",
+    ).json()
+    bob.post(f"/api/v1/rules/{v1['id']}/approve/", {}, format="json")
+    left_out = alice.post(
+        "/api/v1/rules/",
+        {"code": "spoof-firm", "rule_type": "spoofing", "parameters": {"min_size_ratio": 5.0}},
+        format="json",
+    )
+    assert left_out.status_code == 400
+    assert "max_lead_s is left out: the version in force sets it to 20.0" in str(left_out.json()["error"]["detail"])
+    v2 = alice.post(
+        "/api/v1/rules/",
+        {"code": "spoof-firm", "rule_type": "spoofing", "parameters": {"min_size_ratio": 5.0, "max_lead_s": None}},
+        format="json",
+    ).json()
+    assert v2["version"] == 2 and v2["parameters"] == {"min_size_ratio": 5.0}
+
+
 def test_audit_search_records_corrections_proofs_digests_and_verification(ctx, as_role, tmp_path):
     from tradeops.audit.digest import audit_digest_create, proof_verify
     from tradeops.audit.services import AuditEntry, audit_append_many, audit_correct
