@@ -16,8 +16,8 @@ from tradeops.audit.digest import audit_proof
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_verify
-from tradeops.core.roles import can_read_audit_trail
+from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.core.roles import Role, can_read_audit_trail, user_has_role
 from tradeops.core.screens import utc_param
 
 PAGE = 50
@@ -104,7 +104,7 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         request,
         "compliance/audit/search.html",
         {
-            **_chain_status(),
+            **_chain_status(request.user),
             "params": params,
             "result": result,
             "facets": facets,
@@ -138,22 +138,35 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
     )
 
 
-def _chain_status() -> dict:
-    """What the audit screens show beside every search: the last verification of the chain (who,
-    when, result), the latest daily digests and the newest signed checkpoints of this database."""
-    from tradeops.audit.checkpoint import checkpoints_of_this_database
+def _sees_database_addresses(user) -> bool:
+    """Who sees the database's full identity (engine, host, port, name) on the audit screens:
+    admins, who run the deployment and match it with ``manage.py audit_checkpoint --list``.
+    Officers and auditors see its label (``tradeops.audit.checkpoint.database_label``): where the
+    database lives is reconnaissance they do not need. The integration API shows labels to everyone."""
+    return user_has_role(user, Role.ADMIN)
 
+
+def _chain_status(user) -> dict:
+    """What the audit screens show beside every search: the last verification of the chain (who,
+    when, result), the latest daily digests and the newest signed checkpoints compared with this
+    chain (this database's and those adopted from a former name of it), each with its database,
+    and how many of other databases' are skipped."""
+    from tradeops.audit.checkpoint import checkpoints_with_adopted, database_label
+
+    name = (lambda identity: identity) if _sees_database_addresses(user) else database_label
     last = AuditRecord.objects.filter(action="audit.verified").order_by("-sequence").first()
     try:
-        stored = checkpoints_of_this_database()
+        stored = checkpoints_with_adopted()
         checkpoints, problems = stored.anchors, stored.problems
+        skipped = [(name(database), count) for database, count in stored.others.items()]
     except OSError as exc:  # storage unreachable: say so rather than fail the search
-        checkpoints, problems = [], [f"checkpoint storage unreadable: {exc}"]
+        checkpoints, problems, skipped = [], [f"checkpoint storage unreadable: {exc}"], []
     return {
         "last_verification": last,
         "last_verification_data": last.payload_data if last is not None else None,
         "digests": list(Digest.objects.order_by("-day")[:7]),
-        "checkpoints": list(reversed(checkpoints[-5:])),
+        "checkpoints": [(c, name(c.database)) for c in reversed(checkpoints[-5:])],
+        "checkpoints_skipped": skipped,
         "checkpoint_problems": problems,
     }
 
@@ -161,10 +174,14 @@ def _chain_status() -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def audit_verify_view(request: HttpRequest) -> HttpResponse:
-    """Verify the whole chain now (POST); the run and its result are recorded in the trail."""
+    """Verify the whole chain now (POST); the run and its result are recorded in the trail, with
+    database identities as labels (auditors read the trail)."""
     _check_access(request.user)
     report = None
     if request.method == "POST":
         report = audit_verify()
-        audit_verification_record(report=report, actor=f"user:{request.user.get_username()}")
-    return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status()})
+        labelled = verify_report_labelled(report)
+        audit_verification_record(report=labelled, actor=f"user:{request.user.get_username()}")
+        if not _sees_database_addresses(request.user):
+            report = labelled
+    return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status(request.user)})
