@@ -12,7 +12,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tradeops.audit.digest import audit_proof
+from tradeops.audit.digest import ProofDayOpen, audit_proof
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
@@ -125,6 +125,10 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         raise Http404("no such audit record (or purged after its retention)")
     corrections = AuditRecord.objects.filter(corrects=record.event_id).order_by("sequence")
     corrected = AuditRecord.objects.filter(event_id=record.corrects).first() if record.corrects else None
+    try:
+        proof, proof_refused = audit_proof(event_id=record.event_id), ""
+    except ProofDayOpen as refused:  # a record of today: the words of audit_digest --proof and the API
+        proof, proof_refused = None, str(refused)
     return render(
         request,
         "compliance/audit/record.html",
@@ -133,7 +137,8 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
             "payload": record.payload_data,
             "corrections": corrections,
             "corrected": corrected,
-            "proof": audit_proof(event_id=record.event_id),
+            "proof": proof,
+            "proof_refused": proof_refused,
         },
     )
 

@@ -44,3 +44,30 @@ def test_the_verification_names_no_address_and_lists_whose_checkpoints(
     adopted = body["checkpoint_sources"][1]
     assert (adopted["first_sequence"], adopted["last_sequence"]) == (5, 5)
     assert adopted["newest_created_at"].endswith("Z")
+
+
+def test_the_proof_of_a_record_of_today_is_refused_as_the_command_refuses_it(roles, issue_token, bearer):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.tradeops.audit.conftest import entries
+    from tradeops.core.clock import utcnow
+
+    yesterday = utcnow() - timedelta(days=1)
+    (old,) = audit_append_many(entries=entries(1), recorded_at=yesterday)
+    (new,) = audit_append_many(entries=entries(1))
+    token, _ = issue_token(Role.AUDITOR)
+    http = bearer(token)
+    refused = http.get(f"/api/v1/audit/records/{new.sequence}/proof/")
+    assert refused.status_code == 409, refused.content
+    error = refused.json()["error"]
+    with pytest.raises(CommandError) as command:
+        call_command("audit_digest", "--proof", str(new.event_id))
+    assert error["code"] == "audit_proof_day_open" and error["message"] == str(command.value)
+    tomorrow = utcnow().date() + timedelta(days=1)
+    assert error["extra"] == {"day": utcnow().date().isoformat(), "digest_from": f"{tomorrow}T00:00:00Z"}
+    assert f"can be made from {tomorrow} 00:00 UTC" in error["message"]
+    proof = http.get(f"/api/v1/audit/records/{old.sequence}/proof/")  # a finished day's record: its proof
+    assert proof.status_code == 200 and proof.json()["day"] == yesterday.date().isoformat()

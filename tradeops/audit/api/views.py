@@ -123,7 +123,9 @@ class AuditRecordDetail(ApiDetailView):
 
 class AuditRecordProof(ApiView):
     """An inclusion proof of the record in its day's Merkle digest (RFC 6962), checkable offline
-    against the digest file with ``manage.py audit_digest_verify --proof``."""
+    against the digest file with ``manage.py audit_digest_verify --proof``. A record of today (UTC)
+    is refused (409 ``audit_proof_day_open``, in ``audit_digest --proof``'s words, with ``extra``
+    ``digest_from``): its day's tree still grows, so no digest file would match its proof."""
 
     matrix = {"GET": ("audit_records", "read")}
 
