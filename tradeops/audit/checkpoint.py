@@ -324,6 +324,23 @@ def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
     return ordered, sorted(problems.values(), key=lambda p: p.name)
 
 
+def checkpoints_newest(*, limit: int):
+    """The valid signed checkpoints among the ``limit`` newest files of the first checkpoint
+    storage, newest first (names sort by sequence, then time): a cheap look for the system check,
+    which must not read every file. Files that do not verify are left out (``audit_verify`` names them)."""
+    storage = checkpoint_storages()[0]
+    keys = _keys()
+    try:
+        _, files = storage.listdir("")
+    except FileNotFoundError:
+        return
+    for name in sorted((n for n in files if NAME_RE.match(n)), reverse=True)[:limit]:
+        with storage.open(name, "rb") as handle:
+            parsed = _parse(name, handle.read(), keys)
+        if isinstance(parsed, Checkpoint):
+            yield parsed
+
+
 def _of_this_database(checkpoint: Checkpoint, database: str) -> bool:
     return checkpoint.database is None or checkpoint.database == database
 
