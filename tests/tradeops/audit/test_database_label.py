@@ -152,3 +152,17 @@ def test_a_plain_pinned_label_is_shown_as_set(chain, audit_checkpoint_dir):
     labelled = verify_report_labelled(audit_verify())
     assert labelled.database == "tradeops-prod-eu"
     assert [(s.role, s.database, s.count) for s in labelled.checkpoint_sources] == [("this", "tradeops-prod-eu", 1)]
+
+
+def test_the_recorded_verification_names_labels_whoever_records_it(chain, audit_checkpoint_dir):
+    """The record of a run (``audit.verified``) is read by auditors and over the API: the service
+    that writes it labels the report itself, whichever caller hands it the full one."""
+    from tradeops.audit.services import audit_verification_record
+
+    _signed_checkpoint(audit_checkpoint_dir, sequence=500, hash="ab" * 32, database=FIRST_RUN)
+    full = audit_verify()
+    assert database_identity() in full.findings[0].detail
+    record = audit_verification_record(report=full, actor="service:test")
+    assert database_label(database_identity()) in record.payload
+    for address in _addresses():
+        assert address not in record.payload, address
