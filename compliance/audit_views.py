@@ -4,6 +4,7 @@ authorise, call one selector or read service, render (MiFID II record keeping, 2
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -164,13 +165,23 @@ def _chain_status(user) -> dict:
         stored = checkpoints_with_adopted()
         checkpoints, problems = stored.anchors, stored.problems
         skipped = [(name(database), count) for database, count in stored.others.items()]
+        per_database = Counter(c.database for c in checkpoints)
+        adopted = [(name(database), per_database[database]) for database in sorted(stored.adopted)]
+        this = stored.database
     except OSError as exc:  # storage unreachable: say so rather than fail the search
-        checkpoints, problems, skipped = [], [f"checkpoint storage unreadable: {exc}"], []
+        checkpoints, problems, skipped, adopted, this = [], [f"checkpoint storage unreadable: {exc}"], [], [], ""
+
+    def whose(checkpoint) -> tuple[str, str]:  # (this | adopted | unnamed, the database as shown)
+        if checkpoint.database is None:
+            return "unnamed", "names no database: taken as this one's"
+        return ("this" if checkpoint.database == this else "adopted"), name(checkpoint.database)
+
     return {
         "last_verification": last,
         "last_verification_data": last.payload_data if last is not None else None,
         "digests": list(Digest.objects.order_by("-day")[:7]),
-        "checkpoints": [(c, name(c.database)) for c in reversed(checkpoints[-5:])],
+        "checkpoints": [(c, *whose(c)) for c in reversed(checkpoints[-5:])],
+        "checkpoints_adopted": adopted,
         "checkpoints_skipped": skipped,
         "checkpoint_problems": problems,
     }

@@ -136,6 +136,8 @@ def test_the_verify_page_lists_the_checkpoints_compared_adopted_and_skipped(two_
     card = client.get("/compliance/audit/").content.decode().split('id="checkpoints-compared"')[1]
     compared = card.split("</table>")[0]
     assert compared.count(database_label(OLD_HOME)) == 2 and compared.count(database_label(database_identity())) == 1
+    assert compared.count(">adopted</td>") == 2 and compared.count(">this database</td>") == 1
+    assert f"{database_label(OLD_HOME)}</span> (2)" in card.split('id="checkpoints-adopted"')[1]
     assert f"{database_label(FIRST_RUN)}</span> (1)" in card.split('id="checkpoints-skipped"')[1]
 
 
