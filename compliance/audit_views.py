@@ -4,6 +4,7 @@ authorise, call one selector or read service, render (MiFID II record keeping, 2
 
 from __future__ import annotations
 
+from collections import Counter
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -12,12 +13,12 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tradeops.audit.digest import audit_proof
+from tradeops.audit.digest import ProofDayOpen, audit_proof
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_verify
-from tradeops.core.roles import can_read_audit_trail
+from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.core.roles import Role, can_read_audit_trail, user_has_role
 from tradeops.core.screens import utc_param
 
 PAGE = 50
@@ -104,7 +105,7 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         request,
         "compliance/audit/search.html",
         {
-            **_chain_status(),
+            **_chain_status(request.user),
             "params": params,
             "result": result,
             "facets": facets,
@@ -125,6 +126,10 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         raise Http404("no such audit record (or purged after its retention)")
     corrections = AuditRecord.objects.filter(corrects=record.event_id).order_by("sequence")
     corrected = AuditRecord.objects.filter(event_id=record.corrects).first() if record.corrects else None
+    try:
+        proof, proof_refused = audit_proof(event_id=record.event_id), ""
+    except ProofDayOpen as refused:  # a record of today: the words of audit_digest --proof and the API
+        proof, proof_refused = None, str(refused)
     return render(
         request,
         "compliance/audit/record.html",
@@ -133,27 +138,51 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
             "payload": record.payload_data,
             "corrections": corrections,
             "corrected": corrected,
-            "proof": audit_proof(event_id=record.event_id),
+            "proof": proof,
+            "proof_refused": proof_refused,
         },
     )
 
 
-def _chain_status() -> dict:
-    """What the audit screens show beside every search: the last verification of the chain (who,
-    when, result), the latest daily digests and the newest signed checkpoints of this database."""
-    from tradeops.audit.checkpoint import checkpoints_of_this_database
+def _sees_database_addresses(user) -> bool:
+    """Who sees the database's full identity (engine, host, port, name) on the audit screens:
+    admins, who run the deployment and match it with ``manage.py audit_checkpoint --list``.
+    Officers and auditors see its label (``tradeops.audit.checkpoint.database_label``): where the
+    database lives is reconnaissance they do not need. The integration API shows labels to everyone."""
+    return user_has_role(user, Role.ADMIN)
 
+
+def _chain_status(user) -> dict:
+    """What the audit screens show beside every search: the last verification of the chain (who,
+    when, result), the latest daily digests and the newest signed checkpoints compared with this
+    chain (this database's and those adopted from a former name of it), each with its database,
+    and how many of other databases' are skipped."""
+    from tradeops.audit.checkpoint import checkpoints_with_adopted, database_label
+
+    name = (lambda identity: identity) if _sees_database_addresses(user) else database_label
     last = AuditRecord.objects.filter(action="audit.verified").order_by("-sequence").first()
     try:
-        stored = checkpoints_of_this_database()
+        stored = checkpoints_with_adopted()
         checkpoints, problems = stored.anchors, stored.problems
+        skipped = [(name(database), count) for database, count in stored.others.items()]
+        per_database = Counter(c.database for c in checkpoints)
+        adopted = [(name(database), per_database[database]) for database in sorted(stored.adopted)]
+        this = stored.database
     except OSError as exc:  # storage unreachable: say so rather than fail the search
-        checkpoints, problems = [], [f"checkpoint storage unreadable: {exc}"]
+        checkpoints, problems, skipped, adopted, this = [], [f"checkpoint storage unreadable: {exc}"], [], [], ""
+
+    def whose(checkpoint) -> tuple[str, str]:  # (this | adopted | unnamed, the database as shown)
+        if checkpoint.database is None:
+            return "unnamed", "names no database: taken as this one's"
+        return ("this" if checkpoint.database == this else "adopted"), name(checkpoint.database)
+
     return {
         "last_verification": last,
         "last_verification_data": last.payload_data if last is not None else None,
         "digests": list(Digest.objects.order_by("-day")[:7]),
-        "checkpoints": list(reversed(checkpoints[-5:])),
+        "checkpoints": [(c, *whose(c)) for c in reversed(checkpoints[-5:])],
+        "checkpoints_adopted": adopted,
+        "checkpoints_skipped": skipped,
         "checkpoint_problems": problems,
     }
 
@@ -161,10 +190,13 @@ def _chain_status() -> dict:
 @login_required
 @require_http_methods(["GET", "POST"])
 def audit_verify_view(request: HttpRequest) -> HttpResponse:
-    """Verify the whole chain now (POST); the run and its result are recorded in the trail."""
+    """Verify the whole chain now (POST); the run and its result are recorded in the trail (with
+    databases by label: auditors read the trail)."""
     _check_access(request.user)
     report = None
     if request.method == "POST":
         report = audit_verify()
         audit_verification_record(report=report, actor=f"user:{request.user.get_username()}")
-    return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status()})
+        if not _sees_database_addresses(request.user):
+            report = verify_report_labelled(report)
+    return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status(request.user)})

@@ -27,10 +27,14 @@ ruff format --check .
 # change without its migration: docs/checks.md.
 echo "== lint-imports"
 lint-imports --no-cache
+# AUDIT_CHECKPOINT_DATABASE is pinned here: tradeops.audit.W001 compares DATABASE_URL with the
+# checkpoints this machine happens to hold (a cluster run's, on another port), which are not the
+# settings under check (tests/tradeops/audit/test_checks.py tests it).
 echo "== manage.py check --deploy (production settings)"
 DJANGO_SETTINGS_MODULE=tradeops.settings.production \
 	SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
 	ALLOWED_HOSTS=tradeops.invalid AUDIT_CHECKPOINT_KEY=check-deploy-placeholder \
+	AUDIT_CHECKPOINT_DATABASE=check-deploy-placeholder \
 	python manage.py check --deploy --fail-level WARNING
 echo "== manage.py makemigrations --check --dry-run"
 python manage.py makemigrations --check --dry-run

@@ -84,6 +84,35 @@ def test_record_page_shows_corrections_and_proof(client, records):
     assert records[1].hash in body and f"#{fix.sequence}" in body and "Inclusion proof" in body
 
 
+def test_record_page_of_today_refuses_the_proof_as_the_command_does(client, records):
+    """A record of today has no proof any digest file will match: the page says why, in the words
+    of ``audit_digest --proof`` and the API, and when the day's digest can be made."""
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tradeops.audit.services import audit_correct
+    from tradeops.core.clock import utcnow
+
+    _login(client, "auditor")
+    today_record = audit_correct(corrects=records[0].event_id, actor="user:officer", reason="r", corrected={"x": 2})
+    body = client.get(f"/compliance/audit/records/{today_record.sequence}/").content.decode()
+    with pytest.raises(CommandError) as refused:
+        call_command("audit_digest", "--proof", str(today_record.event_id))
+    assert f"No proof yet: {refused.value}." in body.replace("&#x27;", "'")
+    tomorrow = utcnow().date() + timedelta(days=1)
+    assert f"can be made from {tomorrow} 00:00 UTC" in body and "Leaf " not in body
+    # a record of a finished day still has its proof on the page
+    from tradeops.audit.services import AuditEntry, audit_append_many
+
+    yesterday = utcnow() - timedelta(days=1)
+    (old,) = audit_append_many(
+        entries=[AuditEntry(action="order.created", object_type="order", object_id="CO-9", occurred_at=yesterday)],
+        recorded_at=yesterday,
+    )
+    page = client.get(f"/compliance/audit/records/{old.sequence}/").content.decode()
+    assert "Leaf 0 of 1" in page and "No proof yet" not in page
+
+
 def test_verify_page_reports_an_intact_chain(client, records):
     _login(client, "compliance_officer")
     response = client.post("/compliance/audit/verify/")

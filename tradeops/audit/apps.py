@@ -21,4 +21,5 @@ class AuditConfig(AppConfig):
     runtime_functions = ("audit_purge_delete(bigint[])",)
 
     def ready(self) -> None:
-        from tradeops.audit import signals  # noqa: F401  (connects the auth receivers)
+        # registers the system checks; connects the auth receivers
+        from tradeops.audit import checks, signals  # noqa: F401

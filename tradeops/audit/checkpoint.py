@@ -38,7 +38,7 @@ import logging
 import re
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -49,6 +49,7 @@ from django.core.files.storage import storages
 from django.core.signals import setting_changed
 from django.db import connections, router
 from django.dispatch import receiver
+from django.utils.crypto import salted_hmac
 
 from tradeops.audit.canonical import GENESIS_HASH
 from tradeops.audit.models import ChainHead
@@ -95,6 +96,7 @@ class DatabaseCheckpoints:
     unlabelled: int = 0  # of the anchors, written before checkpoints named their database
     foreign: list[Checkpoint] = field(default_factory=list)  # other databases' (verify: this chain under another name?)
     problems: list[CheckpointProblem] = field(default_factory=list)  # files that do not verify, any database
+    adopted: frozenset[str] = frozenset()  # other databases whose checkpoints, in anchors, sign records of this chain
 
     @property
     def others(self) -> dict[str, int]:
@@ -104,6 +106,54 @@ class DatabaseCheckpoints:
     @property
     def skipped(self) -> int:
         return len(self.foreign)
+
+    def sources(self) -> list[CheckpointSource]:
+        """Whose checkpoints were compared with this chain (this database's, those that name no
+        database, adopted ones) and whose were skipped as another database's, one line each."""
+        groups: dict[tuple[str, str | None], list[Checkpoint]] = {}
+        for checkpoint in self.anchors:
+            if checkpoint.database is None:
+                role = "unlabelled"
+            elif checkpoint.database == self.database:
+                role = "this"
+            else:
+                role = "adopted"
+            groups.setdefault((role, checkpoint.database), []).append(checkpoint)
+        for checkpoint in self.foreign:
+            groups.setdefault(("skipped", checkpoint.database), []).append(checkpoint)
+        order = {role: index for index, role in enumerate(CheckpointSource.ROLES)}
+        return [
+            CheckpointSource(
+                role=role,
+                database=database,
+                count=len(found),
+                first_sequence=min(c.sequence for c in found),
+                last_sequence=max(c.sequence for c in found),
+                newest_created_at=max(c.created_at for c in found),
+            )
+            for (role, database), found in sorted(groups.items(), key=lambda g: (order[g[0][0]], g[0][1] or ""))
+        ]
+
+
+@dataclass(frozen=True)
+class CheckpointSource:
+    """The checkpoints of one database as a verification used them: ``role`` is ``this`` (this
+    database's), ``unlabelled`` (written before checkpoints named their database, taken as this
+    one's), ``adopted`` (another database's that sign records of this chain: compared as this
+    one's) or ``skipped`` (another database's, not compared)."""
+
+    ROLES = ("this", "unlabelled", "adopted", "skipped")
+
+    role: str
+    database: str | None
+    count: int
+    first_sequence: int
+    last_sequence: int
+    newest_created_at: datetime
+
+    @property
+    def compared(self) -> bool:
+        return self.role != "skipped"
 
 
 def databases_vouching(foreign: list[Checkpoint], hashes: dict[int, str]) -> set[str]:
@@ -130,6 +180,29 @@ def database_identity() -> str:
             name = str(Path(name).resolve())
         return f"sqlite:{name}"
     return f"{connection.vendor}://{config.get('HOST') or ''}:{config.get('PORT') or ''}/{name}"
+
+
+def names_an_address(identity: str) -> bool:
+    """Whether a database identity carries where the database lives (a host, a port, a path):
+    every identity ``database_identity`` derives from the settings does; an
+    ``AUDIT_CHECKPOINT_DATABASE`` label may not (``tradeops-prod``), or may (a moved database's
+    old ``postgresql://host:port/name``)."""
+    return any(mark in identity for mark in (":", "/", "\\", "@"))
+
+
+def database_label(identity: str | None) -> str | None:
+    """What the audit screens and the integration API show for a database identity: the identity
+    itself when it names no address (an ``AUDIT_CHECKPOINT_DATABASE`` label such as
+    ``tradeops-prod``), else its engine and a keyed fingerprint (``postgresql#3f9a0c1be2d4``). The
+    host, port, name or path of the database are reconnaissance an auditor and an integration do
+    not need; ``manage.py audit_verify`` and ``audit_checkpoint --list`` print the full identity,
+    with this label beside it, for the operator. Keyed with ``SECRET_KEY`` (Django's
+    ``salted_hmac``), so the fingerprint cannot be matched against guessed addresses by whoever
+    reads it; it changes when ``SECRET_KEY`` is rotated, as the label of the same database."""
+    if identity is None or not names_an_address(identity):
+        return identity
+    engine = identity.split(":", 1)[0] or "database"
+    return f"{engine}#{salted_hmac('tradeops.audit.database_label', identity).hexdigest()[:12]}"
 
 
 def _keys() -> list[bytes]:
@@ -251,6 +324,23 @@ def checkpoints_load() -> tuple[list[Checkpoint], list[CheckpointProblem]]:
     return ordered, sorted(problems.values(), key=lambda p: p.name)
 
 
+def checkpoints_newest(*, limit: int):
+    """The valid signed checkpoints among the ``limit`` newest files of the first checkpoint
+    storage, newest first (names sort by sequence, then time): a cheap look for the system check,
+    which must not read every file. Files that do not verify are left out (``audit_verify`` names them)."""
+    storage = checkpoint_storages()[0]
+    keys = _keys()
+    try:
+        _, files = storage.listdir("")
+    except FileNotFoundError:
+        return
+    for name in sorted((n for n in files if NAME_RE.match(n)), reverse=True)[:limit]:
+        with storage.open(name, "rb") as handle:
+            parsed = _parse(name, handle.read(), keys)
+        if isinstance(parsed, Checkpoint):
+            yield parsed
+
+
 def _of_this_database(checkpoint: Checkpoint, database: str) -> bool:
     return checkpoint.database is None or checkpoint.database == database
 
@@ -270,6 +360,43 @@ def checkpoints_of_this_database() -> DatabaseCheckpoints:
         foreign=[c for c in anchors if not _of_this_database(c, database)],
         problems=problems,
     )
+
+
+def checkpoints_adopt(stored: DatabaseCheckpoints, hashes: dict[int, str]) -> DatabaseCheckpoints:
+    """``stored`` with the checkpoints of every other database that vouches for this chain
+    (``databases_vouching``: one of its checkpoints signs a record as ``hashes``, sequence -> hash
+    in the table, has it) moved from ``foreign`` to ``anchors``, and those databases named in
+    ``adopted``: their checkpoints are this chain's history under a former name, compared as this
+    database's (a tail deleted on the way to the new name is then still named)."""
+    moved = databases_vouching(stored.foreign, hashes)
+    if not moved:
+        return stored
+    return replace(
+        stored,
+        anchors=sorted([*stored.anchors, *(c for c in stored.foreign if c.database in moved)], key=_age),
+        foreign=[c for c in stored.foreign if c.database not in moved],
+        adopted=frozenset(moved),
+    )
+
+
+def checkpoints_with_adopted(stored: DatabaseCheckpoints | None = None) -> DatabaseCheckpoints:
+    """This database's checkpoints (``checkpoints_of_this_database``) with those adopted from other
+    databases that sign records of this chain as the table has them now (one indexed read of the
+    records those checkpoints signed). What the audit screens list; ``audit_verify`` adopts from
+    the hashes it walked."""
+    from tradeops.audit.models import AuditRecord
+
+    stored = stored if stored is not None else checkpoints_of_this_database()
+    if not stored.foreign:
+        return stored
+    signed = {c.sequence for c in stored.foreign}
+    return checkpoints_adopt(
+        stored, dict(AuditRecord.objects.filter(sequence__in=signed).values_list("sequence", "hash"))
+    )
+
+
+def _age(checkpoint: Checkpoint) -> tuple[int, datetime]:
+    return checkpoint.sequence, checkpoint.created_at
 
 
 # ---------------------------------------------------------------- scheduling
@@ -312,15 +439,8 @@ def _first_may_be_automatic() -> bool:
     a new name would be anchored as it is now and pass ``audit_verify`` with the old checkpoints
     skipped as another database's; unsigned, ``audit_verify`` reports it (a chain with records
     and no checkpoint of its own while others have some)."""
-    from tradeops.audit.models import AuditRecord
-
     stored = checkpoints_of_this_database()
-    if not stored.foreign:
-        return True
-    hashes = dict(
-        AuditRecord.objects.filter(sequence__in={c.sequence for c in stored.foreign}).values_list("sequence", "hash")
-    )
-    if databases_vouching(stored.foreign, hashes):
+    if not stored.foreign or checkpoints_with_adopted(stored).adopted:
         return True
     log.error(
         "audit checkpoint: none of %s yet, and the %d checkpoint(s) of other databases sign no record of this "

@@ -111,27 +111,40 @@ def audit_digest_check(*, document: dict) -> DigestCheck:
     return DigestCheck(document["day"], True, f"{len(hashes)} records match root {root[:16]}…")
 
 
-def audit_proof(*, event_id: uuid.UUID | str, finished_day: bool = False) -> dict:
-    """An inclusion proof for one record in its day's digest.
+class ProofDayOpen(DigestError):
+    """An inclusion proof asked for a record of a day not over yet (UTC)."""
 
-    The day need not be digested yet, but while it is not over (UTC) the proof is of the day so
-    far: more records will join the tree, so no digest file will ever match it. ``finished_day``:
-    refuse such a record (``audit_proof_day_open``, naming when the day's digest can be made) for
-    a caller that hands the proof on to be checked offline (``audit_digest --proof``); the record
-    screen asks without it and says "so far"."""
+    code = "audit_proof_day_open"
+    http_status = 409  # the request is sound, the day is not: ask again once it is over
+
+
+def check_proof_day_over(*, sequence: int, day: date) -> None:
+    """Refuse an inclusion proof of a record of ``day`` while that day is not over (UTC): more
+    records will join the day's tree, so the proof would lead to a root that no digest file will
+    ever have. The one refusal, in the same words, for ``audit_digest --proof``, the record screen
+    and ``/api/v1/audit/records/{sequence}/proof/``; it names when the day's digest can be made
+    (midnight UTC after it; Celery beat makes it at 00:10). Raises ``ProofDayOpen``."""
+    if day < utcnow().date():
+        return
+    digest_from = _bounds(day)[1]
+    raise ProofDayOpen(
+        f"record {sequence} was recorded on {day} (UTC), a day not over yet: its proof would not match the "
+        f"day's digest, which can be made from {digest_from:%Y-%m-%d %H:%M} UTC "
+        f"(audit_digest --day {day}); ask for the proof then",
+        extra={"day": day.isoformat(), "digest_from": digest_from.isoformat().replace("+00:00", "Z")},
+    )
+
+
+def audit_proof(*, event_id: uuid.UUID | str) -> dict:
+    """An inclusion proof for one record in its day's digest, for a record of a finished day
+    (UTC; ``check_proof_day_over`` refuses one of today). The day need not be digested yet: the
+    proof checks against the day's digest file whenever that is made."""
     record = AuditRecord.objects.filter(event_id=event_id).values_list("sequence", "hash", "recorded_at").first()
     if record is None:
         raise NotFound(f"no audit record with event_id {event_id}", code="audit_record_not_found")
     sequence, record_hash, recorded_at = record
     day = recorded_at.astimezone(UTC).date()
-    if finished_day and day >= utcnow().date():
-        digest_from = _bounds(day)[1]
-        raise DigestError(
-            f"record {sequence} was recorded on {day} (UTC), a day not over yet: its proof would not match the "
-            f"day's digest, which can be made from {digest_from:%Y-%m-%d %H:%M} UTC "
-            f"(audit_digest --day {day}); ask for the proof then",
-            code="audit_proof_day_open",
-        )
+    check_proof_day_over(sequence=sequence, day=day)
     hashes = day_hashes(day)
     index = [s for s, _ in hashes].index(sequence)
     leaves = [h for _, h in hashes]

@@ -996,8 +996,12 @@ def audit_verification_record(*, report, actor: str, at: datetime | None = None)
     trail keeps the history of its own checks, so the screens can say when it was last verified
     and a later reader can see that nobody looked away (2017/565 Art. 72). ``report`` is a
     ``tradeops.audit.verify.VerifyReport``. The record is appended after the walk, so it is not
-    part of what it vouches for."""
+    part of what it vouches for. Its findings name databases by label, never by address
+    (``verify_report_labelled``): auditors and integrations read the trail."""
+    from tradeops.audit.verify import verify_report_labelled
     from tradeops.core.clock import utcnow
+
+    report = verify_report_labelled(report)
 
     return audit_append(
         action="audit.verified",

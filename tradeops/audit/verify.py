@@ -90,6 +90,7 @@ class VerifyReport:
     newest_checkpoint: str = ""
     database: str = ""  # the identity checkpoints name this database by (tradeops.audit.checkpoint)
     skipped_checkpoints: int = 0  # of other databases, not compared
+    checkpoint_sources: list = field(default_factory=list)  # CheckpointSource: whose were compared, whose skipped
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -285,25 +286,21 @@ def _adopt_moved(report: VerifyReport, stored, seen: dict[int, str]):
     """Another database's checkpoints that sign a record of this chain as the table has it (same
     sequence, same hash: the same chain, by construction of the hashes) are this chain's history
     under a name it no longer has (the database moved or was renamed, DATABASE_URL spelled
-    another way): every checkpoint of that database is compared as this one's. Else a tail
-    deleted on the way would pass once the scheduler anchored the rewound head under the new
-    name, with the old name's checkpoints skipped as another database's."""
-    from tradeops.audit.checkpoint import databases_vouching
+    another way): every checkpoint of that database is compared as this one's
+    (``checkpoint.checkpoints_adopt``). Else a tail deleted on the way would pass once the
+    scheduler anchored the rewound head under the new name, with the old name's checkpoints
+    skipped as another database's."""
+    from tradeops.audit.checkpoint import checkpoints_adopt
 
-    moved = databases_vouching(stored.foreign, seen)
-    if not moved:
-        return stored
-    adopted = [c for c in stored.foreign if c.database in moved]
-    listed = ", ".join(f"{database} ({stored.others[database]})" for database in sorted(moved))
-    report.notes.append(
-        f"checkpoints of {listed} sign records of this chain: compared as this database's (it moved or was "
-        f"renamed; set AUDIT_CHECKPOINT_DATABASE to keep one identity)"
-    )
-    return replace(
-        stored,
-        anchors=sorted([*stored.anchors, *adopted], key=lambda c: (c.sequence, c.created_at)),
-        foreign=[c for c in stored.foreign if c.database not in moved],
-    )
+    others = stored.others
+    stored = checkpoints_adopt(stored, seen)
+    if stored.adopted:
+        listed = ", ".join(f"{database} ({others[database]})" for database in sorted(stored.adopted))
+        report.notes.append(
+            f"checkpoints of {listed} sign records of this chain: compared as this database's (it moved or was "
+            f"renamed; set AUDIT_CHECKPOINT_DATABASE to keep one identity)"
+        )
+    return stored
 
 
 def _check_database(report: VerifyReport, stored) -> None:
@@ -313,6 +310,7 @@ def _check_database(report: VerifyReport, stored) -> None:
     vouches for it)."""
     report.database = stored.database
     report.skipped_checkpoints = stored.skipped
+    report.checkpoint_sources = stored.sources()
     if stored.others:
         listed = ", ".join(f"{database} ({count})" for database, count in stored.others.items())
         report.notes.append(
@@ -461,6 +459,40 @@ def _check_tombstones(report: VerifyReport) -> None:
                     f"but {covered.get(seq, 0)} tombstones belong to it",
                 )
             )
+
+
+def verify_report_labelled(report: VerifyReport) -> VerifyReport:
+    """The report as the audit screens and the integration API show it: every database identity
+    it names (this database's, those of the checkpoints it compared or skipped), in ``database``,
+    the checkpoint sources, the notes and the findings, replaced by its label
+    (``tradeops.audit.checkpoint.database_label``: engine and a keyed fingerprint, or the
+    ``AUDIT_CHECKPOINT_DATABASE`` label), so no host, port, database name or path reaches an
+    auditor or an integration. ``manage.py audit_verify`` prints the report as it is."""
+    from tradeops.audit.checkpoint import database_label
+
+    identities = {report.database, *(source.database for source in report.checkpoint_sources)} - {None, ""}
+    labels = {identity: database_label(identity) for identity in identities}
+    renamed = sorted((i for i in identities if labels[i] != i), key=len, reverse=True)  # a longer one first
+
+    def relabel(text: str) -> str:
+        for identity in renamed:
+            text = text.replace(identity, labels[identity])
+        return text
+
+    notes = [relabel(note) for note in report.notes]
+    if renamed:
+        notes.append("databases are shown by label (engine#fingerprint); manage.py audit_verify prints them in full")
+    return replace(
+        report,
+        database=labels.get(report.database, report.database),
+        checkpoint_sources=[
+            replace(source, database=labels.get(source.database, source.database))
+            for source in report.checkpoint_sources
+        ],
+        notes=notes,
+        findings=[replace(finding, detail=relabel(finding.detail)) for finding in report.findings],
+        problem=replace(report.problem, detail=relabel(report.problem.detail)) if report.problem else None,
+    )
 
 
 def _check_head(report: VerifyReport, last_hash: str, next_seq: int) -> None:

@@ -192,6 +192,19 @@ class Ctx:
 
         return AuditRecord.objects.order_by("-sequence").first()
 
+    def record_of_a_finished_day(self):
+        """A record of yesterday (UTC): one of today has no inclusion proof yet (its day grows)."""
+        from tradeops.audit.models import AuditRecord
+        from tradeops.audit.services import AuditEntry, audit_append_many
+        from tradeops.core.clock import utcnow
+
+        yesterday = utcnow() - timedelta(days=1)
+        found = AuditRecord.objects.filter(recorded_at__date=yesterday.date()).order_by("-sequence").first()
+        if found is None:
+            entry = AuditEntry(action="report.generated", object_type="report", object_id="R-0", occurred_at=yesterday)
+            (found,) = audit_append_many(entries=[entry], recorded_at=yesterday)
+        return found
+
     def digest_day(self):
         from tradeops.audit.digest import audit_digest_create
         from tradeops.audit.models import Digest
@@ -374,7 +387,7 @@ ENDPOINTS: list[Endpoint] = [
         "GET",
         "audit/records/<int:sequence>/proof/",
         ("audit_records", "read"),
-        lambda ctx: (f"/api/v1/audit/records/{ctx.record().sequence}/proof/", None),
+        lambda ctx: (f"/api/v1/audit/records/{ctx.record_of_a_finished_day().sequence}/proof/", None),
     ),
     Endpoint("GET", "audit/verification/", ("audit_verification", "read"), _get("/api/v1/audit/verification/")),
     Endpoint("GET", "audit/digests/", ("audit_digests", "read"), _get("/api/v1/audit/digests/")),

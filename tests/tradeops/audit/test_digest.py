@@ -96,9 +96,9 @@ def test_the_proof_command_refuses_a_record_of_today_and_says_when_it_can_be_had
     assert f"{today + timedelta(days=1)} 00:00 UTC" in message and f"audit_digest --day {today}" in message
     assert not proof_file.exists()
     with pytest.raises(DigestError) as error:
-        audit_proof(event_id=record.event_id, finished_day=True)
-    assert error.value.code == "audit_proof_day_open"
-    assert audit_proof(event_id=record.event_id)["day"] == today.isoformat()  # the screen's "so far"
+        audit_proof(event_id=record.event_id)  # the one refusal: the screen and the API ask the same way
+    assert error.value.code == "audit_proof_day_open" and str(error.value) == message
+    assert error.value.extra == {"day": today.isoformat(), "digest_from": f"{today + timedelta(days=1)}T00:00:00Z"}
 
 
 @pytest.mark.django_db(transaction=True)  # the owner rewrites committed rows on its own connection

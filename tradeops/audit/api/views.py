@@ -24,7 +24,7 @@ from tradeops.audit.selectors import (
     audit_record_visible_get,
     audit_records_visible_to,
 )
-from tradeops.audit.verify import audit_verify
+from tradeops.audit.verify import audit_verify, verify_report_labelled
 
 
 class AuditRecordFilter(filters.FilterSet):
@@ -123,7 +123,9 @@ class AuditRecordDetail(ApiDetailView):
 
 class AuditRecordProof(ApiView):
     """An inclusion proof of the record in its day's Merkle digest (RFC 6962), checkable offline
-    against the digest file with ``manage.py audit_digest_verify --proof``."""
+    against the digest file with ``manage.py audit_digest_verify --proof``. A record of today (UTC)
+    is refused (409 ``audit_proof_day_open``, in ``audit_digest --proof``'s words, with ``extra``
+    ``digest_from``): its day's tree still grows, so no digest file would match its proof."""
 
     matrix = {"GET": ("audit_records", "read")}
 
@@ -131,6 +133,21 @@ class AuditRecordProof(ApiView):
     def get(self, request, sequence: int):
         record = audit_record_visible_get(user=request.user, sequence=sequence)
         return Response(audit_proof(event_id=record.event_id))
+
+
+class CheckpointSourceOutput(serializers.Serializer):
+    role = serializers.ChoiceField(
+        choices=["this", "unlabelled", "adopted", "skipped"],
+        help_text="this: this database's; unlabelled: written before checkpoints named their database, "
+        "taken as this one's; adopted: another database's that sign records of this chain (it moved or was "
+        "renamed), compared as this one's; skipped: another database's, not compared",
+    )
+    compared = serializers.BooleanField()
+    database = serializers.CharField(allow_null=True, help_text="Its label (as ``database``); null: unlabelled")
+    count = serializers.IntegerField()
+    first_sequence = serializers.IntegerField(help_text="The lowest record a checkpoint of it signed")
+    last_sequence = serializers.IntegerField(help_text="The highest record a checkpoint of it signed")
+    newest_created_at = serializers.DateTimeField()
 
 
 class VerificationOutput(serializers.Serializer):
@@ -147,23 +164,30 @@ class VerificationOutput(serializers.Serializer):
     checkpoints = serializers.IntegerField(help_text="Signed checkpoints of this database's chain head checked")
     newest_checkpoint = serializers.CharField(allow_blank=True)
     database = serializers.CharField(
-        allow_blank=True, help_text="The identity checkpoints name this database by (engine, host, port, name)"
+        allow_blank=True,
+        help_text="This database's label: the AUDIT_CHECKPOINT_DATABASE label when it names no address, else "
+        "engine#fingerprint (never the host, port or name; manage.py audit_verify prints those)",
     )
     skipped_checkpoints = serializers.IntegerField(help_text="Checkpoints of other databases, not compared")
+    checkpoint_sources = CheckpointSourceOutput(
+        many=True, help_text="Whose checkpoints were compared with the chain, and whose were skipped"
+    )
     notes = serializers.ListField(child=serializers.CharField())
 
 
 class AuditVerification(ApiView):
     """Recompute the hash chain now, check it against the signed checkpoints and the tombstones,
-    and report: intact, or every record tampered with, deleted, inserted or reordered. Reads the
-    whole trail: throttled to a few per minute."""
+    and report: intact, or every record tampered with, deleted, inserted or reordered, and whose
+    checkpoints were compared (this database's, adopted ones) or skipped. Databases are named by
+    their label, never by host, port or name (``verify_report_labelled``), whoever holds the
+    token. Reads the whole trail: throttled to a few per minute."""
 
     matrix = {"GET": ("audit_verification", "read")}
     throttle_classes = [ClientRateThrottle, UserRateThrottle, AuditVerifyThrottle]
 
     @extend_schema(responses={200: VerificationOutput})
     def get(self, request):
-        report = audit_verify()
+        report = verify_report_labelled(audit_verify())
         return Response(
             VerificationOutput(
                 {
@@ -179,6 +203,7 @@ class AuditVerification(ApiView):
                     "newest_checkpoint": report.newest_checkpoint,
                     "database": report.database,
                     "skipped_checkpoints": report.skipped_checkpoints,
+                    "checkpoint_sources": report.checkpoint_sources,
                     "notes": report.notes,
                 }
             ).data

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradeops.audit.checkpoint import CheckpointError, audit_checkpoint_create, checkpoints_load, database_identity
+from tradeops.audit.checkpoint import (
+    CheckpointError,
+    audit_checkpoint_create,
+    checkpoints_load,
+    database_identity,
+    database_label,
+)
 
 
 class Command(BaseCommand):
@@ -23,10 +29,14 @@ class Command(BaseCommand):
             if list:
                 anchors, problems = checkpoints_load()
                 this = database_identity()
-                self.stdout.write(f"this database: {this}")
+                label = database_label(this)
+                shown = f" (the audit screens and the API show it as {label})" if label != this else ""
+                self.stdout.write(f"this database: {this}{shown}")
                 for anchor in anchors:
                     mark = "*" if anchor.database in (None, this) else " "
                     database = anchor.database or "(no database named: counted as this one's)"
+                    if anchor.database and database_label(anchor.database) != anchor.database:
+                        database += f" = {database_label(anchor.database)}"
                     self.stdout.write(
                         f"{mark} {anchor.name}: record {anchor.sequence} {anchor.hash} (key {anchor.key_id}) {database}"
                     )

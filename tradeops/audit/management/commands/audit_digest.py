@@ -36,7 +36,7 @@ class Command(BaseCommand):
     def handle(self, *args, day, backfill, dir, proof, out, **options):
         try:
             if proof:
-                document = json.dumps(audit_proof(event_id=proof, finished_day=True), indent=2)
+                document = json.dumps(audit_proof(event_id=proof), indent=2)
                 if out:
                     with open(out, "w") as fh:
                         fh.write(document + "\n")

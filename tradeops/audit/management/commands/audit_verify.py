@@ -11,7 +11,7 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from tradeops.audit.checkpoint import CheckpointError
+from tradeops.audit.checkpoint import CheckpointError, database_label
 from tradeops.audit.verify import audit_verify
 
 
@@ -40,6 +40,9 @@ class Command(BaseCommand):
             + (f", newest: {report.newest_checkpoint}" if report.newest_checkpoint else "")
             + (f"; {report.skipped_checkpoints} of other databases skipped" if report.skipped_checkpoints else "")
         )
+        label = database_label(report.database) if report.database else ""
+        if label and label != report.database:
+            report.notes.append(f"the audit screens and the API show {report.database} as {label}")
         if report.ok:
             self.stdout.write(self.style.SUCCESS(f"OK: chain intact. {summary}"))
             for note in report.notes:

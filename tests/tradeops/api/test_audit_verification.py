@@ -1,0 +1,73 @@
+"""The audit verification over the integration API names no database address (an integration
+token with the audit scope needs no host, port or name of the infrastructure: reconnaissance for
+whoever steals it), and says whose checkpoints it compared, adopted or skipped."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from tests.tradeops.audit.test_checkpoint import FIRST_RUN, OLD_HOME, _signed_checkpoint
+from tradeops.audit.checkpoint import audit_checkpoint_create, database_identity, database_label
+from tradeops.audit.services import audit_append_many
+from tradeops.core.roles import Role
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.mark.parametrize("role", [Role.AUDITOR, Role.ADMIN])
+def test_the_verification_names_no_address_and_lists_whose_checkpoints(
+    role, roles, issue_token, bearer, audit_checkpoint_dir
+):
+    from tests.tradeops.audit.conftest import entries
+
+    chain = audit_append_many(entries=entries(10))
+    _signed_checkpoint(audit_checkpoint_dir, sequence=5, hash=chain[4].hash, database=OLD_HOME)
+    _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="ab" * 32, database=FIRST_RUN)
+    audit_checkpoint_create()
+    token, _ = issue_token(role)  # an integration token with the audit scope; an admin's too
+    response = bearer(token).get("/api/v1/audit/verification/")
+    assert response.status_code == 200, response.content
+    raw = response.content.decode()
+    config = connection.settings_dict
+    for address in (database_identity(), f"{config['HOST']}:{config['PORT']}", config["NAME"], OLD_HOME, FIRST_RUN):
+        assert address not in raw, address
+    body = response.json()
+    assert body["ok"] is True and body["database"] == database_label(database_identity())
+    assert body["checkpoints"] == 2 and body["skipped_checkpoints"] == 1
+    sources = [(s["role"], s["database"], s["count"], s["compared"]) for s in body["checkpoint_sources"]]
+    assert sources == [
+        ("this", database_label(database_identity()), 1, True),
+        ("adopted", database_label(OLD_HOME), 1, True),
+        ("skipped", database_label(FIRST_RUN), 1, False),
+    ]
+    adopted = body["checkpoint_sources"][1]
+    assert (adopted["first_sequence"], adopted["last_sequence"]) == (5, 5)
+    assert adopted["newest_created_at"].endswith("Z")
+
+
+def test_the_proof_of_a_record_of_today_is_refused_as_the_command_refuses_it(roles, issue_token, bearer):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    from tests.tradeops.audit.conftest import entries
+    from tradeops.core.clock import utcnow
+
+    yesterday = utcnow() - timedelta(days=1)
+    (old,) = audit_append_many(entries=entries(1), recorded_at=yesterday)
+    (new,) = audit_append_many(entries=entries(1))
+    token, _ = issue_token(Role.AUDITOR)
+    http = bearer(token)
+    refused = http.get(f"/api/v1/audit/records/{new.sequence}/proof/")
+    assert refused.status_code == 409, refused.content
+    error = refused.json()["error"]
+    with pytest.raises(CommandError) as command:
+        call_command("audit_digest", "--proof", str(new.event_id))
+    assert error["code"] == "audit_proof_day_open" and error["message"] == str(command.value)
+    tomorrow = utcnow().date() + timedelta(days=1)
+    assert error["extra"] == {"day": utcnow().date().isoformat(), "digest_from": f"{tomorrow}T00:00:00Z"}
+    assert f"can be made from {tomorrow} 00:00 UTC" in error["message"]
+    proof = http.get(f"/api/v1/audit/records/{old.sequence}/proof/")  # a finished day's record: its proof
+    assert proof.status_code == 200 and proof.json()["day"] == yesterday.date().isoformat()
