@@ -872,6 +872,19 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # other type identical. It adds strictly false alerts on two books and lifts no failing set over
     # the floor: left off (None) for the lead's decision.
     push_run_min_share: Fraction = 0.8
+    # The learned gate (2026-12-06 09:00 round, wip/close40; docs/surveillance-rounds.md): every
+    # push at a print is carried past the hand tests above and alerted when the logistic score of
+    # its figures (``CLOSE_GATE`` below: share, window share, one-way, orders, concentration, the
+    # print's move and its distance from the mid after, the position favoured, the flow after,
+    # the push's length) reaches the gate's threshold (``close_gate_threshold``; None: the fitted
+    # one), the evidence naming each figure's contribution. OFF by default (the lead decides on
+    # the round's CONFIRMATION row).
+    close_gate: bool = False
+    close_gate_threshold: float | None = None
+    # Offline: every push at a print recorded on the detector (``candidates``) with its gate
+    # features and the first hand test that stopped it, for ``surveil_scenarios
+    # --fit-close-gate``. Alerts are the hand rules' (or the gate's) as without it.
+    gate_candidates: bool = False
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy
@@ -1081,6 +1094,20 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # independent 56316 PRS-5104, 5 of 7 marks past the bar, improvements given later) as
     # asymmetric (docs/surveillance-rounds-asym35.md).
     one_way_past_share: Fraction = 0.5
+
+
+# The gate of marking the close (``MarkingTheCloseParams.close_gate``): a logistic regression over
+# standardised figures of every push at a print (trade_detectors.CLOSE_GATE_FEATURES), fitted by
+# ``surveil_scenarios --fit-close-gate``. Placeholder until fitted (all coefficients 0).
+CLOSE_GATE: dict[str, Any] = {
+    "fitted": None,
+    "features": [],
+    "mean": [],
+    "scale": [],
+    "coef": [],
+    "intercept": 0.0,
+    "threshold": 0.0,
+}
 
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {
