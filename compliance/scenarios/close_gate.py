@@ -29,7 +29,7 @@ from compliance.scenarios.lob import SEEN_LOB_SEEDS
 from compliance.surveillance.batch import surveil_lines
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
-from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector
+from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
 # The nine sets per book run at 07:00 UTC on 2026-12-06 (main at be94853): the round's
 # CONFIRMATION row, never used to fit or choose.
@@ -138,17 +138,25 @@ def load(path: str) -> list[dict]:
         return [orjson.loads(line) for line in fh if line.strip()]
 
 
-def _matrix(records: list[dict]):
+def _feature(c: dict, name: str) -> float:
+    if name == "hand_pass":  # derived from the recorded verdict (candidates extracted before it was a feature)
+        return 1.0 if c["hand_stop"] is None else 0.0
+    if name.startswith("ok_") and name not in c["features"]:
+        c["features"].update(close_gate_votes(c["features"]))
+    return c["features"][name]
+
+
+def _matrix(records: list[dict], features=CLOSE_GATE_FEATURES):
     import numpy as np
 
     rows, y, groups, cands = [], [], [], []
     for g, rec in enumerate(records):
         for c in rec["candidates"]:
-            rows.append([c["features"][name] for name in CLOSE_GATE_FEATURES])
+            rows.append([_feature(c, name) for name in features])
             y.append(c["label"] == "true")
             groups.append(g)
             cands.append(c)
-    return np.array(rows, dtype=float).reshape(-1, len(CLOSE_GATE_FEATURES)), np.array(y), np.array(groups), cands
+    return np.array(rows, dtype=float).reshape(-1, len(features)), np.array(y), np.array(groups), cands
 
 
 def _counts(records: list[dict], idx_books, cands, groups, alerted) -> dict:
@@ -213,7 +221,14 @@ def _fit(x, y, c_value):
     return score
 
 
-def fit_gate(records: list[dict], *, folds: int = 5, inner_folds: int = 4, grid_c=(0.01, 0.1, 1.0, 10.0)) -> dict:
+def fit_gate(
+    records: list[dict],
+    *,
+    features=CLOSE_GATE_FEATURES,
+    folds: int = 5,
+    inner_folds: int = 4,
+    grid_c=(0.01, 0.1, 1.0, 10.0),
+) -> dict:
     """Grouped (books left out) nested cross-validation of the gate against the hand rules, then
     the gate fitted on every book with the regularisation and threshold chosen the same way.
     Returns a JSON-able dict: per fold hand vs gate, the pooled figures, and ``gate`` (the
@@ -221,7 +236,7 @@ def fit_gate(records: list[dict], *, folds: int = 5, inner_folds: int = 4, grid_
     import numpy as np
     from sklearn.model_selection import GroupKFold
 
-    x, y, groups, cands = _matrix(records)
+    x, y, groups, cands = _matrix(records, features)
     if not len(y) or not y.any():
         raise ValueError("no candidate of a marking-the-close episode on these books: nothing to fit")
     hand = np.array([c["hand_stop"] is None for c in cands])
@@ -273,7 +288,7 @@ def fit_gate(records: list[dict], *, folds: int = 5, inner_folds: int = 4, grid_
         row[c["label"]] += 1
     gate = {
         "fitted": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "features": list(CLOSE_GATE_FEATURES),
+        "features": list(features),
         "mean": [round(float(v), 6) for v in model.mean],
         "scale": [round(float(v), 6) for v in model.scale],
         "coef": [round(float(v), 6) for v in model.coef],

@@ -1415,14 +1415,33 @@ CLOSE_GATE_FEATURES = (
     "log_position",
     "continuation",
     "log_span",
+    "hand_pass",
+    "ok_orders",
+    "ok_one_sided",
+    "ok_share",
+    "ok_concentration",
+    "ok_position",
+    "ok_print",
+    "ok_continuation",
 )
+# The hand rules' cut points (their defaults) read as votes: each figure on the hand rules' side
+# of its threshold counts 1 (``ok_*``), so the gate can weigh a push that fails one test by a
+# little and passes the rest (the hand rules drop it) against one that fails several.
+GATE_CUTS = {
+    "ok_orders": ("log_orders", log(2.0)),
+    "ok_one_sided": ("one_sided", 0.8),
+    "ok_share": ("share", 0.25),
+    "ok_concentration": ("log_concentration", log(5.0)),
+    "ok_position": ("log_position", log(1.05)),
+    "ok_continuation": ("continuation", None),
+}
 
 
 def close_gate_features(ev: dict, continuation: float, reversal: float) -> dict[str, float]:
     """The gate's features of one push, from its evidence and the flow and mid after the print."""
     threshold = ev["move_threshold_bps"] or 1.0
     conc = ev["concentration"]
-    return {
+    features = {
         # the account's share of the firm's aggressive volume over the push, and over the window
         "share": float(ev["share_of_aggressive_volume"]),
         "window_share": float(ev["share_of_window_aggressive_volume"]),
@@ -1440,6 +1459,22 @@ def close_gate_features(ev: dict, continuation: float, reversal: float) -> dict[
         "continuation": min(continuation, 3.0),
         "log_span": log(1.0 + ev["push_span_s"]),
     }
+    features.update(close_gate_votes(features))
+    # today's hand rules alert it (1) or one of their tests stops it (0)
+    features["hand_pass"] = 1.0 if ev["hand_stop"] is None else 0.0
+    return features
+
+
+def close_gate_votes(features: dict[str, float]) -> dict[str, float]:
+    """Each hand test's figure on its passing side (1) or not (0), from the gate's features."""
+    votes = {
+        name: float(features[figure] <= 0.5 if cut is None else features[figure] >= cut)
+        for name, (figure, cut) in GATE_CUTS.items()
+    }
+    votes["ok_print"] = float(
+        (features["move_ratio"] >= 1.0 or features["reversal_ratio"] >= 1.0) and features["move_ratio"] >= 0.0
+    )
+    return votes
 
 
 def close_gate_score(features: dict[str, float], gate: dict) -> tuple[float, dict[str, float]]:

@@ -16,7 +16,7 @@ from django.core.management.base import CommandError
 from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.records import record_decoder
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector
-from tests.compliance.helpers import market, pushed_print, run
+from tests.compliance.helpers import market, pushed_print, q, run, surveil_restarted
 
 ONLY = {"marking_the_close"}
 
@@ -88,3 +88,15 @@ def test_the_fit_command_runs_on_a_tiny_book_and_refuses_a_confirmation_seed(tmp
     assert json.loads(again.getvalue())["gate"]["coef"] == gate["coef"]
     with pytest.raises(CommandError, match="not an allowed book"):
         call_command("surveil_scenarios", "--fit-close-gate", "--seen-independent", "--seeds", "84692")
+
+
+def test_a_restart_anywhere_changes_no_gated_alert():
+    # the gate's pushes wait after the print as the hand rules' do (the same pending entries,
+    # their verdict in the evidence): the snapshot's shape is unchanged (STATE_VERSION 53)
+    params = {"marking_the_close": {"close_gate": True}}
+    rows = [*TRUE_MARK, q(3700, "1.10000", "1.10010")]  # a quote after the print: a cut there holds the wait
+    whole = surveil_restarted(rows, only=ONLY, params=params)
+    assert len(whole) == 1 and "close_gate_contributions" in whole[0]["evidence"]
+    n = len(rows)
+    for cut in (n // 3, n - 3, n - 1):
+        assert surveil_restarted(rows, only=ONLY, restart_at=cut, params=params) == whole
