@@ -242,6 +242,7 @@ def fit_gate(
     hand = np.array([c["hand_stop"] is None for c in cands])
     all_books = list(range(len(records)))
     out_folds = []
+    oof = np.zeros(len(y), dtype=bool)  # the gate's verdict on each push from the fold that left its book out
     # Fewer than four books cannot be split into outer and inner folds: fitted and thresholded on
     # them in-sample, no cross-validated figures (a smoke run, never a gate to keep).
     n_splits = min(folds, len(records)) if len(records) >= 4 else 0
@@ -255,6 +256,7 @@ def fit_gate(
         scores = np.full(len(y), -np.inf)
         test = np.isin(groups, te_books)
         scores[test] = model(x[test])
+        oof |= scores >= threshold
         out_folds.append(
             {
                 "fold": k,
@@ -265,6 +267,19 @@ def fit_gate(
                 "gate": _counts(records, te_books, cands, groups, scores >= threshold),
             }
         )
+    families: dict[str, list[int]] = {}
+    for g, rec in enumerate(records):
+        book, ranges, _seed = rec["book"].split(":")
+        family = "held-out (seen)" if ranges == "heldout" else f"{book} {ranges}" if book == "generator" else book
+        families.setdefault(family, []).append(g)
+    by_family = {
+        family: {
+            "books": len(books),
+            "hand": _counts(records, books, cands, groups, hand),
+            "gate": _counts(records, books, cands, groups, oof),
+        }
+        for family, books in families.items()
+    }
     keys = ("episodes", "found", "alerts", "false", "near_miss_alerts")
     pooled = {side: {key: sum(f[side][key] for f in out_folds) for key in keys} for side in ("hand", "gate")}
     if n_splits:
@@ -303,6 +318,7 @@ def fit_gate(
         "hand_stop_by_label": stops,
         "folds": out_folds,
         "pooled": pooled,
+        "by_book": by_family if out_folds else {},
         "full_fit_inner": inner,
         "gate": gate,
         "gate_in_force": CLOSE_GATE.get("fitted"),

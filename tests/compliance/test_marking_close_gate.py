@@ -14,8 +14,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.records import record_decoder
-from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector
+from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_score
 from tests.compliance.helpers import market, pushed_print, q, run, surveil_restarted
 
 ONLY = {"marking_the_close"}
@@ -100,3 +101,27 @@ def test_a_restart_anywhere_changes_no_gated_alert():
     n = len(rows)
     for cut in (n // 3, n - 3, n - 1):
         assert surveil_restarted(rows, only=ONLY, restart_at=cut, params=params) == whole
+
+
+def test_the_gate_alerts_a_true_mark_and_names_each_figures_contribution():
+    params = {"marking_the_close": {"close_gate": True}}
+    (alert,) = run(TRUE_MARK, only=ONLY, params=params)
+    ev = alert["evidence"]
+    assert ev["close_gate_threshold"] == CLOSE_GATE["threshold"] and ev["close_gate_fitted"] == CLOSE_GATE["fitted"]
+    assert set(ev["close_gate_contributions"]) == {"intercept", *CLOSE_GATE_FEATURES}
+    assert sum(ev["close_gate_contributions"].values()) == pytest.approx(ev["close_gate_score"], abs=1e-3)
+    assert ev["close_gate_score"] >= ev["close_gate_threshold"] and ev["hand_stop"] is None
+    assert alert["order_ids"] == ["c0", "c1", "c2"]
+    # a threshold above its score (passed explicitly) drops it
+    higher = {"marking_the_close": {"close_gate": True, "close_gate_threshold": ev["close_gate_score"] + 0.01}}
+    assert run(TRUE_MARK, only=ONLY, params=higher) == []
+
+
+def test_the_gate_near_miss_an_execution_parent_scores_under_its_threshold():
+    # the parent's figures are a mark's (share, one-way, print moved, a position) but its pace
+    # before the push is its own (concentration 3.75 < 5): the hand rules' verdict and the
+    # concentration vote weigh it under the threshold
+    assert run(PARENT, only=ONLY, params={"marking_the_close": {"close_gate": True}}) == []
+    (push,), _alerts = candidates(PARENT)
+    z, contributions = close_gate_score(push["features"], CLOSE_GATE)
+    assert z < CLOSE_GATE["threshold"] and contributions["hand_pass"] < 0 and contributions["ok_concentration"] < 0
