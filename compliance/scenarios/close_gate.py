@@ -280,6 +280,12 @@ def fit_gate(
         }
         for family, books in families.items()
     }
+    # where the gate and the hand rules disagree out of fold: (hand test that stopped it, label) -> n
+    changes: dict[str, int] = {}
+    for i, c in enumerate(cands):
+        if out_folds and oof[i] != hand[i]:
+            what = f"{'added' if oof[i] else 'dropped'} {c['hand_stop'] or 'hand alert'} {c['label']}"
+            changes[what] = changes.get(what, 0) + 1
     keys = ("episodes", "found", "alerts", "false", "near_miss_alerts")
     pooled = {side: {key: sum(f[side][key] for f in out_folds) for key in keys} for side in ("hand", "gate")}
     if n_splits:
@@ -319,6 +325,7 @@ def fit_gate(
         "folds": out_folds,
         "pooled": pooled,
         "by_book": by_family if out_folds else {},
+        "changes": dict(sorted(changes.items())),
         "full_fit_inner": inner,
         "gate": gate,
         "gate_in_force": CLOSE_GATE.get("fitted"),
