@@ -877,8 +877,11 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # its figures (``CLOSE_GATE`` below: share, window share, one-way, orders, concentration, the
     # print's move and its distance from the mid after, the position favoured, the flow after,
     # the push's length) reaches the gate's threshold (``close_gate_threshold``; None: the fitted
-    # one), the evidence naming each figure's contribution. OFF by default (the lead decides on
-    # the round's CONFIRMATION row).
+    # one), the evidence naming each figure's contribution. OFF by default: on the CONFIRMATION
+    # sets (the nine 07:00 sets per book, run once, off vs on) independent marking the close 28 ->
+    # 27 of 39, strictly false 13 -> 14; held-out 32 -> 32 of 40, false 16 -> 14; the limit order
+    # book 31 -> 33 of 40, false 1 -> 1; every other type identical: it found fewer on the
+    # independent book, the round's keep criterion, so it is not kept on (the lead decides).
     close_gate: bool = False
     close_gate_threshold: float | None = None
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
