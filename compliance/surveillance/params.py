@@ -921,6 +921,22 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # other type identical. It adds strictly false alerts on two books and lifts no failing set over
     # the floor: left off (None) for the lead's decision.
     push_run_min_share: Fraction = 0.8
+    # The learned gate (2026-12-06 09:00 round, wip/close40; docs/surveillance-rounds.md): every
+    # push at a print is carried past the hand tests above and alerted when the logistic score of
+    # its figures (``CLOSE_GATE`` below: share, window share, one-way, orders, concentration, the
+    # print's move and its distance from the mid after, the position favoured, the flow after,
+    # the push's length) reaches the gate's threshold (``close_gate_threshold``; None: the fitted
+    # one), the evidence naming each figure's contribution. OFF by default: on the CONFIRMATION
+    # sets (the nine 07:00 sets per book, run once, off vs on) independent marking the close 28 ->
+    # 27 of 39, strictly false 13 -> 14; held-out 32 -> 32 of 40, false 16 -> 14; the limit order
+    # book 31 -> 33 of 40, false 1 -> 1; every other type identical: it found fewer on the
+    # independent book, the round's keep criterion, so it is not kept on (the lead decides).
+    close_gate: bool = False
+    close_gate_threshold: float | None = None
+    # Offline: every push at a print recorded on the detector (``candidates``) with its gate
+    # features and the first hand test that stopped it, for ``surveil_scenarios
+    # --fit-close-gate``. Alerts are the hand rules' (or the gate's) as without it.
+    gate_candidates: bool = False
 
 
 # A gross exception: a fill past this multiple of best execution's bar, one no slippage policy
@@ -1131,6 +1147,126 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # asymmetric (docs/surveillance-rounds-asym35.md).
     one_way_past_share: Fraction = 0.5
 
+
+# The gate of marking the close (``MarkingTheCloseParams.close_gate``, off by default): a logistic
+# regression of "the push names a marking-the-close episode's orders" over standardised figures of
+# every push at a print (trade_detectors.CLOSE_GATE_FEATURES: ten figures, the seven hand tests'
+# cut points as votes, and today's verdict), fitted 2026-12-06 09:18 UTC by ``surveil_scenarios --fit-close-gate``
+# (scikit-learn LogisticRegression, L2, C 1.0; C and the threshold chosen by grouped
+# cross-validation, whole books left out) on 222 allowed books: development 101-106, tuning 301-304,
+# the order book's 1-9 and 25 of its seen seeds, 153 seen independent books and 25 seen held-out
+# books, none of the 07:00 CONFIRMATION sets (21,218 pushes: 974 true, 4,153 near-miss, 16,091
+# other). Out of fold (5 folds by book, docs/surveillance-rounds.md, 2026-12-06 09:00 round,
+# wip/close40): hand rules 778 / 946 episodes found, 1,043 pushes alerted, 265 strictly false;
+# the gate 783, 1,035, 252. The score is z = intercept + sum(coef x (value - mean) / scale);
+# alerted at z >= threshold (log-odds; -0.75 is a probability of 0.32). The figures that carry it:
+# the flow after the print (continuation, against), one-way, the push's orders, the position
+# favoured, the share; the print's move and its distance after carry almost none once the rest
+# is known.
+# share              mean    0.3117 scale   0.3449 coef  +0.1331
+# window_share       mean    0.2355 scale   0.2916 coef  +0.5322
+# one_sided          mean    0.9001 scale   0.2384 coef  +0.8714
+# log_orders         mean    0.5284 scale   0.6753 coef  +0.7377
+# log_concentration  mean    2.0115 scale   2.4710 coef  +0.4630
+# move_ratio         mean    0.5122 scale   1.6862 coef  +0.0572
+# reversal_ratio     mean    0.3363 scale   2.0110 coef  -0.0021
+# log_position       mean    1.1987 scale   1.1140 coef  -0.2133
+# continuation       mean    0.4905 scale   0.8994 coef  -1.7569
+# log_span           mean    4.9230 scale   0.8430 coef  +0.0437
+# hand_pass          mean    0.0492 scale   0.2162 coef  +0.4348
+# ok_orders          mean    0.4591 scale   0.4983 coef  +0.1892
+# ok_one_sided       mean    0.8442 scale   0.3627 coef  -0.1816
+# ok_share           mean    0.4023 scale   0.4904 coef  +0.6833
+# ok_concentration   mean    0.4317 scale   0.4953 coef  +0.1847
+# ok_position        mean    0.7548 scale   0.4302 coef  +0.9420
+# ok_print           mean    0.4121 scale   0.4922 coef  +0.1567
+# ok_continuation    mean    0.7411 scale   0.4380 coef  +0.3425
+CLOSE_GATE: dict[str, Any] = {
+    "fitted": "2026-12-06 09:18 UTC",
+    "features": [
+        "share",
+        "window_share",
+        "one_sided",
+        "log_orders",
+        "log_concentration",
+        "move_ratio",
+        "reversal_ratio",
+        "log_position",
+        "continuation",
+        "log_span",
+        "hand_pass",
+        "ok_orders",
+        "ok_one_sided",
+        "ok_share",
+        "ok_concentration",
+        "ok_position",
+        "ok_print",
+        "ok_continuation",
+    ],
+    "mean": [
+        0.311651,
+        0.235451,
+        0.900069,
+        0.528436,
+        2.011525,
+        0.512165,
+        0.33633,
+        1.198668,
+        0.490461,
+        4.922996,
+        0.049156,
+        0.459138,
+        0.844189,
+        0.4023,
+        0.431709,
+        0.754831,
+        0.412103,
+        0.741069,
+    ],
+    "scale": [
+        0.344917,
+        0.291597,
+        0.238358,
+        0.675282,
+        2.470988,
+        1.686248,
+        2.010978,
+        1.113961,
+        0.899354,
+        0.84299,
+        0.216194,
+        0.498328,
+        0.362676,
+        0.490362,
+        0.495314,
+        0.430187,
+        0.492213,
+        0.438048,
+    ],
+    "coef": [
+        0.133103,
+        0.532156,
+        0.871364,
+        0.737746,
+        0.46299,
+        0.057179,
+        -0.002052,
+        -0.213263,
+        -1.756886,
+        0.043708,
+        0.434837,
+        0.18918,
+        -0.181605,
+        0.683314,
+        0.184749,
+        0.942027,
+        0.156688,
+        0.342525,
+    ],
+    "intercept": -6.950891,
+    "threshold": -0.75,
+    "C": 1.0,
+}
 
 DETECTOR_PARAMS: dict[str, type[Params]] = {
     "wash_trade": WashTradeParams,

@@ -7,7 +7,7 @@ from collections import deque
 from math import exp, inf, log, log1p
 
 from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso, lot_size
-from compliance.surveillance.params import MOMENTUM_GATE, PaintingTheTapeParams, WashTradeParams
+from compliance.surveillance.params import CLOSE_GATE, MOMENTUM_GATE, PaintingTheTapeParams, WashTradeParams
 
 
 def _fill_evidence(fill):
@@ -1572,6 +1572,95 @@ def momentum_gate_score(features: dict[str, float], model: dict, threshold: floa
     }
 
 
+# The learned gate of marking the close (``close_gate``; 2026-12-06 09:00 round, wip/close40):
+# the figures the detector measures for every push at a print, as the gate reads them. Each is
+# bounded (a ratio clipped, a count or a rate on a log scale) so that one extreme figure cannot
+# carry the score alone.
+CLOSE_GATE_FEATURES = (
+    "share",
+    "window_share",
+    "one_sided",
+    "log_orders",
+    "log_concentration",
+    "move_ratio",
+    "reversal_ratio",
+    "log_position",
+    "continuation",
+    "log_span",
+    "hand_pass",
+    "ok_orders",
+    "ok_one_sided",
+    "ok_share",
+    "ok_concentration",
+    "ok_position",
+    "ok_print",
+    "ok_continuation",
+)
+# The hand rules' cut points (their defaults) read as votes: each figure on the hand rules' side
+# of its threshold counts 1 (``ok_*``), so the gate can weigh a push that fails one test by a
+# little and passes the rest (the hand rules drop it) against one that fails several.
+GATE_CUTS = {
+    "ok_orders": ("log_orders", log(2.0)),
+    "ok_one_sided": ("one_sided", 0.8),
+    "ok_share": ("share", 0.25),
+    "ok_concentration": ("log_concentration", log(5.0)),
+    "ok_position": ("log_position", log(1.05)),
+    "ok_continuation": ("continuation", None),
+}
+
+
+def close_gate_features(ev: dict, continuation: float, reversal: float) -> dict[str, float]:
+    """The gate's features of one push, from its evidence and the flow and mid after the print."""
+    threshold = ev["move_threshold_bps"] or 1.0
+    conc = ev["concentration"]
+    features = {
+        # the account's share of the firm's aggressive volume over the push, and over the window
+        "share": float(ev["share_of_aggressive_volume"]),
+        "window_share": float(ev["share_of_window_aggressive_volume"]),
+        # one-way: |net| / gross over the window or over the push, the higher
+        "one_sided": max(float(ev["one_sided"]), float(ev["push_one_sided_figure"])),
+        "log_orders": log(ev["push_orders"]),
+        # the push's rate against the account's pace before it (no pace before: 1,000)
+        "log_concentration": log(min(max(conc, 0.1), 1000.0)) if conc is not None else log(1000.0),
+        # the print's move from where the push began, and its distance from the mid after, in thresholds
+        "move_ratio": min(max(ev["move_bps"] / threshold, -3.0), 5.0),
+        "reversal_ratio": min(max(reversal / threshold, -3.0), 5.0),
+        # the position the push favoured (held, built, built since any moment), in pushes
+        "log_position": log(1.0 + min(max(ev["position_favoured_qty_ratio"], 0.0), 20.0)),
+        # the same-way flow after the print, in pushes
+        "continuation": min(continuation, 3.0),
+        "log_span": log(1.0 + ev["push_span_s"]),
+    }
+    features.update(close_gate_votes(features))
+    # today's hand rules alert it (1) or one of their tests stops it (0)
+    features["hand_pass"] = 1.0 if ev["hand_stop"] is None else 0.0
+    return features
+
+
+def close_gate_votes(features: dict[str, float]) -> dict[str, float]:
+    """Each hand test's figure on its passing side (1) or not (0), from the gate's features."""
+    votes = {
+        name: float(features[figure] <= 0.5 if cut is None else features[figure] >= cut)
+        for name, (figure, cut) in GATE_CUTS.items()
+    }
+    votes["ok_print"] = float(
+        (features["move_ratio"] >= 1.0 or features["reversal_ratio"] >= 1.0) and features["move_ratio"] >= 0.0
+    )
+    return votes
+
+
+def close_gate_score(features: dict[str, float], gate: dict) -> tuple[float, dict[str, float]]:
+    """The gate's linear score (log-odds) and each feature's contribution to it (its
+    standardised value x its coefficient; the intercept named as such)."""
+    contributions = {"intercept": round(gate["intercept"], 4)}
+    z = gate["intercept"]
+    for name, mean, scale, coef in zip(gate["features"], gate["mean"], gate["scale"], gate["coef"], strict=True):
+        c = coef * (features[name] - mean) / scale
+        contributions[name] = round(c, 4)
+        z += c
+    return z, contributions
+
+
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
     an account that pushed the print with aggressive one-way trading just before it, in favour
@@ -1641,6 +1730,9 @@ class MarkingTheCloseDetector(Detector):
         # Pushes found at a print, waiting ``after_s`` to see whether the flow carries on:
         # [deadline, account, symbol, direction, push qty, qty after, alert]
         self.pending: list[list] = []
+        # With ``gate_candidates``: every push settled at a print, its gate features and the hand
+        # test that stopped it (an offline record for fitting the gate; not in the snapshot).
+        self.candidates: list[dict] = []
 
     def windows_empty(self) -> bool:
         return not self.pending
@@ -1663,7 +1755,8 @@ class MarkingTheCloseDetector(Detector):
         ev = alert.evidence
         ev["same_way_after_print_qty"] = after
         ev["continuation_after_print"] = round(continuation, 4)
-        if continuation > p.max_continuation:
+        collect = "hand_stop" in ev  # carried past the hand tests (the gate, or its candidates)
+        if continuation > p.max_continuation and not collect:
             return  # the flow went on through the print: not aimed at it
         mid_after = self.engine.mid_in_force(symbol, deadline)
         close_price = ev["close_price"]
@@ -1684,6 +1777,9 @@ class MarkingTheCloseDetector(Detector):
         moved = (ev["move_bps"] >= ev["move_threshold_bps"] or came_back) and (
             p.min_print_move_bps is None or ev["move_bps"] >= p.min_print_move_bps
         )
+        if collect:
+            self._decide(alert, continuation, reversal, not moved)
+            return
         if moved:
             alert.score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
         elif ev.get("dominant_push"):
@@ -1695,6 +1791,60 @@ class MarkingTheCloseDetector(Detector):
         else:
             return
         ev["print_moved"] = moved
+        self.out.append(alert)
+
+    def _decide(self, alert, continuation: float, reversal: float, unmoved: bool) -> None:
+        """A push carried past the hand tests (``close_gate`` or ``gate_candidates``): the hand
+        rules' verdict (the first test it fails, ``hand_stop``; None: today's rules alert it),
+        recorded as a candidate with its gate features when asked, and alerted by the gate when
+        it is on (its linear score against its threshold, each feature's contribution named),
+        else by the hand rules."""
+        p = self.p
+        ev = alert.evidence
+        stop = ev["hand_stop"]
+        if stop is None and continuation > p.max_continuation:
+            stop = "max_continuation"
+        hand_score = None
+        if stop is None:
+            if not unmoved:
+                hand_score = excess_score(max(ev["move_bps"], reversal), ev["move_threshold_bps"])
+            elif not ev.get("dominant_push"):
+                stop = "print_move"
+            elif p.dominant_max_continuation is not None and continuation > p.dominant_max_continuation:
+                stop = "dominant_max_continuation"
+            else:
+                hand_score = excess_score(ev["share_of_window_aggressive_volume"], p.dominant_window_share)
+        ev["hand_stop"] = stop
+        ev["print_moved"] = not unmoved
+        features = close_gate_features(ev, continuation, reversal)
+        if p.gate_candidates:
+            self.candidates.append(
+                {
+                    "account": alert.account,
+                    "symbol": alert.symbol,
+                    "close_ts": ev["close_ts"],
+                    "order_ids": list(alert.order_ids),
+                    "hand_stop": stop,
+                    "hand_score": hand_score,
+                    "features": features,
+                }
+            )
+        if not p.close_gate:
+            if stop is not None:
+                return
+            alert.score = hand_score
+            self.out.append(alert)
+            return
+        gate = CLOSE_GATE
+        threshold = gate["threshold"] if p.close_gate_threshold is None else p.close_gate_threshold
+        z, contributions = close_gate_score(features, gate)
+        ev["close_gate_score"] = round(z, 4)
+        ev["close_gate_threshold"] = threshold
+        ev["close_gate_contributions"] = contributions
+        ev["close_gate_fitted"] = gate["fitted"]
+        if z < threshold:
+            return
+        alert.score = 1.0 / (1.0 + exp(-z))
         self.out.append(alert)
 
     def on_fill(self, t, fill, state, side):
@@ -1836,6 +1986,10 @@ class MarkingTheCloseDetector(Detector):
         # direction, and the other accounts' pressure on the print (``dominant_net_window``).
         nets = {a: sum(f[2] * f[1].qty for f in mine if f[3]) for a, mine in by_account.items()}
         window_gross = sum(f[1].qty for f in window if f[3])
+        # With the learned gate (``close_gate``) or the candidates asked for (``gate_candidates``)
+        # every push is carried to the print's settlement, the first hand test it fails named
+        # (``hand_stop``) instead of dropping it there.
+        collect = p.close_gate or p.gate_candidates
         for account, mine in by_account.items():
             aggr = [f for f in mine if f[3]]
             if not aggr:
@@ -1868,7 +2022,12 @@ class MarkingTheCloseDetector(Detector):
                 # the print (its net over its gross there), when the window as a whole is two-way.
                 push_gross = sum(f[1].qty for f in push)
                 push_one_sided = abs(sum(f[2] * f[1].qty for f in push)) / push_gross if push_gross else 0.0
-            if len(push_ids) < p.min_orders or max(one_sided, push_one_sided or 0.0) < p.min_one_sided:
+            stop = None
+            if len(push_ids) < p.min_orders:
+                stop = "min_orders"
+            elif max(one_sided, push_one_sided or 0.0) < p.min_one_sided:
+                stop = "min_one_sided"
+            if stop is not None and not collect:
                 continue
             began = push[0][0]
             qty = sum(f[1].qty for f in push if f[2] == direction)
@@ -1877,7 +2036,9 @@ class MarkingTheCloseDetector(Detector):
             total = sum(f[1].qty for f in window if f[3] and f[0] >= began)
             share = qty / total if total > 0 else 0.0
             if share < p.min_share:
-                continue
+                if not collect:
+                    continue
+                stop = stop or "min_share"
             net_all = sum(f[2] * f[1].qty for f in mine if f[0] >= began)
             held_before = self.positions.get((account, close.symbol), 0.0) - net_all
             # In favour of a position: the one held when the push began (everything the engine
@@ -1950,7 +2111,9 @@ class MarkingTheCloseDetector(Detector):
                 and not trail_ok
                 and not any(x * direction > 0 and abs(x) >= floor for x in favoured)
             ):
-                continue
+                if not collect:
+                    continue
+                stop = stop or "position"
             look_from = began - p.vol_lookback_s
             # Concentrated into the close: the push's rate against the account's own before it.
             span = max(t - began, 1.0)
@@ -1992,7 +2155,9 @@ class MarkingTheCloseDetector(Detector):
                     run_began, run_concentration = run
                     concentration = inf if run_concentration is None else max(concentration, run_concentration)
             if concentration is not None and concentration < p.min_concentration:
-                continue
+                if not collect:
+                    continue
+                stop = stop or "min_concentration"
             # The print against the quote path and the instrument's own volatility.
             base = push[0][4] if push[0][4] is not None else start_mid
             move_print = direction * (close.price - base) / base * 1e4
@@ -2043,7 +2208,9 @@ class MarkingTheCloseDetector(Detector):
             # for a dominant push, scored on its share of the window
             unmoved = p.after_s <= 0 and (move < threshold or move < print_floor)
             if unmoved and not dominant:
-                continue
+                if not collect:
+                    continue
+                stop = stop or "print_move"
             score = excess_score(window_share, p.dominant_window_share) if unmoved else excess_score(move, threshold)
             ids = [f[1].order_id for f in mine if f[0] >= began]
             alert = SurveillanceAlert(
@@ -2121,6 +2288,15 @@ class MarkingTheCloseDetector(Detector):
             )
             if p.one_sided_push_min_orders is not None:  # named only with the rule on (off: main's fields)
                 alert.evidence["push_one_sided"] = None if push_one_sided is None else round(push_one_sided, 4)
+            if collect:  # named only with the gate or the candidates asked for (off: main's fields)
+                alert.evidence["hand_stop"] = stop
+                alert.evidence["push_one_sided_figure"] = round(
+                    abs(sum(f[2] * f[1].qty for f in push)) / max(sum(f[1].qty for f in push), 1e-12), 4
+                )
+                alert.evidence["position_favoured_qty_ratio"] = round(favoured_qty / qty, 4) if qty else 0.0
+                if p.after_s <= 0:
+                    self._decide(alert, 0.0, 0.0, unmoved)
+                    continue
             if p.after_s > 0:
                 self.pending.append([t + p.after_s, account, close.symbol, direction, qty, 0.0, alert])
             else:

@@ -105,6 +105,23 @@ class Command(BaseCommand):
             help="fit the score calibration on the development books and print it (refused on any other book)",
         )
         parser.add_argument(
+            "--fit-close-gate",
+            action="store_true",
+            help="fit marking the close's learned gate (close_gate) by grouped cross-validation on the allowed "
+            "books (development, tuning, the order book's 1-9, the seen sets less the CONFIRMATION sets) and "
+            "print it with the folds' figures against the hand rules (JSON)",
+        )
+        parser.add_argument(
+            "--candidates",
+            help="with --fit-close-gate: the candidates file (JSONL); read when it exists, else extracted to it",
+        )
+        parser.add_argument(
+            "--gate-per-book",
+            type=int,
+            help="with --fit-close-gate: at most this many seen held-out and seen order-book seeds (default: all; "
+            "every seen independent book is taken; the 09:00 round's fit: 25)",
+        )
+        parser.add_argument(
             "--set-size",
             type=int,
             help="also report the seeds as consecutive sets of this many books (issue 16's targets per set), "
@@ -200,6 +217,10 @@ class Command(BaseCommand):
                     self.stderr.write(f"seed {seed}: {len(recs) - 1} momentum candidates")
             return
 
+        if opts["fit_close_gate"]:
+            self._fit_close_gate(book, seeds if opts["seeds"] else None, ranges, params, opts)
+            return
+
         if opts["fit_calibration"]:
             # The development and the tuning books, both unless --seeds names some of them.
             chosen = (
@@ -277,6 +298,43 @@ class Command(BaseCommand):
             )
         if opts["write_input"] or opts["write_labels"]:
             self._write(book, seeds[0], ranges, opts)
+
+    def _fit_close_gate(self, book, seeds, ranges, params, opts) -> None:
+        """Extract the allowed books' pushes at prints (or read them from ``--candidates``) and
+        fit the gate; refused on any fresh or CONFIRMATION seed."""
+        import os
+
+        from compliance.scenarios import close_gate
+
+        path = opts["candidates"]
+        if path and os.path.exists(path):
+            records = close_gate.load(path)
+        else:
+            if seeds is None:
+                books = close_gate.allowed_books(opts["gate_per_book"])
+            else:
+                books = [(book, s, ranges) for s in seeds]
+            for b in books:
+                try:
+                    close_gate.check_allowed(*b)
+                except ValueError as exc:
+                    raise CommandError(str(exc)) from None
+            records = []
+
+            def log(record):
+                records.append(record)
+                self.stderr.write(f"{record['book']}: {len(record['candidates'])} pushes at prints")
+
+            if path:
+                close_gate.extract(books, path, hours=opts["hours"], params=params, log=log)
+            else:
+                for b in books:
+                    log(close_gate.book_candidates(*b, hours=opts["hours"], params=params))
+        try:
+            fitted = close_gate.fit_gate(records)
+        except ValueError as exc:
+            raise CommandError(f"--fit-close-gate: {exc}") from None
+        self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
 
     def _write(self, book: str, seed: int, ranges: str, opts) -> None:
         """Write one book's records (``--write-input``) and labels (``--write-labels``) as JSONL."""
