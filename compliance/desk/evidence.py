@@ -60,12 +60,13 @@ def _decimals(value: float, places: int) -> str:
 
 
 def _duration(seconds: float) -> str:
-    """``2.4e-05`` -> ``0.024 ms``, ``0.25`` -> ``250 ms``, ``5.0`` -> ``5 s``, ``600`` -> ``600 s (10 min)``."""
+    """``2.4e-05`` -> ``0.024 ms``, ``0.25`` -> ``250 ms``, ``5.0`` -> ``5 s``, ``5.266667`` -> ``5.27 s``,
+    ``600`` -> ``600 s (10 min)``."""
     if not math.isfinite(seconds):
         return _plain(seconds)
     if seconds != 0 and abs(seconds) < 1:
         return f"{_plain(seconds * 1000, 6)} ms"
-    text = f"{_plain(round(seconds, 6), 10)} s"
+    text = f"{_plain(round(seconds, 2), 10)} s"  # 5.266667 -> 5.27 s: an officer reads to 10 ms
     if abs(seconds) >= 120:
         text += f" ({_plain(round(seconds / 60, 1), 6)} min)"
     return text
@@ -103,7 +104,7 @@ def _is_price(name: str) -> bool:
 def _is_duration(name: str) -> bool:
     if "per_s" in name or "sqrt_s" in name:
         return False
-    return name.endswith("_s") or "_s_" in name or name == "s"
+    return name.endswith("_s") or "_s_" in name or name == "s" or "seconds" in name
 
 
 def evidence_figure(name: str, value: Any, *, digits: int | None = None) -> str:

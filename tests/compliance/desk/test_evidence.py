@@ -74,6 +74,7 @@ def test_each_unit_reads_as_an_officer_expects():
         ("cancel_after_fill_s", 0.25, None, "250 ms"),
         ("cancel_within_s", 5.0, None, "5 s"),
         ("baseline_s", 600, None, "600 s (10 min)"),
+        ("max_seconds_apart", 5.266667, None, "5.27 s"),
         ("latency_ms", 12.5, None, "12.5 ms"),
         ("orders_per_s", 3.33333, None, "3.33 /s"),  # a rate, not a duration
         ("move_bps", 12.3456, None, "12.35 bps"),
