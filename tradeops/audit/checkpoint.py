@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 KIND = "tradeops.audit.checkpoint"
 ALGORITHM = "hmac-sha256"
 NAME_RE = re.compile(r"^checkpoint-(\d{15})-(\d{8}T\d{12})Z\.json$")
+# The engine at the head of a database identity as ``database_identity`` writes it: a vendor name
+# then ``://`` (``postgresql://host:port/name``), or ``sqlite:`` then its file (``sqlite:/abs/path``).
+ENGINE_RE = re.compile(r"^(?:([a-z][a-z0-9]*)://|(sqlite):)")
 
 
 class CheckpointError(ApplicationError):
@@ -201,7 +204,10 @@ def database_label(identity: str | None) -> str | None:
     reads it; it changes when ``SECRET_KEY`` is rotated, as the label of the same database."""
     if identity is None or not names_an_address(identity):
         return identity
-    engine = identity.split(":", 1)[0] or "database"
+    # The engine only when the identity starts with one (``postgresql://``, ``sqlite:``): a pinned
+    # identity of another form (``db-prod.internal:5432/tradeops``) must not lend its host as one.
+    scheme = ENGINE_RE.match(identity)
+    engine = (scheme.group(1) or scheme.group(2)) if scheme else "database"
     return f"{engine}#{salted_hmac('tradeops.audit.database_label', identity).hexdigest()[:12]}"
 
 
