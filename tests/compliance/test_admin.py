@@ -102,6 +102,10 @@ def test_a_proposal_starts_from_the_parameters_of_the_version_in_force(client, a
         assert "min_size_ratio = 4.0 (set)" in text and "cancel_within_s: default 5.0" in text
     add = unescape(client.get(f"{URL}add/?code=spoof-firm").content.decode())
     assert '<option value="spoofing" selected>' in add
+    # the code as an officer may type it is the rule the service supersedes (it stores codes
+    # lower-case with hyphens): prefilled from that rule's version in force too
+    typed = unescape(client.get(f"{URL}add/?code=SPOOF_firm").content.decode())
+    assert "starting from v1's (in force)" in typed and '<option value="spoofing" selected>' in typed
 
 
 def test_a_proposal_leaving_out_a_parameter_in_force_is_refused_and_null_returns_it_to_its_default(client, alice, bob):
