@@ -152,3 +152,16 @@ def test_the_rules_admin_gives_the_markets_default_for_a_parameter_the_profile_s
     with override_settings(SURVEILLANCE_MARKET="otc"):
         assert "gate: default false;" in rule_parameters_help("momentum_ignition", None)
     assert "on the" not in rule_parameters_help("max_order_value", None)
+
+
+def test_an_unknown_surveillance_market_setting_is_a_system_check_error_naming_it():
+    """Every management command runs the system checks before it starts (``run_stage
+    surveillance``, ``run_embedded``): an unknown ``SURVEILLANCE_MARKET`` stops it there, naming
+    the setting and the known markets, not with a bare ParameterError from inside the stage."""
+    from django.core.checks import run_checks
+
+    with override_settings(SURVEILLANCE_MARKET="lit"):
+        (error,) = [m for m in run_checks() if m.id == "compliance.E001"]
+        assert "SURVEILLANCE_MARKET='lit' names no market profile; known: otc, order_book" in error.msg
+    with override_settings(SURVEILLANCE_MARKET="order_book"):
+        assert not [m for m in run_checks() if m.id == "compliance.E001"]
