@@ -189,8 +189,9 @@ def names_an_address(identity: str) -> bool:
     """Whether a database identity carries where the database lives (a host, a port, a path):
     every identity ``database_identity`` derives from the settings does; an
     ``AUDIT_CHECKPOINT_DATABASE`` label may not (``tradeops-prod``), or may (a moved database's
-    old ``postgresql://host:port/name``)."""
-    return any(mark in identity for mark in (":", "/", "\\", "@"))
+    old ``postgresql://host:port/name``, or a bare host name or address pinned as the label:
+    ``db01.prod.internal``, ``10.0.4.7``, hence the dot)."""
+    return any(mark in identity for mark in (":", "/", "\\", "@", "."))
 
 
 def database_label(identity: str | None) -> str | None:

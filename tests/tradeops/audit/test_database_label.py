@@ -84,6 +84,14 @@ def test_a_pinned_identity_that_is_no_url_lends_no_part_of_its_address_to_the_la
     assert database_label("sqlite::memory:").startswith("sqlite#")
 
 
+@pytest.mark.parametrize("pinned", ["db01.prod.internal", "10.0.4.7"])
+def test_a_host_name_or_address_pinned_as_the_label_is_not_shown_as_one(db, pinned):
+    """A label is shown as set only when it names no address: a bare host name or IP address
+    pinned as AUDIT_CHECKPOINT_DATABASE is where the database lives, so it is fingerprinted."""
+    assert database_label(pinned).startswith("database#")
+    assert database_label("tradeops-prod-eu") == "tradeops-prod-eu"
+
+
 def test_the_verification_report_for_the_screens_and_the_api_names_no_address(two_other_databases, capsys):
     full = audit_verify()
     assert full.ok, full.findings
