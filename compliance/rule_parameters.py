@@ -110,7 +110,9 @@ def check_rule_parameters_proposal(*, rule_type: str, parameters: Any, current: 
         try:
             msgspec.convert(value, type=field.type, strict=strict)
         except msgspec.ValidationError as exc:
-            if str(exc).startswith("Expected `"):  # the wrong type; a bound is parameters_check's to name
+            # the wrong type ("Expected `float`, got `str`"); a bound ("Expected `float` > 0.0", same
+            # opening) is parameters_check's to name, with the bound
+            if ", got `" in str(exc):
                 problems.append(f"{name} takes {_kind(field.type)}, not {_shown(value)}")
                 continue
         kept[name] = value

@@ -152,10 +152,14 @@ def test_a_proposal_naming_an_unknown_parameter_or_a_value_of_the_wrong_type_is_
             "levels_as_placed takes true or false, not 1",
         ),
         ("[4.0]", "the parameters must be a JSON object of name: value"),
+        # a number out of its bounds is a number: refused by the parameter's bound, not as the wrong type
+        ('{"min_size_ratio": -1, "max_lead_s": 20.0}', "Expected `float` > 0.0 - at `$.min_size_ratio`"),
     ]
     for parameters, said in cases:
         response = client.post(f"{URL}{v1.pk}/change/", {"parameters": parameters, "change_reason": "r"})
-        assert response.status_code == 200 and said in unescape(response.content.decode()), parameters
+        page = unescape(response.content.decode())
+        assert response.status_code == 200 and said in page, parameters
+        assert "takes a number, not -1" not in page
     # a pre-trade rule's: a decimal as text is its usual form; text that is no number is refused
     client.post(f"{URL}add/", _form())
     response = client.post(f"{URL}add/", _form(code="mv2", parameters='{"max_lots": true}'))
