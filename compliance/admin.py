@@ -86,7 +86,7 @@ class ComplianceRuleForm(forms.ModelForm):
         rule_type = self.instance.rule_type if self.instance.pk else data.get("rule_type")
         if "parameters" not in data or not rule_type:
             return data
-        in_force = compliance_rule_in_force(code=code.lower().replace("_", "-")) if code else None
+        in_force = compliance_rule_in_force(code=code) if code else None
         # as typed (nulls included): the service checks the proposal against the version in force
         # again and drops the nulls itself
         self.proposed_parameters = data["parameters"]

@@ -36,10 +36,27 @@ class RuleStatus(models.TextChoices):
 RULE_TYPES = [(k, f"pre-trade: {k}") for k in PRETRADE_PARAMS] + [(k, f"surveillance: {k}") for k in DETECTOR_PARAMS]
 
 
+# Detector parameters for the offline fit of a learned gate, never a rule's: ``gate_candidates``
+# keeps every candidate on the detector, in memory and without bound (a long-running streaming
+# stage would grow until it is killed), and loosens momentum ignition's chains as the gate does
+# (surveil_scenarios --momentum-candidates / --fit-close-gate set it on a book of their own).
+OFFLINE_ONLY_PARAMETERS = ("gate_candidates",)
+
+
 def parameters_check(rule_type: str, parameters) -> None:
     """Raise ValidationError naming the field when ``parameters`` do not fit ``rule_type``."""
     if not isinstance(parameters, dict):
         raise ValidationError({"parameters": "parameters must be a JSON object"})
+    if rule_type in DETECTOR_PARAMS:
+        offline = [name for name in OFFLINE_ONLY_PARAMETERS if parameters.get(name)]
+        if offline:
+            raise ValidationError(
+                {
+                    "parameters": f"{', '.join(offline)} is for the offline fit of a learned gate (surveil_scenarios"
+                    " --momentum-candidates, --fit-close-gate), not a rule: it keeps every candidate in memory"
+                    " without bound; leave it out or set it to false"
+                }
+            )
     try:
         if rule_type in PRETRADE_PARAMS:
             pretrade_params_convert(rule_type, parameters)

@@ -49,7 +49,23 @@ def _kind(tp) -> str:
     return " or ".join(words)
 
 
-def _default(field: msgspec.structs.FieldInfo) -> Any:
+def _market_defaults(rule_type: str) -> dict[str, Any]:
+    """A surveillance rule type's defaults on the firm's market (``SURVEILLANCE_MARKET``'s
+    profile, ``MARKET_PROFILES``): what a parameter left out, or set to null, runs at in the
+    streaming stage. {} for a pre-trade type, ``otc`` or an unknown market (the stage names that)."""
+    from django.conf import settings
+
+    from compliance.surveillance.params import MARKET_PROFILES
+
+    if rule_type not in DETECTOR_PARAMS:
+        return {}
+    market = getattr(settings, "SURVEILLANCE_MARKET", "otc")
+    return dict(MARKET_PROFILES.get(market, {}).get(rule_type, {}))
+
+
+def _default(field: msgspec.structs.FieldInfo, market: dict[str, Any] | None = None) -> Any:
+    if market and field.name in market:
+        return market[field.name]
     if field.default is not msgspec.NODEFAULT:
         return field.default
     if field.default_factory is not msgspec.NODEFAULT:
@@ -94,16 +110,19 @@ def check_rule_parameters_proposal(*, rule_type: str, parameters: Any, current: 
         try:
             msgspec.convert(value, type=field.type, strict=strict)
         except msgspec.ValidationError as exc:
-            if str(exc).startswith("Expected `"):  # the wrong type; a bound is parameters_check's to name
+            # the wrong type ("Expected `float`, got `str`"); a bound ("Expected `float` > 0.0", same
+            # opening) is parameters_check's to name, with the bound
+            if ", got `" in str(exc):
                 problems.append(f"{name} takes {_kind(field.type)}, not {_shown(value)}")
                 continue
         kept[name] = value
     for name, field in fields.items():
         if field.required and name not in parameters:
             problems.append(f"{name} is required ({_kind(field.type)})")
+    market = _market_defaults(rule_type)
     for name, value in (current or {}).items():
         if name in fields and name not in parameters:
-            default = _default(fields[name])
+            default = _default(fields[name], market)
             back = "" if default is msgspec.NODEFAULT else f" (its default: {_shown(default)})"
             problems.append(
                 f"{name} is left out: the version in force sets it to {_shown(value)}; a proposal is the whole"
@@ -116,14 +135,20 @@ def check_rule_parameters_proposal(*, rule_type: str, parameters: Any, current: 
 
 def rule_parameters_help(rule_type: str, current: dict | None) -> str:
     """Every parameter of ``rule_type`` as the proposal starts from it: the value the version in
-    force sets, else its default (for the admin's help text)."""
+    force sets, else its default, the firm's market's where its profile sets one (for the
+    admin's help text)."""
     fields = rule_parameter_fields(rule_type)
+    market = _market_defaults(rule_type)
     parts = []
     for name, field in fields.items():
         if current and name in current:
             parts.append(f"{name} = {_shown(current[name])} (set)")
         else:
-            default = _default(field)
+            default = _default(field, market)
             shown = "required" if default is msgspec.NODEFAULT else f"default {_shown(default)}"
+            if name in market:  # the market profile's, not the detector's own (SURVEILLANCE_MARKET)
+                from django.conf import settings
+
+                shown += f" on the {settings.SURVEILLANCE_MARKET} market"
             parts.append(f"{name}: {shown}")
     return "; ".join(parts)

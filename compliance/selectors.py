@@ -95,8 +95,10 @@ def compliance_rule_history(*, code: str) -> list[ComplianceRule]:
 
 
 def compliance_rule_in_force(*, code: str) -> ComplianceRule | None:
-    """The version of rule ``code`` in force (active), if any: what a proposal starts from."""
-    return ComplianceRule.objects.filter(code=code, status=RuleStatus.ACTIVE).first()
+    """The version of rule ``code`` in force (active), if any: what a proposal starts from. The
+    code as typed, normalised as ``compliance_rule_propose`` stores it (``MAX_VOLUME`` is
+    ``max-volume``), so the admin prefills and checks the version the service will supersede."""
+    return ComplianceRule.objects.filter(code=code.lower().replace("_", "-"), status=RuleStatus.ACTIVE).first()
 
 
 def compliance_rules_effective(*, rule_types=None) -> QuerySet[ComplianceRule]:

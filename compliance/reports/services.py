@@ -266,12 +266,8 @@ def report_run_request(
             f"the period ends {period_end}, after today ({today} UTC): a report covers what already happened",
             code="report_period_future",
         )
-    if kind == ReportKind.TRANSACTION and period_end > trading_date_closed(now=now):
-        raise ReportError(
-            f"the trading date {period_end} has not closed yet (a transaction report, T+1, covers a finished"
-            f" day): it can be reported from {trading_date_reportable_from(period_end):%Y-%m-%d %H:%M} UTC",
-            code="report_day_open",
-        )
+    if kind == ReportKind.TRANSACTION:
+        check_trading_date_closed(trading_date=period_end, now=now)
     run = report_run_create(
         kind=kind,
         period_start=period_start,
@@ -723,6 +719,20 @@ def trading_date_closed(*, now: datetime | None = None) -> date:
     (what the daily transaction report reports: T+1)."""
     now = ensure_utc(now or utcnow())
     return (now - timedelta(minutes=settings.REPORTING_CLOSE_GRACE_MINUTES)).date() - timedelta(days=1)
+
+
+def check_trading_date_closed(*, trading_date: date, now: datetime | None = None) -> None:
+    """Refuse a transaction run over ``trading_date`` while it has not closed (``report_day_open``,
+    saying from when it can be reported): a run over today would report part of the day and invite
+    a second, conflicting submission of it (MiFIR Art. 26, T+1). The one refusal for a person's
+    run (``report_run_request``: the form, the API, ``manage.py report_run``) and the daily task
+    given a date."""
+    if trading_date > trading_date_closed(now=now):
+        raise ReportError(
+            f"the trading date {trading_date} has not closed yet (a transaction report, T+1, covers a finished"
+            f" day): it can be reported from {trading_date_reportable_from(trading_date):%Y-%m-%d %H:%M} UTC",
+            code="report_day_open",
+        )
 
 
 def trading_date_reportable_from(trading_date: date) -> datetime:

@@ -46,8 +46,11 @@ def transaction_report_daily(day: str | None = None) -> int | None:
     """RTS 22, T+1: the transaction report of the last closed UTC trading date, generated and
     validated, waiting for a compliance officer's approval (which queues the submission). None,
     and no run, when the date has nothing to report (no trade, no late arrival): a weekend's
-    empty file would only wait for an officer to sign off nothing."""
+    empty file would only wait for an officer to sign off nothing. ``day``: a trading date to run
+    instead (a backfill); one that has not closed is refused (``report_day_open``), as a person's
+    run is (``check_trading_date_closed``)."""
     from compliance.reports.services import (
+        check_trading_date_closed,
         report_run_create,
         report_run_execute,
         trading_date_closed,
@@ -55,6 +58,7 @@ def transaction_report_daily(day: str | None = None) -> int | None:
     )
 
     trading_date = date.fromisoformat(day) if day else trading_date_closed()
+    check_trading_date_closed(trading_date=trading_date)
     run = _run_once(kind=ReportKind.TRANSACTION, start=trading_date, end=trading_date)
     if run is None:
         if not transaction_run_needed(trading_date=trading_date):

@@ -28,7 +28,13 @@ from compliance.surveillance.order_detectors import (
     QuoteStuffingDetector,
     SpoofingDetector,
 )
-from compliance.surveillance.params import DETECTOR_PARAMS, Params, market_params, params_convert
+from compliance.surveillance.params import (
+    DETECTOR_PARAMS,
+    Params,
+    market_params,
+    market_scoped_params,
+    params_convert,
+)
 from compliance.surveillance.records import ClosePrint, FillRecord, OrderMessage, Quote
 from compliance.surveillance.trade_detectors import (
     MarkingTheCloseDetector,
@@ -211,14 +217,14 @@ class SurveillanceEngine:
         # (``_expiry_settle``), so every detector's state is as if none had been skipped.
         self._windows_empty = False
         self._skipped_sweep_t: float | None = None
-        # The market's profile (``MARKET_PROFILES``) under the firm's parameters: a detector
-        # named in ``params`` is set as a whole, as against the defaults.
+        # The market's profile (``MARKET_PROFILES``) under the firm's parameters and under every
+        # scoped rule, parameter by parameter: what a rule leaves out is the market's default.
         self.market = market
         params = market_params(market, params)
         scoped = {
-            "symbol": dict(instrument_params or {}),
-            "account": dict(account_params or {}),
-            "algo": dict(algo_params or {}),
+            "symbol": market_scoped_params(market, instrument_params),
+            "account": market_scoped_params(market, account_params),
+            "algo": market_scoped_params(market, algo_params),
         }
         for mapping in (params, *scoped.values()):
             for name in mapping:

@@ -1301,8 +1301,10 @@ class ParameterError(ValueError):
 
 
 # Market profiles: the detectors' default parameters for a kind of market, under every rule in
-# force and every ``--params`` (a detector named there is set as a whole, as against the
-# defaults). ``otc``: dealer quotes, the FX books the thresholds were chosen on. ``order_book``:
+# force (firm, instrument, account and algorithm scope) and every ``--params``: a parameter a rule
+# sets wins, one it leaves out keeps the profile's value, as it would the detector's default (a
+# rule changing one threshold of momentum ignition does not switch the order book's gate off; one
+# that sets ``gate: false`` does). ``otc``: dealer quotes, the FX books the thresholds were chosen on. ``order_book``:
 # an exchange-style limit order book, where prices form by matching (docs/lob-book.md) and
 # momentum ignition is judged by its learned gate (``MOMENTUM_GATE``, wip/mom40): out of fold on
 # the seen order books it found 137 of 153 ignitions with 3 strictly false alerts where the hand
@@ -1317,12 +1319,46 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
-def market_params(market: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """``params`` over the ``market`` profile's defaults (``ParameterError`` for an unknown market)."""
+def market_profile(market: str) -> dict[str, dict[str, Any]]:
+    """The ``market`` profile: detector name -> its defaults there (``ParameterError`` naming the
+    known markets for an unknown one)."""
     profile = MARKET_PROFILES.get(market)
     if profile is None:
         raise ParameterError(f"unknown market {market!r}; known: {', '.join(MARKET_PROFILES)}")
-    return {**profile, **(params or {})}
+    return profile
+
+
+def _over_profile(defaults: Mapping[str, Any] | None, raw: Any) -> Any:
+    """One detector's parameters over its profile defaults, parameter by parameter. A ``Params``
+    struct is a whole parameter set already (every field chosen by whoever built it): kept as is."""
+    if not defaults:
+        return raw
+    if raw is None:
+        return dict(defaults)
+    if isinstance(raw, Mapping):
+        return {**defaults, **raw}
+    return raw
+
+
+def market_params(market: str, params: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``params`` (detector name -> parameters) over the ``market`` profile's defaults, parameter
+    by parameter (``ParameterError`` for an unknown market)."""
+    profile = market_profile(market)
+    merged = dict(params or {})
+    for name, defaults in profile.items():
+        merged[name] = _over_profile(defaults, merged.get(name))
+    return merged
+
+
+def market_scoped_params(market: str, scoped: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, Any]]:
+    """Scoped rules (detector name -> {symbol, account or algorithm -> parameters}) each over the
+    ``market`` profile's defaults for its detector, as ``market_params`` does for the firm's: the
+    most specific rule applies as a whole parameter set, and its profile is the market's."""
+    profile = market_profile(market)
+    return {
+        name: {key: _over_profile(profile.get(name), raw) for key, raw in (by_key or {}).items()}
+        for name, by_key in (scoped or {}).items()
+    }
 
 
 # Alert types raised by another detector: their thresholds live under that detector's name.

@@ -102,6 +102,10 @@ def test_a_proposal_starts_from_the_parameters_of_the_version_in_force(client, a
         assert "min_size_ratio = 4.0 (set)" in text and "cancel_within_s: default 5.0" in text
     add = unescape(client.get(f"{URL}add/?code=spoof-firm").content.decode())
     assert '<option value="spoofing" selected>' in add
+    # the code as an officer may type it is the rule the service supersedes (it stores codes
+    # lower-case with hyphens): prefilled from that rule's version in force too
+    typed = unescape(client.get(f"{URL}add/?code=SPOOF_firm").content.decode())
+    assert "starting from v1's (in force)" in typed and '<option value="spoofing" selected>' in typed
 
 
 def test_a_proposal_leaving_out_a_parameter_in_force_is_refused_and_null_returns_it_to_its_default(client, alice, bob):
@@ -148,10 +152,14 @@ def test_a_proposal_naming_an_unknown_parameter_or_a_value_of_the_wrong_type_is_
             "levels_as_placed takes true or false, not 1",
         ),
         ("[4.0]", "the parameters must be a JSON object of name: value"),
+        # a number out of its bounds is a number: refused by the parameter's bound, not as the wrong type
+        ('{"min_size_ratio": -1, "max_lead_s": 20.0}', "Expected `float` > 0.0 - at `$.min_size_ratio`"),
     ]
     for parameters, said in cases:
         response = client.post(f"{URL}{v1.pk}/change/", {"parameters": parameters, "change_reason": "r"})
-        assert response.status_code == 200 and said in unescape(response.content.decode()), parameters
+        page = unescape(response.content.decode())
+        assert response.status_code == 200 and said in page, parameters
+        assert "takes a number, not -1" not in page
     # a pre-trade rule's: a decimal as text is its usual form; text that is no number is refused
     client.post(f"{URL}add/", _form())
     response = client.post(f"{URL}add/", _form(code="mv2", parameters='{"max_lots": true}'))

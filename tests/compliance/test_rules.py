@@ -77,6 +77,22 @@ def test_parameters_are_validated_on_save(alice):
         ).save()
 
 
+@pytest.mark.parametrize("rule_type", ["momentum_ignition", "marking_the_close"])
+def test_a_learned_gates_offline_candidate_recorder_is_no_rule_parameter(alice, rule_type):
+    """``gate_candidates`` keeps every candidate on the detector without bound: in the streaming
+    stage, a rule setting it would grow the process until it is killed. Refused by the service (so
+    by the admin and the API) and on save, naming what it is for; false is allowed."""
+    with pytest.raises(ValidationError, match="gate_candidates is for the offline fit of a learned gate"):
+        services.compliance_rule_propose(
+            proposed_by=alice, rule_type=rule_type, parameters={"gate_candidates": True}, reason="fit"
+        )
+    assert not ComplianceRule.objects.filter(rule_type=rule_type).exists()
+    rule = services.compliance_rule_propose(
+        proposed_by=alice, rule_type=rule_type, parameters={"gate_candidates": False}, reason="explicitly off"
+    )
+    assert rule.parameters == {"gate_candidates": False}
+
+
 def test_one_change_pending_at_a_time(alice, bob):
     rule = _propose(alice)
     with pytest.raises(Exception, match="already has a change pending"):

@@ -61,6 +61,9 @@ log = logging.getLogger(__name__)
 KIND = "tradeops.audit.checkpoint"
 ALGORITHM = "hmac-sha256"
 NAME_RE = re.compile(r"^checkpoint-(\d{15})-(\d{8}T\d{12})Z\.json$")
+# The engine at the head of a database identity as ``database_identity`` writes it: a vendor name
+# then ``://`` (``postgresql://host:port/name``), or ``sqlite:`` then its file (``sqlite:/abs/path``).
+ENGINE_RE = re.compile(r"^(?:([a-z][a-z0-9]*)://|(sqlite):)")
 
 
 class CheckpointError(ApplicationError):
@@ -186,8 +189,9 @@ def names_an_address(identity: str) -> bool:
     """Whether a database identity carries where the database lives (a host, a port, a path):
     every identity ``database_identity`` derives from the settings does; an
     ``AUDIT_CHECKPOINT_DATABASE`` label may not (``tradeops-prod``), or may (a moved database's
-    old ``postgresql://host:port/name``)."""
-    return any(mark in identity for mark in (":", "/", "\\", "@"))
+    old ``postgresql://host:port/name``, or a bare host name or address pinned as the label:
+    ``db01.prod.internal``, ``10.0.4.7``, hence the dot)."""
+    return any(mark in identity for mark in (":", "/", "\\", "@", "."))
 
 
 def database_label(identity: str | None) -> str | None:
@@ -201,7 +205,10 @@ def database_label(identity: str | None) -> str | None:
     reads it; it changes when ``SECRET_KEY`` is rotated, as the label of the same database."""
     if identity is None or not names_an_address(identity):
         return identity
-    engine = identity.split(":", 1)[0] or "database"
+    # The engine only when the identity starts with one (``postgresql://``, ``sqlite:``): a pinned
+    # identity of another form (``db-prod.internal:5432/tradeops``) must not lend its host as one.
+    scheme = ENGINE_RE.match(identity)
+    engine = (scheme.group(1) or scheme.group(2)) if scheme else "database"
     return f"{engine}#{salted_hmac('tradeops.audit.database_label', identity).hexdigest()[:12]}"
 
 

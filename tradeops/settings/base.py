@@ -329,7 +329,7 @@ LOGGING = {
 
 # Surveillance: the kind of market the firm's orders trade on, whose profile gives the detectors'
 # defaults under the rules in force (compliance.surveillance.params.MARKET_PROFILES: "otc", dealer
-# quotes; "order_book", an exchange-style limit order book). An unknown name stops the stage.
+# quotes; "order_book", an exchange-style limit order book). An unknown name: compliance.E001.
 SURVEILLANCE_MARKET = env("SURVEILLANCE_MARKET", default="otc")
 
 # ML pipeline (mlmodels): where model artifacts live, the bar timeframe the features use, and

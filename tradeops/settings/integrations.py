@@ -103,7 +103,9 @@ AUDIT_CHECKPOINT_EVERY_RECORDS = env.int("AUDIT_CHECKPOINT_EVERY_RECORDS", defau
 AUDIT_CHECKPOINT_EVERY_MINUTES = env.float("AUDIT_CHECKPOINT_EVERY_MINUTES", default=5.0)
 AUDIT_CHECKPOINT_CHECK_SECONDS = env.float("AUDIT_CHECKPOINT_CHECK_SECONDS", default=5.0)
 # The database identity checkpoints name (empty: engine://host:port/name of the default database,
-# tradeops.audit.checkpoint.database_identity). Set it only to keep a moved database's identity.
+# tradeops.audit.checkpoint.database_identity). In production set it to a label naming no address
+# (tradeops-prod-eu: also what the audit screens and the API show), or, where checkpoints exist,
+# to the identity they name (a move, a pooler in front): docs/audit-trail.md, Operations.
 AUDIT_CHECKPOINT_DATABASE = env("AUDIT_CHECKPOINT_DATABASE", default="")
 # Retention per audit category in years (MiFIR Art. 25: 5; compliance records 7, MiFID II Art. 16).
 AUDIT_RETENTION_YEARS = {"default": 5, "compliance": 7}

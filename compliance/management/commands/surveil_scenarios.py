@@ -205,6 +205,20 @@ class Command(BaseCommand):
                     "--momentum-candidates: the gate is fitted on development, tuning and seen books only "
                     "(never on the fresh evaluation seeds)"
                 )
+            # The 07:00 CONFIRMATION sets are seen books too, but the round's row: never fitted on
+            # (the seen lists hold them; MOMENTUM_GATE's fit left them out by hand).
+            from compliance.scenarios.close_gate import CONFIRMATION
+
+            confirmation = set(CONFIRMATION.get("heldout" if ranges == "heldout" else book, ()))
+            if opts["seeds"] and set(seeds) & confirmation:
+                raise CommandError(
+                    "--momentum-candidates: seeds "
+                    + ",".join(str(s) for s in seeds if s in confirmation)
+                    + f" are {book} CONFIRMATION sets (the 07:00 round's row), never fitted on"
+                )
+            if set(seeds) & confirmation:
+                seeds = [s for s in seeds if s not in confirmation]
+                self.stderr.write(f"--momentum-candidates: the {book} CONFIRMATION sets left out")
             from compliance.scenarios.momentum_gate import candidates_extract
 
             with open(opts["momentum_candidates"], "wb") as fh:

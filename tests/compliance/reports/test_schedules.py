@@ -55,7 +55,38 @@ def test_periods():
     assert period_for("previous_year", today) == (date(2025, 1, 1), date(2025, 12, 31))
 
 
-def test_daily_task_generates_once(traded, trade_date):
+def services_now() -> datetime:
+    import compliance.reports.services as services
+
+    return services.utcnow()
+
+
+def _days_after(monkeypatch, trade_date, days: int, *, hour: int = 1) -> None:
+    """The wall clock ``days`` after the paper broker's fills (today's), at ``hour`` UTC: their
+    trading date has closed, as the daily task needs (T+1)."""
+    from datetime import time, timedelta
+
+    import compliance.reports.services as services
+
+    later = datetime.combine(trade_date + timedelta(days=days), time(hour, 0), tzinfo=UTC)
+    monkeypatch.setattr(services, "utcnow", lambda: later)
+
+
+def test_the_daily_task_given_a_date_not_closed_refuses_it_as_a_persons_run_is(traded, trade_date, monkeypatch):
+    """A backfill of ``day`` goes through the same T+1 refusal as the form, the API and
+    ``manage.py report_run``: a run over today would report part of the day."""
+    from compliance.reports.services import ReportError
+
+    with pytest.raises(ReportError, match=rf"the trading date {trade_date} has not closed yet") as refused:
+        transaction_report_daily.apply(kwargs={"day": trade_date.isoformat()}).get()
+    assert refused.value.code == "report_day_open"
+    assert not ReportRun.objects.exists()
+    _days_after(monkeypatch, trade_date, 1)
+    assert transaction_report_daily.apply(kwargs={"day": trade_date.isoformat()}).get() is not None
+
+
+def test_daily_task_generates_once(traded, trade_date, monkeypatch):
+    _days_after(monkeypatch, trade_date, 1)
     run_id = transaction_report_daily.apply(kwargs={"day": trade_date.isoformat()}).get()
     run = ReportRun.objects.get(pk=run_id)
     assert run.status == RunStatus.VALIDATED and run.generated_by_label == "service:celery-beat"
@@ -65,10 +96,14 @@ def test_daily_task_generates_once(traded, trade_date):
     assert ReportRun.objects.filter(kind=ReportKind.TRANSACTION).count() == 1
 
 
-def test_a_date_with_nothing_to_report_gets_no_run_but_a_late_fill_does(traded, trade_date, account, instrument):
+def test_a_date_with_nothing_to_report_gets_no_run_but_a_late_fill_does(
+    traded, trade_date, account, instrument, monkeypatch
+):
     """RTS 22 reports executions: a closed date without any (a weekend) makes no run for an
     officer to sign off; a quiet date after a fill recorded late still makes one, for that fill."""
     from datetime import timedelta
+
+    _days_after(monkeypatch, trade_date, 2)
 
     from tests.screens.world import order_filled
 
@@ -77,7 +112,12 @@ def test_a_date_with_nothing_to_report_gets_no_run_but_a_late_fill_does(traded, 
     assert transaction_report_daily.apply(kwargs={"day": quiet.isoformat()}).get() is None
     assert list(ReportRun.objects.values_list("pk", flat=True)) == [first]
     noon = datetime.combine(trade_date, datetime.min.time(), UTC) + timedelta(hours=12)
-    order_filled(account=account, instrument=instrument, at=noon)  # of the reported date, recorded after its run
+    late_fill = order_filled(account=account, instrument=instrument, at=noon)  # of the reported date
+    # recorded after its run (the clock here runs ahead of the rows' own record time), before the next
+    from trading.models import Execution
+
+    Execution.objects.filter(order=late_fill).update(recorded_at=services_now() + timedelta(minutes=30))
+    _days_after(monkeypatch, trade_date, 2, hour=2)
     late = ReportRun.objects.get(pk=transaction_report_daily.apply(kwargs={"day": quiet.isoformat()}).get())
     assert (late.period_start, late.record_count, late.summary["late"]) == (quiet, 1, 1)
 

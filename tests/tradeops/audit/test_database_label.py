@@ -70,6 +70,28 @@ def test_a_label_names_the_engine_and_a_keyed_fingerprint_or_a_plain_pinned_labe
     assert database_label(identity) != label  # keyed: not to be matched against guessed addresses
 
 
+@pytest.mark.parametrize(
+    "pinned",
+    ["db-prod.internal:5432/tradeops", "db-prod.internal/tradeops", "tradeops@db-prod.internal", "10.0.4.7:6432"],
+)
+def test_a_pinned_identity_that_is_no_url_lends_no_part_of_its_address_to_the_label(db, pinned):
+    """The engine is read only from a ``scheme://`` or ``sqlite:`` head: an AUDIT_CHECKPOINT_DATABASE
+    pinned to an address of another form is fingerprinted whole (``database#...``), never shown
+    up to its first colon as if that were the engine."""
+    label = database_label(pinned)
+    assert label.startswith("database#") and len(label) == len("database#") + 12, label
+    assert "db-prod" not in label and "10.0.4.7" not in label
+    assert database_label("sqlite::memory:").startswith("sqlite#")
+
+
+@pytest.mark.parametrize("pinned", ["db01.prod.internal", "10.0.4.7"])
+def test_a_host_name_or_address_pinned_as_the_label_is_not_shown_as_one(db, pinned):
+    """A label is shown as set only when it names no address: a bare host name or IP address
+    pinned as AUDIT_CHECKPOINT_DATABASE is where the database lives, so it is fingerprinted."""
+    assert database_label(pinned).startswith("database#")
+    assert database_label("tradeops-prod-eu") == "tradeops-prod-eu"
+
+
 def test_the_verification_report_for_the_screens_and_the_api_names_no_address(two_other_databases, capsys):
     full = audit_verify()
     assert full.ok, full.findings
