@@ -951,7 +951,12 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # false): every such push +21 / 109 / 88; this rule +17 / 33 / 16; by book development +1 / 3 /
     # 2, tuning 0 / 3 / 3, held-out +3 / 7 / 4, independent +2 / 7 / 5, the order book +11 / 13 / 2.
     # On the FX books the print-stopped pushes are rarely marks (independent 2 of 56), on the
-    # order book nearly always (11 of 13). The CONFIRMATION row is in the round's section. OFF.
+    # order book nearly always (11 of 13). On the CONFIRMATION sets (the nine 07:00 sets per book,
+    # run once, off vs on): independent marking the close 28 -> 28 of 39, alerts 41 -> 43, strictly
+    # false 13 -> 15; held-out 32 -> 33 of 40, 48 -> 50, 16 -> 17; the limit order book 31 -> 36
+    # of 40, 32 -> 38, 1 -> 2 (its first set 0.62 -> at least 0.92: it meets every target); every other type
+    # identical. It found no more on the independent book (the keep criterion): OFF by default; on
+    # the order book it holds (the lead decides on ``MARKET_PROFILES["order_book"]``).
     print_purpose_gate: bool = False
     purpose_min_age_s: NonNeg = 300.0
     purpose_max_age_s: Pos = 3600.0
