@@ -108,6 +108,7 @@ def book_candidates(book: str, seed: int, ranges: str, *, hours: float = 4.0, pa
                 "close_ts": c["close_ts"],
                 "hand_stop": c["hand_stop"],
                 "features": c["features"],
+                "purpose": c.get("purpose", {}),
                 "label": label,
                 "found": sorted({key[id(ep)] for ep in found}),
             }

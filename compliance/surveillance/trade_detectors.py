@@ -1661,6 +1661,14 @@ def close_gate_score(features: dict[str, float], gate: dict) -> tuple[float, dic
     return z, contributions
 
 
+def _cv(values: list[float]) -> float:
+    """The coefficient of variation (population standard deviation / mean; 0 for a zero mean)."""
+    mean = sum(values) / len(values)
+    if mean <= 0:
+        return 0.0
+    return (sum((v - mean) ** 2 for v in values) / len(values)) ** 0.5 / mean
+
+
 class MarkingTheCloseDetector(Detector):
     """Marking the close (MAR Annex I 2(b), 2016/522 Annex II 1(c)): on a close or fixing print,
     an account that pushed the print with aggressive one-way trading just before it, in favour
@@ -1827,9 +1835,16 @@ class MarkingTheCloseDetector(Detector):
                     "hand_stop": stop,
                     "hand_score": hand_score,
                     "features": features,
+                    "purpose": {k: v for k, v in ev.items() if k.startswith("purpose_")},
                 }
             )
         if not p.close_gate:
+            if stop == "print_move" and p.print_purpose_gate and self._stake_for_print(ev):
+                # every other hand test passed and the position is a stake taken for the print:
+                # an attempt whatever the print did, scored as the dominant push's is
+                ev["print_purpose_gate"] = True
+                stop = None
+                hand_score = excess_score(ev["share_of_window_aggressive_volume"], p.dominant_window_share or 0.6)
             if stop is not None:
                 return
             alert.score = hand_score
@@ -1848,10 +1863,18 @@ class MarkingTheCloseDetector(Detector):
         self.out.append(alert)
 
     def on_fill(self, t, fill, state, side):
-        if self.pending and state is not None and state.aggressive:
+        if self.pending:
+            aggressive_fill = state is not None and state.aggressive
             for entry in self.pending:
-                if entry[1] == fill.account and entry[2] == fill.symbol and entry[3] == side:
-                    entry[5] += fill.qty
+                if entry[1] != fill.account or entry[2] != fill.symbol:
+                    continue
+                if entry[3] == side:
+                    if aggressive_fill:
+                        entry[5] += fill.qty
+                elif "purpose_unwind_qty" in entry[6].evidence:
+                    # the account's fills the other way after the print (any, passive too): an
+                    # unwind of what the push built (recorded with the gate's candidates only)
+                    entry[6].evidence["purpose_unwind_qty"] += fill.qty
         dq = self.fills.get(fill.symbol)
         if dq is None:
             dq = self.fills[fill.symbol] = deque()
@@ -1860,6 +1883,70 @@ class MarkingTheCloseDetector(Detector):
         edge = t - self._keep_s  # the window and the look-backs before it (concentration, position)
         while dq[0][0] < edge:
             dq.popleft()
+
+    def _stake_for_print(self, ev: dict) -> bool:
+        """The print gate's test (``print_purpose_gate``): the position the push favours stood its
+        way for ``purpose_min_age_s`` to ``purpose_max_age_s`` before it, and the account unwound
+        less than ``purpose_max_unwind`` x the push after the print."""
+        p = self.p
+        age = ev["purpose_position_age_s"]
+        push = ev["purpose_push_qty"]
+        unwind = ev["purpose_unwind_qty"] / push if push else 0.0
+        ev["purpose_unwind_ratio"] = round(unwind, 4)
+        return p.purpose_min_age_s <= age < p.purpose_max_age_s and unwind < p.purpose_max_unwind
+
+    def _purpose(self, fills, account, direction, began, t, held_before, push) -> dict:
+        """Figures of why the account traded, from its own tape before the push (2026-12-06 10:00
+        round, wip/close43; recorded with the gate's candidates, named ``purpose_*``):
+        the age of the position the push favours (how long, counted back from the push, the
+        account's position stood the push's way without a break, within the fills kept: at most
+        ``window_s`` + the look-back) and how it was built (its orders over that stretch, the
+        first to the last), the account's orders the push's way over the ``vol_lookback_s``
+        before the print as a schedule (their count, and the spread of the gaps between them
+        and of their sizes: an execution parent slices evenly at regular intervals), and a
+        counter of its fills the other way after the print (``purpose_unwind_qty``, added to
+        while the push waits ``after_s``)."""
+        p = self.p
+        own = [f for f in fills if f[1].account == account and f[0] < began]
+        pos = held_before
+        age_from = began
+        build_orders: set[str] = set()
+        build_first = build_last = None
+        if pos * direction > 0:
+            for f in reversed(own):
+                if f[2] == direction:
+                    build_orders.add(f[1].order_id)
+                    build_first = f[0]
+                    build_last = build_last or f[0]
+                pos -= f[2] * f[1].qty
+                if pos * direction <= 1e-12:
+                    age_from = f[0]
+                    break
+            else:
+                age_from = began - self._keep_s  # the stretch runs past the fills kept: at least that old
+        firsts: dict[str, list] = {}
+        for f in fills:
+            if f[1].account == account and f[2] == direction and f[3] and t - p.vol_lookback_s <= f[0] <= t:
+                entry = firsts.get(f[1].order_id)
+                if entry is None:
+                    firsts[f[1].order_id] = [f[0], f[1].qty]
+                else:
+                    entry[1] += f[1].qty
+        sched = sorted(firsts.values())
+        gaps = [b[0] - a[0] for a, b in zip(sched, sched[1:], strict=False)]
+        sizes = [e[1] for e in sched]
+        qty = sum(f[1].qty for f in push if f[2] == direction)
+        return {
+            "purpose_position_age_s": round(began - age_from, 3),
+            "purpose_build_orders": len(build_orders),
+            "purpose_build_span_s": round(build_last - build_first, 3) if build_first is not None else None,
+            "purpose_schedule_orders": len(sched),
+            "purpose_schedule_gap_cv": round(_cv(gaps), 4) if len(gaps) >= 2 else None,
+            "purpose_schedule_size_cv": round(_cv(sizes), 4) if len(sizes) >= 2 else None,
+            "purpose_schedule_span_s": round(sched[-1][0] - sched[0][0], 3) if sched else 0.0,
+            "purpose_push_qty": qty,
+            "purpose_unwind_qty": 0.0,
+        }
 
     def _sigma_bps(self, symbol, start, end, horizon) -> float | None:
         return sigma_bps(self.engine, symbol, start, end, horizon)
@@ -1989,7 +2076,7 @@ class MarkingTheCloseDetector(Detector):
         # With the learned gate (``close_gate``) or the candidates asked for (``gate_candidates``)
         # every push is carried to the print's settlement, the first hand test it fails named
         # (``hand_stop``) instead of dropping it there.
-        collect = p.close_gate or p.gate_candidates
+        collect = p.close_gate or p.gate_candidates or p.print_purpose_gate
         for account, mine in by_account.items():
             aggr = [f for f in mine if f[3]]
             if not aggr:
@@ -2294,6 +2381,7 @@ class MarkingTheCloseDetector(Detector):
                     abs(sum(f[2] * f[1].qty for f in push)) / max(sum(f[1].qty for f in push), 1e-12), 4
                 )
                 alert.evidence["position_favoured_qty_ratio"] = round(favoured_qty / qty, 4) if qty else 0.0
+                alert.evidence.update(self._purpose(fills, account, direction, began, t, held_before, push))
                 if p.after_s <= 0:
                     self._decide(alert, 0.0, 0.0, unmoved)
                     continue
