@@ -1328,18 +1328,29 @@ class ParameterError(ValueError):
 # force (firm, instrument, account and algorithm scope) and every ``--params``: a parameter a rule
 # sets wins, one it leaves out keeps the profile's value, as it would the detector's default (a
 # rule changing one threshold of momentum ignition does not switch the order book's gate off; one
-# that sets ``gate: false`` does). ``otc``: dealer quotes, the FX books the thresholds were chosen on. ``order_book``:
-# an exchange-style limit order book, where prices form by matching (docs/lob-book.md) and
+# that sets ``gate: false`` does). ``otc``: dealer quotes, the FX books the thresholds were chosen
+# on. ``order_book``: an exchange-style limit order book, where prices form by matching (docs/lob-book.md) and
 # momentum ignition is judged by its learned gate (``MOMENTUM_GATE``, wip/mom40): out of fold on
 # the seen order books it found 137 of 153 ignitions with 3 strictly false alerts where the hand
 # rules found 119 with 23, and on the 07:00 CONFIRMATION order books 37 of 40 with 0 false where
 # the hand rules found 28 with 3; on the FX books it finds fewer than the hand rules (our held-out
 # 28 -> 22 of 38), so it is the order book's profile, not the firm-wide default (2026-12-06, the
-# lead's decision on wip/mom40's row; docs/surveillance-rounds.md, 09:00 round). A firm sets its
-# market with ``SURVEILLANCE_MARKET`` (the streaming stage) or ``surveil --market``.
+# lead's decision on wip/mom40's row; docs/surveillance-rounds.md, 09:00 round). And marking the
+# close there takes a push stopped only by the print test when the account's position had stood
+# the push's way 300-3,600 s and it unwound under half the push after the print
+# (``print_purpose_gate``, wip/close43): the order book's fixing is a median of the mid over five
+# minutes, which a push moves less than a last-price or short-average print, and on the order
+# books 11 of 13 print-stopped pushes were marks against 2 of 56 on the independent book. On the
+# 07:00 CONFIRMATION order books it found 36 of 40 with 2 strictly false alerts, against 31 with 1;
+# on the FX books nothing more (independent 28 -> 28 of 39, 13 -> 15 false), so order book only
+# (2026-12-06 10:05 UTC, the lead's decision on wip/close43's row; the rounds page, 10:00 round).
+# A firm sets its market with ``SURVEILLANCE_MARKET`` (the streaming stage) or ``surveil --market``.
 MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "otc": {},
-    "order_book": {"momentum_ignition": {"gate": True}},
+    "order_book": {
+        "momentum_ignition": {"gate": True},
+        "marking_the_close": {"print_purpose_gate": True},
+    },
 }
 
 

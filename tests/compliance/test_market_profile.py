@@ -27,6 +27,8 @@ ONLY = {"momentum_ignition"}
 def test_the_order_book_profile_turns_the_momentum_gate_on_and_otc_keeps_the_hand_rules():
     assert SurveillanceEngine(market="order_book").default_params["momentum_ignition"].gate is True
     assert SurveillanceEngine(market="otc").default_params["momentum_ignition"].gate is False
+    assert SurveillanceEngine(market="order_book").default_params["marking_the_close"].print_purpose_gate is True
+    assert SurveillanceEngine(market="otc").default_params["marking_the_close"].print_purpose_gate is False
     assert SurveillanceEngine().market == "otc"
     # the same series judged two ways: by the hand rules (otc) and by the gate (order book),
     # whose evidence gives its probability against its threshold
@@ -47,9 +49,14 @@ def test_a_rule_changing_one_threshold_keeps_the_profiles_gate_and_one_setting_i
     assert engine.default_params["momentum_ignition"].min_aggressive_orders == 4
     off = SurveillanceEngine({"momentum_ignition": {"gate": False}}, market="order_book")
     assert off.default_params["momentum_ignition"].gate is False
-    assert market_params("order_book", {"wash_trade": {}}) == {"momentum_ignition": {"gate": True}, "wash_trade": {}}
+    assert market_params("order_book", {"wash_trade": {}}) == {
+        "momentum_ignition": {"gate": True},
+        "marking_the_close": {"print_purpose_gate": True},
+        "wash_trade": {},
+    }
     assert market_params("order_book", {"momentum_ignition": {"min_aggressive_orders": 4}}) == {
-        "momentum_ignition": {"gate": True, "min_aggressive_orders": 4}
+        "momentum_ignition": {"gate": True, "min_aggressive_orders": 4},
+        "marking_the_close": {"print_purpose_gate": True},
     }
 
 
