@@ -194,3 +194,31 @@ def test_a_refused_screen_says_why_inside_the_product(world):
     assert "Not for your role" in body
     assert "Regulatory reports are for compliance officers, auditors and administrators." in body
     assert 'aria-label="Screens"' in body and 'href="/"' in body
+
+
+def test_the_kill_switch_is_named_as_the_console_names_it_on_engage_release_and_the_home_page(world):
+    """The walk of 2026-12-06: engaging read "Kill switch engaged on account 1." and the home
+    tile "An account 1: ..." (the form's scope label) while the banner said "account <name> (1)";
+    engaging again said "engaged" as if new; a lower-case symbol was refused without a hint."""
+    from trading.models import Instrument, KillSwitch
+
+    account = world.accounts[0]
+    target = f"account {account.name} ({account.pk})"
+    risk = _client(world.users["risk"])
+    form = {"scope": "account", "scope_value": str(account.pk), "reason": "runaway", "confirm": "yes"}
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert f"Kill switch engaged on {target}." in page
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert f"The kill switch on {target} was already engaged; it stays engaged." in page
+    home = risk.get("/").content.decode()
+    assert f"{target}: runaway" in home and "An account" not in home
+    symbol = Instrument.objects.order_by("symbol").first().symbol
+    page = risk.post(
+        "/console/kill-switch/engage/",
+        {"scope": "instrument", "scope_value": symbol.lower(), "reason": "r", "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+    assert f"did you mean &#x27;{symbol}&#x27;?" in page
+    switch = KillSwitch.objects.get(engaged=True)
+    page = risk.post(f"/console/kill-switch/{switch.pk}/release/", {"reason": "checked"}, follow=True)
+    assert f"Kill switch on {target} released." in page.content.decode()

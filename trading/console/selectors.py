@@ -304,15 +304,16 @@ def attention_for(user) -> list[Item]:
     if not console_visible(user):
         return []
     items: list[Item] = []
-    engaged = list(kill_switch_list())
+    engaged = list(kill_switch_list().order_by("-engaged_at"))
+    # The console's own names ("account Paper demo (1)", "instrument EURUSD", "everything"): the
+    # scope's form label ("An account (id)") once read "An account 1" here.
+    kill_switch_labels(engaged)
     items.append(
         Item(
             "Kill switches engaged",
             len(engaged),
-            "; ".join(
-                f"{k.get_scope_display().split(' (')[0]} {k.scope_value}".strip() + f": {k.engage_reason}"
-                for k in engaged[:3]
-            )
+            "; ".join(f"{k.target}: {k.engage_reason}" for k in engaged[:3])
+            + (f"; and {len(engaged) - 3} more" if len(engaged) > 3 else "")
             if engaged
             else "Nothing is blocked: every account, instrument and algorithm may trade.",
             "/console/#kill-switch",
