@@ -243,7 +243,7 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tradeops.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "tradeops.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["tradeops.api.inputs.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "tradeops.api.schema.ApiAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["tradeops.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradeops.api.parsers.JsonBodyParser"],
