@@ -222,3 +222,31 @@ def test_the_kill_switch_is_named_as_the_console_names_it_on_engage_release_and_
     switch = KillSwitch.objects.get(engaged=True)
     page = risk.post(f"/console/kill-switch/{switch.pk}/release/", {"reason": "checked"}, follow=True)
     assert f"Kill switch on {target} released." in page.content.decode()
+
+
+def test_an_account_under_a_kill_switch_reads_halted_not_its_last_snapshots_active(world):
+    """The walk of 2026-12-06: the console showed ACTIVE beside "kill switch engaged" (the
+    worker's snapshot, rewritten only at its next mark), and a switch on everything left each
+    account's and instrument's kill switch column at "—"."""
+    from decimal import Decimal as D
+
+    from tradeops.core.clock import utcnow
+    from trading.models import AccountRiskSnapshot
+
+    account = world.accounts[0]
+    zero = D(0)
+    AccountRiskSnapshot.objects.update_or_create(
+        account=account,
+        defaults=dict(
+            balance=D(100000), equity=D(100000), unrealised_pnl=zero, peak_equity=D(100000), drawdown=zero,
+            daily_pnl=zero, trading_state="ACTIVE", as_of=utcnow(), updated_at=utcnow(),
+        ),
+    )  # fmt: skip
+    risk = _client(world.users["risk"])
+    page = risk.get("/console/?fragment=breakers").content.decode()
+    assert ">ACTIVE</span>" in page and "engaged (everything)" not in page
+    risk.post("/console/kill-switch/engage/", {"scope": "all", "reason": "desk fire", "confirm": "yes"})
+    page = risk.get("/console/?fragment=breakers").content.decode()
+    assert ">ACTIVE</span>" not in page and ">HALTED</span>" in page
+    assert page.count("engaged (everything)") >= 1 + len(world.accounts)  # every account and instrument row
+    assert "Session now (wall clock)" in page

@@ -86,7 +86,15 @@ class AccountView:
     usages: list[Usage] = field(default_factory=list)
     realised: Decimal = ZERO
     unrealised: Decimal = ZERO
-    kill_switch: KillSwitch | None = None
+    kill_switch: KillSwitch | None = None  # on the account, else on everything
+
+    @property
+    def trading_state(self) -> str:
+        """The worker's state from its last snapshot, except that a kill switch covering the
+        account halts it now: the snapshot is rewritten only at the worker's next mark, and the
+        console once showed ACTIVE beside "kill switch engaged" (the walk of 2026-12-06)."""
+        state = self.snapshot.trading_state if self.snapshot is not None else ""
+        return "HALTED" if self.kill_switch is not None and state != "HALTED" else state
 
     @property
     def worst(self) -> str:
@@ -133,7 +141,9 @@ def console_accounts() -> list[AccountView]:
     for account in accounts:
         snapshot = getattr(account, "risk_snapshot", None)
         view = AccountView(
-            account=account, snapshot=snapshot, kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk)))
+            account=account,
+            snapshot=snapshot,
+            kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk))) or engaged.get((KillScope.ALL, "")),
         )
         gross = net = ZERO
         any_approx = False
@@ -172,14 +182,18 @@ def console_instruments() -> list[dict[str, Any]]:
     from trading.marketdata.sessions import is_open
 
     now = utcnow()
-    engaged = {k.scope_value: k for k in kill_switch_list().filter(scope=KillScope.INSTRUMENT)}
+    switches = list(kill_switch_list().filter(scope__in=[KillScope.INSTRUMENT, KillScope.ALL]))
+    engaged = {k.scope_value: k for k in switches if k.scope == KillScope.INSTRUMENT}
+    everything = next((k for k in switches if k.scope == KillScope.ALL), None)
     rows = []
     for inst in Instrument.objects.order_by("symbol"):
         try:
             session = is_open(inst.trading_hours, now)
         except (ValueError, TypeError, KeyError, AttributeError):  # a malformed schedule: shown as unknown, never a 500
             session = None
-        rows.append({"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol)})
+        rows.append(
+            {"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol) or everything}
+        )
     return rows
 
 
