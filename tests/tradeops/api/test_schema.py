@@ -101,3 +101,10 @@ def test_no_page_of_the_docs_carries_an_unresolved_merge():
         if re.match(r"^(<{7}|>{7})( |$)|^={7}$", line)
     ]
     assert not marked, f"conflict markers left by a merge: {marked}"
+
+
+def test_the_schema_says_a_proof_of_today_is_a_409(openapi):
+    """The API answers 409 ``audit_proof_day_open`` to a GET of a proof of today; the schema gave
+    that GET no 409 (the walk of 2026-12-06)."""
+    responses = openapi["paths"]["/api/v1/audit/records/{sequence}/proof/"]["get"]["responses"]
+    assert "409" in responses and "audit_proof_day_open" in responses["409"]["description"]

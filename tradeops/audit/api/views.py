@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 
@@ -26,6 +26,7 @@ from tradeops.audit.selectors import (
 )
 from tradeops.audit.services import audit_verification_record
 from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.core.api import ErrorResponse
 
 
 class AuditRecordFilter(filters.FilterSet):
@@ -130,7 +131,13 @@ class AuditRecordProof(ApiView):
 
     matrix = {"GET": ("audit_records", "read")}
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        responses={
+            200: OpenApiTypes.OBJECT,
+            # the schema said nothing of it (a GET is given no 409 by default); the API answers it
+            409: OpenApiResponse(ErrorResponse, description="audit_proof_day_open: a record of today (UTC)"),
+        }
+    )
     def get(self, request, sequence: int):
         record = audit_record_visible_get(user=request.user, sequence=sequence)
         return Response(audit_proof(event_id=record.event_id))
