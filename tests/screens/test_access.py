@@ -250,3 +250,5 @@ def test_an_account_under_a_kill_switch_reads_halted_not_its_last_snapshots_acti
     assert ">ACTIVE</span>" not in page and ">HALTED</span>" in page
     assert page.count("engaged (everything)") >= 1 + len(world.accounts)  # every account and instrument row
     assert "Session now (wall clock)" in page
+    home = risk.get("/").content.decode()
+    assert f"{account.name}: HALTED (kill switch), breaker closed" in home

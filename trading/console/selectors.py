@@ -350,7 +350,7 @@ def attention_for(user) -> list[Item]:
     halted = [
         v
         for v in views
-        if v.snapshot is not None and (v.snapshot.trading_state != "ACTIVE" or v.snapshot.breaker_state != "closed")
+        if v.snapshot is not None and (v.trading_state != "ACTIVE" or v.snapshot.breaker_state != "closed")
     ]
     if halted:
         items.append(
@@ -358,7 +358,9 @@ def attention_for(user) -> list[Item]:
                 "Accounts not trading normally",
                 len(halted),
                 ", ".join(
-                    f"{v.account.name}: {v.snapshot.trading_state}, breaker {v.snapshot.breaker_state}"
+                    f"{v.account.name}: {v.trading_state}"
+                    + (" (kill switch)" if v.kill_switch is not None else "")
+                    + f", breaker {v.snapshot.breaker_state}"
                     for v in halted[:4]
                 ),
                 "/console/#breakers",
