@@ -252,3 +252,18 @@ def test_an_account_under_a_kill_switch_reads_halted_not_its_last_snapshots_acti
     assert "Session now (wall clock)" in page
     home = risk.get("/").content.decode()
     assert f"{account.name}: HALTED (kill switch), breaker closed" in home
+
+
+def test_a_trader_can_be_stopped_by_name_from_the_console(world):
+    """A switch on a trader takes a user id, which the console never showed (its choices listed
+    accounts and instruments only), and was then named "trader 5"."""
+    trader = world.users["trader"]
+    risk = _client(world.users["risk"])
+    page = risk.get("/console/").content.decode()
+    assert f'<option value="{trader.pk}">trader {trader.get_username()}</option>' in page
+    page = risk.post(
+        "/console/kill-switch/engage/",
+        {"scope": "trader", "scope_value": str(trader.pk), "reason": "fat finger", "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+    assert f"Kill switch engaged on trader {trader.get_username()} ({trader.pk})." in page

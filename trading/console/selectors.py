@@ -226,12 +226,16 @@ def console_fills(*, limit: int = 50) -> list[Execution]:
 
 def kill_switch_labels(switches) -> None:
     """Name what each switch covers: ``target`` = "everything", "account Alpha fund (9)", ..."""
+    switches = list(switches)
     names = account_names()
+    traders = trader_names() if any(k.scope == KillScope.TRADER for k in switches) else {}
     for k in switches:
         if k.scope == KillScope.ALL:
             k.target = "everything"
         elif k.scope == KillScope.ACCOUNT and k.scope_value.isdigit() and int(k.scope_value) in names:
             k.target = f"account {names[int(k.scope_value)]} ({k.scope_value})"
+        elif k.scope == KillScope.TRADER and k.scope_value.isdigit() and int(k.scope_value) in traders:
+            k.target = f"trader {traders[int(k.scope_value)]} ({k.scope_value})"
         else:
             k.target = f"{k.scope} {k.scope_value}"
 
@@ -256,6 +260,21 @@ def instrument_meta() -> dict[str, dict[str, Any]]:
 
 def account_names() -> dict[int, str]:
     return dict(TradingAccount.objects.values_list("pk", "name"))
+
+
+def trader_names() -> dict[int, str]:
+    """Every user with the trader role (people and API clients' service users), by id: a switch
+    on a trader takes the id, which the console otherwise never shows."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(groups__name=str(Role.TRADER)).order_by("username")
+    return dict(users.values_list("pk", "username"))
+
+
+def algo_ids(*, limit: int = 50) -> list[str]:
+    """The algorithm ids orders carry, for the kill switch's choices."""
+    rows = Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct().order_by("algo_id")
+    return list(rows[:limit])
 
 
 # ---------------------------------------------------------------- equity and drawdown

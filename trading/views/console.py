@@ -61,6 +61,8 @@ def console_view(request: HttpRequest) -> HttpResponse:
             "kill": selectors.console_kill_switches(),
             "meta": {"instruments": selectors.instrument_meta(), "accounts": selectors.account_names()},
             "scopes": KillScope.choices,
+            "traders": selectors.trader_names() if fragment in ("", "kill") else {},
+            "algos": selectors.algo_ids() if fragment in ("", "kill") else [],
             "may_engage": may_engage(user),
             "may_engage_all": user_has_role(user, Role.RISK_MANAGER) or user.is_superuser,
             "may_release": may_release(user),
