@@ -14,6 +14,7 @@ from trading.models import (
     Order,
     Position,
     RiskLimit,
+    RiskLimitProposal,
     TradingAccount,
 )
 
@@ -81,11 +82,19 @@ class PositionAdmin(ReadOnlyAdmin):
 # ---------------------------------------------------------------- risk controls (edited through services: audited)
 
 
+class RiskLimitForm(forms.ModelForm):
+    reason = forms.CharField(widget=forms.Textarea, help_text="Why the limits change (recorded with the proposal)")
+
+
 @admin.register(RiskLimit)
 class RiskLimitAdmin(admin.ModelAdmin):
-    """Risk managers edit limits here; every save goes through ``risk_limit_save`` (audited with
-    before/after and published, so the execution worker reloads at once)."""
+    """Risk managers propose limit changes here, with four eyes as over the API: saving the form
+    files a proposal (``risk_limit_change_propose``) of the fields changed, and the limits change
+    only when a different risk manager approves it under "Risk limit proposals" (or over the API).
+    Until 2026-12-06 this form saved the row at once (``risk_limit_save``): one person changed a
+    limit the API would only let two change."""
 
+    form = RiskLimitForm
     list_display = (
         "__str__",
         "max_position_lots",
@@ -110,18 +119,125 @@ class RiskLimitAdmin(admin.ModelAdmin):
         return False  # deactivate instead (is_active): the change is then audited
 
     def save_model(self, request, obj, form, change):
-        from trading.controls.services import LIMIT_FIELDS, risk_limit_save
+        from trading.controls.limit_changes import risk_limit_change_propose
+        from trading.controls.services import LIMIT_FIELDS
 
-        values = {name: form.cleaned_data[name] for name in LIMIT_FIELDS if name in form.cleaned_data}
-        saved = risk_limit_save(
-            actor=f"user:{request.user.get_username()}",
-            limit=RiskLimit.objects.get(pk=obj.pk) if change else None,
-            account=form.cleaned_data.get("account"),
-            instrument=form.cleaned_data.get("instrument"),
-            reason="changed in the admin",
-            **values,
-        )
-        obj.pk = saved.pk
+        names = [
+            name for name in LIMIT_FIELDS if name in form.cleaned_data and (name in form.changed_data or not change)
+        ]
+        request._limit_proposal = None
+        if not names:
+            messages.warning(request, "Nothing changed: no proposal filed.")
+            return
+        limit = RiskLimit.objects.get(pk=obj.pk) if change else None
+        try:
+            request._limit_proposal = risk_limit_change_propose(
+                proposed_by=request.user,
+                account=limit.account if limit else form.cleaned_data.get("account"),
+                instrument=limit.instrument if limit else form.cleaned_data.get("instrument"),
+                values={name: form.cleaned_data[name] for name in names},
+                reason=form.cleaned_data["reason"],
+            )
+        except ApplicationError as exc:
+            messages.error(request, f"Refused: {exc.message}")
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the proposal is the only write
+
+    def _after_save(self, request, obj):
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        proposal = getattr(request, "_limit_proposal", None)
+        if proposal is not None:
+            messages.success(
+                request,
+                f"Proposed as limit change {proposal.pk}: the limits stay as they are until a second risk "
+                "manager approves it (Risk limit proposals).",
+            )
+            return HttpResponseRedirect(reverse("admin:trading_risklimitproposal_change", args=[proposal.pk]))
+        return HttpResponseRedirect(reverse("admin:trading_risklimit_changelist"))
+
+    def response_add(self, request, obj, post_url_continue=None):
+        return self._after_save(request, obj)
+
+    def response_change(self, request, obj):
+        return self._after_save(request, obj)
+
+
+class RiskLimitProposalForm(forms.ModelForm):
+    decision = forms.ChoiceField(
+        choices=[("", "---------"), ("approve", "Approve: the limits change now"), ("reject", "Reject")],
+        required=False,
+        help_text="Four eyes: the proposer may only reject (withdraw) it",
+    )
+    note = forms.CharField(widget=forms.Textarea, required=False, help_text="Recorded with the decision")
+
+    class Meta:
+        model = RiskLimitProposal
+        fields = ()
+
+
+@admin.register(RiskLimitProposal)
+class RiskLimitProposalAdmin(admin.ModelAdmin):
+    """A pending limit change, decided by a second risk manager (``risk_limit_change_approve`` /
+    ``_reject``: four eyes on the person, audited; an approval saves the limits and the execution
+    worker reloads them)."""
+
+    form = RiskLimitProposalForm
+    list_display = ("__str__", "values", "proposed_by", "proposed_at", "status", "decided_by", "decided_at")
+    list_filter = ("status", "account", "instrument")
+    readonly_fields = (
+        "limit",
+        "account",
+        "instrument",
+        "values",
+        "reason",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "decided_at",
+        "decision_note",
+    )
+    list_select_related = ("account", "instrument", "proposed_by", "decided_by")
+
+    def has_add_permission(self, request):
+        return False  # proposed from the risk limit's own form (or the API)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        from tradeops.api.matrix import role_may
+
+        return role_may(request.user, "risk_limits", "approve") and (obj is None or obj.status == "pending")
+
+    def save_model(self, request, obj, form, change):
+        from trading.controls.limit_changes import risk_limit_change_approve, risk_limit_change_reject
+
+        decision, note = form.cleaned_data.get("decision"), form.cleaned_data.get("note") or ""
+        proposal = RiskLimitProposal.objects.get(pk=obj.pk)
+        try:
+            if decision == "approve":
+                risk_limit_change_approve(proposal=proposal, approver=request.user, note=note)
+                messages.success(request, f"Limit change {proposal.pk} approved: the limits are changed.")
+            elif decision == "reject":
+                risk_limit_change_reject(proposal=proposal, officer=request.user, note=note)
+                messages.success(request, f"Limit change {proposal.pk} rejected: the limits stay as they are.")
+            else:
+                messages.warning(request, "No decision taken: choose approve or reject.")
+        except ApplicationError as exc:
+            messages.error(request, f"Refused: {exc.message}")
+
+    def save_related(self, request, form, formsets, change):
+        pass  # the service wrote the rows
+
+    def response_change(self, request, obj):
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        return HttpResponseRedirect(reverse("admin:trading_risklimitproposal_changelist"))
 
 
 class KillSwitchForm(forms.ModelForm):

@@ -411,6 +411,7 @@ class KillSwitch(models.Model):
     release_reason = models.TextField(blank=True)
 
     class Meta:
+        verbose_name_plural = "kill switches"  # the admin read "Kill switchs"
         ordering = ["-engaged_at"]
         constraints = [
             models.UniqueConstraint(

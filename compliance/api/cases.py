@@ -26,6 +26,7 @@ from compliance.services import (
     case_escalate,
     case_review_start,
 )
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 
 
@@ -164,7 +165,7 @@ class CaseActionListCreate(ApiListView):
     filterset_class = None
     cursor_ordering = "pk"
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         action = serializers.ChoiceField(choices=list(CASE_STEPS))
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
@@ -188,7 +189,7 @@ class CaseDecision(ApiView):
 
     matrix = {"POST": ("cases", "decide")}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         decision = serializers.ChoiceField(choices=["approve", "reject"])
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 

@@ -16,6 +16,7 @@ from compliance.selectors import (
     pretrade_decisions_visible_to,
 )
 from compliance.services import compliance_rule_approve, compliance_rule_propose, compliance_rule_reject
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 from trading.models import Instrument, TradingAccount
 
@@ -61,7 +62,7 @@ class RuleListPropose(ApiListView):
     serializer_class = RuleOutput
     filterset_class = RuleFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         code = serializers.SlugField(max_length=80, required=False, allow_blank=True, default="")
         rule_type = serializers.ChoiceField(choices=RULE_TYPES)
         scope = serializers.ChoiceField(choices=RuleScope.choices, default=RuleScope.FIRM)
@@ -113,7 +114,7 @@ class RuleApprove(ApiView):
 
     matrix = {"POST": ("rules", "approve")}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         note = serializers.CharField(max_length=5000, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={200: RuleOutput})
@@ -133,7 +134,7 @@ class RuleReject(ApiView):
 
     matrix = {"POST": ("rules", "approve")}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         note = serializers.CharField(max_length=5000)
 
     @extend_schema(request=InputSerializer, responses={200: RuleOutput})

@@ -194,3 +194,76 @@ def test_a_refused_screen_says_why_inside_the_product(world):
     assert "Not for your role" in body
     assert "Regulatory reports are for compliance officers, auditors and administrators." in body
     assert 'aria-label="Screens"' in body and 'href="/"' in body
+
+
+def test_the_kill_switch_is_named_as_the_console_names_it_on_engage_release_and_the_home_page(world):
+    """The walk of 2026-12-06: engaging read "Kill switch engaged on account 1." and the home
+    tile "An account 1: ..." (the form's scope label) while the banner said "account <name> (1)";
+    engaging again said "engaged" as if new; a lower-case symbol was refused without a hint."""
+    from trading.models import Instrument, KillSwitch
+
+    account = world.accounts[0]
+    target = f"account {account.name} ({account.pk})"
+    risk = _client(world.users["risk"])
+    form = {"scope": "account", "scope_value": str(account.pk), "reason": "runaway", "confirm": "yes"}
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert f"Kill switch engaged on {target}." in page
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert f"The kill switch on {target} was already engaged; it stays engaged." in page
+    home = risk.get("/").content.decode()
+    assert f"{target}: runaway" in home and "An account" not in home
+    symbol = Instrument.objects.order_by("symbol").first().symbol
+    page = risk.post(
+        "/console/kill-switch/engage/",
+        {"scope": "instrument", "scope_value": symbol.lower(), "reason": "r", "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+    assert f"did you mean &#x27;{symbol}&#x27;?" in page
+    switch = KillSwitch.objects.get(engaged=True)
+    page = risk.post(f"/console/kill-switch/{switch.pk}/release/", {"reason": "checked"}, follow=True)
+    assert f"Kill switch on {target} released." in page.content.decode()
+
+
+def test_an_account_under_a_kill_switch_reads_halted_not_its_last_snapshots_active(world):
+    """The walk of 2026-12-06: the console showed ACTIVE beside "kill switch engaged" (the
+    worker's snapshot, rewritten only at its next mark), and a switch on everything left each
+    account's and instrument's kill switch column at "—"."""
+    from decimal import Decimal as D
+
+    from tradeops.core.clock import utcnow
+    from trading.models import AccountRiskSnapshot
+
+    account = world.accounts[0]
+    zero = D(0)
+    AccountRiskSnapshot.objects.update_or_create(
+        account=account,
+        defaults=dict(
+            balance=D(100000), equity=D(100000), unrealised_pnl=zero, peak_equity=D(100000), drawdown=zero,
+            daily_pnl=zero, trading_state="ACTIVE", as_of=utcnow(), updated_at=utcnow(),
+        ),
+    )  # fmt: skip
+    risk = _client(world.users["risk"])
+    page = risk.get("/console/?fragment=breakers").content.decode()
+    assert ">ACTIVE</span>" in page and "engaged (everything)" not in page
+    risk.post("/console/kill-switch/engage/", {"scope": "all", "reason": "desk fire", "confirm": "yes"})
+    page = risk.get("/console/?fragment=breakers").content.decode()
+    assert ">ACTIVE</span>" not in page and ">HALTED</span>" in page
+    assert page.count("engaged (everything)") >= 1 + len(world.accounts)  # every account and instrument row
+    assert "Session now (wall clock)" in page
+    home = risk.get("/").content.decode()
+    assert f"{account.name}: HALTED (kill switch), breaker closed" in home
+
+
+def test_a_trader_can_be_stopped_by_name_from_the_console(world):
+    """A switch on a trader takes a user id, which the console never showed (its choices listed
+    accounts and instruments only), and was then named "trader 5"."""
+    trader = world.users["trader"]
+    risk = _client(world.users["risk"])
+    page = risk.get("/console/").content.decode()
+    assert f'<option value="{trader.pk}">trader {trader.get_username()}</option>' in page
+    page = risk.post(
+        "/console/kill-switch/engage/",
+        {"scope": "trader", "scope_value": str(trader.pk), "reason": "fat finger", "confirm": "yes"},
+        follow=True,
+    ).content.decode()
+    assert f"Kill switch engaged on trader {trader.get_username()} ({trader.pk})." in page

@@ -571,3 +571,20 @@ def test_the_audit_search_finds_an_orders_records_by_either_of_its_ids(world, cl
     # another type's id is taken as given
     body = client.get("/compliance/audit/", {"object_type": "execution", "object_id": order.client_order_id})
     assert "compliance.decision" not in body.content.decode().split('id="audit-results"')[1]
+
+
+def test_the_story_of_an_order_placed_by_a_person_says_no_model_took_part():
+    """The walk of 2026-12-06: an order a trader placed over the API listed the models serving
+    then with "not recorded" predictions, as if they had decided it."""
+    from types import SimpleNamespace
+
+    from django.template.loader import render_to_string
+
+    models = [SimpleNamespace(name="deep", version="deep-1", model=None, source="active then")]
+    story = SimpleNamespace(signal=None, model_versions=models, predictions=[])
+    trader = SimpleNamespace(get_username="api.desk")
+    order = SimpleNamespace(instrument=SimpleNamespace(symbol="EURUSD"), signal_id="", trader=trader)
+    html = render_to_string("compliance/story.html", {"o": order, "story": story})
+    assert "No model took part: api.desk placed this order, not the model pipeline" in html
+    assert "(the models serving then: deep deep-1)" in html
+    assert "not recorded</span>" not in html

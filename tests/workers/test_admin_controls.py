@@ -20,8 +20,22 @@ def admin_client(client, db):
     return client
 
 
-def test_risk_limit_added_and_changed_in_the_admin_is_audited(admin_client, account, instrument):
-    response = admin_client.post(
+def _risk_manager(name: str) -> User:
+    user = User.objects.create_user(name, password="x" * 16, is_staff=True, is_superuser=True)
+    user.groups.add(Group.objects.get_or_create(name=str(Role.RISK_MANAGER))[0])
+    return user
+
+
+def test_a_limit_changed_in_the_admin_is_proposed_and_takes_effect_when_a_second_risk_manager_approves(
+    client, db, account, instrument
+):
+    """Four eyes in the admin as over the API (the walk of 2026-12-06: the admin saved a limit at
+    once, so one risk manager changed what the API lets only two change)."""
+    from trading.models import RiskLimitProposal
+
+    rhea, remy = _risk_manager("rhea"), _risk_manager("remy")
+    client.force_login(rhea)
+    response = client.post(
         "/admin/trading/risklimit/add/",
         {
             "account": account.pk,
@@ -30,20 +44,60 @@ def test_risk_limit_added_and_changed_in_the_admin_is_audited(admin_client, acco
             "check_margin": "on",
             "duplicate_window_ms": "1000",
             "is_active": "on",
+            "reason": "new desk",
         },
     )
     assert response.status_code == 302, response.content[:2000]
+    assert not RiskLimit.objects.exists(), "proposed, not saved"
+    proposal = RiskLimitProposal.objects.get()
+    assert response.headers["Location"] == f"/admin/trading/risklimitproposal/{proposal.pk}/change/"
+    # the proposer cannot approve
+    client.post(f"/admin/trading/risklimitproposal/{proposal.pk}/change/", {"decision": "approve", "note": "me"})
+    assert not RiskLimit.objects.exists()
+    page = client.get("/admin/trading/risklimitproposal/").content.decode()
+    assert "cannot also approve it" in page
+    client.force_login(remy)
+    client.post(f"/admin/trading/risklimitproposal/{proposal.pk}/change/", {"decision": "approve", "note": "agreed"})
     limit = RiskLimit.objects.get()
-    assert limit.max_position_lots == Decimal(2) and limit.updated_by == "user:root"
-    response = admin_client.post(
+    assert limit.max_position_lots == Decimal(2)
+    # a change proposes only the field changed; a second risk manager approves it
+    response = client.post(
         f"/admin/trading/risklimit/{limit.pk}/change/",
-        {"max_position_lots": "1.5", "check_margin": "on", "duplicate_window_ms": "1000", "is_active": "on"},
+        {
+            "max_position_lots": "1.5",
+            "check_margin": "on",
+            "duplicate_window_ms": "1000",
+            "is_active": "on",
+            "reason": "tighter",
+        },
     )
     assert response.status_code == 302, response.content[:2000]
+    limit.refresh_from_db()
+    assert limit.max_position_lots == Decimal(2)
+    change = RiskLimitProposal.objects.get(status="pending")
+    assert change.values == {"max_position_lots": "1.5"} and change.proposed_by == remy
+    client.force_login(rhea)
+    client.post(f"/admin/trading/risklimitproposal/{change.pk}/change/", {"decision": "approve", "note": "ok"})
+    limit.refresh_from_db()
+    assert limit.max_position_lots == Decimal("1.5")
     changed = AuditRecord.objects.get(action="risk_limit.changed")
     assert Decimal(changed.payload_data["before"]["max_position_lots"]) == 2
     assert Decimal(changed.payload_data["after"]["max_position_lots"]) == Decimal("1.5")
-    assert changed.actor_id == "root"
+    # someone without the risk manager role is refused in words, and nothing is filed
+    root = User.objects.create_superuser("root", password="x" * 16)
+    client.force_login(root)
+    client.post(
+        f"/admin/trading/risklimit/{limit.pk}/change/",
+        {
+            "max_position_lots": "9",
+            "check_margin": "on",
+            "duplicate_window_ms": "1000",
+            "is_active": "on",
+            "reason": "x",
+        },
+    )
+    assert RiskLimitProposal.objects.filter(status="pending").count() == 0
+    assert "is not a risk manager" in client.get("/admin/trading/risklimit/").content.decode()
 
 
 def test_kill_switch_engaged_from_the_admin_and_released_by_a_risk_manager(admin_client, client, worker, account):

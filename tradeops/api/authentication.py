@@ -82,7 +82,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
         address = client_address(request)
         verdict = failed_auth_window().count_event(address)
         if not verdict.allowed:
-            raise Throttled(wait=verdict.wait, detail="too many refused authentications from this address")
+            raise Throttled(wait=verdict.wait, detail="Too many refused authentications from this address.")
         api_auth_failure_record(address=address, endpoint=request.path, reason=reason)
         if verdict.full:
             api_auth_throttled_record(address=address, endpoint=request.path, failures=verdict.current)

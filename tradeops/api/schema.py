@@ -33,6 +33,14 @@ _VALIDATOR_HEADERS = {
 
 
 class ApiAutoSchema(AutoSchema):
+    def _map_basic_serializer(self, serializer, direction):
+        schema = super()._map_basic_serializer(serializer, direction)
+        from tradeops.api.inputs import StrictInputSerializer
+
+        if direction == "request" and isinstance(serializer, StrictInputSerializer):
+            schema["additionalProperties"] = False  # an unknown field is a 400 (tradeops.api.inputs)
+        return schema
+
     def _rule(self):
         entry = view_entry(self.view, self.method)
         return (entry, rule_for(*entry)) if entry else (None, None)

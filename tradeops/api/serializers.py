@@ -30,7 +30,7 @@ def _plan_field(field):
             return _DRF
         return _DECIMAL
     if isinstance(field, serializers.DateTimeField):
-        if getattr(field, "format", None) not in (None, "iso-8601") or getattr(field, "timezone", None):
+        if getattr(field, "format", None) is not None or getattr(field, "timezone", None):
             return _DRF
         return _DATETIME
     if type(field) in (
@@ -48,8 +48,8 @@ def _plan_field(field):
 
 
 def _utc_iso(value) -> str:
-    text = value.astimezone(UTC).isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+    """DRF's rendering under ``DATETIME_FORMAT`` (UTC, always the microseconds, ``Z``)."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 class FastListSerializer(serializers.ListSerializer):

@@ -22,12 +22,14 @@ from tradeops.core.errors import ApplicationError, PermissionDenied, refusal_tex
 T = TypeVar("T")
 
 
-def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, back: str) -> HttpResponse:
-    """Call ``call`` (one service); on success flash ``done``, on a refusal flash why; then go
-    ``back`` (a local URL). A refusal for lack of rights answers 403 (the form should not have
-    been offered)."""
+def action_run(
+    request: HttpRequest, call: Callable[[], T], *, done: str | Callable[[T], str], back: str
+) -> HttpResponse:
+    """Call ``call`` (one service); on success flash ``done`` (or ``done(result)``, to name what
+    the service did), on a refusal flash why; then go ``back`` (a local URL). A refusal for lack
+    of rights answers 403 (the form should not have been offered)."""
     try:
-        call()
+        result = call()
     except PermissionDenied as exc:
         if exc.code in ("four_eyes",):
             messages.error(request, f"Refused (four eyes): {exc.message}")
@@ -36,7 +38,7 @@ def action_run(request: HttpRequest, call: Callable[[], object], *, done: str, b
     except (ApplicationError, ValidationError) as exc:
         messages.error(request, refusal_text(exc))
     else:
-        messages.success(request, done)
+        messages.success(request, done(result) if callable(done) else done)
     return HttpResponseRedirect(back)
 
 

@@ -243,12 +243,15 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "tradeops.core.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "tradeops.api.pagination.CursorPage",
     "PAGE_SIZE": 100,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["tradeops.api.inputs.StrictFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "tradeops.api.schema.ApiAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["tradeops.api.renderers.OrjsonRenderer"],
     "DEFAULT_PARSER_CLASSES": ["tradeops.api.parsers.JsonBodyParser"],
     "COERCE_DECIMAL_TO_STRING": True,
-    "DATETIME_FORMAT": "iso-8601",
+    # Always the microseconds (docs/api.md, Conventions): "iso-8601" drops them when they are
+    # zero, so every replayed bar's time (on the hour) read "...T15:00:00Z" and a client parsing
+    # the documented form failed on it. TIME_ZONE is UTC, so DRF renders in UTC.
+    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
 }
 
 # OAuth2 (django-oauth-toolkit): client credentials only; every client is a tradeops.api ApiClient

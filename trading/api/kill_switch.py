@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 from trading.api.filters import KillSwitchFilter
 from trading.controls.selectors import kill_switch_visible_get, kill_switches_visible_to
@@ -41,7 +42,7 @@ class KillSwitchOutput(serializers.ModelSerializer):
         ]
 
 
-class EngageInput(serializers.Serializer):
+class EngageInput(StrictInputSerializer):
     scope = serializers.ChoiceField(choices=KillScope.values)
     scope_value = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=64, help_text="Account id, symbol, algo id, user id"
@@ -57,7 +58,7 @@ class EngageOutput(serializers.Serializer):
     )
 
 
-class ReleaseInput(serializers.Serializer):
+class ReleaseInput(StrictInputSerializer):
     reason = serializers.CharField(max_length=2000)
 
 

@@ -7,6 +7,7 @@ from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 from trading.api.filters import RiskLimitFilter, RiskLimitProposalFilter
 from trading.controls.limit_changes import (
@@ -110,7 +111,7 @@ class ProposalListCreate(ApiListView):
     serializer_class = ProposalOutput
     filterset_class = RiskLimitProposalFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         account = serializers.PrimaryKeyRelatedField(
             queryset=TradingAccount.objects.all(), required=False, allow_null=True, help_text="Omit: every account"
         )
@@ -151,7 +152,7 @@ class ProposalDetail(ApiDetailView):
         return risk_limit_proposal_visible_get(user=self.request.user, pk=pk)
 
 
-class DecisionInput(serializers.Serializer):
+class DecisionInput(StrictInputSerializer):
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
 
@@ -178,7 +179,7 @@ class ProposalReject(ApiView):
 
     matrix = {"POST": ("risk_limits", "approve")}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         note = serializers.CharField(max_length=2000)
 
     @extend_schema(request=InputSerializer, responses={200: ProposalOutput})

@@ -13,6 +13,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView
 from trading.api.filters import ExecutionFilter, OrderFilter, PositionFilter
 from trading.models import Execution, Order, OrderType, Position, Side, TradingAccount
@@ -115,7 +116,7 @@ class OrderListPlace(ApiListView):
     serializer_class = OrderOutput
     filterset_class = OrderFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         client_order_id = serializers.CharField(max_length=27, help_text="Your idempotency key (1-27 characters)")
         account = serializers.PrimaryKeyRelatedField(queryset=TradingAccount.objects.all())
         symbol = serializers.CharField(

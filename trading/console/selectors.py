@@ -86,7 +86,15 @@ class AccountView:
     usages: list[Usage] = field(default_factory=list)
     realised: Decimal = ZERO
     unrealised: Decimal = ZERO
-    kill_switch: KillSwitch | None = None
+    kill_switch: KillSwitch | None = None  # on the account, else on everything
+
+    @property
+    def trading_state(self) -> str:
+        """The worker's state from its last snapshot, except that a kill switch covering the
+        account halts it now: the snapshot is rewritten only at the worker's next mark, and the
+        console once showed ACTIVE beside "kill switch engaged" (the walk of 2026-12-06)."""
+        state = self.snapshot.trading_state if self.snapshot is not None else ""
+        return "HALTED" if self.kill_switch is not None and state != "HALTED" else state
 
     @property
     def worst(self) -> str:
@@ -133,7 +141,9 @@ def console_accounts() -> list[AccountView]:
     for account in accounts:
         snapshot = getattr(account, "risk_snapshot", None)
         view = AccountView(
-            account=account, snapshot=snapshot, kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk)))
+            account=account,
+            snapshot=snapshot,
+            kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk))) or engaged.get((KillScope.ALL, "")),
         )
         gross = net = ZERO
         any_approx = False
@@ -172,14 +182,18 @@ def console_instruments() -> list[dict[str, Any]]:
     from trading.marketdata.sessions import is_open
 
     now = utcnow()
-    engaged = {k.scope_value: k for k in kill_switch_list().filter(scope=KillScope.INSTRUMENT)}
+    switches = list(kill_switch_list().filter(scope__in=[KillScope.INSTRUMENT, KillScope.ALL]))
+    engaged = {k.scope_value: k for k in switches if k.scope == KillScope.INSTRUMENT}
+    everything = next((k for k in switches if k.scope == KillScope.ALL), None)
     rows = []
     for inst in Instrument.objects.order_by("symbol"):
         try:
             session = is_open(inst.trading_hours, now)
         except (ValueError, TypeError, KeyError, AttributeError):  # a malformed schedule: shown as unknown, never a 500
             session = None
-        rows.append({"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol)})
+        rows.append(
+            {"instrument": inst, "session_open": session, "kill_switch": engaged.get(inst.symbol) or everything}
+        )
     return rows
 
 
@@ -212,12 +226,16 @@ def console_fills(*, limit: int = 50) -> list[Execution]:
 
 def kill_switch_labels(switches) -> None:
     """Name what each switch covers: ``target`` = "everything", "account Alpha fund (9)", ..."""
+    switches = list(switches)
     names = account_names()
+    traders = trader_names() if any(k.scope == KillScope.TRADER for k in switches) else {}
     for k in switches:
         if k.scope == KillScope.ALL:
             k.target = "everything"
         elif k.scope == KillScope.ACCOUNT and k.scope_value.isdigit() and int(k.scope_value) in names:
             k.target = f"account {names[int(k.scope_value)]} ({k.scope_value})"
+        elif k.scope == KillScope.TRADER and k.scope_value.isdigit() and int(k.scope_value) in traders:
+            k.target = f"trader {traders[int(k.scope_value)]} ({k.scope_value})"
         else:
             k.target = f"{k.scope} {k.scope_value}"
 
@@ -242,6 +260,21 @@ def instrument_meta() -> dict[str, dict[str, Any]]:
 
 def account_names() -> dict[int, str]:
     return dict(TradingAccount.objects.values_list("pk", "name"))
+
+
+def trader_names() -> dict[int, str]:
+    """Every user with the trader role (people and API clients' service users), by id: a switch
+    on a trader takes the id, which the console otherwise never shows."""
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects.filter(groups__name=str(Role.TRADER)).order_by("username")
+    return dict(users.values_list("pk", "username"))
+
+
+def algo_ids(*, limit: int = 50) -> list[str]:
+    """The algorithm ids orders carry, for the kill switch's choices."""
+    rows = Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct().order_by("algo_id")
+    return list(rows[:limit])
 
 
 # ---------------------------------------------------------------- equity and drawdown
@@ -304,15 +337,16 @@ def attention_for(user) -> list[Item]:
     if not console_visible(user):
         return []
     items: list[Item] = []
-    engaged = list(kill_switch_list())
+    engaged = list(kill_switch_list().order_by("-engaged_at"))
+    # The console's own names ("account Paper demo (1)", "instrument EURUSD", "everything"): the
+    # scope's form label ("An account (id)") once read "An account 1" here.
+    kill_switch_labels(engaged)
     items.append(
         Item(
             "Kill switches engaged",
             len(engaged),
-            "; ".join(
-                f"{k.get_scope_display().split(' (')[0]} {k.scope_value}".strip() + f": {k.engage_reason}"
-                for k in engaged[:3]
-            )
+            "; ".join(f"{k.target}: {k.engage_reason}" for k in engaged[:3])
+            + (f"; and {len(engaged) - 3} more" if len(engaged) > 3 else "")
             if engaged
             else "Nothing is blocked: every account, instrument and algorithm may trade.",
             "/console/#kill-switch",
@@ -335,7 +369,7 @@ def attention_for(user) -> list[Item]:
     halted = [
         v
         for v in views
-        if v.snapshot is not None and (v.snapshot.trading_state != "ACTIVE" or v.snapshot.breaker_state != "closed")
+        if v.snapshot is not None and (v.trading_state != "ACTIVE" or v.snapshot.breaker_state != "closed")
     ]
     if halted:
         items.append(
@@ -343,7 +377,9 @@ def attention_for(user) -> list[Item]:
                 "Accounts not trading normally",
                 len(halted),
                 ", ".join(
-                    f"{v.account.name}: {v.snapshot.trading_state}, breaker {v.snapshot.breaker_state}"
+                    f"{v.account.name}: {v.trading_state}"
+                    + (" (kill switch)" if v.kill_switch is not None else "")
+                    + f", breaker {v.snapshot.breaker_state}"
                     for v in halted[:4]
                 ),
                 "/console/#breakers",

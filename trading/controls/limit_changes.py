@@ -5,8 +5,9 @@ A risk manager proposes new values for one scope (``risk_limit_change_propose``)
 risk manager approves (``risk_limit_change_approve``, which saves them through
 ``trading.controls.services.risk_limit_save``: audited and published, so the execution worker
 reloads at once) or either rejects. The check is on the person, like compliance rules: one user
-holding two roles still cannot approve their own change. The API's limit changes come this way;
-the admin's direct edit (``RiskLimitAdmin``) is unchanged.
+holding two roles still cannot approve their own change. The API's limit changes come this way,
+and so do the admin's (``RiskLimitAdmin`` files a proposal, ``RiskLimitProposalAdmin`` decides it;
+until 2026-12-06 the admin saved a limit at once, one person alone).
 """
 
 from __future__ import annotations

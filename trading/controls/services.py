@@ -233,8 +233,11 @@ def _check_scope(scope: str, scope_value: str) -> str:
     if scope in (KillScope.ACCOUNT, KillScope.TRADER) and not value.isdigit():
         raise RiskControlError(f"a kill switch on {scope} takes a numeric id, got {value!r}", code="kill_switch_scope")
     if scope == KillScope.INSTRUMENT and not Instrument.objects.filter(symbol=value).exists():
+        # Symbols are the broker's, case and all: say which one was meant rather than guess.
+        near = Instrument.objects.filter(symbol__iexact=value).values_list("symbol", flat=True).first()
         raise RiskControlError(
-            f"no instrument {value!r} in the system of record: a switch on it would block nothing",
+            f"no instrument {value!r} in the system of record: a switch on it would block nothing"
+            + (f" (symbols are case-sensitive: did you mean {near!r}?)" if near else ""),
             code="kill_switch_unknown_instrument",
         )
     if scope == KillScope.ACCOUNT and not TradingAccount.objects.filter(pk=int(value)).exists():

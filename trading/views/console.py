@@ -61,6 +61,8 @@ def console_view(request: HttpRequest) -> HttpResponse:
             "kill": selectors.console_kill_switches(),
             "meta": {"instruments": selectors.instrument_meta(), "accounts": selectors.account_names()},
             "scopes": KillScope.choices,
+            "traders": selectors.trader_names() if fragment in ("", "kill") else {},
+            "algos": selectors.algo_ids() if fragment in ("", "kill") else [],
             "may_engage": may_engage(user),
             "may_engage_all": user_has_role(user, Role.RISK_MANAGER) or user.is_superuser,
             "may_release": may_release(user),
@@ -106,7 +108,7 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
             )
         if scope not in KillScope.values:
             raise ApplicationError(f"unknown scope {scope!r}", code="kill_scope")
-        kill_switch_engage(
+        return kill_switch_engage(
             scope=scope,
             scope_value="" if scope == KillScope.ALL else value,
             reason=require_text(request.POST, "reason", what="A reason"),
@@ -115,8 +117,17 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
             user=request.user,
         )
 
-    target = "everything" if scope == KillScope.ALL else f"{scope} {value}"
-    return action_run(request, call, done=f"Kill switch engaged on {target}.", back="/console/#kill-switch")
+    def done(result) -> str:
+        # Named as the banner names it ("account Paper demo (1)"), and said when it already was.
+        selectors.kill_switch_labels([result.switch])
+        text = (
+            f"Kill switch engaged on {result.switch.target}."
+            if result.created
+            else f"The kill switch on {result.switch.target} was already engaged; it stays engaged."
+        )
+        return text + (f" Orders cancelled: {len(result.cancelled)}." if result.cancelled else "")
+
+    return action_run(request, call, done=done, back="/console/#kill-switch")
 
 
 @login_required
@@ -129,11 +140,12 @@ def kill_switch_release_view(request: HttpRequest, pk: int) -> HttpResponse:
         switch = kill_switch_get(pk=pk)
     except NotFound as exc:
         raise Http404(exc.message) from None
+    selectors.kill_switch_labels([switch])
     return action_run(
         request,
         lambda: kill_switch_release(
             switch=switch, user=request.user, reason=require_text(request.POST, "reason", what="A reason")
         ),
-        done=f"Kill switch on {switch.scope} {switch.scope_value} released.".replace("  ", " "),
+        done=f"Kill switch on {switch.target} released.",
         back="/console/#kill-switch",
     )

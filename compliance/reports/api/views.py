@@ -23,6 +23,7 @@ from compliance.reports.selectors import (
 )
 from compliance.reports.services import report_run_approve, report_run_request
 from tradeops.api.filters import UtcDateTimeFilter
+from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
 
 
@@ -99,7 +100,7 @@ class ReportRunListCreate(ApiListView):
     serializer_class = ReportRunOutput
     filterset_class = ReportRunFilter
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         kind = serializers.ChoiceField(choices=ReportKind.choices)
         period_start = serializers.DateField()
         period_end = serializers.DateField()
@@ -146,7 +147,7 @@ class ReportRunApprove(ApiView):
 
     matrix = {"POST": ("reports", "approve")}
 
-    class InputSerializer(serializers.Serializer):
+    class InputSerializer(StrictInputSerializer):
         note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     @extend_schema(request=InputSerializer, responses={200: ReportRunOutput})

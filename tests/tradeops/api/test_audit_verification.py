@@ -44,6 +44,12 @@ def test_the_verification_names_no_address_and_lists_whose_checkpoints(
     adopted = body["checkpoint_sources"][1]
     assert (adopted["first_sequence"], adopted["last_sequence"]) == (5, 5)
     assert adopted["newest_created_at"].endswith("Z")
+    # the run is recorded, as the screen's are (the walk of 2026-12-06: the audit screen said
+    # "not verified yet" after an integration's runs), with databases by label
+    from tradeops.audit.models import AuditRecord
+
+    (run,) = AuditRecord.objects.filter(action="audit.verified")
+    assert run.actor_id.startswith("api.") and database_identity() not in str(run.payload_data)
 
 
 def test_the_proof_of_a_record_of_today_is_refused_as_the_command_refuses_it(roles, issue_token, bearer):

@@ -4,6 +4,7 @@ all in the audit trail."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -113,6 +114,11 @@ def test_bad_tokens_are_refused_with_401_audited_and_throttled(issue_token, bear
     response = bearer("made-up", REMOTE_ADDR="10.1.1.1").get("/api/v1/positions/")
     assert response.status_code == 429 and response.json()["error"]["code"] == "throttled"
     assert int(response["Retry-After"]) >= 1 and response.json()["error"]["retry_after"] >= 1
+    # two sentences (it read "...from this address Expected available in 43 seconds.")
+    assert re.fullmatch(
+        r"Too many refused authentications from this address\. Expected available in \d+ seconds?\.",
+        response.json()["error"]["message"],
+    ), response.json()["error"]["message"]
     assert [r.payload_data["reason"] for r in _records("api.auth_failed")] == [
         "The access token has expired.",
         "The access token is invalid.",

@@ -138,6 +138,27 @@ def test_terms_that_can_never_be_valid_are_refused_at_once(instrument, account, 
     assert not AuditRecord.objects.filter(action="order.requested").exists()
 
 
+def test_a_field_the_order_does_not_have_is_refused_not_dropped(instrument, account, trader_http):
+    """The walk of 2026-12-06: ``stoploss`` (for ``stop_loss``) was dropped and the order placed
+    without its stop loss (202). Now a 400 naming the field and the fields the request takes."""
+    response = trader_http.post("/api/v1/orders/", _body(account, stoploss="1.05"), format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "invalid" and "stop_loss" in error["detail"]["stoploss"][0]
+    assert not _requests()
+
+
+def test_a_query_parameter_the_list_does_not_take_is_refused_not_ignored(instrument, account, trader_http):
+    """``?acount=1`` answered every account's orders; now a 400 naming it and the known ones."""
+    response = trader_http.get("/api/v1/orders/?acount=1")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "unknown_parameter" and error["extra"]["unknown"] == ["acount"]
+    assert "account" in error["extra"]["known"] and "cursor" in error["extra"]["known"]
+    assert trader_http.get(f"/api/v1/orders/?account={account.pk}&page_size=5").status_code == 200
+    assert trader_http.get("/api/v1/positions/?colour=red").status_code == 400
+
+
 def test_an_unknown_instrument_is_refused_with_a_clear_error_and_audited(instrument, account, trader_http):
     response = trader_http.post(
         "/api/v1/orders/", _body(account, symbol="NOPE", client_order_id="API-NOPE"), format="json"

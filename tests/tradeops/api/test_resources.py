@@ -60,6 +60,22 @@ def test_positions_have_decimals_as_strings_and_utc_times(book, issue_token, bea
     assert order["quantity"] == "1.000000" and order["status"] == "FILLED"
 
 
+def test_times_always_carry_their_microseconds_even_on_the_second(book, issue_token, bearer):
+    """A replayed bar's time is on the hour: DRF's "iso-8601" rendered it "...T15:00:00Z", not
+    the documented "...T15:00:00.000000Z", and a client parsing the documented form failed."""
+    from trading.models import Order
+
+    Order.objects.filter(client_order_id="API-T-1").update(
+        created_at=Order.objects.get(client_order_id="API-T-1").created_at.replace(microsecond=0)
+    )
+    token, _ = issue_token(Role.TRADER)
+    http = bearer(token)
+    order = http.get("/api/v1/orders/API-T-1/").json()
+    assert order["created_at"] == "2026-03-02T09:30:00.000000Z"
+    listed = next(o for o in http.get("/api/v1/orders/").json()["results"] if o["client_order_id"] == "API-T-1")
+    assert listed["created_at"] == "2026-03-02T09:30:00.000000Z"
+
+
 def test_cursor_pages_walk_everything_once_and_refuse_bad_input(book, as_role):
     from tests.tradeops.api.conftest import filled_order
 

@@ -87,3 +87,24 @@ def test_the_readme_documents_the_matrix_in_the_code():
     match = re.search(r"<!-- matrix:begin -->\n(.*?)\n<!-- matrix:end -->", text, re.S)
     assert match, "docs/api.md: the role matrix goes between <!-- matrix:begin --> and <!-- matrix:end -->"
     assert match.group(1).strip() == matrix_markdown(), "docs/api.md's role matrix differs: paste matrix_markdown()"
+
+
+def test_no_page_of_the_docs_carries_an_unresolved_merge():
+    """A merge once left its conflict markers in docs/api.md: an integrator read both sides of the
+    audit proof's rule (served, and refused) in the endpoint table."""
+    docs = API_DOC.parents[1] / "docs"
+    pages = [*docs.glob("*.md"), API_DOC.parents[1] / "README.md"]
+    marked = [
+        f"{page.name}:{number}"
+        for page in pages
+        for number, line in enumerate(page.read_text().splitlines(), 1)
+        if re.match(r"^(<{7}|>{7})( |$)|^={7}$", line)
+    ]
+    assert not marked, f"conflict markers left by a merge: {marked}"
+
+
+def test_the_schema_says_a_proof_of_today_is_a_409(openapi):
+    """The API answers 409 ``audit_proof_day_open`` to a GET of a proof of today; the schema gave
+    that GET no 409 (the walk of 2026-12-06)."""
+    responses = openapi["paths"]["/api/v1/audit/records/{sequence}/proof/"]["get"]["responses"]
+    assert "409" in responses and "audit_proof_day_open" in responses["409"]["description"]

@@ -101,7 +101,8 @@ class Command(BaseCommand):
             loop = asyncio.get_event_loop()
             threading.Thread(target=run_pipeline, kwargs={"loop": loop}, name="pipeline", daemon=True).start()
             self.stdout.write(
-                f"serving http://{opts['host']}:{opts['port']}/  (dashboard: /dashboard/, admin: /admin/); "
+                f"serving http://{opts['host']}:{opts['port']}/  (sign in at /login/; console: /console/, "
+                "compliance desk: /compliance/, API: /api/v1/, admin: /admin/); "
                 "replaying real EURUSD bars through the pipeline"
             )
 
