@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 07:03 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 10:05 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (47649, 16176, 61788)
+INDEPENDENT_SEEDS = (56332, 87832, 32788)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -122,7 +122,10 @@ INDEPENDENT_SEEDS = (47649, 16176, 61788)
 # of 3 sets, marking the close 0.58 on the third; pooled 0.93 / 0.96 strict); 84692, 83154, 91329;
 # 77327, 14243, 10690 and 95000, 3981, 81455 (drawn 06:35 UTC): read at commit be94853, the 6
 # December morning session's second figures, three sets (independent 1 of 3 sets, marking the close
-# 0.69 and 0.54 on the others; pooled 0.93 / 0.95 strict).
+# 0.69 and 0.54 on the others; pooled 0.93 / 0.95 strict); 47649, 16176, 61788; 56633, 30008, 75105
+# and 26816, 46457, 44832 (drawn 07:03 UTC): read at commit 9988125, the 6 December late-morning
+# session's final figures, three sets (independent 2 of 3 sets, marking the close 0.71 on the first;
+# pooled 0.92 / 0.97 strict, marking the close 0.87).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -287,6 +290,15 @@ SEEN_INDEPENDENT_SEEDS = (
     95000,
     3981,
     81455,
+    47649,
+    16176,
+    61788,
+    56633,
+    30008,
+    75105,
+    26816,
+    46457,
+    44832,
 )
 
 
