@@ -129,6 +129,10 @@ def test_verify_page_reports_an_intact_chain(client, records):
     )
     search = client.get("/compliance/audit/").content.decode()
     assert 'id="chain-status"' in search and "intact" in search and "by user:u-compliance_officer" in search
+    head = run.payload_data["head_sequence"]
+    assert f"Records after #{head} (this run's own record, #{run.sequence}, among them)" in search
+    n = run.payload_data["checkpoints"]
+    assert f"{n} signed checkpoint{'' if n == 1 else 's'}" in search
     # the search's status card leads to the verify page; the verify page has its own button, not a link to itself
     assert "Verify the chain now" in search
     verify = client.get("/compliance/audit/verify/").content.decode()
