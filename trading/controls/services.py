@@ -30,7 +30,7 @@ from django.db import IntegrityError, transaction
 
 from tradeops.audit.models import Category
 from tradeops.core.clock import ensure_utc, utcnow
-from tradeops.core.errors import ApplicationError, PermissionDenied
+from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
 from tradeops.events import Alert, BreakerChanged, KillSwitchChanged, RiskLimitChanged, make_event
 from tradeops.recorder import Recorder, recording
@@ -452,7 +452,8 @@ def _release_row(*, switch: KillSwitch, user, reason: str, at: datetime, rec: Re
     now = at
     locked = KillSwitch.objects.select_for_update().get(pk=switch.pk)
     if not locked.engaged:
-        raise RiskControlError(f"{locked} is not engaged", code="kill_switch_not_engaged")
+        # the request is sound; the switch's state is not what it assumes (released meanwhile): 409
+        raise Conflict(f"{locked} is not engaged (already released)", code="kill_switch_not_engaged")
     before = kill_switch_snapshot(locked)
     locked.engaged = False
     locked.released_at = now

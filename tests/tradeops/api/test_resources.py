@@ -181,7 +181,7 @@ def test_kill_switch_engage_list_release(book, as_role):
     assert released.status_code == 200 and released.json()["engaged"] is False
     assert released.json()["released_by"] == risk.user.username
     again = risk.post(f"/api/v1/kill-switch/{switch_id}/release/", {"reason": "again"}, format="json")
-    assert again.status_code == 400 and again.json()["error"]["code"] == "kill_switch_not_engaged"
+    assert again.status_code == 409 and again.json()["error"]["code"] == "kill_switch_not_engaged"
     bad = trader.post("/api/v1/kill-switch/", {"scope": "account", "scope_value": "abc", "reason": "x"}, format="json")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "kill_switch_scope"
     assert trader.post("/api/v1/kill-switch/", {"scope": "all"}, format="json").json()["error"]["detail"]["reason"]
