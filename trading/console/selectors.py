@@ -20,7 +20,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
 from tradeops.core.clock import utcnow
 from tradeops.core.roles import Role, user_has_role
-from trading.console.alerts import HIGH_HOURS, operator_alerts_high_count, operator_alerts_recent
+from trading.console.alerts import operator_alerts_high_count, operator_alerts_recent
 from trading.controls.selectors import kill_switch_list, risk_limit_list
 from trading.models import (
     AccountRiskSnapshot,
@@ -396,7 +396,7 @@ def attention_for(user) -> list[Item]:
                 high,
                 "Reconciliation, breaker, model drift, market data or anomalies: the console's panel says what each is."
                 if high
-                else f"None in the last {HIGH_HOURS} hour.",
+                else "None in the last hour.",
                 "/console/#operator-alerts",
                 URGENT if high else CALM,
             )
