@@ -31,7 +31,8 @@ from redis.exceptions import RedisError
 
 from tradeops.bus.runner import Backoff
 from tradeops.core import groups
-from tradeops.events import Envelope, KillSwitchChanged, Topic
+from tradeops.core.operator_alerts import alert_is_operator
+from tradeops.events import Alert, Envelope, KillSwitchChanged, Topic
 from tradeops.observability import metrics
 
 logger = logging.getLogger(__name__)
@@ -59,9 +60,17 @@ MAX_FRAME_EVENTS = 250
 MAX_PENDING_EVENTS = 20_000
 
 GROUP_BY_TOPIC = {Topic.TRADING: groups.LIVE_TRADING, Topic.COMPLIANCE: groups.LIVE_COMPLIANCE}
-# Operators must see the kill switch although it travels on compliance-events; surveillance
-# alerts stay on the compliance screens only (no tipping off).
+# Operators must see the kill switch and their own alerts (reconciliation, breaker, drift,
+# market data, anomalies: tradeops.core.operator_alerts) although they travel on
+# compliance-events; surveillance alerts stay on the compliance screens only (no tipping off).
 ALSO_TO_TRADING = {KillSwitchChanged.TYPE}
+
+
+def also_to_trading(event: Envelope) -> bool:
+    """A compliance-events event the trading screens get too: the kill switch, an operator alert."""
+    if event.type in ALSO_TO_TRADING:
+        return True
+    return event.type == Alert.TYPE and alert_is_operator(event.payload.alert_type)
 
 
 def event_for_screen(event: Envelope) -> dict:
@@ -160,7 +169,7 @@ class LivePush:
         by_group: dict[str, list[dict]] = {}
         for event in events:
             targets = {GROUP_BY_TOPIC.get(event.topic)}
-            if event.type in ALSO_TO_TRADING:
+            if also_to_trading(event):
                 targets.add(groups.LIVE_TRADING)
             targets.discard(None)
             if targets:

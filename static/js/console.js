@@ -78,8 +78,11 @@
     },
     "killswitch.changed": () => { refresh("kill", "kill-body"); refresh("banner", "kill-banner"); refresh("accounts", "accounts-body"); refresh("breakers", "breakers-body"); },
     "breaker.changed": () => { refresh("breakers", "breakers-body"); },
+    // Operator alerts: the server renders the panel (it alone tells an operator alert from a
+    // surveillance one, which a compliance officer's page also receives and must not list here).
+    "alert.raised": () => { refresh("alerts", "alerts-body"); },
   };
-  TradeopsLive.connect({status: document.getElementById("live-status"), on: on, onCatchUp: () => refresh("accounts", "accounts-body")});
+  TradeopsLive.connect({status: document.getElementById("live-status"), on: on, onCatchUp: () => { refresh("accounts", "accounts-body"); refresh("alerts", "alerts-body"); }});
 
   // Equity and drawdown
   const select = document.getElementById("equity-account");

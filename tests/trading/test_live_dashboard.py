@@ -206,3 +206,40 @@ def test_a_screens_channel_layer_receive_ends_when_cancelled_as_a_redis_command_
             await _close_this_loops_redis()
 
     assert async_to_sync(scenario)() == "cancelled"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_operator_alerts_reach_the_trading_screens_and_surveillance_alerts_do_not():
+    """A reconciliation mismatch is pushed to a trader's screen (the console's operator alerts);
+    the spoofing alert pushed beside it still reaches only the compliance officer's."""
+
+    async def scenario():
+        communicators = []
+        try:
+            trader, ok = await _bounded(_connect(await _async_user(Role.RISK_MANAGER)), "the risk manager's connect")
+            communicators.append(trader)
+            officer, ok2 = await _bounded(_connect(await _async_user(Role.COMPLIANCE_OFFICER)), "the officer's connect")
+            communicators.append(officer)
+            assert ok and ok2
+            await _bounded(trader.receive_json_from(), "the risk manager's hello")
+            await _bounded(officer.receive_json_from(), "the officer's hello")
+            push = LivePush()
+            await _async(push.handle)(_alert())  # spoofing: surveillance's
+            mismatch = Alert(alert_type="reconciliation_position_mismatch", severity="high", account="7", ts=NOW)
+            await _async(push.handle)(make_event(mismatch, source="execution", key="7"))
+            got_trader = await _bounded(_events(trader, 1), "the risk manager's event")
+            assert [m["payload"]["alert_type"] for m in got_trader] == ["reconciliation_position_mismatch"]
+            assert await _bounded(trader.receive_nothing(timeout=0.3), "the risk manager's silence")
+            # the officer is in both groups: spoofing once, the operator alert once from each
+            got_officer = await _bounded(_events(officer, 3), "the officer's three events")
+            assert sorted(m["payload"]["alert_type"] for m in got_officer) == [
+                "reconciliation_position_mismatch",
+                "reconciliation_position_mismatch",
+                "spoofing",
+            ]
+        finally:
+            for communicator in communicators:
+                await _bounded(communicator.disconnect(), "a screen's disconnect")
+            await _bounded(_settled(asyncio.current_task()), "the screens' consumers ending")
+
+    async_to_sync(scenario)()

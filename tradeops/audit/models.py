@@ -70,6 +70,11 @@ class AuditRecord(models.Model):
             models.Index(fields=["object_type", "object_id"], name="audit_object_idx"),
             # Only corrections are indexed (audit 0008): every other record's NULL is never looked up.
             models.Index(fields=["corrects"], name="audit_corrects_idx", condition=models.Q(corrects__isnull=False)),
+            # The console's operator alerts, newest recorded first (trading.console.alerts): a few
+            # alerts among millions of records, so only they are indexed (audit 0009).
+            models.Index(
+                fields=["-recorded_at"], name="audit_alert_recorded_idx", condition=models.Q(action="alert.raised")
+            ),
         ]
         # Read-only for everyone through Django: the admin shows, never edits.
         default_permissions = ("view",)

@@ -20,6 +20,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
 from tradeops.core.clock import utcnow
 from tradeops.core.roles import Role, user_has_role
+from trading.console.alerts import operator_alerts_high_count, operator_alerts_recent
 from trading.controls.selectors import kill_switch_list, risk_limit_list
 from trading.models import (
     AccountRiskSnapshot,
@@ -333,7 +334,8 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
 
 def attention_for(user) -> list[Item]:
     """Operations items for the home page: engaged kill switches (everyone must know), accounts
-    near or over a limit, accounts not trading normally, orders refused in the last hour."""
+    near or over a limit, accounts not trading normally, high-severity operator alerts of the last
+    hour (risk managers), orders refused in the last hour."""
     if not console_visible(user):
         return []
     items: list[Item] = []
@@ -386,6 +388,19 @@ def attention_for(user) -> list[Item]:
                 URGENT,
             )
         )
+    if user.is_superuser or user_has_role(user, Role.RISK_MANAGER):
+        high = operator_alerts_high_count()
+        items.append(
+            Item(
+                "Operator alerts of high severity in the last hour",
+                high,
+                "Reconciliation, breaker, model drift, market data or anomalies: the console's panel says what each is."
+                if high
+                else "None in the last hour.",
+                "/console/#operator-alerts",
+                URGENT if high else CALM,
+            )
+        )
     since = utcnow() - timedelta(hours=1)
     refused = Order.objects.filter(status="REJECTED").filter(Q(updated_at__gte=since)).count()
     items.append(
@@ -421,8 +436,8 @@ def _s(value) -> str | None:
 def live_catch_up(*, user, since: datetime) -> list[dict]:
     """What a trading screen missed since ``since`` (record time, wall clock), as the events the
     live push sends (same types and payload fields), rebuilt from the system of record: orders,
-    fills, positions, trading-breaker moves and kill switches written since then. Oldest first; upserts, so an event
-    seen twice changes nothing on the screen."""
+    fills, positions, trading-breaker moves, kill switches and operator alerts (never surveillance's)
+    written since then. Oldest first; upserts, so an event seen twice changes nothing on the screen."""
     if not console_visible(user):
         return []
     since = since - CATCH_UP_MARGIN
@@ -539,6 +554,24 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "actor": k.engaged_by,
                         "reason": k.engage_reason if k.engaged else k.release_reason,
                         "ts": _iso(at),
+                    },
+                ),
+            )
+        )
+    for a in operator_alerts_recent(since=since, limit=CATCH_UP_MAX):
+        out.append(
+            (
+                a.recorded_at,
+                _screen_event(
+                    "alert.raised",
+                    a.occurred_at,
+                    a.account or a.symbol or a.alert_type,
+                    {
+                        "alert_type": a.alert_type,
+                        "severity": a.severity,
+                        "symbol": a.symbol,
+                        "account": a.account,
+                        "ts": _iso(a.occurred_at),
                     },
                 ),
             )

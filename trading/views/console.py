@@ -1,7 +1,8 @@
 """The operations console (``/console/``): positions and P&L per account, exposure against each
 limit, equity and drawdown, breaker and trading state per account and instrument, the kill
 switch (engage with scope, confirmation and reason; release by a risk manager with a reason),
-recent orders with full status and reject reason, fills. Live over ``/ws/live/``."""
+recent orders with full status and reject reason, fills, and the operator alerts (reconciliation,
+breaker, drift, market data, anomalies; never surveillance's). Live over ``/ws/live/``."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from tradeops.api.matrix import role_may
 from tradeops.core.errors import NotFound
 from tradeops.core.roles import Role, user_has_role
 from tradeops.core.screens import action_run, require_text
-from trading.console import selectors
+from trading.console import alerts, selectors
 from trading.controls.selectors import kill_switch_get
 from trading.controls.services import kill_switch_engage, kill_switch_release
 from trading.models import KillScope, TradingAccount
@@ -48,6 +49,7 @@ def console_view(request: HttpRequest) -> HttpResponse:
         "kill": "trading/_kill_switch.html",
         "banner": "trading/_kill_banner.html",
         "breakers": "trading/_breakers.html",
+        "alerts": "trading/_operator_alerts.html",
     }.get(fragment, "trading/console.html")
     return render(
         request,
@@ -58,6 +60,8 @@ def console_view(request: HttpRequest) -> HttpResponse:
             "breakers": selectors.trading_breakers(),
             "orders": selectors.console_orders(),
             "fills": selectors.console_fills(),
+            "operator_alerts": alerts.operator_alerts_recent(),
+            "alerts_bound": {"hours": alerts.PANEL_HOURS, "limit": alerts.PANEL_LIMIT},
             "kill": selectors.console_kill_switches(),
             "meta": {"instruments": selectors.instrument_meta(), "accounts": selectors.account_names()},
             "scopes": KillScope.choices,
