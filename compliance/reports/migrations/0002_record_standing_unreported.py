@@ -12,7 +12,7 @@ plain ``AddIndex``, so ``makemigrations`` sees nothing to do.
 
 from django.db import migrations, models
 
-from compliance.reports.migration_operations import AddIndexConcurrentlyOnPostgres
+from tradeops.core.migration_operations import AddIndexConcurrentlyOnPostgres
 
 
 class Migration(migrations.Migration):

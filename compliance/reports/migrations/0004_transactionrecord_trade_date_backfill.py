@@ -28,7 +28,7 @@ interrupted concurrent index build leaves an INVALID index: drop it, then migrat
 
 from django.db import migrations, models, transaction
 
-from compliance.reports.migration_operations import AddIndexConcurrentlyOnPostgres, SetNotNullValidatedOnPostgres
+from tradeops.core.migration_operations import AddIndexConcurrentlyOnPostgres, SetNotNullValidatedOnPostgres
 
 BATCH = 20_000  # records per UPDATE, each committed: a fraction of a second (bench/README.md)
 

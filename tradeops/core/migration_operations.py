@@ -1,7 +1,8 @@
-"""Schema operations of the reports migrations that must not lock the records table on
-PostgreSQL (a run writes up to a million records a day into it): built or checked while runs
-keep writing. Elsewhere (SQLite, the embedded default) each is Django's plain operation. The
-model's state is always Django's plain operation's, so ``makemigrations`` sees nothing to do."""
+"""Schema operations of migrations that must not lock a busy table on PostgreSQL (the reports'
+records, which a run writes up to a million of a day; the audit trail, which every order
+appends to): built or checked while writers keep writing. Elsewhere (SQLite, the embedded
+default) each is Django's plain operation. The model's state is always Django's plain
+operation's, so ``makemigrations`` sees nothing to do."""
 
 from django.db import migrations
 
