@@ -1549,17 +1549,28 @@ class MomentumIgnitionDetector(Detector):
         }
 
 
+def linear_gate(features: dict[str, float], intercept: float, terms) -> tuple[float, dict[str, float]]:
+    """A learned gate's log-odds (plain Python, the fit's standardisation applied): the intercept
+    plus, per ``(name, mean, scale, coef)`` term, ``coef * (feature - mean) / scale``; and each
+    term's contribution, unrounded (the evidence rounds what it shows)."""
+    z = intercept
+    contributions = {}
+    for name, mean, scale, coef in terms:
+        c = coef * (features[name] - mean) / scale
+        contributions[name] = c
+        z += c
+    return z, contributions
+
+
 def momentum_gate_score(features: dict[str, float], model: dict, threshold: float) -> dict:
     """The gate's logistic score of a candidate (plain Python): each model feature standardised
     by the fit's mean and scale, times its coefficient; the probability against ``threshold``.
     The evidence names each feature's value and contribution (to the log-odds, the threshold's
     log-odds beside them), so an officer sees what carried the alert."""
-    z = model["intercept"]
-    contributions = {}
-    for name, (mean, scale, coef) in model["features"].items():
-        c = coef * (features[name] - mean) / scale
-        contributions[name] = {"value": round(features[name], 4), "contribution": round(c, 4)}
-        z += c
+    z, parts = linear_gate(features, model["intercept"], ((name, *term) for name, term in model["features"].items()))
+    contributions = {
+        name: {"value": round(features[name], 4), "contribution": round(c, 4)} for name, c in parts.items()
+    }
     prob = 1.0 / (1.0 + exp(-z)) if z > -700 else 0.0
     thr = min(max(threshold, 1e-9), 1 - 1e-9)
     return {
@@ -1652,13 +1663,10 @@ def close_gate_votes(features: dict[str, float]) -> dict[str, float]:
 def close_gate_score(features: dict[str, float], gate: dict) -> tuple[float, dict[str, float]]:
     """The gate's linear score (log-odds) and each feature's contribution to it (its
     standardised value x its coefficient; the intercept named as such)."""
-    contributions = {"intercept": round(gate["intercept"], 4)}
-    z = gate["intercept"]
-    for name, mean, scale, coef in zip(gate["features"], gate["mean"], gate["scale"], gate["coef"], strict=True):
-        c = coef * (features[name] - mean) / scale
-        contributions[name] = round(c, 4)
-        z += c
-    return z, contributions
+    z, parts = linear_gate(
+        features, gate["intercept"], zip(gate["features"], gate["mean"], gate["scale"], gate["coef"], strict=True)
+    )
+    return z, {"intercept": round(gate["intercept"], 4), **{name: round(c, 4) for name, c in parts.items()}}
 
 
 def _cv(values: list[float]) -> float:
