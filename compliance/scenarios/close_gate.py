@@ -31,12 +31,14 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 07:00 UTC on 2026-12-06 (main at be94853): the round's
-# CONFIRMATION row, never used to fit or choose.
+# The nine sets per book run at 10:01 UTC on 2026-12-06 (main at 9988125, drawn 07:03 UTC): the
+# round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
+# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before that run, without the previous row (the
+# nine sets per book run at 07:00 UTC, main at be94853), which is now an allowed seen book.
 CONFIRMATION = {
-    "heldout": (76814, 98075, 77331, 55444, 4504, 93331, 42237, 79366, 78696),
-    "independent": (84692, 83154, 91329, 77327, 14243, 10690, 95000, 3981, 81455),
-    "lob": (65256, 94044, 68727, 34517, 55573, 9807, 4810, 57702, 37192),
+    "heldout": (78045, 34962, 75528, 93211, 28245, 51873, 16834, 89459, 88111),
+    "independent": (47649, 16176, 61788, 56633, 30008, 75105, 26816, 46457, 44832),
+    "lob": (45486, 21345, 94096, 59097, 67169, 2230, 89580, 18033, 65541),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

@@ -205,8 +205,8 @@ class Command(BaseCommand):
                     "--momentum-candidates: the gate is fitted on development, tuning and seen books only "
                     "(never on the fresh evaluation seeds)"
                 )
-            # The 07:00 CONFIRMATION sets are seen books too, but the round's row: never fitted on
-            # (the seen lists hold them; MOMENTUM_GATE's fit left them out by hand).
+            # The CONFIRMATION sets are seen books too, but the round's row: never fitted on (the seen
+            # lists hold them; close_gate.CONFIRMATION names them).
             from compliance.scenarios.close_gate import CONFIRMATION
 
             confirmation = set(CONFIRMATION.get("heldout" if ranges == "heldout" else book, ()))
@@ -214,7 +214,7 @@ class Command(BaseCommand):
                 raise CommandError(
                     "--momentum-candidates: seeds "
                     + ",".join(str(s) for s in seeds if s in confirmation)
-                    + f" are {book} CONFIRMATION sets (the 07:00 round's row), never fitted on"
+                    + f" are {book} CONFIRMATION sets (the current round's row), never fitted on"
                 )
             if set(seeds) & confirmation:
                 seeds = [s for s in seeds if s not in confirmation]
