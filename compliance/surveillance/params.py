@@ -1170,6 +1170,20 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # independent 56316 PRS-5104, 5 of 7 marks past the bar, improvements given later) as
     # asymmetric (docs/surveillance-rounds-asym35.md).
     one_way_past_share: Fraction = 0.5
+    # 2026-12-06 noon (wip/lob45): a one-way client (``one_way``: 5 adverse marks or more, no
+    # improvement ever passed on, most within the bar, none gross) below the test's floor is
+    # reviewed here too when best execution holds nothing of it (no mark past the bar): once it
+    # has had no slippage in the symbol for ``assess_quiet_s`` (or at the end of the input), it
+    # is raised as ``one_way`` reads it, with no held exception. On the limit order book the
+    # firm's fills are at the book's prices unless its policy marks them (the touch never moves
+    # between an order's arrival and its fill), so five one-way marks and no improvement are the
+    # policy, not the market: the order book's missed asymmetric episodes were mostly such
+    # clients with no mark past the bar (LOB development 1-9 and seen sets, the 12:00 round's
+    # diagnosis). Off by default: on the FX books a fill can slip with the quote during its
+    # latency, and a client's five adverse fills are a market's run there; on in the order
+    # book's profile (``MARKET_PROFILES["order_book"]``). False: reviewed only with a held run
+    # (the rule before) (docs/surveillance-rounds.md, 12:00 round, wip/lob45).
+    one_way_unheld: bool = False
 
 
 # The gate of marking the close (``MarkingTheCloseParams.close_gate``, off by default): a logistic
@@ -1350,6 +1364,7 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "order_book": {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
+        "asymmetric_slippage": {"one_way_unheld": True},
     },
 }
 
