@@ -236,7 +236,7 @@ class BestExecutionDetector(Detector):
         held = self.held.get(key)
         if symmetric and held is not None and self.p.dismiss_symmetric and (asym := self._asymmetric()) is not None:
             tally = asym.tallies.get(key)
-            reach = tally.max_improved + 1e-3 if tally is not None else 0.0  # bps, as the evidence's
+            reach = tally.max_improved * self.p.dismiss_symmetric_reach + 1e-3 if tally is not None else 0.0  # bps
             kept = [a for a in held[1] if a.evidence["slippage_bps"] > reach]
             if not kept:  # each mark within an improvement the client was given: the symmetric policy
                 del self.held[key]

@@ -78,6 +78,17 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # 2016/522 Annex II 1(a)), whatever the size. The repetition and exclusivity every colluding
     # run needs still apply. False: one pair of a lot or more always (the rule before).
     collusion_cross_back_any_size: bool = True
+    # 2026-12-06 noon (wip/lob45): the hand-back a colluding run's crosses need is read on the
+    # tickets the orders carried: a pair of orders weighs the larger of its two orders' whole
+    # fills, not only the volume the two crossed. On a venue the colluder's resting order that
+    # takes the ticket back is exposed to everyone's flow: strangers take slices of it first and
+    # the partner's order meets what is left (the tape printed the whole ticket, as
+    # painting's ``series_ticket_by_order`` reads it). The order book's missed colluding round
+    # trips (LOB 2: a 2,299-oz cross, the ticket taken back by a 2,293-oz resting order of which
+    # the partner sold 1,547 oz; wip/dpaint25's 15097: 1.402 of a 1.507-lot order) were read as
+    # not handed back. False: the crossed volume alone (the rule before); on in the order book's
+    # profile (``MARKET_PROFILES["order_book"]``), where resting orders are met in slices.
+    hand_back_by_order: bool = False
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
@@ -1052,6 +1063,18 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # independent identical. False: released as best execution's
     # (docs/surveillance-rounds-bex27.md).
     dismiss_symmetric: bool = True
+    # 2026-12-06 noon (wip/lob45): how far a symmetric client's improvements reach, for
+    # ``dismiss_symmetric``: a held mark is the symmetric policy's when it is no further past the
+    # arrival touch than this multiple of the largest improvement the client was given. A
+    # symmetric policy draws its adverse marks and its improvements alike, so the largest of a
+    # client's marks lies past its largest improvement about half the time, and a little past
+    # it as often as not: the order book's best-execution alerts on near-misses were symmetric
+    # clients' largest marks, 2.1-2.4 pips against the 2-pip bar, 1.02-1.6 times the largest
+    # improvement (LOB development 1-9 and seen sets, the 12:00 round's diagnosis). 1.0: within
+    # the largest improvement itself (the rule before). Moved only in the order book's profile:
+    # on the FX books a client's background improvements can come near a best-execution
+    # abuser's marks (development and tuning, wip/bex27).
+    dismiss_symmetric_reach: Annotated[float, msgspec.Meta(ge=1)] = 1.0
     # 2026-12-05 late night (wip/lob30): a sweep whose first print is past the arrival touch but
     # within the bar is still a walk of the venue's levels: the first print is judged against the
     # arrival touch, and each later fill of the sweep (same order, same instant, each at or beyond
@@ -1365,6 +1388,7 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
         "asymmetric_slippage": {"one_way_unheld": True},
+        "wash_trade": {"hand_back_by_order": True},
     },
 }
 
