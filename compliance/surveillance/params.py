@@ -1389,6 +1389,7 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "marking_the_close": {"print_purpose_gate": True},
         "asymmetric_slippage": {"one_way_unheld": True},
         "wash_trade": {"hand_back_by_order": True},
+        "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
     },
 }
 
