@@ -51,7 +51,6 @@ def test_a_rule_changing_one_threshold_keeps_the_profiles_gate_and_one_setting_i
     assert off.default_params["momentum_ignition"].gate is False
     rest = {
         "asymmetric_slippage": {"one_way_unheld": True},
-        "wash_trade": {"hand_back_by_order": True},
         "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
     }
     assert market_params("order_book", {"spoofing": {}}) == {
@@ -65,9 +64,9 @@ def test_a_rule_changing_one_threshold_keeps_the_profiles_gate_and_one_setting_i
         "marking_the_close": {"print_purpose_gate": True},
         **rest,
     }
-    assert market_params("order_book", {"wash_trade": {"window_s": 30.0}})["wash_trade"] == {
-        "hand_back_by_order": True,
-        "window_s": 30.0,
+    assert market_params("order_book", {"asymmetric_slippage": {"min_fills": 30}})["asymmetric_slippage"] == {
+        "one_way_unheld": True,
+        "min_fills": 30,
     }
 
 
