@@ -1074,11 +1074,13 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # symmetric policy draws its adverse marks and its improvements alike, so the largest of a
     # client's marks lies past its largest improvement about half the time, and a little past
     # it as often as not: the order book's best-execution alerts on near-misses were symmetric
-    # clients' largest marks, 2.1-2.4 pips against the 2-pip bar, 1.02-1.6 times the largest
-    # improvement (LOB development 1-9 and seen sets, the 12:00 round's diagnosis). 1.0: within
-    # the largest improvement itself (the rule before). Moved only in the order book's profile:
-    # on the FX books a client's background improvements can come near a best-execution
-    # abuser's marks (development and tuning, wip/bex27).
+    # clients' largest marks, 2.1-2.6 pips against the 2-pip bar, 0.9-1.59 times (median 1.2)
+    # the largest improvement (27 allowed order books, the 12:00 round's diagnosis: 18 alerts on
+    # near-misses -> 2, every episode still found; on the CONFIRMATION order books 5 -> 0,
+    # precision strict 0.83 -> 0.93). 1.0: within the largest improvement itself (the rule
+    # before). 1.5 in the order book's profile only: on the FX books a client's background
+    # improvements can come near a best-execution abuser's marks (development and tuning,
+    # wip/bex27); on the order book an abuser is never improved.
     dismiss_symmetric_reach: Annotated[float, msgspec.Meta(ge=1)] = 1.0
     # 2026-12-05 late night (wip/lob30): a sweep whose first print is past the arrival touch but
     # within the bar is still a walk of the venue's levels: the first print is judged against the
@@ -1205,12 +1207,13 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # is raised as ``one_way`` reads it, with no held exception. On the limit order book the
     # firm's fills are at the book's prices unless its policy marks them (the touch never moves
     # between an order's arrival and its fill), so five one-way marks and no improvement are the
-    # policy, not the market: the order book's missed asymmetric episodes were mostly such
-    # clients with no mark past the bar (LOB development 1-9 and seen sets, the 12:00 round's
-    # diagnosis). Off by default: on the FX books a fill can slip with the quote during its
-    # latency, and a client's five adverse fills are a market's run there; on in the order
-    # book's profile (``MARKET_PROFILES["order_book"]``). False: reviewed only with a held run
-    # (the rule before) (docs/surveillance-rounds.md, 12:00 round, wip/lob45).
+    # policy, not the market: 6 of the 14 missed asymmetric episodes on the 27 allowed order
+    # books were such clients with no mark past the bar (found with it: 107 -> 113 of 121, one
+    # false alert added; CONFIRMATION order books 33 -> 35 of 39, none added). Off by default:
+    # on the FX books a fill can slip with the quote during its latency, and a client's five
+    # adverse fills are a market's run there; on in the order book's profile
+    # (``MARKET_PROFILES["order_book"]``). False: reviewed only with a held run (the rule
+    # before) (docs/surveillance-rounds.md, 12:00 round, wip/lob45).
     one_way_unheld: bool = False
 
 
