@@ -236,7 +236,7 @@ class BestExecutionDetector(Detector):
         held = self.held.get(key)
         if symmetric and held is not None and self.p.dismiss_symmetric and (asym := self._asymmetric()) is not None:
             tally = asym.tallies.get(key)
-            reach = tally.max_improved + 1e-3 if tally is not None else 0.0  # bps, as the evidence's
+            reach = tally.max_improved * self.p.dismiss_symmetric_reach + 1e-3 if tally is not None else 0.0  # bps
             kept = [a for a in held[1] if a.evidence["slippage_bps"] > reach]
             if not kept:  # each mark within an improvement the client was given: the symmetric policy
                 del self.held[key]
@@ -473,6 +473,12 @@ class AsymmetricSlippageDetector(Detector):
             elif tally.slips:
                 tally.slips = []
         if n < self._floor:
+            if p.one_way_unheld and self.one_way(tally):  # reviewed when quiet (``one_way_unheld``)
+                pending = self.pending
+                pending.pop(key, None)
+                pending[key] = t + self._quiet
+            else:
+                self.pending.pop(key, None)  # an improvement ended the one-way run: nothing due
             return
         if n < p.min_fills or n % p.min_fills:
             pending = self.pending
@@ -506,11 +512,12 @@ class AsymmetricSlippageDetector(Detector):
     def pending_restore(self) -> None:
         """Rebuild ``pending`` from the tallies (after ``state`` restores them): each client with
         slippages not yet assessed, due ``assess_quiet_s`` after its last one, earliest first."""
-        quiet, min_fills = self._quiet, self._floor
+        quiet, min_fills, unheld = self._quiet, self._floor, self.p.one_way_unheld
         due = [
             (tally.last_ts.timestamp() + quiet, key)
             for key, tally in self.tallies.items()
-            if (n := tally.adverse + tally.improved) >= min_fills and n != tally.assessed
+            if ((n := tally.adverse + tally.improved) >= min_fills or (unheld and self.one_way(tally)))
+            and n != tally.assessed
         ]
         due.sort(key=lambda x: x[0])  # stable: a tie keeps the saved order
         self.pending = OrderedDict((key, t) for t, key in due)
@@ -522,14 +529,27 @@ class AsymmetricSlippageDetector(Detector):
             if due > t:
                 return
             pending.popitem(last=False)
-            self._assess(key, self.tallies[key], assessed=f"after {self.p.assess_quiet_s:g} s without a slippage")
+            self._due(key, self.tallies[key], assessed=f"after {self.p.assess_quiet_s:g} s without a slippage")
 
     def finish(self):
         pending, self.pending = self.pending, OrderedDict()
         if not self.p.assess_at_end:
             return
         for key in pending:
-            self._assess(key, self.tallies[key], assessed="end of input")
+            self._due(key, self.tallies[key], assessed="end of input")
+
+    def _due(self, key, tally, *, assessed: str) -> None:
+        """A pending client's review: the test on its history when it can weigh it; below the
+        test's floor (pending only with ``one_way_unheld``), raised as ``one_way`` reads it,
+        best execution's held exceptions of the client (if any) in its evidence."""
+        if tally.adverse + tally.improved >= self._floor:
+            self._assess(key, tally, assessed=assessed)
+            return
+        if not self.one_way(tally) or tally.adverse == tally.assessed:
+            return
+        bx = self.engine.units.get("best_execution_slippage")
+        held = bx.take_held(key) if type(bx) is BestExecutionDetector and bx._asymmetric() is self else []
+        self.raise_one_way(key, tally, held, assessed=f"{assessed}, below the test's floor, one way")
 
     def _assess(self, key, tally, *, assessed):
         """Both tests on the client's whole history so far; the alert ends at its last slippage."""
@@ -619,6 +639,7 @@ class AsymmetricSlippageDetector(Detector):
         the exact tail of its count for the record (not against the level)."""
         n = tally.adverse
         tally.assessed = n
+        self.pending.pop(key, None)  # reviewed now (a held run's review may come before it is due)
         p_value = 0.5**n  # every non-zero slippage adverse: P(X >= n | n, 1/2)
         z = -NormalDist().inv_cdf(min(max(p_value, 1e-300), 1.0 - 1e-12))
         z_value = (tally.sum_adverse - tally.sum_improved) / sqrt(tally.sum_squares) if tally.sum_squares else 0.0
@@ -632,7 +653,7 @@ class AsymmetricSlippageDetector(Detector):
             p_value=p_value,
             z_value=z_value,
             value_p=None,
-            by="one way, below the test's floor, with best execution's exceptions",
+            by="one way, below the test's floor" + (", with best execution's exceptions" if held else ""),
             assessed=assessed,
         )
 

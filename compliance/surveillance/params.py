@@ -78,6 +78,22 @@ class WashTradeParams(Params, frozen=True, kw_only=True):
     # 2016/522 Annex II 1(a)), whatever the size. The repetition and exclusivity every colluding
     # run needs still apply. False: one pair of a lot or more always (the rule before).
     collusion_cross_back_any_size: bool = True
+    # 2026-12-06 noon (wip/lob45): the hand-back a colluding run's crosses need is read on the
+    # tickets the orders carried: a pair of orders weighs the larger of its two orders' whole
+    # fills, not only the volume the two crossed. On a venue the colluder's resting order that
+    # takes the ticket back is exposed to everyone's flow: strangers take slices of it first and
+    # the partner's order meets what is left (the tape printed the whole ticket, as
+    # painting's ``series_ticket_by_order`` reads it). The order book's missed colluding round
+    # trips (LOB 2: a 2,299-oz cross, the ticket taken back by a 2,293-oz resting order of which
+    # the partner sold 1,547 oz; wip/dpaint25's 15097: 1.402 of a 1.507-lot order) were read as
+    # not handed back. Only an order whose volume mostly crossed the other's counts whole (a
+    # market maker's large quote nibbled by a client's small trades is not a ticket: without
+    # that guard a near-miss pair was a wash on LOB 8). Built, **left off**: on the 27 allowed
+    # order books it found 2 more of 121 washes (111 -> 113) with no false alert added, but on
+    # the CONFIRMATION order books it found none more (36 / 43 either way), so it stays off by
+    # the round's protocol. False: the crossed volume alone (the rule before)
+    # (docs/surveillance-rounds.md, 12:00 round, wip/lob45).
+    hand_back_by_order: bool = False
 
 
 class PaintingTheTapeParams(Params, frozen=True, kw_only=True):
@@ -1052,6 +1068,20 @@ class BestExecutionParams(Params, frozen=True, kw_only=True):
     # independent identical. False: released as best execution's
     # (docs/surveillance-rounds-bex27.md).
     dismiss_symmetric: bool = True
+    # 2026-12-06 noon (wip/lob45): how far a symmetric client's improvements reach, for
+    # ``dismiss_symmetric``: a held mark is the symmetric policy's when it is no further past the
+    # arrival touch than this multiple of the largest improvement the client was given. A
+    # symmetric policy draws its adverse marks and its improvements alike, so the largest of a
+    # client's marks lies past its largest improvement about half the time, and a little past
+    # it as often as not: the order book's best-execution alerts on near-misses were symmetric
+    # clients' largest marks, 2.1-2.6 pips against the 2-pip bar, 0.9-1.59 times (median 1.2)
+    # the largest improvement (27 allowed order books, the 12:00 round's diagnosis: 18 alerts on
+    # near-misses -> 2, every episode still found; on the CONFIRMATION order books 5 -> 0,
+    # precision strict 0.83 -> 0.93). 1.0: within the largest improvement itself (the rule
+    # before). 1.5 in the order book's profile only: on the FX books a client's background
+    # improvements can come near a best-execution abuser's marks (development and tuning,
+    # wip/bex27); on the order book an abuser is never improved.
+    dismiss_symmetric_reach: Annotated[float, msgspec.Meta(ge=1)] = 1.0
     # 2026-12-05 late night (wip/lob30): a sweep whose first print is past the arrival touch but
     # within the bar is still a walk of the venue's levels: the first print is judged against the
     # arrival touch, and each later fill of the sweep (same order, same instant, each at or beyond
@@ -1170,6 +1200,21 @@ class AsymmetricSlippageParams(Params, frozen=True, kw_only=True):
     # independent 56316 PRS-5104, 5 of 7 marks past the bar, improvements given later) as
     # asymmetric (docs/surveillance-rounds-asym35.md).
     one_way_past_share: Fraction = 0.5
+    # 2026-12-06 noon (wip/lob45): a one-way client (``one_way``: 5 adverse marks or more, no
+    # improvement ever passed on, most within the bar, none gross) below the test's floor is
+    # reviewed here too when best execution holds nothing of it (no mark past the bar): once it
+    # has had no slippage in the symbol for ``assess_quiet_s`` (or at the end of the input), it
+    # is raised as ``one_way`` reads it, with no held exception. On the limit order book the
+    # firm's fills are at the book's prices unless its policy marks them (the touch never moves
+    # between an order's arrival and its fill), so five one-way marks and no improvement are the
+    # policy, not the market: 6 of the 14 missed asymmetric episodes on the 27 allowed order
+    # books were such clients with no mark past the bar (found with it: 107 -> 113 of 121, one
+    # false alert added; CONFIRMATION order books 33 -> 35 of 39, none added). Off by default:
+    # on the FX books a fill can slip with the quote during its latency, and a client's five
+    # adverse fills are a market's run there; on in the order book's profile
+    # (``MARKET_PROFILES["order_book"]``). False: reviewed only with a held run (the rule
+    # before) (docs/surveillance-rounds.md, 12:00 round, wip/lob45).
+    one_way_unheld: bool = False
 
 
 # The gate of marking the close (``MarkingTheCloseParams.close_gate``, off by default): a logistic
@@ -1350,6 +1395,8 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "order_book": {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
+        "asymmetric_slippage": {"one_way_unheld": True},
+        "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
     },
 }
 

@@ -432,7 +432,7 @@ class _PairDetector(Detector):
         return (
             _order_pairs(run) >= wash.collusion_min_pairs
             and self._exclusive(run) >= wash.collusion_min_exclusive
-            and (not run.crossed or _handed_back(run, wash.qty_tolerance))
+            and (not run.crossed or _handed_back(run, wash.qty_tolerance, filled=_tickets(run, wash)))
         )
 
     def _exclusive(self, run) -> float:
@@ -506,13 +506,21 @@ def _order_pairs(run, small=None) -> int:
     return sum(1 for qty in paired.values() if not small(qty, run.symbol))
 
 
-def _handed_back(run, tolerance, indexes=None) -> bool:
+def _tickets(run, wash) -> dict[str, float] | None:
+    """The orders' whole fills for the hand-back (``WashTradeParams.hand_back_by_order``), else None."""
+    return run.filled if wash.hand_back_by_order else None
+
+
+def _handed_back(run, tolerance, indexes=None, filled=None) -> bool:
     """Whether the run's pairs of orders include a round trip: one account bought from the
     other and sold it back at the same size (paired volumes within ``tolerance``). Two strangers
     whose orders met on a venue twice, a market maker's resting quotes and a client hitting them
     at 1.75 and then 0.92 ounces, are a market and its customer; a position handed over and
     handed back whole is the colluding pair's wash (no change in beneficial ownership between
-    them). With ``indexes``, only those pairs of the run are read (its crosses: ``run.crossed``)."""
+    them). With ``indexes``, only those pairs of the run are read (its crosses: ``run.crossed``).
+    With ``filled`` (order id -> the order's whole fill), a pair of orders weighs the larger of
+    its two orders' whole fills of which the crossed volume is at least half, not only the
+    volume the two crossed (``hand_back_by_order``)."""
     paired: dict[tuple[str, str], list] = {}
     for i, (a, b, *_) in enumerate(run.pairs):
         if indexes is not None and i not in indexes:
@@ -521,6 +529,13 @@ def _handed_back(run, tolerance, indexes=None) -> bool:
         if key not in paired:
             paired[key] = [a.account if a.side == "buy" else b.account, 0.0]
         paired[key][1] += a.qty
+    if filled is not None:
+        # the ticket: the whole fill of an order whose volume mostly crossed the other's (a
+        # resting ticket strangers took slices of first), never that of an order the other
+        # only nibbled at (a market maker's large quote met by a client's small trade)
+        for (x, y), leg in paired.items():
+            crossed = leg[1]
+            leg[1] = max([crossed, *(w for o in (x, y) if crossed >= 0.5 * (w := filled.get(o, 0.0)))])
     legs = list(paired.values())
     return any(
         x[0] != y[0] and abs(x[1] - y[1]) <= tolerance * max(x[1], y[1])
@@ -576,7 +591,7 @@ class WashTradeDetector(_PairDetector):
         return (
             self.p.collusion_cross_back_any_size
             and bool(run.crossed)
-            and _handed_back(run, self.wash.qty_tolerance, set(run.crossed))
+            and _handed_back(run, self.wash.qty_tolerance, set(run.crossed), filled=_tickets(run, self.wash))
         )
 
     def _score(self, pairs):

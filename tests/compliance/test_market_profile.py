@@ -49,14 +49,24 @@ def test_a_rule_changing_one_threshold_keeps_the_profiles_gate_and_one_setting_i
     assert engine.default_params["momentum_ignition"].min_aggressive_orders == 4
     off = SurveillanceEngine({"momentum_ignition": {"gate": False}}, market="order_book")
     assert off.default_params["momentum_ignition"].gate is False
-    assert market_params("order_book", {"wash_trade": {}}) == {
+    rest = {
+        "asymmetric_slippage": {"one_way_unheld": True},
+        "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
+    }
+    assert market_params("order_book", {"spoofing": {}}) == {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
-        "wash_trade": {},
+        **rest,
+        "spoofing": {},
     }
     assert market_params("order_book", {"momentum_ignition": {"min_aggressive_orders": 4}}) == {
         "momentum_ignition": {"gate": True, "min_aggressive_orders": 4},
         "marking_the_close": {"print_purpose_gate": True},
+        **rest,
+    }
+    assert market_params("order_book", {"asymmetric_slippage": {"min_fills": 30}})["asymmetric_slippage"] == {
+        "one_way_unheld": True,
+        "min_fills": 30,
     }
 
 
