@@ -1119,10 +1119,11 @@ class MomentumIgnitionDetector(Detector):
 
     def _reversal_window(self) -> float:
         """How long after its last order an ignited chain waits for its reversal:
-        ``reversal_window_s``, or ``late_reversal_s`` when longer (a late turn, judged by
-        ``_late_turn_ok``)."""
+        ``reversal_window_s``, or ``late_reversal_s`` when longer (a late turn, judged in
+        ``_assess``). The learned gate's loose stage keeps ``reversal_window_s``: the late turn
+        is a hand rule, and the gate (the order book's profile) was fitted on that window."""
         p = self.p
-        if p.late_reversal_s is not None and p.late_reversal_s > p.reversal_window_s:
+        if p.late_reversal_s is not None and p.late_reversal_s > p.reversal_window_s and not self.loose:
             return p.late_reversal_s
         return p.reversal_window_s
 
@@ -1349,7 +1350,7 @@ class MomentumIgnitionDetector(Detector):
         # when the account turned into the move (the mid still held ``late_min_move_left`` of it
         # and the turn's price stood ``late_min_capture`` of it beyond the burst's): a turn once
         # the move has faded is a held position cut.
-        late = t - ch.last_t > p.reversal_window_s
+        late = not loose and t - ch.last_t > p.reversal_window_s
         if late and not (
             left is not None and left >= p.late_min_move_left and capture is not None and capture >= p.late_min_capture
         ):

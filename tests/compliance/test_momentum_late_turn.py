@@ -89,3 +89,18 @@ def test_a_burst_waiting_for_its_late_turn_survives_a_restart():
         restarted.process(record_decoder.decode(orjson.dumps(row)))
     (alert,) = restarted.take_alerts() + restarted.finish()
     assert alert.evidence["late_turn"] is True and alert.evidence["reversal_order_ids"] == ["rev"]
+
+
+def test_the_order_books_gate_keeps_its_window():
+    """The late turn is a hand rule: with the learned gate on (the order book's profile) the
+    window stays ``reversal_window_s`` whatever ``late_reversal_s`` says, so the order book's
+    alerts are the same with the rule on and off."""
+    gate_on = {"momentum_ignition": {"gate": True, "late_reversal_s": 1200.0}}
+    gate_off = {"momentum_ignition": {"gate": True}}
+    for rows in (late_turn(), late_turn(reversal_after=600.0)):
+        on, off = run(rows, only=ONLY, params=gate_on), run(rows, only=ONLY, params=gate_off)
+        assert [(a["order_ids"], a["score"], a["start"], a["end"], a["evidence"]["gate"]) for a in on] == [
+            (a["order_ids"], a["score"], a["start"], a["end"], a["evidence"]["gate"]) for a in off
+        ]
+    engine = SurveillanceEngine(gate_on, only=ONLY)
+    assert engine.units["momentum_ignition"]._reversal_window() == 900.0
