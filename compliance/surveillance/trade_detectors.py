@@ -876,8 +876,9 @@ class MomentumIgnitionDetector(Detector):
         self.candidates: list[dict] = []
         self.gate_model = MOMENTUM_GATE
         self.gate_threshold = params.gate_threshold if params.gate_threshold is not None else MOMENTUM_GATE["threshold"]
+        self.rev_window = self._reversal_window()  # read per fill: computed once
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
-            self.mid_history_s = params.vol_lookback_s + self._reversal_window() + 600.0
+            self.mid_history_s = params.vol_lookback_s + self.rev_window + 600.0
 
     def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)
@@ -910,7 +911,7 @@ class MomentumIgnitionDetector(Detector):
     def _park(self, key, ch) -> bool:
         """Keep an ignited chain the account moved on from waiting for its reversal (a newer
         chain takes its place); False when its reversal window is over."""
-        if ch.last_t + self._reversal_window() < self._now:
+        if ch.last_t + self.rev_window < self._now:
             return False
         old = self.awaiting.get(key)
         if old is not None and old is not ch:
@@ -942,7 +943,7 @@ class MomentumIgnitionDetector(Detector):
             if t - ch.last_t > self._horizon(ch):
                 self._drop(key, ch)
         for key, ch in list(self.awaiting.items()):
-            if t - ch.last_t > self._reversal_window():
+            if t - ch.last_t > self.rev_window:
                 del self.awaiting[key]
                 self._unwatch(ch)
         if self.recent:
@@ -988,7 +989,7 @@ class MomentumIgnitionDetector(Detector):
         if self.awaiting:
             aw = self.awaiting.get(key)
             if aw is not None:
-                if t - aw.last_t > self._reversal_window():
+                if t - aw.last_t > self.rev_window:
                     del self.awaiting[key]
                     self._unwatch(aw)
                 elif side != aw.side and self._reverse(aw, fill):  # the other way: the parked burst's reversal
@@ -1162,7 +1163,7 @@ class MomentumIgnitionDetector(Detector):
         orders so far may be the burst's lead)."""
         p = self.p
         if ch.ignited:
-            return self._reversal_window()
+            return self.rev_window
         if p.lead_pause_s is not None and not self._lead_n(ch):
             return max(p.lead_pause_s, p.gate_max_gap_s if self.loose else p.max_gap_s)
         return self._gap(ch)

@@ -103,4 +103,4 @@ def test_the_order_books_gate_keeps_its_window():
             (a["order_ids"], a["score"], a["start"], a["end"], a["evidence"]["gate"]) for a in off
         ]
     engine = SurveillanceEngine(gate_on, only=ONLY)
-    assert engine.units["momentum_ignition"]._reversal_window() == 900.0
+    assert engine.units["momentum_ignition"].rev_window == 900.0
