@@ -668,6 +668,26 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # 1.23); no true alert of a move the mid made closes in full at a loss on any development,
     # tuning or seen book (docs/surveillance-rounds-mom29.md).
     stop_out_needs_move_back: bool = False
+    # A late turn into the move (2026-12-06 12:00 round, wip/mom45, docs/surveillance-rounds.md;
+    # off by default): the reversal may complete up to this long after the burst's last order
+    # instead of ``reversal_window_s``, but one that completes after ``reversal_window_s`` is
+    # alerted only when the account turned into the move the burst made: the mid when it began to
+    # turn still held at least ``late_min_move_left`` of the move, and the turn's average price
+    # stood the burst's way of the burst's by at least ``late_min_capture`` of it. A late turn once
+    # the move has faded is a position held and cut (the `held` look-alike), which the plain
+    # longer window admitted (2026-12-06 06:40 round: 900 -> 1200 s, two false alerts on the
+    # development books, one at capture -0.91, move left -0.37). None: off (the window is
+    # ``reversal_window_s``). A hand rule: the learned gate's loose stage (the order book's
+    # profile) keeps ``reversal_window_s``. Found strict / episodes, alerts, strictly false, off ->
+    # 1200: development 22/24, 23, 1 -> 22/24, 24, 2; tuning 15/19, 21, 6 unchanged; 34 seen
+    # held-out books 123/144, 166, 42 -> 124/144, 169, 44 (+2 late turns found, one episode lost
+    # to an earlier chain that waited longer and took its burst as its turn). CONFIRMATION (once,
+    # as wholes, at 57f2447): held-out 30/40, 42, 12 -> 31/40, 43, 12 (sets meeting every target
+    # 1 -> 2); independent and order book identical. Left off: the allowed books price it at about
+    # one false alert per episode found; the lead's decision.
+    late_reversal_s: Pos | None = None
+    late_min_move_left: float = 0.5
+    late_min_capture: float = 0.0
     # The learned gate (2026-12-06 09:00 round, wip/mom40; off by default, ON in the order book's
     # market profile, ``MARKET_PROFILES["order_book"]``: the lead's decision on its CONFIRMATION
     # row, order book 28/40 -> 37/40 found and 3 -> 0 strictly false, our held-out 28/38 ->

@@ -891,8 +891,9 @@ class MomentumIgnitionDetector(Detector):
         self.candidates: list[dict] = []
         self.gate_model = MOMENTUM_GATE
         self.gate_threshold = params.gate_threshold if params.gate_threshold is not None else MOMENTUM_GATE["threshold"]
+        self.rev_window = self._reversal_window()  # read per fill: computed once
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
-            self.mid_history_s = params.vol_lookback_s + params.reversal_window_s + 600.0
+            self.mid_history_s = params.vol_lookback_s + self.rev_window + 600.0
 
     def on_watched_quote(self, t, quote):
         chains = self.watching.get(quote.symbol)
@@ -925,7 +926,7 @@ class MomentumIgnitionDetector(Detector):
     def _park(self, key, ch) -> bool:
         """Keep an ignited chain the account moved on from waiting for its reversal (a newer
         chain takes its place); False when its reversal window is over."""
-        if ch.last_t + self.p.reversal_window_s < self._now:
+        if ch.last_t + self.rev_window < self._now:
             return False
         old = self.awaiting.get(key)
         if old is not None and old is not ch:
@@ -957,7 +958,7 @@ class MomentumIgnitionDetector(Detector):
             if t - ch.last_t > self._horizon(ch):
                 self._drop(key, ch)
         for key, ch in list(self.awaiting.items()):
-            if t - ch.last_t > p.reversal_window_s:
+            if t - ch.last_t > self.rev_window:
                 del self.awaiting[key]
                 self._unwatch(ch)
         if self.recent:
@@ -1003,7 +1004,7 @@ class MomentumIgnitionDetector(Detector):
         if self.awaiting:
             aw = self.awaiting.get(key)
             if aw is not None:
-                if t - aw.last_t > p.reversal_window_s:
+                if t - aw.last_t > self.rev_window:
                     del self.awaiting[key]
                     self._unwatch(aw)
                 elif side != aw.side and self._reverse(aw, fill):  # the other way: the parked burst's reversal
@@ -1132,6 +1133,16 @@ class MomentumIgnitionDetector(Detector):
         ch.rev_ids.append(fill.order_id)
         return ch.reversal()[0] >= self.p.min_reversal_fraction * ch.qty()
 
+    def _reversal_window(self) -> float:
+        """How long after its last order an ignited chain waits for its reversal:
+        ``reversal_window_s``, or ``late_reversal_s`` when longer (a late turn, judged in
+        ``_assess``). The learned gate's loose stage keeps ``reversal_window_s``: the late turn
+        is a hand rule, and the gate (the order book's profile) was fitted on that window."""
+        p = self.p
+        if p.late_reversal_s is not None and p.late_reversal_s > p.reversal_window_s and not self.loose:
+            return p.late_reversal_s
+        return p.reversal_window_s
+
     def _burst_pause(self) -> float:
         """The pause that ends an ignited burst: ``burst_pause_s``, or in the gate's loose stage
         no shorter than ``gate_max_gap_s`` (a slow series is one burst)."""
@@ -1167,7 +1178,7 @@ class MomentumIgnitionDetector(Detector):
         orders so far may be the burst's lead)."""
         p = self.p
         if ch.ignited:
-            return p.reversal_window_s
+            return self.rev_window
         if p.lead_pause_s is not None and not self._lead_n(ch):
             return max(p.lead_pause_s, p.gate_max_gap_s if self.loose else p.max_gap_s)
         return self._gap(ch)
@@ -1351,6 +1362,17 @@ class MomentumIgnitionDetector(Detector):
             stop = stop or "move_left"
             if not loose:
                 return
+        # A late turn (``late_reversal_s``): completed after ``reversal_window_s``, it counts only
+        # when the account turned into the move (the mid still held ``late_min_move_left`` of it
+        # and the turn's price stood ``late_min_capture`` of it beyond the burst's): a turn once
+        # the move has faded is a held position cut.
+        late = not loose and t - ch.last_t > p.reversal_window_s
+        if late and not (
+            left is not None and left >= p.late_min_move_left and capture is not None and capture >= p.late_min_capture
+        ):
+            stop = stop or "late_turn"
+            if not loose:
+                return
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
         # at once, at a loss (with ``stop_out_needs_move_back``, only with the mid back beyond where
         # the burst began). Ignition unwinds into the move it made; a position cut in full at a loss
@@ -1479,6 +1501,8 @@ class MomentumIgnitionDetector(Detector):
                     "stop_out": p.stop_out,
                     "reversal_after_burst_s": round(t - ch.last_t, 6),
                     "reversal_window_s": p.reversal_window_s,
+                    "late_reversal_s": p.late_reversal_s,
+                    "late_turn": late,
                     "bought_before": bought_before if p.two_way_fraction is not None else None,
                     "sold_before": sold_before if p.two_way_fraction is not None else None,
                     "two_way_window_s": p.two_way_window_s,
