@@ -1345,8 +1345,22 @@ class ParameterError(ValueError):
 # on the FX books nothing more (independent 28 -> 28 of 39, 13 -> 15 false), so order book only
 # (2026-12-06 10:05 UTC, the lead's decision on wip/close43's row; the rounds page, 10:00 round).
 # A firm sets its market with ``SURVEILLANCE_MARKET`` (the streaming stage) or ``surveil --market``.
+#
+# ``otc``'s marking the close is judged by the learned gate (``close_gate``, ``CLOSE_GATE``) at a
+# lower operating point, log-odds -1.125 instead of its fitted -0.75 (2026-12-06 12:00 round,
+# wip/close45; docs/surveillance-rounds.md): on the FX books every set of 3 meets issue 16's macro
+# targets with room, and what fails them is marking the close's recall floor, so the round spent
+# precision on recall. Measured on 139 allowed FX books (development 101-106, tuning 301-304, 43
+# sets of 3 of the seen independent and held-out books less the CONFIRMATION sets, newest first),
+# every hand stop loosened and the gate's threshold lowered, each set's macro projected with the
+# other types as they are; the margin: every set keeps macro strict precision >= 0.88 and
+# lenient >= 0.91 (or its own figure, where it is under that already), to two places. Every hand
+# stop loosened far enough to find more breaks it on 3 sets or more (min_concentration 4: +17
+# marks for +58 strictly false, 7 sets); the gate at -1.125 finds +24 marks (independent +11,
+# held-out +13) for +13 strictly false and breaks none (-1.0 +20 for +3; -1.1875 +25 for +21, 1
+# set breaks; -1.25 +25 for +27, 2). The order book keeps its hand rules and print gate.
 MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
-    "otc": {},
+    "otc": {"marking_the_close": {"close_gate": True, "close_gate_threshold": -1.125}},
     "order_book": {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
