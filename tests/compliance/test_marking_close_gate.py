@@ -1,5 +1,6 @@
 """Marking the close: the pushes at a print recorded with their features (``gate_candidates``), the
-learned gate (``close_gate``, off by default) and its fit command (2026-12-06 09:00 round,
+learned gate (``close_gate``, off by default; on in the ``otc`` market profile at log-odds -1.125
+since the 2026-12-06 12:00 round, wip/close45) and its fit command (2026-12-06 09:00 round,
 wip/close40). Pure but for the command test."""
 
 from __future__ import annotations
@@ -58,10 +59,17 @@ def test_every_push_at_a_print_is_recorded_with_its_features_and_the_hand_test_t
     assert cands[0]["features"]["log_concentration"] < math.log(5.0)  # under min_concentration
 
 
-def test_the_gate_is_off_by_default():
-    alerts = run(TRUE_MARK, only=ONLY)
+def test_the_gate_is_off_by_default_and_on_in_the_otc_profile_at_its_operating_point():
+    # the detector's own default and the order book's profile: the hand rules
+    hand = {"marking_the_close": {"close_gate": False}}
+    alerts = run(TRUE_MARK, only=ONLY, params=hand)
     assert len(alerts) == 1 and "close_gate_score" not in alerts[0]["evidence"]
     assert "hand_stop" not in alerts[0]["evidence"]
+    alerts = run(TRUE_MARK, only=ONLY, market="order_book")  # its print gate names the hand stop
+    assert len(alerts) == 1 and "close_gate_score" not in alerts[0]["evidence"]
+    # otc (the FX books; 2026-12-06 12:00 round, wip/close45): the gate at log-odds -1.125
+    (alert,) = run(TRUE_MARK, only=ONLY)
+    assert alert["evidence"]["close_gate_threshold"] == -1.125 and alert["evidence"]["hand_stop"] is None
 
 
 def test_the_fit_command_runs_on_a_tiny_book_and_refuses_a_confirmation_seed(tmp_path):
@@ -104,7 +112,7 @@ def test_a_restart_anywhere_changes_no_gated_alert():
 
 
 def test_the_gate_alerts_a_true_mark_and_names_each_figures_contribution():
-    params = {"marking_the_close": {"close_gate": True}}
+    params = {"marking_the_close": {"close_gate": True, "close_gate_threshold": None}}  # the fitted threshold
     (alert,) = run(TRUE_MARK, only=ONLY, params=params)
     ev = alert["evidence"]
     assert ev["close_gate_threshold"] == CLOSE_GATE["threshold"] and ev["close_gate_fitted"] == CLOSE_GATE["fitted"]

@@ -7,8 +7,11 @@ from __future__ import annotations
 from tests.compliance.helpers import close, market, pushed_print, q, run
 
 ONLY = {"marking_the_close"}
-ON = {"marking_the_close": {"one_sided_push_min_orders": 3}}  # the three-order push of these rows
-OFF = {"marking_the_close": {"one_sided_push_min_orders": None}}
+# The hand rules (``otc`` judges marking the close by the learned gate since the 2026-12-06 12:00
+# round, wip/close45: these tests are of the hand test itself).
+HAND = {"marking_the_close": {"close_gate": False}}
+ON = {"marking_the_close": {"close_gate": False, "one_sided_push_min_orders": 3}}  # the three-order push of these rows
+OFF = {"marking_the_close": {"close_gate": False, "one_sided_push_min_orders": None}}
 
 
 def held_then_other_business(sells: list[tuple[float, int]]) -> list:
@@ -35,7 +38,7 @@ def series_after_a_sell() -> list:
 def test_marking_the_close_a_series_into_the_print_after_business_the_other_way_is_one_way():
     rows = series_after_a_sell()
     assert run(rows, only=ONLY, params=OFF) == []  # the window as a whole: 0.71, under 0.8
-    alerts = run(rows, only=ONLY)  # the default: a series of at least 5 judged by itself
+    alerts = run(rows, only=ONLY, params=HAND)  # the default: a series of at least 5 judged by itself
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
     assert ev["one_sided"] == 0.7143 and ev["push_one_sided"] == 1.0 and ev["push_orders"] == 5
@@ -46,7 +49,7 @@ def test_marking_the_close_a_push_after_business_the_other_way_in_the_window_is_
     # 3,500,000 (0.71, under 0.8), the push itself all buys.
     rows = held_then_other_business([(3320, 500_000)])
     assert run(rows, only=ONLY, params=OFF) == []  # off: the window as a whole is judged
-    assert run(rows, only=ONLY) == []  # the default asks a series of 5: three orders are not one
+    assert run(rows, only=ONLY, params=HAND) == []  # the default asks a series of 5: three orders are not one
     alerts = run(rows, only=ONLY, params=ON)
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
@@ -66,4 +69,6 @@ def test_marking_the_close_near_miss_a_short_series_after_business_the_other_way
     # The same three-order push, asked for a series of four: the window's two-way business keeps
     # it out (a pair or a short series after other business is that business's tail).
     rows = held_then_other_business([(3320, 500_000)])
-    assert run(rows, only=ONLY, params={"marking_the_close": {"one_sided_push_min_orders": 4}}) == []
+    assert (
+        run(rows, only=ONLY, params={"marking_the_close": {"close_gate": False, "one_sided_push_min_orders": 4}}) == []
+    )

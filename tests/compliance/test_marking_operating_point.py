@@ -1,19 +1,16 @@
-"""Marking the close: the learned gate at the operating point chosen on the allowed FX books,
-log-odds -1.125 instead of its fitted -0.75 (``CLOSE_GATE_OPERATING_POINT``; 2026-12-06 12:00
-round, wip/close45; docs/surveillance-rounds.md). Built, not in any market profile: on the
-CONFIRMATION sets it lifted marking the close on both FX books but took one independent set's
-macro lenient precision under the round's 0.905. Pure: no database."""
+"""Marking the close on the FX books' market profile (``otc``): the learned gate at the operating
+point chosen on the allowed books, log-odds -1.125 instead of its fitted -0.75 (2026-12-06 12:00
+round, wip/close45; docs/surveillance-rounds.md). Pure: no database."""
 
 from __future__ import annotations
 
 import pytest
 
-from compliance.surveillance.params import CLOSE_GATE, CLOSE_GATE_OPERATING_POINT, MARKET_PROFILES
+from compliance.surveillance.params import CLOSE_GATE, MARKET_PROFILES
 from tests.compliance.helpers import close, market, q, run, surveil_restarted
 
 ONLY = {"marking_the_close"}
 HAND = {"marking_the_close": {"close_gate": False}}
-OP = {"marking_the_close": dict(CLOSE_GATE_OPERATING_POINT)}
 FITTED = {"marking_the_close": {"close_gate": True, "close_gate_threshold": None}}
 
 
@@ -44,17 +41,15 @@ TAIL = absorbed_mark(0.3)
 WORKED_THROUGH = absorbed_mark(0.5)
 
 
-def test_the_operating_point_is_built_and_no_market_profile_turns_it_on():
-    assert CLOSE_GATE_OPERATING_POINT == {"close_gate": True, "close_gate_threshold": -1.125}
-    assert "marking_the_close" not in MARKET_PROFILES["otc"]
+def test_otc_profile_judges_marking_by_the_gate_at_the_operating_point():
+    assert MARKET_PROFILES["otc"]["marking_the_close"] == {"close_gate": True, "close_gate_threshold": -1.125}
     assert "close_gate" not in MARKET_PROFILES["order_book"].get("marking_the_close", {})
-    assert run(TAIL, only=ONLY) == run(TAIL, only=ONLY, params=HAND) == []  # otc: the hand rules
 
 
 def test_a_mark_the_market_absorbed_with_a_small_tail_is_caught_at_the_operating_point():
     assert run(TAIL, only=ONLY, params=HAND) == []  # the hand rules: dominant_max_continuation
     assert run(TAIL, only=ONLY, params=FITTED) == []  # the gate at its fitted -0.75
-    (alert,) = run(TAIL, only=ONLY, params=OP)  # the gate at -1.125
+    (alert,) = run(TAIL, only=ONLY)  # otc: the gate at -1.125
     ev = alert["evidence"]
     assert ev["hand_stop"] == "dominant_max_continuation" and ev["print_moved"] is False
     assert ev["close_gate_threshold"] == -1.125
@@ -64,11 +59,11 @@ def test_a_mark_the_market_absorbed_with_a_small_tail_is_caught_at_the_operating
 
 
 def test_near_miss_an_order_worked_through_the_print_stays_under_the_operating_point():
-    assert run(WORKED_THROUGH, only=ONLY, params=OP) == []
+    assert run(WORKED_THROUGH, only=ONLY) == []
     assert run(WORKED_THROUGH, only=ONLY, params=HAND) == []
     # its score is under the threshold by the flow after the print (the gate's largest weight,
     # -1.95 per push after it): the tail's push with 0.2 x the push more
-    lower = {"marking_the_close": {"close_gate": True, "close_gate_threshold": -2.0}}
+    lower = {"marking_the_close": {"close_gate_threshold": -2.0}}
     (near,) = run(WORKED_THROUGH, only=ONLY, params=lower)
     (mark,) = run(TAIL, only=ONLY, params=lower)
     assert near["evidence"]["close_gate_score"] < -1.125 <= mark["evidence"]["close_gate_score"]
@@ -82,16 +77,14 @@ def test_near_miss_an_order_worked_through_the_print_stays_under_the_operating_p
 def test_the_order_book_profile_keeps_its_hand_rules_on_the_same_rows():
     assert run(TAIL, only=ONLY, market="order_book") == []
     assert run(TAIL, only=ONLY, market="order_book") == run(TAIL, only=ONLY, params=HAND, market="order_book")
-    # the operating point asked for on the order book replaces its print gate there too
-    assert len(run(TAIL, only=ONLY, params=OP, market="order_book")) == 1
 
 
 def test_a_restart_while_the_push_waits_after_the_print_changes_nothing():
     # the gate's pushes wait after the print in the same pending entries as the hand rules': the
     # snapshot's shape is unchanged (STATE_VERSION 53)
     rows = [*TAIL, q(4000, "1.10000", "1.10010")]
-    whole = surveil_restarted(rows, only=ONLY, params=OP)
+    whole = surveil_restarted(rows, only=ONLY)
     assert len(whole) == 1 and whole[0]["evidence"]["close_gate_threshold"] == -1.125
     n = len(rows)
     for cut in (n // 3, n - 5, n - 3, n - 1):
-        assert surveil_restarted(rows, only=ONLY, restart_at=cut, params=OP) == whole
+        assert surveil_restarted(rows, only=ONLY, restart_at=cut) == whole
