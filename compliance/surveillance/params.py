@@ -1428,7 +1428,7 @@ class ParameterError(ValueError):
 # meeting every target 2 -> 3 of 3; held-out 31 -> 35 of 41, false 7 -> 10, sets 1 -> 2 of 3; the
 # limit order book identical; every other type identical. The round's own margin failed on one
 # set (independent 56633, 30008, 75105: macro lenient precision 0.91 -> 0.90, one false alert
-# more, still meeting the 0.90); on by the lead's decision (2026-12-06 12:45 UTC): the
+# more, still meeting the 0.90); on by the lead's decision (2026-12-06 12:30 UTC): the
 # recall floor, not precision, is what fails sets, and 5 of the 6 FX CONFIRMATION sets met every
 # target with it against 3 without. The order book keeps its hand rules and print gate.
 MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
