@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # every request in a trace, so its log lines carry a trace id with tracing on or off
+    "tradeops.observability.tracing.request_trace",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (CSS, scripts, the chart library, the admin's own) served by the app itself,
