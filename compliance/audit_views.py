@@ -138,7 +138,9 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         "compliance/audit/record.html",
         {
             "record": record,
-            "payload": record.payload_data,
+            # JSON, as stored and hashed (not Python's repr: 'True', 'None', single quotes), so a
+            # reader can compare it with an export or the API (walk45)
+            "payload": json.dumps(record.payload_data, indent=2, ensure_ascii=False, sort_keys=True),
             "corrections": corrections,
             "corrected": corrected,
             "proof": proof,

@@ -79,3 +79,22 @@ def test_who_may_not_read_the_trail_gets_neither_file(client, role):
     client.force_login(user_make("someone", role))
     assert client.get(f"/compliance/audit/records/{record.sequence}/proof.json").status_code == 403
     assert client.get(f"/compliance/audit/digests/{day.isoformat()}.json").status_code == 403
+
+
+def test_a_records_payload_reads_as_json_not_as_python(auditor_client):
+    from tradeops.audit.services import audit_append
+
+    record = audit_append(
+        action="case.commented",
+        object_type="case",
+        object_id="7",
+        occurred_at=utcnow(),
+        payload={"note": "l'ordre", "closed": False, "owner": None},
+        actor="user:olga",
+        category="compliance",
+    )
+    page = auditor_client.get(f"/compliance/audit/records/{record.sequence}/").content.decode()
+    shown = page.split('<pre id="payload">')[1].split("</pre>")[0]
+    import html
+
+    assert json.loads(html.unescape(shown)) == {"note": "l'ordre", "closed": False, "owner": None}
