@@ -90,3 +90,11 @@ def test_tracing_on_the_404_line_carries_the_requests_span(client, lines, spans)
     server = [s for s in spans.get_finished_spans() if s.kind.name == "SERVER"]
     assert line["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736" == f"{server[0].context.trace_id:032x}"
     assert line["span_id"] == f"{server[0].context.span_id:016x}"
+
+
+def test_djangos_lines_go_through_the_one_handler_only():
+    """Django's default ``django`` handlers (a bare stderr line with DEBUG on) are gone: each of its
+    records is written once, by the root's handler, with the trace id."""
+    assert logging.getLogger("django").handlers == []
+    assert logging.getLogger("django").propagate
+    assert any(type(h).__name__ == "ConsoleHandler" for h in logging.getLogger().handlers)
