@@ -118,3 +118,19 @@ def test_report_run_steps_are_offered_to_compliance_officers_only():
     assert set(run_admin.get_actions(request)) == {"download"}
     request.user = _user("olga", Role.COMPLIANCE_OFFICER)
     assert set(run_admin.get_actions(request)) == {"validate", "approve", "submit", "download"}
+
+
+def test_an_auditor_reading_a_user_is_offered_no_password_reset(client):
+    """Django's user page showed an auditor "Reset password" (and the hash's parameters); the
+    button led to a 403."""
+    auditor = _user("audrey", Role.AUDITOR)
+    risk = _user("rick", Role.RISK_MANAGER)
+    client.force_login(auditor)
+    page = client.get(f"/admin/auth/user/{risk.pk}/change/")
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert "Reset password" not in text and "../password/" not in text and "pbkdf2" not in text
+    assert "rick" in text
+    admin_user = get_user_model().objects.create_superuser("adam", password="a-long-test-password-1")
+    client.force_login(admin_user)
+    assert "Reset password" in client.get(f"/admin/auth/user/{risk.pk}/change/").content.decode()

@@ -5,7 +5,8 @@ officer or a risk manager; an action is offered (and run, on its POST) to whoeve
 list unless it says otherwise. So an action that writes declares the permission it needs
 (``@admin.action(permissions=[...])``), and the third-party admins whose actions write
 (django-celery-beat's scheduled tasks, django-axes' sign-in attempts) are registered again here
-with theirs behind the change permission (``tests/screens/test_admin_read_only.py`` checks every
+with theirs behind the change permission, and the user admin without its password block for a
+reader (``tests/screens/test_admin_read_only.py`` checks every
 registered admin). This module comes after both apps in ``INSTALLED_APPS``, so autodiscovery has
 registered theirs when it runs."""
 
@@ -34,6 +35,25 @@ class ActionsNeedChange:
         return actions if self.has_change_permission(request) else {}
 
 
+def _user_admin_for_readers():
+    """Django's user admin, without the password block for whoever may not change the user: its
+    "Reset password" button led an auditor to a 403, and the hash's algorithm, iterations and
+    salt prefix are nothing a reader needs."""
+    from django.contrib.auth.admin import UserAdmin
+
+    class ReaderUserAdmin(UserAdmin):
+        def get_fieldsets(self, request, obj=None):
+            fieldsets = super().get_fieldsets(request, obj)
+            if obj is None or self.has_change_permission(request, obj):
+                return fieldsets
+            return [
+                (name, {**options, "fields": tuple(f for f in options["fields"] if f != "password")})
+                for name, options in fieldsets
+            ]
+
+    return ReaderUserAdmin
+
+
 def _guard_third_party_actions() -> None:
     from axes.admin import AccessAttemptAdmin
     from axes.models import AccessAttempt
@@ -46,6 +66,12 @@ def _guard_third_party_actions() -> None:
         if admin.site.is_registered(model):
             admin.site.unregister(model)
             admin.site.register(model, type(base.__name__, (ActionsNeedChange, base), {"__module__": __name__}))
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if admin.site.is_registered(User):
+        admin.site.unregister(User)
+        admin.site.register(User, _user_admin_for_readers())
 
 
 _guard_third_party_actions()
