@@ -192,7 +192,7 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
         obj.refresh_from_db()
         messages.info(request, f"{rule.code} v{rule.version} proposed; a second compliance officer must approve it")
 
-    @admin.action(description="Approve selected pending versions (second officer)")
+    @admin.action(description="Approve selected pending versions (second officer)", permissions=["change"])
     def approve_selected(self, request, queryset):
         done = sum(
             _run(request, str(r), lambda r=r: services.compliance_rule_approve(rule=r, approver=request.user))
@@ -201,7 +201,7 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
         if done:
             messages.success(request, f"{done} version(s) approved and in force")
 
-    @admin.action(description="Reject selected pending versions")
+    @admin.action(description="Reject selected pending versions", permissions=["change"])
     def reject_selected(self, request, queryset):
         for r in queryset.filter(status=RuleStatus.PENDING):
             _run(
@@ -295,7 +295,14 @@ class CaseAdmin(ComplianceOnlyAdmin):
         if step:
             _run(request, obj.reference, calls[step])
 
-    @admin.action(description="Export STOR draft (JSON, 2016/957 template)")
+    def has_stor_permission(self, request) -> bool:
+        """The STOR draft is an officer's (the ``stor_drafts`` row of the authorisation matrix):
+        auditors read the cases but are not offered an export the selector would refuse them."""
+        from tradeops.api.matrix import role_may
+
+        return role_may(request.user, "stor_drafts", "read")
+
+    @admin.action(description="Export STOR draft (JSON, 2016/957 template)", permissions=["stor"])
     def export_stor(self, request, queryset):
         drafts = []
         for case in queryset:

@@ -4,7 +4,9 @@ authorise, call one selector or read service, render (MiFID II record keeping, 2
 
 from __future__ import annotations
 
+import json
 from collections import Counter
+from datetime import date
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
@@ -13,7 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from tradeops.audit.digest import ProofDayOpen, audit_proof
+from tradeops.audit.digest import ProofDayOpen, audit_proof, digest_document
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
@@ -130,18 +132,62 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         proof, proof_refused = audit_proof(event_id=record.event_id), ""
     except ProofDayOpen as refused:  # a record of today: the words of audit_digest --proof and the API
         proof, proof_refused = None, str(refused)
+    digest = Digest.objects.filter(day=proof["day"]).first() if proof else None
     return render(
         request,
         "compliance/audit/record.html",
         {
             "record": record,
-            "payload": record.payload_data,
+            # JSON, as stored and hashed (not Python's repr: 'True', 'None', single quotes), so a
+            # reader can compare it with an export or the API (walk45)
+            "payload": json.dumps(record.payload_data, indent=2, ensure_ascii=False, sort_keys=True),
             "corrections": corrections,
             "corrected": corrected,
             "proof": proof,
             "proof_refused": proof_refused,
+            "digest": digest,
         },
     )
+
+
+def _json_attachment(document: dict, filename: str) -> HttpResponse:
+    # the bytes ``audit_digest --proof --out`` and ``audit_digest`` write, so the reader checks
+    # them with ``audit_digest_verify`` exactly as docs/audit-trail.md says
+    response = HttpResponse(json.dumps(document, indent=2) + "\n", content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@login_required
+@require_GET
+def audit_proof_download_view(request: HttpRequest, sequence: int) -> HttpResponse:
+    """A record's inclusion proof as the file ``audit_digest --proof --out`` writes, for an
+    auditor to check offline against the day's digest (``audit_digest_verify --proof``). A record
+    of today has none yet: 409 with the same sentence as the record page, the command and the API."""
+    _check_access(request.user)
+    record = AuditRecord.objects.filter(sequence=sequence).first()
+    if record is None:
+        raise Http404("no such audit record (or purged after its retention)")
+    try:
+        proof = audit_proof(event_id=record.event_id)
+    except ProofDayOpen as refused:
+        return HttpResponse(f"No proof yet: {refused}.\n", status=409, content_type="text/plain; charset=utf-8")
+    return _json_attachment(proof, f"proof-{record.sequence}.json")
+
+
+@login_required
+@require_GET
+def audit_digest_download_view(request: HttpRequest, day: str) -> HttpResponse:
+    """A day's digest document as ``audit_digest`` exports it (``<day>.json``)."""
+    _check_access(request.user)
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        raise Http404(f"{day} is not a date (YYYY-MM-DD)") from None
+    digest = Digest.objects.filter(day=wanted).first()
+    if digest is None:
+        raise Http404(f"no digest for {wanted} yet: it is made after the day ends (Celery beat at 00:10 UTC)")
+    return _json_attachment(digest_document(digest), f"{wanted.isoformat()}.json")
 
 
 def _sees_database_addresses(user) -> bool:

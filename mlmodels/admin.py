@@ -173,7 +173,9 @@ class ValidatorConfigAdmin(admin.ModelAdmin):
     readonly_fields = ("updated_at", "updated_by")
 
     def has_add_permission(self, request):
-        return not ValidatorConfig.objects.exists()
+        # The one row is created by whoever may change it (risk managers, admins), once; an
+        # auditor was offered "Add" here and saved thresholds every signal passes (walk45).
+        return self.has_change_permission(request) and not ValidatorConfig.objects.exists()
 
     def has_delete_permission(self, request, obj=None):
         return False

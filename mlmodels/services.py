@@ -34,7 +34,7 @@ from mlmodels.training import (
     models_train,
 )
 from tradeops.core.clock import utcnow
-from tradeops.core.errors import ApplicationError, NotFound
+from tradeops.core.errors import ApplicationError, NotFound, PermissionDenied
 
 logger = logging.getLogger(__name__)
 
@@ -340,7 +340,14 @@ def check_validator_config(*, min_confidence: float, psi_limit: float, drift_win
 @transaction.atomic
 def validator_config_update(*, actor: str, user=None, **changes) -> ValidatorConfig:
     """Change the validator's thresholds (only the named fields). Serving picks them up on its
-    next registry check. Refuses out-of-range values with code ``invalid_validator_config``."""
+    next registry check. Refuses out-of-range values with code ``invalid_validator_config``, and
+    a person who may not change the thresholds (``mlmodels.change_validatorconfig``: risk managers
+    and admins; RTS 6: algorithm changes are owned by risk) with ``permission_denied``; the
+    admin offers them no form either. ``user=None`` is a command or a service acting for itself."""
+    if user is not None and not user.has_perm("mlmodels.change_validatorconfig"):
+        raise PermissionDenied(
+            f"{user.get_username()} may not change the validator's thresholds: a risk manager or an admin does"
+        )
     unknown = set(changes) - set(VALIDATOR_FIELDS)
     if unknown:
         raise ModelRegistryError(f"unknown validator settings: {sorted(unknown)}", code="invalid_validator_config")

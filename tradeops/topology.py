@@ -391,6 +391,19 @@ class ProcessGroup:
     def _pidfile(self, name: str) -> Path:
         return self.directory / "pids" / f"{name}.pid"
 
+    def _statefile(self, name: str) -> Path:
+        return self.directory / "pids" / f"{name}.state"
+
+    def child_state(self, name: str) -> dict | None:
+        """What the supervisor last wrote of its child (``supervise``): ``child`` (its pid, or None
+        while it waits to restart it), ``since`` (unix time), ``restarts``, ``last_exit``."""
+        import json
+
+        try:
+            return json.loads(self._statefile(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+
     def log_path(self, name: str) -> Path:
         return self.directory / "logs" / f"{name}.log"
 
@@ -422,6 +435,8 @@ class ProcessGroup:
         if self.replay:
             env.update(process.replay_env)
         env.update(extra_env or {})
+        env[STATE_ENV] = str(self._statefile(name))
+        self._statefile(name).unlink(missing_ok=True)
         # Under `supervise`: restarted whenever it exits until told to stop, as compose's
         # `restart: unless-stopped` does (a stage stops itself on an infrastructure failure).
         argv = [sys.executable, "-m", "tradeops.topology", "run", name] + (["--replay"] if self.replay else [])
@@ -505,7 +520,22 @@ def _exit_describe(status: int) -> str:
     return f"exit status {code}"
 
 
-def supervise(argv: list[str], *, backoff: float = 2.0, name: str = "") -> int:
+STATE_ENV = "TRADEOPS_SUPERVISE_STATE"  # where ``run`` writes its child's state (ProcessGroup sets it)
+
+
+def _state_write(path: str, **state) -> None:
+    """The supervisor's view of its child, for ``status``: one JSON object, replaced atomically."""
+    import json
+
+    if not path:
+        return
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as fh:
+        json.dump(state, fh)
+    os.replace(tmp, path)
+
+
+def supervise(argv: list[str], *, backoff: float = 2.0, name: str = "", state_file: str = "") -> int:
     """Run ``argv`` and start it again whenever it exits, until SIGTERM/SIGINT (passed on to it).
 
     The supervisor blocks its signals and takes them with ``sigtimedwait``, so it logs every one it
@@ -523,10 +553,12 @@ def supervise(argv: list[str], *, backoff: float = 2.0, name: str = "") -> int:
     os.chdir(ROOT)
     restarts = 0
     stopping = False
+    last_exit = ""
     while True:
         child = os.posix_spawn(argv[0], argv, os.environ, setsigmask=(), setsigdef=_STOP_SIGNALS)
         started = time.monotonic()
         say(f"started pid {child}" + (f" (restart {restarts})" if restarts else ""))
+        _state_write(state_file, child=child, since=time.time(), restarts=restarts, last_exit=last_exit)
         status = None
         while status is None:
             info = signal.sigtimedwait(wanted, 1.0)  # a timeout: SIGCHLDs may coalesce
@@ -546,7 +578,9 @@ def supervise(argv: list[str], *, backoff: float = 2.0, name: str = "") -> int:
             say(f"pid {child} stopped ({_exit_describe(status)}) after {ran:.1f} s")
             return rc
         restarts += 1
+        last_exit = f"{_exit_describe(status)} after {ran:.1f} s"
         say(f"pid {child} exited ({_exit_describe(status)}) after {ran:.1f} s; restart {restarts} in {backoff:.0f} s")
+        _state_write(state_file, child=None, since=time.time(), restarts=restarts, last_exit=last_exit)
         deadline = time.monotonic() + backoff
         while (left := deadline - time.monotonic()) > 0:
             info = signal.sigtimedwait(set(_STOP_SIGNALS), left)
@@ -598,7 +632,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.cmd == "run":
         process = process_get(args.name)
-        return supervise(process_argv(process, env=dict(os.environ), replay=args.replay), name=process.name)
+        return supervise(
+            process_argv(process, env=dict(os.environ), replay=args.replay),
+            name=process.name,
+            state_file=os.environ.get(STATE_ENV, ""),
+        )
     group = ProcessGroup(Path(args.dir), replay=not getattr(args, "live", False))
     if args.cmd == "up":
         for name, pid in group.up().items():
@@ -609,9 +647,28 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rc = 0
     for name, pid in group.status().items():
-        print(f"{name:18} {'up    pid ' + str(pid) if pid else 'down'}")
-        rc = rc if pid else 1
+        line, up = status_line(pid, group.child_state(name))
+        print(f"{name:18} {line}")
+        rc = rc if up else 1
     return rc
+
+
+def status_line(pid: int | None, state: dict | None, *, now: float | None = None) -> tuple[str, bool]:
+    """One process's status for ``status`` and whether it counts as up: its supervisor's pid, and
+    from the supervisor's state file whether its child runs, since when, how often it was
+    restarted and how it last ended. Until 2026-12-06 a supervisor alive was "up" although its
+    child died every two seconds (walk45): a crash-looping stage looked healthy to ops."""
+    if not pid:
+        return "down", False
+    if state is None:
+        return f"up    pid {pid}", True
+    now = time.time() if now is None else now
+    ago = max(now - float(state.get("since") or now), 0.0)
+    restarts, last = state.get("restarts", 0), state.get("last_exit", "")
+    history = f"; {restarts} restart{'s' if restarts != 1 else ''}, last ended: {last}" if restarts or last else ""
+    if state.get("child"):
+        return f"up    pid {pid} (child {state['child']}, running {ago:.0f} s{history})", True
+    return f"restarting pid {pid} (its child ended {ago:.0f} s ago: {last}; restart {restarts} due)", False
 
 
 if __name__ == "__main__":

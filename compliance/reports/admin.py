@@ -140,17 +140,22 @@ class ReportRunAdmin(ReportsVisible, ReadOnlyAdmin):
             else:
                 messages.success(request, f"{run.reference}: {label} done")
 
-    @admin.action(description="Validate the selected generated reports")
+    def has_officer_permission(self, request) -> bool:
+        """The steps (validate, approve, submit) are an officer's; auditors and admins read and
+        download (``@admin.action(permissions=["officer"])``: Django neither offers nor runs them)."""
+        return _officer(request)
+
+    @admin.action(description="Validate the selected generated reports", permissions=["officer"])
     def validate(self, request, queryset):
         self._step(request, queryset, "validate", lambda run: services.report_run_validate(run=run))
 
-    @admin.action(description="Approve (four eyes: not the person who generated it)")
+    @admin.action(description="Approve (four eyes: not the person who generated it)", permissions=["officer"])
     def approve(self, request, queryset):
         self._step(
             request, queryset, "approve", lambda run: services.report_run_approve(run=run, approver=request.user)
         )
 
-    @admin.action(description="Submit to the ARM now")
+    @admin.action(description="Submit to the ARM now", permissions=["officer"])
     def submit(self, request, queryset):
         self._step(request, queryset, "submit", lambda run: services.report_run_submit(run=run, user=request.user))
 

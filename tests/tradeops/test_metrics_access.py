@@ -67,3 +67,22 @@ def test_the_rule_is_reusable_outside_django(addr, auth, expected):
 
 def test_without_a_token_configured_no_bearer_value_opens_it():
     assert not metrics_access_allowed(remote_addr="198.51.100.7", authorization="Bearer ", token="", networks=[])
+
+
+@pytest.mark.django_db
+def test_healthz_says_the_database_is_down_in_a_503_without_its_address(client, monkeypatch, caplog):
+    """A probe of a web process whose database is gone: 503 and a sentence, the cause (which names
+    the database's host) only in the log (walked on 2026-12-06, wip/walk45: a 500 and a traceback)."""
+    from django.db import OperationalError, connection
+
+    assert client.get("/healthz").json()["status"] == "ok"
+
+    def refused(*args, **kwargs):
+        raise OperationalError('connection to server at "10.1.2.3", port 5432 failed: Connection refused')
+
+    monkeypatch.setattr(connection, "cursor", refused)
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable" and "does not answer" in response.json()["message"]
+    assert "10.1.2.3" not in response.content.decode()
+    assert "10.1.2.3" in caplog.text

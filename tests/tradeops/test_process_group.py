@@ -5,6 +5,7 @@ every signal it gets (with who sent it) and every exit of its child."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -129,3 +130,48 @@ def test_the_supervised_child_starts_with_no_signal_blocked(tmp_path):
     supervisor.terminate()
     supervisor.communicate(timeout=30)
     assert any("exited (exit status 0)" in line for line in lines), lines
+
+
+def test_status_tells_a_crash_looping_process_from_a_running_one(tmp_path):
+    """``cluster.sh status`` said "up" for a stage whose child died every two seconds (its
+    supervisor was alive); it now says the child is restarting, and exits 1 (walk45)."""
+    from tradeops.topology import STATE_ENV, status_line
+
+    state = tmp_path / "toy.state"
+    script = (
+        "import sys\nfrom tradeops.topology import supervise\n"
+        "sys.exit(supervise([sys.executable, '-c', 'import sys; sys.exit(3)'], backoff=5, name='toy', "
+        f"state_file={str(state)!r}))\n"
+    )
+    supervisor = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env={**os.environ, STATE_ENV: ""})
+    try:
+        deadline = time.monotonic() + 30
+        seen = None
+        while time.monotonic() < deadline:
+            seen = json.loads(state.read_text()) if state.exists() else None
+            if seen and seen["child"] is None:
+                break
+            time.sleep(0.1)
+        assert seen and seen["child"] is None and seen["restarts"] == 1, seen
+        assert seen["last_exit"].startswith("exit status 3 after ")
+        line, up = status_line(supervisor.pid, seen)
+        assert not up and line.startswith(f"restarting pid {supervisor.pid} (its child ended ")
+        assert "exit status 3" in line and "restart 1 due" in line
+    finally:
+        supervisor.terminate()
+        supervisor.wait(timeout=30)
+
+
+def test_status_of_a_running_child_says_since_when_and_its_restarts():
+    from tradeops.topology import status_line
+
+    line, up = status_line(
+        4242, {"child": 4343, "since": 1000.0, "restarts": 2, "last_exit": "exit status 1 after 0.4 s"}, now=1030.0
+    )
+    assert up and line == "up    pid 4242 (child 4343, running 30 s; 2 restarts, last ended: exit status 1 after 0.4 s)"
+    assert status_line(4242, {"child": 4343, "since": 1000.0, "restarts": 0, "last_exit": ""}, now=1005.0) == (
+        "up    pid 4242 (child 4343, running 5 s)",
+        True,
+    )
+    assert status_line(None, None) == ("down", False)
+    assert status_line(4242, None) == ("up    pid 4242", True)  # a supervisor of before this change

@@ -30,12 +30,16 @@ def audit_digest_daily() -> dict:
 
 @shared_task(acks_late=True)
 def audit_verify_nightly() -> dict:
-    """Recompute the chain; a broken chain is logged at ERROR (alerting picks it up)."""
+    """Recompute the chain and record the run in the trail (``audit.verified``, actor
+    ``service:audit-verify-nightly``), as the screen and the API record theirs: the audit screen's
+    "last verification" and the ``tradeops_audit_chain_verified*`` series (read from that record
+    when scraped, in every process) then say when it last ran and what it found. A broken chain is
+    also logged at ERROR."""
+    from tradeops.audit.services import audit_verification_record
     from tradeops.audit.verify import audit_verify
-    from tradeops.observability.metrics import audit_verification_observe
 
     report = audit_verify()
-    audit_verification_observe(ok=report.ok)
+    audit_verification_record(report=report, actor="service:audit-verify-nightly")
     if not report.ok:
         log.error("audit chain broken: %s", report.problem)
     return {"ok": report.ok, "checked": report.checked, "problem": str(report.problem or "")}

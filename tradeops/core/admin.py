@@ -1,4 +1,14 @@
-"""Admin pieces shared by the apps (this module registers no model)."""
+"""Admin pieces shared by the apps, and the guard on two third-party admins' actions.
+
+Auditors are staff with every ``view_*`` permission, so the admin shows them what it shows an
+officer or a risk manager; an action is offered (and run, on its POST) to whoever may view the
+list unless it says otherwise. So an action that writes declares the permission it needs
+(``@admin.action(permissions=[...])``), and the third-party admins whose actions write
+(django-celery-beat's scheduled tasks, django-axes' sign-in attempts) are registered again here
+with theirs behind the change permission, and the user admin without its password block for a
+reader (``tests/screens/test_admin_read_only.py`` checks every
+registered admin). This module comes after both apps in ``INSTALLED_APPS``, so autodiscovery has
+registered theirs when it runs."""
 
 from django.contrib import admin
 
@@ -14,3 +24,54 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ActionsNeedChange:
+    """Every action of this admin needs the change permission: a reader (an auditor) is offered
+    none, and Django runs only the actions it offers, so a forged POST does nothing either."""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        return actions if self.has_change_permission(request) else {}
+
+
+def _user_admin_for_readers():
+    """Django's user admin, without the password block for whoever may not change the user: its
+    "Reset password" button led an auditor to a 403, and the hash's algorithm, iterations and
+    salt prefix are nothing a reader needs."""
+    from django.contrib.auth.admin import UserAdmin
+
+    class ReaderUserAdmin(UserAdmin):
+        def get_fieldsets(self, request, obj=None):
+            fieldsets = super().get_fieldsets(request, obj)
+            if obj is None or self.has_change_permission(request, obj):
+                return fieldsets
+            return [
+                (name, {**options, "fields": tuple(f for f in options["fields"] if f != "password")})
+                for name, options in fieldsets
+            ]
+
+    return ReaderUserAdmin
+
+
+def _guard_third_party_actions() -> None:
+    from axes.admin import AccessAttemptAdmin
+    from axes.models import AccessAttempt
+    from django_celery_beat.admin import PeriodicTaskAdmin
+    from django_celery_beat.models import PeriodicTask
+
+    # enable, disable, toggle and run the schedules (regulatory reports, audit digest, verification)
+    # and axes' clean-up of expired attempts (a delete)
+    for model, base in ((PeriodicTask, PeriodicTaskAdmin), (AccessAttempt, AccessAttemptAdmin)):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+            admin.site.register(model, type(base.__name__, (ActionsNeedChange, base), {"__module__": __name__}))
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    if admin.site.is_registered(User):
+        admin.site.unregister(User)
+        admin.site.register(User, _user_admin_for_readers())
+
+
+_guard_third_party_actions()

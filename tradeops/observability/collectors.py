@@ -1,7 +1,9 @@
 """Metrics read when Prometheus scrapes, not kept by the code: the outbox backlog and the relay's
 lag (age of the oldest unpublished row), the audit chain's length (its rate is the append rate,
-whatever path wrote the records), each cache's hit ratio, and the market data collectors' counts
-(``feed_stats_track``: the counts a collector keeps anyway, so the feed's hot path pays nothing).
+whatever path wrote the records) and its last verification (the newest ``audit.verified`` record,
+whoever ran it: the nightly task, a person on the screen or the API), each cache's hit ratio, and
+the market data collectors' counts (``feed_stats_track``: the counts a collector keeps anyway, so
+the feed's hot path pays nothing).
 
 Registered once per process that should report them (``collectors_register``): the outbox relay,
 the embedded run and the web app (the database is shared, so one scrape target is enough; the
@@ -14,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 
+import orjson
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
@@ -24,22 +27,54 @@ logger = logging.getLogger(__name__)
 
 
 class DatabaseCollector(Collector):
-    """Outbox backlog and lag, audit chain length."""
+    """Outbox backlog and lag, audit chain length, the chain's last verification."""
+
+    NAMES = (
+        "tradeops_outbox_backlog",
+        "tradeops_outbox_lag_seconds",
+        "tradeops_audit_chain_length",
+        "tradeops_audit_chain_verified",
+        "tradeops_audit_chain_verified_timestamp_seconds",
+    )
 
     def describe(self):
         # Describing without querying keeps registration free of database access.
-        for name in ("tradeops_outbox_backlog", "tradeops_outbox_lag_seconds", "tradeops_audit_chain_length"):
+        for name in self.NAMES:
             yield GaugeMetricFamily(name, COLLECTED[name])
 
     def collect(self):
         try:
             backlog, lag, chain = database_figures()
+            verified = audit_verification_last()
         except Exception as exc:  # the database down: say nothing rather than a wrong 0
             logger.warning("metrics: database figures unavailable: %s", exc)
             return
         yield GaugeMetricFamily("tradeops_outbox_backlog", COLLECTED["tradeops_outbox_backlog"], value=backlog)
         yield GaugeMetricFamily("tradeops_outbox_lag_seconds", COLLECTED["tradeops_outbox_lag_seconds"], value=lag)
         yield GaugeMetricFamily("tradeops_audit_chain_length", COLLECTED["tradeops_audit_chain_length"], value=chain)
+        if verified is not None:  # never verified: no series, rather than a 0 that reads "broken"
+            ok, at = verified
+            for name, figure in (
+                ("tradeops_audit_chain_verified", 1 if ok else 0),
+                ("tradeops_audit_chain_verified_timestamp_seconds", at),
+            ):
+                yield GaugeMetricFamily(name, COLLECTED[name], value=figure)
+
+
+def audit_verification_last() -> tuple[bool, float] | None:
+    """(intact, unix time) of the newest ``audit.verified`` record, or None before the first."""
+    from tradeops.audit.models import AuditRecord
+
+    last = (
+        AuditRecord.objects.filter(action="audit.verified")
+        .order_by("-occurred_at", "-sequence")
+        .values_list("payload", "occurred_at")
+        .first()
+    )
+    if last is None:
+        return None
+    payload, at = last
+    return bool(orjson.loads(payload).get("ok")), at.timestamp()
 
 
 def database_figures() -> tuple[int, float, int]:

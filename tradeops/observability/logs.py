@@ -33,10 +33,18 @@ def _service() -> str:
         return os.environ.get("OTEL_SERVICE_NAME", "tradeops")
 
 
-def _trace_ids() -> tuple[str, str]:
+def _trace_ids(record: logging.LogRecord) -> tuple[str, str]:
+    """The work in hand's ids; else, for Django's own line about a response (logged after the
+    middleware returned), the request's (``tradeops.observability.tracing.request_trace``)."""
+    from tradeops.bus.tracing import traceparent_parse
     from tradeops.observability.tracing import trace_ids_current
 
-    return trace_ids_current()
+    ids = trace_ids_current()
+    if not ids[0]:
+        parsed = traceparent_parse(getattr(getattr(record, "request", None), "traceparent", ""))
+        if parsed:
+            return parsed[0], parsed[1]
+    return ids
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,7 +55,7 @@ class JsonFormatter(logging.Formatter):
         self._service_name = service
 
     def format(self, record: logging.LogRecord) -> str:
-        trace_id, span_id = _trace_ids()
+        trace_id, span_id = _trace_ids(record)
         out = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="microseconds").replace("+00:00", "Z"),
             "level": record.levelname,
@@ -77,7 +85,7 @@ class PlainFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         line = super().format(record)
-        trace_id, _ = _trace_ids()
+        trace_id, _ = _trace_ids(record)
         return f"{line}  [trace {trace_id}]" if trace_id else line
 
 

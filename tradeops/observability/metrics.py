@@ -79,12 +79,9 @@ kill_switches_engaged = Gauge("tradeops_kill_switches_engaged", "Kill switches e
 
 alerts = Counter("tradeops_alerts_total", "Alerts raised, by type and severity", ["type", "severity"])
 audit_appends = Counter("tradeops_audit_appends_total", "Audit records appended by this process", ["category"])
-audit_chain_verified = Gauge(
-    "tradeops_audit_chain_verified", "Last audit chain verification: 1 intact, 0 broken (findings)"
-)
-audit_chain_verified_at = Gauge(
-    "tradeops_audit_chain_verified_timestamp_seconds", "Unix time of the last audit chain verification"
-)
+# The last chain verification's result and time are read from the trail when scraped (COLLECTED):
+# kept in the process that ran it, they read 0 ("broken") in every other process and after a
+# restart, and TradeopsAuditChainBroken paged for a chain nobody had found broken (walk45).
 
 # ---------------------------------------------------------------- model serving
 
@@ -135,6 +132,13 @@ COLLECTED: dict[str, str] = {
     "tradeops_outbox_backlog": "Outbox rows not yet published",
     "tradeops_outbox_lag_seconds": "Age of the oldest unpublished outbox row (relay lag); 0 when none waits",
     "tradeops_audit_chain_length": "Sequence number of the audit chain head (its rate is the append rate)",
+    "tradeops_audit_chain_verified": (
+        "Last audit chain verification recorded in the trail (audit.verified): 1 intact, 0 broken (findings); "
+        "absent before the first"
+    ),
+    "tradeops_audit_chain_verified_timestamp_seconds": (
+        "Unix time of the last audit chain verification recorded in the trail; absent before the first"
+    ),
     "tradeops_cache_hit_ratio": "Cache hits / (hits + misses) since the process started, per cache",
     "tradeops_collector_events_total": (
         "Market data items a collector handled, by source and outcome (received, published, flagged, "
@@ -152,14 +156,6 @@ METRIC_NAMES: tuple[str, ...] = tuple(
         + list(COLLECTED)
     )
 )
-
-
-def audit_verification_observe(*, ok: bool) -> None:
-    """Record a chain verification's result (the nightly task, the command)."""
-    import time
-
-    audit_chain_verified.set(1 if ok else 0)
-    audit_chain_verified_at.set(time.time())
 
 
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}

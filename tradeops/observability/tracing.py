@@ -211,6 +211,38 @@ def _otel_trace():
     return _otel_trace_module
 
 
+def request_trace(get_response):
+    """Middleware: every HTTP request is in a trace, so its log lines carry a trace id with
+    tracing off (the default) as with it on. Tracing on, the OpenTelemetry middleware (outside
+    this one) has opened the request's span and this only notes it; off, the request continues an
+    incoming ``traceparent`` header (a child span id in the caller's trace) or starts a root, set
+    as the work in hand like a stage's event (``_current``), so the outbox's events continue it
+    too. The traceparent is kept on the request (``request.traceparent``): Django logs a 4xx or 5xx
+    response after the middleware has returned (``django.request``), and the log formatters read
+    it from the record's request there. Until 2026-12-06 those lines had an empty ``trace_id``
+    whatever the setting, and every request's lines had none with tracing off (walk45)."""
+
+    def middleware(request):
+        tp = traceparent_current()
+        token = None
+        if not tp:
+            incoming = request.META.get("HTTP_TRACEPARENT", "")
+            tp = (
+                _bus_tracing.traceparent_child(incoming)
+                if traceparent_parse(incoming)
+                else _bus_tracing.traceparent_new()
+            )
+            token = _current.set(tp)
+        request.traceparent = tp
+        try:
+            return get_response(request)
+        finally:
+            if token is not None:
+                _current.reset(token)
+
+    return middleware
+
+
 def trace_ids_current() -> tuple[str, str]:
     """(trace id, span id) of the work in hand, or ('', '') outside any."""
     parsed = traceparent_parse(traceparent_current())

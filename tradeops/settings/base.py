@@ -49,6 +49,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # every request in a trace, so its log lines carry a trace id with tracing on or off
+    "tradeops.observability.tracing.request_trace",
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (CSS, scripts, the chart library, the admin's own) served by the app itself,
@@ -327,7 +329,13 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "tradeops.observability.logs.ConsoleHandler"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # Django's own default handlers on "django" (a bare stderr line with DEBUG on, mail to
+        # ADMINS) are dropped: its records reach the root's one handler, once, as JSON with the
+        # request's trace id (each 4xx/5xx was printed twice in the embedded run; walk45).
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+    },
 }
 
 # Surveillance: the kind of market the firm's orders trade on, whose profile gives the detectors'

@@ -54,6 +54,16 @@ def test_fired_alerts_reach_alertmanager_which_routes_them_by_severity(amtool):
         assert routed.stdout.strip() == expected[severity], routed.stdout + routed.stderr
 
 
+def test_the_prometheus_configuration_parses(promtool):
+    """``docker/prometheus.yml`` names the container's paths (the rules at /etc/prometheus/alerts.yml,
+    the token file), so a plain ``promtool check config`` on a checkout fails on those files
+    whatever the configuration says; ``--syntax-only`` checks everything else, as
+    docs/observability.md tells operators (walk45)."""
+    config = str(ROOT / "docker" / "prometheus.yml")
+    result = subprocess.run([promtool, "check", "config", "--syntax-only", config], capture_output=True, text=True)
+    assert result.returncode == 0 and "SUCCESS" in result.stdout, result.stdout + result.stderr
+
+
 def test_rules_parse(promtool):
     result = subprocess.run([promtool, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
