@@ -267,3 +267,17 @@ def test_a_trader_can_be_stopped_by_name_from_the_console(world):
         follow=True,
     ).content.decode()
     assert f"Kill switch engaged on trader {trader.get_username()} ({trader.pk})." in page
+
+
+def test_a_switch_on_an_unknown_algorithm_is_a_form_error_on_the_console(world):
+    from trading.models import KillSwitch
+
+    risk = _client(world.users["risk"])
+    form = {"scope": "algo", "scope_value": "momentum-typo", "reason": "runaway", "confirm": "yes"}
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert "no algorithm &#x27;momentum-typo&#x27; is known to the platform" in page
+    assert "a switch on it would block nothing" in page
+    assert not KillSwitch.objects.filter(scope="algo").exists()
+    form["scope_value"] = "algo-test"  # the algorithm the world's orders carry
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert "Kill switch engaged on" in page and KillSwitch.objects.filter(scope="algo", engaged=True).exists()

@@ -273,9 +273,11 @@ def trader_names() -> dict[int, str]:
 
 
 def algo_ids(*, limit: int = 50) -> list[str]:
-    """The algorithm ids orders carry, for the kill switch's choices."""
-    rows = Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct().order_by("algo_id")
-    return list(rows[:limit])
+    """The algorithm ids the kill switch takes (``algo_ids_known``: those orders carry and those
+    signal producers are configured with), for its choices."""
+    from trading.controls.selectors import algo_ids_known
+
+    return sorted(algo_ids_known())[:limit]
 
 
 # ---------------------------------------------------------------- equity and drawdown
