@@ -100,10 +100,11 @@ class ScreensInChromium(ChromiumScreens):
             if role in ("officer", "auditor"):
                 self.assertIn("Open alerts", tiles)
             else:
-                # No word of surveillance's alerts (no tipping off); a risk manager's only "alert"
-                # is the operator alerts' tile (the platform about itself: trading/console/alerts.py).
+                # No word of surveillance's alerts (no tipping off); a risk manager's and a trader's
+                # only "alert" is the operator alerts' tile (the platform about itself:
+                # trading/console/alerts.py).
                 operator_tile = "operator alerts of high severity in the last hour"
-                self.assertEqual(operator_tile in tiles.lower(), role == "risk")
+                self.assertEqual(operator_tile in tiles.lower(), role in ("risk", "trader"))
                 self.assertNotIn("alert", tiles.lower().replace(operator_tile, ""))
                 self.assertIn("Kill switches engaged", tiles)
             shoot(page, f"home-{role}")

@@ -337,7 +337,7 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
 def attention_for(user) -> list[Item]:
     """Operations items for the home page: engaged kill switches (everyone must know), accounts
     near or over a limit, accounts not trading normally, high-severity operator alerts of the last
-    hour (risk managers), orders refused in the last hour."""
+    hour (risk managers and traders), orders refused in the last hour."""
     if not console_visible(user):
         return []
     items: list[Item] = []
@@ -390,7 +390,9 @@ def attention_for(user) -> list[Item]:
                 URGENT,
             )
         )
-    if user.is_superuser or user_has_role(user, Role.RISK_MANAGER):
+    # Risk managers and traders act on these (a breaker, a reconciliation mismatch stops their
+    # trading); compliance and auditors read the console's panel.
+    if user.is_superuser or user_has_role(user, Role.RISK_MANAGER) or user_has_role(user, Role.TRADER):
         high = operator_alerts_high_count()
         items.append(
             Item(
