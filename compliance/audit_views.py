@@ -17,7 +17,7 @@ from tradeops.audit.digest import ProofDayOpen, audit_proof
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.audit.verify import audit_payload_shown, audit_verify, verify_report_labelled, verify_report_named
 from tradeops.core.roles import Role, can_read_audit_trail, user_has_role
 from tradeops.core.screens import utc_param
 
@@ -135,7 +135,9 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         "compliance/audit/record.html",
         {
             "record": record,
-            "payload": record.payload_data,
+            # an audit.verified record of before may name a database by address: labelled for
+            # whoever may not see addresses (the trail is immutable: labelled when shown)
+            "payload": audit_payload_shown(record, addresses=_sees_database_addresses(request.user)),
             "corrections": corrections,
             "corrected": corrected,
             "proof": proof,
@@ -178,7 +180,9 @@ def _chain_status(user) -> dict:
 
     return {
         "last_verification": last,
-        "last_verification_data": last.payload_data if last is not None else None,
+        "last_verification_data": audit_payload_shown(last, addresses=_sees_database_addresses(user))
+        if last is not None
+        else None,
         "digests": list(Digest.objects.order_by("-day")[:7]),
         "checkpoints": [(c, *whose(c)) for c in reversed(checkpoints[-5:])],
         "checkpoints_adopted": adopted,
@@ -197,6 +201,8 @@ def audit_verify_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         report = audit_verify()
         audit_verification_record(report=report, actor=f"user:{request.user.get_username()}")
-        if not _sees_database_addresses(request.user):
+        if _sees_database_addresses(request.user):
+            report = verify_report_named(report, name=lambda identity: identity)
+        else:
             report = verify_report_labelled(report)
     return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status(request.user)})
