@@ -286,3 +286,34 @@ def test_a_switch_on_an_unknown_algorithm_is_a_form_error_on_the_console(world):
     form["scope_value"] = "algo-test"  # the algorithm the world's orders carry
     page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
     assert "Kill switch engaged on" in page and KillSwitch.objects.filter(scope="algo", engaged=True).exists()
+
+
+def test_the_harness_push_never_drops_a_frame_silently(world, monkeypatch):
+    """The browser tests' stand-in for the relay and the live-push stage (``pump_live``) sends
+    once: a frame the live-push stage drops because the channel layer was slow (its 2 s send
+    timeout, on a loaded machine) would be lost for good and a page would wait for it in vain.
+    It waits for a slow layer instead, and fails loudly if a frame still does not go."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from tests.screens import world as harness
+    from trading.controls.services import kill_switch_engage
+
+    layer = get_channel_layer()
+    original = layer.group_send
+
+    async def slow(group, message):  # slower than the stage's SEND_TIMEOUT_S
+        await asyncio.sleep(2.5)
+        return await original(group, message)
+
+    harness.pump_live()  # the world's own events
+    kill_switch_engage(scope="all", actor="user:test", reason="drill", source="automatic")
+    monkeypatch.setattr(layer, "group_send", slow)
+    assert harness.pump_live() > 0  # taken, late
+    monkeypatch.setattr(harness, "PUMP_SEND_TIMEOUT_S", 0.5)
+    kill_switch_engage(
+        scope="instrument", scope_value=world.instrument.symbol, actor="user:test", reason="x", source="automatic"
+    )
+    with pytest.raises(AssertionError, match="screen updates dropped"):
+        harness.pump_live()

@@ -167,12 +167,15 @@ class ScreensInChromium(ChromiumScreens):
         trader.click("#kill-engage-form button[type=submit]")
         trader.wait_for_selector("#kill-engaged", timeout=WAIT)
         self.assertIn("a risk manager releases", trader.inner_text("#kill-engaged-table"))
+        # the engage reloaded the trader's page: its new socket is live before the release is pushed
+        trader.wait_for_selector("#live-status.live", timeout=WAIT)
         in_thread(pump_live)
         risk.wait_for_selector("#kill-engaged", timeout=WAIT)  # pushed to the other screen, live
         shoot(risk, "kill-switch-engaged")
         risk.fill("#kill-engaged-table input[name=reason]", "algorithm fixed and checked")
         risk.click("#kill-engaged-table button[type=submit]")
         risk.wait_for_selector("#kill-none", timeout=WAIT)
+        risk.wait_for_selector("#live-status.live", timeout=WAIT)  # reloaded by the release, like the trader's
         in_thread(pump_live)
         trader.wait_for_selector("#kill-none", timeout=WAIT)
         # the banner is a fragment of its own, refreshed beside the table: gone too
