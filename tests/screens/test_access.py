@@ -295,11 +295,14 @@ def test_the_harness_push_never_drops_a_frame_silently(world, monkeypatch):
     It waits for a slow layer instead, and fails loudly if a frame still does not go."""
     import asyncio
 
-    from channels.layers import get_channel_layer
+    from channels.layers import channel_layers, get_channel_layer
 
     from tests.screens import world as harness
     from trading.controls.services import kill_switch_engage
 
+    # a layer of this test's own: the live-push loop's connections stay with it (a later test
+    # closing the process's layer on its own loop would meet them)
+    monkeypatch.setattr(channel_layers, "backends", {})
     layer = get_channel_layer()
     original = layer.group_send
 
