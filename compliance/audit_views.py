@@ -19,7 +19,7 @@ from tradeops.audit.digest import ProofDayOpen, audit_proof, digest_document
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
 from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.audit.verify import audit_payload_shown, audit_verify, verify_report_labelled, verify_report_named
 from tradeops.core.roles import Role, can_read_audit_trail, user_has_role
 from tradeops.core.screens import utc_param
 
@@ -139,8 +139,15 @@ def audit_record_view(request: HttpRequest, sequence: int) -> HttpResponse:
         {
             "record": record,
             # JSON, as stored and hashed (not Python's repr: 'True', 'None', single quotes), so a
-            # reader can compare it with an export or the API (walk45)
-            "payload": json.dumps(record.payload_data, indent=2, ensure_ascii=False, sort_keys=True),
+            # reader can compare it with an export or the API (walk45); an audit.verified record of
+            # before may name a database by address: labelled for whoever may not see addresses
+            # (the trail is immutable: labelled when shown)
+            "payload": json.dumps(
+                audit_payload_shown(record, addresses=_sees_database_addresses(request.user)),
+                indent=2,
+                ensure_ascii=False,
+                sort_keys=True,
+            ),
             "corrections": corrections,
             "corrected": corrected,
             "proof": proof,
@@ -224,7 +231,9 @@ def _chain_status(user) -> dict:
 
     return {
         "last_verification": last,
-        "last_verification_data": last.payload_data if last is not None else None,
+        "last_verification_data": audit_payload_shown(last, addresses=_sees_database_addresses(user))
+        if last is not None
+        else None,
         "digests": list(Digest.objects.order_by("-day")[:7]),
         "checkpoints": [(c, *whose(c)) for c in reversed(checkpoints[-5:])],
         "checkpoints_adopted": adopted,
@@ -243,6 +252,8 @@ def audit_verify_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         report = audit_verify()
         audit_verification_record(report=report, actor=f"user:{request.user.get_username()}")
-        if not _sees_database_addresses(request.user):
+        if _sees_database_addresses(request.user):
+            report = verify_report_named(report, name=lambda identity: identity)
+        else:
             report = verify_report_labelled(report)
     return render(request, "compliance/audit/verify.html", {"report": report, **_chain_status(request.user)})

@@ -102,3 +102,10 @@ def model_edges_active() -> list[tuple[ModelVersion, ModelActivation | None]]:
         activation = ModelActivation.objects.filter(version=version).first()  # newest first
         rows.append((version, activation))
     return rows
+
+
+def algo_ids_configured() -> list[str]:
+    """The algorithm id the pattern validator stamps on its signals (``ValidatorConfig.algo_id``):
+    an algorithm the platform knows before its first order (the kill switch's
+    ``KILL_SWITCH_ALGO_SOURCES``)."""
+    return [validator_config_get().algo_id]

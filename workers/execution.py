@@ -81,18 +81,24 @@ from tradeops.events import (
 )
 from tradeops.observability.orderpath import OrderPathMeter
 from tradeops.observability.tracing import traceparent_current
-from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult
+from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult, OrderType
 from trading.brokers import Quote as BrokerQuote
 from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
 from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, intent_of_request, magic_for
 from trading.marketdata.sessions import compile_hours
 from trading.models import Instrument, Order, TradingAccount
+from trading.order_states import OrderStatus
 from trading.orders import selectors
 from trading.orders.marks import AccountState, Mark, RiskFigures
 from trading.orders.outcome import fill_of, outcome_of, outcome_refused, stops_reanchored
 from trading.orders.plan import OrderDraft
-from trading.orders.reconcile import ReconcileReport, order_reconcile, reconciliation_mismatch_raise
+from trading.orders.reconcile import (
+    ReconcileReport,
+    market_order_expire,
+    order_reconcile,
+    reconciliation_mismatch_raise,
+)
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
 from trading.position_math import PositionState
@@ -122,6 +128,10 @@ LIMIT_VALUE_FIELDS = (
 
 def _snapshot_interval() -> timedelta:
     return timedelta(seconds=float(getattr(settings, "EXECUTION_SNAPSHOT_SECONDS", 1.0)))
+
+
+def _market_order_timeout() -> timedelta:
+    return timedelta(seconds=float(getattr(settings, "EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS", 30.0)))
 
 
 def _max_signal_age() -> timedelta | None:
@@ -171,6 +181,12 @@ class ExecutionConfig:
     kill_switch_reread: timedelta = timedelta(seconds=5)
     reconcile_lookback: timedelta = timedelta(hours=24)  # > prediction-events retention (12 h)
     unknown_grace: timedelta = timedelta(seconds=30)  # how long an unanswered order may stay invisible
+    # WALL-clock time a market order may stay SUBMITTED without a fill (accepted and not executed,
+    # or its answer lost) before it is expired with the reason (``market_order_expire``): a market
+    # order is immediate or cancel, never left waiting for a price that may never come (a replay
+    # that ended, a feed that stopped). Wall clock, because event time stops with the feed.
+    # Setting EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS.
+    market_order_timeout: timedelta = field(default_factory=_market_order_timeout)
     deviation_points: int = 20
     source: str = "execution-worker"
 
@@ -194,6 +210,7 @@ class WorkerStats:
     one_statement_commits: int = 0  # orders written by the one-statement writer (PostgreSQL)
     state_writes: int = 0  # marks and risk snapshots written on the cadence or at shutdown
     held_signals: int = 0  # signals that waited for market data (start-up, a lagging feed)
+    market_orders_expired: int = 0  # market orders left SUBMITTED without a fill, expired
     quotes_seeded: int = 0  # symbols whose last quote came from the broker at start
 
 
@@ -230,6 +247,9 @@ class ExecutionWorker:
         self._fed_ids = self._fed._ids  # its integers: one C-level lookup per event
         self._held: deque[tuple[float, Envelope]] = deque()  # (monotonic time held, signal event)
         self._monotonic = time.monotonic  # tests replace it to pass the market-data wait
+        # Market orders written SUBMITTED without a fill: client order id -> (account id, monotonic
+        # time sent, what the broker said). Expired past ``market_order_timeout``.
+        self._unsettled_market: dict[str, tuple[int, float, str]] = {}
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -378,6 +398,10 @@ class ExecutionWorker:
         self.locks_check()
         if self._held:
             self._release_held()
+        if self._needs_reconcile:  # nothing else may come to retry it (a replay ended, a quiet feed)
+            self._retry_reconcile()
+        if self._unsettled_market:
+            self._expire_market_orders()
         now = time.monotonic()
         interval = self.config.snapshot_interval.total_seconds()
         for account_id, state in self.states.items():
@@ -472,6 +496,8 @@ class ExecutionWorker:
     def _after_event(self, event: Envelope) -> None:
         if time.monotonic() - self._switches_read_at >= self.config.kill_switch_reread.total_seconds():
             self.refresh_kill_switches()
+        if self._unsettled_market:
+            self._expire_market_orders()
         if event.event_id.int in self._fed_ids:
             return  # our own event back from the bus: the gate saw it at commit
         self.gate.on_event(event)
@@ -665,6 +691,13 @@ class ExecutionWorker:
             self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
         self._after_commit(intent, written.order, result, error, realised, len(written.fills))
+        if (
+            intent.order_type == OrderType.MARKET
+            and written.order.status == OrderStatus.SUBMITTED
+            and not written.fills
+        ):
+            why = f"{error.code}: {error}" if error is not None else f"broker {result.outcome}: {result.message}"
+            self._unsettled_market[intent.client_order_id] = (account_id, self._monotonic(), why)
         return written.order
 
     def _book_fills(self, account_id: int, client_order_id: str, deals: list[Deal]) -> Decimal:
@@ -775,6 +808,42 @@ class ExecutionWorker:
         else:
             self.stats.broker_refused += 1
             self.risk.breaker.record_failure(str(result.outcome), now=intent.ts)
+
+    # ================================================================ market orders left without a fill
+
+    def _expire_market_orders(self) -> None:
+        """Market orders SUBMITTED without a fill for ``market_order_timeout`` (wall clock): the
+        account is reconciled first (a deal the broker booked is recorded), then each is expired
+        with its reason (``market_order_expire``; one still resting at the broker is cancelled
+        there). One the broker cannot be asked about now waits for the next turn."""
+        timeout = self.config.market_order_timeout.total_seconds()
+        now = self._monotonic()
+        due = [(coid, entry) for coid, entry in self._unsettled_market.items() if now - entry[1] >= timeout]
+        for coid, (account_id, sent, why) in due:
+            broker = self.brokers[account_id]
+            try:
+                if not broker.connected:
+                    broker.connect()
+                self.reconcile(account_id)
+                expired = market_order_expire(
+                    account=self.accounts[account_id],
+                    client_order_id=coid,
+                    broker=broker,
+                    at=self._now(),
+                    waited=timedelta(seconds=now - sent),
+                    why=why,
+                    since=self._now() - self.config.reconcile_lookback,
+                    actor=ACTOR,
+                )
+            except BrokerError as exc:
+                logger.warning("execution: market order %s: broker not reachable (%s); asked again later", coid, exc)
+                continue
+            del self._unsettled_market[coid]
+            if expired is not None:
+                self.stats.market_orders_expired += 1
+                self.risk.on_order_closed(account_id, coid)
+                if account_id in self._needs_reconcile:
+                    self.reconcile(account_id)  # it was awaiting this order: the account is settled now
 
     # ================================================================ reconciliation
 

@@ -68,7 +68,12 @@ def test_the_desk_address_the_readme_gives_opens_the_alert_queue(world):
 def test_a_trader_never_sees_that_an_alert_exists(world):
     trader = _client(world.users["trader"])
     home = trader.get("/").content.decode()
-    assert "alert" not in home.lower() and "case" not in home.lower()
+    # surveillance's alerts, never; the operator alerts' tile (the platform about itself, which a
+    # trader acts on: a breaker, a reconciliation mismatch) is the only "alert" on a trader's home
+    assert "Operator alerts of high severity in the last hour" in home
+    surveillance = home.lower().replace("operator alerts of high severity in the last hour", "")
+    surveillance = surveillance.replace("/console/#operator-alerts", "")
+    assert "alert" not in surveillance and "case" not in home.lower()
     console = trader.get("/console/").content.decode()
     assert "spoofing" not in console and "/compliance/" not in console
     story = trader.get(f"/orders/{world.order.client_order_id}/").content.decode()
@@ -267,3 +272,51 @@ def test_a_trader_can_be_stopped_by_name_from_the_console(world):
         follow=True,
     ).content.decode()
     assert f"Kill switch engaged on trader {trader.get_username()} ({trader.pk})." in page
+
+
+def test_a_switch_on_an_unknown_algorithm_is_a_form_error_on_the_console(world):
+    from trading.models import KillSwitch
+
+    risk = _client(world.users["risk"])
+    form = {"scope": "algo", "scope_value": "momentum-typo", "reason": "runaway", "confirm": "yes"}
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert "no algorithm &#x27;momentum-typo&#x27; is known to the platform" in page
+    assert "a switch on it would block nothing" in page
+    assert not KillSwitch.objects.filter(scope="algo").exists()
+    form["scope_value"] = "algo-test"  # the algorithm the world's orders carry
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert "Kill switch engaged on" in page and KillSwitch.objects.filter(scope="algo", engaged=True).exists()
+
+
+def test_the_harness_push_never_drops_a_frame_silently(world, monkeypatch):
+    """The browser tests' stand-in for the relay and the live-push stage (``pump_live``) sends
+    once: a frame the live-push stage drops because the channel layer was slow (its 2 s send
+    timeout, on a loaded machine) would be lost for good and a page would wait for it in vain.
+    It waits for a slow layer instead, and fails loudly if a frame still does not go."""
+    import asyncio
+
+    from channels.layers import channel_layers, get_channel_layer
+
+    from tests.screens import world as harness
+    from trading.controls.services import kill_switch_engage
+
+    # a layer of this test's own: the live-push loop's connections stay with it (a later test
+    # closing the process's layer on its own loop would meet them)
+    monkeypatch.setattr(channel_layers, "backends", {})
+    layer = get_channel_layer()
+    original = layer.group_send
+
+    async def slow(group, message):  # slower than the stage's SEND_TIMEOUT_S
+        await asyncio.sleep(2.5)
+        return await original(group, message)
+
+    harness.pump_live()  # the world's own events
+    kill_switch_engage(scope="all", actor="user:test", reason="drill", source="automatic")
+    monkeypatch.setattr(layer, "group_send", slow)
+    assert harness.pump_live() > 0  # taken, late
+    monkeypatch.setattr(harness, "PUMP_SEND_TIMEOUT_S", 0.5)
+    kill_switch_engage(
+        scope="instrument", scope_value=world.instrument.symbol, actor="user:test", reason="x", source="automatic"
+    )
+    with pytest.raises(AssertionError, match="screen updates dropped"):
+        harness.pump_live()

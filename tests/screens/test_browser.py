@@ -100,10 +100,11 @@ class ScreensInChromium(ChromiumScreens):
             if role in ("officer", "auditor"):
                 self.assertIn("Open alerts", tiles)
             else:
-                # No word of surveillance's alerts (no tipping off); a risk manager's only "alert"
-                # is the operator alerts' tile (the platform about itself: trading/console/alerts.py).
+                # No word of surveillance's alerts (no tipping off); a risk manager's and a trader's
+                # only "alert" is the operator alerts' tile (the platform about itself:
+                # trading/console/alerts.py).
                 operator_tile = "operator alerts of high severity in the last hour"
-                self.assertEqual(operator_tile in tiles.lower(), role == "risk")
+                self.assertEqual(operator_tile in tiles.lower(), role in ("risk", "trader"))
                 self.assertNotIn("alert", tiles.lower().replace(operator_tile, ""))
                 self.assertIn("Kill switches engaged", tiles)
             shoot(page, f"home-{role}")
@@ -166,12 +167,15 @@ class ScreensInChromium(ChromiumScreens):
         trader.click("#kill-engage-form button[type=submit]")
         trader.wait_for_selector("#kill-engaged", timeout=WAIT)
         self.assertIn("a risk manager releases", trader.inner_text("#kill-engaged-table"))
+        # the engage reloaded the trader's page: its new socket is live before the release is pushed
+        trader.wait_for_selector("#live-status.live", timeout=WAIT)
         in_thread(pump_live)
         risk.wait_for_selector("#kill-engaged", timeout=WAIT)  # pushed to the other screen, live
         shoot(risk, "kill-switch-engaged")
         risk.fill("#kill-engaged-table input[name=reason]", "algorithm fixed and checked")
         risk.click("#kill-engaged-table button[type=submit]")
         risk.wait_for_selector("#kill-none", timeout=WAIT)
+        risk.wait_for_selector("#live-status.live", timeout=WAIT)  # reloaded by the release, like the trader's
         in_thread(pump_live)
         trader.wait_for_selector("#kill-none", timeout=WAIT)
         # the banner is a fragment of its own, refreshed beside the table: gone too

@@ -203,9 +203,18 @@ def world_build() -> World:
     return World(users=users, instrument=instrument, accounts=accounts, order=order, case=case, rule=pending)
 
 
+# How long the harness lets the channel layer take a frame. The stage's own SEND_TIMEOUT_S (2 s)
+# drops a frame the layer is slow to take and counts on the next frame's ``gap_since`` to make the
+# pages catch up; the harness's push is one-shot, so a frame dropped on a loaded machine was simply
+# lost and a page waited in vain for it (the kill switch browser test, once). Here nothing is
+# dropped: a slow layer is waited for, and a frame that still does not go fails loudly.
+PUMP_SEND_TIMEOUT_S = 30.0
+
+
 def pump_live() -> int:
     """Publish the unsent outbox rows to the live screens (what the relay and the live-push
-    stage do between them) and mark them sent. Returns how many events went out."""
+    stage do between them) and mark them sent. Returns how many events went out. Raises
+    ``AssertionError`` if the channel layer did not take them all (never a silent drop)."""
     from tradeops.core.clock import utcnow
     from tradeops.events import decode
     from tradeops.outbox.models import Outbox
@@ -215,8 +224,10 @@ def pump_live() -> int:
     rows = list(Outbox.objects.filter(sent_at__isnull=True).order_by("id"))
     if not rows:
         return 0
-    push = LivePush()
+    push = LivePush(send_timeout=PUMP_SEND_TIMEOUT_S)
     push.handle_batch([decode(bytes(row.message)) for row in rows])
-    push.flush()  # the frames are handed to a sender: out before the caller looks at a screen
+    # the frames are out before the caller looks at a screen
+    drained = push.flush(timeout=2 * PUMP_SEND_TIMEOUT_S)
+    assert drained and not push.dropped, f"live push: {push.dropped} screen updates dropped (drained: {drained})"
     outbox_mark_sent(ids=[r.id for r in rows], at=utcnow())
     return len(rows)

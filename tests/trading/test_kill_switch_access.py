@@ -91,3 +91,35 @@ def test_scope_values_are_checked_against_the_system_of_record(instrument, accou
     assert not code or body["code"] == code
     assert words in str(body)
     assert not KillSwitch.objects.exists()
+
+
+def test_a_switch_on_an_algorithm_nobody_knows_is_refused_naming_the_known_ones(instrument, account, db):
+    """A typo silently protected nothing: an algo id must be one orders carry or a signal producer
+    is configured to stamp (the ML validator's, before its first order)."""
+    from decimal import Decimal
+
+    from trading.orders.services import order_create
+
+    order_create(
+        client_order_id="ALGO-KNOWN-1",
+        account=account,
+        instrument=instrument,
+        side="BUY",
+        quantity=Decimal("0.10"),
+        algo_id="momentum-v2",
+    )
+    client = api_as(user_with(Role.TRADER, "tess"))
+    response = client.post(URL, {"scope": "algo", "scope_value": "momentum-v3", "reason": "runaway"}, format="json")
+    assert response.status_code == 400, response.content
+    error = response.json()["error"]
+    assert error["code"] == "kill_switch_unknown_algo"
+    assert "no algorithm 'momentum-v3' is known to the platform" in error["message"]
+    assert "momentum-v2" in error["message"] and "tradeops-ml" in error["message"]
+    assert "momentum-v2" in error["extra"]["known"]
+    response = client.post(URL, {"scope": "algo", "scope_value": "Momentum-V2", "reason": "x"}, format="json")
+    assert "did you mean 'momentum-v2'?" in response.json()["error"]["message"]
+    assert not KillSwitch.objects.exists()
+    # an algorithm on orders, and the ML validator's before any of its orders: engaged
+    for algo in ("momentum-v2", "tradeops-ml"):
+        response = client.post(URL, {"scope": "algo", "scope_value": algo, "reason": "runaway"}, format="json")
+        assert response.status_code == 201, response.content

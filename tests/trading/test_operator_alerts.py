@@ -76,6 +76,7 @@ def test_the_high_count_takes_high_and_critical_of_the_last_hour():
 
 def test_the_explanation_falls_back_on_the_flag():
     assert operator_alert_explanation("market_data.stale_feed", {"flag": "stale_feed"}) == "stale feed"
+    assert operator_alert_explanation("market_data.gap", {"flag": "gap", "reason": "odd words"}) == "odd words"
     assert operator_alert_explanation("trading_breaker_open", {"reason": "loss_threshold"}) == "loss_threshold"
     assert operator_alert_explanation("anomaly.x", None) == ""
 
@@ -110,17 +111,21 @@ def test_the_panel_shows_operator_alerts_to_every_console_role_and_the_403s_stay
     assert _get(world.users["nobody"], "/console/?fragment=alerts").status_code == 403
 
 
-def test_the_home_tile_counts_high_operator_alerts_for_risk_managers(world):
+def test_the_home_tile_counts_high_operator_alerts_for_risk_managers_and_traders(world):
+    """Traders act on the same alerts (a breaker, a reconciliation mismatch stops their trading):
+    the tile is theirs too (2026-12-06); compliance and auditors read the console's panel."""
     _raise("reconciliation_position_mismatch", account="7", evidence={"EURUSD": {"ours": "1", "broker": "0"}})
     _raise("market_data.feed_restored", severity="low", source="collector")
-    tiles = {i.title: i for i in attention_for(world.users["risk"])}
-    tile = tiles["Operator alerts of high severity in the last hour"]
-    assert tile.count == 1 and tile.url == "/console/#operator-alerts" and tile.level == "urgent"
-    assert "Operator alerts of high severity in the last hour" not in {
-        i.title for i in attention_for(world.users["trader"])
-    }
-    home = _get(world.users["risk"], "/").content.decode()
-    assert "Operator alerts of high severity in the last hour" in home and "/console/#operator-alerts" in home
+    for role in ("risk", "trader"):
+        tiles = {i.title: i for i in attention_for(world.users[role])}
+        tile = tiles["Operator alerts of high severity in the last hour"]
+        assert tile.count == 1 and tile.url == "/console/#operator-alerts" and tile.level == "urgent", role
+        home = _get(world.users[role], "/").content.decode()
+        assert "Operator alerts of high severity in the last hour" in home and "/console/#operator-alerts" in home
+    for role in ("officer", "auditor"):
+        assert "Operator alerts of high severity in the last hour" not in {
+            i.title for i in attention_for(world.users[role])
+        }, role
 
 
 def test_a_trading_screens_catch_up_has_operator_alerts_and_never_surveillances(world):
@@ -130,3 +135,127 @@ def test_a_trading_screens_catch_up_has_operator_alerts_and_never_surveillances(
     events = [e for e in live_catch_up(user=world.users["trader"], since=since) if e["type"] == "alert.raised"]
     assert [e["payload"]["alert_type"] for e in events] == ["model_drift"]
     assert events[0]["occurred_at"] == REPLAYED.isoformat()
+
+
+GAP = {
+    "flag": "gap",
+    "reason": "3600s of session time without data since 2017-03-02T09:00:00+00:00",
+    "action": "published_with_flag",
+    "event_type": "bar",
+    "source_ts": "2017-03-02T11:00:00+00:00",
+    "timeframe": "H1",
+    "similar_since_last_alert": 0,
+    "cooldown_seconds": 3600.0,
+}
+
+
+@pytest.mark.parametrize(
+    "alert_type, evidence, sentence",
+    [
+        (
+            "market_data.gap",
+            GAP,
+            "No EURUSD data for 1 h of session time since 2017-03-02 09:00:00 UTC: gap before the H1 bar at "
+            "2017-03-02 11:00:00 UTC; published with the flag.",
+        ),
+        (
+            "market_data.gap",
+            {**GAP, "reason": "5415s of session time without data since 2017-03-02T09:00:00+00:00"},
+            "No EURUSD data for 1 h 30 min of session time since 2017-03-02 09:00:00 UTC: gap before the H1 bar "
+            "at 2017-03-02 11:00:00 UTC; published with the flag.",
+        ),
+        (
+            "market_data.spike",
+            {
+                **GAP,
+                "flag": "spike",
+                "reason": "close moved +35.2 bp, 6.1 sigma (limit 5.0)",
+                "similar_since_last_alert": 3,
+            },
+            "EURUSD close moved +35.2 bp on the H1 bar at 2017-03-02 11:00:00 UTC, 6.1 sigma of its recent moves "
+            "(limit 5.0 sigma); published with the flag. 3 more like it since the last alert (one alert per 1 h).",
+        ),
+        (
+            "market_data.crossed",
+            {
+                "flag": "crossed",
+                "reason": "bid 1.2 above ask 1.1",
+                "action": "quarantined",
+                "event_type": "tick",
+                "source_ts": "2017-03-02T11:00:00.250000+00:00",
+            },
+            "EURUSD tick at 2017-03-02 11:00:00.250 UTC crossed: bid 1.2 above ask 1.1; quarantined (kept aside, "
+            "not published).",
+        ),
+        (
+            "market_data.out_of_order",
+            {
+                "flag": "out_of_order",
+                "reason": "2017-03-02T10:00:00+00:00 is before the previous 2017-03-02T11:00:00+00:00",
+                "action": "quarantined",
+                "event_type": "tick",
+                "source_ts": "2017-03-02T10:00:00+00:00",
+            },
+            "EURUSD tick at 2017-03-02 10:00:00 UTC out of order: 2017-03-02 10:00:00 UTC is before the previous "
+            "2017-03-02 11:00:00 UTC; quarantined (kept aside, not published).",
+        ),
+        (
+            "market_data.stale",
+            {
+                "flag": "stale",
+                "reason": "received 2.345s after its source time",
+                "action": "published_with_flag",
+                "event_type": "tick",
+                "source_ts": "2017-03-02T11:00:00+00:00",
+            },
+            "EURUSD tick at 2017-03-02 11:00:00 UTC received 2.345 s after its source time; published with the flag.",
+        ),
+        (
+            "market_data.stale_feed",
+            {
+                "flag": "stale_feed",
+                "feed": "H1",
+                "reason": "no H1 data for 7200s while other feeds reached 2017-03-02T13:00:00+00:00",
+                "last_seen": "2017-03-02T11:00:00+00:00",
+            },
+            "No EURUSD H1 data for 2 h while other feeds reached 2017-03-02 13:00:00 UTC (last at 2017-03-02 "
+            "11:00:00 UTC).",
+        ),
+        (
+            "market_data.feed_down",
+            {"broker": "mt5", "symbols": ["EURUSD"], "error": "terminal gone", "code": "x"},
+            "Market data from mt5 stopped for EURUSD: terminal gone.",
+        ),
+    ],
+)
+def test_market_data_alerts_read_as_sentences_with_units_and_utc_times(alert_type, evidence, sentence):
+    assert operator_alert_explanation(alert_type, evidence, symbol="EURUSD") == sentence
+
+
+def test_every_market_data_alert_the_monitor_raises_reads_as_a_sentence():
+    """The monitor's own alerts (not hand-written evidence): a gap, a spike and a quarantine."""
+    from decimal import Decimal
+
+    from tradeops.events import Tick
+    from trading.marketdata.monitor import MarketMonitor, MonitorConfig
+
+    monitor = MarketMonitor(MonitorConfig(max_gap=timedelta(minutes=5), spike_sigma=4.0))
+    t = datetime(2017, 3, 1, 10, 0, tzinfo=UTC)
+    alerts = []
+    mid = Decimal("1.10000")
+    for i in range(40):
+        mid += Decimal("0.00001") * (1 if i % 2 else -1)
+        tick = Tick(symbol="EURUSD", bid=mid, ask=mid + Decimal("0.00002"), ts=t + timedelta(seconds=i))
+        alerts += monitor.inspect(make_event(tick, source="t", key="EURUSD")).alerts
+    late = t + timedelta(minutes=30)  # a gap, and a jump: a spike
+    for tick in (
+        Tick(symbol="EURUSD", bid=Decimal("1.12000"), ask=Decimal("1.12002"), ts=late),
+        Tick(symbol="EURUSD", bid=Decimal("1.12003"), ask=Decimal("1.12001"), ts=late + timedelta(seconds=1)),
+    ):
+        alerts += monitor.inspect(make_event(tick, source="t", key="EURUSD")).alerts
+    by_type = {a.payload.alert_type: a.payload for a in alerts}
+    assert {"market_data.gap", "market_data.spike", "market_data.crossed"} <= set(by_type)
+    for alert in by_type.values():
+        text = operator_alert_explanation(alert.alert_type, alert.evidence, symbol=alert.symbol)
+        assert text.startswith(("EURUSD", "No EURUSD")) and text.endswith(".") and "UTC" in text, text
+        assert "T1" not in text and "+00:00" not in text, text  # no raw ISO time

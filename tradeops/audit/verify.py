@@ -35,7 +35,10 @@ Every finding is kept (``VerifyReport.findings``); ``problem`` is the first.
 from __future__ import annotations
 
 import heapq
+import logging
+import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
@@ -62,19 +65,47 @@ FIELDS = (
     "prev_hash",
     "hash",
 )
+logger = logging.getLogger(__name__)
 MOVE_WINDOW = 64  # how far from its position a moved row is searched for (classification only)
+
+
+def _as_is(identity: str) -> str:
+    return identity
 
 
 @dataclass(frozen=True)
 class ChainProblem:
+    """A finding. A database it names is a field (``databases``), never part of the text:
+    ``detail`` holds ``{0}``, ``{1}``... where they go, and whoever shows the finding names them
+    (``text(name)``: the label for auditors and integrations, the identity for admins and the
+    command), so no text substitution can miss or mangle one."""
+
     # tampered | deleted | inserted | reordered (the chain against itself);
     # missing_tail | rewound_head | rehashed | checkpoint (against the checkpoints); tombstone
     kind: str
     sequence: int
     detail: str
+    databases: tuple[str, ...] = ()
+
+    def text(self, name: Callable[[str], str] = _as_is) -> str:
+        return self.detail.format(*map(name, self.databases)) if self.databases else self.detail
 
     def __str__(self) -> str:
-        return f"{self.kind}: record {self.sequence}: {self.detail}"
+        return f"{self.kind}: record {self.sequence}: {self.text()}"
+
+
+@dataclass(frozen=True)
+class VerifyNote:
+    """A note of the report; like a finding, the databases it names are fields (``{0}``...)."""
+
+    template: str
+    databases: tuple[str, ...] = ()
+
+    def text(self, name: Callable[[str], str] = _as_is) -> str:
+        return self.template.format(*map(name, self.databases)) if self.databases else self.template
+
+    def __str__(self) -> str:
+        return self.text()
 
 
 @dataclass
@@ -91,7 +122,7 @@ class VerifyReport:
     database: str = ""  # the identity checkpoints name this database by (tradeops.audit.checkpoint)
     skipped_checkpoints: int = 0  # of other databases, not compared
     checkpoint_sources: list = field(default_factory=list)  # CheckpointSource: whose were compared, whose skipped
-    notes: list[str] = field(default_factory=list)
+    notes: list[VerifyNote | str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -295,10 +326,14 @@ def _adopt_moved(report: VerifyReport, stored, seen: dict[int, str]):
     others = stored.others
     stored = checkpoints_adopt(stored, seen)
     if stored.adopted:
-        listed = ", ".join(f"{database} ({others[database]})" for database in sorted(stored.adopted))
+        adopted = tuple(sorted(stored.adopted))
+        listed = ", ".join(f"{{{i}}} ({others[database]})" for i, database in enumerate(adopted))
         report.notes.append(
-            f"checkpoints of {listed} sign records of this chain: compared as this database's (it moved or was "
-            f"renamed; set AUDIT_CHECKPOINT_DATABASE to keep one identity)"
+            VerifyNote(
+                f"checkpoints of {listed} sign records of this chain: compared as this database's (it moved or was "
+                "renamed; set AUDIT_CHECKPOINT_DATABASE to keep one identity)",
+                adopted,
+            )
         )
     return stored
 
@@ -312,9 +347,13 @@ def _check_database(report: VerifyReport, stored) -> None:
     report.skipped_checkpoints = stored.skipped
     report.checkpoint_sources = stored.sources()
     if stored.others:
-        listed = ", ".join(f"{database} ({count})" for database, count in stored.others.items())
+        others = tuple(stored.others)
+        listed = ", ".join(f"{{{i}}} ({stored.others[database]})" for i, database in enumerate(others))
         report.notes.append(
-            f"{stored.skipped} checkpoint(s) of other databases skipped: {listed}; this one is {stored.database}"
+            VerifyNote(
+                f"{stored.skipped} checkpoint(s) of other databases skipped: {listed}; this one is {{{len(others)}}}",
+                (*others, stored.database),
+            )
         )
     if stored.unlabelled:
         report.notes.append(
@@ -327,10 +366,11 @@ def _check_database(report: VerifyReport, stored) -> None:
             ChainProblem(
                 "checkpoint",
                 0,
-                f"no signed checkpoint names this database ({stored.database}), but {stored.skipped} of other "
+                f"no signed checkpoint names this database ({{0}}), but {stored.skipped} of other "
                 "databases do: nothing outside the database vouches for its chain. If it is new, take its "
                 "first checkpoint (manage.py audit_checkpoint; the scheduler does it too); if it moved (another "
                 "host, port or name), set AUDIT_CHECKPOINT_DATABASE to the identity its checkpoints name",
+                (stored.database,),
             )
         )
 
@@ -461,38 +501,114 @@ def _check_tombstones(report: VerifyReport) -> None:
             )
 
 
-def verify_report_labelled(report: VerifyReport) -> VerifyReport:
-    """The report as the audit screens and the integration API show it: every database identity
-    it names (this database's, those of the checkpoints it compared or skipped), in ``database``,
-    the checkpoint sources, the notes and the findings, replaced by its label
-    (``tradeops.audit.checkpoint.database_label``: engine and a keyed fingerprint, or the
-    ``AUDIT_CHECKPOINT_DATABASE`` label), so no host, port, database name or path reaches an
-    auditor or an integration. ``manage.py audit_verify`` prints the report as it is."""
-    from tradeops.audit.checkpoint import database_label
+def verify_report_named(report: VerifyReport, *, name: Callable[[str], str | None]) -> VerifyReport:
+    """The report as a screen or the API shows it: every database it names (``database``, the
+    checkpoint sources, and the findings' and notes' ``databases`` fields) given by ``name``,
+    its findings and notes as text. ``name`` is ``database_label`` for auditors and integrations
+    (``verify_report_labelled``), the identity itself for admins. Nothing is replaced in text:
+    each finding and note puts the name where its template says."""
+    known = {report.database, *(source.database for source in report.checkpoint_sources)} - {None, ""}
+    for item in [*report.findings, *report.notes]:
+        known |= set(getattr(item, "databases", ()))
+    names = {identity: name(identity) or identity for identity in known}
 
-    identities = {report.database, *(source.database for source in report.checkpoint_sources)} - {None, ""}
-    labels = {identity: database_label(identity) for identity in identities}
-    renamed = sorted((i for i in identities if labels[i] != i), key=len, reverse=True)  # a longer one first
+    def named(identity: str) -> str:
+        return names.get(identity) or name(identity) or identity
 
-    def relabel(text: str) -> str:
-        for identity in renamed:
-            text = text.replace(identity, labels[identity])
-        return text
+    def note_text(note: VerifyNote | str) -> str:
+        return note.text(named) if isinstance(note, VerifyNote) else note
 
-    notes = [relabel(note) for note in report.notes]
-    if renamed:
-        notes.append("databases are shown by label (engine#fingerprint); manage.py audit_verify prints them in full")
+    def finding(problem: ChainProblem) -> ChainProblem:
+        return ChainProblem(problem.kind, problem.sequence, problem.text(named))
+
     return replace(
         report,
-        database=labels.get(report.database, report.database),
+        database=named(report.database) if report.database else report.database,
         checkpoint_sources=[
-            replace(source, database=labels.get(source.database, source.database))
+            replace(source, database=named(source.database)) if source.database else source
             for source in report.checkpoint_sources
         ],
-        notes=notes,
-        findings=[replace(finding, detail=relabel(finding.detail)) for finding in report.findings],
-        problem=replace(report.problem, detail=relabel(report.problem.detail)) if report.problem else None,
+        notes=[note_text(note) for note in report.notes],
+        findings=[finding(problem) for problem in report.findings],
+        problem=finding(report.problem) if report.problem else None,
     )
+
+
+def verify_report_labelled(report: VerifyReport) -> VerifyReport:
+    """The report as auditors, officers and the integration API see it (and as ``audit.verified``
+    records it): every database by its label (``tradeops.audit.checkpoint.database_label``:
+    engine and a keyed fingerprint, or the ``AUDIT_CHECKPOINT_DATABASE`` label), so no host,
+    port, database name or path reaches them. ``manage.py audit_verify`` prints identities."""
+    from tradeops.audit.checkpoint import database_label
+
+    labelled = verify_report_named(report, name=database_label)
+    if labelled.database != report.database or any(
+        a.database != b.database for a, b in zip(labelled.checkpoint_sources, report.checkpoint_sources, strict=True)
+    ):
+        labelled.notes.append(
+            "databases are shown by label (engine#fingerprint); manage.py audit_verify prints them in full"
+        )
+    return labelled
+
+
+# A database identity as ``database_identity`` writes it (``postgresql://host:port/name``,
+# ``sqlite:/path``), an IPv4 address (with a port), a host name with a port.
+_ADDRESS = re.compile(
+    r"(?:postgresql|postgres|mysql|oracle|sqlite)(?:://|:)[^\s,;()'\"]+"
+    r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s,;()'\"]*)?"
+    r"|\b(?:localhost|[A-Za-z][\w-]*(?:\.[\w-]+)+):\d{2,5}(?:/[^\s,;()'\"]*)?"
+)
+
+
+def _known_identities() -> list[str]:
+    """This database's identity and those the checkpoints name (best effort: the storage may be
+    unreadable or unkeyed here), longest first."""
+    from tradeops.audit.checkpoint import checkpoints_load, database_identity
+
+    identities = {database_identity()}
+    try:
+        identities |= {c.database for c in checkpoints_load()[0] if c.database}
+    except Exception as exc:  # noqa: BLE001 - display only: the address sweep below still applies
+        logger.warning("audit: checkpoints unreadable while labelling a verification record: %s", exc)
+    return sorted(identities, key=len, reverse=True)
+
+
+def verified_payload_labelled(data):
+    """An ``audit.verified`` record's payload as a non-admin sees it. Records written before
+    findings named databases by field may hold full identities in their text; the trail is
+    immutable, so they are labelled when shown (screens and API): every string in the payload
+    with the identities this deployment knows, then anything shaped like a database address
+    (``postgresql://...``, ``sqlite:...``, an IP address, ``host:port``), replaced by its label."""
+    from tradeops.audit.checkpoint import database_label, names_an_address
+
+    known = [i for i in _known_identities() if names_an_address(i)]
+
+    def label(text: str) -> str:
+        for identity in known:
+            if identity in text:
+                text = text.replace(identity, database_label(identity))
+        return _ADDRESS.sub(lambda m: database_label(m.group(0)) or m.group(0), text)
+
+    def walk(value):
+        if isinstance(value, str):
+            return label(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {k: walk(v) for k, v in value.items()}
+        return value
+
+    return walk(data)
+
+
+def audit_payload_shown(record, *, addresses: bool = False):
+    """The payload of ``record`` (an ``AuditRecord``) as a screen or the API shows it: as
+    recorded, except an ``audit.verified`` record's databases for whoever may not see addresses
+    (``verified_payload_labelled``; ``addresses``: admins on the audit screens)."""
+    data = record.payload_data
+    if record.action == "audit.verified" and not addresses:
+        return verified_payload_labelled(data)
+    return data
 
 
 def _check_head(report: VerifyReport, last_hash: str, next_seq: int) -> None:

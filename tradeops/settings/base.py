@@ -211,6 +211,9 @@ LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/login/"
 # Home page panels: what needs each role's attention. Dotted paths (core never imports a domain
 # app) to callables ``(user) -> list[tradeops.core.attention.Item]``.
+# The algorithms a kill switch may name before they placed an order: dotted paths to callables
+# returning algorithm ids (trading.controls.selectors.algo_ids_known adds the ids orders carry).
+KILL_SWITCH_ALGO_SOURCES = ["mlmodels.selectors.algo_ids_configured"]
 HOME_ATTENTION = [
     "trading.console.selectors.attention_for",
     "compliance.desk.selectors.attention_for",

@@ -146,6 +146,9 @@ PAPER_BROKER_FAULTS = env("PAPER_BROKER_FAULTS", default="")
 # Wall-clock seconds between two writes of an account's marks and risk snapshot by the worker
 # (fills and shutdown write them too): bounds the writes whatever the feed's pace.
 EXECUTION_SNAPSHOT_SECONDS = env.float("EXECUTION_SNAPSHOT_SECONDS", default=1.0)
+# Wall-clock seconds a market order may stay SUBMITTED without a fill (accepted and not executed,
+# or its answer lost) before the worker expires it with the reason: immediate or cancel, never pending.
+EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS = env.float("EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS", default=30.0)
 # The risk manager refuses a signal decided more than this many seconds (of event time) before the
 # latest quote (a lagging pipeline, a redelivered backlog). 0 = no limit: only for a replay flat out
 # on the distributed topology, where the quotes overtake the signals derived from them (the stages

@@ -449,6 +449,19 @@ class MT5Broker(Broker):
         tick = self._read("symbol_info_tick", symbol)
         return self._quote(symbol, tick, digits)
 
+    def _market_quote(self, symbol: str) -> Quote | None:
+        """The quote a market order is priced on, or None when the terminal has none (its tick
+        read failed, or carries no bid or ask: a symbol with no prices yet, a market closed since
+        the terminal started). A lost connection still raises (the session is down, not the price)."""
+        try:
+            quote = self.quote(symbol)
+        except BrokerConnectionError:
+            raise
+        except BrokerError as exc:
+            logger.warning("MT5: no quote for %s: %s", symbol, exc)
+            return None
+        return quote if quote.bid > 0 and quote.ask > 0 else None
+
     def ticks(self, symbol: str, *, since: datetime, count: int) -> list[Quote]:
         digits = self.symbol_spec(symbol).digits
         rows = self._read("copy_ticks_from", symbol, self._to_server(since), count, self.mt5.COPY_TICKS_ALL)
@@ -638,7 +651,19 @@ class MT5Broker(Broker):
                 **base,
             )
         if request.order_type == OrderType.MARKET:
-            quote = self.quote(request.symbol)
+            quote = self._market_quote(request.symbol)
+            if quote is None:
+                # Immediate or cancel: without a price there is nothing to execute against. Refused
+                # here, as the server would (TRADE_RETCODE_PRICE_OFF), not sent at price 0 or left
+                # as an unknown state that waits on reconciliation.
+                return OrderResult(
+                    outcome=Out.PRICE_OFF,
+                    retcode=10021,
+                    message=f"TRADE_RETCODE_PRICE_OFF: no quote for {request.symbol}: a market order is not sent "
+                    "without a price",
+                    ts=when,
+                    **base,
+                )
             price = quote.price_for(request.side)
         else:
             price = request.price

@@ -95,7 +95,7 @@ def _row(record: AuditRecord) -> OperatorAlert | None:
         account=str(data.get("account") or ""),
         symbol=str(data.get("symbol") or ""),
         process=str((body.get("event") or {}).get("source") or record.actor_id),
-        explanation=operator_alert_explanation(alert_type, data.get("evidence")),
+        explanation=operator_alert_explanation(alert_type, data.get("evidence"), symbol=str(data.get("symbol") or "")),
     )
 
 

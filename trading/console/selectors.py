@@ -273,9 +273,11 @@ def trader_names() -> dict[int, str]:
 
 
 def algo_ids(*, limit: int = 50) -> list[str]:
-    """The algorithm ids orders carry, for the kill switch's choices."""
-    rows = Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct().order_by("algo_id")
-    return list(rows[:limit])
+    """The algorithm ids the kill switch takes (``algo_ids_known``: those orders carry and those
+    signal producers are configured with), for its choices."""
+    from trading.controls.selectors import algo_ids_known
+
+    return sorted(algo_ids_known())[:limit]
 
 
 # ---------------------------------------------------------------- equity and drawdown
@@ -335,7 +337,7 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
 def attention_for(user) -> list[Item]:
     """Operations items for the home page: engaged kill switches (everyone must know), accounts
     near or over a limit, accounts not trading normally, high-severity operator alerts of the last
-    hour (risk managers), orders refused in the last hour."""
+    hour (risk managers and traders), orders refused in the last hour."""
     if not console_visible(user):
         return []
     items: list[Item] = []
@@ -388,7 +390,9 @@ def attention_for(user) -> list[Item]:
                 URGENT,
             )
         )
-    if user.is_superuser or user_has_role(user, Role.RISK_MANAGER):
+    # Risk managers and traders act on these (a breaker, a reconciliation mismatch stops their
+    # trading); compliance and auditors read the console's panel.
+    if user.is_superuser or user_has_role(user, Role.RISK_MANAGER) or user_has_role(user, Role.TRADER):
         high = operator_alerts_high_count()
         items.append(
             Item(

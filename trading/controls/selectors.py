@@ -79,3 +79,20 @@ def kill_switch_visible_get(*, user, pk: int) -> KillSwitch:
         return kill_switches_visible_to(user=user).get(pk=pk)
     except KillSwitch.DoesNotExist:
         raise NotFound(f"no kill switch with id {pk}", code="kill_switch_not_found") from None
+
+
+def algo_ids_known() -> frozenset[str]:
+    """The algorithm ids the platform knows (RTS 6 Art. 12: a kill switch on an algorithm must
+    name one): those orders carry, and those the firm's signal producers are configured to stamp
+    before their first order (``settings.
+    KILL_SWITCH_ALGO_SOURCES``: dotted paths to callables returning ids; the ML validator's
+    ``algo_id`` by default, named by string so trading does not import mlmodels)."""
+    from django.conf import settings
+    from django.utils.module_loading import import_string
+
+    from trading.models import Order
+
+    known = set(Order.objects.exclude(algo_id="").values_list("algo_id", flat=True).distinct())
+    for path in getattr(settings, "KILL_SWITCH_ALGO_SOURCES", ()):
+        known |= {str(a) for a in import_string(path)() if a}
+    return frozenset(known)

@@ -252,7 +252,32 @@ def _check_scope(scope: str, scope_value: str) -> str:
             f"an algo id is letters, digits and . _ : - (as orders carry it), got {value!r}",
             code="kill_switch_scope",
         )
+    if scope == KillScope.ALGO:
+        _check_algo_known(value)
     return value
+
+
+def _check_algo_known(value: str) -> None:
+    """A switch on an algorithm nobody knows protects nothing (a typo engages silently): the id
+    must be one orders carry or a signal producer is configured to stamp (``algo_ids_known``).
+    Refused, not accepted with a warning: an algorithm about to trade for the first time is
+    known by its configuration, and one that is not would reach us under an account and a
+    trader, whose switches stop it too."""
+    from trading.controls.selectors import algo_ids_known
+
+    known = algo_ids_known()
+    if value in known:
+        return
+    near = sorted(a for a in known if a.lower() == value.lower())
+    listed = ", ".join(sorted(known)[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+    raise RiskControlError(
+        f"no algorithm {value!r} is known to the platform (no order carries it, no signal producer is configured "
+        "with it): a switch on it would block nothing"
+        + (f" (algo ids are case-sensitive: did you mean {near[0]!r}?)" if near else "")
+        + (f"; known: {listed}" if known else "; no algorithm is known yet"),
+        code="kill_switch_unknown_algo",
+        extra={"known": sorted(known)[:50]},
+    )
 
 
 def kill_switch_check_engage_rights(*, user, scope: str) -> None:

@@ -211,6 +211,8 @@ def order_apply_transition(order: Order, step: OrderStep) -> OrderStatus:
     if target == OrderStatus.REJECTED:
         order.decided_at = order.decided_at or at
         order.reject_reason = step.reason
+    elif target == OrderStatus.EXPIRED:  # why it never executed, where the API and screens read it
+        order.reject_reason = step.reason
     if order.is_terminal:
         order.closed_at = at
     if step.broker_order_id:

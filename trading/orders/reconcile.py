@@ -338,3 +338,54 @@ def reconciliation_mismatch_raise(
         broker_for=broker_for,
         at=at,
     )
+
+
+MARKET_ORDER_EXPIRED = "market order not executed within {waited:.0f} s of being sent ({why}): expired"
+
+
+def market_order_expire(
+    *,
+    account: TradingAccount,
+    client_order_id: str,
+    broker: Broker,
+    at: datetime,
+    waited: timedelta,
+    why: str,
+    since: datetime | None,
+    actor: str,
+) -> Order | None:
+    """A market order is immediate or cancel (MT5 fills it against the quote there is, or refuses
+    it: TRADE_RETCODE_PRICE_OFF 10021 "no quotes", TRADE_RETCODE_MARKET_CLOSED 10018). One left
+    SUBMITTED without a fill ``waited`` after it was sent (the broker accepted it without executing
+    it, MT5's PLACED with no deal; or its answer was lost and reconciliation has found nothing) is
+    closed EXPIRED, at ``at`` (event time), with ``why`` in its reason, its audit record
+    (``order.expired``), its trading-event and ``reject_reason``, so the API and the order's story
+    say why. The caller reconciled the account first (a deal the broker booked is recorded, not
+    expired).
+
+    The broker is asked again: a deal of the order booked since ``since`` leaves it to
+    reconciliation (returns None); an order the broker still holds open is cancelled there first
+    (a market order must not rest). Returns the expired order, or None when it was settled or is
+    no longer SUBMITTED without a fill. Raises ``BrokerError`` if the broker cannot be asked."""
+    order = selectors.orders_by_client_id(account_id=account.pk, client_order_ids={client_order_id}).get(
+        client_order_id
+    )
+    if order is None or order.status != OrderStatus.SUBMITTED or order.filled_quantity > 0:
+        return None
+    if any(d.comment == client_order_id for d in broker.deals_since(since or BEGINNING)):
+        return None  # executed after all: reconciliation records it
+    resting = next((o for o in broker.open_orders() if o.comment == client_order_id), None)
+    if resting is not None:
+        cancelled = broker.cancel_order(resting.ticket)
+        if not cancelled.accepted and cancelled.outcome != "CANCELLED":
+            logger.warning(
+                "execution: market order %s rests at the broker and its cancel was refused (%s: %s); left SUBMITTED",
+                client_order_id,
+                cancelled.outcome,
+                cancelled.message,
+            )
+            return None
+        why = f"{why}; cancelled at the broker (order {resting.ticket})"
+    reason = MARKET_ORDER_EXPIRED.format(waited=waited.total_seconds(), why=why)
+    logger.warning("execution: %s %s", client_order_id, reason)
+    return order_transition(order=order, to=OrderStatus.EXPIRED, at=at, reason=reason, actor=actor)

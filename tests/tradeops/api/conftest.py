@@ -193,3 +193,17 @@ def book(db, instrument, account):
     first = filled_order(account=account, instrument=instrument, client_order_id="API-T-1")
     second = filled_order(account=account, instrument=gbp, client_order_id="API-T-2", side="SELL", price="1.25000")
     return {"instrument": instrument, "account": account, "gbp": gbp, "orders": [first.order, second.order]}
+
+
+ALGO_IDS = tuple(f"algo-{n}" for n in range(1000))
+
+
+def algo_ids_for_tests() -> tuple[str, ...]:
+    """The algorithms the API tests' kill switches name (``algo-<n>``), known to the platform as a
+    configured producer's would be (``KILL_SWITCH_ALGO_SOURCES``): no order carries them here."""
+    return ALGO_IDS
+
+
+@pytest.fixture(autouse=True)
+def _known_test_algorithms(settings):
+    settings.KILL_SWITCH_ALGO_SOURCES = [*settings.KILL_SWITCH_ALGO_SOURCES, f"{__name__}.algo_ids_for_tests"]

@@ -77,3 +77,45 @@ def test_the_proof_of_a_record_of_today_is_refused_as_the_command_refuses_it(rol
     assert f"can be made from {tomorrow} 00:00 UTC" in error["message"]
     proof = http.get(f"/api/v1/audit/records/{old.sequence}/proof/")  # a finished day's record: its proof
     assert proof.status_code == 200 and proof.json()["day"] == yesterday.date().isoformat()
+
+
+OLD_FINDING = (
+    "no signed checkpoint names this database ({identity}), but 1 of other databases do; checkpoints of "
+    "postgresql://10.0.4.7:5432/tradeops (2) and db01.prod.internal:5432/tradeops skipped"
+)
+
+
+def _old_verification_record():
+    """An ``audit.verified`` record written before findings named databases by field: its text
+    holds full identities (the trail is immutable: it keeps them)."""
+    from tradeops.audit.models import Category
+    from tradeops.audit.services import audit_append
+    from tradeops.core.clock import utcnow
+
+    detail = OLD_FINDING.format(identity=database_identity())
+    return audit_append(
+        action="audit.verified",
+        object_type="audit_chain",
+        object_id="chain",
+        occurred_at=utcnow(),
+        payload={"ok": False, "findings": [{"kind": "checkpoint", "sequence": 0, "detail": detail}]},
+        actor="user:before",
+        category=Category.SYSTEM,
+    )
+
+
+def test_an_older_verification_record_shows_no_address_over_the_api(roles, issue_token, bearer):
+    record = _old_verification_record()
+    assert "10.0.4.7" in record.payload  # as recorded, for ever
+    token, _ = issue_token(Role.AUDITOR)
+    http = bearer(token)
+    for url in (f"/api/v1/audit/records/{record.sequence}/", "/api/v1/audit/records/?action=audit.verified"):
+        response = http.get(url)
+        assert response.status_code == 200, response.content
+        raw = response.content.decode()
+        config = connection.settings_dict
+        for address in (database_identity(), f"{config['HOST']}:{config['PORT']}", "10.0.4.7", ":5432", "db01.prod"):
+            assert address not in raw, (url, address)
+        assert (
+            database_label(database_identity()) in raw and database_label("postgresql://10.0.4.7:5432/tradeops") in raw
+        )

@@ -294,7 +294,7 @@ def test_another_databases_checkpoints_are_skipped_and_said_so(chain, audit_chec
     report = audit_verify()
     assert report.ok, report.findings
     assert report.checkpoints == 1 and report.skipped_checkpoints == 1
-    assert any(f"1 checkpoint(s) of other databases skipped: {FIRST_RUN} (1)" in n for n in report.notes)
+    assert any(f"1 checkpoint(s) of other databases skipped: {FIRST_RUN} (1)" in n for n in map(str, report.notes))
     call_command("audit_verify")
     out = capsys.readouterr().out
     assert "OK: chain intact" in out and "1 of other databases skipped" in out and FIRST_RUN in out
@@ -342,7 +342,7 @@ def test_checkpoints_written_before_they_named_their_database_count_as_this_ones
     _signed_checkpoint(audit_checkpoint_dir, sequence=10, hash=chain[-1].hash, database=None)
     report = audit_verify()
     assert report.ok and report.checkpoints == 1
-    assert any("1 checkpoint(s) name no database" in n for n in report.notes)
+    assert any("1 checkpoint(s) name no database" in n for n in map(str, report.notes))
     _cut_chain(chain, keep=7)
     found = _findings(audit_verify())
     assert "records 8..10 are missing" in found["missing_tail"][0].detail
@@ -369,7 +369,7 @@ def test_a_moved_databases_checkpoints_still_anchor_its_chain(chain, audit_check
     assert "records 8..10 are missing" in found["missing_tail"][0].detail, report.findings
     assert "at record 10" in found["rewound_head"][0].detail
     assert report.skipped_checkpoints == 0 and report.checkpoints == 3
-    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in report.notes)
+    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in map(str, report.notes))
     assert "missing_tail: record 8" in _verify_exits_non_zero(capsys)
 
 
@@ -381,8 +381,8 @@ def test_a_moved_intact_chain_passes_with_its_old_checkpoints(chain, audit_check
     report = audit_verify()
     assert report.ok, report.findings
     assert report.checkpoints == 3 and report.skipped_checkpoints == 1
-    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in report.notes)
-    assert any(f"other databases skipped: {FIRST_RUN} (1)" in n for n in report.notes)
+    assert any(f"{OLD_HOME} (2) sign records of this chain" in n for n in map(str, report.notes))
+    assert any(f"other databases skipped: {FIRST_RUN} (1)" in n for n in map(str, report.notes))
 
 
 def test_the_scheduler_does_not_sign_a_first_checkpoint_no_other_one_vouches_for(chain, audit_checkpoint_dir, caplog):

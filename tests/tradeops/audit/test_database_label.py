@@ -113,7 +113,9 @@ def test_a_finding_that_names_the_database_is_labelled_too(chain, audit_checkpoi
     _signed_checkpoint(audit_checkpoint_dir, sequence=500, hash="ab" * 32, database=FIRST_RUN)
     full = audit_verify()
     (finding,) = full.findings
-    assert database_identity() in finding.detail  # "no signed checkpoint names this database (...)"
+    # "no signed checkpoint names this database (...)": the database a field, named where shown
+    assert finding.databases == (database_identity(),) and database_identity() not in finding.detail
+    assert database_identity() in finding.text() and database_identity() in str(finding)
     labelled = verify_report_labelled(full)
     assert database_label(database_identity()) in labelled.findings[0].detail
     assert labelled.problem == labelled.findings[0]
@@ -185,8 +187,25 @@ def test_the_recorded_verification_names_labels_whoever_records_it(chain, audit_
 
     _signed_checkpoint(audit_checkpoint_dir, sequence=500, hash="ab" * 32, database=FIRST_RUN)
     full = audit_verify()
-    assert database_identity() in full.findings[0].detail
+    assert database_identity() in full.findings[0].text()
     record = audit_verification_record(report=full, actor="service:test")
     assert database_label(database_identity()) in record.payload
     for address in _addresses():
         assert address not in record.payload, address
+
+
+def test_an_older_verification_record_is_labelled_on_the_screens_for_a_non_admin(chain, client):
+    """A record of a run from before findings named databases by field holds full identities in
+    its text; the trail keeps it as recorded, the screens label it when they show it."""
+    from tests.tradeops.api.test_audit_verification import _old_verification_record
+
+    record = _old_verification_record()
+    assert database_identity() in record.payload and "10.0.4.7" in record.payload
+    page = f"/compliance/audit/records/{record.sequence}/"
+    client.force_login(_user("auditor"))
+    for body in (client.get(page).content.decode(), client.get("/compliance/audit/").content.decode()):
+        for address in [*_addresses(), "10.0.4.7", ":5432", "db01.prod.internal"]:
+            assert address not in body, address
+    assert database_label(database_identity()) in client.get(page).content.decode()
+    client.force_login(_user("admin", superuser=True))
+    assert "10.0.4.7" in client.get(page).content.decode()  # admins see it as recorded

@@ -312,3 +312,23 @@ def test_pending_orders_rest_with_return_even_where_market_orders_cannot(broker,
     result = broker.send_order(buy(order_type=OrderType.LIMIT, price=Decimal("1.08000")))
     assert result.outcome is OrderOutcome.PLACED
     assert terminal.requests[-1]["type_filling"] == fake_mt5.C.ORDER_FILLING_RETURN
+
+
+@pytest.mark.parametrize("bid, ask", [(0.0, 0.0), (1.08501, 0.0)])
+def test_a_market_order_without_a_quote_is_refused_price_off_and_never_sent(broker, terminal, bid, ask):
+    """Immediate or cancel: a terminal with no price for the symbol (a tick of zeros) answers the
+    order as the server would (TRADE_RETCODE_PRICE_OFF, 10021), without sending it at price 0 or
+    raising an error the worker would read as an unknown state."""
+    terminal.bid, terminal.ask = bid, ask
+    sent_before = len(terminal.requests)
+    result = broker.send_order(buy())
+    assert result.outcome == OrderOutcome.PRICE_OFF and result.retcode == 10021
+    assert not result.accepted and not result.state_unknown and not result.deals
+    assert "no quote for EURUSD" in result.message
+    assert len(terminal.requests) == sent_before
+
+
+def test_a_market_order_whose_tick_read_fails_is_refused_price_off(broker, terminal, monkeypatch):
+    monkeypatch.setattr(broker.mt5, "symbol_info_tick", lambda symbol: terminal._fail(fake_mt5.NOT_FOUND))
+    result = broker.send_order(buy())
+    assert result.outcome == OrderOutcome.PRICE_OFF and not result.state_unknown

@@ -25,7 +25,7 @@ from tradeops.audit.selectors import (
     audit_records_visible_to,
 )
 from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_verify, verify_report_labelled
+from tradeops.audit.verify import audit_payload_shown, audit_verify, verify_report_labelled
 from tradeops.core.api import ErrorResponse
 
 
@@ -63,9 +63,20 @@ class AuditRecordFilter(filters.FilterSet):
         return audit_query_apply(queryset, query)
 
 
+class ShownPayloadField(serializers.JSONField):
+    """A record's payload as the API shows it (``audit_payload_shown``: an ``audit.verified``
+    record's databases by label, whatever it recorded)."""
+
+    def to_representation(self, value):
+        return audit_payload_shown(value)
+
+
 class AuditRecordOutput(serializers.ModelSerializer):
     actor = serializers.CharField(help_text='"user:alice", "service:execution-worker", "system"...')
-    payload = serializers.JSONField(source="payload_data", help_text="As recorded (canonical JSON, parsed)")
+    payload = ShownPayloadField(
+        source="*",
+        help_text="As recorded (canonical JSON, parsed); an audit.verified record's databases by label",
+    )
 
     class Meta:
         model = AuditRecord
