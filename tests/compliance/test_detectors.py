@@ -6,12 +6,23 @@ import random
 
 import pytest
 
+from compliance.surveillance import params as surveillance_params
 from compliance.surveillance.engine import OutOfOrder, SurveillanceEngine
 from compliance.surveillance.records import record_decoder
 from tests.compliance.helpers import close, market, o, of_type, pushed_print, q, run
 from tests.compliance.helpers import f as f_
 
 BOOK = [q(0, "1.10000", "1.10010")]
+
+
+@pytest.fixture(autouse=True)
+def hand_rules(monkeypatch):
+    """These are the hand rules' tests: the ``otc`` profile without marking the close's learned
+    gate (on there at -1.125 since wip/close45; its own tests are test_marking_close_gate.py and
+    test_marking_operating_point.py). The gate at that operating point alerts some of these
+    near-misses (a print that went against the push, a small position from business both ways):
+    the precision it spends for recall, measured in docs/surveillance-rounds.md."""
+    monkeypatch.setitem(surveillance_params.MARKET_PROFILES, "otc", {})
 
 
 # ---------------------------------------------------------------- wash trades

@@ -131,14 +131,15 @@ def test_marking_a_fixing_that_averages_the_window_before_the_push():
     minutes moves it only in part (here 0.3 bps, under the 0.5 bps floor); the mid the push left
     at the print counts too. The same push that leaves the mid where it was is not alerted."""
     rows = [r if r["type"] != "close" else close(3600, "1.10008") for r in marking_rows(held=True)]
-    (alert,) = run(rows, only={"marking_the_close"})
+    hand = {"marking_the_close": {"close_gate": False}}  # the hand rules' fixing test (the gate: its own tests)
+    (alert,) = run(rows, only={"marking_the_close"}, params=hand)
     ev = alert["evidence"]
     assert ev["print_move_bps"] < ev["min_move_bps"] <= ev["move_threshold_bps"] < ev["mid_move_at_print_bps"]
     assert ev["mid_at_print"] == pytest.approx(1.1004) and ev["move_bps"] == ev["mid_move_at_print_bps"]
     flat = [
         r for r in rows if r["type"] != "quote" or r["ts"] < "2026-01-05T10:56:00" or r["ts"] > "2026-01-05T11:00:00"
     ]
-    assert run(flat, only={"marking_the_close"}) == []
+    assert run(flat, only={"marking_the_close"}, params=hand) == []
 
 
 def test_marking_the_close_waits_after_the_print_and_names_the_continuation():

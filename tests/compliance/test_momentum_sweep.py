@@ -58,7 +58,7 @@ def test_a_sweeping_burst_that_moved_the_touch_and_reversed_is_alerted():
     assert alert["order_ids"] == ["b0", "b1", "b2", "rev"]
     assert ev["move_by_sweep"] is True and ev["swept_orders"] == 3
     assert ev["move_bps"] < ev["min_move_bps"] and ev["move_spreads"] >= ev["min_move_spreads"]
-    assert 0.5 <= alert["score"] <= 1.0
+    assert 0.0 < alert["score"] < 1.0  # a calibrated probability (a weak sweep scores under 0.5)
     assert run(sweep_burst(), only=ONLY, params=OFF) == []
 
 
