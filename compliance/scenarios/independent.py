@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 10:05 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 12:48 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (56332, 87832, 32788)
+INDEPENDENT_SEEDS = (88491, 77926, 22550)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -125,7 +125,10 @@ INDEPENDENT_SEEDS = (56332, 87832, 32788)
 # 0.69 and 0.54 on the others; pooled 0.93 / 0.95 strict); 47649, 16176, 61788; 56633, 30008, 75105
 # and 26816, 46457, 44832 (drawn 07:03 UTC): read at commit 9988125, the 6 December late-morning
 # session's final figures, three sets (independent 2 of 3 sets, marking the close 0.71 on the first;
-# pooled 0.92 / 0.97 strict, marking the close 0.87).
+# pooled 0.92 / 0.97 strict, marking the close 0.87); 56332, 87832, 32788; 11692, 51729, 78019 and
+# 12740, 88115, 80459 (drawn 10:05 UTC): read at commit e96ffc3, the 6 December early-afternoon
+# session's final figures, three sets (2 of 3 sets met every target, marking the close 0.62 on the
+# other; pooled 0.93 / 0.96 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -299,6 +302,15 @@ SEEN_INDEPENDENT_SEEDS = (
     26816,
     46457,
     44832,
+    56332,
+    87832,
+    32788,
+    11692,
+    51729,
+    78019,
+    12740,
+    88115,
+    80459,
 )
 
 
