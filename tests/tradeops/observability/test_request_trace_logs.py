@@ -56,16 +56,6 @@ def lines(settings):
         logger.removeHandler(handler)
 
 
-@pytest.fixture
-def spans():
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    tracing.tracing_setup(service_name="tradeops-test", exporter=exporter)
-    yield exporter
-    tracing.tracing_shutdown()
-
-
 def test_tracing_off_a_failing_requests_lines_share_one_trace_id(client, lines):
     client.raise_request_exception = False
     assert client.get("/broken").status_code == 500

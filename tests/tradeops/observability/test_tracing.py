@@ -20,16 +20,6 @@ FEATURES = Stage("trace-features", (Topic.MARKET_DATA,), "trace-features", "test
 MODEL = Stage("trace-model", (Topic.FEATURES,), "trace-model", "tests.tradeops.toy_stages.UpIfAboveOne")
 
 
-@pytest.fixture
-def spans():
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    tracing.tracing_setup(service_name="tradeops-test", exporter=exporter)
-    yield exporter
-    tracing.tracing_shutdown()
-
-
 def test_one_trace_across_the_kafka_hop(kafka_bus, spans):
     root = traceparent_new()
     trace_id, root_span, _ = traceparent_parse(root)
