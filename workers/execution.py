@@ -695,11 +695,12 @@ class ExecutionWorker:
             self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
         self._after_commit(intent, written.order, result, error, realised, len(written.fills))
-        if (
-            intent.order_type == OrderType.MARKET
-            and written.order.status == OrderStatus.SUBMITTED
-            and not written.fills
+        if intent.order_type == OrderType.MARKET and (
+            (written.order.status == OrderStatus.SUBMITTED and not written.fills)
+            or written.order.status == OrderStatus.PARTIALLY_FILLED
         ):
+            # Not executed (or, a RETURN remainder, not all of it) and perhaps working at the
+            # broker: expired after market_order_timeout of wall clock unless executed by then.
             why = f"{error.code}: {error}" if error is not None else f"broker {result.outcome}: {result.message}"
             self._unsettled_market[intent.client_order_id] = (account_id, self._monotonic(), why)
         return written.order
@@ -816,10 +817,12 @@ class ExecutionWorker:
     # ================================================================ market orders left without a fill
 
     def _expire_market_orders(self) -> None:
-        """Market orders SUBMITTED without a fill for ``market_order_timeout`` (wall clock): the
+        """Market orders SUBMITTED without a fill, or PARTIALLY_FILLED with their rest working at
+        the broker (the RETURN filling mode), for ``market_order_timeout`` (wall clock): the
         account is reconciled first (a deal the broker booked is recorded), then each is expired
         with its reason (``market_order_expire``; one still resting at the broker is cancelled
-        there). One the broker cannot be asked about now waits for the next turn."""
+        there, what was executed is kept). One the broker cannot be asked about now waits for the
+        next turn."""
         timeout = self.config.market_order_timeout.total_seconds()
         now = self._monotonic()
         due = [(coid, entry) for coid, entry in self._unsettled_market.items() if now - entry[1] >= timeout]
@@ -977,6 +980,7 @@ class ExecutionWorker:
                 self.risk.breaker.record_pnl(realised, now=deal.ts)
             if fill.order.is_terminal:
                 self.risk.on_order_closed(account_id, deal.comment)
+                self._unsettled_market.pop(deal.comment, None)  # a market order's rest executed in time
 
     # ================================================================ kill switch and breaker
 
