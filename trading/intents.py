@@ -137,8 +137,8 @@ def intent_of_request(request, *, quote: Quote | None, at: datetime) -> OrderInt
     it takes the request up: live, the wall clock; in a replay, the replayed market time, so a
     request received on the wall clock neither moves a replay's clock nor meets stale quotes).
     Its reference price (exposure and margin checks) is the limit price of a limit order, else
-    the price the latest quote gives its side; without a quote it is zero, and the trading
-    breaker refuses the order for stale market data anyway."""
+    the price the latest quote gives its side; without a quote it is zero, and the risk
+    checks refuse the order for stale market data anyway (``risk.stale_market_data``)."""
     if request.limit_price is not None:
         reference = request.limit_price
     elif quote is not None:

@@ -37,8 +37,9 @@ decides on that: the last quote is seeded from the broker at start (``Broker.quo
 signal whose symbol has no quote yet, or only one older than the signal by more than
 ``stale_after``, is HELD (in arrival order) until market data that covers it has arrived, for at
 most ``market_data_wait`` of wall-clock time; only then does it go through the strategy and the
-gate. So a restart never trips the breaker on ``stale_market_data:none``; a signal is refused
-for stale market data only when no market data came for that long (a feed that is really down).
+gate. So a restart never refuses a signal as ``risk.stale_market_data``; a signal is refused for
+stale market data (that instrument only; the breaker is not involved) only when no market data
+came for that long (a feed that is really down).
 While it holds signals the worker says so (``holding``) and the runner does not commit offsets,
 so a crash meanwhile re-delivers them (at-least-once; ``known_ids`` dedupes).
 
@@ -155,14 +156,16 @@ class ExecutionConfig:
     breaker_failures: int = 5
     breaker_cool_down: timedelta = timedelta(seconds=30)
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
-    stale_after: timedelta | None = timedelta(seconds=30)  # quote age that opens the breaker
+    # Quote age at decision time past which an order on that instrument is refused
+    # (risk.stale_market_data; the instrument only: it does not open the breaker).
+    stale_after: timedelta | None = timedelta(seconds=30)
     # Signal older than the latest quote: refused. Setting EXECUTION_MAX_SIGNAL_AGE_SECONDS (0 = no
     # limit: a replay flat out across processes, where quotes overtake the signals they lead to).
     max_signal_age: timedelta | None = field(default_factory=_max_signal_age)
     # WALL-clock time a signal is held while no market data covers it (none yet for its symbol,
     # or only older than the signal by more than ``stale_after``): a restart's backlog waits for
-    # the ticks and bars behind it instead of tripping the breaker; past it the signal is decided
-    # as it stands (a feed that is really down: stale market data, the breaker's business).
+    # the ticks and bars behind it instead of being refused; past it the signal is decided as it
+    # stands (a feed that is really down: refused as risk.stale_market_data).
     market_data_wait: timedelta = timedelta(seconds=30)
     max_held_signals: int = 100_000  # bound on what is held in memory (older ones are decided first)
     auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
@@ -302,7 +305,8 @@ class ExecutionWorker:
             failure_threshold=cfg.breaker_failures,
             cool_down=cfg.breaker_cool_down,
             loss_threshold=cfg.loss_threshold,
-            stale_after=cfg.stale_after,
+            # The cool-down also ends on the wall clock: a finished replay's event time never moves.
+            wall_clock=lambda: self._monotonic(),
             listeners=[self._on_breaker_change],
         )
         self.risk = RiskManager(
@@ -310,6 +314,7 @@ class ExecutionWorker:
             breaker=breaker,
             kill_switch=KillSwitchBook(),
             max_signal_age=cfg.max_signal_age,
+            stale_after=cfg.stale_after,
         )
         self.reload_limits()
         self.refresh_kill_switches()
@@ -522,7 +527,7 @@ class ExecutionWorker:
 
     def _awaits_market_data(self, signal: Signal) -> bool:
         """No quote for the signal's symbol yet, or only one older than the signal by more than
-        ``stale_after``: deciding now would be deciding blind (the breaker's stale-data trip)."""
+        ``stale_after``: deciding now would be deciding blind (``risk.stale_market_data``)."""
         quote = self.risk.quotes.get(signal.symbol)
         if quote is None:
             return True
@@ -623,7 +628,6 @@ class ExecutionWorker:
         received_at = self.clock.now()  # RTS 25: the moment the order was received
         timer = self.meter.timer()
         quote = self.risk.quotes.get(intent.symbol)
-        self.risk.breaker.observe_quote_age(quote.ts if quote else None, intent.ts)
         intent = stops_reanchored(intent, quote, self.specs[intent.symbol])
         ctx = self.risk.context(intent)
         decision = self.gate.evaluate(intent, ctx)
@@ -691,11 +695,12 @@ class ExecutionWorker:
             self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
         self._after_commit(intent, written.order, result, error, realised, len(written.fills))
-        if (
-            intent.order_type == OrderType.MARKET
-            and written.order.status == OrderStatus.SUBMITTED
-            and not written.fills
+        if intent.order_type == OrderType.MARKET and (
+            (written.order.status == OrderStatus.SUBMITTED and not written.fills)
+            or written.order.status == OrderStatus.PARTIALLY_FILLED
         ):
+            # Not executed (or, a RETURN remainder, not all of it) and perhaps working at the
+            # broker: expired after market_order_timeout of wall clock unless executed by then.
             why = f"{error.code}: {error}" if error is not None else f"broker {result.outcome}: {result.message}"
             self._unsettled_market[intent.client_order_id] = (account_id, self._monotonic(), why)
         return written.order
@@ -812,10 +817,12 @@ class ExecutionWorker:
     # ================================================================ market orders left without a fill
 
     def _expire_market_orders(self) -> None:
-        """Market orders SUBMITTED without a fill for ``market_order_timeout`` (wall clock): the
+        """Market orders SUBMITTED without a fill, or PARTIALLY_FILLED with their rest working at
+        the broker (the RETURN filling mode), for ``market_order_timeout`` (wall clock): the
         account is reconciled first (a deal the broker booked is recorded), then each is expired
         with its reason (``market_order_expire``; one still resting at the broker is cancelled
-        there). One the broker cannot be asked about now waits for the next turn."""
+        there, what was executed is kept). One the broker cannot be asked about now waits for the
+        next turn."""
         timeout = self.config.market_order_timeout.total_seconds()
         now = self._monotonic()
         due = [(coid, entry) for coid, entry in self._unsettled_market.items() if now - entry[1] >= timeout]
@@ -973,6 +980,7 @@ class ExecutionWorker:
                 self.risk.breaker.record_pnl(realised, now=deal.ts)
             if fill.order.is_terminal:
                 self.risk.on_order_closed(account_id, deal.comment)
+                self._unsettled_market.pop(deal.comment, None)  # a market order's rest executed in time
 
     # ================================================================ kill switch and breaker
 

@@ -91,7 +91,8 @@ def test_no_market_data_within_the_wait_is_stale_market_data(instrument, account
     assert worker.holding == 0
     order = Order.objects.get()
     assert order.status == "REJECTED"
-    assert "risk.breaker_open" in order.reject_reason and "stale_market_data" in order.reject_reason
+    assert "risk.stale_market_data" in order.reject_reason and "risk.breaker_open" not in order.reject_reason
+    assert str(worker.risk.breaker.state(T0)) == "closed"  # the instrument's feed, not the account's conduct
 
 
 def test_the_runner_commits_nothing_while_signals_are_held(instrument, account):

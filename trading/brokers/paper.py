@@ -6,7 +6,7 @@ run, so every outcome the MT5 adapter can produce can happen here too:
 | outcome | when |
 | --- | --- |
 | DONE | a market order fills in full at the touch (ask to buy, bid to sell) plus adverse slippage |
-| DONE_PARTIAL | volume beyond ``size_at_touch`` with IOC (rest cancelled) or RETURN (rest rests as a limit order) |
+| DONE_PARTIAL | volume beyond ``size_at_touch`` with IOC (rest cancelled) or RETURN (rest keeps working) |
 | REJECT | FOK volume beyond ``size_at_touch`` |
 | REQUOTE | slippage beyond the request's ``deviation_points`` |
 | PLACED | a LIMIT or STOP order rests; ``update_quote`` fills it when the market reaches it |
@@ -22,6 +22,16 @@ run, so every outcome the MT5 adapter can produce can happen here too:
 | TOO_MANY_REQUESTS | more than ``max_orders_per_second`` sends within one second of clock time |
 | anything else (CONNECTION, TIMEOUT, ERROR, LOCKED, ...) | ``inject(outcome)``; with ``executed=True`` the order |
 | | fills anyway and the answer is still that outcome: how a reply lost after execution looks |
+
+Filling modes follow MetaQuotes' ``ENUM_ORDER_TYPE_FILLING``: FOK fills all or nothing, IOC fills
+what is available and cancels the rest, and under RETURN "a market or limit order with the
+remaining volume is not canceled but processed further": the rest of a market order stays the
+SAME order, of the same type (a market order, ticket unchanged, in ``open_orders``), and keeps
+executing at the touch of the following quotes, ``size_at_touch`` at a time, until it is filled
+or cancelled. It is not turned into a limit order at the first fill's price (before 2026-12-06
+it was, and rested there however far the market moved). Whether a market order may rest so long
+is the execution worker's rule, not the broker's: it cancels the rest after
+``EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS`` (``trading.orders.reconcile.market_order_expire``).
 
 Determinism: time comes from the injected ``clock`` (aware UTC), slippage jitter from a seeded
 ``random.Random``; ``latency`` delays the fill's timestamp and, when a ``quote_at`` source is
@@ -570,10 +580,10 @@ class PaperBroker(Broker):
         if rest > 0:
             outcome = Out.DONE_PARTIAL
             if filling == FillingMode.RETURN:
-                self._resting[ticket] = _Resting(
-                    ticket, replace(request, order_type=OrderType.LIMIT, price=price), rest, price, fill_time
-                )
-                message = f"{volume} filled; {rest} rests as a limit order at {price}"
+                # MetaQuotes: under RETURN the remainder "is not canceled but processed further":
+                # the same market order keeps working (see the module docstring).
+                self._resting[ticket] = _Resting(ticket, request, rest, price, fill_time)
+                message = f"{volume} filled; {rest} stays working as a market order (return)"
             else:
                 message = f"{volume} filled; {rest} cancelled (immediate or cancel)"
         return self._result(
@@ -621,6 +631,13 @@ class PaperBroker(Broker):
                 continue
             req = order.request
             touch = quote.price_for(req.side)
+            if req.order_type == OrderType.MARKET:  # a RETURN remainder: at the touch, what it offers
+                if not is_open(self._hours[quote.symbol], quote.ts):
+                    continue
+                deal = self._fill_market_rest(order, quote, touch)
+                if deal is not None:
+                    deals.append(deal)
+                continue
             if req.order_type == OrderType.LIMIT:
                 reached = touch <= order.price if req.side == BUY else touch >= order.price
                 price = min(touch, order.price) if req.side == BUY else max(touch, order.price)
@@ -635,6 +652,25 @@ class PaperBroker(Broker):
                 continue  # cancelled for lack of margin, as a broker would
             deals.append(self._book_deal(req, spec, ticket, order.volume, price, quote.ts))
         return deals
+
+    def _fill_market_rest(self, order: _Resting, quote: Quote, touch: Decimal) -> Deal | None:
+        """Execute the working rest of a RETURN market order against ``quote``: up to
+        ``size_at_touch`` on the volume grid; what is still unfilled keeps working."""
+        spec = self._specs[quote.symbol]
+        req = order.request
+        available = self.config.size_at_touch
+        volume = order.volume
+        if volume > available:
+            volume = available - (available - spec.volume_min) % spec.volume_step
+        if volume <= 0:
+            return None
+        if self._fill_would_exceed_margin(spec, req.side, volume, touch):
+            del self._resting[order.ticket]  # cancelled for lack of margin, as a broker would
+            return None
+        order.volume -= volume
+        if order.volume <= 0:
+            del self._resting[order.ticket]
+        return self._book_deal(req, spec, order.ticket, volume, touch, quote.ts)
 
     def cancel_order(self, broker_order_id: str) -> OrderResult:
         self._require_connection()

@@ -341,6 +341,14 @@ def reconciliation_mismatch_raise(
 
 
 MARKET_ORDER_EXPIRED = "market order not executed within {waited:.0f} s of being sent ({why}): expired"
+MARKET_ORDER_REST_EXPIRED = (
+    "market order {filled} of {quantity} lots executed; the rest, {rest} lots, not executed within "
+    "{waited:.0f} s of being sent ({why}): expired"
+)
+
+
+def _lots(quantity: Decimal) -> str:
+    return format(quantity.normalize(), "f")
 
 
 def market_order_expire(
@@ -363,17 +371,25 @@ def market_order_expire(
     say why. The caller reconciled the account first (a deal the broker booked is recorded, not
     expired).
 
-    The broker is asked again: a deal of the order booked since ``since`` leaves it to
-    reconciliation (returns None); an order the broker still holds open is cancelled there first
-    (a market order must not rest). Returns the expired order, or None when it was settled or is
-    no longer SUBMITTED without a fill. Raises ``BrokerError`` if the broker cannot be asked."""
+    The same holds for the rest of a market order filled in part under the RETURN filling mode
+    (MetaQuotes: "a market or limit order with the remaining volume is not canceled but processed
+    further": the order keeps working at the broker, PARTIALLY_FILLED here): once ``waited``, the
+    rest is cancelled at the broker and the order closed EXPIRED with what was executed kept
+    (its fills and position are untouched; the reason says how much was executed).
+
+    The broker is asked again: a deal of the order booked since ``since`` and not yet recorded
+    leaves it to reconciliation (returns None); an order the broker still holds open is
+    cancelled there first (a market order must not rest). Returns the expired order, or None
+    when it was settled or is no longer SUBMITTED or PARTIALLY_FILLED. Raises ``BrokerError`` if
+    the broker cannot be asked."""
     order = selectors.orders_by_client_id(account_id=account.pk, client_order_ids={client_order_id}).get(
         client_order_id
     )
-    if order is None or order.status != OrderStatus.SUBMITTED or order.filled_quantity > 0:
+    if order is None or order.status not in (OrderStatus.SUBMITTED, OrderStatus.PARTIALLY_FILLED):
         return None
-    if any(d.comment == client_order_id for d in broker.deals_since(since or BEGINNING)):
-        return None  # executed after all: reconciliation records it
+    booked = sum((d.volume for d in broker.deals_since(since or BEGINNING) if d.comment == client_order_id), Decimal(0))
+    if booked > order.filled_quantity:
+        return None  # executed (further) after all: reconciliation records it
     resting = next((o for o in broker.open_orders() if o.comment == client_order_id), None)
     if resting is not None:
         cancelled = broker.cancel_order(resting.ticket)
@@ -386,6 +402,15 @@ def market_order_expire(
             )
             return None
         why = f"{why}; cancelled at the broker (order {resting.ticket})"
-    reason = MARKET_ORDER_EXPIRED.format(waited=waited.total_seconds(), why=why)
+    if order.filled_quantity > 0:
+        reason = MARKET_ORDER_REST_EXPIRED.format(
+            filled=_lots(order.filled_quantity),
+            quantity=_lots(order.quantity),
+            rest=_lots(order.quantity - order.filled_quantity),
+            waited=waited.total_seconds(),
+            why=why,
+        )
+    else:
+        reason = MARKET_ORDER_EXPIRED.format(waited=waited.total_seconds(), why=why)
     logger.warning("execution: %s %s", client_order_id, reason)
     return order_transition(order=order, to=OrderStatus.EXPIRED, at=at, reason=reason, actor=actor)

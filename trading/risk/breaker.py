@@ -1,25 +1,36 @@
-"""The trading circuit breaker: stops new orders when the broker, the P&L or the market data
-says something is wrong, and lets one trial order through after a cool-down.
+"""The trading circuit breaker: stops new orders when the broker or the P&L says something is
+wrong with the account's conduct, and lets one trial order through after a cool-down.
 
 Built on the generic ``tradeops.breaker.CircuitBreaker`` (closed / open / half-open), with the
 triggers that are specific to trading:
 
 - ``failure_threshold`` consecutive broker errors or rejects (``record_failure``);
 - realised losses since the breaker last closed beyond ``loss_threshold`` (``record_pnl``);
-- stale market data: the latest quote for the symbol about to be traded older than
-  ``stale_after`` at decision time (``observe_quote_age``).
+- an operator or the risk manager (``trip``).
+
+Stale market data is NOT a trigger: it is a property of one instrument's feed, not of the
+account, so the risk manager refuses orders on that instrument only (``risk.stale_market_data``,
+``trading.risk.manager.MarketDataCheck``); until 2026-12-06 an order on a symbol without quotes
+opened this breaker and halted every order of the worker's accounts.
 
 After ``cool_down`` it half-opens: exactly ONE trial order may be sent (``allow`` is true until
 ``on_trial`` marks the trial as in flight); the trial's outcome closes it (``record_success``)
-or opens it again (``record_failure``).
+or opens it again (``record_failure``). The cool-down is over when ``cool_down`` has passed on
+EITHER clock since the breaker opened: event time (``now``, so a replay behaves as live did and
+a fast replay is not held up by the wall clock) or the monotonic wall clock (``wall_clock``,
+so a cool-down ends even when event time stops: a replay that ended, a feed that went quiet, a
+market closed for the weekend). On event time alone a breaker opened after a replay's last event
+never closed.
 
-Pure: time comes in as ``now`` (aware datetime) on every call, or from the injected ``clock``
-when ``now`` is omitted. State changes go to ``listeners`` (``(breaker, old, new, reason)``),
-where the runner publishes an alert and writes the audit record.
+Pure: event time comes in as ``now`` (aware datetime) on every call, or from the injected
+``clock`` when ``now`` is omitted; the wall clock is the injected ``wall_clock`` (monotonic
+seconds). State changes go to ``listeners`` (``(breaker, old, new, reason)``), where the runner
+publishes an alert and writes the audit record.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -36,21 +47,29 @@ class TradingBreaker:
         failure_threshold: int = 5,
         cool_down: timedelta = timedelta(seconds=30),
         loss_threshold: Decimal | None = None,
-        stale_after: timedelta | None = timedelta(seconds=30),
         clock: Callable[[], datetime] | None = None,
+        wall_clock: Callable[[], float] = time.monotonic,
         listeners: Iterable[Listener] = (),
     ):
+        if cool_down <= timedelta(0):
+            raise ValueError("cool_down must be positive")
         self._clock = clock
-        self._now_seconds = 0.0
+        self._wall = wall_clock
+        self.cool_down = cool_down
+        self._event_now: datetime | None = None
+        self._opened_event: datetime | None = None  # when it last opened, event time
+        self._opened_wall = 0.0  # and wall clock
+        # The inner breaker's clock is a flag, not a time: its ``_opened_at`` while the cool-down
+        # runs, ``_opened_at + reset_timeout`` once it is over on either of our two clocks.
+        self._inner_seconds = 0.0
         self._inner = CircuitBreaker(
             "trading",
             fail_max=failure_threshold,
             reset_timeout=cool_down.total_seconds(),
-            clock=lambda: self._now_seconds,
+            clock=lambda: self._inner_seconds,
             listeners=[self._on_inner_change],
         )
         self.loss_threshold = loss_threshold
-        self.stale_after = stale_after
         self.listeners: list[Listener] = list(listeners)
         self.loss_since_close = Decimal(0)
         self.trial_in_flight = False
@@ -64,7 +83,26 @@ class TradingBreaker:
             if self._clock is None:
                 raise ValueError("TradingBreaker needs `now` or an injected clock")
             now = self._clock()
-        self._now_seconds = now.timestamp()
+        self._event_now = now
+        inner = self._inner
+        if inner._state is BreakerState.OPEN and self.cool_down_over():
+            self._inner_seconds = inner._opened_at + inner.reset_timeout
+        else:
+            self._inner_seconds = inner._opened_at if inner._state is BreakerState.OPEN else 0.0
+
+    def _mark_opened(self) -> None:
+        self._opened_event = self._event_now
+        self._opened_wall = self._wall()
+        self._inner_seconds = self._inner._opened_at  # the cool-down starts again
+
+    def cool_down_over(self) -> bool:
+        """Has ``cool_down`` passed since the breaker opened, in event time or on the wall clock?
+        (As of the last ``now`` given; meaningless while closed.)"""
+        if self._opened_event is None:
+            return True
+        if self._event_now is not None and self._event_now - self._opened_event >= self.cool_down:
+            return True
+        return self._wall() - self._opened_wall >= self.cool_down.total_seconds()
 
     def _on_inner_change(self, _inner, old: BreakerState, new: BreakerState) -> None:
         if new is BreakerState.CLOSED:
@@ -72,6 +110,7 @@ class TradingBreaker:
             self.reason = ""
         elif new is BreakerState.OPEN:
             self.reason = self._pending_reason or "consecutive_failures"
+            self._mark_opened()
         if new is not BreakerState.HALF_OPEN:
             self.trial_in_flight = False
         for listener in self.listeners:
@@ -127,23 +166,16 @@ class TradingBreaker:
         if breached and self._inner.state is not BreakerState.OPEN:
             self.trip(f"loss_threshold:{self.loss_since_close}>{self.loss_threshold}", now=now)
 
-    def observe_quote_age(self, quote_ts: datetime | None, now: datetime) -> None:
-        """Open on stale market data: no quote, or the latest one older than ``stale_after``."""
-        if self.stale_after is None:
-            return
-        self._tick(now)
-        if quote_ts is None or now - quote_ts > self.stale_after:
-            age = "none" if quote_ts is None else f"{(now - quote_ts).total_seconds():.3f}s"
-            if self._inner.state is BreakerState.CLOSED:
-                self.trip(f"stale_market_data:{age}", now=now)
-
     def trip(self, reason: str, now: datetime | None = None) -> None:
         """Open now (a trigger above, an operator, or the risk manager)."""
         self._tick(now)
         self._pending_reason = reason
-        if self._inner._state is BreakerState.OPEN:
+        already_open = self._inner._state is BreakerState.OPEN
+        if already_open:
             self.reason = reason
         self._inner.force_open()
+        if already_open:
+            self._mark_opened()  # no state change to tell the listener, but the cool-down restarts
         self._pending_reason = ""
 
     def reset(self, now: datetime | None = None) -> None:

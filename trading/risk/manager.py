@@ -46,6 +46,7 @@ CODES = {
     "kill_switch": ("risk.kill_switch_engaged",),
     "circuit_breaker": ("risk.breaker_open",),
     "market_hours": ("risk.market_closed",),
+    "market_data": ("risk.stale_market_data",),
     "max_position": ("risk.max_position",),
     "max_gross_exposure": ("risk.max_gross_exposure",),
     "max_net_exposure": ("risk.max_net_exposure",),
@@ -68,10 +69,12 @@ class RiskManager:
         breaker: TradingBreaker | None = None,
         kill_switch: KillSwitchBook | None = None,
         max_signal_age: timedelta | None = None,
+        stale_after: timedelta | None = None,
     ):
         self.limits = limits or LimitBook()
         self.max_signal_age = max_signal_age  # refuse intents decided this long before the latest quote
-        self.breaker = breaker or TradingBreaker(stale_after=None)
+        self.stale_after = stale_after  # refuse orders on an instrument whose latest quote is older than this
+        self.breaker = breaker or TradingBreaker()
         self.kill_switch = kill_switch or KillSwitchBook()
         self.accounts: dict[int, AccountBook] = {}
         self.specs: dict[str, InstrumentSpec] = {}
@@ -286,6 +289,37 @@ class MarketHoursCheck(_Check):
         )
 
 
+class MarketDataCheck(_Check):
+    """No quote for the instrument, or the latest one older than ``stale_after`` at the decision
+    time: the order is refused, for THIS instrument only. Stale market data is a property of the
+    instrument's feed, not of the account's conduct: the account's other instruments trade on,
+    and the breaker (which halts the account) is left alone. Without a current price no price
+    collar can be applied (RTS 6 Art. 15(1)(a)), and the venue would refuse a market order too
+    (MT5's TRADE_RETCODE_PRICE_OFF, "no quotes")."""
+
+    name = "market_data"
+
+    def __call__(self, intent, ctx):
+        limit = self.m.stale_after
+        if limit is None or intent.action != IntentAction.SUBMIT:
+            return self.ok()
+        if ctx.quote is None:
+            return failed(
+                self.name,
+                "risk.stale_market_data",
+                f"no market data for {intent.symbol}: orders on it are refused until it is quoted",
+            )
+        age = ctx.now - ctx.quote.ts
+        if age > limit:
+            return failed(
+                self.name,
+                "risk.stale_market_data",
+                f"the latest {intent.symbol} quote is {age.total_seconds():.3f} s old at "
+                f"{ctx.now.isoformat()}; limit {limit.total_seconds():.0f} s",
+            )
+        return self.ok()
+
+
 class MaxPositionCheck(_Check):
     """Worst case per side: the position if every open order on the order's side filled, plus
     this one, must stay within the limit (opposite orders may never fill, so they do not count)."""
@@ -488,6 +522,7 @@ CHECK_CLASSES: tuple[type[_Check], ...] = (
     KillSwitchCheck,
     BreakerCheck,
     MarketHoursCheck,
+    MarketDataCheck,
     MaxPositionCheck,
     ExposureCheck,
     NetExposureCheck,

@@ -84,7 +84,8 @@ def test_size_beyond_the_touch_partially_fills_with_ioc_and_rests_with_return():
     ret = broker.send_order(order(volume="5", cid="C2", filling=FillingMode.RETURN))
     assert ret.outcome is OrderOutcome.DONE_PARTIAL
     [rest] = broker.open_orders()
-    assert rest.volume_current == 3 and rest.price == Decimal("1.08510")
+    # MetaQuotes' RETURN: the rest is the same market order, still working (not a limit order)
+    assert rest.volume_current == 3 and rest.order_type == OrderType.MARKET and rest.ticket == ret.broker_order_id
     fok = broker.send_order(order(volume="5", cid="C3", filling=FillingMode.FOK))
     assert fok.outcome is OrderOutcome.REJECT and fok.filled_volume == 0
 
@@ -309,3 +310,31 @@ def test_without_a_rate_into_the_account_currency_an_order_is_price_off_not_an_e
     broker.update_quote(Quote("GER40", Decimal("18000.0"), Decimal("18001.0"), clock.now))
     result = broker.send_order(order(symbol="GER40", volume="1"))
     assert result.outcome is OrderOutcome.PRICE_OFF and "EURUSD" in result.message
+
+
+def test_the_rest_of_a_return_market_order_keeps_executing_at_the_next_touches():
+    """MetaQuotes (ENUM_ORDER_TYPE_FILLING, ORDER_FILLING_RETURN): "a market or limit order with
+    the remaining volume is not canceled but processed further". The rest executes at the touch
+    of the following quotes, wherever the market went (a limit at the first fill's price, as the
+    paper broker left it before 2026-12-06, never filled once the market moved away), at most
+    ``size_at_touch`` at a time; cancelling it removes what is left."""
+    broker, clock = make(PaperConfig(size_at_touch=Decimal("2")))
+    first = broker.send_order(order(volume="5", filling=FillingMode.RETURN))
+    assert first.filled_volume == 2 and first.remaining_volume == 3
+    clock.now += timedelta(seconds=1)
+    up = Quote("EURUSD", Decimal("1.08600"), Decimal("1.08602"), clock.now)  # the market moved up, away
+    [deal] = broker.update_quote(up)
+    assert deal.volume == 2 and deal.price == Decimal("1.08602") and deal.order_id == first.broker_order_id
+    [rest] = broker.open_orders()
+    assert rest.volume_current == 1 and rest.volume_initial == 5
+    clock.now += timedelta(seconds=1)
+    [last] = broker.update_quote(Quote("EURUSD", Decimal("1.08610"), Decimal("1.08612"), clock.now))
+    assert last.volume == 1 and last.price == Decimal("1.08612")
+    assert broker.open_orders() == []
+    assert broker.positions()[0].volume == 5
+    # a rest cancelled before it executes is gone
+    again = broker.send_order(order(volume="5", cid="C9", filling=FillingMode.RETURN))
+    assert broker.cancel_order(again.broker_order_id).outcome is OrderOutcome.DONE
+    assert broker.open_orders() == []
+    clock.now += timedelta(seconds=1)
+    assert broker.update_quote(Quote("EURUSD", Decimal("1.08620"), Decimal("1.08622"), clock.now)) == []

@@ -1,4 +1,5 @@
-"""The trading circuit breaker's state changes, driven by an injected clock."""
+"""The trading circuit breaker's state changes, driven by injected clocks (event time and the
+monotonic wall clock): its cool-down ends on whichever shows it first, so it always ends."""
 
 from __future__ import annotations
 
@@ -21,6 +22,16 @@ class Clock:
         self.now += timedelta(seconds=seconds)
 
 
+class Wall:
+    """Monotonic seconds, moved by hand (frozen unless a test moves it)."""
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
 def test_consecutive_failures_open_then_half_open_allows_exactly_one_trial_then_success_closes():
     clock = Clock()
     changes = []
@@ -28,6 +39,7 @@ def test_consecutive_failures_open_then_half_open_allows_exactly_one_trial_then_
         failure_threshold=3,
         cool_down=timedelta(seconds=10),
         clock=clock,
+        wall_clock=Wall(),
         listeners=[lambda _b, old, new, reason: changes.append((old, new, reason))],
     )
     b.record_failure("REJECT")
@@ -52,7 +64,7 @@ def test_consecutive_failures_open_then_half_open_allows_exactly_one_trial_then_
 
 def test_failed_trial_reopens_for_another_cool_down():
     clock = Clock()
-    b = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=5), clock=clock)
+    b = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=5), clock=clock, wall_clock=Wall())
     b.record_failure()
     clock.advance(5)
     assert b.allow()
@@ -67,7 +79,7 @@ def test_failed_trial_reopens_for_another_cool_down():
 
 def test_losses_beyond_threshold_open_it():
     clock = Clock()
-    b = TradingBreaker(loss_threshold=Decimal(500), clock=clock)
+    b = TradingBreaker(loss_threshold=Decimal(500), clock=clock, wall_clock=Wall())
     b.record_pnl(Decimal(-300))
     b.record_pnl(Decimal(100))
     b.record_pnl(Decimal(-250))
@@ -77,20 +89,8 @@ def test_losses_beyond_threshold_open_it():
     assert b.reason.startswith("loss_threshold")
 
 
-def test_stale_market_data_opens_it():
-    b = TradingBreaker(stale_after=timedelta(seconds=2))
-    b.observe_quote_age(T0, T0 + timedelta(seconds=1.5))
-    assert b.state(T0 + timedelta(seconds=1.5)) is BreakerState.CLOSED
-    b.observe_quote_age(T0, T0 + timedelta(seconds=2.5))
-    assert b.state(T0 + timedelta(seconds=2.5)) is BreakerState.OPEN
-    assert b.reason == "stale_market_data:2.500s"
-    b2 = TradingBreaker(stale_after=timedelta(seconds=2))
-    b2.observe_quote_age(None, T0)
-    assert b2.reason == "stale_market_data:none"
-
-
 def test_gate_refuses_while_open_and_halts_the_account_then_lets_one_trial_through():
-    breaker = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=30), stale_after=None)
+    breaker = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=30), wall_clock=Wall())
     m = manager(breaker=breaker)
     g = gate_for(m)
     breaker.record_failure("REJECT", now=T0)
@@ -103,3 +103,92 @@ def test_gate_refuses_while_open_and_halts_the_account_then_lets_one_trial_throu
     d = decide(m, g, intent(qty="0.02", at=later))
     assert codes(d) == {"risk.breaker_open"}
     assert "trial order is still out" in d.reason
+
+
+def test_the_cool_down_ends_on_the_wall_clock_when_event_time_stops():
+    """A replay that ended (or a feed gone quiet, a market closed for the weekend): event time no
+    longer moves. On event time alone the breaker stayed open for ever; the wall clock ends it."""
+    wall = Wall()
+    b = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=30), wall_clock=wall)
+    b.record_failure("REJECT", now=T0)
+    wall.now += 29.9
+    assert b.state(T0) is BreakerState.OPEN and not b.allow(T0)
+    wall.now += 0.1
+    assert b.state(T0) is BreakerState.HALF_OPEN and b.allow(T0)
+    b.on_trial(T0)
+    assert not b.allow(T0)
+    b.record_success(now=T0)
+    assert b.state(T0) is BreakerState.CLOSED
+
+
+def test_the_cool_down_ends_on_event_time_in_a_replay_faster_than_the_wall_clock():
+    """A replay moves event time by an hour a bar in microseconds of wall clock: event time ends
+    the cool-down as it did live, so a replay behaves as the live run it replays."""
+    b = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=30), wall_clock=Wall())
+    b.record_failure("REJECT", now=T0)
+    assert b.state(T0 + timedelta(seconds=29)) is BreakerState.OPEN
+    assert b.state(T0 + timedelta(hours=1)) is BreakerState.HALF_OPEN
+
+
+def test_a_failed_trial_and_a_trip_while_open_restart_the_cool_down_on_both_clocks():
+    wall = Wall()
+    b = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=10), wall_clock=wall)
+    b.record_failure(now=T0)
+    wall.now += 10  # over on the wall clock
+    assert b.allow(T0)
+    b.on_trial(T0)
+    b.record_failure("TIMEOUT", now=T0)  # the trial failed: a new cool-down, from now on both clocks
+    assert b.state(T0) is BreakerState.OPEN
+    wall.now += 6
+    b.trip("operator", now=T0 + timedelta(seconds=6))  # already open: the cool-down starts again
+    assert b.reason == "operator"
+    wall.now += 9
+    assert b.state(T0 + timedelta(seconds=15)) is BreakerState.OPEN  # 9 s on the wall, 9 s of event time
+    wall.now += 1
+    assert b.state(T0 + timedelta(seconds=15)) is BreakerState.HALF_OPEN
+
+
+def test_the_cool_down_must_be_positive():
+    import pytest
+
+    with pytest.raises(ValueError, match="cool_down must be positive"):
+        TradingBreaker(cool_down=timedelta(0))
+
+
+# ---------------------------------------------------------------- market data: the instrument, not the account
+
+
+def test_an_order_on_an_instrument_without_quotes_is_refused_for_that_instrument_only():
+    """Stale market data is a property of one instrument's feed: the order is refused with
+    ``risk.stale_market_data``, the breaker stays closed, the account stays ACTIVE and its other
+    instruments trade on (before 2026-12-06 the breaker opened and halted the account)."""
+    from tests.trading.risk.helpers import EURUSD, GBPUSD
+    from trading.intents import Quote
+    from trading.risk import LimitBook, RiskLimits, RiskManager
+
+    breaker = TradingBreaker(failure_threshold=1, wall_clock=Wall())
+    m = RiskManager(
+        limits=LimitBook(RiskLimits(duplicate_window_ms=None)), breaker=breaker, stale_after=timedelta(seconds=30)
+    )
+    m.add_instrument(EURUSD)
+    m.add_instrument(GBPUSD)
+    m.add_account(1, balance=Decimal(100000), now=T0)
+    m.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0))
+    g = gate_for(m)
+    unquoted = decide(m, g, intent(symbol="GBPUSD", price="1.30001", at=T0))
+    assert codes(unquoted) == {"risk.stale_market_data"}
+    assert "no market data for GBPUSD" in unquoted.reason
+    assert breaker.state(T0) is BreakerState.CLOSED and m.trading_state(1, T0) == TradingState.ACTIVE
+    assert decide(m, g, intent(symbol="EURUSD", at=T0)).approved
+    # a quote older than stale_after at the decision time: the same, for that instrument
+    stale = decide(m, g, intent(qty="0.5", symbol="EURUSD", at=T0 + timedelta(seconds=31)))
+    assert codes(stale) == {"risk.stale_market_data"} and "31.000 s old" in stale.reason
+    assert breaker.state(T0 + timedelta(seconds=31)) is BreakerState.CLOSED
+    m.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0 + timedelta(seconds=31)))
+    assert decide(m, g, intent(qty="0.5", symbol="EURUSD", at=T0 + timedelta(seconds=31))).approved
+
+
+def test_without_stale_after_market_data_is_not_checked():
+    m = manager()  # stale_after None: the pure tests' default
+    m.quotes.pop("GBPUSD")
+    assert decide(m, gate_for(m), intent(symbol="GBPUSD", price="1.30001")).approved

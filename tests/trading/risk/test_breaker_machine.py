@@ -1,0 +1,137 @@
+"""The trading breaker against a model, as a hypothesis state machine: any order of broker
+failures and successes, trials, trips and losses, with event time and the wall clock moving
+independently (either may stand still: a replay that ended, a replay running flat out). The
+breaker must read as the model says, refuse exactly when the model does, and never stay open
+once ``cool_down`` has passed on either clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from decimal import Decimal
+
+from hypothesis import settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+
+from tests.trading.risk.helpers import T0
+from tradeops.breaker import BreakerState
+from trading.risk import TradingBreaker
+
+COOL_DOWN = 10.0
+FAIL_MAX = 3
+LOSS = Decimal(100)
+S = BreakerState
+
+
+class BreakerMachine(RuleBasedStateMachine):
+    def __init__(self):
+        super().__init__()
+        self.event = T0
+        self.wall = 1000.0
+        self.breaker = TradingBreaker(
+            failure_threshold=FAIL_MAX,
+            cool_down=timedelta(seconds=COOL_DOWN),
+            loss_threshold=LOSS,
+            wall_clock=lambda: self.wall,
+            listeners=[self._changed],
+        )
+        self.changes: list[tuple[S, S]] = []
+        # the model
+        self.state = S.CLOSED  # as stored: an expired OPEN still reads OPEN here
+        self.failures = 0
+        self.trial = False
+        self.loss = Decimal(0)
+        self.opened = (self.event, self.wall)
+
+    def _changed(self, _breaker, old, new, _reason):
+        self.changes.append((old, new))
+
+    # ------------------------------------------------------------ the model
+
+    def _cool_down_over(self) -> bool:
+        event, wall = self.opened
+        return (self.event - event).total_seconds() >= COOL_DOWN or self.wall - wall >= COOL_DOWN
+
+    def reading(self) -> S:
+        if self.state is S.OPEN and self._cool_down_over():
+            return S.HALF_OPEN
+        return self.state
+
+    def _open(self):
+        self.state = S.OPEN
+        self.opened = (self.event, self.wall)
+        self.trial = False
+
+    # ------------------------------------------------------------ clocks
+
+    @rule(seconds=st.sampled_from([0.0, 0.5, 3.0, 9.99, 10.0, 25.0, 3600.0]))
+    def event_time_moves(self, seconds):
+        self.event += timedelta(seconds=seconds)
+
+    @rule(seconds=st.sampled_from([0.0, 0.5, 3.0, 9.99, 10.0, 25.0]))
+    def wall_clock_moves(self, seconds):
+        self.wall += seconds
+
+    # ------------------------------------------------------------ events
+
+    @rule(reason=st.sampled_from(["REJECT", "TIMEOUT", "CONNECTION"]))
+    def broker_fails(self, reason):
+        reading = self.reading()
+        self.breaker.record_failure(reason, now=self.event)
+        self.failures += 1
+        if reading is S.HALF_OPEN or (self.failures >= FAIL_MAX and self.state is not S.OPEN):
+            self._open()
+
+    @rule()
+    def broker_accepts(self):
+        self.breaker.record_success(now=self.event)
+        self.failures = 0
+        if self.state is not S.CLOSED:
+            self.loss = Decimal(0)
+        self.state = S.CLOSED
+        self.trial = False
+
+    @rule()
+    def an_order_is_sent_if_allowed(self):
+        allowed = self.breaker.allow(self.event)
+        assert allowed == (self.reading() is S.CLOSED or (self.reading() is S.HALF_OPEN and not self.trial))
+        if allowed:
+            self.breaker.on_trial(self.event)
+            if self.reading() is S.HALF_OPEN:
+                self.state = S.HALF_OPEN
+                self.trial = True
+
+    @rule()
+    def an_operator_trips_it(self):
+        self.breaker.trip("operator", now=self.event)
+        self._open()
+
+    @rule(amount=st.sampled_from([Decimal(-60), Decimal(-30), Decimal(20)]))
+    def a_fill_realises(self, amount):
+        self.breaker.record_pnl(amount, now=self.event)
+        self.loss -= amount
+        if self.loss > LOSS and self.reading() is not S.OPEN:  # a loss in a half-open breaker re-opens it
+            self._open()
+
+    # ------------------------------------------------------------ what must hold
+
+    @invariant()
+    def it_reads_as_the_model(self):
+        assert self.breaker.state(self.event) is self.reading()
+        assert self.breaker.trial_in_flight == (self.trial and self.reading() is S.HALF_OPEN)
+
+    @invariant()
+    def a_cool_down_always_ends(self):
+        """Past ``cool_down`` on either clock the breaker is never OPEN (a trial may go)."""
+        if self.state is S.OPEN and self._cool_down_over():
+            assert self.breaker.state(self.event) is S.HALF_OPEN and self.breaker.allow(self.event)
+
+    @invariant()
+    def only_lifecycle_transitions_are_reported(self):
+        allowed = {(S.CLOSED, S.OPEN), (S.OPEN, S.HALF_OPEN), (S.HALF_OPEN, S.OPEN), (S.HALF_OPEN, S.CLOSED)}
+        allowed |= {(S.OPEN, S.CLOSED)}  # a broker success (a resting order's fill) while open
+        assert set(self.changes) <= allowed
+
+
+BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
+test_the_breaker_follows_its_model = BreakerMachine.TestCase
