@@ -92,6 +92,9 @@ def audit_search_view(request: HttpRequest) -> HttpResponse:
         until=until,
         limit=PAGE,
         offset=(page - 1) * PAGE,
+        # an old audit.verified record's database addresses are matched for admins only: the
+        # others see them labelled, and a match would tell them the address all the same
+        addresses=_sees_database_addresses(request.user),
     )
     result = audit_search(query)
     kept = {k: v for k, v in params.items() if k != "page" and v}

@@ -36,7 +36,11 @@ from tradeops.core.api import ErrorResponse
 class AuditRecordFilter(filters.FilterSet):
     """The audit screen's filters (``tradeops.audit.search.AuditQuery``)."""
 
-    q = filters.CharFilter(max_length=500, method="noop", help_text="Free text (PostgreSQL full text)")
+    q = filters.CharFilter(
+        max_length=500,
+        method="noop",
+        help_text="Free text (PostgreSQL full text); never matches a database address an audit.verified record names",
+    )
     actor = filters.CharFilter(max_length=200, method="noop", help_text='"user:alice", or "alice" (any actor type)')
     action = filters.CharFilter(max_length=64, method="noop", help_text='Exact, or a prefix ending in "." ("order.")')
     object_type = filters.CharFilter(max_length=64, method="noop")
