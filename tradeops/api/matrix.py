@@ -95,6 +95,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("rules", "approve"): Rule(Scope.COMPLIANCE_WRITE, frozenset({C}), "four eyes: not the proposer"),
     ("audit_records", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
     ("audit_verification", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
+    ("audit_verification", "run"): Rule(
+        Scope.AUDIT_READ, frozenset({C, A, X}), "walks the whole chain, recorded as audit.verified; throttled"
+    ),
     ("audit_digests", "read"): Rule(Scope.AUDIT_READ, frozenset({C, A, X})),
     ("reports", "read"): Rule(Scope.REPORTS_READ, frozenset({C, A, X}), "MiFIR Art. 26, MiFID II Art. 27"),
     ("reports", "run"): Rule(Scope.REPORTS_WRITE, frozenset({C})),

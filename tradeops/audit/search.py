@@ -19,6 +19,7 @@ search result is always the system of record, never a stale copy.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -28,6 +29,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from tradeops.audit.models import AuditRecord
+from tradeops.audit.verify import ADDRESS
 from tradeops.breaker import CircuitBreaker, CircuitOpenError
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,10 @@ class AuditQuery:
     until: datetime | None = None  # occurred_at < until
     limit: int = 50
     offset: int = 0
+    # whether free text may match the database addresses an ``audit.verified`` record's payload
+    # names (admins on the audit screens); otherwise those records match in their address-free
+    # form (``_VERIFIED_HIDDEN``), so a search is no oracle for an address the screens label
+    addresses: bool = False
 
 
 @dataclass
@@ -97,7 +103,73 @@ def _filtered(query: AuditQuery, qs: QuerySet[AuditRecord] | None = None) -> Que
     return qs
 
 
-def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
+# What free text may not match in an ``audit.verified`` record's payload for whoever may not see
+# database addresses (``AuditQuery.addresses``): anything shaped like a database address, as the
+# display labels it (``tradeops.audit.verify.ADDRESS``: ``postgresql://...``, ``sqlite:...``, an
+# IP address, ``host:port``), and any dotted host name (``db01.prod.internal``: an identity
+# pinned in ``AUDIT_CHECKPOINT_DATABASE`` may name a host without a port). Records written
+# before 2026-12-06 may name databases so; newer ones hold labels only.
+_VERIFIED_HIDDEN = ADDRESS.pattern + r"|\b[A-Za-z][\w-]*(?:\.[\w-]+)+"
+# The same in PostgreSQL's regular expressions (ARE): ``\m`` is its start of a word (``\b`` is a
+# backspace there); ``\d``, ``\s``, ``\w`` and ``(?:`` read as in Python.
+_VERIFIED_HIDDEN_PG = _VERIFIED_HIDDEN.replace(r"\b", r"\m")
+# The audit.verified records that may name a database by address: those written before
+# 2026-12-06, whose payload has no "checkpoint_sources" (every run recorded since has them, and
+# names databases by label only). A bounded set: it no longer grows.
+_LEGACY_VERIFIED = "r.action = 'audit.verified' AND strpos(r.payload, '\"checkpoint_sources\"') = 0"
+# Such a record's full-text document without its address parts (bound: the pattern).
+_LEGACY_SHOWN_DOCUMENT = (
+    "to_tsvector('simple'::regconfig, r.action || ' ' || r.actor_type || ' ' || r.actor_id"
+    " || ' ' || r.object_type || ' ' || r.object_id || ' ' || regexp_replace(r.payload, %s, ' ', 'g'))"
+)
+# The free-text matches (the GIN index first) that are such records and that fail once their
+# addresses are taken out (bound: the text, the pattern, the text): left out.
+LEGACY_MATCHED_BY_ADDRESS_SQL = (
+    "SELECT r.sequence FROM audit_record r JOIN audit_search_document d ON d.sequence = r.sequence"  # noqa: S608 - constants
+    " WHERE d.document @@ websearch_to_tsquery('simple'::regconfig, %s) AND "
+    + _LEGACY_VERIFIED
+    + " AND NOT "
+    + _LEGACY_SHOWN_DOCUMENT
+    + " @@ websearch_to_tsquery('simple'::regconfig, %s)"
+)
+# A query with a negation ("-10.0.4.7 skipped") matches a record *because* a term is absent: such
+# a record must be judged on its address-free document alone, so every such record is (bound:
+# the pattern, the text). The regular expression costs ~60 us a record (3.5 s for 60,000 here),
+# hence only for negated queries and only over the records of before 2026-12-06.
+LEGACY_SHOWN_MATCHING_SQL = (
+    "SELECT r.sequence FROM audit_record r WHERE "  # noqa: S608 - constants
+    + _LEGACY_VERIFIED
+    + " AND "
+    + _LEGACY_SHOWN_DOCUMENT
+    + " @@ websearch_to_tsquery('simple'::regconfig, %s)"
+)
+LEGACY_SQL = "SELECT r.sequence FROM audit_record r WHERE " + _LEGACY_VERIFIED  # noqa: S608 - constants
+
+
+def _hidden_pattern() -> tuple[re.Pattern, str]:
+    """The address parts hidden from a search (Python, PostgreSQL), this database's identity
+    first (whatever its form, when it names an address)."""
+    from tradeops.audit.checkpoint import database_identity, names_an_address
+
+    identity = database_identity()
+    if not names_an_address(identity):
+        return re.compile(_VERIFIED_HIDDEN), _VERIFIED_HIDDEN_PG
+    escaped = re.escape(identity)  # escapes only punctuation: a literal in PostgreSQL's ARE too
+    return re.compile(f"{escaped}|{_VERIFIED_HIDDEN}"), f"{escaped}|{_VERIFIED_HIDDEN_PG}"
+
+
+def _negated(text: str) -> bool:
+    """Whether the query PostgreSQL makes of ``text`` holds a negation (``-word``)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT strpos(websearch_to_tsquery('simple'::regconfig, %s)::text, '!') > 0", [text])
+        return bool(cursor.fetchone()[0])
+
+
+def _text_filter(qs: QuerySet[AuditRecord], text: str, *, addresses: bool = False) -> QuerySet[AuditRecord]:
+    """``qs`` narrowed to the records matching free text. Unless ``addresses``, an
+    ``audit.verified`` record matches only through its payload with the database addresses taken
+    out (``_VERIFIED_HIDDEN``): the screens and the API label them for non-admins, and a search
+    that still matched them would tell an auditor which address a record names."""
     text = text.strip()
     if not text:
         return qs
@@ -108,8 +180,19 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
             " WHERE document @@ websearch_to_tsquery('simple'::regconfig, %s)",
             [text],
         )
-        return qs.filter(sequence__in=matching)
-    for term in text.split():  # SQLite fallback: every term somewhere in the record
+        if addresses:
+            return qs.filter(sequence__in=matching)
+        _, pattern = _hidden_pattern()
+        if not _negated(text):
+            # the few older audit.verified records the index matched, matched again without
+            # their addresses; those that then fail are left out
+            matched_by_address = RawSQL(LEGACY_MATCHED_BY_ADDRESS_SQL, [text, pattern, text])  # noqa: S611 - constant SQL
+            return qs.filter(sequence__in=matching).exclude(sequence__in=matched_by_address)
+        legacy = RawSQL(LEGACY_SQL, [])  # noqa: S611 - constant SQL
+        shown = RawSQL(LEGACY_SHOWN_MATCHING_SQL, [pattern, text])  # noqa: S611 - constant SQL, bound values
+        return qs.filter((Q(sequence__in=matching) & ~Q(sequence__in=legacy)) | Q(sequence__in=shown))
+    terms = text.split()
+    for term in terms:  # SQLite fallback: every term somewhere in the record
         qs = qs.filter(
             Q(payload__icontains=term)
             | Q(action__icontains=term)
@@ -117,6 +200,16 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str) -> QuerySet[AuditRecord]:
             | Q(object_type__icontains=term)
             | Q(object_id__icontains=term)
         )
+    if not addresses:
+        pattern, _ = _hidden_pattern()
+        matched_by_address = [
+            sequence
+            for sequence, payload, *fields in qs.filter(action="audit.verified").values_list(
+                "sequence", "payload", "action", "actor_id", "object_type", "object_id"
+            )
+            if not all(term.lower() in " ".join([pattern.sub(" ", payload), *fields]).lower() for term in terms)
+        ]
+        qs = qs.exclude(sequence__in=matched_by_address)
     return qs
 
 
@@ -124,7 +217,7 @@ def audit_query_apply(qs: QuerySet[AuditRecord], query: AuditQuery) -> QuerySet[
     """``qs`` narrowed by the query's facets and free text (the screen's filters), unordered and
     unsliced, for callers that page it themselves (the integration API's cursor pages). Free
     text uses the table's full-text documents on PostgreSQL, whatever ``AUDIT_SEARCH_BACKEND``."""
-    return _text_filter(_filtered(query, qs), query.text)
+    return _text_filter(_filtered(query, qs), query.text, addresses=query.addresses)
 
 
 def search_documents_catch_up(*, max_rows: int | None = None) -> int:
@@ -159,7 +252,7 @@ def _facets(qs: QuerySet[AuditRecord]) -> dict[str, list[tuple[str, int]]]:
 
 def search_postgres(query: AuditQuery) -> AuditSearchResult:
     """Search the table itself (full text on PostgreSQL, substring filters on SQLite)."""
-    qs = _text_filter(_filtered(query), query.text)
+    qs = _text_filter(_filtered(query), query.text, addresses=query.addresses)
     limit = max(1, min(query.limit, MAX_LIMIT))
     records = list(qs.order_by("-sequence")[query.offset : query.offset + limit])
     return AuditSearchResult(records=records, total=qs.count(), facets=_facets(qs), backend=connection.vendor)

@@ -47,3 +47,17 @@ def audit_digest_visible_get(*, user, day: date) -> Digest:
         return audit_digests_visible_to(user=user).get(day=day)
     except Digest.DoesNotExist:
         raise NotFound(f"no digest for {day}", code="audit_digest_not_found") from None
+
+
+def audit_verification_latest(*, user) -> AuditRecord:
+    """The newest ``audit.verified`` record the user may read: the latest verification of the
+    chain, whoever ran it (the screen, the API, the nightly task, ``manage.py audit_verify``).
+    Reads one row; runs nothing. Raises ``NotFound`` (``audit_not_verified``) before the first."""
+    latest = audit_records_visible_to(user=user).filter(action="audit.verified").order_by("-sequence").first()
+    if latest is None:
+        raise NotFound(
+            "the chain has not been verified yet: POST /api/v1/audit/verification/ runs a verification "
+            "(or the audit screen's Verify now, manage.py audit_verify, the nightly task)",
+            code="audit_not_verified",
+        )
+    return latest

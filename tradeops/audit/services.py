@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from django.conf import settings
@@ -41,6 +41,9 @@ from tradeops.audit.canonical import (
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
+
+if TYPE_CHECKING:
+    from tradeops.audit.verify import VerifyReport
 
 # Rows per INSERT statement where COPY is not used (SQLite, small batches): 1,000 keeps a statement
 # under SQLite's 32,766-parameter limit (15 columns x 1,000 = 15,000).
@@ -1018,7 +1021,42 @@ def audit_verification_record(*, report, actor: str, at: datetime | None = None)
             "newest_checkpoint": report.newest_checkpoint,
             "findings": [{"kind": f.kind, "sequence": f.sequence, "detail": f.detail} for f in report.findings[:20]],
             "seconds": round(report.seconds, 3),
+            # whose checkpoints were compared or skipped, and the notes, so that the latest run
+            # can be read back as it was reported (``GET /api/v1/audit/verification/``)
+            "database": report.database,
+            "skipped_checkpoints": report.skipped_checkpoints,
+            "checkpoint_sources": [
+                {
+                    "role": source.role,
+                    "database": source.database,
+                    "count": source.count,
+                    "first_sequence": source.first_sequence,
+                    "last_sequence": source.last_sequence,
+                    "newest_created_at": ts(source.newest_created_at),
+                }
+                for source in report.checkpoint_sources
+            ],
+            "notes": [str(note) for note in report.notes],
         },
         actor=actor,
         category=Category.SYSTEM,
     )
+
+
+def audit_verification_run(
+    *, actor: str, record: bool = True, chunk_size: int = 10_000, checkpoints: bool = True
+) -> tuple[VerifyReport, AuditRecord | None]:
+    """Verify the whole chain now (``tradeops.audit.verify.audit_verify``) and, unless ``record``
+    is false (``manage.py audit_verify --no-record``), record the run in the trail
+    (``audit_verification_record``: ``audit.verified``, by ``actor``), so the audit screens' "last
+    verification", ``GET /api/v1/audit/verification/`` and the ``tradeops_audit_chain_verified*``
+    metrics see every run, whoever made it (2017/565 Art. 72). Walks every record (seconds per
+    million): callers throttle it. Returns the report as computed (databases by identity: label
+    it before showing it to anyone but an operator or an admin) and the record written, if any.
+    Raises ``CheckpointError`` when checkpoints are wanted but no key is configured (nothing is
+    recorded then)."""
+    from tradeops.audit.verify import audit_verify
+
+    report = audit_verify(chunk_size=chunk_size, checkpoints=checkpoints)
+    written = audit_verification_record(report=report, actor=actor) if record else None
+    return report, written

@@ -35,11 +35,9 @@ def audit_verify_nightly() -> dict:
     "last verification" and the ``tradeops_audit_chain_verified*`` series (read from that record
     when scraped, in every process) then say when it last ran and what it found. A broken chain is
     also logged at ERROR."""
-    from tradeops.audit.services import audit_verification_record
-    from tradeops.audit.verify import audit_verify
+    from tradeops.audit.services import audit_verification_run
 
-    report = audit_verify()
-    audit_verification_record(report=report, actor="service:audit-verify-nightly")
+    report, _ = audit_verification_run(actor="service:audit-verify-nightly")
     if not report.ok:
         log.error("audit chain broken: %s", report.problem)
     return {"ok": report.ok, "checked": report.checked, "problem": str(report.problem or "")}

@@ -553,7 +553,7 @@ def verify_report_labelled(report: VerifyReport) -> VerifyReport:
 
 # A database identity as ``database_identity`` writes it (``postgresql://host:port/name``,
 # ``sqlite:/path``), an IPv4 address (with a port), a host name with a port.
-_ADDRESS = re.compile(
+ADDRESS = re.compile(
     r"(?:postgresql|postgres|mysql|oracle|sqlite)(?:://|:)[^\s,;()'\"]+"
     r"|\b\d{1,3}(?:\.\d{1,3}){3}(?::\d+)?(?:/[^\s,;()'\"]*)?"
     r"|\b(?:localhost|[A-Za-z][\w-]*(?:\.[\w-]+)+):\d{2,5}(?:/[^\s,;()'\"]*)?"
@@ -587,7 +587,7 @@ def verified_payload_labelled(data):
         for identity in known:
             if identity in text:
                 text = text.replace(identity, database_label(identity))
-        return _ADDRESS.sub(lambda m: database_label(m.group(0)) or m.group(0), text)
+        return ADDRESS.sub(lambda m: database_label(m.group(0)) or m.group(0), text)
 
     def walk(value):
         if isinstance(value, str):

@@ -192,6 +192,13 @@ class Ctx:
 
         return AuditRecord.objects.order_by("-sequence").first()
 
+    def verified(self):
+        """The verification's path, with a run recorded (a GET reads the latest; 404 before one)."""
+        from tradeops.audit.services import audit_verification_run
+
+        audit_verification_run(actor="user:setup", checkpoints=False)
+        return "/api/v1/audit/verification/", None
+
     def record_of_a_finished_day(self):
         """A record of yesterday (UTC): one of today has no inclusion proof yet (its day grows)."""
         from tradeops.audit.models import AuditRecord
@@ -389,7 +396,8 @@ ENDPOINTS: list[Endpoint] = [
         ("audit_records", "read"),
         lambda ctx: (f"/api/v1/audit/records/{ctx.record_of_a_finished_day().sequence}/proof/", None),
     ),
-    Endpoint("GET", "audit/verification/", ("audit_verification", "read"), _get("/api/v1/audit/verification/")),
+    Endpoint("GET", "audit/verification/", ("audit_verification", "read"), lambda ctx: ctx.verified()),
+    Endpoint("POST", "audit/verification/", ("audit_verification", "run"), _get("/api/v1/audit/verification/"), ok=201),
     Endpoint("GET", "audit/digests/", ("audit_digests", "read"), _get("/api/v1/audit/digests/")),
     Endpoint(
         "GET",

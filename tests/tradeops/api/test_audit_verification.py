@@ -26,8 +26,8 @@ def test_the_verification_names_no_address_and_lists_whose_checkpoints(
     _signed_checkpoint(audit_checkpoint_dir, sequence=3, hash="ab" * 32, database=FIRST_RUN)
     audit_checkpoint_create()
     token, _ = issue_token(role)  # an integration token with the audit scope; an admin's too
-    response = bearer(token).get("/api/v1/audit/verification/")
-    assert response.status_code == 200, response.content
+    response = bearer(token).post("/api/v1/audit/verification/")
+    assert response.status_code == 201, response.content
     raw = response.content.decode()
     config = connection.settings_dict
     for address in (database_identity(), f"{config['HOST']}:{config['PORT']}", config["NAME"], OLD_HOME, FIRST_RUN):
@@ -50,6 +50,43 @@ def test_the_verification_names_no_address_and_lists_whose_checkpoints(
 
     (run,) = AuditRecord.objects.filter(action="audit.verified")
     assert run.actor_id.startswith("api.") and database_identity() not in str(run.payload_data)
+    assert body["sequence"] == run.sequence and body["actor"] == run.actor
+    # read back, as it was reported: the latest recorded verification, labels and sources alike
+    latest = bearer(token).get("/api/v1/audit/verification/")
+    assert latest.status_code == 200 and latest.json() == body
+    for address in (database_identity(), OLD_HOME, FIRST_RUN):
+        assert address not in latest.content.decode(), address
+
+
+def test_reading_the_verification_runs_nothing_and_records_nothing(roles, issue_token, bearer):
+    """A GET has no side effect (walk45: a crawler, a monitoring probe or a browser prefetch of
+    ``GET /api/v1/audit/verification/`` walked the whole chain and wrote an ``audit.verified``
+    record each time): it answers the newest recorded run, whoever made it."""
+    from unittest import mock
+
+    from tests.tradeops.audit.conftest import entries
+    from tradeops.audit.models import AuditRecord
+    from tradeops.audit.services import audit_verification_record
+    from tradeops.audit.verify import audit_verify
+
+    audit_append_many(entries=entries(5))
+    token, _ = issue_token(Role.AUDITOR)
+    http = bearer(token)
+    none_yet = http.get("/api/v1/audit/verification/")
+    assert none_yet.status_code == 404 and none_yet.json()["error"]["code"] == "audit_not_verified"
+    older = audit_verification_record(report=audit_verify(checkpoints=False), actor="user:olga")
+    newest = audit_verification_record(report=audit_verify(checkpoints=False), actor="service:audit-verify-nightly")
+    assert older.sequence < newest.sequence
+    records = AuditRecord.objects.count()
+    with mock.patch("tradeops.audit.verify.audit_verify", side_effect=AssertionError("a GET ran a verification")):
+        for _ in range(3):
+            response = http.get("/api/v1/audit/verification/")
+            assert response.status_code == 200, response.content
+    assert AuditRecord.objects.count() == records  # nothing written, by the read or for it
+    body = response.json()
+    assert body["sequence"] == newest.sequence and body["actor"] == "service:audit-verify-nightly"
+    assert body["ok"] is True and body["problem"] is None and body["findings"] == []
+    assert body["checked"] == older.sequence and body["verified_at"].endswith("Z")  # all before it
 
 
 def test_the_proof_of_a_record_of_today_is_refused_as_the_command_refuses_it(roles, issue_token, bearer):
@@ -109,7 +146,11 @@ def test_an_older_verification_record_shows_no_address_over_the_api(roles, issue
     assert "10.0.4.7" in record.payload  # as recorded, for ever
     token, _ = issue_token(Role.AUDITOR)
     http = bearer(token)
-    for url in (f"/api/v1/audit/records/{record.sequence}/", "/api/v1/audit/records/?action=audit.verified"):
+    for url in (
+        f"/api/v1/audit/records/{record.sequence}/",
+        "/api/v1/audit/records/?action=audit.verified",
+        "/api/v1/audit/verification/",  # the latest verification: that record, labelled the same
+    ):
         response = http.get(url)
         assert response.status_code == 200, response.content
         raw = response.content.decode()
@@ -119,3 +160,23 @@ def test_an_older_verification_record_shows_no_address_over_the_api(roles, issue
         assert (
             database_label(database_identity()) in raw and database_label("postgresql://10.0.4.7:5432/tradeops") in raw
         )
+
+    latest = http.get("/api/v1/audit/verification/").json()
+    assert latest["sequence"] == record.sequence and latest["ok"] is False and latest["checkpoint_sources"] == []
+    assert latest["problem"].startswith("checkpoint: record 0: no signed checkpoint names this database (")
+
+
+def test_the_api_search_does_not_match_an_older_verification_record_by_address(roles, issue_token, bearer):
+    """The API labels databases for every token, admins' too: its search never matches the
+    addresses an older ``audit.verified`` record names (no oracle for them)."""
+    record = _old_verification_record()
+    for role in (Role.AUDITOR, Role.ADMIN):
+        token, _ = issue_token(role)
+        http = bearer(token)
+        for text in ("10.0.4.7", "5432/tradeops", "/tradeops", connection.settings_dict["HOST"] or "localhost"):
+            response = http.get("/api/v1/audit/records/", {"q": text})
+            assert response.status_code == 200, response.content
+            # (the host may be in other records: a sign-in's client address)
+            assert record.sequence not in [r["sequence"] for r in response.json()["results"]], (role, text)
+        found = http.get("/api/v1/audit/records/", {"q": "skipped"}).json()["results"]
+        assert [r["sequence"] for r in found] == [record.sequence]

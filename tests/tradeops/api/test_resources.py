@@ -308,8 +308,10 @@ def test_audit_search_records_corrections_proofs_digests_and_verification(ctx, a
     assert digest["check"]["ok"] is True
     assert proof_verify(proof=proof, digest=digest["document"]).ok
     assert [d["day"] for d in http.get("/api/v1/audit/digests/").json()["results"]] == [yesterday.date().isoformat()]
-    verification = http.get("/api/v1/audit/verification/").json()
+    assert http.get("/api/v1/audit/verification/").json()["error"]["code"] == "audit_not_verified"
+    verification = http.post("/api/v1/audit/verification/").json()
     assert verification["ok"] is True and verification["problem"] is None and verification["checked"] >= 2
+    assert http.get("/api/v1/audit/verification/").json() == verification
     missing = http.get("/api/v1/audit/records/999999999/")
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "audit_record_not_found"
     assert http.get("/api/v1/audit/digests/2001-01-01/").json()["error"]["code"] == "audit_digest_not_found"

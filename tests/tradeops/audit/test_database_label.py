@@ -209,3 +209,45 @@ def test_an_older_verification_record_is_labelled_on_the_screens_for_a_non_admin
     assert database_label(database_identity()) in client.get(page).content.decode()
     client.force_login(_user("admin", superuser=True))
     assert "10.0.4.7" in client.get(page).content.decode()  # admins see it as recorded
+
+
+def _found(client, text: str) -> list[int]:
+    response = client.get("/compliance/audit/", {"q": text})
+    assert response.status_code == 200
+    return [record.sequence for record in response.context["result"].records]
+
+
+def test_an_auditor_cannot_find_an_older_verification_record_by_the_address_it_names(chain, client):
+    """walk45 labelled an older ``audit.verified`` record's addresses on the screens, but the
+    search still matched them: an auditor typing an address learnt which record named it (an
+    oracle for the address). Non-admins now match such records without their addresses; admins,
+    who see them, still find them by address."""
+    from tests.tradeops.api.test_audit_verification import _old_verification_record
+
+    record = _old_verification_record()
+    # what PostgreSQL's full text makes of the record's addresses (its URL, host and path tokens)
+    searchable = ["10.0.4.7", "5432/tradeops", "/tradeops"]
+    if connection.vendor == "postgresql":
+        searchable.append(connection.settings_dict["HOST"])
+    others = [
+        "db01.prod.internal",
+        "db01.prod.internal:5432",
+        "postgresql://10.0.4.7:5432/tradeops",
+        database_identity(),
+    ]
+    client.force_login(_user("auditor"))
+    for address in [*searchable, *others]:
+        assert _found(client, address) == [], address
+    assert _found(client, "skipped") == [record.sequence]  # its other words still find it
+    if connection.vendor == "postgresql":  # nor by leaving the address out: the same answer for any
+        for address in searchable:
+            assert _found(client, f"-{address} skipped") == [record.sequence], address
+        assert record.sequence not in _found(client, "-skipped")
+        assert _found(client, "-10.0.5.5 skipped") == [record.sequence]
+    client.force_login(_user("compliance_officer"))
+    assert _found(client, "10.0.4.7") == [] and _found(client, "5432/tradeops") == []
+    client.force_login(_user("admin", superuser=True))
+    for address in searchable:
+        assert _found(client, address) == [record.sequence], address
+    if connection.vendor == "postgresql":
+        assert _found(client, "-10.0.4.7 skipped") == []  # as recorded: it does name 10.0.4.7

@@ -130,3 +130,44 @@ def test_command_exits_non_zero_and_names_the_record(chain, armed, capsys):
         call_command("audit_verify")
     assert exit_info.value.code == 1
     assert "tampered: record 7" in capsys.readouterr().err
+
+
+def test_the_command_records_its_run_as_the_screen_and_the_api_do(chain, capsys):
+    """walk45: ``manage.py audit_verify`` recorded nothing, so the screens' "last verification"
+    and the ``tradeops_audit_chain_verified*`` metrics never saw an operator's runs."""
+    import getpass
+
+    from tradeops.observability.collectors import audit_verification_last
+
+    head = AuditRecord.objects.order_by("-sequence").values_list("sequence", flat=True).first()
+    call_command("audit_verify")
+    out = capsys.readouterr().out
+    assert out.startswith("OK: chain intact.")  # what it prints is unchanged, the record said last
+    (run,) = AuditRecord.objects.filter(action="audit.verified")
+    assert run.sequence == head + 1 and run.actor == f"service:manage.py audit_verify ({getpass.getuser()})"
+    assert run.payload_data["ok"] is True and run.payload_data["checked"] == head
+    assert f"recorded in the trail as audit record {run.sequence}" in out.splitlines()[-1]
+    intact, _ = audit_verification_last()  # what every process's scrape exports
+    assert intact is True
+
+
+def test_no_record_is_a_dry_look(chain, capsys):
+    before = AuditRecord.objects.count()
+    call_command("audit_verify", "--no-record")
+    out = capsys.readouterr().out
+    assert out.startswith("OK: chain intact.") and "recorded" not in out
+    assert AuditRecord.objects.count() == before
+
+
+def test_a_broken_run_is_recorded_broken_and_still_exits_1(chain, armed, capsys):
+    from tradeops.observability.collectors import audit_verification_last
+
+    with owner_bypass() as cursor:
+        cursor.execute("UPDATE audit_record SET actor_id = 'mallory' WHERE sequence = 7")
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("audit_verify")
+    assert exit_info.value.code == 1
+    assert "BROKEN: tampered: record 7" in capsys.readouterr().err
+    (run,) = AuditRecord.objects.filter(action="audit.verified")
+    assert run.payload_data["ok"] is False and run.payload_data["findings"][0]["sequence"] == 7
+    assert audit_verification_last()[0] is False  # the metric reads broken: the alert fires

@@ -1,8 +1,11 @@
 """The audit trail over the integration API (2017/565 Art. 72; MiFIR Art. 25): search with the
 screen's filters, one record with its corrections, its inclusion proof, the chain's verification,
-the daily digests. Read-only for everyone; views parse, authorise, call one reader."""
+the daily digests. Read-only for everyone, but for running a verification (a POST: the run is
+recorded in the trail, as every run is); views parse, authorise, call one reader or service."""
 
 from __future__ import annotations
+
+from datetime import datetime
 
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
@@ -23,16 +26,21 @@ from tradeops.audit.selectors import (
     audit_record_corrections,
     audit_record_visible_get,
     audit_records_visible_to,
+    audit_verification_latest,
 )
-from tradeops.audit.services import audit_verification_record
-from tradeops.audit.verify import audit_payload_shown, audit_verify, verify_report_labelled
+from tradeops.audit.services import audit_verification_run
+from tradeops.audit.verify import audit_payload_shown, verify_report_labelled
 from tradeops.core.api import ErrorResponse
 
 
 class AuditRecordFilter(filters.FilterSet):
     """The audit screen's filters (``tradeops.audit.search.AuditQuery``)."""
 
-    q = filters.CharFilter(max_length=500, method="noop", help_text="Free text (PostgreSQL full text)")
+    q = filters.CharFilter(
+        max_length=500,
+        method="noop",
+        help_text="Free text (PostgreSQL full text); never matches a database address an audit.verified record names",
+    )
     actor = filters.CharFilter(max_length=200, method="noop", help_text='"user:alice", or "alice" (any actor type)')
     action = filters.CharFilter(max_length=64, method="noop", help_text='Exact, or a prefix ending in "." ("order.")')
     object_type = filters.CharFilter(max_length=64, method="noop")
@@ -170,15 +178,21 @@ class CheckpointSourceOutput(serializers.Serializer):
 
 
 class VerificationOutput(serializers.Serializer):
+    sequence = serializers.IntegerField(
+        allow_null=True, help_text="The audit.verified record of this run (null: a run not recorded)"
+    )
+    verified_at = serializers.DateTimeField(help_text="When the run ended (the record's occurred_at)")
+    actor = serializers.CharField(help_text='Who ran it: "user:alice", "service:audit-verify-nightly"...')
     ok = serializers.BooleanField()
     checked = serializers.IntegerField(help_text="Records recomputed")
     bridged_purged = serializers.IntegerField(help_text="Tombstones of purged records crossed")
-    last_sequence = serializers.IntegerField()
+    last_sequence = serializers.IntegerField(allow_null=True)
     head_sequence = serializers.IntegerField(allow_null=True)
     seconds = serializers.FloatField()
     problem = serializers.CharField(allow_null=True, help_text="The first finding, or null")
     findings = serializers.ListField(
-        child=serializers.CharField(), help_text="Every record tampered with, deleted, inserted or reordered"
+        child=serializers.CharField(),
+        help_text="Every record tampered with, deleted, inserted or reordered (a recorded run keeps the first 20)",
     )
     checkpoints = serializers.IntegerField(help_text="Signed checkpoints of this database's chain head checked")
     newest_checkpoint = serializers.CharField(allow_blank=True)
@@ -189,31 +203,102 @@ class VerificationOutput(serializers.Serializer):
     )
     skipped_checkpoints = serializers.IntegerField(help_text="Checkpoints of other databases, not compared")
     checkpoint_sources = CheckpointSourceOutput(
-        many=True, help_text="Whose checkpoints were compared with the chain, and whose were skipped"
+        many=True,
+        help_text="Whose checkpoints were compared with the chain, and whose were skipped (empty for a run "
+        "recorded before 2026-12-06, which did not record them)",
     )
     notes = serializers.ListField(child=serializers.CharField())
 
 
+def _finding_text(finding) -> str:
+    """A recorded finding (``{"kind", "sequence", "detail"}``) in the words of a live report's."""
+    if isinstance(finding, dict):
+        return f"{finding.get('kind', '')}: record {finding.get('sequence', '')}: {finding.get('detail', '')}"
+    return str(finding)
+
+
+def _recorded_verification(record: AuditRecord) -> dict:
+    """An ``audit.verified`` record as the verification it recorded, databases by label (a record
+    written before findings named databases by field is labelled when shown)."""
+    data = audit_payload_shown(record)
+    findings = [_finding_text(finding) for finding in data.get("findings") or []]
+    sources = [
+        {
+            **source,
+            "compared": source.get("role") != "skipped",
+            "newest_created_at": datetime.fromisoformat(source["newest_created_at"]),
+        }
+        for source in data.get("checkpoint_sources") or []
+        if isinstance(source, dict)
+    ]
+    return {
+        "sequence": record.sequence,
+        "verified_at": record.occurred_at,
+        "actor": record.actor,
+        "ok": bool(data.get("ok")),
+        "checked": data.get("checked", 0),
+        "bridged_purged": data.get("bridged_purged", 0),
+        "last_sequence": data.get("last_sequence"),
+        "head_sequence": data.get("head_sequence"),
+        "seconds": data.get("seconds", 0.0),
+        "problem": findings[0] if findings else None,
+        "findings": findings,
+        "checkpoints": data.get("checkpoints", 0),
+        "newest_checkpoint": data.get("newest_checkpoint") or "",
+        "database": data.get("database") or "",
+        "skipped_checkpoints": data.get("skipped_checkpoints", 0),
+        "checkpoint_sources": sources,
+        "notes": [str(note) for note in data.get("notes") or []],
+    }
+
+
 class AuditVerification(ApiView):
-    """Recompute the hash chain now, check it against the signed checkpoints and the tombstones,
-    and report: intact, or every record tampered with, deleted, inserted or reordered, and whose
-    checkpoints were compared (this database's, adopted ones) or skipped. Databases are named by
-    their label, never by host, port or name (``verify_report_labelled``), whoever holds the
-    token. Reads the whole trail: throttled to a few per minute."""
+    """The chain's verification. ``GET``: the latest one recorded in the trail (the newest
+    ``audit.verified`` record: when, by whom, the result, whose checkpoints were compared or
+    skipped), whoever ran it (the audit screen, this API, the nightly task, ``manage.py
+    audit_verify``); reads one record, runs and writes nothing, so a monitoring probe, a crawler
+    or a prefetch costs nothing; 404 ``audit_not_verified`` before the first. ``POST``: recompute
+    the hash chain now, check it against the signed checkpoints and the tombstones, record the run
+    (``audit.verified``, by the caller) and answer 201 with the report: intact, or every record
+    tampered with, deleted, inserted or reordered. Databases are named by their label, never by
+    host, port or name (``verify_report_labelled``), whoever holds the token. A POST reads the
+    whole trail: throttled to a few per minute per caller (``API_THROTTLE_AUDIT_VERIFY``)."""
 
-    matrix = {"GET": ("audit_verification", "read")}
-    throttle_classes = [ClientRateThrottle, UserRateThrottle, AuditVerifyThrottle]
+    matrix = {"GET": ("audit_verification", "read"), "POST": ("audit_verification", "run")}
+    throttle_classes = [ClientRateThrottle, UserRateThrottle]
 
-    @extend_schema(responses={200: VerificationOutput})
+    def get_throttles(self):
+        throttles = super().get_throttles()
+        if self.request.method == "POST":
+            throttles.append(AuditVerifyThrottle())
+        return throttles
+
+    @extend_schema(
+        responses={
+            200: VerificationOutput,
+            404: OpenApiResponse(ErrorResponse, description="audit_not_verified: no verification recorded yet"),
+        }
+    )
     def get(self, request):
-        raw = audit_verify()
-        # Recorded like the screen's runs (``audit.verified``): the audit screen's "last
-        # verification" said "not verified yet" while an integration verified every hour.
-        audit_verification_record(report=raw, actor=f"user:{request.user.get_username()}")
+        latest = audit_verification_latest(user=request.user)
+        return Response(VerificationOutput(_recorded_verification(latest)).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            201: OpenApiResponse(VerificationOutput, description="Verified now; the run is recorded in the trail"),
+            429: OpenApiResponse(ErrorResponse, description="throttled: a few verifications per minute per caller"),
+        },
+    )
+    def post(self, request):
+        raw, recorded = audit_verification_run(actor=f"user:{request.user.get_username()}")
         report = verify_report_labelled(raw)
         return Response(
             VerificationOutput(
                 {
+                    "sequence": recorded.sequence,
+                    "verified_at": recorded.occurred_at,
+                    "actor": recorded.actor,
                     "ok": report.ok,
                     "checked": report.checked,
                     "bridged_purged": report.bridged_purged,
@@ -229,7 +314,8 @@ class AuditVerification(ApiView):
                     "checkpoint_sources": report.checkpoint_sources,
                     "notes": report.notes,
                 }
-            ).data
+            ).data,
+            status=201,
         )
 
 
