@@ -31,14 +31,14 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 10:01 UTC on 2026-12-06 (main at 9988125, drawn 07:03 UTC): the
-# round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
-# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before that run, without the previous row (the
-# nine sets per book run at 07:00 UTC, main at be94853), which is now an allowed seen book.
+# The nine sets per book run at 12:36-12:44 UTC on 2026-12-06 (main at e96ffc3, drawn 10:05 UTC):
+# the next round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
+# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 10:01 run's
+# sets, which were the 12:00 rounds' CONFIRMATION, and the 07:00 run's) are allowed seen books.
 CONFIRMATION = {
-    "heldout": (78045, 34962, 75528, 93211, 28245, 51873, 16834, 89459, 88111),
-    "independent": (47649, 16176, 61788, 56633, 30008, 75105, 26816, 46457, 44832),
-    "lob": (45486, 21345, 94096, 59097, 67169, 2230, 89580, 18033, 65541),
+    "heldout": (89477, 52500, 73000, 42249, 19811, 46149, 82991, 35751, 52572),
+    "independent": (56332, 87832, 32788, 11692, 51729, 78019, 12740, 88115, 80459),
+    "lob": (78720, 66712, 81298, 57445, 44119, 67104, 71733, 88308, 64068),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 
