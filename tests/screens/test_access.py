@@ -320,3 +320,19 @@ def test_the_harness_push_never_drops_a_frame_silently(world, monkeypatch):
     )
     with pytest.raises(AssertionError, match="screen updates dropped"):
         harness.pump_live()
+
+
+def test_a_refused_engage_keeps_what_was_typed_and_says_why_beside_the_form(world):
+    """A refused engage (here a mistyped algorithm id) flashed at the top of the page while the
+    redirect landed on the kill switch below it, with the form empty: the scope, the value and
+    the reason come back as typed, the refusal beside the form; the confirmation is not kept,
+    and the draft is read once."""
+    risk = _client(world.users["risk"])
+    form = {"scope": "algo", "scope_value": "ml-valdator", "reason": "runaway algo", "confirm": "yes"}
+    page = risk.post("/console/kill-switch/engage/", form, follow=True).content.decode()
+    assert 'id="kill-refused"' in page and "no algorithm &#x27;ml-valdator&#x27; is known" in page
+    assert '<option value="algo" selected>' in page
+    assert 'value="ml-valdator"' in page and ">runaway algo</textarea>" in page
+    assert '<input type="checkbox" name="confirm" value="yes" required>' in page  # given again
+    again = risk.get("/console/").content.decode()
+    assert 'id="kill-refused"' not in again and 'value="ml-valdator"' not in again

@@ -7,19 +7,24 @@ breaker, drift, market data, anomalies; never surveillance's). Live over ``/ws/l
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from tradeops.api.matrix import role_may
-from tradeops.core.errors import NotFound
+from tradeops.core.errors import ApplicationError, NotFound
 from tradeops.core.roles import Role, user_has_role
-from tradeops.core.screens import action_run, require_text
+from tradeops.core.screens import action_run, refusal_text, require_text
 from trading.console import alerts, selectors
 from trading.controls.selectors import kill_switch_get
 from trading.controls.services import kill_switch_engage, kill_switch_release
 from trading.models import KillScope, TradingAccount
+
+# A refused engage's form, kept for the page the refusal returns to (one read): the scope, the
+# value and the reason as typed, and the refusal, shown beside the form (the redirect lands on
+# ``#kill-switch``, below the page's flash). The confirmation is never kept: it is given again.
+KILL_DRAFT = "kill_switch_draft"
 
 
 def _check_read(user) -> None:
@@ -65,6 +70,7 @@ def console_view(request: HttpRequest) -> HttpResponse:
             "kill": selectors.console_kill_switches(),
             "meta": {"instruments": selectors.instrument_meta(), "accounts": selectors.account_names()},
             "scopes": KillScope.choices,
+            "kill_draft": request.session.pop(KILL_DRAFT, None) if fragment in ("", "kill") else None,
             "traders": selectors.trader_names() if fragment in ("", "kill") else {},
             "algos": selectors.algo_ids() if fragment in ("", "kill") else [],
             "may_engage": may_engage(user),
@@ -104,8 +110,19 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
     value = (request.POST.get("scope_value") or "").strip()
 
     def call():
-        from tradeops.core.errors import ApplicationError
+        try:
+            return engage()
+        except (ApplicationError, ValidationError) as exc:
+            reason = (request.POST.get("reason") or "").strip()
+            request.session[KILL_DRAFT] = {
+                "scope": scope,
+                "scope_value": value,
+                "reason": reason,
+                "refused": refusal_text(exc),
+            }
+            raise
 
+    def engage():
         if request.POST.get("confirm") != "yes":
             raise ApplicationError(
                 "tick the confirmation: engaging cancels every unexecuted order in scope", code="confirm"
@@ -122,6 +139,7 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
         )
 
     def done(result) -> str:
+        request.session.pop(KILL_DRAFT, None)
         # Named as the banner names it ("account Paper demo (1)"), and said when it already was.
         selectors.kill_switch_labels([result.switch])
         text = (
