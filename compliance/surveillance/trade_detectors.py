@@ -1906,6 +1906,16 @@ class MarkingTheCloseDetector(Detector):
         ev["close_gate_fitted"] = gate["fitted"]
         if z < threshold:
             return
+        # The definition of the abuse, which the gate may not override (off by default): the
+        # print, or the mid at it, moved the push's way, and the account holds a position it favours.
+        if p.close_gate_print_moved:
+            ev["close_gate_print_moved"] = True
+            if ev["move_bps"] <= 0:
+                return
+        if p.close_gate_position_favoured:
+            ev["close_gate_position_favoured"] = True
+            if ev["favoured_position_qty"] <= 0:
+                return
         alert.score = 1.0 / (1.0 + exp(-z))
         self.out.append(alert)
 
