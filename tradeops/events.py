@@ -362,11 +362,13 @@ class ExecutionThrottleReset(Payload, frozen=True, kw_only=True):
 
 class BreakerChanged(Payload, frozen=True, kw_only=True):
     """The trading circuit breaker moved (closed, open, half-open; RTS 6 Art. 12): every trading
-    screen shows it at once. ``source`` names the breaker (the execution worker it guards)."""
+    screen shows it at once. ``source`` names the execution worker, ``account`` the trading
+    account whose breaker it is (one per account; empty in events from before 2026-12-06)."""
 
     TYPE = "breaker.changed"
     TOPIC = Topic.TRADING
     source: str
+    account: str = ""
     old: str
     new: str
     reason: str = ""

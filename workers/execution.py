@@ -103,7 +103,16 @@ from trading.orders.reconcile import (
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
 from trading.position_math import PositionState
-from trading.risk import KillSwitchBook, LimitBook, OpenOrder, RiskLimits, RiskManager, TradingBreaker, risk_checks
+from trading.risk import (
+    BreakerBook,
+    KillSwitchBook,
+    LimitBook,
+    OpenOrder,
+    RiskLimits,
+    RiskManager,
+    TradingBreaker,
+    risk_checks,
+)
 from trading.risk.headroom import order_headroom
 from trading.strategy import Strategy, StrategyConfig
 
@@ -153,6 +162,7 @@ class ExecutionConfig:
             max_open_orders=100,
         )
     )
+    # The trading breaker, one per account (``BreakerBook``): what opens one halts that account only.
     breaker_failures: int = 5
     breaker_cool_down: timedelta = timedelta(seconds=30)
     loss_threshold: Decimal | None = None  # realised loss that opens the breaker
@@ -168,7 +178,7 @@ class ExecutionConfig:
     # stands (a feed that is really down: refused as risk.stale_market_data).
     market_data_wait: timedelta = timedelta(seconds=30)
     max_held_signals: int = 100_000  # bound on what is held in memory (older ones are decided first)
-    auto_kill_on_loss: bool = True  # engage the kill switch (all) when losses open the breaker
+    auto_kill_on_loss: bool = True  # engage the account's kill switch when losses open its breaker
     # Engage the account's kill switch when reconciliation finds its positions differ from the
     # broker's (RTS 6 Art. 17): orders sized on a wrong position must not go out. A risk manager
     # releases it once the difference is explained.
@@ -301,7 +311,7 @@ class ExecutionWorker:
         missing = set(self.brokers) - set(self.accounts)
         if missing:
             raise ValueError(f"execution: no active trading account with id {sorted(missing)}")
-        breaker = TradingBreaker(
+        breakers = BreakerBook(
             failure_threshold=cfg.breaker_failures,
             cool_down=cfg.breaker_cool_down,
             loss_threshold=cfg.loss_threshold,
@@ -311,7 +321,7 @@ class ExecutionWorker:
         )
         self.risk = RiskManager(
             limits=LimitBook(cfg.default_limits),
-            breaker=breaker,
+            breakers=breakers,
             kill_switch=KillSwitchBook(),
             max_signal_age=cfg.max_signal_age,
             stale_after=cfg.stale_after,
@@ -797,22 +807,23 @@ class ExecutionWorker:
     def _after_commit(self, intent, order: Order, result, error, realised: Decimal, fills: int) -> None:
         now = result.ts if result is not None else intent.ts
         self.stats.fills += fills
+        breaker = self.risk.breakers.for_account(intent.account_id)
         if realised:
-            self.risk.breaker.record_pnl(realised, now=now)
+            breaker.record_pnl(realised, now=now)
         if order.is_terminal:
             self.risk.on_order_closed(intent.account_id, intent.client_order_id)
         if error is not None or (result is not None and result.state_unknown):
             self.stats.unknown_state += 1
-            self.risk.breaker.record_failure(error.code if error else str(result.outcome), now=intent.ts)
+            breaker.record_failure(error.code if error else str(result.outcome), now=intent.ts)
             self._needs_reconcile.add(intent.account_id)
             if isinstance(error, BrokerConnectionError):
                 return  # reconnect and reconcile on the next event
             self._retry_reconcile()
         elif result.accepted or result.deals:
-            self.risk.breaker.record_success(now=now)
+            breaker.record_success(now=now)
         else:
             self.stats.broker_refused += 1
-            self.risk.breaker.record_failure(str(result.outcome), now=intent.ts)
+            breaker.record_failure(str(result.outcome), now=intent.ts)
 
     # ================================================================ market orders left without a fill
 
@@ -960,7 +971,7 @@ class ExecutionWorker:
             daily_pnl=equity - book.day_start_equity,
             used_margin=book.used_margin(),
             trading_state=str(self.risk.trading_state(account_id, now)),
-            breaker_state=str(self.risk.breaker.state(now)),
+            breaker_state=str(self.risk.breakers.for_account(account_id).state(now)),
             as_of=now,
         )
 
@@ -977,7 +988,7 @@ class ExecutionWorker:
                 continue
             self.stats.fills += 1
             if realised:
-                self.risk.breaker.record_pnl(realised, now=deal.ts)
+                self.risk.breakers.for_account(account_id).record_pnl(realised, now=deal.ts)
             if fill.order.is_terminal:
                 self.risk.on_order_closed(account_id, deal.comment)
                 self._unsettled_market.pop(deal.comment, None)  # a market order's rest executed in time
@@ -1013,9 +1024,11 @@ class ExecutionWorker:
             )
 
     def _on_breaker_change(self, breaker: TradingBreaker, old: BreakerState, new: BreakerState, reason: str) -> None:
-        logger.warning("execution: trading breaker %s -> %s (%s)", old, new, reason)
+        account_id = breaker.account_id
+        logger.warning("execution: account %s's trading breaker %s -> %s (%s)", account_id, old, new, reason)
         try:
             killed = trading_breaker_change_record(
+                account_id=account_id,
                 old=str(old),
                 new=str(new),
                 reason=reason,
@@ -1029,16 +1042,20 @@ class ExecutionWorker:
             logger.exception("execution: could not record the breaker change")
             return
         if killed is not None:
-            self.risk.kill_switch.engage("all", "")  # at once, before the event comes back
+            self.risk.kill_switch.engage(killed.switch.scope, killed.switch.scope_value)  # at once, before the event
             self.meter.kill_switches(self.risk.kill_switch.engaged)
             self.stats.kill_cancels += len(killed.cancelled)
 
     def status(self) -> dict:
-        """Per account: equity, drawdown, trading state; plus breaker state and counters."""
+        """Per account: equity, drawdown, trading state, its breaker; plus the worst breaker of
+        all (``breaker``, ``breaker_reason``: open before half-open before closed) and counters."""
         now = self._now()
+        breakers = {account_id: b for account_id, b in self.risk.breakers.items()}
+        severity = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+        worst = max(breakers.values(), key=lambda b: severity[b.state(now)], default=None)
         return {
-            "breaker": str(self.risk.breaker.state(now)),
-            "breaker_reason": self.risk.breaker.reason,
+            "breaker": str(worst.state(now)) if worst is not None else str(BreakerState.CLOSED),
+            "breaker_reason": worst.reason if worst is not None else "",
             "kill_switches": sorted(self.risk.kill_switch.engaged),
             "accounts": {
                 account_id: {
@@ -1048,6 +1065,8 @@ class ExecutionWorker:
                     "daily_loss": str(book.daily_loss()),
                     "open_orders": len(book.open_orders),
                     "trading_state": str(self.risk.trading_state(account_id, now)),
+                    "breaker": str(breakers[account_id].state(now)),
+                    "breaker_reason": breakers[account_id].reason,
                 }
                 for account_id, book in self.risk.accounts.items()
             },

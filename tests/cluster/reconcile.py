@@ -37,6 +37,8 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
 
 # The breaker's moves (trading/risk/breaker.py): closed -> open -> half_open -> closed | open. A
 # restarted worker's breaker starts closed (in memory), so a move to "open" may follow anything.
+# One breaker per account (since 2026-12-06): the moves are read as one sequence because the
+# cluster run trades one account.
 _BREAKER_MOVES = {("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")}
 
 

@@ -200,24 +200,74 @@ def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, cli
 
     since = utcnow()
     at = since - timedelta(minutes=3)  # event time (a replayed bar), not the wall clock
+    alpha, beta = world.accounts
     kwargs = dict(source="execution-eu", actor="service:execution", auto_kill_on_loss=False)
-    trading_breaker_change_record(old="closed", new="open", reason="loss_threshold: 3 losses", at=at, **kwargs)
+    trading_breaker_change_record(
+        account_id=alpha.pk, old="closed", new="open", reason="loss_threshold: 3 losses", at=at, **kwargs
+    )
     audited = AuditRecord.objects.get(object_type="trading_breaker", action="trading_breaker.open")
+    assert audited.object_id == f"execution-eu:{alpha.pk}"  # one breaker per (worker, account)
     published = Outbox.objects.get(event_type="breaker.changed")
     assert published.topic == Topic.TRADING and str(published.event_id) == str(audited.event_id)
     assert trading_breakers() == [
-        {"source": "execution-eu", "state": "open", "reason": "loss_threshold: 3 losses", "at": at}
+        {
+            "source": "execution-eu",
+            "account": "Alpha fund",
+            "state": "open",
+            "reason": "loss_threshold: 3 losses",
+            "at": at,
+        }
     ]
-    trading_breaker_change_record(old="open", new="half_open", reason="cool-down over", at=at, **kwargs)
-    assert [b["state"] for b in trading_breakers()] == ["half_open"]  # the latest move per breaker
+    trading_breaker_change_record(
+        account_id=alpha.pk, old="open", new="half_open", reason="cool-down over", at=at, **kwargs
+    )
+    trading_breaker_change_record(
+        account_id=beta.pk, old="closed", new="open", reason="consecutive_failures:REJECT", at=at, **kwargs
+    )
+    # the latest move per breaker, each account's own
+    assert [(b["account"], b["state"]) for b in trading_breakers()] == [
+        ("Alpha fund", "half_open"),
+        ("Beta book", "open"),
+    ]
 
     moves = [e for e in catch_up_events(user=world.users["trader"], since=since) if e["type"] == "breaker.changed"]
-    assert [(m["payload"]["old"], m["payload"]["new"]) for m in moves] == [("closed", "open"), ("open", "half_open")]
+    assert [(m["payload"]["account"], m["payload"]["old"], m["payload"]["new"]) for m in moves] == [
+        (str(alpha.pk), "closed", "open"),
+        (str(alpha.pk), "open", "half_open"),
+        (str(beta.pk), "closed", "open"),
+    ]
+    assert {m["payload"]["source"] for m in moves} == {"execution-eu"}
     assert moves[0]["occurred_at"] == at.isoformat()
 
     client.force_login(world.users["trader"])
     fragment = client.get("/console/?fragment=breakers").content.decode()
-    assert "execution-eu" in fragment and 'class="badge half_open"' in fragment and "cool-down over" in fragment
+    breakers_table = fragment.split('id="trading-breakers"')[1].split("</table>")[0]
+    assert '<td>execution-eu</td><td>Alpha fund</td><td><span class="badge half_open">' in breakers_table
+    assert '<td>execution-eu</td><td>Beta book</td><td><span class="badge open">' in breakers_table
+    assert "cool-down over" in breakers_table and "consecutive_failures:REJECT" in breakers_table
+
+
+def test_a_breaker_record_from_before_breakers_were_per_account_shows_every_account(world, client):
+    """An audit record of the worker's one breaker (before 2026-12-06) names no account: the
+    console says it guarded every account of that worker."""
+    from tradeops.core.clock import utcnow
+    from trading.console.selectors import trading_breakers
+    from trading.controls.services import trading_breaker_change_record
+
+    at = utcnow()
+    trading_breaker_change_record(
+        old="closed",
+        new="open",
+        reason="x",
+        at=at,
+        source="execution-old",
+        actor="service:execution",
+        auto_kill_on_loss=False,
+    )
+    assert trading_breakers() == [{"source": "execution-old", "account": "", "state": "open", "reason": "x", "at": at}]
+    client.force_login(world.users["trader"])
+    fragment = client.get("/console/?fragment=breakers").content.decode()
+    assert "<td>execution-old</td><td>every account</td>" in fragment
 
 
 def test_evidence_figures_read_as_a_compliance_officer_reads_them(world, client):

@@ -82,7 +82,7 @@ def test_broker_refusals_reject_the_order_and_consecutive_ones_open_the_breaker(
     first, second = Order.objects.order_by("created_at")
     assert first.status == second.status == "REJECTED"
     assert first.reject_reason == "broker REJECT: dealer says no"
-    assert w.risk.breaker.state(T0 + timedelta(seconds=1)) == "open"
+    assert w.risk.breakers.for_account(account.pk).state(T0 + timedelta(seconds=1)) == "open"
     w.handle(tick(at=T0 + timedelta(seconds=2)))
     w.handle(signal(at=T0 + timedelta(seconds=2)))
     third = Order.objects.order_by("created_at").last()
@@ -93,7 +93,7 @@ def test_broker_refusals_reject_the_order_and_consecutive_ones_open_the_breaker(
     w.handle(tick(at=later))
     w.handle(signal(at=later))
     assert Order.objects.order_by("created_at").last().status == "FILLED"
-    assert w.risk.breaker.state(later) == "closed"
+    assert w.risk.breakers.for_account(account.pk).state(later) == "closed"
 
 
 def test_lost_reply_after_execution_is_settled_by_reconciliation(worker, broker, account):

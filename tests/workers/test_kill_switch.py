@@ -214,7 +214,8 @@ def test_losses_beyond_the_threshold_engage_the_kill_switch_automatically(broker
     w.handle(tick(bid="1.09900", ask="1.09902", at=T0 + timedelta(seconds=1)))
     w.handle(signal(side="SELL", price="1.09901", at=T0 + timedelta(seconds=1)))  # closes 2.5 at 1.09900: -255
     switch = KillSwitch.objects.get(engaged=True)
-    assert switch.scope == "all" and switch.source == "automatic" and "loss_threshold" in switch.engage_reason
+    assert (switch.scope, switch.scope_value) == ("account", str(account.pk))  # that account only
+    assert switch.source == "automatic" and "loss_threshold" in switch.engage_reason
     assert w.risk.trading_state(account.pk) == "HALTED"
     assert AuditRecord.objects.filter(action="trading_breaker.open").exists()
     assert Outbox.objects.filter(event_type="alert.raised").exists()

@@ -30,14 +30,14 @@ def test_a_backlog_of_signals_before_any_market_data_is_held_then_traded(instrum
         assert worker.handle(event) == []
     assert Order.objects.count() == 0, "nothing decided before market data"
     assert worker.holding == 10
-    assert worker.risk.breaker.state(T0) == "closed"
+    assert worker.risk.breakers.for_account(account.pk).state(T0) == "closed"
 
     worker.handle(tick(at=T0 + timedelta(seconds=9)))
     assert worker.holding == 0
     orders = list(Order.objects.order_by("created_at"))
     assert len(orders) == 10
     assert all(o.status == "FILLED" for o in orders), [(o.status, o.reject_reason) for o in orders]
-    assert worker.risk.breaker.state(T0 + timedelta(seconds=9)) == "closed"
+    assert worker.risk.breakers.for_account(account.pk).state(T0 + timedelta(seconds=9)) == "closed"
     assert worker.stats.held_signals == 10
 
 
@@ -47,7 +47,7 @@ def test_the_last_quote_is_seeded_from_the_broker(broker, account):
     worker.handle(signal(at=T0))
     order = Order.objects.get()
     assert order.status == "FILLED" and worker.holding == 0
-    assert worker.risk.breaker.state(T0) == "closed"
+    assert worker.risk.breakers.for_account(account.pk).state(T0) == "closed"
 
 
 def test_a_signal_waits_for_market_data_that_covers_it(broker, account):
@@ -62,7 +62,7 @@ def test_a_signal_waits_for_market_data_that_covers_it(broker, account):
     worker.handle(tick(at=T0 + timedelta(minutes=5)))
     assert worker.holding == 0
     assert Order.objects.get().status == "FILLED"
-    assert worker.risk.breaker.state(T0 + timedelta(minutes=5)) == "closed"
+    assert worker.risk.breakers.for_account(account.pk).state(T0 + timedelta(minutes=5)) == "closed"
 
 
 def test_signals_stay_in_arrival_order_while_held(instrument, account):
@@ -92,7 +92,8 @@ def test_no_market_data_within_the_wait_is_stale_market_data(instrument, account
     order = Order.objects.get()
     assert order.status == "REJECTED"
     assert "risk.stale_market_data" in order.reject_reason and "risk.breaker_open" not in order.reject_reason
-    assert str(worker.risk.breaker.state(T0)) == "closed"  # the instrument's feed, not the account's conduct
+    # the instrument's feed, not the account's conduct
+    assert str(worker.risk.breakers.for_account(account.pk).state(T0)) == "closed"
 
 
 def test_the_runner_commits_nothing_while_signals_are_held(instrument, account):

@@ -6,7 +6,7 @@ no business rule lives here).
 - ``tradeops_orders_total{outcome, reason}``: every order the worker wrote, by the status it was
   written in (``filled``, ``rejected``, ``submitted``, ...) and, for a refusal, its reason code;
 - ``tradeops_kill_switches_engaged{scope}``: the worker's own view, the one its gate decides
-  with (the trading breaker's ``tradeops_breaker_state{breaker="trading"}`` is kept by the
+  with (the trading breakers' ``tradeops_breaker_state{breaker="trading:<account id>"}`` is kept by the
   breaker itself, ``tradeops.breaker``).
 
 An order in a sampled trace also gets a span per step, children of the execution stage's span,

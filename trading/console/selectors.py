@@ -200,19 +200,31 @@ def console_instruments() -> list[dict[str, Any]]:
 
 def trading_breakers() -> list[dict[str, Any]]:
     """Each trading breaker's latest move (``trading_breaker.<state>`` in the audit trail): state,
-    when (event time), why. One per breaker source (an execution worker)."""
+    when (event time), why, and whose. One per (execution worker, account): ``source`` is the
+    worker, ``account`` the account's name (its id if it is gone; empty for a record from before
+    breakers were per account, 2026-12-06, when one breaker guarded all the worker's accounts)."""
     latest: dict[str, dict[str, Any]] = {}
     for record in AuditRecord.objects.filter(object_type="trading_breaker").order_by("-sequence")[:200]:
         if record.object_id in latest:
             continue
         after = (record.payload_data or {}).get("after") or {}
+        account = str(after.get("account") or "")
+        source = record.object_id.removesuffix(f":{account}") if account else record.object_id
         latest[record.object_id] = {
-            "source": record.object_id,
+            "source": source,
+            "account": account,
             "state": after.get("state", record.action.split(".")[-1]),
             "reason": after.get("reason", ""),
             "at": record.occurred_at,
         }
-    return sorted(latest.values(), key=lambda b: b["source"])
+    names = dict(
+        TradingAccount.objects.filter(
+            pk__in=[int(b["account"]) for b in latest.values() if b["account"].isdigit()]
+        ).values_list("pk", "name")
+    )
+    for b in latest.values():
+        b["account"] = names.get(int(b["account"]), b["account"]) if b["account"].isdigit() else b["account"]
+    return sorted(latest.values(), key=lambda b: (b["source"], b["account"]))
 
 
 def console_orders(*, limit: int = 50) -> list[Order]:
@@ -524,6 +536,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
         "-sequence"
     )[:CATCH_UP_MAX]:
         data = record.payload_data or {}
+        account = str((data.get("after") or {}).get("account") or "")  # empty before 2026-12-06
         out.append(
             (
                 record.recorded_at,
@@ -532,7 +545,8 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                     record.occurred_at,
                     record.object_id,
                     {
-                        "source": record.object_id,
+                        "source": record.object_id.removesuffix(f":{account}") if account else record.object_id,
+                        "account": account,
                         "old": (data.get("before") or {}).get("state", ""),
                         "new": (data.get("after") or {}).get("state", ""),
                         "reason": data.get("reason", ""),

@@ -11,9 +11,10 @@ mirrors engaged switches in memory (``killswitch.changed`` events) and, on an en
 its own broker anything in scope that is still open there (``kill_switch_cancel_at_broker``).
 Release needs a user with the ``risk_manager`` role and a reason.
 
-Trading breaker (RTS 6 Art. 12): ``trading_breaker_change_record`` audits each move, raises an
-alert when it opens and, when it opened on realised losses, engages the kill switch on
-everything. ``risk_alert_raise`` publishes the execution worker's alerts.
+Trading breaker (RTS 6 Art. 12; one per account): ``trading_breaker_change_record`` audits each
+move of an account's breaker, raises an alert naming the account when it opens and, when it
+opened on realised losses, engages the kill switch on that account. ``risk_alert_raise``
+publishes the execution worker's alerts.
 """
 
 from __future__ import annotations
@@ -555,6 +556,7 @@ def risk_alert_raise(
 
 def trading_breaker_change_record(
     *,
+    account_id: int | None = None,
     old: str,
     new: str,
     reason: str,
@@ -564,24 +566,28 @@ def trading_breaker_change_record(
     auto_kill_on_loss: bool,
     broker_for: Callable[[TradingAccount], Broker | None] | None = None,
 ) -> KillResult | None:
-    """The trading breaker moved (RTS 6 Art. 12): audit the change (``trading_breaker.<state>``,
-    before and after) and publish ``breaker.changed`` for the screens (one event id for both),
-    raise ``trading_breaker_open`` when it opened, and, when it opened on realised losses and
-    ``auto_kill_on_loss``, engage the kill switch on everything. Returns the kill switch's
+    """Account ``account_id``'s trading breaker moved (RTS 6 Art. 12): audit the change
+    (``trading_breaker.<state>`` on ``<source>:<account id>``, before and after, the account in
+    ``after``) and publish ``breaker.changed`` for the screens (one event id for both), raise
+    ``trading_breaker_open`` for the account when it opened, and, when it opened on realised
+    losses and ``auto_kill_on_loss``, engage the kill switch on that account (on everything when
+    no account is named: a breaker that guards the whole worker). Returns the kill switch's
     result, or None."""
+    account = "" if account_id is None else str(account_id)
+    breaker_id = f"{source}:{account}" if account else source
     with recording() as rec:
         event = make_event(
-            BreakerChanged(source=source, old=str(old), new=str(new), reason=reason, ts=at),
+            BreakerChanged(source=source, account=account, old=str(old), new=str(new), reason=reason, ts=at),
             source="trading",
-            key=source,
+            key=account or source,
         )
         rec.change(
             action=f"trading_breaker.{new}",
             actor=actor,
             object_type="trading_breaker",
-            object_id=source,
+            object_id=breaker_id,
             before={"state": str(old)},
-            after={"state": str(new), "reason": reason},
+            after={"state": str(new), "reason": reason, **({"account": account} if account else {})},
             reason=reason,
             at=at,
             category=Category.TRADING,
@@ -592,6 +598,7 @@ def trading_breaker_change_record(
             risk_alert_raise(
                 alert_type="trading_breaker_open",
                 severity="high",
+                account=account,
                 evidence={"reason": reason},
                 at=at,
                 source=source,
@@ -599,9 +606,10 @@ def trading_breaker_change_record(
             )
     if new == "open" and reason.startswith("loss_threshold") and auto_kill_on_loss:
         return kill_switch_engage(
-            scope="all",
+            scope=KillScope.ACCOUNT if account else KillScope.ALL,
+            scope_value=account,
             actor=actor,
-            reason=f"automatic: trading breaker opened on {reason}",
+            reason=f"automatic: {f'account {account} ' if account else ''}trading breaker opened on {reason}",
             source="automatic",
             broker_for=broker_for,
             at=at,

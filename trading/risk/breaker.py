@@ -26,6 +26,12 @@ Pure: event time comes in as ``now`` (aware datetime) on every call, or from the
 ``clock`` when ``now`` is omitted; the wall clock is the injected ``wall_clock`` (monotonic
 seconds). State changes go to ``listeners`` (``(breaker, old, new, reason)``), where the runner
 publishes an alert and writes the audit record.
+
+One breaker per trading account (``BreakerBook``): the triggers are the account's conduct (its
+broker's refusals, its losses), so they halt that account only. Until 2026-12-06 a worker trading
+several accounts held one breaker, and one account's five refusals halted them all. Each breaker
+names its account (``account_id``): its listeners' records, and its gauge
+``tradeops_breaker_state{breaker="trading:<account id>"}``.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ class TradingBreaker:
     def __init__(
         self,
         *,
+        account_id: int | None = None,
         failure_threshold: int = 5,
         cool_down: timedelta = timedelta(seconds=30),
         loss_threshold: Decimal | None = None,
@@ -53,6 +60,7 @@ class TradingBreaker:
     ):
         if cool_down <= timedelta(0):
             raise ValueError("cool_down must be positive")
+        self.account_id = account_id
         self._clock = clock
         self._wall = wall_clock
         self.cool_down = cool_down
@@ -63,7 +71,7 @@ class TradingBreaker:
         # runs, ``_opened_at + reset_timeout`` once it is over on either of our two clocks.
         self._inner_seconds = 0.0
         self._inner = CircuitBreaker(
-            "trading",
+            "trading" if account_id is None else f"trading:{account_id}",
             fail_max=failure_threshold,
             reset_timeout=cool_down.total_seconds(),
             clock=lambda: self._inner_seconds,
@@ -183,4 +191,63 @@ class TradingBreaker:
         self._inner.reset()
 
     def __repr__(self) -> str:
-        return f"<TradingBreaker {self._inner._state} reason={self.reason!r}>"
+        return f"<TradingBreaker account={self.account_id} {self._inner._state} reason={self.reason!r}>"
+
+
+class BreakerBook:
+    """The trading breakers of a worker, one per account (keyed by account id), each created on
+    first use with the book's thresholds, cool-down, clocks and listeners. Pure, like the breaker.
+
+    ``trip`` names the account it halts; without one it trips every breaker in the book (an
+    operator's or the risk manager's halt of everything the worker trades)."""
+
+    def __init__(
+        self,
+        *,
+        failure_threshold: int = 5,
+        cool_down: timedelta = timedelta(seconds=30),
+        loss_threshold: Decimal | None = None,
+        clock: Callable[[], datetime] | None = None,
+        wall_clock: Callable[[], float] = time.monotonic,
+        listeners: Iterable[Listener] = (),
+    ):
+        if cool_down <= timedelta(0):
+            raise ValueError("cool_down must be positive")
+        self.failure_threshold = failure_threshold
+        self.cool_down = cool_down
+        self.loss_threshold = loss_threshold
+        self._clock = clock
+        self._wall = wall_clock
+        self.listeners: list[Listener] = list(listeners)
+        self._breakers: dict[int, TradingBreaker] = {}
+
+    def for_account(self, account_id: int) -> TradingBreaker:
+        """The account's breaker (closed when new)."""
+        breaker = self._breakers.get(account_id)
+        if breaker is None:
+            breaker = self._breakers[account_id] = TradingBreaker(
+                account_id=account_id,
+                failure_threshold=self.failure_threshold,
+                cool_down=self.cool_down,
+                loss_threshold=self.loss_threshold,
+                clock=self._clock,
+                wall_clock=self._wall,
+            )
+            breaker.listeners = self.listeners  # the book's list: a listener added later hears every breaker
+        return breaker
+
+    def items(self) -> list[tuple[int, TradingBreaker]]:
+        """(account id, breaker), in account id order."""
+        return sorted(self._breakers.items())
+
+    def trip(self, reason: str, *, account_id: int | None = None, now: datetime | None = None) -> None:
+        """Open the account's breaker now, or every account's when ``account_id`` is None."""
+        targets = [self.for_account(account_id)] if account_id is not None else [b for _, b in self.items()]
+        for breaker in targets:
+            breaker.trip(reason, now=now)
+
+    def __len__(self) -> int:
+        return len(self._breakers)
+
+    def __repr__(self) -> str:
+        return f"<BreakerBook {dict(self.items())}>"

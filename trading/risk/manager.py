@@ -10,8 +10,8 @@ Every check has a stable reason code (``CODES``). Trading states (NautilusTrader
 - ACTIVE: everything the limits allow;
 - REDUCING: only orders that shrink a position (set by an operator, or automatically while the
   daily loss limit or the maximum drawdown is breached);
-- HALTED: no new orders (set by an operator, the kill switch on all/the account, or an open
-  circuit breaker); cancels are always allowed (RTS 6 Art. 12).
+- HALTED: no new orders (set by an operator, the kill switch on all/the account, or the
+  account's open circuit breaker: one per account, ``BreakerBook``); cancels are always allowed (RTS 6 Art. 12).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from trading.gate import GateContext, PreTradeCheck, failed
 from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
 from trading.marketdata.sessions import is_open
 from trading.position_math import PositionState
-from trading.risk.breaker import TradingBreaker
+from trading.risk.breaker import BreakerBook
 from trading.risk.killswitch import KillSwitchBook
 from trading.risk.limits import LimitBook
 from trading.risk.state import AccountBook, OpenOrder, is_reducing, signature
@@ -66,7 +66,7 @@ class RiskManager:
         self,
         *,
         limits: LimitBook | None = None,
-        breaker: TradingBreaker | None = None,
+        breakers: BreakerBook | None = None,
         kill_switch: KillSwitchBook | None = None,
         max_signal_age: timedelta | None = None,
         stale_after: timedelta | None = None,
@@ -74,7 +74,7 @@ class RiskManager:
         self.limits = limits or LimitBook()
         self.max_signal_age = max_signal_age  # refuse intents decided this long before the latest quote
         self.stale_after = stale_after  # refuse orders on an instrument whose latest quote is older than this
-        self.breaker = breaker or TradingBreaker()
+        self.breakers = breakers if breakers is not None else BreakerBook()  # an empty book is falsy
         self.kill_switch = kill_switch or KillSwitchBook()
         self.accounts: dict[int, AccountBook] = {}
         self.specs: dict[str, InstrumentSpec] = {}
@@ -93,6 +93,7 @@ class RiskManager:
         for spec in self.specs.values():
             book.add_instrument(spec)
         self.accounts[account_id] = book
+        self.breakers.for_account(account_id)  # its breaker (and gauge) exists from the start, closed
         return book
 
     def account(self, account_id: int) -> AccountBook:
@@ -108,7 +109,7 @@ class RiskManager:
 
     def trading_state(self, account_id: int, now: datetime | None = None) -> TradingState:
         """The most severe of: the operator's setting (global and account), the kill switch on
-        all/this account and an open breaker (HALTED), a breached loss or drawdown (REDUCING)."""
+        all/this account and this account's open breaker (HALTED), a breached loss or drawdown (REDUCING)."""
         state = max(
             self.manual_state.get(None, TradingState.ACTIVE),
             self.manual_state.get(account_id, TradingState.ACTIVE),
@@ -118,8 +119,10 @@ class RiskManager:
             return state
         if self.kill_switch.account_halted(account_id):
             return TradingState.HALTED
-        if now is not None and not self.breaker.allow(now) and self.breaker.state(now) is BreakerState.OPEN:
-            return TradingState.HALTED
+        if now is not None:
+            breaker = self.breakers.for_account(account_id)
+            if not breaker.allow(now) and breaker.state(now) is BreakerState.OPEN:
+                return TradingState.HALTED
         book = self.accounts.get(account_id)
         if book is not None and self._loss_breached(book):
             return TradingState.REDUCING
@@ -192,7 +195,7 @@ class RiskManager:
         state = book.apply_fill(symbol, signed, price, fee)
         book.order_filled(client_order_id, quantity)
         if now is not None:
-            self.breaker.record_pnl(book.realised_since_load - before, now=now)
+            self.breakers.for_account(account_id).record_pnl(book.realised_since_load - before, now=now)
         return state
 
     def on_order_closed(self, account_id: int, client_order_id: str) -> None:
@@ -260,16 +263,19 @@ class BreakerCheck(_Check):
     name = "circuit_breaker"
 
     def __call__(self, intent, ctx):
-        if self.m.breaker.allow(ctx.now):
+        breaker = self.m.breakers.for_account(intent.account_id)
+        if breaker.allow(ctx.now):
             return self.ok()
-        state = self.m.breaker.state(ctx.now)
-        detail = f"trading breaker {state}" + (f" ({self.m.breaker.reason})" if self.m.breaker.reason else "")
+        state = breaker.state(ctx.now)
+        detail = f"account {intent.account_id}'s trading breaker {state}" + (
+            f" ({breaker.reason})" if breaker.reason else ""
+        )
         if state is BreakerState.HALF_OPEN:
             detail += "; the trial order is still out"
         return failed(self.name, "risk.breaker_open", detail)
 
     def on_sent(self, intent, ctx):
-        self.m.breaker.on_trial(ctx.now)
+        self.m.breakers.for_account(intent.account_id).on_trial(ctx.now)
 
 
 class MarketHoursCheck(_Check):

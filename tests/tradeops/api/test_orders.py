@@ -345,7 +345,7 @@ def test_a_replaying_worker_takes_a_request_at_the_replayed_time(instrument, acc
     assert clock.now() == T0
     order = Order.objects.get(client_order_id="API-REPLAY")
     assert order.status == OrderStatus.FILLED and order.created_at == T0
-    assert worker.risk.breaker.state(T0) is BreakerState.CLOSED
+    assert worker.risk.breakers.for_account(account.pk).state(T0) is BreakerState.CLOSED
 
 
 @pytest.mark.kafka

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from trading.gate import PreTradeGate
 from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
-from trading.risk import LimitBook, RiskLimits, RiskManager, TradingBreaker, risk_checks
+from trading.risk import BreakerBook, LimitBook, RiskLimits, RiskManager, risk_checks
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACCOUNT = 1
@@ -32,9 +32,9 @@ GBPUSD = InstrumentSpec(
 )
 
 
-def manager(balance: Decimal = Decimal(100000), breaker: TradingBreaker | None = None, **limits) -> RiskManager:
+def manager(balance: Decimal = Decimal(100000), breakers: BreakerBook | None = None, **limits) -> RiskManager:
     book = LimitBook(RiskLimits(**{"duplicate_window_ms": None, **limits}))
-    m = RiskManager(limits=book, breaker=breaker)
+    m = RiskManager(limits=book, breakers=breakers)
     m.add_instrument(EURUSD)
     m.add_instrument(GBPUSD)
     m.add_account(ACCOUNT, balance=balance, now=T0)

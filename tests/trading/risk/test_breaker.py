@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from tests.trading.risk.helpers import T0, codes, decide, gate_for, intent, manager
 from tradeops.breaker import BreakerState
-from trading.risk import TradingBreaker, TradingState
+from trading.risk import BreakerBook, TradingBreaker, TradingState
 
 
 class Clock:
@@ -90,8 +90,8 @@ def test_losses_beyond_threshold_open_it():
 
 
 def test_gate_refuses_while_open_and_halts_the_account_then_lets_one_trial_through():
-    breaker = TradingBreaker(failure_threshold=1, cool_down=timedelta(seconds=30), wall_clock=Wall())
-    m = manager(breaker=breaker)
+    m = manager(breakers=BreakerBook(failure_threshold=1, cool_down=timedelta(seconds=30), wall_clock=Wall()))
+    breaker = m.breakers.for_account(1)
     g = gate_for(m)
     breaker.record_failure("REJECT", now=T0)
     d = decide(m, g, intent(at=T0 + timedelta(seconds=1)))
@@ -166,13 +166,15 @@ def test_an_order_on_an_instrument_without_quotes_is_refused_for_that_instrument
     from trading.intents import Quote
     from trading.risk import LimitBook, RiskLimits, RiskManager
 
-    breaker = TradingBreaker(failure_threshold=1, wall_clock=Wall())
     m = RiskManager(
-        limits=LimitBook(RiskLimits(duplicate_window_ms=None)), breaker=breaker, stale_after=timedelta(seconds=30)
+        limits=LimitBook(RiskLimits(duplicate_window_ms=None)),
+        breakers=BreakerBook(failure_threshold=1, wall_clock=Wall()),
+        stale_after=timedelta(seconds=30),
     )
     m.add_instrument(EURUSD)
     m.add_instrument(GBPUSD)
     m.add_account(1, balance=Decimal(100000), now=T0)
+    breaker = m.breakers.for_account(1)
     m.on_quote(Quote("EURUSD", Decimal("1.10000"), Decimal("1.10002"), T0))
     g = gate_for(m)
     unquoted = decide(m, g, intent(symbol="GBPUSD", price="1.30001", at=T0))
