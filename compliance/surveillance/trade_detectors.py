@@ -1018,12 +1018,14 @@ class MomentumIgnitionDetector(Detector):
         if ch is not None and ch.ignited and side != ch.side:
             own = p.turning_orders_open_chain and state is not None and state.aggressive
             if not self._reverse(ch, fill):
-                if not own:
+                if not own or (p.min_cut_fraction is not None and ch.rev_qty < p.min_cut_fraction * ch.qty()):
                     return
                 # ``turning_orders_open_chain``: the aggressive order counts toward the ignited
                 # chain's turn (which waits for the rest of it, parked) and is also the first of
                 # the account's chain its own way: a burst the other way is a push of its own
-                # even while an earlier chain takes it as its turn.
+                # even while an earlier chain takes it as its turn. Not while what the account
+                # traded the other way is under ``min_cut_fraction`` of the chain: that is its
+                # other business (``small_turn_after_ignition``), and the chain carries on.
                 self._drop(key, ch)
                 ch = None
             else:

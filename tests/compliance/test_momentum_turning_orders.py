@@ -75,3 +75,14 @@ def test_restart_in_the_middle_of_the_burst():
     at = next(i for i, r in enumerate(rows) if r.get("order_id") == "m2" and r["type"] == "order")
     (alert,) = surveil_restarted(rows, only=ONLY, params=ON, restart_at=at)
     assert alert["order_ids"] == ["m0", "m1", "m2", "rev"]
+
+
+def test_a_small_order_the_other_way_inside_the_burst_does_not_split_it():
+    """A 20,000 sell (under ``min_cut_fraction`` of the chain) just after the burst ignited, then
+    a fourth buy: the sell is the account's other business and opens no chain, so the fourth buy
+    stays in the burst (``small_turn_after_ignition``), with the rule on as off."""
+    rows = three_order_burst() + market(4.5, "x", "M", "sell", 20_000, "1.10040")
+    rows += market(6.0, "m3", "M", "buy", 1_000_000, "1.10050")
+    (alert,) = run(rows, only=ONLY, params=ON)
+    assert alert["order_ids"][:4] == ["m0", "m1", "m2", "m3"] and alert["evidence"]["burst_orders"] == 4
+    assert run(rows, only=ONLY) == [alert]
