@@ -570,6 +570,13 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # Only once the turn so far is ``min_cut_fraction`` of the chain or more (a smaller order the
     # other way is the account's other business, ``small_turn_after_ignition``: without that, a
     # 44,000 sell inside held-out 78045 ACT010's 7.9-million buy burst split it and lost it).
+    # Found strict / episodes, alerts, strictly false, off -> on: development 22/24, 23, 1 ->
+    # 23/24, 25, 2; tuning 15/19, 21, 6 unchanged; 34 seen held-out books 123/144, 166, 42 ->
+    # 124/144, 164, 39 (the two absorbed found, 83422 INS023 lost: its account's parent slices
+    # opened a chain the burst joined); the 10:01 row's nine held-out sets 30/40, 42, 12 -> 31/40,
+    # 43, 12, its nine independent sets identical. CONFIRMATION (once, as wholes, at 55f41f2):
+    # held-out 26/41, 32, 6 -> 26/41, 33, 7; independent and order book identical. Left off (the
+    # round's rule: the lead decides at the next fresh draw).
     turning_orders_open_chain: bool = False
     # The move on an order book: a burst at least ``min_aggressive_orders`` of whose orders each
     # filled at this many distinct prices or more (took the touch and walked the levels behind
