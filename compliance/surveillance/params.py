@@ -557,6 +557,27 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # the account's own run the other way (``momentum_after_run``); on the books without them
     # identical (docs/surveillance-rounds.md, 2026-12-05 morning round, wip/mom16).
     turn_opens_chain: bool = True
+    # The turning orders are a push of their own too (2026-12-06 13:20 round, wip/mom47,
+    # docs/surveillance-rounds.md; off by default): an aggressive order the other way of an
+    # ignited chain counts toward that chain's turn (the chain waits for the rest of it, parked)
+    # and also opens, or extends, the account's chain its own way, whether or not it completes
+    # the turn and whether or not that turn was alerted. False: the order is spent on the earlier
+    # chain's turn until the turn is complete (only the completing order of a turn that was not
+    # ignition opens a chain, ``turn_opens_chain``), so a burst the account made while an earlier
+    # chain of its, an execution parent's slices one way say, waited for its turn was taken as
+    # that turn and never a chain of its own (held-out 22918 INS017: a three-order buy burst, 0.71
+    # million against a 3.3-million sell chain; 98945 INS022: 1.9 million against 12.1 million).
+    # Only once the turn so far is ``min_cut_fraction`` of the chain or more (a smaller order the
+    # other way is the account's other business, ``small_turn_after_ignition``: without that, a
+    # 44,000 sell inside held-out 78045 ACT010's 7.9-million buy burst split it and lost it).
+    # Found strict / episodes, alerts, strictly false, off -> on: development 22/24, 23, 1 ->
+    # 23/24, 25, 2; tuning 15/19, 21, 6 unchanged; 34 seen held-out books 123/144, 166, 42 ->
+    # 124/144, 164, 39 (the two absorbed found, 83422 INS023 lost: its account's parent slices
+    # opened a chain the burst joined); the 10:01 row's nine held-out sets 30/40, 42, 12 -> 31/40,
+    # 43, 12, its nine independent sets identical. CONFIRMATION (once, as wholes, at 55f41f2):
+    # held-out 26/41, 32, 6 -> 26/41, 33, 7; independent and order book identical. Left off (the
+    # round's rule: the lead decides at the next fresh draw).
+    turning_orders_open_chain: bool = False
     # The move on an order book: a burst at least ``min_aggressive_orders`` of whose orders each
     # filled at this many distinct prices or more (took the touch and walked the levels behind
     # it) has pushed through the book's liquidity its way; it passes the move tests above even

@@ -1016,13 +1016,24 @@ class MomentumIgnitionDetector(Detector):
             self._drop(key, ch)
             ch = None
         if ch is not None and ch.ignited and side != ch.side:
+            own = p.turning_orders_open_chain and state is not None and state.aggressive
             if not self._reverse(ch, fill):
-                return
-            self._drop(key, ch, park=False)
-            alerts = len(self.out)
-            self._assess(fill, ch, t)
-            if not p.turn_opens_chain or len(self.out) > alerts:
-                return
+                if not own or (p.min_cut_fraction is not None and ch.rev_qty < p.min_cut_fraction * ch.qty()):
+                    return
+                # ``turning_orders_open_chain``: the aggressive order counts toward the ignited
+                # chain's turn (which waits for the rest of it, parked) and is also the first of
+                # the account's chain its own way: a burst the other way is a push of its own
+                # even while an earlier chain takes it as its turn. Not while what the account
+                # traded the other way is under ``min_cut_fraction`` of the chain: that is its
+                # other business (``small_turn_after_ignition``), and the chain carries on.
+                self._drop(key, ch)
+                ch = None
+            else:
+                self._drop(key, ch, park=False)
+                alerts = len(self.out)
+                self._assess(fill, ch, t)
+                if not own and (not p.turn_opens_chain or len(self.out) > alerts):
+                    return
             # The burst was not ignition (it moved nothing, or the crowd or the account's own
             # two-way flow did): the order that completed its "reversal" is the account's next
             # trade, and when aggressive the first order of its next push (an accumulation that
