@@ -21,6 +21,7 @@ urlpatterns = [
     path("api/v1/audit/", include("tradeops.audit.api.urls")),
     path("", core_views.home, name="home"),
     path("healthz", core_views.healthz, name="healthz"),
+    path("favicon.ico", core_views.favicon, name="favicon"),
     # One sign-in page for the screens and the admin (tradeops/core/signin.py).
     path("login/", signin.sign_in, name="sign-in"),
     path("logout/", signin.sign_out, name="sign-out"),

@@ -86,3 +86,12 @@ def test_healthz_says_the_database_is_down_in_a_503_without_its_address(client, 
     assert response.json()["status"] == "unavailable" and "does not answer" in response.json()["message"]
     assert "10.1.2.3" not in response.content.decode()
     assert "10.1.2.3" in caplog.text
+
+
+@pytest.mark.django_db
+def test_the_favicon_probe_is_answered_with_no_content_not_a_404(client):
+    # The admin's pages declare no icon, so the browser asks for /favicon.ico: a 404 there was a
+    # failed request in every admin page's console (seen in headless Chromium as the auditor).
+    response = client.get("/favicon.ico")
+    assert response.status_code == 204 and response.content == b""
+    assert client.post("/favicon.ico").status_code == 405

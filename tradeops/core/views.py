@@ -5,6 +5,7 @@ from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views import defaults
+from django.views.decorators.http import require_GET
 
 from tradeops.core.attention import attention_for
 
@@ -20,6 +21,16 @@ def home(request: HttpRequest) -> HttpResponse:
     """Each role's front page: where to go, and what needs attention now (open alerts, pending
     approvals, engaged kill switches, reports due), from every app's ``attention_for``."""
     return render(request, "home.html", {"items": attention_for(request.user)})
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """``/favicon.ico``: no icon (204). The screens declare none (``data:,``), but the admin's
+    pages and a browser's own probe ask for this path, and a 404 there is a failed request in
+    every page's console."""
+    response = HttpResponse(status=204)
+    response["Cache-Control"] = "public, max-age=86400"
+    return response
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
