@@ -115,7 +115,8 @@ _VERIFIED_HIDDEN = ADDRESS.pattern + r"|\b[A-Za-z][\w-]*(?:\.[\w-]+)+"
 _VERIFIED_HIDDEN_PG = _VERIFIED_HIDDEN.replace(r"\b", r"\m")
 # The audit.verified records that may name a database by address: those written before
 # 2026-12-06, whose payload has no "checkpoint_sources" (every run recorded since has them, and
-# names databases by label only). A bounded set: it no longer grows.
+# names databases by label only). A bounded set: it no longer grows. The same test as
+# ``tradeops.audit.verify.verified_payload_may_name_addresses``, which the display uses.
 _LEGACY_VERIFIED = "r.action = 'audit.verified' AND strpos(r.payload, '\"checkpoint_sources\"') = 0"
 # Such a record's full-text document without its address parts (bound: the pattern).
 _LEGACY_SHOWN_DOCUMENT = (

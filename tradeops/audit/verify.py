@@ -34,6 +34,7 @@ Every finding is kept (``VerifyReport.findings``); ``problem`` is the first.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import re
@@ -73,6 +74,11 @@ def _as_is(identity: str) -> str:
     return identity
 
 
+def _named_text(template: str, databases: tuple[str, ...], name: Callable[[str], str]) -> str:
+    """``template`` with each ``{i}`` given by ``name(databases[i])`` (no database: as it is)."""
+    return template.format(*map(name, databases)) if databases else template
+
+
 @dataclass(frozen=True)
 class ChainProblem:
     """A finding. A database it names is a field (``databases``), never part of the text:
@@ -88,7 +94,7 @@ class ChainProblem:
     databases: tuple[str, ...] = ()
 
     def text(self, name: Callable[[str], str] = _as_is) -> str:
-        return self.detail.format(*map(name, self.databases)) if self.databases else self.detail
+        return _named_text(self.detail, self.databases, name)
 
     def __str__(self) -> str:
         return f"{self.kind}: record {self.sequence}: {self.text()}"
@@ -102,7 +108,7 @@ class VerifyNote:
     databases: tuple[str, ...] = ()
 
     def text(self, name: Callable[[str], str] = _as_is) -> str:
-        return self.template.format(*map(name, self.databases)) if self.databases else self.template
+        return _named_text(self.template, self.databases, name)
 
     def __str__(self) -> str:
         return self.text()
@@ -507,13 +513,10 @@ def verify_report_named(report: VerifyReport, *, name: Callable[[str], str | Non
     its findings and notes as text. ``name`` is ``database_label`` for auditors and integrations
     (``verify_report_labelled``), the identity itself for admins. Nothing is replaced in text:
     each finding and note puts the name where its template says."""
-    known = {report.database, *(source.database for source in report.checkpoint_sources)} - {None, ""}
-    for item in [*report.findings, *report.notes]:
-        known |= set(getattr(item, "databases", ()))
-    names = {identity: name(identity) or identity for identity in known}
 
+    @functools.cache
     def named(identity: str) -> str:
-        return names.get(identity) or name(identity) or identity
+        return name(identity) or identity
 
     def note_text(note: VerifyNote | str) -> str:
         return note.text(named) if isinstance(note, VerifyNote) else note
@@ -601,12 +604,22 @@ def verified_payload_labelled(data):
     return walk(data)
 
 
+def verified_payload_may_name_addresses(data) -> bool:
+    """Whether an ``audit.verified`` record's payload may name a database by address: one written
+    before 2026-12-06, which has no ``checkpoint_sources`` (every run recorded since has them, and
+    names databases by label only: ``audit_verification_record`` labels the report it records).
+    The audit search's ``_LEGACY_VERIFIED`` is this test in SQL."""
+    return not isinstance(data, dict) or "checkpoint_sources" not in data
+
+
 def audit_payload_shown(record, *, addresses: bool = False):
     """The payload of ``record`` (an ``AuditRecord``) as a screen or the API shows it: as
-    recorded, except an ``audit.verified`` record's databases for whoever may not see addresses
-    (``verified_payload_labelled``; ``addresses``: admins on the audit screens)."""
+    recorded, except an older ``audit.verified`` record's databases for whoever may not see
+    addresses (``verified_payload_labelled``; ``addresses``: admins on the audit screens). A
+    record written since holds labels already: shown as recorded, without reading the
+    checkpoints for the identities this deployment knows."""
     data = record.payload_data
-    if record.action == "audit.verified" and not addresses:
+    if record.action == "audit.verified" and not addresses and verified_payload_may_name_addresses(data):
         return verified_payload_labelled(data)
     return data
 
