@@ -65,6 +65,15 @@ def market(t, oid, acct, side, qty, fill_price, *, owner=None, sym="EURUSD", lat
     ]
 
 
+def quick_sells(*, at: float, qty: int) -> list[dict]:
+    """Three quick sells of ``qty`` by account M at the flat market's bid (1.10000), 3 s apart
+    from ``at``: a momentum chain that ignites (three orders within 10 s) and moves nothing."""
+    rows = []
+    for i in range(3):
+        rows += market(at + 3.0 * i, f"s{i}", "M", "sell", qty, "1.10000")
+    return rows
+
+
 def pips_past_ask(pips: float) -> str:
     """The price this many pips past the ask of ``slipped_buys``'s quote (ask 1.10010)."""
     return f"{1.10010 + pips * 0.0001:.5f}"

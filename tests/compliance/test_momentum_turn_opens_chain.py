@@ -9,7 +9,7 @@ did exactly that."""
 from __future__ import annotations
 
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import market, run
+from tests.compliance.helpers import quick_sells, run
 from tests.compliance.test_momentum_late_reversal import three_order_burst
 
 ONLY = {"momentum_ignition"}
@@ -19,10 +19,7 @@ OFF = {"momentum_ignition": {"turn_opens_chain": False}}
 def run_before(*, at: float = -300.0, qty: int = 400_000):
     """Three quick sells of ``qty`` at the flat market's bid, ``at`` s before the burst: a chain
     that ignites (three orders within 10 s) and moves nothing."""
-    rows = []
-    for i in range(3):
-        rows += market(at + 3.0 * i, f"s{i}", "M", "sell", qty, "1.10000")
-    return rows
+    return quick_sells(at=at, qty=qty)
 
 
 def test_the_default_is_the_chosen_rule():

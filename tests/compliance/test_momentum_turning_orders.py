@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from compliance.surveillance.params import MomentumIgnitionParams
 from compliance.surveillance.state import STATE_VERSION
-from tests.compliance.helpers import market, run, surveil_restarted
+from tests.compliance.helpers import market, quick_sells, run, surveil_restarted
 from tests.compliance.test_momentum_late_reversal import three_order_burst
 
 ONLY = {"momentum_ignition"}
@@ -21,10 +21,7 @@ def sells_before(*, at: float = -280.0, qty: int = 3_000_000):
     """Three quick sells of ``qty`` at the flat market's bid, ``at`` s before the burst: a chain
     that ignites (three orders within 10 s) and moves nothing; the burst's 3 million of buys is
     a third of it, under half: not its turn complete."""
-    rows = []
-    for i in range(3):
-        rows += market(at + 3.0 * i, f"s{i}", "M", "sell", qty, "1.10000")
-    return rows
+    return quick_sells(at=at, qty=qty)
 
 
 def test_off_by_default_and_no_new_state():
