@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from tradeops.core import formatting
+
 OPERATOR_ALERT_TYPES = frozenset(
     {
         "reconciliation_position_mismatch",  # trading.orders.reconcile
@@ -90,12 +92,10 @@ def utc_text(value: Any) -> str:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
         return str(value)
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC)
-    text = moment.strftime("%Y-%m-%d %H:%M:%S")
-    if moment.microsecond:
-        text += f".{moment.microsecond // 1000:03d}"
-    return text + " UTC"
+    if moment.tzinfo is None:  # a naive time in evidence is UTC already
+        moment = moment.replace(tzinfo=UTC)
+    text = formatting.utc(moment)  # the screens' UTC, to the millisecond
+    return (text if moment.microsecond else text.removesuffix(".000")) + " UTC"
 
 
 def duration_text(seconds: float) -> str:
