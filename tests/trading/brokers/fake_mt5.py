@@ -53,6 +53,8 @@ CONSTANTS = {
     "ORDER_FILLING_FOK": 0,
     "ORDER_FILLING_IOC": 1,
     "ORDER_FILLING_RETURN": 2,
+    "ORDER_STATE_PLACED": 1,
+    "ORDER_STATE_PARTIAL": 3,
     "ORDER_TIME_GTC": 0,
     "ORDER_TIME_DAY": 1,
     "DEAL_TYPE_BUY": 0,
@@ -295,9 +297,9 @@ class FakeTerminal:
         if retcode == 10008 and request.get("action") == C.TRADE_ACTION_PENDING:
             ms = int(self.now.timestamp() * 1000)
             self.orders[order] = TradeOrder(
-                order, ms // 1000, ms, 0, 0, 0, request["type"], 0, request["type_filling"], 1, request["magic"],
-                0, 0, 3, volume, volume, price, request.get("sl", 0.0), request.get("tp", 0.0), price, 0.0,
-                request["symbol"], request["comment"], "",
+                order, ms // 1000, ms, 0, 0, 0, request["type"], 0, request["type_filling"], C.ORDER_STATE_PLACED,
+                request["magic"], 0, 0, 3, volume, volume, price, request.get("sl", 0.0), request.get("tp", 0.0),
+                price, 0.0, request["symbol"], request["comment"], "",
             )  # fmt: skip
             return OrderSendResult(retcode, 0, order, volume, price, bid, ask, "Request executed", 4, 0, request)
         if retcode not in (10009, 10010):
@@ -323,6 +325,18 @@ class FakeTerminal:
             self.positions[request["symbol"]] = TradePosition(
                 ticket, ms // 1000, ms, ms // 1000, ms, 0 if new > 0 else 1, request.get("magic", 0), ticket, 3,
                 abs(new), fill_price, 0.0, 0.0, fill_price, 0.0, 0.0, request["symbol"], request.get("comment", ""), "",
+            )  # fmt: skip
+        rest = round(volume - filled, 2)
+        if rest > 0 and request.get("type_filling") == C.ORDER_FILLING_RETURN:
+            # MetaQuotes, ORDER_FILLING_RETURN: "in case of partial filling, a market or limit order
+            # with the remaining volume is not canceled but processed further": the rest is the same
+            # order, still working (ORDER_STATE_PARTIAL), until it executes or is removed. IOC
+            # cancels the rest at once; FOK never answers DONE_PARTIAL.
+            self.orders[order] = TradeOrder(
+                order, ms // 1000, ms, 0, 0, 0, request["type"], 0, request["type_filling"],
+                C.ORDER_STATE_PARTIAL, request.get("magic", 0), 0, 0, 3, volume, rest, fill_price,
+                request.get("sl", 0.0), request.get("tp", 0.0), fill_price, 0.0, request["symbol"],
+                request.get("comment", ""), "",
             )  # fmt: skip
         comment = "Request executed"
         return OrderSendResult(retcode, deal_ticket, order, filled, fill_price, bid, ask, comment, 6, 0, request)

@@ -332,3 +332,38 @@ def test_a_market_order_whose_tick_read_fails_is_refused_price_off(broker, termi
     monkeypatch.setattr(broker.mt5, "symbol_info_tick", lambda symbol: terminal._fail(fake_mt5.NOT_FOUND))
     result = broker.send_order(buy())
     assert result.outcome == OrderOutcome.PRICE_OFF and not result.state_unknown
+
+
+@pytest.mark.parametrize(
+    ("exemode", "filling", "rests"),
+    [
+        (3, FillingMode.RETURN, True),  # exchange execution: the rest keeps working
+        (2, FillingMode.IOC, False),  # immediate or cancel: the rest is cancelled at once
+    ],
+)
+def test_a_market_order_filled_in_part_leaves_its_rest_working_only_under_return(
+    broker, terminal, exemode, filling, rests
+):
+    """MetaQuotes: under ORDER_FILLING_RETURN "a market or limit order with the remaining volume is
+    not canceled but processed further". The rest is the same order (its ticket), listed by
+    ``open_orders`` with what is left, until it executes or is removed; the worker's market order
+    expiry (docs/execution-worker.md) reconciles and cancels it through ``cancel_order``."""
+    terminal.trade_exemode, terminal.filling_mode = exemode, 2
+    broker._specs.clear()
+    terminal.script(fake_mt5.C.TRADE_RETCODE_DONE_PARTIAL)
+    result = broker.send_order(buy(filling=filling))
+    assert terminal.requests[-1]["type_filling"] == getattr(fake_mt5.C, f"ORDER_FILLING_{filling.name}")
+    assert result.outcome is OrderOutcome.DONE_PARTIAL and result.filled_volume == Decimal("0.05")
+    [deal] = result.deals
+    assert deal.volume == Decimal("0.05") and deal.comment == "T0123456789abcdef0123"
+    if not rests:
+        assert broker.open_orders() == []
+        return
+    [rest] = broker.open_orders()
+    assert rest.ticket == result.broker_order_id and rest.order_type is OrderType.MARKET and rest.side == "BUY"
+    assert rest.volume_initial == Decimal("0.10") and rest.volume_current == Decimal("0.05")
+    assert rest.comment == "T0123456789abcdef0123"
+    assert broker.cancel_order(rest.ticket).outcome is OrderOutcome.DONE
+    assert broker.open_orders() == []
+    [position] = broker.positions()
+    assert position.volume == Decimal("0.05")  # what executed stays executed
