@@ -134,12 +134,7 @@ def _number(value: Any) -> float | None:
 
 
 def _seconds(value: Any) -> float | None:
-    """A duration from the evidence (a field, or a fallback's digits): finite, not negative."""
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            return None
+    """A duration from the evidence: a number (not its text), finite, not negative."""
     try:
         seconds = _number(value)
     except OverflowError:
@@ -167,7 +162,7 @@ def _gap_figures(evidence: Mapping[str, Any], reason: str) -> tuple[float, str] 
     if seconds is not None and since is not None:
         return seconds, since
     match = _GAP.match(reason)  # a record of before 2026-12-06
-    seconds = _seconds(match["seconds"]) if match else None
+    seconds = _seconds(float(match["seconds"])) if match else None
     return (seconds, match["since"]) if seconds is not None else None
 
 
@@ -188,7 +183,7 @@ def _stale_figures(evidence: Mapping[str, Any], reason: str) -> float | None:
     if seconds is not None:
         return seconds
     match = _STALE.match(reason)  # a record of before 2026-12-06
-    return _seconds(match["seconds"]) if match else None
+    return _seconds(float(match["seconds"])) if match else None
 
 
 def _stale_feed_figures(evidence: Mapping[str, Any], reason: str) -> tuple[str, float, str] | None:
@@ -201,7 +196,7 @@ def _stale_feed_figures(evidence: Mapping[str, Any], reason: str) -> tuple[str, 
     if feed is not None and seconds is not None and newest is not None:
         return feed, seconds, newest
     match = _STALE_FEED.match(reason)  # a record of before 2026-12-06
-    seconds = _seconds(match["seconds"]) if match else None
+    seconds = _seconds(float(match["seconds"])) if match else None
     return (match["feed"], seconds, match["newest"]) if seconds is not None else None
 
 
@@ -255,7 +250,8 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
             f"No {subject} {feed} data for {duration_text(seconds)} while other feeds reached {utc_text(newest)}{last}."
         )
     kind = evidence.get("event_type") or "data"
-    data = f"{evidence['timeframe']} bar" if evidence.get("timeframe") else ("tick" if kind == "tick" else "data")
+    tick = kind in ("market.tick", "tick")  # the payload's TYPE; "tick" in hand-written evidence
+    data = f"{evidence['timeframe']} bar" if evidence.get("timeframe") else ("tick" if tick else "data")
     at = f" at {utc_text(evidence['source_ts'])}" if evidence.get("source_ts") else ""
     action = _ACTIONS.get(str(evidence.get("action") or ""), "")
     done = f"; {action}" if action else ""

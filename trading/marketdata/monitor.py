@@ -121,7 +121,6 @@ class Verdict(NamedTuple):
 
 
 NOTHING: tuple = ()
-NO_FIGURES: dict = {}  # a finding whose figures are the event's own fields (never mutated)
 _new_verdict = tuple.__new__  # what a named tuple's __new__ calls
 _FEED_CHECK_EVERY = timedelta(seconds=1)  # of event time, between two looks at every feed
 
@@ -330,11 +329,11 @@ class MarketMonitor:
         if crossed:
             flags.append(CROSSED)
             reasons.append(f"bid {bid} above ask {ask}")
-            figures.append(NO_FIGURES)  # bid and ask are the alert's fields already
+            figures.append({})  # bid and ask are the alert's fields already
         elif bid == ask:
             flags.append(LOCKED)
             reasons.append(f"bid equals ask at {bid}")
-            figures.append(NO_FIGURES)
+            figures.append({})
         if self._common(tick, state, flags, reasons, figures, self._max_gap_seconds):
             state.last_ts = ts
             state.stale_alerted = False
@@ -352,11 +351,11 @@ class MarketMonitor:
         if bar.high < bar.low:
             flags.append(CROSSED)
             reasons.append(f"high {bar.high} below low {bar.low}")
-            figures.append(NO_FIGURES)  # high and low are the alert's fields already
+            figures.append({})  # high and low are the alert's fields already
         if state.last_ts is not None and bar.ts == state.last_ts:
             flags.append(DUPLICATE)
             reasons.append(f"a second {bar.timeframe} bar opening at {bar.ts.isoformat()}")
-            figures.append(NO_FIGURES)  # the same open time as source_ts
+            figures.append({})  # the same open time as source_ts
             return flags, reasons, figures
         # A bar covers at most one trading day of session time: a missing daily bar of a stock
         # is 6.5 hours of session, not 24.
