@@ -404,3 +404,17 @@ def test_every_market_data_alert_the_monitor_raises_reads_as_a_sentence():
     assert operator_alert_explanation(crossed.alert_type, crossed.evidence, symbol="EURUSD").startswith(
         "EURUSD tick at 2017-03-01 10:30:01 UTC crossed: bid 1.12003 above ask 1.12001"
     )
+
+
+def test_every_flag_the_monitor_and_collector_raise_reads_from_its_fields_whatever_its_words():
+    """The monitor's and the collector's real alerts, one of every flag: the sentence is the
+    same with the monitor's words replaced (the figures come from the fields) and with no words
+    at all; the monitor can reword ``reason`` without turning a sentence off."""
+    from tests.trading.marketdata.alerts import every_market_data_alert
+
+    for alert in every_market_data_alert():
+        flag = alert.alert_type.removeprefix("market_data.")
+        sentence = market_data_sentence(flag, alert.evidence, symbol=alert.symbol)
+        assert sentence.endswith(".") and "+00:00" not in sentence, (flag, sentence)
+        for words in (REWORDED, ""):
+            assert market_data_sentence(flag, {**alert.evidence, "reason": words}, symbol=alert.symbol) == sentence

@@ -17,6 +17,7 @@ from drf_spectacular.validation import validate_schema
 
 from tests.tradeops.api.endpoints import ENDPOINTS
 from tests.tradeops.samples import sample_event
+from tests.trading.marketdata.alerts import every_market_data_alert
 from tradeops.api.matrix import matrix_markdown
 from tradeops.events import PAYLOADS, encode, events_json_schema
 
@@ -110,46 +111,6 @@ def test_the_schema_says_a_proof_of_today_is_a_409(openapi):
     assert "409" in responses and "audit_proof_day_open" in responses["409"]["description"]
 
 
-def _monitor_alerts() -> list:
-    """A real alert of every flag the market monitor raises (ticks and bars), and the collector's
-    feed outage and recovery."""
-    from datetime import UTC, datetime, timedelta
-    from decimal import Decimal
-
-    from tradeops.events import Bar, Tick, make_event
-    from trading.brokers.base import BrokerConnectionError
-    from trading.marketdata.monitor import MarketMonitor, MonitorConfig
-    from workers.collector import outage_alert
-
-    t0 = datetime(2026, 3, 2, 10, tzinfo=UTC)
-
-    def tick(bid, ask, second, received=None):
-        ts = t0 + timedelta(seconds=second)
-        payload = Tick(symbol="EURUSD", bid=Decimal(bid), ask=Decimal(ask), ts=ts, received_at=received)
-        return make_event(payload, source="t", key="EURUSD")
-
-    def bar(close, hour, high="1.2", low="1.0"):
-        ts = t0 + timedelta(hours=hour)
-        payload = Bar(symbol="EURUSD", timeframe="H1", ts=ts, open=Decimal(close), high=Decimal(high),
-                      low=Decimal(low), close=Decimal(close))  # fmt: skip
-        return make_event(payload, source="t", key="EURUSD")
-
-    monitor = MarketMonitor(
-        MonitorConfig(max_latency=timedelta(seconds=5), feed_timeout=timedelta(minutes=5), spike_sigma=4)
-    )
-    events = [tick("1.10000", "1.10002", 0), tick("1.10000", "1.10000", 1), tick("1.10003", "1.10001", 2)]
-    events += [tick("1.10000", "1.10002", 1.5), tick("1.10000", "1.10002", 3, t0 + timedelta(seconds=30))]
-    events += [tick(f"{1.1 + (i % 2) * 1e-5:.5f}", f"{1.1 + 2e-5 + (i % 2) * 1e-5:.5f}", 3 + i) for i in range(40)]
-    events += [tick("1.12000", "1.12002", 600)]  # a gap and a spike
-    events += [bar("1.1", 0), bar("1.1", 0), bar("1.1", 3, high="1.0", low="1.2")]
-    events += [tick("1.12000", "1.12002", 3 * 3600 + s) for s in (0, 5 * 3600)]  # the bar feed falls silent
-    alerts = [a.payload for e in events for a in monitor.inspect(e).alerts]
-    error = BrokerConnectionError("terminal gone")
-    for down in (error, None):
-        alerts.append(outage_alert(down, broker="mt5", symbols=["EURUSD"], at=t0).payload)
-    return alerts
-
-
 def test_every_market_data_alert_validates_with_its_evidence_typed_by_flag():
     """The schema types an ``alert.raised``'s evidence by its market-data flag (the figures as
     fields since 2026-12-06: numbers, RFC 3339 UTC times); every field the monitor and the
@@ -158,7 +119,7 @@ def test_every_market_data_alert_validates_with_its_evidence_typed_by_flag():
     from tradeops.events import MARKET_DATA_EVIDENCE, Alert, make_event
 
     validator = jsonschema.Draft202012Validator(events_json_schema(), format_checker=jsonschema.FormatChecker())
-    alerts = _monitor_alerts()
+    alerts = every_market_data_alert()
     assert {a.alert_type for a in alerts} == set(MARKET_DATA_EVIDENCE), "a flag with no alert here"
     for alert in alerts:
         declared = set(MARKET_DATA_EVIDENCE[alert.alert_type].__struct_fields__)
