@@ -453,7 +453,7 @@ class MarketMonitor:
                     "reason": f"no {kind} data for {silent:.0f}s while other feeds reached {newest.isoformat()}",
                     "last_seen": last_seen.isoformat(),
                     "silent_seconds": silent,
-                    "silent_limit_seconds": limit,
+                    "silent_limit_seconds": float(limit),
                     "newest": newest.isoformat(),
                 },
                 ts=newest,
