@@ -17,9 +17,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from os import urandom as _urandom
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 from tradeops.core.frozen import uuid_of_int
 
@@ -315,6 +316,101 @@ class Alert(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+# The evidence of a market-data alert (``market_data.<flag>``), per flag: what integrations read
+# from ``Alert.evidence`` (the JSON schema's ``if alert_type ... then evidence ...``). Every field
+# is optional in the schema: an alert raised before a field existed (compliance-events keeps 7
+# years) still validates. The figures as fields since 2026-12-06 (trading.marketdata.monitor's
+# table): numbers as numbers, times as RFC 3339 UTC, units in the names; ``reason`` keeps the
+# monitor's words for people, never to be parsed. Not payloads: nothing is decoded into them.
+
+
+class MarketDataEvidence(msgspec.Struct, kw_only=True):
+    """A market monitor's finding on a tick or bar (the fields every flag has)."""
+
+    flag: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET  # the monitor's words, for people
+    action: Literal["quarantined", "published_with_flag"] | UnsetType = UNSET
+    event_type: Literal["market.tick", "market.bar"] | UnsetType = UNSET
+    source_ts: UtcDatetime | UnsetType = UNSET  # the tick's time, the bar's open
+    similar_since_last_alert: int | UnsetType = UNSET  # findings the throttle folded into this one
+    cooldown_seconds: float | UnsetType = UNSET
+    bid: Decimal | UnsetType = UNSET  # a tick's
+    ask: Decimal | UnsetType = UNSET
+    timeframe: str | UnsetType = UNSET  # a bar's
+    open: Decimal | UnsetType = UNSET
+    high: Decimal | UnsetType = UNSET
+    low: Decimal | UnsetType = UNSET
+    close: Decimal | UnsetType = UNSET
+
+
+class MarketDataGapEvidence(MarketDataEvidence, kw_only=True):
+    """More session time than the limit without data before this tick or bar."""
+
+    gap_seconds: float | UnsetType = UNSET  # session time without data (a closed market is not counted)
+    gap_limit_seconds: float | UnsetType = UNSET
+    since: UtcDatetime | UnsetType = UNSET  # the previous event's time
+
+
+class MarketDataSpikeEvidence(MarketDataEvidence, kw_only=True):
+    """A move of more sigmas of recent moves than the limit."""
+
+    price: Literal["mid", "close"] | UnsetType = UNSET  # a tick's mid, a bar's close
+    move_bp: float | UnsetType = UNSET  # signed log return, in basis points
+    sigma: float | UnsetType = UNSET  # the move in sigmas of recent moves (EWMA)
+    sigma_limit: float | UnsetType = UNSET
+
+
+class MarketDataStaleEvidence(MarketDataEvidence, kw_only=True):
+    """Received later than the limit after the source had it."""
+
+    delay_seconds: float | UnsetType = UNSET  # received_at - known_at
+    delay_limit_seconds: float | UnsetType = UNSET
+    known_at: UtcDatetime | UnsetType = UNSET  # when the source had it: a tick's time, a bar's END
+    received_at: UtcDatetime | UnsetType = UNSET
+
+
+class MarketDataOutOfOrderEvidence(MarketDataEvidence, kw_only=True):
+    """Earlier than the symbol's previous event of the same feed."""
+
+    previous_ts: UtcDatetime | UnsetType = UNSET  # the symbol's previous event, later than this one
+    behind_seconds: float | UnsetType = UNSET
+
+
+class MarketDataStaleFeedEvidence(msgspec.Struct, kw_only=True):
+    """A feed (ticks, or bars of a timeframe) of a symbol silent while other feeds tick."""
+
+    flag: str | UnsetType = UNSET
+    reason: str | UnsetType = UNSET
+    feed: str | UnsetType = UNSET  # "tick" or a timeframe ("H1")
+    silent_seconds: float | UnsetType = UNSET
+    silent_limit_seconds: float | UnsetType = UNSET
+    last_seen: UtcDatetime | UnsetType = UNSET  # the feed's last event (a bar's END)
+    newest: UtcDatetime | UnsetType = UNSET  # the newest event of any feed
+
+
+class MarketDataFeedEvidence(msgspec.Struct, kw_only=True):
+    """The collector's broker feed going down or coming back."""
+
+    broker: str | UnsetType = UNSET
+    symbols: list[str] | UnsetType = UNSET
+    error: str | UnsetType = UNSET
+    code: str | int | UnsetType = UNSET
+
+
+MARKET_DATA_EVIDENCE: dict[str, type[msgspec.Struct]] = {
+    "market_data.gap": MarketDataGapEvidence,
+    "market_data.spike": MarketDataSpikeEvidence,
+    "market_data.stale": MarketDataStaleEvidence,
+    "market_data.out_of_order": MarketDataOutOfOrderEvidence,
+    "market_data.crossed": MarketDataEvidence,
+    "market_data.locked": MarketDataEvidence,
+    "market_data.duplicate": MarketDataEvidence,
+    "market_data.stale_feed": MarketDataStaleFeedEvidence,
+    "market_data.feed_down": MarketDataFeedEvidence,
+    "market_data.feed_restored": MarketDataFeedEvidence,
+}
+
+
 class KillSwitchChanged(Payload, frozen=True, kw_only=True):
     """Kill switch engaged or released (RTS 6 Art. 12). scope: all | account | instrument | algo | trader."""
 
@@ -522,9 +618,19 @@ def make_event(
 def events_json_schema() -> dict[str, Any]:
     """JSON Schema (draft 2020-12) of every event on the wire, generated from the structs above
     (``msgspec.json.schema_components``), never written by hand: one envelope variant per
-    (type, version), its ``payload`` pointing at the payload's schema, its topic in ``x-topic``.
-    Served at ``/api/v1/events/schema/`` for integrations that consume the Kafka topics."""
-    _, defs = msgspec.json.schema_components([Envelope, *PAYLOADS], ref_template="#/$defs/{name}")
+    (type, version), its ``payload`` pointing at the payload's schema, its topic in ``x-topic``;
+    an ``alert.raised`` of a market-data type has its ``evidence`` typed by
+    ``MARKET_DATA_EVIDENCE``. Served at ``/api/v1/events/schema/`` for integrations that consume
+    the Kafka topics."""
+    evidences = dict.fromkeys(MARKET_DATA_EVIDENCE.values())  # each once, in order
+    _, defs = msgspec.json.schema_components([Envelope, *PAYLOADS, *evidences], ref_template="#/$defs/{name}")
+    defs[Alert.__name__]["allOf"] = [
+        {
+            "if": {"properties": {"alert_type": {"const": alert_type}}, "required": ["alert_type"]},
+            "then": {"properties": {"evidence": {"$ref": f"#/$defs/{evidence.__name__}"}}},
+        }
+        for alert_type, evidence in MARKET_DATA_EVIDENCE.items()
+    ]
     envelope = defs.pop("Envelope")
     variants = []
     for payload in PAYLOADS:

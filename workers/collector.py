@@ -18,6 +18,7 @@ feeds the embedded run. No business rule lives here.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -148,17 +149,25 @@ class Collector:
         stats.alerts += len(alerts)
         if verdict.quarantined:
             stats.quarantined += 1
-            self._quarantine(verdict.event, verdict.reasons, flags)
+            self._quarantine(verdict.event, verdict.reasons, flags, verdict.figures)
             return list(alerts)
         stats.published += 1
         if flags:
             stats.flagged += 1
         return [verdict.event, *alerts]
 
-    def _quarantine(self, event: Envelope, reasons: tuple[str, ...], flags: tuple[str, ...]) -> None:
+    def _quarantine(
+        self, event: Envelope, reasons: tuple[str, ...], flags: tuple[str, ...], figures: tuple[dict, ...]
+    ) -> None:
+        """Keep a quarantined event: the quarantine row (file) and, with a bus, its dead-letter
+        topic. Both carry the findings' figures as fields (``findings``; the ``dlq.findings``
+        header, JSON) beside the words (``reason``; ``dlq.detail``)."""
         data = encode(event)
         reason = "; ".join(f"{f}: {r}" for f, r in zip(flags, reasons, strict=True))
-        row = QuarantinedRow(source=f"{self.source}:{event.key}", line=0, reason=reason, raw=data.decode())
+        findings = tuple({"flag": f, "reason": r, **found} for f, r, found in zip(flags, reasons, figures, strict=True))
+        row = QuarantinedRow(
+            source=f"{self.source}:{event.key}", line=0, reason=reason, raw=data.decode(), findings=findings
+        )
         self.quarantine.add(row)
         if self._dead_letter:
             from tradeops.topics import dlq_name  # the bus's catalogue, present whenever a bus is
@@ -167,7 +176,11 @@ class Collector:
                 dlq_name(Topic.MARKET_DATA),
                 data,
                 key=event.key,
-                headers={"dlq.reason": "market_monitor." + flags[0], "dlq.detail": reason[:2000]},
+                headers={
+                    "dlq.reason": "market_monitor." + flags[0],
+                    "dlq.detail": reason[:2000],
+                    "dlq.findings": json.dumps(findings),  # a few small dicts: never near a header limit
+                },
             )
 
     def events(self, items: Iterable[Tick | Bar | Quote]) -> Iterator[Envelope]:

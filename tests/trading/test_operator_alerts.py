@@ -11,7 +11,7 @@ from django.test import Client
 from tests.screens.world import world_build
 from tradeops.audit.services import audit_append_events
 from tradeops.core.clock import utcnow
-from tradeops.core.operator_alerts import alert_is_operator, operator_alert_explanation
+from tradeops.core.operator_alerts import alert_is_operator, market_data_sentence, operator_alert_explanation
 from tradeops.events import Alert, make_event
 from trading.console.alerts import operator_alerts_high_count, operator_alerts_recent
 from trading.console.selectors import attention_for, live_catch_up
@@ -229,7 +229,145 @@ GAP = {
     ],
 )
 def test_market_data_alerts_read_as_sentences_with_units_and_utc_times(alert_type, evidence, sentence):
+    """Records of before 2026-12-06: their figures are in the monitor's words alone (the regex
+    fallback: ``_GAP``, ``_SPIKE``, ``_STALE``, ``_STALE_FEED``, ``_ISO``); the audit trail keeps
+    them as they were, so they must read as they always have."""
     assert operator_alert_explanation(alert_type, evidence, symbol="EURUSD") == sentence
+
+
+REWORDED = "words a later monitor chose"  # the figures are read from the fields, never from these
+
+TICK = {
+    "reason": REWORDED,
+    "action": "published_with_flag",
+    "event_type": "market.tick",
+    "source_ts": "2017-03-02T11:00:00+00:00",
+    "bid": "1.10000",
+    "ask": "1.10002",
+    "similar_since_last_alert": 0,
+    "cooldown_seconds": 3600.0,
+}
+
+
+@pytest.mark.parametrize(
+    "flag, evidence, sentence",
+    [
+        (
+            "gap",
+            {
+                **GAP,
+                "reason": REWORDED,
+                "gap_seconds": 5415.2,
+                "gap_limit_seconds": 5400.0,
+                "since": "2017-03-02T09:00:00+00:00",
+            },
+            "No EURUSD data for 1 h 30 min of session time since 2017-03-02 09:00:00 UTC: gap before the H1 bar "
+            "at 2017-03-02 11:00:00 UTC; published with the flag.",
+        ),
+        (
+            "spike",
+            {
+                **TICK,
+                "price": "mid",
+                "move_bp": 35.2149,
+                "sigma": 6.0833,
+                "sigma_limit": 5.0,
+                "similar_since_last_alert": 3,
+            },
+            "EURUSD mid moved +35.2 bp on the tick at 2017-03-02 11:00:00 UTC, 6.1 sigma of its recent moves "
+            "(limit 5.0 sigma); published with the flag. 3 more like it since the last alert (one alert per 1 h).",
+        ),
+        (
+            "spike",
+            {**GAP, "reason": "", "price": "close", "move_bp": -12.04, "sigma": 9.96, "sigma_limit": 8},
+            "EURUSD close moved -12.0 bp on the H1 bar at 2017-03-02 11:00:00 UTC, 10.0 sigma of its recent moves "
+            "(limit 8.0 sigma); published with the flag.",
+        ),
+        (
+            "stale",
+            {
+                **TICK,
+                "delay_seconds": 2.345,
+                "delay_limit_seconds": 0.5,
+                "known_at": "2017-03-02T11:00:00+00:00",
+                "received_at": "2017-03-02T11:00:02.345000+00:00",
+            },
+            "EURUSD tick at 2017-03-02 11:00:00 UTC received 2.345 s after its source time; published with the flag.",
+        ),
+        (
+            "stale_feed",
+            {
+                "flag": "stale_feed",
+                "feed": "H1",
+                "reason": REWORDED,
+                "silent_seconds": 7230.5,
+                "silent_limit_seconds": 7200.0,
+                "last_seen": "2017-03-02T11:00:00+00:00",
+                "newest": "2017-03-02T13:00:30.500000+00:00",
+            },
+            "No EURUSD H1 data for 2 h while other feeds reached 2017-03-02 13:00:30.500 UTC (last at 2017-03-02 "
+            "11:00:00 UTC).",
+        ),
+        (
+            "out_of_order",
+            {
+                **TICK,
+                "action": "quarantined",
+                "source_ts": "2017-03-02T10:00:00+00:00",
+                "previous_ts": "2017-03-02T11:00:00+00:00",
+                "behind_seconds": 3600.0,
+            },
+            "EURUSD tick at 2017-03-02 10:00:00 UTC out of order: 2017-03-02 10:00:00 UTC is before the previous "
+            "2017-03-02 11:00:00 UTC; quarantined (kept aside, not published).",
+        ),
+        (
+            "crossed",
+            {**TICK, "action": "quarantined", "bid": "1.2", "ask": "1.1"},
+            "EURUSD tick at 2017-03-02 11:00:00 UTC crossed: bid 1.2 above ask 1.1; quarantined (kept aside, "
+            "not published).",
+        ),
+        (
+            "crossed",
+            {**GAP, "reason": REWORDED, "action": "quarantined", "high": "1.0", "low": "1.2"},
+            "EURUSD H1 bar at 2017-03-02 11:00:00 UTC crossed: high 1.0 below low 1.2; quarantined (kept aside, "
+            "not published).",
+        ),
+        (
+            "locked",
+            TICK,
+            "EURUSD tick at 2017-03-02 11:00:00 UTC locked: bid equals ask at 1.10000; published with the flag.",
+        ),
+        (
+            "duplicate",
+            {**GAP, "reason": REWORDED, "action": "quarantined"},
+            "EURUSD H1 bar at 2017-03-02 11:00:00 UTC duplicate: a second H1 bar opening at 2017-03-02 11:00:00 "
+            "UTC; quarantined (kept aside, not published).",
+        ),
+        (
+            "feed_restored",
+            {"broker": "mt5", "symbols": ["EURUSD", "GBPUSD"], "error": "", "code": ""},
+            "Market data from mt5 flows again for EURUSD, GBPUSD.",
+        ),
+    ],
+)
+def test_market_data_alerts_read_their_figures_from_fields_whatever_the_words(flag, evidence, sentence):
+    """Alerts raised since 2026-12-06 carry their figures as fields: the sentence reads those, so
+    rewording the monitor's ``reason`` no longer turns it off (it returned "" and the raw words
+    showed)."""
+    assert operator_alert_explanation(f"market_data.{flag}", evidence, symbol="EURUSD") == sentence
+
+
+def test_a_field_that_is_not_a_figure_falls_back_on_the_words_then_on_nothing():
+    """A malformed field is not read (a string of seconds, a bool, an infinity, a time that is not
+    one): the words of the time are, for a record of before; with neither, no sentence."""
+    old = GAP["reason"]
+    for bad in ({"gap_seconds": "3600"}, {"gap_seconds": True}, {"gap_seconds": float("inf")}, {"since": "soon"}):
+        evidence = {**GAP, "gap_seconds": 3600.0, "since": "2017-03-02T09:00:00+00:00", **bad}
+        assert operator_alert_explanation("market_data.gap", evidence, symbol="EURUSD").startswith(
+            "No EURUSD data for 1 h of session time"
+        ), bad
+        assert market_data_sentence("gap", {**evidence, "reason": REWORDED}) == "", bad
+    assert old == GAP["reason"]
 
 
 def test_every_market_data_alert_the_monitor_raises_reads_as_a_sentence():
@@ -259,3 +397,24 @@ def test_every_market_data_alert_the_monitor_raises_reads_as_a_sentence():
         text = operator_alert_explanation(alert.alert_type, alert.evidence, symbol=alert.symbol)
         assert text.startswith(("EURUSD", "No EURUSD")) and text.endswith(".") and "UTC" in text, text
         assert "T1" not in text and "+00:00" not in text, text  # no raw ISO time
+        flag = alert.alert_type.removeprefix("market_data.")
+        reworded = {**alert.evidence, "reason": REWORDED}  # the monitor's words changed: the same sentence
+        assert market_data_sentence(flag, reworded, symbol=alert.symbol) == text, flag
+    crossed = by_type["market_data.crossed"]  # its event_type is the payload's TYPE, market.tick: a tick
+    assert operator_alert_explanation(crossed.alert_type, crossed.evidence, symbol="EURUSD").startswith(
+        "EURUSD tick at 2017-03-01 10:30:01 UTC crossed: bid 1.12003 above ask 1.12001"
+    )
+
+
+def test_every_flag_the_monitor_and_collector_raise_reads_from_its_fields_whatever_its_words():
+    """The monitor's and the collector's real alerts, one of every flag: the sentence is the
+    same with the monitor's words replaced (the figures come from the fields) and with no words
+    at all; the monitor can reword ``reason`` without turning a sentence off."""
+    from tests.trading.marketdata.alerts import every_market_data_alert
+
+    for alert in every_market_data_alert():
+        flag = alert.alert_type.removeprefix("market_data.")
+        sentence = market_data_sentence(flag, alert.evidence, symbol=alert.symbol)
+        assert sentence.endswith(".") and "+00:00" not in sentence, (flag, sentence)
+        for words in (REWORDED, ""):
+            assert market_data_sentence(flag, {**alert.evidence, "reason": words}, symbol=alert.symbol) == sentence

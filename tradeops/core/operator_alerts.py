@@ -11,6 +11,7 @@ Pure: no Django.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -74,10 +75,21 @@ def operator_alert_explanation(alert_type: str, evidence: Mapping[str, Any] | No
 
 # ---------------------------------------------------------------- market data, as sentences
 
-_GAP = re.compile(r"^(?P<seconds>[\d.]+)s of session time without data since (?P<since>\S+)$")
-_SPIKE = re.compile(r"^(?P<what>\w+) moved (?P<bp>[-+][\d.]+) bp, (?P<sigma>[\d.]+) sigma \(limit (?P<limit>[\d.]+)\)$")
-_STALE = re.compile(r"^received (?P<seconds>[\d.]+)s after its source time$")
-_STALE_FEED = re.compile(r"^no (?P<feed>\S+) data for (?P<seconds>[\d.]+)s while other feeds reached (?P<newest>\S+)$")
+# 2026-12-06: the monitor writes each finding's figures as fields of the alert's evidence
+# (``gap_seconds``, ``since``, ``move_bp``, ``sigma``, ``sigma_limit``, ``delay_seconds``,
+# ``silent_seconds``, ``newest``, ...; trading.marketdata.monitor's table) and the sentence reads
+# those. These patterns are ONLY the fallback for alerts recorded before that date, whose figures
+# are in the monitor's words of the time alone: the audit trail is immutable, so an old record
+# must still read as it does today. Never the way a new alert is read; do not add to them.
+_GAP = re.compile(r"^(?P<seconds>\d+(?:\.\d+)?)s of session time without data since (?P<since>\S+)$")
+_SPIKE = re.compile(
+    r"^(?P<what>\w+) moved (?P<bp>[-+]\d+(?:\.\d+)?) bp, (?P<sigma>\d+(?:\.\d+)?) sigma "
+    r"\(limit (?P<limit>\d+(?:\.\d+)?)\)$"
+)
+_STALE = re.compile(r"^received (?P<seconds>\d+(?:\.\d+)?)s after its source time$")
+_STALE_FEED = re.compile(
+    r"^no (?P<feed>\S+) data for (?P<seconds>\d+(?:\.\d+)?)s while other feeds reached (?P<newest>\S+)$"
+)
 _ISO = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[+-]\d{2}:\d{2}|Z)?")
 _ACTIONS = {
     "quarantined": "quarantined (kept aside, not published)",
@@ -94,7 +106,10 @@ def utc_text(value: Any) -> str:
         return str(value)
     if moment.tzinfo is None:  # a naive time in evidence is UTC already
         moment = moment.replace(tzinfo=UTC)
-    text = formatting.utc(moment)  # the screens' UTC, to the millisecond
+    try:
+        text = formatting.utc(moment)  # the screens' UTC, to the millisecond
+    except OverflowError:  # year 1 east of UTC, year 9999 west of it: no UTC time to write
+        return str(value)
     return (text if moment.microsecond else text.removesuffix(".000")) + " UTC"
 
 
@@ -110,13 +125,113 @@ def duration_text(seconds: float) -> str:
     return f"{minutes} min" + (f" {secs} s" if secs else "")
 
 
+def _number(value: Any) -> float | None:
+    """A figure from the evidence: a finite number (a bool is not one), else None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)  # an int past a float's range raises: not a figure either
+    return number if math.isfinite(number) else None
+
+
+def _seconds(value: Any) -> float | None:
+    """A duration from the evidence: a number (not its text), finite, not negative."""
+    try:
+        seconds = _number(value)
+    except OverflowError:
+        return None
+    return seconds if seconds is not None and seconds >= 0 else None
+
+
+def _time(value: Any) -> str | None:
+    """An ISO 8601 time from the evidence, else None."""
+    if not isinstance(value, str):
+        return None
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return value
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _gap_figures(evidence: Mapping[str, Any], reason: str) -> tuple[float, str] | None:
+    seconds, since = _seconds(evidence.get("gap_seconds")), _time(evidence.get("since"))
+    if seconds is not None and since is not None:
+        return seconds, since
+    match = _GAP.match(reason)  # a record of before 2026-12-06
+    seconds = _seconds(float(match["seconds"])) if match else None
+    return (seconds, match["since"]) if seconds is not None else None
+
+
+def _spike_figures(evidence: Mapping[str, Any], reason: str) -> tuple[str, str, str, str] | None:
+    """(price, move in bp, sigma, limit) as the sentence writes them."""
+    try:
+        move, sigma, limit = (_number(evidence.get(k)) for k in ("move_bp", "sigma", "sigma_limit"))
+    except OverflowError:
+        move = sigma = limit = None
+    if move is not None and sigma is not None and limit is not None:
+        return _text(evidence.get("price")) or "price", f"{move:+.1f}", f"{sigma:.1f}", str(limit)
+    match = _SPIKE.match(reason)  # a record of before 2026-12-06
+    return (match["what"], match["bp"], match["sigma"], match["limit"]) if match else None
+
+
+def _stale_figures(evidence: Mapping[str, Any], reason: str) -> float | None:
+    seconds = _seconds(evidence.get("delay_seconds"))
+    if seconds is not None:
+        return seconds
+    match = _STALE.match(reason)  # a record of before 2026-12-06
+    return _seconds(float(match["seconds"])) if match else None
+
+
+def _stale_feed_figures(evidence: Mapping[str, Any], reason: str) -> tuple[str, float, str] | None:
+    """(feed, seconds silent, the newest time of any feed)."""
+    feed, seconds, newest = (
+        _text(evidence.get("feed")),
+        _seconds(evidence.get("silent_seconds")),
+        _time(evidence.get("newest")),
+    )
+    if feed is not None and seconds is not None and newest is not None:
+        return feed, seconds, newest
+    match = _STALE_FEED.match(reason)  # a record of before 2026-12-06
+    seconds = _seconds(float(match["seconds"])) if match else None
+    return (match["feed"], seconds, match["newest"]) if seconds is not None else None
+
+
+def _plain_words(flag: str, evidence: Mapping[str, Any]) -> str:
+    """What a crossed, locked, duplicate or out-of-order finding saw, from the event's fields
+    (the words the monitor writes, with UTC times); empty when the fields are not there."""
+    bid, ask, high, low = (evidence.get(k) for k in ("bid", "ask", "high", "low"))
+    if flag == "crossed":
+        if bid is not None and ask is not None:
+            return f"bid {bid} above ask {ask}"
+        if high is not None and low is not None:
+            return f"high {high} below low {low}"
+    if flag == "locked" and bid is not None:
+        return f"bid equals ask at {bid}"
+    source_ts = _time(evidence.get("source_ts"))
+    if flag == "out_of_order" and source_ts and (previous := _time(evidence.get("previous_ts"))):
+        return f"{utc_text(source_ts)} is before the previous {utc_text(previous)}"
+    if flag == "duplicate" and source_ts and evidence.get("timeframe"):
+        return f"a second {evidence['timeframe']} bar opening at {utc_text(source_ts)}"
+    return ""
+
+
 def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str = "") -> str:
     """One sentence for a market-data alert (``trading.marketdata.monitor``, ``workers.collector``),
-    from its evidence: what was seen, on which data, when (UTC), and what was done with it. Empty
-    when the evidence is not of a known shape (the caller falls back on its raw words)."""
+    from its evidence: what was seen, on which data, when (UTC), and what was done with it. The
+    figures come from the evidence's fields (alerts raised since 2026-12-06), else from the words
+    of an alert recorded before. Empty when the evidence is not of a known shape (the caller falls
+    back on its raw words); never raises, whatever the evidence holds."""
     subject = symbol or "the instrument"
     if flag in ("feed_down", "feed_restored"):
-        symbols = evidence.get("symbols") or ([symbol] if symbol else [])
+        symbols = evidence.get("symbols")
+        if isinstance(symbols, str):
+            symbols = [symbols]
+        elif not isinstance(symbols, list | tuple) or not symbols:
+            symbols = [symbol] if symbol else []
         names = ", ".join(str(s) for s in symbols) or "every symbol"
         broker = evidence.get("broker") or "the broker"
         if flag == "feed_restored":
@@ -125,50 +240,53 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
         return f"Market data from {broker} stopped for {names}: {error}."
     reason = str(evidence.get("reason") or "")
     if flag == "stale_feed":
-        match = _STALE_FEED.match(reason)
-        if not match:
+        figures = _stale_feed_figures(evidence, reason)
+        if figures is None:
             return ""
-        last = f" (last at {utc_text(evidence['last_seen'])})" if evidence.get("last_seen") else ""
+        feed, seconds, newest = figures
+        last_seen = evidence.get("last_seen")
+        last = f" (last at {utc_text(last_seen)})" if last_seen else ""
         return (
-            f"No {subject} {match['feed']} data for {duration_text(float(match['seconds']))} while other feeds "
-            f"reached {utc_text(match['newest'])}{last}."
+            f"No {subject} {feed} data for {duration_text(seconds)} while other feeds reached {utc_text(newest)}{last}."
         )
     kind = evidence.get("event_type") or "data"
-    data = f"{evidence['timeframe']} bar" if evidence.get("timeframe") else ("tick" if kind == "tick" else "data")
+    tick = kind in ("market.tick", "tick")  # the payload's TYPE; "tick" in hand-written evidence
+    data = f"{evidence['timeframe']} bar" if evidence.get("timeframe") else ("tick" if tick else "data")
     at = f" at {utc_text(evidence['source_ts'])}" if evidence.get("source_ts") else ""
     action = _ACTIONS.get(str(evidence.get("action") or ""), "")
     done = f"; {action}" if action else ""
     similar = evidence.get("similar_since_last_alert")
     more = ""
-    if isinstance(similar, int) and similar > 0:
-        cooldown = evidence.get("cooldown_seconds")
-        per = f" (one alert per {duration_text(float(cooldown))})" if isinstance(cooldown, int | float) else ""
+    if isinstance(similar, int) and not isinstance(similar, bool) and similar > 0:
+        cooldown = _seconds(evidence.get("cooldown_seconds"))
+        per = f" (one alert per {duration_text(cooldown)})" if cooldown is not None else ""
         more = f" {similar} more like it since the last alert{per}."
     if flag == "gap":
-        match = _GAP.match(reason)
-        if not match:
+        figures = _gap_figures(evidence, reason)
+        if figures is None:
             return ""
+        seconds, since = figures
         return (
-            f"No {subject} data for {duration_text(float(match['seconds']))} of session time since "
-            f"{utc_text(match['since'])}: gap before the {data}{at}{done}.{more}"
+            f"No {subject} data for {duration_text(seconds)} of session time since "
+            f"{utc_text(since)}: gap before the {data}{at}{done}.{more}"
         )
     if flag == "spike":
-        match = _SPIKE.match(reason)
-        if not match:
+        figures = _spike_figures(evidence, reason)
+        if figures is None:
             return ""
+        what, bp, sigma, limit = figures
         return (
-            f"{subject} {match['what']} moved {match['bp']} bp on the {data}{at}, {match['sigma']} sigma of its "
-            f"recent moves (limit {match['limit']} sigma){done}.{more}"
+            f"{subject} {what} moved {bp} bp on the {data}{at}, {sigma} sigma of its "
+            f"recent moves (limit {limit} sigma){done}.{more}"
         )
     if flag == "stale":
-        match = _STALE.match(reason)
-        if not match:
+        seconds = _stale_figures(evidence, reason)
+        if seconds is None:
             return ""
-        return (
-            f"{subject} {data}{at} received {duration_text(float(match['seconds']))} after its source time{done}.{more}"
-        )
-    if reason:  # crossed, locked, out of order, duplicate: the monitor's words are already plain
-        label = flag.replace("_", " ")
-        words = _ISO.sub(lambda m: utc_text(m.group(0)), reason)
-        return f"{subject} {data}{at} {label}: {words}{done}.{more}"
+        return f"{subject} {data}{at} received {duration_text(seconds)} after its source time{done}.{more}"
+    # crossed, locked, out of order, duplicate: from the event's fields, else the monitor's words
+    # (already plain; a record of before 2026-12-06 has no previous_ts for out of order)
+    words = _plain_words(flag, evidence) or _ISO.sub(lambda m: utc_text(m.group(0)), reason)
+    if words:
+        return f"{subject} {data}{at} {flag.replace('_', ' ')}: {words}{done}.{more}"
     return ""

@@ -19,6 +19,19 @@ verdict for the runner to keep (quarantine file, dead-letter topic) and named in
 Feeds that fall silent (``feed_timeout`` of event time behind the newest event of any symbol)
 raise a ``stale_feed`` alert once until they tick again.
 
+Each finding has its figures as fields (``Verdict.figures``, one dict per flag beside its
+``reason``), copied into the alert's evidence and the quarantine record: numbers as numbers, times
+as ISO 8601 UTC, units in the names (docs/market-data.md has the table; ``reason`` keeps the words):
+
+| flag | figures |
+| --- | --- |
+| ``gap`` | ``gap_seconds`` (session time), ``gap_limit_seconds``, ``since`` (the previous event's time) |
+| ``spike`` | ``price`` (``mid`` or ``close``), ``move_bp`` (signed), ``sigma``, ``sigma_limit`` |
+| ``stale`` | ``delay_seconds``, ``delay_limit_seconds``, ``known_at`` (a tick's time, a bar's END), ``received_at`` |
+| ``out_of_order`` | ``previous_ts``, ``behind_seconds`` |
+| ``stale_feed`` | ``feed``, ``silent_seconds``, ``silent_limit_seconds``, ``last_seen``, ``newest`` |
+| ``crossed``, ``locked``, ``duplicate`` | none: the event's own ``bid``/``ask``, ``high``/``low``, ``source_ts`` |
+
 Alerts (``tradeops.events.Alert``, topic compliance-events) are throttled per symbol and flag:
 one per ``alert_cooldown`` of event time, carrying how many findings it stands for, so a bad feed
 cannot bury the compliance desk (RTS 6 Art. 16 monitoring; best execution price checks,
@@ -101,6 +114,10 @@ class Verdict(NamedTuple):
     quarantined: bool
     reasons: tuple[str, ...]  # one human sentence per flag
     alerts: tuple[Envelope, ...]
+    # One dict per flag, beside ``reasons``: the finding's figures as fields (numbers as numbers,
+    # times as ISO UTC, units in the names: the module's table), what the alert's evidence and
+    # the quarantine record carry so no consumer has to parse the words.
+    figures: tuple[dict, ...] = ()
 
 
 NOTHING: tuple = ()
@@ -147,9 +164,9 @@ class MarketMonitor:
         payload = event.payload
         kind = type(payload)
         if kind is Tick:
-            flags, reasons = self._check_tick(payload)
+            flags, reasons, figures = self._check_tick(payload)
         elif kind is Bar:
-            flags, reasons = self._check_bar(payload)
+            flags, reasons, figures = self._check_bar(payload)
         else:
             return None
         ts = payload.ts if kind is Tick else bar_end(payload)  # a bar's data exists at its END
@@ -160,14 +177,15 @@ class MarketMonitor:
             flags = tuple(flags)
             event = msgspec.structs.replace(event, payload=msgspec.structs.replace(payload, flags=flags))
             alerts = []
-            for flag, reason in zip(flags, reasons, strict=True):
-                alert = self._alert(flag, payload, reason, quarantined, ts)
+            for flag, reason, found in zip(flags, reasons, figures, strict=True):
+                alert = self._alert(flag, payload, reason, found, quarantined, ts)
                 if alert is not None:
                     alerts.append(alert)
             alerts = tuple(alerts)
             reasons = tuple(reasons)
+            figures = tuple(figures)
         else:
-            flags = reasons = NOTHING
+            flags = reasons = figures = NOTHING
         if self._newest is None or ts > self._newest:
             self._newest = ts
         check = self._next_feed_check
@@ -178,7 +196,7 @@ class MarketMonitor:
             if stale:
                 alerts = (*alerts, *stale)
         # Verdict(...) without its __new__'s Python frame
-        return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts))
+        return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts, figures))
 
     # ------------------------------------------------------------ checks
 
@@ -209,27 +227,38 @@ class MarketMonitor:
             open_time -= self.config.session_shift.total_seconds()
         return open_time
 
-    def _spike(self, state: _SymbolState, price: float, flags: list | None, reasons: list | None, label: str):
-        """Update the volatility estimate; returns (flags, reasons), extended when it is a spike."""
+    def _spike(
+        self,
+        state: _SymbolState,
+        price: float,
+        flags: list | None,
+        reasons: list | None,
+        figures: list | None,
+        label: str,
+    ):
+        """Update the volatility estimate; returns (flags, reasons, figures), extended when it is a
+        spike."""
         last = state.last_price
         state.last_price = price
         if last <= 0 or price <= 0:
-            return flags, reasons
+            return flags, reasons, figures
         ret = math.log(price / last)
         ret2 = ret * ret
         variance = state.variance
         limit2 = self._spike_limit2 * variance
         if state.observations >= self._warmup and variance > 0 and ret2 > limit2:
             sigma = math.sqrt(variance)
+            move_bp, sigmas, limit = ret * 1e4, abs(ret) / sigma, self.config.spike_sigma
             flags = [*(flags or ()), SPIKE]
-            reasons = [
-                *(reasons or ()),
-                f"{label} moved {ret * 1e4:+.1f} bp, {abs(ret) / sigma:.1f} sigma (limit {self.config.spike_sigma})",
+            reasons = [*(reasons or ()), f"{label} moved {move_bp:+.1f} bp, {sigmas:.1f} sigma (limit {limit})"]
+            figures = [
+                *(figures or ()),
+                {"price": label, "move_bp": move_bp, "sigma": sigmas, "sigma_limit": float(limit)},
             ]
             ret2 = limit2  # a spike must not blow up the estimate it is judged by
         state.variance = variance + self._alpha * (ret2 - variance)
         state.observations += 1
-        return flags, reasons
+        return flags, reasons, figures
 
     def _common(
         self,
@@ -237,6 +266,7 @@ class MarketMonitor:
         state: _SymbolState,
         flags: list,
         reasons: list,
+        figures: list,
         gap_limit: float,
         known_at: datetime | None = None,
     ) -> bool:
@@ -246,18 +276,31 @@ class MarketMonitor:
         ts = payload.ts
         if state.last_ts is not None:
             if ts < state.last_ts:
+                previous = state.last_ts.isoformat()
                 flags.append(OUT_OF_ORDER)
-                reasons.append(f"{ts.isoformat()} is before the previous {state.last_ts.isoformat()}")
+                reasons.append(f"{ts.isoformat()} is before the previous {previous}")
+                figures.append({"previous_ts": previous, "behind_seconds": (state.last_ts - ts).total_seconds()})
                 return False
             gap = self._gap(payload.symbol, state.last_ts, ts, gap_limit)
             if gap:
+                since = state.last_ts.isoformat()
                 flags.append(GAP)
-                reasons.append(f"{gap:.0f}s of session time without data since {state.last_ts.isoformat()}")
+                reasons.append(f"{gap:.0f}s of session time without data since {since}")
+                figures.append({"gap_seconds": gap, "gap_limit_seconds": float(gap_limit), "since": since})
         limit = self._max_latency
         known_at = known_at or ts
         if limit is not None and payload.received_at is not None and payload.received_at - known_at > limit:
+            delay = (payload.received_at - known_at).total_seconds()
             flags.append(STALE)
-            reasons.append(f"received {(payload.received_at - known_at).total_seconds():.3f}s after its source time")
+            reasons.append(f"received {delay:.3f}s after its source time")
+            figures.append(
+                {
+                    "delay_seconds": delay,
+                    "delay_limit_seconds": limit.total_seconds(),
+                    "known_at": known_at.isoformat(),
+                    "received_at": payload.received_at.isoformat(),
+                }
+            )
         return True
 
     def _check_tick(self, tick: Tick):
@@ -278,51 +321,63 @@ class MarketMonitor:
         if clean:  # the common case, without building any list
             state.last_ts = ts
             state.stale_alerted = False
-            return self._spike(state, (float(bid) + float(ask)) * 0.5, None, None, "mid")
+            return self._spike(state, (float(bid) + float(ask)) * 0.5, None, None, None, "mid")
         flags: list[str] = []
         reasons: list[str] = []
+        figures: list[dict] = []
         crossed = bid > ask
         if crossed:
             flags.append(CROSSED)
             reasons.append(f"bid {bid} above ask {ask}")
+            figures.append({})  # bid and ask are the alert's fields already
         elif bid == ask:
             flags.append(LOCKED)
             reasons.append(f"bid equals ask at {bid}")
-        if self._common(tick, state, flags, reasons, self._max_gap_seconds):
+            figures.append({})
+        if self._common(tick, state, flags, reasons, figures, self._max_gap_seconds):
             state.last_ts = ts
             state.stale_alerted = False
             if not crossed:
-                flags, reasons = self._spike(state, (float(bid) + float(ask)) * 0.5, flags, reasons, "mid")
-        return flags, reasons
+                flags, reasons, figures = self._spike(
+                    state, (float(bid) + float(ask)) * 0.5, flags, reasons, figures, "mid"
+                )
+        return flags, reasons, figures
 
     def _check_bar(self, bar: Bar):
         flags: list[str] = []
         reasons: list[str] = []
+        figures: list[dict] = []
         state = self._state(bar.symbol, bar.timeframe)
         if bar.high < bar.low:
             flags.append(CROSSED)
             reasons.append(f"high {bar.high} below low {bar.low}")
+            figures.append({})  # high and low are the alert's fields already
         if state.last_ts is not None and bar.ts == state.last_ts:
             flags.append(DUPLICATE)
             reasons.append(f"a second {bar.timeframe} bar opening at {bar.ts.isoformat()}")
-            return flags, reasons
+            figures.append({})  # the same open time as source_ts
+            return flags, reasons, figures
         # A bar covers at most one trading day of session time: a missing daily bar of a stock
         # is 6.5 hours of session, not 24.
         length = min(TIMEFRAME_SECONDS.get(bar.timeframe, 60), self._session_day.get(bar.symbol, 86400))
         length *= self.config.bar_gap_factor
-        in_order = self._common(bar, state, flags, reasons, length, bar_end(bar))
+        in_order = self._common(bar, state, flags, reasons, figures, length, bar_end(bar))
         if in_order:
             state.last_ts = bar.ts
             state.stale_alerted = False
             if CROSSED not in flags:
-                flags, reasons = self._spike(state, float(bar.close), flags, reasons, "close")
-        return flags, reasons
+                flags, reasons, figures = self._spike(state, float(bar.close), flags, reasons, figures, "close")
+        return flags, reasons, figures
 
     # ------------------------------------------------------------ alerts
 
-    def _alert(self, flag: str, payload, reason: str, quarantined: bool, ts: datetime) -> Envelope | None:
+    def _alert(
+        self, flag: str, payload, reason: str, figures: dict, quarantined: bool, ts: datetime
+    ) -> Envelope | None:
         """The throttled alert for one finding; ``ts``: when the data was known (a tick's time, a
-        bar's END), the alert's event time. A bar's alert spans the bar, open to end."""
+        bar's END), the alert's event time. A bar's alert spans the bar, open to end. Its evidence
+        carries the finding's ``figures`` as fields beside ``reason`` (the words, kept as they
+        were); a throttled alert carries the figures of the finding that raised it."""
         key = (payload.symbol, flag)
         state = self._alerts.get(key)
         if state is not None and ts - state.last_raised < self.config.alert_cooldown and ts >= state.last_raised:
@@ -338,6 +393,7 @@ class MarketMonitor:
             "source_ts": payload.ts.isoformat(),
             "similar_since_last_alert": suppressed,
             "cooldown_seconds": self.config.alert_cooldown.total_seconds(),
+            **figures,
         }
         if isinstance(payload, Tick):
             evidence.update(bid=str(payload.bid), ask=str(payload.ask))
@@ -396,6 +452,9 @@ class MarketMonitor:
                     "feed": kind,
                     "reason": f"no {kind} data for {silent:.0f}s while other feeds reached {newest.isoformat()}",
                     "last_seen": last_seen.isoformat(),
+                    "silent_seconds": silent,
+                    "silent_limit_seconds": float(limit),
+                    "newest": newest.isoformat(),
                 },
                 ts=newest,
             )

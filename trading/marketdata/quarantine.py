@@ -35,6 +35,10 @@ class QuarantinedRow:
     line: int  # 1-based line in the file; 0 for events
     reason: str  # stable code first, then detail: "non_positive_price: low -1.2 must be positive"
     raw: str  # the row as read (or the encoded event)
+    # An event the market monitor quarantined: one finding per flag, ``{"flag", "reason", and its
+    # figures as fields}`` (trading.marketdata.monitor's table), so nobody parses ``reason``.
+    # Empty for a parser's row (and then not written to the file).
+    findings: tuple[dict, ...] = ()
 
     @property
     def code(self) -> str:
@@ -65,7 +69,10 @@ class Quarantine:
             if self._file is None:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
                 self._file = self.path.open("a", encoding="utf-8")
-            self._file.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
+            record = asdict(row)
+            if not row.findings:  # a parser's row: its line as before
+                del record["findings"]
+            self._file.write(json.dumps(record, ensure_ascii=False) + "\n")
 
     def close(self) -> None:
         if self._file is not None:

@@ -17,6 +17,7 @@ from drf_spectacular.validation import validate_schema
 
 from tests.tradeops.api.endpoints import ENDPOINTS
 from tests.tradeops.samples import sample_event
+from tests.trading.marketdata.alerts import every_market_data_alert
 from tradeops.api.matrix import matrix_markdown
 from tradeops.events import PAYLOADS, encode, events_json_schema
 
@@ -108,3 +109,33 @@ def test_the_schema_says_a_proof_of_today_is_a_409(openapi):
     that GET no 409 (the walk of 2026-12-06)."""
     responses = openapi["paths"]["/api/v1/audit/records/{sequence}/proof/"]["get"]["responses"]
     assert "409" in responses and "audit_proof_day_open" in responses["409"]["description"]
+
+
+def test_every_market_data_alert_validates_with_its_evidence_typed_by_flag():
+    """The schema types an ``alert.raised``'s evidence by its market-data flag (the figures as
+    fields since 2026-12-06: numbers, RFC 3339 UTC times); every field the monitor and the
+    collector write is declared there (the writer and the contract cannot drift), a figure of the
+    wrong type is refused, and an alert recorded before the figures existed still validates."""
+    from tradeops.events import MARKET_DATA_EVIDENCE, Alert, make_event
+
+    validator = jsonschema.Draft202012Validator(events_json_schema(), format_checker=jsonschema.FormatChecker())
+    alerts = every_market_data_alert()
+    assert {a.alert_type for a in alerts} == set(MARKET_DATA_EVIDENCE), "a flag with no alert here"
+    for alert in alerts:
+        declared = set(MARKET_DATA_EVIDENCE[alert.alert_type].__struct_fields__)
+        assert set(alert.evidence) <= declared, (alert.alert_type, set(alert.evidence) - declared)
+        wire = orjson.loads(encode(make_event(alert, source="market-monitor", key="EURUSD")))
+        errors = [e.message for e in validator.iter_errors(wire)]
+        assert not errors, (alert.alert_type, errors[:3])
+
+    def valid(alert_type: str, evidence: dict) -> bool:
+        event = make_event(Alert(alert_type=alert_type, evidence=evidence, ts=alerts[0].ts), source="s", key="k")
+        return validator.is_valid(orjson.loads(encode(event)))
+
+    gap = next(a for a in alerts if a.alert_type == "market_data.gap").evidence
+    assert not valid("market_data.gap", {**gap, "gap_seconds": "600"})  # a number, not its text
+    since = events_json_schema()["$defs"]["MarketDataGapEvidence"]["properties"]["since"]
+    assert since == {"type": "string", "format": "date-time"}  # (checked where rfc3339-validator is installed)
+    before = {k: v for k, v in gap.items() if k not in ("gap_seconds", "gap_limit_seconds", "since")}
+    assert valid("market_data.gap", before)  # an alert of before 2026-12-06
+    assert valid("spoofing", {"gap_seconds": "anything"})  # surveillance's evidence is its own

@@ -176,3 +176,35 @@ def test_replay_real_bars_into_kafka_and_read_them_back(collector_kafka_bus):
     assert {r.key for r in seen} == {"EURUSD"} and len({r.partition for r in seen}) == 1
     in_order = [r.event.payload.ts for r in sorted(seen, key=lambda r: r.offset)]
     assert in_order == sorted(in_order)
+
+
+def test_a_quarantined_event_keeps_its_findings_figures_as_fields_in_the_file_and_the_dead_letter(tmp_path):
+    """The quarantine record and the dead letter carry each finding's figures as fields beside
+    the words (2026-12-06): nobody reading them parses ``reason``. A parser's row is as before."""
+    import json
+
+    from trading.marketdata.quarantine import QuarantinedRow
+
+    bus = MemoryBus()
+    quarantine = Quarantine(tmp_path / "q.jsonl")
+    collector = Collector(publish=bus, quarantine=quarantine, clock=lambda: RECEIVED)
+    late = T0 + timedelta(seconds=4, milliseconds=500)
+    collector.run(
+        [
+            Tick(symbol="EURUSD", bid=Decimal("1.08500"), ask=Decimal("1.08510"), ts=T0 + timedelta(seconds=10)),
+            Tick(symbol="EURUSD", bid=Decimal("1.08530"), ask=Decimal("1.08510"), ts=late),  # crossed, out of order
+        ]
+    )
+    quarantine.add(QuarantinedRow(source="bars.csv", line=3, reason="nan_price: close is NaN", raw="x"))
+    quarantine.close()
+    [row, parsed] = quarantine
+    assert [f["flag"] for f in row.findings] == ["crossed", "out_of_order"]
+    crossed, behind = row.findings
+    assert crossed == {"flag": "crossed", "reason": "bid 1.08530 above ask 1.08510"}
+    assert behind["previous_ts"] == (T0 + timedelta(seconds=10)).isoformat() and behind["behind_seconds"] == 5.5
+    assert row.reason == f"crossed: {crossed['reason']}; out_of_order: {behind['reason']}"  # the words as before
+    lines = [json.loads(line) for line in (tmp_path / "q.jsonl").read_text().splitlines()]
+    assert lines[0]["findings"] == [crossed, behind]
+    assert "findings" not in lines[1] and lines[1]["reason"] == "nan_price: close is NaN"
+    [letter] = bus.dead_letters(Topic.MARKET_DATA)
+    assert letter.reason == "market_monitor.crossed" and json.loads(letter.headers["dlq.findings"]) == [crossed, behind]

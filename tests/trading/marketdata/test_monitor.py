@@ -232,3 +232,89 @@ def test_a_bar_is_stale_by_its_latency_after_its_end_not_after_its_open():
     late = bar("1.1", T0 + timedelta(hours=1), received_at=T0 + timedelta(hours=2, seconds=9))
     verdict = monitor.inspect(late)
     assert verdict.flags == ("stale",) and "9.000s after" in verdict.reasons[0]
+
+
+# ---------------------------------------------------------------- figures as fields (2026-12-06)
+
+
+def _is_utc(text: str) -> bool:
+    return datetime.fromisoformat(text).utcoffset() == timedelta(0)
+
+
+def _one_alert(verdict, flag):
+    [alert] = [a.payload for a in verdict.alerts if a.payload.alert_type == f"market_data.{flag}"]
+    return alert.evidence
+
+
+def test_a_gap_carries_its_seconds_limit_and_since_as_fields_beside_its_words():
+    monitor = MarketMonitor(MonitorConfig(max_gap=timedelta(minutes=2)))
+    monitor.handle(tick("1.08500", "1.08510", 0))
+    verdict = monitor.inspect(tick("1.08500", "1.08510", 600))
+    evidence = _one_alert(verdict, "gap")
+    assert evidence["gap_seconds"] == 600.0 and evidence["gap_limit_seconds"] == 120.0
+    assert evidence["since"] == T0.isoformat() and _is_utc(evidence["since"])
+    assert evidence["reason"] == f"600s of session time without data since {T0.isoformat()}"  # as before
+    assert verdict.figures == ({"gap_seconds": 600.0, "gap_limit_seconds": 120.0, "since": T0.isoformat()},)
+
+
+def test_a_spike_carries_its_move_sigma_and_limit_as_numbers():
+    monitor = MarketMonitor(MonitorConfig(spike_sigma=6))
+    bid = 108500
+    for i in range(200):
+        bid += (-1, 1)[i % 2]
+        monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", i))
+    bid += 300
+    evidence = _one_alert(monitor.inspect(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", 200)), "spike")
+    assert evidence["price"] == "mid" and evidence["sigma_limit"] == 6.0
+    assert isinstance(evidence["move_bp"], float) and 27 < evidence["move_bp"] < 28  # 30 pips of 1.085
+    assert isinstance(evidence["sigma"], float) and evidence["sigma"] > evidence["sigma_limit"]
+    assert evidence["reason"] == (
+        f"mid moved {evidence['move_bp']:+.1f} bp, {evidence['sigma']:.1f} sigma (limit 6)"
+    )  # the words as they were: the limit as configured
+
+
+def test_a_stale_tick_and_bar_carry_their_delay_limit_and_times():
+    monitor = MarketMonitor(MonitorConfig(max_latency=timedelta(milliseconds=500)))
+    received = T0 + timedelta(seconds=2.25)
+    evidence = _one_alert(monitor.inspect(tick("1.08500", "1.08510", 0, received=received)), "stale")
+    assert (evidence["delay_seconds"], evidence["delay_limit_seconds"]) == (2.25, 0.5)
+    assert evidence["known_at"] == T0.isoformat() and evidence["received_at"] == received.isoformat()
+    bars = MarketMonitor(MonitorConfig(max_latency=timedelta(seconds=5)))
+    late = bar("1.1", T0, received_at=T0 + timedelta(hours=1, seconds=9))
+    evidence = _one_alert(bars.inspect(late), "stale")
+    assert evidence["delay_seconds"] == 9.0 and evidence["known_at"] == (T0 + timedelta(hours=1)).isoformat()
+
+
+def test_out_of_order_carries_the_previous_time_and_how_far_behind():
+    monitor = MarketMonitor()
+    monitor.handle(tick("1.08500", "1.08510", 10))
+    evidence = _one_alert(monitor.inspect(tick("1.08500", "1.08510", 5.5)), "out_of_order")
+    assert evidence["previous_ts"] == (T0 + timedelta(seconds=10)).isoformat() and evidence["behind_seconds"] == 4.5
+    assert evidence["source_ts"] == (T0 + timedelta(seconds=5.5)).isoformat()
+
+
+def test_a_stale_feed_carries_its_feed_seconds_limit_and_times():
+    monitor = MarketMonitor(MonitorConfig(feed_timeout=timedelta(seconds=60), max_gap=timedelta(hours=1)))
+    monitor.handle(tick("1.26000", "1.26010", 0, symbol="GBPUSD"))
+    alerts = []
+    for second in range(0, 200, 5):
+        alerts += split(monitor.handle(tick("1.08500", "1.08510", second)))[1]
+    [stale] = alerts
+    evidence = stale.payload.evidence
+    assert evidence["feed"] == "tick" and evidence["silent_limit_seconds"] == 60.0
+    assert evidence["silent_seconds"] == (stale.payload.ts - T0).total_seconds() > 60
+    assert evidence["newest"] == stale.payload.ts.isoformat() and evidence["last_seen"] == T0.isoformat()
+    assert evidence["reason"].startswith(f"no tick data for {evidence['silent_seconds']:.0f}s while other feeds")
+
+
+def test_crossed_locked_and_duplicate_findings_have_the_events_own_fields_and_no_more():
+    monitor = MarketMonitor()
+    crossed = monitor.inspect(tick("1.08520", "1.08510", 0))
+    assert crossed.figures == ({},) and _one_alert(crossed, "crossed")["ask"] == "1.08510"
+    locked = monitor.inspect(tick("1.08500", "1.08500", 1))
+    assert locked.figures == ({},) and _one_alert(locked, "locked")["bid"] == "1.08500"
+    bars = MarketMonitor()
+    bars.handle(bar("1.1", T0))
+    duplicate = bars.inspect(bar("1.1", T0))
+    assert duplicate.figures == ({},) and _one_alert(duplicate, "duplicate")["timeframe"] == "H1"
+    assert monitor.inspect(tick("1.08501", "1.08511", 2)).figures == ()  # a clean tick: none
