@@ -357,6 +357,16 @@ def test_market_data_alerts_read_their_figures_from_fields_whatever_the_words(fl
     assert operator_alert_explanation(f"market_data.{flag}", evidence, symbol="EURUSD") == sentence
 
 
+def test_without_a_symbol_the_sentence_still_reads():
+    """An alert that names no symbol (a feed-wide finding) reads "No data ..." and "The instrument
+    ...", not "No the instrument data ..." or a sentence that starts in lower case."""
+    gap = {**GAP, "gap_seconds": 3600.0, "since": "2017-03-02T09:00:00+00:00"}
+    assert market_data_sentence("gap", gap).startswith("No data for 1 h of session time since 2017-03-02 09:00:00 UTC")
+    stale_feed = {"flag": "stale_feed", "feed": "H1", "silent_seconds": 7230.5, "newest": "2017-03-02T13:00:30+00:00"}
+    assert market_data_sentence("stale_feed", stale_feed).startswith("No H1 data for 2 h while other feeds")
+    assert market_data_sentence("locked", TICK).startswith("The instrument tick at 2017-03-02 11:00:00 UTC locked")
+
+
 def test_a_field_that_is_not_a_figure_falls_back_on_the_words_then_on_nothing():
     """A malformed field is not read (a string of seconds, a bool, an infinity, a time that is not
     one): the words of the time are, for a record of before; with neither, no sentence."""

@@ -225,7 +225,8 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
     figures come from the evidence's fields (alerts raised since 2026-12-06), else from the words
     of an alert recorded before. Empty when the evidence is not of a known shape (the caller falls
     back on its raw words); never raises, whatever the evidence holds."""
-    subject = symbol or "the instrument"
+    subject = symbol or "The instrument"  # a sentence's first word
+    named = f"{symbol} " if symbol else ""  # "No EURUSD data ...", or "No data ..." without a symbol
     if flag in ("feed_down", "feed_restored"):
         symbols = evidence.get("symbols")
         if isinstance(symbols, str):
@@ -246,9 +247,7 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
         feed, seconds, newest = figures
         last_seen = evidence.get("last_seen")
         last = f" (last at {utc_text(last_seen)})" if last_seen else ""
-        return (
-            f"No {subject} {feed} data for {duration_text(seconds)} while other feeds reached {utc_text(newest)}{last}."
-        )
+        return f"No {named}{feed} data for {duration_text(seconds)} while other feeds reached {utc_text(newest)}{last}."
     kind = evidence.get("event_type") or "data"
     tick = kind in ("market.tick", "tick")  # the payload's TYPE; "tick" in hand-written evidence
     data = f"{evidence['timeframe']} bar" if evidence.get("timeframe") else ("tick" if tick else "data")
@@ -267,7 +266,7 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
             return ""
         seconds, since = figures
         return (
-            f"No {subject} data for {duration_text(seconds)} of session time since "
+            f"No {named}data for {duration_text(seconds)} of session time since "
             f"{utc_text(since)}: gap before the {data}{at}{done}.{more}"
         )
     if flag == "spike":
