@@ -112,7 +112,7 @@ def test_every_section_named_after_a_page_is_on_that_page(page):
         target = ROOT / match.group(1)
         title = re.sub(r"\s+", " ", match.group(2)).strip().lower()
         if target.exists() and title not in sections(target):
-            missing.append(f"{_label(page)}:{_line(text, match.start())}: {match.group(1)}, \"{match.group(2)}\"")
+            missing.append(f'{_label(page)}:{_line(text, match.start())}: {match.group(1)}, "{match.group(2)}"')
     assert not missing, "sections named that the page does not have:\n" + "\n".join(missing)
 
 
