@@ -243,10 +243,28 @@ class RiskLimitProposalAdmin(admin.ModelAdmin):
 class KillSwitchForm(forms.ModelForm):
     release_now = forms.BooleanField(required=False, help_text="Release (risk managers only)")
     reason = forms.CharField(widget=forms.Textarea, help_text="Why you engage or release it (recorded)")
+    user = None  # the person engaging (set by KillSwitchAdmin.get_form): their rights are checked here
 
     class Meta:
         model = KillSwitch
         fields = ("scope", "scope_value")
+
+    def clean(self):
+        """An engage the service would refuse (an instrument, account, trader or algorithm nobody
+        knows, the whole firm without the risk manager role) is refused here, beside the fields and
+        with what was typed, so the admin never reports "added successfully" for a switch it did
+        not add. The service checks again when it engages."""
+        from trading.controls.services import kill_switch_check_engage_rights, kill_switch_check_scope
+
+        data = super().clean()
+        if self.instance.pk is None and "scope" in data:
+            try:
+                kill_switch_check_scope(scope=data["scope"], scope_value=data.get("scope_value") or "")
+                if self.user is not None:
+                    kill_switch_check_engage_rights(user=self.user, scope=data["scope"])
+            except ApplicationError as exc:
+                raise forms.ValidationError(f"{exc.code}: {exc}", code=exc.code) from None
+        return data
 
 
 @admin.register(KillSwitch)
@@ -272,6 +290,11 @@ class KillSwitchAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "scope", "scope_value") if obj else self.readonly_fields
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.user = request.user
+        return form
+
     def has_delete_permission(self, request, obj=None):
         return False
 
@@ -279,6 +302,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
         from trading.controls.services import kill_switch_engage, kill_switch_release
 
         reason = form.cleaned_data["reason"]
+        request._kill_switch_refused = False
         try:
             if not change:
                 result = kill_switch_engage(
@@ -296,10 +320,40 @@ class KillSwitchAdmin(admin.ModelAdmin):
             elif form.cleaned_data.get("release_now"):
                 kill_switch_release(switch=KillSwitch.objects.get(pk=obj.pk), user=request.user, reason=reason)
         except ApplicationError as exc:
+            request._kill_switch_refused = True
             messages.error(request, f"{exc.code}: {exc}")
 
     def save_related(self, request, form, formsets, change):
         pass  # no relations to save; the service wrote the row
+
+    def _refused(self, request, url_name: str, *args):
+        """Back to the form the service refused, with its error and without Django's "added" or
+        "changed successfully" (until 2026-12-06 the admin said both: a refused engage read as
+        added, a refused release as changed)."""
+        from django.http import HttpResponseRedirect
+        from django.urls import reverse
+
+        return HttpResponseRedirect(reverse(url_name, args=args))
+
+    def log_addition(self, request, obj, message):
+        if not getattr(request, "_kill_switch_refused", False):
+            return super().log_addition(request, obj, message)
+        return None
+
+    def log_change(self, request, obj, message):
+        if not getattr(request, "_kill_switch_refused", False):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if getattr(request, "_kill_switch_refused", False):
+            return self._refused(request, "admin:trading_killswitch_add")
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if getattr(request, "_kill_switch_refused", False):
+            return self._refused(request, "admin:trading_killswitch_change", obj.pk)
+        return super().response_change(request, obj)
 
 
 @admin.register(AccountRiskSnapshot)
