@@ -22,7 +22,7 @@ from compliance.selectors import (
     compliance_rule_history,
     compliance_rule_in_force,
 )
-from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role, user_has_role
 
@@ -255,7 +255,7 @@ class CaseForm(forms.ModelForm):
 
 
 @admin.register(Case)
-class CaseAdmin(ComplianceOnlyAdmin):
+class CaseAdmin(ServiceRefusalShown, ComplianceOnlyAdmin):
     form = CaseForm
     list_display = ("reference", "status", "subject_owner", "subject_account", "symbol", "max_score", "pending_action")
     list_filter = ("status",)
@@ -292,8 +292,8 @@ class CaseAdmin(ComplianceOnlyAdmin):
             "approve": lambda: services.case_disposition_approve(case=obj, officer=user, note=note),
             "send_back": lambda: services.case_disposition_reject(case=obj, officer=user, note=note),
         }
-        if step:
-            _run(request, obj.reference, calls[step])
+        if step and not _run(request, obj.reference, calls[step]):
+            self.service_refused(request)  # four eyes, a step out of order: the form again, not "changed"
 
     def has_stor_permission(self, request) -> bool:
         """The STOR draft is an officer's (the ``stor_drafts`` row of the authorisation matrix):

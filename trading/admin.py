@@ -4,7 +4,7 @@ written by services only, so their admin is read-only."""
 from django import forms
 from django.contrib import admin, messages
 
-from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from trading.models import (
     AccountRiskSnapshot,
@@ -268,7 +268,7 @@ class KillSwitchForm(forms.ModelForm):
 
 
 @admin.register(KillSwitch)
-class KillSwitchAdmin(admin.ModelAdmin):
+class KillSwitchAdmin(ServiceRefusalShown, admin.ModelAdmin):
     """Add = engage (cancels every unexecuted order in scope at once). Change = release, for users
     with the risk_manager role, with a reason. Both through ``trading.controls.services``."""
 
@@ -302,7 +302,6 @@ class KillSwitchAdmin(admin.ModelAdmin):
         from trading.controls.services import kill_switch_engage, kill_switch_release
 
         reason = form.cleaned_data["reason"]
-        request._kill_switch_refused = False
         try:
             if not change:
                 result = kill_switch_engage(
@@ -320,40 +319,11 @@ class KillSwitchAdmin(admin.ModelAdmin):
             elif form.cleaned_data.get("release_now"):
                 kill_switch_release(switch=KillSwitch.objects.get(pk=obj.pk), user=request.user, reason=reason)
         except ApplicationError as exc:
-            request._kill_switch_refused = True
+            self.service_refused(request)
             messages.error(request, f"{exc.code}: {exc}")
 
     def save_related(self, request, form, formsets, change):
         pass  # no relations to save; the service wrote the row
-
-    def _refused(self, request, url_name: str, *args):
-        """Back to the form the service refused, with its error and without Django's "added" or
-        "changed successfully" (until 2026-12-06 the admin said both: a refused engage read as
-        added, a refused release as changed)."""
-        from django.http import HttpResponseRedirect
-        from django.urls import reverse
-
-        return HttpResponseRedirect(reverse(url_name, args=args))
-
-    def log_addition(self, request, obj, message):
-        if not getattr(request, "_kill_switch_refused", False):
-            return super().log_addition(request, obj, message)
-        return None
-
-    def log_change(self, request, obj, message):
-        if not getattr(request, "_kill_switch_refused", False):
-            return super().log_change(request, obj, message)
-        return None
-
-    def response_add(self, request, obj, post_url_continue=None):
-        if getattr(request, "_kill_switch_refused", False):
-            return self._refused(request, "admin:trading_killswitch_add")
-        return super().response_add(request, obj, post_url_continue)
-
-    def response_change(self, request, obj):
-        if getattr(request, "_kill_switch_refused", False):
-            return self._refused(request, "admin:trading_killswitch_change", obj.pk)
-        return super().response_change(request, obj)
 
 
 @admin.register(AccountRiskSnapshot)
