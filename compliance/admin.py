@@ -110,7 +110,7 @@ class ComplianceRuleForm(forms.ModelForm):
 
 
 @admin.register(ComplianceRule)
-class ComplianceRuleAdmin(ComplianceOnlyAdmin):
+class ComplianceRuleAdmin(ServiceRefusalShown, ComplianceOnlyAdmin):
     form = ComplianceRuleForm
     list_display = (
         "code",
@@ -175,17 +175,22 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
     def save_model(self, request, obj, form, change):
         """Never edits a row: a new (pending) version is proposed instead."""
         base = ComplianceRule.objects.get(pk=obj.pk) if change else obj
-        rule = services.compliance_rule_propose(
-            proposed_by=request.user,
-            code=base.code,
-            rule_type=base.rule_type,
-            scope=base.scope,
-            account=base.account,
-            instrument=base.instrument,
-            algo_id=base.algo_id,
-            parameters=getattr(form, "proposed_parameters", form.cleaned_data["parameters"]),
-            reason=form.cleaned_data.get("change_reason", ""),
-        )
+        try:
+            rule = services.compliance_rule_propose(
+                proposed_by=request.user,
+                code=base.code,
+                rule_type=base.rule_type,
+                scope=base.scope,
+                account=base.account,
+                instrument=base.instrument,
+                algo_id=base.algo_id,
+                parameters=getattr(form, "proposed_parameters", form.cleaned_data["parameters"]),
+                reason=form.cleaned_data.get("change_reason", ""),
+            )
+        except ApplicationError as exc:  # a change already pending: the form again, not a server error
+            self.service_refused(request)
+            messages.error(request, f"{base.code}: {exc}")
+            return
         # the admin's own "was added/changed" message names ``obj``: make it the version just
         # proposed (it named the form's unsaved v1 [pending] over a v2 proposal)
         obj.pk = rule.pk
