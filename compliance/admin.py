@@ -22,7 +22,7 @@ from compliance.selectors import (
     compliance_rule_history,
     compliance_rule_in_force,
 )
-from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role, user_has_role
 
@@ -110,7 +110,7 @@ class ComplianceRuleForm(forms.ModelForm):
 
 
 @admin.register(ComplianceRule)
-class ComplianceRuleAdmin(ComplianceOnlyAdmin):
+class ComplianceRuleAdmin(ServiceRefusalShown, ComplianceOnlyAdmin):
     form = ComplianceRuleForm
     list_display = (
         "code",
@@ -175,17 +175,22 @@ class ComplianceRuleAdmin(ComplianceOnlyAdmin):
     def save_model(self, request, obj, form, change):
         """Never edits a row: a new (pending) version is proposed instead."""
         base = ComplianceRule.objects.get(pk=obj.pk) if change else obj
-        rule = services.compliance_rule_propose(
-            proposed_by=request.user,
-            code=base.code,
-            rule_type=base.rule_type,
-            scope=base.scope,
-            account=base.account,
-            instrument=base.instrument,
-            algo_id=base.algo_id,
-            parameters=getattr(form, "proposed_parameters", form.cleaned_data["parameters"]),
-            reason=form.cleaned_data.get("change_reason", ""),
-        )
+        try:
+            rule = services.compliance_rule_propose(
+                proposed_by=request.user,
+                code=base.code,
+                rule_type=base.rule_type,
+                scope=base.scope,
+                account=base.account,
+                instrument=base.instrument,
+                algo_id=base.algo_id,
+                parameters=getattr(form, "proposed_parameters", form.cleaned_data["parameters"]),
+                reason=form.cleaned_data.get("change_reason", ""),
+            )
+        except ApplicationError as exc:  # a change already pending: the form again, not a server error
+            self.service_refused(request)
+            messages.error(request, f"{base.code}: {exc}")
+            return
         # the admin's own "was added/changed" message names ``obj``: make it the version just
         # proposed (it named the form's unsaved v1 [pending] over a v2 proposal)
         obj.pk = rule.pk
@@ -255,7 +260,7 @@ class CaseForm(forms.ModelForm):
 
 
 @admin.register(Case)
-class CaseAdmin(ComplianceOnlyAdmin):
+class CaseAdmin(ServiceRefusalShown, ComplianceOnlyAdmin):
     form = CaseForm
     list_display = ("reference", "status", "subject_owner", "subject_account", "symbol", "max_score", "pending_action")
     list_filter = ("status",)
@@ -292,8 +297,8 @@ class CaseAdmin(ComplianceOnlyAdmin):
             "approve": lambda: services.case_disposition_approve(case=obj, officer=user, note=note),
             "send_back": lambda: services.case_disposition_reject(case=obj, officer=user, note=note),
         }
-        if step:
-            _run(request, obj.reference, calls[step])
+        if step and not _run(request, obj.reference, calls[step]):
+            self.service_refused(request)  # four eyes, a step out of order: the form again, not "changed"
 
     def has_stor_permission(self, request) -> bool:
         """The STOR draft is an officer's (the ``stor_drafts`` row of the authorisation matrix):

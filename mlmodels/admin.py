@@ -17,7 +17,7 @@ from django.contrib.admin import helpers
 from django.template.response import TemplateResponse
 
 from mlmodels.models import VALIDATOR_FIELDS, ModelActivation, ModelVersion, ValidatorConfig
-from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 
 
@@ -166,7 +166,7 @@ class ValidatorConfigForm(forms.ModelForm):
 
 
 @admin.register(ValidatorConfig)
-class ValidatorConfigAdmin(admin.ModelAdmin):
+class ValidatorConfigAdmin(ServiceRefusalShown, admin.ModelAdmin):
     form = ValidatorConfigForm
     list_display = ("__str__", "drift_window", "algo_id", "enabled", "updated_at", "updated_by")
     fields = (*VALIDATOR_FIELDS, "updated_at", "updated_by")
@@ -189,6 +189,7 @@ class ValidatorConfigAdmin(admin.ModelAdmin):
                 actor="admin", user=request.user, **{f: form.cleaned_data[f] for f in VALIDATOR_FIELDS}
             )
         except ApplicationError as exc:
+            self.service_refused(request)
             self.message_user(request, f"{exc} [{exc.code}]", messages.ERROR)
             return
         obj.pk = saved.pk

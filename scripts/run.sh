@@ -28,7 +28,7 @@ export DJANGO_SETTINGS_MODULE=tradeops.settings.local
 export EXECUTION_PAPER_JOURNAL_DIR="${EXECUTION_PAPER_JOURNAL_DIR:-var/paper-journal}"
 python manage.py migrate --noinput -v 0
 python manage.py seed
-# The first run trains both models on the real EURUSD bars (about half a minute) and activates them.
+# The first run trains both models on the real EURUSD bars (about 10 s) and activates them.
 # They have NO edge: out of sample they do not beat the naive baselines (supervised 50.34 %, neural
 # 49.90 %, always-up 50.75 % of 2,946 hours; train_models prints it). They are activated anyway, with
 # --allow-no-edge and the reason below (audited), so the demo pipeline has signals to trade; the

@@ -27,7 +27,10 @@ class TopicSpec:
     name: str
     partitions: int
     retention_ms: int
-    groups: tuple[str, ...] = ()  # consumer groups that read it (the stages of the brief)
+    # consumer groups that read it: the groups of the stages in tradeops/stages.py that consume
+    # it (tests/tradeops/test_topics.py keeps them equal; written out, not imported: this module
+    # is read by the pure memory bus, and the stage registry reads Django's settings)
+    groups: tuple[str, ...] = ()
     replication_factor: int = 3  # capped at the broker count when provisioned
     min_insync_replicas: int = 2  # capped at the replication factor
     description: str = ""
@@ -48,15 +51,16 @@ def dlq_name(topic: str) -> str:
 
 
 class Group:
-    """Consumer group names (one per stage; a stage scales by adding members)."""
+    """Consumer group names (one per stage; a stage scales by adding members). The market monitor
+    runs inside the collector, before market-data-events: it consumes no topic."""
 
     FEATURES = "feature-engineering"
-    MARKET_MONITOR = "market-monitor"
     PATTERN_VALIDATOR = "pattern-validator"  # runs both models and the validator on each vector
     EXECUTION = "execution-worker"
     SURVEILLANCE = "surveillance"
     AUDIT = "audit-trail"
-    LIVE = "live-dashboard"
+    LIVE = "live-screens"
+    METRICS = "metrics"
 
 
 CATALOGUE: tuple[TopicSpec, ...] = (
@@ -64,7 +68,7 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         Topic.MARKET_DATA,
         partitions=12,
         retention_ms=7 * DAY_MS,
-        groups=(Group.FEATURES, Group.MARKET_MONITOR),
+        groups=(Group.FEATURES, Group.SURVEILLANCE, Group.EXECUTION),
         description="ticks and bars from MT5, replay files or the synthetic source, keyed by symbol",
     ),
     TopicSpec(
@@ -78,21 +82,21 @@ CATALOGUE: tuple[TopicSpec, ...] = (
         Topic.PREDICTIONS,
         partitions=6,
         retention_ms=12 * HOUR_MS,
-        groups=(Group.EXECUTION, Group.AUDIT),
+        groups=(Group.EXECUTION, Group.AUDIT),  # signals, and the decision inputs again
         description="model predictions and validated signals, keyed by symbol",
     ),
     TopicSpec(
         Topic.TRADING,
         partitions=4,
         retention_ms=30 * DAY_MS,
-        groups=(Group.SURVEILLANCE, Group.AUDIT, Group.LIVE),
+        groups=(Group.SURVEILLANCE, Group.AUDIT, Group.EXECUTION, Group.LIVE, Group.METRICS),
         description="order lifecycle, fills, positions, risk decisions (from the outbox), keyed by account",
     ),
     TopicSpec(
         Topic.COMPLIANCE,
         partitions=2,
         retention_ms=7 * YEAR_MS,
-        groups=(Group.AUDIT, Group.LIVE),
+        groups=(Group.AUDIT, Group.SURVEILLANCE, Group.EXECUTION, Group.LIVE, Group.METRICS),
         description="pre-trade compliance decisions, alerts, kill-switch changes (7 years: MiFID II Art. 16)",
     ),
 )

@@ -4,7 +4,7 @@ written by services only, so their admin is read-only."""
 from django import forms
 from django.contrib import admin, messages
 
-from tradeops.core.admin import ReadOnlyAdmin
+from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from trading.models import (
     AccountRiskSnapshot,
@@ -243,14 +243,32 @@ class RiskLimitProposalAdmin(admin.ModelAdmin):
 class KillSwitchForm(forms.ModelForm):
     release_now = forms.BooleanField(required=False, help_text="Release (risk managers only)")
     reason = forms.CharField(widget=forms.Textarea, help_text="Why you engage or release it (recorded)")
+    user = None  # the person engaging (set by KillSwitchAdmin.get_form): their rights are checked here
 
     class Meta:
         model = KillSwitch
         fields = ("scope", "scope_value")
 
+    def clean(self):
+        """An engage the service would refuse (an instrument, account, trader or algorithm nobody
+        knows, the whole firm without the risk manager role) is refused here, beside the fields and
+        with what was typed, so the admin never reports "added successfully" for a switch it did
+        not add. The service checks again when it engages."""
+        from trading.controls.services import kill_switch_check_engage_rights, kill_switch_check_scope
+
+        data = super().clean()
+        if self.instance.pk is None and "scope" in data:
+            try:
+                kill_switch_check_scope(scope=data["scope"], scope_value=data.get("scope_value") or "")
+                if self.user is not None:
+                    kill_switch_check_engage_rights(user=self.user, scope=data["scope"])
+            except ApplicationError as exc:
+                raise forms.ValidationError(f"{exc.code}: {exc}", code=exc.code) from None
+        return data
+
 
 @admin.register(KillSwitch)
-class KillSwitchAdmin(admin.ModelAdmin):
+class KillSwitchAdmin(ServiceRefusalShown, admin.ModelAdmin):
     """Add = engage (cancels every unexecuted order in scope at once). Change = release, for users
     with the risk_manager role, with a reason. Both through ``trading.controls.services``."""
 
@@ -271,6 +289,11 @@ class KillSwitchAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "scope", "scope_value") if obj else self.readonly_fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change=change, **kwargs)
+        form.user = request.user
+        return form
 
     def has_delete_permission(self, request, obj=None):
         return False
@@ -296,6 +319,7 @@ class KillSwitchAdmin(admin.ModelAdmin):
             elif form.cleaned_data.get("release_now"):
                 kill_switch_release(switch=KillSwitch.objects.get(pk=obj.pk), user=request.user, reason=reason)
         except ApplicationError as exc:
+            self.service_refused(request)
             messages.error(request, f"{exc.code}: {exc}")
 
     def save_related(self, request, form, formsets, change):

@@ -168,3 +168,23 @@ def test_a_proposal_naming_an_unknown_parameter_or_a_value_of_the_wrong_type_is_
     assert "missing required field" not in page  # the model's check on the unsaved {} is not repeated
     assert ComplianceRule.objects.filter(code="spoof-firm").count() == 1
     assert not ComplianceRule.objects.filter(code="mv2").exists()
+
+
+def test_a_second_change_while_one_is_pending_is_refused_on_the_form_not_a_server_error(client, alice, bob):
+    """The walk of 2026-12-06: "changing" a rule with a change already pending raised the
+    service's ``rule_change_pending`` out of the admin's save: a server error page."""
+    client.force_login(alice)
+    client.post(f"{URL}add/", _form())
+    v1 = ComplianceRule.objects.get(code="max-volume")
+    client.force_login(bob)
+    client.post(URL, {"action": "approve_selected", "_selected_action": [v1.pk]})
+    client.post(f"{URL}{v1.pk}/change/", {"parameters": '{"max_lots": "3"}', "change_reason": "tighter"})
+    client.force_login(alice)
+    url = f"{URL}{v1.pk}/change/"
+    client.get(URL)  # shows (and so clears) the messages of the steps above
+    response = client.post(url, {"parameters": '{"max_lots": "2"}', "change_reason": "tighter still"})
+    assert response.status_code == 302 and response["Location"] == url
+    said = [str(m) for m in response.wsgi_request._messages]
+    assert any("already has a change pending" in m for m in said), said
+    assert not any("successfully" in m for m in said), said
+    assert ComplianceRule.objects.filter(code="max-volume").count() == 2

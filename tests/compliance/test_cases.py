@@ -135,3 +135,23 @@ def test_recorded_alerts_and_case_actions_are_audited(alice):
     services.case_review_start(case=Case.objects.get(), officer=alice)
     actions = list(AuditRecord.objects.order_by("sequence").values_list("action", "actor_id"))
     assert actions == [("alert.recorded", "surveillance"), ("case.review_started", "alice")]
+
+
+def test_a_step_the_admin_refuses_is_not_reported_as_changed(client, alice):
+    """The walk of 2026-12-06: a four-eyes refusal on the case's admin page read "Refused" and
+    "The case ... was changed successfully" at once; now the page comes back with the refusal."""
+    import re
+
+    case = _reviewed_case(alice)
+    services.case_disposition_request(case=case, officer=alice, action="close", reason="no pattern")
+    status = Case.objects.get(pk=case.pk).status
+    client.force_login(alice)
+    url = f"/admin/compliance/case/{case.pk}/change/"
+    page = client.get(url).content.decode()
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', page))
+    response = client.post(url, {**data, "step": "approve", "note": "my own request"})
+    assert response.status_code == 302 and response["Location"] == url
+    messages = [str(m) for m in response.wsgi_request._messages]
+    assert any(case.reference in m for m in messages), messages
+    assert not any("successfully" in m for m in messages), messages
+    assert Case.objects.get(pk=case.pk).status == status

@@ -32,6 +32,18 @@ def test_catalogue_matches_the_design_brief():
     assert {dlq_name(s.name) for s in CATALOGUE} <= names
 
 
+def test_each_topics_consumer_groups_are_the_stages_that_consume_it():
+    """The catalogue's groups, which docs/event-backbone.md lists per topic, said the market
+    monitor and a "live-dashboard" group read the topics and left out the execution worker, the
+    metrics stage and surveillance's reads (the walk of 2026-12-06): they are the registry's."""
+    from tradeops.stages import STAGES
+
+    for spec in CATALOGUE:
+        consumers = {stage.group for stage in STAGES if spec.name in stage.consumes}
+        assert set(spec.groups) == consumers, spec.name
+        assert len(spec.groups) == len(set(spec.groups)), spec.name
+
+
 def _admin(bootstrap):
     from confluent_kafka.admin import AdminClient
 

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from tradeops.core.roles import Role
@@ -45,14 +46,48 @@ def test_the_firm_wide_switch_needs_the_risk_manager_role_on_the_api(db, role, e
         assert not KillSwitch.objects.exists()
 
 
+def _messages(response) -> list[str]:
+    return [str(m) for m in response.wsgi_request._messages]
+
+
 def test_a_superuser_without_the_role_cannot_stop_the_firm_from_the_admin(client, db):
     root = user_with(None, "root", is_staff=True, is_superuser=True)
     client.force_login(root)
     response = client.post("/admin/trading/killswitch/add/", {"scope": "all", "scope_value": "", "reason": "x"})
-    assert response.status_code == 302
+    assert response.status_code == 200  # the form again, with the refusal beside it
     assert not KillSwitch.objects.exists()
-    messages = [str(m) for m in response.wsgi_request._messages]
-    assert any("kill_switch_scope_forbidden" in m for m in messages), messages
+    assert b"kill_switch_scope_forbidden" in response.content
+    assert not any("successfully" in m for m in _messages(response)), _messages(response)
+
+
+def test_the_admin_refuses_an_algorithm_nobody_knows_and_does_not_say_it_added_it(client, db):
+    """The walk of 2026-12-06: adding a switch on an unknown algorithm in the admin showed the
+    service's refusal AND "The kill switch ... was added successfully", though nothing was added."""
+    client.force_login(user_with(Role.RISK_MANAGER, "rhea", is_staff=True, is_superuser=True))
+    response = client.post(
+        "/admin/trading/killswitch/add/", {"scope": "algo", "scope_value": "nope", "reason": "runaway"}
+    )
+    assert response.status_code == 200
+    assert not KillSwitch.objects.exists()
+    assert b"kill_switch_unknown_algo" in response.content
+    assert b"nope" in response.content  # what was typed stays in the form
+    assert not any("successfully" in m for m in _messages(response)), _messages(response)
+
+
+def test_a_release_the_service_refuses_is_not_reported_as_changed(client, db):
+    root = user_with(None, "root", is_staff=True, is_superuser=True)
+    switch = KillSwitch.objects.create(
+        scope="instrument", scope_value="EURUSD", engaged=True, engaged_by="user:x", engaged_at=timezone.now()
+    )
+    client.force_login(root)
+    url = f"/admin/trading/killswitch/{switch.pk}/change/"
+    response = client.post(url, {"release_now": "on", "reason": "not a risk manager"})
+    assert response.status_code == 302 and response["Location"] == url
+    switch.refresh_from_db()
+    assert switch.engaged
+    messages = _messages(response)
+    assert any("risk_manager" in m for m in messages), messages
+    assert not any("successfully" in m for m in messages), messages
 
 
 def test_the_command_needs_a_risk_manager_for_the_whole_firm(db, capsys):

@@ -11,6 +11,7 @@ registered admin). This module comes after both apps in ``INSTALLED_APPS``, so a
 registered theirs when it runs."""
 
 from django.contrib import admin
+from django.http import HttpResponseRedirect
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -33,6 +34,37 @@ class ActionsNeedChange:
     def get_actions(self, request):
         actions = super().get_actions(request)
         return actions if self.has_change_permission(request) else {}
+
+
+class ServiceRefusalShown:
+    """For an admin whose ``save_model`` calls a service that may refuse (four eyes, a rule of the
+    domain) and shows the refusal as an error message: ``service_refused(request)`` there, and the
+    add or change page answers with the form again (a redirect to it) instead of Django's "was
+    added/changed successfully" beside the refusal, and writes no admin log entry for a change
+    that did not happen. Until 2026-12-06 the kill switch and case pages said both."""
+
+    def service_refused(self, request) -> None:
+        request._service_refused = True
+
+    @staticmethod
+    def _was_refused(request) -> bool:
+        return getattr(request, "_service_refused", False)
+
+    def log_addition(self, request, obj, message):
+        return None if self._was_refused(request) else super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        return None if self._was_refused(request) else super().log_change(request, obj, message)
+
+    def response_add(self, request, obj, post_url_continue=None):
+        if self._was_refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)
+
+    def response_change(self, request, obj):
+        if self._was_refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)
 
 
 def _user_admin_for_readers():

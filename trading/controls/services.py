@@ -281,6 +281,13 @@ def _check_algo_known(value: str) -> None:
     )
 
 
+def kill_switch_check_scope(*, scope: str, scope_value: str) -> str:
+    """The check ``kill_switch_engage`` makes of a scope and its value, for a form that shows a
+    refusal beside the fields, with what was typed, before anything is engaged (the admin's).
+    Returns the normalised value; raises ``RiskControlError`` (400) naming what is wrong."""
+    return _check_scope(scope, scope_value)
+
+
 def kill_switch_check_engage_rights(*, user, scope: str) -> None:
     """RTS 6 Art. 12 with the firm's role split: anyone with a trading, risk or compliance role
     may stop an account, instrument, algo or trader at once; stopping the whole firm needs the
