@@ -89,6 +89,23 @@ class PlainFormatter(logging.Formatter):
         return f"{line}  [trace {trace_id}]" if trace_id else line
 
 
+class ClientErrorWithoutTraceback(logging.Filter):
+    """Django's line about a 4xx response (``django.request``: a 403 from ``PermissionDenied``;
+    ``django.security``: a 400 from a bad Host header or another ``SuspiciousOperation``) carries
+    the exception that answered it, and the formatters would write its whole traceback: one per
+    auditor who opens a page their role may not, per scanner's bad Host. The caller's error, not
+    ours: the line keeps its status, message and the exception's type and words (``error``), not a
+    traceback. A 5xx keeps its traceback (walked 2026-12-06, wip/newcomer48)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        status = getattr(record, "status_code", None)
+        if record.exc_info and isinstance(status, int) and 400 <= status < 500:
+            exc = record.exc_info[1]
+            record.error = f"{type(exc).__name__}: {exc}".rstrip(": ") if exc is not None else ""
+            record.exc_info = record.exc_text = None
+        return True
+
+
 class ConsoleHandler(logging.StreamHandler):
     """stderr, JSON or plain by ``LOG_FORMAT`` (``auto``: plain when stderr is a terminal)."""
 

@@ -338,7 +338,11 @@ LOGGING = {
         # ADMINS) are dropped: its records reach the root's one handler, once, as JSON with the
         # request's trace id (each 4xx/5xx was printed twice in the embedded run; walk45).
         "django": {"handlers": [], "level": "INFO", "propagate": True},
+        # a 4xx's line without its traceback (the caller's error; ClientErrorWithoutTraceback)
+        "django.request": {"filters": ["client_errors"]},
+        "django.security": {"filters": ["client_errors"]},
     },
+    "filters": {"client_errors": {"()": "tradeops.observability.logs.ClientErrorWithoutTraceback"}},
 }
 
 # Surveillance: the kind of market the firm's orders trade on, whose profile gives the detectors'

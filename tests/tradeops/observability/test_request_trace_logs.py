@@ -9,6 +9,7 @@ import json
 import logging
 
 import pytest
+from django.core.exceptions import PermissionDenied
 from django.http import HttpResponse
 from django.urls import path
 
@@ -31,7 +32,11 @@ def broken(request):
     raise RuntimeError("boom")
 
 
-urlpatterns = [path("noisy", noisy), path("broken", broken)]
+def forbidden(request):
+    raise PermissionDenied("auditors read, they do not write")
+
+
+urlpatterns = [path("noisy", noisy), path("broken", broken), path("forbidden", forbidden)]
 
 
 class Lines(logging.Handler):
@@ -88,3 +93,16 @@ def test_djangos_lines_go_through_the_one_handler_only():
     assert logging.getLogger("django").handlers == []
     assert logging.getLogger("django").propagate
     assert any(type(h).__name__ == "ConsoleHandler" for h in logging.getLogger().handlers)
+
+
+def test_a_4xx_line_names_its_error_without_a_traceback_and_a_5xx_keeps_its_own(client, lines):
+    """Every 403 (an auditor on a page their role may not open) wrote the whole traceback of the
+    PermissionDenied that answered it: the caller's error, not ours (wip/newcomer48's note)."""
+    client.raise_request_exception = False
+    assert client.get("/forbidden").status_code == 403
+    (line,) = lines
+    assert line["level"] == "WARNING" and line["status_code"] == 403 and "exc" not in line
+    assert line["error"] == "PermissionDenied: auditors read, they do not write"
+    assert line["message"] == "Forbidden (Permission denied): /forbidden"
+    assert client.get("/broken").status_code == 500
+    assert "RuntimeError: boom" in lines[-1]["exc"] and "Traceback" in lines[-1]["exc"]
