@@ -136,6 +136,15 @@ class CircuitBreaker:
         self._opened_at = self._clock()
         self._set(BreakerState.OPEN)
 
+    def restore_open(self) -> None:
+        """Start open as a previous process left it (a restart), the cool-down running from now on
+        this breaker's clock. No listener is told: nothing moved in this process, and the caller
+        records the restore itself (an opening's listener would raise its alert a second time)."""
+        self.failures = 0
+        self._opened_at = self._clock()
+        self._state = BreakerState.OPEN
+        self._gauge.set(BREAKER_VALUES[self._state])
+
     def reset(self) -> None:
         """Close now and forget the failures."""
         self.failures = 0

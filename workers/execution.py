@@ -84,7 +84,13 @@ from tradeops.observability.orderpath import OrderPathMeter
 from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult, OrderType
 from trading.brokers import Quote as BrokerQuote
-from trading.controls.services import kill_switch_cancel_at_broker, signal_skips_record, trading_breaker_change_record
+from trading.controls.selectors import trading_breakers_last_moves
+from trading.controls.services import (
+    kill_switch_cancel_at_broker,
+    signal_skips_record,
+    trading_breaker_change_record,
+    trading_breaker_restore_record,
+)
 from trading.gate import GateDecision, PreTradeGate, failed
 from trading.intents import InstrumentSpec, OrderIntent, Quote, intent_of_request, magic_for
 from trading.marketdata.sessions import compile_hours
@@ -282,9 +288,64 @@ class ExecutionWorker:
         for account_id in list(self.brokers):
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
+        self._restore_breakers()
         self._seed_quotes()
         self.started = True
         return self
+
+    def _restore_breakers(self) -> None:
+        """Each account's trading breaker as the previous process left it (RTS 6 Art. 12: a
+        restart does not lift a halt), from the audit trail's latest ``trading_breaker.*`` record
+        of this worker's breaker of the account (one query): open or half-open starts open, its
+        cool-down counted on the wall clock from when it opened (past already: half-open, one
+        trial order); closed, or no record: closed. Each restore is logged, audited
+        (``trading_breaker.restored``), published (``breaker.changed``) and in the account's risk
+        snapshot at once. A record from before 2026-12-06 names no account (one breaker halted
+        every account): nothing is restored from it, and a log line says so."""
+        moves = trading_breakers_last_moves(source=self.config.source, account_ids=self.accounts)
+        newest_of_an_account = max((m.sequence for m in moves if m.account_id is not None), default=0)
+        wall_now, now = utcnow(), self._now()
+        for move in moves:
+            if move.state not in (BreakerState.OPEN, BreakerState.HALF_OPEN):
+                continue
+            if move.account_id is None:
+                if move.sequence > newest_of_an_account:  # the worker's last breaker move before this start
+                    logger.warning(
+                        "execution: the worker's one trading breaker was %s (%s; audit record #%s, %s) when it "
+                        "stopped: a record from before breakers were per account names no account, so no "
+                        "account's breaker is restored from it",
+                        move.state,
+                        move.reason,
+                        move.sequence,
+                        move.occurred_at.isoformat(),
+                    )
+                continue
+            breaker = self.risk.breakers.for_account(move.account_id)
+            open_for = None if move.opened_recorded_at is None else wall_now - move.opened_recorded_at
+            breaker.restore(reason=move.reason, open_for=open_for, now=now)
+            state = breaker.state(now)
+            logger.warning(
+                "execution: account %s's trading breaker restored %s (%s; opened %s, audit record #%s)",
+                move.account_id,
+                state,
+                move.reason,
+                "before its cool-down's length" if open_for is None else f"{open_for.total_seconds():.1f}s ago",
+                move.sequence,
+            )
+            try:
+                trading_breaker_restore_record(
+                    account_id=move.account_id,
+                    state=str(state),
+                    reason=move.reason,
+                    opened_recorded_at=move.opened_recorded_at,
+                    restored_from=move.sequence,
+                    at=now,
+                    source=self.config.source,
+                    actor=ACTOR,
+                )
+            except Exception:  # the breaker is restored all the same: the halt does not wait on the record
+                logger.exception("execution: could not record account %s's restored breaker", move.account_id)
+            self._state_write(move.account_id)
 
     def _seed_quotes(self) -> None:
         """The broker's latest quote per instrument, so a restart does not wait for the feed

@@ -36,7 +36,12 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
 
 
 # The breaker's moves (trading/risk/breaker.py): closed -> open -> half_open -> closed | open. A
-# restarted worker's breaker starts closed (in memory), so a move to "open" may follow anything.
+# restarted worker restores its breaker from the latest recorded move (since 2026-12-06,
+# wip/breaker48): after an "open" or "half_open" one it records "restored" and the breaker is open
+# again (its cool-down over or not; its trial then records "half_open"); after "closed", or none,
+# it starts closed. A move the stopped worker made but never recorded (killed between the move
+# and its record; the database down when it moved: logged, not recorded) is not restored, so
+# after a restart an opening may still follow anything, and "restored" only follows a restart.
 # One breaker per account (since 2026-12-06): the moves are read as one sequence because the
 # cluster run trades one account.
 _BREAKER_MOVES = {("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")}
@@ -58,6 +63,11 @@ def assert_controls(
     state = "closed"
     for action, reason in moves:
         new = action.removeprefix("trading_breaker.")
+        if new == "restored":  # from the latest move, which left it open or half-open
+            legal = restarted and state in ("open", "half_open")
+            assert legal, f"breaker restored from {state} (restarted: {restarted}): {moves}"
+            state = "open"
+            continue
         legal = (state, new) in _BREAKER_MOVES or (restarted and new == "open")
         assert legal, f"breaker moved {state} -> {new} ({reason}): {moves}"
         if new == "open":

@@ -75,6 +75,14 @@ class AuditRecord(models.Model):
             models.Index(
                 fields=["-recorded_at"], name="audit_alert_recorded_idx", condition=models.Q(action="alert.raised")
             ),
+            # Each trading breaker's latest move, read by a restarted execution worker to restore
+            # its breakers (trading.controls.selectors.trading_breakers_last_moves): one probe per
+            # breaker, however long its history; only breaker records are indexed (audit 0010).
+            models.Index(
+                fields=["object_id", "-sequence"],
+                name="audit_breaker_latest_idx",
+                condition=models.Q(object_type="trading_breaker"),
+            ),
         ]
         # Read-only for everyone through Django: the admin shows, never edits.
         default_permissions = ("view",)

@@ -1,10 +1,15 @@
-"""Readers of risk limits and kill switches."""
+"""Readers of risk limits, kill switches and the trading breakers' last moves."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import QuerySet
 
 from tradeops.api.matrix import visible_to
+from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
 from trading.models import KillSwitch, RiskLimit, RiskLimitProposal
@@ -96,3 +101,56 @@ def algo_ids_known() -> frozenset[str]:
     for path in getattr(settings, "KILL_SWITCH_ALGO_SOURCES", ()):
         known |= {str(a) for a in import_string(path)() if a}
     return frozenset(known)
+
+
+@dataclass(frozen=True)
+class BreakerLastMove:
+    """A trading breaker's latest ``trading_breaker.*`` record, as a restart reads it.
+
+    ``state`` is the state it left the breaker in (``after.state``); ``opened_recorded_at`` is
+    the wall-clock time it opened (the opening's ``recorded_at``; a restore's record carries the
+    opening's forward), None when unknown and over (a ``half_open`` record: its cool-down had
+    passed). ``account_id`` None: a record from before 2026-12-06, one breaker for the worker."""
+
+    account_id: int | None
+    state: str
+    reason: str
+    opened_recorded_at: datetime | None
+    sequence: int
+    occurred_at: datetime
+
+
+def trading_breakers_last_moves(*, source: str, account_ids: Iterable[int]) -> list[BreakerLastMove]:
+    """The latest ``trading_breaker.*`` record of the worker ``source``'s breaker of each account
+    (``<source>:<account id>``), and of its one breaker from before 2026-12-06 (``<source>``),
+    those that have one, in one query: one ``LIMIT 1`` probe of ``audit_breaker_latest_idx``
+    per breaker, however long its history (the audit trail is the breakers' system of record:
+    every move is recorded as it happens; the risk snapshot only on its cadence)."""
+    object_ids = {f"{source}:{account_id}": int(account_id) for account_id in account_ids}
+    object_ids[source] = None
+    probes = [
+        AuditRecord.objects.filter(object_type="trading_breaker", object_id=object_id).order_by("-sequence")[:1]
+        for object_id in object_ids
+    ]
+    records = probes[0].union(*probes[1:], all=True) if len(probes) > 1 else probes[0]
+    moves = []
+    for record in records:
+        payload = record.payload_data or {}
+        after = payload.get("after") or {}
+        state = str(after.get("state") or record.action.split(".")[-1])
+        if "opened_recorded_at" in after:  # a restore's record: the opening it restored
+            opened = after["opened_recorded_at"]
+            opened_recorded_at = datetime.fromisoformat(opened) if opened else None
+        else:
+            opened_recorded_at = record.recorded_at if state == "open" else None
+        moves.append(
+            BreakerLastMove(
+                account_id=object_ids[record.object_id],
+                state=state,
+                reason=str(after.get("reason") or payload.get("reason") or ""),
+                opened_recorded_at=opened_recorded_at,
+                sequence=record.sequence,
+                occurred_at=record.occurred_at,
+            )
+        )
+    return sorted(moves, key=lambda m: (m.account_id is not None, m.account_id or 0))

@@ -624,6 +624,53 @@ def trading_breaker_change_record(
     return None
 
 
+def trading_breaker_restore_record(
+    *,
+    account_id: int,
+    state: str,
+    reason: str,
+    opened_recorded_at: datetime | None,
+    restored_from: int,
+    at: datetime,
+    source: str,
+    actor: str,
+) -> None:
+    """A restarted execution worker started account ``account_id``'s trading breaker open (or
+    half-open: its cool-down over) as its previous process left it (RTS 6 Art. 12: a restart
+    does not lift a halt). Audit it (``trading_breaker.restored`` on ``<source>:<account id>``:
+    before, the closed breaker a process starts with; after, the state it starts in, the reason
+    it opened, when it opened on the wall clock, so a further restart counts the same cool-down,
+    and ``restored_from``, the record it was restored from) and publish ``breaker.changed`` for
+    the screens (one event id for both). No alert and no kill switch: those followed the
+    opening, and an operator may have released the switch since."""
+    account = str(account_id)
+    with recording() as rec:
+        event = make_event(
+            BreakerChanged(source=source, account=account, old="closed", new=state, reason=reason, ts=at),
+            source="trading",
+            key=account,
+        )
+        rec.change(
+            action="trading_breaker.restored",
+            actor=actor,
+            object_type="trading_breaker",
+            object_id=f"{source}:{account}",
+            before={"state": "closed"},
+            after={
+                "state": state,
+                "reason": reason,
+                "account": account,
+                "opened_recorded_at": None if opened_recorded_at is None else opened_recorded_at.isoformat(),
+                "restored_from": restored_from,
+            },
+            reason=reason,
+            at=at,
+            category=Category.TRADING,
+            event_id=event.event_id,  # the audit-trail stage skips the event: recorded once
+        )
+        rec.event(event)
+
+
 # ---------------------------------------------------------------- signals the strategy did not trade
 
 

@@ -65,8 +65,8 @@ class TradingBreaker:
         self._wall = wall_clock
         self.cool_down = cool_down
         self._event_now: datetime | None = None
-        self._opened_event: datetime | None = None  # when it last opened, event time
-        self._opened_wall = 0.0  # and wall clock
+        self._opened_event: datetime | None = None  # when it last opened, event time (None: restored)
+        self._opened_wall: float | None = None  # and wall clock (None: never opened)
         # The inner breaker's clock is a flag, not a time: its ``_opened_at`` while the cool-down
         # runs, ``_opened_at + reset_timeout`` once it is over on either of our two clocks.
         self._inner_seconds = 0.0
@@ -106,9 +106,13 @@ class TradingBreaker:
     def cool_down_over(self) -> bool:
         """Has ``cool_down`` passed since the breaker opened, in event time or on the wall clock?
         (As of the last ``now`` given; meaningless while closed.)"""
-        if self._opened_event is None:
+        if self._opened_wall is None:
             return True
-        if self._event_now is not None and self._event_now - self._opened_event >= self.cool_down:
+        if (
+            self._opened_event is not None
+            and self._event_now is not None
+            and self._event_now - self._opened_event >= self.cool_down
+        ):
             return True
         return self._wall() - self._opened_wall >= self.cool_down.total_seconds()
 
@@ -189,6 +193,28 @@ class TradingBreaker:
     def reset(self, now: datetime | None = None) -> None:
         self._tick(now)
         self._inner.reset()
+
+    def restore(self, *, reason: str, open_for: timedelta | None, now: datetime | None = None) -> None:
+        """Start open as the worker's previous process left it (a restart): opened ``open_for``
+        ago in real time (wall clock: the time between the opening's record and now), or with
+        its cool-down over when ``open_for`` is None (it was half-open: one trial order may go).
+        Once ``open_for`` reaches ``cool_down`` it half-opens as it would have. Only the wall
+        clock counts this cool-down: the opening's event time and this process's are not on one
+        clock (a replay started again; the wall clock read as event time before its first
+        event), so a replay is held by up to ``cool_down`` of real time, never let through early.
+        Precondition: closed (a breaker is restored once, at start-up, before any order). No
+        listener is told: the caller records the restore (``trading_breaker.restored``), which
+        raises no second alert and engages no second kill switch."""
+        self._tick(now)
+        if self._inner._state is not BreakerState.CLOSED:
+            raise ValueError(f"restore: account {self.account_id}'s breaker is {self._inner._state}, not closed")
+        waited = self.cool_down if open_for is None else max(open_for, timedelta(0))
+        self.reason = reason
+        self.trial_in_flight = False
+        self._inner.restore_open()
+        self._opened_event = None
+        self._opened_wall = self._wall() - waited.total_seconds()
+        self._tick(now)
 
     def __repr__(self) -> str:
         return f"<TradingBreaker account={self.account_id} {self._inner._state} reason={self.reason!r}>"

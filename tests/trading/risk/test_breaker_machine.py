@@ -1,8 +1,11 @@
 """The trading breaker against a model, as a hypothesis state machine: any order of broker
 failures and successes, trials, trips and losses, with event time and the wall clock moving
-independently (either may stand still: a replay that ended, a replay running flat out). The
-breaker must read as the model says, refuse exactly when the model does, and never stay open
-once ``cool_down`` has passed on either clock."""
+independently (either may stand still: a replay that ended, a replay running flat out), and
+the worker restarting at any point: a new breaker restored from what the old one's listener
+recorded, as the execution worker restores it from the audit trail (open or half-open: open, its
+cool-down on the wall clock from the opening's record). The breaker must read as the model says,
+refuse exactly when the model does, and never stay open once ``cool_down`` has passed on either
+clock."""
 
 from __future__ import annotations
 
@@ -28,14 +31,11 @@ class BreakerMachine(RuleBasedStateMachine):
         super().__init__()
         self.event = T0
         self.wall = 1000.0
-        self.breaker = TradingBreaker(
-            failure_threshold=FAIL_MAX,
-            cool_down=timedelta(seconds=COOL_DOWN),
-            loss_threshold=LOSS,
-            wall_clock=lambda: self.wall,
-            listeners=[self._changed],
-        )
+        self.breaker = self._new_breaker()
         self.changes: list[tuple[S, S]] = []
+        # The latest record, as the worker's listener writes it: (state, wall time it opened, or
+        # None for a half-open record: its cool-down was over).
+        self.record: tuple[S, float | None] = (S.CLOSED, None)
         # the model
         self.state = S.CLOSED  # as stored: an expired OPEN still reads OPEN here
         self.failures = 0
@@ -43,14 +43,26 @@ class BreakerMachine(RuleBasedStateMachine):
         self.loss = Decimal(0)
         self.opened = (self.event, self.wall)
 
+    def _new_breaker(self) -> TradingBreaker:
+        return TradingBreaker(
+            failure_threshold=FAIL_MAX,
+            cool_down=timedelta(seconds=COOL_DOWN),
+            loss_threshold=LOSS,
+            wall_clock=lambda: self.wall,
+            listeners=[self._changed],
+        )
+
     def _changed(self, _breaker, old, new, _reason):
         self.changes.append((old, new))
+        self.record = (new, self.wall if new is S.OPEN else None)
 
     # ------------------------------------------------------------ the model
 
     def _cool_down_over(self) -> bool:
-        event, wall = self.opened
-        return (self.event - event).total_seconds() >= COOL_DOWN or self.wall - wall >= COOL_DOWN
+        event, wall = self.opened  # event None: restored, only the wall clock counts
+        if event is not None and (self.event - event).total_seconds() >= COOL_DOWN:
+            return True
+        return self.wall - wall >= COOL_DOWN
 
     def reading(self) -> S:
         if self.state is S.OPEN and self._cool_down_over():
@@ -112,6 +124,22 @@ class BreakerMachine(RuleBasedStateMachine):
         self.loss -= amount
         if self.loss > LOSS and self.reading() is not S.OPEN:  # a loss in a half-open breaker re-opens it
             self._open()
+
+    @rule()
+    def the_worker_restarts(self):
+        """A new process: a new breaker, restored from the latest record (the failures counted
+        and the losses since it closed are the old process's and go with it)."""
+        state, opened_wall = self.record
+        self.breaker = self._new_breaker()
+        self.failures, self.loss, self.trial = 0, Decimal(0), False
+        if state is S.CLOSED:
+            self.state = S.CLOSED
+            return
+        open_for = None if opened_wall is None else timedelta(seconds=self.wall - opened_wall)
+        self.breaker.restore(reason="restored", open_for=open_for, now=self.event)
+        self.state = S.OPEN
+        self.opened = (None, self.wall - COOL_DOWN if opened_wall is None else opened_wall)
+        # the restore's record carries the opening forward: a further restart counts from it too
 
     # ------------------------------------------------------------ what must hold
 
