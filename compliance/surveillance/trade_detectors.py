@@ -1055,7 +1055,11 @@ class MomentumIgnitionDetector(Detector):
                 ch.exit_qty, ch.exit_notional, ch.exit_ids = 0.0, 0.0, []
         if state is None or not state.aggressive:
             return
-        if p.parent_slices_apart and recent is not None and self._parent_slice(t, side, state.qty, fill.order_id, ch, recent):
+        if (
+            p.parent_slices_apart
+            and recent is not None
+            and self._parent_slice(t, side, state.qty, fill.order_id, ch, recent)
+        ):
             # A slice of the account's execution parent: kept out of every chain (it neither opens,
             # extends, leads nor carries on one); the burst is measured on its own orders.
             return
