@@ -2097,8 +2097,8 @@ class MarkingTheCloseDetector(Detector):
         ``within_s`` of the print after a quiet ``window_s`` or after its last trade the other
         way, by an account that was the market into the print (``share`` of the aggressive volume
         from the push's first order at least ``min_share``: ``push_run_min_share``, or 0 for the
-        gate's run, whose share terms judge that) and with the mid at the print standing the run's way from where
-        the run began. Returns (the run's first fill time, its concentration: the run's aggressive
+        gate's run, whose share terms judge that) and with the mid at the print standing the
+        run's way from where the run began. Returns (the run's first fill time, its concentration: the run's aggressive
         rate to the print against the account's pace before the run, None when it had none), or
         None when there is no such run (no order before the push, a flow running on one way from
         earlier: an execution parent, a minority push, or a price the run did not carry)."""
