@@ -1029,6 +1029,26 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # alert. The hand rules (``close_gate`` off) are untouched by them.
     close_gate_print_moved: bool = False
     close_gate_position_favoured: bool = False
+    # The gate's concentration over the push's own run (2026-12-06 15:00 round, wip/close48;
+    # docs/surveillance-rounds.md): with the gate on, a push that opened before the window is
+    # measured as one run from its first order, as ``push_run_within_s`` does with this value, and
+    # without ``push_run_min_share``: the concentration test asks whether the push quickened
+    # against the account's pace BEFORE it, and a run of the account's own orders the push's way
+    # into the print (none the other way, no gap longer than ``window_s``, begun within this long
+    # of the print after a quiet spell, the mid at the print standing its way) is the push, not its
+    # pace. Whether the account was the market into the print is the gate's own share terms, so
+    # the run is not asked for a share. On the allowed independent books (171 seen, less the
+    # CONFIRMATION sets), 48 of the gate's 104 missed marks were pushes that opened before the
+    # 300-s window, their own first orders read as the account's pace; at 600 s the gate finds
+    # 610 -> 641 of 714 marks for 261 -> 290 strictly false alerts, sets of 3 meeting every target
+    # 49 -> 54 of 57 (development +0 / +3 false, tuning +0 / +4; our held-out's six newest allowed
+    # sets 69 -> 70 of 81, +7 false). On the CONFIRMATION sets (the nine 12:36-12:44 sets per book,
+    # run once, off vs on): independent marking the close 31 -> 32 of 37, strictly false 15 -> 16,
+    # its failing set 0.62 -> 0.69; held-out and the limit order book identical; every other type
+    # identical. OFF: the round's rules stay off (the lead decides at the next fresh draw). The
+    # hand rules (``close_gate`` off) are untouched; ``push_run_within_s``, when set, wins (with its
+    # share). None: off.
+    close_gate_push_run_s: Pos | None = None
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
     # features and the first hand test that stopped it, for ``surveil_scenarios
     # --fit-close-gate``. Alerts are the hand rules' (or the gate's) as without it.

@@ -2116,14 +2116,17 @@ class MarkingTheCloseDetector(Detector):
                 prior_near += size
         return prior, prior_near
 
-    def _run_concentration(self, t, fills, account, direction, began, push, qty, block_build, share, mid_at_print):
-        """A push that opened before the window (``push_run_within_s``): the account's own run of
-        fills the push's way just before ``began`` (none the other way, no gap longer than
-        ``window_s`` between them), begun within ``push_run_within_s`` of the print after a quiet
-        ``window_s`` or after its last trade the other way, by an account that was the market into
-        the print (``share`` of the aggressive volume from the push's first order at least
-        ``push_run_min_share``) and with the mid at the print standing the run's way from where
-        the run began. Returns (the run's first fill time, its concentration: the run's aggressive
+    def _run_concentration(
+        self, t, fills, account, direction, began, push, qty, block_build, share, mid_at_print, within_s, min_share
+    ):
+        """A push that opened before the window (``push_run_within_s``, or with the gate on
+        ``close_gate_push_run_s``): the account's own run of fills the push's way just before
+        ``began`` (none the other way, no gap longer than ``window_s`` between them), begun within
+        ``within_s`` of the print after a quiet ``window_s`` or after its last trade the other
+        way, by an account that was the market into the print (``share`` of the aggressive volume
+        from the push's first order at least ``min_share``: ``push_run_min_share``, or 0 for the
+        gate's run, whose share terms judge that) and with the mid at the print standing the
+        run's way from where the run began. Returns (the run's first fill time, its concentration: the run's aggressive
         rate to the print against the account's pace before the run, None when it had none), or
         None when there is no such run (no order before the push, a flow running on one way from
         earlier: an execution parent, a minority push, or a price the run did not carry)."""
@@ -2138,9 +2141,9 @@ class MarkingTheCloseDetector(Detector):
             i -= 1
         if start == began:
             return None
-        if t - start > p.push_run_within_s:
+        if t - start > within_s:
             return None  # one way from earlier than the run allows: a flow, not a run for the print
-        if share < p.push_run_min_share:
+        if share < min_share:
             return None  # not the market into the print: a minority flow's earlier orders are its pace
         from_mid = self.engine.mid_in_force(push[0][1].symbol, start)
         if mid_at_print is None or not from_mid or direction * (mid_at_print - from_mid) <= 0:
@@ -2330,9 +2333,25 @@ class MarkingTheCloseDetector(Detector):
             if concentration is not None and concentration < p.min_concentration and p.bulk_min_order is not None:
                 concentration = self._bulk_concentration(t, push, direction, prior, prior_near) or concentration
             run_began = None
-            if concentration is not None and concentration < p.min_concentration and p.push_run_within_s is not None:
+            # The run asked for (``push_run_within_s``, with its share), or, with the gate on, the
+            # gate's run (``close_gate_push_run_s``: no share asked, the gate's share terms judge it).
+            run_within_s, run_min_share = p.push_run_within_s, p.push_run_min_share
+            if run_within_s is None and p.close_gate and p.close_gate_push_run_s is not None:
+                run_within_s, run_min_share = p.close_gate_push_run_s, 0.0
+            if concentration is not None and concentration < p.min_concentration and run_within_s is not None:
                 run = self._run_concentration(
-                    t, fills, account, direction, began, push, qty, block_build, share, mid_at_print
+                    t,
+                    fills,
+                    account,
+                    direction,
+                    began,
+                    push,
+                    qty,
+                    block_build,
+                    share,
+                    mid_at_print,
+                    run_within_s,
+                    run_min_share,
                 )
                 if run is not None:
                     run_began, run_concentration = run
@@ -2469,6 +2488,8 @@ class MarkingTheCloseDetector(Detector):
                     "max_continuation": p.max_continuation,
                 },
             )
+            if p.close_gate and p.close_gate_push_run_s is not None:  # named only with the rule on
+                alert.evidence["close_gate_push_run_s"] = p.close_gate_push_run_s
             if p.one_sided_push_min_orders is not None:  # named only with the rule on (off: main's fields)
                 alert.evidence["push_one_sided"] = None if push_one_sided is None else round(push_one_sided, 4)
             if collect:  # named only with the gate or the candidates asked for (off: main's fields)
