@@ -9,7 +9,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
-from trading.models import Execution, Instrument, Order, Position, TradingAccount
+from trading.models import Execution, Instrument, Order, Position, ReplayCheckpoint, TradingAccount
 from trading.order_states import UNEXECUTED
 from trading.orders.requests import OrderRequestResult, order_request_event_id, order_request_result
 
@@ -31,6 +31,11 @@ def instruments_active() -> dict[str, Instrument]:
     return dict(
         cached("instruments", "active", lambda: {i.symbol: i for i in Instrument.objects.filter(is_active=True)})
     )
+
+
+def replay_checkpoint_get(*, symbol: str, timeframe: str) -> ReplayCheckpoint | None:
+    """How far replays of ``symbol``/``timeframe`` got (``ReplayCheckpoint``); None before any."""
+    return ReplayCheckpoint.objects.filter(symbol=symbol, timeframe=timeframe).first()
 
 
 def instrument_list(*, active_only: bool = True) -> QuerySet[Instrument]:
