@@ -17,7 +17,7 @@ import bisect
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -111,6 +111,19 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
     )
 
 
+def features_warmed(plan: ReplayPlan):
+    """The ``ml-features`` handler with the bars earlier runs replayed folded in (``FeatureHandler.
+    warm``; all of them, ~40 ms for 5,000 here: the features' smoothed averages carry their whole
+    history), so a resumed run's features equal a single run's; None when nothing was replayed."""
+    if plan.after is None:
+        return None
+    from mlmodels.runtime import features_stage
+
+    handler = features_stage()
+    handler.warm(bar for bar in backtesting_bars(plan.dataset) if bar.ts <= plan.after)
+    return handler
+
+
 class ReplayCheckpointer:
     """Moves the plan's checkpoint as the run goes: ``on_event`` is the pipeline's ``on_event``
     (it sees every event dispatched), ``finish`` is called once the pipeline returned.
@@ -142,6 +155,14 @@ class ReplayCheckpointer:
         self._previous: tuple[int, datetime] | None = None  # the one before it
         self._saved_at = clock()
         self.saved: tuple[int, datetime] | None = None
+
+    def source(self, events: Iterable[Envelope | None]) -> Iterator[Envelope | None]:
+        """``events``, then the checkpoint saved at their end: after them it yields ``None`` (a
+        source with nothing new: the pipeline settles and flushes its sinks) and saves when asked
+        for more, so a served run that goes on following has its checkpoint at the last bar."""
+        yield from events
+        yield None
+        self.finish()
 
     def on_event(self, event: Envelope) -> None:
         bar = event.payload

@@ -67,7 +67,7 @@ class Command(BaseCommand):
         plan = checkpointer = None
         if "after" in inspect.signature(source_factory).parameters:  # a replay that can resume
             from workers.collector import replay_limit
-            from workers.replay_checkpoint import ReplayCheckpointer, ReplayRefused, replay_plan
+            from workers.replay_checkpoint import ReplayCheckpointer, ReplayRefused, features_warmed, replay_plan
 
             try:
                 plan = replay_plan(from_start=opts["from_start"], limit=replay_limit())
@@ -96,9 +96,11 @@ class Command(BaseCommand):
             # A replay source means the replay clock: the records of a replay carry its market time.
             clock = ReplayClock() if opts["clock"] == "replay" else WallClock()
             handlers = {"execution": execution_stage(clock=clock)}
+            if plan is not None and (features := features_warmed(plan)) is not None:
+                handlers["ml-features"] = features  # a resumed run starts with the features it left
             if loop is not None:
                 handlers["live-push"] = LivePush(loop=loop)
-            source = source_factory() if plan is None else source_factory(after=plan.after)
+            source = source_factory() if plan is None else checkpointer.source(source_factory(after=plan.after))
             failed = False
             try:
                 self.result = pipeline_run(
