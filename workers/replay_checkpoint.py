@@ -73,14 +73,14 @@ class ReplayPlan:
     def source(self) -> str:
         return f"backtesting {self.dataset}"
 
-    def describe(self) -> str:
+    def describe(self, *, serving: bool = True) -> str:
         """One line for the operator: what this run replays, or that nothing is left."""
         total, first, last = len(self.bar_times), self.bar_times[0], self.bar_times[-1]
         what = f"{self.symbol} {self.timeframe} bars ({first:%Y-%m-%d} to {last:%Y-%m-%d})"
         if self.complete:
             return (
-                f"replay complete: all {total:,} {what} were replayed by an earlier run; serving the "
-                f"dashboard; {FRESH} for a fresh replay"
+                f"replay complete: all {total:,} {what} were replayed by an earlier run; "
+                f"{'serving the dashboard; ' if serving else ''}{FRESH} for a fresh replay"
             )
         span = f"bars {self.done + 1:,} to {self.done + self.todo:,} of {total:,} {what}"
         if self.after is None:

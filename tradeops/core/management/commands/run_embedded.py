@@ -73,7 +73,7 @@ class Command(BaseCommand):
                 plan = replay_plan(from_start=opts["from_start"], limit=replay_limit())
             except ReplayRefused as exc:
                 raise CommandError(str(exc)) from None
-            self.stdout.write(plan.describe())
+            self.stdout.write(plan.describe(serving=not opts["no_serve"]))
             checkpointer = ReplayCheckpointer(plan)
         replaying = plan is None or not plan.complete
 
@@ -128,8 +128,11 @@ class Command(BaseCommand):
                     done.set()
 
         if opts["no_serve"]:
-            if replaying:
-                run_pipeline()
+            try:
+                if replaying:
+                    run_pipeline()
+            finally:
+                stop.set()  # the anomaly detector's thread too
             return
 
         from daphne.server import Server
@@ -137,8 +140,8 @@ class Command(BaseCommand):
         from tradeops.asgi import application
 
         def on_ready() -> None:
-            loop = asyncio.get_event_loop()
             if replaying:
+                loop = asyncio.get_event_loop()
                 threading.Thread(target=run_pipeline, kwargs={"loop": loop}, name="pipeline", daemon=True).start()
             else:
                 done.set()  # nothing to replay: the dashboard serves what earlier runs recorded
