@@ -79,12 +79,17 @@ class Command(BaseCommand):
 
         def watch_anomalies() -> None:  # the embedded run's own series (one process, one registry)
             from django.conf import settings
+            from django.db import connections
 
             from tradeops.observability.anomaly import AnomalyMonitor
 
-            AnomalyMonitor().run(interval=settings.ANOMALY_INTERVAL, should_stop=stop.is_set)
+            try:
+                AnomalyMonitor().run(interval=settings.ANOMALY_INTERVAL, should_stop=stop.is_set)
+            finally:
+                connections.close_all()  # this thread's: its scrapes read the database
 
-        threading.Thread(target=watch_anomalies, name="anomaly-detector", daemon=True).start()
+        anomalies = threading.Thread(target=watch_anomalies, name="anomaly-detector", daemon=True)
+        anomalies.start()
 
         def run_pipeline(loop=None) -> None:
             from tradeops.core.clock import ReplayClock, WallClock
@@ -132,7 +137,8 @@ class Command(BaseCommand):
                 if replaying:
                     run_pipeline()
             finally:
-                stop.set()  # the anomaly detector's thread too
+                stop.set()  # the anomaly detector's thread too: it checks twice a second
+                anomalies.join(timeout=2)
             return
 
         from daphne.server import Server
