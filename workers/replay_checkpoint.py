@@ -6,7 +6,9 @@ first left: 2017's events recorded after 2018's, orders priced against the paper
 quote. Instead the run resumes: ``replay_plan`` reads the ``ReplayCheckpoint`` of the dataset's
 symbol and timeframe (market-data events are not recorded in the database, they go through the
 bus; the checkpoint is the system of record's note of how far a replay got) and the run replays
-only the bars after it; ``ReplayCheckpointer`` moves the checkpoint as the run goes. Replaying from
+only the bars after it; ``ReplayCheckpointer`` moves the checkpoint as the run goes. A database
+written before checkpoints has none: there the audit trail's newest feature vector of the symbol
+(one per bar after the features' warm-up) says how far its runs got. Replaying from
 bar 1 (``--from-start``, ``REPLAY_FROM_START=1``) is refused on a database that holds later market
 time (``ReplayRefused``): the fix is a fresh database, never time written backwards.
 """
@@ -25,7 +27,7 @@ from tradeops.core.errors import Conflict
 from tradeops.events import Bar, Envelope, bar_length
 from trading.marketdata.sources import BACKTESTING_DATASETS, backtesting_bars
 from trading.models import ReplayCheckpoint
-from trading.selectors import replay_checkpoint_get
+from trading.selectors import feature_time_recorded, replay_checkpoint_get
 from trading.services import replay_checkpoint_save
 
 logger = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class ReplayPlan:
     bar_times: tuple[datetime, ...]  # open times of the dataset's bars, in order
     checkpoint: ReplayCheckpoint | None
     limit: int | None = None
+    found_in: str = "the replay checkpoint"  # or, for a database from before checkpoints, its feature vectors
 
     @property
     def after(self) -> datetime | None:
@@ -85,7 +88,10 @@ class ReplayPlan:
         span = f"bars {self.done + 1:,} to {self.done + self.todo:,} of {total:,} {what}"
         if self.after is None:
             return f"replay: {span}"
-        return f"replay: resuming after the last bar an earlier run replayed ({self.after:%Y-%m-%d %H:%M} UTC): {span}"
+        return (
+            f"replay: resuming after the last bar an earlier run replayed ({self.after:%Y-%m-%d %H:%M} UTC, "
+            f"from {self.found_in}): {span}"
+        )
 
 
 def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, limit: int | None = None) -> ReplayPlan:
@@ -95,7 +101,23 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
     checkpoint: the database holds later market time, and replaying bar 1 onto it would record
     earlier market time after later. Reads the checkpoint and the dataset's bar times (~20 ms)."""
     _, symbol, timeframe = BACKTESTING_DATASETS[dataset.upper()]
+    bar_times = tuple(bar.ts for bar in backtesting_bars(dataset))
     checkpoint = replay_checkpoint_get(symbol=symbol, timeframe=timeframe)
+    found_in = ReplayPlan.found_in
+    if checkpoint is None and (recorded := feature_time_recorded(symbol=symbol)) is not None:
+        # A database written before replay checkpoints: its newest feature vector (after the
+        # features' 50-bar warm-up, one per bar) says how far its runs got. Saved as the
+        # checkpoint by this run's first save.
+        last_bar_at = recorded - bar_length(timeframe)
+        checkpoint = ReplayCheckpoint(
+            symbol=symbol,
+            timeframe=timeframe,
+            source=f"backtesting {dataset}",
+            first_bar_at=bar_times[0],
+            last_bar_at=last_bar_at,
+            bars=bisect.bisect_right(bar_times, last_bar_at),
+        )
+        found_in = "the audit trail's newest feature vector (no replay checkpoint yet)"
     if from_start and checkpoint is not None:
         newest = checkpoint.last_bar_at + bar_length(timeframe)
         raise ReplayRefused(
@@ -105,9 +127,14 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
             f"would record earlier market time after it. For a fresh replay: {FRESH}; to carry on where "
             "the last run stopped, run without --from-start"
         )
-    bar_times = tuple(bar.ts for bar in backtesting_bars(dataset))
     return ReplayPlan(
-        dataset=dataset, symbol=symbol, timeframe=timeframe, bar_times=bar_times, checkpoint=checkpoint, limit=limit
+        dataset=dataset,
+        symbol=symbol,
+        timeframe=timeframe,
+        bar_times=bar_times,
+        checkpoint=checkpoint,
+        limit=limit,
+        found_in=found_in,
     )
 
 

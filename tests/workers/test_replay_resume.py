@@ -55,10 +55,13 @@ def _all_replayed() -> None:
     )
 
 
+@pytest.mark.parametrize("before_checkpoints", [False, True], ids=["checkpoint", "database-before-checkpoints"])
 @pytest.mark.django_db(transaction=True)
 def test_a_second_run_replays_only_the_bars_after_the_first_runs(
-    trained, settings, tmp_path, monkeypatch, instrument, account
+    trained, settings, tmp_path, monkeypatch, instrument, account, before_checkpoints
 ):
+    """Resumed from the replay checkpoint, or, on a database written before checkpoints, from the
+    audit trail's newest feature vector."""
     _models_activate(trained, settings, tmp_path)
     settings.EXECUTION_PAPER_JOURNAL_DIR = str(tmp_path / "paper-journal")  # the paper broker's book survives too
     monkeypatch.setenv("REPLAY_LIMIT", "80")  # bars of each run
@@ -73,8 +76,15 @@ def test_a_second_run_replays_only_the_bars_after_the_first_runs(
     first_newest = max(first_recorded.values_list("occurred_at", flat=True))
     sequence = max(AuditRecord.objects.values_list("sequence", flat=True))
 
+    found_in = "the replay checkpoint"
+    if before_checkpoints:
+        ReplayCheckpoint.objects.all().delete()
+        found_in = "the audit trail's newest feature vector (no replay checkpoint yet)"
     out = _run()
-    assert f"resuming after the last bar an earlier run replayed ({shipped[79].ts:%Y-%m-%d %H:%M} UTC)" in out
+    assert (
+        f"resuming after the last bar an earlier run replayed ({shipped[79].ts:%Y-%m-%d %H:%M} UTC, from {found_in})"
+        in out
+    )
     assert "bars 81 to 160 of 5,000" in out
     second = list(REPLAYED)
     assert [e.payload.ts for e in second if type(e.payload) is Bar] == [b.ts for b in shipped[80:160]]
