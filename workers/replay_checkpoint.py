@@ -6,9 +6,10 @@ first left: 2017's events recorded after 2018's, orders priced against the paper
 quote. Instead the run resumes: ``replay_plan`` reads the ``ReplayCheckpoint`` of the dataset's
 symbol and timeframe (market-data events are not recorded in the database, they go through the
 bus; the checkpoint is the system of record's note of how far a replay got) and the run replays
-only the bars after it; ``ReplayCheckpointer`` moves the checkpoint as the run goes. A database
-written before checkpoints has none: there the audit trail's newest feature vector of the symbol
-(one per bar after the features' warm-up) says how far its runs got. Replaying from
+only the bars after it; ``ReplayCheckpointer`` moves the checkpoint as the run goes. The audit
+trail's newest feature vector of the symbol (one per bar after the features' warm-up, appended
+once its bar was handled) counts too when it is later: after a run killed between two saves, and
+on a database written before checkpoints, which has none. Replaying from
 bar 1 (``--from-start``, ``REPLAY_FROM_START=1``) is refused on a database that holds later market
 time (``ReplayRefused``): the fix is a fresh database, never time written backwards.
 """
@@ -104,20 +105,24 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
     bar_times = tuple(bar.ts for bar in backtesting_bars(dataset))
     checkpoint = replay_checkpoint_get(symbol=symbol, timeframe=timeframe)
     found_in = ReplayPlan.found_in
-    if checkpoint is None and (recorded := feature_time_recorded(symbol=symbol)) is not None:
-        # A database written before replay checkpoints: its newest feature vector (after the
-        # features' 50-bar warm-up, one per bar) says how far its runs got. Saved as the
-        # checkpoint by this run's first save.
+    recorded = feature_time_recorded(symbol=symbol)
+    if recorded is not None and (checkpoint is None or recorded - bar_length(timeframe) > checkpoint.last_bar_at):
+        # The audit trail holds a bar's feature vector only once that bar's pump completed (the
+        # sinks get their batch when the queue has run dry): a later bar than the checkpoint's
+        # after a run killed between two saves, or the only record of how far runs got on a
+        # database written before checkpoints (one vector per bar after the 50-bar warm-up).
         last_bar_at = recorded - bar_length(timeframe)
+        found_in = "the audit trail's newest feature vector, " + (
+            "no replay checkpoint yet" if checkpoint is None else "later than the replay checkpoint"
+        )
         checkpoint = ReplayCheckpoint(
             symbol=symbol,
             timeframe=timeframe,
             source=f"backtesting {dataset}",
-            first_bar_at=bar_times[0],
+            first_bar_at=checkpoint.first_bar_at if checkpoint is not None else bar_times[0],
             last_bar_at=last_bar_at,
             bars=bisect.bisect_right(bar_times, last_bar_at),
         )
-        found_in = "the audit trail's newest feature vector (no replay checkpoint yet)"
     if from_start and checkpoint is not None:
         newest = checkpoint.last_bar_at + bar_length(timeframe)
         raise ReplayRefused(
@@ -159,16 +164,17 @@ class ReplayCheckpointer:
     dispatched (in a lock-step replay its consequences are committed before the next source event;
     the audit trail's batch of its decision inputs within ``EMBEDDED_SINK_SECONDS``, so ``lag`` is
     a few of those), at most once per ``every`` seconds, and the last bar on the way out, after
-    the pipeline flushed its sinks. A run killed outright so resumes at most ``lag + every``
-    seconds of replay early: those bars are replayed again, their records deduplicated by id
-    (the replay's ids derive from what is replayed)."""
+    the pipeline flushed its sinks. After a run killed outright the checkpoint may be up to
+    ``lag + every`` seconds of replay behind; ``replay_plan`` then takes the audit trail's newest
+    feature vector, which is at most one sink batch behind (``EMBEDDED_SINK_SECONDS``); bars
+    replayed again have their records deduplicated by id (the replay's ids derive from it)."""
 
     def __init__(
         self,
         plan: ReplayPlan,
         *,
         lag: float = 2.0,
-        every: float = 5.0,
+        every: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.plan = plan

@@ -55,13 +55,14 @@ def _all_replayed() -> None:
     )
 
 
-@pytest.mark.parametrize("before_checkpoints", [False, True], ids=["checkpoint", "database-before-checkpoints"])
+@pytest.mark.parametrize("checkpoint_left", ["saved", "behind", "none"])
 @pytest.mark.django_db(transaction=True)
 def test_a_second_run_replays_only_the_bars_after_the_first_runs(
-    trained, settings, tmp_path, monkeypatch, instrument, account, before_checkpoints
+    trained, settings, tmp_path, monkeypatch, instrument, account, checkpoint_left
 ):
-    """Resumed from the replay checkpoint, or, on a database written before checkpoints, from the
-    audit trail's newest feature vector."""
+    """Resumed from the replay checkpoint; from the audit trail's newest feature vector when the
+    checkpoint is behind it (a run killed between two saves) or absent (a database written before
+    checkpoints)."""
     _models_activate(trained, settings, tmp_path)
     settings.EXECUTION_PAPER_JOURNAL_DIR = str(tmp_path / "paper-journal")  # the paper broker's book survives too
     monkeypatch.setenv("REPLAY_LIMIT", "80")  # bars of each run
@@ -77,9 +78,12 @@ def test_a_second_run_replays_only_the_bars_after_the_first_runs(
     sequence = max(AuditRecord.objects.values_list("sequence", flat=True))
 
     found_in = "the replay checkpoint"
-    if before_checkpoints:
+    if checkpoint_left == "behind":
+        ReplayCheckpoint.objects.update(last_bar_at=shipped[59].ts, bars=60)
+        found_in = "the audit trail's newest feature vector, later than the replay checkpoint"
+    elif checkpoint_left == "none":
         ReplayCheckpoint.objects.all().delete()
-        found_in = "the audit trail's newest feature vector (no replay checkpoint yet)"
+        found_in = "the audit trail's newest feature vector, no replay checkpoint yet"
     out = _run()
     assert (
         f"resuming after the last bar an earlier run replayed ({shipped[79].ts:%Y-%m-%d %H:%M} UTC, from {found_in})"
