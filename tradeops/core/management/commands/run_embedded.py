@@ -86,7 +86,7 @@ class Command(BaseCommand):
             try:
                 AnomalyMonitor().run(interval=settings.ANOMALY_INTERVAL, should_stop=stop.is_set)
             finally:
-                connections.close_all()  # this thread's: its scrapes read the database
+                connections.close_all()  # this thread's (an alert it raises is written): none left open
 
         anomalies = threading.Thread(target=watch_anomalies, name="anomaly-detector", daemon=True)
         anomalies.start()
