@@ -21,6 +21,7 @@ from __future__ import annotations
 import uuid
 from bisect import bisect_right
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -65,6 +66,23 @@ class FeatureHandler:
         if state is None:
             state = self._states[symbol] = SymbolFeatureState(timeframe_minutes=self.minutes)
         return state
+
+    def warm(self, bars: Iterable[Bar]) -> int:
+        """Fold bars that came before this handler's first event into its state, emitting nothing:
+        a replay that resumes where an earlier run stopped (``workers.replay_checkpoint``) starts
+        with the features that run had, instead of warming up again on bars it then cannot trade.
+        Returns the bars folded (those of its timeframe)."""
+        folded = 0
+        for bar in bars:
+            if bar.timeframe != self.timeframe:
+                continue
+            self._bar_fed.add(bar.symbol)
+            spread = float(bar.spread) if bar.spread is not None else 0.0
+            self._state(bar.symbol).fold(
+                bar.ts, float(bar.high), float(bar.low), float(bar.close), float(bar.volume), spread
+            )
+            folded += 1
+        return folded
 
     def declined_keys(self, kind: type) -> set[str] | None:
         """Ticks of a symbol that sends bars are ignored (``handle``; market data is keyed by its symbol)."""

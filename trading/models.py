@@ -451,3 +451,27 @@ class AccountRiskSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id}: equity {self.equity} dd {self.drawdown} {self.trading_state}"
+
+
+class ReplayCheckpoint(models.Model):
+    """How far a replay of recorded market data got, per symbol and timeframe: the last bar whose
+    consequences (and the audit trail's records of them) are in the database, so the next run of
+    the embedded replay resumes after it and market time only moves forward in the books.
+
+    Written by ``trading.services.replay_checkpoint_save`` as the replay runs; read by the embedded
+    run (``manage.py run_embedded``) before it starts. Market-data events themselves are not
+    recorded (they go through the bus), so this row is where the system of record keeps it."""
+
+    symbol = models.CharField(max_length=32)
+    timeframe = models.CharField(max_length=8)
+    source = models.CharField(max_length=64, help_text="What was replayed, e.g. 'backtesting EURUSD'")
+    first_bar_at = models.DateTimeField(help_text="Open time of the first bar ever replayed")
+    last_bar_at = models.DateTimeField(help_text="Open time of the last bar replayed (market time)")
+    bars = models.PositiveIntegerField(help_text="Bars replayed, all runs together")
+    saved_at = models.DateTimeField(help_text="Wall clock of the write")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["symbol", "timeframe"], name="replay_checkpoint_once")]
+
+    def __str__(self) -> str:
+        return f"{self.symbol} {self.timeframe} replayed to {self.last_bar_at:%Y-%m-%d %H:%M} ({self.bars} bars)"

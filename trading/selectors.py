@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.db.models import QuerySet
 
 from tradeops.api.matrix import role_may, visible_to
@@ -9,7 +11,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.core.db_router import read_only
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
-from trading.models import Execution, Instrument, Order, Position, TradingAccount
+from trading.models import Execution, Instrument, Order, Position, ReplayCheckpoint, TradingAccount
 from trading.order_states import UNEXECUTED
 from trading.orders.requests import OrderRequestResult, order_request_event_id, order_request_result
 
@@ -31,6 +33,23 @@ def instruments_active() -> dict[str, Instrument]:
     return dict(
         cached("instruments", "active", lambda: {i.symbol: i for i in Instrument.objects.filter(is_active=True)})
     )
+
+
+def replay_checkpoint_get(*, symbol: str, timeframe: str) -> ReplayCheckpoint | None:
+    """How far replays of ``symbol``/``timeframe`` got (``ReplayCheckpoint``); None before any."""
+    return ReplayCheckpoint.objects.filter(symbol=symbol, timeframe=timeframe).first()
+
+
+def feature_time_recorded(*, symbol: str) -> datetime | None:
+    """The market time of the newest feature vector the audit trail holds for ``symbol`` (its
+    bar's close): how far a replay from before replay checkpoints got (``workers.replay_checkpoint``)."""
+    newest = (
+        AuditRecord.objects.filter(action="feature.vector", object_type="features", object_id__startswith=f"{symbol}:")
+        .order_by("-occurred_at")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    return newest
 
 
 def instrument_list(*, active_only: bool = True) -> QuerySet[Instrument]:

@@ -30,7 +30,7 @@ from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
-from itertools import islice
+from itertools import dropwhile, islice
 from typing import Any
 
 import msgspec
@@ -326,15 +326,20 @@ def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:
     return MarketMonitor(MonitorConfig(trading_hours=wanted, **overrides))
 
 
-def embedded_source(*, limit: int | None = None, quarantine_file: str | None = None) -> Iterator[Envelope]:
+def embedded_source(
+    *, limit: int | None = None, quarantine_file: str | None = None, after: datetime | None = None
+) -> Iterator[Envelope]:
     """The embedded run's market data: the real EURUSD hourly bars the ``backtesting``
     package ships (``requirements/demo.txt``; ``DemoDataMissing`` says so when it is absent),
     replayed through the collector and monitor as bars and as derived ticks.
 
-    Environment: ``REPLAY_LIMIT`` (bars, default all 5,000), ``REPLAY_SPEED`` (x real time,
+    ``after``: the open time of the last bar an earlier run replayed (``workers.replay_checkpoint``):
+    only the bars after it are replayed, so a second run carries market time forward.
+
+    Environment: ``REPLAY_LIMIT`` (bars of this run, default all 5,000), ``REPLAY_SPEED`` (x real time,
     default 0 = as fast as possible), ``REPLAY_QUARANTINE`` (JSON-lines file for quarantined
     events, default ``var/quarantine/collector.jsonl``)."""
-    limit = limit or int(os.environ.get("REPLAY_LIMIT", "0")) or None
+    limit = limit or replay_limit()
     speed = float(os.environ.get("REPLAY_SPEED", "0")) or None
     quarantine = Quarantine(quarantine_file or os.environ.get("REPLAY_QUARANTINE", "var/quarantine/collector.jsonl"))
     # Derived ticks come every 20 minutes: a gap is a missing hour or more of session time.
@@ -346,7 +351,8 @@ def embedded_source(*, limit: int | None = None, quarantine_file: str | None = N
     # which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the limit
     # counts the rows the reader yields, as the slice did.
     with closing(backtesting_bars("EURUSD", quarantine=quarantine)) as rows:
-        bars = list(islice(rows, limit))
+        todo = rows if after is None else dropwhile(lambda bar: bar.ts <= after, rows)
+        bars = list(islice(todo, limit))
     spread = Decimal("0.00008")
     items = _interleave(bars, bars_as_ticks(bars, spread=spread))
     try:
@@ -354,6 +360,11 @@ def embedded_source(*, limit: int | None = None, quarantine_file: str | None = N
     finally:
         quarantine.close()
         logger.info("collector: %s; %s", collector.stats.summary(), quarantine.summary())
+
+
+def replay_limit() -> int | None:
+    """``REPLAY_LIMIT``: the bars a replay of this run replays at most (unset or 0: all)."""
+    return int(os.environ.get("REPLAY_LIMIT", "0")) or None
 
 
 def _interleave(bars: list[Bar], ticks: Iterable[Tick]) -> Iterator[Tick | Bar]:

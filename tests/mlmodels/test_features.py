@@ -144,6 +144,21 @@ def test_feature_handler_on_bars_matches_batch_and_stamps_the_close_time(real_ba
     assert handler.handle(m5) == []  # other timeframes are not this stage's
 
 
+def test_a_handler_warmed_with_the_bars_before_gives_what_one_handler_for_all_of_them_gives(real_bars):
+    """A replay that resumes (workers.replay_checkpoint) folds the bars earlier runs replayed into
+    a fresh handler: its vectors from the next bar on equal a single handler's."""
+    events = list(_bar_events(real_bars.iloc[:150]))
+    single = [out.payload for out in _all(FeatureHandler(timeframe="H1"), events)]
+    warmed = FeatureHandler(timeframe="H1")
+    assert warmed.warm(event.payload for event in events[:100]) == 100
+    resumed = [out.payload for out in _all(warmed, events[100:])]
+    assert len(resumed) == 50 and resumed == single[-50:]
+
+
+def _all(handler, events):
+    return [out for event in events for out in handler.handle(event)]
+
+
 def test_ticks_build_the_same_bars_and_features_as_batch():
     """Ticks -> bars (mid, tick count, mean spread) -> features == batch twin of those bars;
     flagged ticks never enter a bar."""
