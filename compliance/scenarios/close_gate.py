@@ -31,14 +31,15 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 12:36-12:44 UTC on 2026-12-06 (main at e96ffc3, drawn 10:05 UTC):
+# The nine sets per book run at 15:54-16:00 UTC on 2026-12-06 (main at d2b3dc1, drawn 12:48 UTC):
 # the next round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
-# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 10:01 run's
-# sets, which were the 12:00 rounds' CONFIRMATION, and the 07:00 run's) are allowed seen books.
+# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 12:40 run's
+# sets, which were the 13:20 and 15:00 rounds' CONFIRMATION, and the runs before) are allowed
+# seen books.
 CONFIRMATION = {
-    "heldout": (89477, 52500, 73000, 42249, 19811, 46149, 82991, 35751, 52572),
-    "independent": (56332, 87832, 32788, 11692, 51729, 78019, 12740, 88115, 80459),
-    "lob": (78720, 66712, 81298, 57445, 44119, 67104, 71733, 88308, 64068),
+    "heldout": (89070, 99603, 70978, 38885, 45022, 69947, 90516, 9172, 80401),
+    "independent": (88491, 77926, 22550, 4234, 24841, 14038, 31721, 66714, 77721),
+    "lob": (49331, 87878, 94943, 81567, 25640, 57785, 20532, 67749, 30822),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 
