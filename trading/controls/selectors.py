@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.db import connection
 from django.db.models import QuerySet
 
 from tradeops.api.matrix import visible_to
@@ -123,16 +124,23 @@ class BreakerLastMove:
 def trading_breakers_last_moves(*, source: str, account_ids: Iterable[int]) -> list[BreakerLastMove]:
     """The latest ``trading_breaker.*`` record of the worker ``source``'s breaker of each account
     (``<source>:<account id>``), and of its one breaker from before 2026-12-06 (``<source>``),
-    those that have one, in one query: one ``LIMIT 1`` probe of ``audit_breaker_latest_idx``
-    per breaker, however long its history (the audit trail is the breakers' system of record:
-    every move is recorded as it happens; the risk snapshot only on its cadence)."""
+    those that have one: one ``LIMIT 1`` probe of ``audit_breaker_latest_idx`` per breaker,
+    however long its history, in one query on PostgreSQL (a UNION ALL; SQLite, the embedded
+    default, allows no LIMIT in a UNION's parts, so there a query per breaker). The audit trail is
+    the breakers' system of record: every move is recorded as it happens; the risk snapshot only
+    on its cadence."""
     object_ids = {f"{source}:{account_id}": int(account_id) for account_id in account_ids}
     object_ids[source] = None
     probes = [
         AuditRecord.objects.filter(object_type="trading_breaker", object_id=object_id).order_by("-sequence")[:1]
         for object_id in object_ids
     ]
-    records = probes[0].union(*probes[1:], all=True) if len(probes) > 1 else probes[0]
+    if len(probes) == 1:
+        records = list(probes[0])
+    elif connection.features.supports_slicing_ordering_in_compound:  # PostgreSQL: one statement
+        records = list(probes[0].union(*probes[1:], all=True))
+    else:  # SQLite (the embedded default) allows no LIMIT in a UNION's parts: a probe per breaker
+        records = [record for probe in probes for record in probe]
     moves = []
     for record in records:
         payload = record.payload_data or {}
