@@ -1167,7 +1167,7 @@ class MomentumIgnitionDetector(Detector):
                 return False
             series.append(e[0])
             if len(series) == 3:
-                return abs((series[0] - series[1]) - (series[1] - series[2])) <= p.max_gap_s
+                return series[0] - series[1] <= series[1] - series[2] + p.max_gap_s
         return False
 
     def _reverse(self, ch, fill) -> bool:
