@@ -1152,10 +1152,11 @@ class MomentumIgnitionDetector(Detector):
         after, and the burst's own, equal orders of one burst being still the burst) and the one
         before that (leaving out those under ``max_gap_s`` before the previous) were both of the
         same size (within ``min_cut_fraction`` of the larger), within the ``two_way_window_s``
-        the ``recent`` fills keep, and the order's gap from the previous is within ``max_gap_s``
-        of the gap between those two (the cadence). One earlier order of the size is not a
-        cadence: a fixed-lot trader's (every order 1 million) burst after a buy 160 s before was
-        all "slices" with mom48's rule (wip/momb48)."""
+        the ``recent`` fills keep, and the order's gap from the previous is at most ``max_gap_s``
+        longer than the gap between those two (the cadence, read one way: a parent may speed up,
+        a pause is not its cadence). One earlier order of the size is not a cadence: a fixed-lot
+        trader's (every order 1 million) burst after a buy 160 s before was all "slices" with
+        mom48's rule (wip/momb48)."""
         p = self.p
         tol = p.min_cut_fraction or 0.0
         burst_ids = {o for _t, _f, o in ch.burst_fills()} if ch is not None and ch.side == side else ()

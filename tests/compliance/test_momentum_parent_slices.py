@@ -6,8 +6,11 @@ burst join its chain (``carry_on_s``), so the turn is measured against the paren
 and falls under half (held-out 4504 INS019, 98945 INS021), or a slice leads the burst and the move
 is measured from it (84390 INS017), or the burst joins the parent's own chain (tuning 302 INS023).
 With it on, an order of the size of the account's previous same-way order (leaving out those
-under ``max_gap_s`` before it and the chain's own burst) is a slice and belongs to no chain. The
-recent fills keep the order's size and id: the snapshot is version 54."""
+under ``max_gap_s`` before it and the chain's own burst) is a slice and belongs to no chain; since
+wip/momb48 (15:40 round) only as the third or later of a series at a cadence (the one before the
+previous of the size too, the order's gap at most ``max_gap_s`` longer than the series' gap), so a
+fixed-lot trader's burst is not read as slices. The recent fills keep the order's size and id:
+the snapshot is version 54 (unchanged by wip/momb48)."""
 
 from __future__ import annotations
 
@@ -101,8 +104,9 @@ def test_restart_after_the_burst_between_two_slices():
 
 # A fixed-lot trader (2026-12-06 15:40 round, wip/momb48): every order the same size (retail's
 # 1.00 lot, a desk's standard clip). One earlier order of the size is not a cadence: a parent's
-# slices are a series (three or more, each more than ``max_gap_s`` after the one before, at a
-# gap comparable with the series' own), so the burst of such a trader is still a burst.
+# slices are a series (three or more, each more than ``max_gap_s`` after the one before, the
+# last gap at most ``max_gap_s`` longer than the one before it), so such a trader's burst is
+# still a burst.
 ON_NO_TWO_WAY = {"momentum_ignition": {"parent_slices_apart": True, "two_way_fraction": None}}
 
 
