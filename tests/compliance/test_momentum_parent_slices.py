@@ -156,3 +156,17 @@ def test_a_fixed_lot_trader_buying_once_before_its_burst_is_alerted():
     rows = three_order_burst(reversal_after=60.0) + fixed_lot([(-60.0, "buy")])
     (old,) = run(rows, only=ONLY)
     assert run(rows, only=ONLY, params=ON) == [old]
+
+
+def test_a_burst_inside_a_parent_that_speeds_up_is_caught():
+    """The parent's slices 40 s apart, then 25 s apart from two minutes before the burst (a VWAP
+    into volume): a gap shorter than the series' is still its cadence (read one way), so the
+    slices after the burst are kept out and the burst is alerted on its own orders."""
+    rows, t, i = [], -299.0, 0
+    while t < 600.0:
+        rows += market(t, f"p{i}", "M", "buy", SLICE, "1.10070" if t >= 0 else "1.10010")
+        t, i = t + (40.0 if t < -120.0 else 25.0), i + 1
+    rows += three_order_burst()
+    assert run(rows, only=ONLY) == []
+    (alert,) = run(rows, only=ONLY, params=ON)
+    assert alert["order_ids"] == ["m0", "m1", "m2", "rev"]
