@@ -1146,20 +1146,29 @@ class MomentumIgnitionDetector(Detector):
 
     def _parent_slice(self, t, side, qty, order_id, ch, recent) -> bool:
         """Whether an aggressive order is a slice of the account's execution parent
-        (``parent_slices_apart``): the account's previous aggressive order the same way in the
-        symbol, leaving out those under ``max_gap_s`` before it and the current chain's burst
-        (the orders it came quickly after, and the burst's own: equal orders of one burst are
-        still the burst), was of the same size (within ``min_cut_fraction`` of the larger), within
-        the ``two_way_window_s`` the ``recent`` fills keep. A parent's slices are consecutive
-        orders of one size at a cadence; one earlier order of about the size anywhere in the
-        window is not (an active account's unrelated 447,000 buy four minutes before a burst's
-        441,000 order, held-out 23581 ACT012)."""
+        (``parent_slices_apart``): the order is the third (or later) of a series at a cadence.
+        The account's previous aggressive order the same way in the symbol (leaving out those
+        under ``max_gap_s`` before it and the current chain's burst: the orders it came quickly
+        after, and the burst's own, equal orders of one burst being still the burst) and the one
+        before that (leaving out those under ``max_gap_s`` before the previous) were both of the
+        same size (within ``min_cut_fraction`` of the larger), within the ``two_way_window_s``
+        the ``recent`` fills keep, and the order's gap from the previous is at most ``max_gap_s``
+        longer than the gap between those two (the cadence, read one way: a parent may speed up,
+        a pause is not its cadence). One earlier order of the size is not a cadence: a fixed-lot
+        trader's (every order 1 million) burst after a buy 160 s before was all "slices" with
+        mom48's rule (wip/momb48)."""
         p = self.p
+        tol = p.min_cut_fraction or 0.0
         burst_ids = {o for _t, _f, o in ch.burst_fills()} if ch is not None and ch.side == side else ()
+        series = [t]
         for e in reversed(recent):
-            if e[1] != side or e[3] or e[5] == order_id or t - e[0] < p.max_gap_s or e[5] in burst_ids:
+            if e[1] != side or e[3] or e[5] == order_id or series[-1] - e[0] < p.max_gap_s or e[5] in burst_ids:
                 continue
-            return abs(e[4] - qty) <= (p.min_cut_fraction or 0.0) * max(e[4], qty)
+            if abs(e[4] - qty) > tol * max(e[4], qty):
+                return False
+            series.append(e[0])
+            if len(series) == 3:
+                return series[0] - series[1] <= series[1] - series[2] + p.max_gap_s
         return False
 
     def _reverse(self, ch, fill) -> bool:

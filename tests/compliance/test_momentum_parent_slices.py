@@ -6,8 +6,11 @@ burst join its chain (``carry_on_s``), so the turn is measured against the paren
 and falls under half (held-out 4504 INS019, 98945 INS021), or a slice leads the burst and the move
 is measured from it (84390 INS017), or the burst joins the parent's own chain (tuning 302 INS023).
 With it on, an order of the size of the account's previous same-way order (leaving out those
-under ``max_gap_s`` before it and the chain's own burst) is a slice and belongs to no chain. The
-recent fills keep the order's size and id: the snapshot is version 54."""
+under ``max_gap_s`` before it and the chain's own burst) is a slice and belongs to no chain; since
+wip/momb48 (15:40 round) only as the third or later of a series at a cadence (the one before the
+previous of the size too, the order's gap at most ``max_gap_s`` longer than the series' gap), so a
+fixed-lot trader's burst is not read as slices. The recent fills keep the order's size and id:
+the snapshot is version 54 (unchanged by wip/momb48)."""
 
 from __future__ import annotations
 
@@ -96,4 +99,74 @@ def test_restart_after_the_burst_between_two_slices():
     rows = sorted(three_order_burst() + parent(), key=lambda r: r["ts"])
     at = next(i for i, r in enumerate(rows) if r.get("order_id") == "p9" and r["type"] == "order")
     (alert,) = surveil_restarted(rows, only=ONLY, params=ON, restart_at=at)
+    assert alert["order_ids"] == ["m0", "m1", "m2", "rev"]
+
+
+# A fixed-lot trader (2026-12-06 15:40 round, wip/momb48): every order the same size (retail's
+# 1.00 lot, a desk's standard clip). One earlier order of the size is not a cadence: a parent's
+# slices are a series (three or more, each more than ``max_gap_s`` after the one before, the
+# last gap at most ``max_gap_s`` longer than the one before it), so such a trader's burst is
+# still a burst.
+ON_NO_TWO_WAY = {"momentum_ignition": {"parent_slices_apart": True, "two_way_fraction": None}}
+
+
+def fixed_lot(times_sides, qty: int = 1_000_000):
+    """The account's earlier orders at the flat market's touch, all of the burst's order size."""
+    rows = []
+    for i, (t, side) in enumerate(times_sides):
+        rows += market(t, f"b{i}", "M", side, qty, "1.10010" if side == "buy" else "1.10000")
+    return rows
+
+
+def test_a_fixed_lot_trader_trading_both_ways_before_its_burst_is_alerted():
+    """wip/momb48's failing case (test_momentum_two_way's near-miss with the two-way rule off):
+    1 million bought, sold, bought, sold 40 s apart, then three buys of 1 million that lift EURUSD
+    6 pips, sold a minute later. mom48's rule read the buy 160 s before the burst as a cadence and
+    kept the whole burst out; two buys 80 s apart and a burst 160 s later are no series."""
+    rows = three_order_burst(reversal_after=60.0) + fixed_lot(
+        [(-240.0, "buy"), (-200.0, "sell"), (-160.0, "buy"), (-120.0, "sell")]
+    )
+    off = {"momentum_ignition": {"two_way_fraction": None}}
+    (old,) = run(rows, only=ONLY, params=off)
+    assert run(rows, only=ONLY, params=ON_NO_TWO_WAY) == [old]
+    assert old["order_ids"] == ["m0", "m1", "m2", "rev"]
+
+
+def test_a_fixed_lot_trader_buying_one_way_minutes_before_its_burst_is_alerted():
+    """Four buys of 1 million 40 s apart (a series at a cadence), then two minutes later three
+    buys of 1 million within 4 s that lift EURUSD 6 pips, sold a minute later: the burst's first
+    order comes 120 s after the series' last, no slice of a 40-s cadence; alerted on as off."""
+    rows = three_order_burst(reversal_after=60.0) + fixed_lot([(-240.0 + 40.0 * i, "buy") for i in range(4)])
+    (old,) = run(rows, only=ONLY)
+    assert old["order_ids"] == ["m0", "m1", "m2", "rev"]
+    assert run(rows, only=ONLY, params=ON) == [old]
+
+
+def test_a_fixed_lot_trader_with_scattered_earlier_buys_is_alerted():
+    """Buys of 1 million at -290, -170 and -130 s (gaps 120 and 40 s: no cadence), then the
+    burst of three 1-million buys and its sale: alerted on as off."""
+    rows = three_order_burst(reversal_after=60.0) + fixed_lot([(-290.0, "buy"), (-170.0, "buy"), (-130.0, "buy")])
+    (old,) = run(rows, only=ONLY)
+    assert old["order_ids"] == ["m0", "m1", "m2", "rev"]
+    assert run(rows, only=ONLY, params=ON) == [old]
+
+
+def test_a_fixed_lot_trader_buying_once_before_its_burst_is_alerted():
+    """One buy of 1 million a minute before the burst of three: one order is no series."""
+    rows = three_order_burst(reversal_after=60.0) + fixed_lot([(-60.0, "buy")])
+    (old,) = run(rows, only=ONLY)
+    assert run(rows, only=ONLY, params=ON) == [old]
+
+
+def test_a_burst_inside_a_parent_that_speeds_up_is_caught():
+    """The parent's slices 40 s apart, then 25 s apart from two minutes before the burst (a VWAP
+    into volume): a gap shorter than the series' is still its cadence (read one way), so the
+    slices after the burst are kept out and the burst is alerted on its own orders."""
+    rows, t, i = [], -299.0, 0
+    while t < 600.0:
+        rows += market(t, f"p{i}", "M", "buy", SLICE, "1.10070" if t >= 0 else "1.10010")
+        t, i = t + (40.0 if t < -120.0 else 25.0), i + 1
+    rows += three_order_burst()
+    assert run(rows, only=ONLY) == []
+    (alert,) = run(rows, only=ONLY, params=ON)
     assert alert["order_ids"] == ["m0", "m1", "m2", "rev"]
