@@ -43,8 +43,9 @@ def _market_times(events) -> list[datetime]:
     return [e.payload.ts for e in events if type(e.payload) in (Bar, Tick)]
 
 
-def _all_replayed() -> None:
-    bars = list(backtesting_bars("EURUSD"))
+def _replayed(count: int | None = None) -> None:
+    """The checkpoint an earlier run leaves after replaying the first ``count`` bars (all: None)."""
+    bars = list(backtesting_bars("EURUSD"))[:count]
     replay_checkpoint_save(
         symbol="EURUSD",
         timeframe="H1",
@@ -102,7 +103,7 @@ def test_a_second_run_replays_only_the_bars_after_the_first_runs(
 
 @pytest.mark.django_db(transaction=True)
 def test_a_run_after_every_bar_was_replayed_says_so_and_replays_nothing():
-    _all_replayed()
+    _replayed()
     out = _run()
     assert out.strip() == (
         "replay complete: all 5,000 EURUSD H1 bars (2017-04-19 to 2018-02-07) were replayed by an earlier run; "
@@ -118,7 +119,7 @@ def test_a_served_run_after_every_bar_was_replayed_serves_the_dashboard_without_
 
     import daphne.server
 
-    _all_replayed()
+    _replayed()
     served = []
 
     class Server:
@@ -142,15 +143,8 @@ def test_a_served_run_after_every_bar_was_replayed_serves_the_dashboard_without_
 
 @pytest.mark.django_db(transaction=True)
 def test_from_start_on_a_database_holding_later_market_time_is_refused(monkeypatch):
+    _replayed(100)
     bars = list(backtesting_bars("EURUSD"))
-    replay_checkpoint_save(
-        symbol="EURUSD",
-        timeframe="H1",
-        source="backtesting EURUSD",
-        first_bar_at=bars[0].ts,
-        last_bar_at=bars[99].ts,
-        bars=100,
-    )
     for args, env in ((("--from-start",), None), ((), "1")):
         if env:
             monkeypatch.setenv("REPLAY_FROM_START", env)
