@@ -54,7 +54,9 @@ def two_account_worker(instrument, gbpusd, account, second, **config) -> tuple[E
 
 
 def orders_of(account) -> list[Order]:
-    return list(Order.objects.filter(account=account).order_by("created_at"))
+    """The account's orders as written (orders written at one event time tie on created_at;
+    the primary key breaks the tie the same way on every database)."""
+    return list(Order.objects.filter(account=account).order_by("created_at", "pk"))
 
 
 def test_five_refusals_open_one_accounts_breaker_and_the_other_account_trades_on(
