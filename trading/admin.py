@@ -290,6 +290,11 @@ class KillSwitchAdmin(ServiceRefusalShown, admin.ModelAdmin):
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "scope", "scope_value") if obj else self.readonly_fields
 
+    def get_fields(self, request, obj=None):
+        if obj is None:  # engaging: what it stops and why; its state is the service's to write
+            return ("scope", "scope_value", "reason")  # (an empty add form read "Engaged ✓")
+        return super().get_fields(request, obj)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
         form.user = request.user

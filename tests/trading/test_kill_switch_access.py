@@ -158,3 +158,14 @@ def test_a_switch_on_an_algorithm_nobody_knows_is_refused_naming_the_known_ones(
     for algo in ("momentum-v2", "tradeops-ml"):
         response = client.post(URL, {"scope": "algo", "scope_value": algo, "reason": "runaway"}, format="json")
         assert response.status_code == 201, response.content
+
+
+def test_the_add_form_asks_what_to_stop_and_why_and_shows_no_state_before_anything_is_engaged(client, db):
+    """The add form listed the switch's read-only state, "Engaged ✓" among it, before anything was
+    engaged (walked 2026-12-06)."""
+    client.force_login(user_with(Role.RISK_MANAGER, "rhea", is_staff=True, is_superuser=True))
+    page = client.get("/admin/trading/killswitch/add/").content.decode()
+    for field in ("scope", "scope_value", "reason"):
+        assert f'name="{field}"' in page
+    for state in ("Engaged:", "Engaged at:", "Release now", "Cancelled orders:"):
+        assert state not in page
