@@ -13,6 +13,7 @@ from trading.models import (
     KillSwitch,
     Order,
     Position,
+    ReplayCheckpoint,
     RiskLimit,
     RiskLimitProposal,
     TradingAccount,
@@ -329,6 +330,14 @@ class KillSwitchAdmin(ServiceRefusalShown, admin.ModelAdmin):
 
     def save_related(self, request, form, formsets, change):
         pass  # no relations to save; the service wrote the row
+
+
+@admin.register(ReplayCheckpoint)
+class ReplayCheckpointAdmin(ReadOnlyAdmin):
+    """How far the embedded replay got (read-only: the replay writes it; ``rm -rf var/`` or a
+    fresh database starts over, docs/event-backbone.md)."""
+
+    list_display = ("symbol", "timeframe", "source", "first_bar_at", "last_bar_at", "bars", "saved_at")
 
 
 @admin.register(AccountRiskSnapshot)
