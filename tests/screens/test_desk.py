@@ -270,6 +270,28 @@ def test_a_breaker_record_from_before_breakers_were_per_account_shows_every_acco
     assert "<td>execution-old</td><td>every account</td>" in fragment
 
 
+def test_a_breaker_stays_on_the_panel_however_much_another_has_moved_since(world):
+    """The panel read the newest 200 breaker records: Alpha's open breaker fell off it once Beta's
+    breaker had flapped 200 times since (a risk manager would have read Alpha as closed)."""
+    from tradeops.core.clock import utcnow
+    from trading.console.selectors import trading_breakers
+    from trading.controls.services import trading_breaker_change_record
+
+    at = utcnow()
+    alpha, beta = world.accounts
+    kwargs = dict(source="execution-eu", actor="service:execution", auto_kill_on_loss=False, at=at)
+    trading_breaker_change_record(account_id=alpha.pk, old="closed", new="open", reason="loss_threshold", **kwargs)
+    state = "closed"
+    for _ in range(205):
+        new = "open" if state == "closed" else "closed"
+        trading_breaker_change_record(account_id=beta.pk, old=state, new=new, reason="flap", **kwargs)
+        state = new
+    assert [(b["account"], b["state"], b["reason"]) for b in trading_breakers()] == [
+        ("Alpha fund", "open", "loss_threshold"),
+        ("Beta book", "open", "flap"),
+    ]
+
+
 def test_evidence_figures_read_as_a_compliance_officer_reads_them(world, client):
     """The case screen's alert cards show each evidence figure formatted (prices at the symbol's
     digits, ratios to 2 decimals, durations in s or ms) with its threshold beside it; the

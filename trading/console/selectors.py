@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Max, Q, Subquery
 
 from tradeops.audit.models import AuditRecord
 from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
@@ -202,11 +202,16 @@ def trading_breakers() -> list[dict[str, Any]]:
     """Each trading breaker's latest move (``trading_breaker.<state>`` in the audit trail): state,
     when (event time), why, and whose. One per (execution worker, account): ``source`` is the
     worker, ``account`` the account's name (its id if it is gone; empty for a record from before
-    breakers were per account, 2026-12-06, when one breaker guarded all the worker's accounts)."""
+    breakers were per account, 2026-12-06, when one breaker guarded all the worker's accounts).
+
+    Every breaker's latest record, however old (one grouped read of ``audit_breaker_latest_idx``,
+    the breaker records only): until 2026-12-06 the panel read the newest 200 breaker records,
+    and a breaker whose last move was older than another's flapping history (an open breaker
+    among them) fell off the panel."""
+    breaker_records = AuditRecord.objects.filter(object_type="trading_breaker")
+    newest = breaker_records.order_by().values("object_id").annotate(newest=Max("sequence")).values("newest")
     latest: dict[str, dict[str, Any]] = {}
-    for record in AuditRecord.objects.filter(object_type="trading_breaker").order_by("-sequence")[:200]:
-        if record.object_id in latest:
-            continue
+    for record in breaker_records.filter(sequence__in=Subquery(newest)):
         after = (record.payload_data or {}).get("after") or {}
         account = str(after.get("account") or "")
         source = record.object_id.removesuffix(f":{account}") if account else record.object_id
