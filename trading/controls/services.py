@@ -581,26 +581,19 @@ def trading_breaker_change_record(
     no account is named: a breaker that guards the whole worker). Returns the kill switch's
     result, or None."""
     account = "" if account_id is None else str(account_id)
-    breaker_id = f"{source}:{account}" if account else source
     with recording() as rec:
-        event = make_event(
-            BreakerChanged(source=source, account=account, old=str(old), new=str(new), reason=reason, ts=at),
-            source="trading",
-            key=account or source,
-        )
-        rec.change(
+        _breaker_move_record(
+            rec,
             action=f"trading_breaker.{new}",
-            actor=actor,
-            object_type="trading_breaker",
-            object_id=breaker_id,
-            before={"state": str(old)},
-            after={"state": str(new), "reason": reason, **({"account": account} if account else {})},
+            source=source,
+            account=account,
+            old=str(old),
+            new=str(new),
             reason=reason,
+            after={"state": str(new), "reason": reason, **({"account": account} if account else {})},
             at=at,
-            category=Category.TRADING,
-            event_id=event.event_id,  # the audit-trail stage skips the event: recorded once
+            actor=actor,
         )
-        rec.event(event)  # every trading screen shows the breaker at once
         if new == "open":
             risk_alert_raise(
                 alert_type="trading_breaker_open",
@@ -645,17 +638,14 @@ def trading_breaker_restore_record(
     opening, and an operator may have released the switch since."""
     account = str(account_id)
     with recording() as rec:
-        event = make_event(
-            BreakerChanged(source=source, account=account, old="closed", new=state, reason=reason, ts=at),
-            source="trading",
-            key=account,
-        )
-        rec.change(
+        _breaker_move_record(
+            rec,
             action="trading_breaker.restored",
-            actor=actor,
-            object_type="trading_breaker",
-            object_id=f"{source}:{account}",
-            before={"state": "closed"},
+            source=source,
+            account=account,
+            old="closed",
+            new=state,
+            reason=reason,
             after={
                 "state": state,
                 "reason": reason,
@@ -663,12 +653,35 @@ def trading_breaker_restore_record(
                 "opened_recorded_at": None if opened_recorded_at is None else opened_recorded_at.isoformat(),
                 "restored_from": restored_from,
             },
-            reason=reason,
             at=at,
-            category=Category.TRADING,
-            event_id=event.event_id,  # the audit-trail stage skips the event: recorded once
+            actor=actor,
         )
-        rec.event(event)
+
+
+def _breaker_move_record(
+    rec, *, action: str, source: str, account: str, old: str, new: str, reason: str, after: dict, at, actor: str
+) -> None:
+    """One move of a trading breaker, audited (``action`` on ``<source>:<account id>``, or
+    ``<source>`` for a breaker that guards the whole worker) and published as ``breaker.changed``
+    for the screens, under one event id (the audit-trail stage skips the event: recorded once)."""
+    event = make_event(
+        BreakerChanged(source=source, account=account, old=old, new=new, reason=reason, ts=at),
+        source="trading",
+        key=account or source,
+    )
+    rec.change(
+        action=action,
+        actor=actor,
+        object_type="trading_breaker",
+        object_id=f"{source}:{account}" if account else source,
+        before={"state": old},
+        after=after,
+        reason=reason,
+        at=at,
+        category=Category.TRADING,
+        event_id=event.event_id,
+    )
+    rec.event(event)  # every trading screen shows the breaker at once
 
 
 # ---------------------------------------------------------------- signals the strategy did not trade
