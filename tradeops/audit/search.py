@@ -34,9 +34,15 @@ from tradeops.breaker import CircuitBreaker, CircuitOpenError
 
 log = logging.getLogger(__name__)
 
+# PostgreSQL's parser reads ``host:port``, ``host:port/path`` and URLs as one token in a
+# document but splits the same text into other tokens in a query (``db01.internal:5432/tradeops``
+# is the token ``db01.internal:5432`` in the record, ``'db01.internal' & '5432'`` in the query),
+# so such a search never matched (until 2026-12-06). Documents and queries both read ``:`` and
+# ``/`` as spaces: a host, a port, an IP address and a URL's parts are words on both sides.
+FTS_SEPARATORS = "[:/]+"
 FTS_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, action || ' ' || actor_type || ' ' || actor_id || ' ' || object_type"
-    " || ' ' || object_id || ' ' || payload)"
+    "to_tsvector('simple'::regconfig, regexp_replace(action || ' ' || actor_type || ' ' || actor_id"
+    f" || ' ' || object_type || ' ' || object_id || ' ' || payload, '{FTS_SEPARATORS}', ' ', 'g'))"
 )
 CATCH_UP_SQL = f"""
     INSERT INTO audit_search_document (sequence, document)
@@ -120,8 +126,9 @@ _VERIFIED_HIDDEN_PG = _VERIFIED_HIDDEN.replace(r"\b", r"\m")
 _LEGACY_VERIFIED = "r.action = 'audit.verified' AND strpos(r.payload, '\"checkpoint_sources\"') = 0"
 # Such a record's full-text document without its address parts (bound: the pattern).
 _LEGACY_SHOWN_DOCUMENT = (
-    "to_tsvector('simple'::regconfig, r.action || ' ' || r.actor_type || ' ' || r.actor_id"
-    " || ' ' || r.object_type || ' ' || r.object_id || ' ' || regexp_replace(r.payload, %s, ' ', 'g'))"
+    "to_tsvector('simple'::regconfig, regexp_replace(r.action || ' ' || r.actor_type || ' ' || r.actor_id"
+    " || ' ' || r.object_type || ' ' || r.object_id || ' ' || regexp_replace(r.payload, %s, ' ', 'g'),"
+    f" '{FTS_SEPARATORS}', ' ', 'g'))"
 )
 # The free-text matches (the GIN index first) that are such records and that fail once their
 # addresses are taken out (bound: the text, the pattern, the text): left out.
@@ -159,6 +166,30 @@ def _hidden_pattern() -> tuple[re.Pattern, str]:
     return re.compile(f"{escaped}|{_VERIFIED_HIDDEN}"), f"{escaped}|{_VERIFIED_HIDDEN_PG}"
 
 
+def fts_query_text(text: str) -> str:
+    """Free text as the full-text query reads it, ``:`` and ``/`` as spaces as in the documents
+    (``FTS_SEPARATORS``). An unquoted word holding them becomes a phrase, its sign kept:
+    ``-db01:5432/tradeops`` is ``-"db01 5432 tradeops"`` (leave out the records naming that
+    address), not ``-db01 5432 tradeops``. Inside quotes they are spaces of the phrase."""
+    segments = text.split('"')
+    for i, segment in enumerate(segments):
+        if i % 2:  # inside quotes (an unclosed quote runs to the end, as websearch reads it)
+            segments[i] = re.sub(FTS_SEPARATORS, " ", segment)
+            continue
+        segments[i] = _JOINED_WORD.sub(_as_phrase, segment)
+    return '"'.join(segments).strip()
+
+
+_JOINED_WORD = re.compile(rf"(-?)(\S*{FTS_SEPARATORS}\S*)")
+
+
+def _as_phrase(match: re.Match) -> str:
+    # quoted even when one part is left: inside quotes "-1" (of "db01:-1") is read as a document
+    # reads it, the signed number, not as the search's negation
+    parts = [part for part in re.split(FTS_SEPARATORS, match[2]) if part]
+    return f'{match[1]}"{" ".join(parts)}"' if parts else ""
+
+
 def _negated(text: str) -> bool:
     """Whether the query PostgreSQL makes of ``text`` holds a negation (``-word``)."""
     with connection.cursor() as cursor:
@@ -175,6 +206,9 @@ def _text_filter(qs: QuerySet[AuditRecord], text: str, *, addresses: bool = Fals
     if not text:
         return qs
     if connection.vendor == "postgresql":
+        text = fts_query_text(text)
+        if not text:  # only separators: nothing to match on
+            return qs.none()
         search_documents_catch_up()
         matching = RawSQL(
             "SELECT sequence FROM audit_search_document"

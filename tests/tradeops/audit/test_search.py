@@ -8,6 +8,8 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from tests.tradeops.audit.conftest import T0
 from tradeops.audit.search import AuditQuery, audit_search, search_postgres
@@ -204,3 +206,57 @@ def test_elasticsearch_request_filters_each_facet_on_mapped_keyword_fields():
     assert all(mapping[name]["type"] == "keyword" for name in body["aggs"])
     assert mapping["text"]["type"] == "text"
     assert (body["from"], body["size"]) == (40, 20)
+
+
+def test_postgres_full_text_finds_a_host_port_an_address_and_a_url(postgres, db):
+    """PostgreSQL's parser reads ``host:port/path`` as one token in a document and as other tokens
+    in a query, so these searches matched nothing (until 2026-12-06): both now read ``:`` and ``/``
+    as spaces."""
+    from tradeops.audit.services import audit_append
+
+    payloads = {
+        "A-1": {"database": "db-prod.internal:5432/tradeops"},
+        "A-2": {"callback": "https://gw.example.com/api/v1/orders/"},
+        "A-3": {"ip": "10.0.0.7:8443"},
+        "A-4": {"note": "nothing to see"},
+    }
+    for object_id, payload in payloads.items():
+        audit_append(action="ops.note", object_type="note", object_id=object_id, occurred_at=T0, payload=payload)
+
+    def found(text):
+        return sorted(r.object_id for r in audit_search(AuditQuery(text=text, addresses=True)).records)
+
+    assert found("db-prod.internal:5432") == ["A-1"]
+    assert found("db-prod.internal:5432/tradeops") == ["A-1"]
+    assert found("db-prod.internal") == ["A-1"]
+    assert found("https://gw.example.com/api/v1/orders/") == ["A-2"]
+    assert found("gw.example.com/api") == ["A-2"]
+    assert found("10.0.0.7:8443") == ["A-3"]
+    assert found("10.0.0.7:9999") == []
+    assert found('"ops.note" -10.0.0.7') == ["A-1", "A-2", "A-4"]
+    assert found("://") == []
+
+
+@given(word=st.text(alphabet="ab19.:/-_", min_size=1, max_size=14))
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_postgres_full_text_finds_any_word_it_indexed_and_leaves_it_out_when_negated(postgres, db, word):
+    """Property: whatever a record's word (hosts, ports, paths, hyphens, dots), searching for it
+    finds the record, and ``-word`` beside another of its words leaves it out, as the documents
+    (``FTS_DOCUMENT``) and the query (``fts_query_text``) read text the same way."""
+    from django.db import connection
+
+    from tradeops.audit.search import FTS_SEPARATORS, fts_query_text
+
+    assume(not word.startswith("-"))  # a leading "-" is the search's own negation
+    assume(any(c.isalnum() for c in word))  # PostgreSQL's own: a query ".." keeps what a document drops
+    query = fts_query_text(word)
+    sql = (
+        "SELECT to_tsvector('simple', regexp_replace(%s, %s, ' ', 'g')) @@ websearch_to_tsquery('simple', %s),"
+        " numnode(websearch_to_tsquery('simple', %s))"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [f"zz {word} yy", FTS_SEPARATORS, query, query])
+        matched, nodes = cursor.fetchone()
+        assert matched and nodes > 0, (word, query)
+        cursor.execute(sql, [f"zz {word} yy", FTS_SEPARATORS, f"zz -{query}", f"zz -{query}"])
+        assert not cursor.fetchone()[0], (word, query)
