@@ -126,10 +126,12 @@ class _AlertState:
     last_raised: datetime
     suppressed: int = 0
     # What the throttle suppressed since ``last_raised``: the first and last finding's source
-    # time, the worst finding's figures (``_WORST``) and its measure.
-    suppressed_from: str = ""
-    suppressed_to: str = ""
+    # time, the worst finding's figures (``_WORST``; the finding's own dict, read only when the
+    # summary is written), its source time and its measure.
+    suppressed_from: datetime | None = None
+    suppressed_to: datetime | None = None
     worst: dict | None = None
+    worst_ts: datetime | None = None
     worst_measure: float = -1.0
 
 
@@ -442,7 +444,7 @@ class MarketMonitor:
         }
         if state is not None and state.suppressed:
             self._suppressed.pop(key, None)
-            evidence.update(_suppressed_summary(state))
+            evidence.update(_suppressed_summary(state, flag))
         if isinstance(payload, Tick):
             evidence.update(bid=str(payload.bid), ask=str(payload.ask))
         else:
@@ -468,22 +470,20 @@ class MarketMonitor:
     def _suppress(self, key: tuple[str, str], state: _AlertState, flag: str, payload, figures: dict) -> None:
         """Fold a finding into its throttle state: counted, its time kept, its figures kept when
         it is the worst so far (a flagged event only: the clean path never comes here)."""
-        source_ts = payload.ts.isoformat()
+        ts = payload.ts
         if not state.suppressed:
-            state.suppressed_from = source_ts
+            state.suppressed_from = ts
             self._suppressed[key] = state
             closes = state.last_raised + self.config.alert_cooldown
             if self._next_window_close is None or closes < self._next_window_close:
                 self._next_window_close = closes
         state.suppressed += 1
-        state.suppressed_to = source_ts
+        state.suppressed_to = ts
         fields = _WORST.get(flag)
         if fields is not None:
             measure = abs(figures[fields[0]])
             if measure > state.worst_measure:
-                state.worst_measure = measure
-                state.worst = {name: figures[name] for name in fields}
-                state.worst["source_ts"] = source_ts
+                state.worst_measure, state.worst, state.worst_ts = measure, figures, ts
 
     def _windows_closed(self, now: datetime) -> list[Envelope]:
         """The summary of each symbol and flag whose cool-down has ended with suppressed findings
@@ -500,7 +500,7 @@ class MarketMonitor:
             state = self._suppressed.pop(key)
             self._alerts.pop(key, None)
             symbol, flag = key
-            summary = _suppressed_summary(state)
+            summary = _suppressed_summary(state, flag)
             worst = summary.get("suppressed_worst")
             if worst is not None:
                 figures = ", ".join(f"{name} {value}" for name, value in worst.items() if name != "source_ts")
@@ -512,13 +512,13 @@ class MarketMonitor:
                 severity=SEVERITY.get(flag, "medium"),
                 symbol=symbol,
                 owner="market-monitor",
-                start=datetime.fromisoformat(state.suppressed_from),
+                start=state.suppressed_from,
                 end=now,
                 evidence={
                     "flag": flag,
                     "reason": (
-                        f"{state.suppressed} more {flag} findings from {state.suppressed_from} to "
-                        f"{state.suppressed_to} than the last alert showed{worst_words}"
+                        f"{state.suppressed} more {flag} findings from {summary['suppressed_from']} to "
+                        f"{summary['suppressed_to']} than the last alert showed{worst_words}"
                     ),
                     "window_closed": True,
                     "cooldown_seconds": cooldown.total_seconds(),
@@ -574,15 +574,18 @@ class MarketMonitor:
         return alerts
 
 
-def _suppressed_summary(state: _AlertState) -> dict:
+def _suppressed_summary(state: _AlertState, flag: str) -> dict:
     """The evidence fields of what the throttle suppressed (the module's table)."""
     summary = {
         "similar_since_last_alert": state.suppressed,
-        "suppressed_from": state.suppressed_from,
-        "suppressed_to": state.suppressed_to,
+        "suppressed_from": state.suppressed_from.isoformat(),
+        "suppressed_to": state.suppressed_to.isoformat(),
     }
-    if state.worst is not None:
-        summary["suppressed_worst"] = state.worst
+    figures = state.worst
+    if figures is not None:
+        worst = {name: figures[name] for name in _WORST[flag]}
+        worst["source_ts"] = state.worst_ts.isoformat()
+        summary["suppressed_worst"] = worst
     return summary
 
 
