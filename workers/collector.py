@@ -356,9 +356,9 @@ def embedded_source(
         monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine, deterministic_ids=True
     )
     collector_metrics(collector)
-    # Only the bars replayed are read (the file holds 5,000): ``islice`` stops the reader there,
-    # which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the limit
-    # counts the rows the reader yields, as the slice did.
+    # Read here, only the bars replayed are read (the file holds 5,000): ``islice`` stops the reader
+    # there, which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the
+    # limit counts the rows the reader yields, as the slice did.
     if dataset is not None:
         if dataset.dataset != "EURUSD":
             raise ValueError(f"embedded_source replays EURUSD, not the {dataset.dataset} bars it was given")
