@@ -48,6 +48,8 @@ QUICK: dict[str, list[str]] = {
     "api_orders": ["--seconds", "3", "--rounds", "1", "--gate-orders", "50"],
     "audit_append": ["--records", "5000", "--rounds", "1", "--single", "300"],
     "breaker_response": ["--calls", "5000", "--timeout", "0.2"],
+    "embedded_startup": ["--rounds", "3"],
+    "market_monitor": ["--ticks", "20000", "--repeat", "1"],
     "bus_throughput": ["--events", "50000"],
     "memory_bus": ["--events", "100000", "--runs", "1"],
     "ml_latency": ["--quick"],

@@ -334,6 +334,14 @@ class MarketDataEvidence(msgspec.Struct, kw_only=True):
     source_ts: UtcDatetime | UnsetType = UNSET  # the tick's time, the bar's open
     similar_since_last_alert: int | UnsetType = UNSET  # findings the throttle folded into this one
     cooldown_seconds: float | UnsetType = UNSET
+    # Since 2026-12-06, when ``similar_since_last_alert`` > 0: the span of the findings the
+    # throttle suppressed (the first's and the last's ``source_ts``); the worst of them is the
+    # flag's ``suppressed_worst`` (gap, spike, stale, out of order).
+    suppressed_from: UtcDatetime | UnsetType = UNSET
+    suppressed_to: UtcDatetime | UnsetType = UNSET
+    # True on the summary raised when a cool-down ended with suppressed findings and no new
+    # finding carried them: no finding of its own (no figures, ``source_ts``, ``action``).
+    window_closed: bool | UnsetType = UNSET
     bid: Decimal | UnsetType = UNSET  # a tick's
     ask: Decimal | UnsetType = UNSET
     timeframe: str | UnsetType = UNSET  # a bar's
@@ -343,12 +351,46 @@ class MarketDataEvidence(msgspec.Struct, kw_only=True):
     close: Decimal | UnsetType = UNSET
 
 
+class SuppressedGap(msgspec.Struct, kw_only=True):
+    """The longest gap the alert throttle suppressed."""
+
+    gap_seconds: float | UnsetType = UNSET
+    since: UtcDatetime | UnsetType = UNSET
+    source_ts: UtcDatetime | UnsetType = UNSET  # the tick or bar after the gap
+
+
+class SuppressedSpike(msgspec.Struct, kw_only=True):
+    """The largest move (by its size; signed as it moved) the alert throttle suppressed."""
+
+    move_bp: float | UnsetType = UNSET
+    sigma: float | UnsetType = UNSET
+    price: Literal["mid", "close"] | UnsetType = UNSET
+    source_ts: UtcDatetime | UnsetType = UNSET
+
+
+class SuppressedStale(msgspec.Struct, kw_only=True):
+    """The longest delay the alert throttle suppressed."""
+
+    delay_seconds: float | UnsetType = UNSET
+    known_at: UtcDatetime | UnsetType = UNSET
+    source_ts: UtcDatetime | UnsetType = UNSET
+
+
+class SuppressedOutOfOrder(msgspec.Struct, kw_only=True):
+    """The furthest behind of the out-of-order events the alert throttle suppressed."""
+
+    behind_seconds: float | UnsetType = UNSET
+    previous_ts: UtcDatetime | UnsetType = UNSET
+    source_ts: UtcDatetime | UnsetType = UNSET
+
+
 class MarketDataGapEvidence(MarketDataEvidence, kw_only=True):
     """More session time than the limit without data before this tick or bar."""
 
     gap_seconds: float | UnsetType = UNSET  # session time without data (a closed market is not counted)
     gap_limit_seconds: float | UnsetType = UNSET
     since: UtcDatetime | UnsetType = UNSET  # the previous event's time
+    suppressed_worst: SuppressedGap | UnsetType = UNSET
 
 
 class MarketDataSpikeEvidence(MarketDataEvidence, kw_only=True):
@@ -358,6 +400,7 @@ class MarketDataSpikeEvidence(MarketDataEvidence, kw_only=True):
     move_bp: float | UnsetType = UNSET  # signed log return, in basis points
     sigma: float | UnsetType = UNSET  # the move in sigmas of recent moves (EWMA)
     sigma_limit: float | UnsetType = UNSET
+    suppressed_worst: SuppressedSpike | UnsetType = UNSET
 
 
 class MarketDataStaleEvidence(MarketDataEvidence, kw_only=True):
@@ -367,6 +410,7 @@ class MarketDataStaleEvidence(MarketDataEvidence, kw_only=True):
     delay_limit_seconds: float | UnsetType = UNSET
     known_at: UtcDatetime | UnsetType = UNSET  # when the source had it: a tick's time, a bar's END
     received_at: UtcDatetime | UnsetType = UNSET
+    suppressed_worst: SuppressedStale | UnsetType = UNSET
 
 
 class MarketDataOutOfOrderEvidence(MarketDataEvidence, kw_only=True):
@@ -374,6 +418,7 @@ class MarketDataOutOfOrderEvidence(MarketDataEvidence, kw_only=True):
 
     previous_ts: UtcDatetime | UnsetType = UNSET  # the symbol's previous event, later than this one
     behind_seconds: float | UnsetType = UNSET
+    suppressed_worst: SuppressedOutOfOrder | UnsetType = UNSET
 
 
 class MarketDataStaleFeedEvidence(msgspec.Struct, kw_only=True):

@@ -41,7 +41,7 @@ from tradeops.events import Alert, Bar, Envelope, Tick, Topic, encode, make_even
 from trading.brokers.base import Broker, BrokerConnectionError, Quote
 from trading.marketdata.monitor import MarketMonitor, MonitorConfig
 from trading.marketdata.quarantine import Quarantine, QuarantinedRow
-from trading.marketdata.sources import backtesting_bars, bars_as_ticks, paced
+from trading.marketdata.sources import DatasetRead, backtesting_bars, bars_as_ticks, paced
 
 logger = logging.getLogger(__name__)
 
@@ -327,7 +327,11 @@ def monitor_for(symbols: Iterable[str], **overrides: Any) -> MarketMonitor:
 
 
 def embedded_source(
-    *, limit: int | None = None, quarantine_file: str | None = None, after: datetime | None = None
+    *,
+    limit: int | None = None,
+    quarantine_file: str | None = None,
+    after: datetime | None = None,
+    dataset: DatasetRead | None = None,
 ) -> Iterator[Envelope]:
     """The embedded run's market data: the real EURUSD hourly bars the ``backtesting``
     package ships (``requirements/demo.txt``; ``DemoDataMissing`` says so when it is absent),
@@ -335,6 +339,11 @@ def embedded_source(
 
     ``after``: the open time of the last bar an earlier run replayed (``workers.replay_checkpoint``):
     only the bars after it are replayed, so a second run carries market time forward.
+
+    ``dataset``: the EURUSD bars read already (``backtesting_bars_read``: the run's replay plan
+    read them), replayed instead of reading the file again; the rows its reader set aside go to
+    this source's quarantine first, every one (a read of the file here quarantines those up to the
+    last bar it replays).
 
     Environment: ``REPLAY_LIMIT`` (bars of this run, default all 5,000), ``REPLAY_SPEED`` (x real time,
     default 0 = as fast as possible), ``REPLAY_QUARANTINE`` (JSON-lines file for quarantined
@@ -347,12 +356,20 @@ def embedded_source(
         monitor=monitor_for(["EURUSD"], max_gap=timedelta(minutes=50)), quarantine=quarantine, deterministic_ids=True
     )
     collector_metrics(collector)
-    # Only the bars replayed are read (the file holds 5,000): ``islice`` stops the reader there,
-    # which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the limit
-    # counts the rows the reader yields, as the slice did.
-    with closing(backtesting_bars("EURUSD", quarantine=quarantine)) as rows:
-        todo = rows if after is None else dropwhile(lambda bar: bar.ts <= after, rows)
+    # Read here, only the bars replayed are read (the file holds 5,000): ``islice`` stops the reader
+    # there, which was ~half the source's CPU per event in a 2,000-bar replay. The same bars: the
+    # limit counts the rows the reader yields, as the slice did.
+    if dataset is not None:
+        if dataset.dataset != "EURUSD":
+            raise ValueError(f"embedded_source replays EURUSD, not the {dataset.dataset} bars it was given")
+        for row in dataset.set_aside:
+            quarantine.add(row)
+        todo = dataset.bars if after is None else dropwhile(lambda bar: bar.ts <= after, dataset.bars)
         bars = list(islice(todo, limit))
+    else:
+        with closing(backtesting_bars("EURUSD", quarantine=quarantine)) as rows:
+            todo = rows if after is None else dropwhile(lambda bar: bar.ts <= after, rows)
+            bars = list(islice(todo, limit))
     spread = Decimal("0.00008")
     items = _interleave(bars, bars_as_ticks(bars, spread=spread))
     try:

@@ -26,7 +26,7 @@ from datetime import datetime
 
 from tradeops.core.errors import Conflict
 from tradeops.events import Bar, Envelope, bar_length
-from trading.marketdata.sources import BACKTESTING_DATASETS, backtesting_bars
+from trading.marketdata.sources import BACKTESTING_DATASETS, DatasetRead, backtesting_bars, backtesting_bars_read
 from trading.models import ReplayCheckpoint
 from trading.selectors import feature_time_recorded, replay_checkpoint_get
 from trading.services import replay_checkpoint_save
@@ -54,6 +54,9 @@ class ReplayPlan:
     checkpoint: ReplayCheckpoint | None
     limit: int | None = None
     found_in: str = "the replay checkpoint"  # or, for a database from before checkpoints, its feature vectors
+    # The dataset as the plan read it: the features' warm-up and the source replay these bars
+    # instead of reading the file again (None: not kept; they read it).
+    read: DatasetRead | None = None
 
     @property
     def after(self) -> datetime | None:
@@ -100,9 +103,11 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
 
     ``from_start`` asks for bar 1 and raises ``ReplayRefused`` when an earlier run left a
     checkpoint: the database holds later market time, and replaying bar 1 onto it would record
-    earlier market time after later. Reads the checkpoint and the dataset's bar times (~20 ms)."""
+    earlier market time after later. Reads the checkpoint and the dataset (~20-25 ms), once: the
+    plan keeps it (``read``) for the features' warm-up and the source."""
     _, symbol, timeframe = BACKTESTING_DATASETS[dataset.upper()]
-    bar_times = tuple(bar.ts for bar in backtesting_bars(dataset))
+    read = backtesting_bars_read(dataset)
+    bar_times = tuple(bar.ts for bar in read.bars)
     checkpoint = replay_checkpoint_get(symbol=symbol, timeframe=timeframe)
     found_in = ReplayPlan.found_in
     recorded = feature_time_recorded(symbol=symbol)
@@ -140,6 +145,7 @@ def replay_plan(*, dataset: str = EMBEDDED_DATASET, from_start: bool = False, li
         checkpoint=checkpoint,
         limit=limit,
         found_in=found_in,
+        read=read,
     )
 
 
@@ -152,7 +158,8 @@ def features_warmed(plan: ReplayPlan):
     from mlmodels.runtime import features_stage
 
     handler = features_stage()
-    handler.warm(bar for bar in backtesting_bars(plan.dataset) if bar.ts <= plan.after)
+    bars = plan.read.bars if plan.read is not None else backtesting_bars(plan.dataset)
+    handler.warm(bar for bar in bars if bar.ts <= plan.after)
     return handler
 
 

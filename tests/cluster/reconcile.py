@@ -43,7 +43,8 @@ def assert_reconciled(run, probe: dict, *, published: int | None = None) -> None
 # and its record; the database down when it moved: logged, not recorded) is not restored, so
 # after a restart an opening may still follow anything, and "restored" only follows a restart.
 # One breaker per account (since 2026-12-06): the moves are read as one sequence because the
-# cluster run trades one account.
+# cluster run trades one account. A trip of an open breaker restarts its cool-down and records
+# "extended" (since 2026-12-06): it follows an open move and leaves the breaker open.
 _BREAKER_MOVES = {("closed", "open"), ("open", "half_open"), ("half_open", "closed"), ("half_open", "open")}
 
 
@@ -67,6 +68,9 @@ def assert_controls(
             legal = restarted and state in ("open", "half_open")
             assert legal, f"breaker restored from {state} (restarted: {restarted}): {moves}"
             state = "open"
+            continue
+        if new == "extended":  # a trip of an open breaker: its cool-down restarts, no alert
+            assert state == "open", f"breaker extended while {state}: {moves}"
             continue
         legal = (state, new) in _BREAKER_MOVES or (restarted and new == "open")
         assert legal, f"breaker moved {state} -> {new} ({reason}): {moves}"

@@ -216,6 +216,7 @@ def test_a_breaker_move_is_audited_published_and_shown_on_the_console(world, cli
             "state": "open",
             "reason": "loss_threshold: 3 losses",
             "at": at,
+            "extended": False,
         }
     ]
     trading_breaker_change_record(
@@ -264,7 +265,9 @@ def test_a_breaker_record_from_before_breakers_were_per_account_shows_every_acco
         actor="service:execution",
         auto_kill_on_loss=False,
     )
-    assert trading_breakers() == [{"source": "execution-old", "account": "", "state": "open", "reason": "x", "at": at}]
+    assert trading_breakers() == [
+        {"source": "execution-old", "account": "", "state": "open", "reason": "x", "at": at, "extended": False}
+    ]
     client.force_login(world.users["trader"])
     fragment = client.get("/console/?fragment=breakers").content.decode()
     assert "<td>execution-old</td><td>every account</td>" in fragment

@@ -61,6 +61,10 @@ KNOWN_KEYS = (
     "symbols",
     "error",
     "code",
+    "suppressed_from",
+    "suppressed_to",
+    "suppressed_worst",
+    "window_closed",
 )
 
 # ---------------------------------------------------------------- well-formed: what the monitor writes
@@ -85,6 +89,23 @@ common = st.fixed_dictionaries(
         "similar_since_last_alert": st.integers(min_value=0, max_value=10**6),
         "cooldown_seconds": seconds,
         "timeframe": st.sampled_from(["M1", "H1", "D1"]),
+        "suppressed_from": times,  # since 2026-12-06: what the throttle suppressed
+        "suppressed_to": times,
+        "suppressed_worst": st.fixed_dictionaries(
+            {},
+            optional={
+                "gap_seconds": seconds,
+                "since": times,
+                "move_bp": numbers,
+                "sigma": seconds,
+                "price": st.sampled_from(["mid", "close"]),
+                "delay_seconds": seconds,
+                "known_at": times,
+                "behind_seconds": seconds,
+                "previous_ts": times,
+                "source_ts": times,
+            },
+        ),
     },
 )
 FIGURES = {
@@ -130,6 +151,17 @@ def test_well_formed_evidence_of_every_flag_reads_as_a_sentence(case):
     sentence = market_data_sentence(flag, evidence, symbol=symbol)
     assert sentence and sentence.endswith("."), (flag, evidence)
     assert operator_alert_explanation(f"market_data.{flag}", evidence, symbol=symbol) == sentence
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(FLAGS[:3] + FLAGS[4:8]), common, st.integers(min_value=1, max_value=10**6), times)
+def test_a_window_closed_summary_reads_as_a_sentence_without_a_finding_of_its_own(flag, extra, similar, first):
+    """The summary raised when a throttle window closes has no figures of a finding, only what
+    was suppressed: still a sentence, naming how many, since when, and that the window closed."""
+    evidence = {**extra, "flag": flag, "window_closed": True, "similar_since_last_alert": similar}
+    evidence["suppressed_from"] = first
+    sentence = market_data_sentence(flag, evidence, symbol="EURUSD")
+    assert sentence.startswith(f"EURUSD: {similar} more ") and sentence.endswith("window closed."), evidence
 
 
 # ---------------------------------------------------------------- anything at all

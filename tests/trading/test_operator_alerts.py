@@ -428,3 +428,58 @@ def test_every_flag_the_monitor_and_collector_raise_reads_from_its_fields_whatev
         assert sentence.endswith(".") and "+00:00" not in sentence, (flag, sentence)
         for words in (REWORDED, ""):
             assert market_data_sentence(flag, {**alert.evidence, "reason": words}, symbol=alert.symbol) == sentence
+
+
+def test_a_throttled_gap_alert_reads_how_many_gaps_it_stands_for_since_when_and_the_longest():
+    """'... and 12 more gaps since 09:00, the longest 6 h': what the throttle suppressed reaches
+    the desk in the sentence, not only the count."""
+    evidence = {
+        "flag": "gap",
+        "event_type": "market.tick",
+        "source_ts": "2017-03-02T15:00:00+00:00",
+        "action": "published_with_flag",
+        "gap_seconds": 900.0,
+        "since": "2017-03-02T14:45:00+00:00",
+        "similar_since_last_alert": 12,
+        "cooldown_seconds": 3600.0,
+        "suppressed_from": "2017-03-02T09:00:00+00:00",
+        "suppressed_to": "2017-03-02T13:30:00+00:00",
+        "suppressed_worst": {
+            "gap_seconds": 21600.0,
+            "since": "2017-03-02T09:10:00+00:00",
+            "source_ts": "2017-03-02T15:10:00+00:00",
+        },
+    }
+    assert market_data_sentence("gap", evidence, symbol="EURUSD") == (
+        "No EURUSD data for 15 min of session time since 2017-03-02 14:45:00 UTC: gap before the tick at "
+        "2017-03-02 15:00:00 UTC; published with the flag. 12 more gaps since the last alert (one alert per "
+        "1 h), from 2017-03-02 09:00:00 UTC to 2017-03-02 13:30:00 UTC; the longest 6 h of session time "
+        "since 2017-03-02 09:10:00 UTC."
+    )
+    old = {k: v for k, v in evidence.items() if not k.startswith("suppressed_")}  # an alert of before
+    assert market_data_sentence("gap", old, symbol="EURUSD").endswith(
+        " 12 more like it since the last alert (one alert per 1 h)."
+    )
+
+
+def test_a_window_closed_summary_reads_as_what_was_suppressed_and_the_largest_spike():
+    evidence = {
+        "flag": "spike",
+        "reason": "3 more spike findings ...",
+        "window_closed": True,
+        "similar_since_last_alert": 3,
+        "cooldown_seconds": 3600.0,
+        "suppressed_from": "2017-03-02T09:00:00+00:00",
+        "suppressed_to": "2017-03-02T09:40:00+00:00",
+        "suppressed_worst": {
+            "move_bp": -41.25,
+            "sigma": 11.04,
+            "price": "mid",
+            "source_ts": "2017-03-02T09:20:00+00:00",
+        },
+    }
+    assert operator_alert_explanation("market_data.spike", evidence, symbol="EURUSD") == (
+        "EURUSD: 3 more spikes since the last alert (one alert per 1 h), from 2017-03-02 09:00:00 UTC to "
+        "2017-03-02 09:40:00 UTC; the largest -41.2 bp (11.0 sigma) at 2017-03-02 09:20:00 UTC; raised as "
+        "the alert's window closed."
+    )

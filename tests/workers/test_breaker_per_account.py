@@ -110,6 +110,7 @@ def test_five_refusals_open_one_accounts_breaker_and_the_other_account_trades_on
             "state": "open",
             "reason": "consecutive_failures:REJECT",
             "at": opened.occurred_at,
+            "extended": False,
         }
     ]
     trader = User.objects.create_user("trader", password="x" * 16)

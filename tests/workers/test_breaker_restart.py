@@ -192,6 +192,54 @@ def test_a_breaker_whose_cool_down_passed_while_the_worker_was_down_comes_back_h
     assert latest.payload_data["after"]["restored_from"] == reopened.sequence
 
 
+def test_a_trip_of_the_open_breaker_is_recorded_as_an_extension_and_a_restart_counts_from_it(
+    desk,
+    account,
+    second,  # noqa: F811
+):
+    """An open breaker tripped again restarts its cool-down: until 2026-12-06 nothing recorded it,
+    so the trail and the console said it opened at T while it stayed open past T + cool-down, and
+    a restart restored it with the first opening's time. Now: ``trading_breaker.extended``
+    (audited, published, on the console's panel; no second alert), and a restart counts from it."""
+    worker = desk.start()
+    desk.first.inject(OrderOutcome.REJECT, times=5, message="dealer says no")
+    for i in range(5):
+        worker.handle(signal(side="BUY" if i % 2 == 0 else "SELL", at=T0 + timedelta(seconds=i)))
+    opened = AuditRecord.objects.get(action="trading_breaker.open")
+    worker.risk.breakers.trip("operator: desk review", account_id=account.pk, now=T0 + timedelta(seconds=20))
+
+    extended = AuditRecord.objects.get(action="trading_breaker.extended")
+    assert extended.object_id == f"execution-worker:{account.pk}" and extended.sequence > opened.sequence
+    assert extended.payload_data["before"] == {"state": "open"}
+    assert extended.payload_data["after"] == {
+        "state": "open",
+        "reason": "operator: desk review",
+        "account": str(account.pk),
+        "extended": True,
+    }
+    moved = breaker_events()[-1]
+    assert (moved.account, moved.old, moved.new, moved.reason) == (
+        str(account.pk),
+        "open",
+        "open",
+        "operator: desk review",
+    )
+    alerts = [decode(bytes(r.message)).payload.alert_type for r in Outbox.objects.filter(event_type="alert.raised")]
+    assert alerts.count("trading_breaker_open") == 1  # the opening's; the extension raises none
+    (row,) = trading_breakers()
+    assert (row["state"], row["reason"], row["extended"]) == ("open", "operator: desk review", True)
+    worker.close()
+
+    worker = desk.start(at=T0 + timedelta(seconds=21))
+    breaker = worker.risk.breakers.for_account(account.pk)
+    assert breaker.state(T0 + timedelta(seconds=21)) == "open" and breaker.reason == "operator: desk review"
+    (restored,) = AuditRecord.objects.filter(action="trading_breaker.restored")
+    assert restored.payload_data["after"]["opened_recorded_at"] == extended.recorded_at.isoformat()
+    assert restored.payload_data["after"]["restored_from"] == extended.sequence
+    (row,) = trading_breakers()
+    assert (row["state"], row["extended"]) == ("open", False)  # the restore is the latest move now
+
+
 def test_a_closed_breaker_restores_nothing(desk):
     worker = desk.start()
     worker.handle(signal())

@@ -188,3 +188,66 @@ def test_the_checkpoint_trails_the_run_and_never_moves_back():
         replay_checkpoint_save(
             symbol="EURUSD", timeframe="H1", source="x", first_bar_at=bars[0].ts, last_bar_at=bars[1].ts, bars=2
         )
+
+
+SHARING_SOURCE = "tests.workers.test_replay_resume.sharing_source"
+
+
+def sharing_source(*, after=None, dataset=None):
+    """``embedded_source`` taking the plan's bars as the default source does, recording what it hands out."""
+    for event in embedded_source(after=after, dataset=dataset):
+        REPLAYED.append(event)
+        yield event
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_resumed_run_reads_the_dataset_once_and_replays_the_same_bars(
+    trained, settings, tmp_path, monkeypatch, instrument, account
+):
+    """The replay plan reads the bars; the features' warm-up and the source replay the plan's (until
+    2026-12-06 a fresh run parsed the file twice before its first event, a resumed run three times).
+    The same bars as a source that reads the file itself."""
+    import trading.marketdata.sources as sources
+
+    _models_activate(trained, settings, tmp_path)
+    settings.EXECUTION_PAPER_JOURNAL_DIR = str(tmp_path / "paper-journal")
+    monkeypatch.setenv("REPLAY_LIMIT", "30")
+    monkeypatch.setenv("REPLAY_QUARANTINE", str(tmp_path / "quarantine.jsonl"))
+    reads = []
+    read_ohlc_csv = sources.read_ohlc_csv
+    monkeypatch.setattr(sources, "read_ohlc_csv", lambda *a, **k: reads.append(1) or read_ohlc_csv(*a, **k))
+    shipped = list(backtesting_bars("EURUSD"))[:60]
+    reads.clear()
+
+    REPLAYED.clear()
+    call_command("run_embedded", "--no-serve", "--source", SHARING_SOURCE, stdout=io.StringIO())
+    assert len(reads) == 1  # a fresh run: the plan's read, shared with the source
+    assert [e.payload.ts for e in REPLAYED if type(e.payload) is Bar] == [b.ts for b in shipped[:30]]
+
+    reads.clear()
+    REPLAYED.clear()
+    out = io.StringIO()
+    call_command("run_embedded", "--no-serve", "--source", SHARING_SOURCE, stdout=out)
+    assert "bars 31 to 60 of 5,000" in out.getvalue()
+    assert len(reads) == 1  # resumed: the plan's read, shared with the features' warm-up and the source
+    shared = list(REPLAYED)
+    assert [e.payload.ts for e in shared if type(e.payload) is Bar] == [b.ts for b in shipped[30:60]]
+    assert [e.event_id for e in shared] == [e.event_id for e in embedded_source(after=shipped[29].ts, limit=30)]
+
+
+def test_the_rows_the_plans_read_set_aside_go_to_the_sources_quarantine(tmp_path):
+    """Reading once loses nothing: a row the dataset's reader quarantined is in the replaying
+    source's quarantine file, as when the source read the file itself."""
+    from trading.marketdata.quarantine import QuarantinedRow
+    from trading.marketdata.sources import DatasetRead, backtesting_bars_read
+
+    read = backtesting_bars_read("EURUSD")
+    assert len(read.bars) == 5000 and read.set_aside == ()  # the shipped file is clean
+    row = QuarantinedRow(source="EURUSD.csv", line=7, reason="non_positive_price: low -1 must be positive", raw="x")
+    dataset = DatasetRead(dataset="EURUSD", bars=read.bars, set_aside=(row,))
+    path = tmp_path / "q.jsonl"
+    events = list(embedded_source(limit=2, dataset=dataset, quarantine_file=str(path)))
+    assert [e.payload.ts for e in events if type(e.payload) is Bar] == [b.ts for b in read.bars[:2]]
+    assert '"line": 7' in path.read_text() and "non_positive_price" in path.read_text()
+    with pytest.raises(ValueError, match="replays EURUSD, not the GOOG bars"):
+        list(embedded_source(limit=1, dataset=DatasetRead(dataset="GOOG", bars=())))

@@ -219,6 +219,47 @@ def _plain_words(flag: str, evidence: Mapping[str, Any]) -> str:
     return ""
 
 
+def _finding_noun(flag: str, data: str, count: int) -> str:
+    """What was suppressed: ``gaps``, ``spikes``, ``stale ticks``, ``crossed H1 bars``, ``locked
+    findings`` (when the evidence names no data: a window's summary); singular for one."""
+    plural = "" if count == 1 else "s"
+    if flag in ("gap", "spike"):
+        return f"{flag}{plural}"
+    words = flag.replace("_", " ")
+    return f"{words} {data}{plural}" if data != "data" else f"{words} finding{plural}"
+
+
+def _suppressed_text(flag: str, evidence: Mapping[str, Any], data: str) -> str:
+    """``, from <first> to <last>, the longest ...`` of the findings the throttle suppressed
+    (``suppressed_from``/``suppressed_to``/``suppressed_worst``, alerts raised since 2026-12-06);
+    empty without their span (an alert of before)."""
+    first, last = _time(evidence.get("suppressed_from")), _time(evidence.get("suppressed_to"))
+    if first is None:
+        return ""
+    span = f", from {utc_text(first)} to {utc_text(last)}" if last and last != first else f", at {utc_text(first)}"
+    worst = evidence.get("suppressed_worst")
+    if not isinstance(worst, Mapping):
+        return span
+    at = _time(worst.get("source_ts"))
+    where = f" at {utc_text(at)}" if at else ""
+    try:
+        if flag == "gap" and (seconds := _seconds(worst.get("gap_seconds"))) is not None:
+            since = _time(worst.get("since"))
+            start = f" since {utc_text(since)}" if since else where
+            return f"{span}; the longest {duration_text(seconds)} of session time{start}"
+        if flag == "spike" and (move := _number(worst.get("move_bp"))) is not None:
+            sigma = _number(worst.get("sigma"))
+            sigmas = f" ({sigma:.1f} sigma)" if sigma is not None else ""
+            return f"{span}; the largest {move:+.1f} bp{sigmas}{where}"
+        if flag == "stale" and (seconds := _seconds(worst.get("delay_seconds"))) is not None:
+            return f"{span}; the latest received {duration_text(seconds)} after its source time{where}"
+        if flag == "out_of_order" and (seconds := _seconds(worst.get("behind_seconds"))) is not None:
+            return f"{span}; the furthest {duration_text(seconds)} behind the previous{where}"
+    except OverflowError:  # a figure past a float's range: not a figure
+        pass
+    return span
+
+
 def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str = "") -> str:
     """One sentence for a market-data alert (``trading.marketdata.monitor``, ``workers.collector``),
     from its evidence: what was seen, on which data, when (UTC), and what was done with it. The
@@ -259,7 +300,15 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
     if isinstance(similar, int) and not isinstance(similar, bool) and similar > 0:
         cooldown = _seconds(evidence.get("cooldown_seconds"))
         per = f" (one alert per {duration_text(cooldown)})" if cooldown is not None else ""
-        more = f" {similar} more like it since the last alert{per}."
+        suppressed = _suppressed_text(flag, evidence, data)
+        if suppressed:  # since 2026-12-06: what the throttle suppressed, its span and its worst
+            more = f" {similar} more {_finding_noun(flag, data, similar)} since the last alert{per}{suppressed}."
+        else:
+            more = f" {similar} more like it since the last alert{per}."
+        if evidence.get("window_closed") is True:  # the summary alone: no finding of its own
+            if not suppressed:
+                return ""
+            return f"{symbol + ': ' if symbol else ''}{more.strip()[:-1]}; raised as the alert's window closed."
     if flag == "gap":
         figures = _gap_figures(evidence, reason)
         if figures is None:

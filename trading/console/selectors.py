@@ -203,6 +203,9 @@ def trading_breakers() -> list[dict[str, Any]]:
     when (event time), why, and whose. One per (execution worker, account): ``source`` is the
     worker, ``account`` the account's name (its id if it is gone; empty for a record from before
     breakers were per account, 2026-12-06, when one breaker guarded all the worker's accounts).
+    ``extended``: the latest move is an open breaker tripped again (``trading_breaker.extended``),
+    its cool-down restarted at ``at`` with ``reason``; before 2026-12-06 that went unrecorded and
+    the panel showed the first opening while the breaker stayed open past its cool-down.
 
     Every breaker's latest record, however old (one grouped read of ``audit_breaker_latest_idx``,
     the breaker records only): until 2026-12-06 the panel read the newest 200 breaker records,
@@ -221,6 +224,7 @@ def trading_breakers() -> list[dict[str, Any]]:
             "state": after.get("state", record.action.split(".")[-1]),
             "reason": after.get("reason", ""),
             "at": record.occurred_at,
+            "extended": record.action == "trading_breaker.extended",
         }
     names = dict(
         TradingAccount.objects.filter(

@@ -109,8 +109,9 @@ class BreakerLastMove:
     """A trading breaker's latest ``trading_breaker.*`` record, as a restart reads it.
 
     ``state`` is the state it left the breaker in (``after.state``); ``opened_recorded_at`` is
-    the wall-clock time it opened (the opening's ``recorded_at``; a restore's record carries the
-    opening's forward), None when unknown and over (a ``half_open`` record: its cool-down had
+    the wall-clock time its cool-down counts from: when it opened or was last extended (the
+    opening's or the extension's ``recorded_at``, both ``open`` records; a restore's record
+    carries it forward), None when unknown and over (a ``half_open`` record: its cool-down had
     passed). ``account_id`` None: a record from before 2026-12-06, one breaker for the worker."""
 
     account_id: int | None

@@ -579,21 +579,35 @@ def trading_breaker_change_record(
     ``trading_breaker_open`` for the account when it opened, and, when it opened on realised
     losses and ``auto_kill_on_loss``, engage the kill switch on that account (on everything when
     no account is named: a breaker that guards the whole worker). Returns the kill switch's
-    result, or None."""
+    result, or None.
+
+    ``old`` and ``new`` both ``open`` is an extension: the open breaker was tripped again and its
+    cool-down restarts now. Audited as ``trading_breaker.extended`` (``after``: state ``open``, the
+    new reason, ``extended: true``; its ``recorded_at`` is when the cool-down now counts from, as
+    an opening's is, so a restart's restore counts from it) and published; no second alert and no
+    kill switch (the opening had them; the breaker did not move)."""
     account = "" if account_id is None else str(account_id)
+    extended = str(old) == str(new) == "open"
     with recording() as rec:
         _breaker_move_record(
             rec,
-            action=f"trading_breaker.{new}",
+            action="trading_breaker.extended" if extended else f"trading_breaker.{new}",
             source=source,
             account=account,
             old=str(old),
             new=str(new),
             reason=reason,
-            after={"state": str(new), "reason": reason, **({"account": account} if account else {})},
+            after={
+                "state": str(new),
+                "reason": reason,
+                **({"account": account} if account else {}),
+                **({"extended": True} if extended else {}),
+            },
             at=at,
             actor=actor,
         )
+        if extended:
+            return None
         if new == "open":
             risk_alert_raise(
                 alert_type="trading_breaker_open",

@@ -35,7 +35,28 @@ as ISO 8601 UTC, units in the names (docs/market-data.md has the table; ``reason
 Alerts (``tradeops.events.Alert``, topic compliance-events) are throttled per symbol and flag:
 one per ``alert_cooldown`` of event time, carrying how many findings it stands for, so a bad feed
 cannot bury the compliance desk (RTS 6 Art. 16 monitoring; best execution price checks,
-MiFID II Art. 27).
+MiFID II Art. 27). What the throttle suppressed is summarised, not lost: the next alert of the
+symbol and flag carries, beside ``similar_since_last_alert``, the time span of the suppressed
+findings (``suppressed_from``, ``suppressed_to``: the first's and the last's ``source_ts``) and,
+for a flag with a measure, the worst of them (``suppressed_worst``):
+
+| flag | worst by | ``suppressed_worst`` |
+| --- | --- | --- |
+| ``gap`` | the longest ``gap_seconds`` | ``gap_seconds``, ``since``, ``source_ts`` |
+| ``spike`` | the largest ``|move_bp|`` | ``move_bp`` (signed), ``sigma``, ``price``, ``source_ts`` |
+| ``stale`` | the longest ``delay_seconds`` | ``delay_seconds``, ``known_at``, ``source_ts`` |
+| ``out_of_order`` | the longest ``behind_seconds`` | ``behind_seconds``, ``previous_ts``, ``source_ts`` |
+
+When the cool-down ends with suppressed findings and no new finding to carry them (a bad hour,
+then a clean feed), the monitor raises the summary alone once the window has closed
+(``window_closed: true``; no finding of its own, so none of a finding's figures, ``source_ts``,
+``action`` nor event fields; ``start`` is the first suppressed finding's time, ``end`` and ``ts``
+when the window was seen closed), at its once-per-second-of-event-time look at the feeds; the
+next finding of that symbol and flag then raises at once. So every finding is counted in an
+alert, and the worst of each flag's figures reach one, within ``alert_cooldown`` (plus a second)
+of event time, and there are at most two alerts per symbol and flag per cool-down. Findings
+suppressed when event time stops (the end of a replay) are in no alert: the monitor has no clock
+of its own.
 
 Pure: no Django, no I/O, no clock. Time comes on the events (``ts`` and ``received_at``).
 """
@@ -100,10 +121,28 @@ class _SymbolState:
     stale_alerted: bool = False
 
 
-@dataclass
+@dataclass(slots=True)
 class _AlertState:
     last_raised: datetime
     suppressed: int = 0
+    # What the throttle suppressed since ``last_raised``: the first and last finding's source
+    # time, the worst finding's figures (``_WORST``; the finding's own dict, read only when the
+    # summary is written), its source time and its measure.
+    suppressed_from: datetime | None = None
+    suppressed_to: datetime | None = None
+    worst: dict | None = None
+    worst_ts: datetime | None = None
+    worst_measure: float = -1.0
+
+
+# Per flag with a measure: the figure that ranks suppressed findings (its absolute value), then
+# the other figures kept of the worst (the module's table).
+_WORST = {
+    GAP: ("gap_seconds", "since"),
+    SPIKE: ("move_bp", "sigma", "price"),
+    STALE: ("delay_seconds", "known_at"),
+    OUT_OF_ORDER: ("behind_seconds", "previous_ts"),
+}
 
 
 class Verdict(NamedTuple):
@@ -139,6 +178,9 @@ class MarketMonitor:
         }
         self._symbols: dict[tuple[str, str], _SymbolState] = {}
         self._alerts: dict[tuple[str, str], _AlertState] = {}
+        # (symbol, flag) -> its throttle state, while it holds suppressed findings no alert carried
+        self._suppressed: dict[tuple[str, str], _AlertState] = {}
+        self._next_window_close: datetime | None = None  # the earliest of theirs (None: none)
         self._newest: datetime | None = None
         self._next_feed_check: datetime | None = None
         # Hot-path copies of the configuration (attribute chains cost at 100k events/s).
@@ -195,6 +237,11 @@ class MarketMonitor:
             stale = self._stale_feeds()
             if stale:
                 alerts = (*alerts, *stale)
+            window_close = self._next_window_close
+            if window_close is not None and ts >= window_close:
+                closed = self._windows_closed(ts)
+                if closed:
+                    alerts = (*alerts, *closed)
         # Verdict(...) without its __new__'s Python frame
         return _new_verdict(Verdict, (event, flags, quarantined, reasons, alerts, figures))
 
@@ -377,13 +424,13 @@ class MarketMonitor:
         """The throttled alert for one finding; ``ts``: when the data was known (a tick's time, a
         bar's END), the alert's event time. A bar's alert spans the bar, open to end. Its evidence
         carries the finding's ``figures`` as fields beside ``reason`` (the words, kept as they
-        were); a throttled alert carries the figures of the finding that raised it."""
+        were); a throttled alert carries the figures of the finding that raised it, and the
+        summary of those it stands for (``_suppressed_summary``)."""
         key = (payload.symbol, flag)
         state = self._alerts.get(key)
         if state is not None and ts - state.last_raised < self.config.alert_cooldown and ts >= state.last_raised:
-            state.suppressed += 1
+            self._suppress(key, state, flag, payload, figures)
             return None
-        suppressed = state.suppressed if state is not None else 0
         self._alerts[key] = _AlertState(last_raised=ts)
         evidence = {
             "flag": flag,
@@ -391,10 +438,13 @@ class MarketMonitor:
             "action": "quarantined" if quarantined else "published_with_flag",
             "event_type": payload.TYPE,
             "source_ts": payload.ts.isoformat(),
-            "similar_since_last_alert": suppressed,
+            "similar_since_last_alert": 0,
             "cooldown_seconds": self.config.alert_cooldown.total_seconds(),
             **figures,
         }
+        if state is not None and state.suppressed:
+            self._suppressed.pop(key, None)
+            evidence.update(_suppressed_summary(state, flag))
         if isinstance(payload, Tick):
             evidence.update(bid=str(payload.bid), ask=str(payload.ask))
         else:
@@ -416,6 +466,68 @@ class MarketMonitor:
             ts=ts,
         )
         return make_event(alert, source=self.config.source, key=payload.symbol)
+
+    def _suppress(self, key: tuple[str, str], state: _AlertState, flag: str, payload, figures: dict) -> None:
+        """Fold a finding into its throttle state: counted, its time kept, its figures kept when
+        it is the worst so far (a flagged event only: the clean path never comes here)."""
+        ts = payload.ts
+        if not state.suppressed:
+            state.suppressed_from = ts
+            self._suppressed[key] = state
+            closes = state.last_raised + self.config.alert_cooldown
+            if self._next_window_close is None or closes < self._next_window_close:
+                self._next_window_close = closes
+        state.suppressed += 1
+        state.suppressed_to = ts
+        fields = _WORST.get(flag)
+        if fields is not None:
+            measure = abs(figures[fields[0]])
+            if measure > state.worst_measure:
+                state.worst_measure, state.worst, state.worst_ts = measure, figures, ts
+
+    def _windows_closed(self, now: datetime) -> list[Envelope]:
+        """The summary of each symbol and flag whose cool-down has ended with suppressed findings
+        that no alert carried (the module's docstring): raised alone, once; the next finding of
+        that symbol and flag raises at once."""
+        cooldown = self.config.alert_cooldown
+        closed = [key for key, state in self._suppressed.items() if now - state.last_raised >= cooldown]
+        alerts = []
+        self._next_window_close = min(
+            (state.last_raised + cooldown for key, state in self._suppressed.items() if key not in closed),
+            default=None,
+        )
+        for key in closed:
+            state = self._suppressed.pop(key)
+            self._alerts.pop(key, None)
+            symbol, flag = key
+            summary = _suppressed_summary(state, flag)
+            worst = summary.get("suppressed_worst")
+            if worst is not None:
+                figures = ", ".join(f"{name} {value}" for name, value in worst.items() if name != "source_ts")
+                worst_words = f"; the worst at {worst['source_ts']}: {figures}"
+            else:
+                worst_words = ""
+            alert = Alert(
+                alert_type=f"market_data.{flag}",
+                severity=SEVERITY.get(flag, "medium"),
+                symbol=symbol,
+                owner="market-monitor",
+                start=state.suppressed_from,
+                end=now,
+                evidence={
+                    "flag": flag,
+                    "reason": (
+                        f"{state.suppressed} more {flag} findings from {summary['suppressed_from']} to "
+                        f"{summary['suppressed_to']} than the last alert showed{worst_words}"
+                    ),
+                    "window_closed": True,
+                    "cooldown_seconds": cooldown.total_seconds(),
+                    **summary,
+                },
+                ts=now,
+            )
+            alerts.append(make_event(alert, source=self.config.source, key=symbol))
+        return alerts
 
     def _stale_feeds(self) -> list[Envelope]:
         timeout = self.config.feed_timeout
@@ -460,6 +572,21 @@ class MarketMonitor:
             )
             alerts.append(make_event(alert, source=self.config.source, key=symbol))
         return alerts
+
+
+def _suppressed_summary(state: _AlertState, flag: str) -> dict:
+    """The evidence fields of what the throttle suppressed (the module's table)."""
+    summary = {
+        "similar_since_last_alert": state.suppressed,
+        "suppressed_from": state.suppressed_from.isoformat(),
+        "suppressed_to": state.suppressed_to.isoformat(),
+    }
+    figures = state.worst
+    if figures is not None:
+        worst = {name: figures[name] for name in _WORST[flag]}
+        worst["source_ts"] = state.worst_ts.isoformat()
+        summary["suppressed_worst"] = worst
+    return summary
 
 
 def monitor_factory() -> MarketMonitor:

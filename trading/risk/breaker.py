@@ -25,7 +25,11 @@ never closed.
 Pure: event time comes in as ``now`` (aware datetime) on every call, or from the injected
 ``clock`` when ``now`` is omitted; the wall clock is the injected ``wall_clock`` (monotonic
 seconds). State changes go to ``listeners`` (``(breaker, old, new, reason)``), where the runner
-publishes an alert and writes the audit record.
+publishes an alert and writes the audit record. So does an extension: a trip of a breaker that is
+open already (its cool-down running, or over but no trial sent yet) restarts its cool-down from
+now, and the listeners hear it as ``(open, open, reason)`` (``trading_breaker.extended`` in the
+audit trail): until 2026-12-06 it was heard by no one, and the trail, the console and a restart's
+restore all counted the cool-down from the first opening while the breaker stayed open longer.
 
 One breaker per trading account (``BreakerBook``): the triggers are the account's conduct (its
 broker's refusals, its losses), so they halt that account only. Until 2026-12-06 a worker trading
@@ -179,16 +183,20 @@ class TradingBreaker:
             self.trip(f"loss_threshold:{self.loss_since_close}>{self.loss_threshold}", now=now)
 
     def trip(self, reason: str, now: datetime | None = None) -> None:
-        """Open now (a trigger above, an operator, or the risk manager)."""
+        """Open now (a trigger above, an operator, or the risk manager). Already open: the
+        cool-down starts again from now, with ``reason``, and the listeners hear the extension
+        as ``(open, open, reason)``."""
         self._tick(now)
         self._pending_reason = reason
         already_open = self._inner._state is BreakerState.OPEN
         if already_open:
             self.reason = reason
         self._inner.force_open()
-        if already_open:
-            self._mark_opened()  # no state change to tell the listener, but the cool-down restarts
         self._pending_reason = ""
+        if already_open:  # no state change, but the cool-down restarts: an extension, told as (open, open)
+            self._mark_opened()
+            for listener in self.listeners:
+                listener(self, BreakerState.OPEN, BreakerState.OPEN, self.reason)
 
     def reset(self, now: datetime | None = None) -> None:
         self._tick(now)

@@ -318,3 +318,96 @@ def test_crossed_locked_and_duplicate_findings_have_the_events_own_fields_and_no
     duplicate = bars.inspect(bar("1.1", T0))
     assert duplicate.figures == ({},) and _one_alert(duplicate, "duplicate")["timeframe"] == "H1"
     assert monitor.inspect(tick("1.08501", "1.08511", 2)).figures == ()  # a clean tick: none
+
+
+def _regular(monitor, start: float, end: float, every: float = 10, bid: str = "1.08500", symbol: str = "EURUSD"):
+    """Ticks every ``every`` seconds from ``start`` to ``end`` (inclusive); the alerts they raised."""
+    alerts = []
+    second = start
+    while second <= end:
+        alerts += split(monitor.handle(tick(bid, f"{float(bid) + 1e-4:.5f}", second, symbol=symbol)))[1]
+        second += every
+    return alerts
+
+
+def test_the_next_gap_alert_carries_the_longest_gap_the_throttle_suppressed_and_their_span():
+    """Four gaps in an hour, one alert: the next one says how many it stands for, from when to when,
+    and the longest of them with its start (not only the first's figures)."""
+    monitor = MarketMonitor(MonitorConfig(max_gap=timedelta(minutes=2), feed_timeout=None))
+    alerts = _regular(monitor, 0, 0)
+    alerts += _regular(monitor, 600, 700)  # a 600 s gap: alerted
+    alerts += _regular(monitor, 1600, 1700)  # 900 s, suppressed
+    alerts += _regular(monitor, 3700, 3800)  # 2,000 s, suppressed: the longest
+    alerts += _regular(monitor, 4100, 4150)  # 300 s, suppressed
+    assert len(alerts) == 1 and alerts[0].payload.evidence["similar_since_last_alert"] == 0
+    assert "suppressed_from" not in alerts[0].payload.evidence  # nothing suppressed yet: no summary
+    alerts += split(monitor.handle(tick("1.08500", "1.08510", 4400)))[1]  # 250 s, past the hour: alerted
+    evidence = alerts[-1].payload.evidence
+    assert evidence["gap_seconds"] == 250.0  # its own finding, as before
+    assert evidence["similar_since_last_alert"] == 3
+    at = lambda second: (T0 + timedelta(seconds=second)).isoformat()  # noqa: E731
+    assert (evidence["suppressed_from"], evidence["suppressed_to"]) == (at(1600), at(4100))
+    assert evidence["suppressed_worst"] == {"gap_seconds": 2000.0, "since": at(1700), "source_ts": at(3700)}
+
+
+def test_the_largest_suppressed_spike_is_kept_by_its_size_whatever_its_sign():
+    monitor = MarketMonitor(MonitorConfig(spike_sigma=6, feed_timeout=None, alert_cooldown=timedelta(hours=1)))
+    bid, second, alerts = 108500, 0, []
+
+    def move(points: int) -> None:
+        nonlocal bid, second
+        for _ in range(60):  # calm between the spikes, so each is judged against the same calm
+            bid += (-1, 1)[second % 2]
+            alerts.extend(split(monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", second)))[1])
+            second += 1
+        bid += points
+        alerts.extend(split(monitor.handle(tick(f"{bid / 1e5:.5f}", f"{(bid + 10) / 1e5:.5f}", second)))[1])
+        second += 1
+
+    for points in (200, -150, -400, 300):  # the first alerted; the -400 the largest suppressed
+        move(points)
+    [first] = alerts
+    monitor_alerts = split(monitor.handle(tick(f"{(bid + 500) / 1e5:.5f}", f"{(bid + 510) / 1e5:.5f}", 3 * 3600)))[1]
+    spike = next(a.payload.evidence for a in monitor_alerts if a.payload.alert_type == "market_data.spike")
+    assert spike["similar_since_last_alert"] == 3
+    worst = spike["suppressed_worst"]
+    assert set(worst) == {"move_bp", "sigma", "price", "source_ts"} and worst["price"] == "mid"
+    assert -38 < worst["move_bp"] < -36 and worst["sigma"] > 6  # -400 points of ~1.08: signed as it moved
+    assert worst["source_ts"] == (T0 + timedelta(seconds=3 * 61 - 1)).isoformat()
+    assert first.payload.evidence["similar_since_last_alert"] == 0
+
+
+def test_a_window_that_closes_on_a_clean_feed_raises_its_summary_alone_and_the_next_finding_at_once():
+    """A bad half hour then a clean feed: the suppressed findings' summary is raised when the cool-
+    down ends (not held until a finding that may never come), once; the next finding is not held."""
+    monitor = MarketMonitor(MonitorConfig(max_gap=timedelta(minutes=2), feed_timeout=None))
+    alerts = _regular(monitor, 0, 0) + _regular(monitor, 600, 650)  # alerted at 600
+    alerts += _regular(monitor, 1000, 1050) + _regular(monitor, 1500, 4190)  # two gaps suppressed, then clean
+    assert len(alerts) == 1
+    closing = _regular(monitor, 4200, 4300)  # the hour since 600 is over at 4200
+    [summary] = closing
+    alert = summary.payload
+    at = lambda second: (T0 + timedelta(seconds=second)).isoformat()  # noqa: E731
+    assert alert.alert_type == "market_data.gap" and alert.symbol == "EURUSD" and alert.severity == "low"
+    assert alert.start == T0 + timedelta(seconds=1000) and alert.ts == alert.end == T0 + timedelta(seconds=4200)
+    evidence = alert.evidence
+    assert evidence["window_closed"] is True and evidence["similar_since_last_alert"] == 2
+    assert (evidence["suppressed_from"], evidence["suppressed_to"]) == (at(1000), at(1500))
+    assert evidence["suppressed_worst"] == {"gap_seconds": 450.0, "since": at(1050), "source_ts": at(1500)}
+    assert "source_ts" not in evidence and "gap_seconds" not in evidence  # no finding of its own
+    assert evidence["reason"].startswith(f"2 more gap findings from {at(1000)} to {at(1500)}")
+    assert _regular(monitor, 4310, 7200) == []  # raised once
+    [next_gap] = _regular(monitor, 7500, 7500)  # a gap right after: raised at once, standing for itself
+    assert next_gap.payload.evidence["similar_since_last_alert"] == 0
+    assert "window_closed" not in next_gap.payload.evidence
+
+
+def test_findings_without_a_measure_carry_their_span_and_no_worst():
+    monitor = MarketMonitor(MonitorConfig(alert_cooldown=timedelta(minutes=10), feed_timeout=None))
+    alerts = []
+    for minute in range(11):
+        alerts += split(monitor.handle(tick("1.08500", "1.08500", minute * 60)))[1]
+    evidence = alerts[-1].payload.evidence
+    assert evidence["similar_since_last_alert"] == 9 and "suppressed_worst" not in evidence
+    assert evidence["suppressed_from"] == (T0 + timedelta(minutes=1)).isoformat()
+    assert evidence["suppressed_to"] == (T0 + timedelta(minutes=9)).isoformat()

@@ -148,6 +148,33 @@ def test_a_failed_trial_and_a_trip_while_open_restart_the_cool_down_on_both_cloc
     assert b.state(T0 + timedelta(seconds=15)) is BreakerState.HALF_OPEN
 
 
+def test_a_trip_of_an_open_breaker_is_told_to_the_listeners_as_an_extension_with_its_reason():
+    """A trip while open restarts the cool-down: the listeners hear it as (open, open, reason),
+    whence the audit trail's ``trading_breaker.extended`` (until 2026-12-06 no one heard it, and the
+    record said the breaker opened at T while it stayed open past T + cool-down). A trip of an open
+    breaker whose cool-down is over (no trial sent yet) extends it too; a trip while half-open
+    with a trial out is an opening, as before."""
+    wall, changes = Wall(), []
+    b = TradingBreaker(
+        failure_threshold=1,
+        cool_down=timedelta(seconds=10),
+        wall_clock=wall,
+        listeners=[lambda _b, old, new, reason: changes.append((str(old), str(new), reason))],
+    )
+    b.record_failure("REJECT", now=T0)
+    wall.now += 4
+    b.trip("operator: desk review", now=T0 + timedelta(seconds=4))
+    assert changes == [("closed", "open", "consecutive_failures:REJECT"), ("open", "open", "operator: desk review")]
+    wall.now += 12  # over since the extension
+    assert b.state(T0 + timedelta(seconds=16)) is BreakerState.HALF_OPEN
+    b.trip("loss", now=T0 + timedelta(seconds=16))  # open, its cool-down over, no trial yet: extended
+    assert changes[-1] == ("open", "open", "loss") and b.state(T0 + timedelta(seconds=16)) is BreakerState.OPEN
+    wall.now += 10
+    b.on_trial(T0 + timedelta(seconds=26))  # half-open, the trial out
+    b.trip("operator", now=T0 + timedelta(seconds=26))
+    assert changes[-2:] == [("open", "half_open", "loss"), ("half_open", "open", "operator")]
+
+
 def test_the_cool_down_must_be_positive():
     import pytest
 

@@ -4,8 +4,10 @@ independently (either may stand still: a replay that ended, a replay running fla
 the worker restarting at any point: a new breaker restored from what the old one's listener
 recorded, as the execution worker restores it from the audit trail (open or half-open: open, its
 cool-down on the wall clock from the opening's record). The breaker must read as the model says,
-refuse exactly when the model does, and never stay open once ``cool_down`` has passed on either
-clock."""
+refuse exactly when the model does, never stay open once ``cool_down`` has passed on either
+clock, and its cool-down must always end when its latest record says: a trip of an open breaker
+restarts the cool-down and is recorded as an extension (until 2026-12-06 it was not, and the
+trail, the console and a restart counted from the first opening)."""
 
 from __future__ import annotations
 
@@ -33,8 +35,8 @@ class BreakerMachine(RuleBasedStateMachine):
         self.wall = 1000.0
         self.breaker = self._new_breaker()
         self.changes: list[tuple[S, S]] = []
-        # The latest record, as the worker's listener writes it: (state, wall time it opened, or
-        # None for a half-open record: its cool-down was over).
+        # The latest record, as the worker's listener writes it: (state, wall time it opened or was
+        # extended, or None for a half-open record: its cool-down was over).
         self.record: tuple[S, float | None] = (S.CLOSED, None)
         # the model
         self.state = S.CLOSED  # as stored: an expired OPEN still reads OPEN here
@@ -54,7 +56,7 @@ class BreakerMachine(RuleBasedStateMachine):
 
     def _changed(self, _breaker, old, new, _reason):
         self.changes.append((old, new))
-        self.record = (new, self.wall if new is S.OPEN else None)
+        self.record = (new, self.wall if new is S.OPEN else None)  # an extension (open, open): from now
 
     # ------------------------------------------------------------ the model
 
@@ -158,7 +160,21 @@ class BreakerMachine(RuleBasedStateMachine):
     def only_lifecycle_transitions_are_reported(self):
         allowed = {(S.CLOSED, S.OPEN), (S.OPEN, S.HALF_OPEN), (S.HALF_OPEN, S.OPEN), (S.HALF_OPEN, S.CLOSED)}
         allowed |= {(S.OPEN, S.CLOSED)}  # a broker success (a resting order's fill) while open
+        allowed |= {(S.OPEN, S.OPEN)}  # an extension: a trip of an open breaker restarts its cool-down
         assert set(self.changes) <= allowed
+
+    @invariant()
+    def the_record_says_when_the_cool_down_ends(self):
+        """An open breaker's latest record says when it opened (or was extended) on the wall
+        clock, which is what a restart counts its cool-down from: it must be when this breaker's
+        cool-down counts from, whatever trips, restarts and clocks came before."""
+        if self.state is not S.OPEN:
+            return
+        state, opened_wall = self.record
+        if state is S.HALF_OPEN:  # restored from a half-open record: its cool-down was over already
+            assert self.opened[0] is None and self.wall - self.opened[1] >= COOL_DOWN
+            return
+        assert state is S.OPEN and opened_wall == self.opened[1] == self.breaker._opened_wall
 
 
 BreakerMachine.TestCase.settings = settings(max_examples=200, stateful_step_count=40, deadline=None)
