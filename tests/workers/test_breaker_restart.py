@@ -240,6 +240,34 @@ def test_a_trip_of_the_open_breaker_is_recorded_as_an_extension_and_a_restart_co
     assert (row["state"], row["extended"]) == ("open", False)  # the restore is the latest move now
 
 
+def test_losses_that_hold_an_open_breaker_open_engage_the_accounts_kill_switch(
+    desk,
+    account,
+    second,  # noqa: F811
+):
+    """A breaker opened on broker refusals and then held open by losses past the threshold engages
+    the account's kill switch, as an opening on losses does: until 2026-12-06 the extension
+    engaged none, so the trial order went out after the cool-down whatever the losses."""
+    from trading.models import KillSwitch
+
+    worker = desk.start()
+    desk.first.inject(OrderOutcome.REJECT, times=5, message="dealer says no")
+    for i in range(5):
+        worker.handle(signal(side="BUY" if i % 2 == 0 else "SELL", at=T0 + timedelta(seconds=i)))
+    assert not KillSwitch.objects.exists()  # refusals open the breaker; they engage nothing
+    later = T0 + timedelta(seconds=20)
+    worker.risk.breakers.trip("loss_threshold:-255>100", account_id=account.pk, now=later)
+
+    assert AuditRecord.objects.filter(action="trading_breaker.extended").count() == 1
+    switch = KillSwitch.objects.get(engaged=True)
+    assert (switch.scope, switch.scope_value, switch.source) == ("account", str(account.pk), "automatic")
+    assert f"account {account.pk} trading breaker held open on loss_threshold" in switch.engage_reason
+    assert worker.risk.trading_state(account.pk, later) == "HALTED"
+    alerts = [decode(bytes(r.message)).payload.alert_type for r in Outbox.objects.filter(event_type="alert.raised")]
+    assert alerts.count("trading_breaker_open") == 1  # the opening's; the extension raises none
+    worker.close()
+
+
 def test_a_closed_breaker_restores_nothing(desk):
     worker = desk.start()
     worker.handle(signal())

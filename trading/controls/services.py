@@ -584,8 +584,11 @@ def trading_breaker_change_record(
     ``old`` and ``new`` both ``open`` is an extension: the open breaker was tripped again and its
     cool-down restarts now. Audited as ``trading_breaker.extended`` (``after``: state ``open``, the
     new reason, ``extended: true``; its ``recorded_at`` is when the cool-down now counts from, as
-    an opening's is, so a restart's restore counts from it) and published; no second alert and no
-    kill switch (the opening had them; the breaker did not move)."""
+    an opening's is, so a restart's restore counts from it) and published; no second alert (the
+    opening had one; the breaker did not move). An extension on realised losses still engages the
+    kill switch when ``auto_kill_on_loss``, as an opening on them does: a breaker opened on broker
+    refusals and then held open by losses past the threshold would otherwise let its trial order
+    through after the cool-down (engaging is idempotent, so a loss opening's switch is not doubled)."""
     account = "" if account_id is None else str(account_id)
     extended = str(old) == str(new) == "open"
     with recording() as rec:
@@ -606,9 +609,7 @@ def trading_breaker_change_record(
             at=at,
             actor=actor,
         )
-        if extended:
-            return None
-        if new == "open":
+        if new == "open" and not extended:
             risk_alert_raise(
                 alert_type="trading_breaker_open",
                 severity="high",
@@ -623,7 +624,10 @@ def trading_breaker_change_record(
             scope=KillScope.ACCOUNT if account else KillScope.ALL,
             scope_value=account,
             actor=actor,
-            reason=f"automatic: {f'account {account} ' if account else ''}trading breaker opened on {reason}",
+            reason=(
+                f"automatic: {f'account {account} ' if account else ''}trading breaker "
+                f"{'held open' if extended else 'opened'} on {reason}"
+            ),
             source="automatic",
             broker_for=broker_for,
             at=at,
