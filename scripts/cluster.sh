@@ -71,6 +71,7 @@ export REDIS_URL=redis://$HOST:$CLUSTER_REDIS_PORT/0
 export KAFKA_BOOTSTRAP_SERVERS=$(bootstrap_servers)
 export EVENT_BUS=kafka
 export CLUSTER_WEB_PORT=$WEB_PORT
+export BEHIND_TLS_GATEWAY=1
 export EXECUTION_PAPER_JOURNAL_DIR=$CLUSTER_DIR/paper-journal
 ENV
 }

@@ -10,6 +10,13 @@ from tradeops.settings.observability import *  # noqa: F403
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-do-not-use-in-production")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Behind the TLS gateway (nginx terminates TLS and always overwrites X-Forwarded-Proto): the web
+# tier must know a browser's request came over https, or CSRF's origin check refuses every form
+# (a sign-in from https://host:18443 against http://host:18443). Production trusts the header
+# always; the cluster (scripts/cluster.sh: local settings behind its gateway) sets this. Never on a
+# web tier clients reach without the gateway: they could claim https.
+if env.bool("BEHIND_TLS_GATEWAY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # ``TRADEOPS_BATCH_CLI=1`` (set by ``manage.py`` for its batch commands, which serve no request):
 # without Daphne's app, whose import starts Twisted's reactor machinery (~0.7 s of CPU).
