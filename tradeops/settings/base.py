@@ -63,6 +63,8 @@ MIDDLEWARE = [
     # Static files (CSS, scripts, the chart library, the admin's own) served by the app itself,
     # in the embedded run and in production alike: WhiteNoise, right after SecurityMiddleware.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # a person's pages read the primary until the replica has replayed what they wrote
+    "tradeops.core.db_router.read_your_writes",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
