@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import QuerySet
 
 REPLICA = "replica"
@@ -122,9 +122,12 @@ def _primary_lsn() -> str | None:
     connection = connections[DEFAULT_DB_ALIAS]
     if connection.vendor != "postgresql":
         return None
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_current_wal_lsn()::text")
-        return cursor.fetchone()[0]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            return cursor.fetchone()[0]
+    except DatabaseError:  # the primary went away after the request: its answer stands as it is
+        return None
 
 
 def replica_has_replayed(lsn: str) -> bool:
@@ -157,6 +160,8 @@ def read_your_writes(get_response):
         if request.method not in _SAFE_METHODS:
             with primary_reads():
                 response = get_response(request)
+            if response.status_code >= 500:  # nothing to read back (a database outage: no wait)
+                return response
             lsn = _primary_lsn()
             if lsn:
                 response.set_cookie(

@@ -76,6 +76,11 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "tradeops.core.middleware.refuse_nul")
+# Last, so its process_exception is asked first: a database outage is a 503, not a 500.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_prometheus.middleware.PrometheusAfterMiddleware"),
+    "tradeops.core.middleware.DatabaseUnavailableMiddleware",
+)
 
 ROOT_URLCONF = "tradeops.urls"
 WSGI_APPLICATION = "tradeops.wsgi.application"
