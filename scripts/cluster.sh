@@ -74,6 +74,7 @@ export KAFKA_BOOTSTRAP_SERVERS=$(bootstrap_servers)
 export EVENT_BUS=kafka
 export CLUSTER_WEB_PORT=$WEB_PORT
 export BEHIND_TLS_GATEWAY=1
+export DEBUG=0
 export EXECUTION_PAPER_JOURNAL_DIR=$CLUSTER_DIR/paper-journal
 ENV
 }

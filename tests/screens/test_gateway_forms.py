@@ -64,3 +64,5 @@ def test_behind_tls_gateway_trusts_the_gateways_forwarded_proto_and_the_cluster_
     assert _settings_value("SECURE_PROXY_SSL_HEADER") == "None"
     cluster_env = subprocess.run(["bash", "scripts/cluster.sh", "env"], cwd=ROOT, capture_output=True, text=True)
     assert "export BEHIND_TLS_GATEWAY=1" in cluster_env.stdout.splitlines()
+    # the production topology shows no debug pages (local settings default DEBUG on)
+    assert "export DEBUG=0" in cluster_env.stdout.splitlines()
