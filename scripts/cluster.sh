@@ -8,7 +8,7 @@
 #   the app     every process of tradeops/topology.py (stages, execution worker, outbox relay,
 #               Celery worker and beat, web tier on 127.0.0.1:18000), one process each
 #
-# Usage: scripts/cluster.sh up|down|status|infra|apps|setup|env|replay [LIMIT]|FAULT (below)
+# Usage: scripts/cluster.sh up|down|status|infra|apps|setup|env|replay [LIMIT]|replay-flat [LIMIT]|FAULT (below)
 #
 #   up            infra, then migrate + provision topics + seed + train models once, then the app
 #   infra         only Kafka, PostgreSQL (primary + replica), Redis and nginx
@@ -19,7 +19,9 @@
 #   env           print the environment the app processes get (eval "$(scripts/cluster.sh env)")
 #   kill-broker N / start-broker N   SIGKILL / start Kafka broker N (1-3): fault drills
 #   pg-restart / redis-stop / redis-start   restart the primary, stop or start Redis: fault drills
-#   replay [N]    replay N bars (default 300) of the real EURUSD data onto the cluster's Kafka
+#   replay [N]    replay N bars (default 300) of the real EURUSD data onto the cluster's Kafka,
+#                 each event settled through every stage first (--settle), so orders and fills
+#                 carry their bars' market time, as in the embedded run; replay-flat [N]: flat out
 #
 # Data and logs live in ${TRADEOPS_CLUSTER_DIR:-/var/tmp/tradeops-cluster}. The shared services on
 # 5432/6379/9092 are never touched: this script reuses services.sh's functions with its own ports.
@@ -71,6 +73,8 @@ export REDIS_URL=redis://$HOST:$CLUSTER_REDIS_PORT/0
 export KAFKA_BOOTSTRAP_SERVERS=$(bootstrap_servers)
 export EVENT_BUS=kafka
 export CLUSTER_WEB_PORT=$WEB_PORT
+export BEHIND_TLS_GATEWAY=1
+export DEBUG=0
 export EXECUTION_PAPER_JOURNAL_DIR=$CLUSTER_DIR/paper-journal
 ENV
 }
@@ -462,6 +466,12 @@ cluster_main() {
 		redis_up
 		;;
 	replay)
+		# Settled: flat out, the replay's quotes overtook the signals made from them and the worker
+		# decided every signal at the last quote's time (2026-12-06, wip/walk49: 16 signals of
+		# 2017-04-23 to 2017-05-01 filled at 2017-05-05 21:00, one trading date in the reports).
+		in_app_env "$PYTHON" manage.py replay --source embedded --limit "${1:-300}" --settle
+		;;
+	replay-flat)
 		in_app_env "$PYTHON" manage.py replay --source embedded --limit "${1:-300}"
 		;;
 	-h | --help | help) sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' ;;

@@ -78,3 +78,24 @@ def test_a_group_coordinator_partition_is_the_one_the_brokers_compute():
     where = coordinator_partitions(admin, ["abc", "stab-g20-45b5ad"])
     assert where["abc"] == "__consumer_offsets-4 leader 2 isr [1, 2, 3]"  # "abc".hashCode() = 96354
     assert where["stab-g20-45b5ad"].startswith("__consumer_offsets-22 ")  # negative hash: abs, not a mask
+
+
+def test_the_clusters_replay_settles_each_event_and_replay_flat_does_not():
+    """Flat out, the cluster's quotes overtook the signals made from them and the worker decided
+    every signal at the last quote's market time (wip/walk49: 16 signals of 2017-04-23 to
+    2017-05-01 filled at 2017-05-05 21:00, so the officer's reports had one trading date)."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+
+    def argv(*args: str) -> str:
+        env = {**os.environ, "PYTHON": "/bin/echo"}
+        out = subprocess.run(["bash", "scripts/cluster.sh", *args], cwd=root, env=env, capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    assert argv("replay", "7") == "manage.py replay --source embedded --limit 7 --settle"
+    assert argv("replay") == "manage.py replay --source embedded --limit 300 --settle"
+    assert argv("replay-flat", "7") == "manage.py replay --source embedded --limit 7"

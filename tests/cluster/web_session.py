@@ -1,5 +1,6 @@
 """Make a signed-in browser session in a cluster test's database (run as a process with the
-cluster test's environment) and print its key: what a user's ``sessionid`` cookie carries.
+cluster test's environment) and print its key, last: what a user's ``sessionid`` cookie carries;
+before it, ``user NAME PASSWORD`` for a sign-in through the form.
 
     python -m tests.cluster.web_session
 """
@@ -18,12 +19,14 @@ def main() -> None:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
 
-    user = get_user_model().objects.create_user(f"gateway-{secrets.token_hex(4)}", password=secrets.token_hex(16))
+    password = secrets.token_hex(16)
+    user = get_user_model().objects.create_user(f"gateway-{secrets.token_hex(4)}", password=password)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
+    print(f"user {user.get_username()} {password}")  # for a sign-in through the form
     print(session.session_key)
 
 

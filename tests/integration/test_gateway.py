@@ -127,6 +127,7 @@ class Upstream(BaseHTTPRequestHandler):
             {
                 "path": self.path,
                 "proto": self.headers.get("X-Forwarded-Proto"),
+                "host": self.headers.get("Host"),
                 "verify": self.headers.get("X-Client-Cert-Verify"),
                 "subject": self.headers.get("X-Client-Cert-Subject"),
             }
@@ -205,6 +206,13 @@ def test_tls_is_terminated_and_plain_http_is_redirected(gateway):
     response = conn.getresponse()
     assert response.status == 301
     assert response.getheader("Location") == f"https://127.0.0.1:{gateway['https_port']}/dashboard/"
+
+
+def test_the_host_and_port_the_browser_used_are_forwarded(gateway):
+    """Django checks a form's Origin (https://host:port) against them: with nginx's ``$host``
+    the port was dropped and every form posted through a gateway not on 443 was refused."""
+    _, _, body = _get(gateway, "/login/")
+    assert json.loads(body)["host"] == f"localhost:{gateway['https_port']}"
 
 
 def test_integration_routes_refuse_a_request_without_a_trusted_client_certificate(gateway):

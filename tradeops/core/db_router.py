@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import ParamSpec, TypeVar
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.models import QuerySet
 
 REPLICA = "replica"
@@ -104,3 +105,82 @@ class ReplicaRouter:
 
     def allow_migrate(self, db: str, app_label: str, model_name: str | None = None, **hints) -> bool | None:
         return False if db == REPLICA else None
+
+
+# ------------------------------------------------------------------ read your writes (the screens)
+
+# The primary's WAL position after this browser's last write; until the replica has replayed
+# it, the browser's pages read the primary. A cookie, not the session: it decides only where a
+# read goes, never what a user may see.
+WROTE_AT_COOKIE = "tradeops_wrote_at"
+WROTE_AT_MAX_AGE = 300  # a replica further behind than this is a fault the monitoring reports
+_LSN = re.compile(r"[0-9A-F]{1,8}/[0-9A-F]{1,8}")
+_SAFE_METHODS = ("GET", "HEAD", "OPTIONS", "TRACE")
+
+
+def _primary_lsn() -> str | None:
+    connection = connections[DEFAULT_DB_ALIAS]
+    if connection.vendor != "postgresql":
+        return None
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            return cursor.fetchone()[0]
+    except DatabaseError:  # the primary went away after the request: its answer stands as it is
+        return None
+
+
+def replica_has_replayed(lsn: str) -> bool:
+    """Whether the replica has replayed the primary's WAL up to ``lsn``. False when it cannot
+    say (down, refusing): the caller then reads the primary. A server not in recovery is not
+    behind anything (a promoted standby, or a test's second connection to the primary)."""
+    try:
+        with connections[REPLICA].cursor() as cursor:
+            # out of recovery, the replay position stays where recovery ended: not a lag
+            cursor.execute("SELECT NOT pg_is_in_recovery() OR pg_last_wal_replay_lsn() >= %s::pg_lsn", [lsn])
+            caught_up = cursor.fetchone()[0]
+    except Exception:  # noqa: BLE001 - any failure of the replica means: read the primary
+        return False
+    return bool(caught_up)
+
+
+def read_your_writes(get_response):
+    """Middleware: a person sees what they just wrote. A request that may write (not GET, HEAD,
+    ...) reads the primary throughout and leaves the primary's WAL position in a cookie; the
+    browser's next requests read the primary (``primary_reads()``) until the replica has
+    replayed that position, then the cookie goes. Without it a case page reloaded after "Start
+    review" came from a replica a moment behind: status New, "Start review" offered again, the
+    step just taken listed beneath (2026-12-06, wip/walk49). Other people's pages may lag the
+    primary by the replica's delay, as the ``@read_only`` selectors document. Nothing happens
+    without a replica configured."""
+
+    def middleware(request):
+        if not replica_configured() or connections[DEFAULT_DB_ALIAS].vendor != "postgresql":
+            return get_response(request)
+        if request.method not in _SAFE_METHODS:
+            with primary_reads():
+                response = get_response(request)
+            if response.status_code >= 500:  # nothing to read back (a database outage: no wait)
+                return response
+            lsn = _primary_lsn()
+            if lsn:
+                response.set_cookie(
+                    WROTE_AT_COOKIE,
+                    lsn,
+                    max_age=WROTE_AT_MAX_AGE,
+                    httponly=True,
+                    samesite="Lax",
+                    secure=request.is_secure(),
+                )
+            return response
+        lsn = request.COOKIES.get(WROTE_AT_COOKIE, "")
+        if not _LSN.fullmatch(lsn):
+            return get_response(request)
+        if replica_has_replayed(lsn):
+            response = get_response(request)
+            response.delete_cookie(WROTE_AT_COOKIE, samesite="Lax")
+            return response
+        with primary_reads():
+            return get_response(request)
+
+    return middleware

@@ -10,6 +10,13 @@ from tradeops.settings.observability import *  # noqa: F403
 SECRET_KEY = env("SECRET_KEY", default="insecure-local-only-key-do-not-use-in-production")
 DEBUG = env.bool("DEBUG", default=False)
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# Behind the TLS gateway (nginx terminates TLS and always overwrites X-Forwarded-Proto): the web
+# tier must know a browser's request came over https, or CSRF's origin check refuses every form
+# (a sign-in from https://host:18443 against http://host:18443). Production trusts the header
+# always; the cluster (scripts/cluster.sh: local settings behind its gateway) sets this. Never on a
+# web tier clients reach without the gateway: they could claim https.
+if env.bool("BEHIND_TLS_GATEWAY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # ``TRADEOPS_BATCH_CLI=1`` (set by ``manage.py`` for its batch commands, which serve no request):
 # without Daphne's app, whose import starts Twisted's reactor machinery (~0.7 s of CPU).
@@ -56,6 +63,8 @@ MIDDLEWARE = [
     # Static files (CSS, scripts, the chart library, the admin's own) served by the app itself,
     # in the embedded run and in production alike: WhiteNoise, right after SecurityMiddleware.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # a person's pages read the primary until the replica has replayed what they wrote
+    "tradeops.core.db_router.read_your_writes",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -67,6 +76,11 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.common.CommonMiddleware"), "tradeops.core.middleware.refuse_nul")
+# Last, so its process_exception is asked first: a database outage is a 503, not a 500.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django_prometheus.middleware.PrometheusAfterMiddleware"),
+    "tradeops.core.middleware.DatabaseUnavailableMiddleware",
+)
 
 ROOT_URLCONF = "tradeops.urls"
 WSGI_APPLICATION = "tradeops.wsgi.application"
