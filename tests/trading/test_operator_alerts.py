@@ -483,3 +483,21 @@ def test_a_window_closed_summary_reads_as_what_was_suppressed_and_the_largest_sp
         "2017-03-02 09:40:00 UTC; the largest -41.2 bp (11.0 sigma) at 2017-03-02 09:20:00 UTC; raised as "
         "the alert's window closed."
     )
+
+
+def test_one_suppressed_spike_reads_its_figures_once_without_a_superlative():
+    """'1 more spike ..., at T; the largest +61.8 bp ... at T' said the time twice and called the
+    only finding the largest (seen on the embedded run's console, 2026-12-06)."""
+    evidence = {
+        "flag": "spike",
+        "window_closed": True,
+        "similar_since_last_alert": 1,
+        "cooldown_seconds": 3600.0,
+        "suppressed_from": "2017-08-25T14:00:00+00:00",
+        "suppressed_to": "2017-08-25T14:00:00+00:00",
+        "suppressed_worst": {"move_bp": 61.8, "sigma": 8.3, "price": "mid", "source_ts": "2017-08-25T14:00:00+00:00"},
+    }
+    assert operator_alert_explanation("market_data.spike", evidence, symbol="EURUSD") == (
+        "EURUSD: 1 more spike since the last alert (one alert per 1 h): +61.8 bp (8.3 sigma) at "
+        "2017-08-25 14:00:00 UTC; raised as the alert's window closed."
+    )

@@ -229,10 +229,11 @@ def _finding_noun(flag: str, data: str, count: int) -> str:
     return f"{words} {data}{plural}" if data != "data" else f"{words} finding{plural}"
 
 
-def _suppressed_text(flag: str, evidence: Mapping[str, Any], data: str) -> str:
+def _suppressed_text(flag: str, evidence: Mapping[str, Any], data: str, *, one: bool = False) -> str:
     """``, from <first> to <last>, the longest ...`` of the findings the throttle suppressed
     (``suppressed_from``/``suppressed_to``/``suppressed_worst``, alerts raised since 2026-12-06);
-    empty without their span (an alert of before)."""
+    empty without their span (an alert of before). ``one``: a single finding was suppressed, so
+    its figures are said without a superlative ("the largest" of one) and its time once."""
     first, last = _time(evidence.get("suppressed_from")), _time(evidence.get("suppressed_to"))
     if first is None:
         return ""
@@ -242,22 +243,27 @@ def _suppressed_text(flag: str, evidence: Mapping[str, Any], data: str) -> str:
         return span
     at = _time(worst.get("source_ts"))
     where = f" at {utc_text(at)}" if at else ""
+    figure = ""
     try:
         if flag == "gap" and (seconds := _seconds(worst.get("gap_seconds"))) is not None:
             since = _time(worst.get("since"))
             start = f" since {utc_text(since)}" if since else where
-            return f"{span}; the longest {duration_text(seconds)} of session time{start}"
-        if flag == "spike" and (move := _number(worst.get("move_bp"))) is not None:
+            figure = f"{'' if one else 'the longest '}{duration_text(seconds)} of session time{start}"
+        elif flag == "spike" and (move := _number(worst.get("move_bp"))) is not None:
             sigma = _number(worst.get("sigma"))
             sigmas = f" ({sigma:.1f} sigma)" if sigma is not None else ""
-            return f"{span}; the largest {move:+.1f} bp{sigmas}{where}"
-        if flag == "stale" and (seconds := _seconds(worst.get("delay_seconds"))) is not None:
-            return f"{span}; the latest received {duration_text(seconds)} after its source time{where}"
-        if flag == "out_of_order" and (seconds := _seconds(worst.get("behind_seconds"))) is not None:
-            return f"{span}; the furthest {duration_text(seconds)} behind the previous{where}"
+            figure = f"{'' if one else 'the largest '}{move:+.1f} bp{sigmas}{where}"
+        elif flag == "stale" and (seconds := _seconds(worst.get("delay_seconds"))) is not None:
+            figure = f"{'received' if one else 'the latest received'} {duration_text(seconds)} after its source time{where}"
+        elif flag == "out_of_order" and (seconds := _seconds(worst.get("behind_seconds"))) is not None:
+            figure = f"{'' if one else 'the furthest '}{duration_text(seconds)} behind the previous{where}"
     except OverflowError:  # a figure past a float's range: not a figure
-        pass
-    return span
+        return span
+    if not figure:
+        return span
+    if one and at is not None and at == first and where in figure:
+        return f": {figure}"  # "1 more spike ...: -103.6 bp (13.2 sigma) at <time>", the time said once
+    return f"{span}; {figure}"
 
 
 def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str = "") -> str:
@@ -300,7 +306,7 @@ def market_data_sentence(flag: str, evidence: Mapping[str, Any], *, symbol: str 
     if isinstance(similar, int) and not isinstance(similar, bool) and similar > 0:
         cooldown = _seconds(evidence.get("cooldown_seconds"))
         per = f" (one alert per {duration_text(cooldown)})" if cooldown is not None else ""
-        suppressed = _suppressed_text(flag, evidence, data)
+        suppressed = _suppressed_text(flag, evidence, data, one=similar == 1)
         if suppressed:  # since 2026-12-06: what the throttle suppressed, its span and its worst
             more = f" {similar} more {_finding_noun(flag, data, similar)} since the last alert{per}{suppressed}."
         else:
