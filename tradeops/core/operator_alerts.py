@@ -254,7 +254,8 @@ def _suppressed_text(flag: str, evidence: Mapping[str, Any], data: str, *, one: 
             sigmas = f" ({sigma:.1f} sigma)" if sigma is not None else ""
             figure = f"{'' if one else 'the largest '}{move:+.1f} bp{sigmas}{where}"
         elif flag == "stale" and (seconds := _seconds(worst.get("delay_seconds"))) is not None:
-            figure = f"{'received' if one else 'the latest received'} {duration_text(seconds)} after its source time{where}"
+            received = "received" if one else "the latest received"
+            figure = f"{received} {duration_text(seconds)} after its source time{where}"
         elif flag == "out_of_order" and (seconds := _seconds(worst.get("behind_seconds"))) is not None:
             figure = f"{'' if one else 'the furthest '}{duration_text(seconds)} behind the previous{where}"
     except OverflowError:  # a figure past a float's range: not a figure
