@@ -1069,6 +1069,15 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # hand rules (``close_gate`` off) are untouched; ``push_run_within_s``, when set, wins (with its
     # share). None: off.
     close_gate_push_run_s: Pos | None = None
+    # A run that slowed into the print is not one push (2026-12-06 18:00 round, wip/close49;
+    # docs/surveillance-rounds.md): with ``push_run_no_slower`` a run (``push_run_within_s`` or
+    # ``close_gate_push_run_s``) is measured as one push only when the push inside the window
+    # traded at least as fast as the run's orders before it (its quantity over its time to the
+    # print against the lead's quantity over its time to the push). Marking the close is trading
+    # concentrated into the print; a run whose bulk was traded earlier and which then eased off
+    # (a block taken minutes before the push and not held: test_marking_block_build.py's
+    # near-miss) is a position taken, its orders the account's pace, and keeps the test. OFF.
+    push_run_no_slower: bool = False
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
     # features and the first hand test that stopped it, for ``surveil_scenarios
     # --fit-close-gate``. Alerts are the hand rules' (or the gate's) as without it.
