@@ -2158,6 +2158,8 @@ class MarkingTheCloseDetector(Detector):
         if mid_at_print is None or not from_mid or direction * (mid_at_print - from_mid) <= 0:
             return None  # the price at the print does not stand the run's way from where it began
         lead_qty = sum(f[1].qty for f in own[i + 1 :] if f[3])
+        if p.push_run_no_slower and qty / max(t - began, 1.0) < lead_qty / max(began - start, 1.0):
+            return None  # the run slowed into the print: its bulk traded before the push, a position taken
         run_qty = qty + lead_qty
         cap = p.prior_order_cap * max(self._order_sizes(push, direction).values()) if p.prior_order_cap else inf
         prior, prior_near = (0.0, 0.0) if block_build else self._pace_before(own[: i + 1], account, start, cap)
