@@ -26,7 +26,7 @@ import orjson
 
 from compliance.scenarios.generator import KINDS, ScenarioConfig, generate
 from compliance.surveillance.batch import surveil_lines
-from compliance.surveillance.engine import SurveillanceEngine
+from compliance.surveillance.engine import DETECTORS, SurveillanceEngine
 
 
 @dataclass
@@ -143,9 +143,17 @@ def evaluate(cfg: ScenarioConfig, params: dict | None = None):
     return evaluate_rows(*generate(cfg), params)
 
 
-def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None, *, market: str = "otc"):
+def evaluate_rows(
+    rows: list[dict],
+    episodes: list,
+    params: dict | None = None,
+    *,
+    market: str = "otc",
+    variants: dict[str, dict] | None = None,
+):
     """Surveil generated records on ``market``'s profile and score the alerts against the
-    labelled episodes."""
+    labelled episodes. ``variants`` (label -> detector parameters over ``params``): each is
+    scored on the same records too, under ``info["variants"][label]`` (``variant_alerts``)."""
     lines = [orjson.dumps(r) for r in rows]
     del rows
     alerts: list[dict] = []
@@ -153,6 +161,10 @@ def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None, 
         lines, engine=SurveillanceEngine(params, market=market), emit=lambda b: alerts.append(orjson.loads(b))
     )
     scores, scored = score(alerts, episodes)
+    by_variant = {
+        label: score(variant_alerts(lines, alerts, params, overrides, market=market), episodes)[0]
+        for label, overrides in (variants or {}).items()
+    }
     info = {
         "lines": stats.lines,
         "order_events": stats.order_events,
@@ -160,7 +172,75 @@ def evaluate_rows(rows: list[dict], episodes: list, params: dict | None = None, 
         "episodes": sum(not e.near_miss for e in episodes),
         "near_misses": sum(e.near_miss for e in episodes),
     }
+    if variants is not None:
+        info["variants"] = by_variant
     return scores, scored, info
+
+
+# Detectors whose alerts depend on each other's matching (the wash-trade and painting detectors
+# share the wash-trade matching: wash leaves painting runs to painting): a variant of one re-runs
+# both.
+COUPLED_DETECTORS: dict[str, frozenset[str]] = {
+    "wash_trade": frozenset({"painting_the_tape"}),
+    "painting_the_tape": frozenset({"wash_trade"}),
+}
+
+
+def variant_detectors(overrides: dict) -> set[str]:
+    """The detectors a variant's parameters touch, with the ones coupled to them."""
+    names = set(overrides)
+    for name in list(names):
+        names |= COUPLED_DETECTORS.get(name, frozenset())
+    return names
+
+
+def variant_params(params: dict | None, overrides: dict) -> dict:
+    """``overrides`` (detector -> parameters) over ``params``, parameter by parameter."""
+    merged = dict(params or {})
+    for name, raw in overrides.items():
+        base = merged.get(name)
+        if not isinstance(raw, dict) or (base is not None and not isinstance(base, dict)):
+            raise ValueError(
+                f"variant parameters for {name!r}: a JSON object over a JSON object (parameter by parameter)"
+            )
+        merged[name] = {**(base or {}), **raw}
+    return merged
+
+
+def variant_alerts(lines: list[bytes], alerts: list[dict], params: dict | None, overrides: dict, *, market: str):
+    """The alerts of a run with ``overrides`` over ``params``, from a run with ``params``
+    (``alerts``): only the detectors the overrides touch (``variant_detectors``) are run again,
+    and their alert types' alerts replace the first run's (the other detectors' alerts do not
+    depend on them; ``surveil_scenarios --variants`` checks that on the first book)."""
+    only = variant_detectors(overrides)
+    engine = SurveillanceEngine(variant_params(params, overrides), market=market, only=only)
+    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
+    redone: list[dict] = []
+    surveil_lines(lines, engine=engine, emit=lambda b: redone.append(orjson.loads(b)))
+    return [a for a in alerts if a["alert_type"] not in types] + redone
+
+
+def variant_check(lines: list[bytes], alerts: list[dict], params: dict | None, overrides: dict, *, market: str):
+    """None when re-running only a variant's detectors with no change reproduces the full run's
+    alerts of their types (so ``variant_alerts`` is the full run's), else what differs."""
+    only = variant_detectors(overrides)
+    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
+    redone: list[dict] = []
+    surveil_lines(
+        lines,
+        engine=SurveillanceEngine(params, market=market, only=only),
+        emit=lambda b: redone.append(orjson.loads(b)),
+    )
+    key = _alert_key
+    full = sorted(key(a) for a in alerts if a["alert_type"] in types)
+    alone = sorted(key(a) for a in redone)
+    if full == alone:
+        return None
+    return f"{', '.join(sorted(only))}: {len(full)} alerts in the full run, {len(alone)} alone"
+
+
+def _alert_key(alert: dict) -> bytes:
+    return orjson.dumps({k: v for k, v in alert.items() if k not in ("alert_id", "id")}, option=orjson.OPT_SORT_KEYS)
 
 
 def book_market(book: str) -> str:
@@ -180,16 +260,18 @@ def evaluate_sets(
     log=None,
     book: str = "generator",
     market: str | None = None,
+    variants: dict[str, dict] | None = None,
 ):
     """Pool several books: (per-type scores, per-alert scores, per-book stats, each book's own
     per-type scores under ``"scores"``). ``market``: the detectors' profile; None: the book's own
-    market (``book_market``)."""
+    market (``book_market``). ``variants``: each book is also scored under each (its per-type
+    scores under ``"variants"``, ``evaluate_rows``)."""
     market = market or book_market(book)
     scored_all: list[tuple[float, bool, bool]] = []
     books = []
     for seed in seeds:
         rows, episodes = book_generate(book, seed, ranges=ranges, hours=hours)
-        scores, scored, info = evaluate_rows(rows, episodes, params, market=market)
+        scores, scored, info = evaluate_rows(rows, episodes, params, market=market, variants=variants)
         del rows
         scored_all += scored
         books.append({"seed": seed, "ranges": ranges if book == "generator" else book, "scores": scores, **info})
@@ -336,4 +418,92 @@ def format_reliability(scored) -> str:
     lines = ["| score | alerts | true (strict) | true (lenient) |", "| --- | ---: | ---: | ---: |"]
     for lo, hi, n, fs, fl in reliability(scored):
         lines.append(f"| {lo:.1f}-{hi:.1f} | {n} | {_pct(fs)} | {_pct(fl)} |")
+    return "\n".join(lines)
+
+
+def macro_drags(scores: list[TypeScore]) -> set[str]:
+    """The types that drag a missed macro target under it: the macro figure (strict or lenient
+    precision or recall) misses its target and, the type left out of the mean, would meet it."""
+    dragging: set[str] = set()
+    for strict, target in ((True, TARGET_MACRO_STRICT), (False, TARGET_MACRO_LENIENT)):
+        for figure in (TypeScore.precision, TypeScore.recall):
+            values = {s.alert_type: v for s in scores if (v := figure(s, strict)) is not None}
+            if not values or round(sum(values.values()) / len(values), 2) >= target:
+                continue
+            for t in values:
+                rest = [x for u, x in values.items() if u != t]
+                if rest and round(sum(rest) / len(rest), 2) >= target:
+                    dragging.add(t)
+    return dragging
+
+
+def set_summary(sets: list[list[TypeScore]]) -> dict:
+    """Over sets of books: how many meet every target, and per type the sets under the recall
+    floor, the sets where it drags a macro figure under target (``macro_drags``), and its pooled
+    counts (episodes, found strictly, alerts, strictly false)."""
+    met = sum(not targets_missed(scores) for scores in sets)
+    per_type: dict[str, dict] = {}
+    for scores in sets:
+        drags = macro_drags(scores)
+        for s in scores:
+            row = per_type.setdefault(
+                s.alert_type, {"under_floor": 0, "drags_macro": 0, "episodes": 0, "found": 0, "alerts": 0, "false": 0}
+            )
+            r = s.recall(True)
+            row["under_floor"] += r is not None and round(r, 2) < TARGET_FLOOR
+            row["drags_macro"] += s.alert_type in drags
+            row["episodes"] += s.episodes
+            row["found"] += s.found_strict
+            row["alerts"] += s.alerts
+            row["false"] += s.alerts - s.true_strict
+    return {"sets": len(sets), "met": met, "types": per_type}
+
+
+def format_set_summary(summary: dict) -> str:
+    """``set_summary`` as markdown: the pass rate, the chance that 3 of 3 sets pass if sets are
+    independent, and one row per type."""
+    n, met = summary["sets"], summary["met"]
+    rate = met / n if n else 0.0
+    interval = wilson(met, n)
+    head = (
+        f"{met} of {n} sets meet every target ({rate:.2f}"
+        + (f", 95 % interval {interval[0]:.2f}-{interval[1]:.2f}" if interval else "")
+        + f"); 3 of 3 independent sets pass with chance {rate**3:.2f}\n\n"
+    )
+    lines = [
+        "| alert type | sets under 0.75 recall | sets where it drags a macro figure under target "
+        "| found / episodes (strict) | recall strict | alerts | strictly false | precision strict |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for t, row in summary["types"].items():
+        recall = row["found"] / row["episodes"] if row["episodes"] else None
+        precision = (row["alerts"] - row["false"]) / row["alerts"] if row["alerts"] else None
+        lines.append(
+            f"| {t} | {row['under_floor']} | {row['drags_macro']} | {row['found']} / {row['episodes']} "
+            f"| {_pct(recall)} | {row['alerts']} | {row['false']} | {_pct(precision)} |"
+        )
+    return head + "\n".join(lines)
+
+
+def format_variant_summary(base: dict, variants: dict[str, dict]) -> str:
+    """One row per variant against the base (both ``set_summary``): sets meeting every target,
+    and per type whose figures changed: found, alerts, strictly false, sets under the floor."""
+    lines = [
+        "| variant | sets meeting every target | found / alerts / strictly false / sets under 0.75, base -> variant "
+        "(types that changed) |",
+        "| --- | --- | --- |",
+    ]
+    for label, summary in variants.items():
+        changes = []
+        for t, row in summary["types"].items():
+            b = base["types"].get(t)
+            keys = ("found", "alerts", "false", "under_floor")
+            if b is None or any(b[k] != row[k] for k in keys):
+                b = b or dict.fromkeys(keys, 0)
+                changes.append(
+                    f"{t} {b['found']} -> {row['found']} of {row['episodes']}, {b['alerts']} -> {row['alerts']}, "
+                    f"{b['false']} -> {row['false']}, {b['under_floor']} -> {row['under_floor']}"
+                )
+        met = f"{base['met']} -> {summary['met']} of {summary['sets']}"
+        lines.append(f"| {label} | {met} | {'; '.join(changes) or 'identical'} |")
     return "\n".join(lines)

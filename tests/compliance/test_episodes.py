@@ -463,3 +463,98 @@ def test_order_types_beyond_market_and_limit():
     rows += [ioc, {**market(70, "i1", "E", "sell", 100_000, "1.10060")[1]}]  # 4 pips under the bid
     alerts = run(rows, only={"best_execution_slippage", "spoofing"})
     assert [(a["alert_type"], a["order_ids"]) for a in alerts] == [("best_execution_slippage", ["i1"])]
+
+
+# ---------------------------------------------------------------- variants and the sets' pass rate
+
+
+def test_set_summary_counts_the_sets_meeting_every_target_and_each_types_failures():
+    from compliance.scenarios.evaluation import TypeScore, format_set_summary, macro_drags, set_summary
+
+    def score(kind, episodes, found, alerts, true):
+        return TypeScore(kind, episodes, found, found, alerts, true, true, 0, 0)
+
+    full = [score(kind, 12, 12, 12, 12) for kind in ("wash_trade", "layering", "ping_orders")]
+    good = [*full, score("spoofing", 12, 11, 12, 11)]
+    floor = [*full, score("spoofing", 12, 8, 8, 8)]  # the floor alone (macro recall 0.92)
+    # macro recall (1.0 + 0.5) / 2 = 0.75: spoofing left out, 1.0 meets it (it drags the macro)
+    low = [score("wash_trade", 12, 12, 12, 12), score("spoofing", 12, 6, 6, 6)]
+    assert macro_drags(good) == set() and macro_drags(floor) == set() and macro_drags(low) == {"spoofing"}
+    summary = set_summary([good, floor, low])
+    assert summary["sets"] == 3 and summary["met"] == 1
+    spoof = summary["types"]["spoofing"]
+    assert (spoof["under_floor"], spoof["drags_macro"]) == (2, 1)
+    assert (spoof["episodes"], spoof["found"], spoof["alerts"], spoof["false"]) == (36, 25, 26, 1)
+    text = format_set_summary(summary)
+    assert (
+        text.startswith("1 of 3 sets meet every target (0.33")
+        and "3 of 3 independent sets pass with chance 0.04" in text
+    )
+    assert "| spoofing | 2 | 1 | 25 / 36 | 0.69 | 26 | 1 | 0.96 |" in text
+
+
+@pytest.mark.slow
+def test_a_variant_rerun_on_its_detectors_alone_gives_the_full_runs_alerts():
+    """``variant_alerts`` (only the detectors a variant touches run again) is the full run with
+    the variant's parameters, alert for alert."""
+    from compliance.scenarios.evaluation import _alert_key, book_generate, variant_alerts
+    from compliance.surveillance.batch import surveil_lines
+
+    rows, _ = book_generate("independent", 7, hours=1.0)
+    lines = [orjson.dumps(r) for r in rows]
+
+    def full(params):
+        alerts = []
+        surveil_lines(lines, engine=SurveillanceEngine(params), emit=lambda b: alerts.append(orjson.loads(b)))
+        return alerts
+
+    base = full(None)
+    for overrides in (
+        {"momentum_ignition": {"min_move_sigma": 0.5}},
+        {"marking_the_close": {"close_gate_push_run_s": 600}},
+        {"wash_trade": {"hand_back_by_order": True}},
+        {"ping_orders": {"enabled": False}},
+    ):
+        got = variant_alerts(lines, base, None, overrides, market="otc")
+        assert sorted(map(_alert_key, got)) == sorted(map(_alert_key, full(overrides))), overrides
+    assert not any(a["alert_type"] == "ping_orders" for a in variant_alerts(
+        lines, base, None, {"ping_orders": {"enabled": False}}, market="otc"
+    ))  # fmt: skip
+
+
+@pytest.mark.slow
+def test_evaluation_command_scores_named_variants_on_the_same_books(tmp_path):
+    """``--variants``: each variant's sets against the base's; ``--scores-out``: per-book counts."""
+    variants = tmp_path / "variants.json"
+    variants.write_bytes(
+        orjson.dumps({"same": {"ping_orders": {"enabled": True}}, "no_ping": {"ping_orders": {"enabled": False}}})
+    )
+    scores_out = tmp_path / "scores.jsonl"
+    out, err = io.StringIO(), io.StringIO()
+    call_command(
+        "surveil_scenarios", "--independent", "--seeds", "7,8", "--hours", "0.5", "--set-size", "1",
+        "--variants", str(variants), "--scores-out", str(scores_out), stdout=out, stderr=err,
+    )  # fmt: skip
+    text = out.getvalue()
+    assert "variants checked on seed 7" in err.getvalue()
+    assert "Sets of 1, base: " in text and " of 2 sets meet every target" in text
+    rows = {line.split(" | ")[0]: line for line in text.splitlines() if line.startswith(("| same ", "| no_ping "))}
+    assert rows["| same"].endswith("| identical |")
+    assert "ping_orders " in rows["| no_ping"] and "-> 0 of " in rows["| no_ping"]
+    records = [orjson.loads(line) for line in scores_out.read_bytes().splitlines()]
+    assert [(r["seed"], r["variant"]) for r in records] == [(s, v) for s in (7, 8) for v in ("base", "same", "no_ping")]
+    ping = {
+        (r["seed"], r["variant"]): next(s for s in r["scores"] if s["alert_type"] == "ping_orders") for r in records
+    }
+    assert all(ping[(s, "no_ping")]["alerts"] == 0 for s in (7, 8))
+    assert all(ping[(s, "same")] == ping[(s, "base")] for s in (7, 8))
+
+
+def test_variants_file_is_checked(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(orjson.dumps({"x": {"no_such_detector": {"a": 1}}}))
+    with pytest.raises(CommandError, match="unknown detectors no_such_detector"):
+        call_command("surveil_scenarios", "--seeds", "101", "--variants", str(bad), stdout=io.StringIO())
+    bad.write_bytes(orjson.dumps({"x": [1]}))
+    with pytest.raises(CommandError, match="--variants: a JSON object"):
+        call_command("surveil_scenarios", "--seeds", "101", "--variants", str(bad), stdout=io.StringIO())

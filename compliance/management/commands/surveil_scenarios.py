@@ -28,6 +28,8 @@ Each book is surveilled on its own market's profile (``--market`` to choose anot
 
 from __future__ import annotations
 
+import dataclasses
+
 import orjson
 from django.core.management.base import BaseCommand, CommandError
 
@@ -37,16 +39,22 @@ from compliance.scenarios.evaluation import (
     evaluate_sets,
     format_intervals,
     format_reliability,
+    format_set_summary,
     format_sets,
     format_table,
+    format_variant_summary,
     macro,
     pool,
+    set_summary,
     targets_missed,
+    variant_check,
 )
 from compliance.scenarios.generator import DEV_SEEDS, HELD_OUT_SEEDS, RANGES, SEEN_HELD_OUT_SEEDS, TUNE_SEEDS
 from compliance.scenarios.independent import INDEPENDENT_SEEDS, SEEN_INDEPENDENT_SEEDS
 from compliance.scenarios.lob import LOB_SEEDS, SEEN_LOB_SEEDS
-from compliance.surveillance.params import MARKET_PROFILES
+from compliance.surveillance.batch import surveil_lines
+from compliance.surveillance.engine import DETECTORS, SurveillanceEngine
+from compliance.surveillance.params import MARKET_PROFILES, ParameterError
 
 
 class Command(BaseCommand):
@@ -140,6 +148,19 @@ class Command(BaseCommand):
             help="fit the momentum ignition gate on a candidates FILE (grouped cross-validation, whole "
             "books left out) and print the choice, the gate against the hand rules and the model (JSON)",
         )
+        parser.add_argument(
+            "--variants",
+            metavar="FILE",
+            help="JSON file of named parameter variants ({label: {detector: {parameter: value}}}, each over "
+            "--params): every book is also scored under each (only the detectors a variant touches are run "
+            "again, checked on the first book), and the sets' pass rate and per-type changes are reported "
+            "against the base",
+        )
+        parser.add_argument(
+            "--scores-out",
+            metavar="FILE",
+            help="append each book's per-type counts (base and each variant) to FILE as JSONL, book by book",
+        )
         parser.add_argument("--write-input", help="write the first book here (JSONL)")
         parser.add_argument("--write-labels", help="write the first book's labelled episodes here (JSONL)")
 
@@ -188,6 +209,21 @@ class Command(BaseCommand):
                     params = orjson.loads(fh.read())
             except (OSError, orjson.JSONDecodeError) as exc:
                 raise CommandError(f"--params: {exc}") from None
+
+        variants = None
+        if opts.get("variants"):
+            try:
+                with open(opts["variants"], "rb") as fh:
+                    variants = orjson.loads(fh.read())
+            except (OSError, orjson.JSONDecodeError) as exc:
+                raise CommandError(f"--variants: {exc}") from None
+            if not isinstance(variants, dict) or not all(
+                isinstance(v, dict) and v and all(isinstance(d, dict) for d in v.values()) for v in variants.values()
+            ):
+                raise CommandError("--variants: a JSON object of {label: {detector: {parameter: value}}}")
+            unknown = sorted({d for v in variants.values() for d in v} - set(DETECTORS))
+            if unknown:
+                raise CommandError(f"--variants: unknown detectors {', '.join(unknown)}")
 
         if opts["fit_momentum_gate"]:
             from compliance.scenarios.momentum_gate import gate_fit
@@ -256,16 +292,28 @@ class Command(BaseCommand):
             self.stderr.write(f"lob book seed {seeds[0]} written (not scored)")
             return
 
+        market = opts["market"] or book_market(book)
+        if variants:
+            self._check_variants(book, seeds[0], ranges, params, variants, market, opts)
+
         def log(info):
             self.stderr.write(
                 f"seed {info['seed']} ({info['ranges']}): {info['lines']} lines, {info['order_events']} order events, "
                 f"{info['episodes']} episodes, {info['near_misses']} near-misses, {info['alerts']} alerts"
             )
+            if opts.get("scores_out"):
+                with open(opts["scores_out"], "ab") as fh:
+                    for label, scores in (("base", info["scores"]), *info.get("variants", {}).items()):
+                        record = {"book": book, "seed": info["seed"], "ranges": ranges, "variant": label}
+                        record["scores"] = [dataclasses.asdict(s) for s in scores]
+                        fh.write(orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE))
 
-        market = opts["market"] or book_market(book)
-        scores, scored, books = evaluate_sets(
-            seeds, ranges, params, hours=opts["hours"], log=log, book=book, market=market
-        )
+        try:
+            scores, scored, books = evaluate_sets(
+                seeds, ranges, params, hours=opts["hours"], log=log, book=book, market=market, variants=variants
+            )
+        except ParameterError as exc:
+            raise CommandError(f"--variants: {exc}") from None
         if book == "lob" and opts["seen_lob"]:
             kind, detail = "SEEN lob (already looked at: not an unseen measure)", "the limit order book"
         elif book == "lob":
@@ -310,8 +358,45 @@ class Command(BaseCommand):
                 + format_sets(sets)
                 + "\n"
             )
+        if variants:
+            size = set_size or len(seeds)
+            chunks = [books[i : i + size] for i in range(0, len(books), size)]
+            base = set_summary([pool(b["scores"] for b in chunk) for chunk in chunks])
+            summaries = {
+                label: set_summary([pool(b["variants"][label] for b in chunk) for chunk in chunks])
+                for label in variants
+            }
+            self.stdout.write(
+                f"\nSets of {size}, base: "
+                + format_set_summary(base)
+                + "\n\nVariants (each over the base):\n\n"
+                + format_variant_summary(base, summaries)
+                + "\n"
+            )
+            for label, summary in summaries.items():
+                self.stdout.write(f"\nSets of {size}, variant {label}: " + format_set_summary(summary) + "\n")
+        elif set_size:
+            summary = set_summary([s for _, s in sets])
+            self.stdout.write(f"\nSets of {set_size}: " + format_set_summary(summary) + "\n")
         if opts["write_input"] or opts["write_labels"]:
             self._write(book, seeds[0], ranges, opts)
+
+    def _check_variants(self, book, seed, ranges, params, variants, market, opts) -> None:
+        """Re-running only a variant's detectors must reproduce the full run's alerts of their
+        types with the base parameters (on the first book): else the variants' figures would not be
+        the full run's, and the command stops."""
+        rows, _ = book_generate(book, seed, ranges=ranges, hours=opts["hours"])
+        lines = [orjson.dumps(r) for r in rows]
+        del rows
+        alerts: list[dict] = []
+        surveil_lines(
+            lines, engine=SurveillanceEngine(params, market=market), emit=lambda b: alerts.append(orjson.loads(b))
+        )
+        for label, overrides in variants.items():
+            differs = variant_check(lines, alerts, params, overrides, market=market)
+            if differs:
+                raise CommandError(f"--variants {label}: re-running its detectors alone differs ({differs})")
+        self.stderr.write(f"variants checked on seed {seed}: their detectors alone reproduce the full run's alerts")
 
     def _fit_close_gate(self, book, seeds, ranges, params, opts) -> None:
         """Extract the allowed books' pushes at prints (or read them from ``--candidates``) and
