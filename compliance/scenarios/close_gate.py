@@ -31,15 +31,14 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 15:54-16:00 UTC on 2026-12-06 (main at d2b3dc1, drawn 12:48 UTC):
+# The nine sets per book run at 19:08-19:13 UTC on 2026-12-06 (main at 090e676, drawn 14:56 UTC):
 # the next round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
-# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 12:40 run's
-# sets, which were the 13:20 and 15:00 rounds' CONFIRMATION, and the runs before) are allowed
-# seen books.
+# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 16:00 run's
+# sets, which were the 18:00 rounds' CONFIRMATION, and the runs before) are allowed seen books.
 CONFIRMATION = {
-    "heldout": (89070, 99603, 70978, 38885, 45022, 69947, 90516, 9172, 80401),
-    "independent": (88491, 77926, 22550, 4234, 24841, 14038, 31721, 66714, 77721),
-    "lob": (49331, 87878, 94943, 81567, 25640, 57785, 20532, 67749, 30822),
+    "heldout": (2368, 27672, 79424, 74945, 50474, 4869, 65799, 32025, 52003),
+    "independent": (64968, 26574, 87049, 40745, 9458, 48784, 91504, 79142, 97062),
+    "lob": (54937, 69892, 87100, 53699, 65579, 42155, 61209, 83799, 26897),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

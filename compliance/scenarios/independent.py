@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 14:56 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 17:46 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (64968, 26574, 87049)
+INDEPENDENT_SEEDS = (96663, 98571, 62373)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -130,7 +130,10 @@ INDEPENDENT_SEEDS = (64968, 26574, 87049)
 # session's final figures, three sets (2 of 3 sets met every target, marking the close 0.62 on the
 # other; pooled 0.93 / 0.96 strict); 88491, 77926, 22550; 4234, 24841, 14038 and 31721, 66714, 77721
 # (drawn 12:48 UTC): read at commit d2b3dc1, the 6 December late-afternoon session's final figures,
-# three sets (3 of 3 sets met every target).
+# three sets (3 of 3 sets met every target); 64968, 26574, 87049; 40745, 9458, 48784 and 91504,
+# 79142, 97062 (drawn 14:56 UTC): read at commit 090e676, the 6 December evening session's final
+# figures, three sets (2 of 3 sets met every target, marking the close 0.67 on the other; pooled
+# 0.94 / 0.97 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -322,6 +325,15 @@ SEEN_INDEPENDENT_SEEDS = (
     31721,
     66714,
     77721,
+    64968,
+    26574,
+    87049,
+    40745,
+    9458,
+    48784,
+    91504,
+    79142,
+    97062,
 )
 
 
