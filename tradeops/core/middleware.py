@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.http import HttpResponse, HttpResponseBadRequest, JsonResponse
 
 from tradeops.core.views import API_PREFIXES
@@ -28,6 +30,8 @@ def refuse_nul(get_response):
 
     return middleware
 
+
+log = logging.getLogger("tradeops.web")
 
 DATABASE_UNAVAILABLE = (
     "The database does not answer (it may be restarting). What you submitted just now may not have "
@@ -71,11 +75,7 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not _database_unreachable(exception):
             return None
-        import logging
-
-        logging.getLogger("tradeops.web").warning(
-            "database unavailable: %s %s answered 503: %s", request.method, request.path, exception
-        )
+        log.warning("database unavailable: %s %s answered 503: %s", request.method, request.path, exception)
         session = getattr(request, "session", None)
         if session is not None and not hasattr(session, "_session_cache"):
             # Unreadable now: SessionMiddleware would read it again on the way out (the cookie's
