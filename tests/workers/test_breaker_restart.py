@@ -62,14 +62,19 @@ def desk(instrument, gbpusd, account, second):  # noqa: F811
     return Desk(instrument, gbpusd, account, second)
 
 
-def open_first_accounts_breaker(desk, account):
-    """Five refusals at the first account's broker open its breaker; the worker stops."""
+def refuse_five_orders(desk, account):
+    """Five refusals at the first account's broker open its breaker; the worker, still running."""
     worker = desk.start()
     desk.first.inject(OrderOutcome.REJECT, times=5, message="dealer says no")
     for i in range(5):
         worker.handle(signal(side="BUY" if i % 2 == 0 else "SELL", at=T0 + timedelta(seconds=i)))
     assert worker.risk.breakers.for_account(account.pk).state(T0 + timedelta(seconds=5)) == "open"
-    worker.close()
+    return worker
+
+
+def open_first_accounts_breaker(desk, account):
+    """Five refusals at the first account's broker open its breaker; the worker stops."""
+    refuse_five_orders(desk, account).close()
     return AuditRecord.objects.get(action="trading_breaker.open")
 
 
@@ -201,10 +206,7 @@ def test_a_trip_of_the_open_breaker_is_recorded_as_an_extension_and_a_restart_co
     so the trail and the console said it opened at T while it stayed open past T + cool-down, and
     a restart restored it with the first opening's time. Now: ``trading_breaker.extended``
     (audited, published, on the console's panel; no second alert), and a restart counts from it."""
-    worker = desk.start()
-    desk.first.inject(OrderOutcome.REJECT, times=5, message="dealer says no")
-    for i in range(5):
-        worker.handle(signal(side="BUY" if i % 2 == 0 else "SELL", at=T0 + timedelta(seconds=i)))
+    worker = refuse_five_orders(desk, account)
     opened = AuditRecord.objects.get(action="trading_breaker.open")
     worker.risk.breakers.trip("operator: desk review", account_id=account.pk, now=T0 + timedelta(seconds=20))
 
@@ -250,10 +252,7 @@ def test_losses_that_hold_an_open_breaker_open_engage_the_accounts_kill_switch(
     engaged none, so the trial order went out after the cool-down whatever the losses."""
     from trading.models import KillSwitch
 
-    worker = desk.start()
-    desk.first.inject(OrderOutcome.REJECT, times=5, message="dealer says no")
-    for i in range(5):
-        worker.handle(signal(side="BUY" if i % 2 == 0 else "SELL", at=T0 + timedelta(seconds=i)))
+    worker = refuse_five_orders(desk, account)
     assert not KillSwitch.objects.exists()  # refusals open the breaker; they engage nothing
     later = T0 + timedelta(seconds=20)
     worker.risk.breakers.trip("loss_threshold:-255>100", account_id=account.pk, now=later)
