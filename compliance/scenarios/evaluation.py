@@ -207,16 +207,21 @@ def variant_params(params: dict | None, overrides: dict) -> dict:
     return merged
 
 
+def _rerun(lines: list[bytes], params: dict | None, only: set[str], *, market: str) -> tuple[set[str], list[dict]]:
+    """The alert types of the detectors ``only``, and their alerts on ``lines`` run alone."""
+    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
+    redone: list[dict] = []
+    engine = SurveillanceEngine(params, market=market, only=only)
+    surveil_lines(lines, engine=engine, emit=lambda b: redone.append(orjson.loads(b)))
+    return types, redone
+
+
 def variant_alerts(lines: list[bytes], alerts: list[dict], params: dict | None, overrides: dict, *, market: str):
     """The alerts of a run with ``overrides`` over ``params``, from a run with ``params``
     (``alerts``): only the detectors the overrides touch (``variant_detectors``) are run again,
     and their alert types' alerts replace the first run's (the other detectors' alerts do not
     depend on them; ``surveil_scenarios --variants`` checks that on the first book)."""
-    only = variant_detectors(overrides)
-    engine = SurveillanceEngine(variant_params(params, overrides), market=market, only=only)
-    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
-    redone: list[dict] = []
-    surveil_lines(lines, engine=engine, emit=lambda b: redone.append(orjson.loads(b)))
+    types, redone = _rerun(lines, variant_params(params, overrides), variant_detectors(overrides), market=market)
     return [a for a in alerts if a["alert_type"] not in types] + redone
 
 
@@ -224,13 +229,7 @@ def variant_check(lines: list[bytes], alerts: list[dict], params: dict | None, o
     """None when re-running only a variant's detectors with no change reproduces the full run's
     alerts of their types (so ``variant_alerts`` is the full run's), else what differs."""
     only = variant_detectors(overrides)
-    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
-    redone: list[dict] = []
-    surveil_lines(
-        lines,
-        engine=SurveillanceEngine(params, market=market, only=only),
-        emit=lambda b: redone.append(orjson.loads(b)),
-    )
+    types, redone = _rerun(lines, params, only, market=market)
     key = _alert_key
     full = sorted(key(a) for a in alerts if a["alert_type"] in types)
     alone = sorted(key(a) for a in redone)
