@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -414,7 +415,8 @@ def _parse_ts(value) -> datetime | None:
     return ensure_utc(datetime.fromisoformat(str(value).replace("Z", "+00:00")))
 
 
-def _case_for(alert: dict[str, Any], *, when: datetime, at: datetime) -> Case:
+def _case_for(alert: dict[str, Any], *, when: datetime, at: datetime) -> tuple[Case, bool]:
+    """The open case the alert joins, or a new one: (case, whether it was opened now)."""
     subject_owner = alert.get("owner") or ""
     subject_account = alert.get("account") or ""
     symbol = alert.get("symbol") or ""
@@ -444,7 +446,8 @@ def _case_for(alert: dict[str, Any], *, when: datetime, at: datetime) -> Case:
         case.reference = f"CASE-{at:%Y%m%d}-{case.pk:06d}"
         case.save(update_fields=["reference"])
         CaseAction.objects.create(case=case, action="opened", actor=None, to_status=case.status, at=at)
-    return case
+        return case, True
+    return case, False
 
 
 def _episode_of(data: dict[str, Any], start: datetime | None, end: datetime | None) -> Alert | None:
@@ -522,10 +525,109 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
     case. ``start``/``end`` (the behaviour) and ``first_seen``/``last_seen`` (raised, extended) are
     event time: ``at``, a replay's market time, else the wall clock; ``recorded_at``/``updated_at``
     are always the wall clock. Returns
-    the new alerts; extensions are audited as ``alert.extended``."""
-    at = ensure_utc(at or utcnow())
+    the new alerts; extensions are audited as ``alert.extended``. Publishes nothing: the streaming
+    stage publishes its own ``alert.raised`` (``compliance.consumers``); a caller with no stage
+    behind it uses ``alerts_record_published``."""
+    return _alerts_record(alerts, source=source, at=ensure_utc(at or utcnow()), derive_ids=False).created
+
+
+@transaction.atomic
+def alerts_record_published(
+    *, sightings: Iterable[tuple[datetime, Iterable[dict[str, Any]]]], source: str = "surveil-batch"
+) -> list[Alert]:
+    """Record alerts as ``alerts_record`` does, each group at its own event time (``sightings``:
+    (raised at, alerts) pairs, e.g. ``surveil --record``'s alerts by the book's time when
+    surveillance raised them), and publish what changed for the compliance screens through the
+    outbox in the same transaction: one ``alert.raised`` per alert recorded or extended (its state
+    after the last group) and one ``case.changed`` per case opened or given an alert (action
+    ``opened``, ``alert_added`` or ``alert_extended``), so an officer's open queue shows them live
+    (docs/screens.md). All or none: no event without its rows, no row without its event.
+
+    Idempotent: a re-run over the same input changes no alert and publishes nothing. Each
+    ``alert.raised`` carries the event id of the alert's last audit record (``alert.recorded`` or
+    ``alert.extended``, derived: ``tradeops.audit.identity.recorded_event_id``), so the audit-trail
+    stage that consumes it appends nothing (one action, one record); each ``case.changed`` has an
+    id derived from the case, the step and its alerts, so a redelivery is recorded once. Returns
+    the new alerts."""
+    from tradeops.audit.identity import recorded_event_id
+    from tradeops.events import Alert as AlertRaised
+    from tradeops.outbox.services import outbox_append_many
+
+    created: list[Alert] = []
+    alerts_out: dict[int, tuple[Alert, uuid.UUID, datetime]] = {}
+    cases_out: dict[int, dict[str, Any]] = {}
+    for raised_at, group in sightings:
+        at = ensure_utc(raised_at)
+        recorded = _alerts_record(group, source=source, at=at, derive_ids=True)
+        created += recorded.created
+        for alert, action, event_id in recorded.touched:
+            alerts_out[alert.pk] = (alert, event_id, at)
+            step = cases_out.setdefault(alert.case_id, {"case": alert.case, "action": "alert_extended", "alerts": []})
+            step["at"] = at
+            step["alerts"].append(alert.pk)
+            if alert.case_id in recorded.opened:
+                step["action"] = "opened"
+            elif action == "alert.recorded" and step["action"] != "opened":
+                step["action"] = "alert_added"
+    events = []
+    for alert, event_id, _at in sorted(alerts_out.values(), key=lambda item: item[0].pk):
+        payload = AlertRaised(
+            alert_type=alert.alert_type,
+            severity=alert.severity,
+            symbol=alert.symbol,
+            account=alert.account,
+            owner=alert.owner,
+            order_ids=tuple(alert.order_ids),
+            score=alert.score,
+            start=alert.start,
+            end=alert.end,
+            evidence=alert.evidence,
+            ts=alert.end or alert.start or alert.last_seen,  # event time, as the stage's alert.raised
+        )
+        events.append(make_event(payload, source=source, key=alert.account or alert.symbol, event_id=event_id))
+    for case_id in sorted(cases_out):
+        step = cases_out[case_id]
+        case = step["case"]
+        case.refresh_from_db()
+        event_id = recorded_event_id(
+            action="case.changed",
+            obj=case,
+            payload={"action": step["action"], "alerts": sorted(set(step["alerts"])), "status": case.status},
+            at=step["at"],
+        )
+        payload = CaseChanged(
+            case_id=case.pk,
+            reference=case.reference,
+            status=case.status,
+            action=step["action"],
+            pending_action=case.pending_action,
+            assigned_to=case.assigned_to.get_username() if case.assigned_to_id else "",
+            actor=f"service:{source}",
+            ts=step["at"],
+        )
+        events.append(make_event(payload, source=source, key=case.reference, event_id=event_id))
+    if events:
+        outbox_append_many(events=events)
+    return created
+
+
+@dataclass
+class _AlertsRecorded:
+    created: list[Alert]
+    touched: list[tuple[Alert, str, uuid.UUID | None]]  # (row, audit action, its event id) recorded or extended
+    opened: set[int]  # the cases opened
+
+
+def _alerts_record(alerts: Iterable[dict[str, Any]], *, source: str, at: datetime, derive_ids: bool) -> _AlertsRecorded:
+    """``alerts_record``'s work inside the caller's transaction. ``derive_ids``: the audit
+    records' event ids derived from the action (``recorded_event_id``), for a caller that
+    publishes the same action with the same id; else random."""
+    from tradeops.audit.identity import recorded_event_id
+    from tradeops.audit.services import AuditEntry, audit_append_many
+
     created = []
     extended = []
+    opened: set[int] = set()
     for data in alerts:
         key = alert_dedupe_key(data)
         start, end = _parse_ts(data.get("start")), _parse_ts(data.get("end"))
@@ -538,7 +640,9 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
                 extended.append(existing)
             continue
         when = end or start or at
-        case = _case_for(data, when=when, at=at)
+        case, new_case = _case_for(data, when=when, at=at)
+        if new_case:
+            opened.add(case.pk)
         recorded = utcnow()
         alert = Alert.objects.create(
             dedupe_key=key,
@@ -566,33 +670,35 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
         case.save(update_fields=["alert_types", "max_score", "last_alert_at"])
         CaseAction.objects.create(case=case, action="alert_added", actor=None, note=alert.alert_type, at=at)
         created.append(alert)
-    entries = [(a, "alert.recorded") for a in created] + [(a, "alert.extended") for a in extended]
-    if entries:
-        from tradeops.audit.services import AuditEntry, audit_append_many
-
-        audit_append_many(
-            entries=[
-                AuditEntry(
-                    action=action,
-                    object_type="alert",
-                    object_id=str(a.pk),
-                    occurred_at=at,
-                    payload={
-                        "alert_type": a.alert_type,
-                        "case": a.case.reference,
-                        "dedupe_key": a.dedupe_key,
-                        "order_ids": a.order_ids,
-                        "score": a.score,
-                        "start": a.start.isoformat() if a.start else None,
-                        "end": a.end.isoformat() if a.end else None,
-                    },
-                    actor=f"service:{source}",
-                    category="compliance",
-                )
-                for a, action in entries
-            ]
+    touched: list[tuple[Alert, str, uuid.UUID | None]] = []
+    entries = []
+    for a, action in [(a, "alert.recorded") for a in created] + [(a, "alert.extended") for a in extended]:
+        payload = {
+            "alert_type": a.alert_type,
+            "case": a.case.reference,
+            "dedupe_key": a.dedupe_key,
+            "order_ids": a.order_ids,
+            "score": a.score,
+            "start": a.start.isoformat() if a.start else None,
+            "end": a.end.isoformat() if a.end else None,
+        }
+        event_id = recorded_event_id(action=action, obj=a, payload=payload, at=at) if derive_ids else None
+        touched.append((a, action, event_id))
+        entries.append(
+            AuditEntry(
+                action=action,
+                object_type="alert",
+                object_id=str(a.pk),
+                occurred_at=at,
+                payload=payload,
+                actor=f"service:{source}",
+                category="compliance",
+                event_id=event_id,
+            )
         )
-    return created
+    if entries:
+        audit_append_many(entries=entries)
+    return _AlertsRecorded(created=created, touched=touched, opened=opened)
 
 
 @transaction.atomic

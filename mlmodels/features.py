@@ -22,11 +22,14 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from tradeops.events import BAR_SECONDS
+
+if TYPE_CHECKING:  # pandas only for the batch twin (training, tests): serving never loads it (~0.6 s)
+    import pandas as pd
 
 RETURN_HORIZONS = (1, 4, 12, 24)
 VOL_WINDOW = 24
@@ -302,6 +305,8 @@ def batch_features(bars: pd.DataFrame, *, timeframe: str = "H1") -> pd.DataFrame
     optionally Volume (tick count) and Spread (price units). Returns a frame indexed like the
     input (minus the first ``WARMUP_BARS - 1`` rows) with ``FEATURE_NAMES`` as columns.
     Row t uses rows <= t only."""
+    import pandas as pd
+
     close = bars["Close"].astype(float)
     high = bars["High"].astype(float)
     low = bars["Low"].astype(float)
@@ -344,6 +349,8 @@ def batch_features(bars: pd.DataFrame, *, timeframe: str = "H1") -> pd.DataFrame
 
 def stream_features(bars: pd.DataFrame, *, timeframe: str = "H1") -> pd.DataFrame:
     """Run the streaming state over a frame (tests and the benchmark compare it with the batch twin)."""
+    import pandas as pd
+
     state = SymbolFeatureState(timeframe_minutes=timeframe_delta(timeframe).total_seconds() / 60.0)
     has_volume, has_spread = "Volume" in bars, "Spread" in bars
     rows, index = [], []

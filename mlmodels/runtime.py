@@ -22,8 +22,7 @@ from django.conf import settings
 from prometheus_client.values import MutexValue
 
 from mlmodels.handlers import FeatureHandler, PredictionHandler
-from mlmodels.serving import ModelArtifactError, ServingModel
-from mlmodels.training import MODEL_NAMES
+from mlmodels.serving import MODEL_NAMES, ModelArtifactError, ServingModel
 from tradeops.events import Envelope, Prediction, Signal
 from tradeops.observability import metrics
 

@@ -19,8 +19,13 @@ import numpy as np
 
 from mlmodels.fastpath import RowPredictor, compile_row_predictor
 from mlmodels.features import FEATURE_NAMES
-from mlmodels.training import ARTIFACT_FORMAT
 from tradeops.core.errors import ApplicationError
+
+# What an artifact is, as the trainer writes it (``mlmodels.training`` imports these): defined here,
+# the reader's side, so serving never imports the trainer (scikit-learn's estimators, SciPy, pandas:
+# ~1.5 s of a start-up that then loads only the estimators its artifacts hold).
+ARTIFACT_FORMAT = 1
+MODEL_NAMES = ("supervised", "deep")
 
 
 class ModelArtifactError(ApplicationError):

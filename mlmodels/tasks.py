@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from mlmodels.training import TrainingConfig
-
 
 @shared_task(bind=True, acks_late=True, name="mlmodels.tasks.models_train_task")
 def models_train_task(
@@ -25,7 +23,11 @@ def models_train_task(
 
     Not retried automatically: a failed training run leaves no registered version (artifacts are
     registered only after both models trained), so the operator simply runs it again."""
+    # imported here, not at the top: every Celery worker imports this module at start-up (task
+    # discovery), and the trainer brings scikit-learn, SciPy and pandas (~1.5 s of CPU) to workers
+    # of every queue, not only ``ml``'s
     from mlmodels.services import model_training_run, model_versions_activate
+    from mlmodels.training import TrainingConfig
     from tradeops.core.errors import ApplicationError
 
     def progress(message: str, fraction: float) -> None:

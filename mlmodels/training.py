@@ -31,7 +31,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from scipy.stats import binomtest
 from sklearn.ensemble import GradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.neural_network import MLPClassifier
@@ -39,9 +38,8 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from mlmodels.features import FEATURE_NAMES, FEATURE_SET, batch_features
+from mlmodels.serving import ARTIFACT_FORMAT, MODEL_NAMES
 
-ARTIFACT_FORMAT = 1
-MODEL_NAMES = ("supervised", "deep")
 BASELINE_NAMES = ("always_up", "previous_sign")
 EDGE_ALPHA = 0.05  # significance a model's lead over the best baseline must reach to count as an edge
 PSI_BINS = 10
@@ -234,6 +232,8 @@ def edge_measure(*, model: str, correct: dict[str, np.ndarray]) -> dict[str, Any
     theirs = np.asarray(correct[best], dtype=bool)
     wins = int(np.sum(ours & ~theirs))
     losses = int(np.sum(~ours & theirs))
+    from scipy.stats import binomtest  # ~0.9 s to import, and only the edge measure needs it
+
     p_value = float(binomtest(wins, wins + losses, 0.5, alternative="greater").pvalue) if wins + losses else 1.0
     edge = accuracy[model] - accuracy[best]
     return {

@@ -29,6 +29,7 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from tradeops.audit.models import AuditRecord
+from tradeops.audit.objects import alert_object_id_searched
 from tradeops.audit.verify import ADDRESS
 from tradeops.breaker import CircuitBreaker, CircuitOpenError
 
@@ -99,7 +100,10 @@ def _filtered(query: AuditQuery, qs: QuerySet[AuditRecord] | None = None) -> Que
     if query.object_type:
         qs = qs.filter(object_type=query.object_type)
     if query.object_id:
-        qs = qs.filter(object_id__in=[query.object_id, *query.object_id_aliases])
+        # a market-data alert's records from before its id carried the time (tradeops.audit.objects)
+        others, prefix = alert_object_id_searched(query.object_type, query.object_id)
+        match = Q(object_id__in=[query.object_id, *query.object_id_aliases, *others])
+        qs = qs.filter(match | Q(object_id__startswith=prefix) if prefix else match)
     if query.category:
         qs = qs.filter(category=query.category)
     if query.since:

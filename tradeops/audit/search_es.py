@@ -15,6 +15,7 @@ from elasticsearch.dsl import Date, Document, Keyword, Long, Q, Search, Text
 from elasticsearch.helpers import bulk
 
 from tradeops.audit.models import AuditRecord
+from tradeops.audit.objects import alert_object_id_searched
 from tradeops.audit.search import FACET_SIZE, MAX_LIMIT, AuditQuery, AuditSearchResult
 
 BULK_CHUNK = 2000
@@ -136,10 +137,12 @@ def build_search(query: AuditQuery, *, using=None) -> Search:
     for name in ("object_type", "category"):
         if getattr(query, name):
             s = s.filter("term", **{name: getattr(query, name)})
-    if query.object_id and query.object_id_aliases:
-        s = s.filter("terms", object_id=[query.object_id, *query.object_id_aliases])
-    elif query.object_id:
-        s = s.filter("term", object_id=query.object_id)
+    if query.object_id:
+        # a market-data alert's records from before its id carried the time (tradeops.audit.objects)
+        others, prefix = alert_object_id_searched(query.object_type, query.object_id)
+        ids = [query.object_id, *query.object_id_aliases, *others]
+        match = Q("terms", object_id=ids) if len(ids) > 1 else Q("term", object_id=query.object_id)
+        s = s.filter(match | Q("prefix", object_id=prefix) if prefix else match)
     if query.since or query.until:
         bounds = {}
         if query.since:

@@ -39,6 +39,7 @@ from tradeops.audit.canonical import (
     ts,
 )
 from tradeops.audit.models import ActorType, AuditRecord, Category, ChainHead, RetentionHold, SearchDocument
+from tradeops.audit.objects import alert_object_id
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, NotFound
 
@@ -600,7 +601,7 @@ _EVENT_OBJECTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "position.changed": ("position", ("account_id", "symbol")),
     "risk.decision": ("order", ("client_order_id",)),
     "compliance.decision": ("order", ("client_order_id",)),
-    "alert.raised": ("alert", ("alert_type", "symbol", "account")),
+    "alert.raised": ("alert", ("alert_type", "symbol", "account")),  # tradeops.audit.objects.alert_object_id
     "killswitch.changed": ("killswitch", ("scope", "scope_value")),
     # The decision inputs of an algorithmic order (RTS 6 Art. 17; 2017/589 Art. 28: reconstruct
     # how each order came to be): the feature vector and each model's prediction on the bar, and
@@ -618,7 +619,10 @@ def event_entry(event) -> AuditEntry:
 
     payload = event.payload
     object_type, fields = _EVENT_OBJECTS.get(event.type, (event.type.split(".")[0], ()))
-    object_id = ":".join(str(getattr(payload, name, "")) for name in fields) or event.key
+    if event.type == "alert.raised":
+        object_id = alert_object_id(payload, key=event.key)
+    else:
+        object_id = ":".join(str(getattr(payload, name, "")) for name in fields) or event.key
     actor = getattr(payload, "actor", "")  # a person (kill switch) or empty
     actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
     return AuditEntry(
@@ -691,7 +695,9 @@ def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
             category = _COMPLIANCE if TOPICS_BY_TYPE[kind] == Topic.COMPLIANCE else _TRADING
             spec = kinds[kind] = (category, object_type, fields)
         category, object_type, fields = spec
-        if len(fields) == 1:
+        if kind == "alert.raised":  # a market-data alert's id is not its payload fields joined
+            object_id = alert_object_id(payload, key=event.key)
+        elif len(fields) == 1:
             object_id = str(getattr(payload, fields[0], "")) or event.key
         elif len(fields) == 2:  # (symbol, ts) of a bar's feature vector and predictions: its time's text once
             second = getattr(payload, fields[1], "")

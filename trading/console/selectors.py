@@ -32,6 +32,7 @@ from trading.models import (
     Position,
     TradingAccount,
 )
+from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_source
 from trading.risk.limits import LimitBook
 
 CONSOLE_ROLES = (Role.TRADER, Role.RISK_MANAGER, Role.COMPLIANCE_OFFICER, Role.AUDITOR)
@@ -211,15 +212,14 @@ def trading_breakers() -> list[dict[str, Any]]:
     the breaker records only): until 2026-12-06 the panel read the newest 200 breaker records,
     and a breaker whose last move was older than another's flapping history (an open breaker
     among them) fell off the panel."""
-    breaker_records = AuditRecord.objects.filter(object_type="trading_breaker")
+    breaker_records = AuditRecord.objects.filter(object_type=BREAKER_OBJECT_TYPE)
     newest = breaker_records.order_by().values("object_id").annotate(newest=Max("sequence")).values("newest")
     latest: dict[str, dict[str, Any]] = {}
     for record in breaker_records.filter(sequence__in=Subquery(newest)):
         after = (record.payload_data or {}).get("after") or {}
         account = str(after.get("account") or "")
-        source = record.object_id.removesuffix(f":{account}") if account else record.object_id
         latest[record.object_id] = {
-            "source": source,
+            "source": breaker_object_source(record.object_id, account=account),
             "account": account,
             "state": after.get("state", record.action.split(".")[-1]),
             "reason": after.get("reason", ""),
@@ -541,7 +541,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                 ),
             )
         )
-    for record in AuditRecord.objects.filter(object_type="trading_breaker", recorded_at__gte=since).order_by(
+    for record in AuditRecord.objects.filter(object_type=BREAKER_OBJECT_TYPE, recorded_at__gte=since).order_by(
         "-sequence"
     )[:CATCH_UP_MAX]:
         data = record.payload_data or {}
@@ -554,7 +554,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                     record.occurred_at,
                     record.object_id,
                     {
-                        "source": record.object_id.removesuffix(f":{account}") if account else record.object_id,
+                        "source": breaker_object_source(record.object_id, account=account),
                         "account": account,
                         "old": (data.get("before") or {}).get("state", ""),
                         "new": (data.get("after") or {}).get("state", ""),

@@ -14,6 +14,7 @@ from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
 from trading.models import KillSwitch, RiskLimit, RiskLimitProposal
+from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_id
 
 
 def risk_limit_list(*, active_only: bool = True) -> QuerySet[RiskLimit]:
@@ -130,10 +131,10 @@ def trading_breakers_last_moves(*, source: str, account_ids: Iterable[int]) -> l
     default, allows no LIMIT in a UNION's parts, so there a query per breaker). The audit trail is
     the breakers' system of record: every move is recorded as it happens; the risk snapshot only
     on its cadence."""
-    object_ids = {f"{source}:{account_id}": int(account_id) for account_id in account_ids}
-    object_ids[source] = None
+    object_ids = {breaker_object_id(source=source, account=account_id): int(account_id) for account_id in account_ids}
+    object_ids[breaker_object_id(source=source, account=None)] = None
     probes = [
-        AuditRecord.objects.filter(object_type="trading_breaker", object_id=object_id).order_by("-sequence")[:1]
+        AuditRecord.objects.filter(object_type=BREAKER_OBJECT_TYPE, object_id=object_id).order_by("-sequence")[:1]
         for object_id in object_ids
     ]
     if len(probes) == 1:

@@ -45,6 +45,7 @@ from trading.models import (
 )
 from trading.order_states import OrderStatus
 from trading.orders.services import order_transition
+from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_id
 from trading.selectors import order_list_unexecuted
 from trading.strategy import SignalSkip
 
@@ -690,8 +691,8 @@ def _breaker_move_record(
     rec.change(
         action=action,
         actor=actor,
-        object_type="trading_breaker",
-        object_id=f"{source}:{account}" if account else source,
+        object_type=BREAKER_OBJECT_TYPE,
+        object_id=breaker_object_id(source=source, account=account),
         before={"state": old},
         after=after,
         reason=reason,

@@ -49,6 +49,27 @@ from tradeops.breaker import BreakerState, CircuitBreaker
 
 Listener = Callable[["TradingBreaker", BreakerState, BreakerState, str], None]
 
+BREAKER_OBJECT_TYPE = "trading_breaker"  # the audit trail's object type of a breaker's moves
+
+
+def breaker_object_id(*, source: str, account: int | str | None) -> str:
+    """The audit trail's object id of execution worker ``source``'s trading breaker of
+    ``account``: ``<source>:<account id>``, or ``<source>`` alone for a breaker that guards the
+    whole worker (every breaker record before 2026-12-06). The one place that says it: the
+    breaker's records are written (``trading.controls.services``), read back by a restarted
+    worker (``trading.controls.selectors.trading_breakers_last_moves``) and shown on the console
+    (``trading.console.selectors``) under it."""
+    account = "" if account is None else str(account)
+    return f"{source}:{account}" if account else source
+
+
+def breaker_object_source(object_id: str, *, account: int | str | None) -> str:
+    """The worker (``source``) of a breaker record's object id, given the account the record
+    names (its ``after.account``; empty or None for a worker-wide breaker): the inverse of
+    ``breaker_object_id``. A worker name may itself hold a colon, so the id is not split on one."""
+    account = "" if account is None else str(account)
+    return object_id.removesuffix(f":{account}") if account else object_id
+
 
 class TradingBreaker:
     def __init__(

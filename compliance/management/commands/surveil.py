@@ -1,7 +1,9 @@
 """``manage.py surveil INPUT.jsonl --output ALERTS.jsonl``: market-abuse and best-execution
 surveillance of any order history (formats: docs/compliance-monitor.md).
 
-``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk.
+``--record`` also records the alerts (deduplicated, grouped into cases) for the compliance desk
+and publishes ``alert.raised`` and ``case.changed`` for its open screens, through the outbox in
+the same transaction (one event per alert and case touched; a re-run publishes nothing new).
 Thresholds: the detectors' defaults for the market (``--market``: ``otc`` or ``order_book``,
 default the ``SURVEILLANCE_MARKET`` setting; ``MARKET_PROFILES``), overridden by ``--params
 FILE.json`` (detector name -> parameters) or, with ``--rules``, by the effective surveillance
@@ -140,17 +142,14 @@ class Command(BaseCommand):
 
 def _record(recorded: list[tuple[bytes, float]]) -> list:
     """Record the alerts for the desk, all or none, each raised at the book's market time when
-    surveillance raised it (alerts raised at the same instant recorded together)."""
-    from django.db import transaction
+    surveillance raised it (alerts raised at the same instant recorded together), and publish
+    what changed to the compliance screens in the same transaction (``alerts_record_published``)."""
+    from compliance.services import alerts_record_published
 
-    from compliance.services import alerts_record
-
-    new = []
-    with transaction.atomic():
-        for raised_t, group in itertools.groupby(recorded, key=lambda item: item[1]):
-            new += alerts_record(
-                alerts=[orjson.loads(line) for line, _ in group],
-                source="surveil-batch",
-                at=datetime.fromtimestamp(raised_t, tz=UTC),
-            )
-    return new
+    return alerts_record_published(
+        sightings=(
+            (datetime.fromtimestamp(raised_t, tz=UTC), [orjson.loads(line) for line, _ in group])
+            for raised_t, group in itertools.groupby(recorded, key=lambda item: item[1])
+        ),
+        source="surveil-batch",
+    )
