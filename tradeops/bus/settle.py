@@ -42,6 +42,28 @@ COORDINATOR_ERRORS = frozenset(
 )
 
 
+# A partition's leader moved (a broker restarted, leadership rebalanced back to the preferred
+# replica): the admin client refreshes its metadata and the next look reaches the new leader.
+# Until 2026-12-06 (wip/walk50) a settled replay died on the first one with a traceback
+# (FENCED_LEADER_EPOCH from list_offsets, ~5 minutes after a cluster's start).
+LEADERSHIP_ERRORS = frozenset(
+    {
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+    }
+)
+
+
+def leadership_error(exc: BaseException) -> bool:
+    """``exc`` is a Kafka error saying a partition's leader moved or did not answer in time."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in LEADERSHIP_ERRORS
+
+
 def coordinator_error(exc: BaseException) -> bool:
     """``exc`` is a Kafka error saying the group's coordinator moved or is loading."""
     err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
@@ -182,7 +204,7 @@ class PipelineSettle:
         self.groups = {bus.physical(s.group): [bus.physical(t) for t in s.consumes] for s in self.stages}
         self.waits = 0
         self.seconds = 0.0
-        self.coordinator_refusal = ""  # the last coordinator error a look met (for the timeout's message)
+        self.coordinator_refusal = ""  # the last coordinator or leadership error a look met (for the timeout's message)
 
     # ------------------------------------------------------------ what the cluster says
 
@@ -244,8 +266,15 @@ class PipelineSettle:
 
     def settled(self) -> bool:
         """One look: caught up, outbox drained, and nothing published meanwhile. A coordinator
-        still refusing after ``GroupAdmin``'s fresh clients counts as not settled yet."""
-        ends = self._end_offsets()
+        still refusing after ``GroupAdmin``'s fresh clients, or a partition's leader that moved,
+        counts as not settled yet (the next look asks again)."""
+        try:
+            ends = self._end_offsets()
+        except KafkaException as exc:
+            if not leadership_error(exc):
+                raise
+            self.coordinator_refusal = str(exc)
+            return False
         try:
             if any(self.lag(ends).values()):
                 return False
@@ -256,7 +285,13 @@ class PipelineSettle:
             return False
         if self.pending():
             return False
-        return self._end_offsets() == ends
+        try:
+            return self._end_offsets() == ends
+        except KafkaException as exc:
+            if not leadership_error(exc):
+                raise
+            self.coordinator_refusal = str(exc)
+            return False
 
     def wait(self) -> float:
         """Block until ``settled()``; returns the seconds waited. Raises ``SettleTimeout``
@@ -270,7 +305,7 @@ class PipelineSettle:
                     behind = {g: n for g, n in self.lag().items() if n} or "nothing"
                 except KafkaException as exc:
                     behind = f"unknown ({exc})"
-                refused = f"; last coordinator refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
+                refused = f"; last Kafka refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
                 raise SettleTimeout(
                     f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, "
                     f"{self.pending()} outbox rows unsent{refused}"
