@@ -158,3 +158,32 @@ def test_a_moved_partition_leader_is_asked_again_not_raised():
     look._end_offsets = lambda: (_ for _ in ()).throw(_refused(KafkaError.TOPIC_AUTHORIZATION_FAILED))
     with pytest.raises(KafkaException):
         look.settled()
+
+
+def test_a_database_that_went_away_is_asked_again_on_a_new_connection(monkeypatch):
+    """The outbox look failing (the primary restarting, ``cluster.sh pg-restart``) is a look that
+    did not settle: the connections are closed and the next look opens a new one. Until
+    2026-12-06 (wip/walk50) the settled replay died with a traceback on the dead connection."""
+    from django.db import OperationalError
+
+    from tradeops.bus.settle import PipelineSettle
+
+    closed = []
+    monkeypatch.setattr("django.db.connections.close_all", lambda: closed.append(True))
+    answers = [OperationalError("terminating connection due to administrator command"), 0]
+
+    def pending():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    look = PipelineSettle.__new__(PipelineSettle)
+    look.coordinator_refusal = ""
+    look._end_offsets = lambda: {("t", 0): 4}
+    look.lag = lambda ends=None: {"g": 0}
+    look.pending = pending
+    assert look.settled() is False
+    assert closed == [True]
+    assert "administrator command" in look.coordinator_refusal
+    assert look.settled() is True

@@ -21,15 +21,19 @@ check between the two shapes), not for a live feed, which cannot wait.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from django.db import DatabaseError
 
 from tradeops.bus.kafka import KafkaBus
 from tradeops.stages import Stage
+
+logger = logging.getLogger(__name__)
 
 
 class SettleTimeout(RuntimeError):
@@ -163,6 +167,17 @@ class GroupAdmin:
         return out
 
 
+def database_reconnect(exc: BaseException) -> None:
+    """A look at the database failed (the primary restarting: ``cluster.sh pg-restart``): close
+    this thread's connections so the next look opens a new one. Until 2026-12-06 (wip/walk50) the
+    settled replay died with a traceback on the dead connection while every stage, which stops and
+    is started again on such a failure, came back."""
+    from django.db import connections
+
+    logger.warning("settle: the database look failed (%s); asking again on a new connection", exc)
+    connections.close_all()
+
+
 def outbox_unsent() -> int:
     """Outbox rows not yet relayed (the default ``pending`` of a ``PipelineSettle``)."""
     from tradeops.outbox.models import Outbox
@@ -283,7 +298,12 @@ class PipelineSettle:
                 raise
             self.coordinator_refusal = str(exc)
             return False
-        if self.pending():
+        try:
+            if self.pending():
+                return False
+        except DatabaseError as exc:
+            database_reconnect(exc)
+            self.coordinator_refusal = f"database: {exc}"
             return False
         try:
             return self._end_offsets() == ends
@@ -306,9 +326,13 @@ class PipelineSettle:
                 except KafkaException as exc:
                     behind = f"unknown ({exc})"
                 refused = f"; last Kafka refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
+                try:
+                    unsent = f"{self.pending()} outbox rows unsent"
+                except DatabaseError as exc:
+                    database_reconnect(exc)
+                    unsent = f"outbox unknown ({exc})"
                 raise SettleTimeout(
-                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, "
-                    f"{self.pending()} outbox rows unsent{refused}"
+                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, {unsent}{refused}"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)

@@ -21,6 +21,7 @@ with line numbers and reasons); the summary names how many and why.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from datetime import timedelta
@@ -46,6 +47,21 @@ from trading.seed_data import INSTRUMENTS
 from workers.collector import Collector, collector_metrics, monitor_for
 
 SOURCES = ("backtesting", "embedded", "mt5-bars", "mt5-ticks", "synthetic")
+logger = logging.getLogger(__name__)
+
+
+def _checkpoint(save, *args) -> None:
+    """Move the replay checkpoint, riding out a database that went away (the primary restarting):
+    the connection is closed and the next save opens a new one; a save missed meanwhile is made
+    good by the next (or, for a run that ends then, by the audit trail's newest feature vector,
+    which ``replay_plan`` reads too). The replay itself goes on: its events are on the bus."""
+    from django.db import DatabaseError, connections
+
+    try:
+        save(*args)
+    except DatabaseError as exc:
+        logger.warning("replay: the checkpoint was not saved (%s); the next save tries again", exc)
+        connections.close_all()
 
 
 class Command(BaseCommand):
@@ -178,11 +194,11 @@ class Command(BaseCommand):
                         settle.wait()
                     except SettleTimeout as exc:
                         raise CommandError(f"after event {published} ({event.type} {event.key}): {exc}") from None
-                checkpointer.on_event(event)
+                _checkpoint(checkpointer.on_event, event)
             failed = False
         finally:
             pending = bus.flush(30)
-            checkpointer.finish(failed=failed or bool(pending))
+            _checkpoint(lambda: checkpointer.finish(failed=failed or bool(pending)))
         seconds = time.monotonic() - started
         topics = ", ".join(f"{topic} {n}" for topic, n in sorted(per_topic.items()))
         line = f"published {published} events in {seconds:.1f} s ({topics})"
