@@ -155,6 +155,13 @@ def test_a_moved_partition_leader_is_asked_again_not_raised():
     assert "FENCED_LEADER_EPOCH" in look.coordinator_refusal or "Leader epoch" in look.coordinator_refusal
     assert look.settled() is True  # the next look reaches the new leader
 
+    # a broker SIGKILLed: the committed-offsets look at its group coordinator times out
+    look._end_offsets = lambda: {("t", 0): 4}
+    timeouts = [_refused(KafkaError._TIMED_OUT)]
+    look.lag = lambda ends=None: (_ for _ in ()).throw(timeouts.pop()) if timeouts else {"g": 0}
+    assert look.settled() is False
+    assert look.settled() is True
+
     look._end_offsets = lambda: (_ for _ in ()).throw(_refused(KafkaError.TOPIC_AUTHORIZATION_FAILED))
     with pytest.raises(KafkaException):
         look.settled()

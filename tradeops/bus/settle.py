@@ -47,9 +47,11 @@ COORDINATOR_ERRORS = frozenset(
 
 
 # A partition's leader moved (a broker restarted, leadership rebalanced back to the preferred
-# replica): the admin client refreshes its metadata and the next look reaches the new leader.
-# Until 2026-12-06 (wip/walk50) a settled replay died on the first one with a traceback
-# (FENCED_LEADER_EPOCH from list_offsets, ~5 minutes after a cluster's start).
+# replica) or a broker went away (killed: the look timed out, or its connection was refused):
+# the next look, through a new client for the group look-ups, reaches the new leader or
+# coordinator once the cluster has moved them. Until 2026-12-06 (wip/walk50) a settled replay
+# died on the first one with a traceback (FENCED_LEADER_EPOCH from list_offsets ~5 minutes after
+# a cluster's start; _TIMED_OUT from a committed-offsets look at a SIGKILLed broker).
 LEADERSHIP_ERRORS = frozenset(
     {
         KafkaError.FENCED_LEADER_EPOCH,
@@ -58,6 +60,7 @@ LEADERSHIP_ERRORS = frozenset(
         KafkaError.LEADER_NOT_AVAILABLE,
         KafkaError.REQUEST_TIMED_OUT,
         KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
     }
 )
 
@@ -155,7 +158,7 @@ class GroupAdmin:
                 try:
                     out[group] = future.result().topic_partitions
                 except KafkaException as exc:
-                    if not coordinator_error(exc):
+                    if not (coordinator_error(exc) or leadership_error(exc)):
                         raise
                     refused = exc
             if refused is None:
@@ -294,7 +297,7 @@ class PipelineSettle:
             if any(self.lag(ends).values()):
                 return False
         except KafkaException as exc:
-            if not coordinator_error(exc):
+            if not (coordinator_error(exc) or leadership_error(exc)):
                 raise
             self.coordinator_refusal = str(exc)
             return False
