@@ -74,3 +74,11 @@ def test_from_start_on_a_fresh_database_replays_from_bar_1(recorded, tmp_path):
     out = _replay(recorded, tmp_path, "--limit", "2", "--from-start")
     assert out.splitlines()[0].startswith("replay: bars 1 to 2 of 5,000")
     assert len(recorded[0]) == 2
+
+
+def test_without_limit_it_reads_replay_limit_as_the_embedded_run_does(recorded, tmp_path, monkeypatch):
+    """The parity check runs ``manage.py replay`` with ``REPLAY_LIMIT`` in its environment."""
+    monkeypatch.setenv("REPLAY_LIMIT", "4")
+    out = _replay(recorded, tmp_path)
+    assert out.splitlines()[0].startswith("replay: bars 1 to 4 of 5,000")
+    assert len(recorded[0]) == 4

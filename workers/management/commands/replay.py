@@ -148,13 +148,14 @@ class Command(BaseCommand):
 
         from tradeops.bus import get_bus
         from tradeops.stages import stage_get, stages_wired
-        from workers.collector import embedded_source
+        from workers.collector import embedded_source, replay_limit
         from workers.replay_checkpoint import ReplayCheckpointer, ReplayRefused, replay_plan
 
         if opts["quarantine_file"]:
             os.environ["REPLAY_QUARANTINE"] = opts["quarantine_file"]
         try:
-            plan = replay_plan(from_start=opts["from_start"], limit=opts["limit"] or None)
+            # --limit, else REPLAY_LIMIT (as the embedded run reads it), else every bar left
+            plan = replay_plan(from_start=opts["from_start"], limit=opts["limit"] or replay_limit())
         except ReplayRefused as exc:
             raise CommandError(str(exc)) from None
         self.stdout.write(plan.describe(serving=False))
