@@ -50,6 +50,21 @@ def model_artifact_path(version: ModelVersion) -> Path:
     return path if path.is_absolute() else model_dir() / path
 
 
+def model_artifacts_missing() -> list[str]:
+    """The active versions whose artifact cannot be read from the model storage (each as
+    ``name version (path): why``), none when every active model can serve. A database whose
+    active models were trained by another checkout (its own ``var/models``) names them all: the
+    prediction stage then serves nothing and the pipeline makes no signal
+    (``scripts/cluster.sh setup`` trains again; 2026-12-06, wip/walk50)."""
+    missing = []
+    for version in ModelVersion.objects.filter(is_active=True).order_by("name"):
+        path = Path(version.artifact_path)
+        readable = path.is_file() if path.is_absolute() else model_storage().exists(version.artifact_path)
+        if not readable:
+            missing.append(f"{version.name} {version.version} ({version.artifact_path}): artifact file is missing")
+    return missing
+
+
 def model_versions_active() -> dict[str, ModelVersion]:
     """Active version per model name."""
     return {v.name: v for v in ModelVersion.objects.filter(is_active=True)}

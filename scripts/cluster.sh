@@ -19,9 +19,10 @@
 #   env           print the environment the app processes get (eval "$(scripts/cluster.sh env)")
 #   kill-broker N / start-broker N   SIGKILL / start Kafka broker N (1-3): fault drills
 #   pg-restart / redis-stop / redis-start   restart the primary, stop or start Redis: fault drills
-#   replay [N]    replay N bars (default 300) of the real EURUSD data onto the cluster's Kafka,
+#   replay [N]    replay the next N bars (default 300) of the real EURUSD data onto the cluster's Kafka,
 #                 each event settled through every stage first (--settle), so orders and fills
 #                 carry their bars' market time, as in the embedded run; replay-flat [N]: flat out
+#                 (after the last bar an earlier replay got to: it resumes; --from-start refused)
 #
 # Data and logs live in ${TRADEOPS_CLUSTER_DIR:-/var/tmp/tradeops-cluster}. The shared services on
 # 5432/6379/9092 are never touched: this script reuses services.sh's functions with its own ports.
@@ -76,6 +77,9 @@ export CLUSTER_WEB_PORT=$WEB_PORT
 export BEHIND_TLS_GATEWAY=1
 export DEBUG=0
 export EXECUTION_PAPER_JOURNAL_DIR=$CLUSTER_DIR/paper-journal
+export ML_MODEL_DIR=$CLUSTER_DIR/models
+export REPORTS_DIR=$CLUSTER_DIR/reports
+export AUDIT_CHECKPOINT_DIR=$CLUSTER_DIR/audit-checkpoints
 ENV
 }
 
@@ -334,12 +338,23 @@ app_setup() {
 	clog "app: migrate, provision topics, seed"
 	in_app_env "$PYTHON" manage.py migrate --noinput -v 0
 	in_app_env "$PYTHON" manage.py provision_topics
-	in_app_env "$PYTHON" manage.py seed >"$CLUSTER_DIR/seed.log"
-	if ! in_app_env "$PYTHON" manage.py shell -c "from mlmodels.models import ModelVersion; import sys; sys.exit(0 if ModelVersion.objects.filter(is_active=True).exists() else 1)" 2>/dev/null; then
-		clog "app: training the models once (no edge: the demo's reason, audited)"
+	# Appended, each run dated: the passwords are printed once, when a user is made (an `up` that
+	# overwrote the file lost them; 2026-12-06, wip/walk50).
+	{
+		printf '== %s: manage.py seed\n' "$(date -u '+%Y-%m-%d %H:%M:%S UTC')"
+		in_app_env "$PYTHON" manage.py seed
+	} >>"$CLUSTER_DIR/seed.log"
+	# Active models whose artifacts this cluster's model folder lacks (trained by another checkout,
+	# into its own var/models, before the folder was the cluster's: the prediction stage then served
+	# nothing and the replay made no signal; 2026-12-06, wip/walk50) are trained again, as are none.
+	local missing
+	missing=$(in_app_env "$PYTHON" manage.py shell -c "from mlmodels.models import ModelVersion; from mlmodels.selectors import model_artifacts_missing; print('no active model' if not ModelVersion.objects.filter(is_active=True).exists() else '; '.join(model_artifacts_missing()))" 2>/dev/null) ||
+		die "app: cannot read the model registry (manage.py shell failed)"
+	if [[ -n $missing ]]; then
+		clog "app: training the models once ($missing; no edge: the demo's reason, audited)"
 		in_app_env "$PYTHON" manage.py train_models --activate --allow-no-edge \
 			--reason "cluster demo: the shipped models have no edge over the baselines; activated only to run the pipeline on paper" \
-			>"$CLUSTER_DIR/train.log"
+			>>"$CLUSTER_DIR/train.log"
 	fi
 }
 

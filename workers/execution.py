@@ -84,6 +84,7 @@ from tradeops.observability.orderpath import OrderPathMeter
 from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult, OrderType
 from trading.brokers import Quote as BrokerQuote
+from trading.console.selectors import EXECUTION_LOCK_CLASS as CONSOLE_EXECUTION_LOCK_CLASS
 from trading.controls.selectors import trading_breakers_last_moves
 from trading.controls.services import (
     kill_switch_cancel_at_broker,
@@ -125,7 +126,8 @@ from trading.strategy import Strategy, StrategyConfig
 logger = logging.getLogger(__name__)
 
 ACTOR = "service:execution-worker"
-EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex": advisory lock class of "one execution worker per account"
+# The advisory lock class of "one execution worker per account" ("trex"; the console reads who holds it)
+EXECUTION_LOCK_CLASS = CONSOLE_EXECUTION_LOCK_CLASS
 LOCK_CHECK_SECONDS = 5.0
 _NEVER = float("-inf")
 LIMIT_VALUE_FIELDS = (

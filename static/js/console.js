@@ -84,6 +84,19 @@
   };
   TradeopsLive.connect({status: document.getElementById("live-status"), on: on, onCatchUp: () => { refresh("accounts", "accounts-body"); refresh("alerts", "alerts-body"); }});
 
+  /* Marks move between fills with no event: the execution worker writes each account's marks and
+   * figures (equity, P&L, daily loss, drawdown) on its wall-clock cadence, derived data without an
+   * event (trading.orders.services.account_state_save). Re-read them while the page is shown, or
+   * the figures and limit bars stand still between fills (until 2026-12-06, wip/walk50: a 300-bar
+   * replay moved equity by 4,800 with no fill, and an open console still showed the first figure). */
+  const accountsCard = document.getElementById("accounts");
+  const every = Number(accountsCard && accountsCard.dataset.refreshMs) || 5000;
+  setInterval(() => {
+    if (document.hidden) return;
+    refresh("accounts", "accounts-body");
+    refresh("breakers", "breakers-body");
+  }, every);
+
   // Equity and drawdown
   const select = document.getElementById("equity-account");
   const canvas = document.getElementById("equity-chart");

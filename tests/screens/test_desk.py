@@ -663,3 +663,39 @@ def test_the_story_of_an_order_placed_by_a_person_says_no_model_took_part():
     assert "No model took part: api.desk placed this order, not the model pipeline" in html
     assert "(the models serving then: deep deep-1)" in html
     assert "not recorded</span>" not in html
+
+
+def test_the_console_says_whether_an_execution_worker_holds_each_account(world, client):
+    """The account's lock (``NamedLock``, a PostgreSQL session lock the execution worker holds
+    while it decides the account's orders) read from the primary: "running since" while a worker
+    holds it, "none running" once its session is gone, as after a SIGKILL (2026-12-06, wip/walk50:
+    a killed worker was down 28 s on the cluster and the console said nothing)."""
+    from django.db import connection
+
+    from tradeops.core.locks import LockKey, NamedLock
+    from trading.console.selectors import EXECUTION_LOCK_CLASS
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the worker's lock is a PostgreSQL session lock (SQLite: a file the web tier does not read)")
+    account = world.accounts[0]
+    client.force_login(world.users["risk"])
+
+    def states() -> str:
+        page = client.get("/console/?fragment=breakers").content.decode()
+        return page[page.index('id="account-states"') :]
+
+    def header() -> str:
+        page = client.get("/console/?fragment=accounts").content.decode()
+        return page[page.index(f'data-account="{account.pk}"') :].split("</h3>")[0]
+
+    assert "none running" in states()
+    assert "no execution worker" in header()
+    lock = NamedLock(LockKey("worker", EXECUTION_LOCK_CLASS, account.pk), application_name="tradeops-test-worker")
+    lock.acquire()
+    try:
+        assert "running since 20" in states()  # the session's wall-clock start, UTC
+        assert "none running" not in states().split("</tr>")[1]
+        assert "no execution worker" not in header()
+    finally:
+        lock.release()
+    assert "none running" in states()

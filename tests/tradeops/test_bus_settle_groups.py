@@ -125,3 +125,72 @@ def test_a_look_says_what_it_saw():
         str(GroupLook(state="PREPARING_REBALANCE", members=2))
         == "state PREPARING_REBALANCE, 2 member(s), not all assigned"
     )
+
+
+def test_a_moved_partition_leader_is_asked_again_not_raised():
+    """``list_offsets`` answering FENCED_LEADER_EPOCH (a leader moved: leadership rebalanced ~5
+    minutes after a cluster's start) is a look that did not settle, asked again; until
+    2026-12-06 (wip/walk50) it ended a settled ``cluster.sh replay`` with a traceback. Any other
+    error still raises."""
+    from tradeops.bus.settle import PipelineSettle, leadership_error
+
+    assert leadership_error(_refused(KafkaError.FENCED_LEADER_EPOCH))
+    assert leadership_error(_refused(KafkaError.NOT_LEADER_FOR_PARTITION))
+    assert not leadership_error(_refused(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+
+    answers = [_refused(KafkaError.FENCED_LEADER_EPOCH), {("t", 0): 4}, {("t", 0): 4}]
+    look = PipelineSettle.__new__(PipelineSettle)  # no cluster: the looks are scripted
+    look.coordinator_refusal = ""
+
+    def ends():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    look._end_offsets = ends
+    look.lag = lambda ends=None: {"g": 0}
+    look.pending = lambda: 0
+    assert look.settled() is False  # the moved leader: not settled yet, no traceback
+    assert "FENCED_LEADER_EPOCH" in look.coordinator_refusal or "Leader epoch" in look.coordinator_refusal
+    assert look.settled() is True  # the next look reaches the new leader
+
+    # a broker SIGKILLed: the committed-offsets look at its group coordinator times out
+    look._end_offsets = lambda: {("t", 0): 4}
+    timeouts = [_refused(KafkaError._TIMED_OUT)]
+    look.lag = lambda ends=None: (_ for _ in ()).throw(timeouts.pop()) if timeouts else {"g": 0}
+    assert look.settled() is False
+    assert look.settled() is True
+
+    look._end_offsets = lambda: (_ for _ in ()).throw(_refused(KafkaError.TOPIC_AUTHORIZATION_FAILED))
+    with pytest.raises(KafkaException):
+        look.settled()
+
+
+def test_a_database_that_went_away_is_asked_again_on_a_new_connection(monkeypatch):
+    """The outbox look failing (the primary restarting, ``cluster.sh pg-restart``) is a look that
+    did not settle: the connections are closed and the next look opens a new one. Until
+    2026-12-06 (wip/walk50) the settled replay died with a traceback on the dead connection."""
+    from django.db import OperationalError
+
+    from tradeops.bus.settle import PipelineSettle
+
+    closed = []
+    monkeypatch.setattr("django.db.connections.close_all", lambda: closed.append(True))
+    answers = [OperationalError("terminating connection due to administrator command"), 0]
+
+    def pending():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    look = PipelineSettle.__new__(PipelineSettle)
+    look.coordinator_refusal = ""
+    look._end_offsets = lambda: {("t", 0): 4}
+    look.lag = lambda ends=None: {"g": 0}
+    look.pending = pending
+    assert look.settled() is False
+    assert closed == [True]
+    assert "administrator command" in look.coordinator_refusal
+    assert look.settled() is True

@@ -21,15 +21,19 @@ check between the two shapes), not for a live feed, which cannot wait.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
+from django.db import DatabaseError
 
 from tradeops.bus.kafka import KafkaBus
 from tradeops.stages import Stage
+
+logger = logging.getLogger(__name__)
 
 
 class SettleTimeout(RuntimeError):
@@ -40,6 +44,31 @@ class SettleTimeout(RuntimeError):
 COORDINATOR_ERRORS = frozenset(
     {KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.COORDINATOR_LOAD_IN_PROGRESS}
 )
+
+
+# A partition's leader moved (a broker restarted, leadership rebalanced back to the preferred
+# replica) or a broker went away (killed: the look timed out, or its connection was refused):
+# the next look, through a new client for the group look-ups, reaches the new leader or
+# coordinator once the cluster has moved them. Until 2026-12-06 (wip/walk50) a settled replay
+# died on the first one with a traceback (FENCED_LEADER_EPOCH from list_offsets ~5 minutes after
+# a cluster's start; _TIMED_OUT from a committed-offsets look at a SIGKILLed broker).
+LEADERSHIP_ERRORS = frozenset(
+    {
+        KafkaError.FENCED_LEADER_EPOCH,
+        KafkaError.UNKNOWN_LEADER_EPOCH,
+        KafkaError.NOT_LEADER_FOR_PARTITION,
+        KafkaError.LEADER_NOT_AVAILABLE,
+        KafkaError.REQUEST_TIMED_OUT,
+        KafkaError._TIMED_OUT,
+        KafkaError._TRANSPORT,
+    }
+)
+
+
+def leadership_error(exc: BaseException) -> bool:
+    """``exc`` is a Kafka error saying a partition's leader moved or did not answer in time."""
+    err = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(err, KafkaError) and err.code() in LEADERSHIP_ERRORS
 
 
 def coordinator_error(exc: BaseException) -> bool:
@@ -129,7 +158,7 @@ class GroupAdmin:
                 try:
                     out[group] = future.result().topic_partitions
                 except KafkaException as exc:
-                    if not coordinator_error(exc):
+                    if not (coordinator_error(exc) or leadership_error(exc)):
                         raise
                     refused = exc
             if refused is None:
@@ -139,6 +168,17 @@ class GroupAdmin:
                 raise refused
             time.sleep(0.1 * (attempt + 1))
         return out
+
+
+def database_reconnect(exc: BaseException) -> None:
+    """A look at the database failed (the primary restarting: ``cluster.sh pg-restart``): close
+    this thread's connections so the next look opens a new one. Until 2026-12-06 (wip/walk50) the
+    settled replay died with a traceback on the dead connection while every stage, which stops and
+    is started again on such a failure, came back."""
+    from django.db import connections
+
+    logger.warning("settle: the database look failed (%s); asking again on a new connection", exc)
+    connections.close_all()
 
 
 def outbox_unsent() -> int:
@@ -182,7 +222,7 @@ class PipelineSettle:
         self.groups = {bus.physical(s.group): [bus.physical(t) for t in s.consumes] for s in self.stages}
         self.waits = 0
         self.seconds = 0.0
-        self.coordinator_refusal = ""  # the last coordinator error a look met (for the timeout's message)
+        self.coordinator_refusal = ""  # the last coordinator or leadership error a look met (for the timeout's message)
 
     # ------------------------------------------------------------ what the cluster says
 
@@ -244,19 +284,37 @@ class PipelineSettle:
 
     def settled(self) -> bool:
         """One look: caught up, outbox drained, and nothing published meanwhile. A coordinator
-        still refusing after ``GroupAdmin``'s fresh clients counts as not settled yet."""
-        ends = self._end_offsets()
+        still refusing after ``GroupAdmin``'s fresh clients, or a partition's leader that moved,
+        counts as not settled yet (the next look asks again)."""
+        try:
+            ends = self._end_offsets()
+        except KafkaException as exc:
+            if not leadership_error(exc):
+                raise
+            self.coordinator_refusal = str(exc)
+            return False
         try:
             if any(self.lag(ends).values()):
                 return False
         except KafkaException as exc:
-            if not coordinator_error(exc):
+            if not (coordinator_error(exc) or leadership_error(exc)):
                 raise
             self.coordinator_refusal = str(exc)
             return False
-        if self.pending():
+        try:
+            if self.pending():
+                return False
+        except DatabaseError as exc:
+            database_reconnect(exc)
+            self.coordinator_refusal = f"database: {exc}"
             return False
-        return self._end_offsets() == ends
+        try:
+            return self._end_offsets() == ends
+        except KafkaException as exc:
+            if not leadership_error(exc):
+                raise
+            self.coordinator_refusal = str(exc)
+            return False
 
     def wait(self) -> float:
         """Block until ``settled()``; returns the seconds waited. Raises ``SettleTimeout``
@@ -270,10 +328,14 @@ class PipelineSettle:
                     behind = {g: n for g, n in self.lag().items() if n} or "nothing"
                 except KafkaException as exc:
                     behind = f"unknown ({exc})"
-                refused = f"; last coordinator refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
+                refused = f"; last Kafka refusal: {self.coordinator_refusal}" if self.coordinator_refusal else ""
+                try:
+                    unsent = f"{self.pending()} outbox rows unsent"
+                except DatabaseError as exc:
+                    database_reconnect(exc)
+                    unsent = f"outbox unknown ({exc})"
                 raise SettleTimeout(
-                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, "
-                    f"{self.pending()} outbox rows unsent{refused}"
+                    f"the pipeline did not settle in {self.timeout:.0f} s: behind {behind}, {unsent}{refused}"
                 )
             time.sleep(delay)
             delay = min(delay * 2, 0.05)

@@ -89,6 +89,10 @@ class AccountView:
     realised: Decimal = ZERO
     unrealised: Decimal = ZERO
     kill_switch: KillSwitch | None = None  # on the account, else on everything
+    # The execution worker deciding this account's orders: the wall-clock time its database
+    # session (which holds the account's lock) started; False: no worker holds the account now;
+    # None: cannot be told (not PostgreSQL).
+    worker_since: datetime | bool | None = None
 
     @property
     def trading_state(self) -> str:
@@ -128,6 +132,37 @@ def _notional(position: Position, account: TradingAccount) -> tuple[Decimal, boo
     return units * mark, inst.quote_currency != account.base_currency
 
 
+# The advisory lock class of "one execution worker per account" (``workers.execution`` takes it,
+# ``tradeops.core.locks.NamedLock``: a session lock, released when the worker's session ends,
+# however the process died).
+EXECUTION_LOCK_CLASS = 0x7472_6578  # "trex"
+
+
+def execution_workers_holding(account_ids: list[int]) -> dict[int, datetime | bool] | None:
+    """Which accounts an execution worker holds now, read from the PRIMARY's lock table (a
+    replica has no view of the primary's sessions): each held account with the wall-clock start of
+    the holding session (or True when that session's details are not visible to this role), False
+    for one nobody holds: no process decides its orders. None where it cannot be told (SQLite:
+    the lock is a file the web tier does not open). Until 2026-12-06 (wip/walk50) nothing on the
+    console said the worker was down: a SIGKILLed worker was gone 28 s on the cluster, unseen."""
+    from django.db import connections
+
+    connection = connections["default"]
+    if connection.vendor != "postgresql" or not account_ids:
+        return None
+    keys = {int(a) & 0x7FFF_FFFF: int(a) for a in account_ids}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT l.objid, a.backend_start FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid "
+            "WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objsubid = 2 AND l.granted "
+            "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND l.objid = ANY(%s)",
+            [EXECUTION_LOCK_CLASS, list(keys)],
+        )
+        held = {keys[int(objid)]: since or True for objid, since in cursor.fetchall() if int(objid) in keys}
+    return {a: held.get(a, False) for a in keys.values()}
+
+
 def console_accounts() -> list[AccountView]:
     """Every active account with its positions, P&L, equity snapshot and limits used."""
     book = limit_book()
@@ -140,12 +175,14 @@ def console_accounts() -> list[AccountView]:
     for p in positions:
         by_account.setdefault(p.account_id, []).append(p)
     views = []
+    workers = execution_workers_holding([a.pk for a in accounts]) or {}
     for account in accounts:
         snapshot = getattr(account, "risk_snapshot", None)
         view = AccountView(
             account=account,
             snapshot=snapshot,
             kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk))) or engaged.get((KillScope.ALL, "")),
+            worker_since=workers.get(account.pk),
         )
         gross = net = ZERO
         any_approx = False

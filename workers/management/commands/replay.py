@@ -21,6 +21,7 @@ with line numbers and reasons); the summary names how many and why.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from datetime import timedelta
@@ -46,6 +47,21 @@ from trading.seed_data import INSTRUMENTS
 from workers.collector import Collector, collector_metrics, monitor_for
 
 SOURCES = ("backtesting", "embedded", "mt5-bars", "mt5-ticks", "synthetic")
+logger = logging.getLogger(__name__)
+
+
+def _checkpoint(save, *args) -> None:
+    """Move the replay checkpoint, riding out a database that went away (the primary restarting):
+    the connection is closed and the next save opens a new one; a save missed meanwhile is made
+    good by the next (or, for a run that ends then, by the audit trail's newest feature vector,
+    which ``replay_plan`` reads too). The replay itself goes on: its events are on the bus."""
+    from django.db import DatabaseError, connections
+
+    try:
+        save(*args)
+    except DatabaseError as exc:
+        logger.warning("replay: the checkpoint was not saved (%s); the next save tries again", exc)
+        connections.close_all()
 
 
 class Command(BaseCommand):
@@ -77,6 +93,12 @@ class Command(BaseCommand):
         )
         parser.add_argument("--settle-stages", default="", help="stages to wait for (default: every registered stage)")
         parser.add_argument("--settle-timeout", type=float, default=120.0, help="seconds one event may take")
+        parser.add_argument(
+            "--from-start",
+            action="store_true",
+            help="--source embedded: replay from bar 1 (refused on a database an earlier replay wrote to). "
+            "Without it the replay resumes after the last bar an earlier run replayed",
+        )
 
     def handle(self, *args, **opts):
         from tradeops.bus import get_bus
@@ -114,17 +136,31 @@ class Command(BaseCommand):
             self.stdout.write(f"  {row}")
 
     def _embedded(self, opts) -> None:
-        """The embedded run's source onto the bus, one event at a time, settled with ``--settle``."""
+        """The embedded run's source onto the bus, one event at a time, settled with ``--settle``.
+
+        It resumes as ``run_embedded`` does (``workers.replay_checkpoint``): after the last bar an
+        earlier replay into this database got to, so a second ``cluster.sh replay`` carries market
+        time forward instead of sending the stages bars they already handled (until 2026-12-06,
+        wip/walk50, it started from bar 1 every time and added nothing). The checkpoint moves as
+        bars are handled: settled, once every stage has handled the bar and what it caused; flat
+        out, once the bus acknowledged it (its stages read it from there)."""
         import os
 
         from tradeops.bus import get_bus
         from tradeops.stages import stage_get, stages_wired
-        from workers.collector import embedded_source
+        from workers.collector import embedded_source, replay_limit
+        from workers.replay_checkpoint import ReplayCheckpointer, ReplayRefused, replay_plan
 
-        if opts["limit"]:
-            os.environ["REPLAY_LIMIT"] = str(opts["limit"])
         if opts["quarantine_file"]:
             os.environ["REPLAY_QUARANTINE"] = opts["quarantine_file"]
+        try:
+            # --limit, else REPLAY_LIMIT (as the embedded run reads it), else every bar left
+            plan = replay_plan(from_start=opts["from_start"], limit=opts["limit"] or replay_limit())
+        except ReplayRefused as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(plan.describe(serving=False))
+        if plan.complete:
+            return
         backend = opts["bus"] or settings.EVENT_BUS
         bus = get_bus(backend)
         settle = None
@@ -138,14 +174,17 @@ class Command(BaseCommand):
                 settle.members_wait()
             except (KeyError, SettleTimeout) as exc:
                 raise CommandError(str(exc.args[0])) from None
+        # Settled, a bar is handled once settle.wait() returns; flat out, once the bus has it.
+        checkpointer = ReplayCheckpointer(plan, lag=0.0 if settle is not None else 2.0)
         how = ", settled after each event" if settle else ""
         self.stdout.write(f"replaying the embedded run's source onto the {backend} bus{how}")
         self.stdout.flush()
         published = 0
         per_topic: Counter[str] = Counter()
         started = time.monotonic()
+        failed = True
         try:
-            for event in embedded_source():
+            for event in embedded_source(limit=plan.todo, after=plan.after, dataset=plan.read):
                 bus.publish(event)
                 published += 1
                 per_topic[event.topic] += 1
@@ -156,8 +195,11 @@ class Command(BaseCommand):
                         settle.wait()
                     except SettleTimeout as exc:
                         raise CommandError(f"after event {published} ({event.type} {event.key}): {exc}") from None
+                _checkpoint(checkpointer.on_event, event)
+            failed = False
         finally:
             pending = bus.flush(30)
+            _checkpoint(lambda: checkpointer.finish(failed=failed or bool(pending)))
         seconds = time.monotonic() - started
         topics = ", ".join(f"{topic} {n}" for topic, n in sorted(per_topic.items()))
         line = f"published {published} events in {seconds:.1f} s ({topics})"
