@@ -1091,15 +1091,14 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # docs/surveillance-rounds.md): with ``push_run_min_stake`` a run (``push_run_within_s`` or
     # ``close_gate_push_run_s``) is measured as one push only when the account held, when the run
     # began, a position the run's way (its net position in the symbol then, everything the engine
-    # has seen) above zero and at least this x the push. Marking the close is trading into the
-    # print to move it FOR A POSITION THE TRADER HOLDS (MAR Annex I 1(a)/2(a)(iv)); a run that
-    # builds from flat (or from a position the other way) everything the print values pays up for
-    # every unit it marks: a client's fixing order, a block bought just before the push
-    # (test_marking_block_build.py's near-miss), an unwinding into the fix. The stake is the
-    # position before the run, as ``block_build`` reads the stake before the push. 0.0: any
-    # position the run's way; None: off. OFF (the round's rules stay off, the lead decides): on
-    # the allowed independent books with ``close_gate_push_run_s`` 600 the figures are in the
-    # round's section.
+    # has seen) above zero and at least this x the push. Marking the close is trading at the
+    # reference time to move the reference price (MAR Annex I; Delegated Regulation 2016/522
+    # Annex II), and what it is for is a position the trader holds (or a contract priced off the
+    # close): a run that builds from flat (or from a position the other way) everything the print
+    # values pays up for every unit it marks: a client's fixing order (the independent book's
+    # near-miss), a block bought just before the push (test_marking_block_build.py's near-miss),
+    # an unwinding into the fix. The stake is the position before the run, as ``block_build``
+    # reads the stake before the push. 0.0: any position the run's way; None: off.
     push_run_min_stake: NonNeg | None = None
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
     # features and the first hand test that stopped it, for ``surveil_scenarios
