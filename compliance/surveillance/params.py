@@ -1087,6 +1087,29 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # the close 32 of 37 either way for one strictly false alert more (15 -> 16). OFF: the
     # round's rules stay off (the lead decides at the next fresh draw).
     push_run_no_slower: bool = False
+    # A run is for a position the account already held (2026-12-06 21:00 round, wip/close50;
+    # docs/surveillance-rounds.md): with ``push_run_min_stake`` a run (``push_run_within_s`` or
+    # ``close_gate_push_run_s``) is measured as one push only when the account held, when the run
+    # began, a position the run's way (its net position in the symbol then, everything the engine
+    # has seen) above zero and at least this x the push. Marking the close is trading at the
+    # reference time to move the reference price (MAR Annex I; Delegated Regulation 2016/522
+    # Annex II), and what it is for is a position the trader holds (or a contract priced off the
+    # close): a run that builds from flat (or from a position the other way) everything the print
+    # values pays up for every unit it marks: a client's fixing order (the independent book's
+    # near-miss), a block bought just before the push (test_marking_block_build.py's near-miss),
+    # an unwinding into the fix. The stake is the position before the run, as ``block_build``
+    # reads the stake before the push. 0.0: any position the run's way; None: off. With
+    # ``close_gate_push_run_s`` 600 at 0.0 it spares test_marking_block_build.py's block not held
+    # (flat when its run began) but not test_marking_push_run.py's 0.70-share run (a share, not a
+    # position). On the allowed books (marking alone, off -> close48 -> close48 + this): independent
+    # (171) 610 -> 641 -> 637 of 714 marks, strictly false 261 -> 290 -> 272, sets meeting every
+    # target 49 -> 54 -> 54 of 57; held-out (84) 303 -> 307 -> 307 of 370, false 145 -> 179 -> 157;
+    # development / tuning +0 marks, false 5 -> 8 -> 5 and 8 -> 12 -> 9; the order book identical.
+    # On the CONFIRMATION sets (the nine 19:08-19:13 sets per book, once, as ``--variants``):
+    # independent marking 31 -> 33 -> 33 of 37, false 10 -> 11 -> 10, sets 2 -> 3 -> 3 of 3;
+    # held-out 36 of 41 each way, false 23 -> 28 -> 26; the order book identical. OFF: the
+    # round's rules stay off (the lead decides at the next fresh draw).
+    push_run_min_stake: NonNeg | None = None
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
     # features and the first hand test that stopped it, for ``surveil_scenarios
     # --fit-close-gate``. Alerts are the hand rules' (or the gate's) as without it.

@@ -2135,8 +2135,10 @@ class MarkingTheCloseDetector(Detector):
         way, by an account that was the market into the print (``share`` of the aggressive volume
         from the push's first order at least ``min_share``: ``push_run_min_share``, or 0 for the
         gate's run, whose share terms judge that) and with the mid at the print standing the
-        run's way from where the run began. Returns (the run's first fill time, its concentration: the run's aggressive
-        rate to the print against the account's pace before the run, None when it had none), or
+        run's way from where the run began (and, with ``push_run_min_stake``, for a position the
+        account held the run's way when it began). Returns (the run's first fill time, its
+        concentration: the run's aggressive rate to the print against the account's pace before
+        the run, None when it had none), or
         None when there is no such run (no order before the push, a flow running on one way from
         earlier: an execution parent, a minority push, or a price the run did not carry)."""
         p = self.p
@@ -2158,6 +2160,13 @@ class MarkingTheCloseDetector(Detector):
         if mid_at_print is None or not from_mid or direction * (mid_at_print - from_mid) <= 0:
             return None  # the price at the print does not stand the run's way from where it began
         lead_qty = sum(f[1].qty for f in own[i + 1 :] if f[3])
+        if p.push_run_min_stake is not None:
+            # The position the run serves is the one held when it began: the account's net position
+            # now less its own fills since the run's first (the run builds none of its stake).
+            since = sum(f[2] * f[1].qty for f in fills if f[1].account == account and f[0] >= start)
+            stake = direction * (self.positions.get((account, push[0][1].symbol), 0.0) - since)
+            if stake <= 0 or stake < p.push_run_min_stake * qty:
+                return None  # no position the run's way before it: the run builds what the print values
         if p.push_run_no_slower and qty / max(t - began, 1.0) < lead_qty / max(began - start, 1.0):
             return None  # the run slowed into the print: its bulk traded before the push, a position taken
         run_qty = qty + lead_qty
@@ -2501,6 +2510,8 @@ class MarkingTheCloseDetector(Detector):
             )
             if p.close_gate and p.close_gate_push_run_s is not None:  # named only with the rule on
                 alert.evidence["close_gate_push_run_s"] = p.close_gate_push_run_s
+            if p.push_run_min_stake is not None:  # named only with the rule on (off: main's fields)
+                alert.evidence["push_run_min_stake"] = p.push_run_min_stake
             if p.one_sided_push_min_orders is not None:  # named only with the rule on (off: main's fields)
                 alert.evidence["push_one_sided"] = None if push_one_sided is None else round(push_one_sided, 4)
             if collect:  # named only with the gate or the candidates asked for (off: main's fields)
