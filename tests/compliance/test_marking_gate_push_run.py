@@ -2,7 +2,9 @@
 (``close_gate_push_run_s``, the 2026-12-06 15:00 round, wip/close48). With the gate on (the
 ``otc`` profile), a push that opened before the 300-s window is measured as one run from its first
 order, without ``push_run_min_share`` (the gate's share terms judge whether the account was the
-market into the print). Off by default and in every market profile. Pure: no database."""
+market into the print). Off by default; on in the ``otc`` profile (600 s, with ``push_run_min_stake``
+0.15: the lead's decision of 2026-12-06 21:20 UTC). These tests ask for the run without the stake
+(``ON``) unless they say so. Pure: no database."""
 
 from __future__ import annotations
 
@@ -11,13 +13,15 @@ from tests.compliance.helpers import close, market, q, run
 from tests.compliance.test_marking_push_run import one_pace_run
 
 ONLY = {"marking_the_close"}
-ON = {"marking_the_close": {"close_gate_push_run_s": 600}}
+ON = {"marking_the_close": {"close_gate_push_run_s": 600, "push_run_min_stake": None}}
+OFF = {"marking_the_close": {"close_gate_push_run_s": None}}
 
 
-def test_the_gates_run_is_off_by_default_and_in_every_market_profile():
+def test_the_gates_run_is_off_by_default_and_on_in_the_otc_profile_with_its_stake():
     assert MarkingTheCloseParams().close_gate_push_run_s is None
-    for profile in MARKET_PROFILES.values():
-        assert "close_gate_push_run_s" not in profile.get("marking_the_close", {})
+    otc = MARKET_PROFILES["otc"]["marking_the_close"]
+    assert otc["close_gate_push_run_s"] == 600 and otc["push_run_min_stake"] == 0.15
+    assert "close_gate_push_run_s" not in MARKET_PROFILES["order_book"].get("marking_the_close", {})
 
 
 def test_a_push_that_opened_before_the_window_is_caught_by_the_gate_over_its_run():
@@ -25,8 +29,12 @@ def test_a_push_that_opened_before_the_window_is_caught_by_the_gate_over_its_run
     # print: inside the window the push's rate is 1.85x its own three orders before it, so the
     # gate reads a steady flow and stays under -1.125 (log-odds -1.16).
     rows = one_pace_run()
-    assert run(rows, only=ONLY) == []
+    assert run(rows, only=ONLY, params=OFF) == []
     alerts = run(rows, only=ONLY, params=ON)
+    # The `otc` default (the run with its stake: 1,000,000 held before it, 0.67 x the push) alerts
+    # it too, on the same figures.
+    (default,) = run(rows, only=ONLY)
+    assert default["evidence"]["close_gate_score"] == alerts[0]["evidence"]["close_gate_score"]
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
     assert ev["push_run_began_s_before_print"] == 449.95  # measured from the run's first fill

@@ -42,7 +42,8 @@ WORKED_THROUGH = absorbed_mark(0.5)
 
 
 def test_otc_profile_judges_marking_by_the_gate_at_the_operating_point():
-    assert MARKET_PROFILES["otc"]["marking_the_close"] == {"close_gate": True, "close_gate_threshold": -1.125}
+    otc = MARKET_PROFILES["otc"]["marking_the_close"]
+    assert otc["close_gate"] is True and otc["close_gate_threshold"] == -1.125
     assert "close_gate" not in MARKET_PROFILES["order_book"].get("marking_the_close", {})
 
 

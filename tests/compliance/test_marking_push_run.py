@@ -1,14 +1,16 @@
 """Marking the close: a push that opened before the window measured as one run from its first
 order (``push_run_within_s``, with ``push_run_min_share``; the 2026-12-06 07:00 round, wip/close39).
-Off by default (None): every test passes the parameter explicitly. Pure: no database."""
+Off by default (None): every test passes the parameter explicitly, and ``OFF`` also turns off the
+gate's own run, on in the ``otc`` profile (test_marking_gate_push_run.py). Pure: no database."""
 
 from __future__ import annotations
 
+from compliance.surveillance.params import MARKET_PROFILES
 from tests.compliance.helpers import close, market, q, run
 
 ONLY = {"marking_the_close"}
 ON = {"marking_the_close": {"push_run_within_s": 600}}
-OFF = {"marking_the_close": {"push_run_within_s": None}}
+OFF = {"marking_the_close": {"push_run_within_s": None, "close_gate_push_run_s": None}}
 
 
 def one_pace_run(*, other_qty: int = 0, quote_before_run: str = "1.10000") -> list:
@@ -32,7 +34,7 @@ def one_pace_run(*, other_qty: int = 0, quote_before_run: str = "1.10000") -> li
 def test_marking_the_close_a_run_at_one_pace_into_the_print_is_one_push():
     rows = one_pace_run()
     assert run(rows, only=ONLY, params=OFF) == []  # the run's first orders read as the account's pace
-    assert run(rows, only=ONLY) == []  # the default is off
+    assert "push_run_within_s" not in MARKET_PROFILES["otc"]["marking_the_close"]  # the default is off
     alerts = run(rows, only=ONLY, params=ON)
     assert len(alerts) == 1
     ev = alerts[0]["evidence"]
@@ -51,6 +53,10 @@ def test_marking_the_close_near_miss_a_run_that_was_not_the_market_into_the_prin
     # At a share of 0.6 asked, the same run is one push.
     at_06 = {"marking_the_close": {"push_run_within_s": 600, "push_run_min_share": 0.6}}
     assert len(run(rows, only=ONLY, params=at_06)) == 1
+    # The `otc` default (the gate's run, which asks no share: the gate weighs it) alerts it: 70 % of
+    # the volume into a print it moved, for a position held before the run, is a mark by the
+    # definition (the lead's decision of 2026-12-06 21:20 UTC; test_marking_gate_push_run.py).
+    assert len(run(rows, only=ONLY)) == 1
 
 
 def test_marking_the_close_near_miss_a_run_the_price_at_the_print_does_not_stand_by():

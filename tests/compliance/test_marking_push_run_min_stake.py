@@ -2,8 +2,9 @@
 when the run began (``push_run_min_stake``, the 2026-12-06 21:00 round, wip/close50). Marking the
 close is trading into the print to move it for a position the trader holds: a run that builds from
 flat, or from a position the other way, everything the print values (a client's fixing order, a
-block bought just before the push, an unwinding) is not one. Off by default and in every market
-profile. Pure: no database."""
+block bought just before the push, an unwinding) is not one. Off by default; 0.15 in the ``otc``
+profile with the gate's run (the lead's decision of 2026-12-06 21:20 UTC). The tests name every
+run parameter they rely on, so the profile's values do not leak in. Pure: no database."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from tests.compliance.test_marking_push_run import one_pace_run
 from tests.compliance.test_marking_push_run_no_slower import block_not_held
 
 ONLY = {"marking_the_close"}
-GATE_RUN = {"close_gate_push_run_s": 600}
-HAND_RUN = {"push_run_within_s": 600}
+GATE_RUN = {"close_gate_push_run_s": 600, "push_run_min_stake": None}
+HAND_RUN = {"push_run_within_s": 600, "push_run_min_stake": None}
 STAKE = {"push_run_min_stake": 0.0}
+NO_RUN = {"close_gate_push_run_s": None}
 
 
 def with_stake(held_side: str | None, qty: int = 1_000_000) -> list:
@@ -29,10 +31,24 @@ def with_stake(held_side: str | None, qty: int = 1_000_000) -> list:
     return rows
 
 
-def test_min_stake_is_off_by_default_and_in_every_market_profile():
+def test_min_stake_is_off_by_default_and_the_hand_rules_floor_in_the_otc_profile():
     assert MarkingTheCloseParams().push_run_min_stake is None
-    for profile in MARKET_PROFILES.values():
-        assert "push_run_min_stake" not in profile.get("marking_the_close", {})
+    otc = MARKET_PROFILES["otc"]["marking_the_close"]
+    assert otc["push_run_min_stake"] == MarkingTheCloseParams().dominant_min_held == 0.15
+    assert "push_run_min_stake" not in MARKET_PROFILES["order_book"].get("marking_the_close", {})
+
+
+def test_the_otc_default_spares_a_tenth_held_and_alerts_two_thirds_held():
+    # The run of eight buys of 300,000 (the push inside the window: 1,500,000) with 150,000 held
+    # before it (0.1 x the push, under 0.15): the run pays up for nearly everything the print
+    # values, so it is not one push and the gate judges the window alone; with 1,000,000 held
+    # (0.67 x) it is one push.
+    assert all(
+        a["evidence"]["push_run_began_s_before_print"] is None for a in run(with_stake("buy", 150_000), only=ONLY)
+    )
+    (alert,) = run(with_stake("buy", 1_000_000), only=ONLY)
+    assert alert["evidence"]["push_run_began_s_before_print"] == 449.95
+    assert alert["evidence"]["push_run_min_stake"] == 0.15
 
 
 def test_a_run_for_a_position_held_before_it_is_still_one_push():
@@ -90,14 +106,14 @@ def test_the_canonical_near_misses_with_the_gate_run_and_the_stake():
 
 
 def test_the_hand_rules_without_a_run_are_untouched():
-    assert run(one_pace_run(), only=ONLY, params={"marking_the_close": STAKE}) == []
-    assert run(block_not_held(), only=ONLY, params={"marking_the_close": STAKE}) == []
+    assert run(one_pace_run(), only=ONLY, params={"marking_the_close": {**NO_RUN, **STAKE}}) == []
+    assert run(block_not_held(), only=ONLY, params={"marking_the_close": {**NO_RUN, **STAKE}}) == []
     assert (
         len(
             run(
                 build_then_push([2000, 2020, 2040, 2060, 2080], 1_500_000),
                 only=ONLY,
-                params={"marking_the_close": STAKE},
+                params={"marking_the_close": {**NO_RUN, **STAKE}},
             )
         )
         == 1

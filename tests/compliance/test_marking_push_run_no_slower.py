@@ -12,9 +12,11 @@ from tests.compliance.test_marking_block_build import build_then_push
 from tests.compliance.test_marking_push_run import one_pace_run
 
 ONLY = {"marking_the_close"}
-GATE_RUN = {"close_gate_push_run_s": 600}
-HAND_RUN = {"push_run_within_s": 600}
+# Every run parameter named, so the `otc` profile's gate run and stake do not leak in.
+GATE_RUN = {"close_gate_push_run_s": 600, "push_run_min_stake": None}
+HAND_RUN = {"push_run_within_s": 600, "push_run_min_stake": None}
 NO_SLOWER = {"push_run_no_slower": True}
+NO_RUN = {"close_gate_push_run_s": None, "push_run_min_stake": None}
 
 
 def block_not_held() -> list:
@@ -66,8 +68,8 @@ def test_the_canonical_near_misses_stay_quiet_with_the_hand_run_and_no_slower():
 
 def test_the_hand_rules_without_a_run_are_untouched():
     # No run asked: the parameter alone changes nothing.
-    assert run(one_pace_run(), only=ONLY, params={"marking_the_close": NO_SLOWER}) == []
-    assert run(block_not_held(), only=ONLY, params={"marking_the_close": NO_SLOWER}) == []
+    assert run(one_pace_run(), only=ONLY, params={"marking_the_close": {**NO_RUN, **NO_SLOWER}}) == []
+    assert run(block_not_held(), only=ONLY, params={"marking_the_close": {**NO_RUN, **NO_SLOWER}}) == []
     hand = {"marking_the_close": {"close_gate": False, **HAND_RUN, **NO_SLOWER}}
     assert len(run(one_pace_run(), only=ONLY, params=hand)) == 1
     assert run(block_not_held(), only=ONLY, params=hand) == []
