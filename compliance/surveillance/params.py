@@ -746,7 +746,8 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # to an earlier chain that waited longer and took its burst as its turn). CONFIRMATION (once,
     # as wholes, at 57f2447): held-out 30/40, 42, 12 -> 31/40, 43, 12 (sets meeting every target
     # 1 -> 2); independent and order book identical. Left off: the allowed books price it at about
-    # one false alert per episode found; the lead's decision.
+    # one false alert per episode found; the lead's decision. On in ``otc`` since 2026-12-06 21:30
+    # UTC (``MARKET_PROFILES``: the sets it lifts on our held-out book); off here and on the order book.
     late_reversal_s: Pos | None = None
     late_min_move_left: float = 0.5
     late_min_capture: float = 0.0
@@ -1067,7 +1068,8 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # its failing set 0.62 -> 0.69; held-out and the limit order book identical; every other type
     # identical. OFF: the round's rules stay off (the lead decides at the next fresh draw). The
     # hand rules (``close_gate`` off) are untouched; ``push_run_within_s``, when set, wins (with its
-    # share). None: off.
+    # share). None: off. On in ``otc`` (600, with ``push_run_min_stake`` 0.15) since 2026-12-06
+    # 21:20 UTC (``MARKET_PROFILES``).
     close_gate_push_run_s: Pos | None = None
     # A run that slowed into the print is not one push (2026-12-06 18:00 round, wip/close49;
     # docs/surveillance-rounds.md): with ``push_run_no_slower`` a run (``push_run_within_s`` or
@@ -1108,7 +1110,8 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # On the CONFIRMATION sets (the nine 19:08-19:13 sets per book, once, as ``--variants``):
     # independent marking 31 -> 33 -> 33 of 37, false 10 -> 11 -> 10, sets 2 -> 3 -> 3 of 3;
     # held-out 36 of 41 each way, false 23 -> 28 -> 26; the order book identical. OFF: the
-    # round's rules stay off (the lead decides at the next fresh draw).
+    # round's rules stay off (the lead decides at the next fresh draw). On in ``otc`` at 0.15 (the
+    # hand rules' ``dominant_min_held``) since 2026-12-06 21:20 UTC (``MARKET_PROFILES``).
     push_run_min_stake: NonNeg | None = None
     # Offline: every push at a print recorded on the detector (``candidates``) with its gate
     # features and the first hand test that stopped it, for ``surveil_scenarios
@@ -1589,6 +1592,14 @@ class ParameterError(ValueError):
 # test_marking_push_run.py, for a position held before it, is alerted under ``otc`` (its share
 # into a print it moved is a mark by the definition; the hand rules' 0.8 share cut spares it
 # with the gate off).
+# The late turn into the move (``late_reversal_s`` 1200, wip/mom45) is on in ``otc`` by the lead's
+# decision (2026-12-06 21:30 UTC, before the 17:46 draw ran): momentum ignition's recall floor
+# fails our held-out book's sets most (8 of 34 allowed sets), and of the three momentum rules
+# built and left off it is the one that lifts sets (rate49 and mom50, in-sample on its design
+# book: 18 -> 20 of 34 sets, +6 ignitions of 451 for +4 strictly false; mom47's and momb48's rules
+# add no set to it). Its out-of-sample record over three CONFIRMATION runs: +1 ignition and +1 set
+# (12:10), +0 for +1 strictly false (18:13), +0 for -1 (21:10, with mom47); the independent book
+# +1 strictly false over 189 found. The order book keeps its learned gate's window.
 MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "otc": {
         "marking_the_close": {
@@ -1596,7 +1607,8 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
             "close_gate_threshold": -1.125,
             "close_gate_push_run_s": 600,
             "push_run_min_stake": 0.15,
-        }
+        },
+        "momentum_ignition": {"late_reversal_s": 1200},
     },
     "order_book": {
         "momentum_ignition": {"gate": True},

@@ -15,7 +15,7 @@ import orjson
 
 from compliance.consumers import SurveillanceConsumer
 from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.params import MomentumIgnitionParams
+from compliance.surveillance.params import MARKET_PROFILES, MomentumIgnitionParams
 from compliance.surveillance.records import record_decoder
 from compliance.surveillance.state import STATE_VERSION, state_dump
 from tests.compliance.helpers import market, q, restarted_before, run
@@ -85,7 +85,12 @@ def test_near_miss_a_move_that_comes_minutes_after_the_burst():
 
 
 def test_near_miss_a_reversal_after_the_window():
-    assert run(three_order_burst(reversal_after=P.reversal_window_s + 120), only=ONLY) == []
+    # The hand rules' window (900 s); the `otc` profile's late turn into the move (1200 s, a turn
+    # while the move still stands) is test_momentum_late_turn.py's.
+    no_late = {"momentum_ignition": {"late_reversal_s": None}}
+    assert run(three_order_burst(reversal_after=P.reversal_window_s + 120), only=ONLY, params=no_late) == []
+    late = MARKET_PROFILES["otc"]["momentum_ignition"]["late_reversal_s"]
+    assert run(three_order_burst(reversal_after=late + 120), only=ONLY) == []
 
 
 def test_a_burst_waiting_for_its_late_reversal_survives_a_restart():

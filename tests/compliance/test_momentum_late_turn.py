@@ -1,11 +1,12 @@
-"""Momentum ignition: a late turn into the move (2026-12-06 12:00 round, wip/mom45; off by
-default). With ``late_reversal_s`` the reversal may complete up to that long after the burst
-instead of ``reversal_window_s`` (900 s), but a turn completed after ``reversal_window_s`` is
-alerted only when the account turned into the move the burst made: the mid still held
-``late_min_move_left`` (0.5) of the move when it began to turn, and the turn's price stood
-``late_min_capture`` (0) of the move beyond the burst's. Near-miss: the same late turn once the
-move has faded (a held position cut). The rule adds no state: a burst waiting for its late turn
-survives a restart under the current ``STATE_VERSION``."""
+"""Momentum ignition: a late turn into the move (2026-12-06 12:00 round, wip/mom45; off by default,
+1200 s in the ``otc`` profile by the lead's decision of 2026-12-06 21:30 UTC). With
+``late_reversal_s`` the reversal may complete up to that long after the burst instead of
+``reversal_window_s`` (900 s), but a turn completed after ``reversal_window_s`` is alerted only
+when the account turned into the move the burst made: the mid still held ``late_min_move_left``
+(0.5) of the move when it began to turn, and the turn's price stood ``late_min_capture`` (0) of
+the move beyond the burst's. Near-miss: the same late turn once the move has faded (a held
+position cut). The rule adds no state: a burst waiting for its late turn survives a restart under
+the current ``STATE_VERSION``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from tests.compliance.test_momentum_late_reversal import _quiet_path
 
 ONLY = {"momentum_ignition"}
 ON = {"momentum_ignition": {"late_reversal_s": 1200.0}}
+OFF = {"momentum_ignition": {"late_reversal_s": None}}
 
 
 def late_turn(*, reversal_after: float = 1000.0, faded: bool = False, qty: int = 3_000_000):
@@ -45,7 +47,8 @@ def test_the_default_is_off():
 
 
 def test_a_turn_into_the_move_1000_s_after_the_burst_is_alerted_with_the_rule_on():
-    assert run(late_turn(), only=ONLY) == []  # off: past the 900-s window
+    assert run(late_turn(), only=ONLY, params=OFF) == []  # off: past the 900-s window
+    assert run(late_turn(), only=ONLY) == run(late_turn(), only=ONLY, params=ON)  # on in `otc`
     (alert,) = run(late_turn(), only=ONLY, params=ON)
     ev = alert["evidence"]
     assert alert["order_ids"] == ["m0", "m1", "m2", "rev"]
@@ -55,7 +58,7 @@ def test_a_turn_into_the_move_1000_s_after_the_burst_is_alerted_with_the_rule_on
 
 
 def test_a_turn_within_the_window_is_alerted_as_before():
-    (off,) = run(late_turn(reversal_after=600.0), only=ONLY)
+    (off,) = run(late_turn(reversal_after=600.0), only=ONLY, params=OFF)
     (on,) = run(late_turn(reversal_after=600.0), only=ONLY, params=ON)
     assert on["evidence"]["late_turn"] is False and on["order_ids"] == off["order_ids"]
 
