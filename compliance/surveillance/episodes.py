@@ -83,23 +83,25 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # execution's held runs of one-way clients typed as asymmetric), and 2026-12-06 06:30 UTC after
 # wip/spoof36, wip/mom36, wip/close37 and wip/mom37 (momentum's newcomer's series on: a tuning
 # momentum alert added), and 2026-12-06 12:35 UTC after marking the close's learned gate went on
-# in the otc profile at -1.125 (wip/close45: the gate's probability is those alerts' raw score))); the
+# in the otc profile at -1.125 (wip/close45: the gate's probability is those alerts' raw score), and
+# 2026-12-06 21:35 UTC after the gate's run with its stake (wip/close48, wip/close50) and the late
+# turn into the move (wip/mom45) went on in the otc profile)); the
 # held-out and independent reliability tables in docs/surveillance-evaluation.md show how it holds
 # on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 4.4293,
+    "raw": 4.4961,
     "intercepts": {
-        "wash_trade": 2.3337,
-        "spoofing": 0.8142,
-        "layering": 2.8989,
-        "excessive_order_to_trade": 2.5924,
-        "quote_stuffing": 2.447,
-        "ping_orders": 3.2762,
-        "momentum_ignition": 1.0259,
-        "marking_the_close": 1.4059,
-        "painting_the_tape": 2.9637,
-        "best_execution_slippage": 2.5657,
-        "asymmetric_slippage": 1.6677,
+        "wash_trade": 2.3298,
+        "spoofing": 0.8031,
+        "layering": 2.8946,
+        "excessive_order_to_trade": 2.5809,
+        "quote_stuffing": 2.4352,
+        "ping_orders": 3.2769,
+        "momentum_ignition": 0.9161,
+        "marking_the_close": 1.4139,
+        "painting_the_tape": 2.9642,
+        "best_execution_slippage": 2.5577,
+        "asymmetric_slippage": 1.6666,
     },
 }
 
