@@ -31,14 +31,14 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 19:08-19:13 UTC on 2026-12-06 (main at 090e676, drawn 14:56 UTC):
+# The nine sets per book run at 21:32-21:37 UTC on 2026-12-06 (main at 7a34b62, drawn 17:46 UTC):
 # the next round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
-# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 16:00 run's
-# sets, which were the 18:00 rounds' CONFIRMATION, and the runs before) are allowed seen books.
+# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 19:08 run's
+# sets, which were the 21:00 rounds' CONFIRMATION, and the runs before) are allowed seen books.
 CONFIRMATION = {
-    "heldout": (2368, 27672, 79424, 74945, 50474, 4869, 65799, 32025, 52003),
-    "independent": (64968, 26574, 87049, 40745, 9458, 48784, 91504, 79142, 97062),
-    "lob": (54937, 69892, 87100, 53699, 65579, 42155, 61209, 83799, 26897),
+    "heldout": (18173, 57452, 43971, 14008, 77927, 43085, 59030, 31940, 85435),
+    "independent": (96663, 98571, 62373, 90745, 2841, 13350, 67607, 24758, 26761),
+    "lob": (98519, 14930, 87127, 69448, 50299, 79031, 91074, 8630, 60349),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

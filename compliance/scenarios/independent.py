@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 17:46 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 20:31 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (96663, 98571, 62373)
+INDEPENDENT_SEEDS = (79556, 5655, 56091)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -133,7 +133,9 @@ INDEPENDENT_SEEDS = (96663, 98571, 62373)
 # three sets (3 of 3 sets met every target); 64968, 26574, 87049; 40745, 9458, 48784 and 91504,
 # 79142, 97062 (drawn 14:56 UTC): read at commit 090e676, the 6 December evening session's final
 # figures, three sets (2 of 3 sets met every target, marking the close 0.67 on the other; pooled
-# 0.94 / 0.97 strict).
+# 0.94 / 0.97 strict); 96663, 98571, 62373; 90745, 2841, 13350 and 67607, 24758, 26761 (drawn 17:46
+# UTC): read at commit 7a34b62, the 6 December late-evening session's final figures, three sets (2
+# of 3 sets met every target; marking the close 0.69 on one; pooled 0.93 / 0.96 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -334,6 +336,15 @@ SEEN_INDEPENDENT_SEEDS = (
     91504,
     79142,
     97062,
+    96663,
+    98571,
+    62373,
+    90745,
+    2841,
+    13350,
+    67607,
+    24758,
+    26761,
 )
 
 
