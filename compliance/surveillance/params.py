@@ -1588,10 +1588,9 @@ class ParameterError(ValueError):
 # our held-out's +4 for +11, development and tuning unchanged (close50's table); on the 19:08
 # CONFIRMATION sets (once, 21:17-21:19 UTC, as ``--variants``) independent marking 31 -> 33 of 37
 # for no strictly false alert more (sets 2 -> 3 of 3), held-out 36 of 41 either way for 3 strictly
-# false alerts more (23 -> 26). The 0.70-share run of
-# test_marking_push_run.py, for a position held before it, is alerted under ``otc`` (its share
-# into a print it moved is a mark by the definition; the hand rules' 0.8 share cut spares it
-# with the gate off).
+# false alerts more (23 -> 26). The 0.70-share run of test_marking_push_run.py, for a position
+# held before it, is alerted under ``otc`` (its share into a print it moved is a mark by the
+# definition; the hand rules' 0.8 share cut spares it with the gate off).
 # The late turn into the move (``late_reversal_s`` 1200, wip/mom45) is on in ``otc`` by the lead's
 # decision (2026-12-06 21:30 UTC, before the 17:46 draw ran): momentum ignition's recall floor
 # fails our held-out book's sets most (8 of 34 allowed sets), and of the three momentum rules
