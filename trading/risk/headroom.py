@@ -92,7 +92,8 @@ def order_headroom(
     book.roll_day(at)
     state = manager.trading_state(account_id, at)
     if state is TradingState.HALTED:
-        return Headroom(ZERO, "risk.trading_halted", f"account {account_id} is HALTED: no new orders")
+        why = manager.halt_reason(account_id, at)
+        return Headroom(ZERO, "risk.trading_halted", f"account {account_id} is HALTED ({why}): no new orders")
     account_limits = manager.limits.for_account(account_id)
 
     limit = account_limits.max_open_orders

@@ -99,6 +99,7 @@ def test_halted_leaves_no_room_on_either_side():
     for side in ("BUY", "SELL"):
         h = room(m, side=side)
         assert not h.fits and h.code == "risk.trading_halted"
+        assert "every account halted by an operator" in h.detail
 
 
 def test_a_breached_daily_loss_makes_the_headroom_reduce_only_without_an_operator():
