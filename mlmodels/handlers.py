@@ -60,6 +60,9 @@ class FeatureHandler:
         self._aggregators: dict[str, TickBarAggregator] = {}
         self._last_mid: dict[str, Decimal] = {}
         self._bar_fed: set[str] = set()
+        # Per symbol, the open time of the last bar ``warm`` folded in: a bar at or before it was
+        # handled already (by this stage before a restart) and is not folded or emitted again.
+        self._warmed_to: dict[str, datetime] = {}
 
     def _state(self, symbol: str) -> SymbolFeatureState:
         state = self._states.get(symbol)
@@ -70,12 +73,20 @@ class FeatureHandler:
     def warm(self, bars: Iterable[Bar]) -> int:
         """Fold bars that came before this handler's first event into its state, emitting nothing:
         a replay that resumes where an earlier run stopped (``workers.replay_checkpoint``) starts
-        with the features that run had, instead of warming up again on bars it then cannot trade.
-        Returns the bars folded (those of its timeframe)."""
+        with the features that run had, instead of warming up again on bars it then cannot trade;
+        so does a restarted ``ml-features`` process (``workers.replay_checkpoint.
+        features_warm_from_records``). A bar of a symbol at or before the last one folded here is
+        ignored when it comes as an event (``handle``): it was handled before, and a consumer that
+        resumes from an older offset must neither fold it twice nor emit its features again.
+        Bars must come in time order per symbol. Returns the bars folded (those of its timeframe)."""
         folded = 0
         for bar in bars:
             if bar.timeframe != self.timeframe:
                 continue
+            warmed_to = self._warmed_to.get(bar.symbol)
+            if warmed_to is not None and bar.ts <= warmed_to:
+                continue
+            self._warmed_to[bar.symbol] = bar.ts
             self._bar_fed.add(bar.symbol)
             spread = float(bar.spread) if bar.spread is not None else 0.0
             self._state(bar.symbol).fold(
@@ -94,6 +105,8 @@ class FeatureHandler:
             if payload.timeframe != self.timeframe:
                 return []
             symbol = payload.symbol
+            if self._warmed_to and (warmed_to := self._warmed_to.get(symbol)) is not None and payload.ts <= warmed_to:
+                return []  # folded in by the warm-up: handled before this process started
             self._bar_fed.add(symbol)
             open_time, spread = payload.ts, payload.spread
             state = self._states.get(symbol) or self._state(symbol)

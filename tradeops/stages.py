@@ -33,11 +33,21 @@ class Stage:
     # A boolean setting that, when off, leaves the stage out of every run (``stages_wired``):
     # the metrics stage is not wired at all with METRICS_ENABLED off. "" = always wired.
     enabled_by: str = ""
+    # Dotted path to a callable taking the built handler, that ``manage.py run_stage`` (the stage
+    # as its own process) calls once before its first event, to take back state the bus will not
+    # give it again (the features' rolling windows). The embedded run warms its own. "" = none.
+    warm: str = ""
 
 
 STAGES: list[Stage] = [
     # One line per stage, in pipeline order. Later issues add theirs here.
-    Stage("ml-features", (Topic.MARKET_DATA,), "feature-engineering", "mlmodels.runtime.features_stage"),
+    Stage(
+        "ml-features",
+        (Topic.MARKET_DATA,),
+        "feature-engineering",
+        "mlmodels.runtime.features_stage",
+        warm="workers.replay_checkpoint.features_warm_from_records",
+    ),
     # ml-predict runs both models and the validator on each vector, so the validator sees both predictions
     Stage("ml-predict", (Topic.FEATURES,), "pattern-validator", "mlmodels.runtime.predict_stage"),
     # the audit trail also keeps each order's decision inputs: features, predictions, signals

@@ -16,8 +16,11 @@ profit are ``sl_atr`` / ``tp_atr`` ATRs from the signal price, on the tick grid.
 Within the headroom (``headroom_of``, in the worker ``trading.risk.order_headroom`` over the risk
 manager the gate reads): the size is shrunk to what the position, exposure, margin and open-order
 limits leave (on the volume grid), and when not even the minimum volume fits the account is
-skipped with the binding limit's code instead of sending an order bound to be refused. The risk
-checks still run on every order (defence in depth).
+skipped with the binding limit's code instead of sending an order bound to be refused. The
+headroom reads the account's trading state too (the risk manager's memory, no query): while it
+is REDUCING a signal that would open or grow a position is skipped (``strategy.reduce_only``)
+and one that shrinks it is sized to at most the position; while it is HALTED nothing is sent
+(``strategy.trading_halted``). The risk checks still run on every order (defence in depth).
 
 Every skip is a ``SignalSkip`` with a stable code (``SKIP_CODES``), the signal's time and the
 figures; ``last_skips`` holds those of the latest signal, for the runner to record in the audit
@@ -56,15 +59,20 @@ SKIP_CODES = {
     "strategy.no_volatility": "volatility sizing needs an ATR or a volatility on the signal",
     "strategy.below_min_volume": "the size the sizing rule gives is below the instrument's minimum volume",
     "strategy.no_headroom": "a risk limit leaves less than the minimum volume (``limit_code`` names it)",
+    "strategy.reduce_only": "the account is REDUCING and the signal would open or grow a position",
+    "strategy.trading_halted": "the account is HALTED (operator, kill switch or circuit breaker)",
 }
+# The headroom's codes that say the account's trading state left no room, not a limit's size.
+STATE_SKIPS = {"risk.reduce_only": "strategy.reduce_only", "risk.trading_halted": "strategy.trading_halted"}
 
 
 @dataclass(frozen=True, slots=True)
 class SignalSkip:
     """A validated signal that produced no order (for one account, or for all when
     ``account_id`` is None), and why. ``ts`` is the signal's time (event time). For
-    ``strategy.no_headroom``, ``wanted`` is the size the sizing rule asked for and ``limit_code``
-    the risk check whose limit binds (``risk.max_position``...)."""
+    ``strategy.no_headroom`` (and ``strategy.reduce_only`` / ``strategy.trading_halted``),
+    ``wanted`` is the size the sizing rule asked for and ``limit_code`` the risk check whose limit
+    binds (``risk.max_position``, ``risk.reduce_only``...)."""
 
     signal_id: str
     symbol: str
@@ -153,7 +161,7 @@ class Strategy:
                     reason = f"account {account_id}: {lots} lots wanted; {room.code or 'no limit'}: {room.detail}"
                     self._skip(
                         signal,
-                        "strategy.no_headroom",
+                        STATE_SKIPS.get(room.code, "strategy.no_headroom"),
                         reason,
                         account_id=account_id,
                         wanted=lots,

@@ -59,6 +59,14 @@ def orders_of(account) -> list[Order]:
     return list(Order.objects.filter(account=account).order_by("created_at", "pk"))
 
 
+def halted_skip(signal_id: str, account) -> str:
+    """The reason of the audit record of a signal the strategy skipped for ``account`` while it
+    was HALTED (``strategy.trading_halted``)."""
+    record = AuditRecord.objects.get(action="signal.skipped", object_id=f"{signal_id}:{account.pk}")
+    assert record.payload_data["code"] == "strategy.trading_halted"
+    return record.payload_data["reason"]
+
+
 def test_five_refusals_open_one_accounts_breaker_and_the_other_account_trades_on(
     instrument, gbpusd, account, second, client
 ):
@@ -75,8 +83,10 @@ def test_five_refusals_open_one_accounts_breaker_and_the_other_account_trades_on
     assert worker.risk.breakers.for_account(account.pk).state(at) == "open"
     assert worker.risk.breakers.for_account(second.pk).state(at) == "closed"
     worker.handle(tick(at=at))
-    worker.handle(signal(at=at))
-    assert "risk.breaker_open" in orders_of(account)[-1].reject_reason
+    worker.handle(signal(signal_id="while-open", at=at))
+    # the first account is HALTED: its strategy sends nothing and says why; the second trades on
+    assert len(orders_of(account)) == 5
+    assert "trading breaker open (consecutive_failures:REJECT)" in halted_skip("while-open", account)
     assert orders_of(second)[-1].status == "FILLED"
     status = worker.status()
     assert status["breaker"] == "open"  # the worst of the worker's breakers
@@ -138,6 +148,7 @@ def test_one_accounts_losses_engage_that_accounts_kill_switch_only(instrument, g
     assert f"account {account.pk} trading breaker opened on loss_threshold" in switch.engage_reason
     assert worker.risk.trading_state(account.pk, later) == "HALTED"
     assert worker.risk.trading_state(second.pk, later) == "ACTIVE"
-    worker.handle(signal(side="BUY", at=later + timedelta(seconds=1)))
+    worker.handle(signal(side="BUY", signal_id="switched-off", at=later + timedelta(seconds=1)))
     assert orders_of(second)[-1].status == "FILLED"
-    assert "risk.kill_switch_engaged" in orders_of(account)[-1].reject_reason
+    assert f"kill switch engaged on account={account.pk}" in halted_skip("switched-off", account)
+    assert not Order.objects.filter(account=account, signal_id="switched-off").exists()

@@ -15,7 +15,7 @@ import pytest
 from django.db import connection
 
 from tests.workers.conftest import T0, paper_broker, signal, tick
-from tests.workers.test_breaker_per_account import orders_of, second  # noqa: F401 - the second account's fixture
+from tests.workers.test_breaker_per_account import halted_skip, orders_of, second  # noqa: F401 - the second account's fixture
 from tradeops.audit.models import AuditRecord
 from tradeops.core.clock import ReplayClock, utcnow
 from tradeops.events import decode
@@ -100,12 +100,13 @@ def test_a_restarted_worker_keeps_the_open_breaker_then_lets_one_trial_through_a
     assert worker.risk.breakers.for_account(second.pk).state(later) == "closed"
     assert f"account {account.pk}'s trading breaker restored open (consecutive_failures:REJECT" in caplog.text
 
-    # Still halted: the first account's order is refused with the breaker's reason, the second's fills.
-    worker.handle(signal(at=later))
-    refused = orders_of(account)[-1]
-    assert refused.status == "REJECTED"
-    assert "risk.breaker_open" in refused.reject_reason
-    assert f"account {account.pk}'s trading breaker open (consecutive_failures:REJECT)" in refused.reject_reason
+    # Still halted: the first account's strategy sends nothing and records the breaker's reason;
+    # the second's fills.
+    sent = len(orders_of(account))
+    worker.handle(signal(signal_id="restored", at=later))
+    assert len(orders_of(account)) == sent
+    reason = halted_skip("restored", account)
+    assert f"account {account.pk}'s trading breaker open (consecutive_failures:REJECT)" in reason
     assert orders_of(second)[-1].status == "FILLED"
     status = worker.status()["accounts"]
     assert (status[account.pk]["breaker"], status[account.pk]["trading_state"]) == ("open", "HALTED")
@@ -138,8 +139,8 @@ def test_a_restarted_worker_keeps_the_open_breaker_then_lets_one_trial_through_a
     # process's clock); the wall clock does: one trial goes, the broker accepts, it closes.
     much_later = later + timedelta(minutes=5)
     worker.handle(tick(at=much_later))
-    worker.handle(signal(at=much_later))
-    assert "risk.breaker_open" in orders_of(account)[-1].reject_reason
+    worker.handle(signal(signal_id="event-time-only", at=much_later))
+    assert "trading breaker open" in halted_skip("event-time-only", account)
     worker._monotonic = lambda: time.monotonic() + COOL_DOWN.total_seconds()
     assert breaker.state(much_later) == "half_open"
     worker.handle(signal(side="SELL", at=much_later))

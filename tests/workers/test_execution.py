@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from tests.workers.conftest import T0, make_worker, signal, tick
+from tradeops.audit.models import AuditRecord
 from tradeops.events import OrderEvent, RiskDecision, decode, make_event
 from tradeops.outbox.models import Outbox
 from trading.brokers import OrderOutcome
@@ -84,9 +85,11 @@ def test_broker_refusals_reject_the_order_and_consecutive_ones_open_the_breaker(
     assert first.reject_reason == "broker REJECT: dealer says no"
     assert w.risk.breakers.for_account(account.pk).state(T0 + timedelta(seconds=1)) == "open"
     w.handle(tick(at=T0 + timedelta(seconds=2)))
-    w.handle(signal(at=T0 + timedelta(seconds=2)))
-    third = Order.objects.order_by("created_at").last()
-    assert "risk.breaker_open" in third.reject_reason
+    w.handle(signal(signal_id="while-open", at=T0 + timedelta(seconds=2)))
+    # the account is HALTED while its breaker is open: the strategy sends nothing and says why
+    assert Order.objects.count() == 2
+    skip = AuditRecord.objects.get(action="signal.skipped", object_id=f"while-open:{account.pk}")
+    assert skip.payload_data["code"] == "strategy.trading_halted"
     assert len(broker.deals_since(T0)) == 0
     # after the cool-down one trial goes through and closes it
     later = T0 + timedelta(seconds=40)
@@ -267,9 +270,15 @@ def test_position_mismatch_at_reconciliation_engages_the_account_kill_switch(wor
     assert "EURUSD ours 3" in switch.engage_reason and "broker 2.5" in switch.engage_reason
     assert Outbox.objects.filter(event_type="alert.raised").exists()
     worker.handle(signal(signal_id="after", at=T0 + timedelta(seconds=1)))
-    refused = Order.objects.get(signal_id="after")
-    assert refused.status == "REJECTED" and "kill_switch" in refused.reject_reason
+    assert not Order.objects.filter(signal_id="after").exists()  # the account is HALTED: nothing sized
+    skip = AuditRecord.objects.get(action="signal.skipped", object_id=f"after:{account.pk}")
+    assert skip.payload_data["code"] == "strategy.trading_halted"
     assert len(broker.deals_since(T0)) == 1  # nothing more reached the broker
+    # the gate still refuses what reaches it (defence in depth): an order the strategy did not size
+    worker.strategy.headroom_of = None
+    worker.handle(signal(signal_id="unsized", at=T0 + timedelta(seconds=2)))
+    refused = Order.objects.get(signal_id="unsized")
+    assert refused.status == "REJECTED" and "kill_switch" in refused.reject_reason
 
 
 @pytest.mark.django_db(transaction=True)

@@ -19,9 +19,14 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
 - ``risk.insufficient_margin``: the order's margin must fit in free margin, unless the order
   only shrinks the position.
 - ``risk.max_open_orders``: one more open order must fit.
+- ``risk.reduce_only`` / ``risk.trading_halted`` (the account's trading state, read from the
+  risk manager's memory as the gate reads it, ``RiskManager.trading_state``): HALTED leaves no
+  room; REDUCING leaves room only on the side that shrinks the position (plus open orders, as
+  ``TradingStateCheck`` counts it), and at most that position, so a reduce-only account gets
+  orders that close what it holds instead of growth orders bound to be refused.
 
-The limits the sizing cannot change (trading state, kill switch, breaker, loss and drawdown,
-message rates, duplicates, stale signals) are left to the checks: their refusals explain
+The limits the sizing cannot change (kill switch on a symbol or algorithm, message rates,
+duplicates, stale signals, market hours) are left to the checks: their refusals explain
 something about the state of the firm, not about the size.
 
 How: each limit gives an upper bound in lots, solved in closed form; the smallest bound (and the
@@ -39,7 +44,15 @@ from decimal import Decimal
 
 from trading.gate import GateContext
 from trading.intents import BUY, SELL, OrderIntent
-from trading.risk.manager import ExposureCheck, MarginCheck, MaxPositionCheck, NetExposureCheck, RiskManager
+from trading.risk.manager import (
+    ExposureCheck,
+    MarginCheck,
+    MaxPositionCheck,
+    NetExposureCheck,
+    RiskManager,
+    TradingState,
+    TradingStateCheck,
+)
 from trading.risk.state import AccountBook
 
 ZERO = Decimal(0)
@@ -68,12 +81,19 @@ def order_headroom(
     """Headroom of ``account_id`` for a ``side`` order on ``symbol`` priced at ``price`` (the
     reference price the order will carry), decided at ``at`` (event time).
 
-    Preconditions: the instrument and the account are loaded in ``manager``. Reads only; the
+    Preconditions: the instrument and the account are loaded in ``manager``. Reads only, but
+    for rolling the account's day to ``at`` (what the gate's context does a moment later for the
+    same time, ``RiskManager.context``), so the daily loss behind REDUCING is the gate's; the
     same state given to the gate a moment later gives the same answer (RTS 6 Art. 15 limits)."""
     if side not in (BUY, SELL):
         raise ValueError(f"side must be BUY or SELL, got {side!r}")
     spec = manager.specs[symbol]
     book = manager.account(account_id)
+    book.roll_day(at)
+    state = manager.trading_state(account_id, at)
+    if state is TradingState.HALTED:
+        why = manager.halt_reason(account_id, at)
+        return Headroom(ZERO, "risk.trading_halted", f"account {account_id} is HALTED ({why}): no new orders")
     account_limits = manager.limits.for_account(account_id)
 
     limit = account_limits.max_open_orders
@@ -81,13 +101,18 @@ def order_headroom(
         return Headroom(ZERO, "risk.max_open_orders", f"{len(book.open_orders)} orders open; limit {limit}")
 
     bounds = [(spec.max_volume, "", f"{symbol}: instrument maximum volume {spec.max_volume}")]
+    if state is TradingState.REDUCING:
+        reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side)
+        if reducing[0] <= 0:
+            return Headroom(ZERO, "risk.reduce_only", reducing[2])
+        bounds.append(reducing)
     bounds += _position_bound(manager, book, account_id=account_id, symbol=symbol, side=side)
     bounds += _exposure_bounds(manager, book, account_id=account_id, symbol=symbol, side=side, price=price)
     bounds += _margin_bound(manager, book, account_id=account_id, symbol=symbol, side=side, price=price)
     lots, code, detail = min(bounds, key=lambda b: (b[0], b[1] == ""))  # a tie names the risk limit
 
     size = spec.round_volume_down(max(lots, ZERO))
-    probe = _Probe(manager, account_id=account_id, symbol=symbol, side=side, price=price, at=at)
+    probe = _Probe(manager, account_id=account_id, symbol=symbol, side=side, price=price, at=at, state=state)
     for attempt in range(VERIFY_STEPS + 1):
         if size <= 0:
             return Headroom(ZERO, code, f"{detail}; below the minimum volume {spec.min_volume}")
@@ -103,6 +128,20 @@ def order_headroom(
 
 
 # ---------------------------------------------------------------- bounds, in lots, per limit
+
+
+def _reduce_only_bound(book: AccountBook, *, account_id, symbol, side):
+    """REDUCING: an order passes ``TradingStateCheck`` only when it shrinks position + open
+    orders (all sides) without flipping it, so the room is that amount on the opposite side."""
+    position = book.position(symbol)
+    current = position + book.pending(symbol)
+    sign = 1 if side == BUY else -1
+    held = f"{symbol}: position {position}, with open orders {current}"
+    if current == 0 or current * sign > 0:
+        grows = "open" if current == 0 else "grow"
+        return (ZERO, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: a {side} would {grows} it")
+    room = abs(current)
+    return (room, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: at most {room} lots to {side}")
 
 
 def _position_bound(manager, book: AccountBook, *, account_id, symbol, side):
@@ -195,12 +234,14 @@ def _margin_bound(manager, book: AccountBook, *, account_id, symbol, side, price
 class _Probe:
     """Runs a candidate size through the gate's own sizing checks (same objects, same state)."""
 
-    def __init__(self, manager: RiskManager, *, account_id, symbol, side, price, at):
-        self.checks = [cls(manager) for cls in (MaxPositionCheck, ExposureCheck, NetExposureCheck, MarginCheck)]
+    def __init__(self, manager: RiskManager, *, account_id, symbol, side, price, at, state):
+        sizing = (TradingStateCheck, MaxPositionCheck, ExposureCheck, NetExposureCheck, MarginCheck)
+        self.checks = [cls(manager) for cls in sizing]
         self.context = GateContext(
             now=at,
             instrument=manager.specs[symbol],
             quote=manager.quotes.get(symbol),
+            trading_state=state,
             account=manager.account(account_id),
         )
         self.fields = {"account_id": account_id, "symbol": symbol, "side": side, "reference_price": price, "ts": at}

@@ -28,7 +28,7 @@ from trading.intents import InstrumentSpec, IntentAction, OrderIntent, Quote
 from trading.marketdata.sessions import is_open
 from trading.position_math import PositionState
 from trading.risk.breaker import BreakerBook
-from trading.risk.killswitch import KillSwitchBook
+from trading.risk.killswitch import KillScope, KillSwitchBook
 from trading.risk.limits import LimitBook
 from trading.risk.state import AccountBook, OpenOrder, is_reducing, signature
 
@@ -127,6 +127,24 @@ class RiskManager:
         if book is not None and self._loss_breached(book):
             return TradingState.REDUCING
         return state
+
+    def halt_reason(self, account_id: int, now: datetime | None = None) -> str:
+        """Why ``trading_state`` says HALTED, in the words the gate's checks use ("" when it
+        does not): for the sizing's skip, so the trader reads the cause, not only the state."""
+        if self.manual_state.get(None) is TradingState.HALTED:
+            return "every account halted by an operator"
+        if self.manual_state.get(account_id) is TradingState.HALTED:
+            return f"account {account_id} halted by an operator"
+        if self.kill_switch.account_halted(account_id):
+            every = (KillScope.ALL.value, "") in self.kill_switch.engaged
+            return "kill switch engaged on " + ("all" if every else f"account={account_id}")
+        if now is not None:
+            breaker = self.breakers.for_account(account_id)
+            if not breaker.allow(now) and breaker.state(now) is BreakerState.OPEN:
+                return f"account {account_id}'s trading breaker open" + (
+                    f" ({breaker.reason})" if breaker.reason else ""
+                )
+        return ""
 
     def _loss_breached(self, book: AccountBook) -> bool:
         limits = self.limits.for_account(book.account_id)

@@ -51,7 +51,7 @@ class Command(BaseCommand):
             # execution worker's hot state): wait for it rather than exit.
             try:
                 handler = infrastructure_retry(
-                    lambda: handler_load(stage), what=f"stage {stage.name}: start-up", should_stop=should_stop
+                    lambda: self._handler(stage), what=f"stage {stage.name}: start-up", should_stop=should_stop
                 )
             except LockHeld as exc:
                 raise CommandError(f"stage {stage.name}: {exc}; exiting", returncode=EXIT_LOCKED) from None
@@ -73,3 +73,15 @@ class Command(BaseCommand):
             f"duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered + stats.dead_lettered_on_decode} "
             f"({stats.dead_lettered_on_decode} on decode, {stats.dead_lettered} by the handler)"
         )
+
+    def _handler(self, stage):
+        """The stage's handler, warmed (``Stage.warm``) from the system of record when it says how."""
+        handler = handler_load(stage)
+        if stage.warm:
+            from django.utils.module_loading import import_string
+
+            said = import_string(stage.warm)(handler)
+            if said:
+                self.stdout.write(f"stage {stage.name}: {said}")
+                self.stdout.flush()
+        return handler
