@@ -189,8 +189,10 @@ _JOINED_WORD = re.compile(rf"(-?)(\S*{FTS_SEPARATORS}\S*)")
 
 def _as_phrase(match: re.Match) -> str:
     # quoted even when one part is left: inside quotes "-1" (of "db01:-1") is read as a document
-    # reads it, the signed number, not as the search's negation
-    parts = [part for part in re.split(FTS_SEPARATORS, match[2]) if part]
+    # reads it, the signed number, not as the search's negation. A part of punctuation alone (the
+    # ".." of "..:1") is dropped, as the document's parser drops it between spaces (a quoted query
+    # would keep it and match nothing)
+    parts = [part for part in re.split(FTS_SEPARATORS, match[2]) if any(c.isalnum() for c in part)]
     return f'{match[1]}"{" ".join(parts)}"' if parts else ""
 
 
