@@ -234,25 +234,11 @@ def test_an_officers_open_queue_receives_the_live_stages_alert_and_case():
     officer's open screen (until 2026-12-06 the case page and open case list did not move: the
     stage published no ``case.changed``); a trader's screen gets neither."""
     from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
 
-    from tests.screens.world import pump_live, world_build
-    from tradeops.asgi import application
+    from tests.screens.world import live_connect, live_received, pump_live, world_build
 
     world = world_build()
     pump_live()
-
-    async def connect(user):
-        communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
-        communicator.scope["user"] = user
-        connected, _ = await communicator.connect()
-        assert connected
-        assert (await communicator.receive_json_from())["type"] == "hello"
-        return communicator
-
-    async def received(communicator) -> list[dict]:
-        frame = await communicator.receive_json_from(timeout=5)
-        return frame["events"] if frame["type"] == "batch" else [frame]
 
     def surveil() -> None:
         consumer = _consumer("OWNER-Z")  # an owner the screens' world has no open case for
@@ -260,13 +246,11 @@ def test_an_officers_open_queue_receives_the_live_stages_alert_and_case():
             consumer.handle(event)
 
     async def scenario():
-        trader = await connect(world.users["trader"])
-        officer = await connect(world.users["officer"])
+        trader = await live_connect(world.users["trader"])
+        officer = await live_connect(world.users["officer"])
         await database_sync_to_async(surveil)()
         assert await database_sync_to_async(pump_live)() == 2
-        got = await received(officer)
-        while len(got) < 2:
-            got += await received(officer)
+        got = await live_received(officer, 2)
         by_type = {e["type"]: e["payload"] for e in got}
         assert set(by_type) == {"alert.raised", "case.changed"}
         assert by_type["alert.raised"]["alert_type"] == "wash_trade"
