@@ -111,6 +111,14 @@ def test_the_live_stage_publishes_an_alert_and_its_new_case_once_and_audits_the_
     assert AuditRecord.objects.filter(object_type="alert").count() == 1  # one record for the one alert
     assert AuditRecord.objects.get(action="case.changed").object_id == case.reference
     assert audit_append_events(events=events) == 0  # a redelivery to the audit stage: nothing
+    from tradeops.audit.search import AuditQuery, audit_search
+    from tradeops.audit.verify import audit_verify
+
+    assert audit_verify().ok  # the chain verifies
+    found = {
+        (r.action, r.object_id) for r in audit_search(AuditQuery(object_type="alert", object_id=str(alert.pk))).records
+    }
+    assert found == {("alert.recorded", str(alert.pk))}  # the alert's trail: its one record
 
 
 @pytest.mark.django_db
