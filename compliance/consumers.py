@@ -2,11 +2,14 @@
 
 Consumes trading-events, market-data-events and compliance-events (rule changes and throttle
 re-enables; its own alerts come back and are ignored). Orders, fills and ticks go through the pure
-surveillance engine; its alerts are recorded (deduplicated, grouped into cases) and returned as
-``alert.raised`` events for the runner to publish on compliance-events (deterministic ids, so a
-redelivered batch does not raise twice). The engine runs in ``episodes="updates"`` mode: an
-episode's alert is raised when it opens and raised again, with the same
-``evidence.episode.id``, each time it grows, and ``alerts_record`` keeps one row per episode.
+surveillance engine; its alerts are recorded (deduplicated, grouped into cases) and, in the same
+transaction, their ``alert.raised`` and the touched cases' ``case.changed`` go on the outbox
+(``compliance.services.alerts_record_published``, the same as ``surveil --record``: ids derived
+from the audit records, so the audit trail records each alert once and a redelivered event that
+changes no alert publishes nothing). Without recording (``record=False``) the alerts are returned
+as ``alert.raised`` events for the runner to publish (deterministic ids). The engine runs in
+``episodes="updates"`` mode: an episode's alert is raised when it opens and raised again, with
+the same ``evidence.episode.id``, each time it grows, and the service keeps one row per episode.
 ``risk.decision`` events yield the pre-trade compliance record and ``compliance.decision``
 (RTS 6 Art. 15); execution-throttle trips are persisted (``ThrottleTrip``) so a disabled
 algorithm stays disabled across restarts.
@@ -201,7 +204,7 @@ class SurveillanceConsumer:
         # Recorded at the market time that raised them: a bar's quote stands at the bar's END
         # (``bar_quote``), its envelope at its open (an hour before its hourly fixing print).
         at = rec.ts if type(rec) is Quote else event.occurred_at
-        out = self._raise(engine.take_alerts(), at=at) if engine.alerts else []
+        out = self._raise(engine.take_alerts(), at=at, cause=str(event.event_id)) if engine.alerts else []
         if self._idle_out:
             out, self._idle_out = [*self._idle_out, *out], []
         if self.save_state is not None and self.clock() - self._last_save >= self.snapshot_every_s:
@@ -256,12 +259,8 @@ class SurveillanceConsumer:
         if not self.record:
             self._idle_out += self._raise(alerts)
             return
-        from django.db import transaction
-
-        from tradeops.outbox.services import outbox_append_many
-
-        with transaction.atomic():
-            outbox_append_many(events=self._raise(alerts, at=self._last_ts + timedelta(seconds=moved)))
+        at = self._last_ts + timedelta(seconds=moved)
+        self._raise(alerts, at=at, cause=f"sweep:{at.isoformat()}")
 
     # ------------------------------------------------------------ rules in force
 
@@ -356,15 +355,28 @@ class SurveillanceConsumer:
         for algo_id, when, why, version in trips:
             execution_throttle_trip_record(algo_id=algo_id, at=when, detail=why, rule_version=version)
 
-    def _raise(self, alerts, *, at=None) -> list[Envelope]:
-        if self.record:
-            from compliance.services import alerts_record
+    def _raise(self, alerts, *, at=None, cause: str = "") -> list[Envelope]:
+        """The engine's alerts. Recording: recorded (deduplicated, grouped into cases) and their
+        ``alert.raised`` and ``case.changed`` events put on the outbox in the same transaction
+        (``alerts_record_published``, as ``surveil --record`` does: one event per alert recorded
+        or extended and per case touched, each ``alert.raised`` with its audit record's event id
+        so the audit-trail stage appends nothing for it); nothing is returned, and an alert the
+        rows already hold (a redelivered event) publishes nothing. Not recording: returned as
+        ``alert.raised`` events for the runner to publish. ``at``: the event time of what raised
+        them (a replay's market time); None: the wall clock. ``cause``: what raised them (the
+        input event's id), part of the ``case.changed`` ids."""
+        if not self.record:
+            return [make_event(alert_payload(a), source=SOURCE, key=a.account or a.symbol) for a in alerts]
+        from compliance.services import alerts_record_published
+        from tradeops.core.clock import utcnow
 
-            # ``at``: the event time of what raised them (a replay's market time); None: the wall clock
-            alerts_record(
-                alerts=[a.as_dict() | {"severity": a.severity} for a in alerts], source="surveillance-stream", at=at
-            )
-        return [make_event(alert_payload(a), source=SOURCE, key=a.account or a.symbol) for a in alerts]
+        alerts_record_published(
+            sightings=[(at or utcnow(), [a.as_dict() | {"severity": a.severity} for a in alerts])],
+            source="surveillance-stream",
+            event_source=SOURCE,
+            cause=cause,
+        )
+        return []
 
 
 def surveil_stage() -> SurveillanceConsumer:

@@ -533,7 +533,11 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
 
 @transaction.atomic
 def alerts_record_published(
-    *, sightings: Iterable[tuple[datetime, Iterable[dict[str, Any]]]], source: str = "surveil-batch"
+    *,
+    sightings: Iterable[tuple[datetime, Iterable[dict[str, Any]]]],
+    source: str = "surveil-batch",
+    event_source: str = "",
+    cause: str = "",
 ) -> list[Alert]:
     """Record alerts as ``alerts_record`` does, each group at its own event time (``sightings``:
     (raised at, alerts) pairs, e.g. ``surveil --record``'s alerts by the book's time when
@@ -548,9 +552,17 @@ def alerts_record_published(
     ``alert.extended``, derived: ``tradeops.audit.identity.recorded_event_id``), so the audit-trail
     stage that consumes it appends nothing (one action, one record); each ``case.changed`` has an
     id derived from the case, the step and its alerts, so a redelivery is recorded once. Returns
-    the new alerts."""
+    the new alerts.
+
+    The one way recorded alerts and touched cases become events: ``surveil --record`` calls it
+    once per run, the streaming stage (``compliance.consumers``) once per event whose handling
+    raised alerts (a redelivered event that changes no alert publishes nothing). ``source``: the
+    rows' source and the audit actor (``service:<source>``); ``event_source``: the events'
+    ``source`` when it differs (the stage's name, ``surveillance``); ``cause``: what raised them
+    (the stage: the input event's id), part of each ``case.changed`` id, so two events at the
+    same event time that extend the same case publish two steps, not one id twice."""
+    from compliance.surveillance.stream import alert_payload
     from tradeops.audit.identity import recorded_event_id
-    from tradeops.events import Alert as AlertRaised
     from tradeops.outbox.services import outbox_append_many
 
     created: list[Alert] = []
@@ -571,20 +583,10 @@ def alerts_record_published(
                 step["action"] = "alert_added"
     events = []
     for alert, event_id, _at in sorted(alerts_out.values(), key=lambda item: item[0].pk):
-        payload = AlertRaised(
-            alert_type=alert.alert_type,
-            severity=alert.severity,
-            symbol=alert.symbol,
-            account=alert.account,
-            owner=alert.owner,
-            order_ids=tuple(alert.order_ids),
-            score=alert.score,
-            start=alert.start,
-            end=alert.end,
-            evidence=alert.evidence,
-            ts=alert.end or alert.start or alert.last_seen,  # event time, as the stage's alert.raised
+        payload = alert_payload(alert, ts=alert.end or alert.start or alert.last_seen)  # event time, as the stage's
+        events.append(
+            make_event(payload, source=event_source or source, key=alert.account or alert.symbol, event_id=event_id)
         )
-        events.append(make_event(payload, source=source, key=alert.account or alert.symbol, event_id=event_id))
     for case_id in sorted(cases_out):
         step = cases_out[case_id]
         case = step["case"]
@@ -594,6 +596,7 @@ def alerts_record_published(
             obj=case,
             payload={"action": step["action"], "alerts": sorted(set(step["alerts"])), "status": case.status},
             at=step["at"],
+            cause=cause,
         )
         payload = CaseChanged(
             case_id=case.pk,
@@ -605,7 +608,7 @@ def alerts_record_published(
             actor=f"service:{source}",
             ts=step["at"],
         )
-        events.append(make_event(payload, source=source, key=case.reference, event_id=event_id))
+        events.append(make_event(payload, source=event_source or source, key=case.reference, event_id=event_id))
     if events:
         outbox_append_many(events=events)
     return created

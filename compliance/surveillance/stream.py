@@ -11,6 +11,8 @@ The owner is the account's beneficial owner (linked accounts share it), else the
 from __future__ import annotations
 
 from collections.abc import Mapping, MutableMapping
+from datetime import datetime
+from typing import Any
 
 from compliance.surveillance.base import SurveillanceAlert
 from compliance.surveillance.records import FillRecord, OrderMessage, Quote
@@ -114,7 +116,12 @@ def record_of(
     return None
 
 
-def alert_payload(alert: SurveillanceAlert) -> Alert:
+def alert_payload(alert: SurveillanceAlert | Any, *, ts: datetime | None = None) -> Alert:
+    """The ``alert.raised`` payload of an alert: the engine's (``SurveillanceAlert``, the stage
+    without recording) or a recorded row (``compliance.models.Alert``, its state after the
+    sighting: ``compliance.services.alerts_record_published``, both the stage's path and
+    ``surveil --record``'s). One builder, so the two paths publish the same fields. ``ts``: its
+    event time, by default the end of the behaviour, else its start."""
     return Alert(
         alert_type=alert.alert_type,
         severity=alert.severity,
@@ -126,5 +133,5 @@ def alert_payload(alert: SurveillanceAlert) -> Alert:
         start=alert.start,
         end=alert.end,
         evidence=alert.evidence,
-        ts=alert.end or alert.start,
+        ts=ts or alert.end or alert.start,
     )

@@ -65,15 +65,19 @@ def test_wash_trade_between_linked_accounts_on_the_live_stream(db):
     # ticket, painting the tape's): the next tick eleven minutes later raises it.
     assert _market_order(consumer, 3, "c2", 2, "SELL", "1", "1.10000") == []
     later = Tick(symbol="EURUSD", bid=Decimal("1.10000"), ask=Decimal("1.10010"), ts=T0 + timedelta(seconds=660))
-    out = consumer.handle(make_event(later, source="md", key="EURUSD"))
-    assert [e.type for e in out] == ["alert.raised"]
-    assert out[0].topic == "compliance-events"
+    # recorded: its alert.raised and its case's case.changed go through the outbox with the rows
+    # (alerts_record_published, as surveil --record), not back to the runner
+    assert consumer.handle(make_event(later, source="md", key="EURUSD")) == []
+    out = [decode(bytes(r.message)) for r in Outbox.objects.order_by("id")]
+    assert [e.type for e in out] == ["alert.raised", "case.changed"]
+    assert {e.topic for e in out} == {"compliance-events"} and {e.source for e in out} == {"surveillance"}
     alert = out[0].payload
     assert alert.alert_type == "wash_trade" and alert.owner == "OWNER-1" and alert.order_ids == ("c1", "c2")
     assert alert.evidence["pairs"][0][0]["qty"] == 100000.0  # lots converted to units
     assert alert.evidence["episode"]["status"] == "open"  # raised when the run ends; later pairs extend it
     row = Alert.objects.get()
     assert row.case.subject_owner == "OWNER-1"
+    assert out[1].payload.action == "opened" and out[1].payload.reference == row.case.reference
 
 
 def test_a_quiet_market_does_not_hold_back_a_wash_waiting_for_its_run_to_end(db):
@@ -102,6 +106,7 @@ def test_a_quiet_market_does_not_hold_back_a_wash_waiting_for_its_run_to_end(db)
     assert row.alert_type == "wash_trade" and sorted(row.order_ids) == ["c1", "c2"]
     published = Outbox.objects.get(event_type="alert.raised")
     assert published.topic == "compliance-events"
+    assert Outbox.objects.get(event_type="case.changed").topic == "compliance-events"
 
 
 def test_without_recording_the_quiet_market_sweep_returns_its_alert_with_the_next_record():
@@ -484,7 +489,7 @@ def test_an_alert_a_bar_reveals_is_recorded_at_the_bar_end_not_its_open(monkeypa
 
     raised_at = []
     monkeypatch.setattr(engine, "process", process_and_alert)
-    monkeypatch.setattr(consumer, "_raise", lambda alerts, *, at=None: raised_at.append(at) or [])
+    monkeypatch.setattr(consumer, "_raise", lambda alerts, *, at=None, cause="": raised_at.append(at) or [])
     tick = Tick(symbol="EURUSD", bid=Decimal("1.1"), ask=Decimal("1.1001"), ts=T0 + timedelta(minutes=59, seconds=59))
     consumer.handle(make_event(tick, source="md", key="EURUSD"))
     consumer.handle(make_event(_bar(T0, "1.1002"), source="md", key="EURUSD"))

@@ -142,36 +142,20 @@ def test_an_officers_open_queue_receives_what_surveil_record_recorded(tmp_path):
     """The desk's consumer (``/ws/live/``) pushes the batch's alert and case to an officer's open
     screen, as it does the streaming stage's; a trader's screen gets neither."""
     from channels.db import database_sync_to_async
-    from channels.testing import WebsocketCommunicator
 
     from compliance.models import Case
-    from tests.screens.world import pump_live, world_build
-    from tradeops.asgi import application
+    from tests.screens.world import live_connect, live_received, pump_live, world_build
 
     world = world_build()
     pump_live()
     src = _wash_book(tmp_path, owner="Z")
 
-    async def connect(user):
-        communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
-        communicator.scope["user"] = user
-        connected, _ = await communicator.connect()
-        assert connected
-        assert (await communicator.receive_json_from())["type"] == "hello"
-        return communicator
-
-    async def received(communicator) -> list[dict]:
-        frame = await communicator.receive_json_from(timeout=5)
-        return frame["events"] if frame["type"] == "batch" else [frame]
-
     async def scenario():
-        trader = await connect(world.users["trader"])
-        officer = await connect(world.users["officer"])
+        trader = await live_connect(world.users["trader"])
+        officer = await live_connect(world.users["officer"])
         await database_sync_to_async(_surveil_record)(tmp_path, src)
         assert await database_sync_to_async(pump_live)() == 2
-        got = await received(officer)
-        while len(got) < 2:
-            got += await received(officer)
+        got = await live_received(officer, 2)
         by_type = {e["type"]: e["payload"] for e in got}
         assert set(by_type) == {"alert.raised", "case.changed"}
         assert by_type["alert.raised"]["alert_type"] == "wash_trade" and by_type["alert.raised"]["owner"] == "Z"

@@ -231,3 +231,26 @@ def pump_live() -> int:
     assert drained and not push.dropped, f"live push: {push.dropped} screen updates dropped (drained: {drained})"
     outbox_mark_sent(ids=[r.id for r in rows], at=utcnow())
     return len(rows)
+
+
+async def live_connect(user):
+    """An open screen of ``user`` on the desk's live socket (``/ws/live/``), past its hello."""
+    from channels.testing import WebsocketCommunicator
+
+    from tradeops.asgi import application
+
+    communicator = WebsocketCommunicator(application, "/ws/live/", headers=[(b"origin", b"http://localhost")])
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    assert (await communicator.receive_json_from())["type"] == "hello"
+    return communicator
+
+
+async def live_received(communicator, count: int) -> list[dict]:
+    """The next ``count`` events pushed to an open screen (frames of one or a batch)."""
+    got: list[dict] = []
+    while len(got) < count:
+        frame = await communicator.receive_json_from(timeout=5)
+        got += frame["events"] if frame["type"] == "batch" else [frame]
+    return got

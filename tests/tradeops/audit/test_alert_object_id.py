@@ -70,16 +70,29 @@ def test_other_alerts_keep_their_id():
     assert alert_object_id(spoof.payload) == "spoofing:EURUSD:7"
 
 
+SPIKE_OLD = ("market_data.spike:EURUSD:", "market_data.spike::")
+ANOMALY_OLD = ("anomaly.latency:operations:", "anomaly.latency::")
+
+
 @pytest.mark.parametrize(
     ("object_type", "object_id", "searched"),
     [
-        ("alert", "market_data.spike:EURUSD:2026-03-02T10:03:20.000000Z", (("market_data.spike:EURUSD:",), "")),
-        ("", "market_data.spike:EURUSD:2026-03-02T10:03:20.000000Z", (("market_data.spike:EURUSD:",), "")),
+        ("alert", "market_data.spike:EURUSD:2026-03-02T10:03:20.000000Z", (SPIKE_OLD, "")),
+        ("", "market_data.spike:EURUSD:2026-03-02T10:03:20.000000Z", (SPIKE_OLD, "")),
         ("alert", "market_data.spike:EURUSD:", ((), "market_data.spike:EURUSD:")),  # the old form
         ("alert", "market_data.spike:EURUSD", ((), "market_data.spike:EURUSD:")),
         ("alert", "market_data.spike", ((), "")),
         ("alert", "spoofing:EURUSD:7", ((), "")),
         ("order", "market_data.spike:EURUSD:", ((), "")),
+        # alerts with no account other than the market data's (since wip/live50)
+        ("alert", "anomaly.latency:operations:2026-03-02T10:00:00.000000Z", (ANOMALY_OLD, "")),
+        ("alert", "anomaly.latency::", ((), "anomaly.latency:")),  # the old form: subject and last part empty
+        ("alert", "anomaly.latency:operations", ((), "anomaly.latency:operations:")),
+        ("alert", "model_drift:EURUSD:2026-03-02T10:00:00.000000Z", (("model_drift:EURUSD:", "model_drift::"), "")),
+        ("alert", "model_drift:EURUSD:", ((), "model_drift:EURUSD:")),
+        ("alert", "model_drift:EURUSD", ((), "")),  # not an operator alert: its type and symbol are no id
+        ("", "EURUSD:2026-03-02T10:00:00.000000Z", ((), "")),  # a feature vector's id
+        ("", "12:EURUSD", ((), "")),  # a position's
     ],
 )
 def test_what_a_search_by_object_id_also_matches(object_type, object_id, searched):
@@ -123,8 +136,61 @@ def test_the_elasticsearch_request_matches_the_old_records_too():
     from tradeops.audit.search_es import build_search
 
     one = build_search(AuditQuery(object_type="alert", object_id="market_data.gap:EURUSD:2026-03-02T10:00:00.000000Z"))
-    assert {
-        "terms": {"object_id": ["market_data.gap:EURUSD:2026-03-02T10:00:00.000000Z", "market_data.gap:EURUSD:"]}
-    } in (one.to_dict()["query"]["bool"]["filter"])
+    ids = ["market_data.gap:EURUSD:2026-03-02T10:00:00.000000Z", "market_data.gap:EURUSD:", "market_data.gap::"]
+    assert {"terms": {"object_id": ids}} in (one.to_dict()["query"]["bool"]["filter"])
     series = build_search(AuditQuery(object_type="alert", object_id="market_data.gap:EURUSD")).to_dict()
     assert "'prefix': {'object_id': 'market_data.gap:EURUSD:'}" in str(series)
+
+
+def _anomaly_alert(at: datetime):
+    """The anomaly detector's operator alert, as ``tradeops.observability.anomaly.alert_raise``
+    puts it on the outbox: no symbol, no account."""
+    payload = Alert(alert_type="anomaly.latency", severity="high", owner="operations", end=at, ts=at)
+    return make_event(payload, source="anomaly-detector", key="anomaly.latency")
+
+
+def test_alerts_with_no_account_are_filed_under_their_subject_and_first_finding_time():
+    """Until wip/live50 an anomaly was ``anomaly.latency::`` and a model's drift
+    ``model_drift:EURUSD:``: their last part empty, one object for every alert of them."""
+    anomaly = _anomaly_alert(T0)
+    assert _both_ways(anomaly) == ("anomaly.latency:operations:2026-03-02T10:00:00.000000Z",) * 2
+    assert _both_ways(_anomaly_alert(T0))[0] == _both_ways(anomaly)[0]  # stable
+    assert _both_ways(_anomaly_alert(T0 + timedelta(minutes=5)))[0] != _both_ways(anomaly)[0]
+    drift = make_event(Alert(alert_type="model_drift", symbol="EURUSD", start=T0, ts=T0), source="ml", key="EURUSD")
+    assert _both_ways(drift) == ("model_drift:EURUSD:2026-03-02T10:00:00.000000Z",) * 2
+    # a surveillance alert of a history without accounts (the stage not recording returns it as is)
+    owner_only = Alert(alert_type="wash_trade", symbol="EURUSD", owner="X", start=T0, ts=T0 + timedelta(seconds=4))
+    assert (
+        _both_ways(make_event(owner_only, source="surveillance", key="EURUSD"))
+        == ("wash_trade:EURUSD:2026-03-02T10:00:00.000000Z",) * 2
+    )
+    for event in (anomaly, drift):
+        assert not _both_ways(event)[0].endswith(":")
+
+
+@pytest.mark.django_db
+def test_the_audit_search_finds_an_anomalys_old_and_new_records(postgres):
+    from tradeops.audit.models import AuditRecord
+    from tradeops.audit.search import AuditQuery, audit_search
+    from tradeops.audit.services import audit_append, audit_append_events
+
+    old = audit_append(
+        action="alert.raised",
+        object_type="alert",
+        object_id="anomaly.latency::",
+        occurred_at=T0,
+        payload={"data": {"alert_type": "anomaly.latency"}},
+        actor="service:anomaly-detector",
+        category="compliance",
+    )
+    new, later = _anomaly_alert(T0 + timedelta(hours=1)), _anomaly_alert(T0 + timedelta(hours=2))
+    assert audit_append_events(events=[new, later]) == 2
+    new_id = AuditRecord.objects.get(event_id=new.event_id).object_id
+    later_id = AuditRecord.objects.get(event_id=later.event_id).object_id
+
+    def found(**query) -> set[str]:
+        return {r.object_id for r in audit_search(AuditQuery(**query)).records}
+
+    assert found(object_type="alert", object_id=new_id) == {"anomaly.latency::", new_id}
+    assert found(object_type="alert", object_id="anomaly.latency::") == {"anomaly.latency::", new_id, later_id}
+    assert AuditRecord.objects.get(sequence=old.sequence).object_id == "anomaly.latency::"  # untouched
