@@ -23,8 +23,8 @@ from tradeops.stages import stage_get
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
 
 
-def _market_order(consumer, t, cid, account_id, side, lots, price):
-    ts = T0 + timedelta(seconds=t)
+def market_order_events(ts, cid, account_id, side, lots, price) -> list:
+    """A market order's submission and its fill 40 ms later, as the execution worker publishes them."""
     order = OrderEvent(
         client_order_id=cid,
         account_id=account_id,
@@ -46,8 +46,15 @@ def _market_order(consumer, t, cid, account_id, side, lots, price):
         price=Decimal(price),
         ts=ts + timedelta(milliseconds=40),
     )
-    out = consumer.handle(make_event(order, source="execution", key=str(account_id)))
-    return out + consumer.handle(make_event(fill, source="execution", key=str(account_id)))
+    return [
+        make_event(order, source="execution", key=str(account_id)),
+        make_event(fill, source="execution", key=str(account_id)),
+    ]
+
+
+def _market_order(consumer, t, cid, account_id, side, lots, price):
+    order, fill = market_order_events(T0 + timedelta(seconds=t), cid, account_id, side, lots, price)
+    return consumer.handle(order) + consumer.handle(fill)
 
 
 def test_stage_is_registered():

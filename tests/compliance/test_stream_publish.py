@@ -15,9 +15,10 @@ from django.conf import settings
 
 from compliance.consumers import SurveillanceConsumer
 from compliance.models import Alert, Case
+from tests.compliance.test_stream import market_order_events
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import audit_append_events
-from tradeops.events import Fill, OrderEvent, Tick, decode, make_event
+from tradeops.events import Tick, decode, make_event
 from tradeops.outbox.models import Outbox
 
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=UTC)
@@ -29,32 +30,7 @@ def _tick(t: float):
 
 
 def _market(t: float, cid: str, account_id: int, side: str, price: str) -> list:
-    ts = T0 + timedelta(seconds=t)
-    order = OrderEvent(
-        client_order_id=cid,
-        account_id=account_id,
-        symbol="EURUSD",
-        side=side,
-        order_type="MARKET",
-        quantity=Decimal(1),
-        status="SUBMITTED",
-        previous_status="RISK_APPROVED",
-        ts=ts,
-    )
-    fill = Fill(
-        client_order_id=cid,
-        broker_deal_id=f"d-{cid}",
-        account_id=account_id,
-        symbol="EURUSD",
-        side=side,
-        quantity=Decimal(1),
-        price=Decimal(price),
-        ts=ts + timedelta(milliseconds=40),
-    )
-    return [
-        make_event(order, source="execution", key=str(account_id)),
-        make_event(fill, source="execution", key=str(account_id)),
-    ]
+    return market_order_events(T0 + timedelta(seconds=t), cid, account_id, side, 1, price)
 
 
 def _wash_events(owner_start: float = 0) -> list:
