@@ -140,6 +140,22 @@ def test_a_second_alert_in_an_open_case_publishes_alert_added_and_an_extension_a
     assert not AuditRecord.objects.filter(action="alert.raised").exists()
 
 
+def wash_sighting(*orders: str, end_s: int, score: float, episode: str) -> dict:
+    """A wash-trade alert of accounts 1 and 2 (one owner) on EURUSD, as the engine raises it, from
+    10:00:00 to ``end_s`` seconds later: its episode id ties the sightings of one episode."""
+    return {
+        "alert_type": "wash_trade",
+        "account": "1,2",
+        "owner": "OWNER-1",
+        "symbol": "EURUSD",
+        "order_ids": list(orders),
+        "score": score,
+        "start": "2026-01-05T10:00:00Z",
+        "end": f"2026-01-05T10:00:{end_s:02d}Z",
+        "evidence": {"episode": {"id": episode}},
+    }
+
+
 @pytest.mark.django_db
 def test_an_episode_that_grows_publishes_alert_extended_with_its_extension_records_id():
     """The engine raises an open episode again as it grows (``episodes="updates"``): the row is
@@ -147,23 +163,10 @@ def test_an_episode_that_grows_publishes_alert_extended_with_its_extension_recor
     ``alert_extended``."""
     from compliance.services import alerts_record_published
 
-    def seen(end_s: int, *orders: str) -> dict:
-        return {
-            "alert_type": "wash_trade",
-            "account": "1,2",
-            "owner": "OWNER-1",
-            "symbol": "EURUSD",
-            "order_ids": list(orders),
-            "score": 0.5 + end_s / 100,
-            "start": "2026-01-05T10:00:00Z",
-            "end": f"2026-01-05T10:00:{end_s:02d}Z",
-            "evidence": {"episode": {"id": "ep-1"}},
-        }
-
     def record(end_s: int, *orders: str, cause: str) -> None:
         at = T0 + timedelta(seconds=end_s)
         alerts_record_published(
-            sightings=[(at, [seen(end_s, *orders)])],
+            sightings=[(at, [wash_sighting(*orders, end_s=end_s, score=0.5 + end_s / 100, episode="ep-1")])],
             source="surveillance-stream",
             event_source="surveillance",
             cause=cause,
@@ -188,23 +191,12 @@ def test_two_events_at_one_instant_extending_one_case_publish_two_steps():
     ids differ by their cause (the input event), so both are published (no duplicate outbox id)."""
     from compliance.services import alerts_record_published
 
-    def seen(*orders: str, score: float) -> dict:
-        return {
-            "alert_type": "wash_trade",
-            "account": "1,2",
-            "owner": "OWNER-1",
-            "symbol": "EURUSD",
-            "order_ids": list(orders),
-            "score": score,
-            "start": "2026-01-05T10:00:00Z",
-            "end": "2026-01-05T10:00:10Z",
-            "evidence": {"episode": {"id": "ep-2"}},
-        }
-
     at = T0 + timedelta(seconds=10)
     for cause, orders, score in (("e0", ("a1",), 0.5), ("e1", ("a1", "b1"), 0.6), ("e2", ("a1", "b1", "c1"), 0.7)):
         alerts_record_published(
-            sightings=[(at, [seen(*orders, score=score)])], source="surveillance-stream", cause=cause
+            sightings=[(at, [wash_sighting(*orders, end_s=10, score=score, episode="ep-2")])],
+            source="surveillance-stream",
+            cause=cause,
         )
     steps = [e for e in _unsent() if e.type == "case.changed"]
     assert [s.payload.action for s in steps] == ["opened", "alert_extended", "alert_extended"]
