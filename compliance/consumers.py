@@ -47,7 +47,7 @@ from compliance.surveillance.params import DETECTOR_PARAMS, ParameterError
 from compliance.surveillance.records import Quote
 from compliance.surveillance.state import StateError, state_dump, state_load, state_read
 from compliance.surveillance.stream import alert_payload, record_of
-from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, Tick, make_event
+from tradeops.events import ComplianceRuleChanged, Envelope, RiskDecision, Tick, Topic, make_event
 
 SOURCE = "surveillance"
 RECENT_EVENT_IDS = 4096  # ids kept in the snapshot: more than a batch the bus can redeliver (1000 by default)
@@ -138,6 +138,10 @@ class SurveillanceConsumer:
         # upstream stage, a broker's delayed report) still finds the windows it belongs to.
         self.idle_lateness_s = idle_lateness_s
         self.events = 0
+        # Events written to the outbox (recording), per topic, counted as their transaction
+        # commits: the runner's stats and metrics report them as this stage's (``Handler``), the
+        # relay publishes them. ``alert.raised``/``case.changed`` and ``compliance.decision``.
+        self.outboxed: dict[str, int] = {}
         self._last_ts = None
         self._recent_ids: deque = deque(maxlen=RECENT_EVENT_IDS)  # event_id.int of the last events handled
         self._replayed: set[int] = set()  # ids in the restored snapshot: already in the windows
@@ -179,7 +183,8 @@ class SurveillanceConsumer:
                 if self.record:
                     from compliance.services import pretrade_decision_record
 
-                    pretrade_decision_record(event=event)
+                    if pretrade_decision_record(event=event) is not None:  # None: nothing published
+                        self._outboxed_on_commit({Topic.COMPLIANCE: 1})
                 return []
             if isinstance(payload, ComplianceRuleChanged):
                 if payload.rule_type in DETECTOR_PARAMS:
@@ -370,13 +375,30 @@ class SurveillanceConsumer:
         from compliance.services import alerts_record_published
         from tradeops.core.clock import utcnow
 
-        alerts_record_published(
+        published = alerts_record_published(
             sightings=[(at or utcnow(), [a.as_dict() | {"severity": a.severity} for a in alerts])],
             source="surveillance-stream",
             event_source=SOURCE,
             cause=cause,
         )
+        counts: dict[str, int] = {}
+        for out in published.events:
+            counts[out.topic] = counts.get(out.topic, 0) + 1
+        self._outboxed_on_commit(counts)
         return []
+
+    def _outboxed_on_commit(self, counts: Mapping[str, int]) -> None:
+        """Add ``counts`` (topic -> events just written to the outbox) to ``outboxed`` once their
+        transaction commits (at once outside one): a write rolled back counts nothing."""
+        if not counts:
+            return
+        from django.db import transaction
+
+        def count() -> None:
+            for topic, n in counts.items():
+                self.outboxed[topic] = self.outboxed.get(topic, 0) + n
+
+        transaction.on_commit(count)
 
 
 def surveil_stage() -> SurveillanceConsumer:

@@ -531,6 +531,15 @@ def alerts_record(*, alerts: Iterable[dict[str, Any]], source: str = "surveillan
     return _alerts_record(alerts, source=source, at=ensure_utc(at or utcnow()), derive_ids=False).created
 
 
+@dataclass(frozen=True)
+class AlertsPublished:
+    """What ``alerts_record_published`` did: the alerts it created and the events it wrote to the
+    outbox (in the rows' transaction; the outbox relay publishes them)."""
+
+    created: list[Alert]
+    events: list[Envelope]
+
+
 @transaction.atomic
 def alerts_record_published(
     *,
@@ -538,7 +547,7 @@ def alerts_record_published(
     source: str = "surveil-batch",
     event_source: str = "",
     cause: str = "",
-) -> list[Alert]:
+) -> AlertsPublished:
     """Record alerts as ``alerts_record`` does, each group at its own event time (``sightings``:
     (raised at, alerts) pairs, e.g. ``surveil --record``'s alerts by the book's time when
     surveillance raised them), and publish what changed for the compliance screens through the
@@ -552,7 +561,8 @@ def alerts_record_published(
     ``alert.extended``, derived: ``tradeops.audit.identity.recorded_event_id``), so the audit-trail
     stage that consumes it appends nothing (one action, one record); each ``case.changed`` has an
     id derived from the case, the step and its alerts, so a redelivery is recorded once. Returns
-    the new alerts.
+    the new alerts and the events written to the outbox (``AlertsPublished``: the streaming stage
+    counts those as its own, ``StageStats.outboxed``).
 
     The one way recorded alerts and touched cases become events: ``surveil --record`` calls it
     once per run, the streaming stage (``compliance.consumers``) once per event whose handling
@@ -611,7 +621,7 @@ def alerts_record_published(
         events.append(make_event(payload, source=event_source or source, key=case.reference, event_id=event_id))
     if events:
         outbox_append_many(events=events)
-    return created
+    return AlertsPublished(created=created, events=events)
 
 
 @dataclass

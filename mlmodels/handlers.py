@@ -21,9 +21,9 @@ from __future__ import annotations
 import uuid
 from bisect import bisect_right
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from math import isfinite
 from typing import NamedTuple
@@ -48,6 +48,32 @@ _add_reduce = np.add.reduce
 SIGNAL_NAMESPACE = uuid.UUID("5b0f3c55-6a4e-4d8e-9f0e-6d1f3f7a2c11")
 
 
+# The longest closure a market's bars normally show, between two bar opens less one bar: a long
+# weekend. Measured on the shipped data: FX over Christmas and New Year, 73 h between two EURUSD
+# H1 opens (an ordinary weekend 49-50 h); a US stock's four-day weekend, 96 h between two GOOG
+# D1 opens (120 h once, the 2012 hurricane closure: one bar more than the limit's day, allowed).
+SESSION_GAP = timedelta(days=4)
+
+
+def warm_gap_limit(timeframe: str) -> timedelta:
+    """The longest gap, bar open to bar open, that a warm-up may be carried across into the first
+    bar a restarted stage consumes: the session gap (``SESSION_GAP``) plus one bar."""
+    return SESSION_GAP + timeframe_delta(timeframe)
+
+
+class WarmDropped(NamedTuple):
+    """A warm-up not carried into the live bars (``FeatureHandler.warm``'s ``max_gap``): the first
+    bar after it opened ``gap`` after the last bar folded in, more than ``limit``."""
+
+    symbol: str
+    timeframe: str
+    warmed_to: datetime  # open time of the last bar the warm-up folded
+    first_bar: datetime  # open time of the first bar consumed after it
+    gap: timedelta
+    limit: timedelta
+    bars: int  # bars the warm-up had folded for the symbol, now dropped
+
+
 class FeatureHandler:
     """market-data-events -> feature-events. State: one feature state (+ tick aggregator) per symbol."""
 
@@ -63,6 +89,11 @@ class FeatureHandler:
         # Per symbol, the open time of the last bar ``warm`` folded in: a bar at or before it was
         # handled already (by this stage before a restart) and is not folded or emitted again.
         self._warmed_to: dict[str, datetime] = {}
+        # Warmed symbols whose first bar after the warm-up has not come yet, with the largest gap
+        # allowed before it and the bars folded (``warm``'s ``max_gap``); what was dropped.
+        self._warm_pending: dict[str, tuple[timedelta, int]] = {}
+        self._on_warm_dropped: Callable[[WarmDropped], None] | None = None
+        self.warm_dropped: list[WarmDropped] = []
 
     def _state(self, symbol: str) -> SymbolFeatureState:
         state = self._states.get(symbol)
@@ -70,7 +101,13 @@ class FeatureHandler:
             state = self._states[symbol] = SymbolFeatureState(timeframe_minutes=self.minutes)
         return state
 
-    def warm(self, bars: Iterable[Bar]) -> int:
+    def warm(
+        self,
+        bars: Iterable[Bar],
+        *,
+        max_gap: timedelta | None = None,
+        on_dropped: Callable[[WarmDropped], None] | None = None,
+    ) -> int:
         """Fold bars that came before this handler's first event into its state, emitting nothing:
         a replay that resumes where an earlier run stopped (``workers.replay_checkpoint``) starts
         with the features that run had, instead of warming up again on bars it then cannot trade;
@@ -78,8 +115,18 @@ class FeatureHandler:
         features_warm_from_records``). A bar of a symbol at or before the last one folded here is
         ignored when it comes as an event (``handle``): it was handled before, and a consumer that
         resumes from an older offset must neither fold it twice nor emit its features again.
-        Bars must come in time order per symbol. Returns the bars folded (those of its timeframe)."""
-        folded = 0
+        Bars must come in time order per symbol. Returns the bars folded (those of its timeframe).
+
+        ``max_gap`` (a restarted live stage: ``warm_gap_limit``; None for a replay that resumes
+        with the next bar of the same series): the warm-up holds only if the first bar consumed
+        after it (a bar, or the first bar built from ticks) opens at most that long after the last
+        bar folded. Further on (a live feed after a replay weeks old), its first features would be
+        computed on windows spanning the gap, so the symbol's warmed state is dropped at that bar,
+        which then starts its windows cold (~50 bars before its first features, as a first start),
+        and ``on_dropped`` is told why (``WarmDropped``, kept in ``warm_dropped`` too). The bars up
+        to the last one folded are still recognised as handled. A warmed symbol whose live feed
+        sends ticks has them aggregated (the warm-up does not mark it as one that sends bars)."""
+        folded: dict[str, int] = {}
         for bar in bars:
             if bar.timeframe != self.timeframe:
                 continue
@@ -87,13 +134,31 @@ class FeatureHandler:
             if warmed_to is not None and bar.ts <= warmed_to:
                 continue
             self._warmed_to[bar.symbol] = bar.ts
-            self._bar_fed.add(bar.symbol)
             spread = float(bar.spread) if bar.spread is not None else 0.0
             self._state(bar.symbol).fold(
                 bar.ts, float(bar.high), float(bar.low), float(bar.close), float(bar.volume), spread
             )
-            folded += 1
-        return folded
+            folded[bar.symbol] = folded.get(bar.symbol, 0) + 1
+        if max_gap is not None:
+            self._on_warm_dropped = on_dropped
+            for symbol, n in folded.items():
+                held = self._warm_pending.get(symbol)
+                self._warm_pending[symbol] = (max_gap, n + (held[1] if held is not None else 0))
+        return sum(folded.values())
+
+    def _warm_settle(self, symbol: str, first_bar: datetime) -> None:
+        """The first bar after ``symbol``'s warm-up opens at ``first_bar``: keep the warmed windows
+        when it follows within the allowed gap, else drop them (``warm``)."""
+        limit, bars = self._warm_pending.pop(symbol)
+        warmed_to = self._warmed_to[symbol]
+        gap = first_bar - warmed_to
+        if gap <= limit:
+            return
+        self._states.pop(symbol, None)
+        dropped = WarmDropped(symbol, self.timeframe, warmed_to, first_bar, gap, limit, bars)
+        self.warm_dropped.append(dropped)
+        if self._on_warm_dropped is not None:
+            self._on_warm_dropped(dropped)
 
     def declined_keys(self, kind: type) -> set[str] | None:
         """Ticks of a symbol that sends bars are ignored (``handle``; market data is keyed by its symbol)."""
@@ -107,6 +172,8 @@ class FeatureHandler:
             symbol = payload.symbol
             if self._warmed_to and (warmed_to := self._warmed_to.get(symbol)) is not None and payload.ts <= warmed_to:
                 return []  # folded in by the warm-up: handled before this process started
+            if self._warm_pending and symbol in self._warm_pending:
+                self._warm_settle(symbol, payload.ts)
             self._bar_fed.add(symbol)
             open_time, spread = payload.ts, payload.spread
             state = self._states.get(symbol) or self._state(symbol)
@@ -134,6 +201,8 @@ class FeatureHandler:
             if bar is None:
                 return []
             open_time = bar.open_time
+            if self._warm_pending and symbol in self._warm_pending:
+                self._warm_settle(symbol, open_time)
             values = self._state(symbol).update(bar)
         else:
             return []

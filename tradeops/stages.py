@@ -17,7 +17,11 @@ from tradeops.events import Envelope, Topic
 
 class Handler(Protocol):
     """A stage's handler. It may also define ``shutdown()``: the runner calls it once when it
-    stops, after its last commit (a stateful stage saves its state there)."""
+    stops, after its last commit (a stateful stage saves its state there); and ``outboxed``, a
+    dict topic -> count of the events it wrote to the transactional outbox (counted as their
+    transaction commits) instead of returning them: the outbox relay publishes those, so the
+    runner's ``produced`` leaves them out and its stats report them apart (``StageStats.outboxed``,
+    ``tradeops_events_outboxed_total``)."""
 
     def handle(self, event: Envelope) -> Sequence[Envelope]:
         """Consume one event, return the events it produces (published by the runner)."""

@@ -87,6 +87,7 @@ from trading.brokers import Quote as BrokerQuote
 from trading.console.selectors import EXECUTION_LOCK_CLASS as CONSOLE_EXECUTION_LOCK_CLASS
 from trading.controls.selectors import trading_breakers_last_moves
 from trading.controls.services import (
+    LIMIT_VALUE_FIELDS,
     kill_switch_cancel_at_broker,
     signal_skips_record,
     trading_breaker_change_record,
@@ -130,18 +131,6 @@ ACTOR = "service:execution-worker"
 EXECUTION_LOCK_CLASS = CONSOLE_EXECUTION_LOCK_CLASS
 LOCK_CHECK_SECONDS = 5.0
 _NEVER = float("-inf")
-LIMIT_VALUE_FIELDS = (
-    "max_position_lots",
-    "max_gross_exposure",
-    "max_net_exposure",
-    "check_margin",
-    "daily_loss_limit",
-    "max_drawdown",
-    "max_submits_per_second",
-    "max_modifies_per_second",
-    "max_open_orders",
-    "duplicate_window_ms",
-)
 
 
 def _snapshot_interval() -> timedelta:

@@ -23,6 +23,7 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from tradeops.core.errors import Conflict
 from tradeops.events import Bar, Envelope, bar_length
@@ -36,6 +37,9 @@ from trading.marketdata.sources import (
 from trading.models import ReplayCheckpoint
 from trading.selectors import feature_time_recorded, replay_checkpoint_get
 from trading.services import replay_checkpoint_save
+
+if TYPE_CHECKING:
+    from mlmodels.handlers import WarmDropped
 
 logger = logging.getLogger(__name__)
 
@@ -174,7 +178,11 @@ def features_warm_from_records(handler) -> str:
     ml-features``, the cluster's features process): fold into ``handler`` every bar of each
     replayed dataset of its timeframe up to the last bar the system of record says was handled
     (``replay_plan``: the replay checkpoint, or the audit trail's newest feature vector when
-    later), as ``features_warmed`` does for the embedded run, emitting nothing. A restarted
+    later), as ``features_warmed`` does for the embedded run, emitting nothing. Kept only if the
+    first bar the stage then consumes opens within ``mlmodels.handlers.warm_gap_limit`` of the
+    last bar folded (a long weekend plus one bar): a live feed after a replay weeks old starts
+    that symbol cold at its first bar, with a warning saying why (``FeatureHandler.warm``), rather
+    than computing its first features on windows that span the gap. A restarted
     process then has its indicators where they were (until 2026-12-06 it needed ~50 bars before
     any signal), and a bar up to that one redelivered from an older offset is not folded or
     emitted again (``FeatureHandler.warm``). Two cheap look-ups per dataset; the dataset file
@@ -182,6 +190,8 @@ def features_warm_from_records(handler) -> str:
 
     Returns one line for the operator ("" when there was nothing to warm from). Without the demo
     data installed the stage starts cold and says so (a warning, not a refusal to start)."""
+    from mlmodels.handlers import warm_gap_limit
+
     said = []
     for dataset, (_, symbol, timeframe) in BACKTESTING_DATASETS.items():
         if timeframe != handler.timeframe:
@@ -203,15 +213,51 @@ def features_warm_from_records(handler) -> str:
             continue
         if plan.after is None:
             continue
-        folded = handler.warm(bar for bar in plan.read.bars if bar.ts <= plan.after)
+        limit = warm_gap_limit(timeframe)
+        folded = handler.warm(
+            (bar for bar in plan.read.bars if bar.ts <= plan.after), max_gap=limit, on_dropped=_warm_dropped_log
+        )
         logger.info(
-            "ml-features: %s %s warmed on %d bars up to %s (%s)", symbol, timeframe, folded, plan.after, plan.found_in
+            "ml-features: %s %s warmed on %d bars up to %s (%s); kept if the first bar consumed opens within %s",
+            symbol,
+            timeframe,
+            folded,
+            plan.after,
+            plan.found_in,
+            _hours(limit),
         )
         said.append(
             f"{symbol} {timeframe} warmed on {folded:,} bars up to {plan.after:%Y-%m-%d %H:%M} UTC "
-            f"(from {plan.found_in})"
+            f"(from {plan.found_in}; kept if the first bar consumed opens within {_hours(limit)} of it, "
+            "else dropped at that bar and started cold)"
         )
     return "; ".join(said)
+
+
+def _hours(delta) -> str:
+    return f"{delta.total_seconds() / 3600:,.0f} h"
+
+
+def _warm_dropped_log(dropped: WarmDropped) -> None:
+    """The operator's line when a restarted features stage starts a symbol cold after all."""
+    logger.warning(
+        "ml-features: %s %s warm-up dropped, starting cold: the first bar consumed opens %s UTC, %s after "
+        "the last bar warmed on (%s UTC), more than the %s a market's bars are allowed between two opens "
+        "(the session gap plus one bar): windows spanning that gap would mix prices that far apart; the %d warmed "
+        "bars are discarded and its windows fill afresh from this bar (~50 bars before its first features)",
+        dropped.symbol,
+        dropped.timeframe,
+        f"{dropped.first_bar:%Y-%m-%d %H:%M}",
+        _gap_words(dropped.gap),
+        f"{dropped.warmed_to:%Y-%m-%d %H:%M}",
+        _hours(dropped.limit),
+        dropped.bars,
+    )
+
+
+def _gap_words(gap) -> str:
+    days = gap.total_seconds() / 86400
+    return f"{days:,.1f} days" if days >= 2 else _hours(gap)
 
 
 class ReplayCheckpointer:

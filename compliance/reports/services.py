@@ -35,7 +35,7 @@ from compliance.reports.models import (
     TransactionRecord,
 )
 from tradeops.core.clock import ensure_utc, utcnow
-from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
+from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
 
 KIND_CODES = {
@@ -63,12 +63,6 @@ class ReportError(ApplicationError):
 
 class InvalidRunTransition(ReportError):
     code = "invalid_report_transition"
-
-
-class FourEyesViolation(PermissionDenied):
-    """The person who generated a report tried to approve it too."""
-
-    code = "four_eyes"
 
 
 def _label(user) -> str:

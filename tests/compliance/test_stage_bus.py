@@ -71,24 +71,33 @@ def _events(late: bool = True):
     return out
 
 
+def _sample(name: str, **labels) -> float:
+    from prometheus_client import REGISTRY
+
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
 def _consumer(**kwargs):
     return SurveillanceConsumer(owners={1: "OWNER-1", 2: "OWNER-1"}, contract_sizes={"EURUSD": 100000.0}, **kwargs)
 
 
-def test_surveillance_stage_in_the_one_process_pipeline(db):
+def test_surveillance_stage_in_the_one_process_pipeline(db, django_capture_on_commit_callbacks):
     from tradeops.bus.memory import MemoryBus
     from tradeops.outbox.relay import OutboxRelay
 
     seen = []
     bus = MemoryBus()  # a private bus: the process-wide one is shared with other tests
-    pipeline_run(
-        _events(),
-        bus=bus,
-        stages=[stage_get("surveillance")],
-        handlers={"surveillance": _consumer()},
-        on_event=seen.append,
-        relay=OutboxRelay(bus=bus),  # the stage publishes its alert through the outbox, as run_embedded relays it
-    )
+    with django_capture_on_commit_callbacks(execute=True):  # the test's transaction stands for the commits
+        result = pipeline_run(
+            _events(),
+            bus=bus,
+            stages=[stage_get("surveillance")],
+            handlers={"surveillance": _consumer()},
+            on_event=seen.append,
+            relay=OutboxRelay(bus=bus),  # the stage publishes its alert through the outbox, as run_embedded relays it
+        )
+    stats = result.stages["surveillance"]
+    assert (stats.produced, stats.outboxed) == (0, {Topic.COMPLIANCE: 2})  # the alert and its case's step
     alerts = [e for e in seen if e.type == "alert.raised"]
     assert len(alerts) == 1 and alerts[0].topic == Topic.COMPLIANCE
     assert alerts[0].payload.alert_type == "wash_trade"
@@ -105,13 +114,23 @@ def test_surveillance_stage_on_kafka(kafka_bus, transactional_db):
         kafka_bus.publish(event)
     kafka_bus.flush(10)
     handler = _consumer(params={"painting_the_tape": {"series_size_ratio": None}})
+    outboxed_before = _sample("tradeops_events_outboxed_total", stage="surveillance", topic=Topic.COMPLIANCE)
+    out_before = _sample("tradeops_events_out_total", stage="surveillance", topic=Topic.COMPLIANCE)
+    relayed_before = _sample("tradeops_outbox_published_total")
     stats = stage_run(stage_get("surveillance"), bus=kafka_bus, handler=handler, idle_exit=3.0, poll_timeout=0.5)
-    # the 5 inputs; its alert (and its case's step) went to the outbox with the rows, not back to the runner
+    # the 5 inputs; its alert (and its case's step) went to the outbox with the rows, not back to
+    # the runner: counted as the stage's writes to the outbox, not as events it published itself
     assert (stats.consumed, stats.produced) == (5, 0)
+    assert stats.outboxed == {Topic.COMPLIANCE: 2} and stats.outboxed_total() == 2
     assert Alert.objects.get().alert_type == "wash_trade"
+    # what an operator's dashboard reads: the stage wrote 2 events to the outbox, published none itself
+    outboxed = _sample("tradeops_events_outboxed_total", stage="surveillance", topic=Topic.COMPLIANCE)
+    assert outboxed - outboxed_before == 2
+    assert _sample("tradeops_events_out_total", stage="surveillance", topic=Topic.COMPLIANCE) == out_before
     from tradeops.outbox.relay import OutboxRelay
 
     assert OutboxRelay(bus=kafka_bus).drain(timeout=10) == 2  # the relay publishes them on compliance-events
+    assert _sample("tradeops_outbox_published_total") - relayed_before == 2  # and counts them as its own
     with kafka_bus.subscribe([Topic.COMPLIANCE], "compliance-test-reader") as sub:
         received = []
         for _ in range(40):

@@ -103,15 +103,17 @@ def test_one_event_per_alert_and_case_touched_however_many_sightings():
     def at(s: int) -> datetime:
         return datetime(2026, 1, 5, 10, 0, s, tzinfo=UTC)
 
-    new = alerts_record_published(
+    published = alerts_record_published(
         sightings=[
             (at(10), [seen(10, "a1", "b1")]),
             (at(20), [seen(20, "a1", "b1", "a2", "b2")]),
             (at(30), [seen(30, "a1", "b1", "a2", "b2", "a3", "b3"), seen(30, "s1", alert_type="spoofing")]),
         ]
     )
-    assert len(new) == 2 and Alert.objects.count() == 2 and Case.objects.count() == 1
+    assert len(published.created) == 2 and Alert.objects.count() == 2 and Case.objects.count() == 1
     events = _unsent()
+    # what it says it wrote to the outbox is what the outbox holds
+    assert [e.event_id for e in published.events] == [e.event_id for e in events]
     assert [e.type for e in events] == ["alert.raised", "alert.raised", "case.changed"]
     wash = Alert.objects.get(alert_type="wash_trade")
     assert events[0].payload.order_ids == ("a1", "b1", "a2", "b2", "a3", "b3") and wash.occurrences == 3

@@ -24,32 +24,31 @@ def _client(request) -> dict:
     return {"ip": meta.get("REMOTE_ADDR", ""), "user_agent": meta.get("HTTP_USER_AGENT", "")[:200]}
 
 
-@receiver(user_logged_in, dispatch_uid="audit_login")
-def audit_login(sender, request, user, **kwargs):
+def _session_audit(action: str, request, user) -> None:
+    """A known user's session began or ended (``auth.login``, ``auth.logout``): the user is both
+    the actor and the object."""
+    username = user.get_username()
     audit_append(
-        action="auth.login",
+        action=action,
         object_type="user",
         object_id=str(user.pk),
         occurred_at=utcnow(),
-        payload={"username": user.get_username(), **_client(request)},
-        actor=f"user:{user.get_username()}",
+        payload={"username": username, **_client(request)},
+        actor=f"user:{username}",
         category=Category.SECURITY,
     )
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login")
+def audit_login(sender, request, user, **kwargs):
+    _session_audit("auth.login", request, user)
 
 
 @receiver(user_logged_out, dispatch_uid="audit_logout")
 def audit_logout(sender, request, user, **kwargs):
     if user is None:
         return
-    audit_append(
-        action="auth.logout",
-        object_type="user",
-        object_id=str(user.pk),
-        occurred_at=utcnow(),
-        payload={"username": user.get_username(), **_client(request)},
-        actor=f"user:{user.get_username()}",
-        category=Category.SECURITY,
-    )
+    _session_audit("auth.logout", request, user)
 
 
 @receiver(user_login_failed, dispatch_uid="audit_login_failed")

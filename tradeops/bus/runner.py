@@ -236,12 +236,20 @@ def handler_load(stage: Stage) -> Handler:
 @dataclass
 class StageStats:
     consumed: int = 0
-    produced: int = 0
+    produced: int = 0  # events the handler returned and the runner published
+    # Events the handler wrote to the transactional outbox itself, per topic (its ``outboxed``,
+    # the same live dict; empty for a handler that writes none): the outbox relay publishes them
+    # and counts them as its own (tradeops_outbox_published_total), so they are not ``produced``.
+    outboxed: dict[str, int] = field(default_factory=dict)
     duplicates: int = 0
     dead_lettered: int = 0  # by the handler (it raised); plus those that did not decode:
     dead_lettered_on_decode: int = 0
     batches: int = 0
     outages: int = 0  # infrastructure outages ridden out (stage_run)
+
+    def outboxed_total(self) -> int:
+        """Events the handler wrote to the outbox, all topics."""
+        return sum(list(self.outboxed.values()))
 
 
 _OUTPUT_ID_PREFIX = OUTPUT_ID_NAMESPACE.bytes
@@ -290,6 +298,9 @@ class StageRunner:
         self.dedupe = dedupe if dedupe is not None else RecentIds()
         self.deterministic_ids = deterministic_ids
         self.stats = StageStats()
+        outboxed = getattr(handler, "outboxed", None)  # a handler that writes to the outbox (``Handler``)
+        if isinstance(outboxed, dict):
+            self.stats.outboxed = outboxed
         self.meter = stage_meter(stage, subscription, self.stats)  # None with METRICS_ENABLED off
         self.trace_scope = tracing.StageScope(stage.name)
         self._handle = handler.handle

@@ -35,7 +35,8 @@ class Conflict(ApplicationError):
 
 class FourEyesViolation(PermissionDenied):
     """The same person tried to both make and approve a change or a disposition (compliance rules,
-    cases, risk limits): the check is on the person, whatever roles they hold."""
+    cases, risk limits, the report a person generated): the check is on the person, whatever
+    roles they hold."""
 
     code = "four_eyes"
 

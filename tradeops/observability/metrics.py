@@ -124,7 +124,10 @@ anomalies = Counter("tradeops_anomalies_total", "Anomalies the detector raised a
 # Read when scraped, not kept by the code (tradeops.observability.collectors): name -> help.
 COLLECTED: dict[str, str] = {
     "tradeops_events_in_total": "Events a stage consumed",
-    "tradeops_events_out_total": "Events a stage published",
+    "tradeops_events_out_total": "Events a stage published itself (not those it wrote to the outbox)",
+    "tradeops_events_outboxed_total": (
+        "Events a stage wrote to the transactional outbox, counted on commit (the outbox relay publishes them)"
+    ),
     "tradeops_event_duplicates_total": "Redelivered events a stage skipped (already handled)",
     "tradeops_stage_batch_seconds": (
         "Time a stage spent handling one polled batch (one batch in 16 timed; embedded: each event of one pump in 64)"

@@ -7,7 +7,11 @@ So the hot loop pays almost nothing:
 - events in, duplicates and batches are the runner's own ``StageStats`` counters (kept anyway),
   read when Prometheus scrapes (``StageCollector``); a stage that consumes several topics counts
   its records per topic in a plain dict, one that consumes one topic does not look at them;
-- events out are counted per topic in a plain dict as they are published;
+- events out are counted per topic in a plain dict as they are published; the events a handler
+  writes to the transactional outbox instead of returning them (the surveillance stage when it
+  records) are its own count per topic (``StageStats.outboxed``), exported apart as
+  ``tradeops_events_outboxed_total``: the relay publishes them (``tradeops_outbox_published_total``),
+  and they are not the stage's events out;
 - one batch in ``TIME_EVERY`` is timed for ``tradeops_stage_batch_seconds`` (a sample of the
   batches, not all: its quantiles estimate all batches', its ``_count`` is the sample's, so count
   batches with ``rate(tradeops_events_in_total)`` instead), and once that batch is committed the
@@ -75,6 +79,14 @@ class StageTotals:
             for topic in topics:
                 consumed[topic] = consumed.get(topic, 0) + counts.get(topic, 0)
         return consumed
+
+    def outboxed(self) -> dict[str, int]:
+        """Per topic, the events the stage's handlers wrote to the outbox (``StageStats.outboxed``)."""
+        out: dict[str, int] = {}
+        for stats in list(self.runs):
+            for topic, n in list(stats.outboxed.items()):
+                out[topic] = out.get(topic, 0) + n
+        return out
 
     def heartbeat(self) -> float:
         """Unix time the stage was last seen to move (read when scraped)."""
@@ -262,6 +274,9 @@ class StageCollector:
         events_out = CounterMetricFamily(
             "tradeops_events_out", names["tradeops_events_out_total"], labels=["stage", "topic"]
         )
+        outboxed = CounterMetricFamily(
+            "tradeops_events_outboxed", names["tradeops_events_outboxed_total"], labels=["stage", "topic"]
+        )
         duplicates = CounterMetricFamily(
             "tradeops_event_duplicates", names["tradeops_event_duplicates_total"], labels=["stage"]
         )
@@ -274,13 +289,15 @@ class StageCollector:
                 events_in.add_metric([stage, topic], n)
             for topic, n in list(totals.events_out.items()):
                 events_out.add_metric([stage, topic], n)
+            for topic, n in totals.outboxed().items():
+                outboxed.add_metric([stage, topic], n)
             duplicates.add_metric([stage], sum(s.duplicates for s in totals.runs))
             cumulative, buckets = 0, []
             for bound, n in zip((*BATCH_BUCKETS, float("inf")), list(totals.buckets), strict=True):
                 cumulative += n
                 buckets.append(("+Inf" if bound == float("inf") else repr(bound), cumulative))
             batch.add_metric([stage], buckets, totals.seconds)
-        yield from (events_in, events_out, duplicates, batch)
+        yield from (events_in, events_out, outboxed, duplicates, batch)
 
     def describe(self) -> Iterator:
         return iter(())

@@ -110,15 +110,14 @@ class AccountView:
 
 def limit_book() -> LimitBook:
     """The active limit rows, as the worker resolves them."""
-    from trading.controls.services import LIMIT_FIELDS
+    from trading.controls.services import LIMIT_VALUE_FIELDS
 
     book = LimitBook()
-    names = [n for n in LIMIT_FIELDS if n != "is_active"]
     for row in risk_limit_list():
         book.set(
             account_id=row.account_id,
             symbol=row.instrument.symbol if row.instrument_id else None,
-            **{n: getattr(row, n) for n in names},
+            **{n: getattr(row, n) for n in LIMIT_VALUE_FIELDS},
         )
     return book
 

@@ -52,7 +52,10 @@ from trading.strategy import SignalSkip
 if TYPE_CHECKING:
     from trading.brokers.base import Broker
 
-LIMIT_FIELDS = (
+# A risk limit row's limits, as the risk manager's ``LimitBook`` takes them: one list for every
+# reader (the execution worker's reload, the console's book), so a limit added to the model is
+# read by all of them or none.
+LIMIT_VALUE_FIELDS = (
     "max_position_lots",
     "max_gross_exposure",
     "max_net_exposure",
@@ -63,8 +66,8 @@ LIMIT_FIELDS = (
     "max_modifies_per_second",
     "max_open_orders",
     "duplicate_window_ms",
-    "is_active",
 )
+LIMIT_FIELDS = (*LIMIT_VALUE_FIELDS, "is_active")  # what a change may set (``risk_limit_save``)
 KILL_SOURCES = ("admin", "api", "command", "console", "automatic")
 
 

@@ -152,4 +152,4 @@ def _record(recorded: list[tuple[bytes, float]]) -> list:
             for raised_t, group in itertools.groupby(recorded, key=lambda item: item[1])
         ),
         source="surveil-batch",
-    )
+    ).created

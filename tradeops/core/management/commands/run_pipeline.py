@@ -99,5 +99,6 @@ class Command(BaseCommand):
         for name, stats in result.stages.items():
             self.stdout.write(
                 f"  {name}: consumed {stats.consumed}, produced {stats.produced}, "
+                f"to the outbox {stats.outboxed_total()}, "
                 f"duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered}"
             )

@@ -70,6 +70,7 @@ class Command(BaseCommand):
         bus.close()
         self.stdout.write(
             f"stage {stage.name} stopped: consumed {stats.consumed}, produced {stats.produced}, "
+            f"to the outbox {stats.outboxed_total()}, "
             f"duplicates {stats.duplicates}, dead-lettered {stats.dead_lettered + stats.dead_lettered_on_decode} "
             f"({stats.dead_lettered_on_decode} on decode, {stats.dead_lettered} by the handler)"
         )
