@@ -110,7 +110,8 @@ def test_the_fit_command_on_two_small_books(tmp_path, capsys):
     call_command("surveil_scenarios", "--fit-momentum-gate", str(path))
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["books"] == 2 and fitted["folds"] == 2 and fitted["objective_on"] == "every book"
-    assert set(fitted["modes"]) == {"alone", "beside_hand"}
+    assert set(fitted["modes"]) == {"alone", "or_hand", "beside_hand"}
+    assert fitted["market"] == "order_book" and fitted["chosen_mode"] in ("alone", "or_hand")
     assert set(fitted["modes"]["alone"]["cv_by_book_kind"]) == {"development"}
     assert set(fitted["model"]["features"]) == set(MOMENTUM_GATE["features"])
 
