@@ -11,7 +11,10 @@ the same books and the same folds.
 
 ``gate_fit`` chooses the regularisation and the threshold by grouped cross-validation (whole books
 left out), reports the gate against the hand rules per book kind on those folds, and refits on
-every book: the coefficients ``compliance.surveillance.params.MOMENTUM_GATE`` takes.
+every book: the coefficients ``compliance.surveillance.params.MOMENTUM_GATE`` takes. With
+``market="otc"`` (``--gate-market otc``) the objective counts the FX books' episodes and a third
+way is fitted, the move gate (a model of the candidates the hand rules' move tests stopped, its
+alerts beside the hand rules'): ``MOMENTUM_GATE_OTC`` takes it.
 """
 
 from __future__ import annotations

@@ -778,7 +778,11 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # NOT every canonical near-miss stays quiet with it on: the near-misses that pin the move
     # floor itself are what it reads (test_momentum_floor_waived.py's 1.8-bps burst of 5 spreads,
     # p 0.86; test_momentum_lead.py's two 3-pip bursts, p 0.33-0.34): the abuse's definition or a
-    # fitted threshold, the lead's call (test_momentum_move_gate.py pins both).
+    # fitted threshold, the lead's call (test_momentum_move_gate.py names them). CONFIRMATION (the
+    # nine 21:32 sets per book, once, as ``--variants``, at b772bd3): our held-out momentum 29 -> 31
+    # of 40, strictly false 10 -> 12, sets meeting every target 0 -> 1 of 3 (0.15: 33 of 40, 14,
+    # 1 of 3); independent 35 of 37 either way, strictly false 14 -> 15 (0.15: 16), sets 2 of 3
+    # unchanged; the order book identical. No new state (``STATE_VERSION`` unchanged).
     move_gate: bool = False
     move_gate_threshold: Fraction | None = None
 
