@@ -11,7 +11,10 @@ the same books and the same folds.
 
 ``gate_fit`` chooses the regularisation and the threshold by grouped cross-validation (whole books
 left out), reports the gate against the hand rules per book kind on those folds, and refits on
-every book: the coefficients ``compliance.surveillance.params.MOMENTUM_GATE`` takes.
+every book: the coefficients ``compliance.surveillance.params.MOMENTUM_GATE`` takes. With
+``market="otc"`` (``--gate-market otc``) the objective counts the FX books' episodes and a third
+way is fitted, the move gate (a model of the candidates the hand rules' move tests stopped, its
+alerts beside the hand rules'): ``MOMENTUM_GATE_OTC`` takes it.
 """
 
 from __future__ import annotations
@@ -42,6 +45,28 @@ GATE_FEATURES = (
     "prior_volume",
     "hand_passed",
 )
+# The FX books' gate (``MOMENTUM_GATE_OTC``, 2026-12-07 00:00 round, wip/mom51) reads only the
+# candidates the hand rules' move tests stopped (``hand_stop`` "move": every one fails the hand
+# tests, so ``hand_passed`` is left out) over every other figure the detector measures.
+MOVE_STOPS = ("move",)
+GATE_FEATURES_OTC = (
+    "orders",
+    "max_gap_s",
+    "walked_share",
+    "move_spreads",
+    "print_spreads",
+    "move_sigma",
+    "own_share",
+    "turn_log_s",
+    "turned",
+    "capture",
+    "loss_closed",
+    "newcomer",
+    "from_flat",
+    "prior_two_way",
+    "prior_volume",
+    "carried_on",
+)
 C_GRID = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0)
 THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(2, 19))
 # The fit's objective on the out-of-fold predictions of the order books (``lob``; the gate is
@@ -50,6 +75,11 @@ THRESHOLD_GRID = tuple(round(0.05 * i, 2) for i in range(2, 19))
 # is at least twice as likely true as false, precision about 0.67 at the margin).
 FALSE_WEIGHT = 2.0
 OBJECTIVE_BOOK = "lob"
+# The objective's books by the market the gate is fitted for (``gate_fit(market=...)``): the
+# order book's gate (``MOMENTUM_GATE``) on the order books' episodes; the FX books' gate
+# (``MOMENTUM_GATE_OTC``, 2026-12-07 00:00 round, wip/mom51) on the dealer books' episodes (the
+# generator's development, tuning and seen held-out books and the seen independent books).
+OBJECTIVE_BOOKS = {"order_book": (OBJECTIVE_BOOK,), "otc": ("generator", "independent")}
 
 
 def _lines(rows_or_lines) -> list[bytes]:
@@ -150,9 +180,10 @@ def candidates_load(path: str) -> tuple[list[dict], dict[str, dict]]:
     return cands, books
 
 
-def _alerts(cands: list[dict], passed: Iterable[bool], hand: list | None = None) -> list[tuple[bool, set]]:
+def _alerts(cands: list[dict], passed: Iterable[bool], hand: list | None = None) -> list[tuple[bool, set, bool]]:
     """The alerts the passing candidates make once merged as the engine merges detections (one
-    per account and symbol while they come within the type's quiet period): (true, episodes).
+    per account and symbol while they come within the type's quiet period): (true, episodes,
+    leniently true: an episode of the type or of a related type; a hand alert's is its strict).
     With ``hand`` (the book's hand-rule alerts, ``hand_alert_list``) the gate runs beside the hand
     rules: a detection within the quiet period of a hand alert of its account and symbol joins it."""
     quiet = QUIET_S[KIND]
@@ -161,7 +192,7 @@ def _alerts(cands: list[dict], passed: Iterable[bool], hand: list | None = None)
     alerts: list[list] = []
     by_key: dict[tuple, list] = {}
     for account, symbol, start, end, eps in hand or ():
-        a = [end, bool(eps), set(eps), start]
+        a = [end, bool(eps), set(eps), start, bool(eps)]
         alerts.append(a)
         by_key.setdefault((account, symbol), []).append(a)
     for c in chosen:
@@ -172,24 +203,26 @@ def _alerts(cands: list[dict], passed: Iterable[bool], hand: list | None = None)
         if joined is not None:
             joined[1] = joined[1] or c["label"] == "true"
             joined[2].update(c["episodes"])
+            joined[4] = joined[4] or c["label"] in ("true", "related")
             continue
         key = (c["group"], c["account"], c["symbol"])
         cur = open_.get(key)
         if cur is None or c["t"] - cur[0] > quiet:
-            cur = [c["t"], False, set()]
+            cur = [c["t"], False, set(), None, False]
             open_[key] = cur
             alerts.append(cur)
         cur[0] = c["t"]
         cur[1] = cur[1] or c["label"] == "true"
         cur[2].update(c["episodes"])
-    return [(a[1], a[2]) for a in alerts]
+        cur[4] = cur[4] or c["label"] in ("true", "related")
+    return [(a[1], a[2], a[4]) for a in alerts]
 
 
 def book_figures(
     cands: list[dict], passed: list[bool], books: dict[str, dict], *, beside_hand: bool = False
 ) -> dict[str, dict]:
-    """Per book: the gate's (found, alerts, strictly false) from the passing candidates (with
-    ``beside_hand``, of the gate and the hand rules together)."""
+    """Per book: the gate's (found, alerts, strictly false, leniently false) from the passing
+    candidates (with ``beside_hand``, of the gate and the hand rules together)."""
     per: dict[str, tuple[list, list]] = {g: ([], []) for g in books}
     for c, ok in zip(cands, passed, strict=True):
         per[c["group"]][0].append(c)
@@ -197,8 +230,13 @@ def book_figures(
     out = {}
     for g, (cs, ps) in per.items():
         alerts = _alerts(cs, ps, books[g]["summary"]["hand_alert_list"] if beside_hand else None)
-        found = set().union(*(e for _t, e in alerts)) if alerts else set()
-        out[g] = {"found": len(found), "alerts": len(alerts), "false": sum(not t for t, _e in alerts)}
+        found = set().union(*(e for _t, e, _l in alerts)) if alerts else set()
+        out[g] = {
+            "found": len(found),
+            "alerts": len(alerts),
+            "false": sum(not t for t, _e, _l in alerts),
+            "lenient_false": sum(not lenient for _t, _e, lenient in alerts),
+        }
     return out
 
 
@@ -258,73 +296,147 @@ def _by_kind(books: dict[str, dict], gate: dict[str, dict]) -> dict[str, dict]:
     return table
 
 
-def gate_fit(path: str, *, features: tuple[str, ...] = GATE_FEATURES, n_splits: int = 5) -> dict:
+def _oof(Z, y, folds, c):
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+
+    oof = np.zeros(len(y))
+    for train, test in folds:
+        if y[train].min() == y[train].max():
+            oof[test] = y[train].mean()
+            continue
+        oof[test] = LogisticRegression(C=c, max_iter=3000).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+    return oof
+
+
+def _standardised(cands, features):
+    X, y = _design(cands, features)
+    mean, scale = X.mean(axis=0), X.std(axis=0)
+    scale[scale == 0] = 1.0
+    return (X - mean) / scale, y, mean, scale
+
+
+def gate_fit(
+    path: str, *, features: tuple[str, ...] | None = None, n_splits: int = 5, market: str = "order_book"
+) -> dict:
     """Grouped cross-validation (``GroupKFold``: whole books left out) of a standardised logistic
-    regression over ``features``. For each way the gate may run, alone (it replaces the hand
-    tests) or beside the hand rules (its alerts added to theirs, merged as the engine merges), the
-    inverse regularisation ``C`` and the threshold that maximise episodes found minus
-    ``FALSE_WEIGHT`` strictly false alerts over the out-of-fold scores, and the gate against the
-    hand rules per book kind on those folds. The model is refitted on every book with the ``C``
-    chosen for the way that scored best: ``MOMENTUM_GATE`` takes it."""
+    regression. For each way the gate may run, the inverse regularisation ``C`` and the threshold
+    that maximise episodes found minus ``FALSE_WEIGHT`` strictly false alerts over the out-of-fold
+    scores of the ``market``'s books (``OBJECTIVE_BOOKS``), and the gate against the hand rules
+    per book kind and per book (``cv_by_book``) on those folds:
+
+    - ``alone``: every candidate scored over ``features`` (``GATE_FEATURES``); the gate replaces
+      the hand tests (``gate``; ``MOMENTUM_GATE``, the order book's).
+    - ``beside_hand``: the same scores, the gate's alerts added to the hand rules' (merged as the
+      engine merges; offline only).
+    - ``move`` (``market`` "otc"): only the candidates the hand rules' move tests stopped
+      (``MOVE_STOPS``), scored over ``GATE_FEATURES_OTC`` by a model fitted on them alone, its
+      alerts added to the hand rules' (``move_gate``; ``MOMENTUM_GATE_OTC``). Its per-threshold
+      out-of-fold figures per book kind are printed (``move_grid``): the objective prices a false
+      alert at two episodes, the sets' recall floor may price it lower.
+
+    The model printed is refitted on every book (``move``: every move-stopped candidate) with the
+    ``C`` chosen for ``alone`` (``order_book``) or ``move`` (``otc``)."""
     import numpy as np
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GroupKFold
 
+    if market not in OBJECTIVE_BOOKS:
+        raise ValueError(f"unknown market {market!r}; known: {', '.join(OBJECTIVE_BOOKS)}")
+    objective_books = OBJECTIVE_BOOKS[market]
     cands, books = candidates_load(path)
     if not cands or not books:
         raise ValueError(f"{path}: no candidates")
-    X, y = _design(cands, features)
+    features = features or GATE_FEATURES
+    Z, y, mean, scale = _standardised(cands, features)
     if y.min() == y.max():
         raise ValueError(f"{path}: the candidates need both true episodes and others to fit")
     groups = np.array([c["group"] for c in cands])
-    mean, scale = X.mean(axis=0), X.std(axis=0)
-    scale[scale == 0] = 1.0
-    Z = (X - mean) / scale
     n_groups = len(set(groups))
     if n_groups < 2:
         raise ValueError(f"{path}: grouped cross-validation needs two books or more")
     folds = list(GroupKFold(n_splits=min(n_splits, n_groups)).split(Z, y, groups))
 
-    def model(c):
-        return LogisticRegression(C=c, max_iter=2000)
+    def objective_of(figs):
+        on = [f for g, f in figs.items() if books[g]["book"] in objective_books] or list(figs.values())
+        found = sum(f["found"] for f in on)
+        false = sum(f["false"] for f in on)
+        return found, false, found - FALSE_WEIGHT * false
 
     modes = {"alone": False, "beside_hand": True}
     best: dict[str, tuple] = {}
-    grid: dict[str, list] = {m: [] for m in modes}
+    grid: dict[str, list] = {m: [] for m in (*modes, "move")}
+
+    def consider(mode, c, thr, figs):
+        found, false, objective = objective_of(figs)
+        grid[mode].append({"C": c, "threshold": thr, "found": found, "false": false, "objective": objective})
+        if mode not in best or objective > best[mode][0]:
+            best[mode] = (objective, c, thr, figs)
+
     for c in C_GRID:
-        oof = np.zeros(len(y))
-        for train, test in folds:
-            if y[train].min() == y[train].max():
-                oof[test] = y[train].mean()
-                continue
-            oof[test] = model(c).fit(Z[train], y[train]).predict_proba(Z[test])[:, 1]
+        oof = _oof(Z, y, folds, c)
         for mode, beside in modes.items():
             for thr in THRESHOLD_GRID:
-                figs = book_figures(cands, list(oof >= thr), books, beside_hand=beside)
-                on = [f for g, f in figs.items() if books[g]["book"] == OBJECTIVE_BOOK] or list(figs.values())
-                found = sum(f["found"] for f in on)
-                false = sum(f["false"] for f in on)
-                objective = found - FALSE_WEIGHT * false
-                grid[mode].append({"C": c, "threshold": thr, "found": found, "false": false, "objective": objective})
-                if mode not in best or objective > best[mode][0]:
-                    best[mode] = (objective, c, thr, figs)
-    on = [b for b in books.values() if b["book"] == OBJECTIVE_BOOK] or list(books.values())
+                consider(mode, c, thr, book_figures(cands, list(oof >= thr), books, beside_hand=beside))
+    move_grid: list[dict] = []
+    move_model = None
+    if market == "otc":
+        idx = [i for i, c in enumerate(cands) if c["hand_stop"] in MOVE_STOPS]
+        sub = [cands[i] for i in idx]
+        Zm, ym, mean_m, scale_m = _standardised(sub, GATE_FEATURES_OTC)
+        if ym.min() == ym.max():
+            raise ValueError(f"{path}: the move-stopped candidates need both true episodes and others to fit")
+        gm = np.array([c["group"] for c in sub])
+        folds_m = list(GroupKFold(n_splits=min(n_splits, len(set(gm)))).split(Zm, ym, gm))
+        for c in C_GRID:
+            oof_m = _oof(Zm, ym, folds_m, c)
+            full = np.zeros(len(cands))
+            full[idx] = oof_m
+            in_sub = np.zeros(len(cands), dtype=bool)
+            in_sub[idx] = True
+            for thr in THRESHOLD_GRID:
+                figs = book_figures(cands, list(in_sub & (full >= thr)), books, beside_hand=True)
+                consider("move", c, thr, figs)
+                move_grid.append({"C": c, "threshold": thr, "by_book_kind": _by_kind(books, figs)})
+        final_m = LogisticRegression(C=best["move"][1], max_iter=3000).fit(Zm, ym)
+        move_model = {
+            "features": {
+                f: [round(float(mean_m[i]), 6), round(float(scale_m[i]), 6), round(float(final_m.coef_[0][i]), 6)]
+                for i, f in enumerate(GATE_FEATURES_OTC)
+            },
+            "intercept": round(float(final_m.intercept_[0]), 6),
+            "threshold": best["move"][2],
+            "stops": list(MOVE_STOPS),
+            "candidates": len(sub),
+            "true": int(ym.sum()),
+        }
+    on = [b for b in books.values() if b["book"] in objective_books] or list(books.values())
     hand = {
         "found": sum(len(b["summary"]["hand_found"]) for b in on),
         "false": sum(b["summary"]["hand_false"] for b in on),
     }
     hand["objective"] = hand["found"] - FALSE_WEIGHT * hand["false"]
-    chosen = max(modes, key=lambda m: best[m][0])
-    c_best = best[chosen][1]
-    final = model(c_best).fit(Z, y)
+    c_best = best["alone"][1]
+    final = LogisticRegression(C=c_best, max_iter=2000).fit(Z, y)
     coefs = final.coef_[0]
+    model = {
+        "features": {
+            f: [round(float(mean[i]), 6), round(float(scale[i]), 6), round(float(coefs[i]), 6)]
+            for i, f in enumerate(features)
+        },
+        "intercept": round(float(final.intercept_[0]), 6),
+        "threshold": best["alone"][2],
+    }
     return {
         "candidates": len(cands),
         "books": len(books),
         "labels": {lab: sum(c["label"] == lab for c in cands) for lab in ("true", "near", "related", "background")},
         "folds": len(folds),
         "false_weight": FALSE_WEIGHT,
-        "objective_on": OBJECTIVE_BOOK if any(b["book"] == OBJECTIVE_BOOK for b in books.values()) else "every book",
+        "market": market,
+        "objective_on": ",".join(objective_books)
+        if any(b["book"] in objective_books for b in books.values())
+        else "every book",
         "hand_rules": hand,
         "modes": {
             m: {
@@ -333,16 +445,11 @@ def gate_fit(path: str, *, features: tuple[str, ...] = GATE_FEATURES, n_splits: 
                 "objective": best[m][0],
                 "cv_by_book_kind": _by_kind(books, best[m][3]),
                 "best_per_C": [max((r for r in grid[m] if r["C"] == c), key=lambda r: r["objective"]) for c in C_GRID],
+                "cv_by_book": best[m][3],
             }
-            for m in modes
+            for m in best
         },
-        "chosen_mode": chosen,
-        "model": {
-            "features": {
-                f: [round(float(mean[i]), 6), round(float(scale[i]), 6), round(float(coefs[i]), 6)]
-                for i, f in enumerate(features)
-            },
-            "intercept": round(float(final.intercept_[0]), 6),
-            "threshold": best[chosen][2],
-        },
+        "chosen_mode": "move" if move_model else "alone",
+        "model": move_model or model,
+        **({"move_grid": move_grid, "alone_model": model} if move_model else {}),
     }

@@ -7,7 +7,13 @@ from collections import deque
 from math import exp, inf, log, log1p
 
 from compliance.surveillance.base import Detector, SurveillanceAlert, bps, excess_score, iso, lot_size
-from compliance.surveillance.params import CLOSE_GATE, MOMENTUM_GATE, PaintingTheTapeParams, WashTradeParams
+from compliance.surveillance.params import (
+    CLOSE_GATE,
+    MOMENTUM_GATE,
+    MOMENTUM_GATE_OTC,
+    PaintingTheTapeParams,
+    WashTradeParams,
+)
 
 
 def _fill_evidence(fill):
@@ -891,6 +897,9 @@ class MomentumIgnitionDetector(Detector):
         self.candidates: list[dict] = []
         self.gate_model = MOMENTUM_GATE
         self.gate_threshold = params.gate_threshold if params.gate_threshold is not None else MOMENTUM_GATE["threshold"]
+        self.move_gate_threshold = (
+            params.move_gate_threshold if params.move_gate_threshold is not None else MOMENTUM_GATE_OTC["threshold"]
+        )
         self.rev_window = self._reversal_window()  # read per fill: computed once
         if params.min_move_sigma > 0:  # the mid path before the burst, through to its reversal
             self.mid_history_s = params.vol_lookback_s + self.rev_window + 600.0
@@ -1347,9 +1356,21 @@ class MomentumIgnitionDetector(Detector):
         # gate's features) and the hand test that stopped it is recorded beside them.
         loose = self.loose
         stop = "gap" if loose and self._slow_for_hand(ch, burst) else None
+        # The FX books' move gate (``move_gate``): a burst only the move tests stopped is read on
+        # (every later figure measured and none of the later tests applied, as the gate's loose
+        # stage recorded its candidates) and scored by ``MOMENTUM_GATE_OTC`` below: alerted at or
+        # over its threshold. A burst the move tests passed keeps every hand test.
+        rescue = False
         if not ok and not by_sweep and not by_attempt:
             stop = stop or "move"
-            if not loose:
+            # Not a move of ``floor_waived_spreads`` or more: the one-tick book's regime, which the
+            # waiver and the noise test decide (1 of the fit's 4,732 candidates had it)
+            rescue = (
+                not loose
+                and p.move_gate
+                and not (p.floor_waived_spreads is not None and (spreads or 0.0) >= p.floor_waived_spreads)
+            )
+            if not loose and not rescue:
                 return
         run = None
         if ch.core_n is not None and settle is not None and not by_sweep and not by_attempt:
@@ -1360,7 +1381,7 @@ class MomentumIgnitionDetector(Detector):
             run_move, _spreads, run_vol, run_ok = self._move(ch, ch.run_peak, ch.last_t + settle)
             if not run_ok:
                 stop = stop or "run_move"
-                if not loose:
+                if not loose and not rescue:
                     return
             run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
         first_t = burst[0][0]
@@ -1372,7 +1393,7 @@ class MomentumIgnitionDetector(Detector):
         bought_before, sold_before = ch.two_way
         if p.two_way_fraction is not None and min(bought_before, sold_before) >= p.two_way_fraction * burst_qty:
             stop = stop or "two_way"
-            if not loose:
+            if not loose and not rescue:
                 return
         # The move is the crowd's: while the burst went on (to ``burst_settle_s`` after its last
         # order) the other accounts bought (sold) aggressively at least ``crowd_multiple`` times the
@@ -1384,7 +1405,7 @@ class MomentumIgnitionDetector(Detector):
             crowd = max(0.0, ch.flow1 - ch.flow0 - own)
             if crowd >= p.crowd_multiple * burst_qty:
                 stop = stop or "crowd"
-                if not loose:
+                if not loose and not rescue:
                     return
         # The position the reversal is measured against: the burst and the same-way orders the
         # account carried on with after it (``burst_pause_s``).
@@ -1400,7 +1421,7 @@ class MomentumIgnitionDetector(Detector):
         capture = ch.side * (rev_px - burst_px) / move_px if move_px > 0 else None
         if p.min_reversal_capture is not None and (capture is None or capture < p.min_reversal_capture):
             stop = stop or "capture"
-            if not loose:
+            if not loose and not rescue:
                 return
         # How much of the burst's move was left when the account turned (named in the evidence;
         # with ``min_move_left`` a rule: a position held and cut once the move had faded, a
@@ -1408,18 +1429,20 @@ class MomentumIgnitionDetector(Detector):
         left = ch.side * (ch.rev_mid - ch.start_mid) / move_px if ch.rev_mid is not None and move_px > 0 else None
         if p.min_move_left is not None and left is not None and left < p.min_move_left:
             stop = stop or "move_left"
-            if not loose:
+            if not loose and not rescue:
                 return
         # A late turn (``late_reversal_s``): completed after ``reversal_window_s``, it counts only
         # when the account turned into the move (the mid still held ``late_min_move_left`` of it
         # and the turn's price stood ``late_min_capture`` of it beyond the burst's): a turn once
         # the move has faded is a held position cut.
         late = not loose and t - ch.last_t > p.reversal_window_s
+        if rescue and late:  # the move gate reads the turns of ``reversal_window_s``, as its candidates had
+            return
         if late and not (
             left is not None and left >= p.late_min_move_left and capture is not None and capture >= p.late_min_capture
         ):
             stop = stop or "late_turn"
-            if not loose:
+            if not loose and not rescue:
                 return
         # A stop-out, not a sale into the move (``stop_out``): the reversal closed the whole position
         # at once, at a loss (with ``stop_out_needs_move_back``, only with the mid back beyond where
@@ -1437,7 +1460,7 @@ class MomentumIgnitionDetector(Detector):
             and rev_qty >= position_qty
         ):
             stop = stop or "stop_out"
-            if not loose:
+            if not loose and not rescue:
                 return
         gate = None
         if loose:
@@ -1474,6 +1497,28 @@ class MomentumIgnitionDetector(Detector):
                 if gate["probability"] < gate["threshold"]:
                     return
             elif stop is not None:
+                return
+        elif rescue:
+            features = self._gate_features(
+                ch,
+                burst,
+                t,
+                n_burst=n_burst,
+                swept=swept,
+                spreads=spreads,
+                prints=prints,
+                move=move,
+                burst_qty=burst_qty,
+                crowd=crowd,
+                position_qty=position_qty,
+                rev_qty=rev_qty,
+                capture=capture,
+                hand_passed=False,
+            )
+            gate = momentum_gate_score(features, MOMENTUM_GATE_OTC, self.move_gate_threshold)
+            gate["hand_test_stopped"] = stop
+            gate["model"] = "move_gate"
+            if gate["probability"] < gate["threshold"]:
                 return
         order_ids = list(dict.fromkeys(o for _t, _f, o in burst))
         carried_on = list(dict.fromkeys(o for _t, _f, o in ch.fills[len(burst) :]))

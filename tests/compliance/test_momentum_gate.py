@@ -14,8 +14,9 @@ import orjson
 import pytest
 from django.core.management import CommandError, call_command
 
+from compliance.scenarios.momentum_gate import THRESHOLD_GRID
 from compliance.surveillance.engine import SurveillanceEngine
-from compliance.surveillance.params import MOMENTUM_GATE, MomentumIgnitionParams
+from compliance.surveillance.params import MOMENTUM_GATE, MOMENTUM_GATE_OTC, MomentumIgnitionParams
 from compliance.surveillance.trade_detectors import momentum_gate_score
 from tests.compliance.helpers import record_decoder, run, surveil_restarted
 from tests.compliance.test_momentum_fresh_series import spaced_series
@@ -111,8 +112,16 @@ def test_the_fit_command_on_two_small_books(tmp_path, capsys):
     fitted = json.loads(capsys.readouterr().out)
     assert fitted["books"] == 2 and fitted["folds"] == 2 and fitted["objective_on"] == "every book"
     assert set(fitted["modes"]) == {"alone", "beside_hand"}
+    assert fitted["market"] == "order_book" and fitted["chosen_mode"] == "alone"
     assert set(fitted["modes"]["alone"]["cv_by_book_kind"]) == {"development"}
     assert set(fitted["model"]["features"]) == set(MOMENTUM_GATE["features"])
+    # the FX books' move gate: the objective on the dealer books, a model of the move-stopped candidates
+    call_command("surveil_scenarios", "--fit-momentum-gate", str(path), "--gate-market", "otc")
+    otc = json.loads(capsys.readouterr().out)
+    assert otc["market"] == "otc" and otc["objective_on"] == "generator,independent"
+    assert otc["chosen_mode"] == "move" and set(otc["modes"]) == {"alone", "beside_hand", "move"}
+    assert set(otc["model"]["features"]) == set(MOMENTUM_GATE_OTC["features"]) and otc["model"]["stops"] == ["move"]
+    assert {r["threshold"] for r in otc["move_grid"]} == set(THRESHOLD_GRID)
 
 
 def test_the_candidates_are_refused_on_the_fresh_seeds(tmp_path):

@@ -149,6 +149,14 @@ class Command(BaseCommand):
             "books left out) and print the choice, the gate against the hand rules and the model (JSON)",
         )
         parser.add_argument(
+            "--gate-market",
+            choices=("order_book", "otc"),
+            default="order_book",
+            help="with --fit-momentum-gate: the market the gate is fitted for, whose books' episodes the "
+            "objective counts (order_book: the order books, MOMENTUM_GATE; otc: the FX books, development, "
+            "tuning, seen held-out and seen independent, MOMENTUM_GATE_OTC)",
+        )
+        parser.add_argument(
             "--variants",
             metavar="FILE",
             help="JSON file of named parameter variants ({label: {detector: {parameter: value}}}, each over "
@@ -229,7 +237,7 @@ class Command(BaseCommand):
             from compliance.scenarios.momentum_gate import gate_fit
 
             try:
-                fitted = gate_fit(opts["fit_momentum_gate"])
+                fitted = gate_fit(opts["fit_momentum_gate"], market=opts["gate_market"])
             except (OSError, ValueError) as exc:
                 raise CommandError(f"--fit-momentum-gate: {exc}") from None
             self.stdout.write(orjson.dumps(fitted, option=orjson.OPT_INDENT_2).decode() + "\n")
