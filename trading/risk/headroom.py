@@ -24,6 +24,10 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
   room; REDUCING leaves room only on the side that shrinks the position (plus open orders, as
   ``TradingStateCheck`` counts it), and at most that position, so a reduce-only account gets
   orders that close what it holds instead of growth orders bound to be refused.
+- ``risk.breaker_open`` while the account's breaker is half-open with its one trial order out
+  (``RiskManager.breaker_trial_reason``): no room, the trial named, until the trial resolves;
+  not HALTED, but nothing else may go (until 2026-12-07 every signal meanwhile was sized and
+  refused by the gate's ``BreakerCheck``).
 
 The limits the sizing cannot change (kill switch on a symbol or algorithm, message rates,
 duplicates, stale signals, market hours) are left to the checks: their refusals explain
@@ -94,6 +98,9 @@ def order_headroom(
     if state is TradingState.HALTED:
         why = manager.halt_reason(account_id, at)
         return Headroom(ZERO, "risk.trading_halted", f"account {account_id} is HALTED ({why}): no new orders")
+    trial = manager.breaker_trial_reason(account_id, at)
+    if trial:
+        return Headroom(ZERO, "risk.breaker_open", trial)
     account_limits = manager.limits.for_account(account_id)
 
     limit = account_limits.max_open_orders

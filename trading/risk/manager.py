@@ -146,6 +146,21 @@ class RiskManager:
                 )
         return ""
 
+    def breaker_trial_reason(self, account_id: int, now: datetime) -> str:
+        """Why no order may go although the account is not HALTED: its breaker is half-open and
+        its one trial order is still out ("" otherwise). The sizing skips on it
+        (``strategy.breaker_trial``) as it does on HALTED; the gate's ``BreakerCheck`` still
+        refuses an order that gets that far (``risk.breaker_open``)."""
+        breaker = self.breakers.for_account(account_id)
+        if not breaker.trial_out(now):
+            return ""
+        trial = f"its trial order {breaker.trial_order_id}" if breaker.trial_order_id else "its trial order"
+        return (
+            f"account {account_id}'s trading breaker is half-open"
+            + (f" ({breaker.reason})" if breaker.reason else "")
+            + f": {trial} is still out, nothing else goes until it resolves"
+        )
+
     def _loss_breached(self, book: AccountBook) -> bool:
         limits = self.limits.for_account(book.account_id)
         if limits.daily_loss_limit is not None and book.daily_loss() >= limits.daily_loss_limit:
@@ -293,7 +308,7 @@ class BreakerCheck(_Check):
         return failed(self.name, "risk.breaker_open", detail)
 
     def on_sent(self, intent, ctx):
-        self.m.breakers.for_account(intent.account_id).on_trial(ctx.now)
+        self.m.breakers.for_account(intent.account_id).on_trial(ctx.now, order_id=intent.client_order_id)
 
 
 class MarketHoursCheck(_Check):
