@@ -109,7 +109,8 @@ def order_headroom(
 
     bounds = [(spec.max_volume, "", f"{symbol}: instrument maximum volume {spec.max_volume}")]
     if state is TradingState.REDUCING:
-        reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side)
+        why = manager.reducing_reason(account_id) or "set by an operator"
+        reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side, why=why)
         if reducing[0] <= 0:
             return Headroom(ZERO, "risk.reduce_only", reducing[2])
         bounds.append(reducing)
@@ -137,18 +138,19 @@ def order_headroom(
 # ---------------------------------------------------------------- bounds, in lots, per limit
 
 
-def _reduce_only_bound(book: AccountBook, *, account_id, symbol, side):
+def _reduce_only_bound(book: AccountBook, *, account_id, symbol, side, why=""):
     """REDUCING: an order passes ``TradingStateCheck`` only when it shrinks position + open
     orders (all sides) without flipping it, so the room is that amount on the opposite side."""
     position = book.position(symbol)
     current = position + book.pending(symbol)
     sign = 1 if side == BUY else -1
     held = f"{symbol}: position {position}, with open orders {current}"
+    state = f"account {account_id} is REDUCING" + (f" ({why})" if why else "")
     if current == 0 or current * sign > 0:
         grows = "open" if current == 0 else "grow"
-        return (ZERO, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: a {side} would {grows} it")
+        return (ZERO, "risk.reduce_only", f"{state}; {held}: a {side} would {grows} it")
     room = abs(current)
-    return (room, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: at most {room} lots to {side}")
+    return (room, "risk.reduce_only", f"{state}; {held}: at most {room} lots to {side}")
 
 
 def _position_bound(manager, book: AccountBook, *, account_id, symbol, side):
