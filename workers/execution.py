@@ -19,7 +19,8 @@ runs on the same clock, so a replay's orders, fills and records carry the replay
 Hot state (limits, positions and their marks, open orders, kill switches, quotes, equity) lives
 in memory, loaded at start (``trading.orders.selectors``) and kept current by events: ticks and
 bars mark positions in memory, ``killswitch.changed`` engages/releases the mirror and cancels
-what is still open at our brokers, ``risk.limit_changed`` reloads the limits. Nothing is written
+what is still open at our brokers, ``risk.limit_changed`` reloads the limits,
+``risk.drawdown_rebased`` re-bases an account's peak equity (four eyes upstream). Nothing is written
 per tick: marks and the account's risk snapshot are written with every fill (inside the order's
 own write), at most once per ``snapshot_interval`` of wall clock per account otherwise, and at
 shutdown (``close``).
