@@ -93,7 +93,11 @@ def test_the_console_says_why_an_account_is_reducing_and_a_second_risk_manager_a
     rebase.refresh_from_db()
     assert (rebase.status, rebase.decided_by, rebase.decision_note) == ("approved", rita, "agreed")
     assert Outbox.objects.filter(event_type="risk.drawdown_rebased").count() == 1
-    assert "approved by rita; the execution worker applies it" in card(as_rita, alpha)
+    approved = card(as_rita, alpha)
+    assert "approved by rita; the execution worker applies it" in approved
+    assert 'data-form="rebase"' not in approved  # no second one while it awaits the worker
+    twice = as_rita.post(f"/console/accounts/{alpha.pk}/drawdown-rebase/", {"reason": "again"}, follow=True)
+    assert "awaits the execution worker" in twice.content.decode()
     assert [r.action for r in AuditRecord.objects.filter(object_type="drawdown_rebase").order_by("sequence")] == [
         "drawdown_rebase.proposed",
         "drawdown_rebase.approved",

@@ -78,8 +78,8 @@ def drawdown_rebase_propose(
 ) -> DrawdownRebase:
     """Propose re-basing ``account``'s peak equity (acknowledge its drawdown, resume trading).
     Takes no effect until a different risk manager approves it. One pending per account
-    (``drawdown_rebase_pending``). Side effects: audit ``drawdown_rebase.proposed`` (the
-    account's snapshot figures as ``before``)."""
+    (``drawdown_rebase_pending``), and none while an approved one awaits the worker. Side
+    effects: audit ``drawdown_rebase.proposed`` (the account's snapshot figures as ``before``)."""
     _require_risk_manager(proposed_by)
     if not reason.strip():
         raise RiskControlError("re-basing an account's peak equity needs a reason", code="reason_required")
@@ -88,6 +88,14 @@ def drawdown_rebase_propose(
         if DrawdownRebase.objects.filter(account=account, status=ProposalStatus.PENDING).exists():
             raise Conflict(
                 f"a re-base of account {account.pk}'s peak equity is already awaiting approval",
+                code="drawdown_rebase_pending",
+            )
+        waiting = DrawdownRebase.objects.filter(
+            account=account, status=ProposalStatus.APPROVED, applied_at__isnull=True
+        ).first()
+        if waiting is not None:  # approved, not yet applied: a second would re-base on the same equity
+            raise Conflict(
+                f"drawdown re-base {waiting.pk} of account {account.pk} is approved and awaits the execution worker",
                 code="drawdown_rebase_pending",
             )
         snapshot = AccountRiskSnapshot.objects.filter(account=account).first()
