@@ -23,7 +23,9 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
   risk manager's memory as the gate reads it, ``RiskManager.trading_state``): HALTED leaves no
   room; REDUCING leaves room only on the side that shrinks the position (plus open orders, as
   ``TradingStateCheck`` counts it), and at most that position, so a reduce-only account gets
-  orders that close what it holds instead of growth orders bound to be refused.
+  orders that close what it holds instead of growth orders bound to be refused. The detail says
+  why it is REDUCING (``RiskManager.reducing_reason``: the loss limit and its figure, or "set by
+  an operator").
 - ``risk.breaker_open`` while the account's breaker is half-open with its one trial order out
   (``RiskManager.breaker_trial_reason``): no room, the trial named, until the trial resolves;
   not HALTED, but nothing else may go (until 2026-12-07 every signal meanwhile was sized and
