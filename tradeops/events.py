@@ -284,6 +284,19 @@ class RiskLimitChanged(Payload, frozen=True, kw_only=True):
     ts: UtcDatetime
 
 
+class DrawdownRebased(Payload, frozen=True, kw_only=True):
+    """A second risk manager approved re-basing an account's peak equity (four eyes; audited by
+    the service): the execution worker trading the account re-bases it on its equity now and
+    records the figures (``trading.controls.drawdown``)."""
+
+    TYPE = "risk.drawdown_rebased"
+    TOPIC = Topic.TRADING
+    rebase_id: int
+    account_id: int
+    actor: str
+    ts: UtcDatetime
+
+
 # ---------------------------------------------------------------- compliance
 
 
@@ -545,6 +558,7 @@ PAYLOADS: tuple[type[Payload], ...] = (
     PositionChanged,
     RiskDecision,
     RiskLimitChanged,
+    DrawdownRebased,
     ComplianceDecision,
     Alert,
     KillSwitchChanged,

@@ -8,6 +8,7 @@ from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from trading.models import (
     AccountRiskSnapshot,
+    DrawdownRebase,
     Execution,
     Instrument,
     KillSwitch,
@@ -352,3 +353,22 @@ class AccountRiskSnapshotAdmin(ReadOnlyAdmin):
         "breaker_state",
         "as_of",
     )
+
+
+@admin.register(DrawdownRebase)
+class DrawdownRebaseAdmin(ReadOnlyAdmin):
+    """Re-bases of an account's peak equity (read-only: proposed, approved and rejected on the
+    operations console with four eyes, applied by the execution worker; ``trading.controls.drawdown``)."""
+
+    list_display = (
+        "account",
+        "status",
+        "proposed_by",
+        "proposed_at",
+        "decided_by",
+        "seen_drawdown",
+        "peak_before",
+        "peak_after",
+        "applied_at",
+    )
+    list_filter = ("status",)

@@ -380,6 +380,56 @@ class RiskLimitProposal(models.Model):
         return f"limit change {account} / {instrument} [{self.status}]"
 
 
+class DrawdownRebase(models.Model):
+    """A risk manager's acknowledgement of an account's drawdown: once a DIFFERENT risk manager
+    approves it (four eyes on the person, as for limit changes), the execution worker re-bases
+    the account's peak equity on its equity at that moment (the drawdown becomes 0, so a
+    REDUCING it caused ends, and the drawdown limit counts afresh from there). A flat account
+    cannot earn a drawdown back: until 2026-12-07 only a change of the limit ended it.
+
+    ``seen_*``: the account's risk snapshot when it was proposed (what the proposer saw).
+    ``peak_before``/``peak_after``/``applied_at`` (event time)/``applied_recorded_at`` (wall
+    clock): written by the worker when it applied it. Written by ``trading.controls.drawdown``
+    (audited, RTS 6 Art. 15 and 17; 2017/565 Art. 72)."""
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.PROTECT, related_name="drawdown_rebases")
+    reason = models.TextField()
+    status = models.CharField(
+        max_length=8, choices=ProposalStatus.choices, default=ProposalStatus.PENDING, db_index=True
+    )
+    proposed_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    proposed_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+    seen_peak_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    seen_equity = models.DecimalField(**MONEY, null=True, blank=True)
+    seen_drawdown = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True)
+    peak_before = models.DecimalField(**MONEY, null=True, blank=True, help_text="Peak equity the worker re-based")
+    peak_after = models.DecimalField(**MONEY, null=True, blank=True, help_text="The equity it re-based it on")
+    drawdown_before = models.DecimalField(max_digits=8, decimal_places=6, null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True, help_text="Event time the worker applied it")
+    applied_recorded_at = models.DateTimeField(null=True, blank=True, help_text="Wall clock of that write")
+    applied_by = models.CharField(max_length=64, blank=True, help_text="The worker that applied it")
+
+    class Meta:
+        ordering = ["-proposed_at", "-pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(decided_by__isnull=True) | ~Q(decided_by=models.F("proposed_by")),
+                name="drawdownrebase_four_eyes",
+            ),
+            models.UniqueConstraint(
+                fields=["account"], condition=Q(status="pending"), name="drawdownrebase_one_pending"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"drawdown re-base {self.account_id} [{self.status}]"
+
+
 class KillScope(models.TextChoices):
     ALL = "all", "Everything"
     ACCOUNT = "account", "An account (id)"

@@ -20,7 +20,8 @@ skipped with the binding limit's code instead of sending an order bound to be re
 headroom reads the account's trading state too (the risk manager's memory, no query): while it
 is REDUCING a signal that would open or grow a position is skipped (``strategy.reduce_only``)
 and one that shrinks it is sized to at most the position; while it is HALTED nothing is sent
-(``strategy.trading_halted``). The risk checks still run on every order (defence in depth).
+(``strategy.trading_halted``), nor while its breaker's one trial order is out
+(``strategy.breaker_trial``, the trial named). The risk checks still run on every order (defence in depth).
 
 Every skip is a ``SignalSkip`` with a stable code (``SKIP_CODES``), the signal's time and the
 figures; ``last_skips`` holds those of the latest signal, for the runner to record in the audit
@@ -61,9 +62,14 @@ SKIP_CODES = {
     "strategy.no_headroom": "a risk limit leaves less than the minimum volume (``limit_code`` names it)",
     "strategy.reduce_only": "the account is REDUCING and the signal would open or grow a position",
     "strategy.trading_halted": "the account is HALTED (operator, kill switch or circuit breaker)",
+    "strategy.breaker_trial": "the account's breaker is half-open and its one trial order is still out",
 }
 # The headroom's codes that say the account's trading state left no room, not a limit's size.
-STATE_SKIPS = {"risk.reduce_only": "strategy.reduce_only", "risk.trading_halted": "strategy.trading_halted"}
+STATE_SKIPS = {
+    "risk.reduce_only": "strategy.reduce_only",
+    "risk.trading_halted": "strategy.trading_halted",
+    "risk.breaker_open": "strategy.breaker_trial",
+}
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,8 @@ runs on the same clock, so a replay's orders, fills and records carry the replay
 Hot state (limits, positions and their marks, open orders, kill switches, quotes, equity) lives
 in memory, loaded at start (``trading.orders.selectors``) and kept current by events: ticks and
 bars mark positions in memory, ``killswitch.changed`` engages/releases the mirror and cancels
-what is still open at our brokers, ``risk.limit_changed`` reloads the limits. Nothing is written
+what is still open at our brokers, ``risk.limit_changed`` reloads the limits,
+``risk.drawdown_rebased`` re-bases an account's peak equity (four eyes upstream). Nothing is written
 per tick: marks and the account's risk snapshot are written with every fill (inside the order's
 own write), at most once per ``snapshot_interval`` of wall clock per account otherwise, and at
 shutdown (``close``).
@@ -71,6 +72,7 @@ from tradeops.core.clock import Clock, ClockNotStarted, WallClock, utcnow
 from tradeops.core.locks import LockHeld, LockKey, NamedLock
 from tradeops.events import (
     Bar,
+    DrawdownRebased,
     Envelope,
     KillSwitchChanged,
     OrderRequested,
@@ -85,7 +87,8 @@ from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult, OrderType
 from trading.brokers import Quote as BrokerQuote
 from trading.console.selectors import EXECUTION_LOCK_CLASS as CONSOLE_EXECUTION_LOCK_CLASS
-from trading.controls.selectors import trading_breakers_last_moves
+from trading.controls.drawdown import drawdown_rebase_applied_record
+from trading.controls.selectors import drawdown_rebases_to_apply, trading_breakers_last_moves
 from trading.controls.services import (
     LIMIT_VALUE_FIELDS,
     kill_switch_cancel_at_broker,
@@ -281,6 +284,7 @@ class ExecutionWorker:
                 self.reconcile(account_id)
         self._restore_breakers()
         self._seed_quotes()
+        self.apply_drawdown_rebases()  # approved while no worker held the account
         self.started = True
         return self
 
@@ -451,6 +455,43 @@ class ExecutionWorker:
             values = {name: getattr(row, name) for name in LIMIT_VALUE_FIELDS}
             book.set(account_id=row.account_id, symbol=row.instrument.symbol if row.instrument_id else None, **values)
 
+    def apply_drawdown_rebases(self) -> int:
+        """Re-base the peak equity of this worker's accounts for every approved re-base not yet
+        applied (``trading.controls.drawdown``; four eyes upstream): on ``risk.drawdown_rebased``
+        (no restart, as ``risk.limit_changed`` reloads the limits) and at start-up (approved
+        while the worker was down). The peak becomes the equity the risk book holds now, so the
+        drawdown is 0 and a REDUCING it caused ends with the next decision; the figures are
+        recorded (``drawdown_rebase.applied``: peak and drawdown before and after, event time and
+        wall clock) and the account's risk snapshot rewritten at once, for the console and a
+        restart. Returns how many were applied."""
+        applied = 0
+        for rebase in drawdown_rebases_to_apply(account_ids=self.accounts):
+            account_id = rebase.account_id
+            book = self.risk.account(account_id)
+            drawdown = book.drawdown()
+            before, after = self.risk.peak_equity_rebase(account_id)
+            at = self._now()
+            logger.warning(
+                "execution: account %s's peak equity re-based %s -> %s (drawdown %.4f%% acknowledged; re-base %s)",
+                account_id,
+                before,
+                after,
+                drawdown * 100,
+                rebase.pk,
+            )
+            drawdown_rebase_applied_record(
+                rebase_id=rebase.pk,
+                peak_before=before,
+                peak_after=after,
+                drawdown_before=drawdown,
+                at=at,
+                actor=ACTOR,
+                source=self.config.source,
+            )
+            self._state_write(account_id)
+            applied += 1
+        return applied
+
     def refresh_kill_switches(self) -> None:
         self.risk.kill_switch.replace(selectors.kill_switches_engaged())
         self._switches_read_at = time.monotonic()
@@ -499,7 +540,15 @@ class ExecutionWorker:
     # ================================================================ the stage handler
 
     # The payloads ``handle`` acts on itself; any other reaches the gate's checks only.
-    ACTS_ON: tuple[type, ...] = (Tick, Bar, Signal, OrderRequested, KillSwitchChanged, RiskLimitChanged)
+    ACTS_ON: tuple[type, ...] = (
+        Tick,
+        Bar,
+        Signal,
+        OrderRequested,
+        KillSwitchChanged,
+        RiskLimitChanged,
+        DrawdownRebased,
+    )
 
     def wants(self, kind: type) -> bool:
         """Whether events with payloads of class ``kind`` can change anything here: the ones
@@ -555,6 +604,8 @@ class ExecutionWorker:
             self.on_kill_switch(payload)
         elif isinstance(payload, RiskLimitChanged):
             self.reload_limits()
+        elif isinstance(payload, DrawdownRebased) and payload.account_id in self.accounts:
+            self.apply_drawdown_rebases()
         self._after_event(event)
         if self._held and isinstance(payload, Tick | Bar):
             self._release_held()

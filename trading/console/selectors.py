@@ -24,12 +24,14 @@ from trading.console.alerts import operator_alerts_high_count, operator_alerts_r
 from trading.controls.selectors import kill_switch_list, risk_limit_list
 from trading.models import (
     AccountRiskSnapshot,
+    DrawdownRebase,
     Execution,
     Instrument,
     KillScope,
     KillSwitch,
     Order,
     Position,
+    ProposalStatus,
     TradingAccount,
 )
 from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_source
@@ -93,6 +95,12 @@ class AccountView:
     # session (which holds the account's lock) started; False: no worker holds the account now;
     # None: cannot be told (not PostgreSQL).
     worker_since: datetime | bool | None = None
+    # Which loss limit the snapshot's figures breach, each with its figure against the limit
+    # (what makes the worker say REDUCING on its own; empty: none, so an operator set it).
+    reducing_because: list[str] = field(default_factory=list)
+    drawdown_breached: bool = False  # the drawdown limit is one of them: re-basing the peak ends it
+    rebase_pending: DrawdownRebase | None = None  # a re-base of the peak awaiting a second risk manager
+    rebase_last: DrawdownRebase | None = None  # the latest one decided
 
     @property
     def trading_state(self) -> str:
@@ -175,6 +183,7 @@ def console_accounts() -> list[AccountView]:
         by_account.setdefault(p.account_id, []).append(p)
     views = []
     workers = execution_workers_holding([a.pk for a in accounts]) or {}
+    rebases = _drawdown_rebases([a.pk for a in accounts])
     for account in accounts:
         snapshot = getattr(account, "risk_snapshot", None)
         view = AccountView(
@@ -211,8 +220,35 @@ def console_accounts() -> list[AccountView]:
             daily_loss = -snapshot.daily_pnl if snapshot.daily_pnl < 0 else ZERO
             view.usages.append(Usage("daily loss", daily_loss, limits.daily_loss_limit, account.base_currency))
             view.usages.append(Usage("drawdown", snapshot.drawdown, limits.max_drawdown, "of peak equity"))
+            _reducing_because(view, snapshot, limits, daily_loss)
+        view.rebase_pending, view.rebase_last = rebases.get(account.pk, (None, None))
         views.append(view)
     return views
+
+
+def _reducing_because(view: AccountView, snapshot: AccountRiskSnapshot, limits, daily_loss: Decimal) -> None:
+    """The loss limits the snapshot breaches, as the worker tests them (``RiskManager.
+    reducing_reason``: at or past the limit), in the console's words."""
+    if limits.max_drawdown is not None and snapshot.drawdown >= limits.max_drawdown:
+        view.drawdown_breached = True
+        view.reducing_because.append(
+            f"drawdown {snapshot.drawdown * 100:.2f} % of peak equity {snapshot.peak_equity:,.2f} "
+            f"(equity {snapshot.equity:,.2f}) at or past its limit {limits.max_drawdown * 100:.2f} %"
+        )
+    if limits.daily_loss_limit is not None and daily_loss >= limits.daily_loss_limit:
+        view.reducing_because.append(
+            f"today's loss {daily_loss:,.2f} at or past its limit {limits.daily_loss_limit:,.2f} "
+            f"(the day ends at 00:00 UTC, event time)"
+        )
+
+
+def _drawdown_rebases(account_ids: list[int]) -> dict[int, tuple[DrawdownRebase | None, DrawdownRebase | None]]:
+    """Per account: its pending re-base of the peak equity and its latest decided one (two reads)."""
+    rows = DrawdownRebase.objects.filter(account_id__in=account_ids).select_related("proposed_by", "decided_by")
+    pending = {r.account_id: r for r in rows.filter(status=ProposalStatus.PENDING)}
+    latest = rows.exclude(status=ProposalStatus.PENDING).order_by().values("account_id").annotate(newest=Max("pk"))
+    last = {r.account_id: r for r in rows.filter(pk__in=Subquery(latest.values("newest")))}
+    return {a: (pending.get(a), last.get(a)) for a in account_ids}
 
 
 def console_instruments() -> list[dict[str, Any]]:

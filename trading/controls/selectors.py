@@ -13,7 +13,7 @@ from tradeops.api.matrix import visible_to
 from tradeops.audit.models import AuditRecord
 from tradeops.core.errors import NotFound
 from tradeops.observability.cache import cached
-from trading.models import KillSwitch, RiskLimit, RiskLimitProposal
+from trading.models import DrawdownRebase, KillSwitch, ProposalStatus, RiskLimit, RiskLimitProposal
 from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_id
 
 
@@ -164,3 +164,20 @@ def trading_breakers_last_moves(*, source: str, account_ids: Iterable[int]) -> l
             )
         )
     return sorted(moves, key=lambda m: (m.account_id is not None, m.account_id or 0))
+
+
+def drawdown_rebases_to_apply(*, account_ids: Iterable[int]) -> list[DrawdownRebase]:
+    """Approved re-bases of these accounts' peak equity that no worker has applied yet, oldest
+    first (``trading.controls.drawdown``): on ``risk.drawdown_rebased`` and at start-up."""
+    return list(
+        DrawdownRebase.objects.filter(
+            account_id__in=list(account_ids), status=ProposalStatus.APPROVED, applied_at__isnull=True
+        ).order_by("decided_at", "pk")
+    )
+
+
+def drawdown_rebase_get(*, pk: int) -> DrawdownRebase:
+    rebase = DrawdownRebase.objects.select_related("account", "proposed_by", "decided_by").filter(pk=pk).first()
+    if rebase is None:
+        raise NotFound(f"no drawdown re-base {pk}")
+    return rebase

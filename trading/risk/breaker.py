@@ -106,6 +106,7 @@ class TradingBreaker:
         self.listeners: list[Listener] = list(listeners)
         self.loss_since_close = Decimal(0)
         self.trial_in_flight = False
+        self.trial_order_id = ""  # the client order id of the trial in flight ("" when none, or not told)
         self.reason = ""
         self._pending_reason = ""
 
@@ -150,6 +151,7 @@ class TradingBreaker:
             self._mark_opened()
         if new is not BreakerState.HALF_OPEN:
             self.trial_in_flight = False
+            self.trial_order_id = ""
         for listener in self.listeners:
             listener(self, old, new, self.reason)
 
@@ -174,12 +176,19 @@ class TradingBreaker:
 
     # ------------------------------------------------------------ events
 
-    def on_trial(self, now: datetime | None = None) -> None:
-        """An order is being sent. In half-open it is the one trial; nothing else goes until it resolves."""
+    def on_trial(self, now: datetime | None = None, *, order_id: str = "") -> None:
+        """An order is being sent. In half-open it is the one trial (``order_id``, its client
+        order id, is kept to name it: ``trial_order_id``); nothing else goes until it resolves."""
         self._tick(now)
         if self._inner.state is BreakerState.HALF_OPEN:
             self._inner.before_call()  # moves the inner breaker from expired-open to half-open
             self.trial_in_flight = True
+            self.trial_order_id = order_id
+
+    def trial_out(self, now: datetime | None = None) -> bool:
+        """Half-open with its one trial order in flight: nothing else may go until it resolves
+        (``allow`` is false), though the breaker is not OPEN."""
+        return self.state(now) is BreakerState.HALF_OPEN and self.trial_in_flight
 
     def record_success(self, now: datetime | None = None) -> None:
         """The broker accepted an order (filled or placed)."""
@@ -240,6 +249,7 @@ class TradingBreaker:
         waited = self.cool_down if open_for is None else max(open_for, timedelta(0))
         self.reason = reason
         self.trial_in_flight = False
+        self.trial_order_id = ""
         self._inner.restore_open()
         self._opened_event = None
         self._opened_wall = self._wall() - waited.total_seconds()

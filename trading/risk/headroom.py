@@ -23,7 +23,13 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
   risk manager's memory as the gate reads it, ``RiskManager.trading_state``): HALTED leaves no
   room; REDUCING leaves room only on the side that shrinks the position (plus open orders, as
   ``TradingStateCheck`` counts it), and at most that position, so a reduce-only account gets
-  orders that close what it holds instead of growth orders bound to be refused.
+  orders that close what it holds instead of growth orders bound to be refused. The detail says
+  why it is REDUCING (``RiskManager.reducing_reason``: the loss limit and its figure, or "set by
+  an operator").
+- ``risk.breaker_open`` while the account's breaker is half-open with its one trial order out
+  (``RiskManager.breaker_trial_reason``): no room, the trial named, until the trial resolves;
+  not HALTED, but nothing else may go (until 2026-12-07 every signal meanwhile was sized and
+  refused by the gate's ``BreakerCheck``).
 
 The limits the sizing cannot change (kill switch on a symbol or algorithm, message rates,
 duplicates, stale signals, market hours) are left to the checks: their refusals explain
@@ -94,6 +100,9 @@ def order_headroom(
     if state is TradingState.HALTED:
         why = manager.halt_reason(account_id, at)
         return Headroom(ZERO, "risk.trading_halted", f"account {account_id} is HALTED ({why}): no new orders")
+    trial = manager.breaker_trial_reason(account_id, at)
+    if trial:
+        return Headroom(ZERO, "risk.breaker_open", trial)
     account_limits = manager.limits.for_account(account_id)
 
     limit = account_limits.max_open_orders
@@ -102,7 +111,8 @@ def order_headroom(
 
     bounds = [(spec.max_volume, "", f"{symbol}: instrument maximum volume {spec.max_volume}")]
     if state is TradingState.REDUCING:
-        reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side)
+        why = manager.reducing_reason(account_id) or "set by an operator"
+        reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side, why=why)
         if reducing[0] <= 0:
             return Headroom(ZERO, "risk.reduce_only", reducing[2])
         bounds.append(reducing)
@@ -130,18 +140,19 @@ def order_headroom(
 # ---------------------------------------------------------------- bounds, in lots, per limit
 
 
-def _reduce_only_bound(book: AccountBook, *, account_id, symbol, side):
+def _reduce_only_bound(book: AccountBook, *, account_id, symbol, side, why=""):
     """REDUCING: an order passes ``TradingStateCheck`` only when it shrinks position + open
     orders (all sides) without flipping it, so the room is that amount on the opposite side."""
     position = book.position(symbol)
     current = position + book.pending(symbol)
     sign = 1 if side == BUY else -1
     held = f"{symbol}: position {position}, with open orders {current}"
+    state = f"account {account_id} is REDUCING" + (f" ({why})" if why else "")
     if current == 0 or current * sign > 0:
         grows = "open" if current == 0 else "grow"
-        return (ZERO, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: a {side} would {grows} it")
+        return (ZERO, "risk.reduce_only", f"{state}; {held}: a {side} would {grows} it")
     room = abs(current)
-    return (room, "risk.reduce_only", f"account {account_id} is REDUCING; {held}: at most {room} lots to {side}")
+    return (room, "risk.reduce_only", f"{state}; {held}: at most {room} lots to {side}")
 
 
 def _position_bound(manager, book: AccountBook, *, account_id, symbol, side):

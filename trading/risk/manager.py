@@ -146,6 +146,49 @@ class RiskManager:
                 )
         return ""
 
+    def breaker_trial_reason(self, account_id: int, now: datetime) -> str:
+        """Why no order may go although the account is not HALTED: its breaker is half-open and
+        its one trial order is still out ("" otherwise). The sizing skips on it
+        (``strategy.breaker_trial``) as it does on HALTED; the gate's ``BreakerCheck`` still
+        refuses an order that gets that far (``risk.breaker_open``)."""
+        breaker = self.breakers.for_account(account_id)
+        if not breaker.trial_out(now):
+            return ""
+        trial = f"its trial order {breaker.trial_order_id}" if breaker.trial_order_id else "its trial order"
+        return (
+            f"account {account_id}'s trading breaker is half-open"
+            + (f" ({breaker.reason})" if breaker.reason else "")
+            + f": {trial} is still out, nothing else goes until it resolves"
+        )
+
+    def reducing_reason(self, account_id: int) -> str:
+        """Which loss limit makes the account REDUCING, with its figure against the limit ("" when
+        none is breached): for the sizing's skip and the worker's records, so the trader and the
+        risk manager read the cause (and whether re-basing the peak equity would end it)."""
+        book = self.accounts.get(account_id)
+        if book is None:
+            return ""
+        limits = self.limits.for_account(account_id)
+        why = []
+        if limits.max_drawdown is not None and book.drawdown() >= limits.max_drawdown:
+            why.append(
+                f"drawdown {book.drawdown():.4%} of peak equity {book.peak_equity:.2f} "
+                f">= limit {limits.max_drawdown:.2%}"
+            )
+        if limits.daily_loss_limit is not None and book.daily_loss() >= limits.daily_loss_limit:
+            why.append(
+                f"daily loss {book.daily_loss():.2f} since {book.day} 00:00 UTC >= limit {limits.daily_loss_limit:.2f}"
+            )
+        return "; ".join(why)
+
+    def peak_equity_rebase(self, account_id: int) -> tuple[Decimal, Decimal]:
+        """Re-base the account's peak equity on its equity now (a risk manager acknowledged the
+        drawdown, with four eyes: ``trading.controls.drawdown``): the drawdown becomes 0, so a
+        REDUCING it caused ends, and the drawdown limit counts afresh from here. A flat account
+        cannot earn a drawdown back; without this only a change of the limit ended it. Returns
+        (peak before, peak after). Precondition: the account is loaded."""
+        return self.account(account_id).peak_rebase()
+
     def _loss_breached(self, book: AccountBook) -> bool:
         limits = self.limits.for_account(book.account_id)
         if limits.daily_loss_limit is not None and book.daily_loss() >= limits.daily_loss_limit:
@@ -293,7 +336,7 @@ class BreakerCheck(_Check):
         return failed(self.name, "risk.breaker_open", detail)
 
     def on_sent(self, intent, ctx):
-        self.m.breakers.for_account(intent.account_id).on_trial(ctx.now)
+        self.m.breakers.for_account(intent.account_id).on_trial(ctx.now, order_id=intent.client_order_id)
 
 
 class MarketHoursCheck(_Check):

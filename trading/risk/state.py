@@ -213,6 +213,15 @@ class AccountBook:
         self.day = day
         self.day_start_equity = Decimal(day_start_equity)
 
+    def peak_rebase(self) -> tuple[Decimal, Decimal]:
+        """A risk manager acknowledged the drawdown (``RiskManager.peak_equity_rebase``): the
+        peak equity drawdown is measured from becomes the equity now, so the drawdown is 0 and a
+        new one counts from here. Returns (peak before, peak after). The day's starting equity is
+        not touched: the daily loss is the day's, and ends with the day."""
+        before = self.peak_equity  # brought up to date with the marks first
+        self.peak_equity = after = self.equity()
+        return before, after
+
     def roll_day(self, now: datetime) -> None:
         today = now.date()
         if self.day != today:

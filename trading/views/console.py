@@ -17,7 +17,8 @@ from tradeops.core.errors import ApplicationError, NotFound
 from tradeops.core.roles import Role, user_has_role
 from tradeops.core.screens import action_run, refusal_text, require_text
 from trading.console import alerts, selectors
-from trading.controls.selectors import kill_switch_get
+from trading.controls.drawdown import drawdown_rebase_approve, drawdown_rebase_propose, drawdown_rebase_reject
+from trading.controls.selectors import drawdown_rebase_get, kill_switch_get
 from trading.controls.services import kill_switch_engage, kill_switch_release
 from trading.models import KillScope, TradingAccount
 
@@ -40,6 +41,12 @@ def may_engage(user) -> bool:
 
 def may_release(user) -> bool:
     return role_may(user, "kill_switch", "release")
+
+
+def may_rebase(user) -> bool:
+    """Re-basing an account's peak equity is the risk function's, as limits are (the services
+    check the role again, and four eyes on the person)."""
+    return user_has_role(user, Role.RISK_MANAGER)
 
 
 @login_required
@@ -76,6 +83,7 @@ def console_view(request: HttpRequest) -> HttpResponse:
             "may_engage": may_engage(user),
             "may_engage_all": user_has_role(user, Role.RISK_MANAGER) or user.is_superuser,
             "may_release": may_release(user),
+            "may_rebase": may_rebase(user),
             "chart_account": accounts[0].account if accounts else None,
         },
     )
@@ -170,4 +178,69 @@ def kill_switch_release_view(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         done=f"Kill switch on {switch.target} released.",
         back="/console/#kill-switch",
+    )
+
+
+# ---------------------------------------------------------------- drawdown re-base (four eyes)
+
+
+def _rebase_or_404(pk: int):
+    try:
+        return drawdown_rebase_get(pk=pk)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+
+
+@login_required
+@require_POST
+def drawdown_rebase_propose_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A risk manager proposes re-basing the account's peak equity (acknowledge the drawdown,
+    resume), with a reason; a different risk manager approves it (the service)."""
+    if not may_rebase(request.user):
+        raise PermissionDenied("only a risk manager re-bases an account's peak equity")
+    account = TradingAccount.objects.filter(pk=pk).first()
+    if account is None:
+        raise Http404("no such account")
+    return action_run(
+        request,
+        lambda: drawdown_rebase_propose(
+            proposed_by=request.user, account=account, reason=require_text(request.POST, "reason", what="A reason")
+        ),
+        done=f"Re-base of {account.name}'s peak equity proposed: a second risk manager approves it.",
+        back=f"/console/#account-{account.pk}",
+    )
+
+
+@login_required
+@require_POST
+def drawdown_rebase_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The second risk manager approves: the execution worker re-bases the peak when it takes
+    the event (four eyes: never the proposer)."""
+    if not may_rebase(request.user):
+        raise PermissionDenied("only a risk manager approves a re-base of peak equity")
+    rebase = _rebase_or_404(pk)
+    return action_run(
+        request,
+        lambda: drawdown_rebase_approve(
+            rebase=rebase, approver=request.user, note=(request.POST.get("note") or "").strip()
+        ),
+        done=f"Re-base of {rebase.account.name}'s peak equity approved: the execution worker applies it now.",
+        back=f"/console/#account-{rebase.account_id}",
+    )
+
+
+@login_required
+@require_POST
+def drawdown_rebase_reject_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Refuse (or, by its proposer, withdraw) a pending re-base, with a note."""
+    if not may_rebase(request.user):
+        raise PermissionDenied("only a risk manager rejects a re-base of peak equity")
+    rebase = _rebase_or_404(pk)
+    return action_run(
+        request,
+        lambda: drawdown_rebase_reject(
+            rebase=rebase, officer=request.user, note=require_text(request.POST, "note", what="A note")
+        ),
+        done=f"Re-base of {rebase.account.name}'s peak equity rejected; the peak stays.",
+        back=f"/console/#account-{rebase.account_id}",
     )

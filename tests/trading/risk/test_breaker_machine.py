@@ -44,6 +44,8 @@ class BreakerMachine(RuleBasedStateMachine):
         self.trial = False
         self.loss = Decimal(0)
         self.opened = (self.event, self.wall)
+        self.trial_id = ""
+        self.sent = 0  # orders sent: each one's id names it, the trial's among them
 
     def _new_breaker(self) -> TradingBreaker:
         return TradingBreaker(
@@ -110,10 +112,12 @@ class BreakerMachine(RuleBasedStateMachine):
         allowed = self.breaker.allow(self.event)
         assert allowed == (self.reading() is S.CLOSED or (self.reading() is S.HALF_OPEN and not self.trial))
         if allowed:
-            self.breaker.on_trial(self.event)
+            self.sent += 1
+            self.breaker.on_trial(self.event, order_id=f"order-{self.sent}")
             if self.reading() is S.HALF_OPEN:
                 self.state = S.HALF_OPEN
                 self.trial = True
+                self.trial_id = f"order-{self.sent}"
 
     @rule()
     def an_operator_trips_it(self):
@@ -134,6 +138,7 @@ class BreakerMachine(RuleBasedStateMachine):
         state, opened_wall = self.record
         self.breaker = self._new_breaker()
         self.failures, self.loss, self.trial = 0, Decimal(0), False
+        self.trial_id = ""
         if state is S.CLOSED:
             self.state = S.CLOSED
             return
@@ -149,6 +154,17 @@ class BreakerMachine(RuleBasedStateMachine):
     def it_reads_as_the_model(self):
         assert self.breaker.state(self.event) is self.reading()
         assert self.breaker.trial_in_flight == (self.trial and self.reading() is S.HALF_OPEN)
+
+    @invariant()
+    def a_trial_out_is_named_and_stops_the_sizing(self):
+        """Half-open with the trial out: not OPEN, yet nothing may go, and the sizing skips with
+        the trial's id (``RiskManager.breaker_trial_reason``) instead of sizing an order the
+        gate refuses (until 2026-12-07 every signal meanwhile became a ``risk.breaker_open``)."""
+        out = self.trial and self.reading() is S.HALF_OPEN
+        assert self.breaker.trial_out(self.event) == out
+        assert self.breaker.trial_order_id == (self.trial_id if out else "")
+        if out:
+            assert not self.breaker.allow(self.event)
 
     @invariant()
     def a_cool_down_always_ends(self):

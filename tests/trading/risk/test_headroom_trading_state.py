@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from tests.trading.risk.helpers import ACCOUNT, EURUSD, GBPUSD, T0, codes, decide, fill, gate_for, intent, manager
 from tradeops.events import Signal
 from trading.intents import Quote
-from trading.risk import TradingState, order_headroom
+from trading.risk import BreakerBook, TradingState, order_headroom
 from trading.risk.state import is_reducing
 from trading.strategy import Strategy, StrategyConfig
 
@@ -203,3 +203,31 @@ def test_no_order_the_strategy_sizes_is_refused_for_the_trading_state(steps, bal
             m.on_quote(Quote(symbol, price, price + Decimal("0.00002"), now))
         elif kind == "state":
             m.set_trading_state(state, ACCOUNT)
+
+
+def test_while_the_breakers_trial_is_out_the_strategy_skips_naming_it_and_the_gate_keeps_its_check():
+    """Half-open with its one trial order out, the account is not HALTED, yet nothing else may go:
+    the sizing skips (``strategy.breaker_trial``, the trial's id in the reason) where until
+    2026-12-07 every signal was sized and refused by the gate (``risk.breaker_open``)."""
+    m = manager(breakers=BreakerBook(failure_threshold=1, cool_down=timedelta(seconds=30)), check_margin=False)
+    gate = gate_for(m)
+    breaker = m.breakers.for_account(ACCOUNT)
+    breaker.record_failure("REJECT", now=T0)
+    later = T0 + timedelta(seconds=31)  # the cool-down is over: half-open, one trial may go
+    trial = intent(at=later, client_order_id="trial-1")
+    assert decide(m, gate, trial).approved  # sent: the trial is out
+    assert breaker.trial_out(later) and m.trading_state(ACCOUNT, later) is not TradingState.HALTED
+
+    h = order_headroom(m, account_id=ACCOUNT, symbol="EURUSD", side="SELL", price=Decimal("1.10001"), at=later)
+    assert not h.fits and h.code == "risk.breaker_open"
+    assert "half-open" in h.detail and "trial order trial-1 is still out" in h.detail
+    strategy = strategy_for(m)
+    assert strategy.on_signal(signal("during-trial", at=later)) == []
+    (skip,) = strategy.last_skips
+    assert skip.code == "strategy.breaker_trial" and skip.limit_code == "risk.breaker_open"
+    assert "trial-1" in skip.reason
+    assert codes(decide(m, gate, intent(at=later))) == {"risk.breaker_open"}  # the gate keeps its check
+
+    breaker.record_success(now=later)  # the trial filled: closed, the sizing sizes again
+    assert not breaker.trial_out(later) and breaker.trial_order_id == ""
+    assert strategy.on_signal(signal("after-trial", at=later + timedelta(seconds=1)))
