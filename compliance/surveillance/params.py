@@ -1050,6 +1050,18 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # alert. The hand rules (``close_gate`` off) are untouched by them.
     close_gate_print_moved: bool = False
     close_gate_position_favoured: bool = False
+    # The gate's position floor (2026-12-07 00:00 round, wip/close51; docs/surveillance-rounds.md):
+    # with ``close_gate_min_position`` the gate alerts only a push whose position the print favours
+    # (``favoured_position_qty``: held when the push began, built over the look-back, or built
+    # since any moment of it, the push's way) is at least ``min_position`` x the push: the hand
+    # rules' own floor of what counts as a position, which the gate may not override. Marking the
+    # close is trading at the close to move the price for a position held (MAR Annex I; 2016/522
+    # Annex II); a client's fixing order holds none, and the residue of its small business either
+    # way in the hour (our held-out generator's fixing clients: 0.3-4 % of the push) is not a
+    # position the push is for. ``close_gate_position_favoured`` asks only that it be above zero.
+    # The hand rules (``close_gate`` off) are untouched. OFF: the round's rules stay off (the lead
+    # decides at the next fresh draw).
+    close_gate_min_position: bool = False
     # The gate's concentration over the push's own run (2026-12-06 15:00 round, wip/close48;
     # docs/surveillance-rounds.md): with the gate on, a push that opened before the window is
     # measured as one run from its first order, as ``push_run_within_s`` does with this value, and
