@@ -1061,10 +1061,14 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # fixing clients alerted on the allowed books: 8 of 25 at 0.003-0.026x, which the hand rules'
     # ``dominant_one_way_build`` passes whatever the size). ``close_gate_position_favoured`` asks
     # only that it be above zero. Not a clean separation: the residue reaches 0.44x, and the
-    # smallest true alert's position is 0.055x. On the 120 allowed held-out books (marking alone):
-    # 441 of 535 found either way, alerts 672 -> 663, strictly false 231 -> 222; development and
-    # tuning identical. The hand rules (``close_gate`` off) are untouched. OFF: the round's rules
-    # stay off (the lead decides at the next fresh draw).
+    # smallest true alert's position is 0.055x (held-out) and 0.051x (independent). On the 120
+    # allowed held-out books (marking alone): 441 of 535 found either way, alerts 672 -> 663,
+    # strictly false 231 -> 222; development and tuning identical; 153 allowed independent books
+    # 564 of 640 either way, strictly false 231 -> 227. On the CONFIRMATION sets (the nine
+    # 21:32-21:37 sets per book, once, as ``--variants``): held-out marking 29 of 43 either way,
+    # strictly false 17 -> 16; independent and the order book identical; no set changes. The hand
+    # rules (``close_gate`` off) are untouched. OFF: the round's rules stay off (the lead decides
+    # at the next fresh draw).
     close_gate_min_position: bool = False
     # The gate's concentration over the push's own run (2026-12-06 15:00 round, wip/close48;
     # docs/surveillance-rounds.md): with the gate on, a push that opened before the window is
