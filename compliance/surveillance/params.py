@@ -1110,6 +1110,26 @@ class MarkingTheCloseParams(Params, frozen=True, kw_only=True):
     # alert. The hand rules (``close_gate`` off) are untouched by them.
     close_gate_print_moved: bool = False
     close_gate_position_favoured: bool = False
+    # The gate's position floor (2026-12-07 00:00 round, wip/close51; docs/surveillance-rounds.md):
+    # with ``close_gate_min_position`` the gate alerts only a push whose position the print favours
+    # (``favoured_position_qty``: held when the push began, built over the look-back, or built
+    # since any moment of it, the push's way) is at least ``min_position`` x the push: the hand
+    # rules' own floor of what counts as a position, which the gate may not override. Marking the
+    # close is trading at the close to move the price for a position held (MAR Annex I; 2016/522
+    # Annex II); a client's fixing order holds none, and the residue of its small business in the
+    # hour before is not a position a push of 38-360 times it is for (our held-out generator's
+    # fixing clients alerted on the allowed books: 8 of 25 at 0.003-0.026x, which the hand rules'
+    # ``dominant_one_way_build`` passes whatever the size). ``close_gate_position_favoured`` asks
+    # only that it be above zero. Not a clean separation: the residue reaches 0.44x, and the
+    # smallest true alert's position is 0.055x (held-out) and 0.051x (independent). On the 120
+    # allowed held-out books (marking alone): 441 of 535 found either way, alerts 672 -> 663,
+    # strictly false 231 -> 222; development and tuning identical; 153 allowed independent books
+    # 564 of 640 either way, strictly false 231 -> 227. On the CONFIRMATION sets (the nine
+    # 21:32-21:37 sets per book, once, as ``--variants``): held-out marking 29 of 43 either way,
+    # strictly false 17 -> 16; independent and the order book identical; no set changes. The hand
+    # rules (``close_gate`` off) are untouched. OFF: the round's rules stay off (the lead decides
+    # at the next fresh draw).
+    close_gate_min_position: bool = False
     # The gate's concentration over the push's own run (2026-12-06 15:00 round, wip/close48;
     # docs/surveillance-rounds.md): with the gate on, a push that opened before the window is
     # measured as one run from its first order, as ``push_run_within_s`` does with this value, and

@@ -2009,6 +2009,11 @@ class MarkingTheCloseDetector(Detector):
             ev["close_gate_position_favoured"] = True
             if ev["favoured_position_qty"] <= 0:
                 return
+        # The hand rules' floor of a position (``min_position`` x the push) holds under the gate too.
+        if p.close_gate_min_position:
+            ev["close_gate_min_position"] = True
+            if ev["favoured_position_qty"] < p.min_position * ev["push_qty"]:
+                return
         alert.score = 1.0 / (1.0 + exp(-z))
         self.out.append(alert)
 
