@@ -85,23 +85,24 @@ def episode_id(key: tuple[str, str, str], start: datetime | None) -> str:
 # momentum alert added), and 2026-12-06 12:35 UTC after marking the close's learned gate went on
 # in the otc profile at -1.125 (wip/close45: the gate's probability is those alerts' raw score), and
 # 2026-12-06 21:35 UTC after the gate's run with its stake (wip/close48, wip/close50) and the late
-# turn into the move (wip/mom45) went on in the otc profile)); the
+# turn into the move (wip/mom45) went on in the otc profile, and 2026-12-07 00:35 UTC after
+# momentum ignition's FX move gate (wip/mom51) went on in the otc profile)); the
 # held-out and independent reliability tables in docs/surveillance-evaluation.md show how it holds
 # on books it was not fitted to.
 CALIBRATION: dict = {
-    "raw": 4.4961,
+    "raw": 4.2178,
     "intercepts": {
-        "wash_trade": 2.3298,
-        "spoofing": 0.8031,
-        "layering": 2.8946,
-        "excessive_order_to_trade": 2.5809,
-        "quote_stuffing": 2.4352,
-        "ping_orders": 3.2769,
-        "momentum_ignition": 0.9161,
-        "marking_the_close": 1.4139,
-        "painting_the_tape": 2.9642,
-        "best_execution_slippage": 2.5577,
-        "asymmetric_slippage": 1.6666,
+        "wash_trade": 2.3463,
+        "spoofing": 0.8497,
+        "layering": 2.9131,
+        "excessive_order_to_trade": 2.6288,
+        "quote_stuffing": 2.4843,
+        "ping_orders": 3.2738,
+        "momentum_ignition": 1.1216,
+        "marking_the_close": 1.3808,
+        "painting_the_tape": 2.9628,
+        "best_execution_slippage": 2.5916,
+        "asymmetric_slippage": 1.6715,
     },
 }
 

@@ -6,10 +6,20 @@ few bps it is. The noise test (``min_move_sigma``) and ``min_move_spreads`` stil
 from __future__ import annotations
 
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import market, q, run
+from tests.compliance.helpers import market, q
+from tests.compliance.helpers import run as run_otc
 
 ONLY = {"momentum_ignition"}
 OFF = {"momentum_ignition": {"floor_waived_spreads": None}}
+
+
+def run(rows, *, only=None, params=None):
+    """The ``otc`` profile with the move gate off: these tests pin the hand rules' bps floor and its
+    waiver; since 2026-12-07 (the lead's decision, wip/mom51) the ``otc`` profile's move gate also
+    alerts the 1.8-bps burst of five spreads sold into ten minutes later: test_momentum_move_gate.py."""
+    params = dict(params or {})
+    params["momentum_ignition"] = {"move_gate": False, **params.get("momentum_ignition", {})}
+    return run_otc(rows, only=only, params=params)
 
 
 def one_tick_burst(*, ticks: int = 20, touch: int = 1, noise: int = 0):

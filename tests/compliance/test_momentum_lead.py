@@ -15,11 +15,22 @@ from __future__ import annotations
 import pytest
 
 from compliance.surveillance.params import MomentumIgnitionParams
-from tests.compliance.helpers import market, q, run
+from tests.compliance.helpers import market, q
+from tests.compliance.helpers import run as run_otc
 from tests.compliance.test_momentum_late_reversal import _quiet_path
 
 ONLY = {"momentum_ignition"}
 OLD = {"momentum_ignition": {"lead_pause_s": None}}
+
+
+def run(rows, *, only=None, params=None):
+    """The ``otc`` profile with the move gate off: these tests pin how a lead joins the burst, which the
+    hand rules' move floor (3 bps) judges; since 2026-12-07 (the lead's decision, wip/mom51) the
+    ``otc`` profile's move gate also alerts the three alone a minute after their lead (3 pips, sold
+    into ten minutes later): test_momentum_move_gate.py."""
+    params = dict(params or {})
+    params["momentum_ignition"] = {"move_gate": False, **params.get("momentum_ignition", {})}
+    return run_otc(rows, only=only, params=params)
 
 
 def lead_pause_burst_sale(pause: float = 20.0):

@@ -3,10 +3,13 @@
 their move tests stopped (``min_move_bps``, ``min_move_spreads``, ``min_move_sigma``) is scored by
 ``MOMENTUM_GATE_OTC``, a logistic model fitted on the FX books' move-stopped candidates
 (``surveil_scenarios --fit-momentum-gate --gate-market otc``), and alerted at or over its
-threshold. The tests pass the parameter explicitly, on and off.
+threshold. Off by default; on in the ``otc`` profile since 2026-12-07 00:25 UTC (the lead's
+decision, params.py). The tests pass the parameter explicitly, on and off.
 
 Not every canonical near-miss stays quiet with it on: the ones that pin the move floor itself are
-what the gate reads (the last test names them; the round's write-up gives the figures)."""
+what the gate reads (the last test names them; the round's write-up gives the figures), and under
+``otc`` they are alerted: an account that moves the price by its own quick orders and trades the
+other way into the move is the abuse however few bps it moved (the lead's decision)."""
 
 from __future__ import annotations
 
@@ -44,18 +47,20 @@ def quiet_burst_under_the_floor():
     return [r for r in lead_pause_burst_sale(pause=60.0) if r.get("order_id") != "l0"]
 
 
-def test_off_by_default_in_every_profile_and_off_is_the_detector_before_it():
+def test_off_by_default_on_in_otc_only_and_the_order_book_is_the_detector_before_it():
     p = MomentumIgnitionParams()
     assert p.move_gate is False and p.move_gate_threshold is None
-    assert all("move_gate" not in prof.get("momentum_ignition", {}) for prof in MARKET_PROFILES.values())
+    assert MARKET_PROFILES["otc"]["momentum_ignition"]["move_gate"] is True
+    assert "move_gate" not in MARKET_PROFILES["order_book"]["momentum_ignition"]
     assert MOMENTUM_GATE_OTC["threshold"] == 0.2
     for rows in (quiet_burst_under_the_floor(), three_order_burst(), lead_pause_burst_sale(pause=60.0)):
-        assert run(rows, only=ONLY) == run(rows, only=ONLY, params=OFF)
+        assert run(rows, only=ONLY) == run(rows, only=ONLY, params=ON)
+        assert run(rows, only=ONLY, market="order_book") == run(rows, only=ONLY, market="order_book", params=OFF)
 
 
 def test_a_burst_only_the_move_floor_stopped_is_alerted_by_the_gate_and_its_evidence_names_it():
     rows = quiet_burst_under_the_floor()
-    assert run(rows, only=ONLY) == []
+    assert run(rows, only=ONLY, params=OFF) == []
     (alert,) = run(rows, only=ONLY, params=ON)
     ev = alert["evidence"]
     gate = ev["gate"]
@@ -112,17 +117,20 @@ def test_a_burst_the_move_tests_passed_keeps_every_hand_test():
 )
 def test_canonical_near_misses_stay_quiet_with_it_on(rows):
     built = rows()
-    assert run(built, only=ONLY) == []
+    assert run(built, only=ONLY, params=OFF) == []
     assert run(built, only=ONLY, params=ON) == []
 
 
 def test_the_near_misses_that_pin_the_move_floor_are_what_it_reads():
-    """The known cost (the round's write-up; the lead's call): near-misses whose only stop is the
-    move floor itself are alerted with the gate on at its threshold: a 1.8-bps move of five
-    spreads turned at the moved price (test_momentum_floor_waived.py), and the lead test's
-    3-pip bursts (test_momentum_lead.py) at 0.2, not at 0.35."""
+    """The known cost (the round's write-up): near-misses whose only stop is the move floor itself
+    are alerted with the gate on at its threshold: a 1.8-bps move of five spreads turned at the
+    moved price (test_momentum_floor_waived.py), and the lead test's 3-pip bursts
+    (test_momentum_lead.py) at 0.2, not at 0.35. The lead's call (2026-12-07): each is an account
+    moving the price by its own quick orders and trading the other way into the move, so ``otc``
+    alerts them; the hand rules alone (the gate off) do not."""
     for rows in (one_tick_burst(touch=4), lead_pause_burst_sale(pause=60.0), lead_other_way_burst_sale(500_000)):
-        assert run(rows, only=ONLY) == []
+        assert run(rows, only=ONLY, params=OFF) == []
+        assert run(rows, only=ONLY) == run(rows, only=ONLY, params=ON)
         (alert,) = run(rows, only=ONLY, params=ON)
         assert alert["evidence"]["gate"]["hand_test_stopped"] == "move"
     stricter = {"momentum_ignition": {"move_gate": True, "move_gate_threshold": 0.35}}
