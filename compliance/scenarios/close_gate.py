@@ -31,14 +31,15 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 21:32-21:37 UTC on 2026-12-06 (main at 7a34b62, drawn 17:46 UTC):
-# the next round's CONFIRMATION row, never used to fit or choose. The gates in force (CLOSE_GATE,
-# MOMENTUM_GATE, PRINT_PURPOSE_GATE) were fitted before it; the rows before it (the 19:08 run's
-# sets, which were the 21:00 rounds' CONFIRMATION, and the runs before) are allowed seen books.
+# The nine sets per book run at 00:31-00:35 UTC on 2026-12-07 (main at beb096e, drawn 20:31 UTC on
+# 2026-12-06): the next round's CONFIRMATION row, never used to fit or choose. The gates in force
+# (CLOSE_GATE, MOMENTUM_GATE, MOMENTUM_GATE_OTC, PRINT_PURPOSE_GATE) were fitted before it; the rows
+# before it (the 21:32 run's sets, which were the 00:00 rounds' CONFIRMATION, and the runs before)
+# are allowed seen books.
 CONFIRMATION = {
-    "heldout": (18173, 57452, 43971, 14008, 77927, 43085, 59030, 31940, 85435),
-    "independent": (96663, 98571, 62373, 90745, 2841, 13350, 67607, 24758, 26761),
-    "lob": (98519, 14930, 87127, 69448, 50299, 79031, 91074, 8630, 60349),
+    "heldout": (88342, 16074, 27625, 21685, 43925, 19657, 30608, 72503, 39952),
+    "independent": (79556, 5655, 56091, 10134, 81697, 90673, 52563, 83791, 67337),
+    "lob": (76466, 52203, 16855, 56497, 67393, 56328, 50348, 5367, 6583),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

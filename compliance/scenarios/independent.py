@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 20:31 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-06 23:26 UTC, after the session's last figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (79556, 5655, 56091)
+INDEPENDENT_SEEDS = (23749, 82013, 73090)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -135,7 +135,10 @@ INDEPENDENT_SEEDS = (79556, 5655, 56091)
 # figures, three sets (2 of 3 sets met every target, marking the close 0.67 on the other; pooled
 # 0.94 / 0.97 strict); 96663, 98571, 62373; 90745, 2841, 13350 and 67607, 24758, 26761 (drawn 17:46
 # UTC): read at commit 7a34b62, the 6 December late-evening session's final figures, three sets (2
-# of 3 sets met every target; marking the close 0.69 on one; pooled 0.93 / 0.96 strict).
+# of 3 sets met every target; marking the close 0.69 on one; pooled 0.93 / 0.96 strict); 79556,
+# 5655, 56091; 10134, 81697, 90673 and 52563, 83791, 67337 (drawn 20:31 UTC): read at commit
+# beb096e, the 6 December night session's final figures, three sets (3 of 3 sets met every target;
+# lowest marking the close 0.75; pooled 0.93 / 0.97 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -345,6 +348,15 @@ SEEN_INDEPENDENT_SEEDS = (
     67607,
     24758,
     26761,
+    79556,
+    5655,
+    56091,
+    10134,
+    81697,
+    90673,
+    52563,
+    83791,
+    67337,
 )
 
 
