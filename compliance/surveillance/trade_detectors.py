@@ -1463,7 +1463,7 @@ class MomentumIgnitionDetector(Detector):
             if not loose and not rescue:
                 return
         gate = None
-        if loose:
+        if loose or rescue:  # the gates' features (a rescued burst's hand test stopped it: "move")
             features = self._gate_features(
                 ch,
                 burst,
@@ -1480,6 +1480,7 @@ class MomentumIgnitionDetector(Detector):
                 capture=capture,
                 hand_passed=stop is None,
             )
+        if loose:
             if p.gate_candidates:
                 self.candidates.append(
                     {
@@ -1499,22 +1500,6 @@ class MomentumIgnitionDetector(Detector):
             elif stop is not None:
                 return
         elif rescue:
-            features = self._gate_features(
-                ch,
-                burst,
-                t,
-                n_burst=n_burst,
-                swept=swept,
-                spreads=spreads,
-                prints=prints,
-                move=move,
-                burst_qty=burst_qty,
-                crowd=crowd,
-                position_qty=position_qty,
-                rev_qty=rev_qty,
-                capture=capture,
-                hand_passed=False,
-            )
             gate = momentum_gate_score(features, MOMENTUM_GATE_OTC, self.move_gate_threshold)
             gate["hand_test_stopped"] = stop
             gate["model"] = "move_gate"
