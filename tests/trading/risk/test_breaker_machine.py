@@ -121,6 +121,15 @@ class BreakerMachine(RuleBasedStateMachine):
                 self.trial = True
                 self.trial_id = f"order-{self.sent}"
 
+    @rule()
+    def a_trial_goes_out(self):
+        """Opened (unless it is already), its cool-down over on the wall clock, one trial sent: the
+        state the late resolution below needs, which the single steps above reach too seldom."""
+        if self.reading() is S.CLOSED:
+            self.an_operator_trips_it()
+        self.wall_clock_moves(COOL_DOWN)
+        self.an_order_is_sent_if_allowed()
+
     @rule(succeeded=st.booleans(), which=st.sampled_from(["the trial", "another order", "no order"]))
     def a_trial_is_resolved_late(self, succeeded, which):
         """Reconciliation recovered an order whose write failed (``trial_resolve``): when it is the
