@@ -110,6 +110,7 @@ from trading.orders.reconcile import (
     market_order_expire,
     order_reconcile,
     reconciliation_mismatch_raise,
+    unrecorded_order_outcome,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
@@ -263,6 +264,10 @@ class ExecutionWorker:
         # Market orders written SUBMITTED without a fill: client order id -> (account id, monotonic
         # time sent, what the broker said). Expired past ``market_order_timeout``.
         self._unsettled_market: dict[str, tuple[int, float, str]] = {}
+        # A breaker's trial order whose write failed after the broker answered: account id ->
+        # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
+        # that settles the account (``_trial_resolve``); until then the trial is out.
+        self._unrecorded_trials: dict[int, tuple[str, bool, str]] = {}
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -798,6 +803,8 @@ class ExecutionWorker:
             # (reconciliation also reloads the risk book, which already took the fills).
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
+            if self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id:
+                self._unrecorded_trials[account_id] = (intent.client_order_id, *_answer_of(result, error))
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
@@ -1018,7 +1025,26 @@ class ExecutionWorker:
         self.known_ids |= set(report.recovered_orders)
         self.stats.reconciled_orders += len(report.recovered_orders)
         self.stats.reconciled_fills += len(report.recovered_fills)
+        self._trial_resolve(account_id)
         return report
+
+    def _trial_resolve(self, account_id: int) -> None:
+        """The account was reconciled: a breaker trial whose write failed is settled with the
+        broker now, so resolve it as its outcome would have (``unrecorded_order_outcome``):
+        accepted closes the breaker, refused opens it again, heard by ``_on_breaker_change``
+        (audited, ``breaker.changed``) like any other move. Until 2026-12-07 nobody told the
+        breaker, and the account's signals were skipped (``strategy.breaker_trial``) until a
+        restart."""
+        entry = self._unrecorded_trials.pop(account_id, None)
+        if entry is None:
+            return
+        coid, answer_accepted, answer = entry
+        order = selectors.orders_by_client_id(account_id=account_id, client_order_ids={coid}).get(coid)
+        accepted, why = unrecorded_order_outcome(order=order, answer_accepted=answer_accepted, answer=answer)
+        breaker = self.risk.breakers.for_account(account_id)
+        reason = f"trial order {coid} {why}"
+        if breaker.trial_resolve(coid, succeeded=accepted, reason=reason, now=self._now()):
+            logger.warning("execution: account %s's breaker trial resolved late: %s", account_id, reason)
 
     # ================================================================ market data and marks
 
@@ -1295,3 +1321,13 @@ def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
         for lock in locks:
             lock.release()
         raise
+
+
+def _answer_of(result: OrderResult | None, error: BrokerError | None) -> tuple[bool, str]:
+    """Did the broker's answer accept the order (filled or placed), and the answer in words: as
+    ``_after_commit`` tells the breaker (an error or an unknown state counts as a failure)."""
+    if error is not None:
+        return False, error.code
+    if result.state_unknown:
+        return False, str(result.outcome)
+    return bool(result.accepted or result.deals), str(result.outcome)

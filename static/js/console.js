@@ -114,7 +114,10 @@
           : "No equity figures yet for " + d.account + ": the execution worker has not marked this account.";
         return;
       }
-      note.textContent = "From the position records in the audit trail (each fill and mark), event time; " + pts.length + " points.";
+      const rebases = d.points.filter(p => p.rebase);
+      note.textContent = "From the position records in the audit trail (each fill and mark), event time; " + pts.length + " points."
+        + (rebases.length ? " Drawdown measured from the peak equity re-based at "
+          + rebases[rebases.length - 1].t.replace("T", " ").slice(0, 19) + " UTC (re-base " + rebases[rebases.length - 1].rebase + ")." : "");
       chart = new Chart(canvas, {
         type: "line",
         data: {datasets: [

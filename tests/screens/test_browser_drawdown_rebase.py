@@ -66,3 +66,22 @@ class DrawdownRebaseInChromium(ChromiumScreens):
         self.assertIn("approved by rita", other.inner_text(f"{card} [data-field=rebase-last]"))
         self.assertIn("the execution worker applies it now", other.inner_text("body"))
         shoot(other, "drawdown-rebase-3-approved")
+
+    def test_the_equity_chart_measures_the_drawdown_from_the_applied_rebase(self):
+        from tests.screens.browser import in_thread
+        from tests.screens.test_drawdown_rebase import equity_history, rebase_applied, rebase_approved
+
+        def history():
+            beta, t = equity_history(self.world)
+            rebase_applied(rebase_approved(self.world, beta), at=t[2])
+            return beta
+
+        beta = in_thread(history)
+        page = self.go(self.open_as("trader"), "/console/")
+        page.select_option("#equity-account", str(beta.pk))
+        page.wait_for_function("document.getElementById('equity-note').textContent.includes('re-based')", timeout=WAIT)
+        note = page.inner_text("#equity-note")
+        self.assertIn("Drawdown measured from the peak equity re-based at 2026-01-05 12:02:00 UTC (re-base", note)
+        self.assertIn("6 points", note)
+        page.locator("#equity-chart").scroll_into_view_if_needed()
+        shoot(page, "drawdown-rebase-4-equity-chart")

@@ -5,7 +5,7 @@ Until 2026-12-07 the console showed REDUCING and nothing else, and only a limit 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal as D
 
 import pytest
@@ -118,3 +118,90 @@ def test_a_pending_rebase_is_withdrawn_or_rejected_with_a_note(world):
     rebase.refresh_from_db()
     assert rebase.status == "rejected" and rebase.decided_by is None  # withdrawn by its proposer
     assert 'data-form="rebase"' in card(as_rick, alpha)  # it may be proposed again
+
+
+def equity_history(world):
+    """The second account's position records in the trail: equity 100,000, then 98,800 (1.2 %
+    under its peak), 98,700 and 99,000; its snapshot after them (the worker's figures, from a
+    peak re-based on 98,800 between the second and third). Returns (account, event times)."""
+    from tradeops.recorder import recording
+    from trading.models import Position
+
+    beta = world.accounts[1]  # no fills of its own: its curve is what this records
+    position = Position.objects.create(account=beta, instrument=world.instrument, updated_at=AS_OF)
+    t = [AS_OF + timedelta(minutes=m) for m in range(6)]
+    with recording() as rec:
+        for at, unrealised in [(t[0], "0"), (t[1], "-1200"), (t[3], "-1300"), (t[4], "-1000")]:
+            rec.change(
+                action="position.updated",
+                actor="service:execution-worker",
+                object_type="position",
+                object_id=str(position.pk),
+                before=None,
+                after={"realised_pnl": "0", "unrealised_pnl": unrealised},
+                at=at,
+            )
+    AccountRiskSnapshot.objects.create(
+        account=beta,
+        balance=D("100000"),
+        equity=D("99000"),
+        unrealised_pnl=D("-1000"),
+        peak_equity=D("99000"),
+        drawdown=D(0),
+        daily_pnl=D("-1000"),
+        trading_state="ACTIVE",
+        as_of=t[5],
+        updated_at=t[5],
+    )
+    return beta, t
+
+
+def rebase_approved(world, account) -> DrawdownRebase:
+    from trading.controls.drawdown import drawdown_rebase_approve, drawdown_rebase_propose
+
+    rita = user_make("rita", Role.RISK_MANAGER)
+    rebase = drawdown_rebase_propose(proposed_by=world.users["risk"], account=account, reason="loss understood")
+    return drawdown_rebase_approve(rebase=rebase, approver=rita)
+
+
+def rebase_applied(rebase: DrawdownRebase, *, at: datetime) -> None:
+    """The worker re-based the peak from 100,000 on the 98,800 it held at ``at`` (event time)."""
+    from trading.controls.drawdown import drawdown_rebase_applied_record
+
+    drawdown_rebase_applied_record(
+        rebase_id=rebase.pk,
+        peak_before=D("100000"),
+        peak_after=D("98800"),
+        drawdown_before=D("0.012"),
+        at=at,
+        actor="service:execution-worker",
+        source="execution-worker",
+    )
+
+
+def test_the_equity_charts_drawdown_restarts_from_an_applied_rebase(world):
+    """The console's equity chart rebuilds the drawdown from the audit trail's position records;
+    after a re-base the worker applied, it is measured from the peak the worker re-based on
+    (``peak_after``), not from the first peak in the trail. Until 2026-12-07 only the chart's last
+    point (the snapshot's) showed the re-based figure: here the point after the re-base read
+    1.3 % where the worker (and the drawdown limit) counted 0.1 %."""
+    beta, t = equity_history(world)
+    rebase = rebase_approved(world, beta)
+    trader = logged_in(world.users["trader"])
+
+    def chart():
+        body = trader.get(f"/console/accounts/{beta.pk}/equity.json").json()
+        return [(p["t"], p["equity"], round(p["drawdown"], 6), p.get("rebase")) for p in body["points"]]
+
+    # Approved, not applied: the worker has not moved the peak, nor does the chart.
+    assert [dd for _, _, dd, _ in chart()] == [0.0, 0.012, 0.013, 0.01, 0.0]
+
+    rebase_applied(rebase, at=t[2])
+    assert chart() == [
+        (t[0].isoformat(), 100000.0, 0.0, None),
+        (t[1].isoformat(), 98800.0, 0.012, None),
+        (t[2].isoformat(), 98800.0, 0.0, rebase.pk),  # the re-base: the peak is the equity it re-based on
+        (t[3].isoformat(), 98700.0, round(100 / 98800, 6), None),  # 0.1 % from the new peak, not 1.3 %
+        (t[4].isoformat(), 99000.0, 0.0, None),  # a new high after the re-base
+        (t[5].isoformat(), 99000.0, 0.0, None),  # the snapshot's point, the worker's figures
+    ]

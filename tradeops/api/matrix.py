@@ -40,10 +40,10 @@ class Scope(StrEnum):
 
 
 SCOPE_DESCRIPTIONS: dict[Scope, str] = {
-    Scope.TRADING_READ: "Read instruments, accounts, orders, executions, positions, limits, kill switches, "
-    "pre-trade decisions",
+    Scope.TRADING_READ: "Read instruments, accounts, orders, executions, positions, limits, drawdown re-bases, "
+    "kill switches, pre-trade decisions",
     Scope.TRADING_WRITE: "Place orders, engage the kill switch",
-    Scope.RISK_WRITE: "Propose and approve risk limit changes, release the kill switch",
+    Scope.RISK_WRITE: "Propose and approve risk limit changes and drawdown re-bases, release the kill switch",
     Scope.COMPLIANCE_READ: "Read alerts, cases, compliance rules, STOR drafts",
     Scope.COMPLIANCE_WRITE: "Work cases (four eyes), propose and approve compliance rules",
     Scope.AUDIT_READ: "Search the audit trail, verify the chain, read digests and inclusion proofs",
@@ -78,6 +78,9 @@ MATRIX: dict[tuple[str, str], Rule] = {
     ("risk_limits", "read"): Rule(Scope.TRADING_READ, EVERY_ROLE),
     ("risk_limits", "propose"): Rule(Scope.RISK_WRITE, frozenset({R})),
     ("risk_limits", "approve"): Rule(Scope.RISK_WRITE, frozenset({R}), "four eyes: not the proposer"),
+    ("drawdown_rebases", "read"): Rule(Scope.TRADING_READ, EVERY_ROLE, "as on the operations console"),
+    ("drawdown_rebases", "propose"): Rule(Scope.RISK_WRITE, frozenset({R}), "one pending per account"),
+    ("drawdown_rebases", "approve"): Rule(Scope.RISK_WRITE, frozenset({R}), "four eyes: not the proposer"),
     ("kill_switch", "read"): Rule(Scope.TRADING_READ, EVERY_ROLE),
     ("kill_switch", "engage"): Rule(
         Scope.TRADING_WRITE, frozenset({T, R, C, X}), "RTS 6 Art. 12; the whole firm: risk managers (service rule)"

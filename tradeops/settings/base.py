@@ -335,6 +335,7 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "ENUM_NAME_OVERRIDES": {
         "KillScopeEnum": "trading.models.KillScope",
+        "ProposalStatusEnum": "trading.models.ProposalStatus",
         "RuleScopeEnum": "compliance.models.RuleScope",
     },
 }

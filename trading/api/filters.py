@@ -8,6 +8,7 @@ from django_filters import rest_framework as filters
 from tradeops.api.filters import IdFilter, UtcDateTimeFilter
 from trading.models import (
     AssetClass,
+    DrawdownRebase,
     Execution,
     Instrument,
     KillScope,
@@ -105,6 +106,16 @@ class RiskLimitProposalFilter(filters.FilterSet):
     class Meta:
         model = RiskLimitProposal
         fields = ["account", "symbol", "status"]
+
+
+class DrawdownRebaseFilter(filters.FilterSet):
+    account = IdFilter(field_name="account_id")
+    status = filters.ChoiceFilter(choices=ProposalStatus.choices)
+    applied = filters.BooleanFilter(field_name="applied_at", lookup_expr="isnull", exclude=True)
+
+    class Meta:
+        model = DrawdownRebase
+        fields = ["account", "status", "applied"]
 
 
 class KillSwitchFilter(filters.FilterSet):

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from trading.api import kill_switch, limits, orders, reference
+from trading.api import drawdown_rebases, kill_switch, limits, orders, reference
 
 app_name = "trading-v1"
 urlpatterns = [
@@ -21,6 +21,18 @@ urlpatterns = [
     path("risk-limits/proposals/<int:pk>/approve/", limits.ProposalApprove.as_view(), name="risk-limit-approve"),
     path("risk-limits/proposals/<int:pk>/reject/", limits.ProposalReject.as_view(), name="risk-limit-reject"),
     path("risk-limits/<int:pk>/", limits.RiskLimitDetail.as_view(), name="risk-limit"),
+    path("drawdown-rebases/", drawdown_rebases.DrawdownRebaseListPropose.as_view(), name="drawdown-rebases"),
+    path("drawdown-rebases/<int:pk>/", drawdown_rebases.DrawdownRebaseDetail.as_view(), name="drawdown-rebase"),
+    path(
+        "drawdown-rebases/<int:pk>/approve/",
+        drawdown_rebases.DrawdownRebaseApprove.as_view(),
+        name="drawdown-rebase-approve",
+    ),
+    path(
+        "drawdown-rebases/<int:pk>/reject/",
+        drawdown_rebases.DrawdownRebaseReject.as_view(),
+        name="drawdown-rebase-reject",
+    ),
     path("kill-switch/", kill_switch.KillSwitchListEngage.as_view(), name="kill-switch"),
     path("kill-switch/<int:pk>/", kill_switch.KillSwitchDetail.as_view(), name="kill-switch-detail"),
     path("kill-switch/<int:pk>/release/", kill_switch.KillSwitchRelease.as_view(), name="kill-switch-release"),

@@ -380,7 +380,14 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     """Equity and drawdown over time, rebuilt from the position records the audit trail holds
     (``position.updated``: realised and unrealised P&L per symbol at each fill and mark) on top
     of the starting balance (today's balance less the realised P&L of every position). Event time.
-    At most ``points`` points (evenly thinned; the last one is always kept)."""
+    At most ``points`` points (evenly thinned; the last one is always kept).
+
+    The drawdown is measured from the peak equity as the execution worker measured it: from the
+    highest equity so far, and from each re-base of the peak the worker applied
+    (``DrawdownRebase``, ``trading.controls.drawdown``) on: at its ``applied_at`` (event time) a
+    point with the equity it re-based on (``peak_after``), drawdown 0 and ``rebase`` (its id), and
+    the peak starts again from there. Until 2026-12-07 the chart measured from the first peak in
+    the trail, so after a re-base only its last point (the snapshot's) showed the re-based figure."""
     snapshot = AccountRiskSnapshot.objects.filter(account=account).first()
     if snapshot is None:  # no balance to start from: no honest equity figure
         return []
@@ -395,10 +402,28 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     )
     import json
 
+    rebases = list(
+        DrawdownRebase.objects.filter(account=account, applied_at__isnull=False, peak_after__isnull=False)
+        .order_by("applied_at", "pk")
+        .values_list("pk", "applied_at", "peak_after")
+    )
     by_symbol: dict[str, Decimal] = {}
     curve: list[dict[str, Any]] = []
     peak = None
+
+    def rebase_until(at) -> Decimal | None:
+        """Apply the re-bases up to ``at`` (None: all that are left); the last one's peak."""
+        rebased = None
+        while rebases and (at is None or rebases[0][1] <= at):
+            pk, applied_at, peak_after = rebases.pop(0)
+            curve.append({"t": applied_at.isoformat(), "equity": float(peak_after), "drawdown": 0.0, "rebase": pk})
+            rebased = peak_after
+        return rebased
+
     for object_id, at, payload in records.iterator(chunk_size=2000):
+        rebased = rebase_until(at)
+        if rebased is not None:
+            peak = rebased
         data = json.loads(payload)
         data = data.get("after", data)
         try:
@@ -410,6 +435,7 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
         peak = equity if peak is None or equity > peak else peak
         drawdown = (peak - equity) / peak if peak and peak > 0 else ZERO
         curve.append({"t": at.isoformat(), "equity": float(equity), "drawdown": float(drawdown)})
+    rebase_until(None)  # applied after the last position record: the snapshot's point follows them
     if snapshot is not None:
         curve.append(
             {

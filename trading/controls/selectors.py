@@ -77,6 +77,19 @@ def risk_limit_proposal_visible_get(*, user, pk: int) -> RiskLimitProposal:
         raise NotFound(f"no risk limit change {pk}", code="risk_limit_change_not_found") from None
 
 
+def drawdown_rebases_visible_to(*, user) -> QuerySet[DrawdownRebase]:
+    """Re-bases of accounts' peak equity, newest proposed first (``trading.controls.drawdown``)."""
+    qs = DrawdownRebase.objects.select_related("proposed_by", "decided_by")
+    return visible_to(qs, user=user, resource="drawdown_rebases")
+
+
+def drawdown_rebase_visible_get(*, user, pk: int) -> DrawdownRebase:
+    try:
+        return drawdown_rebases_visible_to(user=user).get(pk=pk)
+    except DrawdownRebase.DoesNotExist:
+        raise NotFound(f"no drawdown re-base {pk}", code="drawdown_rebase_not_found") from None
+
+
 def kill_switches_visible_to(*, user) -> QuerySet[KillSwitch]:
     return visible_to(KillSwitch.objects.select_related("released_by"), user=user, resource="kill_switch")
 

@@ -152,8 +152,10 @@ class TradingBreaker:
         if new is not BreakerState.HALF_OPEN:
             self.trial_in_flight = False
             self.trial_order_id = ""
+        # A closing carries no reason of its own, except a trial resolved late (``trial_resolve``).
+        told = self._pending_reason if new is BreakerState.CLOSED else self.reason
         for listener in self.listeners:
-            listener(self, old, new, self.reason)
+            listener(self, old, new, told)
 
     # ------------------------------------------------------------ queries
 
@@ -203,6 +205,26 @@ class TradingBreaker:
             self._inner.before_call()
         self._inner.record_failure()
         self._pending_reason = ""
+
+    def trial_resolve(self, order_id: str, *, succeeded: bool, reason: str, now: datetime | None = None) -> bool:
+        """The outcome of trial order ``order_id``, learnt late: its write failed after the broker
+        answered, so ``record_success``/``record_failure`` never came, and reconciliation has since
+        settled the order with the broker. Resolves the trial as its outcome would have: success
+        closes the breaker, failure opens it again (``reason`` goes to the listeners, so the
+        change is recorded like any other). Does nothing, and returns False, unless the breaker is
+        half-open with exactly that trial out: one that moved on since (tripped, restored) is left
+        as it is. Returns True when it resolved the trial."""
+        if not order_id or not self.trial_out(now) or self.trial_order_id != order_id:
+            return False
+        if not succeeded:
+            self.record_failure(reason, now=now)
+            return True
+        self._pending_reason = reason
+        try:
+            self._inner.record_success()
+        finally:
+            self._pending_reason = ""
+        return True
 
     def record_pnl(self, realised: Decimal, now: datetime | None = None) -> None:
         """Realised P&L of a fill (negative is a loss). Opens past ``loss_threshold``."""

@@ -84,6 +84,29 @@ class Ctx:
             reason="tighter",
         )
 
+    def account(self):
+        """A fresh trading account (nothing pending on it)."""
+        from tradeops.core.identifiers import lei_with_check_digits
+        from trading.models import TradingAccount
+
+        n = next(_n)
+        return TradingAccount.objects.create(
+            name=f"Account {n}",
+            mt5_login=7100000 + n,
+            mt5_server="test-server",
+            firm_lei=lei_with_check_digits("TRADEOPSTEST000000"),
+            client_id=f"CLIENT-{n}",
+            beneficial_owner=f"OWNER-{n}",
+        )
+
+    def rebase(self):
+        """A pending re-base of a fresh account's peak equity, proposed by another risk manager."""
+        from trading.controls.drawdown import drawdown_rebase_propose
+
+        return drawdown_rebase_propose(
+            proposed_by=self.other(Role.RISK_MANAGER), account=self.account(), reason="drawdown understood"
+        )
+
     def switch(self):
         from trading.controls.services import kill_switch_engage
 
@@ -310,6 +333,32 @@ ENDPOINTS: list[Endpoint] = [
         "risk-limits/proposals/<int:pk>/reject/",
         ("risk_limits", "approve"),
         lambda ctx: (f"/api/v1/risk-limits/proposals/{ctx.proposal().pk}/reject/", {"note": "too tight"}),
+    ),
+    Endpoint("GET", "drawdown-rebases/", ("drawdown_rebases", "read"), _get("/api/v1/drawdown-rebases/")),
+    Endpoint(
+        "POST",
+        "drawdown-rebases/",
+        ("drawdown_rebases", "propose"),
+        lambda ctx: ("/api/v1/drawdown-rebases/", {"account": ctx.account().pk, "reason": "loss understood"}),
+        ok=201,
+    ),
+    Endpoint(
+        "GET",
+        "drawdown-rebases/<int:pk>/",
+        ("drawdown_rebases", "read"),
+        lambda ctx: (f"/api/v1/drawdown-rebases/{ctx.rebase().pk}/", None),
+    ),
+    Endpoint(
+        "POST",
+        "drawdown-rebases/<int:pk>/approve/",
+        ("drawdown_rebases", "approve"),
+        lambda ctx: (f"/api/v1/drawdown-rebases/{ctx.rebase().pk}/approve/", {"note": "agreed"}),
+    ),
+    Endpoint(
+        "POST",
+        "drawdown-rebases/<int:pk>/reject/",
+        ("drawdown_rebases", "approve"),
+        lambda ctx: (f"/api/v1/drawdown-rebases/{ctx.rebase().pk}/reject/", {"note": "not yet"}),
     ),
     Endpoint("GET", "kill-switch/", ("kill_switch", "read"), _get("/api/v1/kill-switch/")),
     Endpoint(

@@ -25,7 +25,14 @@ LISTS = [
 def ctx(book, person, tmp_path, settings):
     settings.AUDIT_EXPORT_DIR = str(tmp_path)
     context = Ctx(book=book, person=person, tmp_path=tmp_path)
-    for make in (context.limit, context.proposal, context.switch, context.case_pending_close, context.rule):
+    for make in (
+        context.limit,
+        context.proposal,
+        context.rebase,
+        context.switch,
+        context.case_pending_close,
+        context.rule,
+    ):
         make()
     context.digest_day()
     run = context.transaction_report()

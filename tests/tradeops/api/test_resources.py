@@ -4,7 +4,8 @@ same services (four eyes, audit records, outbox events)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 import pytest
@@ -14,6 +15,8 @@ from tests.tradeops.api.endpoints import Ctx
 from tradeops.audit.models import AuditRecord
 from tradeops.core.roles import Role
 from tradeops.outbox.models import Outbox
+
+T_SNAPSHOT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -407,3 +410,99 @@ def test_a_report_is_run_generated_approved_by_another_officer_and_downloaded(
     bad = alice.post("/api/v1/reports/", {**body, "period_end": "2026-03-01"}, format="json")
     assert bad.status_code == 400 and bad.json()["error"]["code"] == "report_period_invalid"
     assert auditor.get("/api/v1/reports/NOPE/").json()["error"]["code"] == "report_not_found"
+
+
+def test_a_drawdown_rebase_is_proposed_and_approved_by_two_risk_managers_auditors_read_it(
+    book, as_role, issue_token, bearer
+):
+    """The re-base of an account's peak equity over the API (the console's four eyes, the same
+    services): proposed with a reason, 409 while one is pending, 403 ``four_eyes`` for the
+    proposer's approval, approved by a second risk manager (published for the execution worker),
+    read by an auditor's client, refused to a trader's write."""
+    from trading.models import AccountRiskSnapshot, DrawdownRebase
+
+    account = book["account"]
+    AccountRiskSnapshot.objects.create(
+        account=account,
+        balance=Decimal("98800"),
+        equity=Decimal("98800"),
+        unrealised_pnl=Decimal(0),
+        peak_equity=Decimal("100000"),
+        drawdown=Decimal("0.012"),
+        daily_pnl=Decimal("-200"),
+        trading_state="REDUCING",
+        as_of=T_SNAPSHOT,
+        updated_at=T_SNAPSHOT,
+    )
+    alice, bob = as_role(Role.RISK_MANAGER, "alice"), as_role(Role.RISK_MANAGER, "bob")
+    response = alice.post("/api/v1/drawdown-rebases/", {"account": account.pk, "reason": "  "}, format="json")
+    assert response.status_code == 400 and response.json()["error"]["code"] == "blank"  # a reason is needed
+    body = {"account": account.pk, "reason": "the loss was the data vendor's outage; understood"}
+    response = alice.post("/api/v1/drawdown-rebases/", body, format="json")
+    assert response.status_code == 201, response.content
+    rebase = response.json()
+    assert rebase["status"] == "pending" and rebase["proposed_by"] == "alice" and rebase["decided_by"] is None
+    assert rebase["account"] == account.pk and rebase["reason"] == body["reason"]
+    assert (rebase["seen_peak_equity"], rebase["seen_equity"], rebase["seen_drawdown"]) == (
+        "100000.000000",
+        "98800.000000",
+        "0.012000",
+    )
+    assert rebase["applied_at"] is None and rebase["proposed_at"].endswith("Z")
+
+    again = bob.post("/api/v1/drawdown-rebases/", body, format="json")
+    assert again.status_code == 409 and again.json()["error"]["code"] == "drawdown_rebase_pending"
+    own = alice.post(f"/api/v1/drawdown-rebases/{rebase['id']}/approve/", {}, format="json")
+    assert own.status_code == 403 and own.json()["error"]["code"] == "four_eyes"
+    assert "alice proposed drawdown re-base" in own.json()["error"]["message"]
+    trader = as_role(Role.TRADER)
+    refused = trader.post(f"/api/v1/drawdown-rebases/{rebase['id']}/approve/", {}, format="json")
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "role_forbidden"
+    assert DrawdownRebase.objects.get().status == "pending"
+
+    response = bob.post(f"/api/v1/drawdown-rebases/{rebase['id']}/approve/", {"note": "agreed"}, format="json")
+    assert response.status_code == 200, response.content
+    approved = response.json()
+    assert (approved["status"], approved["decided_by"], approved["decision_note"]) == ("approved", "bob", "agreed")
+    assert Outbox.objects.filter(event_type="risk.drawdown_rebased").count() == 1
+    actions = list(
+        AuditRecord.objects.filter(object_type="drawdown_rebase").order_by("sequence").values_list("action", flat=True)
+    )
+    assert actions == ["drawdown_rebase.proposed", "drawdown_rebase.approved"]
+    done = bob.post(f"/api/v1/drawdown-rebases/{rebase['id']}/reject/", {"note": "late"}, format="json")
+    assert done.status_code == 409 and done.json()["error"]["code"] == "drawdown_rebase_decided"
+    # approved, not yet applied by the worker: a second proposal would re-base on the same equity
+    waiting = alice.post("/api/v1/drawdown-rebases/", body, format="json")
+    assert waiting.status_code == 409 and waiting.json()["error"]["code"] == "drawdown_rebase_pending"
+
+    # An auditor's client reads them (list, filters, one); it may not propose.
+    token, _ = issue_token(Role.AUDITOR)
+    auditor = bearer(token)
+    listed = auditor.get(f"/api/v1/drawdown-rebases/?account={account.pk}&status=approved").json()["results"]
+    assert [r["id"] for r in listed] == [rebase["id"]]
+    assert auditor.get("/api/v1/drawdown-rebases/?applied=true").json()["results"] == []
+    assert auditor.get(f"/api/v1/drawdown-rebases/{rebase['id']}/").json()["decided_by"] == "bob"
+    assert auditor.get("/api/v1/drawdown-rebases/999999/").json()["error"]["code"] == "drawdown_rebase_not_found"
+    refused = auditor.post("/api/v1/drawdown-rebases/", body, format="json")
+    assert refused.status_code == 403
+
+
+def test_a_pending_drawdown_rebase_is_withdrawn_by_its_proposer_with_a_note(book, as_role):
+    alice = as_role(Role.RISK_MANAGER, "alice")
+    body = {"account": book["account"].pk, "reason": "understood"}
+    rebase = alice.post("/api/v1/drawdown-rebases/", body, format="json").json()
+    no_note = alice.post(f"/api/v1/drawdown-rebases/{rebase['id']}/reject/", {}, format="json")
+    assert no_note.status_code == 400
+    response = alice.post(
+        f"/api/v1/drawdown-rebases/{rebase['id']}/reject/", {"note": "proposed too early"}, format="json"
+    )
+    assert response.status_code == 200, response.content
+    withdrawn = response.json()
+    assert (withdrawn["status"], withdrawn["decided_by"], withdrawn["decision_note"]) == (
+        "rejected",
+        None,
+        "proposed too early",
+    )
+    assert not Outbox.objects.filter(event_type="risk.drawdown_rebased").exists()
+    # nothing pending now: a new one may be proposed
+    assert alice.post("/api/v1/drawdown-rebases/", body, format="json").status_code == 201
