@@ -253,6 +253,7 @@ class UnrecordedOrder:
     refused: bool  # the broker's answer refused it (not an error, not an unknown state)
     answer: str
     held_since: float  # monotonic time the write failed
+    trial: bool  # the breaker's trial order (its breaker is told by ``_trial_resolve``)
 
 
 class ExecutionWorker:
@@ -847,6 +848,8 @@ class ExecutionWorker:
                 refused=error is None and not result.state_unknown and not answer_accepted,
                 answer=answer,
                 held_since=self._monotonic(),
+                trial=account_id in self._unrecorded_trials
+                and self._unrecorded_trials[account_id][0] == intent.client_order_id,
             )
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
@@ -1146,6 +1149,9 @@ class ExecutionWorker:
                     coid,
                     entry.answer,
                 )
+                self.stats.broker_refused += 1
+                if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
+                    self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
         if wrote:
             self._load_account_state(account_id)  # the book as the records now stand
         return waiting

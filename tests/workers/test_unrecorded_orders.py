@@ -96,8 +96,12 @@ def test_a_refusal_whose_write_failed_is_written_by_the_next_reconciliation_once
     send_with_failed_write(worker, monkeypatch, "refused")
     assert account.pk in worker._needs_reconcile
 
-    worker.handle(signal(signal_id="next", at=AT + timedelta(seconds=5)))  # reconciles the account first
+    breaker = worker.risk.breakers.for_account(account.pk)
+    assert breaker.consecutive_failures == 0  # the failed write never told it
+
+    worker.idle()  # nothing else comes: the idle turn reconciles
     order = Order.objects.get(signal_id="refused")
+    assert breaker.consecutive_failures == 1  # the refusal counts, as it would have
     assert order.status == "REJECTED"
     assert order.reject_reason == "broker REJECT: dealer says no"
     # Both times: the refusal's event time (the replayed market time), the write's wall clock.
@@ -112,6 +116,7 @@ def test_a_refusal_whose_write_failed_is_written_by_the_next_reconciliation_once
     assert decision.approved and decision.ts == AT  # the gate approved it; the broker refused it
     assert worker.stats.unrecorded_written == 1 and not worker._unrecorded
     assert account.pk not in worker._needs_reconcile
+    worker.handle(signal(signal_id="next", at=AT + timedelta(seconds=5)))
     assert Order.objects.get(signal_id="next").status == "FILLED"  # the account trades again
 
     # Exactly once: later reconciliations and a redelivered signal write nothing more.
