@@ -1134,6 +1134,10 @@ class ExecutionWorker:
                     severity="high",
                     account=str(account_id),
                     evidence={
+                        "explanation": (
+                            f"Order {coid} (broker answer {entry.answer}) not in the broker's history after "
+                            f"{waited:.0f} s: written from the answer the worker kept, as {written.order.status}."
+                        ),
                         "client_order_id": coid,
                         "broker_answer": entry.answer,
                         "waited_seconds": round(waited, 3),

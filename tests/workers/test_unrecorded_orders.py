@@ -31,6 +31,7 @@ from hypothesis import strategies as st
 from tests.workers.conftest import T0, make_worker, paper_broker, signal, tick
 from tradeops.audit.models import AuditRecord
 from tradeops.core.clock import ReplayClock
+from tradeops.core.operator_alerts import alert_is_operator
 from tradeops.events import decode
 from tradeops.outbox.models import Outbox
 from trading.brokers import OrderOutcome
@@ -204,6 +205,11 @@ def test_an_accepted_order_that_never_shows_is_written_from_the_answer_past_the_
     assert order.status == "FILLED" and order.filled_quantity == order.quantity
     (alert,) = alerts("reconciliation_order_not_at_broker")
     assert alert.evidence["client_order_id"] == order.client_order_id and alert.evidence["written_as"] == "FILLED"
+    assert (
+        alert.severity == "high"
+        and "written from the answer the worker kept, as FILLED" in alert.evidence["explanation"]
+    )
+    assert alert_is_operator("reconciliation_order_not_at_broker")  # on the operations console
     assert "not in the broker's history after 61 s" in caplog.text
     assert account.pk not in worker._needs_reconcile and worker.stats.unrecorded_gave_up == 1
     worker.reconcile(account.pk)
