@@ -92,6 +92,7 @@ from trading.controls.selectors import drawdown_rebases_to_apply, trading_breake
 from trading.controls.services import (
     LIMIT_VALUE_FIELDS,
     kill_switch_cancel_at_broker,
+    risk_alert_raise,
     signal_skips_record,
     trading_breaker_change_record,
     trading_breaker_restore_record,
@@ -201,6 +202,11 @@ class ExecutionConfig:
     # that ended, a feed that stopped). Wall clock, because event time stops with the feed.
     # Setting EXECUTION_MARKET_ORDER_TIMEOUT_SECONDS.
     market_order_timeout: timedelta = field(default_factory=_market_order_timeout)
+    # WALL-clock time an order whose write failed after the broker accepted it (or whose answer
+    # was unknown) may stay missing from the broker's deal history (MT5's lags) before the worker
+    # stops waiting for it: the account stays "needs reconcile" (nothing sent) until then; past it
+    # the order is written from the answer the worker kept, with an alert (``_unrecorded_settle``).
+    unrecorded_wait: timedelta = timedelta(seconds=60)
     deviation_points: int = 20
     source: str = "execution-worker"
 
@@ -226,6 +232,28 @@ class WorkerStats:
     held_signals: int = 0  # signals that waited for market data (start-up, a lagging feed)
     market_orders_expired: int = 0  # market orders left SUBMITTED without a fill, expired
     quotes_seeded: int = 0  # symbols whose last quote came from the broker at start
+    unrecorded_written: int = 0  # orders whose write failed, written later from the answer kept
+    unrecorded_gave_up: int = 0  # of those, written past ``unrecorded_wait`` without the broker's trace
+
+
+@dataclass
+class UnrecordedOrder:
+    """An order the broker answered whose write failed (the database went away): what the write
+    would have written, kept in memory until reconciliation finds it at the broker or it is
+    written from here (``ExecutionWorker._unrecorded_settle``). A refusal leaves no trace at the
+    broker, so this is the only copy of it (RTS 25, RTS 6 Art. 17: every order, refused ones too)."""
+
+    intent: OrderIntent
+    received_at: object
+    decided_at: object
+    decision: GateDecision
+    ctx: object
+    outcome: object
+    answer_accepted: bool  # filled or placed (``_answer_of``)
+    refused: bool  # the broker's answer refused it (not an error, not an unknown state)
+    answer: str
+    held_since: float  # monotonic time the write failed
+    trial: bool  # the breaker's trial order (its breaker is told by ``_trial_resolve``)
 
 
 class ExecutionWorker:
@@ -268,6 +296,9 @@ class ExecutionWorker:
         # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
         # that settles the account (``_trial_resolve``); until then the trial is out.
         self._unrecorded_trials: dict[int, tuple[str, bool, str]] = {}
+        # Every order whose write failed after the broker answered: client order id -> what to
+        # write. The account stays marked "needs reconcile" while one of its entries is here.
+        self._unrecorded: dict[str, UnrecordedOrder] = {}
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -803,8 +834,23 @@ class ExecutionWorker:
             # (reconciliation also reloads the risk book, which already took the fills).
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
+            answer_accepted, answer = _answer_of(result, error)
             if self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id:
-                self._unrecorded_trials[account_id] = (intent.client_order_id, *_answer_of(result, error))
+                self._unrecorded_trials[account_id] = (intent.client_order_id, answer_accepted, answer)
+            self._unrecorded[intent.client_order_id] = UnrecordedOrder(
+                intent=intent,
+                received_at=received_at,
+                decided_at=decided_at,
+                decision=decision,
+                ctx=ctx,
+                outcome=outcome,
+                answer_accepted=answer_accepted,
+                refused=error is None and not result.state_unknown and not answer_accepted,
+                answer=answer,
+                held_since=self._monotonic(),
+                trial=account_id in self._unrecorded_trials
+                and self._unrecorded_trials[account_id][0] == intent.client_order_id,
+            )
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
@@ -1018,15 +1064,101 @@ class ExecutionWorker:
         # The broker's balance already holds every realised P&L it booked: start counting afresh.
         book = self.risk.account(account_id)
         book.balance, book.realised_since_load = broker.account_info().balance, Decimal(0)
-        if report.awaiting:
-            self._needs_reconcile.add(account_id)
-        else:
-            self._needs_reconcile.discard(account_id)
         self.known_ids |= set(report.recovered_orders)
         self.stats.reconciled_orders += len(report.recovered_orders)
         self.stats.reconciled_fills += len(report.recovered_fills)
         self._trial_resolve(account_id)
+        waiting = self._unrecorded_settle(account_id)
+        if report.awaiting or waiting:
+            self._needs_reconcile.add(account_id)
+        else:
+            self._needs_reconcile.discard(account_id)
         return report
+
+    def _unrecorded_settle(self, account_id: int) -> list[str]:
+        """The account was reconciled: settle each order of it whose write failed after the broker
+        answered (``_unrecorded``). Found in our records now (recovered from the broker's deals or
+        open orders): nothing more to do. Refused by the broker: no trace will ever show there, so
+        the REJECTED order is written now from the answer kept (its steps at the refusal's event
+        time, its decision, audit records and events, recorded at the wall clock of this write).
+        Accepted, or its answer unknown, and not in the broker's history yet (MT5's deal history
+        lags): waited for, the account kept marked, for ``unrecorded_wait`` of wall clock; past it
+        the order is written from the answer kept, with an error log and a
+        ``reconciliation_order_not_at_broker`` alert for a person to look at (a later
+        reconciliation records deals that show up, compares positions, and closes an order the
+        broker never had). Exactly once: ``client_order_id`` is unique, so a write that finds the
+        order written settles the entry. A write that fails again keeps it for the next turn.
+        Returns the client order ids still waited for. Regulation: RTS 25 (every order, refused
+        ones too, with its times), RTS 6 Art. 17."""
+        entries = [(coid, e) for coid, e in self._unrecorded.items() if e.intent.account_id == account_id]
+        if not entries:
+            return []
+        recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _ in entries})
+        waiting: list[str] = []
+        wrote = False
+        for coid, entry in entries:
+            if coid in recorded:
+                del self._unrecorded[coid]
+                continue
+            waited = self._monotonic() - entry.held_since
+            gave_up = not entry.refused and waited >= self.config.unrecorded_wait.total_seconds()
+            if not entry.refused and not gave_up:
+                waiting.append(coid)
+                continue
+            try:
+                written = self._commit(
+                    entry.intent, entry.received_at, entry.decided_at, entry.decision, entry.ctx, entry.outcome
+                )
+            except Exception:
+                logger.exception("execution: writing unrecorded order %s failed again; kept for the next turn", coid)
+                waiting.append(coid)
+                continue
+            del self._unrecorded[coid]
+            wrote = True
+            if not written.created:
+                continue  # written already (the failed write had committed after all): once only
+            self.stats.unrecorded_written += 1
+            self._feed_gate(written.events)
+            if gave_up:
+                self.stats.unrecorded_gave_up += 1
+                logger.error(
+                    "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
+                    "from the answer the worker kept, as %s: look at it",
+                    coid,
+                    entry.answer,
+                    waited,
+                    written.order.status,
+                )
+                risk_alert_raise(
+                    alert_type="reconciliation_order_not_at_broker",
+                    severity="high",
+                    account=str(account_id),
+                    evidence={
+                        "explanation": (
+                            f"Order {coid} (broker answer {entry.answer}) not in the broker's history after "
+                            f"{waited:.0f} s: written from the answer the worker kept, as {written.order.status}."
+                        ),
+                        "client_order_id": coid,
+                        "broker_answer": entry.answer,
+                        "waited_seconds": round(waited, 3),
+                        "written_as": str(written.order.status),
+                    },
+                    at=self._now(),
+                    source=self.config.source,
+                )
+            else:
+                logger.warning(
+                    "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
+                    "after reconciliation",
+                    coid,
+                    entry.answer,
+                )
+                self.stats.broker_refused += 1
+                if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
+                    self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
+        if wrote:
+            self._load_account_state(account_id)  # the book as the records now stand
+        return waiting
 
     def _trial_resolve(self, account_id: int) -> None:
         """The account was reconciled: a breaker trial whose write failed is settled with the

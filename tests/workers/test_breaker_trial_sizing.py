@@ -128,7 +128,10 @@ def test_reconciliation_finding_no_trace_of_a_refused_trial_opens_the_breaker_ag
 
     at = TRIAL_AT + timedelta(seconds=1)
     worker.handle(signal(signal_id="after", at=at))
-    assert not Order.objects.filter(client_order_id=trial_id).exists()  # the broker has no trace of it
+    # The broker has no trace of it; since 2026-12-07 the refusal is written from the answer the
+    # worker kept (until then it was lost: test_unrecorded_orders.py).
+    trial = Order.objects.get(client_order_id=trial_id)
+    assert trial.status == "REJECTED" and trial.reject_reason == "broker REJECT: dealer still says no"
     assert breaker.state(at) == "open" and not breaker.trial_out(at)
     opened = AuditRecord.objects.filter(action="trading_breaker.open").latest("sequence")
     reason = opened.payload_data["after"]["reason"]

@@ -22,6 +22,7 @@ from tradeops.core import formatting
 OPERATOR_ALERT_TYPES = frozenset(
     {
         "reconciliation_position_mismatch",  # trading.orders.reconcile
+        "reconciliation_order_not_at_broker",  # workers.execution (an answered order never seen at the broker)
         "trading_breaker_open",  # trading.controls.services
         "model_drift",  # mlmodels.handlers
         "model_drift_cleared",
