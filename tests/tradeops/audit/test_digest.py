@@ -163,7 +163,7 @@ def test_verify_names_a_digest_file_it_cannot_read_and_still_checks_the_others(y
     day, _ = yesterday_chain
     call_command("audit_digest", "--day", day.isoformat(), "--dir", str(tmp_path))
     digest_file = tmp_path / f"{day.isoformat()}.json"
-    missing = tmp_path / "2026-12-06.json"
+    missing = tmp_path / f"{(day + timedelta(days=1)).isoformat()}.json"  # today: not digested yet
     garbled = tmp_path / "garbled.json"
     garbled.write_text("{not json")
     with pytest.raises(SystemExit):
