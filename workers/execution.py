@@ -835,7 +835,8 @@ class ExecutionWorker:
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
             answer_accepted, answer = _answer_of(result, error)
-            if self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id:
+            trial = self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id
+            if trial:
                 self._unrecorded_trials[account_id] = (intent.client_order_id, answer_accepted, answer)
             self._unrecorded[intent.client_order_id] = UnrecordedOrder(
                 intent=intent,
@@ -848,8 +849,7 @@ class ExecutionWorker:
                 refused=error is None and not result.state_unknown and not answer_accepted,
                 answer=answer,
                 held_since=self._monotonic(),
-                trial=account_id in self._unrecorded_trials
-                and self._unrecorded_trials[account_id][0] == intent.client_order_id,
+                trial=trial,
             )
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
