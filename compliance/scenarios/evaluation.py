@@ -209,7 +209,8 @@ def variant_params(params: dict | None, overrides: dict) -> dict:
 
 def _rerun(lines: list[bytes], params: dict | None, only: set[str], *, market: str) -> tuple[set[str], list[dict]]:
     """The alert types of the detectors ``only``, and their alerts on ``lines`` run alone."""
-    types = {cls.alert_type for name, cls in DETECTORS.items() if name in only}
+    # every type the detectors raise: the spoofing detector raises layering too
+    types = {t for name, cls in DETECTORS.items() if name in only for t in getattr(cls, "emits", (cls.alert_type,))}
     redone: list[dict] = []
     engine = SurveillanceEngine(params, market=market, only=only)
     surveil_lines(lines, engine=engine, emit=lambda b: redone.append(orjson.loads(b)))

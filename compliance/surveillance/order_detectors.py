@@ -27,6 +27,32 @@ def _spreads(state) -> float | None:
     return round(state.away_bps / spread_bps, 3) if spread_bps > 0 else None
 
 
+def _placed_depth_bps(state) -> float | None:
+    """How far behind the touch quoted at its arrival an order went in (its placed price against
+    the bid to buy, the ask to sell), in bps of the arrival mid; None without an arrival quote."""
+    if state.arr_ask is None or state.arr_bid is None or state.placed_price is None or not state.arr_mid:
+        return None
+    if state.side > 0:
+        return (state.arr_bid - state.placed_price) / state.arr_mid * 1e4
+    return (state.placed_price - state.arr_ask) / state.arr_mid * 1e4
+
+
+def _depth_groups(states, tolerance_bps: float) -> int | None:
+    """How many depths behind the touch (``_placed_depth_bps``) the orders went in at: sorted, an
+    order within ``tolerance_bps`` of its group's first is in that group. None when an order has
+    no arrival quote (the depths are then unknown: the prices decide)."""
+    depths = [_placed_depth_bps(s) for s in states]
+    if any(d is None for d in depths):
+        return None
+    groups = 0
+    first = None
+    for d in sorted(depths):
+        if first is None or d - first > tolerance_bps:
+            groups += 1
+            first = d
+    return groups
+
+
 def _record_end(fill_t: float, before_t: float | None) -> float:
     """Where the account's record before a trade ends: at the fill, or earlier at ``before_t``
     (the order's first partial fill, ``SpoofingParams.record_before_first_fill``)."""
@@ -59,6 +85,7 @@ class SpoofingDetector(Detector):
     """
 
     alert_type = "spoofing"
+    emits = ("spoofing", "layering")  # the alert types it raises (a variant re-run replaces both)
     order_actions = frozenset({"new", "cancel"})
 
     def __init__(self, params, engine):
@@ -288,6 +315,11 @@ class SpoofingDetector(Detector):
         else:
             levels = sorted({s.price for s, _ts, _t in cancelled})
         kind = "layering" if len(levels) >= p.layering_min_levels else "spoofing"
+        depths = None
+        if p.spoof_one_depth_bps is not None and kind == "layering":
+            depths = _depth_groups([s for s, _ts, _t in cancelled], p.spoof_one_depth_bps)
+            if depths is not None and depths < p.layering_min_levels:
+                kind = "spoofing"
         first_placed = min(s.t_new for s, _ts, _t in cancelled)
         placed_ts = min((s.ts_new for s, _ts, _t in cancelled))
         last_cancel = max(cancelled, key=lambda c: c[2])
@@ -309,6 +341,7 @@ class SpoofingDetector(Detector):
                     "placed_price": s.placed_price,
                     "away_from_touch_bps": bps(s.away_bps),
                     "away_from_touch_spreads": _spreads(s),
+                    "placed_depth_bps": bps(_placed_depth_bps(s)),
                     "placed": iso(s.ts_new),
                     "cancelled": iso(cts),
                     "cancel_after_fill_s": round(ct - fill_t, 6),
@@ -321,6 +354,8 @@ class SpoofingDetector(Detector):
             "price_levels": len(levels),
             "layering_min_levels": p.layering_min_levels,
             "levels_as_placed": p.levels_as_placed,
+            "depth_levels": depths,
+            "spoof_one_depth_bps": p.spoof_one_depth_bps,
             "lead_before_fill_s": round(first_t - first_placed, 6),
             # the account's record (quiet count, baseline, chance) read up to this long before
             # the fill: the order's first partial fill (``record_before_first_fill``), else 0

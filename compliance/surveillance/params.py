@@ -300,6 +300,16 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # 01:48 sets, once each way): LOB layering 37/43 -> 38/43, alerts 46 -> 47, strictly false
     # 9 -> 9; held-out and independent identical (docs/surveillance-rounds.md, 03:00 round).
     record_before_first_fill: bool = True
+    # One depth, one level (2026-12-07, wip/lob52; built, OFF by default): a spoofer that adds its
+    # bait progressively puts each order the same way behind the touch as it then stands (the
+    # order book's `added_progressively` spoofs: 2-3 orders placed 4-10 s apart, each behind the
+    # touch of its own moment, at 2-3 prices because the touch moved between them); a layering
+    # ladder steps its orders away from the first one (several depths at once). With a number,
+    # the cancelled orders' depths behind the touch at their own arrival (bps of the arrival
+    # mid) are grouped (an order within this many bps of a group's first is in it) and the
+    # episode is ``layering`` only when it has ``layering_min_levels`` depth groups as well as
+    # prices; the prices alone decide otherwise. None: the prices alone (as before).
+    spoof_one_depth_bps: NonNeg | None = None
 
 
 class OrderToTradeParams(Params, frozen=True, kw_only=True):

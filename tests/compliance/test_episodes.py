@@ -514,6 +514,9 @@ def test_a_variant_rerun_on_its_detectors_alone_gives_the_full_runs_alerts():
         {"marking_the_close": {"close_gate_push_run_s": 600}},
         {"wash_trade": {"hand_back_by_order": True}},
         {"ping_orders": {"enabled": False}},
+        # the spoofing detector raises layering too: both types are replaced (they were doubled)
+        {"spoofing": {"min_size_ratio": 5.0}},
+        {"spoofing": {"spoof_one_depth_bps": 0.01}},
     ):
         got = variant_alerts(lines, base, None, overrides, market="otc")
         assert sorted(map(_alert_key, got)) == sorted(map(_alert_key, full(overrides))), overrides
