@@ -31,14 +31,14 @@ from decimal import Decimal
 from django.db import IntegrityError, transaction
 
 from tradeops.core.clock import ensure_utc, utcnow
-from tradeops.core.errors import Conflict, FourEyesViolation, PermissionDenied
-from tradeops.core.roles import Role, user_has_role
+from tradeops.core.errors import Conflict, FourEyesViolation
 from tradeops.events import DrawdownRebased, make_event
 from tradeops.recorder import Recorder, recording
-from trading.controls.services import RiskControlError, _plain
+from trading.controls.services import RiskControlError, _plain, risk_manager_require
 from trading.models import AccountRiskSnapshot, DrawdownRebase, ProposalStatus, TradingAccount
 
 OBJECT_TYPE = "drawdown_rebase"
+RISK_MANAGERS_DO = "an account's peak equity is re-based by risk managers"
 
 
 def drawdown_rebase_snapshot(rebase: DrawdownRebase) -> dict:
@@ -60,14 +60,6 @@ def drawdown_rebase_snapshot(rebase: DrawdownRebase) -> dict:
     }
 
 
-def _require_risk_manager(user) -> None:
-    if not user_has_role(user, Role.RISK_MANAGER):
-        raise PermissionDenied(
-            f"{user.get_username()} is not a risk manager: an account's peak equity is re-based by risk managers",
-            code="not_risk_manager",
-        )
-
-
 def drawdown_rebase_propose(
     *,
     proposed_by,
@@ -80,7 +72,7 @@ def drawdown_rebase_propose(
     Takes no effect until a different risk manager approves it. One pending per account
     (``drawdown_rebase_pending``), and none while an approved one awaits the worker. Side
     effects: audit ``drawdown_rebase.proposed`` (the account's snapshot figures as ``before``)."""
-    _require_risk_manager(proposed_by)
+    risk_manager_require(proposed_by, does=RISK_MANAGERS_DO)
     if not reason.strip():
         raise RiskControlError("re-basing an account's peak equity needs a reason", code="reason_required")
     now = ensure_utc(at) if at else utcnow()
@@ -159,7 +151,7 @@ def drawdown_rebase_approve(
     execution worker trading the account re-bases its peak equity when it takes it (or at its
     next start). Four eyes on the person: the proposer cannot approve (``four_eyes``). Side
     effects: audit ``drawdown_rebase.approved``."""
-    _require_risk_manager(approver)
+    risk_manager_require(approver, does=RISK_MANAGERS_DO)
     now = ensure_utc(at) if at else utcnow()
     with recording(recorder) as rec:
         rebase = _pending(rebase)
@@ -206,7 +198,7 @@ def drawdown_rebase_reject(
     recorder: Recorder | None = None,
 ) -> DrawdownRebase:
     """Refuse (or, by its proposer, withdraw) a pending re-base, with a note; the peak stays."""
-    _require_risk_manager(officer)
+    risk_manager_require(officer, does=RISK_MANAGERS_DO)
     if not note.strip():
         raise RiskControlError("rejecting a drawdown re-base needs a note", code="reason_required")
     now = ensure_utc(at) if at else utcnow()

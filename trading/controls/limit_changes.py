@@ -16,8 +16,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from tradeops.core.clock import ensure_utc, utcnow
-from tradeops.core.errors import Conflict, FourEyesViolation, PermissionDenied
-from tradeops.core.roles import Role, user_has_role
+from tradeops.core.errors import Conflict, FourEyesViolation
 from tradeops.recorder import Recorder, recording
 from trading.controls.services import (
     LIMIT_FIELDS,
@@ -25,8 +24,11 @@ from trading.controls.services import (
     _plain,
     risk_limit_save,
     risk_limit_snapshot,
+    risk_manager_require,
 )
 from trading.models import Instrument, ProposalStatus, RiskLimit, RiskLimitProposal, TradingAccount
+
+RISK_MANAGERS_DO = "risk limits are changed by risk managers"
 
 
 def risk_limit_values_clean(values: dict) -> dict:
@@ -59,14 +61,6 @@ def risk_limit_values_clean(values: dict) -> dict:
     return cleaned
 
 
-def _require_risk_manager(user) -> None:
-    if not user_has_role(user, Role.RISK_MANAGER):
-        raise PermissionDenied(
-            f"{user.get_username()} is not a risk manager: risk limits are changed by risk managers",
-            code="not_risk_manager",
-        )
-
-
 def risk_limit_proposal_snapshot(proposal: RiskLimitProposal) -> dict:
     return {
         "id": proposal.pk,
@@ -96,7 +90,7 @@ def risk_limit_change_propose(
     (``risk_limit_change_approve``). One pending change per scope (``risk_limit_change_pending``).
     Side effects: audit ``risk_limit.change_proposed`` (current row before, proposal after).
     RTS 6 Art. 15 and 17: limits are set by the risk function, changes kept (2017/565 Art. 72)."""
-    _require_risk_manager(proposed_by)
+    risk_manager_require(proposed_by, does=RISK_MANAGERS_DO)
     if not reason.strip():
         raise RiskControlError("a limit change needs a reason", code="reason_required")
     cleaned = risk_limit_values_clean(values)
@@ -154,7 +148,7 @@ def risk_limit_change_approve(
     """A second risk manager approves: the values are saved through ``risk_limit_save`` (audited
     before/after, published so the execution worker reloads its limits). Four eyes on the person:
     the proposer cannot approve, whatever roles they hold (``four_eyes``)."""
-    _require_risk_manager(approver)
+    risk_manager_require(approver, does=RISK_MANAGERS_DO)
     now = ensure_utc(at) if at else utcnow()
     with recording(recorder) as rec:
         return _approve(proposal, approver, note, now, rec)
@@ -210,7 +204,7 @@ def risk_limit_change_reject(
     recorder: Recorder | None = None,
 ) -> RiskLimitProposal:
     """Refuse (or, by its proposer, withdraw) a pending limit change; the limits stay as they are."""
-    _require_risk_manager(officer)
+    risk_manager_require(officer, does=RISK_MANAGERS_DO)
     if not note.strip():
         raise RiskControlError("rejecting a limit change needs a note", code="reason_required")
     now = ensure_utc(at) if at else utcnow()

@@ -82,6 +82,13 @@ def _plain(value):
 # ---------------------------------------------------------------- risk limits
 
 
+def risk_manager_require(user, *, does: str) -> None:
+    """Refuse (``not_risk_manager``) anyone but a risk manager; ``does`` names what risk managers
+    do, for the message ("risk limits are changed by risk managers")."""
+    if not user_has_role(user, Role.RISK_MANAGER):
+        raise PermissionDenied(f"{user.get_username()} is not a risk manager: {does}", code="not_risk_manager")
+
+
 def risk_limit_snapshot(limit: RiskLimit) -> dict:
     return {
         "id": limit.pk,
