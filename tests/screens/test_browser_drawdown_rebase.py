@@ -4,34 +4,17 @@ approves it on the same card (four eyes). Screenshots kept as artifacts."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal as D
-
 from tests.screens.browser import shoot
 from tests.screens.test_browser import WAIT, ChromiumScreens, pytestmark  # noqa: F401 - the same marks
+from tests.screens.test_drawdown_rebase import reducing_on_drawdown
 from tests.screens.world import user_make
 from tradeops.core.roles import Role
 
-AS_OF = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
-
 
 def reducing_world(account):
-    from trading.controls.services import risk_limit_save
-    from trading.models import AccountRiskSnapshot
-
-    risk_limit_save(actor="user:rick", account=None, max_drawdown=D("0.01"))
-    AccountRiskSnapshot.objects.create(
-        account=account,
-        balance=D("98800"),
-        equity=D("98800"),
-        unrealised_pnl=D(0),
-        peak_equity=D("100000"),
-        drawdown=D("0.012"),
-        daily_pnl=D("-200"),
-        trading_state="REDUCING",
-        as_of=AS_OF,
-        updated_at=AS_OF,
-    )
+    """The screens test's REDUCING account (a flat account 1.2 % under its peak, a 1 % limit) and
+    a second risk manager to approve."""
+    reducing_on_drawdown(account)
     user_make("rita", Role.RISK_MANAGER)
 
 
