@@ -236,8 +236,10 @@ def drawdown_rebase_applied_record(
     """The execution worker re-based the account's peak equity (``RiskManager.peak_equity_rebase``)
     at ``at`` (event time): the figures go on the row and in the audit trail
     (``drawdown_rebase.applied``, ``before``/``after`` the peak and the drawdown; the record's
-    time is ``at``, its ``recorded_at`` the wall clock). Returns None if it was applied already
-    (an event delivered twice, a start-up after the event): the worker then re-bases nothing."""
+    time is ``at``, its ``recorded_at`` the wall clock). Returns None, recording nothing, if it was
+    applied already: the worker reads only re-bases not yet applied (``drawdown_rebases_to_apply``),
+    so an event delivered twice or a start-up after the event finds none to apply; this guards the
+    row under its lock all the same."""
     with recording(recorder) as rec:
         rebase = DrawdownRebase.objects.select_for_update().select_related("proposed_by").get(pk=rebase_id)
         if rebase.status != ProposalStatus.APPROVED or rebase.applied_at is not None:
