@@ -300,8 +300,8 @@ class SpoofingParams(Params, frozen=True, kw_only=True):
     # 01:48 sets, once each way): LOB layering 37/43 -> 38/43, alerts 46 -> 47, strictly false
     # 9 -> 9; held-out and independent identical (docs/surveillance-rounds.md, 03:00 round).
     record_before_first_fill: bool = True
-    # One depth, one level (2026-12-07, wip/lob52; built, OFF by default): a spoofer that adds its
-    # bait progressively puts each order the same way behind the touch as it then stands (the
+    # One depth, one level (2026-12-07, wip/lob52; off by default, on in the order_book profile):
+    # a spoofer that adds its bait progressively puts each order the same way behind the touch as it then stands (the
     # order book's `added_progressively` spoofs: 2-3 orders placed 4-10 s apart, each behind the
     # touch of its own moment, at 2-3 prices because the touch moved between them); a layering
     # ladder steps its orders away from the first one (several depths at once). With a number,
@@ -1705,6 +1705,14 @@ class ParameterError(ValueError):
 # (wip/close51) stays off: it saves 4-9 of 231 strictly false marking alerts and finds nothing,
 # and its floor (0.05) sits just under the smallest true alert's position on both FX books (0.051,
 # 0.055), so on a fresh book it is the rule likeliest to lose a mark, which is what fails sets.
+# The order book's one depth, one level (``spoof_one_depth_bps`` 0.01, wip/lob52) is on in
+# ``order_book`` by the lead's decision (2026-12-07 02:55 UTC, before the 23:26 draw ran): on 69
+# allowed order books 29 of the 33 spoofing misses were the generator's progressive spoofs named
+# layering because the touch moved between the orders; with the rule spoofing 236 -> 262 of 266
+# found, layering 263 -> 261 of 275, strictly false layering alerts 31 -> 2 and spoofing 16 -> 19.
+# On the 20:31 CONFIRMATION order books (once, as ``--variants``) spoofing 33 -> 39 of 40, layering
+# 40 of 41 either way, strictly false layering 6 -> 0; the FX books identical, so order book only
+# (its books are the ones whose spoofers add their bait behind a moving touch).
 MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
     "otc": {
         "marking_the_close": {
@@ -1720,6 +1728,7 @@ MARKET_PROFILES: dict[str, dict[str, dict[str, Any]]] = {
         "marking_the_close": {"print_purpose_gate": True},
         "asymmetric_slippage": {"one_way_unheld": True},
         "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
+        "spoofing": {"spoof_one_depth_bps": 0.01},
     },
 }
 

@@ -55,12 +55,13 @@ def test_a_rule_changing_one_threshold_keeps_the_profiles_gate_and_one_setting_i
     rest = {
         "asymmetric_slippage": {"one_way_unheld": True},
         "best_execution_slippage": {"dismiss_symmetric_reach": 1.5},
+        "spoofing": {"spoof_one_depth_bps": 0.01},
     }
+    # a rule naming spoofing with nothing in it keeps the profile's one depth, one level
     assert market_params("order_book", {"spoofing": {}}) == {
         "momentum_ignition": {"gate": True},
         "marking_the_close": {"print_purpose_gate": True},
         **rest,
-        "spoofing": {},
     }
     assert market_params("order_book", {"momentum_ignition": {"min_aggressive_orders": 4}}) == {
         "momentum_ignition": {"gate": True, "min_aggressive_orders": 4},

@@ -1,4 +1,5 @@
-"""One depth, one level (``SpoofingParams.spoof_one_depth_bps``; 2026-12-07, wip/lob52; off by default).
+"""One depth, one level (``SpoofingParams.spoof_one_depth_bps``; 2026-12-07, wip/lob52; off by default,
+on in the ``order_book`` profile since 2026-12-07 02:55 UTC).
 
 A spoofer that adds its bait progressively places each order the same way behind the touch as it
 then stands; when the touch moved between the orders they went in at two prices, which
