@@ -31,15 +31,15 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 00:31-00:35 UTC on 2026-12-07 (main at beb096e, drawn 20:31 UTC on
+# The nine sets per book run at 02:46-02:51 UTC on 2026-12-07 (main at cee68a1, drawn 23:26 UTC on
 # 2026-12-06): the next round's CONFIRMATION row, never used to fit or choose. The gates in force
 # (CLOSE_GATE, MOMENTUM_GATE, MOMENTUM_GATE_OTC, PRINT_PURPOSE_GATE) were fitted before it; the rows
-# before it (the 21:32 run's sets, which were the 00:00 rounds' CONFIRMATION, and the runs before)
+# before it (the 00:31 run's sets, which were the 01:00 round's CONFIRMATION, and the runs before)
 # are allowed seen books.
 CONFIRMATION = {
-    "heldout": (88342, 16074, 27625, 21685, 43925, 19657, 30608, 72503, 39952),
-    "independent": (79556, 5655, 56091, 10134, 81697, 90673, 52563, 83791, 67337),
-    "lob": (76466, 52203, 16855, 56497, 67393, 56328, 50348, 5367, 6583),
+    "heldout": (55514, 19825, 11539, 12155, 92693, 62691, 71687, 3210, 44880),
+    "independent": (23749, 82013, 73090, 61984, 50918, 20814, 73272, 1869, 55307),
+    "lob": (37830, 61946, 86201, 54343, 58431, 17632, 98872, 86411, 54668),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-06 23:26 UTC, after the session's last figures,
+# Evaluation only (drawn at random on 2026-12-07 02:48 UTC, after the session's first figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (23749, 82013, 73090)
+INDEPENDENT_SEEDS = (54886, 33625, 63850)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -138,7 +138,10 @@ INDEPENDENT_SEEDS = (23749, 82013, 73090)
 # of 3 sets met every target; marking the close 0.69 on one; pooled 0.93 / 0.96 strict); 79556,
 # 5655, 56091; 10134, 81697, 90673 and 52563, 83791, 67337 (drawn 20:31 UTC): read at commit
 # beb096e, the 6 December night session's final figures, three sets (3 of 3 sets met every target;
-# lowest marking the close 0.75; pooled 0.93 / 0.97 strict).
+# lowest marking the close 0.75; pooled 0.93 / 0.97 strict). 23749, 82013, 73090; 61984, 50918,
+# 20814 and 73272, 1869, 55307 (drawn 2026-12-06 23:26 UTC): read at commit cee68a1, the 7 December
+# early-morning session's first figures, three sets (2 of 3 sets met every target; marking the close
+# 0.71 on one; pooled 0.93 / 0.96 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -357,6 +360,15 @@ SEEN_INDEPENDENT_SEEDS = (
     52563,
     83791,
     67337,
+    23749,
+    82013,
+    73090,
+    61984,
+    50918,
+    20814,
+    73272,
+    1869,
+    55307,
 )
 
 
