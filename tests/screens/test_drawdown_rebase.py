@@ -205,3 +205,21 @@ def test_the_equity_charts_drawdown_restarts_from_an_applied_rebase(world):
         (t[4].isoformat(), 99000.0, 0.0, None),  # a new high after the re-base
         (t[5].isoformat(), 99000.0, 0.0, None),  # the snapshot's point, the worker's figures
     ]
+
+
+def test_the_rebase_point_survives_when_the_chart_is_thinned(world):
+    """The chart is thinned to ``points`` before it goes to the browser; the re-base point is
+    kept, so the drawdown still restarts at the re-base. Until 2026-12-07 every n-th point was
+    kept: thinned to 4, the six points kept 0, 1, 3 and 5, the re-base (2) was not among them."""
+    from trading.console.selectors import equity_curve
+
+    beta, t = equity_history(world)
+    rebase = rebase_approved(world, beta)
+    rebase_applied(rebase, at=t[2])
+    thin = equity_curve(account=beta, points=4)
+    assert [(p["t"], p.get("rebase")) for p in thin] == [
+        (t[0].isoformat(), None),
+        (t[1].isoformat(), None),
+        (t[2].isoformat(), rebase.pk),
+        (t[5].isoformat(), None),
+    ]
