@@ -15,7 +15,7 @@ from tests.screens.world import user_make, world_build
 from tradeops.audit.models import AuditRecord
 from tradeops.core.roles import Role
 from tradeops.outbox.models import Outbox
-from trading.models import AccountRiskSnapshot, DrawdownRebase
+from trading.models import AccountRiskSnapshot, DrawdownRebase, RiskLimit
 
 AS_OF = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -118,6 +118,22 @@ def test_a_pending_rebase_is_withdrawn_or_rejected_with_a_note(world):
     rebase.refresh_from_db()
     assert rebase.status == "rejected" and rebase.decided_by is None  # withdrawn by its proposer
     assert 'data-form="rebase"' in card(as_rick, alpha)  # it may be proposed again
+
+
+def test_a_reducing_snapshot_no_limit_explains_any_more_says_a_limit_changed_since(world):
+    """The snapshot says REDUCING, but the limit it breached was loosened after it was written (the
+    worker reloads limits at once, its snapshot at its next write): the console says so. Until
+    2026-12-07 it said "an operator set it", which no operator could do."""
+    from trading.controls.services import risk_limit_save
+
+    alpha = world.accounts[0]
+    reducing_on_drawdown(alpha)
+    firm = RiskLimit.objects.get(account=None, instrument=None)
+    risk_limit_save(actor="user:rick", limit=firm, max_drawdown=D("0.05"))  # 1.2 % is within 5 %
+    seen = card(logged_in(world.users["risk"]), alpha)
+    assert "<strong>REDUCING</strong>" in seen and "an operator" not in seen
+    assert "its figures breach no loss limit now (a limit changed since" in seen
+    assert 'data-form="rebase"' not in seen  # no drawdown to acknowledge
 
 
 def equity_history(world):

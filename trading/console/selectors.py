@@ -96,7 +96,7 @@ class AccountView:
     # None: cannot be told (not PostgreSQL).
     worker_since: datetime | bool | None = None
     # Which loss limit the snapshot's figures breach, each with its figure against the limit
-    # (what makes the worker say REDUCING on its own; empty: none, so an operator set it).
+    # (what makes the worker say REDUCING; empty: none now, so a limit changed since the snapshot).
     reducing_because: list[str] = field(default_factory=list)
     drawdown_breached: bool = False  # the drawdown limit is one of them: re-basing the peak ends it
     rebase_pending: DrawdownRebase | None = None  # a re-base of the peak awaiting a second risk manager
