@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
+from tradeops.audit.actors import user_actor
 from tradeops.audit.digest import ProofDayOpen, audit_proof, digest_document
 from tradeops.audit.models import AuditRecord, Digest
 from tradeops.audit.search import AuditQuery, audit_search
@@ -253,7 +254,7 @@ def audit_verify_view(request: HttpRequest) -> HttpResponse:
     _check_access(request.user)
     report = None
     if request.method == "POST":
-        report, _ = audit_verification_run(actor=f"user:{request.user.get_username()}")
+        report, _ = audit_verification_run(actor=user_actor(request.user))
         if _sees_database_addresses(request.user):
             report = verify_report_named(report, name=lambda identity: identity)
         else:

@@ -39,6 +39,7 @@ from compliance.models import (
 from compliance.pretrade.decisions import compliance_decision_of
 from compliance.pretrade.params import PRETRADE_PARAMS
 from compliance.rule_parameters import check_rule_parameters_proposal
+from tradeops.audit.actors import user_actor
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
@@ -67,10 +68,6 @@ class ThrottleNotTripped(Conflict):
 
 class InvalidCaseTransition(ComplianceError):
     code = "invalid_case_transition"
-
-
-def _actor(user) -> str:
-    return f"user:{user.get_username()}"
 
 
 def _require_officer(user) -> None:
@@ -172,7 +169,7 @@ def compliance_rule_propose(
     rule.save()
     _audit(
         action="compliance_rule.proposed",
-        actor=_actor(proposed_by),
+        actor=user_actor(proposed_by),
         object_type="compliance_rule",
         object_id=f"{code}@v{rule.version}",
         before=previous.snapshot() if previous else None,
@@ -213,7 +210,7 @@ def compliance_rule_approve(*, rule: ComplianceRule, approver, note: str = "", a
             f"{approver.get_username()} proposed {rule.code} v{rule.version} and cannot also approve it; "
             "a second compliance officer must approve it"
         )
-    actor = _actor(approver)
+    actor = user_actor(approver)
     before = rule.snapshot()
     previous = (
         ComplianceRule.objects.select_for_update()
@@ -277,7 +274,7 @@ def compliance_rule_reject(*, rule: ComplianceRule, officer, note: str, at: date
     rule.save(update_fields=["status", "decision_note", "decided_by", "decided_at"])
     _audit(
         action="compliance_rule.rejected",
-        actor=_actor(officer),
+        actor=user_actor(officer),
         object_type="compliance_rule",
         object_id=f"{rule.code}@v{rule.version}",
         before=before,
@@ -326,7 +323,7 @@ def execution_throttle_reset(
     if not reason.strip():
         raise ComplianceError("a reason is required to re-enable an algorithm", code="reason_required")
     at = ensure_utc(at or utcnow())
-    actor = _actor(officer)
+    actor = user_actor(officer)
     trip = ThrottleTrip.objects.select_for_update().filter(algo_id=algo_id, reset_at__isnull=True).first()
     if trip is None and not unrecorded_trip:
         last = ThrottleTrip.objects.filter(algo_id=algo_id).order_by("-tripped_at").first()
@@ -776,7 +773,7 @@ def _case_step(
             action=action,
             pending_action=case.pending_action,
             assigned_to=after["assigned_to"],
-            actor=_actor(officer),
+            actor=user_actor(officer),
             ts=ensure_utc(at),
         ),
         source=SOURCE,
@@ -784,7 +781,7 @@ def _case_step(
     )
     _audit(
         action=f"case.{action}",
-        actor=_actor(officer),
+        actor=user_actor(officer),
         object_type="case",
         object_id=case.reference,
         before=before,

@@ -33,6 +33,7 @@ from mlmodels.training import (
     load_shipped_bars,
     models_train,
 )
+from tradeops.audit.actors import user_actor
 from tradeops.core.clock import utcnow
 from tradeops.core.errors import ApplicationError, NotFound, PermissionDenied
 
@@ -52,7 +53,7 @@ def _audit(*, action: str, actor: str, user=None, obj, payload: dict, at: dateti
 
 def _actor_label(*, actor: str, user) -> str:
     if user is not None and getattr(user, "is_authenticated", False):
-        return f"user:{user.get_username()}"
+        return user_actor(user)
     return actor
 
 

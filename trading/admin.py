@@ -4,6 +4,7 @@ written by services only, so their admin is read-only."""
 from django import forms
 from django.contrib import admin, messages
 
+from tradeops.audit.actors import user_actor
 from tradeops.core.admin import ReadOnlyAdmin, ServiceRefusalShown
 from tradeops.core.errors import ApplicationError
 from trading.models import (
@@ -314,7 +315,7 @@ class KillSwitchAdmin(ServiceRefusalShown, admin.ModelAdmin):
                 result = kill_switch_engage(
                     scope=obj.scope,
                     scope_value=obj.scope_value,
-                    actor=f"user:{request.user.get_username()}",
+                    actor=user_actor(request.user),
                     reason=reason,
                     source="admin",
                     user=request.user,

@@ -19,6 +19,7 @@ from django.db.models import IntegerField, Q, QuerySet, Value, When
 from compliance.models import Alert, Case, CaseAction, CaseStatus, ComplianceRule, RuleStatus
 from compliance.selectors import alerts_visible_to, can_see_surveillance, cases_visible_to
 from compliance.surveillance.params import ALERT_TYPES
+from tradeops.audit.actors import user_actor
 from tradeops.core.attention import ATTENTION, CALM, URGENT, Item
 from tradeops.core.errors import NotFound
 from tradeops.core.roles import Role, user_has_role
@@ -626,7 +627,7 @@ def live_catch_up(*, user, since: datetime) -> list[dict]:
                         "action": x.action,
                         "pending_action": x.case.pending_action,
                         "assigned_to": x.case.assigned_to.get_username() if x.case.assigned_to_id else "",
-                        "actor": f"user:{x.actor.get_username()}" if x.actor_id else "service:surveillance",
+                        "actor": user_actor(x.actor) if x.actor_id else "service:surveillance",
                         "ts": _ts(x.at),
                     },
                 },

@@ -17,6 +17,7 @@ from compliance.reports.models import (
     ReportRun,
     TransactionRecord,
 )
+from tradeops.audit.actors import user_actor
 from tradeops.core.admin import ReadOnlyAdmin
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role, user_has_role
@@ -53,7 +54,7 @@ class ConfigAdmin(ReportsVisible, admin.ModelAdmin):
         return {name: form.cleaned_data[name] for name in form.cleaned_data if name not in ("account", "instrument")}
 
     def save_model(self, request, obj, form, change):
-        actor = f"user:{request.user.get_username()}"
+        actor = user_actor(request.user)
         saved = self.save_through_service(obj=obj, fields=self._fields(form), actor=actor)
         obj.pk = saved.pk
 
@@ -99,7 +100,7 @@ class ReportablePersonAdmin(ConfigAdmin):
         from tradeops.core.clock import utcnow
 
         with transaction.atomic():
-            obj.updated_at, obj.updated_by = utcnow(), f"user:{request.user.get_username()}"
+            obj.updated_at, obj.updated_by = utcnow(), user_actor(request.user)
             obj.save()
             audit_record_change(
                 action="reporting_profile.person_changed",

@@ -34,6 +34,7 @@ from compliance.reports.models import (
     RunStatus,
     TransactionRecord,
 )
+from tradeops.audit.actors import user_actor
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, FourEyesViolation, PermissionDenied
 from tradeops.core.roles import Role, user_has_role
@@ -63,10 +64,6 @@ class ReportError(ApplicationError):
 
 class InvalidRunTransition(ReportError):
     code = "invalid_report_transition"
-
-
-def _label(user) -> str:
-    return f"user:{user.get_username()}"
 
 
 def _require_officer(user) -> None:
@@ -143,7 +140,7 @@ def report_run_create(
         raise ReportError(f"{kind} is written as {' or '.join(FORMATS[kind])}, not {file_format}", code="report_format")
     if user is not None:
         _require_officer(user)
-        actor = _label(user)
+        actor = user_actor(user)
     if not actor:
         raise ReportError("a run needs who generates it (user or actor)", code="report_actor_missing")
     if supersedes is not None:
@@ -443,7 +440,9 @@ def report_run_approve(*, run: ReportRun, approver, note: str = "") -> ReportRun
     run.approved_at = utcnow()
     run.approval_note = note
     run.save(update_fields=["status", "approved_by", "approved_at", "approval_note"])
-    _audit(action="report.approved", actor=_label(approver), run=run, before=before, after=run.snapshot(), reason=note)
+    _audit(
+        action="report.approved", actor=user_actor(approver), run=run, before=before, after=run.snapshot(), reason=note
+    )
     if run.kind == ReportKind.TRANSACTION and run.record_count and settings.ARM_URL:
         from compliance.reports.tasks import report_submit
 
@@ -468,7 +467,7 @@ def report_run_submit(*, run: ReportRun, user=None, actor: str = "", client=None
 
     if user is not None:
         _require_officer(user)
-        actor = _label(user)
+        actor = user_actor(user)
     actor = actor or "service:reports"
     run = ReportRun.objects.get(pk=run.pk)
     if run.status == RunStatus.SUBMITTED:
@@ -651,7 +650,7 @@ def transaction_report_correct(
         raise ReportError("a correction needs a reason", code="report_reason_required")
     if user is not None:
         _require_officer(user)
-        actor = _label(user)
+        actor = user_actor(user)
     with transaction.atomic():
         original = _lock(run)
         if original.kind != ReportKind.TRANSACTION:

@@ -15,7 +15,7 @@ from tests.screens.world import user_make, world_build
 from tradeops.audit.models import AuditRecord
 from tradeops.core.roles import Role
 from tradeops.outbox.models import Outbox
-from trading.models import AccountRiskSnapshot, DrawdownRebase
+from trading.models import AccountRiskSnapshot, DrawdownRebase, RiskLimit
 
 AS_OF = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)
 
@@ -120,6 +120,22 @@ def test_a_pending_rebase_is_withdrawn_or_rejected_with_a_note(world):
     assert 'data-form="rebase"' in card(as_rick, alpha)  # it may be proposed again
 
 
+def test_a_reducing_snapshot_no_limit_explains_any_more_says_a_limit_changed_since(world):
+    """The snapshot says REDUCING, but the limit it breached was loosened after it was written (the
+    worker reloads limits at once, its snapshot at its next write): the console says so. Until
+    2026-12-07 it said "an operator set it", which no operator could do."""
+    from trading.controls.services import risk_limit_save
+
+    alpha = world.accounts[0]
+    reducing_on_drawdown(alpha)
+    firm = RiskLimit.objects.get(account=None, instrument=None)
+    risk_limit_save(actor="user:rick", limit=firm, max_drawdown=D("0.05"))  # 1.2 % is within 5 %
+    seen = card(logged_in(world.users["risk"]), alpha)
+    assert "<strong>REDUCING</strong>" in seen and "an operator" not in seen
+    assert "its figures breach no loss limit now (a limit changed since" in seen
+    assert 'data-form="rebase"' not in seen  # no drawdown to acknowledge
+
+
 def equity_history(world):
     """The second account's position records in the trail: equity 100,000, then 98,800 (1.2 %
     under its peak), 98,700 and 99,000; its snapshot after them (the worker's figures, from a
@@ -204,4 +220,22 @@ def test_the_equity_charts_drawdown_restarts_from_an_applied_rebase(world):
         (t[3].isoformat(), 98700.0, round(100 / 98800, 6), None),  # 0.1 % from the new peak, not 1.3 %
         (t[4].isoformat(), 99000.0, 0.0, None),  # a new high after the re-base
         (t[5].isoformat(), 99000.0, 0.0, None),  # the snapshot's point, the worker's figures
+    ]
+
+
+def test_the_rebase_point_survives_when_the_chart_is_thinned(world):
+    """The chart is thinned to ``points`` before it goes to the browser; the re-base point is
+    kept, so the drawdown still restarts at the re-base. Until 2026-12-07 every n-th point was
+    kept: thinned to 4, the six points kept 0, 1, 3 and 5, the re-base (2) was not among them."""
+    from trading.console.selectors import equity_curve
+
+    beta, t = equity_history(world)
+    rebase = rebase_approved(world, beta)
+    rebase_applied(rebase, at=t[2])
+    thin = equity_curve(account=beta, points=4)
+    assert [(p["t"], p.get("rebase")) for p in thin] == [
+        (t[0].isoformat(), None),
+        (t[1].isoformat(), None),
+        (t[2].isoformat(), rebase.pk),
+        (t[5].isoformat(), None),
     ]

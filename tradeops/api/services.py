@@ -25,6 +25,7 @@ from oauth2_provider.models import AccessToken, Application, RefreshToken
 from tradeops.api.matrix import Scope, scopes_for_role
 from tradeops.api.models import ApiClient
 from tradeops.api.throttling import rate_parse
+from tradeops.audit.actors import user_actor
 from tradeops.audit.models import Category
 from tradeops.audit.services import audit_append, audit_record_change
 from tradeops.core.clock import ensure_utc, utcnow
@@ -228,7 +229,7 @@ def api_token_issued_record(*, client: ApiClient, token: AccessToken, address: s
     """A token was issued to ``client`` (inside the token endpoint's transaction)."""
     _security(
         action="api.token_issued",
-        actor=f"user:{client.user.get_username()}",
+        actor=user_actor(client.user),
         object_id=client.name,
         payload={
             "client_id": client.application.client_id,
@@ -245,7 +246,7 @@ def api_token_revoked_record(*, client: ApiClient | None, token_ids: list[int], 
     name = client.name if client else "unknown"
     _security(
         action="api.token_revoked",
-        actor=f"user:{client.user.get_username()}" if client else "system",
+        actor=user_actor(client.user) if client else "system",
         object_id=name,
         payload={"token_ids": token_ids, "address": address},
     )
@@ -255,7 +256,7 @@ def api_write_scope_use_record(*, client: ApiClient, scope: str, method: str, pa
     """A token used a write scope (before the service it authorises runs)."""
     _security(
         action="api.write_scope_used",
-        actor=f"user:{client.user.get_username()}",
+        actor=user_actor(client.user),
         object_id=client.name,
         payload={"scope": scope, "method": method, "path": path, "resource": resource, "verb": verb},
     )

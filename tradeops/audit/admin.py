@@ -13,6 +13,7 @@ import json
 from django.contrib import admin
 from django.utils.html import format_html
 
+from tradeops.audit.actors import user_actor
 from tradeops.audit.models import AuditRecord, Digest, PurgedRecord, RetentionHold
 from tradeops.audit.services import retention_hold_place, retention_hold_release
 from tradeops.core.admin import ReadOnlyAdmin
@@ -100,12 +101,10 @@ class RetentionHoldAdmin(AuditTrailReaderMixin, admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        hold = retention_hold_place(
-            category=obj.category, reason=obj.reason, placed_by=f"user:{request.user.get_username()}"
-        )
+        hold = retention_hold_place(category=obj.category, reason=obj.reason, placed_by=user_actor(request.user))
         obj.pk = hold.pk
 
     @admin.action(description="Release the selected holds", permissions=["add"])
     def release(self, request, queryset):
         for hold in queryset.filter(released_at__isnull=True):
-            retention_hold_release(hold=hold, released_by=f"user:{request.user.get_username()}")
+            retention_hold_release(hold=hold, released_by=user_actor(request.user))

@@ -28,6 +28,7 @@ from django.db import connection, transaction
 from msgspec import Struct as _Struct
 from msgspec.structs import asdict as _struct_asdict
 
+from tradeops.audit.actors import event_actor
 from tradeops.audit.canonical import (
     CANONICAL_OPTIONS,
     GENESIS_HASH,
@@ -623,8 +624,7 @@ def event_entry(event) -> AuditEntry:
         object_id = alert_object_id(payload, key=event.key)
     else:
         object_id = ":".join(str(getattr(payload, name, "")) for name in fields) or event.key
-    actor = getattr(payload, "actor", "")  # a person (kill switch) or empty
-    actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
+    actor = event_actor(getattr(payload, "actor", ""), event.source)  # a person (kill switch) or the stage
     return AuditEntry(
         action=event.type,
         object_type=object_type,
@@ -710,8 +710,7 @@ def _prepare_events(events: Sequence) -> tuple[list[tuple], list[uuid.UUID]]:
             object_id = f"{str(getattr(payload, fields[0], ''))}:{text}"  # never empty: ":".join's text
         else:
             object_id = ":".join([str(getattr(payload, name, "")) for name in fields]) or event.key
-        actor = getattr(payload, "actor", "")
-        actor = (actor if ":" in actor else f"user:{actor}") if actor else f"service:{event.source}"
+        actor = event_actor(getattr(payload, "actor", ""), event.source)
         head = heads.get((kind, actor))
         if head is None:
             actor_type, actor_id = _actor_parsed(actor)

@@ -12,6 +12,7 @@ from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
+from tradeops.audit.actors import username_actor
 from tradeops.audit.models import Category
 from tradeops.audit.services import audit_append
 from tradeops.core.clock import utcnow
@@ -34,7 +35,7 @@ def _session_audit(action: str, request, user) -> None:
         object_id=str(user.pk),
         occurred_at=utcnow(),
         payload={"username": username, **_client(request)},
-        actor=f"user:{username}",
+        actor=username_actor(username),
         category=Category.SECURITY,
     )
 
@@ -60,7 +61,7 @@ def audit_login_failed(sender, credentials, request=None, **kwargs):
         object_id=username or "unknown",
         occurred_at=utcnow(),
         payload={"username": username, **_client(request)},
-        actor=f"user:{username or 'unknown'}",
+        actor=username_actor(username or "unknown"),
         category=Category.SECURITY,
     )
 
@@ -74,6 +75,6 @@ def audit_locked_out(sender, request, username, ip_address, **kwargs):
         object_id=name or "unknown",
         occurred_at=utcnow(),
         payload={"username": name, "ip": ip_address or "", **_client(request)},
-        actor=f"user:{name or 'unknown'}",
+        actor=username_actor(name or "unknown"),
         category=Category.SECURITY,
     )

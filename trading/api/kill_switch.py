@@ -15,6 +15,7 @@ from rest_framework.response import Response
 
 from tradeops.api.inputs import StrictInputSerializer
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
+from tradeops.audit.actors import user_actor
 from trading.api.filters import KillSwitchFilter
 from trading.controls.selectors import kill_switch_visible_get, kill_switches_visible_to
 from trading.controls.services import kill_switch_engage, kill_switch_release
@@ -69,7 +70,7 @@ def _engage(request) -> Response:
         scope=data.validated_data["scope"],
         scope_value=data.validated_data["scope_value"],
         reason=data.validated_data["reason"],
-        actor=f"user:{request.user.get_username()}",
+        actor=user_actor(request.user),
         source="api",
         user=request.user,
     )

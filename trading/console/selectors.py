@@ -96,7 +96,7 @@ class AccountView:
     # None: cannot be told (not PostgreSQL).
     worker_since: datetime | bool | None = None
     # Which loss limit the snapshot's figures breach, each with its figure against the limit
-    # (what makes the worker say REDUCING on its own; empty: none, so an operator set it).
+    # (what makes the worker say REDUCING; empty: none now, so a limit changed since the snapshot).
     reducing_because: list[str] = field(default_factory=list)
     drawdown_breached: bool = False  # the drawdown limit is one of them: re-basing the peak ends it
     rebase_pending: DrawdownRebase | None = None  # a re-base of the peak awaiting a second risk manager
@@ -380,7 +380,7 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
     """Equity and drawdown over time, rebuilt from the position records the audit trail holds
     (``position.updated``: realised and unrealised P&L per symbol at each fill and mark) on top
     of the starting balance (today's balance less the realised P&L of every position). Event time.
-    At most ``points`` points (evenly thinned; the last one is always kept).
+    At most ``points`` points (``equity_curve_thin``: the first, the last and every re-base kept).
 
     The drawdown is measured from the peak equity as the execution worker measured it: from the
     highest equity so far, and from each re-base of the peak the worker applied
@@ -444,10 +444,25 @@ def equity_curve(*, account: TradingAccount, points: int = 400) -> list[dict[str
                 "drawdown": float(snapshot.drawdown),
             }
         )
-    if len(curve) > points:
-        step = len(curve) / points
-        curve = [curve[int(i * step)] for i in range(points - 1)] + [curve[-1]]
-    return curve
+    return equity_curve_thin(curve, points=points)
+
+
+def equity_curve_thin(curve: list[dict[str, Any]], *, points: int) -> list[dict[str, Any]]:
+    """``curve`` cut to ``points`` points, in order: the first, the last and every re-base point
+    (``"rebase"`` in it) always (so more than ``points`` only when the re-bases alone are more),
+    the rest evenly spaced among the others. A re-base point is where the chart's drawdown
+    restarts from the re-based peak: thinned away, the line would run on from the old peak to
+    whichever point came next, and the note under the chart would name no re-base. Until
+    2026-12-07 every n-th point was kept, re-base or not."""
+    if len(curve) <= points:
+        return curve
+    kept = {0, len(curve) - 1} | {i for i, point in enumerate(curve) if "rebase" in point}
+    room = points - len(kept)
+    if room > 0:
+        others = [i for i in range(len(curve)) if i not in kept]
+        step = len(others) / room
+        kept.update(others[int(j * step)] for j in range(room))
+    return [curve[i] for i in sorted(kept)]
 
 
 # ---------------------------------------------------------------- home

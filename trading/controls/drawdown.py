@@ -30,6 +30,7 @@ from decimal import Decimal
 
 from django.db import IntegrityError, transaction
 
+from tradeops.audit.actors import user_actor
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import Conflict, FourEyesViolation
 from tradeops.events import DrawdownRebased, make_event
@@ -109,7 +110,7 @@ def drawdown_rebase_propose(
             ) from None
         rec.change(
             action="drawdown_rebase.proposed",
-            actor=f"user:{proposed_by.get_username()}",
+            actor=user_actor(proposed_by),
             object_type=OBJECT_TYPE,
             object_id=str(rebase.pk),
             before=_snapshot_figures(snapshot),
@@ -168,7 +169,7 @@ def drawdown_rebase_approve(
             note,
         )
         rebase.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
-        actor = f"user:{approver.get_username()}"
+        actor = user_actor(approver)
         event = make_event(
             DrawdownRebased(rebase_id=rebase.pk, account_id=rebase.account_id, actor=actor, ts=now),
             source="trading",
@@ -211,7 +212,7 @@ def drawdown_rebase_reject(
         rebase.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
         rec.change(
             action="drawdown_rebase.rejected",
-            actor=f"user:{officer.get_username()}",
+            actor=user_actor(officer),
             object_type=OBJECT_TYPE,
             object_id=str(rebase.pk),
             before=before,

@@ -15,6 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
+from tradeops.audit.actors import user_actor
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import Conflict, FourEyesViolation
 from tradeops.recorder import Recorder, recording
@@ -117,7 +118,7 @@ def _propose(proposed_by, cleaned, reason, account, instrument, now, rec: Record
     )
     rec.change(
         action="risk_limit.change_proposed",
-        actor=f"user:{proposed_by.get_username()}",
+        actor=user_actor(proposed_by),
         object_type="risk_limit_proposal",
         object_id=str(proposal.pk),
         before=risk_limit_snapshot(limit) if limit else None,
@@ -161,7 +162,7 @@ def _approve(proposal: RiskLimitProposal, approver, note: str, now: datetime, re
             f"{approver.get_username()} proposed limit change {proposal.pk} and cannot also approve it; "
             "a second risk manager must"
         )
-    actor = f"user:{approver.get_username()}"
+    actor = user_actor(approver)
     before = risk_limit_proposal_snapshot(proposal)
     current = RiskLimit.objects.filter(account=proposal.account, instrument=proposal.instrument).first()
     limit = risk_limit_save(
@@ -221,7 +222,7 @@ def _reject(proposal: RiskLimitProposal, officer, note: str, now: datetime, rec:
     proposal.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
     rec.change(
         action="risk_limit.change_rejected",
-        actor=f"user:{officer.get_username()}",
+        actor=user_actor(officer),
         object_type="risk_limit_proposal",
         object_id=str(proposal.pk),
         before=before,

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 
 from django.db import IntegrityError, transaction
 
+from tradeops.audit.actors import user_actor
 from tradeops.audit.models import Category
 from tradeops.core.clock import ensure_utc, utcnow
 from tradeops.core.errors import ApplicationError, Conflict, PermissionDenied
@@ -504,7 +505,7 @@ def _release_row(*, switch: KillSwitch, user, reason: str, at: datetime, rec: Re
     locked.released_by = user
     locked.release_reason = reason
     locked.save()
-    actor = f"user:{user.get_username()}"
+    actor = user_actor(user)
     event = make_event(
         KillSwitchChanged(
             scope=locked.scope, scope_value=locked.scope_value, engaged=False, actor=actor, reason=reason, ts=now

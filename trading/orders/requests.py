@@ -37,6 +37,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import IntegrityError
 
+from tradeops.audit.actors import user_actor
 from tradeops.audit.models import AuditRecord
 from tradeops.audit.services import audit_append, event_entry
 from tradeops.core.clock import ensure_utc, utcnow
@@ -248,7 +249,7 @@ def _refusal_audited(*, requested_by, client_order_id: str, error: OrderValidati
         object_id=client_order_id[:64],
         occurred_at=at,
         payload={"client_order_id": client_order_id, "code": error.code, "reason": str(error), "terms": terms},
-        actor=f"user:{requested_by.get_username()}",
+        actor=user_actor(requested_by),
     )
 
 
@@ -367,7 +368,7 @@ def _order_request(
         algo_id=algo_id,
         desk=desk,
         trader_id=requested_by.pk,
-        actor=f"user:{requested_by.get_username()}",
+        actor=user_actor(requested_by),
         ts=now,
         expires_at=now + order_request_ttl(),
     )

@@ -24,8 +24,7 @@ limits (``LimitBook``) and the same account state (``AccountBook``) as the check
   room; REDUCING leaves room only on the side that shrinks the position (plus open orders, as
   ``TradingStateCheck`` counts it), and at most that position, so a reduce-only account gets
   orders that close what it holds instead of growth orders bound to be refused. The detail says
-  why it is REDUCING (``RiskManager.reducing_reason``: the loss limit and its figure, or "set by
-  an operator").
+  why it is REDUCING (``RiskManager.reducing_reason``: the loss limit and its figure).
 - ``risk.breaker_open`` while the account's breaker is half-open with its one trial order out
   (``RiskManager.breaker_trial_reason``): no room, the trial named, until the trial resolves;
   not HALTED, but nothing else may go (until 2026-12-07 every signal meanwhile was sized and
@@ -111,7 +110,7 @@ def order_headroom(
 
     bounds = [(spec.max_volume, "", f"{symbol}: instrument maximum volume {spec.max_volume}")]
     if state is TradingState.REDUCING:
-        why = manager.reducing_reason(account_id) or "set by an operator"
+        why = manager.reducing_reason(account_id)  # REDUCING is a breached loss limit: it names it
         reducing = _reduce_only_bound(book, account_id=account_id, symbol=symbol, side=side, why=why)
         if reducing[0] <= 0:
             return Headroom(ZERO, "risk.reduce_only", reducing[2])

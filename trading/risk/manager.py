@@ -8,10 +8,16 @@ positions and orders at start, feeds it every fill, order update and quote, and 
 Every check has a stable reason code (``CODES``). Trading states (NautilusTrader's model):
 
 - ACTIVE: everything the limits allow;
-- REDUCING: only orders that shrink a position (set by an operator, or automatically while the
-  daily loss limit or the maximum drawdown is breached);
-- HALTED: no new orders (set by an operator, the kill switch on all/the account, or the
-  account's open circuit breaker: one per account, ``BreakerBook``); cancels are always allowed (RTS 6 Art. 12).
+- REDUCING: only orders that shrink a position, while the daily loss limit or the maximum
+  drawdown is breached (a risk manager ends a drawdown's by re-basing the peak equity:
+  ``peak_equity_rebase``);
+- HALTED: no new orders (the kill switch on all/the account, or the account's open circuit
+  breaker: one per account, ``BreakerBook``); cancels are always allowed (RTS 6 Art. 12).
+
+Both are computed from what the manager holds, never set: an operator halts with the kill switch
+(persisted, audited, mirrored here). Until 2026-12-07 NautilusTrader's operator setting
+(``set_trading_state``, kept in memory only) was here too, called by no console, API, admin page
+or command: a state that no audit record, snapshot reload or second worker would have seen.
 """
 
 from __future__ import annotations
@@ -38,8 +44,6 @@ class TradingState(StrEnum):
     REDUCING = "REDUCING"
     HALTED = "HALTED"
 
-
-_SEVERITY = {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}
 
 CODES = {
     "trading_state": ("risk.trading_halted", "risk.reduce_only"),
@@ -79,7 +83,6 @@ class RiskManager:
         self.accounts: dict[int, AccountBook] = {}
         self.specs: dict[str, InstrumentSpec] = {}
         self.quotes: dict[str, Quote] = {}
-        self.manual_state: dict[int | None, TradingState] = {}  # None = every account
 
     # ------------------------------------------------------------ set-up
 
@@ -102,21 +105,11 @@ class RiskManager:
         except KeyError:
             raise KeyError(f"account {account_id} is not loaded in the risk manager") from None
 
-    def set_trading_state(self, state: TradingState | str, account_id: int | None = None) -> None:
-        self.manual_state[account_id] = TradingState(state)
-
     # ------------------------------------------------------------ state
 
     def trading_state(self, account_id: int, now: datetime | None = None) -> TradingState:
-        """The most severe of: the operator's setting (global and account), the kill switch on
-        all/this account and this account's open breaker (HALTED), a breached loss or drawdown (REDUCING)."""
-        state = max(
-            self.manual_state.get(None, TradingState.ACTIVE),
-            self.manual_state.get(account_id, TradingState.ACTIVE),
-            key=_SEVERITY.__getitem__,
-        )
-        if state is TradingState.HALTED:
-            return state
+        """The most severe of: the kill switch on all/this account and this account's open breaker
+        (HALTED), a breached daily loss or drawdown limit (REDUCING); else ACTIVE."""
         if self.kill_switch.account_halted(account_id):
             return TradingState.HALTED
         if now is not None:
@@ -126,15 +119,11 @@ class RiskManager:
         book = self.accounts.get(account_id)
         if book is not None and self._loss_breached(book):
             return TradingState.REDUCING
-        return state
+        return TradingState.ACTIVE
 
     def halt_reason(self, account_id: int, now: datetime | None = None) -> str:
         """Why ``trading_state`` says HALTED, in the words the gate's checks use ("" when it
         does not): for the sizing's skip, so the trader reads the cause, not only the state."""
-        if self.manual_state.get(None) is TradingState.HALTED:
-            return "every account halted by an operator"
-        if self.manual_state.get(account_id) is TradingState.HALTED:
-            return f"account {account_id} halted by an operator"
         if self.kill_switch.account_halted(account_id):
             every = (KillScope.ALL.value, "") in self.kill_switch.engaged
             return "kill switch engaged on " + ("all" if every else f"account={account_id}")

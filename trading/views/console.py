@@ -13,6 +13,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
 
 from tradeops.api.matrix import role_may
+from tradeops.audit.actors import user_actor
 from tradeops.core.errors import ApplicationError, NotFound
 from tradeops.core.roles import Role, user_has_role
 from tradeops.core.screens import action_run, refusal_text, require_text
@@ -141,7 +142,7 @@ def kill_switch_engage_view(request: HttpRequest) -> HttpResponse:
             scope=scope,
             scope_value="" if scope == KillScope.ALL else value,
             reason=require_text(request.POST, "reason", what="A reason"),
-            actor=f"user:{request.user.get_username()}",
+            actor=user_actor(request.user),
             source="console",
             user=request.user,
         )

@@ -166,26 +166,19 @@ def test_duplicate_order_guard():
     assert "risk.duplicate_order" in codes(decide(m, g, intent(client_order_id=first.client_order_id, qty="0.7")))
 
 
-def test_halted_refuses_new_orders_but_cancels_still_pass():
-    m = manager()
-    m.set_trading_state(TradingState.HALTED)
-    g = gate_for(m)
-    assert codes(decide(m, g, intent())) == {"risk.trading_halted"}
-    assert decide(m, g, intent(action=IntentAction.CANCEL)).approved
-
-
-def test_manual_reducing_allows_only_reducing_orders():
-    m = manager()
+def test_reducing_allows_only_orders_that_shrink_the_position_not_a_flip():
+    m = manager(max_drawdown=Decimal("0.005"))
     g = gate_for(m)
     buy = intent(qty="1")
     decide(m, g, buy)
-    fill(m, buy)
-    m.set_trading_state(TradingState.REDUCING, ACCOUNT)
-    assert codes(decide(m, g, intent(qty="0.1"))) == {"risk.reduce_only"}
-    assert codes(decide(m, g, intent(side="SELL", qty="2"))) == {"risk.reduce_only"}  # would flip short
-    assert decide(m, g, intent(side="SELL", qty="1")).approved
-    m.set_trading_state(TradingState.ACTIVE, ACCOUNT)
-    assert m.trading_state(ACCOUNT) == TradingState.ACTIVE
+    fill(m, buy, price="1.10000")
+    fell = T0 + timedelta(minutes=1)
+    m.on_quote(Quote("EURUSD", Decimal("1.09400"), Decimal("1.09402"), fell))  # -600: 0.6 % under the peak
+    assert m.trading_state(ACCOUNT) == TradingState.REDUCING
+    assert "risk.reduce_only" in codes(decide(m, g, intent(qty="0.1", at=fell, price="1.094")))
+    flip = decide(m, g, intent(side="SELL", qty="2", at=fell, price="1.094"))  # would turn the account short
+    assert "risk.reduce_only" in codes(flip)
+    assert decide(m, g, intent(side="SELL", qty="1", at=fell, price="1.094")).approved
 
 
 def test_kill_switch_scopes_block_only_what_they_cover():

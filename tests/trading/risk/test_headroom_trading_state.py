@@ -1,8 +1,10 @@
 """The sizing reads the account's trading state: while REDUCING a signal that would open or grow a
 position is skipped (``strategy.reduce_only``) and one that shrinks it is sized to at most the
 position; while HALTED nothing is sent (``strategy.trading_halted``). The gate keeps its own
-``TradingStateCheck`` (defence in depth); the property drives a random day of signals, fills
-and state changes and checks that the gate never has to refuse a sized order for the state.
+``TradingStateCheck`` (defence in depth); the property drives a random day of signals, fills,
+quotes that breach the loss limits and a kill switch engaged and released, and checks that the
+gate never has to refuse a sized order for the state. Each state comes about as in production
+(a breached limit, the kill switch); until 2026-12-07 the tests set it on the risk manager.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.trading.risk.helpers import ACCOUNT, EURUSD, GBPUSD, T0, codes, decid
 from tradeops.events import Signal
 from trading.intents import Quote
 from trading.risk import BreakerBook, TradingState, order_headroom
+from trading.risk.killswitch import KillScope
 from trading.risk.state import is_reducing
 from trading.strategy import Strategy, StrategyConfig
 
@@ -35,6 +38,20 @@ def long_position(m, qty="2", open_qty=None):
     fill(m, i)
     if open_qty:
         assert decide(m, gate, intent(qty=open_qty)).approved  # open, not filled
+
+
+def reducing(m):
+    """REDUCING as it comes about: the firm-wide daily loss limit of 100 breached by a price 50
+    pips under the long position's fills (0.30 lots: -150)."""
+    m.limits.set(account_id=None, symbol=None, daily_loss_limit=Decimal(100))
+    m.on_quote(Quote("EURUSD", Decimal("1.09500"), Decimal("1.09502"), T0))
+    assert m.trading_state(ACCOUNT, T0) is TradingState.REDUCING
+
+
+def halted(m, scope=KillScope.ACCOUNT):
+    """HALTED as an operator does it: the kill switch on the account (or on everything)."""
+    m.kill_switch.engage(scope, str(ACCOUNT))
+    assert m.trading_state(ACCOUNT, T0) is TradingState.HALTED
 
 
 def strategy_for(m, **config):
@@ -67,7 +84,7 @@ def signal(signal_id, side="BUY", at=T0, symbol="EURUSD", price="1.10001", atr=0
 def test_reducing_leaves_no_room_to_open_or_grow_and_the_position_to_shrink():
     m = manager(check_margin=False)
     long_position(m, qty="2")
-    m.set_trading_state(TradingState.REDUCING, ACCOUNT)
+    reducing(m)
     grow = room(m)
     assert not grow.fits and grow.code == "risk.reduce_only"
     assert "REDUCING" in grow.detail and "would grow it" in grow.detail
@@ -80,7 +97,7 @@ def test_reducing_leaves_no_room_to_open_or_grow_and_the_position_to_shrink():
 def test_reducing_counts_open_orders_as_the_gate_does():
     m = manager(check_margin=False)
     long_position(m, qty="2", open_qty="0.5")  # 2 held + 0.5 to buy: up to 2.5 may be sold
-    m.set_trading_state(TradingState.REDUCING, ACCOUNT)
+    reducing(m)
     assert room(m, side="SELL").lots == Decimal("2.50")
 
 
@@ -88,18 +105,18 @@ def test_a_tighter_limit_still_binds_while_reducing():
     m = manager(max_position_lots=Decimal(5), check_margin=False)
     long_position(m, qty="4")
     m.limits.set(account_id=ACCOUNT, symbol=None, max_position_lots=Decimal(5), max_open_orders=1)
-    m.set_trading_state(TradingState.REDUCING, ACCOUNT)
+    reducing(m)
     assert room(m, side="SELL").lots == Decimal("4.00")
 
 
 def test_halted_leaves_no_room_on_either_side():
     m = manager(check_margin=False)
     long_position(m)
-    m.set_trading_state(TradingState.HALTED)  # every account
+    halted(m, KillScope.ALL)  # every account
     for side in ("BUY", "SELL"):
         h = room(m, side=side)
         assert not h.fits and h.code == "risk.trading_halted"
-        assert "every account halted by an operator" in h.detail
+        assert "kill switch engaged on all" in h.detail
 
 
 def test_a_breached_daily_loss_makes_the_headroom_reduce_only_without_an_operator():
@@ -117,7 +134,7 @@ def test_a_breached_daily_loss_makes_the_headroom_reduce_only_without_an_operato
 def test_the_strategy_skips_growth_and_sizes_a_reducing_signal_to_the_position():
     m = manager(check_margin=False)
     long_position(m, qty="0.30")
-    m.set_trading_state(TradingState.REDUCING, ACCOUNT)
+    reducing(m)
     strategy = strategy_for(m)
     assert strategy.on_signal(signal("grow")) == []
     (skip,) = strategy.last_skips
@@ -133,7 +150,7 @@ def test_the_strategy_skips_growth_and_sizes_a_reducing_signal_to_the_position()
 def test_the_strategy_sends_nothing_while_halted():
     m = manager(check_margin=False)
     long_position(m)
-    m.set_trading_state(TradingState.HALTED, ACCOUNT)
+    halted(m)
     strategy = strategy_for(m)
     assert strategy.on_signal(signal("b")) == [] and strategy.on_signal(signal("s", side="SELL")) == []
     assert [s.code for s in strategy.skipped] == ["strategy.trading_halted"] * 2
@@ -143,7 +160,7 @@ def test_the_strategy_sends_nothing_while_halted():
 
 script = st.lists(
     st.tuples(
-        st.sampled_from(["signal", "signal", "fill", "cancel", "quote", "state"]),
+        st.sampled_from(["signal", "signal", "fill", "cancel", "quote", "kill switch"]),
         st.sampled_from(["EURUSD", "GBPUSD"]),
         st.sampled_from(["BUY", "SELL"]),
         st.floats(min_value=0.0005, max_value=0.01),
@@ -162,9 +179,18 @@ script = st.lists(
     balance=st.integers(5_000, 500_000).map(Decimal),
     max_position=st.one_of(st.none(), st.decimals(min_value=Decimal("0.5"), max_value=10, places=2)),
     daily_loss=st.one_of(st.none(), st.integers(50, 5_000).map(Decimal)),
+    max_drawdown=st.one_of(st.none(), st.decimals(min_value=Decimal("0.001"), max_value=Decimal("0.05"), places=3)),
 )
-def test_no_order_the_strategy_sizes_is_refused_for_the_trading_state(steps, balance, max_position, daily_loss):
-    m = manager(balance=balance, max_position_lots=max_position, daily_loss_limit=daily_loss, check_margin=False)
+def test_no_order_the_strategy_sizes_is_refused_for_the_trading_state(
+    steps, balance, max_position, daily_loss, max_drawdown
+):
+    m = manager(
+        balance=balance,
+        max_position_lots=max_position,
+        daily_loss_limit=daily_loss,
+        max_drawdown=max_drawdown,
+        check_margin=False,
+    )
     gate = gate_for(m)
     strategy = strategy_for(m)
     book = m.account(ACCOUNT)
@@ -201,8 +227,11 @@ def test_no_order_the_strategy_sizes_is_refused_for_the_trading_state(steps, bal
             m.on_order_closed(ACCOUNT, open_ids[pick % len(open_ids)].client_order_id)
         elif kind == "quote":
             m.on_quote(Quote(symbol, price, price + Decimal("0.00002"), now))
-        elif kind == "state":
-            m.set_trading_state(state, ACCOUNT)
+        elif kind == "kill switch":  # HALTED as an operator does it; REDUCING comes of the limits
+            if state is TradingState.HALTED:
+                m.kill_switch.engage(KillScope.ACCOUNT, str(ACCOUNT))
+            else:
+                m.kill_switch.release(KillScope.ACCOUNT, str(ACCOUNT))
 
 
 def test_while_the_breakers_trial_is_out_the_strategy_skips_naming_it_and_the_gate_keeps_its_check():

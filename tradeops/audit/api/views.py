@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from tradeops.api.filters import UtcDateTimeFilter
 from tradeops.api.throttling import AuditVerifyThrottle, ClientRateThrottle, UserRateThrottle
 from tradeops.api.views import ApiDetailView, ApiListView, ApiView
+from tradeops.audit.actors import user_actor
 from tradeops.audit.digest import audit_digest_check, audit_proof, digest_document
 from tradeops.audit.models import AuditRecord, Category, Digest
 from tradeops.audit.search import AuditQuery, audit_query_apply
@@ -291,7 +292,7 @@ class AuditVerification(ApiView):
         },
     )
     def post(self, request):
-        raw, recorded = audit_verification_run(actor=f"user:{request.user.get_username()}")
+        raw, recorded = audit_verification_run(actor=user_actor(request.user))
         report = verify_report_labelled(raw)
         return Response(
             VerificationOutput(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
+from tradeops.audit.actors import username_actor
 from tradeops.core.errors import ApplicationError
 from trading.controls.selectors import kill_switch_get, kill_switch_get_engaged, kill_switch_list
 from trading.controls.services import kill_switch_engage, kill_switch_release
@@ -39,7 +40,7 @@ class Command(BaseCommand):
                     )
                 return
             if opts["action"] == "engage":
-                actor = f"user:{opts['user']}" if opts["user"] else "service:manage.py"
+                actor = username_actor(opts["user"]) if opts["user"] else "service:manage.py"
                 user = get_user_model().objects.filter(username=opts["user"]).first() if opts["user"] else None
                 if opts["user"] and user is None:
                     raise CommandError(f"no user {opts['user']!r}")

@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tradeops.api.matrix import Scope, scopes_for_role
 from tradeops.api.selectors import api_client_get, api_client_list
 from tradeops.api.services import api_client_create, api_client_revoke
+from tradeops.audit.actors import username_actor
 from tradeops.core.errors import ApplicationError
 from tradeops.core.roles import Role
 
@@ -45,7 +46,11 @@ class Command(BaseCommand):
         revoke.add_argument("--user", default="", help="who revokes it (recorded); default: the OS user")
 
     def _actor(self, options) -> str:
-        return f"user:{options['user']}" if options["user"] else f"service:manage.py api_client ({getpass.getuser()})"
+        return (
+            username_actor(options["user"])
+            if options["user"]
+            else f"service:manage.py api_client ({getpass.getuser()})"
+        )
 
     def handle(self, *args, **options):
         try:
