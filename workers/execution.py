@@ -54,6 +54,7 @@ took it meanwhile, the worker stops (``LockLost``).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import time
@@ -62,6 +63,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -111,10 +113,16 @@ from trading.orders.reconcile import (
     market_order_expire,
     order_reconcile,
     reconciliation_mismatch_raise,
-    unrecorded_order_outcome,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
+from trading.orders.unrecorded import (
+    Settlement,
+    UnrecordedOrder,
+    unrecorded_given_up_evidence,
+    unrecorded_settlement,
+    unrecorded_trial_outcome,
+)
 from trading.position_math import PositionState
 from trading.risk import (
     BreakerBook,
@@ -128,6 +136,7 @@ from trading.risk import (
 )
 from trading.risk.headroom import order_headroom
 from trading.strategy import Strategy, StrategyConfig
+from workers.unrecorded_spool import UnrecordedSpool
 
 logger = logging.getLogger(__name__)
 
@@ -236,26 +245,6 @@ class WorkerStats:
     unrecorded_gave_up: int = 0  # of those, written past ``unrecorded_wait`` without the broker's trace
 
 
-@dataclass
-class UnrecordedOrder:
-    """An order the broker answered whose write failed (the database went away): what the write
-    would have written, kept in memory until reconciliation finds it at the broker or it is
-    written from here (``ExecutionWorker._unrecorded_settle``). A refusal leaves no trace at the
-    broker, so this is the only copy of it (RTS 25, RTS 6 Art. 17: every order, refused ones too)."""
-
-    intent: OrderIntent
-    received_at: object
-    decided_at: object
-    decision: GateDecision
-    ctx: object
-    outcome: object
-    answer_accepted: bool  # filled or placed (``_answer_of``)
-    refused: bool  # the broker's answer refused it (not an error, not an unknown state)
-    answer: str
-    held_since: float  # monotonic time the write failed
-    trial: bool  # the breaker's trial order (its breaker is told by ``_trial_resolve``)
-
-
 class ExecutionWorker:
     """One worker owns one broker session per account it trades (``brokers``: account id → Broker)."""
 
@@ -268,8 +257,11 @@ class ExecutionWorker:
         crash_hook: Callable[[str, OrderIntent], None] | None = None,
         clock: Clock | None = None,
         locks: Iterable[NamedLock] = (),
+        state_dir: str | Path | None = None,
     ):
         self.brokers = dict(brokers)
+        # The worker's local state (its spool of unrecorded orders): ``EXECUTION_STATE_DIR``.
+        self.state_dir = Path(state_dir if state_dir is not None else settings.EXECUTION_STATE_DIR)
         self.locks = list(locks)  # the accounts' locks (execution_account_locks), released at close
         self._locks_checked_at = time.monotonic()
         self.config = config or ExecutionConfig()
@@ -297,8 +289,12 @@ class ExecutionWorker:
         # that settles the account (``_trial_resolve``); until then the trial is out.
         self._unrecorded_trials: dict[int, tuple[str, bool, str]] = {}
         # Every order whose write failed after the broker answered: client order id -> what to
-        # write. The account stays marked "needs reconcile" while one of its entries is here.
+        # write, and the monotonic time its write failed. The account stays marked "needs
+        # reconcile" while one of its entries is here. Each is in its account's spool too
+        # (``_spools``), so a restart settles it (``_unrecorded_restore``).
         self._unrecorded: dict[str, UnrecordedOrder] = {}
+        self._unrecorded_since: dict[str, float] = {}
+        self._spools: dict[int, UnrecordedSpool] = {}
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -315,6 +311,7 @@ class ExecutionWorker:
                 logger.exception("execution: broker for account %s unreachable at start", account_id)
                 self._needs_reconcile.add(account_id)
         self._load()
+        self._unrecorded_restore()  # settled by the reconciliations below
         for account_id in list(self.brokers):
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
@@ -838,21 +835,24 @@ class ExecutionWorker:
             trial = self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id
             if trial:
                 self._unrecorded_trials[account_id] = (intent.client_order_id, answer_accepted, answer)
-            self._unrecorded[intent.client_order_id] = UnrecordedOrder(
-                intent=intent,
-                received_at=received_at,
-                decided_at=decided_at,
-                decision=decision,
-                ctx=ctx,
-                outcome=outcome,
-                answer_accepted=answer_accepted,
-                refused=error is None and not result.state_unknown and not answer_accepted,
-                answer=answer,
-                held_since=self._monotonic(),
-                trial=trial,
-            )
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
+            )
+            self._unrecorded_keep(
+                UnrecordedOrder(
+                    intent=intent,
+                    received_at=received_at,
+                    decided_at=decided_at,
+                    decision=decision,
+                    trading_state=str(ctx.trading_state),
+                    outcome=outcome,
+                    answer_accepted=answer_accepted,
+                    refused=error is None and not result.state_unknown and not answer_accepted,
+                    answer=answer,
+                    trial=trial,
+                    failed_at=utcnow(),
+                    traceparent=traceparent_current() or "",
+                )
             )
             raise
         timer.step("write")
@@ -924,8 +924,21 @@ class ExecutionWorker:
         broker = self.brokers[intent.account_id]
         return any(o.comment == intent.client_order_id for o in broker.open_orders(intent.symbol))
 
-    def _commit(self, intent: OrderIntent, received_at, decided_at, decision, ctx, outcome) -> OrderCommit:
-        """The one write per order: order, decision, steps, fills, position, marks, events."""
+    def _commit(
+        self,
+        intent: OrderIntent,
+        received_at,
+        decided_at,
+        decision,
+        ctx,
+        outcome,
+        *,
+        trading_state: str | None = None,
+        traceparent: str | None = None,
+    ) -> OrderCommit:
+        """The one write per order: order, decision, steps, fills, position, marks, events. A late
+        write of an unrecorded order gives the ``trading_state`` and ``traceparent`` it kept
+        (``ctx`` None)."""
         draft = OrderDraft(
             client_order_id=intent.client_order_id,
             account=self.accounts[intent.account_id],
@@ -941,9 +954,11 @@ class ExecutionWorker:
             trader=_trader_ref(intent.trader_id),
             desk=intent.desk,
             signal_id=intent.signal_id,
-            traceparent=traceparent_current(),  # the signal's trace, named in the order's audit records
+            # the signal's trace, named in the order's audit records
+            traceparent=traceparent_current() if traceparent is None else traceparent,
         )
-        payload = decision.to_payload(intent, trading_state=str(ctx.trading_state), at=decided_at)
+        state = str(ctx.trading_state) if trading_state is None else trading_state
+        payload = decision.to_payload(intent, trading_state=state, at=decided_at)
         decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
         written = order_commit(
             draft=draft,
@@ -1075,107 +1090,173 @@ class ExecutionWorker:
             self._needs_reconcile.discard(account_id)
         return report
 
+    # ================================================================ orders answered, their write failed
+
+    def _unrecorded_keep(self, entry: UnrecordedOrder) -> None:
+        """Keep an order the broker answered whose write failed: in memory, and appended (fsynced)
+        to its account's spool before the failure is raised, so a restart settles it too. A spool
+        that cannot be written (the disk full, gone) is logged critical: the entry then lives in
+        this process only, as before the spool."""
+        coid = entry.client_order_id
+        self._unrecorded[coid] = entry
+        self._unrecorded_since[coid] = self._monotonic()
+        try:
+            self._spool(entry.account_id).append(entry)
+        except OSError:
+            logger.critical(
+                "execution: order %s (broker answer %s) could not be written to the spool %s: it is kept in "
+                "memory only, and a restart before it is recorded loses it",
+                coid,
+                entry.answer,
+                self._spool(entry.account_id).path,
+                exc_info=True,
+            )
+
+    def _spool(self, account_id: int) -> UnrecordedSpool:
+        spool = self._spools.get(account_id)
+        if spool is None:
+            spool = self._spools[account_id] = UnrecordedSpool(
+                self.state_dir, account_id, metrics_enabled=self.meter.enabled
+            )
+        return spool
+
+    def _unrecorded_restore(self) -> None:
+        """Start-up: take back the entries the previous process spooled for this worker's accounts
+        (corrupt lines quarantined by ``UnrecordedSpool.load``), to be settled by the start-up
+        reconciliation as the previous process would have (``_unrecorded_settle``). Their client
+        order ids are known (a redelivered signal is a duplicate, never sent again); the wall-clock
+        time they have waited counts towards ``unrecorded_wait``. The previous process's breaker
+        trial is not this one's (the breaker was restored from its records): a spooled trial's
+        refusal counts towards the breaker like any refusal."""
+        wall, now = utcnow(), self._monotonic()
+        for account_id in self.accounts:
+            for entry in self._spool(account_id).load():
+                coid = entry.client_order_id
+                entry = dataclasses.replace(entry, trial=False)
+                self._unrecorded[coid] = entry
+                self._unrecorded_since[coid] = now - max((wall - entry.failed_at).total_seconds(), 0.0)
+                self.known_ids.add(coid)
+                logger.warning(
+                    "execution: order %s (broker answer %s) of account %s, unrecorded when its write failed at %s, "
+                    "taken back from the spool",
+                    coid,
+                    entry.answer,
+                    account_id,
+                    entry.failed_at.isoformat(),
+                )
+
     def _unrecorded_settle(self, account_id: int) -> list[str]:
         """The account was reconciled: settle each order of it whose write failed after the broker
-        answered (``_unrecorded``). Found in our records now (recovered from the broker's deals or
-        open orders): nothing more to do. Refused by the broker: no trace will ever show there, so
-        the REJECTED order is written now from the answer kept (its steps at the refusal's event
-        time, its decision, audit records and events, recorded at the wall clock of this write).
-        Accepted, or its answer unknown, and not in the broker's history yet (MT5's deal history
-        lags): waited for, the account kept marked, for ``unrecorded_wait`` of wall clock; past it
-        the order is written from the answer kept, with an error log and a
-        ``reconciliation_order_not_at_broker`` alert for a person to look at (a later
-        reconciliation records deals that show up, compares positions, and closes an order the
-        broker never had). Exactly once: ``client_order_id`` is unique, so a write that finds the
-        order written settles the entry. A write that fails again keeps it for the next turn.
-        Returns the client order ids still waited for. Regulation: RTS 25 (every order, refused
-        ones too, with its times), RTS 6 Art. 17."""
-        entries = [(coid, e) for coid, e in self._unrecorded.items() if e.intent.account_id == account_id]
+        answered (``_unrecorded``) by ``unrecorded_settlement``'s rules: found in our records,
+        nothing more; refused by the broker, the REJECTED order written now from the answer kept
+        (its steps at the refusal's event time, its decision, audit records and events, recorded at
+        the wall clock of this write); accepted or unknown and not in the broker's history yet,
+        waited for (the account kept marked) until ``unrecorded_wait`` of wall clock, then written
+        from the answer kept with an error log and a ``reconciliation_order_not_at_broker`` alert.
+        Exactly once: ``client_order_id`` is unique, so a write that finds the order written
+        settles the entry. A write that fails again keeps it for the next turn. An entry leaves
+        the account's spool once written or found. Returns the client order ids still waited for.
+        Regulation: RTS 25 (every order, refused ones too, with its times), RTS 6 Art. 17."""
+        entries = [(coid, e) for coid, e in self._unrecorded.items() if e.account_id == account_id]
         if not entries:
             return []
         recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _ in entries})
         waiting: list[str] = []
-        wrote = False
+        wrote = settled = False
         for coid, entry in entries:
-            if coid in recorded:
-                del self._unrecorded[coid]
-                continue
-            waited = self._monotonic() - entry.held_since
-            gave_up = not entry.refused and waited >= self.config.unrecorded_wait.total_seconds()
-            if not entry.refused and not gave_up:
+            waited = self._monotonic() - self._unrecorded_since[coid]
+            settlement = unrecorded_settlement(
+                entry=entry, recorded=coid in recorded, waited=waited, wait=self.config.unrecorded_wait.total_seconds()
+            )
+            if settlement is Settlement.WAIT:
                 waiting.append(coid)
                 continue
+            if settlement is not Settlement.FOUND:
+                try:
+                    written = self._commit(
+                        entry.intent,
+                        entry.received_at,
+                        entry.decided_at,
+                        entry.decision,
+                        None,
+                        entry.outcome,
+                        trading_state=entry.trading_state,
+                        traceparent=entry.traceparent,
+                    )
+                except Exception:
+                    logger.exception(
+                        "execution: writing unrecorded order %s failed again; kept for the next turn", coid
+                    )
+                    waiting.append(coid)
+                    continue
+                wrote = True
+                if written.created:  # else written already (the failed write had committed after all): once only
+                    self._unrecorded_written(entry, written, settlement, waited)
+            del self._unrecorded[coid], self._unrecorded_since[coid]
+            settled = True
+        if settled:
+            remaining = [e for e in self._unrecorded.values() if e.account_id == account_id]
             try:
-                written = self._commit(
-                    entry.intent, entry.received_at, entry.decided_at, entry.decision, entry.ctx, entry.outcome
-                )
-            except Exception:
-                logger.exception("execution: writing unrecorded order %s failed again; kept for the next turn", coid)
-                waiting.append(coid)
-                continue
-            del self._unrecorded[coid]
-            wrote = True
-            if not written.created:
-                continue  # written already (the failed write had committed after all): once only
-            self.stats.unrecorded_written += 1
-            self._feed_gate(written.events)
-            if gave_up:
-                self.stats.unrecorded_gave_up += 1
-                logger.error(
-                    "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
-                    "from the answer the worker kept, as %s: look at it",
-                    coid,
-                    entry.answer,
-                    waited,
-                    written.order.status,
-                )
-                risk_alert_raise(
-                    alert_type="reconciliation_order_not_at_broker",
-                    severity="high",
-                    account=str(account_id),
-                    evidence={
-                        "explanation": (
-                            f"Order {coid} (broker answer {entry.answer}) not in the broker's history after "
-                            f"{waited:.0f} s: written from the answer the worker kept, as {written.order.status}."
-                        ),
-                        "client_order_id": coid,
-                        "broker_answer": entry.answer,
-                        "waited_seconds": round(waited, 3),
-                        "written_as": str(written.order.status),
-                    },
-                    at=self._now(),
-                    source=self.config.source,
-                )
-            else:
-                logger.warning(
-                    "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
-                    "after reconciliation",
-                    coid,
-                    entry.answer,
-                )
-                self.stats.broker_refused += 1
-                if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
-                    self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
+                self._spool(account_id).rewrite(remaining)
+            except OSError:  # the entries left in it are found in our records at the next start
+                logger.exception("execution: account %s's spool could not be compacted", account_id)
         if wrote:
             self._load_account_state(account_id)  # the book as the records now stand
         return waiting
 
+    def _unrecorded_written(self, entry: UnrecordedOrder, written: OrderCommit, settlement: Settlement, waited):
+        """Tell what a late write of ``entry`` wrote: the gate's checks hear its events; past the
+        wait, an error log and an alert; a refusal, a warning and the account's breaker (a trial's
+        refusal is told by the trial's resolution instead)."""
+        coid, account_id = entry.client_order_id, entry.account_id
+        self.stats.unrecorded_written += 1
+        self._feed_gate(written.events)
+        if settlement is Settlement.WRITE_GIVEN_UP:
+            self.stats.unrecorded_gave_up += 1
+            status = str(written.order.status)
+            logger.error(
+                "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
+                "from the answer the worker kept, as %s: look at it",
+                coid,
+                entry.answer,
+                waited,
+                status,
+            )
+            risk_alert_raise(
+                alert_type="reconciliation_order_not_at_broker",
+                severity="high",
+                account=str(account_id),
+                evidence=unrecorded_given_up_evidence(entry=entry, waited=waited, written_as=status),
+                at=self._now(),
+                source=self.config.source,
+            )
+            return
+        logger.warning(
+            "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
+            "after reconciliation",
+            coid,
+            entry.answer,
+        )
+        self.stats.broker_refused += 1
+        if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
+            self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
+
     def _trial_resolve(self, account_id: int) -> None:
         """The account was reconciled: a breaker trial whose write failed is settled with the
-        broker now, so resolve it as its outcome would have (``unrecorded_order_outcome``):
+        broker now, so resolve it as its outcome would have (``unrecorded_trial_outcome``):
         accepted closes the breaker, refused opens it again, heard by ``_on_breaker_change``
-        (audited, ``breaker.changed``) like any other move. Until 2026-12-07 nobody told the
-        breaker, and the account's signals were skipped (``strategy.breaker_trial``) until a
-        restart."""
+        (audited, ``breaker.changed``) like any other move."""
         entry = self._unrecorded_trials.pop(account_id, None)
         if entry is None:
             return
         coid, answer_accepted, answer = entry
         order = selectors.orders_by_client_id(account_id=account_id, client_order_ids={coid}).get(coid)
-        accepted, why = unrecorded_order_outcome(order=order, answer_accepted=answer_accepted, answer=answer)
-        breaker = self.risk.breakers.for_account(account_id)
-        reason = f"trial order {coid} {why}"
-        if breaker.trial_resolve(coid, succeeded=accepted, reason=reason, now=self._now()):
+        accepted, reason = unrecorded_trial_outcome(
+            client_order_id=coid, order=order, answer_accepted=answer_accepted, answer=answer
+        )
+        if self.risk.breakers.for_account(account_id).trial_resolve(
+            coid, succeeded=accepted, reason=reason, now=self._now()
+        ):
             logger.warning("execution: account %s's breaker trial resolved late: %s", account_id, reason)
 
     # ================================================================ market data and marks
