@@ -54,7 +54,6 @@ took it meanwhile, the worker stops (``LockLost``).
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import logging
 import time
@@ -94,7 +93,6 @@ from trading.controls.selectors import drawdown_rebases_to_apply, trading_breake
 from trading.controls.services import (
     LIMIT_VALUE_FIELDS,
     kill_switch_cancel_at_broker,
-    risk_alert_raise,
     signal_skips_record,
     trading_breaker_change_record,
     trading_breaker_restore_record,
@@ -113,13 +111,14 @@ from trading.orders.reconcile import (
     market_order_expire,
     order_reconcile,
     reconciliation_mismatch_raise,
+    reconciliation_order_not_at_broker_raise,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
 from trading.orders.unrecorded import (
     Settlement,
     UnrecordedOrder,
-    unrecorded_given_up_evidence,
+    broker_answer_of,
     unrecorded_settlement,
     unrecorded_trial_outcome,
 )
@@ -136,7 +135,7 @@ from trading.risk import (
 )
 from trading.risk.headroom import order_headroom
 from trading.strategy import Strategy, StrategyConfig
-from workers.unrecorded_spool import UnrecordedSpool
+from workers.unrecorded_spool import UnrecordedBook
 
 logger = logging.getLogger(__name__)
 
@@ -288,13 +287,12 @@ class ExecutionWorker:
         # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
         # that settles the account (``_trial_resolve``); until then the trial is out.
         self._unrecorded_trials: dict[int, tuple[str, bool, str]] = {}
-        # Every order whose write failed after the broker answered: client order id -> what to
-        # write, and the monotonic time its write failed. The account stays marked "needs
-        # reconcile" while one of its entries is here. Each is in its account's spool too
-        # (``_spools``), so a restart settles it (``_unrecorded_restore``).
-        self._unrecorded: dict[str, UnrecordedOrder] = {}
-        self._unrecorded_since: dict[str, float] = {}
-        self._spools: dict[int, UnrecordedSpool] = {}
+        # Every order whose write failed after the broker answered, by client order id: what to
+        # write, in memory and in its account's spool on disk (a restart takes them back). The
+        # account stays marked "needs reconcile" while one of its entries is here.
+        self._unrecorded = UnrecordedBook(
+            self.state_dir, monotonic=lambda: self._monotonic(), metrics_enabled=self.meter.enabled
+        )
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -311,11 +309,17 @@ class ExecutionWorker:
                 logger.exception("execution: broker for account %s unreachable at start", account_id)
                 self._needs_reconcile.add(account_id)
         self._load()
-        self._unrecorded_restore()  # settled by the reconciliations below
         for account_id in list(self.brokers):
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
         self._restore_breakers()
+        # What the previous process spooled (after the breakers' restore: a spooled refusal is told
+        # to the breaker as restored): known, so a redelivered signal is a duplicate, and settled as
+        # that process would have by its account's reconciliation (now, or once its broker answers).
+        restored = {e.client_order_id: e.account_id for e in self._unrecorded.restore(self.accounts)}
+        self.known_ids |= set(restored)
+        for account_id in sorted(set(restored.values()) - self._needs_reconcile):
+            self.reconcile(account_id)
         self._seed_quotes()
         self.apply_drawdown_rebases()  # approved while no worker held the account
         self.started = True
@@ -792,7 +796,7 @@ class ExecutionWorker:
             self.stats.rejected += 1
             outcome = outcome_refused(reason=decision.reason, at=decided_at)
             try:
-                written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+                written = self._commit(intent, received_at, decided_at, decision, str(ctx.trading_state), outcome)
             except BaseException:
                 # Nothing went to the broker: the refusal is decided and recorded afresh when the
                 # signal comes again (a sent order stays known: reconciliation records it).
@@ -825,20 +829,20 @@ class ExecutionWorker:
             account_id, intent.client_order_id, [deals[f.broker_deal_id] for f in outcome.fills]
         )
         try:
-            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            written = self._commit(intent, received_at, decided_at, decision, str(ctx.trading_state), outcome)
         except Exception:
             # The broker may hold an order we could not record: settle it from the broker's side
             # (reconciliation also reloads the risk book, which already took the fills).
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
-            answer_accepted, answer = _answer_of(result, error)
+            answer_accepted, refused, answer = broker_answer_of(result, error)
             trial = self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id
             if trial:
                 self._unrecorded_trials[account_id] = (intent.client_order_id, answer_accepted, answer)
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
             )
-            self._unrecorded_keep(
+            self._unrecorded.keep(  # in memory and on disk before the failure is raised
                 UnrecordedOrder(
                     intent=intent,
                     received_at=received_at,
@@ -847,7 +851,7 @@ class ExecutionWorker:
                     trading_state=str(ctx.trading_state),
                     outcome=outcome,
                     answer_accepted=answer_accepted,
-                    refused=error is None and not result.state_unknown and not answer_accepted,
+                    refused=refused,
                     answer=answer,
                     trial=trial,
                     failed_at=utcnow(),
@@ -925,20 +929,10 @@ class ExecutionWorker:
         return any(o.comment == intent.client_order_id for o in broker.open_orders(intent.symbol))
 
     def _commit(
-        self,
-        intent: OrderIntent,
-        received_at,
-        decided_at,
-        decision,
-        ctx,
-        outcome,
-        *,
-        trading_state: str | None = None,
-        traceparent: str | None = None,
+        self, intent: OrderIntent, received_at, decided_at, decision, trading_state: str, outcome, traceparent=None
     ) -> OrderCommit:
-        """The one write per order: order, decision, steps, fills, position, marks, events. A late
-        write of an unrecorded order gives the ``trading_state`` and ``traceparent`` it kept
-        (``ctx`` None)."""
+        """The one write per order: order, decision, steps, fills, position, marks, events
+        (``traceparent``: the signal's trace, the current one when None; a late write's, kept)."""
         draft = OrderDraft(
             client_order_id=intent.client_order_id,
             account=self.accounts[intent.account_id],
@@ -954,11 +948,9 @@ class ExecutionWorker:
             trader=_trader_ref(intent.trader_id),
             desk=intent.desk,
             signal_id=intent.signal_id,
-            # the signal's trace, named in the order's audit records
-            traceparent=traceparent_current() if traceparent is None else traceparent,
+            traceparent=traceparent_current() if traceparent is None else traceparent,  # in its audit records
         )
-        state = str(ctx.trading_state) if trading_state is None else trading_state
-        payload = decision.to_payload(intent, trading_state=state, at=decided_at)
+        payload = decision.to_payload(intent, trading_state=trading_state, at=decided_at)
         decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
         written = order_commit(
             draft=draft,
@@ -1092,59 +1084,6 @@ class ExecutionWorker:
 
     # ================================================================ orders answered, their write failed
 
-    def _unrecorded_keep(self, entry: UnrecordedOrder) -> None:
-        """Keep an order the broker answered whose write failed: in memory, and appended (fsynced)
-        to its account's spool before the failure is raised, so a restart settles it too. A spool
-        that cannot be written (the disk full, gone) is logged critical: the entry then lives in
-        this process only, as before the spool."""
-        coid = entry.client_order_id
-        self._unrecorded[coid] = entry
-        self._unrecorded_since[coid] = self._monotonic()
-        try:
-            self._spool(entry.account_id).append(entry)
-        except OSError:
-            logger.critical(
-                "execution: order %s (broker answer %s) could not be written to the spool %s: it is kept in "
-                "memory only, and a restart before it is recorded loses it",
-                coid,
-                entry.answer,
-                self._spool(entry.account_id).path,
-                exc_info=True,
-            )
-
-    def _spool(self, account_id: int) -> UnrecordedSpool:
-        spool = self._spools.get(account_id)
-        if spool is None:
-            spool = self._spools[account_id] = UnrecordedSpool(
-                self.state_dir, account_id, metrics_enabled=self.meter.enabled
-            )
-        return spool
-
-    def _unrecorded_restore(self) -> None:
-        """Start-up: take back the entries the previous process spooled for this worker's accounts
-        (corrupt lines quarantined by ``UnrecordedSpool.load``), to be settled by the start-up
-        reconciliation as the previous process would have (``_unrecorded_settle``). Their client
-        order ids are known (a redelivered signal is a duplicate, never sent again); the wall-clock
-        time they have waited counts towards ``unrecorded_wait``. The previous process's breaker
-        trial is not this one's (the breaker was restored from its records): a spooled trial's
-        refusal counts towards the breaker like any refusal."""
-        wall, now = utcnow(), self._monotonic()
-        for account_id in self.accounts:
-            for entry in self._spool(account_id).load():
-                coid = entry.client_order_id
-                entry = dataclasses.replace(entry, trial=False)
-                self._unrecorded[coid] = entry
-                self._unrecorded_since[coid] = now - max((wall - entry.failed_at).total_seconds(), 0.0)
-                self.known_ids.add(coid)
-                logger.warning(
-                    "execution: order %s (broker answer %s) of account %s, unrecorded when its write failed at %s, "
-                    "taken back from the spool",
-                    coid,
-                    entry.answer,
-                    account_id,
-                    entry.failed_at.isoformat(),
-                )
-
     def _unrecorded_settle(self, account_id: int) -> list[str]:
         """The account was reconciled: settle each order of it whose write failed after the broker
         answered (``_unrecorded``) by ``unrecorded_settlement``'s rules: found in our records,
@@ -1157,31 +1096,22 @@ class ExecutionWorker:
         settles the entry. A write that fails again keeps it for the next turn. An entry leaves
         the account's spool once written or found. Returns the client order ids still waited for.
         Regulation: RTS 25 (every order, refused ones too, with its times), RTS 6 Art. 17."""
-        entries = [(coid, e) for coid, e in self._unrecorded.items() if e.account_id == account_id]
+        entries = self._unrecorded.of_account(account_id)
         if not entries:
             return []
-        recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _ in entries})
+        recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _, _ in entries})
         waiting: list[str] = []
-        wrote = settled = False
-        for coid, entry in entries:
-            waited = self._monotonic() - self._unrecorded_since[coid]
-            settlement = unrecorded_settlement(
-                entry=entry, recorded=coid in recorded, waited=waited, wait=self.config.unrecorded_wait.total_seconds()
-            )
+        settled: list[str] = []
+        for coid, e, waited in entries:
+            wait = self.config.unrecorded_wait.total_seconds()
+            settlement = unrecorded_settlement(entry=e, recorded=coid in recorded, waited=waited, wait=wait)
             if settlement is Settlement.WAIT:
                 waiting.append(coid)
                 continue
             if settlement is not Settlement.FOUND:
                 try:
                     written = self._commit(
-                        entry.intent,
-                        entry.received_at,
-                        entry.decided_at,
-                        entry.decision,
-                        None,
-                        entry.outcome,
-                        trading_state=entry.trading_state,
-                        traceparent=entry.traceparent,
+                        e.intent, e.received_at, e.decided_at, e.decision, e.trading_state, e.outcome, e.traceparent
                     )
                 except Exception:
                     logger.exception(
@@ -1189,44 +1119,26 @@ class ExecutionWorker:
                     )
                     waiting.append(coid)
                     continue
-                wrote = True
                 if written.created:  # else written already (the failed write had committed after all): once only
-                    self._unrecorded_written(entry, written, settlement, waited)
-            del self._unrecorded[coid], self._unrecorded_since[coid]
-            settled = True
+                    self._unrecorded_written(e, written, settlement, waited)
+            settled.append(coid)
         if settled:
-            remaining = [e for e in self._unrecorded.values() if e.account_id == account_id]
-            try:
-                self._spool(account_id).rewrite(remaining)
-            except OSError:  # the entries left in it are found in our records at the next start
-                logger.exception("execution: account %s's spool could not be compacted", account_id)
-        if wrote:
+            self._unrecorded.settled(account_id, settled)
             self._load_account_state(account_id)  # the book as the records now stand
         return waiting
 
     def _unrecorded_written(self, entry: UnrecordedOrder, written: OrderCommit, settlement: Settlement, waited):
-        """Tell what a late write of ``entry`` wrote: the gate's checks hear its events; past the
-        wait, an error log and an alert; a refusal, a warning and the account's breaker (a trial's
-        refusal is told by the trial's resolution instead)."""
-        coid, account_id = entry.client_order_id, entry.account_id
+        """What a late write of ``entry`` wrote is told: to the gate's checks (its events); past
+        the wait, to a person (``reconciliation_order_not_at_broker_raise``); a refusal, to the
+        account's breaker (a trial's is told by the trial's resolution instead)."""
         self.stats.unrecorded_written += 1
         self._feed_gate(written.events)
         if settlement is Settlement.WRITE_GIVEN_UP:
             self.stats.unrecorded_gave_up += 1
-            status = str(written.order.status)
-            logger.error(
-                "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
-                "from the answer the worker kept, as %s: look at it",
-                coid,
-                entry.answer,
-                waited,
-                status,
-            )
-            risk_alert_raise(
-                alert_type="reconciliation_order_not_at_broker",
-                severity="high",
-                account=str(account_id),
-                evidence=unrecorded_given_up_evidence(entry=entry, waited=waited, written_as=status),
+            reconciliation_order_not_at_broker_raise(
+                entry=entry,
+                waited=waited,
+                written_as=str(written.order.status),
                 at=self._now(),
                 source=self.config.source,
             )
@@ -1234,12 +1146,12 @@ class ExecutionWorker:
         logger.warning(
             "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
             "after reconciliation",
-            coid,
+            entry.client_order_id,
             entry.answer,
         )
         self.stats.broker_refused += 1
         if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
-            self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
+            self.risk.breakers.for_account(entry.account_id).record_failure(entry.answer, now=entry.intent.ts)
 
     def _trial_resolve(self, account_id: int) -> None:
         """The account was reconciled: a breaker trial whose write failed is settled with the
@@ -1534,13 +1446,3 @@ def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
         for lock in locks:
             lock.release()
         raise
-
-
-def _answer_of(result: OrderResult | None, error: BrokerError | None) -> tuple[bool, str]:
-    """Did the broker's answer accept the order (filled or placed), and the answer in words: as
-    ``_after_commit`` tells the breaker (an error or an unknown state counts as a failure)."""
-    if error is not None:
-        return False, error.code
-    if result.state_unknown:
-        return False, str(result.outcome)
-    return bool(result.accepted or result.deals), str(result.outcome)

@@ -24,6 +24,7 @@ failed write's line names its client order id) and records it by hand; docs/exec
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -150,6 +151,101 @@ class UnrecordedSpool:
     def _count(self, n: int) -> None:
         if self._gauge is not None:
             self._gauge.set(n)
+
+
+class UnrecordedBook:
+    """The execution worker's orders the broker answered whose write failed, by client order id:
+    each in memory with the monotonic time its write failed, and in its account's spool under
+    ``directory`` (``UnrecordedSpool``, one per account). The worker settles them
+    (``ExecutionWorker._unrecorded_settle``, by ``trading.orders.unrecorded``'s rules); this
+    only keeps them, here and on disk. ``monotonic`` is the worker's (tests move it)."""
+
+    def __init__(self, directory: str | os.PathLike, *, monotonic, metrics_enabled: bool = True):
+        self.directory = Path(directory)
+        self._monotonic = monotonic
+        self._metrics_enabled = metrics_enabled
+        self._entries: dict[str, UnrecordedOrder] = {}
+        self._since: dict[str, float] = {}
+        self._spools: dict[int, UnrecordedSpool] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __iter__(self):
+        return iter(self._entries)
+
+    def items(self):
+        return self._entries.items()
+
+    def spool(self, account_id: int) -> UnrecordedSpool:
+        spool = self._spools.get(account_id)
+        if spool is None:
+            spool = self._spools[account_id] = UnrecordedSpool(
+                self.directory, account_id, metrics_enabled=self._metrics_enabled
+            )
+        return spool
+
+    def keep(self, entry: UnrecordedOrder) -> None:
+        """Keep ``entry``: in memory, and appended (fsynced) to its account's spool, so a restart
+        settles it too. A spool that cannot be written (the disk full, gone) is logged critical:
+        the entry then lives in this process only, as before the spool."""
+        coid = entry.client_order_id
+        self._entries[coid] = entry
+        self._since[coid] = self._monotonic()
+        spool = self.spool(entry.account_id)
+        try:
+            spool.append(entry)
+        except OSError:
+            logger.critical(
+                "execution: order %s (broker answer %s) could not be written to the spool %s: it is kept in "
+                "memory only, and a restart before it is recorded loses it",
+                coid,
+                entry.answer,
+                spool.path,
+                exc_info=True,
+            )
+
+    def restore(self, account_ids: Iterable[int]) -> list[UnrecordedOrder]:
+        """Start-up: take back what the previous process spooled for ``account_ids`` (corrupt
+        lines quarantined by ``UnrecordedSpool.load``), each as waiting since its write failed
+        (``failed_at``, wall clock). The previous process's breaker trial is not this one's (the
+        breaker was restored from its records): a spooled trial's refusal is told to the breaker
+        like any refusal. Returns the entries taken back."""
+        wall, now = utcnow(), self._monotonic()
+        restored = []
+        for account_id in account_ids:
+            for entry in self.spool(account_id).load():
+                entry = dataclasses.replace(entry, trial=False)
+                coid = entry.client_order_id
+                self._entries[coid] = entry
+                self._since[coid] = now - max((wall - entry.failed_at).total_seconds(), 0.0)
+                restored.append(entry)
+                logger.warning(
+                    "execution: order %s (broker answer %s) of account %s, unrecorded when its write failed at %s, "
+                    "taken back from the spool",
+                    coid,
+                    entry.answer,
+                    account_id,
+                    entry.failed_at.isoformat(),
+                )
+        return restored
+
+    def of_account(self, account_id: int) -> list[tuple[str, UnrecordedOrder, float]]:
+        """The account's entries with the seconds each has waited, in the order kept."""
+        now = self._monotonic()
+        return [(c, e, now - self._since[c]) for c, e in self._entries.items() if e.account_id == account_id]
+
+    def settled(self, account_id: int, coids: Iterable[str]) -> None:
+        """``coids`` of the account were written or found: they leave memory and the account's
+        spool (rewritten with what remains). A spool that cannot be rewritten keeps them on disk:
+        the next start finds them in our records and drops them then."""
+        for coid in coids:
+            del self._entries[coid], self._since[coid]
+        spool = self.spool(account_id)
+        try:
+            spool.rewrite(e for e in self._entries.values() if e.account_id == account_id)
+        except OSError:
+            logger.exception("execution: account %s's spool %s could not be compacted", account_id, spool.path)
 
 
 def _fsync_directory(directory: Path) -> None:

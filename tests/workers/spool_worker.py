@@ -85,7 +85,7 @@ def main(argv: list[str]) -> None:
     else:
         raise SystemExit("the write did not fail")
     (coid,) = worker._unrecorded
-    spool = worker._spool(args.account).path
+    spool = worker._unrecorded.spool(args.account).path
     print(json.dumps({"client_order_id": coid, "spool": str(spool)}), flush=True)
     os.kill(os.getpid(), signal.SIGKILL)  # no cleanup, no reconciliation: as a power cut would
 

@@ -46,6 +46,7 @@ from trading.orders.services import (
     order_commit,
     order_transition,
 )
+from trading.orders.unrecorded import UnrecordedOrder, unrecorded_given_up_evidence
 
 logger = logging.getLogger(__name__)
 
@@ -337,6 +338,31 @@ def reconciliation_mismatch_raise(
         source="automatic",
         broker_for=broker_for,
         at=at,
+    )
+
+
+def reconciliation_order_not_at_broker_raise(
+    *, entry: UnrecordedOrder, waited: float, written_as: str, at: datetime, source: str
+) -> None:
+    """An order the broker accepted (or whose answer was lost), whose write failed, not in the
+    broker's history after the worker's wait and written from the answer it kept as
+    ``written_as``: an error log and a high ``reconciliation_order_not_at_broker`` alert (an
+    operator alert on the console) for a person to look at. RTS 6 Art. 17."""
+    logger.error(
+        "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
+        "from the answer the worker kept, as %s: look at it",
+        entry.client_order_id,
+        entry.answer,
+        waited,
+        written_as,
+    )
+    risk_alert_raise(
+        alert_type="reconciliation_order_not_at_broker",
+        severity="high",
+        account=str(entry.account_id),
+        evidence=unrecorded_given_up_evidence(entry=entry, waited=waited, written_as=written_as),
+        at=at,
+        source=source,
     )
 
 

@@ -25,6 +25,7 @@ from enum import StrEnum
 
 import msgspec
 
+from trading.brokers.base import BrokerError, OrderResult
 from trading.gate import GateDecision
 from trading.intents import OrderIntent
 from trading.order_states import OrderStatus
@@ -60,6 +61,19 @@ class UnrecordedOrder:
     @property
     def account_id(self) -> int:
         return self.intent.account_id
+
+
+def broker_answer_of(result: OrderResult | None, error: BrokerError | None) -> tuple[bool, bool, str]:
+    """The broker's answer to a sent order as an unrecorded entry keeps it: ``(accepted, refused,
+    answer)``. Accepted: filled or placed; refused: the broker answered no (not an error, not an
+    unknown state: those count as failures for the breaker but may have executed); the answer in
+    words, as the worker tells the breaker (the error's code, or the outcome)."""
+    if error is not None:
+        return False, False, error.code
+    if result.state_unknown:
+        return False, False, str(result.outcome)
+    accepted = bool(result.accepted or result.deals)
+    return accepted, not accepted, str(result.outcome)
 
 
 # ---------------------------------------------------------------- the settle rules
