@@ -30,7 +30,8 @@ account), travels to the broker as the order comment, and is unique in the datab
 is written AFTER the broker answered, so a crash in between leaves an order the broker has and
 we do not; ``trading.orders.reconcile.order_reconcile`` (at start, after a reconnect, after a
 failed commit or an unknown broker state) settles it. The ids of recent orders are held in
-memory so a redelivered signal is never sent twice.
+memory so a redelivered signal is never sent twice. An answer whose write failed is kept until
+written, in memory and on disk (``workers.unrecorded_spool``): a refusal leaves no trace at the broker.
 
 Start-up with a backlog: a restarted worker has no quote until market data arrives, and the bus
 may hand it the signals of the backlog before the ticks and bars they were made from. It never
