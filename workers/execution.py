@@ -1103,8 +1103,8 @@ class ExecutionWorker:
         recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _, _ in entries})
         waiting: list[str] = []
         settled: list[str] = []
+        wait = self.config.unrecorded_wait.total_seconds()
         for coid, e, waited in entries:
-            wait = self.config.unrecorded_wait.total_seconds()
             settlement = unrecorded_settlement(entry=e, recorded=coid in recorded, waited=waited, wait=wait)
             if settlement is Settlement.WAIT:
                 waiting.append(coid)
@@ -1158,7 +1158,9 @@ class ExecutionWorker:
         """The account was reconciled: a breaker trial whose write failed is settled with the
         broker now, so resolve it as its outcome would have (``unrecorded_trial_outcome``):
         accepted closes the breaker, refused opens it again, heard by ``_on_breaker_change``
-        (audited, ``breaker.changed``) like any other move."""
+        (audited, ``breaker.changed``) like any other move. Until 2026-12-07 nobody told the
+        breaker, and the account's signals were skipped (``strategy.breaker_trial``) until a
+        restart."""
         entry = self._unrecorded_trials.pop(account_id, None)
         if entry is None:
             return
