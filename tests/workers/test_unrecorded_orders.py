@@ -230,14 +230,17 @@ def test_an_accepted_order_that_never_shows_is_written_from_the_answer_past_the_
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    steps=st.lists(st.sampled_from(["down", "up", "reconcile", "idle", "lag", "catch_up", "wait"]), max_size=8),
+    steps=st.lists(
+        st.sampled_from(["down", "up", "reconcile", "idle", "lag", "catch_up", "wait", "restart"]), max_size=8
+    ),
     refused=st.booleans(),
 )
 def test_every_answered_order_is_recorded_exactly_once_whatever_comes_between(
     instrument, account, monkeypatch, steps, refused
 ):
     """A state machine of the database going and coming, the history lagging and catching up,
-    reconciliations and wall-clock time between the failed write and the end: at no point is the
+    reconciliations, wall-clock time and restarts (a new worker on the same broker and spool; since
+    2026-12-07) between the failed write and the end: at no point is the
     order written twice, and once the database is up, the history caught up (or the bound passed)
     and the account reconciled, it is written exactly once and the account trades again."""
     with monkeypatch.context() as m, transaction.atomic():
@@ -261,6 +264,11 @@ def test_every_answered_order_is_recorded_exactly_once_whatever_comes_between(
                 catch_up = None
             elif step == "wait":
                 now[0] += 61
+            elif step == "restart":  # the process stops: the next one has the spool, not the memory
+                worker.close()
+                worker = make_worker(broker, account, clock=worker.clock)
+                worker._monotonic = lambda: now[0]
+                worker.start()
             elif step == "reconcile":
                 try:
                     worker.reconcile(account.pk)
