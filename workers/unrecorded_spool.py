@@ -60,10 +60,12 @@ class UnrecordedSpool:
             return []
         entries: dict[str, UnrecordedOrder] = {}
         refused: list[tuple[int, bytes, str]] = []
+        lines = 0
         with open(self.path, "rb") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
+                lines += 1
                 try:
                     entry = spool_line_decode(line)
                 except SpoolLineError as exc:
@@ -76,15 +78,11 @@ class UnrecordedSpool:
         if refused:
             self._quarantine(refused)
         values = list(entries.values())
-        if refused or len(values) != sum(1 for _ in self._lines()):
+        if len(values) != lines:  # lines refused, or the same order twice
             self.rewrite(values)
         else:
             self._count(len(values))
         return values
-
-    def _lines(self):
-        with open(self.path, "rb") as handle:
-            yield from (line for line in handle if line.strip())
 
     def _quarantine(self, refused: list[tuple[int, bytes, str]]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -118,8 +116,13 @@ class UnrecordedSpool:
         returns, a restart finds it. Raises ``OSError`` when it cannot."""
         self.directory.mkdir(parents=True, exist_ok=True)
         new = not self.path.exists()
-        with open(self.path, "ab") as handle:
-            handle.write(spool_line_encode(entry))
+        with open(self.path, "ab+") as handle:
+            line = spool_line_encode(entry)
+            if handle.tell() > 0:
+                handle.seek(-1, os.SEEK_END)
+                if handle.read(1) != b"\n":  # an append of this process torn (disk full): keep it a line of its own
+                    line = b"\n" + line
+            handle.write(line)
             handle.flush()
             os.fsync(handle.fileno())
         if new:

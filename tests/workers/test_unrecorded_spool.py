@@ -186,3 +186,24 @@ def test_a_spooled_accepted_order_the_broker_never_shows_is_written_past_the_wai
     assert order.status == "FILLED" and restarted.stats.unrecorded_gave_up == 1
     assert not spool.exists()
     restarted.close()
+
+
+def test_an_append_after_a_torn_one_stays_a_line_of_its_own(tmp_path, caplog):
+    """An append that died mid-line (the disk full) leaves no newline: the next append starts a
+    line of its own, so only the torn entry is refused at start-up, never the one after it."""
+    from tests.trading.orders.test_unrecorded import refusal_kept
+    from workers.unrecorded_spool import UnrecordedSpool
+
+    first, torn, after = (
+        refusal_kept(intent=dataclasses.replace(refusal_kept().intent, client_order_id=f"T{n:020d}")) for n in (1, 2, 3)
+    )
+    spool = UnrecordedSpool(tmp_path, 1, metrics_enabled=False)
+    spool.append(first)
+    with open(spool.path, "ab") as handle:
+        handle.write(spool_line_encode(torn)[:100])
+    spool.append(after)
+
+    assert [e.client_order_id for e in spool.load()] == [first.client_order_id, after.client_order_id]
+    (record,) = [json.loads(line) for line in spool.quarantine_path.read_text().splitlines()]
+    assert record["line_number"] == 2 and record["reason"].startswith("cut short")
+    assert [spool_line_decode(line) for line in spool.path.read_bytes().splitlines(keepends=True)] == [first, after]

@@ -130,7 +130,7 @@ def test_a_spool_line_altered_in_any_byte_is_refused(entry, data):
 
 
 def test_every_truncation_of_one_line_is_refused_with_a_reason():
-    entry = _refusal()
+    entry = refusal_kept()
     line = spool_line_encode(entry)
     reasons = set()
     for cut in range(len(line)):
@@ -141,7 +141,7 @@ def test_every_truncation_of_one_line_is_refused_with_a_reason():
     assert spool_line_decode(line) == entry
 
 
-def _refusal(**changes) -> UnrecordedOrder:
+def refusal_kept(**changes) -> UnrecordedOrder:
     at = datetime(2026, 3, 2, 9, 0, 1, 250_001, tzinfo=UTC)
     intent = OrderIntent(
         client_order_id="T" + "a" * 20,
@@ -187,13 +187,13 @@ def _refusal(**changes) -> UnrecordedOrder:
     ],
 )
 def test_the_settle_rules(refused, recorded, waited, settlement):
-    entry = _refusal(refused=refused, answer_accepted=not refused, answer="REJECT" if refused else "DONE")
+    entry = refusal_kept(refused=refused, answer_accepted=not refused, answer="REJECT" if refused else "DONE")
     assert unrecorded_settlement(entry=entry, recorded=recorded, waited=waited, wait=60) is settlement
 
 
 def test_the_given_up_alert_names_the_order_the_answer_and_the_wait():
     evidence = unrecorded_given_up_evidence(
-        entry=_refusal(refused=False, answer_accepted=True, answer="DONE"), waited=61.25, written_as="FILLED"
+        entry=refusal_kept(refused=False, answer_accepted=True, answer="DONE"), waited=61.25, written_as="FILLED"
     )
     assert evidence == {
         "explanation": (
