@@ -143,6 +143,17 @@ def audit_checkpoint_dir(settings, tmp_path_factory):
     return location
 
 
+@pytest.fixture(autouse=True)
+def execution_state_dir(settings, tmp_path_factory, monkeypatch):
+    """Each test's execution workers keep their spool of unrecorded orders in a folder of the
+    test's own (never the checkout's var/, where one test's entry would be another's restart),
+    and so do the processes it spawns (they read the environment)."""
+    location = tmp_path_factory.mktemp("execution-state")
+    settings.EXECUTION_STATE_DIR = str(location)
+    monkeypatch.setenv("EXECUTION_STATE_DIR", str(location))
+    return location
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _cache_namespace():
     """Keys of this run (API throttles, above all) in a namespace of their own: the Redis cache is

@@ -50,6 +50,9 @@ class Process:
     # one machine the processes would fight over the ports, and nothing scrapes them there.
     metrics_port: int = 0
     compose_environment: dict[str, str] = field(default_factory=dict)
+    # Named volumes ("name:path") the process keeps on a Docker host beyond the app's own: state
+    # that must outlive the container (a redeploy recreates it).
+    volumes: tuple[str, ...] = ()
 
     def argv(self, *, python: str = sys.executable, replay: bool = False) -> list[str]:
         argv = list(self.command)
@@ -68,6 +71,8 @@ SETUP: tuple[tuple[str, ...], ...] = (
     ("python", "manage.py", "provision_topics"),
 )
 
+APP_VOLUME = "auditcheckpoints:/app/var/audit/checkpoints"  # every app container's
+
 PROCESSES: tuple[Process, ...] = (
     Process("web", ("daphne", "-b", "0.0.0.0", "-p", "8000", "tradeops.asgi:application"), "web", ports=("8000",)),  # noqa: S104 - in its container, behind the gateway
     Process("outbox-relay", ("python", "manage.py", "run_outbox_relay"), "relay", metrics_port=9300),
@@ -82,6 +87,9 @@ PROCESSES: tuple[Process, ...] = (
         replay_env={"EXECUTION_MAX_SIGNAL_AGE_SECONDS": "0"},
         environment={"EXECUTION_PAPER_JOURNAL_DIR": "/app/var/paper-journal"},
         metrics_port=9302,
+        # its spool of orders the broker answered whose write failed (docs/execution-worker.md)
+        compose_environment={"EXECUTION_STATE_DIR": "/app/var/execution"},
+        volumes=("executionstate:/app/var/execution",),
     ),
     Process("audit-trail", ("python", "manage.py", "run_stage", "audit-trail"), "stage", metrics_port=9303),
     Process("surveillance", ("python", "manage.py", "run_stage", "surveillance"), "stage", metrics_port=9304),
@@ -239,6 +247,8 @@ def compose_spec() -> dict:
         service["environment"] = {**app_env, **extra}
         if process.ports:
             service["expose"] = list(process.ports)
+        if process.volumes:  # a service's list replaces the app's: both go in it
+            service["volumes"] = [APP_VOLUME, *process.volumes]
         if process.kind == "collector":
             service["profiles"] = ["live"]  # needs an MT5 terminal: `docker compose --profile live up`
         services[process.name] = service
@@ -303,13 +313,14 @@ def compose_spec() -> dict:
             "build": {"context": "..", "dockerfile": "docker/Dockerfile"},
             "env_file": ".env",
             "environment": app_env,
-            "volumes": ["auditcheckpoints:/app/var/audit/checkpoints"],
+            "volumes": [APP_VOLUME],
             "depends_on": ["postgres", "redis", *kafka_names],
             "restart": "unless-stopped",
         },
         "services": services,
         "volumes": {name: None for name in ("pgdata", "pgreplica", *[f"kafka{n}" for n in range(1, 4)], "esdata")}
-        | {"auditcheckpoints": None},
+        | {"auditcheckpoints": None}
+        | {volume.split(":")[0]: None for process in PROCESSES for volume in process.volumes},
     }
 
 

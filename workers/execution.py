@@ -30,7 +30,8 @@ account), travels to the broker as the order comment, and is unique in the datab
 is written AFTER the broker answered, so a crash in between leaves an order the broker has and
 we do not; ``trading.orders.reconcile.order_reconcile`` (at start, after a reconnect, after a
 failed commit or an unknown broker state) settles it. The ids of recent orders are held in
-memory so a redelivered signal is never sent twice.
+memory so a redelivered signal is never sent twice. An answer whose write failed is kept until
+written, in memory and on disk (``workers.unrecorded_spool``): a refusal leaves no trace at the broker.
 
 Start-up with a backlog: a restarted worker has no quote until market data arrives, and the bus
 may hand it the signals of the backlog before the ticks and bars they were made from. It never
@@ -62,6 +63,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 from django.conf import settings
 from django.utils.module_loading import import_string
@@ -92,7 +94,6 @@ from trading.controls.selectors import drawdown_rebases_to_apply, trading_breake
 from trading.controls.services import (
     LIMIT_VALUE_FIELDS,
     kill_switch_cancel_at_broker,
-    risk_alert_raise,
     signal_skips_record,
     trading_breaker_change_record,
     trading_breaker_restore_record,
@@ -111,10 +112,17 @@ from trading.orders.reconcile import (
     market_order_expire,
     order_reconcile,
     reconciliation_mismatch_raise,
-    unrecorded_order_outcome,
+    reconciliation_order_not_at_broker_raise,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
+from trading.orders.unrecorded import (
+    Settlement,
+    UnrecordedOrder,
+    broker_answer_of,
+    unrecorded_settlement,
+    unrecorded_trial_outcome,
+)
 from trading.position_math import PositionState
 from trading.risk import (
     BreakerBook,
@@ -128,6 +136,7 @@ from trading.risk import (
 )
 from trading.risk.headroom import order_headroom
 from trading.strategy import Strategy, StrategyConfig
+from workers.unrecorded_spool import UnrecordedBook
 
 logger = logging.getLogger(__name__)
 
@@ -236,26 +245,6 @@ class WorkerStats:
     unrecorded_gave_up: int = 0  # of those, written past ``unrecorded_wait`` without the broker's trace
 
 
-@dataclass
-class UnrecordedOrder:
-    """An order the broker answered whose write failed (the database went away): what the write
-    would have written, kept in memory until reconciliation finds it at the broker or it is
-    written from here (``ExecutionWorker._unrecorded_settle``). A refusal leaves no trace at the
-    broker, so this is the only copy of it (RTS 25, RTS 6 Art. 17: every order, refused ones too)."""
-
-    intent: OrderIntent
-    received_at: object
-    decided_at: object
-    decision: GateDecision
-    ctx: object
-    outcome: object
-    answer_accepted: bool  # filled or placed (``_answer_of``)
-    refused: bool  # the broker's answer refused it (not an error, not an unknown state)
-    answer: str
-    held_since: float  # monotonic time the write failed
-    trial: bool  # the breaker's trial order (its breaker is told by ``_trial_resolve``)
-
-
 class ExecutionWorker:
     """One worker owns one broker session per account it trades (``brokers``: account id → Broker)."""
 
@@ -268,8 +257,11 @@ class ExecutionWorker:
         crash_hook: Callable[[str, OrderIntent], None] | None = None,
         clock: Clock | None = None,
         locks: Iterable[NamedLock] = (),
+        state_dir: str | Path | None = None,
     ):
         self.brokers = dict(brokers)
+        # The worker's local state (its spool of unrecorded orders): ``EXECUTION_STATE_DIR``.
+        self.state_dir = Path(state_dir if state_dir is not None else settings.EXECUTION_STATE_DIR)
         self.locks = list(locks)  # the accounts' locks (execution_account_locks), released at close
         self._locks_checked_at = time.monotonic()
         self.config = config or ExecutionConfig()
@@ -296,9 +288,12 @@ class ExecutionWorker:
         # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
         # that settles the account (``_trial_resolve``); until then the trial is out.
         self._unrecorded_trials: dict[int, tuple[str, bool, str]] = {}
-        # Every order whose write failed after the broker answered: client order id -> what to
-        # write. The account stays marked "needs reconcile" while one of its entries is here.
-        self._unrecorded: dict[str, UnrecordedOrder] = {}
+        # Every order whose write failed after the broker answered, by client order id: what to
+        # write, in memory and in its account's spool on disk (a restart takes them back). The
+        # account stays marked "needs reconcile" while one of its entries is here.
+        self._unrecorded = UnrecordedBook(
+            self.state_dir, monotonic=lambda: self._monotonic(), metrics_enabled=self.meter.enabled
+        )
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -319,6 +314,13 @@ class ExecutionWorker:
             if account_id not in self._needs_reconcile:
                 self.reconcile(account_id)
         self._restore_breakers()
+        # What the previous process spooled (after the breakers' restore: a spooled refusal is told
+        # to the breaker as restored): known, so a redelivered signal is a duplicate, and settled as
+        # that process would have by its account's reconciliation (now, or once its broker answers).
+        restored = {e.client_order_id: e.account_id for e in self._unrecorded.restore(self.accounts)}
+        self.known_ids |= set(restored)
+        for account_id in sorted(set(restored.values()) - self._needs_reconcile):
+            self.reconcile(account_id)
         self._seed_quotes()
         self.apply_drawdown_rebases()  # approved while no worker held the account
         self.started = True
@@ -795,7 +797,7 @@ class ExecutionWorker:
             self.stats.rejected += 1
             outcome = outcome_refused(reason=decision.reason, at=decided_at)
             try:
-                written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+                written = self._commit(intent, received_at, decided_at, decision, str(ctx.trading_state), outcome)
             except BaseException:
                 # Nothing went to the broker: the refusal is decided and recorded afresh when the
                 # signal comes again (a sent order stays known: reconciliation records it).
@@ -828,31 +830,34 @@ class ExecutionWorker:
             account_id, intent.client_order_id, [deals[f.broker_deal_id] for f in outcome.fills]
         )
         try:
-            written = self._commit(intent, received_at, decided_at, decision, ctx, outcome)
+            written = self._commit(intent, received_at, decided_at, decision, str(ctx.trading_state), outcome)
         except Exception:
             # The broker may hold an order we could not record: settle it from the broker's side
             # (reconciliation also reloads the risk book, which already took the fills).
             self.stats.commit_failures += 1
             self._needs_reconcile.add(account_id)
-            answer_accepted, answer = _answer_of(result, error)
+            answer_accepted, refused, answer = broker_answer_of(result, error)
             trial = self.risk.breakers.for_account(account_id).trial_order_id == intent.client_order_id
             if trial:
                 self._unrecorded_trials[account_id] = (intent.client_order_id, answer_accepted, answer)
-            self._unrecorded[intent.client_order_id] = UnrecordedOrder(
-                intent=intent,
-                received_at=received_at,
-                decided_at=decided_at,
-                decision=decision,
-                ctx=ctx,
-                outcome=outcome,
-                answer_accepted=answer_accepted,
-                refused=error is None and not result.state_unknown and not answer_accepted,
-                answer=answer,
-                held_since=self._monotonic(),
-                trial=trial,
-            )
             logger.exception(
                 "execution: recording %s failed; will reconcile account %s", intent.client_order_id, account_id
+            )
+            self._unrecorded.keep(  # in memory and on disk before the failure is raised
+                UnrecordedOrder(
+                    intent=intent,
+                    received_at=received_at,
+                    decided_at=decided_at,
+                    decision=decision,
+                    trading_state=str(ctx.trading_state),
+                    outcome=outcome,
+                    answer_accepted=answer_accepted,
+                    refused=refused,
+                    answer=answer,
+                    trial=trial,
+                    failed_at=utcnow(),
+                    traceparent=traceparent_current() or "",
+                )
             )
             raise
         timer.step("write")
@@ -924,8 +929,11 @@ class ExecutionWorker:
         broker = self.brokers[intent.account_id]
         return any(o.comment == intent.client_order_id for o in broker.open_orders(intent.symbol))
 
-    def _commit(self, intent: OrderIntent, received_at, decided_at, decision, ctx, outcome) -> OrderCommit:
-        """The one write per order: order, decision, steps, fills, position, marks, events."""
+    def _commit(
+        self, intent: OrderIntent, received_at, decided_at, decision, trading_state: str, outcome, traceparent=None
+    ) -> OrderCommit:
+        """The one write per order: order, decision, steps, fills, position, marks, events
+        (``traceparent``: the signal's trace, the current one when None; a late write's, kept)."""
         draft = OrderDraft(
             client_order_id=intent.client_order_id,
             account=self.accounts[intent.account_id],
@@ -941,9 +949,9 @@ class ExecutionWorker:
             trader=_trader_ref(intent.trader_id),
             desk=intent.desk,
             signal_id=intent.signal_id,
-            traceparent=traceparent_current(),  # the signal's trace, named in the order's audit records
+            traceparent=traceparent_current() if traceparent is None else traceparent,  # in its audit records
         )
-        payload = decision.to_payload(intent, trading_state=str(ctx.trading_state), at=decided_at)
+        payload = decision.to_payload(intent, trading_state=trading_state, at=decided_at)
         decision_event = make_event(payload, source=self.config.source, key=str(intent.account_id))
         written = order_commit(
             draft=draft,
@@ -1075,94 +1083,80 @@ class ExecutionWorker:
             self._needs_reconcile.discard(account_id)
         return report
 
+    # ================================================================ orders answered, their write failed
+
     def _unrecorded_settle(self, account_id: int) -> list[str]:
         """The account was reconciled: settle each order of it whose write failed after the broker
-        answered (``_unrecorded``). Found in our records now (recovered from the broker's deals or
-        open orders): nothing more to do. Refused by the broker: no trace will ever show there, so
-        the REJECTED order is written now from the answer kept (its steps at the refusal's event
-        time, its decision, audit records and events, recorded at the wall clock of this write).
-        Accepted, or its answer unknown, and not in the broker's history yet (MT5's deal history
-        lags): waited for, the account kept marked, for ``unrecorded_wait`` of wall clock; past it
-        the order is written from the answer kept, with an error log and a
-        ``reconciliation_order_not_at_broker`` alert for a person to look at (a later
-        reconciliation records deals that show up, compares positions, and closes an order the
-        broker never had). Exactly once: ``client_order_id`` is unique, so a write that finds the
-        order written settles the entry. A write that fails again keeps it for the next turn.
-        Returns the client order ids still waited for. Regulation: RTS 25 (every order, refused
-        ones too, with its times), RTS 6 Art. 17."""
-        entries = [(coid, e) for coid, e in self._unrecorded.items() if e.intent.account_id == account_id]
+        answered (``_unrecorded``) by ``unrecorded_settlement``'s rules: found in our records,
+        nothing more; refused by the broker, the REJECTED order written now from the answer kept
+        (its steps at the refusal's event time, its decision, audit records and events, recorded at
+        the wall clock of this write); accepted or unknown and not in the broker's history yet,
+        waited for (the account kept marked) until ``unrecorded_wait`` of wall clock, then written
+        from the answer kept with an error log and a ``reconciliation_order_not_at_broker`` alert.
+        Exactly once: ``client_order_id`` is unique, so a write that finds the order written
+        settles the entry. A write that fails again keeps it for the next turn. An entry leaves
+        the account's spool once written or found. Returns the client order ids still waited for.
+        Regulation: RTS 25 (every order, refused ones too, with its times), RTS 6 Art. 17."""
+        entries = self._unrecorded.of_account(account_id)
         if not entries:
             return []
-        recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _ in entries})
+        recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _, _ in entries})
         waiting: list[str] = []
-        wrote = False
-        for coid, entry in entries:
-            if coid in recorded:
-                del self._unrecorded[coid]
-                continue
-            waited = self._monotonic() - entry.held_since
-            gave_up = not entry.refused and waited >= self.config.unrecorded_wait.total_seconds()
-            if not entry.refused and not gave_up:
+        settled: list[str] = []
+        wait = self.config.unrecorded_wait.total_seconds()
+        for coid, e, waited in entries:
+            settlement = unrecorded_settlement(entry=e, recorded=coid in recorded, waited=waited, wait=wait)
+            if settlement is Settlement.WAIT:
                 waiting.append(coid)
                 continue
-            try:
-                written = self._commit(
-                    entry.intent, entry.received_at, entry.decided_at, entry.decision, entry.ctx, entry.outcome
-                )
-            except Exception:
-                logger.exception("execution: writing unrecorded order %s failed again; kept for the next turn", coid)
-                waiting.append(coid)
-                continue
-            del self._unrecorded[coid]
-            wrote = True
-            if not written.created:
-                continue  # written already (the failed write had committed after all): once only
-            self.stats.unrecorded_written += 1
-            self._feed_gate(written.events)
-            if gave_up:
-                self.stats.unrecorded_gave_up += 1
-                logger.error(
-                    "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
-                    "from the answer the worker kept, as %s: look at it",
-                    coid,
-                    entry.answer,
-                    waited,
-                    written.order.status,
-                )
-                risk_alert_raise(
-                    alert_type="reconciliation_order_not_at_broker",
-                    severity="high",
-                    account=str(account_id),
-                    evidence={
-                        "explanation": (
-                            f"Order {coid} (broker answer {entry.answer}) not in the broker's history after "
-                            f"{waited:.0f} s: written from the answer the worker kept, as {written.order.status}."
-                        ),
-                        "client_order_id": coid,
-                        "broker_answer": entry.answer,
-                        "waited_seconds": round(waited, 3),
-                        "written_as": str(written.order.status),
-                    },
-                    at=self._now(),
-                    source=self.config.source,
-                )
-            else:
-                logger.warning(
-                    "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
-                    "after reconciliation",
-                    coid,
-                    entry.answer,
-                )
-                self.stats.broker_refused += 1
-                if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
-                    self.risk.breakers.for_account(account_id).record_failure(entry.answer, now=entry.intent.ts)
-        if wrote:
+            if settlement is not Settlement.FOUND:
+                try:
+                    written = self._commit(
+                        e.intent, e.received_at, e.decided_at, e.decision, e.trading_state, e.outcome, e.traceparent
+                    )
+                except Exception:
+                    logger.exception(
+                        "execution: writing unrecorded order %s failed again; kept for the next turn", coid
+                    )
+                    waiting.append(coid)
+                    continue
+                if written.created:  # else written already (the failed write had committed after all): once only
+                    self._unrecorded_written(e, written, settlement, waited)
+            settled.append(coid)
+        if settled:
+            self._unrecorded.settled(account_id, settled)
             self._load_account_state(account_id)  # the book as the records now stand
         return waiting
 
+    def _unrecorded_written(self, entry: UnrecordedOrder, written: OrderCommit, settlement: Settlement, waited):
+        """What a late write of ``entry`` wrote is told: to the gate's checks (its events); past
+        the wait, to a person (``reconciliation_order_not_at_broker_raise``); a refusal, to the
+        account's breaker (a trial's is told by the trial's resolution instead)."""
+        self.stats.unrecorded_written += 1
+        self._feed_gate(written.events)
+        if settlement is Settlement.WRITE_GIVEN_UP:
+            self.stats.unrecorded_gave_up += 1
+            reconciliation_order_not_at_broker_raise(
+                entry=entry,
+                waited=waited,
+                written_as=str(written.order.status),
+                at=self._now(),
+                source=self.config.source,
+            )
+            return
+        logger.warning(
+            "execution: refused order %s (broker answer %s), unrecorded when its write failed, written "
+            "after reconciliation",
+            entry.client_order_id,
+            entry.answer,
+        )
+        self.stats.broker_refused += 1
+        if not entry.trial:  # the refusal counts towards the breaker as it would have (``_after_commit``)
+            self.risk.breakers.for_account(entry.account_id).record_failure(entry.answer, now=entry.intent.ts)
+
     def _trial_resolve(self, account_id: int) -> None:
         """The account was reconciled: a breaker trial whose write failed is settled with the
-        broker now, so resolve it as its outcome would have (``unrecorded_order_outcome``):
+        broker now, so resolve it as its outcome would have (``unrecorded_trial_outcome``):
         accepted closes the breaker, refused opens it again, heard by ``_on_breaker_change``
         (audited, ``breaker.changed``) like any other move. Until 2026-12-07 nobody told the
         breaker, and the account's signals were skipped (``strategy.breaker_trial``) until a
@@ -1172,10 +1166,12 @@ class ExecutionWorker:
             return
         coid, answer_accepted, answer = entry
         order = selectors.orders_by_client_id(account_id=account_id, client_order_ids={coid}).get(coid)
-        accepted, why = unrecorded_order_outcome(order=order, answer_accepted=answer_accepted, answer=answer)
-        breaker = self.risk.breakers.for_account(account_id)
-        reason = f"trial order {coid} {why}"
-        if breaker.trial_resolve(coid, succeeded=accepted, reason=reason, now=self._now()):
+        accepted, reason = unrecorded_trial_outcome(
+            client_order_id=coid, order=order, answer_accepted=answer_accepted, answer=answer
+        )
+        if self.risk.breakers.for_account(account_id).trial_resolve(
+            coid, succeeded=accepted, reason=reason, now=self._now()
+        ):
             logger.warning("execution: account %s's breaker trial resolved late: %s", account_id, reason)
 
     # ================================================================ market data and marks
@@ -1453,13 +1449,3 @@ def execution_stage(clock: Clock | None = None) -> ExecutionWorker:
         for lock in locks:
             lock.release()
         raise
-
-
-def _answer_of(result: OrderResult | None, error: BrokerError | None) -> tuple[bool, str]:
-    """Did the broker's answer accept the order (filled or placed), and the answer in words: as
-    ``_after_commit`` tells the breaker (an error or an unknown state counts as a failure)."""
-    if error is not None:
-        return False, error.code
-    if result.state_unknown:
-        return False, str(result.outcome)
-    return bool(result.accepted or result.deals), str(result.outcome)

@@ -13,11 +13,11 @@ marked "needs reconcile" until each is found at the broker or written.
    broker) or ``unrecorded_wait`` of wall clock passes: then it is written from the answer kept,
    with an error log and a ``reconciliation_order_not_at_broker`` alert.
 
-A restart in between loses what the worker kept in memory (nothing can be written while the
-database is down, and the worker keeps no local spool): the runner did not commit the signal's
-offset (``handle`` raised), so the signal is delivered again, decided afresh and sent again under
-the same client order id; that answer is recorded, once. The first refusal is then in no record
-but the log line of the failed write."""
+Each entry is in the worker's spool on disk too (``workers.unrecorded_spool``) before the failure
+is raised, so a restart in between settles it at start-up by the same rules, and the redelivered
+signal is a duplicate (until 2026-12-07 the restart lost the refusal: the signal was sent again
+and only its second answer was recorded). The spool across a real process kill, its corrupt
+lines and its line format: tests/workers/test_unrecorded_spool.py."""
 
 from __future__ import annotations
 
@@ -146,22 +146,33 @@ def test_a_refusal_kept_while_the_database_stays_down_is_written_when_it_is_back
     worker.close()
 
 
-def test_a_restart_before_the_refusal_is_written_sends_the_redelivered_signal_again_once(
-    instrument, account, monkeypatch
+def test_a_restart_before_the_refusal_is_written_writes_it_from_the_spool_once(
+    instrument, account, monkeypatch, execution_state_dir
 ):
     worker, broker = started(instrument, account)
     broker.inject(OrderOutcome.REJECT, times=1, message="dealer says no")
-    send_with_failed_write(worker, monkeypatch, "refused")
+    coid = send_with_failed_write(worker, monkeypatch, "refused")
+    spool = execution_state_dir / f"unrecorded-account-{account.pk}.jsonl"
+    assert len(spool.read_bytes().splitlines()) == 1  # on disk before the failure was raised
     worker.close()  # stops before the database came back: what it kept in memory is gone
 
-    restarted = make_worker(broker, account, clock=worker.clock).start()
+    # Until 2026-12-07 (no spool) the refusal was lost here and the redelivered signal sent again.
+    restarted = make_worker(broker, account, clock=ReplayClock()).start()  # reads the spool, settles it
+    order = Order.objects.get(client_order_id=coid)
+    assert order.status == "REJECTED" and order.reject_reason == "broker REJECT: dealer says no"
+    assert order.created_at == AT and order.closed_at == AT  # the refusal's event time
+    assert order.recorded_at > AT + timedelta(days=30)  # the late write's wall clock
+    assert restarted.stats.unrecorded_written == 1 and not spool.exists()  # left the spool once written
+    assert restarted.risk.breakers.for_account(account.pk).consecutive_failures == 1  # counts, as it would have
+
     restarted.handle(tick(at=AT))
     restarted.handle(signal(signal_id="refused", at=AT))  # not committed: delivered again
-    (order,) = Order.objects.filter(signal_id="refused")
-    assert order.status == "FILLED"  # the second answer is the record; the first refusal is not
-    restarted.reconcile(account.pk)
+    assert restarted.stats.duplicates == 1 and restarted.stats.sent == 0  # never sent a second time
     assert Order.objects.filter(signal_id="refused").count() == 1
     restarted.close()
+    again = make_worker(broker, account, clock=ReplayClock()).start()
+    assert again.stats.unrecorded_written == 0 and Order.objects.filter(signal_id="refused").count() == 1
+    again.close()
 
 
 def test_an_accepted_order_missing_from_a_lagging_history_keeps_the_account_marked_until_it_shows(
@@ -219,14 +230,17 @@ def test_an_accepted_order_that_never_shows_is_written_from_the_answer_past_the_
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
-    steps=st.lists(st.sampled_from(["down", "up", "reconcile", "idle", "lag", "catch_up", "wait"]), max_size=8),
+    steps=st.lists(
+        st.sampled_from(["down", "up", "reconcile", "idle", "lag", "catch_up", "wait", "restart"]), max_size=8
+    ),
     refused=st.booleans(),
 )
 def test_every_answered_order_is_recorded_exactly_once_whatever_comes_between(
     instrument, account, monkeypatch, steps, refused
 ):
     """A state machine of the database going and coming, the history lagging and catching up,
-    reconciliations and wall-clock time between the failed write and the end: at no point is the
+    reconciliations, wall-clock time and restarts (a new worker on the same broker and spool; since
+    2026-12-07) between the failed write and the end: at no point is the
     order written twice, and once the database is up, the history caught up (or the bound passed)
     and the account reconciled, it is written exactly once and the account trades again."""
     with monkeypatch.context() as m, transaction.atomic():
@@ -250,6 +264,11 @@ def test_every_answered_order_is_recorded_exactly_once_whatever_comes_between(
                 catch_up = None
             elif step == "wait":
                 now[0] += 61
+            elif step == "restart":  # the process stops: the next one has the spool, not the memory
+                worker.close()
+                worker = make_worker(broker, account, clock=worker.clock)
+                worker._monotonic = lambda: now[0]
+                worker.start()
             elif step == "reconcile":
                 try:
                     worker.reconcile(account.pk)

@@ -74,6 +74,18 @@ pretrade_refusals = Counter(
 )
 breaker_state = Gauge("tradeops_breaker_state", "Circuit breaker state: 0 closed, 1 half-open, 2 open", ["breaker"])
 kill_switches_engaged = Gauge("tradeops_kill_switches_engaged", "Kill switches engaged, by scope", ["scope"])
+# The execution worker's spool of orders the broker answered whose write failed (workers/unrecorded_spool.py):
+# entries not yet written nor found in our records, and lines refused at start-up and quarantined.
+execution_unrecorded_spooled = Gauge(
+    "tradeops_execution_unrecorded_spooled",
+    "Orders the broker answered whose write failed, in the execution worker's spool (not yet recorded)",
+    ["account"],
+)
+execution_spool_quarantined = Counter(
+    "tradeops_execution_spool_quarantined_total",
+    "Spool lines the execution worker refused at start-up (cut short or altered) and quarantined",
+    ["account"],
+)
 
 # ---------------------------------------------------------------- compliance and audit
 

@@ -1,6 +1,6 @@
 """Settings for what lives outside the process: Redis, Celery, Channels, Kafka, brokers, search."""
 
-from tradeops.settings.env import env
+from tradeops.settings.env import BASE_DIR, env
 
 REDIS_URL = env("REDIS_URL", default="")
 
@@ -139,6 +139,10 @@ CELERY_BEAT_SCHEDULE.update(
 EXECUTION_ACCOUNTS = env.list("EXECUTION_ACCOUNTS", default=[])
 # Paper accounts survive restarts through a journal per account in this folder ("" = in memory only).
 EXECUTION_PAPER_JOURNAL_DIR = env("EXECUTION_PAPER_JOURNAL_DIR", default="")
+# The worker's own state on local disk: its spool of orders the broker answered whose write failed,
+# one file per account (workers/unrecorded_spool.py; read at start-up). Keep it on a disk that
+# outlives the process (a volume in a container), and delete it together with the database.
+EXECUTION_STATE_DIR = env("EXECUTION_STATE_DIR", default=str(BASE_DIR / "var" / "execution"))
 # A fault drill for the paper broker (never MT5): the answers its first sends get, e.g.
 # "REJECT*5,TIMEOUT:executed" (five refusals, then a reply lost after the order executed), applied
 # at each start of the worker ("" = none; trading.brokers.paper.paper_faults_parse).

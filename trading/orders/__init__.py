@@ -6,6 +6,8 @@ loads its hot state from.
 - ``services``: ``order_commit``, ``order_create``, ``order_transition``, ``execution_record``,
   ``account_state_save``;
 - ``reconcile``: ``order_reconcile`` and the position-mismatch alert and automatic kill;
+- ``unrecorded``: an order the broker answered whose write failed (what is kept of it, the rules
+  that settle it, the line of the execution worker's spool of them);
 - ``selectors``: the worker's hot state and what reconciliation compares;
 - ``outcome``, ``records``, ``marks``: pure rules and values (the broker's answer as steps, the
   audit and event of a step, marks and risk snapshots).

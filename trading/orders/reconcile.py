@@ -46,6 +46,7 @@ from trading.orders.services import (
     order_commit,
     order_transition,
 )
+from trading.orders.unrecorded import UnrecordedOrder, unrecorded_given_up_evidence
 
 logger = logging.getLogger(__name__)
 
@@ -185,28 +186,6 @@ def _recover_order(*, account, instrument, coid, open_order, deals, broker_order
         report.recovered_fills.extend(f.broker_deal_id for f in written.fills)
         if after:
             report.closed_orders.append(coid)
-
-
-def unrecorded_order_outcome(*, order: Order | None, answer_accepted: bool, answer: str) -> tuple[bool, str]:
-    """How an order whose write failed after the broker answered turned out, once reconciliation
-    has settled its account: ``(accepted, why)``, what the worker would have told the account's
-    breaker had the write succeeded (accepted: filled or placed at the broker; refused: anything
-    else). ``order`` is our record of it now (recovered from the broker, or None: the broker has
-    no trace of it, so it never executed nor rests there); ``answer_accepted`` and ``answer`` are
-    the broker's answer the worker held when the write failed.
-
-    The broker's evidence decides when there is some (a recorded order that reached the broker
-    with fills or a broker order id was accepted there, whatever the answer said, as a lost
-    answer's order is); with none, the broker's answer does (a refusal leaves no trace at the
-    broker; an order it accepted may not show in MT5's deal history yet)."""
-    if order is not None and (order.filled_quantity > 0 or order.broker_order_id):
-        state = "filled" if order.filled_quantity > 0 else "accepted"
-        return True, f"{state} at the broker (order {order.broker_order_id or '?'}), recovered by reconciliation"
-    if order is not None:
-        return False, f"{order.status} ({order.reject_reason or 'no broker order'}), recorded by reconciliation"
-    if answer_accepted:
-        return True, f"accepted by the broker ({answer}); not yet in its history"
-    return False, f"refused by the broker ({answer}); no trace at the broker after reconciliation"
 
 
 def recovered_decision_event(
@@ -359,6 +338,31 @@ def reconciliation_mismatch_raise(
         source="automatic",
         broker_for=broker_for,
         at=at,
+    )
+
+
+def reconciliation_order_not_at_broker_raise(
+    *, entry: UnrecordedOrder, waited: float, written_as: str, at: datetime, source: str
+) -> None:
+    """An order the broker accepted (or whose answer was lost), whose write failed, not in the
+    broker's history after the worker's wait and written from the answer it kept as
+    ``written_as``: an error log and a high ``reconciliation_order_not_at_broker`` alert (an
+    operator alert on the console) for a person to look at. RTS 6 Art. 17."""
+    logger.error(
+        "execution: order %s (broker answer %s) not in the broker's history after %.0f s; written "
+        "from the answer the worker kept, as %s: look at it",
+        entry.client_order_id,
+        entry.answer,
+        waited,
+        written_as,
+    )
+    risk_alert_raise(
+        alert_type="reconciliation_order_not_at_broker",
+        severity="high",
+        account=str(entry.account_id),
+        evidence=unrecorded_given_up_evidence(entry=entry, waited=waited, written_as=written_as),
+        at=at,
+        source=source,
     )
 
 

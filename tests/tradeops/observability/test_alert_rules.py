@@ -67,7 +67,7 @@ def test_the_prometheus_configuration_parses(promtool):
 def test_rules_parse(promtool):
     result = subprocess.run([promtool, "check", "rules", str(RULES / "alerts.yml")], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "SUCCESS: 16 rules found" in result.stdout
+    assert "SUCCESS: 18 rules found" in result.stdout
 
 
 def test_rules_fire_on_synthetic_series(promtool):

@@ -1,0 +1,207 @@
+"""The rules for an order the broker answered whose write failed, and the line format of the
+execution worker's spool of them (``trading.orders.unrecorded``): what is written back is what
+was kept, to the microsecond and the last decimal; a line cut short anywhere, or altered in any
+one byte, is refused, never read as an entry."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tradeops.events import CheckResult
+from trading.gate import GateDecision
+from trading.intents import IntentAction, OrderIntent
+from trading.order_states import OrderStatus
+from trading.orders.outcome import Outcome
+from trading.orders.plan import FillDraft, OrderStep
+from trading.orders.unrecorded import (
+    Settlement,
+    SpoolLineError,
+    UnrecordedOrder,
+    spool_line_decode,
+    spool_line_encode,
+    unrecorded_given_up_evidence,
+    unrecorded_settlement,
+)
+
+times = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+)  # aware UTC, microseconds
+prices = st.decimals(min_value=Decimal("0.00001"), max_value=Decimal(10**9), places=5, allow_nan=False)
+lots = st.decimals(min_value=Decimal("0.01"), max_value=Decimal(10**6), places=2, allow_nan=False)
+words = st.text(max_size=40)  # any unicode: quotes, backslashes, newlines, surrogate-free
+maybe = st.none() | prices
+
+intents = st.builds(
+    OrderIntent,
+    client_order_id=st.text(alphabet="0123456789abcdef", min_size=20, max_size=20).map(lambda s: "T" + s),
+    account_id=st.integers(min_value=1, max_value=2**31 - 1),
+    symbol=st.sampled_from(["EURUSD", "GBPUSD", "US500.cash"]),
+    side=st.sampled_from(["BUY", "SELL"]),
+    quantity=lots,
+    reference_price=prices,
+    ts=times,
+    order_type=st.sampled_from(["MARKET", "LIMIT", "STOP"]),
+    limit_price=maybe,
+    stop_loss=maybe,
+    take_profit=maybe,
+    algo_id=words,
+    trader_id=st.none() | st.integers(min_value=1, max_value=10**6),
+    desk=words,
+    signal_id=words,
+    action=st.sampled_from(list(IntentAction)),
+    tags=st.dictionaries(words, words, max_size=3),
+)
+checks = st.builds(CheckResult, name=words, passed=st.booleans(), code=words, detail=words, rule_version=words)
+steps = st.builds(
+    OrderStep,
+    to=st.sampled_from(list(OrderStatus)),
+    at=times,
+    reason=words,
+    broker_order_id=st.none() | words,
+)
+fills = st.builds(
+    FillDraft,
+    broker_deal_id=words,
+    quantity=lots,
+    price=prices,
+    executed_at=times,
+    fee=st.decimals(min_value=Decimal(-1000), max_value=Decimal(1000), places=2, allow_nan=False),
+    fee_currency=words,
+    arrival_mid=maybe,
+    arrival_bid=maybe,
+    arrival_ask=maybe,
+)
+entries = st.builds(
+    UnrecordedOrder,
+    intent=intents,
+    received_at=times,
+    decided_at=times,
+    decision=st.builds(GateDecision, approved=st.booleans(), checks=st.lists(checks, max_size=4).map(tuple)),
+    trading_state=st.sampled_from(["NORMAL", "REDUCING", "HALTED"]),
+    outcome=st.builds(
+        Outcome,
+        steps=st.lists(steps, min_size=1, max_size=4).map(tuple),
+        fills=st.lists(fills, max_size=3).map(tuple),
+        after_fills=st.lists(steps, max_size=1).map(tuple),
+        unknown=st.booleans(),
+    ),
+    answer_accepted=st.booleans(),
+    refused=st.booleans(),
+    answer=words,
+    trial=st.booleans(),
+    failed_at=times,
+    traceparent=words,
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(entry=entries)
+def test_a_spool_line_reads_back_as_the_entry_written(entry):
+    line = spool_line_encode(entry)
+    assert line.endswith(b"\n") and line.count(b"\n") == 1  # one line, whatever the strings hold
+    back = spool_line_decode(line)
+    assert back == entry
+    assert all(isinstance(step.to, OrderStatus) for step in (*back.outcome.steps, *back.outcome.after_fills))
+    assert back.received_at.tzinfo is not None and back.received_at == entry.received_at  # to the microsecond
+
+
+@settings(max_examples=100, deadline=None)
+@given(entry=entries, data=st.data())
+def test_a_spool_line_cut_short_anywhere_is_refused(entry, data):
+    line = spool_line_encode(entry)
+    cut = data.draw(st.integers(min_value=0, max_value=len(line) - 1))
+    with pytest.raises(SpoolLineError):
+        spool_line_decode(line[:cut])
+
+
+@settings(max_examples=100, deadline=None)
+@given(entry=entries, data=st.data())
+def test_a_spool_line_altered_in_any_byte_is_refused(entry, data):
+    line = bytearray(spool_line_encode(entry))
+    at = data.draw(st.integers(min_value=0, max_value=len(line) - 1))
+    line[at] = data.draw(st.integers(min_value=0, max_value=255).filter(lambda b: b != line[at]))
+    with pytest.raises(SpoolLineError):
+        spool_line_decode(bytes(line))
+
+
+def test_every_truncation_of_one_line_is_refused_with_a_reason():
+    entry = refusal_kept()
+    line = spool_line_encode(entry)
+    reasons = set()
+    for cut in range(len(line)):
+        with pytest.raises(SpoolLineError) as refused:
+            spool_line_decode(line[:cut])
+        reasons.add(str(refused.value).split(":")[0])
+    assert reasons == {"cut short"}  # a line is whole only with its newline
+    assert spool_line_decode(line) == entry
+
+
+def refusal_kept(**changes) -> UnrecordedOrder:
+    at = datetime(2026, 3, 2, 9, 0, 1, 250_001, tzinfo=UTC)
+    intent = OrderIntent(
+        client_order_id="T" + "a" * 20,
+        account_id=1,
+        symbol="EURUSD",
+        side="BUY",
+        quantity=Decimal("2.50"),
+        reference_price=Decimal("1.10001"),
+        ts=at,
+        signal_id="sig-1",
+    )
+    values = dict(
+        intent=intent,
+        received_at=at,
+        decided_at=at,
+        decision=GateDecision(True, ()),
+        trading_state="NORMAL",
+        outcome=Outcome(
+            steps=(
+                OrderStep(OrderStatus.RISK_APPROVED, at),
+                OrderStep(OrderStatus.SUBMITTED, at),
+                OrderStep(OrderStatus.REJECTED, at, "broker REJECT: dealer says no"),
+            )
+        ),
+        answer_accepted=False,
+        refused=True,
+        answer="REJECT",
+        trial=False,
+        failed_at=at + timedelta(days=280),
+    )
+    values.update(changes)
+    return UnrecordedOrder(**values)
+
+
+@pytest.mark.parametrize(
+    ("refused", "recorded", "waited", "settlement"),
+    [
+        (True, True, 0, Settlement.FOUND),  # the failed write had committed after all
+        (False, True, 0, Settlement.FOUND),  # recovered from the broker's deals
+        (True, False, 0, Settlement.WRITE_REFUSED),  # no trace will ever show at the broker
+        (False, False, 59.9, Settlement.WAIT),  # MT5's history lags
+        (False, False, 60, Settlement.WRITE_GIVEN_UP),
+    ],
+)
+def test_the_settle_rules(refused, recorded, waited, settlement):
+    entry = refusal_kept(refused=refused, answer_accepted=not refused, answer="REJECT" if refused else "DONE")
+    assert unrecorded_settlement(entry=entry, recorded=recorded, waited=waited, wait=60) is settlement
+
+
+def test_the_given_up_alert_names_the_order_the_answer_and_the_wait():
+    evidence = unrecorded_given_up_evidence(
+        entry=refusal_kept(refused=False, answer_accepted=True, answer="DONE"), waited=61.25, written_as="FILLED"
+    )
+    assert evidence == {
+        "explanation": (
+            "Order Taaaaaaaaaaaaaaaaaaaa (broker answer DONE) not in the broker's history after 61 s: written "
+            "from the answer the worker kept, as FILLED."
+        ),
+        "client_order_id": "Taaaaaaaaaaaaaaaaaaaa",
+        "broker_answer": "DONE",
+        "waited_seconds": 61.25,
+        "written_as": "FILLED",
+    }
