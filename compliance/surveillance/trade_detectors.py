@@ -11,6 +11,7 @@ from compliance.surveillance.params import (
     CLOSE_GATE,
     MOMENTUM_GATE,
     MOMENTUM_GATE_OTC,
+    PARENT_SLICE_SIZE_CV,
     PaintingTheTapeParams,
     WashTradeParams,
 )
@@ -1994,6 +1995,10 @@ class MarkingTheCloseDetector(Detector):
             ev["close_gate_position_favoured"] = True
             if ev["favoured_position_qty"] <= 0:
                 return
+        # An execution parent's equal slices whose favoured position is the parent's own earlier
+        # slices: a benchmark order worked into the print, not a push for a stake.
+        if p.close_gate_parent_slices is not None and self._parent_slices(ev):
+            return
         # The hand rules' floor of a position (``min_position`` x the push) holds under the gate too.
         if p.close_gate_min_position:
             ev["close_gate_min_position"] = True
@@ -2023,6 +2028,24 @@ class MarkingTheCloseDetector(Detector):
         edge = t - self._keep_s  # the window and the look-backs before it (concentration, position)
         while dq[0][0] < edge:
             dq.popleft()
+
+    def _parent_slices(self, ev: dict) -> bool:
+        """``close_gate_parent_slices``'s test: the account's orders the push's way over the
+        ``vol_lookback_s`` before the print (the push's among them) are at least that many, of one
+        size (``PARENT_SLICE_SIZE_CV``), and the position the print favours, less what those orders
+        bought before the push began, is under ``min_position`` x the push (no stake of its own).
+        Records the figures in the evidence."""
+        p = self.p
+        stake = ev["favoured_position_qty"] - ev["purpose_schedule_qty_before_push"]
+        ev["close_gate_parent_slices"] = p.close_gate_parent_slices
+        ev["parent_stake_qty"] = stake
+        cv = ev["purpose_schedule_size_cv"]
+        return (
+            ev["purpose_schedule_orders"] >= p.close_gate_parent_slices
+            and cv is not None
+            and cv <= PARENT_SLICE_SIZE_CV
+            and stake < p.min_position * ev["push_qty"]
+        )
 
     def _stake_for_print(self, ev: dict) -> bool:
         """The print gate's test (``print_purpose_gate``): the position the push favours stood its
@@ -2076,7 +2099,12 @@ class MarkingTheCloseDetector(Detector):
         gaps = [b[0] - a[0] for a, b in zip(sched, sched[1:], strict=False)]
         sizes = [e[1] for e in sched]
         qty = sum(f[1].qty for f in push if f[2] == direction)
+        if p.close_gate_parent_slices is not None:  # named only with the rule on (off: main's fields)
+            before = {"purpose_schedule_qty_before_push": sum(e[1] for e in sched if e[0] < began)}
+        else:
+            before = {}
         return {
+            **before,
             "purpose_position_age_s": round(began - age_from, 3),
             "purpose_build_orders": len(build_orders),
             "purpose_build_span_s": round(build_last - build_first, 3) if build_first is not None else None,
