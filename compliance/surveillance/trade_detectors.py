@@ -1381,7 +1381,10 @@ class MomentumIgnitionDetector(Detector):
             run_move, _spreads, run_vol, run_ok = self._move(ch, ch.run_peak, ch.last_t + settle)
             if not run_ok:
                 stop = stop or "run_move"
-                if not loose and not rescue:
+                # ``move_gate_run``: the move gate reads on a burst whose own move was weak, never
+                # one the account then carried on the same way whose whole run made no move either
+                # (its turn is the turn of a one-way execution, not of the burst)
+                if not loose and (not rescue or p.move_gate_run):
                     return
             run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
         first_t = burst[0][0]
