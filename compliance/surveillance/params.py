@@ -797,14 +797,17 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     move_gate_threshold: Fraction | None = None
     # The move gate keeps the run test (2026-12-07 03:00 round, wip/mom53, docs/surveillance-rounds.md;
     # off by default): a burst the move tests stopped that the account then carried on the same way
-    # (same-way orders after the burst's pause, ``burst_pause_s``: slicing, accumulating) is read on by
-    # the move gate only when the whole one-way run made the move (the hand rules' run test, which
-    # the gate otherwise skips). The definition: a burst moves the price, then the account turns
-    # into the move. A burst that moved the price too little for the hand rules and that the
-    # account followed with more of the same is one-way execution whose turn is the run's; the
-    # hand rules already refuse a run that made no move after a burst that did. No new threshold
-    # (the run is measured by the hand move tests). Measured in the round's section. False: the
-    # gate reads every move-stopped burst, carried on or not (as wip/mom51 built it).
+    # (same-way orders after the burst's pause, ``burst_pause_s``) pausing again and again (more than
+    # one pause over ``max_gap_s``, or one over ``lead_pause_s``: slicing a parent, accumulating) is
+    # read on by the move gate only when the whole one-way run made the move (the hand rules' run
+    # test, which the gate otherwise skips). The definition: a burst of orders within seconds moves
+    # the price, then the account turns into the move. A burst that moved the price too little for
+    # the hand rules, followed by a one-way series of the account's, is execution whose turn is the
+    # run's; the hand rules already refuse a run that made no move after a burst that did. A burst
+    # with one pause inside (one pause of at most ``lead_pause_s``, then orders within
+    # ``max_gap_s``: the lead's reading the other way round) is still one burst and is read by the
+    # gate as before. No new threshold. Measured in the round's section. False: the gate reads every
+    # move-stopped burst, carried on or not (as wip/mom51 built it).
     move_gate_run: bool = False
 
 
