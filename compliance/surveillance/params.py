@@ -809,7 +809,9 @@ class MomentumIgnitionParams(Params, frozen=True, kw_only=True):
     # gate as before. No new threshold. Found strict / episodes, alerts, strictly false, off -> on
     # (the ``otc`` profile, momentum run again as ``--variants`` does): the 147 allowed held-out
     # books it was not designed on 553/651, 742, 192 -> 553/651, 726, 176 (16 books one false alert
-    # fewer: background ALG / INS parents and near-misses; no find lost). CONFIRMATION (the 02:46
+    # fewer: background ALG / INS parents and near-misses; no find lost); the 216 allowed independent
+    # books 876/903, 1139, 263 -> 875/903, 1137, 262 (sets 66 of 72 either way); development 23/24,
+    # 26, 3 -> 22/24, 24, 2; tuning identical. CONFIRMATION (the 02:46
     # sets, once, as wholes, at b5d9be2): held-out 29/40, 44, 15 -> 29/40, 42, 13, sets 1 -> 1 of 3;
     # independent identical (35/36, 49, 14; 2 of 3). A precision rule: the recall floor that fails
     # our held-out sets is untouched. False: the gate reads every move-stopped burst, carried on or
