@@ -1201,6 +1201,22 @@ class MomentumIgnitionDetector(Detector):
             return p.late_reversal_s
         return p.reversal_window_s
 
+    def _one_pause(self, ch) -> bool:
+        """Whether the orders an ignited chain carried on after its burst (``burst_pause_s``) are
+        the burst's own continuation: after one pause of at most ``lead_pause_s`` (``max_gap_s``
+        without it), each within ``max_gap_s`` of the one before, as a lead's one pause before the
+        burst is (``lead_pause_s``). Orders that paused again and again are the account carrying
+        on (slicing a parent, accumulating): ``move_gate_run``."""
+        p = self.p
+        if ch.core_n is None:
+            return True
+        starts = list({o: ft for ft, _f, o in reversed(ch.fills)}.values())[::-1]
+        n_burst = len({o for _t, _f, o in ch.burst_fills()})
+        if n_burst >= len(starts):
+            return True
+        gaps = [b - a for a, b in zip(starts[n_burst - 1 :], starts[n_burst:], strict=False)]
+        return gaps[0] <= max(p.lead_pause_s or 0.0, p.max_gap_s) and all(g <= p.max_gap_s for g in gaps[1:])
+
     def _burst_pause(self) -> float:
         """The pause that ends an ignited burst: ``burst_pause_s``, or in the gate's loose stage
         no shorter than ``gate_max_gap_s`` (a slow series is one burst)."""
@@ -1382,7 +1398,11 @@ class MomentumIgnitionDetector(Detector):
             run_move, _spreads, run_vol, run_ok = self._move(ch, ch.run_peak, ch.last_t + settle)
             if not run_ok:
                 stop = stop or "run_move"
-                if not loose and not rescue:
+                # ``move_gate_run``: the move gate reads on a burst whose own move was weak, never
+                # one the account then carried on the same way, pausing again and again, whose whole
+                # run made no move either (its turn is the turn of a one-way execution, not of the
+                # burst); a burst with one pause inside is still one burst (``_one_pause``)
+                if not loose and (not rescue or (p.move_gate_run and not self._one_pause(ch))):
                     return
             run = {"run_move_bps": bps(run_move), "run_move_sigma": (run_vol or {}).get("move_sigma")}
         first_t = burst[0][0]
