@@ -31,15 +31,15 @@ from compliance.surveillance.engine import SurveillanceEngine
 from compliance.surveillance.params import CLOSE_GATE
 from compliance.surveillance.trade_detectors import CLOSE_GATE_FEATURES, MarkingTheCloseDetector, close_gate_votes
 
-# The nine sets per book run at 02:46-02:51 UTC on 2026-12-07 (main at cee68a1, drawn 23:26 UTC on
-# 2026-12-06): the next round's CONFIRMATION row, never used to fit or choose. The gates in force
+# The nine sets per book run at 03:53-03:57 UTC on 2026-12-07 (main at f3774dd, drawn 02:48 UTC on
+# 2026-12-07): the next round's CONFIRMATION row, never used to fit or choose. The gates in force
 # (CLOSE_GATE, MOMENTUM_GATE, MOMENTUM_GATE_OTC, PRINT_PURPOSE_GATE) were fitted before it; the rows
-# before it (the 00:31 run's sets, which were the 01:00 round's CONFIRMATION, and the runs before)
+# before it (the 02:46 run's sets, which were the 03:00 rounds' CONFIRMATION, and the runs before)
 # are allowed seen books.
 CONFIRMATION = {
-    "heldout": (55514, 19825, 11539, 12155, 92693, 62691, 71687, 3210, 44880),
-    "independent": (23749, 82013, 73090, 61984, 50918, 20814, 73272, 1869, 55307),
-    "lob": (37830, 61946, 86201, 54343, 58431, 17632, 98872, 86411, 54668),
+    "heldout": (47883, 7264, 58309, 11224, 14619, 5562, 53136, 21384, 94679),
+    "independent": (54886, 33625, 63850, 57615, 61159, 65190, 87345, 65135, 16800),
+    "lob": (88048, 49063, 4696, 22272, 96373, 25272, 59358, 76634, 8841),
 }
 LOB_DEV_SEEDS = tuple(range(1, 10))
 

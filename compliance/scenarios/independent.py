@@ -63,9 +63,9 @@ from datetime import UTC, datetime, timedelta
 
 from compliance.scenarios.generator import KINDS, Episode
 
-# Evaluation only (drawn at random on 2026-12-07 02:48 UTC, after the session's first figures,
+# Evaluation only (drawn at random on 2026-12-07 03:53 UTC, after the session's final figures,
 # when every earlier set had been read; never run before the final figures of a round).
-INDEPENDENT_SEEDS = (54886, 33625, 63850)
+INDEPENDENT_SEEDS = (49726, 16753, 9565)
 # Earlier independent seeds: SEEN. 61819, 70458, 88207: read at commit fc32b13 (the
 # marking-the-close and spoofing work of the next session began from them); 78669, 26608,
 # 45314: read at commit ea143da (the next session's work began from their per-type figures);
@@ -141,7 +141,10 @@ INDEPENDENT_SEEDS = (54886, 33625, 63850)
 # lowest marking the close 0.75; pooled 0.93 / 0.97 strict). 23749, 82013, 73090; 61984, 50918,
 # 20814 and 73272, 1869, 55307 (drawn 2026-12-06 23:26 UTC): read at commit cee68a1, the 7 December
 # early-morning session's first figures, three sets (2 of 3 sets met every target; marking the close
-# 0.71 on one; pooled 0.93 / 0.96 strict).
+# 0.71 on one; pooled 0.93 / 0.96 strict). 54886, 33625, 63850; 57615, 61159, 65190 and 87345,
+# 65135, 16800 (drawn 2026-12-07 02:48 UTC): read at commit f3774dd, the 7 December early-morning
+# session's final figures, three sets (3 of 3 sets met every target; lowest marking the close 0.85;
+# pooled 0.91 / 0.97 strict).
 # Never counted as an unseen measure again.
 SEEN_INDEPENDENT_SEEDS = (
     61819,
@@ -369,6 +372,15 @@ SEEN_INDEPENDENT_SEEDS = (
     73272,
     1869,
     55307,
+    54886,
+    33625,
+    63850,
+    57615,
+    61159,
+    65190,
+    87345,
+    65135,
+    16800,
 )
 
 

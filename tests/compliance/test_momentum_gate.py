@@ -133,6 +133,6 @@ def test_the_candidates_are_refused_on_the_confirmation_sets_the_seen_lists_hold
     """The seen order-book seeds hold the CONFIRMATION sets (the round's row, never fitted
     on): named with --seeds, they are refused before any book is generated."""
     out = tmp_path / "c.jsonl"
-    with pytest.raises(CommandError, match="seeds 37830 are lob CONFIRMATION sets"):
-        call_command("surveil_scenarios", "--seen-lob", "--seeds", "43643,37830", "--momentum-candidates", str(out))
+    with pytest.raises(CommandError, match="seeds 88048 are lob CONFIRMATION sets"):
+        call_command("surveil_scenarios", "--seen-lob", "--seeds", "43643,88048", "--momentum-candidates", str(out))
     assert not out.exists()
