@@ -1043,8 +1043,10 @@ class ExecutionWorker:
                 logger.warning("execution: account %s still unreachable; orders wait for reconciliation", account_id)
 
     def reconcile(self, account_id: int) -> ReconcileReport:
-        """Settle the account with its broker (``order_reconcile``, RTS 6 Art. 17), act on a
-        position mismatch (alert, automatic kill), then reload the account's hot state."""
+        """Settle the account with its broker (``order_reconcile``, RTS 6 Art. 17), reload the
+        account's hot state, settle its unrecorded orders (``_unrecorded_settle``), then judge the
+        position differences (``_positions_judge``): one the waited-for unrecorded fills explain
+        holds the account, any other is a mismatch (alert, automatic kill)."""
         broker = self.brokers[account_id]
         report = order_reconcile(
             account=self.accounts[account_id],
