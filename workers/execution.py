@@ -111,6 +111,7 @@ from trading.orders.reconcile import (
     ReconcileReport,
     market_order_expire,
     order_reconcile,
+    positions_compare,
     reconciliation_mismatch_raise,
     reconciliation_order_not_at_broker_raise,
 )
@@ -120,6 +121,7 @@ from trading.orders.unrecorded import (
     Settlement,
     UnrecordedOrder,
     broker_answer_of,
+    positions_judge,
     unrecorded_settlement,
     unrecorded_trial_outcome,
 )
@@ -235,6 +237,7 @@ class WorkerStats:
     reconciled_orders: int = 0
     reconciled_fills: int = 0
     position_mismatches: int = 0
+    positions_held: int = 0  # differences exactly the fills of unrecorded orders waited for: not raised
     kill_cancels: int = 0
     one_statement_commits: int = 0  # orders written by the one-statement writer (PostgreSQL)
     state_writes: int = 0  # marks and risk snapshots written on the cadence or at shutdown
@@ -1040,8 +1043,10 @@ class ExecutionWorker:
                 logger.warning("execution: account %s still unreachable; orders wait for reconciliation", account_id)
 
     def reconcile(self, account_id: int) -> ReconcileReport:
-        """Settle the account with its broker (``order_reconcile``, RTS 6 Art. 17), act on a
-        position mismatch (alert, automatic kill), then reload the account's hot state."""
+        """Settle the account with its broker (``order_reconcile``, RTS 6 Art. 17), reload the
+        account's hot state, settle its unrecorded orders (``_unrecorded_settle``), then judge the
+        position differences (``_positions_judge``): one the waited-for unrecorded fills explain
+        holds the account, any other is a mismatch (alert, automatic kill)."""
         broker = self.brokers[account_id]
         report = order_reconcile(
             account=self.accounts[account_id],
@@ -1053,21 +1058,6 @@ class ExecutionWorker:
             algo_by_magic=self.algo_by_magic,
             actor=ACTOR,
         )
-        if report.position_mismatches:
-            self.stats.position_mismatches += len(report.position_mismatches)
-            killed = reconciliation_mismatch_raise(
-                account_id=account_id,
-                mismatches=report.position_mismatches,
-                at=self._now(),
-                source=self.config.source,
-                actor=ACTOR,
-                auto_kill=self.config.auto_kill_on_position_mismatch,
-                broker_for=self.broker_for,
-            )
-            if killed is not None:
-                self.risk.kill_switch.engage("account", str(account_id))  # at once, before the event comes back
-                self.meter.kill_switches(self.risk.kill_switch.engaged)
-                self.stats.kill_cancels += len(killed.cancelled)
         self._load_account_state(account_id)
         # The broker's balance already holds every realised P&L it booked: start counting afresh.
         book = self.risk.account(account_id)
@@ -1076,16 +1066,55 @@ class ExecutionWorker:
         self.stats.reconciled_orders += len(report.recovered_orders)
         self.stats.reconciled_fills += len(report.recovered_fills)
         self._trial_resolve(account_id)
-        waiting = self._unrecorded_settle(account_id)
-        if report.awaiting or waiting:
+        waiting, within_wait, written = self._unrecorded_settle(account_id)
+        if written:  # written from the answers kept: compare with what the records now hold
+            report.position_mismatches = positions_compare(account_id=account_id, broker=broker)
+        self._positions_judge(account_id, report, within_wait)
+        if report.awaiting or waiting or report.positions_held:
             self._needs_reconcile.add(account_id)
         else:
             self._needs_reconcile.discard(account_id)
         return report
 
+    def _positions_judge(self, account_id: int, report: ReconcileReport, waiting: list[UnrecordedOrder]) -> None:
+        """Act on the reconciliation's position differences (``positions_judge``): one exactly
+        the fills of the account's unrecorded orders still waited for (MT5's deal history lags its
+        positions) is held, logged at WARNING with its figures, the account kept marked (the next
+        reconciliation decides again); any other raises the mismatch (alert, automatic kill).
+        Until 2026-12-07 the held ones engaged the kill switch too."""
+        judged = positions_judge(mismatches=report.position_mismatches, waiting=waiting)
+        report.position_mismatches, report.positions_held = judged.mismatches, judged.held
+        if judged.held:
+            self.stats.positions_held += len(judged.held)
+            logger.warning(
+                "execution: account %s positions differ from the broker's by exactly the fills of unrecorded "
+                "orders %s still waited for (the broker's deal history lags): %s; not a mismatch yet, the "
+                "account stays held until the next reconciliation",
+                account_id,
+                sorted(e.client_order_id for e in waiting),
+                "; ".join(f"{s} ours {o} broker {b} waited-for fills {w}" for s, (o, b, w) in judged.held.items()),
+            )
+        if not judged.mismatches:
+            return
+        self.stats.position_mismatches += len(report.position_mismatches)
+        killed = reconciliation_mismatch_raise(
+            account_id=account_id,
+            mismatches=report.position_mismatches,
+            at=self._now(),
+            source=self.config.source,
+            actor=ACTOR,
+            auto_kill=self.config.auto_kill_on_position_mismatch,
+            broker_for=self.broker_for,
+        )
+        if killed is not None:
+            self.risk.kill_switch.engage("account", str(account_id))  # at once, before the event comes back
+            self.meter.kill_switches(self.risk.kill_switch.engaged)
+            self.stats.kill_cancels += len(killed.cancelled)
+            self._load_account_state(account_id)  # the orders the kill cancelled are closed now
+
     # ================================================================ orders answered, their write failed
 
-    def _unrecorded_settle(self, account_id: int) -> list[str]:
+    def _unrecorded_settle(self, account_id: int) -> tuple[list[str], list[UnrecordedOrder], bool]:
         """The account was reconciled: settle each order of it whose write failed after the broker
         answered (``_unrecorded``) by ``unrecorded_settlement``'s rules: found in our records,
         nothing more; refused by the broker, the REJECTED order written now from the answer kept
@@ -1095,19 +1124,25 @@ class ExecutionWorker:
         from the answer kept with an error log and a ``reconciliation_order_not_at_broker`` alert.
         Exactly once: ``client_order_id`` is unique, so a write that finds the order written
         settles the entry. A write that fails again keeps it for the next turn. An entry leaves
-        the account's spool once written or found. Returns the client order ids still waited for.
+        the account's spool once written or found. Returns the client order ids still waited for
+        (a write that failed again included), the entries within ``unrecorded_wait``
+        (``Settlement.WAIT``: their fills explain a position difference, ``positions_judge``), and
+        whether any was written now.
         Regulation: RTS 25 (every order, refused ones too, with its times), RTS 6 Art. 17."""
         entries = self._unrecorded.of_account(account_id)
         if not entries:
-            return []
+            return [], [], False
         recorded = selectors.orders_by_client_id(account_id=account_id, client_order_ids={c for c, _, _ in entries})
         waiting: list[str] = []
+        within_wait: list[UnrecordedOrder] = []
         settled: list[str] = []
+        written_any = False
         wait = self.config.unrecorded_wait.total_seconds()
         for coid, e, waited in entries:
             settlement = unrecorded_settlement(entry=e, recorded=coid in recorded, waited=waited, wait=wait)
             if settlement is Settlement.WAIT:
                 waiting.append(coid)
+                within_wait.append(e)
                 continue
             if settlement is not Settlement.FOUND:
                 try:
@@ -1120,13 +1155,14 @@ class ExecutionWorker:
                     )
                     waiting.append(coid)
                     continue
+                written_any = True
                 if written.created:  # else written already (the failed write had committed after all): once only
                     self._unrecorded_written(e, written, settlement, waited)
             settled.append(coid)
         if settled:
             self._unrecorded.settled(account_id, settled)
             self._load_account_state(account_id)  # the book as the records now stand
-        return waiting
+        return waiting, within_wait, written_any
 
     def _unrecorded_written(self, entry: UnrecordedOrder, written: OrderCommit, settlement: Settlement, waited):
         """What a late write of ``entry`` wrote is told: to the gate's checks (its events); past

@@ -63,6 +63,9 @@ class ReconcileReport:
     closed_orders: list[str] = field(default_factory=list)
     awaiting: list[str] = field(default_factory=list)  # sent moments ago, not yet visible at the broker
     position_mismatches: dict[str, tuple[str, str]] = field(default_factory=dict)  # symbol -> (ours, broker's)
+    # symbol -> (ours, broker's, the waited-for unrecorded fills' net): a difference those fills
+    # explain exactly, not a mismatch yet (set by the worker, ``positions_judge``)
+    positions_held: dict[str, tuple[str, str, str]] = field(default_factory=dict)
 
     @property
     def changed(self) -> bool:

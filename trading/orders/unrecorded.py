@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
 
 from trading.brokers.base import BrokerError, OrderResult
 from trading.gate import GateDecision
-from trading.intents import OrderIntent
+from trading.intents import BUY, OrderIntent
 from trading.order_states import OrderStatus
 from trading.orders.outcome import Outcome
 
@@ -100,6 +102,52 @@ def unrecorded_settlement(*, entry: UnrecordedOrder, recorded: bool, waited: flo
     if waited >= wait:
         return Settlement.WRITE_GIVEN_UP
     return Settlement.WAIT
+
+
+def unrecorded_fills_net(entries: Iterable[UnrecordedOrder]) -> dict[str, Decimal]:
+    """The fills ``entries`` kept (the broker's deals in its answer), netted by symbol and signed
+    by side (a buy adds, a sell takes away): what our positions lack until they are written."""
+    net: dict[str, Decimal] = {}
+    for entry in entries:
+        filled = sum((f.quantity for f in entry.outcome.fills), Decimal(0))
+        if filled:
+            signed = filled if entry.intent.side == BUY else -filled
+            net[entry.intent.symbol] = net.get(entry.intent.symbol, Decimal(0)) + signed
+    return net
+
+
+@dataclass(frozen=True)
+class PositionsJudged:
+    """A reconciliation's position differences judged against the account's waited-for
+    unrecorded orders: ``held``, symbol -> (ours, the broker's, the waited-for fills' net), each
+    difference exactly those fills (not a mismatch yet: the account stays marked); ``mismatches``,
+    symbol -> (ours, the broker's), every other difference (alert, kill switch)."""
+
+    held: dict[str, tuple[str, str, str]]
+    mismatches: dict[str, tuple[str, str]]
+
+
+def positions_judge(
+    *, mismatches: Mapping[str, tuple[str, str]], waiting: Iterable[UnrecordedOrder]
+) -> PositionsJudged:
+    """Which position differences (``positions_compare``: symbol -> (ours, the broker's)) the
+    account's unrecorded orders still waited for explain (``waiting``: accepted or unknown
+    answers within ``unrecorded_wait``, ``Settlement.WAIT``; a refused entry explains nothing).
+    MT5's positions show a fill at once, its deal history seconds later: an order whose write
+    failed after its fill and that the history does not show yet leaves our net position short of
+    the broker's by exactly its kept fills. Such a symbol is held: the broker's net minus ours
+    equals the waited-for fills' signed net on that symbol, to the lot, and is not zero. Any other
+    difference, whole (a symbol explained in part is not explained), is a mismatch. RTS 6 Art. 17."""
+    pending = unrecorded_fills_net(e for e in waiting if not e.refused)
+    held: dict[str, tuple[str, str, str]] = {}
+    left: dict[str, tuple[str, str]] = {}
+    for symbol, (ours, broker) in mismatches.items():
+        explained = pending.get(symbol, Decimal(0))
+        if explained and Decimal(broker) - Decimal(ours) == explained:
+            held[symbol] = (ours, broker, str(explained))
+        else:
+            left[symbol] = (ours, broker)
+    return PositionsJudged(held=held, mismatches=left)
 
 
 def unrecorded_given_up_evidence(*, entry: UnrecordedOrder, waited: float, written_as: str) -> dict:

@@ -5,6 +5,7 @@ one byte, is refused, never read as an entry."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -22,8 +23,10 @@ from trading.orders.unrecorded import (
     Settlement,
     SpoolLineError,
     UnrecordedOrder,
+    positions_judge,
     spool_line_decode,
     spool_line_encode,
+    unrecorded_fills_net,
     unrecorded_given_up_evidence,
     unrecorded_settlement,
 )
@@ -205,3 +208,96 @@ def test_the_given_up_alert_names_the_order_the_answer_and_the_wait():
         "waited_seconds": 61.25,
         "written_as": "FILLED",
     }
+
+
+# ---------------------------------------------------------------- positions held by waited-for fills
+
+
+def filled_kept(symbol: str, side: str, *quantities: str, refused: bool = False) -> UnrecordedOrder:
+    """An accepted order whose write failed, its answer's fills kept (``refused``: a refusal, whatever it kept)."""
+    base = refusal_kept()
+    at = base.received_at
+    kept = tuple(
+        FillDraft(broker_deal_id=f"D{i}", quantity=Decimal(q), price=Decimal("1.1"), executed_at=at)
+        for i, q in enumerate(quantities)
+    )
+    return refusal_kept(
+        intent=dataclasses.replace(base.intent, symbol=symbol, side=side),
+        outcome=Outcome(steps=base.outcome.steps[:2], fills=kept),
+        answer_accepted=not refused,
+        refused=refused,
+        answer="REJECT" if refused else "DONE",
+    )
+
+
+def test_the_waited_for_fills_are_netted_by_symbol_and_signed_by_side():
+    waiting = [
+        filled_kept("EURUSD", "BUY", "1.00", "0.50"),
+        filled_kept("EURUSD", "SELL", "0.20"),
+        filled_kept("GBPUSD", "SELL", "2.00"),
+        filled_kept("US500.cash", "BUY"),  # accepted, no fill kept (placed, or its answer unknown)
+    ]
+    assert unrecorded_fills_net(waiting) == {"EURUSD": Decimal("1.30"), "GBPUSD": Decimal("-2.00")}
+
+
+def test_a_difference_exactly_the_waited_for_fills_is_held_and_any_other_is_a_mismatch():
+    judged = positions_judge(
+        mismatches={
+            "EURUSD": ("0.50", "1.80"),  # short by exactly the kept buy of 1.30: held
+            "GBPUSD": ("0", "-1.50"),  # the kept sell is 2.00: explained in part only, a mismatch whole
+            "US500.cash": ("3", "4"),  # nothing waited for on it
+        },
+        waiting=[filled_kept("EURUSD", "BUY", "1.30"), filled_kept("GBPUSD", "SELL", "2.00")],
+    )
+    assert judged.held == {"EURUSD": ("0.50", "1.80", "1.30")}
+    assert judged.mismatches == {"GBPUSD": ("0", "-1.50"), "US500.cash": ("3", "4")}
+
+
+def test_a_refusal_kept_explains_no_difference():
+    judged = positions_judge(
+        mismatches={"EURUSD": ("0", "1.00")}, waiting=[filled_kept("EURUSD", "BUY", "1.00", refused=True)]
+    )
+    assert judged.held == {} and judged.mismatches == {"EURUSD": ("0", "1.00")}
+
+
+def test_with_nothing_waited_for_every_difference_is_a_mismatch():
+    mismatches = {"EURUSD": ("0", "1.00"), "GBPUSD": ("-1", "0")}
+    assert positions_judge(mismatches=mismatches, waiting=[]).mismatches == mismatches
+
+
+symbols = st.sampled_from(["EURUSD", "GBPUSD", "US500.cash"])
+signed_lots = st.decimals(min_value=Decimal(-1000), max_value=Decimal(1000), places=2, allow_nan=False)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    kept=st.lists(
+        st.tuples(symbols, st.sampled_from(["BUY", "SELL"]), st.lists(lots, max_size=3), st.booleans()), max_size=6
+    ),
+    ours=st.dictionaries(symbols, signed_lots),
+    unexplained=st.dictionaries(symbols, signed_lots),
+)
+def test_an_explained_difference_never_kills_and_an_unexplained_part_always_does(kept, ours, unexplained):
+    """The broker's net on each symbol is ours, plus the fills of the orders waited for (refusals
+    kept explain nothing, and leave the broker untouched), plus an unexplained part: a symbol whose
+    difference is all waited-for fills is held, never a mismatch; one with any unexplained part
+    left over is a mismatch, whatever the waited-for fills."""
+    waiting = [filled_kept(s, side, *map(str, qs), refused=r) for s, side, qs, r in kept]
+    pending: dict[str, Decimal] = {}
+    for s, side, qs, refused in kept:
+        if not refused:
+            pending[s] = pending.get(s, Decimal(0)) + (sum(qs, Decimal(0)) * (1 if side == "BUY" else -1))
+    mismatches = {}
+    for s in set(ours) | set(pending) | set(unexplained):
+        a = ours.get(s, Decimal(0))
+        b = a + pending.get(s, Decimal(0)) + unexplained.get(s, Decimal(0))
+        if a != b:
+            mismatches[s] = (str(a), str(b))
+    judged = positions_judge(mismatches=mismatches, waiting=waiting)
+    assert set(judged.held) | set(judged.mismatches) == set(mismatches)
+    assert not set(judged.held) & set(judged.mismatches)
+    for s in mismatches:
+        if unexplained.get(s, Decimal(0)) == 0:
+            assert s in judged.held and Decimal(judged.held[s][2]) == pending[s]  # never kills
+        else:
+            assert s in judged.mismatches  # always does
