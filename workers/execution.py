@@ -117,6 +117,7 @@ from trading.orders.reconcile import (
     reconciliation_order_not_at_broker_raise,
     unwritable_order_raise,
     unwritable_orders_clear,
+    unwritable_orders_forget,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
@@ -327,6 +328,7 @@ class ExecutionWorker:
         # that process would have by its account's reconciliation (now, or once its broker answers).
         restored = {e.client_order_id: e.account_id for e in self._unrecorded.restore(self.accounts)}
         self.known_ids |= set(restored)
+        unwritable_orders_forget(account_ids=list(self.accounts), keep=set(restored))  # no spool holds them
         for account_id in sorted(set(restored.values()) - self._needs_reconcile):
             self.reconcile(account_id)
         self._seed_quotes()

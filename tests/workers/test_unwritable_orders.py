@@ -149,6 +149,24 @@ def test_a_write_the_database_refuses_is_said_once_and_the_database_away_is_not(
     worker.close()
 
 
+def test_a_row_whose_order_no_spool_holds_stops_blocking_the_account_at_the_next_start(instrument, account, caplog):
+    requires_postgres()
+    UnwritableOrder.objects.create(
+        account=account,
+        client_order_id="T" + "9" * 20,
+        symbol="EURUSD",
+        broker_answer="REJECT",
+        reason="its instrument EURUSD is not loaded by this execution worker",
+        occurred_at=AT,
+        failed_at=AT,
+        recorded_at=AT,
+    )
+    worker, _ = started(instrument, account)  # its spool is empty: removed by hand, say
+    assert not UnwritableOrder.objects.exists() and not alerts(ALERT)
+    assert any("T" + "9" * 20 in r.getMessage() and "no spool holds it" in r.getMessage() for r in caplog.records)
+    worker.close()
+
+
 @pytest.mark.parametrize(
     ("exc", "retried"),
     [

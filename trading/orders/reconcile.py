@@ -418,6 +418,28 @@ def unwritable_order_raise(*, entry: UnrecordedOrder, reason: str, at: datetime,
     return created
 
 
+def unwritable_orders_forget(*, account_ids: Collection[int], keep: Collection[str]) -> int:
+    """Start-up of the worker that trades ``account_ids``: their ``UnwritableOrder`` rows whose
+    order is not among ``keep`` (the entries it took back from the spools) go, so the console
+    does not show an account blocked by an order no spool holds any more (a spool removed by
+    hand, with the database's state kept). Logged as a warning naming each. Returns how many."""
+    stale = list(
+        UnwritableOrder.objects.filter(account_id__in=list(account_ids))
+        .exclude(client_order_id__in=list(keep))
+        .values_list("client_order_id", "account_id")
+    )
+    for coid, account_id in stale:
+        logger.warning(
+            "execution: account %s: order %s was recorded as one the worker could not write, and no spool "
+            "holds it now: no longer shown as blocking the account (is it in our records?)",
+            account_id,
+            coid,
+        )
+    if stale:
+        UnwritableOrder.objects.filter(client_order_id__in=[c for c, _ in stale]).delete()
+    return len(stale)
+
+
 def unwritable_orders_clear(*, account_id: int, client_order_ids: Collection[str]) -> int:
     """``client_order_ids`` of the account were written or found in our records: their
     ``UnwritableOrder`` rows go (the console stops showing them). Returns how many went."""
