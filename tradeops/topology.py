@@ -50,9 +50,6 @@ class Process:
     # one machine the processes would fight over the ports, and nothing scrapes them there.
     metrics_port: int = 0
     compose_environment: dict[str, str] = field(default_factory=dict)
-    # Named volumes ("name:path") the process keeps on a Docker host beyond the app's own: state
-    # that must outlive the container (a redeploy recreates it).
-    volumes: tuple[str, ...] = ()
 
     def argv(self, *, python: str = sys.executable, replay: bool = False) -> list[str]:
         argv = list(self.command)
@@ -71,7 +68,51 @@ SETUP: tuple[tuple[str, ...], ...] = (
     ("python", "manage.py", "provision_topics"),
 )
 
-APP_VOLUME = "auditcheckpoints:/app/var/audit/checkpoints"  # every app container's
+
+@dataclass(frozen=True)
+class StateDir:
+    """A folder a process keeps state in on local disk, named by ``setting`` (a ``*_DIR`` setting
+    read from the environment): on a Docker host a named volume at ``path``, so the state
+    outlives the container (a redeploy recreates every container; without a volume the folder
+    went with it). ``processes``: the services that mount it; empty: every app container (a
+    store one process writes and others read). docker/Dockerfile creates each ``path`` owned by
+    the app's user: an empty named volume takes the owner of the image's folder when first
+    mounted, and a folder the image does not have is root's, unwritable by the app."""
+
+    setting: str
+    volume: str
+    path: str
+    processes: tuple[str, ...] = ()
+
+    @property
+    def mount(self) -> str:
+        return f"{self.volume}:{self.path}"
+
+
+# Every *_DIR setting (tests/tradeops/test_topology.py fails on one not listed here).
+STATE_DIRS: tuple[StateDir, ...] = (
+    # signed checkpoints of the audit chain: written by Celery, read by the web tier's verification
+    StateDir("AUDIT_CHECKPOINT_DIR", "auditcheckpoints", "/app/var/audit/checkpoints"),
+    # the audit trail's daily digests and archives (Celery), what catches a rewrite of the chain
+    StateDir("AUDIT_EXPORT_DIR", "auditexports", "/app/var/audit/exports"),
+    # model artifacts: trained by Celery (ml queue), loaded by ml-predict and the screens
+    StateDir("ML_MODEL_DIR", "models", "/app/var/models"),
+    # report files and ARM feedback: written by Celery, downloaded through the web tier
+    StateDir("REPORTS_DIR", "reports", "/app/var/reports"),
+    # the execution worker's spool of orders the broker answered whose write failed
+    StateDir("EXECUTION_STATE_DIR", "executionstate", "/app/var/execution", ("execution-worker",)),
+    # the paper broker's journal per account (its book, resting orders and prices across restarts)
+    StateDir("EXECUTION_PAPER_JOURNAL_DIR", "paperjournal", "/app/var/paper-journal", ("execution-worker",)),
+)
+
+
+def state_dirs_of(process_name: str | None) -> list[StateDir]:
+    """The folders ``process_name``'s container mounts beyond every app container's (None: the
+    ones every app container mounts)."""
+    if process_name is None:
+        return [d for d in STATE_DIRS if not d.processes]
+    return [d for d in STATE_DIRS if process_name in d.processes]
+
 
 PROCESSES: tuple[Process, ...] = (
     Process("web", ("daphne", "-b", "0.0.0.0", "-p", "8000", "tradeops.asgi:application"), "web", ports=("8000",)),  # noqa: S104 - in its container, behind the gateway
@@ -85,11 +126,8 @@ PROCESSES: tuple[Process, ...] = (
         replay_args=("--clock", "replay"),
         # Flat out, the quotes overtake the signals the next two stages derive from them.
         replay_env={"EXECUTION_MAX_SIGNAL_AGE_SECONDS": "0"},
-        environment={"EXECUTION_PAPER_JOURNAL_DIR": "/app/var/paper-journal"},
         metrics_port=9302,
-        # its spool of orders the broker answered whose write failed (docs/execution-worker.md)
-        compose_environment={"EXECUTION_STATE_DIR": "/app/var/execution"},
-        volumes=("executionstate:/app/var/execution",),
+        # its spool and the paper broker's journal: STATE_DIRS (volumes on a Docker host)
     ),
     Process("audit-trail", ("python", "manage.py", "run_stage", "audit-trail"), "stage", metrics_port=9303),
     Process("surveillance", ("python", "manage.py", "run_stage", "surveillance"), "stage", metrics_port=9304),
@@ -198,7 +236,10 @@ def compose_spec() -> dict:
         # go to Jaeger's OTLP/HTTP receiver, each process named as its service (OTEL_SERVICE_NAME).
         "TRACING_ENABLED": "${TRACING_ENABLED:-false}",
         "OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4318",
+        # the stores every app container mounts (STATE_DIRS), each setting naming its volume's path
+        **{d.setting: d.path for d in state_dirs_of(None)},
     }
+    app_volumes = [d.mount for d in state_dirs_of(None)]
     kafka_names = [f"kafka-{n}" for n in range(1, KAFKA_BROKERS + 1)]
     services: dict[str, dict] = {
         "postgres": {
@@ -243,12 +284,19 @@ def compose_spec() -> dict:
     for process in PROCESSES:
         service: dict = {"<<": "*app", "command": list(process.command)}
         metrics = {"METRICS_PORT": str(process.metrics_port), "METRICS_ADDR": "0.0.0.0"} if process.metrics_port else {}  # noqa: S104 - container network
-        extra = {**process.environment, **metrics, **process.compose_environment, "OTEL_SERVICE_NAME": process.name}
+        own = state_dirs_of(process.name)
+        extra = {
+            **process.environment,
+            **metrics,
+            **process.compose_environment,
+            **{d.setting: d.path for d in own},
+            "OTEL_SERVICE_NAME": process.name,
+        }
         service["environment"] = {**app_env, **extra}
         if process.ports:
             service["expose"] = list(process.ports)
-        if process.volumes:  # a service's list replaces the app's: both go in it
-            service["volumes"] = [APP_VOLUME, *process.volumes]
+        if own:  # a service's list replaces the app's: both go in it
+            service["volumes"] = [*app_volumes, *(d.mount for d in own)]
         if process.kind == "collector":
             service["profiles"] = ["live"]  # needs an MT5 terminal: `docker compose --profile live up`
         services[process.name] = service
@@ -313,14 +361,13 @@ def compose_spec() -> dict:
             "build": {"context": "..", "dockerfile": "docker/Dockerfile"},
             "env_file": ".env",
             "environment": app_env,
-            "volumes": [APP_VOLUME],
+            "volumes": app_volumes,
             "depends_on": ["postgres", "redis", *kafka_names],
             "restart": "unless-stopped",
         },
         "services": services,
         "volumes": {name: None for name in ("pgdata", "pgreplica", *[f"kafka{n}" for n in range(1, 4)], "esdata")}
-        | {"auditcheckpoints": None}
-        | {volume.split(":")[0]: None for process in PROCESSES for volume in process.volumes},
+        | {d.volume: None for d in STATE_DIRS},
     }
 
 

@@ -478,6 +478,34 @@ class KillSwitch(models.Model):
         return f"kill switch {target} ({'engaged' if self.engaged else 'released'})"
 
 
+class UnwritableOrder(models.Model):
+    """An order the broker answered whose write failed, that the execution worker cannot write
+    now for a reason retrying will not change (its instrument not loaded by the worker, a row the
+    database refuses): its account stays "needs reconcile" (we cannot vouch for its orders) while
+    the row exists, the console says why, and the worker retries it silently each turn.
+
+    Written once per entry by ``trading.orders.reconcile.unwritable_order_raise`` (with the one
+    alert and error log), deleted by ``unwritable_orders_clear`` when the entry is written or
+    found in our records. Both times: ``occurred_at`` the order's event time (received),
+    ``failed_at`` the wall clock of the failed write, ``recorded_at`` the wall clock of this row.
+    """
+
+    account = models.ForeignKey(TradingAccount, on_delete=models.CASCADE, related_name="unwritable_orders")
+    client_order_id = models.CharField(max_length=64, unique=True)
+    symbol = models.CharField(max_length=32)
+    broker_answer = models.CharField(max_length=64)
+    reason = models.TextField(help_text="Why the worker cannot write it, in its words")
+    occurred_at = models.DateTimeField(help_text="Event time: the order was received")
+    failed_at = models.DateTimeField(help_text="Wall clock of the write that failed after the broker answered")
+    recorded_at = models.DateTimeField(help_text="Wall clock: the worker found it cannot write it")
+
+    class Meta:
+        ordering = ["account_id", "recorded_at"]
+
+    def __str__(self) -> str:
+        return f"unwritable order {self.client_order_id} of account {self.account_id}: {self.reason}"
+
+
 class AccountRiskSnapshot(models.Model):
     """The execution worker's latest view of an account's equity, drawdown and trading state.
 

@@ -66,6 +66,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError
 from django.utils.module_loading import import_string
 
 from tradeops.breaker import BreakerState
@@ -84,6 +85,7 @@ from tradeops.events import (
     bar_end,
     make_event,
 )
+from tradeops.observability import metrics
 from tradeops.observability.orderpath import OrderPathMeter
 from tradeops.observability.tracing import traceparent_current
 from trading.brokers import Broker, BrokerConnectionError, BrokerError, Deal, OrderRequest, OrderResult, OrderType
@@ -114,6 +116,9 @@ from trading.orders.reconcile import (
     positions_compare,
     reconciliation_mismatch_raise,
     reconciliation_order_not_at_broker_raise,
+    unwritable_order_raise,
+    unwritable_orders_clear,
+    unwritable_orders_forget,
 )
 from trading.orders.requests import EXPIRED, REFUSED, TAKEN, order_request_close, order_request_closing
 from trading.orders.services import OrderCommit, account_state_save, execution_record, order_commit
@@ -297,6 +302,10 @@ class ExecutionWorker:
         self._unrecorded = UnrecordedBook(
             self.state_dir, monotonic=lambda: self._monotonic(), metrics_enabled=self.meter.enabled
         )
+        # Of those, the ones this process cannot write for a reason retrying will not change (their
+        # instrument not loaded, a row the database refuses): client order id -> the reason, said
+        # once (``_unwritable_keep``), then retried each turn without another word.
+        self._unwritable: dict[str, str] = {}
 
     def _now(self):
         """Event time now; before a replay's first event (start-up), the wall clock."""
@@ -322,6 +331,7 @@ class ExecutionWorker:
         # that process would have by its account's reconciliation (now, or once its broker answers).
         restored = {e.client_order_id: e.account_id for e in self._unrecorded.restore(self.accounts)}
         self.known_ids |= set(restored)
+        unwritable_orders_forget(account_ids=list(self.accounts), keep=set(restored))  # no spool holds them
         for account_id in sorted(set(restored.values()) - self._needs_reconcile):
             self.reconcile(account_id)
         self._seed_quotes()
@@ -1145,14 +1155,22 @@ class ExecutionWorker:
                 within_wait.append(e)
                 continue
             if settlement is not Settlement.FOUND:
-                try:
-                    written = self._commit(
-                        e.intent, e.received_at, e.decided_at, e.decision, e.trading_state, e.outcome, e.traceparent
-                    )
-                except Exception:
-                    logger.exception(
-                        "execution: writing unrecorded order %s failed again; kept for the next turn", coid
-                    )
+                unwritable = self._unwritable_before_write(e)
+                if unwritable is None:
+                    try:
+                        written = self._commit(
+                            e.intent, e.received_at, e.decided_at, e.decision, e.trading_state, e.outcome, e.traceparent
+                        )
+                    except Exception as exc:
+                        unwritable = unwritable_because(exc)
+                        if unwritable is None:  # the database away again: worth a line each turn
+                            logger.exception(
+                                "execution: writing unrecorded order %s failed again; kept for the next turn", coid
+                            )
+                            waiting.append(coid)
+                            continue
+                if unwritable is not None:
+                    self._unwritable_keep(e, unwritable)
                     waiting.append(coid)
                     continue
                 written_any = True
@@ -1161,8 +1179,50 @@ class ExecutionWorker:
             settled.append(coid)
         if settled:
             self._unrecorded.settled(account_id, settled)
+            for coid in settled:
+                self._unwritable.pop(coid, None)
+            # said in this process or an earlier one: the console stops showing them
+            unwritable_orders_clear(account_id=account_id, client_order_ids=settled)
+            self._unwritable_count(account_id)
             self._load_account_state(account_id)  # the book as the records now stand
         return waiting, within_wait, written_any
+
+    def _unwritable_before_write(self, entry: UnrecordedOrder) -> str | None:
+        """Why ``entry`` cannot be written by this process whatever the database says, or None:
+        its instrument is not one this worker loaded (deactivated since, or removed)."""
+        if entry.intent.symbol not in self.instruments:
+            return (
+                f"its instrument {entry.intent.symbol} is not loaded by this execution worker "
+                "(not an active instrument now)"
+            )
+        return None
+
+    def _unwritable_keep(self, entry: UnrecordedOrder, reason: str) -> None:
+        """``entry`` cannot be written, for ``reason``, which retrying will not change: the account
+        stays blocked (the caller keeps the entry waiting), and that is said ONCE
+        (``unwritable_order_raise``: the console's account row, a high alert, an error log; not
+        again after a restart either: its row says it was said); later turns retry it silently.
+        A database that cannot take the row now: said at a later turn."""
+        coid = entry.client_order_id
+        if coid in self._unwritable:
+            return
+        try:
+            unwritable_order_raise(entry=entry, reason=reason, at=self._now(), source=self.config.source)
+        except DatabaseError:
+            logger.warning(
+                "execution: order %s cannot be written (%s), and saying so failed too; said at a later turn",
+                coid,
+                reason,
+                exc_info=True,
+            )
+            return
+        self._unwritable[coid] = reason
+        self._unwritable_count(entry.account_id)
+
+    def _unwritable_count(self, account_id: int) -> None:
+        if self.meter.enabled:
+            held = sum(1 for c, e, _ in self._unrecorded.of_account(account_id) if c in self._unwritable)
+            metrics.execution_unrecorded_unwritable.labels(str(account_id)).set(held)
 
     def _unrecorded_written(self, entry: UnrecordedOrder, written: OrderCommit, settlement: Settlement, waited):
         """What a late write of ``entry`` wrote is told: to the gate's checks (its events); past
@@ -1368,6 +1428,16 @@ class ExecutionWorker:
 
 
 # ---------------------------------------------------------------- wiring
+
+
+def unwritable_because(exc: BaseException) -> str | None:
+    """Why a late write of an unrecorded order failed for good, or None when retrying may help:
+    the database away (``OperationalError``, ``InterfaceError``) or a disk error. Anything else (a
+    row the database refuses, a value the write cannot take, a missing grant) does not change by
+    retrying: the reason in words."""
+    if isinstance(exc, OperationalError | InterfaceError | OSError):
+        return None
+    return f"the write fails with {type(exc).__name__}: {exc}"
 
 
 def _trader_ref(trader_id: int | None):

@@ -16,7 +16,7 @@ from django.core.management import get_commands, load_command_class
 
 from tradeops.gateway import COMPOSE_CONFIG, compose_gateway_config
 from tradeops.stages import STAGES
-from tradeops.topology import COMPOSE_FILE, PROCESSES, SETUP, compose_text
+from tradeops.topology import COMPOSE_FILE, PROCESSES, SETUP, STATE_DIRS, compose_text
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,3 +105,54 @@ def test_prometheus_scrapes_every_process_on_its_metrics_port():
     (job,) = [j for j in prometheus["scrape_configs"] if j["job_name"] == "tradeops-processes"]
     targets = set(job["static_configs"][0]["targets"])
     assert targets == {f"{p.name}:{p.metrics_port}" for p in PROCESSES if p.metrics_port}
+
+
+def test_every_state_folder_is_a_named_volume_of_each_process_that_keeps_it(compose):
+    """A redeploy recreates every container: what a process keeps on local disk outlives it only
+    on a named volume. Every ``*_DIR`` setting is a folder of state (STATE_DIRS); each service
+    that keeps it mounts its volume where its setting points (until 2026-12-07 the paper broker's
+    journal, the audit digests, the models and the reports went with the container)."""
+    dir_settings = {name for name in _settings_read_from_env() if name.endswith("_DIR")}
+    assert dir_settings == {d.setting for d in STATE_DIRS}, "a *_DIR setting with no entry in STATE_DIRS"
+    assert len({d.volume for d in STATE_DIRS}) == len({d.path for d in STATE_DIRS}) == len(STATE_DIRS)
+    services = compose["services"]
+    for d in STATE_DIRS:
+        assert d.volume in compose["volumes"]
+        keepers = d.processes or [p.name for p in PROCESSES]
+        assert set(keepers) <= {p.name for p in PROCESSES}
+        for name in keepers:
+            service = services[name]
+            volumes = service.get("volumes", compose["x-app"]["volumes"])  # its own list replaces x-app's
+            env = {**compose["x-app"]["environment"], **service.get("environment", {})}
+            assert f"{d.volume}:{d.path}" in volumes, f"{name}: no volume for {d.setting}"
+            assert env[d.setting] == d.path, f"{name}: {d.setting} is not where its volume is"
+    # the execution worker keeps both of its own, and the shared stores too
+    worker = services["execution-worker"]["volumes"]
+    assert "paperjournal:/app/var/paper-journal" in worker and "executionstate:/app/var/execution" in worker
+    assert set(compose["x-app"]["volumes"]) <= set(worker)
+
+
+def _dockerfile_run_words() -> list[list[str]]:
+    """The words of each shell command the Dockerfile's RUN steps chain with ``&&``."""
+    text = (ROOT / "docker" / "Dockerfile").read_text().replace("\\\n", " ")
+    commands = []
+    for line in text.splitlines():
+        if line.startswith("RUN "):
+            commands += [shlex.split(part) for part in line[4:].split("&&")]
+    return commands
+
+
+def test_the_image_creates_every_volume_folder_owned_by_the_app_user():
+    """An empty named volume takes the owner of the image's folder when first mounted; a folder
+    the image lacks comes up root's and the app (``USER tradeops``) cannot write it."""
+    commands = _dockerfile_run_words()
+    made = {w for c in commands if c[:2] == ["mkdir", "-p"] for w in c[2:]}
+    owned = {w for c in commands if c[:2] == ["chown", "tradeops"] for w in c[2:]}
+    assert any(c[:2] == ["useradd", "--system"] and c[-1] == "tradeops" for c in commands)
+    assert "USER tradeops" in (ROOT / "docker" / "Dockerfile").read_text().splitlines()
+    for d in STATE_DIRS:
+        assert d.path in made, f"{d.path} ({d.setting}) not created in the image"
+        assert d.path in owned, f"{d.path} ({d.setting}) not owned by the app user in the image"
+    # and no checkout's local state is copied into the image to seed those volumes
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert "var/" in ignored and ".env" in ignored

@@ -23,6 +23,7 @@ OPERATOR_ALERT_TYPES = frozenset(
     {
         "reconciliation_position_mismatch",  # trading.orders.reconcile
         "reconciliation_order_not_at_broker",  # workers.execution (an answered order never seen at the broker)
+        "reconciliation_order_unwritable",  # workers.execution (an answered order its worker cannot write)
         "trading_breaker_open",  # trading.controls.services
         "model_drift",  # mlmodels.handlers
         "model_drift_cleared",

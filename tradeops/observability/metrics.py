@@ -86,6 +86,12 @@ execution_spool_quarantined = Counter(
     "Spool lines the execution worker refused at start-up (cut short or altered) and quarantined",
     ["account"],
 )
+execution_unrecorded_unwritable = Gauge(
+    "tradeops_execution_unrecorded_unwritable",
+    "Orders of the spool the execution worker cannot write for a reason retrying will not change "
+    "(instrument not loaded, row refused): the account stays blocked",
+    ["account"],
+)
 
 # ---------------------------------------------------------------- compliance and audit
 

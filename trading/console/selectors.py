@@ -33,6 +33,7 @@ from trading.models import (
     Position,
     ProposalStatus,
     TradingAccount,
+    UnwritableOrder,
 )
 from trading.risk.breaker import BREAKER_OBJECT_TYPE, breaker_object_source
 from trading.risk.limits import LimitBook
@@ -101,6 +102,9 @@ class AccountView:
     drawdown_breached: bool = False  # the drawdown limit is one of them: re-basing the peak ends it
     rebase_pending: DrawdownRebase | None = None  # a re-base of the peak awaiting a second risk manager
     rebase_last: DrawdownRebase | None = None  # the latest one decided
+    # Orders the broker answered that the execution worker cannot write (``UnwritableOrder``): while
+    # any is here the account needs reconcile and sends nothing; each says why.
+    unwritable: list[UnwritableOrder] = field(default_factory=list)
 
     @property
     def trading_state(self) -> str:
@@ -184,6 +188,9 @@ def console_accounts() -> list[AccountView]:
     views = []
     workers = execution_workers_holding([a.pk for a in accounts]) or {}
     rebases = _drawdown_rebases([a.pk for a in accounts])
+    unwritable: dict[int, list[UnwritableOrder]] = {}
+    for row in UnwritableOrder.objects.filter(account__in=accounts).order_by("account_id", "recorded_at"):
+        unwritable.setdefault(row.account_id, []).append(row)
     for account in accounts:
         snapshot = getattr(account, "risk_snapshot", None)
         view = AccountView(
@@ -191,6 +198,7 @@ def console_accounts() -> list[AccountView]:
             snapshot=snapshot,
             kill_switch=engaged.get((KillScope.ACCOUNT, str(account.pk))) or engaged.get((KillScope.ALL, "")),
             worker_since=workers.get(account.pk),
+            unwritable=unwritable.get(account.pk, []),
         )
         gross = net = ZERO
         any_approx = False

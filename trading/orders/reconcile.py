@@ -26,16 +26,19 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
+from django.db import transaction
+
+from tradeops.core.clock import utcnow
 from tradeops.events import DECISION_NOT_RECOVERABLE, CheckResult, Envelope, RiskDecision, make_event
 from tradeops.recorder import recording
 from trading.brokers.base import Broker, Deal
 from trading.controls.services import KillResult, kill_switch_engage, risk_alert_raise
-from trading.models import Instrument, Order, TradingAccount
+from trading.models import Instrument, Order, TradingAccount, UnwritableOrder
 from trading.order_states import OrderStatus
 from trading.orders import selectors
 from trading.orders.outcome import fill_of
@@ -46,7 +49,11 @@ from trading.orders.services import (
     order_commit,
     order_transition,
 )
-from trading.orders.unrecorded import UnrecordedOrder, unrecorded_given_up_evidence
+from trading.orders.unrecorded import (
+    UnrecordedOrder,
+    unrecorded_given_up_evidence,
+    unrecorded_unwritable_evidence,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -367,6 +374,89 @@ def reconciliation_order_not_at_broker_raise(
         at=at,
         source=source,
     )
+
+
+def unwritable_order_raise(*, entry: UnrecordedOrder, reason: str, at: datetime, source: str) -> bool:
+    """An order the broker answered whose write failed cannot be written now, for ``reason``, a
+    cause retrying will not change (its instrument not loaded by the worker, a row the database
+    refuses): said ONCE per entry, across restarts too, as its ``UnwritableOrder`` row (the
+    console's account row shows it, with the reason), a high ``reconciliation_order_unwritable``
+    alert (an operator alert, by ``risk_alert_raise``, in the row's transaction) and an error log.
+    The account stays "needs reconcile": the caller keeps the entry and retries it silently each
+    turn. Returns True when this call said it (the row is new). RTS 25, RTS 6 Art. 17."""
+    with transaction.atomic():
+        _, created = UnwritableOrder.objects.get_or_create(
+            client_order_id=entry.client_order_id,
+            defaults={
+                "account_id": entry.account_id,
+                "symbol": entry.intent.symbol[:32],
+                "broker_answer": entry.answer[:64],
+                "reason": reason,
+                "occurred_at": entry.received_at,
+                "failed_at": entry.failed_at,
+                "recorded_at": utcnow(),
+            },
+        )
+        if created:
+            risk_alert_raise(
+                alert_type="reconciliation_order_unwritable",
+                severity="high",
+                account=str(entry.account_id),
+                evidence=unrecorded_unwritable_evidence(entry=entry, reason=reason),
+                at=at,
+                source=source,
+            )
+    if created:
+        logger.error(
+            "execution: order %s of account %s (%s, broker answer %s), unrecorded when its write failed at %s, "
+            "cannot be written: %s. The account stays blocked (needs reconcile); retried each turn without "
+            "another word until it is written (docs/execution-worker.md, The spool)",
+            entry.client_order_id,
+            entry.account_id,
+            entry.intent.symbol,
+            entry.answer,
+            entry.failed_at.isoformat(),
+            reason,
+        )
+    return created
+
+
+def unwritable_orders_forget(*, account_ids: Collection[int], keep: Collection[str]) -> int:
+    """Start-up of the worker that trades ``account_ids``: their ``UnwritableOrder`` rows whose
+    order is not among ``keep`` (the entries it took back from the spools) go, so the console
+    does not show an account blocked by an order no spool holds any more (a spool removed by
+    hand, with the database's state kept). Logged as a warning naming each. Returns how many."""
+    stale = list(
+        UnwritableOrder.objects.filter(account_id__in=list(account_ids))
+        .exclude(client_order_id__in=list(keep))
+        .values_list("client_order_id", "account_id")
+    )
+    for coid, account_id in stale:
+        logger.warning(
+            "execution: account %s: order %s was recorded as one the worker could not write, and no spool "
+            "holds it now: no longer shown as blocking the account (is it in our records?)",
+            account_id,
+            coid,
+        )
+    if stale:
+        UnwritableOrder.objects.filter(client_order_id__in=[c for c, _ in stale]).delete()
+    return len(stale)
+
+
+def unwritable_orders_clear(*, account_id: int, client_order_ids: Collection[str]) -> int:
+    """``client_order_ids`` of the account were written or found in our records: their
+    ``UnwritableOrder`` rows go (the console stops showing them). Returns how many went."""
+    if not client_order_ids:
+        return 0
+    deleted, _ = UnwritableOrder.objects.filter(account_id=account_id, client_order_id__in=client_order_ids).delete()
+    if deleted:
+        logger.warning(
+            "execution: account %s: %s order(s) that could not be written are now settled: %s",
+            account_id,
+            deleted,
+            ", ".join(sorted(client_order_ids)),
+        )
+    return deleted
 
 
 MARKET_ORDER_EXPIRED = "market order not executed within {waited:.0f} s of being sent ({why}): expired"

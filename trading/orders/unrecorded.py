@@ -166,6 +166,25 @@ def unrecorded_given_up_evidence(*, entry: UnrecordedOrder, waited: float, writt
     }
 
 
+def unrecorded_unwritable_evidence(*, entry: UnrecordedOrder, reason: str) -> dict:
+    """The ``reconciliation_order_unwritable`` alert's evidence for an entry the worker cannot
+    write for a reason retrying will not change: the sentence (what it is, why, what holds), the
+    client order id, the symbol, the broker's answer, the reason, the failed write's wall clock."""
+    coid = entry.client_order_id
+    return {
+        "explanation": (
+            f"Order {coid} ({entry.intent.symbol}, broker answer {entry.answer}) answered by the broker, its "
+            f"write failed, and it cannot be written now: {reason}. Account {entry.account_id} stays blocked "
+            "(needs reconcile) until it is written or found in our records."
+        ),
+        "client_order_id": coid,
+        "symbol": entry.intent.symbol,
+        "broker_answer": entry.answer,
+        "reason": reason,
+        "failed_at": entry.failed_at.isoformat(),
+    }
+
+
 def unrecorded_order_outcome(*, order, answer_accepted: bool, answer: str) -> tuple[bool, str]:
     """How an order whose write failed after the broker answered turned out, once reconciliation
     has settled its account: ``(accepted, why)``, what the worker would have told the account's
