@@ -122,6 +122,7 @@ from trading.orders.unrecorded import (
     UnrecordedOrder,
     broker_answer_of,
     positions_judge,
+    unconfirmed_filled_of,
     unrecorded_settlement,
     unrecorded_trial_outcome,
 )
@@ -860,6 +861,7 @@ class ExecutionWorker:
                     trial=trial,
                     failed_at=utcnow(),
                     traceparent=traceparent_current() or "",
+                    unconfirmed_filled=unconfirmed_filled_of(result),
                 )
             )
             raise
