@@ -127,6 +127,7 @@ from trading.orders.unrecorded import (
     UnrecordedOrder,
     broker_answer_of,
     positions_judge,
+    unconfirmed_filled_of,
     unrecorded_settlement,
     unrecorded_trial_outcome,
 )
@@ -870,6 +871,7 @@ class ExecutionWorker:
                     trial=trial,
                     failed_at=utcnow(),
                     traceparent=traceparent_current() or "",
+                    unconfirmed_filled=unconfirmed_filled_of(result),
                 )
             )
             raise

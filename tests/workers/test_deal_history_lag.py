@@ -13,6 +13,7 @@ history made to lag (its positions do not)."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -148,4 +149,68 @@ def test_a_difference_the_waited_for_fills_explain_only_in_part_is_a_mismatch_at
     assert report.positions_held == {} and set(report.position_mismatches) == {"EURUSD"}
     assert killed(account) and len(alerts("reconciliation_position_mismatch")) == 1
     assert account.pk in worker._needs_reconcile  # the unrecorded order is still waited for
+    worker.close()
+
+
+# ---------------------------------------------------------------- an answer whose deals had not shown
+
+
+def deals_not_confirmed(broker, monkeypatch):
+    """The broker's answers carry no deals and say so (``deals_confirmed=False``), as the MT5
+    adapter's do when the deal history shows none before its poll timeout; its filled volume is
+    reported. Together with ``deal_history_lags``: MT5 with deals later than the adapter's poll."""
+    real = broker.send_order
+
+    def send_order(request):
+        result = real(request)
+        return dataclasses.replace(result, deals=(), deals_confirmed=not result.filled_volume)
+
+    monkeypatch.setattr(broker, "send_order", send_order)
+
+
+def test_an_answer_whose_deals_had_not_shown_holds_the_account_by_its_filled_volume_until_they_show(
+    instrument, account, monkeypatch
+):
+    worker, broker = started(instrument, account)
+    catch_up = deal_history_lags(broker, monkeypatch)
+    deals_not_confirmed(broker, monkeypatch)
+    coid = send_with_failed_write(worker, monkeypatch, "filled")
+    ((_, entry),) = worker._unrecorded.items()
+    assert entry.outcome.fills == () and entry.unconfirmed_filled > 0  # no deal kept: the reported volume is
+    assert broker_net(broker) == entry.unconfirmed_filled and ours(account) == 0
+
+    report = worker.reconcile(account.pk)
+    # Until this change: no fill kept explained nothing, and the account's kill switch was engaged.
+    assert report.position_mismatches == {} and not killed(account)
+    assert report.positions_held == {"EURUSD": ("0", str(broker_net(broker)), str(entry.unconfirmed_filled))}
+    assert account.pk in worker._needs_reconcile and not alerts("reconciliation_position_mismatch")
+    worker.idle()  # still lagging: still held
+    assert account.pk in worker._needs_reconcile and not killed(account)
+
+    catch_up()  # the deals show
+    worker.idle()
+    order = Order.objects.get(client_order_id=coid)
+    assert order.status == "FILLED" and ours(account) == broker_net(broker)  # recovered from the broker
+    assert account.pk not in worker._needs_reconcile and not worker._unrecorded and not killed(account)
+    worker.close()
+
+
+def test_an_answer_whose_deals_never_show_is_a_mismatch_once_the_wait_is_over(instrument, account, monkeypatch):
+    worker, broker = started(instrument, account, unrecorded_wait=timedelta(seconds=60))
+    now = [1000.0]
+    worker._monotonic = lambda: now[0]
+    deal_history_lags(broker, monkeypatch)  # and it never catches up
+    deals_not_confirmed(broker, monkeypatch)
+    send_with_failed_write(worker, monkeypatch, "filled")
+
+    now[0] += 59
+    worker.idle()
+    assert account.pk in worker._needs_reconcile and not killed(account)  # held by the reported volume
+    now[0] += 2
+    report = worker.reconcile(account.pk)  # given up: written from the answer kept, which has no fill ...
+    assert Order.objects.filter(signal_id="filled").exists() and ours(account) == 0
+    assert len(alerts("reconciliation_order_not_at_broker")) == 1
+    # ... and the reported volume explains nothing any more: a mismatch, the kill switch engaged
+    assert report.positions_held == {} and set(report.position_mismatches) == {"EURUSD"}
+    assert killed(account) and len(alerts("reconciliation_position_mismatch")) == 1
     worker.close()

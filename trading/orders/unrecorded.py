@@ -9,8 +9,9 @@ entry in memory and appends it to its spool file before the failure is raised
 (``workers.unrecorded_spool``); a restarted worker reads the spool and settles each entry by the
 same rules (``unrecorded_settlement``), so a restart in between loses nothing.
 
-The spool's line: ``{"v":1,"sha256":"<hex>","entry":<the entry as JSON>}`` and a newline, one
-line per entry; the checksum is of the entry's bytes exactly as written. A line that is cut
+The spool's line: ``{"v":2,"sha256":"<hex>","entry":<the entry as JSON>}`` and a newline, one
+line per entry; the checksum is of the entry's bytes exactly as written. Format 2 added the
+entry's ``unconfirmed_filled``; a format 1 line (without it) still reads, as 0. A line that is cut
 short anywhere (a crash mid-write, a torn copy), altered, or not of this format is refused
 (``SpoolLineError``): the caller quarantines it, never drops it.
 """
@@ -33,7 +34,8 @@ from trading.intents import BUY, OrderIntent
 from trading.order_states import OrderStatus
 from trading.orders.outcome import Outcome
 
-SPOOL_FORMAT = 1
+SPOOL_FORMAT = 2
+SPOOL_FORMATS_READ = (1, 2)  # format 1: no unconfirmed_filled (read as 0)
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,11 @@ class UnrecordedOrder:
     trial: bool  # the breaker's trial order when it was sent (its breaker is told by the trial's resolution)
     failed_at: datetime  # wall clock of the failed write
     traceparent: str = ""  # the signal's trace, named in the order's audit records
+    # The volume the broker reported filled beyond the deals the answer carried, when its deals
+    # were not confirmed before the adapter's poll timeout (MT5: ``deals_confirmed=False``); 0
+    # otherwise. Not a fill we record (no deal, no price): it explains a position difference only
+    # while the entry is waited for (``positions_judge``). Spool format 2.
+    unconfirmed_filled: Decimal = Decimal(0)
 
     @property
     def client_order_id(self) -> str:
@@ -63,6 +70,15 @@ class UnrecordedOrder:
     @property
     def account_id(self) -> int:
         return self.intent.account_id
+
+
+def unconfirmed_filled_of(result: OrderResult | None) -> Decimal:
+    """The volume ``result`` reports filled that its deals do not show: the broker's filled
+    volume less its deals' volume when the deal history did not confirm every fill before the
+    adapter's poll timeout (``deals_confirmed=False``), else 0."""
+    if result is None or result.deals_confirmed:
+        return Decimal(0)
+    return max(result.filled_volume - sum((d.volume for d in result.deals), Decimal(0)), Decimal(0))
 
 
 def broker_answer_of(result: OrderResult | None, error: BrokerError | None) -> tuple[bool, bool, str]:
@@ -105,11 +121,12 @@ def unrecorded_settlement(*, entry: UnrecordedOrder, recorded: bool, waited: flo
 
 
 def unrecorded_fills_net(entries: Iterable[UnrecordedOrder]) -> dict[str, Decimal]:
-    """The fills ``entries`` kept (the broker's deals in its answer), netted by symbol and signed
+    """The fills ``entries`` kept (the broker's deals in its answer, and the volume it reported
+    filled that its deals did not show yet, ``unconfirmed_filled``), netted by symbol and signed
     by side (a buy adds, a sell takes away): what our positions lack until they are written."""
     net: dict[str, Decimal] = {}
     for entry in entries:
-        filled = sum((f.quantity for f in entry.outcome.fills), Decimal(0))
+        filled = sum((f.quantity for f in entry.outcome.fills), entry.unconfirmed_filled)
         if filled:
             signed = filled if entry.intent.side == BUY else -filled
             net[entry.intent.symbol] = net.get(entry.intent.symbol, Decimal(0)) + signed
@@ -135,9 +152,12 @@ def positions_judge(
     answers within ``unrecorded_wait``, ``Settlement.WAIT``; a refused entry explains nothing).
     MT5's positions show a fill at once, its deal history seconds later: an order whose write
     failed after its fill and that the history does not show yet leaves our net position short of
-    the broker's by exactly its kept fills. Such a symbol is held: the broker's net minus ours
-    equals the waited-for fills' signed net on that symbol, to the lot, and is not zero. Any other
-    difference, whole (a symbol explained in part is not explained), is a mismatch. RTS 6 Art. 17."""
+    the broker's by exactly its kept fills. An answer whose deals did not show before the
+    adapter's poll timeout kept the volume the broker reported filled instead
+    (``unconfirmed_filled``): it counts the same, for as long as the entry is waited for. Such a
+    symbol is held: the broker's net minus ours equals the waited-for fills' signed net on that
+    symbol, to the lot, and is not zero. Any other difference, whole (a symbol explained in part
+    is not explained), is a mismatch. RTS 6 Art. 17."""
     pending = unrecorded_fills_net(e for e in waiting if not e.refused)
     held: dict[str, tuple[str, str, str]] = {}
     left: dict[str, tuple[str, str]] = {}
@@ -225,6 +245,7 @@ class SpoolLineError(ValueError):
 _encoder = msgspec.json.Encoder(decimal_format="string")
 _decoder = msgspec.json.Decoder(UnrecordedOrder)
 _HEAD = b'{"v":%d,"sha256":"' % SPOOL_FORMAT
+_HEADS_READ = tuple(b'{"v":%d,"sha256":"' % v for v in SPOOL_FORMATS_READ)  # all of one length
 _DIGEST = 64  # hex characters of a SHA-256
 _MIDDLE = b'","entry":'
 _TAIL = b"}\n"
@@ -243,8 +264,8 @@ def spool_line_decode(line: bytes) -> UnrecordedOrder:
     decode."""
     if not line.endswith(_TAIL):
         raise SpoolLineError("cut short: the line does not end with '}' and a newline")
-    if not line.startswith(_HEAD):
-        raise SpoolLineError(f"not a spool line of format {SPOOL_FORMAT}")
+    if not line.startswith(_HEADS_READ):
+        raise SpoolLineError(f"not a spool line of format {' or '.join(map(str, SPOOL_FORMATS_READ))}")
     digest_end = len(_HEAD) + _DIGEST
     digest = line[len(_HEAD) : digest_end]
     if line[digest_end : digest_end + len(_MIDDLE)] != _MIDDLE:

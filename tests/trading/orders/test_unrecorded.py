@@ -301,3 +301,67 @@ def test_an_explained_difference_never_kills_and_an_unexplained_part_always_does
             assert s in judged.held and Decimal(judged.held[s][2]) == pending[s]  # never kills
         else:
             assert s in judged.mismatches  # always does
+
+
+# ---------------------------------------------------------------- an answer whose deals had not shown
+
+
+def test_the_unconfirmed_filled_volume_is_what_the_answer_reports_filled_beyond_its_deals():
+    from trading.brokers.base import Deal, OrderOutcome, OrderResult
+    from trading.orders.unrecorded import unconfirmed_filled_of
+
+    at = datetime(2026, 12, 7, 4, 0, tzinfo=UTC)
+    answer = OrderResult(
+        outcome=OrderOutcome.DONE,
+        client_order_id="Taaaaaaaaaaaaaaaaaaaa",
+        symbol="EURUSD",
+        side="BUY",
+        requested_volume=Decimal("0.30"),
+        ts=at,
+        filled_volume=Decimal("0.30"),
+        deals_confirmed=False,
+    )
+    assert unconfirmed_filled_of(answer) == Decimal("0.30")  # no deal showed before the poll timeout
+    deal = Deal(
+        deal_id="D1",
+        order_id="1",
+        position_id="1",
+        symbol="EURUSD",
+        side="BUY",
+        volume=Decimal("0.10"),
+        price=Decimal("1.1"),
+        ts=at,
+    )
+    assert unconfirmed_filled_of(dataclasses.replace(answer, deals=(deal,))) == Decimal("0.20")  # one of them did
+    assert unconfirmed_filled_of(dataclasses.replace(answer, deals_confirmed=True)) == 0  # every fill is a deal
+    assert unconfirmed_filled_of(None) == 0  # an error: no answer
+
+
+def test_an_answer_without_deals_explains_the_difference_by_the_volume_it_reported_filled():
+    no_deals = dataclasses.replace(filled_kept("EURUSD", "BUY"), unconfirmed_filled=Decimal("0.30"))
+    sold = dataclasses.replace(filled_kept("GBPUSD", "SELL", "0.10"), unconfirmed_filled=Decimal("0.20"))
+    assert unrecorded_fills_net([no_deals, sold]) == {"EURUSD": Decimal("0.30"), "GBPUSD": Decimal("-0.30")}
+    judged = positions_judge(
+        mismatches={"EURUSD": ("0", "0.30"), "GBPUSD": ("0", "-0.30"), "US500.cash": ("0", "1")},
+        waiting=[no_deals, sold],
+    )
+    assert judged.held == {"EURUSD": ("0", "0.30", "0.30"), "GBPUSD": ("0", "-0.30", "-0.30")}
+    assert judged.mismatches == {"US500.cash": ("0", "1")}
+    # Past the wait the entry is no longer waited for: the same difference is a mismatch.
+    assert positions_judge(mismatches={"EURUSD": ("0", "0.30")}, waiting=[]).mismatches == {"EURUSD": ("0", "0.30")}
+
+
+def test_a_format_1_spool_line_without_the_unconfirmed_volume_still_reads():
+    import hashlib
+    import json
+
+    entry = dataclasses.replace(filled_kept("EURUSD", "BUY", "0.10"), unconfirmed_filled=Decimal("0.20"))
+    line = spool_line_encode(entry)
+    assert line.startswith(b'{"v":2,') and spool_line_decode(line) == entry
+    body = json.loads(line[line.index(b'"entry":') + 8 : -2])
+    del body["unconfirmed_filled"]
+    old = json.dumps(body, separators=(",", ":")).encode()
+    v1 = b'{"v":1,"sha256":"' + hashlib.sha256(old).hexdigest().encode() + b'","entry":' + old + b"}\n"
+    assert spool_line_decode(v1) == dataclasses.replace(entry, unconfirmed_filled=Decimal(0))
+    with pytest.raises(SpoolLineError, match="format 1 or 2"):
+        spool_line_decode(v1.replace(b'"v":1', b'"v":3'))
