@@ -293,6 +293,11 @@ class ExecutionWorker:
         # Market orders written SUBMITTED without a fill: client order id -> (account id, monotonic
         # time sent, what the broker said). Expired past ``market_order_timeout``.
         self._unsettled_market: dict[str, tuple[int, float, str]] = {}
+        # Recorded SUBMITTED from an answer that reported a filled volume its deals did not show
+        # (MT5 ``deals_confirmed=False``): coid -> (account, monotonic time sent, symbol, side,
+        # volume reported). Held, not expired, for ``unrecorded_wait`` (in memory: a restart
+        # reconciles and closes it as before this was kept).
+        self._reported_unseen: dict[str, tuple[int, float, str, str, Decimal]] = {}
         # A breaker's trial order whose write failed after the broker answered: account id ->
         # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
         # that settles the account (``_trial_resolve``); until then the trial is out.
@@ -825,6 +830,7 @@ class ExecutionWorker:
         self.gate.on_sent(intent, ctx)
         self.risk.on_order_sent(intent)
         sent_at = self.clock.now()  # RTS 25: the moment the order left for the broker
+        sent_mono = self._monotonic()
         result, error = self._send(intent)
         timer.step("broker")
         if self.crash_hook is not None:
@@ -881,6 +887,25 @@ class ExecutionWorker:
             self._needs_reconcile.add(account_id)  # the book took fills the write did not: reload it
         self._feed_gate(written.events)
         self._after_commit(intent, written.order, result, error, realised, len(written.fills))
+        reported = unconfirmed_filled_of(result)
+        if reported > 0 and not written.fills and not written.order.is_terminal:
+            # The broker's position holds a fill our records do not: trade on nothing until its
+            # deals are attached by reconciliation (or the wait ends: a mismatch, RTS 6 Art. 17).
+            self._reported_unseen[intent.client_order_id] = (
+                account_id,
+                sent_mono,
+                intent.symbol,
+                str(intent.side),
+                reported,
+            )
+            self._needs_reconcile.add(account_id)
+            logger.warning(
+                "execution: %s answered %s lots filled but its deals did not show before the poll timeout; "
+                "account %s held until reconciliation attaches them",
+                intent.client_order_id,
+                reported,
+                account_id,
+            )
         if intent.order_type == OrderType.MARKET and (
             (written.order.status == OrderStatus.SUBMITTED and not written.fills)
             or written.order.status == OrderStatus.PARTIALLY_FILLED
@@ -1015,8 +1040,20 @@ class ExecutionWorker:
         next turn."""
         timeout = self.config.market_order_timeout.total_seconds()
         now = self._monotonic()
-        due = [(coid, entry) for coid, entry in self._unsettled_market.items() if now - entry[1] >= timeout]
+        wait = self.config.unrecorded_wait.total_seconds()
+
+        def is_due(coid: str, sent: float) -> bool:
+            # a reported fill is waited for its deals until ``unrecorded_wait``, not expired before
+            return now - sent >= (max(timeout, wait) if coid in self._reported_unseen else timeout)
+
+        due = [(coid, entry) for coid, entry in self._unsettled_market.items() if is_due(coid, entry[1])]
         for coid, (account_id, sent, why) in due:
+            unseen = self._reported_unseen.get(coid)
+            if unseen is not None:
+                why = (
+                    f"the broker reported {format(unseen[4].normalize(), 'f')} lots filled (deals not "
+                    f"confirmed) and no deal of it showed within {wait:g} s; {why}"
+                )
             broker = self.brokers[account_id]
             try:
                 if not broker.connected:
@@ -1036,6 +1073,7 @@ class ExecutionWorker:
                 logger.warning("execution: market order %s: broker not reachable (%s); asked again later", coid, exc)
                 continue
             del self._unsettled_market[coid]
+            self._reported_unseen.pop(coid, None)
             if expired is not None:
                 self.stats.market_orders_expired += 1
                 self.risk.on_order_closed(account_id, coid)
@@ -1069,7 +1107,9 @@ class ExecutionWorker:
             unknown_grace=self.config.unknown_grace,
             algo_by_magic=self.algo_by_magic,
             actor=ACTOR,
+            keep_open={c for c, e in self._reported_unseen.items() if e[0] == account_id},
         )
+        reported = self._reported_unseen_settle(account_id)
         self._load_account_state(account_id)
         # The broker's balance already holds every realised P&L it booked: start counting afresh.
         book = self.risk.account(account_id)
@@ -1081,20 +1121,45 @@ class ExecutionWorker:
         waiting, within_wait, written = self._unrecorded_settle(account_id)
         if written:  # written from the answers kept: compare with what the records now hold
             report.position_mismatches = positions_compare(account_id=account_id, broker=broker)
-        self._positions_judge(account_id, report, within_wait)
+        self._positions_judge(account_id, report, within_wait, reported)
         if report.awaiting or waiting or report.positions_held:
             self._needs_reconcile.add(account_id)
         else:
             self._needs_reconcile.discard(account_id)
         return report
 
-    def _positions_judge(self, account_id: int, report: ReconcileReport, waiting: list[UnrecordedOrder]) -> None:
+    def _reported_unseen_settle(self, account_id: int) -> list[tuple[str, str, Decimal]]:
+        """The account was reconciled: its orders recorded from an answer whose reported fill had
+        no deals (``_reported_unseen``) that now have their fills or are closed are done; returns
+        (symbol, side, volume) of those still within ``unrecorded_wait`` of their send, whose
+        reported volume explains a position difference (``positions_judge``)."""
+        mine = {c: e for c, e in self._reported_unseen.items() if e[0] == account_id}
+        if not mine:
+            return []
+        orders = selectors.orders_by_client_id(account_id=account_id, client_order_ids=set(mine))
+        now, wait = self._monotonic(), self.config.unrecorded_wait.total_seconds()
+        within: list[tuple[str, str, Decimal]] = []
+        for coid, (_, sent, symbol, side, volume) in mine.items():
+            order = orders.get(coid)
+            if order is None or order.is_terminal or order.filled_quantity > 0:
+                del self._reported_unseen[coid]  # its deals were attached (or it was closed otherwise)
+            elif now - sent < wait:
+                within.append((symbol, side, volume))
+        return within
+
+    def _positions_judge(
+        self,
+        account_id: int,
+        report: ReconcileReport,
+        waiting: list[UnrecordedOrder],
+        reported: Iterable[tuple[str, str, Decimal]] = (),
+    ) -> None:
         """Act on the reconciliation's position differences (``positions_judge``): one exactly
         the fills of the account's unrecorded orders still waited for (MT5's deal history lags its
         positions) is held, logged at WARNING with its figures, the account kept marked (the next
         reconciliation decides again); any other raises the mismatch (alert, automatic kill).
         Until 2026-12-07 the held ones engaged the kill switch too."""
-        judged = positions_judge(mismatches=report.position_mismatches, waiting=waiting)
+        judged = positions_judge(mismatches=report.position_mismatches, waiting=waiting, reported=reported)
         report.position_mismatches, report.positions_held = judged.mismatches, judged.held
         if judged.held:
             self.stats.positions_held += len(judged.held)

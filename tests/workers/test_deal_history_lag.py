@@ -214,3 +214,70 @@ def test_an_answer_whose_deals_never_show_is_a_mismatch_once_the_wait_is_over(in
     assert report.positions_held == {} and set(report.position_mismatches) == {"EURUSD"}
     assert killed(account) and len(alerts("reconciliation_position_mismatch")) == 1
     worker.close()
+
+
+# ------------------------------------------- the write succeeded: recorded SUBMITTED, deals late
+
+
+def clocked(worker) -> list[float]:
+    now = [1000.0]
+    worker._monotonic = lambda: now[0]
+    return now
+
+
+def test_a_recorded_order_whose_reported_fill_had_no_deals_is_held_then_filled_when_they_show(
+    instrument, account, monkeypatch
+):
+    worker, broker = started(instrument, account)
+    now = clocked(worker)
+    catch_up = deal_history_lags(broker, monkeypatch)
+    deals_not_confirmed(broker, monkeypatch)
+    worker.handle(signal(signal_id="late", at=AT))
+    order = Order.objects.get(signal_id="late")
+    assert order.status == "SUBMITTED" and order.filled_quantity == 0 and broker_net(broker) > 0
+    # Until this change the account kept trading on a position it did not hold.
+    assert account.pk in worker._needs_reconcile
+
+    now[0] += 31  # past market_order_timeout: before this change EXPIRED "not executed", then a kill
+    worker.idle()
+    order.refresh_from_db()
+    assert order.status == "SUBMITTED" and not killed(account) and not alerts("reconciliation_position_mismatch")
+    assert account.pk in worker._needs_reconcile  # still nothing sent
+
+    catch_up()  # the deals show
+    now[0] += 1
+    worker.idle()
+    order.refresh_from_db()
+    deals = [d for d in broker.deals_since(AT - timedelta(days=1)) if d.comment == order.client_order_id]
+    assert order.status == "FILLED" and order.filled_quantity == order.quantity
+    assert sorted((e.broker_deal_id, e.price, e.executed_at) for e in order.executions.all()) == sorted(
+        (d.deal_id, d.price, d.ts) for d in deals
+    )
+    assert ours(account) == broker_net(broker) and not killed(account)
+    assert account.pk not in worker._needs_reconcile and not worker._reported_unseen
+    worker.close()
+
+
+def test_a_recorded_order_whose_reported_fill_never_shows_is_a_mismatch_and_closed_at_the_wait_end(
+    instrument, account, monkeypatch
+):
+    worker, broker = started(instrument, account, unrecorded_wait=timedelta(seconds=60))
+    now = clocked(worker)
+    deal_history_lags(broker, monkeypatch)  # and it never catches up
+    deals_not_confirmed(broker, monkeypatch)
+    worker.handle(signal(signal_id="never", at=AT))
+    order = Order.objects.get(signal_id="never")
+
+    now[0] += 59
+    worker.idle()
+    order.refresh_from_db()
+    assert order.status == "SUBMITTED" and not killed(account) and account.pk in worker._needs_reconcile
+
+    now[0] += 2
+    worker.idle()
+    assert killed(account) and alerts("reconciliation_position_mismatch")
+    order.refresh_from_db()
+    assert order.status == "EXPIRED" and order.filled_quantity == 0
+    assert "reported" in order.reject_reason and "no deal of it showed within 60 s" in order.reject_reason
+    assert not worker._reported_unseen
+    worker.close()

@@ -89,6 +89,7 @@ def order_reconcile(
     unknown_grace: timedelta,
     algo_by_magic: Mapping[int, str] | None = None,
     actor: str,
+    keep_open: Collection[str] = (),
 ) -> ReconcileReport:
     """Make our records of ``account`` agree with ``broker``: record every deal of ours the broker
     booked and we did not (creating the order, in one write, when the crash came before its
@@ -97,7 +98,9 @@ def order_reconcile(
     ``now`` is the event time (the clock of the runner; None before a replay's first event:
     then every deal and every unsettled order is looked at). An order sent less than
     ``unknown_grace`` ago and not yet visible at the broker is left alone and listed in
-    ``awaiting`` (MT5 polls its deal history). Regulation: RTS 6 Art. 17."""
+    ``awaiting`` (MT5 polls its deal history); so is one in ``keep_open`` (the caller waits for
+    the fill the broker reported and its deals did not show yet; it closes the order itself when
+    the wait is over). Regulation: RTS 6 Art. 17."""
     since = now - lookback if now is not None else None
     report = ReconcileReport(account_id=account.pk)
     deals = [d for d in broker.deals_since(since or BEGINNING) if d.comment]
@@ -146,7 +149,16 @@ def order_reconcile(
             actor=actor,
             report=report,
         )
-    _close_unknown(account=account, exclude=ids, since=since, now=now, grace=unknown_grace, actor=actor, report=report)
+    _close_unknown(
+        account=account,
+        exclude=ids,
+        since=since,
+        now=now,
+        grace=unknown_grace,
+        actor=actor,
+        report=report,
+        keep_open=keep_open,
+    )
     report.position_mismatches = positions_compare(account_id=account.pk, broker=broker)
     if report.changed:
         logger.warning(
@@ -278,12 +290,15 @@ def _settle_order(*, order: Order, open_order, missing, broker_order_id, now, ac
             report.closed_orders.append(order.client_order_id)
 
 
-def _close_unknown(*, account, exclude, since, now, grace, actor, report) -> None:
+def _close_unknown(*, account, exclude, since, now, grace, actor, report, keep_open=()) -> None:
     """Our unsettled orders the broker does not know (and never filled): they never got there.
-    One sent moments ago may not show yet: keep it, and the account blocked, until the grace ends."""
+    One sent moments ago may not show yet: keep it, and the account blocked, until the grace ends.
+    One in ``keep_open`` (a fill the broker reported whose deals are waited for) is kept too."""
     for order in selectors.orders_unsettled(account_id=account.pk, since=since, exclude=exclude):
         sent = order.submitted_at or order.created_at
-        if order.status == OrderStatus.SUBMITTED and now is not None and now - sent < grace:
+        if order.client_order_id in keep_open or (
+            order.status == OrderStatus.SUBMITTED and now is not None and now - sent < grace
+        ):
             report.awaiting.append(order.client_order_id)
             continue
         target = OrderStatus.REJECTED if order.status == OrderStatus.NEW else OrderStatus.CANCELLED

@@ -144,8 +144,21 @@ class PositionsJudged:
     mismatches: dict[str, tuple[str, str]]
 
 
+def reported_fills_net(reported: Iterable[tuple[str, str, Decimal]]) -> dict[str, Decimal]:
+    """``reported``: (symbol, side, volume) of recorded orders whose answer reported a filled
+    volume its deals did not show (``deals_confirmed=False``), netted by symbol, signed by side."""
+    net: dict[str, Decimal] = {}
+    for symbol, side, volume in reported:
+        if volume:
+            net[symbol] = net.get(symbol, Decimal(0)) + (volume if side == BUY else -volume)
+    return net
+
+
 def positions_judge(
-    *, mismatches: Mapping[str, tuple[str, str]], waiting: Iterable[UnrecordedOrder]
+    *,
+    mismatches: Mapping[str, tuple[str, str]],
+    waiting: Iterable[UnrecordedOrder],
+    reported: Iterable[tuple[str, str, Decimal]] = (),
 ) -> PositionsJudged:
     """Which position differences (``positions_compare``: symbol -> (ours, the broker's)) the
     account's unrecorded orders still waited for explain (``waiting``: accepted or unknown
@@ -157,8 +170,13 @@ def positions_judge(
     (``unconfirmed_filled``): it counts the same, for as long as the entry is waited for. Such a
     symbol is held: the broker's net minus ours equals the waited-for fills' signed net on that
     symbol, to the lot, and is not zero. Any other difference, whole (a symbol explained in part
-    is not explained), is a mismatch. RTS 6 Art. 17."""
+    is not explained), is a mismatch. The same goes for an order whose write SUCCEEDED after such
+    an answer (recorded SUBMITTED without a fill): ``reported``, (symbol, side, reported filled
+    volume) of those still waited for (``unrecorded_wait`` from the send), counts with the rest.
+    RTS 6 Art. 17."""
     pending = unrecorded_fills_net(e for e in waiting if not e.refused)
+    for symbol, volume in reported_fills_net(reported).items():
+        pending[symbol] = pending.get(symbol, Decimal(0)) + volume
     held: dict[str, tuple[str, str, str]] = {}
     left: dict[str, tuple[str, str]] = {}
     for symbol, (ours, broker) in mismatches.items():

@@ -365,3 +365,51 @@ def test_a_format_1_spool_line_without_the_unconfirmed_volume_still_reads():
     assert spool_line_decode(v1) == dataclasses.replace(entry, unconfirmed_filled=Decimal(0))
     with pytest.raises(SpoolLineError, match="format 1 or 2"):
         spool_line_decode(v1.replace(b'"v":1', b'"v":3'))
+
+
+# ------------------------------------- recorded orders whose reported fill had no deals (written)
+
+
+def test_a_recorded_orders_reported_fill_explains_the_difference_alone_or_with_the_unrecorded_ones():
+    reported = [("EURUSD", "BUY", Decimal("0.30")), ("EURUSD", "SELL", Decimal("0.10")), ("GBPUSD", "SELL", Decimal(1))]
+    judged = positions_judge(
+        mismatches={"EURUSD": ("1", "1.2"), "GBPUSD": ("0", "-1"), "USDJPY": ("0", "0.1")},
+        waiting=[],
+        reported=reported,
+    )
+    assert judged.held == {"EURUSD": ("1", "1.2", "0.20"), "GBPUSD": ("0", "-1", "-1")}
+    assert judged.mismatches == {"USDJPY": ("0", "0.1")}
+    # together with an unrecorded order's kept fill: the sum explains, either alone does not
+    both = positions_judge(
+        mismatches={"EURUSD": ("0", "0.5")}, waiting=[filled_kept("EURUSD", "BUY", "0.2")], reported=reported[:1]
+    )
+    assert both.held == {"EURUSD": ("0", "0.5", "0.50")} and not both.mismatches
+    alone = positions_judge(mismatches={"EURUSD": ("0", "0.5")}, waiting=[], reported=reported[:1])
+    assert alone.mismatches == {"EURUSD": ("0", "0.5")}  # past its wait the caller passes nothing: a mismatch
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    reported=st.lists(st.tuples(symbols, st.sampled_from(["BUY", "SELL"]), lots), max_size=6),
+    ours=st.dictionaries(symbols, signed_lots),
+    unexplained=st.dictionaries(symbols, signed_lots),
+)
+def test_a_reported_fill_waited_for_never_kills_and_an_unexplained_part_always_does(reported, ours, unexplained):
+    """The broker's net is ours plus the reported fills of the recorded orders waited for plus an
+    unexplained part: all reported, held; any unexplained part left over, a mismatch."""
+    pending: dict[str, Decimal] = {}
+    for s, side, q in reported:
+        pending[s] = pending.get(s, Decimal(0)) + (q if side == "BUY" else -q)
+    mismatches = {}
+    for s in set(ours) | set(pending) | set(unexplained):
+        a = ours.get(s, Decimal(0))
+        b = a + pending.get(s, Decimal(0)) + unexplained.get(s, Decimal(0))
+        if a != b:
+            mismatches[s] = (str(a), str(b))
+    judged = positions_judge(mismatches=mismatches, waiting=[], reported=reported)
+    assert set(judged.held) | set(judged.mismatches) == set(mismatches)
+    for s in mismatches:
+        if unexplained.get(s, Decimal(0)) == 0:
+            assert s in judged.held and Decimal(judged.held[s][2]) == pending[s]
+        else:
+            assert s in judged.mismatches
