@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,17 +121,27 @@ def unrecorded_settlement(*, entry: UnrecordedOrder, recorded: bool, waited: flo
     return Settlement.WAIT
 
 
+def signed_net(legs: Iterable[tuple[str, str, Decimal]]) -> dict[str, Decimal]:
+    """``legs``, (symbol, side, volume), netted by symbol and signed by side (a buy adds, a sell
+    takes away); a symbol whose legs are all of no volume is left out."""
+    net: dict[str, Decimal] = {}
+    for symbol, side, volume in legs:
+        if volume:
+            net[symbol] = net.get(symbol, Decimal(0)) + (volume if side == BUY else -volume)
+    return net
+
+
+def _kept_fills(entries: Iterable[UnrecordedOrder]) -> Iterable[tuple[str, str, Decimal]]:
+    for entry in entries:
+        filled = sum((f.quantity for f in entry.outcome.fills), entry.unconfirmed_filled)
+        yield entry.intent.symbol, entry.intent.side, filled
+
+
 def unrecorded_fills_net(entries: Iterable[UnrecordedOrder]) -> dict[str, Decimal]:
     """The fills ``entries`` kept (the broker's deals in its answer, and the volume it reported
     filled that its deals did not show yet, ``unconfirmed_filled``), netted by symbol and signed
-    by side (a buy adds, a sell takes away): what our positions lack until they are written."""
-    net: dict[str, Decimal] = {}
-    for entry in entries:
-        filled = sum((f.quantity for f in entry.outcome.fills), entry.unconfirmed_filled)
-        if filled:
-            signed = filled if entry.intent.side == BUY else -filled
-            net[entry.intent.symbol] = net.get(entry.intent.symbol, Decimal(0)) + signed
-    return net
+    by side (``signed_net``): what our positions lack until they are written."""
+    return signed_net(_kept_fills(entries))
 
 
 @dataclass(frozen=True)
@@ -142,16 +153,6 @@ class PositionsJudged:
 
     held: dict[str, tuple[str, str, str]]
     mismatches: dict[str, tuple[str, str]]
-
-
-def reported_fills_net(reported: Iterable[tuple[str, str, Decimal]]) -> dict[str, Decimal]:
-    """``reported``: (symbol, side, volume) of recorded orders whose answer reported a filled
-    volume its deals did not show (``deals_confirmed=False``), netted by symbol, signed by side."""
-    net: dict[str, Decimal] = {}
-    for symbol, side, volume in reported:
-        if volume:
-            net[symbol] = net.get(symbol, Decimal(0)) + (volume if side == BUY else -volume)
-    return net
 
 
 def positions_judge(
@@ -174,9 +175,7 @@ def positions_judge(
     an answer (recorded SUBMITTED without a fill): ``reported``, (symbol, side, reported filled
     volume) of those still waited for (``unrecorded_wait`` from the send), counts with the rest.
     RTS 6 Art. 17."""
-    pending = unrecorded_fills_net(e for e in waiting if not e.refused)
-    for symbol, volume in reported_fills_net(reported).items():
-        pending[symbol] = pending.get(symbol, Decimal(0)) + volume
+    pending = signed_net(itertools.chain(_kept_fills(e for e in waiting if not e.refused), reported))
     held: dict[str, tuple[str, str, str]] = {}
     left: dict[str, tuple[str, str]] = {}
     for symbol, (ours, broker) in mismatches.items():

@@ -269,6 +269,18 @@ symbols = st.sampled_from(["EURUSD", "GBPUSD", "US500.cash"])
 signed_lots = st.decimals(min_value=Decimal(-1000), max_value=Decimal(1000), places=2, allow_nan=False)
 
 
+def _differences(ours, pending, unexplained):
+    """The position differences a reconciliation sees when the broker holds ours plus the
+    waited-for fills (``pending``) plus an unexplained part: symbol -> (ours, the broker's)."""
+    mismatches = {}
+    for s in set(ours) | set(pending) | set(unexplained):
+        a = ours.get(s, Decimal(0))
+        b = a + pending.get(s, Decimal(0)) + unexplained.get(s, Decimal(0))
+        if a != b:
+            mismatches[s] = (str(a), str(b))
+    return mismatches
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     kept=st.lists(
@@ -287,12 +299,7 @@ def test_an_explained_difference_never_kills_and_an_unexplained_part_always_does
     for s, side, qs, refused in kept:
         if not refused:
             pending[s] = pending.get(s, Decimal(0)) + (sum(qs, Decimal(0)) * (1 if side == "BUY" else -1))
-    mismatches = {}
-    for s in set(ours) | set(pending) | set(unexplained):
-        a = ours.get(s, Decimal(0))
-        b = a + pending.get(s, Decimal(0)) + unexplained.get(s, Decimal(0))
-        if a != b:
-            mismatches[s] = (str(a), str(b))
+    mismatches = _differences(ours, pending, unexplained)
     judged = positions_judge(mismatches=mismatches, waiting=waiting)
     assert set(judged.held) | set(judged.mismatches) == set(mismatches)
     assert not set(judged.held) & set(judged.mismatches)
@@ -400,12 +407,7 @@ def test_a_reported_fill_waited_for_never_kills_and_an_unexplained_part_always_d
     pending: dict[str, Decimal] = {}
     for s, side, q in reported:
         pending[s] = pending.get(s, Decimal(0)) + (q if side == "BUY" else -q)
-    mismatches = {}
-    for s in set(ours) | set(pending) | set(unexplained):
-        a = ours.get(s, Decimal(0))
-        b = a + pending.get(s, Decimal(0)) + unexplained.get(s, Decimal(0))
-        if a != b:
-            mismatches[s] = (str(a), str(b))
+    mismatches = _differences(ours, pending, unexplained)
     judged = positions_judge(mismatches=mismatches, waiting=[], reported=reported)
     assert set(judged.held) | set(judged.mismatches) == set(mismatches)
     for s in mismatches:
