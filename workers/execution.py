@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, InterfaceError, OperationalError
@@ -228,6 +229,17 @@ class ExecutionConfig:
     source: str = "execution-worker"
 
 
+class ReportedUnseen(NamedTuple):
+    """An order recorded SUBMITTED from an answer that reported a filled volume its deals did not
+    show (MT5 ``deals_confirmed=False``): held, not expired, for ``unrecorded_wait`` from its send."""
+
+    account_id: int
+    sent: float  # monotonic time the order left for the broker
+    symbol: str
+    side: str
+    volume: Decimal  # the volume reported filled that no deal showed
+
+
 @dataclass
 class WorkerStats:
     signals: int = 0
@@ -294,10 +306,9 @@ class ExecutionWorker:
         # time sent, what the broker said). Expired past ``market_order_timeout``.
         self._unsettled_market: dict[str, tuple[int, float, str]] = {}
         # Recorded SUBMITTED from an answer that reported a filled volume its deals did not show
-        # (MT5 ``deals_confirmed=False``): coid -> (account, monotonic time sent, symbol, side,
-        # volume reported). Held, not expired, for ``unrecorded_wait`` (in memory: a restart
-        # reconciles and closes it as before this was kept).
-        self._reported_unseen: dict[str, tuple[int, float, str, str, Decimal]] = {}
+        # (MT5 ``deals_confirmed=False``): coid -> ``ReportedUnseen``. Held, not expired, for
+        # ``unrecorded_wait`` (in memory: a restart reconciles and closes it as before this was kept).
+        self._reported_unseen: dict[str, ReportedUnseen] = {}
         # A breaker's trial order whose write failed after the broker answered: account id ->
         # (client order id, the answer accepted it, the answer). Resolved by the reconciliation
         # that settles the account (``_trial_resolve``); until then the trial is out.
@@ -891,12 +902,8 @@ class ExecutionWorker:
         if reported > 0 and not written.fills and not written.order.is_terminal:
             # The broker's position holds a fill our records do not: trade on nothing until its
             # deals are attached by reconciliation (or the wait ends: a mismatch, RTS 6 Art. 17).
-            self._reported_unseen[intent.client_order_id] = (
-                account_id,
-                sent_mono,
-                intent.symbol,
-                str(intent.side),
-                reported,
+            self._reported_unseen[intent.client_order_id] = ReportedUnseen(
+                account_id, sent_mono, intent.symbol, str(intent.side), reported
             )
             self._needs_reconcile.add(account_id)
             logger.warning(
@@ -1051,7 +1058,7 @@ class ExecutionWorker:
             unseen = self._reported_unseen.get(coid)
             if unseen is not None:
                 why = (
-                    f"the broker reported {format(unseen[4].normalize(), 'f')} lots filled (deals not "
+                    f"the broker reported {format(unseen.volume.normalize(), 'f')} lots filled (deals not "
                     f"confirmed) and no deal of it showed within {wait:g} s; {why}"
                 )
             broker = self.brokers[account_id]
@@ -1107,7 +1114,7 @@ class ExecutionWorker:
             unknown_grace=self.config.unknown_grace,
             algo_by_magic=self.algo_by_magic,
             actor=ACTOR,
-            keep_open={c for c, e in self._reported_unseen.items() if e[0] == account_id},
+            keep_open={c for c, e in self._reported_unseen.items() if e.account_id == account_id},
         )
         reported = self._reported_unseen_settle(account_id)
         self._load_account_state(account_id)
@@ -1133,18 +1140,18 @@ class ExecutionWorker:
         no deals (``_reported_unseen``) that now have their fills or are closed are done; returns
         (symbol, side, volume) of those still within ``unrecorded_wait`` of their send, whose
         reported volume explains a position difference (``positions_judge``)."""
-        mine = {c: e for c, e in self._reported_unseen.items() if e[0] == account_id}
+        mine = {c: e for c, e in self._reported_unseen.items() if e.account_id == account_id}
         if not mine:
             return []
         orders = selectors.orders_by_client_id(account_id=account_id, client_order_ids=set(mine))
         now, wait = self._monotonic(), self.config.unrecorded_wait.total_seconds()
         within: list[tuple[str, str, Decimal]] = []
-        for coid, (_, sent, symbol, side, volume) in mine.items():
+        for coid, unseen in mine.items():
             order = orders.get(coid)
             if order is None or order.is_terminal or order.filled_quantity > 0:
                 del self._reported_unseen[coid]  # its deals were attached (or it was closed otherwise)
-            elif now - sent < wait:
-                within.append((symbol, side, volume))
+            elif now - unseen.sent < wait:
+                within.append((unseen.symbol, unseen.side, unseen.volume))
         return within
 
     def _positions_judge(
